@@ -1,0 +1,125 @@
+package tollguard
+
+import "time"
+
+// Verdict is the gate's answer.
+type Verdict string
+
+const (
+	Allow Verdict = "allow"
+	Deny  Verdict = "deny"
+)
+
+// Reason is the stable code for a verdict (design.md §1). Dialplans,
+// alerts and metrics key on it, so never rename one.
+type Reason string
+
+const (
+	ReasonOK                Reason = "ok"
+	ReasonEmergency         Reason = "emergency"
+	ReasonWhitelist         Reason = "whitelist"
+	ReasonUnknownExtension  Reason = "unknown_extension"
+	ReasonBlockedExtension  Reason = "blocked_extension"
+	ReasonIntlBlock         Reason = "intl_block"
+	ReasonIPNotAllowed      Reason = "ip_not_allowed"
+	ReasonDestinationDenied Reason = "destination_denied"
+	ReasonNotWhitelisted    Reason = "not_whitelisted"
+	ReasonHighRisk          Reason = "high_risk"
+	ReasonPremium           Reason = "premium"
+	ReasonRateCeiling       Reason = "rate_ceiling"
+	ReasonAfterHours        Reason = "after_hours"
+	ReasonRateLimit         Reason = "rate_limit"
+	ReasonConcurrency       Reason = "concurrency"
+	ReasonNoCredit          Reason = "no_credit"
+	ReasonSelftest          Reason = "selftest"
+	ReasonError             Reason = "error"
+)
+
+// Reasons lists every reason code, in decision order.
+var Reasons = []Reason{
+	ReasonOK, ReasonEmergency, ReasonWhitelist, ReasonUnknownExtension,
+	ReasonBlockedExtension, ReasonIntlBlock, ReasonIPNotAllowed,
+	ReasonDestinationDenied, ReasonNotWhitelisted, ReasonHighRisk,
+	ReasonPremium, ReasonRateCeiling, ReasonAfterHours, ReasonRateLimit,
+	ReasonConcurrency, ReasonNoCredit, ReasonSelftest, ReasonError,
+}
+
+// Call is one gate request: an extension asking to dial a number.
+type Call struct {
+	Extension string // the endpoint ("1001"), from the AGI argument or the channel
+	Account   string // the AGI accountcode; the store's account for the extension wins
+	Dialled   string // the digits as dialled
+	Remote    string // the caller's source IP (no port), "" when unknown (Local channels)
+	Channel   string // "PJSIP/1001-0000002a"
+	UniqueID  string // agi_uniqueid
+	LinkedID  string // the channel's linked id where known
+	Context   string // agi_context
+	Selftest  bool   // a tollguard selftest call: record it, deny it with reason selftest
+}
+
+// Decision is the gate's answer to a Call, with the trail of rule steps
+// that led to it so that `tollguard check` and `tollguard calls` can
+// explain it.
+type Decision struct {
+	Verdict Verdict
+	Reason  Reason
+	Cause   int    // Q.850 cause on deny
+	MaxSec  int64  // on allow: the call's limit in seconds; -1 for no limit
+	CallID  int64  // the call row's id; 0 when nothing was recorded (dry run)
+	Number  Number // the normalised, classified destination
+	Account string
+	Rate    Rate
+	Reserve Amount // money held for this call until it settles
+	Scale   int    // the account currency's minor-unit digits
+	Steps   []Step
+}
+
+// Step is one rule the policy evaluated, for explanations.
+type Step struct {
+	Rule   string // "emergency", "extension", "blocks", "ip_acl", ...
+	Result string // "pass", "deny", "allow", "skip"
+	Detail string
+}
+
+// Allowed reports whether the decision lets the call through.
+func (d Decision) Allowed() bool { return d.Verdict == Allow }
+
+// Settlement ends a call that the gate allowed: how long it was billed.
+type Settlement struct {
+	CallID     int64
+	Billsec    int64  // answered seconds; 0 for unanswered calls
+	DialStatus string // ANSWER, BUSY, NOANSWER, CANCEL, ...
+	By         string // "agi", "ari", "sweep", "hangup_in_gate"
+	At         time.Time
+}
+
+// CallRecord is the stored row of one gate decision.
+type CallRecord struct {
+	ID         int64
+	CreatedAt  time.Time
+	Extension  string
+	Account    string
+	Dialled    string
+	E164       string
+	Class      Class
+	Country    string // ISO region of the destination, "" if unknown
+	Remote     string
+	Channel    string
+	UniqueID   string
+	LinkedID   string
+	Verdict    Verdict
+	Reason     Reason
+	Cause      int
+	Rate       Rate
+	Reserve    Amount
+	MaxSec     int64
+	Steps      []Step
+	SettledAt  time.Time // zero while the call is in progress
+	SettledBy  string
+	Billsec    int64
+	Charge     Amount
+	DialStatus string
+}
+
+// Open reports whether the call was allowed and has not settled yet.
+func (c *CallRecord) Open() bool { return c.Verdict == Allow && c.SettledAt.IsZero() }

@@ -1,0 +1,21 @@
+package tollguard
+
+import "context"
+
+// Gate decides and settles calls. The agi package serves it over
+// FastAGI; `tollguard check` calls it as a dry run.
+type Gate interface {
+	// Decide returns the verdict for c and records it. It never waits on
+	// notifiers. On a ctx deadline it returns ctx's error and records
+	// nothing.
+	Decide(ctx context.Context, c Call) (Decision, error)
+	// Settle charges an allowed call and releases its reservation. It is
+	// idempotent: settling a settled call changes nothing and returns
+	// false. An unknown CallID is an ENOTFOUND error.
+	Settle(ctx context.Context, s Settlement) (changed bool, err error)
+	// Emergency reports whether dialled is an emergency number in the
+	// default numbering plan. It never touches the store, so the AGI
+	// server can still let emergency calls through when a decision is
+	// late or the store is down.
+	Emergency(dialled string) bool
+}

@@ -1,0 +1,199 @@
+package tollguard
+
+import (
+	"math"
+	"math/big"
+	"strings"
+
+	"golang.org/x/text/currency"
+)
+
+// Amount is money in integer minor units of the account's currency
+// (pence, cents). Balances, reservations, charges and thresholds are
+// Amounts. Never a float.
+type Amount int64
+
+// Rate is a per-minute price in micro-units: millionths of the
+// currency's major unit. Carrier rate decks quote to four or more
+// decimal places (0.0123/min), finer than a minor unit, so a rate keeps
+// that precision and a call's cost is rounded up to a minor unit once,
+// when it is charged.
+type Rate int64
+
+// RateScale is the number of decimal places a Rate keeps.
+const RateScale = 6
+
+// CurrencyScale returns the number of minor-unit digits of an ISO 4217
+// currency (2 for GBP, 0 for JPY, 3 for BHD), from x/text's CLDR data.
+func CurrencyScale(code string) (int, error) {
+	u, err := currency.ParseISO(code)
+	if err != nil {
+		return 0, Errorf(EINVALID, "currency %q: not an ISO 4217 code (use GBP, USD, EUR, ...)", code)
+	}
+	scale, _ := currency.Standard.Rounding(u)
+	return scale, nil
+}
+
+// ParseAmount parses a decimal string ("12.50", "-3", "0.5") into minor
+// units at the given scale. More decimals than the currency has is an
+// error, never a silent rounding.
+func ParseAmount(s string, scale int) (Amount, error) {
+	v, err := parseDecimal(s, scale)
+	if err != nil {
+		return 0, Errorf(EINVALID, "amount %q: %s", s, err.Message)
+	}
+	return Amount(v), nil
+}
+
+// FormatAmount prints a as a decimal string at the given scale.
+func FormatAmount(a Amount, scale int) string { return formatDecimal(int64(a), scale) }
+
+// ParseRate parses a per-minute price ("0.0123") into micro-units.
+func ParseRate(s string) (Rate, error) {
+	v, err := parseDecimal(s, RateScale)
+	if err != nil {
+		return 0, Errorf(EINVALID, "rate %q: %s", s, err.Message)
+	}
+	if v < 0 {
+		return 0, Errorf(EINVALID, "rate %q: must not be negative", s)
+	}
+	return Rate(v), nil
+}
+
+// String prints r as a decimal per-minute price with trailing zeros
+// trimmed to at least two decimals ("0.0123", "0.20").
+func (r Rate) String() string {
+	s := formatDecimal(int64(r), RateScale)
+	for strings.HasSuffix(s, "0") && len(s)-strings.IndexByte(s, '.') > 3 {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// AmountToRateUnits converts an amount at the given currency scale to
+// micro-units, the unit of a Rate.
+func amountMicros(a Amount, scale int) *big.Int {
+	return new(big.Int).Mul(big.NewInt(int64(a)), pow10(RateScale-scale))
+}
+
+// Cost returns what secs seconds at r cost, rounded up to a whole minor
+// unit: a partial penny is charged as a penny, as carriers bill.
+func Cost(r Rate, secs int64, scale int) Amount {
+	if r <= 0 || secs <= 0 {
+		return 0
+	}
+	// micros = r * secs / 60; minor = ceil(micros / 10^(6-scale))
+	num := new(big.Int).Mul(big.NewInt(int64(r)), big.NewInt(secs))
+	den := new(big.Int).Mul(big.NewInt(60), pow10(RateScale-scale))
+	q, m := new(big.Int).QuoRem(num, den, new(big.Int))
+	if m.Sign() > 0 {
+		q.Add(q, big.NewInt(1))
+	}
+	if !q.IsInt64() {
+		return Amount(math.MaxInt64)
+	}
+	return Amount(q.Int64())
+}
+
+// MaxSeconds returns the longest call that available money pays for at
+// r: the largest secs with Cost(r, secs) <= available. It returns -1 when
+// r is zero (the call is free, so money sets no limit).
+func MaxSeconds(available Amount, r Rate, scale int) int64 {
+	if r <= 0 {
+		return -1
+	}
+	if available <= 0 {
+		return 0
+	}
+	// Cost(secs) <= available  <=>  r*secs <= available_micros*60
+	num := new(big.Int).Mul(amountMicros(available, scale), big.NewInt(60))
+	q := new(big.Int).Quo(num, big.NewInt(int64(r)))
+	if !q.IsInt64() {
+		return math.MaxInt64
+	}
+	return q.Int64()
+}
+
+func pow10(n int) *big.Int {
+	if n < 0 {
+		n = 0
+	}
+	return new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(n)), nil)
+}
+
+// parseDecimal parses an optionally signed decimal with at most scale
+// fraction digits into an integer of 10^-scale units.
+func parseDecimal(s string, scale int) (int64, *Error) {
+	t := strings.TrimSpace(s)
+	neg := false
+	if strings.HasPrefix(t, "-") || strings.HasPrefix(t, "+") {
+		neg = t[0] == '-'
+		t = t[1:]
+	}
+	whole, frac, hasDot := strings.Cut(t, ".")
+	if whole == "" && frac == "" || (hasDot && frac == "" && whole == "") {
+		return 0, &Error{Code: EINVALID, Message: "not a decimal amount"}
+	}
+	for _, part := range []string{whole, frac} {
+		for _, c := range part {
+			if c < '0' || c > '9' {
+				return 0, &Error{Code: EINVALID, Message: "not a decimal amount (digits and one '.' only, no currency symbols or thousands separators)"}
+			}
+		}
+	}
+	frac = strings.TrimRight(frac, "0")
+	if len(frac) > scale {
+		return 0, &Error{Code: EINVALID, Message: "too many decimal places (at most " + itoa(scale) + ")"}
+	}
+	digits := whole + frac + strings.Repeat("0", scale-len(frac))
+	digits = strings.TrimLeft(digits, "0")
+	if digits == "" {
+		return 0, nil
+	}
+	if len(digits) > 18 {
+		return 0, &Error{Code: EINVALID, Message: "amount too large"}
+	}
+	var v int64
+	for _, c := range digits {
+		v = v*10 + int64(c-'0')
+	}
+	if neg {
+		v = -v
+	}
+	return v, nil
+}
+
+func formatDecimal(v int64, scale int) string {
+	neg := v < 0
+	u := uint64(v)
+	if neg {
+		u = uint64(-v)
+	}
+	s := uitoa(u)
+	if scale > 0 {
+		if len(s) <= scale {
+			s = strings.Repeat("0", scale-len(s)+1) + s
+		}
+		s = s[:len(s)-scale] + "." + s[len(s)-scale:]
+	}
+	if neg {
+		s = "-" + s
+	}
+	return s
+}
+
+func itoa(n int) string { return formatDecimal(int64(n), 0) }
+
+func uitoa(u uint64) string {
+	if u == 0 {
+		return "0"
+	}
+	var b [20]byte
+	i := len(b)
+	for u > 0 {
+		i--
+		b[i] = byte('0' + u%10)
+		u /= 10
+	}
+	return string(b[i:])
+}

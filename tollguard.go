@@ -1,0 +1,50 @@
+// Package tollguard is the domain of the tollguard toll-fraud guard for
+// Asterisk: its types, the call policy, number classification, detectors
+// and audit jobs. It is pure code that works against interfaces; the
+// sub-packages adapt it to FastAGI (agi), ARI (ari), SQLite (store) and
+// the command line (cmd/tollguard).
+package tollguard
+
+// Script names of the FastAGI requests the dialplan include makes
+// (agi://127.0.0.1:4573/<script>).
+const (
+	ScriptOutbound = "outbound"
+	ScriptHangup   = "hangup"
+)
+
+// Channel variables the gate sets before its AGI returns (design.md §1).
+const (
+	VarVerdict = "TOLLGUARD_VERDICT"
+	VarReason  = "TOLLGUARD_REASON"
+	VarCause   = "TOLLGUARD_CAUSE"
+	VarMaxSec  = "TOLLGUARD_MAXSEC"
+	VarCallID  = "TOLLGUARD_CALLID"
+)
+
+// Channel variables the hangup request reads to settle a call.
+const (
+	VarAnsweredTime = "ANSWEREDTIME"
+	VarBillsec      = "CDR(billsec)"
+	VarDialStatus   = "DIALSTATUS"
+)
+
+// Q.850 causes the gate hangs up with.
+const (
+	CauseCallRejected       = 21 // default for every deny
+	CauseTemporaryFailure   = 41
+	CauseNoCircuitAvailable = 34 // tollguard could not decide (reason "error")
+)
+
+// Structured log keys. Every log line about a call uses these, so that
+// admins can grep and alert on them.
+const (
+	LogExtension = "extension"
+	LogAccount   = "account"
+	LogDest      = "dest"
+	LogReason    = "reason"
+	LogVerdict   = "verdict"
+	LogCallID    = "call_id"
+	LogClass     = "class"
+	LogRemote    = "remote"
+	LogError     = "err"
+)
