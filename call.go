@@ -112,6 +112,7 @@ type CallRecord struct {
 	Cause      int
 	Rate       Rate
 	Reserve    Amount
+	Scale      int // minor-unit digits of the account's currency
 	MaxSec     int64
 	Steps      []Step
 	SettledAt  time.Time // zero while the call is in progress

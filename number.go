@@ -1,5 +1,12 @@
 package tollguard
 
+import (
+	"strings"
+	"sync"
+
+	"github.com/nyaruka/phonenumbers"
+)
+
 // Class is what kind of destination a number is. The policy keys its
 // rules on it: ceilings, after-hours denials, high-risk denials.
 type Class string
@@ -20,6 +27,25 @@ const (
 var Classes = []Class{ClassEmergency, ClassInternal, ClassNational, ClassMobile,
 	ClassInternational, ClassPremium, ClassTollFree, ClassHighRisk, ClassUnknown}
 
+// Number types, as libphonenumber names them (Number.Type). TypeShortCode
+// is ours: a valid national short code (GB 118 118) whose cost the
+// library does not know.
+const (
+	TypeFixedLine         = "fixed_line"
+	TypeMobile            = "mobile"
+	TypeFixedLineOrMobile = "fixed_line_or_mobile" // NANP: the two share ranges
+	TypeTollFree          = "toll_free"
+	TypePremiumRate       = "premium_rate"
+	TypeSharedCost        = "shared_cost"
+	TypeVoIP              = "voip"
+	TypePersonalNumber    = "personal_number" // GB 070: priced like premium by many carriers
+	TypePager             = "pager"
+	TypeUAN               = "uan"
+	TypeVoicemail         = "voicemail"
+	TypeShortCode         = "short_code"
+	TypeUnknown           = "unknown"
+)
+
 // NumberPlan is how an account dials: its country and its national and
 // international prefixes.
 type NumberPlan struct {
@@ -29,17 +55,72 @@ type NumberPlan struct {
 	InternalMaxLen int    // dialled strings of at most this many digits that are not emergency numbers are internal (default 4)
 }
 
+// DefaultInternalMaxLen is the longest internal extension when a plan
+// leaves InternalMaxLen at 0.
+const DefaultInternalMaxLen = 4
+
+// PlanFor returns country's numbering plan with the national and
+// international prefixes from libphonenumber's metadata: GB 0/00, US
+// 1/011, JP 0/010, AU 0/0011, RU 8/810. Where the country has several
+// international prefixes and no preferred one (BR, CO), IntlPrefix is
+// "", which makes Classify accept all of them.
+func PlanFor(country string) (NumberPlan, error) {
+	region := strings.ToUpper(strings.TrimSpace(country))
+	md := regionMetadata()[region]
+	if md == nil || region == "001" {
+		return NumberPlan{}, Errorf(EINVALID, "country %q: not a known ISO 3166-1 country code (use GB, US, DE, ...)", country)
+	}
+	p := NumberPlan{
+		Country:        region,
+		NationalPrefix: phonenumbers.GetNddPrefixForRegion(region, true),
+		InternalMaxLen: DefaultInternalMaxLen,
+	}
+	// The IDD is a pattern in the metadata ("001[14-689]|..."); take it
+	// only when it is plain digits, else the preferred one ("8~10": ~ is
+	// "wait for the dial tone").
+	idd := md.GetInternationalPrefix()
+	if !allDigits(idd) {
+		idd = strings.ReplaceAll(md.GetPreferredInternationalPrefix(), "~", "")
+	}
+	if allDigits(idd) {
+		p.IntlPrefix = idd
+	}
+	return p, nil
+}
+
+// Validate reports what is wrong with p, for admins setting up an
+// account.
+func (p NumberPlan) Validate() error {
+	region := strings.ToUpper(strings.TrimSpace(p.Country))
+	if md := regionMetadata()[region]; md == nil || region == "001" {
+		return Errorf(EINVALID, "country %q: not a known ISO 3166-1 country code (use GB, US, DE, ...)", p.Country)
+	}
+	if p.NationalPrefix != "" && !allDigits(p.NationalPrefix) {
+		return Errorf(EINVALID, "national prefix %q: digits only (\"0\" in GB, \"1\" in NANP), or empty for the country's own", p.NationalPrefix)
+	}
+	if p.IntlPrefix != "" && !allDigits(p.IntlPrefix) {
+		return Errorf(EINVALID, "international prefix %q: digits only (\"00\", \"011\"), or empty for the country's own", p.IntlPrefix)
+	}
+	if p.InternalMaxLen < 0 || p.InternalMaxLen > 8 {
+		return Errorf(EINVALID, "internal length %d: between 1 and 8 digits, or 0 for the default %d", p.InternalMaxLen, DefaultInternalMaxLen)
+	}
+	return nil
+}
+
 // Number is a dialled number, normalised and classified.
 type Number struct {
 	Dialled string
-	E164    string // "+442079460000"; "" for emergency, internal and unparseable numbers
+	E164    string // "+442079460000"; "" for emergency, internal, short-code and unparseable numbers
 	Class   Class  // the most specific class, see Classify
-	Region  string // ISO region of the destination ("GB", "JM"), "" if unknown
+	// Region is the ISO region of the destination ("GB", "JM"), "001"
+	// for the non-geographic codes (+800, +881, +882, +883, +870, +979),
+	// "" if unknown.
+	Region string
 	// International is true when the destination is outside the plan's
 	// country, whatever Class says (an international premium number is
 	// Class premium and International true).
 	International bool
-	Type          string // libphonenumber's type: fixed_line, mobile, premium_rate, toll_free, shared_cost, voip, personal_number, uan, unknown
+	Type          string // libphonenumber's type: fixed_line, mobile, premium_rate, toll_free, shared_cost, voip, personal_number, uan, unknown (see the Type constants)
 	HighRisk      string // the matching high-risk list entry's description, "" if none
 }
 
@@ -52,7 +133,7 @@ func (n Number) Is(c Class) bool {
 	case ClassInternational:
 		return n.International
 	case ClassPremium:
-		return n.Type == "premium_rate"
+		return n.Type == TypePremiumRate
 	case ClassHighRisk:
 		return n.HighRisk != ""
 	}
@@ -72,4 +153,248 @@ func (n Number) Toll() bool {
 // HighRiskMatcher finds the high-risk list entry covering an E.164 number.
 type HighRiskMatcher interface {
 	MatchHighRisk(e164 string) (description string, ok bool)
+}
+
+// Classify normalises dialled to E.164 under plan and classifies it; hr
+// may be nil (no high-risk list).
+//
+// The order: emergency numbers (IsEmergency) first, then internal
+// extensions (at most plan.InternalMaxLen digits), then the number is
+// parsed with libphonenumber from the plan's country, after the plan's
+// international or national prefix. Class is the first that applies
+// of: high_risk (hr matches the E.164), premium, international (any
+// region other than the plan's, even inside +1: Jamaica from the US),
+// tollfree, mobile, national. Anything that is not a possible full
+// number nor a valid short code of the country is ClassUnknown: that
+// includes local dialling without the area code (NANP 7 digits), whose
+// destination cannot be known.
+func Classify(dialled string, plan NumberPlan, hr HighRiskMatcher) Number {
+	n := Number{Dialled: dialled, Class: ClassUnknown, Type: TypeUnknown}
+	digits, plus, ok := cleanDialled(dialled)
+	if !ok {
+		return n
+	}
+	country := strings.ToUpper(strings.TrimSpace(plan.Country))
+	if !plus && emergencyDigits(digits, country) {
+		n.Class, n.Type = ClassEmergency, TypeShortCode
+		return n
+	}
+	maxInternal := plan.InternalMaxLen
+	if maxInternal <= 0 {
+		maxInternal = DefaultInternalMaxLen
+	}
+	if !plus && len(digits) <= maxInternal {
+		n.Class = ClassInternal
+		return n
+	}
+
+	intl := plus
+	if !plus && plan.IntlPrefix != "" && len(digits) > len(plan.IntlPrefix) && strings.HasPrefix(digits, plan.IntlPrefix) {
+		digits, intl = digits[len(plan.IntlPrefix):], true
+	}
+	// libphonenumber strips the country's own national prefix (and its
+	// own IDD) itself; strip a plan's different one here.
+	if !intl && plan.NationalPrefix != "" && len(digits) > len(plan.NationalPrefix) &&
+		strings.HasPrefix(digits, plan.NationalPrefix) &&
+		plan.NationalPrefix != phonenumbers.GetNddPrefixForRegion(country, true) {
+		digits = digits[len(plan.NationalPrefix):]
+	}
+	if !intl && regionMetadata()[country] == nil {
+		return n // a national number needs a country to mean anything
+	}
+
+	var pn phonenumbers.PhoneNumber
+	input, region := digits, country
+	if intl {
+		input, region = "+"+digits, "ZZ"
+	}
+	if err := phonenumbers.ParseToNumber(input, region, &pn); err != nil {
+		return n
+	}
+	if phonenumbers.IsPossibleNumberWithReason(&pn) != phonenumbers.IS_POSSIBLE {
+		if !intl {
+			classifyShortCode(&n, &pn, country)
+		}
+		return n
+	}
+
+	n.E164 = phonenumbers.Format(&pn, phonenumbers.E164)
+	n.Region = phonenumbers.GetRegionCodeForNumber(&pn)
+	if n.Region == "" {
+		// Possible but not valid (a range the metadata does not know
+		// yet): the region is certain only where the code has one.
+		if rs := phonenumbers.GetRegionCodesForCountryCode(int(pn.GetCountryCode())); len(rs) == 1 {
+			n.Region = rs[0]
+		}
+	}
+	// An unknown region counts as international: failing towards the
+	// stricter rules is the safe side for a toll-fraud guard.
+	n.International = n.Region != country
+	n.Type = typeName(phonenumbers.GetNumberType(&pn))
+	if hr != nil {
+		n.HighRisk, _ = hr.MatchHighRisk(n.E164)
+	}
+	switch {
+	case n.HighRisk != "":
+		n.Class = ClassHighRisk
+	case n.Type == TypePremiumRate:
+		n.Class = ClassPremium
+	case n.International:
+		n.Class = ClassInternational
+	case n.Type == TypeTollFree:
+		n.Class = ClassTollFree
+	case n.Type == TypeMobile:
+		n.Class = ClassMobile
+	default:
+		n.Class = ClassNational
+	}
+	return n
+}
+
+// classifyShortCode classifies a national short code (GB 118 118, FR
+// 3xxx) from libphonenumber's short-number metadata. The library knows
+// the cost of some (premium, toll free), not all.
+func classifyShortCode(n *Number, pn *phonenumbers.PhoneNumber, country string) {
+	if !phonenumbers.IsValidShortNumberForRegion(pn, country) {
+		return
+	}
+	nsn := phonenumbers.GetNationalSignificantNumber(pn)
+	md := shortMetadata()[country]
+	n.Region = country
+	switch {
+	case md != nil && matchDesc(nsn, md.GetPremiumRate()):
+		n.Class, n.Type = ClassPremium, TypePremiumRate
+	case md != nil && matchDesc(nsn, md.GetTollFree()):
+		n.Class, n.Type = ClassTollFree, TypeTollFree
+	default:
+		n.Class, n.Type = ClassNational, TypeShortCode
+	}
+}
+
+func matchDesc(nsn string, d *phonenumbers.PhoneNumberDesc) bool {
+	if d == nil {
+		return false
+	}
+	if len(d.PossibleLength) > 0 {
+		found := false
+		for _, l := range d.PossibleLength {
+			found = found || int(l) == len(nsn)
+		}
+		if !found {
+			return false
+		}
+	}
+	return phonenumbers.MatchNationalNumber(nsn, d, false)
+}
+
+func typeName(t phonenumbers.PhoneNumberType) string {
+	switch t {
+	case phonenumbers.FIXED_LINE:
+		return TypeFixedLine
+	case phonenumbers.MOBILE:
+		return TypeMobile
+	case phonenumbers.FIXED_LINE_OR_MOBILE:
+		return TypeFixedLineOrMobile
+	case phonenumbers.TOLL_FREE:
+		return TypeTollFree
+	case phonenumbers.PREMIUM_RATE:
+		return TypePremiumRate
+	case phonenumbers.SHARED_COST:
+		return TypeSharedCost
+	case phonenumbers.VOIP:
+		return TypeVoIP
+	case phonenumbers.PERSONAL_NUMBER:
+		return TypePersonalNumber
+	case phonenumbers.PAGER:
+		return TypePager
+	case phonenumbers.UAN:
+		return TypeUAN
+	case phonenumbers.VOICEMAIL:
+		return TypeVoicemail
+	}
+	return TypeUnknown
+}
+
+// maxDialled bounds what is worth parsing: 15 E.164 digits plus the
+// longest international prefix, with room to spare.
+const maxDialled = 24
+
+// cleanDialled strips what people and phones add around the digits:
+// visual separators, one trailing '#' (the "dial now" key), a leading
+// '+'. ok is false for anything else (letters, '*', empty).
+func cleanDialled(s string) (digits string, plus, ok bool) {
+	s = strings.TrimSpace(s)
+	s = strings.TrimSuffix(s, "#")
+	if strings.HasPrefix(s, "+") {
+		plus, s = true, s[1:]
+	}
+	clean := true
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= '0' && c <= '9' {
+			continue
+		}
+		if !isSeparator(c) {
+			return "", false, false
+		}
+		clean = false
+	}
+	if !clean {
+		var b strings.Builder
+		b.Grow(len(s))
+		for i := 0; i < len(s); i++ {
+			if c := s[i]; c >= '0' && c <= '9' {
+				b.WriteByte(c)
+			}
+		}
+		s = b.String()
+	}
+	if s == "" || len(s) > maxDialled {
+		return "", false, false
+	}
+	return s, plus, true
+}
+
+func isSeparator(c byte) bool {
+	switch c {
+	case ' ', '\t', '-', '.', '(', ')', '/':
+		return true
+	}
+	return false
+}
+
+func allDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// regionMetadata indexes libphonenumber's territory metadata by region,
+// for the prefixes the library does not export.
+var regionMetadata = sync.OnceValue(func() map[string]*phonenumbers.PhoneMetadata {
+	return indexMetadata(phonenumbers.MetadataCollection())
+})
+
+// shortMetadata indexes the short-number metadata (costs of short codes).
+var shortMetadata = sync.OnceValue(func() map[string]*phonenumbers.PhoneMetadata {
+	return indexMetadata(phonenumbers.ShortNumberMetadataCollection())
+})
+
+func indexMetadata(c *phonenumbers.PhoneMetadataCollection, err error) map[string]*phonenumbers.PhoneMetadata {
+	m := make(map[string]*phonenumbers.PhoneMetadata)
+	if err != nil {
+		// The library panics at init on bad embedded data, so this
+		// cannot happen; an empty index only makes every lookup miss.
+		return m
+	}
+	for _, md := range c.GetMetadata() {
+		m[md.GetId()] = md
+	}
+	return m
 }

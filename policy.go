@@ -1,0 +1,467 @@
+package tollguard
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Policy is the call gate's rule engine: design.md §1's decision order,
+// evaluated against the store inside one IMMEDIATE transaction.
+type Policy struct {
+	Now    func() time.Time // the one clock; tests pin it
+	Store  GateStore
+	Logger *slog.Logger
+
+	// DefaultPlan numbers calls from unknown extensions, and decides
+	// Emergency when the store cannot be read.
+	DefaultPlan NumberPlan
+	// AllowUnknown lets extensions the store does not know call, on the
+	// AGI accountcode's account or else DefaultAccount, with its limits.
+	AllowUnknown   bool
+	DefaultAccount string
+	// SelftestNumber is the reserved number `tollguard selftest` dials:
+	// calls to it are recorded and denied with reason selftest.
+	SelftestNumber string
+
+	hours sync.Map // schedule key → *Hours
+}
+
+var _ Gate = (*Policy)(nil)
+
+// Emergency reports whether dialled is an emergency number in the
+// default plan; it never touches the store.
+func (p *Policy) Emergency(dialled string) bool {
+	return IsEmergency(dialled, p.DefaultPlan.Country)
+}
+
+// Decide returns the verdict for c and records it as a call row.
+func (p *Policy) Decide(ctx context.Context, c Call) (Decision, error) {
+	return p.decide(ctx, c, false)
+}
+
+// Explain evaluates c exactly as Decide does, step by step, and records
+// nothing: `tollguard check`.
+func (p *Policy) Explain(ctx context.Context, c Call) (Decision, error) {
+	return p.decide(ctx, c, true)
+}
+
+// Settle charges an allowed call and releases its reservation.
+func (p *Policy) Settle(ctx context.Context, s Settlement) (bool, error) {
+	if s.At.IsZero() {
+		s.At = p.Now()
+	}
+	if s.Billsec < 0 {
+		s.Billsec = 0
+	}
+	rec, changed, err := p.Store.SettleCall(ctx, s)
+	if err != nil {
+		return false, err
+	}
+	if changed && rec.MaxSec >= 0 && s.Billsec > rec.MaxSec+5 {
+		// TIMEOUT(absolute) should have ended the call; the charge is
+		// capped at the reservation, so say why the bill looks short.
+		p.logger().Warn("call ran past its limit; charged its reservation only",
+			LogCallID, rec.ID, LogExtension, rec.Extension, LogAccount, rec.Account,
+			"billsec", s.Billsec, "maxsec", rec.MaxSec)
+	}
+	return changed, nil
+}
+
+func (p *Policy) logger() *slog.Logger {
+	if p.Logger != nil {
+		return p.Logger
+	}
+	return slog.Default()
+}
+
+// eval carries one decision through the rule steps.
+type eval struct {
+	d Decision
+}
+
+func (e *eval) step(rule, result, format string, args ...any) {
+	e.d.Steps = append(e.d.Steps, Step{Rule: rule, Result: result, Detail: fmt.Sprintf(format, args...)})
+}
+
+func (e *eval) deny(r Reason, rule, format string, args ...any) {
+	e.step(rule, "deny", format, args...)
+	e.d.Verdict, e.d.Reason, e.d.Cause, e.d.MaxSec = Deny, r, CauseCallRejected, 0
+}
+
+func (e *eval) allow(r Reason, rule, format string, args ...any) {
+	e.step(rule, "allow", format, args...)
+	e.d.Verdict, e.d.Reason, e.d.Cause = Allow, r, 0
+}
+
+func (p *Policy) decide(ctx context.Context, c Call, dry bool) (Decision, error) {
+	now := p.Now()
+	d, err := p.evaluate(ctx, c, now, dry)
+	if err == nil {
+		return d, nil
+	}
+	// The store failed or the deadline passed. Emergency calls go
+	// through regardless; everything else is the caller's to fail closed.
+	if p.Emergency(c.Dialled) || d.Number.Class == ClassEmergency {
+		p.logger().Error("store failed during an emergency call; allowing it unrecorded",
+			LogExtension, c.Extension, LogDest, c.Dialled, LogError, err)
+		return Decision{Verdict: Allow, Reason: ReasonEmergency, MaxSec: -1,
+			Number: Number{Dialled: c.Dialled, Class: ClassEmergency},
+			Steps:  []Step{{Rule: "emergency", Result: "allow", Detail: "emergency number; allowed although the store failed"}}}, nil
+	}
+	return Decision{}, err
+}
+
+func (p *Policy) evaluate(ctx context.Context, c Call, now time.Time, dry bool) (Decision, error) {
+	e := &eval{d: Decision{MaxSec: -1, Scale: 2}}
+	tx, err := p.Store.BeginGate(ctx)
+	if err != nil {
+		return e.d, fmt.Errorf("begin decision: %w", err)
+	}
+	defer tx.Rollback()
+
+	ext, err := tx.Extension(ctx, c.Extension)
+	if err != nil {
+		return e.d, fmt.Errorf("find extension %q: %w", c.Extension, err)
+	}
+	acctID := c.Account
+	if ext != nil {
+		acctID = ext.Account
+	} else if acctID == "" && p.AllowUnknown {
+		acctID = p.DefaultAccount
+	}
+	var acct *Account
+	if acctID != "" {
+		if acct, err = tx.Account(ctx, acctID); err != nil {
+			return e.d, fmt.Errorf("find account %q: %w", acctID, err)
+		}
+	}
+	plan := p.DefaultPlan
+	if acct != nil {
+		plan = acct.Plan
+		e.d.Account, e.d.Scale = acct.ID, acct.Scale
+	}
+	num := Classify(c.Dialled, plan, nil)
+	if num.E164 != "" && num.Class != ClassEmergency && num.Class != ClassInternal {
+		hr, err := tx.HighRisk(ctx, num.E164)
+		if err != nil {
+			return e.d, fmt.Errorf("high-risk lookup %s: %w", num.E164, err)
+		}
+		if hr != nil {
+			num.HighRisk = hr.Description
+			num.Class = ClassHighRisk
+		}
+	}
+	e.d.Number = num
+
+	p.rules(ctx, tx, e, c, ext, acct, now)
+	if e.d.Verdict == "" {
+		// a lookup failed inside the rules
+		return e.d, ctx.Err()
+	}
+	if dry {
+		return e.d, nil
+	}
+	rec := CallRecord{
+		CreatedAt: now, Extension: c.Extension, Account: e.d.Account,
+		Dialled: c.Dialled, E164: num.E164, Class: num.Class, Country: num.Region,
+		Remote: c.Remote, Channel: c.Channel, UniqueID: c.UniqueID, LinkedID: c.LinkedID,
+		Verdict: e.d.Verdict, Reason: e.d.Reason, Cause: e.d.Cause,
+		Rate: e.d.Rate, Reserve: e.d.Reserve, Scale: e.d.Scale, MaxSec: e.d.MaxSec, Steps: e.d.Steps,
+	}
+	id, err := tx.InsertCall(ctx, &rec)
+	if err != nil {
+		return e.d, fmt.Errorf("record call: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return e.d, fmt.Errorf("commit decision: %w", err)
+	}
+	e.d.CallID = id
+	return e.d, nil
+}
+
+// rules walks design.md §1's decision order. The first rule that decides
+// wins. A failed lookup leaves the verdict empty and the error in e.
+func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, c Call, ext *Extension, acct *Account, now time.Time) {
+	num := e.d.Number
+
+	// 1. Emergency numbers, always.
+	if num.Class == ClassEmergency || p.Emergency(c.Dialled) {
+		e.allow(ReasonEmergency, "emergency", "%s is an emergency number", c.Dialled)
+		return
+	}
+	e.step("emergency", "pass", "not an emergency number")
+
+	if p.SelftestNumber != "" && (c.Selftest || digitsOnly(c.Dialled) == digitsOnly(p.SelftestNumber)) {
+		e.deny(ReasonSelftest, "selftest", "tollguard selftest call to the reserved number %s", p.SelftestNumber)
+		return
+	}
+
+	// 2. Unknown extensions.
+	switch {
+	case ext == nil && !p.AllowUnknown:
+		e.deny(ReasonUnknownExtension, "extension", "extension %q is not in tollguard's store; add it with `tollguard ext add`", c.Extension)
+		return
+	case acct == nil:
+		e.deny(ReasonUnknownExtension, "extension", "extension %q has no account (accountcode %q, default account %q)", c.Extension, c.Account, p.DefaultAccount)
+		return
+	case ext == nil:
+		ext = &Extension{Name: c.Extension, Account: acct.ID}
+		e.step("extension", "pass", "unknown extension %q allowed on account %s by setting", c.Extension, acct.ID)
+	default:
+		e.step("extension", "pass", "extension %s on account %s", ext.Name, acct.ID)
+	}
+
+	// 3. Blocks.
+	if ext.Blocked {
+		e.deny(ReasonBlockedExtension, "blocks", "extension %s is blocked: %s", ext.Name, ext.BlockReason)
+		return
+	}
+	if acct.IntlBlock && num.International {
+		e.deny(ReasonIntlBlock, "blocks", "account %s is blocked for international calls: %s", acct.ID, acct.IntlBlockReason)
+		return
+	}
+	e.step("blocks", "pass", "no block applies")
+
+	// 4. The extension's IP access list.
+	if len(ext.CIDRs) > 0 {
+		addr, err := netip.ParseAddr(c.Remote)
+		switch {
+		case c.Remote == "":
+			e.step("ip_acl", "skip", "source address unknown (no SIP peer on this channel)")
+		case err != nil:
+			e.deny(ReasonIPNotAllowed, "ip_acl", "source address %q is not an IP address", c.Remote)
+			return
+		case !ext.AllowsFrom(addr):
+			e.deny(ReasonIPNotAllowed, "ip_acl", "source %s is outside extension %s's allowed networks %s", addr, ext.Name, prefixesString(ext.CIDRs))
+			return
+		default:
+			e.step("ip_acl", "pass", "source %s is allowed", addr)
+		}
+	}
+
+	if num.Class == ClassUnknown || (num.E164 == "" && num.Class != ClassInternal) {
+		e.deny(ReasonDestinationDenied, "destination", "%q is not a dialable number in %s", c.Dialled, acct.Plan.Country)
+		return
+	}
+
+	// 5. Explicit deny prefixes, then the whitelist.
+	whitelisted := false
+	if num.E164 != "" {
+		allow, deny, err := tx.MatchRules(ctx, acct.ID, num.E164)
+		if err != nil {
+			p.lookupFailed(e, "rules", err)
+			return
+		}
+		if deny != nil {
+			e.deny(ReasonDestinationDenied, "rules", "%s matches deny rule %s%s", num.E164, deny.Prefix, ruleScope(deny))
+			return
+		}
+		whitelisted = allow != nil
+		if acct.Whitelist && !whitelisted {
+			e.deny(ReasonNotWhitelisted, "rules", "account %s is in strict whitelist mode and %s is not on its whitelist", acct.ID, num.E164)
+			return
+		}
+		if whitelisted {
+			e.step("rules", "pass", "%s is whitelisted by %s%s: class, schedule and rate limits are skipped", num.E164, allow.Prefix, ruleScope(allow))
+		} else {
+			e.step("rules", "pass", "no rule matches")
+		}
+	}
+
+	// The rate, for the ceiling (6) and credit (9).
+	var rate Rate
+	rateKnown := false
+	if num.E164 != "" {
+		re, err := tx.Rate(ctx, num.E164)
+		if err != nil {
+			p.lookupFailed(e, "rate", err)
+			return
+		}
+		if re != nil {
+			rate, rateKnown = re.Rate, true
+		}
+	}
+	e.d.Rate = rate
+
+	if !whitelisted {
+		// 6. Destination class and rate ceiling.
+		if num.HighRisk != "" {
+			e.deny(ReasonHighRisk, "class", "%s is on the high-risk list: %s", num.E164, num.HighRisk)
+			return
+		}
+		if num.Is(ClassPremium) {
+			e.deny(ReasonPremium, "class", "%s is a premium-rate number; whitelist it to allow", num.E164)
+			return
+		}
+		ceiling, which := acct.NationalCeiling, "national"
+		if num.International {
+			ceiling, which = acct.InternationalCeiling, "international"
+		}
+		switch {
+		case !rateKnown && num.Toll() && num.International:
+			e.deny(ReasonRateCeiling, "class", "no rate for %s in the rate deck; import one with `tollguard rates import` or whitelist the prefix", num.E164)
+			return
+		case ceiling != NoCeiling && rate > ceiling:
+			e.deny(ReasonRateCeiling, "class", "%s costs %s/min, over the %s ceiling of %s/min", num.E164, rate, which, ceiling)
+			return
+		}
+		e.step("class", "pass", "class %s at %s/min", num.Class, rate)
+
+		// 7. Business hours.
+		if acct.HoursSpec != "" && len(acct.AfterHours) > 0 {
+			h, err := p.schedule(acct)
+			if err != nil {
+				p.lookupFailed(e, "hours", err)
+				return
+			}
+			if !h.Open(now) {
+				for _, cl := range acct.AfterHours {
+					if num.Is(cl) {
+						e.deny(ReasonAfterHours, "hours", "%s calls are not allowed outside business hours (%s, %s)", cl, acct.HoursSpec, acct.Zone)
+						return
+					}
+				}
+				e.step("hours", "pass", "outside business hours, but %s calls are allowed then", num.Class)
+			} else {
+				e.step("hours", "pass", "within business hours")
+			}
+		}
+	}
+
+	// Calls in progress, for concurrency (8) and credit (9).
+	acctOpen, extOpen, reserved, err := tx.OpenCalls(ctx, acct.ID, ext.Name)
+	if err != nil {
+		p.lookupFailed(e, "open_calls", err)
+		return
+	}
+
+	if !whitelisted {
+		// 8. Rate limits and concurrency.
+		lim := acct.Limits
+		for _, l := range []struct {
+			scope, id string
+			n         int
+			window    time.Duration
+			what      string
+		}{
+			{"ext", ext.Name, lim.ExtPerMinute, time.Minute, "extension %s: %d attempts in the last minute (limit %d)"},
+			{"ext", ext.Name, lim.ExtPerHour, time.Hour, "extension %s: %d attempts in the last hour (limit %d)"},
+			{"ext", ext.Name, lim.ExtPerDay, 24 * time.Hour, "extension %s: %d attempts in the last day (limit %d)"},
+			{"acct", acct.ID, lim.AcctPerMinute, time.Minute, "account %s: %d attempts in the last minute (limit %d)"},
+			{"acct", acct.ID, lim.AcctPerHour, time.Hour, "account %s: %d attempts in the last hour (limit %d)"},
+			{"acct", acct.ID, lim.AcctPerDay, 24 * time.Hour, "account %s: %d attempts in the last day (limit %d)"},
+		} {
+			if l.n <= 0 {
+				continue
+			}
+			n, err := tx.CountAttempts(ctx, l.scope, l.id, now.Add(-l.window), l.n)
+			if err != nil {
+				p.lookupFailed(e, "rate_limit", err)
+				return
+			}
+			if n >= l.n {
+				e.deny(ReasonRateLimit, "rate_limit", l.what, l.id, n, l.n)
+				return
+			}
+		}
+		if lim.ExtConcurrent > 0 && extOpen >= lim.ExtConcurrent {
+			e.deny(ReasonConcurrency, "concurrency", "extension %s has %d calls in progress (limit %d)", ext.Name, extOpen, lim.ExtConcurrent)
+			return
+		}
+		if lim.AcctConcurrent > 0 && acctOpen >= lim.AcctConcurrent {
+			e.deny(ReasonConcurrency, "concurrency", "account %s has %d calls in progress (limit %d)", acct.ID, acctOpen, lim.AcctConcurrent)
+			return
+		}
+		e.step("rate_limit", "pass", "within attempt and concurrency limits")
+	}
+
+	// 9. Credit, by reservation.
+	reason := ReasonOK
+	if whitelisted {
+		reason = ReasonWhitelist
+	}
+	available := acct.Balance + acct.CreditLimit - reserved
+	if rate <= 0 {
+		e.d.MaxSec = -1
+		if acct.MaxCallSecs > 0 {
+			e.d.MaxSec = acct.MaxCallSecs
+		}
+		e.allow(reason, "credit", "free destination; limit %s", secsString(e.d.MaxSec))
+		return
+	}
+	budget := available
+	if acct.CallCap > 0 && acct.CallCap < budget {
+		budget = acct.CallCap
+	}
+	maxsec := MaxSeconds(budget, rate, acct.Scale)
+	if acct.MaxCallSecs > 0 && maxsec > acct.MaxCallSecs {
+		maxsec = acct.MaxCallSecs
+	}
+	if maxsec < 1 {
+		e.deny(ReasonNoCredit, "credit", "available credit %s (balance %s, in progress %s) does not pay for one second at %s/min",
+			FormatAmount(available, acct.Scale), FormatAmount(acct.Balance, acct.Scale), FormatAmount(reserved, acct.Scale), rate)
+		return
+	}
+	e.d.MaxSec = maxsec
+	e.d.Reserve = Cost(rate, maxsec, acct.Scale)
+	e.allow(reason, "credit", "available %s at %s/min: up to %s, reserving %s",
+		FormatAmount(available, acct.Scale), rate, secsString(maxsec), FormatAmount(e.d.Reserve, acct.Scale))
+}
+
+func (p *Policy) lookupFailed(e *eval, rule string, err error) {
+	e.step(rule, "error", "%v", err)
+	e.d.Verdict = ""
+	p.logger().Error("decision lookup failed", "rule", rule, LogError, err)
+}
+
+// schedule returns the account's compiled business hours, parsed once
+// per distinct schedule.
+func (p *Policy) schedule(a *Account) (*Hours, error) {
+	key := a.Zone + "\x00" + a.HoursSpec + "\x00" + strings.Join(a.Holidays, ",")
+	if h, ok := p.hours.Load(key); ok {
+		return h.(*Hours), nil
+	}
+	h, err := ParseHours(a.Zone, a.HoursSpec, a.Holidays)
+	if err != nil {
+		return nil, fmt.Errorf("account %s business hours: %w", a.ID, err)
+	}
+	p.hours.Store(key, h)
+	return h, nil
+}
+
+func ruleScope(r *Rule) string {
+	if r.Account == "" {
+		return " (global)"
+	}
+	return " (account " + r.Account + ")"
+}
+
+func prefixesString(ps []netip.Prefix) string {
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = p.String()
+	}
+	return strings.Join(s, ",")
+}
+
+func secsString(s int64) string {
+	if s < 0 {
+		return "no limit"
+	}
+	return fmt.Sprintf("%ds", s)
+}
+
+func digitsOnly(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if r >= '0' && r <= '9' {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}

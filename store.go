@@ -1,0 +1,40 @@
+package tollguard
+
+import (
+	"context"
+	"time"
+)
+
+// GateStore is what the policy needs from storage. The SQLite store
+// implements it; each GateTx is one IMMEDIATE transaction, so the
+// counts a decision reads and the attempt it records cannot interleave
+// with another decision's.
+type GateStore interface {
+	BeginGate(ctx context.Context) (GateTx, error)
+	// SettleCall charges an open call (idempotent) and returns the row
+	// after settling and whether anything changed.
+	SettleCall(ctx context.Context, s Settlement) (CallRecord, bool, error)
+}
+
+// GateTx is one decision's transaction. Lookups return (nil, nil) when
+// nothing matches.
+type GateTx interface {
+	Extension(ctx context.Context, name string) (*Extension, error)
+	Account(ctx context.Context, id string) (*Account, error)
+	// MatchRules returns the longest allow and deny rules covering
+	// e164, from the account's rules and the global ones.
+	MatchRules(ctx context.Context, account, e164 string) (allow, deny *Rule, err error)
+	HighRisk(ctx context.Context, e164 string) (*HighRiskEntry, error)
+	// Rate returns the rate-deck entry with the longest prefix of e164.
+	Rate(ctx context.Context, e164 string) (*RateEntry, error)
+	// CountAttempts counts recorded attempts by an extension (scope
+	// "ext") or account (scope "acct") since t, stopping at max+1 so
+	// the cost is bounded by the limit, not by the history.
+	CountAttempts(ctx context.Context, scope, id string, since time.Time, max int) (int, error)
+	// OpenCalls reports the account's calls in progress, how many of
+	// them are the extension's, and the money they hold in reserve.
+	OpenCalls(ctx context.Context, account, extension string) (acct, ext int, reserved Amount, err error)
+	InsertCall(ctx context.Context, r *CallRecord) (int64, error)
+	Commit() error
+	Rollback() error
+}

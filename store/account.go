@@ -1,0 +1,317 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/tollguard/tollguard"
+)
+
+const accountCols = `id, name, country, national_prefix, intl_prefix, internal_max_len, zone, hours_spec,
+	holidays, after_hours, currency, scale, balance, credit_limit, call_cap, max_call_secs,
+	national_ceiling, intl_ceiling, whitelist, intl_block, intl_block_reason,
+	ext_per_minute, ext_per_hour, ext_per_day, acct_per_minute, acct_per_hour, acct_per_day,
+	ext_concurrent, acct_concurrent, alert_mode, max_extensions, max_created_per_day,
+	spend_threshold, spend_factor_permil, created_at`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanAccount(row scanner) (*tollguard.Account, error) {
+	var a tollguard.Account
+	var holidays, afterHours string
+	var whitelist, intlBlock int
+	var created int64
+	err := row.Scan(&a.ID, &a.Name, &a.Plan.Country, &a.Plan.NationalPrefix, &a.Plan.IntlPrefix,
+		&a.Plan.InternalMaxLen, &a.Zone, &a.HoursSpec, &holidays, &afterHours, &a.Currency, &a.Scale,
+		&a.Balance, &a.CreditLimit, &a.CallCap, &a.MaxCallSecs, &a.NationalCeiling, &a.InternationalCeiling,
+		&whitelist, &intlBlock, &a.IntlBlockReason,
+		&a.Limits.ExtPerMinute, &a.Limits.ExtPerHour, &a.Limits.ExtPerDay,
+		&a.Limits.AcctPerMinute, &a.Limits.AcctPerHour, &a.Limits.AcctPerDay,
+		&a.Limits.ExtConcurrent, &a.Limits.AcctConcurrent, &a.AlertMode,
+		&a.MaxExtensions, &a.MaxCreatedPerDay, &a.SpendThreshold, &a.SpendFactorPermil, &created)
+	if err != nil {
+		return nil, err
+	}
+	a.Holidays = splitList(holidays)
+	for _, c := range splitList(afterHours) {
+		a.AfterHours = append(a.AfterHours, tollguard.Class(c))
+	}
+	a.Whitelist, a.IntlBlock = whitelist != 0, intlBlock != 0
+	a.CreatedAt = fromUnix(created)
+	return &a, nil
+}
+
+func accountArgs(a *tollguard.Account) []any {
+	after := make([]string, len(a.AfterHours))
+	for i, c := range a.AfterHours {
+		after[i] = string(c)
+	}
+	return []any{a.ID, a.Name, a.Plan.Country, a.Plan.NationalPrefix, a.Plan.IntlPrefix,
+		a.Plan.InternalMaxLen, a.Zone, a.HoursSpec, strings.Join(a.Holidays, ","), strings.Join(after, ","),
+		a.Currency, a.Scale, a.Balance, a.CreditLimit, a.CallCap, a.MaxCallSecs,
+		a.NationalCeiling, a.InternationalCeiling, boolInt(a.Whitelist), boolInt(a.IntlBlock), a.IntlBlockReason,
+		a.Limits.ExtPerMinute, a.Limits.ExtPerHour, a.Limits.ExtPerDay,
+		a.Limits.AcctPerMinute, a.Limits.AcctPerHour, a.Limits.AcctPerDay,
+		a.Limits.ExtConcurrent, a.Limits.AcctConcurrent, a.AlertMode,
+		a.MaxExtensions, a.MaxCreatedPerDay, a.SpendThreshold, a.SpendFactorPermil, unix(a.CreatedAt)}
+}
+
+// NewAccount returns an account with tollguard's defaults for country
+// and currency: AAISP's rate ceilings, international and premium calls
+// barred after hours, new-registration alerts on IP or user agent.
+func NewAccount(id, country, currency string) (*tollguard.Account, error) {
+	scale, err := tollguard.CurrencyScale(currency)
+	if err != nil {
+		return nil, err
+	}
+	return &tollguard.Account{
+		ID: id, Plan: tollguard.NumberPlan{Country: strings.ToUpper(country)},
+		Zone: "UTC", Currency: strings.ToUpper(currency), Scale: scale,
+		AfterHours:           []tollguard.Class{tollguard.ClassInternational, tollguard.ClassPremium},
+		NationalCeiling:      tollguard.DefaultNationalCeiling,
+		InternationalCeiling: tollguard.DefaultInternationalCeiling,
+		AlertMode:            tollguard.AlertModeIPOrAgent,
+		SpendFactorPermil:    1200,
+	}, nil
+}
+
+// CreateAccount inserts a; an existing id is an ECONFLICT error.
+func (s *DB) CreateAccount(ctx context.Context, a *tollguard.Account) error {
+	if a.CreatedAt.IsZero() {
+		a.CreatedAt = s.now()
+	}
+	return s.Tx(ctx, func(tx *sql.Tx) error {
+		args := append(accountArgs(a), unix(s.now()))
+		_, err := tx.ExecContext(ctx, `INSERT INTO accounts(`+accountCols+`, updated_at) VALUES (`+placeholders(len(args))+`)`, args...)
+		if isConstraint(err) {
+			return tollguard.Errorf(tollguard.ECONFLICT, "account %q already exists", a.ID)
+		}
+		return err
+	})
+}
+
+// UpdateAccount loads account id, lets fn change it, and writes it back
+// in one transaction.
+func (s *DB) UpdateAccount(ctx context.Context, id string, fn func(a *tollguard.Account) error) (*tollguard.Account, error) {
+	var out *tollguard.Account
+	err := s.Tx(ctx, func(tx *sql.Tx) error {
+		a, err := accountTx(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if a == nil {
+			return tollguard.Errorf(tollguard.ENOTFOUND, "account %q not found; list them with `tollguard account list`", id)
+		}
+		if err := fn(a); err != nil {
+			return err
+		}
+		a.ID = id
+		args := accountArgs(a)
+		sets := strings.Split(accountCols, ",")
+		var b strings.Builder
+		for i, c := range sets[1:] {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(strings.TrimSpace(c) + " = ?")
+		}
+		args = append(args[1:], unix(s.now()), id)
+		if _, err := tx.ExecContext(ctx, `UPDATE accounts SET `+b.String()+`, updated_at = ? WHERE id = ?`, args...); err != nil {
+			return fmt.Errorf("update account %q: %w", id, err)
+		}
+		out = a
+		return nil
+	})
+	return out, err
+}
+
+// Account returns account id, or an ENOTFOUND error.
+func (s *DB) Account(ctx context.Context, id string) (*tollguard.Account, error) {
+	a, err := scanAccount(s.db.QueryRowContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, tollguard.Errorf(tollguard.ENOTFOUND, "account %q not found; list them with `tollguard account list`", id)
+	}
+	return a, err
+}
+
+func accountTx(ctx context.Context, q querier, id string) (*tollguard.Account, error) {
+	a, err := scanAccount(q.QueryRowContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	return a, err
+}
+
+// Accounts lists every account by id.
+func (s *DB) Accounts(ctx context.Context) ([]*tollguard.Account, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+accountCols+` FROM accounts ORDER BY id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*tollguard.Account
+	for rows.Next() {
+		a, err := scanAccount(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+type querier interface {
+	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
+	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+	ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error)
+}
+
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
+
+// Extensions.
+
+const extensionCols = `name, account_id, cidrs, blocked, block_reason, blocked_by, blocked_at,
+	caller_id, description, managed, created_at, last_seen`
+
+func scanExtension(row scanner) (*tollguard.Extension, error) {
+	var e tollguard.Extension
+	var cidrs string
+	var blocked, managed int
+	var blockedAt, created, seen int64
+	if err := row.Scan(&e.Name, &e.Account, &cidrs, &blocked, &e.BlockReason, &e.BlockedBy, &blockedAt,
+		&e.CallerID, &e.Description, &managed, &created, &seen); err != nil {
+		return nil, err
+	}
+	for _, c := range splitList(cidrs) {
+		p, err := netip.ParsePrefix(c)
+		if err != nil {
+			return nil, fmt.Errorf("extension %s: stored CIDR %q: %w", e.Name, c, err)
+		}
+		e.CIDRs = append(e.CIDRs, p)
+	}
+	e.Blocked, e.Managed = blocked != 0, managed != 0
+	e.BlockedAt, e.CreatedAt, e.LastSeen = fromUnix(blockedAt), fromUnix(created), fromUnix(seen)
+	return &e, nil
+}
+
+func extensionArgs(e *tollguard.Extension) []any {
+	cidrs := make([]string, len(e.CIDRs))
+	for i, p := range e.CIDRs {
+		cidrs[i] = p.Masked().String()
+	}
+	return []any{e.Name, e.Account, strings.Join(cidrs, ","), boolInt(e.Blocked), e.BlockReason, e.BlockedBy,
+		unix(e.BlockedAt), e.CallerID, e.Description, boolInt(e.Managed), unix(e.CreatedAt), unix(e.LastSeen)}
+}
+
+// CreateExtension inserts e. Its account must exist.
+func (s *DB) CreateExtension(ctx context.Context, e *tollguard.Extension) error {
+	return s.Tx(ctx, func(tx *sql.Tx) error { return s.createExtensionTx(ctx, tx, e) })
+}
+
+func (s *DB) createExtensionTx(ctx context.Context, tx *sql.Tx, e *tollguard.Extension) error {
+	if e.CreatedAt.IsZero() {
+		e.CreatedAt = s.now()
+	}
+	a, err := accountTx(ctx, tx, e.Account)
+	if err != nil {
+		return err
+	}
+	if a == nil {
+		return tollguard.Errorf(tollguard.ENOTFOUND, "account %q not found; create it first with `tollguard account add`", e.Account)
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO extensions(`+extensionCols+`) VALUES (`+placeholders(12)+`)`, extensionArgs(e)...)
+	if isConstraint(err) {
+		return tollguard.Errorf(tollguard.ECONFLICT, "extension %q already exists", e.Name)
+	}
+	return err
+}
+
+// Extension returns extension name, or an ENOTFOUND error.
+func (s *DB) Extension(ctx context.Context, name string) (*tollguard.Extension, error) {
+	e, err := scanExtension(s.db.QueryRowContext(ctx, `SELECT `+extensionCols+` FROM extensions WHERE name = ?`, name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, tollguard.Errorf(tollguard.ENOTFOUND, "extension %q not found; list them with `tollguard ext list`", name)
+	}
+	return e, err
+}
+
+// Extensions lists extensions, of one account when account is not "".
+func (s *DB) Extensions(ctx context.Context, account string) ([]*tollguard.Extension, error) {
+	q := `SELECT ` + extensionCols + ` FROM extensions`
+	var args []any
+	if account != "" {
+		q += ` WHERE account_id = ?`
+		args = append(args, account)
+	}
+	rows, err := s.db.QueryContext(ctx, q+` ORDER BY name`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*tollguard.Extension
+	for rows.Next() {
+		e, err := scanExtension(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// UpdateExtension loads extension name, lets fn change it, and writes it
+// back in one transaction. Blocking goes through Block/Unblock instead,
+// so that every block has its history row.
+func (s *DB) UpdateExtension(ctx context.Context, name string, fn func(e *tollguard.Extension) error) (*tollguard.Extension, error) {
+	var out *tollguard.Extension
+	err := s.Tx(ctx, func(tx *sql.Tx) error {
+		e, err := scanExtension(tx.QueryRowContext(ctx, `SELECT `+extensionCols+` FROM extensions WHERE name = ?`, name))
+		if errors.Is(err, sql.ErrNoRows) {
+			return tollguard.Errorf(tollguard.ENOTFOUND, "extension %q not found; list them with `tollguard ext list`", name)
+		}
+		if err != nil {
+			return err
+		}
+		if err := fn(e); err != nil {
+			return err
+		}
+		e.Name = name
+		if a, err := accountTx(ctx, tx, e.Account); err != nil {
+			return err
+		} else if a == nil {
+			return tollguard.Errorf(tollguard.ENOTFOUND, "account %q not found", e.Account)
+		}
+		args := extensionArgs(e)
+		_, err = tx.ExecContext(ctx, `UPDATE extensions SET account_id=?, cidrs=?, blocked=?, block_reason=?, blocked_by=?, blocked_at=?,
+			caller_id=?, description=?, managed=?, created_at=?, last_seen=? WHERE name = ?`, append(args[1:], name)...)
+		out = e
+		return err
+	})
+	return out, err
+}
+
+// DeleteExtension removes extension name from the store (its calls stay).
+func (s *DB) DeleteExtension(ctx context.Context, name string) error {
+	return s.Tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM extensions WHERE name = ?`, name)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return tollguard.Errorf(tollguard.ENOTFOUND, "extension %q not found", name)
+		}
+		return nil
+	})
+}
+
+// TouchExtension records that name was seen (registered or called) at t.
+func (s *DB) TouchExtension(ctx context.Context, name string, t int64) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE extensions SET last_seen = ? WHERE name = ? AND last_seen < ?`, t, name, t)
+	return err
+}

@@ -1,0 +1,257 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/tollguard/tollguard"
+)
+
+const callCols = `id, created_at, extension, account_id, dialled, e164, class, region, remote, channel,
+	uniqueid, linkedid, verdict, reason, cause, rate, reserve, maxsec, scale, steps,
+	COALESCE(settled_at, 0), settled_by, billsec, charge, dial_status`
+
+func scanCall(row scanner) (*tollguard.CallRecord, error) {
+	var c tollguard.CallRecord
+	var created, settled int64
+	var class, verdict, reason, steps string
+	err := row.Scan(&c.ID, &created, &c.Extension, &c.Account, &c.Dialled, &c.E164, &class, &c.Country,
+		&c.Remote, &c.Channel, &c.UniqueID, &c.LinkedID, &verdict, &reason, &c.Cause, &c.Rate, &c.Reserve,
+		&c.MaxSec, &c.Scale, &steps, &settled, &c.SettledBy, &c.Billsec, &c.Charge, &c.DialStatus)
+	if err != nil {
+		return nil, err
+	}
+	c.CreatedAt, c.SettledAt = fromUnix(created), fromUnix(settled)
+	c.Class, c.Verdict, c.Reason = tollguard.Class(class), tollguard.Verdict(verdict), tollguard.Reason(reason)
+	if err := json.Unmarshal([]byte(steps), &c.Steps); err != nil {
+		return nil, fmt.Errorf("call %d: stored steps: %w", c.ID, err)
+	}
+	return &c, nil
+}
+
+// SettleCall charges an open call for its billed seconds, capped at its
+// reservation, and releases the rest. A settled or denied call is left
+// alone (changed false); an unknown id is ENOTFOUND.
+func (s *DB) SettleCall(ctx context.Context, st tollguard.Settlement) (tollguard.CallRecord, bool, error) {
+	var out tollguard.CallRecord
+	changed := false
+	err := s.Tx(ctx, func(tx *sql.Tx) error {
+		c, err := scanCall(tx.QueryRowContext(ctx, `SELECT `+callCols+` FROM calls WHERE id = ?`, st.CallID))
+		if errors.Is(err, sql.ErrNoRows) {
+			return tollguard.Errorf(tollguard.ENOTFOUND, "call %d not found", st.CallID)
+		}
+		if err != nil {
+			return err
+		}
+		out = *c
+		if !c.Open() {
+			return nil
+		}
+		c.Billsec = max(st.Billsec, 0)
+		c.Charge = min(tollguard.Cost(c.Rate, c.Billsec, c.Scale), c.Reserve)
+		c.SettledAt, c.SettledBy, c.DialStatus = st.At, st.By, st.DialStatus
+		if c.SettledAt.IsZero() {
+			c.SettledAt = s.now()
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE calls SET settled_at = ?, settled_by = ?, billsec = ?, charge = ?, dial_status = ?
+			WHERE id = ? AND settled_at IS NULL`, c.SettledAt.Unix(), c.SettledBy, c.Billsec, c.Charge, c.DialStatus, c.ID); err != nil {
+			return fmt.Errorf("settle call %d: %w", c.ID, err)
+		}
+		if c.Charge > 0 {
+			if _, err := tx.ExecContext(ctx, `UPDATE accounts SET balance = balance - ? WHERE id = ?`, c.Charge, c.Account); err != nil {
+				return fmt.Errorf("charge account %s: %w", c.Account, err)
+			}
+		}
+		out, changed = *c, true
+		return nil
+	})
+	return out, changed, err
+}
+
+// Call returns call id.
+func (s *DB) Call(ctx context.Context, id int64) (*tollguard.CallRecord, error) {
+	c, err := scanCall(s.db.QueryRowContext(ctx, `SELECT `+callCols+` FROM calls WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, tollguard.Errorf(tollguard.ENOTFOUND, "call %d not found (it may have been rolled up after the retention period)", id)
+	}
+	return c, err
+}
+
+// CallByChannel returns the newest call the gate recorded for a channel
+// uniqueid or linkedid, or nil.
+func (s *DB) CallByChannel(ctx context.Context, uniqueID, linkedID string) (*tollguard.CallRecord, error) {
+	c, err := scanCall(s.db.QueryRowContext(ctx, `SELECT `+callCols+` FROM calls
+		WHERE (uniqueid <> '' AND uniqueid = ?) OR (linkedid <> '' AND linkedid = ?) OR (uniqueid <> '' AND uniqueid = ?)
+		ORDER BY id DESC LIMIT 1`, uniqueID, linkedID, linkedID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	return c, err
+}
+
+// CallFilter selects calls for `tollguard calls`.
+type CallFilter struct {
+	Extension string
+	Account   string
+	Verdict   tollguard.Verdict
+	Reason    tollguard.Reason
+	Since     time.Time
+	Open      bool // only calls in progress
+	Limit     int
+}
+
+// Calls lists recorded decisions, newest first.
+func (s *DB) Calls(ctx context.Context, f CallFilter) ([]*tollguard.CallRecord, error) {
+	var where []string
+	var args []any
+	add := func(cond string, v any) { where = append(where, cond); args = append(args, v) }
+	if f.Extension != "" {
+		add("extension = ?", f.Extension)
+	}
+	if f.Account != "" {
+		add("account_id = ?", f.Account)
+	}
+	if f.Verdict != "" {
+		add("verdict = ?", string(f.Verdict))
+	}
+	if f.Reason != "" {
+		add("reason = ?", string(f.Reason))
+	}
+	if !f.Since.IsZero() {
+		add("created_at >= ?", f.Since.Unix())
+	}
+	if f.Open {
+		where = append(where, "verdict = 'allow' AND settled_at IS NULL")
+	}
+	q := `SELECT ` + callCols + ` FROM calls`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	if f.Limit <= 0 {
+		f.Limit = 50
+	}
+	q += ` ORDER BY id DESC LIMIT ?`
+	args = append(args, f.Limit)
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*tollguard.CallRecord
+	for rows.Next() {
+		c, err := scanCall(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// OpenCallsBefore lists allowed, unsettled calls created before t.
+func (s *DB) OpenCallsBefore(ctx context.Context, t time.Time) ([]*tollguard.CallRecord, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+callCols+` FROM calls
+		WHERE verdict = 'allow' AND settled_at IS NULL AND created_at < ? ORDER BY id`, t.Unix())
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*tollguard.CallRecord
+	for rows.Next() {
+		c, err := scanCall(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// Rollup folds settled and denied calls created before t into monthly
+// totals and deletes them, batch rows per transaction, so that the
+// calls table (and the cost of a decision) stays flat however long
+// tollguard runs. Open calls are never rolled up. It returns the number
+// of calls folded.
+func (s *DB) Rollup(ctx context.Context, before time.Time, batch int) (int, error) {
+	if batch <= 0 {
+		batch = 5000
+	}
+	total := 0
+	for {
+		var n int
+		err := s.Tx(ctx, func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, `CREATE TEMP TABLE IF NOT EXISTS rollup_ids(id INTEGER PRIMARY KEY)`); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `DELETE FROM rollup_ids`); err != nil {
+				return err
+			}
+			res, err := tx.ExecContext(ctx, `INSERT INTO rollup_ids(id) SELECT id FROM calls
+				WHERE created_at < ? AND NOT (verdict = 'allow' AND settled_at IS NULL) ORDER BY created_at LIMIT ?`, before.Unix(), batch)
+			if err != nil {
+				return err
+			}
+			c, _ := res.RowsAffected()
+			n = int(c)
+			if n == 0 {
+				return nil
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO monthly_totals(account_id, month, calls, allowed, denied, billsec, charge)
+				SELECT account_id, strftime('%Y-%m', created_at, 'unixepoch'), COUNT(*),
+					SUM(verdict = 'allow'), SUM(verdict = 'deny'), SUM(billsec), SUM(charge)
+				FROM calls WHERE id IN (SELECT id FROM rollup_ids)
+				GROUP BY 1, 2
+				ON CONFLICT(account_id, month) DO UPDATE SET
+					calls = calls + excluded.calls, allowed = allowed + excluded.allowed,
+					denied = denied + excluded.denied, billsec = billsec + excluded.billsec,
+					charge = charge + excluded.charge`); err != nil {
+				return fmt.Errorf("roll up: %w", err)
+			}
+			_, err = tx.ExecContext(ctx, `DELETE FROM calls WHERE id IN (SELECT id FROM rollup_ids)`)
+			return err
+		})
+		if err != nil {
+			return total, err
+		}
+		total += n
+		if n < batch {
+			return total, nil
+		}
+	}
+}
+
+// MonthTotal is an account's calls and spend in one month.
+type MonthTotal struct {
+	Account string
+	Month   string // YYYY-MM
+	Calls   int64
+	Allowed int64
+	Denied  int64
+	Billsec int64
+	Charge  tollguard.Amount
+}
+
+// Spend returns account's spend in month (YYYY-MM, UTC): rolled-up
+// totals plus the calls still in the calls table.
+func (s *DB) Spend(ctx context.Context, account, month string) (MonthTotal, error) {
+	t := MonthTotal{Account: account, Month: month}
+	start, err := time.Parse("2006-01", month)
+	if err != nil {
+		return t, tollguard.Errorf(tollguard.EINVALID, "month %q: want YYYY-MM", month)
+	}
+	end := start.AddDate(0, 1, 0)
+	err = s.db.QueryRowContext(ctx, `SELECT
+		COALESCE((SELECT calls FROM monthly_totals WHERE account_id = ?1 AND month = ?2), 0) + COUNT(c.id),
+		COALESCE((SELECT allowed FROM monthly_totals WHERE account_id = ?1 AND month = ?2), 0) + COALESCE(SUM(c.verdict = 'allow'), 0),
+		COALESCE((SELECT denied FROM monthly_totals WHERE account_id = ?1 AND month = ?2), 0) + COALESCE(SUM(c.verdict = 'deny'), 0),
+		COALESCE((SELECT billsec FROM monthly_totals WHERE account_id = ?1 AND month = ?2), 0) + COALESCE(SUM(c.billsec), 0),
+		COALESCE((SELECT charge FROM monthly_totals WHERE account_id = ?1 AND month = ?2), 0) + COALESCE(SUM(c.charge), 0)
+		FROM calls c WHERE c.account_id = ?1 AND c.created_at >= ?3 AND c.created_at < ?4`,
+		account, month, start.Unix(), end.Unix()).Scan(&t.Calls, &t.Allowed, &t.Denied, &t.Billsec, &t.Charge)
+	return t, err
+}

@@ -1,0 +1,96 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/tollguard/tollguard"
+)
+
+// LedgerEntry is one credit change.
+type LedgerEntry struct {
+	ID           int64
+	Account      string
+	At           time.Time
+	Amount       tollguard.Amount
+	BalanceAfter tollguard.Amount
+	Note         string
+	By           string
+}
+
+// AddCredit adds amount (negative to debit) to account's balance and
+// records it in the ledger, in one transaction.
+func (s *DB) AddCredit(ctx context.Context, account string, amount tollguard.Amount, note, by string) (LedgerEntry, error) {
+	e := LedgerEntry{Account: account, At: s.now(), Amount: amount, Note: note, By: by}
+	err := s.Tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE accounts SET balance = balance + ?, updated_at = ? WHERE id = ?`, amount, e.At.Unix(), account)
+		if err != nil {
+			return fmt.Errorf("add credit to %s: %w", account, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return tollguard.Errorf(tollguard.ENOTFOUND, "account %q not found", account)
+		}
+		if err := tx.QueryRowContext(ctx, `SELECT balance FROM accounts WHERE id = ?`, account).Scan(&e.BalanceAfter); err != nil {
+			return err
+		}
+		r, err := tx.ExecContext(ctx, `INSERT INTO credit_ledger(account_id, at, amount, balance_after, note, by) VALUES (?, ?, ?, ?, ?, ?)`,
+			account, e.At.Unix(), amount, e.BalanceAfter, note, by)
+		if err != nil {
+			return err
+		}
+		e.ID, _ = r.LastInsertId()
+		return nil
+	})
+	return e, err
+}
+
+// Ledger lists account's credit changes, newest first.
+func (s *DB) Ledger(ctx context.Context, account string, limit int) ([]LedgerEntry, error) {
+	if limit <= 0 {
+		limit = 20
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT id, account_id, at, amount, balance_after, note, by FROM credit_ledger
+		WHERE account_id = ? ORDER BY id DESC LIMIT ?`, account, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []LedgerEntry
+	for rows.Next() {
+		var e LedgerEntry
+		var at int64
+		if err := rows.Scan(&e.ID, &e.Account, &at, &e.Amount, &e.BalanceAfter, &e.Note, &e.By); err != nil {
+			return nil, err
+		}
+		e.At = fromUnix(at)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// Credit is an account's money position.
+type Credit struct {
+	Balance     tollguard.Amount
+	CreditLimit tollguard.Amount
+	Reserved    tollguard.Amount // held by calls in progress
+	OpenCalls   int
+	Available   tollguard.Amount // balance + credit limit - reserved
+	Scale       int
+	Currency    string
+}
+
+// CreditOf reports account's balance, reservations and availability.
+func (s *DB) CreditOf(ctx context.Context, account string) (Credit, error) {
+	var c Credit
+	err := s.db.QueryRowContext(ctx, `SELECT a.balance, a.credit_limit, a.scale, a.currency,
+		COALESCE((SELECT SUM(reserve) FROM calls WHERE account_id = a.id AND verdict = 'allow' AND settled_at IS NULL), 0),
+		(SELECT COUNT(*) FROM calls WHERE account_id = a.id AND verdict = 'allow' AND settled_at IS NULL)
+		FROM accounts a WHERE a.id = ?`, account).Scan(&c.Balance, &c.CreditLimit, &c.Scale, &c.Currency, &c.Reserved, &c.OpenCalls)
+	if err == sql.ErrNoRows {
+		return c, tollguard.Errorf(tollguard.ENOTFOUND, "account %q not found", account)
+	}
+	c.Available = c.Balance + c.CreditLimit - c.Reserved
+	return c, err
+}

@@ -1,0 +1,243 @@
+// Package store keeps tollguard's data in SQLite through
+// github.com/mattn/go-sqlite3: accounts, extensions, rules, the rate
+// deck, the high-risk list, and every call decision. It implements the
+// root package's storage interfaces.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	sqlite3 "github.com/mattn/go-sqlite3"
+
+	"github.com/tollguard/tollguard"
+)
+
+//go:embed migration/*.sql
+var migrations embed.FS
+
+// DB is tollguard's SQLite database.
+type DB struct {
+	db   *sql.DB
+	path string
+	// Now is the clock for rows the store stamps itself (ledger, blocks).
+	Now func() time.Time
+}
+
+// Open opens (creating it 0600 if needed) and migrates the database at
+// path. The DSN settings matter: WAL so readers never wait for the gate,
+// IMMEDIATE transactions so read-then-write decisions serialise instead
+// of failing with "database is locked", and a busy timeout for the rest.
+func Open(ctx context.Context, file string) (*DB, error) {
+	if file == "" {
+		return nil, tollguard.Errorf(tollguard.EINVALID, "database path is empty; set TOLLGUARD_DB or --db")
+	}
+	if strings.HasPrefix(file, ":memory:") || strings.Contains(file, "mode=memory") {
+		// Each pooled connection would get its own empty database.
+		return nil, tollguard.Errorf(tollguard.EINVALID, "in-memory databases are not supported; use a file path")
+	}
+	f, err := os.OpenFile(file, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open database file %s: %w", file, err)
+	}
+	f.Close()
+	q := url.Values{}
+	q.Set("_journal_mode", "WAL")
+	q.Set("_busy_timeout", "5000")
+	q.Set("_txlock", "immediate")
+	q.Set("_synchronous", "NORMAL")
+	q.Set("_foreign_keys", "on")
+	dsn := "file:" + file + "?" + q.Encode()
+	db, err := sql.Open("sqlite3", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", file, err)
+	}
+	db.SetMaxOpenConns(8)
+	db.SetMaxIdleConns(8)
+	db.SetConnMaxIdleTime(0)
+	s := &DB{db: db, path: file, Now: time.Now}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	// SQLite creates -wal and -shm with the process umask; keep them as
+	// private as the database itself.
+	for _, suffix := range []string{"-wal", "-shm"} {
+		_ = os.Chmod(file+suffix, 0o600)
+	}
+	return s, nil
+}
+
+// Close closes the database.
+func (s *DB) Close() error { return s.db.Close() }
+
+// Path returns the database file's path.
+func (s *DB) Path() string { return s.path }
+
+// SQL returns the underlying handle, for tests and integrity checks.
+func (s *DB) SQL() *sql.DB { return s.db }
+
+// IntegrityCheck runs PRAGMA integrity_check and returns its verdict.
+func (s *DB) IntegrityCheck(ctx context.Context) error {
+	var res string
+	if err := s.db.QueryRowContext(ctx, "PRAGMA integrity_check").Scan(&res); err != nil {
+		return fmt.Errorf("integrity check: %w", err)
+	}
+	if res != "ok" {
+		return fmt.Errorf("integrity check: %s", res)
+	}
+	return nil
+}
+
+// Tx runs fn in one IMMEDIATE transaction: commit on nil, rollback on
+// an error or panic. Every write in the store takes this shape.
+func (s *DB) Tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil) // DSN has _txlock=immediate
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+func (s *DB) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// Migration is one embedded schema step.
+type Migration struct {
+	Version int
+	Name    string
+	SQL     string
+}
+
+// Migrations lists the embedded migrations in order. Files are named
+// NNNN_name.sql; the number is the version.
+func Migrations() ([]Migration, error) {
+	ents, err := fs.ReadDir(migrations, "migration")
+	if err != nil {
+		return nil, err
+	}
+	var ms []Migration
+	seen := map[int]string{}
+	for _, e := range ents {
+		num, name, ok := strings.Cut(e.Name(), "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil || !strings.HasSuffix(name, ".sql") {
+			return nil, fmt.Errorf("migration %s: name must be NNNN_name.sql", e.Name())
+		}
+		if prev, dup := seen[v]; dup {
+			return nil, fmt.Errorf("migrations %s and %s share version %d", prev, e.Name(), v)
+		}
+		seen[v] = e.Name()
+		b, err := migrations.ReadFile(path.Join("migration", e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, Migration{Version: v, Name: strings.TrimSuffix(name, ".sql"), SQL: string(b)})
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].Version < ms[j].Version })
+	return ms, nil
+}
+
+// migrate applies each pending migration in its own transaction, so a
+// failed one leaves the database at the previous version.
+func (s *DB) migrate(ctx context.Context) error {
+	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("create schema_migrations: %w", err)
+	}
+	ms, err := Migrations()
+	if err != nil {
+		return err
+	}
+	var current int
+	if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if n := len(ms); n > 0 && current > ms[n-1].Version {
+		return tollguard.Errorf(tollguard.EINVALID, "database %s is at schema version %d, newer than this tollguard (%d); upgrade tollguard", s.path, current, ms[n-1].Version)
+	}
+	for _, m := range ms {
+		if m.Version <= current {
+			continue
+		}
+		err := s.Tx(ctx, func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations(version, name, applied_at) VALUES (?, ?, ?)`,
+				m.Version, m.Name, s.now().Unix())
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("migration %04d_%s: %w", m.Version, m.Name, err)
+		}
+	}
+	return nil
+}
+
+// SchemaVersion returns the applied schema version.
+func (s *DB) SchemaVersion(ctx context.Context) (int, error) {
+	var v int
+	err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&v)
+	return v, err
+}
+
+// isConstraint reports whether err is a SQLite constraint violation.
+func isConstraint(err error) bool {
+	var se sqlite3.Error
+	return errors.As(err, &se) && se.Code == sqlite3.ErrConstraint
+}
+
+func unix(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
+}
+
+func fromUnix(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(n, 0).UTC()
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func splitList(s string) []string {
+	if s == "" {
+		return nil
+	}
+	parts := strings.Split(s, ",")
+	out := parts[:0]
+	for _, p := range parts {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
