@@ -1,0 +1,75 @@
+package tollguard
+
+import "context"
+
+// ConfigField is one attribute of an Asterisk sorcery object, as ARI's
+// dynamic configuration returns it: every value is a string.
+type ConfigField struct {
+	Attribute string `json:"attribute"`
+	Value     string `json:"value"`
+}
+
+// ConfigObject is a PJSIP object read through ARI dynamic configuration.
+type ConfigObject []ConfigField
+
+// Get returns the first value of attr, "" if absent.
+func (o ConfigObject) Get(attr string) string {
+	for _, f := range o {
+		if f.Attribute == attr {
+			return f.Value
+		}
+	}
+	return ""
+}
+
+// All returns every value of attr (an AOR has one "contact" per live contact).
+func (o ConfigObject) All(attr string) []string {
+	var out []string
+	for _, f := range o {
+		if f.Attribute == attr {
+			out = append(out, f.Value)
+		}
+	}
+	return out
+}
+
+// EndpointState is a PJSIP endpoint as ARI lists it.
+type EndpointState struct {
+	Technology string
+	Resource   string // the endpoint name ("1001")
+	State      string // online, offline, unknown
+	ChannelIDs []string
+}
+
+// Asterisk is what tollguard asks of the PBX through ARI REST. The ari
+// package implements it with timeouts on every call. Errors carry
+// codes: ENOTFOUND for a missing object, EFORBIDDEN when Asterisk
+// refuses a dynamic-config write (no writable sorcery wizard; the
+// message says what to put in sorcery.conf), EUNAVAILABLE when Asterisk
+// cannot be reached.
+type Asterisk interface {
+	Endpoints(ctx context.Context) ([]EndpointState, error)
+	// ConfigObject reads res_pjsip object typ ("endpoint", "auth",
+	// "aor", "contact") with id.
+	ConfigObject(ctx context.Context, typ, id string) (ConfigObject, error)
+	// PutConfigObject creates or updates an object (fields merge into an
+	// existing one) and returns the object as Asterisk stored it.
+	PutConfigObject(ctx context.Context, typ, id string, fields []ConfigField) (ConfigObject, error)
+	DeleteConfigObject(ctx context.Context, typ, id string) error
+	// ReloadModule reloads an Asterisk module ("app_voicemail.so").
+	ReloadModule(ctx context.Context, module string) error
+	// Originate starts a channel (for `tollguard selftest`) and returns its id.
+	Originate(ctx context.Context, o Originate) (string, error)
+	// HangupChannel hangs a channel up with a Q.850 reason ("rejected").
+	HangupChannel(ctx context.Context, id, reason string) error
+}
+
+// Originate is a request to start a channel through ARI.
+type Originate struct {
+	Endpoint  string // "Local/0099999@from-internal"
+	App       string // Stasis app for the other half
+	AppArgs   string
+	CallerID  string
+	Timeout   int               // seconds
+	Variables map[string]string // channel variables
+}
