@@ -1,0 +1,65 @@
+package tollguard
+
+import (
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/nyaruka/phonenumbers"
+)
+
+// IsEmergency reports whether dialled is an emergency number when dialled
+// in country (ISO 3166-1 alpha-2; "" knows only the universal ones).
+//
+// 112 and 911 are emergency numbers everywhere (3GPP TS 22.101 §10.1.1:
+// handsets always treat them so), and so is 999, which many handsets
+// and networks route as well. Each country's own numbers come from
+// libphonenumber's short-number metadata (FR 15/17/18, DE 110, AU 000,
+// JP 110/119, IN 100/101/102/108, ...), plus the few it lacks (JP 118). Only the digits as dialled
+// count: visual separators and one trailing '#' are ignored, but a
+// leading '+' or an international prefix ("+112", "00112") or extra
+// digits ("9991") make it not an emergency number, so that a toll
+// number cannot pass as one.
+func IsEmergency(dialled, country string) bool {
+	digits, plus, ok := cleanDialled(dialled)
+	if !ok || plus {
+		return false
+	}
+	return emergencyDigits(digits, strings.ToUpper(strings.TrimSpace(country)))
+}
+
+func emergencyDigits(digits, country string) bool {
+	switch digits {
+	case "112", "911", "999":
+		return true
+	}
+	if slices.Contains(extraEmergency[country], digits) {
+		return true
+	}
+	// Skip the regex work for strings longer than any emergency number.
+	if len(digits) > maxEmergencyLen() || country == "" {
+		return false
+	}
+	return phonenumbers.IsEmergencyNumber(digits, country)
+}
+
+// extraEmergency lists national emergency numbers that libphonenumber's
+// short-number metadata (v1.8.1) lacks. Keep it to numbers with an
+// official source.
+var extraEmergency = map[string][]string{
+	// Japan Coast Guard, "118番" (maritime emergencies); the metadata has
+	// only 110 and 119.
+	"JP": {"118"},
+}
+
+// maxEmergencyLen is the length of the longest emergency number in the
+// short-number metadata (5: Namibia's 10111).
+var maxEmergencyLen = sync.OnceValue(func() int {
+	longest := 3
+	for _, md := range shortMetadata() {
+		for _, l := range md.GetEmergency().GetPossibleLength() {
+			longest = max(longest, int(l))
+		}
+	}
+	return longest
+})

@@ -1,0 +1,432 @@
+package tollguard_test
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/nyaruka/phonenumbers"
+
+	"github.com/tollguard/tollguard"
+)
+
+var (
+	planGB = tollguard.NumberPlan{Country: "GB"}
+	planUS = tollguard.NumberPlan{Country: "US"}
+	planCA = tollguard.NumberPlan{Country: "CA"}
+	planDE = tollguard.NumberPlan{Country: "DE"}
+	planFR = tollguard.NumberPlan{Country: "FR"}
+)
+
+func TestClassify(t *testing.T) {
+	hr := tollguard.DefaultHighRiskList()
+	tests := []struct {
+		name    string
+		dialled string
+		plan    tollguard.NumberPlan
+		hr      tollguard.HighRiskMatcher // nil: the default list
+		noHR    bool                      // classify with no list at all
+		want    tollguard.Class
+		e164    string
+		region  string
+		intl    bool
+		typ     string // "" skips the check
+		risky   bool   // HighRisk is set
+	}{
+		// GB
+		{name: "GB emergency 999", dialled: "999", plan: planGB, want: tollguard.ClassEmergency},
+		{name: "GB emergency 112", dialled: "112", plan: planGB, want: tollguard.ClassEmergency},
+		{name: "GB emergency 999 with #", dialled: "999#", plan: planGB, want: tollguard.ClassEmergency},
+		{name: "GB emergency spaced", dialled: " 9 9 9 ", plan: planGB, want: tollguard.ClassEmergency},
+		{name: "GB premium 09", dialled: "09061234567", plan: planGB, want: tollguard.ClassPremium, e164: "+449061234567", region: "GB", typ: tollguard.TypePremiumRate},
+		{name: "GB mobile 07", dialled: "07400123456", plan: planGB, want: tollguard.ClassMobile, e164: "+447400123456", region: "GB", typ: tollguard.TypeMobile},
+		{name: "GB international 00", dialled: "00493012345678", plan: planGB, want: tollguard.ClassInternational, e164: "+493012345678", region: "DE", intl: true, typ: tollguard.TypeFixedLine},
+		{name: "GB international with plus", dialled: "+49 30 12345678", plan: planGB, want: tollguard.ClassInternational, e164: "+493012345678", region: "DE", intl: true},
+		{name: "GB national 020 London", dialled: "02079460000", plan: planGB, want: tollguard.ClassNational, e164: "+442079460000", region: "GB", typ: tollguard.TypeFixedLine},
+		{name: "GB national 020 spaces", dialled: "020 7946 0000", plan: planGB, want: tollguard.ClassNational, e164: "+442079460000", region: "GB"},
+		{name: "GB national 020 dashes and parens", dialled: "(020)-7946-0000", plan: planGB, want: tollguard.ClassNational, e164: "+442079460000", region: "GB"},
+		{name: "GB own country in international form", dialled: "0044 20 7946 0000", plan: planGB, want: tollguard.ClassNational, e164: "+442079460000", region: "GB"},
+		{name: "GB toll free 0800", dialled: "0800 123 4567", plan: planGB, want: tollguard.ClassTollFree, e164: "+448001234567", region: "GB", typ: tollguard.TypeTollFree},
+		{name: "GB personal 070 stays national", dialled: "070 1234 5678", plan: planGB, want: tollguard.ClassNational, e164: "+447012345678", region: "GB", typ: tollguard.TypePersonalNumber},
+		{name: "GB Isle of Man mobile is another region", dialled: "07624 123456", plan: planGB, want: tollguard.ClassInternational, e164: "+447624123456", region: "IM", intl: true, typ: tollguard.TypeMobile},
+		{name: "GB short code 118", dialled: "118118", plan: planGB, want: tollguard.ClassNational, region: "GB", typ: tollguard.TypeShortCode},
+		{name: "GB international premium", dialled: "001 900 234 5678", plan: planGB, want: tollguard.ClassPremium, e164: "+19002345678", region: "US", intl: true, typ: tollguard.TypePremiumRate},
+		{name: "GB international toll free is international", dialled: "+1 800 234 5678", plan: planGB, want: tollguard.ClassInternational, e164: "+18002345678", region: "US", intl: true, typ: tollguard.TypeTollFree},
+		{name: "GB internal extension", dialled: "1001", plan: planGB, want: tollguard.ClassInternal},
+		{name: "GB internal 3 digits", dialled: "200", plan: planGB, want: tollguard.ClassInternal},
+
+		// NANP
+		{name: "US emergency 911", dialled: "911", plan: planUS, want: tollguard.ClassEmergency},
+		{name: "US 999 always emergency", dialled: "999", plan: planUS, want: tollguard.ClassEmergency},
+		{name: "US premium 1-900", dialled: "1-900-234-5678", plan: planUS, want: tollguard.ClassPremium, e164: "+19002345678", region: "US", typ: tollguard.TypePremiumRate},
+		{name: "US premium 900 10 digits", dialled: "9002345678", plan: planUS, want: tollguard.ClassPremium, e164: "+19002345678", region: "US"},
+		{name: "US area code 909 is national", dialled: "(909) 234-5678", plan: planUS, want: tollguard.ClassNational, e164: "+19092345678", region: "US", typ: tollguard.TypeFixedLineOrMobile},
+		{name: "US area code 909 11 digits", dialled: "19092345678", plan: planUS, want: tollguard.ClassNational, e164: "+19092345678", region: "US"},
+		{name: "US 10 digits", dialled: "2125550100", plan: planUS, want: tollguard.ClassNational, e164: "+12125550100", region: "US"},
+		{name: "US 11 digits dotted", dialled: "1.212.555.0100", plan: planUS, want: tollguard.ClassNational, e164: "+12125550100", region: "US"},
+		{name: "US toll free", dialled: "1-800-234-5678", plan: planUS, want: tollguard.ClassTollFree, e164: "+18002345678", region: "US", typ: tollguard.TypeTollFree},
+		{name: "US international 011", dialled: "011 44 20 7946 0000", plan: planUS, want: tollguard.ClassInternational, e164: "+442079460000", region: "GB", intl: true},
+		{name: "US Jamaica 876 high risk", dialled: "1 876 925 1234", plan: planUS, want: tollguard.ClassHighRisk, e164: "+18769251234", region: "JM", intl: true, risky: true},
+		{name: "US Jamaica 876 10 digits", dialled: "876-925-1234", plan: planUS, want: tollguard.ClassHighRisk, e164: "+18769251234", region: "JM", intl: true, risky: true},
+		{name: "US Jamaica without a list is international", dialled: "18769251234", plan: planUS, noHR: true, want: tollguard.ClassInternational, e164: "+18769251234", region: "JM", intl: true},
+		{name: "US Dominican Republic 809", dialled: "+1 809 234 5678", plan: planUS, want: tollguard.ClassHighRisk, e164: "+18092345678", region: "DO", intl: true, risky: true},
+		{name: "US Dominican Republic 829", dialled: "18292345678", plan: planUS, want: tollguard.ClassHighRisk, region: "DO", intl: true, risky: true},
+		{name: "US Antigua 268", dialled: "1-268-462-1234", plan: planUS, want: tollguard.ClassHighRisk, region: "AG", intl: true, risky: true},
+		{name: "US Grenada 473", dialled: "14734401234", plan: planUS, want: tollguard.ClassHighRisk, region: "GD", intl: true, risky: true},
+		{name: "US Canada is another region", dialled: "+1 514 555 1234", plan: planUS, want: tollguard.ClassInternational, e164: "+15145551234", region: "CA", intl: true},
+		{name: "US 7 digit local dialling is unknown", dialled: "2345678", plan: planUS, want: tollguard.ClassUnknown},
+		{name: "US own country with 011", dialled: "011 1 212 555 0100", plan: planUS, want: tollguard.ClassNational, e164: "+12125550100", region: "US"},
+		{name: "CA emergency 911", dialled: "911", plan: planCA, want: tollguard.ClassEmergency},
+		{name: "CA national", dialled: "416 234 5678", plan: planCA, want: tollguard.ClassNational, e164: "+14162345678", region: "CA"},
+		{name: "CA to US is international", dialled: "1 212 234 5678", plan: planCA, want: tollguard.ClassInternational, e164: "+12122345678", region: "US", intl: true},
+		{name: "CA premium 1-900", dialled: "1 900 234 5678", plan: planCA, want: tollguard.ClassPremium, region: "US", intl: true, typ: tollguard.TypePremiumRate},
+
+		// DE
+		{name: "DE emergency 110", dialled: "110", plan: planDE, want: tollguard.ClassEmergency},
+		{name: "DE emergency 112", dialled: "112", plan: planDE, want: tollguard.ClassEmergency},
+		{name: "DE premium 0900", dialled: "0900 1 234567", plan: planDE, want: tollguard.ClassPremium, e164: "+499001234567", region: "DE", typ: tollguard.TypePremiumRate},
+		{name: "DE mobile 015", dialled: "01512 3456789", plan: planDE, want: tollguard.ClassMobile, e164: "+4915123456789", region: "DE"},
+		{name: "DE national Berlin", dialled: "030 1234567", plan: planDE, want: tollguard.ClassNational, e164: "+49301234567", region: "DE"},
+		{name: "DE toll free 0800", dialled: "0800 1234567890", plan: planDE, want: tollguard.ClassTollFree, region: "DE"},
+		{name: "DE international 00", dialled: "00 44 20 7946 0000", plan: planDE, want: tollguard.ClassInternational, e164: "+442079460000", region: "GB", intl: true},
+
+		// FR
+		{name: "FR emergency 15 SAMU", dialled: "15", plan: planFR, want: tollguard.ClassEmergency},
+		{name: "FR emergency 17 police", dialled: "17", plan: planFR, want: tollguard.ClassEmergency},
+		{name: "FR emergency 18 pompiers", dialled: "18", plan: planFR, want: tollguard.ClassEmergency},
+		{name: "FR premium 089", dialled: "0 891 12 34 56", plan: planFR, want: tollguard.ClassPremium, e164: "+33891123456", region: "FR", typ: tollguard.TypePremiumRate},
+		{name: "FR mobile 06", dialled: "06 12 34 56 78", plan: planFR, want: tollguard.ClassMobile, e164: "+33612345678", region: "FR"},
+		{name: "FR national Paris", dialled: "01 40 12 34 56", plan: planFR, want: tollguard.ClassNational, e164: "+33140123456", region: "FR"},
+		{name: "FR toll free 0801", dialled: "0801 23 45 67", plan: planFR, want: tollguard.ClassTollFree, region: "FR"},
+		{name: "FR premium short code 118", dialled: "118 712", plan: planFR, want: tollguard.ClassPremium, region: "FR", typ: tollguard.TypePremiumRate},
+		{name: "FR international 00", dialled: "00 1 212 234 5678", plan: planFR, want: tollguard.ClassInternational, e164: "+12122345678", region: "US", intl: true},
+
+		// High-risk codes from anywhere
+		{name: "Somalia +252", dialled: "+252 61 1234567", plan: planGB, want: tollguard.ClassHighRisk, e164: "+252611234567", region: "SO", intl: true, risky: true},
+		{name: "Somalia 00252", dialled: "00252611234567", plan: planDE, want: tollguard.ClassHighRisk, region: "SO", intl: true, risky: true},
+		{name: "GMSS +881", dialled: "+881612345678", plan: planGB, want: tollguard.ClassHighRisk, e164: "+881612345678", region: "001", intl: true, risky: true},
+		{name: "International networks +882", dialled: "+882 3421234", plan: planGB, want: tollguard.ClassHighRisk, e164: "+8823421234", region: "001", intl: true, risky: true},
+		{name: "International networks +883", dialled: "011 883 510012345", plan: planUS, want: tollguard.ClassHighRisk, e164: "+883510012345", region: "001", intl: true, risky: true},
+		{name: "Inmarsat +870", dialled: "+870301234567", plan: planFR, want: tollguard.ClassHighRisk, region: "001", intl: true, risky: true},
+		{name: "IPRS +979 is high risk over premium", dialled: "+979123456789", plan: planGB, want: tollguard.ClassHighRisk, intl: true, typ: tollguard.TypePremiumRate, risky: true},
+		{name: "custom matcher", dialled: "02079460000", plan: planGB, hr: tollguard.NewPrefixList([]tollguard.HighRiskEntry{{Prefix: "+4420", Description: "London test"}}), want: tollguard.ClassHighRisk, e164: "+442079460000", region: "GB", risky: true},
+
+		// Plans
+		{name: "plan country in lower case", dialled: "02079460000", plan: tollguard.NumberPlan{Country: "gb"}, want: tollguard.ClassNational, e164: "+442079460000", region: "GB"},
+		{name: "plan custom international prefix", dialled: "0044 20 7946 0000", plan: tollguard.NumberPlan{Country: "US", IntlPrefix: "00"}, want: tollguard.ClassInternational, e164: "+442079460000", region: "GB", intl: true},
+		{name: "plan longer internal numbers", dialled: "118118", plan: tollguard.NumberPlan{Country: "GB", InternalMaxLen: 6}, want: tollguard.ClassInternal},
+		{name: "plan short internal numbers", dialled: "1001", plan: tollguard.NumberPlan{Country: "GB", InternalMaxLen: 3}, want: tollguard.ClassUnknown},
+		{name: "plan without country still takes +", dialled: "+442079460000", plan: tollguard.NumberPlan{}, want: tollguard.ClassInternational, e164: "+442079460000", region: "GB", intl: true},
+		{name: "plan without country cannot read national", dialled: "02079460000", plan: tollguard.NumberPlan{}, want: tollguard.ClassUnknown},
+
+		// Garbage
+		{name: "empty", dialled: "", plan: planGB, want: tollguard.ClassUnknown},
+		{name: "letters", dialled: "abc", plan: planGB, want: tollguard.ClassUnknown},
+		{name: "vanity letters", dialled: "1-800-FLOWERS", plan: planUS, want: tollguard.ClassUnknown},
+		{name: "feature code", dialled: "*97", plan: planGB, want: tollguard.ClassUnknown},
+		{name: "plus alone", dialled: "+", plan: planGB, want: tollguard.ClassUnknown},
+		{name: "double plus", dialled: "++442079460000", plan: planGB, want: tollguard.ClassUnknown},
+		{name: "plus 112 is not emergency", dialled: "+112", plan: planGB, want: tollguard.ClassUnknown},
+		{name: "00112 is not emergency", dialled: "00112", plan: planGB, want: tollguard.ClassUnknown},
+		{name: "emergency with extra digits", dialled: "99912345", plan: planGB, want: tollguard.ClassUnknown},
+		{name: "too long", dialled: strings.Repeat("4", 40), plan: planGB, want: tollguard.ClassUnknown},
+		{name: "four digits are internal even after a prefix", dialled: "0044", plan: planGB, want: tollguard.ClassInternal},
+		{name: "too short after prefix", dialled: "004420", plan: planGB, want: tollguard.ClassUnknown},
+		{name: "bad country code", dialled: "+999123456789", plan: planGB, want: tollguard.ClassUnknown},
+		{name: "SIP URI", dialled: "sip:1001@example.com", plan: planGB, want: tollguard.ClassUnknown},
+		{name: "unicode digits", dialled: "٠٢٠٧٩٤٦٠٠٠٠", plan: planGB, want: tollguard.ClassUnknown},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var m tollguard.HighRiskMatcher = hr
+			if tt.hr != nil {
+				m = tt.hr
+			}
+			if tt.noHR {
+				m = nil
+			}
+			got := tollguard.Classify(tt.dialled, tt.plan, m)
+			if got.Dialled != tt.dialled {
+				t.Errorf("Dialled = %q, want %q", got.Dialled, tt.dialled)
+			}
+			if got.Class != tt.want {
+				t.Errorf("Class = %s, want %s (number %+v)", got.Class, tt.want, got)
+			}
+			if tt.e164 != "" && got.E164 != tt.e164 {
+				t.Errorf("E164 = %q, want %q", got.E164, tt.e164)
+			}
+			if tt.region != "" && got.Region != tt.region {
+				t.Errorf("Region = %q, want %q", got.Region, tt.region)
+			}
+			if got.International != tt.intl {
+				t.Errorf("International = %v, want %v", got.International, tt.intl)
+			}
+			if tt.typ != "" && got.Type != tt.typ {
+				t.Errorf("Type = %q, want %q", got.Type, tt.typ)
+			}
+			if (got.HighRisk != "") != tt.risky {
+				t.Errorf("HighRisk = %q, want set: %v", got.HighRisk, tt.risky)
+			}
+			switch tt.want {
+			case tollguard.ClassEmergency, tollguard.ClassInternal, tollguard.ClassUnknown:
+				if got.E164 != "" {
+					t.Errorf("E164 = %q for class %s, want empty", got.E164, tt.want)
+				}
+			}
+		})
+	}
+}
+
+func TestIsEmergency(t *testing.T) {
+	tests := []struct {
+		dialled, country string
+		want             bool
+	}{
+		{"112", "GB", true},
+		{"999", "GB", true},
+		{"911", "US", true},
+		{"911", "GB", true}, // handsets route 911 everywhere
+		{"112", "US", true},
+		{"999", "US", true},
+		{"112", "", true},
+		{"999", "", true},
+		{"999#", "GB", true},
+		{"9-9-9", "GB", true},
+		{" 112 ", "de", true},
+		{"110", "DE", true},
+		{"110", "GB", false},
+		{"15", "FR", true},
+		{"17", "FR", true},
+		{"18", "FR", true},
+		{"000", "AU", true},
+		{"000", "GB", false},
+		{"110", "JP", true},
+		{"119", "JP", true},
+		{"118", "JP", true},
+		{"110", "CN", true},
+		{"119", "CN", true},
+		{"100", "IN", true},
+		{"101", "IN", true},
+		{"102", "IN", true},
+		{"108", "IN", true},
+		{"10111", "NA", true},
+		{"+112", "GB", false},
+		{"+999", "GB", false},
+		{"+1911", "US", false},
+		{"00112", "GB", false},
+		{"0112", "GB", false},
+		{"0999", "GB", false},
+		{"9991", "GB", false},
+		{"1120", "DE", false},
+		{"9911", "US", false},
+		{"911#1", "US", false},
+		{"*911", "US", false},
+		{"", "GB", false},
+		{"#", "GB", false},
+		{"abc", "GB", false},
+		{"02079460000", "GB", false},
+	}
+	for _, tt := range tests {
+		if got := tollguard.IsEmergency(tt.dialled, tt.country); got != tt.want {
+			t.Errorf("IsEmergency(%q, %q) = %v, want %v", tt.dialled, tt.country, got, tt.want)
+		}
+	}
+}
+
+// Emergency numbers from the library's metadata must classify as
+// emergency in their country, whatever the plan says about internal
+// numbers: the one misclassification that can cost a life. The
+// candidates are each region's example emergency number and the common
+// ones.
+func TestClassifyEveryEmergencyNumber(t *testing.T) {
+	coll, err := phonenumbers.ShortNumberMetadataCollection()
+	if err != nil {
+		t.Fatal(err)
+	}
+	common := []string{"000", "08", "100", "101", "102", "108", "110", "111", "112", "113", "115", "117", "118", "119",
+		"15", "17", "18", "190", "911", "999", "10111", "061", "062", "066", "080", "088"}
+	checked := 0
+	for _, md := range coll.GetMetadata() {
+		country := md.GetId()
+		cands := append([]string{md.GetEmergency().GetExampleNumber()}, common...)
+		for _, d := range cands {
+			if d == "" || !phonenumbers.IsEmergencyNumber(d, country) {
+				continue
+			}
+			checked++
+			for _, maxLen := range []int{0, 2, 8} {
+				plan := tollguard.NumberPlan{Country: country, InternalMaxLen: maxLen}
+				if got := tollguard.Classify(d, plan, tollguard.DefaultHighRiskList()); got.Class != tollguard.ClassEmergency {
+					t.Errorf("Classify(%q, %s, internal %d).Class = %s, want emergency", d, country, maxLen, got.Class)
+				}
+			}
+			if !tollguard.IsEmergency(d, country) {
+				t.Errorf("IsEmergency(%q, %s) = false", d, country)
+			}
+		}
+	}
+	if checked < 200 {
+		t.Errorf("checked only %d emergency numbers; the metadata seems missing", checked)
+	}
+}
+
+func TestPlanFor(t *testing.T) {
+	tests := []struct {
+		country      string
+		national     string
+		intl         string
+		wantErr      bool
+		wantMaxLen   int
+		wantCountryU string
+	}{
+		{country: "GB", national: "0", intl: "00"},
+		{country: "US", national: "1", intl: "011"},
+		{country: "CA", national: "1", intl: "011"},
+		{country: "JM", national: "1", intl: "011"},
+		{country: "DE", national: "0", intl: "00"},
+		{country: "FR", national: "0", intl: "00"},
+		{country: "AU", national: "0", intl: "0011"},
+		{country: "JP", national: "0", intl: "010"},
+		{country: "RU", national: "8", intl: "810"},
+		{country: "IT", national: "", intl: "00"},
+		{country: "BR", national: "0", intl: ""}, // several carrier-select IDDs: leave it to the library
+		{country: " gb ", national: "0", intl: "00"},
+		{country: "ZZ", wantErr: true},
+		{country: "001", wantErr: true},
+		{country: "", wantErr: true},
+		{country: "United Kingdom", wantErr: true},
+	}
+	for _, tt := range tests {
+		p, err := tollguard.PlanFor(tt.country)
+		if tt.wantErr {
+			if tollguard.ErrorCode(err) != tollguard.EINVALID {
+				t.Errorf("PlanFor(%q) error = %v, want EINVALID", tt.country, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("PlanFor(%q): %v", tt.country, err)
+			continue
+		}
+		want := tollguard.NumberPlan{Country: strings.ToUpper(strings.TrimSpace(tt.country)), NationalPrefix: tt.national, IntlPrefix: tt.intl, InternalMaxLen: tollguard.DefaultInternalMaxLen}
+		if p != want {
+			t.Errorf("PlanFor(%q) = %+v, want %+v", tt.country, p, want)
+		}
+		if err := p.Validate(); err != nil {
+			t.Errorf("PlanFor(%q).Validate(): %v", tt.country, err)
+		}
+	}
+}
+
+func TestNumberPlanValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		plan tollguard.NumberPlan
+		ok   bool
+	}{
+		{"country only", tollguard.NumberPlan{Country: "GB"}, true},
+		{"full", tollguard.NumberPlan{Country: "US", NationalPrefix: "1", IntlPrefix: "011", InternalMaxLen: 5}, true},
+		{"unknown country", tollguard.NumberPlan{Country: "XX"}, false},
+		{"no country", tollguard.NumberPlan{}, false},
+		{"letters in national prefix", tollguard.NumberPlan{Country: "GB", NationalPrefix: "O"}, false},
+		{"plus in international prefix", tollguard.NumberPlan{Country: "GB", IntlPrefix: "+"}, false},
+		{"negative internal length", tollguard.NumberPlan{Country: "GB", InternalMaxLen: -1}, false},
+		{"internal length too long", tollguard.NumberPlan{Country: "GB", InternalMaxLen: 9}, false},
+	}
+	for _, tt := range tests {
+		err := tt.plan.Validate()
+		if tt.ok != (err == nil) {
+			t.Errorf("%s: Validate() = %v, want ok %v", tt.name, err, tt.ok)
+		}
+		if err != nil && tollguard.ErrorCode(err) != tollguard.EINVALID {
+			t.Errorf("%s: error code %q, want EINVALID", tt.name, tollguard.ErrorCode(err))
+		}
+	}
+}
+
+func TestNumberIsAndToll(t *testing.T) {
+	hr := tollguard.DefaultHighRiskList()
+	tests := []struct {
+		name    string
+		dialled string
+		plan    tollguard.NumberPlan
+		is      []tollguard.Class
+		toll    bool
+	}{
+		{"international premium", "+1 900 234 5678", planGB, []tollguard.Class{tollguard.ClassPremium, tollguard.ClassInternational}, true},
+		{"high-risk international", "+252611234567", planGB, []tollguard.Class{tollguard.ClassHighRisk, tollguard.ClassInternational}, true},
+		{"IPRS is high risk and premium", "+979123456789", planGB, []tollguard.Class{tollguard.ClassHighRisk, tollguard.ClassPremium, tollguard.ClassInternational}, true},
+		{"national", "02079460000", planGB, []tollguard.Class{tollguard.ClassNational}, true},
+		{"toll free", "08001234567", planGB, []tollguard.Class{tollguard.ClassTollFree}, false},
+		{"emergency", "999", planGB, []tollguard.Class{tollguard.ClassEmergency}, false},
+		{"internal", "1001", planGB, []tollguard.Class{tollguard.ClassInternal}, false},
+		{"unknown", "*97", planGB, []tollguard.Class{tollguard.ClassUnknown}, true},
+	}
+	for _, tt := range tests {
+		n := tollguard.Classify(tt.dialled, tt.plan, hr)
+		for _, c := range tollguard.Classes {
+			if want := slices.Contains(tt.is, c); n.Is(c) != want {
+				t.Errorf("%s: Is(%s) = %v, want %v (number %+v)", tt.name, c, n.Is(c), want, n)
+			}
+		}
+		if n.Toll() != tt.toll {
+			t.Errorf("%s: Toll() = %v, want %v", tt.name, n.Toll(), tt.toll)
+		}
+	}
+}
+
+// FuzzClassify checks the invariants the policy relies on, for any input:
+// no panic, a known class, emergency exactly when IsEmergency says so,
+// and an E.164 only for classes that have one.
+func FuzzClassify(f *testing.F) {
+	for _, s := range []string{"999", "112#", "+112", "00112", "02079460000", "+1 876 925 1234", "011 44 20 7946 0000",
+		"1-900-234-5678", "+881612345678", "118118", "*97", "", "+", "0044", "٠٢٠", "1 (800) FLOWERS", "++44"} {
+		for _, c := range []string{"GB", "US", "FR", "", "zz"} {
+			f.Add(s, c, 0)
+		}
+	}
+	f.Add("0044 20 7946 0000", "US", 6)
+	hr := tollguard.DefaultHighRiskList()
+	f.Fuzz(func(t *testing.T, dialled, country string, maxLen int) {
+		plan := tollguard.NumberPlan{Country: country, InternalMaxLen: maxLen % 10}
+		n := tollguard.Classify(dialled, plan, hr)
+		if !slices.Contains(tollguard.Classes, n.Class) {
+			t.Fatalf("Classify(%q, %q) class %q is not a known class", dialled, country, n.Class)
+		}
+		if em := tollguard.IsEmergency(dialled, country); em != (n.Class == tollguard.ClassEmergency) {
+			t.Fatalf("Classify(%q, %q).Class = %s but IsEmergency = %v", dialled, country, n.Class, em)
+		}
+		switch n.Class {
+		case tollguard.ClassEmergency, tollguard.ClassInternal, tollguard.ClassUnknown:
+			if n.E164 != "" {
+				t.Fatalf("Classify(%q, %q): class %s with E164 %q", dialled, country, n.Class, n.E164)
+			}
+		}
+		if n.E164 != "" {
+			if n.E164[0] != '+' || len(n.E164) > 16 {
+				t.Fatalf("Classify(%q, %q).E164 = %q: not E.164", dialled, country, n.E164)
+			}
+			// The E.164 form must classify the same from anywhere but
+			// for International, which depends on the caller's country.
+			again := tollguard.Classify(n.E164, plan, hr)
+			if again.E164 != n.E164 || again.Region != n.Region || again.Type != n.Type || again.HighRisk != n.HighRisk {
+				t.Fatalf("Classify(%q) = %+v, but its E.164 form gives %+v", dialled, n, again)
+			}
+		}
+		if (n.Class == tollguard.ClassHighRisk) != (n.HighRisk != "") {
+			t.Fatalf("Classify(%q, %q): class %s with HighRisk %q", dialled, country, n.Class, n.HighRisk)
+		}
+	})
+}
+
+func BenchmarkClassify(b *testing.B) {
+	hr := tollguard.DefaultHighRiskList()
+	for _, d := range []string{"02079460000", "011 44 20 7946 0000", "999"} {
+		b.Run(d, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				tollguard.Classify(d, planGB, hr)
+			}
+		})
+	}
+}
