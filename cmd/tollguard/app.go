@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tollguard/tollguard"
+	"github.com/tollguard/tollguard/store"
+)
+
+// App is what every subcommand shares: the config, the database (opened
+// on first use), the clock, and the output streams.
+type App struct {
+	In       io.Reader
+	Out, Err io.Writer
+
+	ConfigPath string
+	DBPath     string
+	Config     *Config
+	Logger     *slog.Logger
+	Now        func() time.Time
+
+	db *store.DB
+}
+
+// NewApp returns an App writing to the given streams.
+func NewApp(in io.Reader, out, errw io.Writer) *App {
+	return &App{In: in, Out: out, Err: errw, Now: time.Now}
+}
+
+// Init loads the config: --config, else $TOLLGUARD_CONFIG, else the
+// defaults. Environment overrides apply on top.
+func (a *App) Init() error {
+	if a.Config != nil {
+		return nil
+	}
+	path := a.ConfigPath
+	if path == "" {
+		path = os.Getenv("TOLLGUARD_CONFIG")
+	}
+	cfg, err := LoadConfig(path)
+	if err != nil {
+		return err
+	}
+	cfg.ApplyEnv(os.Getenv)
+	if a.DBPath != "" {
+		cfg.DB = a.DBPath
+	}
+	a.Config = cfg
+	a.Logger = cfg.Log.NewLogger(a.Err)
+	return nil
+}
+
+// Store opens the database on first use.
+func (a *App) Store(ctx context.Context) (*store.DB, error) {
+	if a.db != nil {
+		return a.db, nil
+	}
+	if err := a.Init(); err != nil {
+		return nil, err
+	}
+	db, err := store.Open(ctx, a.Config.DB)
+	if err != nil {
+		return nil, err
+	}
+	db.Now = a.Now
+	a.db = db
+	return db, nil
+}
+
+// Close closes the database if it was opened.
+func (a *App) Close() {
+	if a.db != nil {
+		a.db.Close()
+		a.db = nil
+	}
+}
+
+// Policy returns the call policy over the store, as the daemon runs it.
+func (a *App) Policy(db *store.DB) *tollguard.Policy {
+	g := a.Config.Gate
+	return &tollguard.Policy{
+		Now:            a.Now,
+		Store:          db,
+		Logger:         a.Logger,
+		DefaultPlan:    tollguard.NumberPlan{Country: g.DefaultCountry},
+		AllowUnknown:   g.AllowUnknown,
+		DefaultAccount: g.DefaultAccount,
+		SelftestNumber: g.SelftestNumber,
+	}
+}
+
+// printJSON writes v as indented JSON.
+func (a *App) printJSON(v any) error {
+	enc := json.NewEncoder(a.Out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// table returns a tab writer for aligned columns; call Flush.
+func (a *App) table(header ...string) *tabwriter.Writer {
+	w := tabwriter.NewWriter(a.Out, 0, 4, 2, ' ', 0)
+	if len(header) > 0 {
+		fmt.Fprintln(w, strings.Join(header, "\t"))
+	}
+	return w
+}
+
+// addJSON adds the --json flag every read command has.
+func addJSON(cmd *cobra.Command, v *bool) {
+	cmd.Flags().BoolVar(v, "json", false, "print JSON instead of a table")
+}
+
+// fmtTime prints a stored time in UTC, or "-" for never.
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format("2006-01-02 15:04:05Z")
+}
+
+// jsonTime is a time for JSON output: RFC 3339, or null for never.
+func jsonTime(t time.Time) *string {
+	if t.IsZero() {
+		return nil
+	}
+	s := t.UTC().Format(time.RFC3339)
+	return &s
+}
+
+// parseSince parses "24h", "7d" or a date/time into an instant.
+func parseSince(s string, now time.Time) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if strings.HasSuffix(s, "d") {
+		var n int
+		if _, err := fmt.Sscanf(s, "%dd", &n); err == nil && n >= 0 && fmt.Sprintf("%dd", n) == s {
+			return now.Add(-time.Duration(n) * 24 * time.Hour), nil
+		}
+	}
+	if d, err := time.ParseDuration(s); err == nil {
+		if d < 0 {
+			return time.Time{}, usagef("--since %q: give a positive duration", s)
+		}
+		return now.Add(-d), nil
+	}
+	for _, layout := range []string{time.RFC3339, "2006-01-02T15:04", "2006-01-02 15:04", "2006-01-02"} {
+		if t, err := time.ParseInLocation(layout, s, time.UTC); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, usagef("--since %q: give a duration (90m, 24h, 7d) or a date (2026-11-01, 2026-11-01T08:00)", s)
+}

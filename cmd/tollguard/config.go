@@ -1,0 +1,342 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/tollguard/tollguard"
+)
+
+// Config is tollguard's TOML configuration. Every setting has a safe
+// default, so the file is optional; contrib/tollguard.toml documents
+// each one. Secrets never come from flags: use the environment
+// (TOLLGUARD_ARI_PASSWORD, TOLLGUARD_SMTP_PASSWORD,
+// TOLLGUARD_WEBHOOK_SECRET) or *_file settings.
+type Config struct {
+	DB        string          `toml:"db"`
+	Log       LogConfig       `toml:"log"`
+	AGI       AGIConfig       `toml:"agi"`
+	Gate      GateConfig      `toml:"gate"`
+	Metrics   MetricsConfig   `toml:"metrics"`
+	ARI       ARIConfig       `toml:"ari"`
+	Detectors DetectorsConfig `toml:"detectors"`
+	Alerts    AlertsConfig    `toml:"alerts"`
+	Audit     AuditConfig     `toml:"audit"`
+
+	path  string
+	lines []string // the file, for line numbers in errors
+}
+
+// LogConfig sets the log format and level.
+type LogConfig struct {
+	Level  string `toml:"level"`  // debug, info, warn, error
+	Format string `toml:"format"` // text or json
+}
+
+// AGIConfig is the FastAGI listener.
+type AGIConfig struct {
+	Enabled         bool     `toml:"enabled"`
+	Listen          string   `toml:"listen"`
+	Allowed         []string `toml:"allowed"` // client CIDRs
+	MaxSessions     int      `toml:"max_sessions"`
+	SessionTimeout  Duration `toml:"session_timeout"`
+	DecisionTimeout Duration `toml:"decision_timeout"`
+	DenyAction      string   `toml:"deny_action"` // hangup or return
+	ShutdownTimeout Duration `toml:"shutdown_timeout"`
+}
+
+// GateConfig tunes the decision policy.
+type GateConfig struct {
+	DefaultCountry string   `toml:"default_country"`
+	AllowUnknown   bool     `toml:"allow_unknown"`
+	DefaultAccount string   `toml:"default_account"`
+	SelftestNumber string   `toml:"selftest_number"`
+	SweepInterval  Duration `toml:"sweep_interval"`
+	SweepGrace     Duration `toml:"sweep_grace"`
+	RetentionDays  int      `toml:"retention_days"`
+}
+
+// MetricsConfig is the Prometheus and health endpoint.
+type MetricsConfig struct {
+	Enabled bool   `toml:"enabled"`
+	Listen  string `toml:"listen"`
+}
+
+// Duration is a time.Duration written as "300ms", "5s", "2h".
+type Duration struct{ time.Duration }
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("%q is not a duration (write 300ms, 5s, 2h)", b)
+	}
+	if v < 0 {
+		return fmt.Errorf("%q: durations must not be negative", b)
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText prints the duration.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// DefaultConfig returns the safe defaults: loopback-only listeners, the
+// gate failing closed, no ARI until configured.
+func DefaultConfig() *Config {
+	c := &Config{
+		DB:  "./tollguard.db",
+		Log: LogConfig{Level: "info", Format: "text"},
+		AGI: AGIConfig{
+			Enabled: true, Listen: "127.0.0.1:4573", Allowed: []string{"127.0.0.1/32", "::1/128"},
+			MaxSessions: 512, SessionTimeout: Duration{10 * time.Second}, DecisionTimeout: Duration{300 * time.Millisecond},
+			DenyAction: "hangup", ShutdownTimeout: Duration{10 * time.Second},
+		},
+		Gate: GateConfig{
+			DefaultCountry: "GB", SelftestNumber: "0099999999999",
+			SweepInterval: Duration{time.Minute}, SweepGrace: Duration{2 * time.Minute}, RetentionDays: 90,
+		},
+		Metrics: MetricsConfig{Enabled: true, Listen: "127.0.0.1:9464"},
+	}
+	c.ARI.defaults()
+	c.Detectors.defaults()
+	c.Alerts.defaults()
+	c.Audit.defaults()
+	return c
+}
+
+// ConfigError is a config problem with the line it is on.
+type ConfigError struct {
+	Path string
+	Line int // 0 when unknown
+	Msg  string
+}
+
+func (e ConfigError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d: %s", e.Path, e.Line, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s", e.Path, e.Msg)
+}
+
+// ConfigErrors is every problem found in a config file.
+type ConfigErrors []ConfigError
+
+func (es ConfigErrors) Error() string {
+	s := make([]string, len(es))
+	for i, e := range es {
+		s[i] = e.Error()
+	}
+	return "config has errors:\n  " + strings.Join(s, "\n  ")
+}
+
+// LoadConfig reads path over the defaults ("" means defaults only) and
+// validates the result. Unknown settings are errors: a typo must not
+// silently leave a default in place.
+func LoadConfig(path string) (*Config, error) {
+	c := DefaultConfig()
+	if path == "" {
+		return c, c.Validate()
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, tollguard.Errorf(tollguard.EINVALID, "read config: %v", err)
+	}
+	return parseConfig(path, string(b), c)
+}
+
+func parseConfig(path, text string, c *Config) (*Config, error) {
+	c.path = path
+	c.lines = strings.Split(text, "\n")
+	md, err := toml.Decode(text, c)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return nil, wrapInvalid(ConfigErrors{{Path: path, Line: pe.Position.Line, Msg: pe.Message}})
+		}
+		return nil, wrapInvalid(ConfigErrors{{Path: path, Msg: err.Error()}})
+	}
+	var errs ConfigErrors
+	und := md.Undecoded()
+	sort.Slice(und, func(i, j int) bool { return und[i].String() < und[j].String() })
+	for _, k := range und {
+		errs = append(errs, ConfigError{Path: path, Line: c.lineOf(k...), Msg: fmt.Sprintf("unknown setting %q (see contrib/tollguard.toml for every setting)", k.String())})
+	}
+	if len(errs) > 0 {
+		return nil, wrapInvalid(errs)
+	}
+	return c, c.Validate()
+}
+
+func wrapInvalid(errs ConfigErrors) error {
+	return &tollguard.Error{Code: tollguard.EINVALID, Message: errs.Error()}
+}
+
+// lineOf finds the line of a key path ("agi", "allowed") in the file, so
+// errors found after decoding still point at a line. 0 if not found.
+func (c *Config) lineOf(key ...string) int {
+	if len(key) == 0 {
+		return 0
+	}
+	section := strings.Join(key[:len(key)-1], ".")
+	name := key[len(key)-1]
+	cur := ""
+	for i, l := range c.lines {
+		t := strings.TrimSpace(l)
+		if strings.HasPrefix(t, "[") {
+			cur = strings.Trim(strings.TrimSpace(strings.SplitN(t, "#", 2)[0]), "[] ")
+			if len(key) > 1 && cur == strings.Join(key, ".") {
+				return i + 1
+			}
+			continue
+		}
+		if cur != section {
+			continue
+		}
+		if k, _, ok := strings.Cut(t, "="); ok && strings.Trim(strings.TrimSpace(k), `"`) == name {
+			return i + 1
+		}
+	}
+	if len(key) > 1 {
+		return c.lineOf(key[:len(key)-1]...)
+	}
+	return 0
+}
+
+// errAt records a validation problem at a key.
+func (c *Config) errAt(errs *ConfigErrors, msg string, key ...string) {
+	*errs = append(*errs, ConfigError{Path: c.displayPath(), Line: c.lineOf(key...), Msg: msg})
+}
+
+func (c *Config) displayPath() string {
+	if c.path == "" {
+		return "config"
+	}
+	return c.path
+}
+
+// Validate checks every setting and returns all problems at once.
+func (c *Config) Validate() error {
+	var errs ConfigErrors
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		c.errAt(&errs, fmt.Sprintf("log level %q: want debug, info, warn or error", c.Log.Level), "log", "level")
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		c.errAt(&errs, fmt.Sprintf("log format %q: want text or json", c.Log.Format), "log", "format")
+	}
+	if c.DB == "" {
+		c.errAt(&errs, "db is empty: give the SQLite file's path", "db")
+	}
+	if _, _, err := net.SplitHostPort(c.AGI.Listen); err != nil {
+		c.errAt(&errs, fmt.Sprintf("agi listen %q: want host:port, e.g. 127.0.0.1:4573", c.AGI.Listen), "agi", "listen")
+	}
+	if _, err := c.AGI.AllowedPrefixes(); err != nil {
+		c.errAt(&errs, err.Error(), "agi", "allowed")
+	}
+	if c.AGI.MaxSessions <= 0 {
+		c.errAt(&errs, "agi max_sessions must be at least 1", "agi", "max_sessions")
+	}
+	if c.AGI.DecisionTimeout.Duration <= 0 || c.AGI.DecisionTimeout.Duration > 5*time.Second {
+		c.errAt(&errs, fmt.Sprintf("agi decision_timeout %s: want between 1ms and 5s (Asterisk waits for the gate with no timeout of its own)", c.AGI.DecisionTimeout), "agi", "decision_timeout")
+	}
+	if c.AGI.SessionTimeout.Duration < c.AGI.DecisionTimeout.Duration {
+		c.errAt(&errs, "agi session_timeout must be longer than decision_timeout", "agi", "session_timeout")
+	}
+	if c.AGI.DenyAction != "hangup" && c.AGI.DenyAction != "return" {
+		c.errAt(&errs, fmt.Sprintf("agi deny_action %q: want hangup or return", c.AGI.DenyAction), "agi", "deny_action")
+	}
+	if len(c.Gate.DefaultCountry) != 2 {
+		c.errAt(&errs, fmt.Sprintf("gate default_country %q: want an ISO 3166 code such as GB or US", c.Gate.DefaultCountry), "gate", "default_country")
+	}
+	if c.Gate.RetentionDays < 1 {
+		c.errAt(&errs, "gate retention_days must be at least 1", "gate", "retention_days")
+	}
+	if c.Gate.SweepInterval.Duration <= 0 {
+		c.errAt(&errs, "gate sweep_interval must be positive", "gate", "sweep_interval")
+	}
+	if c.Metrics.Enabled {
+		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {
+			c.errAt(&errs, fmt.Sprintf("metrics listen %q: want host:port, e.g. 127.0.0.1:9464", c.Metrics.Listen), "metrics", "listen")
+		}
+	}
+	c.ARI.validate(c, &errs)
+	c.Detectors.validate(c, &errs)
+	c.Alerts.validate(c, &errs)
+	c.Audit.validate(c, &errs)
+	if len(errs) > 0 {
+		return wrapInvalid(errs)
+	}
+	return nil
+}
+
+// ApplyEnv applies the environment: TOLLGUARD_DB, TOLLGUARD_AGI_ADDR and
+// the secrets of each section.
+func (c *Config) ApplyEnv(getenv func(string) string) {
+	if v := getenv("TOLLGUARD_DB"); v != "" {
+		c.DB = v
+	}
+	if v := getenv("TOLLGUARD_AGI_ADDR"); v != "" {
+		c.AGI.Listen = v
+	}
+	c.ARI.applyEnv(getenv)
+	c.Alerts.applyEnv(getenv)
+}
+
+// AllowedPrefixes parses the allowed client CIDRs (bare addresses too).
+func (a AGIConfig) AllowedPrefixes() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range a.Allowed {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			addr, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				return nil, fmt.Errorf("agi allowed %q: not a CIDR or address (e.g. 127.0.0.1/32, 10.0.0.0/8, ::1/128)", s)
+			}
+			p = netip.PrefixFrom(addr, addr.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
+// NewLogger returns the slog logger the config asks for.
+func (l LogConfig) NewLogger(w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(l.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if l.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// readSecretFile reads a secret from a file, trimming the newline
+// editors add. Empty path means none.
+func readSecretFile(path string) (string, error) {
+	if path == "" {
+		return "", nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("read secret: %w", err)
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	if s.Scan() {
+		return strings.TrimSpace(s.Text()), nil
+	}
+	return "", s.Err()
+}

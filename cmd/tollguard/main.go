@@ -1,0 +1,115 @@
+// Command tollguard is the toll-fraud guard for Asterisk: the daemon
+// (`tollguard serve`) and the admin commands.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tollguard/tollguard"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// commands holds every subcommand's constructor. Each subcommand's file
+// registers itself in init, so adding one touches one file.
+var commands []func(*App) *cobra.Command
+
+func register(f func(*App) *cobra.Command) { commands = append(commands, f) }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// Exit codes: 0 ok, 1 failure, 2 bad input (usage, invalid values,
+// unknown names), as admins' scripts expect.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+// usageError marks errors in the command line itself.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	app := NewApp(stdin, stdout, stderr)
+	defer app.Close()
+	root := newRootCommand(app)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "tollguard: %s\n", tollguard.ErrorMessage(err))
+	return exitCode(err)
+}
+
+func exitCode(err error) int {
+	var ue *usageError
+	if errors.As(err, &ue) || isCobraUsage(err) {
+		return exitUsage
+	}
+	switch tollguard.ErrorCode(err) {
+	case tollguard.EINVALID, tollguard.ENOTFOUND, tollguard.ECONFLICT, tollguard.EQUOTA:
+		return exitUsage
+	}
+	return exitFailure
+}
+
+// isCobraUsage recognises cobra's own argument and flag errors, which it
+// returns as plain errors.
+func isCobraUsage(err error) bool {
+	s := err.Error()
+	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "accepts ", "requires at least",
+		"requires at most", "invalid argument", "flag needs an argument", "required flag", "bad flag syntax"} {
+		if strings.Contains(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func newRootCommand(app *App) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "tollguard",
+		Short: "Toll-fraud guard for Asterisk: a FastAGI call gate, an ARI watcher and scheduled audits",
+		Long: `tollguard decides every outbound call Asterisk places (FastAGI), watches
+registrations and channels for attacks (ARI), and audits extensions,
+voicemail PINs and SIP passwords on a schedule.
+
+The database is TOLLGUARD_DB (default ./tollguard.db); the config file is
+--config or TOLLGUARD_CONFIG (optional).`,
+		Version:       version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			return app.Init()
+		},
+	}
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usagef("%v (see `%s --help`)", err, c.CommandPath())
+	})
+	root.PersistentFlags().StringVar(&app.ConfigPath, "config", "", "TOML config file (default $TOLLGUARD_CONFIG)")
+	root.PersistentFlags().StringVar(&app.DBPath, "db", "", "SQLite database (default $TOLLGUARD_DB or ./tollguard.db)")
+	for _, f := range commands {
+		root.AddCommand(f(app))
+	}
+	return root
+}

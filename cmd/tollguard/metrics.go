@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/tollguard/tollguard"
+)
+
+// Metrics are tollguard's Prometheus collectors, on their own registry.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	Decisions        *prometheus.CounterVec
+	DecisionLatency  prometheus.Histogram
+	SessionsInFlight prometheus.Gauge
+	Refused          *prometheus.CounterVec
+	Settlements      *prometheus.CounterVec
+
+	ARIConnected  prometheus.Gauge
+	ARIReconnects prometheus.Counter
+	ARIEvents     *prometheus.CounterVec
+
+	Alerts           *prometheus.CounterVec
+	NotifierFailures *prometheus.CounterVec
+	AuditFindings    *prometheus.CounterVec
+	SweepSettled     *prometheus.CounterVec
+}
+
+// NewMetrics registers every collector.
+func NewMetrics() *Metrics {
+	r := prometheus.NewRegistry()
+	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	f := func(c prometheus.Collector) { r.MustRegister(c) }
+	m := &Metrics{Registry: r}
+	m.Decisions = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tollguard_decisions_total", Help: "Gate decisions by verdict and reason."}, []string{"verdict", "reason"})
+	m.DecisionLatency = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "tollguard_decision_seconds", Help: "Time from the FastAGI env block to the decision.",
+		Buckets: []float64{.0002, .0005, .001, .002, .005, .01, .025, .05, .1, .3, 1}})
+	m.SessionsInFlight = prometheus.NewGauge(prometheus.GaugeOpts{Name: "tollguard_agi_sessions_in_flight", Help: "FastAGI sessions being served."})
+	m.Refused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tollguard_agi_refused_total", Help: "FastAGI connections closed unserved, by reason."}, []string{"reason"})
+	m.Settlements = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tollguard_settlements_total", Help: "Settle requests by source and whether they changed anything."}, []string{"by", "changed"})
+	m.ARIConnected = prometheus.NewGauge(prometheus.GaugeOpts{Name: "tollguard_ari_connected", Help: "1 while the ARI events websocket is connected."})
+	m.ARIReconnects = prometheus.NewCounter(prometheus.CounterOpts{Name: "tollguard_ari_reconnects_total", Help: "ARI websocket reconnects."})
+	m.ARIEvents = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tollguard_ari_events_total", Help: "ARI events received, by type."}, []string{"type"})
+	m.Alerts = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tollguard_alerts_total", Help: "Alerts raised, by kind."}, []string{"kind"})
+	m.NotifierFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tollguard_notifier_failures_total", Help: "Failed alert deliveries, by notifier."}, []string{"notifier"})
+	m.AuditFindings = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tollguard_audit_findings_total", Help: "Audit findings, by job and severity."}, []string{"job", "severity"})
+	m.SweepSettled = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tollguard_sweep_settled_total", Help: "Calls the sweep settled because no hangup arrived, by how."}, []string{"how"})
+	for _, c := range []prometheus.Collector{m.Decisions, m.DecisionLatency, m.SessionsInFlight, m.Refused, m.Settlements,
+		m.ARIConnected, m.ARIReconnects, m.ARIEvents, m.Alerts, m.NotifierFailures, m.AuditFindings, m.SweepSettled} {
+		f(c)
+	}
+	// Every reason shows up at zero, so dashboards and alerts see the series.
+	for _, r := range tollguard.Reasons {
+		m.Decisions.WithLabelValues(string(tollguard.Deny), string(r))
+	}
+	m.Decisions.WithLabelValues(string(tollguard.Allow), string(tollguard.ReasonOK))
+	return m
+}
+
+// Health is what /healthz and /readyz report.
+type Health struct {
+	mu       sync.Mutex
+	store    bool
+	agiBound bool
+	ari      string // "disabled", "connected", "disconnected: <err>"
+}
+
+// NewHealth returns a Health with ARI disabled.
+func NewHealth() *Health { return &Health{ari: "disabled"} }
+
+func (h *Health) SetStore(ok bool)    { h.mu.Lock(); h.store = ok; h.mu.Unlock() }
+func (h *Health) SetAGIBound(ok bool) { h.mu.Lock(); h.agiBound = ok; h.mu.Unlock() }
+func (h *Health) SetARI(state string) { h.mu.Lock(); h.ari = state; h.mu.Unlock() }
+
+type healthReport struct {
+	Ready    bool   `json:"ready"`
+	Store    bool   `json:"store_open"`
+	AGIBound bool   `json:"agi_listening"`
+	ARI      string `json:"ari"`
+}
+
+func (h *Health) report(agiEnabled bool) healthReport {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return healthReport{Ready: h.store && (h.agiBound || !agiEnabled), Store: h.store, AGIBound: h.agiBound, ARI: h.ari}
+}
+
+// startMetrics serves /metrics, /healthz and /readyz.
+func (d *daemon) startMetrics(ctx context.Context) error {
+	addr := d.app.Config.Metrics.Listen
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return tollguard.Errorf(tollguard.EINVALID, "metrics: cannot listen on %s: %v (set [metrics] listen, or enabled = false)", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(d.metrics.Registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]string{"status": "ok", "version": version})
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		rep := d.health.report(d.app.Config.AGI.Enabled)
+		w.Header().Set("Content-Type", "application/json")
+		if !rep.Ready {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		json.NewEncoder(w).Encode(rep)
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	d.goFunc("metrics", func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			d.log.Error("metrics server stopped", "err", err)
+		}
+	})
+	d.goFunc("metrics-shutdown", func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	})
+	d.log.Info("metrics listening", "addr", ln.Addr().String())
+	return nil
+}
+
+// agiMetrics adapts the FastAGI server's measurements to Prometheus.
+type agiMetrics struct{ m *Metrics }
+
+func (a agiMetrics) SessionStart() { a.m.SessionsInFlight.Inc() }
+func (a agiMetrics) SessionEnd()   { a.m.SessionsInFlight.Dec() }
+func (a agiMetrics) Decision(v tollguard.Verdict, r tollguard.Reason, took time.Duration) {
+	a.m.Decisions.WithLabelValues(string(v), string(r)).Inc()
+	a.m.DecisionLatency.Observe(took.Seconds())
+}
+func (a agiMetrics) Settled(by string, changed bool) {
+	c := "false"
+	if changed {
+		c = "true"
+	}
+	a.m.Settlements.WithLabelValues(by, c).Inc()
+}
+func (a agiMetrics) Refused(reason string) { a.m.Refused.WithLabelValues(reason).Inc() }

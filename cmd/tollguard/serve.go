@@ -1,0 +1,229 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tollguard/tollguard"
+	"github.com/tollguard/tollguard/store"
+)
+
+func init() { register(newServeCommand) }
+
+func newServeCommand(app *App) *cobra.Command {
+	return &cobra.Command{
+		Use:   "serve",
+		Short: "Run the daemon: the FastAGI call gate, the ARI listener and the scheduled audits",
+		Long: `Run the tollguard daemon.
+
+It answers the dialplan's FastAGI requests (TOLLGUARD_AGI_ADDR, default
+127.0.0.1:4573), watches Asterisk over ARI when [ari] is enabled, runs the
+audits on their schedules when [audit] is enabled, and serves Prometheus
+metrics and health checks on 127.0.0.1:9464.
+
+SIGTERM stops accepting calls, lets sessions in flight finish, and closes
+the database. SIGHUP reloads the config file.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return serve(cmd.Context(), app)
+		},
+	}
+}
+
+// daemon is what the parts of `serve` share. Each part's start function
+// lives in its own file (serve_*.go), adds its goroutines to wg and
+// stops them when ctx ends.
+type daemon struct {
+	app     *App
+	db      *store.DB
+	policy  *tollguard.Policy
+	log     *slog.Logger
+	metrics *Metrics
+	health  *Health
+
+	// alerter raises alerts; the log until the alert subsystem starts.
+	alerter tollguard.Alerter
+	// asterisk is ARI REST, nil when [ari] is off.
+	asterisk tollguard.Asterisk
+	// channelAlive lets the sweep ask Asterisk about a call's channel.
+	channelAlive tollguard.ChannelChecker
+
+	wg sync.WaitGroup
+	// reloaders run on SIGHUP with the new config.
+	reloaders []func(*Config)
+}
+
+func (d *daemon) goFunc(name string, f func()) {
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		defer func() {
+			if r := recover(); r != nil {
+				d.log.Error("background task crashed; tollguard keeps serving calls", "task", name, "panic", fmt.Sprint(r))
+			}
+		}()
+		f()
+	}()
+}
+
+func serve(ctx context.Context, app *App) error {
+	// The database, its WAL and anything else we create are private.
+	syscall.Umask(0o077)
+	cfg := app.Config
+	log := app.Logger
+	db, err := app.Store(ctx)
+	if err != nil {
+		return err
+	}
+	d := &daemon{app: app, db: db, policy: app.Policy(db), log: log, health: NewHealth(), alerter: logAlerter{log}}
+	d.metrics = NewMetrics()
+	d.health.SetStore(true)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	if cfg.Metrics.Enabled {
+		if err := d.startMetrics(ctx); err != nil {
+			return err
+		}
+	}
+	if err := startAlerts(ctx, d); err != nil {
+		return fmt.Errorf("alerts: %w", err)
+	}
+	if err := startARI(ctx, d); err != nil {
+		return fmt.Errorf("ari: %w", err)
+	}
+	d.reconcile(ctx)
+	if err := startCron(ctx, d); err != nil {
+		return fmt.Errorf("audits: %w", err)
+	}
+	if cfg.AGI.Enabled {
+		if err := startAGI(ctx, d); err != nil {
+			return fmt.Errorf("agi: %w", err)
+		}
+	}
+	d.goFunc("sweep", func() { d.sweepLoop(ctx) })
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	log.Info("tollguard serving", "version", version, "db", cfg.DB, "agi", cfg.AGI.Listen, "ari", cfg.ARI.Enabled, "audits", cfg.Audit.Enabled)
+	for {
+		select {
+		case <-ctx.Done():
+			log.Info("shutting down: no new calls; waiting for sessions in flight", "timeout", cfg.AGI.ShutdownTimeout.Duration)
+			cancel()
+			waitTimeout(&d.wg, cfg.AGI.ShutdownTimeout.Duration+5*time.Second, log)
+			app.Close()
+			log.Info("tollguard stopped")
+			return nil
+		case <-hup:
+			d.reload()
+		}
+	}
+}
+
+func waitTimeout(wg *sync.WaitGroup, d time.Duration, log *slog.Logger) {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(d):
+		log.Warn("some background tasks did not stop in time; closing anyway", "waited", d)
+	}
+}
+
+// reload re-reads the config on SIGHUP. Rules and limits live in the
+// store and never need a reload; listener addresses need a restart.
+func (d *daemon) reload() {
+	app := d.app
+	path := app.ConfigPath
+	if path == "" {
+		path = os.Getenv("TOLLGUARD_CONFIG")
+	}
+	cfg, err := LoadConfig(path)
+	if err != nil {
+		d.log.Error("config reload failed; keeping the running config", "err", tollguard.ErrorMessage(err))
+		return
+	}
+	cfg.ApplyEnv(os.Getenv)
+	if app.DBPath != "" {
+		cfg.DB = app.DBPath
+	}
+	old := app.Config
+	for _, c := range []struct{ name, was, now string }{
+		{"db", old.DB, cfg.DB}, {"agi.listen", old.AGI.Listen, cfg.AGI.Listen}, {"metrics.listen", old.Metrics.Listen, cfg.Metrics.Listen},
+		{"ari.enabled", fmt.Sprint(old.ARI.Enabled), fmt.Sprint(cfg.ARI.Enabled)},
+	} {
+		if c.was != c.now {
+			d.log.Warn("setting changed; it takes effect after a restart", "setting", c.name, "running", c.was, "configured", c.now)
+		}
+	}
+	g := cfg.Gate
+	d.policy.DefaultPlan = tollguard.NumberPlan{Country: g.DefaultCountry}
+	d.policy.AllowUnknown, d.policy.DefaultAccount, d.policy.SelftestNumber = g.AllowUnknown, g.DefaultAccount, g.SelftestNumber
+	app.Config.Gate = g
+	for _, f := range d.reloaders {
+		f(cfg)
+	}
+	d.log.Info("config reloaded", "path", path)
+}
+
+// reconcile settles calls a crash left open, at startup.
+func (d *daemon) reconcile(ctx context.Context) {
+	r, err := d.policy.Sweep(ctx, d.db, d.channelAlive, d.app.Config.Gate.SweepGrace.Duration)
+	if err != nil {
+		d.log.Error("startup reconciliation failed; the sweep will retry", "err", err)
+		return
+	}
+	d.log.Info("startup reconciliation", "open_calls", r.Checked, "settled_at_full_reservation", r.SettledFull,
+		"settled_channel_gone", r.SettledGone, "still_running", r.StillRunning)
+}
+
+// sweepLoop settles lost calls and rolls up old ones, periodically.
+func (d *daemon) sweepLoop(ctx context.Context) {
+	t := time.NewTicker(d.app.Config.Gate.SweepInterval.Duration)
+	defer t.Stop()
+	lastRollup := time.Time{}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		cfg := d.app.Config.Gate
+		r, err := d.policy.Sweep(ctx, d.db, d.channelAlive, cfg.SweepGrace.Duration)
+		if err != nil {
+			d.log.Error("sweep failed", "err", err)
+		} else if r.SettledFull+r.SettledGone > 0 {
+			d.log.Warn("settled calls whose hangup never reached tollguard; check the dialplan's hangup handler",
+				"settled_at_full_reservation", r.SettledFull, "settled_channel_gone", r.SettledGone)
+		}
+		if now := d.app.Now(); now.Sub(lastRollup) > time.Hour {
+			lastRollup = now
+			n, err := d.db.Rollup(ctx, now.AddDate(0, 0, -cfg.RetentionDays), 5000)
+			if err != nil {
+				d.log.Error("rolling up old calls failed", "err", err)
+			} else if n > 0 {
+				d.log.Info("rolled up old calls into monthly totals", "calls", n, "retention_days", cfg.RetentionDays)
+			}
+		}
+	}
+}
+
+// logAlerter writes alerts to the log; the alert subsystem replaces it.
+type logAlerter struct{ log *slog.Logger }
+
+func (l logAlerter) Raise(ctx context.Context, a tollguard.Alert) error {
+	l.log.Warn("alert", "kind", a.Kind, "severity", a.Severity, "subject", a.Subject,
+		tollguard.LogExtension, a.Extension, tollguard.LogAccount, a.Account, "message", a.Message)
+	return nil
+}

@@ -1,0 +1,85 @@
+package tollguard
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// OpenCallLister lists allowed calls that have not settled.
+type OpenCallLister interface {
+	OpenCallsBefore(ctx context.Context, t time.Time) ([]*CallRecord, error)
+}
+
+// ChannelChecker reports whether Asterisk still has a call's channel.
+// known is false when Asterisk cannot be asked (ARI off or down).
+type ChannelChecker func(ctx context.Context, c *CallRecord) (alive, known bool, err error)
+
+// SweepResult says what a sweep did, for the log.
+type SweepResult struct {
+	Checked      int
+	SettledFull  int // past MAXSEC: charged the full reservation
+	SettledGone  int // channel gone: charged the time elapsed, at most the reservation
+	StillRunning int
+}
+
+// DefaultOpenLimit is how long a call with no limit (a free call) may
+// stay open before the sweep settles it.
+const DefaultOpenLimit = 12 * time.Hour
+
+// Sweep settles calls whose settlement never arrived (a crash, a lost
+// FastAGI connection, a dialplan without the hangup handler), so that
+// the balance never quietly forgets a call:
+//   - a call whose channel Asterisk says is gone is charged for the time
+//     since the decision, which bounds its real duration, capped at its
+//     reservation;
+//   - a call past its MAXSEC (plus grace) is charged its full
+//     reservation: TIMEOUT(absolute) ended it by then at the latest.
+//
+// Calls Asterisk still carries are left to their hangup.
+func (p *Policy) Sweep(ctx context.Context, l OpenCallLister, alive ChannelChecker, grace time.Duration) (SweepResult, error) {
+	var r SweepResult
+	now := p.Now()
+	open, err := l.OpenCallsBefore(ctx, now)
+	if err != nil {
+		return r, fmt.Errorf("list open calls: %w", err)
+	}
+	for _, c := range open {
+		r.Checked++
+		limit := time.Duration(c.MaxSec) * time.Second
+		if c.MaxSec < 0 {
+			limit = DefaultOpenLimit
+		}
+		elapsed := now.Sub(c.CreatedAt)
+		if alive != nil {
+			up, known, err := alive(ctx, c)
+			if err == nil && known && up {
+				r.StillRunning++
+				continue
+			}
+			if err == nil && known && !up {
+				billsec := int64(elapsed / time.Second)
+				if c.MaxSec >= 0 && billsec > c.MaxSec {
+					billsec = c.MaxSec
+				}
+				if _, err := p.Settle(ctx, Settlement{CallID: c.ID, Billsec: billsec, By: "sweep:gone", At: now}); err != nil {
+					return r, err
+				}
+				r.SettledGone++
+				continue
+			}
+		}
+		if elapsed < limit+grace {
+			continue
+		}
+		billsec := c.MaxSec
+		if billsec < 0 {
+			billsec = int64(limit / time.Second)
+		}
+		if _, err := p.Settle(ctx, Settlement{CallID: c.ID, Billsec: billsec, By: "sweep:maxsec", At: now}); err != nil {
+			return r, err
+		}
+		r.SettledFull++
+	}
+	return r, nil
+}
