@@ -218,15 +218,22 @@ func Classify(dialled string, plan NumberPlan, hr HighRiskMatcher) Number {
 		return n
 	}
 
-	n.E164 = phonenumbers.Format(&pn, phonenumbers.E164)
+	e164 := phonenumbers.Format(&pn, phonenumbers.E164)
 	n.Region = phonenumbers.GetRegionCodeForNumber(&pn)
 	if n.Region == "" {
-		// Possible but not valid (a range the metadata does not know
-		// yet): the region is certain only where the code has one.
+		// Possible but not valid: a range the metadata does not know yet,
+		// or junk. Keep it only if its E.164 form reads back the same
+		// (leading zeros do not), and trust the region only where the
+		// code has one.
+		var again phonenumbers.PhoneNumber
+		if phonenumbers.ParseToNumber(e164, "ZZ", &again) != nil || phonenumbers.Format(&again, phonenumbers.E164) != e164 {
+			return n
+		}
 		if rs := phonenumbers.GetRegionCodesForCountryCode(int(pn.GetCountryCode())); len(rs) == 1 {
 			n.Region = rs[0]
 		}
 	}
+	n.E164 = e164
 	// An unknown region counts as international: failing towards the
 	// stricter rules is the safe side for a toll-fraud guard.
 	n.International = n.Region != country
