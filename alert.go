@@ -29,6 +29,7 @@ type Alert struct {
 	LastSeen  time.Time
 	Count     int
 	AckedAt   time.Time
+	AckedBy   string // who acknowledged it (`tollguard alerts ack`)
 }
 
 // Alerter raises alerts. Raise stores the alert and queues delivery; it
@@ -41,3 +42,51 @@ type Alerter interface {
 type Blocker interface {
 	Block(ctx context.Context, b Block) (Block, error)
 }
+
+// Alert kinds. Detectors and audits may raise others; these have
+// tailored advice in the notices (see AlertAdvice).
+const (
+	AlertCredentialsCompromised = "credentials_compromised" // registration from outside the IP access list
+	AlertNewIP                  = "new_ip"                  // registration from a new address
+	AlertNewUserAgent           = "new_user_agent"          // registration with a new phone or softphone
+	AlertBurst                  = "burst"                   // many calls in a short window
+	AlertConcurrent             = "concurrent"              // too many calls at once
+	AlertSweep                  = "number_sweep"            // sequential dialling or many numbers under one prefix
+	AlertHighRisk               = "high_risk_attempts"      // repeated attempts to high-risk or premium destinations
+	AlertUngated                = "ungated_call"            // an outbound channel with no gate record
+	AlertLongCall               = "long_call"               // an international call past the threshold
+	AlertSpend                  = "spend"                   // monthly spend crossed a threshold
+	AlertBlocked                = "blocked"                 // tollguard set a block on its own
+	AlertAudit                  = "audit"                   // a scheduled audit finding
+	AlertTest                   = "test"                    // `tollguard alerts test`
+)
+
+// Subjects name what an alert is about; the same kind and subject merge.
+func ExtSubject(ext string) string    { return "ext:" + ext }
+func AccountSubject(id string) string { return "account:" + id }
+func IPSubject(addr string) string    { return "ip:" + addr }
+
+// Rank orders severities: info < warning < critical; 0 for unknown ones.
+func (s Severity) Rank() int {
+	switch s {
+	case SeverityInfo:
+		return 1
+	case SeverityWarning:
+		return 2
+	case SeverityCritical:
+		return 3
+	}
+	return 0
+}
+
+// Valid reports whether s is one of the three severities.
+func (s Severity) Valid() bool { return s.Rank() > 0 }
+
+// Structured log keys for alerts and their delivery.
+const (
+	LogKind     = "kind"
+	LogSeverity = "severity"
+	LogSubject  = "subject"
+	LogAlertID  = "alert_id"
+	LogNotifier = "notifier"
+)

@@ -1,0 +1,300 @@
+package tollguard_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tollguard/tollguard"
+)
+
+var t0 = time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
+
+// step is one occurrence in a merge scenario, or (digestAt) a check of
+// the digest at a time.
+type step struct {
+	at       time.Duration // after t0
+	sev      tollguard.Severity
+	digestAt bool
+
+	wantNew     bool                  // a new alert (not merged)
+	wantNotice  tollguard.NoticeEvent // "" for none
+	wantRepeats int
+	wantCount   int
+	wantSev     tollguard.Severity
+	wantDue     time.Duration // after t0; -1 for none
+}
+
+func TestAlertPolicyMerge(t *testing.T) {
+	const cd = 15 * time.Minute
+	min := time.Minute
+	tests := []struct {
+		name   string
+		policy tollguard.AlertPolicy
+		steps  []step
+	}{
+		{
+			name:   "RepeatWithinCoolDownMergesQuietlyAndSchedulesDigest",
+			policy: tollguard.AlertPolicy{CoolDown: cd},
+			steps: []step{
+				{at: 0, wantNew: true, wantNotice: tollguard.NoticeNew, wantCount: 1, wantDue: -1},
+				{at: 1 * min, wantCount: 2, wantDue: cd},
+				{at: 2 * min, wantCount: 3, wantDue: cd},
+				{at: 14 * min, digestAt: true, wantCount: 3, wantDue: cd}, // not yet due
+				{at: 15 * min, digestAt: true, wantNotice: tollguard.NoticeDigest, wantRepeats: 2, wantCount: 3, wantDue: -1},
+				// The next repeat's digest is due a cool-down after this one.
+				{at: 16 * min, wantCount: 4, wantDue: 30 * min},
+			},
+		},
+		{
+			name:   "CoolDownSlidesWithLastSeen",
+			policy: tollguard.AlertPolicy{CoolDown: cd},
+			steps: []step{
+				{at: 0, wantNew: true, wantNotice: tollguard.NoticeNew, wantCount: 1, wantDue: -1},
+				{at: 10 * min, wantCount: 2, wantDue: cd},
+				{at: 20 * min, wantCount: 3, wantDue: cd}, // 10 min after the last: still merges
+				{at: 36 * min, wantNew: true, wantNotice: tollguard.NoticeNew, wantCount: 1, wantDue: -1},
+			},
+		},
+		{
+			name:   "QuietLongerThanCoolDownIsANewAlert",
+			policy: tollguard.AlertPolicy{CoolDown: cd},
+			steps: []step{
+				{at: 0, wantNew: true, wantNotice: tollguard.NoticeNew, wantCount: 1, wantDue: -1},
+				{at: cd + time.Second, wantNew: true, wantNotice: tollguard.NoticeNew, wantCount: 1, wantDue: -1},
+			},
+		},
+		{
+			name:   "ExactlyAtCoolDownStillMerges",
+			policy: tollguard.AlertPolicy{CoolDown: cd},
+			steps: []step{
+				{at: 0, wantNew: true, wantNotice: tollguard.NoticeNew, wantCount: 1, wantDue: -1},
+				{at: cd, wantCount: 2, wantDue: cd},
+			},
+		},
+		{
+			name:   "HigherSeverityEscalatesAtOnce",
+			policy: tollguard.AlertPolicy{CoolDown: cd},
+			steps: []step{
+				{at: 0, sev: tollguard.SeverityWarning, wantNew: true, wantNotice: tollguard.NoticeNew, wantCount: 1, wantSev: tollguard.SeverityWarning, wantDue: -1},
+				{at: min, sev: tollguard.SeverityWarning, wantCount: 2, wantSev: tollguard.SeverityWarning, wantDue: cd},
+				{at: 2 * min, sev: tollguard.SeverityCritical, wantNotice: tollguard.NoticeEscalation, wantRepeats: 2, wantCount: 3, wantSev: tollguard.SeverityCritical, wantDue: -1},
+				// Lower again: merges quietly, stays critical.
+				{at: 3 * min, sev: tollguard.SeverityInfo, wantCount: 4, wantSev: tollguard.SeverityCritical, wantDue: 2*min + cd},
+			},
+		},
+		{
+			name:   "CountCrossingThresholdSendsDigestAtOnce",
+			policy: tollguard.AlertPolicy{CoolDown: cd, DigestAt: []int{3, 5}},
+			steps: []step{
+				{at: 0, wantNew: true, wantNotice: tollguard.NoticeNew, wantCount: 1, wantDue: -1},
+				{at: 1, wantCount: 2, wantDue: cd},
+				{at: 2, wantNotice: tollguard.NoticeDigest, wantRepeats: 2, wantCount: 3, wantDue: -1},
+				{at: 3, wantCount: 4, wantDue: 2 + cd},
+				{at: 4, wantNotice: tollguard.NoticeDigest, wantRepeats: 2, wantCount: 5, wantDue: -1},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := tt.policy
+			var st tollguard.AlertState
+			nextID := int64(1)
+			for i, s := range tt.steps {
+				now := t0.Add(s.at)
+				sev := s.sev
+				if sev == "" {
+					sev = tollguard.SeverityWarning
+				}
+				a := tollguard.Alert{Kind: tollguard.AlertBurst, Subject: "ext:1001", Extension: "1001", Severity: sev, Message: "burst"}
+				var n *tollguard.Notice
+				isNew := false
+				switch {
+				case s.digestAt:
+					var dn tollguard.Notice
+					var ok bool
+					st, dn, ok = p.Digest(st, now)
+					if ok {
+						n = &dn
+					}
+				case p.Mergeable(st, a.Kind, a.Subject, now):
+					st, n = p.Merge(st, a, now)
+				default:
+					isNew = true
+					var nn tollguard.Notice
+					st, nn = p.NewAlertState(a, now)
+					st.ID = nextID
+					nextID++
+					n = &nn
+				}
+				if isNew != s.wantNew {
+					t.Errorf("step %d: new alert = %v, want %v", i, isNew, s.wantNew)
+				}
+				got := tollguard.NoticeEvent("")
+				if n != nil {
+					got = n.Event
+				}
+				if got != s.wantNotice {
+					t.Fatalf("step %d: notice %q, want %q", i, got, s.wantNotice)
+				}
+				if n != nil && n.Repeats != s.wantRepeats {
+					t.Errorf("step %d: repeats %d, want %d", i, n.Repeats, s.wantRepeats)
+				}
+				if st.Count != s.wantCount {
+					t.Errorf("step %d: count %d, want %d", i, st.Count, s.wantCount)
+				}
+				if s.wantSev != "" && st.Severity != s.wantSev {
+					t.Errorf("step %d: severity %s, want %s", i, st.Severity, s.wantSev)
+				}
+				wantDue := time.Time{}
+				if s.wantDue >= 0 {
+					wantDue = t0.Add(s.wantDue)
+				}
+				if !st.DigestDue.Equal(wantDue) {
+					t.Errorf("step %d: digest due %v, want %v", i, st.DigestDue, wantDue)
+				}
+			}
+		})
+	}
+}
+
+func TestAlertPolicyAckedDoesNotMerge(t *testing.T) {
+	p := tollguard.AlertPolicy{}
+	st, _ := p.NewAlertState(tollguard.Alert{Kind: "burst", Subject: "ext:1", Severity: tollguard.SeverityWarning, Message: "m"}, t0)
+	st.ID = 1
+	if !p.Mergeable(st, "burst", "ext:1", t0.Add(time.Minute)) {
+		t.Fatal("open alert should merge")
+	}
+	if p.Mergeable(st, "burst", "ext:2", t0.Add(time.Minute)) || p.Mergeable(st, "sweep", "ext:1", t0.Add(time.Minute)) {
+		t.Error("different kind or subject merged")
+	}
+	st.AckedAt = t0.Add(30 * time.Second)
+	if p.Mergeable(st, "burst", "ext:1", t0.Add(time.Minute)) {
+		t.Error("acknowledged alert merged a new occurrence")
+	}
+}
+
+func TestAlertPolicyTenfoldBeyondThresholds(t *testing.T) {
+	p := tollguard.AlertPolicy{CoolDown: time.Hour, DigestAt: []int{10, 100}}
+	st, _ := p.NewAlertState(tollguard.Alert{Kind: "burst", Subject: "ext:1", Message: "m", Severity: tollguard.SeverityWarning}, t0)
+	st.ID = 1
+	var at []int
+	for i := 2; i <= 20000; i++ {
+		var n *tollguard.Notice
+		st, n = p.Merge(st, tollguard.Alert{Kind: "burst", Subject: "ext:1", Message: "m", Severity: tollguard.SeverityWarning}, t0)
+		if n != nil {
+			at = append(at, st.Count)
+		}
+	}
+	want := []int{10, 100, 1000, 10000}
+	if len(at) != len(want) {
+		t.Fatalf("digests at counts %v, want %v", at, want)
+	}
+	for i := range want {
+		if at[i] != want[i] {
+			t.Fatalf("digests at counts %v, want %v", at, want)
+		}
+	}
+}
+
+func TestAlertEvidenceBounded(t *testing.T) {
+	p := tollguard.AlertPolicy{MaxEvidence: 3, CoolDown: time.Hour}
+	mk := func(i int) tollguard.Alert {
+		ev, _ := json.Marshal(map[string]int{"n": i})
+		return tollguard.Alert{Kind: "burst", Subject: "ext:1", Severity: tollguard.SeverityWarning, Message: "m", Evidence: string(ev)}
+	}
+	st, _ := p.NewAlertState(mk(0), t0)
+	st.ID = 1
+	for i := 1; i < 10; i++ {
+		st, _ = p.Merge(st, mk(i), t0.Add(time.Duration(i)*time.Second))
+	}
+	occ := tollguard.Occurrences(st.Evidence)
+	if len(occ) != 3 {
+		t.Fatalf("kept %d occurrences, want 3: %s", len(occ), st.Evidence)
+	}
+	var got []string
+	for _, o := range occ {
+		got = append(got, string(o.Evidence))
+	}
+	if want := []string{`{"n":0}`, `{"n":8}`, `{"n":9}`}; strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("evidence %v, want first and latest %v", got, want)
+	}
+	if st.Dropped != 7 {
+		t.Errorf("dropped %d, want 7", st.Dropped)
+	}
+}
+
+func TestNormalizeAlert(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      tollguard.Alert
+		wantErr bool
+		check   func(t *testing.T, a tollguard.Alert)
+	}{
+		{name: "NoKind", in: tollguard.Alert{Subject: "ext:1"}, wantErr: true},
+		{name: "NoSubjectNoExtension", in: tollguard.Alert{Kind: "burst"}, wantErr: true},
+		{name: "BadSeverity", in: tollguard.Alert{Kind: "burst", Subject: "ext:1", Severity: "urgent"}, wantErr: true},
+		{name: "SubjectFromExtension", in: tollguard.Alert{Kind: "burst", Extension: "1001"}, check: func(t *testing.T, a tollguard.Alert) {
+			if a.Subject != "ext:1001" || a.Severity != tollguard.SeverityWarning || a.Message == "" {
+				t.Errorf("got subject %q severity %q message %q", a.Subject, a.Severity, a.Message)
+			}
+		}},
+		{name: "EvidenceNotJSONKeptAsString", in: tollguard.Alert{Kind: "burst", Subject: "ext:1", Evidence: "ip 1.2.3.4"}, check: func(t *testing.T, a tollguard.Alert) {
+			if a.Evidence != `"ip 1.2.3.4"` {
+				t.Errorf("evidence %s", a.Evidence)
+			}
+		}},
+		{name: "HugeEvidenceTruncated", in: tollguard.Alert{Kind: "burst", Subject: "ext:1", Evidence: `"` + strings.Repeat("é", 5000) + `"`}, check: func(t *testing.T, a tollguard.Alert) {
+			if len(a.Evidence) > tollguard.MaxEvidenceBytes || !json.Valid([]byte(a.Evidence)) {
+				t.Errorf("evidence %d bytes, valid JSON %v", len(a.Evidence), json.Valid([]byte(a.Evidence)))
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, err := tollguard.NormalizeAlert(tt.in)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v, want error %v", err, tt.wantErr)
+			}
+			if err != nil && tollguard.ErrorCode(err) != tollguard.EINVALID {
+				t.Errorf("code %q, want invalid", tollguard.ErrorCode(err))
+			}
+			if tt.check != nil {
+				tt.check(t, a)
+			}
+		})
+	}
+}
+
+func TestNoticeText(t *testing.T) {
+	p := tollguard.AlertPolicy{CoolDown: 15 * time.Minute, DigestAt: []int{1000}}
+	a := tollguard.Alert{Kind: tollguard.AlertCredentialsCompromised, Severity: tollguard.SeverityCritical, Subject: "ext:1001",
+		Account: "acme", Extension: "1001", Message: "Extension 1001 registered from 198.51.100.7, outside its IP access list.",
+		Evidence: `{"ip":"198.51.100.7"}`}
+	st, n := p.NewAlertState(a, t0)
+	n.Alert.ID = 42
+	text := n.Text()
+	for _, want := range []string{"198.51.100.7", "tollguard unblock 1001", "tollguard alerts ack 42", "acme", "Count:", `{"ip":"198.51.100.7"}`} {
+		if !strings.Contains(text, want) {
+			t.Errorf("text lacks %q:\n%s", want, text)
+		}
+	}
+	if got := n.Title(); got != "[tollguard] CRITICAL: credentials_compromised on ext:1001" {
+		t.Errorf("title %q", got)
+	}
+	st.ID = 42
+	for i := 0; i < 57; i++ {
+		st, _ = p.Merge(st, a, t0.Add(time.Minute))
+	}
+	st, d, ok := p.Digest(st, t0.Add(15*time.Minute))
+	if !ok {
+		t.Fatal("no digest")
+	}
+	if got := d.Title(); !strings.Contains(got, "57 more since the last notice") {
+		t.Errorf("digest title %q", got)
+	}
+	if !strings.Contains(d.Text(), "57 more times since the last notice") {
+		t.Errorf("digest text:\n%s", d.Text())
+	}
+}
