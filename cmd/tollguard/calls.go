@@ -1,0 +1,139 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tollguard/tollguard"
+	"github.com/tollguard/tollguard/store"
+)
+
+func init() { register(newCallsCommand) }
+
+func newCallsCommand(app *App) *cobra.Command {
+	var f store.CallFilter
+	var verdict, reason, since string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "calls",
+		Short: "Recent gate decisions, newest first; `calls show ID` explains one",
+		Example: `  tollguard calls --ext 1001 --since 24h
+  tollguard calls --verdict deny --reason high_risk --json
+  tollguard calls --open`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if verdict != "" && verdict != string(tollguard.Allow) && verdict != string(tollguard.Deny) {
+				return usagef("--verdict %q: want allow or deny", verdict)
+			}
+			if reason != "" && !knownReason(tollguard.Reason(reason)) {
+				return usagef("--reason %q: not a reason code (see the README's reason table)", reason)
+			}
+			t, err := parseSince(since, app.Now())
+			if err != nil {
+				return err
+			}
+			f.Verdict, f.Reason, f.Since = tollguard.Verdict(verdict), tollguard.Reason(reason), t
+			db, err := app.Store(cmd.Context())
+			if err != nil {
+				return err
+			}
+			cs, err := db.Calls(cmd.Context(), f)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				vs := make([]callView, len(cs))
+				for i, c := range cs {
+					vs[i] = newCallView(c, false)
+				}
+				return app.printJSON(vs)
+			}
+			w := app.table("ID", "TIME", "EXT", "ACCOUNT", "DIALLED", "CLASS", "VERDICT", "REASON", "MAXSEC", "CHARGE", "STATE")
+			for _, c := range cs {
+				v := newCallView(c, false)
+				maxsec := "-"
+				if v.MaxSec != nil {
+					maxsec = strconv.FormatInt(*v.MaxSec, 10)
+				}
+				state := "-"
+				switch {
+				case c.Open():
+					state = "in progress"
+				case c.Verdict == tollguard.Allow:
+					state = fmt.Sprintf("%ds by %s", c.Billsec, c.SettledBy)
+				}
+				fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, fmtTime(c.CreatedAt), c.Extension, c.Account,
+					c.Dialled, c.Class, c.Verdict, c.Reason, maxsec, v.Charge, state)
+			}
+			return w.Flush()
+		},
+	}
+	cmd.Flags().StringVar(&f.Extension, "ext", "", "only this extension")
+	cmd.Flags().StringVar(&f.Account, "account", "", "only this account")
+	cmd.Flags().StringVar(&verdict, "verdict", "", "allow or deny")
+	cmd.Flags().StringVar(&reason, "reason", "", "only this reason code")
+	cmd.Flags().StringVar(&since, "since", "", "only since: 90m, 24h, 7d or a date")
+	cmd.Flags().BoolVar(&f.Open, "open", false, "only calls in progress (allowed, not yet settled)")
+	cmd.Flags().IntVar(&f.Limit, "limit", 50, "at most this many")
+	addJSON(cmd, &asJSON)
+	cmd.AddCommand(newCallsShowCommand(app))
+	return cmd
+}
+
+func newCallsShowCommand(app *App) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "show ID",
+		Short: "Explain one decision: each rule step, the reservation and the settlement",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := strconv.ParseInt(args[0], 10, 64)
+			if err != nil || id <= 0 {
+				return usagef("call id %q: want the number shown by `tollguard calls` (TOLLGUARD_CALLID)", args[0])
+			}
+			db, err := app.Store(cmd.Context())
+			if err != nil {
+				return err
+			}
+			c, err := db.Call(cmd.Context(), id)
+			if err != nil {
+				return err
+			}
+			v := newCallView(c, true)
+			if asJSON {
+				return app.printJSON(v)
+			}
+			fmt.Fprintf(app.Out, "call %d at %s: extension %s (account %s) dialled %s -> %s (%s %s)\n", c.ID, fmtTime(c.CreatedAt),
+				c.Extension, orDash(c.Account), c.Dialled, orDash(c.E164), c.Class, c.Country)
+			fmt.Fprintf(app.Out, "channel %s, source %s\n", orDash(c.Channel), orDash(c.Remote))
+			for i, s := range c.Steps {
+				fmt.Fprintf(app.Out, "  %d. %-12s %-5s %s\n", i+1, s.Rule, s.Result, s.Detail)
+			}
+			fmt.Fprintf(app.Out, "verdict: %s (%s)", c.Verdict, c.Reason)
+			if c.Verdict == tollguard.Deny {
+				fmt.Fprintf(app.Out, ", cause %d\n", c.Cause)
+				return nil
+			}
+			fmt.Fprintf(app.Out, ", rate %s/min, reserved %s\n", c.Rate, v.Reserve)
+			if c.Open() {
+				fmt.Fprintln(app.Out, "in progress (not settled yet)")
+			} else {
+				fmt.Fprintf(app.Out, "settled %s by %s: %ds billed (%s), charged %s\n", fmtTime(c.SettledAt), c.SettledBy, c.Billsec, orDash(c.DialStatus), v.Charge)
+			}
+			return nil
+		},
+	}
+	addJSON(cmd, &asJSON)
+	return cmd
+}
+
+func knownReason(r tollguard.Reason) bool {
+	for _, k := range tollguard.Reasons {
+		if k == r {
+			return true
+		}
+	}
+	return false
+}

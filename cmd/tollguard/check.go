@@ -1,0 +1,108 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tollguard/tollguard"
+)
+
+func init() { register(newCheckCommand) }
+
+func newCheckCommand(app *App) *cobra.Command {
+	var from, at string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "check EXT NUMBER",
+		Short: "Dry run: print the decision the gate would make for EXT dialling NUMBER, and each rule step",
+		Long: `Evaluate a call exactly as the FastAGI gate would, against the live
+database, and print each step of the decision order. Nothing is recorded:
+rate-limit counts and credit are read, not changed.`,
+		Example: `  tollguard check 1001 00442079460000
+  tollguard check 1001 0900123456 --at "2026-11-28 23:30" --from 203.0.113.9`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			db, err := app.Store(cmd.Context())
+			if err != nil {
+				return err
+			}
+			p := app.Policy(db)
+			if at != "" {
+				t, err := parseAt(at)
+				if err != nil {
+					return err
+				}
+				p.Now = func() time.Time { return t }
+			}
+			d, err := p.Explain(cmd.Context(), tollguard.Call{Extension: args[0], Dialled: args[1], Remote: from})
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return app.printJSON(decisionView(d))
+			}
+			printDecision(app.Out, d)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&from, "from", "", "the caller's source IP, for the IP access list")
+	cmd.Flags().StringVar(&at, "at", "", "evaluate at this time (UTC, YYYY-MM-DD HH:MM or RFC 3339) instead of now")
+	addJSON(cmd, &asJSON)
+	return cmd
+}
+
+func parseAt(s string) (time.Time, error) {
+	for _, layout := range []string{time.RFC3339, "2006-01-02 15:04", "2006-01-02T15:04"} {
+		if t, err := time.ParseInLocation(layout, s, time.UTC); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, usagef("--at %q: want YYYY-MM-DD HH:MM (UTC) or RFC 3339", s)
+}
+
+func decisionView(d tollguard.Decision) map[string]any {
+	v := map[string]any{
+		"verdict": d.Verdict, "reason": d.Reason, "account": d.Account,
+		"dialled": d.Number.Dialled, "e164": d.Number.E164, "class": d.Number.Class, "region": d.Number.Region,
+		"international": d.Number.International, "rate_per_min": d.Rate.String(), "steps": d.Steps,
+	}
+	if d.Verdict == tollguard.Deny {
+		v["cause"] = d.Cause
+	} else {
+		v["reserve"] = tollguard.FormatAmount(d.Reserve, d.Scale)
+		if d.MaxSec >= 0 {
+			v["maxsec"] = d.MaxSec
+		} else {
+			v["maxsec"] = nil
+		}
+	}
+	return v
+}
+
+func printDecision(w io.Writer, d tollguard.Decision) {
+	n := d.Number
+	fmt.Fprintf(w, "destination: %s -> %s (%s", n.Dialled, orDash(n.E164), n.Class)
+	if n.Region != "" {
+		fmt.Fprintf(w, ", %s", n.Region)
+	}
+	if n.International {
+		fmt.Fprint(w, ", international")
+	}
+	fmt.Fprintln(w, ")")
+	for i, s := range d.Steps {
+		fmt.Fprintf(w, "  %d. %-12s %-5s %s\n", i+1, s.Rule, s.Result, s.Detail)
+	}
+	switch d.Verdict {
+	case tollguard.Allow:
+		limit := "no limit"
+		if d.MaxSec >= 0 {
+			limit = fmt.Sprintf("MAXSEC %d", d.MaxSec)
+		}
+		fmt.Fprintf(w, "verdict: allow (%s), %s, reserving %s\n", d.Reason, limit, tollguard.FormatAmount(d.Reserve, d.Scale))
+	default:
+		fmt.Fprintf(w, "verdict: deny (%s), cause %d\n", d.Reason, d.Cause)
+	}
+}

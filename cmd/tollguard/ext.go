@@ -1,0 +1,210 @@
+package main
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tollguard/tollguard"
+)
+
+func init() { register(newExtCommand) }
+
+// extSubcommands lets other files add `tollguard ext ...` verbs
+// (add, rotate-password, restore, ...).
+var extSubcommands []func(*App) *cobra.Command
+
+func newExtCommand(app *App) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "ext",
+		Short: "Manage extensions: their account, allowed networks and blocks",
+	}
+	cmd.AddCommand(newExtListCommand(app), newExtShowCommand(app), newExtSetCommand(app), newExtBlockCommand(app), newExtUnblockCommand(app))
+	for _, f := range extSubcommands {
+		cmd.AddCommand(f(app))
+	}
+	return cmd
+}
+
+func newExtListCommand(app *App) *cobra.Command {
+	var asJSON bool
+	var account string
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List extensions",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			db, err := app.Store(cmd.Context())
+			if err != nil {
+				return err
+			}
+			es, err := db.Extensions(cmd.Context(), account)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				vs := make([]extensionView, len(es))
+				for i, e := range es {
+					vs[i] = newExtensionView(e)
+				}
+				return app.printJSON(vs)
+			}
+			w := app.table("NAME", "ACCOUNT", "ALLOWED NETWORKS", "BLOCKED", "LAST SEEN")
+			for _, e := range es {
+				v := newExtensionView(e)
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", e.Name, e.Account, orDash(strings.Join(v.CIDRs, ",")), blockString(e.Blocked, e.BlockReason), fmtTime(e.LastSeen))
+			}
+			return w.Flush()
+		},
+	}
+	cmd.Flags().StringVar(&account, "account", "", "only this account's extensions")
+	addJSON(cmd, &asJSON)
+	return cmd
+}
+
+func newExtShowCommand(app *App) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "show EXT",
+		Short: "Show an extension and its block history",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			db, err := app.Store(cmd.Context())
+			if err != nil {
+				return err
+			}
+			e, err := db.Extension(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			blocks, err := db.Blocks(cmd.Context(), tollguard.BlockExtension, e.Name, zeroTime)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return app.printJSON(struct {
+					extensionView
+					History []blockView `json:"block_history"`
+				}{newExtensionView(e), newBlockViews(blocks)})
+			}
+			v := newExtensionView(e)
+			w := app.table()
+			fmt.Fprintf(w, "name\t%s\naccount\t%s\nallowed networks\t%s\nblocked\t%s\ncaller id\t%s\ndescription\t%s\nmanaged\t%s\ncreated\t%s\nlast seen\t%s\n",
+				v.Name, v.Account, orDash(strings.Join(v.CIDRs, ", ")), blockString(e.Blocked, e.BlockReason+" (by "+e.BlockedBy+")"),
+				orDash(e.CallerID), orDash(e.Description), yesNo(e.Managed), fmtTime(e.CreatedAt), fmtTime(e.LastSeen))
+			if err := w.Flush(); err != nil {
+				return err
+			}
+			return printBlocks(app, blocks)
+		},
+	}
+	addJSON(cmd, &asJSON)
+	return cmd
+}
+
+func newExtSetCommand(app *App) *cobra.Command {
+	var account, callerID, desc string
+	var cidrs []string
+	cmd := &cobra.Command{
+		Use:   "set EXT [flags]",
+		Short: "Change an extension's account, allowed networks, caller ID or description",
+		Example: `  tollguard ext set 1001 --cidr 192.0.2.0/24 --cidr 2001:db8::/32
+  tollguard ext set 1001 --cidr none        # allow from anywhere`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if cmd.Flags().NFlag() == 0 {
+				return usagef("nothing to change: give at least one flag (see `tollguard ext set --help`)")
+			}
+			prefixes, err := parseCIDRs(cidrs)
+			if err != nil {
+				return err
+			}
+			db, err := app.Store(cmd.Context())
+			if err != nil {
+				return err
+			}
+			_, err = db.UpdateExtension(cmd.Context(), args[0], func(e *tollguard.Extension) error {
+				f := cmd.Flags()
+				if f.Changed("account") {
+					e.Account = account
+				}
+				if f.Changed("cidr") {
+					e.CIDRs = prefixes
+				}
+				if f.Changed("caller-id") {
+					e.CallerID = callerID
+				}
+				if f.Changed("description") {
+					e.Description = desc
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(app.Out, "extension %s updated\n", args[0])
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&account, "account", "", "move the extension to this account")
+	cmd.Flags().StringArrayVar(&cidrs, "cidr", nil, "allowed source network (repeat; v4 or v6; 'none' clears the list)")
+	cmd.Flags().StringVar(&callerID, "caller-id", "", "caller ID, for audits")
+	cmd.Flags().StringVar(&desc, "description", "", "description, for audits")
+	return cmd
+}
+
+func newExtBlockCommand(app *App) *cobra.Command {
+	var reason string
+	cmd := &cobra.Command{
+		Use:   "block EXT --reason TEXT",
+		Short: "Block an extension: every call it places is denied (emergency numbers excepted)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if strings.TrimSpace(reason) == "" {
+				return usagef("--reason is required: say why, for the block history")
+			}
+			db, err := app.Store(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if _, err := db.Block(cmd.Context(), tollguard.Block{Kind: tollguard.BlockExtension, Subject: args[0], SetBy: "admin", Reason: reason}); err != nil {
+				return err
+			}
+			fmt.Fprintf(app.Out, "extension %s blocked; lift it with `tollguard unblock %s`\n", args[0], args[0])
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&reason, "reason", "", "why (kept in the block history)")
+	return cmd
+}
+
+func newExtUnblockCommand(app *App) *cobra.Command {
+	cmd := newUnblockCommand(app)
+	cmd.Use = "unblock EXT"
+	cmd.Short = "Lift an extension's block (same as `tollguard unblock EXT`)"
+	return cmd
+}
+
+func parseCIDRs(ss []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range ss {
+		for _, part := range strings.Split(s, ",") {
+			part = strings.TrimSpace(part)
+			if part == "" || strings.EqualFold(part, "none") {
+				continue
+			}
+			p, err := netip.ParsePrefix(part)
+			if err != nil {
+				a, aerr := netip.ParseAddr(part)
+				if aerr != nil {
+					return nil, tollguard.Errorf(tollguard.EINVALID, "network %q: want a CIDR such as 192.0.2.0/24 or 2001:db8::/32, or an address", part)
+				}
+				p = netip.PrefixFrom(a, a.BitLen())
+			}
+			out = append(out, p.Masked())
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tollguard/tollguard"
+)
+
+func init() { register(newScheduleCommand) }
+
+func newScheduleCommand(app *App) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "schedule",
+		Short: "Business hours: outside them, the account's chosen classes (default international, premium) are denied",
+	}
+	cmd.AddCommand(newScheduleSetCommand(app), newScheduleShowCommand(app))
+	return cmd
+}
+
+func newScheduleSetCommand(app *App) *cobra.Command {
+	var hours, zone string
+	var holidays, deny []string
+	cmd := &cobra.Command{
+		Use:   "set ACCOUNT [--hours SPEC] [--zone ZONE] [--holiday DATE]... [--deny CLASS]...",
+		Short: "Set an account's business hours, time zone, holidays and the classes denied outside hours",
+		Example: `  tollguard schedule set acme --zone Europe/London --hours "mon-fri 08:00-18:00; sat 09:00-13:00"
+  tollguard schedule set acme --holiday 12-25 --holiday 12-26 --holiday 2026-04-03
+  tollguard schedule set acme --deny international --deny premium --deny mobile
+  tollguard schedule set acme --hours ""      # always open`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f := cmd.Flags()
+			if f.NFlag() == 0 {
+				return usagef("nothing to change: give --hours, --zone, --holiday or --deny")
+			}
+			var classes []tollguard.Class
+			for _, d := range deny {
+				for _, c := range strings.Split(d, ",") {
+					cl := tollguard.Class(strings.TrimSpace(c))
+					if !knownClass(cl) {
+						return usagef("--deny %q: want one of %s", c, classList())
+					}
+					classes = append(classes, cl)
+				}
+			}
+			db, err := app.Store(cmd.Context())
+			if err != nil {
+				return err
+			}
+			a, err := db.UpdateAccount(cmd.Context(), args[0], func(a *tollguard.Account) error {
+				if f.Changed("hours") {
+					a.HoursSpec = hours
+				}
+				if f.Changed("zone") {
+					a.Zone = zone
+				}
+				if f.Changed("holiday") {
+					a.Holidays = nil
+					for _, h := range holidays {
+						if h = strings.TrimSpace(h); h != "" && h != "none" {
+							a.Holidays = append(a.Holidays, h)
+						}
+					}
+				}
+				if f.Changed("deny") {
+					a.AfterHours = classes
+				}
+				_, err := tollguard.ParseHours(a.Zone, a.HoursSpec, a.Holidays)
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(app.Out, "account %s: hours %q in %s\n", a.ID, a.HoursSpec, a.Zone)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&hours, "hours", "", `opening spans, e.g. "mon-fri 08:00-18:00; sat 09:00-13:00" ("" = always open)`)
+	cmd.Flags().StringVar(&zone, "zone", "", "IANA time zone (Europe/London, America/New_York)")
+	cmd.Flags().StringArrayVar(&holidays, "holiday", nil, "closed all day: YYYY-MM-DD once, or MM-DD every year (repeat; replaces the list; 'none' clears)")
+	cmd.Flags().StringArrayVar(&deny, "deny", nil, "class denied outside hours (repeat; replaces the list)")
+	return cmd
+}
+
+func newScheduleShowCommand(app *App) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "show ACCOUNT",
+		Short: "Show an account's business hours and whether it is open now",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			db, err := app.Store(cmd.Context())
+			if err != nil {
+				return err
+			}
+			a, err := db.Account(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			h, err := tollguard.ParseHours(a.Zone, a.HoursSpec, a.Holidays)
+			if err != nil {
+				return err
+			}
+			open := h.Open(app.Now())
+			deny := make([]string, len(a.AfterHours))
+			for i, c := range a.AfterHours {
+				deny[i] = string(c)
+			}
+			if asJSON {
+				return app.printJSON(map[string]any{"account": a.ID, "zone": a.Zone, "hours": a.HoursSpec,
+					"holidays": nonNil(a.Holidays), "denied_after_hours": deny, "open_now": open})
+			}
+			w := app.table()
+			fmt.Fprintf(w, "zone\t%s\nhours\t%s\nholidays\t%s\ndenied after hours\t%s\nopen now\t%s\n", a.Zone,
+				orDash(a.HoursSpec)+"  (empty = always open)", orDash(strings.Join(a.Holidays, ", ")), strings.Join(deny, ", "), yesNo(open))
+			return w.Flush()
+		},
+	}
+	addJSON(cmd, &asJSON)
+	return cmd
+}
+
+func knownClass(c tollguard.Class) bool {
+	for _, k := range tollguard.Classes {
+		if k == c {
+			return true
+		}
+	}
+	return false
+}
+
+func classList() string {
+	s := make([]string, len(tollguard.Classes))
+	for i, c := range tollguard.Classes {
+		s[i] = string(c)
+	}
+	return strings.Join(s, ", ")
+}

@@ -1,0 +1,60 @@
+package main
+
+import (
+	"fmt"
+	"os/user"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tollguard/tollguard"
+)
+
+func init() { register(newUnblockCommand) }
+
+func newUnblockCommand(app *App) *cobra.Command {
+	var intl bool
+	cmd := &cobra.Command{
+		Use:   "unblock EXT | unblock --intl ACCOUNT",
+		Short: "Lift a block on an extension, or an account's international block; the history is kept",
+		Long: `Lift a block set by an admin, a detector or the registration lockdown.
+
+Check first why it was set (tollguard ext show EXT, tollguard alerts): a
+registration from outside the extension's allowed networks means its SIP
+password is known to someone else. Rotate it before unblocking.`,
+		Example: `  tollguard unblock 1001
+  tollguard unblock --intl acme`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			db, err := app.Store(cmd.Context())
+			if err != nil {
+				return err
+			}
+			kind := tollguard.BlockExtension
+			if intl {
+				kind = tollguard.BlockIntl
+			}
+			was, err := db.Unblock(cmd.Context(), kind, args[0], "admin:"+adminName())
+			if err != nil {
+				return err
+			}
+			switch {
+			case !was:
+				fmt.Fprintf(app.Out, "%s was not blocked\n", args[0])
+			case intl:
+				fmt.Fprintf(app.Out, "international calls unblocked for account %s\n", args[0])
+			default:
+				fmt.Fprintf(app.Out, "extension %s unblocked\n", args[0])
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&intl, "intl", false, "lift an account's international block instead")
+	return cmd
+}
+
+func adminName() string {
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return "unknown"
+}
