@@ -1,0 +1,353 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tollguard/tollguard"
+	"github.com/tollguard/tollguard/store"
+)
+
+var alertT0 = time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
+
+func openAlertDB(t *testing.T) *store.DB {
+	t.Helper()
+	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "tollguard.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func burst(ext string, sev tollguard.Severity) tollguard.Alert {
+	return tollguard.Alert{Kind: tollguard.AlertBurst, Subject: tollguard.ExtSubject(ext), Extension: ext, Account: "acme",
+		Severity: sev, Message: "burst on " + ext, Evidence: `{"calls":30}`}
+}
+
+func countOutbox(t *testing.T, db *store.DB, where string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := db.SQL().QueryRow(`SELECT COUNT(*) FROM alert_outbox WHERE `+where, args...).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestRaiseAlert(t *testing.T) {
+	ctx := context.Background()
+	notifiers := []string{"log", "email", "webhook"}
+	p := tollguard.AlertPolicy{CoolDown: 15 * time.Minute, DigestAt: []int{5}}
+
+	t.Run("NewAlertQueuesOneDeliveryPerNotifier", func(t *testing.T) {
+		db := openAlertDB(t)
+		res, err := db.RaiseAlert(ctx, burst("1001", tollguard.SeverityWarning), p, notifiers, alertT0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Merged || res.Notice == nil || res.Notice.Event != tollguard.NoticeNew || res.Enqueued != 3 {
+			t.Fatalf("result %+v", res)
+		}
+		got, err := db.Alert(ctx, res.State.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Kind != "burst" || got.Subject != "ext:1001" || got.Account != "acme" || got.Extension != "1001" || got.Count != 1 ||
+			!got.FirstSeen.Equal(alertT0) || !got.LastSeen.Equal(alertT0) || got.Severity != tollguard.SeverityWarning {
+			t.Errorf("stored %+v", got)
+		}
+		if occ := tollguard.Occurrences(got.Evidence); len(occ) != 1 || string(occ[0].Evidence) != `{"calls":30}` {
+			t.Errorf("evidence %s", got.Evidence)
+		}
+		ds, err := db.Deliveries(ctx, res.State.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ds) != 3 {
+			t.Fatalf("%d deliveries, want 3", len(ds))
+		}
+		for _, d := range ds {
+			if d.Status != store.DeliveryPending || !d.NextAt.Equal(alertT0) || d.Event != tollguard.NoticeNew ||
+				d.Notice.Alert.ID != res.State.ID || d.Notice.Alert.Message != "burst on 1001" {
+				t.Errorf("delivery %+v", d)
+			}
+		}
+	})
+
+	t.Run("RepeatsMergeWithoutDeliveriesThenDigestFires", func(t *testing.T) {
+		db := openAlertDB(t)
+		first, err := db.RaiseAlert(ctx, burst("1001", tollguard.SeverityWarning), p, notifiers, alertT0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 1; i <= 3; i++ {
+			res, err := db.RaiseAlert(ctx, burst("1001", tollguard.SeverityWarning), p, notifiers, alertT0.Add(time.Duration(i)*time.Minute))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !res.Merged || res.Notice != nil || res.State.ID != first.State.ID {
+				t.Fatalf("repeat %d: %+v", i, res)
+			}
+		}
+		if n := countOutbox(t, db, "1"); n != 3 {
+			t.Fatalf("%d outbox rows after 3 repeats, want the first 3 only", n)
+		}
+		// A different subject is its own alert.
+		other, err := db.RaiseAlert(ctx, burst("1002", tollguard.SeverityWarning), p, notifiers, alertT0.Add(time.Minute))
+		if err != nil || other.Merged {
+			t.Fatalf("other subject: %+v %v", other, err)
+		}
+
+		due, ok, err := db.NextDigestDue(ctx)
+		if err != nil || !ok || !due.Equal(alertT0.Add(15*time.Minute)) {
+			t.Fatalf("next digest %v %v %v", due, ok, err)
+		}
+		if n, err := db.FireDigests(ctx, p, notifiers, alertT0.Add(14*time.Minute), 0); err != nil || n != 0 {
+			t.Fatalf("early fire: %d %v", n, err)
+		}
+		n, err := db.FireDigests(ctx, p, notifiers, alertT0.Add(15*time.Minute), 0)
+		if err != nil || n != 1 {
+			t.Fatalf("fire: %d %v", n, err)
+		}
+		if n, _ := db.FireDigests(ctx, p, notifiers, alertT0.Add(16*time.Minute), 0); n != 0 {
+			t.Fatalf("fired again: %d", n)
+		}
+		ds, _ := db.Deliveries(ctx, first.State.ID)
+		var digests []store.Delivery
+		for _, d := range ds {
+			if d.Event == tollguard.NoticeDigest {
+				digests = append(digests, d)
+			}
+		}
+		if len(digests) != 3 || digests[0].Notice.Repeats != 3 || digests[0].Notice.Alert.Count != 4 {
+			t.Fatalf("digests %+v", digests)
+		}
+		st, _ := db.Alert(ctx, first.State.ID)
+		if st.NotifiedCount != 4 || !st.DigestDue.IsZero() {
+			t.Errorf("after digest: notified %d due %v", st.NotifiedCount, st.DigestDue)
+		}
+	})
+
+	t.Run("ThresholdAndEscalationQueueAtOnce", func(t *testing.T) {
+		db := openAlertDB(t)
+		var last store.RaiseResult
+		for i := 0; i < 5; i++ {
+			var err error
+			last, err = db.RaiseAlert(ctx, burst("1001", tollguard.SeverityWarning), p, notifiers, alertT0.Add(time.Duration(i)*time.Second))
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if last.Notice == nil || last.Notice.Event != tollguard.NoticeDigest || last.Notice.Repeats != 4 {
+			t.Fatalf("5th occurrence (threshold): %+v", last.Notice)
+		}
+		res, err := db.RaiseAlert(ctx, burst("1001", tollguard.SeverityCritical), p, notifiers, alertT0.Add(time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Notice == nil || res.Notice.Event != tollguard.NoticeEscalation || res.State.Severity != tollguard.SeverityCritical {
+			t.Fatalf("escalation: %+v", res)
+		}
+		if n := countOutbox(t, db, "event = 'escalation' AND next_at = ?", alertT0.Add(time.Minute).Unix()); n != 3 {
+			t.Errorf("%d escalation deliveries due now, want 3", n)
+		}
+	})
+
+	t.Run("AckedAlertStartsAfresh", func(t *testing.T) {
+		db := openAlertDB(t)
+		first, _ := db.RaiseAlert(ctx, burst("1001", tollguard.SeverityWarning), p, notifiers, alertT0)
+		db.RaiseAlert(ctx, burst("1001", tollguard.SeverityWarning), p, notifiers, alertT0.Add(time.Second))
+		st, changed, err := db.AckAlert(ctx, first.State.ID, "alice", alertT0.Add(2*time.Second))
+		if err != nil || !changed || st.AckedBy != "alice" || !st.AckedAt.Equal(alertT0.Add(2*time.Second)) || !st.DigestDue.IsZero() {
+			t.Fatalf("ack: %+v %v %v", st, changed, err)
+		}
+		if _, changed, _ := db.AckAlert(ctx, first.State.ID, "bob", alertT0.Add(3*time.Second)); changed {
+			t.Error("second ack changed something")
+		}
+		res, _ := db.RaiseAlert(ctx, burst("1001", tollguard.SeverityWarning), p, notifiers, alertT0.Add(3*time.Second))
+		if res.Merged || res.State.ID == first.State.ID {
+			t.Errorf("occurrence after ack merged into the acked alert")
+		}
+		_, _, err = db.AckAlert(ctx, 9999, "alice", alertT0)
+		if tollguard.ErrorCode(err) != tollguard.ENOTFOUND {
+			t.Errorf("ack unknown: %v", err)
+		}
+	})
+
+	t.Run("InvalidAlertRejected", func(t *testing.T) {
+		db := openAlertDB(t)
+		_, err := db.RaiseAlert(ctx, tollguard.Alert{Subject: "ext:1"}, p, notifiers, alertT0)
+		if tollguard.ErrorCode(err) != tollguard.EINVALID {
+			t.Errorf("err %v", err)
+		}
+	})
+
+	t.Run("ConcurrentRaisesMergeIntoOne", func(t *testing.T) {
+		db := openAlertDB(t)
+		const n = 24
+		var wg sync.WaitGroup
+		errs := make(chan error, n)
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := db.RaiseAlert(ctx, burst("1001", tollguard.SeverityWarning), p, notifiers, alertT0)
+				errs <- err
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		all, err := db.Alerts(ctx, store.AlertFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(all) != 1 || all[0].Count != n {
+			t.Fatalf("%d alerts, first count %d; want 1 alert counting %d", len(all), all[0].Count, n)
+		}
+		// One "new" notice and one digest at the threshold (5), per notifier.
+		if got := countOutbox(t, db, "1"); got != 6 {
+			t.Errorf("%d outbox rows, want 6", got)
+		}
+	})
+}
+
+func TestOutbox(t *testing.T) {
+	ctx := context.Background()
+	p := tollguard.AlertPolicy{}
+	lease := time.Minute
+
+	t.Run("ClaimLeaseRetryAndFinish", func(t *testing.T) {
+		db := openAlertDB(t)
+		if _, err := db.RaiseAlert(ctx, burst("1001", tollguard.SeverityWarning), p, []string{"email", "webhook"}, alertT0); err != nil {
+			t.Fatal(err)
+		}
+		ds, err := db.ClaimDeliveries(ctx, "email", alertT0, lease, 10)
+		if err != nil || len(ds) != 1 || ds[0].Attempts != 1 || ds[0].Status != store.DeliverySending || ds[0].Notifier != "email" {
+			t.Fatalf("claim: %+v %v", ds, err)
+		}
+		// Held by the claim: not claimable again until the lease lapses.
+		if again, _ := db.ClaimDeliveries(ctx, "email", alertT0.Add(30*time.Second), lease, 10); len(again) != 0 {
+			t.Fatalf("claimed a held delivery: %+v", again)
+		}
+		// The webhook's row is independent.
+		if w, _ := db.ClaimDeliveries(ctx, "webhook", alertT0, lease, 10); len(w) != 1 {
+			t.Fatalf("webhook claim: %+v", w)
+		}
+		if err := db.DeliveryRetry(ctx, ds[0], alertT0.Add(10*time.Second), "connection refused"); err != nil {
+			t.Fatal(err)
+		}
+		next, ok, _ := db.NextDeliveryDue(ctx, "email")
+		if !ok || !next.Equal(alertT0.Add(10*time.Second)) {
+			t.Fatalf("next due %v %v", next, ok)
+		}
+		if early, _ := db.ClaimDeliveries(ctx, "email", alertT0.Add(9*time.Second), lease, 10); len(early) != 0 {
+			t.Fatal("claimed before its retry time")
+		}
+		ds2, _ := db.ClaimDeliveries(ctx, "email", alertT0.Add(10*time.Second), lease, 10)
+		if len(ds2) != 1 || ds2[0].Attempts != 2 || ds2[0].LastError != "connection refused" {
+			t.Fatalf("second claim: %+v", ds2)
+		}
+		// A finish with the first claim's token is refused.
+		if err := db.DeliverySent(ctx, ds[0], alertT0.Add(11*time.Second)); !errors.Is(err, store.ErrLostClaim) {
+			t.Fatalf("stale finish: %v", err)
+		}
+		if err := db.DeliverySent(ctx, ds2[0], alertT0.Add(11*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok, _ := db.NextDeliveryDue(ctx, "email"); ok {
+			t.Error("sent delivery still due")
+		}
+		all, _ := db.Deliveries(ctx)
+		if all[0].Status != store.DeliverySent || all[0].LastError != "" || !all[0].DoneAt.Equal(alertT0.Add(11*time.Second)) {
+			t.Errorf("after sent: %+v", all[0])
+		}
+	})
+
+	t.Run("LapsedClaimIsTakenAgain", func(t *testing.T) {
+		db := openAlertDB(t)
+		db.RaiseAlert(ctx, burst("1001", tollguard.SeverityWarning), p, []string{"email"}, alertT0)
+		first, _ := db.ClaimDeliveries(ctx, "email", alertT0, lease, 10)
+		// The worker died; after the lease the row comes back.
+		again, err := db.ClaimDeliveries(ctx, "email", alertT0.Add(lease), lease, 10)
+		if err != nil || len(again) != 1 || again[0].ID != first[0].ID || again[0].Attempts != 2 {
+			t.Fatalf("reclaim: %+v %v", again, err)
+		}
+		if err := db.DeliveryFailed(ctx, again[0], alertT0.Add(lease), "gave up"); err != nil {
+			t.Fatal(err)
+		}
+		if n := countOutbox(t, db, "status = 'failed' AND last_error = 'gave up'"); n != 1 {
+			t.Errorf("failed rows %d", n)
+		}
+	})
+
+	t.Run("ReleaseDoesNotCountAnAttempt", func(t *testing.T) {
+		db := openAlertDB(t)
+		db.RaiseAlert(ctx, burst("1001", tollguard.SeverityWarning), p, []string{"email"}, alertT0)
+		ds, _ := db.ClaimDeliveries(ctx, "email", alertT0, lease, 10)
+		if err := db.DeliveryRelease(ctx, ds[0], alertT0); err != nil {
+			t.Fatal(err)
+		}
+		again, _ := db.ClaimDeliveries(ctx, "email", alertT0, lease, 10)
+		if len(again) != 1 || again[0].Attempts != 1 {
+			t.Fatalf("after release: %+v", again)
+		}
+	})
+
+	t.Run("AbandonUnconfiguredNotifiers", func(t *testing.T) {
+		db := openAlertDB(t)
+		db.RaiseAlert(ctx, burst("1001", tollguard.SeverityWarning), p, []string{"log", "email", "old-webhook"}, alertT0)
+		got, err := db.AbandonDeliveries(ctx, []string{"log", "email"}, alertT0)
+		if err != nil || len(got) != 1 || got["old-webhook"] != 1 {
+			t.Fatalf("abandoned %v %v", got, err)
+		}
+		if n := countOutbox(t, db, "status = 'pending'"); n != 2 {
+			t.Errorf("%d pending left, want 2", n)
+		}
+	})
+
+	t.Run("PruneKeepsUndelivered", func(t *testing.T) {
+		db := openAlertDB(t)
+		old, _ := db.RaiseAlert(ctx, burst("1001", tollguard.SeverityWarning), p, []string{"email"}, alertT0)
+		db.RaiseAlert(ctx, burst("1002", tollguard.SeverityWarning), p, nil, alertT0)
+		n, err := db.PruneAlerts(ctx, alertT0.Add(time.Hour))
+		if err != nil || n != 1 {
+			t.Fatalf("pruned %d %v, want only the delivered one", n, err)
+		}
+		ds, _ := db.ClaimDeliveries(ctx, "email", alertT0, lease, 10)
+		db.DeliverySent(ctx, ds[0], alertT0)
+		if n, _ := db.PruneAlerts(ctx, alertT0.Add(time.Hour)); n != 1 {
+			t.Fatalf("pruned %d after delivery", n)
+		}
+		if _, err := db.Alert(ctx, old.State.ID); tollguard.ErrorCode(err) != tollguard.ENOTFOUND {
+			t.Errorf("pruned alert still there: %v", err)
+		}
+		if c := countOutbox(t, db, "1"); c != 0 {
+			t.Errorf("%d outbox rows left after prune", c)
+		}
+	})
+
+	t.Run("ListSinceAndUnacked", func(t *testing.T) {
+		db := openAlertDB(t)
+		a, _ := db.RaiseAlert(ctx, burst("1001", tollguard.SeverityWarning), p, nil, alertT0)
+		db.RaiseAlert(ctx, burst("1002", tollguard.SeverityWarning), p, nil, alertT0.Add(time.Hour))
+		db.AckAlert(ctx, a.State.ID, "alice", alertT0.Add(2*time.Hour))
+		if got, _ := db.Alerts(ctx, store.AlertFilter{Since: alertT0.Add(time.Minute)}); len(got) != 1 || got[0].Extension != "1002" {
+			t.Errorf("since: %+v", got)
+		}
+		if got, _ := db.Alerts(ctx, store.AlertFilter{Unacked: true}); len(got) != 1 || got[0].Extension != "1002" {
+			t.Errorf("unacked: %+v", got)
+		}
+		if got, _ := db.Alerts(ctx, store.AlertFilter{}); len(got) != 2 || got[0].Extension != "1002" {
+			t.Errorf("all, newest first: %+v", got)
+		}
+	})
+}
