@@ -1,0 +1,192 @@
+package agitest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestReplaysRecordings plays the AGI side of recorded sessions against
+// the fake and checks that it answers every command with exactly the
+// bytes Asterisk sent.
+func TestReplaysRecordings(t *testing.T) {
+	tests := []struct {
+		session   string
+		channel   func() *Channel
+		hangupNow bool // the caller hangs up before the first command
+		agiStatus string
+		sameEnv   bool // the fake's env block is the recorded one
+	}{
+		{session: SessionAllowed, channel: func() *Channel { return PJSIP("0044207946000") }, agiStatus: "SUCCESS", sameEnv: true},
+		{session: SessionDenyHangup, channel: func() *Channel { return PJSIP("00252612345678") }, agiStatus: "HANGUP"},
+		{session: SessionHangupIdle, channel: func() *Channel { return PJSIP("0033123456789") }, hangupNow: true, agiStatus: "HANGUP"},
+		{session: SessionHangupInExec, channel: func() *Channel {
+			ch := PJSIP("0034123456789")
+			ch.HangupDuring = 2 // EXEC Wait 10
+			return ch
+		}, agiStatus: "HANGUP"},
+		{session: SessionLocal, channel: func() *Channel { return Local("0044207946000") }, agiStatus: "SUCCESS", sameEnv: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.session, func(t *testing.T) {
+			chunks, err := Recording(tt.session)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ch := tt.channel()
+			ch.Vars["TOLLGATE_DECISION"] = "" // the rig's dialplan cleared it before AGI()
+
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			c, err := ch.Start(ctx, ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv, err := ln.Accept()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer srv.Close()
+			srv.SetDeadline(time.Now().Add(5 * time.Second))
+			br := bufio.NewReader(srv)
+
+			// Group the recording into: env, then (command, reply bytes) pairs.
+			var env bytes.Buffer
+			i := 0
+			for ; i < len(chunks) && !strings.Contains(env.String(), "\n\n"); i++ {
+				if chunks[i].Dir == "asterisk->agi" {
+					env.WriteString(chunks[i].Data)
+				}
+			}
+			gotEnv := readUntilBlank(t, br)
+			if tt.sameEnv && gotEnv != env.String() {
+				t.Errorf("env block:\n got %q\nwant %q", gotEnv, env.String())
+			}
+			if tt.hangupNow {
+				if err := c.Hangup(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			expect := func(want string) {
+				t.Helper()
+				if want == "" {
+					return
+				}
+				got := make([]byte, len(want))
+				if _, err := io.ReadFull(br, got); err != nil {
+					t.Fatalf("reading %q: %v", want, err)
+				}
+				if string(got) != want {
+					t.Fatalf("got %q, want %q", got, want)
+				}
+			}
+			var want strings.Builder
+			var sent []string
+			for ; i < len(chunks); i++ {
+				switch ch := chunks[i]; ch.Dir {
+				case "asterisk->agi":
+					want.WriteString(ch.Data)
+				case "agi->asterisk":
+					expect(want.String())
+					want.Reset()
+					if _, err := srv.Write([]byte(ch.Data)); err != nil {
+						t.Fatal(err)
+					}
+					sent = append(sent, strings.TrimSuffix(ch.Data, "\n"))
+				}
+			}
+			expect(want.String())
+			srv.Close()
+			res, err := c.Wait(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(res.Commands, sent) {
+				t.Errorf("commands recorded:\n got %q\nwant %q", res.Commands, sent)
+			}
+			if res.AGIStatus != tt.agiStatus {
+				t.Errorf("AGIStatus = %s, want %s", res.AGIStatus, tt.agiStatus)
+			}
+		})
+	}
+}
+
+func readUntilBlank(t *testing.T, br *bufio.Reader) string {
+	t.Helper()
+	var b strings.Builder
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("env block: %v", err)
+		}
+		b.WriteString(line)
+		if line == "\n" {
+			return b.String()
+		}
+	}
+}
+
+func TestParseArgs(t *testing.T) {
+	tests := []struct {
+		line string
+		want []string
+	}{
+		{`GET VARIABLE CHANNEL(pjsip,remote_addr)`, []string{"GET", "VARIABLE", "CHANNEL(pjsip,remote_addr)"}},
+		{`SET VARIABLE X "a b"`, []string{"SET", "VARIABLE", "X", "a b"}},
+		{`SET VARIABLE X ""`, []string{"SET", "VARIABLE", "X", ""}},
+		{`SET VARIABLE X "say \"hi\" \\ ok"`, []string{"SET", "VARIABLE", "X", `say "hi" \ ok`}},
+		{`VERBOSE "hello" 1`, []string{"VERBOSE", "hello", "1"}},
+		{"  EXEC\tWait  1 ", []string{"EXEC", "Wait", "1"}},
+		{`SET VARIABLE`, []string{"SET", "VARIABLE"}},
+	}
+	for _, tt := range tests {
+		if got := ParseArgs(tt.line); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("ParseArgs(%q) = %q, want %q", tt.line, got, tt.want)
+		}
+	}
+}
+
+// TestInferredReplies pins the replies that were not recorded (EXEC
+// Hangup, EXEC MSet, an unknown application) to what Asterisk's source
+// says, and the variables they set.
+func TestInferredReplies(t *testing.T) {
+	st := newState(PJSIP("0044207946000"), false)
+	steps := []struct{ cmd, want string }{
+		{"EXEC MSet A=1,B=,TIMEOUT(absolute)=60", "200 result=0\n"},
+		{"EXEC NoSuchApp x", "200 result=-2\n"},
+		{"GET VARIABLE A", "200 result=1 (1)\n"},
+		{"GET VARIABLE B", "200 result=1 ()\n"},
+		{"GET VARIABLE C", "200 result=0\n"},
+		{"EXEC Hangup 21", "200 result=-1\nHANGUP\n"},
+		{"ANSWER", replyDead},
+		{"EXEC Hangup 21", "200 result=-1\n"}, // the HANGUP line comes once
+	}
+	for _, s := range steps {
+		out, _ := st.handle(s.cmd)
+		if string(out) != s.want {
+			t.Errorf("%s: got %q, want %q", s.cmd, out, s.want)
+		}
+	}
+	r := st.result()
+	if r.Timeout() != "60" || r.HangupCause != "21" || r.AGIStatus != "HANGUP" {
+		t.Errorf("result: timeout %q cause %q status %q", r.Timeout(), r.HangupCause, r.AGIStatus)
+	}
+	st = newState(&Channel{NoMSet: true}, false)
+	if out, _ := st.handle("EXEC MSet A=1"); string(out) != "200 result=-2\n" {
+		t.Errorf("NoMSet: got %q", out)
+	}
+	if out, stop := st.handle("FAILURE"); out != nil || !stop || st.result().AGIStatus != "FAILURE" {
+		t.Errorf("failure line: out %q stop %v", out, stop)
+	}
+}

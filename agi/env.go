@@ -1,0 +1,215 @@
+package agi
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+
+	cyagi "github.com/CyCoreSystems/agi"
+)
+
+// request is a parsed FastAGI request: the agi_* environment block that
+// Asterisk sends first.
+type request struct {
+	Vars   map[string]string // agi_* keys, as the agi library parsed them
+	Script string            // agi_network_script without "?query" or leading "/"
+	Query  string            // what followed "?" in agi_network_script
+}
+
+// arg returns agi_arg_n and whether Asterisk sent it at all. A present
+// but empty argument is the dialplan saying "I looked and found
+// nothing", so callers must not ask again.
+func (r *request) arg(n int) (string, bool) {
+	v, ok := r.Vars[fmt.Sprintf("agi_arg_%d", n)]
+	return v, ok
+}
+
+// readEnv reads the env block through the agi library and checks that it
+// was whole and well formed. The library itself stops silently at EOF,
+// a deadline or a junk line, so the checks are made here from what the
+// lineReader saw.
+func readEnv(lr *lineReader, w io.Writer) (*cyagi.AGI, *request, error) {
+	a := cyagi.New(lr, w)
+	if !lr.blank || lr.lines == 0 {
+		switch {
+		case errors.Is(lr.err, os.ErrDeadlineExceeded):
+			return nil, nil, fmt.Errorf("no complete env block before the deadline (%d lines read)", lr.lines)
+		case errors.Is(lr.err, errLineTooLong):
+			return nil, nil, fmt.Errorf("line %d is longer than %d bytes", lr.lines+1, maxLine)
+		case errors.Is(lr.err, io.EOF):
+			return nil, nil, fmt.Errorf("connection closed before the env block ended (%d lines read)", lr.lines)
+		case lr.err != nil:
+			return nil, nil, fmt.Errorf("reading env block: %w", lr.err)
+		default:
+			// The scanner gave up on its own (e.g. a token over its limit).
+			return nil, nil, fmt.Errorf("env block not terminated by an empty line (%d lines read)", lr.lines)
+		}
+	}
+	req, err := checkEnv(a.Variables, lr.lines-1)
+	if err != nil {
+		return nil, nil, err
+	}
+	return a, req, nil
+}
+
+// checkEnv validates the parsed variables of an env block of n lines
+// (without the closing empty line) and extracts the script name.
+func checkEnv(vars map[string]string, n int) (*request, error) {
+	if len(vars) != n {
+		return nil, fmt.Errorf("env block has %d lines but %d distinct agi_key: value pairs", n, len(vars))
+	}
+	for k, v := range vars {
+		if !validKey(k) {
+			return nil, fmt.Errorf("env key %.40q is not an agi_* name", k)
+		}
+		if !printable(v) {
+			return nil, fmt.Errorf("env value of %s holds control characters", k)
+		}
+	}
+	script, ok := vars["agi_network_script"]
+	if !ok {
+		// Not FastAGI as Asterisk sends it; fall back to the request URL.
+		u, ok := vars["agi_request"]
+		if !ok {
+			return nil, errors.New("env block has neither agi_network_script nor agi_request")
+		}
+		if i := strings.Index(u, "://"); i >= 0 {
+			u = u[i+3:]
+			if j := strings.IndexByte(u, '/'); j >= 0 {
+				script = u[j+1:]
+			} else {
+				script = ""
+			}
+		}
+	}
+	req := &request{Vars: vars}
+	req.Script, req.Query, _ = strings.Cut(strings.TrimLeft(script, "/"), "?")
+	return req, nil
+}
+
+func validKey(k string) bool {
+	if !strings.HasPrefix(k, "agi_") || len(k) > 64 {
+		return false
+	}
+	for i := 4; i < len(k); i++ {
+		c := k[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// printable reports whether s has no control characters. Invalid UTF-8
+// is let through: a caller name in Latin-1 must not block a call.
+func printable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// channelTech returns the technology of a channel name ("PJSIP" for
+// "PJSIP/1001-0000002a").
+func channelTech(channel string) string {
+	tech, _, ok := strings.Cut(channel, "/")
+	if !ok {
+		return ""
+	}
+	return tech
+}
+
+// extensionFromChannel returns the endpoint behind a PJSIP, SIP or IAX2
+// channel name: "PJSIP/1001-0000002a" gives "1001". Endpoint names may
+// hold dashes, so the suffix is cut at the last one. Other technologies
+// (Local, DAHDI, ...) have no endpoint and give "".
+func extensionFromChannel(channel string) string {
+	tech, rest, ok := strings.Cut(channel, "/")
+	if !ok {
+		return ""
+	}
+	switch strings.ToUpper(tech) {
+	case "PJSIP", "SIP", "IAX2":
+	default:
+		return ""
+	}
+	i := strings.LastIndexByte(rest, '-')
+	if i <= 0 {
+		return ""
+	}
+	return rest[:i]
+}
+
+// remoteVariable is the channel function that gives the caller's source
+// address for a technology, "" where there is none.
+func remoteVariable(tech string) string {
+	switch strings.ToUpper(tech) {
+	case "PJSIP":
+		return "CHANNEL(pjsip,remote_addr)"
+	case "SIP", "IAX2":
+		return "CHANNEL(peerip)"
+	}
+	return ""
+}
+
+// parseRemote turns what Asterisk reports as a source address
+// ("127.0.0.1:5072", "[2001:db8::1]:5060", "10.0.0.7", "::1") into a
+// bare IP. Anything else gives "".
+func parseRemote(s string) string {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return ""
+	}
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr().Unmap().WithZone("").String()
+	}
+	if host, _, err := net.SplitHostPort(s); err == nil {
+		s = host
+	}
+	s = strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a.Unmap().WithZone("").String()
+	}
+	return ""
+}
+
+// quote makes v one argument of an AGI command line, the way res_agi's
+// parse_args reads it: wrapped in double quotes, with backslash and
+// double quote escaped. Line breaks and other control characters would
+// end or corrupt the command line, so they become spaces.
+func quote(v string) string {
+	var b strings.Builder
+	b.Grow(len(v) + 2)
+	b.WriteByte('"')
+	for _, r := range v {
+		switch {
+		case r == '\\' || r == '"':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r < 0x20 || r == 0x7f:
+			b.WriteByte(' ')
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+// msetSafe reports whether v can go into an MSet argument unquoted: no
+// separators (",", "="), quotes, escapes, parentheses or spaces.
+func msetSafe(v string) bool {
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.' || c == '+') {
+			return false
+		}
+	}
+	return true
+}

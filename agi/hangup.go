@@ -1,0 +1,132 @@
+package agi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	cyagi "github.com/CyCoreSystems/agi"
+	"github.com/tollguard/tollguard"
+)
+
+// hangup settles a call from the include's hangup handler. The include
+// passes agi_arg_1 = TOLLGUARD_CALLID, agi_arg_2 = ANSWEREDTIME and
+// agi_arg_3 = DIALSTATUS; what is not passed is read from the channel,
+// which still answers GET VARIABLE after the hangup.
+func (s *Server) hangup(ctx context.Context, ss *session) {
+	req := ss.req
+	rawID, ok := req.arg(1)
+	if !ok {
+		v, _, err := ss.get(tollguard.VarCallID)
+		if err != nil {
+			s.hangupFailed(ss, err)
+			return
+		}
+		rawID = v
+	}
+	rawID = strings.TrimSpace(rawID)
+	if rawID == "" {
+		return // the gate recorded nothing for this channel
+	}
+	callID, err := strconv.ParseInt(rawID, 10, 64)
+	if err != nil || callID <= 0 {
+		ss.log().Warn("hangup request with a malformed call id; nothing settled",
+			tollguard.LogCallID, rawID)
+		return
+	}
+
+	dialStatus, ok := req.arg(3)
+	if !ok {
+		dialStatus, _, err = ss.get(tollguard.VarDialStatus)
+		if err != nil {
+			s.hangupFailed(ss, err)
+			return
+		}
+	}
+	dialStatus = strings.TrimSpace(dialStatus)
+
+	billsec, known := int64(0), false
+	if v, ok := req.arg(2); ok {
+		billsec, known = parseSeconds(v)
+	} else {
+		v, _, err := ss.get(tollguard.VarAnsweredTime)
+		if err != nil {
+			s.hangupFailed(ss, err)
+			return
+		}
+		billsec, known = parseSeconds(v)
+	}
+	if !known && (dialStatus == "" || strings.EqualFold(dialStatus, "ANSWER")) {
+		// No ANSWEREDTIME (the Dial ran on another channel, or not at
+		// all), and nothing says the call went unanswered.
+		v, _, err := ss.get(tollguard.VarBillsec)
+		if err != nil {
+			s.hangupFailed(ss, err)
+			return
+		}
+		billsec, _ = parseSeconds(v)
+	}
+
+	log := ss.log().With(tollguard.LogCallID, callID, LogBillsec, billsec, LogDialStatus, dialStatus)
+	sctx, cancel := context.WithDeadline(ctx, ss.deadline)
+	defer cancel()
+	changed, err := s.Gate.Settle(sctx, tollguard.Settlement{
+		CallID: callID, Billsec: billsec, DialStatus: dialStatus, By: ByAGI, At: s.cfg.now(),
+	})
+	s.cfg.metrics.Settled(ByAGI, changed && err == nil)
+	switch {
+	case tollguard.ErrorCode(err) == tollguard.ENOTFOUND:
+		log.Warn("hangup request for a call id the gate does not know; nothing settled",
+			tollguard.LogError, tollguard.ErrorMessage(err))
+	case err != nil:
+		log.Error("settling the call failed; the ARI listener or the sweep will settle it",
+			tollguard.LogError, tollguard.ErrorMessage(err))
+	case changed:
+		log.Info("call settled", LogChanged, true)
+	default:
+		log.Info("call already settled; nothing changed", LogChanged, false)
+	}
+}
+
+func (s *Server) hangupFailed(ss *session, err error) {
+	if errors.Is(err, cyagi.ErrHangup) {
+		err = errors.New("asterisk ended the session")
+	}
+	ss.log().Warn("hangup request failed before settling; the ARI listener or the sweep will settle the call",
+		tollguard.LogError, err)
+}
+
+// parseSeconds reads ANSWEREDTIME or CDR(billsec): whole seconds,
+// tolerating a fraction. known is false for "" and junk.
+func parseSeconds(v string) (sec int64, known bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		return max(n, 0), true
+	}
+	if f, err := strconv.ParseFloat(v, 64); err == nil && !math.IsNaN(f) && !math.IsInf(f, 0) && f < math.MaxInt32 {
+		return max(int64(math.Ceil(f)), 0), true
+	}
+	return 0, false
+}
+
+// unknownScript answers a request for a script the gate does not have:
+// a console message that says what to fix, then a "FAILURE" line, which
+// res_agi turns into AGISTATUS=FAILURE.
+func (s *Server) unknownScript(ss *session) {
+	script := ss.req.Vars["agi_network_script"]
+	ss.log().Warn("FastAGI request for an unknown script; answered with AGISTATUS=FAILURE",
+		LogScript, script)
+	msg := fmt.Sprintf("tollguard: unknown FastAGI script %s; the scripts are %s and %s "+
+		"(agi://host:4573/%s and agi://host:4573/%s)", strings.ReplaceAll(script, `"`, "'"),
+		tollguard.ScriptOutbound, tollguard.ScriptHangup, tollguard.ScriptOutbound, tollguard.ScriptHangup)
+	if err := ss.verbose(msg, 1); err != nil {
+		return
+	}
+	ss.conn.Write([]byte("FAILURE\n"))
+}

@@ -1,0 +1,255 @@
+package agi
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tollguard/tollguard"
+	"github.com/tollguard/tollguard/agi/agitest"
+)
+
+// logEntry is one captured log record, attributes flattened to text.
+type logEntry struct {
+	Level slog.Level
+	Msg   string
+	Attrs map[string]string
+}
+
+// logRecorder is a slog.Handler that keeps every record.
+type logRecorder struct {
+	mu      *sync.Mutex
+	entries *[]logEntry
+	attrs   []slog.Attr
+}
+
+func newLogRecorder() *logRecorder {
+	return &logRecorder{mu: new(sync.Mutex), entries: new([]logEntry)}
+}
+
+func (h *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h *logRecorder) Handle(_ context.Context, r slog.Record) error {
+	e := logEntry{Level: r.Level, Msg: r.Message, Attrs: map[string]string{}}
+	for _, a := range h.attrs {
+		e.Attrs[a.Key] = a.Value.String()
+	}
+	r.Attrs(func(a slog.Attr) bool {
+		e.Attrs[a.Key] = a.Value.String()
+		return true
+	})
+	h.mu.Lock()
+	*h.entries = append(*h.entries, e)
+	h.mu.Unlock()
+	return nil
+}
+
+func (h *logRecorder) WithAttrs(attrs []slog.Attr) slog.Handler {
+	h2 := *h
+	h2.attrs = append(append([]slog.Attr(nil), h.attrs...), attrs...)
+	return &h2
+}
+
+func (h *logRecorder) WithGroup(string) slog.Handler { return h }
+
+// find returns the entries whose message contains substr.
+func (h *logRecorder) find(substr string) []logEntry {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []logEntry
+	for _, e := range *h.entries {
+		if strings.Contains(e.Msg, substr) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func (h *logRecorder) dump() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var b strings.Builder
+	for _, e := range *h.entries {
+		fmt.Fprintf(&b, "%s %s %v\n", e.Level, e.Msg, e.Attrs)
+	}
+	return b.String()
+}
+
+// countingMetrics counts what the server reports.
+type countingMetrics struct {
+	mu        sync.Mutex
+	inFlight  int
+	started   int
+	decisions map[string]int // "verdict/reason"
+	settled   map[string]int // by
+	refused   map[string]int
+}
+
+func newCountingMetrics() *countingMetrics {
+	return &countingMetrics{decisions: map[string]int{}, settled: map[string]int{}, refused: map[string]int{}}
+}
+
+func (m *countingMetrics) SessionStart() {
+	m.mu.Lock()
+	m.inFlight++
+	m.started++
+	m.mu.Unlock()
+}
+
+func (m *countingMetrics) SessionEnd() {
+	m.mu.Lock()
+	m.inFlight--
+	m.mu.Unlock()
+}
+
+func (m *countingMetrics) Decision(v tollguard.Verdict, r tollguard.Reason, _ time.Duration) {
+	m.mu.Lock()
+	m.decisions[string(v)+"/"+string(r)]++
+	m.mu.Unlock()
+}
+
+func (m *countingMetrics) Settled(by string, _ bool) {
+	m.mu.Lock()
+	m.settled[by]++
+	m.mu.Unlock()
+}
+
+func (m *countingMetrics) Refused(reason string) {
+	m.mu.Lock()
+	m.refused[reason]++
+	m.mu.Unlock()
+}
+
+func (m *countingMetrics) snapshot() (inFlight, started int, decisions, settled, refused map[string]int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	cp := func(in map[string]int) map[string]int {
+		out := map[string]int{}
+		for k, v := range in {
+			out[k] = v
+		}
+		return out
+	}
+	return m.inFlight, m.started, cp(m.decisions), cp(m.settled), cp(m.refused)
+}
+
+// harness is a real Server on an ephemeral loopback port.
+type harness struct {
+	t       *testing.T
+	srv     *Server
+	gate    *agitest.Gate
+	logs    *logRecorder
+	metrics *countingMetrics
+	addr    string
+	cancel  context.CancelFunc
+
+	returned chan struct{} // closed when Serve has returned
+	serveErr error         // what it returned
+	stopOnce sync.Once
+}
+
+// startServer starts a server with a fake gate that allows everything;
+// configure may change the server and the gate before it starts.
+func startServer(t *testing.T, configure func(*Server)) *harness {
+	t.Helper()
+	h := &harness{t: t, gate: &agitest.Gate{}, logs: newLogRecorder(), metrics: newCountingMetrics()}
+	h.srv = &Server{
+		Gate:    h.gate,
+		Logger:  slog.New(h.logs),
+		Metrics: h.metrics,
+	}
+	if configure != nil {
+		configure(h.srv)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.addr = ln.Addr().String()
+	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel = cancel
+	h.returned = make(chan struct{})
+	go func() {
+		h.serveErr = h.srv.Serve(ctx, ln)
+		close(h.returned)
+	}()
+	t.Cleanup(func() {
+		h.stop()
+		if t.Failed() {
+			t.Logf("server log:\n%s", h.logs.dump())
+		}
+	})
+	return h
+}
+
+// stop shuts the server down and waits for Serve to return.
+func (h *harness) stop() {
+	h.stopOnce.Do(func() {
+		h.cancel()
+		select {
+		case <-h.returned:
+			if h.serveErr != nil {
+				h.t.Errorf("Serve: %v", h.serveErr)
+			}
+		case <-time.After(10 * time.Second):
+			h.t.Error("Serve did not return after shutdown")
+		}
+	})
+}
+
+// run plays ch against the server to its end.
+func (h *harness) run(ch *agitest.Channel) *agitest.Result {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := ch.Run(ctx, h.addr)
+	if err != nil {
+		h.t.Fatalf("session: %v", err)
+	}
+	return res
+}
+
+func (h *harness) start(ch *agitest.Channel) *agitest.Conn {
+	h.t.Helper()
+	c, err := ch.Start(context.Background(), h.addr)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return c
+}
+
+func wait(t *testing.T, c *agitest.Conn) *agitest.Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := c.Wait(ctx)
+	if err != nil {
+		t.Fatalf("session: %v", err)
+	}
+	return res
+}
+
+// recv receives from ch or fails the test after a while.
+func recv[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(10 * time.Second):
+		t.Fatalf("timed out waiting for %s", what)
+		panic("unreachable")
+	}
+}
+
+// gated returns a channel as the shipped include calls the gate: the
+// dialled number, the extension and the source address as arguments.
+func gated(dialled string) *agitest.Channel {
+	ch := agitest.PJSIP(dialled)
+	ch.SetArgs(dialled, "1001", "127.0.0.1:5072")
+	return ch
+}

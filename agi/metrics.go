@@ -1,0 +1,73 @@
+package agi
+
+import (
+	"sync"
+	"time"
+
+	"github.com/tollguard/tollguard"
+)
+
+// Metrics receives the server's measurements. The daemon adapts it to
+// Prometheus; the server calls it inline, so implementations must be
+// cheap and safe for concurrent use. Embed NopMetrics to implement only
+// part of it.
+type Metrics interface {
+	// SessionStart and SessionEnd bracket every accepted session, so
+	// their difference is the number of sessions in flight.
+	SessionStart()
+	SessionEnd()
+	// Decision reports one gate answer as sent to Asterisk (fallbacks
+	// included) and the time from the end of the env block to the
+	// decision.
+	Decision(v tollguard.Verdict, r tollguard.Reason, took time.Duration)
+	// Settled reports a settle request the server made: by is
+	// "agi", "hangup_in_gate" or "deadline"; changed is Gate.Settle's
+	// answer (false also on error).
+	Settled(by string, changed bool)
+	// Refused reports a connection closed without serving it, one of
+	// the Refused* reasons.
+	Refused(reason string)
+}
+
+// Reasons passed to Metrics.Refused.
+const (
+	RefusedNotAllowed = "not_allowed" // the peer is outside Server.Allowed
+	RefusedBusy       = "busy"        // MaxSessions reached
+	RefusedMalformed  = "malformed"   // the env block was broken or incomplete
+)
+
+// NopMetrics discards every measurement.
+type NopMetrics struct{}
+
+func (NopMetrics) SessionStart()                                               {}
+func (NopMetrics) SessionEnd()                                                 {}
+func (NopMetrics) Decision(tollguard.Verdict, tollguard.Reason, time.Duration) {}
+func (NopMetrics) Settled(string, bool)                                        {}
+func (NopMetrics) Refused(string)                                              {}
+
+var _ Metrics = NopMetrics{}
+
+// logLimiter lets one log line through per interval and counts the
+// ones it held back, so that a port scan cannot flood the log.
+type logLimiter struct {
+	every time.Duration
+
+	mu         sync.Mutex
+	next       time.Time
+	suppressed int
+}
+
+// allow reports whether to log now, and how many lines were suppressed
+// since the last one that was logged.
+func (l *logLimiter) allow(now time.Time) (bool, int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Before(l.next) {
+		l.suppressed++
+		return false, 0
+	}
+	l.next = now.Add(l.every)
+	n := l.suppressed
+	l.suppressed = 0
+	return true, n
+}

@@ -1,0 +1,330 @@
+// Package agi serves the tollguard call gate over FastAGI.
+//
+// Asterisk's dialplan include (package dialplan) asks it two things: the
+// "outbound" script decides a call before it is dialled, and the
+// "hangup" script settles it afterwards. The protocol work sits on
+// github.com/CyCoreSystems/agi, with the server owning the listener,
+// the deadlines and the reading of replies (see pitfalls.md).
+package agi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tollguard/tollguard"
+)
+
+// Defaults for the Server's zero fields.
+const (
+	DefaultMaxSessions     = 512
+	DefaultSessionTimeout  = 5 * time.Second
+	DefaultEnvTimeout      = time.Second
+	DefaultDecisionTimeout = 300 * time.Millisecond
+)
+
+// DenyAction is what the gate does with a denied channel.
+type DenyAction string
+
+const (
+	// DenyHangup hangs the channel up with the decision's cause
+	// (EXEC Hangup <cause>), after setting the reply variables.
+	DenyHangup DenyAction = "hangup"
+	// DenyReturn only sets the reply variables and lets the dialplan
+	// act on them, e.g. to play an announcement before hanging up.
+	DenyReturn DenyAction = "return"
+)
+
+// Log keys the agi package adds to tollguard's Log* keys.
+const (
+	LogPeer       = "peer"     // the FastAGI client (Asterisk) address
+	LogChannel    = "channel"  // agi_channel
+	LogUniqueID   = "uniqueid" // agi_uniqueid
+	LogScript     = "script"   // agi_network_script
+	LogCause      = "cause"
+	LogMaxSec     = "maxsec"
+	LogBillsec    = "billsec"
+	LogDialStatus = "dialstatus"
+	LogChanged    = "changed"
+	LogTook       = "took"
+	LogSuppressed = "suppressed" // log lines held back by rate limiting
+)
+
+// Server is the FastAGI server of the call gate. Set its fields before
+// the first Serve and leave them alone after; zero fields get defaults.
+// Serve may run on several listeners at once (IPv4 and IPv6).
+type Server struct {
+	Gate   tollguard.Gate
+	Logger *slog.Logger // default slog.Default()
+
+	// Allowed lists the networks FastAGI clients may connect from;
+	// others are closed at once. Default: 127.0.0.1/32 and ::1/128.
+	Allowed []netip.Prefix
+	// MaxSessions caps concurrent sessions. A connection beyond it is
+	// closed at once (the include then fails the call closed).
+	MaxSessions int
+	// SessionTimeout bounds a whole session, from accept to close.
+	SessionTimeout time.Duration
+	// EnvTimeout bounds reading the env block, which Asterisk sends
+	// as soon as it connects.
+	EnvTimeout time.Duration
+	// DecisionTimeout bounds Gate.Decide. Past it the call is denied
+	// with reason error and cause 34, or allowed if it is an emergency
+	// number.
+	DecisionTimeout time.Duration
+	// DenyAction is DenyHangup (default) or DenyReturn.
+	DenyAction DenyAction
+	// Metrics receives measurements; default NopMetrics.
+	Metrics Metrics
+	// Now is the clock for settlement times; default time.Now.
+	Now func() time.Time
+
+	once    sync.Once
+	initErr error
+	cfg     config
+	sem     chan struct{}
+	noMSet  atomic.Bool // Asterisk answered EXEC MSet with "application not found"
+
+	refusedLog, busyLog, malformedLog, acceptLog logLimiter
+}
+
+// config holds the Server's fields with defaults applied.
+type config struct {
+	log             *slog.Logger
+	allowed         []netip.Prefix
+	sessionTimeout  time.Duration
+	envTimeout      time.Duration
+	decisionTimeout time.Duration
+	denyAction      DenyAction
+	metrics         Metrics
+	now             func() time.Time
+}
+
+func (s *Server) init() {
+	c := config{
+		log:             s.Logger,
+		allowed:         s.Allowed,
+		sessionTimeout:  s.SessionTimeout,
+		envTimeout:      s.EnvTimeout,
+		decisionTimeout: s.DecisionTimeout,
+		denyAction:      s.DenyAction,
+		metrics:         s.Metrics,
+		now:             s.Now,
+	}
+	if c.log == nil {
+		c.log = slog.Default()
+	}
+	if c.allowed == nil {
+		c.allowed = []netip.Prefix{
+			netip.MustParsePrefix("127.0.0.1/32"),
+			netip.MustParsePrefix("::1/128"),
+		}
+	}
+	for i, p := range c.allowed {
+		if !p.IsValid() {
+			s.initErr = fmt.Errorf("agi: allowed network #%d is not a valid prefix", i+1)
+			return
+		}
+	}
+	if c.sessionTimeout <= 0 {
+		c.sessionTimeout = DefaultSessionTimeout
+	}
+	if c.envTimeout <= 0 {
+		c.envTimeout = DefaultEnvTimeout
+	}
+	if c.decisionTimeout <= 0 {
+		c.decisionTimeout = DefaultDecisionTimeout
+	}
+	switch c.denyAction {
+	case "":
+		c.denyAction = DenyHangup
+	case DenyHangup, DenyReturn:
+	default:
+		s.initErr = fmt.Errorf("agi: deny action %q: want %q or %q", c.denyAction, DenyHangup, DenyReturn)
+		return
+	}
+	if c.metrics == nil {
+		c.metrics = NopMetrics{}
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	if s.Gate == nil {
+		s.initErr = errors.New("agi: Server.Gate is nil")
+		return
+	}
+	n := s.MaxSessions
+	if n <= 0 {
+		n = DefaultMaxSessions
+	}
+	s.sem = make(chan struct{}, n)
+	for _, l := range []*logLimiter{&s.refusedLog, &s.busyLog, &s.malformedLog, &s.acceptLog} {
+		l.every = 10 * time.Second
+	}
+	s.cfg = c
+}
+
+// Serve accepts FastAGI connections on ln until ctx ends, then closes
+// ln, waits for the sessions in flight (each bounded by SessionTimeout)
+// and returns nil. It returns an error if the server is misconfigured
+// or ln fails for good; ln is closed in every case.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	s.once.Do(s.init)
+	if s.initErr != nil {
+		ln.Close()
+		return s.initErr
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer ln.Close()
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+
+	// Sessions outlive ctx: a call being decided at shutdown still gets
+	// its answer. They keep ctx's values.
+	base := context.WithoutCancel(ctx)
+	var delay time.Duration
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return fmt.Errorf("agi: listener %s closed: %w", ln.Addr(), err)
+			}
+			// Out of file descriptors and the like: back off, as
+			// net/http does, rather than spin or give up.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			if ok, n := s.acceptLog.allow(time.Now()); ok {
+				s.cfg.log.Warn("FastAGI accept failed; retrying", tollguard.LogError, err, "retry_in", delay, LogSuppressed, n)
+			}
+			t := time.NewTimer(delay)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return nil
+			}
+			continue
+		}
+		delay = 0
+		s.accept(base, conn, &wg)
+	}
+}
+
+// accept screens a new connection and starts its session.
+func (s *Server) accept(ctx context.Context, conn net.Conn, wg *sync.WaitGroup) {
+	peer, ok := peerAddr(conn.RemoteAddr())
+	if !ok || !s.allowedPeer(peer) {
+		s.cfg.metrics.Refused(RefusedNotAllowed)
+		conn.Close()
+		if ok, n := s.refusedLog.allow(time.Now()); ok {
+			s.cfg.log.Warn("FastAGI connection refused: the peer is not in the allowed networks. "+
+				"If this is your Asterisk, add its address to the gate's allowed networks; otherwise firewall the FastAGI port",
+				LogPeer, conn.RemoteAddr().String(), "allowed", fmt.Sprint(s.cfg.allowed), LogSuppressed, n)
+		}
+		return
+	}
+	select {
+	case s.sem <- struct{}{}:
+	default:
+		s.cfg.metrics.Refused(RefusedBusy)
+		conn.Close()
+		if ok, n := s.busyLog.allow(time.Now()); ok {
+			s.cfg.log.Warn("FastAGI connection closed: too many sessions in flight. "+
+				"The dialplan include fails such calls closed (cause 34). Raise the session limit if Asterisk really "+
+				"gates this many calls at once, or find out why sessions are slow (a slow store?)",
+				LogPeer, peer.String(), "max_sessions", cap(s.sem), LogSuppressed, n)
+		}
+		return
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer func() { <-s.sem }()
+		s.serveConn(ctx, conn, peer, wg)
+	}()
+}
+
+func peerAddr(a net.Addr) (netip.Addr, bool) {
+	if t, ok := a.(*net.TCPAddr); ok {
+		ip, ok := netip.AddrFromSlice(t.IP)
+		return ip.Unmap(), ok
+	}
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	return ap.Addr().Unmap(), true
+}
+
+func (s *Server) allowedPeer(ip netip.Addr) bool {
+	for _, p := range s.cfg.allowed {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// serveConn runs one FastAGI session and closes conn.
+func (s *Server) serveConn(ctx context.Context, conn net.Conn, peer netip.Addr, wg *sync.WaitGroup) {
+	start := time.Now()
+	lr := newLineReader(conn)
+	s.cfg.metrics.SessionStart()
+	defer func() {
+		if v := recover(); v != nil {
+			s.cfg.log.Error("panic in FastAGI session; connection closed (the include fails the call closed)",
+				LogPeer, peer.String(), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+		}
+		conn.Close()
+		lr.release()
+		s.cfg.metrics.SessionEnd()
+	}()
+
+	deadline := start.Add(s.cfg.sessionTimeout)
+	conn.SetDeadline(deadline)
+	envDeadline := start.Add(s.cfg.envTimeout)
+	if envDeadline.After(deadline) {
+		envDeadline = deadline
+	}
+	conn.SetReadDeadline(envDeadline)
+	a, req, err := readEnv(lr, conn)
+	if err != nil {
+		s.cfg.metrics.Refused(RefusedMalformed)
+		if ok, n := s.malformedLog.allow(time.Now()); ok {
+			s.cfg.log.Warn("malformed FastAGI request; connection closed. Only Asterisk's AGI() should connect to this port",
+				LogPeer, peer.String(), tollguard.LogError, err, LogSuppressed, n)
+		}
+		return
+	}
+	conn.SetReadDeadline(deadline)
+
+	ss := &session{
+		srv:      s,
+		a:        a,
+		lr:       lr,
+		conn:     conn,
+		req:      req,
+		peer:     peer,
+		start:    start,
+		deadline: deadline,
+		wg:       wg,
+	}
+	switch req.Script {
+	case tollguard.ScriptOutbound:
+		s.outbound(ctx, ss)
+	case tollguard.ScriptHangup:
+		s.hangup(ctx, ss)
+	default:
+		s.unknownScript(ss)
+	}
+}

@@ -1,0 +1,923 @@
+package agi
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tollguard/tollguard"
+	"github.com/tollguard/tollguard/agi/agitest"
+)
+
+const msetAllow120 = "EXEC MSet TOLLGUARD_VERDICT=allow,TOLLGUARD_REASON=ok,TOLLGUARD_CAUSE=,TOLLGUARD_MAXSEC=120,TOLLGUARD_CALLID=42,TIMEOUT(absolute)=120"
+
+func TestOutbound(t *testing.T) {
+	t.Run("AllowsWithMaxSec", func(t *testing.T) {
+		calls := make(chan tollguard.Call, 1)
+		h := startServer(t, func(s *Server) {
+			s.Gate.(*agitest.Gate).DecideFunc = func(_ context.Context, c tollguard.Call) (tollguard.Decision, error) {
+				calls <- c
+				return tollguard.Decision{Verdict: tollguard.Allow, Reason: tollguard.ReasonOK, MaxSec: 120, CallID: 42}, nil
+			}
+		})
+		res := h.run(gated("0044207946000"))
+		if want := []string{msetAllow120}; !reflect.DeepEqual(res.Commands, want) {
+			t.Errorf("commands:\n got %q\nwant %q", res.Commands, want)
+		}
+		if res.Verdict() != "allow" || res.Reason() != "ok" || res.MaxSec() != "120" || res.CallID() != "42" ||
+			res.Timeout() != "120" || res.Cause() != "" || res.Hangup || res.AGIStatus != "SUCCESS" {
+			t.Errorf("result %+v", res)
+		}
+		c := recv(t, calls, "Decide")
+		want := tollguard.Call{Extension: "1001", Dialled: "0044207946000", Remote: "127.0.0.1",
+			Channel: "PJSIP/1001-00000000", UniqueID: "pbx-test-1795395563.0", Context: "from-internal"}
+		if c != want {
+			t.Errorf("call:\n got %+v\nwant %+v", c, want)
+		}
+		if e := h.logs.find("call allowed"); len(e) != 1 || e[0].Attrs[tollguard.LogCallID] != "42" || e[0].Attrs[tollguard.LogDest] != "0044207946000" {
+			t.Errorf("allow log: %+v", e)
+		}
+	})
+
+	t.Run("ReadsSourceAddressWhenNotPassed", func(t *testing.T) {
+		calls := make(chan tollguard.Call, 1)
+		h := startServer(t, func(s *Server) {
+			s.Gate.(*agitest.Gate).DecideFunc = func(_ context.Context, c tollguard.Call) (tollguard.Decision, error) {
+				calls <- c
+				return tollguard.Decision{Verdict: tollguard.Allow, Reason: tollguard.ReasonOK, MaxSec: 120, CallID: 42}, nil
+			}
+		})
+		res := h.run(agitest.PJSIP("0044207946000")) // AGI(agi://.../outbound,${EXTEN}) as recorded
+		want := []string{"GET VARIABLE CHANNEL(pjsip,remote_addr)", msetAllow120}
+		if !reflect.DeepEqual(res.Commands, want) {
+			t.Errorf("commands:\n got %q\nwant %q", res.Commands, want)
+		}
+		if c := recv(t, calls, "Decide"); c.Remote != "127.0.0.1" || c.Extension != "1001" {
+			t.Errorf("remote %q extension %q", c.Remote, c.Extension)
+		}
+	})
+
+	t.Run("AllowsWithoutLimit", func(t *testing.T) {
+		h := startServer(t, func(s *Server) {
+			s.Gate.(*agitest.Gate).DecideFunc = func(context.Context, tollguard.Call) (tollguard.Decision, error) {
+				return tollguard.Decision{Verdict: tollguard.Allow, Reason: tollguard.ReasonWhitelist, MaxSec: -1, CallID: 5}, nil
+			}
+		})
+		res := h.run(gated("0044207946000"))
+		if _, ok := res.Var("TIMEOUT(absolute)"); ok || res.MaxSec() != "" || res.Verdict() != "allow" || res.Reason() != "whitelist" {
+			t.Errorf("result %+v", res)
+		}
+	})
+
+	t.Run("ZeroSecondAllowStillHasATimeout", func(t *testing.T) {
+		h := startServer(t, func(s *Server) {
+			s.Gate.(*agitest.Gate).DecideFunc = func(context.Context, tollguard.Call) (tollguard.Decision, error) {
+				return tollguard.Decision{Verdict: tollguard.Allow, Reason: tollguard.ReasonOK, MaxSec: 0, CallID: 5}, nil
+			}
+		})
+		res := h.run(gated("0044207946000"))
+		if res.Timeout() != "1" || res.MaxSec() != "0" {
+			t.Errorf("TIMEOUT(absolute) %q MAXSEC %q: 0 would disable Asterisk's timeout", res.Timeout(), res.MaxSec())
+		}
+	})
+
+	t.Run("LocalChannel", func(t *testing.T) {
+		calls := make(chan tollguard.Call, 2)
+		h := startServer(t, func(s *Server) {
+			s.Gate.(*agitest.Gate).DecideFunc = func(_ context.Context, c tollguard.Call) (tollguard.Decision, error) {
+				calls <- c
+				return tollguard.Decision{Verdict: tollguard.Deny, Reason: tollguard.ReasonUnknownExtension}, nil
+			}
+		})
+		res := h.run(agitest.Local("0044207946000"))
+		if len(res.Commands) != 2 || !strings.HasPrefix(res.Commands[0], "EXEC MSet") {
+			t.Errorf("a Local channel has no peer to ask about: commands %q", res.Commands)
+		}
+		if c := recv(t, calls, "Decide"); c.Extension != "" || c.Remote != "" || c.Channel != "Local/0044207946000@from-internal-00000003;2" {
+			t.Errorf("call %+v", c)
+		}
+		ch := agitest.Local("0044207946000")
+		ch.SetArgs("0044207946000", "1001", "") // the include's inherited extension, no source
+		h.run(ch)
+		if c := recv(t, calls, "Decide"); c.Extension != "1001" || c.Remote != "" {
+			t.Errorf("call %+v", c)
+		}
+	})
+
+	t.Run("OtherTechnologies", func(t *testing.T) {
+		calls := make(chan tollguard.Call, 1)
+		h := startServer(t, func(s *Server) {
+			s.Gate.(*agitest.Gate).DecideFunc = func(_ context.Context, c tollguard.Call) (tollguard.Decision, error) {
+				calls <- c
+				return tollguard.Decision{Verdict: tollguard.Allow, Reason: tollguard.ReasonOK, MaxSec: -1}, nil
+			}
+		})
+		for _, tech := range []string{"SIP", "IAX2"} {
+			ch := agitest.PJSIP("0044207946000")
+			ch.SetChannel(tech + "/alice-phone-00000003")
+			ch.Vars["CHANNEL(peerip)"] = "10.1.2.3"
+			res := h.run(ch)
+			if res.Commands[0] != "GET VARIABLE CHANNEL(peerip)" {
+				t.Errorf("%s: commands %q", tech, res.Commands)
+			}
+			if c := recv(t, calls, "Decide"); c.Extension != "alice-phone" || c.Remote != "10.1.2.3" {
+				t.Errorf("%s: call %+v", tech, c)
+			}
+		}
+	})
+
+	t.Run("SourceAddressForms", func(t *testing.T) {
+		calls := make(chan tollguard.Call, 1)
+		h := startServer(t, func(s *Server) {
+			s.Gate.(*agitest.Gate).DecideFunc = func(_ context.Context, c tollguard.Call) (tollguard.Decision, error) {
+				calls <- c
+				return tollguard.Decision{Verdict: tollguard.Allow, Reason: tollguard.ReasonOK, MaxSec: -1}, nil
+			}
+		})
+		for src, want := range map[string]string{
+			"[2001:db8::5]:5060": "2001:db8::5",
+			"[::1]:5060":         "::1",
+			"192.0.2.7":          "192.0.2.7",
+			"":                   "",
+			"not an address":     "",
+		} {
+			ch := agitest.PJSIP("0044207946000")
+			ch.SetArgs("0044207946000", "1001", src)
+			res := h.run(ch)
+			if len(res.Commands) != 1 {
+				t.Errorf("%q: a passed source must not be asked for again: %q", src, res.Commands)
+			}
+			if c := recv(t, calls, "Decide"); c.Remote != want {
+				t.Errorf("%q: remote %q, want %q", src, c.Remote, want)
+			}
+		}
+		ch := agitest.PJSIP("0044207946000")
+		ch.Vars["CHANNEL(pjsip,remote_addr)"] = "[2001:db8::9]:5061"
+		h.run(ch)
+		if c := recv(t, calls, "Decide"); c.Remote != "2001:db8::9" {
+			t.Errorf("GET: remote %q", c.Remote)
+		}
+		ch = agitest.PJSIP("0044207946000")
+		delete(ch.Vars, "CHANNEL(pjsip,remote_addr)") // unset: 200 result=0
+		h.run(ch)
+		if c := recv(t, calls, "Decide"); c.Remote != "" {
+			t.Errorf("unset: remote %q", c.Remote)
+		}
+	})
+
+	t.Run("AccountCodeAndSelftest", func(t *testing.T) {
+		calls := make(chan tollguard.Call, 1)
+		h := startServer(t, func(s *Server) {
+			s.Gate.(*agitest.Gate).DecideFunc = func(_ context.Context, c tollguard.Call) (tollguard.Decision, error) {
+				calls <- c
+				return tollguard.Decision{Verdict: tollguard.Deny, Reason: tollguard.ReasonSelftest}, nil
+			}
+		})
+		ch := gated("0044207946000")
+		ch.SetAccountCode("acme")
+		ch.SetScript("outbound?selftest=1")
+		res := h.run(ch)
+		if c := recv(t, calls, "Decide"); c.Account != "acme" || !c.Selftest {
+			t.Errorf("call %+v", c)
+		}
+		if res.Reason() != "selftest" {
+			t.Errorf("reason %q", res.Reason())
+		}
+	})
+
+	t.Run("NoDialledNumber", func(t *testing.T) {
+		h := startServer(t, func(s *Server) {
+			s.Gate.(*agitest.Gate).DecideFunc = func(context.Context, tollguard.Call) (tollguard.Decision, error) {
+				t.Error("Decide called without a number")
+				return tollguard.Decision{}, nil
+			}
+		})
+		ch := agitest.PJSIP("0044207946000")
+		ch.SetArgs()
+		res := h.run(ch)
+		if res.Verdict() != "deny" || res.Reason() != "error" || res.HangupCause != "34" {
+			t.Errorf("result %+v", res)
+		}
+		if len(h.logs.find("without a dialled number")) != 1 {
+			t.Error("no log telling the admin how to call the gate")
+		}
+	})
+}
+
+func TestDenies(t *testing.T) {
+	reasons := make(chan tollguard.Reason, 1)
+	causes := make(chan int, 1)
+	h := startServer(t, func(s *Server) {
+		s.Gate.(*agitest.Gate).DecideFunc = func(context.Context, tollguard.Call) (tollguard.Decision, error) {
+			return tollguard.Decision{Verdict: tollguard.Deny, Reason: <-reasons, Cause: <-causes, CallID: 77}, nil
+		}
+	})
+	for _, r := range tollguard.Reasons {
+		if r == tollguard.ReasonOK || r == tollguard.ReasonEmergency || r == tollguard.ReasonWhitelist {
+			continue // allow reasons
+		}
+		t.Run(string(r), func(t *testing.T) {
+			want := "21"
+			if r == tollguard.ReasonError {
+				want = "34"
+			}
+			reasons <- r
+			causes <- 0 // the gate leaves the cause to the default
+			res := h.run(gated("00252612345678"))
+			wantCmds := []string{
+				"EXEC MSet TOLLGUARD_VERDICT=deny,TOLLGUARD_REASON=" + string(r) + ",TOLLGUARD_CAUSE=" + want + ",TOLLGUARD_MAXSEC=,TOLLGUARD_CALLID=77",
+				"EXEC Hangup " + want,
+			}
+			if !reflect.DeepEqual(res.Commands, wantCmds) {
+				t.Errorf("commands:\n got %q\nwant %q", res.Commands, wantCmds)
+			}
+			if res.Verdict() != "deny" || res.Reason() != string(r) || res.Cause() != want || res.HangupCause != want || res.AGIStatus != "HANGUP" {
+				t.Errorf("result %+v", res)
+			}
+			if _, ok := res.Var("TIMEOUT(absolute)"); ok {
+				t.Error("TIMEOUT(absolute) set on a deny")
+			}
+		})
+	}
+	t.Run("GateCause", func(t *testing.T) {
+		reasons <- tollguard.ReasonNoCredit
+		causes <- tollguard.CauseTemporaryFailure
+		res := h.run(gated("00252612345678"))
+		if res.Cause() != "41" || res.HangupCause != "41" {
+			t.Errorf("cause %q hangup %q", res.Cause(), res.HangupCause)
+		}
+		if e := h.logs.find("call denied"); len(e) == 0 || e[len(e)-1].Attrs[tollguard.LogReason] != "no_credit" {
+			t.Errorf("deny log %+v", e)
+		}
+	})
+}
+
+func TestDenyActionReturn(t *testing.T) {
+	h := startServer(t, func(s *Server) {
+		s.DenyAction = DenyReturn
+		s.Gate.(*agitest.Gate).DecideFunc = func(context.Context, tollguard.Call) (tollguard.Decision, error) {
+			return tollguard.Decision{Verdict: tollguard.Deny, Reason: tollguard.ReasonAfterHours, CallID: 3}, nil
+		}
+	})
+	res := h.run(gated("0033123456789"))
+	if len(res.Commands) != 1 || res.Hangup || res.AGIStatus != "SUCCESS" {
+		t.Errorf("return must leave the channel to the dialplan: commands %q, status %s", res.Commands, res.AGIStatus)
+	}
+	if res.Verdict() != "deny" || res.Reason() != "after_hours" || res.Cause() != "21" {
+		t.Errorf("result %+v", res)
+	}
+}
+
+func TestBadDenyAction(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Gate: &agitest.Gate{}, DenyAction: "playback"}
+	if err := s.Serve(context.Background(), ln); err == nil || !strings.Contains(err.Error(), "playback") {
+		t.Fatalf("Serve = %v", err)
+	}
+	if _, err := net.Dial("tcp", ln.Addr().String()); err == nil {
+		t.Error("listener left open")
+	}
+}
+
+func TestFailures(t *testing.T) {
+	t.Run("EmergencyAllowedWhenGateFails", func(t *testing.T) {
+		h := startServer(t, func(s *Server) {
+			s.Gate.(*agitest.Gate).DecideFunc = func(context.Context, tollguard.Call) (tollguard.Decision, error) {
+				return tollguard.Decision{}, tollguard.Errorf(tollguard.EUNAVAILABLE, "database is locked")
+			}
+		})
+		res := h.run(gated("112"))
+		if res.Verdict() != "allow" || res.Reason() != "emergency" || res.MaxSec() != "" || res.Hangup {
+			t.Errorf("result %+v", res)
+		}
+		if _, ok := res.Var("TIMEOUT(absolute)"); ok {
+			t.Error("emergency call limited")
+		}
+		res = h.run(gated("0044207946000"))
+		if res.Verdict() != "deny" || res.Reason() != "error" || res.Cause() != "34" || res.HangupCause != "34" {
+			t.Errorf("toll call: %+v", res)
+		}
+		if e := h.logs.find("decision failed; call denied"); len(e) != 1 || e[0].Attrs[tollguard.LogError] != "database is locked" {
+			t.Errorf("error log %+v", e)
+		}
+	})
+
+	t.Run("EmergencyAllowedWhenGateSlow", func(t *testing.T) {
+		release := make(chan struct{})
+		h := startServer(t, func(s *Server) {
+			s.DecisionTimeout = 100 * time.Millisecond
+			s.Gate.(*agitest.Gate).DecideFunc = func(context.Context, tollguard.Call) (tollguard.Decision, error) {
+				<-release // ignores its context, like a wedged store
+				return tollguard.Decision{Verdict: tollguard.Deny, Reason: tollguard.ReasonBlockedExtension}, nil
+			}
+		})
+		defer close(release)
+		res := h.run(gated("911"))
+		if res.Verdict() != "allow" || res.Reason() != "emergency" {
+			t.Errorf("result %+v", res)
+		}
+	})
+
+	t.Run("DeadlineDeniesAndSettlesLateAllow", func(t *testing.T) {
+		release := make(chan struct{})
+		settled := make(chan tollguard.Settlement, 1)
+		h := startServer(t, func(s *Server) {
+			s.DecisionTimeout = 100 * time.Millisecond
+			g := s.Gate.(*agitest.Gate)
+			g.DecideFunc = func(context.Context, tollguard.Call) (tollguard.Decision, error) {
+				<-release
+				return tollguard.Decision{Verdict: tollguard.Allow, Reason: tollguard.ReasonOK, MaxSec: 60, CallID: 7}, nil
+			}
+			g.SettleFunc = func(_ context.Context, s tollguard.Settlement) (bool, error) {
+				settled <- s
+				return true, nil
+			}
+		})
+		start := time.Now()
+		res := h.run(gated("0044207946000"))
+		if took := time.Since(start); took > 3*time.Second {
+			t.Errorf("answer took %v with a 100ms decision deadline", took)
+		}
+		if res.Verdict() != "deny" || res.Reason() != "error" || res.Cause() != "34" || res.HangupCause != "34" || res.CallID() != "" {
+			t.Errorf("result %+v", res)
+		}
+		select {
+		case s := <-settled:
+			t.Fatalf("settled before the gate answered: %+v", s)
+		default:
+		}
+		close(release)
+		s := recv(t, settled, "settlement of the late allow")
+		if s.CallID != 7 || s.Billsec != 0 || s.By != ByDeadline || s.At.IsZero() {
+			t.Errorf("settlement %+v", s)
+		}
+		if len(h.logs.find("decision took too long")) != 1 {
+			t.Errorf("no deadline log:\n%s", h.logs.dump())
+		}
+	})
+
+	t.Run("LateDenyNeedsNoSettle", func(t *testing.T) {
+		release := make(chan struct{})
+		returned := make(chan struct{})
+		h := startServer(t, func(s *Server) {
+			s.DecisionTimeout = 50 * time.Millisecond
+			g := s.Gate.(*agitest.Gate)
+			g.DecideFunc = func(context.Context, tollguard.Call) (tollguard.Decision, error) {
+				defer close(returned)
+				<-release
+				return tollguard.Decision{Verdict: tollguard.Deny, Reason: tollguard.ReasonHighRisk, CallID: 8}, nil
+			}
+			g.SettleFunc = func(context.Context, tollguard.Settlement) (bool, error) {
+				t.Error("a late deny was settled")
+				return false, nil
+			}
+		})
+		res := h.run(gated("0044207946000"))
+		if res.Reason() != "error" {
+			t.Errorf("reason %q", res.Reason())
+		}
+		close(release)
+		recv(t, returned, "Decide to return")
+		h.stop() // waits for the goroutine that handled the late answer
+		if len(h.logs.find("gate answered after the decision deadline")) != 1 {
+			t.Errorf("no late-answer log:\n%s", h.logs.dump())
+		}
+	})
+
+	t.Run("GatePanics", func(t *testing.T) {
+		h := startServer(t, func(s *Server) {
+			s.Gate.(*agitest.Gate).DecideFunc = func(context.Context, tollguard.Call) (tollguard.Decision, error) {
+				panic("boom")
+			}
+		})
+		for range 2 { // and the server goes on serving
+			res := h.run(gated("0044207946000"))
+			if res.Reason() != "error" || res.HangupCause != "34" {
+				t.Errorf("result %+v", res)
+			}
+		}
+	})
+
+	t.Run("GateReturnsNonsense", func(t *testing.T) {
+		h := startServer(t, func(s *Server) {
+			s.Gate.(*agitest.Gate).DecideFunc = func(context.Context, tollguard.Call) (tollguard.Decision, error) {
+				return tollguard.Decision{Verdict: "maybe"}, nil
+			}
+		})
+		if res := h.run(gated("0044207946000")); res.Verdict() != "deny" || res.Reason() != "error" {
+			t.Errorf("result %+v", res)
+		}
+	})
+}
+
+func TestCallerHangsUp(t *testing.T) {
+	newHarness := func(t *testing.T) (*harness, chan tollguard.Settlement) {
+		settled := make(chan tollguard.Settlement, 2)
+		h := startServer(t, func(s *Server) {
+			g := s.Gate.(*agitest.Gate)
+			g.DecideFunc = func(context.Context, tollguard.Call) (tollguard.Decision, error) {
+				return tollguard.Decision{Verdict: tollguard.Allow, Reason: tollguard.ReasonOK, MaxSec: 120, CallID: 9}, nil
+			}
+			g.SettleFunc = func(_ context.Context, s tollguard.Settlement) (bool, error) {
+				settled <- s
+				return true, nil
+			}
+		})
+		return h, settled
+	}
+	checkSettled := func(t *testing.T, settled chan tollguard.Settlement) {
+		t.Helper()
+		s := recv(t, settled, "settlement")
+		if s.CallID != 9 || s.By != ByHangupInGate || s.Billsec != 0 {
+			t.Errorf("settlement %+v", s)
+		}
+	}
+
+	t.Run("WhileDeciding", func(t *testing.T) {
+		entered := make(chan struct{})
+		release := make(chan struct{})
+		h, settled := newHarness(t)
+		h.gate.DecideFunc = func(context.Context, tollguard.Call) (tollguard.Decision, error) {
+			close(entered)
+			<-release
+			return tollguard.Decision{Verdict: tollguard.Allow, Reason: tollguard.ReasonOK, MaxSec: 120, CallID: 9}, nil
+		}
+		c := h.start(gated("0044207946000"))
+		recv(t, entered, "Decide")
+		if err := c.Hangup(); err != nil { // the caller CANCELs (session C)
+			t.Fatal(err)
+		}
+		close(release)
+		res := wait(t, c)
+		if !res.HungUp || res.AGIStatus != "HANGUP" || len(res.Commands) > 1 {
+			t.Errorf("result %+v", res)
+		}
+		checkSettled(t, settled)
+	})
+
+	// Asterisk's reply and its HANGUP line in one TCP write: the
+	// library's per-command scanner would drop the second line.
+	t.Run("ReplyAndHangupInOneWrite", func(t *testing.T) {
+		h, settled := newHarness(t)
+		ch := gated("0044207946000")
+		ch.HangupDuring = 1 // "200 result=0\nHANGUP\n" to the MSet
+		res := h.run(ch)
+		if len(res.Commands) != 1 {
+			t.Errorf("commands %q", res.Commands)
+		}
+		checkSettled(t, settled)
+	})
+
+	t.Run("GetReplyAndHangupInOneWrite", func(t *testing.T) {
+		calls := make(chan tollguard.Call, 1)
+		h, settled := newHarness(t)
+		h.gate.DecideFunc = func(_ context.Context, c tollguard.Call) (tollguard.Decision, error) {
+			calls <- c
+			return tollguard.Decision{Verdict: tollguard.Allow, Reason: tollguard.ReasonOK, MaxSec: 120, CallID: 9}, nil
+		}
+		ch := agitest.PJSIP("0044207946000")
+		ch.HangupDuring = 1 // "200 result=1 (127.0.0.1:5072)\nHANGUP\n"
+		res := h.run(ch)
+		if c := recv(t, calls, "Decide"); c.Remote != "127.0.0.1" {
+			t.Errorf("remote %q", c.Remote)
+		}
+		if len(res.Commands) != 2 {
+			t.Errorf("the HANGUP line must stop the session at the next command: %q", res.Commands)
+		}
+		checkSettled(t, settled)
+	})
+
+	t.Run("SetVariableReplyAndHangupInOneWrite", func(t *testing.T) {
+		h, settled := newHarness(t)
+		ch := gated("0044207946000")
+		ch.NoMSet = true
+		ch.HangupDuring = 2 // the first SET VARIABLE: "200 result=1\nHANGUP\n"
+		res := h.run(ch)
+		want := []string{
+			strings.Replace(msetAllow120, "CALLID=42", "CALLID=9", 1),
+			`SET VARIABLE TOLLGUARD_VERDICT "allow"`,
+			`SET VARIABLE TOLLGUARD_REASON "ok"`,
+		}
+		if !reflect.DeepEqual(res.Commands, want) {
+			t.Errorf("commands:\n got %q\nwant %q", res.Commands, want)
+		}
+		checkSettled(t, settled)
+	})
+
+	t.Run("DeniedCallNeedsNoSettle", func(t *testing.T) {
+		h, _ := newHarness(t)
+		h.gate.DecideFunc = func(context.Context, tollguard.Call) (tollguard.Decision, error) {
+			return tollguard.Decision{Verdict: tollguard.Deny, Reason: tollguard.ReasonPremium, CallID: 10}, nil
+		}
+		h.gate.SettleFunc = func(context.Context, tollguard.Settlement) (bool, error) {
+			t.Error("denied call settled")
+			return false, nil
+		}
+		ch := gated("09061234567")
+		ch.HangupDuring = 1
+		res := h.run(ch)
+		if len(res.Commands) != 1 {
+			t.Errorf("commands %q", res.Commands)
+		}
+	})
+
+	t.Run("BeforeTheDecision", func(t *testing.T) {
+		h, _ := newHarness(t)
+		h.gate.DecideFunc = func(context.Context, tollguard.Call) (tollguard.Decision, error) {
+			t.Error("Decide called for a call that hung up before it")
+			return tollguard.Decision{}, nil
+		}
+		ch := agitest.PJSIP("0044207946000")
+		c := h.start(ch)
+		if err := c.Hangup(); err != nil {
+			t.Fatal(err)
+		}
+		res := wait(t, c)
+		if len(res.Commands) != 1 {
+			t.Errorf("commands %q", res.Commands)
+		}
+	})
+}
+
+func TestMSetFallback(t *testing.T) {
+	h := startServer(t, func(s *Server) {
+		s.Gate.(*agitest.Gate).DecideFunc = func(context.Context, tollguard.Call) (tollguard.Decision, error) {
+			return tollguard.Decision{Verdict: tollguard.Allow, Reason: tollguard.ReasonOK, MaxSec: 120, CallID: 42}, nil
+		}
+	})
+	ch := gated("0044207946000")
+	ch.NoMSet = true
+	res := h.run(ch)
+	sets := []string{
+		`SET VARIABLE TOLLGUARD_VERDICT "allow"`,
+		`SET VARIABLE TOLLGUARD_REASON "ok"`,
+		`SET VARIABLE TOLLGUARD_CAUSE ""`,
+		`SET VARIABLE TOLLGUARD_MAXSEC "120"`,
+		`SET VARIABLE TOLLGUARD_CALLID "42"`,
+		`SET VARIABLE TIMEOUT(absolute) "120"`,
+	}
+	if want := append([]string{msetAllow120}, sets...); !reflect.DeepEqual(res.Commands, want) {
+		t.Errorf("commands:\n got %q\nwant %q", res.Commands, want)
+	}
+	if res.Verdict() != "allow" || res.Timeout() != "120" || res.CallID() != "42" {
+		t.Errorf("result %+v", res)
+	}
+	// The server remembers: no more MSet attempts.
+	res = h.run(gated("0044207946000"))
+	if !reflect.DeepEqual(res.Commands, sets) {
+		t.Errorf("second session:\n got %q\nwant %q", res.Commands, sets)
+	}
+	if n := len(h.logs.find("no MSet application")); n != 1 {
+		t.Errorf("%d fallback warnings, want 1", n)
+	}
+}
+
+func TestRefusesClientsOutsideAllowedNetworks(t *testing.T) {
+	decided := make(chan struct{}, 100)
+	h := startServer(t, func(s *Server) {
+		s.Allowed = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+		s.Gate.(*agitest.Gate).DecideFunc = func(context.Context, tollguard.Call) (tollguard.Decision, error) {
+			decided <- struct{}{}
+			return tollguard.Decision{Verdict: tollguard.Allow, Reason: tollguard.ReasonOK, MaxSec: -1}, nil
+		}
+	})
+	const n = 20 // a scan
+	for range n {
+		res := h.run(gated("0044207946000"))
+		if len(res.Commands) != 0 || res.Verdict() != "" {
+			t.Fatalf("refused client got %+v", res)
+		}
+	}
+	if len(decided) != 0 {
+		t.Error("Decide called for a refused client")
+	}
+	logs := h.logs.find("connection refused")
+	if len(logs) != 1 {
+		t.Fatalf("%d refusal log lines for %d connections, want 1 (rate limited):\n%s", len(logs), n, h.logs.dump())
+	}
+	if !strings.HasPrefix(logs[0].Attrs[LogPeer], "127.0.0.1:") {
+		t.Errorf("refusal log without the peer address: %+v", logs[0])
+	}
+	if _, _, _, _, refused := h.metrics.snapshot(); refused[RefusedNotAllowed] != n {
+		t.Errorf("refused metrics %v", refused)
+	}
+}
+
+func TestMalformedEnvBlock(t *testing.T) {
+	env := agitest.PJSIP("0044207946000").Env.Bytes()
+	unterminated := env[:len(env)-1]
+	tests := []struct {
+		name    string
+		channel agitest.Channel
+		log     string
+	}{
+		{"EOFBeforeBlankLine", agitest.Channel{RawEnv: unterminated, CloseWrite: true}, "connection closed before the env block ended"},
+		{"NoBlankLineBeforeDeadline", agitest.Channel{RawEnv: unterminated}, "deadline"},
+		{"BinaryJunk", agitest.Channel{RawEnv: []byte("\x00\x01\xfe\xff junk\n\x16\x03\x01\x02\n\n")}, "lines but"},
+		{"ControlCharacters", agitest.Channel{RawEnv: []byte("agi_network_script: outbound\nagi_arg_1: 00\x0144\n\n")}, "control characters"},
+		{"HugeLine", agitest.Channel{RawEnv: []byte("agi_network_script: outbound\nagi_arg_1: " + strings.Repeat("9", 100000) + "\n\n")}, "longer than"},
+		{"NotAgiKeys", agitest.Channel{RawEnv: []byte("GET / HTTP/1.1\nHost: example\n\n")}, "lines but"},
+		{"NoScript", agitest.Channel{RawEnv: []byte("agi_network: yes\n\n")}, "neither agi_network_script"},
+	}
+	h := startServer(t, func(s *Server) {
+		s.EnvTimeout = 300 * time.Millisecond
+		s.Gate.(*agitest.Gate).DecideFunc = func(context.Context, tollguard.Call) (tollguard.Decision, error) {
+			t.Error("Decide called for a malformed request")
+			return tollguard.Decision{}, nil
+		}
+	})
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h.srv.malformedLog.mu.Lock()
+			h.srv.malformedLog.next = time.Time{} // one log line per case
+			h.srv.malformedLog.mu.Unlock()
+			ch := tt.channel
+			res := h.run(&ch)
+			if len(res.Commands) != 0 {
+				t.Errorf("commands %q", res.Commands)
+			}
+			logs := h.logs.find("malformed FastAGI request")
+			if len(logs) == 0 || !strings.Contains(logs[len(logs)-1].Attrs[tollguard.LogError], tt.log) {
+				t.Errorf("log %+v, want error containing %q", logs, tt.log)
+			}
+		})
+	}
+}
+
+func TestWritesSplitAcrossReads(t *testing.T) {
+	h := startServer(t, nil)
+	ch := gated("0044207946000")
+	ch.Chunk = 37 // the env block and every reply in 37-byte pieces
+	if res := h.run(ch); res.Verdict() != "allow" || res.AGIStatus != "SUCCESS" {
+		t.Errorf("result %+v", res)
+	}
+	ch = agitest.PJSIP("0044207946000")
+	ch.Chunk = 5
+	if res := h.run(ch); len(res.Commands) != 2 || res.Verdict() != "allow" {
+		t.Errorf("result %+v", res)
+	}
+}
+
+func TestSilentConnectionDoesNotDelayOthers(t *testing.T) {
+	h := startServer(t, func(s *Server) { s.EnvTimeout = 2 * time.Second })
+	silent := h.start(&agitest.Channel{Silent: true})
+	half := h.start(&agitest.Channel{RawEnv: []byte("agi_network: yes\nagi_network_script: outb")})
+	for range 5 {
+		if res := h.run(gated("0044207946000")); res.Verdict() != "allow" {
+			t.Fatalf("result %+v", res)
+		}
+	}
+	for _, c := range []*agitest.Conn{silent, half} {
+		select {
+		case <-c.Done():
+			t.Fatal("stalled connection closed before the env deadline: the test proves nothing")
+		default:
+		}
+	}
+	for _, c := range []*agitest.Conn{silent, half} {
+		res := wait(t, c) // the server closes it at the env deadline
+		if res.Elapsed < 2*time.Second {
+			t.Errorf("closed after %v", res.Elapsed)
+		}
+	}
+}
+
+func TestMaxSessions(t *testing.T) {
+	entered := make(chan struct{}, 10)
+	release := make(chan struct{})
+	h := startServer(t, func(s *Server) {
+		s.MaxSessions = 2
+		s.DecisionTimeout = 10 * time.Second
+		s.SessionTimeout = 20 * time.Second
+		s.Gate.(*agitest.Gate).DecideFunc = func(context.Context, tollguard.Call) (tollguard.Decision, error) {
+			entered <- struct{}{}
+			<-release
+			return tollguard.Decision{Verdict: tollguard.Allow, Reason: tollguard.ReasonOK, MaxSec: -1}, nil
+		}
+	})
+	a := h.start(gated("0044207946000"))
+	b := h.start(gated("0044207946000"))
+	recv(t, entered, "first Decide")
+	recv(t, entered, "second Decide")
+	res := h.run(gated("0044207946000"))
+	if len(res.Commands) != 0 || len(entered) != 0 {
+		t.Errorf("third session served: %+v", res)
+	}
+	if len(h.logs.find("too many sessions")) != 1 {
+		t.Errorf("no warning:\n%s", h.logs.dump())
+	}
+	close(release)
+	for _, c := range []*agitest.Conn{a, b} {
+		if res := wait(t, c); res.Verdict() != "allow" {
+			t.Errorf("result %+v", res)
+		}
+	}
+	if res := h.run(gated("0044207946000")); res.Verdict() != "allow" {
+		t.Errorf("after the others ended: %+v", res)
+	}
+	h.stop()
+	inFlight, started, _, _, refused := h.metrics.snapshot()
+	if inFlight != 0 || started != 3 || refused[RefusedBusy] != 1 {
+		t.Errorf("metrics: in flight %d, started %d, refused %v", inFlight, started, refused)
+	}
+}
+
+func TestUnknownScript(t *testing.T) {
+	h := startServer(t, nil)
+	ch := gated("0044207946000")
+	ch.SetScript("outbund")
+	res := h.run(ch)
+	if len(res.Commands) != 2 || res.Commands[1] != "FAILURE" || res.AGIStatus != "FAILURE" {
+		t.Fatalf("result %+v", res)
+	}
+	v := res.Verbose[0]
+	for _, want := range []string{"outbund", "outbound", "hangup"} {
+		if !strings.Contains(v, want) {
+			t.Errorf("verbose %q lacks %q", v, want)
+		}
+	}
+	if len(h.logs.find("unknown script")) != 1 {
+		t.Error("no log")
+	}
+}
+
+func TestHangupScript(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[int64]bool{}
+	settled := make(chan tollguard.Settlement, 10)
+	h := startServer(t, func(s *Server) {
+		s.Gate.(*agitest.Gate).SettleFunc = func(_ context.Context, s tollguard.Settlement) (bool, error) {
+			settled <- s
+			if s.CallID == 404 {
+				return false, tollguard.Errorf(tollguard.ENOTFOUND, "call 404 not found")
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			changed := !seen[s.CallID]
+			seen[s.CallID] = true
+			return changed, nil
+		}
+	})
+	hangup := func(args ...string) *agitest.Channel {
+		ch := agitest.PJSIP("0044207946000")
+		ch.SetScript("hangup")
+		ch.SetArgs(args...)
+		return ch
+	}
+	check := func(t *testing.T, res *agitest.Result, commands int, want tollguard.Settlement) {
+		t.Helper()
+		if len(res.Commands) != commands {
+			t.Errorf("commands %q", res.Commands)
+		}
+		s := recv(t, settled, "Settle")
+		if s.CallID != want.CallID || s.Billsec != want.Billsec || s.DialStatus != want.DialStatus || s.By != ByAGI || s.At.IsZero() {
+			t.Errorf("settlement %+v, want %+v", s, want)
+		}
+	}
+
+	t.Run("FromArguments", func(t *testing.T) {
+		check(t, h.run(hangup("42", "65", "ANSWER")), 0, tollguard.Settlement{CallID: 42, Billsec: 65, DialStatus: "ANSWER"})
+		if e := h.logs.find("call settled"); len(e) != 1 || e[0].Attrs[tollguard.LogCallID] != "42" || e[0].Attrs[LogBillsec] != "65" {
+			t.Errorf("log %+v", e)
+		}
+	})
+	t.Run("Idempotent", func(t *testing.T) {
+		check(t, h.run(hangup("42", "65", "ANSWER")), 0, tollguard.Settlement{CallID: 42, Billsec: 65, DialStatus: "ANSWER"})
+		if e := h.logs.find("already settled"); len(e) != 1 || e[0].Attrs[LogChanged] != "false" {
+			t.Errorf("log %+v", e)
+		}
+	})
+	t.Run("FromChannelVariables", func(t *testing.T) {
+		ch := hangup()
+		ch.Vars["TOLLGUARD_CALLID"] = "43"
+		ch.Vars["ANSWEREDTIME"] = "12"
+		ch.Vars["DIALSTATUS"] = "ANSWER"
+		res := h.run(ch)
+		want := []string{"GET VARIABLE TOLLGUARD_CALLID", "GET VARIABLE DIALSTATUS", "GET VARIABLE ANSWEREDTIME"}
+		if !reflect.DeepEqual(res.Commands, want) {
+			t.Errorf("commands %q", res.Commands)
+		}
+		check(t, res, 3, tollguard.Settlement{CallID: 43, Billsec: 12, DialStatus: "ANSWER"})
+	})
+	t.Run("BillsecFallback", func(t *testing.T) {
+		ch := hangup("44", "", "ANSWER")
+		ch.Vars["CDR(billsec)"] = "30"
+		res := h.run(ch)
+		if !reflect.DeepEqual(res.Commands, []string{"GET VARIABLE CDR(billsec)"}) {
+			t.Errorf("commands %q", res.Commands)
+		}
+		check(t, res, 1, tollguard.Settlement{CallID: 44, Billsec: 30, DialStatus: "ANSWER"})
+	})
+	t.Run("UnansweredNeedsNoBillsec", func(t *testing.T) {
+		check(t, h.run(hangup("45", "", "NOANSWER")), 0, tollguard.Settlement{CallID: 45, DialStatus: "NOANSWER"})
+	})
+	t.Run("NoCallID", func(t *testing.T) {
+		res := h.run(hangup("", "", ""))
+		res2 := h.run(hangup()) // TOLLGUARD_CALLID unset on the channel
+		if len(res.Commands) != 0 || len(res2.Commands) != 1 {
+			t.Errorf("commands %q, %q", res.Commands, res2.Commands)
+		}
+		select {
+		case s := <-settled:
+			t.Errorf("settled %+v", s)
+		default:
+		}
+	})
+	t.Run("UnknownCallID", func(t *testing.T) {
+		recvd := h.run(hangup("404", "3", "ANSWER"))
+		_ = recvd
+		recv(t, settled, "Settle")
+		if len(h.logs.find("does not know")) != 1 {
+			t.Errorf("log:\n%s", h.logs.dump())
+		}
+	})
+	t.Run("MalformedCallID", func(t *testing.T) {
+		h.run(hangup("12abc", "3", "ANSWER"))
+		if len(h.logs.find("malformed call id")) != 1 {
+			t.Errorf("log:\n%s", h.logs.dump())
+		}
+	})
+}
+
+func TestGracefulShutdown(t *testing.T) {
+	entered := make(chan struct{})
+	release := make(chan struct{})
+	h := startServer(t, func(s *Server) {
+		s.DecisionTimeout = 10 * time.Second
+		s.SessionTimeout = 20 * time.Second
+		s.Gate.(*agitest.Gate).DecideFunc = func(context.Context, tollguard.Call) (tollguard.Decision, error) {
+			close(entered)
+			<-release
+			return tollguard.Decision{Verdict: tollguard.Allow, Reason: tollguard.ReasonOK, MaxSec: 30, CallID: 1}, nil
+		}
+	})
+	c := h.start(gated("0044207946000"))
+	recv(t, entered, "Decide")
+	h.cancel()
+	select {
+	case <-h.returned:
+		t.Fatalf("Serve returned (%v) with a session in flight", h.serveErr)
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(release)
+	res := wait(t, c)
+	if res.Verdict() != "allow" || res.MaxSec() != "30" {
+		t.Errorf("in-flight session cut short: %+v", res)
+	}
+	h.stop() // fails the test if Serve does not return nil
+	if conn, err := net.Dial("tcp", h.addr); err == nil {
+		conn.Close()
+		t.Error("listener still open after shutdown")
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	h := startServer(t, func(s *Server) {
+		s.Gate.(*agitest.Gate).DecideFunc = func(_ context.Context, c tollguard.Call) (tollguard.Decision, error) {
+			if c.Dialled == "0900" {
+				return tollguard.Decision{Verdict: tollguard.Deny, Reason: tollguard.ReasonPremium}, nil
+			}
+			return tollguard.Decision{Verdict: tollguard.Allow, Reason: tollguard.ReasonOK, MaxSec: 10, CallID: 1}, nil
+		}
+	})
+	h.run(gated("0044207946000"))
+	h.run(gated("0900"))
+	hc := gated("1")
+	hc.SetScript("hangup")
+	hc.SetArgs("1", "5", "ANSWER")
+	h.run(hc)
+	h.stop()
+	inFlight, started, decisions, settled, _ := h.metrics.snapshot()
+	if inFlight != 0 || started != 3 {
+		t.Errorf("in flight %d started %d", inFlight, started)
+	}
+	if !reflect.DeepEqual(decisions, map[string]int{"allow/ok": 1, "deny/premium": 1}) {
+		t.Errorf("decisions %v", decisions)
+	}
+	if !reflect.DeepEqual(settled, map[string]int{"agi": 1}) {
+		t.Errorf("settled %v", settled)
+	}
+}
+
+// TestListenerFailure: Serve reports a listener that dies under it.
+func TestListenerFailure(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- (&Server{Gate: &agitest.Gate{}}).Serve(context.Background(), ln) }()
+	ln.Close()
+	if err := recv(t, done, "Serve"); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("Serve = %v", err)
+	}
+}
