@@ -60,6 +60,9 @@ func accountArgs(a *tollguard.Account) []any {
 		a.MaxExtensions, a.MaxCreatedPerDay, a.SpendThreshold, a.SpendFactorPermil, unix(a.CreatedAt)}
 }
 
+// DefaultMaxCallSecs is a new account's longest call: two hours.
+const DefaultMaxCallSecs = 7200
+
 // NewAccount returns an account with tollguard's defaults for country
 // and currency: AAISP's rate ceilings, international and premium calls
 // barred after hours, new-registration alerts on IP or user agent.
@@ -76,6 +79,9 @@ func NewAccount(id, country, currency string) (*tollguard.Account, error) {
 		InternationalCeiling: tollguard.DefaultInternationalCeiling,
 		AlertMode:            tollguard.AlertModeIPOrAgent,
 		SpendFactorPermil:    1200,
+		// Each call reserves what MAXSEC may cost; an uncapped call would
+		// hold the whole balance and starve parallel calls.
+		MaxCallSecs: DefaultMaxCallSecs,
 	}, nil
 }
 

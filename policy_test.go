@@ -1,0 +1,491 @@
+package tollguard_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/netip"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tollguard/tollguard"
+	"github.com/tollguard/tollguard/store"
+)
+
+// A Friday afternoon in London.
+var friday = time.Date(2026, 11, 20, 14, 0, 0, 0, time.UTC)
+
+type fixture struct {
+	t   *testing.T
+	db  *store.DB
+	p   *tollguard.Policy
+	now time.Time
+}
+
+// MustOpenDB opens a real SQLite file in t.TempDir().
+func MustOpenDB(t testing.TB) *store.DB {
+	t.Helper()
+	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "tollguard.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// newFixture seeds account acme (GB, GBP, 10.00 credit) with extension
+// 1001 and a small rate deck.
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	f := &fixture{t: t, db: MustOpenDB(t), now: friday}
+	f.db.Now = func() time.Time { return f.now }
+	f.p = &tollguard.Policy{Now: func() time.Time { return f.now }, Store: f.db,
+		DefaultPlan: tollguard.NumberPlan{Country: "GB"}, SelftestNumber: "0099999999999",
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	ctx := context.Background()
+	a, err := store.NewAccount("acme", "GB", "GBP")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Balance = 1000
+	a.Zone = "Europe/London"
+	if err := f.db.CreateAccount(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.db.CreateExtension(ctx, &tollguard.Extension{Name: "1001", Account: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	imp, err := f.db.BeginRateImport(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []struct{ p, rate string }{
+		{"44", "0.01"}, {"447", "0.10"}, {"449", "1.50"}, {"33", "0.015"}, {"1", "0.005"}, {"49", "0.03"},
+		{"252", "1.20"}, {"881", "5.00"}, {"4480", "0"},
+	} {
+		rate, err := tollguard.ParseRate(r.rate)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := imp.Add(ctx, tollguard.RateEntry{Prefix: r.p, Rate: rate}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := imp.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.db.ReplaceHighRisk(ctx, tollguard.DefaultHighRisk()); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func (f *fixture) account(fn func(a *tollguard.Account)) {
+	f.t.Helper()
+	if _, err := f.db.UpdateAccount(context.Background(), "acme", func(a *tollguard.Account) error { fn(a); return nil }); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+func (f *fixture) decide(c tollguard.Call) tollguard.Decision {
+	f.t.Helper()
+	if c.Extension == "" {
+		c.Extension = "1001"
+	}
+	d, err := f.p.Decide(context.Background(), c)
+	if err != nil {
+		f.t.Fatalf("decide %+v: %v", c, err)
+	}
+	return d
+}
+
+func (f *fixture) want(c tollguard.Call, v tollguard.Verdict, r tollguard.Reason) tollguard.Decision {
+	f.t.Helper()
+	d := f.decide(c)
+	if d.Verdict != v || d.Reason != r {
+		f.t.Fatalf("%s dialling %s: got %s/%s, want %s/%s; steps %+v", c.Extension, c.Dialled, d.Verdict, d.Reason, v, r, d.Steps)
+	}
+	if v == tollguard.Deny && d.Cause != tollguard.CauseCallRejected {
+		f.t.Fatalf("deny cause %d, want 21", d.Cause)
+	}
+	if d.CallID == 0 {
+		f.t.Fatalf("decision was not recorded")
+	}
+	return d
+}
+
+func TestPolicy(t *testing.T) {
+	allow, deny := tollguard.Allow, tollguard.Deny
+	t.Run("AllowsNationalWithMaxsecAndReservation", func(t *testing.T) {
+		f := newFixture(t)
+		d := f.want(tollguard.Call{Dialled: "02079460000"}, allow, tollguard.ReasonOK)
+		// The default 2-hour cap at 0.01/min holds 1.20 of the 10.00.
+		if d.MaxSec != 7200 || d.Reserve != 120 {
+			t.Fatalf("maxsec %d reserve %d, want 7200 and 120", d.MaxSec, d.Reserve)
+		}
+		f.account(func(a *tollguard.Account) { a.MaxCallSecs = 0 })
+		// Without a cap a call may hold all the credit that is left.
+		if d := f.want(tollguard.Call{Dialled: "02079460000"}, allow, tollguard.ReasonOK); d.MaxSec != 52800 || d.Reserve != 880 {
+			t.Fatalf("uncapped: maxsec %d reserve %d, want 52800 and 880", d.MaxSec, d.Reserve)
+		}
+		f.want(tollguard.Call{Dialled: "02079460000"}, deny, tollguard.ReasonNoCredit)
+		c, err := f.db.Call(context.Background(), d.CallID)
+		if err != nil || !c.Open() || c.E164 != "+442079460000" || c.Class != tollguard.ClassNational {
+			t.Fatalf("recorded call %+v, %v", c, err)
+		}
+	})
+	t.Run("CapsMaxsecByCallCapAndMaxCallSecs", func(t *testing.T) {
+		f := newFixture(t)
+		f.account(func(a *tollguard.Account) { a.CallCap = 50 })
+		if d := f.want(tollguard.Call{Dialled: "02079460000"}, allow, tollguard.ReasonOK); d.MaxSec != 3000 || d.Reserve != 50 {
+			t.Fatalf("call cap 0.50: maxsec %d reserve %d, want 3000 and 50", d.MaxSec, d.Reserve)
+		}
+		f.account(func(a *tollguard.Account) { a.MaxCallSecs = 600 })
+		if d := f.want(tollguard.Call{Dialled: "02079460000"}, allow, tollguard.ReasonOK); d.MaxSec != 600 || d.Reserve != 10 {
+			t.Fatalf("max 600s: maxsec %d reserve %d, want 600 and 10", d.MaxSec, d.Reserve)
+		}
+	})
+	t.Run("EmergencyAlwaysAllowed", func(t *testing.T) {
+		f := newFixture(t)
+		f.account(func(a *tollguard.Account) {
+			a.Balance, a.IntlBlock, a.Whitelist, a.HoursSpec = 0, true, true, "mon 09:00-10:00"
+			a.Limits = tollguard.Limits{ExtPerMinute: 1, ExtConcurrent: 1}
+		})
+		if _, err := f.db.Block(context.Background(), tollguard.Block{Kind: tollguard.BlockExtension, Subject: "1001", SetBy: "admin", Reason: "test"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.db.AddRule(context.Background(), &tollguard.Rule{Prefix: "+9", Action: tollguard.RuleDeny}); err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range []string{"999", "112", "911", "999", "112"} {
+			d := f.want(tollguard.Call{Dialled: n, Remote: "203.0.113.9"}, allow, tollguard.ReasonEmergency)
+			if d.MaxSec != -1 {
+				t.Fatalf("emergency maxsec %d, want no limit", d.MaxSec)
+			}
+		}
+		f.want(tollguard.Call{Extension: "9999", Dialled: "999"}, allow, tollguard.ReasonEmergency)
+	})
+	t.Run("EmergencyAllowedWhenStoreFails", func(t *testing.T) {
+		f := newFixture(t)
+		f.db.Close()
+		d, err := f.p.Decide(context.Background(), tollguard.Call{Extension: "1001", Dialled: "999"})
+		if err != nil || d.Verdict != allow || d.Reason != tollguard.ReasonEmergency {
+			t.Fatalf("got %+v, %v", d, err)
+		}
+		if _, err := f.p.Decide(context.Background(), tollguard.Call{Extension: "1001", Dialled: "02079460000"}); err == nil {
+			t.Fatal("a toll call with the store down must fail, so the gate fails closed")
+		}
+	})
+	t.Run("DeniesUnknownExtension", func(t *testing.T) {
+		f := newFixture(t)
+		f.want(tollguard.Call{Extension: "2002", Dialled: "02079460000"}, deny, tollguard.ReasonUnknownExtension)
+		f.p.AllowUnknown, f.p.DefaultAccount = true, "acme"
+		f.want(tollguard.Call{Extension: "2002", Dialled: "02079460000"}, allow, tollguard.ReasonOK)
+	})
+	t.Run("DeniesBlockedExtension", func(t *testing.T) {
+		f := newFixture(t)
+		if _, err := f.db.Block(context.Background(), tollguard.Block{Kind: tollguard.BlockExtension, Subject: "1001", SetBy: "admin", Reason: "left the company"}); err != nil {
+			t.Fatal(err)
+		}
+		f.want(tollguard.Call{Dialled: "02079460000"}, deny, tollguard.ReasonBlockedExtension)
+		if _, err := f.db.Unblock(context.Background(), tollguard.BlockExtension, "1001", "admin"); err != nil {
+			t.Fatal(err)
+		}
+		f.want(tollguard.Call{Dialled: "02079460000"}, allow, tollguard.ReasonOK)
+	})
+	t.Run("IntlBlockOnlyInternational", func(t *testing.T) {
+		f := newFixture(t)
+		if _, err := f.db.Block(context.Background(), tollguard.Block{Kind: tollguard.BlockIntl, Subject: "acme", SetBy: "detector:burst", Reason: "burst"}); err != nil {
+			t.Fatal(err)
+		}
+		f.want(tollguard.Call{Dialled: "0033123456789"}, deny, tollguard.ReasonIntlBlock)
+		f.want(tollguard.Call{Dialled: "02079460000"}, allow, tollguard.ReasonOK)
+	})
+	t.Run("IPAccessList", func(t *testing.T) {
+		f := newFixture(t)
+		if _, err := f.db.UpdateExtension(context.Background(), "1001", func(e *tollguard.Extension) error {
+			e.CIDRs = []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24"), netip.MustParsePrefix("2001:db8::/32")}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		f.want(tollguard.Call{Dialled: "02079460000", Remote: "203.0.113.9"}, deny, tollguard.ReasonIPNotAllowed)
+		f.want(tollguard.Call{Dialled: "02079460000", Remote: "2001:db9::1"}, deny, tollguard.ReasonIPNotAllowed)
+		f.want(tollguard.Call{Dialled: "02079460000", Remote: "192.0.2.7"}, allow, tollguard.ReasonOK)
+		f.want(tollguard.Call{Dialled: "02079460000", Remote: "2001:db8::7"}, allow, tollguard.ReasonOK)
+		f.want(tollguard.Call{Dialled: "02079460000", Remote: "::ffff:192.0.2.7"}, allow, tollguard.ReasonOK)
+		// A Local channel has no SIP peer to check.
+		f.want(tollguard.Call{Dialled: "02079460000"}, allow, tollguard.ReasonOK)
+	})
+	t.Run("DenyRulesAndWhitelist", func(t *testing.T) {
+		f := newFixture(t)
+		ctx := context.Background()
+		if err := f.db.AddRule(ctx, &tollguard.Rule{Prefix: "+4420", Action: tollguard.RuleDeny}); err != nil {
+			t.Fatal(err)
+		}
+		f.want(tollguard.Call{Dialled: "02079460000"}, deny, tollguard.ReasonDestinationDenied)
+		f.account(func(a *tollguard.Account) { a.Whitelist = true })
+		f.want(tollguard.Call{Dialled: "01614960000"}, deny, tollguard.ReasonNotWhitelisted)
+		if err := f.db.AddRule(ctx, &tollguard.Rule{Account: "acme", Prefix: "+44161", Action: tollguard.RuleAllow}); err != nil {
+			t.Fatal(err)
+		}
+		f.want(tollguard.Call{Dialled: "01614960000"}, allow, tollguard.ReasonWhitelist)
+		// A whitelisted high-risk destination skips the class check; credit still applies.
+		if err := f.db.AddRule(ctx, &tollguard.Rule{Account: "acme", Prefix: "+252", Action: tollguard.RuleAllow}); err != nil {
+			t.Fatal(err)
+		}
+		d := f.want(tollguard.Call{Dialled: "00252612345678"}, allow, tollguard.ReasonWhitelist)
+		if d.MaxSec <= 0 || d.Reserve <= 0 {
+			t.Fatalf("whitelisted call must still reserve credit: %+v", d)
+		}
+	})
+	t.Run("ClassAndCeiling", func(t *testing.T) {
+		f := newFixture(t)
+		f.account(func(a *tollguard.Account) { a.Balance = 100000 })
+		f.want(tollguard.Call{Dialled: "00252612345678"}, deny, tollguard.ReasonHighRisk)
+		f.want(tollguard.Call{Dialled: "00881612345678"}, deny, tollguard.ReasonHighRisk)
+		f.want(tollguard.Call{Dialled: "09061234567"}, deny, tollguard.ReasonPremium)
+		f.want(tollguard.Call{Dialled: "0033123456789"}, allow, tollguard.ReasonOK)         // 0.015 under 0.02
+		f.want(tollguard.Call{Dialled: "004930123456"}, deny, tollguard.ReasonRateCeiling)  // 0.03 over 0.02
+		f.want(tollguard.Call{Dialled: "07400123456"}, allow, tollguard.ReasonOK)           // 0.10 under 0.20
+		f.want(tollguard.Call{Dialled: "0061291234567"}, deny, tollguard.ReasonRateCeiling) // not in the deck
+		f.account(func(a *tollguard.Account) { a.InternationalCeiling = tollguard.NoCeiling })
+		f.want(tollguard.Call{Dialled: "004930123456"}, allow, tollguard.ReasonOK)
+	})
+	t.Run("AfterHours", func(t *testing.T) {
+		f := newFixture(t)
+		f.account(func(a *tollguard.Account) { a.HoursSpec = "mon-fri 09:00-17:30" })
+		f.want(tollguard.Call{Dialled: "0033123456789"}, allow, tollguard.ReasonOK)
+		f.now = time.Date(2026, 11, 21, 11, 0, 0, 0, time.UTC) // Saturday
+		f.want(tollguard.Call{Dialled: "0033123456789"}, deny, tollguard.ReasonAfterHours)
+		f.want(tollguard.Call{Dialled: "02079460000"}, allow, tollguard.ReasonOK)
+		// 17:45 London in summer is 16:45 UTC: closed by local time.
+		f.now = time.Date(2026, 7, 3, 16, 45, 0, 0, time.UTC)
+		f.want(tollguard.Call{Dialled: "0033123456789"}, deny, tollguard.ReasonAfterHours)
+	})
+	t.Run("RateLimits", func(t *testing.T) {
+		f := newFixture(t)
+		f.account(func(a *tollguard.Account) { a.Limits.ExtPerMinute = 2 })
+		f.want(tollguard.Call{Dialled: "02079460000"}, allow, tollguard.ReasonOK)
+		f.want(tollguard.Call{Dialled: "02079460000"}, allow, tollguard.ReasonOK)
+		f.want(tollguard.Call{Dialled: "02079460000"}, deny, tollguard.ReasonRateLimit)
+		f.now = f.now.Add(61 * time.Second)
+		f.want(tollguard.Call{Dialled: "02079460000"}, allow, tollguard.ReasonOK)
+		f.account(func(a *tollguard.Account) { a.Limits = tollguard.Limits{AcctPerHour: 4} })
+		f.want(tollguard.Call{Dialled: "02079460000"}, deny, tollguard.ReasonRateLimit)
+	})
+	t.Run("Concurrency", func(t *testing.T) {
+		f := newFixture(t)
+		f.account(func(a *tollguard.Account) { a.Limits.ExtConcurrent = 1 })
+		d := f.want(tollguard.Call{Dialled: "02079460000"}, allow, tollguard.ReasonOK)
+		f.want(tollguard.Call{Dialled: "02079460000"}, deny, tollguard.ReasonConcurrency)
+		if _, err := f.p.Settle(context.Background(), tollguard.Settlement{CallID: d.CallID, Billsec: 30}); err != nil {
+			t.Fatal(err)
+		}
+		f.want(tollguard.Call{Dialled: "02079460000"}, allow, tollguard.ReasonOK)
+	})
+	t.Run("NoCredit", func(t *testing.T) {
+		f := newFixture(t)
+		f.account(func(a *tollguard.Account) { a.Balance = 0 })
+		f.want(tollguard.Call{Dialled: "02079460000"}, deny, tollguard.ReasonNoCredit)
+		// Free numbers need no credit.
+		d := f.want(tollguard.Call{Dialled: "08001234567"}, allow, tollguard.ReasonOK)
+		if d.MaxSec != 7200 || d.Reserve != 0 {
+			t.Fatalf("free call: maxsec %d reserve %d, want the 7200 s cap and nothing reserved", d.MaxSec, d.Reserve)
+		}
+		f.account(func(a *tollguard.Account) { a.CreditLimit = 100 })
+		f.want(tollguard.Call{Dialled: "02079460000"}, allow, tollguard.ReasonOK)
+	})
+	t.Run("Selftest", func(t *testing.T) {
+		f := newFixture(t)
+		f.want(tollguard.Call{Dialled: "0099999999999"}, deny, tollguard.ReasonSelftest)
+	})
+	t.Run("ExplainRecordsNothing", func(t *testing.T) {
+		f := newFixture(t)
+		d, err := f.p.Explain(context.Background(), tollguard.Call{Extension: "1001", Dialled: "00252612345678"})
+		if err != nil || d.Verdict != deny || d.Reason != tollguard.ReasonHighRisk || d.CallID != 0 || len(d.Steps) < 3 {
+			t.Fatalf("explain: %+v %v", d, err)
+		}
+		cs, _ := f.db.Calls(context.Background(), store.CallFilter{})
+		if len(cs) != 0 {
+			t.Fatalf("explain recorded %d calls", len(cs))
+		}
+	})
+}
+
+func TestSettle(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	d := f.want(tollguard.Call{Dialled: "07400123456"}, tollguard.Allow, tollguard.ReasonOK) // 0.10/min
+	changed, err := f.p.Settle(ctx, tollguard.Settlement{CallID: d.CallID, Billsec: 61, DialStatus: "ANSWER", By: "agi"})
+	if err != nil || !changed {
+		t.Fatalf("settle: %v %v", changed, err)
+	}
+	// 61 s at 0.10/min = 10.17p, rounded up to 11p.
+	c, _ := f.db.Call(ctx, d.CallID)
+	if c.Charge != 11 || c.Billsec != 61 || c.Open() {
+		t.Fatalf("settled call %+v", c)
+	}
+	cr, _ := f.db.CreditOf(ctx, "acme")
+	if cr.Balance != 989 || cr.Reserved != 0 {
+		t.Fatalf("credit after settle %+v", cr)
+	}
+	// Settling again changes nothing.
+	changed, err = f.p.Settle(ctx, tollguard.Settlement{CallID: d.CallID, Billsec: 600, By: "ari"})
+	if err != nil || changed {
+		t.Fatalf("second settle changed=%v err=%v", changed, err)
+	}
+	if cr2, _ := f.db.CreditOf(ctx, "acme"); cr2.Balance != 989 {
+		t.Fatalf("second settle charged again: %+v", cr2)
+	}
+	// A call past its limit is charged its reservation only.
+	f.account(func(a *tollguard.Account) { a.MaxCallSecs = 60 })
+	d = f.want(tollguard.Call{Dialled: "07400123456"}, tollguard.Allow, tollguard.ReasonOK)
+	if _, err := f.p.Settle(ctx, tollguard.Settlement{CallID: d.CallID, Billsec: 7200}); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := f.db.Call(ctx, d.CallID); c.Charge != d.Reserve {
+		t.Fatalf("over-long call charged %d, want its reservation %d", c.Charge, d.Reserve)
+	}
+	if _, err := f.p.Settle(ctx, tollguard.Settlement{CallID: 999999}); tollguard.ErrorCode(err) != tollguard.ENOTFOUND {
+		t.Fatalf("unknown call: %v", err)
+	}
+	// Settling a denied call is a no-op.
+	dd := f.want(tollguard.Call{Dialled: "00252612345678"}, tollguard.Deny, tollguard.ReasonHighRisk)
+	if changed, err := f.p.Settle(ctx, tollguard.Settlement{CallID: dd.CallID, Billsec: 60}); err != nil || changed {
+		t.Fatalf("settling a denied call: %v %v", changed, err)
+	}
+}
+
+// TestParallelCreditNeverOverspends runs 200 call attempts on one
+// account at once: the reservations they hold, and then what they are
+// charged, must never exceed the balance.
+func TestParallelCreditNeverOverspends(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.account(func(a *tollguard.Account) { a.Balance = 500; a.CallCap = 7 }) // 5.00; each call may reserve 7p
+	const n = 200
+	var wg sync.WaitGroup
+	ds := make([]tollguard.Decision, n)
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ds[i], errs[i] = f.p.Decide(ctx, tollguard.Call{Extension: "1001", Dialled: "07400123456"})
+		}()
+	}
+	wg.Wait()
+	var reserved tollguard.Amount
+	allowed := 0
+	for i, d := range ds {
+		if errs[i] != nil {
+			t.Fatalf("attempt %d: %v (parallel decisions must not fail with 'database is locked')", i, errs[i])
+		}
+		switch {
+		case d.Verdict == tollguard.Allow:
+			allowed++
+			reserved += d.Reserve
+		case d.Reason != tollguard.ReasonNoCredit:
+			t.Fatalf("attempt %d denied for %s", i, d.Reason)
+		}
+	}
+	if reserved > 500 {
+		t.Fatalf("%d calls reserved %d, more than the balance of 500", allowed, reserved)
+	}
+	// 71 calls of 7p, then one of 3p for what is left.
+	if allowed != 72 || reserved != 500 {
+		t.Fatalf("allowed %d calls reserving %d on 5.00 with a 7p cap, want 72 reserving 500", allowed, reserved)
+	}
+	// Settle them all at once, each at its full MAXSEC.
+	for _, d := range ds {
+		if d.Verdict != tollguard.Allow {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := f.p.Settle(ctx, tollguard.Settlement{CallID: d.CallID, Billsec: d.MaxSec + 30, By: "agi"}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	cr, err := f.db.CreditOf(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cr.Balance < 0 || cr.Reserved != 0 || cr.OpenCalls != 0 {
+		t.Fatalf("after settling: %+v", cr)
+	}
+	if spent := 500 - cr.Balance; spent != reserved {
+		t.Fatalf("charged %d in all, want the %d reserved", spent, reserved)
+	}
+}
+
+// TestParallelRateLimit: parallel attempts cannot slip past a limit.
+func TestParallelRateLimit(t *testing.T) {
+	f := newFixture(t)
+	f.account(func(a *tollguard.Account) { a.Limits.ExtPerMinute = 10; a.Balance = 1_000_000 })
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	allowed := 0
+	for range 60 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d, err := f.p.Decide(context.Background(), tollguard.Call{Extension: "1001", Dialled: "02079460000"})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if d.Allowed() {
+				mu.Lock()
+				allowed++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if allowed != 10 {
+		t.Fatalf("%d calls allowed with a limit of 10 per minute", allowed)
+	}
+}
+
+func TestSweep(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.account(func(a *tollguard.Account) { a.MaxCallSecs = 120 })
+	lost := f.want(tollguard.Call{Dialled: "07400123456", UniqueID: "pbx-1.1"}, tollguard.Allow, tollguard.ReasonOK)
+	gone := f.want(tollguard.Call{Dialled: "07400123456", UniqueID: "pbx-1.2"}, tollguard.Allow, tollguard.ReasonOK)
+	live := f.want(tollguard.Call{Dialled: "07400123456", UniqueID: "pbx-1.3"}, tollguard.Allow, tollguard.ReasonOK)
+	f.now = f.now.Add(90 * time.Second)
+	alive := func(ctx context.Context, c *tollguard.CallRecord) (bool, bool, error) {
+		switch c.UniqueID {
+		case "pbx-1.2":
+			return false, true, nil
+		case "pbx-1.3":
+			return true, true, nil
+		}
+		return false, false, nil // ARI cannot tell
+	}
+	r, err := f.p.Sweep(ctx, f.db, alive, 30*time.Second)
+	if err != nil || r.SettledGone != 1 || r.SettledFull != 0 || r.StillRunning != 1 {
+		t.Fatalf("first sweep %+v %v", r, err)
+	}
+	if c, _ := f.db.Call(ctx, gone.CallID); c.Open() || c.Billsec != 90 || c.SettledBy != "sweep:gone" {
+		t.Fatalf("gone call %+v", c)
+	}
+	f.now = f.now.Add(61 * time.Second) // 151 s: past MAXSEC 120 + 30 s grace
+	if r, err = f.p.Sweep(ctx, f.db, alive, 30*time.Second); err != nil || r.SettledFull != 1 {
+		t.Fatalf("second sweep %+v %v", r, err)
+	}
+	if c, _ := f.db.Call(ctx, lost.CallID); c.Open() || c.Charge != lost.Reserve {
+		t.Fatalf("lost call charged %d, want its full reservation %d", c.Charge, lost.Reserve)
+	}
+	if c, _ := f.db.Call(ctx, live.CallID); !c.Open() {
+		t.Fatal("a call Asterisk still carries must stay open")
+	}
+}
