@@ -1,0 +1,128 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tollguard/tollguard"
+)
+
+func init() { register(newRatesCommand) }
+
+func newRatesCommand(app *App) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "rates",
+		Short: "Import the carrier rate deck, or look up a number's rate",
+	}
+	cmd.AddCommand(newRatesImportCommand(app), newRatesLookupCommand(app))
+	return cmd
+}
+
+func newRatesImportCommand(app *App) *cobra.Command {
+	var quiet bool
+	cmd := &cobra.Command{
+		Use:   "import FILE.csv",
+		Short: "Replace the rate deck with a carrier CSV (prefix, destination, rate per minute); all or nothing",
+		Long: `Replace the whole rate deck with FILE.csv.
+
+Columns are found from the header row, in any order: the prefix (prefix,
+code, dial code), the destination (destination, description, country) and
+the price per minute (rate, price, rate per minute, cost). Other columns
+are ignored. Prices are exact decimals in each account's currency.
+
+Every row is checked first. If any row is bad, each is reported with its
+line number and nothing is imported: the old deck stays in force.`,
+		Example: `  tollguard rates import carrier-2026-11.csv`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			f, err := os.Open(args[0])
+			if err != nil {
+				return tollguard.Errorf(tollguard.EINVALID, "rate deck: %v", err)
+			}
+			defer f.Close()
+			db, err := app.Store(ctx)
+			if err != nil {
+				return err
+			}
+			imp, err := db.BeginRateImport(ctx)
+			if err != nil {
+				return err
+			}
+			start := time.Now()
+			err = tollguard.ParseRateDeck(f, func(line int, e tollguard.RateEntry) error {
+				if err := imp.Add(ctx, e); err != nil {
+					return err
+				}
+				if n := imp.Count(); !quiet && n%10000 == 0 {
+					fmt.Fprintf(app.Err, "  %d rates read (line %d)...\n", n, line)
+				}
+				return nil
+			})
+			if err != nil {
+				imp.Rollback()
+				return tollguard.Errorf(tollguard.EINVALID, "%s: %s\nnothing was imported; the previous deck is still in force", args[0], tollguard.ErrorMessage(err))
+			}
+			if err := imp.Commit(); err != nil {
+				return fmt.Errorf("commit rate deck: %w", err)
+			}
+			fmt.Fprintf(app.Out, "imported %d rates from %s in %s\n", imp.Count(), args[0], time.Since(start).Round(time.Millisecond))
+			return nil
+		},
+	}
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress lines")
+	return cmd
+}
+
+func newRatesLookupCommand(app *App) *cobra.Command {
+	var country string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "lookup NUMBER",
+		Short: "Show the rate-deck entry (longest prefix) and the class of a number",
+		Example: `  tollguard rates lookup +442079460000
+  tollguard rates lookup 011442079460000 --country US`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if country == "" {
+				country = app.Config.Gate.DefaultCountry
+			}
+			plan := tollguard.NumberPlan{Country: country}
+			if err := plan.Validate(); err != nil {
+				return err
+			}
+			db, err := app.Store(cmd.Context())
+			if err != nil {
+				return err
+			}
+			n := tollguard.Classify(args[0], plan, nil)
+			if n.E164 == "" {
+				return tollguard.Errorf(tollguard.EINVALID, "%q is not a dialable number from %s (class %s)", args[0], country, n.Class)
+			}
+			e, err := db.LookupRate(cmd.Context(), n.E164)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				v := map[string]any{"number": n.E164, "class": n.Class, "region": n.Region, "international": n.International, "rate": nil}
+				if e != nil {
+					v["rate"] = map[string]string{"prefix": "+" + e.Prefix, "destination": e.Destination, "per_minute": e.Rate.String()}
+				}
+				return app.printJSON(v)
+			}
+			fmt.Fprintf(app.Out, "%s: class %s, region %s, international %s\n", n.E164, n.Class, orDash(n.Region), yesNo(n.International))
+			if e == nil {
+				fmt.Fprintln(app.Out, "no rate: no prefix of this number is in the deck (international calls without a rate are denied)")
+				return nil
+			}
+			fmt.Fprintf(app.Out, "rate %s/min (prefix +%s, %s)\n", e.Rate, e.Prefix, orDash(e.Destination))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&country, "country", "", "dial as from this country (default [gate] default_country)")
+	addJSON(cmd, &asJSON)
+	return cmd
+}
