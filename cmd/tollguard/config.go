@@ -340,3 +340,9 @@ func readSecretFile(path string) (string, error) {
 	}
 	return "", s.Err()
 }
+
+// maskSecrets blanks every secret before the config is printed.
+func (c *Config) maskSecrets() {
+	c.ARI.maskSecrets()
+	c.Alerts.maskSecrets()
+}

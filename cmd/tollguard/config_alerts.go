@@ -7,3 +7,5 @@ type AlertsConfig struct{}
 func (a *AlertsConfig) defaults()                              {}
 func (a *AlertsConfig) validate(c *Config, errs *ConfigErrors) {}
 func (a *AlertsConfig) applyEnv(getenv func(string) string)    {}
+
+func (a *AlertsConfig) maskSecrets() {}

@@ -15,3 +15,5 @@ type DetectorsConfig struct{}
 
 func (d *DetectorsConfig) defaults()                              {}
 func (d *DetectorsConfig) validate(c *Config, errs *ConfigErrors) {}
+
+func (a *ARIConfig) maskSecrets() {}

@@ -1,0 +1,64 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/BurntSushi/toml"
+	"github.com/spf13/cobra"
+
+	"github.com/tollguard/tollguard"
+)
+
+func init() { register(newConfigCommand) }
+
+func newConfigCommand(app *App) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "config",
+		Short: "Check the config file, or print the effective config",
+	}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "check [FILE]",
+		Short: "Check a config file and report every error with its line number",
+		Long: `Check FILE (default --config or $TOLLGUARD_CONFIG) without starting
+anything. Exit 0 when it is valid; 2 with each error as FILE:LINE: message.`,
+		Args: cobra.MaximumNArgs(1),
+		// The file under check must not be loaded by the root's pre-run.
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error { return nil },
+		RunE: func(cmd *cobra.Command, args []string) error {
+			path := app.ConfigPath
+			if len(args) == 1 {
+				path = args[0]
+			}
+			if path == "" {
+				path = os.Getenv("TOLLGUARD_CONFIG")
+			}
+			if path == "" {
+				return usagef("no config file to check: give FILE, --config or TOLLGUARD_CONFIG")
+			}
+			cfg, err := LoadConfig(path)
+			if err != nil {
+				return err
+			}
+			cfg.ApplyEnv(os.Getenv)
+			if err := cfg.Validate(); err != nil {
+				return err
+			}
+			fmt.Fprintf(app.Out, "%s: ok\n", path)
+			return nil
+		},
+	}, &cobra.Command{
+		Use:   "print",
+		Short: "Print the effective config (defaults, file and environment), secrets masked",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c := *app.Config
+			c.maskSecrets()
+			if err := toml.NewEncoder(app.Out).Encode(c); err != nil {
+				return tollguard.Errorf(tollguard.EINTERNAL, "print config: %v", err)
+			}
+			return nil
+		},
+	})
+	return cmd
+}
