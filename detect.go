@@ -1,0 +1,738 @@
+package tollguard
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Action is what a detector does when it fires (design.md §2).
+type Action string
+
+const (
+	ActionAlert          Action = "alert"           // raise an alert only
+	ActionIntlBlock      Action = "intl_block"      // block the account's international calls, and alert
+	ActionBlockExtension Action = "block_extension" // block the extension, and alert
+)
+
+// Valid reports whether a is one of the three actions.
+func (a Action) Valid() bool {
+	return a == ActionAlert || a == ActionIntlBlock || a == ActionBlockExtension
+}
+
+// Blocks reports whether a sets a block.
+func (a Action) Blocks() bool { return a == ActionIntlBlock || a == ActionBlockExtension }
+
+// Detector names: the keys of the [detectors] config section and of
+// per-account overrides.
+const (
+	DetectBurstExt       = "burst_ext"       // call attempts per extension in a window
+	DetectBurstAcct      = "burst_acct"      // call attempts per account in a window
+	DetectConcurrentExt  = "concurrent_ext"  // calls in progress per extension
+	DetectConcurrentAcct = "concurrent_acct" // calls in progress per account
+	DetectSweep          = "sweep"           // distinct numbers under one prefix, per extension
+	DetectHighRisk       = "high_risk"       // attempts to high-risk or premium destinations, per extension
+	DetectUngated        = "ungated"         // outbound calls with no gate record
+	DetectLongIntl       = "long_intl"       // international calls longer than Duration, per account
+)
+
+// DetectorNames lists every detector.
+var DetectorNames = []string{DetectBurstExt, DetectBurstAcct, DetectConcurrentExt, DetectConcurrentAcct,
+	DetectSweep, DetectHighRisk, DetectUngated, DetectLongIntl}
+
+// DetectorRule is one detector's threshold, window and action.
+//
+// For the counting detectors the rule fires when Threshold events fall
+// within Window. For the concurrency detectors it fires when Threshold
+// calls are in progress at once, and Window is the quiet time before it
+// may fire again. For long_intl an event is an international call
+// lasting longer than Duration. Threshold 0 turns the detector off.
+type DetectorRule struct {
+	Threshold int           `json:"threshold"`
+	Window    time.Duration `json:"window"`
+	Action    Action        `json:"action"`
+	Duration  time.Duration `json:"duration,omitempty"` // long_intl only
+}
+
+// DefaultDetectorRules returns the defaults: alerts for what an honest
+// user can do on a busy day, blocks for what only an attacker does
+// (number sweeps, repeated high-risk attempts), never on one event.
+func DefaultDetectorRules() map[string]DetectorRule {
+	return map[string]DetectorRule{
+		DetectBurstExt:       {Threshold: 10, Window: time.Minute, Action: ActionAlert},
+		DetectBurstAcct:      {Threshold: 30, Window: time.Minute, Action: ActionAlert},
+		DetectConcurrentExt:  {Threshold: 4, Window: 10 * time.Minute, Action: ActionAlert},
+		DetectConcurrentAcct: {Threshold: 10, Window: 10 * time.Minute, Action: ActionAlert},
+		DetectSweep:          {Threshold: 5, Window: 10 * time.Minute, Action: ActionBlockExtension},
+		DetectHighRisk:       {Threshold: 3, Window: 10 * time.Minute, Action: ActionIntlBlock},
+		DetectUngated:        {Threshold: 1, Window: time.Hour, Action: ActionAlert},
+		DetectLongIntl:       {Threshold: 1, Window: 24 * time.Hour, Action: ActionAlert, Duration: time.Hour},
+	}
+}
+
+// MaxDetectorThreshold bounds thresholds, and with them the memory one
+// key's window may hold.
+const MaxDetectorThreshold = 10_000
+
+// ValidateDetectorRule reports what is wrong with a rule for detector
+// name. A rule that blocks needs a threshold of at least 2: a single
+// misdial never blocks anything.
+func ValidateDetectorRule(name string, r DetectorRule) error {
+	if !knownDetector(name) {
+		return Errorf(EINVALID, "detector %q: not a detector (want one of %s)", name, strings.Join(DetectorNames, ", "))
+	}
+	if r.Threshold < 0 || r.Threshold > MaxDetectorThreshold {
+		return Errorf(EINVALID, "detector %s: threshold %d must be between 0 (off) and %d", name, r.Threshold, MaxDetectorThreshold)
+	}
+	if r.Threshold == 0 {
+		return nil
+	}
+	if !r.Action.Valid() {
+		return Errorf(EINVALID, "detector %s: action %q: want alert, intl_block or block_extension", name, r.Action)
+	}
+	if r.Action.Blocks() && r.Threshold < 2 {
+		return Errorf(EINVALID, "detector %s: action %s needs a threshold of at least 2: one event (a misdial) must never block", name, r.Action)
+	}
+	if r.Window <= 0 {
+		return Errorf(EINVALID, "detector %s: window must be positive (e.g. 1m, 10m, 1h)", name)
+	}
+	if r.Window > 7*24*time.Hour {
+		return Errorf(EINVALID, "detector %s: window %s is longer than a week", name, r.Window)
+	}
+	if name == DetectLongIntl && r.Duration <= 0 {
+		return Errorf(EINVALID, "detector %s: duration must be positive (the call length that counts, e.g. 1h)", name)
+	}
+	return nil
+}
+
+func knownDetector(name string) bool {
+	for _, n := range DetectorNames {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+// DetectorSettings configure Detectors.
+type DetectorSettings struct {
+	// Rules are the defaults for every account, by detector name; a
+	// missing detector takes DefaultDetectorRules.
+	Rules map[string]DetectorRule
+	// SweepDigits: numbers that differ only in their last SweepDigits
+	// digits are "under one prefix" (default 3: …000 to …999).
+	SweepDigits int
+	// MaxKeys bounds the extensions and accounts each detector tracks
+	// (default 50,000); MaxCalls the calls in progress (default 50,000).
+	MaxKeys  int
+	MaxCalls int
+	// CallTTL forgets a call in progress whose end was never seen
+	// (default 24h).
+	CallTTL time.Duration
+}
+
+// Finding is something a detector or the registration judge found, and
+// what to do about it.
+type Finding struct {
+	Source    string // who found it, and Block.SetBy: "detector:sweep", "registration:acl"
+	Kind      string // the alert kind: AlertBurst, AlertSweep, ...
+	Severity  Severity
+	Action    Action
+	At        time.Time
+	Account   string
+	Extension string
+	Subject   string
+	Message   string
+	Evidence  map[string]any
+}
+
+// CallAttempt is an outbound call attempt the ARI listener saw: a
+// channel from an extension dialling a number.
+type CallAttempt struct {
+	Call      string // the call's id: the uniqueid of its first channel
+	At        time.Time
+	Extension string // "" when the call did not start on an extension (Local, ARI)
+	Account   string
+	Context   string // the dialplan context it started in
+	Number    Number
+}
+
+// Detectors are the channel detectors (design.md §2). They are pure:
+// the ARI listener feeds them events with the events' own timestamps,
+// and they return findings; nothing here reads a clock or does I/O.
+// State is bounded: windows expire, and the keys and calls tracked are
+// capped. Safe for concurrent use.
+type Detectors struct {
+	mu        sync.Mutex
+	rules     map[string]DetectorRule
+	overrides map[string]map[string]DetectorRule // account → detector → rule
+	digits    int
+	maxKeys   int
+	maxCalls  int
+	callTTL   time.Duration
+
+	counters map[string]*counterSet // by detector
+	sweeps   map[string]*sweepState // by extension
+	conc     map[string]int         // "e:"+ext / "a:"+account → calls in progress
+	quiet    map[string]time.Time   // concurrency key → no new finding before
+	calls    map[string]*liveCall   // by call id
+	lastTick time.Time
+}
+
+type liveCall struct {
+	CallAttempt
+	answered time.Time
+	resolved bool
+	longDone bool
+}
+
+// NewDetectors returns detectors with s's rules over the defaults.
+func NewDetectors(s DetectorSettings) (*Detectors, error) {
+	rules := DefaultDetectorRules()
+	for name, r := range s.Rules {
+		if err := ValidateDetectorRule(name, r); err != nil {
+			return nil, err
+		}
+		rules[name] = r
+	}
+	d := &Detectors{
+		rules: rules, digits: s.SweepDigits, maxKeys: s.MaxKeys, maxCalls: s.MaxCalls, callTTL: s.CallTTL,
+		counters: make(map[string]*counterSet), sweeps: make(map[string]*sweepState),
+		conc: make(map[string]int), quiet: make(map[string]time.Time), calls: make(map[string]*liveCall),
+	}
+	if d.digits <= 0 {
+		d.digits = 3
+	}
+	if d.digits > 8 {
+		return nil, Errorf(EINVALID, "sweep digits %d: at most 8", d.digits)
+	}
+	if d.maxKeys <= 0 {
+		d.maxKeys = 50_000
+	}
+	if d.maxCalls <= 0 {
+		d.maxCalls = 50_000
+	}
+	if d.callTTL <= 0 {
+		d.callTTL = 24 * time.Hour
+	}
+	for _, n := range DetectorNames {
+		d.counters[n] = &counterSet{keys: make(map[string]*window)}
+	}
+	return d, nil
+}
+
+// SetOverrides replaces the per-account rules (account → detector →
+// rule). Invalid rules are left out and reported together.
+func (d *Detectors) SetOverrides(o map[string]map[string]DetectorRule) error {
+	clean := make(map[string]map[string]DetectorRule, len(o))
+	var bad []string
+	for acct, rules := range o {
+		for name, r := range rules {
+			if err := ValidateDetectorRule(name, r); err != nil {
+				bad = append(bad, fmt.Sprintf("account %s: %s", acct, ErrorMessage(err)))
+				continue
+			}
+			if clean[acct] == nil {
+				clean[acct] = make(map[string]DetectorRule)
+			}
+			clean[acct][name] = r
+		}
+	}
+	d.mu.Lock()
+	d.overrides = clean
+	d.mu.Unlock()
+	if len(bad) > 0 {
+		sort.Strings(bad)
+		return Errorf(EINVALID, "detector overrides ignored: %s", strings.Join(bad, "; "))
+	}
+	return nil
+}
+
+// Rule returns the rule that applies to account for detector name.
+func (d *Detectors) Rule(account, name string) DetectorRule {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.rule(account, name)
+}
+
+func (d *Detectors) rule(account, name string) DetectorRule {
+	if r, ok := d.overrides[account][name]; ok {
+		return r
+	}
+	return d.rules[name]
+}
+
+// DetectorStats is how much state the detectors hold.
+type DetectorStats struct {
+	Keys  int // tracked extension/account windows, sweeps and concurrency counters
+	Calls int // calls in progress
+}
+
+// Stats reports the state held, for metrics and the memory benchmark.
+func (d *Detectors) Stats() DetectorStats {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s := DetectorStats{Calls: len(d.calls), Keys: len(d.sweeps) + len(d.conc) + len(d.quiet)}
+	for _, c := range d.counters {
+		s.Keys += len(c.keys)
+	}
+	return s
+}
+
+// Attempt records an outbound call attempt: the bursts, the number
+// sweep and the concurrency detectors count it, and the call is tracked
+// until Ended. Attempts to internal and emergency numbers are ignored.
+func (d *Detectors) Attempt(a CallAttempt) []Finding {
+	switch a.Number.Class {
+	case ClassInternal, ClassEmergency:
+		return nil
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []Finding
+	if a.Extension != "" {
+		r := d.rule(a.Account, DetectBurstExt)
+		if n, first, ok := d.count(DetectBurstExt, "e:"+a.Extension, a.At, r); ok {
+			out = append(out, d.finding(DetectBurstExt, AlertBurst, r, a, ExtSubject(a.Extension),
+				fmt.Sprintf("extension %s made %d call attempts in %s (threshold %d in %s)", a.Extension, n, a.At.Sub(first).Round(time.Second), r.Threshold, r.Window),
+				map[string]any{"attempts": n, "since": first.UTC(), "last_dialled": a.Number.Dialled}))
+		}
+	}
+	if a.Account != "" {
+		r := d.rule(a.Account, DetectBurstAcct)
+		if n, first, ok := d.count(DetectBurstAcct, "a:"+a.Account, a.At, r); ok {
+			out = append(out, d.finding(DetectBurstAcct, AlertBurst, r, a, AccountSubject(a.Account),
+				fmt.Sprintf("account %s made %d call attempts in %s (threshold %d in %s), the last from extension %s", a.Account, n, a.At.Sub(first).Round(time.Second), r.Threshold, r.Window, orUnknown(a.Extension)),
+				map[string]any{"attempts": n, "since": first.UTC(), "last_dialled": a.Number.Dialled}))
+		}
+	}
+	if f, ok := d.sweep(a); ok {
+		out = append(out, f)
+	}
+	out = append(out, d.track(a)...)
+	return out
+}
+
+// Resolved counts a call's destination once its gate outcome is known
+// (reason is TOLLGUARD_REASON, or "" if the gate never said): attempts to
+// high-risk or premium destinations count unless the gate allowed them
+// as whitelisted. Ended resolves calls that never were.
+func (d *Detectors) Resolved(call string, reason Reason, at time.Time) []Finding {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	c := d.calls[call]
+	if c == nil || c.resolved {
+		return nil
+	}
+	return d.resolve(c, reason, at)
+}
+
+func (d *Detectors) resolve(c *liveCall, reason Reason, at time.Time) []Finding {
+	c.resolved = true
+	n := c.Number
+	if reason == ReasonWhitelist || c.Extension == "" || (n.HighRisk == "" && !n.Is(ClassPremium)) {
+		return nil
+	}
+	r := d.rule(c.Account, DetectHighRisk)
+	cnt, first, ok := d.count(DetectHighRisk, "e:"+c.Extension, at, r)
+	if !ok {
+		return nil
+	}
+	what := "premium-rate"
+	if n.HighRisk != "" {
+		what = "high-risk (" + n.HighRisk + ")"
+	}
+	a := c.CallAttempt
+	a.At = at
+	return []Finding{d.finding(DetectHighRisk, AlertHighRisk, r, a, ExtSubject(c.Extension),
+		fmt.Sprintf("extension %s tried %d calls to high-risk or premium destinations in %s (threshold %d in %s), the last to %s %s",
+			c.Extension, cnt, at.Sub(first).Round(time.Second), r.Threshold, r.Window, what, orUnknown(n.E164)),
+		map[string]any{"attempts": cnt, "since": first.UTC(), "last_dialled": n.Dialled, "last_e164": n.E164, "gate_reason": string(reason)})}
+}
+
+// Answered marks a call as answered at at, for long_intl.
+func (d *Detectors) Answered(call string, at time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if c := d.calls[call]; c != nil && c.answered.IsZero() {
+		c.answered = at
+	}
+}
+
+// Ended forgets a call: it leaves the concurrency counts, is resolved if
+// it never was, and counts as a long international call if it was one.
+func (d *Detectors) Ended(call string, at time.Time) []Finding {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	c := d.calls[call]
+	if c == nil {
+		return nil
+	}
+	var out []Finding
+	if !c.resolved {
+		out = append(out, d.resolve(c, "", at)...)
+	}
+	out = append(out, d.longCall(c, at)...)
+	d.untrack(c)
+	return out
+}
+
+// Ungated records an outbound call that dialled out with no gate record
+// (denied is true when the gate's record says deny: the dialplan ignored
+// the verdict).
+func (d *Detectors) Ungated(a CallAttempt, denied bool) []Finding {
+	if !a.Number.Toll() {
+		return nil
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	r := d.rule(a.Account, DetectUngated)
+	subject, key := ExtSubject(a.Extension), "e:"+a.Extension
+	who := "extension " + a.Extension
+	if a.Extension == "" {
+		subject, key = "context:"+a.Context, "c:"+a.Context
+		who = fmt.Sprintf("a call in context %q (no extension: a Local or ARI-originated channel)", a.Context)
+	}
+	n, first, ok := d.count(DetectUngated, key, a.At, r)
+	if !ok {
+		return nil
+	}
+	why := "with no tollguard gate record: its dialplan path does not run the tollguard-outbound include, so no limit, credit or block applied. Add `Gosub(tollguard-outbound,s,1(${EXTEN}))` before the Dial in context " + strconv.Quote(a.Context)
+	if denied {
+		why = "although the tollguard gate denied it: the dialplan ignores TOLLGUARD_VERDICT. Make context " + strconv.Quote(a.Context) + " stop unless TOLLGUARD_VERDICT is allow (use the shipped include)"
+	}
+	msg := fmt.Sprintf("%s dialled %s out %s", who, orUnknown(a.Number.Dialled), why)
+	if n > 1 {
+		msg = fmt.Sprintf("%s (%d such calls since %s)", msg, n, first.UTC().Format(time.RFC3339))
+	}
+	return []Finding{d.finding(DetectUngated, AlertUngated, r, a, subject, msg,
+		map[string]any{"calls": n, "since": first.UTC(), "dialled": a.Number.Dialled, "e164": a.Number.E164, "context": a.Context, "channel": a.Call, "gate_denied": denied})}
+}
+
+// Tick checks the calls in progress against long_intl and forgets
+// expired state; now is the listener's event clock. Call it every few
+// seconds.
+func (d *Detectors) Tick(now time.Time) []Finding {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []Finding
+	for _, c := range d.calls {
+		if now.Sub(c.At) > d.callTTL {
+			d.untrack(c) // its end was never seen (a lost connection)
+			continue
+		}
+		out = append(out, d.longCall(c, now)...)
+	}
+	// Expiry is cheap but not free: once a minute is plenty.
+	if now.Sub(d.lastTick) >= time.Minute || now.Before(d.lastTick) {
+		d.lastTick = now
+		d.expire(now)
+	}
+	return out
+}
+
+func (d *Detectors) expire(now time.Time) {
+	t := now.UnixNano()
+	for _, c := range d.counters {
+		for k, w := range c.keys {
+			if w.expires < t {
+				delete(c.keys, k)
+			}
+		}
+	}
+	for k, s := range d.sweeps {
+		if s.expires < t {
+			delete(d.sweeps, k)
+		}
+	}
+	for k, q := range d.quiet {
+		if now.After(q) {
+			delete(d.quiet, k)
+		}
+	}
+}
+
+func (d *Detectors) longCall(c *liveCall, now time.Time) []Finding {
+	if c.longDone || c.answered.IsZero() || !c.Number.International {
+		return nil
+	}
+	r := d.rule(c.Account, DetectLongIntl)
+	if r.Threshold == 0 || now.Sub(c.answered) < r.Duration {
+		return nil
+	}
+	c.longDone = true
+	key, subject, who := "a:"+c.Account, AccountSubject(c.Account), "account "+c.Account
+	if c.Account == "" {
+		key, subject, who = "c:"+c.Context, "context:"+c.Context, "context "+c.Context
+	}
+	n, first, ok := d.count(DetectLongIntl, key, now, r)
+	if !ok {
+		return nil
+	}
+	a := c.CallAttempt
+	a.At = now
+	msg := fmt.Sprintf("%s has an international call to %s lasting over %s (answered %s, extension %s)",
+		who, orUnknown(c.Number.E164), r.Duration, c.answered.UTC().Format(time.RFC3339), orUnknown(c.Extension))
+	if n > 1 {
+		msg = fmt.Sprintf("%s: %d such calls since %s (threshold %d in %s)", msg, n, first.UTC().Format(time.RFC3339), r.Threshold, r.Window)
+	}
+	return []Finding{d.finding(DetectLongIntl, AlertLongCall, r, a, subject, msg,
+		map[string]any{"calls": n, "e164": c.Number.E164, "answered": c.answered.UTC(), "seconds": int64(now.Sub(c.answered) / time.Second), "channel": c.Call})}
+}
+
+// track adds a call in progress and checks concurrency.
+func (d *Detectors) track(a CallAttempt) []Finding {
+	if _, dup := d.calls[a.Call]; dup || a.Call == "" {
+		return nil
+	}
+	if len(d.calls) >= d.maxCalls {
+		d.evictCalls(a.At)
+		if len(d.calls) >= d.maxCalls {
+			return nil
+		}
+	}
+	d.calls[a.Call] = &liveCall{CallAttempt: a}
+	var out []Finding
+	for _, s := range []struct{ name, key, subject, who string }{
+		{DetectConcurrentExt, "e:" + a.Extension, ExtSubject(a.Extension), "extension " + a.Extension},
+		{DetectConcurrentAcct, "a:" + a.Account, AccountSubject(a.Account), "account " + a.Account},
+	} {
+		if s.key == "e:" || s.key == "a:" {
+			continue
+		}
+		d.conc[s.key]++
+		n := d.conc[s.key]
+		r := d.rule(a.Account, s.name)
+		if r.Threshold == 0 || n < r.Threshold || a.At.Before(d.quiet[s.key]) {
+			continue
+		}
+		d.quiet[s.key] = a.At.Add(r.Window)
+		out = append(out, d.finding(s.name, AlertConcurrent, r, a, s.subject,
+			fmt.Sprintf("%s has %d calls in progress at once (threshold %d), the newest to %s", s.who, n, r.Threshold, orUnknown(a.Number.Dialled)),
+			map[string]any{"calls_in_progress": n, "last_dialled": a.Number.Dialled}))
+	}
+	return out
+}
+
+func (d *Detectors) untrack(c *liveCall) {
+	delete(d.calls, c.Call)
+	for _, k := range []string{"e:" + c.Extension, "a:" + c.Account} {
+		if k == "e:" || k == "a:" {
+			continue
+		}
+		if d.conc[k]--; d.conc[k] <= 0 {
+			delete(d.conc, k)
+		}
+	}
+}
+
+// evictCalls makes room: calls past their TTL first, then any tenth.
+func (d *Detectors) evictCalls(now time.Time) {
+	for _, c := range d.calls {
+		if now.Sub(c.At) > d.callTTL {
+			d.untrack(c)
+		}
+	}
+	drop := len(d.calls) - d.maxCalls*9/10
+	for _, c := range d.calls {
+		if drop <= 0 {
+			break
+		}
+		d.untrack(c)
+		drop--
+	}
+}
+
+func (d *Detectors) finding(name, kind string, r DetectorRule, a CallAttempt, subject, msg string, ev map[string]any) Finding {
+	sev := SeverityWarning
+	switch r.Action {
+	case ActionIntlBlock:
+		sev = SeverityCritical
+		msg += fmt.Sprintf(". tollguard blocks international calls for account %s; once checked, lift it with `tollguard unblock`", orUnknown(a.Account))
+	case ActionBlockExtension:
+		sev = SeverityCritical
+		msg += fmt.Sprintf(". tollguard blocks extension %s; once checked (and its password changed), lift it with `tollguard unblock`", orUnknown(a.Extension))
+	default:
+		msg += ". If this is not expected, check the calls (`tollguard calls`) and block what is attacking"
+	}
+	ev["detector"] = name
+	ev["threshold"] = r.Threshold
+	ev["window"] = r.Window.String()
+	return Finding{Source: "detector:" + name, Kind: kind, Severity: sev, Action: r.Action, At: a.At,
+		Account: a.Account, Extension: a.Extension, Subject: subject, Message: msg, Evidence: ev}
+}
+
+// counterSet holds one counting detector's windows by key.
+type counterSet struct {
+	keys map[string]*window
+}
+
+// window is the recent event times of one key, at most Threshold of
+// them, oldest first.
+type window struct {
+	times   []int64 // unix nanoseconds
+	expires int64   // the last event plus the window
+}
+
+// count records an event for key at t under r and reports whether the
+// rule fires, with the count and the first event's time. Firing clears
+// the key, so the next finding needs fresh evidence.
+func (d *Detectors) count(name, key string, t time.Time, r DetectorRule) (int, time.Time, bool) {
+	if r.Threshold <= 0 {
+		return 0, time.Time{}, false
+	}
+	cs := d.counters[name]
+	w := cs.keys[key]
+	if w == nil {
+		if len(cs.keys) >= d.maxKeys {
+			evictWindows(cs.keys, t.UnixNano(), d.maxKeys)
+		}
+		w = &window{times: make([]int64, 0, min(r.Threshold, 16))}
+		cs.keys[key] = w
+	}
+	now := t.UnixNano()
+	cut := now - int64(r.Window)
+	i := 0
+	for i < len(w.times) && w.times[i] < cut {
+		i++
+	}
+	if i > 0 {
+		w.times = append(w.times[:0], w.times[i:]...)
+	}
+	if len(w.times) >= r.Threshold {
+		// The threshold shrank since these were counted.
+		w.times = append(w.times[:0], w.times[len(w.times)-r.Threshold+1:]...)
+	}
+	w.times = append(w.times, now)
+	w.expires = max(w.expires, now+int64(r.Window))
+	if len(w.times) < r.Threshold {
+		return 0, time.Time{}, false
+	}
+	n, first := len(w.times), time.Unix(0, w.times[0])
+	delete(cs.keys, key)
+	return n, first, true
+}
+
+// evictWindows makes room in a full key map: expired keys first, then
+// any tenth of the rest.
+func evictWindows(keys map[string]*window, now int64, maxKeys int) {
+	for k, w := range keys {
+		if w.expires < now {
+			delete(keys, k)
+		}
+	}
+	drop := len(keys) - maxKeys*9/10
+	for k := range keys {
+		if drop <= 0 {
+			return
+		}
+		delete(keys, k)
+		drop--
+	}
+}
+
+// sweepState is an extension's recent distinct numbers.
+type sweepState struct {
+	nums    []sweepNum // oldest first, at most maxSweepNums
+	expires int64
+}
+
+type sweepNum struct {
+	digits string
+	at     int64
+}
+
+const maxSweepNums = 64
+
+// minSweepLen: shorter numbers (short codes) are not swept.
+const minSweepLen = 7
+
+// sweep records a's number and reports a number sweep: Threshold or more
+// distinct numbers of the same length that share all but their last
+// SweepDigits digits, within Window (…001, …002, …003 is the classic).
+func (d *Detectors) sweep(a CallAttempt) (Finding, bool) {
+	r := d.rule(a.Account, DetectSweep)
+	num := a.Number.E164
+	if num == "" {
+		num = digitsOnly(a.Number.Dialled)
+	}
+	num = strings.TrimPrefix(num, "+")
+	if r.Threshold <= 0 || a.Extension == "" || len(num) < minSweepLen {
+		return Finding{}, false
+	}
+	s := d.sweeps[a.Extension]
+	now := a.At.UnixNano()
+	if s == nil {
+		if len(d.sweeps) >= d.maxKeys {
+			for k, v := range d.sweeps {
+				if v.expires < now || len(d.sweeps) >= d.maxKeys*9/10 {
+					delete(d.sweeps, k)
+				}
+			}
+		}
+		s = &sweepState{}
+		d.sweeps[a.Extension] = s
+	}
+	cut := now - int64(r.Window)
+	keep := s.nums[:0]
+	for _, n := range s.nums {
+		if n.at >= cut && n.digits != num {
+			keep = append(keep, n)
+		}
+	}
+	s.nums = keep
+	if len(s.nums) >= maxSweepNums {
+		s.nums = append(s.nums[:0], s.nums[1:]...)
+	}
+	s.nums = append(s.nums, sweepNum{digits: num, at: now})
+	s.expires = max(s.expires, now+int64(r.Window))
+
+	prefix := num[:len(num)-d.digits]
+	var same []string
+	for _, n := range s.nums {
+		if len(n.digits) == len(num) && strings.HasPrefix(n.digits, prefix) {
+			same = append(same, n.digits)
+		}
+	}
+	if len(same) < r.Threshold {
+		return Finding{}, false
+	}
+	delete(d.sweeps, a.Extension)
+	sort.Strings(same)
+	seq := sequential(same)
+	kind := "distinct numbers under +" + prefix
+	if seq {
+		kind = "sequential numbers"
+	}
+	return d.finding(DetectSweep, AlertSweep, r, a, ExtSubject(a.Extension),
+		fmt.Sprintf("extension %s dialled %d %s within %s (threshold %d in %s): a number sweep, which is how attackers find open routes",
+			a.Extension, len(same), kind, r.Window, r.Threshold, r.Window),
+		map[string]any{"numbers": same, "prefix": "+" + prefix, "sequential": seq}), true
+}
+
+// sequential reports whether sorted same-length numbers are consecutive.
+func sequential(sorted []string) bool {
+	if len(sorted) < 2 {
+		return false
+	}
+	tail := func(s string) (int64, bool) {
+		k := min(len(s), 15)
+		v, err := strconv.ParseInt(s[len(s)-k:], 10, 64)
+		return v, err == nil
+	}
+	prev, ok := tail(sorted[0])
+	if !ok {
+		return false
+	}
+	for _, s := range sorted[1:] {
+		v, ok := tail(s)
+		if !ok || v != prev+1 {
+			return false
+		}
+		prev = v
+	}
+	return true
+}

@@ -1,0 +1,416 @@
+package tollguard_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tollguard/tollguard"
+)
+
+var detT0 = time.Date(2026, 11, 23, 1, 0, 0, 0, time.UTC)
+
+func detNumber(t testing.TB, dialled string) tollguard.Number {
+	t.Helper()
+	plan, err := tollguard.PlanFor("GB")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tollguard.Classify(dialled, plan, tollguard.DefaultHighRiskList())
+}
+
+func detNew(t testing.TB, rules map[string]tollguard.DetectorRule) *tollguard.Detectors {
+	t.Helper()
+	d, err := tollguard.NewDetectors(tollguard.DetectorSettings{Rules: rules})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func detAttempt(t testing.TB, call, ext, acct, dialled string, at time.Time) tollguard.CallAttempt {
+	return tollguard.CallAttempt{Call: call, At: at, Extension: ext, Account: acct, Context: "from-internal", Number: detNumber(t, dialled)}
+}
+
+func detOnly(fs []tollguard.Finding, source string) []tollguard.Finding {
+	var out []tollguard.Finding
+	for _, f := range fs {
+		if f.Source == source {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func TestDetectorBurst(t *testing.T) {
+	d := detNew(t, map[string]tollguard.DetectorRule{
+		tollguard.DetectBurstExt:  {Threshold: 5, Window: time.Minute, Action: tollguard.ActionAlert},
+		tollguard.DetectBurstAcct: {Threshold: 8, Window: time.Minute, Action: tollguard.ActionIntlBlock},
+	})
+	t.Run("BelowThresholdIsQuiet", func(t *testing.T) {
+		for i := 0; i < 4; i++ {
+			fs := d.Attempt(detAttempt(t, fmt.Sprint("q", i), "2001", "quiet", "02079460001", detT0.Add(time.Duration(i)*time.Second)))
+			if fs = append(detOnly(fs, "detector:burst_ext"), detOnly(fs, "detector:burst_acct")...); len(fs) > 0 {
+				t.Fatalf("attempt %d: %+v", i, fs)
+			}
+		}
+	})
+	t.Run("SpreadOverWindowsIsQuiet", func(t *testing.T) {
+		for i := 0; i < 20; i++ {
+			// one every 20 s: never 5 in a minute
+			fs := d.Attempt(detAttempt(t, fmt.Sprint("s", i), "2002", "slow", "02079460001", detT0.Add(time.Duration(i)*20*time.Second)))
+			if got := detOnly(fs, "detector:burst_ext"); len(got) > 0 {
+				t.Fatalf("attempt %d: %+v", i, got)
+			}
+		}
+	})
+	t.Run("FiresPerExtensionAtThreshold", func(t *testing.T) {
+		var fired []tollguard.Finding
+		for i := 0; i < 5; i++ {
+			fired = append(fired, detOnly(d.Attempt(detAttempt(t, fmt.Sprint("b", i), "1001", "acme", "02079460001", detT0.Add(time.Duration(i)*time.Second))), "detector:burst_ext")...)
+		}
+		if len(fired) != 1 {
+			t.Fatalf("findings: %+v", fired)
+		}
+		f := fired[0]
+		if f.Kind != tollguard.AlertBurst || f.Subject != "ext:1001" || f.Action != tollguard.ActionAlert || f.Severity != tollguard.SeverityWarning {
+			t.Errorf("finding: %+v", f)
+		}
+		if f.Evidence["attempts"] != 5 || !strings.Contains(f.Message, "extension 1001 made 5 call attempts") {
+			t.Errorf("message %q evidence %v", f.Message, f.Evidence)
+		}
+	})
+	t.Run("FiresPerAccountAcrossExtensions", func(t *testing.T) {
+		var fired []tollguard.Finding
+		for i := 0; i < 8; i++ {
+			ext := fmt.Sprint(3000 + i%4) // 2 each: no extension burst
+			fired = append(fired, d.Attempt(detAttempt(t, fmt.Sprint("a", i), ext, "bigco", "02079460001", detT0.Add(time.Duration(i)*time.Second)))...)
+		}
+		if len(fired) != 1 || fired[0].Source != "detector:burst_acct" || fired[0].Subject != "account:bigco" {
+			t.Fatalf("findings: %+v", fired)
+		}
+		if fired[0].Action != tollguard.ActionIntlBlock || fired[0].Severity != tollguard.SeverityCritical {
+			t.Errorf("finding: %+v", fired[0])
+		}
+	})
+	t.Run("InternalAndEmergencyDoNotCount", func(t *testing.T) {
+		for i := 0; i < 20; i++ {
+			for _, n := range []string{"1002", "999", "112"} {
+				if fs := d.Attempt(detAttempt(t, fmt.Sprint("i", i, n), "4001", "int", n, detT0.Add(time.Duration(i)*time.Second))); len(fs) > 0 {
+					t.Fatalf("%s: %+v", n, fs)
+				}
+			}
+		}
+	})
+}
+
+func TestDetectorSweep(t *testing.T) {
+	rules := map[string]tollguard.DetectorRule{
+		tollguard.DetectSweep:    {Threshold: 5, Window: 10 * time.Minute, Action: tollguard.ActionBlockExtension},
+		tollguard.DetectBurstExt: {Threshold: 0},
+	}
+	tests := []struct {
+		name    string
+		numbers []string
+		fire    bool
+		seq     bool
+	}{
+		{"Sequential", []string{"0033123456001", "0033123456002", "0033123456003", "0033123456004", "0033123456005"}, true, true},
+		{"DistinctUnderOnePrefix", []string{"0088216123401", "0088216123977", "0088216123555", "0088216123012", "0088216123800"}, true, false},
+		{"RedialIsNotASweep", []string{"0033123456001", "0033123456001", "0033123456001", "0033123456001", "0033123456001", "0033123456001"}, false, false},
+		{"DifferentPrefixes", []string{"0033123456001", "0049301234567", "02079460001", "0034911234567", "0039061234567"}, false, false},
+		{"FourIsBelowThreshold", []string{"0033123456001", "0033123456002", "0033123456003", "0033123456004"}, false, false},
+		{"ShortCodesIgnored", []string{"118118", "118500", "118811", "118212", "118707"}, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := detNew(t, rules)
+			var fired []tollguard.Finding
+			for i, n := range tt.numbers {
+				fired = append(fired, detOnly(d.Attempt(detAttempt(t, fmt.Sprint(i), "1001", "acme", n, detT0.Add(time.Duration(i)*30*time.Second))), "detector:sweep")...)
+			}
+			if !tt.fire {
+				if len(fired) > 0 {
+					t.Fatalf("fired: %+v", fired)
+				}
+				return
+			}
+			if len(fired) != 1 {
+				t.Fatalf("findings: %+v", fired)
+			}
+			f := fired[0]
+			if f.Kind != tollguard.AlertSweep || f.Action != tollguard.ActionBlockExtension || f.Extension != "1001" || f.Severity != tollguard.SeverityCritical {
+				t.Errorf("finding: %+v", f)
+			}
+			if f.Evidence["sequential"] != tt.seq || len(f.Evidence["numbers"].([]string)) != 5 {
+				t.Errorf("evidence: %v", f.Evidence)
+			}
+		})
+	}
+	t.Run("WindowExpires", func(t *testing.T) {
+		d := detNew(t, rules)
+		for i := 0; i < 10; i++ {
+			// one every 3 minutes: at most 4 within 10 minutes
+			fs := detOnly(d.Attempt(detAttempt(t, fmt.Sprint(i), "1001", "acme", fmt.Sprintf("0033123456%03d", i), detT0.Add(time.Duration(i)*3*time.Minute))), "detector:sweep")
+			if len(fs) > 0 {
+				t.Fatalf("attempt %d fired: %+v", i, fs)
+			}
+		}
+	})
+}
+
+func TestDetectorHighRisk(t *testing.T) {
+	rules := map[string]tollguard.DetectorRule{
+		tollguard.DetectHighRisk: {Threshold: 3, Window: 10 * time.Minute, Action: tollguard.ActionIntlBlock},
+	}
+	t.Run("SingleMisdialNeverBlocks", func(t *testing.T) {
+		d := detNew(t, rules)
+		fs := d.Attempt(detAttempt(t, "c1", "1001", "acme", "00252612345678", detT0))
+		fs = append(fs, d.Resolved("c1", tollguard.ReasonHighRisk, detT0.Add(time.Second))...)
+		fs = append(fs, d.Ended("c1", detT0.Add(2*time.Second))...)
+		if len(fs) > 0 {
+			t.Fatalf("one attempt fired: %+v", fs)
+		}
+	})
+	t.Run("RepeatedAttemptsBlockInternational", func(t *testing.T) {
+		d := detNew(t, rules)
+		var fired []tollguard.Finding
+		for i, n := range []string{"00252612345678", "09061234567", "00252612345679"} {
+			call := fmt.Sprint("h", i)
+			at := detT0.Add(time.Duration(i) * time.Minute)
+			fired = append(fired, d.Attempt(detAttempt(t, call, "1001", "acme", n, at))...)
+			fired = append(fired, d.Resolved(call, tollguard.ReasonHighRisk, at)...)
+			// a second Resolved (or the end) does not count twice
+			fired = append(fired, d.Resolved(call, tollguard.ReasonHighRisk, at)...)
+			fired = append(fired, d.Ended(call, at.Add(time.Second))...)
+		}
+		if len(fired) != 1 {
+			t.Fatalf("findings: %+v", fired)
+		}
+		f := fired[0]
+		if f.Kind != tollguard.AlertHighRisk || f.Action != tollguard.ActionIntlBlock || f.Account != "acme" || f.Evidence["attempts"] != 3 {
+			t.Errorf("finding: %+v", f)
+		}
+	})
+	t.Run("WhitelistedDoesNotCount", func(t *testing.T) {
+		d := detNew(t, rules)
+		for i := 0; i < 5; i++ {
+			call := fmt.Sprint("w", i)
+			at := detT0.Add(time.Duration(i) * time.Minute)
+			fs := d.Attempt(detAttempt(t, call, "1001", "acme", "09061234567", at))
+			fs = append(fs, d.Resolved(call, tollguard.ReasonWhitelist, at)...)
+			fs = append(fs, d.Ended(call, at.Add(time.Minute))...)
+			if len(fs) > 0 {
+				t.Fatalf("whitelisted premium call %d fired: %+v", i, fs)
+			}
+		}
+	})
+	t.Run("UnresolvedCountsAtEnd", func(t *testing.T) {
+		d := detNew(t, rules)
+		var fired []tollguard.Finding
+		for i := 0; i < 3; i++ {
+			call := fmt.Sprint("u", i)
+			at := detT0.Add(time.Duration(i) * time.Minute)
+			fired = append(fired, d.Attempt(detAttempt(t, call, "1001", "acme", "00252612345678", at))...)
+			fired = append(fired, d.Ended(call, at.Add(time.Second))...)
+		}
+		if len(fired) != 1 || fired[0].Source != "detector:high_risk" {
+			t.Fatalf("findings: %+v", fired)
+		}
+	})
+}
+
+func TestDetectorConcurrent(t *testing.T) {
+	d := detNew(t, map[string]tollguard.DetectorRule{
+		tollguard.DetectConcurrentExt:  {Threshold: 3, Window: 10 * time.Minute, Action: tollguard.ActionAlert},
+		tollguard.DetectConcurrentAcct: {Threshold: 0},
+		tollguard.DetectBurstExt:       {Threshold: 0},
+	})
+	var fired []tollguard.Finding
+	for i := 0; i < 2; i++ {
+		fired = append(fired, d.Attempt(detAttempt(t, fmt.Sprint("c", i), "1001", "acme", "02079460001", detT0))...)
+	}
+	if len(fired) > 0 {
+		t.Fatalf("two calls fired: %+v", fired)
+	}
+	// Calls that end do not pile up.
+	fired = append(fired, d.Ended("c0", detT0.Add(time.Second))...)
+	fired = append(fired, d.Attempt(detAttempt(t, "c2", "1001", "acme", "02079460001", detT0.Add(2*time.Second)))...)
+	if len(fired) > 0 {
+		t.Fatalf("two calls in progress fired: %+v", fired)
+	}
+	fired = append(fired, d.Attempt(detAttempt(t, "c3", "1001", "acme", "02079460001", detT0.Add(3*time.Second)))...)
+	if len(fired) != 1 || fired[0].Kind != tollguard.AlertConcurrent || fired[0].Evidence["calls_in_progress"] != 3 {
+		t.Fatalf("findings: %+v", fired)
+	}
+	// A fourth within the window stays quiet: one alert per window.
+	if fs := d.Attempt(detAttempt(t, "c4", "1001", "acme", "02079460001", detT0.Add(4*time.Second))); len(fs) > 0 {
+		t.Fatalf("repeat fired: %+v", fs)
+	}
+	if st := d.Stats(); st.Calls != 4 {
+		t.Errorf("calls in progress %d, want 4", st.Calls)
+	}
+	// The same call reported twice (two events for one channel) counts once.
+	d.Attempt(detAttempt(t, "c4", "1001", "acme", "02079460001", detT0.Add(5*time.Second)))
+	if st := d.Stats(); st.Calls != 4 {
+		t.Errorf("calls in progress %d after a duplicate, want 4", st.Calls)
+	}
+}
+
+func TestDetectorUngated(t *testing.T) {
+	d := detNew(t, nil)
+	fs := d.Ungated(detAttempt(t, "pbx-1.0", "1001", "acme", "0044207946000", detT0), false)
+	if len(fs) != 1 {
+		t.Fatalf("findings: %+v", fs)
+	}
+	f := fs[0]
+	if f.Kind != tollguard.AlertUngated || f.Subject != "ext:1001" || f.Action != tollguard.ActionAlert || !strings.Contains(f.Message, "tollguard-outbound") {
+		t.Errorf("finding: %+v", f)
+	}
+	a := detAttempt(t, "pbx-1.13", "", "", "0044207946000", detT0)
+	a.Context = "callbacks"
+	fs = d.Ungated(a, true)
+	if len(fs) != 1 || fs[0].Subject != "context:callbacks" || !strings.Contains(fs[0].Message, "ignores TOLLGUARD_VERDICT") {
+		t.Fatalf("findings: %+v", fs)
+	}
+	if fs := d.Ungated(detAttempt(t, "pbx-1.1", "1001", "acme", "1002", detT0), false); len(fs) > 0 {
+		t.Errorf("internal call fired: %+v", fs)
+	}
+}
+
+func TestDetectorLongInternational(t *testing.T) {
+	d := detNew(t, map[string]tollguard.DetectorRule{
+		tollguard.DetectLongIntl: {Threshold: 1, Window: 24 * time.Hour, Action: tollguard.ActionAlert, Duration: time.Hour},
+	})
+	d.Attempt(detAttempt(t, "intl", "1001", "acme", "0033123456789", detT0))
+	d.Attempt(detAttempt(t, "natl", "1001", "acme", "02079460001", detT0))
+	d.Answered("intl", detT0.Add(10*time.Second))
+	d.Answered("natl", detT0.Add(10*time.Second))
+	if fs := d.Tick(detT0.Add(59 * time.Minute)); len(fs) > 0 {
+		t.Fatalf("fired early: %+v", fs)
+	}
+	fs := d.Tick(detT0.Add(61 * time.Minute))
+	if len(fs) != 1 || fs[0].Kind != tollguard.AlertLongCall || fs[0].Subject != "account:acme" {
+		t.Fatalf("findings: %+v", fs)
+	}
+	if fs := d.Tick(detT0.Add(2 * time.Hour)); len(fs) > 0 {
+		t.Fatalf("fired twice: %+v", fs)
+	}
+	if fs := d.Ended("intl", detT0.Add(3*time.Hour)); len(fs) > 0 {
+		t.Fatalf("fired again at the end: %+v", fs)
+	}
+	// A call that ends past the limit between ticks is still caught.
+	d2 := detNew(t, nil)
+	d2.Attempt(detAttempt(t, "x", "1001", "acme", "0049301234567", detT0))
+	d2.Answered("x", detT0)
+	if fs := d2.Ended("x", detT0.Add(90*time.Minute)); len(fs) != 1 {
+		t.Fatalf("findings at end: %+v", fs)
+	}
+}
+
+func TestDetectorOverrides(t *testing.T) {
+	d := detNew(t, nil)
+	err := d.SetOverrides(map[string]map[string]tollguard.DetectorRule{
+		"callcentre": {tollguard.DetectBurstExt: {Threshold: 100, Window: time.Minute, Action: tollguard.ActionAlert}},
+		"bad":        {tollguard.DetectSweep: {Threshold: 1, Window: time.Minute, Action: tollguard.ActionBlockExtension}},
+	})
+	if err == nil || !strings.Contains(err.Error(), "misdial") {
+		t.Errorf("invalid override accepted: %v", err)
+	}
+	if r := d.Rule("callcentre", tollguard.DetectBurstExt); r.Threshold != 100 {
+		t.Errorf("override not applied: %+v", r)
+	}
+	if r := d.Rule("bad", tollguard.DetectSweep); r.Threshold != tollguard.DefaultDetectorRules()[tollguard.DetectSweep].Threshold {
+		t.Errorf("invalid override applied: %+v", r)
+	}
+	var n int
+	for i := 0; i < 50; i++ {
+		n += len(detOnly(d.Attempt(detAttempt(t, fmt.Sprint(i), "1001", "callcentre", "02079460001", detT0.Add(time.Duration(i)*time.Second))), "detector:burst_ext"))
+	}
+	if n != 0 {
+		t.Errorf("override ignored: %d findings", n)
+	}
+}
+
+func TestValidateDetectorRule(t *testing.T) {
+	tests := []struct {
+		name string
+		det  string
+		rule tollguard.DetectorRule
+		ok   bool
+	}{
+		{"Defaults", tollguard.DetectBurstExt, tollguard.DefaultDetectorRules()[tollguard.DetectBurstExt], true},
+		{"Off", tollguard.DetectSweep, tollguard.DetectorRule{}, true},
+		{"BlockOnOneEvent", tollguard.DetectHighRisk, tollguard.DetectorRule{Threshold: 1, Window: time.Minute, Action: tollguard.ActionIntlBlock}, false},
+		{"AlertOnOneEvent", tollguard.DetectHighRisk, tollguard.DetectorRule{Threshold: 1, Window: time.Minute, Action: tollguard.ActionAlert}, true},
+		{"NoWindow", tollguard.DetectBurstExt, tollguard.DetectorRule{Threshold: 3, Action: tollguard.ActionAlert}, false},
+		{"BadAction", tollguard.DetectBurstExt, tollguard.DetectorRule{Threshold: 3, Window: time.Minute, Action: "hangup"}, false},
+		{"UnknownDetector", "nope", tollguard.DetectorRule{Threshold: 3, Window: time.Minute, Action: tollguard.ActionAlert}, false},
+		{"LongCallNeedsDuration", tollguard.DetectLongIntl, tollguard.DetectorRule{Threshold: 1, Window: time.Hour, Action: tollguard.ActionAlert}, false},
+		{"HugeThreshold", tollguard.DetectBurstExt, tollguard.DetectorRule{Threshold: 1e6, Window: time.Minute, Action: tollguard.ActionAlert}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tollguard.ValidateDetectorRule(tt.det, tt.rule)
+			if (err == nil) != tt.ok {
+				t.Fatalf("err = %v, want ok %v", err, tt.ok)
+			}
+			if err != nil && tollguard.ErrorCode(err) != tollguard.EINVALID {
+				t.Errorf("code %q", tollguard.ErrorCode(err))
+			}
+		})
+	}
+	for name, r := range tollguard.DefaultDetectorRules() {
+		if err := tollguard.ValidateDetectorRule(name, r); err != nil {
+			t.Errorf("default %s invalid: %v", name, err)
+		}
+	}
+}
+
+// TestDetectorsSingleEventNeverBlocks: with the defaults, one attempt of
+// any kind (and its end) never asks for a block.
+func TestDetectorsSingleEventNeverBlocks(t *testing.T) {
+	for _, n := range []string{"00252612345678", "09061234567", "0033123456789", "0088216123456", "02079460001"} {
+		d := detNew(t, nil)
+		a := detAttempt(t, "one", "1001", "acme", n, detT0)
+		fs := d.Attempt(a)
+		fs = append(fs, d.Resolved("one", tollguard.ReasonHighRisk, detT0)...)
+		d.Answered("one", detT0)
+		fs = append(fs, d.Tick(detT0.Add(5*time.Hour))...)
+		fs = append(fs, d.Ended("one", detT0.Add(5*time.Hour))...)
+		fs = append(fs, d.Ungated(a, false)...)
+		for _, f := range fs {
+			if f.Action.Blocks() {
+				t.Errorf("%s: one call asked for a block: %+v", n, f)
+			}
+		}
+	}
+}
+
+// TestDetectorsBounded: a flood of distinct extensions and calls that
+// never end leaves the state capped.
+func TestDetectorsBounded(t *testing.T) {
+	d, err := tollguard.NewDetectors(tollguard.DetectorSettings{MaxKeys: 1000, MaxCalls: 500})
+	if err != nil {
+		t.Fatal(err)
+	}
+	num := detNumber(t, "0033123456789")
+	for i := 0; i < 20_000; i++ {
+		at := detT0.Add(time.Duration(i) * time.Millisecond)
+		d.Attempt(tollguard.CallAttempt{Call: fmt.Sprint("call", i), At: at, Extension: fmt.Sprint("e", i), Account: fmt.Sprint("a", i), Number: num})
+	}
+	st := d.Stats()
+	if st.Calls > 500 {
+		t.Errorf("calls tracked %d > 500", st.Calls)
+	}
+	// burst_ext, burst_acct, sweep: 1000 each at most; concurrency: 2 per call
+	if st.Keys > 3*1000+2*500 {
+		t.Errorf("keys %d, want ≤ %d", st.Keys, 3*1000+2*500)
+	}
+	// Everything expires once quiet.
+	d.Tick(detT0.Add(48 * time.Hour))
+	if st := d.Stats(); st.Calls != 0 || st.Keys != 0 {
+		t.Errorf("after expiry: %+v", st)
+	}
+}

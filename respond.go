@@ -1,0 +1,90 @@
+package tollguard
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+)
+
+// Responder carries out findings: it sets the block a finding's action
+// asks for (with who, why and the evidence), then raises the alert,
+// which says what was done. It never waits on a notifier: Alerter.Raise
+// only stores and queues.
+type Responder struct {
+	Alerter Alerter
+	Blocker Blocker
+	Logger  *slog.Logger
+}
+
+// Act sets f's block, if any, and raises its alert. A block that cannot
+// be set (an extension tollguard does not manage, no account) turns
+// into an alert that says so. The error is the alert's, or the block's
+// when nothing could be raised.
+func (r *Responder) Act(ctx context.Context, f Finding) error {
+	log := r.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	evidence := f.EvidenceJSON()
+	var blockErr error
+	if f.Action.Blocks() {
+		b := Block{SetBy: f.Source, Reason: f.Message, Evidence: evidence, SetAt: f.At}
+		switch {
+		case f.Action == ActionIntlBlock && f.Account != "":
+			b.Kind, b.Subject = BlockIntl, f.Account
+		case f.Action == ActionBlockExtension && f.Extension != "":
+			b.Kind, b.Subject = BlockExtension, f.Extension
+		default:
+			blockErr = Errorf(ENOTFOUND, "no %s to block", map[Action]string{ActionIntlBlock: "account", ActionBlockExtension: "extension"}[f.Action])
+		}
+		if blockErr == nil {
+			if r.Blocker == nil {
+				blockErr = Errorf(EUNAVAILABLE, "no store to record the block in")
+			} else if _, err := r.Blocker.Block(ctx, b); err != nil {
+				blockErr = err
+			}
+		}
+		if blockErr != nil {
+			log.Error("could not set the block a detector asked for; block by hand",
+				"source", f.Source, LogKind, f.Kind, LogExtension, f.Extension, LogAccount, f.Account, LogError, ErrorMessage(blockErr))
+			f.Severity = SeverityCritical
+			f.Message += fmt.Sprintf(" [the %s block could NOT be set: %s; block by hand]", f.Action, ErrorMessage(blockErr))
+		} else {
+			log.Warn("block set", "source", f.Source, "block", b.Kind, "subject", b.Subject, LogKind, f.Kind,
+				LogExtension, f.Extension, LogAccount, f.Account, "why", f.Message)
+		}
+	}
+	if r.Alerter == nil {
+		log.Warn("alert", LogKind, f.Kind, LogSeverity, f.Severity, LogSubject, f.Subject,
+			LogExtension, f.Extension, LogAccount, f.Account, "message", f.Message)
+		return blockErr
+	}
+	if err := r.Alerter.Raise(ctx, f.Alert()); err != nil {
+		log.Error("could not raise an alert", LogKind, f.Kind, LogSubject, f.Subject, "message", f.Message, LogError, err)
+		return fmt.Errorf("raise %s alert for %s: %w", f.Kind, f.Subject, err)
+	}
+	return nil
+}
+
+// Alert returns the alert for f.
+func (f Finding) Alert() Alert {
+	return Alert{
+		Kind: f.Kind, Severity: f.Severity, Subject: f.Subject, Account: f.Account, Extension: f.Extension,
+		Message: f.Message, Evidence: f.EvidenceJSON(), FirstSeen: f.At, LastSeen: f.At, Count: 1,
+	}
+}
+
+// EvidenceJSON returns f's evidence as a JSON object, with the source.
+func (f Finding) EvidenceJSON() string {
+	ev := make(map[string]any, len(f.Evidence)+1)
+	for k, v := range f.Evidence {
+		ev[k] = v
+	}
+	ev["source"] = f.Source
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return fmt.Sprintf(`{"source":%q,"error":%q}`, f.Source, err.Error())
+	}
+	return string(b)
+}
