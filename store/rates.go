@@ -72,23 +72,25 @@ func (s *DB) RateCount(ctx context.Context) (int, error) {
 
 // ReplaceHighRisk replaces the high-risk destination list.
 func (s *DB) ReplaceHighRisk(ctx context.Context, entries []tollguard.HighRiskEntry) error {
-	return s.Tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM high_risk`); err != nil {
+	return s.Tx(ctx, func(tx *sql.Tx) error { return replaceHighRiskTx(ctx, tx, entries) })
+}
+
+func replaceHighRiskTx(ctx context.Context, tx *sql.Tx, entries []tollguard.HighRiskEntry) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM high_risk`); err != nil {
+		return err
+	}
+	for _, e := range entries {
+		p, err := NormalizePrefix(e.Prefix)
+		if err != nil {
 			return err
 		}
-		for _, e := range entries {
-			p, err := NormalizePrefix(e.Prefix)
-			if err != nil {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO high_risk(prefix, description, source) VALUES (?, ?, ?)
-				ON CONFLICT(prefix) DO UPDATE SET description = excluded.description, source = excluded.source`,
-				p, e.Description, e.Source); err != nil {
-				return err
-			}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO high_risk(prefix, description, source) VALUES (?, ?, ?)
+			ON CONFLICT(prefix) DO UPDATE SET description = excluded.description, source = excluded.source`,
+			p, e.Description, e.Source); err != nil {
+			return err
 		}
-		return nil
-	})
+	}
+	return nil
 }
 
 // HighRiskList returns the high-risk destination list.

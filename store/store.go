@@ -71,6 +71,10 @@ func Open(ctx context.Context, file string) (*DB, error) {
 		db.Close()
 		return nil, err
 	}
+	if err := s.seed(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
 	// SQLite creates -wal and -shm with the process umask; keep them as
 	// private as the database itself.
 	for _, suffix := range []string{"-wal", "-shm"} {
@@ -192,6 +196,26 @@ func (s *DB) migrate(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// seed loads the shipped defaults into a new database once: the
+// high-risk destination list. An admin's replacement (or an emptied
+// list) is never overwritten.
+func (s *DB) seed(ctx context.Context) error {
+	return s.Tx(ctx, func(tx *sql.Tx) error {
+		var done int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM settings WHERE key = 'high_risk_seeded'`).Scan(&done); err != nil {
+			return fmt.Errorf("read settings: %w", err)
+		}
+		if done > 0 {
+			return nil
+		}
+		if err := replaceHighRiskTx(ctx, tx, tollguard.DefaultHighRisk()); err != nil {
+			return fmt.Errorf("seed the default high-risk list: %w", err)
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO settings(key, value) VALUES ('high_risk_seeded', ?)`, strconv.FormatInt(s.now().Unix(), 10))
+		return err
+	})
 }
 
 // SchemaVersion returns the applied schema version.

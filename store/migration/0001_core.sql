@@ -157,3 +157,10 @@ CREATE TABLE blocks (
 	cleared_at  INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX blocks_subject ON blocks(kind, subject, set_at);
+
+-- Small facts about the database itself (e.g. whether the default
+-- high-risk list has been seeded).
+CREATE TABLE settings (
+	key    TEXT PRIMARY KEY,
+	value  TEXT NOT NULL
+) WITHOUT ROWID;
