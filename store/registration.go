@@ -1,0 +1,259 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/tollguard/tollguard"
+)
+
+var _ tollguard.RegistrationStore = (*DB)(nil)
+
+const contactCols = `contact_id, extension, aor, uri, ip, port, addr_source, user_agent, via_addr, call_id,
+	status, expires, first_seen, last_seen, seen_count, live, removed_at`
+
+func scanContact(row scanner) (*tollguard.Contact, error) {
+	var c tollguard.Contact
+	var expires, first, last, removed int64
+	var live int
+	if err := row.Scan(&c.ID, &c.Extension, &c.AOR, &c.URI, &c.IP, &c.Port, &c.AddrSource, &c.UserAgent, &c.ViaAddr,
+		&c.CallID, &c.Status, &expires, &first, &last, &c.Count, &live, &removed); err != nil {
+		return nil, err
+	}
+	c.Expires, c.FirstSeen, c.LastSeen, c.RemovedAt = fromUnix(expires), fromUnix(first), fromUnix(last), fromUnix(removed)
+	c.Live = live != 0
+	return &c, nil
+}
+
+// historyLimit bounds the addresses and user agents a history returns.
+const historyLimit = 100
+
+// ObserveContact records that c is registered and returns what was
+// known about its extension before, in one transaction. A contact seen
+// again while live (a resync, a qualify event) keeps its count; one that
+// registers again after it was removed counts once more. c.LastSeen is
+// the time it was seen (the store's clock if zero).
+func (s *DB) ObserveContact(ctx context.Context, c tollguard.Contact) (tollguard.ContactHistory, error) {
+	var h tollguard.ContactHistory
+	if c.ID == "" || c.Extension == "" {
+		return h, tollguard.Errorf(tollguard.EINVALID, "contact without an id or extension (aor %q, uri %q)", c.AOR, c.URI)
+	}
+	at := c.LastSeen
+	if at.IsZero() {
+		at = s.now()
+	}
+	err := s.Tx(ctx, func(tx *sql.Tx) error {
+		prev, err := scanContact(tx.QueryRowContext(ctx, `SELECT `+contactCols+` FROM registrations WHERE contact_id = ?`, c.ID))
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return fmt.Errorf("read contact %s: %w", c.ID, err)
+		default:
+			h.Previous = prev
+		}
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS(SELECT 1 FROM registrations WHERE extension = ?)`, c.Extension).Scan(&h.Registered); err != nil {
+			return err
+		}
+		if h.IPs, err = distinct(ctx, tx, "ip", c.Extension); err != nil {
+			return err
+		}
+		if h.Agents, err = distinct(ctx, tx, "user_agent", c.Extension); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO registrations(`+contactCols+`) VALUES (`+placeholders(17)+`)
+			ON CONFLICT(contact_id) DO UPDATE SET
+				extension = excluded.extension, aor = excluded.aor, uri = excluded.uri,
+				ip = CASE WHEN excluded.ip <> '' THEN excluded.ip ELSE ip END,
+				port = CASE WHEN excluded.ip <> '' THEN excluded.port ELSE port END,
+				addr_source = CASE WHEN excluded.ip <> '' THEN excluded.addr_source ELSE addr_source END,
+				user_agent = CASE WHEN excluded.user_agent <> '' THEN excluded.user_agent ELSE user_agent END,
+				via_addr = CASE WHEN excluded.via_addr <> '' THEN excluded.via_addr ELSE via_addr END,
+				call_id = CASE WHEN excluded.call_id <> '' THEN excluded.call_id ELSE call_id END,
+				status = CASE WHEN excluded.status <> '' THEN excluded.status ELSE status END,
+				expires = CASE WHEN excluded.expires > 0 THEN excluded.expires ELSE expires END,
+				last_seen = MAX(last_seen, excluded.last_seen),
+				seen_count = seen_count + (1 - live),
+				live = 1, removed_at = 0`,
+			c.ID, c.Extension, c.AOR, c.URI, c.IP, c.Port, c.AddrSource, c.UserAgent, c.ViaAddr, c.CallID,
+			c.Status, unix(c.Expires), at.Unix(), at.Unix(), 1, 1, 0)
+		if err != nil {
+			return fmt.Errorf("record contact %s: %w", c.ID, err)
+		}
+		return nil
+	})
+	return h, err
+}
+
+// distinct returns an extension's distinct non-empty values of col,
+// most recently seen first.
+func distinct(ctx context.Context, q querier, col, ext string) ([]string, error) {
+	rows, err := q.QueryContext(ctx, `SELECT `+col+` FROM registrations WHERE extension = ? AND `+col+` <> ''
+		GROUP BY `+col+` ORDER BY MAX(last_seen) DESC LIMIT ?`, ext, historyLimit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// ContactGone marks a contact as no longer registered and reports
+// whether it was live.
+func (s *DB) ContactGone(ctx context.Context, id string, at time.Time) (bool, error) {
+	if at.IsZero() {
+		at = s.now()
+	}
+	res, err := s.db.ExecContext(ctx, `UPDATE registrations SET live = 0, removed_at = ?, status = ?, last_seen = MAX(last_seen, ?)
+		WHERE contact_id = ? AND live = 1`, at.Unix(), tollguard.ContactRemoved, at.Unix(), id)
+	if err != nil {
+		return false, fmt.Errorf("remove contact %s: %w", id, err)
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
+}
+
+// SetContactStatus records a qualify status (Reachable, Unreachable,
+// Unknown) on a live contact.
+func (s *DB) SetContactStatus(ctx context.Context, id, status string, at time.Time) error {
+	if at.IsZero() {
+		at = s.now()
+	}
+	_, err := s.db.ExecContext(ctx, `UPDATE registrations SET status = ?, last_seen = MAX(last_seen, ?) WHERE contact_id = ? AND live = 1`,
+		status, at.Unix(), id)
+	return err
+}
+
+// LiveContacts lists the contacts believed registered.
+func (s *DB) LiveContacts(ctx context.Context) ([]tollguard.Contact, error) {
+	return s.contacts(ctx, `SELECT `+contactCols+` FROM registrations WHERE live = 1 ORDER BY extension, contact_id`)
+}
+
+// ContactFilter selects registrations for `tollguard regs`.
+type ContactFilter struct {
+	Extension string // "" for all
+	Live      bool   // only contacts registered now
+	Limit     int    // default 1000
+}
+
+// Contacts lists registrations, live ones first, then newest.
+func (s *DB) Contacts(ctx context.Context, f ContactFilter) ([]tollguard.Contact, error) {
+	var where []string
+	var args []any
+	if f.Extension != "" {
+		where = append(where, "extension = ?")
+		args = append(args, f.Extension)
+	}
+	if f.Live {
+		where = append(where, "live = 1")
+	}
+	q := `SELECT ` + contactCols + ` FROM registrations`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	if f.Limit <= 0 {
+		f.Limit = 1000
+	}
+	args = append(args, f.Limit)
+	return s.contacts(ctx, q+` ORDER BY extension, live DESC, last_seen DESC LIMIT ?`, args...)
+}
+
+func (s *DB) contacts(ctx context.Context, q string, args ...any) ([]tollguard.Contact, error) {
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []tollguard.Contact
+	for rows.Next() {
+		c, err := scanContact(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *c)
+	}
+	return out, rows.Err()
+}
+
+// PruneContacts deletes contacts removed before t, so the history (and
+// what counts as a known address) covers the retention period only.
+func (s *DB) PruneContacts(ctx context.Context, before time.Time) (int, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM registrations WHERE live = 0 AND removed_at < ?`, before.Unix())
+	if err != nil {
+		return 0, fmt.Errorf("prune registrations: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
+}
+
+// DetectorOverrides returns every per-account detector rule:
+// account → detector → rule.
+func (s *DB) DetectorOverrides(ctx context.Context) (map[string]map[string]tollguard.DetectorRule, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT account_id, detector, threshold, window_secs, action, duration_secs FROM detector_overrides`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make(map[string]map[string]tollguard.DetectorRule)
+	for rows.Next() {
+		var acct, det, action string
+		var thr int
+		var win, dur int64
+		if err := rows.Scan(&acct, &det, &thr, &win, &action, &dur); err != nil {
+			return nil, err
+		}
+		if out[acct] == nil {
+			out[acct] = make(map[string]tollguard.DetectorRule)
+		}
+		out[acct][det] = tollguard.DetectorRule{Threshold: thr, Window: time.Duration(win) * time.Second,
+			Action: tollguard.Action(action), Duration: time.Duration(dur) * time.Second}
+	}
+	return out, rows.Err()
+}
+
+// SetDetectorOverride sets account's rule for a detector, replacing any
+// earlier one. The rule must be valid (tollguard.ValidateDetectorRule).
+func (s *DB) SetDetectorOverride(ctx context.Context, account, detector string, r tollguard.DetectorRule) error {
+	if err := tollguard.ValidateDetectorRule(detector, r); err != nil {
+		return err
+	}
+	if r.Action == "" {
+		r.Action = tollguard.ActionAlert
+	}
+	return s.Tx(ctx, func(tx *sql.Tx) error {
+		a, err := accountTx(ctx, tx, account)
+		if err != nil {
+			return err
+		}
+		if a == nil {
+			return tollguard.Errorf(tollguard.ENOTFOUND, "account %q not found; list them with `tollguard account list`", account)
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO detector_overrides(account_id, detector, threshold, window_secs, action, duration_secs, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT(account_id, detector) DO UPDATE SET threshold = excluded.threshold, window_secs = excluded.window_secs,
+				action = excluded.action, duration_secs = excluded.duration_secs, updated_at = excluded.updated_at`,
+			account, detector, r.Threshold, int64(r.Window/time.Second), string(r.Action), int64(r.Duration/time.Second), s.now().Unix())
+		return err
+	})
+}
+
+// ClearDetectorOverride removes account's rule for a detector, so the
+// default applies again; it reports whether there was one.
+func (s *DB) ClearDetectorOverride(ctx context.Context, account, detector string) (bool, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM detector_overrides WHERE account_id = ? AND detector = ?`, account, detector)
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
+}
