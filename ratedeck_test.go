@@ -1,0 +1,324 @@
+package tollguard_test
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/tollguard/tollguard"
+)
+
+// deckRow is one fn call of ParseRateDeck.
+type deckRow struct {
+	line int
+	e    tollguard.RateEntry
+}
+
+func collectDeck(in string) ([]deckRow, error) {
+	var rows []deckRow
+	err := tollguard.ParseRateDeck(strings.NewReader(in), func(line int, e tollguard.RateEntry) error {
+		rows = append(rows, deckRow{line, e})
+		return nil
+	})
+	return rows, err
+}
+
+func rate(t testing.TB, s string) tollguard.Rate {
+	t.Helper()
+	r, err := tollguard.ParseRate(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestParseRateDeck(t *testing.T) {
+	type row = deckRow
+	type e = tollguard.RateEntry
+	tests := []struct {
+		name string
+		in   string
+		want func(t *testing.T) []deckRow
+	}{
+		{
+			name: "plain comma deck",
+			in:   "prefix,destination,rate\n44,United Kingdom,0.01\n4420,UK London,0.005\n",
+			want: func(t *testing.T) []deckRow {
+				return []row{{2, e{"44", "United Kingdom", rate(t, "0.01")}}, {3, e{"4420", "UK London", rate(t, "0.005")}}}
+			},
+		},
+		{
+			name: "semicolons, BOM, carrier names, extra columns, decimal comma",
+			in:   "\ufeffDial Code;Country;Rate Per Minute;Effective Date;Increment\n+44 20;UK London;0,0123;2026-01-01;60/60\n",
+			want: func(t *testing.T) []deckRow {
+				return []row{{2, e{"4420", "UK London", rate(t, "0.0123")}}}
+			},
+		},
+		{
+			name: "title lines above the header",
+			in:   "Carrier X wholesale rates\nEffective 2026-01-01\n\nCode,Description,Price\n1876,Jamaica,0.25\n",
+			want: func(t *testing.T) []deckRow {
+				return []row{{5, e{"1876", "Jamaica", rate(t, "0.25")}}}
+			},
+		},
+		{
+			name: "quoted fields hold the separator",
+			in:   "prefix,destination,rate\n\"33\",\"France, mobile\",\"0.02\"\n",
+			want: func(t *testing.T) []deckRow {
+				return []row{{2, e{"33", "France, mobile", rate(t, "0.02")}}}
+			},
+		},
+		{
+			name: "several prefixes in one cell",
+			in:   "Prefixes,Destination,Price / min\n\"4420, 4421|+44 29\",UK cities,0.01\n",
+			want: func(t *testing.T) []deckRow {
+				r := rate(t, "0.01")
+				return []row{{2, e{"4420", "UK cities", r}}, {2, e{"4421", "UK cities", r}}, {2, e{"4429", "UK cities", r}}}
+			},
+		},
+		{
+			name: "a repeated prefix at the same rate is taken once",
+			in:   "prefix,rate\n44,0.01\n44,0.010\n",
+			want: func(t *testing.T) []deckRow {
+				return []row{{2, e{"44", "", rate(t, "0.01")}}}
+			},
+		},
+		{
+			name: "tabs, CRLF, columns in another order, no destination",
+			in:   "Rate/Min\tCode\r\n0.5\t979\r\n\r\n0.000001\t1\r\n",
+			want: func(t *testing.T) []deckRow {
+				return []row{{2, e{"979", "", rate(t, "0.5")}}, {4, e{"1", "", rate(t, "0.000001")}}}
+			},
+		},
+		{
+			name: "the better-named column wins",
+			in:   "code,prefix,country,destination,cost,rate\n1,44,GB,United Kingdom,9,0.01\n",
+			want: func(t *testing.T) []deckRow {
+				return []row{{2, e{"44", "United Kingdom", rate(t, "0.01")}}}
+			},
+		},
+		{
+			name: "free destinations and unit in the header",
+			in:   "Prefix,Name,Rate (GBP)\n44800,UK freephone,0\n",
+			want: func(t *testing.T) []deckRow {
+				return []row{{2, e{"44800", "UK freephone", 0}}}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := collectDeck(tt.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := tt.want(t); !slices.Equal(got, want) {
+				t.Errorf("got  %v\nwant %v", got, want)
+			}
+		})
+	}
+}
+
+func TestParseRateDeckErrors(t *testing.T) {
+	tests := []struct {
+		name  string
+		in    string
+		calls int      // fn calls before the error
+		want  []string // in the message
+	}{
+		{name: "empty file", in: "", want: []string{"empty"}},
+		{name: "no header", in: "44,United Kingdom,0.01\n", want: []string{"no header row", "prefix,destination,rate"}},
+		{name: "header without rate", in: "prefix,destination\n44,UK\n", want: []string{"no header row"}},
+		{name: "header only", in: "prefix,destination,rate\n", want: []string{"no rates below the header on line 1"}},
+		{
+			name:  "every bad row is listed, fn stops at the first",
+			in:    "prefix,destination,rate\n44,UK,0.01\n0044,UK,0.01\n33,FR,£0.02\n34,ES,-0.01\n35,PT,\n36,HU,0.0000001\nabc,X,0.1\n37\n44,UK again,0.02\n38,IT,0.01\n\"39,VA,0.1\n",
+			calls: 1,
+			want: []string{
+				"9 bad rows", // 0044, £, -, empty, decimals, abc, short, dup, quote
+				`line 3: prefix "0044" starts with 0`,
+				`line 4: rate "£0.02": not a decimal amount`,
+				`line 5: rate "-0.01": must not be negative`,
+				"line 6: rate is empty",
+				`line 7: rate "0.0000001": too many decimal places`,
+				`line 8: prefix "abc": digits only`,
+				"line 9: the row has 1 field, but the header puts rate in field 3",
+				"line 10: prefix 44 is also on line 2 at 0.01, here at 0.02",
+				"line 12:",
+			},
+		},
+		{name: "empty prefix", in: "prefix,rate\n,0.1\n\" \",0.1\n", want: []string{"line 2: prefix is empty", "line 3: prefix is empty"}},
+		{name: "decimal comma in a comma deck", in: "prefix,rate\n44,\"0,01\"\n", want: []string{`line 2: rate "0,01"`}},
+		{name: "huge rate cell", in: "prefix,rate\n44," + strings.Repeat("9", 100) + "\n", want: []string{"too long for a price"}},
+		{name: "long prefix", in: "prefix,rate\n1234567890123456,0.1\n", want: []string{"longer than any E.164 number"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := collectDeck(tt.in)
+			if err == nil {
+				t.Fatalf("no error; rows %v", got)
+			}
+			if tollguard.ErrorCode(err) != tollguard.EINVALID {
+				t.Errorf("code %q, want EINVALID", tollguard.ErrorCode(err))
+			}
+			for _, s := range tt.want {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("error lacks %q:\n%v", s, err)
+				}
+			}
+			if len(got) != tt.calls {
+				t.Errorf("fn called %d times, want %d", len(got), tt.calls)
+			}
+		})
+	}
+}
+
+func TestParseRateDeckCallbackError(t *testing.T) {
+	calls := 0
+	err := tollguard.ParseRateDeck(strings.NewReader("prefix,rate\n44,0.01\n33,0.02\n34,0.03\n"), func(line int, e tollguard.RateEntry) error {
+		calls++
+		if e.Prefix == "33" {
+			return tollguard.Errorf(tollguard.ECONFLICT, "database says no")
+		}
+		return nil
+	})
+	if calls != 2 {
+		t.Errorf("fn called %d times after failing, want 2", calls)
+	}
+	if tollguard.ErrorCode(err) != tollguard.ECONFLICT {
+		t.Errorf("error %v: code %q, want fn's ECONFLICT", err, tollguard.ErrorCode(err))
+	}
+	if err == nil || !strings.Contains(err.Error(), "line 3") {
+		t.Errorf("error %v does not name line 3", err)
+	}
+}
+
+func TestParseRateDeckCapsErrors(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("prefix,rate\n")
+	for i := range 120 {
+		fmt.Fprintf(&b, "%d,x\n", 100+i)
+	}
+	_, err := collectDeck(b.String())
+	if err == nil {
+		t.Fatal("no error")
+	}
+	msg := err.Error()
+	if n := strings.Count(msg, "\n  line "); n != 50 {
+		t.Errorf("error lists %d lines, want 50", n)
+	}
+	if !strings.Contains(msg, "120 bad rows") || !strings.Contains(msg, "and 70 more") {
+		t.Errorf("error does not give the totals: %.200s", msg)
+	}
+}
+
+// countingReader reports how much of the deck has been read.
+type countingReader struct {
+	r io.Reader
+	n int
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += n
+	return n, err
+}
+
+// A 60,000-row deck streams: the first rows reach fn long before the
+// file is read to its end, and every row arrives once, in order.
+func TestParseRateDeckStreams(t *testing.T) {
+	var b bytes.Buffer
+	b.WriteString("Prefix;Destination;Rate;Effective date\n")
+	const rows = 60_000
+	for i := range rows {
+		fmt.Fprintf(&b, "%d;Destination %d;0.%04d;2026-01-01\n", 100000+i, i, i%10000)
+	}
+	total := b.Len()
+	cr := &countingReader{r: &b}
+	var readAtFirst, calls, lastLine int
+	err := tollguard.ParseRateDeck(cr, func(line int, e tollguard.RateEntry) error {
+		if calls == 0 {
+			readAtFirst = cr.n
+		}
+		calls++
+		if line != lastLine+1 && calls > 1 {
+			t.Fatalf("line %d after %d", line, lastLine)
+		}
+		lastLine = line
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calls != rows || lastLine != rows+1 {
+		t.Errorf("fn called %d times, last line %d; want %d, %d", calls, lastLine, rows, rows+1)
+	}
+	if readAtFirst > total/4 {
+		t.Errorf("read %d of %d bytes before the first row: not streaming", readAtFirst, total)
+	}
+}
+
+func BenchmarkParseRateDeck(b *testing.B) {
+	var deck bytes.Buffer
+	deck.WriteString("prefix,destination,rate\n")
+	for i := range 50_000 {
+		fmt.Fprintf(&deck, "%d,Destination %d,0.%04d\n", 100000+i, i, i%10000)
+	}
+	b.SetBytes(int64(deck.Len()))
+	for b.Loop() {
+		if err := tollguard.ParseRateDeck(bytes.NewReader(deck.Bytes()), func(int, tollguard.RateEntry) error { return nil }); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// FuzzParseRateDeck: any input gives rates or an EINVALID error, never a
+// panic; on success every rate has a clean, unique E.164 prefix, a
+// non-negative price and a line that never goes back.
+func FuzzParseRateDeck(f *testing.F) {
+	for _, s := range []string{
+		"prefix,destination,rate\n44,United Kingdom,0.01\n4420,UK London,0.005\n",
+		"\ufeffDial Code;Country;Rate Per Minute;Effective Date\n+44 20;UK London;0,0123;2026-01-01\n",
+		"Carrier rates\n\nCode,Description,Price\n1876,Jamaica,0.25\n",
+		"Prefixes,Destination,Price / min\n\"4420, 4421|+44 29\",UK cities,0.01\n",
+		"Rate/Min\tCode\r\n0.5\t979\r\n",
+		"prefix,rate\n44,0.01\n44,0.02\n\"3\n",
+		"prefix,rate\n0044,£1\n",
+		"",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		seen := map[string]bool{}
+		last := 0
+		err := tollguard.ParseRateDeck(bytes.NewReader(in), func(line int, e tollguard.RateEntry) error {
+			p := e.Prefix
+			if p == "" || p[0] == '0' || len(p) > 15 || strings.Trim(p, "0123456789") != "" {
+				t.Fatalf("bad prefix %q passed to fn", p)
+			}
+			if seen[p] {
+				t.Fatalf("prefix %q passed to fn twice", p)
+			}
+			seen[p] = true
+			if e.Rate < 0 {
+				t.Fatalf("negative rate %d", e.Rate)
+			}
+			if line < last || line < 2 {
+				t.Fatalf("line %d after %d", line, last)
+			}
+			last = line
+			return nil
+		})
+		if err != nil {
+			if tollguard.ErrorCode(err) != tollguard.EINVALID {
+				t.Fatalf("error %v: code %q, want EINVALID", err, tollguard.ErrorCode(err))
+			}
+			return
+		}
+		if len(seen) == 0 {
+			t.Fatal("no error and no rates")
+		}
+	})
+}
