@@ -1,0 +1,71 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/tollguard/tollguard"
+	"github.com/tollguard/tollguard/store"
+)
+
+func TestRollupKeepsTotalsAndOpenCalls(t *testing.T) {
+	db := MustOpenDB(t)
+	ctx := context.Background()
+	seedAccount(t, db)
+	base := time.Date(2026, 8, 10, 12, 0, 0, 0, time.UTC)
+	insert := func(at time.Time, v tollguard.Verdict, reserve tollguard.Amount) int64 {
+		tx, err := db.BeginGate(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback()
+		id, err := tx.InsertCall(ctx, &tollguard.CallRecord{CreatedAt: at, Extension: "1001", Account: "acme", Dialled: "0207",
+			Class: tollguard.ClassNational, Verdict: v, Reason: tollguard.ReasonOK, Rate: 60000, Reserve: reserve, MaxSec: 600, Scale: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	var settled []int64
+	for i := range 7 {
+		settled = append(settled, insert(base.Add(time.Duration(i)*time.Hour), tollguard.Allow, 100))
+	}
+	insert(base, tollguard.Deny, 0)
+	open := insert(base, tollguard.Allow, 100)
+	recent := insert(base.AddDate(0, 2, 0), tollguard.Deny, 0)
+	for _, id := range settled {
+		if _, _, err := db.SettleCall(ctx, tollguard.Settlement{CallID: id, Billsec: 60, By: "agi", At: base}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, _ := db.Spend(ctx, "acme", "2026-08")
+	n, err := db.Rollup(ctx, base.AddDate(0, 1, 0), 3) // small batches
+	if err != nil || n != 8 {
+		t.Fatalf("rolled up %d, %v; want 8", n, err)
+	}
+	after, _ := db.Spend(ctx, "acme", "2026-08")
+	if after != before || after.Calls != 9 || after.Charge != 7*6 || after.Billsec != 7*60 {
+		t.Fatalf("spend before %+v after %+v", before, after)
+	}
+	if _, err := db.Call(ctx, open); err != nil {
+		t.Fatal("an open call must never be rolled up: ", err)
+	}
+	if _, err := db.Call(ctx, recent); err != nil {
+		t.Fatal("a call inside the retention window was rolled up: ", err)
+	}
+	if _, err := db.Call(ctx, settled[0]); tollguard.ErrorCode(err) != tollguard.ENOTFOUND {
+		t.Fatal("an old settled call is still there: ", err)
+	}
+}
+
+func TestSpendRejectsBadMonth(t *testing.T) {
+	db := MustOpenDB(t)
+	if _, err := db.Spend(context.Background(), "acme", "2026-13"); tollguard.ErrorCode(err) != tollguard.EINVALID {
+		t.Fatal(err)
+	}
+	_ = store.CallFilter{}
+}

@@ -1,0 +1,229 @@
+package store_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/tollguard/tollguard"
+	"github.com/tollguard/tollguard/store"
+)
+
+// MustOpenDB opens a real SQLite file in t.TempDir().
+func MustOpenDB(t testing.TB) *store.DB {
+	t.Helper()
+	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "tollguard.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func TestOpen(t *testing.T) {
+	ctx := context.Background()
+	t.Run("CreatesPrivateFileAndMigrates", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "tg.db")
+		db, err := store.Open(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fi, err := os.Stat(path)
+		if err != nil || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("database mode %v, %v; want 0600", fi.Mode().Perm(), err)
+		}
+		ms, _ := store.Migrations()
+		v, err := db.SchemaVersion(ctx)
+		if err != nil || v != ms[len(ms)-1].Version {
+			t.Fatalf("schema version %d (%v), want %d", v, err, ms[len(ms)-1].Version)
+		}
+		if err := db.IntegrityCheck(ctx); err != nil {
+			t.Fatal(err)
+		}
+		var mode string
+		db.SQL().QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode)
+		if mode != "wal" {
+			t.Fatalf("journal mode %q, want wal", mode)
+		}
+		hr, _ := db.HighRiskList(ctx)
+		if len(hr) == 0 {
+			t.Fatal("a new database must carry the default high-risk list")
+		}
+		db.Close()
+		// Reopening applies nothing twice and keeps an admin's list.
+		db, err = store.Open(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if err := db.ReplaceHighRisk(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+		db2, err := store.Open(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db2.Close()
+		if hr, _ := db2.HighRiskList(ctx); len(hr) != 0 {
+			t.Fatal("reopening re-seeded a list the admin had emptied")
+		}
+	})
+	t.Run("RefusesMemory", func(t *testing.T) {
+		if _, err := store.Open(ctx, ":memory:"); tollguard.ErrorCode(err) != tollguard.EINVALID {
+			t.Fatalf("got %v", err)
+		}
+	})
+	t.Run("RefusesNewerSchema", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "tg.db")
+		db, err := store.Open(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		db.SQL().ExecContext(ctx, `INSERT INTO schema_migrations(version, name, applied_at) VALUES (9999, 'future', 0)`)
+		db.Close()
+		if _, err := store.Open(ctx, path); tollguard.ErrorCode(err) != tollguard.EINVALID {
+			t.Fatalf("opening a newer schema: %v", err)
+		}
+	})
+}
+
+func TestNormalizePrefix(t *testing.T) {
+	for _, tc := range []struct {
+		in, want string
+		ok       bool
+	}{
+		{"+44", "44", true}, {"44 20", "4420", true}, {"+1 (876)", "1876", true}, {"", "", false},
+		{"+44a", "", false}, {"1234567890123456", "", false}, {"+", "", false},
+	} {
+		got, err := store.NormalizePrefix(tc.in)
+		if (err == nil) != tc.ok || got != tc.want {
+			t.Errorf("NormalizePrefix(%q) = %q, %v; want %q ok=%v", tc.in, got, err, tc.want, tc.ok)
+		}
+	}
+}
+
+func seedAccount(t *testing.T, db *store.DB) {
+	t.Helper()
+	a, err := store.NewAccount("acme", "GB", "GBP")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateAccount(context.Background(), a); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateExtension(context.Background(), &tollguard.Extension{Name: "1001", Account: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestAccountsAndExtensions(t *testing.T) {
+	db := MustOpenDB(t)
+	ctx := context.Background()
+	seedAccount(t, db)
+	a, _ := store.NewAccount("acme", "GB", "GBP")
+	if err := db.CreateAccount(ctx, a); tollguard.ErrorCode(err) != tollguard.ECONFLICT {
+		t.Fatalf("duplicate account: %v", err)
+	}
+	if err := db.CreateExtension(ctx, &tollguard.Extension{Name: "1002", Account: "nope"}); tollguard.ErrorCode(err) != tollguard.ENOTFOUND {
+		t.Fatalf("extension on a missing account: %v", err)
+	}
+	got, err := db.UpdateAccount(ctx, "acme", func(a *tollguard.Account) error {
+		a.Limits.ExtPerMinute, a.HoursSpec, a.Holidays = 5, "mon-fri 09:00-17:00", []string{"12-25", "2026-12-31"}
+		return nil
+	})
+	if err != nil || got.Limits.ExtPerMinute != 5 {
+		t.Fatal(got, err)
+	}
+	back, _ := db.Account(ctx, "acme")
+	if back.Limits.ExtPerMinute != 5 || len(back.Holidays) != 2 || back.Scale != 2 || back.NationalCeiling != tollguard.DefaultNationalCeiling {
+		t.Fatalf("round trip %+v", back)
+	}
+	// A failing change writes nothing.
+	_, err = db.UpdateAccount(ctx, "acme", func(a *tollguard.Account) error {
+		a.Limits.ExtPerMinute = 99
+		return tollguard.Errorf(tollguard.EINVALID, "no")
+	})
+	if back, _ := db.Account(ctx, "acme"); err == nil || back.Limits.ExtPerMinute != 5 {
+		t.Fatalf("a failed update changed the account: %v", err)
+	}
+}
+
+func TestBlocksKeepHistory(t *testing.T) {
+	db := MustOpenDB(t)
+	ctx := context.Background()
+	seedAccount(t, db)
+	if _, err := db.Block(ctx, tollguard.Block{Kind: tollguard.BlockExtension, Subject: "1001", SetBy: "registration:acl", Reason: "contact from 203.0.113.9", Evidence: `{"ip":"203.0.113.9"}`}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Block(ctx, tollguard.Block{Kind: tollguard.BlockExtension, Subject: "1001", SetBy: "detector:burst", Reason: "burst"}); err != nil {
+		t.Fatal(err)
+	}
+	e, _ := db.Extension(ctx, "1001")
+	if !e.Blocked || e.BlockedBy != "registration:acl" {
+		t.Fatalf("the first block's reason must stay visible: %+v", e)
+	}
+	was, err := db.Unblock(ctx, tollguard.BlockExtension, "1001", "admin:alice")
+	if err != nil || !was {
+		t.Fatal(was, err)
+	}
+	bs, _ := db.Blocks(ctx, tollguard.BlockExtension, "1001", time.Time{})
+	if len(bs) != 2 || bs[0].ClearedBy != "admin:alice" || bs[1].Evidence == "" {
+		t.Fatalf("history %+v", bs)
+	}
+	if was, _ := db.Unblock(ctx, tollguard.BlockExtension, "1001", "admin"); was {
+		t.Fatal("unblocking twice reported a block")
+	}
+	if _, err := db.Block(ctx, tollguard.Block{Kind: tollguard.BlockIntl, Subject: "nope", SetBy: "admin"}); tollguard.ErrorCode(err) != tollguard.ENOTFOUND {
+		t.Fatalf("blocking a missing account: %v", err)
+	}
+}
+
+func TestRateImportIsAllOrNothing(t *testing.T) {
+	db := MustOpenDB(t)
+	ctx := context.Background()
+	imp, _ := db.BeginRateImport(ctx)
+	imp.Add(ctx, tollguard.RateEntry{Prefix: "44", Rate: 10000})
+	imp.Add(ctx, tollguard.RateEntry{Prefix: "4420", Rate: 5000})
+	if err := imp.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	imp, _ = db.BeginRateImport(ctx)
+	imp.Add(ctx, tollguard.RateEntry{Prefix: "33", Rate: 1})
+	if err := imp.Add(ctx, tollguard.RateEntry{Prefix: "x"}); err == nil {
+		t.Fatal("bad prefix accepted")
+	}
+	imp.Rollback()
+	if n, _ := db.RateCount(ctx); n != 2 {
+		t.Fatalf("a failed import changed the deck: %d rates", n)
+	}
+	r, err := db.LookupRate(ctx, "+442079460000")
+	if err != nil || r == nil || r.Prefix != "4420" || r.Rate != 5000 {
+		t.Fatalf("longest prefix: %+v %v", r, err)
+	}
+	if r, _ := db.LookupRate(ctx, "+33123"); r != nil {
+		t.Fatalf("rolled-back rate visible: %+v", r)
+	}
+}
+
+func TestCreditLedger(t *testing.T) {
+	db := MustOpenDB(t)
+	ctx := context.Background()
+	seedAccount(t, db)
+	if _, err := db.AddCredit(ctx, "acme", 2500, "invoice 1", "admin"); err != nil {
+		t.Fatal(err)
+	}
+	e, err := db.AddCredit(ctx, "acme", -500, "refund", "admin")
+	if err != nil || e.BalanceAfter != 2000 {
+		t.Fatal(e, err)
+	}
+	l, _ := db.Ledger(ctx, "acme", 10)
+	if len(l) != 2 || l[0].Amount != -500 {
+		t.Fatalf("ledger %+v", l)
+	}
+	if _, err := db.AddCredit(ctx, "nope", 1, "", ""); tollguard.ErrorCode(err) != tollguard.ENOTFOUND {
+		t.Fatal(err)
+	}
+}
