@@ -169,7 +169,7 @@ func parseRemote(s string) string {
 	if ap, err := netip.ParseAddrPort(s); err == nil {
 		return ap.Addr().Unmap().WithZone("").String()
 	}
-	if host, _, err := net.SplitHostPort(s); err == nil {
+	if host, port, err := net.SplitHostPort(s); err == nil && isDigits(port) {
 		s = host
 	}
 	s = strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")
@@ -187,15 +187,15 @@ func quote(v string) string {
 	var b strings.Builder
 	b.Grow(len(v) + 2)
 	b.WriteByte('"')
-	for _, r := range v {
-		switch {
-		case r == '\\' || r == '"':
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case c == '\\' || c == '"':
 			b.WriteByte('\\')
-			b.WriteRune(r)
-		case r < 0x20 || r == 0x7f:
+			b.WriteByte(c)
+		case c < 0x20 || c == 0x7f:
 			b.WriteByte(' ')
 		default:
-			b.WriteRune(r)
+			b.WriteByte(c)
 		}
 	}
 	b.WriteByte('"')

@@ -537,11 +537,8 @@ func TestCallerHangsUp(t *testing.T) {
 			return tollguard.Decision{}, nil
 		}
 		ch := agitest.PJSIP("0044207946000")
-		c := h.start(ch)
-		if err := c.Hangup(); err != nil {
-			t.Fatal(err)
-		}
-		res := wait(t, c)
+		ch.HangupAtStart = true
+		res := h.run(ch)
 		if len(res.Commands) != 1 {
 			t.Errorf("commands %q", res.Commands)
 		}

@@ -73,8 +73,18 @@ func (ss *session) command(cmd string) (reply, error) {
 		return reply{}, ss.err
 	}
 	ss.sent++
+	lines := ss.lr.lines
 	r := ss.a.Command(cmd)
 	if r.Error == nil {
+		if ss.lr.lines != lines+1 {
+			// The scanner hands over a line cut short by EOF or a
+			// deadline as if it were whole: don't act on it.
+			ss.err = connError(ss.lr.err)
+			if ss.err == nil {
+				ss.err = errors.New("reply cut short")
+			}
+			return reply{}, ss.err
+		}
 		return reply{Result: r.Result, Value: r.Value}, nil
 	}
 	if errors.Is(r.Error, cyagi.ErrHangup) {
@@ -91,7 +101,7 @@ func (ss *session) command(cmd string) (reply, error) {
 	if raw, ok := strings.CutPrefix(r.Error.Error(), "failed to parse result: "); ok {
 		return ss.statusReply(raw)
 	}
-	if r.Status != 0 && r.Status != 200 {
+	if r.Status >= 100 && r.Status <= 599 && r.Status != 200 {
 		return reply{}, &statusError{Status: r.Status, Line: strconv.Itoa(r.Status) + " result=" + r.ResultString}
 	}
 	// A write error, or a 200 line with a result that is not a number:
@@ -102,7 +112,7 @@ func (ss *session) command(cmd string) (reply, error) {
 
 // statusReply handles a reply line the library could not parse.
 func (ss *session) statusReply(raw string) (reply, error) {
-	if len(raw) < 4 || !isDigits(raw[:3]) || (raw[3] != ' ' && raw[3] != '-') {
+	if len(raw) < 4 || !isDigits(raw[:3]) || raw[0] < '1' || raw[0] > '5' || (raw[3] != ' ' && raw[3] != '-') {
 		ss.err = fmt.Errorf("unparseable reply %.80q; the conversation is out of step", raw)
 		return reply{}, ss.err
 	}

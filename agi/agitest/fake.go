@@ -39,6 +39,9 @@ type Channel struct {
 	// write, and an interrupted EXEC Wait answers "200 result=-1" first
 	// (recorded session D).
 	HangupDuring int
+	// HangupAtStart makes the caller hang up right after the env block
+	// is sent, before the server's first command (recorded session C).
+	HangupAtStart bool
 	// Chunk, if positive, splits every write into pieces of this many
 	// bytes, ChunkDelay apart, so that the server sees split reads.
 	Chunk      int
@@ -228,6 +231,10 @@ func (ch *Channel) start(ctx context.Context, addr string, env []byte, lean bool
 	var werr error
 	if !ch.Silent {
 		werr = c.write(env)
+		if werr == nil && ch.HangupAtStart {
+			c.st.dead = true
+			werr = c.write([]byte(asyncHangup))
+		}
 		if werr == nil && ch.CloseWrite {
 			if cw, ok := conn.(interface{ CloseWrite() error }); ok {
 				werr = cw.CloseWrite()
