@@ -316,6 +316,15 @@ func latestMessage(st AlertState) string {
 	return occ[len(occ)-1].Message
 }
 
+// Key identifies a notice, the same for every notifier and every retry,
+// so that a receiver can drop a duplicate ("42-58": alert 42 at count 58).
+func (n Notice) Key() string {
+	if n.Event == NoticeTest || n.Alert.ID == 0 {
+		return fmt.Sprintf("test-%d", n.At.UnixNano())
+	}
+	return fmt.Sprintf("%d-%d", n.Alert.ID, n.Alert.Count)
+}
+
 // Title is a notice's one-line summary, for an e-mail subject.
 func (n Notice) Title() string {
 	a := n.Alert

@@ -176,18 +176,18 @@ func TestAlertPolicyAckedDoesNotMerge(t *testing.T) {
 }
 
 func TestAlertPolicyTenfoldBeyondThresholds(t *testing.T) {
-	p := tollguard.AlertPolicy{CoolDown: time.Hour, DigestAt: []int{10, 100}}
+	p := tollguard.AlertPolicy{CoolDown: time.Hour, DigestAt: []int{2, 3}, MaxEvidence: 2}
 	st, _ := p.NewAlertState(tollguard.Alert{Kind: "burst", Subject: "ext:1", Message: "m", Severity: tollguard.SeverityWarning}, t0)
 	st.ID = 1
 	var at []int
-	for i := 2; i <= 20000; i++ {
+	for i := 2; i <= 4000; i++ {
 		var n *tollguard.Notice
 		st, n = p.Merge(st, tollguard.Alert{Kind: "burst", Subject: "ext:1", Message: "m", Severity: tollguard.SeverityWarning}, t0)
 		if n != nil {
 			at = append(at, st.Count)
 		}
 	}
-	want := []int{10, 100, 1000, 10000}
+	want := []int{2, 3, 30, 300, 3000}
 	if len(at) != len(want) {
 		t.Fatalf("digests at counts %v, want %v", at, want)
 	}

@@ -1,0 +1,172 @@
+package notify
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net/mail"
+	"os"
+	"strings"
+	"time"
+
+	gomail "github.com/wneessen/go-mail"
+
+	"github.com/tollguard/tollguard"
+)
+
+// TLS policies for e-mail.
+const (
+	TLSMandatory     = "mandatory"     // STARTTLS or fail (default)
+	TLSOpportunistic = "opportunistic" // STARTTLS when offered
+	TLSNone          = "none"          // plain text: only for a relay on localhost
+	TLSImplicit      = "implicit"      // TLS from the first byte (port 465)
+)
+
+// EmailConfig is the SMTP notifier's settings.
+type EmailConfig struct {
+	Host     string
+	Port     int    // default 587; 25 with TLS none; 465 with TLS implicit
+	TLS      string // mandatory (default), opportunistic, none, implicit
+	CAFile   string // PEM file of CAs to trust besides the system's
+	Username string // empty: no SMTP AUTH
+	Password string
+	// Auth is the SMTP AUTH mechanism when Username is set: auto (the
+	// strongest the server offers; default), plain, login, cram-md5,
+	// scram-sha-256, ...
+	Auth    string
+	From    string
+	To      []string
+	Timeout time.Duration // connect and each command; default 30s
+}
+
+// Email sends notices as plain-text mail through go-mail.
+type Email struct {
+	cfg  EmailConfig
+	opts []gomail.Option
+}
+
+// NewEmail checks cfg and returns the notifier. It does not connect.
+func NewEmail(cfg EmailConfig) (*Email, error) {
+	bad := func(format string, args ...any) (*Email, error) {
+		return nil, tollguard.Errorf(tollguard.EINVALID, "email: "+format, args...)
+	}
+	if cfg.Host == "" {
+		return bad("no SMTP host")
+	}
+	if cfg.TLS == "" {
+		cfg.TLS = TLSMandatory
+	}
+	if _, err := mail.ParseAddress(cfg.From); err != nil {
+		return bad("from %q: not an e-mail address", cfg.From)
+	}
+	if len(cfg.To) == 0 {
+		return bad("no recipients (to)")
+	}
+	for _, to := range cfg.To {
+		if _, err := mail.ParseAddress(to); err != nil {
+			return bad("to %q: not an e-mail address", to)
+		}
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 30 * time.Second
+	}
+	tlsConf := &tls.Config{ServerName: cfg.Host, MinVersion: tls.VersionTLS12}
+	if cfg.CAFile != "" {
+		pem, err := os.ReadFile(cfg.CAFile)
+		if err != nil {
+			return bad("ca_file: %v", err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil || pool == nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return bad("ca_file %s: no PEM certificates in it", cfg.CAFile)
+		}
+		tlsConf.RootCAs = pool
+	}
+	opts := []gomail.Option{gomail.WithTimeout(cfg.Timeout), gomail.WithTLSConfig(tlsConf)}
+	port := cfg.Port
+	switch cfg.TLS {
+	case TLSMandatory:
+		opts = append(opts, gomail.WithTLSPolicy(gomail.TLSMandatory))
+	case TLSOpportunistic:
+		opts = append(opts, gomail.WithTLSPolicy(gomail.TLSOpportunistic))
+	case TLSNone:
+		opts = append(opts, gomail.WithTLSPolicy(gomail.NoTLS))
+		if port == 0 {
+			port = 25
+		}
+	case TLSImplicit:
+		opts = append(opts, gomail.WithSSL())
+		if port == 0 {
+			port = 465
+		}
+	default:
+		return bad("tls %q: want mandatory, opportunistic, none or implicit", cfg.TLS)
+	}
+	if port == 0 {
+		port = 587
+	}
+	if port < 1 || port > 65535 {
+		return bad("port %d: out of range", port)
+	}
+	opts = append(opts, gomail.WithPort(port))
+	if cfg.Username != "" {
+		mech := cfg.Auth
+		if mech == "" {
+			mech = "auto"
+		}
+		var at gomail.SMTPAuthType
+		if err := at.UnmarshalString(mech); err != nil || at == gomail.SMTPAuthCustom || at == gomail.SMTPAuthNoAuth {
+			return bad("auth %q: want auto, plain, login, cram-md5, scram-sha-1, scram-sha-256 or xoauth2", mech)
+		}
+		opts = append(opts, gomail.WithSMTPAuth(at), gomail.WithUsername(cfg.Username), gomail.WithPassword(cfg.Password))
+	}
+	cfg.Port = port
+	return &Email{cfg: cfg, opts: opts}, nil
+}
+
+// Name is "email".
+func (e *Email) Name() string { return "email" }
+
+// Notify sends n to every recipient in one message.
+func (e *Email) Notify(ctx context.Context, n tollguard.Notice) error {
+	m := gomail.NewMsg()
+	if err := m.From(e.cfg.From); err != nil {
+		return fmt.Errorf("email from: %w", err)
+	}
+	if err := m.To(e.cfg.To...); err != nil {
+		return fmt.Errorf("email to: %w", err)
+	}
+	m.Subject(n.Title())
+	m.SetDateWithValue(n.At)
+	m.SetMessageID()
+	// Mark it automatic, so auto-replies and vacation notices stay quiet.
+	m.SetGenHeader("Auto-Submitted", "auto-generated")
+	m.SetGenHeader("X-Tollguard-Notice", n.Key())
+	m.SetGenHeader("X-Tollguard-Kind", n.Alert.Kind)
+	m.SetGenHeader("X-Tollguard-Severity", string(n.Alert.Severity))
+	if n.Alert.Severity == tollguard.SeverityCritical {
+		m.SetImportance(gomail.ImportanceHigh)
+	}
+	m.SetBodyString(gomail.TypeTextPlain, n.Text())
+	c, err := gomail.NewClient(e.cfg.Host, e.opts...)
+	if err != nil {
+		return fmt.Errorf("email: %w", err)
+	}
+	if err := c.DialAndSendWithContext(ctx, m); err != nil {
+		return fmt.Errorf("email via %s:%d: %w", e.cfg.Host, e.cfg.Port, err)
+	}
+	return nil
+}
+
+// String describes the notifier for `tollguard alerts test`, without secrets.
+func (e *Email) String() string {
+	auth := "no auth"
+	if e.cfg.Username != "" {
+		auth = "auth as " + e.cfg.Username
+	}
+	return fmt.Sprintf("smtp %s:%d (tls %s, %s) to %s", e.cfg.Host, e.cfg.Port, e.cfg.TLS, auth, strings.Join(e.cfg.To, ", "))
+}

@@ -1,0 +1,179 @@
+package notify_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tollguard/tollguard"
+	"github.com/tollguard/tollguard/notify"
+)
+
+func compromised() tollguard.Alert {
+	return tollguard.Alert{
+		Kind: tollguard.AlertCredentialsCompromised, Severity: tollguard.SeverityCritical,
+		Subject: tollguard.ExtSubject("1001"), Account: "acme", Extension: "1001",
+		Message:  "Extension 1001 registered from 198.51.100.7, outside its IP access list.",
+		Evidence: `{"ip":"198.51.100.7","user_agent":"friendly-scanner"}`,
+	}
+}
+
+func emailConfig(s *smtpServer, cert *testCert) notify.EmailConfig {
+	cfg := notify.EmailConfig{
+		Host: s.host(), Port: s.port(), TLS: notify.TLSMandatory,
+		Username: "tollguard", Password: "s3cret pass",
+		From: "tollguard@pbx.example", To: []string{"admin@example.com", "noc@example.com"},
+		Timeout: 5 * time.Second,
+	}
+	if cert != nil {
+		cfg.CAFile = cert.caFile
+	}
+	return cfg
+}
+
+func TestEmailStartTLSAuthPlain(t *testing.T) {
+	cert := newTestCert(t)
+	srv := newSMTPServer(t, &cert, "tollguard", "s3cret pass")
+	e, err := notify.NewEmail(emailConfig(srv, &cert))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := tollguard.AlertPolicy{}
+	_, n := p.NewAlertState(compromised(), t0)
+	n.Alert.ID = 7
+	if err := e.Notify(context.Background(), n); err != nil {
+		t.Fatal(err)
+	}
+	m := srv.next(t)
+	if !m.TLS {
+		t.Error("mail was sent without STARTTLS")
+	}
+	if m.AuthMech != "PLAIN" || m.User != "tollguard" {
+		t.Errorf("auth %q as %q, want PLAIN as tollguard", m.AuthMech, m.User)
+	}
+	if m.From != "tollguard@pbx.example" || strings.Join(m.To, ",") != "admin@example.com,noc@example.com" {
+		t.Errorf("envelope from %q to %v", m.From, m.To)
+	}
+	subject, h, body := parseMail(t, m.Data)
+	if subject != "[tollguard] CRITICAL: credentials_compromised on ext:1001" {
+		t.Errorf("subject %q", subject)
+	}
+	if h.Get("Auto-Submitted") != "auto-generated" || h.Get("X-Tollguard-Notice") != "7-1" || h.Get("X-Tollguard-Severity") != "critical" {
+		t.Errorf("headers %v", h)
+	}
+	if !strings.HasPrefix(h.Get("Content-Type"), "text/plain") {
+		t.Errorf("content type %q", h.Get("Content-Type"))
+	}
+	for _, want := range []string{
+		"Extension 1001 registered from 198.51.100.7, outside its IP access list.",
+		"tollguard unblock 1001", "tollguard regs 1001", "tollguard alerts ack 7", "friendly-scanner",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("body lacks %q:\n%s", want, body)
+		}
+	}
+}
+
+func TestEmailTLSPolicies(t *testing.T) {
+	cert := newTestCert(t)
+	tests := []struct {
+		name      string
+		serverTLS bool
+		policy    string
+		auth      bool
+		wantErr   string
+		wantTLS   bool
+	}{
+		{name: "MandatoryRefusesServerWithoutSTARTTLS", serverTLS: false, policy: notify.TLSMandatory, wantErr: "STARTTLS"},
+		{name: "OpportunisticUsesSTARTTLSWhenOffered", serverTLS: true, policy: notify.TLSOpportunistic, auth: true, wantTLS: true},
+		{name: "OpportunisticFallsBackToPlain", serverTLS: false, policy: notify.TLSOpportunistic, wantTLS: false},
+		{name: "NoneNeverStartsTLS", serverTLS: true, policy: notify.TLSNone, wantTLS: false},
+		{name: "UntrustedCertificateRefused", serverTLS: true, policy: notify.TLSMandatory, wantErr: "certificate"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var c *testCert
+			if tt.serverTLS {
+				c = &cert
+			}
+			user, pass := "", ""
+			if tt.auth {
+				user, pass = "tollguard", "s3cret pass"
+			}
+			srv := newSMTPServer(t, c, user, pass)
+			cfg := emailConfig(srv, &cert)
+			cfg.TLS = tt.policy
+			cfg.Username, cfg.Password = user, pass
+			if tt.name == "UntrustedCertificateRefused" {
+				cfg.CAFile = ""
+			}
+			e, err := notify.NewEmail(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, n := tollguard.AlertPolicy{}.NewAlertState(compromised(), t0)
+			err = e.Notify(context.Background(), n)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want one mentioning %q", err, tt.wantErr)
+				}
+				srv.none(t)
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m := srv.next(t); m.TLS != tt.wantTLS {
+				t.Errorf("TLS = %v, want %v", m.TLS, tt.wantTLS)
+			}
+		})
+	}
+}
+
+func TestEmailWrongPasswordFails(t *testing.T) {
+	cert := newTestCert(t)
+	srv := newSMTPServer(t, &cert, "tollguard", "right")
+	cfg := emailConfig(srv, &cert)
+	cfg.Password = "wrong"
+	e, err := notify.NewEmail(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, n := tollguard.AlertPolicy{}.NewAlertState(compromised(), t0)
+	if err := e.Notify(context.Background(), n); err == nil || !strings.Contains(err.Error(), "AUTH") {
+		t.Fatalf("err = %v, want an AUTH failure", err)
+	}
+	srv.none(t)
+}
+
+func TestNewEmailRejectsBadConfig(t *testing.T) {
+	good := notify.EmailConfig{Host: "mail.example", From: "tg@example.com", To: []string{"a@example.com"}}
+	tests := []struct {
+		name   string
+		modify func(*notify.EmailConfig)
+		want   string
+	}{
+		{"NoHost", func(c *notify.EmailConfig) { c.Host = "" }, "no SMTP host"},
+		{"BadFrom", func(c *notify.EmailConfig) { c.From = "not an address" }, "from"},
+		{"NoRecipients", func(c *notify.EmailConfig) { c.To = nil }, "no recipients"},
+		{"BadRecipient", func(c *notify.EmailConfig) { c.To = []string{"a@example.com", "bob"} }, `"bob"`},
+		{"BadTLS", func(c *notify.EmailConfig) { c.TLS = "starttls-please" }, "tls"},
+		{"BadAuth", func(c *notify.EmailConfig) { c.Username, c.Auth = "u", "magic" }, "auth"},
+		{"MissingCAFile", func(c *notify.EmailConfig) { c.CAFile = "/nonexistent/ca.pem" }, "ca_file"},
+		{"BadPort", func(c *notify.EmailConfig) { c.Port = 70000 }, "port"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := good
+			tt.modify(&c)
+			_, err := notify.NewEmail(c)
+			if err == nil || !strings.Contains(err.Error(), tt.want) || tollguard.ErrorCode(err) != tollguard.EINVALID {
+				t.Fatalf("err = %v, want an invalid-config error mentioning %q", err, tt.want)
+			}
+		})
+	}
+	if _, err := notify.NewEmail(good); err != nil {
+		t.Fatalf("good config: %v", err)
+	}
+}
