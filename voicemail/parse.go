@@ -1,0 +1,305 @@
+// Package voicemail reads Asterisk's voicemail.conf (following its
+// #include and #tryinclude directives) and a realtime voicemail table,
+// and rewrites mailbox PINs in place. The parser keeps every byte it
+// does not change: comments, blank lines, odd spacing, "=>" or "=",
+// line endings and the options after the PIN all survive a rewrite, so
+// a diff of a rewritten file shows only PINs.
+//
+// It follows Asterisk's own config reader (main/config.c): ";" starts a
+// comment unless escaped as "\;"; ";--" ... "--;" is a block comment
+// that may span lines and nest; "[name]" opens a context (anything
+// after "]" is template syntax); a line is "name = value" or
+// "name => value", split at the first "="; an included file starts in
+// the context in effect at its #include, and the including file goes on
+// in its own context afterwards. Relative include paths are relative to
+// the config directory, and may be globs.
+package voicemail
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+)
+
+// File is one parsed config file. Bytes returns it with the PINs set
+// through SetPIN replaced and nothing else changed.
+type File struct {
+	Path     string
+	Entries  []Entry
+	Includes []Include
+	// Problems are lines Asterisk would complain about; they do not stop
+	// the parse.
+	Problems []string
+
+	data    []byte
+	comment []bool         // comment[i]: byte i is part of a comment
+	edits   map[int]string // entry index → new PIN
+}
+
+// Entry is one mailbox line: mailbox => [-]pin,full name,email,pager,options.
+type Entry struct {
+	Context  string
+	Mailbox  string
+	PIN      string // without the leading "-"
+	Locked   bool   // the PIN had a leading "-": the user may not change it
+	FullName string
+	Email    string
+	Line     int
+
+	pinStart, pinEnd int  // byte offsets of PIN in the file
+	pinSplit         bool // a comment sits inside the PIN: not rewritable
+}
+
+// Include is a #include, #tryinclude or #exec directive.
+type Include struct {
+	Directive string // include, tryinclude, exec
+	Target    string // as written, quotes removed
+	Line      int
+	Context   string // the context in effect at the directive
+}
+
+// nonMailboxContexts are voicemail.conf's settings sections.
+var nonMailboxContexts = map[string]bool{"general": true, "zonemessages": true}
+
+// MailboxContext reports whether lines in context ctx define mailboxes.
+func MailboxContext(ctx string) bool {
+	return ctx != "" && !nonMailboxContexts[strings.ToLower(ctx)]
+}
+
+// Parse parses data, the contents of path, starting in context ctx
+// ("" for a top-level file). It never fails: what it cannot make sense
+// of is kept as is and noted in Problems.
+func Parse(path string, data []byte, ctx string) *File {
+	f := &File{Path: path, data: data}
+	eff, mask := blankComments(data)
+	f.comment = mask
+	line := 0
+	for off := 0; off < len(eff); {
+		end := bytes.IndexByte(eff[off:], '\n')
+		next := off + end + 1
+		if end < 0 {
+			end, next = len(eff)-off, len(eff)
+		}
+		line++
+		ctx = f.parseLine(eff, off, off+end, line, ctx)
+		off = next
+	}
+	return f
+}
+
+// parseLine handles eff[start:end] (comments already blanked) and
+// returns the context in effect after it.
+func (f *File) parseLine(eff []byte, start, end, line int, ctx string) string {
+	s, e := trimSpace(eff, start, end)
+	if s == e {
+		return ctx
+	}
+	text := string(eff[s:e])
+	switch text[0] {
+	case '[':
+		close := strings.IndexByte(text, ']')
+		if close < 0 {
+			f.problem(line, "no closing ']' in context header")
+			return ctx
+		}
+		return text[1:close]
+	case '#':
+		// The directive is the word up to the first control or space
+		// character; the argument is the rest, stripped and unquoted.
+		word, arg := text[1:], ""
+		if i := strings.IndexFunc(word, func(r rune) bool { return r <= ' ' }); i >= 0 {
+			word, arg = word[:i], word[i+1:]
+		}
+		arg = strings.TrimSpace(arg)
+		if len(arg) >= 2 && (arg[0] == '"' && arg[len(arg)-1] == '"' || arg[0] == '<' && arg[len(arg)-1] == '>') {
+			arg = arg[1 : len(arg)-1]
+		}
+		switch d := strings.ToLower(word); d {
+		case "include", "tryinclude", "exec":
+			if arg == "" {
+				f.problem(line, "#%s needs an argument", d)
+				return ctx
+			}
+			f.Includes = append(f.Includes, Include{Directive: d, Target: arg, Line: line, Context: ctx})
+		default:
+			f.problem(line, "unknown directive #%s", word)
+		}
+		return ctx
+	}
+	if ctx == "" {
+		f.problem(line, "line outside any [context]")
+		return ctx
+	}
+	eq := strings.IndexByte(text, '=')
+	if eq < 0 {
+		f.problem(line, "no '=' on the line")
+		return ctx
+	}
+	name := strings.TrimSpace(text[:eq])
+	if name == "" || strings.HasSuffix(name, "+") || strings.HasPrefix(name, "\\") || !MailboxContext(ctx) {
+		// Settings, appends (+=) and escaped names are not mailboxes.
+		return ctx
+	}
+	vs := s + eq + 1
+	if vs < e && eff[vs] == '>' {
+		vs++
+	}
+	vs, ve := trimSpace(eff, vs, e)
+	// The PIN is the value up to the first comma, without the spaces
+	// around it; a leading "-" locks it.
+	ps := vs
+	pe := ve
+	if i := bytes.IndexByte(eff[vs:ve], ','); i >= 0 {
+		pe = vs + i
+	}
+	ps, pe = trimSpace(eff, ps, pe)
+	ent := Entry{Context: ctx, Mailbox: name, Line: line}
+	if ps < pe && eff[ps] == '-' {
+		ent.Locked = true
+		ps++
+	}
+	ent.pinStart, ent.pinEnd = ps, pe
+	ent.PIN = f.text(eff, ps, pe)
+	ent.pinSplit = len(ent.PIN) != pe-ps
+	fields := strings.Split(f.text(eff, vs, ve), ",")
+	if len(fields) > 1 {
+		ent.FullName = strings.TrimSpace(fields[1])
+	}
+	if len(fields) > 2 {
+		ent.Email = strings.TrimSpace(strings.ReplaceAll(fields[2], `\;`, ";"))
+	}
+	f.Entries = append(f.Entries, ent)
+	return ctx
+}
+
+// text returns eff[s:e] without its comment bytes: Asterisk joins what
+// comes before and after an inline block comment.
+func (f *File) text(eff []byte, s, e int) string {
+	b := make([]byte, 0, e-s)
+	for i := s; i < e; i++ {
+		if !f.comment[i] {
+			b = append(b, eff[i])
+		}
+	}
+	return string(b)
+}
+
+func (f *File) problem(line int, format string, args ...any) {
+	f.Problems = append(f.Problems, fmt.Sprintf("%s:%d: %s", f.Path, line, fmt.Sprintf(format, args...)))
+}
+
+// trimSpace narrows [s, e) of b past spaces, tabs and carriage returns.
+func trimSpace(b []byte, s, e int) (int, int) {
+	for s < e && isSpace(b[s]) {
+		s++
+	}
+	for e > s && isSpace(b[e-1]) {
+		e--
+	}
+	return s, e
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f' }
+
+// blankComments returns a copy of data with every comment byte turned
+// into a space (newlines kept), so that offsets into the copy are
+// offsets into data, and which bytes were comments.
+func blankComments(data []byte) ([]byte, []bool) {
+	out := bytes.Clone(data)
+	mask := make([]bool, len(data))
+	blank := func(i int) { out[i], mask[i] = ' ', true }
+	depth := 0 // nested ";--" block comments
+	from := 0  // where the scan of this line resumed after a marker
+	lineComment := false
+	for i := 0; i < len(out); i++ {
+		c := data[i]
+		if c == '\n' {
+			lineComment, from = false, i+1
+			continue
+		}
+		if lineComment {
+			blank(i)
+			continue
+		}
+		if c != ';' {
+			if depth > 0 {
+				blank(i)
+			}
+			continue
+		}
+		switch {
+		case i > from && data[i-1] == '\\':
+			// "\;" is a literal semicolon (part of the comment inside one).
+			if depth > 0 {
+				blank(i)
+			}
+		case i+2 < len(data) && data[i+1] == '-' && data[i+2] == '-' && (i+3 >= len(data) || data[i+3] != '-'):
+			depth++
+			blank(i)
+			blank(i + 1)
+			blank(i + 2)
+			i += 2
+			from = i + 1
+		case depth > 0 && i-2 >= from && data[i-1] == '-' && data[i-2] == '-':
+			depth--
+			blank(i)
+			blank(i - 1)
+			blank(i - 2)
+			from = i + 1
+		case depth > 0:
+			blank(i)
+		default:
+			blank(i)
+			lineComment = true
+		}
+	}
+	return out, mask
+}
+
+// SetPIN replaces entry i's PIN (keeping its "-" lock); pin must be
+// digits only.
+func (f *File) SetPIN(i int, pin string) error {
+	if i < 0 || i >= len(f.Entries) {
+		return fmt.Errorf("%s: no mailbox entry %d", f.Path, i)
+	}
+	if pin == "" || strings.Trim(pin, "0123456789") != "" {
+		return fmt.Errorf("%s: new PIN for %s must be digits only", f.Path, f.Entries[i].Mailbox)
+	}
+	if f.Entries[i].pinSplit {
+		return fmt.Errorf("%s:%d: the PIN of mailbox %s has a comment inside it; change it by hand", f.Path, f.Entries[i].Line, f.Entries[i].Mailbox)
+	}
+	if f.edits == nil {
+		f.edits = map[int]string{}
+	}
+	f.edits[i] = pin
+	return nil
+}
+
+// Changed reports whether any PIN was set.
+func (f *File) Changed() bool { return len(f.edits) > 0 }
+
+// Original returns the bytes the file was parsed from.
+func (f *File) Original() []byte { return f.data }
+
+// Bytes returns the file with the new PINs in place and every other
+// byte as it was.
+func (f *File) Bytes() []byte {
+	if len(f.edits) == 0 {
+		return bytes.Clone(f.data)
+	}
+	var b bytes.Buffer
+	b.Grow(len(f.data) + 8*len(f.edits))
+	at := 0
+	// Entries are in file order, so their spans are increasing.
+	for i, ent := range f.Entries {
+		pin, ok := f.edits[i]
+		if !ok {
+			continue
+		}
+		b.Write(f.data[at:ent.pinStart])
+		b.WriteString(pin)
+		at = ent.pinEnd
+	}
+	b.Write(f.data[at:])
+	return b.Bytes()
+}

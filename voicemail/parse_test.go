@@ -1,0 +1,167 @@
+package voicemail
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestParseSample(t *testing.T) {
+	tree, err := Load("testdata/etc/voicemail.conf", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type got struct {
+		File, Context, Mailbox, PIN string
+		Locked                      bool
+		Name, Email                 string
+	}
+	var entries []got
+	for _, f := range tree.Files {
+		for _, e := range f.Entries {
+			entries = append(entries, got{filepath.Base(f.Path), e.Context, e.Mailbox, e.PIN, e.Locked, e.FullName, e.Email})
+		}
+	}
+	want := []got{
+		{"voicemail.conf", "default", "1234", "4242", false, "Example Mailbox", "root@localhost"},
+		{"voicemail.conf", "default", "1001", "1001", false, "Alice Able", "alice@example.com"},
+		{"voicemail.conf", "default", "1002", "1111", true, "Bob Baker", "bob@example.com"},
+		{"voicemail.conf", "default", "1003", "839217", false, "Carol Chen", "carol@example.com"},
+		{"voicemail.conf", "default", "1004", "2580", false, "Dan Doe", "dan@example.com"},
+		// Asterisk joins the text around an inline block comment.
+		{"voicemail.conf", "default", "1006", "5012", false, "ErinEve", "erin@example.com"},
+		{"voicemail.conf", "default", "1007", "4831967204", false, "Frank Long PIN", "frank@example.com"},
+		{"voicemail.conf", "default", "1008", "4321", false, "Grace After Include", "grace@example.com"},
+		{"voicemail.conf", "other", "2001", "123456", false, "Heidi", "heidi;x@example.com"},
+		{"voicemail.conf", "other", "2002", "9753", false, "Ivan Spaces", "ivan@example.com"},
+		{"voicemail.conf", "default", "1009", "1212", false, "Olivia Appended", ""},
+		// Included files: the glob is read in name order; a file with no
+		// [context] of its own continues the includer's.
+		{"no-context.conf", "default", "4001", "4001", false, "Leo Inherits", "leo@example.com"},
+		{"no-context.conf", "support", "4002", "2468", false, "Mallory Support", "mallory@example.com"},
+		{"sales.conf", "sales", "3001", "0000", false, "Judy CRLF", "judy@example.com"},
+		{"sales.conf", "sales", "3002", "620493", false, "Ken CRLF", "ken@example.com"},
+	}
+	if !reflect.DeepEqual(entries, want) {
+		t.Errorf("entries:\n got %+v\nwant %+v", entries, want)
+	}
+	if len(tree.Problems) != 0 {
+		t.Errorf("problems in a valid sample: %q", tree.Problems)
+	}
+}
+
+func TestParseComments(t *testing.T) {
+	for _, tc := range []struct {
+		name, text string
+		want       []string // context/mailbox=pin
+	}{
+		{"LineComment", "[default]\n;1000 => 1234\n1001 => 1111 ; 1002 => 2222\n", []string{"default/1001=1111"}},
+		{"EscapedSemicolon", "[default]\n1001 => 12\\;34,x\n", []string{`default/1001=12\;34`}},
+		{"BlockOverLines", "[default]\n;--\n1000 => 1234\n--;\n1001 => 5678\n", []string{"default/1001=5678"}},
+		{"NestedBlock", "[default]\n;-- a ;-- b --; 1000 => 1 --;1001 => 2\n", []string{"default/1001=2"}},
+		{"FourDashesIsLineComment", "[default]\n;---- 1000 => 1\n1001 => 2\n", []string{"default/1001=2"}},
+		{"SettingsSections", "[general]\nmaxmsg=100\n[zonemessages]\neastern=America/New_York|x\n[Default]\n1 => 2\n", []string{"Default/1=2"}},
+		{"AppendIsNotAMailbox", "[default]\n1001 => 1111\n1001 += ,more\n", []string{"default/1001=1111"}},
+		{"EmptyPIN", "[default]\n1001 =>\n1002 => ,Name\n", []string{"default/1001=", "default/1002="}},
+		{"NoContext", "1001 => 1111\n", nil},
+		{"CRLF", "[default]\r\n1001 => 1111\r\n", []string{"default/1001=1111"}},
+		{"CommentInsidePIN", "[default]\n1001 => 12;-- x --;34,Name\n", []string{"default/1001=1234"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := Parse("x.conf", []byte(tc.text), "")
+			var got []string
+			for _, e := range f.Entries {
+				got = append(got, e.Context+"/"+e.Mailbox+"="+e.PIN)
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+			if b := f.Bytes(); string(b) != tc.text {
+				t.Errorf("unchanged file does not round-trip: %q", b)
+			}
+		})
+	}
+}
+
+func TestLoadProblems(t *testing.T) {
+	tree, err := Load("testdata/broken.conf", "testdata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	joined := strings.Join(tree.Problems, "\n")
+	for _, want := range []string{"#include missing-for-sure.conf: no such file", "#exec /usr/local/bin/make-mailboxes is not run"} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("problems %q lack %q", tree.Problems, want)
+		}
+	}
+	if _, err := Load("testdata/nope.conf", ""); err == nil {
+		t.Error("a missing top file is not an error")
+	}
+}
+
+func TestIncludeLoop(t *testing.T) {
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "a.conf"), "[default]\n#include b.conf\n1 => 1\n")
+	write(t, filepath.Join(dir, "b.conf"), "#include a.conf\n2 => 2\n")
+	tree, err := Load(filepath.Join(dir, "a.conf"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tree.Files) != 2 || !strings.Contains(strings.Join(tree.Problems, "\n"), "more than once") {
+		t.Errorf("files %d, problems %q", len(tree.Files), tree.Problems)
+	}
+}
+
+// TestSetPINGolden rewrites the sample's weak PINs with fixed new ones
+// and compares every file with golden copies edited by hand: only the
+// PIN bytes differ, CRLF endings, the missing final newline, comments,
+// "=" vs "=>", spacing and the options after each PIN all survive.
+func TestSetPINGolden(t *testing.T) {
+	newPINs := map[string]string{
+		"default/1234": "739104", "default/1001": "582046", "default/1002": "604918", "default/1004": "417352",
+		"default/1006": "936027", "default/1008": "250819", "other/2001": "847260", "other/2002": "318594",
+		"default/1009": "503718", "sales/3001": "725913", "default/4001": "093857", "support/4002": "661029",
+	}
+	tree, err := Load("testdata/etc/voicemail.conf", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := 0
+	for _, f := range tree.Files {
+		for i, e := range f.Entries {
+			if pin, ok := newPINs[e.Context+"/"+e.Mailbox]; ok {
+				if err := f.SetPIN(i, pin); err != nil {
+					t.Fatal(err)
+				}
+				set++
+			}
+		}
+		rel, _ := filepath.Rel("testdata/etc", f.Path)
+		want, err := os.ReadFile(filepath.Join("testdata/golden", rel))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := f.Bytes(); string(got) != string(want) {
+			t.Errorf("%s:\n got %q\nwant %q", rel, got, want)
+		}
+	}
+	if set != len(newPINs) {
+		t.Errorf("set %d PINs, want %d", set, len(newPINs))
+	}
+	if err := tree.Files[0].SetPIN(0, "12a4"); err == nil {
+		t.Error("a non-digit PIN was accepted")
+	}
+	split := Parse("x.conf", []byte("[default]\n1001 => 12;-- x --;34,Name\n"), "")
+	if err := split.SetPIN(0, "739104"); err == nil {
+		t.Error("a PIN with a comment inside was rewritten (the comment would be lost)")
+	}
+}
+
+func write(t *testing.T, path, s string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(s), 0o640); err != nil {
+		t.Fatal(err)
+	}
+}
