@@ -2,7 +2,9 @@ package voicemail
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -35,9 +37,21 @@ func WriteFileAtomic(path string, old, data []byte, backupDir string, now time.T
 	if backupDir == "" {
 		backupDir = dir
 	}
-	backup := filepath.Join(backupDir, "."+base+".tollguard-"+now.UTC().Format("20060102T150405Z")+".bak")
-	if err := writeNew(backup, cur, st.Mode().Perm(), uid, gid, hasOwner); err != nil {
-		return fmt.Errorf("back up %s (nothing written): %w", path, err)
+	// A backup is never overwritten: a second rewrite within the same
+	// second gets the next free name.
+	stem := filepath.Join(backupDir, "."+base+".tollguard-"+now.UTC().Format("20060102T150405Z"))
+	for n := 1; ; n++ {
+		backup := stem + ".bak"
+		if n > 1 {
+			backup = fmt.Sprintf("%s-%d.bak", stem, n)
+		}
+		err := writeNew(backup, cur, st.Mode().Perm(), uid, gid, hasOwner)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, fs.ErrExist) || n >= 100 {
+			return fmt.Errorf("back up %s (nothing written): %w", path, err)
+		}
 	}
 	tmp, err := os.CreateTemp(dir, "."+base+".tollguard-*.tmp")
 	if err != nil {

@@ -1,0 +1,103 @@
+package voicemail
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestWriteFileAtomic(t *testing.T) {
+	now := time.Date(2026, 11, 23, 1, 2, 3, 0, time.UTC)
+	t.Run("KeepsModeOwnerAndBacksUp", func(t *testing.T) {
+		dir := t.TempDir()
+		p := filepath.Join(dir, "voicemail.conf")
+		old := []byte("[default]\n1001 => 1234\n")
+		write(t, p, string(old))
+		if err := os.Chmod(p, 0o640); err != nil {
+			t.Fatal(err)
+		}
+		// As root, give the file to another owner so keeping it means
+		// something; otherwise it stays ours and must stay ours.
+		_ = os.Chown(p, 4242, 4243)
+		before, _ := os.Stat(p)
+		if err := WriteFileAtomic(p, old, []byte("[default]\n1001 => 739104\n"), "", now); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := os.ReadFile(p)
+		if string(got) != "[default]\n1001 => 739104\n" {
+			t.Errorf("content %q", got)
+		}
+		after, _ := os.Stat(p)
+		if after.Mode() != before.Mode() {
+			t.Errorf("mode %v, want %v", after.Mode(), before.Mode())
+		}
+		bu, bg, _ := owner(before)
+		au, ag, _ := owner(after)
+		if au != bu || ag != bg {
+			t.Errorf("owner %d:%d, want %d:%d", au, ag, bu, bg)
+		}
+		backup := filepath.Join(dir, ".voicemail.conf.tollguard-20261123T010203Z.bak")
+		b, err := os.ReadFile(backup)
+		if err != nil || string(b) != string(old) {
+			t.Errorf("backup %q, %v", b, err)
+		}
+		if st, _ := os.Stat(backup); st.Mode().Perm() != 0o640 {
+			t.Errorf("backup mode %v, want the original's", st.Mode().Perm())
+		}
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			if strings.HasSuffix(e.Name(), ".tmp") {
+				t.Errorf("temporary file left behind: %s", e.Name())
+			}
+		}
+	})
+	t.Run("RefusesWhenChangedMeanwhile", func(t *testing.T) {
+		dir := t.TempDir()
+		p := filepath.Join(dir, "voicemail.conf")
+		write(t, p, "[default]\n1001 => 1234\n")
+		err := WriteFileAtomic(p, []byte("something else"), []byte("x"), "", now)
+		if err == nil || !strings.Contains(err.Error(), "changed while") {
+			t.Fatalf("err %v", err)
+		}
+		if got, _ := os.ReadFile(p); string(got) != "[default]\n1001 => 1234\n" {
+			t.Errorf("file was written: %q", got)
+		}
+	})
+	t.Run("FollowsSymlink", func(t *testing.T) {
+		dir := t.TempDir()
+		real := filepath.Join(dir, "real.conf")
+		link := filepath.Join(dir, "voicemail.conf")
+		write(t, real, "a")
+		if err := os.Symlink(real, link); err != nil {
+			t.Fatal(err)
+		}
+		if err := WriteFileAtomic(link, []byte("a"), []byte("b"), t.TempDir(), now); err != nil {
+			t.Fatal(err)
+		}
+		if fi, _ := os.Lstat(link); fi.Mode()&os.ModeSymlink == 0 {
+			t.Error("the symlink was replaced by a file")
+		}
+		if got, _ := os.ReadFile(real); string(got) != "b" {
+			t.Errorf("target %q", got)
+		}
+	})
+	t.Run("BackupNeverOverwritten", func(t *testing.T) {
+		dir := t.TempDir()
+		p := filepath.Join(dir, "voicemail.conf")
+		write(t, p, "a")
+		if err := WriteFileAtomic(p, []byte("a"), []byte("b"), "", now); err != nil {
+			t.Fatal(err)
+		}
+		// Same second again: the first backup keeps "a".
+		if err := WriteFileAtomic(p, []byte("b"), []byte("c"), "", now); err != nil {
+			t.Fatal(err)
+		}
+		for name, want := range map[string]string{".voicemail.conf.tollguard-20261123T010203Z.bak": "a", ".voicemail.conf.tollguard-20261123T010203Z-2.bak": "b", "voicemail.conf": "c"} {
+			if got, err := os.ReadFile(filepath.Join(dir, name)); string(got) != want {
+				t.Errorf("%s: %q, %v; want %q", name, got, err, want)
+			}
+		}
+	})
+}
