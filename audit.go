@@ -1,0 +1,595 @@
+package tollguard
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"time"
+)
+
+// AuditJob is one audit (design.md §4). The scheduler and `tollguard
+// audit` run the same value, so a scheduled run and a manual one find
+// and fix exactly the same things.
+type AuditJob interface {
+	Name() string
+	// Run inspects, and changes things only when apply is set. It
+	// returns what it found and did so far even alongside an error.
+	Run(ctx context.Context, env *AuditEnv, apply bool, progress AuditProgress) ([]AuditFinding, []AuditAction, error)
+}
+
+// AuditProgress reports how far a long audit has got (done of total items);
+// the CLI prints it to stderr. A nil AuditProgress is fine.
+type AuditProgress func(done, total int, item string)
+
+func (p AuditProgress) report(done, total int, item string) {
+	if p != nil {
+		p(done, total, item)
+	}
+}
+
+// AuditFinding is one thing an audit found. Findings of warning or
+// above raise an alert.
+type AuditFinding struct {
+	Check     string         `json:"check"` // "stale", "weak_pin", "over_quota", ...
+	Severity  Severity       `json:"severity"`
+	Subject   string         `json:"subject"` // "ext:1001", "mailbox:default/1234", "account:acme"
+	Account   string         `json:"account,omitempty"`
+	Extension string         `json:"extension,omitempty"`
+	Message   string         `json:"message"` // what is wrong and what to do
+	Evidence  map[string]any `json:"evidence,omitempty"`
+}
+
+// AuditAction is one change an audit made (only with apply), or tried
+// to make.
+type AuditAction struct {
+	Kind    string `json:"kind"` // block, schedule_purge, purge, cancel_purge, rotate_password, rewrite_pin, reload_module, notify_owner
+	Subject string `json:"subject"`
+	Message string `json:"message"`
+	Err     string `json:"error,omitempty"`
+	// Secret is a new password for the admin running the CLI. It is
+	// never stored: SaveAuditRun receives runs with it cleared.
+	Secret string `json:"secret,omitempty"`
+}
+
+// Audit action kinds.
+const (
+	AuditActBlock          = "block"
+	AuditActSchedulePurge  = "schedule_purge"
+	AuditActPurge          = "purge"
+	AuditActCancelPurge    = "cancel_purge"
+	AuditActRotatePassword = "rotate_password"
+	AuditActRewritePIN     = "rewrite_pin"
+	AuditActReloadModule   = "reload_module"
+	AuditActNotifyOwner    = "notify_owner"
+	AuditActAdopt          = "adopt"
+)
+
+// AuditRun is the stored record of one audit run.
+type AuditRun struct {
+	ID        int64          `json:"id,omitempty"`
+	Job       string         `json:"job"`
+	Trigger   string         `json:"trigger"` // "cli" or "cron"
+	Apply     bool           `json:"apply"`
+	StartedAt time.Time      `json:"started_at"`
+	EndedAt   time.Time      `json:"ended_at"`
+	Findings  []AuditFinding `json:"findings"`
+	Actions   []AuditAction  `json:"actions"`
+	Error     string         `json:"error,omitempty"`
+}
+
+// Worst returns the highest severity among the run's findings, "" if none.
+func (r *AuditRun) Worst() Severity {
+	var w Severity
+	for _, f := range r.Findings {
+		if severityRank(f.Severity) > severityRank(w) {
+			w = f.Severity
+		}
+	}
+	return w
+}
+
+func severityRank(s Severity) int {
+	switch s {
+	case SeverityInfo:
+		return 1
+	case SeverityWarning:
+		return 2
+	case SeverityCritical:
+		return 3
+	}
+	return 0
+}
+
+// AuditEnv is everything the audits and the extension lifecycle use.
+// Only Now, Store and Alerter are required; an audit that needs a
+// missing part (Asterisk, mailbox sources, fail2ban) says so in a
+// finding instead of failing.
+type AuditEnv struct {
+	Now       func() time.Time
+	Store     AuditStore
+	Asterisk  Asterisk // nil when ARI is not configured
+	Alerter   Alerter
+	Mailboxes []MailboxSource // voicemail.conf and realtime tables
+	Mailer    Mailer          // nil: mailbox owners are not told
+	Fail2ban  Fail2banChecker // nil: fail2ban is not checked
+	Settings  AuditSettings
+	Logger    *slog.Logger
+	Rand      io.Reader // nil: crypto/rand; tests may pin it
+}
+
+func (env *AuditEnv) now() time.Time {
+	if env.Now != nil {
+		return env.Now()
+	}
+	return time.Now()
+}
+
+func (env *AuditEnv) logger() *slog.Logger {
+	if env.Logger != nil {
+		return env.Logger
+	}
+	return slog.Default()
+}
+
+func (env *AuditEnv) rand() io.Reader {
+	if env.Rand != nil {
+		return env.Rand
+	}
+	return rand.Reader
+}
+
+// AuditSettings are the audits' thresholds and lists. Zero values take
+// the defaults (see DefaultAuditSettings) through WithDefaults.
+type AuditSettings struct {
+	StaleAfter time.Duration // no registration and no call for this long; default 60 days
+	PurgeGrace time.Duration // blocked this long before the Asterisk objects are deleted; default 7 days
+	// TestPatterns are case-insensitive regular expressions matched
+	// against an extension's name, caller ID and description.
+	TestPatterns []string
+	// Ignore lists endpoint names the stale, tests, quotas and passwords
+	// audits skip (trunks, for instance). "anonymous" is the coverage
+	// audit's business and always skipped by the others.
+	Ignore []string
+
+	MinPINLength int // default 6
+	PINLength    int // length of generated PINs; default max(MinPINLength, 6)
+	// NotifyOwners mails a mailbox's owner (voicemail.conf's email
+	// field) when --apply changed the PIN; MailPIN puts the new PIN in
+	// that mail (off by default: mail is not a safe channel).
+	NotifyOwners bool
+	MailPIN      bool
+
+	PasswordMinScore  int      // zxcvbn score 0-4 a password must reach; default 3
+	PasswordMinLength int      // default 12
+	PasswordDefaults  []string // weak on sight; the extension's own name is always added
+	PasswordLength    int      // length of generated passwords; default 24
+
+	// CreationAlert raises an alert when more than this many extensions
+	// appear within 24 h, whatever the quotas say; 0 = default 5, -1 = off.
+	CreationAlert int
+	// DefaultSpendFactorPermil applies to accounts whose own factor is
+	// 0 only when set here; default 0 (the account decides).
+	DefaultSpendFactorPermil int
+
+	GatedContexts  []string // contexts whose outbound calls pass the gate
+	SelftestNumber string   // Policy.SelftestNumber
+	SelftestApp    string   // the Stasis app the originated channel's other half enters
+	SelftestWait   time.Duration
+
+	Endpoint EndpointTemplate // what `ext add` creates
+}
+
+// EndpointTemplate is the PJSIP objects `tollguard ext add` creates.
+type EndpointTemplate struct {
+	Context       string            // default "from-internal"
+	Transport     string            // "" leaves Asterisk's default
+	Codecs        string            // allow=, after disallow=all; default "ulaw,alaw"
+	MaxContacts   int               // default 1
+	EndpointExtra map[string]string // more endpoint fields, e.g. direct_media=no
+	AORExtra      map[string]string
+}
+
+// DefaultTestPatterns are the tests audit's default patterns.
+var DefaultTestPatterns = []string{"test", "demo", "temp", "9999"}
+
+// DefaultPasswordDenylist are passwords weak on sight (besides the
+// extension's own name).
+var DefaultPasswordDenylist = []string{"password", "1234", "12345", "123456", "phone", "secret", "changeme", "asterisk", "sip", "voip", "admin"}
+
+// DefaultAuditSettings returns the defaults from design.md §4 and the issue.
+func DefaultAuditSettings() AuditSettings {
+	return AuditSettings{
+		StaleAfter:        60 * 24 * time.Hour,
+		PurgeGrace:        7 * 24 * time.Hour,
+		TestPatterns:      DefaultTestPatterns,
+		MinPINLength:      6,
+		PasswordMinScore:  3,
+		PasswordMinLength: 12,
+		PasswordDefaults:  DefaultPasswordDenylist,
+		PasswordLength:    24,
+		CreationAlert:     5,
+		GatedContexts:     []string{"from-internal"},
+		SelftestWait:      10 * time.Second,
+		Endpoint:          EndpointTemplate{Context: "from-internal", Codecs: "ulaw,alaw", MaxContacts: 1},
+	}
+}
+
+// WithDefaults fills zero settings with the defaults.
+func (s AuditSettings) WithDefaults() AuditSettings {
+	d := DefaultAuditSettings()
+	if s.StaleAfter <= 0 {
+		s.StaleAfter = d.StaleAfter
+	}
+	if s.PurgeGrace <= 0 {
+		s.PurgeGrace = d.PurgeGrace
+	}
+	if s.TestPatterns == nil {
+		s.TestPatterns = d.TestPatterns
+	}
+	if s.MinPINLength <= 0 {
+		s.MinPINLength = d.MinPINLength
+	}
+	if s.PINLength <= 0 {
+		s.PINLength = max(s.MinPINLength, 6)
+	}
+	if s.PasswordMinScore <= 0 {
+		s.PasswordMinScore = d.PasswordMinScore
+	}
+	if s.PasswordMinLength <= 0 {
+		s.PasswordMinLength = d.PasswordMinLength
+	}
+	if s.PasswordDefaults == nil {
+		s.PasswordDefaults = d.PasswordDefaults
+	}
+	if s.PasswordLength < MinGeneratedPassword {
+		s.PasswordLength = d.PasswordLength
+	}
+	if s.CreationAlert == 0 {
+		s.CreationAlert = d.CreationAlert
+	}
+	if s.GatedContexts == nil {
+		s.GatedContexts = d.GatedContexts
+	}
+	if s.SelftestWait <= 0 {
+		s.SelftestWait = d.SelftestWait
+	}
+	if s.Endpoint.Context == "" {
+		s.Endpoint.Context = d.Endpoint.Context
+	}
+	if s.Endpoint.Codecs == "" {
+		s.Endpoint.Codecs = d.Endpoint.Codecs
+	}
+	if s.Endpoint.MaxContacts <= 0 {
+		s.Endpoint.MaxContacts = d.Endpoint.MaxContacts
+	}
+	return s
+}
+
+// AuditStore is what the audits and the extension lifecycle need from
+// storage; the SQLite store implements it.
+type AuditStore interface {
+	Accounts(ctx context.Context) ([]*Account, error)
+	Account(ctx context.Context, id string) (*Account, error) // ENOTFOUND
+	Extensions(ctx context.Context, account string) ([]*Extension, error)
+	Extension(ctx context.Context, name string) (*Extension, error) // ENOTFOUND
+	CreateExtension(ctx context.Context, e *Extension) error
+	// CreateExtensionWithinQuota inserts e unless its account already
+	// has MaxExtensions extensions or created MaxCreatedPerDay in the 24 h
+	// before now (EQUOTA), in one transaction, so that two parallel
+	// `ext add` cannot both slip under the quota.
+	CreateExtensionWithinQuota(ctx context.Context, e *Extension, now time.Time) error
+	UpdateExtension(ctx context.Context, name string, fn func(e *Extension) error) (*Extension, error)
+	DeleteExtension(ctx context.Context, name string) error
+	TouchExtension(ctx context.Context, name string, t int64) error
+	Block(ctx context.Context, b Block) (Block, error)
+	Unblock(ctx context.Context, kind, subject, by string) (bool, error)
+
+	// MonthCharge is an account's total charge in a UTC month (YYYY-MM).
+	MonthCharge(ctx context.Context, account, month string) (Amount, error)
+	// LastCalls returns, per extension, when its newest call row was
+	// recorded (rolled-up calls are gone from it).
+	LastCalls(ctx context.Context) (map[string]time.Time, error)
+	// CallsSince lists calls recorded at or after t with reason r
+	// ("" for any), newest first.
+	CallsSince(ctx context.Context, t time.Time, r Reason) ([]*CallRecord, error)
+
+	SaveAuditRun(ctx context.Context, run *AuditRun) error
+	SaveSnapshot(ctx context.Context, s *ExtensionSnapshot) error
+	// LatestSnapshot is the newest snapshot of ext not yet restored (ENOTFOUND).
+	LatestSnapshot(ctx context.Context, ext string) (*ExtensionSnapshot, error)
+	MarkSnapshotRestored(ctx context.Context, id int64, at time.Time) error
+	// AddPendingPurge schedules a purge; one pending purge per extension
+	// (a second one keeps the first's due time).
+	AddPendingPurge(ctx context.Context, p PendingPurge) (PendingPurge, error)
+	PendingPurges(ctx context.Context) ([]PendingPurge, error)
+	FinishPurge(ctx context.Context, ext, outcome string, at time.Time) error
+	SpendAlertState(ctx context.Context, account, month, kind string) (*SpendAlert, error) // nil when none
+	SaveSpendAlert(ctx context.Context, a SpendAlert) error
+	// SightEndpoints records that Asterisk listed these endpoints at now
+	// and returns when each was first listed. The first call ever marks
+	// every endpoint as baseline: they existed before tollguard looked.
+	SightEndpoints(ctx context.Context, names []string, now time.Time) (map[string]EndpointSighting, error)
+}
+
+// ExtensionSnapshot is the full JSON of an extension's Asterisk
+// objects, taken before they are deleted, so `ext restore` can put
+// them back.
+type ExtensionSnapshot struct {
+	ID         int64            `json:"id,omitempty"`
+	Extension  string           `json:"extension"`
+	Account    string           `json:"account,omitempty"`
+	TakenAt    time.Time        `json:"taken_at"`
+	Reason     string           `json:"reason"`
+	Objects    []SnapshotObject `json:"objects"` // in creation order: auths, aors, endpoint
+	RestoredAt time.Time        `json:"restored_at,omitzero"`
+}
+
+// SnapshotObject is one PJSIP object as ARI returned it.
+type SnapshotObject struct {
+	Type   string       `json:"type"` // auth, aor, endpoint
+	ID     string       `json:"id"`
+	Fields ConfigObject `json:"fields"`
+}
+
+// PendingPurge is an extension blocked for its grace period, waiting
+// to have its Asterisk objects deleted.
+type PendingPurge struct {
+	Extension   string
+	Job         string // the audit or "cli"
+	Reason      string
+	ScheduledAt time.Time
+	DueAt       time.Time
+	DoneAt      time.Time
+	Outcome     string // purged, cancelled, gone
+}
+
+// SpendAlert remembers that an account crossed a spend threshold in a
+// month, so each crossing alerts once.
+type SpendAlert struct {
+	Account   string
+	Month     string // YYYY-MM (UTC)
+	Kind      string // "fixed" or "factor"
+	Threshold Amount
+	Spend     Amount
+	AlertedAt time.Time
+}
+
+// EndpointSighting is when tollguard first saw Asterisk list an endpoint.
+type EndpointSighting struct {
+	FirstSeen time.Time
+	Baseline  bool // already there on the first look: its creation time is unknown
+}
+
+// Mailer sends one plain-text mail; the alert subsystem's SMTP client
+// can satisfy it.
+type Mailer interface {
+	SendMail(ctx context.Context, to, subject, body string) error
+}
+
+// Fail2banChecker asks the host's fail2ban about itself.
+type Fail2banChecker interface {
+	Status(ctx context.Context) (Fail2banStatus, error)
+}
+
+// Fail2banStatus is what `fail2ban-client status` says.
+type Fail2banStatus struct {
+	Installed bool
+	Running   bool
+	Jails     []string
+	Detail    string // the client's error output when it is not running
+}
+
+// RunAudit runs job, stores the run and raises an alert for every
+// finding of warning or above. A panicking job is recorded as a failed
+// run. trigger is "cli" or "cron".
+func RunAudit(ctx context.Context, env *AuditEnv, job AuditJob, apply bool, trigger string, progress AuditProgress) (*AuditRun, error) {
+	run := &AuditRun{Job: job.Name(), Trigger: trigger, Apply: apply, StartedAt: env.now()}
+	findings, actions, err := runAuditJob(ctx, env, job, apply, progress)
+	run.EndedAt = env.now()
+	run.Findings, run.Actions = findings, actions
+	if run.Findings == nil {
+		run.Findings = []AuditFinding{}
+	}
+	if run.Actions == nil {
+		run.Actions = []AuditAction{}
+	}
+	if err != nil {
+		run.Error = ErrorMessage(err)
+	}
+	log := env.logger()
+	stored := *run
+	stored.Actions = make([]AuditAction, len(run.Actions))
+	for i, a := range run.Actions {
+		a.Secret = ""
+		stored.Actions[i] = a
+	}
+	// Store and alert even when ctx ended: the run happened.
+	saveCtx := context.WithoutCancel(ctx)
+	if serr := env.Store.SaveAuditRun(saveCtx, &stored); serr != nil {
+		log.Error("could not store the audit run; its findings are only in this log", "job", run.Job, LogError, serr)
+	}
+	run.ID = stored.ID
+	for _, f := range run.Findings {
+		if severityRank(f.Severity) < severityRank(SeverityWarning) || env.Alerter == nil {
+			continue
+		}
+		if aerr := env.Alerter.Raise(saveCtx, f.alert(run)); aerr != nil {
+			log.Error("could not raise an alert for an audit finding", "job", run.Job, "subject", f.Subject, LogError, aerr)
+		}
+	}
+	log.Info("audit finished", "job", run.Job, "trigger", trigger, "apply", apply,
+		"findings", len(run.Findings), "actions", len(run.Actions), "worst", run.Worst(),
+		"took", run.EndedAt.Sub(run.StartedAt).Round(time.Millisecond).String(), LogError, run.Error)
+	return run, err
+}
+
+func runAuditJob(ctx context.Context, env *AuditEnv, job AuditJob, apply bool, progress AuditProgress) (fs []AuditFinding, as []AuditAction, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			env.logger().Error("audit crashed; tollguard keeps running", "job", job.Name(), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			err = Errorf(EINTERNAL, "audit %s crashed: %v", job.Name(), r)
+		}
+	}()
+	return job.Run(ctx, env, apply, progress)
+}
+
+// alert turns a finding into the alert it raises. Audit alerts are kind
+// audit_<check> (spend findings are AlertSpend-like "spend"), so the
+// same check on the same subject merges within the cool-down.
+func (f AuditFinding) alert(run *AuditRun) Alert {
+	kind := "audit_" + f.Check
+	if f.Check == AuditCheckSpend {
+		kind = "spend"
+	}
+	ev := map[string]any{"job": run.Job, "check": f.Check}
+	for k, v := range f.Evidence {
+		ev[k] = v
+	}
+	b, _ := json.Marshal(ev)
+	return Alert{
+		Kind: kind, Severity: f.Severity, Subject: f.Subject, Account: f.Account, Extension: f.Extension,
+		Message: f.Message, Evidence: string(b), FirstSeen: run.EndedAt, LastSeen: run.EndedAt, Count: 1,
+	}
+}
+
+// Finding checks.
+const (
+	AuditCheckStale            = "stale"
+	AuditCheckTest             = "test_extension"
+	AuditCheckWeakPIN          = "weak_pin"
+	AuditCheckWeakPassword     = "weak_password"
+	AuditCheckUnmanaged        = "unmanaged"
+	AuditCheckOverQuota        = "over_quota"
+	AuditCheckOverDailyQuota   = "over_daily_quota"
+	AuditCheckCreationBurst    = "creation_burst"
+	AuditCheckSpend            = "spend"
+	AuditCheckAnonymous        = "anonymous_endpoint"
+	AuditCheckUngatedContext   = "ungated_context"
+	AuditCheckFail2ban         = "fail2ban"
+	AuditCheckReadOnlyAsterisk = "asterisk_read_only"
+	AuditCheckNoAsterisk       = "asterisk_unavailable"
+	AuditCheckPurge            = "purge"
+	AuditCheckSource           = "source"
+	AuditCheckSelftest         = "selftest"
+)
+
+// auditRun carries one run's findings, actions and switches.
+type auditRun struct {
+	env      *AuditEnv
+	job      string
+	apply    bool
+	progress AuditProgress
+	findings []AuditFinding
+	actions  []AuditAction
+	// readOnly is set when Asterisk refused a dynamic-config write: the
+	// rest of the run reports instead of trying again.
+	readOnly bool
+	pending  map[string]PendingPurge // by extension, from loadPending
+}
+
+func newAuditRun(env *AuditEnv, job string, apply bool, p AuditProgress) *auditRun {
+	return &auditRun{env: env, job: job, apply: apply, progress: p}
+}
+
+func (r *auditRun) find(f AuditFinding) { r.findings = append(r.findings, f) }
+
+func (r *auditRun) act(a AuditAction) {
+	r.actions = append(r.actions, a)
+	log := r.env.logger()
+	if a.Err != "" {
+		log.Error("audit action failed", "job", r.job, "action", a.Kind, "subject", a.Subject, "message", a.Message, LogError, a.Err)
+	} else {
+		log.Info("audit action", "job", r.job, "action", a.Kind, "subject", a.Subject, "message", a.Message)
+	}
+}
+
+func (r *auditRun) result(err error) ([]AuditFinding, []AuditAction, error) {
+	return r.findings, r.actions, err
+}
+
+// writable reports whether the run may change Asterisk.
+func (r *auditRun) writable() bool { return r.apply && !r.readOnly }
+
+// refused handles an Asterisk write error: a 403 switches the run to
+// report-only and adds one finding saying what to put in sorcery.conf.
+// It reports whether err was such a refusal.
+func (r *auditRun) refused(err error, typ string) bool {
+	if ErrorCode(err) != EFORBIDDEN {
+		return false
+	}
+	if !r.readOnly {
+		r.readOnly = true
+		r.find(AuditFinding{
+			Check: AuditCheckReadOnlyAsterisk, Severity: SeverityWarning, Subject: "asterisk",
+			Message:  "Asterisk refused to change PJSIP " + typ + " objects (403); continuing report-only. " + SorceryAdvice(),
+			Evidence: map[string]any{"asterisk_error": ErrorMessage(err)},
+		})
+	}
+	return true
+}
+
+// needAsterisk adds a finding and returns false when ARI is not configured.
+func (r *auditRun) needAsterisk(what string) bool {
+	if r.env.Asterisk != nil {
+		return true
+	}
+	r.find(AuditFinding{Check: AuditCheckNoAsterisk, Severity: SeverityWarning, Subject: "asterisk",
+		Message: "ARI is not configured, so " + what + "; set [ari] in the config so tollguard can read Asterisk's PJSIP objects"})
+	return false
+}
+
+// pjsipEndpoints lists the PJSIP endpoints Asterisk has, by name.
+func pjsipEndpoints(ctx context.Context, a Asterisk) ([]EndpointState, error) {
+	eps, err := a.Endpoints(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list endpoints through ARI: %w", err)
+	}
+	out := eps[:0:0]
+	for _, e := range eps {
+		if strings.EqualFold(e.Technology, "PJSIP") {
+			out = append(out, e)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Resource < out[j].Resource })
+	return out, nil
+}
+
+// ignored reports whether the audits other than coverage skip name.
+func (s AuditSettings) ignored(name string) bool {
+	if name == "anonymous" {
+		return true
+	}
+	for _, n := range s.Ignore {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+// AuditJobs returns every audit, in the order `audit all` runs them.
+func AuditJobs() []AuditJob {
+	return []AuditJob{StaleAudit{}, TestsAudit{}, PINsAudit{}, PasswordsAudit{}, QuotasAudit{}, SpendAudit{}, CoverageAudit{}}
+}
+
+// AuditJobNamed returns the audit called name.
+func AuditJobNamed(name string) (AuditJob, error) {
+	var names []string
+	for _, j := range AuditJobs() {
+		if j.Name() == name {
+			return j, nil
+		}
+		names = append(names, j.Name())
+	}
+	return nil, Errorf(EINVALID, "unknown audit %q; the audits are %s", name, strings.Join(names, ", "))
+}
+
+func auditMonth(t time.Time) string { return t.UTC().Format("2006-01") }
+
+func auditExtSubject(name string) string { return "ext:" + name }

@@ -1,0 +1,101 @@
+package tollguard
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+// CoverageAudit checks that the gate sees every outbound call: it flags
+// an "anonymous" PJSIP endpoint (anyone may call without a password),
+// endpoints whose context is not one of the gated contexts (calls from
+// them bypass tollguard: dial-through), and a fail2ban that is missing,
+// stopped or without an Asterisk jail (failed registrations reach only
+// the security log, never ARI). It has nothing to apply;
+// `tollguard selftest` proves the gated contexts for real.
+type CoverageAudit struct{}
+
+func (CoverageAudit) Name() string { return "coverage" }
+
+func (CoverageAudit) Run(ctx context.Context, env *AuditEnv, apply bool, p AuditProgress) ([]AuditFinding, []AuditAction, error) {
+	r := newAuditRun(env, "coverage", apply, p)
+	s := env.Settings.WithDefaults()
+	gated := map[string]bool{}
+	for _, c := range s.GatedContexts {
+		gated[c] = true
+	}
+	if r.needAsterisk("endpoint contexts cannot be checked") {
+		eps, err := pjsipEndpoints(ctx, env.Asterisk)
+		if err != nil {
+			return r.result(err)
+		}
+		sawAnon := false
+		for n, e := range eps {
+			r.progress.report(n+1, len(eps), e.Resource)
+			if e.Resource == "anonymous" {
+				sawAnon = true
+			}
+			if err := r.coverEndpoint(ctx, e.Resource, gated, s); err != nil {
+				return r.result(err)
+			}
+		}
+		if !sawAnon {
+			// The endpoint list may leave it out; ask for it by name.
+			if err := r.coverEndpoint(ctx, "anonymous", gated, s); err != nil && ErrorCode(err) != ENOTFOUND {
+				return r.result(err)
+			}
+		}
+	}
+	r.checkFail2ban(ctx)
+	return r.result(nil)
+}
+
+func (r *auditRun) coverEndpoint(ctx context.Context, name string, gated map[string]bool, s AuditSettings) error {
+	ep, err := r.env.Asterisk.ConfigObject(ctx, "endpoint", name)
+	if err != nil {
+		if name == "anonymous" && ErrorCode(err) == ENOTFOUND {
+			return nil
+		}
+		return fmt.Errorf("read endpoint %s: %w", name, err)
+	}
+	ctxName := ep.Get("context")
+	if name == "anonymous" {
+		r.find(AuditFinding{Check: AuditCheckAnonymous, Severity: SeverityCritical, Subject: auditExtSubject(name), Extension: name,
+			Message:  fmt.Sprintf("an anonymous PJSIP endpoint exists (context %s): anyone on the internet can send calls into that context without a password; remove it (and `endpoint_identifier_order` entries for anonymous) unless you need unauthenticated inbound calls, and then give it a context that can only reach your own numbers", ctxName),
+			Evidence: map[string]any{"context": ctxName, "gated": gated[ctxName]}})
+		return nil
+	}
+	if s.ignored(name) || gated[ctxName] {
+		return nil
+	}
+	r.find(AuditFinding{Check: AuditCheckUngatedContext, Severity: SeverityWarning, Subject: auditExtSubject(name), Extension: name,
+		Message: fmt.Sprintf("endpoint %s sends its calls to context %q, which is not a gated context (%s): its outbound calls may bypass tollguard; add tollguard's include to that context and list it in [audit] gated_contexts, or move the endpoint",
+			name, ctxName, strings.Join(s.GatedContexts, ", ")),
+		Evidence: map[string]any{"context": ctxName, "gated_contexts": s.GatedContexts}})
+	return nil
+}
+
+func (r *auditRun) checkFail2ban(ctx context.Context) {
+	if r.env.Fail2ban == nil {
+		return
+	}
+	st, err := r.env.Fail2ban.Status(ctx)
+	f := AuditFinding{Check: AuditCheckFail2ban, Severity: SeverityWarning, Subject: "fail2ban"}
+	switch {
+	case err != nil:
+		f.Message = "could not ask fail2ban for its status: " + ErrorMessage(err)
+	case !st.Installed:
+		f.Message = "fail2ban is not installed: failed SIP registrations (password guessing) reach only Asterisk's security log, never ARI, so nothing bans the guessers; install fail2ban and enable an asterisk jail (see contrib/)"
+	case !st.Running:
+		f.Message = "fail2ban is installed but not running (" + strings.TrimSpace(st.Detail) + "): start it (systemctl enable --now fail2ban) so password guessers get banned"
+	default:
+		for _, j := range st.Jails {
+			if strings.Contains(strings.ToLower(j), "asterisk") {
+				return
+			}
+		}
+		f.Message = fmt.Sprintf("fail2ban runs but has no asterisk jail (jails: %s): failed SIP registrations are not banned; enable the asterisk jail (see contrib/)", strings.Join(st.Jails, ", "))
+		f.Evidence = map[string]any{"jails": st.Jails}
+	}
+	r.find(f)
+}

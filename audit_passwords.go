@@ -1,0 +1,99 @@
+package tollguard
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+// PasswordsAudit judges the password of every PJSIP auth object the
+// endpoints reference, read through ARI (the endpoint list gives the
+// endpoints; ARI cannot list auth objects that no endpoint uses). Weak
+// means empty, equal to the username or extension, on the default list,
+// shorter than PasswordMinLength, or under the zxcvbn score threshold.
+// With apply it rotates weak ones to generated passwords.
+type PasswordsAudit struct{}
+
+func (PasswordsAudit) Name() string { return "passwords" }
+
+func (PasswordsAudit) Run(ctx context.Context, env *AuditEnv, apply bool, p AuditProgress) ([]AuditFinding, []AuditAction, error) {
+	r := newAuditRun(env, "passwords", apply, p)
+	s := env.Settings.WithDefaults()
+	if !r.needAsterisk("SIP passwords cannot be read") {
+		return r.result(nil)
+	}
+	eps, err := pjsipEndpoints(ctx, env.Asterisk)
+	if err != nil {
+		return r.result(err)
+	}
+	judged := map[string]bool{}
+	for n, e := range eps {
+		r.progress.report(n+1, len(eps), e.Resource)
+		if s.ignored(e.Resource) {
+			continue
+		}
+		ep, err := env.Asterisk.ConfigObject(ctx, "endpoint", e.Resource)
+		if err != nil {
+			return r.result(fmt.Errorf("read endpoint %s: %w", e.Resource, err))
+		}
+		for _, id := range splitObjectIDs(ep.Get("auth")) {
+			if judged[id] {
+				continue
+			}
+			judged[id] = true
+			if err := r.judgeAuth(ctx, e.Resource, id, s); err != nil {
+				return r.result(err)
+			}
+		}
+	}
+	return r.result(nil)
+}
+
+func (r *auditRun) judgeAuth(ctx context.Context, ext, id string, s AuditSettings) error {
+	env := r.env
+	auth, err := env.Asterisk.ConfigObject(ctx, "auth", id)
+	if ErrorCode(err) == ENOTFOUND {
+		r.find(AuditFinding{Check: AuditCheckWeakPassword, Severity: SeverityWarning, Subject: auditExtSubject(ext), Extension: ext,
+			Message: fmt.Sprintf("endpoint %s names auth %s, which does not exist: check pjsip.conf", ext, id)})
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read auth %s: %w", id, err)
+	}
+	subj := auditExtSubject(ext)
+	if t := auth.Get("auth_type"); t != "" && t != "userpass" {
+		r.find(AuditFinding{Check: AuditCheckWeakPassword, Severity: SeverityInfo, Subject: subj, Extension: ext,
+			Message: fmt.Sprintf("auth %s uses auth_type=%s, so its password cannot be judged", id, t)})
+		return nil
+	}
+	why := PasswordWeakness(auth.Get("password"), auth.Get("username"), ext, s)
+	if len(why) == 0 {
+		return nil
+	}
+	sev := SeverityWarning
+	for _, w := range why {
+		// What scanners try first: the username, the defaults, nothing.
+		if w == "empty" || strings.HasPrefix(w, "equal to") || strings.HasPrefix(w, "a well-known") {
+			sev = SeverityCritical
+		}
+	}
+	r.find(AuditFinding{Check: AuditCheckWeakPassword, Severity: sev, Subject: subj, Extension: ext,
+		Message:  fmt.Sprintf("SIP password of auth %s is weak: %s; SIP scanners guess such passwords within minutes: run `tollguard ext rotate-password %s` (or `tollguard audit passwords --apply`) and update the phone", id, strings.Join(why, ", "), ext),
+		Evidence: map[string]any{"auth": id, "username": auth.Get("username"), "reasons": why}})
+	if !r.writable() {
+		return nil
+	}
+	pw, err := env.newPassword(ext, s)
+	if err != nil {
+		return err
+	}
+	if _, err := env.Asterisk.PutConfigObject(ctx, "auth", id, []ConfigField{{"password", pw}}); err != nil {
+		if !r.refused(err, "auth") {
+			r.act(AuditAction{Kind: AuditActRotatePassword, Subject: subj, Message: "could not rotate the password of auth " + id, Err: ErrorMessage(err)})
+		}
+		return nil
+	}
+	r.act(AuditAction{Kind: AuditActRotatePassword, Subject: subj, Secret: pw,
+		Message: fmt.Sprintf("rotated the password of auth %s; give the phone the new one (it is printed by the CLI only, and readable in Asterisk: pjsip show auth %s)", id, id)})
+	return nil
+}

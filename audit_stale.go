@@ -1,0 +1,121 @@
+package tollguard
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// StaleAudit finds extensions with no registration and no call for
+// StaleAfter (default 60 days): a departed employee's phone, a test
+// line nobody removed. With apply it blocks them and, after the grace
+// period, deletes their PJSIP objects keeping a snapshot.
+type StaleAudit struct{}
+
+func (StaleAudit) Name() string { return "stale" }
+
+func (StaleAudit) Run(ctx context.Context, env *AuditEnv, apply bool, p AuditProgress) ([]AuditFinding, []AuditAction, error) {
+	r := newAuditRun(env, "stale", apply, p)
+	s := env.Settings.WithDefaults()
+	if err := r.loadPending(ctx); err != nil {
+		return r.result(err)
+	}
+	if err := r.processDuePurges(ctx); err != nil {
+		return r.result(err)
+	}
+	inv, err := r.inventory(ctx, "extensions only Asterisk knows are not audited and the store's cannot be checked against their live state")
+	if err != nil {
+		return r.result(err)
+	}
+	lastCalls, err := env.Store.LastCalls(ctx)
+	if err != nil {
+		return r.result(fmt.Errorf("read last calls: %w", err))
+	}
+	now := env.now()
+	cutoff := now.Add(-s.StaleAfter)
+	days := int(s.StaleAfter / (24 * time.Hour))
+	for n, i := range inv {
+		r.progress.report(n+1, len(inv), i.Name)
+		var seen time.Time
+		if i.Store != nil {
+			seen = i.Store.LastSeen
+		}
+		if c := lastCalls[i.Name]; c.After(seen) {
+			seen = c
+		}
+		if seen.After(cutoff) {
+			continue
+		}
+		// Before calling it stale, ask Asterisk whether it is alive now:
+		// the listener may have been down when it last registered, and
+		// an extension tollguard has never seen has no history at all.
+		if alive, how := r.aliveNow(ctx, i); alive {
+			if i.Store != nil {
+				if err := env.Store.TouchExtension(ctx, i.Name, now.Unix()); err != nil {
+					return r.result(err)
+				}
+			}
+			env.logger().Debug("extension looked stale but is alive in Asterisk", LogExtension, i.Name, "how", how)
+			continue
+		}
+		known := i.Sighting.FirstSeen
+		if i.Store != nil && !i.Store.CreatedAt.IsZero() && (known.IsZero() || i.Store.CreatedAt.Before(known)) {
+			known = i.Store.CreatedAt
+		}
+		if seen.IsZero() && known.After(cutoff) {
+			continue // too new to judge
+		}
+		msg := fmt.Sprintf("no registration and no call for %d days", days)
+		if seen.IsZero() {
+			msg = fmt.Sprintf("never seen registering or calling since tollguard first saw it (%s), over %d days", known.UTC().Format("2006-01-02"), days)
+		} else {
+			msg += fmt.Sprintf(" (last seen %s)", seen.UTC().Format("2006-01-02"))
+		}
+		msg += "; if nobody uses it, remove it: run `tollguard audit stale --apply` to block it and purge it after the grace period"
+		f := AuditFinding{Check: AuditCheckStale, Severity: SeverityWarning, Subject: auditExtSubject(i.Name), Extension: i.Name, Account: i.account(),
+			Message: msg, Evidence: map[string]any{"last_seen": auditTime(seen), "known_since": auditTime(known), "state": i.State,
+				"in_asterisk": i.InAsterisk, "in_store": i.Store != nil, "stale_after_days": days}}
+		if !i.InAsterisk && i.Store != nil && r.env.Asterisk != nil {
+			f.Severity = SeverityInfo
+			f.Message = fmt.Sprintf("in tollguard's store but not in Asterisk, and unused for %d days; remove it with `tollguard ext rm %s`", days, i.Name)
+			r.find(f)
+			continue
+		}
+		r.purgeCandidate(ctx, f, fmt.Sprintf("stale: no registration and no call for %d days", days))
+	}
+	return r.result(nil)
+}
+
+// aliveNow asks Asterisk whether extension i is online or has a
+// registered contact right now.
+func (r *auditRun) aliveNow(ctx context.Context, i *extInfo) (bool, string) {
+	if !i.InAsterisk || r.env.Asterisk == nil {
+		return false, ""
+	}
+	if i.State == "online" {
+		return true, "endpoint online"
+	}
+	ep, err := r.env.Asterisk.ConfigObject(ctx, "endpoint", i.Name)
+	if err != nil {
+		return false, ""
+	}
+	for _, aor := range splitObjectIDs(ep.Get("aors")) {
+		obj, err := r.env.Asterisk.ConfigObject(ctx, "aor", aor)
+		if err != nil {
+			continue
+		}
+		for _, c := range obj.All("contact") {
+			if c != "" {
+				return true, "contact " + c
+			}
+		}
+	}
+	return false, ""
+}
+
+func auditTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UTC().Format(time.RFC3339)
+}

@@ -1,0 +1,85 @@
+package tollguard
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// TestsAudit finds extensions that look like test or demo ones, by
+// name, caller ID or description (TestPatterns, case-insensitive
+// regular expressions; default test, demo, temp, 9999). With apply it
+// blocks them and purges them after the grace period, as stale does.
+type TestsAudit struct{}
+
+func (TestsAudit) Name() string { return "tests" }
+
+// CompileTestPatterns compiles the tests audit's patterns, for config
+// validation.
+func CompileTestPatterns(pats []string) ([]*regexp.Regexp, error) {
+	out := make([]*regexp.Regexp, 0, len(pats))
+	for _, p := range pats {
+		re, err := regexp.Compile("(?i)" + p)
+		if err != nil {
+			return nil, Errorf(EINVALID, "test pattern %q: %v", p, err)
+		}
+		out = append(out, re)
+	}
+	return out, nil
+}
+
+func (TestsAudit) Run(ctx context.Context, env *AuditEnv, apply bool, p AuditProgress) ([]AuditFinding, []AuditAction, error) {
+	r := newAuditRun(env, "tests", apply, p)
+	s := env.Settings.WithDefaults()
+	res, err := CompileTestPatterns(s.TestPatterns)
+	if err != nil {
+		return r.result(err)
+	}
+	if err := r.loadPending(ctx); err != nil {
+		return r.result(err)
+	}
+	if err := r.processDuePurges(ctx); err != nil {
+		return r.result(err)
+	}
+	inv, err := r.inventory(ctx, "only the store's names, caller IDs and descriptions are checked")
+	if err != nil {
+		return r.result(err)
+	}
+	for n, i := range inv {
+		r.progress.report(n+1, len(inv), i.Name)
+		fields := map[string]string{"name": i.Name}
+		if i.Store != nil {
+			fields["caller_id"], fields["description"] = i.Store.CallerID, i.Store.Description
+		}
+		if i.InAsterisk && env.Asterisk != nil {
+			// Asterisk's caller ID is the one calls carry.
+			if ep, err := env.Asterisk.ConfigObject(ctx, "endpoint", i.Name); err == nil {
+				if cid := cleanCallerID(ep.Get("callerid")); cid != "" {
+					fields["asterisk_caller_id"] = cid
+				}
+			}
+		}
+		var hits []string
+		for _, field := range []string{"name", "caller_id", "asterisk_caller_id", "description"} {
+			v := fields[field]
+			if v == "" {
+				continue
+			}
+			for k, re := range res {
+				if re.MatchString(v) {
+					hits = append(hits, fmt.Sprintf("%s %q matches %q", strings.ReplaceAll(field, "_", " "), v, s.TestPatterns[k]))
+					break
+				}
+			}
+		}
+		if len(hits) == 0 {
+			continue
+		}
+		f := AuditFinding{Check: AuditCheckTest, Severity: SeverityWarning, Subject: auditExtSubject(i.Name), Extension: i.Name, Account: i.account(),
+			Message:  "looks like a test or demo extension (" + strings.Join(hits, "; ") + "); test lines with easy passwords are a classic way in: remove it, or add it to [audit] ignore if it is real",
+			Evidence: map[string]any{"matches": hits, "in_asterisk": i.InAsterisk, "in_store": i.Store != nil}}
+		r.purgeCandidate(ctx, f, "looks like a test extension: "+strings.Join(hits, "; "))
+	}
+	return r.result(nil)
+}

@@ -1,0 +1,594 @@
+package tollguard
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// ARI puts object ids into the URL unescaped, and Asterisk splits
+// lists of them on commas, so extension names stay plain.
+var extensionNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.+-]{0,62}$`)
+
+// ValidExtensionName returns an EINVALID error unless name is usable
+// as a PJSIP object id.
+func ValidExtensionName(name string) error {
+	if !extensionNameRE.MatchString(name) || name == "anonymous" {
+		return Errorf(EINVALID, "extension name %q: use 1-63 letters, digits and _.+- (starting with a letter or digit), not \"anonymous\"", name)
+	}
+	return nil
+}
+
+// ExtensionSpec is what `tollguard ext add` asks for.
+type ExtensionSpec struct {
+	Name        string
+	Account     string
+	CallerID    string // "Alice <1001>"
+	Description string
+	Context     string // "" = the template's
+	CIDRs       []netip.Prefix
+	NoAsterisk  bool // record in the store only
+}
+
+// NewExtension is what AddExtension created.
+type NewExtension struct {
+	Extension *Extension
+	Password  string   // the SIP password; "" with NoAsterisk
+	Objects   []string // "auth/1009", "aor/1009", "endpoint/1009"
+}
+
+// AddExtension creates an extension: the account's quota is checked
+// and the extension recorded in the store in one transaction before
+// anything is written to Asterisk; then the PJSIP auth, aor and
+// endpoint are created in that order, with a generated password. If a
+// step fails, what was created is deleted again, store row included.
+func (env *AuditEnv) AddExtension(ctx context.Context, spec ExtensionSpec) (*NewExtension, error) {
+	s := env.Settings.WithDefaults()
+	if err := ValidExtensionName(spec.Name); err != nil {
+		return nil, err
+	}
+	if spec.Account == "" {
+		return nil, Errorf(EINVALID, "extension %s: give its account (--account)", spec.Name)
+	}
+	acct, err := env.Store.Account(ctx, spec.Account)
+	if err != nil {
+		return nil, err
+	}
+	if !spec.NoAsterisk {
+		if env.Asterisk == nil {
+			return nil, Errorf(EUNAVAILABLE, "ARI is not configured, so tollguard cannot create the PJSIP objects; configure [ari], or pass --no-asterisk to record the extension in tollguard only")
+		}
+		// Refuse to take over objects that already exist: their
+		// password is not ours to know.
+		for _, typ := range []string{"endpoint", "auth", "aor"} {
+			_, err := env.Asterisk.ConfigObject(ctx, typ, spec.Name)
+			if err == nil {
+				return nil, Errorf(ECONFLICT, "Asterisk already has a PJSIP %s named %s; nothing was created (to manage an existing extension, record it with --no-asterisk)", typ, spec.Name)
+			}
+			if ErrorCode(err) != ENOTFOUND {
+				return nil, fmt.Errorf("check Asterisk for %s %s: %w", typ, spec.Name, err)
+			}
+		}
+	}
+	ext := &Extension{Name: spec.Name, Account: acct.ID, CIDRs: spec.CIDRs, CallerID: spec.CallerID,
+		Description: spec.Description, Managed: true, CreatedAt: env.now()}
+	if err := env.Store.CreateExtensionWithinQuota(ctx, ext, env.now()); err != nil {
+		return nil, err
+	}
+	out := &NewExtension{Extension: ext}
+	if spec.NoAsterisk {
+		return out, nil
+	}
+	pw, err := env.newPassword(spec.Name, s)
+	if err != nil {
+		env.undoAdd(ctx, spec.Name, nil)
+		return nil, err
+	}
+	context := spec.Context
+	if context == "" {
+		context = s.Endpoint.Context
+	}
+	steps := []struct {
+		typ    string
+		fields []ConfigField
+	}{
+		{"auth", []ConfigField{{"auth_type", "userpass"}, {"username", spec.Name}, {"password", pw}}},
+		{"aor", withExtraFields([]ConfigField{{"max_contacts", strconv.Itoa(s.Endpoint.MaxContacts)}, {"remove_existing", "yes"}}, s.Endpoint.AORExtra)},
+		{"endpoint", withExtraFields(endpointFields(spec, acct.ID, context, s.Endpoint), s.Endpoint.EndpointExtra)},
+	}
+	var created []string
+	for _, st := range steps {
+		if _, err := env.Asterisk.PutConfigObject(ctx, st.typ, spec.Name, st.fields); err != nil {
+			env.undoAdd(ctx, spec.Name, created)
+			if ErrorCode(err) == EFORBIDDEN {
+				return nil, Errorf(EFORBIDDEN, "Asterisk refused to create the PJSIP %s %s (403: %s). Nothing was kept. %s Or pass --no-asterisk to record the extension in tollguard only.",
+					st.typ, spec.Name, ErrorMessage(err), SorceryAdvice())
+			}
+			return nil, fmt.Errorf("create PJSIP %s %s (rolled back %s): %w", st.typ, spec.Name, listOrNothing(created), err)
+		}
+		created = append(created, st.typ)
+	}
+	for _, c := range created {
+		out.Objects = append(out.Objects, c+"/"+spec.Name)
+	}
+	out.Password = pw
+	env.logger().Info("extension created", LogExtension, spec.Name, LogAccount, acct.ID, "context", context)
+	return out, nil
+}
+
+func listOrNothing(created []string) string {
+	if len(created) == 0 {
+		return "nothing"
+	}
+	return strings.Join(created, ", ")
+}
+
+// undoAdd deletes what a failed AddExtension created, newest first,
+// and the store row.
+func (env *AuditEnv) undoAdd(ctx context.Context, name string, created []string) {
+	ctx = context.WithoutCancel(ctx)
+	for i := len(created) - 1; i >= 0; i-- {
+		if err := env.Asterisk.DeleteConfigObject(ctx, created[i], name); err != nil && ErrorCode(err) != ENOTFOUND {
+			env.logger().Error("could not roll back a PJSIP object; delete it by hand", LogExtension, name, "type", created[i], LogError, err)
+		}
+	}
+	if err := env.Store.DeleteExtension(ctx, name); err != nil {
+		env.logger().Error("could not roll back the store row; remove it with `tollguard ext rm`", LogExtension, name, LogError, err)
+	}
+}
+
+func endpointFields(spec ExtensionSpec, account, context string, t EndpointTemplate) []ConfigField {
+	f := []ConfigField{{"context", context}, {"disallow", "all"}, {"allow", t.Codecs},
+		{"auth", spec.Name}, {"aors", spec.Name}, {"accountcode", account}}
+	if t.Transport != "" {
+		f = append(f, ConfigField{"transport", t.Transport})
+	}
+	if spec.CallerID != "" {
+		f = append(f, ConfigField{"callerid", spec.CallerID})
+	}
+	return f
+}
+
+func withExtraFields(f []ConfigField, extra map[string]string) []ConfigField {
+	keys := make([]string, 0, len(extra))
+	for k := range extra {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		f = append(f, ConfigField{k, extra[k]})
+	}
+	return f
+}
+
+// newPassword generates a password that passes tollguard's own rules.
+func (env *AuditEnv) newPassword(name string, s AuditSettings) (string, error) {
+	for range 8 {
+		pw, err := GeneratePassword(env.rand(), s.PasswordLength)
+		if err != nil {
+			return "", err
+		}
+		if len(PasswordWeakness(pw, name, name, s)) == 0 {
+			return pw, nil
+		}
+	}
+	return "", Errorf(EINTERNAL, "could not generate a strong password; is the random source broken?")
+}
+
+// RotatePassword replaces the password of extension name's auth object
+// (the endpoint's first auth, else the auth of the same name) with a
+// generated one and returns it.
+func (env *AuditEnv) RotatePassword(ctx context.Context, name string) (password, authID string, err error) {
+	if env.Asterisk == nil {
+		return "", "", Errorf(EUNAVAILABLE, "ARI is not configured, so tollguard cannot change passwords; configure [ari]")
+	}
+	authID = name
+	ep, err := env.Asterisk.ConfigObject(ctx, "endpoint", name)
+	switch {
+	case err == nil:
+		if ids := splitObjectIDs(ep.Get("auth")); len(ids) > 0 {
+			authID = ids[0]
+		}
+	case ErrorCode(err) != ENOTFOUND:
+		return "", "", fmt.Errorf("read endpoint %s: %w", name, err)
+	}
+	auth, err := env.Asterisk.ConfigObject(ctx, "auth", authID)
+	if err != nil {
+		if ErrorCode(err) == ENOTFOUND {
+			return "", "", Errorf(ENOTFOUND, "Asterisk has no PJSIP auth %s for extension %s", authID, name)
+		}
+		return "", "", fmt.Errorf("read auth %s: %w", authID, err)
+	}
+	pw, err := env.newPassword(name, env.Settings.WithDefaults())
+	if err != nil {
+		return "", "", err
+	}
+	fields := []ConfigField{{"password", pw}}
+	if t := auth.Get("auth_type"); t != "" && t != "userpass" {
+		// md5 (or other) credentials: switch to a plain password.
+		fields = append([]ConfigField{{"auth_type", "userpass"}}, fields...)
+	}
+	if _, err := env.Asterisk.PutConfigObject(ctx, "auth", authID, fields); err != nil {
+		if ErrorCode(err) == EFORBIDDEN {
+			return "", authID, Errorf(EFORBIDDEN, "Asterisk refused to change the PJSIP auth %s (403: %s); the password is unchanged. %s",
+				authID, ErrorMessage(err), SorceryAdvice())
+		}
+		return "", authID, fmt.Errorf("change password of auth %s: %w", authID, err)
+	}
+	env.logger().Info("SIP password rotated; the phone must be given the new one", LogExtension, name, "auth", authID)
+	return pw, authID, nil
+}
+
+func splitObjectIDs(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// SchedulePurge blocks extension name now and schedules its Asterisk
+// objects for deletion after the grace period; unblocking it during the
+// grace period cancels the purge. An extension only Asterisk knows is
+// first recorded in the store (unmanaged) when its endpoint's
+// accountcode names an account, so that it can be blocked.
+func (env *AuditEnv) SchedulePurge(ctx context.Context, name, job, reason string) (PendingPurge, error) {
+	s := env.Settings.WithDefaults()
+	now := env.now()
+	due := now.Add(s.PurgeGrace)
+	ext, err := env.Store.Extension(ctx, name)
+	if ErrorCode(err) == ENOTFOUND {
+		ext, err = env.adopt(ctx, name)
+	}
+	if err != nil {
+		return PendingPurge{}, err
+	}
+	if ext != nil {
+		_, err := env.Store.Block(ctx, Block{Kind: BlockExtension, Subject: name, SetBy: "audit:" + job,
+			Reason: fmt.Sprintf("%s; its PJSIP objects will be deleted after %s (a snapshot is kept for `tollguard ext restore`); unblock it to cancel", reason, due.UTC().Format("2006-01-02 15:04Z")),
+			SetAt:  now})
+		if err != nil {
+			return PendingPurge{}, fmt.Errorf("block %s before purging: %w", name, err)
+		}
+	}
+	return env.Store.AddPendingPurge(ctx, PendingPurge{Extension: name, Job: job, Reason: reason, ScheduledAt: now, DueAt: due})
+}
+
+// adopt records an extension only Asterisk knows in the store, as
+// unmanaged, under the account its endpoint's accountcode names. It
+// returns nil (no error) when no such account exists.
+func (env *AuditEnv) adopt(ctx context.Context, name string) (*Extension, error) {
+	if env.Asterisk == nil {
+		return nil, nil
+	}
+	ep, err := env.Asterisk.ConfigObject(ctx, "endpoint", name)
+	if err != nil {
+		if ErrorCode(err) == ENOTFOUND {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("read endpoint %s: %w", name, err)
+	}
+	acct := ep.Get("accountcode")
+	if acct == "" {
+		return nil, nil
+	}
+	if _, err := env.Store.Account(ctx, acct); err != nil {
+		if ErrorCode(err) == ENOTFOUND {
+			return nil, nil
+		}
+		return nil, err
+	}
+	ext := &Extension{Name: name, Account: acct, CallerID: cleanCallerID(ep.Get("callerid")), CreatedAt: env.now()}
+	if err := env.Store.CreateExtension(ctx, ext); err != nil {
+		return nil, fmt.Errorf("record unmanaged extension %s: %w", name, err)
+	}
+	return ext, nil
+}
+
+func cleanCallerID(s string) string {
+	if s == "<unknown>" {
+		return ""
+	}
+	return s
+}
+
+// PurgeExtension deletes extension name's PJSIP endpoint, and the auth
+// and aor objects named like it, after storing a full JSON snapshot of
+// all of them. Objects with other names that the endpoint references
+// are kept (other endpoints may share them) and named in the snapshot's
+// reason. A 403 is an EFORBIDDEN error and deletes nothing.
+func (env *AuditEnv) PurgeExtension(ctx context.Context, name, reason string) (*ExtensionSnapshot, error) {
+	if env.Asterisk == nil {
+		return nil, Errorf(EUNAVAILABLE, "ARI is not configured, so tollguard cannot delete PJSIP objects; configure [ari]")
+	}
+	snap := &ExtensionSnapshot{Extension: name, TakenAt: env.now(), Reason: reason}
+	if ext, err := env.Store.Extension(ctx, name); err == nil {
+		snap.Account = ext.Account
+	}
+	auths, aors := []string{name}, []string{name}
+	ep, err := env.Asterisk.ConfigObject(ctx, "endpoint", name)
+	switch {
+	case err == nil:
+		var kept []string
+		auths, aors = nil, nil
+		for _, id := range splitObjectIDs(ep.Get("auth")) {
+			if id == name {
+				auths = append(auths, id)
+			} else {
+				kept = append(kept, "auth/"+id)
+			}
+		}
+		for _, id := range splitObjectIDs(ep.Get("aors")) {
+			if id == name {
+				aors = append(aors, id)
+			} else {
+				kept = append(kept, "aor/"+id)
+			}
+		}
+		if len(kept) > 0 {
+			snap.Reason += "; kept shared objects " + strings.Join(kept, ", ")
+		}
+	case ErrorCode(err) != ENOTFOUND:
+		return nil, fmt.Errorf("read endpoint %s: %w", name, err)
+	}
+	for _, o := range []struct {
+		typ string
+		ids []string
+	}{{"auth", auths}, {"aor", aors}} {
+		for _, id := range o.ids {
+			obj, err := env.Asterisk.ConfigObject(ctx, o.typ, id)
+			if ErrorCode(err) == ENOTFOUND {
+				continue
+			}
+			if err != nil {
+				return nil, fmt.Errorf("read %s %s: %w", o.typ, id, err)
+			}
+			snap.Objects = append(snap.Objects, SnapshotObject{Type: o.typ, ID: id, Fields: obj})
+		}
+	}
+	if ep != nil {
+		snap.Objects = append(snap.Objects, SnapshotObject{Type: "endpoint", ID: name, Fields: ep})
+	}
+	if len(snap.Objects) == 0 {
+		return nil, Errorf(ENOTFOUND, "Asterisk has no PJSIP endpoint, auth or aor named %s", name)
+	}
+	// The snapshot is stored before anything is deleted.
+	if err := env.Store.SaveSnapshot(ctx, snap); err != nil {
+		return nil, fmt.Errorf("store snapshot of %s (nothing deleted): %w", name, err)
+	}
+	var deleted []string
+	for i := len(snap.Objects) - 1; i >= 0; i-- { // endpoint first: it references the others
+		o := snap.Objects[i]
+		err := env.Asterisk.DeleteConfigObject(ctx, o.Type, o.ID)
+		if err == nil || ErrorCode(err) == ENOTFOUND {
+			deleted = append(deleted, o.Type+"/"+o.ID)
+			continue
+		}
+		if len(deleted) == 0 {
+			// Nothing changed: the snapshot is not needed for a restore.
+			_ = env.Store.MarkSnapshotRestored(context.WithoutCancel(ctx), snap.ID, env.now())
+		}
+		if ErrorCode(err) == EFORBIDDEN {
+			return nil, Errorf(EFORBIDDEN, "Asterisk refused to delete PJSIP %s %s (403: %s); deleted so far: %s. %s",
+				o.Type, o.ID, ErrorMessage(err), listOrNothing(deleted), SorceryAdvice())
+		}
+		return nil, fmt.Errorf("delete PJSIP %s %s (deleted so far: %s; snapshot %d kept): %w", o.Type, o.ID, listOrNothing(deleted), snap.ID, err)
+	}
+	env.logger().Warn("extension purged from Asterisk; restore it with `tollguard ext restore`", LogExtension, name, "snapshot", snap.ID, "objects", strings.Join(deleted, " "))
+	return snap, nil
+}
+
+// RestoreReport says what RestoreExtension did.
+type RestoreReport struct {
+	Snapshot  *ExtensionSnapshot  `json:"snapshot"`
+	Restored  []string            `json:"restored"`           // "auth/1009", ...
+	Existing  []string            `json:"existing,omitempty"` // already there, left alone
+	Rejected  map[string][]string `json:"rejected,omitempty"` // object → fields Asterisk refused
+	Unblocked bool                `json:"unblocked"`
+}
+
+// RestoreExtension puts extension name's PJSIP objects back from its
+// newest snapshot, cancels a pending purge and lifts the block. Each
+// object is created with its essential fields, then the snapshot's
+// other fields are merged in; fields Asterisk rejects are listed, not
+// fatal, and stay in the stored snapshot.
+func (env *AuditEnv) RestoreExtension(ctx context.Context, name, by string) (*RestoreReport, error) {
+	if env.Asterisk == nil {
+		return nil, Errorf(EUNAVAILABLE, "ARI is not configured, so tollguard cannot restore PJSIP objects; configure [ari]")
+	}
+	snap, err := env.Store.LatestSnapshot(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	rep := &RestoreReport{Snapshot: snap, Rejected: map[string][]string{}}
+	for _, o := range snap.Objects {
+		key := o.Type + "/" + o.ID
+		if _, err := env.Asterisk.ConfigObject(ctx, o.Type, o.ID); err == nil {
+			rep.Existing = append(rep.Existing, key)
+			continue
+		} else if ErrorCode(err) != ENOTFOUND {
+			return rep, fmt.Errorf("check %s: %w", key, err)
+		}
+		essential, rest := restoreFields(o.Type, o.Fields)
+		if _, err := env.Asterisk.PutConfigObject(ctx, o.Type, o.ID, essential); err != nil {
+			if ErrorCode(err) == EFORBIDDEN {
+				return rep, Errorf(EFORBIDDEN, "Asterisk refused to create PJSIP %s (403: %s); restored so far: %s. %s",
+					key, ErrorMessage(err), listOrNothing(rep.Restored), SorceryAdvice())
+			}
+			return rep, fmt.Errorf("restore %s (restored so far: %s; snapshot %d kept): %w", key, listOrNothing(rep.Restored), snap.ID, err)
+		}
+		rep.Restored = append(rep.Restored, key)
+		if len(rest) == 0 {
+			continue
+		}
+		if _, err := env.Asterisk.PutConfigObject(ctx, o.Type, o.ID, rest); err == nil {
+			continue
+		}
+		// One field Asterisk does not take back fails the whole merge:
+		// find which, one at a time.
+		for _, f := range rest {
+			if _, err := env.Asterisk.PutConfigObject(ctx, o.Type, o.ID, []ConfigField{f}); err != nil {
+				rep.Rejected[key] = append(rep.Rejected[key], f.Attribute+"="+f.Value)
+			}
+		}
+	}
+	if err := env.Store.MarkSnapshotRestored(ctx, snap.ID, env.now()); err != nil {
+		return rep, err
+	}
+	if err := env.Store.FinishPurge(ctx, name, "cancelled", env.now()); err != nil && ErrorCode(err) != ENOTFOUND {
+		return rep, err
+	}
+	switch _, err := env.Store.Extension(ctx, name); {
+	case err == nil:
+		rep.Unblocked, err = env.Store.Unblock(ctx, BlockExtension, name, by)
+		if err != nil {
+			return rep, err
+		}
+	case ErrorCode(err) == ENOTFOUND && snap.Account != "":
+		if err := env.Store.CreateExtension(ctx, &Extension{Name: name, Account: snap.Account, CreatedAt: env.now()}); err != nil {
+			return rep, err
+		}
+	}
+	env.logger().Info("extension restored from snapshot", LogExtension, name, "snapshot", snap.ID, "restored", strings.Join(rep.Restored, " "))
+	return rep, nil
+}
+
+// essentialFields are created first on restore: what makes the object
+// work. The rest is merged in afterwards.
+var essentialFields = map[string][]string{
+	"auth":     {"auth_type", "username", "password", "md5_cred", "realm"},
+	"aor":      {"max_contacts", "remove_existing", "minimum_expiration", "default_expiration", "maximum_expiration", "qualify_frequency", "mailboxes"},
+	"endpoint": {"context", "auth", "aors", "outbound_auth", "transport", "disallow", "allow", "callerid", "accountcode", "mailboxes", "identify_by", "direct_media"},
+}
+
+// restoreFields turns a snapshot (ARI's read form) back into fields ARI
+// accepts: empty values are left to their defaults, an aor's live
+// contacts are dropped (registrations come back on their own), the
+// codec list "(ulaw|alaw)" becomes disallow=all, allow=ulaw,alaw, and
+// the "<unknown>" caller ID (unset) is dropped.
+func restoreFields(typ string, obj ConfigObject) (essential, rest []ConfigField) {
+	ess := map[string]bool{}
+	for _, a := range essentialFields[typ] {
+		ess[a] = true
+	}
+	add := func(f ConfigField) {
+		if ess[f.Attribute] {
+			essential = append(essential, f)
+		} else {
+			rest = append(rest, f)
+		}
+	}
+	for _, f := range obj {
+		switch {
+		case f.Value == "":
+			continue
+		case typ == "aor" && f.Attribute == "contact":
+			continue
+		case typ == "endpoint" && f.Attribute == "callerid" && f.Value == "<unknown>":
+			continue
+		case typ == "endpoint" && f.Attribute == "allow":
+			codecs := strings.NewReplacer("(", "", ")", "", "|", ",").Replace(f.Value)
+			if codecs != "" {
+				add(ConfigField{"disallow", "all"})
+				add(ConfigField{"allow", codecs})
+			}
+			continue
+		}
+		add(f)
+	}
+	return essential, rest
+}
+
+// processDuePurges deletes the Asterisk objects of extensions whose
+// grace period is over, unless an admin unblocked them meanwhile.
+func (r *auditRun) processDuePurges(ctx context.Context) error {
+	env := r.env
+	pending, err := env.Store.PendingPurges(ctx)
+	if err != nil {
+		return fmt.Errorf("list pending purges: %w", err)
+	}
+	now := env.now()
+	for _, p := range pending {
+		if p.DueAt.After(now) {
+			continue
+		}
+		subj := auditExtSubject(p.Extension)
+		ext, err := env.Store.Extension(ctx, p.Extension)
+		if err == nil && !ext.Blocked {
+			if err := env.Store.FinishPurge(ctx, p.Extension, "cancelled", now); err != nil {
+				return err
+			}
+			r.act(AuditAction{Kind: AuditActCancelPurge, Subject: subj, Message: "purge cancelled: the extension was unblocked during its grace period"})
+			continue
+		}
+		if !r.writable() {
+			if !r.apply {
+				r.find(AuditFinding{Check: AuditCheckPurge, Severity: SeverityInfo, Subject: subj, Extension: p.Extension,
+					Message: fmt.Sprintf("grace period over since %s: run with --apply to delete its PJSIP objects (a snapshot is kept)", p.DueAt.UTC().Format("2006-01-02"))})
+			}
+			continue
+		}
+		snap, err := env.PurgeExtension(ctx, p.Extension, p.Reason)
+		switch {
+		case err == nil:
+			if err := env.Store.FinishPurge(ctx, p.Extension, "purged", now); err != nil {
+				return err
+			}
+			r.act(AuditAction{Kind: AuditActPurge, Subject: subj,
+				Message: fmt.Sprintf("deleted its PJSIP objects (%d) after the grace period; snapshot %d; bring them back with `tollguard ext restore %s`", len(snap.Objects), snap.ID, p.Extension)})
+		case ErrorCode(err) == ENOTFOUND:
+			if err := env.Store.FinishPurge(ctx, p.Extension, "gone", now); err != nil {
+				return err
+			}
+			r.act(AuditAction{Kind: AuditActPurge, Subject: subj, Message: "nothing left to delete: Asterisk no longer has its PJSIP objects"})
+		case r.refused(err, "endpoint"):
+		default:
+			r.act(AuditAction{Kind: AuditActPurge, Subject: subj, Message: "could not delete its PJSIP objects; will retry on the next run", Err: ErrorMessage(err)})
+		}
+	}
+	return nil
+}
+
+// loadPending reads the pending purges once per run.
+func (r *auditRun) loadPending(ctx context.Context) error {
+	ps, err := r.env.Store.PendingPurges(ctx)
+	if err != nil {
+		return fmt.Errorf("list pending purges: %w", err)
+	}
+	r.pending = map[string]PendingPurge{}
+	for _, p := range ps {
+		r.pending[p.Extension] = p
+	}
+	return nil
+}
+
+// purgeCandidate reports a stale or test extension, and with apply
+// blocks it and schedules its purge. An extension already waiting for
+// its purge is reported at info level: it was acted on already.
+func (r *auditRun) purgeCandidate(ctx context.Context, f AuditFinding, reason string) {
+	name := f.Extension
+	if p, ok := r.pending[name]; ok {
+		f.Severity = SeverityInfo
+		f.Message += fmt.Sprintf("; already blocked, purge due %s", p.DueAt.UTC().Format("2006-01-02 15:04Z"))
+		r.find(f)
+		return
+	}
+	r.find(f)
+	if !r.apply {
+		return
+	}
+	p, err := r.env.SchedulePurge(ctx, name, r.job, reason)
+	if err != nil {
+		r.act(AuditAction{Kind: AuditActSchedulePurge, Subject: auditExtSubject(name), Message: "could not block and schedule the purge", Err: ErrorMessage(err)})
+		return
+	}
+	r.pending[name] = p
+	r.act(AuditAction{Kind: AuditActSchedulePurge, Subject: auditExtSubject(name),
+		Message: fmt.Sprintf("blocked; its PJSIP objects will be deleted after %s unless it is unblocked", p.DueAt.UTC().Format("2006-01-02 15:04Z"))})
+}

@@ -1,0 +1,89 @@
+package tollguard
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/trustelem/zxcvbn"
+)
+
+// MinGeneratedPassword is the shortest password tollguard generates.
+const MinGeneratedPassword = 20
+
+// passwordAlphabet is SIP- and config-safe: letters and digits without
+// the look-alikes (I, O, l, o, 0, 1), and "-_." only, so a password never
+// needs quoting in pjsip.conf (";" starts a comment), in a provisioning
+// XML file or in a phone's web form. 59 symbols: 24 of them give 141
+// bits.
+const passwordAlphabet = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz23456789-_."
+
+// GeneratePassword returns n random characters from passwordAlphabet,
+// read from r (crypto/rand in production) without modulo bias.
+func GeneratePassword(r io.Reader, n int) (string, error) {
+	if n < MinGeneratedPassword {
+		n = MinGeneratedPassword
+	}
+	return randomFromAlphabet(r, passwordAlphabet, n)
+}
+
+// GeneratePIN returns n random digits.
+func GeneratePIN(r io.Reader, n int) (string, error) {
+	return randomFromAlphabet(r, "0123456789", n)
+}
+
+func randomFromAlphabet(r io.Reader, alphabet string, n int) (string, error) {
+	limit := 256 - 256%len(alphabet) // bytes at or above limit would bias the result
+	out := make([]byte, 0, n)
+	buf := make([]byte, 2*n)
+	for len(out) < n {
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return "", fmt.Errorf("read random bytes: %w", err)
+		}
+		for _, b := range buf {
+			if int(b) < limit && len(out) < n {
+				out = append(out, alphabet[int(b)%len(alphabet)])
+			}
+		}
+	}
+	return string(out), nil
+}
+
+// PasswordWeakness returns why password is weak for the auth object of
+// extension (username is the auth's username), or nil when it is not.
+// The rules: empty, equal to the username or extension, on the default
+// list, shorter than the minimum, or a zxcvbn score under the threshold.
+func PasswordWeakness(password, username, extension string, s AuditSettings) []string {
+	s = s.WithDefaults()
+	if password == "" {
+		return []string{"empty"}
+	}
+	var why []string
+	lower := strings.ToLower(password)
+	if username != "" && lower == strings.ToLower(username) {
+		why = append(why, "equal to the username")
+	}
+	if extension != "" && extension != username && lower == strings.ToLower(extension) {
+		why = append(why, "equal to the extension")
+	}
+	for _, d := range s.PasswordDefaults {
+		if lower == strings.ToLower(d) {
+			why = append(why, "a well-known default password")
+			break
+		}
+	}
+	if n := utf8.RuneCountInString(password); n < s.PasswordMinLength {
+		why = append(why, fmt.Sprintf("shorter than %d characters (%d)", s.PasswordMinLength, n))
+	}
+	inputs := []string{"asterisk", "pjsip", "sip", "voip", "phone"}
+	for _, u := range []string{username, extension} {
+		if u != "" {
+			inputs = append(inputs, u)
+		}
+	}
+	if score := zxcvbn.PasswordStrength(password, inputs).Score; score < s.PasswordMinScore {
+		why = append(why, fmt.Sprintf("guessable: zxcvbn score %d of 4, below %d", score, s.PasswordMinScore))
+	}
+	return why
+}
