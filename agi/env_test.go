@@ -116,8 +116,9 @@ func TestCheckEnv(t *testing.T) {
 	if err != nil || req.Script != "outbound" || req.Query != "selftest=1&x=y" {
 		t.Fatalf("checkEnv = %+v, %v", req, err)
 	}
-	if !selftest(req.Query) || selftest("") || selftest("selftest=0") || selftest("%zz") {
-		t.Error("selftest")
+	if !queryFlag(req.Query, "selftest") || queryFlag("", "selftest") || queryFlag("selftest=0", "selftest") ||
+		queryFlag("%zz", "selftest") || queryFlag(req.Query, "emergency") || !queryFlag("emergency=1", "emergency") {
+		t.Error("queryFlag")
 	}
 	req, err = checkEnv(map[string]string{"agi_request": "agi://127.0.0.1:4573/hangup"}, 1)
 	if err != nil || req.Script != "hangup" {

@@ -32,8 +32,11 @@ func (s *Server) outbound(ctx context.Context, ss *session) {
 		Channel:  req.Vars["agi_channel"],
 		UniqueID: req.Vars["agi_uniqueid"],
 		Context:  req.Vars["agi_context"],
-		Selftest: selftest(req.Query),
+		Selftest: queryFlag(req.Query, "selftest"),
 	}
+	// The include marks numbers on its own emergency list: they are
+	// never hung up on here, and a failed decision lets them through.
+	emergency := queryFlag(req.Query, "emergency")
 	dialled, _ := req.arg(1)
 	call.Dialled = strings.TrimSpace(dialled)
 	if ext, _ := req.arg(2); strings.TrimSpace(ext) != "" {
@@ -68,15 +71,15 @@ func (s *Server) outbound(ctx context.Context, ss *session) {
 			tollguard.LogExtension, call.Extension)
 		d = errorDecision()
 	} else {
-		d = s.decide(ctx, ss, call)
+		d = s.decide(ctx, ss, call, emergency)
 	}
 	s.cfg.metrics.Decision(d.Verdict, d.Reason, time.Since(start))
-	s.answer(ss, call, d, time.Since(start))
+	s.answer(ss, call, d, emergency, time.Since(start))
 }
 
-// selftest reports whether the script's query marks a selftest call
-// ("outbound?selftest=1").
-func selftest(query string) bool {
+// queryFlag reports whether the script's query sets a flag
+// ("outbound?selftest=1", "outbound?emergency=1").
+func queryFlag(query, name string) bool {
 	if query == "" {
 		return false
 	}
@@ -84,7 +87,7 @@ func selftest(query string) bool {
 	if err != nil {
 		return false
 	}
-	v := q.Get("selftest")
+	v := q.Get(name)
 	return v == "1" || v == "true" || v == "yes"
 }
 
@@ -107,8 +110,9 @@ type decideResult struct {
 }
 
 // decide asks the gate under DecisionTimeout and turns a failure or a
-// late answer into the fail-closed decision (or an emergency allow).
-func (s *Server) decide(ctx context.Context, ss *session, call tollguard.Call) tollguard.Decision {
+// late answer into the fail-closed decision, or an allow for an
+// emergency number (by the gate's plan, or by the include's list).
+func (s *Server) decide(ctx context.Context, ss *session, call tollguard.Call, emergency bool) tollguard.Decision {
 	dctx, cancel := context.WithTimeout(ctx, s.cfg.decisionTimeout)
 	defer cancel()
 	p := &pendingDecision{ch: make(chan decideResult, 1)}
@@ -136,7 +140,7 @@ func (s *Server) decide(ctx context.Context, ss *session, call tollguard.Call) t
 	if r.err != nil {
 		attrs := []any{tollguard.LogExtension, call.Extension, tollguard.LogAccount, call.Account,
 			tollguard.LogDest, call.Dialled, tollguard.LogError, tollguard.ErrorMessage(r.err)}
-		if s.Gate.Emergency(call.Dialled) {
+		if emergency || s.Gate.Emergency(call.Dialled) {
 			ss.log().Warn("decision failed; emergency number allowed anyway", attrs...)
 			return tollguard.Decision{Verdict: tollguard.Allow, Reason: tollguard.ReasonEmergency, MaxSec: -1}
 		}
@@ -211,7 +215,7 @@ func normalise(ss *session, d tollguard.Decision) tollguard.Decision {
 
 // answer sends the decision to Asterisk: the reply variables, then the
 // hangup on a deny.
-func (s *Server) answer(ss *session, call tollguard.Call, d tollguard.Decision, took time.Duration) {
+func (s *Server) answer(ss *session, call tollguard.Call, d tollguard.Decision, emergency bool, took time.Duration) {
 	allow := d.Verdict == tollguard.Allow
 	cause, maxsec, callid := "", "", ""
 	if !allow {
@@ -254,7 +258,11 @@ func (s *Server) answer(ss *session, call tollguard.Call, d tollguard.Decision, 
 		ss.hungup, ss.err = true, cyagi.ErrHangup
 		err = ss.err
 	}
-	if err == nil && !allow && s.cfg.denyAction == DenyHangup {
+	if err == nil && !allow && emergency {
+		ss.log().Warn("the gate denied a number the dialplan lists as an emergency number; the dialplan dials it anyway. "+
+			"Check the emergency numbers of the account's numbering plan and the include's TOLLGUARD_EMERGENCY",
+			tollguard.LogDest, call.Dialled, tollguard.LogReason, string(d.Reason))
+	} else if err == nil && !allow && s.cfg.denyAction == DenyHangup {
 		var r reply
 		r, err = ss.command("EXEC Hangup " + cause)
 		if err == nil && r.Result == -2 {

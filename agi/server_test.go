@@ -327,6 +327,42 @@ func TestFailures(t *testing.T) {
 		}
 	})
 
+	t.Run("IncludeEmergencyList", func(t *testing.T) {
+		// 000 is on the include's TOLLGUARD_EMERGENCY list, not in the
+		// gate's plan: a failed decision lets it through, and a deny
+		// never hangs it up.
+		fail := true
+		var mu sync.Mutex
+		h := startServer(t, func(s *Server) {
+			s.Gate.(*agitest.Gate).DecideFunc = func(context.Context, tollguard.Call) (tollguard.Decision, error) {
+				mu.Lock()
+				defer mu.Unlock()
+				if fail {
+					return tollguard.Decision{}, errors.New("store down")
+				}
+				return tollguard.Decision{Verdict: tollguard.Deny, Reason: tollguard.ReasonUnknownExtension, CallID: 3}, nil
+			}
+		})
+		ch := gated("000")
+		ch.SetScript("outbound?emergency=1")
+		if res := h.run(ch); res.Verdict() != "allow" || res.Reason() != "emergency" {
+			t.Errorf("failed decision: %+v", res)
+		}
+		mu.Lock()
+		fail = false
+		mu.Unlock()
+		res := h.run(ch)
+		if res.Verdict() != "deny" || res.Hangup || len(res.Commands) != 1 {
+			t.Errorf("deny: %+v", res)
+		}
+		if len(h.logs.find("dials it anyway")) != 1 {
+			t.Errorf("no warning:\n%s", h.logs.dump())
+		}
+		if res := h.run(gated("000")); res.Reason() != "unknown_extension" || !res.Hangup {
+			t.Errorf("without the mark: %+v", res)
+		}
+	})
+
 	t.Run("DeadlineDeniesAndSettlesLateAllow", func(t *testing.T) {
 		release := make(chan struct{})
 		settled := make(chan tollguard.Settlement, 1)

@@ -1,0 +1,34 @@
+// Package dialplan holds the Asterisk dialplan include that tollguard
+// ships: the tollguard-outbound subroutine that gates each outbound call
+// over FastAGI, and the tollguard-hangup handler that settles it.
+// `tollguard dialplan` prints it.
+package dialplan
+
+import _ "embed"
+
+// Include is the text of tollguard.conf, for /etc/asterisk.
+//
+//go:embed tollguard.conf
+var Include string
+
+// Contexts the include defines.
+const (
+	ContextOutbound = "tollguard-outbound" // Gosub(tollguard-outbound,s,1(<number>[,<extension>]))
+	ContextHangup   = "tollguard-hangup"   // the hangup handler it pushes
+)
+
+// Variables of the include itself, beside the gate's reply variables
+// (tollguard.Var*). The first three are [globals] settings for admins.
+const (
+	VarAGI        = "TOLLGUARD_AGI"        // FastAGI base URL, default agi://127.0.0.1:4573
+	VarEmergency  = "TOLLGUARD_EMERGENCY"  // extra emergency numbers, a regex alternation
+	VarDenyGosub  = "TOLLGUARD_DENY_GOSUB" // announcement subroutine on a deny (deny_action = return)
+	VarExtension  = "TOLLGUARD_EXT"        // inherited (__) by Local channels: the gated extension
+	VarSource     = "TOLLGUARD_SRC"        // inherited (__) by Local channels: the caller's address
+	VarHandlerSet = "TOLLGUARD_HANDLER"    // "1" once the hangup handler is pushed on a channel
+)
+
+// EmergencyQuery is the script query the include adds for numbers on its
+// emergency list ("outbound?emergency=1"): the gate then never hangs
+// the call up and allows it when it cannot decide.
+const EmergencyQuery = "emergency=1"

@@ -1,0 +1,722 @@
+package dialplan
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/tollguard/tollguard"
+)
+
+// prio is one priority of a parsed extension.
+type prio struct {
+	lineNo int
+	label  string
+	app    string
+	args   string
+	text   string
+}
+
+// parsed is the include as Asterisk's pbx_config would read it, for the
+// subset of syntax it uses.
+type parsed struct {
+	contexts map[string]map[string][]prio // context -> extension -> priorities
+	order    []string
+}
+
+func (p *parsed) label(ctx, ext, label string) (int, bool) {
+	for i, pr := range p.contexts[ctx][ext] {
+		if pr.label == label {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// parse reads the include, failing the test on any line it does not
+// understand.
+func parse(t *testing.T, text string) *parsed {
+	t.Helper()
+	p := &parsed{contexts: map[string]map[string][]prio{}}
+	ctx, ext := "", ""
+	for i, raw := range strings.Split(text, "\n") {
+		n := i + 1
+		line := raw
+		if j := strings.IndexByte(line, ';'); j >= 0 {
+			if j > 0 && line[j-1] == '\\' {
+				t.Fatalf("line %d: escaped semicolons are not handled by this test", n)
+			}
+			line = line[:j]
+		}
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		if strings.HasPrefix(line, "[") {
+			if !strings.HasSuffix(line, "]") {
+				t.Fatalf("line %d: bad context header %q", n, line)
+			}
+			ctx, ext = line[1:len(line)-1], ""
+			if _, dup := p.contexts[ctx]; dup {
+				t.Fatalf("line %d: context %s defined twice", n, ctx)
+			}
+			p.contexts[ctx] = map[string][]prio{}
+			p.order = append(p.order, ctx)
+			continue
+		}
+		kind, rest, ok := strings.Cut(line, "=>")
+		if !ok {
+			t.Fatalf("line %d: not exten/same: %q", n, line)
+		}
+		kind, rest = strings.TrimSpace(kind), strings.TrimSpace(rest)
+		if ctx == "" {
+			t.Fatalf("line %d: outside any context", n)
+		}
+		var pr, app string
+		switch kind {
+		case "exten":
+			parts := strings.SplitN(rest, ",", 3)
+			if len(parts) != 3 {
+				t.Fatalf("line %d: exten needs extension,priority,application", n)
+			}
+			ext, pr, app = parts[0], parts[1], parts[2]
+			if _, dup := p.contexts[ctx][ext]; dup {
+				t.Fatalf("line %d: extension %s restarted", n, ext)
+			}
+			if pr != "1" {
+				t.Fatalf("line %d: first priority %q, want 1", n, pr)
+			}
+		case "same":
+			if ext == "" {
+				t.Fatalf("line %d: same => without an exten before it in [%s]", n, ctx)
+			}
+			parts := strings.SplitN(rest, ",", 2)
+			if len(parts) != 2 {
+				t.Fatalf("line %d: same needs priority,application", n)
+			}
+			pr, app = parts[0], parts[1]
+			if pr != "n" && !strings.HasPrefix(pr, "n(") {
+				t.Fatalf("line %d: priority %q, want n or n(label)", n, pr)
+			}
+		default:
+			t.Fatalf("line %d: unknown keyword %q", n, kind)
+		}
+		label := ""
+		if i := strings.IndexByte(pr, '('); i >= 0 {
+			if !strings.HasSuffix(pr, ")") {
+				t.Fatalf("line %d: bad label in %q", n, pr)
+			}
+			label = pr[i+1 : len(pr)-1]
+			if _, dup := p.label(ctx, ext, label); dup {
+				t.Fatalf("line %d: label %s defined twice", n, label)
+			}
+		}
+		open := strings.IndexByte(app, '(')
+		if open < 0 || !strings.HasSuffix(app, ")") {
+			t.Fatalf("line %d: application without (arguments): %q", n, app)
+		}
+		if err := balanced(app); err != nil {
+			t.Fatalf("line %d: %v in %q", n, err, app)
+		}
+		p.contexts[ctx][ext] = append(p.contexts[ctx][ext], prio{
+			lineNo: n, label: label, app: app[:open], args: app[open+1 : len(app)-1], text: line,
+		})
+	}
+	return p
+}
+
+// balanced checks (), [] and {} nesting.
+func balanced(s string) error {
+	var stack []byte
+	pairs := map[byte]byte{')': '(', ']': '[', '}': '{'}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '(', '[', '{':
+			stack = append(stack, c)
+		case ')', ']', '}':
+			if len(stack) == 0 || stack[len(stack)-1] != pairs[c] {
+				return fmt.Errorf("unbalanced %q at %d", c, i)
+			}
+			stack = stack[:len(stack)-1]
+		}
+	}
+	if len(stack) > 0 {
+		return fmt.Errorf("unclosed %q", stack)
+	}
+	return nil
+}
+
+var knownApps = []string{"NoOp", "Set", "MSet", "GotoIf", "Goto", "Gosub", "AGI", "Log", "Hangup", "Return"}
+
+func TestIncludeSyntax(t *testing.T) {
+	p := parse(t, Include)
+	for _, ctx := range []string{ContextOutbound, ContextHangup} {
+		if _, ok := p.contexts[ctx]["s"]; !ok {
+			t.Fatalf("context %s has no s extension", ctx)
+		}
+	}
+	for _, ctx := range p.order {
+		for ext, prios := range p.contexts[ctx] {
+			for i, pr := range prios {
+				where := fmt.Sprintf("[%s] line %d", ctx, pr.lineNo)
+				if !slices.Contains(knownApps, pr.app) {
+					t.Errorf("%s: application %s", where, pr.app)
+				}
+				// A line after an unconditional jump or end is reached
+				// only through its label.
+				if i > 0 && pr.label == "" {
+					switch prev := prios[i-1]; prev.app {
+					case "Goto", "Return", "Hangup":
+						t.Errorf("%s: unreachable after %s (line %d)", where, prev.app, prev.lineNo)
+					}
+				}
+				var targets []string
+				switch pr.app {
+				case "GotoIf":
+					q := strings.LastIndexByte(pr.args, '?')
+					if q < 0 {
+						t.Errorf("%s: GotoIf without ?", where)
+						continue
+					}
+					targets = strings.Split(pr.args[q+1:], ":")
+				case "Goto":
+					targets = []string{pr.args}
+				case "Gosub":
+					if !strings.Contains(pr.args, "${") {
+						targets = []string{strings.SplitN(pr.args, "(", 2)[0]}
+					}
+				case "Set":
+					if v, ok := strings.CutPrefix(pr.args, "CHANNEL(hangup_handler_push)="); ok {
+						targets = []string{v}
+					}
+				}
+				for _, target := range targets {
+					parts := strings.Split(target, ",")
+					switch len(parts) {
+					case 1:
+						if _, ok := p.label(ctx, ext, parts[0]); !ok {
+							t.Errorf("%s: label %q does not exist", where, parts[0])
+						}
+					case 3:
+						c, ok := p.contexts[parts[0]]
+						if !ok || len(c[parts[1]]) == 0 || parts[2] != "1" {
+							t.Errorf("%s: target %q does not exist", where, target)
+						}
+					default:
+						t.Errorf("%s: target %q: use a label or context,exten,1", where, target)
+					}
+				}
+				if strings.Contains(pr.text, "${IF(") {
+					t.Errorf("%s: ${IF()} evaluates both branches; use GotoIf", where)
+				}
+				if strings.Contains(pr.text, "CHANNEL(pjsip,") && pr.label != "pjsip" {
+					t.Errorf("%s: CHANNEL(pjsip,...) outside the PJSIP-only branch", where)
+				}
+			}
+			last := prios[len(prios)-1]
+			if last.app != "Return" && last.app != "Hangup" && last.app != "Goto" {
+				t.Errorf("[%s] %s: falls off its end after %s", ctx, ext, last.app)
+			}
+		}
+	}
+	// The hangup handler must end with Return(), the gate returns only
+	// on an allow or for an emergency number.
+	var returns []string
+	prios := p.contexts[ContextOutbound]["s"]
+	for i, pr := range prios {
+		if pr.app == "Return" {
+			at := pr.label
+			if at == "" {
+				at = prios[i-1].label
+			}
+			returns = append(returns, at)
+		}
+	}
+	if !slices.Equal(returns, []string{"emergency", "allowed"}) {
+		t.Errorf("tollguard-outbound returns at %q, want only emergency and allowed", returns)
+	}
+}
+
+func TestIncludeNamesMatchConstants(t *testing.T) {
+	allowed := []string{
+		tollguard.VarVerdict, tollguard.VarReason, tollguard.VarCause, tollguard.VarMaxSec, tollguard.VarCallID,
+		VarAGI, VarEmergency, VarDenyGosub, VarExtension, VarSource, VarHandlerSet,
+	}
+	for _, name := range regexp.MustCompile(`TOLLGUARD_[A-Z_]+`).FindAllString(Include, -1) {
+		if !slices.Contains(allowed, name) {
+			t.Errorf("variable %s is neither a tollguard.Var* nor a dialplan.Var* constant", name)
+		}
+	}
+	for _, name := range append(allowed, tollguard.VarAnsweredTime, tollguard.VarDialStatus) {
+		if !regexp.MustCompile(`\b` + regexp.QuoteMeta(name) + `\b`).MatchString(Include) {
+			t.Errorf("the include never uses %s", name)
+		}
+	}
+
+	// Script names: AGI(${tg_agi}/<script>,...), where <script> may be
+	// the tg_script variable set earlier.
+	p := parse(t, Include)
+	var scriptValues []string
+	for _, ctx := range p.order {
+		for _, pr := range p.contexts[ctx]["s"] {
+			if v, ok := strings.CutPrefix(pr.args, "LOCAL(tg_script)="); ok && pr.app == "Set" {
+				scriptValues = append(scriptValues, v)
+			}
+		}
+	}
+	seen := map[string]bool{}
+	for _, ctx := range p.order {
+		for _, pr := range p.contexts[ctx]["s"] {
+			if pr.app != "AGI" {
+				continue
+			}
+			url := strings.SplitN(pr.args, ",", 2)[0]
+			script := url[strings.LastIndexByte(url, '/')+1:]
+			scripts := []string{script}
+			if script == "${tg_script}" {
+				scripts = scriptValues
+			}
+			for _, s := range scripts {
+				name, query, _ := strings.Cut(s, "?")
+				if name != tollguard.ScriptOutbound && name != tollguard.ScriptHangup {
+					t.Errorf("line %d: AGI script %q is not a tollguard.Script* constant", pr.lineNo, name)
+				}
+				if query != "" && query != EmergencyQuery {
+					t.Errorf("line %d: query %q", pr.lineNo, query)
+				}
+				seen[name] = true
+			}
+			if !strings.HasPrefix(url, "${tg_agi}/") {
+				t.Errorf("line %d: AGI URL %q does not use the configured server", pr.lineNo, url)
+			}
+		}
+	}
+	if !seen[tollguard.ScriptOutbound] || !seen[tollguard.ScriptHangup] {
+		t.Errorf("scripts used: %v", seen)
+	}
+	if !strings.Contains(Include, "agi://127.0.0.1:4573") {
+		t.Error("default FastAGI address missing")
+	}
+}
+
+// sim is a tiny interpreter for the include, enough to run its flows:
+// variables with LOCAL frames and __ inheritance, the functions and
+// expressions it uses, and the applications in knownApps.
+type sim struct {
+	t        *testing.T
+	p        *parsed
+	tech     string            // CHANNEL(channeltype)
+	channel  map[string]string // CHANNEL(...) items
+	vars     map[string]string // channel variables
+	globals  map[string]string
+	frames   []map[string]string // LOCAL variables, innermost last
+	args     [][]string
+	callerEx string // the extension that called the Gosub (STACK_PEEK)
+
+	agi      func(s *sim, url string, args []string) // sets the reply variables
+	agiCalls [][]string
+	handlers []string
+	logs     []string
+	hangup   string // cause, "" if the channel was not hung up
+	returned bool
+}
+
+func newSim(t *testing.T, tech string) *sim {
+	s := &sim{t: t, p: parse(t, Include), tech: tech, vars: map[string]string{}, globals: map[string]string{},
+		channel: map[string]string{"name": tech + "/1001-0000002a"}}
+	switch tech {
+	case "PJSIP":
+		s.channel["pjsip,remote_addr"] = "192.0.2.10:5060"
+		s.channel["endpoint"] = "1001"
+	case "Local":
+		s.channel["name"] = "Local/0044207946000@from-internal-00000003;2"
+	}
+	return s
+}
+
+func (s *sim) get(name string) string {
+	for i := len(s.frames) - 1; i >= 0; i-- {
+		if v, ok := s.frames[i][name]; ok {
+			return v
+		}
+	}
+	if v, ok := s.vars[name]; ok {
+		return v
+	}
+	return s.globals[name]
+}
+
+func (s *sim) set(name, value string) {
+	if local, ok := strings.CutPrefix(name, "LOCAL("); ok {
+		s.frames[len(s.frames)-1][strings.TrimSuffix(local, ")")] = value
+		return
+	}
+	if name == "CHANNEL(hangup_handler_push)" {
+		s.handlers = append(s.handlers, value)
+		return
+	}
+	s.vars[strings.TrimLeft(name, "_")] = value
+}
+
+// subst expands ${...} and $[...] innermost first.
+func (s *sim) subst(in string) string {
+	for {
+		i := strings.LastIndex(in, "${")
+		j := strings.LastIndex(in, "$[")
+		if i < 0 && j < 0 {
+			return in
+		}
+		open, close := i, byte('}')
+		if j > i {
+			open, close = j, ']'
+		}
+		depth, end := 0, -1
+		for k := open + 2; k < len(in); k++ {
+			if in[k] == '{' || in[k] == '[' || in[k] == '(' {
+				depth++
+			} else if in[k] == close && depth == 0 {
+				end = k
+				break
+			} else if in[k] == '}' || in[k] == ']' || in[k] == ')' {
+				depth--
+			}
+		}
+		if end < 0 {
+			s.t.Fatalf("unterminated expansion in %q", in)
+		}
+		inner := in[open+2 : end]
+		var v string
+		if close == ']' {
+			v = s.expr(inner)
+		} else {
+			v = s.function(inner)
+		}
+		in = in[:open] + v + in[end+1:]
+	}
+}
+
+func (s *sim) function(e string) string {
+	name, args, ok := strings.Cut(e, "(")
+	if !ok {
+		return s.get(e)
+	}
+	args = strings.TrimSuffix(args, ")")
+	switch name {
+	case "LEN":
+		return strconv.Itoa(len(args))
+	case "REGEX":
+		m := regexp.MustCompile(`^"(.*)" (.*)$`).FindStringSubmatch(args)
+		if m == nil {
+			s.t.Fatalf("REGEX(%s)", args)
+		}
+		if regexp.MustCompile(m[1]).MatchString(m[2]) {
+			return "1"
+		}
+		return "0"
+	case "STACK_PEEK":
+		return s.callerEx
+	case "CHANNEL":
+		if args == "channeltype" {
+			return s.tech
+		}
+		if strings.HasPrefix(args, "pjsip,") && s.tech != "PJSIP" {
+			s.t.Errorf("CHANNEL(%s) read on a %s channel", args, s.tech)
+		}
+		return s.channel[args]
+	case "LOCAL":
+		return s.get(args)
+	}
+	s.t.Fatalf("function %s not simulated", name)
+	return ""
+}
+
+// expr evaluates the $[...] forms the include uses: "a" = "b",
+// "a" != "b", n = n, joined by |.
+func (s *sim) expr(e string) string {
+	truth := func(b bool) string {
+		if b {
+			return "1"
+		}
+		return "0"
+	}
+	if alts := strings.Split(e, " | "); len(alts) > 1 {
+		for _, a := range alts {
+			if s.expr(a) == "1" {
+				return "1"
+			}
+		}
+		return "0"
+	}
+	m := regexp.MustCompile(`^\s*"?(.*?)"?\s+(!=|=)\s+"?(.*?)"?\s*$`).FindStringSubmatch(e)
+	if m == nil {
+		s.t.Fatalf("expression %q not simulated", e)
+	}
+	return truth((m[1] == m[3]) == (m[2] == "="))
+}
+
+// gosub runs ctx's s extension with args until Return or Hangup.
+func (s *sim) gosub(ctx string, args ...string) {
+	s.frames = append(s.frames, map[string]string{})
+	for i, a := range args {
+		s.frames[len(s.frames)-1][fmt.Sprintf("ARG%d", i+1)] = a
+	}
+	defer func() { s.frames = s.frames[:len(s.frames)-1] }()
+	prios := s.p.contexts[ctx]["s"]
+	for pc, steps := 0, 0; pc < len(prios); steps++ {
+		if steps > 1000 {
+			s.t.Fatal("loop")
+		}
+		pr := prios[pc]
+		pc++
+		jump := func(label string) {
+			i, ok := s.p.label(ctx, "s", label)
+			if !ok {
+				s.t.Fatalf("no label %s", label)
+			}
+			pc = i
+		}
+		switch pr.app {
+		case "NoOp":
+		case "Log":
+			s.logs = append(s.logs, s.subst(pr.args))
+		case "Set":
+			name, value, _ := strings.Cut(pr.args, "=")
+			s.set(s.subst(name), s.subst(value))
+		case "MSet":
+			for _, kv := range strings.Split(pr.args, ",") {
+				name, value, _ := strings.Cut(kv, "=")
+				s.set(name, s.subst(value))
+			}
+		case "GotoIf":
+			q := strings.LastIndexByte(pr.args, '?')
+			cond := strings.TrimSpace(s.subst(pr.args[:q]))
+			yes, no, _ := strings.Cut(pr.args[q+1:], ":")
+			if n, err := strconv.Atoi(cond); (err == nil && n != 0) || (err != nil && cond != "") {
+				jump(yes)
+			} else if no != "" {
+				jump(no)
+			}
+		case "Goto":
+			jump(pr.args)
+		case "Gosub":
+			target := s.subst(pr.args)
+			dest, arg, _ := strings.Cut(target, "(")
+			parts := strings.Split(dest, ",")
+			var gargs []string
+			if arg != "" {
+				gargs = strings.Split(strings.TrimSuffix(arg, ")"), ",")
+			}
+			s.gosub(parts[0], gargs...)
+		case "AGI":
+			args := strings.Split(s.subst(pr.args), ",")
+			s.agiCalls = append(s.agiCalls, args)
+			if s.agi != nil {
+				s.agi(s, args[0], args[1:])
+			}
+			if s.hangup != "" {
+				return // the gate hung the channel up: the dialplan stops
+			}
+		case "Hangup":
+			s.hangup = s.subst(pr.args)
+			return
+		case "Return":
+			if len(s.frames) == 1 {
+				s.returned = true
+			}
+			return
+		default:
+			s.t.Fatalf("application %s not simulated", pr.app)
+		}
+	}
+	s.t.Fatalf("[%s] fell off its end", ctx)
+}
+
+// call runs the include as `Gosub(tollguard-outbound,s,1(args))` from
+// an outbound extension.
+func (s *sim) call(exten string, args ...string) {
+	s.callerEx = exten
+	s.returned, s.hangup, s.agiCalls = false, "", nil
+	s.gosub(ContextOutbound, args...)
+}
+
+// runHandlers runs the pushed hangup handlers, as Asterisk does when the
+// channel hangs up.
+func (s *sim) runHandlers() {
+	for _, h := range s.handlers {
+		s.gosub(strings.Split(h, ",")[0])
+	}
+}
+
+// answers returns an AGI callback that replies as the gate would.
+func answers(verdict, reason, cause, callid string, hangupOnDeny bool) func(*sim, string, []string) {
+	return func(s *sim, url string, _ []string) {
+		if strings.HasSuffix(url, "/hangup") {
+			return
+		}
+		s.vars["TOLLGUARD_VERDICT"], s.vars["TOLLGUARD_REASON"] = verdict, reason
+		s.vars["TOLLGUARD_CAUSE"], s.vars["TOLLGUARD_CALLID"] = cause, callid
+		if verdict == "deny" && hangupOnDeny && !strings.Contains(url, "?"+EmergencyQuery) {
+			s.hangup = cause
+		}
+	}
+}
+
+func TestIncludeBehaviour(t *testing.T) {
+	t.Run("AllowReturns", func(t *testing.T) {
+		s := newSim(t, "PJSIP")
+		s.agi = answers("allow", "ok", "", "42", true)
+		s.call("0044207946000", "0044207946000")
+		if !s.returned || s.hangup != "" {
+			t.Fatalf("returned %v hangup %q", s.returned, s.hangup)
+		}
+		want := []string{"agi://127.0.0.1:4573/outbound", "0044207946000", "1001", "192.0.2.10:5060"}
+		if !slices.Equal(s.agiCalls[0], want) {
+			t.Errorf("AGI %q, want %q", s.agiCalls[0], want)
+		}
+		if s.vars["TOLLGUARD_EXT"] != "1001" || s.vars["TOLLGUARD_SRC"] != "192.0.2.10:5060" {
+			t.Errorf("inherited variables %v", s.vars)
+		}
+		s.vars["ANSWEREDTIME"], s.vars["DIALSTATUS"] = "65", "ANSWER"
+		s.agiCalls = nil
+		s.runHandlers()
+		want = []string{"agi://127.0.0.1:4573/hangup", "42", "65", "ANSWER"}
+		if len(s.agiCalls) != 1 || !slices.Equal(s.agiCalls[0], want) {
+			t.Errorf("settle %q, want %q", s.agiCalls, want)
+		}
+	})
+	t.Run("DenyHangsUp", func(t *testing.T) {
+		s := newSim(t, "PJSIP")
+		s.agi = answers("deny", "premium", "21", "43", true)
+		s.call("09061234567", "09061234567")
+		if s.returned || s.hangup != "21" {
+			t.Fatalf("returned %v hangup %q", s.returned, s.hangup)
+		}
+		s.agiCalls = nil
+		s.runHandlers()
+		if len(s.agiCalls) != 0 {
+			t.Errorf("a denied call was settled: %q", s.agiCalls)
+		}
+	})
+	t.Run("DenyReturnAction", func(t *testing.T) {
+		for _, tt := range []struct{ cause, want, gosub string }{{"21", "21", ""}, {"", "21", ""}, {"41", "41", "tg-announce,s,1"}} {
+			s := newSim(t, "PJSIP")
+			s.globals["TOLLGUARD_DENY_GOSUB"] = tt.gosub
+			if tt.gosub != "" {
+				s.p.contexts["tg-announce"] = map[string][]prio{"s": {{app: "Log", args: "NOTICE,announce ${ARG1}"}, {app: "Return"}}}
+			}
+			s.agi = answers("deny", "after_hours", tt.cause, "44", false)
+			s.call("0033123456789", "0033123456789")
+			if s.returned || s.hangup != tt.want {
+				t.Errorf("cause %q: returned %v hangup %q", tt.cause, s.returned, s.hangup)
+			}
+			if tt.gosub != "" && !slices.Contains(s.logs, "NOTICE,announce after_hours") {
+				t.Errorf("announcement not played: %q", s.logs)
+			}
+		}
+	})
+	t.Run("NoDecisionFailsClosed", func(t *testing.T) {
+		for _, status := range []string{"FAILURE", "SUCCESS"} {
+			s := newSim(t, "PJSIP")
+			s.vars["TOLLGUARD_VERDICT"] = "allow" // stale, from an earlier gate on this channel
+			s.agi = func(s *sim, _ string, _ []string) { s.vars["AGISTATUS"] = status }
+			s.call("0044207946000", "0044207946000")
+			if s.returned || s.hangup != "34" {
+				t.Errorf("%s: returned %v hangup %q", status, s.returned, s.hangup)
+			}
+		}
+	})
+	t.Run("EmergencyAlwaysDialled", func(t *testing.T) {
+		for _, tt := range []struct {
+			num, extra string
+			agi        func(*sim, string, []string)
+		}{
+			{"112", "", func(s *sim, _ string, _ []string) { s.vars["AGISTATUS"] = "FAILURE" }},
+			{"999", "", answers("deny", "error", "34", "", true)},
+			{"000", "000|110", answers("deny", "unknown_extension", "21", "45", true)},
+		} {
+			s := newSim(t, "PJSIP")
+			s.globals["TOLLGUARD_EMERGENCY"] = tt.extra
+			s.agi = tt.agi
+			s.call(tt.num, tt.num)
+			if !s.returned || s.hangup != "" {
+				t.Errorf("%s: returned %v hangup %q", tt.num, s.returned, s.hangup)
+			}
+			if url := s.agiCalls[0][0]; !strings.HasSuffix(url, "/outbound?"+EmergencyQuery) {
+				t.Errorf("%s: AGI %s", tt.num, url)
+			}
+		}
+		s := newSim(t, "PJSIP")
+		s.agi = func(s *sim, _ string, _ []string) {}
+		s.call("1120", "1120")
+		if s.returned || strings.Contains(s.agiCalls[0][0], "?") {
+			t.Errorf("1120 treated as emergency: %q", s.agiCalls)
+		}
+	})
+	t.Run("LocalChannelInherits", func(t *testing.T) {
+		s := newSim(t, "Local")
+		s.vars["TOLLGUARD_EXT"], s.vars["TOLLGUARD_SRC"] = "1001", "192.0.2.10:5060" // from the PJSIP channel
+		s.agi = answers("allow", "ok", "", "46", true)
+		s.call("0044207946000", "0044207946000")
+		want := []string{"agi://127.0.0.1:4573/outbound", "0044207946000", "1001", "192.0.2.10:5060"}
+		if !s.returned || !slices.Equal(s.agiCalls[0], want) {
+			t.Errorf("AGI %q, want %q", s.agiCalls, want)
+		}
+		s = newSim(t, "Local")
+		s.agi = answers("allow", "ok", "", "47", true)
+		s.call("0044207946000", "0044207946000", "2002")
+		if got := s.agiCalls[0]; got[2] != "2002" || got[3] != "" {
+			t.Errorf("explicit extension: %q", got)
+		}
+	})
+	t.Run("ForgedArgumentsRefused", func(t *testing.T) {
+		for exten, args := range map[string][]string{
+			"0044207946000,2002": {"0044207946000", "2002"}, // a comma in the dialled extension
+			"0044abc":            {"0044abc"},
+			"":                   {""},
+		} {
+			s := newSim(t, "PJSIP")
+			s.agi = answers("allow", "ok", "", "48", true)
+			s.call(exten, args...)
+			if s.returned || s.hangup != "28" || len(s.agiCalls) != 0 {
+				t.Errorf("%q: returned %v hangup %q AGI %q", exten, s.returned, s.hangup, s.agiCalls)
+			}
+		}
+	})
+	t.Run("HandlerPushedOnceAndPreviousCallSettled", func(t *testing.T) {
+		s := newSim(t, "PJSIP")
+		s.agi = answers("allow", "ok", "", "50", true)
+		s.call("0044207946000", "0044207946000")
+		s.vars["ANSWEREDTIME"], s.vars["DIALSTATUS"] = "", "CONGESTION" // the first trunk failed
+		s.agi = answers("allow", "ok", "", "51", true)
+		s.call("0044207946000", "0044207946000") // the second route
+		if len(s.handlers) != 1 {
+			t.Errorf("handlers %q", s.handlers)
+		}
+		want := [][]string{
+			{"agi://127.0.0.1:4573/hangup", "50", "", "CONGESTION"},
+			{"agi://127.0.0.1:4573/outbound", "0044207946000", "1001", "192.0.2.10:5060"},
+		}
+		if !slices.EqualFunc(s.agiCalls, want, slices.Equal) {
+			t.Errorf("AGI calls %q, want %q", s.agiCalls, want)
+		}
+		s.agiCalls = nil
+		s.runHandlers()
+		if len(s.agiCalls) != 1 || s.agiCalls[0][1] != "51" {
+			t.Errorf("handler settled %q", s.agiCalls)
+		}
+	})
+	t.Run("ConfiguredServer", func(t *testing.T) {
+		s := newSim(t, "SIP")
+		s.globals["TOLLGUARD_AGI"] = "agi://10.0.0.5:4573"
+		s.channel["peerip"], s.channel["peername"] = "192.0.2.11", "1003"
+		s.agi = answers("allow", "ok", "", "52", true)
+		s.call("0044207946000", "0044207946000")
+		want := []string{"agi://10.0.0.5:4573/outbound", "0044207946000", "1003", "192.0.2.11"}
+		if !slices.Equal(s.agiCalls[0], want) {
+			t.Errorf("AGI %q, want %q", s.agiCalls[0], want)
+		}
+	})
+}
