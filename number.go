@@ -219,18 +219,17 @@ func Classify(dialled string, plan NumberPlan, hr HighRiskMatcher) Number {
 	}
 
 	e164 := phonenumbers.Format(&pn, phonenumbers.E164)
+	// For a valid number this is the region whose ranges it is in; for
+	// an invalid one, the code's region where it has only one, else "".
 	n.Region = phonenumbers.GetRegionCodeForNumber(&pn)
-	if n.Region == "" {
+	if !phonenumbers.IsValidNumber(&pn) {
 		// Possible but not valid: a range the metadata does not know yet,
 		// or junk. Keep it only if its E.164 form reads back the same
-		// (leading zeros do not), and trust the region only where the
-		// code has one.
+		// (leading zeros do not).
 		var again phonenumbers.PhoneNumber
 		if phonenumbers.ParseToNumber(e164, "ZZ", &again) != nil || phonenumbers.Format(&again, phonenumbers.E164) != e164 {
+			n.Region = ""
 			return n
-		}
-		if rs := phonenumbers.GetRegionCodesForCountryCode(int(pn.GetCountryCode())); len(rs) == 1 {
-			n.Region = rs[0]
 		}
 	}
 	n.E164 = e164
