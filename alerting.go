@@ -433,7 +433,7 @@ If not, treat the SIP password as stolen: change it, check tollguard regs %[1]s,
 and set an IP access list on the extension.`, ext)
 	case AlertBurst, AlertConcurrent, AlertSweep, AlertHighRisk:
 		return fmt.Sprintf(`This pattern is typical of toll fraud through a hijacked extension or account.
-Check the calls: tollguard calls --extension %[1]s --since 1h
+Check the calls: tollguard calls --ext %[1]s --since 1h
 If they are not genuine, change the SIP password of the extension. If tollguard
 blocked it, lift the block after checking: tollguard unblock %[1]s`, ext)
 	case AlertUngated:
@@ -442,7 +442,7 @@ lacks the include. Find the context that placed it (see the evidence) and add
   same => n,Gosub(tollguard-outbound,s,1(${EXTEN}))
 before its Dial.`
 	case AlertLongCall:
-		return fmt.Sprintf(`Check whether the call is genuine: tollguard calls --extension %s --since 24h
+		return fmt.Sprintf(`Check whether the call is genuine: tollguard calls --ext %s --since 24h
 Hang it up on the PBX if it is not.`, ext)
 	case AlertSpend:
 		return fmt.Sprintf(`Check account %s's calls for this month and raise its threshold if the spend is expected.`, acct)

@@ -481,20 +481,29 @@ type TestResult struct {
 // Test sends a test notice through every notifier at once, bypassing the
 // outbox, and reports each result, in the notifiers' order.
 func (d *Dispatcher) Test(ctx context.Context, message string) []TestResult {
-	now := d.now()
+	return Test(ctx, message, d.sendTimeout, d.now(), d.notifiers...)
+}
+
+// Test sends a test notice through each of ns at once, each bounded by
+// timeout, and reports each result in ns's order. It needs no store:
+// `tollguard alerts test` runs it.
+func Test(ctx context.Context, message string, timeout time.Duration, now time.Time, ns ...tollguard.Notifier) []TestResult {
 	if message == "" {
 		message = "Test alert from tollguard."
+	}
+	if timeout <= 0 {
+		timeout = 30 * time.Second
 	}
 	n := tollguard.Notice{Event: tollguard.NoticeTest, At: now, Alert: tollguard.Alert{
 		Kind: tollguard.AlertTest, Severity: tollguard.SeverityInfo, Subject: "tollguard", Message: message,
 		FirstSeen: now, LastSeen: now, Count: 1,
 	}}
-	out := make([]TestResult, len(d.notifiers))
+	out := make([]TestResult, len(ns))
 	var wg sync.WaitGroup
-	for i, nt := range d.notifiers {
+	for i, nt := range ns {
 		wg.Go(func() {
 			start := time.Now()
-			sctx, cancel := context.WithTimeout(ctx, d.sendTimeout)
+			sctx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
 			err := safeNotify(sctx, nt, n)
 			out[i] = TestResult{Notifier: nt.Name(), Err: err, Took: time.Since(start)}

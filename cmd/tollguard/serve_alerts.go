@@ -1,7 +1,55 @@
 package main
 
-import "context"
+import (
+	"context"
+	"fmt"
+	"reflect"
 
-// startAlerts starts alert storage and delivery and sets d.alerter.
-// (Seam for the alerts engineer.)
-func startAlerts(ctx context.Context, d *daemon) error { return nil }
+	"github.com/tollguard/tollguard"
+	"github.com/tollguard/tollguard/notify"
+)
+
+// startAlerts starts alert storage and delivery and sets d.alerter: Raise
+// writes the alert and its outbox rows to the store and returns; the
+// dispatcher delivers to the log, e-mail and the webhook in the
+// background until ctx ends.
+func startAlerts(ctx context.Context, d *daemon) error {
+	cfg := &d.app.Config.Alerts
+	ns, err := cfg.Notifiers(d.log)
+	if err != nil {
+		return err
+	}
+	var m tollguard.AlertMetrics = tollguard.NopAlertMetrics{}
+	if d.metrics != nil {
+		m = alertMetrics{d.metrics}
+	}
+	disp, err := notify.New(d.db, cfg.Options(d.log, m, d.app.Now), ns...)
+	if err != nil {
+		return err
+	}
+	d.alerter = disp
+	d.goFunc("alerts", func() {
+		if err := disp.Run(ctx); err != nil {
+			d.log.Error("alert delivery stopped", tollguard.LogError, err)
+		}
+	})
+	running := *cfg
+	d.reloaders = append(d.reloaders, func(c *Config) {
+		if !reflect.DeepEqual(running, c.Alerts) {
+			d.log.Warn("setting changed; it takes effect after a restart", "setting", "alerts")
+		}
+	})
+	d.log.Info("alerts", "notifiers", fmt.Sprint(disp.Notifiers()), "cool_down", cfg.CoolDown.Duration)
+	return nil
+}
+
+// alertMetrics counts alerts by kind and failed deliveries by notifier.
+type alertMetrics struct{ m *Metrics }
+
+func (a alertMetrics) AlertRaised(kind string, _ tollguard.Severity) {
+	a.m.Alerts.WithLabelValues(kind).Inc()
+}
+func (a alertMetrics) NotifierFailed(notifier string, _ bool) {
+	a.m.NotifierFailures.WithLabelValues(notifier).Inc()
+}
+func (a alertMetrics) NotificationSent(string) {}
