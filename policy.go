@@ -29,6 +29,39 @@ type Policy struct {
 	SelftestNumber string
 
 	hours sync.Map // schedule key → *Hours
+
+	// numbers caches Classify: libphonenumber's regular expressions are
+	// the dearest CPU in a decision, and people dial the same numbers
+	// again and again.
+	numMu   sync.Mutex
+	numbers map[numberKey]Number
+}
+
+type numberKey struct {
+	plan    NumberPlan
+	dialled string
+}
+
+// maxCachedNumbers bounds the classification cache; it is cleared when
+// full, which keeps it simple and its memory flat.
+const maxCachedNumbers = 16384
+
+func (p *Policy) classify(dialled string, plan NumberPlan) Number {
+	k := numberKey{plan, dialled}
+	p.numMu.Lock()
+	n, ok := p.numbers[k]
+	p.numMu.Unlock()
+	if ok {
+		return n
+	}
+	n = Classify(dialled, plan, nil)
+	p.numMu.Lock()
+	if p.numbers == nil || len(p.numbers) >= maxCachedNumbers {
+		p.numbers = make(map[numberKey]Number, 1024)
+	}
+	p.numbers[k] = n
+	p.numMu.Unlock()
+	return n
 }
 
 var _ Gate = (*Policy)(nil)
@@ -145,7 +178,7 @@ func (p *Policy) evaluate(ctx context.Context, c Call, now time.Time, dry bool) 
 		plan = acct.Plan
 		e.d.Account, e.d.Scale = acct.ID, acct.Scale
 	}
-	num := Classify(c.Dialled, plan, nil)
+	num := p.classify(c.Dialled, plan)
 	if num.E164 != "" && num.Class != ClassEmergency && num.Class != ClassInternal {
 		hr, err := tx.HighRisk(ctx, num.E164)
 		if err != nil {
@@ -343,30 +376,30 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, c Call, ext *Ext
 	if !whitelisted {
 		// 8. Rate limits and concurrency.
 		lim := acct.Limits
-		for _, l := range []struct {
-			scope, id string
-			n         int
-			window    time.Duration
-			what      string
+		for _, sc := range []struct {
+			scope, id, who      string
+			minute, hour, day int
 		}{
-			{"ext", ext.Name, lim.ExtPerMinute, time.Minute, "extension %s: %d attempts in the last minute (limit %d)"},
-			{"ext", ext.Name, lim.ExtPerHour, time.Hour, "extension %s: %d attempts in the last hour (limit %d)"},
-			{"ext", ext.Name, lim.ExtPerDay, 24 * time.Hour, "extension %s: %d attempts in the last day (limit %d)"},
-			{"acct", acct.ID, lim.AcctPerMinute, time.Minute, "account %s: %d attempts in the last minute (limit %d)"},
-			{"acct", acct.ID, lim.AcctPerHour, time.Hour, "account %s: %d attempts in the last hour (limit %d)"},
-			{"acct", acct.ID, lim.AcctPerDay, 24 * time.Hour, "account %s: %d attempts in the last day (limit %d)"},
+			{"ext", ext.Name, "extension " + ext.Name, lim.ExtPerMinute, lim.ExtPerHour, lim.ExtPerDay},
+			{"acct", acct.ID, "account " + acct.ID, lim.AcctPerMinute, lim.AcctPerHour, lim.AcctPerDay},
 		} {
-			if l.n <= 0 {
+			most := max(sc.minute, sc.hour, sc.day)
+			if most <= 0 {
 				continue
 			}
-			n, err := tx.CountAttempts(ctx, l.scope, l.id, now.Add(-l.window), l.n)
+			m, h, dd, err := tx.Attempts(ctx, sc.scope, sc.id, now, most+1)
 			if err != nil {
 				p.lookupFailed(e, "rate_limit", err)
 				return
 			}
-			if n >= l.n {
-				e.deny(ReasonRateLimit, "rate_limit", l.what, l.id, n, l.n)
-				return
+			for _, w := range []struct {
+				n, limit int
+				window   string
+			}{{m, sc.minute, "minute"}, {h, sc.hour, "hour"}, {dd, sc.day, "day"}} {
+				if w.limit > 0 && w.n >= w.limit {
+					e.deny(ReasonRateLimit, "rate_limit", "%s: %d attempts in the last %s (limit %d)", sc.who, w.n, w.window, w.limit)
+					return
+				}
 			}
 		}
 		if lim.ExtConcurrent > 0 && extOpen >= lim.ExtConcurrent {

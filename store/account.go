@@ -137,7 +137,7 @@ func (s *DB) UpdateAccount(ctx context.Context, id string, fn func(a *tollguard.
 
 // Account returns account id, or an ENOTFOUND error.
 func (s *DB) Account(ctx context.Context, id string) (*tollguard.Account, error) {
-	a, err := scanAccount(s.db.QueryRowContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE id = ?`, id))
+	a, err := scanAccount(s.rdb.QueryRowContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, tollguard.Errorf(tollguard.ENOTFOUND, "account %q not found; list them with `tollguard account list`", id)
 	}
@@ -154,7 +154,7 @@ func accountTx(ctx context.Context, q querier, id string) (*tollguard.Account, e
 
 // Accounts lists every account by id.
 func (s *DB) Accounts(ctx context.Context) ([]*tollguard.Account, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+accountCols+` FROM accounts ORDER BY id`)
+	rows, err := s.rdb.QueryContext(ctx, `SELECT `+accountCols+` FROM accounts ORDER BY id`)
 	if err != nil {
 		return nil, err
 	}
@@ -240,7 +240,7 @@ func (s *DB) createExtensionTx(ctx context.Context, tx *sql.Tx, e *tollguard.Ext
 
 // Extension returns extension name, or an ENOTFOUND error.
 func (s *DB) Extension(ctx context.Context, name string) (*tollguard.Extension, error) {
-	e, err := scanExtension(s.db.QueryRowContext(ctx, `SELECT `+extensionCols+` FROM extensions WHERE name = ?`, name))
+	e, err := scanExtension(s.rdb.QueryRowContext(ctx, `SELECT `+extensionCols+` FROM extensions WHERE name = ?`, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, tollguard.Errorf(tollguard.ENOTFOUND, "extension %q not found; list them with `tollguard ext list`", name)
 	}
@@ -255,7 +255,7 @@ func (s *DB) Extensions(ctx context.Context, account string) ([]*tollguard.Exten
 		q += ` WHERE account_id = ?`
 		args = append(args, account)
 	}
-	rows, err := s.db.QueryContext(ctx, q+` ORDER BY name`, args...)
+	rows, err := s.rdb.QueryContext(ctx, q+` ORDER BY name`, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -116,7 +116,7 @@ func (s *DB) Blocks(ctx context.Context, kind, subject string, since time.Time) 
 		q += ` AND subject = ?`
 		args = append(args, subject)
 	}
-	rows, err := s.db.QueryContext(ctx, q+` ORDER BY id DESC`, args...)
+	rows, err := s.rdb.QueryContext(ctx, q+` ORDER BY id DESC`, args...)
 	if err != nil {
 		return nil, err
 	}

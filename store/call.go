@@ -75,7 +75,7 @@ func (s *DB) SettleCall(ctx context.Context, st tollguard.Settlement) (tollguard
 
 // Call returns call id.
 func (s *DB) Call(ctx context.Context, id int64) (*tollguard.CallRecord, error) {
-	c, err := scanCall(s.db.QueryRowContext(ctx, `SELECT `+callCols+` FROM calls WHERE id = ?`, id))
+	c, err := scanCall(s.rdb.QueryRowContext(ctx, `SELECT `+callCols+` FROM calls WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, tollguard.Errorf(tollguard.ENOTFOUND, "call %d not found (it may have been rolled up after the retention period)", id)
 	}
@@ -85,7 +85,7 @@ func (s *DB) Call(ctx context.Context, id int64) (*tollguard.CallRecord, error) 
 // CallByChannel returns the newest call the gate recorded for a channel
 // uniqueid or linkedid, or nil.
 func (s *DB) CallByChannel(ctx context.Context, uniqueID, linkedID string) (*tollguard.CallRecord, error) {
-	c, err := scanCall(s.db.QueryRowContext(ctx, `SELECT `+callCols+` FROM calls
+	c, err := scanCall(s.rdb.QueryRowContext(ctx, `SELECT `+callCols+` FROM calls
 		WHERE (uniqueid <> '' AND uniqueid = ?) OR (linkedid <> '' AND linkedid = ?) OR (uniqueid <> '' AND uniqueid = ?)
 		ORDER BY id DESC LIMIT 1`, uniqueID, linkedID, linkedID))
 	if errors.Is(err, sql.ErrNoRows) {
@@ -137,7 +137,7 @@ func (s *DB) Calls(ctx context.Context, f CallFilter) ([]*tollguard.CallRecord, 
 	}
 	q += ` ORDER BY id DESC LIMIT ?`
 	args = append(args, f.Limit)
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	rows, err := s.rdb.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -155,7 +155,7 @@ func (s *DB) Calls(ctx context.Context, f CallFilter) ([]*tollguard.CallRecord, 
 
 // OpenCallsBefore lists allowed, unsettled calls created before t.
 func (s *DB) OpenCallsBefore(ctx context.Context, t time.Time) ([]*tollguard.CallRecord, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+callCols+` FROM calls
+	rows, err := s.rdb.QueryContext(ctx, `SELECT `+callCols+` FROM calls
 		WHERE verdict = 'allow' AND settled_at IS NULL AND created_at < ? ORDER BY id`, t.Unix())
 	if err != nil {
 		return nil, err
@@ -245,7 +245,7 @@ func (s *DB) Spend(ctx context.Context, account, month string) (MonthTotal, erro
 		return t, tollguard.Errorf(tollguard.EINVALID, "month %q: want YYYY-MM", month)
 	}
 	end := start.AddDate(0, 1, 0)
-	err = s.db.QueryRowContext(ctx, `SELECT
+	err = s.rdb.QueryRowContext(ctx, `SELECT
 		COALESCE((SELECT calls FROM monthly_totals WHERE account_id = ?1 AND month = ?2), 0) + COUNT(c.id),
 		COALESCE((SELECT allowed FROM monthly_totals WHERE account_id = ?1 AND month = ?2), 0) + COALESCE(SUM(c.verdict = 'allow'), 0),
 		COALESCE((SELECT denied FROM monthly_totals WHERE account_id = ?1 AND month = ?2), 0) + COALESCE(SUM(c.verdict = 'deny'), 0),

@@ -51,7 +51,7 @@ func (s *DB) Ledger(ctx context.Context, account string, limit int) ([]LedgerEnt
 	if limit <= 0 {
 		limit = 20
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT id, account_id, at, amount, balance_after, note, by FROM credit_ledger
+	rows, err := s.rdb.QueryContext(ctx, `SELECT id, account_id, at, amount, balance_after, note, by FROM credit_ledger
 		WHERE account_id = ? ORDER BY id DESC LIMIT ?`, account, limit)
 	if err != nil {
 		return nil, err
@@ -84,7 +84,7 @@ type Credit struct {
 // CreditOf reports account's balance, reservations and availability.
 func (s *DB) CreditOf(ctx context.Context, account string) (Credit, error) {
 	var c Credit
-	err := s.db.QueryRowContext(ctx, `SELECT a.balance, a.credit_limit, a.scale, a.currency,
+	err := s.rdb.QueryRowContext(ctx, `SELECT a.balance, a.credit_limit, a.scale, a.currency,
 		COALESCE((SELECT SUM(reserve) FROM calls WHERE account_id = a.id AND verdict = 'allow' AND settled_at IS NULL), 0),
 		(SELECT COUNT(*) FROM calls WHERE account_id = a.id AND verdict = 'allow' AND settled_at IS NULL)
 		FROM accounts a WHERE a.id = ?`, account).Scan(&c.Balance, &c.CreditLimit, &c.Scale, &c.Currency, &c.Reserved, &c.OpenCalls)

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 
 	"github.com/tollguard/tollguard"
@@ -53,20 +54,27 @@ func (ri *RateImport) Add(ctx context.Context, e tollguard.RateEntry) error {
 func (ri *RateImport) Count() int { return ri.count }
 
 // Commit makes the new deck live.
-func (ri *RateImport) Commit() error { ri.stmt.Close(); return ri.tx.Commit() }
+func (ri *RateImport) Commit() error {
+	ri.stmt.Close()
+	if err := bumpDestVersion(context.Background(), ri.tx); err != nil {
+		ri.tx.Rollback()
+		return err
+	}
+	return ri.tx.Commit()
+}
 
 // Rollback keeps the old deck.
 func (ri *RateImport) Rollback() error { ri.stmt.Close(); return ri.tx.Rollback() }
 
 // LookupRate returns the deck entry with the longest prefix of e164, or nil.
 func (s *DB) LookupRate(ctx context.Context, e164 string) (*tollguard.RateEntry, error) {
-	return rateLookup(ctx, s.db, e164)
+	return rateLookup(ctx, s.rdb, e164)
 }
 
 // RateCount returns the number of prefixes in the deck.
 func (s *DB) RateCount(ctx context.Context) (int, error) {
 	var n int
-	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM rates`).Scan(&n)
+	err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM rates`).Scan(&n)
 	return n, err
 }
 
@@ -77,6 +85,9 @@ func (s *DB) ReplaceHighRisk(ctx context.Context, entries []tollguard.HighRiskEn
 
 func replaceHighRiskTx(ctx context.Context, tx *sql.Tx, entries []tollguard.HighRiskEntry) error {
 	if _, err := tx.ExecContext(ctx, `DELETE FROM high_risk`); err != nil {
+		return err
+	}
+	if err := bumpDestVersion(ctx, tx); err != nil {
 		return err
 	}
 	for _, e := range entries {
@@ -95,7 +106,7 @@ func replaceHighRiskTx(ctx context.Context, tx *sql.Tx, entries []tollguard.High
 
 // HighRiskList returns the high-risk destination list.
 func (s *DB) HighRiskList(ctx context.Context) ([]tollguard.HighRiskEntry, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT prefix, description, source FROM high_risk ORDER BY prefix`)
+	rows, err := s.rdb.QueryContext(ctx, `SELECT prefix, description, source FROM high_risk ORDER BY prefix`)
 	if err != nil {
 		return nil, err
 	}
@@ -109,4 +120,19 @@ func (s *DB) HighRiskList(ctx context.Context) ([]tollguard.HighRiskEntry, error
 		out = append(out, e)
 	}
 	return out, rows.Err()
+}
+
+func rateLookup(ctx context.Context, q querier, e164 string) (*tollguard.RateEntry, error) {
+	ps := prefixes(e164Digits(e164))
+	if len(ps) == 0 {
+		return nil, nil
+	}
+	var r tollguard.RateEntry
+	err := q.QueryRowContext(ctx, `SELECT prefix, destination, rate FROM rates
+		WHERE prefix IN (`+placeholders(len(ps))+`) ORDER BY length(prefix) DESC LIMIT 1`, ps...).
+		Scan(&r.Prefix, &r.Destination, &r.Rate)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	return &r, err
 }

@@ -54,7 +54,7 @@ func (s *DB) AddRule(ctx context.Context, r *tollguard.Rule) error {
 		}
 		r.ID, _ = res.LastInsertId()
 		r.Prefix = "+" + prefix
-		return nil
+		return bumpDestVersion(ctx, tx)
 	})
 }
 
@@ -73,7 +73,7 @@ func (s *DB) Rules(ctx context.Context, account string) ([]*tollguard.Rule, erro
 		q += ` WHERE account_id IN ('', ?)`
 		args = append(args, account)
 	}
-	rows, err := s.db.QueryContext(ctx, q+` ORDER BY account_id, prefix`, args...)
+	rows, err := s.rdb.QueryContext(ctx, q+` ORDER BY account_id, prefix`, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -100,6 +100,6 @@ func (s *DB) RemoveRule(ctx context.Context, id int64) error {
 		if n, _ := res.RowsAffected(); n == 0 {
 			return tollguard.Errorf(tollguard.ENOTFOUND, "rule %d not found; list them with `tollguard rule list`", id)
 		}
-		return nil
+		return bumpDestVersion(ctx, tx)
 	})
 }

@@ -29,7 +29,16 @@ var migrations embed.FS
 
 // DB is tollguard's SQLite database.
 type DB struct {
-	db   *sql.DB
+	// db is the one writer connection: SQLite allows one writer at a
+	// time, and queueing for a Go connection wakes a waiter at once,
+	// where SQLite's own busy handler sleeps and polls (milliseconds per
+	// decision under load). Every transaction goes through it.
+	db *sql.DB
+	// rdb is a pool of readers for queries outside transactions; WAL
+	// lets them run while the writer writes.
+	rdb  *sql.DB
+	gate *gateStmts
+	dest destCache
 	path string
 	// Now is the clock for rows the store stamps itself (ledger, blocks).
 	Now func() time.Time
@@ -63,16 +72,27 @@ func Open(ctx context.Context, file string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", file, err)
 	}
-	db.SetMaxOpenConns(8)
-	db.SetMaxIdleConns(8)
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
 	db.SetConnMaxIdleTime(0)
-	s := &DB{db: db, path: file, Now: time.Now}
-	if err := s.migrate(ctx); err != nil {
+	rdb, err := sql.Open("sqlite3", dsn)
+	if err != nil {
 		db.Close()
+		return nil, fmt.Errorf("open database %s: %w", file, err)
+	}
+	rdb.SetMaxOpenConns(4)
+	rdb.SetMaxIdleConns(4)
+	s := &DB{db: db, rdb: rdb, path: file, Now: time.Now}
+	if err := s.migrate(ctx); err != nil {
+		s.Close()
 		return nil, err
 	}
 	if err := s.seed(ctx); err != nil {
-		db.Close()
+		s.Close()
+		return nil, err
+	}
+	if s.gate, err = prepareGate(ctx, db); err != nil {
+		s.Close()
 		return nil, err
 	}
 	// SQLite creates -wal and -shm with the process umask; keep them as
@@ -84,18 +104,24 @@ func Open(ctx context.Context, file string) (*DB, error) {
 }
 
 // Close closes the database.
-func (s *DB) Close() error { return s.db.Close() }
+func (s *DB) Close() error {
+	rerr := s.rdb.Close()
+	if err := s.db.Close(); err != nil {
+		return err
+	}
+	return rerr
+}
 
 // Path returns the database file's path.
 func (s *DB) Path() string { return s.path }
 
-// SQL returns the underlying handle, for tests and integrity checks.
+// SQL returns the writer handle, for tests and bulk loads.
 func (s *DB) SQL() *sql.DB { return s.db }
 
 // IntegrityCheck runs PRAGMA integrity_check and returns its verdict.
 func (s *DB) IntegrityCheck(ctx context.Context) error {
 	var res string
-	if err := s.db.QueryRowContext(ctx, "PRAGMA integrity_check").Scan(&res); err != nil {
+	if err := s.rdb.QueryRowContext(ctx, "PRAGMA integrity_check").Scan(&res); err != nil {
 		return fmt.Errorf("integrity check: %w", err)
 	}
 	if res != "ok" {
@@ -221,7 +247,7 @@ func (s *DB) seed(ctx context.Context) error {
 // SchemaVersion returns the applied schema version.
 func (s *DB) SchemaVersion(ctx context.Context) (int, error) {
 	var v int
-	err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&v)
+	err := s.rdb.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&v)
 	return v, err
 }
 
@@ -264,4 +290,30 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// RunCheckpointer moves WAL checkpoints off the decision path until ctx
+// ends. SQLite's automatic checkpoint runs inside whichever commit
+// crosses 1000 pages, and fsyncs there: a call decision would pay
+// milliseconds for it now and then. Instead the writer never
+// checkpoints, and this loop checkpoints passively (readers and the
+// writer carry on) every interval from a reader connection. It returns
+// after a final checkpoint when ctx ends.
+func (s *DB) RunCheckpointer(ctx context.Context, interval time.Duration) error {
+	if _, err := s.db.ExecContext(ctx, `PRAGMA wal_autocheckpoint = 0`); err != nil {
+		return fmt.Errorf("disable automatic checkpoints: %w", err)
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			_, err := s.rdb.ExecContext(context.Background(), `PRAGMA wal_checkpoint(TRUNCATE)`)
+			return err
+		case <-t.C:
+			if _, err := s.rdb.ExecContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`); err != nil && ctx.Err() == nil {
+				return fmt.Errorf("checkpoint: %w", err)
+			}
+		}
+	}
 }

@@ -1,0 +1,52 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/tollguard/tollguard"
+	"github.com/tollguard/tollguard/store"
+	"github.com/tollguard/tollguard/store/storetest"
+)
+
+// BenchmarkDecide measures one gate decision (all nine steps, the
+// IMMEDIATE transaction and the call row) on the population.
+func BenchmarkDecide(b *testing.B) {
+	for _, history := range benchHistories {
+		b.Run(fmt.Sprintf("history=%d", history), func(b *testing.B) {
+			ctx := context.Background()
+			db, err := store.Open(ctx, filepath.Join(b.TempDir(), "bench.db"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer db.Close()
+			cctx, stop := context.WithCancel(ctx)
+			defer stop()
+			go db.RunCheckpointer(cctx, 200*time.Millisecond)
+			now := time.Date(2026, 11, 20, 14, 0, 0, 0, time.UTC)
+			if err := storetest.Populate(ctx, db, storetest.Population{Accounts: 100, Extensions: 10000, Rates: 50000, History: history}, now); err != nil {
+				b.Fatal(err)
+			}
+			p := &tollguard.Policy{Now: func() time.Time { return now }, Store: db, DefaultPlan: tollguard.NumberPlan{Country: "GB"},
+				Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				i := 0
+				for pb.Next() {
+					i++
+					d, err := p.Decide(ctx, tollguard.Call{Extension: fmt.Sprint(1000 + i%10000), Dialled: "02079460000", Remote: "127.0.0.1"})
+					if err != nil || !d.Allowed() {
+						b.Fatalf("%+v %v", d, err)
+					}
+				}
+			})
+		})
+	}
+}
+
+var benchHistories = []int{0}
