@@ -527,8 +527,8 @@ func (r *auditRun) refused(err error, typ string) bool {
 		r.readOnly = true
 		r.find(AuditFinding{
 			Check: AuditCheckReadOnlyAsterisk, Severity: SeverityWarning, Subject: "asterisk",
-			Message:  "Asterisk refused to change PJSIP " + typ + " objects (403); continuing report-only. " + SorceryAdvice(),
-			Evidence: map[string]any{"asterisk_error": ErrorMessage(err)},
+			Message:  "Asterisk refused to change PJSIP " + typ + " objects (403), so this run continues report-only: " + refusal(err),
+			Evidence: map[string]any{"asterisk_error": ErrorMessage(err), "sorcery_conf": SorceryConf},
 		})
 	}
 	return true

@@ -75,7 +75,7 @@ func (env *AuditEnv) AddExtension(ctx context.Context, spec ExtensionSpec) (*New
 		}
 	}
 	ext := &Extension{Name: spec.Name, Account: acct.ID, CIDRs: spec.CIDRs, CallerID: spec.CallerID,
-		Description: spec.Description, Managed: true, CreatedAt: env.now()}
+		Description: spec.Description, Managed: !spec.NoAsterisk, CreatedAt: env.now()}
 	if err := env.Store.CreateExtensionWithinQuota(ctx, ext, env.now()); err != nil {
 		return nil, err
 	}
@@ -105,8 +105,8 @@ func (env *AuditEnv) AddExtension(ctx context.Context, spec ExtensionSpec) (*New
 		if _, err := env.Asterisk.PutConfigObject(ctx, st.typ, spec.Name, st.fields); err != nil {
 			env.undoAdd(ctx, spec.Name, created)
 			if ErrorCode(err) == EFORBIDDEN {
-				return nil, Errorf(EFORBIDDEN, "Asterisk refused to create the PJSIP %s %s (403: %s). Nothing was kept. %s Or pass --no-asterisk to record the extension in tollguard only.",
-					st.typ, spec.Name, ErrorMessage(err), SorceryAdvice())
+				return nil, Errorf(EFORBIDDEN, "Asterisk refused to create the PJSIP %s %s, so nothing was kept: %s. Or pass --no-asterisk to record the extension in tollguard only.",
+					st.typ, spec.Name, refusal(err))
 			}
 			return nil, fmt.Errorf("create PJSIP %s %s (rolled back %s): %w", st.typ, spec.Name, listOrNothing(created), err)
 		}
@@ -142,7 +142,9 @@ func (env *AuditEnv) undoAdd(ctx context.Context, name string, created []string)
 }
 
 func endpointFields(spec ExtensionSpec, account, context string, t EndpointTemplate) []ConfigField {
-	f := []ConfigField{{"context", context}, {"disallow", "all"}, {"allow", t.Codecs},
+	// A new object has no codecs yet, so allow= alone sets them (no
+	// disallow=all needed).
+	f := []ConfigField{{"context", context}, {"allow", t.Codecs},
 		{"auth", spec.Name}, {"aors", spec.Name}, {"accountcode", account}}
 	if t.Transport != "" {
 		f = append(f, ConfigField{"transport", t.Transport})
@@ -214,8 +216,8 @@ func (env *AuditEnv) RotatePassword(ctx context.Context, name string) (password,
 	}
 	if _, err := env.Asterisk.PutConfigObject(ctx, "auth", authID, fields); err != nil {
 		if ErrorCode(err) == EFORBIDDEN {
-			return "", authID, Errorf(EFORBIDDEN, "Asterisk refused to change the PJSIP auth %s (403: %s); the password is unchanged. %s",
-				authID, ErrorMessage(err), SorceryAdvice())
+			return "", authID, Errorf(EFORBIDDEN, "Asterisk refused to change the PJSIP auth %s, so the password is unchanged: %s",
+				authID, refusal(err))
 		}
 		return "", authID, fmt.Errorf("change password of auth %s: %w", authID, err)
 	}
@@ -375,8 +377,8 @@ func (env *AuditEnv) PurgeExtension(ctx context.Context, name, reason string) (*
 			_ = env.Store.MarkSnapshotRestored(context.WithoutCancel(ctx), snap.ID, env.now())
 		}
 		if ErrorCode(err) == EFORBIDDEN {
-			return nil, Errorf(EFORBIDDEN, "Asterisk refused to delete PJSIP %s %s (403: %s); deleted so far: %s. %s",
-				o.Type, o.ID, ErrorMessage(err), listOrNothing(deleted), SorceryAdvice())
+			return nil, Errorf(EFORBIDDEN, "Asterisk refused to delete PJSIP %s %s (deleted so far: %s): %s",
+				o.Type, o.ID, listOrNothing(deleted), refusal(err))
 		}
 		return nil, fmt.Errorf("delete PJSIP %s %s (deleted so far: %s; snapshot %d kept): %w", o.Type, o.ID, listOrNothing(deleted), snap.ID, err)
 	}
@@ -418,8 +420,8 @@ func (env *AuditEnv) RestoreExtension(ctx context.Context, name, by string) (*Re
 		essential, rest := restoreFields(o.Type, o.Fields)
 		if _, err := env.Asterisk.PutConfigObject(ctx, o.Type, o.ID, essential); err != nil {
 			if ErrorCode(err) == EFORBIDDEN {
-				return rep, Errorf(EFORBIDDEN, "Asterisk refused to create PJSIP %s (403: %s); restored so far: %s. %s",
-					key, ErrorMessage(err), listOrNothing(rep.Restored), SorceryAdvice())
+				return rep, Errorf(EFORBIDDEN, "Asterisk refused to create PJSIP %s (restored so far: %s): %s",
+					key, listOrNothing(rep.Restored), refusal(err))
 			}
 			return rep, fmt.Errorf("restore %s (restored so far: %s; snapshot %d kept): %w", key, listOrNothing(rep.Restored), snap.ID, err)
 		}
@@ -464,13 +466,14 @@ func (env *AuditEnv) RestoreExtension(ctx context.Context, name, by string) (*Re
 var essentialFields = map[string][]string{
 	"auth":     {"auth_type", "username", "password", "md5_cred", "realm"},
 	"aor":      {"max_contacts", "remove_existing", "minimum_expiration", "default_expiration", "maximum_expiration", "qualify_frequency", "mailboxes"},
-	"endpoint": {"context", "auth", "aors", "outbound_auth", "transport", "disallow", "allow", "callerid", "accountcode", "mailboxes", "identify_by", "direct_media"},
+	"endpoint": {"context", "auth", "aors", "outbound_auth", "transport", "allow", "callerid", "accountcode", "mailboxes", "identify_by", "direct_media"},
 }
 
 // restoreFields turns a snapshot (ARI's read form) back into fields ARI
 // accepts: empty values are left to their defaults, an aor's live
 // contacts are dropped (registrations come back on their own), the
-// codec list "(ulaw|alaw)" becomes disallow=all, allow=ulaw,alaw, and
+// codec list "(ulaw|alaw)" becomes allow=ulaw,alaw (the new object has
+// no codecs to disallow), and
 // the "<unknown>" caller ID (unset) is dropped.
 func restoreFields(typ string, obj ConfigObject) (essential, rest []ConfigField) {
 	ess := map[string]bool{}
@@ -495,7 +498,6 @@ func restoreFields(typ string, obj ConfigObject) (essential, rest []ConfigField)
 		case typ == "endpoint" && f.Attribute == "allow":
 			codecs := strings.NewReplacer("(", "", ")", "", "|", ",").Replace(f.Value)
 			if codecs != "" {
-				add(ConfigField{"disallow", "all"})
 				add(ConfigField{"allow", codecs})
 			}
 			continue

@@ -1,5 +1,7 @@
 package tollguard
 
+import "strings"
+
 // SorceryConf is what sorcery.conf needs so that ARI can create, change
 // and delete PJSIP objects (contrib/sorcery.conf ships the same). With
 // plain pjsip.conf (the default "config" wizard) every dynamic-config
@@ -21,4 +23,14 @@ func SorceryAdvice() string {
 	return "Give sorcery a writable wizard: add to /etc/asterisk/sorcery.conf\n\n" + SorceryConf +
 		"\n(see contrib/sorcery.conf) and restart Asterisk. Objects defined in pjsip.conf stay read-only;" +
 		" only objects created through ARI (`tollguard ext add`) can be changed, purged and restored."
+}
+
+// refusal describes a 403 from Asterisk: its own message, plus the
+// sorcery.conf advice unless the message already gives it.
+func refusal(err error) string {
+	msg := ErrorMessage(err)
+	if strings.Contains(msg, "sorcery.conf") {
+		return msg
+	}
+	return msg + ". " + SorceryAdvice()
 }

@@ -1,0 +1,401 @@
+package tollguard_test
+
+import (
+	"context"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tollguard/tollguard"
+)
+
+func TestAddExtension(t *testing.T) {
+	ctx := context.Background()
+	t.Run("CreatesAuthAorEndpointInOrder", func(t *testing.T) {
+		h := newAudHarness(t)
+		h.account("acme", nil)
+		got, err := h.env.AddExtension(ctx, tollguard.ExtensionSpec{Name: "1009", Account: "acme", CallerID: `"Reception" <1009>`, Description: "front desk"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w := h.writes(); !reflect.DeepEqual(w, []string{"PUT auth/1009", "PUT aor/1009", "PUT endpoint/1009"}) {
+			t.Errorf("writes %q", w)
+		}
+		auth := h.object("auth", "1009")
+		if auth.Get("password") != got.Password || len(got.Password) < 20 || auth.Get("username") != "1009" || auth.Get("auth_type") != "userpass" {
+			t.Errorf("auth %v, password %q", auth, got.Password)
+		}
+		ep := h.object("endpoint", "1009")
+		for attr, want := range map[string]string{"context": "from-internal", "auth": "1009", "aors": "1009", "accountcode": "acme", "allow": "ulaw,alaw", "callerid": `"Reception" <1009>`} {
+			if ep.Get(attr) != want {
+				t.Errorf("endpoint %s = %q, want %q", attr, ep.Get(attr), want)
+			}
+		}
+		if aor := h.object("aor", "1009"); aor.Get("max_contacts") != "1" || aor.Get("remove_existing") != "yes" {
+			t.Errorf("aor %v", aor)
+		}
+		e, err := h.db.Extension(ctx, "1009")
+		if err != nil || !e.Managed || e.Account != "acme" || e.Description != "front desk" || !e.CreatedAt.Equal(audT0) {
+			t.Errorf("store row %+v, %v", e, err)
+		}
+	})
+	t.Run("QuotaCheckedBeforeAnythingIsWritten", func(t *testing.T) {
+		h := newAudHarness(t)
+		h.account("acme", func(a *tollguard.Account) { a.MaxExtensions = 1 })
+		h.extension("2001", "acme", audT0.Add(-48*time.Hour), nil)
+		_, err := h.env.AddExtension(ctx, tollguard.ExtensionSpec{Name: "2002", Account: "acme"})
+		if tollguard.ErrorCode(err) != tollguard.EQUOTA || !strings.Contains(err.Error(), "max_extensions 1") {
+			t.Fatalf("err %v", err)
+		}
+		if w := h.writes(); len(w) != 0 {
+			t.Errorf("Asterisk was written to: %q", w)
+		}
+		if _, err := h.db.Extension(ctx, "2002"); tollguard.ErrorCode(err) != tollguard.ENOTFOUND {
+			t.Errorf("store row exists: %v", err)
+		}
+	})
+	t.Run("DailyQuota", func(t *testing.T) {
+		h := newAudHarness(t)
+		h.account("acme", func(a *tollguard.Account) { a.MaxCreatedPerDay = 1 })
+		h.extension("2001", "acme", audT0.Add(-2*time.Hour), nil)
+		_, err := h.env.AddExtension(ctx, tollguard.ExtensionSpec{Name: "2002", Account: "acme"})
+		if tollguard.ErrorCode(err) != tollguard.EQUOTA || !strings.Contains(err.Error(), "max_created_per_day 1") {
+			t.Fatalf("err %v", err)
+		}
+		h.advance(23 * time.Hour)
+		if _, err := h.env.AddExtension(ctx, tollguard.ExtensionSpec{Name: "2002", Account: "acme"}); err != nil {
+			t.Errorf("a day later: %v", err)
+		}
+	})
+	t.Run("Forbidden403SaysWhatToConfigure", func(t *testing.T) {
+		h := newAudHarness(t)
+		h.account("acme", nil)
+		for _, typ := range []string{"auth", "aor", "endpoint"} {
+			h.fake.SetWritable(typ, false) // plain pjsip.conf: the "config" wizard only
+		}
+		_, err := h.env.AddExtension(ctx, tollguard.ExtensionSpec{Name: "1009", Account: "acme"})
+		if tollguard.ErrorCode(err) != tollguard.EFORBIDDEN {
+			t.Fatalf("err %v", err)
+		}
+		for _, want := range []string{"sorcery.conf", "auth=astdb,ps_auth", "nothing was kept", "--no-asterisk"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("message lacks %q: %s", want, err)
+			}
+		}
+		if _, err := h.db.Extension(ctx, "1009"); tollguard.ErrorCode(err) != tollguard.ENOTFOUND {
+			t.Errorf("store row kept after the 403: %v", err)
+		}
+	})
+	t.Run("LaterStepFailsRollsBack", func(t *testing.T) {
+		h := newAudHarness(t)
+		h.account("acme", nil)
+		h.fake.Fault("PUT", "/asterisk/config/dynamic/res_pjsip/endpoint/1009", 500, "disk full", 1)
+		_, err := h.env.AddExtension(ctx, tollguard.ExtensionSpec{Name: "1009", Account: "acme"})
+		if err == nil || !strings.Contains(err.Error(), "rolled back auth, aor") {
+			t.Fatalf("err %v", err)
+		}
+		for _, typ := range []string{"auth", "aor", "endpoint"} {
+			if _, ok := h.fake.Object(typ, "1009"); ok {
+				t.Errorf("%s/1009 left behind", typ)
+			}
+		}
+		if w := h.writes(); !reflect.DeepEqual(w, []string{"PUT auth/1009", "PUT aor/1009", "PUT endpoint/1009", "DELETE aor/1009", "DELETE auth/1009"}) {
+			t.Errorf("writes %q", w)
+		}
+		if _, err := h.db.Extension(ctx, "1009"); tollguard.ErrorCode(err) != tollguard.ENOTFOUND {
+			t.Errorf("store row kept: %v", err)
+		}
+	})
+	t.Run("RefusesExistingAsteriskObjects", func(t *testing.T) {
+		h := newAudHarness(t)
+		h.account("acme", nil)
+		_, err := h.env.AddExtension(ctx, tollguard.ExtensionSpec{Name: "1001", Account: "acme"})
+		if tollguard.ErrorCode(err) != tollguard.ECONFLICT || len(h.writes()) != 0 {
+			t.Errorf("err %v, writes %q", err, h.writes())
+		}
+	})
+	t.Run("NoAsteriskRecordsOnly", func(t *testing.T) {
+		h := newAudHarness(t)
+		h.account("acme", nil)
+		h.env.Asterisk = nil
+		got, err := h.env.AddExtension(ctx, tollguard.ExtensionSpec{Name: "1001", Account: "acme", NoAsterisk: true})
+		if err != nil || got.Password != "" || got.Extension.Managed {
+			t.Errorf("got %+v, %v", got, err)
+		}
+		if _, err := h.env.AddExtension(ctx, tollguard.ExtensionSpec{Name: "1002", Account: "acme"}); tollguard.ErrorCode(err) != tollguard.EUNAVAILABLE {
+			t.Errorf("without ARI: %v", err)
+		}
+	})
+	t.Run("Validation", func(t *testing.T) {
+		h := newAudHarness(t)
+		h.account("acme", nil)
+		for _, spec := range []tollguard.ExtensionSpec{{Name: "a;b", Account: "acme"}, {Name: "1009"}, {Name: "1009", Account: "nope"}} {
+			if _, err := h.env.AddExtension(ctx, spec); err == nil {
+				t.Errorf("%+v accepted", spec)
+			}
+		}
+		if len(h.writes()) != 0 {
+			t.Errorf("writes %q", h.writes())
+		}
+	})
+}
+
+func TestRotatePassword(t *testing.T) {
+	ctx := context.Background()
+	h := newAudHarness(t)
+	h.account("acme", nil)
+	created, err := h.env.AddExtension(ctx, tollguard.ExtensionSpec{Name: "1009", Account: "acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw, auth, err := h.env.RotatePassword(ctx, "1009")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if auth != "1009" || pw == created.Password || h.object("auth", "1009").Get("password") != pw {
+		t.Errorf("auth %s, new %q, old %q, stored %q", auth, pw, created.Password, h.object("auth", "1009").Get("password"))
+	}
+	// 1001 comes from pjsip.conf: read-only whatever sorcery.conf says.
+	before := h.object("auth", "1001").Get("password")
+	_, _, err = h.env.RotatePassword(ctx, "1001")
+	if tollguard.ErrorCode(err) != tollguard.EFORBIDDEN || !strings.Contains(err.Error(), "sorcery.conf") || !strings.Contains(err.Error(), "password is unchanged") {
+		t.Errorf("err %v", err)
+	}
+	if h.object("auth", "1001").Get("password") != before {
+		t.Error("read-only password changed")
+	}
+	if _, _, err := h.env.RotatePassword(ctx, "4040"); tollguard.ErrorCode(err) != tollguard.ENOTFOUND {
+		t.Errorf("missing: %v", err)
+	}
+}
+
+// TestPurgeAndRestore follows an extension nobody uses from creation
+// through the stale audit's block, grace period, purge and a restore.
+func TestPurgeAndRestore(t *testing.T) {
+	ctx := context.Background()
+	h := newAudHarness(t)
+	h.account("acme", nil)
+	created, err := h.env.AddExtension(ctx, tollguard.ExtensionSpec{Name: "1009", Account: "acme", CallerID: `"Old" <1009>`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := map[string]tollguard.ConfigObject{}
+	for _, typ := range []string{"auth", "aor", "endpoint"} {
+		before[typ] = h.object(typ, "1009")
+	}
+
+	h.advance(61 * 24 * time.Hour)
+	h.fake.ResetRequests()
+	run := h.run(tollguard.StaleAudit{}, true)
+	// 1001-1003 were first seen just now: too new to judge, so only
+	// 1009 (never seen since its creation 61 days ago) is stale.
+	if got := audFindings(run); !reflect.DeepEqual(got, []string{"stale ext:1009 warning"}) {
+		t.Fatalf("findings %q", got)
+	}
+	if got := audActions(run); !reflect.DeepEqual(got, []string{"schedule_purge ext:1009"}) {
+		t.Fatalf("actions %q", got)
+	}
+	e, _ := h.db.Extension(ctx, "1009")
+	if !e.Blocked || e.BlockedBy != "audit:stale" || !strings.Contains(e.BlockReason, "unblock it to cancel") {
+		t.Errorf("not blocked: %+v", e)
+	}
+	if len(h.writes()) != 0 {
+		t.Errorf("Asterisk written during the grace period: %q", h.writes())
+	}
+	if got := h.alerts.kinds(); !reflect.DeepEqual(got, []string{"audit_stale ext:1009"}) {
+		t.Errorf("alerts %q", got)
+	}
+
+	// Within the grace period: reported as pending, nothing done.
+	h.advance(3 * 24 * time.Hour)
+	run = h.run(tollguard.StaleAudit{}, true)
+	f := audFinding(t, run, "stale", "ext:1009")
+	if f.Severity != tollguard.SeverityInfo || !strings.Contains(f.Message, "purge due 2027-01-30") || len(run.Actions) != 0 {
+		t.Errorf("finding %+v, actions %q", f, audActions(run))
+	}
+
+	// Report-only after the grace period: says so, deletes nothing.
+	h.advance(5 * 24 * time.Hour)
+	run = h.run(tollguard.StaleAudit{}, false)
+	if f := audFinding(t, run, "purge", "ext:1009"); !strings.Contains(f.Message, "--apply") {
+		t.Errorf("finding %+v", f)
+	}
+	if len(h.writes()) != 0 {
+		t.Errorf("report-only run wrote: %q", h.writes())
+	}
+
+	run = h.run(tollguard.StaleAudit{}, true)
+	if got := audActions(run); !reflect.DeepEqual(got, []string{"purge ext:1009"}) {
+		t.Fatalf("actions %q", got)
+	}
+	if w := h.writes(); !reflect.DeepEqual(w, []string{"DELETE endpoint/1009", "DELETE aor/1009", "DELETE auth/1009"}) {
+		t.Errorf("writes %q", w)
+	}
+	for _, typ := range []string{"auth", "aor", "endpoint"} {
+		if _, ok := h.fake.Object(typ, "1009"); ok {
+			t.Errorf("%s/1009 still there", typ)
+		}
+	}
+	snap, err := h.db.LatestSnapshot(ctx, "1009")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.Objects) != 3 || snap.Objects[0].Type != "auth" || snap.Objects[0].Fields.Get("password") != created.Password || snap.Account != "acme" {
+		t.Errorf("snapshot %+v", snap)
+	}
+
+	h.fake.ResetRequests()
+	rep, err := h.env.RestoreExtension(ctx, "1009", "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(rep.Restored, []string{"auth/1009", "aor/1009", "endpoint/1009"}) || !rep.Unblocked || len(rep.Rejected) != 0 {
+		t.Errorf("report %+v", rep)
+	}
+	for typ, obj := range before {
+		if got := h.object(typ, "1009"); !reflect.DeepEqual(got, obj) {
+			t.Errorf("%s/1009 restored as\n%v\nwant\n%v", typ, got, obj)
+		}
+	}
+	if e, _ := h.db.Extension(ctx, "1009"); e.Blocked {
+		t.Error("still blocked after restore")
+	}
+	if _, err := h.db.LatestSnapshot(ctx, "1009"); tollguard.ErrorCode(err) != tollguard.ENOTFOUND {
+		t.Errorf("snapshot not marked restored: %v", err)
+	}
+	if _, err := h.env.RestoreExtension(ctx, "1009", "admin"); tollguard.ErrorCode(err) != tollguard.ENOTFOUND {
+		t.Errorf("second restore: %v", err)
+	}
+}
+
+func TestPurgeCancelledByUnblock(t *testing.T) {
+	ctx := context.Background()
+	h := newAudHarness(t)
+	h.account("acme", nil)
+	if _, err := h.env.AddExtension(ctx, tollguard.ExtensionSpec{Name: "demo1", Account: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	run := h.run(tollguard.TestsAudit{}, true)
+	if got := audActions(run); !reflect.DeepEqual(got, []string{"schedule_purge ext:demo1"}) {
+		t.Fatalf("actions %q", got)
+	}
+	if _, err := h.db.Unblock(ctx, tollguard.BlockExtension, "demo1", "admin"); err != nil {
+		t.Fatal(err)
+	}
+	h.advance(8 * 24 * time.Hour)
+	h.fake.ResetRequests()
+	h.env.Settings.TestPatterns = []string{"^nothing-matches$"}
+	run = h.run(tollguard.TestsAudit{}, true)
+	if got := audActions(run); !reflect.DeepEqual(got, []string{"cancel_purge ext:demo1"}) {
+		t.Fatalf("actions %q", got)
+	}
+	if len(h.writes()) != 0 {
+		t.Errorf("writes %q", h.writes())
+	}
+	if _, ok := h.fake.Object("endpoint", "demo1"); !ok {
+		t.Error("an unblocked extension was purged")
+	}
+}
+
+// TestPurgeForbidden: extensions from pjsip.conf cannot be deleted
+// through ARI; the audit says what to add to sorcery.conf and goes on
+// report-only.
+func TestPurgeForbidden(t *testing.T) {
+	h := newAudHarness(t)
+	h.run(tollguard.StaleAudit{}, false) // first look: 1001-1003 are baseline
+	h.fake.SetEndpoint("PJSIP", "1001", "online")
+	h.advance(61 * 24 * time.Hour)
+	run := h.run(tollguard.StaleAudit{}, true)
+	if got := audFindings(run); !reflect.DeepEqual(got, []string{"stale ext:1002 warning", "stale ext:1003 warning"}) {
+		t.Fatalf("findings %q (1001 is online now)", got)
+	}
+	h.advance(8 * 24 * time.Hour)
+	h.alerts.reset()
+	run = h.run(tollguard.StaleAudit{}, true)
+	f := audFinding(t, run, "asterisk_read_only", "asterisk")
+	for _, want := range []string{"report-only", "sorcery.conf", "endpoint=astdb,ps_endpoint"} {
+		if !strings.Contains(f.Message, want) {
+			t.Errorf("finding lacks %q: %s", want, f.Message)
+		}
+	}
+	if got := h.writes(); len(got) != 1 || got[0] != "DELETE endpoint/1002" {
+		t.Errorf("writes %q: after the first 403 the run must stop writing", got)
+	}
+	if _, ok := h.fake.Object("endpoint", "1003"); !ok {
+		t.Error("1003 deleted")
+	}
+	pending, _ := h.db.PendingPurges(context.Background())
+	if len(pending) != 2 {
+		t.Errorf("pending purges %+v: both must stay pending", pending)
+	}
+	if !strings.Contains(strings.Join(h.alerts.kinds(), ","), "audit_asterisk_read_only asterisk") {
+		t.Errorf("alerts %q", h.alerts.kinds())
+	}
+}
+
+func TestStaleAliveInAsterisk(t *testing.T) {
+	ctx := context.Background()
+	h := newAudHarness(t)
+	h.account("acme", nil)
+	h.extension("1001", "acme", audT0.Add(-400*24*time.Hour), nil)
+	h.extension("1002", "acme", audT0.Add(-400*24*time.Hour), func(e *tollguard.Extension) { e.LastSeen = audT0.Add(-90 * 24 * time.Hour) })
+	h.extension("1003", "acme", audT0.Add(-400*24*time.Hour), nil)
+	h.extension("gone", "acme", audT0.Add(-400*24*time.Hour), nil)
+	h.fake.SetEndpoint("PJSIP", "1001", "online")
+	// 1002 has a registered contact though its endpoint reads offline.
+	h.fake.Register("1002", "1002", "sip:1002@192.0.2.7:5060", nil, false)
+	h.fake.SetEndpoint("PJSIP", "1002", "offline")
+	// 1003 called recently: the gate's call rows count.
+	if _, err := h.db.SQL().Exec(`INSERT INTO calls(created_at, extension, account_id, dialled, class, verdict, reason) VALUES (?, '1003', 'acme', '01632960000', 'national', 'allow', 'ok')`, audT0.Add(-24*time.Hour).Unix()); err != nil {
+		t.Fatal(err)
+	}
+	run := h.run(tollguard.StaleAudit{}, true)
+	if got := audFindings(run); !reflect.DeepEqual(got, []string{"stale ext:gone info"}) {
+		t.Errorf("findings %q", got)
+	}
+	if f := audFinding(t, run, "stale", "ext:gone"); !strings.Contains(f.Message, "not in Asterisk") {
+		t.Errorf("finding %+v", f)
+	}
+	for _, n := range []string{"1001", "1002"} {
+		if e, _ := h.db.Extension(ctx, n); !e.LastSeen.Equal(audT0) {
+			t.Errorf("%s last seen %v: alive in Asterisk, it should be touched", n, e.LastSeen)
+		}
+	}
+}
+
+func TestRestoreRejectedFieldsAndExisting(t *testing.T) {
+	ctx := context.Background()
+	h := newAudHarness(t)
+	h.account("acme", nil)
+	if _, err := h.env.AddExtension(ctx, tollguard.ExtensionSpec{Name: "1009", Account: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := h.env.PurgeExtension(ctx, "1009", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A field this Asterisk does not know (an older version's snapshot).
+	snap.Objects[2].Fields = append(snap.Objects[2].Fields, tollguard.ConfigField{Attribute: "no_such_option", Value: "1"})
+	if err := h.db.MarkSnapshotRestored(ctx, snap.ID, audT0); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.db.SaveSnapshot(ctx, snap); err != nil {
+		t.Fatal(err)
+	}
+	// The aor came back by other means meanwhile.
+	h.fake.SetObject("aor", "1009", tollguard.ConfigObject{{Attribute: "max_contacts", Value: "3"}}, true)
+	rep, err := h.env.RestoreExtension(ctx, "1009", "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(rep.Existing, []string{"aor/1009"}) || !reflect.DeepEqual(rep.Rejected, map[string][]string{"endpoint/1009": {"no_such_option=1"}}) {
+		t.Errorf("report %+v", rep)
+	}
+	if h.object("aor", "1009").Get("max_contacts") != "3" {
+		t.Error("an existing object was overwritten")
+	}
+	if h.object("endpoint", "1009").Get("context") != "from-internal" {
+		t.Error("endpoint not restored")
+	}
+}
