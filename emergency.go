@@ -1,7 +1,11 @@
 package tollguard
 
 import (
+	"cmp"
+	"maps"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -63,3 +67,39 @@ var maxEmergencyLen = sync.OnceValue(func() int {
 	}
 	return longest
 })
+
+// EmergencyNumbers lists the emergency numbers IsEmergency accepts for
+// country, shortest first: for the dialplan include's
+// TOLLGUARD_EMERGENCY, which must let the same numbers through when
+// tollguard cannot answer. It enumerates the metadata's pattern, so call
+// it once (at start-up or from the CLI), not per call.
+func EmergencyNumbers(country string) []string {
+	country = strings.ToUpper(strings.TrimSpace(country))
+	set := map[string]bool{"112": true, "911": true, "999": true}
+	for _, d := range extraEmergency[country] {
+		set[d] = true
+	}
+	if desc := shortMetadata()[country].GetEmergency(); desc.GetNationalNumberPattern() != "" {
+		// The library matches the whole pattern whatever the length, so
+		// try every length up to the longest it lists.
+		re, err := regexp.Compile(`^(?:` + desc.GetNationalNumberPattern() + `)$`)
+		longest := maxEmergencyLen()
+		if ls := desc.GetPossibleLength(); len(ls) > 0 {
+			longest = int(slices.Max(ls))
+		}
+		for n := 1; err == nil && n <= longest; n++ {
+			limit := 1
+			for range n {
+				limit *= 10
+			}
+			for i := range limit {
+				if d := strconv.Itoa(limit + i)[1:]; re.MatchString(d) { // i, zero-padded to n digits
+					set[d] = true
+				}
+			}
+		}
+	}
+	out := slices.Collect(maps.Keys(set))
+	slices.SortFunc(out, func(a, b string) int { return cmp.Or(len(a)-len(b), strings.Compare(a, b)) })
+	return out
+}

@@ -430,3 +430,29 @@ func BenchmarkClassify(b *testing.B) {
 		})
 	}
 }
+
+func TestEmergencyNumbers(t *testing.T) {
+	tests := []struct {
+		country string
+		want    []string
+	}{
+		{"GB", []string{"112", "911", "999"}},
+		{"US", []string{"112", "911", "999"}},
+		{"FR", []string{"15", "17", "18", "112", "911", "999"}},
+		{"DE", []string{"110", "112", "911", "999"}},
+		{"AU", []string{"000", "106", "112", "911", "999"}},
+		{"JP", []string{"110", "112", "118", "119", "911", "999"}},
+		{"", []string{"112", "911", "999"}},
+	}
+	for _, tt := range tests {
+		got := tollguard.EmergencyNumbers(tt.country)
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("EmergencyNumbers(%q) = %v, want %v", tt.country, got, tt.want)
+		}
+		for _, d := range got {
+			if !tollguard.IsEmergency(d, tt.country) {
+				t.Errorf("EmergencyNumbers(%q) lists %s, which IsEmergency rejects", tt.country, d)
+			}
+		}
+	}
+}
