@@ -270,23 +270,23 @@ func occurrenceOf(a Alert, now time.Time) Occurrence {
 	return o
 }
 
-// appendOccurrence appends o to the JSON array list, keeping the first
-// occurrence and the latest max-1. It returns the new list and how many
-// occurrences it dropped.
+// appendOccurrence appends o to list, the JSON array of occurrences,
+// keeping the first occurrence and the latest max-1. It returns the new
+// list and how many occurrences it dropped. It splits the array at its
+// top-level commas rather than decoding it, because it runs inside the
+// write transaction that the gate waits on.
 func appendOccurrence(list string, o Occurrence, max int) (string, int) {
-	var occ []json.RawMessage
-	if list != "" {
-		if err := json.Unmarshal([]byte(list), &occ); err != nil {
-			// Not a list we wrote: keep it as the first entry.
-			occ = []json.RawMessage{json.RawMessage(boundEvidence(list))}
-		}
-	}
-	b, err := json.Marshal(o)
-	if err != nil { // evidence that slipped past NormalizeAlert
+	b, err := json.Marshal(o) // compact: one element, no raw newlines
+	if err != nil {           // evidence that slipped past NormalizeAlert
 		o.Evidence = json.RawMessage(boundEvidence(string(o.Evidence)))
 		b, _ = json.Marshal(o)
 	}
-	occ = append(occ, b)
+	occ, ok := splitArray(list)
+	if !ok && strings.TrimSpace(list) != "" {
+		// Not a list we wrote: keep it as the first entry.
+		occ = []string{boundEvidence(list)}
+	}
+	occ = append(occ, string(b))
 	dropped := 0
 	if max < 2 {
 		max = 2
@@ -295,8 +295,54 @@ func appendOccurrence(list string, o Occurrence, max int) (string, int) {
 		dropped = len(occ) - max
 		occ = append(occ[:1], occ[1+dropped:]...)
 	}
-	out, _ := json.Marshal(occ)
-	return string(out), dropped
+	return "[" + strings.Join(occ, ",") + "]", dropped
+}
+
+// splitArray returns the top-level elements of the JSON array s, or
+// false if s is not an array.
+func splitArray(s string) ([]string, bool) {
+	s = strings.TrimSpace(s)
+	if len(s) < 2 || s[0] != '[' || s[len(s)-1] != ']' {
+		return nil, false
+	}
+	var out []string
+	depth, start, inStr, esc := 0, 1, false, false
+	for i := 1; i < len(s)-1; i++ {
+		c := s[i]
+		switch {
+		case inStr:
+			switch {
+			case esc:
+				esc = false
+			case c == '\\':
+				esc = true
+			case c == '"':
+				inStr = false
+			}
+		case c == '"':
+			inStr = true
+		case c == '{' || c == '[':
+			depth++
+		case c == '}' || c == ']':
+			if depth--; depth < 0 {
+				return nil, false
+			}
+		case c == ',' && depth == 0:
+			out = append(out, strings.TrimSpace(s[start:i]))
+			start = i + 1
+		}
+	}
+	if inStr || depth != 0 {
+		return nil, false
+	}
+	last := strings.TrimSpace(s[start : len(s)-1])
+	switch {
+	case last != "":
+		out = append(out, last)
+	case len(out) > 0:
+		return nil, false // a trailing comma
+	}
+	return out, true
 }
 
 // Occurrences decodes a stored alert's evidence list.

@@ -223,6 +223,42 @@ func TestAlertEvidenceBounded(t *testing.T) {
 	if st.Dropped != 7 {
 		t.Errorf("dropped %d, want 7", st.Dropped)
 	}
+	if !json.Valid([]byte(st.Evidence)) {
+		t.Errorf("evidence list is not JSON: %s", st.Evidence)
+	}
+}
+
+func TestAlertEvidenceWithTrickyJSON(t *testing.T) {
+	p := tollguard.AlertPolicy{MaxEvidence: 3, CoolDown: time.Hour}
+	tricky := []string{
+		`{"ua":"x,]\"[y","nums":[1,[2,3]],"m":{"k":"}"}}`,
+		`"a string, with [brackets] and \\"`,
+		"{\n  \"pretty\": [1,\n 2]\n}",
+		`[]`,
+		`{}`,
+	}
+	mk := func(ev string) tollguard.Alert {
+		return tollguard.Alert{Kind: "burst", Subject: "ext:1", Severity: tollguard.SeverityWarning, Message: "m", Evidence: ev}
+	}
+	st, _ := p.NewAlertState(mk(tricky[0]), t0)
+	st.ID = 1
+	for i, ev := range tricky[1:] {
+		st, _ = p.Merge(st, mk(ev), t0.Add(time.Duration(i+1)*time.Second))
+		if !json.Valid([]byte(st.Evidence)) {
+			t.Fatalf("after %q the list is not JSON: %s", ev, st.Evidence)
+		}
+	}
+	occ := tollguard.Occurrences(st.Evidence)
+	if len(occ) != 3 || st.Dropped != 2 {
+		t.Fatalf("kept %d (dropped %d): %s", len(occ), st.Dropped, st.Evidence)
+	}
+	var first map[string]any
+	if err := json.Unmarshal(occ[0].Evidence, &first); err != nil || first["ua"] != `x,]"[y` {
+		t.Errorf("first occurrence %s (%v)", occ[0].Evidence, err)
+	}
+	if string(occ[1].Evidence) != `[]` || string(occ[2].Evidence) != `{}` {
+		t.Errorf("latest %s %s", occ[1].Evidence, occ[2].Evidence)
+	}
 }
 
 func TestNormalizeAlert(t *testing.T) {
