@@ -1,0 +1,34 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tollguard/tollguard/dialplan"
+)
+
+func init() { register(newDialplanCommand) }
+
+func newDialplanCommand(app *App) *cobra.Command {
+	return &cobra.Command{
+		Use:   "dialplan",
+		Short: "Print the Asterisk dialplan include (the tollguard-outbound gate and its hangup handler)",
+		Long: `Print the dialplan include that gates outbound calls. Install it with
+
+  tollguard dialplan > /etc/asterisk/tollguard.conf
+
+add "#include tollguard.conf" to extensions.conf, and put one line before
+the Dial of every outbound route:
+
+  exten => _X.,1,Gosub(tollguard-outbound,s,1(${EXTEN}))
+   same => n,Dial(PJSIP/${EXTEN}@trunk)
+
+then "dialplan reload" in the Asterisk CLI.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_, err := fmt.Fprint(app.Out, dialplan.Include)
+			return err
+		},
+	}
+}
