@@ -46,7 +46,6 @@ type RaiseResult struct {
 const alertCols = `id, kind, severity, subject, account_id, extension, message, evidence, evidence_dropped,
 	first_seen, last_seen, count, notified_count, notified_at, digest_due, acked_at, acked_by`
 
-
 func scanAlert(r scanner) (tollguard.AlertState, error) {
 	var st tollguard.AlertState
 	var sev string
