@@ -222,7 +222,10 @@ func Classify(dialled string, plan NumberPlan, hr HighRiskMatcher) Number {
 	// For a valid number this is the region whose ranges it is in; for
 	// an invalid one, the code's region where it has only one, else "".
 	n.Region = phonenumbers.GetRegionCodeForNumber(&pn)
-	if !phonenumbers.IsValidNumber(&pn) {
+	typ := phonenumbers.GetNumberType(&pn)
+	// IsValidNumber is exactly "has a type in its region"; asking it
+	// would run the library's costly type matching twice more.
+	if typ == phonenumbers.UNKNOWN {
 		// Possible but not valid: a range the metadata does not know yet,
 		// or junk. Keep it only if its E.164 form reads back the same
 		// (leading zeros do not).
@@ -236,7 +239,7 @@ func Classify(dialled string, plan NumberPlan, hr HighRiskMatcher) Number {
 	// An unknown region counts as international: failing towards the
 	// stricter rules is the safe side for a toll-fraud guard.
 	n.International = n.Region != country
-	n.Type = typeName(phonenumbers.GetNumberType(&pn))
+	n.Type = typeName(typ)
 	if hr != nil {
 		n.HighRisk, _ = hr.MatchHighRisk(n.E164)
 	}
