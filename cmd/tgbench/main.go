@@ -1,0 +1,248 @@
+// Command tgbench measures the FastAGI gate against a bare FastAGI
+// server, with the same load client in the same run (design.md §6):
+// throughput with closed-loop callers, latency at a paced rate counted
+// from each session's scheduled start, and CPU per 1000 sessions.
+//
+//	go run ./cmd/tgbench [-duration 2s] [-rounds 3] [-conc 32] [-rate 300]
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/pprof"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/tollguard/tollguard/agi"
+	"github.com/tollguard/tollguard/agi/agitest"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "tgbench:", err)
+		os.Exit(1)
+	}
+}
+
+type target struct {
+	name    string
+	addr    string
+	channel *agitest.Channel
+	check   func(*agitest.Result) error
+
+	closed, paced agitest.LoadResult
+	cpu           time.Duration // process CPU over its closed-loop rounds
+}
+
+func run() error {
+	duration := flag.Duration("duration", 2*time.Second, "length of each closed-loop round")
+	rounds := flag.Int("rounds", 3, "closed-loop rounds per server (alternating servers)")
+	conc := flag.Int("conc", 32, "closed-loop callers")
+	rate := flag.Float64("rate", 300, "paced sessions per second")
+	pacedDuration := flag.Duration("paced-duration", 3*time.Second, "length of each paced round")
+	pacedRounds := flag.Int("paced-rounds", 2, "paced rounds per server")
+	setVar := flag.Bool("setvar", true, "also measure the gate answering with SET VARIABLE (an Asterisk without MSet)")
+	logMode := flag.String("log", "text", "gate server logging: text (slog text to io.Discard: formatting cost included) or off")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	flag.Parse()
+
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+
+	gate, release, err := gateUnderTest(ctx)
+	if err != nil {
+		return fmt.Errorf("gate under test: %w", err)
+	}
+	defer release()
+
+	var logger *slog.Logger
+	switch *logMode {
+	case "text":
+		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	case "off":
+		logger = slog.New(slog.DiscardHandler)
+	default:
+		return fmt.Errorf("-log %q: want text or off", *logMode)
+	}
+
+	srvCtx, stopServers := context.WithCancel(context.Background())
+	var serving []chan error
+	listen := func(serve func(context.Context, net.Listener) error) (string, error) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", err
+		}
+		done := make(chan error, 1)
+		go func() { done <- serve(srvCtx, ln) }()
+		serving = append(serving, done)
+		return ln.Addr().String(), nil
+	}
+	defer func() {
+		stopServers()
+		for _, done := range serving {
+			<-done
+		}
+	}()
+	newGate := func() *agi.Server {
+		return &agi.Server{Gate: gate, Logger: logger, MaxSessions: 4096}
+	}
+
+	allowed := func(r *agitest.Result) error {
+		if r.Verdict() != "allow" || r.MaxSec() == "" || r.AGIStatus != "SUCCESS" {
+			return fmt.Errorf("gate session ended without an allow: %+v", r)
+		}
+		return nil
+	}
+	bareAddr, err := listen(agitest.BareServer{}.Serve)
+	if err != nil {
+		return err
+	}
+	gateAddr, err := listen(newGate().Serve)
+	if err != nil {
+		return err
+	}
+	targets := []*target{
+		{name: "bare", addr: bareAddr, channel: agitest.Gated("0044207946000"), check: func(r *agitest.Result) error {
+			if r.Verdict() == "" {
+				return errors.New("bare session ended without its variable")
+			}
+			return nil
+		}},
+		{name: "gate", addr: gateAddr, channel: agitest.Gated("0044207946000"), check: allowed},
+	}
+	if *setVar {
+		// Its own server: the MSet fallback is remembered per server.
+		addr, err := listen(newGate().Serve)
+		if err != nil {
+			return err
+		}
+		ch := agitest.Gated("0044207946000")
+		ch.NoMSet = true
+		targets = append(targets, &target{name: "gate(set-variable)", addr: addr, channel: ch, check: allowed})
+	}
+
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+
+	fmt.Printf("# tgbench: %d CPUs, GOMAXPROCS %d, %s, load average %s; client and servers share this process\n",
+		runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(), loadAverage())
+	fmt.Printf("# session: PJSIP env of recorded session A, AGI(agi://…/outbound,0044207946000,1001,127.0.0.1:5072) as the include calls it\n")
+
+	// Warm up every server (connections, pools, JIT-less but caches).
+	for _, tg := range targets {
+		if _, err := (agitest.Load{Addr: tg.addr, Channel: tg.channel, Concurrency: *conc, Duration: 300 * time.Millisecond}).Run(ctx); err != nil {
+			return err
+		}
+	}
+
+	for r := range *rounds {
+		for i := range targets {
+			tg := targets[i]
+			if r%2 == 1 {
+				tg = targets[len(targets)-1-i]
+			}
+			runtime.GC()
+			cpu0 := cpuTime()
+			res, err := agitest.Load{Addr: tg.addr, Channel: tg.channel, Concurrency: *conc, Duration: *duration, Check: tg.check}.Run(ctx)
+			if err != nil {
+				return err
+			}
+			tg.cpu += cpuTime() - cpu0
+			tg.closed.Merge(res)
+		}
+	}
+	for r := range *pacedRounds {
+		for i := range targets[:2] {
+			tg := targets[i]
+			if r%2 == 1 {
+				tg = targets[1-i]
+			}
+			runtime.GC()
+			res, err := agitest.Load{Addr: tg.addr, Channel: tg.channel, Rate: *rate, Duration: *pacedDuration, Check: tg.check}.Run(ctx)
+			if err != nil {
+				return err
+			}
+			tg.paced.Merge(res)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+
+	ms := func(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
+	for _, tg := range targets {
+		fmt.Printf("%s %d conc: %.0f sessions/s p50 %s p99 %s\n", tg.name, *conc, tg.closed.Throughput(),
+			ms(tg.closed.Percentile(0.5)), ms(tg.closed.Percentile(0.99)))
+	}
+	bare, gateT := targets[0], targets[1]
+	fmt.Printf("gate/bare throughput ratio: %.2f\n", gateT.closed.Throughput()/bare.closed.Throughput())
+	if *setVar {
+		fmt.Printf("gate(set-variable)/bare throughput ratio: %.2f\n", targets[2].closed.Throughput()/bare.closed.Throughput())
+	}
+	for _, tg := range targets[:2] {
+		fmt.Printf("%s paced %.0f/s: p50 %s p99 %s\n", tg.name, *rate, ms(tg.paced.Percentile(0.5)), ms(tg.paced.Percentile(0.99)))
+	}
+	fmt.Printf("gate p99 - bare p99 at %.0f/s: %+.2f ms\n", *rate,
+		float64(gateT.paced.Percentile(0.99)-bare.paced.Percentile(0.99))/float64(time.Millisecond))
+	perK := func(tg *target) float64 { return tg.cpu.Seconds() / float64(tg.closed.Sessions) * 1000 }
+	fmt.Printf("cpu per 1000 sessions: gate %.3f s bare %.3f s", perK(gateT), perK(bare))
+	if *setVar {
+		fmt.Printf(" gate(set-variable) %.3f s", perK(targets[2]))
+	}
+	fmt.Printf(" (process CPU from getrusage over the closed-loop rounds, load client included)\n")
+
+	failed := 0
+	for _, tg := range targets {
+		for _, res := range []*agitest.LoadResult{&tg.closed, &tg.paced} {
+			if res.Errors > 0 {
+				failed += res.Errors
+				fmt.Printf("# %s: %d failed sessions, first: %v\n", tg.name, res.Errors, res.FirstError)
+			}
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d sessions failed", failed)
+	}
+	return nil
+}
+
+// cpuTime is the process's user and system CPU time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// loadAverage reports the machine's 1-minute load, which says how far
+// to trust the figures: other processes share the CPUs.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return "unknown"
+	}
+	return f[0]
+}
