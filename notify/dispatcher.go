@@ -182,8 +182,12 @@ func (d *Dispatcher) Policy() tollguard.AlertPolicy { return d.policy }
 
 // Raise stores one occurrence of a and queues its notice for every
 // notifier, in one short IMMEDIATE transaction; delivery happens in Run.
-// It never waits on a notifier. If the store refuses the write, the
-// alert still goes to the log, and the error is returned.
+// It never waits on a notifier. Kind and Subject (or Extension, or
+// Account) are required; Severity defaults to warning. The occurrence is
+// stamped with the dispatcher's clock: a's ID, times and count are
+// ignored. Evidence should be a JSON object; anything else is kept as a
+// JSON string. If the store refuses the write, the alert still goes to
+// the log, and the error is returned.
 func (d *Dispatcher) Raise(ctx context.Context, a tollguard.Alert) error {
 	res, err := d.db.RaiseAlert(ctx, a, d.policy, d.names, d.now())
 	if err != nil {
