@@ -491,6 +491,7 @@ type auditRun struct {
 	// rest of the run reports instead of trying again.
 	readOnly bool
 	pending  map[string]PendingPurge // by extension, from loadPending
+	blocked  map[string]bool         // extensions this run blocked
 }
 
 func newAuditRun(env *AuditEnv, job string, apply bool, p AuditProgress) *auditRun {

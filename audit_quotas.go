@@ -154,9 +154,12 @@ func (r *auditRun) overQuota(ctx context.Context, f AuditFinding, excess []quota
 	if !r.apply || account == "" {
 		return
 	}
+	if r.blocked == nil {
+		r.blocked = map[string]bool{}
+	}
 	for _, m := range excess {
-		if m.Blocked {
-			continue
+		if m.Blocked || r.blocked[m.Name] {
+			continue // over both quotas: blocked once
 		}
 		subj := auditExtSubject(m.Name)
 		if !m.InStore {
@@ -172,6 +175,7 @@ func (r *auditRun) overQuota(ctx context.Context, f AuditFinding, excess []quota
 			r.act(AuditAction{Kind: AuditActBlock, Subject: subj, Message: "could not block", Err: ErrorMessage(err)})
 			continue
 		}
+		r.blocked[m.Name] = true
 		r.act(AuditAction{Kind: AuditActBlock, Subject: subj, Message: "blocked: " + why})
 	}
 }

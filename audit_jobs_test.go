@@ -1,0 +1,404 @@
+package tollguard_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tollguard/tollguard"
+)
+
+func TestTestsAudit(t *testing.T) {
+	h := newAudHarness(t)
+	h.account("acme", nil)
+	h.extension("demo1", "acme", audT0, nil)
+	h.extension("2001", "acme", audT0, func(e *tollguard.Extension) { e.CallerID = "Temp Reception <2001>" })
+	h.extension("2002", "acme", audT0, func(e *tollguard.Extension) { e.Description = "for TESTING the IVR" })
+	h.extension("2003", "acme", audT0, func(e *tollguard.Extension) { e.Description = "Sales" })
+	// In Asterisk only, with a caller ID that gives it away.
+	h.fake.SetObject("endpoint", "3000", tollguard.ConfigObject{{Attribute: "context", Value: "from-internal"}, {Attribute: "callerid", Value: `"Demo phone" <3000>`}}, true)
+	h.env.Settings.Ignore = []string{"2002"}
+	run := h.run(tollguard.TestsAudit{}, false)
+	want := []string{"test_extension ext:2001 warning", "test_extension ext:3000 warning", "test_extension ext:demo1 warning"}
+	if got := audFindings(run); !reflect.DeepEqual(got, want) {
+		t.Errorf("findings %q, want %q", got, want)
+	}
+	if f := audFinding(t, run, "test_extension", "ext:3000"); !strings.Contains(f.Message, `asterisk caller id "\"Demo phone\" <3000>" matches "demo"`) {
+		t.Errorf("finding %s", f.Message)
+	}
+	if len(run.Actions) != 0 || len(h.writes()) != 0 {
+		t.Errorf("report-only run acted: %q %q", audActions(run), h.writes())
+	}
+	h.env.Settings.TestPatterns = []string{`^9{4}$`}
+	h.env.Settings.Ignore = nil
+	h.extension("9999", "acme", audT0, nil)
+	if got := audFindings(h.run(tollguard.TestsAudit{}, false)); !reflect.DeepEqual(got, []string{"test_extension ext:9999 warning"}) {
+		t.Errorf("custom pattern: %q", got)
+	}
+}
+
+func TestPasswordsAudit(t *testing.T) {
+	ctx := context.Background()
+	h := newAudHarness(t)
+	h.account("acme", nil)
+	if _, err := h.env.AddExtension(ctx, tollguard.ExtensionSpec{Name: "1009", Account: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	// A writable (astdb) extension with its own number as password.
+	h.fake.SetObject("auth", "0900", tollguard.ConfigObject{{Attribute: "auth_type", Value: "userpass"}, {Attribute: "username", Value: "0900"}, {Attribute: "password", Value: "0900"}}, true)
+	h.fake.SetObject("endpoint", "0900", tollguard.ConfigObject{{Attribute: "context", Value: "from-internal"}, {Attribute: "auth", Value: "0900"}, {Attribute: "aors", Value: "0900"}}, true)
+	h.fake.SetObject("auth", "trunk", tollguard.ConfigObject{{Attribute: "auth_type", Value: "md5"}, {Attribute: "username", Value: "trunk"}, {Attribute: "md5_cred", Value: "0f2b"}}, true)
+	h.fake.SetObject("endpoint", "trunk", tollguard.ConfigObject{{Attribute: "context", Value: "from-internal"}, {Attribute: "auth", Value: "trunk"}}, true)
+
+	run := h.run(tollguard.PasswordsAudit{}, false)
+	// The recordings: 1001 "Str0ng!Pass-1001" passes, 1002 "1234" and
+	// 1003 "password" are defaults; 1009 was generated.
+	want := []string{"weak_password ext:0900 critical", "weak_password ext:1002 critical", "weak_password ext:1003 critical", "weak_password ext:trunk info"}
+	if got := audFindings(run); !reflect.DeepEqual(got, want) {
+		t.Fatalf("findings %q, want %q", got, want)
+	}
+	for _, f := range run.Findings {
+		if _, ok := f.Evidence["password"]; ok || strings.Contains(f.Message, "Str0ng") {
+			t.Errorf("a finding carries a password: %+v", f)
+		}
+	}
+
+	h.fake.ResetRequests()
+	old := h.object("auth", "0900").Get("password")
+	run = h.run(tollguard.PasswordsAudit{}, true)
+	// 0900 is rotated; 1002 (pjsip.conf) answers 403, and the run goes
+	// report-only: 1003 is not even tried.
+	if got := h.writes(); !reflect.DeepEqual(got, []string{"PUT auth/0900", "PUT auth/1002"}) {
+		t.Errorf("writes %q", got)
+	}
+	if got := audActions(run); !reflect.DeepEqual(got, []string{"rotate_password ext:0900"}) {
+		t.Errorf("actions %q", got)
+	}
+	newPW := h.object("auth", "0900").Get("password")
+	if newPW == old || run.Actions[0].Secret != newPW {
+		t.Errorf("password %q → %q, action secret %q", old, newPW, run.Actions[0].Secret)
+	}
+	audFinding(t, run, "asterisk_read_only", "asterisk")
+	stored, err := h.db.AuditRuns(ctx, "passwords", 1)
+	if err != nil || len(stored) != 1 {
+		t.Fatal(err)
+	}
+	if stored[0].Actions[0].Secret != "" {
+		t.Error("the new password was stored with the run")
+	}
+	if got := audFindings(h.run(tollguard.PasswordsAudit{}, false)); len(got) != 3 {
+		t.Errorf("after rotating 0900: %q", got)
+	}
+}
+
+func TestQuotasAudit(t *testing.T) {
+	ctx := context.Background()
+	h := newAudHarness(t)
+	h.account("acme", func(a *tollguard.Account) { a.MaxExtensions, a.MaxCreatedPerDay = 3, 1 })
+	h.account("beta", nil)
+	h.extension("a1", "acme", audT0.Add(-10*24*time.Hour), nil)
+	h.extension("a2", "acme", audT0.Add(-2*time.Hour), nil)
+	h.extension("a3", "acme", audT0.Add(-1*time.Hour), nil)
+	// Created in Asterisk behind tollguard's back, billed to acme.
+	h.fake.SetObject("endpoint", "7777", tollguard.ConfigObject{{Attribute: "context", Value: "from-internal"}, {Attribute: "accountcode", Value: "acme"}}, true)
+	h.env.Settings.CreationAlert = 1
+
+	run := h.run(tollguard.QuotasAudit{}, false)
+	want := []string{
+		"creation_burst account:acme warning",
+		"over_daily_quota account:acme warning",
+		"over_quota account:acme warning", // a1-a3 and 7777
+		"unmanaged ext:1001 warning", "unmanaged ext:1002 warning", "unmanaged ext:1003 warning",
+		"unmanaged ext:7777 warning",
+	}
+	if got := audFindings(run); !reflect.DeepEqual(got, want) {
+		t.Fatalf("findings %q\nwant %q", got, want)
+	}
+	if f := audFinding(t, run, "unmanaged", "ext:7777"); f.Account != "acme" || !strings.Contains(f.Message, "accountcode is acme") {
+		t.Errorf("unmanaged finding %+v", f)
+	}
+	// The newest beyond each quota: a3 (over the total), a3 (daily).
+	if f := audFinding(t, run, "over_quota", "account:acme"); !reflect.DeepEqual(f.Evidence["newest"], []string{"a3"}) {
+		t.Errorf("over-quota evidence %v", f.Evidence)
+	}
+
+	run = h.run(tollguard.QuotasAudit{}, true)
+	if got := audActions(run); !reflect.DeepEqual(got, []string{"block ext:a3"}) {
+		t.Errorf("actions %q", got)
+	}
+	if e, _ := h.db.Extension(ctx, "a3"); !e.Blocked || e.BlockedBy != "audit:quotas" {
+		t.Errorf("a3 %+v", e)
+	}
+	if f := audFinding(t, run, "over_quota", "account:acme"); f.Severity != tollguard.SeverityWarning {
+		t.Errorf("first apply: %+v", f)
+	}
+
+	// A new endpoint appears in Asterisk for acme: it is the newest, so
+	// it is recorded in tollguard (unmanaged) and blocked.
+	h.advance(5 * time.Minute)
+	h.fake.SetObject("endpoint", "7778", tollguard.ConfigObject{{Attribute: "context", Value: "from-internal"}, {Attribute: "accountcode", Value: "acme"}}, true)
+	run = h.run(tollguard.QuotasAudit{}, true)
+	if got := audActions(run); !reflect.DeepEqual(got, []string{"adopt ext:7778", "block ext:7778"}) {
+		t.Errorf("actions %q", got)
+	}
+	e, err := h.db.Extension(ctx, "7778")
+	if err != nil || !e.Blocked || e.Managed || e.Account != "acme" {
+		t.Errorf("7778 %+v, %v", e, err)
+	}
+	// Everything beyond the quota is blocked now: info, not another alert.
+	run = h.run(tollguard.QuotasAudit{}, true)
+	if f := audFinding(t, run, "over_quota", "account:acme"); f.Severity != tollguard.SeverityInfo || len(run.Actions) != 0 {
+		t.Errorf("after blocking: %+v, actions %q", f, audActions(run))
+	}
+}
+
+func TestSpendAudit(t *testing.T) {
+	ctx := context.Background()
+	h := newAudHarness(t)
+	h.account("acme", func(a *tollguard.Account) { a.SpendThreshold, a.SpendFactorPermil = 1000, 1200 })
+	h.account("quiet", func(a *tollguard.Account) { a.SpendFactorPermil = 1200 })
+	call := func(acct string, at time.Time, charge int64) {
+		t.Helper()
+		if _, err := h.db.SQL().Exec(`INSERT INTO calls(created_at, extension, account_id, dialled, class, verdict, reason, reserve, charge, settled_at)
+			VALUES (?, 'x', ?, '0044', 'international', 'allow', 'ok', ?, ?, ?)`, at.Unix(), acct, charge, charge, at.Unix()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	call("acme", time.Date(2026, 10, 15, 0, 0, 0, 0, time.UTC), 900) // last month: factor threshold 1080
+	call("acme", time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC), 1050)
+	call("quiet", time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC), 5000) // no last month, no fixed threshold
+	run := h.run(tollguard.SpendAudit{}, false)
+	if got := audFindings(run); !reflect.DeepEqual(got, []string{"spend account:acme warning"}) {
+		t.Fatalf("findings %q (1050 is over the fixed 1000, not over 1.2 × 900)", got)
+	}
+	if f := run.Findings[0]; f.Evidence["kind"] != "fixed" || !strings.Contains(f.Message, "10.50 GBP") || !strings.Contains(f.Message, "10.00") {
+		t.Errorf("finding %+v", f)
+	}
+	call("acme", time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC), 100)
+	h.alerts.reset()
+	run = h.run(tollguard.SpendAudit{}, false)
+	want := []string{"spend account:acme info", "spend account:acme warning"} // fixed: already alerted; factor: new crossing
+	if got := audFindings(run); !reflect.DeepEqual(got, want) {
+		t.Fatalf("findings %q, want %q", got, want)
+	}
+	if got := h.alerts.kinds(); !reflect.DeepEqual(got, []string{"spend account:acme"}) {
+		t.Errorf("alerts %q: one per crossing", got)
+	}
+	// The admin raises the fixed threshold; crossing it again alerts again.
+	if _, err := h.db.UpdateAccount(ctx, "acme", func(a *tollguard.Account) error { a.SpendThreshold = 1500; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if got := audFindings(h.run(tollguard.SpendAudit{}, false)); !reflect.DeepEqual(got, []string{"spend account:acme info"}) {
+		t.Errorf("below the raised threshold: %q", got)
+	}
+	call("acme", time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC), 400)
+	if got := audFindings(h.run(tollguard.SpendAudit{}, false)); !reflect.DeepEqual(got, []string{"spend account:acme info", "spend account:acme warning"}) {
+		t.Errorf("over the raised threshold: %q", got)
+	}
+	// A new month starts afresh: December's spend is 0.
+	h.advance(9 * 24 * time.Hour)
+	if got := audFindings(h.run(tollguard.SpendAudit{}, false)); len(got) != 0 {
+		t.Errorf("December: %q", got)
+	}
+	call("acme", time.Date(2026, 12, 3, 0, 0, 0, 0, time.UTC), 1600)
+	if got := audFindings(h.run(tollguard.SpendAudit{}, false)); !reflect.DeepEqual(got, []string{"spend account:acme warning"}) {
+		t.Errorf("December over the fixed threshold: %q (1.2 × 1650 = 1980 not crossed)", got)
+	}
+}
+
+type audFail2ban struct {
+	st  tollguard.Fail2banStatus
+	err error
+}
+
+func (f audFail2ban) Status(context.Context) (tollguard.Fail2banStatus, error) { return f.st, f.err }
+
+func TestCoverageAudit(t *testing.T) {
+	h := newAudHarness(t)
+	h.fake.SetObject("endpoint", "trunk1", tollguard.ConfigObject{{Attribute: "context", Value: "from-trunk"}}, false)
+	h.fake.SetObject("endpoint", "anonymous", tollguard.ConfigObject{{Attribute: "context", Value: "from-internal"}}, false)
+	for _, tc := range []struct {
+		name string
+		f2b  audFail2ban
+		msg  string
+	}{
+		{"NotInstalled", audFail2ban{}, "fail2ban is not installed"},
+		{"NotRunning", audFail2ban{st: tollguard.Fail2banStatus{Installed: true, Detail: "Is fail2ban running?"}}, "not running (Is fail2ban running?)"},
+		{"NoAsteriskJail", audFail2ban{st: tollguard.Fail2banStatus{Installed: true, Running: true, Jails: []string{"sshd"}}}, "no asterisk jail (jails: sshd)"},
+		{"ClientError", audFail2ban{err: errors.New("timeout")}, "could not ask fail2ban"},
+		{"Fine", audFail2ban{st: tollguard.Fail2banStatus{Installed: true, Running: true, Jails: []string{"sshd", "asterisk-pjsip"}}}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h.env.Fail2ban = tc.f2b
+			run := h.run(tollguard.CoverageAudit{}, true)
+			want := []string{"anonymous_endpoint ext:anonymous critical", "ungated_context ext:trunk1 warning"}
+			if tc.msg != "" {
+				want = []string{want[0], "fail2ban fail2ban warning", want[1]}
+			}
+			if got := audFindings(run); !reflect.DeepEqual(got, want) {
+				t.Fatalf("findings %q, want %q", got, want)
+			}
+			if tc.msg != "" {
+				if f := audFinding(t, run, "fail2ban", "fail2ban"); !strings.Contains(f.Message, tc.msg) {
+					t.Errorf("message %q lacks %q", f.Message, tc.msg)
+				}
+			}
+			if len(run.Actions) != 0 {
+				t.Errorf("coverage acted: %q", audActions(run))
+			}
+		})
+	}
+	h.env.Settings.GatedContexts = []string{"from-internal", "from-trunk"}
+	h.env.Fail2ban = nil
+	if got := audFindings(h.run(tollguard.CoverageAudit{}, false)); !reflect.DeepEqual(got, []string{"anonymous_endpoint ext:anonymous critical"}) {
+		t.Errorf("with from-trunk gated: %q", got)
+	}
+	h.env.Asterisk = nil
+	if got := audFindings(h.run(tollguard.CoverageAudit{}, false)); !reflect.DeepEqual(got, []string{"asterisk_unavailable asterisk warning"}) {
+		t.Errorf("without ARI: %q", got)
+	}
+}
+
+// audGate stands in for the dialplan: once Asterisk accepted the
+// originate, the Local channel's ;2 half reaches the gate (or not, in
+// contexts without tollguard's include).
+type audGate struct {
+	tollguard.Asterisk
+	policy *tollguard.Policy
+	gated  map[string]bool
+	n      int
+}
+
+func (g *audGate) Originate(ctx context.Context, o tollguard.Originate) (string, error) {
+	id, err := g.Asterisk.Originate(ctx, o)
+	if err != nil {
+		return id, err
+	}
+	num, dialCtx, _ := strings.Cut(strings.TrimPrefix(o.Endpoint, "Local/"), "@")
+	if g.gated[dialCtx] {
+		g.n++
+		_, err = g.policy.Decide(ctx, tollguard.Call{Dialled: num, Context: dialCtx, Channel: "Local/" + num + "@" + dialCtx + "-0000000" + string(rune('0'+g.n)) + ";2"})
+	}
+	return id, err
+}
+
+func TestSelftest(t *testing.T) {
+	h := newAudHarness(t)
+	policy := &tollguard.Policy{Now: h.clock, Store: h.db, DefaultPlan: tollguard.NumberPlan{Country: "GB"}, SelftestNumber: "0099999999999"}
+	gate := &audGate{Asterisk: h.ast, policy: policy, gated: map[string]bool{"from-internal": true, "from-sales": true}}
+	h.env.Asterisk = gate
+	h.env.Settings.GatedContexts = []string{"from-internal", "from-ivr"}
+	h.env.Settings.SelftestNumber = "0099999999999"
+	h.env.Settings.SelftestApp = "tollguard"
+	h.env.Settings.SelftestWait = 300 * time.Millisecond // the ungated context's wait
+	run := h.run(tollguard.SelftestAudit{}, false)
+	want := []string{"selftest context:from-internal info", "selftest context:from-ivr critical"}
+	if got := audFindings(run); !reflect.DeepEqual(got, want) {
+		t.Fatalf("findings %q, want %q", got, want)
+	}
+	if f := audFinding(t, run, "selftest", "context:from-ivr"); !strings.Contains(f.Message, "never saw") {
+		t.Errorf("finding %s", f.Message)
+	}
+	var orig []map[string]any
+	for _, r := range h.fake.RequestsMatching("POST", "/channels") {
+		var body map[string]any
+		if err := json.Unmarshal(r.Body, &body); err != nil {
+			t.Fatal(err)
+		}
+		orig = append(orig, body)
+	}
+	if len(orig) != 2 || orig[0]["endpoint"] != "Local/0099999999999@from-internal" || orig[0]["app"] != "tollguard" || orig[1]["endpoint"] != "Local/0099999999999@from-ivr" {
+		t.Errorf("originates %v", orig)
+	}
+	if got := h.fake.RequestsMatching("DELETE", "/channels/"); len(got) != 2 {
+		t.Errorf("hangups %d, want 2", len(got))
+	}
+	// A daemon without the selftest number lets the gate answer
+	// something else: that is as bad as no gate.
+	policy.SelftestNumber = ""
+	h.env.Settings.GatedContexts = []string{"from-sales"}
+	h.advance(time.Minute)
+	run = h.run(tollguard.SelftestAudit{}, false)
+	if f := audFinding(t, run, "selftest", "context:from-sales"); f.Severity != tollguard.SeverityCritical || !strings.Contains(f.Message, "deny/unknown_extension instead of deny/selftest") {
+		t.Errorf("finding %+v", f)
+	}
+	h.env.Settings.SelftestNumber = ""
+	if _, err := tollguard.RunAudit(context.Background(), h.env, tollguard.SelftestAudit{}, false, "cli", nil); tollguard.ErrorCode(err) != tollguard.EINVALID {
+		t.Errorf("no number: %v", err)
+	}
+}
+
+type audJob struct {
+	name string
+	run  func() ([]tollguard.AuditFinding, []tollguard.AuditAction, error)
+}
+
+func (j audJob) Name() string { return j.name }
+func (j audJob) Run(ctx context.Context, env *tollguard.AuditEnv, apply bool, p tollguard.AuditProgress) ([]tollguard.AuditFinding, []tollguard.AuditAction, error) {
+	if p != nil {
+		p(1, 1, "item")
+	}
+	return j.run()
+}
+
+func TestRunAudit(t *testing.T) {
+	ctx := context.Background()
+	h := newAudHarness(t)
+	t.Run("StoresRunAlertsWarningsDropsSecrets", func(t *testing.T) {
+		job := audJob{"fake", func() ([]tollguard.AuditFinding, []tollguard.AuditAction, error) {
+			h.advance(2 * time.Second)
+			return []tollguard.AuditFinding{
+					{Check: "a", Severity: tollguard.SeverityInfo, Subject: "x"},
+					{Check: "b", Severity: tollguard.SeverityWarning, Subject: "ext:1", Extension: "1", Evidence: map[string]any{"n": 1}},
+					{Check: "spend", Severity: tollguard.SeverityCritical, Subject: "account:a", Account: "a"},
+				}, []tollguard.AuditAction{{Kind: "rotate_password", Subject: "ext:1", Secret: "s3cret-never-stored"}},
+				nil
+		}}
+		var progress []string
+		var mu sync.Mutex
+		run, err := tollguard.RunAudit(ctx, h.env, job, true, "cron", func(done, total int, item string) {
+			mu.Lock()
+			progress = append(progress, item)
+			mu.Unlock()
+		})
+		if err != nil || run.ID == 0 || run.Worst() != tollguard.SeverityCritical || run.EndedAt.Sub(run.StartedAt) != 2*time.Second {
+			t.Fatalf("run %+v, %v", run, err)
+		}
+		if len(progress) != 1 {
+			t.Errorf("progress %q", progress)
+		}
+		if got := h.alerts.kinds(); !reflect.DeepEqual(got, []string{"audit_b ext:1", "spend account:a"}) {
+			t.Errorf("alerts %q", got)
+		}
+		if run.Actions[0].Secret == "" {
+			t.Error("the CLI lost the secret")
+		}
+		var raw string
+		if err := h.db.SQL().QueryRow(`SELECT actions || findings FROM audit_runs WHERE id = ?`, run.ID).Scan(&raw); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(raw, "s3cret") {
+			t.Error("secret stored")
+		}
+		runs, err := h.db.AuditRuns(ctx, "fake", 5)
+		if err != nil || len(runs) != 1 || runs[0].Trigger != "cron" || !runs[0].Apply || len(runs[0].Findings) != 3 {
+			t.Errorf("stored %+v, %v", runs, err)
+		}
+	})
+	t.Run("PanicIsARecordedFailure", func(t *testing.T) {
+		job := audJob{"boom", func() ([]tollguard.AuditFinding, []tollguard.AuditAction, error) { panic("nil map") }}
+		run, err := tollguard.RunAudit(ctx, h.env, job, false, "cron", nil)
+		if err == nil || !strings.Contains(run.Error, "audit boom crashed: nil map") {
+			t.Fatalf("run %+v, %v", run, err)
+		}
+		runs, _ := h.db.AuditRuns(ctx, "boom", 5)
+		if len(runs) != 1 || runs[0].Error == "" {
+			t.Errorf("stored %+v", runs)
+		}
+	})
+}

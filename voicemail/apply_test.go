@@ -1,0 +1,337 @@
+package voicemail_test
+
+import (
+	"context"
+	"database/sql"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	_ "github.com/mattn/go-sqlite3"
+
+	"github.com/tollguard/tollguard"
+	"github.com/tollguard/tollguard/ari"
+	"github.com/tollguard/tollguard/ari/aritest"
+	"github.com/tollguard/tollguard/store"
+	"github.com/tollguard/tollguard/voicemail"
+)
+
+var t0 = time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+
+type mailer struct {
+	mu   sync.Mutex
+	sent []string
+}
+
+func (m *mailer) SendMail(ctx context.Context, to, subject, body string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.sent = append(m.sent, to+": "+body)
+	return nil
+}
+
+type alerter struct{ n int }
+
+func (a *alerter) Raise(context.Context, tollguard.Alert) error { a.n++; return nil }
+
+func env(t *testing.T, src ...tollguard.MailboxSource) (*tollguard.AuditEnv, *aritest.Server, *store.DB) {
+	t.Helper()
+	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "tg.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	fake, err := aritest.NewServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fake.Close)
+	c, err := ari.NewClient(ari.Config{URL: fake.URL, User: fake.User, Password: fake.Password})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return &tollguard.AuditEnv{
+		Now: func() time.Time { return t0 }, Store: db, Asterisk: c, Alerter: &alerter{}, Mailboxes: src,
+		Settings: tollguard.DefaultAuditSettings(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}, fake, db
+}
+
+// copyTree copies testdata/etc into a temp config dir.
+func copyTree(t *testing.T) string {
+	t.Helper()
+	dst := t.TempDir()
+	err := filepath.WalkDir("testdata/etc", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel("testdata/etc", p)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(dst, rel), 0o750)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), b, 0o640)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
+// TestPINsAuditApplyChangesOnlyPINs runs `audit pins --apply` over the
+// sample config (includes, comments, odd spacing, contexts, options
+// after the PIN) and proves, without the parser, that each changed line
+// differs from the original only in one run of digits: the PIN.
+func TestPINsAuditApplyChangesOnlyPINs(t *testing.T) {
+	dir := copyTree(t)
+	src := &voicemail.Source{Path: filepath.Join(dir, "voicemail.conf"), BackupDir: t.TempDir(), Now: func() time.Time { return t0 }}
+	e, fake, db := env(t, src)
+	m := &mailer{}
+	e.Mailer, e.Settings.NotifyOwners = m, true
+	before := readAll(t, dir)
+
+	run, err := tollguard.RunAudit(context.Background(), e, tollguard.PINsAudit{}, false, "cli", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	weak := []string{"1001@default", "1002@default", "1004@default", "1006@default", "1008@default", "1009@default", "1234@default",
+		"2001@other", "2002@other", "3001@sales", "4001@default", "4002@support"}
+	var got []string
+	for _, f := range run.Findings {
+		if f.Check == tollguard.AuditCheckWeakPIN {
+			got = append(got, strings.TrimPrefix(f.Subject, "mailbox:"))
+		}
+	}
+	sort.Strings(got)
+	if !reflect.DeepEqual(got, weak) {
+		t.Fatalf("weak %q\nwant %q", got, weak)
+	}
+	if !reflect.DeepEqual(readAll(t, dir), before) {
+		t.Fatal("report-only run changed files")
+	}
+
+	run, err = tollguard.RunAudit(context.Background(), e, tollguard.PINsAudit{}, true, "cli", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newPINs := map[string]string{}
+	kinds := map[string]int{}
+	for _, a := range run.Actions {
+		kinds[a.Kind]++
+		if a.Kind == tollguard.AuditActRewritePIN {
+			newPINs[strings.TrimPrefix(a.Subject, "mailbox:")] = a.Secret
+		}
+	}
+	if kinds[tollguard.AuditActRewritePIN] != 12 || kinds[tollguard.AuditActReloadModule] != 1 || kinds[tollguard.AuditActNotifyOwner] != 11 {
+		t.Errorf("actions %v (1009 has no email)", kinds)
+	}
+	if r := fake.RequestsMatching("PUT", "/asterisk/modules/app_voicemail.so"); len(r) != 1 {
+		t.Errorf("reload requests %d", len(r))
+	}
+	after := readAll(t, dir)
+	changedLines := 0
+	for name, old := range before {
+		oldLines, newLines := strings.Split(old, "\n"), strings.Split(after[name], "\n")
+		if len(oldLines) != len(newLines) {
+			t.Fatalf("%s: %d lines became %d", name, len(oldLines), len(newLines))
+		}
+		for i := range oldLines {
+			if oldLines[i] == newLines[i] {
+				continue
+			}
+			changedLines++
+			o, n := digitDiff(oldLines[i], newLines[i])
+			if o == "" || n == "" || len(n) < 6 {
+				t.Errorf("%s:%d: change is not a PIN: %q → %q", name, i+1, oldLines[i], newLines[i])
+			}
+		}
+	}
+	if changedLines != 12 {
+		t.Errorf("%d lines changed, want 12", changedLines)
+	}
+	// The new PINs are strong and where the actions say; the locked one
+	// keeps its "-".
+	boxes, _, err := src.Mailboxes(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range boxes {
+		if pin, ok := newPINs[b.Key()]; ok && b.PIN != pin {
+			t.Errorf("%s: PIN %q, action says %q", b.Key(), b.PIN, pin)
+		}
+		if why := tollguard.PINWeakness(b.PIN, b.Mailbox, 6); why != nil {
+			t.Errorf("%s still weak: %q", b.Key(), why)
+		}
+		if b.Key() == "1002@default" && !b.Locked {
+			t.Error("1002 lost its '-' lock")
+		}
+	}
+	st, _ := os.Stat(filepath.Join(dir, "voicemail.conf"))
+	if st.Mode().Perm() != 0o640 {
+		t.Errorf("mode %v", st.Mode().Perm())
+	}
+	if bu, _ := os.ReadDir(src.BackupDir); len(bu) != 3 {
+		t.Errorf("%d backups, want one per rewritten file (3)", len(bu))
+	}
+	if len(m.sent) != 11 || !strings.Contains(m.sent[0], "Ask your phone system administrator") {
+		t.Errorf("mails %q", m.sent)
+	}
+	for _, mail := range m.sent {
+		for _, pin := range newPINs {
+			if strings.Contains(mail, pin) {
+				t.Errorf("mail carries the PIN without mail_pin: %q", mail)
+			}
+		}
+	}
+	// Nothing secret reaches the database.
+	var raw string
+	if err := db.SQL().QueryRow(`SELECT findings || actions FROM audit_runs WHERE id = ?`, run.ID).Scan(&raw); err != nil {
+		t.Fatal(err)
+	}
+	for _, pin := range newPINs {
+		if strings.Contains(raw, pin) {
+			t.Errorf("new PIN %s stored in the run", pin)
+		}
+	}
+	// A second apply finds nothing weak and writes nothing.
+	run, err = tollguard.RunAudit(context.Background(), e, tollguard.PINsAudit{}, true, "cli", nil)
+	if err != nil || len(run.Findings) != 0 || len(run.Actions) != 0 {
+		t.Errorf("second run: findings %v actions %v err %v", run.Findings, run.Actions, err)
+	}
+}
+
+// digitDiff strips the common prefix and suffix of two lines and
+// returns the differing middles if both are digits only.
+func digitDiff(a, b string) (string, string) {
+	p := 0
+	for p < len(a) && p < len(b) && a[p] == b[p] {
+		p++
+	}
+	// Back up into the digit run, so "1234" → "1987" is not seen as "234" → "987".
+	for p > 0 && isDigit(a[p-1]) {
+		p--
+	}
+	s := 0
+	for s < len(a)-p && s < len(b)-p && a[len(a)-1-s] == b[len(b)-1-s] {
+		s++
+	}
+	for s > 0 && isDigit(a[len(a)-s]) {
+		s--
+	}
+	ma, mb := a[p:len(a)-s], b[p:len(b)-s]
+	if strings.Trim(ma, "0123456789") != "" || strings.Trim(mb, "0123456789") != "" {
+		return "", ""
+	}
+	return ma, mb
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+func readAll(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		rel, _ := filepath.Rel(dir, p)
+		out[rel] = string(b)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestPINsAuditMissingInclude(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "voicemail.conf"), []byte("[default]\n#include gone.conf\n1001 => 839217\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	e, _, _ := env(t, &voicemail.Source{Path: filepath.Join(dir, "voicemail.conf")})
+	run, err := tollguard.RunAudit(context.Background(), e, tollguard.PINsAudit{}, false, "cli", nil)
+	if err != nil || len(run.Findings) != 1 || run.Findings[0].Check != tollguard.AuditCheckSource || !strings.Contains(run.Findings[0].Message, "no such file") {
+		t.Errorf("findings %+v, %v", run.Findings, err)
+	}
+}
+
+func TestRealtimeSource(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "realtime.sqlite3")
+	db, err := sql.Open("sqlite3", file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`CREATE TABLE voicemail (uniqueid INTEGER PRIMARY KEY, context TEXT, mailbox TEXT, password TEXT, fullname TEXT, email TEXT, pager TEXT);
+		INSERT INTO voicemail(context, mailbox, password, fullname, email) VALUES
+			('default', '1001', '1001', 'Alice', 'alice@example.com'),
+			('default', '1002', '-4444', 'Bob', NULL),
+			('sales', '3002', '620493', 'Ken', 'ken@example.com'),
+			(NULL, '5000', ' 123456 ', NULL, NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	src := &voicemail.Realtime{DSN: "sqlite3://" + file}
+	e, _, _ := env(t, src)
+	run, err := tollguard.RunAudit(context.Background(), e, tollguard.PINsAudit{}, true, "cli", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var subjects []string
+	for _, a := range run.Actions {
+		subjects = append(subjects, a.Kind+" "+a.Subject)
+	}
+	sort.Strings(subjects)
+	want := []string{"rewrite_pin mailbox:1001@default", "rewrite_pin mailbox:1002@default", "rewrite_pin mailbox:5000@default"}
+	if !reflect.DeepEqual(subjects, want) {
+		t.Errorf("actions %q, want %q (no reload: realtime rows are read live)", subjects, want)
+	}
+	rows, err := db.Query(`SELECT mailbox, password FROM voicemail ORDER BY mailbox`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var mb, pw string
+		if err := rows.Scan(&mb, &pw); err != nil {
+			t.Fatal(err)
+		}
+		switch mb {
+		case "1002":
+			if !strings.HasPrefix(pw, "-") || len(pw) != 7 {
+				t.Errorf("1002: %q lost its lock or was not replaced", pw)
+			}
+		case "3002":
+			if pw != "620493" {
+				t.Errorf("a strong PIN changed: %q", pw)
+			}
+		default:
+			if why := tollguard.PINWeakness(pw, mb, 6); why != nil {
+				t.Errorf("%s: %q still weak", mb, pw)
+			}
+		}
+	}
+	for _, dsn := range []string{"odbc:asterisk", "odbc://dsn=asterisk", "mysql://u@h/db", ""} {
+		if _, err := voicemail.ParseRealtimeDSN(dsn, ""); tollguard.ErrorCode(err) != tollguard.EINVALID {
+			t.Errorf("%q: %v", dsn, err)
+		}
+	}
+	if _, err := voicemail.ParseRealtimeDSN("/x.db", "voicemail; DROP TABLE x"); err == nil {
+		t.Error("table name not checked")
+	}
+	if _, err := voicemail.ParseRealtimeDSN("odbc:asterisk", ""); !strings.Contains(err.Error(), "ODBC is not supported") {
+		t.Errorf("ODBC message: %v", err)
+	}
+}
