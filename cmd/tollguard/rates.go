@@ -64,7 +64,11 @@ line number and nothing is imported: the old deck stays in force.`,
 			})
 			if err != nil {
 				imp.Rollback()
-				return tollguard.Errorf(tollguard.EINVALID, "%s: %s\nnothing was imported; the previous deck is still in force", args[0], tollguard.ErrorMessage(err))
+				code := tollguard.ErrorCode(err)
+				if code == tollguard.EINTERNAL {
+					return fmt.Errorf("import %s: %w (nothing was imported; the previous deck is still in force)", args[0], err)
+				}
+				return tollguard.Errorf(code, "%s: %s\nnothing was imported; the previous deck is still in force", args[0], tollguard.ErrorMessage(err))
 			}
 			if err := imp.Commit(); err != nil {
 				return fmt.Errorf("commit rate deck: %w", err)
