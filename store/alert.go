@@ -151,7 +151,7 @@ func (s *DB) FireDigests(ctx context.Context, p tollguard.AlertPolicy, notifiers
 	now = now.Truncate(time.Second)
 	// A read first, so an idle poll never takes the write lock the gate needs.
 	var due int
-	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM alerts WHERE digest_due > 0 AND digest_due <= ? LIMIT 1)`, now.Unix()).Scan(&due)
+	err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM alerts WHERE digest_due > 0 AND digest_due <= ? LIMIT 1)`, now.Unix()).Scan(&due)
 	if err != nil || due == 0 {
 		return 0, err
 	}
@@ -197,7 +197,7 @@ func (s *DB) FireDigests(ctx context.Context, p tollguard.AlertPolicy, notifiers
 // NextDigestDue returns the earliest pending digest time, if any.
 func (s *DB) NextDigestDue(ctx context.Context) (time.Time, bool, error) {
 	var due sql.NullInt64
-	err := s.db.QueryRowContext(ctx, `SELECT MIN(digest_due) FROM alerts WHERE digest_due > 0`).Scan(&due)
+	err := s.rdb.QueryRowContext(ctx, `SELECT MIN(digest_due) FROM alerts WHERE digest_due > 0`).Scan(&due)
 	if err != nil || !due.Valid {
 		return time.Time{}, false, err
 	}
@@ -230,7 +230,7 @@ func (s *DB) ClaimDeliveries(ctx context.Context, notifier string, now time.Time
 		return nil, nil
 	}
 	var due int
-	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM alert_outbox
+	err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM alert_outbox
 		WHERE notifier = ? AND status IN ('pending','sending') AND next_at <= ? LIMIT 1)`, notifier, now.Unix()).Scan(&due)
 	if err != nil || due == 0 {
 		return nil, err
@@ -321,7 +321,7 @@ func (s *DB) DeliveryRelease(ctx context.Context, d Delivery, now time.Time) err
 // delivery is due, if it has any.
 func (s *DB) NextDeliveryDue(ctx context.Context, notifier string) (time.Time, bool, error) {
 	var next sql.NullInt64
-	err := s.db.QueryRowContext(ctx, `SELECT MIN(next_at) FROM alert_outbox WHERE notifier = ? AND status IN ('pending','sending')`, notifier).Scan(&next)
+	err := s.rdb.QueryRowContext(ctx, `SELECT MIN(next_at) FROM alert_outbox WHERE notifier = ? AND status IN ('pending','sending')`, notifier).Scan(&next)
 	if err != nil || !next.Valid {
 		return time.Time{}, false, err
 	}
@@ -383,7 +383,7 @@ func (s *DB) Alerts(ctx context.Context, f AlertFilter) ([]tollguard.AlertState,
 	if f.Unacked {
 		q += ` AND acked_at = 0`
 	}
-	rows, err := s.db.QueryContext(ctx, q+` ORDER BY last_seen DESC, id DESC LIMIT ?`, unix(f.Since), f.Limit)
+	rows, err := s.rdb.QueryContext(ctx, q+` ORDER BY last_seen DESC, id DESC LIMIT ?`, unix(f.Since), f.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("list alerts: %w", err)
 	}
@@ -401,7 +401,7 @@ func (s *DB) Alerts(ctx context.Context, f AlertFilter) ([]tollguard.AlertState,
 
 // Alert returns one alert.
 func (s *DB) Alert(ctx context.Context, id int64) (tollguard.AlertState, error) {
-	st, err := scanAlert(s.db.QueryRowContext(ctx, `SELECT `+alertCols+` FROM alerts WHERE id = ?`, id))
+	st, err := scanAlert(s.rdb.QueryRowContext(ctx, `SELECT `+alertCols+` FROM alerts WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return st, tollguard.Errorf(tollguard.ENOTFOUND, "alert %d not found (see tollguard alerts)", id)
 	}
@@ -419,7 +419,7 @@ func (s *DB) Deliveries(ctx context.Context, alertIDs ...int64) ([]Delivery, err
 			args = append(args, id)
 		}
 	}
-	rows, err := s.db.QueryContext(ctx, q+` ORDER BY id`, args...)
+	rows, err := s.rdb.QueryContext(ctx, q+` ORDER BY id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list deliveries: %w", err)
 	}

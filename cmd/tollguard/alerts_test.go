@@ -170,7 +170,8 @@ func TestAlertsCommands(t *testing.T) {
 			t.Fatal(err)
 		}
 		ctx, cancel := context.WithCancel(context.Background())
-		d := &daemon{app: app, db: db, log: slog.New(slog.DiscardHandler), metrics: NewMetrics()}
+		logLines := make(chan string, 64)
+		d := &daemon{app: app, db: db, log: slog.New(slog.NewTextHandler(chanWriter(logLines), nil)), metrics: NewMetrics()}
 		if err := startAlerts(ctx, d); err != nil {
 			t.Fatal(err)
 		}
@@ -188,6 +189,9 @@ func TestAlertsCommands(t *testing.T) {
 		}
 		if b := waitFor(t, e.hooks, "alert webhook"); b.Alert.Kind != "credentials_compromised" || b.Alert.Count != 1 {
 			t.Errorf("webhook %+v", b)
+		}
+		for line := ""; !strings.Contains(line, "msg=alert "); {
+			line = waitFor(t, logLines, "the alert's log line")
 		}
 		cancel()
 		d.wg.Wait()
@@ -309,4 +313,15 @@ func TestAlertsConfig(t *testing.T) {
 			}
 		})
 	}
+}
+
+// chanWriter sends each write (one log record) to a channel.
+type chanWriter chan string
+
+func (c chanWriter) Write(p []byte) (int, error) {
+	select {
+	case c <- string(p):
+	default:
+	}
+	return len(p), nil
 }
