@@ -17,8 +17,8 @@ type Metrics interface {
 	SessionStart()
 	SessionEnd()
 	// Decision reports one gate answer as sent to Asterisk (fallbacks
-	// included) and the time from the end of the env block to the
-	// decision.
+	// included) and the time spent deciding it (Gate.Decide, bounded by
+	// DecisionTimeout).
 	Decision(v tollguard.Verdict, r tollguard.Reason, took time.Duration)
 	// Settled reports a settle request the server made: by is
 	// "agi", "hangup_in_gate" or "deadline"; changed is Gate.Settle's

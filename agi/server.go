@@ -181,8 +181,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ln.Close()
 		return s.initErr
 	}
-	var wg sync.WaitGroup
-	defer wg.Wait()
+	// Sessions end by SessionTimeout; a Decide that ignores its
+	// deadline may not, so shutdown waits for those only so long.
+	var wg serveGroups
+	defer wg.wait(s.cfg.log, s.cfg.sessionTimeout)
 	defer ln.Close()
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
@@ -221,7 +223,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 }
 
 // accept screens a new connection and starts its session.
-func (s *Server) accept(ctx context.Context, conn net.Conn, wg *sync.WaitGroup) {
+func (s *Server) accept(ctx context.Context, conn net.Conn, wg *serveGroups) {
 	peer, ok := peerAddr(conn.RemoteAddr())
 	if !ok || !s.allowedPeer(peer) {
 		s.cfg.metrics.Refused(RefusedNotAllowed)
@@ -246,11 +248,11 @@ func (s *Server) accept(ctx context.Context, conn net.Conn, wg *sync.WaitGroup) 
 		}
 		return
 	}
-	wg.Add(1)
+	wg.sessions.Add(1)
 	go func() {
-		defer wg.Done()
+		defer wg.sessions.Done()
 		defer func() { <-s.sem }()
-		s.serveConn(ctx, conn, peer, wg)
+		s.serveConn(ctx, conn, peer, &wg.decisions)
 	}()
 }
 
@@ -276,7 +278,7 @@ func (s *Server) allowedPeer(ip netip.Addr) bool {
 }
 
 // serveConn runs one FastAGI session and closes conn.
-func (s *Server) serveConn(ctx context.Context, conn net.Conn, peer netip.Addr, wg *sync.WaitGroup) {
+func (s *Server) serveConn(ctx context.Context, conn net.Conn, peer netip.Addr, decisions *sync.WaitGroup) {
 	start := time.Now()
 	lr := newLineReader(conn)
 	s.cfg.metrics.SessionStart()
@@ -317,7 +319,7 @@ func (s *Server) serveConn(ctx context.Context, conn net.Conn, peer netip.Addr, 
 		peer:     peer,
 		start:    start,
 		deadline: deadline,
-		wg:       wg,
+		wg:       decisions,
 	}
 	switch req.Script {
 	case tollguard.ScriptOutbound:
@@ -326,5 +328,29 @@ func (s *Server) serveConn(ctx context.Context, conn net.Conn, peer netip.Addr, 
 		s.hangup(ctx, ss)
 	default:
 		s.unknownScript(ss)
+	}
+}
+
+// serveGroups tracks what one Serve call started.
+type serveGroups struct {
+	sessions  sync.WaitGroup // bounded by SessionTimeout
+	decisions sync.WaitGroup // Gate.Decide calls, which may outlive their session
+}
+
+// wait waits for the sessions, then for the decisions at most grace.
+func (g *serveGroups) wait(log *slog.Logger, grace time.Duration) {
+	g.sessions.Wait()
+	done := make(chan struct{})
+	go func() {
+		g.decisions.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		log.Error("shutting down with Gate.Decide calls still running past their deadline; " +
+			"an allow they return late may stay reserved until the sweep settles it")
 	}
 }

@@ -25,7 +25,7 @@ type session struct {
 	req             *request
 	peer            netip.Addr
 	start, deadline time.Time
-	wg              *sync.WaitGroup // the Serve call's: goroutines the session leaves behind join it
+	wg              *sync.WaitGroup // the Serve call's decisions: Decide goroutines join it
 
 	err    error // set once nothing more may be sent: a hangup, a broken or desynchronised connection
 	hungup bool  // Asterisk sent its asynchronous HANGUP line
