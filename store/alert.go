@@ -459,17 +459,26 @@ func (s *DB) AckAlert(ctx context.Context, id int64, by string, now time.Time) (
 }
 
 // PruneAlerts deletes alerts last seen before t that have nothing left
-// to deliver, with their outbox rows. It returns how many it deleted.
+// to deliver, with their outbox rows, in batches so that no transaction
+// holds the writer for long. It returns how many it deleted.
 func (s *DB) PruneAlerts(ctx context.Context, before time.Time) (int64, error) {
-	var n int64
-	err := s.Tx(ctx, func(tx *sql.Tx) error {
-		r, err := tx.ExecContext(ctx, `DELETE FROM alerts WHERE last_seen < ? AND digest_due = 0
-			AND NOT EXISTS (SELECT 1 FROM alert_outbox o WHERE o.alert_id = alerts.id AND o.status IN ('pending','sending'))`, before.Unix())
-		if err != nil {
-			return fmt.Errorf("prune alerts: %w", err)
+	const batch = 500
+	var total int64
+	for {
+		var n int64
+		err := s.Tx(ctx, func(tx *sql.Tx) error {
+			r, err := tx.ExecContext(ctx, `DELETE FROM alerts WHERE id IN (SELECT id FROM alerts WHERE last_seen < ? AND digest_due = 0
+				AND NOT EXISTS (SELECT 1 FROM alert_outbox o WHERE o.alert_id = alerts.id AND o.status IN ('pending','sending'))
+				LIMIT ?)`, before.Unix(), batch)
+			if err != nil {
+				return fmt.Errorf("prune alerts: %w", err)
+			}
+			n, _ = r.RowsAffected()
+			return nil
+		})
+		total += n
+		if err != nil || n < batch {
+			return total, err
 		}
-		n, _ = r.RowsAffected()
-		return nil
-	})
-	return n, err
+	}
 }

@@ -335,6 +335,25 @@ func TestOutbox(t *testing.T) {
 		}
 	})
 
+	t.Run("PruneInBatches", func(t *testing.T) {
+		db := openAlertDB(t)
+		for i := 0; i < 1100; i++ {
+			a := burst("1001", tollguard.SeverityWarning)
+			a.Subject = tollguard.ExtSubject(string(rune('a'+i%26)) + string(rune('a'+i/26)))
+			if _, err := db.RaiseAlert(ctx, a, p, nil, alertT0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		db.RaiseAlert(ctx, burst("recent", tollguard.SeverityWarning), p, nil, alertT0.Add(2*time.Hour))
+		n, err := db.PruneAlerts(ctx, alertT0.Add(time.Hour))
+		if err != nil || n != 1100 {
+			t.Fatalf("pruned %d %v, want 1100", n, err)
+		}
+		if left, _ := db.Alerts(ctx, store.AlertFilter{}); len(left) != 1 || left[0].Extension != "recent" {
+			t.Errorf("left %+v", left)
+		}
+	})
+
 	t.Run("ListSinceAndUnacked", func(t *testing.T) {
 		db := openAlertDB(t)
 		a, _ := db.RaiseAlert(ctx, burst("1001", tollguard.SeverityWarning), p, nil, alertT0)
