@@ -164,7 +164,7 @@ func newAccountSetCommand(app *App) *cobra.Command {
   tollguard account set acme --intl-ceiling none --alert-mode agent`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if cmd.Flags().NFlag() == 0 {
+			if noLocalFlags(cmd) {
 				return usagef("nothing to change: give at least one flag (see `tollguard account set --help`)")
 			}
 			db, err := app.Store(cmd.Context())

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/tollguard/tollguard"
 	"github.com/tollguard/tollguard/store"
@@ -160,4 +161,16 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 		}
 	}
 	return time.Time{}, usagef("--since %q: give a duration (90m, 24h, 7d) or a date (2026-11-01, 2026-11-01T08:00)", s)
+}
+
+// noLocalFlags reports whether none of cmd's own flags were given (the
+// global --db and --config do not count as a change).
+func noLocalFlags(cmd *cobra.Command) bool {
+	n := 0
+	cmd.Flags().Visit(func(f *pflag.Flag) {
+		if cmd.InheritedFlags().Lookup(f.Name) == nil {
+			n++
+		}
+	})
+	return n == 0
 }

@@ -114,7 +114,7 @@ func newExtSetCommand(app *App) *cobra.Command {
   tollguard ext set 1001 --cidr none        # allow from anywhere`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if cmd.Flags().NFlag() == 0 {
+			if noLocalFlags(cmd) {
 				return usagef("nothing to change: give at least one flag (see `tollguard ext set --help`)")
 			}
 			prefixes, err := parseCIDRs(cidrs)

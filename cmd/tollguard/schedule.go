@@ -33,7 +33,7 @@ func newScheduleSetCommand(app *App) *cobra.Command {
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f := cmd.Flags()
-			if f.NFlag() == 0 {
+			if noLocalFlags(cmd) {
 				return usagef("nothing to change: give --hours, --zone, --holiday or --deny")
 			}
 			var classes []tollguard.Class

@@ -1,0 +1,212 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// cli runs tollguard's CLI in process against one database.
+type cli struct {
+	t  *testing.T
+	db string
+}
+
+func newCLI(t *testing.T) *cli {
+	t.Helper()
+	t.Setenv("TOLLGUARD_CONFIG", "")
+	return &cli{t: t, db: filepath.Join(t.TempDir(), "tollguard.db")}
+}
+
+// run returns exit code, stdout and stderr.
+func (c *cli) run(args ...string) (int, string, string) {
+	c.t.Helper()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), append([]string{"--db", c.db}, args...), strings.NewReader(""), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// ok runs a command that must succeed and returns its stdout.
+func (c *cli) ok(args ...string) string {
+	c.t.Helper()
+	code, out, errs := c.run(args...)
+	if code != 0 {
+		c.t.Fatalf("tollguard %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, out, errs)
+	}
+	return out
+}
+
+func (c *cli) seed() {
+	c.ok("account", "add", "acme", "--country", "GB", "--currency", "GBP", "--name", "Acme Ltd")
+	c.ok("credit", "add", "acme", "10.00", "--note", "opening")
+	c.ok("ext", "add", "1001", "--account", "acme", "--cidr", "192.0.2.0/24")
+	deck := filepath.Join(c.t.TempDir(), "deck.csv")
+	os.WriteFile(deck, []byte("Dial Code;Destination;Rate per minute\n44;United Kingdom;0,0100\n447;UK mobile;0,0800\n33;France;0,0150\n"), 0o600)
+	c.ok("rates", "import", deck)
+}
+
+func TestCLIGateWorkflow(t *testing.T) {
+	c := newCLI(t)
+	c.seed()
+
+	out := c.ok("check", "1001", "02079460000", "--from", "192.0.2.7")
+	for _, want := range []string{"+442079460000", "verdict: allow (ok)", "MAXSEC 7200", "reserving 1.20"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("check output lacks %q:\n%s", want, out)
+		}
+	}
+	out = c.ok("check", "1001", "02079460000", "--from", "203.0.113.9")
+	if !strings.Contains(out, "verdict: deny (ip_not_allowed), cause 21") {
+		t.Errorf("check from outside the ACL:\n%s", out)
+	}
+	var d map[string]any
+	json.Unmarshal([]byte(c.ok("check", "1001", "00252612345678", "--json")), &d)
+	if d["verdict"] != "deny" || d["reason"] != "high_risk" {
+		t.Errorf("check --json: %v", d)
+	}
+	// Dry runs record nothing.
+	var calls []map[string]any
+	json.Unmarshal([]byte(c.ok("calls", "--json")), &calls)
+	if len(calls) != 0 {
+		t.Fatalf("check recorded %d calls", len(calls))
+	}
+
+	c.ok("rule", "add", "deny", "+4420", "--account", "acme", "--note", "test")
+	if out := c.ok("check", "1001", "02079460000"); !strings.Contains(out, "destination_denied") {
+		t.Errorf("deny rule not applied:\n%s", out)
+	}
+	var rules []map[string]any
+	json.Unmarshal([]byte(c.ok("rule", "list", "--json")), &rules)
+	if len(rules) != 1 || rules[0]["prefix"] != "+4420" {
+		t.Fatalf("rules %v", rules)
+	}
+	c.ok("rule", "rm", "1")
+
+	c.ok("schedule", "set", "acme", "--zone", "Europe/London", "--hours", "mon-fri 09:00-17:00", "--holiday", "12-25")
+	if out := c.ok("check", "1001", "0033123456789", "--at", "2026-11-21 12:00"); !strings.Contains(out, "after_hours") {
+		t.Errorf("Saturday international call:\n%s", out)
+	}
+
+	c.ok("ext", "block", "1001", "--reason", "left the company")
+	if out := c.ok("check", "1001", "02079460000", "--from", "192.0.2.7"); !strings.Contains(out, "blocked_extension") {
+		t.Errorf("blocked:\n%s", out)
+	}
+	if out := c.ok("check", "1001", "999"); !strings.Contains(out, "verdict: allow (emergency)") {
+		t.Errorf("emergency while blocked:\n%s", out)
+	}
+	c.ok("unblock", "1001")
+	var ext map[string]any
+	json.Unmarshal([]byte(c.ok("ext", "show", "1001", "--json")), &ext)
+	if ext["blocked"] != false || len(ext["block_history"].([]any)) != 1 {
+		t.Fatalf("ext show after unblock: %v", ext)
+	}
+
+	var credit map[string]any
+	json.Unmarshal([]byte(c.ok("credit", "show", "acme", "--json")), &credit)
+	if credit["balance"] != "10.00" || credit["available"] != "10.00" {
+		t.Fatalf("credit %v", credit)
+	}
+	c.ok("account", "set", "acme", "--credit-limit", "5", "--intl-ceiling", "none", "--ext-per-minute", "3", "--spend-factor", "1.5")
+	var acct map[string]any
+	json.Unmarshal([]byte(c.ok("account", "show", "acme", "--json")), &acct)
+	if acct["credit_limit"] != "5.00" || acct["international_ceiling_per_min"] != "none" || acct["spend_factor"] != "1.500" {
+		t.Fatalf("account %v", acct)
+	}
+	if out := c.ok("rates", "lookup", "+447400123456"); !strings.Contains(out, "rate 0.08/min (prefix +447") {
+		t.Errorf("lookup:\n%s", out)
+	}
+}
+
+// TestCLIBadInput: wrong invocations exit 2 with a message, and write nothing.
+func TestCLIBadInput(t *testing.T) {
+	c := newCLI(t)
+	c.seed()
+	before := c.ok("account", "show", "acme", "--json")
+	for _, tc := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"account", "add", "x", "--country", "XX", "--currency", "GBP"}, "country"},
+		{[]string{"account", "add", "y", "--country", "GB", "--currency", "POUNDS"}, "ISO 4217"},
+		{[]string{"account", "add", "bad id", "--country", "GB", "--currency", "GBP"}, "letters, digits"},
+		{[]string{"account", "set", "acme", "--credit-limit", "1.234"}, "decimal places"},
+		{[]string{"account", "set", "acme", "--call-cap", "-1"}, "negative"},
+		{[]string{"account", "set", "acme", "--alert-mode", "loud"}, "alert mode"},
+		{[]string{"account", "set", "acme", "--zone", "Mars/Olympus"}, "zone"},
+		{[]string{"account", "set", "acme"}, "nothing to change"},
+		{[]string{"account", "set", "nope", "--credit-limit", "1"}, "not found"},
+		{[]string{"credit", "add", "acme", "12,50"}, "not a decimal"},
+		{[]string{"credit", "add", "acme", "£5"}, "not a decimal"},
+		{[]string{"ext", "add", "1002", "--account", "nope"}, "not found"},
+		{[]string{"ext", "add", "1001", "--account", "acme"}, "already exists"},
+		{[]string{"ext", "set", "1001", "--cidr", "10.0.0.0/33"}, "CIDR"},
+		{[]string{"ext", "block", "1001"}, "--reason"},
+		{[]string{"rule", "add", "maybe", "+44"}, "allow or deny"},
+		{[]string{"rule", "add", "deny", "+44x"}, "digits"},
+		{[]string{"rule", "rm", "abc"}, "rule id"},
+		{[]string{"schedule", "set", "acme", "--hours", "monday 9-5"}, ""},
+		{[]string{"schedule", "set", "acme", "--deny", "expensive"}, "want one of"},
+		{[]string{"calls", "--since", "yesterday"}, "--since"},
+		{[]string{"calls", "--reason", "because"}, "reason code"},
+		{[]string{"check", "1001"}, "accepts 2 arg"},
+		{[]string{"nosuchcommand"}, "unknown command"},
+		{[]string{"account", "list", "--frobnicate"}, "unknown flag"},
+	} {
+		code, out, errs := c.run(tc.args...)
+		if code != exitUsage || !strings.Contains(errs, tc.msg) || !strings.HasPrefix(errs, "tollguard: ") {
+			t.Errorf("tollguard %s: exit %d, stderr %q (want exit 2 mentioning %q); stdout %q", strings.Join(tc.args, " "), code, errs, tc.msg, out)
+		}
+	}
+	if after := c.ok("account", "show", "acme", "--json"); after != before {
+		t.Fatalf("bad input changed the account:\n%s\n%s", before, after)
+	}
+	// A bad rate deck imports nothing and keeps the old one.
+	deck := filepath.Join(t.TempDir(), "bad.csv")
+	os.WriteFile(deck, []byte("prefix,rate\n44,0.01\n33,abc\n,0.02\n"), 0o600)
+	code, _, errs := c.run("rates", "import", deck)
+	if code != exitUsage || !strings.Contains(errs, "line 3") || !strings.Contains(errs, "line 4") || !strings.Contains(errs, "nothing was imported") {
+		t.Fatalf("bad deck: exit %d: %s", code, errs)
+	}
+	if out := c.ok("rates", "lookup", "+33123456789"); !strings.Contains(out, "0.015") {
+		t.Fatalf("a bad import replaced the deck:\n%s", out)
+	}
+}
+
+func TestConfigCheck(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.toml")
+	os.WriteFile(good, []byte("[agi]\nlisten = \"127.0.0.1:4573\"\nallowed = [\"127.0.0.1/32\", \"10.0.0.0/8\"]\n"), 0o600)
+	c := newCLI(t)
+	if code, out, errs := c.run("config", "check", good); code != 0 || !strings.Contains(out, "ok") {
+		t.Fatalf("good config: %d %s %s", code, out, errs)
+	}
+	for _, tc := range []struct{ text, want string }{
+		{"[agi]\nlisten = 127.0.0.1\n", "bad.toml:2:"},
+		{"[agi]\nlisen = \"127.0.0.1:4573\"\n", `bad.toml:2: unknown setting "agi.lisen"`},
+		{"\n\n[agi]\nallowed = [\"10.0.0.0/40\"]\n", "bad.toml:4:"},
+		{"[agi]\ndecision_timeout = \"soon\"\n", "bad.toml:2:"},
+		{"[log]\nlevel = \"loud\"\n", "bad.toml:2: log level"},
+		{"[gate]\ndefault_country = \"Britain\"\n", "bad.toml:2:"},
+	} {
+		bad := filepath.Join(dir, "bad.toml")
+		os.WriteFile(bad, []byte(tc.text), 0o600)
+		code, _, errs := c.run("config", "check", bad)
+		if code != exitUsage || !strings.Contains(errs, tc.want) {
+			t.Errorf("config %q: exit %d, %q; want exit 2 with %q", tc.text, code, errs, tc.want)
+		}
+	}
+	// The daemon refuses a broken config before touching the database.
+	bad := filepath.Join(dir, "bad.toml")
+	os.WriteFile(bad, []byte("[agi]\nmax_sessions = -1\n"), 0o600)
+	code, _, errs := c.run("--config", bad, "serve")
+	if code != exitUsage || !strings.Contains(errs, "max_sessions") {
+		t.Fatalf("serve with a bad config: %d %s", code, errs)
+	}
+	if _, err := os.Stat(c.db); !os.IsNotExist(err) {
+		t.Fatalf("serve with a bad config created the database: %v", err)
+	}
+}
