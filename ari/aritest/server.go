@@ -1,0 +1,1053 @@
+// Package aritest is a fake Asterisk REST Interface for tests: an HTTP
+// server and an events websocket built from the recordings of a real
+// Asterisk 22.10.1 (testdata/, copied from the shared fixtures). The real
+// ari/v5 native client and tollguard's own events reader talk to it.
+//
+// It serves: endpoints (list, get); dynamic configuration of PJSIP
+// endpoint, auth, aor and contact objects (GET, PUT, DELETE), where each
+// object is either read-only as if from pjsip.conf (writes answer 403
+// with Asterisk's recorded messages) or writable as if from astdb (PUT
+// creates or merges, DELETE answers 204 then 404, an unknown attribute
+// answers 400); module reload; originate; channel get and delete; Basic
+// or api_key authentication (401 otherwise); and the events websocket,
+// which can replay recorded streams or single events, drop its
+// connections, and stop and restart (a new connection epoch).
+//
+// Seed objects with SetObject, inspect what was written with Object and
+// Requests.
+package aritest
+
+import (
+	"context"
+	"embed"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/net/websocket"
+
+	"github.com/tollguard/tollguard"
+)
+
+//go:embed testdata
+var testdata embed.FS
+
+// Default credentials, as in the recordings.
+const (
+	DefaultUser     = "tollgate"
+	DefaultPassword = "ari-secret-123"
+)
+
+// Object types the fake serves.
+var Types = []string{"endpoint", "auth", "aor", "contact"}
+
+// Request is one HTTP request the fake served.
+type Request struct {
+	Method string
+	Path   string // unescaped, below /ari ("/asterisk/config/dynamic/res_pjsip/contact/1001;@...")
+	Query  url.Values
+	Body   []byte
+	Status int
+	User   string // the authenticated user, "" if none
+}
+
+type object struct {
+	fields   tollguard.ConfigObject
+	writable bool
+}
+
+type channel struct {
+	data map[string]any
+}
+
+// Server is a fake ARI.
+type Server struct {
+	// URL is the base URL to give the client: http://127.0.0.1:<port>/ari.
+	URL      string
+	User     string
+	Password string
+
+	mu        sync.Mutex
+	addr      string
+	ln        net.Listener
+	srv       *http.Server
+	running   bool
+	objects   map[string]*object // "type/id"
+	creatable map[string]bool    // types with a writable sorcery wizard
+	endpoints map[string]string  // "PJSIP/1001" → state
+	channels  map[string]channel
+	modules   map[string]bool
+	requests  []Request
+	faults    []fault
+	conns     map[*wsConn]bool
+	owner     map[string]*wsConn // app → the connection that owns it
+	accepted  int
+	epoch     int
+	changed   chan struct{} // closed and replaced on every connection change
+	templates map[string]tollguard.ConfigObject
+	attrs     map[string]map[string]bool
+	nextChan  int
+}
+
+type wsConn struct {
+	ws       *websocket.Conn
+	app      string
+	epoch    int
+	mu       sync.Mutex
+	replaced bool
+}
+
+type fault struct {
+	method, prefix string
+	status         int
+	msg            string
+	times          int
+}
+
+// NewServer starts a fake ARI on a loopback port with the recorded
+// credentials, pjsip.conf-style objects for endpoints 1001, 1002 and
+// 1003, and writable (astdb) endpoint, auth, aor and contact types.
+// Close it when done.
+func NewServer() (*Server, error) {
+	s := &Server{
+		User: DefaultUser, Password: DefaultPassword,
+		objects: make(map[string]*object), creatable: map[string]bool{"endpoint": true, "auth": true, "aor": true, "contact": true},
+		endpoints: make(map[string]string), channels: make(map[string]channel),
+		modules: map[string]bool{"app_voicemail.so": true, "res_pjsip.so": true, "chan_pjsip.so": true, "res_ari.so": true},
+		conns:   make(map[*wsConn]bool), owner: make(map[string]*wsConn), changed: make(chan struct{}),
+	}
+	if err := s.loadTemplates(); err != nil {
+		return nil, err
+	}
+	if err := s.seed(); err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	s.addr = ln.Addr().String()
+	s.URL = "http://" + s.addr + "/ari"
+	s.serve(ln)
+	return s, nil
+}
+
+// Close stops the server and closes every connection.
+func (s *Server) Close() {
+	s.Stop()
+}
+
+func (s *Server) serve(ln net.Listener) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/ari/", s.handle)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	s.mu.Lock()
+	s.ln, s.srv, s.running = ln, srv, true
+	s.epoch++
+	s.mu.Unlock()
+	go srv.Serve(ln)
+}
+
+// Stop closes the listener and every connection: clients see connection
+// refused until Start.
+func (s *Server) Stop() {
+	s.mu.Lock()
+	srv, running := s.srv, s.running
+	s.running = false
+	conns := make([]*wsConn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	if !running {
+		return
+	}
+	for _, c := range conns {
+		c.ws.Close()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(ctx)
+	_ = srv.Close()
+}
+
+// Start listens again on the same address (a restarted Asterisk: a new
+// connection epoch).
+func (s *Server) Start() error {
+	s.mu.Lock()
+	if s.running {
+		s.mu.Unlock()
+		return nil
+	}
+	s.mu.Unlock()
+	var ln net.Listener
+	var err error
+	for i := 0; i < 50; i++ {
+		if ln, err = net.Listen("tcp", s.addr); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond) // the port may linger for a moment after Stop
+	}
+	if err != nil {
+		return fmt.Errorf("restart fake ARI on %s: %w", s.addr, err)
+	}
+	s.serve(ln)
+	return nil
+}
+
+// Restart is Stop then Start.
+func (s *Server) Restart() error {
+	s.Stop()
+	return s.Start()
+}
+
+// Epoch counts the times the server started listening.
+func (s *Server) Epoch() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.epoch
+}
+
+// Fault makes the next times requests with method and a path starting
+// with prefix (below /ari) answer status with {"message": msg}; times <= 0
+// means every time until ClearFaults.
+func (s *Server) Fault(method, prefix string, status int, msg string, times int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = append(s.faults, fault{method: method, prefix: prefix, status: status, msg: msg, times: times})
+}
+
+// ClearFaults removes every fault.
+func (s *Server) ClearFaults() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = nil
+}
+
+// Requests returns the requests served so far, oldest first.
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Request(nil), s.requests...)
+}
+
+// RequestsMatching returns the requests with method ("" for any) whose
+// path starts with prefix.
+func (s *Server) RequestsMatching(method, prefix string) []Request {
+	var out []Request
+	for _, r := range s.Requests() {
+		if (method == "" || r.Method == method) && strings.HasPrefix(r.Path, prefix) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// ResetRequests forgets the requests served so far.
+func (s *Server) ResetRequests() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.requests = nil
+}
+
+// SetWritable sets whether sorcery has a writable wizard for typ: when
+// false, creating an object of that type answers 403 (the default
+// "config" wizard only). Existing objects keep their own flag.
+func (s *Server) SetWritable(typ string, writable bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.creatable[typ] = writable
+}
+
+// SetObject stores an object: read-only as if from pjsip.conf, or
+// writable as if from astdb. An endpoint object is listed by
+// /endpoints too (offline).
+func (s *Server) SetObject(typ, id string, fields []tollguard.ConfigField, writable bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.objects[typ+"/"+id] = &object{fields: append(tollguard.ConfigObject(nil), fields...), writable: writable}
+	if typ == "endpoint" {
+		if _, ok := s.endpoints["PJSIP/"+id]; !ok {
+			s.endpoints["PJSIP/"+id] = "offline"
+		}
+	}
+}
+
+// Object returns a stored object.
+func (s *Server) Object(typ, id string) (tollguard.ConfigObject, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, ok := s.objects[typ+"/"+id]
+	if !ok {
+		return nil, false
+	}
+	return append(tollguard.ConfigObject(nil), o.fields...), true
+}
+
+// Writable reports whether a stored object is writable.
+func (s *Server) Writable(typ, id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.objects[typ+"/"+id]
+	return o != nil && o.writable
+}
+
+// ObjectIDs lists the ids of the stored objects of typ, sorted.
+func (s *Server) ObjectIDs(typ string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ids []string
+	for k := range s.objects {
+		if t, id, _ := strings.Cut(k, "/"); t == typ {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// RemoveObject deletes an object directly (no request, no event).
+func (s *Server) RemoveObject(typ, id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.removeLocked(typ, id)
+}
+
+func (s *Server) removeLocked(typ, id string) {
+	delete(s.objects, typ+"/"+id)
+	switch typ {
+	case "endpoint":
+		delete(s.endpoints, "PJSIP/"+id)
+	case "aor":
+		// Asterisk drops the AOR's contacts with it, silently.
+		for k := range s.objects {
+			if t, cid, _ := strings.Cut(k, "/"); t == "contact" && strings.HasPrefix(cid, id+";@") {
+				delete(s.objects, k)
+			}
+		}
+	case "contact":
+		aor, _, _ := strings.Cut(id, ";@")
+		if o := s.objects["aor/"+aor]; o != nil {
+			keep := o.fields[:0]
+			for _, f := range o.fields {
+				if f.Attribute == "contact" && tollguard.ContactID(aor, f.Value) == id {
+					continue
+				}
+				keep = append(keep, f)
+			}
+			o.fields = keep
+		}
+	}
+}
+
+// SetEndpoint lists an endpoint ("PJSIP", "1001") with a state
+// (online, offline, unknown).
+func (s *Server) SetEndpoint(tech, resource, state string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.endpoints[tech+"/"+resource] = state
+}
+
+// SetChannel makes a channel exist (for GET and DELETE /channels/{id}).
+func (s *Server) SetChannel(id, name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.channels[id] = channel{data: map[string]any{"id": id, "name": name, "state": "Up"}}
+}
+
+// HasChannel reports whether a channel exists.
+func (s *Server) HasChannel(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.channels[id]
+	return ok
+}
+
+// Register adds a live contact to an AOR as a REGISTER would: the
+// contact object (with user_agent, via_addr, via_port and endpoint from
+// fields, over the recorded contact's other fields), the AOR's contact
+// attribute, and, when notify, a ContactStatusChange NonQualified event.
+// It returns the contact id.
+func (s *Server) Register(endpoint, aor, uri string, fields map[string]string, notify bool) string {
+	id := tollguard.ContactID(aor, uri)
+	s.mu.Lock()
+	obj := append(tollguard.ConfigObject(nil), s.templates["contact"]...)
+	set := map[string]string{"uri": uri, "endpoint": endpoint, "expiration_time": strconv.FormatInt(time.Now().Add(2*time.Minute).Unix(), 10)}
+	for k, v := range fields {
+		set[k] = v
+	}
+	obj = merge(obj, set)
+	s.objects["contact/"+id] = &object{fields: obj, writable: true}
+	a := s.objects["aor/"+aor]
+	if a == nil {
+		a = &object{fields: append(tollguard.ConfigObject(nil), s.templates["aor"]...), writable: true}
+		s.objects["aor/"+aor] = a
+	}
+	already := false
+	for _, f := range a.fields {
+		already = already || (f.Attribute == "contact" && f.Value == uri)
+	}
+	if !already {
+		a.fields = append(a.fields, tollguard.ConfigField{Attribute: "contact", Value: uri})
+	}
+	s.endpoints["PJSIP/"+endpoint] = "online"
+	s.mu.Unlock()
+	if notify {
+		s.PushJSON(ContactEvent(endpoint, aor, uri, tollguard.ContactNonQualified, time.Now()))
+	}
+	return id
+}
+
+// Unregister removes a contact as an unREGISTER or expiry would, and,
+// when notify, pushes a ContactStatusChange Removed event.
+func (s *Server) Unregister(endpoint, aor, uri string, notify bool) {
+	s.mu.Lock()
+	s.removeLocked("contact", tollguard.ContactID(aor, uri))
+	s.mu.Unlock()
+	if notify {
+		s.PushJSON(ContactEvent(endpoint, aor, uri, tollguard.ContactRemoved, time.Now()))
+	}
+}
+
+// ContactEvent builds a ContactStatusChange as Asterisk 22 sends it.
+func ContactEvent(endpoint, aor, uri, status string, at time.Time) map[string]any {
+	state := "online"
+	if status == tollguard.ContactRemoved {
+		state = "offline"
+	}
+	return map[string]any{
+		"type": "ContactStatusChange", "timestamp": Timestamp(at),
+		"endpoint":     map[string]any{"technology": "PJSIP", "resource": endpoint, "state": state, "channel_ids": []string{}},
+		"contact_info": map[string]any{"uri": uri, "contact_status": status, "aor": aor, "roundtrip_usec": "0"},
+		"asterisk_id":  "02:fc:00:00:00:01", "application": "tollguard",
+	}
+}
+
+// Timestamp formats t as ARI does.
+func Timestamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000-0700") }
+
+// Fixture returns a recorded file from testdata.
+func Fixture(name string) ([]byte, error) {
+	return testdata.ReadFile(path.Join("testdata", name))
+}
+
+// FixtureEvents returns the frames of a recorded event stream.
+func FixtureEvents(name string) ([][]byte, error) {
+	b, err := Fixture(name)
+	if err != nil {
+		return nil, err
+	}
+	var out [][]byte
+	for _, line := range strings.Split(string(b), "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			out = append(out, []byte(line))
+		}
+	}
+	return out, nil
+}
+
+// restFixture is a recorded REST exchange.
+type restFixture struct {
+	Request struct {
+		Method string          `json:"method"`
+		Path   string          `json:"path"`
+		Body   json.RawMessage `json:"body"`
+	} `json:"request"`
+	Status int             `json:"status"`
+	Body   json.RawMessage `json:"body"`
+}
+
+func loadREST(name string) (*restFixture, error) {
+	b, err := Fixture(name)
+	if err != nil {
+		return nil, err
+	}
+	var f restFixture
+	if err := json.Unmarshal(b, &f); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return &f, nil
+}
+
+func loadObject(name string) (tollguard.ConfigObject, error) {
+	f, err := loadREST(name)
+	if err != nil {
+		return nil, err
+	}
+	var obj tollguard.ConfigObject
+	if err := json.Unmarshal(f.Body, &obj); err != nil {
+		return nil, fmt.Errorf("%s body: %w", name, err)
+	}
+	return obj, nil
+}
+
+// loadTemplates derives each type's defaults (for creates) and valid
+// attributes from the recorded objects: the astdb creates of 1009 with
+// the fields the recording set cleared, and the recorded contact.
+func (s *Server) loadTemplates() error {
+	s.templates = make(map[string]tollguard.ConfigObject)
+	s.attrs = make(map[string]map[string]bool)
+	for typ, name := range map[string]string{
+		"endpoint": "ari-rest-config-put-endpoint-1009-astdb.json",
+		"auth":     "ari-rest-config-put-auth-1009-astdb.json",
+		"aor":      "ari-rest-config-put-aor-1009-astdb.json",
+		"contact":  "ari-rest-config-contact-1001-encoded.json",
+	} {
+		f, err := loadREST(name)
+		if err != nil {
+			return err
+		}
+		var obj tollguard.ConfigObject
+		if err := json.Unmarshal(f.Body, &obj); err != nil {
+			return err
+		}
+		var req struct {
+			Fields []tollguard.ConfigField `json:"fields"`
+		}
+		_ = json.Unmarshal(f.Request.Body, &req)
+		given := map[string]bool{}
+		for _, fl := range req.Fields {
+			given[fl.Attribute] = true
+		}
+		s.attrs[typ] = map[string]bool{}
+		tmpl := tollguard.ConfigObject{}
+		for _, fl := range obj {
+			s.attrs[typ][fl.Attribute] = true
+			if typ == "contact" || given[fl.Attribute] {
+				fl.Value = ""
+			}
+			if typ == "auth" && fl.Attribute == "auth_type" {
+				fl.Value = "userpass"
+			}
+			tmpl = append(tmpl, fl)
+		}
+		s.templates[typ] = tmpl
+	}
+	s.attrs["aor"]["contact"] = true
+	return nil
+}
+
+// seed loads the recorded PBX: endpoints 1001 to 1003 from pjsip.conf
+// (read-only) with their recorded objects, 1001's objects as recorded.
+func (s *Server) seed() error {
+	for name, state := range map[string]string{"1001": "offline", "1002": "offline", "1003": "offline"} {
+		s.endpoints["PJSIP/"+name] = state
+	}
+	for _, f := range []struct{ typ, file string }{
+		{"endpoint", "ari-rest-config-endpoint-1001.json"},
+		{"auth", "ari-rest-config-auth-1001.json"},
+		{"aor", "ari-rest-config-aor-1001.json"},
+	} {
+		obj, err := loadObject(f.file)
+		if err != nil {
+			return err
+		}
+		// The recording had 1001 registered; the seed starts with no
+		// contacts (Register adds them).
+		keep := obj[:0]
+		for _, fl := range obj {
+			if f.typ == "aor" && fl.Attribute == "contact" {
+				continue
+			}
+			keep = append(keep, fl)
+		}
+		s.objects[f.typ+"/1001"] = &object{fields: keep, writable: false}
+	}
+	for _, name := range []string{"1002", "1003"} {
+		ep := merge(append(tollguard.ConfigObject(nil), s.objects["endpoint/1001"].fields...),
+			map[string]string{"aors": name, "auth": name, "callerid": fmt.Sprintf(`"Ext %s" <%s>`, name, name)})
+		s.objects["endpoint/"+name] = &object{fields: ep}
+		au := merge(append(tollguard.ConfigObject(nil), s.objects["auth/1001"].fields...),
+			map[string]string{"username": name, "password": map[string]string{"1002": "1234", "1003": "password"}[name]})
+		s.objects["auth/"+name] = &object{fields: au}
+		s.objects["aor/"+name] = &object{fields: append(tollguard.ConfigObject(nil), s.objects["aor/1001"].fields...)}
+	}
+	return nil
+}
+
+// merge sets attributes on obj: existing ones change in place, new ones
+// are appended in sorted order.
+func merge(obj tollguard.ConfigObject, set map[string]string) tollguard.ConfigObject {
+	done := map[string]bool{}
+	for i, f := range obj {
+		if v, ok := set[f.Attribute]; ok && !done[f.Attribute] {
+			obj[i].Value = v
+			done[f.Attribute] = true
+		}
+	}
+	var extra []string
+	for k := range set {
+		if !done[k] {
+			extra = append(extra, k)
+		}
+	}
+	sort.Strings(extra)
+	for _, k := range extra {
+		obj = append(obj, tollguard.ConfigField{Attribute: k, Value: set[k]})
+	}
+	return obj
+}
+
+// --- HTTP
+
+type recorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.ResponseWriter.Write(b)
+}
+
+func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	p := strings.TrimPrefix(r.URL.Path, "/ari")
+	user, ok := s.auth(r)
+	rec := &recorder{ResponseWriter: w}
+	logged := false
+	logRequest := func() {
+		if logged {
+			return
+		}
+		logged = true
+		s.mu.Lock()
+		s.requests = append(s.requests, Request{Method: r.Method, Path: p, Query: r.URL.Query(), Body: body, Status: rec.status, User: user})
+		s.mu.Unlock()
+	}
+	defer logRequest()
+	if !ok {
+		w.Header().Set("WWW-Authenticate", `Basic realm="Asterisk REST Interface"`)
+		writeJSON(rec, http.StatusUnauthorized, map[string]string{"message": "Authentication required"})
+		return
+	}
+	if f, hit := s.fault(r.Method, p); hit {
+		writeJSON(rec, f.status, map[string]string{"message": f.msg})
+		return
+	}
+	switch {
+	case p == "/events":
+		if r.URL.Query().Get("app") == "" {
+			http.Error(rec, "HTTP request is missing param: [app]", http.StatusBadRequest)
+			return
+		}
+		rec.status = http.StatusSwitchingProtocols
+		logRequest() // now: the websocket lives on
+		s.serveEvents(w, r)
+	case p == "/endpoints" && r.Method == http.MethodGet:
+		s.listEndpoints(rec)
+	case strings.HasPrefix(p, "/endpoints/") && r.Method == http.MethodGet:
+		s.getEndpoint(rec, strings.TrimPrefix(p, "/endpoints/"))
+	case p == "/asterisk/info" && r.Method == http.MethodGet:
+		f, err := loadREST("ari-rest-asterisk-info.json")
+		if err != nil {
+			writeJSON(rec, 500, map[string]string{"message": err.Error()})
+			return
+		}
+		writeRaw(rec, 200, f.Body)
+	case strings.HasPrefix(p, "/asterisk/config/dynamic/res_pjsip/"):
+		s.config(rec, r.Method, strings.TrimPrefix(p, "/asterisk/config/dynamic/res_pjsip/"), body)
+	case strings.HasPrefix(p, "/asterisk/modules/") && r.Method == http.MethodPut:
+		s.reload(rec, strings.TrimPrefix(p, "/asterisk/modules/"))
+	case p == "/channels" && r.Method == http.MethodPost:
+		s.originate(rec, r.URL.Query(), body)
+	case strings.HasPrefix(p, "/channels/"):
+		s.channel(rec, r.Method, strings.TrimPrefix(p, "/channels/"))
+	default:
+		writeJSON(rec, http.StatusNotFound, map[string]string{"message": "Resource not found"})
+	}
+}
+
+func (s *Server) auth(r *http.Request) (string, bool) {
+	if u, p, ok := r.BasicAuth(); ok {
+		return u, u == s.User && p == s.Password
+	}
+	if k := r.URL.Query().Get("api_key"); k != "" {
+		u, p, _ := strings.Cut(k, ":")
+		return u, u == s.User && p == s.Password
+	}
+	return "", false
+}
+
+func (s *Server) fault(method, p string) (fault, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, f := range s.faults {
+		if f.method != "" && f.method != method || !strings.HasPrefix(p, f.prefix) {
+			continue
+		}
+		if f.times > 0 {
+			if s.faults[i].times--; s.faults[i].times == 0 {
+				s.faults = append(s.faults[:i], s.faults[i+1:]...)
+			}
+		}
+		return f, true
+	}
+	return fault{}, false
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, _ := json.Marshal(v)
+	writeRaw(w, status, b)
+}
+
+func writeRaw(w http.ResponseWriter, status int, b []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Server", "Asterisk/22.10.1 (aritest)")
+	w.WriteHeader(status)
+	w.Write(b)
+}
+
+func (s *Server) listEndpoints(w http.ResponseWriter) {
+	s.mu.Lock()
+	keys := make([]string, 0, len(s.endpoints))
+	for k := range s.endpoints {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make([]map[string]any, 0, len(keys))
+	for _, k := range keys {
+		tech, res, _ := strings.Cut(k, "/")
+		out = append(out, map[string]any{"technology": tech, "resource": res, "state": s.endpoints[k], "channel_ids": []string{}})
+	}
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) getEndpoint(w http.ResponseWriter, key string) {
+	s.mu.Lock()
+	state, ok := s.endpoints[key]
+	s.mu.Unlock()
+	if !ok {
+		writeJSON(w, http.StatusNotFound, map[string]string{"message": "Endpoint not found"})
+		return
+	}
+	tech, res, _ := strings.Cut(key, "/")
+	writeJSON(w, http.StatusOK, map[string]any{"technology": tech, "resource": res, "state": state, "channel_ids": []string{}})
+}
+
+func (s *Server) config(w http.ResponseWriter, method, rest string, body []byte) {
+	typ, id, hasID := strings.Cut(rest, "/")
+	if !hasID || id == "" {
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"message": "Invalid method"})
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, known := s.attrs[typ]; !known {
+		writeJSON(w, http.StatusNotFound, map[string]string{"message": fmt.Sprintf("Unable to find sorcery object type '%s'", typ)})
+		return
+	}
+	key := typ + "/" + id
+	o := s.objects[key]
+	switch method {
+	case http.MethodGet:
+		if o == nil {
+			writeJSON(w, http.StatusNotFound, map[string]string{"message": fmt.Sprintf("Object with id '%s' not found", id)})
+			return
+		}
+		writeJSON(w, http.StatusOK, o.fields)
+	case http.MethodPut:
+		var req struct {
+			Fields []tollguard.ConfigField `json:"fields"`
+		}
+		if len(body) > 0 {
+			if err := json.Unmarshal(body, &req); err != nil {
+				writeJSON(w, http.StatusBadRequest, map[string]string{"message": "Invalid JSON body"})
+				return
+			}
+		}
+		switch {
+		case o != nil && !o.writable:
+			writeJSON(w, http.StatusForbidden, map[string]string{"message": fmt.Sprintf("Cannot update sorcery objects of type '%s'", typ)})
+			return
+		case o == nil && !s.creatable[typ]:
+			writeJSON(w, http.StatusForbidden, map[string]string{"message": fmt.Sprintf("Cannot create sorcery objects of type '%s'", typ)})
+			return
+		}
+		set := map[string]string{}
+		for _, f := range req.Fields {
+			if !s.attrs[typ][f.Attribute] {
+				verb := "Creation"
+				if o != nil {
+					verb = "Update"
+				}
+				writeJSON(w, http.StatusBadRequest, map[string]string{"message": fmt.Sprintf("%s of object '%s' failed field value validation", verb, id)})
+				return
+			}
+			set[f.Attribute] = f.Value
+		}
+		if o == nil {
+			o = &object{fields: append(tollguard.ConfigObject(nil), s.templates[typ]...), writable: true}
+			s.objects[key] = o
+			if typ == "endpoint" {
+				s.endpoints["PJSIP/"+id] = "offline"
+			}
+		}
+		o.fields = merge(o.fields, set)
+		writeJSON(w, http.StatusOK, o.fields)
+	case http.MethodDelete:
+		if o == nil {
+			writeJSON(w, http.StatusNotFound, map[string]string{"message": fmt.Sprintf("Object with id '%s' not found", id)})
+			return
+		}
+		if !o.writable {
+			writeJSON(w, http.StatusForbidden, map[string]string{"message": fmt.Sprintf("Could not delete object with id '%s'", id)})
+			return
+		}
+		s.removeLocked(typ, id)
+		w.WriteHeader(http.StatusNoContent)
+	default:
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"message": "Invalid method"})
+	}
+}
+
+func (s *Server) reload(w http.ResponseWriter, module string) {
+	s.mu.Lock()
+	ok := s.modules[module]
+	s.mu.Unlock()
+	if !ok {
+		writeJSON(w, http.StatusNotFound, map[string]string{"message": "Module not found"})
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// SetModule makes a module loaded (reloadable) or not.
+func (s *Server) SetModule(name string, loaded bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.modules[name] = loaded
+}
+
+func (s *Server) originate(w http.ResponseWriter, q url.Values, body []byte) {
+	params := map[string]any{}
+	for k := range q {
+		params[k] = q.Get(k)
+	}
+	if len(body) > 0 {
+		var b map[string]any
+		if err := json.Unmarshal(body, &b); err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"message": "Invalid JSON body"})
+			return
+		}
+		for k, v := range b {
+			params[k] = v
+		}
+	}
+	ep, _ := params["endpoint"].(string)
+	if ep == "" {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"message": "Endpoint must be specified"})
+		return
+	}
+	f, err := loadREST("ari-rest-originate-local.json")
+	if err != nil {
+		writeJSON(w, 500, map[string]string{"message": err.Error()})
+		return
+	}
+	var ch map[string]any
+	_ = json.Unmarshal(f.Body, &ch)
+	s.mu.Lock()
+	s.nextChan++
+	id, _ := params["channelId"].(string)
+	if id == "" {
+		id = fmt.Sprintf("aritest-%d.%d", time.Now().Unix(), s.nextChan)
+	}
+	ch["id"] = id
+	ch["name"] = fmt.Sprintf("%s-%08x;1", ep, s.nextChan)
+	s.channels[id] = channel{data: ch}
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, ch)
+}
+
+func (s *Server) channel(w http.ResponseWriter, method, id string) {
+	s.mu.Lock()
+	ch, ok := s.channels[id]
+	if ok && method == http.MethodDelete {
+		delete(s.channels, id)
+	}
+	s.mu.Unlock()
+	if !ok {
+		writeJSON(w, http.StatusNotFound, map[string]string{"message": "Channel not found"})
+		return
+	}
+	switch method {
+	case http.MethodGet:
+		writeJSON(w, http.StatusOK, ch.data)
+	case http.MethodDelete:
+		w.WriteHeader(http.StatusNoContent)
+	default:
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"message": "Invalid method"})
+	}
+}
+
+// --- websocket
+
+func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
+	app := r.URL.Query().Get("app")
+	websocket.Server{
+		Handshake: func(*websocket.Config, *http.Request) error { return nil },
+		Handler: func(ws *websocket.Conn) {
+			c := &wsConn{ws: ws, app: app}
+			s.mu.Lock()
+			if !s.running {
+				s.mu.Unlock()
+				ws.Close()
+				return
+			}
+			c.epoch = s.epoch
+			prev := s.owner[app]
+			s.owner[app] = c
+			s.conns[c] = true
+			s.accepted++
+			s.notifyLocked()
+			s.mu.Unlock()
+			if prev != nil {
+				prev.replaced = true
+				prev.send(mustJSON(map[string]any{"type": "ApplicationReplaced", "timestamp": Timestamp(time.Now()), "application": app, "asterisk_id": "02:fc:00:00:00:01"}))
+			}
+			// Read until the client goes: this also answers its pings.
+			var discard []byte
+			for websocket.Message.Receive(ws, &discard) == nil {
+			}
+			s.mu.Lock()
+			delete(s.conns, c)
+			if s.owner[app] == c {
+				delete(s.owner, app)
+			}
+			s.notifyLocked()
+			s.mu.Unlock()
+			ws.Close()
+		},
+	}.ServeHTTP(w, r)
+}
+
+func (c *wsConn) send(b []byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_ = c.ws.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	return websocket.Message.Send(c.ws, string(b))
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+func (s *Server) notifyLocked() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// Connections returns how many websocket connections were accepted in
+// total, and how many are open.
+func (s *Server) Connections() (accepted, open int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.accepted, len(s.conns)
+}
+
+// WaitConnections waits until at least n websocket connections were
+// accepted in total and one is open, or ctx ends.
+func (s *Server) WaitConnections(ctx context.Context, n int) error {
+	for {
+		s.mu.Lock()
+		ok := s.accepted >= n && len(s.conns) > 0
+		ch := s.changed
+		s.mu.Unlock()
+		if ok {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			a, o := s.Connections()
+			return fmt.Errorf("waiting for websocket connection %d (accepted %d, open %d): %w", n, a, o, ctx.Err())
+		}
+	}
+}
+
+// Drop closes every events websocket, as a network failure would.
+func (s *Server) Drop() {
+	s.mu.Lock()
+	conns := make([]*wsConn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.ws.Close()
+	}
+}
+
+// Push sends one raw frame to every connection that owns its
+// application (as Asterisk delivers each event once per application),
+// and returns how many received it.
+func (s *Server) Push(frame []byte) int {
+	s.mu.Lock()
+	var to []*wsConn
+	for c := range s.conns {
+		if !c.replaced && s.owner[c.app] == c {
+			to = append(to, c)
+		}
+	}
+	s.mu.Unlock()
+	n := 0
+	for _, c := range to {
+		if c.send(frame) == nil {
+			n++
+		}
+	}
+	return n
+}
+
+// PushJSON sends v as one frame.
+func (s *Server) PushJSON(v any) int { return s.Push(mustJSON(v)) }
+
+// Replay pushes every frame of a recorded event stream (a testdata file
+// name such as "ari-events-register.jsonl") in order. It fails if no
+// client is connected.
+func (s *Server) Replay(name string) error {
+	frames, err := FixtureEvents(name)
+	if err != nil {
+		return err
+	}
+	return s.ReplayFrames(frames)
+}
+
+// ReplayFrames pushes frames in order.
+func (s *Server) ReplayFrames(frames [][]byte) error {
+	for i, f := range frames {
+		if s.Push(f) == 0 {
+			return fmt.Errorf("replay frame %d: no events websocket connected", i)
+		}
+	}
+	return nil
+}
+
+// BasicAuth returns the Authorization header value for user:password.
+func BasicAuth(user, password string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+password))
+}

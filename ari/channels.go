@@ -1,0 +1,466 @@
+package ari
+
+import (
+	"bytes"
+	"context"
+	"strconv"
+	"strings"
+	"time"
+
+	ariv5 "github.com/CyCoreSystems/ari/v5"
+
+	"github.com/tollguard/tollguard"
+)
+
+// tracker follows channels and groups them into calls, so that the
+// detectors see calls, not channel legs. A call starts on one channel
+// (its root: a phone's PJSIP channel, or a Local channel that ARI or a
+// call file originated); the legs it dials join it, and so does the ;2
+// half of every Local channel whose ;1 half it dialled. State is
+// bounded: channels are forgotten when destroyed, or after a day if
+// their end was never seen.
+type tracker struct {
+	l        *Listener
+	chans    map[string]*chanState
+	locals   map[string]*chanState // Local base name → its ;1 half
+	exts     map[string]extInfo    // endpoint → what the store says
+	highRisk tollguard.HighRiskMatcher
+	maxChans int
+	lastGC   time.Time
+}
+
+type chanState struct {
+	id, name   string
+	seen       time.Time
+	g          *callGroup
+	outbound   bool // created Down: a leg being dialled, which runs no dialplan first
+	upAt       time.Time
+	answerAt   time.Time // its own Dial to a peer answered
+	dialStatus string
+	callID     int64 // TOLLGUARD_CALLID
+	partial    bool  // first seen after its creation (before this connection)
+}
+
+type callGroup struct {
+	root      string
+	ext, acct string
+	context   string
+	exten     string
+	plan      tollguard.NumberPlan
+	fromExt   bool // started on a known extension's phone
+	fromLocal bool // started on a Local channel (ARI, call files, AMI)
+	attempt   bool // the detectors track it
+	judged    bool
+	gated     bool // a gate allow is known
+	denied    bool // a gate deny is known
+	members   []*chanState
+	live      int
+}
+
+type extInfo struct {
+	known   bool
+	account string
+	plan    tollguard.NumberPlan
+	at      time.Time
+}
+
+const (
+	maxGroupMembers = 16
+	maxChannels     = 100_000
+	channelTTL      = 24 * time.Hour
+	extCacheTTL     = time.Minute
+	maxExtCache     = 20_000
+)
+
+func newTracker(l *Listener) *tracker {
+	return &tracker{l: l, chans: make(map[string]*chanState), locals: make(map[string]*chanState),
+		exts: make(map[string]extInfo), highRisk: tollguard.DefaultHighRiskList(), maxChans: maxChannels}
+}
+
+// splitName splits "PJSIP/1001-0000002a" into "PJSIP" and "1001", and
+// "Local/0044207946000@sink-00000000;2" into "Local",
+// "0044207946000@sink-00000000" and half 2.
+func splitName(name string) (tech, endpoint string, half int) {
+	tech, rest, ok := strings.Cut(name, "/")
+	if !ok {
+		return "", "", 0
+	}
+	if tech == "Local" {
+		if i := strings.LastIndexByte(rest, ';'); i >= 0 {
+			half, _ = strconv.Atoi(rest[i+1:])
+			rest = rest[:i]
+		}
+		return tech, rest, half
+	}
+	if i := strings.LastIndexByte(rest, '-'); i > 0 {
+		rest = rest[:i]
+	}
+	return tech, rest, 0
+}
+
+func isPhoneTech(tech string) bool {
+	switch strings.ToUpper(tech) {
+	case "PJSIP", "SIP", "IAX2":
+		return true
+	}
+	return false
+}
+
+// dialable reports whether a dialplan extension is a dialled number
+// rather than "s", "h" or a feature code.
+func dialable(exten string) bool {
+	s := strings.TrimSuffix(strings.TrimPrefix(exten, "+"), "#")
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func (t *tracker) ext(ctx context.Context, name string) extInfo {
+	now := t.l.Now()
+	if e, ok := t.exts[name]; ok && now.Sub(e.at) < extCacheTTL {
+		return e
+	}
+	info := extInfo{at: now, plan: t.l.DefaultPlan}
+	e, err := t.l.Store.Extension(ctx, name)
+	switch {
+	case err == nil && e != nil:
+		info.known, info.account = true, e.Account
+		if a, err := t.l.Store.Account(ctx, e.Account); err == nil && a != nil {
+			info.plan = a.Plan
+		}
+	case tollguard.ErrorCode(err) != tollguard.ENOTFOUND && err != nil:
+		t.l.log.Error("looking up an extension for ARI events failed", tollguard.LogExtension, name, tollguard.LogError, err)
+		info.at = now.Add(-extCacheTTL + 5*time.Second) // retry soon
+	}
+	if len(t.exts) >= maxExtCache {
+		clear(t.exts)
+	}
+	t.exts[name] = info
+	return info
+}
+
+func (t *tracker) add(c *chanState) {
+	if len(t.chans) >= t.maxChans {
+		t.gc(c.seen, true)
+	}
+	t.chans[c.id] = c
+}
+
+func (t *tracker) newGroup(c *chanState) *callGroup {
+	g := &callGroup{root: c.id, plan: t.l.DefaultPlan}
+	t.join(c, g)
+	return g
+}
+
+func (t *tracker) join(c *chanState, g *callGroup) {
+	c.g = g
+	g.live++
+	if len(g.members) < maxGroupMembers {
+		g.members = append(g.members, c)
+	}
+}
+
+// get returns the channel, creating a partial entry for one whose
+// creation this connection never saw.
+func (t *tracker) get(ch *ariv5.ChannelData, ts time.Time) *chanState {
+	if c := t.chans[ch.ID]; c != nil {
+		return c
+	}
+	c := &chanState{id: ch.ID, name: ch.Name, seen: ts, partial: true}
+	t.add(c)
+	t.newGroup(c)
+	return c
+}
+
+func (t *tracker) created(ctx context.Context, ch *ariv5.ChannelData, ts time.Time) {
+	if ch.ID == "" || t.chans[ch.ID] != nil {
+		return
+	}
+	c := &chanState{id: ch.ID, name: ch.Name, seen: ts, outbound: ch.State == "Down"}
+	t.add(c)
+	var context, exten string
+	if ch.Dialplan != nil {
+		context, exten = ch.Dialplan.Context, ch.Dialplan.Exten
+	}
+	tech, ep, half := splitName(ch.Name)
+	if tech == "Local" {
+		if half == 2 {
+			if one := t.locals[ep]; one != nil {
+				t.join(c, one.g)
+				return
+			}
+		}
+		g := t.newGroup(c)
+		g.fromLocal, g.context, g.exten = true, context, exten
+		if half == 1 {
+			t.locals[ep] = c
+		}
+		return
+	}
+	g := t.newGroup(c)
+	g.context, g.exten = context, exten
+	// Only a phone's own incoming leg (state Ring) is a call attempt;
+	// legs being dialled (Down) belong to the call that dials them.
+	if !isPhoneTech(tech) || ch.State != "Ring" {
+		return
+	}
+	info := t.ext(ctx, ep)
+	if !info.known {
+		return
+	}
+	g.fromExt, g.ext, g.acct, g.plan = true, ep, info.account, info.plan
+	if !dialable(exten) {
+		return
+	}
+	g.attempt = true
+	a := tollguard.CallAttempt{Call: c.id, At: ts, Extension: ep, Account: info.account, Context: context,
+		Number: tollguard.Classify(exten, info.plan, t.highRisk)}
+	for _, f := range t.l.Detectors.Attempt(a) {
+		t.l.act(ctx, f)
+	}
+}
+
+func (t *tracker) stateChange(ch *ariv5.ChannelData, ts time.Time) {
+	if ch.ID == "" {
+		return
+	}
+	c := t.get(ch, ts)
+	if ch.State == "Up" && c.upAt.IsZero() {
+		c.upAt = ts
+	}
+}
+
+func (t *tracker) dial(ctx context.Context, e *ariv5.Dial, ts time.Time) {
+	if e.Peer.ID == "" || e.Caller.ID == "" {
+		return // an ARI originate: the ;2 half's own dial is judged
+	}
+	caller := t.get(&e.Caller, ts)
+	peer := t.get(&e.Peer, ts)
+	g := caller.g
+	tech, ep, _ := splitName(e.Peer.Name)
+	// A leg to one of our own extensions is an internal call, not a way out.
+	toPhone := isPhoneTech(tech) && t.ext(ctx, ep).known
+	switch e.Dialstatus {
+	case "":
+		if peer.g != g {
+			t.merge(ctx, g, peer.g, ts)
+		}
+		if tech != "Local" && !toPhone {
+			t.judge(ctx, g, ts)
+		}
+	case "ANSWER":
+		if caller.answerAt.IsZero() {
+			caller.answerAt = ts
+		}
+		if g.attempt {
+			t.l.Detectors.Answered(g.root, ts)
+		}
+		if !toPhone {
+			t.judge(ctx, g, ts)
+		}
+	default:
+		caller.dialStatus = e.Dialstatus
+	}
+}
+
+// merge moves src's channels into dst: a dialled leg joins its caller.
+func (t *tracker) merge(ctx context.Context, dst, src *callGroup, ts time.Time) {
+	if src.live > len(src.members) {
+		// members is capped; find the rest the slow way (rare)
+		for _, c := range t.chans {
+			if c.g == src {
+				c.g = dst
+			}
+		}
+	}
+	for _, m := range src.members {
+		m.g = dst
+		if len(dst.members) < maxGroupMembers {
+			dst.members = append(dst.members, m)
+		}
+	}
+	dst.live += src.live
+	dst.gated = dst.gated || src.gated
+	dst.denied = dst.denied || src.denied
+	if src.attempt {
+		for _, f := range t.l.Detectors.Ended(src.root, ts) {
+			t.l.act(ctx, f)
+		}
+	}
+}
+
+// judge checks, once per call, that a call dialling out passed the gate.
+func (t *tracker) judge(ctx context.Context, g *callGroup, ts time.Time) {
+	if g.judged || g.gated || (!g.fromExt && !g.fromLocal) || !dialable(g.exten) {
+		return
+	}
+	num := tollguard.Classify(g.exten, g.plan, t.highRisk)
+	if !num.Toll() {
+		g.judged = true
+		return
+	}
+	denied := g.denied
+	for _, m := range g.members {
+		rec, err := t.l.Store.CallByChannel(ctx, m.id, g.root)
+		if err != nil {
+			t.l.log.Error("looking up the gate's record of a call failed; not judging it", "channel", m.name, tollguard.LogError, err)
+			return
+		}
+		if rec == nil {
+			continue
+		}
+		if rec.Verdict == tollguard.Allow {
+			g.gated, g.judged = true, true
+			return
+		}
+		denied = true
+	}
+	g.judged = true
+	a := tollguard.CallAttempt{Call: g.root, At: ts, Extension: g.ext, Account: g.acct, Context: g.context, Number: num}
+	for _, f := range t.l.Detectors.Ungated(a, denied) {
+		t.l.act(ctx, f)
+	}
+}
+
+func (t *tracker) varset(ctx context.Context, ch *ariv5.ChannelData, name, value string, ts time.Time) {
+	if ch.ID == "" {
+		return
+	}
+	switch name {
+	case tollguard.VarCallID, tollguard.VarVerdict, tollguard.VarReason:
+	default:
+		return
+	}
+	c := t.get(ch, ts)
+	switch name {
+	case tollguard.VarCallID:
+		if id, err := strconv.ParseInt(strings.TrimSpace(value), 10, 64); err == nil && id > 0 {
+			c.callID = id
+		}
+	case tollguard.VarVerdict:
+		switch tollguard.Verdict(value) {
+		case tollguard.Allow:
+			c.g.gated = true
+		case tollguard.Deny:
+			c.g.denied = true
+		}
+	case tollguard.VarReason:
+		if c.g.attempt && value != "" {
+			for _, f := range t.l.Detectors.Resolved(c.g.root, tollguard.Reason(value), ts) {
+				t.l.act(ctx, f)
+			}
+		}
+	}
+}
+
+func (t *tracker) destroyed(ctx context.Context, ch *ariv5.ChannelData, ts time.Time) {
+	if ch.ID == "" {
+		return
+	}
+	c := t.get(ch, ts)
+	t.settleChannel(ctx, c, ts)
+	t.forget(ctx, c, ts)
+}
+
+// forget drops a channel; the call ends with its last channel.
+func (t *tracker) forget(ctx context.Context, c *chanState, ts time.Time) {
+	delete(t.chans, c.id)
+	if _, base, half := splitName(c.name); half == 1 && t.locals[base] == c {
+		delete(t.locals, base)
+	}
+	g := c.g
+	g.live--
+	for i, m := range g.members {
+		if m == c {
+			g.members = append(g.members[:i], g.members[i+1:]...)
+			break
+		}
+	}
+	if g.live <= 0 && g.attempt {
+		g.attempt = false
+		for _, f := range t.l.Detectors.Ended(g.root, ts) {
+			t.l.act(ctx, f)
+		}
+	}
+}
+
+// settleChannel settles the gate's record of a channel that ran the gate
+// and whose hangup request may never have come. The billed time runs
+// from its Dial's answer (or its own answer) to its destruction, from
+// the events' timestamps.
+func (t *tracker) settleChannel(ctx context.Context, c *chanState, ts time.Time) {
+	if t.l.Settler == nil {
+		return
+	}
+	callID := c.callID
+	if callID == 0 {
+		if c.outbound && !c.partial {
+			return // a dialled leg runs no dialplan before it answers: no gate record
+		}
+		rec, err := t.l.Store.CallByChannel(ctx, c.id, "")
+		if err != nil {
+			t.l.log.Error("looking up the gate's record of a destroyed channel failed; the sweep will settle it", "channel", c.name, tollguard.LogError, err)
+			return
+		}
+		if rec == nil || rec.UniqueID != c.id || !rec.Open() {
+			return
+		}
+		callID = rec.ID
+	}
+	answer := c.answerAt
+	if answer.IsZero() {
+		answer = c.upAt
+	}
+	var billsec int64
+	if !answer.IsZero() && ts.After(answer) {
+		billsec = int64(ts.Sub(answer) / time.Second)
+	}
+	status := c.dialStatus
+	if !c.answerAt.IsZero() {
+		status = "ANSWER"
+	}
+	t.l.settle(ctx, tollguard.Settlement{CallID: callID, Billsec: billsec, DialStatus: status, By: "ari", At: ts})
+}
+
+// expire forgets channels whose end was never seen (lost across a
+// reconnect), once a minute.
+func (t *tracker) expire(now time.Time) {
+	if now.Sub(t.lastGC) < time.Minute && !now.Before(t.lastGC) {
+		return
+	}
+	t.lastGC = now
+	t.gc(now, false)
+}
+
+func (t *tracker) gc(now time.Time, full bool) {
+	for _, c := range t.chans {
+		if now.Sub(c.seen) > channelTTL {
+			t.forget(context.Background(), c, now)
+		}
+	}
+	if !full {
+		return
+	}
+	drop := len(t.chans) - t.maxChans*9/10
+	for _, c := range t.chans {
+		if drop <= 0 {
+			return
+		}
+		t.forget(context.Background(), c, now)
+		drop--
+	}
+}
+
+// containsVar reports whether a ChannelVarset frame sets one of
+// tollguard's own variables, without decoding it.
+var varPrefix = []byte(`"variable":"TOLLGUARD_`)
+
+func containsVar(b []byte) bool {
+	return bytes.Contains(b, varPrefix)
+}

@@ -1,0 +1,306 @@
+package ari
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tollguard/tollguard"
+	"github.com/tollguard/tollguard/store"
+)
+
+// The recorded allowed call: PJSIP/1001 dials 0044207946000 through a
+// Local channel, answered at 00:59:24.132, destroyed at 00:59:27.644.
+const (
+	allowedCall  = "ari-events-outbound-call-allowed.jsonl"
+	allowedID    = "pbx-test-1795395563.0"
+	deniedCall   = "ari-events-outbound-call-denied.jsonl"
+	deniedID     = "pbx-test-1795395577.3"
+	agiDownCall  = "ari-events-agi-server-down.jsonl"
+	agiDownID    = "pbx-test-1795395640.10"
+	originated   = "ari-events-ari-originate.jsonl"
+	originatedID = "pbx-test-1795395662.14" // the ;2 half, which ran the AGI
+)
+
+func TestChannelsNormalTraffic(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t).start()
+	id := h.gateCall(allowedID, "1001", "0044207946000", tollguard.Allow)
+	denied := h.gateCall(deniedID, "1001", "00252612345678", tollguard.Deny)
+	h.gateCall("pbx-test-1795395839.3", "1001", "00991234567", tollguard.Allow)
+	h.replay(allowedCall)
+	h.replay(deniedCall)
+	h.replay("ari-events-caller-hangup-mid-agi.jsonl")
+	h.replay("ari-events-ari-hangup-active-call.jsonl")
+
+	waitFor(t, "settlement", func() bool { return len(h.hooks.snapshot().settled) >= 1 })
+	if f := h.hooks.snapshot().findings; len(f) != 0 {
+		t.Errorf("normal traffic raised findings: %+v", f)
+	}
+	if a := h.alerts.all(); len(a) != 0 {
+		t.Errorf("normal traffic raised alerts: %+v", a)
+	}
+	rec, err := h.db.Call(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// ANSWEREDTIME was 3 (3.509 s); the events give 3.512 s.
+	if rec.SettledBy != "ari" || rec.Billsec != 3 || rec.DialStatus != "ANSWER" || !rec.SettledAt.Equal(time.Date(2026, 11, 23, 0, 59, 27, 0, time.UTC)) {
+		t.Errorf("settled %+v", rec)
+	}
+	if rec.Charge != tollguard.Cost(rec.Rate, 3, rec.Scale) {
+		t.Errorf("charge %d, want %d", rec.Charge, tollguard.Cost(rec.Rate, 3, rec.Scale))
+	}
+	if d, _ := h.db.Call(ctx, denied); !d.SettledAt.IsZero() {
+		t.Errorf("a denied call was settled: %+v", d)
+	}
+	if st := h.l.Detectors.Stats(); st.Calls != 0 {
+		t.Errorf("calls still tracked after every channel was destroyed: %+v", st)
+	}
+	if n := len(h.l.tr.chans); n != 0 {
+		t.Errorf("%d channels still tracked", n)
+	}
+}
+
+func TestSettlementFromChannelDestroyed(t *testing.T) {
+	ctx := context.Background()
+	t.Run("AlreadySettledByTheDialplan", func(t *testing.T) {
+		h := newHarness(t).start()
+		id := h.gateCall(allowedID, "1001", "0044207946000", tollguard.Allow)
+		if _, _, err := h.db.SettleCall(ctx, tollguard.Settlement{CallID: id, Billsec: 4, DialStatus: "ANSWER", By: "agi", At: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		h.replay(allowedCall)
+		if rec, _ := h.db.Call(ctx, id); rec.SettledBy != "agi" || rec.Billsec != 4 {
+			t.Errorf("the listener overrode the dialplan's settlement: %+v", rec)
+		}
+	})
+	t.Run("ByCallIDVariable", func(t *testing.T) {
+		// The gate sets TOLLGUARD_CALLID: the listener settles by it
+		// without looking the channel up.
+		h := newHarness(t).start()
+		id := h.gateCall("other-uniqueid", "1001", "0044207946000", tollguard.Allow)
+		frames := fixture(t, allowedCall)
+		varset := fmt.Sprintf(`{"type":"ChannelVarset","timestamp":"2026-11-23T00:59:23.081+0000","variable":"TOLLGUARD_CALLID","value":"%d","channel":{"id":"%s","name":"PJSIP/1001-00000000","state":"Ring","creationtime":"2026-11-23T00:59:23.062+0000"},"application":"tollguard"}`, id, allowedID)
+		frames = append(frames[:7:7], append([][]byte{[]byte(varset)}, frames[7:]...)...)
+		h.push(frames...)
+		waitFor(t, "settled", func() bool { rec, _ := h.db.Call(ctx, id); return !rec.SettledAt.IsZero() })
+		if rec, _ := h.db.Call(ctx, id); rec.Billsec != 3 || rec.SettledBy != "ari" {
+			t.Errorf("%+v", rec)
+		}
+	})
+	t.Run("AfterTheGrace", func(t *testing.T) {
+		h := newHarness(t, withConfig(func(c *Config) { c.SettleGrace = 300 * time.Millisecond }))
+		h.start()
+		id := h.gateCall(allowedID, "1001", "0044207946000", tollguard.Allow)
+		h.replay(allowedCall)
+		if rec, _ := h.db.Call(ctx, id); !rec.SettledAt.IsZero() {
+			t.Fatal("settled before the grace period")
+		}
+		waitFor(t, "settled after the grace", func() bool { rec, _ := h.db.Call(ctx, id); return !rec.SettledAt.IsZero() })
+	})
+	t.Run("UnansweredIsFree", func(t *testing.T) {
+		h := newHarness(t).start()
+		id := h.gateCall("pbx-test-1795395604.4", "1001", "0033123456789", tollguard.Allow)
+		h.replay("ari-events-caller-hangup-mid-agi.jsonl")
+		waitFor(t, "settled", func() bool { rec, _ := h.db.Call(ctx, id); return !rec.SettledAt.IsZero() })
+		if rec, _ := h.db.Call(ctx, id); rec.Billsec != 0 || rec.Charge != 0 {
+			t.Errorf("%+v", rec)
+		}
+	})
+	t.Run("OriginatedLocalHalf", func(t *testing.T) {
+		h := newHarness(t).start()
+		id := h.gateCall(originatedID, "Local", "0044207946000", tollguard.Allow)
+		h.replay(originated)
+		waitFor(t, "settled", func() bool { rec, _ := h.db.Call(ctx, id); return !rec.SettledAt.IsZero() })
+		if rec, _ := h.db.Call(ctx, id); rec.Billsec != 3 || rec.DialStatus != "ANSWER" {
+			t.Errorf("%+v", rec)
+		}
+		if a := h.alerts.kind(tollguard.AlertUngated); len(a) != 0 {
+			t.Errorf("a gated originate alerted: %+v", a)
+		}
+	})
+}
+
+func TestUngatedCalls(t *testing.T) {
+	ctx := context.Background()
+	t.Run("GateDown", func(t *testing.T) {
+		// The AGI server was down and the recorded dialplan failed open.
+		h := newHarness(t).start()
+		h.replay(agiDownCall)
+		a := h.alerts.kind(tollguard.AlertUngated)
+		if len(a) != 1 || a[0].Subject != "ext:1001" || !strings.Contains(a[0].Message, "tollguard-outbound") {
+			t.Fatalf("alerts %+v", h.alerts.all())
+		}
+		if ext, _ := h.db.Extension(ctx, "1001"); ext.Blocked {
+			t.Error("one ungated call blocked the extension")
+		}
+	})
+	t.Run("DialledDespiteDeny", func(t *testing.T) {
+		h := newHarness(t).start()
+		h.gateCall(agiDownID, "1001", "0044207946000", tollguard.Deny)
+		h.replay(agiDownCall)
+		a := h.alerts.kind(tollguard.AlertUngated)
+		if len(a) != 1 || !strings.Contains(a[0].Message, "ignores TOLLGUARD_VERDICT") {
+			t.Fatalf("alerts %+v", h.alerts.all())
+		}
+	})
+	t.Run("OriginatedWithoutGate", func(t *testing.T) {
+		h := newHarness(t).start()
+		h.replay(originated)
+		a := h.alerts.kind(tollguard.AlertUngated)
+		if len(a) != 1 || a[0].Subject != "context:from-internal" || a[0].Extension != "" {
+			t.Fatalf("alerts %+v", h.alerts.all())
+		}
+	})
+	t.Run("VerdictVariableCounts", func(t *testing.T) {
+		h := newHarness(t).start()
+		frames := fixture(t, agiDownCall)
+		varset := `{"type":"ChannelVarset","timestamp":"2026-11-23T01:00:40.887+0000","variable":"TOLLGUARD_VERDICT","value":"allow","channel":{"id":"` + agiDownID + `","name":"PJSIP/1001-00000006","state":"Ring","creationtime":"2026-11-23T01:00:40.886+0000"},"application":"tollguard"}`
+		h.push(append([][]byte{frames[0], []byte(varset)}, frames[1:]...)...)
+		if a := h.alerts.all(); len(a) != 0 {
+			t.Errorf("alerts %+v", a)
+		}
+	})
+}
+
+// callFlow rebuilds the recorded allowed call as call k from ext to num,
+// shift later.
+func callFlow(t *testing.T, k int, ext, num string, shift time.Duration) [][]byte {
+	return rewrite(fixture(t, allowedCall), shift,
+		"pbx-test-1795395563.0", fmt.Sprintf("flow-%d.0", k), "pbx-test-1795395564.1", fmt.Sprintf("flow-%d.1", k),
+		"pbx-test-1795395564.2", fmt.Sprintf("flow-%d.2", k), "PJSIP/1001-", "PJSIP/"+ext+"-",
+		"0044207946000", num, "sink-00000000", fmt.Sprintf("sink-%08x", k))
+}
+
+func deniedFlow(t *testing.T, k int, ext, num string, shift time.Duration) [][]byte {
+	return rewrite(fixture(t, deniedCall), shift, deniedID, fmt.Sprintf("denied-%d.0", k), "PJSIP/1001-", "PJSIP/"+ext+"-", "00252612345678", num)
+}
+
+func TestChannelDetectors(t *testing.T) {
+	ctx := context.Background()
+	off := tollguard.DetectorRule{}
+	t.Run("BurstPerExtension", func(t *testing.T) {
+		h := newHarness(t, withRules(map[string]tollguard.DetectorRule{
+			tollguard.DetectBurstExt: {Threshold: 4, Window: time.Minute, Action: tollguard.ActionAlert}, tollguard.DetectSweep: off,
+		})).start()
+		for k := 0; k < 3; k++ {
+			h.gateCall(fmt.Sprintf("flow-%d.0", k), "1001", "x", tollguard.Allow)
+			h.push(callFlow(t, k, "1001", fmt.Sprintf("004930123%04d", k*37), time.Duration(k)*5*time.Second)...)
+		}
+		if a := h.alerts.all(); len(a) != 0 {
+			t.Fatalf("three calls alerted: %+v", a)
+		}
+		h.gateCall("flow-3.0", "1001", "x", tollguard.Allow)
+		h.push(callFlow(t, 3, "1001", "0049301230999", 15*time.Second)...)
+		a := h.alerts.kind(tollguard.AlertBurst)
+		if len(a) != 1 || a[0].Subject != "ext:1001" || !strings.Contains(a[0].Message, "4 call attempts") {
+			t.Fatalf("alerts %+v", h.alerts.all())
+		}
+	})
+	t.Run("BurstPerAccount", func(t *testing.T) {
+		h := newHarness(t, withRules(map[string]tollguard.DetectorRule{
+			tollguard.DetectBurstAcct: {Threshold: 4, Window: time.Minute, Action: tollguard.ActionAlert}, tollguard.DetectSweep: off,
+		})).start()
+		for k := 0; k < 4; k++ {
+			ext := []string{"1001", "1002"}[k%2]
+			h.gateCall(fmt.Sprintf("flow-%d.0", k), ext, "x", tollguard.Allow)
+			h.push(callFlow(t, k, ext, fmt.Sprintf("00331234%05d", k*7777), time.Duration(k)*time.Second)...)
+		}
+		if a := h.alerts.kind(tollguard.AlertBurst); len(a) != 1 || a[0].Subject != "account:acme" {
+			t.Fatalf("alerts %+v", h.alerts.all())
+		}
+	})
+	t.Run("SweepBlocksExtension", func(t *testing.T) {
+		h := newHarness(t).start() // defaults: 5 numbers under one prefix in 10 minutes
+		for k := 1; k <= 5; k++ {
+			h.push(deniedFlow(t, k, "1002", fmt.Sprintf("0088216123%03d", k), time.Duration(k)*20*time.Second)...)
+		}
+		a := h.alerts.kind(tollguard.AlertSweep)
+		if len(a) != 1 || a[0].Severity != tollguard.SeverityCritical || !strings.Contains(a[0].Message, "sequential") {
+			t.Fatalf("alerts %+v", h.alerts.all())
+		}
+		ext, _ := h.db.Extension(ctx, "1002")
+		if !ext.Blocked || ext.BlockedBy != "detector:sweep" {
+			t.Fatalf("extension %+v", ext)
+		}
+		b, _ := h.db.Blocks(ctx, tollguard.BlockExtension, "1002", time.Time{})
+		if len(b) != 1 || !strings.Contains(b[0].Evidence, "882161230") {
+			t.Errorf("block %+v", b)
+		}
+	})
+	t.Run("HighRiskBlocksInternational", func(t *testing.T) {
+		h := newHarness(t).start() // defaults: 3 high-risk attempts in 10 minutes
+		h.push(deniedFlow(t, 1, "1001", "00252612345678", 0)...)
+		if acct, _ := h.db.Account(ctx, "acme"); acct.IntlBlock || len(h.alerts.all()) != 0 {
+			t.Fatalf("one misdial acted: block %v alerts %+v", acct.IntlBlock, h.alerts.all())
+		}
+		h.push(deniedFlow(t, 2, "1001", "00252612345679", time.Minute)...)
+		h.push(deniedFlow(t, 3, "1001", "00252612345680", 2*time.Minute)...)
+		a := h.alerts.kind(tollguard.AlertHighRisk)
+		if len(a) != 1 || a[0].Severity != tollguard.SeverityCritical {
+			t.Fatalf("alerts %+v", h.alerts.all())
+		}
+		acct, _ := h.db.Account(ctx, "acme")
+		if !acct.IntlBlock || !strings.Contains(acct.IntlBlockReason, "high-risk") {
+			t.Fatalf("account %+v", acct)
+		}
+		b, _ := h.db.Blocks(ctx, tollguard.BlockIntl, "acme", time.Time{})
+		if len(b) != 1 || b[0].SetBy != "detector:high_risk" {
+			t.Errorf("blocks %+v", b)
+		}
+	})
+	t.Run("WhitelistedHighRiskDoesNotCount", func(t *testing.T) {
+		h := newHarness(t).start()
+		for k := 0; k < 4; k++ {
+			frames := deniedFlow(t, k, "1001", "00252612345678", time.Duration(k)*time.Minute)
+			reason := fmt.Sprintf(`{"type":"ChannelVarset","timestamp":"2026-11-23T00:59:37.519+0000","variable":"TOLLGUARD_REASON","value":"whitelist","channel":{"id":"denied-%d.0","name":"PJSIP/1001-00000001","state":"Ring","creationtime":"2026-11-23T00:59:37.510+0000"},"application":"tollguard"}`, k)
+			h.push(append([][]byte{frames[0], []byte(reason)}, frames[1:]...)...)
+		}
+		if a := h.alerts.all(); len(a) != 0 {
+			t.Errorf("whitelisted calls alerted: %+v", a)
+		}
+	})
+	t.Run("Concurrent", func(t *testing.T) {
+		h := newHarness(t, withRules(map[string]tollguard.DetectorRule{
+			tollguard.DetectConcurrentExt: {Threshold: 3, Window: time.Minute, Action: tollguard.ActionAlert}, tollguard.DetectSweep: off,
+		})).start()
+		// Three calls set up at once (ChannelCreated only: still up).
+		for k := 0; k < 3; k++ {
+			h.push(callFlow(t, k, "1001", fmt.Sprintf("004930123%04d", k*91), time.Duration(k)*time.Second)[0])
+		}
+		a := h.alerts.kind(tollguard.AlertConcurrent)
+		if len(a) != 1 || !strings.Contains(a[0].Message, "3 calls in progress") {
+			t.Fatalf("alerts %+v", h.alerts.all())
+		}
+	})
+	t.Run("LongInternational", func(t *testing.T) {
+		h := newHarness(t, withRules(map[string]tollguard.DetectorRule{
+			tollguard.DetectLongIntl: {Threshold: 1, Window: time.Hour, Action: tollguard.ActionAlert, Duration: 2 * time.Second},
+		})).start()
+		h.gateCall(allowedID, "1001", "0044207946000", tollguard.Allow)
+		h.push(callFlow(t, 0, "1001", "0033123456789", 0)...) // answered 3.5 s
+		a := h.alerts.kind(tollguard.AlertLongCall)
+		if len(a) != 1 || a[0].Subject != "account:acme" || !strings.Contains(a[0].Message, "+33123456789") {
+			t.Fatalf("alerts %+v", h.alerts.all())
+		}
+	})
+	t.Run("LongInternationalInProgress", func(t *testing.T) {
+		h := newHarness(t, withRules(map[string]tollguard.DetectorRule{
+			tollguard.DetectLongIntl: {Threshold: 1, Window: time.Hour, Action: tollguard.ActionAlert, Duration: time.Hour},
+		})).start()
+		// The call up to its answer: it is still going.
+		h.gateCall("flow-0.0", "1001", "0033123456789", tollguard.Allow)
+		frames := callFlow(t, 0, "1001", "0033123456789", 0)
+		h.push(frames[:48]...)
+		if a := h.alerts.all(); len(a) != 0 {
+			t.Fatalf("alerts %+v", a)
+		}
+		// An hour of event clock later (a quiet PBX): the tick finds it.
+		h.push([]byte(`{"type":"ChannelCreated","timestamp":"2026-11-23T02:00:00.000+0000","channel":{"id":"later.1","name":"PJSIP/9999-00000009","state":"Ring","creationtime":"2026-11-23T02:00:00.000+0000","dialplan":{"context":"from-internal","exten":"1002","priority":1}},"application":"tollguard"}`))
+		waitFor(t, "long_call alert from the tick", func() bool { return len(h.alerts.kind(tollguard.AlertLongCall)) == 1 })
+	})
+	_ = store.ContactFilter{}
+}

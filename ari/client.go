@@ -1,0 +1,350 @@
+package ari
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	ariv5 "github.com/CyCoreSystems/ari/v5"
+	"github.com/CyCoreSystems/ari/v5/client/native"
+
+	"github.com/tollguard/tollguard"
+)
+
+// Client is ARI REST with a timeout on every call. It implements
+// tollguard.Asterisk.
+//
+// Calls go through the library's native client where it behaves:
+// deleting config objects, reloading modules, originating and hanging up
+// channels. Its HTTP client has no timeout and cannot be replaced, so
+// each such call runs under the request timeout, and at most MaxInFlight
+// run at once: a hung Asterisk costs a few parked goroutines, never a
+// stuck caller. Where the library mishandles a call, a small request of
+// our own goes to the same base URL with the same credentials:
+//   - reading a config object (the library turns a 404 into a JSON
+//     decode error);
+//   - writing one (the library drops both the stored object and
+//     Asterisk's reason for a 400 or 403);
+//   - listing endpoints (the library drops their state);
+//   - asking whether a channel exists.
+type Client struct {
+	cfg      Config
+	native   *native.Client
+	http     *http.Client
+	inflight chan struct{}
+}
+
+var _ tollguard.Asterisk = (*Client)(nil)
+
+// NewClient returns a client for cfg; it does not connect.
+func NewClient(cfg Config) (*Client, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	nc := native.New(&native.Options{
+		Application: cfg.App,
+		URL:         cfg.URL,
+		Username:    cfg.User,
+		Password:    cfg.Password,
+		// Never used for a websocket (we run our own), but set so the
+		// library does not read ARI_* from the environment.
+		WebsocketURL: "ws://unused.invalid/ari/events",
+		SubscribeAll: true,
+	})
+	tr := &http.Transport{
+		Proxy:                 nil, // ARI is local; never route it through a proxy from the environment
+		DialContext:           (&net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		TLSHandshakeTimeout:   cfg.DialTimeout,
+		ResponseHeaderTimeout: cfg.RequestTimeout,
+		MaxIdleConnsPerHost:   4,
+		IdleConnTimeout:       90 * time.Second,
+	}
+	return &Client{
+		cfg:      cfg,
+		native:   nc,
+		http:     &http.Client{Transport: tr, Timeout: cfg.RequestTimeout},
+		inflight: make(chan struct{}, cfg.MaxInFlight),
+	}, nil
+}
+
+// Config returns the client's configuration, with defaults applied.
+func (c *Client) Config() Config { return c.cfg }
+
+// Close releases idle connections.
+func (c *Client) Close() { c.http.CloseIdleConnections() }
+
+// bounded runs a native-library call under the request timeout.
+func (c *Client) bounded(ctx context.Context, what string, f func() error) error {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
+	defer cancel()
+	select {
+	case c.inflight <- struct{}{}:
+	case <-ctx.Done():
+		return tollguard.Errorf(tollguard.EUNAVAILABLE, "%s: %d ARI calls are already waiting for Asterisk at %s; it is not answering", what, cap(c.inflight), c.cfg.URL)
+	}
+	done := make(chan error, 1)
+	go func() {
+		defer func() { <-c.inflight }()
+		done <- f()
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return tollguard.Errorf(tollguard.EUNAVAILABLE, "%s: Asterisk at %s did not answer within %s", what, c.cfg.URL, c.cfg.RequestTimeout)
+	}
+}
+
+// nativeError translates the library's errors into domain errors.
+func (c *Client) nativeError(what, typ string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if tollguard.ErrorCode(err) != tollguard.EINTERNAL {
+		return err // already ours (a timeout)
+	}
+	code := native.CodeFromError(err)
+	if code == 0 {
+		var re native.RequestError
+		if errors.As(err, &re) {
+			code = re.Code()
+		}
+	}
+	if code == 0 {
+		return tollguard.Errorf(tollguard.EUNAVAILABLE, "%s: cannot reach Asterisk ARI at %s: %v; check that Asterisk runs with ARI enabled (http.conf enabled=yes, ari.conf enabled=yes)", what, c.cfg.URL, err)
+	}
+	return c.statusError(what, typ, code, "")
+}
+
+// statusError turns an ARI error status into a domain error. typ is the
+// config object type for dynamic-config writes ("" otherwise).
+func (c *Client) statusError(what, typ string, status int, msg string) error {
+	asterisk := ""
+	if msg != "" {
+		asterisk = " (Asterisk: " + msg + ")"
+	}
+	switch status {
+	case http.StatusUnauthorized:
+		return tollguard.Errorf(tollguard.EUNAVAILABLE, "%s: ARI refused user %q (401)%s; check [ari] user and the password against /etc/asterisk/ari.conf", what, c.cfg.User, asterisk)
+	case http.StatusNotFound:
+		return tollguard.Errorf(tollguard.ENOTFOUND, "%s: not found%s", what, asterisk)
+	case http.StatusForbidden:
+		if typ != "" {
+			return tollguard.Errorf(tollguard.EFORBIDDEN, "%s: Asterisk refused (403)%s. %s", what, asterisk, SorceryAdvice(typ))
+		}
+		return tollguard.Errorf(tollguard.EFORBIDDEN, "%s: Asterisk refused (403)%s; check the ARI user's permissions (read_only=no in ari.conf)", what, asterisk)
+	case http.StatusBadRequest:
+		return tollguard.Errorf(tollguard.EINVALID, "%s: Asterisk rejected the request (400)%s", what, asterisk)
+	case http.StatusConflict:
+		return tollguard.Errorf(tollguard.ECONFLICT, "%s: conflict (409)%s", what, asterisk)
+	}
+	return tollguard.Errorf(tollguard.EUNAVAILABLE, "%s: Asterisk answered %d%s", what, status, asterisk)
+}
+
+// SorceryAdvice says what sorcery.conf needs for ARI to write PJSIP
+// objects of type typ.
+func SorceryAdvice(typ string) string {
+	if typ == "contact" {
+		return "Contacts need a writable sorcery wizard: in /etc/asterisk/sorcery.conf, [res_pjsip] must keep the default `contact=astdb,registrar` " +
+			"(remove any contact=config or read-only realtime mapping), then restart Asterisk"
+	}
+	return fmt.Sprintf("Either sorcery has no writable wizard for %[1]s objects: add to /etc/asterisk/sorcery.conf, under [res_pjsip],\n"+
+		"    %[1]s=config,pjsip.conf,criteria=type=%[1]s\n    %[1]s=astdb,ps_%[1]s\n"+
+		"(the same for endpoint, auth and aor) and restart Asterisk; "+
+		"or the object is defined in pjsip.conf, and those stay read-only whatever sorcery.conf says: change it there", typ)
+}
+
+// request makes our own ARI call: path is below the base URL, already
+// escaped. out, if not nil, receives a 2xx JSON body.
+func (c *Client) request(ctx context.Context, what, typ, method, path string, body, out any) error {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
+	defer cancel()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return fmt.Errorf("%s: encode request: %w", what, err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.cfg.URL+path, rd)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	req.SetBasicAuth(c.cfg.User, c.cfg.Password)
+	req.Header.Set("Accept", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return tollguard.Errorf(tollguard.EUNAVAILABLE, "%s: Asterisk at %s did not answer within %s", what, c.cfg.URL, c.cfg.RequestTimeout)
+		}
+		return tollguard.Errorf(tollguard.EUNAVAILABLE, "%s: cannot reach Asterisk ARI at %s: %v; check that Asterisk runs with ARI enabled (http.conf enabled=yes, ari.conf enabled=yes)", what, c.cfg.URL, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	if err != nil {
+		return tollguard.Errorf(tollguard.EUNAVAILABLE, "%s: reading Asterisk's answer: %v", what, err)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		var m struct {
+			Message string `json:"message"`
+		}
+		_ = json.Unmarshal(data, &m)
+		return c.statusError(what, typ, resp.StatusCode, m.Message)
+	}
+	if out != nil && len(bytes.TrimSpace(data)) > 0 {
+		if err := json.Unmarshal(data, out); err != nil {
+			return fmt.Errorf("%s: Asterisk's answer is not the JSON expected: %w", what, err)
+		}
+	}
+	return nil
+}
+
+func configPath(typ, id string) string {
+	return "/asterisk/config/dynamic/res_pjsip/" + url.PathEscape(typ) + "/" + url.PathEscape(id)
+}
+
+// Endpoints lists every endpoint with its state.
+func (c *Client) Endpoints(ctx context.Context) ([]tollguard.EndpointState, error) {
+	var raw []struct {
+		Technology string   `json:"technology"`
+		Resource   string   `json:"resource"`
+		State      string   `json:"state"`
+		ChannelIDs []string `json:"channel_ids"`
+	}
+	if err := c.request(ctx, "list endpoints", "", http.MethodGet, "/endpoints", nil, &raw); err != nil {
+		return nil, err
+	}
+	out := make([]tollguard.EndpointState, len(raw))
+	for i, e := range raw {
+		out[i] = tollguard.EndpointState{Technology: e.Technology, Resource: e.Resource, State: e.State, ChannelIDs: e.ChannelIDs}
+	}
+	return out, nil
+}
+
+// ConfigObject reads res_pjsip object typ/id (ENOTFOUND if missing).
+func (c *Client) ConfigObject(ctx context.Context, typ, id string) (tollguard.ConfigObject, error) {
+	var obj tollguard.ConfigObject
+	err := c.request(ctx, fmt.Sprintf("read PJSIP %s %q", typ, id), "", http.MethodGet, configPath(typ, id), nil, &obj)
+	return obj, err
+}
+
+// PutConfigObject creates or updates typ/id and returns it as stored.
+// A 403 is EFORBIDDEN with what to put in sorcery.conf.
+func (c *Client) PutConfigObject(ctx context.Context, typ, id string, fields []tollguard.ConfigField) (tollguard.ConfigObject, error) {
+	if fields == nil {
+		fields = []tollguard.ConfigField{}
+	}
+	var obj tollguard.ConfigObject
+	body := struct {
+		Fields []tollguard.ConfigField `json:"fields"`
+	}{fields}
+	err := c.request(ctx, fmt.Sprintf("write PJSIP %s %q", typ, id), typ, http.MethodPut, configPath(typ, id), body, &obj)
+	return obj, err
+}
+
+// DeleteConfigObject deletes typ/id: ENOTFOUND if it is not there,
+// EFORBIDDEN (with what to configure) if Asterisk refuses.
+func (c *Client) DeleteConfigObject(ctx context.Context, typ, id string) error {
+	what := fmt.Sprintf("delete PJSIP %s %q", typ, id)
+	key := ariv5.NewKey("config", ariv5.ConfigID("res_pjsip", typ, id))
+	err := c.bounded(ctx, what, func() error { return c.native.Asterisk().Config().Delete(key) })
+	return c.nativeError(what, typ, err)
+}
+
+// ReloadModule reloads an Asterisk module ("app_voicemail.so").
+func (c *Client) ReloadModule(ctx context.Context, module string) error {
+	what := fmt.Sprintf("reload module %s", module)
+	key := ariv5.NewKey(ariv5.ModuleKey, module)
+	err := c.bounded(ctx, what, func() error { return c.native.Asterisk().Modules().Reload(key) })
+	return c.nativeError(what, "", err)
+}
+
+// Originate starts a channel and returns its id.
+func (c *Client) Originate(ctx context.Context, o tollguard.Originate) (string, error) {
+	what := fmt.Sprintf("originate %s", o.Endpoint)
+	req := ariv5.OriginateRequest{
+		Endpoint: o.Endpoint, App: o.App, AppArgs: o.AppArgs, CallerID: o.CallerID,
+		Timeout: o.Timeout, Variables: o.Variables,
+	}
+	if req.App == "" {
+		req.App = c.cfg.App
+	}
+	var id string
+	err := c.bounded(ctx, what, func() error {
+		h, err := c.native.Channel().Originate(nil, req)
+		if h != nil {
+			id = h.ID()
+		}
+		return err
+	})
+	if err != nil {
+		return "", c.nativeError(what, "", err)
+	}
+	return id, nil
+}
+
+// HangupChannel hangs channel id up with a Q.850 reason ("rejected").
+func (c *Client) HangupChannel(ctx context.Context, id, reason string) error {
+	what := fmt.Sprintf("hang up channel %s", id)
+	key := ariv5.NewKey(ariv5.ChannelKey, id)
+	err := c.bounded(ctx, what, func() error { return c.native.Channel().Hangup(key, reason) })
+	return c.nativeError(what, "", err)
+}
+
+// ChannelExists reports whether Asterisk still has channel id.
+func (c *Client) ChannelExists(ctx context.Context, id string) (bool, error) {
+	err := c.request(ctx, fmt.Sprintf("look up channel %s", id), "", http.MethodGet, "/channels/"+url.PathEscape(id), nil, nil)
+	switch tollguard.ErrorCode(err) {
+	case "":
+		return true, nil
+	case tollguard.ENOTFOUND:
+		return false, nil
+	}
+	return false, err
+}
+
+// ChannelChecker returns the sweep's check: whether a call's channel (by
+// its uniqueid) is still up. known is false when there is no uniqueid or
+// Asterisk cannot be asked.
+func (c *Client) ChannelChecker() tollguard.ChannelChecker {
+	return func(ctx context.Context, rec *tollguard.CallRecord) (alive, known bool, err error) {
+		if rec == nil || rec.UniqueID == "" {
+			return false, false, nil
+		}
+		up, err := c.ChannelExists(ctx, rec.UniqueID)
+		if err != nil {
+			return false, false, err
+		}
+		return up, true, nil
+	}
+}
+
+// Probe asks Asterisk for its info: nil when ARI answers with these
+// credentials. The listener uses it to explain a refused websocket.
+func (c *Client) Probe(ctx context.Context) error {
+	return c.request(ctx, "ask ARI for the Asterisk info", "", http.MethodGet, "/asterisk/info", nil, nil)
+}
+
+// splitList splits a comma-separated attribute ("1001, 1001-desk").
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -1,0 +1,392 @@
+package ari
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tollguard/tollguard"
+	"github.com/tollguard/tollguard/ari/aritest"
+	"github.com/tollguard/tollguard/store"
+)
+
+var _ Store = (*store.DB)(nil)
+
+func newFake(t *testing.T) *aritest.Server {
+	t.Helper()
+	s, err := aritest.NewServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+func testConfig(fake *aritest.Server) Config {
+	return Config{
+		URL: fake.URL, User: fake.User, Password: fake.Password,
+		RequestTimeout: 2 * time.Second, DialTimeout: time.Second,
+		ReconnectMin: 20 * time.Millisecond, ReconnectMax: 200 * time.Millisecond,
+		PingInterval: 5 * time.Second, SettleGrace: -1,
+	}
+}
+
+func newClient(t *testing.T, cfg Config) *Client {
+	t.Helper()
+	c, err := NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// openDB opens a real SQLite file with account acme (GB) and extensions
+// 1001 and 1002.
+func openDB(t *testing.T) *store.DB {
+	t.Helper()
+	ctx := context.Background()
+	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "tollguard.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	a, err := store.NewAccount("acme", "GB", "GBP")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Balance = 100_000
+	if err := db.CreateAccount(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"1001", "1002"} {
+		if err := db.CreateExtension(ctx, &tollguard.Extension{Name: name, Account: "acme"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return db
+}
+
+func setCIDRs(t *testing.T, db *store.DB, ext string, cidrs ...string) {
+	t.Helper()
+	_, err := db.UpdateExtension(context.Background(), ext, func(e *tollguard.Extension) error {
+		e.CIDRs = nil
+		for _, c := range cidrs {
+			e.CIDRs = append(e.CIDRs, netip.MustParsePrefix(c))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// recAlerter records alerts; safe for concurrent use.
+type recAlerter struct {
+	mu     sync.Mutex
+	alerts []tollguard.Alert
+}
+
+func (r *recAlerter) Raise(ctx context.Context, a tollguard.Alert) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.alerts = append(r.alerts, a)
+	return nil
+}
+
+func (r *recAlerter) all() []tollguard.Alert {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]tollguard.Alert(nil), r.alerts...)
+}
+
+func (r *recAlerter) kind(kind string) []tollguard.Alert {
+	var out []tollguard.Alert
+	for _, a := range r.all() {
+		if a.Kind == kind {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// recHooks records what the listener reports.
+type recHooks struct {
+	mu        sync.Mutex
+	ups       int
+	downs     []time.Time
+	resyncs   int
+	resyncErr error
+	settled   []bool
+	findings  []tollguard.Finding
+	events    map[string]int
+}
+
+func (h *recHooks) Connection(up bool, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if up {
+		h.ups++
+	} else {
+		h.downs = append(h.downs, time.Now())
+	}
+}
+
+func (h *recHooks) Event(typ string, handled bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.events == nil {
+		h.events = map[string]int{}
+	}
+	h.events[typ]++
+}
+
+func (h *recHooks) Resynced(n int, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.resyncs++
+	h.resyncErr = err
+}
+
+func (h *recHooks) Finding(f tollguard.Finding) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.findings = append(h.findings, f)
+}
+
+func (h *recHooks) Settled(changed bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.settled = append(h.settled, changed)
+}
+
+func (h *recHooks) snapshot() recHooks {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return recHooks{ups: h.ups, downs: append([]time.Time(nil), h.downs...), resyncs: h.resyncs, resyncErr: h.resyncErr,
+		settled: append([]bool(nil), h.settled...), findings: append([]tollguard.Finding(nil), h.findings...)}
+}
+
+// harness is a listener running against a fake ARI and a real SQLite
+// store.
+type harness struct {
+	t      *testing.T
+	fake   *aritest.Server
+	db     *store.DB
+	alerts *recAlerter
+	hooks  *recHooks
+	l      *Listener
+	logs   *syncBuffer
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type harnessOpt func(*harness, *Config, *tollguard.DetectorSettings)
+
+func withRules(rules map[string]tollguard.DetectorRule) harnessOpt {
+	return func(_ *harness, _ *Config, s *tollguard.DetectorSettings) { s.Rules = rules }
+}
+
+func withConfig(f func(*Config)) harnessOpt {
+	return func(_ *harness, c *Config, _ *tollguard.DetectorSettings) { f(c) }
+}
+
+// newHarness builds the listener; start runs it.
+func newHarness(t *testing.T, opts ...harnessOpt) *harness {
+	t.Helper()
+	h := &harness{t: t, fake: newFake(t), db: openDB(t), alerts: &recAlerter{}, hooks: &recHooks{}, logs: &syncBuffer{}}
+	cfg := testConfig(h.fake)
+	var ds tollguard.DetectorSettings
+	for _, o := range opts {
+		o(h, &cfg, &ds)
+	}
+	det, err := tollguard.NewDetectors(ds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	policy := &tollguard.Policy{Now: time.Now, Store: h.db, Logger: log}
+	h.l = &Listener{
+		Client: newClient(t, cfg), Store: h.db, Settler: policy, Detectors: det,
+		Responder: &tollguard.Responder{Alerter: h.alerts, Blocker: h.db, Logger: log},
+		Logger:    log, Hooks: h.hooks, DefaultPlan: tollguard.NumberPlan{Country: "GB"},
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("listener log:\n%s", h.logs.String())
+		}
+	})
+	return h
+}
+
+func (h *harness) start() *harness {
+	h.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel, h.done = cancel, make(chan struct{})
+	go func() {
+		defer close(h.done)
+		if err := h.l.Run(ctx); err != nil {
+			h.t.Errorf("Run: %v", err)
+		}
+	}()
+	h.t.Cleanup(h.stop)
+	h.waitConnected(1)
+	h.waitResyncs(1)
+	return h
+}
+
+func (h *harness) stop() {
+	if h.cancel == nil {
+		return
+	}
+	h.cancel()
+	select {
+	case <-h.done:
+	case <-time.After(10 * time.Second):
+		h.t.Error("listener did not stop within 10s of its context ending")
+	}
+	h.cancel = nil
+}
+
+func (h *harness) waitConnected(n int) {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := h.fake.WaitConnections(ctx, n); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+func (h *harness) waitResyncs(n int) {
+	h.t.Helper()
+	waitFor(h.t, fmt.Sprintf("%d resynchronisations", n), func() bool { return h.hooks.snapshot().resyncs >= n })
+}
+
+// waitFor polls cond every 5ms until it holds or 10s pass.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// push sends frames and waits until the listener has counted them.
+func (h *harness) push(frames ...[]byte) {
+	h.t.Helper()
+	before := h.l.State().Events
+	for _, f := range frames {
+		if h.fake.Push(f) == 0 {
+			h.t.Fatal("no websocket connected to push to")
+		}
+	}
+	want := before + uint64(len(frames))
+	waitFor(h.t, fmt.Sprintf("%d events handled", len(frames)), func() bool { return h.l.State().Events >= want })
+}
+
+func (h *harness) replay(name string) {
+	h.t.Helper()
+	frames, err := aritest.FixtureEvents(name)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.push(frames...)
+}
+
+// liveContact returns the stored contact with id, if any.
+func (h *harness) contact(id string) (tollguard.Contact, bool) {
+	cs, err := h.db.Contacts(context.Background(), store.ContactFilter{})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for _, c := range cs {
+		if c.ID == id {
+			return c, true
+		}
+	}
+	return tollguard.Contact{}, false
+}
+
+// gateCall records a gate decision for a channel, as the FastAGI gate
+// does, and returns its id.
+func (h *harness) gateCall(uniqueID, ext, dialled string, v tollguard.Verdict) int64 {
+	h.t.Helper()
+	ctx := context.Background()
+	tx, err := h.db.BeginGate(ctx)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer tx.Rollback()
+	r := &tollguard.CallRecord{CreatedAt: time.Now(), Extension: ext, Account: "acme", Dialled: dialled, Class: tollguard.ClassInternational,
+		UniqueID: uniqueID, Channel: "PJSIP/" + ext, Verdict: v, Reason: tollguard.ReasonOK, MaxSec: 3600, Rate: 60_000, Reserve: 3600, Scale: 2}
+	if v == tollguard.Deny {
+		r.Reason, r.Cause, r.MaxSec, r.Reserve = tollguard.ReasonHighRisk, 21, 0, 0
+	}
+	id, err := tx.InsertCall(ctx, r)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		h.t.Fatal(err)
+	}
+	return id
+}
+
+// rewrite rebuilds a recorded flow with other channel ids, extension and
+// number, shifted in time; pairs are old, new strings.
+func rewrite(frames [][]byte, shift time.Duration, pairs ...string) [][]byte {
+	out := make([][]byte, len(frames))
+	for i, f := range frames {
+		s := string(f)
+		for j := 0; j+1 < len(pairs); j += 2 {
+			s = strings.ReplaceAll(s, pairs[j], pairs[j+1])
+		}
+		if shift != 0 {
+			s = tsPattern.ReplaceAllStringFunc(s, func(ts string) string {
+				t, err := time.Parse("2006-01-02T15:04:05.000-0700", ts)
+				if err != nil {
+					return ts
+				}
+				return t.Add(shift).UTC().Format("2006-01-02T15:04:05.000-0700")
+			})
+		}
+		out[i] = []byte(s)
+	}
+	return out
+}
+
+func fixture(t *testing.T, name string) [][]byte {
+	t.Helper()
+	f, err := aritest.FixtureEvents(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}

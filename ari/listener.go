@@ -1,0 +1,609 @@
+package ari
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	ariv5 "github.com/CyCoreSystems/ari/v5"
+	"golang.org/x/net/websocket"
+
+	"github.com/tollguard/tollguard"
+)
+
+// Store is what the listener needs from storage; *store.DB implements it.
+type Store interface {
+	tollguard.RegistrationStore
+	Extension(ctx context.Context, name string) (*tollguard.Extension, error) // ENOTFOUND
+	Account(ctx context.Context, id string) (*tollguard.Account, error)       // ENOTFOUND
+	TouchExtension(ctx context.Context, name string, t int64) error
+	// CallByChannel returns the gate's newest record for a channel
+	// uniqueid or linkedid, or nil.
+	CallByChannel(ctx context.Context, uniqueID, linkedID string) (*tollguard.CallRecord, error)
+	HighRiskList(ctx context.Context) ([]tollguard.HighRiskEntry, error)
+	DetectorOverrides(ctx context.Context) (map[string]map[string]tollguard.DetectorRule, error)
+}
+
+// Settler settles a gated call; *tollguard.Policy implements it.
+type Settler interface {
+	Settle(ctx context.Context, s tollguard.Settlement) (changed bool, err error)
+}
+
+// Hooks observe the listener for metrics and health; every method must
+// be quick and must not block. Embed NopHooks to implement a subset.
+type Hooks interface {
+	// Connection reports the events websocket going up (err nil) or down.
+	Connection(connected bool, err error)
+	// Event counts one frame by type; handled is false for types the
+	// listener skips and for frames that do not decode.
+	Event(typ string, handled bool)
+	// Resynced reports a resynchronisation: contacts found, or its error.
+	Resynced(contacts int, err error)
+	// Finding reports what a detector or the registration judge found.
+	Finding(f tollguard.Finding)
+	// Settled reports a settlement from events; changed is false when
+	// the dialplan's own hangup request had settled it already.
+	Settled(changed bool)
+}
+
+// NopHooks ignores everything.
+type NopHooks struct{}
+
+func (NopHooks) Connection(bool, error)      {}
+func (NopHooks) Event(string, bool)          {}
+func (NopHooks) Resynced(int, error)         {}
+func (NopHooks) Finding(tollguard.Finding)   {}
+func (NopHooks) Settled(bool)                {}
+
+// State is the connection's state, for /readyz and metrics.
+type State struct {
+	Connected      bool
+	Since          time.Time // when the current state began
+	LastError      string
+	LastErrorAt    time.Time
+	Reconnects     int // connections after the first
+	Events         uint64
+	Skipped        uint64 // frames of types the listener does not use
+	Undecodable    uint64 // frames that are not events, or that ari v5.3.1 cannot decode
+	LastResync     time.Time
+	LastResyncErr  string
+	ResyncContacts int
+}
+
+// Listener watches Asterisk over ARI: it keeps the events websocket up,
+// resynchronises registrations after every (re)connect, judges
+// registrations, feeds channel events to the detectors, acts on what
+// they find, and settles gated calls whose hangup request never came.
+type Listener struct {
+	Client    *Client
+	Store     Store
+	Settler   Settler              // nil: no settlement from events
+	Responder *tollguard.Responder // blocks and alerts
+	Detectors *tollguard.Detectors
+	Logger    *slog.Logger
+	Hooks     Hooks
+	// DefaultPlan numbers calls that did not start on a known extension.
+	DefaultPlan tollguard.NumberPlan
+	// ContactRetention prunes removed contacts older than this (0: 180
+	// days); they stop counting as known addresses.
+	ContactRetention time.Duration
+	// Now is the wall clock for reconnect delays and the settle grace;
+	// detectors run on the events' own timestamps.
+	Now func() time.Time
+
+	initOnce sync.Once
+	log      *slog.Logger
+	hooks    Hooks
+	mu       sync.Mutex
+	state    State
+	sessions atomic.Int64
+
+	regQ       chan regJob
+	needResync atomic.Bool
+	replaced   atomic.Bool
+
+	// Owned by the dispatch goroutine.
+	tr          *tracker
+	clockTS     time.Time // newest event timestamp
+	clockWall   time.Time // when it arrived
+	lastRefresh time.Time
+	lastPrune   time.Time
+	pending     []pendingSettle
+	undecLogged time.Time
+	undecCount  int
+	unknownSeen map[string]bool
+}
+
+// regJob is work for the registration goroutine.
+type regJob struct {
+	ev     *ariv5.ContactStatusChange
+	at     time.Time
+	resync bool
+}
+
+type pendingSettle struct {
+	due time.Time
+	s   tollguard.Settlement
+}
+
+// tickEvery is how often the dispatch loop checks timers.
+const tickEvery = 2 * time.Second
+
+func (l *Listener) init() {
+	l.initOnce.Do(func() {
+		l.log = l.Logger
+		if l.log == nil {
+			l.log = slog.Default()
+		}
+		l.hooks = l.Hooks
+		if l.hooks == nil {
+			l.hooks = NopHooks{}
+		}
+		if l.Now == nil {
+			l.Now = time.Now
+		}
+		if l.ContactRetention <= 0 {
+			l.ContactRetention = 180 * 24 * time.Hour
+		}
+		if l.Responder == nil {
+			l.Responder = &tollguard.Responder{Logger: l.log}
+		}
+		if l.Detectors == nil {
+			l.Detectors, _ = tollguard.NewDetectors(tollguard.DetectorSettings{})
+		}
+		if l.DefaultPlan.Country == "" {
+			l.DefaultPlan.Country = "GB"
+		}
+		l.regQ = make(chan regJob, 1024)
+		l.tr = newTracker(l)
+		l.unknownSeen = make(map[string]bool)
+		l.state.Since = l.Now()
+	})
+}
+
+// State returns the connection state.
+func (l *Listener) State() State {
+	l.init()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.state
+}
+
+func (l *Listener) setState(f func(s *State)) {
+	l.mu.Lock()
+	f(&l.state)
+	l.mu.Unlock()
+}
+
+// errReplaced: another client took the application name.
+var errReplaced = errors.New("another ARI client connected with the same application name and took over its events")
+
+// Run keeps the listener connected until ctx ends; it returns nil then.
+// Connection failures are logged and retried with exponential backoff
+// and jitter; they never end Run.
+func (l *Listener) Run(ctx context.Context) error {
+	l.init()
+	if l.Client == nil || l.Store == nil {
+		return tollguard.Errorf(tollguard.EINVALID, "ari listener needs a client and a store")
+	}
+	cfg := l.Client.Config()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		l.regLoop(ctx)
+	}()
+	defer wg.Wait()
+	l.refresh(ctx)
+
+	backoff := cfg.ReconnectMin
+	for ctx.Err() == nil {
+		started := l.Now()
+		err := l.session(ctx)
+		if ctx.Err() != nil {
+			break
+		}
+		wait := backoff
+		switch {
+		case errors.Is(err, errReplaced):
+			l.log.Error("ARI application taken over: another client connected with app="+cfg.App+
+				" (a second tollguard, or another program using this name). Events now go there, not here. "+
+				"Give each client its own application name ([ari] app); tollguard retries slowly", "app", cfg.App)
+			wait = cfg.ReconnectMax
+		case l.Now().Sub(started) > 30*time.Second:
+			backoff = cfg.ReconnectMin // it was up for a while: start over
+			wait = backoff
+		}
+		// Jitter: a random wait between half and all of the delay, so a
+		// fleet of listeners does not reconnect in step.
+		wait = wait/2 + rand.N(wait/2+1)
+		backoff = min(backoff*2, cfg.ReconnectMax)
+		l.log.Warn("ARI events connection down; reconnecting", tollguard.LogError, tollguard.ErrorMessage(err), "retry_in", wait.Round(time.Millisecond))
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+		case <-t.C:
+		}
+	}
+	l.setState(func(s *State) { s.Connected, s.Since = false, l.Now() })
+	l.hooks.Connection(false, ctx.Err())
+	return nil
+}
+
+// session runs one websocket connection until it fails.
+func (l *Listener) session(ctx context.Context) (err error) {
+	st, err := l.Client.dialEvents(ctx)
+	if err != nil {
+		l.disconnected(err)
+		return err
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		st.close()
+		wg.Wait()
+		l.disconnected(err)
+	}()
+	n := l.sessions.Add(1)
+	l.replaced.Store(false)
+	l.setState(func(s *State) {
+		s.Connected, s.Since = true, l.Now()
+		if n > 1 {
+			s.Reconnects++
+		}
+	})
+	l.hooks.Connection(true, nil)
+	l.log.Info("ARI events connected; resynchronising registrations", "url", redact(l.Client.EventsURL()), "connection", n)
+	l.enqueue(regJob{resync: true})
+
+	frames := make(chan []byte, 4096)
+	readErr := make(chan error, 1)
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		for {
+			b, err := st.read()
+			if err != nil {
+				if errors.Is(err, websocket.ErrFrameTooLarge) {
+					l.setStateCount(false, true) // skipped; the next read discards the rest
+					continue
+				}
+				readErr <- err
+				return
+			}
+			select {
+			case frames <- b:
+			case <-sctx.Done():
+				return
+			}
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		l.keepalive(sctx, st)
+	}()
+
+	tick := time.NewTicker(tickEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case b := <-frames:
+			l.handleFrame(ctx, b)
+			if l.replaced.Load() {
+				return errReplaced
+			}
+		case err := <-readErr:
+			// Events that arrived before the failure still count.
+			for len(frames) > 0 {
+				l.handleFrame(ctx, <-frames)
+			}
+			return fmt.Errorf("events websocket closed: %w", err)
+		case <-tick.C:
+			l.tick(ctx)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// keepalive pings the websocket and closes it when nothing, not even a
+// pong, has come back for two intervals: a dead TCP peer otherwise goes
+// unnoticed for many minutes.
+func (l *Listener) keepalive(ctx context.Context, st *stream) {
+	cfg := l.Client.Config()
+	t := time.NewTicker(cfg.PingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if idle := st.conn.idle(); idle > 2*cfg.PingInterval+cfg.RequestTimeout {
+			l.log.Warn("ARI events websocket silent, not even answering pings; reconnecting", "silent_for", idle.Round(time.Second))
+			st.conn.Close()
+			return
+		}
+		if err := st.ping(cfg.RequestTimeout); err != nil {
+			st.conn.Close()
+			return
+		}
+	}
+}
+
+func (l *Listener) disconnected(err error) {
+	if err == nil {
+		return
+	}
+	now := l.Now()
+	l.setState(func(s *State) {
+		if s.Connected {
+			s.Since = now
+		}
+		s.Connected, s.LastError, s.LastErrorAt = false, tollguard.ErrorMessage(err), now
+	})
+	l.hooks.Connection(false, err)
+}
+
+// enqueue hands work to the registration goroutine without ever
+// blocking the events: when its queue is full the event is dropped and a
+// resynchronisation, which finds what the event said, is due instead.
+func (l *Listener) enqueue(j regJob) {
+	select {
+	case l.regQ <- j:
+	default:
+		if !j.resync {
+			l.log.Warn("registration queue full; dropping a contact event, a resynchronisation will catch it up")
+		}
+		l.needResync.Store(true)
+	}
+}
+
+// eventClock is the events' clock: the newest event timestamp plus the
+// wall time since it arrived.
+func (l *Listener) eventClock() time.Time {
+	now := l.Now()
+	if l.clockTS.IsZero() {
+		return now
+	}
+	return l.clockTS.Add(now.Sub(l.clockWall))
+}
+
+func (l *Listener) observeClock(ts time.Time) {
+	if ts.IsZero() {
+		return
+	}
+	if ts.After(l.clockTS) {
+		l.clockTS, l.clockWall = ts, l.Now()
+	}
+}
+
+// tick runs timers: detectors' long calls and expiry, due settlements,
+// periodic refresh of overrides and the high-risk list, pruning.
+func (l *Listener) tick(ctx context.Context) {
+	now := l.eventClock()
+	for _, f := range l.Detectors.Tick(now) {
+		l.act(ctx, f)
+	}
+	l.tr.expire(now)
+	l.settleDue(ctx, false)
+	wall := l.Now()
+	if wall.Sub(l.lastRefresh) > 5*time.Minute {
+		l.refresh(ctx)
+	}
+	if wall.Sub(l.lastPrune) > time.Hour {
+		l.lastPrune = wall
+		if p, ok := l.Store.(interface {
+			PruneContacts(context.Context, time.Time) (int, error)
+		}); ok {
+			if n, err := p.PruneContacts(ctx, wall.Add(-l.ContactRetention)); err != nil {
+				l.log.Error("pruning old registrations failed", tollguard.LogError, err)
+			} else if n > 0 {
+				l.log.Info("pruned old registrations", "contacts", n, "older_than", l.ContactRetention)
+			}
+		}
+	}
+	if l.needResync.Load() && len(l.regQ) == 0 {
+		if l.needResync.CompareAndSwap(true, false) {
+			l.enqueue(regJob{resync: true})
+		}
+	}
+}
+
+// refresh reloads per-account detector rules and the high-risk list.
+func (l *Listener) refresh(ctx context.Context) {
+	l.lastRefresh = l.Now()
+	if o, err := l.Store.DetectorOverrides(ctx); err != nil {
+		l.log.Error("reading detector overrides failed; keeping the previous ones", tollguard.LogError, err)
+	} else if err := l.Detectors.SetOverrides(o); err != nil {
+		l.log.Warn(tollguard.ErrorMessage(err))
+	}
+	hr, err := l.Store.HighRiskList(ctx)
+	switch {
+	case err != nil:
+		l.log.Error("reading the high-risk list failed; keeping the previous one", tollguard.LogError, err)
+	case len(hr) == 0:
+		l.tr.highRisk = tollguard.DefaultHighRiskList()
+	default:
+		l.tr.highRisk = tollguard.NewPrefixList(hr)
+	}
+}
+
+// act carries out a finding.
+func (l *Listener) act(ctx context.Context, f tollguard.Finding) {
+	l.hooks.Finding(f)
+	if err := l.Responder.Act(ctx, f); err != nil {
+		l.log.Error("acting on a finding failed", "source", f.Source, tollguard.LogKind, f.Kind, tollguard.LogError, err)
+	}
+}
+
+// settle queues a settlement from events, due after the grace period in
+// which the dialplan's hangup request normally settles the call itself.
+func (l *Listener) settle(ctx context.Context, s tollguard.Settlement) {
+	if l.Settler == nil {
+		return
+	}
+	var grace time.Duration
+	if l.Client != nil {
+		grace = l.Client.Config().SettleGrace
+	}
+	if grace <= 0 {
+		l.settleNow(ctx, s)
+		return
+	}
+	l.pending = append(l.pending, pendingSettle{due: l.Now().Add(grace), s: s})
+	if len(l.pending) > 10_000 {
+		l.settleDue(ctx, true)
+	}
+}
+
+func (l *Listener) settleDue(ctx context.Context, all bool) {
+	now := l.Now()
+	keep := l.pending[:0]
+	for _, p := range l.pending {
+		if all || !now.Before(p.due) {
+			l.settleNow(ctx, p.s)
+			continue
+		}
+		keep = append(keep, p)
+	}
+	clear(l.pending[len(keep):])
+	l.pending = keep
+}
+
+func (l *Listener) settleNow(ctx context.Context, s tollguard.Settlement) {
+	changed, err := l.Settler.Settle(ctx, s)
+	if err != nil {
+		l.log.Error("settling a call from ARI events failed; the sweep will settle it", tollguard.LogCallID, s.CallID, tollguard.LogError, err)
+		return
+	}
+	l.hooks.Settled(changed)
+	if changed {
+		l.log.Warn("settled a call from ARI events: the dialplan's hangup request never came (check the hangup handler in the tollguard include)",
+			tollguard.LogCallID, s.CallID, "billsec", s.Billsec, "dial_status", s.DialStatus)
+	}
+}
+
+// Flush settles every pending settlement now (at shutdown, and in tests).
+func (l *Listener) Flush(ctx context.Context) {
+	l.settleDue(ctx, true)
+}
+
+// handleFrame decodes one websocket frame and dispatches it. Frames that
+// are not events, or that ari v5.3.1 cannot decode (Asterisk 22 sends
+// types it does not know: ChannelTransfer, RESTResponse,
+// ApplicationRegistered, ...), are logged and skipped. Types the
+// listener has no use for are skipped without a full decode.
+func (l *Listener) handleFrame(ctx context.Context, b []byte) {
+	l.init()
+	typ, ok := eventType(b)
+	if !ok {
+		l.undecodable(b, errors.New("not a JSON object with a type"))
+		return
+	}
+	if !wanted(typ, b) {
+		l.setStateCount(false, false)
+		l.hooks.Event(typ, false)
+		if !knownType(typ) && !l.unknownSeen[typ] && len(l.unknownSeen) < 100 {
+			l.unknownSeen[typ] = true
+			l.log.Info("ignoring an ARI event type this ari library does not know", "type", typ)
+		}
+		return
+	}
+	ev, err := ariv5.DecodeEvent(b)
+	if err != nil {
+		l.undecodable(b, err)
+		return
+	}
+	l.dispatch(ctx, ev)
+	// Counted once handled, so that "n events handled" means done.
+	l.setStateCount(true, false)
+	l.hooks.Event(typ, true)
+}
+
+func (l *Listener) setStateCount(handled, undecodable bool) {
+	l.mu.Lock()
+	l.state.Events++
+	switch {
+	case undecodable:
+		l.state.Undecodable++
+	case !handled:
+		l.state.Skipped++
+	}
+	l.mu.Unlock()
+}
+
+// undecodable logs a bad frame, at most every 10 seconds.
+func (l *Listener) undecodable(b []byte, err error) {
+	l.setStateCount(false, true)
+	l.hooks.Event("undecodable", false)
+	l.undecCount++
+	if now := l.Now(); now.Sub(l.undecLogged) > 10*time.Second {
+		sample := b
+		if len(sample) > 200 {
+			sample = sample[:200]
+		}
+		l.log.Warn("skipping ARI frames that do not decode as events", "count", l.undecCount, tollguard.LogError, err, "sample", string(sample))
+		l.undecLogged, l.undecCount = now, 0
+	}
+}
+
+// dispatch routes a decoded event.
+func (l *Listener) dispatch(ctx context.Context, ev ariv5.Event) {
+	switch e := ev.(type) {
+	case *ariv5.ContactStatusChange:
+		l.enqueue(regJob{ev: e, at: time.Time(e.Timestamp)})
+	case *ariv5.ApplicationReplaced:
+		l.replaced.Store(true)
+	case *ariv5.ChannelCreated:
+		l.observeClock(time.Time(e.Timestamp))
+		l.tr.created(ctx, &e.Channel, time.Time(e.Timestamp))
+	case *ariv5.ChannelStateChange:
+		l.observeClock(time.Time(e.Timestamp))
+		l.tr.stateChange(&e.Channel, time.Time(e.Timestamp))
+	case *ariv5.Dial:
+		l.observeClock(time.Time(e.Timestamp))
+		l.tr.dial(ctx, e, time.Time(e.Timestamp))
+	case *ariv5.ChannelVarset:
+		l.observeClock(time.Time(e.Timestamp))
+		l.tr.varset(ctx, &e.Channel, e.Variable, e.Value, time.Time(e.Timestamp))
+	case *ariv5.ChannelDestroyed:
+		l.observeClock(time.Time(e.Timestamp))
+		l.tr.destroyed(ctx, &e.Channel, time.Time(e.Timestamp))
+	}
+}
+
+// wanted reports whether the listener uses events of type typ. Of the
+// many ChannelVarset events only tollguard's own variables matter.
+func wanted(typ string, b []byte) bool {
+	switch typ {
+	case "ContactStatusChange", "ApplicationReplaced", "ChannelCreated", "ChannelStateChange", "Dial", "ChannelDestroyed":
+		return true
+	case "ChannelVarset":
+		return containsVar(b)
+	}
+	return false
+}
+
+var knownTypes = func() map[string]bool {
+	m := make(map[string]bool)
+	for _, t := range []string{"ApplicationMoveFailed", "ApplicationReplaced", "BridgeAttendedTransfer", "BridgeBlindTransfer",
+		"BridgeCreated", "BridgeDestroyed", "BridgeMerged", "BridgeVideoSourceChanged", "ChannelCallerId", "ChannelConnectedLine",
+		"ChannelCreated", "ChannelDestroyed", "ChannelDialplan", "ChannelDtmfReceived", "ChannelEnteredBridge", "ChannelHangupRequest",
+		"ChannelHold", "ChannelLeftBridge", "ChannelStateChange", "ChannelTalkingFinished", "ChannelTalkingStarted", "ChannelUnhold",
+		"ChannelUserevent", "ChannelVarset", "ContactInfo", "ContactStatusChange", "DeviceStateChanged", "Dial", "EndpointStateChange",
+		"MissingParams", "Peer", "PeerStatusChange", "PlaybackContinuing", "PlaybackFinished", "PlaybackStarted", "RecordingFailed",
+		"RecordingFinished", "RecordingStarted", "StasisEnd", "StasisStart", "TextMessageReceived"} {
+		m[t] = true
+	}
+	return m
+}()
+
+func knownType(t string) bool { return knownTypes[t] }

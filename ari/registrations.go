@@ -1,0 +1,321 @@
+package ari
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	ariv5 "github.com/CyCoreSystems/ari/v5"
+
+	"github.com/tollguard/tollguard"
+)
+
+// regLoop handles registration work in order, off the events' path:
+// contact events need a REST read each, and a resynchronisation many.
+func (l *Listener) regLoop(ctx context.Context) {
+	warned := make(map[string]bool)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case j := <-l.regQ:
+			if j.resync {
+				l.resync(ctx, warned)
+			} else {
+				l.contactEvent(ctx, j.ev, j.at, warned)
+			}
+		}
+	}
+}
+
+// contactEvent handles a ContactStatusChange: fetch the contact object
+// (user agent, address) for a registration, judge it, record it.
+func (l *Listener) contactEvent(ctx context.Context, ev *ariv5.ContactStatusChange, at time.Time, warned map[string]bool) {
+	aor, uri, status, ep := ev.ContactInfo.Aor, ev.ContactInfo.Uri, ev.ContactInfo.ContactStatus, ev.Endpoint.Resource
+	if aor == "" || uri == "" {
+		l.log.Warn("ContactStatusChange without an AOR or URI; skipped", "aor", aor, "uri", uri, "status", status)
+		return
+	}
+	if at.IsZero() {
+		at = l.Now()
+	}
+	id := tollguard.ContactID(aor, uri)
+	switch {
+	case tollguard.ContactPresent(status):
+		var c tollguard.Contact
+		var warn string
+		obj, err := l.Client.ConfigObject(ctx, "contact", id)
+		switch tollguard.ErrorCode(err) {
+		case "":
+			c, warn = tollguard.ContactFromObject(aor, ep, obj)
+		case tollguard.ENOTFOUND:
+			// Gone again already; judge what the event said.
+			c, warn = tollguard.ContactFromURI(aor, ep, uri)
+		default:
+			l.log.Warn("could not read the contact object; judging the registration from its URI alone (no user agent)",
+				"contact", id, tollguard.LogExtension, ep, tollguard.LogError, tollguard.ErrorMessage(err))
+			c, warn = tollguard.ContactFromURI(aor, ep, uri)
+		}
+		c.Status, c.LastSeen = status, at
+		l.observe(ctx, c, warn, at, warned)
+	case status == tollguard.ContactRemoved:
+		was, err := l.Store.ContactGone(ctx, id, at)
+		if err != nil {
+			l.log.Error("recording a removed contact failed", "contact", id, tollguard.LogError, err)
+		} else if was {
+			l.log.Info("registration ended", tollguard.LogExtension, orEndpoint(ep, aor), "contact", uri)
+		}
+	case status == tollguard.ContactUnreachable || status == tollguard.ContactUnknown:
+		if err := l.Store.SetContactStatus(ctx, id, status, at); err != nil {
+			l.log.Error("recording a contact status failed", "contact", id, tollguard.LogError, err)
+		}
+	default:
+		l.log.Debug("contact status not tracked", "contact", id, "status", status)
+	}
+}
+
+func orEndpoint(ep, aor string) string {
+	if ep != "" {
+		return ep
+	}
+	return aor
+}
+
+// observe records a registered contact and acts on the judgement: new
+// address or phone alerts, and for a contact from outside the access
+// list, lockdown (remove the contact, block the extension, alert).
+func (l *Listener) observe(ctx context.Context, c tollguard.Contact, warn string, at time.Time, warned map[string]bool) {
+	if warn != "" && !warned[c.Extension] {
+		if len(warned) > 10_000 {
+			clear(warned)
+		}
+		warned[c.Extension] = true
+		l.log.Warn(warn, tollguard.LogExtension, c.Extension)
+	}
+	ext, err := l.Store.Extension(ctx, c.Extension)
+	if err != nil && tollguard.ErrorCode(err) != tollguard.ENOTFOUND {
+		l.log.Error("looking up a registering extension failed; not judging this registration", tollguard.LogExtension, c.Extension, tollguard.LogError, err)
+		return
+	}
+	var acct *tollguard.Account
+	if ext != nil {
+		if acct, err = l.Store.Account(ctx, ext.Account); err != nil && tollguard.ErrorCode(err) != tollguard.ENOTFOUND {
+			l.log.Error("looking up an account failed", tollguard.LogAccount, ext.Account, tollguard.LogError, err)
+		}
+	}
+	hist, err := l.Store.ObserveContact(ctx, c)
+	if err != nil {
+		l.log.Error("recording a registration failed", tollguard.LogExtension, c.Extension, "contact", c.ID, tollguard.LogError, err)
+		return
+	}
+	if ext != nil {
+		if err := l.Store.TouchExtension(ctx, ext.Name, at.Unix()); err != nil {
+			l.log.Error("recording when an extension was last seen failed", tollguard.LogExtension, ext.Name, tollguard.LogError, err)
+		}
+	}
+	if hist.Previous == nil || !hist.Previous.Live {
+		l.log.Info("registration", tollguard.LogExtension, c.Extension, tollguard.LogRemote, c.IP, "port", c.Port,
+			"user_agent", c.UserAgent, "address_from", c.AddrSource, "contact", c.URI)
+	}
+	v := tollguard.JudgeContact(ext, acct, hist, c, at)
+	for _, f := range v.Findings {
+		if v.Lockdown && f.Action == tollguard.ActionBlockExtension {
+			msg, removed := l.removeContact(ctx, c, at)
+			f.Message += " " + msg
+			f.Evidence["contact_removed"] = removed
+			if ext.Blocked {
+				// Blocked already (the attacker keeps registering): one
+				// block in the history is enough; the alert repeats.
+				f.Action = tollguard.ActionAlert
+				f.Message += fmt.Sprintf(" (the extension is blocked already, by %s: %s)", ext.BlockedBy, ext.BlockReason)
+			}
+		}
+		l.act(ctx, f)
+	}
+}
+
+// removeContact deletes a contact through ARI and says how it went.
+func (l *Listener) removeContact(ctx context.Context, c tollguard.Contact, at time.Time) (string, bool) {
+	err := l.Client.DeleteConfigObject(ctx, "contact", c.ID)
+	switch tollguard.ErrorCode(err) {
+	case "", tollguard.ENOTFOUND:
+		if _, err := l.Store.ContactGone(ctx, c.ID, at); err != nil {
+			l.log.Error("recording a removed contact failed", "contact", c.ID, tollguard.LogError, err)
+		}
+		l.log.Warn("removed a contact registered from outside the extension's access list", tollguard.LogExtension, c.Extension, tollguard.LogRemote, c.IP, "contact", c.ID)
+		return "tollguard removed the contact from Asterisk.", true
+	case tollguard.EFORBIDDEN:
+		l.log.Error("Asterisk refused to remove an attacker's contact", tollguard.LogExtension, c.Extension, "contact", c.ID, tollguard.LogError, tollguard.ErrorMessage(err))
+		return "Asterisk REFUSED to remove the contact: " + tollguard.ErrorMessage(err) +
+			". Until it is removed (or the password changed) the attacker stays registered and receives this extension's calls; its outgoing calls are denied by the block.", false
+	default:
+		l.log.Error("could not remove an attacker's contact", tollguard.LogExtension, c.Extension, "contact", c.ID, tollguard.LogError, tollguard.ErrorMessage(err))
+		return "tollguard could NOT remove the contact (" + tollguard.ErrorMessage(err) + "); change the password so it cannot register again.", false
+	}
+}
+
+type foundContact struct {
+	c    tollguard.Contact
+	warn string
+}
+
+// resync reads every PJSIP endpoint's live contacts through ARI and
+// judges them as if their registrations were seen live; contacts the
+// store thinks live but Asterisk no longer has are marked gone.
+func (l *Listener) resync(ctx context.Context, warned map[string]bool) {
+	start := l.Now()
+	found, err := l.readContacts(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		l.log.Error("resynchronising registrations failed; retrying while connected", tollguard.LogError, tollguard.ErrorMessage(err))
+		l.needResync.Store(true)
+		l.setState(func(s *State) { s.LastResync, s.LastResyncErr = start, tollguard.ErrorMessage(err) })
+		l.hooks.Resynced(0, err)
+		return
+	}
+	seen := make(map[string]bool, len(found))
+	for _, f := range found {
+		f.c.LastSeen = start
+		l.observe(ctx, f.c, f.warn, start, warned)
+		seen[f.c.ID] = true
+	}
+	live, err := l.Store.LiveContacts(ctx)
+	if err != nil {
+		l.log.Error("listing live registrations failed", tollguard.LogError, err)
+	}
+	gone := 0
+	for _, c := range live {
+		if seen[c.ID] {
+			continue
+		}
+		if was, err := l.Store.ContactGone(ctx, c.ID, start); err != nil {
+			l.log.Error("recording a removed contact failed", "contact", c.ID, tollguard.LogError, err)
+		} else if was {
+			gone++
+			l.log.Info("registration ended while tollguard was not listening", tollguard.LogExtension, c.Extension, "contact", c.URI)
+		}
+	}
+	l.setState(func(s *State) { s.LastResync, s.LastResyncErr, s.ResyncContacts = start, "", len(found) })
+	l.log.Info("registrations resynchronised", "contacts", len(found), "gone", gone, "took", l.Now().Sub(start).Round(time.Millisecond))
+	l.hooks.Resynced(len(found), nil)
+}
+
+// readContacts lists every PJSIP endpoint's live contacts: each
+// endpoint's AORs, each AOR's contact URIs, each contact object. Any
+// error but a missing object fails the whole read, so that a partial
+// view never marks registered contacts as gone.
+func (l *Listener) readContacts(ctx context.Context) ([]foundContact, error) {
+	eps, err := l.Client.Endpoints(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, e := range eps {
+		if e.Technology == "PJSIP" {
+			names = append(names, e.Resource)
+		}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	jobs := make(chan string)
+	var (
+		mu       sync.Mutex
+		out      []foundContact
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	fail := func(err error) {
+		mu.Lock()
+		if firstErr == nil {
+			firstErr = err
+			cancel()
+		}
+		mu.Unlock()
+	}
+	for i := 0; i < l.Client.Config().ResyncWorkers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ep := range jobs {
+				fs, err := l.endpointContacts(ctx, ep)
+				if err != nil {
+					fail(err)
+					continue
+				}
+				mu.Lock()
+				out = append(out, fs...)
+				mu.Unlock()
+			}
+		}()
+	}
+feed:
+	for _, ep := range names {
+		select {
+		case jobs <- ep:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].c.Extension != out[j].c.Extension {
+			return out[i].c.Extension < out[j].c.Extension
+		}
+		return out[i].c.ID < out[j].c.ID
+	})
+	// An AOR shared by two endpoints lists its contacts twice.
+	dedup := out[:0]
+	for i, f := range out {
+		if i == 0 || f.c.ID != out[i-1].c.ID {
+			dedup = append(dedup, f)
+		}
+	}
+	return dedup, nil
+}
+
+func (l *Listener) endpointContacts(ctx context.Context, ep string) ([]foundContact, error) {
+	obj, err := l.Client.ConfigObject(ctx, "endpoint", ep)
+	if tollguard.ErrorCode(err) == tollguard.ENOTFOUND {
+		return nil, nil // deleted meanwhile
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []foundContact
+	for _, aor := range splitList(obj.Get("aors")) {
+		aobj, err := l.Client.ConfigObject(ctx, "aor", aor)
+		if tollguard.ErrorCode(err) == tollguard.ENOTFOUND {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		for _, uri := range aobj.All("contact") {
+			id := tollguard.ContactID(aor, uri)
+			cobj, err := l.Client.ConfigObject(ctx, "contact", id)
+			if tollguard.ErrorCode(err) == tollguard.ENOTFOUND {
+				continue // expired between the two reads
+			}
+			if err != nil {
+				return nil, err
+			}
+			c, warn := tollguard.ContactFromObject(aor, ep, cobj)
+			if c.ID == "" {
+				c.ID, c.URI = id, uri
+			}
+			out = append(out, foundContact{c: c, warn: warn})
+		}
+	}
+	return out, nil
+}

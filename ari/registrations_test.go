@@ -1,0 +1,259 @@
+package ari
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tollguard/tollguard"
+	"github.com/tollguard/tollguard/store"
+)
+
+const (
+	uriSIPp   = "sip:1001@127.0.0.1:5070;transport=udp" // the recorded registration
+	uaSIPp    = "TollgateFixture-SIPp/3.6.1 (pbx-test; not-a-real-phone)"
+	uriOffice = "sip:1001@192.0.2.10:5060;transport=udp;x-ast-orig-host=10.1.1.20:5060"
+	uriHome   = "sip:1001@198.51.100.7:40312;transport=udp;x-ast-orig-host=192.168.1.5:5060"
+	uriThief  = "sip:1001@203.0.113.66:5060;transport=udp;x-ast-orig-host=203.0.113.66:5060"
+)
+
+func TestRegistration(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t).start()
+
+	t.Run("FirstRegistrationFromRecording", func(t *testing.T) {
+		// The contact object exists in Asterisk when the event arrives.
+		id := h.fake.Register("1001", "1001", uriSIPp, map[string]string{"user_agent": uaSIPp, "via_addr": "127.0.0.1", "via_port": "5070"}, false)
+		h.replay("ari-events-register.jsonl")
+		waitFor(t, "contact recorded", func() bool { c, ok := h.contact(id); return ok && c.Live && c.UserAgent == uaSIPp })
+		c, _ := h.contact(id)
+		if c.IP != "127.0.0.1" || c.Port != 5070 || c.AddrSource != tollguard.AddrContact || c.Count != 1 || c.Extension != "1001" {
+			t.Errorf("contact %+v", c)
+		}
+		if len(h.alerts.all()) != 0 {
+			t.Errorf("first registration alerted: %+v", h.alerts.all())
+		}
+		ext, _ := h.db.Extension(ctx, "1001")
+		if ext.LastSeen.IsZero() {
+			t.Error("extension last_seen not updated")
+		}
+		if !strings.Contains(h.logs.String(), "rewrite_contact=yes") {
+			t.Error("no warning about rewrite_contact=no")
+		}
+		if r := h.fake.RequestsMatching(http.MethodGet, "/asterisk/config/dynamic/res_pjsip/contact/1001;@bd5f0da85355b09bd94b726d5867ad6b"); len(r) == 0 {
+			t.Error("contact object not fetched by its id")
+		}
+	})
+
+	t.Run("NewIP", func(t *testing.T) {
+		h.fake.Register("1001", "1001", uriHome, map[string]string{"user_agent": uaSIPp}, true)
+		waitFor(t, "new_ip alert", func() bool { return len(h.alerts.kind(tollguard.AlertNewIP)) == 1 })
+		a := h.alerts.kind(tollguard.AlertNewIP)[0]
+		if a.Subject != "ext:1001" || a.Account != "acme" || !strings.Contains(a.Message, "198.51.100.7") || !strings.Contains(a.Evidence, "127.0.0.1") {
+			t.Errorf("alert %+v", a)
+		}
+		if n := len(h.alerts.kind(tollguard.AlertNewUserAgent)); n != 0 {
+			t.Errorf("same phone raised %d new_user_agent alerts", n)
+		}
+	})
+
+	t.Run("NewUserAgent", func(t *testing.T) {
+		h.fake.Register("1001", "1001", "sip:1001@198.51.100.7:40999;transport=udp;x-ast-orig-host=192.168.1.6:5060", map[string]string{"user_agent": "Zoiper rv2.10"}, true)
+		waitFor(t, "new_user_agent alert", func() bool { return len(h.alerts.kind(tollguard.AlertNewUserAgent)) == 1 })
+		if n := len(h.alerts.kind(tollguard.AlertNewIP)); n != 1 {
+			t.Errorf("a known address alerted again: %d new_ip", n)
+		}
+	})
+
+	t.Run("Unregister", func(t *testing.T) {
+		id := tollguard.ContactID("1001", uriSIPp)
+		h.fake.Unregister("1001", "1001", uriSIPp, false)
+		h.replay("ari-events-unregister.jsonl")
+		waitFor(t, "contact gone", func() bool { c, _ := h.contact(id); return !c.Live && !c.RemovedAt.IsZero() })
+	})
+
+	t.Run("AlertModeNone", func(t *testing.T) {
+		if _, err := h.db.UpdateAccount(ctx, "acme", func(a *tollguard.Account) error { a.AlertMode = tollguard.AlertModeNone; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		before := len(h.alerts.all())
+		id := h.fake.Register("1001", "1001", "sip:1001@198.18.0.1:5060;x-ast-orig-host=10.0.0.1:5060", map[string]string{"user_agent": "Grandstream"}, true)
+		waitFor(t, "contact recorded", func() bool { c, ok := h.contact(id); return ok && c.Live })
+		if n := len(h.alerts.all()); n != before {
+			t.Errorf("mode none alerted: %+v", h.alerts.all()[before:])
+		}
+	})
+}
+
+func TestRegistrationLockdown(t *testing.T) {
+	ctx := context.Background()
+	t.Run("ContactRemovedExtensionBlocked", func(t *testing.T) {
+		h := newHarness(t)
+		setCIDRs(t, h.db, "1001", "192.0.2.0/24")
+		h.start()
+		h.fake.Register("1001", "1001", uriOffice, map[string]string{"user_agent": "Yealink"}, true)
+		waitFor(t, "office contact", func() bool { c, ok := h.contact(tollguard.ContactID("1001", uriOffice)); return ok && c.Live })
+
+		thief := h.fake.Register("1001", "1001", uriThief, map[string]string{"user_agent": "friendly-scanner"}, true)
+		waitFor(t, "credentials_compromised alert", func() bool { return len(h.alerts.kind(tollguard.AlertCredentialsCompromised)) == 1 })
+		a := h.alerts.kind(tollguard.AlertCredentialsCompromised)[0]
+		if a.Severity != tollguard.SeverityCritical || !strings.Contains(a.Message, "203.0.113.66") || !strings.Contains(a.Message, "removed the contact") {
+			t.Errorf("alert %+v", a)
+		}
+		if _, still := h.fake.Object("contact", thief); still {
+			t.Error("attacker's contact still in Asterisk")
+		}
+		if _, ok := h.fake.Object("contact", tollguard.ContactID("1001", uriOffice)); !ok {
+			t.Error("the office phone's contact was removed too")
+		}
+		if r := h.fake.RequestsMatching(http.MethodDelete, "/asterisk/config/dynamic/res_pjsip/contact/"+thief); len(r) != 1 || r[0].Status != http.StatusNoContent {
+			t.Errorf("DELETE requests: %+v", r)
+		}
+		ext, err := h.db.Extension(ctx, "1001")
+		if err != nil || !ext.Blocked || ext.BlockedBy != tollguard.SourceRegistrationACL {
+			t.Fatalf("extension %+v %v", ext, err)
+		}
+		blocks, err := h.db.Blocks(ctx, tollguard.BlockExtension, "1001", time.Time{})
+		if err != nil || len(blocks) != 1 || !strings.Contains(blocks[0].Evidence, "203.0.113.66") || !strings.Contains(blocks[0].Reason, "outside its allowed networks") {
+			t.Fatalf("blocks %+v %v", blocks, err)
+		}
+		if c, _ := h.contact(thief); c.Live {
+			t.Error("removed contact still live in the store")
+		}
+
+		// The attacker registers again: removed again, alerted again, no
+		// second block row.
+		h.fake.Register("1001", "1001", uriThief, map[string]string{"user_agent": "friendly-scanner"}, true)
+		waitFor(t, "second alert", func() bool { return len(h.alerts.kind(tollguard.AlertCredentialsCompromised)) == 2 })
+		if blocks, _ := h.db.Blocks(ctx, tollguard.BlockExtension, "1001", time.Time{}); len(blocks) != 1 {
+			t.Errorf("blocked again: %d rows", len(blocks))
+		}
+		waitFor(t, "contact removed again", func() bool { _, still := h.fake.Object("contact", thief); return !still })
+	})
+
+	t.Run("DeleteRefused", func(t *testing.T) {
+		h := newHarness(t)
+		setCIDRs(t, h.db, "1001", "192.0.2.0/24")
+		h.start()
+		// Asterisk refuses to delete contacts (no writable contact wizard).
+		h.fake.Fault(http.MethodDelete, "/asterisk/config/dynamic/res_pjsip/contact/", http.StatusForbidden, "Could not delete object", 0)
+		thief := h.fake.Register("1001", "1001", uriThief, map[string]string{"user_agent": "friendly-scanner"}, true)
+		waitFor(t, "alert", func() bool { return len(h.alerts.kind(tollguard.AlertCredentialsCompromised)) == 1 })
+		a := h.alerts.kind(tollguard.AlertCredentialsCompromised)[0]
+		if !strings.Contains(a.Message, "REFUSED") || !strings.Contains(a.Message, "contact=astdb,registrar") {
+			t.Errorf("message does not say what to configure: %q", a.Message)
+		}
+		if !strings.Contains(a.Evidence, `"contact_removed":false`) {
+			t.Errorf("evidence %s", a.Evidence)
+		}
+		if _, still := h.fake.Object("contact", thief); !still {
+			t.Error("contact gone although the DELETE was refused")
+		}
+		ext, _ := h.db.Extension(ctx, "1001")
+		if !ext.Blocked {
+			t.Error("extension not blocked when the DELETE was refused")
+		}
+	})
+
+	t.Run("PrivateAddressWithoutRewriteOnlyWarns", func(t *testing.T) {
+		h := newHarness(t)
+		setCIDRs(t, h.db, "1001", "192.0.2.0/24")
+		h.start()
+		h.fake.Register("1001", "1001", "sip:1001@192.168.1.20:5060", map[string]string{"user_agent": "Yealink"}, true)
+		waitFor(t, "warning", func() bool { return len(h.alerts.kind(tollguard.AlertCredentialsCompromised)) == 1 })
+		if a := h.alerts.kind(tollguard.AlertCredentialsCompromised)[0]; a.Severity != tollguard.SeverityWarning || !strings.Contains(a.Message, "rewrite_contact=yes") {
+			t.Errorf("alert %+v", a)
+		}
+		if ext, _ := h.db.Extension(ctx, "1001"); ext.Blocked {
+			t.Error("blocked on an address tollguard cannot verify")
+		}
+		if r := h.fake.RequestsMatching(http.MethodDelete, ""); len(r) != 0 {
+			t.Errorf("deleted something: %+v", r)
+		}
+	})
+}
+
+// TestResyncAfterOutage: while the listener is away, an attacker
+// registers from outside the access list, a known phone moves to a new
+// address and another unregisters; the resync after reconnecting judges
+// all of it as if seen live.
+func TestResyncAfterOutage(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t)
+	setCIDRs(t, h.db, "1001", "192.0.2.0/24")
+	h.start()
+	h.fake.Register("1001", "1001", uriOffice, map[string]string{"user_agent": "Yealink"}, true)
+	h.fake.Register("1002", "1002", "sip:1002@198.51.100.20:5062;x-ast-orig-host=10.0.0.2:5062", map[string]string{"user_agent": "Snom"}, true)
+	officeID := tollguard.ContactID("1001", uriOffice)
+	waitFor(t, "both phones recorded", func() bool {
+		live, _ := h.db.LiveContacts(ctx)
+		return len(live) == 2
+	})
+
+	h.fake.Stop()
+	waitFor(t, "listener notices", func() bool { return !h.l.State().Connected })
+	// While away: no events reach anyone.
+	thief := h.fake.Register("1001", "1001", uriThief, map[string]string{"user_agent": "friendly-scanner"}, false)
+	h.fake.Unregister("1002", "1002", "sip:1002@198.51.100.20:5062;x-ast-orig-host=10.0.0.2:5062", false)
+	moved := h.fake.Register("1002", "1002", "sip:1002@198.51.100.99:5062;x-ast-orig-host=10.0.0.2:5062", map[string]string{"user_agent": "Snom"}, false)
+	if err := h.fake.Start(); err != nil {
+		t.Fatal(err)
+	}
+	h.waitConnected(2)
+	h.waitResyncs(2)
+
+	waitFor(t, "lockdown from the resync", func() bool { return len(h.alerts.kind(tollguard.AlertCredentialsCompromised)) == 1 })
+	if _, still := h.fake.Object("contact", thief); still {
+		t.Error("attacker's contact not removed after the resync")
+	}
+	if ext, _ := h.db.Extension(ctx, "1001"); !ext.Blocked {
+		t.Error("extension 1001 not blocked after the resync")
+	}
+	if a := h.alerts.kind(tollguard.AlertNewIP); len(a) != 1 || a[0].Extension != "1002" || !strings.Contains(a[0].Message, "198.51.100.99") {
+		t.Errorf("new_ip alerts: %+v", a)
+	}
+	old, _ := h.contact(tollguard.ContactID("1002", "sip:1002@198.51.100.20:5062;x-ast-orig-host=10.0.0.2:5062"))
+	if old.Live {
+		t.Error("contact that unregistered during the outage still live")
+	}
+	if c, _ := h.contact(moved); !c.Live {
+		t.Error("contact registered during the outage not recorded")
+	}
+	if c, _ := h.contact(officeID); !c.Live || c.Count != 1 {
+		t.Errorf("office contact after resync: %+v (count must not grow on a resync)", c)
+	}
+	st := h.l.State()
+	if st.Reconnects < 1 || !st.Connected || st.LastError == "" || st.ResyncContacts != 3 {
+		t.Errorf("state %+v", st)
+	}
+	// The resync listed endpoints and read each AOR's contacts.
+	if r := h.fake.RequestsMatching(http.MethodGet, "/asterisk/config/dynamic/res_pjsip/aor/1001"); len(r) < 2 {
+		t.Errorf("AOR reads: %d", len(r))
+	}
+}
+
+func TestResyncFailsSafe(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t).start()
+	h.fake.Register("1001", "1001", uriOffice, map[string]string{"user_agent": "Yealink"}, true)
+	id := tollguard.ContactID("1001", uriOffice)
+	waitFor(t, "contact", func() bool { c, _ := h.contact(id); return c.Live })
+	// AOR reads fail during the next resync: nothing may be marked gone
+	// on a partial view.
+	h.fake.Fault(http.MethodGet, "/asterisk/config/dynamic/res_pjsip/aor/", http.StatusInternalServerError, "boom", 1)
+	h.fake.Drop()
+	h.waitConnected(2)
+	waitFor(t, "failed resync", func() bool { return h.l.State().LastResyncErr != "" || h.hooks.snapshot().resyncs >= 3 })
+	if c, _ := h.contact(id); !c.Live {
+		t.Error("a failed resync marked a live contact gone")
+	}
+	// It retries while connected, and then succeeds.
+	waitFor(t, "resync retried", func() bool { s := h.l.State(); return s.LastResyncErr == "" && h.hooks.snapshot().resyncs >= 3 })
+	live, _ := h.db.LiveContacts(ctx)
+	if len(live) != 1 {
+		t.Errorf("live contacts %d", len(live))
+	}
+	_ = store.ContactFilter{}
+}
