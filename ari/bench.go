@@ -42,9 +42,9 @@ type BenchResult struct {
 	Events       int
 	EventsPerSec float64 // through decoding, call tracking and every detector
 	HeapMB       float64 // live heap after a GC, at the end
-	Findings     int // alerts raised
-	Calls        int // call flows
-	Settled      int // gated calls settled from ChannelDestroyed
+	Findings     int     // alerts raised
+	Calls        int     // call flows
+	Settled      int     // gated calls settled from ChannelDestroyed
 }
 
 // RunEventBench pushes n events through a listener: call flows rebuilt
@@ -308,7 +308,9 @@ func (m *memStore) CallByChannel(ctx context.Context, uniqueID, linkedID string)
 	return nil, nil
 }
 
-func (m *memStore) HighRiskList(ctx context.Context) ([]tollguard.HighRiskEntry, error) { return nil, nil }
+func (m *memStore) HighRiskList(ctx context.Context) ([]tollguard.HighRiskEntry, error) {
+	return nil, nil
+}
 
 func (m *memStore) DetectorOverrides(ctx context.Context) (map[string]map[string]tollguard.DetectorRule, error) {
 	return nil, nil
@@ -363,7 +365,9 @@ func (m *memStore) ContactGone(ctx context.Context, id string, at time.Time) (bo
 	return ok, nil
 }
 
-func (m *memStore) SetContactStatus(ctx context.Context, id, status string, at time.Time) error { return nil }
+func (m *memStore) SetContactStatus(ctx context.Context, id, status string, at time.Time) error {
+	return nil
+}
 
 func (m *memStore) LiveContacts(ctx context.Context) ([]tollguard.Contact, error) {
 	m.mu.Lock()
@@ -399,4 +403,3 @@ func (a *memAlerter) count() int {
 	defer a.mu.Unlock()
 	return a.n
 }
-

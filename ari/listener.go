@@ -54,11 +54,11 @@ type Hooks interface {
 // NopHooks ignores everything.
 type NopHooks struct{}
 
-func (NopHooks) Connection(bool, error)      {}
-func (NopHooks) Event(string, bool)          {}
-func (NopHooks) Resynced(int, error)         {}
-func (NopHooks) Finding(tollguard.Finding)   {}
-func (NopHooks) Settled(bool)                {}
+func (NopHooks) Connection(bool, error)    {}
+func (NopHooks) Event(string, bool)        {}
+func (NopHooks) Resynced(int, error)       {}
+func (NopHooks) Finding(tollguard.Finding) {}
+func (NopHooks) Settled(bool)              {}
 
 // State is the connection's state, for /readyz and metrics.
 type State struct {

@@ -21,7 +21,7 @@ func TestUnknownAndBadFrames(t *testing.T) {
 		[]byte(`{"type":"ApplicationRegistered","application":"tollguard"}`),
 		[]byte(`not json at all`),
 		[]byte(`{"no":"type"}`),
-		[]byte(`{"type":"Dial","caller":5}`),                      // a known type that does not decode
+		[]byte(`{"type":"Dial","caller":5}`),                        // a known type that does not decode
 		[]byte(`{"type":"ChannelCreated","timestamp":"yesterday"}`), // a bad timestamp
 		[]byte(`[1,2,3]`),
 	)
