@@ -227,8 +227,8 @@ func (s *Server) answer(ss *session, call tollguard.Call, d tollguard.Decision, 
 	if d.CallID != 0 {
 		callid = strconv.FormatInt(d.CallID, 10)
 	}
-	vars := make([][2]string, 0, 6)
-	vars = append(vars,
+	var buf [6][2]string
+	vars := append(buf[:0],
 		[2]string{tollguard.VarVerdict, string(d.Verdict)},
 		[2]string{tollguard.VarReason, string(d.Reason)},
 		[2]string{tollguard.VarCause, cause},
@@ -241,15 +241,24 @@ func (s *Server) answer(ss *session, call tollguard.Call, d tollguard.Decision, 
 		vars = append(vars, [2]string{"TIMEOUT(absolute)", strconv.FormatInt(max(d.MaxSec, 1), 10)})
 	}
 
-	attrs := []slog.Attr{
-		slog.String(tollguard.LogExtension, call.Extension),
-		slog.String(tollguard.LogAccount, call.Account),
-		slog.String(tollguard.LogDest, call.Dialled),
-		slog.String(tollguard.LogRemote, call.Remote),
-		slog.String(tollguard.LogVerdict, string(d.Verdict)),
-		slog.String(tollguard.LogReason, string(d.Reason)),
-		slog.Int64(tollguard.LogCallID, d.CallID),
-		slog.Duration(LogTook, took),
+	// Built only when a line is logged: an allow is logged at debug
+	// level (the store keeps every decision), and this is the hot path.
+	logCall := func(level slog.Level, msg string, extra ...slog.Attr) {
+		ctx := context.Background()
+		if !s.cfg.log.Enabled(ctx, level) {
+			return
+		}
+		attrs := append([]slog.Attr{
+			slog.String(tollguard.LogExtension, call.Extension),
+			slog.String(tollguard.LogAccount, call.Account),
+			slog.String(tollguard.LogDest, call.Dialled),
+			slog.String(tollguard.LogRemote, call.Remote),
+			slog.String(tollguard.LogVerdict, string(d.Verdict)),
+			slog.String(tollguard.LogReason, string(d.Reason)),
+			slog.Int64(tollguard.LogCallID, d.CallID),
+			slog.Duration(LogTook, took),
+		}, extra...)
+		ss.log().LogAttrs(ctx, level, msg, attrs...)
 	}
 	err := s.setVars(ss, vars)
 	if err == nil && ss.lr.pending("HANGUP") {
@@ -276,27 +285,24 @@ func (s *Server) answer(ss *session, call tollguard.Call, d tollguard.Decision, 
 		// (the include's hangup handler may settle it too: that is
 		// idempotent).
 		if allow && d.CallID != 0 {
-			ss.log().LogAttrs(context.Background(), slog.LevelInfo, "caller hung up during the gate session; settling the allowed call", attrs...)
+			logCall(slog.LevelInfo, "caller hung up during the gate session; settling the allowed call")
 			s.settle(context.Background(), ss.log(), d.CallID, ByHangupInGate)
 		} else {
-			ss.log().LogAttrs(context.Background(), slog.LevelInfo, "caller hung up during the gate session", attrs...)
+			logCall(slog.LevelInfo, "caller hung up during the gate session")
 		}
 		return
 	case err != nil:
-		attrs = append(attrs, slog.String(tollguard.LogError, err.Error()))
-		ss.log().LogAttrs(context.Background(), slog.LevelWarn,
-			"could not deliver the decision to Asterisk; the include fails the call closed", attrs...)
+		logCall(slog.LevelWarn, "could not deliver the decision to Asterisk; the include fails the call closed",
+			slog.String(tollguard.LogError, err.Error()))
 		if allow && d.CallID != 0 {
 			s.settle(context.Background(), ss.log(), d.CallID, ByHangupInGate)
 		}
 		return
 	}
 	if allow {
-		attrs = append(attrs, slog.Int64(LogMaxSec, d.MaxSec))
-		ss.log().LogAttrs(context.Background(), slog.LevelInfo, "call allowed", attrs...)
+		logCall(slog.LevelDebug, "call allowed", slog.Int64(LogMaxSec, d.MaxSec))
 	} else {
-		attrs = append(attrs, slog.Int(LogCause, d.Cause))
-		ss.log().LogAttrs(context.Background(), slog.LevelWarn, "call denied", attrs...)
+		logCall(slog.LevelWarn, "call denied", slog.Int(LogCause, d.Cause))
 	}
 }
 

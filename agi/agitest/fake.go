@@ -372,7 +372,10 @@ func (st *state) setVar(name, value string) {
 
 func (st *state) result() *Result {
 	r := st.res
-	r.Set = maps.Clone(st.set)
+	r.Set = st.set
+	if !st.lean {
+		r.Set = maps.Clone(st.set)
+	}
 	if r.Set == nil {
 		r.Set = map[string]string{}
 	}
@@ -416,6 +419,14 @@ var commandNames = []string{
 	"GET FULL VARIABLE", "GET VARIABLE", "SET VARIABLE", "STREAM FILE",
 	"VERBOSE", "EXEC", "HANGUP", "ANSWER", "NOOP",
 }
+
+var commandWords = func() [][]string {
+	out := make([][]string, len(commandNames))
+	for i, name := range commandNames {
+		out[i] = strings.Fields(name)
+	}
+	return out
+}()
 
 // handle answers one command line and reports whether Asterisk would
 // stop reading (a "failure" line).
@@ -547,8 +558,8 @@ func (st *state) exec(app, data string, hangupNow bool) string {
 }
 
 func matchCommand(argv []string) string {
-	for _, name := range commandNames {
-		words := strings.Fields(name)
+	for i, name := range commandNames {
+		words := commandWords[i]
 		if len(argv) < len(words) {
 			continue
 		}
