@@ -162,6 +162,11 @@ func startServer(t *testing.T, configure func(*Server)) *harness {
 		Gate:    h.gate,
 		Logger:  slog.New(h.logs),
 		Metrics: h.metrics,
+		// Far from the default 300ms: a loaded CI box must not turn an
+		// instant fake decision into a deadline deny. Deadline tests set
+		// their own.
+		DecisionTimeout: 5 * time.Second,
+		SessionTimeout:  10 * time.Second,
 	}
 	if configure != nil {
 		configure(h.srv)

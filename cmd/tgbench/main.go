@@ -44,11 +44,11 @@ type target struct {
 }
 
 func run() error {
-	duration := flag.Duration("duration", 2*time.Second, "length of each closed-loop round")
+	duration := flag.Duration("duration", 1500*time.Millisecond, "length of each closed-loop round")
 	rounds := flag.Int("rounds", 3, "closed-loop rounds per server (alternating servers)")
 	conc := flag.Int("conc", 32, "closed-loop callers")
 	rate := flag.Float64("rate", 300, "paced sessions per second")
-	pacedDuration := flag.Duration("paced-duration", 3*time.Second, "length of each paced round")
+	pacedDuration := flag.Duration("paced-duration", 2500*time.Millisecond, "length of each paced round")
 	pacedRounds := flag.Int("paced-rounds", 2, "paced rounds per server")
 	setVar := flag.Bool("setvar", true, "also measure the gate answering with SET VARIABLE (an Asterisk without MSet)")
 	logMode := flag.String("log", "text", "gate server logging: text (slog text to io.Discard: formatting cost included) or off")
