@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // ARI puts object ids into the URL unescaped, and Asterisk splits
@@ -523,7 +524,7 @@ func (r *auditRun) processDuePurges(ctx context.Context) error {
 		subj := auditExtSubject(p.Extension)
 		ext, err := env.Store.Extension(ctx, p.Extension)
 		if err == nil && !ext.Blocked {
-			if err := env.Store.FinishPurge(ctx, p.Extension, "cancelled", now); err != nil {
+			if err := finishPurge(ctx, env, p.Extension, "cancelled", now); err != nil {
 				return err
 			}
 			r.act(AuditAction{Kind: AuditActCancelPurge, Subject: subj, Message: "purge cancelled: the extension was unblocked during its grace period"})
@@ -539,13 +540,13 @@ func (r *auditRun) processDuePurges(ctx context.Context) error {
 		snap, err := env.PurgeExtension(ctx, p.Extension, p.Reason)
 		switch {
 		case err == nil:
-			if err := env.Store.FinishPurge(ctx, p.Extension, "purged", now); err != nil {
+			if err := finishPurge(ctx, env, p.Extension, "purged", now); err != nil {
 				return err
 			}
 			r.act(AuditAction{Kind: AuditActPurge, Subject: subj,
 				Message: fmt.Sprintf("deleted its PJSIP objects (%d) after the grace period; snapshot %d; bring them back with `tollguard ext restore %s`", len(snap.Objects), snap.ID, p.Extension)})
 		case ErrorCode(err) == ENOTFOUND:
-			if err := env.Store.FinishPurge(ctx, p.Extension, "gone", now); err != nil {
+			if err := finishPurge(ctx, env, p.Extension, "gone", now); err != nil {
 				return err
 			}
 			r.act(AuditAction{Kind: AuditActPurge, Subject: subj, Message: "nothing left to delete: Asterisk no longer has its PJSIP objects"})
@@ -566,6 +567,15 @@ func (r *auditRun) loadPending(ctx context.Context) error {
 	r.pending = map[string]PendingPurge{}
 	for _, p := range ps {
 		r.pending[p.Extension] = p
+	}
+	return nil
+}
+
+// finishPurge closes a pending purge; one another run (the CLI while
+// serve runs) closed meanwhile is fine.
+func finishPurge(ctx context.Context, env *AuditEnv, ext, outcome string, at time.Time) error {
+	if err := env.Store.FinishPurge(ctx, ext, outcome, at); err != nil && ErrorCode(err) != ENOTFOUND {
+		return err
 	}
 	return nil
 }

@@ -40,11 +40,15 @@ func Parse(spec string) (s rcron.Schedule, err error) {
 	spec = strings.TrimSpace(spec)
 	defer func() {
 		if r := recover(); r != nil {
-			s, err = nil, fmt.Errorf("schedule %q: %v (write five fields such as \"30 2 * * *\", or @daily, @every 6h; a zone goes first as \"CRON_TZ=Europe/London 30 2 * * *\")", spec, r)
+			s, err = nil, fmt.Errorf("schedule %q is not valid (write five fields such as \"30 2 * * *\", or @daily, @every 6h; a zone goes first as \"CRON_TZ=Europe/London 30 2 * * *\")", spec)
 		}
 	}()
 	if spec == "" {
 		return nil, fmt.Errorf("schedule is empty: write five fields such as \"30 2 * * *\", or @daily")
+	}
+	if (strings.HasPrefix(spec, "CRON_TZ=") || strings.HasPrefix(spec, "TZ=")) && !strings.ContainsAny(spec, " \t") {
+		// The library slices past the end here (upstream #554).
+		return nil, fmt.Errorf("schedule %q: a zone needs the schedule after it, as \"CRON_TZ=Europe/London 30 2 * * *\"", spec)
 	}
 	s, err = rcron.ParseStandard(spec)
 	if err != nil {

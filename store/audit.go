@@ -35,12 +35,12 @@ func (s *DB) CreateExtensionWithinQuota(ctx context.Context, e *tollguard.Extens
 			return fmt.Errorf("count extensions of %s: %w", a.ID, err)
 		}
 		if a.MaxExtensions > 0 && total >= a.MaxExtensions {
-			return tollguard.Errorf(tollguard.EQUOTA, "account %s has %d extensions, its quota (max_extensions %d); nothing was created: remove unused extensions (`tollguard audit stale`) or raise the quota",
-				a.ID, total, a.MaxExtensions)
+			return tollguard.Errorf(tollguard.EQUOTA, "account %s has %d extensions, its quota (max_extensions %d); nothing was created: remove unused extensions (`tollguard audit stale`) or raise the quota (`tollguard account set %s --max-extensions N`)",
+				a.ID, total, a.MaxExtensions, a.ID)
 		}
 		if a.MaxCreatedPerDay > 0 && recent >= a.MaxCreatedPerDay {
-			return tollguard.Errorf(tollguard.EQUOTA, "account %s created %d extensions in the last 24 h, its quota (max_created_per_day %d); nothing was created: try again tomorrow or raise the quota",
-				a.ID, recent, a.MaxCreatedPerDay)
+			return tollguard.Errorf(tollguard.EQUOTA, "account %s created %d extensions in the last 24 h, its quota (max_created_per_day %d); nothing was created: try again tomorrow or raise the quota (`tollguard account set %s --max-created-per-day N`)",
+				a.ID, recent, a.MaxCreatedPerDay, a.ID)
 		}
 		return s.createExtensionTx(ctx, tx, e)
 	})

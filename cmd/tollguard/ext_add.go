@@ -11,12 +11,28 @@ import (
 func init() { extSubcommands = append(extSubcommands, newExtAddCommand) }
 
 func newExtAddCommand(app *App) *cobra.Command {
-	var account, callerID, desc string
+	var account, callerID, desc, dialCtx string
 	var cidrs []string
+	var noAsterisk, asJSON bool
 	cmd := &cobra.Command{
-		Use:   "add EXT --account ACCOUNT",
-		Short: "Add an extension to tollguard's store",
-		Args:  cobra.ExactArgs(1),
+		Use:   "add EXT --account ACCOUNT [--no-asterisk]",
+		Short: "Create an extension: its PJSIP auth, aor and endpoint in Asterisk (through ARI) and its record in tollguard",
+		Long: `Create an extension. The account's quotas (max_extensions,
+max_created_per_day) are checked before anything is written. Then the
+PJSIP auth (with a generated 24-character password), aor and endpoint
+are created through ARI's dynamic configuration, in that order; if a step
+fails, what was created is deleted again. The password is printed once:
+give it to the phone; tollguard does not store it.
+
+Asterisk needs a writable sorcery wizard for PJSIP objects (see
+contrib/sorcery.conf); without one it answers 403 and nothing is kept.
+
+--no-asterisk only records an extension that already exists in Asterisk
+(pjsip.conf), so that the gate and the audits know its account. Without
+[ari] configured, that is all ext add can do, and it says so.`,
+		Example: `  tollguard ext add 1009 --account acme --caller-id '"Reception" <1009>'
+  tollguard ext add 1001 --account acme --no-asterisk`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := validID("extension", args[0]); err != nil {
 				return err
@@ -25,15 +41,34 @@ func newExtAddCommand(app *App) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			db, err := app.Store(cmd.Context())
+			env, release, err := app.auditEnv(cmd.Context())
 			if err != nil {
 				return err
 			}
-			e := &tollguard.Extension{Name: args[0], Account: account, CIDRs: prefixes, CallerID: callerID, Description: desc, CreatedAt: app.Now()}
-			if err := db.CreateExtension(cmd.Context(), e); err != nil {
+			defer release()
+			// Without ARI there is nothing to create objects with: record
+			// the extension, and say so.
+			noARI := env.Asterisk == nil && !noAsterisk
+			got, err := env.AddExtension(cmd.Context(), tollguard.ExtensionSpec{Name: args[0], Account: account, CallerID: callerID,
+				Description: desc, Context: dialCtx, CIDRs: prefixes, NoAsterisk: noAsterisk || noARI})
+			if err != nil {
 				return err
 			}
-			fmt.Fprintf(app.Out, "extension %s added to account %s\n", e.Name, e.Account)
+			if asJSON {
+				return app.printJSON(struct {
+					extensionView
+					Password string   `json:"password,omitempty"`
+					Objects  []string `json:"asterisk_objects"`
+				}{newExtensionView(got.Extension), got.Password, nonNil(got.Objects)})
+			}
+			fmt.Fprintf(app.Out, "extension %s added to account %s\n", got.Extension.Name, got.Extension.Account)
+			if noARI {
+				fmt.Fprintln(app.Out, "ARI is not configured ([ari]), so only tollguard's record was made: create the PJSIP objects in pjsip.conf")
+			}
+			if got.Password != "" {
+				fmt.Fprintf(app.Out, "created in Asterisk: %v\nSIP username: %s\nSIP password: %s\n(shown once: tollguard does not store it)\n",
+					got.Objects, got.Extension.Name, got.Password)
+			}
 			return nil
 		},
 	}
@@ -41,6 +76,10 @@ func newExtAddCommand(app *App) *cobra.Command {
 	cmd.Flags().StringArrayVar(&cidrs, "cidr", nil, "allowed source network (repeat; v4 or v6)")
 	cmd.Flags().StringVar(&callerID, "caller-id", "", "caller ID")
 	cmd.Flags().StringVar(&desc, "description", "", "description")
+	cmd.Flags().StringVar(&dialCtx, "context", "", "dialplan context of the endpoint (default [audit.ext] context)")
+	cmd.Flags().BoolVar(&noAsterisk, "no-asterisk", false, "record the extension in tollguard only; create nothing in Asterisk")
+	addJSON(cmd, &asJSON)
 	cmd.MarkFlagRequired("account")
 	return cmd
 }
+

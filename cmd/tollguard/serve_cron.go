@@ -1,7 +1,85 @@
 package main
 
-import "context"
+import (
+	"context"
+	"reflect"
+	"sort"
+	"sync"
 
-// startCron schedules the audits when [audit] is enabled. (Seam for the
-// audits engineer.)
-func startCron(ctx context.Context, d *daemon) error { return nil }
+	"github.com/tollguard/tollguard"
+	"github.com/tollguard/tollguard/cron"
+)
+
+// startCron schedules the audits when [audit] is enabled: each runs the
+// same code as `tollguard audit NAME`, with --apply only when [audit]
+// apply lists it. Audits run one at a time (they share the pending
+// purges), a crashed one is logged and runs again at its next time, and
+// serve waits for a running audit before it closes the database.
+func startCron(ctx context.Context, d *daemon) error {
+	cfg := &d.app.Config.Audit
+	if !cfg.Enabled {
+		return nil
+	}
+	s, err := newAuditScheduler(d)
+	if err != nil {
+		return err
+	}
+	s.Start(ctx)
+	d.goFunc("audits", func() {
+		<-ctx.Done()
+		<-s.Stop().Done() // a running audit finishes before the database closes
+	})
+	for _, e := range s.Entries() {
+		d.log.Info("audit scheduled", "job", e.Name, "spec", e.Spec, "next", e.Next, "apply", cfg.applies(e.Name), "zone", s.Location().String())
+	}
+	running := *cfg
+	d.reloaders = append(d.reloaders, func(c *Config) {
+		if !reflect.DeepEqual(running, c.Audit) {
+			d.log.Warn("setting changed; it takes effect after a restart", "setting", "audit")
+		}
+	})
+	return nil
+}
+
+// newAuditScheduler schedules every audit [audit] schedules names.
+func newAuditScheduler(d *daemon) (*cron.Scheduler, error) {
+	cfg := &d.app.Config.Audit
+	loc, err := cfg.Location()
+	if err != nil {
+		return nil, err
+	}
+	ns, err := d.app.Config.Alerts.Notifiers(d.log)
+	if err != nil {
+		return nil, err
+	}
+	mailer := ownerMailer(ns)
+	s := cron.New(loc, d.log)
+	var one sync.Mutex // audits run one at a time
+	names := make([]string, 0, len(cfg.Schedules))
+	for n := range cfg.Schedules {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		spec := cfg.Schedules[name]
+		if scheduleOff(spec) {
+			continue
+		}
+		job, err := auditJob(name)
+		if err != nil {
+			return nil, err
+		}
+		apply := cfg.applies(name)
+		if err := s.Add(name, spec, func(ctx context.Context) {
+			one.Lock()
+			defer one.Unlock()
+			env := newAuditEnv(d.app.Config, d.db, d.asterisk, d.alerter, mailer, d.log, d.app.Now)
+			// RunAudit logs the outcome and stores the run; a failure is
+			// in both.
+			_, _ = tollguard.RunAudit(ctx, env, job, apply, "cron", nil)
+		}); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}

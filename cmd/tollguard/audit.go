@@ -1,0 +1,199 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tollguard/tollguard"
+)
+
+func init() { register(newAuditCommand) }
+
+const auditLong = `Run an audit now, with the same code the daemon runs on schedule
+([audit] schedules). Report-only unless --apply. Every finding of warning
+or above raises an alert; every run is stored (see ` + "`tollguard audit runs`" + `).
+
+  stale      extensions with no registration and no call for stale_days
+             (60); for ones tollguard never saw, Asterisk's live state is
+             read first. --apply blocks them and, after purge_grace_days
+             (7), deletes their PJSIP objects keeping a JSON snapshot
+             (` + "`tollguard ext restore EXT`" + ` brings them back).
+  tests      extensions whose name, caller ID or description matches
+             test_patterns (test, demo, temp, 9999). --apply as for stale.
+  pins       weak voicemail PINs in voicemail.conf (following #include)
+             and a realtime SQLite table: common, equal to the mailbox or
+             its reverse, one repeated digit, a run, or shorter than
+             min_length (6). --apply writes random PINs (atomically, with a
+             backup), reloads app_voicemail and can mail the owners.
+  passwords  weak SIP passwords of every PJSIP auth the endpoints use, by
+             zxcvbn (min_score 3) and rules (username, extension, default
+             list, shorter than 12). --apply rotates them.
+  quotas     endpoints created outside tollguard, accounts over their
+             max_extensions or max_created_per_day, and bursts of new
+             extensions. --apply blocks the newest beyond each quota.
+  spend      accounts whose spend this month crossed their threshold or
+             k × last month (1.2×); one alert per crossing. Report only.
+  coverage   an anonymous endpoint, endpoints in contexts without the gate,
+             fail2ban missing or without an asterisk jail. Report only.
+  all        every audit above, in that order.
+
+When Asterisk refuses a change (403: no writable sorcery wizard), the run
+says what to add to sorcery.conf and goes on report-only.`
+
+func newAuditCommand(app *App) *cobra.Command {
+	var apply, asJSON bool
+	names := append(auditJobNamesNoSelftest(), "all")
+	cmd := &cobra.Command{
+		Use:       "audit " + strings.Join(names, "|") + " [--apply] [--json]",
+		Short:     "Run an audit now: stale and test extensions, weak PINs and passwords, quotas, spend, gate coverage",
+		Long:      auditLong,
+		Example:   "  tollguard audit stale\n  tollguard audit pins --apply\n  tollguard audit all --json",
+		Args:      cobra.ExactArgs(1),
+		ValidArgs: names,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var jobs []tollguard.AuditJob
+			if args[0] == "all" {
+				jobs = tollguard.AuditJobs()
+			} else {
+				j, err := tollguard.AuditJobNamed(args[0])
+				if err != nil {
+					return usagef("%s (or all)", tollguard.ErrorMessage(err))
+				}
+				jobs = []tollguard.AuditJob{j}
+			}
+			env, release, err := app.auditEnv(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer release()
+			var runs []*tollguard.AuditRun
+			var errs []error
+			for _, j := range jobs {
+				run, err := tollguard.RunAudit(cmd.Context(), env, j, apply, "cli", progressTo(app.Err, j.Name()))
+				runs = append(runs, run)
+				if err != nil {
+					errs = append(errs, fmt.Errorf("audit %s: %s", j.Name(), tollguard.ErrorMessage(err)))
+				}
+				if !asJSON {
+					printAuditRun(app.Out, run)
+				}
+			}
+			if asJSON {
+				if len(runs) == 1 {
+					if err := app.printJSON(runs[0]); err != nil {
+						return err
+					}
+				} else if err := app.printJSON(runs); err != nil {
+					return err
+				}
+			}
+			return errors.Join(errs...)
+		},
+	}
+	cmd.Flags().BoolVar(&apply, "apply", false, "fix what the audit allows (block, purge after the grace period, rotate, rewrite PINs)")
+	addJSON(cmd, &asJSON)
+	cmd.AddCommand(newAuditRunsCommand(app))
+	return cmd
+}
+
+func auditJobNamesNoSelftest() []string {
+	var out []string
+	for _, j := range tollguard.AuditJobs() {
+		out = append(out, j.Name())
+	}
+	return out
+}
+
+// progressTo prints progress of long runs (50 items or more) to w, about
+// every tenth of the way.
+func progressTo(w io.Writer, job string) tollguard.AuditProgress {
+	next := 0
+	return func(done, total int, item string) {
+		if total < 50 || done < next && done != total {
+			return
+		}
+		next = done + (total+9)/10
+		fmt.Fprintf(w, "%s: %d/%d %s\n", job, done, total, item)
+	}
+}
+
+// printAuditRun prints a run for an admin: findings by severity, then
+// actions, then new secrets (shown once, never stored).
+func printAuditRun(w io.Writer, run *tollguard.AuditRun) {
+	mode := "report-only"
+	if run.Apply {
+		mode = "applied"
+	}
+	fmt.Fprintf(w, "%s: %d findings, %d actions (%s)\n", run.Job, len(run.Findings), len(run.Actions), mode)
+	fs := append([]tollguard.AuditFinding(nil), run.Findings...)
+	rank := map[tollguard.Severity]int{tollguard.SeverityCritical: 0, tollguard.SeverityWarning: 1, tollguard.SeverityInfo: 2}
+	sort.SliceStable(fs, func(i, j int) bool { return rank[fs[i].Severity] < rank[fs[j].Severity] })
+	for _, f := range fs {
+		fmt.Fprintf(w, "  %-8s %-20s %-22s %s\n", f.Severity, f.Check, f.Subject, f.Message)
+	}
+	var secrets []tollguard.AuditAction
+	for _, a := range run.Actions {
+		status := "done"
+		if a.Err != "" {
+			status = "FAILED: " + a.Err
+		}
+		fmt.Fprintf(w, "  action %-16s %-22s %s (%s)\n", a.Kind, a.Subject, a.Message, status)
+		if a.Secret != "" {
+			secrets = append(secrets, a)
+		}
+	}
+	if len(secrets) > 0 {
+		fmt.Fprintln(w, "  new secrets (shown once here, stored nowhere but Asterisk or voicemail):")
+		for _, a := range secrets {
+			fmt.Fprintf(w, "    %-22s %s\n", a.Subject, a.Secret)
+		}
+	}
+	if !run.Apply && len(run.Findings) > 0 {
+		fmt.Fprintf(w, "  run `tollguard audit %s --apply` to act on what this audit may fix\n", run.Job)
+	}
+	if run.Error != "" {
+		fmt.Fprintf(w, "  error: %s\n", run.Error)
+	}
+}
+
+func newAuditRunsCommand(app *App) *cobra.Command {
+	var job string
+	var limit int
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "runs [--job NAME] [--limit N]",
+		Short: "List stored audit runs, newest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			db, err := app.Store(cmd.Context())
+			if err != nil {
+				return err
+			}
+			runs, err := db.AuditRuns(cmd.Context(), job, limit)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				if runs == nil {
+					runs = []*tollguard.AuditRun{}
+				}
+				return app.printJSON(runs)
+			}
+			t := app.table("ID", "JOB", "TRIGGER", "APPLY", "STARTED", "TOOK", "FINDINGS", "WORST", "ACTIONS", "ERROR")
+			for _, r := range runs {
+				fmt.Fprintf(t, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%d\t%s\n", r.ID, r.Job, r.Trigger, yesNo(r.Apply), fmtTime(r.StartedAt),
+					r.EndedAt.Sub(r.StartedAt).Round(1e6), len(r.Findings), orDash(string(r.Worst())), len(r.Actions), orDash(r.Error))
+			}
+			return t.Flush()
+		},
+	}
+	cmd.Flags().StringVar(&job, "job", "", "only this audit's runs")
+	cmd.Flags().IntVar(&limit, "limit", 20, "how many")
+	addJSON(cmd, &asJSON)
+	return cmd
+}

@@ -1,0 +1,299 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tollguard/tollguard"
+	"github.com/tollguard/tollguard/ari"
+	"github.com/tollguard/tollguard/ari/aritest"
+	"github.com/tollguard/tollguard/store"
+)
+
+// auditCLI runs the tollguard command against a temp database, a config
+// file and the fixture-built fake ARI over HTTP.
+type auditCLI struct {
+	t            *testing.T
+	dir, db, cfg string
+	fake         *aritest.Server
+}
+
+func newAuditCLI(t *testing.T, config string) *auditCLI {
+	t.Helper()
+	c := &auditCLI{t: t, dir: t.TempDir()}
+	c.db = filepath.Join(c.dir, "tollguard.db")
+	c.cfg = filepath.Join(c.dir, "tollguard.toml")
+	if err := os.WriteFile(c.cfg, []byte(fmt.Sprintf("db = %q\n", c.db)+config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fake, err := aritest.NewServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fake.Close)
+	c.fake = fake
+	prev := ariClient
+	ariClient = func(*App) (tollguard.Asterisk, func(), error) {
+		cl, err := ari.NewClient(ari.Config{URL: fake.URL, User: fake.User, Password: fake.Password})
+		if err != nil {
+			return nil, nil, err
+		}
+		return cl, cl.Close, nil
+	}
+	t.Cleanup(func() { ariClient = prev })
+	return c
+}
+
+func (c *auditCLI) run(args ...string) (string, string, int) {
+	c.t.Helper()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), append([]string{"--config", c.cfg}, args...), strings.NewReader(""), &out, &errb)
+	return out.String(), errb.String(), code
+}
+
+func (c *auditCLI) ok(args ...string) string {
+	c.t.Helper()
+	out, errOut, code := c.run(args...)
+	if code != 0 {
+		c.t.Fatalf("tollguard %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errOut)
+	}
+	return out
+}
+
+func TestCLIExtensionLifecycle(t *testing.T) {
+	c := newAuditCLI(t, "")
+	c.ok("account", "add", "acme", "--country", "GB", "--currency", "GBP", "--max-extensions", "2")
+
+	out := c.ok("ext", "add", "1009", "--account", "acme", "--json")
+	var added struct {
+		Name     string   `json:"name"`
+		Password string   `json:"password"`
+		Objects  []string `json:"asterisk_objects"`
+	}
+	if err := json.Unmarshal([]byte(out), &added); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if added.Name != "1009" || len(added.Password) != 24 || len(added.Objects) != 3 {
+		t.Errorf("added %+v", added)
+	}
+	if o, _ := c.fake.Object("auth", "1009"); o.Get("password") != added.Password {
+		t.Error("printed password is not Asterisk's")
+	}
+
+	out = c.ok("ext", "rotate-password", "1009")
+	if !strings.Contains(out, "SIP password: ") || strings.Contains(out, added.Password) {
+		t.Errorf("rotate: %s", out)
+	}
+
+	// Store only, then over quota: exit 2 (bad input) with the reason.
+	c.ok("ext", "add", "1001", "--account", "acme", "--no-asterisk")
+	_, errOut, code := c.run("ext", "add", "1010", "--account", "acme")
+	if code != exitUsage || !strings.Contains(errOut, "max_extensions 2") {
+		t.Errorf("over quota: exit %d, %s", code, errOut)
+	}
+
+	out = c.ok("ext", "purge", "1009", "--dry-run")
+	if !strings.Contains(out, "dry run") {
+		t.Errorf("dry run: %s", out)
+	}
+	if _, ok := c.fake.Object("endpoint", "1009"); !ok {
+		t.Fatal("dry run deleted")
+	}
+	out = c.ok("ext", "purge", "1009", "--now", "--reason", "left the company")
+	if !strings.Contains(out, "3 PJSIP objects deleted") {
+		t.Errorf("purge: %s", out)
+	}
+	if _, ok := c.fake.Object("endpoint", "1009"); ok {
+		t.Fatal("not deleted")
+	}
+	out = c.ok("ext", "snapshots", "1009")
+	if !strings.Contains(out, "auth/1009,aor/1009,endpoint/1009") || !strings.Contains(out, "left the company") {
+		t.Errorf("snapshots: %s", out)
+	}
+	out = c.ok("ext", "restore", "1009")
+	if !strings.Contains(out, "auth/1009, aor/1009, endpoint/1009") || !strings.Contains(out, "block lifted") {
+		t.Errorf("restore: %s", out)
+	}
+	if _, ok := c.fake.Object("endpoint", "1009"); !ok {
+		t.Error("not restored")
+	}
+
+	// pjsip.conf objects: 403, exit 1, and what to configure.
+	_, errOut, code = c.run("ext", "rotate-password", "1001")
+	if code != exitFailure || !strings.Contains(errOut, "sorcery.conf") {
+		t.Errorf("403: exit %d, %s", code, errOut)
+	}
+}
+
+func TestCLIAuditPinsApply(t *testing.T) {
+	dir := t.TempDir()
+	err := filepath.WalkDir("../../voicemail/testdata/etc", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel("../../voicemail/testdata/etc", p)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(dir, rel), 0o755)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dir, rel), b, 0o640)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newAuditCLI(t, fmt.Sprintf("[audit.pins]\nvoicemail_conf = %q\nbackup_dir = %q\n", filepath.Join(dir, "voicemail.conf"), t.TempDir()))
+	out := c.ok("audit", "pins")
+	if !strings.Contains(out, "pins: 12 findings, 0 actions (report-only)") || !strings.Contains(out, "run `tollguard audit pins --apply`") {
+		t.Errorf("report: %s", out)
+	}
+	out = c.ok("audit", "pins", "--apply", "--json")
+	var run tollguard.AuditRun
+	if err := json.Unmarshal([]byte(out), &run); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	secrets := 0
+	for _, a := range run.Actions {
+		if a.Kind == tollguard.AuditActRewritePIN && len(a.Secret) == 6 {
+			secrets++
+		}
+	}
+	if secrets != 12 || len(c.fake.RequestsMatching("PUT", "/asterisk/modules/app_voicemail.so")) != 1 {
+		t.Errorf("secrets %d, run %+v", secrets, run.Actions)
+	}
+	out = c.ok("audit", "runs", "--json")
+	var runs []tollguard.AuditRun
+	if err := json.Unmarshal([]byte(out), &runs); err != nil || len(runs) != 2 {
+		t.Fatalf("runs %v: %s", err, out)
+	}
+	if runs[0].Actions[0].Secret != "" || !runs[0].Apply || runs[1].Apply {
+		t.Errorf("stored runs %+v", runs)
+	}
+	if out := c.ok("audit", "runs"); !strings.Contains(out, "pins") {
+		t.Errorf("runs table: %s", out)
+	}
+}
+
+func TestCLIAuditAllWithoutARI(t *testing.T) {
+	c := newAuditCLI(t, "[audit]\nfail2ban_client = \"/nonexistent/fail2ban-client\"\n")
+	ariClient = nil
+	out := c.ok("audit", "all")
+	for _, want := range []string{"stale: ", "tests: ", "pins: 1 findings", "passwords: 1 findings", "quotas: ", "spend: 0 findings", "coverage: 2 findings",
+		"ARI is not configured", "fail2ban is not installed", "no voicemail source is configured"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if _, errOut, code := c.run("audit", "nope"); code != exitUsage || !strings.Contains(errOut, "unknown audit") {
+		t.Errorf("unknown audit: %d %s", code, errOut)
+	}
+}
+
+func TestCLISelftestFailsWithoutGate(t *testing.T) {
+	c := newAuditCLI(t, "[audit.selftest]\nwait = \"1s\"\n")
+	out, errOut, code := c.run("selftest", "--context", "from-nowhere")
+	if code != exitFailure || !strings.Contains(out, "never saw the selftest call into from-nowhere") || !strings.Contains(errOut, "selftest failed") {
+		t.Errorf("exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+func TestAuditConfigValidation(t *testing.T) {
+	for _, tc := range []struct {
+		name, text, want string
+	}{
+		{"CronTZPanicIsAnError", "[audit]\nenabled = true\n[audit.schedules]\nstale = \"CRON_TZ=UTC\"\n", `t.toml:4: schedules.stale: schedule "CRON_TZ=UTC": a zone needs the schedule after it`},
+		{"UnknownAudit", "[audit.schedules]\nstael = \"@daily\"\n", `unknown audit "stael"`},
+		{"TooOften", "[audit.schedules]\nspend = \"@every 5s\"\n", "at most once a minute"},
+		{"BadZone", "[audit]\nzone = \"Mars/Olympus\"\n", `zone "Mars/Olympus"`},
+		{"ODBC", "[audit.pins]\nrealtime_dsn = \"odbc:asterisk\"\n", "ODBC is not supported"},
+		{"BadPattern", "[audit]\ntest_patterns = [\"(\"]\n", "test pattern"},
+		{"Score", "[audit.passwords]\nmin_score = 5\n", "0 to 4"},
+		{"ShortGenerated", "[audit.ext]\npassword_length = 12\n", "password_length 12"},
+		{"UnknownApply", "[audit]\napply = [\"everything\"]\n", `apply: unknown audit "everything"`},
+		{"UnknownSetting", "[audit]\nstale_dayz = 3\n", `unknown setting "audit.stale_dayz"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := parseConfig("t.toml", tc.text, DefaultConfig())
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err %v, want %q", err, tc.want)
+			}
+		})
+	}
+	cfg, err := parseConfig("t.toml", "[audit]\nenabled = true\nzone = \"Europe/London\"\napply = [\"quotas\"]\n[audit.schedules]\nstale = \"off\"\nselftest = \"0 6 * * 1\"\n", DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := cfg.Audit
+	if a.Schedules["stale"] != "off" || a.Schedules["pins"] != DefaultAuditSchedules["pins"] || a.Schedules["selftest"] != "0 6 * * 1" {
+		t.Errorf("schedules %v: set ones replace defaults, others keep them", a.Schedules)
+	}
+	if !a.applies("quotas") || a.applies("stale") {
+		t.Error("apply list")
+	}
+	s := a.Settings("0099")
+	if s.StaleAfter != 60*24*time.Hour || s.SelftestNumber != "0099" || s.Endpoint.Context != "from-internal" {
+		t.Errorf("settings %+v", s)
+	}
+}
+
+// TestScheduledAudits runs scheduled audits through the cron chain, as
+// serve does: the run is stored as a cron run, with --apply only where
+// [audit] apply says.
+func TestScheduledAudits(t *testing.T) {
+	ctx := context.Background()
+	cfg, err := parseConfig("t.toml", "[audit]\nenabled = true\napply = [\"quotas\"]\n[audit.schedules]\nselftest = \"0 6 * * 1\"\n", DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "tg.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	app := NewApp(strings.NewReader(""), io.Discard, io.Discard)
+	app.Config = cfg
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	d := &daemon{app: app, db: db, log: log, alerter: logAlerter{log}}
+	s, err := newAuditScheduler(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range s.Entries() {
+		names = append(names, e.Name)
+	}
+	if strings.Join(names, ",") != "coverage,passwords,pins,quotas,selftest,spend,stale,tests" {
+		t.Errorf("scheduled %v", names)
+	}
+	for _, n := range []string{"quotas", "spend"} {
+		if err := s.Run(n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runs, err := db.AuditRuns(ctx, "", 10)
+	if err != nil || len(runs) != 2 {
+		t.Fatalf("runs %v, %v", runs, err)
+	}
+	for _, r := range runs {
+		if r.Trigger != "cron" || r.Apply != (r.Job == "quotas") {
+			t.Errorf("run %s: trigger %s apply %v", r.Job, r.Trigger, r.Apply)
+		}
+	}
+	// A spec that slipped past validation fails the start, never panics.
+	cfg.Audit.Schedules["stale"] = "CRON_TZ=UTC"
+	if _, err := newAuditScheduler(d); err == nil || !strings.Contains(err.Error(), "stale") {
+		t.Errorf("bad spec: %v", err)
+	}
+}

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tollguard/tollguard"
+)
+
+func init() { extSubcommands = append(extSubcommands, newExtPurgeCommand) }
+
+func newExtPurgeCommand(app *App) *cobra.Command {
+	var reason string
+	var now, dryRun bool
+	cmd := &cobra.Command{
+		Use:   "purge EXT [--now] [--dry-run]",
+		Short: "Block an extension now and delete its PJSIP objects after the grace period (or --now), keeping a snapshot",
+		Long: `Purge an extension the safe way: it is blocked at once and its PJSIP
+endpoint, auth and aor are deleted when purge_grace_days (7) have passed,
+by the next stale or tests audit run with --apply. Unblocking it during
+the grace period cancels the purge. --now deletes at once. Either way a
+full JSON snapshot is stored first: ` + "`tollguard ext restore EXT`" + ` brings
+the objects back.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := args[0]
+			if dryRun {
+				fmt.Fprintf(app.Out, "would block %s and delete its PJSIP objects %s, keeping a snapshot (dry run: nothing done)\n", name,
+					map[bool]string{true: "now", false: fmt.Sprintf("after %d days", app.Config.Audit.PurgeGraceDays)}[now])
+				return nil
+			}
+			env, release, err := app.auditEnv(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer release()
+			p, err := env.SchedulePurge(cmd.Context(), name, "cli", reason)
+			if err != nil {
+				return err
+			}
+			if !now {
+				fmt.Fprintf(app.Out, "extension %s blocked; its PJSIP objects will be deleted after %s (unblock it to cancel)\n", name, fmtTime(p.DueAt))
+				return nil
+			}
+			snap, err := env.PurgeExtension(cmd.Context(), name, reason)
+			if err != nil {
+				return err
+			}
+			if err := env.Store.FinishPurge(cmd.Context(), name, "purged", app.Now()); err != nil && tollguard.ErrorCode(err) != tollguard.ENOTFOUND {
+				return err
+			}
+			fmt.Fprintf(app.Out, "extension %s blocked and its %d PJSIP objects deleted; snapshot %d kept: `tollguard ext restore %s` brings them back\n",
+				name, len(snap.Objects), snap.ID, name)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&reason, "reason", "purged by an admin", "why (kept with the block and the snapshot)")
+	cmd.Flags().BoolVar(&now, "now", false, "delete the PJSIP objects now instead of after the grace period")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "say what would happen and do nothing")
+	return cmd
+}

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tollguard/tollguard"
+)
+
+func init() {
+	extSubcommands = append(extSubcommands, newExtRestoreCommand, newExtSnapshotsCommand)
+}
+
+func newExtRestoreCommand(app *App) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "restore EXT",
+		Short: "Bring back a purged extension's PJSIP objects from its snapshot, and lift its block",
+		Long: `Put back the PJSIP auth, aor and endpoint that a purge deleted, from
+the newest snapshot tollguard took before deleting them, then cancel any
+pending purge and lift the extension's block. Objects that exist again
+are left alone. Fields this Asterisk refuses are listed (they stay in
+the stored snapshot: see ` + "`tollguard ext snapshots EXT --json`" + `).`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			env, release, err := app.auditEnv(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer release()
+			rep, err := env.RestoreExtension(cmd.Context(), args[0], "admin")
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return app.printJSON(rep)
+			}
+			fmt.Fprintf(app.Out, "extension %s restored from snapshot %d (taken %s): %s\n", args[0], rep.Snapshot.ID,
+				fmtTime(rep.Snapshot.TakenAt), orDash(strings.Join(rep.Restored, ", ")))
+			if len(rep.Existing) > 0 {
+				fmt.Fprintf(app.Out, "already there, left alone: %s\n", strings.Join(rep.Existing, ", "))
+			}
+			for obj, fields := range rep.Rejected {
+				fmt.Fprintf(app.Out, "Asterisk refused these fields of %s: %s\n", obj, strings.Join(fields, "; "))
+			}
+			if rep.Unblocked {
+				fmt.Fprintln(app.Out, "block lifted")
+			}
+			return nil
+		},
+	}
+	addJSON(cmd, &asJSON)
+	return cmd
+}
+
+func newExtSnapshotsCommand(app *App) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "snapshots EXT",
+		Short: "List the snapshots purges took of an extension's PJSIP objects (--json includes them, passwords too)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			db, err := app.Store(cmd.Context())
+			if err != nil {
+				return err
+			}
+			snaps, err := db.Snapshots(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				if snaps == nil {
+					snaps = []*tollguard.ExtensionSnapshot{}
+				}
+				return app.printJSON(snaps)
+			}
+			t := app.table("ID", "TAKEN", "OBJECTS", "RESTORED", "REASON")
+			for _, s := range snaps {
+				var objs []string
+				for _, o := range s.Objects {
+					objs = append(objs, o.Type+"/"+o.ID)
+				}
+				fmt.Fprintf(t, "%d\t%s\t%s\t%s\t%s\n", s.ID, fmtTime(s.TakenAt), strings.Join(objs, ","), fmtTime(s.RestoredAt), s.Reason)
+			}
+			return t.Flush()
+		},
+	}
+	addJSON(cmd, &asJSON)
+	return cmd
+}
