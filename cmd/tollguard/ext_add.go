@@ -82,4 +82,3 @@ contrib/sorcery.conf); without one it answers 403 and nothing is kept.
 	cmd.MarkFlagRequired("account")
 	return cmd
 }
-
