@@ -19,3 +19,16 @@ func TestEventBenchSmoke(t *testing.T) {
 	}
 	t.Logf("%+v", r)
 }
+
+// TestEventBenchFlat: the heap after 200,000 events is no larger than
+// after 50,000 (plus slack): state does not grow with traffic.
+func TestEventBenchFlat(t *testing.T) {
+	small := RunEventBenchDetail(50_000)
+	large := RunEventBenchDetail(200_000)
+	if large.HeapMB > small.HeapMB+4 {
+		t.Errorf("heap grew from %.1f MB to %.1f MB", small.HeapMB, large.HeapMB)
+	}
+	if large.Settled < large.Calls*9/10 {
+		t.Errorf("only %d of %d calls settled", large.Settled, large.Calls)
+	}
+}
