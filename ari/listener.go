@@ -39,7 +39,8 @@ type Settler interface {
 type Hooks interface {
 	// Connection reports the events websocket going up (err nil) or down.
 	Connection(connected bool, err error)
-	// Event counts one frame by type; handled is false for types the
+	// Event counts one frame by type (the types ari v5.3.1 knows,
+	// "unknown" and "undecodable"); handled is false for types the
 	// listener skips and for frames that do not decode.
 	Event(typ string, handled bool)
 	// Resynced reports a resynchronisation: contacts found, or its error.
@@ -510,7 +511,7 @@ func (l *Listener) handleFrame(ctx context.Context, b []byte) {
 	}
 	if !wanted(typ, b) {
 		l.setStateCount(false, false)
-		l.hooks.Event(typ, false)
+		l.hooks.Event(typeLabel(typ), false)
 		if !knownType(typ) && !l.unknownSeen[typ] && len(l.unknownSeen) < 100 {
 			l.unknownSeen[typ] = true
 			l.log.Info("ignoring an ARI event type this ari library does not know", "type", typ)
@@ -607,3 +608,12 @@ var knownTypes = func() map[string]bool {
 }()
 
 func knownType(t string) bool { return knownTypes[t] }
+
+// typeLabel is a type for metrics: the ones ari v5.3.1 knows, else
+// "unknown", so that a stream of odd types cannot grow a label set.
+func typeLabel(t string) string {
+	if knownTypes[t] {
+		return t
+	}
+	return "unknown"
+}

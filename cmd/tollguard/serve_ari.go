@@ -1,7 +1,123 @@
 package main
 
-import "context"
+import (
+	"context"
+	"reflect"
+	"sync/atomic"
+	"time"
+
+	"github.com/tollguard/tollguard"
+	"github.com/tollguard/tollguard/ari"
+)
 
 // startARI starts the ARI listener when [ari] is enabled, and sets
-// d.asterisk and d.channelAlive. (Seam for the ARI listener.)
-func startARI(ctx context.Context, d *daemon) error { return nil }
+// d.asterisk and d.channelAlive. It never waits for Asterisk: the
+// listener connects (and reconnects) in the background, and the gate
+// serves calls whether ARI is up or not.
+func startARI(ctx context.Context, d *daemon) error {
+	cfg := d.app.Config
+	if !cfg.ARI.Enabled {
+		d.health.SetARI("disabled")
+		return nil
+	}
+	ccfg, err := cfg.ARI.ClientConfig()
+	if err != nil {
+		return err
+	}
+	client, err := ari.NewClient(ccfg)
+	if err != nil {
+		return err
+	}
+	det, err := tollguard.NewDetectors(cfg.Detectors.Settings())
+	if err != nil {
+		return err
+	}
+	log := d.log.With("component", "ari")
+	l := &ari.Listener{
+		Client:           client,
+		Store:            d.db,
+		Settler:          d.policy,
+		Detectors:        det,
+		Responder:        &tollguard.Responder{Alerter: d.alerter, Blocker: d.db, Logger: log},
+		Logger:           log,
+		Hooks:            &ariHooks{d: d},
+		DefaultPlan:      tollguard.NumberPlan{Country: cfg.Gate.DefaultCountry},
+		ContactRetention: time.Duration(cfg.ARI.ContactRetentionDays) * 24 * time.Hour,
+		Now:              d.app.Now,
+	}
+	d.asterisk = client
+	d.channelAlive = client.ChannelChecker()
+	d.health.SetARI("connecting")
+	d.goFunc("ari", func() {
+		defer client.Close()
+		if err := l.Run(ctx); err != nil {
+			d.log.Error("ARI listener stopped", tollguard.LogError, err)
+		}
+		// Calls that ended in the last seconds still settle.
+		fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		l.Flush(fctx)
+	})
+	running := struct {
+		ARI       ARIConfig
+		Detectors DetectorsConfig
+	}{cfg.ARI, cfg.Detectors}
+	d.reloaders = append(d.reloaders, func(c *Config) {
+		if !reflect.DeepEqual(running.Detectors, c.Detectors) {
+			d.log.Warn("setting changed; it takes effect after a restart (per-account overrides from `tollguard detectors set` apply within 5 minutes)", "setting", "detectors")
+		}
+		if !reflect.DeepEqual(running.ARI, c.ARI) {
+			d.log.Warn("setting changed; it takes effect after a restart", "setting", "ari")
+		}
+	})
+	d.log.Info("ARI listener starting", "url", ccfg.URL, "user", ccfg.User, "app", ccfg.App)
+	return nil
+}
+
+// ariHooks reports the listener's state to /readyz and Prometheus.
+type ariHooks struct {
+	d   *daemon
+	ups atomic.Int64
+}
+
+func (h *ariHooks) Connection(up bool, err error) {
+	m := h.d.metrics
+	if up {
+		h.d.health.SetARI("connected")
+		if m != nil && m.ARIConnected != nil {
+			m.ARIConnected.Set(1)
+			if h.ups.Add(1) > 1 && m.ARIReconnects != nil {
+				m.ARIReconnects.Inc()
+			}
+		}
+		return
+	}
+	state := "disconnected"
+	if err != nil {
+		state += ": " + tollguard.ErrorMessage(err)
+	}
+	h.d.health.SetARI(state)
+	if m != nil && m.ARIConnected != nil {
+		m.ARIConnected.Set(0)
+	}
+}
+
+func (h *ariHooks) Event(typ string, handled bool) {
+	if m := h.d.metrics; m != nil && m.ARIEvents != nil {
+		m.ARIEvents.WithLabelValues(typ).Inc()
+	}
+}
+
+func (h *ariHooks) Resynced(contacts int, err error) {}
+
+func (h *ariHooks) Finding(f tollguard.Finding) {}
+
+func (h *ariHooks) Settled(changed bool) {
+	if m := h.d.metrics; m != nil && m.Settlements != nil {
+		c := "false"
+		if changed {
+			c = "true"
+		}
+		m.Settlements.WithLabelValues("ari", c).Inc()
+	}
+}
