@@ -182,4 +182,3 @@ func newDetectorView(name string, r tollguard.DetectorRule, src string) detector
 	}
 	return v
 }
-
