@@ -310,6 +310,12 @@ func TestPurgeForbidden(t *testing.T) {
 	if got := audFindings(run); !reflect.DeepEqual(got, []string{"stale ext:1002 warning", "stale ext:1003 warning"}) {
 		t.Fatalf("findings %q (1001 is online now)", got)
 	}
+	for _, a := range run.Actions {
+		// pjsip.conf endpoints have no accountcode: nothing to block them under.
+		if !strings.Contains(a.Message, "not blocked") {
+			t.Errorf("action %+v claims a block", a)
+		}
+	}
 	h.advance(8 * 24 * time.Hour)
 	h.alerts.reset()
 	run = h.run(tollguard.StaleAudit{}, true)

@@ -240,8 +240,10 @@ func splitObjectIDs(s string) []string {
 // objects for deletion after the grace period; unblocking it during the
 // grace period cancels the purge. An extension only Asterisk knows is
 // first recorded in the store (unmanaged) when its endpoint's
-// accountcode names an account, so that it can be blocked.
-func (env *AuditEnv) SchedulePurge(ctx context.Context, name, job, reason string) (PendingPurge, error) {
+// accountcode names an account, so that it can be blocked; otherwise
+// blocked is false (the gate denies extensions it does not know, unless
+// allow_unknown is set).
+func (env *AuditEnv) SchedulePurge(ctx context.Context, name, job, reason string) (p PendingPurge, blocked bool, err error) {
 	s := env.Settings.WithDefaults()
 	now := env.now()
 	due := now.Add(s.PurgeGrace)
@@ -250,17 +252,18 @@ func (env *AuditEnv) SchedulePurge(ctx context.Context, name, job, reason string
 		ext, err = env.adopt(ctx, name)
 	}
 	if err != nil {
-		return PendingPurge{}, err
+		return PendingPurge{}, false, err
 	}
 	if ext != nil {
 		_, err := env.Store.Block(ctx, Block{Kind: BlockExtension, Subject: name, SetBy: "audit:" + job,
 			Reason: fmt.Sprintf("%s; its PJSIP objects will be deleted after %s (a snapshot is kept for `tollguard ext restore`); unblock it to cancel", reason, due.UTC().Format("2006-01-02 15:04Z")),
 			SetAt:  now})
 		if err != nil {
-			return PendingPurge{}, fmt.Errorf("block %s before purging: %w", name, err)
+			return PendingPurge{}, false, fmt.Errorf("block %s before purging: %w", name, err)
 		}
 	}
-	return env.Store.AddPendingPurge(ctx, PendingPurge{Extension: name, Job: job, Reason: reason, ScheduledAt: now, DueAt: due})
+	p, err = env.Store.AddPendingPurge(ctx, PendingPurge{Extension: name, Job: job, Reason: reason, ScheduledAt: now, DueAt: due})
+	return p, ext != nil, err
 }
 
 // adopt records an extension only Asterisk knows in the store, as
@@ -509,7 +512,8 @@ func restoreFields(typ string, obj ConfigObject) (essential, rest []ConfigField)
 }
 
 // processDuePurges deletes the Asterisk objects of extensions whose
-// grace period is over, unless an admin unblocked them meanwhile.
+// grace period is over, unless an admin unblocked them meanwhile (or
+// recorded, unblocked, one that was not in the store).
 func (r *auditRun) processDuePurges(ctx context.Context) error {
 	env := r.env
 	pending, err := env.Store.PendingPurges(ctx)
@@ -595,12 +599,16 @@ func (r *auditRun) purgeCandidate(ctx context.Context, f AuditFinding, reason st
 	if !r.apply {
 		return
 	}
-	p, err := r.env.SchedulePurge(ctx, name, r.job, reason)
+	p, blocked, err := r.env.SchedulePurge(ctx, name, r.job, reason)
 	if err != nil {
 		r.act(AuditAction{Kind: AuditActSchedulePurge, Subject: auditExtSubject(name), Message: "could not block and schedule the purge", Err: ErrorMessage(err)})
 		return
 	}
 	r.pending[name] = p
-	r.act(AuditAction{Kind: AuditActSchedulePurge, Subject: auditExtSubject(name),
-		Message: fmt.Sprintf("blocked; its PJSIP objects will be deleted after %s unless it is unblocked", p.DueAt.UTC().Format("2006-01-02 15:04Z"))})
+	due := p.DueAt.UTC().Format("2006-01-02 15:04Z")
+	msg := fmt.Sprintf("blocked; its PJSIP objects will be deleted after %s unless it is unblocked", due)
+	if !blocked {
+		msg = fmt.Sprintf("not in tollguard's store and no account to record it under, so not blocked (the gate denies unknown extensions unless allow_unknown is set); its PJSIP objects will be deleted after %s; to keep it, record it before then: tollguard ext add %s --account ACCOUNT --no-asterisk", due, name)
+	}
+	r.act(AuditAction{Kind: AuditActSchedulePurge, Subject: auditExtSubject(name), Message: msg})
 }

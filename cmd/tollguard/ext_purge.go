@@ -35,12 +35,15 @@ the objects back.`,
 				return err
 			}
 			defer release()
-			p, err := env.SchedulePurge(cmd.Context(), name, "cli", reason)
+			p, blocked, err := env.SchedulePurge(cmd.Context(), name, "cli", reason)
 			if err != nil {
 				return err
 			}
+			if !blocked {
+				fmt.Fprintf(app.Out, "extension %s is not in tollguard's store and its endpoint names no account, so it is not blocked\n", name)
+			}
 			if !now {
-				fmt.Fprintf(app.Out, "extension %s blocked; its PJSIP objects will be deleted after %s (unblock it to cancel)\n", name, fmtTime(p.DueAt))
+				fmt.Fprintf(app.Out, "extension %s: its PJSIP objects will be deleted after %s (unblock it to cancel)\n", name, fmtTime(p.DueAt))
 				return nil
 			}
 			snap, err := env.PurgeExtension(cmd.Context(), name, reason)
@@ -50,7 +53,7 @@ the objects back.`,
 			if err := env.Store.FinishPurge(cmd.Context(), name, "purged", app.Now()); err != nil && tollguard.ErrorCode(err) != tollguard.ENOTFOUND {
 				return err
 			}
-			fmt.Fprintf(app.Out, "extension %s blocked and its %d PJSIP objects deleted; snapshot %d kept: `tollguard ext restore %s` brings them back\n",
+			fmt.Fprintf(app.Out, "extension %s: its %d PJSIP objects deleted; snapshot %d kept: `tollguard ext restore %s` brings them back\n",
 				name, len(snap.Objects), snap.ID, name)
 			return nil
 		},
