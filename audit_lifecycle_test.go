@@ -316,9 +316,17 @@ func TestPurgeForbidden(t *testing.T) {
 			t.Errorf("action %+v claims a block", a)
 		}
 	}
+	// The admin wants to keep 1003: recording it (unblocked) cancels its purge.
+	h.account("acme", nil)
+	h.extension("1003", "acme", h.clock(), func(e *tollguard.Extension) { e.Managed = false })
 	h.advance(8 * 24 * time.Hour)
 	h.alerts.reset()
 	run = h.run(tollguard.StaleAudit{}, true)
+	// Cancelled, but still unused: a fresh block and purge are
+	// scheduled (to keep an unused extension, list it in [audit] ignore).
+	if got := audActions(run); !reflect.DeepEqual(got, []string{"cancel_purge ext:1003", "schedule_purge ext:1003"}) {
+		t.Errorf("actions %q", got)
+	}
 	f := audFinding(t, run, "asterisk_read_only", "asterisk")
 	for _, want := range []string{"report-only", "sorcery.conf", "endpoint=astdb,ps_endpoint"} {
 		if !strings.Contains(f.Message, want) {
@@ -332,8 +340,11 @@ func TestPurgeForbidden(t *testing.T) {
 		t.Error("1003 deleted")
 	}
 	pending, _ := h.db.PendingPurges(context.Background())
-	if len(pending) != 2 {
-		t.Errorf("pending purges %+v: both must stay pending", pending)
+	if len(pending) != 2 || pending[0].Extension != "1002" || !pending[1].DueAt.After(pending[0].DueAt) {
+		t.Errorf("pending purges %+v: 1002's stays, 1003's is new", pending)
+	}
+	if e, _ := h.db.Extension(context.Background(), "1003"); !e.Blocked {
+		t.Error("1003, now in the store, was not blocked")
 	}
 	if !strings.Contains(strings.Join(h.alerts.kinds(), ","), "audit_asterisk_read_only asterisk") {
 		t.Errorf("alerts %q", h.alerts.kinds())

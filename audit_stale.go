@@ -17,10 +17,10 @@ func (StaleAudit) Name() string { return "stale" }
 func (StaleAudit) Run(ctx context.Context, env *AuditEnv, apply bool, p AuditProgress) ([]AuditFinding, []AuditAction, error) {
 	r := newAuditRun(env, "stale", apply, p)
 	s := env.Settings.WithDefaults()
-	if err := r.loadPending(ctx); err != nil {
+	if err := r.processDuePurges(ctx); err != nil {
 		return r.result(err)
 	}
-	if err := r.processDuePurges(ctx); err != nil {
+	if err := r.loadPending(ctx); err != nil { // what is still pending after that
 		return r.result(err)
 	}
 	inv, err := r.inventory(ctx, "extensions only Asterisk knows are not audited and the store's cannot be checked against their live state")
