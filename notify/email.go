@@ -133,25 +133,54 @@ func (e *Email) Name() string { return "email" }
 
 // Notify sends n to every recipient in one message.
 func (e *Email) Notify(ctx context.Context, n tollguard.Notice) error {
-	m := gomail.NewMsg()
-	if err := m.From(e.cfg.From); err != nil {
-		return fmt.Errorf("email from: %w", err)
+	m, err := e.message(e.cfg.To, n.Title(), n.Text())
+	if err != nil {
+		return err
 	}
-	if err := m.To(e.cfg.To...); err != nil {
-		return fmt.Errorf("email to: %w", err)
-	}
-	m.Subject(n.Title())
 	m.SetDateWithValue(n.At)
-	m.SetMessageID()
-	// Mark it automatic, so auto-replies and vacation notices stay quiet.
-	m.SetGenHeader("Auto-Submitted", "auto-generated")
 	m.SetGenHeader("X-Tollguard-Notice", n.Key())
 	m.SetGenHeader("X-Tollguard-Kind", n.Alert.Kind)
 	m.SetGenHeader("X-Tollguard-Severity", string(n.Alert.Severity))
 	if n.Alert.Severity == tollguard.SeverityCritical {
 		m.SetImportance(gomail.ImportanceHigh)
 	}
-	m.SetBodyString(gomail.TypeTextPlain, n.Text())
+	return e.send(ctx, m)
+}
+
+// SendMail mails one person (a mailbox owner whose voicemail PIN the
+// pins audit changed) through the same server: tollguard.Mailer.
+func (e *Email) SendMail(ctx context.Context, to, subject, body string) error {
+	if _, err := mail.ParseAddress(to); err != nil {
+		return tollguard.Errorf(tollguard.EINVALID, "email to %q: not an e-mail address", to)
+	}
+	m, err := e.message([]string{to}, subject, body)
+	if err != nil {
+		return err
+	}
+	m.SetDate()
+	return e.send(ctx, m)
+}
+
+var _ tollguard.Mailer = (*Email)(nil)
+
+// message builds a plain-text mail from the configured sender.
+func (e *Email) message(to []string, subject, body string) (*gomail.Msg, error) {
+	m := gomail.NewMsg()
+	if err := m.From(e.cfg.From); err != nil {
+		return nil, fmt.Errorf("email from: %w", err)
+	}
+	if err := m.To(to...); err != nil {
+		return nil, fmt.Errorf("email to: %w", err)
+	}
+	m.Subject(subject)
+	m.SetMessageID()
+	// Mark it automatic, so auto-replies and vacation notices stay quiet.
+	m.SetGenHeader("Auto-Submitted", "auto-generated")
+	m.SetBodyString(gomail.TypeTextPlain, body)
+	return m, nil
+}
+
+func (e *Email) send(ctx context.Context, m *gomail.Msg) error {
 	c, err := gomail.NewClient(e.cfg.Host, e.opts...)
 	if err != nil {
 		return fmt.Errorf("email: %w", err)
