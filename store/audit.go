@@ -55,7 +55,7 @@ func (s *DB) MonthCharge(ctx context.Context, account, month string) (tollguard.
 
 // LastCalls returns when each extension's newest call row was recorded.
 func (s *DB) LastCalls(ctx context.Context) (map[string]time.Time, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT extension, MAX(created_at) FROM calls GROUP BY extension`)
+	rows, err := s.rdb.QueryContext(ctx, `SELECT extension, MAX(created_at) FROM calls GROUP BY extension`)
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +122,7 @@ func (s *DB) AuditRuns(ctx context.Context, job string, limit int) ([]*tollguard
 		q += ` WHERE job = ?`
 		args = append(args, job)
 	}
-	rows, err := s.db.QueryContext(ctx, q+` ORDER BY id DESC LIMIT ?`, append(args, limit)...)
+	rows, err := s.rdb.QueryContext(ctx, q+` ORDER BY id DESC LIMIT ?`, append(args, limit)...)
 	if err != nil {
 		return nil, err
 	}
@@ -183,7 +183,7 @@ func scanSnapshot(row scanner) (*tollguard.ExtensionSnapshot, error) {
 
 // LatestSnapshot returns ext's newest snapshot not yet restored.
 func (s *DB) LatestSnapshot(ctx context.Context, ext string) (*tollguard.ExtensionSnapshot, error) {
-	snap, err := scanSnapshot(s.db.QueryRowContext(ctx, `SELECT `+snapshotCols+` FROM extension_snapshots
+	snap, err := scanSnapshot(s.rdb.QueryRowContext(ctx, `SELECT `+snapshotCols+` FROM extension_snapshots
 		WHERE extension = ? AND restored_at = 0 ORDER BY id DESC LIMIT 1`, ext))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, tollguard.Errorf(tollguard.ENOTFOUND, "no snapshot of extension %q waits to be restored (tollguard takes one when a purge deletes its PJSIP objects; see `tollguard ext snapshots %s`)", ext, ext)
@@ -193,7 +193,7 @@ func (s *DB) LatestSnapshot(ctx context.Context, ext string) (*tollguard.Extensi
 
 // Snapshots lists ext's snapshots, newest first, restored ones included.
 func (s *DB) Snapshots(ctx context.Context, ext string) ([]*tollguard.ExtensionSnapshot, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+snapshotCols+` FROM extension_snapshots WHERE extension = ? ORDER BY id DESC`, ext)
+	rows, err := s.rdb.QueryContext(ctx, `SELECT `+snapshotCols+` FROM extension_snapshots WHERE extension = ? ORDER BY id DESC`, ext)
 	if err != nil {
 		return nil, err
 	}
@@ -257,7 +257,7 @@ func scanPurge(row scanner) (*tollguard.PendingPurge, error) {
 
 // PendingPurges lists the purges not yet done, soonest due first.
 func (s *DB) PendingPurges(ctx context.Context) ([]tollguard.PendingPurge, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+purgeCols+` FROM pending_purges WHERE done_at = 0 ORDER BY due_at, extension`)
+	rows, err := s.rdb.QueryContext(ctx, `SELECT `+purgeCols+` FROM pending_purges WHERE done_at = 0 ORDER BY due_at, extension`)
 	if err != nil {
 		return nil, err
 	}
@@ -293,7 +293,7 @@ func (s *DB) FinishPurge(ctx context.Context, ext, outcome string, at time.Time)
 func (s *DB) SpendAlertState(ctx context.Context, account, month, kind string) (*tollguard.SpendAlert, error) {
 	a := tollguard.SpendAlert{Account: account, Month: month, Kind: kind}
 	var at int64
-	err := s.db.QueryRowContext(ctx, `SELECT threshold, spend, alerted_at FROM spend_alerts WHERE account_id = ? AND month = ? AND kind = ?`,
+	err := s.rdb.QueryRowContext(ctx, `SELECT threshold, spend, alerted_at FROM spend_alerts WHERE account_id = ? AND month = ? AND kind = ?`,
 		account, month, kind).Scan(&a.Threshold, &a.Spend, &at)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
