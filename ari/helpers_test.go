@@ -3,6 +3,7 @@ package ari
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -389,4 +390,17 @@ func fixture(t *testing.T, name string) [][]byte {
 		t.Fatal(err)
 	}
 	return f
+}
+
+func aritestContactEvent(endpoint, aor, uri, status string) map[string]any {
+	return aritest.ContactEvent(endpoint, aor, uri, status, time.Now())
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -51,7 +51,15 @@ func (l *Listener) contactEvent(ctx context.Context, ev *ariv5.ContactStatusChan
 		case "":
 			c, warn = tollguard.ContactFromObject(aor, ep, obj)
 		case tollguard.ENOTFOUND:
-			// Gone again already; judge what the event said.
+			// Either a permanent contact (an AOR's contact= in
+			// pjsip.conf, id <aor>@@<md5>, not in sorcery: its qualify
+			// results come as ContactStatusChange too), or a
+			// registration gone again already. The AOR still lists a
+			// permanent one.
+			if a, aerr := l.Client.ConfigObject(ctx, "aor", aor); aerr == nil && contains(a.All("contact"), uri) {
+				l.log.Debug("contact status of a permanent contact; not a registration", "aor", aor, "uri", uri, "status", status)
+				return
+			}
 			c, warn = tollguard.ContactFromURI(aor, ep, uri)
 		default:
 			l.log.Warn("could not read the contact object; judging the registration from its URI alone (no user agent)",
@@ -318,4 +326,13 @@ func (l *Listener) endpointContacts(ctx context.Context, ep string) ([]foundCont
 		}
 	}
 	return out, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
 }

@@ -257,3 +257,24 @@ func TestResyncFailsSafe(t *testing.T) {
 	}
 	_ = store.ContactFilter{}
 }
+
+func TestPermanentContactIsNotARegistration(t *testing.T) {
+	h := newHarness(t).start()
+	// A trunk's AOR with contact=sip:trunk.example.net in pjsip.conf,
+	// qualified: Asterisk reports its status, but there is no contact
+	// object to read.
+	uri := "sip:trunk.example.net:5060"
+	h.fake.SetObject("aor", "trunk", []tollguard.ConfigField{{Attribute: "contact", Value: uri}, {Attribute: "max_contacts", Value: "0"}}, false)
+	h.push(mustJSON(t, aritestContactEvent("trunk", "trunk", uri, tollguard.ContactReachable)))
+	// And a registration that vanished before it could be read is still
+	// judged from its URI.
+	gone := "sip:1002@198.51.100.9:5060;x-ast-orig-host=10.0.0.9:5060"
+	h.push(mustJSON(t, aritestContactEvent("1002", "1002", gone, tollguard.ContactNonQualified)))
+	waitFor(t, "the vanished registration", func() bool {
+		c, ok := h.contact(tollguard.ContactID("1002", gone))
+		return ok && c.IP == "198.51.100.9"
+	})
+	if _, ok := h.contact(tollguard.ContactID("trunk", uri)); ok {
+		t.Error("a permanent contact was recorded as a registration")
+	}
+}
