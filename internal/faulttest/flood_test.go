@@ -270,4 +270,3 @@ func resSet(r *agitest.Result) map[string]string {
 	}
 	return r.Set
 }
-
