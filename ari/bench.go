@@ -334,7 +334,7 @@ func (m *memStore) CallByChannel(ctx context.Context, uniqueID, linkedID string)
 }
 
 func (m *memStore) HighRiskList(ctx context.Context) ([]tollguard.HighRiskEntry, error) {
-	return nil, nil
+	return tollguard.DefaultHighRisk(), nil
 }
 
 func (m *memStore) DetectorOverrides(ctx context.Context) (map[string]map[string]tollguard.DetectorRule, error) {

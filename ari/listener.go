@@ -426,13 +426,11 @@ func (l *Listener) refresh(ctx context.Context) {
 	} else if err := l.Detectors.SetOverrides(o); err != nil {
 		l.log.Warn(tollguard.ErrorMessage(err))
 	}
-	hr, err := l.Store.HighRiskList(ctx)
-	switch {
-	case err != nil:
+	// The store's list, as the gate uses it (the store seeds it with the
+	// default; an admin may have emptied it on purpose).
+	if hr, err := l.Store.HighRiskList(ctx); err != nil {
 		l.log.Error("reading the high-risk list failed; keeping the previous one", tollguard.LogError, err)
-	case len(hr) == 0:
-		l.tr.highRisk = tollguard.DefaultHighRiskList()
-	default:
+	} else {
 		l.tr.highRisk = tollguard.NewPrefixList(hr)
 	}
 }
