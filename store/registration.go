@@ -169,7 +169,8 @@ func (s *DB) Contacts(ctx context.Context, f ContactFilter) ([]tollguard.Contact
 }
 
 func (s *DB) contacts(ctx context.Context, q string, args ...any) ([]tollguard.Contact, error) {
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	rows, err := s.rdb.QueryContext(ctx, q, args...) // a reader: never hold the gate's writer
+
 	if err != nil {
 		return nil, err
 	}
@@ -199,7 +200,7 @@ func (s *DB) PruneContacts(ctx context.Context, before time.Time) (int, error) {
 // DetectorOverrides returns every per-account detector rule:
 // account → detector → rule.
 func (s *DB) DetectorOverrides(ctx context.Context) (map[string]map[string]tollguard.DetectorRule, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT account_id, detector, threshold, window_secs, action, duration_secs FROM detector_overrides`)
+	rows, err := s.rdb.QueryContext(ctx, `SELECT account_id, detector, threshold, window_secs, action, duration_secs FROM detector_overrides`)
 	if err != nil {
 		return nil, err
 	}
