@@ -29,7 +29,7 @@ func TestSampleConfig(t *testing.T) {
 	// commented out.
 	for _, key := range configKeys(reflect.TypeOf(Config{}), "") {
 		if table, ok := strings.CutSuffix(key, ".*"); ok {
-			_, name, _ := strings.Cut(table[strings.LastIndexByte(table, '.')+1:], "")
+			name := table[strings.LastIndexByte(table, '.')+1:]
 			if !strings.Contains(sample, "["+table+"]") && !strings.Contains(sample, "\n# "+name+" =") {
 				t.Errorf("table [%s] is not in the sample", table)
 			}
