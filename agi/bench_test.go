@@ -5,7 +5,9 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/tollguard/tollguard"
 	"github.com/tollguard/tollguard/agi/agitest"
@@ -26,6 +28,8 @@ func benchSessions(b *testing.B, serve func(context.Context, net.Listener) error
 	}()
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu0 := cpuTime()
+	defer func() { b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op") }()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			res, err := ch.Run(context.Background(), ln.Addr().String())
@@ -52,4 +56,14 @@ func BenchmarkSession(b *testing.B) {
 		s := &Server{Gate: gate, Logger: slog.New(slog.DiscardHandler)}
 		benchSessions(b, s.Serve, agitest.Gated("0044207946000"))
 	})
+}
+
+// cpuTime is the process's user and system CPU time: the client and the
+// server of a benchmark share it.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 
 	cyagi "github.com/CyCoreSystems/agi"
@@ -24,9 +25,17 @@ type request struct {
 // but empty argument is the dialplan saying "I looked and found
 // nothing", so callers must not ask again.
 func (r *request) arg(n int) (string, bool) {
-	v, ok := r.Vars[fmt.Sprintf("agi_arg_%d", n)]
+	key := ""
+	if n < len(argKeys) {
+		key = argKeys[n]
+	} else {
+		key = "agi_arg_" + strconv.Itoa(n)
+	}
+	v, ok := r.Vars[key]
 	return v, ok
 }
+
+var argKeys = [...]string{"agi_arg_0", "agi_arg_1", "agi_arg_2", "agi_arg_3", "agi_arg_4"}
 
 // readEnv reads the env block through the agi library and checks that it
 // was whole and well formed. The library itself stops silently at EOF,

@@ -25,9 +25,13 @@ const (
 
 // outbound decides a call: agi_arg_1 is the dialled number, optional
 // agi_arg_2 the extension and agi_arg_3 the caller's source address.
+//
+// This is the hot path. Decisions travel by pointer and the rare
+// branches live in functions of their own, which keeps the session
+// goroutine's stack from growing (and being copied) on every call.
 func (s *Server) outbound(ctx context.Context, ss *session) {
 	req := ss.req
-	call := tollguard.Call{
+	call := &tollguard.Call{
 		Account:  req.Vars["agi_accountcode"],
 		Channel:  req.Vars["agi_channel"],
 		UniqueID: req.Vars["agi_uniqueid"],
@@ -49,32 +53,42 @@ func (s *Server) outbound(ctx context.Context, ss *session) {
 	} else if name := remoteVariable(channelTech(call.Channel)); name != "" {
 		// One round trip the include saves by passing arg 3.
 		v, set, err := ss.get(name)
-		switch {
-		case errors.Is(err, cyagi.ErrHangup):
-			ss.log().Info("caller hung up before the decision; nothing recorded",
-				tollguard.LogExtension, call.Extension, tollguard.LogDest, call.Dialled)
+		if err != nil && ss.err != nil {
+			endedBeforeDecision(ss, call, err)
 			return
-		case err != nil && ss.err != nil:
-			ss.log().Warn("FastAGI session failed before the decision; the include fails the call closed",
-				tollguard.LogExtension, call.Extension, tollguard.LogDest, call.Dialled, tollguard.LogError, err)
-			return
-		case set:
+		}
+		if set {
 			call.Remote = parseRemote(v)
 		}
 	}
 
-	var d tollguard.Decision
 	start := time.Now()
+	var p *pendingDecision
 	if call.Dialled == "" {
-		ss.log().Error("outbound request without a dialled number: call AGI(agi://<host>:4573/outbound,<number>[,<extension>[,<source>]]), "+
-			"as the tollguard include does; denying",
-			tollguard.LogExtension, call.Extension)
-		d = errorDecision()
+		p = noNumber(ss, call)
 	} else {
-		d = s.decide(ctx, ss, call, emergency)
+		p = s.decide(ctx, ss, call, emergency)
 	}
-	s.cfg.metrics.Decision(d.Verdict, d.Reason, time.Since(start))
-	s.answer(ss, call, d, emergency, time.Since(start))
+	took := time.Since(start)
+	s.cfg.metrics.Decision(p.d.Verdict, p.d.Reason, took)
+	s.answer(ss, call, &p.d, emergency, took)
+}
+
+func endedBeforeDecision(ss *session, call *tollguard.Call, err error) {
+	if errors.Is(err, cyagi.ErrHangup) {
+		ss.log().Info("caller hung up before the decision; nothing recorded",
+			tollguard.LogExtension, call.Extension, tollguard.LogDest, call.Dialled)
+		return
+	}
+	ss.log().Warn("FastAGI session failed before the decision; the include fails the call closed",
+		tollguard.LogExtension, call.Extension, tollguard.LogDest, call.Dialled, tollguard.LogError, err)
+}
+
+func noNumber(ss *session, call *tollguard.Call) *pendingDecision {
+	ss.log().Error("outbound request without a dialled number: call AGI(agi://<host>:4573/outbound,<number>[,<extension>[,<source>]]), "+
+		"as the tollguard include does; denying",
+		tollguard.LogExtension, call.Extension)
+	return &pendingDecision{d: errorDecision()}
 }
 
 // queryFlag reports whether the script's query sets a flag
@@ -99,102 +113,111 @@ func errorDecision() tollguard.Decision {
 // session, unless the session stopped waiting: then the goroutine owns
 // the result and cleans up after it.
 type pendingDecision struct {
-	mu        sync.Mutex
-	abandoned bool
-	ch        chan decideResult // buffered: the goroutine never blocks
-}
+	done chan struct{} // closed when d and err are set for the session
 
-type decideResult struct {
+	mu        sync.Mutex
+	ready     bool // d and err are set
+	abandoned bool // the session answered without them
+
 	d   tollguard.Decision
 	err error
 }
 
 // decide asks the gate under DecisionTimeout and turns a failure or a
 // late answer into the fail-closed decision, or an allow for an
-// emergency number (by the gate's plan, or by the include's list).
-func (s *Server) decide(ctx context.Context, ss *session, call tollguard.Call, emergency bool) tollguard.Decision {
+// emergency number (by the gate's plan, or by the include's list). The
+// answer is in the returned value's d.
+func (s *Server) decide(ctx context.Context, ss *session, call *tollguard.Call, emergency bool) *pendingDecision {
 	dctx, cancel := context.WithTimeout(ctx, s.cfg.decisionTimeout)
 	defer cancel()
-	p := &pendingDecision{ch: make(chan decideResult, 1)}
+	p := &pendingDecision{done: make(chan struct{})}
 	ss.wg.Add(1)
 	go s.runDecide(dctx, ss, call, p)
 
-	var r decideResult
 	select {
-	case r = <-p.ch:
+	case <-p.done:
 	case <-dctx.Done():
 		p.mu.Lock()
-		select {
-		case r = <-p.ch: // it made it after all
-		default:
-			p.abandoned = true
-			r.err = fmt.Errorf("no decision within %v: %w", s.cfg.decisionTimeout, dctx.Err())
-		}
+		p.abandoned = !p.ready
 		p.mu.Unlock()
+		if p.abandoned {
+			return s.failed(ss, call, fmt.Errorf("no decision within %v: %w", s.cfg.decisionTimeout, dctx.Err()), emergency)
+		}
 	}
+	if p.err == nil && p.d.Verdict != tollguard.Allow && p.d.Verdict != tollguard.Deny {
+		p.err = fmt.Errorf("gate returned verdict %q", p.d.Verdict)
+	}
+	if p.err != nil {
+		return s.failed(ss, call, p.err, emergency)
+	}
+	normalise(ss, &p.d)
+	return p
+}
 
-	d := r.d
-	if r.err == nil && d.Verdict != tollguard.Allow && d.Verdict != tollguard.Deny {
-		r.err = fmt.Errorf("gate returned verdict %q", d.Verdict)
+// failed is the answer when the gate could not decide.
+func (s *Server) failed(ss *session, call *tollguard.Call, err error, emergency bool) *pendingDecision {
+	attrs := []any{tollguard.LogExtension, call.Extension, tollguard.LogAccount, call.Account,
+		tollguard.LogDest, call.Dialled, tollguard.LogError, tollguard.ErrorMessage(err)}
+	if emergency || s.Gate.Emergency(call.Dialled) {
+		ss.log().Warn("decision failed; emergency number allowed anyway", attrs...)
+		return &pendingDecision{d: tollguard.Decision{Verdict: tollguard.Allow, Reason: tollguard.ReasonEmergency, MaxSec: -1}}
 	}
-	if r.err != nil {
-		attrs := []any{tollguard.LogExtension, call.Extension, tollguard.LogAccount, call.Account,
-			tollguard.LogDest, call.Dialled, tollguard.LogError, tollguard.ErrorMessage(r.err)}
-		if emergency || s.Gate.Emergency(call.Dialled) {
-			ss.log().Warn("decision failed; emergency number allowed anyway", attrs...)
-			return tollguard.Decision{Verdict: tollguard.Allow, Reason: tollguard.ReasonEmergency, MaxSec: -1}
-		}
-		if errors.Is(r.err, context.DeadlineExceeded) {
-			ss.log().Error("decision took too long; call denied with cause 34. "+
-				"Check the store's health, or raise the decision timeout if the box is just slow", attrs...)
-		} else {
-			ss.log().Error("decision failed; call denied with cause 34", attrs...)
-		}
-		return errorDecision()
+	if errors.Is(err, context.DeadlineExceeded) {
+		ss.log().Error("decision took too long; call denied with cause 34. "+
+			"Check the store's health, or raise the decision timeout if the box is just slow", attrs...)
+	} else {
+		ss.log().Error("decision failed; call denied with cause 34", attrs...)
 	}
-	return normalise(ss, d)
+	return &pendingDecision{d: errorDecision()}
 }
 
 // runDecide calls Gate.Decide. If the session gave up waiting, a late
-// allow is settled at once so that its reservation does not leak.
-func (s *Server) runDecide(ctx context.Context, ss *session, call tollguard.Call, p *pendingDecision) {
+// allow is settled at once so that its reservation does not leak. The
+// session reads p.d and p.err only once done is closed, and never
+// after it gave up, so they are written without the lock.
+func (s *Server) runDecide(ctx context.Context, ss *session, call *tollguard.Call, p *pendingDecision) {
 	defer ss.wg.Done()
 	start := time.Now()
-	var r decideResult
-	func() {
-		defer func() {
-			if v := recover(); v != nil {
-				r.err = fmt.Errorf("gate panicked: %v", v)
-				s.cfg.log.Error("panic in Gate.Decide", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-			}
-		}()
-		r.d, r.err = s.Gate.Decide(ctx, call)
-	}()
-
+	s.callDecide(ctx, call, p)
 	p.mu.Lock()
 	abandoned := p.abandoned
 	if !abandoned {
-		p.ch <- r
+		p.ready = true
+		close(p.done)
 	}
 	p.mu.Unlock()
-	if !abandoned {
-		return
+	if abandoned {
+		s.late(ctx, call, &p.d, p.err, time.Since(start))
 	}
+}
+
+func (s *Server) callDecide(ctx context.Context, call *tollguard.Call, p *pendingDecision) {
+	defer func() {
+		if v := recover(); v != nil {
+			p.err = fmt.Errorf("gate panicked: %v", v)
+			s.cfg.log.Error("panic in Gate.Decide", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+		}
+	}()
+	p.d, p.err = s.Gate.Decide(ctx, *call)
+}
+
+// late handles a decision that came after the session had answered.
+func (s *Server) late(ctx context.Context, call *tollguard.Call, d *tollguard.Decision, err error, took time.Duration) {
 	log := s.cfg.log.With(LogChannel, call.Channel, LogUniqueID, call.UniqueID,
-		tollguard.LogExtension, call.Extension, tollguard.LogDest, call.Dialled, LogTook, time.Since(start))
-	if r.err != nil || !r.d.Allowed() || r.d.CallID == 0 {
+		tollguard.LogExtension, call.Extension, tollguard.LogDest, call.Dialled, LogTook, took)
+	if err != nil || !d.Allowed() || d.CallID == 0 {
 		log.Warn("gate answered after the decision deadline; the call had been denied already",
-			tollguard.LogVerdict, string(r.d.Verdict), tollguard.LogError, tollguard.ErrorMessage(r.err))
+			tollguard.LogVerdict, string(d.Verdict), tollguard.LogError, tollguard.ErrorMessage(err))
 		return
 	}
 	log.Warn("gate allowed the call after the decision deadline; the call had been denied already, settling its record",
-		tollguard.LogCallID, r.d.CallID)
-	s.settle(ctx, log, r.d.CallID, ByDeadline)
+		tollguard.LogCallID, d.CallID)
+	s.settle(ctx, log, d.CallID, ByDeadline)
 }
 
 // normalise makes a decision safe to send: a deny always has a cause,
 // an allow's limit is never 0 or negative in Asterisk's terms.
-func normalise(ss *session, d tollguard.Decision) tollguard.Decision {
+func normalise(ss *session, d *tollguard.Decision) {
 	switch d.Verdict {
 	case tollguard.Deny:
 		if d.Cause <= 0 {
@@ -210,12 +233,11 @@ func normalise(ss *session, d tollguard.Decision) tollguard.Decision {
 			d.MaxSec = 0
 		}
 	}
-	return d
 }
 
 // answer sends the decision to Asterisk: the reply variables, then the
 // hangup on a deny.
-func (s *Server) answer(ss *session, call tollguard.Call, d tollguard.Decision, emergency bool, took time.Duration) {
+func (s *Server) answer(ss *session, call *tollguard.Call, d *tollguard.Decision, emergency bool, took time.Duration) {
 	allow := d.Verdict == tollguard.Allow
 	cause, maxsec, callid := "", "", ""
 	if !allow {
@@ -241,25 +263,6 @@ func (s *Server) answer(ss *session, call tollguard.Call, d tollguard.Decision, 
 		vars = append(vars, [2]string{"TIMEOUT(absolute)", strconv.FormatInt(max(d.MaxSec, 1), 10)})
 	}
 
-	// Built only when a line is logged: an allow is logged at debug
-	// level (the store keeps every decision), and this is the hot path.
-	logCall := func(level slog.Level, msg string, extra ...slog.Attr) {
-		ctx := context.Background()
-		if !s.cfg.log.Enabled(ctx, level) {
-			return
-		}
-		attrs := append([]slog.Attr{
-			slog.String(tollguard.LogExtension, call.Extension),
-			slog.String(tollguard.LogAccount, call.Account),
-			slog.String(tollguard.LogDest, call.Dialled),
-			slog.String(tollguard.LogRemote, call.Remote),
-			slog.String(tollguard.LogVerdict, string(d.Verdict)),
-			slog.String(tollguard.LogReason, string(d.Reason)),
-			slog.Int64(tollguard.LogCallID, d.CallID),
-			slog.Duration(LogTook, took),
-		}, extra...)
-		ss.log().LogAttrs(ctx, level, msg, attrs...)
-	}
 	err := s.setVars(ss, vars)
 	if err == nil && ss.lr.pending("HANGUP") {
 		// The HANGUP line came with the last reply: the channel is
@@ -267,43 +270,81 @@ func (s *Server) answer(ss *session, call tollguard.Call, d tollguard.Decision, 
 		ss.hungup, ss.err = true, cyagi.ErrHangup
 		err = ss.err
 	}
-	if err == nil && !allow && emergency {
+	if err == nil && !allow {
+		err = s.deny(ss, call, d, cause, emergency)
+	}
+	if err != nil {
+		s.undelivered(ss, call, d, err, took)
+		return
+	}
+	if allow {
+		s.logCall(ss, slog.LevelDebug, "call allowed", call, d, took, slog.Int64(LogMaxSec, d.MaxSec))
+	} else {
+		s.logCall(ss, slog.LevelWarn, "call denied", call, d, took, slog.Int(LogCause, d.Cause))
+	}
+}
+
+// deny ends a denied call: hang up with the cause, unless the dialplan
+// is to act on the variables.
+func (s *Server) deny(ss *session, call *tollguard.Call, d *tollguard.Decision, cause string, emergency bool) error {
+	if emergency {
 		ss.log().Warn("the gate denied a number the dialplan lists as an emergency number; the dialplan dials it anyway. "+
 			"Check the emergency numbers of the account's numbering plan and the include's TOLLGUARD_EMERGENCY",
 			tollguard.LogDest, call.Dialled, tollguard.LogReason, string(d.Reason))
-	} else if err == nil && !allow && s.cfg.denyAction == DenyHangup {
-		var r reply
-		r, err = ss.command("EXEC Hangup " + cause)
-		if err == nil && r.Result == -2 {
-			err = errors.New("asterisk has no Hangup application")
-		}
+		return nil
 	}
-	switch {
-	case errors.Is(err, cyagi.ErrHangup):
+	if s.cfg.denyAction != DenyHangup {
+		return nil
+	}
+	r, err := ss.command("EXEC Hangup " + cause)
+	if err == nil && r.Result == -2 {
+		err = errors.New("asterisk has no Hangup application")
+	}
+	return err
+}
+
+// undelivered handles a decision that did not reach the dialplan.
+func (s *Server) undelivered(ss *session, call *tollguard.Call, d *tollguard.Decision, err error, took time.Duration) {
+	allow := d.Verdict == tollguard.Allow
+	if errors.Is(err, cyagi.ErrHangup) {
 		// The caller went away while the gate was deciding. A deny
 		// needs nothing more; an allow's reservation is released now
 		// (the include's hangup handler may settle it too: that is
 		// idempotent).
 		if allow && d.CallID != 0 {
-			logCall(slog.LevelInfo, "caller hung up during the gate session; settling the allowed call")
+			s.logCall(ss, slog.LevelInfo, "caller hung up during the gate session; settling the allowed call", call, d, took)
 			s.settle(context.Background(), ss.log(), d.CallID, ByHangupInGate)
 		} else {
-			logCall(slog.LevelInfo, "caller hung up during the gate session")
-		}
-		return
-	case err != nil:
-		logCall(slog.LevelWarn, "could not deliver the decision to Asterisk; the include fails the call closed",
-			slog.String(tollguard.LogError, err.Error()))
-		if allow && d.CallID != 0 {
-			s.settle(context.Background(), ss.log(), d.CallID, ByHangupInGate)
+			s.logCall(ss, slog.LevelInfo, "caller hung up during the gate session", call, d, took)
 		}
 		return
 	}
-	if allow {
-		logCall(slog.LevelDebug, "call allowed", slog.Int64(LogMaxSec, d.MaxSec))
-	} else {
-		logCall(slog.LevelWarn, "call denied", slog.Int(LogCause, d.Cause))
+	s.logCall(ss, slog.LevelWarn, "could not deliver the decision to Asterisk; the include fails the call closed",
+		call, d, took, slog.String(tollguard.LogError, err.Error()))
+	if allow && d.CallID != 0 {
+		s.settle(context.Background(), ss.log(), d.CallID, ByHangupInGate)
 	}
+}
+
+// logCall logs a decision with the stable keys. Attributes are built
+// only when the line is logged: an allow is logged at debug level (the
+// store keeps every decision), and this is the hot path.
+func (s *Server) logCall(ss *session, level slog.Level, msg string, call *tollguard.Call, d *tollguard.Decision, took time.Duration, extra ...slog.Attr) {
+	ctx := context.Background()
+	if !s.cfg.log.Enabled(ctx, level) {
+		return
+	}
+	attrs := append([]slog.Attr{
+		slog.String(tollguard.LogExtension, call.Extension),
+		slog.String(tollguard.LogAccount, call.Account),
+		slog.String(tollguard.LogDest, call.Dialled),
+		slog.String(tollguard.LogRemote, call.Remote),
+		slog.String(tollguard.LogVerdict, string(d.Verdict)),
+		slog.String(tollguard.LogReason, string(d.Reason)),
+		slog.Int64(tollguard.LogCallID, d.CallID),
+		slog.Duration(LogTook, took),
+	}, extra...)
+	ss.log().LogAttrs(ctx, level, msg, attrs...)
 }
 
 // setVars sets channel variables in one round trip with the MSet

@@ -293,12 +293,11 @@ func (s *Server) serveConn(ctx context.Context, conn net.Conn, peer netip.Addr, 
 	}()
 
 	deadline := start.Add(s.cfg.sessionTimeout)
-	conn.SetDeadline(deadline)
 	envDeadline := start.Add(s.cfg.envTimeout)
 	if envDeadline.After(deadline) {
 		envDeadline = deadline
 	}
-	conn.SetReadDeadline(envDeadline)
+	conn.SetDeadline(envDeadline) // nothing is written before the env block is in
 	a, req, err := readEnv(lr, conn)
 	if err != nil {
 		s.cfg.metrics.Refused(RefusedMalformed)
@@ -308,7 +307,7 @@ func (s *Server) serveConn(ctx context.Context, conn net.Conn, peer netip.Addr, 
 		}
 		return
 	}
-	conn.SetReadDeadline(deadline)
+	conn.SetDeadline(deadline)
 
 	ss := &session{
 		srv:      s,
