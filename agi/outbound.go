@@ -9,7 +9,6 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	cyagi "github.com/CyCoreSystems/agi"
@@ -62,16 +61,11 @@ func (s *Server) outbound(ctx context.Context, ss *session) {
 		}
 	}
 
-	start := time.Now()
-	var p *pendingDecision
 	if call.Dialled == "" {
-		p = noNumber(ss, call)
-	} else {
-		p = s.decide(ctx, ss, call, emergency)
+		s.deliver(ss, call, noNumber(ss, call), emergency, time.Now())
+		return
 	}
-	took := time.Since(start)
-	s.cfg.metrics.Decision(p.d.Verdict, p.d.Reason, took)
-	s.answer(ss, call, &p.d, emergency, took)
+	s.decide(ctx, ss, call, emergency)
 }
 
 func endedBeforeDecision(ss *session, call *tollguard.Call, err error) {
@@ -84,11 +78,12 @@ func endedBeforeDecision(ss *session, call *tollguard.Call, err error) {
 		tollguard.LogExtension, call.Extension, tollguard.LogDest, call.Dialled, tollguard.LogError, err)
 }
 
-func noNumber(ss *session, call *tollguard.Call) *pendingDecision {
+func noNumber(ss *session, call *tollguard.Call) *tollguard.Decision {
 	ss.log().Error("outbound request without a dialled number: call AGI(agi://<host>:4573/outbound,<number>[,<extension>[,<source>]]), "+
 		"as the tollguard include does; denying",
 		tollguard.LogExtension, call.Extension)
-	return &pendingDecision{d: errorDecision()}
+	d := errorDecision()
+	return &d
 }
 
 // queryFlag reports whether the script's query sets a flag
@@ -109,58 +104,66 @@ func errorDecision() tollguard.Decision {
 	return tollguard.Decision{Verdict: tollguard.Deny, Reason: tollguard.ReasonError, Cause: tollguard.CauseNoCircuitAvailable, MaxSec: -1}
 }
 
-// pendingDecision hands a Decide result from its goroutine to the
-// session, unless the session stopped waiting: then the goroutine owns
-// the result and cleans up after it.
-type pendingDecision struct {
-	done chan struct{} // closed when d and err are set for the session
-
-	mu        sync.Mutex
-	ready     bool // d and err are set
-	abandoned bool // the session answered without them
-
+// decided is the gate's answer to a call.
+type decided struct {
 	d   tollguard.Decision
 	err error
 }
 
-// decide asks the gate under DecisionTimeout and turns a failure or a
-// late answer into the fail-closed decision, or an allow for an
-// emergency number (by the gate's plan, or by the include's list). The
-// answer is in the returned value's d.
-func (s *Server) decide(ctx context.Context, ss *session, call *tollguard.Call, emergency bool) *pendingDecision {
+// decide asks the gate under DecisionTimeout and answers Asterisk.
+//
+// Decide runs on the session's own goroutine. If the deadline passes
+// first, a watchdog answers instead: deny with cause 34 (or allow an
+// emergency number), and it closes the connection so that Asterisk
+// goes on with its dialplan at once. When the late Decide returns, an
+// allow it recorded is settled, so that no reservation leaks. A Decide
+// that never returns holds its session slot, so MaxSessions bounds
+// the goroutines a wedged store can pile up.
+func (s *Server) decide(ctx context.Context, ss *session, call *tollguard.Call, emergency bool) {
+	start := time.Now()
 	dctx, cancel := context.WithTimeout(ctx, s.cfg.decisionTimeout)
 	defer cancel()
-	p := &pendingDecision{done: make(chan struct{})}
-	ss.wg.Add(1)
-	go s.runDecide(dctx, ss, call, p)
+	watchdog := make(chan struct{})
+	stop := context.AfterFunc(dctx, func() {
+		defer close(watchdog)
+		defer s.recoverPanic(ss, "decision watchdog")
+		err := fmt.Errorf("no decision within %v: %w", s.cfg.decisionTimeout, context.DeadlineExceeded)
+		s.deliver(ss, call, s.failed(ss, call, err, emergency), emergency, start)
+		ss.conn.Close() // the channel must not wait for the gate
+	})
+	res := &decided{}
+	s.callDecide(dctx, call, res)
+	if !stop() {
+		// The deadline came first: the watchdog has the connection.
+		<-watchdog
+		s.late(ctx, call, res, time.Since(start))
+		return
+	}
+	if res.err == nil && res.d.Verdict != tollguard.Allow && res.d.Verdict != tollguard.Deny {
+		res.err = fmt.Errorf("gate returned verdict %q", res.d.Verdict)
+	}
+	if res.err != nil {
+		s.deliver(ss, call, s.failed(ss, call, res.err, emergency), emergency, start)
+		return
+	}
+	normalise(ss, &res.d)
+	s.deliver(ss, call, &res.d, emergency, start)
+}
 
-	select {
-	case <-p.done:
-	case <-dctx.Done():
-		p.mu.Lock()
-		p.abandoned = !p.ready
-		p.mu.Unlock()
-		if p.abandoned {
-			return s.failed(ss, call, fmt.Errorf("no decision within %v: %w", s.cfg.decisionTimeout, dctx.Err()), emergency)
-		}
-	}
-	if p.err == nil && p.d.Verdict != tollguard.Allow && p.d.Verdict != tollguard.Deny {
-		p.err = fmt.Errorf("gate returned verdict %q", p.d.Verdict)
-	}
-	if p.err != nil {
-		return s.failed(ss, call, p.err, emergency)
-	}
-	normalise(ss, &p.d)
-	return p
+// deliver reports and sends a decision.
+func (s *Server) deliver(ss *session, call *tollguard.Call, d *tollguard.Decision, emergency bool, start time.Time) {
+	took := time.Since(start)
+	s.cfg.metrics.Decision(d.Verdict, d.Reason, took)
+	s.answer(ss, call, d, emergency, took)
 }
 
 // failed is the answer when the gate could not decide.
-func (s *Server) failed(ss *session, call *tollguard.Call, err error, emergency bool) *pendingDecision {
+func (s *Server) failed(ss *session, call *tollguard.Call, err error, emergency bool) *tollguard.Decision {
 	attrs := []any{tollguard.LogExtension, call.Extension, tollguard.LogAccount, call.Account,
 		tollguard.LogDest, call.Dialled, tollguard.LogError, tollguard.ErrorMessage(err)}
 	if emergency || s.Gate.Emergency(call.Dialled) {
 		ss.log().Warn("decision failed; emergency number allowed anyway", attrs...)
-		return &pendingDecision{d: tollguard.Decision{Verdict: tollguard.Allow, Reason: tollguard.ReasonEmergency, MaxSec: -1}}
+		return &tollguard.Decision{Verdict: tollguard.Allow, Reason: tollguard.ReasonEmergency, MaxSec: -1}
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		ss.log().Error("decision took too long; call denied with cause 34. "+
@@ -168,46 +171,32 @@ func (s *Server) failed(ss *session, call *tollguard.Call, err error, emergency 
 	} else {
 		ss.log().Error("decision failed; call denied with cause 34", attrs...)
 	}
-	return &pendingDecision{d: errorDecision()}
+	d := errorDecision()
+	return &d
 }
 
-// runDecide calls Gate.Decide. If the session gave up waiting, a late
-// allow is settled at once so that its reservation does not leak. The
-// session reads p.d and p.err only once done is closed, and never
-// after it gave up, so they are written without the lock.
-func (s *Server) runDecide(ctx context.Context, ss *session, call *tollguard.Call, p *pendingDecision) {
-	defer ss.wg.Done()
-	start := time.Now()
-	s.callDecide(ctx, call, p)
-	p.mu.Lock()
-	abandoned := p.abandoned
-	if !abandoned {
-		p.ready = true
-		close(p.done)
-	}
-	p.mu.Unlock()
-	if abandoned {
-		s.late(ctx, call, &p.d, p.err, time.Since(start))
-	}
-}
-
-func (s *Server) callDecide(ctx context.Context, call *tollguard.Call, p *pendingDecision) {
+func (s *Server) callDecide(ctx context.Context, call *tollguard.Call, res *decided) {
 	defer func() {
 		if v := recover(); v != nil {
-			p.err = fmt.Errorf("gate panicked: %v", v)
+			res.err = fmt.Errorf("gate panicked: %v", v)
 			s.cfg.log.Error("panic in Gate.Decide", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 		}
 	}()
-	p.d, p.err = s.Gate.Decide(ctx, *call)
+	res.d, res.err = s.Gate.Decide(ctx, *call)
 }
 
-// late handles a decision that came after the session had answered.
-func (s *Server) late(ctx context.Context, call *tollguard.Call, d *tollguard.Decision, err error, took time.Duration) {
+// late handles a decision that came after the watchdog had answered.
+func (s *Server) late(ctx context.Context, call *tollguard.Call, res *decided, took time.Duration) {
 	log := s.cfg.log.With(LogChannel, call.Channel, LogUniqueID, call.UniqueID,
 		tollguard.LogExtension, call.Extension, tollguard.LogDest, call.Dialled, LogTook, took)
-	if err != nil || !d.Allowed() || d.CallID == 0 {
-		log.Warn("gate answered after the decision deadline; the call had been denied already",
-			tollguard.LogVerdict, string(d.Verdict), tollguard.LogError, tollguard.ErrorMessage(err))
+	d := &res.d
+	if res.err != nil || !d.Allowed() || d.CallID == 0 {
+		level := slog.LevelWarn
+		if errors.Is(res.err, context.DeadlineExceeded) {
+			level = slog.LevelDebug // the gate kept to its deadline, as it should
+		}
+		log.Log(ctx, level, "gate answered after the decision deadline; the call had been denied already",
+			tollguard.LogVerdict, string(d.Verdict), tollguard.LogError, tollguard.ErrorMessage(res.err))
 		return
 	}
 	log.Warn("gate allowed the call after the decision deadline; the call had been denied already, settling its record",

@@ -184,7 +184,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	// Sessions end by SessionTimeout; a Decide that ignores its
 	// deadline may not, so shutdown waits for those only so long.
 	var wg serveGroups
-	defer wg.wait(s.cfg.log, s.cfg.sessionTimeout)
+	defer wg.wait(s.cfg.log, s.cfg.sessionTimeout+s.cfg.decisionTimeout)
 	defer ln.Close()
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
@@ -226,33 +226,34 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 func (s *Server) accept(ctx context.Context, conn net.Conn, wg *serveGroups) {
 	peer, ok := peerAddr(conn.RemoteAddr())
 	if !ok || !s.allowedPeer(peer) {
+		// Report before closing: whoever sees the close may look.
 		s.cfg.metrics.Refused(RefusedNotAllowed)
-		conn.Close()
 		if ok, n := s.refusedLog.allow(time.Now()); ok {
 			s.cfg.log.Warn("FastAGI connection refused: the peer is not in the allowed networks. "+
 				"If this is your Asterisk, add its address to the gate's allowed networks; otherwise firewall the FastAGI port",
 				LogPeer, conn.RemoteAddr().String(), "allowed", fmt.Sprint(s.cfg.allowed), LogSuppressed, n)
 		}
+		conn.Close()
 		return
 	}
 	select {
 	case s.sem <- struct{}{}:
 	default:
 		s.cfg.metrics.Refused(RefusedBusy)
-		conn.Close()
 		if ok, n := s.busyLog.allow(time.Now()); ok {
 			s.cfg.log.Warn("FastAGI connection closed: too many sessions in flight. "+
 				"The dialplan include fails such calls closed (cause 34). Raise the session limit if Asterisk really "+
 				"gates this many calls at once, or find out why sessions are slow (a slow store?)",
 				LogPeer, peer.String(), "max_sessions", cap(s.sem), LogSuppressed, n)
 		}
+		conn.Close()
 		return
 	}
 	wg.sessions.Add(1)
 	go func() {
 		defer wg.sessions.Done()
 		defer func() { <-s.sem }()
-		s.serveConn(ctx, conn, peer, &wg.decisions)
+		s.serveConn(ctx, conn, peer)
 	}()
 }
 
@@ -278,7 +279,7 @@ func (s *Server) allowedPeer(ip netip.Addr) bool {
 }
 
 // serveConn runs one FastAGI session and closes conn.
-func (s *Server) serveConn(ctx context.Context, conn net.Conn, peer netip.Addr, decisions *sync.WaitGroup) {
+func (s *Server) serveConn(ctx context.Context, conn net.Conn, peer netip.Addr) {
 	start := time.Now()
 	lr := newLineReader(conn)
 	s.cfg.metrics.SessionStart()
@@ -318,7 +319,6 @@ func (s *Server) serveConn(ctx context.Context, conn net.Conn, peer netip.Addr, 
 		peer:     peer,
 		start:    start,
 		deadline: deadline,
-		wg:       decisions,
 	}
 	switch req.Script {
 	case tollguard.ScriptOutbound:
@@ -330,18 +330,18 @@ func (s *Server) serveConn(ctx context.Context, conn net.Conn, peer netip.Addr, 
 	}
 }
 
-// serveGroups tracks what one Serve call started.
+// serveGroups tracks the sessions of one Serve call.
 type serveGroups struct {
-	sessions  sync.WaitGroup // bounded by SessionTimeout
-	decisions sync.WaitGroup // Gate.Decide calls, which may outlive their session
+	sessions sync.WaitGroup
 }
 
-// wait waits for the sessions, then for the decisions at most grace.
+// wait waits for the sessions. Each ends by its deadline unless it is
+// stuck in a Gate.Decide that ignores its context; those are waited for
+// only up to grace.
 func (g *serveGroups) wait(log *slog.Logger, grace time.Duration) {
-	g.sessions.Wait()
 	done := make(chan struct{})
 	go func() {
-		g.decisions.Wait()
+		g.sessions.Wait()
 		close(done)
 	}()
 	t := time.NewTimer(grace)
@@ -349,7 +349,17 @@ func (g *serveGroups) wait(log *slog.Logger, grace time.Duration) {
 	select {
 	case <-done:
 	case <-t.C:
-		log.Error("shutting down with Gate.Decide calls still running past their deadline; " +
-			"an allow they return late may stay reserved until the sweep settles it")
+		log.Error("shutting down with sessions stuck in Gate.Decide past their deadline " +
+			"(their calls were answered already); an allow they return late stays reserved until the sweep settles it")
+	}
+}
+
+// recoverPanic logs a panic on a goroutine that serves ss besides its
+// own, and closes the connection: the include fails the call closed.
+func (s *Server) recoverPanic(ss *session, where string) {
+	if v := recover(); v != nil {
+		s.cfg.log.Error("panic in "+where+"; connection closed (the include fails the call closed)",
+			LogPeer, ss.peer.String(), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+		ss.conn.Close()
 	}
 }

@@ -913,6 +913,35 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 }
 
+// TestShutdownWithWedgedGate: a Decide that ignores its deadline holds
+// its session, but not the shutdown.
+func TestShutdownWithWedgedGate(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	entered := make(chan struct{}, 1)
+	h := startServer(t, func(s *Server) {
+		s.DecisionTimeout = 50 * time.Millisecond
+		s.SessionTimeout = 300 * time.Millisecond
+		s.Gate.(*agitest.Gate).DecideFunc = func(context.Context, tollguard.Call) (tollguard.Decision, error) {
+			entered <- struct{}{}
+			<-release
+			return tollguard.Decision{Verdict: tollguard.Allow, Reason: tollguard.ReasonOK, MaxSec: -1}, nil
+		}
+	})
+	if res := h.run(gated("0044207946000")); res.Reason() != "error" {
+		t.Fatalf("result %+v", res)
+	}
+	recv(t, entered, "Decide")
+	start := time.Now()
+	h.stop()
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("shutdown took %v", took)
+	}
+	if len(h.logs.find("stuck in Gate.Decide")) != 1 {
+		t.Errorf("no log:\n%s", h.logs.dump())
+	}
+}
+
 func TestMetrics(t *testing.T) {
 	h := startServer(t, func(s *Server) {
 		s.Gate.(*agitest.Gate).DecideFunc = func(_ context.Context, c tollguard.Call) (tollguard.Decision, error) {

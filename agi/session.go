@@ -10,7 +10,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	cyagi "github.com/CyCoreSystems/agi"
@@ -25,7 +24,6 @@ type session struct {
 	req             *request
 	peer            netip.Addr
 	start, deadline time.Time
-	wg              *sync.WaitGroup // the Serve call's decisions: Decide goroutines join it
 
 	err    error // set once nothing more may be sent: a hangup, a broken or desynchronised connection
 	hungup bool  // Asterisk sent its asynchronous HANGUP line
