@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -27,6 +28,14 @@ func Gated(dialled string) *Channel {
 type Load struct {
 	Addr    string
 	Channel *Channel // the session each caller plays; default Gated("0044207946000")
+	// Channels, if set, are played in turn instead of Channel: calls
+	// from many extensions, as on a real PBX.
+	Channels []*Channel
+	// Settle follows every session that ends with an allow and a call
+	// id with that call's hangup session (AGI(.../hangup,<callid>,
+	// <billsec>,ANSWER)), as the include's hangup handler does, so calls
+	// do not pile up open. Each hangup session counts as a session.
+	Settle bool
 	// Concurrency is the number of closed-loop callers; used when Rate
 	// is 0.
 	Concurrency int
@@ -88,18 +97,26 @@ func (l Load) Run(ctx context.Context) (*LoadResult, error) {
 	if l.Rate <= 0 && l.Concurrency <= 0 {
 		return nil, errors.New("agitest: Load needs Concurrency or Rate")
 	}
-	ch := l.Channel
-	if ch == nil {
-		ch = Gated("0044207946000")
+	chans := l.Channels
+	if len(chans) == 0 {
+		ch := l.Channel
+		if ch == nil {
+			ch = Gated("0044207946000")
+		}
+		chans = []*Channel{ch}
+	}
+	envs := make([][]byte, len(chans))
+	for i, ch := range chans {
+		envs[i] = ch.RawEnv
+		if envs[i] == nil {
+			envs[i] = ch.Env.Bytes()
+		}
 	}
 	timeout := l.Timeout
 	if timeout <= 0 {
 		timeout = 5 * time.Second
 	}
-	env := ch.RawEnv
-	if env == nil {
-		env = ch.Env.Bytes()
-	}
+	var next atomic.Uint64
 
 	var mu sync.Mutex
 	res := &LoadResult{}
@@ -112,14 +129,28 @@ func (l Load) Run(ctx context.Context) (*LoadResult, error) {
 		}
 		mu.Unlock()
 	}
-	one := func() error {
+	// one plays a session; with Settle, also the allowed call's hangup
+	// session, whose latency it returns as the second value (0 if none).
+	one := func() (time.Duration, error) {
 		sctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
-		r, err := ch.play(sctx, l.Addr, env)
+		i := int(next.Add(1)-1) % len(chans)
+		ch := chans[i]
+		r, err := ch.play(sctx, l.Addr, envs[i])
 		if err == nil && l.Check != nil {
 			err = l.Check(r)
 		}
-		return err
+		if err != nil || !l.Settle || r.Verdict() != "allow" || r.CallID() == "" {
+			return 0, err
+		}
+		hc := &Channel{Env: ch.Env.Clone(), Vars: ch.Vars}
+		hc.SetScript("hangup")
+		hc.SetArgs(r.CallID(), "30", "ANSWER")
+		t0 := time.Now()
+		if _, err := hc.play(sctx, l.Addr, hc.Env.Bytes()); err != nil {
+			return 0, fmt.Errorf("hangup session for call %s: %w", r.CallID(), err)
+		}
+		return time.Since(t0), nil
 	}
 
 	start := time.Now()
@@ -135,14 +166,18 @@ func (l Load) Run(ctx context.Context) (*LoadResult, error) {
 				var first error
 				for ctx.Err() == nil && time.Now().Before(end) {
 					t0 := time.Now()
-					if err := one(); err != nil {
+					hang, err := one()
+					if err != nil {
 						errs++
 						if first == nil {
 							first = err
 						}
 						continue
 					}
-					lats = append(lats, time.Since(t0))
+					lats = append(lats, time.Since(t0)-hang)
+					if hang > 0 {
+						lats = append(lats, hang)
+					}
 				}
 				record(lats, errs, first)
 			}()
@@ -168,11 +203,16 @@ func (l Load) Run(ctx context.Context) (*LoadResult, error) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if err := one(); err != nil {
+				hang, err := one()
+				if err != nil {
 					record(nil, 1, err)
 					return
 				}
-				record([]time.Duration{time.Since(at)}, 0, nil)
+				lats := []time.Duration{time.Since(at) - hang}
+				if hang > 0 {
+					lats = append(lats, hang)
+				}
+				record(lats, 0, nil)
 			}()
 		}
 	}
