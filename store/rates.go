@@ -9,32 +9,53 @@ import (
 	"github.com/tollguard/tollguard"
 )
 
-// RateImport replaces the rate deck inside one transaction: Add each
-// entry, then Commit; any error (or a Rollback) leaves the old deck.
+// RateImport replaces the rate deck: Add stages each entry in a
+// temporary table, then Commit swaps the staged deck in; any error (or
+// a Rollback) leaves the old deck.
+//
+// Staging writes only the connection's temp database, so it takes no
+// lock on the database file however long the deck: a carrier deck of
+// 100,000 rows takes over a second to read and stage, and the gate in
+// `tollguard serve` must not wait for it (its decisions have a deadline
+// of a few hundred milliseconds). The swap is one short IMMEDIATE
+// transaction, copying the staged rows inside SQLite.
 type RateImport struct {
-	tx    *sql.Tx
+	conn  *sql.Conn
 	stmt  *sql.Stmt
 	count int
+	done  bool
 }
 
 // BeginRateImport starts replacing the whole rate deck.
 func (s *DB) BeginRateImport(ctx context.Context) (*RateImport, error) {
-	tx, err := s.db.BeginTx(ctx, nil)
+	conn, err := s.db.Conn(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM rates`); err != nil {
-		tx.Rollback()
-		return nil, err
+	ri := &RateImport{conn: conn}
+	for _, q := range []string{
+		// The same shape and checks as rates, so a bad row fails at Add.
+		`CREATE TEMP TABLE IF NOT EXISTS rates_import (
+			prefix TEXT PRIMARY KEY, destination TEXT NOT NULL DEFAULT '', rate INTEGER NOT NULL CHECK (rate >= 0)
+		) WITHOUT ROWID`,
+		`DELETE FROM temp.rates_import`,
+		// DEFERRED (not the DSN's IMMEDIATE): a transaction that
+		// writes only temp tables locks nothing in the database file.
+		`BEGIN DEFERRED`,
+	} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			ri.Rollback()
+			return nil, fmt.Errorf("stage rate deck: %w", err)
+		}
 	}
 	// A deck repeating a prefix keeps its last row, as carriers' amendments do.
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO rates(prefix, destination, rate) VALUES (?, ?, ?)
+	ri.stmt, err = conn.PrepareContext(ctx, `INSERT INTO temp.rates_import(prefix, destination, rate) VALUES (?, ?, ?)
 		ON CONFLICT(prefix) DO UPDATE SET destination = excluded.destination, rate = excluded.rate`)
 	if err != nil {
-		tx.Rollback()
+		ri.Rollback()
 		return nil, err
 	}
-	return &RateImport{tx: tx, stmt: stmt}, nil
+	return ri, nil
 }
 
 // Add stages one entry.
@@ -53,18 +74,131 @@ func (ri *RateImport) Add(ctx context.Context, e tollguard.RateEntry) error {
 // Count is how many entries were staged.
 func (ri *RateImport) Count() int { return ri.count }
 
-// Commit makes the new deck live.
+// Commit makes the new deck live. What changed is worked out first,
+// reading the live deck without a lock; the write transaction then
+// applies only that (a month's new deck mostly repeats the last one),
+// unless something changed the deck meanwhile, when it works it out
+// again inside the transaction.
 func (ri *RateImport) Commit() error {
-	ri.stmt.Close()
-	if err := bumpDestVersion(context.Background(), ri.tx); err != nil {
-		ri.tx.Rollback()
-		return err
+	ctx := context.Background()
+	if ri.done {
+		return errors.New("rate import already finished")
 	}
-	return ri.tx.Commit()
+	ri.stmt.Close()
+	if _, err := ri.conn.ExecContext(ctx, `COMMIT`); err != nil {
+		ri.Rollback()
+		return fmt.Errorf("stage rate deck: %w", err)
+	}
+	err := func() error {
+		// A DEFERRED transaction that reads the database and writes
+		// only temp tables takes no write lock.
+		if _, err := ri.conn.ExecContext(ctx, `BEGIN DEFERRED`); err != nil {
+			return err
+		}
+		seen, err := destVersion(ctx, ri.conn)
+		if err == nil {
+			err = diffRates(ctx, ri.conn)
+		}
+		if err != nil {
+			ri.conn.ExecContext(ctx, `ROLLBACK`)
+			return err
+		}
+		if _, err := ri.conn.ExecContext(ctx, `COMMIT`); err != nil {
+			return err
+		}
+
+		tx, err := ri.conn.BeginTx(ctx, nil) // IMMEDIATE, from the DSN
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback()
+		now, err := destVersion(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if now != seen {
+			if err := diffRates(ctx, tx); err != nil {
+				return err
+			}
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM main.rates WHERE prefix IN (SELECT prefix FROM temp.rates_gone)`)
+		if err != nil {
+			return err
+		}
+		gone, _ := res.RowsAffected()
+		res, err = tx.ExecContext(ctx, `INSERT INTO main.rates(prefix, destination, rate)
+			SELECT prefix, destination, rate FROM temp.rates_changed WHERE true
+			ON CONFLICT(prefix) DO UPDATE SET destination = excluded.destination, rate = excluded.rate`)
+		if err != nil {
+			return err
+		}
+		changed, _ := res.RowsAffected()
+		if gone+changed > 0 {
+			if err := bumpDestVersion(ctx, tx); err != nil {
+				return err
+			}
+		}
+		return tx.Commit()
+	}()
+	ri.finish()
+	return err
+}
+
+// destVersion reads the destination data's version ("0" if never set).
+func destVersion(ctx context.Context, q querier) (string, error) {
+	var v string
+	err := q.QueryRowContext(ctx, `SELECT value FROM main.settings WHERE key = 'dest_version'`).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "0", nil
+	}
+	return v, err
+}
+
+// diffRates compares the staged deck with the live one into
+// temp.rates_gone (prefixes to drop) and temp.rates_changed (rows new
+// or different).
+func diffRates(ctx context.Context, q querier) error {
+	for _, stmt := range []string{
+		`DROP TABLE IF EXISTS temp.rates_gone`,
+		`DROP TABLE IF EXISTS temp.rates_changed`,
+		`CREATE TEMP TABLE rates_gone AS SELECT prefix FROM main.rates
+			WHERE prefix NOT IN (SELECT prefix FROM temp.rates_import)`,
+		`CREATE TEMP TABLE rates_changed AS SELECT i.prefix, i.destination, i.rate
+			FROM temp.rates_import i LEFT JOIN main.rates r ON r.prefix = i.prefix
+			WHERE r.prefix IS NULL OR r.destination IS NOT i.destination OR r.rate IS NOT i.rate`,
+	} {
+		if _, err := q.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("compare rate decks: %w", err)
+		}
+	}
+	return nil
 }
 
 // Rollback keeps the old deck.
-func (ri *RateImport) Rollback() error { ri.stmt.Close(); return ri.tx.Rollback() }
+func (ri *RateImport) Rollback() error {
+	if ri.done {
+		return nil
+	}
+	if ri.stmt != nil {
+		ri.stmt.Close()
+	}
+	// An error here only means no staging transaction was open.
+	ri.conn.ExecContext(context.Background(), `ROLLBACK`)
+	ri.finish()
+	return nil
+}
+
+// finish drops the staged rows and hands the connection back.
+func (ri *RateImport) finish() {
+	ri.done = true
+	// Never hand back a connection inside a transaction; an error here
+	// only means none was open.
+	ri.conn.ExecContext(context.Background(), `ROLLBACK`)
+	for _, t := range []string{"rates_import", "rates_gone", "rates_changed"} {
+		ri.conn.ExecContext(context.Background(), `DROP TABLE IF EXISTS temp.`+t)
+	}
+	ri.conn.Close()
+}
 
 // LookupRate returns the deck entry with the longest prefix of e164, or nil.
 func (s *DB) LookupRate(ctx context.Context, e164 string) (*tollguard.RateEntry, error) {
