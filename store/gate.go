@@ -40,6 +40,12 @@ type destSnapshot struct {
 type destCache struct {
 	mu   sync.Mutex
 	snap *destSnapshot
+	// loading is closed when the reload in progress ends (nil when
+	// none); loadErr is its error. slow is set once a decision gave up
+	// waiting for it.
+	loading chan struct{}
+	loadErr error
+	slow    bool
 }
 
 // bumpDestVersion marks rates, high-risk or rules as changed; call it
@@ -50,8 +56,35 @@ func bumpDestVersion(ctx context.Context, tx *sql.Tx) error {
 	return err
 }
 
+// destLoadTimeout bounds one reload of the destination data.
+const destLoadTimeout = 30 * time.Second
+
+// reloadPatience is the most a decision holding the write lock waits
+// for the reload of a deck of bigDeck rates or more before it decides
+// on the previous data. Smaller decks reload in a few milliseconds and
+// are always waited for.
+const (
+	reloadPatience = 20 * time.Millisecond
+	bigDeck        = 20000
+)
+
 // snapshot returns the destination data as of tx, reloading it when its
 // version changed.
+//
+// The reload runs on a reader connection in a goroutine of its own,
+// not in tx under the decision's deadline: a carrier deck of 100,000
+// rates takes longer to read than a decision may take, and a reload
+// cut short by each decision's deadline in turn would never finish,
+// failing every call closed.
+//
+// Where the deck is small, decisions wait for the reload: it takes
+// milliseconds, and a new rule applies to the very next call. Where the
+// deck is big (bigDeck rates or more), a decision with a deadline (a
+// call) waits briefly; if the reload takes longer, that decision and
+// the ones after it decide on the previous data until it lands, as if
+// the change had been committed a moment later: the caller holds the
+// write lock, and every other call would wait behind it and miss its
+// deadline. Without a deadline (the CLI, tests) it waits.
 func (s *DB) snapshot(ctx context.Context, tx *sql.Tx) (*destSnapshot, error) {
 	var version string
 	err := tx.StmtContext(ctx, s.gate.destVersion).QueryRowContext(ctx).Scan(&version)
@@ -61,23 +94,110 @@ func (s *DB) snapshot(ctx context.Context, tx *sql.Tx) (*destSnapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read dest_version: %w", err)
 	}
-	s.dest.mu.Lock()
-	defer s.dest.mu.Unlock()
-	if s.dest.snap != nil && s.dest.snap.version == version {
-		return s.dest.snap, nil
+	var patience <-chan time.Time
+	if dl, ok := ctx.Deadline(); ok {
+		t := time.NewTimer(min(reloadPatience, time.Until(dl)/2))
+		defer t.Stop()
+		patience = t.C
 	}
-	snap, err := loadDest(ctx, tx, version)
-	if err != nil {
-		return nil, err
+	for attempt := 0; ; attempt++ {
+		s.dest.mu.Lock()
+		prev := s.dest.snap
+		if prev != nil && prev.version == version {
+			s.dest.mu.Unlock()
+			return prev, nil
+		}
+		if attempt > 0 && s.dest.loading == nil && s.dest.loadErr != nil {
+			err := s.dest.loadErr
+			s.dest.mu.Unlock()
+			return nil, fmt.Errorf("load rates, high-risk list and rules: %w", err)
+		}
+		if attempt >= 3 {
+			s.dest.mu.Unlock()
+			return nil, fmt.Errorf("destination data version %s did not load", version)
+		}
+		done := s.dest.loading
+		if done == nil {
+			done = make(chan struct{})
+			s.dest.loading, s.dest.slow = done, false
+			go s.reloadDest(done)
+		}
+		slow := s.dest.slow
+		s.dest.mu.Unlock()
+		// A small previous deck predicts a quick reload: wait for it.
+		quick := prev == nil || len(prev.rates) < bigDeck
+		if !quick && patience != nil && slow {
+			return prev, nil
+		}
+		if quick || patience == nil {
+			select {
+			case <-done:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			continue
+		}
+		select {
+		case <-done:
+		case <-patience:
+			s.dest.mu.Lock()
+			if s.dest.loading == done {
+				s.dest.slow = true
+			}
+			s.dest.mu.Unlock()
+			return prev, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
-	s.dest.snap = snap
-	return snap, nil
 }
 
-func loadDest(ctx context.Context, tx *sql.Tx, version string) (*destSnapshot, error) {
+// reloadDest loads the current destination data into the cache and
+// closes done.
+func (s *DB) reloadDest(done chan struct{}) {
+	ctx, cancel := context.WithTimeout(context.Background(), destLoadTimeout)
+	defer cancel()
+	snap, err := loadDest(ctx, s.rdb)
+	s.dest.mu.Lock()
+	if err == nil {
+		s.dest.snap = snap
+	}
+	s.dest.loadErr = err
+	s.dest.loading = nil
+	s.dest.mu.Unlock()
+	close(done)
+}
+
+// WarmGate loads the destination data decisions match against (rates,
+// the high-risk list, rules), so that the first calls after a start do
+// not wait for it: `tollguard serve` calls it before it listens.
+func (s *DB) WarmGate(ctx context.Context) error {
+	snap, err := loadDest(ctx, s.rdb)
+	if err != nil {
+		return fmt.Errorf("load rates, high-risk list and rules: %w", err)
+	}
+	s.dest.mu.Lock()
+	s.dest.snap = snap
+	s.dest.mu.Unlock()
+	return nil
+}
+
+// loadDest reads the destination data from q outside any transaction.
+// The version is read first: data committed after it can only make the
+// snapshot newer than its label, and a decision that sees the newer
+// version then reloads; a snapshot older than its label cannot happen.
+func loadDest(ctx context.Context, q querier) (*destSnapshot, error) {
+	var version string
+	err := q.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = 'dest_version'`).Scan(&version)
+	if errors.Is(err, sql.ErrNoRows) {
+		version, err = "0", nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read dest_version: %w", err)
+	}
 	d := &destSnapshot{version: version, rates: map[string]tollguard.RateEntry{},
 		highRisk: map[string]tollguard.HighRiskEntry{}, rules: map[string][]tollguard.Rule{}}
-	rows, err := tx.QueryContext(ctx, `SELECT prefix, destination, rate FROM rates`)
+	rows, err := q.QueryContext(ctx, `SELECT prefix, destination, rate FROM rates`)
 	if err != nil {
 		return nil, err
 	}
@@ -90,7 +210,7 @@ func loadDest(ctx context.Context, tx *sql.Tx, version string) (*destSnapshot, e
 		d.rates[r.Prefix] = r
 	}
 	rows.Close()
-	if rows, err = tx.QueryContext(ctx, `SELECT prefix, description, source FROM high_risk`); err != nil {
+	if rows, err = q.QueryContext(ctx, `SELECT prefix, description, source FROM high_risk`); err != nil {
 		return nil, err
 	}
 	for rows.Next() {
@@ -102,7 +222,7 @@ func loadDest(ctx context.Context, tx *sql.Tx, version string) (*destSnapshot, e
 		d.highRisk[h.Prefix] = h
 	}
 	rows.Close()
-	if rows, err = tx.QueryContext(ctx, `SELECT id, account_id, prefix, action, note FROM rules`); err != nil {
+	if rows, err = q.QueryContext(ctx, `SELECT id, account_id, prefix, action, note FROM rules`); err != nil {
 		return nil, err
 	}
 	defer rows.Close()
