@@ -106,11 +106,24 @@ func serve(ctx context.Context, app *App) error {
 		return fmt.Errorf("audits: %w", err)
 	}
 	if cfg.AGI.Enabled {
+		// A carrier-sized rate deck takes a while to read: before the
+		// first call, not during it (it would miss its deadline).
+		if err := db.WarmGate(ctx); err != nil {
+			return err
+		}
 		if err := startAGI(ctx, d); err != nil {
 			return fmt.Errorf("agi: %w", err)
 		}
 	}
 	d.goFunc("sweep", func() { d.sweepLoop(ctx) })
+	// WAL checkpoints in the background, not inside whichever decision's
+	// commit crosses SQLite's automatic threshold (a big rates import
+	// leaves thousands of pages for it).
+	d.goFunc("checkpoint", func() {
+		if err := db.RunCheckpointer(ctx, time.Second); err != nil {
+			log.Error("WAL checkpointer stopped; SQLite checkpoints inside commits again", "err", err)
+		}
+	})
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
