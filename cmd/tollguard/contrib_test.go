@@ -1,0 +1,484 @@
+package main
+
+// Tests of contrib/: what an admin installs beside the binary must agree
+// with the binary (metric names, settings, defaults, the dialplan).
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tollguard/tollguard/dialplan"
+)
+
+const contribDir = "../../contrib"
+
+func readContrib(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(contribDir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// metricNames returns every metric family NewMetrics registers, with a
+// histogram's _bucket, _sum and _count series.
+func metricNames(t *testing.T) map[string]bool {
+	t.Helper()
+	m := NewMetrics()
+	names := map[string]bool{}
+	// Vectors with no series yet are missing from Gather: ask each
+	// collector for its descriptions.
+	descName := regexp.MustCompile(`fqName: "([^"]+)"`)
+	v := reflect.ValueOf(m).Elem()
+	for i := range v.NumField() {
+		c, ok := v.Field(i).Interface().(prometheus.Collector)
+		if !ok || v.Field(i).IsNil() {
+			continue
+		}
+		ch := make(chan *prometheus.Desc, 16)
+		go func() { c.Describe(ch); close(ch) }()
+		for d := range ch {
+			if mm := descName.FindStringSubmatch(d.String()); mm != nil {
+				names[mm[1]] = true
+			}
+		}
+	}
+	fams, err := m.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		names[f.GetName()] = true
+	}
+	for n := range names {
+		if n == "tollguard_decision_seconds" {
+			for _, s := range []string{"_bucket", "_sum", "_count"} {
+				names[n+s] = true
+			}
+		}
+	}
+	return names
+}
+
+// TestGrafanaDashboard: the dashboard is valid JSON, takes its
+// Prometheus as the ${DS_PROMETHEUS} input, queries only metrics that
+// tollguard exports, and shows every tollguard metric.
+func TestGrafanaDashboard(t *testing.T) {
+	var dash struct {
+		Inputs []struct {
+			Name, Type string
+			PluginID   string `json:"pluginId"`
+		} `json:"__inputs"`
+		Title  string
+		UID    string
+		Panels []struct {
+			ID         int
+			Type       string
+			Title      string
+			Datasource *struct{ Type, UID string }
+			Targets    []struct {
+				Expr       string
+				Datasource *struct{ Type, UID string }
+			}
+		}
+		Templating struct {
+			List []struct {
+				Name       string
+				Definition string
+				Datasource *struct{ Type, UID string }
+			}
+		}
+	}
+	raw := readContrib(t, "grafana/tollguard-dashboard.json")
+	if err := json.Unmarshal([]byte(raw), &dash); err != nil {
+		t.Fatalf("tollguard-dashboard.json: %v", err)
+	}
+	if len(dash.Inputs) != 1 || dash.Inputs[0].Name != "DS_PROMETHEUS" || dash.Inputs[0].Type != "datasource" || dash.Inputs[0].PluginID != "prometheus" {
+		t.Errorf("__inputs: want one datasource input DS_PROMETHEUS, got %+v", dash.Inputs)
+	}
+	if dash.Title == "" || dash.UID == "" {
+		t.Error("the dashboard needs a title and a uid")
+	}
+
+	exported := metricNames(t)
+	// A metric name in PromQL: an identifier followed by a selector, a
+	// range or the end; functions are followed by "(".
+	ident := regexp.MustCompile(`[a-zA-Z_:][a-zA-Z0-9_:]*`)
+	used := map[string]bool{}
+	checkExpr := func(where, expr string) {
+		expr = regexp.MustCompile(`"[^"]*"`).ReplaceAllString(expr, `""`) // label values
+		expr = regexp.MustCompile(`\{[^}]*\}`).ReplaceAllString(expr, `{}`) // label matchers
+		expr = regexp.MustCompile(`\[[^\]]*\]`).ReplaceAllString(expr, `[]`) // ranges
+		expr = regexp.MustCompile(`\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)`).ReplaceAllString(expr, ``) // label lists
+		for _, loc := range ident.FindAllStringIndex(expr, -1) {
+			name := expr[loc[0]:loc[1]]
+			rest := strings.TrimLeft(expr[loc[1]:], " ")
+			if strings.HasPrefix(rest, "(") || promqlWord[name] || (loc[0] > 0 && expr[loc[0]-1] == '$') {
+				continue
+			}
+			if !exported[name] {
+				t.Errorf("%s queries %q, which tollguard does not export", where, name)
+			}
+			used[name] = true
+		}
+	}
+	ids := map[int]bool{}
+	for _, p := range dash.Panels {
+		if ids[p.ID] {
+			t.Errorf("panel id %d used twice", p.ID)
+		}
+		ids[p.ID] = true
+		if p.Type == "row" {
+			continue
+		}
+		if p.Datasource == nil || p.Datasource.UID != "${DS_PROMETHEUS}" {
+			t.Errorf("panel %q: datasource %+v, want uid ${DS_PROMETHEUS}", p.Title, p.Datasource)
+		}
+		if len(p.Targets) == 0 {
+			t.Errorf("panel %q has no query", p.Title)
+		}
+		for _, tg := range p.Targets {
+			if tg.Datasource == nil || tg.Datasource.UID != "${DS_PROMETHEUS}" {
+				t.Errorf("panel %q: a target's datasource is %+v", p.Title, tg.Datasource)
+			}
+			checkExpr(fmt.Sprintf("panel %q", p.Title), tg.Expr)
+		}
+	}
+	for _, v := range dash.Templating.List {
+		if v.Datasource == nil || v.Datasource.UID != "${DS_PROMETHEUS}" {
+			t.Errorf("variable %s: datasource %+v", v.Name, v.Datasource)
+		}
+		def := strings.TrimSuffix(strings.TrimPrefix(v.Definition, "label_values("), ")")
+		first, _, _ := strings.Cut(def, ",")
+		checkExpr("variable "+v.Name, first)
+	}
+	for n := range exported {
+		base := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(n, "_bucket"), "_sum"), "_count")
+		if !strings.HasPrefix(n, "tollguard_") || n != base && n != "tollguard_decision_seconds_bucket" {
+			continue
+		}
+		if !used[n] && !(n == "tollguard_decision_seconds" && used["tollguard_decision_seconds_bucket"]) {
+			t.Errorf("no panel shows %s", n)
+		}
+	}
+}
+
+// promqlWord are PromQL keywords that look like metric names.
+var promqlWord = map[string]bool{
+	"by": true, "without": true, "on": true, "ignoring": true, "group_left": true, "group_right": true,
+	"and": true, "or": true, "unless": true, "bool": true, "offset": true, "le": true,
+}
+
+// iniValues reads "key = value" settings (with indented continuation
+// lines) from a fail2ban or systemd style file, values by key in order.
+func iniValues(text string) map[string][]string {
+	out := map[string][]string{}
+	last := ""
+	sc := bufio.NewScanner(strings.NewReader(text))
+	for sc.Scan() {
+		line := sc.Text()
+		trimmed := strings.TrimSpace(line)
+		if trimmed == "" || trimmed[0] == '#' || trimmed[0] == ';' || trimmed[0] == '[' {
+			last = ""
+			continue
+		}
+		if (line[0] == ' ' || line[0] == '\t') && last != "" {
+			vs := out[last]
+			vs[len(vs)-1] += "\n" + trimmed
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			continue
+		}
+		last = strings.TrimSpace(k)
+		out[last] = append(out[last], strings.TrimSpace(v))
+	}
+	return out
+}
+
+// f2bFilter is a fail2ban filter translated to Go regexps: fail2ban's
+// <HOST> becomes a named group, <F-CONTENT> the content group, and the
+// datepattern's %%Y-style fields digits.
+type f2bFilter struct {
+	date, pref *regexp.Regexp
+	fail       []*regexp.Regexp
+	ignore     []*regexp.Regexp
+}
+
+func loadF2bFilter(t *testing.T) *f2bFilter {
+	t.Helper()
+	vals := iniValues(readContrib(t, "fail2ban/filter.d/asterisk-tollguard.conf"))
+	one := func(k string) string {
+		if len(vals[k]) != 1 {
+			t.Fatalf("filter: want one %s, got %q", k, vals[k])
+		}
+		return vals[k][0]
+	}
+	// The file is read with ConfigParser interpolation: %% is %.
+	unpct := func(s string) string { return strings.ReplaceAll(s, "%%", "%") }
+	date := strings.NewReplacer("%Y", `\d{4}`, "%m", `\d{2}`, "%d", `\d{2}`, "%H", `\d{2}`, "%M", `\d{2}`, "%S", `\d{2}`, "%f", `\d+`).
+		Replace(unpct(one("datepattern")))
+	f := &f2bFilter{
+		date: regexp.MustCompile(date),
+		pref: regexp.MustCompile(strings.NewReplacer("<F-CONTENT>", "(?P<content>", "</F-CONTENT>", ")").Replace(unpct(one("prefregex")))),
+	}
+	// What fail2ban's <HOST> matches, near enough: an IPv4 or IPv6
+	// address or a host name; the test then insists on an address.
+	host := `(?P<host>[0-9A-Za-z.:\-]+)`
+	for _, re := range strings.Split(one("failregex"), "\n") {
+		f.fail = append(f.fail, regexp.MustCompile(strings.ReplaceAll(unpct(re), "<HOST>", host)))
+	}
+	for _, re := range strings.Split(vals["ignoreregex"][0], "\n") {
+		if re != "" {
+			f.ignore = append(f.ignore, regexp.MustCompile(unpct(re)))
+		}
+	}
+	return f
+}
+
+// match applies the filter to one log line as fail2ban does: cut the
+// date, take the prefregex's content, drop ignored lines, then the
+// first failregex that matches gives the host.
+func (f *f2bFilter) match(line string) (host string, ok bool) {
+	loc := f.date.FindStringIndex(line)
+	if loc == nil {
+		return "", false
+	}
+	rest := line[:loc[0]] + line[loc[1]:]
+	m := f.pref.FindStringSubmatch(rest)
+	if m == nil {
+		return "", false
+	}
+	content := m[f.pref.SubexpIndex("content")]
+	for _, ig := range f.ignore {
+		if ig.MatchString(content) {
+			return "", false
+		}
+	}
+	for _, re := range f.fail {
+		if m := re.FindStringSubmatch(content); m != nil {
+			return m[re.SubexpIndex("host")], true
+		}
+	}
+	return "", false
+}
+
+// TestFail2banFilter applies the shipped filter to Asterisk 22's real
+// security-log lines (recorded: a wrong password, an unknown user, a
+// contact over max_contacts) and to made-up ones (IPv6, TLS, a forged
+// RemoteAddress in the user name), and checks which lines match and the
+// address each bans.
+func TestFail2banFilter(t *testing.T) {
+	f := loadF2bFilter(t)
+	type want struct {
+		line int // 1-based
+		host string
+	}
+	for file, wants := range map[string][]want{
+		// ChallengeResponseFailed (1001), InvalidAccountID (1009) twice,
+		// ChallengeResponseFailed (<unknown>); ChallengeSent, NOTICE lines no.
+		"asterisk-log-wrong-password.txt": {{3, "127.0.0.1"}, {5, "127.0.0.1"}, {8, "127.0.0.1"}, {10, "127.0.0.1"}},
+		// FailedACL (registrar_attempt_exceeds_maximum_configured_contacts);
+		// ChallengeSent, SuccessfulAuth and the WARNING line no.
+		"asterisk-log-over-max-contacts.txt": {{4, "127.0.0.1"}},
+	} {
+		b, err := os.ReadFile(filepath.Join("testdata", "fail2ban", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+		var got []want
+		for i, l := range lines {
+			if h, ok := f.match(l); ok {
+				got = append(got, want{i + 1, h})
+			}
+		}
+		if !slices.Equal(got, wants) {
+			t.Errorf("%s: matched %v, want %v", file, got, wants)
+		}
+	}
+
+	const pre = `[2026-11-23 01:10:00.001] SECURITY[13979] res_security_log.c: SecurityEvent=`
+	const mid = `,EventTV="2026-11-23T01:10:00.001+0000",Severity="Error",Service="PJSIP",EventVersion="1",AccountID="1001",SessionID="s1",`
+	for _, c := range []struct {
+		name, line, host string
+	}{
+		{"IPv6", pre + `"ChallengeResponseFailed"` + mid + `LocalAddress="IPV6/UDP/2001:db8::1/5060",RemoteAddress="IPV6/UDP/2001:db8::5/5062",Challenge="1/2",Response="3",ExpectedResponse=""`, "2001:db8::5"},
+		{"TLS", pre + `"FailedACL"` + mid + `LocalAddress="IPV4/TLS/192.0.2.1/5061",RemoteAddress="IPV4/TLS/203.0.113.8/40001",ACLName="office"`, "203.0.113.8"},
+		{"TCPInvalidAccount", pre + `"InvalidAccountID"` + mid + `LocalAddress="IPV4/TCP/192.0.2.1/5060",RemoteAddress="IPV4/TCP/198.51.100.7/5060"`, "198.51.100.7"},
+		{"SuccessfulAuth", pre + `"SuccessfulAuth"` + mid + `LocalAddress="IPV4/UDP/192.0.2.1/5060",RemoteAddress="IPV4/UDP/198.51.100.7/5060",UsingPassword="1"`, ""},
+		{"ChallengeSent", pre + `"ChallengeSent"` + mid + `LocalAddress="IPV4/UDP/192.0.2.1/5060",RemoteAddress="IPV4/UDP/198.51.100.7/5060",Challenge=""`, ""},
+		// A user name crafted to carry a RemoteAddress of its choosing.
+		{"ForgedRemoteAddress", pre + `"InvalidAccountID",EventTV="2026-11-23T01:10:00.002+0000",Severity="Error",Service="PJSIP",EventVersion="1",` +
+			`AccountID="x",SessionID="a",LocalAddress="IPV4/UDP/1.1.1.1/1",RemoteAddress="IPV4/UDP/192.0.2.99/1",Z="",` +
+			`SessionID="real",LocalAddress="IPV4/UDP/192.0.2.1/5060",RemoteAddress="IPV4/UDP/203.0.113.7/5060"`, ""},
+		{"NoDate", `SECURITY[13979] res_security_log.c: SecurityEvent="FailedACL"` + mid + `LocalAddress="IPV4/UDP/192.0.2.1/5060",RemoteAddress="IPV4/UDP/203.0.113.8/5060"`, ""},
+		{"OtherModule", `[2026-11-23 01:10:00.001] NOTICE[13960] res_pjsip/pjsip_distributor.c: Request 'REGISTER' from '<sip:1009@127.0.0.1>' failed for '127.0.0.1:5074' - No matching endpoint found`, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h, ok := f.match(c.line)
+			if c.host == "" {
+				if ok {
+					t.Errorf("matched, banning %s; want no match", h)
+				}
+				return
+			}
+			if !ok || h != c.host {
+				t.Errorf("got %q (matched %v), want %s", h, ok, c.host)
+			}
+			if _, err := netip.ParseAddr(h); err != nil {
+				t.Errorf("the banned host %q is not an address", h)
+			}
+		})
+	}
+}
+
+// TestFail2banJail: the jail uses the filter, reads the security log,
+// never bans the PBX's loopback, and bans sanely.
+func TestFail2banJail(t *testing.T) {
+	vals := iniValues(readContrib(t, "fail2ban/jail.d/asterisk-tollguard.conf"))
+	get := func(k string) string {
+		if len(vals[k]) == 0 {
+			t.Fatalf("jail: no %s", k)
+		}
+		return vals[k][0]
+	}
+	if !strings.Contains(readContrib(t, "fail2ban/jail.d/asterisk-tollguard.conf"), "[asterisk-tollguard]") {
+		t.Error("jail section is not [asterisk-tollguard] (the coverage audit looks for a jail named asterisk*)")
+	}
+	if get("filter") != "asterisk-tollguard" || get("enabled") != "true" || get("logpath") != "/var/log/asterisk/security" {
+		t.Errorf("filter %q enabled %q logpath %q", get("filter"), get("enabled"), get("logpath"))
+	}
+	ignore := strings.Fields(get("ignoreip"))
+	if !slices.Contains(ignore, "127.0.0.0/8") || !slices.Contains(ignore, "::1") {
+		t.Errorf("ignoreip %v must hold the loopback ranges", ignore)
+	}
+	maxretry, err := strconv.Atoi(get("maxretry"))
+	if err != nil || maxretry < 3 || maxretry > 10 {
+		t.Errorf("maxretry %q: want 3 to 10", get("maxretry"))
+	}
+	for _, k := range []string{"findtime", "bantime"} {
+		d, err := time.ParseDuration(strings.Replace(get(k), "d", "h", 1))
+		if err != nil || d <= 0 {
+			t.Errorf("%s %q", k, get(k))
+		}
+	}
+}
+
+// TestSystemdUnit: the unit is hardened as documented, and agrees with
+// the daemon's defaults.
+func TestSystemdUnit(t *testing.T) {
+	vals := iniValues(readContrib(t, "tollguard.service"))
+	has := func(k, v string) {
+		t.Helper()
+		if !slices.Contains(vals[k], v) {
+			t.Errorf("%s=%s missing (have %q)", k, v, vals[k])
+		}
+	}
+	has("User", "tollguard")
+	has("DynamicUser", "no")
+	has("ProtectSystem", "strict")
+	has("ReadWritePaths", "/var/lib/tollguard")
+	has("StateDirectory", "tollguard")
+	has("EnvironmentFile", "-/etc/tollguard/tollguard.env")
+	has("Environment", "TOLLGUARD_DB=/var/lib/tollguard/tollguard.db TOLLGUARD_CONFIG=/etc/tollguard/tollguard.toml")
+	has("ExecStart", "/usr/local/bin/tollguard serve")
+	has("ExecReload", "/bin/kill -HUP $MAINPID")
+	has("Restart", "on-failure")
+	has("RestartPreventExitStatus", strconv.Itoa(exitUsage))
+	has("UMask", "0077")
+	has("NoNewPrivileges", "yes")
+	has("PrivateTmp", "yes")
+	has("ProtectHome", "yes")
+	has("CapabilityBoundingSet", "")
+	has("RestrictAddressFamilies", "AF_INET AF_INET6 AF_UNIX")
+	has("SystemCallFilter", "@system-service")
+	has("ReadOnlyPaths", "-/etc/asterisk/voicemail.conf")
+
+	def := DefaultConfig()
+	// SIGTERM waits shutdown_timeout, then serve gives its tasks 5 s more.
+	stop, err := time.ParseDuration(vals["TimeoutStopSec"][0])
+	if err != nil || stop < def.AGI.ShutdownTimeout.Duration+5*time.Second {
+		t.Errorf("TimeoutStopSec %q is shorter than serve's shutdown (%v + 5s)", vals["TimeoutStopSec"], def.AGI.ShutdownTimeout)
+	}
+	nofile, err := strconv.Atoi(vals["LimitNOFILE"][0])
+	if err != nil || nofile < 4*def.AGI.MaxSessions {
+		t.Errorf("LimitNOFILE %q: want room for max_sessions (%d) and a flood beyond it", vals["LimitNOFILE"], def.AGI.MaxSessions)
+	}
+}
+
+// TestEnvFile: every variable the sample env file names is one tollguard
+// reads.
+func TestEnvFile(t *testing.T) {
+	read := map[string]bool{"TOLLGUARD_CONFIG": true}
+	DefaultConfig().ApplyEnv(func(k string) string { read[k] = true; return "" })
+	env := readContrib(t, "tollguard.env")
+	re := regexp.MustCompile(`(?m)^#?(TOLLGUARD_[A-Z_]+)=`)
+	names := re.FindAllStringSubmatch(env, -1)
+	if len(names) == 0 {
+		t.Fatal("no TOLLGUARD_ variables in tollguard.env")
+	}
+	for _, m := range names {
+		if !read[m[1]] {
+			t.Errorf("tollguard.env names %s, which tollguard does not read", m[1])
+		}
+	}
+	for _, secret := range []string{"TOLLGUARD_ARI_PASSWORD", "TOLLGUARD_SMTP_PASSWORD", "TOLLGUARD_WEBHOOK_SECRET"} {
+		if !strings.Contains(env, secret+"=") {
+			t.Errorf("tollguard.env does not show %s", secret)
+		}
+	}
+}
+
+// TestAsteriskSnippets: the sample Asterisk config agrees with tollguard's
+// defaults and its dialplan include.
+func TestAsteriskSnippets(t *testing.T) {
+	def := DefaultConfig()
+	u, err := url.Parse(def.ARI.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	http := iniValues(readContrib(t, "asterisk/http.conf"))
+	if got := http["bindaddr"][0] + ":" + http["bindport"][0]; got != u.Host {
+		t.Errorf("http.conf binds %s; tollguard's default ARI URL is %s", got, def.ARI.URL)
+	}
+	ari := readContrib(t, "asterisk/ari.conf")
+	if !strings.Contains(ari, "["+def.ARI.User+"]") || !strings.Contains(ari, "password_format = plain") {
+		t.Errorf("ari.conf has no [%s] user with password_format = plain", def.ARI.User)
+	}
+	pjsip := iniValues(readContrib(t, "asterisk/pjsip.conf"))
+	if !slices.Contains(pjsip["rewrite_contact"], "yes") {
+		t.Error("pjsip.conf does not set rewrite_contact = yes")
+	}
+	ext := readContrib(t, "asterisk/extensions.conf")
+	for _, w := range []string{"#include tollguard.conf", "Gosub(" + dialplan.ContextOutbound + ",s,1(${EXTEN}))"} {
+		if !strings.Contains(ext, w) {
+			t.Errorf("extensions.conf lacks %s", w)
+		}
+	}
+	if !strings.Contains(dialplan.Include, "["+dialplan.ContextOutbound+"]") {
+		t.Errorf("the include has no [%s] context", dialplan.ContextOutbound)
+	}
+	if agi := regexp.MustCompile(`(?m)^TOLLGUARD_AGI=agi://(\S+)$`).FindStringSubmatch(ext); agi == nil || agi[1] != def.AGI.Listen {
+		t.Errorf("extensions.conf's TOLLGUARD_AGI %v; tollguard listens on %s", agi, def.AGI.Listen)
+	}
+	if !regexp.MustCompile(`(?m)^security\s*=>\s*security\s*$`).MatchString(readContrib(t, "asterisk/logger.conf")) {
+		t.Error("logger.conf does not enable the security log the fail2ban jail reads")
+	}
+}
