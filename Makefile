@@ -59,7 +59,8 @@ docs:
 install: build
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SYSCONF) $(DESTDIR)/lib/systemd/system $(DESTDIR)$(PREFIX)/share/tollguard
 	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/tollguard
-	install -m 0644 contrib/tollguard.service $(DESTDIR)/lib/systemd/system/tollguard.service
+	sed 's|/usr/local/|$(PREFIX)/|g' contrib/tollguard.service > $(DESTDIR)/lib/systemd/system/tollguard.service
+	chmod 0644 $(DESTDIR)/lib/systemd/system/tollguard.service
 	test -e $(DESTDIR)$(SYSCONF)/tollguard.toml || install -m 0600 contrib/tollguard.toml $(DESTDIR)$(SYSCONF)/tollguard.toml
 	test -e $(DESTDIR)$(SYSCONF)/tollguard.env || install -m 0600 contrib/tollguard.env $(DESTDIR)$(SYSCONF)/tollguard.env
 	cp -r contrib/. $(DESTDIR)$(PREFIX)/share/tollguard/
