@@ -121,9 +121,9 @@ func TestGrafanaDashboard(t *testing.T) {
 	ident := regexp.MustCompile(`[a-zA-Z_:][a-zA-Z0-9_:]*`)
 	used := map[string]bool{}
 	checkExpr := func(where, expr string) {
-		expr = regexp.MustCompile(`"[^"]*"`).ReplaceAllString(expr, `""`) // label values
-		expr = regexp.MustCompile(`\{[^}]*\}`).ReplaceAllString(expr, `{}`) // label matchers
-		expr = regexp.MustCompile(`\[[^\]]*\]`).ReplaceAllString(expr, `[]`) // ranges
+		expr = regexp.MustCompile(`"[^"]*"`).ReplaceAllString(expr, `""`)                                                       // label values
+		expr = regexp.MustCompile(`\{[^}]*\}`).ReplaceAllString(expr, `{}`)                                                     // label matchers
+		expr = regexp.MustCompile(`\[[^\]]*\]`).ReplaceAllString(expr, `[]`)                                                    // ranges
 		expr = regexp.MustCompile(`\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)`).ReplaceAllString(expr, ``) // label lists
 		for _, loc := range ident.FindAllStringIndex(expr, -1) {
 			name := expr[loc[0]:loc[1]]
