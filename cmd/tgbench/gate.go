@@ -2,25 +2,95 @@ package main
 
 import (
 	"context"
-	"sync/atomic"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
 
 	"github.com/tollguard/tollguard"
 	"github.com/tollguard/tollguard/agi/agitest"
+	"github.com/tollguard/tollguard/store"
+	"github.com/tollguard/tollguard/store/storetest"
 )
 
-// gateUnderTest returns the gate the benchmark drives, and a function
-// that releases it. This is the seam for the store-backed gate: open a
-// populated database here and return the policy over it.
-//
-// For now it is a fake that does no I/O: it allows every call with a
-// one-hour limit and a fresh call id, so the figures measure the FastAGI
-// path alone.
-func gateUnderTest(ctx context.Context) (tollguard.Gate, func(), error) {
-	var ids atomic.Int64
-	g := &agitest.Gate{
-		DecideFunc: func(ctx context.Context, c tollguard.Call) (tollguard.Decision, error) {
-			return tollguard.Decision{Verdict: tollguard.Allow, Reason: tollguard.ReasonOK, MaxSec: 3600, CallID: ids.Add(1)}, nil
-		},
+// population is the issue's benchmark database: 100 accounts, 10,000
+// extensions, a 50,000-prefix rate deck.
+var population = storetest.Population{Accounts: 100, Extensions: 10000, Rates: 50000}
+
+// gateUnderTest opens a database populated as the issue asks, with
+// history past call rows, and returns the real policy over it (the
+// gate `tollguard serve` runs) and a function that releases it.
+// Databases are built once into dir and reused: ten million rows take
+// a while to write.
+func gateUnderTest(ctx context.Context, dir string, history int) (tollguard.Gate, func(), error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, nil, err
 	}
-	return g, func() {}, nil
+	path := filepath.Join(dir, fmt.Sprintf("bench-v1-h%d.db", history))
+	now := time.Now()
+	fresh := false
+	if _, err := os.Stat(path); err != nil {
+		fresh = true
+	}
+	if fresh {
+		// Build under a temporary name, so an interrupted build is not reused.
+		tmp := path + ".building"
+		for _, suffix := range []string{"", "-wal", "-shm"} {
+			os.Remove(tmp + suffix)
+		}
+		fmt.Fprintf(os.Stderr, "# building %s (%d past calls)...\n", path, history)
+		db, err := store.Open(ctx, tmp)
+		if err != nil {
+			return nil, nil, err
+		}
+		p := population
+		p.History = history
+		err = storetest.Populate(ctx, db, p, now)
+		db.Close()
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			return nil, nil, err
+		}
+	}
+	db, err := store.Open(ctx, path)
+	if err != nil {
+		return nil, nil, err
+	}
+	// Calls left open by an interrupted earlier run would hold credit
+	// and concurrency; settle them, as serve's startup does.
+	if _, err := db.SQL().ExecContext(ctx, `UPDATE calls SET settled_at = created_at, settled_by = 'bench' WHERE verdict = 'allow' AND settled_at IS NULL`); err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	if err := db.WarmGate(ctx); err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	cctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { db.RunCheckpointer(cctx, time.Second); close(done) }()
+	p := &tollguard.Policy{
+		Now: time.Now, Store: db, DefaultPlan: tollguard.NumberPlan{Country: "GB"},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	return p, func() { stop(); <-done; db.Close() }, nil
+}
+
+// callers returns the sessions the load plays: each of the 10,000
+// extensions calling a London number, as the include asks the gate.
+func callers() []*agitest.Channel {
+	chans := make([]*agitest.Channel, population.Extensions)
+	for i := range chans {
+		ext := fmt.Sprint(1000 + i)
+		num := fmt.Sprintf("020794%05d", i)
+		ch := agitest.PJSIP(num)
+		ch.Env.Set("agi_channel", fmt.Sprintf("PJSIP/%s-%08x", ext, i))
+		ch.SetArgs(num, ext, "127.0.0.1:5072")
+		chans[i] = ch
+	}
+	return chans
 }

@@ -1,9 +1,16 @@
 // Command tgbench measures the FastAGI gate against a bare FastAGI
 // server, with the same load client in the same run (design.md §6):
 // throughput with closed-loop callers, latency at a paced rate counted
-// from each session's scheduled start, and CPU per 1000 sessions.
+// from each session's scheduled start, p99 with ten million past calls
+// against an empty history, CPU per 1000 sessions, and the ARI
+// listener's events per second and memory.
 //
-//	go run ./cmd/tgbench [-duration 2s] [-rounds 3] [-conc 32] [-rate 300]
+// The gate is the real one: the policy over SQLite populated as issue 2
+// asks (100 accounts, 10,000 extensions, a 50,000-prefix rate deck).
+// Calls come from all 10,000 extensions, and every allowed call is
+// followed by its hangup session, as Asterisk plays them.
+//
+//	go run ./cmd/tgbench [-duration 2s] [-rounds 3] [-conc 32] [-rate 300] [-history 10000000]
 package main
 
 import (
@@ -16,14 +23,18 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/tollguard/tollguard"
 	"github.com/tollguard/tollguard/agi"
 	"github.com/tollguard/tollguard/agi/agitest"
+	"github.com/tollguard/tollguard/ari"
 )
 
 func main() {
@@ -34,10 +45,10 @@ func main() {
 }
 
 type target struct {
-	name    string
-	addr    string
-	channel *agitest.Channel
-	check   func(*agitest.Result) error
+	name     string
+	addr     string
+	channels []*agitest.Channel
+	check    func(*agitest.Result) error
 
 	closed, paced agitest.LoadResult
 	cpu           time.Duration // process CPU over its closed-loop rounds
@@ -53,16 +64,29 @@ func run() error {
 	setVar := flag.Bool("setvar", true, "also measure the gate answering with SET VARIABLE (an Asterisk without MSet)")
 	logMode := flag.String("log", "text", "gate server logging: text (slog text to io.Discard: formatting cost included) or off")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	history := flag.Int("history", 10_000_000, "past call rows in the history database (0 skips that figure)")
+	cacheDir := flag.String("cache", defaultCache(), "where the populated benchmark databases are kept between runs")
+	events := flag.String("events", "1000000,10000000", "ARI events to push through the listener, per figure (\"\" skips)")
 	flag.Parse()
 
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 
-	gate, release, err := gateUnderTest(ctx)
+	gate, release, err := gateUnderTest(ctx, *cacheDir, 0)
 	if err != nil {
 		return fmt.Errorf("gate under test: %w", err)
 	}
 	defer release()
+	var histGate tollguard.Gate
+	if *history > 0 {
+		g, release, err := gateUnderTest(ctx, *cacheDir, *history)
+		if err != nil {
+			return fmt.Errorf("gate with history: %w", err)
+		}
+		defer release()
+		histGate = g
+	}
+	chans := callers()
 
 	var logger *slog.Logger
 	switch *logMode {
@@ -92,8 +116,8 @@ func run() error {
 			<-done
 		}
 	}()
-	newGate := func() *agi.Server {
-		return &agi.Server{Gate: gate, Logger: logger, MaxSessions: 4096}
+	newGate := func(g tollguard.Gate) *agi.Server {
+		return &agi.Server{Gate: g, Logger: logger, MaxSessions: 4096}
 	}
 
 	allowed := func(r *agitest.Result) error {
@@ -106,28 +130,40 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	gateAddr, err := listen(newGate().Serve)
+	gateAddr, err := listen(newGate(gate).Serve)
 	if err != nil {
 		return err
 	}
 	targets := []*target{
-		{name: "bare", addr: bareAddr, channel: agitest.Gated("0044207946000"), check: func(r *agitest.Result) error {
+		{name: "bare", addr: bareAddr, channels: chans, check: func(r *agitest.Result) error {
 			if r.Verdict() == "" {
 				return errors.New("bare session ended without its variable")
 			}
 			return nil
 		}},
-		{name: "gate", addr: gateAddr, channel: agitest.Gated("0044207946000"), check: allowed},
+		{name: "gate", addr: gateAddr, channels: chans, check: allowed},
 	}
 	if *setVar {
 		// Its own server: the MSet fallback is remembered per server.
-		addr, err := listen(newGate().Serve)
+		addr, err := listen(newGate(gate).Serve)
 		if err != nil {
 			return err
 		}
-		ch := agitest.Gated("0044207946000")
-		ch.NoMSet = true
-		targets = append(targets, &target{name: "gate(set-variable)", addr: addr, channel: ch, check: allowed})
+		noMSet := make([]*agitest.Channel, len(chans))
+		for i, ch := range chans {
+			c := *ch
+			c.NoMSet = true
+			noMSet[i] = &c
+		}
+		targets = append(targets, &target{name: "gate(set-variable)", addr: addr, channels: noMSet, check: allowed})
+	}
+	var hist *target
+	if histGate != nil {
+		addr, err := listen(newGate(histGate).Serve)
+		if err != nil {
+			return err
+		}
+		hist = &target{name: fmt.Sprintf("gate(%d past calls)", *history), addr: addr, channels: chans, check: allowed}
 	}
 
 	if *cpuProfile != "" {
@@ -144,11 +180,17 @@ func run() error {
 
 	fmt.Printf("# tgbench: %d CPUs, GOMAXPROCS %d, %s, load average %s; client and servers share this process\n",
 		runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(), loadAverage())
-	fmt.Printf("# session: PJSIP env of recorded session A, AGI(agi://…/outbound,0044207946000,1001,127.0.0.1:5072) as the include calls it\n")
+	fmt.Printf("# sessions: PJSIP env of recorded session A from each of %d extensions, AGI(agi://…/outbound,<number>,<ext>,<source>) as the include calls it;\n", len(chans))
+	fmt.Printf("#   each allowed call is followed by its hangup session (settlement); both count as sessions. Gate database: %d accounts, %d extensions, %d rates\n",
+		population.Accounts, population.Extensions, population.Rates)
 
-	// Warm up every server (connections, pools, JIT-less but caches).
-	for _, tg := range targets {
-		if _, err := (agitest.Load{Addr: tg.addr, Channel: tg.channel, Concurrency: *conc, Duration: 300 * time.Millisecond}).Run(ctx); err != nil {
+	// Warm up every server (connections, pools, caches).
+	warm := append([]*target(nil), targets...)
+	if hist != nil {
+		warm = append(warm, hist)
+	}
+	for _, tg := range warm {
+		if _, err := tg.load(*conc, 0, 300*time.Millisecond).Run(ctx); err != nil {
 			return err
 		}
 	}
@@ -161,7 +203,7 @@ func run() error {
 			}
 			runtime.GC()
 			cpu0 := cpuTime()
-			res, err := agitest.Load{Addr: tg.addr, Channel: tg.channel, Concurrency: *conc, Duration: *duration, Check: tg.check}.Run(ctx)
+			res, err := tg.load(*conc, 0, *duration).Run(ctx)
 			if err != nil {
 				return err
 			}
@@ -169,14 +211,18 @@ func run() error {
 			tg.closed.Merge(res)
 		}
 	}
+	paced := append([]*target(nil), targets[:2]...)
+	if hist != nil {
+		paced = append(paced, hist)
+	}
 	for r := range *pacedRounds {
-		for i := range targets[:2] {
-			tg := targets[i]
+		for i := range paced {
+			tg := paced[i]
 			if r%2 == 1 {
-				tg = targets[1-i]
+				tg = paced[len(paced)-1-i]
 			}
 			runtime.GC()
-			res, err := agitest.Load{Addr: tg.addr, Channel: tg.channel, Rate: *rate, Duration: *pacedDuration, Check: tg.check}.Run(ctx)
+			res, err := tg.load(0, *rate, *pacedDuration).Run(ctx)
 			if err != nil {
 				return err
 			}
@@ -202,6 +248,11 @@ func run() error {
 	}
 	fmt.Printf("gate p99 - bare p99 at %.0f/s: %+.2f ms\n", *rate,
 		float64(gateT.paced.Percentile(0.99)-bare.paced.Percentile(0.99))/float64(time.Millisecond))
+	if hist != nil {
+		fmt.Printf("%s paced %.0f/s: p50 %s p99 %s\n", hist.name, *rate, ms(hist.paced.Percentile(0.5)), ms(hist.paced.Percentile(0.99)))
+		fmt.Printf("history p99 ratio (%d past calls / empty history): %.2f\n", *history,
+			float64(hist.paced.Percentile(0.99))/float64(gateT.paced.Percentile(0.99)))
+	}
 	perK := func(tg *target) float64 { return tg.cpu.Seconds() / float64(tg.closed.Sessions) * 1000 }
 	fmt.Printf("cpu per 1000 sessions: gate %.3f s bare %.3f s", perK(gateT), perK(bare))
 	if *setVar {
@@ -209,8 +260,19 @@ func run() error {
 	}
 	fmt.Printf(" (process CPU from getrusage over the closed-loop rounds, load client included)\n")
 
+	for _, f := range strings.Split(*events, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n <= 0 {
+			return fmt.Errorf("-events %q: want counts such as 1000000,10000000", *events)
+		}
+		fmt.Println(ari.RunEventBenchDetail(n))
+	}
+
 	failed := 0
-	for _, tg := range targets {
+	for _, tg := range append(targets, paced...) {
 		for _, res := range []*agitest.LoadResult{&tg.closed, &tg.paced} {
 			if res.Errors > 0 {
 				failed += res.Errors
@@ -222,6 +284,22 @@ func run() error {
 		return fmt.Errorf("%d sessions failed", failed)
 	}
 	return nil
+}
+
+// load is a closed-loop (conc callers) or paced (rate) run against tg,
+// settling every allowed call with its hangup session.
+func (tg *target) load(conc int, rate float64, d time.Duration) agitest.Load {
+	return agitest.Load{Addr: tg.addr, Channels: tg.channels, Concurrency: conc, Rate: rate, Duration: d, Check: tg.check, Settle: true}
+}
+
+func defaultCache() string {
+	if d := os.Getenv("TOLLGUARD_BENCH_CACHE"); d != "" {
+		return d
+	}
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "tollguard-bench")
+	}
+	return filepath.Join(os.TempDir(), "tollguard-bench")
 }
 
 // cpuTime is the process's user and system CPU time.
