@@ -150,13 +150,22 @@ func (p *Policy) decide(ctx context.Context, c Call, dry bool) (Decision, error)
 }
 
 func (p *Policy) evaluate(ctx context.Context, c Call, now time.Time, dry bool) (Decision, error) {
-	e := &eval{d: Decision{MaxSec: -1, Scale: 2}}
-	tx, err := p.Store.BeginGate(ctx)
+	var d Decision
+	err := p.Store.Gate(ctx, dry, func(tx GateTx) error {
+		var err error
+		d, err = p.evaluateTx(ctx, tx, c, now, dry)
+		return err
+	})
 	if err != nil {
-		return e.d, fmt.Errorf("begin decision: %w", err)
+		return d, err
 	}
-	defer tx.Rollback()
+	return d, nil
+}
 
+// evaluateTx is one decision inside the store's transaction: look up the
+// caller, classify the number, walk the rules, record the attempt.
+func (p *Policy) evaluateTx(ctx context.Context, tx GateTx, c Call, now time.Time, dry bool) (Decision, error) {
+	e := &eval{d: Decision{MaxSec: -1, Scale: 2}}
 	ext, err := tx.Extension(ctx, c.Extension)
 	if err != nil {
 		return e.d, fmt.Errorf("find extension %q: %w", c.Extension, err)
@@ -193,8 +202,8 @@ func (p *Policy) evaluate(ctx context.Context, c Call, now time.Time, dry bool) 
 
 	p.rules(ctx, tx, e, c, ext, acct, now)
 	if e.d.Verdict == "" {
-		// a lookup failed inside the rules
-		return e.d, ctx.Err()
+		// a lookup failed inside the rules; its step says which
+		return e.d, fmt.Errorf("decision lookup failed: %s", e.d.Steps[len(e.d.Steps)-1].Detail)
 	}
 	if dry {
 		return e.d, nil
@@ -209,9 +218,6 @@ func (p *Policy) evaluate(ctx context.Context, c Call, now time.Time, dry bool) 
 	id, err := tx.InsertCall(ctx, &rec)
 	if err != nil {
 		return e.d, fmt.Errorf("record call: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return e.d, fmt.Errorf("commit decision: %w", err)
 	}
 	e.d.CallID = id
 	return e.d, nil

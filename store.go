@@ -6,18 +6,21 @@ import (
 )
 
 // GateStore is what the policy needs from storage. The SQLite store
-// implements it; each GateTx is one IMMEDIATE transaction, so the
-// counts a decision reads and the attempt it records cannot interleave
-// with another decision's.
+// implements it.
 type GateStore interface {
-	BeginGate(ctx context.Context) (GateTx, error)
+	// Gate runs fn against a GateTx inside the store's write
+	// transaction: what fn reads and what it records cannot interleave
+	// with another decision's. If fn returns an error, its writes are
+	// undone and Gate returns the error; with dry they are always undone
+	// (`tollguard check`). Gate returns once the writes are durable.
+	Gate(ctx context.Context, dry bool, fn func(tx GateTx) error) error
 	// SettleCall charges an open call (idempotent) and returns the row
 	// after settling and whether anything changed.
 	SettleCall(ctx context.Context, s Settlement) (CallRecord, bool, error)
 }
 
-// GateTx is one decision's transaction. Lookups return (nil, nil) when
-// nothing matches.
+// GateTx is one decision's view of the store, valid only inside
+// GateStore.Gate. Lookups return (nil, nil) when nothing matches.
 type GateTx interface {
 	Extension(ctx context.Context, name string) (*Extension, error)
 	Account(ctx context.Context, id string) (*Account, error)
@@ -37,6 +40,4 @@ type GateTx interface {
 	// them are the extension's, and the money they hold in reserve.
 	OpenCalls(ctx context.Context, account, extension string) (acct, ext int, reserved Amount, err error)
 	InsertCall(ctx context.Context, r *CallRecord) (int64, error)
-	Commit() error
-	Rollback() error
 }

@@ -340,21 +340,17 @@ func (h *harness) contact(id string) (tollguard.Contact, bool) {
 func (h *harness) gateCall(uniqueID, ext, dialled string, v tollguard.Verdict) int64 {
 	h.t.Helper()
 	ctx := context.Background()
-	tx, err := h.db.BeginGate(ctx)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer tx.Rollback()
 	r := &tollguard.CallRecord{CreatedAt: time.Now(), Extension: ext, Account: "acme", Dialled: dialled, Class: tollguard.ClassInternational,
 		UniqueID: uniqueID, Channel: "PJSIP/" + ext, Verdict: v, Reason: tollguard.ReasonOK, MaxSec: 3600, Rate: 60_000, Reserve: 3600, Scale: 2}
 	if v == tollguard.Deny {
 		r.Reason, r.Cause, r.MaxSec, r.Reserve = tollguard.ReasonHighRisk, 21, 0, 0
 	}
-	id, err := tx.InsertCall(ctx, r)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	if err := tx.Commit(); err != nil {
+	var id int64
+	if err := h.db.Gate(ctx, false, func(tx tollguard.GateTx) error {
+		var err error
+		id, err = tx.InsertCall(ctx, r)
+		return err
+	}); err != nil {
 		h.t.Fatal(err)
 	}
 	return id

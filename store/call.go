@@ -36,19 +36,28 @@ func scanCall(row scanner) (*tollguard.CallRecord, error) {
 
 // SettleCall charges an open call for its billed seconds, capped at its
 // reservation, and releases the rest. A settled or denied call is left
-// alone (changed false); an unknown id is ENOTFOUND.
+// alone (changed false); an unknown id is ENOTFOUND. The record returned
+// carries the call's identity, money and settlement fields, not its
+// steps (`tollguard calls show` has those).
 func (s *DB) SettleCall(ctx context.Context, st tollguard.Settlement) (tollguard.CallRecord, bool, error) {
 	var out tollguard.CallRecord
 	changed := false
-	err := s.Tx(ctx, func(tx *sql.Tx) error {
-		c, err := scanCall(tx.QueryRowContext(ctx, `SELECT `+callCols+` FROM calls WHERE id = ?`, st.CallID))
+	// Settlements share the gate's group commit (batch.go).
+	err := s.batched(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var c tollguard.CallRecord
+		var created, settled int64
+		var verdict string
+		out, changed = c, false
+		err := tx.StmtContext(ctx, s.gate.settleGet).QueryRowContext(ctx, st.CallID).Scan(&c.ID, &created, &c.Extension,
+			&c.Account, &verdict, &c.Rate, &c.Reserve, &c.MaxSec, &c.Scale, &settled, &c.SettledBy, &c.Billsec, &c.Charge, &c.DialStatus)
 		if errors.Is(err, sql.ErrNoRows) {
 			return tollguard.Errorf(tollguard.ENOTFOUND, "call %d not found", st.CallID)
 		}
 		if err != nil {
 			return err
 		}
-		out = *c
+		c.CreatedAt, c.SettledAt, c.Verdict = fromUnix(created), fromUnix(settled), tollguard.Verdict(verdict)
+		out = c
 		if !c.Open() {
 			return nil
 		}
@@ -58,16 +67,16 @@ func (s *DB) SettleCall(ctx context.Context, st tollguard.Settlement) (tollguard
 		if c.SettledAt.IsZero() {
 			c.SettledAt = s.now()
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE calls SET settled_at = ?, settled_by = ?, billsec = ?, charge = ?, dial_status = ?
-			WHERE id = ? AND settled_at IS NULL`, c.SettledAt.Unix(), c.SettledBy, c.Billsec, c.Charge, c.DialStatus, c.ID); err != nil {
+		if _, err := tx.StmtContext(ctx, s.gate.settleCall).ExecContext(ctx, c.SettledAt.Unix(), c.SettledBy, c.Billsec,
+			c.Charge, c.DialStatus, c.ID); err != nil {
 			return fmt.Errorf("settle call %d: %w", c.ID, err)
 		}
 		if c.Charge > 0 {
-			if _, err := tx.ExecContext(ctx, `UPDATE accounts SET balance = balance - ? WHERE id = ?`, c.Charge, c.Account); err != nil {
+			if _, err := tx.StmtContext(ctx, s.gate.charge).ExecContext(ctx, c.Charge, c.Account); err != nil {
 				return fmt.Errorf("charge account %s: %w", c.Account, err)
 			}
 		}
-		out, changed = *c, true
+		out, changed = c, true
 		return nil
 	})
 	return out, changed, err

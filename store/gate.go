@@ -244,6 +244,7 @@ const maxPrefixes = 15
 // per call cost more than running them.
 type gateStmts struct {
 	extension, account, destVersion, countExt, countAcct, open, insert *sql.Stmt
+	settleGet, settleCall, charge                                      *sql.Stmt
 }
 
 func prepareGate(ctx context.Context, db *sql.DB) (*gateStmts, error) {
@@ -260,6 +261,11 @@ func prepareGate(ctx context.Context, db *sql.DB) (*gateStmts, error) {
 		{&st.open, `SELECT COUNT(*), COALESCE(SUM(extension = ?), 0), COALESCE(SUM(reserve), 0)
 			FROM calls WHERE account_id = ? AND verdict = 'allow' AND settled_at IS NULL`},
 		{&st.insert, callInsert},
+		{&st.settleGet, `SELECT id, created_at, extension, account_id, verdict, rate, reserve, maxsec, scale,
+			COALESCE(settled_at, 0), settled_by, billsec, charge, dial_status FROM calls WHERE id = ?`},
+		{&st.settleCall, `UPDATE calls SET settled_at = ?, settled_by = ?, billsec = ?, charge = ?, dial_status = ?
+			WHERE id = ? AND settled_at IS NULL`},
+		{&st.charge, `UPDATE accounts SET balance = balance - ? WHERE id = ?`},
 	} {
 		stmt, err := db.PrepareContext(ctx, q.sql)
 		if err != nil {
@@ -279,18 +285,21 @@ func attemptsQuery(col, index string) string {
 		(SELECT created_at FROM calls INDEXED BY ` + index + ` WHERE ` + col + ` = ? AND created_at >= ? ORDER BY created_at DESC LIMIT ?)`
 }
 
-// BeginGate starts a decision's transaction.
-func (s *DB) BeginGate(ctx context.Context) (tollguard.GateTx, error) {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, err
-	}
-	snap, err := s.snapshot(ctx, tx)
-	if err != nil {
-		tx.Rollback()
-		return nil, err
-	}
-	return &gateTx{tx: tx, st: s.gate, dest: snap}, nil
+// Gate runs fn in the group-committed write transaction (batch.go).
+func (s *DB) Gate(ctx context.Context, dry bool, fn func(tx tollguard.GateTx) error) error {
+	return s.batched(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		snap, err := s.snapshot(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if err := fn(&gateTx{tx: tx, st: s.gate, dest: snap}); err != nil {
+			return err
+		}
+		if dry {
+			return errUndo
+		}
+		return nil
+	})
 }
 
 // stmt binds a prepared statement to the transaction's connection
@@ -307,9 +316,6 @@ func longest(e164 string, fn func(prefix string) bool) {
 		}
 	}
 }
-
-func (g *gateTx) Commit() error   { return g.tx.Commit() }
-func (g *gateTx) Rollback() error { return g.tx.Rollback() }
 
 func (g *gateTx) Extension(ctx context.Context, name string) (*tollguard.Extension, error) {
 	e, err := scanExtension(g.stmt(ctx, g.st.extension).QueryRowContext(ctx, name))

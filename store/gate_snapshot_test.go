@@ -38,10 +38,12 @@ func TestGateReloadOutlivesDecisionDeadlines(t *testing.T) {
 	for {
 		tries++
 		dctx, cancel := context.WithTimeout(ctx, 2*time.Millisecond)
-		tx, err := db.BeginGate(dctx)
+		var r *tollguard.RateEntry
+		err := db.Gate(dctx, true, func(tx tollguard.GateTx) error {
+			r, _ = tx.Rate(dctx, "+90000123")
+			return nil
+		})
 		if err == nil {
-			r, _ := tx.Rate(dctx, "+90000123")
-			tx.Rollback()
 			cancel()
 			if r == nil || r.Prefix != "90000123" {
 				t.Fatalf("rate after reload: %+v", r)
@@ -77,12 +79,12 @@ func TestGateSeesRuleChangeAtOnce(t *testing.T) {
 		t.Helper()
 		dctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 		defer cancel()
-		tx, err := db.BeginGate(dctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer tx.Rollback()
-		_, deny, err := tx.MatchRules(dctx, "", "+252612345678")
+		var deny *tollguard.Rule
+		err := db.Gate(dctx, true, func(tx tollguard.GateTx) error {
+			var err error
+			_, deny, err = tx.MatchRules(dctx, "", "+252612345678")
+			return err
+		})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -128,12 +130,13 @@ func TestGateDoesNotWaitForSlowReload(t *testing.T) {
 		start := time.Now()
 		dctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
-		tx, err := db.BeginGate(dctx)
-		if err != nil {
+		var r *tollguard.RateEntry
+		if err := db.Gate(dctx, true, func(tx tollguard.GateTx) error {
+			r, _ = tx.Rate(dctx, "+441134960000")
+			return nil
+		}); err != nil {
 			t.Fatal(err)
 		}
-		defer tx.Rollback()
-		r, _ := tx.Rate(dctx, "+441134960000")
 		if r == nil {
 			t.Fatal("no rate for +44")
 		}
@@ -141,14 +144,14 @@ func TestGateDoesNotWaitForSlowReload(t *testing.T) {
 	}
 	importDeck(1, 40_000)
 	// Without a deadline it waits for the reload.
-	tx, err := db.BeginGate(ctx)
-	if err != nil {
+	if err := db.Gate(ctx, true, func(tx tollguard.GateTx) error {
+		if r, _ := tx.Rate(ctx, "+441134960000"); r == nil || r.Rate != 1 {
+			t.Errorf("rate %+v, want 1", r)
+		}
+		return nil
+	}); err != nil {
 		t.Fatal(err)
 	}
-	if r, _ := tx.Rate(ctx, "+441134960000"); r == nil || r.Rate != 1 {
-		t.Fatalf("rate %+v, want 1", r)
-	}
-	tx.Rollback()
 	importDeck(2, 40_000)
 	stale := 0
 	deadline := time.Now().Add(30 * time.Second)

@@ -15,17 +15,14 @@ func TestRollupKeepsTotalsAndOpenCalls(t *testing.T) {
 	seedAccount(t, db)
 	base := time.Date(2026, 8, 10, 12, 0, 0, 0, time.UTC)
 	insert := func(at time.Time, v tollguard.Verdict, reserve tollguard.Amount) int64 {
-		tx, err := db.BeginGate(ctx)
+		var id int64
+		err := db.Gate(ctx, false, func(tx tollguard.GateTx) error {
+			var err error
+			id, err = tx.InsertCall(ctx, &tollguard.CallRecord{CreatedAt: at, Extension: "1001", Account: "acme", Dialled: "0207",
+				Class: tollguard.ClassNational, Verdict: v, Reason: tollguard.ReasonOK, Rate: 60000, Reserve: reserve, MaxSec: 600, Scale: 2})
+			return err
+		})
 		if err != nil {
-			t.Fatal(err)
-		}
-		defer tx.Rollback()
-		id, err := tx.InsertCall(ctx, &tollguard.CallRecord{CreatedAt: at, Extension: "1001", Account: "acme", Dialled: "0207",
-			Class: tollguard.ClassNational, Verdict: v, Reason: tollguard.ReasonOK, Rate: 60000, Reserve: reserve, MaxSec: 600, Scale: 2})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := tx.Commit(); err != nil {
 			t.Fatal(err)
 		}
 		return id

@@ -39,6 +39,7 @@ type DB struct {
 	rdb  *sql.DB
 	gate *gateStmts
 	dest destCache
+	w    *writer // group commit for decisions and settlements
 	path string
 	// Now is the clock for rows the store stamps itself (ledger, blocks).
 	Now func() time.Time
@@ -95,6 +96,7 @@ func Open(ctx context.Context, file string) (*DB, error) {
 		s.Close()
 		return nil, err
 	}
+	s.startWriter()
 	// SQLite creates -wal and -shm with the process umask; keep them as
 	// private as the database itself.
 	for _, suffix := range []string{"-wal", "-shm"} {
@@ -105,6 +107,7 @@ func Open(ctx context.Context, file string) (*DB, error) {
 
 // Close closes the database.
 func (s *DB) Close() error {
+	s.stopWriter()
 	rerr := s.rdb.Close()
 	if err := s.db.Close(); err != nil {
 		return err
