@@ -383,7 +383,7 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, c Call, ext *Ext
 		// 8. Rate limits and concurrency.
 		lim := acct.Limits
 		for _, sc := range []struct {
-			scope, id, who      string
+			scope, id, who    string
 			minute, hour, day int
 		}{
 			{"ext", ext.Name, "extension " + ext.Name, lim.ExtPerMinute, lim.ExtPerHour, lim.ExtPerDay},
