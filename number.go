@@ -219,6 +219,13 @@ func Classify(dialled string, plan NumberPlan, hr HighRiskMatcher) Number {
 	}
 
 	e164 := phonenumbers.Format(&pn, phonenumbers.E164)
+	if len(e164) > 1+15 {
+		// E.164 has at most 15 digits. The metadata allows longer
+		// national numbers in a few countries (Japan's domestic-only
+		// ranges): they cannot be called from abroad or rated, so they
+		// stay unknown, and the gate denies them.
+		return n
+	}
 	// For a valid number this is the region whose ranges it is in; for
 	// an invalid one, the code's region where it has only one, else "".
 	n.Region = phonenumbers.GetRegionCodeForNumber(&pn)
