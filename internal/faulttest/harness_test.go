@@ -866,6 +866,14 @@ func refused(err error) bool {
 	return errors.Is(err, syscall.ECONNREFUSED)
 }
 
+// dialFailed reports whether err is a failed connect: refused, or reset
+// by a listener closing with connections in its accept queue. To
+// Asterisk both mean tollguard is not there (AGISTATUS=FAILURE).
+func dialFailed(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
 // dialRefused reports whether addr refuses connections now.
 func dialRefused(addr string) bool {
 	c, err := net.DialTimeout("tcp", addr, time.Second)

@@ -3,9 +3,7 @@ package faulttest
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"math/rand/v2"
-	"net"
 	"slices"
 	"strconv"
 	"sync"
@@ -111,9 +109,8 @@ func TestKill9UnderLoadSoak(t *testing.T) {
 			st.mu.Lock()
 			defer st.mu.Unlock()
 			a.doneAt = time.Now()
-			var op *net.OpError
 			switch {
-			case err != nil && errors.As(err, &op) && op.Op == "dial":
+			case err != nil && dialFailed(err):
 				// Refused, or reset by a dying listener: the hangup
 				// handler's AGI fails and Asterisk does not retry.
 				a.settle = "lost"

@@ -240,7 +240,7 @@ func testShutdownUnderLoad(t *testing.T) {
 				cancel()
 				mu.Lock()
 				switch {
-				case err != nil && refused(err):
+				case err != nil && dialFailed(err):
 					refusedN++
 					stop.Store(true)
 				case err != nil:
@@ -302,7 +302,7 @@ func testShutdownUnderLoad(t *testing.T) {
 		}
 	}
 	t.Logf("%d clients: %d verdicts received (%d failed closed at the decision deadline, %d of them decided late), %d call rows; "+
-		"after the signal %d connections refused, %d closed unanswered (still in the kernel's accept queue when the listener closed)",
+		"after the signal %d connections refused or reset at connect, %d closed unanswered (still in the kernel's accept queue when the listener closed)",
 		clients, len(got), failed, late, len(rows), refusedN, noAnswer)
 	e.IntegrityCheck()
 	e.CheckBooks("after shutdown under load")
