@@ -80,9 +80,9 @@ func (o *opStats) String() string {
 }
 
 // TestContentionSoak runs admin commands from other processes (credit
-// adds, extension changes, reads, and importing a 100,000-row rate deck
-// over and over, each a month's update of the last) while the gate
-// decides a paced stream of calls. No command may
+// adds, extension changes, reads, audits, and importing a 100,000-row
+// rate deck over and over, each a month's update of the last) while the
+// gate decides a paced stream of calls. No command may
 // fail with "database is locked", no call may be failed closed (reason
 // error), and every write must land.
 func TestContentionSoak(t *testing.T) {
@@ -126,7 +126,7 @@ func TestContentionSoak(t *testing.T) {
 		})
 	}
 
-	var credit, extSet, imports, reads opStats
+	var credit, extSet, imports, reads, audits opStats
 	var writers sync.WaitGroup
 	loop := func(o *opStats, args func(i int) []string) {
 		writers.Go(func() {
@@ -140,6 +140,11 @@ func TestContentionSoak(t *testing.T) {
 		return []string{"ext", "set", "2001", "--description", "contention " + strconv.Itoa(i), "--cidr", "127.0.0.0/8"}
 	})
 	loop(&imports, func(i int) []string { return []string{"rates", "import", "--quiet", decks[(i+1)%2]} })
+	// Audits as the CLI runs them (the daemon's cron runs the same
+	// code): each stores its run and raises alerts for its findings.
+	loop(&audits, func(i int) []string {
+		return []string{"audit", []string{"spend", "quotas", "stale", "tests"}[i%4]}
+	})
 	loop(&reads, func(i int) []string {
 		if i%2 == 0 {
 			return []string{"calls", "--json", "--limit", "20"}
@@ -182,6 +187,7 @@ func TestContentionSoak(t *testing.T) {
 	t.Logf("ext set: %s", &extSet)
 	t.Logf("rates import (%d rows): %s", deckRows, &imports)
 	t.Logf("reads (calls --json, credit show): %s", &reads)
+	t.Logf("audits (spend, quotas, stale, tests): %s", &audits)
 	t.Logf("serve's warnings and errors: %v", d.Log.Summary())
 
 	if res.Errors > 0 {
@@ -192,7 +198,7 @@ func TestContentionSoak(t *testing.T) {
 	if settleErrs.Load() > 0 {
 		t.Errorf("%d settles failed", settleErrs.Load())
 	}
-	for name, o := range map[string]*opStats{"credit add": &credit, "ext set": &extSet, "rates import": &imports, "reads": &reads} {
+	for name, o := range map[string]*opStats{"credit add": &credit, "ext set": &extSet, "rates import": &imports, "reads": &reads, "audits": &audits} {
 		if o.fails > 0 {
 			t.Errorf("%s: %d of %d failed; first:\n%s", name, o.fails, o.n, o.firstErr)
 		}
