@@ -27,11 +27,18 @@ const RateScale = 6
 // currency (2 for GBP, 0 for JPY, 3 for BHD), from x/text's CLDR data.
 func CurrencyScale(code string) (int, error) {
 	u, err := currency.ParseISO(code)
-	if err != nil {
-		return 0, Errorf(EINVALID, "currency %q: not an ISO 4217 code (use GBP, USD, EUR, ...)", code)
+	if err != nil || notMoney[u.String()] {
+		return 0, Errorf(EINVALID, "currency %q: not an ISO 4217 currency (use GBP, USD, EUR, ...)", code)
 	}
 	scale, _ := currency.Standard.Rounding(u)
 	return scale, nil
+}
+
+// notMoney are ISO 4217 codes that are not currencies an account can
+// hold: no currency, testing, precious metals, and units of account.
+var notMoney = map[string]bool{
+	"XXX": true, "XTS": true, "XAU": true, "XAG": true, "XPD": true, "XPT": true,
+	"XDR": true, "XBA": true, "XBB": true, "XBC": true, "XBD": true, "XSU": true, "XUA": true,
 }
 
 // ParseAmount parses a decimal string ("12.50", "-3", "0.5") into minor

@@ -9,7 +9,9 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -51,6 +53,7 @@ type AGIConfig struct {
 	Allowed         []string `toml:"allowed"` // client CIDRs
 	MaxSessions     int      `toml:"max_sessions"`
 	SessionTimeout  Duration `toml:"session_timeout"`
+	EnvTimeout      Duration `toml:"env_timeout"`
 	DecisionTimeout Duration `toml:"decision_timeout"`
 	DenyAction      string   `toml:"deny_action"` // hangup or return
 	ShutdownTimeout Duration `toml:"shutdown_timeout"`
@@ -100,8 +103,9 @@ func DefaultConfig() *Config {
 		Log: LogConfig{Level: "info", Format: "text"},
 		AGI: AGIConfig{
 			Enabled: true, Listen: "127.0.0.1:4573", Allowed: []string{"127.0.0.1/32", "::1/128"},
-			MaxSessions: 512, SessionTimeout: Duration{10 * time.Second}, DecisionTimeout: Duration{300 * time.Millisecond},
-			DenyAction: "hangup", ShutdownTimeout: Duration{10 * time.Second},
+			MaxSessions: 512, SessionTimeout: Duration{10 * time.Second}, EnvTimeout: Duration{time.Second},
+			DecisionTimeout: Duration{300 * time.Millisecond},
+			DenyAction:      "hangup", ShutdownTimeout: Duration{10 * time.Second},
 		},
 		Gate: GateConfig{
 			DefaultCountry: "GB", SelftestNumber: "0099999999999",
@@ -141,6 +145,8 @@ func (es ConfigErrors) Error() string {
 	return "config has errors:\n  " + strings.Join(s, "\n  ")
 }
 
+var tomlLineRE = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): (.*)$`)
+
 // LoadConfig reads path over the defaults ("" means defaults only) and
 // validates the result. Unknown settings are errors: a typo must not
 // silently leave a default in place.
@@ -164,6 +170,12 @@ func parseConfig(path, text string, c *Config) (*Config, error) {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
 			return nil, wrapInvalid(ConfigErrors{{Path: path, Line: pe.Position.Line, Msg: pe.Message}})
+		}
+		// Type mismatches come as plain errors: "toml: line 2 (last key
+		// "agi.max_sessions"): incompatible types: ...".
+		if m := tomlLineRE.FindStringSubmatch(err.Error()); m != nil {
+			line, _ := strconv.Atoi(m[1])
+			return nil, wrapInvalid(ConfigErrors{{Path: path, Line: line, Msg: fmt.Sprintf("%s: %s", m[2], m[3])}})
 		}
 		return nil, wrapInvalid(ConfigErrors{{Path: path, Msg: err.Error()}})
 	}
@@ -251,6 +263,9 @@ func (c *Config) Validate() error {
 	}
 	if c.AGI.DecisionTimeout.Duration <= 0 || c.AGI.DecisionTimeout.Duration > 5*time.Second {
 		c.errAt(&errs, fmt.Sprintf("agi decision_timeout %s: want between 1ms and 5s (Asterisk waits for the gate with no timeout of its own)", c.AGI.DecisionTimeout), "agi", "decision_timeout")
+	}
+	if c.AGI.EnvTimeout.Duration <= 0 || c.AGI.EnvTimeout.Duration > c.AGI.SessionTimeout.Duration {
+		c.errAt(&errs, "agi env_timeout must be positive and at most session_timeout (Asterisk sends the env block as soon as it connects)", "agi", "env_timeout")
 	}
 	if c.AGI.SessionTimeout.Duration < c.AGI.DecisionTimeout.Duration {
 		c.errAt(&errs, "agi session_timeout must be longer than decision_timeout", "agi", "session_timeout")

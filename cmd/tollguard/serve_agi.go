@@ -27,6 +27,7 @@ func startAGI(ctx context.Context, d *daemon) error {
 		Allowed:         allowed,
 		MaxSessions:     cfg.MaxSessions,
 		SessionTimeout:  cfg.SessionTimeout.Duration,
+		EnvTimeout:      cfg.EnvTimeout.Duration,
 		DecisionTimeout: cfg.DecisionTimeout.Duration,
 		DenyAction:      agi.DenyAction(cfg.DenyAction),
 		Metrics:         agiMetrics{d.metrics},
