@@ -79,6 +79,13 @@ func serve(ctx context.Context, app *App) error {
 	syscall.Umask(0o077)
 	cfg := app.Config
 	log := app.Logger
+	// Settings only known once the environment is read (the ARI
+	// password) are checked before anything is opened.
+	if cfg.ARI.Enabled {
+		if _, err := cfg.ARI.ClientConfig(); err != nil {
+			return err
+		}
+	}
 	db, err := app.Store(ctx)
 	if err != nil {
 		return err
