@@ -20,29 +20,53 @@ const accountCols = `id, name, country, national_prefix, intl_prefix, internal_m
 
 type scanner interface{ Scan(dest ...any) error }
 
-func scanAccount(row scanner) (*tollguard.Account, error) {
-	var a tollguard.Account
-	var holidays, afterHours string
-	var whitelist, intlBlock int
-	var created int64
-	err := row.Scan(&a.ID, &a.Name, &a.Plan.Country, &a.Plan.NationalPrefix, &a.Plan.IntlPrefix,
-		&a.Plan.InternalMaxLen, &a.Zone, &a.HoursSpec, &holidays, &afterHours, &a.Currency, &a.Scale,
+// accountRow is an account being scanned: dest lists where each of
+// accountCols goes, account finishes the conversions.
+type accountRow struct {
+	a                    tollguard.Account
+	holidays, afterHours string
+	whitelist, intlBlock int
+	created              int64
+}
+
+func (r *accountRow) dest() []any {
+	a := &r.a
+	return []any{&a.ID, &a.Name, &a.Plan.Country, &a.Plan.NationalPrefix, &a.Plan.IntlPrefix,
+		&a.Plan.InternalMaxLen, &a.Zone, &a.HoursSpec, &r.holidays, &r.afterHours, &a.Currency, &a.Scale,
 		&a.Balance, &a.CreditLimit, &a.CallCap, &a.MaxCallSecs, &a.NationalCeiling, &a.InternationalCeiling,
-		&whitelist, &intlBlock, &a.IntlBlockReason,
+		&r.whitelist, &r.intlBlock, &a.IntlBlockReason,
 		&a.Limits.ExtPerMinute, &a.Limits.ExtPerHour, &a.Limits.ExtPerDay,
 		&a.Limits.AcctPerMinute, &a.Limits.AcctPerHour, &a.Limits.AcctPerDay,
 		&a.Limits.ExtConcurrent, &a.Limits.AcctConcurrent, &a.AlertMode,
-		&a.MaxExtensions, &a.MaxCreatedPerDay, &a.SpendThreshold, &a.SpendFactorPermil, &created)
-	if err != nil {
-		return nil, err
-	}
-	a.Holidays = splitList(holidays)
-	for _, c := range splitList(afterHours) {
+		&a.MaxExtensions, &a.MaxCreatedPerDay, &a.SpendThreshold, &a.SpendFactorPermil, &r.created}
+}
+
+func (r *accountRow) account() *tollguard.Account {
+	a := r.a
+	a.Holidays = splitList(r.holidays)
+	for _, c := range splitList(r.afterHours) {
 		a.AfterHours = append(a.AfterHours, tollguard.Class(c))
 	}
-	a.Whitelist, a.IntlBlock = whitelist != 0, intlBlock != 0
-	a.CreatedAt = fromUnix(created)
-	return &a, nil
+	a.Whitelist, a.IntlBlock = r.whitelist != 0, r.intlBlock != 0
+	a.CreatedAt = fromUnix(r.created)
+	return &a
+}
+
+func scanAccount(row scanner) (*tollguard.Account, error) {
+	var r accountRow
+	if err := row.Scan(r.dest()...); err != nil {
+		return nil, err
+	}
+	return r.account(), nil
+}
+
+// prefixed qualifies each column of a column list with a table alias.
+func prefixed(alias, cols string) string {
+	parts := strings.Split(cols, ",")
+	for i, p := range parts {
+		parts[i] = alias + strings.TrimSpace(p)
+	}
+	return strings.Join(parts, ", ")
 }
 
 func accountArgs(a *tollguard.Account) []any {
@@ -185,25 +209,55 @@ func placeholders(n int) string {
 const extensionCols = `name, account_id, cidrs, blocked, block_reason, blocked_by, blocked_at,
 	caller_id, description, managed, created_at, last_seen`
 
-func scanExtension(row scanner) (*tollguard.Extension, error) {
-	var e tollguard.Extension
-	var cidrs string
-	var blocked, managed int
-	var blockedAt, created, seen int64
-	if err := row.Scan(&e.Name, &e.Account, &cidrs, &blocked, &e.BlockReason, &e.BlockedBy, &blockedAt,
-		&e.CallerID, &e.Description, &managed, &created, &seen); err != nil {
-		return nil, err
-	}
-	for _, c := range splitList(cidrs) {
+// extensionRow is an extension being scanned, as accountRow.
+type extensionRow struct {
+	e                        tollguard.Extension
+	cidrs                    string
+	blocked, managed         int
+	blockedAt, created, seen int64
+}
+
+func (r *extensionRow) dest() []any {
+	e := &r.e
+	return []any{&e.Name, &e.Account, &r.cidrs, &r.blocked, &e.BlockReason, &e.BlockedBy, &r.blockedAt,
+		&e.CallerID, &e.Description, &r.managed, &r.created, &r.seen}
+}
+
+func (r *extensionRow) extension() (*tollguard.Extension, error) {
+	e := r.e
+	for _, c := range splitList(r.cidrs) {
 		p, err := netip.ParsePrefix(c)
 		if err != nil {
 			return nil, fmt.Errorf("extension %s: stored CIDR %q: %w", e.Name, c, err)
 		}
 		e.CIDRs = append(e.CIDRs, p)
 	}
-	e.Blocked, e.Managed = blocked != 0, managed != 0
-	e.BlockedAt, e.CreatedAt, e.LastSeen = fromUnix(blockedAt), fromUnix(created), fromUnix(seen)
+	e.Blocked, e.Managed = r.blocked != 0, r.managed != 0
+	e.BlockedAt, e.CreatedAt, e.LastSeen = fromUnix(r.blockedAt), fromUnix(r.created), fromUnix(r.seen)
 	return &e, nil
+}
+
+func scanExtension(row scanner) (*tollguard.Extension, error) {
+	var r extensionRow
+	if err := row.Scan(r.dest()...); err != nil {
+		return nil, err
+	}
+	return r.extension()
+}
+
+// scanExtensionAccount scans an extension joined with its account (the
+// foreign key guarantees there is one).
+func scanExtensionAccount(row scanner) (*tollguard.Extension, *tollguard.Account, error) {
+	var er extensionRow
+	var ar accountRow
+	if err := row.Scan(append(er.dest(), ar.dest()...)...); err != nil {
+		return nil, nil, err
+	}
+	e, err := er.extension()
+	if err != nil {
+		return nil, nil, err
+	}
+	return e, ar.account(), nil
 }
 
 func extensionArgs(e *tollguard.Extension) []any {

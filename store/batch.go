@@ -32,10 +32,13 @@ var errClosed = errors.New("database is closed")
 var errUndo = errors.New("undo")
 
 type batchReq struct {
-	ctx  context.Context
-	fn   func(ctx context.Context, tx *sql.Tx) error
-	err  error
-	done chan struct{}
+	ctx context.Context
+	fn  func(ctx context.Context, tx *sql.Tx) error
+	// oneWrite: fn writes with at most one statement, after its reads,
+	// so a failure leaves nothing to undo and no savepoint is needed.
+	oneWrite bool
+	err      error
+	done     chan struct{}
 }
 
 type writer struct {
@@ -69,8 +72,8 @@ func (s *DB) stopWriter() {
 // without its cancellation: interrupting a write inside a shared
 // transaction would roll back the whole batch. If ctx ends before fn
 // starts, fn is skipped.
-func (s *DB) batched(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
-	r := &batchReq{ctx: ctx, fn: fn, done: make(chan struct{})}
+func (s *DB) batched(ctx context.Context, oneWrite bool, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	r := &batchReq{ctx: ctx, fn: fn, oneWrite: oneWrite, done: make(chan struct{})}
 	s.w.mu.RLock()
 	if s.w.shut {
 		s.w.mu.RUnlock()
@@ -133,17 +136,24 @@ func (s *DB) runBatch(batch []*batchReq) {
 		}
 		return
 	}
-	ran := 0
+	s.batchSeq++
 	for _, r := range batch {
 		if err := r.ctx.Err(); err != nil {
 			r.err = err
+			continue
+		}
+		fctx := keepDeadline{context.WithoutCancel(r.ctx), r.ctx}
+		if r.oneWrite {
+			if r.err = runGuarded(fctx, tx, r.fn); r.err == errUndo {
+				r.err = nil
+			}
 			continue
 		}
 		if _, err := tx.ExecContext(bg, `SAVEPOINT gate`); err != nil {
 			r.err = err
 			continue
 		}
-		r.err = runGuarded(keepDeadline{context.WithoutCancel(r.ctx), r.ctx}, tx, r.fn)
+		r.err = runGuarded(fctx, tx, r.fn)
 		if r.err != nil {
 			if _, err := tx.ExecContext(bg, `ROLLBACK TO gate`); err != nil {
 				// The transaction is in an unknown state: give it up.
@@ -158,8 +168,6 @@ func (s *DB) runBatch(batch []*batchReq) {
 			if r.err == errUndo {
 				r.err = nil
 			}
-		} else {
-			ran++
 		}
 		tx.ExecContext(bg, `RELEASE gate`)
 	}

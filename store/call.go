@@ -43,7 +43,7 @@ func (s *DB) SettleCall(ctx context.Context, st tollguard.Settlement) (tollguard
 	var out tollguard.CallRecord
 	changed := false
 	// Settlements share the gate's group commit (batch.go).
-	err := s.batched(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.batched(ctx, false, func(ctx context.Context, tx *sql.Tx) error {
 		var c tollguard.CallRecord
 		var created, settled int64
 		var verdict string

@@ -20,6 +20,7 @@ type gateTx struct {
 	tx   *sql.Tx
 	st   *gateStmts
 	dest *destSnapshot
+	acct *tollguard.Account // read with the extension
 }
 
 // destSnapshot is the rate deck, the high-risk list and the prefix
@@ -243,8 +244,8 @@ const maxPrefixes = 15
 // gateStmts are the decision's queries, prepared once: preparing them
 // per call cost more than running them.
 type gateStmts struct {
-	extension, account, destVersion, countExt, countAcct, open, insert *sql.Stmt
-	settleGet, settleCall, charge                                      *sql.Stmt
+	extAccount, account, destVersion, countExt, countAcct, open, insert *sql.Stmt
+	settleGet, settleCall, charge                                       *sql.Stmt
 }
 
 func prepareGate(ctx context.Context, db *sql.DB) (*gateStmts, error) {
@@ -253,7 +254,8 @@ func prepareGate(ctx context.Context, db *sql.DB) (*gateStmts, error) {
 		dst **sql.Stmt
 		sql string
 	}{
-		{&st.extension, `SELECT ` + extensionCols + ` FROM extensions WHERE name = ?`},
+		{&st.extAccount, `SELECT ` + prefixed("e.", extensionCols) + `, ` + prefixed("a.", accountCols) + `
+			FROM extensions e JOIN accounts a ON a.id = e.account_id WHERE e.name = ?`},
 		{&st.account, `SELECT ` + accountCols + ` FROM accounts WHERE id = ?`},
 		{&st.destVersion, `SELECT value FROM settings WHERE key = 'dest_version'`},
 		{&st.countExt, attemptsQuery("extension", "calls_ext_time")},
@@ -287,11 +289,17 @@ func attemptsQuery(col, index string) string {
 
 // Gate runs fn in the group-committed write transaction (batch.go).
 func (s *DB) Gate(ctx context.Context, dry bool, fn func(tx tollguard.GateTx) error) error {
-	return s.batched(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		snap, err := s.snapshot(ctx, tx)
-		if err != nil {
-			return err
+	// A decision's only write is its call row, last.
+	return s.batched(ctx, true, func(ctx context.Context, tx *sql.Tx) error {
+		// One snapshot per batch: only unbatched writes change it.
+		if s.batchSnap == nil || s.snapSeq != s.batchSeq {
+			snap, err := s.snapshot(ctx, tx)
+			if err != nil {
+				return err
+			}
+			s.batchSnap, s.snapSeq = snap, s.batchSeq
 		}
+		snap := s.batchSnap
 		if err := fn(&gateTx{tx: tx, st: s.gate, dest: snap}); err != nil {
 			return err
 		}
@@ -317,15 +325,24 @@ func longest(e164 string, fn func(prefix string) bool) {
 	}
 }
 
+// Extension reads the extension and its account in one query; the
+// decision asks for that account next.
 func (g *gateTx) Extension(ctx context.Context, name string) (*tollguard.Extension, error) {
-	e, err := scanExtension(g.stmt(ctx, g.st.extension).QueryRowContext(ctx, name))
+	e, a, err := scanExtensionAccount(g.stmt(ctx, g.st.extAccount).QueryRowContext(ctx, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
-	return e, err
+	if err != nil {
+		return nil, err
+	}
+	g.acct = a
+	return e, nil
 }
 
 func (g *gateTx) Account(ctx context.Context, id string) (*tollguard.Account, error) {
+	if g.acct != nil && g.acct.ID == id {
+		return g.acct, nil
+	}
 	a, err := scanAccount(g.stmt(ctx, g.st.account).QueryRowContext(ctx, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil

@@ -40,7 +40,11 @@ type DB struct {
 	gate *gateStmts
 	dest destCache
 	w    *writer // group commit for decisions and settlements
-	path string
+	// The writer goroutine's own: the batch number and the destination
+	// snapshot taken in it.
+	batchSeq, snapSeq uint64
+	batchSnap         *destSnapshot
+	path              string
 	// Now is the clock for rows the store stamps itself (ledger, blocks).
 	Now func() time.Time
 }
