@@ -28,6 +28,10 @@ type Policy struct {
 	// calls to it are recorded and denied with reason selftest.
 	SelftestNumber string
 
+	// mu guards the settings above once decisions run: Configure
+	// changes them (SIGHUP) while calls are being decided.
+	mu sync.RWMutex
+
 	hours sync.Map // schedule key → *Hours
 
 	// numbers caches Classify: libphonenumber's regular expressions are
@@ -66,10 +70,33 @@ func (p *Policy) classify(dialled string, plan NumberPlan) Number {
 
 var _ Gate = (*Policy)(nil)
 
+// PolicySettings are the policy's settings that a running daemon may
+// change (on SIGHUP).
+type PolicySettings struct {
+	DefaultPlan    NumberPlan
+	AllowUnknown   bool
+	DefaultAccount string
+	SelftestNumber string
+}
+
+// Configure changes the settings; decisions in progress finish with the
+// old ones.
+func (p *Policy) Configure(s PolicySettings) {
+	p.mu.Lock()
+	p.DefaultPlan, p.AllowUnknown, p.DefaultAccount, p.SelftestNumber = s.DefaultPlan, s.AllowUnknown, s.DefaultAccount, s.SelftestNumber
+	p.mu.Unlock()
+}
+
+func (p *Policy) settings() PolicySettings {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return PolicySettings{p.DefaultPlan, p.AllowUnknown, p.DefaultAccount, p.SelftestNumber}
+}
+
 // Emergency reports whether dialled is an emergency number in the
 // default plan; it never touches the store.
 func (p *Policy) Emergency(dialled string) bool {
-	return IsEmergency(dialled, p.DefaultPlan.Country)
+	return IsEmergency(dialled, p.settings().DefaultPlan.Country)
 }
 
 // Decide returns the verdict for c and records it as a call row.
@@ -166,6 +193,7 @@ func (p *Policy) evaluate(ctx context.Context, c Call, now time.Time, dry bool) 
 // caller, classify the number, walk the rules, record the attempt.
 func (p *Policy) evaluateTx(ctx context.Context, tx GateTx, c Call, now time.Time, dry bool) (Decision, error) {
 	e := &eval{d: Decision{MaxSec: -1, Scale: 2}}
+	set := p.settings()
 	ext, err := tx.Extension(ctx, c.Extension)
 	if err != nil {
 		return e.d, fmt.Errorf("find extension %q: %w", c.Extension, err)
@@ -173,8 +201,8 @@ func (p *Policy) evaluateTx(ctx context.Context, tx GateTx, c Call, now time.Tim
 	acctID := c.Account
 	if ext != nil {
 		acctID = ext.Account
-	} else if acctID == "" && p.AllowUnknown {
-		acctID = p.DefaultAccount
+	} else if acctID == "" && set.AllowUnknown {
+		acctID = set.DefaultAccount
 	}
 	var acct *Account
 	if acctID != "" {
@@ -182,7 +210,7 @@ func (p *Policy) evaluateTx(ctx context.Context, tx GateTx, c Call, now time.Tim
 			return e.d, fmt.Errorf("find account %q: %w", acctID, err)
 		}
 	}
-	plan := p.DefaultPlan
+	plan := set.DefaultPlan
 	if acct != nil {
 		plan = acct.Plan
 		e.d.Account, e.d.Scale = acct.ID, acct.Scale
@@ -200,7 +228,7 @@ func (p *Policy) evaluateTx(ctx context.Context, tx GateTx, c Call, now time.Tim
 	}
 	e.d.Number = num
 
-	p.rules(ctx, tx, e, c, ext, acct, now)
+	p.rules(ctx, tx, e, set, c, ext, acct, now)
 	if e.d.Verdict == "" {
 		// a lookup failed inside the rules; its step says which
 		return e.d, fmt.Errorf("decision lookup failed: %s", e.d.Steps[len(e.d.Steps)-1].Detail)
@@ -225,28 +253,28 @@ func (p *Policy) evaluateTx(ctx context.Context, tx GateTx, c Call, now time.Tim
 
 // rules walks design.md §1's decision order. The first rule that decides
 // wins. A failed lookup leaves the verdict empty and the error in e.
-func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, c Call, ext *Extension, acct *Account, now time.Time) {
+func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettings, c Call, ext *Extension, acct *Account, now time.Time) {
 	num := e.d.Number
 
 	// 1. Emergency numbers, always.
-	if num.Class == ClassEmergency || p.Emergency(c.Dialled) {
+	if num.Class == ClassEmergency || IsEmergency(c.Dialled, set.DefaultPlan.Country) {
 		e.allow(ReasonEmergency, "emergency", "%s is an emergency number", c.Dialled)
 		return
 	}
 	e.step("emergency", "pass", "not an emergency number")
 
-	if p.SelftestNumber != "" && (c.Selftest || digitsOnly(c.Dialled) == digitsOnly(p.SelftestNumber)) {
-		e.deny(ReasonSelftest, "selftest", "tollguard selftest call to the reserved number %s", p.SelftestNumber)
+	if set.SelftestNumber != "" && (c.Selftest || digitsOnly(c.Dialled) == digitsOnly(set.SelftestNumber)) {
+		e.deny(ReasonSelftest, "selftest", "tollguard selftest call to the reserved number %s", set.SelftestNumber)
 		return
 	}
 
 	// 2. Unknown extensions.
 	switch {
-	case ext == nil && !p.AllowUnknown:
+	case ext == nil && !set.AllowUnknown:
 		e.deny(ReasonUnknownExtension, "extension", "extension %q is not in tollguard's store; add it with `tollguard ext add`", c.Extension)
 		return
 	case acct == nil:
-		e.deny(ReasonUnknownExtension, "extension", "extension %q has no account (accountcode %q, default account %q)", c.Extension, c.Account, p.DefaultAccount)
+		e.deny(ReasonUnknownExtension, "extension", "extension %q has no account (accountcode %q, default account %q)", c.Extension, c.Account, set.DefaultAccount)
 		return
 	case ext == nil:
 		ext = &Extension{Name: c.Extension, Account: acct.ID}

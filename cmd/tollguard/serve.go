@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -59,6 +60,9 @@ type daemon struct {
 	wg sync.WaitGroup
 	// reloaders run on SIGHUP with the new config.
 	reloaders []func(*Config)
+	// gate is the [gate] section in force; SIGHUP swaps it while the
+	// sweep reads it.
+	gate atomic.Pointer[GateConfig]
 }
 
 func (d *daemon) goFunc(name string, f func()) {
@@ -91,6 +95,8 @@ func serve(ctx context.Context, app *App) error {
 		return err
 	}
 	d := &daemon{app: app, db: db, policy: app.Policy(db), log: log, health: NewHealth(), alerter: logAlerter{log}}
+	gate := cfg.Gate
+	d.gate.Store(&gate)
 	d.metrics = NewMetrics()
 	d.health.SetStore(true)
 
@@ -182,15 +188,16 @@ func (d *daemon) reload() {
 	for _, c := range []struct{ name, was, now string }{
 		{"db", old.DB, cfg.DB}, {"agi.listen", old.AGI.Listen, cfg.AGI.Listen}, {"metrics.listen", old.Metrics.Listen, cfg.Metrics.Listen},
 		{"ari.enabled", fmt.Sprint(old.ARI.Enabled), fmt.Sprint(cfg.ARI.Enabled)},
+		{"gate.sweep_interval", old.Gate.SweepInterval.String(), cfg.Gate.SweepInterval.String()},
 	} {
 		if c.was != c.now {
 			d.log.Warn("setting changed; it takes effect after a restart", "setting", c.name, "running", c.was, "configured", c.now)
 		}
 	}
 	g := cfg.Gate
-	d.policy.DefaultPlan = tollguard.NumberPlan{Country: g.DefaultCountry}
-	d.policy.AllowUnknown, d.policy.DefaultAccount, d.policy.SelftestNumber = g.AllowUnknown, g.DefaultAccount, g.SelftestNumber
-	app.Config.Gate = g
+	d.policy.Configure(tollguard.PolicySettings{DefaultPlan: tollguard.NumberPlan{Country: g.DefaultCountry},
+		AllowUnknown: g.AllowUnknown, DefaultAccount: g.DefaultAccount, SelftestNumber: g.SelftestNumber})
+	d.gate.Store(&g)
 	for _, f := range d.reloaders {
 		f(cfg)
 	}
@@ -199,7 +206,7 @@ func (d *daemon) reload() {
 
 // reconcile settles calls a crash left open, at startup.
 func (d *daemon) reconcile(ctx context.Context) {
-	r, err := d.policy.Sweep(ctx, d.db, d.channelAlive, d.app.Config.Gate.SweepGrace.Duration)
+	r, err := d.policy.Sweep(ctx, d.db, d.channelAlive, d.gate.Load().SweepGrace.Duration)
 	if err != nil {
 		d.log.Error("startup reconciliation failed; the sweep will retry", "err", err)
 		return
@@ -210,7 +217,7 @@ func (d *daemon) reconcile(ctx context.Context) {
 
 // sweepLoop settles lost calls and rolls up old ones, periodically.
 func (d *daemon) sweepLoop(ctx context.Context) {
-	t := time.NewTicker(d.app.Config.Gate.SweepInterval.Duration)
+	t := time.NewTicker(d.gate.Load().SweepInterval.Duration)
 	defer t.Stop()
 	lastRollup := time.Time{}
 	for {
@@ -219,7 +226,7 @@ func (d *daemon) sweepLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		cfg := d.app.Config.Gate
+		cfg := d.gate.Load()
 		r, err := d.policy.Sweep(ctx, d.db, d.channelAlive, cfg.SweepGrace.Duration)
 		if err != nil {
 			d.log.Error("sweep failed", "err", err)
