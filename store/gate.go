@@ -188,6 +188,17 @@ func (s *DB) WarmGate(ctx context.Context) error {
 // snapshot newer than its label, and a decision that sees the newer
 // version then reloads; a snapshot older than its label cannot happen.
 func loadDest(ctx context.Context, q querier) (*destSnapshot, error) {
+	// go-sqlite3 steps each row of a cancellable query on a goroutine
+	// of its own; for a 50,000-row deck that cost more than the reading.
+	// Read uncancellable and check ctx every few thousand rows instead.
+	check, ctx := ctx, context.WithoutCancel(ctx)
+	n := 0
+	tick := func() error {
+		if n++; n%4096 == 0 {
+			return check.Err()
+		}
+		return nil
+	}
 	var version string
 	err := q.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = 'dest_version'`).Scan(&version)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -209,6 +220,10 @@ func loadDest(ctx context.Context, q querier) (*destSnapshot, error) {
 			return nil, err
 		}
 		d.rates[r.Prefix] = r
+		if err := tick(); err != nil {
+			rows.Close()
+			return nil, err
+		}
 	}
 	rows.Close()
 	if rows, err = q.QueryContext(ctx, `SELECT prefix, description, source FROM high_risk`); err != nil {
