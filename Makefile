@@ -6,6 +6,8 @@ GO       ?= go
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 BIN      := bin/tollguard
+# TAGS=odbc adds ODBC for realtime voicemail tables (cgo; needs unixodbc-dev).
+TAGS     ?=
 # go-sqlite3 is cgo: never build it with CGO_ENABLED=0 (it would compile a stub that fails at run time).
 export CGO_ENABLED = 1
 
@@ -21,7 +23,7 @@ FUZZTIME ?= 300000x
 all: build
 
 build:
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/tollguard
+	$(GO) build -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/tollguard
 
 # The daemon on the embedded SQLite default (./tollguard.db), FastAGI on 127.0.0.1:4573.
 run: build
@@ -29,6 +31,7 @@ run: build
 
 test:
 	$(GO) test -race -count=1 -timeout 15m ./...
+	$(GO) test -race -count=1 -tags odbc ./voicemail/
 
 # Performance figures (design.md §6), one stable line per figure.
 bench:

@@ -110,7 +110,7 @@ func (r *auditRun) auditSource(ctx context.Context, src MailboxSource, s AuditSe
 	}
 	if skipped := len(changes) - len(done); skipped > 0 {
 		r.find(AuditFinding{Check: AuditCheckWeakPIN, Severity: SeverityInfo, Subject: "voicemail:" + src.Name(),
-			Message: fmt.Sprintf("%d PINs changed on disk while the audit ran and were left alone; run the audit again", skipped)})
+			Message: fmt.Sprintf("%d PINs changed while the audit ran (or, in a realtime table, their mailbox is in several rows) and were left alone; run the audit again", skipped)})
 	}
 	if len(done) == 0 {
 		return nil

@@ -18,6 +18,7 @@ import (
 	"github.com/tollguard/tollguard/ari"
 	"github.com/tollguard/tollguard/ari/aritest"
 	"github.com/tollguard/tollguard/store"
+	"github.com/tollguard/tollguard/voicemail"
 )
 
 // auditCLI runs the tollguard command against a temp database, a config
@@ -210,6 +211,10 @@ func TestCLISelftestFailsWithoutGate(t *testing.T) {
 }
 
 func TestAuditConfigValidation(t *testing.T) {
+	odbcWant := "this tollguard was built without ODBC: rebuild with `make build TAGS=odbc`"
+	if voicemail.ODBCSupported() { // built with -tags odbc
+		odbcWant = "names no DSN= or Driver="
+	}
 	for _, tc := range []struct {
 		name, text, want string
 	}{
@@ -217,7 +222,7 @@ func TestAuditConfigValidation(t *testing.T) {
 		{"UnknownAudit", "[audit.schedules]\nstael = \"@daily\"\n", `unknown audit "stael"`},
 		{"TooOften", "[audit.schedules]\nspend = \"@every 5s\"\n", "at most once a minute"},
 		{"BadZone", "[audit]\nzone = \"Mars/Olympus\"\n", `zone "Mars/Olympus"`},
-		{"ODBC", "[audit.pins]\nrealtime_dsn = \"odbc:asterisk\"\n", "ODBC is not supported"},
+		{"ODBC", "[audit.pins]\nrealtime_dsn = \"odbc:UID=ast;PWD=s3cret\"\n", odbcWant},
 		{"BadPattern", "[audit]\ntest_patterns = [\"(\"]\n", "test pattern"},
 		{"Score", "[audit.passwords]\nmin_score = 5\n", "0 to 4"},
 		{"ShortGenerated", "[audit.ext]\npassword_length = 12\n", "password_length 12"},
@@ -226,7 +231,7 @@ func TestAuditConfigValidation(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := parseConfig("t.toml", tc.text, DefaultConfig())
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
+			if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "s3cret") {
 				t.Errorf("err %v, want %q", err, tc.want)
 			}
 		})
@@ -245,6 +250,12 @@ func TestAuditConfigValidation(t *testing.T) {
 	s := a.Settings("0099")
 	if s.StaleAfter != 60*24*time.Hour || s.SelftestNumber != "0099" || s.Endpoint.Context != "from-internal" {
 		t.Errorf("settings %+v", s)
+	}
+	c := DefaultConfig()
+	c.Audit.Pins.RealtimeDSN = "odbc:DSN=asterisk;UID=ast;PWD=s3cret"
+	c.maskSecrets() // as config print does
+	if got := c.Audit.Pins.RealtimeDSN; got != "odbc:DSN=asterisk;UID=ast;PWD=***" {
+		t.Errorf("config print shows realtime_dsn %q", got)
 	}
 }
 

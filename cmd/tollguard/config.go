@@ -360,4 +360,5 @@ func readSecretFile(path string) (string, error) {
 func (c *Config) maskSecrets() {
 	c.ARI.maskSecrets()
 	c.Alerts.maskSecrets()
+	c.Audit.maskSecrets()
 }

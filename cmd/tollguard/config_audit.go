@@ -47,7 +47,7 @@ type PinsAuditConfig struct {
 	VoicemailConf string `toml:"voicemail_conf"` // "" skips voicemail.conf
 	ConfigDir     string `toml:"config_dir"`     // for relative #include paths; default the file's directory
 	BackupDir     string `toml:"backup_dir"`     // default next to each file, as a dot-file
-	RealtimeDSN   string `toml:"realtime_dsn"`   // SQLite only: sqlite3:///path; ODBC is not supported
+	RealtimeDSN   string `toml:"realtime_dsn"`   // sqlite3:///path, or odbc:DSN=... (a build with the odbc tag)
 	RealtimeTable string `toml:"realtime_table"` // default voicemail
 	MinLength     int    `toml:"min_length"`     // default 6
 	NotifyOwners  bool   `toml:"notify_owners"`  // mail the mailbox's owner after a change
@@ -245,6 +245,9 @@ func (a *AuditConfig) Settings(selftestNumber string) tollguard.AuditSettings {
 	s.SelftestNumber, s.SelftestApp, s.SelftestWait = selftestNumber, a.Selftest.App, a.Selftest.Wait.Duration
 	return s.WithDefaults()
 }
+
+// maskSecrets masks the passwords of realtime_dsn before the config is printed.
+func (a *AuditConfig) maskSecrets() { a.Pins.RealtimeDSN = voicemail.MaskDSN(a.Pins.RealtimeDSN) }
 
 // Mailboxes are the configured voicemail sources.
 func (a *AuditConfig) Mailboxes(now func() time.Time) []tollguard.MailboxSource {

@@ -1,0 +1,285 @@
+//go:build odbc
+
+package voicemail_test
+
+// These tests go through real ODBC: unixODBC and Debian's SQLite ODBC
+// driver (apt-get install unixodbc-dev libsqliteodbc; `odbcinst -q -d`
+// lists SQLite3). The table is created and checked with go-sqlite3, so
+// what is read and written through ODBC is checked by another driver.
+
+import (
+	"context"
+	"database/sql"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+
+	_ "github.com/mattn/go-sqlite3"
+
+	"github.com/tollguard/tollguard"
+	"github.com/tollguard/tollguard/voicemail"
+)
+
+// odbcTable creates an Asterisk-style realtime voicemail table in a new
+// SQLite file and returns it open (through go-sqlite3) and the ODBC DSN.
+func odbcTable(t *testing.T, rows string) (*sql.DB, string) {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "realtime.sqlite3")
+	db, err := sql.Open("sqlite3", "file:"+file+"?_busy_timeout=5000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if _, err := db.Exec(`CREATE TABLE voicemail (uniqueid INTEGER PRIMARY KEY, context VARCHAR(80), mailbox VARCHAR(80),
+		password VARCHAR(80), fullname VARCHAR(80), email VARCHAR(80), pager VARCHAR(80));
+		INSERT INTO voicemail(context, mailbox, password, fullname, email) VALUES ` + rows); err != nil {
+		t.Fatal(err)
+	}
+	return db, "odbc:Driver=SQLite3;Database=" + file
+}
+
+func passwords(t *testing.T, db *sql.DB) map[string]string {
+	t.Helper()
+	rows, err := db.Query(`SELECT uniqueid, COALESCE(context, 'NULL'), mailbox, password FROM voicemail`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var id int
+		var c, mb, pw string
+		if err := rows.Scan(&id, &c, &mb, &pw); err != nil {
+			t.Fatal(err)
+		}
+		key := mb + "@" + c
+		if _, dup := out[key]; dup {
+			key += "#2"
+		}
+		out[key] = pw
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestODBCRealtimeRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	db, dsn := odbcTable(t, `
+		('default', '1001', '1001', 'Alice', 'alice@example.com'),
+		('sales', '1001', '839217', 'Sam', NULL),
+		('default', '1002', '-4444', 'Bob', NULL),
+		('sales', '3002', '620493', 'Ken', 'ken@example.com'),
+		(NULL, '5000', ' 123456 ', NULL, NULL),
+		('default', '7000', '111111', 'Raced', NULL),
+		('dup', '2000', '0000', 'One', NULL),
+		('dup', '2000', '0000', 'Two', NULL)`)
+	src := &voicemail.Realtime{DSN: dsn + ";PWD=odbc-secret"} // the SQLite driver ignores PWD
+	if !voicemail.ODBCSupported() {
+		t.Fatal("built with the odbc tag but ODBC is off")
+	}
+	if _, err := voicemail.ParseRealtimeDSN(src.DSN, ""); err != nil {
+		t.Fatal(err)
+	}
+
+	boxes, problems, err := src.Mailboxes(ctx)
+	if err != nil {
+		t.Fatalf("Mailboxes through ODBC (is libsqliteodbc installed? `odbcinst -q -d` should list SQLite3): %v", err)
+	}
+	var got []string
+	for _, m := range boxes {
+		got = append(got, strings.Join([]string{m.Key(), m.PIN, map[bool]string{true: "locked"}[m.Locked], m.FullName, m.Email, m.Where}, "|"))
+		if m.Source != src.Name() || strings.Contains(m.Source, "odbc-secret") {
+			t.Errorf("source %q: want the masked name", m.Source)
+		}
+	}
+	sort.Strings(got)
+	want := []string{
+		"1001@default|1001||Alice|alice@example.com|voicemail row of 1001@default",
+		"1001@sales|839217||Sam||voicemail row of 1001@sales",
+		"1002@default|4444|locked|Bob||voicemail row of 1002@default",
+		"2000@dup|0000||One||voicemail row of 2000@dup",
+		"2000@dup|0000||Two||voicemail row of 2000@dup",
+		"3002@sales|620493||Ken|ken@example.com|voicemail row of 3002@sales",
+		"5000@default|123456||||voicemail row of 5000@default",
+		"7000@default|111111||Raced||voicemail row of 7000@default",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("mailboxes:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if len(problems) != 1 || !strings.Contains(problems[0], "mailbox 2000@dup is in 2 rows of voicemail") {
+		t.Errorf("problems %q: want the duplicated mailbox once", problems)
+	}
+
+	// The audit, report only: the weak PINs and the duplicate.
+	e, _, _ := env(t, src)
+	run, err := tollguard.RunAudit(ctx, e, tollguard.PINsAudit{}, false, "cli", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var weak []string
+	for _, f := range run.Findings {
+		weak = append(weak, f.Check+" "+f.Subject)
+	}
+	sort.Strings(weak)
+	wantWeak := []string{
+		tollguard.AuditCheckSource + " voicemail:" + src.Name(),
+		tollguard.AuditCheckWeakPIN + " mailbox:1001@default",
+		tollguard.AuditCheckWeakPIN + " mailbox:1002@default",
+		tollguard.AuditCheckWeakPIN + " mailbox:2000@dup",
+		tollguard.AuditCheckWeakPIN + " mailbox:2000@dup",
+		tollguard.AuditCheckWeakPIN + " mailbox:5000@default",
+		tollguard.AuditCheckWeakPIN + " mailbox:7000@default",
+	}
+	sort.Strings(wantWeak)
+	if !reflect.DeepEqual(weak, wantWeak) {
+		t.Errorf("findings:\n%s\nwant:\n%s", strings.Join(weak, "\n"), strings.Join(wantWeak, "\n"))
+	}
+	if before := passwords(t, db); before["1001@default"] != "1001" {
+		t.Fatalf("report-only audit wrote: %v", before)
+	}
+
+	// SetPINs: 7000's password changes after it was read, so it is left
+	// alone; the duplicated 2000@dup is left alone; the rest change, 1002
+	// staying locked, and 1001@sales (same mailbox, other context) is
+	// not touched.
+	if _, err := db.Exec(`UPDATE voicemail SET password = '222222' WHERE mailbox = '7000'`); err != nil {
+		t.Fatal(err)
+	}
+	newPIN := map[string]string{"1001@default": "480913", "1002@default": "571824", "5000@default": "693025",
+		"7000@default": "704136", "2000@dup": "815247"}
+	var changes []tollguard.PINChange
+	for _, m := range boxes {
+		if p, ok := newPIN[m.Key()]; ok {
+			changes = append(changes, tollguard.PINChange{Mailbox: m, NewPIN: p})
+		}
+	}
+	done, err := src.SetPINs(ctx, changes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doneKeys []string
+	for _, c := range done {
+		doneKeys = append(doneKeys, c.Mailbox.Key())
+	}
+	sort.Strings(doneKeys)
+	if want := []string{"1001@default", "1002@default", "5000@default"}; !reflect.DeepEqual(doneKeys, want) {
+		t.Errorf("done %q, want %q", doneKeys, want)
+	}
+	wantPW := map[string]string{
+		"1001@default": "480913", "1001@sales": "839217", "1002@default": "-571824", "3002@sales": "620493",
+		"5000@NULL": "693025", "7000@default": "222222", "2000@dup": "0000", "2000@dup#2": "0000",
+	}
+	if after := passwords(t, db); !reflect.DeepEqual(after, wantPW) {
+		t.Errorf("table after SetPINs:\n%v\nwant\n%v", after, wantPW)
+	}
+
+	// The same changes again: every password differs from the one read,
+	// so nothing is written.
+	if done, err := src.SetPINs(ctx, changes); err != nil || len(done) != 0 {
+		t.Errorf("stale changes applied: %v %v", done, err)
+	}
+
+	// The audit with --apply fixes what is left that it may: 7000.
+	run, err = tollguard.RunAudit(ctx, e, tollguard.PINsAudit{}, true, "cli", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var acts []string
+	for _, a := range run.Actions {
+		acts = append(acts, a.Kind+" "+a.Subject+" "+a.Err)
+	}
+	if want := []string{tollguard.AuditActRewritePIN + " mailbox:7000@default "}; !reflect.DeepEqual(acts, want) {
+		t.Errorf("actions %q, want %q (no reload: realtime rows are read live)", acts, want)
+	}
+	after := passwords(t, db)
+	if pw := after["7000@default"]; pw == "222222" || tollguard.PINWeakness(pw, "7000", 6) != nil {
+		t.Errorf("7000: %q still weak", pw)
+	}
+	if after["2000@dup"] != "0000" || after["2000@dup#2"] != "0000" {
+		t.Errorf("a duplicated mailbox was written: %v", after)
+	}
+	var skipped []string
+	for _, f := range run.Findings {
+		if f.Subject == "voicemail:"+src.Name() && f.Check == tollguard.AuditCheckWeakPIN {
+			skipped = append(skipped, f.Message)
+		}
+	}
+	if len(skipped) != 1 || !strings.HasPrefix(skipped[0], "2 PINs changed while the audit ran (or, in a realtime table, their mailbox is in several rows)") {
+		t.Errorf("skipped: %q, want the two duplicated rows", skipped)
+	}
+}
+
+// TestODBCRealtimeErrors: a missing table, a missing driver and a bad
+// connection string are errors that name the problem and never the
+// password.
+func TestODBCRealtimeErrors(t *testing.T) {
+	ctx := context.Background()
+	_, dsn := odbcTable(t, `('default', '1001', '1001', NULL, NULL)`)
+	// The table's name is also the "password": the driver's message
+	// names the table, so it shows that driver messages are scrubbed.
+	src := &voicemail.Realtime{DSN: dsn + ";PWD=nosuchtable", Table: "nosuchtable"}
+	_, _, err := src.Mailboxes(ctx)
+	if err == nil || !strings.Contains(err.Error(), "no such table: ***") {
+		t.Errorf("missing table: %v", err)
+	}
+	src = &voicemail.Realtime{DSN: "odbc:Driver=NoSuchDriver;Database=/x.db;UID=u;Password={pa;ss}"}
+	_, _, err = src.Mailboxes(ctx)
+	if err == nil || strings.Contains(err.Error(), "pa;ss") || !strings.Contains(err.Error(), "connect to realtime voicemail (odbc:Driver=NoSuchDriver;Database=/x.db;UID=u;Password=***) through ODBC") ||
+		!strings.Contains(err.Error(), "NoSuchDriver' : file not found") {
+		t.Errorf("missing driver: %v", err)
+	}
+	if _, err := src.SetPINs(ctx, []tollguard.PINChange{{Mailbox: tollguard.Mailbox{Context: "default", Mailbox: "1001", PIN: "1001"}, NewPIN: "480913"}}); err == nil {
+		t.Error("SetPINs without a driver: no error")
+	}
+	for dsn, want := range map[string]string{
+		"odbc:asterisk":               `"asterisk" is not key=value`,
+		"odbc://dsn=asterisk":         "not a URL",
+		"odbc:":                       "names no DSN= or Driver=",
+		"odbc:UID=u;PWD=hunter22":     "names no DSN= or Driver=",
+		"odbc:DSN=a;PWD={hunter22":    "has a { without its }",
+		"odbc:DSN=a;Database=x;PWD":   `"PWD" is not key=value`,
+		"odbc:DSN=a;PWD=ab;hunter22":  "put a password that holds ; or } in braces",
+		"odbc:DSN=a;PWD={ab}hunter22": "put a password that holds ; or } in braces",
+	} {
+		_, err := voicemail.ParseRealtimeDSN(dsn, "")
+		if tollguard.ErrorCode(err) != tollguard.EINVALID || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "hunter22") {
+			t.Errorf("%q: %v, want %q", dsn, err, want)
+		}
+	}
+	for _, dsn := range []string{"odbc:DSN=asterisk", "odbc:Driver={SQLite3};Database=/x.db", "ODBC:dsn=asterisk;uid=ast;pwd={a;b}", "odbc:FILEDSN=/etc/ast.dsn"} {
+		if file, err := voicemail.ParseRealtimeDSN(dsn, "voicemail"); err != nil || file != "" {
+			t.Errorf("%q: %q %v", dsn, file, err)
+		}
+	}
+	if _, err := voicemail.ParseRealtimeDSN("odbc:DSN=asterisk", "voicemail; DROP TABLE x"); err == nil {
+		t.Error("table name not checked")
+	}
+}
+
+func TestODBCMaskDSN(t *testing.T) {
+	for in, want := range map[string]string{
+		"odbc:DSN=asterisk;UID=ast;PWD=s3cret":                                     "odbc:DSN=asterisk;UID=ast;PWD=***",
+		"odbc:Driver={MySQL ODBC 8.0};Server=db;Password={se;cr}}et};Database=ast": "odbc:Driver={MySQL ODBC 8.0};Server=db;Password=***;Database=ast",
+		"odbc:DSN=a;pwd=ab;cd;UID=u":                                               "odbc:DSN=a;pwd=***;***;UID=u",
+		"odbc:DSN=a;PWD={unclosed;secret":                                          "odbc:DSN=a;PWD=***",
+		"ODBC:Driver=PostgreSQL Unicode;SSLPassword=kp;Database=asterisk;UID=ast":  "ODBC:Driver=PostgreSQL Unicode;SSLPassword=***;Database=asterisk;UID=ast",
+		"odbc:DSN=asterisk":                                                        "odbc:DSN=asterisk",
+		"mysql://ast:s3cret@db/asterisk":                                           "mysql://ast:xxxxx@db/asterisk",
+		"sqlite3:///var/lib/asterisk/realtime.sqlite3":                             "sqlite3:///var/lib/asterisk/realtime.sqlite3",
+	} {
+		if got := voicemail.MaskDSN(in); got != want {
+			t.Errorf("MaskDSN(%q) = %q, want %q", in, got, want)
+		}
+	}
+	src := &voicemail.Realtime{DSN: "odbc:DSN=asterisk;UID=ast;PWD=s3cret"}
+	if got, want := src.Name(), "realtime voicemail (odbc:DSN=asterisk;UID=ast;PWD=***)"; got != want {
+		t.Errorf("Name %q, want %q", got, want)
+	}
+	if _, err := voicemail.ParseRealtimeDSN("mysql://ast:s3cret@db/asterisk", ""); err == nil || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("URL DSN: %v", err)
+	}
+}
