@@ -26,7 +26,8 @@ or above raises an alert; every run is stored (see ` + "`tollguard audit runs`" 
   tests      extensions whose name, caller ID or description matches
              test_patterns (test, demo, temp, 9999). --apply as for stale.
   pins       weak voicemail PINs in voicemail.conf (following #include)
-             and a realtime SQLite table: common, equal to the mailbox or
+             and a realtime table (SQLite, or ODBC when built with
+             TAGS=odbc): common, equal to the mailbox or
              its reverse, one repeated digit, a run, or shorter than
              min_length (6). --apply writes random PINs (atomically, with a
              backup), reloads app_voicemail and can mail the owners.
