@@ -28,7 +28,7 @@ func gateUnderTest(ctx context.Context, dir string, history int) (tollguard.Gate
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, nil, err
 	}
-	path := filepath.Join(dir, fmt.Sprintf("bench-v1-h%d.db", history))
+	path := filepath.Join(dir, fmt.Sprintf("bench-v2-h%d.db", history))
 	now := time.Now()
 	fresh := false
 	if _, err := os.Stat(path); err != nil {
@@ -48,6 +48,11 @@ func gateUnderTest(ctx context.Context, dir string, history int) (tollguard.Gate
 		p := population
 		p.History = history
 		err = storetest.Populate(ctx, db, p, now)
+		if err == nil {
+			// Every run's own calls are deleted at the next start, so
+			// "history" means the populated rows and nothing more.
+			_, err = db.SQL().ExecContext(ctx, `INSERT INTO settings(key, value) SELECT 'bench_base_id', COALESCE(MAX(id), 0) FROM calls`)
+		}
 		db.Close()
 		if err != nil {
 			return nil, nil, err
@@ -60,9 +65,9 @@ func gateUnderTest(ctx context.Context, dir string, history int) (tollguard.Gate
 	if err != nil {
 		return nil, nil, err
 	}
-	// Calls left open by an interrupted earlier run would hold credit
-	// and concurrency; settle them, as serve's startup does.
-	if _, err := db.SQL().ExecContext(ctx, `UPDATE calls SET settled_at = created_at, settled_by = 'bench' WHERE verdict = 'allow' AND settled_at IS NULL`); err != nil {
+	// Drop the calls earlier runs recorded: each run starts from the
+	// populated history alone.
+	if _, err := db.SQL().ExecContext(ctx, `DELETE FROM calls WHERE id > (SELECT CAST(value AS INTEGER) FROM settings WHERE key = 'bench_base_id')`); err != nil {
 		db.Close()
 		return nil, nil, err
 	}
