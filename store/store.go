@@ -96,6 +96,13 @@ func Open(ctx context.Context, file string) (*DB, error) {
 		s.Close()
 		return nil, err
 	}
+	// The writer reads what every decision needs (extensions,
+	// accounts, the recent calls of each); a larger page cache keeps
+	// those index pages in memory however long the history grows.
+	if _, err := db.ExecContext(ctx, `PRAGMA cache_size = -32768`); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("set cache size: %w", err)
+	}
 	if s.gate, err = prepareGate(ctx, db); err != nil {
 		s.Close()
 		return nil, err
