@@ -64,7 +64,6 @@ const (
 // Subjects name what an alert is about; the same kind and subject merge.
 func ExtSubject(ext string) string    { return "ext:" + ext }
 func AccountSubject(id string) string { return "account:" + id }
-func IPSubject(addr string) string    { return "ip:" + addr }
 
 // Rank orders severities: info < warning < critical; 0 for unknown ones.
 func (s Severity) Rank() int {

@@ -38,7 +38,7 @@ func (l *Listener) Tick(ctx context.Context) {
 	l.tick(ctx)
 }
 
-// BenchResult is what RunEventBench measured.
+// BenchResult is what RunEventBenchDetail measured.
 type BenchResult struct {
 	Events       int
 	EventsPerSec float64 // through decoding, call tracking and every detector
@@ -56,19 +56,13 @@ func (r BenchResult) String() string {
 		r.Events, r.Calls, r.EventsPerSec, r.HeapMB, r.RSSMB)
 }
 
-// RunEventBench pushes n events through a listener: call flows rebuilt
+// RunEventBenchDetail pushes n events through a listener: call flows rebuilt
 // from the recorded Asterisk 22 streams (19 allowed calls to one denied
 // high-risk attempt), from 1,000 extensions on 200 accounts, with fresh channel ids,
 // numbers and timestamps, over an in-memory store. It returns the events
 // per second through decoding, call tracking and all detectors (the
 // time spent building the frames is not counted) and the live heap
 // after a GC at the end, which stays flat however large n is.
-func RunEventBench(n int) (eventsPerSec float64, heapMB float64) {
-	r := RunEventBenchDetail(n)
-	return r.EventsPerSec, r.HeapMB
-}
-
-// RunEventBenchDetail is RunEventBench with the details.
 func RunEventBenchDetail(n int) BenchResult {
 	l, store, alerts := newBenchListener()
 	ctx := context.Background()

@@ -3,7 +3,6 @@ package store_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -13,16 +12,6 @@ import (
 )
 
 var alertT0 = time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
-
-func openAlertDB(t *testing.T) *store.DB {
-	t.Helper()
-	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "tollguard.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
-}
 
 func burst(ext string, sev tollguard.Severity) tollguard.Alert {
 	return tollguard.Alert{Kind: tollguard.AlertBurst, Subject: tollguard.ExtSubject(ext), Extension: ext, Account: "acme",
@@ -44,7 +33,7 @@ func TestRaiseAlert(t *testing.T) {
 	p := tollguard.AlertPolicy{CoolDown: 15 * time.Minute, DigestAt: []int{5}}
 
 	t.Run("NewAlertQueuesOneDeliveryPerNotifier", func(t *testing.T) {
-		db := openAlertDB(t)
+		db := MustOpenDB(t)
 		res, err := db.RaiseAlert(ctx, burst("1001", tollguard.SeverityWarning), p, notifiers, alertT0)
 		if err != nil {
 			t.Fatal(err)
@@ -79,7 +68,7 @@ func TestRaiseAlert(t *testing.T) {
 	})
 
 	t.Run("RepeatsMergeWithoutDeliveriesThenDigestFires", func(t *testing.T) {
-		db := openAlertDB(t)
+		db := MustOpenDB(t)
 		first, err := db.RaiseAlert(ctx, burst("1001", tollguard.SeverityWarning), p, notifiers, alertT0)
 		if err != nil {
 			t.Fatal(err)
@@ -133,7 +122,7 @@ func TestRaiseAlert(t *testing.T) {
 	})
 
 	t.Run("ThresholdAndEscalationQueueAtOnce", func(t *testing.T) {
-		db := openAlertDB(t)
+		db := MustOpenDB(t)
 		var last store.RaiseResult
 		for i := 0; i < 5; i++ {
 			var err error
@@ -158,7 +147,7 @@ func TestRaiseAlert(t *testing.T) {
 	})
 
 	t.Run("AckedAlertStartsAfresh", func(t *testing.T) {
-		db := openAlertDB(t)
+		db := MustOpenDB(t)
 		first, _ := db.RaiseAlert(ctx, burst("1001", tollguard.SeverityWarning), p, notifiers, alertT0)
 		db.RaiseAlert(ctx, burst("1001", tollguard.SeverityWarning), p, notifiers, alertT0.Add(time.Second))
 		st, changed, err := db.AckAlert(ctx, first.State.ID, "alice", alertT0.Add(2*time.Second))
@@ -179,7 +168,7 @@ func TestRaiseAlert(t *testing.T) {
 	})
 
 	t.Run("InvalidAlertRejected", func(t *testing.T) {
-		db := openAlertDB(t)
+		db := MustOpenDB(t)
 		_, err := db.RaiseAlert(ctx, tollguard.Alert{Subject: "ext:1"}, p, notifiers, alertT0)
 		if tollguard.ErrorCode(err) != tollguard.EINVALID {
 			t.Errorf("err %v", err)
@@ -187,7 +176,7 @@ func TestRaiseAlert(t *testing.T) {
 	})
 
 	t.Run("ConcurrentRaisesMergeIntoOne", func(t *testing.T) {
-		db := openAlertDB(t)
+		db := MustOpenDB(t)
 		const n = 24
 		var wg sync.WaitGroup
 		errs := make(chan error, n)
@@ -226,7 +215,7 @@ func TestOutbox(t *testing.T) {
 	lease := time.Minute
 
 	t.Run("ClaimLeaseRetryAndFinish", func(t *testing.T) {
-		db := openAlertDB(t)
+		db := MustOpenDB(t)
 		if _, err := db.RaiseAlert(ctx, burst("1001", tollguard.SeverityWarning), p, []string{"email", "webhook"}, alertT0); err != nil {
 			t.Fatal(err)
 		}
@@ -273,7 +262,7 @@ func TestOutbox(t *testing.T) {
 	})
 
 	t.Run("LapsedClaimIsTakenAgain", func(t *testing.T) {
-		db := openAlertDB(t)
+		db := MustOpenDB(t)
 		db.RaiseAlert(ctx, burst("1001", tollguard.SeverityWarning), p, []string{"email"}, alertT0)
 		first, _ := db.ClaimDeliveries(ctx, "email", alertT0, lease, 10)
 		// The worker died; after the lease the row comes back.
@@ -290,7 +279,7 @@ func TestOutbox(t *testing.T) {
 	})
 
 	t.Run("ReleaseDoesNotCountAnAttempt", func(t *testing.T) {
-		db := openAlertDB(t)
+		db := MustOpenDB(t)
 		db.RaiseAlert(ctx, burst("1001", tollguard.SeverityWarning), p, []string{"email"}, alertT0)
 		ds, _ := db.ClaimDeliveries(ctx, "email", alertT0, lease, 10)
 		if err := db.DeliveryRelease(ctx, ds[0], alertT0); err != nil {
@@ -303,7 +292,7 @@ func TestOutbox(t *testing.T) {
 	})
 
 	t.Run("AbandonUnconfiguredNotifiers", func(t *testing.T) {
-		db := openAlertDB(t)
+		db := MustOpenDB(t)
 		db.RaiseAlert(ctx, burst("1001", tollguard.SeverityWarning), p, []string{"log", "email", "old-webhook"}, alertT0)
 		got, err := db.AbandonDeliveries(ctx, []string{"log", "email"}, alertT0)
 		if err != nil || len(got) != 1 || got["old-webhook"] != 1 {
@@ -315,7 +304,7 @@ func TestOutbox(t *testing.T) {
 	})
 
 	t.Run("PruneKeepsUndelivered", func(t *testing.T) {
-		db := openAlertDB(t)
+		db := MustOpenDB(t)
 		old, _ := db.RaiseAlert(ctx, burst("1001", tollguard.SeverityWarning), p, []string{"email"}, alertT0)
 		db.RaiseAlert(ctx, burst("1002", tollguard.SeverityWarning), p, nil, alertT0)
 		n, err := db.PruneAlerts(ctx, alertT0.Add(time.Hour))
@@ -336,7 +325,7 @@ func TestOutbox(t *testing.T) {
 	})
 
 	t.Run("PruneInBatches", func(t *testing.T) {
-		db := openAlertDB(t)
+		db := MustOpenDB(t)
 		for i := 0; i < 1100; i++ {
 			a := burst("1001", tollguard.SeverityWarning)
 			a.Subject = tollguard.ExtSubject(string(rune('a'+i%26)) + string(rune('a'+i/26)))
@@ -355,7 +344,7 @@ func TestOutbox(t *testing.T) {
 	})
 
 	t.Run("ListSinceAndUnacked", func(t *testing.T) {
-		db := openAlertDB(t)
+		db := MustOpenDB(t)
 		a, _ := db.RaiseAlert(ctx, burst("1001", tollguard.SeverityWarning), p, nil, alertT0)
 		db.RaiseAlert(ctx, burst("1002", tollguard.SeverityWarning), p, nil, alertT0.Add(time.Hour))
 		db.AckAlert(ctx, a.State.ID, "alice", alertT0.Add(2*time.Hour))

@@ -65,16 +65,7 @@ func TestGateReloadOutlivesDecisionDeadlines(t *testing.T) {
 func TestGateSeesRuleChangeAtOnce(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "tollguard.db")
-	db, err := store.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	admin, err := store.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
+	db, admin := MustOpenPath(t, path), MustOpenPath(t, path)
 	decide := func() *tollguard.Rule {
 		t.Helper()
 		dctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)

@@ -18,16 +18,7 @@ import (
 func TestRateImportStagesWithoutLocking(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "tollguard.db")
-	importer, err := store.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer importer.Close()
-	other, err := store.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
+	importer, other := MustOpenPath(t, path), MustOpenPath(t, path)
 	seedAccount(t, other)
 
 	old, _ := importer.BeginRateImport(ctx)
@@ -133,12 +124,7 @@ func TestRateImportConcurrent(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "tollguard.db")
 	var dbs [2]*store.DB
 	for i := range dbs {
-		db, err := store.Open(ctx, path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
-		dbs[i] = db
+		dbs[i] = MustOpenPath(t, path)
 	}
 	// Deck k: 20000 prefixes from k*10000, all at rate k+1: neighbouring
 	// decks overlap by half, with different rates.

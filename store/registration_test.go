@@ -2,7 +2,6 @@ package store_test
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -12,16 +11,6 @@ import (
 
 var regT0 = time.Date(2026, 11, 23, 0, 58, 5, 0, time.UTC)
 
-func openRegDB(t *testing.T) *store.DB {
-	t.Helper()
-	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "tollguard.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
-}
-
 func regContact(ext, uri, ip, ua string, at time.Time) tollguard.Contact {
 	return tollguard.Contact{ID: tollguard.ContactID(ext, uri), AOR: ext, Extension: ext, URI: uri, IP: ip, Port: 5060,
 		AddrSource: tollguard.AddrRewritten, UserAgent: ua, Status: tollguard.ContactNonQualified, LastSeen: at}
@@ -29,7 +18,7 @@ func regContact(ext, uri, ip, ua string, at time.Time) tollguard.Contact {
 
 func TestRegistrations(t *testing.T) {
 	ctx := context.Background()
-	db := openRegDB(t)
+	db := MustOpenDB(t)
 
 	a := regContact("1001", "sip:1001@192.0.2.10:5060", "192.0.2.10", "Yealink", regT0)
 	h, err := db.ObserveContact(ctx, a)
@@ -146,7 +135,7 @@ func TestRegistrations(t *testing.T) {
 
 func TestDetectorOverrides(t *testing.T) {
 	ctx := context.Background()
-	db := openRegDB(t)
+	db := MustOpenDB(t)
 	acct, err := store.NewAccount("acme", "GB", "GBP")
 	if err != nil {
 		t.Fatal(err)

@@ -14,7 +14,14 @@ import (
 // MustOpenDB opens a real SQLite file in t.TempDir().
 func MustOpenDB(t testing.TB) *store.DB {
 	t.Helper()
-	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "tollguard.db"))
+	return MustOpenPath(t, filepath.Join(t.TempDir(), "tollguard.db"))
+}
+
+// MustOpenPath opens the database at path (again, for a second handle
+// on the same file: another process's view) and closes it at the end.
+func MustOpenPath(t testing.TB, path string) *store.DB {
+	t.Helper()
+	db, err := store.Open(context.Background(), path)
 	if err != nil {
 		t.Fatal(err)
 	}
