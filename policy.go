@@ -421,7 +421,7 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 			if most <= 0 {
 				continue
 			}
-			m, h, dd, err := tx.Attempts(ctx, sc.scope, sc.id, now, most+1)
+			m, h, dd, err := tx.Attempts(ctx, sc.scope, sc.id, now)
 			if err != nil {
 				p.lookupFailed(e, "rate_limit", err)
 				return

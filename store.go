@@ -31,11 +31,10 @@ type GateTx interface {
 	// Rate returns the rate-deck entry with the longest prefix of e164.
 	Rate(ctx context.Context, e164 string) (*RateEntry, error)
 	// Attempts counts recorded attempts by an extension (scope "ext")
-	// or account (scope "acct") in the minute, hour and day before now.
-	// It reads at most max rows, newest first, so its cost is bounded by
-	// the largest limit and not by the history: a count that reaches max
-	// means "max or more".
-	Attempts(ctx context.Context, scope, id string, now time.Time, max int) (minute, hour, day int, err error)
+	// or account (scope "acct") in the minute, hour and day before now,
+	// including the ones recorded earlier in the same transaction. Its
+	// cost must not grow with the number of attempts.
+	Attempts(ctx context.Context, scope, id string, now time.Time) (minute, hour, day int, err error)
 	// OpenCalls reports the account's calls in progress, how many of
 	// them are the extension's, and the money they hold in reserve.
 	OpenCalls(ctx context.Context, account, extension string) (acct, ext int, reserved Amount, err error)

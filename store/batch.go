@@ -158,6 +158,7 @@ func (s *DB) runBatch(batch []*batchReq) {
 			if _, err := tx.ExecContext(bg, `ROLLBACK TO gate`); err != nil {
 				// The transaction is in an unknown state: give it up.
 				tx.Rollback()
+				s.att.invalidate()
 				for _, o := range batch {
 					if o.err == nil || o == r {
 						o.err = fmt.Errorf("roll back to savepoint: %w", err)
@@ -172,6 +173,8 @@ func (s *DB) runBatch(batch []*batchReq) {
 		tx.ExecContext(bg, `RELEASE gate`)
 	}
 	if err := tx.Commit(); err != nil {
+		// The attempt counts include what was rolled back.
+		s.att.invalidate()
 		for _, r := range batch {
 			if r.err == nil {
 				r.err = fmt.Errorf("commit: %w", err)

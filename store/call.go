@@ -191,6 +191,13 @@ func (s *DB) Rollup(ctx context.Context, before time.Time, batch int) (int, erro
 		batch = 5000
 	}
 	total := 0
+	// Until this runs, the attempt counts may still include deleted
+	// rows: stricter, never looser.
+	defer func() {
+		if total > 0 {
+			s.att.rolledUp(before.Unix())
+		}
+	}()
 	for {
 		var n int
 		err := s.Tx(ctx, func(tx *sql.Tx) error {

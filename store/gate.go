@@ -20,6 +20,7 @@ type gateTx struct {
 	tx   *sql.Tx
 	st   *gateStmts
 	dest *destSnapshot
+	att  *attemptCounter
 	acct *tollguard.Account // read with the extension
 }
 
@@ -170,8 +171,9 @@ func (s *DB) reloadDest(done chan struct{}) {
 }
 
 // WarmGate loads the destination data decisions match against (rates,
-// the high-risk list, rules), so that the first calls after a start do
-// not wait for it: `tollguard serve` calls it before it listens.
+// the high-risk list, rules) and the attempt counts, so that the first
+// calls after a start do not wait for them: `tollguard serve` calls it
+// before it listens.
 func (s *DB) WarmGate(ctx context.Context) error {
 	snap, err := loadDest(ctx, s.rdb)
 	if err != nil {
@@ -180,6 +182,16 @@ func (s *DB) WarmGate(ctx context.Context) error {
 	s.dest.mu.Lock()
 	s.dest.snap = snap
 	s.dest.mu.Unlock()
+	// And the attempt counts, which are built from the last day's calls.
+	now := s.Now().Unix()
+	err = s.batched(ctx, true, func(ctx context.Context, tx *sql.Tx) error {
+		s.att.mu.Lock()
+		defer s.att.mu.Unlock()
+		return s.att.rebuild(ctx, tx, now)
+	})
+	if err != nil {
+		return fmt.Errorf("count the last day's call attempts: %w", err)
+	}
 	return nil
 }
 
@@ -259,8 +271,8 @@ const maxPrefixes = 15
 // gateStmts are the decision's queries, prepared once: preparing them
 // per call cost more than running them.
 type gateStmts struct {
-	extAccount, account, destVersion, countExt, countAcct, open, insert *sql.Stmt
-	settleGet, settleCall, charge                                       *sql.Stmt
+	extAccount, account, destVersion, maxCallID, open, insert *sql.Stmt
+	settleGet, settleCall, charge                             *sql.Stmt
 }
 
 func prepareGate(ctx context.Context, db *sql.DB) (*gateStmts, error) {
@@ -273,8 +285,7 @@ func prepareGate(ctx context.Context, db *sql.DB) (*gateStmts, error) {
 			FROM extensions e JOIN accounts a ON a.id = e.account_id WHERE e.name = ?`},
 		{&st.account, `SELECT ` + accountCols + ` FROM accounts WHERE id = ?`},
 		{&st.destVersion, `SELECT value FROM settings WHERE key = 'dest_version'`},
-		{&st.countExt, attemptsQuery("extension", "calls_ext_time")},
-		{&st.countAcct, attemptsQuery("account_id", "calls_acct_time")},
+		{&st.maxCallID, `SELECT COALESCE(MAX(id), 0) FROM calls`},
 		{&st.open, `SELECT COUNT(*), COALESCE(SUM(extension = ?), 0), COALESCE(SUM(reserve), 0)
 			FROM calls WHERE account_id = ? AND verdict = 'allow' AND settled_at IS NULL`},
 		{&st.insert, callInsert},
@@ -293,29 +304,24 @@ func prepareGate(ctx context.Context, db *sql.DB) (*gateStmts, error) {
 	return &st, nil
 }
 
-// attemptsQuery counts the newest rows of one extension or account over
-// the last day, and how many of them fall in the last hour and minute.
-// INDEXED BY pins the (col, created_at) index: ordered by created_at,
-// the planner may otherwise walk every call of the day.
-func attemptsQuery(col, index string) string {
-	return `SELECT COALESCE(SUM(created_at >= ?), 0), COALESCE(SUM(created_at >= ?), 0), COUNT(*) FROM
-		(SELECT created_at FROM calls INDEXED BY ` + index + ` WHERE ` + col + ` = ? AND created_at >= ? ORDER BY created_at DESC LIMIT ?)`
-}
-
 // Gate runs fn in the group-committed write transaction (batch.go).
 func (s *DB) Gate(ctx context.Context, dry bool, fn func(tx tollguard.GateTx) error) error {
 	// A decision's only write is its call row, last.
 	return s.batched(ctx, true, func(ctx context.Context, tx *sql.Tx) error {
-		// One snapshot per batch: only unbatched writes change it.
+		// One snapshot and one check of the attempt counts per batch:
+		// only unbatched writes change them.
 		if s.batchSnap == nil || s.snapSeq != s.batchSeq {
 			snap, err := s.snapshot(ctx, tx)
 			if err != nil {
 				return err
 			}
+			if err := s.att.check(ctx, tx, s.gate.maxCallID); err != nil {
+				return err
+			}
 			s.batchSnap, s.snapSeq = snap, s.batchSeq
 		}
 		snap := s.batchSnap
-		if err := fn(&gateTx{tx: tx, st: s.gate, dest: snap}); err != nil {
+		if err := fn(&gateTx{tx: tx, st: s.gate, dest: snap, att: &s.att}); err != nil {
 			return err
 		}
 		if dry {
@@ -416,19 +422,14 @@ func (g *gateTx) Rate(ctx context.Context, e164 string) (r *tollguard.RateEntry,
 	return r, nil
 }
 
-func (g *gateTx) Attempts(ctx context.Context, scope, id string, now time.Time, max int) (minute, hour, day int, err error) {
-	var q *sql.Stmt
+func (g *gateTx) Attempts(ctx context.Context, scope, id string, now time.Time) (minute, hour, day int, err error) {
 	switch scope {
 	case "ext":
-		q = g.st.countExt
+		return g.att.counts(ctx, g.tx, 'e', id, now.Unix())
 	case "acct":
-		q = g.st.countAcct
-	default:
-		return 0, 0, 0, fmt.Errorf("count attempts: unknown scope %q", scope)
+		return g.att.counts(ctx, g.tx, 'a', id, now.Unix())
 	}
-	t := now.Unix()
-	err = g.stmt(ctx, q).QueryRowContext(ctx, t-60, t-3600, id, t-86400, max).Scan(&minute, &hour, &day)
-	return
+	return 0, 0, 0, fmt.Errorf("count attempts: unknown scope %q", scope)
 }
 
 func (g *gateTx) OpenCalls(ctx context.Context, account, extension string) (acct, ext int, reserved tollguard.Amount, err error) {
@@ -451,5 +452,10 @@ func (g *gateTx) InsertCall(ctx context.Context, r *tollguard.CallRecord) (int64
 	if err != nil {
 		return 0, err
 	}
-	return res.LastInsertId()
+	id, err := res.LastInsertId()
+	if err != nil {
+		return 0, err
+	}
+	g.att.recorded(id, r.Extension, r.Account, r.CreatedAt.Unix())
+	return id, nil
 }

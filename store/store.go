@@ -40,6 +40,7 @@ type DB struct {
 	gate *gateStmts
 	dest destCache
 	w    *writer // group commit for decisions and settlements
+	att  attemptCounter
 	// The writer goroutine's own: the batch number and the destination
 	// snapshot taken in it.
 	batchSeq, snapSeq uint64

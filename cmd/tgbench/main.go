@@ -63,7 +63,8 @@ func run() error {
 	pacedRounds := flag.Int("paced-rounds", 3, "paced rounds per server")
 	setVar := flag.Bool("setvar", true, "also measure the gate answering with SET VARIABLE (an Asterisk without MSet)")
 	logMode := flag.String("log", "text", "gate server logging: text (slog text to io.Discard: formatting cost included) or off")
-	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile to this file: of the whole run, or with -profile-only of one server's closed-loop rounds")
+	profileOnly := flag.String("profile-only", "", "run only this server's closed-loop rounds (bare, gate or gate(set-variable)), for a profile of it alone")
 	history := flag.Int("history", 10_000_000, "past call rows in the history database (0 skips that figure)")
 	cacheDir := flag.String("cache", defaultCache(), "where the populated benchmark databases are kept between runs")
 	events := flag.String("events", "1000000,10000000", "ARI events to push through the listener, per figure (\"\" skips)")
@@ -195,6 +196,25 @@ func run() error {
 		}
 	}
 
+	if *profileOnly != "" {
+		for _, tg := range targets {
+			if tg.name == *profileOnly {
+				cpu0 := cpuTime()
+				for range *rounds {
+					res, err := tg.load(*conc, 0, *duration).Run(ctx)
+					if err != nil {
+						return err
+					}
+					tg.closed.Merge(res)
+				}
+				fmt.Printf("%s %d conc: %.0f sessions/s p50 %.2f ms p99 %.2f ms; cpu per 1000 sessions %.3f s\n", tg.name, *conc,
+					tg.closed.Throughput(), float64(tg.closed.Percentile(0.5))/1e6, float64(tg.closed.Percentile(0.99))/1e6,
+					(cpuTime()-cpu0).Seconds()/float64(tg.closed.Sessions)*1000)
+				return nil
+			}
+		}
+		return fmt.Errorf("-profile-only %q: want bare, gate or gate(set-variable)", *profileOnly)
+	}
 	for r := range *rounds {
 		for i := range targets {
 			tg := targets[i]

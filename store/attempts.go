@@ -1,0 +1,247 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sort"
+	"sync"
+)
+
+// Attempt counts for rate limits, kept in memory.
+//
+// Counting a scope's attempts in the calls index walks one index entry
+// per call of the last day: an account with a high daily limit made
+// every decision read its whole day (thousands of rows for a busy
+// account, and more as the history grew). Instead the writer keeps,
+// per extension and per account, the seconds of the last day's
+// attempts with running totals, so a window's count is two binary
+// searches.
+//
+// The counts are built from the calls table inside the writer's
+// transaction and then follow the gate's own inserts, which are the
+// only writer of call rows. Whatever else could change them makes the
+// counter rebuild from the table: a batch that did not commit, calls
+// inserted by another connection (seen as a newer MAX(id)), a rollup
+// reaching into the last day, or a clock that went back more than the
+// tolerance.
+
+// attemptDay is the longest window: a day, in seconds.
+const attemptDay = 86400
+
+// clockBackTolerance is how far now may go back before the counter
+// rebuilds: windows are cut relative to the newest time it saw.
+const clockBackTolerance = 60
+
+type attemptCounter struct {
+	mu     sync.Mutex
+	valid  bool
+	lastID int64 // the newest call id the counts include
+	newest int64 // the newest now (Unix seconds) seen
+	series map[attemptKey]*attemptSeries
+	adds   int // since the last eviction of idle series
+}
+
+type attemptKey struct {
+	scope byte // 'e' extension, 'a' account
+	id    string
+}
+
+// attemptSeries is one scope's attempts: the distinct seconds, oldest
+// first, with the running total of attempts up to and including each.
+// base is the total trimmed off the front, so totals never go down.
+type attemptSeries struct {
+	secs []int64
+	cum  []int64
+	base int64
+}
+
+func (s *attemptSeries) total() int64 {
+	if len(s.cum) == 0 {
+		return s.base
+	}
+	return s.cum[len(s.cum)-1]
+}
+
+// since counts the attempts at or after second t.
+func (s *attemptSeries) since(t int64) int64 {
+	j := sort.Search(len(s.secs), func(i int) bool { return s.secs[i] >= t })
+	before := s.base
+	if j > 0 {
+		before = s.cum[j-1]
+	}
+	return s.total() - before
+}
+
+// add records one attempt at second t. Attempts arrive in time order
+// but for clock jitter between sessions, so the search starts from
+// the end.
+func (s *attemptSeries) add(t int64) {
+	n := len(s.secs)
+	if n == 0 || t > s.secs[n-1] {
+		s.secs = append(s.secs, t)
+		s.cum = append(s.cum, s.total()+1)
+		return
+	}
+	j := n
+	for j > 0 && s.secs[j-1] >= t {
+		j--
+	}
+	if s.secs[j] != t {
+		prev := s.base
+		if j > 0 {
+			prev = s.cum[j-1]
+		}
+		s.secs = append(s.secs, 0)
+		s.cum = append(s.cum, 0)
+		copy(s.secs[j+1:], s.secs[j:])
+		copy(s.cum[j+1:], s.cum[j:])
+		s.secs[j], s.cum[j] = t, prev
+	}
+	for i := j; i < len(s.cum); i++ {
+		s.cum[i]++
+	}
+}
+
+// trim drops the seconds before cut, compacting once most of the
+// backing array is dropped.
+func (s *attemptSeries) trim(cut int64) {
+	k := sort.Search(len(s.secs), func(i int) bool { return s.secs[i] >= cut })
+	if k == 0 {
+		return
+	}
+	s.base = s.cum[k-1]
+	s.secs, s.cum = s.secs[k:], s.cum[k:]
+	if cap(s.secs) > 2*len(s.secs)+64 {
+		s.secs = append([]int64(nil), s.secs...)
+		s.cum = append([]int64(nil), s.cum...)
+	}
+}
+
+// invalidate makes the next count rebuild from the calls table.
+func (c *attemptCounter) invalidate() {
+	c.mu.Lock()
+	c.valid, c.series = false, nil
+	c.mu.Unlock()
+}
+
+// check invalidates the counts if calls were inserted outside the gate
+// since they were built (another connection or process). Run once per
+// batch, in its transaction.
+func (c *attemptCounter) check(ctx context.Context, tx *sql.Tx, maxID *sql.Stmt) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.valid {
+		return nil
+	}
+	var id int64
+	if err := tx.StmtContext(ctx, maxID).QueryRowContext(ctx).Scan(&id); err != nil {
+		return fmt.Errorf("read the newest call id: %w", err)
+	}
+	if id != c.lastID {
+		c.valid, c.series = false, nil
+	}
+	return nil
+}
+
+// counts returns the scope's attempts in the minute, hour and day
+// before now, rebuilding from tx first if needed.
+func (c *attemptCounter) counts(ctx context.Context, tx *sql.Tx, scope byte, id string, now int64) (minute, hour, day int, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.valid && now < c.newest-clockBackTolerance {
+		c.valid, c.series = false, nil
+	}
+	if !c.valid {
+		if err := c.rebuild(ctx, tx, now); err != nil {
+			return 0, 0, 0, err
+		}
+	}
+	c.newest = max(c.newest, now)
+	s := c.series[attemptKey{scope, id}]
+	if s == nil {
+		return 0, 0, 0, nil
+	}
+	s.trim(c.newest - attemptDay)
+	return int(s.since(now - 60)), int(s.since(now - 3600)), int(s.since(now - attemptDay)), nil
+}
+
+// recorded adds an attempt the gate inserted as call id.
+func (c *attemptCounter) recorded(id int64, ext, account string, at int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.valid {
+		return // the rebuild will read it
+	}
+	c.lastID = max(c.lastID, id)
+	for _, k := range []attemptKey{{'e', ext}, {'a', account}} {
+		s := c.series[k]
+		if s == nil {
+			s = &attemptSeries{}
+			c.series[k] = s
+		}
+		s.add(at)
+	}
+	if c.adds++; c.adds >= 4*len(c.series)+1024 {
+		c.evict()
+	}
+}
+
+// evict drops the series with nothing in the last day.
+func (c *attemptCounter) evict() {
+	c.adds = 0
+	cut := c.newest - attemptDay
+	for k, s := range c.series {
+		if s.trim(cut); len(s.secs) == 0 {
+			delete(c.series, k)
+		}
+	}
+}
+
+// rolledUp tells the counter that calls created before cut were
+// deleted; it rebuilds if that reaches into its day.
+func (c *attemptCounter) rolledUp(cut int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.valid && cut > c.newest-attemptDay-clockBackTolerance {
+		c.valid, c.series = false, nil
+	}
+}
+
+// rebuild reads the last day's attempts from the calls table. The
+// caller holds c.mu.
+func (c *attemptCounter) rebuild(ctx context.Context, tx *sql.Tx, now int64) error {
+	series := map[attemptKey]*attemptSeries{}
+	var lastID int64
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM calls`).Scan(&lastID); err != nil {
+		return fmt.Errorf("count attempts: read the newest call id: %w", err)
+	}
+	// Uncancellable, as in loadDest: go-sqlite3 steps each row of a
+	// cancellable query on a goroutine of its own.
+	rows, err := tx.QueryContext(context.WithoutCancel(ctx), `SELECT extension, account_id, created_at FROM calls INDEXED BY calls_time
+		WHERE created_at >= ? ORDER BY created_at`, now-attemptDay)
+	if err != nil {
+		return fmt.Errorf("count attempts: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var ext, account string
+		var at int64
+		if err := rows.Scan(&ext, &account, &at); err != nil {
+			return fmt.Errorf("count attempts: %w", err)
+		}
+		for _, k := range []attemptKey{{'e', ext}, {'a', account}} {
+			s := series[k]
+			if s == nil {
+				s = &attemptSeries{}
+				series[k] = s
+			}
+			s.add(at)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("count attempts: %w", err)
+	}
+	c.series, c.lastID, c.newest, c.valid, c.adds = series, lastID, now, true, 0
+	return nil
+}

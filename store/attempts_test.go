@@ -1,0 +1,107 @@
+package store_test
+
+import (
+	"context"
+	"math/rand/v2"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/tollguard/tollguard"
+)
+
+// TestAttemptCounts: the gate's attempt counts follow its own inserts,
+// calls written by another connection, a rollup into the last day and
+// a clock that goes back, always agreeing with the calls table.
+func TestAttemptCounts(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "tollguard.db")
+	db := MustOpenPath(t, path)
+	other := MustOpenPath(t, path) // another process's view
+
+	count := func(scope, id string, now int64) (got, want [3]int) {
+		t.Helper()
+		err := db.Gate(ctx, true, func(tx tollguard.GateTx) error {
+			var err error
+			got[0], got[1], got[2], err = tx.Attempts(ctx, scope, id, time.Unix(now, 0))
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		col := map[string]string{"ext": "extension", "acct": "account_id"}[scope]
+		err = db.SQL().QueryRowContext(ctx, `SELECT COALESCE(SUM(created_at >= ?), 0), COALESCE(SUM(created_at >= ?), 0),
+			COALESCE(SUM(created_at >= ?), 0) FROM calls WHERE `+col+` = ?`, now-60, now-3600, now-86400, id).Scan(&want[0], &want[1], &want[2])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got, want
+	}
+	agree := func(when string, now int64) {
+		t.Helper()
+		for _, k := range []struct{ scope, id string }{{"ext", "1001"}, {"ext", "1002"}, {"acct", "acme"}, {"acct", "other"}, {"ext", "none"}} {
+			if got, want := count(k.scope, k.id, now); got != want {
+				t.Fatalf("%s: %s %s counts %v (minute, hour, day), the calls table says %v", when, k.scope, k.id, got, want)
+			}
+		}
+	}
+	insert := func(ext, acct string, at int64) {
+		t.Helper()
+		err := db.Gate(ctx, false, func(tx tollguard.GateTx) error {
+			_, err := tx.InsertCall(ctx, &tollguard.CallRecord{CreatedAt: time.Unix(at, 0), Extension: ext, Account: acct,
+				Dialled: "02079460000", Class: tollguard.ClassNational, Verdict: tollguard.Deny, Reason: tollguard.ReasonRateLimit})
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	r := rand.New(rand.NewPCG(3, 4))
+	now := time.Date(2026, 11, 20, 14, 0, 0, 0, time.UTC).Unix()
+	agree("empty", now)
+	for i := range 400 {
+		now += r.Int64N(600)
+		ext := []string{"1001", "1002"}[r.IntN(2)]
+		acct := map[string]string{"1001": "acme", "1002": "other"}[ext]
+		insert(ext, acct, now-r.Int64N(2))
+		if i%25 == 0 {
+			agree("after the gate's inserts", now)
+		}
+	}
+	agree("after the gate's inserts", now)
+
+	// Another process records calls (a second daemon, a restore).
+	for range 3 {
+		if _, err := other.SQL().ExecContext(ctx, `INSERT INTO calls(created_at, extension, account_id, dialled, class, verdict, reason)
+			VALUES (?, '1001', 'acme', '999', 'emergency', 'allow', 'emergency')`, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	agree("after another connection's inserts", now)
+
+	// A rollup whose cutoff reaches into the last day.
+	if _, err := db.Rollup(ctx, time.Unix(now-1800, 0), 0); err != nil {
+		t.Fatal(err)
+	}
+	agree("after a rollup into the last day", now)
+	insert("1001", "acme", now)
+	agree("after a rollup and an insert", now)
+
+	// The clock goes back two hours, then forward a week.
+	agree("clock back", now-7200)
+	insert("1002", "other", now-7200)
+	agree("clock back, then an insert", now-7200)
+	agree("a week on", now+7*86400)
+	insert("1001", "acme", now+7*86400)
+	agree("a week on, then an insert", now+7*86400)
+	agree("back from a week on", now)
+
+	// A restart builds the counts from the table.
+	db.Close()
+	db = MustOpenPath(t, path)
+	if err := db.WarmGate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	agree("after a restart", now+7*86400)
+}
