@@ -41,7 +41,9 @@ type Load struct {
 	Concurrency int
 	// Rate, if positive, starts sessions at this many per second on a
 	// fixed schedule; latency counts from each scheduled start, so a
-	// server that falls behind shows it.
+	// server that falls behind shows it. With Settle a call is two
+	// sessions, its outbound and its hangup, so calls start at Rate/2 a
+	// second: sessions run at Rate when every call is allowed.
 	Rate     float64
 	Duration time.Duration
 	Timeout  time.Duration // per session; default 5s
@@ -183,7 +185,11 @@ func (l Load) Run(ctx context.Context) (*LoadResult, error) {
 			}()
 		}
 	} else {
-		interval := time.Duration(float64(time.Second) / l.Rate)
+		calls := l.Rate
+		if l.Settle {
+			calls /= 2
+		}
+		interval := time.Duration(float64(time.Second) / calls)
 		timer := time.NewTimer(0)
 		<-timer.C
 	schedule:

@@ -1,6 +1,7 @@
 package agitest
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"net"
@@ -23,6 +24,26 @@ func startBare(t *testing.T) string {
 			t.Errorf("Serve: %v", err)
 		}
 	})
+	return ln.Addr().String()
+}
+
+// startServer serves each connection with session until the test ends.
+func startServer(t *testing.T, session func(net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go session(conn)
+		}
+	}()
 	return ln.Addr().String()
 }
 
@@ -53,6 +74,38 @@ func TestLoad(t *testing.T) {
 		}
 		if res.Errors != 0 || res.Sessions != 100 {
 			t.Errorf("sessions %d errors %d (%v), want 100 at 200/s for 0.5s", res.Sessions, res.Errors, res.FirstError)
+		}
+	})
+	t.Run("PacedWithSettlement", func(t *testing.T) {
+		// Each call is two sessions: Rate counts sessions, not calls.
+		addr := startServer(t, func(conn net.Conn) {
+			defer conn.Close()
+			br := bufio.NewReader(conn)
+			for {
+				line, err := br.ReadString('\n')
+				if err != nil {
+					return
+				}
+				if line == "\n" {
+					break
+				}
+			}
+			for _, cmd := range []string{"SET VARIABLE TOLLGUARD_VERDICT allow\n", "SET VARIABLE TOLLGUARD_CALLID 7\n"} {
+				if _, err := conn.Write([]byte(cmd)); err != nil {
+					return
+				}
+				if _, err := br.ReadString('\n'); err != nil {
+					return
+				}
+			}
+		})
+		res, err := Load{Addr: addr, Rate: 200, Duration: 500 * time.Millisecond, Check: check, Settle: true}.Run(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Errors != 0 || res.Sessions != 100 {
+			t.Errorf("sessions %d errors %d (%v), want 100 (50 calls and their hangups) at 200/s for 0.5s",
+				res.Sessions, res.Errors, res.FirstError)
 		}
 	})
 	t.Run("CountsFailures", func(t *testing.T) {
