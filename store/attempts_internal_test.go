@@ -76,3 +76,31 @@ func TestAttemptSeriesRandom(t *testing.T) {
 		t.Fatalf("series keeps %d seconds, more than a day's", len(s.secs))
 	}
 }
+
+// TestOpenCallsCovered: a decision sums its account's calls in progress
+// from the calls_open index without reading call rows, so the cost per
+// open call stays one index entry.
+func TestOpenCallsCovered(t *testing.T) {
+	db, err := Open(t.Context(), t.TempDir()+"/tollguard.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.db.QueryContext(t.Context(), `EXPLAIN QUERY PLAN `+openCallsQuery, "1001", "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, notused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if len(plan) != 1 || plan[0] != "SEARCH calls USING COVERING INDEX calls_open (account_id=?)" {
+		t.Fatalf("open calls query plan %q, want one search of the covering calls_open index", plan)
+	}
+}

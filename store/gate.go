@@ -268,6 +268,11 @@ func loadDest(ctx context.Context, q querier) (*destSnapshot, error) {
 // E.164 number has at most 15 digits.
 const maxPrefixes = 15
 
+// openCallsQuery sums an account's calls in progress from the
+// covering calls_open index alone (migration 0005).
+const openCallsQuery = `SELECT COUNT(*), COALESCE(SUM(extension = ?), 0), COALESCE(SUM(reserve), 0)
+	FROM calls WHERE account_id = ? AND verdict = 'allow' AND settled_at IS NULL`
+
 // gateStmts are the decision's queries, prepared once: preparing them
 // per call cost more than running them.
 type gateStmts struct {
@@ -286,8 +291,7 @@ func prepareGate(ctx context.Context, db *sql.DB) (*gateStmts, error) {
 		{&st.account, `SELECT ` + accountCols + ` FROM accounts WHERE id = ?`},
 		{&st.destVersion, `SELECT value FROM settings WHERE key = 'dest_version'`},
 		{&st.maxCallID, `SELECT COALESCE(MAX(id), 0) FROM calls`},
-		{&st.open, `SELECT COUNT(*), COALESCE(SUM(extension = ?), 0), COALESCE(SUM(reserve), 0)
-			FROM calls WHERE account_id = ? AND verdict = 'allow' AND settled_at IS NULL`},
+		{&st.open, openCallsQuery},
 		{&st.insert, callInsert},
 		{&st.settleGet, `SELECT id, created_at, extension, account_id, verdict, rate, reserve, maxsec, scale,
 			COALESCE(settled_at, 0), settled_by, billsec, charge, dial_status FROM calls WHERE id = ?`},
