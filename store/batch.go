@@ -16,13 +16,20 @@ import (
 // Every decision and settlement writes, and SQLite takes one writer at a
 // time. Committing each alone costs a WAL append of every page it
 // touched; under load most of a decision's time went there, and calls
-// queued behind one another. So decisions and settlements go to one
-// writer goroutine, which runs whatever is queued (up to maxBatch) in
-// one IMMEDIATE transaction, each under its own savepoint, and commits
-// once. Each runs after the ones before it in the same transaction and
-// sees their writes, so rate limits and reservations stay exact; a
-// failing one is rolled back to its savepoint alone; a failed commit
-// fails them all. Nobody is answered before the commit.
+// queued behind one another. So decisions and settlements queue, and
+// whatever is queued (up to maxBatch) runs in one IMMEDIATE transaction,
+// each under its own savepoint, with one commit. Each runs after the
+// ones before it in the same transaction and sees their writes, so rate
+// limits and reservations stay exact; a failing one is rolled back to
+// its savepoint alone; a failed commit fails them all. Nobody is
+// answered before the commit.
+//
+// The batch is run by the caller at the front of the queue (the
+// leader), on its own goroutine, as LevelDB's writers do: an idle gate
+// decides a call without handing it to another goroutine and back (two
+// wake-ups, a good part of a decision's latency on a busy box). When
+// its batch is done the leader wakes the callers it carried and makes
+// the next one in the queue the leader.
 
 const maxBatch = 64
 
@@ -39,33 +46,51 @@ type batchReq struct {
 	// so a failure leaves nothing to undo and no savepoint is needed.
 	oneWrite bool
 	err      error
-	done     chan struct{}
+	// wake is closed when the request is finished (err is its result)
+	// or when it becomes the leader (finished is false).
+	wake     chan struct{}
+	finished bool
 }
 
 type writer struct {
-	reqs chan *batchReq
-	mu   sync.RWMutex // senders hold it for reading; Close for writing
-	shut bool
-	stop chan struct{}
-	done chan struct{}
+	mu    sync.Mutex
+	queue []*batchReq
+	// leader is the request whose caller runs the next or current
+	// batch (nil when none): queued at the front until it takes its
+	// batch.
+	leader *batchReq
+	shut   bool
+	idle   sync.Cond // broadcast when leader turns nil
 }
 
 func (s *DB) startWriter() {
-	s.w = &writer{reqs: make(chan *batchReq, 4*maxBatch), stop: make(chan struct{}), done: make(chan struct{})}
-	go s.writeLoop()
+	s.w = &writer{}
+	s.w.idle.L = &s.w.mu
 }
 
+// stopWriter fails the requests still queued, waits for the batch in
+// progress and refuses new ones.
 func (s *DB) stopWriter() {
 	if s.w == nil {
 		return
 	}
-	s.w.mu.Lock()
-	if !s.w.shut {
-		s.w.shut = true
-		close(s.w.stop)
+	w := s.w
+	w.mu.Lock()
+	w.shut = true
+	keep := w.queue[:0]
+	for _, r := range w.queue {
+		if r == w.leader {
+			keep = append(keep, r) // runs its batch, alone
+			continue
+		}
+		r.err, r.finished = errClosed, true
+		close(r.wake)
 	}
-	s.w.mu.Unlock()
-	<-s.w.done
+	w.queue = keep
+	for w.leader != nil {
+		w.idle.Wait()
+	}
+	w.mu.Unlock()
 }
 
 // batched runs fn in the next group-committed transaction and returns
@@ -74,64 +99,61 @@ func (s *DB) stopWriter() {
 // transaction would roll back the whole batch. If ctx ends before fn
 // starts, fn is skipped.
 func (s *DB) batched(ctx context.Context, oneWrite bool, fn func(ctx context.Context, tx *sql.Tx) error) error {
-	r := &batchReq{ctx: ctx, fn: fn, oneWrite: oneWrite, done: make(chan struct{})}
-	s.w.mu.RLock()
-	if s.w.shut {
-		s.w.mu.RUnlock()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	r := &batchReq{ctx: ctx, fn: fn, oneWrite: oneWrite, wake: make(chan struct{})}
+	w := s.w
+	w.mu.Lock()
+	if w.shut {
+		w.mu.Unlock()
 		return errClosed
 	}
-	select {
-	case s.w.reqs <- r:
-	case <-ctx.Done():
-		s.w.mu.RUnlock()
-		return ctx.Err()
+	w.queue = append(w.queue, r)
+	if w.leader == nil {
+		w.leader = r
+	} else {
+		w.mu.Unlock()
+		<-r.wake // every queued request is finished or made leader
+		w.mu.Lock()
+		if r.finished {
+			w.mu.Unlock()
+			return r.err
+		}
 	}
-	s.w.mu.RUnlock()
-	<-r.done // the writer answers every request it takes
+	// r leads, from the front of the queue.
+	w.mu.Unlock()
+	// Let the sessions that are ready to queue do so first: a bigger
+	// batch shares one commit. Nothing waits when nothing is ready.
+	runtime.Gosched()
+	w.mu.Lock()
+	n := min(len(w.queue), maxBatch)
+	batch := append(make([]*batchReq, 0, n), w.queue[:n]...) // batch[0] is r
+	rest := copy(w.queue, w.queue[n:])
+	clear(w.queue[rest:])
+	w.queue = w.queue[:rest]
+	w.mu.Unlock()
+
+	s.runBatch(batch)
+
+	w.mu.Lock()
+	for _, o := range batch[1:] {
+		o.finished = true
+		close(o.wake)
+	}
+	if len(w.queue) > 0 {
+		w.leader = w.queue[0]
+		close(w.leader.wake)
+	} else {
+		w.leader = nil
+		w.idle.Broadcast()
+	}
+	w.mu.Unlock()
 	return r.err
 }
 
-func (s *DB) writeLoop() {
-	defer close(s.w.done)
-	batch := make([]*batchReq, 0, maxBatch)
-	for {
-		select {
-		case r := <-s.w.reqs:
-			batch = append(batch[:0], r)
-		case <-s.w.stop:
-			// Close holds the lock: no sender is mid-send.
-			for {
-				select {
-				case r := <-s.w.reqs:
-					r.err = errClosed
-					close(r.done)
-				default:
-					return
-				}
-			}
-		}
-		// Let the sessions that are ready to queue do so first: a bigger
-		// batch shares one commit. Nothing waits when nothing is ready.
-		runtime.Gosched()
-	fill:
-		for len(batch) < maxBatch {
-			select {
-			case r := <-s.w.reqs:
-				batch = append(batch, r)
-			default:
-				break fill
-			}
-		}
-		s.runBatch(batch)
-	}
-}
-
+// runBatch runs batch in one transaction and sets each request's err.
 func (s *DB) runBatch(batch []*batchReq) {
-	defer func() {
-		for _, r := range batch {
-			close(r.done)
-		}
-	}()
 	bg := context.Background()
 	tx, err := s.db.BeginTx(bg, nil) // IMMEDIATE, from the DSN
 	if err != nil {
