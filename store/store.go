@@ -40,9 +40,9 @@ type DB struct {
 	gate *gateStmts
 	dest destCache
 	w    *writer // group commit for decisions and settlements
-	att  attemptCounter
-	// The writer goroutine's own: the batch number and the destination
-	// snapshot taken in it.
+	att  attemptCounter // rate-limit counts (attempts.go)
+	// The batch leader's own (batches run one at a time): the batch
+	// number and the destination snapshot taken in it.
 	batchSeq, snapSeq uint64
 	batchSnap         *destSnapshot
 	path              string
