@@ -39,7 +39,7 @@ type DB struct {
 	rdb  *sql.DB
 	gate *gateStmts
 	dest destCache
-	w    *writer // group commit for decisions and settlements
+	w    *writer        // group commit for decisions and settlements
 	att  attemptCounter // rate-limit counts (attempts.go)
 	// The batch leader's own (batches run one at a time): the batch
 	// number and the destination snapshot taken in it.
