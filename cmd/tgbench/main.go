@@ -18,21 +18,15 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"log/slog"
-	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"runtime"
-	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
-	"github.com/tollguard/tollguard"
-	"github.com/tollguard/tollguard/agi"
 	"github.com/tollguard/tollguard/agi/agitest"
 	"github.com/tollguard/tollguard/ari"
 )
@@ -63,63 +57,55 @@ func run() error {
 	pacedRounds := flag.Int("paced-rounds", 3, "paced rounds per server")
 	setVar := flag.Bool("setvar", true, "also measure the gate answering with SET VARIABLE (an Asterisk without MSet)")
 	logMode := flag.String("log", "text", "gate server logging: text (slog text to io.Discard: formatting cost included) or off")
-	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile to this file: of the whole run, or with -profile-only of one server's closed-loop rounds")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the servers to this file")
 	profileOnly := flag.String("profile-only", "", "run only this server's closed-loop rounds (bare, gate or gate(set-variable)), for a profile of it alone")
 	history := flag.Int("history", 10_000_000, "past call rows in the history database (0 skips that figure)")
 	cacheDir := flag.String("cache", defaultCache(), "where the populated benchmark databases are kept between runs")
 	events := flag.String("events", "1000000,10000000", "ARI events to push through the listener, per figure (\"\" skips)")
+
+	separate := flag.Bool("separate", false, "run the servers in a child process, as tollguard runs beside Asterisk: CPU figures are then the servers' alone")
+	serveChild := flag.Bool("serve-for-parent", false, "internal: run the servers for a parent tgbench and print their addresses")
 	flag.Parse()
 
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 
-	gate, release, err := gateUnderTest(ctx, *cacheDir, 0)
-	if err != nil {
-		return fmt.Errorf("gate under test: %w", err)
+	opts := serverOpts{history: *history, cache: *cacheDir, logMode: *logMode, setVar: *setVar, cpuProfile: *cpuProfile}
+	if *serveChild {
+		return serveForParent(ctx, opts)
 	}
-	defer release()
-	var histGate tollguard.Gate
-	if *history > 0 {
-		g, release, err := gateUnderTest(ctx, *cacheDir, *history)
+	var addrs map[string]string
+	var cpuTime func() time.Duration
+	where := "client and servers share this process"
+	if *separate {
+		srv, err := spawnServers(ctx, opts)
 		if err != nil {
-			return fmt.Errorf("gate with history: %w", err)
+			return err
 		}
-		defer release()
-		histGate = g
+		defer srv.stop()
+		addrs = srv.addrs
+		cpuTime = func() time.Duration {
+			d, err := srv.cpu()
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "tgbench:", err)
+			}
+			return d
+		}
+		where = "the servers run in a process of their own; CPU is theirs alone"
+	} else {
+		a, stop, err := startServers(ctx, opts)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		if stopProfile, err := startProfile(*cpuProfile); err != nil {
+			return err
+		} else {
+			defer stopProfile()
+		}
+		addrs, cpuTime = a, processCPU
 	}
 	chans := callers()
-
-	var logger *slog.Logger
-	switch *logMode {
-	case "text":
-		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	case "off":
-		logger = slog.New(slog.DiscardHandler)
-	default:
-		return fmt.Errorf("-log %q: want text or off", *logMode)
-	}
-
-	srvCtx, stopServers := context.WithCancel(context.Background())
-	var serving []chan error
-	listen := func(serve func(context.Context, net.Listener) error) (string, error) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return "", err
-		}
-		done := make(chan error, 1)
-		go func() { done <- serve(srvCtx, ln) }()
-		serving = append(serving, done)
-		return ln.Addr().String(), nil
-	}
-	defer func() {
-		stopServers()
-		for _, done := range serving {
-			<-done
-		}
-	}()
-	newGate := func(g tollguard.Gate) *agi.Server {
-		return &agi.Server{Gate: g, Logger: logger, MaxSessions: 4096}
-	}
 
 	allowed := func(r *agitest.Result) error {
 		if r.Verdict() != "allow" || r.MaxSec() == "" || r.AGIStatus != "SUCCESS" {
@@ -127,60 +113,35 @@ func run() error {
 		}
 		return nil
 	}
-	bareAddr, err := listen(agitest.BareServer{}.Serve)
-	if err != nil {
-		return err
-	}
-	gateAddr, err := listen(newGate(gate).Serve)
-	if err != nil {
-		return err
-	}
 	targets := []*target{
-		{name: "bare", addr: bareAddr, channels: chans, check: func(r *agitest.Result) error {
+		{name: "bare", addr: addrs["bare"], channels: chans, check: func(r *agitest.Result) error {
 			if r.Verdict() == "" {
 				return errors.New("bare session ended without its variable")
 			}
 			return nil
 		}},
-		{name: "gate", addr: gateAddr, channels: chans, check: allowed},
+		{name: "gate", addr: addrs["gate"], channels: chans, check: allowed},
 	}
 	if *setVar {
-		// Its own server: the MSet fallback is remembered per server.
-		addr, err := listen(newGate(gate).Serve)
-		if err != nil {
-			return err
-		}
 		noMSet := make([]*agitest.Channel, len(chans))
 		for i, ch := range chans {
 			c := *ch
 			c.NoMSet = true
 			noMSet[i] = &c
 		}
-		targets = append(targets, &target{name: "gate(set-variable)", addr: addr, channels: noMSet, check: allowed})
+		targets = append(targets, &target{name: "gate(set-variable)", addr: addrs["gate(set-variable)"], channels: noMSet, check: allowed})
 	}
 	var hist *target
-	if histGate != nil {
-		addr, err := listen(newGate(histGate).Serve)
-		if err != nil {
-			return err
-		}
-		hist = &target{name: fmt.Sprintf("gate(%d past calls)", *history), addr: addr, channels: chans, check: allowed}
+	if *history > 0 {
+		hist = &target{name: histName(*history), addr: addrs[histName(*history)], channels: chans, check: allowed}
 	}
-
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			return err
+	for _, tg := range append(append([]*target(nil), targets...), hist) {
+		if tg != nil && tg.addr == "" {
+			return fmt.Errorf("the server process did not report %s's address", tg.name)
 		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
 	}
-
-	fmt.Printf("# tgbench: %d CPUs, GOMAXPROCS %d, %s, load average %s; client and servers share this process\n",
-		runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(), loadAverage())
+	fmt.Printf("# tgbench: %d CPUs, GOMAXPROCS %d, %s, load average %s; %s\n",
+		runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(), loadAverage(), where)
 	fmt.Printf("# sessions: PJSIP env of recorded session A from each of %d extensions, AGI(agi://…/outbound,<number>,<ext>,<source>) as the include calls it;\n", len(chans))
 	fmt.Printf("#   each allowed call is followed by its hangup session (settlement); both count as sessions, closed loop and paced. Gate database: %d accounts, %d extensions, %d rates\n",
 		population.Accounts, population.Extensions, population.Rates)
@@ -278,7 +239,11 @@ func run() error {
 	if *setVar {
 		fmt.Printf(" gate(set-variable) %.3f s", perK(targets[2]))
 	}
-	fmt.Printf(" (process CPU from getrusage over the closed-loop rounds, load client included)\n")
+	if *separate {
+		fmt.Printf(" (the server process's CPU over the closed-loop rounds)\n")
+	} else {
+		fmt.Printf(" (process CPU from getrusage over the closed-loop rounds, load client included)\n")
+	}
 
 	for _, f := range strings.Split(*events, ",") {
 		if f = strings.TrimSpace(f); f == "" {
@@ -323,8 +288,8 @@ func defaultCache() string {
 	return filepath.Join(os.TempDir(), "tollguard-bench")
 }
 
-// cpuTime is the process's user and system CPU time.
-func cpuTime() time.Duration {
+// processCPU is this process's user and system CPU time.
+func processCPU() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0
