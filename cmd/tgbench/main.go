@@ -63,6 +63,7 @@ func run() error {
 	cacheDir := flag.String("cache", defaultCache(), "where the populated benchmark databases are kept between runs")
 	events := flag.String("events", "1000000,10000000", "ARI events to push through the listener, per figure (\"\" skips)")
 
+	stub := flag.Bool("stub", true, "also measure the FastAGI server over a stub gate that allows every call and records nothing: the server's own cost")
 	separate := flag.Bool("separate", false, "run the servers in a child process, as tollguard runs beside Asterisk: CPU figures are then the servers' alone")
 	serveChild := flag.Bool("serve-for-parent", false, "internal: run the servers for a parent tgbench and print their addresses")
 	flag.Parse()
@@ -70,7 +71,7 @@ func run() error {
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 
-	opts := serverOpts{history: *history, cache: *cacheDir, logMode: *logMode, setVar: *setVar, cpuProfile: *cpuProfile}
+	opts := serverOpts{history: *history, cache: *cacheDir, logMode: *logMode, setVar: *setVar, stub: *stub, cpuProfile: *cpuProfile}
 	if *serveChild {
 		return serveForParent(ctx, opts)
 	}
@@ -130,6 +131,9 @@ func run() error {
 			noMSet[i] = &c
 		}
 		targets = append(targets, &target{name: "gate(set-variable)", addr: addrs["gate(set-variable)"], channels: noMSet, check: allowed})
+	}
+	if *stub {
+		targets = append(targets, &target{name: "agi(stub gate)", addr: addrs["agi(stub gate)"], channels: chans, check: allowed})
 	}
 	var hist *target
 	if *history > 0 {
@@ -221,8 +225,8 @@ func run() error {
 	}
 	bare, gateT := targets[0], targets[1]
 	fmt.Printf("gate/bare throughput ratio: %.2f\n", gateT.closed.Throughput()/bare.closed.Throughput())
-	if *setVar {
-		fmt.Printf("gate(set-variable)/bare throughput ratio: %.2f\n", targets[2].closed.Throughput()/bare.closed.Throughput())
+	for _, tg := range targets[2:] {
+		fmt.Printf("%s/bare throughput ratio: %.2f\n", tg.name, tg.closed.Throughput()/bare.closed.Throughput())
 	}
 	for _, tg := range targets[:2] {
 		fmt.Printf("%s paced %.0f/s: p50 %s p99 %s (ran at %.0f sessions/s)\n", tg.name, *rate, ms(tg.paced.Percentile(0.5)), ms(tg.paced.Percentile(0.99)), tg.paced.Throughput())
@@ -236,8 +240,8 @@ func run() error {
 	}
 	perK := func(tg *target) float64 { return tg.cpu.Seconds() / float64(tg.closed.Sessions) * 1000 }
 	fmt.Printf("cpu per 1000 sessions: gate %.3f s bare %.3f s", perK(gateT), perK(bare))
-	if *setVar {
-		fmt.Printf(" gate(set-variable) %.3f s", perK(targets[2]))
+	for _, tg := range targets[2:] {
+		fmt.Printf(" %s %.3f s", tg.name, perK(tg))
 	}
 	if *separate {
 		fmt.Printf(" (the server process's CPU over the closed-loop rounds)\n")

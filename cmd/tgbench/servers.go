@@ -30,12 +30,13 @@ type serverOpts struct {
 	cache      string
 	logMode    string
 	setVar     bool
+	stub       bool
 	cpuProfile string
 }
 
 func (o serverOpts) args() []string {
 	return []string{"-serve-for-parent", "-history", strconv.Itoa(o.history), "-cache", o.cache,
-		"-log", o.logMode, "-setvar=" + strconv.FormatBool(o.setVar), "-cpuprofile", o.cpuProfile}
+		"-log", o.logMode, "-setvar=" + strconv.FormatBool(o.setVar), "-stub=" + strconv.FormatBool(o.stub), "-cpuprofile", o.cpuProfile}
 }
 
 // serveForParent is the child: it starts the servers, prints
@@ -73,6 +74,9 @@ func serverNames(o serverOpts) []string {
 	}
 	if o.history > 0 {
 		names = append(names, histName(o.history))
+	}
+	if o.stub {
+		names = append(names, "agi(stub gate)")
 	}
 	return names
 }
@@ -146,6 +150,9 @@ func startServers(ctx context.Context, o serverOpts) (map[string]string, func(),
 	}
 	if err == nil && histGate != nil {
 		err = listen(histName(o.history), newGate(histGate).Serve)
+	}
+	if err == nil && o.stub {
+		err = listen("agi(stub gate)", newGate(stubGate{}).Serve)
 	}
 	if err != nil {
 		stopAll()
@@ -250,3 +257,15 @@ func startProfile(file string) (func(), error) {
 	}
 	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
+
+// stubGate allows every call at once and records nothing: the FastAGI
+// server's own cost, without a policy or a database.
+type stubGate struct{}
+
+func (stubGate) Decide(ctx context.Context, c tollguard.Call) (tollguard.Decision, error) {
+	return tollguard.Decision{Verdict: tollguard.Allow, Reason: tollguard.ReasonOK, MaxSec: 600, CallID: 1}, nil
+}
+
+func (stubGate) Settle(ctx context.Context, s tollguard.Settlement) (bool, error) { return true, nil }
+
+func (stubGate) Emergency(dialled string) bool { return false }
