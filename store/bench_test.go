@@ -50,3 +50,35 @@ func BenchmarkDecide(b *testing.B) {
 }
 
 var benchHistories = []int{0}
+
+// BenchmarkDecideSettle measures one call as the gate sees it: its
+// decision, then its settlement, one at a time, on the issue's
+// population. The CPU the policy and the store spend per call.
+func BenchmarkDecideSettle(b *testing.B) {
+	ctx := context.Background()
+	db, err := store.Open(ctx, filepath.Join(b.TempDir(), "bench.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	cctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go db.RunCheckpointer(cctx, time.Second)
+	now := time.Date(2026, 11, 20, 14, 0, 0, 0, time.UTC)
+	if err := storetest.Populate(ctx, db, storetest.Population{Accounts: 100, Extensions: 10000, Rates: 50000}, now); err != nil {
+		b.Fatal(err)
+	}
+	p := &tollguard.Policy{Now: func() time.Time { return now }, Store: db, DefaultPlan: tollguard.NumberPlan{Country: "GB"},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		d, err := p.Decide(ctx, tollguard.Call{Extension: fmt.Sprint(1000 + i%10000), Dialled: fmt.Sprintf("020794%05d", i%10000), Remote: "127.0.0.1"})
+		if err != nil || !d.Allowed() {
+			b.Fatalf("%+v %v", d, err)
+		}
+		if _, err := p.Settle(ctx, tollguard.Settlement{CallID: d.CallID, Billsec: 30, DialStatus: "ANSWER", By: "agi", At: now}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
