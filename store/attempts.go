@@ -162,7 +162,7 @@ func (c *attemptCounter) counts(ctx context.Context, tx *sql.Tx, scope byte, id 
 	if s == nil {
 		return 0, 0, 0, nil
 	}
-	s.trim(c.newest - attemptDay)
+	s.trim(c.keepFrom())
 	return int(s.since(now - 60)), int(s.since(now - 3600)), int(s.since(now - attemptDay)), nil
 }
 
@@ -190,7 +190,7 @@ func (c *attemptCounter) recorded(id int64, ext, account string, at int64) {
 // evict drops the series with nothing in the last day.
 func (c *attemptCounter) evict() {
 	c.adds = 0
-	cut := c.newest - attemptDay
+	cut := c.keepFrom()
 	for k, s := range c.series {
 		if s.trim(cut); len(s.secs) == 0 {
 			delete(c.series, k)
@@ -198,12 +198,16 @@ func (c *attemptCounter) evict() {
 	}
 }
 
+// keepFrom is the oldest second a count can still need: a day before
+// the newest time seen, less the tolerance for a clock that steps back.
+func (c *attemptCounter) keepFrom() int64 { return c.newest - attemptDay - clockBackTolerance }
+
 // rolledUp tells the counter that calls created before cut were
 // deleted; it rebuilds if that reaches into its day.
 func (c *attemptCounter) rolledUp(cut int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.valid && cut > c.newest-attemptDay-clockBackTolerance {
+	if c.valid && cut > c.keepFrom() {
 		c.valid, c.series = false, nil
 	}
 }

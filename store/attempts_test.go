@@ -71,6 +71,12 @@ func TestAttemptCounts(t *testing.T) {
 	}
 	agree("after the gate's inserts", now)
 
+	// A clock that steps back less than the rebuild tolerance still
+	// counts a call from just over a day before the newest time seen.
+	insert("1001", "acme", now-86400-10)
+	agree("a call a day and 10 s ago", now)
+	agree("clock 20 s back", now-20)
+
 	// Another process records calls (a second daemon, a restore).
 	for range 3 {
 		if _, err := other.SQL().ExecContext(ctx, `INSERT INTO calls(created_at, extension, account_id, dialled, class, verdict, reason)
