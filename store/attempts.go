@@ -18,13 +18,13 @@ import (
 // attempts with running totals, so a window's count is two binary
 // searches.
 //
-// The counts are built from the calls table inside the writer's
-// transaction and then follow the gate's own inserts, which are the
-// only writer of call rows. Whatever else could change them makes the
-// counter rebuild from the table: a batch that did not commit, calls
-// inserted by another connection (seen as a newer MAX(id)), a rollup
-// reaching into the last day, or a clock that went back more than the
-// tolerance.
+// The counts are built from the calls table inside the write
+// transaction and then follow the gate's own inserts. Calls inserted by
+// another connection (a newer MAX(id), checked once per batch) are read
+// and added. Whatever else could change them makes the counter rebuild
+// from the table: a batch that did not commit, rows gone from the top,
+// a rollup reaching into the last day, or a clock that went back more
+// than the tolerance.
 
 // attemptDay is the longest window: a day, in seconds.
 const attemptDay = 86400
@@ -40,6 +40,9 @@ type attemptCounter struct {
 	newest int64 // the newest now (Unix seconds) seen
 	series map[attemptKey]*attemptSeries
 	adds   int // since the last eviction of idle series
+	// rebuilds and foreign count full rebuilds and catch-ups with
+	// calls recorded elsewhere, for tests.
+	rebuilds, foreign int
 }
 
 type attemptKey struct {
@@ -125,9 +128,12 @@ func (c *attemptCounter) invalidate() {
 	c.mu.Unlock()
 }
 
-// check invalidates the counts if calls were inserted outside the gate
-// since they were built (another connection or process). Run once per
-// batch, in its transaction.
+// check catches up with calls inserted outside the gate since the
+// counts were built (another connection or process: a second daemon on
+// the same database), reading only the new rows; if rows went missing
+// instead (deleted from the top), the counts are rebuilt. Run once per
+// batch, in its transaction, before the batch inserts anything: the
+// batch holds the write lock, so nothing else inserts until it ends.
 func (c *attemptCounter) check(ctx context.Context, tx *sql.Tx, maxID *sql.Stmt) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -138,8 +144,32 @@ func (c *attemptCounter) check(ctx context.Context, tx *sql.Tx, maxID *sql.Stmt)
 	if err := tx.StmtContext(ctx, maxID).QueryRowContext(ctx).Scan(&id); err != nil {
 		return fmt.Errorf("read the newest call id: %w", err)
 	}
-	if id != c.lastID {
+	switch {
+	case id == c.lastID:
+		return nil
+	case id < c.lastID:
 		c.valid, c.series = false, nil
+		return nil
+	}
+	rows, err := tx.QueryContext(context.WithoutCancel(ctx), `SELECT id, extension, account_id, created_at FROM calls WHERE id > ? ORDER BY id`, c.lastID)
+	if err != nil {
+		return fmt.Errorf("count attempts: read calls recorded elsewhere: %w", err)
+	}
+	defer rows.Close()
+	c.foreign++
+	for rows.Next() {
+		var rid, at int64
+		var ext, account string
+		if err := rows.Scan(&rid, &ext, &account, &at); err != nil {
+			c.valid, c.series = false, nil
+			return fmt.Errorf("count attempts: read calls recorded elsewhere: %w", err)
+		}
+		c.add(ext, account, at)
+		c.lastID = max(c.lastID, rid)
+	}
+	if err := rows.Err(); err != nil {
+		c.valid, c.series = false, nil
+		return fmt.Errorf("count attempts: read calls recorded elsewhere: %w", err)
 	}
 	return nil
 }
@@ -174,6 +204,12 @@ func (c *attemptCounter) recorded(id int64, ext, account string, at int64) {
 		return // the rebuild will read it
 	}
 	c.lastID = max(c.lastID, id)
+	c.add(ext, account, at)
+}
+
+// add counts one attempt at second at for an extension and its
+// account. The caller holds c.mu.
+func (c *attemptCounter) add(ext, account string, at int64) {
 	for _, k := range []attemptKey{{'e', ext}, {'a', account}} {
 		s := c.series[k]
 		if s == nil {
@@ -214,38 +250,35 @@ func (c *attemptCounter) rolledUp(cut int64) {
 
 // rebuild reads the last day's attempts from the calls table. The
 // caller holds c.mu.
-func (c *attemptCounter) rebuild(ctx context.Context, tx *sql.Tx, now int64) error {
-	series := map[attemptKey]*attemptSeries{}
-	var lastID int64
-	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM calls`).Scan(&lastID); err != nil {
-		return fmt.Errorf("count attempts: read the newest call id: %w", err)
+func (c *attemptCounter) rebuild(ctx context.Context, tx *sql.Tx, now int64) (err error) {
+	c.valid, c.series, c.newest, c.adds = false, map[attemptKey]*attemptSeries{}, now, 0
+	defer func() {
+		if err != nil {
+			c.series = nil
+			err = fmt.Errorf("count attempts: %w", err)
+			return
+		}
+		c.valid = true
+		c.rebuilds++
+	}()
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM calls`).Scan(&c.lastID); err != nil {
+		return err
 	}
 	// Uncancellable, as in loadDest: go-sqlite3 steps each row of a
 	// cancellable query on a goroutine of its own.
 	rows, err := tx.QueryContext(context.WithoutCancel(ctx), `SELECT extension, account_id, created_at FROM calls INDEXED BY calls_time
-		WHERE created_at >= ? ORDER BY created_at`, now-attemptDay)
+		WHERE created_at >= ? ORDER BY created_at`, c.keepFrom())
 	if err != nil {
-		return fmt.Errorf("count attempts: %w", err)
+		return err
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var ext, account string
 		var at int64
 		if err := rows.Scan(&ext, &account, &at); err != nil {
-			return fmt.Errorf("count attempts: %w", err)
+			return err
 		}
-		for _, k := range []attemptKey{{'e', ext}, {'a', account}} {
-			s := series[k]
-			if s == nil {
-				s = &attemptSeries{}
-				series[k] = s
-			}
-			s.add(at)
-		}
+		c.add(ext, account, at)
 	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("count attempts: %w", err)
-	}
-	c.series, c.lastID, c.newest, c.valid, c.adds = series, lastID, now, true, 0
-	return nil
+	return rows.Err()
 }

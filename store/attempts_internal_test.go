@@ -3,6 +3,9 @@ package store
 import (
 	"math/rand/v2"
 	"testing"
+	"time"
+
+	"github.com/tollguard/tollguard"
 )
 
 // TestAttemptSeries checks the running totals against a plain list of
@@ -102,5 +105,60 @@ func TestOpenCallsCovered(t *testing.T) {
 	}
 	if len(plan) != 1 || plan[0] != "SEARCH calls USING COVERING INDEX calls_open (account_id=?)" {
 		t.Fatalf("open calls query plan %q, want one search of the covering calls_open index", plan)
+	}
+}
+
+// TestAttemptCatchUp: calls another connection records are read and
+// added (a second daemon on the same database costs its new rows, not
+// a day of calls per batch); rows gone from the top force a rebuild.
+func TestAttemptCatchUp(t *testing.T) {
+	ctx := t.Context()
+	path := t.TempDir() + "/tollguard.db"
+	db, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	other, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	now := time.Date(2026, 11, 20, 14, 0, 0, 0, time.UTC)
+	count := func() int {
+		t.Helper()
+		var day int
+		err := db.Gate(ctx, true, func(tx tollguard.GateTx) error {
+			var err error
+			_, _, day, err = tx.Attempts(ctx, "ext", "1001", now)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return day
+	}
+	insert := func(h *DB) {
+		t.Helper()
+		if _, err := h.db.ExecContext(ctx, `INSERT INTO calls(created_at, extension, account_id, dialled, class, verdict, reason)
+			VALUES (?, '1001', 'acme', '02079460000', 'national', 'deny', 'rate_limit')`, now.Unix()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	insert(db)
+	if n := count(); n != 1 || db.att.rebuilds != 1 {
+		t.Fatalf("first count %d after %d rebuilds, want 1 after 1", n, db.att.rebuilds)
+	}
+	for range 3 {
+		insert(other)
+	}
+	if n := count(); n != 4 || db.att.rebuilds != 1 || db.att.foreign != 1 {
+		t.Fatalf("after another connection's inserts: %d attempts, %d rebuilds, %d catch-ups; want 4, 1, 1", n, db.att.rebuilds, db.att.foreign)
+	}
+	if _, err := other.db.ExecContext(ctx, `DELETE FROM calls WHERE id = (SELECT MAX(id) FROM calls)`); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(); n != 3 || db.att.rebuilds != 2 {
+		t.Fatalf("after the newest row was deleted: %d attempts after %d rebuilds, want 3 after 2", n, db.att.rebuilds)
 	}
 }
