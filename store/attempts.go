@@ -282,3 +282,12 @@ func (c *attemptCounter) rebuild(ctx context.Context, tx *sql.Tx, now int64) (er
 	}
 	return rows.Err()
 }
+
+// CallsRecordedElsewhere counts the batches that found call rows the
+// gate of this process did not write: another process recording calls
+// into the same database, most likely a second `tollguard serve`.
+func (s *DB) CallsRecordedElsewhere() uint64 {
+	s.att.mu.Lock()
+	defer s.att.mu.Unlock()
+	return uint64(s.att.foreign)
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tollguard/tollguard"
+	"github.com/tollguard/tollguard/store"
 )
 
 // Metrics are tollguard's Prometheus collectors, on their own registry.
@@ -65,6 +66,13 @@ func NewMetrics() *Metrics {
 	}
 	m.Decisions.WithLabelValues(string(tollguard.Allow), string(tollguard.ReasonOK))
 	return m
+}
+
+// WatchStore exports the store's own counters.
+func (m *Metrics) WatchStore(db *store.DB) {
+	m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "tollguard_calls_recorded_elsewhere_total",
+		Help: "Gate batches that found call rows another process wrote (a second daemon on the database?)."},
+		func() float64 { return float64(db.CallsRecordedElsewhere()) }))
 }
 
 // Health is what /healthz and /readyz report.

@@ -98,6 +98,7 @@ func serve(ctx context.Context, app *App) error {
 	gate := cfg.Gate
 	d.gate.Store(&gate)
 	d.metrics = NewMetrics()
+	d.metrics.WatchStore(db)
 	d.health.SetStore(true)
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -220,12 +221,14 @@ func (d *daemon) sweepLoop(ctx context.Context) {
 	t := time.NewTicker(d.gate.Load().SweepInterval.Duration)
 	defer t.Stop()
 	lastRollup := time.Time{}
+	var elsewhere uint64
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
+		d.warnCallsRecordedElsewhere(&elsewhere)
 		cfg := d.gate.Load()
 		r, err := d.policy.Sweep(ctx, d.db, d.channelAlive, cfg.SweepGrace.Duration)
 		if err != nil {
@@ -244,6 +247,20 @@ func (d *daemon) sweepLoop(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// warnCallsRecordedElsewhere logs when call rows appeared that this
+// daemon's gate did not write since the last look (*seen is the count
+// then). Decisions stay correct (the gate reads them into its rate-limit
+// tally), but two daemons on one database is rarely meant.
+func (d *daemon) warnCallsRecordedElsewhere(seen *uint64) {
+	n := d.db.CallsRecordedElsewhere()
+	if n > *seen {
+		d.log.Warn("another process is recording calls into this database; is a second tollguard serve running on it? "+
+			"Each daemon's rate limits count both, but stop the one you did not mean to run",
+			"db", d.db.Path(), "times", n-*seen)
+	}
+	*seen = n
 }
 
 // logAlerter writes alerts to the log; the alert subsystem replaces it.

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tollguard/tollguard"
+	"github.com/tollguard/tollguard/store"
+)
+
+// TestCallsRecordedElsewhere: call rows another process writes into the
+// daemon's database are counted in a metric and logged once per sweep
+// with what to check.
+func TestCallsRecordedElsewhere(t *testing.T) {
+	ctx := context.Background()
+	t.Setenv("TOLLGUARD_CONFIG", "")
+	app := NewApp(nil, io.Discard, io.Discard)
+	app.DBPath = filepath.Join(t.TempDir(), "tollguard.db")
+	defer app.Close()
+	if err := app.Init(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := app.Store(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := store.Open(ctx, db.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	var logs bytes.Buffer
+	d := &daemon{app: app, db: db, log: slog.New(slog.NewTextHandler(&logs, nil)), metrics: NewMetrics()}
+	d.metrics.WatchStore(db)
+	now := time.Now()
+	attempts := func() {
+		t.Helper()
+		err := db.Gate(ctx, true, func(tx tollguard.GateTx) error {
+			_, _, _, err := tx.Attempts(ctx, "ext", "1001", now)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	var seen uint64
+	attempts() // builds the tally
+	d.warnCallsRecordedElsewhere(&seen)
+	if logs.Len() != 0 {
+		t.Fatalf("warned with no other writer: %s", logs.String())
+	}
+	if _, err := other.SQL().ExecContext(ctx, `INSERT INTO calls(created_at, extension, account_id, dialled, class, verdict, reason)
+		VALUES (?, '1001', 'acme', '02079460000', 'national', 'deny', 'rate_limit')`, now.Unix()); err != nil {
+		t.Fatal(err)
+	}
+	attempts() // finds the other process's row
+	d.warnCallsRecordedElsewhere(&seen)
+	if out := logs.String(); !strings.Contains(out, "level=WARN") || !strings.Contains(out, "second tollguard serve") || !strings.Contains(out, "times=1") {
+		t.Fatalf("log after another process's call: %q", out)
+	}
+	mfs, err := d.metrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := -1.0
+	for _, mf := range mfs {
+		if mf.GetName() == "tollguard_calls_recorded_elsewhere_total" {
+			got = mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	if got != 1 {
+		t.Fatalf("tollguard_calls_recorded_elsewhere_total = %v, want 1", got)
+	}
+	logs.Reset()
+	d.warnCallsRecordedElsewhere(&seen)
+	if logs.Len() != 0 {
+		t.Fatalf("warned twice for one finding: %s", logs.String())
+	}
+}
