@@ -39,7 +39,8 @@ type attemptCounter struct {
 	lastID int64 // the newest call id the counts include
 	newest int64 // the newest now (Unix seconds) seen
 	series map[attemptKey]*attemptSeries
-	adds   int // since the last eviction of idle series
+	adds   int       // since the last eviction of idle series
+	maxID  *sql.Stmt // SELECT COALESCE(MAX(id), 0) FROM calls, prepared on the writer
 	// rebuilds and foreign count full rebuilds and catch-ups with
 	// calls recorded elsewhere, for tests.
 	rebuilds, foreign int
@@ -134,14 +135,14 @@ func (c *attemptCounter) invalidate() {
 // instead (deleted from the top), the counts are rebuilt. Run once per
 // batch, in its transaction, before the batch inserts anything: the
 // batch holds the write lock, so nothing else inserts until it ends.
-func (c *attemptCounter) check(ctx context.Context, tx *sql.Tx, maxID *sql.Stmt) error {
+func (c *attemptCounter) check(ctx context.Context, tx *sql.Tx) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.valid {
 		return nil
 	}
-	var id int64
-	if err := tx.StmtContext(ctx, maxID).QueryRowContext(ctx).Scan(&id); err != nil {
+	id, err := c.newestID(ctx, tx)
+	if err != nil {
 		return fmt.Errorf("read the newest call id: %w", err)
 	}
 	switch {
@@ -172,6 +173,12 @@ func (c *attemptCounter) check(ctx context.Context, tx *sql.Tx, maxID *sql.Stmt)
 		return fmt.Errorf("count attempts: read calls recorded elsewhere: %w", err)
 	}
 	return nil
+}
+
+// newestID is the highest call id in tx.
+func (c *attemptCounter) newestID(ctx context.Context, tx *sql.Tx) (id int64, err error) {
+	err = tx.StmtContext(ctx, c.maxID).QueryRowContext(ctx).Scan(&id)
+	return id, err
 }
 
 // counts returns the scope's attempts in the minute, hour and day
@@ -261,7 +268,7 @@ func (c *attemptCounter) rebuild(ctx context.Context, tx *sql.Tx, now int64) (er
 		c.valid = true
 		c.rebuilds++
 	}()
-	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM calls`).Scan(&c.lastID); err != nil {
+	if c.lastID, err = c.newestID(ctx, tx); err != nil {
 		return err
 	}
 	// Uncancellable, as in loadDest: go-sqlite3 steps each row of a

@@ -20,20 +20,7 @@ func BenchmarkDecide(b *testing.B) {
 	for _, history := range benchHistories {
 		b.Run(fmt.Sprintf("history=%d", history), func(b *testing.B) {
 			ctx := context.Background()
-			db, err := store.Open(ctx, filepath.Join(b.TempDir(), "bench.db"))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer db.Close()
-			cctx, stop := context.WithCancel(ctx)
-			defer stop()
-			go db.RunCheckpointer(cctx, 200*time.Millisecond)
-			now := time.Date(2026, 11, 20, 14, 0, 0, 0, time.UTC)
-			if err := storetest.Populate(ctx, db, storetest.Population{Accounts: 100, Extensions: 10000, Rates: 50000, History: history}, now); err != nil {
-				b.Fatal(err)
-			}
-			p := &tollguard.Policy{Now: func() time.Time { return now }, Store: db, DefaultPlan: tollguard.NumberPlan{Country: "GB"},
-				Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+			p := benchPolicy(b, history)
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				i := 0
@@ -56,20 +43,8 @@ var benchHistories = []int{0}
 // population. The CPU the policy and the store spend per call.
 func BenchmarkDecideSettle(b *testing.B) {
 	ctx := context.Background()
-	db, err := store.Open(ctx, filepath.Join(b.TempDir(), "bench.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	cctx, stop := context.WithCancel(ctx)
-	defer stop()
-	go db.RunCheckpointer(cctx, time.Second)
-	now := time.Date(2026, 11, 20, 14, 0, 0, 0, time.UTC)
-	if err := storetest.Populate(ctx, db, storetest.Population{Accounts: 100, Extensions: 10000, Rates: 50000}, now); err != nil {
-		b.Fatal(err)
-	}
-	p := &tollguard.Policy{Now: func() time.Time { return now }, Store: db, DefaultPlan: tollguard.NumberPlan{Country: "GB"},
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	now := benchNow
+	p := benchPolicy(b, 0)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
@@ -81,4 +56,27 @@ func BenchmarkDecideSettle(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+var benchNow = time.Date(2026, 11, 20, 14, 0, 0, 0, time.UTC)
+
+// benchPolicy is the real policy over a database populated as issue 2
+// asks (100 accounts, 10,000 extensions, 50,000 rates) with history
+// past calls, its checkpointer running, at benchNow.
+func benchPolicy(b *testing.B, history int) *tollguard.Policy {
+	b.Helper()
+	ctx := context.Background()
+	db, err := store.Open(ctx, filepath.Join(b.TempDir(), "bench.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	cctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { db.RunCheckpointer(cctx, 200*time.Millisecond); close(done) }()
+	b.Cleanup(func() { stop(); <-done; db.Close() })
+	if err := storetest.Populate(ctx, db, storetest.Population{Accounts: 100, Extensions: 10000, Rates: 50000, History: history}, benchNow); err != nil {
+		b.Fatal(err)
+	}
+	return &tollguard.Policy{Now: func() time.Time { return benchNow }, Store: db, DefaultPlan: tollguard.NumberPlan{Country: "GB"},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 }

@@ -319,7 +319,7 @@ func (s *DB) Gate(ctx context.Context, dry bool, fn func(tx tollguard.GateTx) er
 			if err != nil {
 				return err
 			}
-			if err := s.att.check(ctx, tx, s.gate.maxCallID); err != nil {
+			if err := s.att.check(ctx, tx); err != nil {
 				return err
 			}
 			s.batchSnap, s.snapSeq = snap, s.batchSeq

@@ -108,6 +108,7 @@ func Open(ctx context.Context, file string) (*DB, error) {
 		s.Close()
 		return nil, err
 	}
+	s.att.maxID = s.gate.maxCallID
 	s.startWriter()
 	// SQLite creates -wal and -shm with the process umask; keep them as
 	// private as the database itself.
