@@ -58,7 +58,7 @@ func run() error {
 	setVar := flag.Bool("setvar", true, "also measure the gate answering with SET VARIABLE (an Asterisk without MSet)")
 	logMode := flag.String("log", "text", "gate server logging: text (slog text to io.Discard: formatting cost included) or off")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the servers to this file")
-	profileOnly := flag.String("profile-only", "", "run only this server's closed-loop rounds (bare, gate or gate(set-variable)), for a profile of it alone")
+	profileOnly := flag.String("profile-only", "", "run only this server's closed-loop rounds (bare, gate, gate(set-variable) or agi(stub gate)), for a profile of it alone")
 	history := flag.Int("history", 10_000_000, "past call rows in the history database (0 skips that figure)")
 	cacheDir := flag.String("cache", defaultCache(), "where the populated benchmark databases are kept between runs")
 	events := flag.String("events", "1000000,10000000", "ARI events to push through the listener, per figure (\"\" skips)")
@@ -178,7 +178,7 @@ func run() error {
 				return nil
 			}
 		}
-		return fmt.Errorf("-profile-only %q: want bare, gate or gate(set-variable)", *profileOnly)
+		return fmt.Errorf("-profile-only %q: want bare, gate, gate(set-variable) or agi(stub gate)", *profileOnly)
 	}
 	for r := range *rounds {
 		for i := range targets {

@@ -40,7 +40,7 @@ func (o serverOpts) args() []string {
 }
 
 // serveForParent is the child: it starts the servers, prints
-// "addr NAME HOST:PORT" for each and then "ready", and serves until its
+// "addr<TAB>NAME<TAB>HOST:PORT" for each and then "ready", and serves until its
 // standard input closes.
 func serveForParent(ctx context.Context, o serverOpts) error {
 	addrs, stop, err := startServers(ctx, o)
@@ -53,8 +53,8 @@ func serveForParent(ctx context.Context, o serverOpts) error {
 		return err
 	}
 	defer stopProfile()
-	for _, name := range serverNames(o) {
-		fmt.Printf("addr %s %s\n", name, addrs[name])
+	for name, addr := range addrs {
+		fmt.Printf("addr\t%s\t%s\n", name, addr) // names hold spaces
 	}
 	fmt.Println("ready")
 	done := make(chan struct{})
@@ -65,20 +65,6 @@ func serveForParent(ctx context.Context, o serverOpts) error {
 	}
 	stop()
 	return nil
-}
-
-func serverNames(o serverOpts) []string {
-	names := []string{"bare", "gate"}
-	if o.setVar {
-		names = append(names, "gate(set-variable)")
-	}
-	if o.history > 0 {
-		names = append(names, histName(o.history))
-	}
-	if o.stub {
-		names = append(names, "agi(stub gate)")
-	}
-	return names
 }
 
 func histName(history int) string { return fmt.Sprintf("gate(%d past calls)", history) }
@@ -197,7 +183,7 @@ func spawnServers(ctx context.Context, o serverOpts) (*serverProcess, error) {
 			go io.Copy(io.Discard, stdout)
 			return p, nil
 		}
-		if f := strings.Fields(line); len(f) == 3 && f[0] == "addr" {
+		if f := strings.Split(line, "\t"); len(f) == 3 && f[0] == "addr" {
 			p.addrs[f[1]] = f[2]
 		}
 	}
