@@ -244,13 +244,15 @@ func (s *DB) migrate(ctx context.Context) error {
 // high-risk destination list. An admin's replacement (or an emptied
 // list) is never overwritten.
 func (s *DB) seed(ctx context.Context) error {
+	// Read first: every CLI command opens the database, and a write
+	// transaction here would queue each one for the gate's write lock
+	// (and the gate behind it) just to find the list seeded long ago.
+	if seeded, err := s.highRiskSeeded(ctx, s.rdb); err != nil || seeded {
+		return err
+	}
 	return s.Tx(ctx, func(tx *sql.Tx) error {
-		var done int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM settings WHERE key = 'high_risk_seeded'`).Scan(&done); err != nil {
-			return fmt.Errorf("read settings: %w", err)
-		}
-		if done > 0 {
-			return nil
+		if seeded, err := s.highRiskSeeded(ctx, tx); err != nil || seeded {
+			return err // seeded meanwhile by another process
 		}
 		if err := replaceHighRiskTx(ctx, tx, tollguard.DefaultHighRisk()); err != nil {
 			return fmt.Errorf("seed the default high-risk list: %w", err)
@@ -258,6 +260,16 @@ func (s *DB) seed(ctx context.Context) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO settings(key, value) VALUES ('high_risk_seeded', ?)`, strconv.FormatInt(s.now().Unix(), 10))
 		return err
 	})
+}
+
+// highRiskSeeded reports whether the default high-risk list was loaded
+// once already.
+func (s *DB) highRiskSeeded(ctx context.Context, q querier) (bool, error) {
+	var done int
+	if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM settings WHERE key = 'high_risk_seeded'`).Scan(&done); err != nil {
+		return false, fmt.Errorf("read settings: %w", err)
+	}
+	return done > 0, nil
 }
 
 // SchemaVersion returns the applied schema version.
