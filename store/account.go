@@ -372,6 +372,6 @@ func (s *DB) DeleteExtension(ctx context.Context, name string) error {
 
 // TouchExtension records that name was seen (registered or called) at t.
 func (s *DB) TouchExtension(ctx context.Context, name string, t int64) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE extensions SET last_seen = ? WHERE name = ? AND last_seen < ?`, t, name, t)
+	_, err := s.exec(ctx, `UPDATE extensions SET last_seen = ? WHERE name = ? AND last_seen < ?`, t, name, t)
 	return err
 }

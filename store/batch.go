@@ -155,7 +155,7 @@ func (s *DB) batched(ctx context.Context, oneWrite bool, fn func(ctx context.Con
 // runBatch runs batch in one transaction and sets each request's err.
 func (s *DB) runBatch(batch []*batchReq) {
 	bg := context.Background()
-	tx, err := s.db.BeginTx(bg, nil) // IMMEDIATE, from the DSN
+	tx, err := begin(bg, s.db, gatePoll) // IMMEDIATE, from the DSN
 	if err != nil {
 		for _, r := range batch {
 			r.err = fmt.Errorf("begin: %w", err)

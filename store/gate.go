@@ -221,7 +221,7 @@ func loadDest(ctx context.Context, q querier) (*destSnapshot, error) {
 	}
 	d := &destSnapshot{version: version, rates: map[string]tollguard.RateEntry{},
 		highRisk: map[string]tollguard.HighRiskEntry{}, rules: map[string][]tollguard.Rule{}}
-	rows, err := q.QueryContext(ctx, `SELECT prefix, destination, rate FROM rates`)
+	rows, err := q.QueryContext(ctx, `SELECT prefix, destination, rate FROM rates WHERE deck = `+liveDeck)
 	if err != nil {
 		return nil, err
 	}

@@ -5,26 +5,53 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/tollguard/tollguard"
 )
 
 // RateImport replaces the rate deck: Add stages each entry in a
-// temporary table, then Commit swaps the staged deck in; any error (or
-// a Rollback) leaves the old deck.
+// temporary table, then Commit copies the staged deck in as a new
+// generation and makes it live; any error (or a Rollback) leaves the
+// old deck in force.
 //
-// Staging writes only the connection's temp database, so it takes no
-// lock on the database file however long the deck: a carrier deck of
-// 100,000 rows takes over a second to read and stage, and the gate in
-// `tollguard serve` must not wait for it (its decisions have a deadline
-// of a few hundred milliseconds). The swap is one short IMMEDIATE
-// transaction, copying the staged rows inside SQLite.
+// No step holds SQLite's write lock for long, however big the deck:
+// the gate in `tollguard serve` decides calls under a deadline of a few
+// hundred milliseconds, and waits for the lock like any writer.
+//   - Staging writes only the connection's temp database, which locks
+//     nothing in the database file (a carrier deck of 100,000 rows takes
+//     over a second to read and stage).
+//   - Commit copies the staged rows into the rates table under a new
+//     deck id, importChunk rows per transaction. Readers see only the
+//     live deck, so a half-copied deck is never seen, and one left by an
+//     import that died is deleted later.
+//   - One tiny transaction then makes the new deck live (and tells the
+//     gate to reload); the old deck is deleted, a chunk per transaction.
 type RateImport struct {
 	conn  *sql.Conn
 	stmt  *sql.Stmt
+	now   func() time.Time
 	count int
 	done  bool
+	// afterChunk, when set (tests), runs after each committed chunk.
+	afterChunk func()
 }
+
+// importChunk is how many rows one write transaction of an import
+// copies or deletes: a few milliseconds of the write lock. Between
+// chunks the import pauses for chunkPause, long enough for writers
+// polling for the lock (begin) to take it: the gate's calls first.
+const (
+	importChunk = 2000
+	chunkPause  = 2 * time.Millisecond
+)
+
+// abandonedAfter is how old a deck still staging must be before it is
+// taken for the leftover of an import that died, and deleted.
+const abandonedAfter = 24 * time.Hour
+
+// liveDeck is the id of the deck in force, as an SQL expression.
+const liveDeck = `(SELECT id FROM main.rate_decks WHERE state = 'live')`
 
 // BeginRateImport starts replacing the whole rate deck.
 func (s *DB) BeginRateImport(ctx context.Context) (*RateImport, error) {
@@ -32,7 +59,7 @@ func (s *DB) BeginRateImport(ctx context.Context) (*RateImport, error) {
 	if err != nil {
 		return nil, err
 	}
-	ri := &RateImport{conn: conn}
+	ri := &RateImport{conn: conn, now: s.now}
 	for _, q := range []string{
 		// The same shape and checks as rates, so a bad row fails at Add.
 		`CREATE TEMP TABLE IF NOT EXISTS rates_import (
@@ -74,11 +101,8 @@ func (ri *RateImport) Add(ctx context.Context, e tollguard.RateEntry) error {
 // Count is how many entries were staged.
 func (ri *RateImport) Count() int { return ri.count }
 
-// Commit makes the new deck live. What changed is worked out first,
-// reading the live deck without a lock; the write transaction then
-// applies only that (a month's new deck mostly repeats the last one),
-// unless something changed the deck meanwhile, when it works it out
-// again inside the transaction.
+// Commit makes the staged deck live, replacing the old one whole. When
+// two imports run at once, the one that finishes last is in force.
 func (ri *RateImport) Commit() error {
 	ctx := context.Background()
 	if ri.done {
@@ -89,86 +113,134 @@ func (ri *RateImport) Commit() error {
 		ri.Rollback()
 		return fmt.Errorf("stage rate deck: %w", err)
 	}
-	err := func() error {
-		// A DEFERRED transaction that reads the database and writes
-		// only temp tables takes no write lock.
-		if _, err := ri.conn.ExecContext(ctx, `BEGIN DEFERRED`); err != nil {
-			return err
-		}
-		seen, err := destVersion(ctx, ri.conn)
-		if err == nil {
-			err = diffRates(ctx, ri.conn)
-		}
-		if err != nil {
-			ri.conn.ExecContext(ctx, `ROLLBACK`)
-			return err
-		}
-		if _, err := ri.conn.ExecContext(ctx, `COMMIT`); err != nil {
-			return err
-		}
-
-		tx, err := ri.conn.BeginTx(ctx, nil) // IMMEDIATE, from the DSN
-		if err != nil {
-			return err
-		}
-		defer tx.Rollback()
-		now, err := destVersion(ctx, tx)
-		if err != nil {
-			return err
-		}
-		if now != seen {
-			if err := diffRates(ctx, tx); err != nil {
-				return err
-			}
-		}
-		res, err := tx.ExecContext(ctx, `DELETE FROM main.rates WHERE prefix IN (SELECT prefix FROM temp.rates_gone)`)
-		if err != nil {
-			return err
-		}
-		gone, _ := res.RowsAffected()
-		res, err = tx.ExecContext(ctx, `INSERT INTO main.rates(prefix, destination, rate)
-			SELECT prefix, destination, rate FROM temp.rates_changed WHERE true
-			ON CONFLICT(prefix) DO UPDATE SET destination = excluded.destination, rate = excluded.rate`)
-		if err != nil {
-			return err
-		}
-		changed, _ := res.RowsAffected()
-		if gone+changed > 0 {
-			if err := bumpDestVersion(ctx, tx); err != nil {
-				return err
-			}
-		}
-		return tx.Commit()
-	}()
+	err := ri.swap(ctx)
 	ri.finish()
 	return err
 }
 
-// destVersion reads the destination data's version ("0" if never set).
-func destVersion(ctx context.Context, q querier) (string, error) {
-	var v string
-	err := q.QueryRowContext(ctx, `SELECT value FROM main.settings WHERE key = 'dest_version'`).Scan(&v)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "0", nil
+// swap copies the staged deck in as a new deck, makes it live and
+// deletes the old one.
+func (ri *RateImport) swap(ctx context.Context) error {
+	now := ri.now().Unix()
+	var deck int64
+	err := runTx(ctx, ri.conn, func(tx *sql.Tx) error {
+		return tx.QueryRowContext(ctx, `INSERT INTO main.rate_decks(state, started_at) VALUES ('staging', ?) RETURNING id`, now).Scan(&deck)
+	})
+	if err != nil {
+		return fmt.Errorf("start a new rate deck: %w", err)
 	}
-	return v, err
+	// Copy in prefix order, each chunk after the last one's final prefix.
+	var rows int64
+	for last := ""; ; {
+		var n int64
+		err := runTx(ctx, ri.conn, func(tx *sql.Tx) error {
+			res, err := tx.ExecContext(ctx, `INSERT INTO main.rates(deck, prefix, destination, rate)
+				SELECT ?, prefix, destination, rate FROM temp.rates_import WHERE prefix > ? ORDER BY prefix LIMIT ?`,
+				deck, last, importChunk)
+			if err != nil {
+				return err
+			}
+			if n, err = res.RowsAffected(); err != nil || n == 0 {
+				return err
+			}
+			return tx.QueryRowContext(ctx, `SELECT prefix FROM main.rates WHERE deck = ? ORDER BY prefix DESC LIMIT 1`, deck).Scan(&last)
+		})
+		if err != nil {
+			ri.abandon(ctx, deck)
+			return fmt.Errorf("copy the rate deck in (the previous deck is still in force): %w", err)
+		}
+		rows += n
+		if ri.afterChunk != nil {
+			ri.afterChunk()
+		}
+		if n < importChunk {
+			break
+		}
+		time.Sleep(chunkPause)
+	}
+	err = runTx(ctx, ri.conn, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE main.rate_decks SET state = 'old' WHERE state = 'live'`); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE main.rate_decks SET state = 'live', rows = ?, live_at = ? WHERE id = ? AND state = 'staging'`,
+			rows, now, deck)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			return fmt.Errorf("rate deck %d was deleted while it was copied in (%v); run the import again", deck, err)
+		}
+		return bumpDestVersion(ctx, tx)
+	})
+	if err != nil {
+		ri.abandon(ctx, deck)
+		return fmt.Errorf("make the new rate deck live (the previous deck is still in force): %w", err)
+	}
+	if err := dropRateDecks(ctx, ri.conn, ri.now()); err != nil {
+		// The new deck is live; what is left is cleared by the next import.
+		return fmt.Errorf("the new rate deck is live, but deleting the old one failed (the next import retries): %w", err)
+	}
+	return nil
 }
 
-// diffRates compares the staged deck with the live one into
-// temp.rates_gone (prefixes to drop) and temp.rates_changed (rows new
-// or different).
-func diffRates(ctx context.Context, q querier) error {
-	for _, stmt := range []string{
-		`DROP TABLE IF EXISTS temp.rates_gone`,
-		`DROP TABLE IF EXISTS temp.rates_changed`,
-		`CREATE TEMP TABLE rates_gone AS SELECT prefix FROM main.rates
-			WHERE prefix NOT IN (SELECT prefix FROM temp.rates_import)`,
-		`CREATE TEMP TABLE rates_changed AS SELECT i.prefix, i.destination, i.rate
-			FROM temp.rates_import i LEFT JOIN main.rates r ON r.prefix = i.prefix
-			WHERE r.prefix IS NULL OR r.destination IS NOT i.destination OR r.rate IS NOT i.rate`,
-	} {
-		if _, err := q.ExecContext(ctx, stmt); err != nil {
-			return fmt.Errorf("compare rate decks: %w", err)
+// abandon marks a deck that will not go live as old and deletes it,
+// as far as it can: what is left is cleared by the next import.
+func (ri *RateImport) abandon(ctx context.Context, deck int64) {
+	err := runTx(ctx, ri.conn, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE main.rate_decks SET state = 'old' WHERE id = ? AND state = 'staging'`, deck)
+		return err
+	})
+	if err == nil {
+		dropRateDecks(ctx, ri.conn, ri.now())
+	}
+}
+
+// dropRateDecks deletes replaced decks, and decks an import left
+// staging more than abandonedAfter ago, importChunk rows per
+// transaction.
+func dropRateDecks(ctx context.Context, b beginner, now time.Time) error {
+	var decks []int64
+	err := runTx(ctx, b, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT id FROM main.rate_decks
+			WHERE state = 'old' OR (state = 'staging' AND started_at < ?) ORDER BY id`, now.Add(-abandonedAfter).Unix())
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			decks = append(decks, id)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return err
+	}
+	for _, deck := range decks {
+		for {
+			var n int64
+			err := runTx(ctx, b, func(tx *sql.Tx) error {
+				res, err := tx.ExecContext(ctx, `DELETE FROM main.rates WHERE deck = ?1
+					AND prefix IN (SELECT prefix FROM main.rates WHERE deck = ?1 ORDER BY prefix LIMIT ?2)`, deck, importChunk)
+				if err != nil {
+					return err
+				}
+				if n, err = res.RowsAffected(); err != nil || n > 0 {
+					return err
+				}
+				_, err = tx.ExecContext(ctx, `DELETE FROM main.rate_decks WHERE id = ? AND state <> 'live'`, deck)
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("delete rate deck %d: %w", deck, err)
+			}
+			if n == 0 {
+				break
+			}
+			time.Sleep(chunkPause)
 		}
 	}
 	return nil
@@ -208,7 +280,7 @@ func (s *DB) LookupRate(ctx context.Context, e164 string) (*tollguard.RateEntry,
 // RateCount returns the number of prefixes in the deck.
 func (s *DB) RateCount(ctx context.Context) (int, error) {
 	var n int
-	err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM rates`).Scan(&n)
+	err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM rates WHERE deck = `+liveDeck).Scan(&n)
 	return n, err
 }
 
@@ -263,7 +335,7 @@ func rateLookup(ctx context.Context, q querier, e164 string) (*tollguard.RateEnt
 	}
 	var r tollguard.RateEntry
 	err := q.QueryRowContext(ctx, `SELECT prefix, destination, rate FROM rates
-		WHERE prefix IN (`+placeholders(len(ps))+`) ORDER BY length(prefix) DESC LIMIT 1`, ps...).
+		WHERE deck = `+liveDeck+` AND prefix IN (`+placeholders(len(ps))+`) ORDER BY length(prefix) DESC LIMIT 1`, ps...).
 		Scan(&r.Prefix, &r.Destination, &r.Rate)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil

@@ -2,10 +2,13 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
+
+	_ "github.com/mattn/go-sqlite3"
 
 	"github.com/tollguard/tollguard"
 	"github.com/tollguard/tollguard/store"
@@ -66,9 +69,8 @@ func TestRateImportStagesWithoutLocking(t *testing.T) {
 	}
 }
 
-// TestRateImportReplacesExactly: the swap writes only changed rows, and
-// the result is exactly the staged deck: rows kept, changed (rate or
-// destination), added and dropped.
+// TestRateImportReplacesExactly: the result is exactly the staged deck:
+// rows kept, changed (rate or destination), added and dropped.
 func TestRateImportReplacesExactly(t *testing.T) {
 	ctx := context.Background()
 	db := MustOpenDB(t)
@@ -181,5 +183,152 @@ func TestRateImportConcurrent(t *testing.T) {
 	}
 	if len(whole) != 1 {
 		t.Fatalf("not one whole deck: %d rates, whole decks %v", n, whole)
+	}
+}
+
+// TestRateImportCopiesInChunks: Commit copies a big deck in short write
+// transactions. Between them, another process can write at once (the
+// lock is free) and reads still see the old deck whole; the new deck
+// appears in one step at the end, and the old one's rows are deleted.
+func TestRateImportCopiesInChunks(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "tollguard.db")
+	importer, other := MustOpenPath(t, path), MustOpenPath(t, path)
+	seedAccount(t, other)
+	load := func(n int, rate tollguard.Rate, between func()) {
+		t.Helper()
+		imp, err := importer.BeginRateImport(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		store.SetAfterChunk(imp, between)
+		for i := range n {
+			if err := imp.Add(ctx, tollguard.RateEntry{Prefix: fmt.Sprint(9000000 + i), Rate: rate}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := imp.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	load(3000, 1, nil)
+
+	const size = 9000
+	chunks := 0
+	load(size, 2, func() {
+		chunks++
+		// No busy wait: a held lock would fail this write at once.
+		wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		start := time.Now()
+		if _, err := other.AddCredit(wctx, "acme", 1, "between chunks", "test"); err != nil {
+			t.Fatalf("write between chunks: %v", err)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("write between chunks waited %v for the lock", d)
+		}
+		if n, _ := other.RateCount(ctx); n != 3000 {
+			t.Errorf("after chunk %d: %d rates visible, want the old deck's 3000", chunks, n)
+		}
+		if r, _ := other.LookupRate(ctx, "+9000000"); r == nil || r.Rate != 1 {
+			t.Errorf("after chunk %d: +9000000 rated %+v, want the old deck's rate 1", chunks, r)
+		}
+	})
+	if want := size/store.ImportChunk + 1; chunks < want {
+		t.Errorf("%d rows copied in %d transactions, want at least %d of %d rows", size, chunks, want, store.ImportChunk)
+	}
+	if n, _ := other.RateCount(ctx); n != size {
+		t.Errorf("after Commit: %d rates, want %d", n, size)
+	}
+	if r, _ := other.LookupRate(ctx, "+9000000"); r == nil || r.Rate != 2 {
+		t.Errorf("after Commit: +9000000 rated %+v, want the new deck's rate 2", r)
+	}
+	var all, decks int
+	other.SQL().QueryRowContext(ctx, `SELECT COUNT(*) FROM rates`).Scan(&all)
+	other.SQL().QueryRowContext(ctx, `SELECT COUNT(*) FROM rate_decks`).Scan(&decks)
+	if all != size || decks != 1 {
+		t.Errorf("old decks not deleted: %d rate rows in %d decks, want %d in 1", all, decks, size)
+	}
+}
+
+// TestRateImportClearsAbandonedDecks: a deck left staging by an import
+// that died (a day ago) is deleted by the next import; one staging now
+// (another import running) is left alone.
+func TestRateImportClearsAbandonedDecks(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpenDB(t)
+	now := time.Now()
+	for deck, started := range map[int]time.Time{100: now.Add(-25 * time.Hour), 101: now.Add(-time.Minute)} {
+		if _, err := db.SQL().ExecContext(ctx, `INSERT INTO rate_decks(id, state, started_at) VALUES (?, 'staging', ?)`, deck, started.Unix()); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 2500 {
+			if _, err := db.SQL().ExecContext(ctx, `INSERT INTO rates(deck, prefix, rate) VALUES (?, ?, 7)`, deck, fmt.Sprint(8000000+i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if r, _ := db.LookupRate(ctx, "+8000000"); r != nil {
+		t.Fatalf("a staging deck is visible: %+v", r)
+	}
+	imp, _ := db.BeginRateImport(ctx)
+	imp.Add(ctx, tollguard.RateEntry{Prefix: "44", Rate: 1})
+	if err := imp.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	count := func(deck int) (n int) {
+		db.SQL().QueryRowContext(ctx, `SELECT COUNT(*) FROM rates WHERE deck = ?`, deck).Scan(&n)
+		return n
+	}
+	if n := count(100); n != 0 {
+		t.Errorf("abandoned deck kept %d rows", n)
+	}
+	if n := count(101); n != 2500 {
+		t.Errorf("the deck another import is staging lost rows: %d of 2500 left", n)
+	}
+	if n, _ := db.RateCount(ctx); n != 1 {
+		t.Errorf("%d live rates, want 1", n)
+	}
+}
+
+// TestRatesMigrateToDecks: a database from before rate decks (schema 5)
+// keeps its rates as the live deck.
+func TestRatesMigrateToDecks(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "tollguard.db")
+	raw, err := sql.Open("sqlite3", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, _ := store.Migrations()
+	for _, m := range ms {
+		if m.Version > 5 {
+			break
+		}
+		if _, err := raw.ExecContext(ctx, m.SQL); err != nil {
+			t.Fatalf("migration %d: %v", m.Version, err)
+		}
+	}
+	if _, err := raw.ExecContext(ctx, `CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL);
+		INSERT INTO schema_migrations(version, name, applied_at) VALUES (1,'',0),(2,'',0),(3,'',0),(4,'',0),(5,'',0);
+		INSERT INTO rates(prefix, destination, rate) VALUES ('44', 'UK', 100), ('4420', 'London', 200);`); err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+
+	db := MustOpenPath(t, path)
+	if r, err := db.LookupRate(ctx, "+442079460000"); err != nil || r == nil || r.Rate != 200 || r.Destination != "London" {
+		t.Fatalf("after migration: %+v, %v", r, err)
+	}
+	if n, _ := db.RateCount(ctx); n != 2 {
+		t.Fatalf("after migration: %d rates, want 2", n)
+	}
+	imp, _ := db.BeginRateImport(ctx)
+	imp.Add(ctx, tollguard.RateEntry{Prefix: "33", Rate: 1})
+	if err := imp.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := db.LookupRate(ctx, "+442079460000"); r != nil {
+		t.Fatalf("migrated deck survived an import: %+v", r)
 	}
 }

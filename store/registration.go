@@ -114,7 +114,7 @@ func (s *DB) ContactGone(ctx context.Context, id string, at time.Time) (bool, er
 	if at.IsZero() {
 		at = s.now()
 	}
-	res, err := s.db.ExecContext(ctx, `UPDATE registrations SET live = 0, removed_at = ?, status = ?, last_seen = MAX(last_seen, ?)
+	res, err := s.exec(ctx, `UPDATE registrations SET live = 0, removed_at = ?, status = ?, last_seen = MAX(last_seen, ?)
 		WHERE contact_id = ? AND live = 1`, at.Unix(), tollguard.ContactRemoved, at.Unix(), id)
 	if err != nil {
 		return false, fmt.Errorf("remove contact %s: %w", id, err)
@@ -129,7 +129,7 @@ func (s *DB) SetContactStatus(ctx context.Context, id, status string, at time.Ti
 	if at.IsZero() {
 		at = s.now()
 	}
-	_, err := s.db.ExecContext(ctx, `UPDATE registrations SET status = ?, last_seen = MAX(last_seen, ?) WHERE contact_id = ? AND live = 1`,
+	_, err := s.exec(ctx, `UPDATE registrations SET status = ?, last_seen = MAX(last_seen, ?) WHERE contact_id = ? AND live = 1`,
 		status, at.Unix(), id)
 	return err
 }
@@ -189,7 +189,7 @@ func (s *DB) contacts(ctx context.Context, q string, args ...any) ([]tollguard.C
 // PruneContacts deletes contacts removed before t, so the history (and
 // what counts as a known address) covers the retention period only.
 func (s *DB) PruneContacts(ctx context.Context, before time.Time) (int, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM registrations WHERE live = 0 AND removed_at < ?`, before.Unix())
+	res, err := s.exec(ctx, `DELETE FROM registrations WHERE live = 0 AND removed_at < ?`, before.Unix())
 	if err != nil {
 		return 0, fmt.Errorf("prune registrations: %w", err)
 	}
@@ -251,7 +251,7 @@ func (s *DB) SetDetectorOverride(ctx context.Context, account, detector string, 
 // ClearDetectorOverride removes account's rule for a detector, so the
 // default applies again; it reports whether there was one.
 func (s *DB) ClearDetectorOverride(ctx context.Context, account, detector string) (bool, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM detector_overrides WHERE account_id = ? AND detector = ?`, account, detector)
+	res, err := s.exec(ctx, `DELETE FROM detector_overrides WHERE account_id = ? AND detector = ?`, account, detector)
 	if err != nil {
 		return false, err
 	}

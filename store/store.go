@@ -73,15 +73,17 @@ func Open(ctx context.Context, file string) (*DB, error) {
 	q.Set("_txlock", "immediate")
 	q.Set("_synchronous", "NORMAL")
 	q.Set("_foreign_keys", "on")
-	dsn := "file:" + file + "?" + q.Encode()
-	db, err := sql.Open("sqlite3", dsn)
+	rdsn := "file:" + file + "?" + q.Encode()
+	// The writer waits for the lock in begin, not in SQLite (see begin).
+	q.Set("_busy_timeout", "0")
+	db, err := sql.Open("sqlite3", "file:"+file+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", file, err)
 	}
 	db.SetMaxOpenConns(1)
 	db.SetMaxIdleConns(1)
 	db.SetConnMaxIdleTime(0)
-	rdb, err := sql.Open("sqlite3", dsn)
+	rdb, err := sql.Open("sqlite3", rdsn)
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open database %s: %w", file, err)
@@ -149,7 +151,27 @@ func (s *DB) IntegrityCheck(ctx context.Context) error {
 // Tx runs fn in one IMMEDIATE transaction: commit on nil, rollback on
 // an error or panic. Every write in the store takes this shape.
 func (s *DB) Tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil) // DSN has _txlock=immediate
+	return runTx(ctx, s.db, fn)
+}
+
+// exec runs one write statement in a transaction of its own, so that
+// it waits for the write lock as every write does (see begin).
+func (s *DB) exec(ctx context.Context, q string, args ...any) (res sql.Result, err error) {
+	err = s.Tx(ctx, func(tx *sql.Tx) error {
+		res, err = tx.ExecContext(ctx, q, args...)
+		return err
+	})
+	return res, err
+}
+
+// beginner is the writer pool or one connection pinned from it.
+type beginner interface {
+	BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error)
+}
+
+// runTx is Tx on b.
+func runTx(ctx context.Context, b beginner, fn func(tx *sql.Tx) error) error {
+	tx, err := begin(ctx, b, adminPoll)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
@@ -158,6 +180,57 @@ func (s *DB) Tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		return err
 	}
 	return tx.Commit()
+}
+
+// Waiting for the write lock.
+//
+// SQLite's own busy handler sleeps longer and longer between tries (up
+// to 100 ms each): a process writing short transactions back to back,
+// as a rate import's chunks do, can hold the lock at every try, and a
+// decision that waits there misses its deadline. So the writer
+// connection has no busy handler: begin tries BEGIN IMMEDIATE again
+// every poll until busyTimeout. Calls poll more often than admin
+// writes, so they get the lock first when both wait.
+const (
+	busyTimeout = 5 * time.Second
+	gatePoll    = 250 * time.Microsecond
+	adminPoll   = time.Millisecond
+)
+
+// begin starts an IMMEDIATE transaction on b, waiting for the write
+// lock as above.
+func begin(ctx context.Context, b beginner, poll time.Duration) (*sql.Tx, error) {
+	var stop time.Time
+	var t *time.Timer
+	for {
+		tx, err := b.BeginTx(ctx, nil) // DSN has _txlock=immediate
+		if err == nil || !isBusy(err) {
+			return tx, err
+		}
+		now := time.Now()
+		if stop.IsZero() {
+			stop = now.Add(busyTimeout)
+		} else if now.After(stop) {
+			return nil, fmt.Errorf("waited %v for the write lock: %w", busyTimeout, err)
+		}
+		if t == nil {
+			t = time.NewTimer(poll)
+			defer t.Stop()
+		} else {
+			t.Reset(poll)
+		}
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// isBusy reports whether err is SQLite's "database is locked".
+func isBusy(err error) bool {
+	var se sqlite3.Error
+	return errors.As(err, &se) && se.Code == sqlite3.ErrBusy
 }
 
 func (s *DB) now() time.Time {
@@ -206,7 +279,7 @@ func Migrations() ([]Migration, error) {
 // migrate applies each pending migration in its own transaction, so a
 // failed one leaves the database at the previous version.
 func (s *DB) migrate(ctx context.Context) error {
-	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+	if _, err := s.exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`); err != nil {
 		return fmt.Errorf("create schema_migrations: %w", err)
 	}

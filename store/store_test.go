@@ -2,8 +2,10 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -233,4 +235,51 @@ func TestCreditLedger(t *testing.T) {
 	if _, err := db.AddCredit(ctx, "nope", 1, "", ""); tollguard.ErrorCode(err) != tollguard.ENOTFOUND {
 		t.Fatal(err)
 	}
+}
+
+// TestWriterGetsLockBetweenBackToBackTransactions: another process
+// writing short transactions back to back (a rate import's chunks) must
+// not starve a writer waiting for the lock. SQLite's own busy handler
+// sleeps up to 100 ms between tries and kept missing the gaps; the
+// store polls, and gets in at one of the first gaps.
+func TestWriterGetsLockBetweenBackToBackTransactions(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "tollguard.db")
+	holder, waiter := MustOpenPath(t, path), MustOpenPath(t, path)
+	seedAccount(t, waiter)
+	const rounds = 30
+	var round atomic.Int32
+	started := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		for i := range rounds {
+			err := holder.Tx(ctx, func(tx *sql.Tx) error {
+				round.Store(int32(i))
+				if i == 0 {
+					close(started)
+				}
+				time.Sleep(20 * time.Millisecond)
+				_, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO settings(key, value) VALUES ('holder', ?)`, i)
+				return err
+			})
+			if err != nil {
+				done <- err
+				return
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		done <- nil
+	}()
+	<-started
+	if _, err := waiter.AddCredit(ctx, "acme", 1, "waiting", "test"); err != nil {
+		t.Fatal(err)
+	}
+	got := round.Load()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got > 3 {
+		t.Fatalf("the waiting write got the lock only after %d of the other process's %d transactions", got, rounds)
+	}
+	t.Logf("the waiting write got the lock after %d of %d back-to-back transactions", got, rounds)
 }

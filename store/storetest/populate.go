@@ -50,8 +50,8 @@ func Populate(ctx context.Context, db *store.DB, p Population, now time.Time) er
 	// 50,000 prefixes: +44 national ranges first (so a GB call matches a
 	// long prefix), then the rest of the world.
 	if _, err := sqldb.ExecContext(ctx, `WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i+1 FROM n WHERE i+1 < ?)
-		INSERT OR IGNORE INTO rates(prefix, destination, rate)
-		SELECT CASE WHEN i < 20000 THEN '44' || (1000 + i) ELSE (200 + (i - 20000) % 700) || ((i - 20000) / 700) END,
+		INSERT OR IGNORE INTO rates(deck, prefix, destination, rate)
+		SELECT (SELECT id FROM rate_decks WHERE state = 'live'), CASE WHEN i < 20000 THEN '44' || (1000 + i) ELSE (200 + (i - 20000) % 700) || ((i - 20000) / 700) END,
 		       'dest ' || i, 1000 + (i % 19000) FROM n`, p.Rates); err != nil {
 		return fmt.Errorf("rates: %w", err)
 	}
