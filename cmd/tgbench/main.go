@@ -228,12 +228,14 @@ func run() error {
 	for _, tg := range targets[2:] {
 		fmt.Printf("%s/bare throughput ratio: %.2f\n", tg.name, tg.closed.Throughput()/bare.closed.Throughput())
 	}
-	for _, tg := range targets[:2] {
-		fmt.Printf("%s paced %.0f/s: p50 %s p99 %s (ran at %.0f sessions/s)\n", tg.name, *rate, ms(tg.paced.Percentile(0.5)), ms(tg.paced.Percentile(0.99)), tg.paced.Throughput())
+	if *pacedRounds > 0 {
+		for _, tg := range targets[:2] {
+			fmt.Printf("%s paced %.0f/s: p50 %s p99 %s (ran at %.0f sessions/s)\n", tg.name, *rate, ms(tg.paced.Percentile(0.5)), ms(tg.paced.Percentile(0.99)), tg.paced.Throughput())
+		}
+		fmt.Printf("gate p99 - bare p99 at %.0f/s: %+.2f ms\n", *rate,
+			float64(gateT.paced.Percentile(0.99)-bare.paced.Percentile(0.99))/float64(time.Millisecond))
 	}
-	fmt.Printf("gate p99 - bare p99 at %.0f/s: %+.2f ms\n", *rate,
-		float64(gateT.paced.Percentile(0.99)-bare.paced.Percentile(0.99))/float64(time.Millisecond))
-	if hist != nil {
+	if hist != nil && *pacedRounds > 0 {
 		fmt.Printf("%s paced %.0f/s: p50 %s p99 %s (ran at %.0f sessions/s)\n", hist.name, *rate, ms(hist.paced.Percentile(0.5)), ms(hist.paced.Percentile(0.99)), hist.paced.Throughput())
 		fmt.Printf("history p99 ratio (%d past calls / empty history): %.2f\n", *history,
 			float64(hist.paced.Percentile(0.99))/float64(gateT.paced.Percentile(0.99)))
