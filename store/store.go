@@ -299,6 +299,12 @@ func (s *DB) migrate(ctx context.Context) error {
 			continue
 		}
 		err := s.Tx(ctx, func(tx *sql.Tx) error {
+			// Another process opening the database at the same moment
+			// may have applied it while this one waited for the lock.
+			var now int
+			if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&now); err != nil || now >= m.Version {
+				return err
+			}
 			if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
 				return err
 			}

@@ -283,3 +283,33 @@ func TestWriterGetsLockBetweenBackToBackTransactions(t *testing.T) {
 	}
 	t.Logf("the waiting write got the lock after %d of %d back-to-back transactions", got, rounds)
 }
+
+// TestOpenConcurrently: processes opening a new database at the same
+// moment (the daemon starting as an admin runs the CLI) all open it, and
+// each migration is applied once.
+func TestOpenConcurrently(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "tollguard.db")
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			db, err := store.Open(ctx, path)
+			if err == nil {
+				err = db.Close()
+			}
+			errs <- err
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	db := MustOpenPath(t, path)
+	var n, distinct int
+	db.SQL().QueryRowContext(ctx, `SELECT COUNT(*), COUNT(DISTINCT version) FROM schema_migrations`).Scan(&n, &distinct)
+	ms, _ := store.Migrations()
+	if n != len(ms) || distinct != len(ms) {
+		t.Fatalf("%d migration rows (%d versions), want each of %d once", n, distinct, len(ms))
+	}
+}
