@@ -279,8 +279,16 @@ func Migrations() ([]Migration, error) {
 // migrate applies each pending migration in its own transaction, so a
 // failed one leaves the database at the previous version.
 func (s *DB) migrate(ctx context.Context) error {
-	if _, err := s.exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`); err != nil {
+	// On an existing table this takes no lock (every CLI command opens
+	// the database); only a new database's first open writes, and waits
+	// for the lock as any write does.
+	const create = `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`
+	_, err := s.db.ExecContext(ctx, create)
+	if isBusy(err) {
+		_, err = s.exec(ctx, create)
+	}
+	if err != nil {
 		return fmt.Errorf("create schema_migrations: %w", err)
 	}
 	ms, err := Migrations()
