@@ -34,7 +34,12 @@ the price per minute (rate, price, rate per minute, cost). Other columns
 are ignored. Prices are exact decimals in each account's currency.
 
 Every row is checked first. If any row is bad, each is reported with its
-line number and nothing is imported: the old deck stays in force.`,
+line number and nothing is imported: the old deck stays in force.
+
+Import while calls go on: the new deck is copied in a few thousand rows
+at a time without holding up the gate, which decides on the old deck until
+the new one goes live, all at once. If the import is interrupted, the old
+deck stays in force.`,
 		Example: `  tollguard rates import carrier-2026-11.csv`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
