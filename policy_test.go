@@ -2,6 +2,7 @@ package tollguard_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -471,21 +472,58 @@ func TestSweep(t *testing.T) {
 		}
 		return false, false, nil // ARI cannot tell
 	}
-	r, err := f.p.Sweep(ctx, f.db, alive, 30*time.Second)
-	if err != nil || r.SettledGone != 1 || r.SettledFull != 0 || r.StillRunning != 1 {
-		t.Fatalf("first sweep %+v %v", r, err)
+	var hungUp []int64
+	hangup := func(ctx context.Context, c *tollguard.CallRecord) error {
+		hungUp = append(hungUp, c.ID)
+		return nil
+	}
+	r, err := f.p.Sweep(ctx, f.db, alive, hangup, 30*time.Second)
+	if err != nil || r.SettledGone != 1 || r.SettledFull != 0 || r.StillRunning != 1 || len(r.Overran) != 0 || len(hungUp) != 0 {
+		t.Fatalf("first sweep %+v %v (hung up %v)", r, err, hungUp)
 	}
 	if c, _ := f.db.Call(ctx, gone.CallID); c.Open() || c.Billsec != 90 || c.SettledBy != "sweep:gone" {
 		t.Fatalf("gone call %+v", c)
 	}
 	f.now = f.now.Add(61 * time.Second) // 151 s: past MAXSEC 120 + 30 s grace
-	if r, err = f.p.Sweep(ctx, f.db, alive, 30*time.Second); err != nil || r.SettledFull != 1 {
+	if r, err = f.p.Sweep(ctx, f.db, alive, hangup, 30*time.Second); err != nil || r.SettledFull != 1 {
 		t.Fatalf("second sweep %+v %v", r, err)
+	}
+	// The live call is past its MAXSEC + grace too: TIMEOUT(absolute)
+	// did not end it, so the sweep hangs it up, and leaves it open for
+	// its hangup to settle at its real length.
+	if len(r.Overran) != 1 || r.Overran[0].Call.ID != live.CallID || !r.Overran[0].HungUp ||
+		len(hungUp) != 1 || hungUp[0] != live.CallID {
+		t.Fatalf("overrun: %+v, hung up %v; want call %d hung up", r.Overran, hungUp, live.CallID)
 	}
 	if c, _ := f.db.Call(ctx, lost.CallID); c.Open() || c.Charge != lost.Reserve {
 		t.Fatalf("lost call charged %d, want its full reservation %d", c.Charge, lost.Reserve)
 	}
 	if c, _ := f.db.Call(ctx, live.CallID); !c.Open() {
 		t.Fatal("a call Asterisk still carries must stay open")
+	}
+	// A failed hangup is reported, and tried again at the next sweep.
+	failed := errors.New("ARI down")
+	r, err = f.p.Sweep(ctx, f.db, alive, func(context.Context, *tollguard.CallRecord) error { return failed }, 30*time.Second)
+	if err != nil || len(r.Overran) != 1 || r.Overran[0].HungUp || !errors.Is(r.Overran[0].Err, failed) {
+		t.Fatalf("failed hangup: %+v %v", r, err)
+	}
+}
+
+// TestSweepLeavesCallsWithinTheirLimit: a call still up before its
+// MAXSEC + grace (ringing, then talking within its credit) is not hung
+// up.
+func TestSweepLeavesCallsWithinTheirLimit(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.account(func(a *tollguard.Account) { a.MaxCallSecs = 120 })
+	f.want(tollguard.Call{Dialled: "07400123456", UniqueID: "pbx-2.1"}, tollguard.Allow, tollguard.ReasonOK)
+	alive := func(context.Context, *tollguard.CallRecord) (bool, bool, error) { return true, true, nil }
+	hangup := func(_ context.Context, c *tollguard.CallRecord) error {
+		t.Errorf("hung up call %d (MAXSEC %d) after %v", c.ID, c.MaxSec, f.now.Sub(c.CreatedAt))
+		return nil
+	}
+	f.now = f.now.Add(149 * time.Second) // MAXSEC 120 + grace 30, less a second
+	if r, err := f.p.Sweep(ctx, f.db, alive, hangup, 30*time.Second); err != nil || r.StillRunning != 1 || len(r.Overran) != 0 {
+		t.Fatalf("sweep %+v %v", r, err)
 	}
 }

@@ -2,6 +2,7 @@ package tollguard
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -15,12 +16,25 @@ type OpenCallLister interface {
 // known is false when Asterisk cannot be asked (ARI off or down).
 type ChannelChecker func(ctx context.Context, c *CallRecord) (alive, known bool, err error)
 
+// ChannelHanger hangs up a call's channel through Asterisk.
+type ChannelHanger func(ctx context.Context, c *CallRecord) error
+
 // SweepResult says what a sweep did, for the log.
 type SweepResult struct {
 	Checked      int
 	SettledFull  int // past MAXSEC: charged the full reservation
 	SettledGone  int // channel gone: charged the time elapsed, at most the reservation
 	StillRunning int
+	// Overran are the calls Asterisk still carried past MAXSEC + grace.
+	Overran []Overrun
+}
+
+// Overrun is a call found up past its MAXSEC + grace, and whether the
+// sweep hung it up.
+type Overrun struct {
+	Call   *CallRecord
+	HungUp bool
+	Err    error // why it was not
 }
 
 // DefaultOpenLimit is how long a call with no limit (a free call) may
@@ -36,8 +50,13 @@ const DefaultOpenLimit = 12 * time.Hour
 //   - a call past its MAXSEC (plus grace) is charged its full
 //     reservation: TIMEOUT(absolute) ended it by then at the latest.
 //
-// Calls Asterisk still carries are left to their hangup.
-func (p *Policy) Sweep(ctx context.Context, l OpenCallLister, alive ChannelChecker, grace time.Duration) (SweepResult, error) {
+// Calls Asterisk still carries are left to their hangup, unless they
+// are past their MAXSEC plus grace: TIMEOUT(absolute) should have ended
+// them, so the route did not apply it (a route without the include, an
+// optimised Local channel), and the call is spending money nobody
+// reserved. With hangup (ARI), the sweep hangs them up; their hangup
+// then settles them at their real length.
+func (p *Policy) Sweep(ctx context.Context, l OpenCallLister, alive ChannelChecker, hangup ChannelHanger, grace time.Duration) (SweepResult, error) {
 	var r SweepResult
 	now := p.Now()
 	open, err := l.OpenCallsBefore(ctx, now)
@@ -55,6 +74,14 @@ func (p *Policy) Sweep(ctx context.Context, l OpenCallLister, alive ChannelCheck
 			up, known, err := alive(ctx, c)
 			if err == nil && known && up {
 				r.StillRunning++
+				if c.MaxSec >= 0 && elapsed >= limit+grace {
+					o := Overrun{Call: c, Err: errors.New("no way to hang up calls")}
+					if hangup != nil {
+						o.Err = hangup(ctx, c)
+						o.HungUp = o.Err == nil
+					}
+					r.Overran = append(r.Overran, o)
+				}
 				continue
 			}
 			if err == nil && known && !up {

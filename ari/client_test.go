@@ -143,6 +143,20 @@ func TestClientREST(t *testing.T) {
 		if alive || !known || err != nil {
 			t.Errorf("checker on a gone channel: %v %v %v", alive, known, err)
 		}
+		// The sweep's hangup: cause 16 (normal); a channel already gone
+		// is done, not an error; a call without a channel is.
+		fake.SetChannel("pbx-9.1", "PJSIP/1001-00000009")
+		hang := c.ChannelHanger()
+		if err := hang(ctx, &tollguard.CallRecord{UniqueID: "pbx-9.1"}); err != nil || fake.HasChannel("pbx-9.1") {
+			t.Errorf("hanger: %v, channel still there: %v", err, fake.HasChannel("pbx-9.1"))
+		}
+		if r := fake.RequestsMatching(http.MethodDelete, "/channels/pbx-9.1"); len(r) != 1 || r[0].Query.Get("reason") != "normal" {
+			t.Errorf("hanger request: %+v", r)
+		}
+		if err := hang(ctx, &tollguard.CallRecord{UniqueID: "pbx-9.1"}); err != nil {
+			t.Errorf("hanger on a gone channel: %v", err)
+		}
+		wantCode(t, hang(ctx, &tollguard.CallRecord{}), tollguard.EINVALID)
 	})
 
 	t.Run("WrongPassword", func(t *testing.T) {

@@ -35,6 +35,7 @@ type Metrics struct {
 	NotifierFailures *prometheus.CounterVec
 	AuditFindings    *prometheus.CounterVec
 	SweepSettled     *prometheus.CounterVec
+	Overran          *prometheus.CounterVec
 }
 
 // NewMetrics registers every collector.
@@ -56,8 +57,9 @@ func NewMetrics() *Metrics {
 	m.NotifierFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tollguard_notifier_failures_total", Help: "Failed alert deliveries, by notifier."}, []string{"notifier"})
 	m.AuditFindings = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tollguard_audit_findings_total", Help: "Audit findings, by job and severity."}, []string{"job", "severity"})
 	m.SweepSettled = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tollguard_sweep_settled_total", Help: "Calls the sweep settled because no hangup arrived, by how."}, []string{"how"})
+	m.Overran = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tollguard_calls_overran_total", Help: "Sweeps that found a call still up past its MAXSEC plus grace, by what became of it (hung_up through ARI, or still_up)."}, []string{"action"})
 	for _, c := range []prometheus.Collector{m.Decisions, m.DecisionLatency, m.SessionsInFlight, m.Refused, m.Settlements,
-		m.ARIConnected, m.ARIReconnects, m.ARIEvents, m.Alerts, m.NotifierFailures, m.AuditFindings, m.SweepSettled} {
+		m.ARIConnected, m.ARIReconnects, m.ARIEvents, m.Alerts, m.NotifierFailures, m.AuditFindings, m.SweepSettled, m.Overran} {
 		f(c)
 	}
 	// Every reason shows up at zero, so dashboards and alerts see the series.

@@ -54,8 +54,10 @@ type daemon struct {
 	alerter tollguard.Alerter
 	// asterisk is ARI REST, nil when [ari] is off.
 	asterisk tollguard.Asterisk
-	// channelAlive lets the sweep ask Asterisk about a call's channel.
-	channelAlive tollguard.ChannelChecker
+	// channelAlive lets the sweep ask Asterisk about a call's channel,
+	// and channelHangup end one that overran its MAXSEC.
+	channelAlive  tollguard.ChannelChecker
+	channelHangup tollguard.ChannelHanger
 
 	wg sync.WaitGroup
 	// reloaders run on SIGHUP with the new config.
@@ -207,13 +209,35 @@ func (d *daemon) reload() {
 
 // reconcile settles calls a crash left open, at startup.
 func (d *daemon) reconcile(ctx context.Context) {
-	r, err := d.policy.Sweep(ctx, d.db, d.channelAlive, d.gate.Load().SweepGrace.Duration)
+	r, err := d.policy.Sweep(ctx, d.db, d.channelAlive, d.channelHangup, d.gate.Load().SweepGrace.Duration)
 	if err != nil {
 		d.log.Error("startup reconciliation failed; the sweep will retry", "err", err)
 		return
 	}
 	d.log.Info("startup reconciliation", "open_calls", r.Checked, "settled_at_full_reservation", r.SettledFull,
 		"settled_channel_gone", r.SettledGone, "still_running", r.StillRunning)
+	d.sweepDone(r)
+}
+
+// sweepDone counts what a sweep did and logs the calls that overran
+// their MAXSEC.
+func (d *daemon) sweepDone(r tollguard.SweepResult) {
+	m := d.metrics.SweepSettled
+	m.WithLabelValues("full_reservation").Add(float64(r.SettledFull))
+	m.WithLabelValues("channel_gone").Add(float64(r.SettledGone))
+	for _, o := range r.Overran {
+		c := o.Call
+		args := []any{"extension", c.Extension, "account", c.Account, "dest", c.Dialled, "call_id", c.ID,
+			"channel", c.UniqueID, "maxsec", c.MaxSec, "up_for", d.app.Now().Sub(c.CreatedAt).Round(time.Second)}
+		if o.HungUp {
+			d.metrics.Overran.WithLabelValues("hung_up").Inc()
+			d.log.Warn("hung up a call still up past its MAXSEC: TIMEOUT(absolute) did not end it. Check that its route runs the tollguard include (Local channels need /n)", args...)
+			continue
+		}
+		d.metrics.Overran.WithLabelValues("still_up").Inc()
+		d.log.Error("a call is still up past its MAXSEC, and hanging it up through ARI failed; the next sweep tries again. Check that its route runs the tollguard include (Local channels need /n)",
+			append(args, tollguard.LogError, o.Err)...)
+	}
 }
 
 // sweepLoop settles lost calls and rolls up old ones, periodically.
@@ -230,13 +254,14 @@ func (d *daemon) sweepLoop(ctx context.Context) {
 		}
 		d.warnCallsRecordedElsewhere(&elsewhere)
 		cfg := d.gate.Load()
-		r, err := d.policy.Sweep(ctx, d.db, d.channelAlive, cfg.SweepGrace.Duration)
+		r, err := d.policy.Sweep(ctx, d.db, d.channelAlive, d.channelHangup, cfg.SweepGrace.Duration)
 		if err != nil {
 			d.log.Error("sweep failed", "err", err)
 		} else if r.SettledFull+r.SettledGone > 0 {
 			d.log.Warn("settled calls whose hangup never reached tollguard; check the dialplan's hangup handler",
 				"settled_at_full_reservation", r.SettledFull, "settled_channel_gone", r.SettledGone)
 		}
+		d.sweepDone(r)
 		if now := d.app.Now(); now.Sub(lastRollup) > time.Hour {
 			lastRollup = now
 			n, err := d.db.Rollup(ctx, now.AddDate(0, 0, -cfg.RetentionDays), 5000)

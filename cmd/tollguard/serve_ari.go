@@ -47,6 +47,7 @@ func startARI(ctx context.Context, d *daemon) error {
 	}
 	d.asterisk = client
 	d.channelAlive = client.ChannelChecker()
+	d.channelHangup = client.ChannelHanger()
 	d.health.SetARI("connecting")
 	d.goFunc("ari", func() {
 		defer client.Close()

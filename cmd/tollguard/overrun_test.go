@@ -1,0 +1,112 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tollguard/tollguard"
+	"github.com/tollguard/tollguard/ari"
+	"github.com/tollguard/tollguard/ari/aritest"
+)
+
+// TestSweepHangsUpOverrunningCalls: a call Asterisk still carries past
+// its MAXSEC + grace (TIMEOUT(absolute) did not end it) is hung up
+// through ARI by the daemon's sweep, with a warning that says what to
+// check and a metric; a call within its limit is left alone.
+func TestSweepHangsUpOverrunningCalls(t *testing.T) {
+	ctx := context.Background()
+	fake, err := aritest.NewServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fake.Close()
+	c := newCLI(t)
+	c.seed()
+	c.ok("account", "set", "acme", "--max-call-secs", "60")
+
+	app := NewApp(nil, io.Discard, io.Discard)
+	app.DBPath = c.db
+	defer app.Close()
+	if err := app.Init(); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	app.Now = func() time.Time { return now }
+	db, err := app.Store(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := ari.NewClient(ari.Config{URL: fake.URL, User: fake.User, Password: fake.Password,
+		RequestTimeout: 2 * time.Second, DialTimeout: time.Second, ReconnectMin: 20 * time.Millisecond,
+		ReconnectMax: 200 * time.Millisecond, PingInterval: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	var logs bytes.Buffer
+	d := &daemon{app: app, db: db, policy: app.Policy(db), log: slog.New(slog.NewTextHandler(&logs, nil)), metrics: NewMetrics(),
+		channelAlive: client.ChannelChecker(), channelHangup: client.ChannelHanger()}
+	gate := app.Config.Gate
+	d.gate.Store(&gate)
+
+	call := func(id string) tollguard.Decision {
+		t.Helper()
+		fake.SetChannel(id, "PJSIP/1001-"+id)
+		dec, err := d.policy.Decide(ctx, tollguard.Call{Extension: "1001", Dialled: "02079460000", Remote: "192.0.2.10", UniqueID: id})
+		if err != nil || !dec.Allowed() || dec.MaxSec != 60 {
+			t.Fatalf("decision %+v %v; want allowed for 60 s", dec, err)
+		}
+		return dec
+	}
+	call("pbx-1.1")
+	now = now.Add(time.Minute)
+	call("pbx-1.2")
+	// pbx-1.1 is a minute past its 60 s; pbx-1.2 has just started.
+	now = now.Add(gate.SweepGrace.Duration + time.Second)
+	d.reconcile(ctx)
+
+	dels := fake.RequestsMatching(http.MethodDelete, "/channels/")
+	if len(dels) != 1 || !strings.HasSuffix(dels[0].Path, "/channels/pbx-1.1") || dels[0].Query.Get("reason") != "normal" {
+		t.Fatalf("hangups sent: %+v; want pbx-1.1's alone, reason normal", dels)
+	}
+	if fake.HasChannel("pbx-1.1") || !fake.HasChannel("pbx-1.2") {
+		t.Fatal("the wrong channel went")
+	}
+	out := logs.String()
+	for _, want := range []string{"level=WARN", "hung up a call still up past its MAXSEC", "extension=1001", "account=acme", "dest=02079460000", "channel=pbx-1.1", "Local channels need /n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %q:\n%s", want, out)
+		}
+	}
+	if got := counterValue(t, d.metrics, "tollguard_calls_overran_total", "hung_up"); got != 1 {
+		t.Errorf("tollguard_calls_overran_total{action=hung_up} = %v, want 1", got)
+	}
+}
+
+// counterValue reads one labelled counter from m.
+func counterValue(t *testing.T, m *Metrics, name, label string) float64 {
+	t.Helper()
+	mfs, err := m.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, c := range mf.GetMetric() {
+			for _, l := range c.GetLabel() {
+				if l.GetValue() == label {
+					return c.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return -1
+}
