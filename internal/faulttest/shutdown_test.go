@@ -101,7 +101,9 @@ func shutdownAccounts() []Account {
 }
 
 func testShutdownInFlight(t *testing.T) {
-	e := NewEnv(t, nil)
+	// Two sessions wait half-sent across the signal: a busy box must not
+	// turn that into the env timeout's close.
+	e := NewEnv(t, map[string]Section{"agi": {"env_timeout": `"10s"`}})
 	e.Seed(testDeck, shutdownAccounts()...)
 	d := e.Start()
 
