@@ -73,3 +73,19 @@ type Originate struct {
 	Timeout   int               // seconds
 	Variables map[string]string // channel variables
 }
+
+// HangerFor returns a ChannelHanger that hangs a call's channel (by its
+// uniqueid) up through a with cause 16, normal clearing, as
+// TIMEOUT(absolute) would. A channel already gone is no error.
+func HangerFor(a Asterisk) ChannelHanger {
+	return func(ctx context.Context, c *CallRecord) error {
+		if c == nil || c.UniqueID == "" {
+			return Errorf(EINVALID, "call has no channel to hang up")
+		}
+		err := a.HangupChannel(ctx, c.UniqueID, "normal")
+		if ErrorCode(err) == ENOTFOUND {
+			return nil
+		}
+		return err
+	}
+}

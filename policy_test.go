@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/netip"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -525,5 +527,50 @@ func TestSweepLeavesCallsWithinTheirLimit(t *testing.T) {
 	f.now = f.now.Add(149 * time.Second) // MAXSEC 120 + grace 30, less a second
 	if r, err := f.p.Sweep(ctx, f.db, alive, hangup, 30*time.Second); err != nil || r.StillRunning != 1 || len(r.Overran) != 0 {
 		t.Fatalf("sweep %+v %v", r, err)
+	}
+}
+
+// TestResponderHangsUpCallsInProgress: a new block ends the calls in
+// progress it would have denied (a blocked extension's, an account's
+// international ones), never an emergency call, and the alert says how
+// many; a hangup that fails makes the alert critical.
+func TestResponderHangsUpCallsInProgress(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	if err := f.db.CreateExtension(ctx, &tollguard.Extension{Name: "1002", Account: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	f.want(tollguard.Call{Extension: "1001", Dialled: "02079460000", UniqueID: "n1"}, tollguard.Allow, tollguard.ReasonOK)
+	f.want(tollguard.Call{Extension: "1001", Dialled: "0033123456789", UniqueID: "i1"}, tollguard.Allow, tollguard.ReasonOK)
+	f.want(tollguard.Call{Extension: "1001", Dialled: "999", UniqueID: "e1"}, tollguard.Allow, tollguard.ReasonEmergency)
+	f.want(tollguard.Call{Extension: "1002", Dialled: "0033123456789", UniqueID: "i2"}, tollguard.Allow, tollguard.ReasonOK)
+
+	act := func(action tollguard.Action, hangErr error) (hung []string, a tollguard.Alert) {
+		t.Helper()
+		al := &recAlerter{}
+		r := &tollguard.Responder{Alerter: al, Blocker: f.db, Calls: f.db, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+			Hangup: func(_ context.Context, c *tollguard.CallRecord) error {
+				hung = append(hung, c.UniqueID)
+				return hangErr
+			}}
+		fd := tollguard.Finding{Source: "detector:test", Kind: "burst", Severity: tollguard.SeverityWarning, Action: action,
+			At: f.now, Account: "acme", Extension: "1001", Subject: "ext:1001", Message: "burst"}
+		if err := r.Act(ctx, fd); err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(hung)
+		return hung, al.alerts[0]
+	}
+	hung, a := act(tollguard.ActionIntlBlock, nil)
+	if !slices.Equal(hung, []string{"i1", "i2"}) || !strings.Contains(a.Message, "[2 calls in progress hung up]") {
+		t.Errorf("intl block hung up %v; alert %q", hung, a.Message)
+	}
+	hung, a = act(tollguard.ActionBlockExtension, nil)
+	if !slices.Equal(hung, []string{"i1", "n1"}) || !strings.Contains(a.Message, "[2 calls in progress hung up]") {
+		t.Errorf("extension block hung up %v; alert %q", hung, a.Message)
+	}
+	hung, a = act(tollguard.ActionBlockExtension, errors.New("ARI down"))
+	if len(hung) != 2 || a.Severity != tollguard.SeverityCritical || !strings.Contains(a.Message, "2 could NOT be hung up") {
+		t.Errorf("failed hangups: tried %v; alert %s %q", hung, a.Severity, a.Message)
 	}
 }

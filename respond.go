@@ -15,6 +15,20 @@ type Responder struct {
 	Alerter Alerter
 	Blocker Blocker
 	Logger  *slog.Logger
+	// Calls and Hangup, when both are set, end the calls in progress
+	// that a new block would have denied: otherwise an attack's calls
+	// already up go on spending until their MAXSEC (hours with the
+	// default cap). Emergency calls are never cut.
+	Calls  LiveCalls
+	Hangup ChannelHanger
+}
+
+// LiveCalls finds the calls a new block cuts.
+type LiveCalls interface {
+	// CallsInProgress lists the allowed, unsettled calls of extension
+	// (or of account, when extension is "").
+	CallsInProgress(ctx context.Context, extension, account string) ([]*CallRecord, error)
+	Account(ctx context.Context, id string) (*Account, error)
 }
 
 // Act sets f's block, if any, and raises its alert. A block that cannot
@@ -53,6 +67,14 @@ func (r *Responder) Act(ctx context.Context, f Finding) error {
 		} else {
 			log.Warn("block set", "source", f.Source, "block", b.Kind, "subject", b.Subject, LogKind, f.Kind,
 				LogExtension, f.Extension, LogAccount, f.Account, "why", f.Message)
+			if cut, failed := r.cutCalls(ctx, log, b); cut+failed > 0 {
+				f.Message += fmt.Sprintf(" [%d call%s in progress hung up", cut, plural(cut))
+				if failed > 0 {
+					f.Message += fmt.Sprintf("; %d could NOT be hung up: hang them up in Asterisk", failed)
+					f.Severity = SeverityCritical
+				}
+				f.Message += "]"
+			}
 		}
 	}
 	if r.Alerter == nil {
@@ -87,4 +109,61 @@ func (f Finding) EvidenceJSON() string {
 		return fmt.Sprintf(`{"source":%q,"error":%q}`, f.Source, err.Error())
 	}
 	return string(b)
+}
+
+func (r *Responder) cutCalls(ctx context.Context, log *slog.Logger, b Block) (cut, failed int) {
+	if r.Calls == nil || r.Hangup == nil {
+		return 0, 0
+	}
+	return HangUpBlockedCalls(ctx, r.Calls, r.Hangup, log, b)
+}
+
+// HangUpBlockedCalls hangs up the calls in progress that block b would
+// have denied: all of a blocked extension's, or an account's
+// international ones; never an emergency call. It returns how many
+// were hung up and how many could not be, and logs each.
+func HangUpBlockedCalls(ctx context.Context, calls LiveCalls, hangup ChannelHanger, log *slog.Logger, b Block) (cut, failed int) {
+	var ext, account, country string
+	switch b.Kind {
+	case BlockExtension:
+		ext = b.Subject
+	case BlockIntl:
+		account = b.Subject
+		a, err := calls.Account(ctx, account)
+		if err != nil {
+			log.Error("could not read the blocked account to hang up its international calls in progress; they run to their MAXSEC",
+				LogAccount, account, LogError, err)
+			return 0, 0
+		}
+		country = a.Plan.Country
+	default:
+		return 0, 0
+	}
+	open, err := calls.CallsInProgress(ctx, ext, account)
+	if err != nil {
+		log.Error("could not list the calls in progress a block should cut; they run to their MAXSEC",
+			"block", b.Kind, "subject", b.Subject, LogError, err)
+		return 0, 0
+	}
+	for _, c := range open {
+		if c.Class == ClassEmergency || c.Class == ClassInternal {
+			continue
+		}
+		// The gate's intl_block test: a destination outside the
+		// account's country (an unknown region counts as outside).
+		if b.Kind == BlockIntl && c.Country == country {
+			continue
+		}
+		args := []any{"block", b.Kind, LogExtension, c.Extension, LogAccount, c.Account, LogDest, c.Dialled,
+			LogCallID, c.ID, "channel", c.UniqueID}
+		if err := hangup(ctx, c); err != nil {
+			failed++
+			log.Error("could not hang up a call in progress that the new block would have denied; hang it up in Asterisk",
+				append(args, LogError, err)...)
+			continue
+		}
+		cut++
+		log.Warn("hung up a call in progress that the new block would have denied", args...)
+	}
+	return cut, failed
 }

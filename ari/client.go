@@ -332,21 +332,8 @@ func (c *Client) ChannelChecker() tollguard.ChannelChecker {
 	}
 }
 
-// ChannelHanger returns the sweep's hangup: it hangs a call's channel
-// (by its uniqueid) up with cause 16, normal clearing, as
-// TIMEOUT(absolute) would have. A channel already gone is no error.
-func (c *Client) ChannelHanger() tollguard.ChannelHanger {
-	return func(ctx context.Context, rec *tollguard.CallRecord) error {
-		if rec == nil || rec.UniqueID == "" {
-			return tollguard.Errorf(tollguard.EINVALID, "call has no channel to hang up")
-		}
-		err := c.HangupChannel(ctx, rec.UniqueID, "normal")
-		if tollguard.ErrorCode(err) == tollguard.ENOTFOUND {
-			return nil
-		}
-		return err
-	}
-}
+// ChannelHanger returns the sweep's hangup (tollguard.HangerFor).
+func (c *Client) ChannelHanger() tollguard.ChannelHanger { return tollguard.HangerFor(c) }
 
 // Probe asks Asterisk for its info: nil when ARI answers with these
 // credentials. The listener uses it to explain a refused websocket.

@@ -162,6 +162,13 @@ func (s *DB) Calls(ctx context.Context, f CallFilter) ([]*tollguard.CallRecord, 
 	return out, rows.Err()
 }
 
+// CallsInProgress lists the allowed, unsettled calls of extension, or
+// of account when extension is "" (the calls a new block cuts).
+func (s *DB) CallsInProgress(ctx context.Context, extension, account string) ([]*tollguard.CallRecord, error) {
+	// More than any account's concurrent-call limit allows.
+	return s.Calls(ctx, CallFilter{Extension: extension, Account: account, Open: true, Limit: 100_000})
+}
+
 // OpenCallsBefore lists allowed, unsettled calls created before t.
 func (s *DB) OpenCallsBefore(ctx context.Context, t time.Time) ([]*tollguard.CallRecord, error) {
 	rows, err := s.rdb.QueryContext(ctx, `SELECT `+callCols+` FROM calls

@@ -1,11 +1,58 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"time"
 
 	"github.com/tollguard/tollguard"
+	"github.com/tollguard/tollguard/store"
 )
+
+// hangUpAfterBlock ends the calls in progress that block b would have
+// denied, through ARI ([ari] enabled and hangup_blocked_calls), as the
+// daemon does for the blocks its detectors set. Without ARI it says how
+// many run on.
+func hangUpAfterBlock(ctx context.Context, app *App, db *store.DB, b tollguard.Block) error {
+	if !app.Config.ARI.HangupBlockedCalls {
+		return nil
+	}
+	var ast tollguard.Asterisk
+	if ariClient != nil {
+		c, release, err := ariClient(app)
+		if err != nil {
+			return fmt.Errorf("the block is set, but its calls in progress were not hung up: %w", err)
+		}
+		if release != nil {
+			defer release()
+		}
+		ast = c
+	}
+	if ast == nil {
+		open, err := db.CallsInProgress(ctx, b.Subject, "")
+		if err != nil {
+			return err
+		}
+		n := 0
+		for _, c := range open {
+			if c.Class != tollguard.ClassEmergency && c.Class != tollguard.ClassInternal {
+				n++
+			}
+		}
+		if n > 0 {
+			fmt.Fprintf(app.Out, "calls in progress that run on until their MAXSEC: %d (tollguard hangs them up only through ARI: [ari] enabled); `tollguard calls --ext %s --open` lists them\n", n, b.Subject)
+		}
+		return nil
+	}
+	cut, failed := tollguard.HangUpBlockedCalls(ctx, db, tollguard.HangerFor(ast), app.Logger, b)
+	if cut > 0 {
+		fmt.Fprintf(app.Out, "calls in progress hung up: %d\n", cut)
+	}
+	if failed > 0 {
+		return fmt.Errorf("calls in progress that could not be hung up: %d (the log says why); hang them up in Asterisk", failed)
+	}
+	return nil
+}
 
 var zeroTime time.Time
 

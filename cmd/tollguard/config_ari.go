@@ -35,6 +35,9 @@ type ARIConfig struct {
 	// ContactRetentionDays keeps removed registrations (the known
 	// addresses and phones behind "new IP" alerts) this long.
 	ContactRetentionDays int `toml:"contact_retention_days"`
+	// HangupBlockedCalls: when a detector or the registration lockdown
+	// sets a block, hang up the calls in progress it would have denied.
+	HangupBlockedCalls bool `toml:"hangup_blocked_calls"`
 
 	password string // from TOLLGUARD_ARI_PASSWORD
 }
@@ -45,7 +48,7 @@ func (a *ARIConfig) defaults() {
 		RequestTimeout: Duration{5 * time.Second}, DialTimeout: Duration{3 * time.Second},
 		ReconnectMin: Duration{500 * time.Millisecond}, ReconnectMax: Duration{30 * time.Second},
 		PingInterval: Duration{20 * time.Second}, SettleGrace: Duration{10 * time.Second},
-		ContactRetentionDays: 180,
+		ContactRetentionDays: 180, HangupBlockedCalls: true,
 	}
 }
 

@@ -160,7 +160,13 @@ func newExtBlockCommand(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "block EXT --reason TEXT",
 		Short: "Block an extension: every call it places is denied (emergency numbers excepted)",
-		Args:  cobra.ExactArgs(1),
+		Long: `Block an extension: every call it places is denied, emergency numbers
+excepted, until ` + "`tollguard unblock EXT`" + `.
+
+With ARI configured ([ari] enabled, hangup_blocked_calls), its calls in
+progress are hung up too, except emergency calls; without ARI, the
+command says how many run on until their MAXSEC.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if strings.TrimSpace(reason) == "" {
 				return usagef("--reason is required: say why, for the block history")
@@ -169,11 +175,12 @@ func newExtBlockCommand(app *App) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if _, err := db.Block(cmd.Context(), tollguard.Block{Kind: tollguard.BlockExtension, Subject: args[0], SetBy: "admin", Reason: reason}); err != nil {
+			b := tollguard.Block{Kind: tollguard.BlockExtension, Subject: args[0], SetBy: "admin", Reason: reason}
+			if _, err := db.Block(cmd.Context(), b); err != nil {
 				return err
 			}
 			fmt.Fprintf(app.Out, "extension %s blocked; lift it with `tollguard unblock %s`\n", args[0], args[0])
-			return nil
+			return hangUpAfterBlock(cmd.Context(), app, db, b)
 		},
 	}
 	cmd.Flags().StringVar(&reason, "reason", "", "why (kept in the block history)")

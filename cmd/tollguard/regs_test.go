@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -65,6 +67,25 @@ threshold = 20
 	ok("account", "add", "acme", "--country", "GB", "--currency", "GBP")
 	ok("ext", "add", "1001", "--account", "acme", "--cidr", "192.0.2.0/24", "--no-asterisk")
 	ok("ext", "add", "1002", "--account", "acme", "--no-asterisk")
+	// A call in progress from 1001 (national, unrated: free): the
+	// lockdown below hangs it up.
+	fake.SetChannel("pbx-7.1", "PJSIP/1001-00000007")
+	{
+		app := NewApp(nil, io.Discard, io.Discard)
+		app.DBPath = db
+		if err := app.Init(); err != nil {
+			t.Fatal(err)
+		}
+		st, err := app.Store(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		dec, err := app.Policy(st).Decide(context.Background(), tollguard.Call{Extension: "1001", Dialled: "02079460000", Remote: "192.0.2.10", UniqueID: "pbx-7.1"})
+		app.Close()
+		if err != nil || !dec.Allowed() {
+			t.Fatalf("call in progress: %+v %v", dec, err)
+		}
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int)
@@ -105,6 +126,9 @@ threshold = 20
 	}
 	if _, still := fake.Object("contact", thief); still {
 		t.Error("attacker's contact not removed")
+	}
+	if fake.HasChannel("pbx-7.1") || len(fake.RequestsMatching(http.MethodDelete, "/channels/pbx-7.1")) != 1 {
+		t.Error("the locked-down extension's call in progress was not hung up")
 	}
 	out := ok("regs", "1002")
 	for _, want := range []string{"EXT", "198.51.100.20:5062", "rewritten", "Snom D785", "live"} {

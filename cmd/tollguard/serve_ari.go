@@ -33,12 +33,16 @@ func startARI(ctx context.Context, d *daemon) error {
 		return err
 	}
 	log := d.log.With("component", "ari")
+	responder := &tollguard.Responder{Alerter: d.alerter, Blocker: d.db, Logger: log}
+	if cfg.ARI.HangupBlockedCalls {
+		responder.Calls, responder.Hangup = d.db, client.ChannelHanger()
+	}
 	l := &ari.Listener{
 		Client:           client,
 		Store:            d.db,
 		Settler:          d.policy,
 		Detectors:        det,
-		Responder:        &tollguard.Responder{Alerter: d.alerter, Blocker: d.db, Logger: log},
+		Responder:        responder,
 		Logger:           log,
 		Hooks:            &ariHooks{d: d},
 		DefaultPlan:      tollguard.NumberPlan{Country: cfg.Gate.DefaultCountry},
