@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"time"
 )
 
 // Responder carries out findings: it sets the block a finding's action
@@ -118,11 +119,18 @@ func (r *Responder) cutCalls(ctx context.Context, log *slog.Logger, b Block) (cu
 	return HangUpBlockedCalls(ctx, r.Calls, r.Hangup, log, b)
 }
 
+// hangupBudget bounds the time HangUpBlockedCalls spends on one block.
+const hangupBudget = 10 * time.Second
+
 // HangUpBlockedCalls hangs up the calls in progress that block b would
 // have denied: all of a blocked extension's, or an account's
 // international ones; never an emergency call. It returns how many
 // were hung up and how many could not be, and logs each.
 func HangUpBlockedCalls(ctx context.Context, calls LiveCalls, hangup ChannelHanger, log *slog.Logger, b Block) (cut, failed int) {
+	// The ARI listener acts on findings between events: a slow Asterisk
+	// must not hold it up for long.
+	ctx, cancel := context.WithTimeout(ctx, hangupBudget)
+	defer cancel()
 	var ext, account, country string
 	switch b.Kind {
 	case BlockExtension:
