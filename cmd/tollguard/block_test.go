@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -12,37 +11,19 @@ import (
 	"testing"
 
 	"github.com/tollguard/tollguard"
-	"github.com/tollguard/tollguard/ari/aritest"
 )
 
 // TestExtBlockHangsUpCallsInProgress: `ext block` ends the extension's
 // calls in progress through ARI (not its emergency call); without ARI
 // it says how many run on.
 func TestExtBlockHangsUpCallsInProgress(t *testing.T) {
-	fake, err := aritest.NewServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fake.Close()
+	fake := newFakeARI(t)
 	c := newCLI(t)
 	c.seed()
 	decide := func(uid, dialled string) {
 		t.Helper()
 		fake.SetChannel(uid, "PJSIP/1001-"+uid)
-		app := NewApp(nil, io.Discard, io.Discard)
-		app.DBPath = c.db
-		defer app.Close()
-		if err := app.Init(); err != nil {
-			t.Fatal(err)
-		}
-		st, err := app.Store(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		dec, err := app.Policy(st).Decide(context.Background(), tollguard.Call{Extension: "1001", Dialled: dialled, Remote: "192.0.2.10", UniqueID: uid})
-		if err != nil || !dec.Allowed() {
-			t.Fatalf("call %s: %+v %v", uid, dec, err)
-		}
+		decideOn(t, c.db, tollguard.Call{Extension: "1001", Dialled: dialled, Remote: "192.0.2.10", UniqueID: uid})
 	}
 	decide("pbx-8.1", "02079460000")
 	decide("pbx-8.2", "999")

@@ -12,7 +12,6 @@ import (
 
 	"github.com/tollguard/tollguard"
 	"github.com/tollguard/tollguard/ari"
-	"github.com/tollguard/tollguard/ari/aritest"
 )
 
 // TestSweepHangsUpOverrunningCalls: a call Asterisk still carries past
@@ -21,11 +20,7 @@ import (
 // check and a metric; a call within its limit is left alone.
 func TestSweepHangsUpOverrunningCalls(t *testing.T) {
 	ctx := context.Background()
-	fake, err := aritest.NewServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fake.Close()
+	fake := newFakeARI(t)
 	c := newCLI(t)
 	c.seed()
 	c.ok("account", "set", "acme", "--max-call-secs", "60")

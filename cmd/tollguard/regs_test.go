@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -70,22 +69,7 @@ threshold = 20
 	// A call in progress from 1001 (national, unrated: free): the
 	// lockdown below hangs it up.
 	fake.SetChannel("pbx-7.1", "PJSIP/1001-00000007")
-	{
-		app := NewApp(nil, io.Discard, io.Discard)
-		app.DBPath = db
-		if err := app.Init(); err != nil {
-			t.Fatal(err)
-		}
-		st, err := app.Store(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		dec, err := app.Policy(st).Decide(context.Background(), tollguard.Call{Extension: "1001", Dialled: "02079460000", Remote: "192.0.2.10", UniqueID: "pbx-7.1"})
-		app.Close()
-		if err != nil || !dec.Allowed() {
-			t.Fatalf("call in progress: %+v %v", dec, err)
-		}
-	}
+	decideOn(t, db, tollguard.Call{Extension: "1001", Dialled: "02079460000", Remote: "192.0.2.10", UniqueID: "pbx-7.1"})
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int)
