@@ -122,15 +122,10 @@ func (r *Responder) cutCalls(ctx context.Context, log *slog.Logger, b Block) (cu
 // hangupBudget bounds the time HangUpBlockedCalls spends on one block.
 const hangupBudget = 10 * time.Second
 
-// HangUpBlockedCalls hangs up the calls in progress that block b would
-// have denied: all of a blocked extension's, or an account's
-// international ones; never an emergency call. It returns how many
-// were hung up and how many could not be, and logs each.
-func HangUpBlockedCalls(ctx context.Context, calls LiveCalls, hangup ChannelHanger, log *slog.Logger, b Block) (cut, failed int) {
-	// The ARI listener acts on findings between events: a slow Asterisk
-	// must not hold it up for long.
-	ctx, cancel := context.WithTimeout(ctx, hangupBudget)
-	defer cancel()
+// BlockedCalls lists the calls in progress that block b would have
+// denied: all of a blocked extension's, or an account's international
+// ones; never an emergency (or internal) call.
+func BlockedCalls(ctx context.Context, calls LiveCalls, b Block) ([]*CallRecord, error) {
 	var ext, account, country string
 	switch b.Kind {
 	case BlockExtension:
@@ -139,20 +134,17 @@ func HangUpBlockedCalls(ctx context.Context, calls LiveCalls, hangup ChannelHang
 		account = b.Subject
 		a, err := calls.Account(ctx, account)
 		if err != nil {
-			log.Error("could not read the blocked account to hang up its international calls in progress; they run to their MAXSEC",
-				LogAccount, account, LogError, err)
-			return 0, 0
+			return nil, fmt.Errorf("read the blocked account: %w", err)
 		}
 		country = a.Plan.Country
 	default:
-		return 0, 0
+		return nil, nil
 	}
 	open, err := calls.CallsInProgress(ctx, ext, account)
 	if err != nil {
-		log.Error("could not list the calls in progress a block should cut; they run to their MAXSEC",
-			"block", b.Kind, "subject", b.Subject, LogError, err)
-		return 0, 0
+		return nil, fmt.Errorf("list the calls in progress: %w", err)
 	}
+	out := open[:0]
 	for _, c := range open {
 		if c.Class == ClassEmergency || c.Class == ClassInternal {
 			continue
@@ -162,6 +154,25 @@ func HangUpBlockedCalls(ctx context.Context, calls LiveCalls, hangup ChannelHang
 		if b.Kind == BlockIntl && c.Country == country {
 			continue
 		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// HangUpBlockedCalls hangs up BlockedCalls. It returns how many were
+// hung up and how many could not be, and logs each.
+func HangUpBlockedCalls(ctx context.Context, calls LiveCalls, hangup ChannelHanger, log *slog.Logger, b Block) (cut, failed int) {
+	// The ARI listener acts on findings between events: a slow Asterisk
+	// must not hold it up for long.
+	ctx, cancel := context.WithTimeout(ctx, hangupBudget)
+	defer cancel()
+	blocked, err := BlockedCalls(ctx, calls, b)
+	if err != nil {
+		log.Error("could not find the calls in progress a new block should cut; they run on to their MAXSEC",
+			"block", b.Kind, "subject", b.Subject, LogError, err)
+		return 0, 0
+	}
+	for _, c := range blocked {
 		args := []any{"block", b.Kind, LogExtension, c.Extension, LogAccount, c.Account, LogDest, c.Dialled,
 			LogCallID, c.ID, "channel", c.UniqueID}
 		if err := hangup(ctx, c); err != nil {

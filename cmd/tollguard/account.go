@@ -19,7 +19,8 @@ func newAccountCommand(app *App) *cobra.Command {
 		Use:   "account",
 		Short: "Add, list, show and change accounts (who pays, how they dial, their limits)",
 	}
-	cmd.AddCommand(newAccountAddCommand(app), newAccountListCommand(app), newAccountShowCommand(app), newAccountSetCommand(app))
+	cmd.AddCommand(newAccountAddCommand(app), newAccountListCommand(app), newAccountShowCommand(app), newAccountSetCommand(app),
+		newAccountIntlBlockCommand(app))
 	return cmd
 }
 

@@ -29,18 +29,16 @@ func hangUpAfterBlock(ctx context.Context, app *App, db *store.DB, b tollguard.B
 		ast = c
 	}
 	if ast == nil {
-		open, err := db.CallsInProgress(ctx, b.Subject, "")
+		blocked, err := tollguard.BlockedCalls(ctx, db, b)
 		if err != nil {
 			return err
 		}
-		n := 0
-		for _, c := range open {
-			if c.Class != tollguard.ClassEmergency && c.Class != tollguard.ClassInternal {
-				n++
+		if n := len(blocked); n > 0 {
+			list := "--ext " + b.Subject
+			if b.Kind == tollguard.BlockIntl {
+				list = "--account " + b.Subject
 			}
-		}
-		if n > 0 {
-			fmt.Fprintf(app.Out, "calls in progress that run on until their MAXSEC: %d (tollguard hangs them up only through ARI: [ari] enabled); `tollguard calls --ext %s --open` lists them\n", n, b.Subject)
+			fmt.Fprintf(app.Out, "calls in progress that run on until their MAXSEC: %d (tollguard hangs them up only through ARI: [ari] enabled); `tollguard calls %s --open` lists them\n", n, list)
 		}
 		return nil
 	}

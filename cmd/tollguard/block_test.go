@@ -57,3 +57,51 @@ func TestExtBlockHangsUpCallsInProgress(t *testing.T) {
 		t.Errorf("hangups sent: %+v", r)
 	}
 }
+
+// TestAccountIntlBlock: `account intl-block` sets the account's
+// international block (the gate then denies international calls, and
+// the block history records it) and hangs up its international calls in
+// progress, not its national or emergency ones; `unblock --intl` lifts it.
+func TestAccountIntlBlock(t *testing.T) {
+	fake := newFakeARI(t)
+	c := newCLI(t)
+	c.seed()
+	for uid, dialled := range map[string]string{"nat": "02079460000", "intl": "0033123456789", "sos": "112"} {
+		fake.SetChannel(uid, "PJSIP/1001-"+uid)
+		decideOn(t, c.db, tollguard.Call{Extension: "1001", Dialled: dialled, Remote: "192.0.2.10", UniqueID: uid})
+	}
+	if code, _, errs := c.run("account", "intl-block", "acme"); code != exitUsage || !strings.Contains(errs, "--reason is required") {
+		t.Errorf("no reason: exit %d %s", code, errs)
+	}
+	if code, _, errs := c.run("account", "intl-block", "nope", "--reason", "x"); code == 0 || !strings.Contains(errs, "not found") {
+		t.Errorf("unknown account: exit %d %s", code, errs)
+	}
+
+	dir := t.TempDir()
+	pw := filepath.Join(dir, "ari.secret")
+	os.WriteFile(pw, []byte(fake.Password+"\n"), 0o600)
+	cfg := filepath.Join(dir, "tollguard.toml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf("db = %q\n[ari]\nenabled = true\nurl = %q\nuser = %q\npassword_file = %q\n",
+		c.db, fake.URL, fake.User, pw)), 0o600)
+	t.Setenv("TOLLGUARD_ARI_PASSWORD", "")
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"--config", cfg, "account", "intl-block", "acme", "--reason", "IRSF suspected"}, strings.NewReader(""), &stdout, &stderr); code != 0 {
+		t.Fatalf("intl-block: exit %d\n%s%s", code, stdout.String(), stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "calls in progress hung up: 1") {
+		t.Errorf("intl-block said: %s", stdout.String())
+	}
+	if fake.HasChannel("intl") || !fake.HasChannel("nat") || !fake.HasChannel("sos") {
+		t.Errorf("want only the international call hung up: intl %v nat %v sos %v", fake.HasChannel("intl"), fake.HasChannel("nat"), fake.HasChannel("sos"))
+	}
+	if out := c.ok("check", "1001", "0033123456789"); !strings.Contains(out, "intl_block") {
+		t.Errorf("check after the block:\n%s", out)
+	}
+	if out := c.ok("account", "show", "acme"); !strings.Contains(out, "IRSF suspected") {
+		t.Errorf("account show lacks the block:\n%s", out)
+	}
+	c.ok("unblock", "--intl", "acme")
+	if out := c.ok("check", "1001", "0033123456789"); strings.Contains(out, "intl_block") {
+		t.Errorf("check after unblock:\n%s", out)
+	}
+}
