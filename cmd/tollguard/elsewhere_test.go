@@ -83,3 +83,38 @@ func TestCallsRecordedElsewhere(t *testing.T) {
 		t.Fatalf("warned twice for one finding: %s", logs.String())
 	}
 }
+
+// TestCheckSchema: a database migrated past what this binary knows (a
+// newer CLI after an upgrade, the daemon not yet restarted) turns the
+// daemon not ready, with a log line that says to restart it.
+func TestCheckSchema(t *testing.T) {
+	ctx := context.Background()
+	t.Setenv("TOLLGUARD_CONFIG", "")
+	app := NewApp(nil, io.Discard, io.Discard)
+	app.DBPath = filepath.Join(t.TempDir(), "tollguard.db")
+	defer app.Close()
+	if err := app.Init(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := app.Store(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	d := &daemon{app: app, db: db, log: slog.New(slog.NewTextHandler(&logs, nil)), health: NewHealth()}
+	d.health.SetStore(true)
+	d.checkSchema(ctx)
+	if logs.Len() != 0 || !d.health.report(false).Store {
+		t.Fatalf("current schema: log %q, report %+v", logs.String(), d.health.report(false))
+	}
+	if _, err := db.SQL().ExecContext(ctx, `INSERT INTO schema_migrations(version, name, applied_at) VALUES (999, 'future', 0)`); err != nil {
+		t.Fatal(err)
+	}
+	d.checkSchema(ctx)
+	if out := logs.String(); !strings.Contains(out, "level=ERROR") || !strings.Contains(out, "restart it") || !strings.Contains(out, "schema=999") {
+		t.Errorf("log: %q", out)
+	}
+	if d.health.report(false).Store {
+		t.Error("still ready on a database migrated past this binary")
+	}
+}

@@ -253,6 +253,7 @@ func (d *daemon) sweepLoop(ctx context.Context) {
 		case <-t.C:
 		}
 		d.warnCallsRecordedElsewhere(&elsewhere)
+		d.checkSchema(ctx)
 		cfg := d.gate.Load()
 		r, err := d.policy.Sweep(ctx, d.db, d.channelAlive, d.channelHangup, cfg.SweepGrace.Duration)
 		if err != nil {
@@ -271,6 +272,23 @@ func (d *daemon) sweepLoop(ctx context.Context) {
 				d.log.Info("rolled up old calls into monthly totals", "calls", n, "retention_days", cfg.RetentionDays)
 			}
 		}
+	}
+}
+
+// checkSchema reports a database that a newer tollguard (the CLI after
+// an upgrade, before this daemon was restarted) migrated under this
+// daemon: its queries may no longer match the tables. /readyz turns not
+// ready, so monitoring sees it.
+func (d *daemon) checkSchema(ctx context.Context) {
+	v, err := d.db.SchemaVersion(ctx)
+	if err != nil {
+		return
+	}
+	ms, _ := store.Migrations()
+	if known := ms[len(ms)-1].Version; v > known {
+		d.health.SetStore(false)
+		d.log.Error("a newer tollguard migrated the database under this daemon; restart it so that the new binary serves (systemctl restart tollguard)",
+			"schema", v, "this_binary_knows", known)
 	}
 }
 
