@@ -33,6 +33,9 @@ type RateImport struct {
 	now   func() time.Time
 	count int
 	done  bool
+	// unchanged is set by Commit when the staged deck equals the live
+	// one, and nothing was written.
+	unchanged bool
 	// afterChunk, when set (tests), runs after each committed chunk.
 	afterChunk func()
 }
@@ -101,6 +104,11 @@ func (ri *RateImport) Add(ctx context.Context, e tollguard.RateEntry) error {
 // Count is how many entries were staged.
 func (ri *RateImport) Count() int { return ri.count }
 
+// Unchanged reports whether Commit found the staged deck equal to the
+// live one, and so wrote nothing (a nightly import of a deck that did
+// not change costs the gate nothing).
+func (ri *RateImport) Unchanged() bool { return ri.unchanged }
+
 // Commit makes the staged deck live, replacing the old one whole. When
 // two imports run at once, the one that finishes last is in force.
 func (ri *RateImport) Commit() error {
@@ -113,9 +121,29 @@ func (ri *RateImport) Commit() error {
 		ri.Rollback()
 		return fmt.Errorf("stage rate deck: %w", err)
 	}
-	err := ri.swap(ctx)
+	same, err := ri.sameAsLive(ctx)
+	if err == nil && !same {
+		err = ri.swap(ctx)
+	}
+	ri.unchanged = same
 	ri.finish()
 	return err
+}
+
+// sameAsLive compares the staged deck with the live one, row for row,
+// reading without a lock.
+func (ri *RateImport) sameAsLive(ctx context.Context) (bool, error) {
+	var differ int
+	err := ri.conn.QueryRowContext(ctx, `SELECT EXISTS (
+			SELECT prefix, destination, rate FROM temp.rates_import
+			EXCEPT SELECT prefix, destination, rate FROM main.rates WHERE deck = `+liveDeck+`)
+		OR EXISTS (
+			SELECT prefix, destination, rate FROM main.rates WHERE deck = `+liveDeck+`
+			EXCEPT SELECT prefix, destination, rate FROM temp.rates_import)`).Scan(&differ)
+	if err != nil {
+		return false, fmt.Errorf("compare with the live rate deck: %w", err)
+	}
+	return differ == 0, nil
 }
 
 // swap copies the staged deck in as a new deck, makes it live and

@@ -332,3 +332,54 @@ func TestRatesMigrateToDecks(t *testing.T) {
 		t.Fatalf("migrated deck survived an import: %+v", r)
 	}
 }
+
+// TestRateImportUnchangedDeck: importing the deck in force again (a
+// nightly job) writes nothing: no new deck, no reload for the gate.
+// Any difference (a rate, a name, a row more or less) is imported.
+func TestRateImportUnchangedDeck(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpenDB(t)
+	deck := []tollguard.RateEntry{{Prefix: "44", Destination: "UK", Rate: 100}, {Prefix: "33", Destination: "France", Rate: 200}}
+	load := func(entries ...tollguard.RateEntry) bool {
+		t.Helper()
+		imp, err := db.BeginRateImport(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			if err := imp.Add(ctx, e); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := imp.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		return imp.Unchanged()
+	}
+	state := func() (deck int, version string) {
+		db.SQL().QueryRowContext(ctx, `SELECT id FROM rate_decks WHERE state = 'live'`).Scan(&deck)
+		db.SQL().QueryRowContext(ctx, `SELECT value FROM settings WHERE key = 'dest_version'`).Scan(&version)
+		return deck, version
+	}
+	if load(deck...) {
+		t.Fatal("a first deck reported unchanged")
+	}
+	d1, v1 := state()
+	if !load(deck[1], deck[0]) { // the same rows, in another order
+		t.Error("the same deck again was imported")
+	}
+	if d, v := state(); d != d1 || v != v1 {
+		t.Errorf("an unchanged deck wrote: live deck %d -> %d, dest_version %s -> %s", d1, d, v1, v)
+	}
+	for name, other := range map[string][]tollguard.RateEntry{
+		"rate":  {{Prefix: "44", Destination: "UK", Rate: 101}, deck[1]},
+		"name":  {{Prefix: "44", Destination: "United Kingdom", Rate: 100}, deck[1]},
+		"fewer": {deck[0]},
+		"more":  {deck[0], deck[1], {Prefix: "49", Rate: 1}},
+	} {
+		if load(other...) {
+			t.Errorf("%s changed, but the import reported the deck unchanged", name)
+		}
+		load(deck...) // back to the original
+	}
+}

@@ -39,7 +39,8 @@ line number and nothing is imported: the old deck stays in force.
 Import while calls go on: the new deck is copied in a few thousand rows
 at a time without holding up the gate, which decides on the old deck until
 the new one goes live, all at once. If the import is interrupted, the old
-deck stays in force.`,
+deck stays in force. A deck equal to the one in force changes nothing, so
+a nightly import of the carrier's file is cheap.`,
 		Example: `  tollguard rates import carrier-2026-11.csv`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -77,6 +78,10 @@ deck stays in force.`,
 			}
 			if err := imp.Commit(); err != nil {
 				return fmt.Errorf("commit rate deck: %w", err)
+			}
+			if imp.Unchanged() {
+				fmt.Fprintf(app.Out, "%s has the same %d rates as the deck in force; nothing changed (%s)\n", args[0], imp.Count(), time.Since(start).Round(time.Millisecond))
+				return nil
 			}
 			fmt.Fprintf(app.Out, "imported %d rates from %s in %s\n", imp.Count(), args[0], time.Since(start).Round(time.Millisecond))
 			return nil
