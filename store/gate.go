@@ -44,7 +44,7 @@ type destCache struct {
 	snap *destSnapshot
 	// loading is closed when the reload in progress ends (nil when
 	// none); loadErr is its error. slow is set once a decision gave up
-	// waiting for it.
+	// waiting for it: the ones after do not wait either.
 	loading chan struct{}
 	loadErr error
 	slow    bool
@@ -61,10 +61,12 @@ func bumpDestVersion(ctx context.Context, tx *sql.Tx) error {
 // destLoadTimeout bounds one reload of the destination data.
 const destLoadTimeout = 30 * time.Second
 
-// reloadPatience is the most a decision holding the write lock waits
-// for the reload of a deck of bigDeck rates or more before it decides
-// on the previous data. Smaller decks reload in a few milliseconds and
-// are always waited for.
+// A decision with a deadline holds the write lock while it waits for a
+// reload, and every call queues behind it. So it waits at most
+// reloadPatience (a small deck reloads in a few milliseconds), and not
+// at all when the previous deck has bigDeck rates or more (such a deck
+// takes hundreds of milliseconds to read); then it decides on the
+// previous data.
 const (
 	reloadPatience = 20 * time.Millisecond
 	bigDeck        = 20000
@@ -79,14 +81,15 @@ const (
 // cut short by each decision's deadline in turn would never finish,
 // failing every call closed.
 //
-// Where the deck is small, decisions wait for the reload: it takes
+// Where the deck is small, a decision waits for the reload: it takes
 // milliseconds, and a new rule applies to the very next call. Where the
-// deck is big (bigDeck rates or more), a decision with a deadline (a
-// call) waits briefly; if the reload takes longer, that decision and
-// the ones after it decide on the previous data until it lands, as if
-// the change had been committed a moment later: the caller holds the
-// write lock, and every other call would wait behind it and miss its
-// deadline. Without a deadline (the CLI, tests) it waits.
+// deck is big (bigDeck rates or more), or the reload outlasts
+// reloadPatience (the first carrier deck imported into a small one), a
+// decision with a deadline (a call) decides on the previous data, as do
+// the ones after it until the reload lands, as if the change had been
+// committed a moment later: the caller holds the write lock, and every
+// other call would wait behind it and miss its deadline. Without a
+// deadline (the CLI, tests) it waits.
 func (s *DB) snapshot(ctx context.Context, tx *sql.Tx) (*destSnapshot, error) {
 	var version string
 	err := tx.StmtContext(ctx, s.gate.destVersion).QueryRowContext(ctx).Scan(&version)
@@ -96,12 +99,7 @@ func (s *DB) snapshot(ctx context.Context, tx *sql.Tx) (*destSnapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read dest_version: %w", err)
 	}
-	var patience <-chan time.Time
-	if dl, ok := ctx.Deadline(); ok {
-		t := time.NewTimer(min(reloadPatience, time.Until(dl)/2))
-		defer t.Stop()
-		patience = t.C
-	}
+	_, hasDeadline := ctx.Deadline()
 	for attempt := 0; ; attempt++ {
 		s.dest.mu.Lock()
 		prev := s.dest.snap
@@ -126,12 +124,7 @@ func (s *DB) snapshot(ctx context.Context, tx *sql.Tx) (*destSnapshot, error) {
 		}
 		slow := s.dest.slow
 		s.dest.mu.Unlock()
-		// A small previous deck predicts a quick reload: wait for it.
-		quick := prev == nil || len(prev.rates) < bigDeck
-		if !quick && patience != nil && slow {
-			return prev, nil
-		}
-		if quick || patience == nil {
+		if !hasDeadline || prev == nil {
 			select {
 			case <-done:
 			case <-ctx.Done():
@@ -139,9 +132,18 @@ func (s *DB) snapshot(ctx context.Context, tx *sql.Tx) (*destSnapshot, error) {
 			}
 			continue
 		}
+		if slow || len(prev.rates) >= bigDeck {
+			return prev, nil
+		}
+		wait := reloadPatience
+		if dl, ok := ctx.Deadline(); ok {
+			wait = min(wait, time.Until(dl)/2)
+		}
+		t := time.NewTimer(wait)
 		select {
 		case <-done:
-		case <-patience:
+			t.Stop()
+		case <-t.C:
 			s.dest.mu.Lock()
 			if s.dest.loading == done {
 				s.dest.slow = true
@@ -149,6 +151,7 @@ func (s *DB) snapshot(ctx context.Context, tx *sql.Tx) (*destSnapshot, error) {
 			s.dest.mu.Unlock()
 			return prev, nil
 		case <-ctx.Done():
+			t.Stop()
 			return nil, ctx.Err()
 		}
 	}

@@ -100,6 +100,17 @@ func TestGateSeesRuleChangeAtOnce(t *testing.T) {
 // decide on the previous deck instead of queueing behind the reload,
 // and the new deck applies once it has loaded.
 func TestGateDoesNotWaitForSlowReload(t *testing.T) {
+	// From a carrier deck to the next month's, and from a small deck to
+	// the first carrier deck (the reload outlasts the patience).
+	for _, tc := range []struct {
+		name string
+		from int
+	}{{"BigToBig", 40_000}, {"SmallToBig", 0}} {
+		t.Run(tc.name, func(t *testing.T) { testSlowReload(t, tc.from) })
+	}
+}
+
+func testSlowReload(t *testing.T, from int) {
 	ctx := context.Background()
 	db := MustOpenDB(t)
 	importDeck := func(rate tollguard.Rate, n int) {
@@ -133,7 +144,7 @@ func TestGateDoesNotWaitForSlowReload(t *testing.T) {
 		}
 		return r.Rate, time.Since(start)
 	}
-	importDeck(1, 40_000)
+	importDeck(1, from)
 	// Without a deadline it waits for the reload.
 	if err := db.Gate(ctx, true, func(tx tollguard.GateTx) error {
 		if r, _ := tx.Rate(ctx, "+441134960000"); r == nil || r.Rate != 1 {
