@@ -544,6 +544,12 @@ func TestResponderHangsUpCallsInProgress(t *testing.T) {
 	f.want(tollguard.Call{Extension: "1001", Dialled: "0033123456789", UniqueID: "i1"}, tollguard.Allow, tollguard.ReasonOK)
 	f.want(tollguard.Call{Extension: "1001", Dialled: "999", UniqueID: "e1"}, tollguard.Allow, tollguard.ReasonEmergency)
 	f.want(tollguard.Call{Extension: "1002", Dialled: "0033123456789", UniqueID: "i2"}, tollguard.Allow, tollguard.ReasonOK)
+	// An emergency number of the gate's default country (South Africa's
+	// police), not of the account's: its class is not emergency.
+	f.p.DefaultPlan = tollguard.NumberPlan{Country: "ZA"}
+	if d := f.want(tollguard.Call{Extension: "1001", Dialled: "10111", UniqueID: "e2"}, tollguard.Allow, tollguard.ReasonEmergency); d.Number.Class == tollguard.ClassEmergency {
+		t.Fatal("10111 from a GB account classed emergency: the case below proves nothing")
+	}
 
 	act := func(action tollguard.Action, hangErr error) (hung []string, a tollguard.Alert) {
 		t.Helper()

@@ -146,11 +146,15 @@ func BlockedCalls(ctx context.Context, calls LiveCalls, b Block) ([]*CallRecord,
 	}
 	out := open[:0]
 	for _, c := range open {
-		if c.Class == ClassEmergency || c.Class == ClassInternal {
+		// An emergency call may be one by the gate's default country
+		// rather than the account's, so its class need not say so; its
+		// reason does.
+		if c.Reason == ReasonEmergency || c.Class == ClassEmergency || c.Class == ClassInternal {
 			continue
 		}
-		// The gate's intl_block test: a destination outside the
-		// account's country (an unknown region counts as outside).
+		// The gate's intl_block test: a destination region other than
+		// the account's country (no region counts as outside, as in the
+		// gate).
 		if b.Kind == BlockIntl && c.Country == country {
 			continue
 		}

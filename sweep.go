@@ -51,11 +51,11 @@ const DefaultOpenLimit = 12 * time.Hour
 //     reservation: TIMEOUT(absolute) ended it by then at the latest.
 //
 // Calls Asterisk still carries are left to their hangup, unless they
-// are past their MAXSEC plus grace: TIMEOUT(absolute) should have ended
-// them, so the route did not apply it (a route without the include, an
-// optimised Local channel), and the call is spending money nobody
-// reserved. With hangup (ARI), the sweep hangs them up; their hangup
-// then settles them at their real length.
+// are past their MAXSEC plus grace: TIMEOUT(absolute), set at the
+// decision, should have ended them, so something in the route cleared
+// or changed it, and the call is spending money nobody reserved. With
+// hangup (ARI), the sweep hangs them up; their hangup then settles them
+// (the charge capped at the reservation).
 func (p *Policy) Sweep(ctx context.Context, l OpenCallLister, alive ChannelChecker, hangup ChannelHanger, grace time.Duration) (SweepResult, error) {
 	var r SweepResult
 	now := p.Now()

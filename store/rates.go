@@ -36,6 +36,9 @@ type RateImport struct {
 	// unchanged is set by Commit when the staged deck equals the live
 	// one, and nothing was written.
 	unchanged bool
+	// leftover is why deleting replaced decks failed (the import itself
+	// succeeded; the next one retries).
+	leftover error
 	// afterChunk, when set (tests), runs after each committed chunk.
 	afterChunk func()
 }
@@ -109,6 +112,11 @@ func (ri *RateImport) Count() int { return ri.count }
 // not change costs the gate nothing).
 func (ri *RateImport) Unchanged() bool { return ri.unchanged }
 
+// Leftover is why Commit could not delete the decks replaced (now or by
+// an earlier import), nil when it could: the deck in force is right
+// either way, and the next import tries again.
+func (ri *RateImport) Leftover() error { return ri.leftover }
+
 // Commit makes the staged deck live, replacing the old one whole. When
 // two imports run at once, the one that finishes last is in force.
 func (ri *RateImport) Commit() error {
@@ -124,6 +132,10 @@ func (ri *RateImport) Commit() error {
 	same, err := ri.sameAsLive(ctx)
 	if err == nil && !same {
 		err = ri.swap(ctx)
+	}
+	if err == nil {
+		// Replaced decks, and any an earlier import left behind.
+		ri.leftover = dropRateDecks(ctx, ri.conn, ri.now())
 	}
 	ri.unchanged = same
 	ri.finish()
@@ -195,18 +207,16 @@ func (ri *RateImport) swap(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if n, err := res.RowsAffected(); err != nil || n != 1 {
-			return fmt.Errorf("rate deck %d was deleted while it was copied in (%v); run the import again", deck, err)
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n != 1 {
+			return fmt.Errorf("rate deck %d was deleted while it was copied in; run the import again", deck)
 		}
 		return bumpDestVersion(ctx, tx)
 	})
 	if err != nil {
 		ri.abandon(ctx, deck)
 		return fmt.Errorf("make the new rate deck live (the previous deck is still in force): %w", err)
-	}
-	if err := dropRateDecks(ctx, ri.conn, ri.now()); err != nil {
-		// The new deck is live; what is left is cleared by the next import.
-		return fmt.Errorf("the new rate deck is live, but deleting the old one failed (the next import retries): %w", err)
 	}
 	return nil
 }
@@ -226,31 +236,29 @@ func (ri *RateImport) abandon(ctx context.Context, deck int64) {
 // dropRateDecks deletes replaced decks, and decks an import left
 // staging more than abandonedAfter ago, importChunk rows per
 // transaction.
-func dropRateDecks(ctx context.Context, b beginner, now time.Time) error {
+func dropRateDecks(ctx context.Context, conn *sql.Conn, now time.Time) error {
 	var decks []int64
-	err := runTx(ctx, b, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT id FROM main.rate_decks
-			WHERE state = 'old' OR (state = 'staging' AND started_at < ?) ORDER BY id`, now.Add(-abandonedAfter).Unix())
-		if err != nil {
+	rows, err := conn.QueryContext(ctx, `SELECT id FROM main.rate_decks
+		WHERE state = 'old' OR (state = 'staging' AND started_at < ?) ORDER BY id`, now.Add(-abandonedAfter).Unix())
+	if err != nil {
+		return fmt.Errorf("list replaced rate decks: %w", err)
+	}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
 			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var id int64
-			if err := rows.Scan(&id); err != nil {
-				return err
-			}
-			decks = append(decks, id)
-		}
-		return rows.Err()
-	})
-	if err != nil {
+		decks = append(decks, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
 		return err
 	}
 	for _, deck := range decks {
 		for {
 			var n int64
-			err := runTx(ctx, b, func(tx *sql.Tx) error {
+			err := runTx(ctx, conn, func(tx *sql.Tx) error {
 				res, err := tx.ExecContext(ctx, `DELETE FROM main.rates WHERE deck = ?1
 					AND prefix IN (SELECT prefix FROM main.rates WHERE deck = ?1 ORDER BY prefix LIMIT ?2)`, deck, importChunk)
 				if err != nil {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -119,8 +120,8 @@ func TestRateImportReplacesExactly(t *testing.T) {
 }
 
 // TestRateImportConcurrent: imports racing from two processes (two
-// handles) each leave one whole deck, never a mixture, even when one
-// commits between the other's comparison and its swap.
+// handles), their chunks interleaving, leave one whole deck, never a
+// mixture.
 func TestRateImportConcurrent(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "tollguard.db")
@@ -187,9 +188,10 @@ func TestRateImportConcurrent(t *testing.T) {
 }
 
 // TestRateImportCopiesInChunks: Commit copies a big deck in short write
-// transactions. Between them, another process can write at once (the
-// lock is free) and reads still see the old deck whole; the new deck
-// appears in one step at the end, and the old one's rows are deleted.
+// transactions, and pauses between them, so another process writing
+// meanwhile gets in before the import ends; reads still see the old deck
+// whole until the new one appears, in one step, and the old one's rows
+// are deleted.
 func TestRateImportCopiesInChunks(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "tollguard.db")
@@ -213,20 +215,10 @@ func TestRateImportCopiesInChunks(t *testing.T) {
 	}
 	load(3000, 1, nil)
 
-	const size = 9000
+	const size = 20000
 	chunks := 0
 	load(size, 2, func() {
 		chunks++
-		// No busy wait: a held lock would fail this write at once.
-		wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		defer cancel()
-		start := time.Now()
-		if _, err := other.AddCredit(wctx, "acme", 1, "between chunks", "test"); err != nil {
-			t.Fatalf("write between chunks: %v", err)
-		}
-		if d := time.Since(start); d > time.Second {
-			t.Errorf("write between chunks waited %v for the lock", d)
-		}
 		if n, _ := other.RateCount(ctx); n != 3000 {
 			t.Errorf("after chunk %d: %d rates visible, want the old deck's 3000", chunks, n)
 		}
@@ -244,10 +236,43 @@ func TestRateImportCopiesInChunks(t *testing.T) {
 		t.Errorf("after Commit: +9000000 rated %+v, want the new deck's rate 2", r)
 	}
 	var all, decks int
-	other.SQL().QueryRowContext(ctx, `SELECT COUNT(*) FROM rates`).Scan(&all)
-	other.SQL().QueryRowContext(ctx, `SELECT COUNT(*) FROM rate_decks`).Scan(&decks)
+	if err := other.SQL().QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM rates), (SELECT COUNT(*) FROM rate_decks)`).Scan(&all, &decks); err != nil {
+		t.Fatal(err)
+	}
 	if all != size || decks != 1 {
 		t.Errorf("old decks not deleted: %d rate rows in %d decks, want %d in 1", all, decks, size)
+	}
+
+	// Another process writing back to back gets in between the chunks
+	// (the import pauses after each), not only once the import is over.
+	// Here the hook only counts, so the gaps are the import's own.
+	var chunk atomic.Int32
+	stop := make(chan struct{})
+	between := make(chan int)
+	go func() {
+		gaps := map[int32]bool{}
+		for {
+			select {
+			case <-stop:
+				between <- len(gaps)
+				return
+			default:
+			}
+			if _, err := other.AddCredit(ctx, "acme", 1, "during import", "test"); err != nil {
+				t.Errorf("write during the import: %v", err)
+			}
+			if c := chunk.Load(); c >= 1 && c < size/store.ImportChunk {
+				gaps[c] = true // after chunk c's commit, before the last's
+			}
+		}
+	}()
+	load(size, 3, func() { chunk.Add(1) })
+	close(stop)
+	gaps := size/store.ImportChunk - 1
+	if n := <-between; n < gaps/2+1 {
+		t.Errorf("writes from another process got in after %d of the import's %d chunks; want most", n, gaps)
+	} else {
+		t.Logf("writes from another process got in after %d of the import's %d chunks", n, gaps)
 	}
 }
 
@@ -277,7 +302,10 @@ func TestRateImportClearsAbandonedDecks(t *testing.T) {
 		t.Fatal(err)
 	}
 	count := func(deck int) (n int) {
-		db.SQL().QueryRowContext(ctx, `SELECT COUNT(*) FROM rates WHERE deck = ?`, deck).Scan(&n)
+		t.Helper()
+		if err := db.SQL().QueryRowContext(ctx, `SELECT COUNT(*) FROM rates WHERE deck = ?`, deck).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
 		return n
 	}
 	if n := count(100); n != 0 {
@@ -288,6 +316,19 @@ func TestRateImportClearsAbandonedDecks(t *testing.T) {
 	}
 	if n, _ := db.RateCount(ctx); n != 1 {
 		t.Errorf("%d live rates, want 1", n)
+	}
+	// An import that changes nothing still clears what a dead one left.
+	if _, err := db.SQL().ExecContext(ctx, `INSERT INTO rate_decks(id, state, started_at) VALUES (900, 'staging', ?);
+		INSERT INTO rates(deck, prefix, rate) VALUES (900, '8000000', 7)`, now.Add(-48*time.Hour).Unix()); err != nil {
+		t.Fatal(err)
+	}
+	imp, _ = db.BeginRateImport(ctx)
+	imp.Add(ctx, tollguard.RateEntry{Prefix: "44", Rate: 1})
+	if err := imp.Commit(); err != nil || !imp.Unchanged() || imp.Leftover() != nil {
+		t.Fatalf("the same deck again: %v, unchanged %v, leftover %v", err, imp.Unchanged(), imp.Leftover())
+	}
+	if n := count(900); n != 0 {
+		t.Errorf("an unchanged import left the abandoned deck's %d rows", n)
 	}
 }
 
@@ -357,8 +398,13 @@ func TestRateImportUnchangedDeck(t *testing.T) {
 		return imp.Unchanged()
 	}
 	state := func() (deck int, version string) {
-		db.SQL().QueryRowContext(ctx, `SELECT id FROM rate_decks WHERE state = 'live'`).Scan(&deck)
-		db.SQL().QueryRowContext(ctx, `SELECT value FROM settings WHERE key = 'dest_version'`).Scan(&version)
+		t.Helper()
+		if err := db.SQL().QueryRowContext(ctx, `SELECT id FROM rate_decks WHERE state = 'live'`).Scan(&deck); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.SQL().QueryRowContext(ctx, `SELECT value FROM settings WHERE key = 'dest_version'`).Scan(&version); err != nil {
+			t.Fatal(err)
+		}
 		return deck, version
 	}
 	if load(deck...) {

@@ -79,6 +79,9 @@ a nightly import of the carrier's file is cheap.`,
 			if err := imp.Commit(); err != nil {
 				return fmt.Errorf("commit rate deck: %w", err)
 			}
+			if err := imp.Leftover(); err != nil {
+				fmt.Fprintf(app.Err, "warning: the deck in force is right, but deleting replaced decks failed (the next import tries again): %v\n", err)
+			}
 			if imp.Unchanged() {
 				fmt.Fprintf(app.Out, "%s has the same %d rates as the deck in force; nothing changed (%s)\n", args[0], imp.Count(), time.Since(start).Round(time.Millisecond))
 				return nil

@@ -231,11 +231,11 @@ func (d *daemon) sweepDone(r tollguard.SweepResult) {
 			"channel", c.UniqueID, "maxsec", c.MaxSec, "up_for", d.app.Now().Sub(c.CreatedAt).Round(time.Second)}
 		if o.HungUp {
 			d.metrics.Overran.WithLabelValues("hung_up").Inc()
-			d.log.Warn("hung up a call still up past its MAXSEC: TIMEOUT(absolute) did not end it. Check that its route runs the tollguard include (Local channels need /n)", args...)
+			d.log.Warn("hung up a call still up past its MAXSEC: TIMEOUT(absolute) did not end it. Check that nothing in its route after the tollguard Gosub clears or changes TIMEOUT(absolute)", args...)
 			continue
 		}
 		d.metrics.Overran.WithLabelValues("still_up").Inc()
-		d.log.Error("a call is still up past its MAXSEC, and hanging it up through ARI failed; the next sweep tries again. Check that its route runs the tollguard include (Local channels need /n)",
+		d.log.Error("a call is still up past its MAXSEC, and hanging it up through ARI failed; the next sweep tries again. Hang it up in Asterisk (channel request hangup <channel>), and check that nothing in its route after the tollguard Gosub clears or changes TIMEOUT(absolute)",
 			append(args, tollguard.LogError, o.Err)...)
 	}
 }
