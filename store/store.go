@@ -53,7 +53,8 @@ type DB struct {
 // Open opens (creating it 0600 if needed) and migrates the database at
 // path. The DSN settings matter: WAL so readers never wait for the gate,
 // IMMEDIATE transactions so read-then-write decisions serialise instead
-// of failing with "database is locked", and a busy timeout for the rest.
+// of failing with "database is locked", a busy timeout for the readers,
+// and none for the writer, which waits for the lock in begin.
 func Open(ctx context.Context, file string) (*DB, error) {
 	if file == "" {
 		return nil, tollguard.Errorf(tollguard.EINVALID, "database path is empty; set TOLLGUARD_DB or --db")

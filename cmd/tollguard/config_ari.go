@@ -35,8 +35,9 @@ type ARIConfig struct {
 	// ContactRetentionDays keeps removed registrations (the known
 	// addresses and phones behind "new IP" alerts) this long.
 	ContactRetentionDays int `toml:"contact_retention_days"`
-	// HangupBlockedCalls: when a detector or the registration lockdown
-	// sets a block, hang up the calls in progress it would have denied.
+	// HangupBlockedCalls: when a detector, the registration lockdown,
+	// `ext block` or `account intl-block` sets a block, hang up the
+	// calls in progress it would have denied.
 	HangupBlockedCalls bool `toml:"hangup_blocked_calls"`
 
 	password string // from TOLLGUARD_ARI_PASSWORD
