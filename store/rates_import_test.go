@@ -75,21 +75,7 @@ func TestRateImportStagesWithoutLocking(t *testing.T) {
 func TestRateImportReplacesExactly(t *testing.T) {
 	ctx := context.Background()
 	db := MustOpenDB(t)
-	load := func(entries ...tollguard.RateEntry) {
-		t.Helper()
-		imp, err := db.BeginRateImport(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range entries {
-			if err := imp.Add(ctx, e); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := imp.Commit(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	load := func(entries ...tollguard.RateEntry) { importRates(t, db, entries...) }
 	load(tollguard.RateEntry{Prefix: "44", Destination: "UK", Rate: 100},
 		tollguard.RateEntry{Prefix: "4420", Destination: "London", Rate: 200},
 		tollguard.RateEntry{Prefix: "447", Destination: "UK mobile", Rate: 300},
@@ -381,22 +367,7 @@ func TestRateImportUnchangedDeck(t *testing.T) {
 	ctx := context.Background()
 	db := MustOpenDB(t)
 	deck := []tollguard.RateEntry{{Prefix: "44", Destination: "UK", Rate: 100}, {Prefix: "33", Destination: "France", Rate: 200}}
-	load := func(entries ...tollguard.RateEntry) bool {
-		t.Helper()
-		imp, err := db.BeginRateImport(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range entries {
-			if err := imp.Add(ctx, e); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := imp.Commit(); err != nil {
-			t.Fatal(err)
-		}
-		return imp.Unchanged()
-	}
+	load := func(entries ...tollguard.RateEntry) bool { return importRates(t, db, entries...).Unchanged() }
 	state := func() (deck int, version string) {
 		t.Helper()
 		if err := db.SQL().QueryRowContext(ctx, `SELECT id FROM rate_decks WHERE state = 'live'`).Scan(&deck); err != nil {
@@ -428,4 +399,24 @@ func TestRateImportUnchangedDeck(t *testing.T) {
 		}
 		load(deck...) // back to the original
 	}
+}
+
+// importRates imports entries as the whole deck, failing the test on
+// any error, and returns the finished import.
+func importRates(t *testing.T, db *store.DB, entries ...tollguard.RateEntry) *store.RateImport {
+	t.Helper()
+	ctx := context.Background()
+	imp, err := db.BeginRateImport(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if err := imp.Add(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := imp.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	return imp
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -24,19 +23,8 @@ says how many run on until their MAXSEC.`,
 		Example: `  tollguard account intl-block acme --reason "IRSF suspected: calls to +252 overnight"`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if strings.TrimSpace(reason) == "" {
-				return usagef("--reason is required: say why, for the block history")
-			}
-			db, err := app.Store(cmd.Context())
-			if err != nil {
-				return err
-			}
-			b := tollguard.Block{Kind: tollguard.BlockIntl, Subject: args[0], SetBy: "admin", Reason: reason}
-			if _, err := db.Block(cmd.Context(), b); err != nil {
-				return err
-			}
-			fmt.Fprintf(app.Out, "international calls of account %s blocked; lift it with `tollguard unblock --intl %s`\n", args[0], args[0])
-			return hangUpAfterBlock(cmd.Context(), app, db, b)
+			return blockByHand(cmd.Context(), app, tollguard.Block{Kind: tollguard.BlockIntl, Subject: args[0], Reason: reason},
+				fmt.Sprintf("international calls of account %s blocked; lift it with `tollguard unblock --intl %s`", args[0], args[0]))
 		},
 	}
 	cmd.Flags().StringVar(&reason, "reason", "", "why (kept in the block history)")

@@ -3,11 +3,30 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/tollguard/tollguard"
 	"github.com/tollguard/tollguard/store"
 )
+
+// blockByHand sets an admin's block b (it must say why), prints done,
+// and ends the calls in progress it would have denied.
+func blockByHand(ctx context.Context, app *App, b tollguard.Block, done string) error {
+	if strings.TrimSpace(b.Reason) == "" {
+		return usagef("--reason is required: say why, for the block history")
+	}
+	db, err := app.Store(ctx)
+	if err != nil {
+		return err
+	}
+	b.SetBy = "admin"
+	if _, err := db.Block(ctx, b); err != nil {
+		return err
+	}
+	fmt.Fprintln(app.Out, done)
+	return hangUpAfterBlock(ctx, app, db, b)
+}
 
 // hangUpAfterBlock ends the calls in progress that block b would have
 // denied, through ARI ([ari] enabled and hangup_blocked_calls), as the

@@ -1,12 +1,7 @@
 package main
 
 import (
-	"bytes"
-	"context"
-	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -35,19 +30,12 @@ func TestExtBlockHangsUpCallsInProgress(t *testing.T) {
 	}
 	c.ok("unblock", "1001")
 
-	dir := t.TempDir()
-	pw := filepath.Join(dir, "ari.secret")
-	os.WriteFile(pw, []byte(fake.Password+"\n"), 0o600)
-	cfg := filepath.Join(dir, "tollguard.toml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf("db = %q\n[ari]\nenabled = true\nurl = %q\nuser = %q\npassword_file = %q\n",
-		c.db, fake.URL, fake.User, pw)), 0o600)
-	t.Setenv("TOLLGUARD_ARI_PASSWORD", "")
-	var stdout, stderr bytes.Buffer
-	if code := run(context.Background(), []string{"--config", cfg, "ext", "block", "1001", "--reason", "stolen phone"}, strings.NewReader(""), &stdout, &stderr); code != 0 {
-		t.Fatalf("ext block with ARI: exit %d\n%s%s", code, stdout.String(), stderr.String())
+	code, stdout, stderr := runWithARI(t, fake, c.db, "ext", "block", "1001", "--reason", "stolen phone")
+	if code != 0 {
+		t.Fatalf("ext block with ARI: exit %d\n%s%s", code, stdout, stderr)
 	}
-	if !strings.Contains(stdout.String(), "calls in progress hung up: 1") {
-		t.Errorf("with ARI: %s", stdout.String())
+	if !strings.Contains(stdout, "calls in progress hung up: 1") {
+		t.Errorf("with ARI: %s", stdout)
 	}
 	if fake.HasChannel("pbx-8.1") || !fake.HasChannel("pbx-8.2") {
 		t.Errorf("want the national call hung up and the emergency call left: national up %v, emergency up %v",
@@ -77,19 +65,12 @@ func TestAccountIntlBlock(t *testing.T) {
 		t.Errorf("unknown account: exit %d %s", code, errs)
 	}
 
-	dir := t.TempDir()
-	pw := filepath.Join(dir, "ari.secret")
-	os.WriteFile(pw, []byte(fake.Password+"\n"), 0o600)
-	cfg := filepath.Join(dir, "tollguard.toml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf("db = %q\n[ari]\nenabled = true\nurl = %q\nuser = %q\npassword_file = %q\n",
-		c.db, fake.URL, fake.User, pw)), 0o600)
-	t.Setenv("TOLLGUARD_ARI_PASSWORD", "")
-	var stdout, stderr bytes.Buffer
-	if code := run(context.Background(), []string{"--config", cfg, "account", "intl-block", "acme", "--reason", "IRSF suspected"}, strings.NewReader(""), &stdout, &stderr); code != 0 {
-		t.Fatalf("intl-block: exit %d\n%s%s", code, stdout.String(), stderr.String())
+	code, stdout, stderr := runWithARI(t, fake, c.db, "account", "intl-block", "acme", "--reason", "IRSF suspected")
+	if code != 0 {
+		t.Fatalf("intl-block: exit %d\n%s%s", code, stdout, stderr)
 	}
-	if !strings.Contains(stdout.String(), "calls in progress hung up: 1") {
-		t.Errorf("intl-block said: %s", stdout.String())
+	if !strings.Contains(stdout, "calls in progress hung up: 1") {
+		t.Errorf("intl-block said: %s", stdout)
 	}
 	if fake.HasChannel("intl") || !fake.HasChannel("nat") || !fake.HasChannel("sos") {
 		t.Errorf("want only the international call hung up: intl %v nat %v sos %v", fake.HasChannel("intl"), fake.HasChannel("nat"), fake.HasChannel("sos"))

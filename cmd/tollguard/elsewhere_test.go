@@ -89,17 +89,7 @@ func TestCallsRecordedElsewhere(t *testing.T) {
 // daemon not ready, with a log line that says to restart it.
 func TestCheckSchema(t *testing.T) {
 	ctx := context.Background()
-	t.Setenv("TOLLGUARD_CONFIG", "")
-	app := NewApp(nil, io.Discard, io.Discard)
-	app.DBPath = filepath.Join(t.TempDir(), "tollguard.db")
-	defer app.Close()
-	if err := app.Init(); err != nil {
-		t.Fatal(err)
-	}
-	db, err := app.Store(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	app, db := openApp(t, filepath.Join(t.TempDir(), "tollguard.db"))
 	var logs bytes.Buffer
 	d := &daemon{app: app, db: db, log: slog.New(slog.NewTextHandler(&logs, nil)), health: NewHealth()}
 	d.health.SetStore(true)

@@ -168,19 +168,8 @@ progress are hung up too, except emergency calls; without ARI, the
 command says how many run on until their MAXSEC.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if strings.TrimSpace(reason) == "" {
-				return usagef("--reason is required: say why, for the block history")
-			}
-			db, err := app.Store(cmd.Context())
-			if err != nil {
-				return err
-			}
-			b := tollguard.Block{Kind: tollguard.BlockExtension, Subject: args[0], SetBy: "admin", Reason: reason}
-			if _, err := db.Block(cmd.Context(), b); err != nil {
-				return err
-			}
-			fmt.Fprintf(app.Out, "extension %s blocked; lift it with `tollguard unblock %s`\n", args[0], args[0])
-			return hangUpAfterBlock(cmd.Context(), app, db, b)
+			return blockByHand(cmd.Context(), app, tollguard.Block{Kind: tollguard.BlockExtension, Subject: args[0], Reason: reason},
+				fmt.Sprintf("extension %s blocked; lift it with `tollguard unblock %s`", args[0], args[0]))
 		},
 	}
 	cmd.Flags().StringVar(&reason, "reason", "", "why (kept in the block history)")

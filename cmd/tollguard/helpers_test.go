@@ -1,12 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/tollguard/tollguard"
 	"github.com/tollguard/tollguard/ari/aritest"
+	"github.com/tollguard/tollguard/store"
 )
 
 // newFakeARI starts the fake Asterisk ARI (built from recordings) for
@@ -26,19 +32,50 @@ func newFakeARI(t *testing.T) *aritest.Server {
 // act on.
 func decideOn(t *testing.T, path string, c tollguard.Call) tollguard.Decision {
 	t.Helper()
-	app := NewApp(nil, io.Discard, io.Discard)
-	app.DBPath = path
+	app, st := openApp(t, path)
 	defer app.Close()
-	if err := app.Init(); err != nil {
-		t.Fatal(err)
-	}
-	st, err := app.Store(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
 	dec, err := app.Policy(st).Decide(context.Background(), c)
 	if err != nil || !dec.Allowed() {
 		t.Fatalf("call %+v: %+v %v; want it allowed", c, dec, err)
 	}
 	return dec
+}
+
+// openApp opens the CLI's App on the database at path, with no config
+// file, as the daemon's parts see it. The caller closes it (the test's
+// end does too).
+func openApp(t *testing.T, path string) (*App, *store.DB) {
+	t.Helper()
+	t.Setenv("TOLLGUARD_CONFIG", "")
+	app := NewApp(nil, io.Discard, io.Discard)
+	app.DBPath = path
+	t.Cleanup(app.Close)
+	if err := app.Init(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := app.Store(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return app, db
+}
+
+// runWithARI runs the CLI against the database at db with [ari] pointing
+// at fake, and returns its exit code and output.
+func runWithARI(t *testing.T, fake *aritest.Server, db string, args ...string) (int, string, string) {
+	t.Helper()
+	dir := t.TempDir()
+	pw := filepath.Join(dir, "ari.secret")
+	cfg := filepath.Join(dir, "tollguard.toml")
+	if err := os.WriteFile(pw, []byte(fake.Password+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("db = %q\n[ari]\nenabled = true\nurl = %q\nuser = %q\npassword_file = %q\n",
+		db, fake.URL, fake.User, pw)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TOLLGUARD_ARI_PASSWORD", "")
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), append([]string{"--config", cfg}, args...), strings.NewReader(""), &stdout, &stderr)
+	return code, stdout.String(), stderr.String()
 }

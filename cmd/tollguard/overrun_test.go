@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -25,18 +24,10 @@ func TestSweepHangsUpOverrunningCalls(t *testing.T) {
 	c.seed()
 	c.ok("account", "set", "acme", "--max-call-secs", "60")
 
-	app := NewApp(nil, io.Discard, io.Discard)
-	app.DBPath = c.db
-	defer app.Close()
-	if err := app.Init(); err != nil {
-		t.Fatal(err)
-	}
+	app, db := openApp(t, c.db)
 	now := time.Now()
 	app.Now = func() time.Time { return now }
-	db, err := app.Store(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db.Now = app.Now
 	client, err := ari.NewClient(ari.Config{URL: fake.URL, User: fake.User, Password: fake.Password,
 		RequestTimeout: 2 * time.Second, DialTimeout: time.Second, ReconnectMin: 20 * time.Millisecond,
 		ReconnectMax: 200 * time.Millisecond, PingInterval: 5 * time.Second})
