@@ -580,3 +580,27 @@ func TestResponderHangsUpCallsInProgress(t *testing.T) {
 		t.Errorf("failed hangups: tried %v; alert %s %q", hung, a.Severity, a.Message)
 	}
 }
+
+// failingCalls cannot list calls in progress.
+type failingCalls struct{ tollguard.LiveCalls }
+
+func (failingCalls) CallsInProgress(context.Context, string, string) ([]*tollguard.CallRecord, error) {
+	return nil, errors.New("disk I/O error")
+}
+
+// TestResponderCannotListCalls: when the calls a block should cut cannot
+// be listed, the alert turns critical and says to check them by hand.
+func TestResponderCannotListCalls(t *testing.T) {
+	f := newFixture(t)
+	al := &recAlerter{}
+	r := &tollguard.Responder{Alerter: al, Blocker: f.db, Calls: failingCalls{f.db}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Hangup: func(context.Context, *tollguard.CallRecord) error { return nil }}
+	err := r.Act(context.Background(), tollguard.Finding{Source: "detector:test", Kind: "burst", Severity: tollguard.SeverityWarning,
+		Action: tollguard.ActionBlockExtension, At: f.now, Account: "acme", Extension: "1001", Subject: "ext:1001", Message: "burst"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := al.alerts[0]; a.Severity != tollguard.SeverityCritical || !strings.Contains(a.Message, "could NOT be checked") || !strings.Contains(a.Message, "disk I/O error") {
+		t.Errorf("alert %s %q", a.Severity, a.Message)
+	}
+}

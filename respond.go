@@ -68,7 +68,12 @@ func (r *Responder) Act(ctx context.Context, f Finding) error {
 		} else {
 			log.Warn("block set", "source", f.Source, "block", b.Kind, "subject", b.Subject, LogKind, f.Kind,
 				LogExtension, f.Extension, LogAccount, f.Account, "why", f.Message)
-			if cut, failed := r.cutCalls(ctx, log, b); cut+failed > 0 {
+			cut, failed, err := r.cutCalls(ctx, log, b)
+			switch {
+			case err != nil:
+				f.Message += fmt.Sprintf(" [its calls in progress could NOT be checked (%s): list them with `tollguard calls --open` and hang them up in Asterisk]", ErrorMessage(err))
+				f.Severity = SeverityCritical
+			case cut+failed > 0:
 				f.Message += fmt.Sprintf(" [%d call%s in progress hung up", cut, plural(cut))
 				if failed > 0 {
 					f.Message += fmt.Sprintf("; %d could NOT be hung up: hang them up in Asterisk", failed)
@@ -112,9 +117,9 @@ func (f Finding) EvidenceJSON() string {
 	return string(b)
 }
 
-func (r *Responder) cutCalls(ctx context.Context, log *slog.Logger, b Block) (cut, failed int) {
+func (r *Responder) cutCalls(ctx context.Context, log *slog.Logger, b Block) (cut, failed int, err error) {
 	if r.Calls == nil || r.Hangup == nil {
-		return 0, 0
+		return 0, 0, nil
 	}
 	return HangUpBlockedCalls(ctx, r.Calls, r.Hangup, log, b)
 }
@@ -164,8 +169,9 @@ func BlockedCalls(ctx context.Context, calls LiveCalls, b Block) ([]*CallRecord,
 }
 
 // HangUpBlockedCalls hangs up BlockedCalls. It returns how many were
-// hung up and how many could not be, and logs each.
-func HangUpBlockedCalls(ctx context.Context, calls LiveCalls, hangup ChannelHanger, log *slog.Logger, b Block) (cut, failed int) {
+// hung up and how many could not be, and logs each; the error is why
+// the calls could not even be listed.
+func HangUpBlockedCalls(ctx context.Context, calls LiveCalls, hangup ChannelHanger, log *slog.Logger, b Block) (cut, failed int, err error) {
 	// The ARI listener acts on findings between events: a slow Asterisk
 	// must not hold it up for long.
 	ctx, cancel := context.WithTimeout(ctx, hangupBudget)
@@ -174,7 +180,7 @@ func HangUpBlockedCalls(ctx context.Context, calls LiveCalls, hangup ChannelHang
 	if err != nil {
 		log.Error("could not find the calls in progress a new block should cut; they run on to their MAXSEC",
 			"block", b.Kind, "subject", b.Subject, LogError, err)
-		return 0, 0
+		return 0, 0, err
 	}
 	for _, c := range blocked {
 		args := []any{"block", b.Kind, LogExtension, c.Extension, LogAccount, c.Account, LogDest, c.Dialled,
@@ -188,5 +194,5 @@ func HangUpBlockedCalls(ctx context.Context, calls LiveCalls, hangup ChannelHang
 		cut++
 		log.Warn("hung up a call in progress that the new block would have denied", args...)
 	}
-	return cut, failed
+	return cut, failed, nil
 }

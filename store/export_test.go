@@ -1,8 +1,18 @@
 package store
 
+import "time"
+
 // SetAfterChunk makes ri call f after each chunk of the deck it copies
 // in has committed.
 func SetAfterChunk(ri *RateImport, f func()) { ri.afterChunk = f }
 
 // ImportChunk is how many rows one transaction of an import copies.
 const ImportChunk = importChunk
+
+// SetChunkPause sets the import's pause between chunks until the test
+// ends.
+func SetChunkPause(t interface{ Cleanup(func()) }, d time.Duration) {
+	old := chunkPause
+	chunkPause = d
+	t.Cleanup(func() { chunkPause = old })
+}

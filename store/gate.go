@@ -43,11 +43,23 @@ type destCache struct {
 	mu   sync.Mutex
 	snap *destSnapshot
 	// loading is closed when the reload in progress ends (nil when
-	// none); loadErr is its error. slow is set once a decision gave up
-	// waiting for it: the ones after do not wait either.
-	loading chan struct{}
-	loadErr error
-	slow    bool
+	// none); loadErr is its error. slow is set once the reload has run
+	// reloadPatience and a decision gave up on it: the ones after do
+	// not wait either. failures counts failed reloads (for the log).
+	loading   chan struct{}
+	loadStart time.Time
+	loadErr   error
+	slow      bool
+	failures  uint64
+}
+
+// DestReloadFailures is how many reloads of the rates, high-risk list
+// and rules failed since the database was opened, and the last error:
+// decisions meanwhile use the data loaded before.
+func (s *DB) DestReloadFailures() (uint64, error) {
+	s.dest.mu.Lock()
+	defer s.dest.mu.Unlock()
+	return s.dest.failures, s.dest.loadErr
 }
 
 // bumpDestVersion marks rates, high-risk or rules as changed; call it
@@ -66,7 +78,8 @@ const destLoadTimeout = 30 * time.Second
 // reloadPatience (a small deck reloads in a few milliseconds), and not
 // at all when the previous deck has bigDeck rates or more (such a deck
 // takes hundreds of milliseconds to read); then it decides on the
-// previous data.
+// previous data. With no data loaded at all (before WarmGate) it waits
+// until its deadline, then fails.
 const (
 	reloadPatience = 20 * time.Millisecond
 	bigDeck        = 20000
@@ -99,7 +112,10 @@ func (s *DB) snapshot(ctx context.Context, tx *sql.Tx) (*destSnapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read dest_version: %w", err)
 	}
-	_, hasDeadline := ctx.Deadline()
+	// A decision with a deadline stops waiting for a reload at stop
+	// (or, with no data loaded at all, at its deadline).
+	dl, hasDeadline := ctx.Deadline()
+	stop := time.Now().Add(min(reloadPatience, time.Until(dl)/2))
 	for attempt := 0; ; attempt++ {
 		s.dest.mu.Lock()
 		prev := s.dest.snap
@@ -110,21 +126,27 @@ func (s *DB) snapshot(ctx context.Context, tx *sql.Tx) (*destSnapshot, error) {
 		if attempt > 0 && s.dest.loading == nil && s.dest.loadErr != nil {
 			err := s.dest.loadErr
 			s.dest.mu.Unlock()
+			if hasDeadline && prev != nil {
+				return prev, nil // the previous data, as while a reload runs; serve logs the failure
+			}
 			return nil, fmt.Errorf("load rates, high-risk list and rules: %w", err)
 		}
 		if attempt >= 3 {
 			s.dest.mu.Unlock()
+			if hasDeadline && prev != nil {
+				return prev, nil
+			}
 			return nil, fmt.Errorf("destination data version %s did not load", version)
 		}
 		done := s.dest.loading
 		if done == nil {
 			done = make(chan struct{})
-			s.dest.loading, s.dest.slow = done, false
+			s.dest.loading, s.dest.loadStart, s.dest.slow = done, time.Now(), false
 			go s.reloadDest(done)
 		}
 		slow := s.dest.slow
 		s.dest.mu.Unlock()
-		if !hasDeadline || prev == nil {
+		if !hasDeadline {
 			select {
 			case <-done:
 			case <-ctx.Done():
@@ -132,28 +154,29 @@ func (s *DB) snapshot(ctx context.Context, tx *sql.Tx) (*destSnapshot, error) {
 			}
 			continue
 		}
-		if slow || len(prev.rates) >= bigDeck {
+		if prev != nil && (slow || len(prev.rates) >= bigDeck) {
 			return prev, nil
 		}
-		wait := reloadPatience
-		if dl, ok := ctx.Deadline(); ok {
-			wait = min(wait, time.Until(dl)/2)
+		until := stop
+		if prev == nil {
+			until = dl
 		}
-		t := time.NewTimer(wait)
+		t := time.NewTimer(time.Until(until))
 		select {
 		case <-done:
 			t.Stop()
+			continue
 		case <-t.C:
-			s.dest.mu.Lock()
-			if s.dest.loading == done {
-				s.dest.slow = true
-			}
-			s.dest.mu.Unlock()
-			return prev, nil
-		case <-ctx.Done():
-			t.Stop()
-			return nil, ctx.Err()
 		}
+		if prev == nil {
+			return nil, fmt.Errorf("rates, high-risk list and rules still loading: %w", context.DeadlineExceeded)
+		}
+		s.dest.mu.Lock()
+		if s.dest.loading == done && time.Since(s.dest.loadStart) >= reloadPatience {
+			s.dest.slow = true
+		}
+		s.dest.mu.Unlock()
+		return prev, nil
 	}
 }
 
@@ -166,6 +189,8 @@ func (s *DB) reloadDest(done chan struct{}) {
 	s.dest.mu.Lock()
 	if err == nil {
 		s.dest.snap = snap
+	} else {
+		s.dest.failures++
 	}
 	s.dest.loadErr = err
 	s.dest.loading = nil

@@ -47,10 +47,9 @@ type RateImport struct {
 // copies or deletes: a few milliseconds of the write lock. Between
 // chunks the import pauses for chunkPause, long enough for writers
 // polling for the lock (begin) to take it: the gate's calls first.
-const (
-	importChunk = 2000
-	chunkPause  = 2 * time.Millisecond
-)
+const importChunk = 2000
+
+var chunkPause = 2 * time.Millisecond // a variable for a test
 
 // abandonedAfter is how old a deck still staging must be before it is
 // taken for the leftover of an import that died, and deleted.
@@ -259,15 +258,21 @@ func dropRateDecks(ctx context.Context, conn *sql.Conn, now time.Time) error {
 		for {
 			var n int64
 			err := runTx(ctx, conn, func(tx *sql.Tx) error {
-				res, err := tx.ExecContext(ctx, `DELETE FROM main.rates WHERE deck = ?1
-					AND prefix IN (SELECT prefix FROM main.rates WHERE deck = ?1 ORDER BY prefix LIMIT ?2)`, deck, importChunk)
+				// The list was read without the lock: check again that
+				// the deck is still one to delete (another import may
+				// have deleted it, and a new deck reused its id).
+				const deletable = `EXISTS (SELECT 1 FROM main.rate_decks WHERE id = ?1
+					AND (state = 'old' OR (state = 'staging' AND started_at < ?3)))`
+				cutoff := now.Add(-abandonedAfter).Unix()
+				res, err := tx.ExecContext(ctx, `DELETE FROM main.rates WHERE deck = ?1 AND `+deletable+`
+					AND prefix IN (SELECT prefix FROM main.rates WHERE deck = ?1 ORDER BY prefix LIMIT ?2)`, deck, importChunk, cutoff)
 				if err != nil {
 					return err
 				}
 				if n, err = res.RowsAffected(); err != nil || n > 0 {
 					return err
 				}
-				_, err = tx.ExecContext(ctx, `DELETE FROM main.rate_decks WHERE id = ? AND state <> 'live'`, deck)
+				_, err = tx.ExecContext(ctx, `DELETE FROM main.rate_decks WHERE id = ?1 AND `+deletable, deck, importChunk, cutoff)
 				return err
 			})
 			if err != nil {

@@ -61,7 +61,10 @@ func hangUpAfterBlock(ctx context.Context, app *App, db *store.DB, b tollguard.B
 		}
 		return nil
 	}
-	cut, failed := tollguard.HangUpBlockedCalls(ctx, db, tollguard.HangerFor(ast), app.Logger, b)
+	cut, failed, err := tollguard.HangUpBlockedCalls(ctx, db, tollguard.HangerFor(ast), app.Logger, b)
+	if err != nil {
+		return fmt.Errorf("the block is set, but its calls in progress could not be listed to hang them up: %w", err)
+	}
 	if cut > 0 {
 		fmt.Fprintf(app.Out, "calls in progress hung up: %d\n", cut)
 	}

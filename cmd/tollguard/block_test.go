@@ -86,3 +86,21 @@ func TestAccountIntlBlock(t *testing.T) {
 		t.Errorf("check after unblock:\n%s", out)
 	}
 }
+
+// TestExtBlockHangupFails: when ARI cannot hang the calls up, the block
+// stays set and the command fails, saying what to do.
+func TestExtBlockHangupFails(t *testing.T) {
+	fake := newFakeARI(t)
+	c := newCLI(t)
+	c.seed()
+	fake.SetChannel("pbx-9.1", "PJSIP/1001-pbx-9.1")
+	decideOn(t, c.db, tollguard.Call{Extension: "1001", Dialled: "02079460000", Remote: "192.0.2.10", UniqueID: "pbx-9.1"})
+	fake.Close() // Asterisk unreachable
+	code, stdout, stderr := runWithARI(t, fake, c.db, "ext", "block", "1001", "--reason", "stolen phone")
+	if code == 0 || !strings.Contains(stderr, "could not be hung up: 1") || !strings.Contains(stderr, "hang them up in Asterisk") {
+		t.Errorf("exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+	}
+	if out := c.ok("ext", "show", "1001"); !strings.Contains(out, "stolen phone") {
+		t.Errorf("the block was not kept:\n%s", out)
+	}
+}

@@ -108,3 +108,49 @@ func TestCheckSchema(t *testing.T) {
 		t.Error("still ready on a database migrated past this binary")
 	}
 }
+
+// TestDestReloadFailureWarns: when reloading the rates, high-risk list
+// and rules fails, calls go on with the data loaded before, and the
+// daemon's sweep logs the failure once.
+func TestDestReloadFailureWarns(t *testing.T) {
+	ctx := context.Background()
+	app, db := openApp(t, filepath.Join(t.TempDir(), "tollguard.db"))
+	var logs bytes.Buffer
+	d := &daemon{app: app, db: db, log: slog.New(slog.NewTextHandler(&logs, nil))}
+	if err := db.WarmGate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Break the next reload: its high-risk list is gone.
+	if _, err := db.SQL().ExecContext(ctx, `DROP TABLE high_risk`); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.AddRule(ctx, &tollguard.Rule{Prefix: "+252", Action: tollguard.RuleDeny}); err != nil {
+		t.Fatal(err)
+	}
+	var seen uint64
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		dctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		err := db.Gate(dctx, true, func(tx tollguard.GateTx) error { return nil })
+		cancel()
+		if err != nil {
+			t.Fatalf("a call failed while the reload failed; it should use the data loaded before: %v", err)
+		}
+		if n, _ := db.DestReloadFailures(); n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the broken reload never failed")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	d.warnDestReloadFailures(&seen)
+	if out := logs.String(); !strings.Contains(out, "level=ERROR") || !strings.Contains(out, "reloading the rate deck") || !strings.Contains(out, "high_risk") {
+		t.Fatalf("log: %q", out)
+	}
+	logs.Reset()
+	d.warnDestReloadFailures(&seen)
+	if logs.Len() != 0 {
+		t.Errorf("logged again with no new failure: %q", logs.String())
+	}
+}

@@ -83,7 +83,7 @@ a nightly import of the carrier's file is cheap.`,
 				fmt.Fprintf(app.Err, "warning: the deck in force is right, but deleting replaced decks failed (the next import tries again): %v\n", err)
 			}
 			if imp.Unchanged() {
-				fmt.Fprintf(app.Out, "%s has the same %d rates as the deck in force; nothing changed (%s)\n", args[0], imp.Count(), time.Since(start).Round(time.Millisecond))
+				fmt.Fprintf(app.Out, "%s matches the deck in force (%d rows read); nothing changed (%s)\n", args[0], imp.Count(), time.Since(start).Round(time.Millisecond))
 				return nil
 			}
 			fmt.Fprintf(app.Out, "imported %d rates from %s in %s\n", imp.Count(), args[0], time.Since(start).Round(time.Millisecond))

@@ -245,7 +245,7 @@ func (d *daemon) sweepLoop(ctx context.Context) {
 	t := time.NewTicker(d.gate.Load().SweepInterval.Duration)
 	defer t.Stop()
 	lastRollup := time.Time{}
-	var elsewhere uint64
+	var elsewhere, reloadFailures uint64
 	for {
 		select {
 		case <-ctx.Done():
@@ -253,6 +253,7 @@ func (d *daemon) sweepLoop(ctx context.Context) {
 		case <-t.C:
 		}
 		d.warnCallsRecordedElsewhere(&elsewhere)
+		d.warnDestReloadFailures(&reloadFailures)
 		d.checkSchema(ctx)
 		cfg := d.gate.Load()
 		r, err := d.policy.Sweep(ctx, d.db, d.channelAlive, d.channelHangup, cfg.SweepGrace.Duration)
@@ -275,6 +276,20 @@ func (d *daemon) sweepLoop(ctx context.Context) {
 	}
 }
 
+// warnDestReloadFailures logs when reloading the rates, high-risk list
+// and rules failed since the last look (*seen is the count then): calls
+// go on being decided on the data loaded before, so a change an admin
+// made does not apply.
+func (d *daemon) warnDestReloadFailures(seen *uint64) {
+	n, last := d.db.DestReloadFailures()
+	if n == *seen {
+		return
+	}
+	d.log.Error("reloading the rate deck, high-risk list and rules failed; calls are decided on the data loaded before, so recent changes to them do not apply yet. Check the database (tollguard's log, PRAGMA integrity_check)",
+		"failures", n-*seen, tollguard.LogError, last)
+	*seen = n
+}
+
 // checkSchema reports a database that a newer tollguard (the CLI after
 // an upgrade, before this daemon was restarted) migrated under this
 // daemon: its queries may no longer match the tables. /readyz turns not
@@ -284,7 +299,10 @@ func (d *daemon) checkSchema(ctx context.Context) {
 	if err != nil {
 		return
 	}
-	ms, _ := store.Migrations()
+	ms, err := store.Migrations()
+	if err != nil || len(ms) == 0 {
+		return
+	}
 	if known := ms[len(ms)-1].Version; v > known {
 		d.health.SetStore(false)
 		d.log.Error("a newer tollguard migrated the database under this daemon; restart it so that the new binary serves (systemctl restart tollguard)",
