@@ -35,10 +35,11 @@ func TestRegistration(t *testing.T) {
 		if len(h.alerts.all()) != 0 {
 			t.Errorf("first registration alerted: %+v", h.alerts.all())
 		}
-		ext, _ := h.db.Extension(ctx, "1001")
-		if ext.LastSeen.IsZero() {
-			t.Error("extension last_seen not updated")
-		}
+		// last_seen is written just after the contact: wait for it too.
+		waitFor(t, "extension last_seen updated", func() bool {
+			ext, err := h.db.Extension(ctx, "1001")
+			return err == nil && !ext.LastSeen.IsZero()
+		})
 		if !strings.Contains(h.logs.String(), "rewrite_contact=yes") {
 			t.Error("no warning about rewrite_contact=no")
 		}
