@@ -184,7 +184,7 @@ func HangUpBlockedCalls(ctx context.Context, calls LiveCalls, hangup ChannelHang
 	}
 	for _, c := range blocked {
 		args := []any{"block", b.Kind, LogExtension, c.Extension, LogAccount, c.Account, LogDest, c.Dialled,
-			LogCallID, c.ID, "channel", c.UniqueID}
+			LogCallID, c.ID, "channel", c.Channel, "uniqueid", c.UniqueID}
 		if err := hangup(ctx, c); err != nil {
 			failed++
 			log.Error("could not hang up a call in progress that the new block would have denied; hang it up in Asterisk",

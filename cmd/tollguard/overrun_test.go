@@ -65,7 +65,7 @@ func TestSweepHangsUpOverrunningCalls(t *testing.T) {
 		t.Fatal("the wrong channel went")
 	}
 	out := logs.String()
-	for _, want := range []string{"level=WARN", "hung up a call still up past its MAXSEC", "extension=1001", "account=acme", "dest=02079460000", "channel=pbx-1.1", "clears or changes TIMEOUT(absolute)"} {
+	for _, want := range []string{"level=WARN", "hung up a call still up past its MAXSEC", "extension=1001", "account=acme", "dest=02079460000", "uniqueid=pbx-1.1", "clears or changes TIMEOUT(absolute)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("log lacks %q:\n%s", want, out)
 		}

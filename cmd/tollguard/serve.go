@@ -228,7 +228,7 @@ func (d *daemon) sweepDone(r tollguard.SweepResult) {
 	for _, o := range r.Overran {
 		c := o.Call
 		args := []any{"extension", c.Extension, "account", c.Account, "dest", c.Dialled, "call_id", c.ID,
-			"channel", c.UniqueID, "maxsec", c.MaxSec, "up_for", d.app.Now().Sub(c.CreatedAt).Round(time.Second)}
+			"channel", c.Channel, "uniqueid", c.UniqueID, "maxsec", c.MaxSec, "up_for", d.app.Now().Sub(c.CreatedAt).Round(time.Second)}
 		if o.HungUp {
 			d.metrics.Overran.WithLabelValues("hung_up").Inc()
 			d.log.Warn("hung up a call still up past its MAXSEC: TIMEOUT(absolute) did not end it. Check that nothing in its route after the tollguard Gosub clears or changes TIMEOUT(absolute)", args...)
