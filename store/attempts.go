@@ -125,9 +125,13 @@ func (s *attemptSeries) trim(cut int64) {
 // invalidate makes the next count rebuild from the calls table.
 func (c *attemptCounter) invalidate() {
 	c.mu.Lock()
-	c.valid, c.series = false, nil
+	c.drop()
 	c.mu.Unlock()
 }
+
+// drop forgets the counts, so the next count rebuilds. The caller holds
+// c.mu.
+func (c *attemptCounter) drop() { c.valid, c.series = false, nil }
 
 // check catches up with calls inserted outside the gate since the
 // counts were built (another connection or process: a second daemon on
@@ -149,7 +153,7 @@ func (c *attemptCounter) check(ctx context.Context, tx *sql.Tx) error {
 	case id == c.lastID:
 		return nil
 	case id < c.lastID:
-		c.valid, c.series = false, nil
+		c.drop()
 		return nil
 	}
 	rows, err := tx.QueryContext(context.WithoutCancel(ctx), `SELECT id, extension, account_id, created_at FROM calls WHERE id > ? ORDER BY id`, c.lastID)
@@ -162,14 +166,14 @@ func (c *attemptCounter) check(ctx context.Context, tx *sql.Tx) error {
 		var rid, at int64
 		var ext, account string
 		if err := rows.Scan(&rid, &ext, &account, &at); err != nil {
-			c.valid, c.series = false, nil
+			c.drop()
 			return fmt.Errorf("count attempts: read calls recorded elsewhere: %w", err)
 		}
 		c.add(ext, account, at)
 		c.lastID = max(c.lastID, rid)
 	}
 	if err := rows.Err(); err != nil {
-		c.valid, c.series = false, nil
+		c.drop()
 		return fmt.Errorf("count attempts: read calls recorded elsewhere: %w", err)
 	}
 	return nil
@@ -187,7 +191,7 @@ func (c *attemptCounter) counts(ctx context.Context, tx *sql.Tx, scope byte, id 
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.valid && now < c.newest-clockBackTolerance {
-		c.valid, c.series = false, nil
+		c.drop()
 	}
 	if !c.valid {
 		if err := c.rebuild(ctx, tx, now); err != nil {
@@ -251,7 +255,7 @@ func (c *attemptCounter) rolledUp(cut int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.valid && cut > c.keepFrom() {
-		c.valid, c.series = false, nil
+		c.drop()
 	}
 }
 

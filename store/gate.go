@@ -123,20 +123,19 @@ func (s *DB) snapshot(ctx context.Context, tx *sql.Tx) (*destSnapshot, error) {
 			s.dest.mu.Unlock()
 			return prev, nil
 		}
-		if attempt > 0 && s.dest.loading == nil && s.dest.loadErr != nil {
-			err := s.dest.loadErr
+		var failed error
+		switch {
+		case attempt > 0 && s.dest.loading == nil && s.dest.loadErr != nil:
+			failed = fmt.Errorf("load rates, high-risk list and rules: %w", s.dest.loadErr)
+		case attempt >= 3:
+			failed = fmt.Errorf("destination data version %s did not load", version)
+		}
+		if failed != nil {
 			s.dest.mu.Unlock()
 			if hasDeadline && prev != nil {
 				return prev, nil // the previous data, as while a reload runs; serve logs the failure
 			}
-			return nil, fmt.Errorf("load rates, high-risk list and rules: %w", err)
-		}
-		if attempt >= 3 {
-			s.dest.mu.Unlock()
-			if hasDeadline && prev != nil {
-				return prev, nil
-			}
-			return nil, fmt.Errorf("destination data version %s did not load", version)
+			return nil, failed
 		}
 		done := s.dest.loading
 		if done == nil {

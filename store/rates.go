@@ -295,9 +295,7 @@ func (ri *RateImport) Rollback() error {
 	if ri.stmt != nil {
 		ri.stmt.Close()
 	}
-	// An error here only means no staging transaction was open.
-	ri.conn.ExecContext(context.Background(), `ROLLBACK`)
-	ri.finish()
+	ri.finish() // rolls the staging back
 	return nil
 }
 
@@ -307,9 +305,7 @@ func (ri *RateImport) finish() {
 	// Never hand back a connection inside a transaction; an error here
 	// only means none was open.
 	ri.conn.ExecContext(context.Background(), `ROLLBACK`)
-	for _, t := range []string{"rates_import", "rates_gone", "rates_changed"} {
-		ri.conn.ExecContext(context.Background(), `DROP TABLE IF EXISTS temp.`+t)
-	}
+	ri.conn.ExecContext(context.Background(), `DROP TABLE IF EXISTS temp.rates_import`)
 	ri.conn.Close()
 }
 

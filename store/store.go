@@ -248,6 +248,16 @@ type Migration struct {
 	SQL     string
 }
 
+// LatestSchema is the schema version this tollguard migrates to (0 if
+// its embedded migrations cannot be read, which a test rules out).
+func LatestSchema() int {
+	ms, err := Migrations()
+	if err != nil || len(ms) == 0 {
+		return 0
+	}
+	return ms[len(ms)-1].Version
+}
+
 // Migrations lists the embedded migrations in order. Files are named
 // NNNN_name.sql; the number is the version.
 func Migrations() ([]Migration, error) {
@@ -300,8 +310,8 @@ func (s *DB) migrate(ctx context.Context) error {
 	if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
 		return fmt.Errorf("read schema version: %w", err)
 	}
-	if n := len(ms); n > 0 && current > ms[n-1].Version {
-		return tollguard.Errorf(tollguard.EINVALID, "database %s is at schema version %d, newer than this tollguard (%d); upgrade tollguard", s.path, current, ms[n-1].Version)
+	if latest := LatestSchema(); current > latest {
+		return tollguard.Errorf(tollguard.EINVALID, "database %s is at schema version %d, newer than this tollguard (%d); upgrade tollguard", s.path, current, latest)
 	}
 	for _, m := range ms {
 		if m.Version <= current {

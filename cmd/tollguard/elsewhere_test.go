@@ -93,14 +93,14 @@ func TestCheckSchema(t *testing.T) {
 	var logs bytes.Buffer
 	d := &daemon{app: app, db: db, log: slog.New(slog.NewTextHandler(&logs, nil)), health: NewHealth()}
 	d.health.SetStore(true)
-	d.checkSchema(ctx)
+	d.checkSchema(ctx, store.LatestSchema())
 	if logs.Len() != 0 || !d.health.report(false).Store {
 		t.Fatalf("current schema: log %q, report %+v", logs.String(), d.health.report(false))
 	}
 	if _, err := db.SQL().ExecContext(ctx, `INSERT INTO schema_migrations(version, name, applied_at) VALUES (999, 'future', 0)`); err != nil {
 		t.Fatal(err)
 	}
-	d.checkSchema(ctx)
+	d.checkSchema(ctx, store.LatestSchema())
 	if out := logs.String(); !strings.Contains(out, "level=ERROR") || !strings.Contains(out, "restart it") || !strings.Contains(out, "schema=999") {
 		t.Errorf("log: %q", out)
 	}

@@ -227,7 +227,7 @@ func (d *daemon) sweepDone(r tollguard.SweepResult) {
 	m.WithLabelValues("channel_gone").Add(float64(r.SettledGone))
 	for _, o := range r.Overran {
 		c := o.Call
-		args := []any{"extension", c.Extension, "account", c.Account, "dest", c.Dialled, "call_id", c.ID,
+		args := []any{tollguard.LogExtension, c.Extension, tollguard.LogAccount, c.Account, tollguard.LogDest, c.Dialled, tollguard.LogCallID, c.ID,
 			"channel", c.Channel, "uniqueid", c.UniqueID, "maxsec", c.MaxSec, "up_for", d.app.Now().Sub(c.CreatedAt).Round(time.Second)}
 		if o.HungUp {
 			d.metrics.Overran.WithLabelValues("hung_up").Inc()
@@ -246,6 +246,7 @@ func (d *daemon) sweepLoop(ctx context.Context) {
 	defer t.Stop()
 	lastRollup := time.Time{}
 	var elsewhere, reloadFailures uint64
+	known := store.LatestSchema()
 	for {
 		select {
 		case <-ctx.Done():
@@ -254,7 +255,7 @@ func (d *daemon) sweepLoop(ctx context.Context) {
 		}
 		d.warnCallsRecordedElsewhere(&elsewhere)
 		d.warnDestReloadFailures(&reloadFailures)
-		d.checkSchema(ctx)
+		d.checkSchema(ctx, known)
 		cfg := d.gate.Load()
 		r, err := d.policy.Sweep(ctx, d.db, d.channelAlive, d.channelHangup, cfg.SweepGrace.Duration)
 		if err != nil {
@@ -294,16 +295,12 @@ func (d *daemon) warnDestReloadFailures(seen *uint64) {
 // an upgrade, before this daemon was restarted) migrated under this
 // daemon: its queries may no longer match the tables. /readyz turns not
 // ready, so monitoring sees it.
-func (d *daemon) checkSchema(ctx context.Context) {
+func (d *daemon) checkSchema(ctx context.Context, known int) {
 	v, err := d.db.SchemaVersion(ctx)
 	if err != nil {
 		return
 	}
-	ms, err := store.Migrations()
-	if err != nil || len(ms) == 0 {
-		return
-	}
-	if known := ms[len(ms)-1].Version; v > known {
+	if v > known {
 		d.health.SetStore(false)
 		d.log.Error("a newer tollguard migrated the database under this daemon; restart it so that the new binary serves (systemctl restart tollguard)",
 			"schema", v, "this_binary_knows", known)
