@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/tollguard/tollguard"
@@ -99,3 +100,60 @@ func callers() []*agitest.Channel {
 	}
 	return chans
 }
+
+// recordGate is a reference, not a gate: it allows every call and
+// records it exactly as the real gate does (its call row, with the same
+// group commit and the same settlement charging the account), but
+// decides nothing. Its throughput against the bare server's is what
+// keeping a durable record of every call costs on its own: the part of
+// the gate's cost no policy work can remove.
+type recordGate struct {
+	db    *store.DB
+	steps []tollguard.Step // a real allow's steps, so the rows are as big as the gate's
+}
+
+// newRecordGate returns the reference over the gate's database, with
+// the steps the real policy gives a benchmark call.
+func newRecordGate(ctx context.Context, p *tollguard.Policy) (recordGate, error) {
+	db, ok := p.Store.(*store.DB)
+	if !ok {
+		return recordGate{}, fmt.Errorf("record gate: the policy's store is a %T, not the SQLite store", p.Store)
+	}
+	ch := callers()[0]
+	num, _ := ch.Env.Get("agi_arg_1")
+	ext, _ := ch.Env.Get("agi_arg_2")
+	d, err := p.Explain(ctx, tollguard.Call{Extension: ext, Dialled: num, Remote: "127.0.0.1"})
+	if err != nil || !d.Allowed() {
+		return recordGate{}, fmt.Errorf("record gate: the policy did not allow the benchmark call (%+v): %v", d, err)
+	}
+	return recordGate{db: db, steps: d.Steps}, nil
+}
+
+func (g recordGate) Decide(ctx context.Context, c tollguard.Call) (tollguard.Decision, error) {
+	n, err := strconv.Atoi(c.Extension)
+	if err != nil {
+		return tollguard.Decision{}, fmt.Errorf("record gate: extension %q is not one the benchmark populated", c.Extension)
+	}
+	// The account Populate gave this extension, without reading it.
+	acct := fmt.Sprintf("acct%d", (n-1000)%population.Accounts)
+	rec := &tollguard.CallRecord{CreatedAt: time.Now(), Extension: c.Extension, Account: acct, Dialled: c.Dialled,
+		E164: c.Dialled, Class: tollguard.ClassNational, Country: "GB", Remote: c.Remote, Channel: c.Channel, UniqueID: c.UniqueID,
+		Verdict: tollguard.Allow, Reason: tollguard.ReasonOK, Rate: 1000, Reserve: 10_000, Scale: 2, MaxSec: 600, Steps: g.steps}
+	var id int64
+	err = g.db.Gate(ctx, false, func(tx tollguard.GateTx) error {
+		var err error
+		id, err = tx.InsertCall(ctx, rec)
+		return err
+	})
+	if err != nil {
+		return tollguard.Decision{}, err
+	}
+	return tollguard.Decision{Verdict: tollguard.Allow, Reason: tollguard.ReasonOK, MaxSec: rec.MaxSec, CallID: id}, nil
+}
+
+func (g recordGate) Settle(ctx context.Context, s tollguard.Settlement) (bool, error) {
+	_, changed, err := g.db.SettleCall(ctx, s)
+	return changed, err
+}
+
+func (recordGate) Emergency(dialled string) bool { return false }

@@ -58,12 +58,13 @@ func run() error {
 	setVar := flag.Bool("setvar", true, "also measure the gate answering with SET VARIABLE (an Asterisk without MSet)")
 	logMode := flag.String("log", "text", "gate server logging: text (slog text to io.Discard: formatting cost included) or off")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the servers to this file")
-	profileOnly := flag.String("profile-only", "", "run only this server's closed-loop rounds (bare, gate, gate(set-variable) or agi(stub gate)), for a profile of it alone")
+	profileOnly := flag.String("profile-only", "", "run only this server's closed-loop rounds (bare, gate, gate(set-variable), agi(stub gate) or agi(record-only gate)), for a profile of it alone")
 	history := flag.Int("history", 10_000_000, "past call rows in the history database (0 skips that figure)")
 	cacheDir := flag.String("cache", defaultCache(), "where the populated benchmark databases are kept between runs")
 	events := flag.String("events", "1000000,10000000", "ARI events to push through the listener, per figure (\"\" skips)")
 
 	stub := flag.Bool("stub", true, "also measure the FastAGI server over a stub gate that allows every call and records nothing: the server's own cost")
+	record := flag.Bool("record", true, "also measure the FastAGI server over a gate that records and settles every call exactly as the gate does but decides nothing: what the durable record alone costs")
 	separate := flag.Bool("separate", false, "run the servers in a child process, as tollguard runs beside Asterisk: CPU figures are then the servers' alone")
 	serveChild := flag.Bool("serve-for-parent", false, "internal: run the servers for a parent tgbench and print their addresses")
 	flag.Parse()
@@ -71,7 +72,7 @@ func run() error {
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 
-	opts := serverOpts{history: *history, cache: *cacheDir, logMode: *logMode, setVar: *setVar, stub: *stub, cpuProfile: *cpuProfile}
+	opts := serverOpts{history: *history, cache: *cacheDir, logMode: *logMode, setVar: *setVar, stub: *stub, record: *record, cpuProfile: *cpuProfile}
 	if *serveChild {
 		return serveForParent(ctx, opts)
 	}
@@ -108,32 +109,18 @@ func run() error {
 	}
 	chans := callers()
 
-	allowed := func(r *agitest.Result) error {
-		if r.Verdict() != "allow" || r.MaxSec() == "" || r.AGIStatus != "SUCCESS" {
-			return fmt.Errorf("gate session ended without an allow: %+v", r)
-		}
-		return nil
-	}
 	targets := []*target{
-		{name: "bare", addr: addrs["bare"], channels: chans, check: func(r *agitest.Result) error {
-			if r.Verdict() == "" {
-				return errors.New("bare session ended without its variable")
-			}
-			return nil
-		}},
+		{name: "bare", addr: addrs["bare"], channels: chans, check: bareAnswered},
 		{name: "gate", addr: addrs["gate"], channels: chans, check: allowed},
 	}
 	if *setVar {
-		noMSet := make([]*agitest.Channel, len(chans))
-		for i, ch := range chans {
-			c := *ch
-			c.NoMSet = true
-			noMSet[i] = &c
-		}
-		targets = append(targets, &target{name: "gate(set-variable)", addr: addrs["gate(set-variable)"], channels: noMSet, check: allowed})
+		targets = append(targets, &target{name: "gate(set-variable)", addr: addrs["gate(set-variable)"], channels: withoutMSet(chans), check: allowed})
 	}
 	if *stub {
 		targets = append(targets, &target{name: "agi(stub gate)", addr: addrs["agi(stub gate)"], channels: chans, check: allowed})
+	}
+	if *record {
+		targets = append(targets, &target{name: "agi(record-only gate)", addr: addrs["agi(record-only gate)"], channels: chans, check: allowed})
 	}
 	var hist *target
 	if *history > 0 {
@@ -178,7 +165,7 @@ func run() error {
 				return nil
 			}
 		}
-		return fmt.Errorf("-profile-only %q: want bare, gate, gate(set-variable) or agi(stub gate)", *profileOnly)
+		return fmt.Errorf("-profile-only %q: want bare, gate, gate(set-variable), agi(stub gate) or agi(record-only gate)", *profileOnly)
 	}
 	for r := range *rounds {
 		for i := range targets {
@@ -273,6 +260,34 @@ func run() error {
 	}
 	if failed > 0 {
 		return fmt.Errorf("%d sessions failed", failed)
+	}
+	return nil
+}
+
+// withoutMSet returns copies of chans played by an Asterisk without
+// the MSet application.
+func withoutMSet(chans []*agitest.Channel) []*agitest.Channel {
+	out := make([]*agitest.Channel, len(chans))
+	for i, ch := range chans {
+		c := *ch
+		c.NoMSet = true
+		out[i] = &c
+	}
+	return out
+}
+
+// allowed judges a gate session: it must end with an allow and a limit.
+func allowed(r *agitest.Result) error {
+	if r.Verdict() != "allow" || r.MaxSec() == "" || r.AGIStatus != "SUCCESS" {
+		return fmt.Errorf("gate session ended without an allow: %+v", r)
+	}
+	return nil
+}
+
+// bareAnswered judges a bare server's session: it must set its variable.
+func bareAnswered(r *agitest.Result) error {
+	if r.Verdict() == "" {
+		return errors.New("bare session ended without its variable")
 	}
 	return nil
 }

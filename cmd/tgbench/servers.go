@@ -31,12 +31,13 @@ type serverOpts struct {
 	logMode    string
 	setVar     bool
 	stub       bool
+	record     bool
 	cpuProfile string
 }
 
 func (o serverOpts) args() []string {
 	return []string{"-serve-for-parent", "-history", strconv.Itoa(o.history), "-cache", o.cache,
-		"-log", o.logMode, "-setvar=" + strconv.FormatBool(o.setVar), "-stub=" + strconv.FormatBool(o.stub), "-cpuprofile", o.cpuProfile}
+		"-log", o.logMode, "-setvar=" + strconv.FormatBool(o.setVar), "-stub=" + strconv.FormatBool(o.stub), "-record=" + strconv.FormatBool(o.record), "-cpuprofile", o.cpuProfile}
 }
 
 // serveForParent is the child: it starts the servers, prints
@@ -139,6 +140,14 @@ func startServers(ctx context.Context, o serverOpts) (map[string]string, func(),
 	}
 	if err == nil && o.stub {
 		err = listen("agi(stub gate)", newGate(stubGate{}).Serve)
+	}
+	if err == nil && o.record {
+		var rg recordGate
+		if p, ok := gate.(*tollguard.Policy); !ok {
+			err = fmt.Errorf("record gate: the gate under test is a %T", gate)
+		} else if rg, err = newRecordGate(ctx, p); err == nil {
+			err = listen("agi(record-only gate)", newGate(rg).Serve)
+		}
 	}
 	if err != nil {
 		stopAll()
