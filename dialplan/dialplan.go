@@ -1,6 +1,8 @@
 // Package dialplan holds the Asterisk dialplan include that tollguard
 // ships: the tollguard-outbound subroutine that gates each outbound call
-// over FastAGI, and the tollguard-hangup handler that settles it.
+// over FastAGI, the tollguard-hangup handler that settles it, and the
+// tollguard-callee pre-dial handler that puts the call's limit on the
+// trunk leg.
 // `tollguard dialplan` prints it.
 package dialplan
 
@@ -15,6 +17,9 @@ var Include string
 const (
 	ContextOutbound = "tollguard-outbound" // Gosub(tollguard-outbound,s,1(<number>[,<extension>]))
 	ContextHangup   = "tollguard-hangup"   // the hangup handler it pushes
+	// ContextCallee is the pre-dial handler for the trunk leg:
+	// Dial(...,b(tollguard-callee^s^1(${TOLLGUARD_MAXSEC}))).
+	ContextCallee = "tollguard-callee"
 )
 
 // Variables of the include itself, beside the gate's reply variables

@@ -565,6 +565,25 @@ func answers(verdict, reason, cause, callid string, hangupOnDeny bool) func(*sim
 }
 
 func TestIncludeBehaviour(t *testing.T) {
+	t.Run("CalleeLimit", func(t *testing.T) {
+		// The pre-dial handler puts the gate's MAXSEC on the trunk leg:
+		// as a number, 0 as 1 (0 would be no limit), none when empty.
+		for _, tt := range []struct{ maxsec, want string }{{"600", "600"}, {"1", "1"}, {"0", "1"}, {"", ""}} {
+			s := newSim(t, "PJSIP")
+			s.gosub(ContextCallee, tt.maxsec)
+			if got, set := s.vars["TIMEOUT(absolute)"]; got != tt.want || set != (tt.want != "") {
+				t.Errorf("MAXSEC %q: TIMEOUT(absolute) %q (set %v), want %q", tt.maxsec, got, set, tt.want)
+			}
+			if s.hangup != "" {
+				t.Errorf("MAXSEC %q: the handler hung the trunk leg up (%s)", tt.maxsec, s.hangup)
+			}
+		}
+		// The Dial line the header shows calls it with the gate's limit.
+		want := "b(" + ContextCallee + "^s^1(${" + tollguard.VarMaxSec + "}))"
+		if !strings.Contains(Include, "Dial(PJSIP/${EXTEN}@trunk,,"+want+")") {
+			t.Errorf("the header's Dial line does not use %s", want)
+		}
+	})
 	t.Run("AllowReturns", func(t *testing.T) {
 		s := newSim(t, "PJSIP")
 		s.agi = answers("allow", "ok", "", "42", true)

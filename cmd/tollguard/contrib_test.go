@@ -21,6 +21,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tollguard/tollguard"
 	"github.com/tollguard/tollguard/dialplan"
 )
 
@@ -467,13 +468,16 @@ func TestAsteriskSnippets(t *testing.T) {
 		t.Error("pjsip.conf does not set rewrite_contact = yes")
 	}
 	ext := readContrib(t, "asterisk/extensions.conf")
-	for _, w := range []string{"#include tollguard.conf", "Gosub(" + dialplan.ContextOutbound + ",s,1(${EXTEN}))"} {
+	for _, w := range []string{"#include tollguard.conf", "Gosub(" + dialplan.ContextOutbound + ",s,1(${EXTEN}))",
+		"b(" + dialplan.ContextCallee + "^s^1(${" + tollguard.VarMaxSec + "}))"} {
 		if !strings.Contains(ext, w) {
 			t.Errorf("extensions.conf lacks %s", w)
 		}
 	}
-	if !strings.Contains(dialplan.Include, "["+dialplan.ContextOutbound+"]") {
-		t.Errorf("the include has no [%s] context", dialplan.ContextOutbound)
+	for _, c := range []string{dialplan.ContextOutbound, dialplan.ContextHangup, dialplan.ContextCallee} {
+		if !strings.Contains(dialplan.Include, "["+c+"]") {
+			t.Errorf("the include has no [%s] context", c)
+		}
 	}
 	if agi := regexp.MustCompile(`(?m)^TOLLGUARD_AGI=agi://(\S+)$`).FindStringSubmatch(ext); agi == nil || agi[1] != def.AGI.Listen {
 		t.Errorf("extensions.conf's TOLLGUARD_AGI %v; tollguard listens on %s", agi, def.AGI.Listen)

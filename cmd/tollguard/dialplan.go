@@ -13,7 +13,7 @@ func init() { register(newDialplanCommand) }
 func newDialplanCommand(app *App) *cobra.Command {
 	return &cobra.Command{
 		Use:   "dialplan",
-		Short: "Print the Asterisk dialplan include (the tollguard-outbound gate and its hangup handler)",
+		Short: "Print the Asterisk dialplan include (the tollguard-outbound gate, its hangup handler and the trunk-leg limit)",
 		Long: `Print the dialplan include that gates outbound calls. Install it with
 
   tollguard dialplan > /etc/asterisk/tollguard.conf
@@ -22,9 +22,11 @@ add "#include tollguard.conf" to extensions.conf, and put one line before
 the Dial of every outbound route:
 
   exten => _X.,1,Gosub(tollguard-outbound,s,1(${EXTEN}))
-   same => n,Dial(PJSIP/${EXTEN}@trunk)
+   same => n,Dial(PJSIP/${EXTEN}@trunk,,b(tollguard-callee^s^1(${TOLLGUARD_MAXSEC})))
 
-then "dialplan reload" in the Asterisk CLI.`,
+then "dialplan reload" in the Asterisk CLI. Dial's b() option puts the
+call's time limit on the trunk leg too, so that a transfer cannot leave
+the trunk call running without it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			_, err := fmt.Fprint(app.Out, dialplan.Include)
