@@ -7,6 +7,7 @@ require (
 	github.com/CyCoreSystems/agi v0.6.4
 	github.com/CyCoreSystems/ari/v5 v5.3.1
 	github.com/alexbrainman/odbc v0.0.0-20250601004241-49e6b2bc0cf0
+	github.com/coreos/go-systemd/v22 v22.6.0
 	github.com/emersion/go-sasl v0.0.0-20241020182733-b788ff22d5a6
 	github.com/emersion/go-smtp v0.25.1
 	github.com/mattn/go-sqlite3 v1.14.32

@@ -402,6 +402,11 @@ func TestSystemdUnit(t *testing.T) {
 	has("ExecStart", "/usr/local/bin/tollguard serve")
 	has("ExecReload", "/bin/kill -HUP $MAINPID")
 	has("Restart", "on-failure")
+	// serve speaks sd_notify (READY=1, WATCHDOG=1): systemd_test.go.
+	has("Type", "notify")
+	if wd, err := time.ParseDuration(vals["WatchdogSec"][0]); err != nil || wd < 3*time.Second || wd > 30*time.Second {
+		t.Errorf("WatchdogSec %q: want a few seconds, so a frozen gate is replaced quickly but a busy one is not", vals["WatchdogSec"])
+	}
 	has("RestartPreventExitStatus", strconv.Itoa(exitUsage))
 	has("UMask", "0077")
 	has("NoNewPrivileges", "yes")

@@ -92,6 +92,9 @@ func (h *Health) SetStore(ok bool)    { h.mu.Lock(); h.store = ok; h.mu.Unlock()
 func (h *Health) SetAGIBound(ok bool) { h.mu.Lock(); h.agiBound = ok; h.mu.Unlock() }
 func (h *Health) SetARI(state string) { h.mu.Lock(); h.ari = state; h.mu.Unlock() }
 
+// AGIServing reports whether the FastAGI server is bound and serving.
+func (h *Health) AGIServing() bool { h.mu.Lock(); defer h.mu.Unlock(); return h.agiBound }
+
 type healthReport struct {
 	Ready    bool   `json:"ready"`
 	Store    bool   `json:"store_open"`

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	sd "github.com/coreos/go-systemd/v22/daemon"
 	"github.com/spf13/cobra"
 
 	"github.com/tollguard/tollguard"
@@ -145,9 +146,12 @@ func serve(ctx context.Context, app *App) error {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	log.Info("tollguard serving", "version", version, "db", cfg.DB, "agi", cfg.AGI.Listen, "ari", cfg.ARI.Enabled, "audits", cfg.Audit.Enabled)
+	notifySystemd(log, sd.SdNotifyReady)
+	d.startWatchdog(ctx)
 	for {
 		select {
 		case <-ctx.Done():
+			notifySystemd(log, sd.SdNotifyStopping)
 			log.Info("shutting down: no new calls; waiting for sessions in flight", "timeout", cfg.AGI.ShutdownTimeout.Duration)
 			cancel()
 			waitTimeout(&d.wg, cfg.AGI.ShutdownTimeout.Duration+5*time.Second, log)

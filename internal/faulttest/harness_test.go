@@ -112,6 +112,8 @@ type Env struct {
 	// detector, for tests whose assertions are about time: the race
 	// runtime slows the daemon four- to fivefold.
 	Timing bool
+	// Environ is added to the processes' environment (KEY=value).
+	Environ []string
 }
 
 // Section holds config lines for one TOML table, key to raw TOML value.
@@ -181,7 +183,7 @@ func (e *Env) environ() []string {
 			out = append(out, kv)
 		}
 	}
-	return append(out, "TOLLGUARD_DB="+e.DB, "TOLLGUARD_CONFIG="+e.Config)
+	return append(append(out, "TOLLGUARD_DB="+e.DB, "TOLLGUARD_CONFIG="+e.Config), e.Environ...)
 }
 
 // CLIResult is what one CLI run printed and returned.
