@@ -708,9 +708,13 @@ func TestIncludeBehaviour(t *testing.T) {
 		s := newSim(t, "PJSIP")
 		s.agi = answers("allow", "ok", "", "50", true)
 		s.call("0044207946000", "0044207946000")
-		s.vars["ANSWEREDTIME"], s.vars["DIALSTATUS"] = "", "CONGESTION" // the first trunk failed
+		s.vars["TOLLGUARD_MAXSEC"], s.vars["TIMEOUT(absolute)"] = "600", "600" // the first allow's limit
+		s.vars["ANSWEREDTIME"], s.vars["DIALSTATUS"] = "", "CONGESTION"        // the first trunk failed
 		s.agi = answers("allow", "ok", "", "51", true)
-		s.call("0044207946000", "0044207946000") // the second route
+		s.call("0044207946000", "0044207946000") // the second route, allowed without a limit
+		if got := s.vars["TIMEOUT(absolute)"]; got != "0" {
+			t.Errorf("the first call's limit is still set for the second: TIMEOUT(absolute)=%q", got)
+		}
 		if len(s.handlers) != 1 {
 			t.Errorf("handlers %q", s.handlers)
 		}
@@ -725,6 +729,25 @@ func TestIncludeBehaviour(t *testing.T) {
 		s.runHandlers()
 		if len(s.agiCalls) != 1 || s.agiCalls[0][1] != "51" {
 			t.Errorf("handler settled %q", s.agiCalls)
+		}
+	})
+	t.Run("EarlierDialNotBilled", func(t *testing.T) {
+		// An answered internal Dial on this channel before the gate (a
+		// ring group that fell through to an outbound route) left
+		// ANSWEREDTIME; this call never reached a Dial.
+		s := newSim(t, "PJSIP")
+		s.vars["ANSWEREDTIME"], s.vars["DIALSTATUS"] = "99", "ANSWER"
+		s.vars["TIMEOUT(absolute)"] = "3600" // the admin's own limit, no earlier gate
+		s.agi = answers("allow", "ok", "", "53", true)
+		s.call("0044207946000", "0044207946000")
+		if got := s.vars["TIMEOUT(absolute)"]; got != "3600" {
+			t.Errorf("the admin's own TIMEOUT(absolute) was changed: %q", got)
+		}
+		s.agiCalls = nil
+		s.runHandlers()
+		want := []string{"agi://127.0.0.1:4573/hangup", "53", "", ""}
+		if len(s.agiCalls) != 1 || !slices.Equal(s.agiCalls[0], want) {
+			t.Errorf("settled %q, want %q", s.agiCalls, want)
 		}
 	})
 	t.Run("ConfiguredServer", func(t *testing.T) {
