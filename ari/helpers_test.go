@@ -1,7 +1,6 @@
 package ari
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/tollguard/tollguard"
 	"github.com/tollguard/tollguard/ari/aritest"
+	"github.com/tollguard/tollguard/internal/testutil"
 	"github.com/tollguard/tollguard/store"
 )
 
@@ -184,26 +184,9 @@ type harness struct {
 	alerts *recAlerter
 	hooks  *recHooks
 	l      *Listener
-	logs   *syncBuffer
+	logs   *testutil.Buffer
 	cancel context.CancelFunc
 	done   chan struct{}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 type harnessOpt func(*harness, *Config, *tollguard.DetectorSettings)
@@ -219,7 +202,7 @@ func withConfig(f func(*Config)) harnessOpt {
 // newHarness builds the listener; start runs it.
 func newHarness(t *testing.T, opts ...harnessOpt) *harness {
 	t.Helper()
-	h := &harness{t: t, fake: newFake(t), db: openDB(t), alerts: &recAlerter{}, hooks: &recHooks{}, logs: &syncBuffer{}}
+	h := &harness{t: t, fake: newFake(t), db: openDB(t), alerts: &recAlerter{}, hooks: &recHooks{}, logs: &testutil.Buffer{}}
 	cfg := testConfig(h.fake)
 	var ds tollguard.DetectorSettings
 	for _, o := range opts {

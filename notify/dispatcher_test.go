@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tollguard/tollguard"
+	"github.com/tollguard/tollguard/internal/testutil"
 	"github.com/tollguard/tollguard/notify"
 	"github.com/tollguard/tollguard/store"
 )
@@ -68,7 +69,7 @@ func TestEmailDeliveredOnceAfterMailServerOutage(t *testing.T) {
 	}
 	db := openDB(t, "")
 	m := newMetrics()
-	logs := &syncBuffer{}
+	logs := &testutil.Buffer{}
 	d := newDispatcher(t, db, notify.Options{Now: clk.Now, Metrics: m, Logger: slog.New(slog.NewTextHandler(logs, nil))},
 		&notify.Log{Logger: slog.New(slog.NewTextHandler(logs, nil))}, email)
 
@@ -203,7 +204,7 @@ func TestMergeDigestEscalationEndToEnd(t *testing.T) {
 	clk := newClock()
 	rcv := newWebhookReceiver(t, clk.Now)
 	wh, _ := notify.NewWebhook(notify.WebhookConfig{URL: rcv.srv.URL, Secret: secret, Now: clk.Now})
-	logs := &syncBuffer{}
+	logs := &testutil.Buffer{}
 	db := openDB(t, "")
 	d := newDispatcher(t, db, notify.Options{Now: clk.Now, Policy: tollguard.AlertPolicy{CoolDown: 15 * time.Minute, DigestAt: []int{50}}},
 		&notify.Log{Logger: slog.New(slog.NewTextHandler(logs, nil))}, wh)
@@ -372,7 +373,7 @@ func TestConcurrencyIsBoundedPerNotifier(t *testing.T) {
 func TestGivesUpAfterMaxAttemptsLoudly(t *testing.T) {
 	ctx := context.Background()
 	clk := newClock()
-	logs := &syncBuffer{}
+	logs := &testutil.Buffer{}
 	m := newMetrics()
 	var calls atomic.Int32
 	down := &funcNotifier{name: "webhook", fn: func(context.Context, tollguard.Notice) error { calls.Add(1); return errDown }}
@@ -423,7 +424,7 @@ func TestNotifierPanicIsAFailedAttempt(t *testing.T) {
 	clk := newClock()
 	bad := &funcNotifier{name: "bad", fn: func(context.Context, tollguard.Notice) error { panic("boom") }}
 	db := openDB(t, "")
-	d := newDispatcher(t, db, notify.Options{Now: clk.Now, Logger: slog.New(slog.NewTextHandler(&syncBuffer{}, nil))}, bad)
+	d := newDispatcher(t, db, notify.Options{Now: clk.Now, Logger: slog.New(slog.NewTextHandler(&testutil.Buffer{}, nil))}, bad)
 	d.Raise(context.Background(), burst("1001"))
 	if p := deliverDue(t, d); p.Retrying != 1 {
 		t.Fatalf("pass %+v", p)
@@ -442,7 +443,7 @@ func TestShutdownReleasesDeliveriesInFlight(t *testing.T) {
 		return ctx.Err()
 	}}
 	db := openDB(t, "")
-	d := newDispatcher(t, db, notify.Options{ShutdownGrace: 50 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(&syncBuffer{}, nil))}, hang)
+	d := newDispatcher(t, db, notify.Options{ShutdownGrace: 50 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(&testutil.Buffer{}, nil))}, hang)
 	d.Raise(ctx, burst("1001"))
 	done := make(chan struct{})
 	go func() { d.Run(ctx); close(done) }()
@@ -465,7 +466,7 @@ func TestRunAbandonsRemovedNotifiers(t *testing.T) {
 	old.Raise(ctx, burst("1001"))
 
 	sent := make(chan struct{}, 1)
-	logs := &syncBuffer{}
+	logs := &testutil.Buffer{}
 	d := newDispatcher(t, db, notify.Options{Logger: slog.New(slog.NewTextHandler(logs, nil))},
 		&funcNotifier{name: "log", fn: func(context.Context, tollguard.Notice) error { sent <- struct{}{}; return nil }})
 	done := make(chan struct{})
@@ -490,7 +491,7 @@ func TestTestReportsEveryNotifier(t *testing.T) {
 	rcv := newWebhookReceiver(t, clk.Now)
 	rcv.status = func() int { return http.StatusInternalServerError }
 	wh, _ := notify.NewWebhook(notify.WebhookConfig{URL: rcv.srv.URL, Secret: secret, Now: clk.Now})
-	logs := &syncBuffer{}
+	logs := &testutil.Buffer{}
 	db := openDB(t, "")
 	d := newDispatcher(t, db, notify.Options{Now: clk.Now}, &notify.Log{Logger: slog.New(slog.NewTextHandler(logs, nil))}, email, wh)
 
@@ -513,7 +514,7 @@ func TestTestReportsEveryNotifier(t *testing.T) {
 }
 
 func TestRaiseLogsWhenTheStoreFails(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &testutil.Buffer{}
 	db := openDB(t, "")
 	d := newDispatcher(t, db, notify.Options{Logger: slog.New(slog.NewTextHandler(logs, nil))}, &notify.Log{})
 	db.Close()

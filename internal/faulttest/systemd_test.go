@@ -2,40 +2,22 @@ package faulttest
 
 import (
 	"net"
-	"os"
-	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tollguard/tollguard/internal/testutil"
 )
 
 // TestSystemdNotify runs `tollguard serve` as a Type=notify unit with
 // WatchdogSec would: it says READY=1 once the FastAGI port answers, feeds
 // the watchdog while it serves, and says STOPPING=1 on SIGTERM.
 func TestSystemdNotify(t *testing.T) {
-	dir, err := os.MkdirTemp("", "tgsd") // unix socket paths are short
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	path := filepath.Join(dir, "notify")
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	next := func(d time.Duration) string {
-		conn.SetReadDeadline(time.Now().Add(d))
-		buf := make([]byte, 4096)
-		n, err := conn.Read(buf)
-		if err != nil {
-			return ""
-		}
-		return string(buf[:n])
-	}
+	sd := testutil.NewNotifySocket(t)
+	next := sd.Next
 
 	e := NewEnv(t, nil)
-	e.Environ = []string{"NOTIFY_SOCKET=" + path, "WATCHDOG_USEC=600000"}
+	e.Environ = []string{"NOTIFY_SOCKET=" + sd.Path, "WATCHDOG_USEC=600000"}
 	d := e.Start()
 	if m := next(10 * time.Second); m != "READY=1" {
 		t.Fatalf("first notification %q, want READY=1", m)

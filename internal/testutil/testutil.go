@@ -1,0 +1,68 @@
+// Package testutil holds small helpers that tests in several packages
+// share.
+package testutil
+
+import (
+	"bytes"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Buffer is a bytes.Buffer safe for loggers writing from several
+// goroutines while a test reads it.
+type Buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *Buffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *Buffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// NotifySocket is a fake systemd notify socket (NOTIFY_SOCKET): a unix
+// datagram socket that collects what a daemon sends.
+type NotifySocket struct {
+	Path string
+	conn *net.UnixConn
+}
+
+// NewNotifySocket listens on a notify socket until the test ends.
+func NewNotifySocket(t *testing.T) *NotifySocket {
+	t.Helper()
+	// Not t.TempDir(): unix socket paths are limited to 108 bytes.
+	dir, err := os.MkdirTemp("", "tgsd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	path := filepath.Join(dir, "notify")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return &NotifySocket{Path: path, conn: conn}
+}
+
+// Next returns the next message, or "" if none came within d.
+func (n *NotifySocket) Next(d time.Duration) string {
+	n.conn.SetReadDeadline(time.Now().Add(d))
+	buf := make([]byte, 4096)
+	k, err := n.conn.Read(buf)
+	if err != nil {
+		return ""
+	}
+	return string(buf[:k])
+}
