@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	sd "github.com/coreos/go-systemd/v22/daemon"
@@ -22,10 +23,23 @@ import (
 // connections, and the include dials emergency numbers whatever the gate
 // said (and fails the others closed) until tollguard is back.
 
+// notifyWarned keeps a broken notify socket from logging at every
+// watchdog ping: the first failure is logged, and the first success
+// after failures.
+var notifyWarned atomic.Bool
+
 // notifySystemd sends one state to systemd's notify socket, if any.
 func notifySystemd(log *slog.Logger, state string) {
 	if _, err := sd.SdNotify(false, state); err != nil {
-		log.Warn("could not notify systemd; check NOTIFY_SOCKET and the unit's NotifyAccess", "state", state, "err", err)
+		if notifyWarned.CompareAndSwap(false, true) {
+			log.Warn("could not notify systemd (logged once until it works again); "+
+				"systemd will treat tollguard as not started or hung. Check NOTIFY_SOCKET and the unit's NotifyAccess",
+				"state", state, "err", err)
+		}
+		return
+	}
+	if notifyWarned.CompareAndSwap(true, false) {
+		log.Info("notifying systemd works again", "state", state)
 	}
 }
 

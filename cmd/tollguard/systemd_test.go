@@ -68,3 +68,26 @@ func TestWatchdogOff(t *testing.T) {
 		d.wg.Wait()
 	}
 }
+
+// TestNotifyFailureLoggedOnce: a notify socket that refuses is logged
+// once, not at every watchdog ping, and its recovery is logged.
+func TestNotifyFailureLoggedOnce(t *testing.T) {
+	var logs testutil.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	t.Setenv("NOTIFY_SOCKET", t.TempDir()+"/nobody-listens")
+	for range 3 {
+		notifySystemd(log, "WATCHDOG=1")
+	}
+	if n := strings.Count(logs.String(), "could not notify systemd"); n != 1 {
+		t.Fatalf("%d warnings for 3 failed pings, want 1:\n%s", n, logs.String())
+	}
+	sd := testutil.NewNotifySocket(t)
+	t.Setenv("NOTIFY_SOCKET", sd.Path)
+	notifySystemd(log, "WATCHDOG=1")
+	if m := sd.Next(time.Second); m != "WATCHDOG=1" {
+		t.Fatalf("got %q", m)
+	}
+	if !strings.Contains(logs.String(), "notifying systemd works again") {
+		t.Errorf("recovery not logged:\n%s", logs.String())
+	}
+}
