@@ -66,6 +66,10 @@ type daemon struct {
 	// gate is the [gate] section in force; SIGHUP swaps it while the
 	// sweep reads it.
 	gate atomic.Pointer[GateConfig]
+	// fatal ends serve with an error: a part without which tollguard
+	// must not go on (the FastAGI server) stopped. The supervisor
+	// restarts it.
+	fatal chan error
 }
 
 func (d *daemon) goFunc(name string, f func()) {
@@ -97,7 +101,7 @@ func serve(ctx context.Context, app *App) error {
 	if err != nil {
 		return err
 	}
-	d := &daemon{app: app, db: db, policy: app.Policy(db), log: log, health: NewHealth(), alerter: logAlerter{log}}
+	d := &daemon{app: app, db: db, policy: app.Policy(db), log: log, health: NewHealth(), alerter: logAlerter{log}, fatal: make(chan error, 1)}
 	gate := cfg.Gate
 	d.gate.Store(&gate)
 	d.metrics = NewMetrics()
@@ -118,7 +122,6 @@ func serve(ctx context.Context, app *App) error {
 	if err := startARI(ctx, d); err != nil {
 		return fmt.Errorf("ari: %w", err)
 	}
-	d.reconcile(ctx)
 	if err := startCron(ctx, d); err != nil {
 		return fmt.Errorf("audits: %w", err)
 	}
@@ -132,7 +135,13 @@ func serve(ctx context.Context, app *App) error {
 			return fmt.Errorf("agi: %w", err)
 		}
 	}
-	d.goFunc("sweep", func() { d.sweepLoop(ctx) })
+	// Calls a crash left open are settled once the gate serves, not
+	// before: asking ARI about each can take seconds when Asterisk is
+	// away, and meanwhile their reservations only hold credit back.
+	d.goFunc("sweep", func() {
+		d.reconcile(ctx)
+		d.sweepLoop(ctx)
+	})
 	// WAL checkpoints in the background, not inside whichever decision's
 	// commit crosses SQLite's automatic threshold (a big rates import
 	// leaves thousands of pages for it).
@@ -160,6 +169,13 @@ func serve(ctx context.Context, app *App) error {
 			return nil
 		case <-hup:
 			d.reload()
+		case err := <-d.fatal:
+			notifySystemd(log, sd.SdNotifyStopping)
+			log.Error("stopping: tollguard cannot go on; its supervisor should restart it", "err", err)
+			cancel()
+			waitTimeout(&d.wg, cfg.AGI.ShutdownTimeout.Duration+5*time.Second, log)
+			app.Close()
+			return err
 		}
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net"
 
 	"github.com/tollguard/tollguard"
@@ -35,11 +36,23 @@ func startAGI(ctx context.Context, d *daemon) error {
 	}
 	d.health.SetAGIBound(true)
 	d.log.Info("FastAGI gate listening", "addr", ln.Addr().String(), "allowed", cfg.Allowed)
-	d.goFunc("agi", func() {
-		defer d.health.SetAGIBound(false)
-		if err := srv.Serve(ctx, ln); err != nil {
-			d.log.Error("FastAGI server stopped; calls now fail closed in the dialplan", "err", err)
-		}
-	})
+	d.goFunc("agi", func() { d.runAGI(ctx, srv, ln) })
 	return nil
+}
+
+// runAGI serves the gate on ln until ctx ends. If the server stops
+// before that (its listener failed), tollguard is no use: the include
+// fails every call closed. So serve is told to exit with an error, and
+// systemd (Restart=on-failure) brings it back at once.
+func (d *daemon) runAGI(ctx context.Context, srv *agi.Server, ln net.Listener) {
+	defer d.health.SetAGIBound(false)
+	err := srv.Serve(ctx, ln)
+	if err == nil || ctx.Err() != nil {
+		return
+	}
+	d.log.Error("FastAGI server stopped; calls fail closed in the dialplan until tollguard restarts", "err", err)
+	select {
+	case d.fatal <- fmt.Errorf("FastAGI server stopped: %w", err):
+	default:
+	}
 }

@@ -3,10 +3,13 @@ package main
 import (
 	"context"
 	"log/slog"
+	"net"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/tollguard/tollguard"
+	"github.com/tollguard/tollguard/agi"
 	"github.com/tollguard/tollguard/internal/testutil"
 )
 
@@ -33,13 +36,21 @@ func TestWatchdogFedWhileServing(t *testing.T) {
 		}
 	}
 	d.health.SetAGIBound(false)
-	// At most one ping already on its way; then none.
-	sd.Next(100 * time.Millisecond)
+	// Once the loop has noticed (it logs why), pings already sent are
+	// drained, and then none may come.
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(logs.String(), "FastAGI server is not serving"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("no log line says why the watchdog starves: %q", logs.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	for i := 0; sd.Next(50*time.Millisecond) != ""; i++ {
+		if i > 5 {
+			t.Fatal("the watchdog is still being fed while the FastAGI server is down")
+		}
+	}
 	if m := sd.Next(300 * time.Millisecond); m != "" {
 		t.Fatalf("the watchdog was fed while the FastAGI server was down: %q", m)
-	}
-	if !strings.Contains(logs.String(), "FastAGI server is not serving") {
-		t.Errorf("no log line says why the watchdog starves: %q", logs.String())
 	}
 	d.health.SetAGIBound(true)
 	if m := sd.Next(2 * time.Second); m != "WATCHDOG=1" {
@@ -89,5 +100,49 @@ func TestNotifyFailureLoggedOnce(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "notifying systemd works again") {
 		t.Errorf("recovery not logged:\n%s", logs.String())
+	}
+}
+
+// TestAGIServerFailureIsFatal: a FastAGI server that stops while the
+// daemon runs (its listener failed) ends serve with an error, so the
+// supervisor restarts tollguard; one stopped by shutdown does not.
+func TestAGIServerFailureIsFatal(t *testing.T) {
+	for _, shutdown := range []bool{false, true} {
+		var logs testutil.Buffer
+		d := &daemon{log: slog.New(slog.NewTextHandler(&logs, nil)), health: NewHealth(), fatal: make(chan error, 1)}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := &agi.Server{Gate: &tollguard.Policy{}, Logger: slog.New(slog.DiscardHandler)}
+		ctx, cancel := context.WithCancel(context.Background())
+		d.health.SetAGIBound(true)
+		done := make(chan struct{})
+		go func() { d.runAGI(ctx, srv, ln); close(done) }()
+		if shutdown {
+			cancel()
+		} else {
+			ln.Close() // the listener fails under the server
+		}
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("shutdown %v: the FastAGI server did not stop", shutdown)
+		}
+		cancel()
+		var fatal error
+		select {
+		case fatal = <-d.fatal:
+		default:
+		}
+		if shutdown && fatal != nil {
+			t.Errorf("a shutdown was reported as fatal: %v", fatal)
+		}
+		if !shutdown && (fatal == nil || !strings.Contains(fatal.Error(), "FastAGI server stopped")) {
+			t.Errorf("a failed listener was not fatal: %v (log %q)", fatal, logs.String())
+		}
+		if d.health.AGIServing() {
+			t.Errorf("shutdown %v: still reported as serving", shutdown)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package faulttest
 
 import (
 	"net"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -45,5 +46,33 @@ func TestSystemdNotify(t *testing.T) {
 	}
 	if code := d.Wait(30 * time.Second); code != 0 {
 		t.Fatalf("exit %d", code)
+	}
+}
+
+// TestAbortDiesBySignal: under GOTRACEBACK=crash, as the unit runs it,
+// a watchdog's SIGABRT kills tollguard by signal, after a goroutine dump
+// for the journal. Without it the Go runtime exits 2, the status the
+// unit's RestartPreventExitStatus keeps down (a config error), and a
+// frozen gate would stay down instead of restarting.
+func TestAbortDiesBySignal(t *testing.T) {
+	// No core file from the crash, here as in the unit (LimitCORE=0).
+	var old syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_CORE, &old); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Setrlimit(syscall.RLIMIT_CORE, &syscall.Rlimit{Cur: 0, Max: old.Max}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Setrlimit(syscall.RLIMIT_CORE, &old) })
+
+	e := NewEnv(t, nil)
+	e.Environ = []string{"GOTRACEBACK=crash"}
+	d := e.Start()
+	d.Signal(syscall.SIGABRT)
+	if code := d.Wait(30 * time.Second); code != -1 {
+		t.Fatalf("exit status %d after SIGABRT; want death by signal, which systemd restarts", code)
+	}
+	if d.Log.Count(func(l LogLine) bool { return strings.Contains(l.Raw, "goroutine ") }) == 0 {
+		t.Error("no goroutine dump for the journal")
 	}
 }
