@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/tollguard/tollguard/store"
 )
 
 // TestServersAnswer starts every server `make bench` measures, on the
@@ -13,11 +16,17 @@ import (
 func TestServersAnswer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	addrs, stop, err := startServers(ctx, serverOpts{cache: t.TempDir(), logMode: "text", setVar: true, stub: true, record: true})
+	cache := t.TempDir()
+	addrs, stop, err := startServers(ctx, serverOpts{cache: cache, logMode: "text", setVar: true, stub: true, record: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer stop()
+	stopped := false
+	defer func() {
+		if !stopped {
+			stop()
+		}
+	}()
 	chans := callers()[:200]
 	for _, name := range []string{"bare", "gate", "gate(set-variable)", "agi(stub gate)", "agi(record-only gate)"} {
 		addr := addrs[name]
@@ -38,5 +47,23 @@ func TestServersAnswer(t *testing.T) {
 		if res.Errors > 0 || res.Sessions == 0 {
 			t.Errorf("%s: %d sessions, %d failed, first: %v", name, res.Sessions, res.Errors, res.FirstError)
 		}
+	}
+	// Every allowed call was settled (the hangup sessions' settles are
+	// invisible to the channel), and charged: the record-only gate's
+	// settlement is the real one.
+	stop()
+	stopped = true
+	db, err := store.Open(ctx, filepath.Join(cache, "bench-v2-h0.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var open, charged int
+	if err := db.SQL().QueryRowContext(ctx, `SELECT COALESCE(SUM(verdict = 'allow' AND settled_at IS NULL), 0),
+		COALESCE(SUM(charge > 0), 0) FROM calls`).Scan(&open, &charged); err != nil {
+		t.Fatal(err)
+	}
+	if open != 0 || charged == 0 {
+		t.Errorf("after the loads: %d allowed calls still open, %d charged", open, charged)
 	}
 }

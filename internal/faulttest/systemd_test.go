@@ -11,8 +11,10 @@ import (
 )
 
 // TestSystemdNotify runs `tollguard serve` as a Type=notify unit with
-// WatchdogSec would: it says READY=1 once the FastAGI port answers, feeds
-// the watchdog while it serves, and says STOPPING=1 on SIGTERM.
+// WatchdogSec would: it says READY=1 (and the FastAGI port then
+// accepts), feeds the watchdog while it serves, and says STOPPING=1 on
+// SIGTERM. That READY comes after the listener is bound is the order
+// of serve's code; this test sees the port once READY has come.
 func TestSystemdNotify(t *testing.T) {
 	sd := testutil.NewNotifySocket(t)
 	next := sd.Next
