@@ -472,6 +472,7 @@ const (
 	AuditCheckAnonymous        = "anonymous_endpoint"
 	AuditCheckUngatedContext   = "ungated_context"
 	AuditCheckFail2ban         = "fail2ban"
+	AuditCheckTransfers        = "transfers_allowed"
 	AuditCheckReadOnlyAsterisk = "asterisk_read_only"
 	AuditCheckNoAsterisk       = "asterisk_unavailable"
 	AuditCheckPurge            = "purge"

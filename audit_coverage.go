@@ -9,7 +9,9 @@ import (
 // CoverageAudit checks that the gate sees every outbound call: it flags
 // an "anonymous" PJSIP endpoint (anyone may call without a password),
 // endpoints whose context is not one of the gated contexts (calls from
-// them bypass tollguard: dial-through), and a fail2ban that is missing,
+// them bypass tollguard: dial-through), gated endpoints that accept SIP
+// transfers (which take the caller's channel, and with it the call's
+// settlement, out of the call), and a fail2ban that is missing,
 // stopped or without an Asterisk jail (failed registrations reach only
 // the security log, never ARI). It has nothing to apply;
 // `tollguard selftest` proves the gated contexts for real.
@@ -30,27 +32,31 @@ func (CoverageAudit) Run(ctx context.Context, env *AuditEnv, apply bool, p Audit
 			return r.result(err)
 		}
 		sawAnon := false
+		var transfers []string
 		for n, e := range eps {
 			r.progress.report(n+1, len(eps), e.Resource)
 			if e.Resource == "anonymous" {
 				sawAnon = true
 			}
-			if err := r.coverEndpoint(ctx, e.Resource, gated, s); err != nil {
+			if err := r.coverEndpoint(ctx, e.Resource, gated, s, &transfers); err != nil {
 				return r.result(err)
 			}
 		}
 		if !sawAnon {
 			// The endpoint list may leave it out; ask for it by name.
-			if err := r.coverEndpoint(ctx, "anonymous", gated, s); err != nil && ErrorCode(err) != ENOTFOUND {
+			if err := r.coverEndpoint(ctx, "anonymous", gated, s, &transfers); err != nil && ErrorCode(err) != ENOTFOUND {
 				return r.result(err)
 			}
 		}
+		r.checkTransfers(transfers)
 	}
 	r.checkFail2ban(ctx)
 	return r.result(nil)
 }
 
-func (r *auditRun) coverEndpoint(ctx context.Context, name string, gated map[string]bool, s AuditSettings) error {
+// coverEndpoint checks one endpoint's context, and adds it to transfers
+// if it is gated and accepts SIP transfers.
+func (r *auditRun) coverEndpoint(ctx context.Context, name string, gated map[string]bool, s AuditSettings, transfers *[]string) error {
 	ep, err := r.env.Asterisk.ConfigObject(ctx, "endpoint", name)
 	if err != nil {
 		if name == "anonymous" && ErrorCode(err) == ENOTFOUND {
@@ -65,7 +71,15 @@ func (r *auditRun) coverEndpoint(ctx context.Context, name string, gated map[str
 			Evidence: map[string]any{"context": ctxName, "gated": gated[ctxName]}})
 		return nil
 	}
-	if s.ignored(name) || gated[ctxName] {
+	if s.ignored(name) {
+		return nil
+	}
+	if gated[ctxName] {
+		// ARI gives every attribute, defaults included; an object
+		// without it (a fake, an old Asterisk) says nothing.
+		if v := strings.ToLower(ep.Get("allow_transfer")); v == "true" || v == "yes" {
+			*transfers = append(*transfers, name)
+		}
 		return nil
 	}
 	r.find(AuditFinding{Check: AuditCheckUngatedContext, Severity: SeverityWarning, Subject: auditExtSubject(name), Extension: name,
@@ -73,6 +87,31 @@ func (r *auditRun) coverEndpoint(ctx context.Context, name string, gated map[str
 			name, ctxName, strings.Join(s.GatedContexts, ", ")),
 		Evidence: map[string]any{"context": ctxName, "gated_contexts": s.GatedContexts}})
 	return nil
+}
+
+// maxListed is how many endpoints a finding names before "and N more".
+const maxListed = 10
+
+// checkTransfers reports gated endpoints that accept SIP transfers, in
+// one finding: most PBXs have many, and some need them. The gate's
+// limit and settlement sit on the caller's channel; an attended
+// transfer that joins two of a phone's trunk calls takes that channel
+// out, frees the calls' reservations and leaves the trunk legs talking.
+func (r *auditRun) checkTransfers(eps []string) {
+	if len(eps) == 0 {
+		return
+	}
+	named := strings.Join(eps[:min(len(eps), maxListed)], ", ")
+	if len(eps) > maxListed {
+		named += fmt.Sprintf(" and %d more", len(eps)-maxListed)
+	}
+	r.find(AuditFinding{Check: AuditCheckTransfers, Severity: SeverityInfo, Subject: "transfers",
+		Message: fmt.Sprintf("%d endpoint(s) in gated contexts accept SIP transfers (allow_transfer = yes, the default): %s. "+
+			"A hijacked phone can join two of its trunk calls with an attended transfer: tollguard then charges each call only up to the transfer "+
+			"and frees its reservation while the trunk legs talk on. Set allow_transfer = no on endpoints that never transfer calls, "+
+			"and give every trunk Dial the b(tollguard-callee^s^1(${TOLLGUARD_MAXSEC})) option so each trunk leg keeps its call's limit",
+			len(eps), named),
+		Evidence: map[string]any{"endpoints": eps}})
 }
 
 func (r *auditRun) checkFail2ban(ctx context.Context) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -236,9 +237,11 @@ func TestCoverageAudit(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h.env.Fail2ban = tc.f2b
 			run := h.run(tollguard.CoverageAudit{}, true)
-			want := []string{"anonymous_endpoint ext:anonymous critical", "ungated_context ext:trunk1 warning"}
+			// The recorded endpoints (1001 to 1003, from-internal)
+			// accept transfers, Asterisk's default.
+			want := []string{"anonymous_endpoint ext:anonymous critical", "transfers_allowed transfers info", "ungated_context ext:trunk1 warning"}
 			if tc.msg != "" {
-				want = []string{want[0], "fail2ban fail2ban warning", want[1]}
+				want = []string{want[0], "fail2ban fail2ban warning", want[1], want[2]}
 			}
 			if got := audFindings(run); !reflect.DeepEqual(got, want) {
 				t.Fatalf("findings %q, want %q", got, want)
@@ -255,8 +258,42 @@ func TestCoverageAudit(t *testing.T) {
 	}
 	h.env.Settings.GatedContexts = []string{"from-internal", "from-trunk"}
 	h.env.Fail2ban = nil
-	if got := audFindings(h.run(tollguard.CoverageAudit{}, false)); !reflect.DeepEqual(got, []string{"anonymous_endpoint ext:anonymous critical"}) {
+	run := h.run(tollguard.CoverageAudit{}, false)
+	if got := audFindings(run); !reflect.DeepEqual(got, []string{"anonymous_endpoint ext:anonymous critical", "transfers_allowed transfers info"}) {
 		t.Errorf("with from-trunk gated: %q", got)
+	}
+	// One finding names the gated endpoints that accept transfers
+	// (trunk1's object has no allow_transfer: it says nothing).
+	f := audFinding(t, run, "transfers_allowed", "transfers")
+	if !strings.Contains(f.Message, "3 endpoint(s)") || !strings.Contains(f.Message, "1001, 1002, 1003") ||
+		!strings.Contains(f.Message, "allow_transfer = no") || !strings.Contains(f.Message, "b(tollguard-callee^s^1(${TOLLGUARD_MAXSEC}))") {
+		t.Errorf("transfers finding: %q", f.Message)
+	}
+	// Endpoints set to allow_transfer = no, or outside the gated
+	// contexts, are not named; with none left there is no finding.
+	noTransfer := func(name string) {
+		obj := h.object("endpoint", name)
+		for i := range obj {
+			if obj[i].Attribute == "allow_transfer" {
+				obj[i].Value = "false"
+			}
+		}
+		h.fake.SetObject("endpoint", name, obj, false)
+	}
+	noTransfer("1002")
+	h.env.Settings.GatedContexts = []string{"from-trunk"}
+	if got := audFindings(h.run(tollguard.CoverageAudit{}, false)); slices.Contains(got, "transfers_allowed transfers info") {
+		t.Errorf("transfers reported for endpoints outside the gated contexts: %q", got)
+	}
+	h.env.Settings.GatedContexts = []string{"from-internal", "from-trunk"}
+	if f := audFinding(t, h.run(tollguard.CoverageAudit{}, false), "transfers_allowed", "transfers"); !strings.Contains(f.Message, "2 endpoint(s)") ||
+		!strings.Contains(f.Message, "1001, 1003.") {
+		t.Errorf("after 1002 turned transfers off: %q", f.Message)
+	}
+	noTransfer("1001")
+	noTransfer("1003")
+	if got := audFindings(h.run(tollguard.CoverageAudit{}, false)); slices.Contains(got, "transfers_allowed transfers info") {
+		t.Errorf("transfers reported with allow_transfer = no everywhere: %q", got)
 	}
 	h.env.Asterisk = nil
 	if got := audFindings(h.run(tollguard.CoverageAudit{}, false)); !reflect.DeepEqual(got, []string{"asterisk_unavailable asterisk warning"}) {

@@ -40,7 +40,8 @@ or above raises an alert; every run is stored (see ` + "`tollguard audit runs`" 
   spend      accounts whose spend this month crossed their threshold or
              k × last month (1.2×); one alert per crossing. Report only.
   coverage   an anonymous endpoint, endpoints in contexts without the gate,
-             fail2ban missing or without an asterisk jail. Report only.
+             gated endpoints that accept SIP transfers, fail2ban missing or
+             without an asterisk jail. Report only.
   all        every audit above, in that order.
 
 When Asterisk refuses a change (403: no writable sorcery wizard), the run
