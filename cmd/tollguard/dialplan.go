@@ -10,8 +10,11 @@ import (
 
 func init() { register(newDialplanCommand) }
 
+// dialplanSubcommands are added by their own files.
+var dialplanSubcommands []func(*App) *cobra.Command
+
 func newDialplanCommand(app *App) *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "dialplan",
 		Short: "Print the Asterisk dialplan include (the tollguard-outbound gate, its hangup handler and the trunk-leg limit)",
 		Long: `Print the dialplan include that gates outbound calls. Install it with
@@ -26,11 +29,16 @@ the Dial of every outbound route:
 
 then "dialplan reload" in the Asterisk CLI. Dial's b() option puts the
 call's time limit on the trunk leg too, so that a transfer cannot leave
-the trunk call running without it.`,
+the trunk call running without it. "tollguard dialplan emergency" prints
+the TOLLGUARD_EMERGENCY setting for your country's emergency numbers.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			_, err := fmt.Fprint(app.Out, dialplan.Include)
 			return err
 		},
 	}
+	for _, f := range dialplanSubcommands {
+		cmd.AddCommand(f(app))
+	}
+	return cmd
 }

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"encoding/json"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/tollguard/tollguard"
+)
+
+// TestDialplanEmergency: the printed TOLLGUARD_EMERGENCY lets through
+// exactly the country's emergency numbers the include does not know by
+// itself, as the include's REGEX would read it.
+func TestDialplanEmergency(t *testing.T) {
+	c := newCLI(t)
+	for _, tt := range []struct{ country, line string }{
+		{"DE", "TOLLGUARD_EMERGENCY=110"},
+		{"fr", "TOLLGUARD_EMERGENCY=15|17|18"},
+		{"AU", "TOLLGUARD_EMERGENCY=000|106"},
+		{"ZA", "TOLLGUARD_EMERGENCY=10111|10177"},
+		{"GB", ""},
+		{"US", ""},
+	} {
+		out := c.ok("dialplan", "emergency", tt.country)
+		var got string
+		for _, l := range strings.Split(out, "\n") {
+			if strings.HasPrefix(l, "TOLLGUARD_EMERGENCY=") {
+				got = l
+			}
+		}
+		if got != tt.line {
+			t.Errorf("%s: %q, want %q:\n%s", tt.country, got, tt.line, out)
+		}
+		if got == "" {
+			if !strings.Contains(out, "no TOLLGUARD_EMERGENCY needed") {
+				t.Errorf("%s: %q", tt.country, out)
+			}
+			continue
+		}
+		// The include matches ^(${TOLLGUARD_EMERGENCY})$: every number
+		// listed must be one the gate treats as an emergency, and no
+		// longer or shorter string may match.
+		re := regexp.MustCompile(`^(` + strings.TrimPrefix(got, "TOLLGUARD_EMERGENCY=") + `)$`)
+		country := strings.ToUpper(tt.country)
+		for _, n := range tollguard.EmergencyNumbers(country) {
+			builtin := n == "112" || n == "911" || n == "999"
+			if !builtin && !re.MatchString(n) {
+				t.Errorf("%s: %s is not let through", country, n)
+			}
+		}
+		for _, n := range []string{"1", "0", "1100", "00110", "+110"} {
+			if re.MatchString(n) && !tollguard.IsEmergency(n, country) {
+				t.Errorf("%s: %s would pass as an emergency number", country, n)
+			}
+		}
+	}
+	// The config's default country (GB) without an argument.
+	if out := c.ok("dialplan", "emergency"); !strings.Contains(out, "GB's emergency numbers") {
+		t.Errorf("default country: %q", out)
+	}
+	var v emergencyView
+	if err := json.Unmarshal([]byte(c.ok("dialplan", "emergency", "JP", "--json")), &v); err != nil ||
+		v.Country != "JP" || v.Globals != "TOLLGUARD_EMERGENCY=110|118|119" || strings.Join(v.Extra, ",") != "110,118,119" {
+		t.Errorf("--json: %+v %v", v, err)
+	}
+	if code, _, errs := c.run("dialplan", "emergency", "XX"); code != 2 || !strings.Contains(errs, "ISO 3166") {
+		t.Errorf("unknown country: exit %d, %q", code, errs)
+	}
+}
