@@ -101,10 +101,7 @@ func (r *auditRun) checkTransfers(eps []string) {
 	if len(eps) == 0 {
 		return
 	}
-	named := strings.Join(eps[:min(len(eps), maxListed)], ", ")
-	if len(eps) > maxListed {
-		named += fmt.Sprintf(" and %d more", len(eps)-maxListed)
-	}
+	named := listUpTo(eps, maxListed)
 	r.find(AuditFinding{Check: AuditCheckTransfers, Severity: SeverityInfo, Subject: "transfers",
 		Message: fmt.Sprintf("%d endpoint(s) in gated contexts accept SIP transfers (allow_transfer = yes, the default): %s. "+
 			"A hijacked phone can join two of its trunk calls with an attended transfer: tollguard then charges each call only up to the transfer "+

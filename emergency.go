@@ -32,9 +32,17 @@ func IsEmergency(dialled, country string) bool {
 	return emergencyDigits(digits, strings.ToUpper(strings.TrimSpace(country)))
 }
 
+// universalEmergency are the numbers that are emergency numbers in every
+// country (see IsEmergency); the dialplan include lets them through by
+// itself.
+var universalEmergency = [...]string{"112", "911", "999"}
+
+// UniversalEmergencyNumbers returns the emergency numbers of every
+// country: 112, 911 and 999.
+func UniversalEmergencyNumbers() []string { return slices.Clone(universalEmergency[:]) }
+
 func emergencyDigits(digits, country string) bool {
-	switch digits {
-	case "112", "911", "999":
+	if slices.Contains(universalEmergency[:], digits) {
 		return true
 	}
 	if slices.Contains(extraEmergency[country], digits) {
@@ -75,8 +83,8 @@ var maxEmergencyLen = sync.OnceValue(func() int {
 // it once (at start-up or from the CLI), not per call.
 func EmergencyNumbers(country string) []string {
 	country = strings.ToUpper(strings.TrimSpace(country))
-	set := map[string]bool{"112": true, "911": true, "999": true}
-	for _, d := range extraEmergency[country] {
+	set := map[string]bool{}
+	for _, d := range append(UniversalEmergencyNumbers(), extraEmergency[country]...) {
 		set[d] = true
 	}
 	if desc := shortMetadata()[country].GetEmergency(); desc.GetNationalNumberPattern() != "" {

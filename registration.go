@@ -344,7 +344,12 @@ func listOrNone(list []string) string {
 	if len(list) == 0 {
 		return "none"
 	}
-	const max = 5
+	return listUpTo(list, 5)
+}
+
+// listUpTo joins list with commas, naming at most max items and then
+// "and N more".
+func listUpTo(list []string, max int) string {
 	if len(list) > max {
 		return strings.Join(list[:max], ", ") + fmt.Sprintf(" and %d more", len(list)-max)
 	}

@@ -647,6 +647,13 @@ func TestIncludeBehaviour(t *testing.T) {
 			}
 		}
 	})
+	t.Run("BuiltInEmergencyNumbersAreTheUniversalOnes", func(t *testing.T) {
+		// `tollguard dialplan emergency` prints the numbers beyond these.
+		want := `REGEX("^(` + strings.Join(tollguard.UniversalEmergencyNumbers(), "|") + `)$" ${tg_num})`
+		if !strings.Contains(Include, want) {
+			t.Errorf("the include's built-in emergency numbers are not %s", want)
+		}
+	})
 	t.Run("EmergencyAlwaysDialled", func(t *testing.T) {
 		for _, tt := range []struct {
 			num, extra string

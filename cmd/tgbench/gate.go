@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strconv"
 	"time"
 
 	"github.com/tollguard/tollguard"
@@ -102,9 +101,9 @@ func callers() []*agitest.Channel {
 }
 
 // recordGate is a reference, not a gate: it allows every call and
-// records it exactly as the real gate does (its call row, with the same
-// group commit and the same settlement charging the account), but
-// decides nothing. Its throughput against the bare server's is what
+// records it through the real gate's store path (a call row of the same
+// size, the same group commit, the same settlement charging the
+// account), but decides nothing. Its throughput against the bare server's is what
 // keeping a durable record of every call costs on its own: the part of
 // the gate's cost no policy work can remove.
 type recordGate struct {
@@ -130,17 +129,16 @@ func newRecordGate(ctx context.Context, p *tollguard.Policy) (recordGate, error)
 }
 
 func (g recordGate) Decide(ctx context.Context, c tollguard.Call) (tollguard.Decision, error) {
-	n, err := strconv.Atoi(c.Extension)
-	if err != nil {
+	// The account Populate gave this extension, without reading it.
+	acct := population.AccountOf(c.Extension)
+	if acct == "" {
 		return tollguard.Decision{}, fmt.Errorf("record gate: extension %q is not one the benchmark populated", c.Extension)
 	}
-	// The account Populate gave this extension, without reading it.
-	acct := fmt.Sprintf("acct%d", (n-1000)%population.Accounts)
 	rec := &tollguard.CallRecord{CreatedAt: time.Now(), Extension: c.Extension, Account: acct, Dialled: c.Dialled,
 		E164: c.Dialled, Class: tollguard.ClassNational, Country: "GB", Remote: c.Remote, Channel: c.Channel, UniqueID: c.UniqueID,
 		Verdict: tollguard.Allow, Reason: tollguard.ReasonOK, Rate: 1000, Reserve: 10_000, Scale: 2, MaxSec: 600, Steps: g.steps}
 	var id int64
-	err = g.db.Gate(ctx, false, func(tx tollguard.GateTx) error {
+	err := g.db.Gate(ctx, false, func(tx tollguard.GateTx) error {
 		var err error
 		id, err = tx.InsertCall(ctx, rec)
 		return err

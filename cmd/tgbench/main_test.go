@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,16 +18,12 @@ func TestServersAnswer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cache := t.TempDir()
-	addrs, stop, err := startServers(ctx, serverOpts{cache: cache, logMode: "text", setVar: true, stub: true, record: true})
+	addrs, stopServers, err := startServers(ctx, serverOpts{cache: cache, logMode: "text", setVar: true, stub: true, record: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	stopped := false
-	defer func() {
-		if !stopped {
-			stop()
-		}
-	}()
+	stop := sync.OnceFunc(stopServers)
+	defer stop()
 	chans := callers()[:200]
 	for _, name := range []string{"bare", "gate", "gate(set-variable)", "agi(stub gate)", "agi(record-only gate)"} {
 		addr := addrs[name]
@@ -52,7 +49,6 @@ func TestServersAnswer(t *testing.T) {
 	// invisible to the channel), and charged: the record-only gate's
 	// settlement is the real one.
 	stop()
-	stopped = true
 	db, err := store.Open(ctx, filepath.Join(cache, "bench-v2-h0.db"))
 	if err != nil {
 		t.Fatal(err)

@@ -14,9 +14,6 @@ import (
 
 func init() { dialplanSubcommands = append(dialplanSubcommands, newDialplanEmergencyCommand) }
 
-// builtinEmergency are the numbers the include lets through by itself.
-var builtinEmergency = []string{"112", "911", "999"}
-
 type emergencyView struct {
 	Country string   `json:"country"`
 	Numbers []string `json:"numbers"` // every emergency number the gate knows for the country
@@ -48,7 +45,7 @@ libphonenumber data the gate uses.`,
 			}
 			v := emergencyView{Country: country, Numbers: tollguard.EmergencyNumbers(country), Extra: []string{}}
 			for _, n := range v.Numbers {
-				if !slices.Contains(builtinEmergency, n) {
+				if !slices.Contains(tollguard.UniversalEmergencyNumbers(), n) {
 					v.Extra = append(v.Extra, n)
 				}
 			}

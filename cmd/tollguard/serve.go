@@ -157,24 +157,25 @@ func serve(ctx context.Context, app *App) error {
 	log.Info("tollguard serving", "version", version, "db", cfg.DB, "agi", cfg.AGI.Listen, "ari", cfg.ARI.Enabled, "audits", cfg.Audit.Enabled)
 	notifySystemd(log, sd.SdNotifyReady)
 	d.startWatchdog(ctx)
+	// stop lets sessions in flight get their answers and closes up.
+	stop := func() {
+		notifySystemd(log, sd.SdNotifyStopping)
+		cancel()
+		waitTimeout(&d.wg, cfg.AGI.ShutdownTimeout.Duration+5*time.Second, log)
+		app.Close()
+	}
 	for {
 		select {
 		case <-ctx.Done():
-			notifySystemd(log, sd.SdNotifyStopping)
 			log.Info("shutting down: no new calls; waiting for sessions in flight", "timeout", cfg.AGI.ShutdownTimeout.Duration)
-			cancel()
-			waitTimeout(&d.wg, cfg.AGI.ShutdownTimeout.Duration+5*time.Second, log)
-			app.Close()
+			stop()
 			log.Info("tollguard stopped")
 			return nil
 		case <-hup:
 			d.reload()
 		case err := <-d.fatal:
-			notifySystemd(log, sd.SdNotifyStopping)
 			log.Error("stopping: tollguard cannot go on; its supervisor should restart it", "err", err)
-			cancel()
-			waitTimeout(&d.wg, cfg.AGI.ShutdownTimeout.Duration+5*time.Second, log)
-			app.Close()
+			stop()
 			return err
 		}
 	}

@@ -5,6 +5,7 @@ package storetest
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/tollguard/tollguard"
@@ -22,7 +23,7 @@ type Population struct {
 }
 
 // Populate fills db. Extensions are named 1000..; extension i belongs to
-// account acct<i % Accounts>. Each account has a large balance, limits
+// account acct<i % Accounts> (AccountOf). Each account has a large balance, limits
 // set (so the gate counts attempts), and the default ceilings.
 func Populate(ctx context.Context, db *store.DB, p Population, now time.Time) error {
 	for i := range p.Accounts {
@@ -70,4 +71,14 @@ func Populate(ctx context.Context, db *store.DB, p Population, now time.Time) er
 	}
 	_, err := sqldb.ExecContext(ctx, `ANALYZE`)
 	return err
+}
+
+// AccountOf is the account Populate gives extension ext (1000 + i), ""
+// for a name it did not create.
+func (p Population) AccountOf(ext string) string {
+	n, err := strconv.Atoi(ext)
+	if err != nil || n < 1000 || n >= 1000+p.Extensions || p.Accounts <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("acct%d", (n-1000)%p.Accounts)
 }
