@@ -113,9 +113,11 @@ func (s *DB) snapshot(ctx context.Context, tx *sql.Tx) (*destSnapshot, error) {
 		return nil, fmt.Errorf("read dest_version: %w", err)
 	}
 	// A decision with a deadline stops waiting for a reload at stop
-	// (or, with no data loaded at all, at its deadline).
+	// (or, with no data loaded at all, at its deadline). stop is set at
+	// the first wait: a current snapshot, every call's case, costs no
+	// clock read.
 	dl, hasDeadline := ctx.Deadline()
-	stop := time.Now().Add(min(reloadPatience, time.Until(dl)/2))
+	var stop time.Time
 	for attempt := 0; ; attempt++ {
 		s.dest.mu.Lock()
 		prev := s.dest.snap
@@ -155,6 +157,9 @@ func (s *DB) snapshot(ctx context.Context, tx *sql.Tx) (*destSnapshot, error) {
 		}
 		if prev != nil && (slow || len(prev.rates) >= bigDeck) {
 			return prev, nil
+		}
+		if stop.IsZero() {
+			stop = time.Now().Add(min(reloadPatience, time.Until(dl)/2))
 		}
 		until := stop
 		if prev == nil {

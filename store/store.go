@@ -252,7 +252,15 @@ type Migration struct {
 // its embedded migrations cannot be read, which a test rules out).
 func LatestSchema() int {
 	ms, err := Migrations()
-	if err != nil || len(ms) == 0 {
+	if err != nil {
+		return 0
+	}
+	return latestVersion(ms)
+}
+
+// latestVersion is the last of ms's versions (0 for none).
+func latestVersion(ms []Migration) int {
+	if len(ms) == 0 {
 		return 0
 	}
 	return ms[len(ms)-1].Version
@@ -310,7 +318,7 @@ func (s *DB) migrate(ctx context.Context) error {
 	if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
 		return fmt.Errorf("read schema version: %w", err)
 	}
-	if latest := LatestSchema(); current > latest {
+	if latest := latestVersion(ms); current > latest {
 		return tollguard.Errorf(tollguard.EINVALID, "database %s is at schema version %d, newer than this tollguard (%d); upgrade tollguard", s.path, current, latest)
 	}
 	for _, m := range ms {
