@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -44,7 +45,7 @@ func TestDialplanEmergency(t *testing.T) {
 		re := regexp.MustCompile(`^(` + strings.TrimPrefix(got, "TOLLGUARD_EMERGENCY=") + `)$`)
 		country := strings.ToUpper(tt.country)
 		for _, n := range tollguard.EmergencyNumbers(country) {
-			builtin := n == "112" || n == "911" || n == "999"
+			builtin := slices.Contains(tollguard.UniversalEmergencyNumbers(), n)
 			if !builtin && !re.MatchString(n) {
 				t.Errorf("%s: %s is not let through", country, n)
 			}

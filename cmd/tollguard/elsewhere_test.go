@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"io"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -19,17 +18,7 @@ import (
 // with what to check.
 func TestCallsRecordedElsewhere(t *testing.T) {
 	ctx := context.Background()
-	t.Setenv("TOLLGUARD_CONFIG", "")
-	app := NewApp(nil, io.Discard, io.Discard)
-	app.DBPath = filepath.Join(t.TempDir(), "tollguard.db")
-	defer app.Close()
-	if err := app.Init(); err != nil {
-		t.Fatal(err)
-	}
-	db, err := app.Store(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	app, db := openApp(t, filepath.Join(t.TempDir(), "tollguard.db"))
 	other, err := store.Open(ctx, db.Path())
 	if err != nil {
 		t.Fatal(err)

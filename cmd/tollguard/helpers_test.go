@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/tollguard/tollguard"
@@ -75,7 +73,6 @@ func runWithARI(t *testing.T, fake *aritest.Server, db string, args ...string) (
 		t.Fatal(err)
 	}
 	t.Setenv("TOLLGUARD_ARI_PASSWORD", "")
-	var stdout, stderr bytes.Buffer
-	code := run(context.Background(), append([]string{"--config", cfg}, args...), strings.NewReader(""), &stdout, &stderr)
-	return code, stdout.String(), stderr.String()
+	stdout, stderr, code := runCLI(t, append([]string{"--config", cfg}, args...)...)
+	return code, stdout, stderr
 }
