@@ -16,3 +16,12 @@ func SetChunkPause(t interface{ Cleanup(func()) }, d time.Duration) {
 	chunkPause = d
 	t.Cleanup(func() { chunkPause = old })
 }
+
+// SetReloadHooks makes db's reloads of the destination data call
+// beforeLoad before they read, and its decisions call waiting when they
+// start to wait for a reload.
+func SetReloadHooks(db *DB, beforeLoad, waiting func()) {
+	db.dest.mu.Lock()
+	db.dest.beforeLoad, db.dest.waiting = beforeLoad, waiting
+	db.dest.mu.Unlock()
+}

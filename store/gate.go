@@ -51,6 +51,9 @@ type destCache struct {
 	loadErr   error
 	slow      bool
 	failures  uint64
+	// Tests only: beforeLoad runs in the reload before it reads, and
+	// waiting runs when a decision starts to wait for a reload.
+	beforeLoad, waiting func()
 }
 
 // DestReloadFailures is how many reloads of the rates, high-risk list
@@ -145,7 +148,7 @@ func (s *DB) snapshot(ctx context.Context, tx *sql.Tx) (*destSnapshot, error) {
 			s.dest.loading, s.dest.loadStart, s.dest.slow = done, time.Now(), false
 			go s.reloadDest(done)
 		}
-		slow := s.dest.slow
+		slow, waiting := s.dest.slow, s.dest.waiting
 		s.dest.mu.Unlock()
 		if !hasDeadline {
 			select {
@@ -164,6 +167,9 @@ func (s *DB) snapshot(ctx context.Context, tx *sql.Tx) (*destSnapshot, error) {
 		until := stop
 		if prev == nil {
 			until = dl
+		}
+		if waiting != nil {
+			waiting()
 		}
 		t := time.NewTimer(time.Until(until))
 		select {
@@ -189,6 +195,12 @@ func (s *DB) snapshot(ctx context.Context, tx *sql.Tx) (*destSnapshot, error) {
 func (s *DB) reloadDest(done chan struct{}) {
 	ctx, cancel := context.WithTimeout(context.Background(), destLoadTimeout)
 	defer cancel()
+	s.dest.mu.Lock()
+	beforeLoad := s.dest.beforeLoad
+	s.dest.mu.Unlock()
+	if beforeLoad != nil {
+		beforeLoad()
+	}
 	snap, err := loadDest(ctx, s.rdb)
 	s.dest.mu.Lock()
 	if err == nil {

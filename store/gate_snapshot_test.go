@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -99,14 +101,36 @@ func TestGateSeesRuleChangeAtOnce(t *testing.T) {
 	}
 	// A decision that reaches the reload with almost no time left gives
 	// up on it, but must not make the next call skip a quick reload.
+	// The reload is held until the next decision waits for it, so the
+	// hurried one surely gives up.
+	release := make(chan struct{})
+	releaseOnce := sync.OnceFunc(func() { close(release) })
+	t.Cleanup(releaseOnce)
+	var waits atomic.Int32
+	store.SetReloadHooks(db, func() { <-release }, func() {
+		if waits.Add(1) == 2 {
+			releaseOnce()
+		}
+	})
 	if err := admin.AddRule(ctx, &tollguard.Rule{Prefix: "+25261", Action: tollguard.RuleDeny}); err != nil {
 		t.Fatal(err)
 	}
-	hurried, cancel := context.WithTimeout(ctx, 200*time.Microsecond)
-	db.Gate(hurried, true, func(tx tollguard.GateTx) error { return nil })
+	hurried, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
+	var deny *tollguard.Rule
+	err := db.Gate(hurried, true, func(tx tollguard.GateTx) error {
+		var err error
+		_, deny, err = tx.MatchRules(hurried, "", "+252612345678")
+		return err
+	})
 	cancel()
+	if err != nil {
+		t.Fatalf("hurried decision: %v", err)
+	}
+	if waits.Load() != 1 || deny == nil || deny.Prefix != "+2526" {
+		t.Fatalf("the hurried decision did not give up on the held reload (waited %d times, matched %+v)", waits.Load(), deny)
+	}
 	if deny := decide(); deny == nil || deny.Prefix != "+25261" {
-		t.Fatalf("after a hurried decision, the next call did not see the new rule: %+v", deny)
+		t.Fatalf("after a hurried decision, the next call did not wait for the reload and see the new rule: %+v", deny)
 	}
 }
 
