@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tollguard/tollguard"
+	"github.com/tollguard/tollguard/internal/testutil"
 	"github.com/tollguard/tollguard/store"
 )
 
@@ -35,7 +36,7 @@ func TestChannelsNormalTraffic(t *testing.T) {
 	h.replay("ari-events-caller-hangup-mid-agi.jsonl")
 	h.replay("ari-events-ari-hangup-active-call.jsonl")
 
-	waitFor(t, "settlement", func() bool { return len(h.hooks.snapshot().settled) >= 1 })
+	testutil.Eventually(t, waitLimit, "settlement", func() bool { return len(h.hooks.snapshot().settled) >= 1 })
 	if f := h.hooks.snapshot().findings; len(f) != 0 {
 		t.Errorf("normal traffic raised findings: %+v", f)
 	}
@@ -86,7 +87,7 @@ func TestSettlementFromChannelDestroyed(t *testing.T) {
 		varset := fmt.Sprintf(`{"type":"ChannelVarset","timestamp":"2026-11-23T00:59:23.081+0000","variable":"TOLLGUARD_CALLID","value":"%d","channel":{"id":"%s","name":"PJSIP/1001-00000000","state":"Ring","creationtime":"2026-11-23T00:59:23.062+0000"},"application":"tollguard"}`, id, allowedID)
 		frames = append(frames[:7:7], append([][]byte{[]byte(varset)}, frames[7:]...)...)
 		h.push(frames...)
-		waitFor(t, "settled", func() bool { rec, _ := h.db.Call(ctx, id); return !rec.SettledAt.IsZero() })
+		testutil.Eventually(t, waitLimit, "settled", func() bool { rec, _ := h.db.Call(ctx, id); return !rec.SettledAt.IsZero() })
 		if rec, _ := h.db.Call(ctx, id); rec.Billsec != 3 || rec.SettledBy != "ari" {
 			t.Errorf("%+v", rec)
 		}
@@ -99,13 +100,13 @@ func TestSettlementFromChannelDestroyed(t *testing.T) {
 		if rec, _ := h.db.Call(ctx, id); !rec.SettledAt.IsZero() {
 			t.Fatal("settled before the grace period")
 		}
-		waitFor(t, "settled after the grace", func() bool { rec, _ := h.db.Call(ctx, id); return !rec.SettledAt.IsZero() })
+		testutil.Eventually(t, waitLimit, "settled after the grace", func() bool { rec, _ := h.db.Call(ctx, id); return !rec.SettledAt.IsZero() })
 	})
 	t.Run("UnansweredIsFree", func(t *testing.T) {
 		h := newHarness(t).start()
 		id := h.gateCall("pbx-test-1795395604.4", "1001", "0033123456789", tollguard.Allow)
 		h.replay("ari-events-caller-hangup-mid-agi.jsonl")
-		waitFor(t, "settled", func() bool { rec, _ := h.db.Call(ctx, id); return !rec.SettledAt.IsZero() })
+		testutil.Eventually(t, waitLimit, "settled", func() bool { rec, _ := h.db.Call(ctx, id); return !rec.SettledAt.IsZero() })
 		if rec, _ := h.db.Call(ctx, id); rec.Billsec != 0 || rec.Charge != 0 {
 			t.Errorf("%+v", rec)
 		}
@@ -114,7 +115,7 @@ func TestSettlementFromChannelDestroyed(t *testing.T) {
 		h := newHarness(t).start()
 		id := h.gateCall(originatedID, "Local", "0044207946000", tollguard.Allow)
 		h.replay(originated)
-		waitFor(t, "settled", func() bool { rec, _ := h.db.Call(ctx, id); return !rec.SettledAt.IsZero() })
+		testutil.Eventually(t, waitLimit, "settled", func() bool { rec, _ := h.db.Call(ctx, id); return !rec.SettledAt.IsZero() })
 		if rec, _ := h.db.Call(ctx, id); rec.Billsec != 3 || rec.DialStatus != "ANSWER" {
 			t.Errorf("%+v", rec)
 		}
@@ -300,7 +301,7 @@ func TestChannelDetectors(t *testing.T) {
 		}
 		// An hour of event clock later (a quiet PBX): the tick finds it.
 		h.push([]byte(`{"type":"ChannelCreated","timestamp":"2026-11-23T02:00:00.000+0000","channel":{"id":"later.1","name":"PJSIP/9999-00000009","state":"Ring","creationtime":"2026-11-23T02:00:00.000+0000","dialplan":{"context":"from-internal","exten":"1002","priority":1}},"application":"tollguard"}`))
-		waitFor(t, "long_call alert from the tick", func() bool { return len(h.alerts.kind(tollguard.AlertLongCall)) == 1 })
+		testutil.Eventually(t, waitLimit, "long_call alert from the tick", func() bool { return len(h.alerts.kind(tollguard.AlertLongCall)) == 1 })
 	})
 	_ = store.ContactFilter{}
 }

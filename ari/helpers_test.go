@@ -267,20 +267,11 @@ func (h *harness) waitConnected(n int) {
 
 func (h *harness) waitResyncs(n int) {
 	h.t.Helper()
-	waitFor(h.t, fmt.Sprintf("%d resynchronisations", n), func() bool { return h.hooks.snapshot().resyncs >= n })
+	testutil.Eventually(h.t, waitLimit, fmt.Sprintf("%d resynchronisations", n), func() bool { return h.hooks.snapshot().resyncs >= n })
 }
 
-// waitFor polls cond every 5ms until it holds or 10s pass.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
+// waitLimit bounds every wait for the listener.
+const waitLimit = 10 * time.Second
 
 // push sends frames and waits until the listener has counted them.
 func (h *harness) push(frames ...[]byte) {
@@ -292,7 +283,7 @@ func (h *harness) push(frames ...[]byte) {
 		}
 	}
 	want := before + uint64(len(frames))
-	waitFor(h.t, fmt.Sprintf("%d events handled", len(frames)), func() bool { return h.l.State().Events >= want })
+	testutil.Eventually(h.t, waitLimit, fmt.Sprintf("%d events handled", len(frames)), func() bool { return h.l.State().Events >= want })
 }
 
 func (h *harness) replay(name string) {

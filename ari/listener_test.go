@@ -10,6 +10,7 @@ import (
 
 	"github.com/tollguard/tollguard"
 	"github.com/tollguard/tollguard/ari/aritest"
+	"github.com/tollguard/tollguard/internal/testutil"
 )
 
 func TestUnknownAndBadFrames(t *testing.T) {
@@ -37,7 +38,7 @@ func TestUnknownAndBadFrames(t *testing.T) {
 	}
 	// Still working: a registration after the junk is handled.
 	id := h.fake.Register("1002", "1002", "sip:1002@127.0.0.1:5081;transport=udp", map[string]string{"user_agent": "SIPp"}, true)
-	waitFor(t, "registration after junk", func() bool { c, ok := h.contact(id); return ok && c.Live })
+	testutil.Eventually(t, waitLimit, "registration after junk", func() bool { c, ok := h.contact(id); return ok && c.Live })
 	if h.hooks.snapshot().ups != 1 {
 		t.Error("the listener reconnected because of bad frames")
 	}
@@ -62,7 +63,7 @@ func TestReconnectBackoff(t *testing.T) {
 	h := newHarness(t, withConfig(func(c *Config) { c.ReconnectMin, c.ReconnectMax = 40*time.Millisecond, 640*time.Millisecond }))
 	h.start()
 	h.fake.Stop()
-	waitFor(t, "7 failed attempts", func() bool { return len(h.hooks.snapshot().downs) >= 8 })
+	testutil.Eventually(t, waitLimit, "7 failed attempts", func() bool { return len(h.hooks.snapshot().downs) >= 8 })
 	downs := h.hooks.snapshot().downs
 	var gaps []time.Duration
 	for i := 2; i < len(downs); i++ { // downs[0] is the drop itself
@@ -89,7 +90,7 @@ func TestReconnectBackoff(t *testing.T) {
 	}
 	h.waitConnected(2)
 	h.waitResyncs(2)
-	waitFor(t, "connected state", func() bool { return h.l.State().Connected })
+	testutil.Eventually(t, waitLimit, "connected state", func() bool { return h.l.State().Connected })
 }
 
 func TestWrongCredentials(t *testing.T) {
@@ -98,7 +99,7 @@ func TestWrongCredentials(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); h.l.Run(ctx) }()
 	defer func() { cancel(); <-done }()
-	waitFor(t, "a failed attempt", func() bool { return h.l.State().LastError != "" })
+	testutil.Eventually(t, waitLimit, "a failed attempt", func() bool { return h.l.State().LastError != "" })
 	if st := h.l.State(); !strings.Contains(st.LastError, "401") || !strings.Contains(st.LastError, "ari.conf") {
 		t.Errorf("last error %q does not explain the refusal", st.LastError)
 	}
@@ -128,7 +129,7 @@ func TestApplicationReplaced(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer other.Close()
-	waitFor(t, "the listener hears it was replaced", func() bool { return strings.Contains(h.l.State().LastError, "took over") })
+	testutil.Eventually(t, waitLimit, "the listener hears it was replaced", func() bool { return strings.Contains(h.l.State().LastError, "took over") })
 	if !strings.Contains(h.logs.String(), "own application name") {
 		t.Error("the log does not say what to do")
 	}
@@ -148,7 +149,7 @@ func TestApplicationReplacedFrame(t *testing.T) {
 	if err := h.fake.Replay("ari-events-application-replaced.jsonl"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "replaced", func() bool { return strings.Contains(h.l.State().LastError, "took over") })
+	testutil.Eventually(t, waitLimit, "replaced", func() bool { return strings.Contains(h.l.State().LastError, "took over") })
 	h.waitConnected(2)
 }
 
@@ -159,7 +160,7 @@ func TestRunStopsOnCancel(t *testing.T) {
 	if took := time.Since(start); took > 3*time.Second {
 		t.Errorf("stopping took %s", took)
 	}
-	waitFor(t, "websocket closed", func() bool { _, open := h.fake.Connections(); return open == 0 })
+	testutil.Eventually(t, waitLimit, "websocket closed", func() bool { _, open := h.fake.Connections(); return open == 0 })
 	if h.l.State().Connected {
 		t.Error("still connected after Run returned")
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tollguard/tollguard"
+	"github.com/tollguard/tollguard/internal/testutil"
 	"github.com/tollguard/tollguard/store"
 )
 
@@ -27,7 +28,7 @@ func TestRegistration(t *testing.T) {
 		// The contact object exists in Asterisk when the event arrives.
 		id := h.fake.Register("1001", "1001", uriSIPp, map[string]string{"user_agent": uaSIPp, "via_addr": "127.0.0.1", "via_port": "5070"}, false)
 		h.replay("ari-events-register.jsonl")
-		waitFor(t, "contact recorded", func() bool { c, ok := h.contact(id); return ok && c.Live && c.UserAgent == uaSIPp })
+		testutil.Eventually(t, waitLimit, "contact recorded", func() bool { c, ok := h.contact(id); return ok && c.Live && c.UserAgent == uaSIPp })
 		c, _ := h.contact(id)
 		if c.IP != "127.0.0.1" || c.Port != 5070 || c.AddrSource != tollguard.AddrContact || c.Count != 1 || c.Extension != "1001" {
 			t.Errorf("contact %+v", c)
@@ -36,7 +37,7 @@ func TestRegistration(t *testing.T) {
 			t.Errorf("first registration alerted: %+v", h.alerts.all())
 		}
 		// last_seen is written just after the contact: wait for it too.
-		waitFor(t, "extension last_seen updated", func() bool {
+		testutil.Eventually(t, waitLimit, "extension last_seen updated", func() bool {
 			ext, err := h.db.Extension(ctx, "1001")
 			return err == nil && !ext.LastSeen.IsZero()
 		})
@@ -50,7 +51,7 @@ func TestRegistration(t *testing.T) {
 
 	t.Run("NewIP", func(t *testing.T) {
 		h.fake.Register("1001", "1001", uriHome, map[string]string{"user_agent": uaSIPp}, true)
-		waitFor(t, "new_ip alert", func() bool { return len(h.alerts.kind(tollguard.AlertNewIP)) == 1 })
+		testutil.Eventually(t, waitLimit, "new_ip alert", func() bool { return len(h.alerts.kind(tollguard.AlertNewIP)) == 1 })
 		a := h.alerts.kind(tollguard.AlertNewIP)[0]
 		if a.Subject != "ext:1001" || a.Account != "acme" || !strings.Contains(a.Message, "198.51.100.7") || !strings.Contains(a.Evidence, "127.0.0.1") {
 			t.Errorf("alert %+v", a)
@@ -62,7 +63,7 @@ func TestRegistration(t *testing.T) {
 
 	t.Run("NewUserAgent", func(t *testing.T) {
 		h.fake.Register("1001", "1001", "sip:1001@198.51.100.7:40999;transport=udp;x-ast-orig-host=192.168.1.6:5060", map[string]string{"user_agent": "Zoiper rv2.10"}, true)
-		waitFor(t, "new_user_agent alert", func() bool { return len(h.alerts.kind(tollguard.AlertNewUserAgent)) == 1 })
+		testutil.Eventually(t, waitLimit, "new_user_agent alert", func() bool { return len(h.alerts.kind(tollguard.AlertNewUserAgent)) == 1 })
 		if n := len(h.alerts.kind(tollguard.AlertNewIP)); n != 1 {
 			t.Errorf("a known address alerted again: %d new_ip", n)
 		}
@@ -72,7 +73,7 @@ func TestRegistration(t *testing.T) {
 		id := tollguard.ContactID("1001", uriSIPp)
 		h.fake.Unregister("1001", "1001", uriSIPp, false)
 		h.replay("ari-events-unregister.jsonl")
-		waitFor(t, "contact gone", func() bool { c, _ := h.contact(id); return !c.Live && !c.RemovedAt.IsZero() })
+		testutil.Eventually(t, waitLimit, "contact gone", func() bool { c, _ := h.contact(id); return !c.Live && !c.RemovedAt.IsZero() })
 	})
 
 	t.Run("AlertModeNone", func(t *testing.T) {
@@ -81,7 +82,7 @@ func TestRegistration(t *testing.T) {
 		}
 		before := len(h.alerts.all())
 		id := h.fake.Register("1001", "1001", "sip:1001@198.18.0.1:5060;x-ast-orig-host=10.0.0.1:5060", map[string]string{"user_agent": "Grandstream"}, true)
-		waitFor(t, "contact recorded", func() bool { c, ok := h.contact(id); return ok && c.Live })
+		testutil.Eventually(t, waitLimit, "contact recorded", func() bool { c, ok := h.contact(id); return ok && c.Live })
 		if n := len(h.alerts.all()); n != before {
 			t.Errorf("mode none alerted: %+v", h.alerts.all()[before:])
 		}
@@ -95,10 +96,10 @@ func TestRegistrationLockdown(t *testing.T) {
 		setCIDRs(t, h.db, "1001", "192.0.2.0/24")
 		h.start()
 		h.fake.Register("1001", "1001", uriOffice, map[string]string{"user_agent": "Yealink"}, true)
-		waitFor(t, "office contact", func() bool { c, ok := h.contact(tollguard.ContactID("1001", uriOffice)); return ok && c.Live })
+		testutil.Eventually(t, waitLimit, "office contact", func() bool { c, ok := h.contact(tollguard.ContactID("1001", uriOffice)); return ok && c.Live })
 
 		thief := h.fake.Register("1001", "1001", uriThief, map[string]string{"user_agent": "friendly-scanner"}, true)
-		waitFor(t, "credentials_compromised alert", func() bool { return len(h.alerts.kind(tollguard.AlertCredentialsCompromised)) == 1 })
+		testutil.Eventually(t, waitLimit, "credentials_compromised alert", func() bool { return len(h.alerts.kind(tollguard.AlertCredentialsCompromised)) == 1 })
 		a := h.alerts.kind(tollguard.AlertCredentialsCompromised)[0]
 		if a.Severity != tollguard.SeverityCritical || !strings.Contains(a.Message, "203.0.113.66") || !strings.Contains(a.Message, "removed the contact") {
 			t.Errorf("alert %+v", a)
@@ -127,11 +128,11 @@ func TestRegistrationLockdown(t *testing.T) {
 		// The attacker registers again: removed again, alerted again, no
 		// second block row.
 		h.fake.Register("1001", "1001", uriThief, map[string]string{"user_agent": "friendly-scanner"}, true)
-		waitFor(t, "second alert", func() bool { return len(h.alerts.kind(tollguard.AlertCredentialsCompromised)) == 2 })
+		testutil.Eventually(t, waitLimit, "second alert", func() bool { return len(h.alerts.kind(tollguard.AlertCredentialsCompromised)) == 2 })
 		if blocks, _ := h.db.Blocks(ctx, tollguard.BlockExtension, "1001", time.Time{}); len(blocks) != 1 {
 			t.Errorf("blocked again: %d rows", len(blocks))
 		}
-		waitFor(t, "contact removed again", func() bool { _, still := h.fake.Object("contact", thief); return !still })
+		testutil.Eventually(t, waitLimit, "contact removed again", func() bool { _, still := h.fake.Object("contact", thief); return !still })
 	})
 
 	t.Run("DeleteRefused", func(t *testing.T) {
@@ -141,7 +142,7 @@ func TestRegistrationLockdown(t *testing.T) {
 		// Asterisk refuses to delete contacts (no writable contact wizard).
 		h.fake.Fault(http.MethodDelete, "/asterisk/config/dynamic/res_pjsip/contact/", http.StatusForbidden, "Could not delete object", 0)
 		thief := h.fake.Register("1001", "1001", uriThief, map[string]string{"user_agent": "friendly-scanner"}, true)
-		waitFor(t, "alert", func() bool { return len(h.alerts.kind(tollguard.AlertCredentialsCompromised)) == 1 })
+		testutil.Eventually(t, waitLimit, "alert", func() bool { return len(h.alerts.kind(tollguard.AlertCredentialsCompromised)) == 1 })
 		a := h.alerts.kind(tollguard.AlertCredentialsCompromised)[0]
 		if !strings.Contains(a.Message, "REFUSED") || !strings.Contains(a.Message, "contact=astdb,registrar") {
 			t.Errorf("message does not say what to configure: %q", a.Message)
@@ -163,7 +164,7 @@ func TestRegistrationLockdown(t *testing.T) {
 		setCIDRs(t, h.db, "1001", "192.0.2.0/24")
 		h.start()
 		h.fake.Register("1001", "1001", "sip:1001@192.168.1.20:5060", map[string]string{"user_agent": "Yealink"}, true)
-		waitFor(t, "warning", func() bool { return len(h.alerts.kind(tollguard.AlertCredentialsCompromised)) == 1 })
+		testutil.Eventually(t, waitLimit, "warning", func() bool { return len(h.alerts.kind(tollguard.AlertCredentialsCompromised)) == 1 })
 		if a := h.alerts.kind(tollguard.AlertCredentialsCompromised)[0]; a.Severity != tollguard.SeverityWarning || !strings.Contains(a.Message, "rewrite_contact=yes") {
 			t.Errorf("alert %+v", a)
 		}
@@ -188,13 +189,13 @@ func TestResyncAfterOutage(t *testing.T) {
 	h.fake.Register("1001", "1001", uriOffice, map[string]string{"user_agent": "Yealink"}, true)
 	h.fake.Register("1002", "1002", "sip:1002@198.51.100.20:5062;x-ast-orig-host=10.0.0.2:5062", map[string]string{"user_agent": "Snom"}, true)
 	officeID := tollguard.ContactID("1001", uriOffice)
-	waitFor(t, "both phones recorded", func() bool {
+	testutil.Eventually(t, waitLimit, "both phones recorded", func() bool {
 		live, _ := h.db.LiveContacts(ctx)
 		return len(live) == 2
 	})
 
 	h.fake.Stop()
-	waitFor(t, "listener notices", func() bool { return !h.l.State().Connected })
+	testutil.Eventually(t, waitLimit, "listener notices", func() bool { return !h.l.State().Connected })
 	// While away: no events reach anyone.
 	thief := h.fake.Register("1001", "1001", uriThief, map[string]string{"user_agent": "friendly-scanner"}, false)
 	h.fake.Unregister("1002", "1002", "sip:1002@198.51.100.20:5062;x-ast-orig-host=10.0.0.2:5062", false)
@@ -205,7 +206,7 @@ func TestResyncAfterOutage(t *testing.T) {
 	h.waitConnected(2)
 	h.waitResyncs(2)
 
-	waitFor(t, "lockdown from the resync", func() bool { return len(h.alerts.kind(tollguard.AlertCredentialsCompromised)) == 1 })
+	testutil.Eventually(t, waitLimit, "lockdown from the resync", func() bool { return len(h.alerts.kind(tollguard.AlertCredentialsCompromised)) == 1 })
 	if _, still := h.fake.Object("contact", thief); still {
 		t.Error("attacker's contact not removed after the resync")
 	}
@@ -240,18 +241,18 @@ func TestResyncFailsSafe(t *testing.T) {
 	h := newHarness(t).start()
 	h.fake.Register("1001", "1001", uriOffice, map[string]string{"user_agent": "Yealink"}, true)
 	id := tollguard.ContactID("1001", uriOffice)
-	waitFor(t, "contact", func() bool { c, _ := h.contact(id); return c.Live })
+	testutil.Eventually(t, waitLimit, "contact", func() bool { c, _ := h.contact(id); return c.Live })
 	// AOR reads fail during the next resync: nothing may be marked gone
 	// on a partial view.
 	h.fake.Fault(http.MethodGet, "/asterisk/config/dynamic/res_pjsip/aor/", http.StatusInternalServerError, "boom", 1)
 	h.fake.Drop()
 	h.waitConnected(2)
-	waitFor(t, "failed resync", func() bool { return h.l.State().LastResyncErr != "" || h.hooks.snapshot().resyncs >= 3 })
+	testutil.Eventually(t, waitLimit, "failed resync", func() bool { return h.l.State().LastResyncErr != "" || h.hooks.snapshot().resyncs >= 3 })
 	if c, _ := h.contact(id); !c.Live {
 		t.Error("a failed resync marked a live contact gone")
 	}
 	// It retries while connected, and then succeeds.
-	waitFor(t, "resync retried", func() bool { s := h.l.State(); return s.LastResyncErr == "" && h.hooks.snapshot().resyncs >= 3 })
+	testutil.Eventually(t, waitLimit, "resync retried", func() bool { s := h.l.State(); return s.LastResyncErr == "" && h.hooks.snapshot().resyncs >= 3 })
 	live, _ := h.db.LiveContacts(ctx)
 	if len(live) != 1 {
 		t.Errorf("live contacts %d", len(live))
@@ -271,7 +272,7 @@ func TestPermanentContactIsNotARegistration(t *testing.T) {
 	// judged from its URI.
 	gone := "sip:1002@198.51.100.9:5060;x-ast-orig-host=10.0.0.9:5060"
 	h.push(mustJSON(t, aritestContactEvent("1002", "1002", gone, tollguard.ContactNonQualified)))
-	waitFor(t, "the vanished registration", func() bool {
+	testutil.Eventually(t, waitLimit, "the vanished registration", func() bool {
 		c, ok := h.contact(tollguard.ContactID("1002", gone))
 		return ok && c.IP == "198.51.100.9"
 	})

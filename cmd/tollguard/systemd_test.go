@@ -38,12 +38,9 @@ func TestWatchdogFedWhileServing(t *testing.T) {
 	d.health.SetAGIBound(false)
 	// Once the loop has noticed (it logs why), pings already sent are
 	// drained, and then none may come.
-	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(logs.String(), "FastAGI server is not serving"); {
-		if time.Now().After(deadline) {
-			t.Fatalf("no log line says why the watchdog starves: %q", logs.String())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.Eventually(t, 5*time.Second, "a log line saying why the watchdog starves", func() bool {
+		return strings.Contains(logs.String(), "FastAGI server is not serving")
+	})
 	for i := 0; sd.Next(50*time.Millisecond) != ""; i++ {
 		if i > 5 {
 			t.Fatal("the watchdog is still being fed while the FastAGI server is down")
@@ -68,10 +65,16 @@ func TestWatchdogOff(t *testing.T) {
 		t.Setenv("WATCHDOG_PID", env[1])
 		app := NewApp(nil, nil, nil)
 		app.Config = DefaultConfig()
-		d := &daemon{app: app, log: slog.New(slog.DiscardHandler), health: NewHealth()}
+		var logs testutil.Buffer
+		d := &daemon{app: app, log: slog.New(slog.NewTextHandler(&logs, nil)), health: NewHealth()}
 		d.health.SetAGIBound(true)
 		ctx, cancel := context.WithCancel(context.Background())
 		d.startWatchdog(ctx)
+		// The loop says when it starts, whatever its interval; a 60 ms
+		// watchdog would also have pinged about ten times below.
+		if strings.Contains(logs.String(), "feeding systemd's watchdog") {
+			t.Errorf("WATCHDOG_USEC=%q WATCHDOG_PID=%q: the watchdog loop started", env[0], env[1])
+		}
 		if m := sd.Next(200 * time.Millisecond); m != "" {
 			t.Errorf("WATCHDOG_USEC=%q WATCHDOG_PID=%q: sent %q", env[0], env[1], m)
 		}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tollguard/tollguard/agi/agitest"
+	"github.com/tollguard/tollguard/internal/testutil"
 )
 
 // envDeadline is the FastAGI server's env-read deadline: agi.Server's
@@ -79,7 +80,7 @@ func TestFloodSoak(t *testing.T) {
 	}
 
 	// The server holds them all at once.
-	eventually(t, 5*time.Second, "the flood's sessions in flight", func() bool {
+	testutil.Eventually(t, 5*time.Second, "the flood's sessions in flight", func() bool {
 		return d.Scrape()["tollguard_agi_sessions_in_flight"] >= 0.9*idle
 	})
 	peakFDs, _ := openFDs(d.PID())
@@ -196,11 +197,11 @@ func TestFloodSoak(t *testing.T) {
 	}
 
 	// Everything is handed back.
-	eventually(t, 10*time.Second, "serve's descriptors back to normal", func() bool {
+	testutil.Eventually(t, 10*time.Second, "serve's descriptors back to normal", func() bool {
 		n, err := openFDs(d.PID())
 		return err == nil && n <= baseFDs+8
 	})
-	eventually(t, 5*time.Second, "no session in flight", func() bool {
+	testutil.Eventually(t, 5*time.Second, "no session in flight", func() bool {
 		return d.Scrape()["tollguard_agi_sessions_in_flight"] == 0
 	})
 	d.Signal(syscall.SIGTERM)

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tollguard/tollguard/internal/testutil"
 )
 
 // killAccounts are the kill test's accounts: one with credit to spare,
@@ -229,7 +231,7 @@ func TestKill9UnderLoadSoak(t *testing.T) {
 		talkers.Wait()
 		// The sweep settles the rest: at most max_call_secs (2s) +
 		// sweep_grace (1s) after their decision, plus a tick.
-		eventually(t, 15*time.Second, "every allowed call settled", func() bool {
+		testutil.Eventually(t, 15*time.Second, "every allowed call settled", func() bool {
 			for _, b := range e.Books() {
 				if b.Open > 0 {
 					return false
@@ -365,7 +367,7 @@ func TestKill9UnderLoadSoak(t *testing.T) {
 	}
 	st.mu.Unlock()
 	wg.Wait()
-	eventually(t, 10*time.Second, "every repeated settle logged", func() bool {
+	testutil.Eventually(t, 10*time.Second, "every repeated settle logged", func() bool {
 		return d.Log.Count(msgIs("call already settled; nothing changed"))-already >= resent
 	})
 	if got := d.Log.Count(msgIs("call already settled; nothing changed")) - already; got != resent {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tollguard/tollguard/agi/agitest"
+	"github.com/tollguard/tollguard/internal/testutil"
 )
 
 // rawSession is a FastAGI connection driven by hand, one line at a
@@ -135,12 +136,12 @@ func testShutdownInFlight(t *testing.T) {
 	// The kernel completes a connection before the server accepts it,
 	// and one still in the listen queue when the listener closes is
 	// reset. These four must be the server's before the signal.
-	eventually(t, 5*time.Second, "the four sessions accepted", func() bool {
+	testutil.Eventually(t, 5*time.Second, "the four sessions accepted", func() bool {
 		return d.Scrape()["tollguard_agi_sessions_in_flight"] == 4
 	})
 	sent := time.Now()
 	d.Signal(syscall.SIGTERM)
-	eventually(t, 5*time.Second, "the FastAGI listener closed", func() bool { return dialRefused(d.AGI) })
+	testutil.Eventually(t, 5*time.Second, "the FastAGI listener closed", func() bool { return dialRefused(d.AGI) })
 	closedIn := time.Since(sent)
 	if d.Exited() {
 		t.Fatal("serve exited with sessions in flight")
@@ -260,7 +261,7 @@ func testShutdownUnderLoad(t *testing.T) {
 			}
 		})
 	}
-	eventually(t, 10*time.Second, "load under way", func() bool {
+	testutil.Eventually(t, 10*time.Second, "load under way", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(got) >= 4*clients

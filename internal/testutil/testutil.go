@@ -66,3 +66,17 @@ func (n *NotifySocket) Next(d time.Duration) string {
 	}
 	return string(buf[:k])
 }
+
+// Eventually polls cond every few milliseconds until it holds, and
+// fails the test if it still does not after timeout. Call it from the
+// test's goroutine.
+func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(5 * time.Millisecond) // a polling interval, not synchronisation
+	}
+}
