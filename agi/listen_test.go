@@ -48,7 +48,7 @@ func TestListenTurnsKeepAliveOff(t *testing.T) {
 	if got := keepAlive(t, std); got == 0 {
 		t.Fatal("net.Listen's connection has keep-alive off; this test cannot tell the difference")
 	}
-	ln, err := Listen(context.Background(), "127.0.0.1:0")
+	ln, err := NewListener(context.Background(), "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -115,7 +115,7 @@ func startServers(ctx context.Context, o serverOpts) (map[string]string, func(),
 	addrs := map[string]string{}
 	listen := func(name string, serve func(context.Context, net.Listener) error) error {
 		// Every server, bare included, on the listener serve uses.
-		ln, err := agi.Listen(srvCtx, "127.0.0.1:0")
+		ln, err := agi.NewListener(srvCtx, "127.0.0.1:0")
 		if err != nil {
 			return err
 		}

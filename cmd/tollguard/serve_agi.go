@@ -18,7 +18,7 @@ func startAGI(ctx context.Context, d *daemon) error {
 	if err != nil {
 		return err
 	}
-	ln, err := agi.Listen(ctx, cfg.Listen)
+	ln, err := agi.NewListener(ctx, cfg.Listen)
 	if err != nil {
 		return tollguard.Errorf(tollguard.EINVALID, "cannot listen on %s for FastAGI: %v (is another tollguard running? set TOLLGUARD_AGI_ADDR or [agi] listen)", cfg.Listen, err)
 	}
