@@ -10,6 +10,9 @@ package tollguard
 const (
 	ScriptOutbound = "outbound"
 	ScriptHangup   = "hangup"
+	// ScriptEmergency records a call to a number on the include's
+	// emergency list after it ended: those calls never wait for the gate.
+	ScriptEmergency = "emergency"
 )
 
 // Channel variables the gate sets before its AGI returns (design.md §1).

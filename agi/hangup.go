@@ -122,9 +122,9 @@ func (s *Server) unknownScript(ss *session) {
 	script := ss.req.Vars["agi_network_script"]
 	ss.log().Warn("FastAGI request for an unknown script; answered with AGISTATUS=FAILURE",
 		LogScript, script)
-	msg := fmt.Sprintf("tollguard: unknown FastAGI script %s; the scripts are %s and %s "+
-		"(agi://host:4573/%s and agi://host:4573/%s)", strings.ReplaceAll(script, `"`, "'"),
-		tollguard.ScriptOutbound, tollguard.ScriptHangup, tollguard.ScriptOutbound, tollguard.ScriptHangup)
+	msg := fmt.Sprintf("tollguard: unknown FastAGI script %s; the scripts are %s, %s and %s "+
+		"(agi://host:4573/%s), as the include calls them", strings.ReplaceAll(script, `"`, "'"),
+		tollguard.ScriptOutbound, tollguard.ScriptHangup, tollguard.ScriptEmergency, tollguard.ScriptOutbound)
 	if err := ss.verbose(msg, 1); err != nil {
 		return
 	}

@@ -29,17 +29,34 @@ const (
 // branches live in functions of their own, which keeps the session
 // goroutine's stack from growing (and being copied) on every call.
 func (s *Server) outbound(ctx context.Context, ss *session) {
+	call, ok := readCall(ss)
+	if !ok {
+		return
+	}
+	// An include installed before the emergency script marks the numbers
+	// on its emergency list: they are never hung up on here, and a
+	// failed decision lets them through. (The include now records them
+	// after they end instead: emergency.go.)
+	emergency := queryFlag(ss.req.Query, "emergency")
+	if call.Dialled == "" {
+		s.deliver(ss, call, noNumber(ss, call), emergency, time.Now())
+		return
+	}
+	s.decide(ctx, ss, call, emergency)
+}
+
+// readCall reads the call from the request: agi_arg_1 is the dialled
+// number, optional agi_arg_2 the extension and agi_arg_3 the caller's
+// source address. ok is false when the session ended while it read.
+func readCall(ss *session) (call *tollguard.Call, ok bool) {
 	req := ss.req
-	call := &tollguard.Call{
+	call = &tollguard.Call{
 		Account:  req.Vars["agi_accountcode"],
 		Channel:  req.Vars["agi_channel"],
 		UniqueID: req.Vars["agi_uniqueid"],
 		Context:  req.Vars["agi_context"],
 		Selftest: queryFlag(req.Query, "selftest"),
 	}
-	// The include marks numbers on its own emergency list: they are
-	// never hung up on here, and a failed decision lets them through.
-	emergency := queryFlag(req.Query, "emergency")
 	dialled, _ := req.arg(1)
 	call.Dialled = strings.TrimSpace(dialled)
 	if ext, _ := req.arg(2); strings.TrimSpace(ext) != "" {
@@ -54,18 +71,13 @@ func (s *Server) outbound(ctx context.Context, ss *session) {
 		v, set, err := ss.get(name)
 		if err != nil && ss.err != nil {
 			endedBeforeDecision(ss, call, err)
-			return
+			return nil, false
 		}
 		if set {
 			call.Remote = parseRemote(v)
 		}
 	}
-
-	if call.Dialled == "" {
-		s.deliver(ss, call, noNumber(ss, call), emergency, time.Now())
-		return
-	}
-	s.decide(ctx, ss, call, emergency)
+	return call, true
 }
 
 func endedBeforeDecision(ss *session, call *tollguard.Call, err error) {

@@ -325,6 +325,8 @@ func (s *Server) serveConn(ctx context.Context, conn net.Conn, peer netip.Addr) 
 		s.outbound(ctx, ss)
 	case tollguard.ScriptHangup:
 		s.hangup(ctx, ss)
+	case tollguard.ScriptEmergency:
+		s.emergency(ctx, ss)
 	default:
 		s.unknownScript(ss)
 	}

@@ -773,7 +773,7 @@ func TestUnknownScript(t *testing.T) {
 		t.Fatalf("result %+v", res)
 	}
 	v := res.Verbose[0]
-	for _, want := range []string{"outbund", "outbound", "hangup"} {
+	for _, want := range []string{"outbund", "outbound", "hangup", "emergency"} {
 		if !strings.Contains(v, want) {
 			t.Errorf("verbose %q lacks %q", v, want)
 		}

@@ -1,8 +1,9 @@
 // Package dialplan holds the Asterisk dialplan include that tollguard
 // ships: the tollguard-outbound subroutine that gates each outbound call
-// over FastAGI, the tollguard-hangup handler that settles it, and the
-// tollguard-callee pre-dial handler that puts the call's limit on the
-// trunk leg.
+// over FastAGI, the tollguard-hangup handler that settles it, the
+// tollguard-emergency handler that records an emergency call once it is
+// over, and the tollguard-callee pre-dial handler that puts the call's
+// limit on the trunk leg.
 // `tollguard dialplan` prints it.
 package dialplan
 
@@ -17,6 +18,9 @@ var Include string
 const (
 	ContextOutbound = "tollguard-outbound" // Gosub(tollguard-outbound,s,1(<number>[,<extension>]))
 	ContextHangup   = "tollguard-hangup"   // the hangup handler it pushes
+	// ContextEmergency is the hangup handler it pushes instead for an
+	// emergency number, which it dials without asking tollguard first.
+	ContextEmergency = "tollguard-emergency"
 	// ContextCallee is the pre-dial handler for the trunk leg:
 	// Dial(...,b(tollguard-callee^s^1(${TOLLGUARD_MAXSEC}))).
 	ContextCallee = "tollguard-callee"
@@ -31,9 +35,6 @@ const (
 	VarExtension  = "TOLLGUARD_EXT"        // inherited (__) by Local channels: the gated extension
 	VarSource     = "TOLLGUARD_SRC"        // inherited (__) by Local channels: the caller's address
 	VarHandlerSet = "TOLLGUARD_HANDLER"    // "1" once the hangup handler is pushed on a channel
+	// "1" once the emergency handler is pushed on a channel.
+	VarEmergencyHandlerSet = "TOLLGUARD_EMERGENCY_HANDLER"
 )
-
-// EmergencyQuery is the script query the include adds for numbers on its
-// emergency list ("outbound?emergency=1"): the gate then never hangs
-// the call up and allows it when it cannot decide.
-const EmergencyQuery = "emergency=1"

@@ -153,7 +153,7 @@ var knownApps = []string{"NoOp", "Set", "MSet", "GotoIf", "Goto", "Gosub", "AGI"
 
 func TestIncludeSyntax(t *testing.T) {
 	p := parse(t, Include)
-	for _, ctx := range []string{ContextOutbound, ContextHangup} {
+	for _, ctx := range []string{ContextOutbound, ContextHangup, ContextEmergency, ContextCallee} {
 		if _, ok := p.contexts[ctx]["s"]; !ok {
 			t.Fatalf("context %s has no s extension", ctx)
 		}
@@ -190,7 +190,7 @@ func TestIncludeSyntax(t *testing.T) {
 					}
 				case "Set":
 					if v, ok := strings.CutPrefix(pr.args, "CHANNEL(hangup_handler_push)="); ok {
-						targets = []string{v}
+						targets = []string{strings.SplitN(v, "(", 2)[0]}
 					}
 				}
 				for _, target := range targets {
@@ -235,15 +235,15 @@ func TestIncludeSyntax(t *testing.T) {
 			returns = append(returns, at)
 		}
 	}
-	if !slices.Equal(returns, []string{"emergency", "allowed"}) {
-		t.Errorf("tollguard-outbound returns at %q, want only emergency and allowed", returns)
+	if !slices.Equal(returns, []string{"allowed", "emergency_dial"}) {
+		t.Errorf("tollguard-outbound returns at %q, want only allowed and emergency_dial", returns)
 	}
 }
 
 func TestIncludeNamesMatchConstants(t *testing.T) {
 	allowed := []string{
 		tollguard.VarVerdict, tollguard.VarReason, tollguard.VarCause, tollguard.VarMaxSec, tollguard.VarCallID,
-		VarAGI, VarEmergency, VarDenyGosub, VarExtension, VarSource, VarHandlerSet,
+		VarAGI, VarEmergency, VarDenyGosub, VarExtension, VarSource, VarHandlerSet, VarEmergencyHandlerSet,
 	}
 	for _, name := range regexp.MustCompile(`TOLLGUARD_[A-Z_]+`).FindAllString(Include, -1) {
 		if !slices.Contains(allowed, name) {
@@ -256,18 +256,10 @@ func TestIncludeNamesMatchConstants(t *testing.T) {
 		}
 	}
 
-	// Script names: AGI(${tg_agi}/<script>,...), where <script> may be
-	// the tg_script variable set earlier.
+	// Script names: AGI(${tg_agi}/<script>,...).
 	p := parse(t, Include)
-	var scriptValues []string
-	for _, ctx := range p.order {
-		for _, pr := range p.contexts[ctx]["s"] {
-			if v, ok := strings.CutPrefix(pr.args, "LOCAL(tg_script)="); ok && pr.app == "Set" {
-				scriptValues = append(scriptValues, v)
-			}
-		}
-	}
 	seen := map[string]bool{}
+	scripts := []string{tollguard.ScriptOutbound, tollguard.ScriptHangup, tollguard.ScriptEmergency}
 	for _, ctx := range p.order {
 		for _, pr := range p.contexts[ctx]["s"] {
 			if pr.app != "AGI" {
@@ -275,26 +267,16 @@ func TestIncludeNamesMatchConstants(t *testing.T) {
 			}
 			url := strings.SplitN(pr.args, ",", 2)[0]
 			script := url[strings.LastIndexByte(url, '/')+1:]
-			scripts := []string{script}
-			if script == "${tg_script}" {
-				scripts = scriptValues
+			if !slices.Contains(scripts, script) {
+				t.Errorf("line %d: AGI script %q is not a tollguard.Script* constant", pr.lineNo, script)
 			}
-			for _, s := range scripts {
-				name, query, _ := strings.Cut(s, "?")
-				if name != tollguard.ScriptOutbound && name != tollguard.ScriptHangup {
-					t.Errorf("line %d: AGI script %q is not a tollguard.Script* constant", pr.lineNo, name)
-				}
-				if query != "" && query != EmergencyQuery {
-					t.Errorf("line %d: query %q", pr.lineNo, query)
-				}
-				seen[name] = true
-			}
+			seen[script] = true
 			if !strings.HasPrefix(url, "${tg_agi}/") {
 				t.Errorf("line %d: AGI URL %q does not use the configured server", pr.lineNo, url)
 			}
 		}
 	}
-	if !seen[tollguard.ScriptOutbound] || !seen[tollguard.ScriptHangup] {
+	if len(seen) != len(scripts) {
 		t.Errorf("scripts used: %v", seen)
 	}
 	if !strings.Contains(Include, "agi://127.0.0.1:4573") {
@@ -546,7 +528,12 @@ func (s *sim) call(exten string, args ...string) {
 // channel hangs up.
 func (s *sim) runHandlers() {
 	for _, h := range s.handlers {
-		s.gosub(strings.Split(h, ",")[0])
+		dest, arg, _ := strings.Cut(h, "(")
+		var args []string
+		if arg != "" {
+			args = strings.Split(strings.TrimSuffix(arg, ")"), ",")
+		}
+		s.gosub(strings.Split(dest, ",")[0], args...)
 	}
 }
 
@@ -558,7 +545,7 @@ func answers(verdict, reason, cause, callid string, hangupOnDeny bool) func(*sim
 		}
 		s.vars["TOLLGUARD_VERDICT"], s.vars["TOLLGUARD_REASON"] = verdict, reason
 		s.vars["TOLLGUARD_CAUSE"], s.vars["TOLLGUARD_CALLID"] = cause, callid
-		if verdict == "deny" && hangupOnDeny && !strings.Contains(url, "?"+EmergencyQuery) {
+		if verdict == "deny" && hangupOnDeny {
 			s.hangup = cause
 		}
 	}
@@ -654,31 +641,39 @@ func TestIncludeBehaviour(t *testing.T) {
 			t.Errorf("the include's built-in emergency numbers are not %s", want)
 		}
 	})
-	t.Run("EmergencyAlwaysDialled", func(t *testing.T) {
-		for _, tt := range []struct {
-			num, extra string
-			agi        func(*sim, string, []string)
-		}{
-			{"112", "", func(s *sim, _ string, _ []string) { s.vars["AGISTATUS"] = "FAILURE" }},
-			{"999", "", answers("deny", "error", "34", "", true)},
-			{"000", "000|110", answers("deny", "unknown_extension", "21", "45", true)},
-		} {
+	t.Run("EmergencyNeverWaitsForTheGate", func(t *testing.T) {
+		// Dialled at once, without a FastAGI session that a stopped
+		// tollguard could hold; recorded by the hangup handler after.
+		for _, tt := range []struct{ num, extra string }{{"112", ""}, {"999", ""}, {"911", "000|110"}, {"000", "000|110"}} {
 			s := newSim(t, "PJSIP")
 			s.globals["TOLLGUARD_EMERGENCY"] = tt.extra
-			s.agi = tt.agi
+			s.agi = func(s *sim, _ string, _ []string) { s.vars["AGISTATUS"] = "FAILURE" }
 			s.call(tt.num, tt.num)
-			if !s.returned || s.hangup != "" {
-				t.Errorf("%s: returned %v hangup %q", tt.num, s.returned, s.hangup)
+			s.call(tt.num, tt.num) // a second route: still one record
+			if !s.returned || s.hangup != "" || len(s.agiCalls) != 0 {
+				t.Errorf("%s: returned %v hangup %q AGI %q", tt.num, s.returned, s.hangup, s.agiCalls)
 			}
-			if url := s.agiCalls[0][0]; !strings.HasSuffix(url, "/outbound?"+EmergencyQuery) {
-				t.Errorf("%s: AGI %s", tt.num, url)
+			s.vars["ANSWEREDTIME"], s.vars["DIALSTATUS"] = "42", "ANSWER"
+			s.runHandlers()
+			want := []string{"agi://127.0.0.1:4573/emergency", tt.num, "1001", "192.0.2.10:5060", "42", "ANSWER"}
+			if len(s.agiCalls) != 1 || !slices.Equal(s.agiCalls[0], want) {
+				t.Errorf("%s: handlers %q ran %q, want one %q", tt.num, s.handlers, s.agiCalls, want)
 			}
 		}
 		s := newSim(t, "PJSIP")
 		s.agi = func(s *sim, _ string, _ []string) {}
 		s.call("1120", "1120")
-		if s.returned || strings.Contains(s.agiCalls[0][0], "?") {
+		if s.returned || len(s.agiCalls) != 1 || s.agiCalls[0][0] != "agi://127.0.0.1:4573/outbound" {
 			t.Errorf("1120 treated as emergency: %q", s.agiCalls)
+		}
+		// On a Local channel (follow-me), with what the caller passed down.
+		s = newSim(t, "Local")
+		s.vars["TOLLGUARD_EXT"], s.vars["TOLLGUARD_SRC"] = "1001", "192.0.2.10:5060"
+		s.call("999", "999")
+		s.runHandlers()
+		want := []string{"agi://127.0.0.1:4573/emergency", "999", "1001", "192.0.2.10:5060", "", ""}
+		if !s.returned || len(s.agiCalls) != 1 || !slices.Equal(s.agiCalls[0], want) {
+			t.Errorf("Local: returned %v AGI %q, want %q", s.returned, s.agiCalls, want)
 		}
 	})
 	t.Run("LocalChannelInherits", func(t *testing.T) {

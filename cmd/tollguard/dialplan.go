@@ -16,7 +16,7 @@ var dialplanSubcommands []func(*App) *cobra.Command
 func newDialplanCommand(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "dialplan",
-		Short: "Print the Asterisk dialplan include (the tollguard-outbound gate, its hangup handler and the trunk-leg limit)",
+		Short: "Print the Asterisk dialplan include (the tollguard-outbound gate, its hangup handlers and the trunk-leg limit)",
 		Long: `Print the dialplan include that gates outbound calls. Install it with
 
   tollguard dialplan > /etc/asterisk/tollguard.conf

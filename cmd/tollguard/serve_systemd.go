@@ -14,14 +14,16 @@ import (
 // WATCHDOG=1 while the gate serves. Outside systemd (no NOTIFY_SOCKET)
 // all of it is a no-op.
 //
-// The watchdog is there for emergency calls. Once Asterisk has connected
-// to the FastAGI port it waits for commands with no timeout, so a
-// tollguard that is frozen (stopped, wedged, swapped out) while the
-// kernel still accepts connections for it would hold every call in the
-// AGI, 112 and 999 among them. With WatchdogSec in the unit, systemd
-// kills such a process within seconds; the kernel then resets the held
-// connections, and the include dials emergency numbers whatever the gate
-// said (and fails the others closed) until tollguard is back.
+// The watchdog is there for the calls a frozen gate would hold. Once
+// Asterisk has connected to the FastAGI port it waits for commands with
+// no timeout, so a tollguard that is frozen (stopped, wedged, swapped
+// out) while the kernel still accepts connections for it would hold
+// every gated call in the AGI. (The emergency numbers on the include's
+// list never wait for the gate; one that only the account's plan knows
+// would.) With WatchdogSec in the unit, systemd kills such a process
+// within seconds; the kernel then resets the held connections, and the
+// include fails the calls closed, emergency numbers excepted, until
+// tollguard is back.
 
 // notifyWarned keeps a broken notify socket from logging at every
 // watchdog ping: the first failure is logged, and the first success

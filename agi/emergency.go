@@ -1,0 +1,82 @@
+package agi
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/tollguard/tollguard"
+)
+
+// ByEmergency settles an emergency call the emergency script recorded.
+const ByEmergency = "emergency"
+
+// emergency records an emergency call after it ended, from the hangup
+// handler the include pushes instead of asking the gate first.
+// agi_arg_1..3 are as for outbound (number, extension, source);
+// agi_arg_4 is ANSWEREDTIME and agi_arg_5 DIALSTATUS.
+//
+// Why after: once connected, Asterisk waits on a FastAGI session with
+// no timeout, so a tollguard that is stopped or swapped out while the
+// kernel still accepts its connections would hold a 112 call until the
+// watchdog restarted it. Emergency numbers on the include's list never
+// wait for tollguard; the gate still records each one (and charges it
+// if the account's plan does not know it as an emergency number), so
+// `tollguard calls` shows it. Nothing is said to the channel: it has
+// hung up.
+func (s *Server) emergency(ctx context.Context, ss *session) {
+	call, ok := readCall(ss)
+	if !ok {
+		return
+	}
+	log := ss.log().With(tollguard.LogExtension, call.Extension, tollguard.LogDest, call.Dialled)
+	if call.Dialled == "" {
+		log.Error("emergency request without a dialled number: the include calls " +
+			"AGI(agi://<host>:4573/emergency,<number>,<extension>,<source>,${ANSWEREDTIME},${DIALSTATUS}) " +
+			"from a hangup handler; nothing recorded")
+		return
+	}
+	// The caller is gone: the decision may take the session's time.
+	dctx, cancel := context.WithDeadline(ctx, ss.deadline)
+	defer cancel()
+	start := time.Now()
+	d, err := s.Gate.Decide(dctx, *call)
+	if err == nil && d.Verdict != tollguard.Allow && d.Verdict != tollguard.Deny {
+		err = fmt.Errorf("gate returned verdict %q", d.Verdict)
+	}
+	if err != nil {
+		log.Error("could not record an emergency call that was dialled; it is missing from the call records",
+			tollguard.LogError, tollguard.ErrorMessage(err))
+		return
+	}
+	s.cfg.metrics.Decision(d.Verdict, d.Reason, time.Since(start))
+	log = log.With(tollguard.LogCallID, d.CallID, tollguard.LogReason, string(d.Reason))
+	if d.Verdict != tollguard.Allow {
+		log.Warn("an emergency number on the include's list was dialled, but the gate would deny it; recorded as denied, not charged. " +
+			"Check the emergency numbers of the account's numbering plan and the include's TOLLGUARD_EMERGENCY")
+		return
+	}
+	if d.CallID == 0 {
+		return // the store failed; the policy logged the emergency call it could not record
+	}
+	dialStatus, _ := ss.req.arg(5)
+	dialStatus = strings.TrimSpace(dialStatus)
+	rawSec, _ := ss.req.arg(4)
+	billsec, _ := parseSeconds(rawSec)
+	changed, err := s.Gate.Settle(dctx, tollguard.Settlement{
+		CallID: d.CallID, Billsec: billsec, DialStatus: dialStatus, By: ByEmergency, At: s.cfg.now(),
+	})
+	s.cfg.metrics.Settled(ByEmergency, changed && err == nil)
+	if err != nil {
+		log.Error("recorded an emergency call but could not settle it; the sweep will settle it",
+			LogBillsec, billsec, tollguard.LogError, tollguard.ErrorMessage(err))
+		return
+	}
+	if d.Reason == tollguard.ReasonEmergency {
+		log.Info("emergency call recorded after it ended", LogBillsec, billsec, LogDialStatus, dialStatus)
+		return
+	}
+	log.Warn("an emergency number on the include's list was dialled, but the gate does not know it as one; recorded and charged as an ordinary call. "+
+		"Check the emergency numbers of the account's numbering plan", LogBillsec, billsec, LogDialStatus, dialStatus)
+}

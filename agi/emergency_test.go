@@ -1,0 +1,134 @@
+package agi
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+
+	"github.com/tollguard/tollguard"
+	"github.com/tollguard/tollguard/agi/agitest"
+)
+
+// TestEmergencyScript: the include's hangup handler records a call to a
+// number on its emergency list after the call, with the arguments
+// AGI(…/emergency,<number>,<ext>,<source>,${ANSWEREDTIME},${DIALSTATUS}).
+func TestEmergencyScript(t *testing.T) {
+	var mu sync.Mutex
+	var calls []tollguard.Call
+	var settled []tollguard.Settlement
+	decide := func(context.Context, tollguard.Call) (tollguard.Decision, error) {
+		return tollguard.Decision{Verdict: tollguard.Allow, Reason: tollguard.ReasonEmergency, MaxSec: -1, CallID: 9}, nil
+	}
+	h := startServer(t, func(s *Server) {
+		g := s.Gate.(*agitest.Gate)
+		g.DecideFunc = func(ctx context.Context, c tollguard.Call) (tollguard.Decision, error) {
+			mu.Lock()
+			calls = append(calls, c)
+			f := decide
+			mu.Unlock()
+			return f(ctx, c)
+		}
+		g.SettleFunc = func(_ context.Context, s tollguard.Settlement) (bool, error) {
+			mu.Lock()
+			settled = append(settled, s)
+			mu.Unlock()
+			return true, nil
+		}
+	})
+	session := func(args ...string) *agitest.Result {
+		ch := agitest.PJSIP("s")
+		ch.SetScript(tollguard.ScriptEmergency)
+		ch.SetArgs(args...)
+		return h.run(ch)
+	}
+	// reset sets the gate's answer and clears what it saw.
+	reset := func(f func(context.Context, tollguard.Call) (tollguard.Decision, error)) {
+		mu.Lock()
+		decide, calls, settled = f, nil, nil
+		mu.Unlock()
+	}
+	seen := func() ([]tollguard.Call, []tollguard.Settlement) {
+		mu.Lock()
+		defer mu.Unlock()
+		return calls, settled
+	}
+
+	t.Run("RecordsAndSettles", func(t *testing.T) {
+		res := session("999", "1001", "192.0.2.10:5060", "42", "ANSWER")
+		if len(res.Commands) != 0 {
+			t.Errorf("commands sent to a hung-up channel: %q", res.Commands)
+		}
+		c, s := seen()
+		if len(c) != 1 || c[0].Dialled != "999" || c[0].Extension != "1001" || c[0].Remote != "192.0.2.10" {
+			t.Errorf("decided %+v", c)
+		}
+		if len(s) != 1 || s[0].CallID != 9 || s[0].Billsec != 42 || s[0].DialStatus != "ANSWER" || s[0].By != ByEmergency {
+			t.Errorf("settled %+v", s)
+		}
+		if e := h.logs.find("emergency call recorded after it ended"); len(e) != 1 || e[0].Attrs[LogBillsec] != "42" {
+			t.Errorf("log:\n%s", h.logs.dump())
+		}
+	})
+	t.Run("UnansweredOrJunkSecondsChargeNothing", func(t *testing.T) {
+		reset(decide)
+		session("112", "1001", "", "", "BUSY")
+		session("112", "1001", "", "soon", "ANSWER")
+		if _, s := seen(); len(s) != 2 || s[0].Billsec != 0 || s[0].DialStatus != "BUSY" || s[1].Billsec != 0 {
+			t.Errorf("settled %+v", s)
+		}
+	})
+	t.Run("NotAnEmergencyToTheGate", func(t *testing.T) {
+		// On the include's list (000), not in the account's plan.
+		reset(func(context.Context, tollguard.Call) (tollguard.Decision, error) {
+			return tollguard.Decision{Verdict: tollguard.Allow, Reason: tollguard.ReasonOK, MaxSec: 600, CallID: 10}, nil
+		})
+		session("000", "1001", "", "30", "ANSWER")
+		if _, s := seen(); len(s) != 1 || s[0].CallID != 10 || s[0].Billsec != 30 {
+			t.Errorf("settled %+v", s)
+		}
+		if len(h.logs.find("does not know it as one; recorded and charged as an ordinary call")) != 1 {
+			t.Errorf("log:\n%s", h.logs.dump())
+		}
+	})
+	t.Run("DeniedIsRecordedNotSettled", func(t *testing.T) {
+		reset(func(context.Context, tollguard.Call) (tollguard.Decision, error) {
+			return tollguard.Decision{Verdict: tollguard.Deny, Reason: tollguard.ReasonBlockedExtension, CallID: 11}, nil
+		})
+		session("000", "1001", "", "30", "ANSWER")
+		if _, s := seen(); len(s) != 0 {
+			t.Errorf("a denied record was settled: %+v", s)
+		}
+		if len(h.logs.find("but the gate would deny it")) != 1 {
+			t.Errorf("log:\n%s", h.logs.dump())
+		}
+	})
+	t.Run("StoreFailed", func(t *testing.T) {
+		// The policy allows an emergency call it cannot record, with no
+		// call id; and a gate error records nothing. Neither settles.
+		reset(func(context.Context, tollguard.Call) (tollguard.Decision, error) {
+			return tollguard.Decision{Verdict: tollguard.Allow, Reason: tollguard.ReasonEmergency, MaxSec: -1}, nil
+		})
+		session("999", "1001", "", "5", "ANSWER")
+		reset(func(context.Context, tollguard.Call) (tollguard.Decision, error) {
+			return tollguard.Decision{}, errors.New("database is locked")
+		})
+		session("999", "1001", "", "5", "ANSWER")
+		if _, s := seen(); len(s) != 0 {
+			t.Errorf("settled %+v", s)
+		}
+		if e := h.logs.find("could not record an emergency call"); len(e) != 1 || e[0].Attrs[tollguard.LogError] != "database is locked" {
+			t.Errorf("log:\n%s", h.logs.dump())
+		}
+	})
+	t.Run("NoNumber", func(t *testing.T) {
+		reset(decide)
+		session("", "1001", "", "5", "ANSWER")
+		if c, _ := seen(); len(c) != 0 {
+			t.Errorf("decided %+v", c)
+		}
+		if len(h.logs.find("emergency request without a dialled number")) != 1 {
+			t.Errorf("log:\n%s", h.logs.dump())
+		}
+	})
+}

@@ -1,0 +1,85 @@
+package faulttest
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tollguard/tollguard/agi/agitest"
+)
+
+// emergencyChannel is the include's tollguard-emergency hangup handler
+// recording a call to an emergency number after it ended:
+// AGI(agi://…/emergency,<number>,<ext>,<source>,${ANSWEREDTIME},${DIALSTATUS}).
+func emergencyChannel(ext, dialled string, billsec int, seq int64) *agitest.Channel {
+	ch := agitest.PJSIP("s")
+	ch.SetScript("emergency")
+	ch.SetArgs(dialled, ext, "127.0.0.1:5072", fmt.Sprint(billsec), "ANSWER")
+	ch.SetChannel(fmt.Sprintf("PJSIP/%s-%08x", ext, seq))
+	ch.Env.Set("agi_uniqueid", uniqueID(seq))
+	ch.Env.Set("agi_context", "tollguard-emergency")
+	ch.Env.Set("agi_extension", "s")
+	return ch
+}
+
+// TestEmergencyRecordedAfterTheCall: the include dials the numbers on
+// its emergency list without asking tollguard, and records them from a
+// hangup handler. The real daemon records such a call as allowed
+// (reason emergency) and settles it at no charge, for an extension that
+// is blocked on an account with no credit; it says nothing to the
+// channel, which has hung up. A number on the include's list that the
+// account's plan does not know as an emergency number is recorded as
+// the gate would decide it, with a warning to fix the lists.
+func TestEmergencyRecordedAfterTheCall(t *testing.T) {
+	env := NewEnv(t, nil)
+	env.Seed(testDeck, Account{ID: "broke", Extensions: []string{"1001"}})
+	env.MustCLI("ext", "block", "1001", "--reason", "compromised")
+	d := env.Start()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	res, err := emergencyChannel("1001", "999", 42, 1).Run(ctx, d.AGI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Commands) != 0 {
+		t.Errorf("commands sent to a hung-up channel: %q", res.Commands)
+	}
+	// An ordinary number through the same script (the include's list
+	// says 000; a GB account's plan does not).
+	if _, err := emergencyChannel("1001", "000", 7, 2).Run(ctx, d.AGI); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := d.Log.WaitFor(ctx, msgIs("an emergency number on the include's list was dialled, but the gate would deny it; "+
+		"recorded as denied, not charged. Check the emergency numbers of the account's numbering plan and the include's TOLLGUARD_EMERGENCY")); !ok {
+		d.dump()
+		t.Fatal("no warning for 000")
+	}
+
+	calls := env.Calls()
+	if len(calls) != 2 {
+		t.Fatalf("%d call rows, want 2: %+v", len(calls), calls)
+	}
+	var id int64
+	for _, c := range calls {
+		switch c.UniqueID {
+		case uniqueID(1):
+			id = c.ID
+			if c.Verdict != "allow" || c.Reason != "emergency" || c.Billsec != 42 || c.Charge != 0 ||
+				!c.SettledAt.Valid || c.SettledBy != "emergency" {
+				t.Errorf("999: %+v", c)
+			}
+		case uniqueID(2):
+			if c.Verdict != "deny" || c.Reason != "blocked_extension" || c.Charge != 0 {
+				t.Errorf("000: %+v", c)
+			}
+		default:
+			t.Errorf("unexpected row %+v", c)
+		}
+	}
+	if out := env.MustCLI("calls", "show", fmt.Sprint(id)); !strings.Contains(out, "emergency") {
+		t.Errorf("calls show %d:\n%s", id, out)
+	}
+}
