@@ -146,7 +146,7 @@ func serve(ctx context.Context, app *App) error {
 	// commit crosses SQLite's automatic threshold (a big rates import
 	// leaves thousands of pages for it).
 	d.goFunc("checkpoint", func() {
-		if err := db.RunCheckpointer(ctx, time.Second); err != nil {
+		if err := db.RunCheckpointer(ctx, store.CheckpointInterval); err != nil {
 			log.Error("WAL checkpointer stopped; SQLite checkpoints inside commits again", "err", err)
 		}
 	})
