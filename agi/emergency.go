@@ -23,8 +23,9 @@ const ByEmergency = "emergency"
 // watchdog restarted it. Emergency numbers on the include's list never
 // wait for tollguard; the gate still records each one (and charges it
 // if the account's plan does not know it as an emergency number), so
-// `tollguard calls` shows it. Nothing is said to the channel: it has
-// hung up.
+// `tollguard calls` shows it. The server sets nothing on the channel,
+// which has hung up (the include passes every argument, so it asks
+// nothing either).
 func (s *Server) emergency(ctx context.Context, ss *session) {
 	call, ok := readCall(ss)
 	if !ok {

@@ -2,7 +2,8 @@
 // ships: the tollguard-outbound subroutine that gates each outbound call
 // over FastAGI, the tollguard-hangup handler that settles it, the
 // tollguard-emergency handler that records an emergency call once it is
-// over, and the tollguard-callee pre-dial handler that puts the call's
+// over (and tollguard-settle, for a gated call the channel made before
+// it), and the tollguard-callee pre-dial handler that puts the call's
 // limit on the trunk leg.
 // `tollguard dialplan` prints it.
 package dialplan
@@ -21,6 +22,9 @@ const (
 	// ContextEmergency is the hangup handler it pushes instead for an
 	// emergency number, which it dials without asking tollguard first.
 	ContextEmergency = "tollguard-emergency"
+	// ContextSettle settles, at hangup, a call the channel placed
+	// through the gate before it dialled an emergency number.
+	ContextSettle = "tollguard-settle"
 	// ContextCallee is the pre-dial handler for the trunk leg:
 	// Dial(...,b(tollguard-callee^s^1(${TOLLGUARD_MAXSEC}))).
 	ContextCallee = "tollguard-callee"
@@ -35,6 +39,10 @@ const (
 	VarExtension  = "TOLLGUARD_EXT"        // inherited (__) by Local channels: the gated extension
 	VarSource     = "TOLLGUARD_SRC"        // inherited (__) by Local channels: the caller's address
 	VarHandlerSet = "TOLLGUARD_HANDLER"    // "1" once the hangup handler is pushed on a channel
-	// "1" once the emergency handler is pushed on a channel.
-	VarEmergencyHandlerSet = "TOLLGUARD_EMERGENCY_HANDLER"
+	// "1" once the emergency handler is pushed on a channel; "2" once a
+	// later call on the channel kept the emergency call's ANSWEREDTIME
+	// and DIALSTATUS in the next two, for the handler.
+	VarEmergencyHandlerSet   = "TOLLGUARD_EMERGENCY_HANDLER"
+	VarEmergencyAnsweredTime = "TOLLGUARD_EMERGENCY_ANSWEREDTIME"
+	VarEmergencyDialStatus   = "TOLLGUARD_EMERGENCY_DIALSTATUS"
 )

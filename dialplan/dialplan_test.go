@@ -153,7 +153,7 @@ var knownApps = []string{"NoOp", "Set", "MSet", "GotoIf", "Goto", "Gosub", "AGI"
 
 func TestIncludeSyntax(t *testing.T) {
 	p := parse(t, Include)
-	for _, ctx := range []string{ContextOutbound, ContextHangup, ContextEmergency, ContextCallee} {
+	for _, ctx := range []string{ContextOutbound, ContextHangup, ContextEmergency, ContextSettle, ContextCallee} {
 		if _, ok := p.contexts[ctx]["s"]; !ok {
 			t.Fatalf("context %s has no s extension", ctx)
 		}
@@ -243,7 +243,8 @@ func TestIncludeSyntax(t *testing.T) {
 func TestIncludeNamesMatchConstants(t *testing.T) {
 	allowed := []string{
 		tollguard.VarVerdict, tollguard.VarReason, tollguard.VarCause, tollguard.VarMaxSec, tollguard.VarCallID,
-		VarAGI, VarEmergency, VarDenyGosub, VarExtension, VarSource, VarHandlerSet, VarEmergencyHandlerSet,
+		VarAGI, VarEmergency, VarDenyGosub, VarExtension, VarSource, VarHandlerSet,
+		VarEmergencyHandlerSet, VarEmergencyAnsweredTime, VarEmergencyDialStatus,
 	}
 	for _, name := range regexp.MustCompile(`TOLLGUARD_[A-Z_]+`).FindAllString(Include, -1) {
 		if !slices.Contains(allowed, name) {
@@ -527,8 +528,8 @@ func (s *sim) call(exten string, args ...string) {
 // runHandlers runs the pushed hangup handlers, as Asterisk does when the
 // channel hangs up.
 func (s *sim) runHandlers() {
-	for _, h := range s.handlers {
-		dest, arg, _ := strings.Cut(h, "(")
+	for i := len(s.handlers) - 1; i >= 0; i-- { // newest first, as Asterisk runs them
+		dest, arg, _ := strings.Cut(s.handlers[i], "(")
 		var args []string
 		if arg != "" {
 			args = strings.Split(strings.TrimSuffix(arg, ")"), ",")
@@ -674,6 +675,84 @@ func TestIncludeBehaviour(t *testing.T) {
 		want := []string{"agi://127.0.0.1:4573/emergency", "999", "1001", "192.0.2.10:5060", "", ""}
 		if !s.returned || len(s.agiCalls) != 1 || !slices.Equal(s.agiCalls[0], want) {
 			t.Errorf("Local: returned %v AGI %q, want %q", s.returned, s.agiCalls, want)
+		}
+	})
+	t.Run("EmergencyAfterAGatedCall", func(t *testing.T) {
+		// A DISA line: an allowed call whose Dial failed, then 112 on the
+		// same channel. The earlier call's limit must not cut 112 off,
+		// nor its settlement bill 112's seconds, and nothing may wait on
+		// tollguard before the Dial.
+		s := newSim(t, "PJSIP")
+		s.agi = func(s *sim, url string, _ []string) {
+			if strings.HasSuffix(url, "/outbound") {
+				answers("allow", "ok", "", "50", true)(s, url, nil)
+				s.vars["TOLLGUARD_MAXSEC"], s.vars["TIMEOUT(absolute)"] = "60", "60"
+			}
+		}
+		s.call("0044207946000", "0044207946000")
+		s.vars["ANSWEREDTIME"], s.vars["DIALSTATUS"] = "", "CONGESTION"
+		s.call("112", "112")
+		if !s.returned || len(s.agiCalls) != 0 {
+			t.Fatalf("112: returned %v, AGI before the Dial %q", s.returned, s.agiCalls)
+		}
+		for name, want := range map[string]string{"TIMEOUT(absolute)": "0", "TOLLGUARD_MAXSEC": "", "TOLLGUARD_CALLID": "",
+			"TOLLGUARD_VERDICT": "allow", "TOLLGUARD_REASON": "emergency", "ANSWEREDTIME": ""} {
+			if got := s.vars[name]; got != want {
+				t.Errorf("after 112's gate %s = %q, want %q", name, got, want)
+			}
+		}
+		s.vars["ANSWEREDTIME"], s.vars["DIALSTATUS"] = "900", "ANSWER"
+		s.runHandlers()
+		got := make([]string, len(s.agiCalls))
+		for i, c := range s.agiCalls {
+			got[i] = strings.Join(c, ",")
+		}
+		slices.Sort(got)
+		want := []string{"agi://127.0.0.1:4573/emergency,112,1001,192.0.2.10:5060,900,ANSWER",
+			"agi://127.0.0.1:4573/hangup,50,,CONGESTION"}
+		if !slices.Equal(got, want) {
+			t.Errorf("handlers ran %q, want %q", got, want)
+		}
+	})
+	t.Run("GatedCallAfterEmergency", func(t *testing.T) {
+		// 112, then an ordinary call on the same channel: 112 is
+		// recorded with its own seconds, not the later call's.
+		s := newSim(t, "PJSIP")
+		s.agi = answers("allow", "ok", "", "51", true)
+		s.call("112", "112")
+		s.vars["ANSWEREDTIME"], s.vars["DIALSTATUS"] = "300", "ANSWER"
+		s.call("0044207946000", "0044207946000")
+		if !s.returned || len(s.agiCalls) != 1 {
+			t.Fatalf("returned %v AGI %q", s.returned, s.agiCalls)
+		}
+		s.vars["ANSWEREDTIME"], s.vars["DIALSTATUS"] = "5", "ANSWER"
+		s.agiCalls = nil
+		s.runHandlers()
+		got := make([]string, len(s.agiCalls))
+		for i, c := range s.agiCalls {
+			got[i] = strings.Join(c, ",")
+		}
+		slices.Sort(got)
+		want := []string{"agi://127.0.0.1:4573/emergency,112,1001,192.0.2.10:5060,300,ANSWER",
+			"agi://127.0.0.1:4573/hangup,51,5,ANSWER"}
+		if !slices.Equal(got, want) {
+			t.Errorf("handlers ran %q, want %q", got, want)
+		}
+	})
+	t.Run("EmergencyRecordFailureLogged", func(t *testing.T) {
+		s := newSim(t, "PJSIP")
+		s.call("999", "999")
+		s.agi = func(s *sim, _ string, _ []string) { s.vars["AGISTATUS"] = "FAILURE" }
+		s.runHandlers()
+		if len(s.logs) != 1 || !strings.Contains(s.logs[0], "emergency call to 999") {
+			t.Errorf("logs %q", s.logs)
+		}
+		s = newSim(t, "PJSIP")
+		s.call("999", "999")
+		s.agi = func(s *sim, _ string, _ []string) { s.vars["AGISTATUS"] = "SUCCESS" }
+		s.runHandlers()
+		if len(s.logs) != 0 {
+			t.Errorf("logs %q", s.logs)
 		}
 	})
 	t.Run("LocalChannelInherits", func(t *testing.T) {
