@@ -25,14 +25,15 @@ func newDialplanEmergencyCommand(app *App) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "emergency [COUNTRY]",
-		Short: "Print the TOLLGUARD_EMERGENCY setting that lets a country's emergency numbers through when tollguard cannot answer",
-		Long: `The include lets 112, 911 and 999 through by itself, whatever tollguard
-answers and even when it is down. A country's other emergency numbers
-(DE 110, FR 15/17/18, AU 000, ...) are allowed by the gate, but when the
-gate cannot answer only TOLLGUARD_EMERGENCY in extensions.conf's
-[globals] lets them through. This prints that line for COUNTRY (an ISO
-3166 code; default: [gate] default_country), from the same
-libphonenumber data the gate uses.`,
+		Short: "Print the TOLLGUARD_EMERGENCY setting that dials a country's emergency numbers without waiting for tollguard",
+		Long: `The include dials 112, 911 and 999 by itself, without waiting for
+tollguard (which records them when they end), so they go through even
+when tollguard is down or stopped. A country's other emergency numbers
+(DE 110, FR 15/17/18, AU 000, ...) are allowed by the gate, but they wait
+for it, and when it cannot answer only TOLLGUARD_EMERGENCY in
+extensions.conf's [globals] lets them through. This prints that line for
+COUNTRY (an ISO 3166 code; default: [gate] default_country), from the
+same libphonenumber data the gate uses.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			country := app.Config.Gate.DefaultCountry
