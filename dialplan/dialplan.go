@@ -2,8 +2,7 @@
 // ships: the tollguard-outbound subroutine that gates each outbound call
 // over FastAGI, the tollguard-hangup handler that settles it, the
 // tollguard-emergency handler that records an emergency call once it is
-// over (and tollguard-settle, for a gated call the channel made before
-// it), and the tollguard-callee pre-dial handler that puts the call's
+// over, and the tollguard-callee pre-dial handler that puts the call's
 // limit on the trunk leg.
 // `tollguard dialplan` prints it.
 package dialplan
@@ -22,9 +21,6 @@ const (
 	// ContextEmergency is the hangup handler it pushes instead for an
 	// emergency number, which it dials without asking tollguard first.
 	ContextEmergency = "tollguard-emergency"
-	// ContextSettle settles, at hangup, a call the channel placed
-	// through the gate before it dialled an emergency number.
-	ContextSettle = "tollguard-settle"
 	// ContextCallee is the pre-dial handler for the trunk leg:
 	// Dial(...,b(tollguard-callee^s^1(${TOLLGUARD_MAXSEC}))).
 	ContextCallee = "tollguard-callee"
@@ -39,10 +35,9 @@ const (
 	VarExtension  = "TOLLGUARD_EXT"        // inherited (__) by Local channels: the gated extension
 	VarSource     = "TOLLGUARD_SRC"        // inherited (__) by Local channels: the caller's address
 	VarHandlerSet = "TOLLGUARD_HANDLER"    // "1" once the hangup handler is pushed on a channel
-	// "1" once the emergency handler is pushed on a channel; "2" once a
-	// later call on the channel kept the emergency call's ANSWEREDTIME
-	// and DIALSTATUS in the next two, for the handler.
-	VarEmergencyHandlerSet   = "TOLLGUARD_EMERGENCY_HANDLER"
-	VarEmergencyAnsweredTime = "TOLLGUARD_EMERGENCY_ANSWEREDTIME"
-	VarEmergencyDialStatus   = "TOLLGUARD_EMERGENCY_DIALSTATUS"
+	// "1" once the emergency handler is pushed on a channel.
+	VarEmergencyHandlerSet = "TOLLGUARD_EMERGENCY_HANDLER"
+	// The channel's emergency call not yet recorded: "number,extension,
+	// source", the handler's first arguments.
+	VarEmergencyPending = "TOLLGUARD_EMERGENCY_PENDING"
 )

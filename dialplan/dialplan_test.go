@@ -153,7 +153,7 @@ var knownApps = []string{"NoOp", "Set", "MSet", "GotoIf", "Goto", "Gosub", "AGI"
 
 func TestIncludeSyntax(t *testing.T) {
 	p := parse(t, Include)
-	for _, ctx := range []string{ContextOutbound, ContextHangup, ContextEmergency, ContextSettle, ContextCallee} {
+	for _, ctx := range []string{ContextOutbound, ContextHangup, ContextEmergency, ContextCallee} {
 		if _, ok := p.contexts[ctx]["s"]; !ok {
 			t.Fatalf("context %s has no s extension", ctx)
 		}
@@ -244,7 +244,7 @@ func TestIncludeNamesMatchConstants(t *testing.T) {
 	allowed := []string{
 		tollguard.VarVerdict, tollguard.VarReason, tollguard.VarCause, tollguard.VarMaxSec, tollguard.VarCallID,
 		VarAGI, VarEmergency, VarDenyGosub, VarExtension, VarSource, VarHandlerSet,
-		VarEmergencyHandlerSet, VarEmergencyAnsweredTime, VarEmergencyDialStatus,
+		VarEmergencyHandlerSet, VarEmergencyPending,
 	}
 	for _, name := range regexp.MustCompile(`TOLLGUARD_[A-Z_]+`).FindAllString(Include, -1) {
 		if !slices.Contains(allowed, name) {
@@ -441,13 +441,29 @@ func (s *sim) expr(e string) string {
 }
 
 // gosub runs ctx's s extension with args until Return or Hangup.
-func (s *sim) gosub(ctx string, args ...string) {
-	s.frames = append(s.frames, map[string]string{})
-	for i, a := range args {
-		s.frames[len(s.frames)-1][fmt.Sprintf("ARG%d", i+1)] = a
+func (s *sim) gosub(ctx string, args ...string) { s.gosubAt(ctx, "s", args...) }
+
+// gosubAt runs ctx's exten with args until Return or Hangup. As
+// app_stack does, the new frame blanks the ARGn of the frame it nests
+// in beyond its own.
+func (s *sim) gosubAt(ctx, exten string, args ...string) {
+	frame := map[string]string{}
+	if len(s.frames) > 0 {
+		for name := range s.frames[len(s.frames)-1] {
+			if strings.HasPrefix(name, "ARG") {
+				frame[name] = ""
+			}
+		}
 	}
+	for i, a := range args {
+		frame[fmt.Sprintf("ARG%d", i+1)] = a
+	}
+	s.frames = append(s.frames, frame)
 	defer func() { s.frames = s.frames[:len(s.frames)-1] }()
-	prios := s.p.contexts[ctx]["s"]
+	prios := s.p.contexts[ctx][exten]
+	if len(prios) == 0 {
+		s.t.Fatalf("no extension %s in [%s]", exten, ctx)
+	}
 	for pc, steps := 0, 0; pc < len(prios); steps++ {
 		if steps > 1000 {
 			s.t.Fatal("loop")
@@ -455,7 +471,7 @@ func (s *sim) gosub(ctx string, args ...string) {
 		pr := prios[pc]
 		pc++
 		jump := func(label string) {
-			i, ok := s.p.label(ctx, "s", label)
+			i, ok := s.p.label(ctx, exten, label)
 			if !ok {
 				s.t.Fatalf("no label %s", label)
 			}
@@ -469,9 +485,9 @@ func (s *sim) gosub(ctx string, args ...string) {
 			name, value, _ := strings.Cut(pr.args, "=")
 			s.set(s.subst(name), s.subst(value))
 		case "MSet":
-			for _, kv := range strings.Split(pr.args, ",") {
+			for _, kv := range strings.Split(s.subst(pr.args), ",") { // split after substitution, as Asterisk does
 				name, value, _ := strings.Cut(kv, "=")
-				s.set(name, s.subst(value))
+				s.set(name, value)
 			}
 		case "GotoIf":
 			q := strings.LastIndexByte(pr.args, '?')
@@ -492,7 +508,7 @@ func (s *sim) gosub(ctx string, args ...string) {
 			if arg != "" {
 				gargs = strings.Split(strings.TrimSuffix(arg, ")"), ",")
 			}
-			s.gosub(parts[0], gargs...)
+			s.gosubAt(parts[0], parts[1], gargs...)
 		case "AGI":
 			args := strings.Split(s.subst(pr.args), ",")
 			s.agiCalls = append(s.agiCalls, args)
@@ -534,15 +550,16 @@ func (s *sim) runHandlers() {
 		if arg != "" {
 			args = strings.Split(strings.TrimSuffix(arg, ")"), ",")
 		}
-		s.gosub(strings.Split(dest, ",")[0], args...)
+		parts := strings.Split(dest, ",")
+		s.gosubAt(parts[0], parts[1], args...)
 	}
 }
 
 // answers returns an AGI callback that replies as the gate would.
 func answers(verdict, reason, cause, callid string, hangupOnDeny bool) func(*sim, string, []string) {
 	return func(s *sim, url string, _ []string) {
-		if strings.HasSuffix(url, "/hangup") {
-			return
+		if !strings.HasSuffix(url, "/outbound") {
+			return // hangup and emergency set nothing
 		}
 		s.vars["TOLLGUARD_VERDICT"], s.vars["TOLLGUARD_REASON"] = verdict, reason
 		s.vars["TOLLGUARD_CAUSE"], s.vars["TOLLGUARD_CALLID"] = cause, callid
@@ -550,6 +567,16 @@ func answers(verdict, reason, cause, callid string, hangupOnDeny bool) func(*sim
 			s.hangup = cause
 		}
 	}
+}
+
+// ran returns the AGI requests the sim made, one string each, sorted.
+func (s *sim) ran() []string {
+	out := make([]string, len(s.agiCalls))
+	for i, c := range s.agiCalls {
+		out[i] = strings.Join(c, ",")
+	}
+	slices.Sort(out)
+	return out
 }
 
 func TestIncludeBehaviour(t *testing.T) {
@@ -650,15 +677,25 @@ func TestIncludeBehaviour(t *testing.T) {
 			s.globals["TOLLGUARD_EMERGENCY"] = tt.extra
 			s.agi = func(s *sim, _ string, _ []string) { s.vars["AGISTATUS"] = "FAILURE" }
 			s.call(tt.num, tt.num)
-			s.call(tt.num, tt.num) // a second route: still one record
 			if !s.returned || s.hangup != "" || len(s.agiCalls) != 0 {
 				t.Errorf("%s: returned %v hangup %q AGI %q", tt.num, s.returned, s.hangup, s.agiCalls)
 			}
+			if s.vars["TOLLGUARD_VERDICT"] != "allow" || s.vars["TOLLGUARD_REASON"] != "emergency" || s.vars["TOLLGUARD_MAXSEC"] != "" {
+				t.Errorf("%s: gate variables %v", tt.num, s.vars)
+			}
+			// Its first route fails; a second route dials it again.
+			s.vars["ANSWEREDTIME"], s.vars["DIALSTATUS"] = "", "CONGESTION"
+			s.call(tt.num, tt.num)
+			if !s.returned || len(s.agiCalls) != 0 {
+				t.Errorf("%s, second route: returned %v AGI %q", tt.num, s.returned, s.agiCalls)
+			}
 			s.vars["ANSWEREDTIME"], s.vars["DIALSTATUS"] = "42", "ANSWER"
 			s.runHandlers()
-			want := []string{"agi://127.0.0.1:4573/emergency", tt.num, "1001", "192.0.2.10:5060", "42", "ANSWER"}
-			if len(s.agiCalls) != 1 || !slices.Equal(s.agiCalls[0], want) {
-				t.Errorf("%s: handlers %q ran %q, want one %q", tt.num, s.handlers, s.agiCalls, want)
+			// Each Dial is recorded once, with its own seconds.
+			want := []string{"agi://127.0.0.1:4573/emergency," + tt.num + ",1001,192.0.2.10:5060,,CONGESTION",
+				"agi://127.0.0.1:4573/emergency," + tt.num + ",1001,192.0.2.10:5060,42,ANSWER"}
+			if got := s.ran(); !slices.Equal(got, want) {
+				t.Errorf("%s: handlers %q ran %q, want %q", tt.num, s.handlers, got, want)
 			}
 		}
 		s := newSim(t, "PJSIP")
@@ -679,9 +716,9 @@ func TestIncludeBehaviour(t *testing.T) {
 	})
 	t.Run("EmergencyAfterAGatedCall", func(t *testing.T) {
 		// A DISA line: an allowed call whose Dial failed, then 112 on the
-		// same channel. The earlier call's limit must not cut 112 off,
-		// nor its settlement bill 112's seconds, and nothing may wait on
-		// tollguard before the Dial.
+		// same channel. The earlier call is settled before 112 is dialled
+		// (left open, the sweep would hang the channel up at its limit),
+		// and its time limit must not cut 112 off.
 		s := newSim(t, "PJSIP")
 		s.agi = func(s *sim, url string, _ []string) {
 			if strings.HasSuffix(url, "/outbound") {
@@ -692,8 +729,8 @@ func TestIncludeBehaviour(t *testing.T) {
 		s.call("0044207946000", "0044207946000")
 		s.vars["ANSWEREDTIME"], s.vars["DIALSTATUS"] = "", "CONGESTION"
 		s.call("112", "112")
-		if !s.returned || len(s.agiCalls) != 0 {
-			t.Fatalf("112: returned %v, AGI before the Dial %q", s.returned, s.agiCalls)
+		if got, want := s.ran(), []string{"agi://127.0.0.1:4573/hangup,50,,CONGESTION"}; !s.returned || !slices.Equal(got, want) {
+			t.Fatalf("112: returned %v, AGI %q, want only %q", s.returned, got, want)
 		}
 		for name, want := range map[string]string{"TIMEOUT(absolute)": "0", "TOLLGUARD_MAXSEC": "", "TOLLGUARD_CALLID": "",
 			"TOLLGUARD_VERDICT": "allow", "TOLLGUARD_REASON": "emergency", "ANSWEREDTIME": ""} {
@@ -702,21 +739,15 @@ func TestIncludeBehaviour(t *testing.T) {
 			}
 		}
 		s.vars["ANSWEREDTIME"], s.vars["DIALSTATUS"] = "900", "ANSWER"
+		s.agiCalls = nil
 		s.runHandlers()
-		got := make([]string, len(s.agiCalls))
-		for i, c := range s.agiCalls {
-			got[i] = strings.Join(c, ",")
-		}
-		slices.Sort(got)
-		want := []string{"agi://127.0.0.1:4573/emergency,112,1001,192.0.2.10:5060,900,ANSWER",
-			"agi://127.0.0.1:4573/hangup,50,,CONGESTION"}
-		if !slices.Equal(got, want) {
+		if got, want := s.ran(), []string{"agi://127.0.0.1:4573/emergency,112,1001,192.0.2.10:5060,900,ANSWER"}; !slices.Equal(got, want) {
 			t.Errorf("handlers ran %q, want %q", got, want)
 		}
 	})
 	t.Run("GatedCallAfterEmergency", func(t *testing.T) {
-		// 112, then an ordinary call on the same channel: 112 is
-		// recorded with its own seconds, not the later call's.
+		// 112, then an ordinary call, then 999 on the same channel: each
+		// emergency call is recorded with its own seconds.
 		s := newSim(t, "PJSIP")
 		s.agi = answers("allow", "ok", "", "51", true)
 		s.call("112", "112")
@@ -726,16 +757,18 @@ func TestIncludeBehaviour(t *testing.T) {
 			t.Fatalf("returned %v AGI %q", s.returned, s.agiCalls)
 		}
 		s.vars["ANSWEREDTIME"], s.vars["DIALSTATUS"] = "5", "ANSWER"
+		s.call("999", "999")
+		if got, want := s.ran(), []string{"agi://127.0.0.1:4573/hangup,51,5,ANSWER"}; !s.returned || !slices.Equal(got, want) {
+			t.Errorf("999: returned %v, ran %q, want %q", s.returned, got, want)
+		}
+		s.vars["ANSWEREDTIME"], s.vars["DIALSTATUS"] = "600", "ANSWER"
 		s.agiCalls = nil
 		s.runHandlers()
-		got := make([]string, len(s.agiCalls))
-		for i, c := range s.agiCalls {
-			got[i] = strings.Join(c, ",")
+		want := []string{
+			"agi://127.0.0.1:4573/emergency,112,1001,192.0.2.10:5060,300,ANSWER",
+			"agi://127.0.0.1:4573/emergency,999,1001,192.0.2.10:5060,600,ANSWER",
 		}
-		slices.Sort(got)
-		want := []string{"agi://127.0.0.1:4573/emergency,112,1001,192.0.2.10:5060,300,ANSWER",
-			"agi://127.0.0.1:4573/hangup,51,5,ANSWER"}
-		if !slices.Equal(got, want) {
+		if got := s.ran(); !slices.Equal(got, want) {
 			t.Errorf("handlers ran %q, want %q", got, want)
 		}
 	})

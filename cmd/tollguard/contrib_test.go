@@ -498,7 +498,7 @@ func TestAsteriskSnippets(t *testing.T) {
 			t.Errorf("extensions.conf lacks %s", w)
 		}
 	}
-	for _, c := range []string{dialplan.ContextOutbound, dialplan.ContextHangup, dialplan.ContextEmergency, dialplan.ContextSettle, dialplan.ContextCallee} {
+	for _, c := range []string{dialplan.ContextOutbound, dialplan.ContextHangup, dialplan.ContextEmergency, dialplan.ContextCallee} {
 		if !strings.Contains(dialplan.Include, "["+c+"]") {
 			t.Errorf("the include has no [%s] context", c)
 		}
