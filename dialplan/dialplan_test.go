@@ -772,6 +772,25 @@ func TestIncludeBehaviour(t *testing.T) {
 			t.Errorf("handlers ran %q, want %q", got, want)
 		}
 	})
+	t.Run("GatedCallLastAfterEmergency", func(t *testing.T) {
+		// 112, then an ordinary call, then hangup: 112 is recorded once,
+		// and the pending handler, with nothing pending, asks nothing.
+		s := newSim(t, "PJSIP")
+		s.agi = answers("allow", "ok", "", "52", true)
+		s.call("112", "112")
+		s.vars["ANSWEREDTIME"], s.vars["DIALSTATUS"] = "30", "ANSWER"
+		s.call("0044207946000", "0044207946000")
+		s.vars["ANSWEREDTIME"], s.vars["DIALSTATUS"] = "7", "ANSWER"
+		s.agiCalls = nil
+		s.runHandlers()
+		want := []string{
+			"agi://127.0.0.1:4573/emergency,112,1001,192.0.2.10:5060,30,ANSWER",
+			"agi://127.0.0.1:4573/hangup,52,7,ANSWER",
+		}
+		if got := s.ran(); !slices.Equal(got, want) {
+			t.Errorf("handlers ran %q, want %q", got, want)
+		}
+	})
 	t.Run("EmergencyRecordFailureLogged", func(t *testing.T) {
 		s := newSim(t, "PJSIP")
 		s.call("999", "999")
