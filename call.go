@@ -55,6 +55,9 @@ type Call struct {
 	LinkedID  string // the channel's linked id where known
 	Context   string // agi_context
 	Selftest  bool   // a tollguard selftest call: record it, deny it with reason selftest
+	// At is when the call was placed, for one recorded after it ended
+	// (the include's emergency calls); zero, or a time to come, means now.
+	At time.Time
 }
 
 // Decision is the gate's answer to a Call, with the trail of rule steps

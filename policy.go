@@ -160,6 +160,9 @@ func (e *eval) allow(r Reason, rule, format string, args ...any) {
 
 func (p *Policy) decide(ctx context.Context, c Call, dry bool) (Decision, error) {
 	now := p.Now()
+	if !c.At.IsZero() && c.At.Before(now) {
+		now = c.At // decided, and recorded, as of when it was placed
+	}
 	d, err := p.evaluate(ctx, c, now, dry)
 	if err == nil {
 		return d, nil

@@ -170,6 +170,24 @@ func TestPolicy(t *testing.T) {
 		}
 		f.want(tollguard.Call{Extension: "9999", Dialled: "999"}, allow, tollguard.ReasonEmergency)
 	})
+	t.Run("RecordedAsOfWhenPlaced", func(t *testing.T) {
+		// A call recorded after it ended (the include's emergency calls)
+		// carries when it was placed; a time to come is taken as now.
+		f := newFixture(t)
+		placed := f.now.Add(-20 * time.Minute)
+		for _, tt := range []struct{ at, want time.Time }{
+			{placed, placed}, {time.Time{}, f.now}, {f.now.Add(time.Hour), f.now},
+		} {
+			d := f.want(tollguard.Call{Dialled: "999", At: tt.at}, allow, tollguard.ReasonEmergency)
+			rec, err := f.db.Call(context.Background(), d.CallID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !rec.CreatedAt.Equal(tt.want) {
+				t.Errorf("At %v: recorded at %v, want %v", tt.at, rec.CreatedAt, tt.want)
+			}
+		}
+	})
 	t.Run("EmergencyAllowedWhenStoreFails", func(t *testing.T) {
 		f := newFixture(t)
 		f.db.Close()

@@ -3,6 +3,7 @@ package agi
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,7 +16,9 @@ const ByEmergency = "emergency"
 // emergency records an emergency call after it ended, from the hangup
 // handler the include pushes instead of asking the gate first.
 // agi_arg_1..3 are as for outbound (number, extension, source);
-// agi_arg_4 is ANSWEREDTIME and agi_arg_5 DIALSTATUS.
+// agi_arg_4 is ANSWEREDTIME, agi_arg_5 DIALSTATUS and agi_arg_6 the
+// Unix second the call was placed (${EPOCH} when the include let it
+// through), which the record carries.
 //
 // Why after: once connected, Asterisk waits on a FastAGI session with
 // no timeout, so a tollguard that is stopped or swapped out while the
@@ -32,9 +35,10 @@ func (s *Server) emergency(ctx context.Context, ss *session) {
 		return
 	}
 	log := ss.log().With(tollguard.LogExtension, call.Extension, tollguard.LogDest, call.Dialled)
+	call.At = placedAt(ss, s.cfg.now())
 	if call.Dialled == "" {
 		log.Error("emergency request without a dialled number: the include calls " +
-			"AGI(agi://<host>:4573/emergency,<number>,<extension>,<source>,${ANSWEREDTIME},${DIALSTATUS}) " +
+			"AGI(agi://<host>:4573/emergency,<number>,<extension>,<source>,${ANSWEREDTIME},${DIALSTATUS},<placed at>) " +
 			"from a hangup handler; nothing recorded")
 		return
 	}
@@ -80,4 +84,25 @@ func (s *Server) emergency(ctx context.Context, ss *session) {
 	}
 	log.Warn("an emergency number on the include's list was dialled, but the gate does not know it as one; recorded and charged as an ordinary call. "+
 		"Check the emergency numbers of the account's numbering plan", LogBillsec, billsec, LogDialStatus, dialStatus)
+}
+
+// maxRecordAge bounds how far back an emergency record may be dated: an
+// emergency call ends within hours, and a start time older than that is
+// not one.
+const maxRecordAge = 24 * time.Hour
+
+// placedAt reads agi_arg_6, the Unix second the call was placed. Absent,
+// malformed, in the future or more than maxRecordAge ago, it is zero:
+// the record is dated now.
+func placedAt(ss *session, now time.Time) time.Time {
+	v, _ := ss.req.arg(6)
+	sec, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	if err != nil {
+		return time.Time{}
+	}
+	at := time.Unix(sec, 0)
+	if at.After(now) || now.Sub(at) > maxRecordAge {
+		return time.Time{}
+	}
+	return at
 }

@@ -3,8 +3,10 @@ package agi
 import (
 	"context"
 	"errors"
+	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tollguard/tollguard"
 	"github.com/tollguard/tollguard/agi/agitest"
@@ -68,6 +70,28 @@ func TestEmergencyScript(t *testing.T) {
 		}
 		if e := h.logs.find("emergency call recorded after it ended"); len(e) != 1 || e[0].Attrs[LogBillsec] != "42" {
 			t.Errorf("log:\n%s", h.logs.dump())
+		}
+	})
+	t.Run("DatedWhenPlaced", func(t *testing.T) {
+		// agi_arg_6 is ${EPOCH} from when the include let the call
+		// through; junk, a time to come or one over a day old is ignored.
+		now := time.Now()
+		placed := now.Add(-10 * time.Minute).Truncate(time.Second)
+		for _, tt := range []struct {
+			arg  string
+			want time.Time
+		}{
+			{strconv.FormatInt(placed.Unix(), 10), placed},
+			{"", time.Time{}},
+			{"soon", time.Time{}},
+			{strconv.FormatInt(now.Add(time.Hour).Unix(), 10), time.Time{}},
+			{strconv.FormatInt(now.Add(-25*time.Hour).Unix(), 10), time.Time{}},
+		} {
+			reset(decide)
+			session("999", "1001", "", "42", "ANSWER", tt.arg)
+			if c, _ := seen(); len(c) != 1 || !c[0].At.Equal(tt.want) {
+				t.Errorf("agi_arg_6 %q: decided %+v, want At %v", tt.arg, c, tt.want)
+			}
 		}
 	})
 	t.Run("UnansweredOrJunkSecondsChargeNothing", func(t *testing.T) {

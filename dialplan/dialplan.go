@@ -38,6 +38,6 @@ const (
 	// "1" once the emergency handler is pushed on a channel.
 	VarEmergencyHandlerSet = "TOLLGUARD_EMERGENCY_HANDLER"
 	// The channel's emergency call not yet recorded: "number,extension,
-	// source", the handler's first arguments.
+	// source,epoch", the handler's first arguments.
 	VarEmergencyPending = "TOLLGUARD_EMERGENCY_PENDING"
 )

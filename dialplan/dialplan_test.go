@@ -307,8 +307,11 @@ type sim struct {
 	returned bool
 }
 
+// simEpoch is ${EPOCH} in the sim: when the calls it runs were placed.
+const simEpoch = "1795392000"
+
 func newSim(t *testing.T, tech string) *sim {
-	s := &sim{t: t, p: parse(t, Include), tech: tech, vars: map[string]string{}, globals: map[string]string{},
+	s := &sim{t: t, p: parse(t, Include), tech: tech, vars: map[string]string{}, globals: map[string]string{"EPOCH": simEpoch},
 		channel: map[string]string{"name": tech + "/1001-0000002a"}}
 	switch tech {
 	case "PJSIP":
@@ -692,8 +695,8 @@ func TestIncludeBehaviour(t *testing.T) {
 			s.vars["ANSWEREDTIME"], s.vars["DIALSTATUS"] = "42", "ANSWER"
 			s.runHandlers()
 			// Each Dial is recorded once, with its own seconds.
-			want := []string{"agi://127.0.0.1:4573/emergency," + tt.num + ",1001,192.0.2.10:5060,,CONGESTION",
-				"agi://127.0.0.1:4573/emergency," + tt.num + ",1001,192.0.2.10:5060,42,ANSWER"}
+			want := []string{"agi://127.0.0.1:4573/emergency," + tt.num + ",1001,192.0.2.10:5060,,CONGESTION," + simEpoch,
+				"agi://127.0.0.1:4573/emergency," + tt.num + ",1001,192.0.2.10:5060,42,ANSWER," + simEpoch}
 			if got := s.ran(); !slices.Equal(got, want) {
 				t.Errorf("%s: handlers %q ran %q, want %q", tt.num, s.handlers, got, want)
 			}
@@ -709,7 +712,7 @@ func TestIncludeBehaviour(t *testing.T) {
 		s.vars["TOLLGUARD_EXT"], s.vars["TOLLGUARD_SRC"] = "1001", "192.0.2.10:5060"
 		s.call("999", "999")
 		s.runHandlers()
-		want := []string{"agi://127.0.0.1:4573/emergency", "999", "1001", "192.0.2.10:5060", "", ""}
+		want := []string{"agi://127.0.0.1:4573/emergency", "999", "1001", "192.0.2.10:5060", "", "", simEpoch}
 		if !s.returned || len(s.agiCalls) != 1 || !slices.Equal(s.agiCalls[0], want) {
 			t.Errorf("Local: returned %v AGI %q, want %q", s.returned, s.agiCalls, want)
 		}
@@ -741,7 +744,7 @@ func TestIncludeBehaviour(t *testing.T) {
 		s.vars["ANSWEREDTIME"], s.vars["DIALSTATUS"] = "900", "ANSWER"
 		s.agiCalls = nil
 		s.runHandlers()
-		if got, want := s.ran(), []string{"agi://127.0.0.1:4573/emergency,112,1001,192.0.2.10:5060,900,ANSWER"}; !slices.Equal(got, want) {
+		if got, want := s.ran(), []string{"agi://127.0.0.1:4573/emergency,112,1001,192.0.2.10:5060,900,ANSWER," + simEpoch}; !slices.Equal(got, want) {
 			t.Errorf("handlers ran %q, want %q", got, want)
 		}
 	})
@@ -757,6 +760,7 @@ func TestIncludeBehaviour(t *testing.T) {
 			t.Fatalf("returned %v AGI %q", s.returned, s.agiCalls)
 		}
 		s.vars["ANSWEREDTIME"], s.vars["DIALSTATUS"] = "5", "ANSWER"
+		s.globals["EPOCH"] = "1795392600" // ten minutes on: each record carries when its call was placed
 		s.call("999", "999")
 		if got, want := s.ran(), []string{"agi://127.0.0.1:4573/hangup,51,5,ANSWER"}; !s.returned || !slices.Equal(got, want) {
 			t.Errorf("999: returned %v, ran %q, want %q", s.returned, got, want)
@@ -765,8 +769,8 @@ func TestIncludeBehaviour(t *testing.T) {
 		s.agiCalls = nil
 		s.runHandlers()
 		want := []string{
-			"agi://127.0.0.1:4573/emergency,112,1001,192.0.2.10:5060,300,ANSWER",
-			"agi://127.0.0.1:4573/emergency,999,1001,192.0.2.10:5060,600,ANSWER",
+			"agi://127.0.0.1:4573/emergency,112,1001,192.0.2.10:5060,300,ANSWER," + simEpoch,
+			"agi://127.0.0.1:4573/emergency,999,1001,192.0.2.10:5060,600,ANSWER,1795392600",
 		}
 		if got := s.ran(); !slices.Equal(got, want) {
 			t.Errorf("handlers ran %q, want %q", got, want)
@@ -784,7 +788,7 @@ func TestIncludeBehaviour(t *testing.T) {
 		s.agiCalls = nil
 		s.runHandlers()
 		want := []string{
-			"agi://127.0.0.1:4573/emergency,112,1001,192.0.2.10:5060,30,ANSWER",
+			"agi://127.0.0.1:4573/emergency,112,1001,192.0.2.10:5060,30,ANSWER," + simEpoch,
 			"agi://127.0.0.1:4573/hangup,52,7,ANSWER",
 		}
 		if got := s.ran(); !slices.Equal(got, want) {

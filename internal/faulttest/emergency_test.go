@@ -12,11 +12,12 @@ import (
 
 // emergencyChannel is the include's tollguard-emergency hangup handler
 // recording a call to an emergency number after it ended:
-// AGI(agi://…/emergency,<number>,<ext>,<source>,${ANSWEREDTIME},${DIALSTATUS}).
-func emergencyChannel(ext, dialled string, billsec int, seq int64) *agitest.Channel {
+// AGI(agi://…/emergency,<number>,<ext>,<source>,<answered seconds>,
+// <dial status>,<placed at>).
+func emergencyChannel(ext, dialled string, billsec int, placed time.Time, seq int64) *agitest.Channel {
 	ch := agitest.PJSIP("s")
 	ch.SetScript("emergency")
-	ch.SetArgs(dialled, ext, "127.0.0.1:5072", fmt.Sprint(billsec), "ANSWER")
+	ch.SetArgs(dialled, ext, "127.0.0.1:5072", fmt.Sprint(billsec), "ANSWER", fmt.Sprint(placed.Unix()))
 	ch.SetChannel(fmt.Sprintf("PJSIP/%s-%08x", ext, seq))
 	ch.Env.Set("agi_uniqueid", uniqueID(seq))
 	ch.Env.Set("agi_context", "tollguard-emergency")
@@ -40,7 +41,8 @@ func TestEmergencyRecordedAfterTheCall(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
-	res, err := emergencyChannel("1001", "999", 42, 1).Run(ctx, d.AGI)
+	placed := time.Now().Add(-time.Minute).Truncate(time.Second)
+	res, err := emergencyChannel("1001", "999", 42, placed, 1).Run(ctx, d.AGI)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +51,7 @@ func TestEmergencyRecordedAfterTheCall(t *testing.T) {
 	}
 	// An ordinary number through the same script (the include's list
 	// says 000; a GB account's plan does not).
-	if _, err := emergencyChannel("1001", "000", 7, 2).Run(ctx, d.AGI); err != nil {
+	if _, err := emergencyChannel("1001", "000", 7, placed, 2).Run(ctx, d.AGI); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := d.Log.WaitFor(ctx, msgIs("an emergency number on the include's list was dialled, but the gate would deny it; "+
@@ -81,5 +83,15 @@ func TestEmergencyRecordedAfterTheCall(t *testing.T) {
 	}
 	if out := env.MustCLI("calls", "show", fmt.Sprint(id)); !strings.Contains(out, "emergency") {
 		t.Errorf("calls show %d:\n%s", id, out)
+	}
+	// Dated when the call was placed, not when it was recorded.
+	db := env.OpenDB()
+	defer db.Close()
+	var created int64
+	if err := db.QueryRow(`SELECT created_at FROM calls WHERE id = ?`, id).Scan(&created); err != nil {
+		t.Fatal(err)
+	}
+	if created != placed.Unix() {
+		t.Errorf("999 recorded at %d, want %d (when it was placed)", created, placed.Unix())
 	}
 }
