@@ -1,6 +1,10 @@
 package tollguard
 
-import "context"
+import (
+	"context"
+	"strconv"
+	"strings"
+)
 
 // ConfigField is one attribute of an Asterisk sorcery object, as ARI's
 // dynamic configuration returns it: every value is a string.
@@ -62,6 +66,9 @@ type Asterisk interface {
 	Originate(ctx context.Context, o Originate) (string, error)
 	// HangupChannel hangs a channel up with a Q.850 reason ("rejected").
 	HangupChannel(ctx context.Context, id, reason string) error
+	// ChannelVar reads a channel variable; set is false when the channel
+	// or the variable does not exist.
+	ChannelVar(ctx context.Context, id, name string) (value string, set bool, err error)
 }
 
 // Originate is a request to start a channel through ARI.
@@ -82,10 +89,31 @@ func HangerFor(a Asterisk) ChannelHanger {
 		if c == nil || c.UniqueID == "" {
 			return Errorf(EINVALID, "call has no channel to hang up")
 		}
+		if on, known := StillOnChannel(ctx, a, c); known && !on {
+			return nil // the channel went on to another call, maybe 112: leave it
+		}
 		err := a.HangupChannel(ctx, c.UniqueID, "normal")
 		if ErrorCode(err) == ENOTFOUND {
 			return nil
 		}
 		return err
 	}
+}
+
+// StillOnChannel reports whether call c is still the call on its channel.
+// The gate sets TOLLGUARD_CALLID on the channel it decides for, and the
+// include clears or replaces it when that channel goes on to another
+// call: a second route, or an emergency number on a DISA line after a
+// gated call it could not settle. A channel that moved on must not be
+// hung up for c, nor c taken as still running. known is false when
+// Asterisk cannot be asked, or c has no id.
+func StillOnChannel(ctx context.Context, a Asterisk, c *CallRecord) (on, known bool) {
+	if c == nil || c.ID == 0 || c.UniqueID == "" {
+		return false, false
+	}
+	v, set, err := a.ChannelVar(ctx, c.UniqueID, VarCallID)
+	if err != nil {
+		return false, false
+	}
+	return set && strings.TrimSpace(v) == strconv.FormatInt(c.ID, 10), true
 }

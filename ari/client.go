@@ -316,9 +316,28 @@ func (c *Client) ChannelExists(ctx context.Context, id string) (bool, error) {
 	return false, err
 }
 
-// ChannelChecker returns the sweep's check: whether a call's channel (by
-// its uniqueid) is still up. known is false when there is no uniqueid or
-// Asterisk cannot be asked.
+// ChannelVar reads a channel variable (GET /channels/{id}/variable).
+// Asterisk answers 404 for a variable that is not set, and for a channel
+// that is gone: set is false for both.
+func (c *Client) ChannelVar(ctx context.Context, id, name string) (value string, set bool, err error) {
+	var out struct {
+		Value string `json:"value"`
+	}
+	err = c.request(ctx, fmt.Sprintf("read variable %s of channel %s", name, id), "", http.MethodGet,
+		"/channels/"+url.PathEscape(id)+"/variable?variable="+url.QueryEscape(name), nil, &out)
+	switch tollguard.ErrorCode(err) {
+	case "":
+		return out.Value, true, nil
+	case tollguard.ENOTFOUND:
+		return "", false, nil
+	}
+	return "", false, err
+}
+
+// ChannelChecker returns the sweep's check: whether a call is still up
+// on its channel (by its uniqueid). A channel that is up but went on to
+// another call (tollguard.StillOnChannel) no longer carries this one.
+// known is false when there is no uniqueid or Asterisk cannot be asked.
 func (c *Client) ChannelChecker() tollguard.ChannelChecker {
 	return func(ctx context.Context, rec *tollguard.CallRecord) (alive, known bool, err error) {
 		if rec == nil || rec.UniqueID == "" {
@@ -327,6 +346,9 @@ func (c *Client) ChannelChecker() tollguard.ChannelChecker {
 		up, err := c.ChannelExists(ctx, rec.UniqueID)
 		if err != nil {
 			return false, false, err
+		}
+		if on, known := tollguard.StillOnChannel(ctx, c, rec); up && known && !on {
+			return false, true, nil
 		}
 		return up, true, nil
 	}

@@ -157,6 +157,36 @@ func TestClientREST(t *testing.T) {
 			t.Errorf("hanger on a gone channel: %v", err)
 		}
 		wantCode(t, hang(ctx, &tollguard.CallRecord{}), tollguard.EINVALID)
+
+		// Channel variables, as recorded: a value, or 404 when unset.
+		fake.SetChannel("pbx-9.2", "PJSIP/1001-0000000a")
+		fake.SetChannelVar("pbx-9.2", tollguard.VarCallID, "7")
+		if v, set, err := c.ChannelVar(ctx, "pbx-9.2", tollguard.VarCallID); v != "7" || !set || err != nil {
+			t.Errorf("TOLLGUARD_CALLID: %q %v %v", v, set, err)
+		}
+		if r := fake.RequestsMatching(http.MethodGet, "/channels/pbx-9.2/variable"); len(r) != 1 || r[0].Query.Get("variable") != tollguard.VarCallID {
+			t.Errorf("variable request: %+v", r)
+		}
+		if v, set, err := c.ChannelVar(ctx, "pbx-9.2", "NO_SUCH_VARIABLE"); v != "" || set || err != nil {
+			t.Errorf("unset variable: %q %v %v", v, set, err)
+		}
+		// A call is up only while its channel still carries its call id:
+		// a channel that went on to another call (a DISA caller now on
+		// 112) is neither taken as running it nor hung up for it.
+		check := c.ChannelChecker()
+		rec := &tollguard.CallRecord{ID: 7, UniqueID: "pbx-9.2"}
+		if alive, known, err := check(ctx, rec); !alive || !known || err != nil {
+			t.Errorf("checker on its own channel: %v %v %v", alive, known, err)
+		}
+		for _, other := range []string{"8", ""} {
+			fake.SetChannelVar("pbx-9.2", tollguard.VarCallID, other)
+			if alive, known, err := check(ctx, rec); alive || !known || err != nil {
+				t.Errorf("checker with TOLLGUARD_CALLID %q on the channel: %v %v %v", other, alive, known, err)
+			}
+			if err := hang(ctx, rec); err != nil || !fake.HasChannel("pbx-9.2") {
+				t.Errorf("hanger with TOLLGUARD_CALLID %q: %v; channel up %v", other, err, fake.HasChannel("pbx-9.2"))
+			}
+		}
 	})
 
 	t.Run("WrongPassword", func(t *testing.T) {

@@ -8,7 +8,8 @@
 // object is either read-only as if from pjsip.conf (writes answer 403
 // with Asterisk's recorded messages) or writable as if from astdb (PUT
 // creates or merges, DELETE answers 204 then 404, an unknown attribute
-// answers 400); module reload; originate; channel get and delete; Basic
+// answers 400); module reload; originate; channel get, delete and
+// variables; Basic
 // or api_key authentication (401 otherwise); and the events websocket,
 // which can replay recorded streams or single events, drop its
 // connections, and stop and restart (a new connection epoch).
@@ -68,6 +69,7 @@ type object struct {
 
 type channel struct {
 	data map[string]any
+	vars map[string]string
 }
 
 // Server is a fake ARI.
@@ -363,6 +365,23 @@ func (s *Server) SetChannel(id, name string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.channels[id] = channel{data: map[string]any{"id": id, "name": name, "state": "Up"}}
+}
+
+// SetChannelVar sets a variable on a channel made by SetChannel or an
+// originate (for GET /channels/{id}/variable); it does nothing if the
+// channel does not exist.
+func (s *Server) SetChannelVar(id, name, value string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ch, ok := s.channels[id]
+	if !ok {
+		return
+	}
+	if ch.vars == nil {
+		ch.vars = map[string]string{}
+	}
+	ch.vars[name] = value
+	s.channels[id] = ch
 }
 
 // HasChannel reports whether a channel exists.
@@ -670,6 +689,8 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		s.reload(rec, strings.TrimPrefix(p, "/asterisk/modules/"))
 	case p == "/channels" && r.Method == http.MethodPost:
 		s.originate(rec, r.URL.Query(), body)
+	case strings.HasPrefix(p, "/channels/") && strings.HasSuffix(p, "/variable") && r.Method == http.MethodGet:
+		s.channelVar(rec, strings.TrimSuffix(strings.TrimPrefix(p, "/channels/"), "/variable"), r.URL.Query().Get("variable"))
 	case strings.HasPrefix(p, "/channels/"):
 		s.channel(rec, r.Method, strings.TrimPrefix(p, "/channels/"))
 	default:
@@ -877,6 +898,28 @@ func (s *Server) originate(w http.ResponseWriter, q url.Values, body []byte) {
 	s.channels[id] = channel{data: ch}
 	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, ch)
+}
+
+// channelVar answers GET /channels/{id}/variable?variable=name as the
+// recordings do: 200 {"value": ...}, or 404 for a variable not set.
+func (s *Server) channelVar(w http.ResponseWriter, id, name string) {
+	s.mu.Lock()
+	ch, ok := s.channels[id]
+	v, set := ch.vars[name]
+	s.mu.Unlock()
+	switch {
+	case !ok:
+		writeJSON(w, http.StatusNotFound, map[string]string{"message": "Channel not found"})
+	case !set:
+		f, err := loadREST("ari-rest-channel-var-unset.json")
+		if err != nil {
+			writeJSON(w, http.StatusInternalServerError, map[string]string{"message": err.Error()})
+			return
+		}
+		writeRaw(w, f.Status, f.Body)
+	default:
+		writeJSON(w, http.StatusOK, map[string]string{"value": v})
+	}
 }
 
 func (s *Server) channel(w http.ResponseWriter, method, id string) {

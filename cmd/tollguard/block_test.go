@@ -17,8 +17,7 @@ func TestExtBlockHangsUpCallsInProgress(t *testing.T) {
 	c.seed()
 	decide := func(uid, dialled string) {
 		t.Helper()
-		fake.SetChannel(uid, "PJSIP/1001-"+uid)
-		decideOn(t, c.db, tollguard.Call{Extension: "1001", Dialled: dialled, Remote: "192.0.2.10", UniqueID: uid})
+		liveCall(t, fake, c.db, tollguard.Call{Extension: "1001", Dialled: dialled, Remote: "192.0.2.10", UniqueID: uid})
 	}
 	decide("pbx-8.1", "02079460000")
 	decide("pbx-8.2", "999")
@@ -55,8 +54,7 @@ func TestAccountIntlBlock(t *testing.T) {
 	c := newCLI(t)
 	c.seed()
 	for uid, dialled := range map[string]string{"nat": "02079460000", "intl": "0033123456789", "sos": "112"} {
-		fake.SetChannel(uid, "PJSIP/1001-"+uid)
-		decideOn(t, c.db, tollguard.Call{Extension: "1001", Dialled: dialled, Remote: "192.0.2.10", UniqueID: uid})
+		liveCall(t, fake, c.db, tollguard.Call{Extension: "1001", Dialled: dialled, Remote: "192.0.2.10", UniqueID: uid})
 	}
 	if code, _, errs := c.run("account", "intl-block", "acme"); code != exitUsage || !strings.Contains(errs, "--reason is required") {
 		t.Errorf("no reason: exit %d %s", code, errs)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/tollguard/tollguard"
@@ -36,6 +37,17 @@ func decideOn(t *testing.T, path string, c tollguard.Call) tollguard.Decision {
 	if err != nil || !dec.Allowed() {
 		t.Fatalf("call %+v: %+v %v; want it allowed", c, dec, err)
 	}
+	return dec
+}
+
+// liveCall is a call in progress as Asterisk carries it: its channel
+// (c.UniqueID) exists on fake and carries the TOLLGUARD_CALLID the
+// gate's reply sets there.
+func liveCall(t *testing.T, fake *aritest.Server, path string, c tollguard.Call) tollguard.Decision {
+	t.Helper()
+	fake.SetChannel(c.UniqueID, "PJSIP/"+c.Extension+"-"+c.UniqueID)
+	dec := decideOn(t, path, c)
+	fake.SetChannelVar(c.UniqueID, tollguard.VarCallID, strconv.FormatInt(dec.CallID, 10))
 	return dec
 }
 

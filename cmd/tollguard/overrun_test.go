@@ -5,6 +5,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -48,14 +49,26 @@ func TestSweepHangsUpOverrunningCalls(t *testing.T) {
 		if err != nil || !dec.Allowed() || dec.MaxSec != 60 {
 			t.Fatalf("decision %+v %v; want allowed for 60 s", dec, err)
 		}
+		fake.SetChannelVar(id, tollguard.VarCallID, strconv.FormatInt(dec.CallID, 10)) // as the gate's reply does
 		return dec
 	}
 	call("pbx-1.1")
+	// pbx-1.3's channel went on to another call (the include cleared
+	// TOLLGUARD_CALLID: a DISA caller now on 112) without settling this
+	// one: it is over, and its channel must not be hung up.
+	moved := call("pbx-1.3")
+	fake.SetChannelVar("pbx-1.3", tollguard.VarCallID, "")
 	now = now.Add(time.Minute)
 	call("pbx-1.2")
 	// pbx-1.1 is a minute past its 60 s; pbx-1.2 has just started.
 	now = now.Add(gate.SweepGrace.Duration + time.Second)
 	d.reconcile(ctx)
+	if !fake.HasChannel("pbx-1.3") {
+		t.Error("the sweep hung up a channel that had gone on to another call")
+	}
+	if rec, err := db.Call(ctx, moved.CallID); err != nil || rec.Open() || rec.SettledBy != "sweep:gone" {
+		t.Errorf("the moved-on call: %+v %v; want it settled as gone", rec, err)
+	}
 
 	dels := fake.RequestsMatching(http.MethodDelete, "/channels/")
 	if len(dels) != 1 || !strings.HasSuffix(dels[0].Path, "/channels/pbx-1.1") || dels[0].Query.Get("reason") != "normal" {

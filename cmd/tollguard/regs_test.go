@@ -68,8 +68,7 @@ threshold = 20
 	ok("ext", "add", "1002", "--account", "acme", "--no-asterisk")
 	// A call in progress from 1001 (national, unrated: free): the
 	// lockdown below hangs it up.
-	fake.SetChannel("pbx-7.1", "PJSIP/1001-00000007")
-	decideOn(t, db, tollguard.Call{Extension: "1001", Dialled: "02079460000", Remote: "192.0.2.10", UniqueID: "pbx-7.1"})
+	liveCall(t, fake, db, tollguard.Call{Extension: "1001", Dialled: "02079460000", Remote: "192.0.2.10", UniqueID: "pbx-7.1"})
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int)
