@@ -89,8 +89,8 @@ func HangerFor(a Asterisk) ChannelHanger {
 		if c == nil || c.UniqueID == "" {
 			return Errorf(EINVALID, "call has no channel to hang up")
 		}
-		if on, known := StillOnChannel(ctx, a, c); known && !on {
-			return nil // the channel went on to another call, maybe 112: leave it
+		if on, err := StillOnChannel(ctx, a, c); err == nil && !on {
+			return nil // gone, or gone on to another call (maybe 112): leave it
 		}
 		err := a.HangupChannel(ctx, c.UniqueID, "normal")
 		if ErrorCode(err) == ENOTFOUND {
@@ -100,20 +100,21 @@ func HangerFor(a Asterisk) ChannelHanger {
 	}
 }
 
-// StillOnChannel reports whether call c is still the call on its channel.
-// The gate sets TOLLGUARD_CALLID on the channel it decides for, and the
-// include clears or replaces it when that channel goes on to another
-// call: a second route, or an emergency number on a DISA line after a
-// gated call it could not settle. A channel that moved on must not be
-// hung up for c, nor c taken as still running. known is false when
-// Asterisk cannot be asked, or c has no id.
-func StillOnChannel(ctx context.Context, a Asterisk, c *CallRecord) (on, known bool) {
+// StillOnChannel reports whether call c is still up on its channel, in
+// one request. The gate sets TOLLGUARD_CALLID on the channel it decides
+// for, and the include clears or replaces it when that channel goes on
+// to another call: a second route, or an emergency number on a DISA line
+// after a gated call it could not settle. A channel that is gone, or
+// moved on, does not carry c: it must not be hung up for c, nor c taken
+// as still running. The error is Asterisk's, or EINVALID when c has no
+// id or channel to ask about.
+func StillOnChannel(ctx context.Context, a Asterisk, c *CallRecord) (bool, error) {
 	if c == nil || c.ID == 0 || c.UniqueID == "" {
-		return false, false
+		return false, Errorf(EINVALID, "call has no id or channel to look for")
 	}
 	v, set, err := a.ChannelVar(ctx, c.UniqueID, VarCallID)
 	if err != nil {
-		return false, false
+		return false, err
 	}
-	return set && strings.TrimSpace(v) == strconv.FormatInt(c.ID, 10), true
+	return set && strings.TrimSpace(v) == strconv.FormatInt(c.ID, 10), nil
 }

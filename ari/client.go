@@ -335,22 +335,24 @@ func (c *Client) ChannelVar(ctx context.Context, id, name string) (value string,
 }
 
 // ChannelChecker returns the sweep's check: whether a call is still up
-// on its channel (by its uniqueid). A channel that is up but went on to
-// another call (tollguard.StillOnChannel) no longer carries this one.
-// known is false when there is no uniqueid or Asterisk cannot be asked.
+// on its channel (by its uniqueid). A channel that went on to another
+// call no longer carries this one (tollguard.StillOnChannel); a record
+// without an id is looked for by its channel alone. known is false when
+// there is no uniqueid or Asterisk cannot be asked.
 func (c *Client) ChannelChecker() tollguard.ChannelChecker {
 	return func(ctx context.Context, rec *tollguard.CallRecord) (alive, known bool, err error) {
 		if rec == nil || rec.UniqueID == "" {
 			return false, false, nil
 		}
-		up, err := c.ChannelExists(ctx, rec.UniqueID)
+		if rec.ID != 0 {
+			alive, err = tollguard.StillOnChannel(ctx, c, rec)
+		} else {
+			alive, err = c.ChannelExists(ctx, rec.UniqueID)
+		}
 		if err != nil {
 			return false, false, err
 		}
-		if on, known := tollguard.StillOnChannel(ctx, c, rec); up && known && !on {
-			return false, true, nil
-		}
-		return up, true, nil
+		return alive, true, nil
 	}
 }
 

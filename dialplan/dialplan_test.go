@@ -572,6 +572,20 @@ func answers(verdict, reason, cause, callid string, hangupOnDeny bool) func(*sim
 	}
 }
 
+// dialled leaves ANSWEREDTIME and DIALSTATUS as a Dial that ended so
+// would.
+func (s *sim) dialled(answered, status string) {
+	s.vars["ANSWEREDTIME"], s.vars["DIALSTATUS"] = answered, status
+}
+
+// hangupRan runs the hangup handlers and returns the AGI requests they
+// made (ran).
+func (s *sim) hangupRan() []string {
+	s.agiCalls = nil
+	s.runHandlers()
+	return s.ran()
+}
+
 // ran returns the AGI requests the sim made, one string each, sorted.
 func (s *sim) ran() []string {
 	out := make([]string, len(s.agiCalls))
@@ -687,12 +701,12 @@ func TestIncludeBehaviour(t *testing.T) {
 				t.Errorf("%s: gate variables %v", tt.num, s.vars)
 			}
 			// Its first route fails; a second route dials it again.
-			s.vars["ANSWEREDTIME"], s.vars["DIALSTATUS"] = "", "CONGESTION"
+			s.dialled("", "CONGESTION")
 			s.call(tt.num, tt.num)
 			if !s.returned || len(s.agiCalls) != 0 {
 				t.Errorf("%s, second route: returned %v AGI %q", tt.num, s.returned, s.agiCalls)
 			}
-			s.vars["ANSWEREDTIME"], s.vars["DIALSTATUS"] = "42", "ANSWER"
+			s.dialled("42", "ANSWER")
 			s.runHandlers()
 			// Each Dial is recorded once, with its own seconds.
 			want := []string{"agi://127.0.0.1:4573/emergency," + tt.num + ",1001,192.0.2.10:5060,,CONGESTION," + simEpoch,
@@ -730,7 +744,7 @@ func TestIncludeBehaviour(t *testing.T) {
 			}
 		}
 		s.call("0044207946000", "0044207946000")
-		s.vars["ANSWEREDTIME"], s.vars["DIALSTATUS"] = "", "CONGESTION"
+		s.dialled("", "CONGESTION")
 		s.call("112", "112")
 		if got, want := s.ran(), []string{"agi://127.0.0.1:4573/hangup,50,,CONGESTION"}; !s.returned || !slices.Equal(got, want) {
 			t.Fatalf("112: returned %v, AGI %q, want only %q", s.returned, got, want)
@@ -741,58 +755,41 @@ func TestIncludeBehaviour(t *testing.T) {
 				t.Errorf("after 112's gate %s = %q, want %q", name, got, want)
 			}
 		}
-		s.vars["ANSWEREDTIME"], s.vars["DIALSTATUS"] = "900", "ANSWER"
-		s.agiCalls = nil
-		s.runHandlers()
-		if got, want := s.ran(), []string{"agi://127.0.0.1:4573/emergency,112,1001,192.0.2.10:5060,900,ANSWER," + simEpoch}; !slices.Equal(got, want) {
+		s.dialled("900", "ANSWER")
+		if got, want := s.hangupRan(), []string{"agi://127.0.0.1:4573/emergency,112,1001,192.0.2.10:5060,900,ANSWER," + simEpoch}; !slices.Equal(got, want) {
 			t.Errorf("handlers ran %q, want %q", got, want)
 		}
 	})
 	t.Run("GatedCallAfterEmergency", func(t *testing.T) {
-		// 112, then an ordinary call, then 999 on the same channel: each
-		// emergency call is recorded with its own seconds.
-		s := newSim(t, "PJSIP")
-		s.agi = answers("allow", "ok", "", "51", true)
-		s.call("112", "112")
-		s.vars["ANSWEREDTIME"], s.vars["DIALSTATUS"] = "300", "ANSWER"
-		s.call("0044207946000", "0044207946000")
-		if !s.returned || len(s.agiCalls) != 1 {
-			t.Fatalf("returned %v AGI %q", s.returned, s.agiCalls)
-		}
-		s.vars["ANSWEREDTIME"], s.vars["DIALSTATUS"] = "5", "ANSWER"
-		s.globals["EPOCH"] = "1795392600" // ten minutes on: each record carries when its call was placed
-		s.call("999", "999")
-		if got, want := s.ran(), []string{"agi://127.0.0.1:4573/hangup,51,5,ANSWER"}; !s.returned || !slices.Equal(got, want) {
-			t.Errorf("999: returned %v, ran %q, want %q", s.returned, got, want)
-		}
-		s.vars["ANSWEREDTIME"], s.vars["DIALSTATUS"] = "600", "ANSWER"
-		s.agiCalls = nil
-		s.runHandlers()
-		want := []string{
-			"agi://127.0.0.1:4573/emergency,112,1001,192.0.2.10:5060,300,ANSWER," + simEpoch,
-			"agi://127.0.0.1:4573/emergency,999,1001,192.0.2.10:5060,600,ANSWER,1795392600",
-		}
-		if got := s.ran(); !slices.Equal(got, want) {
-			t.Errorf("handlers ran %q, want %q", got, want)
-		}
-	})
-	t.Run("GatedCallLastAfterEmergency", func(t *testing.T) {
-		// 112, then an ordinary call, then hangup: 112 is recorded once,
-		// and the pending handler, with nothing pending, asks nothing.
-		s := newSim(t, "PJSIP")
-		s.agi = answers("allow", "ok", "", "52", true)
-		s.call("112", "112")
-		s.vars["ANSWEREDTIME"], s.vars["DIALSTATUS"] = "30", "ANSWER"
-		s.call("0044207946000", "0044207946000")
-		s.vars["ANSWEREDTIME"], s.vars["DIALSTATUS"] = "7", "ANSWER"
-		s.agiCalls = nil
-		s.runHandlers()
-		want := []string{
-			"agi://127.0.0.1:4573/emergency,112,1001,192.0.2.10:5060,30,ANSWER," + simEpoch,
-			"agi://127.0.0.1:4573/hangup,52,7,ANSWER",
-		}
-		if got := s.ran(); !slices.Equal(got, want) {
-			t.Errorf("handlers ran %q, want %q", got, want)
+		// 112, then an ordinary call, then hangup or 999 on the same
+		// channel: each emergency call is recorded once, with its own
+		// seconds and time, and the pending handler with nothing pending
+		// asks nothing.
+		for _, then999 := range []bool{false, true} {
+			s := newSim(t, "PJSIP")
+			s.agi = answers("allow", "ok", "", "51", true)
+			s.call("112", "112")
+			s.dialled("300", "ANSWER")
+			s.call("0044207946000", "0044207946000")
+			if !s.returned || len(s.agiCalls) != 1 {
+				t.Fatalf("returned %v AGI %q", s.returned, s.agiCalls)
+			}
+			s.dialled("5", "ANSWER")
+			want := []string{"agi://127.0.0.1:4573/emergency,112,1001,192.0.2.10:5060,300,ANSWER," + simEpoch}
+			if then999 {
+				s.globals["EPOCH"] = "1795392600" // ten minutes on
+				s.call("999", "999")
+				if got, want := s.ran(), []string{"agi://127.0.0.1:4573/hangup,51,5,ANSWER"}; !s.returned || !slices.Equal(got, want) {
+					t.Errorf("999: returned %v, ran %q, want %q", s.returned, got, want)
+				}
+				s.dialled("600", "ANSWER")
+				want = append(want, "agi://127.0.0.1:4573/emergency,999,1001,192.0.2.10:5060,600,ANSWER,1795392600")
+			} else {
+				want = append(want, "agi://127.0.0.1:4573/hangup,51,5,ANSWER")
+			}
+			if got := s.hangupRan(); !slices.Equal(got, want) {
+				t.Errorf("then 999 %v: handlers ran %q, want %q", then999, got, want)
+			}
 		}
 	})
 	t.Run("EmergencyRecordFailureLogged", func(t *testing.T) {
