@@ -146,7 +146,7 @@ func (s *DB) snapshot(ctx context.Context, tx *sql.Tx) (*destSnapshot, error) {
 		if done == nil {
 			done = make(chan struct{})
 			s.dest.loading, s.dest.loadStart, s.dest.slow = done, time.Now(), false
-			go s.reloadDest(done)
+			go s.reloadDest(done, s.dest.beforeLoad)
 		}
 		slow, waiting := s.dest.slow, s.dest.waiting
 		s.dest.mu.Unlock()
@@ -190,14 +190,12 @@ func (s *DB) snapshot(ctx context.Context, tx *sql.Tx) (*destSnapshot, error) {
 	}
 }
 
-// reloadDest loads the current destination data into the cache and
+// reloadDest loads the current destination data into the cache (after
+// the test hook beforeLoad, when set) and
 // closes done.
-func (s *DB) reloadDest(done chan struct{}) {
+func (s *DB) reloadDest(done chan struct{}, beforeLoad func()) {
 	ctx, cancel := context.WithTimeout(context.Background(), destLoadTimeout)
 	defer cancel()
-	s.dest.mu.Lock()
-	beforeLoad := s.dest.beforeLoad
-	s.dest.mu.Unlock()
 	if beforeLoad != nil {
 		beforeLoad()
 	}
