@@ -190,9 +190,8 @@ func (s *DB) snapshot(ctx context.Context, tx *sql.Tx) (*destSnapshot, error) {
 	}
 }
 
-// reloadDest loads the current destination data into the cache (after
-// the test hook beforeLoad, when set) and
-// closes done.
+// reloadDest loads the current destination data into the cache and
+// closes done. beforeLoad, a test hook, runs first when set.
 func (s *DB) reloadDest(done chan struct{}, beforeLoad func()) {
 	ctx, cancel := context.WithTimeout(context.Background(), destLoadTimeout)
 	defer cancel()
