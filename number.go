@@ -28,8 +28,8 @@ var Classes = []Class{ClassEmergency, ClassInternal, ClassNational, ClassMobile,
 	ClassInternational, ClassPremium, ClassTollFree, ClassHighRisk, ClassUnknown}
 
 // Number types, as libphonenumber names them (Number.Type). TypeShortCode
-// is ours: a valid national short code (GB 118 118) whose cost the
-// library does not know.
+// is ours: a valid national short code (GB 118 118, DE 118 33) whose
+// cost the library does not know.
 const (
 	TypeFixedLine         = "fixed_line"
 	TypeMobile            = "mobile"
@@ -122,6 +122,10 @@ type Number struct {
 	International bool
 	Type          string // libphonenumber's type: fixed_line, mobile, premium_rate, toll_free, shared_cost, voip, personal_number, uan, unknown (see the Type constants)
 	HighRisk      string // the matching high-risk list entry's description, "" if none
+	// Short is true for a national short code (GB 118 118, 116 123):
+	// Region is the plan's country, Type its cost where libphonenumber
+	// knows it, and E164 is "".
+	Short bool
 }
 
 // Is reports whether n falls in class c. A number can be in more than
@@ -233,6 +237,12 @@ func Classify(dialled string, plan NumberPlan, hr HighRiskMatcher) Number {
 	// IsValidNumber is exactly "has a type in its region"; asking it
 	// would run the library's costly type matching twice more.
 	if typ == phonenumbers.UNKNOWN {
+		// A national short code that also has a possible length (DE
+		// 118 33, directory enquiries) is priced as a short code.
+		if !intl && phonenumbers.IsValidShortNumberForRegion(&pn, country) {
+			classifyShortCode(&n, &pn, country)
+			return n
+		}
 		// Possible but not valid: a range the metadata does not know yet,
 		// or junk. Keep it only if its E.164 form reads back the same
 		// (leading zeros do not).
@@ -268,15 +278,17 @@ func Classify(dialled string, plan NumberPlan, hr HighRiskMatcher) Number {
 }
 
 // classifyShortCode classifies a national short code (GB 118 118, FR
-// 3xxx) from libphonenumber's short-number metadata. The library knows
-// the cost of some (premium, toll free), not all.
+// 118 712) from libphonenumber's short-number metadata. The library
+// knows the cost of some (premium, toll free), not all; the policy
+// refuses the others. They have no E.164 form: "+44118118" would be a
+// number in Reading, and a rate deck's +441 would price it.
 func classifyShortCode(n *Number, pn *phonenumbers.PhoneNumber, country string) {
 	if !phonenumbers.IsValidShortNumberForRegion(pn, country) {
 		return
 	}
 	nsn := phonenumbers.GetNationalSignificantNumber(pn)
 	md := shortMetadata()[country]
-	n.Region = country
+	n.Region, n.Short = country, true
 	switch {
 	case md != nil && matchDesc(nsn, md.GetPremiumRate()):
 		n.Class, n.Type = ClassPremium, TypePremiumRate

@@ -32,6 +32,7 @@ func TestClassify(t *testing.T) {
 		intl    bool
 		typ     string // "" skips the check
 		risky   bool   // HighRisk is set
+		short   bool   // a national short code
 	}{
 		// GB
 		{name: "GB emergency 999", dialled: "999", plan: planGB, want: tollguard.ClassEmergency},
@@ -49,7 +50,8 @@ func TestClassify(t *testing.T) {
 		{name: "GB toll free 0800", dialled: "0800 123 4567", plan: planGB, want: tollguard.ClassTollFree, e164: "+448001234567", region: "GB", typ: tollguard.TypeTollFree},
 		{name: "GB personal 070 stays national", dialled: "070 1234 5678", plan: planGB, want: tollguard.ClassNational, e164: "+447012345678", region: "GB", typ: tollguard.TypePersonalNumber},
 		{name: "GB Isle of Man mobile is another region", dialled: "07624 123456", plan: planGB, want: tollguard.ClassInternational, e164: "+447624123456", region: "IM", intl: true, typ: tollguard.TypeMobile},
-		{name: "GB short code 118", dialled: "118118", plan: planGB, want: tollguard.ClassNational, region: "GB", typ: tollguard.TypeShortCode},
+		{name: "GB short code 118", dialled: "118118", plan: planGB, want: tollguard.ClassNational, region: "GB", typ: tollguard.TypeShortCode, short: true},
+		{name: "GB free short code 116", dialled: "116 123", plan: planGB, want: tollguard.ClassTollFree, region: "GB", typ: tollguard.TypeTollFree, short: true},
 		{name: "GB international premium", dialled: "001 900 234 5678", plan: planGB, want: tollguard.ClassPremium, e164: "+19002345678", region: "US", intl: true, typ: tollguard.TypePremiumRate},
 		{name: "GB international toll free is international", dialled: "+1 800 234 5678", plan: planGB, want: tollguard.ClassInternational, e164: "+18002345678", region: "US", intl: true, typ: tollguard.TypeTollFree},
 		{name: "GB internal extension", dialled: "1001", plan: planGB, want: tollguard.ClassInternal},
@@ -98,7 +100,11 @@ func TestClassify(t *testing.T) {
 		{name: "FR mobile 06", dialled: "06 12 34 56 78", plan: planFR, want: tollguard.ClassMobile, e164: "+33612345678", region: "FR"},
 		{name: "FR national Paris", dialled: "01 40 12 34 56", plan: planFR, want: tollguard.ClassNational, e164: "+33140123456", region: "FR"},
 		{name: "FR toll free 0801", dialled: "0801 23 45 67", plan: planFR, want: tollguard.ClassTollFree, region: "FR"},
-		{name: "FR premium short code 118", dialled: "118 712", plan: planFR, want: tollguard.ClassPremium, region: "FR", typ: tollguard.TypePremiumRate},
+		{name: "FR premium short code 118", dialled: "118 712", plan: planFR, want: tollguard.ClassPremium, region: "FR", typ: tollguard.TypePremiumRate, short: true},
+		// DE 118xy also has a possible length for an ordinary number.
+		{name: "DE directory enquiries 118", dialled: "11833", plan: planDE, want: tollguard.ClassNational, region: "DE", typ: tollguard.TypeShortCode, short: true},
+		{name: "DE free short code 116", dialled: "116117", plan: planDE, want: tollguard.ClassTollFree, region: "DE", short: true},
+		{name: "DE national Berlin", dialled: "030 12345678", plan: planDE, want: tollguard.ClassNational, e164: "+493012345678", region: "DE", typ: tollguard.TypeFixedLine},
 		{name: "FR international 00", dialled: "00 1 212 234 5678", plan: planFR, want: tollguard.ClassInternational, e164: "+12122345678", region: "US", intl: true},
 
 		// High-risk codes from anywhere
@@ -164,11 +170,14 @@ func TestClassify(t *testing.T) {
 			if tt.typ != "" && got.Type != tt.typ {
 				t.Errorf("Type = %q, want %q", got.Type, tt.typ)
 			}
+			if got.Short != tt.short {
+				t.Errorf("Short = %v, want %v", got.Short, tt.short)
+			}
 			if (got.HighRisk != "") != tt.risky {
 				t.Errorf("HighRisk = %q, want set: %v", got.HighRisk, tt.risky)
 			}
-			switch tt.want {
-			case tollguard.ClassEmergency, tollguard.ClassInternal, tollguard.ClassUnknown:
+			switch {
+			case tt.short, tt.want == tollguard.ClassEmergency, tt.want == tollguard.ClassInternal, tt.want == tollguard.ClassUnknown:
 				if got.E164 != "" {
 					t.Errorf("E164 = %q for class %s, want empty", got.E164, tt.want)
 				}
@@ -401,6 +410,9 @@ func FuzzClassify(f *testing.F) {
 			if n.E164 != "" {
 				t.Fatalf("Classify(%q, %q): class %s with E164 %q", dialled, country, n.Class, n.E164)
 			}
+		}
+		if n.Short && (n.E164 != "" || n.International || n.Region != strings.ToUpper(strings.TrimSpace(country))) {
+			t.Fatalf("Classify(%q, %q) = %+v: a short code has no E.164 form and is the plan country's own", dialled, country, n)
 		}
 		if n.E164 != "" {
 			if n.E164[0] != '+' || len(n.E164) > 16 {

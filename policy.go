@@ -314,7 +314,7 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 		}
 	}
 
-	if num.Class == ClassUnknown || (num.E164 == "" && num.Class != ClassInternal) {
+	if num.Class == ClassUnknown || (num.E164 == "" && num.Class != ClassInternal && !num.Short) {
 		e.deny(ReasonDestinationDenied, "destination", "%q is not a dialable number in %s", c.Dialled, acct.Plan.Country)
 		return
 	}
@@ -365,6 +365,10 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 			return
 		}
 		if num.Is(ClassPremium) {
+			if num.Short {
+				e.deny(ReasonPremium, "class", "%s is a premium-rate short code; tollguard cannot allow-list short codes", c.Dialled)
+				return
+			}
 			e.deny(ReasonPremium, "class", "%s is a premium-rate number; whitelist it to allow", num.E164)
 			return
 		}
@@ -375,6 +379,12 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 		switch {
 		case !rateKnown && num.Toll() && num.International:
 			e.deny(ReasonRateCeiling, "class", "no rate for %s in the rate deck; import one with `tollguard rates import` or whitelist the prefix", num.E164)
+			return
+		case num.Type == TypeShortCode:
+			// Directory enquiries and the like: often pounds a minute.
+			// libphonenumber does not know which, and a short code has no
+			// E.164 form for the deck to price it by.
+			e.deny(ReasonRateCeiling, "class", "%s is a %s short code of unknown cost (directory enquiries and the like), which tollguard cannot price", c.Dialled, num.Region)
 			return
 		case ceiling != NoCeiling && rate > ceiling:
 			e.deny(ReasonRateCeiling, "class", "%s costs %s/min, over the %s ceiling of %s/min", num.E164, rate, which, ceiling)

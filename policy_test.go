@@ -60,29 +60,39 @@ func newFixture(t *testing.T) *fixture {
 	if err := f.db.CreateExtension(ctx, &tollguard.Extension{Name: "1001", Account: "acme"}); err != nil {
 		t.Fatal(err)
 	}
-	imp, err := f.db.BeginRateImport(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range []struct{ p, rate string }{
-		{"44", "0.01"}, {"447", "0.10"}, {"449", "1.50"}, {"33", "0.015"}, {"1", "0.005"}, {"49", "0.03"},
-		{"252", "1.20"}, {"881", "5.00"}, {"4480", "0"},
-	} {
-		rate, err := tollguard.ParseRate(r.rate)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := imp.Add(ctx, tollguard.RateEntry{Prefix: r.p, Rate: rate}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := imp.Commit(); err != nil {
-		t.Fatal(err)
-	}
+	f.rates(nil)
 	if err := f.db.ReplaceHighRisk(ctx, tollguard.DefaultHighRisk()); err != nil {
 		t.Fatal(err)
 	}
 	return f
+}
+
+// fixtureDeck is the fixture's rate deck, per minute by prefix.
+var fixtureDeck = map[string]string{"44": "0.01", "447": "0.10", "449": "1.50", "33": "0.015", "1": "0.005", "49": "0.03",
+	"252": "1.20", "881": "5.00", "4480": "0"}
+
+// rates imports fixtureDeck with extra added, in place of the deck.
+func (f *fixture) rates(extra map[string]string) {
+	f.t.Helper()
+	ctx := context.Background()
+	imp, err := f.db.BeginRateImport(ctx)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	for _, deck := range []map[string]string{fixtureDeck, extra} {
+		for p, r := range deck {
+			rate, err := tollguard.ParseRate(r)
+			if err != nil {
+				f.t.Fatal(err)
+			}
+			if err := imp.Add(ctx, tollguard.RateEntry{Prefix: p, Rate: rate}); err != nil {
+				f.t.Fatal(err)
+			}
+		}
+	}
+	if err := imp.Commit(); err != nil {
+		f.t.Fatal(err)
+	}
 }
 
 func (f *fixture) account(fn func(a *tollguard.Account)) {
@@ -274,6 +284,27 @@ func TestPolicy(t *testing.T) {
 		f.want(tollguard.Call{Dialled: "0061291234567"}, deny, tollguard.ReasonRateCeiling) // not in the deck
 		f.account(func(a *tollguard.Account) { a.InternationalCeiling = tollguard.NoCeiling })
 		f.want(tollguard.Call{Dialled: "004930123456"}, allow, tollguard.ReasonOK)
+	})
+	t.Run("ShortCodes", func(t *testing.T) {
+		f := newFixture(t)
+		// Directory enquiries: libphonenumber does not know the cost, and
+		// no E.164 form means the deck's +44 (or +441, Reading's +44118)
+		// must not price it.
+		for _, dialled := range []string{"118118", "118 500"} {
+			d := f.want(tollguard.Call{Dialled: dialled}, deny, tollguard.ReasonRateCeiling)
+			if d.Number.E164 != "" || !strings.Contains(d.Steps[len(d.Steps)-1].Detail, "GB short code of unknown cost") {
+				t.Fatalf("%s: number %+v, steps %+v", dialled, d.Number, d.Steps)
+			}
+		}
+		f.rates(map[string]string{"441": "0.01", "44118": "0.01"})
+		f.want(tollguard.Call{Dialled: "118118"}, deny, tollguard.ReasonRateCeiling)
+		// Free ones (Samaritans) go through at no charge.
+		if d := f.want(tollguard.Call{Dialled: "116123"}, allow, tollguard.ReasonOK); d.Rate != 0 || d.Reserve != 0 {
+			t.Fatalf("free short code: rate %s reserve %d", d.Rate, d.Reserve)
+		}
+		// Premium ones are premium.
+		f.account(func(a *tollguard.Account) { a.Plan = tollguard.NumberPlan{Country: "FR"} })
+		f.want(tollguard.Call{Dialled: "118712"}, deny, tollguard.ReasonPremium)
 	})
 	t.Run("AfterHours", func(t *testing.T) {
 		f := newFixture(t)

@@ -119,6 +119,10 @@ func TestCLIGateWorkflow(t *testing.T) {
 	if out := c.ok("rates", "lookup", "+447400123456"); !strings.Contains(out, "rate 0.08/min (prefix +447") {
 		t.Errorf("lookup:\n%s", out)
 	}
+	// A short code is not priced by the deck's +441 (Reading), as in the gate.
+	if out := c.ok("rates", "lookup", "118118"); !strings.Contains(out, "118118: GB short code, class national (short_code)") || !strings.Contains(out, "denies those of unknown cost") {
+		t.Errorf("lookup short code:\n%s", out)
+	}
 }
 
 // TestCLIBadInput: wrong invocations exit 2 with a message, and write nothing.

@@ -116,6 +116,15 @@ func newRatesLookupCommand(app *App) *cobra.Command {
 				return err
 			}
 			n := tollguard.Classify(args[0], plan, nil)
+			if n.Short {
+				// Not an error: the admin asked what the gate makes of it.
+				if asJSON {
+					return app.printJSON(map[string]any{"number": n.Dialled, "class": n.Class, "region": n.Region, "short_code": true, "type": n.Type, "international": false, "rate": nil})
+				}
+				fmt.Fprintf(app.Out, "%s: %s short code, class %s (%s); short codes have no E.164 form, so the deck cannot price them: the gate denies those of unknown cost\n",
+					n.Dialled, n.Region, n.Class, n.Type)
+				return nil
+			}
 			if n.E164 == "" {
 				return tollguard.Errorf(tollguard.EINVALID, "%q is not a dialable number from %s (class %s)", args[0], country, n.Class)
 			}
