@@ -239,8 +239,7 @@ func Classify(dialled string, plan NumberPlan, hr HighRiskMatcher) Number {
 	if typ == phonenumbers.UNKNOWN {
 		// A national short code that also has a possible length (DE
 		// 118 33, directory enquiries) is priced as a short code.
-		if !intl && phonenumbers.IsValidShortNumberForRegion(&pn, country) {
-			classifyShortCode(&n, &pn, country)
+		if !intl && classifyShortCode(&n, &pn, country) {
 			return n
 		}
 		// Possible but not valid: a range the metadata does not know yet,
@@ -281,10 +280,11 @@ func Classify(dialled string, plan NumberPlan, hr HighRiskMatcher) Number {
 // 118 712) from libphonenumber's short-number metadata. The library
 // knows the cost of some (premium, toll free), not all; the policy
 // refuses the others. They have no E.164 form: "+44118118" would be a
-// number in Reading, and a rate deck's +441 would price it.
-func classifyShortCode(n *Number, pn *phonenumbers.PhoneNumber, country string) {
+// number in Reading, and a rate deck's +441 would price it. It reports
+// whether pn is a short code; if not, n is untouched.
+func classifyShortCode(n *Number, pn *phonenumbers.PhoneNumber, country string) bool {
 	if !phonenumbers.IsValidShortNumberForRegion(pn, country) {
-		return
+		return false
 	}
 	nsn := phonenumbers.GetNationalSignificantNumber(pn)
 	md := shortMetadata()[country]
@@ -297,6 +297,7 @@ func classifyShortCode(n *Number, pn *phonenumbers.PhoneNumber, country string) 
 	default:
 		n.Class, n.Type = ClassNational, TypeShortCode
 	}
+	return true
 }
 
 func matchDesc(nsn string, d *phonenumbers.PhoneNumberDesc) bool {

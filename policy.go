@@ -365,11 +365,11 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 			return
 		}
 		if num.Is(ClassPremium) {
-			if num.Short {
-				e.deny(ReasonPremium, "class", "%s is a premium-rate short code; tollguard cannot allow-list short codes", c.Dialled)
-				return
+			what, hint := num.E164, "whitelist it to allow"
+			if num.Short { // no E.164 form for a rule to match
+				what, hint = c.Dialled+" (a short code)", "short codes cannot be whitelisted"
 			}
-			e.deny(ReasonPremium, "class", "%s is a premium-rate number; whitelist it to allow", num.E164)
+			e.deny(ReasonPremium, "class", "%s is a premium-rate number; %s", what, hint)
 			return
 		}
 		ceiling, which := acct.NationalCeiling, "national"
