@@ -358,6 +358,15 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 	}
 	e.d.Rate = rate
 
+	// A whitelist skips the class checks, not the pricing: credit
+	// bounds a call only through its rate, so a whitelisted toll number
+	// the deck cannot price would be free, unlimited and uncapped in
+	// parallel (whitelisted calls skip the concurrency limits too).
+	if whitelisted && !rateKnown && num.Toll() && (num.International || num.Is(ClassPremium) || num.HighRisk != "") {
+		e.deny(ReasonRateCeiling, "class", "%s is whitelisted but has no rate in the rate deck, so credit cannot bound it; import one with `tollguard rates import`", num.E164)
+		return
+	}
+
 	if !whitelisted {
 		// 6. Destination class and rate ceiling.
 		if num.HighRisk != "" {
@@ -378,7 +387,7 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 		}
 		switch {
 		case !rateKnown && num.Toll() && num.International:
-			e.deny(ReasonRateCeiling, "class", "no rate for %s in the rate deck; import one with `tollguard rates import` or whitelist the prefix", num.E164)
+			e.deny(ReasonRateCeiling, "class", "no rate for %s in the rate deck; import one with `tollguard rates import`", num.E164)
 			return
 		case num.Type == TypeShortCode:
 			// Directory enquiries and the like: often pounds a minute.

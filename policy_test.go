@@ -271,6 +271,21 @@ func TestPolicy(t *testing.T) {
 		if d.MaxSec <= 0 || d.Reserve <= 0 {
 			t.Fatalf("whitelisted call must still reserve credit: %+v", d)
 		}
+		// A whitelist does not price: unrated, the call would be free and,
+		// skipping the concurrency limits, unlimited in parallel.
+		if err := f.db.AddRule(ctx, &tollguard.Rule{Account: "acme", Prefix: "+61", Action: tollguard.RuleAllow}); err != nil {
+			t.Fatal(err)
+		}
+		d = f.want(tollguard.Call{Dialled: "0061291234567"}, deny, tollguard.ReasonRateCeiling)
+		if last := d.Steps[len(d.Steps)-1].Detail; !strings.Contains(last, "whitelisted but has no rate") {
+			t.Fatalf("unrated whitelisted denial says %q", last)
+		}
+		f.rates(map[string]string{"61": "0.02"})
+		f.account(func(a *tollguard.Account) { a.Balance = 100000 }) // the +252 call holds the rest
+		d = f.want(tollguard.Call{Dialled: "0061291234567"}, allow, tollguard.ReasonWhitelist)
+		if d.MaxSec <= 0 || d.Reserve <= 0 {
+			t.Fatalf("whitelisted call with a rate must reserve credit: %+v", d)
+		}
 	})
 	t.Run("ClassAndCeiling", func(t *testing.T) {
 		f := newFixture(t)
