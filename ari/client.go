@@ -335,24 +335,37 @@ func (c *Client) ChannelVar(ctx context.Context, id, name string) (value string,
 }
 
 // ChannelChecker returns the sweep's check: whether a call is still up
-// on its channel (by its uniqueid). A channel that went on to another
-// call no longer carries this one (tollguard.StillOnChannel); a record
-// without an id is looked for by its channel alone. known is false when
-// there is no uniqueid or Asterisk cannot be asked.
+// on its channel (by its uniqueid). A record without an id is looked for
+// by its channel alone. known is false when there is no uniqueid or
+// Asterisk cannot be asked, and also when the channel is up but does
+// not carry the call (tollguard.StillOnChannel): it may not have heard
+// the gate's answer yet, or it went on to an emergency number and will
+// settle this call when it hangs up. Taken for gone, such a call would
+// be settled at its elapsed seconds while it ran on, or billed for a
+// Dial that failed; taken for running, its channel could be hung up.
+// Unknown, the sweep leaves it to its own settlement until MAXSEC plus
+// grace, and never hangs it up.
 func (c *Client) ChannelChecker() tollguard.ChannelChecker {
 	return func(ctx context.Context, rec *tollguard.CallRecord) (alive, known bool, err error) {
 		if rec == nil || rec.UniqueID == "" {
 			return false, false, nil
 		}
 		if rec.ID != 0 {
-			alive, err = tollguard.StillOnChannel(ctx, c, rec)
-		} else {
-			alive, err = c.ChannelExists(ctx, rec.UniqueID)
+			on, err := tollguard.StillOnChannel(ctx, c, rec)
+			if err != nil || on {
+				return on, err == nil, err
+			}
 		}
-		if err != nil {
+		// A second request only for a call its channel does not carry:
+		// mostly gone channels, whose call is then settled.
+		up, err := c.ChannelExists(ctx, rec.UniqueID)
+		switch {
+		case err != nil:
 			return false, false, err
+		case up && rec.ID != 0:
+			return false, false, nil
 		}
-		return alive, true, nil
+		return up, true, nil
 	}
 }
 

@@ -170,9 +170,10 @@ func TestClientREST(t *testing.T) {
 		if v, set, err := c.ChannelVar(ctx, "pbx-9.2", "NO_SUCH_VARIABLE"); v != "" || set || err != nil {
 			t.Errorf("unset variable: %q %v %v", v, set, err)
 		}
-		// A call is up only while its channel still carries its call id:
-		// a channel that went on to another call (a DISA caller now on
-		// 112) is neither taken as running it nor hung up for it.
+		// A call is up only while its channel still carries its call id.
+		// A channel up without it (the gate's answer not there yet, or a
+		// DISA caller gone on to 112) is neither taken as running the call
+		// nor as gone (known is false), and is not hung up for it.
 		check := c.ChannelChecker()
 		rec := &tollguard.CallRecord{ID: 7, UniqueID: "pbx-9.2"}
 		if alive, known, err := check(ctx, rec); !alive || !known || err != nil {
@@ -180,12 +181,19 @@ func TestClientREST(t *testing.T) {
 		}
 		for _, other := range []string{"8", ""} {
 			fake.SetChannelVar("pbx-9.2", tollguard.VarCallID, other)
-			if alive, known, err := check(ctx, rec); alive || !known || err != nil {
+			if alive, known, err := check(ctx, rec); alive || known || err != nil {
 				t.Errorf("checker with TOLLGUARD_CALLID %q on the channel: %v %v %v", other, alive, known, err)
 			}
 			if err := hang(ctx, rec); err != nil || !fake.HasChannel("pbx-9.2") {
 				t.Errorf("hanger with TOLLGUARD_CALLID %q: %v; channel up %v", other, err, fake.HasChannel("pbx-9.2"))
 			}
+		}
+		// Its channel gone, the call is over.
+		if err := c.HangupChannel(ctx, "pbx-9.2", "normal"); err != nil {
+			t.Fatal(err)
+		}
+		if alive, known, err := check(ctx, rec); alive || !known || err != nil {
+			t.Errorf("checker on its gone channel: %v %v %v", alive, known, err)
 		}
 	})
 

@@ -54,11 +54,21 @@ func TestSweepHangsUpOverrunningCalls(t *testing.T) {
 	}
 	call("pbx-1.1")
 	// pbx-1.3's channel went on to another call (the include cleared
-	// TOLLGUARD_CALLID: a DISA caller now on 112) without settling this
-	// one: it is over, and its channel must not be hung up.
+	// TOLLGUARD_CALLID: a DISA caller now on 112, whose hangup handler
+	// settles this one): its channel must not be hung up, and the call
+	// is charged its whole reservation only once past MAXSEC + grace.
 	moved := call("pbx-1.3")
 	fake.SetChannelVar("pbx-1.3", tollguard.VarCallID, "")
 	now = now.Add(time.Minute)
+	// pbx-1.4 is decided but its channel has not heard the answer yet.
+	young := call("pbx-1.4")
+	fake.SetChannelVar("pbx-1.4", tollguard.VarCallID, "")
+	d.reconcile(ctx)
+	for _, id := range []int64{moved.CallID, young.CallID} {
+		if rec, err := db.Call(ctx, id); err != nil || !rec.Open() {
+			t.Errorf("call %d on a channel up without its id, within MAXSEC + grace: %+v %v; want it left open", id, rec, err)
+		}
+	}
 	call("pbx-1.2")
 	// pbx-1.1 is a minute past its 60 s; pbx-1.2 has just started.
 	now = now.Add(gate.SweepGrace.Duration + time.Second)
@@ -66,8 +76,8 @@ func TestSweepHangsUpOverrunningCalls(t *testing.T) {
 	if !fake.HasChannel("pbx-1.3") {
 		t.Error("the sweep hung up a channel that had gone on to another call")
 	}
-	if rec, err := db.Call(ctx, moved.CallID); err != nil || rec.Open() || rec.SettledBy != "sweep:gone" {
-		t.Errorf("the moved-on call: %+v %v; want it settled as gone", rec, err)
+	if rec, err := db.Call(ctx, moved.CallID); err != nil || rec.Open() || rec.SettledBy != "sweep:maxsec" || rec.Charge != moved.Reserve {
+		t.Errorf("the moved-on call: %+v %v; want it charged its reservation past MAXSEC + grace", rec, err)
 	}
 
 	dels := fake.RequestsMatching(http.MethodDelete, "/channels/")
