@@ -75,7 +75,7 @@ func checkEnv(vars map[string]string, n int) (*request, error) {
 		if !validKey(k) {
 			return nil, fmt.Errorf("env key %.40q is not an agi_* name", k)
 		}
-		if !printable(v) {
+		if !acceptable(k, v) {
 			return nil, fmt.Errorf("env value of %s holds control characters", k)
 		}
 	}
@@ -111,6 +111,22 @@ func validKey(k string) bool {
 		}
 	}
 	return true
+}
+
+// acceptable reports whether an env value may pass. What tollguard reads
+// (the script, the arguments, the channel, account and context) must be
+// printable. The rest is the caller's phone talking: Asterisk writes the
+// caller ID name raw, and a TAB in a display name must not fail every
+// call from that phone closed. Those need only be free of NUL.
+func acceptable(k, v string) bool {
+	switch k {
+	case "agi_network_script", "agi_request", "agi_channel", "agi_uniqueid", "agi_accountcode", "agi_context":
+		return printable(v)
+	}
+	if strings.HasPrefix(k, "agi_arg_") {
+		return printable(v)
+	}
+	return !strings.ContainsRune(v, 0)
 }
 
 // printable reports whether s has no control characters. Invalid UTF-8

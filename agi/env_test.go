@@ -131,6 +131,19 @@ func TestCheckEnv(t *testing.T) {
 	if _, err := checkEnv(map[string]string{"agi_calleridname": "M\xfcller", "agi_network_script": "outbound"}, 2); err != nil {
 		t.Errorf("a Latin-1 caller name must not block a call: %v", err)
 	}
+	// The phone's display name, written raw by Asterisk, may hold a TAB;
+	// what tollguard reads may not hold control characters.
+	if _, err := checkEnv(map[string]string{"agi_calleridname": "John\tDoe", "agi_network_script": "outbound"}, 2); err != nil {
+		t.Errorf("a TAB in the caller name must not block a call: %v", err)
+	}
+	for _, k := range []string{"agi_arg_1", "agi_channel", "agi_accountcode", "agi_network_script"} {
+		if _, err := checkEnv(map[string]string{k: "x\ty", "agi_request": "agi://127.0.0.1/outbound"}, 2); err == nil {
+			t.Errorf("%s with a TAB accepted", k)
+		}
+	}
+	if _, err := checkEnv(map[string]string{"agi_calleridname": "a\x00b", "agi_network_script": "outbound"}, 2); err == nil {
+		t.Error("a NUL in the caller name accepted")
+	}
 	if v, ok := (&request{Vars: vars}).arg(1); !ok || v != "0044" {
 		t.Error("arg(1)")
 	}

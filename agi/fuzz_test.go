@@ -39,7 +39,7 @@ func FuzzEnvBlock(f *testing.F) {
 			t.Fatalf("script %q", req.Script)
 		}
 		for k, v := range req.Vars {
-			if !validKey(k) || !printable(v) {
+			if !validKey(k) || !acceptable(k, v) || (k == "agi_arg_1" || k == "agi_channel") && !printable(v) {
 				t.Fatalf("accepted %q: %q", k, v)
 			}
 		}
