@@ -653,6 +653,8 @@ const minSweepLen = 7
 // sweep records a's number and reports a number sweep: Threshold or more
 // distinct numbers of the same length that share all but their last
 // SweepDigits digits, within Window (…001, …002, …003 is the classic).
+// The rule's action applies to sequential numbers and to international
+// ones; national numbers out of sequence are only alerted.
 func (d *Detectors) sweep(a CallAttempt) (Finding, bool) {
 	r := d.rule(a.Account, DetectSweep)
 	num := a.Number.E164
@@ -660,7 +662,9 @@ func (d *Detectors) sweep(a CallAttempt) (Finding, bool) {
 		num = digitsOnly(a.Number.Dialled)
 	}
 	num = strings.TrimPrefix(num, "+")
-	if r.Threshold <= 0 || a.Extension == "" || len(num) < minSweepLen {
+	// The shared prefix must say something: with sweep_digits 8, a
+	// 7-digit number (+290 xxxx, Saint Helena) has none at all.
+	if r.Threshold <= 0 || a.Extension == "" || len(num) < max(minSweepLen, d.digits+4) {
 		return Finding{}, false
 	}
 	s := d.sweeps[a.Extension]
@@ -706,6 +710,12 @@ func (d *Detectors) sweep(a CallAttempt) (Finding, bool) {
 	kind := "distinct numbers under +" + prefix
 	if seq {
 		kind = "sequential numbers"
+	} else if !a.Number.International {
+		// A receptionist calling five direct lines at one firm looks the
+		// same: out of sequence and national, it is worth a look, not a
+		// block.
+		r.Action = ActionAlert
+		kind += " (national and not in sequence, so alerted, not blocked)"
 	}
 	return d.finding(DetectSweep, AlertSweep, r, a, ExtSubject(a.Extension),
 		fmt.Sprintf("extension %s dialled %d %s within %s (threshold %d in %s): a number sweep, which is how attackers find open routes",

@@ -115,13 +115,17 @@ func TestDetectorSweep(t *testing.T) {
 		numbers []string
 		fire    bool
 		seq     bool
+		action  tollguard.Action
 	}{
-		{"Sequential", []string{"0033123456001", "0033123456002", "0033123456003", "0033123456004", "0033123456005"}, true, true},
-		{"DistinctUnderOnePrefix", []string{"0088216123401", "0088216123977", "0088216123555", "0088216123012", "0088216123800"}, true, false},
-		{"RedialIsNotASweep", []string{"0033123456001", "0033123456001", "0033123456001", "0033123456001", "0033123456001", "0033123456001"}, false, false},
-		{"DifferentPrefixes", []string{"0033123456001", "0049301234567", "02079460001", "0034911234567", "0039061234567"}, false, false},
-		{"FourIsBelowThreshold", []string{"0033123456001", "0033123456002", "0033123456003", "0033123456004"}, false, false},
-		{"ShortCodesIgnored", []string{"118118", "118500", "118811", "118212", "118707"}, false, false},
+		{"Sequential", []string{"0033123456001", "0033123456002", "0033123456003", "0033123456004", "0033123456005"}, true, true, tollguard.ActionBlockExtension},
+		{"DistinctUnderOnePrefix", []string{"0088216123401", "0088216123977", "0088216123555", "0088216123012", "0088216123800"}, true, false, tollguard.ActionBlockExtension},
+		// Five direct lines at one firm: worth a look, not a block.
+		{"NationalOutOfSequenceAlertsOnly", []string{"02079460123", "02079460456", "02079460789", "02079460311", "02079460555"}, true, false, tollguard.ActionAlert},
+		{"NationalSequentialBlocks", []string{"02079460100", "02079460101", "02079460102", "02079460103", "02079460104"}, true, true, tollguard.ActionBlockExtension},
+		{"RedialIsNotASweep", []string{"0033123456001", "0033123456001", "0033123456001", "0033123456001", "0033123456001", "0033123456001"}, false, false, ""},
+		{"DifferentPrefixes", []string{"0033123456001", "0049301234567", "02079460001", "0034911234567", "0039061234567"}, false, false, ""},
+		{"FourIsBelowThreshold", []string{"0033123456001", "0033123456002", "0033123456003", "0033123456004"}, false, false, ""},
+		{"ShortCodesIgnored", []string{"118118", "118500", "118811", "118212", "118707"}, false, false, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -140,7 +144,11 @@ func TestDetectorSweep(t *testing.T) {
 				t.Fatalf("findings: %+v", fired)
 			}
 			f := fired[0]
-			if f.Kind != tollguard.AlertSweep || f.Action != tollguard.ActionBlockExtension || f.Extension != "1001" || f.Severity != tollguard.SeverityCritical {
+			sev := tollguard.SeverityCritical
+			if tt.action == tollguard.ActionAlert {
+				sev = tollguard.SeverityWarning
+			}
+			if f.Kind != tollguard.AlertSweep || f.Action != tt.action || f.Extension != "1001" || f.Severity != sev {
 				t.Errorf("finding: %+v", f)
 			}
 			if f.Evidence["sequential"] != tt.seq || len(f.Evidence["numbers"].([]string)) != 5 {
@@ -148,6 +156,19 @@ func TestDetectorSweep(t *testing.T) {
 			}
 		})
 	}
+	t.Run("WideDigitsShortNumbers", func(t *testing.T) {
+		// sweep_digits 8 and 7-digit numbers (+290, Saint Helena): no
+		// prefix is left to share, which must not panic the listener.
+		d, err := tollguard.NewDetectors(tollguard.DetectorSettings{Rules: rules, SweepDigits: 8})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 6 {
+			if fs := detOnly(d.Attempt(detAttempt(t, fmt.Sprint(i), "1001", "acme", fmt.Sprintf("0029022%03d", i), detT0.Add(time.Duration(i)*time.Second))), "detector:sweep"); len(fs) > 0 {
+				t.Fatalf("attempt %d fired: %+v", i, fs)
+			}
+		}
+	})
 	t.Run("WindowExpires", func(t *testing.T) {
 		d := detNew(t, rules)
 		for i := 0; i < 10; i++ {
