@@ -128,6 +128,7 @@ type recHooks struct {
 	settled   []bool
 	findings  []tollguard.Finding
 	events    map[string]int
+	panicOn   string // an event type whose report panics, as a bug would
 }
 
 func (h *recHooks) Connection(up bool, err error) {
@@ -143,6 +144,9 @@ func (h *recHooks) Connection(up bool, err error) {
 func (h *recHooks) Event(typ string, handled bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if typ == h.panicOn {
+		panic("test: a bug met while handling " + typ)
+	}
 	if h.events == nil {
 		h.events = map[string]int{}
 	}

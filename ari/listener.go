@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -389,6 +390,7 @@ func (l *Listener) observeClock(ts time.Time) {
 // tick runs timers: detectors' long calls and expiry, due settlements,
 // periodic refresh of overrides and the high-risk list, pruning.
 func (l *Listener) tick(ctx context.Context) {
+	defer l.survive("the listener's periodic work")
 	now := l.eventClock()
 	for _, f := range l.Detectors.Tick(now) {
 		l.act(ctx, f)
@@ -502,6 +504,7 @@ func (l *Listener) Flush(ctx context.Context) {
 // listener has no use for are skipped without a full decode.
 func (l *Listener) handleFrame(ctx context.Context, b []byte) {
 	l.init()
+	defer l.survive("handling an ARI event")
 	typ, ok := eventType(b)
 	if !ok {
 		l.undecodable(b, errors.New("not a JSON object with a type"))
@@ -525,6 +528,17 @@ func (l *Listener) handleFrame(ctx context.Context, b []byte) {
 	// Counted once handled, so that "n events handled" means done.
 	l.setStateCount(true, false)
 	l.hooks.Event(typ, true)
+}
+
+// survive, deferred, turns a panic into an error log: a bug met by one
+// event must not end the listener while its state still says connected
+// (Run waits for the registration goroutine, so a panic there would
+// never reach the daemon's recover).
+func (l *Listener) survive(while string) {
+	if v := recover(); v != nil {
+		l.log.Error("panic in the ARI listener; it skipped this and goes on. This is a tollguard bug: please report it with this line",
+			"while", while, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+	}
 }
 
 func (l *Listener) setStateCount(handled, undecodable bool) {

@@ -44,6 +44,24 @@ func TestUnknownAndBadFrames(t *testing.T) {
 	}
 }
 
+// TestPanicInHandlingSkipsTheEvent: a bug met while handling one event
+// is logged and the listener goes on, connected and handling; before, a
+// panic there ended the event loop while its state still said connected.
+func TestPanicInHandlingSkipsTheEvent(t *testing.T) {
+	h := newHarness(t)
+	h.hooks.panicOn = "ChannelCreated"
+	h.start()
+	h.push([]byte(`{"type":"ChannelCreated","timestamp":"2026-11-23T01:00:00.000+0000","channel":{"id":"pbx-1.1","name":"PJSIP/1001-00000001","state":"Down","caller":{"name":"","number":"1001"},"connected":{"name":"","number":""},"accountcode":"","dialplan":{"context":"from-internal","exten":"s","priority":1,"app_name":"","app_data":""},"creationtime":"2026-11-23T01:00:00.000+0000","language":"en"},"asterisk_id":"02:fc:00:00:00:01","application":"tollguard"}`))
+	if !strings.Contains(h.logs.String(), "panic in the ARI listener") || !strings.Contains(h.logs.String(), "while=\"handling an ARI event\"") {
+		t.Errorf("the panic is not logged:\n%s", h.logs.String())
+	}
+	id := h.fake.Register("1002", "1002", "sip:1002@127.0.0.1:5081;transport=udp", map[string]string{"user_agent": "SIPp"}, true)
+	testutil.Eventually(t, waitLimit, "registration after the panic", func() bool { c, ok := h.contact(id); return ok && c.Live })
+	if st := h.l.State(); !st.Connected || h.hooks.snapshot().ups != 1 {
+		t.Errorf("after the panic: state %+v, connections %d", st, h.hooks.snapshot().ups)
+	}
+}
+
 func TestDropAndReconnect(t *testing.T) {
 	h := newHarness(t).start()
 	for i := 2; i <= 4; i++ {

@@ -21,12 +21,17 @@ func (l *Listener) regLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case j := <-l.regQ:
-			if j.resync {
-				l.resync(ctx, warned)
-			} else {
-				l.contactEvent(ctx, j.ev, j.at, warned)
-			}
+			l.regJob(ctx, j, warned)
 		}
+	}
+}
+
+func (l *Listener) regJob(ctx context.Context, j regJob, warned map[string]bool) {
+	defer l.survive("handling a registration")
+	if j.resync {
+		l.resync(ctx, warned)
+	} else {
+		l.contactEvent(ctx, j.ev, j.at, warned)
 	}
 }
 
