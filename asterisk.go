@@ -2,6 +2,7 @@ package tollguard
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 )
@@ -83,14 +84,22 @@ type Originate struct {
 
 // HangerFor returns a ChannelHanger that hangs a call's channel (by its
 // uniqueid) up through a with cause 16, normal clearing, as
-// TIMEOUT(absolute) would. A channel already gone is no error.
+// TIMEOUT(absolute) would. A channel already gone is no error. A channel
+// whose call cannot be checked is left up, with the error: it may have
+// gone on to an emergency number.
 func HangerFor(a Asterisk) ChannelHanger {
 	return func(ctx context.Context, c *CallRecord) error {
 		if c == nil || c.UniqueID == "" {
 			return Errorf(EINVALID, "call has no channel to hang up")
 		}
-		if on, err := StillOnChannel(ctx, a, c); err == nil && !on {
-			return nil // gone, or gone on to another call (maybe 112): leave it
+		if c.ID != 0 { // a call the gate recorded: is it still this channel's?
+			on, err := StillOnChannel(ctx, a, c)
+			if err != nil {
+				return fmt.Errorf("channel %s left up: could not check that it still carries call %d (it may have gone on to an emergency number): %w", c.UniqueID, c.ID, err)
+			}
+			if !on {
+				return nil // gone, or gone on to another call (maybe 112): leave it
+			}
 		}
 		err := a.HangupChannel(ctx, c.UniqueID, "normal")
 		if ErrorCode(err) == ENOTFOUND {

@@ -188,6 +188,13 @@ func TestClientREST(t *testing.T) {
 				t.Errorf("hanger with TOLLGUARD_CALLID %q: %v; channel up %v", other, err, fake.HasChannel("pbx-9.2"))
 			}
 		}
+		// A channel whose call cannot be checked (Asterisk slow or
+		// failing) is left up, with the error: it may be on 112 now.
+		fake.SetChannelVar("pbx-9.2", tollguard.VarCallID, "7")
+		fake.Fault(http.MethodGet, "/channels/pbx-9.2/variable", http.StatusInternalServerError, "Internal Server Error", 1)
+		if err := hang(ctx, rec); err == nil || !strings.Contains(err.Error(), "left up") || !fake.HasChannel("pbx-9.2") {
+			t.Errorf("hanger with the check failing: %v; channel up %v", err, fake.HasChannel("pbx-9.2"))
+		}
 		// Its channel gone, the call is over.
 		if err := c.HangupChannel(ctx, "pbx-9.2", "normal"); err != nil {
 			t.Fatal(err)
