@@ -458,9 +458,20 @@ func (t *tracker) gc(now time.Time, full bool) {
 }
 
 // containsVar reports whether a ChannelVarset frame sets one of
-// tollguard's own variables, without decoding it.
-var varPrefix = []byte(`"variable":"TOLLGUARD_`)
-
+// tollguard's own variables, without decoding it. Whitespace may sit
+// around the colon: ari.conf's pretty = yes writes "variable": "...".
 func containsVar(b []byte) bool {
-	return bytes.Contains(b, varPrefix)
+	const key = `"variable"`
+	for {
+		i := bytes.Index(b, []byte(key))
+		if i < 0 {
+			return false
+		}
+		b = bytes.TrimLeft(b[i+len(key):], " \t\r\n")
+		if len(b) > 0 && b[0] == ':' {
+			if v := bytes.TrimLeft(b[1:], " \t\r\n"); bytes.HasPrefix(v, []byte(`"TOLLGUARD_`)) {
+				return true
+			}
+		}
+	}
 }

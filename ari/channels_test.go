@@ -1,7 +1,9 @@
 package ari
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -62,6 +64,42 @@ func TestChannelsNormalTraffic(t *testing.T) {
 	}
 	if n := len(h.l.tr.chans); n != 0 {
 		t.Errorf("%d channels still tracked", n)
+	}
+}
+
+// TestPrettyPrintedEvents: with pretty = yes in ari.conf Asterisk
+// indents every frame ("variable": "TOLLGUARD_CALLID"); the listener
+// must read tollguard's variables from them as from compact frames. The
+// call's channel has another uniqueid, so only TOLLGUARD_CALLID ties it
+// to the channel's events.
+func TestPrettyPrintedEvents(t *testing.T) {
+	h := newHarness(t).start()
+	id := h.gateCall("other-uniqueid", "1001", "0044207946000", tollguard.Allow)
+	frames := fixture(t, allowedCall)
+	varset := fmt.Sprintf(`{"type":"ChannelVarset","timestamp":"2026-11-23T00:59:23.081+0000","variable":"TOLLGUARD_CALLID","value":"%d","channel":{"id":"%s","name":"PJSIP/1001-00000000","state":"Ring","creationtime":"2026-11-23T00:59:23.062+0000"},"application":"tollguard"}`, id, allowedID)
+	frames = append(frames[:7:7], append([][]byte{[]byte(varset)}, frames[7:]...)...)
+	for i, f := range frames {
+		var out bytes.Buffer
+		if err := json.Indent(&out, f, "", "  "); err != nil {
+			t.Fatal(err)
+		}
+		frames[i] = out.Bytes()
+	}
+	h.push(frames...)
+	testutil.Eventually(t, waitLimit, "settled", func() bool { rec, _ := h.db.Call(context.Background(), id); return !rec.SettledAt.IsZero() })
+	if rec, _ := h.db.Call(context.Background(), id); rec.Billsec != 3 || rec.SettledBy != "ari" {
+		t.Errorf("%+v", rec)
+	}
+	if st := h.l.State(); st.Undecodable != 0 {
+		t.Errorf("indented frames undecodable: %+v", st)
+	}
+	for in, want := range map[string]bool{
+		`{"variable":"TOLLGUARD_CALLID"}`: true, "{\n  \"variable\" :\t\"TOLLGUARD_REASON\"}": true,
+		`{"variable":"DIALSTATUS","value":"TOLLGUARD_X"}`: false, `{"value":"x","variable":"AGISTATUS"}`: false, `{"variable"`: false,
+	} {
+		if containsVar([]byte(in)) != want {
+			t.Errorf("containsVar(%s) = %v", in, !want)
+		}
 	}
 }
 
