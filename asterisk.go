@@ -28,6 +28,16 @@ func (o ConfigObject) Get(attr string) string {
 }
 
 // All returns every value of attr (an AOR has one "contact" per live contact).
+// Bool reads a PJSIP boolean attribute: ARI gives "true" or "false",
+// pjsip.conf spellings ("yes", "on", "1") are accepted too.
+func (o ConfigObject) Bool(attr string) bool {
+	switch strings.ToLower(o.Get(attr)) {
+	case "true", "yes", "on", "1", "y", "t":
+		return true
+	}
+	return false
+}
+
 func (o ConfigObject) All(attr string) []string {
 	var out []string
 	for _, f := range o {

@@ -25,9 +25,11 @@ const (
 
 // Where a contact's address came from, most trustworthy first.
 const (
-	// AddrRewritten: Asterisk rewrote the contact URI to the packet's
-	// source (rewrite_contact=yes) and kept the phone's own host in the
-	// x-ast-orig-host parameter. This is the real source address.
+	// AddrRewritten: the contact URI's host is the packet's source.
+	// With rewrite_contact=yes Asterisk rewrites a host that differs
+	// and keeps the phone's own in x-ast-orig-host; a host that already
+	// was the source is left as it is, without the parameter
+	// (Contact.HostIsSource). This is the real source address.
 	AddrRewritten = "rewritten"
 	// AddrContact: the host the phone wrote in its Contact header
 	// (rewrite_contact=no). Behind NAT it is a private address; a liar
@@ -104,6 +106,20 @@ func ContactFromObject(aor, endpoint string, obj ConfigObject) (c Contact, warn 
 	viaPort, _ := strconv.Atoi(obj.Get("via_port"))
 	warn = c.setAddress(c.ViaAddr, viaPort)
 	return c, warn
+}
+
+// HostIsSource records that the endpoint has rewrite_contact=yes, so the
+// contact URI's IP host is the packet's source even without the
+// x-ast-orig-host parameter: Asterisk adds that only when it had to
+// change the host (res_pjsip_nat). A phone, or an attacker, that writes
+// its real address is then judged by it, private or not. It returns the
+// address warning that still applies, "" when the address is trusted.
+func (c *Contact) HostIsSource(warn string) string {
+	if c.AddrSource == AddrContact {
+		c.AddrSource = AddrRewritten
+		return ""
+	}
+	return warn
 }
 
 // ContactFromURI builds a Contact from a ContactStatusChange alone, for

@@ -70,6 +70,18 @@ func TestContactFromObject(t *testing.T) {
 		if c.IP != "198.51.100.4" || c.Port != 5070 || c.AddrSource != tollguard.AddrVia || !strings.Contains(warn, "not trustworthy") {
 			t.Fatalf("%+v warn %q", c, warn)
 		}
+		// rewrite_contact=yes vouches for an IP host in the URI, not for Via.
+		if w := c.HostIsSource(warn); w != warn || c.AddrSource != tollguard.AddrVia {
+			t.Errorf("HostIsSource on a Via address: %+v warn %q", c, w)
+		}
+	})
+	t.Run("RewriteOnHostAlreadySource", func(t *testing.T) {
+		// rewrite_contact=yes but the host was already the source: no
+		// x-ast-orig-host, and the address is still the real one.
+		c, warn := tollguard.ContactFromObject("1001", "", contactObject("sip:1001@10.2.0.9:5060", "Yealink", "10.2.0.9"))
+		if warn = c.HostIsSource(warn); warn != "" || c.AddrSource != tollguard.AddrRewritten || c.IP != "10.2.0.9" {
+			t.Fatalf("%+v warn %q", c, warn)
+		}
 	})
 }
 

@@ -71,6 +71,9 @@ func (l *Listener) contactEvent(ctx context.Context, ev *ariv5.ContactStatusChan
 				"contact", id, tollguard.LogExtension, ep, tollguard.LogError, tollguard.ErrorMessage(err))
 			c, warn = tollguard.ContactFromURI(aor, ep, uri)
 		}
+		if l.rewritesContact(ctx, c.Extension) {
+			warn = c.HostIsSource(warn)
+		}
 		c.Status, c.LastSeen = status, at
 		l.observe(ctx, c, warn, at, warned)
 	case status == tollguard.ContactRemoved:
@@ -87,6 +90,22 @@ func (l *Listener) contactEvent(ctx context.Context, ev *ariv5.ContactStatusChan
 	default:
 		l.log.Debug("contact status not tracked", "contact", id, "status", status)
 	}
+}
+
+// rewritesContact reports whether endpoint ep has rewrite_contact=yes,
+// which makes its contacts' hosts the packets' sources. Unreadable, it
+// is taken as no: the address is then trusted only when public.
+func (l *Listener) rewritesContact(ctx context.Context, ep string) bool {
+	if ep == "" {
+		return false
+	}
+	obj, err := l.Client.ConfigObject(ctx, "endpoint", ep)
+	if err != nil {
+		l.log.Debug("could not read the endpoint's rewrite_contact; trusting the contact host only if public",
+			tollguard.LogExtension, ep, tollguard.LogError, tollguard.ErrorMessage(err))
+		return false
+	}
+	return obj.Bool("rewrite_contact")
 }
 
 func orEndpoint(ep, aor string) string {
@@ -324,6 +343,9 @@ func (l *Listener) endpointContacts(ctx context.Context, ep string) ([]foundCont
 				return nil, err
 			}
 			c, warn := tollguard.ContactFromObject(aor, ep, cobj)
+			if obj.Bool("rewrite_contact") {
+				warn = c.HostIsSource(warn)
+			}
 			if c.ID == "" {
 				c.ID, c.URI = id, uri
 			}

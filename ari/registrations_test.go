@@ -3,6 +3,7 @@ package ari
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -175,6 +176,45 @@ func TestRegistrationLockdown(t *testing.T) {
 			t.Errorf("deleted something: %+v", r)
 		}
 	})
+}
+
+// TestRegistrationRewriteContact: with rewrite_contact=yes, Asterisk
+// adds x-ast-orig-host only when it changed the host, so a contact that
+// already carried its source address has none. It is still the source:
+// a private address outside the access list (another LAN, a VPN) locks
+// down, as a public one does.
+func TestRegistrationRewriteContact(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t)
+	setCIDRs(t, h.db, "1001", "10.1.0.0/24")
+	ep, ok := h.fake.Object("endpoint", "1001")
+	if !ok {
+		t.Fatal("no recorded endpoint 1001")
+	}
+	fields := slices.Clone(ep)
+	for i := range fields {
+		if fields[i].Attribute == "rewrite_contact" {
+			fields[i].Value = "true"
+		}
+	}
+	h.fake.SetObject("endpoint", "1001", fields, false)
+	h.start()
+	h.fake.Register("1001", "1001", "sip:1001@10.1.0.7:5060", map[string]string{"user_agent": "Yealink"}, true)
+	testutil.Eventually(t, waitLimit, "office contact", func() bool {
+		c, ok := h.contact(tollguard.ContactID("1001", "sip:1001@10.1.0.7:5060"))
+		return ok && c.Live && c.AddrSource == tollguard.AddrRewritten
+	})
+	h.fake.Register("1001", "1001", "sip:1001@10.2.0.9:5060", map[string]string{"user_agent": "Yealink"}, true)
+	testutil.Eventually(t, waitLimit, "lockdown", func() bool { return len(h.alerts.kind(tollguard.AlertCredentialsCompromised)) == 1 })
+	if a := h.alerts.kind(tollguard.AlertCredentialsCompromised)[0]; a.Severity != tollguard.SeverityCritical || !strings.Contains(a.Message, "10.2.0.9") {
+		t.Errorf("alert %+v", a)
+	}
+	if ext, _ := h.db.Extension(ctx, "1001"); !ext.Blocked {
+		t.Error("extension not blocked")
+	}
+	if strings.Contains(h.logs.String(), "set rewrite_contact=yes") {
+		t.Errorf("told to set what is set:\n%s", h.logs.String())
+	}
 }
 
 // TestResyncAfterOutage: while the listener is away, an attacker
