@@ -27,6 +27,7 @@ type tracker struct {
 	highRisk tollguard.HighRiskMatcher
 	maxChans int
 	lastGC   time.Time
+	added    uint64 // channels added so far: each one's chanState.added
 }
 
 type chanState struct {
@@ -39,6 +40,7 @@ type chanState struct {
 	dialStatus string
 	callID     int64 // TOLLGUARD_CALLID
 	partial    bool  // first seen after its creation (before this connection)
+	added      uint64
 }
 
 type callGroup struct {
@@ -149,6 +151,8 @@ func (t *tracker) add(c *chanState) {
 	if len(t.chans) >= t.maxChans {
 		t.gc(c.seen, true)
 	}
+	t.added++
+	c.added = t.added
 	t.chans[c.id] = c
 }
 
@@ -436,6 +440,20 @@ func (t *tracker) expire(now time.Time) {
 	}
 	t.lastGC = now
 	t.gc(now, false)
+}
+
+// reconcile forgets the channels not in present that were tracked when
+// it was asked for (tracker.added then): it returns how many. A channel
+// first seen since may be newer than the list.
+func (t *tracker) reconcile(ctx context.Context, present map[string]bool, asked uint64, now time.Time) int {
+	n := 0
+	for id, c := range t.chans {
+		if !present[id] && c.added <= asked {
+			t.forget(ctx, c, now)
+			n++
+		}
+	}
+	return n
 }
 
 func (t *tracker) gc(now time.Time, full bool) {

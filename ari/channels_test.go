@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -100,6 +101,47 @@ func TestPrettyPrintedEvents(t *testing.T) {
 		if containsVar([]byte(in)) != want {
 			t.Errorf("containsVar(%s) = %v", in, !want)
 		}
+	}
+}
+
+// TestChannelsEndedWhileDisconnected: a call whose ChannelDestroyed came
+// while the websocket was down is forgotten once the listener is back
+// and Asterisk's channel list lacks it; kept, it would count as a call
+// in progress for a day. A channel Asterisk still has is kept.
+func TestChannelsEndedWhileDisconnected(t *testing.T) {
+	h := newHarness(t).start()
+	var frames [][]byte
+	for _, f := range fixture(t, allowedCall) {
+		if typ, _ := eventType(f); typ != "ChannelDestroyed" {
+			frames = append(frames, f)
+		}
+	}
+	h.push(frames...)
+	if st := h.l.Detectors.Stats(); st.Calls != 1 {
+		t.Fatalf("calls tracked before the drop: %+v", st)
+	}
+	h.fake.Drop() // the destroys happen while nobody listens
+	h.waitConnected(2)
+	testutil.Eventually(t, waitLimit, "the ended call forgotten", func() bool { return h.l.Detectors.Stats().Calls == 0 })
+	if !strings.Contains(h.logs.String(), "forgot channels that ended while their events were not seen") {
+		t.Errorf("not logged:\n%s", h.logs.String())
+	}
+	if r := h.fake.RequestsMatching(http.MethodGet, "/channels"); len(r) < 2 {
+		t.Errorf("channel list asked %d times, want on each connection", len(r))
+	}
+
+	// Asterisk still has the channel: it stays tracked.
+	h2 := newHarness(t).start()
+	h2.fake.SetChannel(allowedID, "PJSIP/1001-00000000")
+	h2.push(frames...)
+	h2.fake.Drop()
+	h2.waitConnected(2)
+	// Its two Local halves are gone from the list and forgotten.
+	testutil.Eventually(t, waitLimit, "the Local halves forgotten", func() bool {
+		return strings.Contains(h2.logs.String(), `forgot channels that ended while their events were not seen" channels=2`)
+	})
+	if st := h2.l.Detectors.Stats(); st.Calls != 1 {
+		t.Errorf("a call Asterisk still has was forgotten: %+v", st)
 	}
 }
 

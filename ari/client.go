@@ -316,6 +316,21 @@ func (c *Client) ChannelExists(ctx context.Context, id string) (bool, error) {
 	return false, err
 }
 
+// ChannelIDs lists the ids of the channels Asterisk has (GET /channels).
+func (c *Client) ChannelIDs(ctx context.Context) ([]string, error) {
+	var out []struct {
+		ID string `json:"id"`
+	}
+	if err := c.request(ctx, "list channels", "", http.MethodGet, "/channels", nil, &out); err != nil {
+		return nil, err
+	}
+	ids := make([]string, 0, len(out))
+	for _, ch := range out {
+		ids = append(ids, ch.ID)
+	}
+	return ids, nil
+}
+
 // ChannelVar reads a channel variable (GET /channels/{id}/variable).
 // Asterisk answers 404 for a variable that is not set, and for a channel
 // that is gone: set is false for both.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -160,6 +161,9 @@ func TestClientREST(t *testing.T) {
 
 		// Channel variables, as recorded: a value, or 404 when unset.
 		fake.SetChannel("pbx-9.2", "PJSIP/1001-0000000a")
+		if ids, err := c.ChannelIDs(ctx); err != nil || !slices.Contains(ids, "pbx-9.2") || slices.Contains(ids, "pbx-9.1") {
+			t.Errorf("channel list %q %v; want pbx-9.2 and not the hung-up pbx-9.1", ids, err)
+		}
 		fake.SetChannelVar("pbx-9.2", tollguard.VarCallID, "7")
 		if v, set, err := c.ChannelVar(ctx, "pbx-9.2", tollguard.VarCallID); v != "7" || !set || err != nil {
 			t.Errorf("TOLLGUARD_CALLID: %q %v %v", v, set, err)

@@ -292,6 +292,18 @@ func (l *Listener) session(ctx context.Context) (err error) {
 		l.keepalive(sctx, st)
 	}()
 
+	// Channels that ended while no events came (before this connection,
+	// or in frames that were lost) are found from Asterisk's list: now,
+	// and every channelCheckEvery.
+	present := make(chan channelList, 1)
+	asking := true
+	lastAsked := l.Now()
+	wg.Add(1)
+	go func(added uint64) {
+		defer wg.Done()
+		l.askChannels(sctx, present, added)
+	}(l.tr.added)
+
 	tick := time.NewTicker(tickEvery)
 	defer tick.Stop()
 	for {
@@ -301,6 +313,9 @@ func (l *Listener) session(ctx context.Context) (err error) {
 			if l.replaced.Load() {
 				return errReplaced
 			}
+		case p := <-present:
+			asking = false
+			l.reconcileChannels(ctx, p)
 		case err := <-readErr:
 			// Events that arrived before the failure still count.
 			for len(frames) > 0 {
@@ -309,9 +324,67 @@ func (l *Listener) session(ctx context.Context) (err error) {
 			return fmt.Errorf("events websocket closed: %w", err)
 		case <-tick.C:
 			l.tick(ctx)
+			if !asking && l.Now().Sub(lastAsked) >= channelCheckEvery {
+				asking, lastAsked = true, l.Now()
+				wg.Add(1)
+				go func(added uint64) {
+					defer wg.Done()
+					l.askChannels(sctx, present, added)
+				}(l.tr.added)
+			}
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+	}
+}
+
+// channelCheckEvery is how often the tracked channels are checked
+// against Asterisk's list while connected.
+const channelCheckEvery = 15 * time.Minute
+
+// channelList is Asterisk's channels, listed after the tracker had
+// added its first added channels.
+type channelList struct {
+	ids   map[string]bool
+	added uint64
+	err   error
+}
+
+// askChannels lists Asterisk's channels off the event loop (a slow REST
+// call must not hold events up) and hands the list to it.
+func (l *Listener) askChannels(ctx context.Context, out chan<- channelList, added uint64) {
+	p := channelList{added: added}
+	ids, err := l.Client.ChannelIDs(ctx)
+	p.err = err
+	if err == nil {
+		p.ids = make(map[string]bool, len(ids))
+		for _, id := range ids {
+			p.ids[id] = true
+		}
+	}
+	select {
+	case out <- p:
+	case <-ctx.Done():
+	}
+}
+
+// reconcileChannels forgets the tracked channels Asterisk no longer has:
+// their ChannelDestroyed was missed, and kept, they would count as calls
+// in progress for a day (concurrency, and a long-call alert for a call
+// long over). A channel first seen since the list was asked for is kept:
+// it may be newer than the list. Settling their gate records is the
+// sweep's work, which asks Asterisk itself.
+func (l *Listener) reconcileChannels(ctx context.Context, p channelList) {
+	defer l.survive("checking tracked channels against Asterisk")
+	if p.err != nil {
+		if ctx.Err() == nil {
+			l.log.Warn("could not list Asterisk's channels to find calls that ended unseen; trying again later", tollguard.LogError, tollguard.ErrorMessage(p.err))
+		}
+		return
+	}
+	gone := l.tr.reconcile(ctx, p.ids, p.added, l.eventClock())
+	if gone > 0 {
+		l.log.Info("forgot channels that ended while their events were not seen", "channels", gone)
 	}
 }
 

@@ -23,8 +23,10 @@ import (
 	"embed"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -689,6 +691,8 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		s.reload(rec, strings.TrimPrefix(p, "/asterisk/modules/"))
 	case p == "/channels" && r.Method == http.MethodPost:
 		s.originate(rec, r.URL.Query(), body)
+	case p == "/channels" && r.Method == http.MethodGet:
+		s.listChannels(rec)
 	case strings.HasPrefix(p, "/channels/") && strings.HasSuffix(p, "/variable") && r.Method == http.MethodGet:
 		s.channelVar(rec, strings.TrimSuffix(strings.TrimPrefix(p, "/channels/"), "/variable"), r.URL.Query().Get("variable"))
 	case strings.HasPrefix(p, "/channels/"):
@@ -920,6 +924,38 @@ func (s *Server) channelVar(w http.ResponseWriter, id, name string) {
 	default:
 		writeJSON(w, http.StatusOK, map[string]string{"value": v})
 	}
+}
+
+// listChannels answers GET /channels: an array of channel objects, each
+// the recorded one (ari-rest-channels-list-during-agi.json) with the
+// channel's own id, name and state.
+func (s *Server) listChannels(w http.ResponseWriter) {
+	f, err := loadREST("ari-rest-channels-list-during-agi.json")
+	var recorded []map[string]any
+	if err == nil {
+		err = json.Unmarshal(f.Body, &recorded)
+	}
+	if err == nil && len(recorded) == 0 {
+		err = errors.New("the recorded channel list is empty")
+	}
+	if err != nil {
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"message": err.Error()})
+		return
+	}
+	s.mu.Lock()
+	ids := make([]string, 0, len(s.channels))
+	for id := range s.channels {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	list := make([]map[string]any, 0, len(ids))
+	for _, id := range ids {
+		ch := maps.Clone(recorded[0])
+		maps.Copy(ch, s.channels[id].data)
+		list = append(list, ch)
+	}
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, list)
 }
 
 func (s *Server) channel(w http.ResponseWriter, method, id string) {
