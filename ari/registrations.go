@@ -75,7 +75,7 @@ func (l *Listener) contactEvent(ctx context.Context, ev *ariv5.ContactStatusChan
 			warn = c.HostIsSource(warn)
 		}
 		c.Status, c.LastSeen = status, at
-		l.observe(ctx, c, warn, at, warned)
+		l.observe(ctx, c, warn, at, warned, nil)
 	case status == tollguard.ContactRemoved:
 		was, err := l.Store.ContactGone(ctx, id, at)
 		if err != nil {
@@ -118,7 +118,11 @@ func orEndpoint(ep, aor string) string {
 // observe records a registered contact and acts on the judgement: new
 // address or phone alerts, and for a contact from outside the access
 // list, lockdown (remove the contact, block the extension, alert).
-func (l *Listener) observe(ctx context.Context, c tollguard.Contact, warn string, at time.Time, warned map[string]bool) {
+//
+// first, when not nil, collects the extensions with no registration
+// before this pass; their later contacts in the pass are judged as first
+// registrations too.
+func (l *Listener) observe(ctx context.Context, c tollguard.Contact, warn string, at time.Time, warned map[string]bool, first map[string]bool) {
 	if warn != "" && !warned[c.Extension] {
 		if len(warned) > 10_000 {
 			clear(warned)
@@ -141,6 +145,13 @@ func (l *Listener) observe(ctx context.Context, c tollguard.Contact, warn string
 	if err != nil {
 		l.log.Error("recording a registration failed", tollguard.LogExtension, c.Extension, "contact", c.ID, tollguard.LogError, err)
 		return
+	}
+	if first != nil {
+		if !hist.Registered {
+			first[c.Extension] = true
+		} else if first[c.Extension] {
+			hist.Registered = false
+		}
 	}
 	if ext != nil {
 		if err := l.Store.TouchExtension(ctx, ext.Name, at.Unix()); err != nil {
@@ -210,9 +221,14 @@ func (l *Listener) resync(ctx context.Context, warned map[string]bool) {
 		return
 	}
 	seen := make(map[string]bool, len(found))
+	// Extensions this resync finds for the first time (a first start, a
+	// new extension registered while tollguard was away): all their
+	// contacts are their first registration, not a desk phone followed
+	// by a "new" softphone.
+	first := make(map[string]bool)
 	for _, f := range found {
 		f.c.LastSeen = start
-		l.observe(ctx, f.c, f.warn, start, warned)
+		l.observe(ctx, f.c, f.warn, start, warned, first)
 		seen[f.c.ID] = true
 	}
 	live, err := l.Store.LiveContacts(ctx)

@@ -178,6 +178,26 @@ func TestRegistrationLockdown(t *testing.T) {
 	})
 }
 
+// TestFirstResyncTwoPhones: on a first start, an extension with a desk
+// phone and a softphone registered is not alerted for a "new" address
+// or phone: both are its first registrations.
+func TestFirstResyncTwoPhones(t *testing.T) {
+	h := newHarness(t)
+	h.fake.Register("1001", "1001", "sip:1001@127.0.0.1:5070;transport=udp", map[string]string{"user_agent": "Yealink T46U"}, false)
+	h.fake.Register("1001", "1001", "sip:1001@127.0.0.1:5071;transport=udp", map[string]string{"user_agent": "Zoiper"}, false)
+	h.start()
+	testutil.Eventually(t, waitLimit, "both contacts", func() bool {
+		cs, err := h.db.Contacts(context.Background(), store.ContactFilter{})
+		return err == nil && len(cs) == 2
+	})
+	if f := h.hooks.snapshot().findings; len(f) != 0 {
+		t.Errorf("findings on a first start: %+v", f)
+	}
+	// A third phone later is new.
+	h.fake.Register("1001", "1001", "sip:1001@127.0.0.1:5072;transport=udp", map[string]string{"user_agent": "Grandstream"}, true)
+	testutil.Eventually(t, waitLimit, "new phone alert", func() bool { return len(h.alerts.kind(tollguard.AlertNewUserAgent)) == 1 })
+}
+
 // TestRegistrationRewriteContact: with rewrite_contact=yes, Asterisk
 // adds x-ast-orig-host only when it changed the host, so a contact that
 // already carried its source address has none. It is still the source:
