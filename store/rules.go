@@ -8,7 +8,7 @@ import (
 	"github.com/tollguard/tollguard"
 )
 
-// NormalizePrefix turns "+44 9", "00449" style input into E.164 digits
+// NormalizePrefix turns "+44 9", "44-9" style input into E.164 digits
 // without the "+", or returns an EINVALID error.
 func NormalizePrefix(p string) (string, error) {
 	t := strings.NewReplacer(" ", "", "-", "", "(", "", ")", "").Replace(strings.TrimSpace(p))
@@ -23,6 +23,11 @@ func NormalizePrefix(p string) (string, error) {
 	}
 	if len(t) > 15 {
 		return "", tollguard.Errorf(tollguard.EINVALID, "prefix %q is longer than an E.164 number", p)
+	}
+	// No E.164 number starts with 0: "00881" would be stored as +00881
+	// and never match, a deny rule that blocks nothing.
+	if t[0] == '0' {
+		return "", tollguard.Errorf(tollguard.EINVALID, "prefix %q starts with 0: write it in E.164 form, without an international or national prefix (+881, not 00881; +4420, not 020)", p)
 	}
 	return t, nil
 }

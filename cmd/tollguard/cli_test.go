@@ -151,6 +151,7 @@ func TestCLIBadInput(t *testing.T) {
 		{[]string{"ext", "block", "1001"}, "--reason"},
 		{[]string{"rule", "add", "maybe", "+44"}, "allow or deny"},
 		{[]string{"rule", "add", "deny", "+44x"}, "digits"},
+		{[]string{"rule", "add", "deny", "00881"}, "E.164 form"}, // stored as +00881, it would block nothing
 		{[]string{"rule", "rm", "abc"}, "rule id"},
 		{[]string{"schedule", "set", "acme", "--hours", "monday 9-5"}, ""},
 		{[]string{"schedule", "set", "acme", "--deny", "expensive"}, "want one of"},
@@ -167,6 +168,15 @@ func TestCLIBadInput(t *testing.T) {
 	}
 	if after := c.ok("account", "show", "acme", "--json"); after != before {
 		t.Fatalf("bad input changed the account:\n%s\n%s", before, after)
+	}
+	// An empty high-risk file would turn the check off: refused.
+	empty := filepath.Join(t.TempDir(), "empty.csv")
+	os.WriteFile(empty, []byte("prefix,description,source\n\n"), 0o600)
+	if code, _, errs := c.run("highrisk", "import", empty); code != exitUsage || !strings.Contains(errs, "--allow-empty") {
+		t.Errorf("empty high-risk import: exit %d: %s", code, errs)
+	}
+	if out := c.ok("check", "1001", "00881612345678", "--from", "192.0.2.7"); !strings.Contains(out, "high_risk") {
+		t.Errorf("an empty import emptied the high-risk list:\n%s", out)
 	}
 	// A bad rate deck imports nothing and keeps the old one.
 	deck := filepath.Join(t.TempDir(), "bad.csv")

@@ -53,6 +53,7 @@ CSV (prefix,description,source) or go back to the default.`,
 		},
 	}
 	addJSON(list, &asJSON)
+	var allowEmpty bool
 	imp := &cobra.Command{
 		Use:   "import FILE.csv",
 		Short: "Replace the list with FILE.csv (prefix,description,source); all or nothing",
@@ -67,9 +68,16 @@ CSV (prefix,description,source) or go back to the default.`,
 			if err != nil {
 				return tollguard.Errorf(tollguard.EINVALID, "%s: %s\nnothing was imported", args[0], tollguard.ErrorMessage(err))
 			}
+			// A failed download in a cron job must not switch the
+			// high-risk check off.
+			if len(es) == 0 && !allowEmpty {
+				return tollguard.Errorf(tollguard.EINVALID, "%s holds no prefixes; an empty list would turn the high-risk check off, so nothing was imported "+
+					"(pass --allow-empty to do that on purpose)", args[0])
+			}
 			return replaceHighRisk(cmd, app, es, args[0])
 		},
 	}
+	imp.Flags().BoolVar(&allowEmpty, "allow-empty", false, "accept a file with no prefixes, emptying the list (the high-risk check then stops nothing)")
 	reset := &cobra.Command{
 		Use:   "reset",
 		Short: "Replace the list with the default shipped with tollguard",
