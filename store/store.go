@@ -67,17 +67,26 @@ func Open(ctx context.Context, file string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open database file %s: %w", file, err)
 	}
+	// An existing file others can read is made private: it holds SIP
+	// password snapshots and the call history. (Private tells whether
+	// that worked.)
+	if fi, err := f.Stat(); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		_ = f.Chmod(0o600)
+	}
 	f.Close()
+	// The path goes into a file: URI, where ?, # and % mean something:
+	// "h#1.db" would open "h", and at the umask's mode.
+	uri := "file:" + (&url.URL{Path: file}).EscapedPath()
 	q := url.Values{}
 	q.Set("_journal_mode", "WAL")
 	q.Set("_busy_timeout", "5000")
 	q.Set("_txlock", "immediate")
 	q.Set("_synchronous", "NORMAL")
 	q.Set("_foreign_keys", "on")
-	rdsn := "file:" + file + "?" + q.Encode()
+	rdsn := uri + "?" + q.Encode()
 	// The writer waits for the lock in begin, not in SQLite (see begin).
 	q.Set("_busy_timeout", "0")
-	db, err := sql.Open("sqlite3", "file:"+file+"?"+q.Encode())
+	db, err := sql.Open("sqlite3", uri+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", file, err)
 	}
@@ -119,6 +128,16 @@ func Open(ctx context.Context, file string) (*DB, error) {
 		_ = os.Chmod(file+suffix, 0o600)
 	}
 	return s, nil
+}
+
+// Private reports whether the database file is readable by its owner
+// alone; err says why it could not be checked.
+func (s *DB) Private() (bool, error) {
+	fi, err := os.Stat(s.path)
+	if err != nil {
+		return false, err
+	}
+	return fi.Mode().Perm()&0o077 == 0, nil
 }
 
 // Close closes the database.

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -33,6 +34,49 @@ func MustOpenPath(t testing.TB, path string) *store.DB {
 
 func TestOpen(t *testing.T) {
 	ctx := context.Background()
+	t.Run("PathsWithURICharacters", func(t *testing.T) {
+		// ?, # and % mean something in the file: URI the driver opens.
+		for _, name := range []string{"h#1.db", "p%41.db", "q?x=1.db", "with space.db"} {
+			dir := t.TempDir()
+			path := filepath.Join(dir, name)
+			db, err := store.Open(ctx, path)
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			if _, err := db.HighRiskList(ctx); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			db.Close()
+			fi, err := os.Stat(path)
+			if err != nil || fi.Size() == 0 || fi.Mode().Perm() != 0o600 {
+				t.Errorf("%s: the database is not the file asked for: %v %v", name, fi, err)
+			}
+			entries, _ := os.ReadDir(dir)
+			for _, e := range entries {
+				if !strings.HasPrefix(e.Name(), name) {
+					t.Errorf("%s: stray file %s", name, e.Name())
+				}
+			}
+		}
+	})
+	t.Run("ExistingFileMadePrivate", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "tg.db")
+		if err := os.WriteFile(path, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(path, 0o644) // whatever the umask
+		db, err := store.Open(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if private, err := db.Private(); !private || err != nil {
+			t.Errorf("private %v %v", private, err)
+		}
+		if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
+			t.Errorf("mode %v, want 0600", fi.Mode().Perm())
+		}
+	})
 	t.Run("CreatesPrivateFileAndMigrates", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "tg.db")
 		db, err := store.Open(ctx, path)

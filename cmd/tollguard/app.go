@@ -74,6 +74,10 @@ func (a *App) Store(ctx context.Context) (*store.DB, error) {
 		return nil, err
 	}
 	db.Now = a.Now
+	if private, err := db.Private(); err == nil && !private {
+		a.Logger.Warn("the database file is readable by other users and could not be made private; it holds SIP password snapshots: chmod 600 it, as the user tollguard runs as",
+			"path", a.Config.DB)
+	}
 	a.db = db
 	return db, nil
 }
