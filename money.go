@@ -41,6 +41,11 @@ var notMoney = map[string]bool{
 	"XDR": true, "XBA": true, "XBB": true, "XBC": true, "XBD": true, "XSU": true, "XUA": true,
 }
 
+// MaxAmount bounds every amount and balance, in minor units: ten
+// trillion pounds at scale 2. Balance, credit limit and the reservations
+// of calls in progress then add up without overflowing int64.
+const MaxAmount Amount = 999_999_999_999_999
+
 // ParseAmount parses a decimal string ("12.50", "-3", "0.5") into minor
 // units at the given scale. More decimals than the currency has is an
 // error, never a silent rounding.
@@ -48,6 +53,9 @@ func ParseAmount(s string, scale int) (Amount, error) {
 	v, err := parseDecimal(s, scale)
 	if err != nil {
 		return 0, Errorf(EINVALID, "amount %q: %s", s, err.Message)
+	}
+	if a := Amount(v); a > MaxAmount || a < -MaxAmount {
+		return 0, Errorf(EINVALID, "amount %q is too large: at most %s", s, FormatAmount(MaxAmount, scale))
 	}
 	return Amount(v), nil
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -25,15 +26,23 @@ type LedgerEntry struct {
 func (s *DB) AddCredit(ctx context.Context, account string, amount tollguard.Amount, note, by string) (LedgerEntry, error) {
 	e := LedgerEntry{Account: account, At: s.now(), Amount: amount, Note: note, By: by}
 	err := s.Tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE accounts SET balance = balance + ?, updated_at = ? WHERE id = ?`, amount, e.At.Unix(), account)
-		if err != nil {
-			return fmt.Errorf("add credit to %s: %w", account, err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
+		var balance tollguard.Amount
+		var scale int
+		switch err := tx.QueryRowContext(ctx, `SELECT balance, scale FROM accounts WHERE id = ?`, account).Scan(&balance, &scale); {
+		case errors.Is(err, sql.ErrNoRows):
 			return tollguard.Errorf(tollguard.ENOTFOUND, "account %q not found", account)
-		}
-		if err := tx.QueryRowContext(ctx, `SELECT balance FROM accounts WHERE id = ?`, account).Scan(&e.BalanceAfter); err != nil {
+		case err != nil:
 			return err
+		}
+		// Checked here: SQLite turns an integer overflow into a float.
+		e.BalanceAfter = balance + amount
+		if amount > tollguard.MaxAmount || amount < -tollguard.MaxAmount ||
+			e.BalanceAfter > tollguard.MaxAmount || e.BalanceAfter < -tollguard.MaxAmount {
+			return tollguard.Errorf(tollguard.EINVALID, "account %s: a balance of %s %+d minor units is beyond what tollguard keeps (%s either way); nothing was changed",
+				account, tollguard.FormatAmount(balance, scale), amount, tollguard.FormatAmount(tollguard.MaxAmount, scale))
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE accounts SET balance = ?, updated_at = ? WHERE id = ?`, e.BalanceAfter, e.At.Unix(), account); err != nil {
+			return fmt.Errorf("add credit to %s: %w", account, err)
 		}
 		r, err := tx.ExecContext(ctx, `INSERT INTO credit_ledger(account_id, at, amount, balance_after, note, by) VALUES (?, ?, ?, ?, ?, ?)`,
 			account, e.At.Unix(), amount, e.BalanceAfter, note, by)

@@ -145,6 +145,9 @@ func TestCLIBadInput(t *testing.T) {
 		{[]string{"account", "set", "nope", "--credit-limit", "1"}, "not found"},
 		{[]string{"credit", "add", "acme", "12,50"}, "not a decimal"},
 		{[]string{"credit", "add", "acme", "£5"}, "not a decimal"},
+		{[]string{"credit", "add", "acme", "99999999999999.99"}, "too large"},
+		{[]string{"credit", "add", "acme", "9999999999999.99"}, "beyond what tollguard keeps"}, // on top of the 10.00
+		{[]string{"account", "set", "acme", "--credit-limit", "99999999999999"}, "too large"},
 		{[]string{"ext", "add", "1002", "--account", "nope"}, "not found"},
 		{[]string{"ext", "add", "1001", "--account", "acme"}, "already exists"},
 		{[]string{"ext", "set", "1001", "--cidr", "10.0.0.0/33"}, "CIDR"},
