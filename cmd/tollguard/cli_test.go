@@ -141,6 +141,7 @@ func TestCLIBadInput(t *testing.T) {
 		{[]string{"account", "set", "acme", "--call-cap", "-1"}, "negative"},
 		{[]string{"account", "set", "acme", "--alert-mode", "loud"}, "alert mode"},
 		{[]string{"account", "set", "acme", "--zone", "Mars/Olympus"}, "zone"},
+		{[]string{"account", "set", "acme", "--intl-prefix", "0", "--national-prefix", "0"}, "could not tell"},
 		{[]string{"account", "set", "acme"}, "nothing to change"},
 		{[]string{"account", "set", "nope", "--credit-limit", "1"}, "not found"},
 		{[]string{"credit", "add", "acme", "12,50"}, "not a decimal"},
@@ -208,6 +209,7 @@ func TestConfigCheck(t *testing.T) {
 		{"[agi]\ndecision_timeout = \"soon\"\n", "bad.toml:2:"},
 		{"[log]\nlevel = \"loud\"\n", "bad.toml:2: log level"},
 		{"[gate]\ndefault_country = \"Britain\"\n", "bad.toml:2:"},
+		{"[gate]\ndefault_country = \"UK\"\n", "not UK"},
 	} {
 		bad := filepath.Join(dir, "bad.toml")
 		os.WriteFile(bad, []byte(tc.text), 0o600)

@@ -273,8 +273,8 @@ func (c *Config) Validate() error {
 	if c.AGI.DenyAction != "hangup" && c.AGI.DenyAction != "return" {
 		c.errAt(&errs, fmt.Sprintf("agi deny_action %q: want hangup or return", c.AGI.DenyAction), "agi", "deny_action")
 	}
-	if len(c.Gate.DefaultCountry) != 2 {
-		c.errAt(&errs, fmt.Sprintf("gate default_country %q: want an ISO 3166 code such as GB or US", c.Gate.DefaultCountry), "gate", "default_country")
+	if _, err := tollguard.PlanFor(c.Gate.DefaultCountry); err != nil || len(c.Gate.DefaultCountry) != 2 {
+		c.errAt(&errs, fmt.Sprintf("gate default_country %q: want an ISO 3166 code libphonenumber knows, such as GB or US (the United Kingdom is GB, not UK)", c.Gate.DefaultCountry), "gate", "default_country")
 	}
 	if c.Gate.RetentionDays < 1 {
 		c.errAt(&errs, "gate retention_days must be at least 1", "gate", "retention_days")
