@@ -49,7 +49,7 @@ func (e *usageError) Error() string { return e.msg }
 func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	app := NewApp(stdin, stdout, stderr)
+	app := NewApp(stdin, &termSafe{w: stdout}, stderr)
 	defer app.Close()
 	root := newRootCommand(app)
 	root.SetArgs(args)
@@ -57,7 +57,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintf(stderr, "tollguard: %s\n", tollguard.ErrorMessage(err))
+	fmt.Fprintf(stderr, "tollguard: %s\n", safeText(tollguard.ErrorMessage(err)))
 	return exitCode(err)
 }
 
