@@ -110,11 +110,15 @@ func ParseHighRiskCSV(r io.Reader) ([]HighRiskEntry, error) {
 			continue
 		}
 		seen[p] = line
-		desc := field("description")
+		desc, src := field("description"), field("source")
+		if len(desc) > maxDestination || len(src) > maxDestination {
+			bad.add(line, "the description or source is over %d bytes long: is a quote left open on this line?", maxDestination)
+			continue
+		}
 		if desc == "" {
 			desc = "+" + p
 		}
-		entries = append(entries, HighRiskEntry{Prefix: p, Description: desc, Source: field("source")})
+		entries = append(entries, HighRiskEntry{Prefix: p, Description: desc, Source: src})
 	}
 	if err := bad.err(); err != nil {
 		return nil, err

@@ -112,6 +112,10 @@ func ParseRateDeck(r io.Reader, fn func(line int, e RateEntry) error) error {
 		if h.dest >= 0 && h.dest < len(rec) {
 			dest = strings.TrimSpace(rec[h.dest])
 		}
+		if len(dest) > maxDestination {
+			bad.add(line, "the destination is %d bytes long (at most %d): is a quote left open on this line?", len(dest), maxDestination)
+			continue
+		}
 		prefixes := strings.FieldsFunc(rec[h.prefix], func(r rune) bool { return r == ',' || r == ';' || r == '|' })
 		if len(prefixes) == 0 {
 			bad.add(line, "prefix is empty")
@@ -158,6 +162,11 @@ type deckHeader struct {
 
 // findDeckHeader looks at the first lines, without consuming them, for a
 // row naming a prefix and a rate column under some separator.
+// maxDestination bounds a destination name: carriers' longest are under
+// a hundred bytes, and a cell of megabytes (an unclosed quote swallowing
+// the rest of the file) would be carried into every later comparison.
+const maxDestination = 256
+
 func findDeckHeader(br *bufio.Reader) (deckHeader, error) {
 	lines, err := firstLines(br, deckHeaderLines)
 	if err != nil {

@@ -153,6 +153,7 @@ func TestParseRateDeckErrors(t *testing.T) {
 		{name: "decimal comma in a comma deck", in: "prefix,rate\n44,\"0,01\"\n", want: []string{`line 2: rate "0,01"`}},
 		{name: "huge rate cell", in: "prefix,rate\n44," + strings.Repeat("9", 100) + "\n", want: []string{"too long for a price"}},
 		{name: "long prefix", in: "prefix,rate\n1234567890123456,0.1\n", want: []string{"longer than any E.164 number"}},
+		{name: "huge destination cell", in: "prefix,destination,rate\n44," + strings.Repeat("x", 300) + ",0.01\n", want: []string{"line 2: the destination is 300 bytes long"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
