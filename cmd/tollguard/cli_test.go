@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -227,5 +228,46 @@ func TestConfigCheck(t *testing.T) {
 	}
 	if _, err := os.Stat(c.db); !os.IsNotExist(err) {
 		t.Fatalf("serve with a bad config created the database: %v", err)
+	}
+}
+
+// cancelOn is stderr that cancels the command's context once it prints
+// a given text: Ctrl-C at a known point.
+type cancelOn struct {
+	text   string
+	cancel context.CancelFunc
+	buf    bytes.Buffer
+}
+
+func (c *cancelOn) Write(p []byte) (int, error) {
+	c.buf.Write(p)
+	if strings.Contains(c.buf.String(), c.text) {
+		c.cancel()
+	}
+	return len(p), nil
+}
+
+// TestRatesImportInterrupted: Ctrl-C during an import leaves the deck in
+// force as it was.
+func TestRatesImportInterrupted(t *testing.T) {
+	c := newCLI(t)
+	c.seed()
+	var deck strings.Builder
+	deck.WriteString("prefix,destination,rate\n44,United Kingdom,0.99\n")
+	for i := range 30_000 {
+		fmt.Fprintf(&deck, "%d,Somewhere,0.05\n", 3_000_000+i)
+	}
+	path := filepath.Join(t.TempDir(), "big.csv")
+	os.WriteFile(path, []byte(deck.String()), 0o600)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	errw := &cancelOn{text: "10000 rates read", cancel: cancel}
+	var out bytes.Buffer
+	code := run(ctx, []string{"--db", c.db, "rates", "import", path}, strings.NewReader(""), &out, errw)
+	if code == exitOK || !strings.Contains(errw.buf.String(), "interrupted") || !strings.Contains(errw.buf.String(), "previous deck is still in force") {
+		t.Fatalf("interrupted import: exit %d\n%s%s", code, out.String(), errw.buf.String())
+	}
+	if got := c.ok("rates", "lookup", "+442079460000"); !strings.Contains(got, "0.01") {
+		t.Errorf("the interrupted deck went live:\n%s", got)
 	}
 }

@@ -60,6 +60,9 @@ a nightly import of the carrier's file is cheap.`,
 			}
 			start := time.Now()
 			err = tollguard.ParseRateDeck(f, func(line int, e tollguard.RateEntry) error {
+				if err := ctx.Err(); err != nil { // Ctrl-C, SIGTERM
+					return tollguard.Errorf(tollguard.EUNAVAILABLE, "interrupted at line %d", line)
+				}
 				if err := imp.Add(ctx, e); err != nil {
 					return err
 				}
@@ -75,6 +78,10 @@ a nightly import of the carrier's file is cheap.`,
 					return fmt.Errorf("import %s: %w (nothing was imported; the previous deck is still in force)", args[0], err)
 				}
 				return tollguard.Errorf(code, "%s: %s\nnothing was imported; the previous deck is still in force", args[0], tollguard.ErrorMessage(err))
+			}
+			if ctx.Err() != nil {
+				imp.Rollback()
+				return tollguard.Errorf(tollguard.EUNAVAILABLE, "%s: interrupted before the new deck went live; nothing was imported, the previous deck is still in force", args[0])
 			}
 			if err := imp.Commit(); err != nil {
 				return fmt.Errorf("commit rate deck: %w", err)
