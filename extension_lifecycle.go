@@ -254,6 +254,18 @@ func (env *AuditEnv) SchedulePurge(ctx context.Context, name, job, reason string
 	if err != nil {
 		return PendingPurge{}, false, err
 	}
+	if ext == nil {
+		// Not tollguard's: there must be an endpoint to purge, or the
+		// purge could neither run nor be cancelled.
+		if env.Asterisk == nil {
+			return PendingPurge{}, false, Errorf(ENOTFOUND, "extension %q is not in tollguard's store, and without ARI tollguard cannot see or delete Asterisk's endpoints; nothing was scheduled", name)
+		}
+		if _, err := env.Asterisk.ConfigObject(ctx, "endpoint", name); ErrorCode(err) == ENOTFOUND {
+			return PendingPurge{}, false, Errorf(ENOTFOUND, "extension %q is neither in tollguard's store nor a PJSIP endpoint in Asterisk; nothing was scheduled", name)
+		} else if err != nil {
+			return PendingPurge{}, false, fmt.Errorf("read endpoint %s: %w", name, err)
+		}
+	}
 	if ext != nil {
 		_, err := env.Store.Block(ctx, Block{Kind: BlockExtension, Subject: name, SetBy: "audit:" + job,
 			Reason: fmt.Sprintf("%s; its PJSIP objects will be deleted after %s (a snapshot is kept for `tollguard ext restore`); unblock it to cancel", reason, due.UTC().Format("2006-01-02 15:04Z")),

@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -306,5 +307,42 @@ func TestScheduledAudits(t *testing.T) {
 	cfg.Audit.Schedules["stale"] = "CRON_TZ=UTC"
 	if _, err := newAuditScheduler(d); err == nil || !strings.Contains(err.Error(), "stale") {
 		t.Errorf("bad spec: %v", err)
+	}
+}
+
+// TestCLIPurgeUnmanaged: a purge needs something to purge, an endpoint
+// only Asterisk knows can have its purge cancelled by unblock, and a
+// failed --now leaves nothing pending.
+func TestCLIPurgeUnmanaged(t *testing.T) {
+	c := newAuditCLI(t, "")
+	pending := func() []tollguard.PendingPurge {
+		t.Helper()
+		db, err := store.Open(context.Background(), c.db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		ps, err := db.PendingPurges(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ps
+	}
+	if _, errOut, code := c.run("ext", "purge", "nosuch"); code != exitUsage || !strings.Contains(errOut, "nor a PJSIP endpoint") {
+		t.Errorf("purge of nothing: exit %d, %s", code, errOut)
+	}
+	if _, errOut, code := c.run("ext", "purge", "nosuch", "--now"); code != exitUsage || len(pending()) != 0 {
+		t.Errorf("purge --now of nothing: exit %d, %s; pending %+v", code, errOut, pending())
+	}
+	// 1002 is a recorded endpoint tollguard does not manage.
+	if out := c.ok("ext", "purge", "1002"); !strings.Contains(out, "not blocked") {
+		t.Errorf("purge of an unmanaged endpoint: %s", out)
+	}
+	if out := c.ok("unblock", "1002"); !strings.Contains(out, "pending purge of 1002 cancelled") || len(pending()) != 0 {
+		t.Errorf("unblock: %s; pending %+v", out, pending())
+	}
+	c.fake.Fault(http.MethodDelete, "/asterisk/config/dynamic/res_pjsip/", http.StatusInternalServerError, "Internal Server Error", 0)
+	if _, errOut, code := c.run("ext", "purge", "1002", "--now"); code == exitOK || !strings.Contains(errOut, "Nothing stays scheduled") || len(pending()) != 0 {
+		t.Errorf("failed purge --now: exit %d, %s; pending %+v", code, errOut, pending())
 	}
 }

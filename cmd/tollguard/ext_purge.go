@@ -43,12 +43,22 @@ the objects back.`,
 				fmt.Fprintf(app.Out, "extension %s is not in tollguard's store and its endpoint names no account, so it is not blocked\n", name)
 			}
 			if !now {
-				fmt.Fprintf(app.Out, "extension %s: its PJSIP objects will be deleted after %s (unblock it to cancel)\n", name, fmtTime(p.DueAt))
+				fmt.Fprintf(app.Out, "extension %s: its PJSIP objects will be deleted after %s (`tollguard unblock %s` cancels)\n", name, fmtTime(p.DueAt), name)
 				return nil
 			}
 			snap, err := env.PurgeExtension(cmd.Context(), name, reason)
 			if err != nil {
-				return err
+				// Not left pending behind a failed --now: the admin runs it
+				// again, or unblocks.
+				if ferr := env.Store.FinishPurge(cmd.Context(), name, "failed", app.Now()); ferr != nil && tollguard.ErrorCode(ferr) != tollguard.ENOTFOUND {
+					app.Logger.Error("closing the failed purge", tollguard.LogExtension, name, tollguard.LogError, ferr)
+				}
+				then := "run the purge again"
+				if blocked {
+					then = "the extension stays blocked: run the purge again, or unblock it"
+				}
+				return tollguard.Errorf(tollguard.ErrorCode(err), "purge %s failed: %s. Nothing stays scheduled; %s (`tollguard ext restore %s` brings back what was deleted, if anything)",
+					name, tollguard.ErrorMessage(err), then, name)
 			}
 			if err := env.Store.FinishPurge(cmd.Context(), name, "purged", app.Now()); err != nil && tollguard.ErrorCode(err) != tollguard.ENOTFOUND {
 				return err

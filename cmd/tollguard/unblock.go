@@ -34,6 +34,14 @@ password is known to someone else. Rotate it before unblocking.`,
 				kind = tollguard.BlockIntl
 			}
 			was, err := db.Unblock(cmd.Context(), kind, args[0], "admin:"+adminName())
+			if tollguard.ErrorCode(err) == tollguard.ENOTFOUND && !intl {
+				// An endpoint only Asterisk knows has no block, but may
+				// have a purge pending, which unblocking cancels.
+				if db.FinishPurge(cmd.Context(), args[0], "cancelled", app.Now()) == nil {
+					fmt.Fprintf(app.Out, "pending purge of %s cancelled (it is not in tollguard's store, so it was not blocked)\n", args[0])
+					return nil
+				}
+			}
 			if err != nil {
 				return err
 			}
