@@ -275,6 +275,9 @@ func (h *Hours) addHoliday(s string) error {
 	}
 	if len(s) == len("2006-01-02") {
 		t, err := time.Parse("2006-01-02", s)
+		if err == nil && (t.Year() < 2000 || t.Year() > 2200) {
+			return Errorf(EINVALID, "holiday %q: the year %d is surely a typo; write MM-DD for every year (12-25)", s, t.Year())
+		}
 		if err == nil {
 			if h.dates == nil {
 				h.dates = make(map[int]bool)

@@ -231,7 +231,7 @@ func begin(ctx context.Context, b beginner, poll time.Duration) (*sql.Tx, error)
 		if stop.IsZero() {
 			stop = now.Add(busyTimeout)
 		} else if now.After(stop) {
-			return nil, fmt.Errorf("waited %v for the write lock: %w", busyTimeout, err)
+			return nil, tollguard.Errorf(tollguard.EUNAVAILABLE, "waited %v for the database's write lock (%v): another tollguard command or a long import holds it; try again in a moment", busyTimeout, err)
 		}
 		if t == nil {
 			t = time.NewTimer(poll)

@@ -348,6 +348,9 @@ func checkAccount(a *tollguard.Account) error {
 	if a.MaxCallSecs < 0 {
 		return tollguard.Errorf(tollguard.EINVALID, "max call seconds must not be negative")
 	}
+	if a.MaxExtensions < 0 || a.MaxCreatedPerDay < 0 {
+		return tollguard.Errorf(tollguard.EINVALID, "--max-extensions and --max-created-per-day must not be negative (0 = unlimited)")
+	}
 	return nil
 }
 

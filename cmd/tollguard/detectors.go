@@ -122,6 +122,9 @@ func newDetectorsSetCommand(app *App) *cobra.Command {
 			if cmd.Flags().Changed("duration") {
 				r.Duration = duration
 			}
+			if r.Window < 0 || r.Duration < 0 || r.Threshold < 0 {
+				return usagef("--threshold, --window and --duration must not be negative")
+			}
 			if err := db.SetDetectorOverride(cmd.Context(), account, name, r); err != nil {
 				return err
 			}

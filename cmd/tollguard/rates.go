@@ -50,6 +50,9 @@ a nightly import of the carrier's file is cheap.`,
 				return tollguard.Errorf(tollguard.EINVALID, "rate deck: %v", err)
 			}
 			defer f.Close()
+			if fi, err := f.Stat(); err == nil && fi.IsDir() {
+				return tollguard.Errorf(tollguard.EINVALID, "rate deck %s is a directory: give the CSV file", args[0])
+			}
 			db, err := app.Store(ctx)
 			if err != nil {
 				return err
