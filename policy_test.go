@@ -247,6 +247,8 @@ func TestPolicy(t *testing.T) {
 		f.want(tollguard.Call{Dialled: "02079460000", Remote: "192.0.2.7"}, allow, tollguard.ReasonOK)
 		f.want(tollguard.Call{Dialled: "02079460000", Remote: "2001:db8::7"}, allow, tollguard.ReasonOK)
 		f.want(tollguard.Call{Dialled: "02079460000", Remote: "::ffff:192.0.2.7"}, allow, tollguard.ReasonOK)
+		// A source that is no address is not a pass.
+		f.want(tollguard.Call{Dialled: "02079460000", Remote: "host.example:5060"}, deny, tollguard.ReasonIPNotAllowed)
 		// A Local channel has no SIP peer to check.
 		f.want(tollguard.Call{Dialled: "02079460000"}, allow, tollguard.ReasonOK)
 	})

@@ -66,6 +66,11 @@ func readCall(ss *session) (call *tollguard.Call, ok bool) {
 	}
 	if src, ok := req.arg(3); ok {
 		call.Remote = parseRemote(src)
+		if call.Remote == "" && strings.TrimSpace(src) != "" {
+			// Not an address: kept as it came, so that an extension with
+			// an IP access list is denied rather than let through unchecked.
+			call.Remote = strings.TrimSpace(src)
+		}
 	} else if name := remoteVariable(channelTech(call.Channel)); name != "" {
 		// One round trip the include saves by passing arg 3.
 		v, set, err := ss.get(name)

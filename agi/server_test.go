@@ -145,7 +145,10 @@ func TestOutbound(t *testing.T) {
 			"[::1]:5060":         "::1",
 			"192.0.2.7":          "192.0.2.7",
 			"":                   "",
-			"not an address":     "",
+			// Passed on as it came: the policy denies an extension with
+			// an access list for it, instead of skipping the check.
+			"not an address":    "not an address",
+			"host.example:5060": "host.example:5060",
 		} {
 			ch := agitest.PJSIP("0044207946000")
 			ch.SetArgs("0044207946000", "1001", src)
