@@ -31,6 +31,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -744,11 +745,7 @@ func writeRaw(w http.ResponseWriter, status int, b []byte) {
 
 func (s *Server) listEndpoints(w http.ResponseWriter) {
 	s.mu.Lock()
-	keys := make([]string, 0, len(s.endpoints))
-	for k := range s.endpoints {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	keys := slices.Sorted(maps.Keys(s.endpoints))
 	out := make([]map[string]any, 0, len(keys))
 	for _, k := range keys {
 		tech, res, _ := strings.Cut(k, "/")
@@ -943,11 +940,7 @@ func (s *Server) listChannels(w http.ResponseWriter) {
 		return
 	}
 	s.mu.Lock()
-	ids := make([]string, 0, len(s.channels))
-	for id := range s.channels {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
+	ids := slices.Sorted(maps.Keys(s.channels))
 	list := make([]map[string]any, 0, len(ids))
 	for _, id := range ids {
 		ch := maps.Clone(recorded[0])
