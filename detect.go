@@ -380,6 +380,17 @@ func (d *Detectors) Ended(call string, at time.Time) []Finding {
 	return out
 }
 
+// Forget drops a call whose end was not seen (its channels were found
+// gone after the events were lost): no finding, since when it ended,
+// and so how long it ran, is unknown.
+func (d *Detectors) Forget(call string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if c := d.calls[call]; c != nil {
+		d.untrack(c)
+	}
+}
+
 // Ungated records an outbound call that dialled out with no gate record
 // (denied is true when the gate's record says deny: the dialplan ignored
 // the verdict).

@@ -328,6 +328,18 @@ func TestDetectorLongInternational(t *testing.T) {
 	if fs := d2.Ended("x", detT0.Add(90*time.Minute)); len(fs) != 1 {
 		t.Fatalf("findings at end: %+v", fs)
 	}
+	// A call whose end was missed (found gone after a reconnect) is
+	// forgotten without a finding: how long it ran is unknown.
+	d3 := detNew(t, nil)
+	d3.Attempt(detAttempt(t, "y", "1001", "acme", "0049301234567", detT0))
+	d3.Answered("y", detT0)
+	d3.Forget("y")
+	if st := d3.Stats(); st.Calls != 0 {
+		t.Fatalf("forgotten call still tracked: %+v", st)
+	}
+	if fs := d3.Tick(detT0.Add(90 * time.Minute)); len(fs) > 0 {
+		t.Fatalf("a forgotten call fired: %+v", fs)
+	}
 }
 
 func TestDetectorOverrides(t *testing.T) {

@@ -374,6 +374,12 @@ func (t *tracker) destroyed(ctx context.Context, ch *ariv5.ChannelData, ts time.
 
 // forget drops a channel; the call ends with its last channel.
 func (t *tracker) forget(ctx context.Context, c *chanState, ts time.Time) {
+	t.drop(ctx, c, ts, false)
+}
+
+// drop drops a channel. unseen: its end was missed, so the call it ends
+// is forgotten without judging how long it ran.
+func (t *tracker) drop(ctx context.Context, c *chanState, ts time.Time, unseen bool) {
 	delete(t.chans, c.id)
 	if _, base, half := splitName(c.name); half == 1 && t.locals[base] == c {
 		delete(t.locals, base)
@@ -388,6 +394,10 @@ func (t *tracker) forget(ctx context.Context, c *chanState, ts time.Time) {
 	}
 	if g.live <= 0 && g.attempt {
 		g.attempt = false
+		if unseen {
+			t.l.Detectors.Forget(g.root)
+			return
+		}
 		for _, f := range t.l.Detectors.Ended(g.root, ts) {
 			t.l.act(ctx, f)
 		}
@@ -449,7 +459,7 @@ func (t *tracker) reconcile(ctx context.Context, present map[string]bool, asked 
 	n := 0
 	for id, c := range t.chans {
 		if !present[id] && c.added <= asked {
-			t.forget(ctx, c, now)
+			t.drop(ctx, c, now, true)
 			n++
 		}
 	}
