@@ -7,44 +7,42 @@ import (
 )
 
 // termSafe writes what the CLI prints with control characters shown as
-// \xNN, not sent: a user agent, caller name or account name comes from
-// outside (a phone with stolen credentials picks its user agent), and an
-// escape sequence in it would drive the admin's terminal. Tab and
-// newline, which lay the tables out, pass. JSON needs nothing: the
-// encoder escapes these already (and \u0085-style text decodes back to
-// the same string).
-type termSafe struct {
-	w       io.Writer
-	pending []byte // a rune split across writes
-}
+// escapes, not sent: a user agent, caller name or account name comes
+// from outside (a phone with stolen credentials picks its user agent),
+// and an escape sequence in it would drive the admin's terminal. Tab and
+// newline, which lay the tables out, pass. C0 controls become \xNN; DEL
+// and C1 controls become \uNNNN, which JSON reads back as the same
+// character (encoding/json escapes C0 itself but not those). A byte that
+// is not valid UTF-8 (0x9b alone is CSI on an 8-bit terminal) becomes
+// \xNN: JSON never holds one, since the encoder replaces invalid UTF-8.
+// The CLI writes whole strings, so a character is never split across
+// writes.
+type termSafe struct{ w io.Writer }
 
 func (t *termSafe) Write(p []byte) (int, error) {
-	in := p
-	if len(t.pending) > 0 {
-		in = append(t.pending, p...)
-		t.pending = nil
-	}
-	out := make([]byte, 0, len(in))
-	for i := 0; i < len(in); {
-		c := in[i]
+	out := make([]byte, 0, len(p))
+	for i := 0; i < len(p); {
+		c := p[i]
 		if c < utf8.RuneSelf {
-			if c < 0x20 && c != '\t' && c != '\n' || c == 0x7f {
+			switch {
+			case c == 0x7f:
+				out = append(out, `\u007f`...)
+			case c < 0x20 && c != '\t' && c != '\n':
 				out = fmt.Appendf(out, `\x%02x`, c)
-			} else {
+			default:
 				out = append(out, c)
 			}
 			i++
 			continue
 		}
-		if !utf8.FullRune(in[i:]) {
-			t.pending = append([]byte(nil), in[i:]...)
-			break
-		}
-		r, size := utf8.DecodeRune(in[i:])
-		if r >= 0x80 && r <= 0x9f { // C1 controls: CSI and OSC in one byte pair
+		r, size := utf8.DecodeRune(p[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			out = fmt.Appendf(out, `\x%02x`, c)
+		case r >= 0x80 && r <= 0x9f: // C1 controls: CSI and OSC in one character
 			out = fmt.Appendf(out, `\u%04x`, r)
-		} else {
-			out = append(out, in[i:i+size]...)
+		default:
+			out = append(out, p[i:i+size]...)
 		}
 		i += size
 	}

@@ -1,7 +1,7 @@
 package main
 
 import (
-	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -14,21 +14,20 @@ func TestTermSafe(t *testing.T) {
 		{"c1 \u009b31m csi", `c1 \u009b31m csi`},
 		{"crlf\r\n", "crlf\\x0d\n"},
 		{"ünïcode €", "ünïcode €"},
-		{"del\x7f", `del\x7f`},
+		{"del\x7f", `del\u007f`},
+		{"latin-1 \x9b2J and M\xfcller", `latin-1 \x9b2J and M\xfcller`},
+		{"cut \xe2\x82", `cut \xe2\x82`},
 	} {
 		if got := safeText(tc.in); got != tc.want {
 			t.Errorf("safeText(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
-	// A rune split across writes is held, not mangled.
-	var b bytes.Buffer
-	w := &termSafe{w: &b}
-	euro := []byte("€\u009b")
-	for _, c := range euro {
-		w.Write([]byte{c})
-	}
-	if b.String() != `€\u009b` {
-		t.Errorf("byte-wise writes gave %q", b.String())
+	// JSON stays JSON, and reads back the same string.
+	ua := "Yealink\x7fX\u0085\x1b[2J"
+	b, _ := json.Marshal(map[string]string{"user_agent": ua})
+	var back map[string]string
+	if err := json.Unmarshal([]byte(safeText(string(b))), &back); err != nil || back["user_agent"] != ua {
+		t.Errorf("JSON through termSafe: %v, %q", err, back["user_agent"])
 	}
 }
 
