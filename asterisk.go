@@ -27,7 +27,6 @@ func (o ConfigObject) Get(attr string) string {
 	return ""
 }
 
-// All returns every value of attr (an AOR has one "contact" per live contact).
 // Bool reads a PJSIP boolean attribute: ARI gives "true" or "false",
 // pjsip.conf spellings ("yes", "on", "1") are accepted too.
 func (o ConfigObject) Bool(attr string) bool {
@@ -37,6 +36,8 @@ func (o ConfigObject) Bool(attr string) bool {
 	}
 	return false
 }
+
+// All returns every value of attr (an AOR has one "contact" per live contact).
 
 func (o ConfigObject) All(attr string) []string {
 	var out []string

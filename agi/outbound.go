@@ -65,12 +65,7 @@ func readCall(ss *session) (call *tollguard.Call, ok bool) {
 		call.Extension = extensionFromChannel(call.Channel)
 	}
 	if src, ok := req.arg(3); ok {
-		call.Remote = parseRemote(src)
-		if call.Remote == "" && strings.TrimSpace(src) != "" {
-			// Not an address: kept as it came, so that an extension with
-			// an IP access list is denied rather than let through unchecked.
-			call.Remote = strings.TrimSpace(src)
-		}
+		call.Remote = remoteOf(src)
 	} else if name := remoteVariable(channelTech(call.Channel)); name != "" {
 		// One round trip the include saves by passing arg 3.
 		v, set, err := ss.get(name)
@@ -79,10 +74,21 @@ func readCall(ss *session) (call *tollguard.Call, ok bool) {
 			return nil, false
 		}
 		if set {
-			call.Remote = parseRemote(v)
+			call.Remote = remoteOf(v)
 		}
 	}
 	return call, true
+}
+
+// remoteOf is the caller's address from what the dialplan gave. One that
+// is not an address is kept as it came, so that an extension with an IP
+// access list is denied rather than let through unchecked; only an empty
+// one (no SIP peer: a Local channel) skips the check.
+func remoteOf(s string) string {
+	if a := parseRemote(s); a != "" {
+		return a
+	}
+	return strings.TrimSpace(s)
 }
 
 func endedBeforeDecision(ss *session, call *tollguard.Call, err error) {

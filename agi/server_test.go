@@ -167,6 +167,12 @@ func TestOutbound(t *testing.T) {
 			t.Errorf("GET: remote %q", c.Remote)
 		}
 		ch = agitest.PJSIP("0044207946000")
+		ch.Vars["CHANNEL(pjsip,remote_addr)"] = "junk"
+		h.run(ch)
+		if c := recv(t, calls, "Decide"); c.Remote != "junk" {
+			t.Errorf("GET of no address: remote %q, want it passed on", c.Remote)
+		}
+		ch = agitest.PJSIP("0044207946000")
 		delete(ch.Vars, "CHANNEL(pjsip,remote_addr)") // unset: 200 result=0
 		h.run(ch)
 		if c := recv(t, calls, "Decide"); c.Remote != "" {
