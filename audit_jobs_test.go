@@ -55,11 +55,15 @@ func TestPasswordsAudit(t *testing.T) {
 	h.fake.SetObject("endpoint", "0900", tollguard.ConfigObject{{Attribute: "context", Value: "from-internal"}, {Attribute: "auth", Value: "0900"}, {Attribute: "aors", Value: "0900"}}, true)
 	h.fake.SetObject("auth", "trunk", tollguard.ConfigObject{{Attribute: "auth_type", Value: "md5"}, {Attribute: "username", Value: "trunk"}, {Attribute: "md5_cred", Value: "0f2b"}}, true)
 	h.fake.SetObject("endpoint", "trunk", tollguard.ConfigObject{{Attribute: "context", Value: "from-internal"}, {Attribute: "auth", Value: "trunk"}}, true)
+	// Asterisk 22's auth_type=digest with no stored digest checks the
+	// plain password: it is judged.
+	h.fake.SetObject("auth", "0901", tollguard.ConfigObject{{Attribute: "auth_type", Value: "digest"}, {Attribute: "username", Value: "0901"}, {Attribute: "password", Value: "1234"}, {Attribute: "password_digest", Value: ""}}, true)
+	h.fake.SetObject("endpoint", "0901", tollguard.ConfigObject{{Attribute: "context", Value: "from-internal"}, {Attribute: "auth", Value: "0901"}}, true)
 
 	run := h.run(tollguard.PasswordsAudit{}, false)
 	// The recordings: 1001 "Str0ng!Pass-1001" passes, 1002 "1234" and
 	// 1003 "password" are defaults; 1009 was generated.
-	want := []string{"weak_password ext:0900 critical", "weak_password ext:1002 critical", "weak_password ext:1003 critical", "weak_password ext:trunk info"}
+	want := []string{"weak_password ext:0900 critical", "weak_password ext:0901 critical", "weak_password ext:1002 critical", "weak_password ext:1003 critical", "weak_password ext:trunk info"}
 	if got := audFindings(run); !reflect.DeepEqual(got, want) {
 		t.Fatalf("findings %q, want %q", got, want)
 	}
@@ -74,10 +78,10 @@ func TestPasswordsAudit(t *testing.T) {
 	run = h.run(tollguard.PasswordsAudit{}, true)
 	// 0900 is rotated; 1002 (pjsip.conf) answers 403, and the run goes
 	// report-only: 1003 is not even tried.
-	if got := h.writes(); !reflect.DeepEqual(got, []string{"PUT auth/0900", "PUT auth/1002"}) {
+	if got := h.writes(); !reflect.DeepEqual(got, []string{"PUT auth/0900", "PUT auth/0901", "PUT auth/1002"}) {
 		t.Errorf("writes %q", got)
 	}
-	if got := audActions(run); !reflect.DeepEqual(got, []string{"rotate_password ext:0900"}) {
+	if got := audActions(run); !reflect.DeepEqual(got, []string{"rotate_password ext:0900", "rotate_password ext:0901"}) {
 		t.Errorf("actions %q", got)
 	}
 	newPW := h.object("auth", "0900").Get("password")

@@ -61,7 +61,10 @@ func (r *auditRun) judgeAuth(ctx context.Context, ext, id string, s AuditSetting
 		return fmt.Errorf("read auth %s: %w", id, err)
 	}
 	subj := auditExtSubject(ext)
-	if t := auth.Get("auth_type"); t != "" && t != "userpass" {
+	// auth_type=digest (Asterisk 22) with no stored digest checks the
+	// plain password, as userpass does.
+	plain := auth.Get("md5_cred") == "" && auth.Get("password_digest") == ""
+	if t := auth.Get("auth_type"); t != "" && t != "userpass" && !(t == "digest" && plain) {
 		r.find(AuditFinding{Check: AuditCheckWeakPassword, Severity: SeverityInfo, Subject: subj, Extension: ext,
 			Message: fmt.Sprintf("auth %s uses auth_type=%s, so its password cannot be judged", id, t)})
 		return nil

@@ -215,6 +215,14 @@ func (env *AuditEnv) RotatePassword(ctx context.Context, name string) (password,
 		// md5 (or other) credentials: switch to a plain password.
 		fields = append([]ConfigField{{"auth_type", "userpass"}}, fields...)
 	}
+	// A PUT merges fields, and Asterisk's digest check prefers a stored
+	// digest to the password whatever auth_type says: left in place, the
+	// old (maybe stolen) credential would keep working.
+	for _, digest := range []string{"md5_cred", "password_digest"} {
+		if auth.Get(digest) != "" {
+			fields = append(fields, ConfigField{digest, ""})
+		}
+	}
 	if _, err := env.Asterisk.PutConfigObject(ctx, "auth", authID, fields); err != nil {
 		if ErrorCode(err) == EFORBIDDEN {
 			return "", authID, Errorf(EFORBIDDEN, "Asterisk refused to change the PJSIP auth %s, so the password is unchanged: %s",
