@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 )
 
 // maxIncludeDepth bounds #include nesting, as Asterisk does.
@@ -75,6 +76,12 @@ func (t *Tree) add(path string, data []byte, ctx, configDir string, depth int, s
 		sort.Strings(matches)
 		var files []string
 		for _, m := range matches {
+			// glob(3), which Asterisk uses, skips dot-files unless the
+			// pattern names them; Go's Glob does not. tollguard's own
+			// PIN-rewrite backups are dot-files beside the file.
+			if strings.HasPrefix(filepath.Base(m), ".") && !strings.HasPrefix(filepath.Base(target), ".") {
+				continue
+			}
 			if st, err := os.Stat(m); err == nil && st.Mode().IsRegular() {
 				files = append(files, m)
 			}

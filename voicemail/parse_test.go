@@ -114,6 +114,28 @@ func TestIncludeLoop(t *testing.T) {
 	}
 }
 
+// TestIncludeGlobSkipsDotFiles: as glob(3) in Asterisk, a wildcard does
+// not match dot-files, such as the backups a PIN rewrite leaves beside
+// the file; a pattern that names them does.
+func TestIncludeGlobSkipsDotFiles(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "vm.d"), 0o700)
+	write(t, filepath.Join(dir, "voicemail.conf"), "[default]\n#include vm.d/*\n")
+	write(t, filepath.Join(dir, "vm.d", "users.conf"), "1001 => 4826,Ann\n")
+	write(t, filepath.Join(dir, "vm.d", ".users.conf.tollguard-1.bak"), "1001 => 1234,Ann\n")
+	tree, err := Load(filepath.Join(dir, "voicemail.conf"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tree.Files) != 2 {
+		var names []string
+		for _, f := range tree.Files {
+			names = append(names, f.Path)
+		}
+		t.Errorf("files %q: the backup was read", names)
+	}
+}
+
 // TestSetPINGolden rewrites the sample's weak PINs with fixed new ones
 // and compares every file with golden copies edited by hand: only the
 // PIN bytes differ, CRLF endings, the missing final newline, comments,
