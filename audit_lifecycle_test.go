@@ -425,3 +425,46 @@ func TestRestoreRejectedFieldsAndExisting(t *testing.T) {
 		t.Error("endpoint not restored")
 	}
 }
+
+// TestAuditsSpareLinesInUseAndTrunks: a name is a weak sign, so the tests
+// audit never blocks a line in use ("Shirley Temple" matches temp), and
+// neither audit purges a trunk (no inbound auth, or an outbound_auth):
+// trunks never register here and look stale for ever.
+func TestAuditsSpareLinesInUseAndTrunks(t *testing.T) {
+	h := newAudHarness(t)
+	h.account("acme", nil)
+	h.extension("2001", "acme", audT0, func(e *tollguard.Extension) { e.CallerID = "Shirley Temple <2001>" })
+	h.fake.SetObject("auth", "2001", tollguard.ConfigObject{{Attribute: "auth_type", Value: "userpass"}, {Attribute: "username", Value: "2001"}, {Attribute: "password", Value: "x7!Kq-29vB"}}, true)
+	h.fake.SetObject("endpoint", "2001", tollguard.ConfigObject{{Attribute: "context", Value: "from-internal"}, {Attribute: "auth", Value: "2001"}, {Attribute: "accountcode", Value: "acme"}}, true)
+	h.fake.SetEndpoint("PJSIP", "2001", "online")
+	h.fake.SetObject("endpoint", "itsp", tollguard.ConfigObject{{Attribute: "context", Value: "from-trunk"}, {Attribute: "aors", Value: "itsp"}}, true)
+	h.fake.SetObject("endpoint", "provider", tollguard.ConfigObject{{Attribute: "context", Value: "from-trunk"}, {Attribute: "outbound_auth", Value: "provider-auth"}, {Attribute: "auth", Value: "provider-auth"}}, true)
+	h.fake.SetObject("endpoint", "testtrunk", tollguard.ConfigObject{{Attribute: "context", Value: "from-trunk"}}, true)
+
+	run := h.run(tollguard.TestsAudit{}, true)
+	if f := audFinding(t, run, "test_extension", "ext:2001"); !strings.Contains(f.Message, "in use (endpoint online)") {
+		t.Errorf("finding %s", f.Message)
+	}
+	if f := audFinding(t, run, "test_extension", "ext:testtrunk"); !strings.Contains(f.Message, "looks like a trunk") {
+		t.Errorf("finding %s", f.Message)
+	}
+	h.run(tollguard.StaleAudit{}, false) // first look: a baseline
+	h.advance(61 * 24 * time.Hour)
+	h.fake.SetEndpoint("PJSIP", "2001", "online")
+	run = h.run(tollguard.StaleAudit{}, true)
+	for _, trunk := range []string{"itsp", "provider"} {
+		if f := audFinding(t, run, "stale", "ext:"+trunk); f.Severity != tollguard.SeverityInfo || !strings.Contains(f.Message, "looks like a trunk") {
+			t.Errorf("%s: %+v", trunk, f)
+		}
+	}
+	for _, a := range run.Actions {
+		for _, spared := range []string{"ext:2001", "ext:itsp", "ext:provider", "ext:testtrunk"} {
+			if a.Subject == spared {
+				t.Errorf("acted on %s: %+v", spared, a)
+			}
+		}
+	}
+	if ext, _ := h.db.Extension(context.Background(), "2001"); ext.Blocked {
+		t.Error("the line in use was blocked")
+	}
+}

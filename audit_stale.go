@@ -81,9 +81,52 @@ func (StaleAudit) Run(ctx context.Context, env *AuditEnv, apply bool, p AuditPro
 			r.find(f)
 			continue
 		}
+		if why := r.trunkLike(ctx, i); why != "" {
+			f.Severity = SeverityInfo
+			f.Message = fmt.Sprintf("endpoint %s looks like a trunk, not a phone: %s. Trunks never register here, so it is not treated as stale; add it to [audit] ignore to silence this", i.Name, why)
+			r.find(f)
+			continue
+		}
 		r.purgeCandidate(ctx, f, fmt.Sprintf("stale: no registration and no call for %d days", days))
 	}
 	return r.result(nil)
+}
+
+// trunkLike reports why Asterisk's endpoint i looks like a trunk, not a
+// phone: no inbound auth (matched by IP through an identify) or an
+// outbound_auth (it registers to a provider). A trunk never registers
+// here nor passes the gate, so it looks stale and unused; deleting it
+// would cut the PBX off. "" when it looks like a phone.
+func (r *auditRun) trunkLike(ctx context.Context, i *extInfo) string {
+	if !i.InAsterisk || r.env.Asterisk == nil {
+		return ""
+	}
+	ep, err := r.env.Asterisk.ConfigObject(ctx, "endpoint", i.Name)
+	if err != nil {
+		return ""
+	}
+	switch {
+	case ep.Get("outbound_auth") != "":
+		return "it has an outbound_auth (it registers to a provider)"
+	case ep.Get("auth") == "":
+		return "it has no inbound auth (matched by IP)"
+	}
+	return ""
+}
+
+// inUse says how extension i shows use: registered or called since
+// since, or registered now. "" when it shows none.
+func (r *auditRun) inUse(ctx context.Context, i *extInfo, lastCalls map[string]time.Time, since time.Time) string {
+	if i.Store != nil && i.Store.LastSeen.After(since) {
+		return "last seen " + i.Store.LastSeen.UTC().Format("2006-01-02")
+	}
+	if c := lastCalls[i.Name]; c.After(since) {
+		return "last call " + c.UTC().Format("2006-01-02")
+	}
+	if alive, how := r.aliveNow(ctx, i); alive {
+		return how
+	}
+	return ""
 }
 
 // aliveNow asks Asterisk whether extension i is online or has a

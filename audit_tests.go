@@ -46,6 +46,11 @@ func (TestsAudit) Run(ctx context.Context, env *AuditEnv, apply bool, p AuditPro
 	if err != nil {
 		return r.result(err)
 	}
+	lastCalls, err := env.Store.LastCalls(ctx)
+	if err != nil {
+		return r.result(fmt.Errorf("read last calls: %w", err))
+	}
+	now := env.now()
 	for n, i := range inv {
 		r.progress.report(n+1, len(inv), i.Name)
 		fields := map[string]string{"name": i.Name}
@@ -79,6 +84,18 @@ func (TestsAudit) Run(ctx context.Context, env *AuditEnv, apply bool, p AuditPro
 		f := AuditFinding{Check: AuditCheckTest, Severity: SeverityWarning, Subject: auditExtSubject(i.Name), Extension: i.Name, Account: i.account(),
 			Message:  "looks like a test or demo extension (" + strings.Join(hits, "; ") + "); test lines with easy passwords are a classic way in: remove it, or add it to [audit] ignore if it is real",
 			Evidence: map[string]any{"matches": hits, "in_asterisk": i.InAsterisk, "in_store": i.Store != nil}}
+		// A name is a weak sign ("Shirley Temple" matches temp): one in
+		// use, or a trunk, is reported but never blocked or purged.
+		if why := r.inUse(ctx, i, lastCalls, now.Add(-s.StaleAfter)); why != "" {
+			f.Message += "; it is in use (" + why + "), so tollguard only reports it"
+			r.find(f)
+			continue
+		}
+		if why := r.trunkLike(ctx, i); why != "" {
+			f.Message += "; it looks like a trunk (" + why + "), so tollguard only reports it"
+			r.find(f)
+			continue
+		}
 		r.purgeCandidate(ctx, f, "looks like a test extension: "+strings.Join(hits, "; "))
 	}
 	return r.result(nil)
