@@ -1,6 +1,7 @@
 package tollguard
 
 import (
+	"strconv"
 	"strings"
 	"sync"
 
@@ -140,7 +141,9 @@ func (n Number) Is(c Class) bool {
 	case ClassInternational:
 		return n.International
 	case ClassPremium:
-		return n.Type == TypePremiumRate
+		// Personal numbers (GB 070) forward anywhere at up to premium
+		// prices, a classic in fraud; they are gated as premium.
+		return n.Type == TypePremiumRate || n.Type == TypePersonalNumber
 	case ClassHighRisk:
 		return n.HighRisk != ""
 	}
@@ -253,6 +256,15 @@ func Classify(dialled string, plan NumberPlan, hr HighRiskMatcher) Number {
 			n.Region = ""
 			return n
 		}
+		// Overdialled: a premium number or a short code with digits
+		// added (DE 0900 1234567 0, 118 330). Open numbering plans take
+		// those lengths as possible, and carriers connect the number and
+		// drop the rest, so it costs what its leading part costs.
+		if overdialledPremium(&pn) {
+			typ = phonenumbers.PREMIUM_RATE
+		} else if !intl && overdialledShortCode(&n, &pn, country) {
+			return n
+		}
 	}
 	n.E164 = e164
 	// An unknown region counts as international: failing towards the
@@ -265,7 +277,7 @@ func Classify(dialled string, plan NumberPlan, hr HighRiskMatcher) Number {
 	switch {
 	case n.HighRisk != "":
 		n.Class = ClassHighRisk
-	case n.Type == TypePremiumRate:
+	case n.Is(ClassPremium):
 		n.Class = ClassPremium
 	case n.International:
 		n.Class = ClassInternational
@@ -301,6 +313,42 @@ func classifyShortCode(n *Number, pn *phonenumbers.PhoneNumber, country string) 
 		n.Class, n.Type = ClassNational, TypeShortCode
 	}
 	return true
+}
+
+// shorterForms calls f with pn cut to each shorter national number,
+// longest first, down to three digits, until f says stop.
+func shorterForms(pn *phonenumbers.PhoneNumber, f func(*phonenumbers.PhoneNumber) bool) {
+	nsn := phonenumbers.GetNationalSignificantNumber(pn)
+	cc := strconv.Itoa(int(pn.GetCountryCode()))
+	for l := len(nsn) - 1; l >= 3; l-- {
+		var p phonenumbers.PhoneNumber
+		if phonenumbers.ParseToNumber("+"+cc+nsn[:l], "ZZ", &p) != nil {
+			continue
+		}
+		if f(&p) {
+			return
+		}
+	}
+}
+
+// overdialledPremium reports whether a leading part of an invalid pn is
+// a valid premium-rate number.
+func overdialledPremium(pn *phonenumbers.PhoneNumber) (premium bool) {
+	shorterForms(pn, func(p *phonenumbers.PhoneNumber) bool {
+		premium = phonenumbers.GetNumberType(p) == phonenumbers.PREMIUM_RATE
+		return premium
+	})
+	return premium
+}
+
+// overdialledShortCode classifies an invalid national pn whose leading
+// part is one of country's short codes as that short code.
+func overdialledShortCode(n *Number, pn *phonenumbers.PhoneNumber, country string) (found bool) {
+	shorterForms(pn, func(p *phonenumbers.PhoneNumber) bool {
+		found = classifyShortCode(n, p, country)
+		return found
+	})
+	return found
 }
 
 func matchDesc(nsn string, d *phonenumbers.PhoneNumberDesc) bool {

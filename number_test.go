@@ -48,7 +48,7 @@ func TestClassify(t *testing.T) {
 		{name: "GB national 020 dashes and parens", dialled: "(020)-7946-0000", plan: planGB, want: tollguard.ClassNational, e164: "+442079460000", region: "GB"},
 		{name: "GB own country in international form", dialled: "0044 20 7946 0000", plan: planGB, want: tollguard.ClassNational, e164: "+442079460000", region: "GB"},
 		{name: "GB toll free 0800", dialled: "0800 123 4567", plan: planGB, want: tollguard.ClassTollFree, e164: "+448001234567", region: "GB", typ: tollguard.TypeTollFree},
-		{name: "GB personal 070 stays national", dialled: "070 1234 5678", plan: planGB, want: tollguard.ClassNational, e164: "+447012345678", region: "GB", typ: tollguard.TypePersonalNumber},
+		{name: "GB personal 070 is gated as premium", dialled: "070 1234 5678", plan: planGB, want: tollguard.ClassPremium, e164: "+447012345678", region: "GB", typ: tollguard.TypePersonalNumber},
 		{name: "GB Isle of Man mobile is another region", dialled: "07624 123456", plan: planGB, want: tollguard.ClassInternational, e164: "+447624123456", region: "IM", intl: true, typ: tollguard.TypeMobile},
 		{name: "GB short code 118", dialled: "118118", plan: planGB, want: tollguard.ClassNational, region: "GB", typ: tollguard.TypeShortCode, short: true},
 		{name: "GB free short code 116", dialled: "116 123", plan: planGB, want: tollguard.ClassTollFree, region: "GB", typ: tollguard.TypeTollFree, short: true},
@@ -105,6 +105,10 @@ func TestClassify(t *testing.T) {
 		{name: "DE directory enquiries 118", dialled: "11833", plan: planDE, want: tollguard.ClassNational, region: "DE", typ: tollguard.TypeShortCode, short: true},
 		{name: "DE free short code 116", dialled: "116117", plan: planDE, want: tollguard.ClassTollFree, region: "DE", short: true},
 		{name: "DE national Berlin", dialled: "030 12345678", plan: planDE, want: tollguard.ClassNational, e164: "+493012345678", region: "DE", typ: tollguard.TypeFixedLine},
+		// Overdialled: the carrier connects the leading part and drops the rest.
+		{name: "DE premium 0900 overdialled", dialled: "0900 1234567 0", plan: planDE, want: tollguard.ClassPremium, e164: "+4990012345670", region: "DE", typ: tollguard.TypePremiumRate},
+		{name: "DE premium 0900 overdialled from GB", dialled: "0049 900 1234567 00", plan: planGB, want: tollguard.ClassPremium, e164: "+499001234567" + "00", region: "DE", typ: tollguard.TypePremiumRate, intl: true},
+		{name: "DE directory enquiries overdialled", dialled: "118330", plan: planDE, want: tollguard.ClassNational, region: "DE", typ: tollguard.TypeShortCode, short: true},
 		{name: "FR international 00", dialled: "00 1 212 234 5678", plan: planFR, want: tollguard.ClassInternational, e164: "+12122345678", region: "US", intl: true},
 
 		// High-risk codes from anywhere
