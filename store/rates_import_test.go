@@ -232,8 +232,9 @@ func TestRateImportCopiesInChunks(t *testing.T) {
 	// Another process writing back to back gets in between the chunks
 	// (the import pauses after each), not only once the import is over.
 	// Here the hook only counts, so the gaps are the import's own; they
-	// are made long enough that a busy box does not decide the result.
-	store.SetChunkPause(t, 20*time.Millisecond)
+	// are made long enough that a busy box (make test runs the packages
+	// side by side under the race detector) does not decide the result.
+	store.SetChunkPause(t, 60*time.Millisecond)
 	var chunk atomic.Int32
 	stop := make(chan struct{})
 	between := make(chan int)
