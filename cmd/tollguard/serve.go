@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"reflect"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -218,6 +220,19 @@ func (d *daemon) reload() {
 			d.log.Warn("setting changed; it takes effect after a restart", "setting", c.name, "running", c.was, "configured", c.now)
 		}
 	}
+	// The FastAGI server, logging and metrics are set up once: a change
+	// there (the allowed clients above all) needs a restart, and must not
+	// pass silently as reloaded.
+	for _, s := range []struct {
+		name     string
+		was, now any
+	}{{"agi", old.AGI, cfg.AGI}, {"log", old.Log, cfg.Log}, {"metrics", old.Metrics, cfg.Metrics}} {
+		for _, key := range changedKeys(s.was, s.now) {
+			if key != "listen" { // said above, with both values
+				d.log.Warn("setting changed; it takes effect after a restart", "setting", s.name+"."+key)
+			}
+		}
+	}
 	g := cfg.Gate
 	d.policy.Configure(tollguard.PolicySettings{DefaultPlan: tollguard.NumberPlan{Country: g.DefaultCountry},
 		AllowUnknown: g.AllowUnknown, DefaultAccount: g.DefaultAccount, SelftestNumber: g.SelftestNumber})
@@ -225,7 +240,21 @@ func (d *daemon) reload() {
 	for _, f := range d.reloaders {
 		f(cfg)
 	}
-	d.log.Info("config reloaded", "path", path)
+	d.log.Info("config reloaded", "path", path, "applied", "[gate] now; other changes are logged above as needing a restart")
+}
+
+// changedKeys lists the toml keys whose values differ between two
+// structs of the same config section.
+func changedKeys(was, now any) []string {
+	a, b := reflect.ValueOf(was), reflect.ValueOf(now)
+	var out []string
+	for i := range a.NumField() {
+		if !reflect.DeepEqual(a.Field(i).Interface(), b.Field(i).Interface()) {
+			key, _, _ := strings.Cut(a.Type().Field(i).Tag.Get("toml"), ",")
+			out = append(out, key)
+		}
+	}
+	return out
 }
 
 // reconcile settles calls a crash left open, at startup.

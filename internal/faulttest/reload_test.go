@@ -31,7 +31,9 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	cfg := defaultConfig()
 	cfg["gate"]["allow_unknown"] = "true"
 	cfg["gate"]["default_account"] = `"acme"`
-	cfg["agi"]["listen"] = `"127.0.0.1:1"` // needs a restart
+	cfg["agi"]["listen"] = `"127.0.0.1:1"`    // needs a restart
+	cfg["agi"]["allowed"] = `["10.9.9.9/32"]` // so does this: said, not passed over
+	cfg["log"]["format"] = `"text"`           // and this
 	e.WriteConfig(cfg)
 	d.Signal(syscall.SIGHUP)
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -44,6 +46,13 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	})
 	if restart != 1 {
 		t.Errorf("the agi.listen change was logged %d times as needing a restart, want once", restart)
+	}
+	for _, setting := range []string{"agi.allowed", "log.format"} {
+		if n := d.Log.Count(func(l LogLine) bool {
+			return l.Msg() == "setting changed; it takes effect after a restart" && l.Str("setting") == setting
+		}); n != 1 {
+			t.Errorf("the %s change was logged %d times as needing a restart, want once", setting, n)
+		}
 	}
 	if v, r := verdict("9999", 2); v != "allow" || r != "ok" {
 		t.Fatalf("after reload with allow_unknown, unknown extension: %s/%s", v, r)
