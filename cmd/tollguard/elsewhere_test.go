@@ -83,8 +83,8 @@ func TestCheckSchema(t *testing.T) {
 	d := &daemon{app: app, db: db, log: slog.New(slog.NewTextHandler(&logs, nil)), health: NewHealth()}
 	d.health.SetStore(true)
 	d.checkSchema(ctx, store.LatestSchema())
-	if logs.Len() != 0 || !d.health.report(false).Store {
-		t.Fatalf("current schema: log %q, report %+v", logs.String(), d.health.report(false))
+	if logs.Len() != 0 || !d.health.report(false, time.Now()).Store {
+		t.Fatalf("current schema: log %q, report %+v", logs.String(), d.health.report(false, time.Now()))
 	}
 	if _, err := db.SQL().ExecContext(ctx, `INSERT INTO schema_migrations(version, name, applied_at) VALUES (999, 'future', 0)`); err != nil {
 		t.Fatal(err)
@@ -93,7 +93,7 @@ func TestCheckSchema(t *testing.T) {
 	if out := logs.String(); !strings.Contains(out, "level=ERROR") || !strings.Contains(out, "restart it") || !strings.Contains(out, "schema=999") {
 		t.Errorf("log: %q", out)
 	}
-	if d.health.report(false).Store {
+	if d.health.report(false, time.Now()).Store {
 		t.Error("still ready on a database migrated past this binary")
 	}
 }
@@ -141,5 +141,35 @@ func TestDestReloadFailureWarns(t *testing.T) {
 	d.warnDestReloadFailures(&seen)
 	if logs.Len() != 0 {
 		t.Errorf("logged again with no new failure: %q", logs.String())
+	}
+}
+
+// TestReadyWhileDeciding: /readyz turns not ready when the gate's
+// decisions keep failing (the store locked or gone), and ready again
+// once one succeeds or a minute passes without another failure.
+func TestReadyWhileDeciding(t *testing.T) {
+	h := NewHealth()
+	h.SetStore(true)
+	h.SetAGIBound(true)
+	now := time.Now()
+	for i := range failingDecisions {
+		if !h.report(true, now).Ready {
+			t.Fatalf("not ready after %d failed decisions", i)
+		}
+		h.Decided(tollguard.ReasonError, now)
+	}
+	if r := h.report(true, now); r.Ready || r.Deciding {
+		t.Fatalf("ready while every decision fails: %+v", r)
+	}
+	h.Decided(tollguard.ReasonEmergency, now) // let through whatever the store says
+	if h.report(true, now).Ready {
+		t.Error("an emergency call made it ready")
+	}
+	if !h.report(true, now.Add(failingFor+time.Second)).Ready {
+		t.Error("still not ready a minute after the last failure")
+	}
+	h.Decided(tollguard.ReasonOK, now)
+	if !h.report(true, now).Ready {
+		t.Error("not ready after a decision succeeded")
 	}
 }

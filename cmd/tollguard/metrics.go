@@ -83,6 +83,30 @@ type Health struct {
 	store    bool
 	agiBound bool
 	ari      string // "disabled", "connected", "disconnected: <err>"
+	// failing counts the gate's decisions in a row that failed (reason
+	// error: the store locked or gone), lastFail when the last did. Past
+	// a few, the gate is up but cannot decide: not ready.
+	failing  int
+	lastFail time.Time
+}
+
+// failingDecisions is how many failed decisions in a row, the last
+// within failingFor, make the gate not ready.
+const (
+	failingDecisions = 3
+	failingFor       = time.Minute
+)
+
+// Decided records a decision's outcome for readiness.
+func (h *Health) Decided(r tollguard.Reason, at time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if r == tollguard.ReasonError {
+		h.failing++
+		h.lastFail = at
+	} else if r != tollguard.ReasonEmergency { // emergency ones are let through, failing or not
+		h.failing = 0
+	}
 }
 
 // NewHealth returns a Health with ARI disabled.
@@ -99,13 +123,16 @@ type healthReport struct {
 	Ready    bool   `json:"ready"`
 	Store    bool   `json:"store_open"`
 	AGIBound bool   `json:"agi_listening"`
+	Deciding bool   `json:"gate_deciding"`
 	ARI      string `json:"ari"`
 }
 
-func (h *Health) report(agiEnabled bool) healthReport {
+func (h *Health) report(agiEnabled bool, now time.Time) healthReport {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return healthReport{Ready: h.store && (h.agiBound || !agiEnabled), Store: h.store, AGIBound: h.agiBound, ARI: h.ari}
+	deciding := h.failing < failingDecisions || now.Sub(h.lastFail) > failingFor
+	return healthReport{Ready: h.store && deciding && (h.agiBound || !agiEnabled), Store: h.store, AGIBound: h.agiBound,
+		Deciding: deciding, ARI: h.ari}
 }
 
 // startMetrics serves /metrics, /healthz and /readyz.
@@ -122,7 +149,7 @@ func (d *daemon) startMetrics(ctx context.Context) error {
 		json.NewEncoder(w).Encode(map[string]string{"status": "ok", "version": version})
 	})
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
-		rep := d.health.report(d.app.Config.AGI.Enabled)
+		rep := d.health.report(d.app.Config.AGI.Enabled, time.Now())
 		w.Header().Set("Content-Type", "application/json")
 		if !rep.Ready {
 			w.WriteHeader(http.StatusServiceUnavailable)
@@ -145,14 +172,21 @@ func (d *daemon) startMetrics(ctx context.Context) error {
 	return nil
 }
 
-// agiMetrics adapts the FastAGI server's measurements to Prometheus.
-type agiMetrics struct{ m *Metrics }
+// agiMetrics adapts the FastAGI server's measurements to Prometheus,
+// and tells h (when set) how decisions go, for /readyz.
+type agiMetrics struct {
+	m *Metrics
+	h *Health
+}
 
 func (a agiMetrics) SessionStart() { a.m.SessionsInFlight.Inc() }
 func (a agiMetrics) SessionEnd()   { a.m.SessionsInFlight.Dec() }
 func (a agiMetrics) Decision(v tollguard.Verdict, r tollguard.Reason, took time.Duration) {
 	a.m.Decisions.WithLabelValues(string(v), string(r)).Inc()
 	a.m.DecisionLatency.Observe(took.Seconds())
+	if a.h != nil {
+		a.h.Decided(r, time.Now())
+	}
 }
 func (a agiMetrics) Settled(by string, changed bool) {
 	c := "false"

@@ -31,7 +31,7 @@ func startAGI(ctx context.Context, d *daemon) error {
 		EnvTimeout:      cfg.EnvTimeout.Duration,
 		DecisionTimeout: cfg.DecisionTimeout.Duration,
 		DenyAction:      agi.DenyAction(cfg.DenyAction),
-		Metrics:         agiMetrics{d.metrics},
+		Metrics:         agiMetrics{d.metrics, d.health},
 		Now:             d.app.Now,
 	}
 	d.health.SetAGIBound(true)
