@@ -140,7 +140,7 @@ func (d *daemon) startMetrics(ctx context.Context) error {
 	addr := d.app.Config.Metrics.Listen
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return tollguard.Errorf(tollguard.EINVALID, "metrics: cannot listen on %s: %v (set [metrics] listen, or enabled = false)", addr, err)
+		return tollguard.Errorf(tollguard.EUNAVAILABLE, "metrics: cannot listen on %s: %v (set [metrics] listen, or enabled = false)", addr, err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(d.metrics.Registry, promhttp.HandlerOpts{}))

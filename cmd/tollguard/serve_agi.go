@@ -20,7 +20,7 @@ func startAGI(ctx context.Context, d *daemon) error {
 	}
 	ln, err := agi.NewListener(ctx, cfg.Listen)
 	if err != nil {
-		return tollguard.Errorf(tollguard.EINVALID, "cannot listen on %s for FastAGI: %v (is another tollguard running? set TOLLGUARD_AGI_ADDR or [agi] listen)", cfg.Listen, err)
+		return tollguard.Errorf(tollguard.EUNAVAILABLE, "cannot listen on %s for FastAGI: %v (is another tollguard running, or the address not up yet? set TOLLGUARD_AGI_ADDR or [agi] listen; systemd retries)", cfg.Listen, err)
 	}
 	srv := &agi.Server{
 		Gate:            d.policy,

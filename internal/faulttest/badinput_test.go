@@ -3,6 +3,8 @@ package faulttest
 import (
 	"bytes"
 	"crypto/sha256"
+	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -148,4 +150,21 @@ func TestBadInput(t *testing.T) {
 			t.Errorf("serve with a broken config created its database (%v)", err)
 		}
 	})
+}
+
+// TestServePortInUse: a FastAGI address that cannot be bound (taken, or
+// not up yet at boot) is not bad input: serve exits 1, which the unit's
+// Restart= retries, not 2, which RestartPreventExitStatus leaves down.
+func TestServePortInUse(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	e := NewEnv(t, map[string]Section{"agi": {"listen": fmt.Sprintf("%q", taken.Addr().String())}})
+	e.Seed(testDeck, Account{ID: "acme", Credit: "10.00", Extensions: []string{"1001"}})
+	r := e.CLI("serve")
+	if r.Code != 1 || !strings.Contains(r.Stderr, "cannot listen on "+taken.Addr().String()) {
+		t.Errorf("serve on a taken port: exit %d, want 1\n%s", r.Code, r)
+	}
 }
