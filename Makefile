@@ -59,7 +59,9 @@ check:
 docs:
 	$(GO) run ./cmd/tollguard gendocs docs/cli.md
 
-install: build
+# Install what `make build` built (run that as yourself: sudo's PATH on
+# Debian has no Go, and a root build would leave a root-owned bin/).
+install: $(BIN)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SYSCONF) $(DESTDIR)/lib/systemd/system $(DESTDIR)$(PREFIX)/share/tollguard
 	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/tollguard
 	sed 's|/usr/local/|$(PREFIX)/|g' contrib/tollguard.service > $(DESTDIR)/lib/systemd/system/tollguard.service
@@ -69,6 +71,9 @@ install: build
 	cp -r contrib/. $(DESTDIR)$(PREFIX)/share/tollguard/
 	./$(BIN) dialplan > $(DESTDIR)$(PREFIX)/share/tollguard/extensions_tollguard.conf
 	@echo "installed; next: see README 'Run it under systemd'"
+
+$(BIN):
+	@echo "$(BIN) is missing: run 'make build' first (as yourself, not with sudo)"; exit 1
 
 clean:
 	rm -rf bin
