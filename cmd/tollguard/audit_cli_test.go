@@ -277,7 +277,7 @@ func TestScheduledAudits(t *testing.T) {
 	app := NewApp(strings.NewReader(""), io.Discard, io.Discard)
 	app.Config = cfg
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	d := &daemon{app: app, db: db, log: log, alerter: logAlerter{log}}
+	d := &daemon{app: app, db: db, log: log, alerter: logAlerter{log}, metrics: NewMetrics()}
 	s, err := newAuditScheduler(d)
 	if err != nil {
 		t.Fatal(err)
@@ -289,14 +289,20 @@ func TestScheduledAudits(t *testing.T) {
 	if strings.Join(names, ",") != "coverage,passwords,pins,quotas,selftest,spend,stale,tests" {
 		t.Errorf("scheduled %v", names)
 	}
-	for _, n := range []string{"quotas", "spend"} {
+	for _, n := range []string{"quotas", "spend", "passwords"} {
 		if err := s.Run(n); err != nil {
 			t.Fatal(err)
 		}
 	}
 	runs, err := db.AuditRuns(ctx, "", 10)
-	if err != nil || len(runs) != 2 {
+	if err != nil || len(runs) != 3 {
 		t.Fatalf("runs %v, %v", runs, err)
+	}
+	// Each finding is counted for Prometheus, by audit.
+	for _, r := range runs {
+		if r.Job == "passwords" && (len(r.Findings) == 0 || counterValue(t, d.metrics, "tollguard_audit_findings_total", "passwords") != float64(len(r.Findings))) {
+			t.Errorf("passwords run: %d findings, counted %v", len(r.Findings), counterValue(t, d.metrics, "tollguard_audit_findings_total", "passwords"))
+		}
 	}
 	for _, r := range runs {
 		if r.Trigger != "cron" || r.Apply != (r.Job == "quotas") {

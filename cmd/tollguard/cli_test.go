@@ -276,3 +276,15 @@ func TestRatesImportInterrupted(t *testing.T) {
 		t.Errorf("the interrupted deck went live:\n%s", got)
 	}
 }
+
+// TestConfigPrintMasksWebhookToken: config print hides a webhook URL's
+// query and path, where services put the token.
+func TestConfigPrintMasksWebhookToken(t *testing.T) {
+	c := newCLI(t)
+	cfg := filepath.Join(t.TempDir(), "tollguard.toml")
+	os.WriteFile(cfg, []byte("[alerts.webhook]\nenabled = true\nurl = \"https://hooks.example.net/services/T0/B0/SECRETTOKEN123?key=SECRET2\"\n"), 0o600)
+	out := c.ok("--config", cfg, "config", "print")
+	if strings.Contains(out, "SECRET") || !strings.Contains(out, "https://hooks.example.net/********") {
+		t.Errorf("config print shows the webhook token:\n%s", out)
+	}
+}

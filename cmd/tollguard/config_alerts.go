@@ -181,6 +181,10 @@ func (a *AlertsConfig) maskSecrets() {
 	if a.Webhook.secret != "" {
 		a.Webhook.secret = "********"
 	}
+	// A webhook URL's query (and a Slack-style path) often is the token.
+	if u, err := url.Parse(a.Webhook.URL); err == nil && (u.RawQuery != "" || u.User != nil || len(u.Path) > 1) {
+		a.Webhook.URL = u.Scheme + "://" + u.Host + "/********"
+	}
 }
 
 // Policy is the merge policy the config asks for.

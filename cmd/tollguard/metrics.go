@@ -55,7 +55,7 @@ func NewMetrics() *Metrics {
 	m.ARIEvents = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tollguard_ari_events_total", Help: "ARI events received, by type."}, []string{"type"})
 	m.Alerts = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tollguard_alerts_total", Help: "Alerts raised, by kind."}, []string{"kind"})
 	m.NotifierFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tollguard_notifier_failures_total", Help: "Failed alert deliveries, by notifier."}, []string{"notifier"})
-	m.AuditFindings = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tollguard_audit_findings_total", Help: "Audit findings, by job and severity."}, []string{"job", "severity"})
+	m.AuditFindings = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tollguard_audit_findings_total", Help: "Audit findings, by job and severity."}, []string{"audit", "severity"})
 	m.SweepSettled = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tollguard_sweep_settled_total", Help: "Calls the sweep settled because no hangup arrived, by how."}, []string{"how"})
 	m.Overran = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tollguard_calls_overran_total", Help: "Sweeps that found a call still up past its MAXSEC plus grace, by what became of it (hung_up through ARI, or still_up)."}, []string{"action"})
 	for _, c := range []prometheus.Collector{m.Decisions, m.DecisionLatency, m.SessionsInFlight, m.Refused, m.Settlements,

@@ -76,7 +76,12 @@ func newAuditScheduler(d *daemon) (*cron.Scheduler, error) {
 			env := newAuditEnv(d.app.Config, d.db, d.asterisk, d.alerter, mailer, d.log, d.app.Now)
 			// RunAudit logs the outcome and stores the run; a failure is
 			// in both.
-			_, _ = tollguard.RunAudit(ctx, env, job, apply, "cron", nil)
+			run, _ := tollguard.RunAudit(ctx, env, job, apply, "cron", nil)
+			if run != nil && d.metrics != nil {
+				for _, f := range run.Findings {
+					d.metrics.AuditFindings.WithLabelValues(run.Job, string(f.Severity)).Inc()
+				}
+			}
 		}); err != nil {
 			return nil, err
 		}
