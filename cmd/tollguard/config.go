@@ -349,6 +349,11 @@ func readSecretFile(path string) (string, error) {
 		return "", fmt.Errorf("read secret: %w", err)
 	}
 	defer f.Close()
+	// Readable by every user, or writable by others than its owner, the
+	// secret is not one (0600, or 0640 with the tollguard group, is).
+	if fi, err := f.Stat(); err == nil && fi.Mode().Perm()&0o027 != 0 {
+		return "", fmt.Errorf("secret file %s has mode %04o: every local user can read it or others can change it; chmod 600 it (owned by the user tollguard runs as)", path, fi.Mode().Perm())
+	}
 	s := bufio.NewScanner(f)
 	if s.Scan() {
 		return strings.TrimSpace(s.Text()), nil

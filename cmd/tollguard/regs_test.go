@@ -267,4 +267,19 @@ func TestARIConfig(t *testing.T) {
 			t.Errorf("%q: %v", bad, err)
 		}
 	}
+	// A secret file every local user can read is refused.
+	secret := filepath.Join(t.TempDir(), "ari.secret")
+	os.WriteFile(secret, []byte("s3cret\n"), 0o600)
+	withFile, err := LoadConfig(write(fmt.Sprintf("[ari]\nenabled = true\npassword_file = %q\n", secret)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(secret, 0o644)
+	if _, err := withFile.ARI.ClientConfig(); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Errorf("world-readable secret file: %v", err)
+	}
+	os.Chmod(secret, 0o640) // group tollguard: fine
+	if cc, err := withFile.ARI.ClientConfig(); err != nil || cc.Password != "s3cret" {
+		t.Errorf("0640 secret file: %v", err)
+	}
 }
