@@ -342,14 +342,25 @@ func overdialledPremium(pn *phonenumbers.PhoneNumber) (premium bool) {
 }
 
 // overdialledShortCode classifies an invalid national pn whose leading
-// part is one of country's short codes as that short code.
+// part is one of country's short codes, with at most maxOverdial digits
+// after it, as that short code. Only a few: a number of an unknown new
+// range is not a short code with digits added (US SMS codes are any 5 or
+// 6 digits, the start of every NANP number).
 func overdialledShortCode(n *Number, pn *phonenumbers.PhoneNumber, country string) (found bool) {
+	long := len(phonenumbers.GetNationalSignificantNumber(pn))
 	shorterForms(pn, func(p *phonenumbers.PhoneNumber) bool {
+		if long-len(phonenumbers.GetNationalSignificantNumber(p)) > maxOverdial {
+			return true // shorter still would be more digits added: stop
+		}
 		found = classifyShortCode(n, p, country)
 		return found
 	})
 	return found
 }
+
+// maxOverdial is how many digits dialled after a short code still count
+// as that short code.
+const maxOverdial = 3
 
 func matchDesc(nsn string, d *phonenumbers.PhoneNumberDesc) bool {
 	if d == nil {

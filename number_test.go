@@ -109,6 +109,10 @@ func TestClassify(t *testing.T) {
 		{name: "DE premium 0900 overdialled", dialled: "0900 1234567 0", plan: planDE, want: tollguard.ClassPremium, e164: "+4990012345670", region: "DE", typ: tollguard.TypePremiumRate},
 		{name: "DE premium 0900 overdialled from GB", dialled: "0049 900 1234567 00", plan: planGB, want: tollguard.ClassPremium, e164: "+499001234567" + "00", region: "DE", typ: tollguard.TypePremiumRate, intl: true},
 		{name: "DE directory enquiries overdialled", dialled: "118330", plan: planDE, want: tollguard.ClassNational, region: "DE", typ: tollguard.TypeShortCode, short: true},
+		// A number of a range libphonenumber does not know yet is not a
+		// short code with digits added (US SMS codes are any 5-6 digits).
+		{name: "US unknown new area code stays a number", dialled: "624 555 1234", plan: planUS, want: tollguard.ClassInternational, e164: "+16245551234", intl: true},
+		{name: "FR unknown 07 range stays a number", dialled: "07 12 34 56 78", plan: planFR, want: tollguard.ClassNational, e164: "+33712345678", region: "FR"},
 		{name: "FR international 00", dialled: "00 1 212 234 5678", plan: planFR, want: tollguard.ClassInternational, e164: "+12122345678", region: "US", intl: true},
 
 		// High-risk codes from anywhere
