@@ -206,6 +206,15 @@ func (env *AuditEnv) RotatePassword(ctx context.Context, name string) (password,
 		}
 		return "", "", fmt.Errorf("read auth %s: %w", authID, err)
 	}
+	// Asterisk checks a stored digest instead of any password, and its
+	// dynamic-config update skips empty values, so ARI cannot clear one:
+	// a new password would fail and the old credential keep working.
+	for _, digest := range []string{"md5_cred", "password_digest"} {
+		if auth.Get(digest) != "" {
+			return "", authID, Errorf(ECONFLICT, "auth %s holds a stored %s, which Asterisk checks instead of any password and which ARI cannot clear; "+
+				"remove %s from that auth (pjsip.conf or astdb, then reload res_pjsip) and rotate again; nothing was changed", authID, digest, digest)
+		}
+	}
 	pw, err := env.newPassword(name, env.Settings.WithDefaults())
 	if err != nil {
 		return "", "", err
@@ -214,14 +223,6 @@ func (env *AuditEnv) RotatePassword(ctx context.Context, name string) (password,
 	if t := auth.Get("auth_type"); t != "" && t != "userpass" {
 		// md5 (or other) credentials: switch to a plain password.
 		fields = append([]ConfigField{{"auth_type", "userpass"}}, fields...)
-	}
-	// A PUT merges fields, and Asterisk's digest check prefers a stored
-	// digest to the password whatever auth_type says: left in place, the
-	// old (maybe stolen) credential would keep working.
-	for _, digest := range []string{"md5_cred", "password_digest"} {
-		if auth.Get(digest) != "" {
-			fields = append(fields, ConfigField{digest, ""})
-		}
 	}
 	if _, err := env.Asterisk.PutConfigObject(ctx, "auth", authID, fields); err != nil {
 		if ErrorCode(err) == EFORBIDDEN {
