@@ -469,3 +469,27 @@ func TestAuditsSpareLinesInUseAndTrunks(t *testing.T) {
 		t.Error("the line in use was blocked")
 	}
 }
+
+// TestDuePurgeOfTrunkCancelled: a purge an audit scheduled before it knew
+// better (an older tollguard took a trunk for stale) is checked again
+// when due, and cancelled instead of deleting the trunk.
+func TestDuePurgeOfTrunkCancelled(t *testing.T) {
+	ctx := context.Background()
+	h := newAudHarness(t)
+	h.fake.SetObject("endpoint", "itsp", tollguard.ConfigObject{{Attribute: "context", Value: "from-trunk"}, {Attribute: "aors", Value: "itsp"}}, true)
+	if _, err := h.env.Store.AddPendingPurge(ctx, tollguard.PendingPurge{Extension: "itsp", Job: "stale", Reason: "stale",
+		ScheduledAt: h.clock().Add(-8 * 24 * time.Hour), DueAt: h.clock().Add(-time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	h.fake.ResetRequests()
+	run := h.run(tollguard.StaleAudit{}, true)
+	if got := audActions(run); !reflect.DeepEqual(got, []string{"cancel_purge ext:itsp"}) {
+		t.Errorf("actions %q", got)
+	}
+	if w := h.writes(); len(w) != 0 {
+		t.Errorf("writes %q: the trunk was deleted", w)
+	}
+	if _, ok := h.fake.Object("endpoint", "itsp"); !ok {
+		t.Error("the trunk is gone")
+	}
+}

@@ -555,6 +555,25 @@ func (r *auditRun) processDuePurges(ctx context.Context) error {
 			r.act(AuditAction{Kind: AuditActCancelPurge, Subject: subj, Message: "purge cancelled: the extension was unblocked during its grace period"})
 			continue
 		}
+		// An audit's purge is checked again at its end: a trunk, or a line
+		// in use now, scheduled before the audits knew better (or by an
+		// older tollguard), is spared. An admin's own purge is not.
+		if p.Job != "cli" && r.writable() {
+			i := &extInfo{Name: p.Extension, InAsterisk: true}
+			why := r.trunkLike(ctx, i)
+			if why == "" {
+				if alive, how := r.aliveNow(ctx, i); alive {
+					why = "it is in use (" + how + ")"
+				}
+			}
+			if why != "" {
+				if err := finishPurge(ctx, env, p.Extension, "cancelled", now); err != nil {
+					return err
+				}
+				r.act(AuditAction{Kind: AuditActCancelPurge, Subject: subj, Message: "purge cancelled: " + why + "; if it should go, remove it yourself or `tollguard ext purge` it"})
+				continue
+			}
+		}
 		if !r.writable() {
 			if !r.apply {
 				r.find(AuditFinding{Check: AuditCheckPurge, Severity: SeverityInfo, Subject: subj, Extension: p.Extension,
