@@ -38,7 +38,6 @@ func (o ConfigObject) Bool(attr string) bool {
 }
 
 // All returns every value of attr (an AOR has one "contact" per live contact).
-
 func (o ConfigObject) All(attr string) []string {
 	var out []string
 	for _, f := range o {

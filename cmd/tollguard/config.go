@@ -340,20 +340,34 @@ func (l LogConfig) NewLogger(w io.Writer) *slog.Logger {
 
 // readSecretFile reads a secret from a file, trimming the newline
 // editors add. Empty path means none.
+// checkSecretFile says what is wrong with a secret file: missing, or
+// readable by every user or writable by others than its owner (0600, or
+// 0640 with the tollguard group, is a secret). config check, serve and
+// the commands all ask it, so a unit's ExecStartPre catches what serve
+// would refuse.
+func checkSecretFile(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if fi.Mode().Perm()&0o027 != 0 {
+		return fmt.Errorf("secret file %s has mode %04o: every local user can read it or others can change it; chmod 600 it (owned by the user tollguard runs as)", path, fi.Mode().Perm())
+	}
+	return nil
+}
+
 func readSecretFile(path string) (string, error) {
 	if path == "" {
 		return "", nil
+	}
+	if err := checkSecretFile(path); err != nil {
+		return "", err
 	}
 	f, err := os.Open(path)
 	if err != nil {
 		return "", fmt.Errorf("read secret: %w", err)
 	}
 	defer f.Close()
-	// Readable by every user, or writable by others than its owner, the
-	// secret is not one (0600, or 0640 with the tollguard group, is).
-	if fi, err := f.Stat(); err == nil && fi.Mode().Perm()&0o027 != 0 {
-		return "", fmt.Errorf("secret file %s has mode %04o: every local user can read it or others can change it; chmod 600 it (owned by the user tollguard runs as)", path, fi.Mode().Perm())
-	}
 	s := bufio.NewScanner(f)
 	if s.Scan() {
 		return strings.TrimSpace(s.Text()), nil

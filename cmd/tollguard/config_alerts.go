@@ -139,7 +139,7 @@ func (a *AlertsConfig) validate(c *Config, errs *ConfigErrors) {
 			}
 		}
 		if e.PasswordFile != "" {
-			if _, err := os.Stat(e.PasswordFile); err != nil {
+			if err := checkSecretFile(e.PasswordFile); err != nil {
 				at(fmt.Sprintf("alerts email password_file: %v", err), "email", "password_file")
 			}
 		}
@@ -153,7 +153,7 @@ func (a *AlertsConfig) validate(c *Config, errs *ConfigErrors) {
 			at(fmt.Sprintf("alerts webhook url %q: want an http:// or https:// URL", w.URL), "webhook", "url")
 		}
 		if w.SecretFile != "" {
-			if _, err := os.Stat(w.SecretFile); err != nil {
+			if err := checkSecretFile(w.SecretFile); err != nil {
 				at(fmt.Sprintf("alerts webhook secret_file: %v", err), "webhook", "secret_file")
 			}
 		}

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"net/url"
-	"os"
 	"time"
 
 	"github.com/tollguard/tollguard"
@@ -91,7 +90,7 @@ func (a *ARIConfig) validate(c *Config, errs *ConfigErrors) {
 	// The password may come from the environment, which is read after
 	// the file is checked; serve and the commands say so if it is missing.
 	if a.PasswordFile != "" {
-		if _, err := os.Stat(a.PasswordFile); err != nil {
+		if err := checkSecretFile(a.PasswordFile); err != nil {
 			at(fmt.Sprintf("ari password_file: %v", err), "password_file")
 		}
 	}
