@@ -3,6 +3,7 @@ package tollguard_test
 import (
 	"context"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -491,5 +492,20 @@ func TestDuePurgeOfTrunkCancelled(t *testing.T) {
 	}
 	if _, ok := h.fake.Object("endpoint", "itsp"); !ok {
 		t.Error("the trunk is gone")
+	}
+	// A blocked stale phone someone registered during the grace is still
+	// purged: on a stale line with a weak password that may be the
+	// attacker (its real user asks for an unblock, which cancels).
+	h.fake.SetObject("auth", "2002", tollguard.ConfigObject{{Attribute: "auth_type", Value: "userpass"}, {Attribute: "username", Value: "2002"}, {Attribute: "password", Value: "x"}}, true)
+	h.fake.SetObject("aor", "2002", tollguard.ConfigObject{{Attribute: "max_contacts", Value: "1"}}, true)
+	h.fake.SetObject("endpoint", "2002", tollguard.ConfigObject{{Attribute: "context", Value: "from-internal"}, {Attribute: "auth", Value: "2002"}, {Attribute: "aors", Value: "2002"}}, true)
+	h.fake.Register("2002", "2002", "sip:2002@203.0.113.66:5060", map[string]string{"user_agent": "friendly-scanner"}, false)
+	if _, err := h.env.Store.AddPendingPurge(ctx, tollguard.PendingPurge{Extension: "2002", Job: "stale", Reason: "stale",
+		ScheduledAt: h.clock().Add(-8 * 24 * time.Hour), DueAt: h.clock().Add(-time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	run = h.run(tollguard.StaleAudit{}, true)
+	if got := audActions(run); !slices.Contains(got, "purge ext:2002") {
+		t.Errorf("actions %q: the registered stale line was spared", got)
 	}
 }

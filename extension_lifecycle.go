@@ -555,22 +555,18 @@ func (r *auditRun) processDuePurges(ctx context.Context) error {
 			r.act(AuditAction{Kind: AuditActCancelPurge, Subject: subj, Message: "purge cancelled: the extension was unblocked during its grace period"})
 			continue
 		}
-		// An audit's purge is checked again at its end: a trunk, or a line
-		// in use now, scheduled before the audits knew better (or by an
-		// older tollguard), is spared. An admin's own purge is not.
+		// An audit's purge of a trunk, scheduled before the audits knew
+		// trunks (by an older tollguard), is spared when it falls due. A
+		// registration during the grace does not spare a line: on a
+		// blocked stale line it may be the attacker; its user asks for an
+		// unblock, which cancels. An admin's own purge is not checked.
 		if p.Job != "cli" && r.writable() {
-			i := &extInfo{Name: p.Extension, InAsterisk: true}
-			why := r.trunkLike(ctx, i)
-			if why == "" {
-				if alive, how := r.aliveNow(ctx, i); alive {
-					why = "it is in use (" + how + ")"
-				}
-			}
-			if why != "" {
+			if why := r.trunkLike(ctx, &extInfo{Name: p.Extension, InAsterisk: true}); why != "" {
 				if err := finishPurge(ctx, env, p.Extension, "cancelled", now); err != nil {
 					return err
 				}
-				r.act(AuditAction{Kind: AuditActCancelPurge, Subject: subj, Message: "purge cancelled: " + why + "; if it should go, remove it yourself or `tollguard ext purge` it"})
+				r.act(AuditAction{Kind: AuditActCancelPurge, Subject: subj, Message: "purge cancelled: it looks like a trunk (" + why +
+					"); if tollguard blocked it, `tollguard unblock " + p.Extension + "`; if it should go, `tollguard ext purge` it"})
 				continue
 			}
 		}

@@ -338,8 +338,6 @@ func (l LogConfig) NewLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// readSecretFile reads a secret from a file, trimming the newline
-// editors add. Empty path means none.
 // checkSecretFile says what is wrong with a secret file: missing, or
 // readable by every user or writable by others than its owner (0600, or
 // 0640 with the tollguard group, is a secret). config check, serve and
@@ -356,6 +354,8 @@ func checkSecretFile(path string) error {
 	return nil
 }
 
+// readSecretFile reads a secret from a file, trimming the newline
+// editors add. Empty path means none.
 func readSecretFile(path string) (string, error) {
 	if path == "" {
 		return "", nil
