@@ -59,11 +59,15 @@ func TestPasswordsAudit(t *testing.T) {
 	// plain password: it is judged.
 	h.fake.SetObject("auth", "0901", tollguard.ConfigObject{{Attribute: "auth_type", Value: "digest"}, {Attribute: "username", Value: "0901"}, {Attribute: "password", Value: "1234"}, {Attribute: "password_digest", Value: ""}}, true)
 	h.fake.SetObject("endpoint", "0901", tollguard.ConfigObject{{Attribute: "context", Value: "from-internal"}, {Attribute: "auth", Value: "0901"}}, true)
+	// userpass with a leftover md5 digest: weak, but a new password would
+	// change nothing, so it is not rotated.
+	h.fake.SetObject("auth", "0903", tollguard.ConfigObject{{Attribute: "auth_type", Value: "userpass"}, {Attribute: "username", Value: "0903"}, {Attribute: "password", Value: "1234"}, {Attribute: "md5_cred", Value: "81dc9bdb52d04dc20036dbd8313ed055"}}, true)
+	h.fake.SetObject("endpoint", "0903", tollguard.ConfigObject{{Attribute: "context", Value: "from-internal"}, {Attribute: "auth", Value: "0903"}}, true)
 
 	run := h.run(tollguard.PasswordsAudit{}, false)
 	// The recordings: 1001 "Str0ng!Pass-1001" passes, 1002 "1234" and
 	// 1003 "password" are defaults; 1009 was generated.
-	want := []string{"weak_password ext:0900 critical", "weak_password ext:0901 critical", "weak_password ext:1002 critical", "weak_password ext:1003 critical", "weak_password ext:trunk info"}
+	want := []string{"weak_password ext:0900 critical", "weak_password ext:0901 critical", "weak_password ext:0903 critical", "weak_password ext:1002 critical", "weak_password ext:1003 critical", "weak_password ext:trunk info"}
 	if got := audFindings(run); !reflect.DeepEqual(got, want) {
 		t.Fatalf("findings %q, want %q", got, want)
 	}
@@ -81,7 +85,7 @@ func TestPasswordsAudit(t *testing.T) {
 	if got := h.writes(); !reflect.DeepEqual(got, []string{"PUT auth/0900", "PUT auth/0901", "PUT auth/1002"}) {
 		t.Errorf("writes %q", got)
 	}
-	if got := audActions(run); !reflect.DeepEqual(got, []string{"rotate_password ext:0900", "rotate_password ext:0901"}) {
+	if got := audActions(run); !reflect.DeepEqual(got, []string{"rotate_password ext:0900", "rotate_password ext:0901", "rotate_password ext:0903 FAILED"}) {
 		t.Errorf("actions %q", got)
 	}
 	newPW := h.object("auth", "0900").Get("password")
@@ -96,7 +100,7 @@ func TestPasswordsAudit(t *testing.T) {
 	if stored[0].Actions[0].Secret != "" {
 		t.Error("the new password was stored with the run")
 	}
-	if got := audFindings(h.run(tollguard.PasswordsAudit{}, false)); len(got) != 3 {
+	if got := audFindings(h.run(tollguard.PasswordsAudit{}, false)); len(got) != 4 { // 0903 still weak: not rotatable
 		t.Errorf("after rotating 0900: %q", got)
 	}
 }

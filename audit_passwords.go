@@ -86,6 +86,13 @@ func (r *auditRun) judgeAuth(ctx context.Context, ext, id string, s AuditSetting
 	if !r.writable() {
 		return nil
 	}
+	if !plain {
+		// A leftover digest is checked instead of any password, and ARI
+		// cannot clear it: a new password would change nothing.
+		r.act(AuditAction{Kind: AuditActRotatePassword, Subject: subj, Message: "not rotated: auth " + id + " also holds a stored md5_cred or password_digest, which Asterisk checks instead of the password",
+			Err: "remove the digest from that auth (pjsip.conf or astdb, then reload res_pjsip), then rotate"})
+		return nil
+	}
 	pw, err := env.newPassword(ext, s)
 	if err != nil {
 		return err
