@@ -63,8 +63,8 @@ func (r *auditRun) judgeAuth(ctx context.Context, ext, id string, s AuditSetting
 	subj := auditExtSubject(ext)
 	// auth_type=digest (Asterisk 22) with no stored digest checks the
 	// plain password, as userpass does.
-	plain := auth.Get("md5_cred") == "" && auth.Get("password_digest") == ""
-	if t := auth.Get("auth_type"); t != "" && t != "userpass" && !(t == "digest" && plain) {
+	digest := storedDigest(auth)
+	if t := auth.Get("auth_type"); t != "" && t != "userpass" && !(t == "digest" && digest == "") {
 		r.find(AuditFinding{Check: AuditCheckWeakPassword, Severity: SeverityInfo, Subject: subj, Extension: ext,
 			Message: fmt.Sprintf("auth %s uses auth_type=%s, so its password cannot be judged", id, t)})
 		return nil
@@ -86,11 +86,9 @@ func (r *auditRun) judgeAuth(ctx context.Context, ext, id string, s AuditSetting
 	if !r.writable() {
 		return nil
 	}
-	if !plain {
-		// A leftover digest is checked instead of any password, and ARI
-		// cannot clear it: a new password would change nothing.
-		r.act(AuditAction{Kind: AuditActRotatePassword, Subject: subj, Message: "not rotated: auth " + id + " also holds a stored md5_cred or password_digest, which Asterisk checks instead of the password",
-			Err: "remove the digest from that auth (pjsip.conf or astdb, then reload res_pjsip), then rotate"})
+	if digest != "" { // a new password would change nothing (storedDigest)
+		r.act(AuditAction{Kind: AuditActRotatePassword, Subject: subj, Message: "not rotated: auth " + id + " also holds a stored " + digest + ", which Asterisk checks instead of the password",
+			Err: "remove " + digest + " from that auth (pjsip.conf or astdb, then reload res_pjsip), then rotate"})
 		return nil
 	}
 	pw, err := env.newPassword(ext, s)

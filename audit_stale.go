@@ -105,6 +105,11 @@ func (r *auditRun) trunkLike(ctx context.Context, i *extInfo) string {
 	if err != nil {
 		return ""
 	}
+	return trunkReason(ep)
+}
+
+// trunkReason is trunkLike for an endpoint object already read.
+func trunkReason(ep ConfigObject) string {
 	switch {
 	case ep.Get("outbound_auth") != "":
 		return "it has an outbound_auth (it registers to a provider)"

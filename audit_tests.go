@@ -57,9 +57,10 @@ func (TestsAudit) Run(ctx context.Context, env *AuditEnv, apply bool, p AuditPro
 		if i.Store != nil {
 			fields["caller_id"], fields["description"] = i.Store.CallerID, i.Store.Description
 		}
+		var ep ConfigObject // read once: for its caller ID and, if it matches, whether it is a trunk
 		if i.InAsterisk && env.Asterisk != nil {
 			// Asterisk's caller ID is the one calls carry.
-			if ep, err := env.Asterisk.ConfigObject(ctx, "endpoint", i.Name); err == nil {
+			if ep, _ = env.Asterisk.ConfigObject(ctx, "endpoint", i.Name); ep != nil {
 				if cid := cleanCallerID(ep.Get("callerid")); cid != "" {
 					fields["asterisk_caller_id"] = cid
 				}
@@ -91,7 +92,7 @@ func (TestsAudit) Run(ctx context.Context, env *AuditEnv, apply bool, p AuditPro
 			r.find(f)
 			continue
 		}
-		if why := r.trunkLike(ctx, i); why != "" {
+		if why := trunkReason(ep); ep != nil && why != "" {
 			f.Message += "; it looks like a trunk (" + why + "), so tollguard only reports it"
 			r.find(f)
 			continue

@@ -206,14 +206,9 @@ func (env *AuditEnv) RotatePassword(ctx context.Context, name string) (password,
 		}
 		return "", "", fmt.Errorf("read auth %s: %w", authID, err)
 	}
-	// Asterisk checks a stored digest instead of any password, and its
-	// dynamic-config update skips empty values, so ARI cannot clear one:
-	// a new password would fail and the old credential keep working.
-	for _, digest := range []string{"md5_cred", "password_digest"} {
-		if auth.Get(digest) != "" {
-			return "", authID, Errorf(ECONFLICT, "auth %s holds a stored %s, which Asterisk checks instead of any password and which ARI cannot clear; "+
-				"remove %s from that auth (pjsip.conf or astdb, then reload res_pjsip) and rotate again; nothing was changed", authID, digest, digest)
-		}
+	if digest := storedDigest(auth); digest != "" {
+		return "", authID, Errorf(ECONFLICT, "auth %s holds a stored %s, which Asterisk checks instead of any password and which ARI cannot clear; "+
+			"remove %s from that auth (pjsip.conf or astdb, then reload res_pjsip) and rotate again; nothing was changed", authID, digest, digest)
 	}
 	pw, err := env.newPassword(name, env.Settings.WithDefaults())
 	if err != nil {
@@ -233,6 +228,20 @@ func (env *AuditEnv) RotatePassword(ctx context.Context, name string) (password,
 	}
 	env.logger().Info("SIP password rotated; the phone must be given the new one", LogExtension, name, "auth", authID)
 	return pw, authID, nil
+}
+
+// storedDigest names the attribute in which auth keeps a stored digest
+// ("md5_cred", "password_digest"), "" if none. Asterisk checks such a
+// digest instead of any password, and its dynamic-config update skips
+// empty values, so ARI cannot clear one: a new password would fail and
+// the old credential keep working.
+func storedDigest(auth ConfigObject) string {
+	for _, digest := range []string{"md5_cred", "password_digest"} {
+		if auth.Get(digest) != "" {
+			return digest
+		}
+	}
+	return ""
 }
 
 func splitObjectIDs(s string) []string {

@@ -316,11 +316,15 @@ func classifyShortCode(n *Number, pn *phonenumbers.PhoneNumber, country string) 
 }
 
 // shorterForms calls f with pn cut to each shorter national number,
-// longest first, down to three digits, until f says stop.
-func shorterForms(pn *phonenumbers.PhoneNumber, f func(*phonenumbers.PhoneNumber) bool) {
+// longest first, down to shortest digits (at least three), until f says
+// stop. A negative shortest counts back from pn's length.
+func shorterForms(pn *phonenumbers.PhoneNumber, shortest int, f func(*phonenumbers.PhoneNumber) bool) {
 	nsn := phonenumbers.GetNationalSignificantNumber(pn)
 	cc := strconv.Itoa(int(pn.GetCountryCode()))
-	for l := len(nsn) - 1; l >= 3; l-- {
+	if shortest < 0 {
+		shortest += len(nsn)
+	}
+	for l := len(nsn) - 1; l >= max(shortest, 3); l-- {
 		var p phonenumbers.PhoneNumber
 		if phonenumbers.ParseToNumber("+"+cc+nsn[:l], "ZZ", &p) != nil {
 			continue
@@ -334,7 +338,7 @@ func shorterForms(pn *phonenumbers.PhoneNumber, f func(*phonenumbers.PhoneNumber
 // overdialledPremium reports whether a leading part of an invalid pn is
 // a valid premium-rate number.
 func overdialledPremium(pn *phonenumbers.PhoneNumber) (premium bool) {
-	shorterForms(pn, func(p *phonenumbers.PhoneNumber) bool {
+	shorterForms(pn, 3, func(p *phonenumbers.PhoneNumber) bool {
 		premium = phonenumbers.GetNumberType(p) == phonenumbers.PREMIUM_RATE
 		return premium
 	})
@@ -347,11 +351,7 @@ func overdialledPremium(pn *phonenumbers.PhoneNumber) (premium bool) {
 // range is not a short code with digits added (US SMS codes are any 5 or
 // 6 digits, the start of every NANP number).
 func overdialledShortCode(n *Number, pn *phonenumbers.PhoneNumber, country string) (found bool) {
-	long := len(phonenumbers.GetNationalSignificantNumber(pn))
-	shorterForms(pn, func(p *phonenumbers.PhoneNumber) bool {
-		if long-len(phonenumbers.GetNationalSignificantNumber(p)) > maxOverdial {
-			return true // shorter still would be more digits added: stop
-		}
+	shorterForms(pn, -maxOverdial, func(p *phonenumbers.PhoneNumber) bool {
 		found = classifyShortCode(n, p, country)
 		return found
 	})

@@ -160,13 +160,13 @@ type deckHeader struct {
 	names              []string
 }
 
-// findDeckHeader looks at the first lines, without consuming them, for a
-// row naming a prefix and a rate column under some separator.
 // maxDestination bounds a destination name: carriers' longest are under
 // a hundred bytes, and a cell of megabytes (an unclosed quote swallowing
 // the rest of the file) would be carried into every later comparison.
 const maxDestination = 256
 
+// findDeckHeader looks at the first lines, without consuming them, for a
+// row naming a prefix and a rate column under some separator.
 func findDeckHeader(br *bufio.Reader) (deckHeader, error) {
 	lines, err := firstLines(br, deckHeaderLines)
 	if err != nil {

@@ -296,13 +296,17 @@ func (l *Listener) session(ctx context.Context) (err error) {
 	// or in frames that were lost) are found from Asterisk's list: now,
 	// and every channelCheckEvery.
 	present := make(chan channelList, 1)
-	asking := true
-	lastAsked := l.Now()
-	wg.Add(1)
-	go func(added uint64) {
-		defer wg.Done()
-		l.askChannels(sctx, present, added)
-	}(l.tr.added)
+	var asking bool
+	var lastAsked time.Time
+	ask := func() {
+		asking, lastAsked = true, l.Now()
+		wg.Add(1)
+		go func(added uint64) {
+			defer wg.Done()
+			l.askChannels(sctx, present, added)
+		}(l.tr.added)
+	}
+	ask()
 
 	tick := time.NewTicker(tickEvery)
 	defer tick.Stop()
@@ -325,12 +329,7 @@ func (l *Listener) session(ctx context.Context) (err error) {
 		case <-tick.C:
 			l.tick(ctx)
 			if !asking && l.Now().Sub(lastAsked) >= channelCheckEvery {
-				asking, lastAsked = true, l.Now()
-				wg.Add(1)
-				go func(added uint64) {
-					defer wg.Done()
-					l.askChannels(sctx, present, added)
-				}(l.tr.added)
+				ask()
 			}
 		case <-ctx.Done():
 			return ctx.Err()

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -54,11 +55,7 @@ func (t *termSafe) Write(p []byte) (int, error) {
 
 // safeText is s as termSafe prints it, for messages built outside it.
 func safeText(s string) string {
-	var b stringWriter
+	var b strings.Builder
 	(&termSafe{w: &b}).Write([]byte(s))
-	return string(b)
+	return b.String()
 }
-
-type stringWriter []byte
-
-func (s *stringWriter) Write(p []byte) (int, error) { *s = append(*s, p...); return len(p), nil }
