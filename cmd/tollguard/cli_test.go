@@ -288,3 +288,35 @@ func TestConfigPrintMasksWebhookToken(t *testing.T) {
 		t.Errorf("config print shows the webhook token:\n%s", out)
 	}
 }
+
+// TestConfigPrintJSON: --json has the file's keys and values, and masks
+// secrets as the TOML form does.
+func TestConfigPrintJSON(t *testing.T) {
+	c := newCLI(t)
+	cfg := filepath.Join(t.TempDir(), "tollguard.toml")
+	os.WriteFile(cfg, []byte("[agi]\ndecision_timeout = \"250ms\"\n[gate]\ndefault_country = \"DE\"\n[alerts.webhook]\nenabled = true\nurl = \"https://hooks.example.net/T0/SECRETTOKEN\"\n"), 0o600)
+	out := c.ok("--config", cfg, "config", "print", "--json")
+	var got struct {
+		AGI struct {
+			DecisionTimeout string   `json:"decision_timeout"`
+			Allowed         []string `json:"allowed"`
+		} `json:"agi"`
+		Gate struct {
+			DefaultCountry string `json:"default_country"`
+		} `json:"gate"`
+		Alerts struct {
+			Webhook struct {
+				URL string `json:"url"`
+			} `json:"webhook"`
+		} `json:"alerts"`
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("config print --json is not JSON: %v\n%s", err, out)
+	}
+	if got.AGI.DecisionTimeout != "250ms" || got.Gate.DefaultCountry != "DE" || len(got.AGI.Allowed) == 0 {
+		t.Errorf("config print --json = %+v\n%s", got, out)
+	}
+	if strings.Contains(out, "SECRET") || got.Alerts.Webhook.URL != "https://hooks.example.net/********" {
+		t.Errorf("config print --json shows the webhook token: %q", got.Alerts.Webhook.URL)
+	}
+}

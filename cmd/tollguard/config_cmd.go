@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 
@@ -47,18 +48,37 @@ anything. Exit 0 when it is valid; 2 with each error as FILE:LINE: message.`,
 			fmt.Fprintf(app.Out, "%s: ok\n", path)
 			return nil
 		},
-	}, &cobra.Command{
+	}, newConfigPrintCommand(app))
+	return cmd
+}
+
+func newConfigPrintCommand(app *App) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
 		Use:   "print",
 		Short: "Print the effective config (defaults, file and environment), secrets masked",
-		Args:  cobra.NoArgs,
+		Long: `Print the effective config as a TOML file, or with --json as JSON with
+the same keys and values (durations as strings such as "5m0s").`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c := *app.Config
 			c.maskSecrets()
-			if err := toml.NewEncoder(app.Out).Encode(c); err != nil {
+			var file bytes.Buffer
+			if err := toml.NewEncoder(&file).Encode(c); err != nil {
 				return tollguard.Errorf(tollguard.EINTERNAL, "print config: %v", err)
 			}
-			return nil
+			if !asJSON {
+				_, err := app.Out.Write(file.Bytes())
+				return err
+			}
+			// Through TOML, so JSON has the file's keys, not Go's field names.
+			var tree map[string]any
+			if _, err := toml.Decode(file.String(), &tree); err != nil {
+				return tollguard.Errorf(tollguard.EINTERNAL, "print config as JSON: %v", err)
+			}
+			return app.printJSON(tree)
 		},
-	})
+	}
+	addJSON(cmd, &asJSON)
 	return cmd
 }
