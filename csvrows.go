@@ -2,6 +2,7 @@ package tollguard
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"strings"
@@ -143,6 +144,32 @@ func firstLines(br *bufio.Reader, max int) ([]string, error) {
 		s = rest
 	}
 	return lines, nil
+}
+
+// bareCRLines returns a reader over br's file in which, if the file ends
+// its lines with a bare CR (classic Mac exports, still written by some
+// spreadsheet tools), each CR is a newline. encoding/csv keeps a lone CR
+// inside the field, so such a file would read as one endless header row.
+// The test is the first buffer: CRs and no LF at all.
+func bareCRLines(br *bufio.Reader) *bufio.Reader {
+	buf, _ := br.Peek(br.Size())
+	if !bytes.Contains(buf, []byte{'\r'}) || bytes.Contains(buf, []byte{'\n'}) {
+		return br
+	}
+	return bufio.NewReaderSize(crAsLF{br}, br.Size())
+}
+
+// crAsLF reads r with every CR turned into LF.
+type crAsLF struct{ r io.Reader }
+
+func (c crAsLF) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	for i, b := range p[:n] {
+		if b == '\r' {
+			p[i] = '\n'
+		}
+	}
+	return n, err
 }
 
 // skipBOM consumes a UTF-8 byte order mark at the start of br.

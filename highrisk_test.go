@@ -113,6 +113,11 @@ func TestParseHighRiskCSV(t *testing.T) {
 			want: []tollguard.HighRiskEntry{{"881", "GMSS", "ITU"}},
 		},
 		{
+			name: "bare CR line endings",
+			in:   "# list\rprefix,description,source\r881,GMSS,ITU\r252,Somalia,CFCA\r",
+			want: []tollguard.HighRiskEntry{{"881", "GMSS", "ITU"}, {"252", "Somalia", "CFCA"}},
+		},
+		{
 			name: "reordered columns",
 			in:   "source,prefix,description\nITU,882,International Networks\n",
 			want: []tollguard.HighRiskEntry{{"882", "International Networks", "ITU"}},

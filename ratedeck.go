@@ -32,8 +32,8 @@ const deckHeaderLines = 10
 // per-minute price (rate, price, rate per minute, cost, rate/min). Other
 // columns (effective date, increments, ...) are ignored, and so are lines
 // above the header (a title, a date). Fields are separated by ',' or
-// ';' (or tabs), found from the header row; quoted fields and a UTF-8
-// byte order mark are fine. Prefixes may carry '+' and spaces ("+44 20");
+// ';' (or tabs), found from the header row; quoted fields, a UTF-8
+// byte order mark and bare-CR line endings are fine. Prefixes may carry '+' and spaces ("+44 20");
 // a cell may list several, split by ',', ';' or '|' ("4420,4421"). The
 // price is a decimal string, parsed with ParseRate: never a float. In a
 // deck separated by ';' or tabs, a decimal comma ("0,0123") is read as a
@@ -50,7 +50,7 @@ const deckHeaderLines = 10
 // An error from fn stops the parse and is returned, wrapped with its
 // line. A deck with no rates at all is an error.
 func ParseRateDeck(r io.Reader, fn func(line int, e RateEntry) error) error {
-	br := bufio.NewReaderSize(r, 64<<10)
+	br := bareCRLines(bufio.NewReaderSize(r, 64<<10))
 	h, err := findDeckHeader(br)
 	if err != nil {
 		return err

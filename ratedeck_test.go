@@ -94,6 +94,13 @@ func TestParseRateDeck(t *testing.T) {
 			},
 		},
 		{
+			name: "bare CR line endings (classic Mac export)",
+			in:   "Carrier X\rprefix,destination,rate\r44,United Kingdom,0.01\r\"1876\",\"Jamaica\",0.25\r",
+			want: func(t *testing.T) []deckRow {
+				return []row{{3, e{"44", "United Kingdom", rate(t, "0.01")}}, {4, e{"1876", "Jamaica", rate(t, "0.25")}}}
+			},
+		},
+		{
 			name: "the better-named column wins",
 			in:   "code,prefix,country,destination,cost,rate\n1,44,GB,United Kingdom,9,0.01\n",
 			want: func(t *testing.T) []deckRow {
