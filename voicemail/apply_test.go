@@ -332,3 +332,84 @@ func TestRealtimeSource(t *testing.T) {
 		t.Error("table name not checked")
 	}
 }
+
+// TestPINsAuditSpoolDir: with passwordlocation = spooldir, app_voicemail
+// uses the PIN in the mailbox's secret.conf when it has one, so that is
+// the PIN audited and rewritten; the voicemail.conf line is left alone.
+// A mailbox's own option overrides [general]; a mailbox with no
+// secret.conf falls back to voicemail.conf; an unreadable one is
+// reported, not guessed.
+func TestPINsAuditSpoolDir(t *testing.T) {
+	dir, spool, backups := t.TempDir(), t.TempDir(), t.TempDir()
+	conf := filepath.Join(dir, "voicemail.conf")
+	vm := "[general]\npasswordlocation = spooldir\n\n[default]\n" +
+		"1001 => 482916,Alice,alice@example.com\n" + // secret.conf: 1234
+		"1002 => 1111,Bob\n" + // no secret.conf
+		"1003 => 739104,Carol,,,attach=yes|passwordlocation=voicemailconf\n" + // secret.conf 0000 not used
+		"1004 => 1212,Dan\n" + // secret.conf: a strong PIN
+		"1005 => 902817,Eve\n" // secret.conf unreadable
+	write := func(p, s string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(p), 0o750); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(s), 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(conf, vm)
+	secret := func(box string) string { return filepath.Join(spool, "default", box, "secret.conf") }
+	write(secret("1001"), "; written by app_voicemail\n[general]\npassword = 1234\n")
+	write(secret("1003"), "[general]\npassword=0000\n")
+	write(secret("1004"), "[general]\npassword=582049\n")
+	if err := os.MkdirAll(secret("1005"), 0o750); err != nil { // a directory: reading it fails
+		t.Fatal(err)
+	}
+	src := &voicemail.Source{Path: conf, SpoolDir: spool, BackupDir: backups, Now: func() time.Time { return t0 }}
+	e, _, _ := env(t, src)
+
+	run, err := tollguard.RunAudit(context.Background(), e, tollguard.PINsAudit{}, true, "cli", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	weak, problems := map[string]string{}, 0
+	for _, f := range run.Findings {
+		switch f.Check {
+		case tollguard.AuditCheckWeakPIN:
+			weak[strings.TrimPrefix(f.Subject, "mailbox:")], _ = f.Evidence["where"].(string)
+		case tollguard.AuditCheckSource:
+			problems++
+			if !strings.Contains(f.Message, "1005@default") || !strings.Contains(f.Message, "spool_dir") {
+				t.Errorf("problem %q", f.Message)
+			}
+		}
+	}
+	if len(weak) != 2 || !strings.HasPrefix(weak["1001@default"], secret("1001")+":3") || !strings.HasPrefix(weak["1002@default"], conf+":6") || problems != 1 {
+		t.Fatalf("weak %v, %d problems; findings %+v", weak, problems, run.Findings)
+	}
+	newPINs := map[string]string{}
+	for _, a := range run.Actions {
+		if a.Kind == tollguard.AuditActRewritePIN {
+			newPINs[strings.TrimPrefix(a.Subject, "mailbox:")] = a.Secret
+		}
+	}
+	b, _ := os.ReadFile(secret("1001"))
+	if want := "; written by app_voicemail\n[general]\npassword = " + newPINs["1001@default"] + "\n"; newPINs["1001@default"] == "" || string(b) != want {
+		t.Errorf("1001's secret.conf = %q, want %q", b, want)
+	}
+	b, _ = os.ReadFile(conf)
+	if want := strings.Replace(vm, "1002 => 1111,", "1002 => "+newPINs["1002@default"]+",", 1); string(b) != want {
+		t.Errorf("voicemail.conf =\n%s\nwant\n%s", b, want)
+	}
+	if b, _ := os.ReadFile(secret("1003")); string(b) != "[general]\npassword=0000\n" {
+		t.Errorf("1003's unused secret.conf rewritten: %q", b)
+	}
+	names := map[string]bool{}
+	bu, _ := os.ReadDir(backups)
+	for _, d := range bu {
+		names[strings.SplitN(d.Name(), ".tollguard-", 2)[0]] = true
+	}
+	if !names[".secret.conf-default-1001"] || !names[".voicemail.conf"] || len(bu) != 2 {
+		t.Errorf("backups %v", bu)
+	}
+}

@@ -30,10 +30,16 @@ type File struct {
 	// Problems are lines Asterisk would complain about; they do not stop
 	// the parse.
 	Problems []string
+	// PasswordLocation is [general] passwordlocation as written, the
+	// last one in the file ("" if none): "spooldir" keeps each PIN in
+	// the mailbox's secret.conf.
+	PasswordLocation string
 
-	data    []byte
-	comment []bool         // comment[i]: byte i is part of a comment
-	edits   map[int]string // entry index → new PIN
+	secret     bool   // a mailbox's secret.conf: [general] password is the entry
+	backupBase string // the name its backups take ("" = the file's)
+	data       []byte
+	comment    []bool         // comment[i]: byte i is part of a comment
+	edits      map[int]string // entry index → new PIN
 }
 
 // Entry is one mailbox line: mailbox => [-]pin,full name,email,pager,options.
@@ -45,6 +51,9 @@ type Entry struct {
 	FullName string
 	Email    string
 	Line     int
+	// PasswordLocation is the mailbox's own passwordlocation option
+	// ("" if none), which overrides [general]'s.
+	PasswordLocation string
 
 	pinStart, pinEnd int  // byte offsets of PIN in the file
 	pinSplit         bool // a comment sits inside the PIN: not rewritable
@@ -70,7 +79,13 @@ func MailboxContext(ctx string) bool {
 // ("" for a top-level file). It never fails: what it cannot make sense
 // of is kept as is and noted in Problems.
 func Parse(path string, data []byte, ctx string) *File {
-	f := &File{Path: path, data: data}
+	f := &File{Path: path}
+	f.parse(data, ctx)
+	return f
+}
+
+func (f *File) parse(data []byte, ctx string) {
+	f.data = data
 	eff, mask := blankComments(data)
 	f.comment = mask
 	line := 0
@@ -84,6 +99,14 @@ func Parse(path string, data []byte, ctx string) *File {
 		ctx = f.parseLine(eff, off, off+end, line, ctx)
 		off = next
 	}
+}
+
+// ParseSecret parses a mailbox's secret.conf, which app_voicemail
+// reads when passwordlocation is spooldir: its one entry, if any, is
+// [general] password, the PIN in force.
+func ParseSecret(path string, data []byte) *File {
+	f := &File{Path: path, secret: true}
+	f.parse(data, "")
 	return f
 }
 
@@ -136,20 +159,26 @@ func (f *File) parseLine(eff []byte, start, end, line int, ctx string) string {
 		return ctx
 	}
 	name := strings.TrimSpace(text[:eq])
-	if name == "" || strings.HasSuffix(name, "+") || strings.HasPrefix(name, "\\") || !MailboxContext(ctx) {
-		// Settings, appends (+=) and escaped names are not mailboxes.
-		return ctx
-	}
 	vs := s + eq + 1
 	if vs < e && eff[vs] == '>' {
 		vs++
 	}
 	vs, ve := trimSpace(eff, vs, e)
+	general := strings.EqualFold(ctx, "general")
+	if general && strings.EqualFold(name, "passwordlocation") {
+		f.PasswordLocation = f.text(eff, vs, ve)
+	}
+	// In a secret.conf, [general] password is the PIN, all of it.
+	secretPIN := f.secret && general && strings.EqualFold(name, "password")
+	if !secretPIN && (f.secret || name == "" || strings.HasSuffix(name, "+") || strings.HasPrefix(name, "\\") || !MailboxContext(ctx)) {
+		// Settings, appends (+=) and escaped names are not mailboxes.
+		return ctx
+	}
 	// The PIN is the value up to the first comma, without the spaces
 	// around it; a leading "-" locks it.
 	ps := vs
 	pe := ve
-	if i := bytes.IndexByte(eff[vs:ve], ','); i >= 0 {
+	if i := bytes.IndexByte(eff[vs:ve], ','); i >= 0 && !secretPIN {
 		pe = vs + i
 	}
 	ps, pe = trimSpace(eff, ps, pe)
@@ -167,6 +196,15 @@ func (f *File) parseLine(eff []byte, start, end, line int, ctx string) string {
 	}
 	if len(fields) > 2 {
 		ent.Email = strings.TrimSpace(strings.ReplaceAll(fields[2], `\;`, ";"))
+	}
+	// Options are everything after the fourth comma, "name=value"
+	// pairs split by '|', as app_voicemail's apply_options reads them.
+	if len(fields) > 4 && !secretPIN {
+		for _, opt := range strings.Split(strings.Join(fields[4:], ","), "|") {
+			if k, v, ok := strings.Cut(opt, "="); ok && strings.EqualFold(strings.TrimSpace(k), "passwordlocation") {
+				ent.PasswordLocation = strings.TrimSpace(v)
+			}
+		}
 	}
 	f.Entries = append(f.Entries, ent)
 	return ctx

@@ -2,7 +2,12 @@ package voicemail
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/tollguard/tollguard"
@@ -16,8 +21,15 @@ type Source struct {
 	// "" = next to the file, as a dot-file (".voicemail.conf.tollguard-
 	// 20261123T010203Z.bak") so that "#include *.conf" globs skip it.
 	BackupDir string
-	Now       func() time.Time
+	// SpoolDir is Asterisk's voicemail spool ("" = DefaultSpoolDir),
+	// where a mailbox with passwordlocation=spooldir keeps its PIN in
+	// CONTEXT/MAILBOX/secret.conf.
+	SpoolDir string
+	Now      func() time.Time
 }
+
+// DefaultSpoolDir is astspooldir/voicemail on a stock install.
+const DefaultSpoolDir = "/var/spool/asterisk/voicemail"
 
 var _ tollguard.MailboxSource = (*Source)(nil)
 
@@ -27,19 +39,93 @@ func (s *Source) Name() string { return s.Path }
 // ReloadModule is app_voicemail, which rereads voicemail.conf on reload.
 func (s *Source) ReloadModule() string { return "app_voicemail.so" }
 
-// Mailboxes lists every mailbox in voicemail.conf and its includes.
+// Mailboxes lists every mailbox in voicemail.conf and its includes,
+// each with the PIN Asterisk uses (see located).
 func (s *Source) Mailboxes(ctx context.Context) ([]tollguard.Mailbox, []string, error) {
 	t, err := Load(s.Path, s.ConfigDir)
 	if err != nil {
 		return nil, nil, err
 	}
-	var out []tollguard.Mailbox
+	boxes, problems := s.locate(t)
+	out := make([]tollguard.Mailbox, len(boxes))
+	for i, b := range boxes {
+		out[i] = b.Mailbox
+	}
+	return out, problems, nil
+}
+
+// located is a mailbox and the file entry that holds its PIN.
+type located struct {
+	tollguard.Mailbox
+	file  *File
+	entry int
+}
+
+// locate finds where each mailbox's PIN lives, as app_voicemail does:
+// its voicemail.conf line, unless passwordlocation (the mailbox's own
+// option, else [general]'s) is spooldir and the mailbox's secret.conf
+// has a [general] password, which then wins. A secret.conf that cannot
+// be read leaves the mailbox out, with a problem: its PIN is unknown.
+func (s *Source) locate(t *Tree) ([]located, []string) {
+	global := ""
 	for _, f := range t.Files {
-		for _, e := range f.Entries {
-			out = append(out, mailbox(s.Path, f, e))
+		if f.PasswordLocation != "" {
+			global = f.PasswordLocation
 		}
 	}
-	return out, t.Problems, nil
+	problems := t.Problems
+	var out []located
+	for _, f := range t.Files {
+		for i, e := range f.Entries {
+			b := located{Mailbox: mailbox(s.Path, f, e), file: f, entry: i}
+			where := global
+			if e.PasswordLocation != "" {
+				where = e.PasswordLocation
+			}
+			if strings.EqualFold(where, "spooldir") {
+				sf, err := s.secretFile(e.Context, e.Mailbox)
+				switch {
+				case err != nil:
+					problems = append(problems, fmt.Sprintf("%s:%d: mailbox %s@%s keeps its PIN in the spool (passwordlocation = spooldir), and %v; "+
+						"not audited: give tollguard read access (and write access for --apply), or set [audit.pins] spool_dir", f.Path, e.Line, e.Mailbox, e.Context, err))
+					continue
+				case sf != nil:
+					last := len(sf.Entries) - 1 // the last password line is the one read
+					b = located{Mailbox: mailbox(s.Path, sf, sf.Entries[last]), file: sf, entry: last}
+					b.Context, b.Mailbox.Mailbox, b.FullName, b.Email = e.Context, e.Mailbox, e.FullName, e.Email
+				}
+			}
+			out = append(out, b)
+		}
+	}
+	return out, problems
+}
+
+// secretFile reads CONTEXT/MAILBOX/secret.conf under the spool: nil if
+// it does not exist or holds no password (Asterisk then falls back to
+// voicemail.conf).
+func (s *Source) secretFile(context, box string) (*File, error) {
+	dir := s.SpoolDir
+	if dir == "" {
+		dir = DefaultSpoolDir
+	}
+	if strings.ContainsAny(context+box, "/\x00") || context == ".." || box == ".." {
+		return nil, fmt.Errorf("its name cannot be a spool path")
+	}
+	path := filepath.Join(dir, context, box, "secret.conf")
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading it failed: %w", err)
+	}
+	sf := ParseSecret(path, data)
+	if len(sf.Entries) == 0 {
+		return nil, nil
+	}
+	sf.backupBase = "secret.conf-" + context + "-" + box
+	return sf, nil
 }
 
 func mailbox(src string, f *File, e Entry) tollguard.Mailbox {
@@ -59,30 +145,31 @@ func (s *Source) SetPINs(ctx context.Context, changes []tollguard.PINChange) ([]
 	for _, c := range changes {
 		want[c.Mailbox.Where+"\x00"+c.Mailbox.Key()] = c
 	}
+	boxes, _ := s.locate(t)
+	var files []*File // in the order first seen
+	mine := map[*File][]tollguard.PINChange{}
+	for _, b := range boxes {
+		c, ok := want[b.Where+"\x00"+b.Key()]
+		if !ok || b.PIN != c.Mailbox.PIN {
+			continue // not asked for, or changed since it was read
+		}
+		if err := b.file.SetPIN(b.entry, c.NewPIN); err != nil {
+			return nil, err
+		}
+		if mine[b.file] == nil {
+			files = append(files, b.file)
+		}
+		mine[b.file] = append(mine[b.file], c)
+	}
 	var done []tollguard.PINChange
-	for _, f := range t.Files {
-		var mine []tollguard.PINChange
-		for i, e := range f.Entries {
-			m := mailbox(s.Path, f, e)
-			c, ok := want[m.Where+"\x00"+m.Key()]
-			if !ok || m.PIN != c.Mailbox.PIN {
-				continue // not asked for, or changed since it was read
-			}
-			if err := f.SetPIN(i, c.NewPIN); err != nil {
-				return done, err
-			}
-			mine = append(mine, c)
-		}
-		if !f.Changed() {
-			continue
-		}
+	for _, f := range files {
 		if err := ctx.Err(); err != nil {
 			return done, err
 		}
-		if err := WriteFileAtomic(f.Path, f.Original(), f.Bytes(), s.BackupDir, s.now()); err != nil {
+		if err := writeFileAtomic(f.Path, f.Original(), f.Bytes(), s.BackupDir, f.backupBase, s.now()); err != nil {
 			return done, err
 		}
-		done = append(done, mine...)
+		done = append(done, mine[f]...)
 	}
 	return done, nil
 }

@@ -17,6 +17,13 @@ import (
 // directory with the same mode and owner, syncs it and renames it over
 // the original. A symlink is followed and its target replaced.
 func WriteFileAtomic(path string, old, data []byte, backupDir string, now time.Time) error {
+	return writeFileAtomic(path, old, data, backupDir, "", now)
+}
+
+// writeFileAtomic is WriteFileAtomic with the backup named after
+// backupBase ("" = the file's name): every mailbox's secret.conf has
+// the same name, and their backups may share one directory.
+func writeFileAtomic(path string, old, data []byte, backupDir, backupBase string, now time.Time) error {
 	real, err := filepath.EvalSymlinks(path)
 	if err != nil {
 		return fmt.Errorf("resolve %s: %w", path, err)
@@ -39,7 +46,10 @@ func WriteFileAtomic(path string, old, data []byte, backupDir string, now time.T
 	}
 	// A backup is never overwritten: a second rewrite within the same
 	// second gets the next free name.
-	stem := filepath.Join(backupDir, "."+base+".tollguard-"+now.UTC().Format("20060102T150405Z"))
+	if backupBase == "" {
+		backupBase = base
+	}
+	stem := filepath.Join(backupDir, "."+backupBase+".tollguard-"+now.UTC().Format("20060102T150405Z"))
 	for n := 1; ; n++ {
 		backup := stem + ".bak"
 		if n > 1 {

@@ -47,6 +47,7 @@ type PinsAuditConfig struct {
 	VoicemailConf string `toml:"voicemail_conf"` // "" skips voicemail.conf
 	ConfigDir     string `toml:"config_dir"`     // for relative #include paths; default the file's directory
 	BackupDir     string `toml:"backup_dir"`     // default next to each file, as a dot-file
+	SpoolDir      string `toml:"spool_dir"`      // for passwordlocation = spooldir; default /var/spool/asterisk/voicemail
 	RealtimeDSN   string `toml:"realtime_dsn"`   // sqlite3:///path, or odbc:DSN=... (a build with the odbc tag)
 	RealtimeTable string `toml:"realtime_table"` // default voicemail
 	MinLength     int    `toml:"min_length"`     // default 6
@@ -253,7 +254,7 @@ func (a *AuditConfig) maskSecrets() { a.Pins.RealtimeDSN = voicemail.MaskDSN(a.P
 func (a *AuditConfig) Mailboxes(now func() time.Time) []tollguard.MailboxSource {
 	var out []tollguard.MailboxSource
 	if p := a.Pins; p.VoicemailConf != "" {
-		out = append(out, &voicemail.Source{Path: p.VoicemailConf, ConfigDir: p.ConfigDir, BackupDir: p.BackupDir, Now: now})
+		out = append(out, &voicemail.Source{Path: p.VoicemailConf, ConfigDir: p.ConfigDir, BackupDir: p.BackupDir, SpoolDir: p.SpoolDir, Now: now})
 	}
 	if p := a.Pins; p.RealtimeDSN != "" {
 		out = append(out, &voicemail.Realtime{DSN: p.RealtimeDSN, Table: p.RealtimeTable})
