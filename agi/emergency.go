@@ -45,7 +45,6 @@ func (s *Server) emergency(ctx context.Context, ss *session) {
 	// The caller is gone: the decision may take the session's time.
 	dctx, cancel := context.WithDeadline(ctx, ss.deadline)
 	defer cancel()
-	start := time.Now()
 	d, err := s.Gate.Decide(dctx, *call)
 	if err == nil && d.Verdict != tollguard.Allow && d.Verdict != tollguard.Deny {
 		err = fmt.Errorf("gate returned verdict %q", d.Verdict)
@@ -55,7 +54,7 @@ func (s *Server) emergency(ctx context.Context, ss *session) {
 			tollguard.LogError, tollguard.ErrorMessage(err))
 		return
 	}
-	s.cfg.metrics.Decision(d.Verdict, d.Reason, time.Since(start))
+	s.cfg.metrics.Recorded(d.Verdict, d.Reason)
 	log = log.With(tollguard.LogCallID, d.CallID, tollguard.LogReason, string(d.Reason))
 	if d.Verdict != tollguard.Allow {
 		log.Warn("an emergency number on the include's list was dialled, but the gate would deny it; recorded as denied, not charged. " +

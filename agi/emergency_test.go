@@ -71,6 +71,13 @@ func TestEmergencyScript(t *testing.T) {
 		if e := h.logs.find("emergency call recorded after it ended"); len(e) != 1 || e[0].Attrs[LogBillsec] != "42" {
 			t.Errorf("log:\n%s", h.logs.dump())
 		}
+		// Counted, but not as a decision a caller waited for.
+		h.metrics.mu.Lock()
+		rec, dec := h.metrics.recorded["allow/emergency"], len(h.metrics.decisions)
+		h.metrics.mu.Unlock()
+		if rec != 1 || dec != 0 {
+			t.Errorf("metrics: recorded %d, decisions %d; want 1 and 0", rec, dec)
+		}
 	})
 	t.Run("DatedWhenPlaced", func(t *testing.T) {
 		// agi_arg_6 is ${EPOCH} from when the include let the call

@@ -86,12 +86,13 @@ type countingMetrics struct {
 	inFlight  int
 	started   int
 	decisions map[string]int // "verdict/reason"
+	recorded  map[string]int // "verdict/reason", emergency calls after they ended
 	settled   map[string]int // by
 	refused   map[string]int
 }
 
 func newCountingMetrics() *countingMetrics {
-	return &countingMetrics{decisions: map[string]int{}, settled: map[string]int{}, refused: map[string]int{}}
+	return &countingMetrics{decisions: map[string]int{}, recorded: map[string]int{}, settled: map[string]int{}, refused: map[string]int{}}
 }
 
 func (m *countingMetrics) SessionStart() {
@@ -110,6 +111,12 @@ func (m *countingMetrics) SessionEnd() {
 func (m *countingMetrics) Decision(v tollguard.Verdict, r tollguard.Reason, _ time.Duration) {
 	m.mu.Lock()
 	m.decisions[string(v)+"/"+string(r)]++
+	m.mu.Unlock()
+}
+
+func (m *countingMetrics) Recorded(v tollguard.Verdict, r tollguard.Reason) {
+	m.mu.Lock()
+	m.recorded[string(v)+"/"+string(r)]++
 	m.mu.Unlock()
 }
 

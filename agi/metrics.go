@@ -20,6 +20,10 @@ type Metrics interface {
 	// included) and the time spent deciding it (Gate.Decide, bounded by
 	// DecisionTimeout).
 	Decision(v tollguard.Verdict, r tollguard.Reason, took time.Duration)
+	// Recorded reports an emergency call the emergency script recorded
+	// after it ended: a gate answer like Decision's, but no caller waited
+	// for it, so it has no place in the decision latency.
+	Recorded(v tollguard.Verdict, r tollguard.Reason)
 	// Settled reports a settle request the server made: by is
 	// "agi", "hangup_in_gate" or "deadline"; changed is Gate.Settle's
 	// answer (false also on error).
@@ -42,6 +46,7 @@ type NopMetrics struct{}
 func (NopMetrics) SessionStart()                                               {}
 func (NopMetrics) SessionEnd()                                                 {}
 func (NopMetrics) Decision(tollguard.Verdict, tollguard.Reason, time.Duration) {}
+func (NopMetrics) Recorded(tollguard.Verdict, tollguard.Reason)                {}
 func (NopMetrics) Settled(string, bool)                                        {}
 func (NopMetrics) Refused(string)                                              {}
 

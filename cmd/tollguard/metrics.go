@@ -45,7 +45,7 @@ func NewMetrics() *Metrics {
 	f := func(c prometheus.Collector) { r.MustRegister(c) }
 	m := &Metrics{Registry: r}
 	m.Decisions = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tollguard_decisions_total", Help: "Gate decisions by verdict and reason."}, []string{"verdict", "reason"})
-	m.DecisionLatency = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "tollguard_decision_seconds", Help: "Time from the FastAGI env block to the decision.",
+	m.DecisionLatency = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "tollguard_decision_seconds", Help: "Time from the FastAGI env block to the decision, for calls waiting on it (not emergency calls recorded after they ended).",
 		Buckets: []float64{.0002, .0005, .001, .002, .005, .01, .025, .05, .1, .3, 1}})
 	m.SessionsInFlight = prometheus.NewGauge(prometheus.GaugeOpts{Name: "tollguard_agi_sessions_in_flight", Help: "FastAGI sessions being served."})
 	m.Refused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tollguard_agi_refused_total", Help: "FastAGI connections closed unserved, by reason."}, []string{"reason"})
@@ -184,6 +184,12 @@ func (a agiMetrics) SessionEnd()   { a.m.SessionsInFlight.Dec() }
 func (a agiMetrics) Decision(v tollguard.Verdict, r tollguard.Reason, took time.Duration) {
 	a.m.Decisions.WithLabelValues(string(v), string(r)).Inc()
 	a.m.DecisionLatency.Observe(took.Seconds())
+	if a.h != nil {
+		a.h.Decided(r, time.Now())
+	}
+}
+func (a agiMetrics) Recorded(v tollguard.Verdict, r tollguard.Reason) {
+	a.m.Decisions.WithLabelValues(string(v), string(r)).Inc()
 	if a.h != nil {
 		a.h.Decided(r, time.Now())
 	}
