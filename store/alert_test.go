@@ -2,7 +2,11 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -358,4 +362,82 @@ func TestOutbox(t *testing.T) {
 			t.Errorf("all, newest first: %+v", got)
 		}
 	})
+}
+
+// TestAlertIDsNotReused: once the retention prune has deleted every
+// alert, the next one still gets a new id, so its notice key (which
+// receivers drop duplicates on) is not that of an alert sent before.
+func TestAlertIDsNotReused(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpenDB(t)
+	p := tollguard.AlertPolicy{CoolDown: 15 * time.Minute}
+	first, err := db.RaiseAlert(ctx, burst("1001", tollguard.SeverityWarning), p, []string{"webhook"}, alertT0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := db.ClaimDeliveries(ctx, "webhook", alertT0, time.Minute, 10)
+	if err != nil || len(cl) != 1 {
+		t.Fatalf("claimed %d, %v", len(cl), err)
+	}
+	if err := db.DeliverySent(ctx, cl[0], alertT0); err != nil {
+		t.Fatal(err)
+	}
+	later := alertT0.Add(100 * 24 * time.Hour)
+	if n, err := db.PruneAlerts(ctx, later.Add(-90*24*time.Hour)); err != nil || n != 1 {
+		t.Fatalf("pruned %d, %v", n, err)
+	}
+	next, err := db.RaiseAlert(ctx, burst("2002", tollguard.SeverityCritical), p, []string{"webhook"}, later)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next.State.ID <= first.State.ID || next.Notice.Key() == first.Notice.Key() {
+		t.Errorf("alert id %d (key %s) after pruning alert %d (key %s)", next.State.ID, next.Notice.Key(), first.State.ID, first.Notice.Key())
+	}
+}
+
+// TestAlertIDMigration: migration 0007 rebuilds alerts and the outbox
+// keeping every row, and the outbox still follows its alert on delete.
+func TestAlertIDMigration(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "tollguard.db")
+	raw, err := sql.Open("sqlite3", "file:"+path+"?_foreign_keys=on")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, _ := store.Migrations()
+	var versions []string
+	for _, m := range ms {
+		if m.Version > 6 {
+			break
+		}
+		if _, err := raw.ExecContext(ctx, m.SQL); err != nil {
+			t.Fatalf("migration %d: %v", m.Version, err)
+		}
+		versions = append(versions, fmt.Sprintf("(%d,'',0)", m.Version))
+	}
+	if _, err := raw.ExecContext(ctx, `CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL);
+		INSERT INTO schema_migrations(version, name, applied_at) VALUES `+strings.Join(versions, ",")+`;
+		INSERT INTO alerts(id, kind, severity, subject, message, first_seen, last_seen) VALUES
+			(7, 'burst', 'warning', 'ext:1001', 'old', 1, 1), (9, 'burst', 'critical', 'ext:1002', 'newer', 2, 2);
+		INSERT INTO alert_outbox(alert_id, notifier, event, notice, next_at, created_at) VALUES
+			(7, 'webhook', 'new', '{}', 1, 1), (9, 'webhook', 'new', '{}', 2, 2), (9, 'email', 'new', '{}', 2, 2);`); err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+
+	db := MustOpenPath(t, path)
+	var alerts, outbox int
+	if err := db.SQL().QueryRow(`SELECT (SELECT COUNT(*) FROM alerts), (SELECT COUNT(*) FROM alert_outbox)`).Scan(&alerts, &outbox); err != nil || alerts != 2 || outbox != 3 {
+		t.Fatalf("after migration: %d alerts, %d outbox rows (%v); want 2 and 3", alerts, outbox, err)
+	}
+	if _, err := db.SQL().Exec(`DELETE FROM alerts WHERE id = 9`); err != nil {
+		t.Fatal(err)
+	}
+	if n := countOutbox(t, db, "alert_id = 9"); n != 0 {
+		t.Errorf("%d outbox rows outlived their alert", n)
+	}
+	res, err := db.RaiseAlert(ctx, burst("1003", tollguard.SeverityWarning), tollguard.AlertPolicy{CoolDown: time.Minute}, []string{"log"}, alertT0)
+	if err != nil || res.State.ID != 10 {
+		t.Errorf("new alert id %d (%v), want 10: after the highest id ever, not after the highest left", res.State.ID, err)
+	}
 }
