@@ -1,11 +1,13 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -224,7 +226,10 @@ func scanDelivery(r scanner) (Delivery, error) {
 // ClaimDeliveries takes up to limit deliveries for notifier that are due
 // at now: pending ones, and sending ones whose claim lapsed (a worker
 // died mid-send). Each claim counts as an attempt and holds the row
-// until now+lease, so another worker cannot take it meanwhile.
+// until now+lease, so another worker cannot take it meanwhile. Critical
+// alerts go first, then the oldest: a backlog of warnings (the first
+// audit of a large PBX, each send timing out against a hung webhook)
+// must not hold a fraud alert back for an hour.
 func (s *DB) ClaimDeliveries(ctx context.Context, notifier string, now time.Time, lease time.Duration, limit int) ([]Delivery, error) {
 	if limit <= 0 {
 		return nil, nil
@@ -239,8 +244,9 @@ func (s *DB) ClaimDeliveries(ctx context.Context, notifier string, now time.Time
 	err = s.Tx(ctx, func(tx *sql.Tx) error {
 		out = out[:0]
 		rows, err := tx.QueryContext(ctx, `UPDATE alert_outbox SET status = 'sending', attempts = attempts + 1, next_at = ?
-			WHERE id IN (SELECT id FROM alert_outbox WHERE notifier = ? AND status IN ('pending','sending') AND next_at <= ?
-				ORDER BY next_at, id LIMIT ?)
+			WHERE id IN (SELECT o.id FROM alert_outbox o JOIN alerts a ON a.id = o.alert_id
+				WHERE o.notifier = ? AND o.status IN ('pending','sending') AND o.next_at <= ?
+				ORDER BY a.severity = 'critical' DESC, o.next_at, o.id LIMIT ?)
 			RETURNING `+deliveryCols, now.Add(lease).Unix(), notifier, now.Unix(), limit)
 		if err != nil {
 			return fmt.Errorf("claim %s deliveries: %w", notifier, err)
@@ -258,12 +264,17 @@ func (s *DB) ClaimDeliveries(ctx context.Context, notifier string, now time.Time
 	if err != nil {
 		return nil, err
 	}
-	// RETURNING gives no order; deliver oldest first.
-	for i := 1; i < len(out); i++ {
-		for j := i; j > 0 && out[j].ID < out[j-1].ID; j-- {
-			out[j], out[j-1] = out[j-1], out[j]
+	// RETURNING gives no order; deliver critical first, then oldest first.
+	slices.SortFunc(out, func(a, b Delivery) int {
+		ca, cb := a.Notice.Alert.Severity == tollguard.SeverityCritical, b.Notice.Alert.Severity == tollguard.SeverityCritical
+		if ca != cb {
+			if ca {
+				return -1
+			}
+			return 1
 		}
-	}
+		return cmp.Compare(a.ID, b.ID)
+	})
 	return out, nil
 }
 

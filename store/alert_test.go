@@ -441,3 +441,29 @@ func TestAlertIDMigration(t *testing.T) {
 		t.Errorf("new alert id %d (%v), want 10: after the highest id ever, not after the highest left", res.State.ID, err)
 	}
 }
+
+// TestClaimDeliveriesCriticalFirst: a critical alert raised behind a
+// backlog of warnings is the next one claimed.
+func TestClaimDeliveriesCriticalFirst(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpenDB(t)
+	p := tollguard.AlertPolicy{CoolDown: 15 * time.Minute}
+	for i := range 5 {
+		if _, err := db.RaiseAlert(ctx, burst(fmt.Sprint(1001+i), tollguard.SeverityWarning), p, []string{"webhook"}, alertT0.Add(time.Duration(i)*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	crit, err := db.RaiseAlert(ctx, burst("2001", tollguard.SeverityCritical), p, []string{"webhook"}, alertT0.Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := alertT0.Add(2 * time.Minute)
+	cl, err := db.ClaimDeliveries(ctx, "webhook", now, time.Minute, 1)
+	if err != nil || len(cl) != 1 || cl[0].AlertID != crit.State.ID {
+		t.Fatalf("claimed %+v (%v), want the critical alert %d first", cl, err, crit.State.ID)
+	}
+	cl, err = db.ClaimDeliveries(ctx, "webhook", now, time.Minute, 2)
+	if err != nil || len(cl) != 2 || cl[0].Notice.Alert.Extension != "1001" || cl[1].Notice.Alert.Extension != "1002" {
+		t.Fatalf("then %+v (%v), want the two oldest warnings in order", cl, err)
+	}
+}
