@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // cli runs tollguard's CLI in process against one database.
@@ -233,6 +234,22 @@ func TestConfigCheck(t *testing.T) {
 	}
 	if _, err := os.Stat(c.db); !os.IsNotExist(err) {
 		t.Fatalf("serve with a bad config created the database: %v", err)
+	}
+}
+
+// TestShutdownWait: serve never stops waiting before a session in
+// flight could reach its own deadline, whatever shutdown_timeout says.
+func TestShutdownWait(t *testing.T) {
+	for _, tc := range []struct{ shutdown, session, decision, want time.Duration }{
+		{10 * time.Second, 10 * time.Second, 300 * time.Millisecond, 10300 * time.Millisecond},
+		{time.Second, 10 * time.Second, 300 * time.Millisecond, 10300 * time.Millisecond},
+		{0, 5 * time.Second, time.Second, 6 * time.Second},
+		{time.Minute, 10 * time.Second, 300 * time.Millisecond, time.Minute},
+	} {
+		a := AGIConfig{ShutdownTimeout: Duration{tc.shutdown}, SessionTimeout: Duration{tc.session}, DecisionTimeout: Duration{tc.decision}}
+		if got := a.ShutdownWait(); got != tc.want {
+			t.Errorf("shutdown %v, session %v, decision %v: wait %v, want %v", tc.shutdown, tc.session, tc.decision, got, tc.want)
+		}
 	}
 }
 

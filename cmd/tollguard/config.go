@@ -40,6 +40,15 @@ type Config struct {
 	lines []string // the file, for line numbers in errors
 }
 
+// ShutdownWait is how long serve waits on SIGTERM for sessions in
+// flight: shutdown_timeout, but never less than a session may take to
+// end by its own deadline. Cut short, a hangup session's settlement
+// would fail against the closed database and its call be charged later
+// for the time tollguard was down.
+func (a AGIConfig) ShutdownWait() time.Duration {
+	return max(a.ShutdownTimeout.Duration, a.SessionTimeout.Duration+a.DecisionTimeout.Duration)
+}
+
 // LogConfig sets the log format and level.
 type LogConfig struct {
 	Level  string `toml:"level"`  // debug, info, warn, error

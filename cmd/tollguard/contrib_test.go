@@ -426,10 +426,10 @@ func TestSystemdUnit(t *testing.T) {
 	has("ReadOnlyPaths", "-/etc/asterisk/voicemail.conf")
 
 	def := DefaultConfig()
-	// SIGTERM waits shutdown_timeout, then serve gives its tasks 5 s more.
+	// SIGTERM waits for sessions, then serve gives its tasks 5 s more.
 	stop, err := time.ParseDuration(vals["TimeoutStopSec"][0])
-	if err != nil || stop < def.AGI.ShutdownTimeout.Duration+5*time.Second {
-		t.Errorf("TimeoutStopSec %q is shorter than serve's shutdown (%v + 5s)", vals["TimeoutStopSec"], def.AGI.ShutdownTimeout)
+	if err != nil || stop < def.AGI.ShutdownWait()+5*time.Second {
+		t.Errorf("TimeoutStopSec %q is shorter than serve's shutdown (%v + 5s)", vals["TimeoutStopSec"], def.AGI.ShutdownWait())
 	}
 	nofile, err := strconv.Atoi(vals["LimitNOFILE"][0])
 	if err != nil || nofile < 4*def.AGI.MaxSessions {

@@ -163,13 +163,13 @@ func serve(ctx context.Context, app *App) error {
 	stop := func() {
 		notifySystemd(log, sd.SdNotifyStopping)
 		cancel()
-		waitTimeout(&d.wg, cfg.AGI.ShutdownTimeout.Duration+5*time.Second, log)
+		waitTimeout(&d.wg, cfg.AGI.ShutdownWait()+5*time.Second, log)
 		app.Close()
 	}
 	for {
 		select {
 		case <-ctx.Done():
-			log.Info("shutting down: no new calls; waiting for sessions in flight", "timeout", cfg.AGI.ShutdownTimeout.Duration)
+			log.Info("shutting down: no new calls; waiting for sessions in flight", "timeout", cfg.AGI.ShutdownWait())
 			stop()
 			log.Info("tollguard stopped")
 			return nil
