@@ -195,11 +195,25 @@ func (w *Webhook) Notify(ctx context.Context, n tollguard.Notice) error {
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		msg := strings.TrimSpace(string(snippet))
 		if loc := resp.Header.Get("Location"); loc != "" {
-			msg = "redirected to " + loc + "; configure the final URL"
+			msg = "redirected to " + hideURLPath(loc) + "; configure the final URL"
 		}
 		return fmt.Errorf("%s: HTTP %s: %s", w.cfg.Name, resp.Status, msg)
 	}
 	return nil
+}
+
+// hideURLPath keeps a redirect target's scheme and host, which say what
+// to fix (http to https, another host), and hides its path and query,
+// where services put tokens.
+func hideURLPath(loc string) string {
+	u, err := url.Parse(loc)
+	if err != nil || u.Host == "" {
+		return "another URL (not shown: it may hold a token)"
+	}
+	if u.Path == "" && u.RawQuery == "" {
+		return u.Scheme + "://" + u.Host
+	}
+	return u.Scheme + "://" + u.Host + "/… (path not shown: it may hold a token)"
 }
 
 // redactURL drops the URL (which may hold a token) from a client error.

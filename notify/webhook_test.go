@@ -167,12 +167,12 @@ func TestWebhookNon2xxAndRedirectsFail(t *testing.T) {
 		t.Fatalf("err = %v, want HTTP 503", err)
 	}
 
-	redirect := httptest.NewServer(http.RedirectHandler(rcv.srv.URL, http.StatusFound))
+	redirect := httptest.NewServer(http.RedirectHandler(rcv.srv.URL+"/hooks/T0/SECRETTOKEN?key=SECRET2", http.StatusFound))
 	defer redirect.Close()
 	rcv.status = func() int { return http.StatusOK }
 	wh, _ = notify.NewWebhook(notify.WebhookConfig{URL: redirect.URL, Secret: secret, Now: clk.Now})
-	if err := wh.Notify(context.Background(), n); err == nil || !strings.Contains(err.Error(), "redirected") {
-		t.Fatalf("err = %v, want a redirect error", err)
+	if err := wh.Notify(context.Background(), n); err == nil || !strings.Contains(err.Error(), "redirected to "+rcv.srv.URL+"/") || strings.Contains(err.Error(), "SECRET") {
+		t.Fatalf("err = %v, want a redirect error naming the host, not the token", err)
 	}
 	rcv.none(t)
 }
