@@ -225,6 +225,17 @@ func TestConfigCheck(t *testing.T) {
 			t.Errorf("config %q: exit %d, %q; want exit 2 with %q", tc.text, code, errs, tc.want)
 		}
 	}
+	// A password serve would find missing fails the check too (it is
+	// the unit's ExecStartPre); the environment supplies it.
+	ari := filepath.Join(dir, "ari.toml")
+	os.WriteFile(ari, []byte("[ari]\nenabled = true\nuser = \"tollguard\"\n"), 0o600)
+	if code, _, errs := c.run("config", "check", ari); code != exitUsage || !strings.Contains(errs, "ari password is empty") {
+		t.Errorf("ARI without a password: exit %d, %q", code, errs)
+	}
+	t.Setenv("TOLLGUARD_ARI_PASSWORD", "s3cret")
+	if code, out, errs := c.run("config", "check", ari); code != 0 || !strings.Contains(out, "ok") {
+		t.Errorf("ARI with the password in the environment: exit %d, %s %s", code, out, errs)
+	}
 	// The daemon refuses a broken config before touching the database.
 	bad := filepath.Join(dir, "bad.toml")
 	os.WriteFile(bad, []byte("[agi]\nmax_sessions = -1\n"), 0o600)

@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"log/slog"
 	"os"
+	"strings"
 
 	"github.com/BurntSushi/toml"
 	"github.com/spf13/cobra"
@@ -45,11 +47,35 @@ anything. Exit 0 when it is valid; 2 with each error as FILE:LINE: message.`,
 			if err := cfg.Validate(); err != nil {
 				return err
 			}
+			if err := cfg.checkSecrets(); err != nil {
+				return err
+			}
 			fmt.Fprintf(app.Out, "%s: ok\n", path)
 			return nil
 		},
 	}, newConfigPrintCommand(app))
 	return cmd
+}
+
+// checkSecrets builds what serve builds from the secrets (the ARI
+// client config, the notifiers), so that a password serve would find
+// missing, in the environment or a file, fails the check too: under
+// systemd the check is ExecStartPre, and passing it while serve exits 2
+// leaves tollguard down.
+func (c *Config) checkSecrets() error {
+	var msgs []string
+	if c.ARI.Enabled {
+		if _, err := c.ARI.ClientConfig(); err != nil {
+			msgs = append(msgs, tollguard.ErrorMessage(err))
+		}
+	}
+	if _, err := c.Alerts.Notifiers(slog.New(slog.DiscardHandler)); err != nil {
+		msgs = append(msgs, tollguard.ErrorMessage(err))
+	}
+	if len(msgs) > 0 {
+		return usagef("%s: %s", c.path, strings.Join(msgs, "; "))
+	}
+	return nil
 }
 
 func newConfigPrintCommand(app *App) *cobra.Command {
