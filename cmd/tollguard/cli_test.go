@@ -112,6 +112,11 @@ func TestCLIGateWorkflow(t *testing.T) {
 	if credit["balance"] != "10.00" || credit["available"] != "10.00" {
 		t.Fatalf("credit %v", credit)
 	}
+	// A debit, written as the help's example shows.
+	if out := c.ok("credit", "add", "acme", "--note", "correction", "--", "-3.50"); !strings.Contains(out, "balance now 6.50 GBP") {
+		t.Fatalf("debit: %s", out)
+	}
+	c.ok("credit", "add", "acme", "3.50")
 	c.ok("account", "set", "acme", "--credit-limit", "5", "--intl-ceiling", "none", "--ext-per-minute", "3", "--spend-factor", "1.5")
 	var acct map[string]any
 	json.Unmarshal([]byte(c.ok("account", "show", "acme", "--json")), &acct)
@@ -153,6 +158,7 @@ func TestCLIBadInput(t *testing.T) {
 		{[]string{"account", "set", "nope", "--credit-limit", "1"}, "not found"},
 		{[]string{"credit", "add", "acme", "12,50"}, "not a decimal"},
 		{[]string{"credit", "add", "acme", "£5"}, "not a decimal"},
+		{[]string{"credit", "add", "acme", "-3.50"}, "put -- before it"},
 		{[]string{"credit", "add", "acme", "99999999999999.99"}, "too large"},
 		{[]string{"credit", "add", "acme", "9999999999999.99"}, "beyond what tollguard keeps"}, // on top of the 10.00
 		{[]string{"account", "set", "acme", "--credit-limit", "99999999999999"}, "too large"},

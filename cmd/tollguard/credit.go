@@ -23,9 +23,9 @@ func newCreditAddCommand(app *App) *cobra.Command {
 	var note string
 	cmd := &cobra.Command{
 		Use:   "add ACCOUNT AMOUNT",
-		Short: "Add AMOUNT (a decimal in the account's currency; negative to debit) to the balance",
+		Short: "Add AMOUNT (a decimal in the account's currency; negative, after --, to debit) to the balance",
 		Example: `  tollguard credit add acme 25.00 --note "invoice 1042"
-  tollguard credit add acme -3.50 --note "correction"`,
+  tollguard credit add acme --note "correction" -- -3.50`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			db, err := app.Store(cmd.Context())

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
 	"strings"
 	"syscall"
 
@@ -45,6 +46,9 @@ const (
 type usageError struct{ msg string }
 
 func (e *usageError) Error() string { return e.msg }
+
+// negativeNumber is an argument such as -3.50 or -3,50.
+var negativeNumber = regexp.MustCompile(`^-[0-9]+([.,][0-9]+)?$`)
 
 func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
 
@@ -104,6 +108,13 @@ The database is TOLLGUARD_DB (default ./tollguard.db); the config file is
 		},
 	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		// "-3.50" reads as the flags -3, -., -5 and -0.
+		if _, tok, ok := strings.Cut(err.Error(), "unknown shorthand flag: "); ok {
+			if i := strings.LastIndex(tok, " in -"); i >= 0 && negativeNumber.MatchString(tok[i+4:]) {
+				return usagef("%s looks like a negative number, which the command line reads as flags: put -- before it, after any flags (see `%s --help`)",
+					tok[i+4:], c.CommandPath())
+			}
+		}
 		return usagef("%v (see `%s --help`)", err, c.CommandPath())
 	})
 	root.PersistentFlags().StringVar(&app.ConfigPath, "config", "", "TOML config file (default $TOLLGUARD_CONFIG)")
