@@ -56,7 +56,7 @@ func (PINsAudit) Run(ctx context.Context, env *AuditEnv, apply bool, p AuditProg
 	s := env.Settings.WithDefaults()
 	if len(env.Mailboxes) == 0 {
 		r.find(AuditFinding{Check: AuditCheckSource, Severity: SeverityInfo, Subject: "voicemail",
-			Message: "no voicemail source is configured; set [audit] voicemail_conf (and realtime_dsn for a realtime table) to audit PINs"})
+			Message: "no voicemail source is configured; set [audit.pins] voicemail_conf (and realtime_dsn for a realtime table) to audit PINs"})
 		return r.result(nil)
 	}
 	for _, src := range env.Mailboxes {

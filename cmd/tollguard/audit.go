@@ -155,13 +155,17 @@ func printAuditRun(w io.Writer, run *tollguard.AuditRun) {
 			fmt.Fprintf(w, "    %-22s %s\n", a.Subject, a.Secret)
 		}
 	}
-	if !run.Apply && len(run.Findings) > 0 {
+	if !run.Apply && len(run.Findings) > 0 && !reportOnly[run.Job] {
 		fmt.Fprintf(w, "  run `tollguard audit %s --apply` to act on what this audit may fix\n", run.Job)
 	}
 	if run.Error != "" {
 		fmt.Fprintf(w, "  error: %s\n", run.Error)
 	}
 }
+
+// reportOnly are the jobs whose --apply changes nothing (selftest has
+// no --apply at all), so their reports do not suggest it.
+var reportOnly = map[string]bool{"spend": true, "coverage": true, "selftest": true}
 
 func newAuditRunsCommand(app *App) *cobra.Command {
 	var job string

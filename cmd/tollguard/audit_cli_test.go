@@ -201,6 +201,17 @@ func TestCLIAuditAllWithoutARI(t *testing.T) {
 	if _, errOut, code := c.run("audit", "nope"); code != exitUsage || !strings.Contains(errOut, "unknown audit") {
 		t.Errorf("unknown audit: %d %s", code, errOut)
 	}
+	// A report-only audit does not suggest --apply; one that acts does.
+	if strings.Contains(out, "audit coverage --apply") || !strings.Contains(out, "audit passwords --apply") {
+		t.Errorf("--apply hints:\n%s", out)
+	}
+	if !strings.Contains(out, "set [audit.pins] voicemail_conf") {
+		t.Errorf("the PIN hint names the wrong section:\n%s", out)
+	}
+	// A selftest that could test nothing is not a pass.
+	if out, errOut, code := c.run("selftest"); code != exitFailure || !strings.Contains(errOut, "selftest tested nothing") {
+		t.Errorf("selftest without ARI: exit %d\n%s%s", code, out, errOut)
+	}
 }
 
 func TestCLISelftestFailsWithoutGate(t *testing.T) {

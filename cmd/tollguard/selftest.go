@@ -43,6 +43,12 @@ tollguard. serve must be running (it is the gate).`,
 			if err != nil {
 				return err
 			}
+			for _, f := range run.Findings {
+				if f.Check == tollguard.AuditCheckNoAsterisk {
+					// Nothing was tested: a monitoring check must not read it as a pass.
+					return tollguard.Errorf(tollguard.EUNAVAILABLE, "selftest tested nothing: it needs ARI ([ari] enabled, user, and the password in TOLLGUARD_ARI_PASSWORD or password_file)")
+				}
+			}
 			if run.Worst() == tollguard.SeverityCritical {
 				return fmt.Errorf("selftest failed: %d context(s) not covered by the gate (see above)", countSeverity(run, tollguard.SeverityCritical))
 			}
