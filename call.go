@@ -84,6 +84,20 @@ type Step struct {
 	Detail string
 }
 
+// stepOrder numbers the rules as the decision order in the README and
+// design.md does, so an explanation that skipped a step (no IP access
+// list, no hours rule for the class) still says "5. rules".
+// A selftest call is denied where the extension would be looked up; an
+// undialable number where the rules would be read; the rate lookup is
+// part of the class step; concurrency and the open-calls read are part
+// of the rate limits.
+var stepOrder = map[string]int{"emergency": 1, "selftest": 2, "extension": 2, "blocks": 3, "ip_acl": 4,
+	"destination": 5, "rules": 5, "class": 6, "rate": 6, "hours": 7, "rate_limit": 8, "concurrency": 8,
+	"open_calls": 8, "credit": 9}
+
+// Number is the step's place in the decision order, 0 if unknown.
+func (s Step) Number() int { return stepOrder[s.Rule] }
+
 // Allowed reports whether the decision lets the call through.
 func (d Decision) Allowed() bool { return d.Verdict == Allow }
 

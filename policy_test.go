@@ -6,7 +6,9 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -668,5 +670,30 @@ func TestResponderCannotListCalls(t *testing.T) {
 	}
 	if a := al.alerts[0]; a.Severity != tollguard.SeverityCritical || !strings.Contains(a.Message, "could NOT be checked") || !strings.Contains(a.Message, "disk I/O error") {
 		t.Errorf("alert %s %q", a.Severity, a.Message)
+	}
+}
+
+// TestStepNumbers: every rule the policy explains has its place in the
+// documented decision order, so `tollguard check` numbers it as the
+// README does even when earlier steps were skipped.
+func TestStepNumbers(t *testing.T) {
+	for rule, want := range map[string]int{"emergency": 1, "selftest": 2, "extension": 2, "blocks": 3, "ip_acl": 4, "destination": 5,
+		"rules": 5, "class": 6, "hours": 7, "rate_limit": 8, "concurrency": 8, "credit": 9, "nonsense": 0} {
+		if got := (tollguard.Step{Rule: rule}).Number(); got != want {
+			t.Errorf("step %q is number %d, want %d", rule, got, want)
+		}
+	}
+	src, err := os.ReadFile("policy.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms := regexp.MustCompile(`(?:e\.step\(|e\.deny\([A-Za-z]+, |e\.allow\([A-Za-z]+, |lookupFailed\(e, )"([a-z_]+)"`).FindAllStringSubmatch(string(src), -1)
+	if len(ms) < 20 {
+		t.Fatalf("found %d explained steps in policy.go; the pattern no longer matches how steps are written", len(ms))
+	}
+	for _, m := range ms {
+		if (tollguard.Step{Rule: m[1]}).Number() == 0 {
+			t.Errorf("policy.go explains a step %q with no number in the decision order (call.go stepOrder)", m[1])
+		}
 	}
 }

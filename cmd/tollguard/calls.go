@@ -108,8 +108,8 @@ func newCallsShowCommand(app *App) *cobra.Command {
 			fmt.Fprintf(app.Out, "call %d at %s: extension %s (account %s) dialled %s -> %s (%s %s)\n", c.ID, fmtTime(c.CreatedAt),
 				c.Extension, orDash(c.Account), c.Dialled, orDash(c.E164), c.Class, c.Country)
 			fmt.Fprintf(app.Out, "channel %s, source %s\n", orDash(c.Channel), orDash(c.Remote))
-			for i, s := range c.Steps {
-				fmt.Fprintf(app.Out, "  %d. %-12s %-5s %s\n", i+1, s.Rule, s.Result, s.Detail)
+			for _, s := range c.Steps {
+				fmt.Fprintf(app.Out, "  %d. %-12s %-5s %s\n", s.Number(), s.Rule, s.Result, s.Detail)
 			}
 			fmt.Fprintf(app.Out, "verdict: %s (%s)", c.Verdict, c.Reason)
 			if c.Verdict == tollguard.Deny {

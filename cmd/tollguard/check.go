@@ -92,8 +92,8 @@ func printDecision(w io.Writer, d tollguard.Decision) {
 		fmt.Fprint(w, ", international")
 	}
 	fmt.Fprintln(w, ")")
-	for i, s := range d.Steps {
-		fmt.Fprintf(w, "  %d. %-12s %-5s %s\n", i+1, s.Rule, s.Result, s.Detail)
+	for _, s := range d.Steps {
+		fmt.Fprintf(w, "  %d. %-12s %-5s %s\n", s.Number(), s.Rule, s.Result, s.Detail)
 	}
 	switch d.Verdict {
 	case tollguard.Allow:

@@ -56,7 +56,7 @@ func TestCLIGateWorkflow(t *testing.T) {
 	c.seed()
 
 	out := c.ok("check", "1001", "02079460000", "--from", "192.0.2.7")
-	for _, want := range []string{"+442079460000", "verdict: allow (ok)", "MAXSEC 7200", "reserving 1.20"} {
+	for _, want := range []string{"+442079460000", "verdict: allow (ok)", "MAXSEC 7200", "reserving 1.20", "\n  9. credit "} {
 		if !strings.Contains(out, want) {
 			t.Errorf("check output lacks %q:\n%s", want, out)
 		}
