@@ -11,9 +11,11 @@ TAGS     ?=
 # go-sqlite3 is cgo: never build it with CGO_ENABLED=0 (it would compile a stub that fails at run time).
 export CGO_ENABLED = 1
 
+# install: DESTDIR stages the whole tree (the unit goes to
+# $(DESTDIR)/lib/systemd/system); the state directory is the unit's
+# StateDirectory, /var/lib/tollguard.
 PREFIX   ?= /usr/local
 SYSCONF  ?= /etc/tollguard
-STATE    ?= /var/lib/tollguard
 # A count, not a duration: -fuzztime=60s can fail with a bare "context
 # deadline exceeded" on Go 1.26 (golang/go#75804).
 FUZZTIME ?= 300000x
@@ -64,7 +66,7 @@ docs:
 install: $(BIN)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SYSCONF) $(DESTDIR)/lib/systemd/system $(DESTDIR)$(PREFIX)/share/tollguard
 	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/tollguard
-	sed 's|/usr/local/|$(PREFIX)/|g' contrib/tollguard.service > $(DESTDIR)/lib/systemd/system/tollguard.service
+	sed -e 's|/usr/local/|$(PREFIX)/|g' -e 's|/etc/tollguard/|$(SYSCONF)/|g' contrib/tollguard.service > $(DESTDIR)/lib/systemd/system/tollguard.service
 	chmod 0644 $(DESTDIR)/lib/systemd/system/tollguard.service
 	test -e $(DESTDIR)$(SYSCONF)/tollguard.toml || install -m 0600 contrib/tollguard.toml $(DESTDIR)$(SYSCONF)/tollguard.toml
 	test -e $(DESTDIR)$(SYSCONF)/tollguard.env || install -m 0600 contrib/tollguard.env $(DESTDIR)$(SYSCONF)/tollguard.env

@@ -22,7 +22,7 @@ func newCheckCommand(app *App) *cobra.Command {
 database, and print each step of the decision order. Nothing is recorded:
 rate-limit counts and credit are read, not changed.`,
 		Example: `  tollguard check 1001 00442079460000
-  tollguard check 1001 0900123456 --at "2026-11-28 23:30" --from 203.0.113.9`,
+  tollguard check 1001 09098790000 --at "2026-11-28 23:30" --from 203.0.113.9`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			db, err := app.Store(cmd.Context())
