@@ -208,6 +208,12 @@ func TestCLIAuditAllWithoutARI(t *testing.T) {
 	if !strings.Contains(out, "set [audit.pins] voicemail_conf") {
 		t.Errorf("the PIN hint names the wrong section:\n%s", out)
 	}
+	// A purge scheduled without ARI says who will carry it out.
+	c.ok("account", "add", "acme", "--country", "GB", "--currency", "GBP")
+	c.ok("ext", "add", "1001", "--account", "acme")
+	if out := c.ok("ext", "purge", "1001"); !strings.Contains(out, "will be deleted after") || !strings.Contains(out, "needs [ari] enabled") {
+		t.Errorf("purge without ARI:\n%s", out)
+	}
 	// A selftest that could test nothing is not a pass.
 	if out, errOut, code := c.run("selftest"); code != exitFailure || !strings.Contains(errOut, "selftest tested nothing") {
 		t.Errorf("selftest without ARI: exit %d\n%s%s", code, out, errOut)

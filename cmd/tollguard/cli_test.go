@@ -153,6 +153,8 @@ func TestCLIBadInput(t *testing.T) {
 		{[]string{"account", "set", "acme", "--max-created-per-day", "-5"}, "must not be negative"},
 		{[]string{"schedule", "set", "acme", "--hours", "mon-fri 09:00-17:00", "--holiday", "0000-12-25"}, "typo"},
 		{[]string{"detectors", "set", "acme", "long_intl", "--duration", "-5m"}, "must not be negative"},
+		{[]string{"detectors", "clear", "nope", "burst_ext"}, "not found"},
+		{[]string{"detectors", "clear", "acme", "burst"}, "want one of"},
 		{[]string{"rates", "import", os.TempDir()}, "is a directory"},
 		{[]string{"account", "set", "acme"}, "nothing to change"},
 		{[]string{"account", "set", "nope", "--credit-limit", "1"}, "not found"},

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -153,6 +154,13 @@ func newDetectorsClearCommand(app *App) *cobra.Command {
 			db, err := app.Store(cmd.Context())
 			if err != nil {
 				return err
+			}
+			// As set does: a typo in either name is an error, not "no override".
+			if _, err := db.Account(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			if !slices.Contains(tollguard.DetectorNames, args[1]) {
+				return usagef("detector %q: want one of %s", args[1], strings.Join(tollguard.DetectorNames, ", "))
 			}
 			was, err := db.ClearDetectorOverride(cmd.Context(), args[0], args[1])
 			if err != nil {

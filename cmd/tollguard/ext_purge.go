@@ -44,6 +44,9 @@ the objects back.`,
 			}
 			if !now {
 				fmt.Fprintf(app.Out, "extension %s: its PJSIP objects will be deleted after %s (`tollguard unblock %s` cancels)\n", name, fmtTime(p.DueAt), name)
+				if env.Asterisk == nil {
+					fmt.Fprintf(app.Out, "note: this command has no ARI; the deletion is done by the daemon's stale audit, which needs [ari] enabled and its password\n")
+				}
 				return nil
 			}
 			snap, err := env.PurgeExtension(cmd.Context(), name, reason)
