@@ -194,10 +194,12 @@ func parseConfig(path, text string, c *Config) (*Config, error) {
 	for _, k := range und {
 		errs = append(errs, ConfigError{Path: path, Line: c.lineOf(k...), Msg: fmt.Sprintf("unknown setting %q (see contrib/tollguard.toml for every setting)", k.String())})
 	}
-	if len(errs) > 0 {
+	// The values of the known settings are checked too, so one run
+	// reports both kinds of mistake.
+	if errs = append(errs, c.validate()...); len(errs) > 0 {
 		return nil, wrapInvalid(errs)
 	}
-	return c, c.Validate()
+	return c, nil
 }
 
 func wrapInvalid(errs ConfigErrors) error {
@@ -217,7 +219,7 @@ func (c *Config) lineOf(key ...string) int {
 		t := strings.TrimSpace(l)
 		if strings.HasPrefix(t, "[") {
 			cur = strings.Trim(strings.TrimSpace(strings.SplitN(t, "#", 2)[0]), "[] ")
-			if len(key) > 1 && cur == strings.Join(key, ".") {
+			if cur == strings.Join(key, ".") { // the key is this table
 				return i + 1
 			}
 			continue
@@ -249,6 +251,14 @@ func (c *Config) displayPath() string {
 
 // Validate checks every setting and returns all problems at once.
 func (c *Config) Validate() error {
+	if errs := c.validate(); len(errs) > 0 {
+		return wrapInvalid(errs)
+	}
+	return nil
+}
+
+// validate returns every problem with the settings' values.
+func (c *Config) validate() ConfigErrors {
 	var errs ConfigErrors
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
@@ -300,10 +310,7 @@ func (c *Config) Validate() error {
 	c.Detectors.validate(c, &errs)
 	c.Alerts.validate(c, &errs)
 	c.Audit.validate(c, &errs)
-	if len(errs) > 0 {
-		return wrapInvalid(errs)
-	}
-	return nil
+	return errs
 }
 
 // ApplyEnv applies the environment: TOLLGUARD_DB, TOLLGUARD_AGI_ADDR and
