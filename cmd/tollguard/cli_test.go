@@ -220,7 +220,7 @@ func TestConfigCheck(t *testing.T) {
 	for _, tc := range []struct{ text, want string }{
 		{"[agi]\nlisten = 127.0.0.1\n", "bad.toml:2:"},
 		{"[agi]\nlisen = \"127.0.0.1:4573\"\n", `bad.toml:2: unknown setting "agi.lisen"`},
-		{"[agi]\nmax_sessions = 0\n\n[bogus]\nx = 1\n", "bad.toml:4: unknown setting \"bogus\""}, // its section's line
+		{"[agi]\nmax_sessions = 0\n\n[bogus]\nx = 1\n", "bad.toml:4: unknown setting \"bogus\""},           // its section's line
 		{"[agi]\nmax_sessions = 0\n\n[bogus]\nx = 1\n", "bad.toml:2: agi max_sessions must be at least 1"}, // and the value errors too
 		{"\n\n[agi]\nallowed = [\"10.0.0.0/40\"]\n", "bad.toml:4:"},
 		{"[agi]\ndecision_timeout = \"soon\"\n", "bad.toml:2:"},
