@@ -816,11 +816,7 @@ func (s *Server) config(w http.ResponseWriter, method, rest string, body []byte)
 				writeJSON(w, http.StatusBadRequest, map[string]string{"message": fmt.Sprintf("%s of object '%s' failed field value validation", verb, id)})
 				return
 			}
-			// Asterisk's dynamic-config update skips empty values: an
-			// empty field neither clears nor changes an attribute.
-			if f.Value != "" {
-				set[f.Attribute] = f.Value
-			}
+			set[f.Attribute] = f.Value
 		}
 		if o == nil {
 			o = &object{fields: append(tollguard.ConfigObject(nil), s.templates[typ]...), writable: true}
