@@ -232,9 +232,10 @@ func (env *AuditEnv) RotatePassword(ctx context.Context, name string) (password,
 
 // storedDigest names the attribute in which auth keeps a stored digest
 // ("md5_cred", "password_digest"), "" if none. Asterisk checks such a
-// digest instead of any password, and its dynamic-config update skips
-// empty values, so ARI cannot clear one: a new password would fail and
-// the old credential keep working.
+// digest instead of any password, so a new password alone would change
+// nothing and the old credential keep working. Whether an empty value in
+// an ARI PUT clears the digest depends on the field's handler, which the
+// recordings do not show, so tollguard does not try: it refuses.
 func storedDigest(auth ConfigObject) string {
 	for _, digest := range []string{"md5_cred", "password_digest"} {
 		if auth.Get(digest) != "" {
