@@ -150,13 +150,17 @@ func firstLines(br *bufio.Reader, max int) ([]string, error) {
 // its lines with a bare CR (classic Mac exports, still written by some
 // spreadsheet tools), each CR is a newline. encoding/csv keeps a lone CR
 // inside the field, so such a file would read as one endless header row.
-// The test is the first buffer: CRs and no LF at all.
-func bareCRLines(br *bufio.Reader) *bufio.Reader {
-	buf, _ := br.Peek(br.Size())
-	if !bytes.Contains(buf, []byte{'\r'}) || bytes.Contains(buf, []byte{'\n'}) {
-		return br
+// The test is the first buffer: CRs and no LF at all. A read error is
+// returned: Peek hands it over once, and later reads would not see it.
+func bareCRLines(br *bufio.Reader) (*bufio.Reader, error) {
+	buf, err := br.Peek(br.Size())
+	if err != nil && err != io.EOF && err != bufio.ErrBufferFull {
+		return nil, err
 	}
-	return bufio.NewReaderSize(crAsLF{br}, br.Size())
+	if !bytes.Contains(buf, []byte{'\r'}) || bytes.Contains(buf, []byte{'\n'}) {
+		return br, nil
+	}
+	return bufio.NewReaderSize(crAsLF{br}, br.Size()), nil
 }
 
 // crAsLF reads r with every CR turned into LF.

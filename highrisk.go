@@ -46,7 +46,10 @@ func DefaultHighRiskList() *PrefixList { return defaultHighRiskList() }
 // EINVALID error listing each bad one by line number; on error the list
 // must not be used. A file with no rows is an empty list.
 func ParseHighRiskCSV(r io.Reader) ([]HighRiskEntry, error) {
-	br := bareCRLines(bufio.NewReaderSize(r, 16<<10))
+	br, err := bareCRLines(bufio.NewReaderSize(r, 16<<10))
+	if err != nil {
+		return nil, fmt.Errorf("read high-risk list: %w", err)
+	}
 	lines, err := firstLines(br, 50)
 	if err != nil {
 		return nil, fmt.Errorf("read high-risk list: %w", err)

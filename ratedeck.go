@@ -50,7 +50,10 @@ const deckHeaderLines = 10
 // An error from fn stops the parse and is returned, wrapped with its
 // line. A deck with no rates at all is an error.
 func ParseRateDeck(r io.Reader, fn func(line int, e RateEntry) error) error {
-	br := bareCRLines(bufio.NewReaderSize(r, 64<<10))
+	br, err := bareCRLines(bufio.NewReaderSize(r, 64<<10))
+	if err != nil {
+		return fmt.Errorf("read rate deck: %w", err)
+	}
 	h, err := findDeckHeader(br)
 	if err != nil {
 		return err

@@ -2,6 +2,7 @@ package tollguard_test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -329,4 +330,34 @@ func FuzzParseRateDeck(f *testing.F) {
 			t.Fatal("no error and no rates")
 		}
 	})
+}
+
+// failOnce returns data, then one read error, then EOF: the error must
+// not be lost, or a truncated deck would import as if whole.
+type failOnce struct {
+	data string
+	n    int
+}
+
+func (r *failOnce) Read(p []byte) (int, error) {
+	r.n++
+	switch r.n {
+	case 1:
+		return copy(p, r.data), nil
+	case 2:
+		return 0, errors.New("I/O error")
+	}
+	return 0, io.EOF
+}
+
+func TestParseReadErrorNotLost(t *testing.T) {
+	for _, data := range []string{"prefix,destination,rate\n44,UK,0.01\n", "prefix,destination,rate\r44,UK,0.01\r"} {
+		err := tollguard.ParseRateDeck(&failOnce{data: data}, func(int, tollguard.RateEntry) error { return nil })
+		if err == nil || !strings.Contains(err.Error(), "I/O error") {
+			t.Errorf("deck %q: err %v, want the read error", data, err)
+		}
+		if _, err := tollguard.ParseHighRiskCSV(&failOnce{data: strings.ReplaceAll(data, "destination,rate", "description,source")}); err == nil || !strings.Contains(err.Error(), "I/O error") {
+			t.Errorf("high-risk list %q: err %v, want the read error", data, err)
+		}
+	}
 }
