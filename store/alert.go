@@ -264,10 +264,15 @@ func (s *DB) ClaimDeliveries(ctx context.Context, notifier string, now time.Time
 	if err != nil {
 		return nil, err
 	}
-	// RETURNING gives no order; deliver critical first, then oldest first.
+	// RETURNING gives no order. Deliver critical alerts first, as the
+	// claim chose them, and each alert's notices in the order they were
+	// made: a warning escalated to critical goes out before its escalation.
+	critical := map[int64]bool{}
+	for _, d := range out {
+		critical[d.AlertID] = critical[d.AlertID] || d.Notice.Alert.Severity == tollguard.SeverityCritical
+	}
 	slices.SortFunc(out, func(a, b Delivery) int {
-		ca, cb := a.Notice.Alert.Severity == tollguard.SeverityCritical, b.Notice.Alert.Severity == tollguard.SeverityCritical
-		if ca != cb {
+		if ca, cb := critical[a.AlertID], critical[b.AlertID]; ca != cb {
 			if ca {
 				return -1
 			}

@@ -467,3 +467,32 @@ func TestClaimDeliveriesCriticalFirst(t *testing.T) {
 		t.Fatalf("then %+v (%v), want the two oldest warnings in order", cl, err)
 	}
 }
+
+// TestClaimDeliveriesEscalationInOrder: a warning escalated to critical
+// goes out before its escalation, both ahead of other warnings.
+func TestClaimDeliveriesEscalationInOrder(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpenDB(t)
+	p := tollguard.AlertPolicy{CoolDown: 15 * time.Minute}
+	if _, err := db.RaiseAlert(ctx, burst("1002", tollguard.SeverityWarning), p, []string{"webhook"}, alertT0); err != nil {
+		t.Fatal(err)
+	}
+	first, err := db.RaiseAlert(ctx, burst("1001", tollguard.SeverityWarning), p, []string{"webhook"}, alertT0.Add(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.RaiseAlert(ctx, burst("1001", tollguard.SeverityCritical), p, []string{"webhook"}, alertT0.Add(2*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	cl, err := db.ClaimDeliveries(ctx, "webhook", alertT0.Add(time.Minute), time.Minute, 10)
+	if err != nil || len(cl) != 3 {
+		t.Fatalf("claimed %d (%v), want 3", len(cl), err)
+	}
+	var got []string
+	for _, d := range cl {
+		got = append(got, fmt.Sprintf("%s/%s", d.Notice.Alert.Extension, d.Notice.Event))
+	}
+	if cl[0].AlertID != first.State.ID || cl[1].AlertID != first.State.ID || cl[0].ID > cl[1].ID || cl[2].Notice.Alert.Extension != "1002" {
+		t.Errorf("order %v: want 1001's notices in the order made, then 1002's warning", got)
+	}
+}
