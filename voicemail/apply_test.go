@@ -413,3 +413,62 @@ func TestPINsAuditSpoolDir(t *testing.T) {
 		t.Errorf("backups %v", bu)
 	}
 }
+
+// TestPasswordLocationAsAsteriskReadsIt: which PIN is in force follows
+// app_voicemail's reading of passwordlocation: the last [general]
+// setting in reading order (an #include's lines where the #include
+// is), a mailbox option named exactly, an empty option meaning
+// voicemail.conf; a mailbox defined twice is audited once.
+func TestPasswordLocationAsAsteriskReadsIt(t *testing.T) {
+	dir, spool := t.TempDir(), t.TempDir()
+	write := func(p, s string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(p), 0o750); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(s), 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The include says spooldir, the line after it voicemailconf: that wins.
+	write(filepath.Join(dir, "general.inc"), "passwordlocation = spooldir\n")
+	write(filepath.Join(dir, "voicemail.conf"), "[general]\n#include general.inc\npasswordlocation = voicemailconf\n\n[default]\n"+
+		"1001 => 482916,A,,,attach=yes| passwordlocation=spooldir\n"+ // " passwordlocation" is not the option's name
+		"1002 => 582049,B,,,passwordlocation=spooldir\n"+
+		"1003 => 739104,C,,,passwordlocation=SpoolDir\n"+
+		"1002 => 111111,B again\n") // Asterisk ignores a duplicate
+	for _, box := range []string{"1001", "1002", "1003"} {
+		write(filepath.Join(spool, "default", box, "secret.conf"), "[general]\npassword=9"+box+"\n")
+	}
+	src := &voicemail.Source{Path: filepath.Join(dir, "voicemail.conf"), SpoolDir: spool}
+	boxes, problems, err := src.Mailboxes(context.Background())
+	if err != nil || len(problems) != 0 {
+		t.Fatalf("%v %v", problems, err)
+	}
+	got := map[string]string{}
+	for _, b := range boxes {
+		got[b.Key()+" "+filepath.Base(strings.SplitN(b.Where, ":", 2)[0])] = b.PIN
+	}
+	want := map[string]string{
+		"1001@default voicemail.conf": "482916",
+		"1002@default secret.conf":    "91002",
+		"1003@default secret.conf":    "91003",
+		"1002@default voicemail.conf": "111111", // the duplicate line itself, as before: only a shared secret.conf is deduplicated
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("PINs in force %v\nwant %v", got, want)
+	}
+
+	// [general] alone in spooldir mode, a mailbox defined twice: one entry.
+	write(filepath.Join(dir, "voicemail.conf"), "[general]\npasswordlocation = spooldir\n[default]\n1001 => 1,A\n1001 => 2,A\n")
+	boxes, _, err = src.Mailboxes(context.Background())
+	if err != nil || len(boxes) != 1 || boxes[0].PIN != "91001" {
+		t.Fatalf("duplicate in spooldir mode: %+v %v", boxes, err)
+	}
+	// An empty option means voicemail.conf, whatever [general] says.
+	write(filepath.Join(dir, "voicemail.conf"), "[general]\npasswordlocation = spooldir\n[default]\n1001 => 482916,A,,,passwordlocation=\n")
+	boxes, _, err = src.Mailboxes(context.Background())
+	if err != nil || len(boxes) != 1 || boxes[0].PIN != "482916" {
+		t.Fatalf("empty option: %+v %v", boxes, err)
+	}
+}

@@ -19,6 +19,10 @@ type Tree struct {
 	// #include (Asterisk then refuses the whole file), an #exec that
 	// tollguard does not run, a file included twice.
 	Problems []string
+	// PasswordLocation is [general] passwordlocation, the last one in
+	// reading order (an #include's lines come where the #include is):
+	// "spooldir", "voicemailconf", or "" if none is set.
+	PasswordLocation string
 }
 
 // Load reads the config file at path and follows its includes.
@@ -55,7 +59,12 @@ func (t *Tree) add(path string, data []byte, ctx, configDir string, depth int, s
 	f := Parse(path, data, ctx)
 	t.Files = append(t.Files, f)
 	t.Problems = append(t.Problems, f.Problems...)
+	locs := f.locations
 	for _, inc := range f.Includes {
+		// Settings above the #include are read before the included file.
+		for len(locs) > 0 && locs[0].line < inc.Line {
+			t.PasswordLocation, locs = locs[0].value, locs[1:]
+		}
 		where := fmt.Sprintf("%s:%d", path, inc.Line)
 		if inc.Directive == "exec" {
 			t.Problems = append(t.Problems, fmt.Sprintf("%s: #exec %s is not run by tollguard, so mailboxes it generates are not audited", where, inc.Target))
@@ -100,5 +109,8 @@ func (t *Tree) add(path string, data []byte, ctx, configDir string, depth int, s
 			}
 			t.add(m, b, inc.Context, configDir, depth+1, seen)
 		}
+	}
+	for _, l := range locs {
+		t.PasswordLocation = l.value
 	}
 }

@@ -30,10 +30,9 @@ type File struct {
 	// Problems are lines Asterisk would complain about; they do not stop
 	// the parse.
 	Problems []string
-	// PasswordLocation is [general] passwordlocation as written, the
-	// last one in the file ("" if none): "spooldir" keeps each PIN in
-	// the mailbox's secret.conf.
-	PasswordLocation string
+	// locations are the file's [general] passwordlocation settings, in
+	// order; Tree reads them with the includes in Asterisk's order.
+	locations []location
 
 	secret     bool   // a mailbox's secret.conf: [general] password is the entry
 	backupBase string // the name its backups take ("" = the file's)
@@ -51,8 +50,9 @@ type Entry struct {
 	FullName string
 	Email    string
 	Line     int
-	// PasswordLocation is the mailbox's own passwordlocation option
-	// ("" if none), which overrides [general]'s.
+	// PasswordLocation is the mailbox's own passwordlocation option, as
+	// app_voicemail reads it: "spooldir", "voicemailconf" (any other
+	// value), or "" if the mailbox has none and [general]'s applies.
 	PasswordLocation string
 
 	pinStart, pinEnd int  // byte offsets of PIN in the file
@@ -166,7 +166,7 @@ func (f *File) parseLine(eff []byte, start, end, line int, ctx string) string {
 	vs, ve := trimSpace(eff, vs, e)
 	general := strings.EqualFold(ctx, "general")
 	if general && strings.EqualFold(name, "passwordlocation") {
-		f.PasswordLocation = f.text(eff, vs, ve)
+		f.locations = append(f.locations, location{line: line, value: passwordLocation(f.text(eff, vs, ve))})
 	}
 	// In a secret.conf, [general] password is the PIN, all of it.
 	secretPIN := f.secret && general && strings.EqualFold(name, "password")
@@ -198,16 +198,32 @@ func (f *File) parseLine(eff []byte, start, end, line int, ctx string) string {
 		ent.Email = strings.TrimSpace(strings.ReplaceAll(fields[2], `\;`, ";"))
 	}
 	// Options are everything after the fourth comma, "name=value"
-	// pairs split by '|', as app_voicemail's apply_options reads them.
+	// pairs split by '|', as app_voicemail's apply_options reads them:
+	// names compared whole, spaces and all.
 	if len(fields) > 4 && !secretPIN {
 		for _, opt := range strings.Split(strings.Join(fields[4:], ","), "|") {
-			if k, v, ok := strings.Cut(opt, "="); ok && strings.EqualFold(strings.TrimSpace(k), "passwordlocation") {
-				ent.PasswordLocation = strings.TrimSpace(v)
+			if k, v, ok := strings.Cut(opt, "="); ok && strings.EqualFold(k, "passwordlocation") {
+				ent.PasswordLocation = passwordLocation(v)
 			}
 		}
 	}
 	f.Entries = append(f.Entries, ent)
 	return ctx
+}
+
+// location is a passwordlocation setting and its line.
+type location struct {
+	line  int
+	value string
+}
+
+// passwordLocation reads a passwordlocation value as app_voicemail does:
+// "spooldir", case-insensitively, and anything else is voicemail.conf.
+func passwordLocation(v string) string {
+	if strings.EqualFold(v, "spooldir") {
+		return "spooldir"
+	}
+	return "voicemailconf"
 }
 
 // text returns eff[s:e] without its comment bytes: Asterisk joins what

@@ -67,23 +67,19 @@ type located struct {
 // has a [general] password, which then wins. A secret.conf that cannot
 // be read leaves the mailbox out, with a problem: its PIN is unknown.
 func (s *Source) locate(t *Tree) ([]located, []string) {
-	global := ""
-	for _, f := range t.Files {
-		if f.PasswordLocation != "" {
-			global = f.PasswordLocation
-		}
-	}
 	problems := t.Problems
 	var out []located
+	secrets := map[string]*File{} // by path: one parse, one write, per secret.conf
+	seen := map[string]bool{}
 	for _, f := range t.Files {
 		for i, e := range f.Entries {
 			b := located{Mailbox: mailbox(s.Path, f, e), file: f, entry: i}
-			where := global
+			where := t.PasswordLocation
 			if e.PasswordLocation != "" {
 				where = e.PasswordLocation
 			}
-			if strings.EqualFold(where, "spooldir") {
-				sf, err := s.secretFile(e.Context, e.Mailbox)
+			if where == "spooldir" {
+				sf, err := s.secretFile(e.Context, e.Mailbox, secrets)
 				switch {
 				case err != nil:
 					problems = append(problems, fmt.Sprintf("%s:%d: mailbox %s@%s keeps its PIN in the spool (passwordlocation = spooldir), and %v; "+
@@ -95,7 +91,12 @@ func (s *Source) locate(t *Tree) ([]located, []string) {
 					b.Context, b.Mailbox.Mailbox, b.FullName, b.Email = e.Context, e.Mailbox, e.FullName, e.Email
 				}
 			}
-			out = append(out, b)
+			// A mailbox defined twice shares its secret.conf: Asterisk
+			// ignores the second definition, and so does the audit.
+			if k := b.Where + "\x00" + b.Key(); !seen[k] {
+				seen[k] = true
+				out = append(out, b)
+			}
 		}
 	}
 	return out, problems
@@ -104,15 +105,18 @@ func (s *Source) locate(t *Tree) ([]located, []string) {
 // secretFile reads CONTEXT/MAILBOX/secret.conf under the spool: nil if
 // it does not exist or holds no password (Asterisk then falls back to
 // voicemail.conf).
-func (s *Source) secretFile(context, box string) (*File, error) {
+func (s *Source) secretFile(context, box string, cache map[string]*File) (*File, error) {
 	dir := s.SpoolDir
 	if dir == "" {
 		dir = DefaultSpoolDir
 	}
-	if strings.ContainsAny(context+box, "/\x00") || context == ".." || box == ".." {
+	if strings.ContainsAny(context+box, "/\x00") || context == "." || context == ".." || box == "." || box == ".." {
 		return nil, fmt.Errorf("its name cannot be a spool path")
 	}
 	path := filepath.Join(dir, context, box, "secret.conf")
+	if sf, ok := cache[path]; ok {
+		return sf, nil
+	}
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -122,9 +126,11 @@ func (s *Source) secretFile(context, box string) (*File, error) {
 	}
 	sf := ParseSecret(path, data)
 	if len(sf.Entries) == 0 {
-		return nil, nil
+		sf = nil
+	} else {
+		sf.backupBase = "secret.conf-" + context + "-" + box
 	}
-	sf.backupBase = "secret.conf-" + context + "-" + box
+	cache[path] = sf
 	return sf, nil
 }
 
