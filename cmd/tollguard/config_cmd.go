@@ -24,7 +24,11 @@ func newConfigCommand(app *App) *cobra.Command {
 		Use:   "check [FILE]",
 		Short: "Check a config file and report every error with its line number",
 		Long: `Check FILE (default --config or $TOLLGUARD_CONFIG) without starting
-anything. Exit 0 when it is valid; 2 with each error as FILE:LINE: message.`,
+anything. Exit 0 when it is valid; 2 with each error as FILE:LINE: message.
+
+It also reads the secrets serve needs (TOLLGUARD_ARI_PASSWORD and the
+others, or the *_file settings), so run it with serve's environment: the
+unit runs it before every start with its EnvironmentFile.`,
 		Args: cobra.MaximumNArgs(1),
 		// The file under check must not be loaded by the root's pre-run.
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error { return nil },
@@ -105,6 +109,6 @@ the same keys and values (durations as strings such as "5m0s").`,
 			return app.printJSON(tree)
 		},
 	}
-	addJSON(cmd, &asJSON)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON instead of TOML")
 	return cmd
 }
