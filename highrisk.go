@@ -129,10 +129,15 @@ func ParseHighRiskCSV(r io.Reader) ([]HighRiskEntry, error) {
 	return entries, nil
 }
 
-// highRiskHeader maps a header row's column names, if rec is one.
+// highRiskHeader maps a header row's column names, if rec is one: it
+// names a prefix column and holds no number. A data row whose
+// description is the word "prefix" ("79620,prefix,src") is data.
 func highRiskHeader(rec []string) (map[string]int, bool) {
 	col := map[string]int{"prefix": -1, "description": -1, "source": -1}
 	for i, f := range rec {
+		if strings.Trim(f, "+0123456789 ") == "" && strings.ContainsAny(f, "0123456789") {
+			return nil, false
+		}
 		name := strings.ToLower(strings.TrimSpace(f))
 		if j, ok := col[name]; ok && j < 0 {
 			col[name] = i

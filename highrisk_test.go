@@ -113,6 +113,11 @@ func TestParseHighRiskCSV(t *testing.T) {
 			want: []tollguard.HighRiskEntry{{"881", "GMSS", "ITU"}},
 		},
 		{
+			name: "a first row described as \"prefix\" is data, not a header",
+			in:   "79620,prefix,s\n252,Somalia,CFCA\n",
+			want: []tollguard.HighRiskEntry{{"79620", "prefix", "s"}, {"252", "Somalia", "CFCA"}},
+		},
+		{
 			name: "bare CR line endings",
 			in:   "# list\rprefix,description,source\r881,GMSS,ITU\r252,Somalia,CFCA\r",
 			want: []tollguard.HighRiskEntry{{"881", "GMSS", "ITU"}, {"252", "Somalia", "CFCA"}},
