@@ -2,10 +2,14 @@ package tollguard_test
 
 import (
 	"bytes"
+	"encoding/csv"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/tollguard/tollguard"
 )
@@ -228,6 +232,44 @@ func FuzzParseHighRiskCSV(f *testing.F) {
 			if e.Description == "" {
 				t.Fatalf("entry %+v without a description", e)
 			}
+		}
+	})
+}
+
+// FuzzHighRiskRoundTrip: rows written with encoding/csv, as a
+// spreadsheet would, read back as the same entries in the same order.
+// A row that says something (a description of printable text) is never
+// dropped or merged into its neighbour.
+func FuzzHighRiskRoundTrip(f *testing.F) {
+	f.Add(uint64(881), "GMSS", "ITU", uint64(252), "Somalia", "CFCA")
+	f.Add(uint64(79620), "prefix", "s", uint64(1876), "Jamaica, \"premium\"", "FTC")
+	f.Add(uint64(44), "#not a comment", "x", uint64(33), "description", "source")
+	f.Fuzz(func(t *testing.T, p1 uint64, d1, s1 string, p2 uint64, d2, s2 string) {
+		ok := func(s string) bool {
+			return utf8.ValidString(s) && !strings.ContainsFunc(s, unicode.IsControl) && len(s) <= 200 && strings.TrimSpace(s) != ""
+		}
+		if !ok(d1) || !ok(d2) || !ok(s1) || !ok(s2) {
+			return
+		}
+		// Prefixes of 1 to 15 digits, not starting with 0, distinct.
+		pre := func(p uint64) string { return strconv.FormatUint(p%999999999999999+1, 10) }
+		a, b := pre(p1), pre(p2)
+		if a == b {
+			return
+		}
+		var buf bytes.Buffer
+		w := csv.NewWriter(&buf)
+		w.Write([]string{a, d1, s1})
+		w.Write([]string{b, d2, s2})
+		w.Flush()
+		got, err := tollguard.ParseHighRiskCSV(&buf)
+		if err != nil {
+			t.Fatalf("%q: %v", buf.String(), err)
+		}
+		want := []tollguard.HighRiskEntry{{Prefix: a, Description: strings.TrimSpace(d1), Source: strings.TrimSpace(s1)},
+			{Prefix: b, Description: strings.TrimSpace(d2), Source: strings.TrimSpace(s2)}}
+		if !slices.Equal(got, want) {
+			t.Fatalf("%q read as %+v, want %+v", buf.String(), got, want)
 		}
 	})
 }
