@@ -405,8 +405,28 @@ func FuzzClassify(f *testing.F) {
 	f.Add("0044 20 7946 0000", "US", 6)
 	hr := tollguard.DefaultHighRiskList()
 	f.Fuzz(func(t *testing.T, dialled, country string, maxLen int) {
-		plan := tollguard.NumberPlan{Country: country, InternalMaxLen: maxLen % 10}
+		// The country's real plan (its national and international
+		// prefixes) when it has one, so prefix stripping is fuzzed too.
+		plan, err := tollguard.PlanFor(country)
+		if err != nil {
+			plan = tollguard.NumberPlan{Country: country}
+		}
+		plan.InternalMaxLen = maxLen % 10
 		n := tollguard.Classify(dialled, plan, hr)
+		// A number dialled with the plan's international prefix is the
+		// same number as with '+' (once too long to be an extension).
+		if digits, ok := strings.CutPrefix(dialled, "+"); ok && plan.IntlPrefix != "" && digits != "" && strings.Trim(digits, "0123456789") == "" {
+			internal := plan.InternalMaxLen
+			if internal <= 0 {
+				internal = tollguard.DefaultInternalMaxLen
+			}
+			if viaPrefix := plan.IntlPrefix + digits; len(viaPrefix) > internal {
+				m := tollguard.Classify(viaPrefix, plan, hr)
+				if m.E164 != n.E164 || m.Region != n.Region || m.Type != n.Type || m.Class != n.Class {
+					t.Fatalf("Classify(%q) = %+v, but %q gives %+v", dialled, n, viaPrefix, m)
+				}
+			}
+		}
 		if !slices.Contains(tollguard.Classes, n.Class) {
 			t.Fatalf("Classify(%q, %q) class %q is not a known class", dialled, country, n.Class)
 		}
