@@ -21,8 +21,12 @@ func FuzzEnvBlock(f *testing.F) {
 	f.Add([]byte("\x00\x01\xfe\xff junk\n\x16\x03\x01\x02\n\n"))
 	f.Add([]byte("agi_request: agi://127.0.0.1/hangup\nagi_arg_1: 42\n\n200 result=1\n"))
 	f.Add([]byte("\n"))
+	// Replies already queued after the block, more than the 1 KiB buffer.
+	f.Add(append([]byte("agi_network_script: outbound\r\n\r\n"), bytes.Repeat([]byte("200 result=1\n"), 100)...))
+	f.Add([]byte("agi_network_script: outbound\n\r\r\n\r\n200 result=1\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		lr := newLineReader(bytes.NewReader(data))
+		src := bytes.NewReader(data)
+		lr := newLineReader(src)
 		a, req, err := readEnv(lr, io.Discard)
 		if err != nil {
 			if a != nil || req != nil {
@@ -43,10 +47,29 @@ func FuzzEnvBlock(f *testing.F) {
 				t.Fatalf("accepted %q: %q", k, v)
 			}
 		}
-		// Nothing after the env block was consumed.
-		consumed := len(data) - lr.br.Buffered()
+		// Nothing after the env block was consumed. What src gave up
+		// and lineReader still buffers was not read: the bufio buffer
+		// (1 KiB) need not hold all of data.
+		consumed := len(data) - src.Len() - lr.br.Buffered()
 		if r, ok := lr.br.Peek(lr.br.Buffered()); ok == nil && !bytes.HasSuffix(data[:consumed], []byte("\n")) {
 			t.Fatalf("stopped mid-line: %q | %q", data[:consumed], r)
+		}
+		// Exactly up to the first empty line ("\n" or "\r\n"), where
+		// the library's scanner stops: the next line is Asterisk's
+		// first reply.
+		end := -1
+		for off := 0; end < 0; {
+			i := bytes.IndexByte(data[off:], '\n')
+			if i < 0 {
+				t.Fatalf("accepted %q without an empty line", data)
+			}
+			if line := data[off : off+i]; len(line) == 0 || string(line) == "\r" {
+				end = off + i + 1
+			}
+			off += i + 1
+		}
+		if consumed != end {
+			t.Fatalf("consumed %d bytes, the block is %d: %q | %q", consumed, end, data[:consumed], data[consumed:])
 		}
 	})
 }
