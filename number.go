@@ -130,6 +130,10 @@ type Number struct {
 	// Region is the plan's country, Type its cost where libphonenumber
 	// knows it, and E164 is "".
 	Short bool
+	// ExtensionLength is true for a short code no longer than an
+	// internal extension (GB 100 and 155, the operators): the policy
+	// takes it as internal if it names one of tollguard's extensions.
+	ExtensionLength bool
 }
 
 // Is reports whether n falls in class c. A number can be in more than
@@ -194,6 +198,14 @@ func Classify(dialled string, plan NumberPlan, hr HighRiskMatcher) Number {
 		maxInternal = DefaultInternalMaxLen
 	}
 	if !plus && len(digits) <= maxInternal {
+		// A number this short reaching the gate goes to a trunk (the
+		// include guards outbound routes): one of the country's short
+		// codes that costs money, or whose cost is unknown, is that
+		// short code, not an extension (GB 155, the international
+		// operator; US 411). A free one stays internal.
+		if extensionLengthShortCode(&n, digits, country) {
+			return n
+		}
 		n.Class = ClassInternal
 		return n
 	}
@@ -312,6 +324,29 @@ func classifyShortCode(n *Number, pn *phonenumbers.PhoneNumber, country string) 
 	default:
 		n.Class, n.Type = ClassNational, TypeShortCode
 	}
+	return true
+}
+
+// extensionLengthShortCode classifies digits, no longer than an
+// internal extension, as one of country's short codes that costs money
+// or whose cost libphonenumber does not know. In the NANP only the
+// three-digit N11 codes count: the four-digit ones are SMS codes, and
+// four-digit extensions are common.
+// It reports whether it did; if not, n is untouched.
+func extensionLengthShortCode(n *Number, digits, country string) bool {
+	if regionMetadata()[country] == nil || (phonenumbers.GetCountryCodeForRegion(country) == 1 && len(digits) != 3) {
+		return false
+	}
+	var pn phonenumbers.PhoneNumber
+	if phonenumbers.ParseToNumber(digits, country, &pn) != nil {
+		return false
+	}
+	sc := *n
+	if !classifyShortCode(&sc, &pn, country) || sc.Class == ClassTollFree {
+		return false
+	}
+	*n = sc
+	n.ExtensionLength = true
 	return true
 }
 

@@ -128,7 +128,14 @@ func TestClassify(t *testing.T) {
 		// Plans
 		{name: "plan country in lower case", dialled: "02079460000", plan: tollguard.NumberPlan{Country: "gb"}, want: tollguard.ClassNational, e164: "+442079460000", region: "GB"},
 		{name: "plan custom international prefix", dialled: "0044 20 7946 0000", plan: tollguard.NumberPlan{Country: "US", IntlPrefix: "00"}, want: tollguard.ClassInternational, e164: "+442079460000", region: "GB", intl: true},
-		{name: "plan longer internal numbers", dialled: "118118", plan: tollguard.NumberPlan{Country: "GB", InternalMaxLen: 6}, want: tollguard.ClassInternal},
+		{name: "plan longer internal numbers", dialled: "200200", plan: tollguard.NumberPlan{Country: "GB", InternalMaxLen: 6}, want: tollguard.ClassInternal},
+		// As short as an extension, but a short code the trunk would dial.
+		{name: "GB international operator 155 is a short code", dialled: "155", plan: planGB, want: tollguard.ClassNational, region: "GB", typ: tollguard.TypeShortCode, short: true},
+		{name: "GB 118118 with 6-digit extensions is still a short code", dialled: "118118", plan: tollguard.NumberPlan{Country: "GB", InternalMaxLen: 6}, want: tollguard.ClassNational, region: "GB", typ: tollguard.TypeShortCode, short: true},
+		{name: "US directory 411 is a short code", dialled: "411", plan: planUS, want: tollguard.ClassNational, region: "US", typ: tollguard.TypeShortCode, short: true},
+		{name: "US four digits are an extension, not an SMS code", dialled: "1234", plan: planUS, want: tollguard.ClassInternal},
+		{name: "FR premium 3949 is a short code", dialled: "3949", plan: planFR, want: tollguard.ClassPremium, region: "FR", typ: tollguard.TypePremiumRate, short: true},
+		{name: "GB extension 1001 stays internal", dialled: "1001", plan: planGB, want: tollguard.ClassInternal},
 		{name: "plan short internal numbers", dialled: "1001", plan: tollguard.NumberPlan{Country: "GB", InternalMaxLen: 3}, want: tollguard.ClassUnknown},
 		{name: "plan without country still takes +", dialled: "+442079460000", plan: tollguard.NumberPlan{}, want: tollguard.ClassInternational, e164: "+442079460000", region: "GB", intl: true},
 		{name: "plan without country cannot read national", dialled: "02079460000", plan: tollguard.NumberPlan{}, want: tollguard.ClassUnknown},

@@ -286,6 +286,21 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 		e.step("extension", "pass", "extension %s on account %s", ext.Name, acct.ID)
 	}
 
+	// A short code as short as an extension (GB 100, the operator) is
+	// one of tollguard's extensions where the dialplan gates internal
+	// calls too.
+	if num.ExtensionLength {
+		callee, err := tx.Extension(ctx, digitsOnly(c.Dialled))
+		if err != nil && ErrorCode(err) != ENOTFOUND {
+			p.lookupFailed(e, "extension", err)
+			return
+		}
+		if callee != nil {
+			num = Number{Dialled: num.Dialled, Class: ClassInternal, Type: TypeUnknown}
+			e.d.Number = num
+		}
+	}
+
 	// 3. Blocks.
 	if ext.Blocked {
 		e.deny(ReasonBlockedExtension, "blocks", "extension %s is blocked: %s", ext.Name, ext.BlockReason)

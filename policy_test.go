@@ -321,9 +321,26 @@ func TestPolicy(t *testing.T) {
 		if d := f.want(tollguard.Call{Dialled: "116123"}, allow, tollguard.ReasonOK); d.Rate != 0 || d.Reserve != 0 {
 			t.Fatalf("free short code: rate %s reserve %d", d.Rate, d.Reserve)
 		}
+		// As short as an extension, but operators the trunk would dial:
+		// GB 100 and 155 (international) connect calls at their rates.
+		for _, dialled := range []string{"100", "155"} {
+			f.want(tollguard.Call{Dialled: dialled}, deny, tollguard.ReasonRateCeiling)
+		}
+		// Unless it is one of tollguard's extensions (a dialplan that
+		// gates internal calls too), and extension-like digits that are
+		// no short code stay internal.
+		if err := f.db.CreateExtension(context.Background(), &tollguard.Extension{Name: "100", Account: "acme"}); err != nil {
+			t.Fatal(err)
+		}
+		for _, dialled := range []string{"100", "2001"} {
+			if d := f.want(tollguard.Call{Dialled: dialled}, allow, tollguard.ReasonOK); d.Number.Class != tollguard.ClassInternal || d.Reserve != 0 {
+				t.Fatalf("%s: %+v reserving %d, want internal and free", dialled, d.Number, d.Reserve)
+			}
+		}
 		// Premium ones are premium.
 		f.account(func(a *tollguard.Account) { a.Plan = tollguard.NumberPlan{Country: "FR"} })
 		f.want(tollguard.Call{Dialled: "118712"}, deny, tollguard.ReasonPremium)
+		f.want(tollguard.Call{Dialled: "3949"}, deny, tollguard.ReasonPremium)
 	})
 	t.Run("AfterHours", func(t *testing.T) {
 		f := newFixture(t)
