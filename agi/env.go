@@ -42,9 +42,13 @@ var argKeys = [...]string{"agi_arg_0", "agi_arg_1", "agi_arg_2", "agi_arg_3", "a
 // a deadline or a junk line, so the checks are made here from what the
 // lineReader saw.
 func readEnv(lr *lineReader, w io.Writer) (*cyagi.AGI, *request, error) {
+	lr.capped, lr.envLeft = true, maxEnv
 	a := cyagi.New(lr, w)
+	lr.capped = false
 	if !lr.blank || lr.lines == 0 {
 		switch {
+		case errors.Is(lr.err, errEnvTooLarge):
+			return nil, nil, fmt.Errorf("env block is over %d bytes (%d lines read); Asterisk's is about 1 KiB", maxEnv, lr.lines)
 		case errors.Is(lr.err, os.ErrDeadlineExceeded):
 			return nil, nil, fmt.Errorf("no complete env block before the deadline (%d lines read)", lr.lines)
 		case errors.Is(lr.err, errLineTooLong):

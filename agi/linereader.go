@@ -16,6 +16,15 @@ const maxLine = 4096
 // errLineTooLong ends a session whose peer sends a line over maxLine.
 var errLineTooLong = errors.New("line too long")
 
+// maxEnv bounds the whole env block. Asterisk's is about 1 KiB (some
+// thirty lines); without a bound, a local process posing as Asterisk
+// could stream distinct agi_* lines until memory ran out, on every
+// session slot at once.
+const maxEnv = 32 << 10
+
+// errEnvTooLarge ends a session whose env block passes maxEnv.
+var errEnvTooLarge = errors.New("env block too large")
+
 // lineReader hands out at most one line per Read.
 //
 // The agi library makes a new bufio.Scanner for each Command. A scanner
@@ -31,6 +40,10 @@ type lineReader struct {
 	lines int   // complete lines handed out
 	blank bool  // the last complete line was empty ("\n" or "\r\n")
 	err   error // first read error, kept so the session can tell why a command failed
+	// envLeft is how many more bytes the env block may take while
+	// capped (see maxEnv).
+	envLeft int
+	capped  bool
 }
 
 var bufioPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 1024) }}
@@ -80,6 +93,13 @@ func (lr *lineReader) Read(p []byte) (int, error) {
 	if length > maxLine {
 		lr.err = errLineTooLong
 		return 0, lr.err
+	}
+	if lr.capped {
+		if len(buf) > lr.envLeft {
+			lr.err = errEnvTooLarge
+			return 0, lr.err
+		}
+		lr.envLeft -= len(buf)
 	}
 	n := copy(p, buf)
 	lr.br.Discard(n)

@@ -1,8 +1,10 @@
 package agi
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"reflect"
@@ -654,6 +656,16 @@ func TestRefusesClientsOutsideAllowedNetworks(t *testing.T) {
 	}
 }
 
+// endlessEnv is n distinct agi_* lines of 100 bytes, and no end: a
+// local process posing as Asterisk to fill the server's memory.
+func endlessEnv(n int) []byte {
+	var b bytes.Buffer
+	for i := range n {
+		fmt.Fprintf(&b, "agi_x%06d: %s\n", i, strings.Repeat("y", 88))
+	}
+	return b.Bytes()
+}
+
 func TestMalformedEnvBlock(t *testing.T) {
 	env := agitest.PJSIP("0044207946000").Env.Bytes()
 	unterminated := env[:len(env)-1]
@@ -669,6 +681,7 @@ func TestMalformedEnvBlock(t *testing.T) {
 		{"HugeLine", agitest.Channel{RawEnv: []byte("agi_network_script: outbound\nagi_arg_1: " + strings.Repeat("9", 100000) + "\n\n")}, "longer than"},
 		{"NotAgiKeys", agitest.Channel{RawEnv: []byte("GET / HTTP/1.1\nHost: example\n\n")}, "lines but"},
 		{"NoScript", agitest.Channel{RawEnv: []byte("agi_network: yes\n\n")}, "neither agi_network_script"},
+		{"EndlessEnv", agitest.Channel{RawEnv: endlessEnv(2000)}, "env block is over"},
 	}
 	h := startServer(t, func(s *Server) {
 		s.EnvTimeout = 300 * time.Millisecond
