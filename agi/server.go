@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -67,6 +68,13 @@ type Server struct {
 	// Allowed lists the networks FastAGI clients may connect from;
 	// others are closed at once. Default: 127.0.0.1/32 and ::1/128.
 	Allowed []netip.Prefix
+	// ClientUIDs, if set, are the local users a loopback client's socket
+	// must belong to (Asterisk's): every local process connects from
+	// 127.0.0.1, and one posing as Asterisk could settle calls at zero
+	// seconds. PeerUID finds the owner; a client it cannot place is
+	// refused. Clients on other hosts are checked by Allowed alone.
+	ClientUIDs []uint32
+	PeerUID    func(net.Conn) (uint32, error)
 	// MaxSessions caps concurrent sessions. A connection beyond it is
 	// closed at once (the include then fails the call closed).
 	MaxSessions int
@@ -158,6 +166,10 @@ func (s *Server) init() {
 	}
 	if s.Gate == nil {
 		s.initErr = errors.New("agi: Server.Gate is nil")
+		return
+	}
+	if len(s.ClientUIDs) > 0 && s.PeerUID == nil {
+		s.initErr = errors.New("agi: Server.ClientUIDs needs PeerUID to find a client's user")
 		return
 	}
 	n := s.MaxSessions
@@ -253,8 +265,38 @@ func (s *Server) accept(ctx context.Context, conn net.Conn, wg *serveGroups) {
 	go func() {
 		defer wg.sessions.Done()
 		defer func() { <-s.sem }()
+		if !s.allowedUser(conn, peer) {
+			conn.Close()
+			return
+		}
 		s.serveConn(ctx, conn, peer)
 	}()
+}
+
+// allowedUser checks a loopback client's owner against ClientUIDs, in
+// the session's goroutine: the lookup is a netlink round trip, which
+// the accept loop must not wait on.
+func (s *Server) allowedUser(conn net.Conn, peer netip.Addr) bool {
+	if len(s.ClientUIDs) == 0 || !peer.IsLoopback() {
+		return true
+	}
+	uid, err := s.PeerUID(conn)
+	if err == nil && slices.Contains(s.ClientUIDs, uid) {
+		return true
+	}
+	s.cfg.metrics.Refused(RefusedNotAllowed)
+	if ok, n := s.refusedLog.allow(time.Now()); ok {
+		if err != nil {
+			s.cfg.log.Error("FastAGI connection refused: cannot tell which local user connected, so it may not be Asterisk. "+
+				"Allow AF_NETLINK in the unit's RestrictAddressFamilies, or empty [agi] allowed_users",
+				LogPeer, conn.RemoteAddr().String(), tollguard.LogError, err.Error(), LogSuppressed, n)
+		} else {
+			s.cfg.log.Warn("FastAGI connection refused: a local process that is not Asterisk's user connected to the gate. "+
+				"If Asterisk runs as another user, add it to [agi] allowed_users; otherwise find that process",
+				LogPeer, conn.RemoteAddr().String(), "uid", uid, "allowed_uids", fmt.Sprint(s.ClientUIDs), LogSuppressed, n)
+		}
+	}
+	return false
 }
 
 func peerAddr(a net.Addr) (netip.Addr, bool) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"reflect"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/tollguard/tollguard"
 	"github.com/tollguard/tollguard/agi/agitest"
+	"github.com/tollguard/tollguard/sockdiag"
 )
 
 const msetAllow120 = "EXEC MSet TOLLGUARD_VERDICT=allow,TOLLGUARD_REASON=ok,TOLLGUARD_CAUSE=,TOLLGUARD_MAXSEC=120,TOLLGUARD_CALLID=42,TIMEOUT(absolute)=120"
@@ -1003,5 +1005,34 @@ func TestListenerFailure(t *testing.T) {
 	ln.Close()
 	if err := recv(t, done, "Serve"); !errors.Is(err, net.ErrClosed) {
 		t.Errorf("Serve = %v", err)
+	}
+}
+
+// TestClientUIDs: with ClientUIDs set, a loopback client is served only
+// if its socket belongs to one of them (checked through the kernel, as
+// serve does), and refused when its owner cannot be found.
+func TestClientUIDs(t *testing.T) {
+	me := uint32(os.Getuid())
+	for _, tt := range []struct {
+		name  string
+		uids  []uint32
+		owner func(net.Conn) (uint32, error)
+		serve bool
+		log   string
+	}{
+		{"AsteriskUser", []uint32{me + 1, me}, sockdiag.PeerUID, true, ""},
+		{"AnotherUser", []uint32{me + 1}, sockdiag.PeerUID, false, "is not Asterisk's user"},
+		{"OwnerUnknown", []uint32{me}, func(net.Conn) (uint32, error) { return 0, errors.New("netlink: permission denied") }, false, "cannot tell which local user"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := startServer(t, func(s *Server) { s.ClientUIDs, s.PeerUID = tt.uids, tt.owner })
+			res := h.run(gated("0044207946000"))
+			if served := res.Verdict() != ""; served != tt.serve {
+				t.Fatalf("served %v, want %v: %+v", served, tt.serve, res)
+			}
+			if tt.log != "" && len(h.logs.find(tt.log)) != 1 {
+				t.Errorf("log:\n%s", h.logs.dump())
+			}
+		})
 	}
 }

@@ -227,6 +227,7 @@ func TestConfigCheck(t *testing.T) {
 		{"[log]\nlevel = \"loud\"\n", "bad.toml:2: log level"},
 		{"[gate]\ndefault_country = \"Britain\"\n", "bad.toml:2:"},
 		{"[gate]\ndefault_country = \"UK\"\n", "not UK"},
+		{"[agi]\nallowed_users = [\"no-such-user-tg\"]\n", "bad.toml:2: agi allowed_users \"no-such-user-tg\": no such user"},
 	} {
 		bad := filepath.Join(dir, "bad.toml")
 		os.WriteFile(bad, []byte(tc.text), 0o600)

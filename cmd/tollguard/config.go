@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/user"
 	"regexp"
 	"sort"
 	"strconv"
@@ -59,7 +60,8 @@ type LogConfig struct {
 type AGIConfig struct {
 	Enabled         bool     `toml:"enabled"`
 	Listen          string   `toml:"listen"`
-	Allowed         []string `toml:"allowed"` // client CIDRs
+	Allowed         []string `toml:"allowed"`       // client CIDRs
+	AllowedUsers    []string `toml:"allowed_users"` // local users a loopback client must run as (Asterisk's); names or uids
 	MaxSessions     int      `toml:"max_sessions"`
 	SessionTimeout  Duration `toml:"session_timeout"`
 	EnvTimeout      Duration `toml:"env_timeout"`
@@ -111,7 +113,7 @@ func DefaultConfig() *Config {
 		DB:  "./tollguard.db",
 		Log: LogConfig{Level: "info", Format: "text"},
 		AGI: AGIConfig{
-			Enabled: true, Listen: "127.0.0.1:4573", Allowed: []string{"127.0.0.1/32", "::1/128"},
+			Enabled: true, Listen: "127.0.0.1:4573", Allowed: []string{"127.0.0.1/32", "::1/128"}, AllowedUsers: []string{},
 			MaxSessions: 512, SessionTimeout: Duration{10 * time.Second}, EnvTimeout: Duration{time.Second},
 			DecisionTimeout: Duration{300 * time.Millisecond},
 			DenyAction:      "hangup", ShutdownTimeout: Duration{10 * time.Second},
@@ -277,6 +279,9 @@ func (c *Config) validate() ConfigErrors {
 	if _, err := c.AGI.AllowedPrefixes(); err != nil {
 		c.errAt(&errs, err.Error(), "agi", "allowed")
 	}
+	if _, err := c.AGI.AllowedUIDs(); err != nil {
+		c.errAt(&errs, err.Error(), "agi", "allowed_users")
+	}
 	if c.AGI.MaxSessions <= 0 {
 		c.errAt(&errs, "agi max_sessions must be at least 1", "agi", "max_sessions")
 	}
@@ -324,6 +329,27 @@ func (c *Config) ApplyEnv(getenv func(string) string) {
 	}
 	c.ARI.applyEnv(getenv)
 	c.Alerts.applyEnv(getenv)
+}
+
+// AllowedUIDs resolves allowed_users (names or numeric uids) to uids.
+func (a AGIConfig) AllowedUIDs() ([]uint32, error) {
+	var out []uint32
+	for _, name := range a.AllowedUsers {
+		id := name
+		if _, err := strconv.ParseUint(name, 10, 32); err != nil {
+			u, err := user.Lookup(name)
+			if err != nil {
+				return nil, fmt.Errorf("agi allowed_users %q: no such user on this host (the user Asterisk runs as, e.g. asterisk)", name)
+			}
+			id = u.Uid
+		}
+		uid, err := strconv.ParseUint(id, 10, 32)
+		if err != nil {
+			return nil, fmt.Errorf("agi allowed_users %q: uid %q is not a number", name, id)
+		}
+		out = append(out, uint32(uid))
+	}
+	return out, nil
 }
 
 // AllowedPrefixes parses the allowed client CIDRs (bare addresses too).

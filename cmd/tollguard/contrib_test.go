@@ -421,7 +421,7 @@ func TestSystemdUnit(t *testing.T) {
 	has("PrivateTmp", "yes")
 	has("ProtectHome", "yes")
 	has("CapabilityBoundingSet", "")
-	has("RestrictAddressFamilies", "AF_INET AF_INET6 AF_UNIX")
+	has("RestrictAddressFamilies", "AF_INET AF_INET6 AF_UNIX AF_NETLINK")
 	has("SystemCallFilter", "@system-service")
 	has("ReadOnlyPaths", "-/etc/asterisk/voicemail.conf")
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/tollguard/tollguard"
 	"github.com/tollguard/tollguard/agi"
+	"github.com/tollguard/tollguard/sockdiag"
 )
 
 // startAGI binds the FastAGI listener and serves the gate on it. The
@@ -18,6 +19,10 @@ func startAGI(ctx context.Context, d *daemon) error {
 	if err != nil {
 		return err
 	}
+	uids, err := cfg.AllowedUIDs()
+	if err != nil {
+		return tollguard.Errorf(tollguard.EINVALID, "%v", err)
+	}
 	ln, err := agi.NewListener(ctx, cfg.Listen)
 	if err != nil {
 		return tollguard.Errorf(tollguard.EUNAVAILABLE, "cannot listen on %s for FastAGI: %v (is another tollguard running, or the address not up yet? set TOLLGUARD_AGI_ADDR or [agi] listen; systemd retries)", cfg.Listen, err)
@@ -26,6 +31,8 @@ func startAGI(ctx context.Context, d *daemon) error {
 		Gate:            d.policy,
 		Logger:          d.log,
 		Allowed:         allowed,
+		ClientUIDs:      uids,
+		PeerUID:         sockdiag.PeerUID,
 		MaxSessions:     cfg.MaxSessions,
 		SessionTimeout:  cfg.SessionTimeout.Duration,
 		EnvTimeout:      cfg.EnvTimeout.Duration,
@@ -35,7 +42,7 @@ func startAGI(ctx context.Context, d *daemon) error {
 		Now:             d.app.Now,
 	}
 	d.health.SetAGIBound(true)
-	d.log.Info("FastAGI gate listening", "addr", ln.Addr().String(), "allowed", cfg.Allowed)
+	d.log.Info("FastAGI gate listening", "addr", ln.Addr().String(), "allowed", cfg.Allowed, "allowed_users", cfg.AllowedUsers)
 	d.goFunc("agi", func() { d.runAGI(ctx, srv, ln) })
 	return nil
 }
