@@ -189,7 +189,10 @@ func ParseContactURI(uri string) (host string, port int, origHost string) {
 	}
 	for _, p := range strings.FieldsFunc(params, func(r rune) bool { return r == ';' || r == '?' || r == '&' }) {
 		k, v, _ := strings.Cut(p, "=")
-		if strings.EqualFold(k, "x-ast-orig-host") {
+		// Exactly as Asterisk writes it: res_pjsip strips a phone's own
+		// "x-ast-" parameters case-sensitively (remove_x_ast_params), so
+		// an "X-AST-ORIG-HOST" is the phone's, not Asterisk's.
+		if k == "x-ast-orig-host" {
 			origHost = v
 		}
 	}

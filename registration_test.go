@@ -30,6 +30,7 @@ func TestParseContactURI(t *testing.T) {
 		{"<sip:1001@198.51.100.7>", "198.51.100.7", "", 0},
 		{"sip:h69l6fnp@50.48.58.53:57544;transport=ws;x-ast-orig-host=cl36esmuukr8.invalid:0", "50.48.58.53", "cl36esmuukr8.invalid:0", 57544},
 		{"sip:abc@phone.invalid;transport=ws", "phone.invalid", "", 0},
+		{"sip:1001@192.0.2.50:5060;X-AST-ORIG-HOST=10.0.0.5:5060", "192.0.2.50", "", 5060}, // the phone's, which Asterisk does not strip
 		{"", "", "", 0},
 	}
 	for _, tt := range tests {
