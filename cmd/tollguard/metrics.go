@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/net/netutil"
 
 	"github.com/tollguard/tollguard"
 	"github.com/tollguard/tollguard/store"
@@ -135,6 +136,9 @@ func (h *Health) report(agiEnabled bool, now time.Time) healthReport {
 		Deciding: deciding, ARI: h.ari}
 }
 
+// metricsMaxConns caps the metrics listener's open connections.
+const metricsMaxConns = 32
+
 // startMetrics serves /metrics, /healthz and /readyz.
 func (d *daemon) startMetrics(ctx context.Context) error {
 	addr := d.app.Config.Metrics.Listen
@@ -156,7 +160,11 @@ func (d *daemon) startMetrics(ctx context.Context) error {
 		}
 		json.NewEncoder(w).Encode(rep)
 	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	// A scraper needs a connection or two. Bounded, so that idle or slow
+	// clients cannot use up the file descriptors the gate shares.
+	ln = netutil.LimitListener(ln, metricsMaxConns)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute}
 	d.goFunc("metrics", func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			d.log.Error("metrics server stopped", "err", err)
