@@ -81,8 +81,8 @@ notifier's latest notice: sent, pending (with attempts) or failed.`,
 				if !a.AckedAt.IsZero() {
 					state = "acked by " + a.AckedBy
 				}
-				fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", a.ID, fmtTime(a.LastSeen), a.Severity, a.Kind, a.Subject,
-					a.Count, state, deliverySummary(byAlert[a.ID]), alertsEllipsis(a.Message, 70))
+				fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", a.ID, fmtTime(a.LastSeen), a.Severity, a.Kind, orDash(a.Subject),
+					a.Count, state, deliverySummary(byAlert[a.ID]), orDash(alertsEllipsis(a.Message, 70)))
 			}
 			return w.Flush()
 		},

@@ -153,6 +153,8 @@ func TestRegsCommand(t *testing.T) {
 		{"1001", "sip:1001@192.0.2.10:5060;x-ast-orig-host=10.0.0.5:5060", "192.0.2.10", "Yealink T46U"},
 		{"1001", "sip:1001@198.51.100.7:40000", "198.51.100.7", "Zoiper"},
 		{"1002", "sip:1002@127.0.0.1:5081", "127.0.0.1", "SIPp"},
+		// A user agent that would print a forged row of its own.
+		{"1004", "sip:1004@203.0.113.4:5060", "203.0.113.4", "Yealink\n1003\tregistered\t10.0.0.9"},
 	} {
 		src := tollguard.AddrContact
 		if strings.Contains(r.uri, "x-ast-orig-host") {
@@ -170,11 +172,14 @@ func TestRegsCommand(t *testing.T) {
 	if !strings.Contains(out, "192.0.2.10:5060") || !strings.Contains(out, "gone 2026-11-23 10:00:00Z") || strings.Contains(out, "1002") {
 		t.Errorf("regs 1001:\n%s", out)
 	}
+	if out := c.ok("regs", "1004"); strings.Count(out, "\n") != 2 || !strings.Contains(out, `Yealink\n1003\tregistered`) {
+		t.Errorf("regs 1004: the user agent's line break and tabs were printed, not shown:\n%s", out)
+	}
 	var vs []regView
 	if err := json.Unmarshal([]byte(c.ok("regs", "--live", "--json")), &vs); err != nil {
 		t.Fatal(err)
 	}
-	if len(vs) != 2 || !vs[0].Live || vs[0].FirstSeen == nil || *vs[0].FirstSeen != "2026-11-23T09:00:00Z" || vs[0].RemovedAt != nil {
+	if len(vs) != 3 || !vs[0].Live || vs[0].FirstSeen == nil || *vs[0].FirstSeen != "2026-11-23T09:00:00Z" || vs[0].RemovedAt != nil {
 		t.Errorf("live json: %+v", vs)
 	}
 	if out := c.ok("regs", "1003"); !strings.Contains(out, "no registrations seen for 1003") {

@@ -159,9 +159,15 @@ func yesNo(b bool) string {
 	return "no"
 }
 
+// orDash is s as a table cell: "-" if empty, with its tabs and line
+// breaks escaped. termSafe lets those through because they lay tables
+// out, so a user agent holding "\n1002 ... allow" would print a row of
+// its own.
 func orDash(s string) string {
 	if strings.TrimSpace(s) == "" {
 		return "-"
 	}
-	return s
+	return cellEscaper.Replace(s)
 }
+
+var cellEscaper = strings.NewReplacer("\t", `\t`, "\n", `\n`, "\r", `\r`)
