@@ -68,13 +68,15 @@ type Server struct {
 	// Allowed lists the networks FastAGI clients may connect from;
 	// others are closed at once. Default: 127.0.0.1/32 and ::1/128.
 	Allowed []netip.Prefix
-	// ClientUIDs, if set, are the local users a loopback client's socket
-	// must belong to (Asterisk's): every local process connects from
-	// 127.0.0.1, and one posing as Asterisk could settle calls at zero
-	// seconds. PeerUID finds the owner; a client it cannot place is
-	// refused. Clients on other hosts are checked by Allowed alone.
+	// ClientUIDs, if set, are the local users a client's socket must
+	// belong to when it is on this host (Asterisk's): every local
+	// process connects from 127.0.0.1 (or the host's own addresses), and
+	// one posing as Asterisk could settle calls at zero seconds. PeerUID
+	// finds the owner, or reports that no socket on this host is the
+	// client's: a client on another host, checked by Allowed alone. A
+	// loopback client must be found; one PeerUID cannot place is refused.
 	ClientUIDs []uint32
-	PeerUID    func(net.Conn) (uint32, error)
+	PeerUID    func(net.Conn) (uid uint32, local bool, err error)
 	// MaxSessions caps concurrent sessions. A connection beyond it is
 	// closed at once (the include then fails the call closed).
 	MaxSessions int
@@ -277,11 +279,16 @@ func (s *Server) accept(ctx context.Context, conn net.Conn, wg *serveGroups) {
 // the session's goroutine: the lookup is a netlink round trip, which
 // the accept loop must not wait on.
 func (s *Server) allowedUser(conn net.Conn, peer netip.Addr) bool {
-	if len(s.ClientUIDs) == 0 || !peer.IsLoopback() {
+	if len(s.ClientUIDs) == 0 {
 		return true
 	}
-	uid, err := s.PeerUID(conn)
-	if err == nil && slices.Contains(s.ClientUIDs, uid) {
+	uid, local, err := s.PeerUID(conn)
+	switch {
+	case err == nil && !local && !peer.IsLoopback():
+		return true // another host's Asterisk
+	case err == nil && !local:
+		err = errors.New("no socket on this host is the loopback client's")
+	case err == nil && slices.Contains(s.ClientUIDs, uid):
 		return true
 	}
 	s.cfg.metrics.Refused(RefusedNotAllowed)

@@ -1,6 +1,7 @@
 package sockdiag_test
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"testing"
@@ -38,9 +39,9 @@ func TestPeerUID(t *testing.T) {
 			}
 			continue
 		}
-		uid, err := sockdiag.PeerUID(conn)
-		if err != nil {
-			t.Fatalf("%s: %v", addr, err)
+		uid, local, err := sockdiag.PeerUID(conn)
+		if err != nil || !local {
+			t.Fatalf("%s: local %v, %v", addr, local, err)
 		}
 		if uid != uint32(os.Getuid()) {
 			t.Errorf("%s: uid %d, want %d", addr, uid, os.Getuid())
@@ -48,13 +49,74 @@ func TestPeerUID(t *testing.T) {
 	}
 }
 
-// TestPeerUIDGone: once the client has gone, the lookup fails rather
-// than naming someone.
+// TestPeerUIDGone: once the client has gone, no socket is found (as for
+// a client on another host) rather than someone named.
 func TestPeerUIDGone(t *testing.T) {
 	client, conn, _ := pair(t, "127.0.0.1:0")
 	client.(*net.TCPConn).SetLinger(0) // RST: the socket is gone at once
 	client.Close()
-	if uid, err := sockdiag.PeerUID(conn); err == nil {
-		t.Errorf("lookup after the client closed: uid %d, no error", uid)
+	if uid, local, err := sockdiag.PeerUID(conn); local || err != nil {
+		t.Errorf("lookup after the client closed: uid %d local %v, %v; want not local", uid, local, err)
+	}
+}
+
+// inode is the socket inode behind c, from /proc/self/fd.
+func inode(t *testing.T, c net.Conn) uint32 {
+	t.Helper()
+	f, err := c.(*net.TCPConn).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	link, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", f.Fd()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n uint32
+	if _, err := fmt.Sscanf(link, "socket:[%d]", &n); err != nil {
+		t.Fatalf("%s: %v", link, err)
+	}
+	return n
+}
+
+// TestPeerSocketExact: two clients from the same port on different
+// loopback addresses (any local user can bind 127.0.0.2) are each found
+// as themselves. A lookup filtered by ports alone, as a sock_diag dump
+// is, took one for the other: a local user for Asterisk.
+func TestPeerSocketExact(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	first, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	port := first.LocalAddr().(*net.TCPAddr).Port
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2), Port: port}}
+	second, err := d.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatalf("a second client from 127.0.0.2:%d: %v", port, err)
+	}
+	defer second.Close()
+	for range 2 {
+		conn, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		client := first
+		if conn.RemoteAddr().(*net.TCPAddr).IP.Equal(net.IPv4(127, 0, 0, 2)) {
+			client = second
+		}
+		_, got, err := sockdiag.PeerSocket(conn)
+		if err != nil {
+			t.Fatalf("%s: %v", conn.RemoteAddr(), err)
+		}
+		if want := inode(t, client); got != want {
+			t.Errorf("%s: found socket %d, the client's is %d", conn.RemoteAddr(), got, want)
+		}
 	}
 }

@@ -164,7 +164,7 @@ func (d *daemon) startMetrics(ctx context.Context) error {
 	// clients cannot use up the file descriptors the gate shares.
 	ln = netutil.LimitListener(ln, metricsMaxConns)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
-		WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute}
+		WriteTimeout: 30 * time.Second, IdleTimeout: 5 * time.Second}
 	d.goFunc("metrics", func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			d.log.Error("metrics server stopped", "err", err)
