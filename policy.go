@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -27,6 +28,10 @@ type Policy struct {
 	// SelftestNumber is the reserved number `tollguard selftest` dials:
 	// calls to it are recorded and denied with reason selftest.
 	SelftestNumber string
+	// FreeShortCodes are short codes, as dialled, that the trunk carries
+	// free (US 711 relay, GB 111): they are let through as internal
+	// calls. Any other short code of unknown cost is denied.
+	FreeShortCodes []string
 
 	// mu guards the settings above once decisions run: Configure
 	// changes them (SIGHUP) while calls are being decided.
@@ -77,6 +82,7 @@ type PolicySettings struct {
 	AllowUnknown   bool
 	DefaultAccount string
 	SelftestNumber string
+	FreeShortCodes []string
 }
 
 // Configure changes the settings; decisions in progress finish with the
@@ -84,13 +90,14 @@ type PolicySettings struct {
 func (p *Policy) Configure(s PolicySettings) {
 	p.mu.Lock()
 	p.DefaultPlan, p.AllowUnknown, p.DefaultAccount, p.SelftestNumber = s.DefaultPlan, s.AllowUnknown, s.DefaultAccount, s.SelftestNumber
+	p.FreeShortCodes = s.FreeShortCodes
 	p.mu.Unlock()
 }
 
 func (p *Policy) settings() PolicySettings {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	return PolicySettings{p.DefaultPlan, p.AllowUnknown, p.DefaultAccount, p.SelftestNumber}
+	return PolicySettings{p.DefaultPlan, p.AllowUnknown, p.DefaultAccount, p.SelftestNumber, p.FreeShortCodes}
 }
 
 // Emergency reports whether dialled is an emergency number in the
@@ -286,16 +293,21 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 		e.step("extension", "pass", "extension %s on account %s", ext.Name, acct.ID)
 	}
 
-	// A short code as short as an extension (GB 100, the operator) is
-	// one of tollguard's extensions where the dialplan gates internal
-	// calls too.
-	if num.ExtensionLength {
-		callee, err := tx.Extension(ctx, digitsOnly(c.Dialled))
-		if err != nil && ErrorCode(err) != ENOTFOUND {
-			p.lookupFailed(e, "extension", err)
-			return
+	// A short code the admin knows to be free goes through as an
+	// internal call; so does one as short as an extension (GB 100, the
+	// operator) that names one of the account's extensions, where the
+	// dialplan gates internal calls too.
+	if num.Short {
+		internal := slices.Contains(set.FreeShortCodes, digitsOnly(c.Dialled))
+		if !internal && num.ExtensionLength {
+			callee, err := tx.Extension(ctx, digitsOnly(c.Dialled))
+			if err != nil && ErrorCode(err) != ENOTFOUND {
+				p.lookupFailed(e, "extension", err)
+				return
+			}
+			internal = callee != nil && callee.Account == acct.ID
 		}
-		if callee != nil {
+		if internal {
 			num = Number{Dialled: num.Dialled, Class: ClassInternal, Type: TypeUnknown}
 			e.d.Number = num
 		}
@@ -408,7 +420,7 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 			// Directory enquiries and the like: often pounds a minute.
 			// libphonenumber does not know which, and a short code has no
 			// E.164 form for the deck to price it by.
-			e.deny(ReasonRateCeiling, "class", "%s is a %s short code of unknown cost (directory enquiries and the like), which tollguard cannot price", c.Dialled, num.Region)
+			e.deny(ReasonRateCeiling, "class", "%s is a %s short code of unknown cost (directory enquiries, operators and the like), which tollguard cannot price; if your trunk carries it free, list it in [gate] free_short_codes", c.Dialled, num.Region)
 			return
 		case ceiling != NoCeiling && rate > ceiling:
 			e.deny(ReasonRateCeiling, "class", "%s costs %s/min, over the %s ceiling of %s/min", num.E164, rate, which, ceiling)

@@ -69,6 +69,15 @@ func newFixture(t *testing.T) *fixture {
 	return f
 }
 
+func mustAccount(t *testing.T, id string) *tollguard.Account {
+	t.Helper()
+	a, err := store.NewAccount(id, "GB", "GBP")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
 // fixtureDeck is the fixture's rate deck, per minute by prefix.
 var fixtureDeck = map[string]string{"44": "0.01", "447": "0.10", "449": "1.50", "33": "0.015", "1": "0.005", "49": "0.03",
 	"252": "1.20", "881": "5.00", "4480": "0"}
@@ -337,6 +346,21 @@ func TestPolicy(t *testing.T) {
 				t.Fatalf("%s: %+v reserving %d, want internal and free", dialled, d.Number, d.Reserve)
 			}
 		}
+		// Not another account's extension: that tenant's "155" is
+		// nothing to this one.
+		if err := f.db.CreateAccount(context.Background(), mustAccount(t, "other")); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.db.CreateExtension(context.Background(), &tollguard.Extension{Name: "155", Account: "other"}); err != nil {
+			t.Fatal(err)
+		}
+		f.want(tollguard.Call{Dialled: "155"}, deny, tollguard.ReasonRateCeiling)
+		// One the admin lists as free goes through free.
+		f.p.Configure(tollguard.PolicySettings{DefaultPlan: tollguard.NumberPlan{Country: "GB"}, FreeShortCodes: []string{"155"}})
+		if d := f.want(tollguard.Call{Dialled: "155"}, allow, tollguard.ReasonOK); d.Number.Class != tollguard.ClassInternal || d.Reserve != 0 {
+			t.Fatalf("listed free: %+v reserving %d", d.Number, d.Reserve)
+		}
+		f.p.Configure(tollguard.PolicySettings{DefaultPlan: tollguard.NumberPlan{Country: "GB"}, SelftestNumber: "0099999999999"})
 		// Premium ones are premium.
 		f.account(func(a *tollguard.Account) { a.Plan = tollguard.NumberPlan{Country: "FR"} })
 		f.want(tollguard.Call{Dialled: "118712"}, deny, tollguard.ReasonPremium)

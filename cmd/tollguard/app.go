@@ -101,6 +101,7 @@ func (a *App) Policy(db *store.DB) *tollguard.Policy {
 		AllowUnknown:   g.AllowUnknown,
 		DefaultAccount: g.DefaultAccount,
 		SelftestNumber: g.SelftestNumber,
+		FreeShortCodes: g.FreeShortCodes,
 	}
 }
 

@@ -227,6 +227,7 @@ func TestConfigCheck(t *testing.T) {
 		{"[log]\nlevel = \"loud\"\n", "bad.toml:2: log level"},
 		{"[gate]\ndefault_country = \"Britain\"\n", "bad.toml:2:"},
 		{"[gate]\ndefault_country = \"UK\"\n", "not UK"},
+		{"[gate]\nfree_short_codes = [\"+711\"]\n", "bad.toml:2: gate free_short_codes \"+711\""},
 		{"[agi]\nallowed_users = [\"no-such-user-tg\"]\n", "bad.toml:2: agi allowed_users \"no-such-user-tg\": no such user"},
 	} {
 		bad := filepath.Join(dir, "bad.toml")

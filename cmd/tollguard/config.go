@@ -76,6 +76,7 @@ type GateConfig struct {
 	AllowUnknown   bool     `toml:"allow_unknown"`
 	DefaultAccount string   `toml:"default_account"`
 	SelftestNumber string   `toml:"selftest_number"`
+	FreeShortCodes []string `toml:"free_short_codes"` // short codes the trunk carries free, as dialled
 	SweepInterval  Duration `toml:"sweep_interval"`
 	SweepGrace     Duration `toml:"sweep_grace"`
 	RetentionDays  int      `toml:"retention_days"`
@@ -119,7 +120,7 @@ func DefaultConfig() *Config {
 			DenyAction:      "hangup", ShutdownTimeout: Duration{10 * time.Second},
 		},
 		Gate: GateConfig{
-			DefaultCountry: "GB", SelftestNumber: "0099999999999",
+			DefaultCountry: "GB", SelftestNumber: "0099999999999", FreeShortCodes: []string{},
 			SweepInterval: Duration{time.Minute}, SweepGrace: Duration{2 * time.Minute}, RetentionDays: 90,
 		},
 		Metrics: MetricsConfig{Enabled: true, Listen: "127.0.0.1:9464"},
@@ -299,6 +300,11 @@ func (c *Config) validate() ConfigErrors {
 	}
 	if _, err := tollguard.PlanFor(c.Gate.DefaultCountry); err != nil || len(c.Gate.DefaultCountry) != 2 {
 		c.errAt(&errs, fmt.Sprintf("gate default_country %q: want an ISO 3166 code libphonenumber knows, such as GB or US (the United Kingdom is GB, not UK)", c.Gate.DefaultCountry), "gate", "default_country")
+	}
+	for _, sc := range c.Gate.FreeShortCodes {
+		if sc == "" || len(sc) > 8 || strings.Trim(sc, "0123456789") != "" {
+			c.errAt(&errs, fmt.Sprintf("gate free_short_codes %q: want a short code's digits as dialled, such as \"711\"", sc), "gate", "free_short_codes")
+		}
 	}
 	if c.Gate.RetentionDays < 1 {
 		c.errAt(&errs, "gate retention_days must be at least 1", "gate", "retention_days")
