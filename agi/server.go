@@ -68,15 +68,15 @@ type Server struct {
 	// Allowed lists the networks FastAGI clients may connect from;
 	// others are closed at once. Default: 127.0.0.1/32 and ::1/128.
 	Allowed []netip.Prefix
-	// ClientUIDs, if set, are the local users a client's socket must
-	// belong to when it is on this host (Asterisk's): every local
-	// process connects from 127.0.0.1 (or the host's own addresses), and
-	// one posing as Asterisk could settle calls at zero seconds. PeerUID
-	// finds the owner, or reports that no socket on this host is the
-	// client's: a client on another host, checked by Allowed alone. A
-	// loopback client must be found; one PeerUID cannot place is refused.
+	// ClientUIDs, if set, are the users a client on this host must run
+	// as (Asterisk's): every local process connects from 127.0.0.1 or
+	// the host's own addresses, and one posing as Asterisk could settle
+	// calls at zero seconds. PeerUID finds the owner of such a client's
+	// socket; one it cannot place is refused. A client from any other
+	// address is on another host (a local process cannot talk TCP from
+	// an address that is not the host's) and is checked by Allowed alone.
 	ClientUIDs []uint32
-	PeerUID    func(net.Conn) (uid uint32, local bool, err error)
+	PeerUID    func(net.Conn) (uint32, error)
 	// MaxSessions caps concurrent sessions. A connection beyond it is
 	// closed at once (the include then fails the call closed).
 	MaxSessions int
@@ -282,13 +282,11 @@ func (s *Server) allowedUser(conn net.Conn, peer netip.Addr) bool {
 	if len(s.ClientUIDs) == 0 {
 		return true
 	}
-	uid, local, err := s.PeerUID(conn)
-	switch {
-	case err == nil && !local && !peer.IsLoopback():
+	if !peer.IsLoopback() && !hostAddress(peer) {
 		return true // another host's Asterisk
-	case err == nil && !local:
-		err = errors.New("no socket on this host is the loopback client's")
-	case err == nil && slices.Contains(s.ClientUIDs, uid):
+	}
+	uid, err := s.PeerUID(conn)
+	if err == nil && slices.Contains(s.ClientUIDs, uid) {
 		return true
 	}
 	s.cfg.metrics.Refused(RefusedNotAllowed)
@@ -301,6 +299,24 @@ func (s *Server) allowedUser(conn net.Conn, peer netip.Addr) bool {
 			s.cfg.log.Warn("FastAGI connection refused: a local process that is not Asterisk's user connected to the gate. "+
 				"If Asterisk runs as another user, add it to [agi] allowed_users; otherwise find that process",
 				LogPeer, conn.RemoteAddr().String(), "uid", uid, "allowed_uids", fmt.Sprint(s.ClientUIDs), LogSuppressed, n)
+		}
+	}
+	return false
+}
+
+// hostAddress reports whether ip is one of this host's addresses (read
+// each time: addresses come and go). An error counts as yes, so the
+// client's owner is checked.
+func hostAddress(ip netip.Addr) bool {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return true
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok {
+			if h, ok := netip.AddrFromSlice(n.IP); ok && h.Unmap() == ip {
+				return true
+			}
 		}
 	}
 	return false

@@ -16,21 +16,19 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// PeerUID returns the uid owning the client socket of conn. local is
-// false, with no error, when this host has no such socket: the client
-// is on another host (or has gone). It fails where netlink sockets are
+// PeerUID returns the uid owning the client socket of conn, a TCP
+// connection from a process on this host. It fails when the kernel has
+// no such connected socket (a client that has already closed, one on
+// another host, one bound to a device), and where netlink sockets are
 // not allowed (systemd's RestrictAddressFamilies without AF_NETLINK).
 //
 // The lookup is exact: the kernel finds the one socket with conn's four
 // addresses and ports. (A dump, as netlink.SocketGet sends, is filtered
 // by the ports alone, and any local user can bind another 127.0.0.0/8
 // address with the same port to be taken for Asterisk.)
-func PeerUID(conn net.Conn) (uid uint32, local bool, err error) {
-	uid, _, err = peerSocket(conn)
-	if errors.Is(err, unix.ENOENT) {
-		return 0, false, nil // no such socket here: a client on another host, or one gone
-	}
-	return uid, err == nil, err
+func PeerUID(conn net.Conn) (uint32, error) {
+	uid, _, err := peerSocket(conn)
+	return uid, err
 }
 
 // peerSocket returns the owner and inode of conn's client socket.
@@ -123,6 +121,11 @@ func putAddr(b []byte, a netip.Addr) {
 // parseReply reads struct inet_diag_msg: family, state, timer, retrans,
 // inet_diag_sockid (48 bytes), expires, rqueue, wqueue, uid, inode. The
 // socket must be the one asked for.
+//
+// Only a connected socket with an owner counts: a client that wrote and
+// closed at once leaves a time-wait entry the kernel reports as uid 0
+// with no inode, and with no connected socket on the client's port the
+// kernel answers with a listening one.
 func parseReply(m []byte, src, dst netip.AddrPort) (uid, inode uint32, err error) {
 	const sizeofMsg = 72
 	if len(m) < sizeofMsg {
@@ -133,5 +136,12 @@ func parseReply(m []byte, src, dst netip.AddrPort) (uid, inode uint32, err error
 	if string(m[4:40]) != string(want) {
 		return 0, 0, errors.New("the kernel answered with another socket")
 	}
-	return binary.NativeEndian.Uint32(m[64:]), binary.NativeEndian.Uint32(m[68:]), nil
+	uid, inode = binary.NativeEndian.Uint32(m[64:]), binary.NativeEndian.Uint32(m[68:])
+	if state := m[1]; state != tcpEstablished || inode == 0 {
+		return 0, 0, fmt.Errorf("the client's socket is not connected (TCP state %d, inode %d)", state, inode)
+	}
+	return uid, inode, nil
 }
+
+// tcpEstablished is TCP_ESTABLISHED in inet_diag_msg's idiag_state.
+const tcpEstablished = 1

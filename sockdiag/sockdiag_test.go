@@ -39,9 +39,9 @@ func TestPeerUID(t *testing.T) {
 			}
 			continue
 		}
-		uid, local, err := sockdiag.PeerUID(conn)
-		if err != nil || !local {
-			t.Fatalf("%s: local %v, %v", addr, local, err)
+		uid, err := sockdiag.PeerUID(conn)
+		if err != nil {
+			t.Fatalf("%s: %v", addr, err)
 		}
 		if uid != uint32(os.Getuid()) {
 			t.Errorf("%s: uid %d, want %d", addr, uid, os.Getuid())
@@ -49,14 +49,21 @@ func TestPeerUID(t *testing.T) {
 	}
 }
 
-// TestPeerUIDGone: once the client has gone, no socket is found (as for
-// a client on another host) rather than someone named.
+// TestPeerUIDGone: a client that has gone, reset or closed at once
+// (leaving a time-wait entry the kernel reports as uid 0), names no one.
 func TestPeerUIDGone(t *testing.T) {
-	client, conn, _ := pair(t, "127.0.0.1:0")
-	client.(*net.TCPConn).SetLinger(0) // RST: the socket is gone at once
-	client.Close()
-	if uid, local, err := sockdiag.PeerUID(conn); local || err != nil {
-		t.Errorf("lookup after the client closed: uid %d local %v, %v; want not local", uid, local, err)
+	for _, reset := range []bool{true, false} {
+		client, conn, _ := pair(t, "127.0.0.1:0")
+		if reset {
+			client.(*net.TCPConn).SetLinger(0) // RST: the socket is gone at once
+		}
+		client.Close()
+		if !reset {
+			conn.Read(make([]byte, 1)) // the FIN has arrived: the client waits in FIN-WAIT-2
+		}
+		if uid, err := sockdiag.PeerUID(conn); err == nil {
+			t.Errorf("reset %v: lookup after the client closed: uid %d, no error", reset, uid)
+		}
 	}
 }
 
