@@ -71,12 +71,13 @@ type Server struct {
 	// ClientUIDs, if set, are the users a client on this host must run
 	// as (Asterisk's): every local process connects from 127.0.0.1 or
 	// the host's own addresses, and one posing as Asterisk could settle
-	// calls at zero seconds. PeerUID finds the owner of such a client's
-	// socket; one it cannot place is refused. A client from any other
-	// address is on another host (a local process cannot talk TCP from
-	// an address that is not the host's) and is checked by Allowed alone.
+	// calls at zero seconds. PeerUID finds the owner of the client's
+	// socket, or reports that no socket on this host is the client's: a
+	// client on another host (or in a container), checked by Allowed
+	// alone. A loopback client must be found; one PeerUID cannot place
+	// is refused.
 	ClientUIDs []uint32
-	PeerUID    func(net.Conn) (uint32, error)
+	PeerUID    func(net.Conn) (uid uint32, local bool, err error)
 	// MaxSessions caps concurrent sessions. A connection beyond it is
 	// closed at once (the include then fails the call closed).
 	MaxSessions int
@@ -282,11 +283,13 @@ func (s *Server) allowedUser(conn net.Conn, peer netip.Addr) bool {
 	if len(s.ClientUIDs) == 0 {
 		return true
 	}
-	if !peer.IsLoopback() && !hostAddress(peer) {
+	uid, local, err := s.PeerUID(conn)
+	switch {
+	case err == nil && !local && !peer.IsLoopback():
 		return true // another host's Asterisk
-	}
-	uid, err := s.PeerUID(conn)
-	if err == nil && slices.Contains(s.ClientUIDs, uid) {
+	case err == nil && !local:
+		err = errors.New("no socket on this host is the loopback client's")
+	case err == nil && slices.Contains(s.ClientUIDs, uid):
 		return true
 	}
 	s.cfg.metrics.Refused(RefusedNotAllowed)
@@ -299,24 +302,6 @@ func (s *Server) allowedUser(conn net.Conn, peer netip.Addr) bool {
 			s.cfg.log.Warn("FastAGI connection refused: a local process that is not Asterisk's user connected to the gate. "+
 				"If Asterisk runs as another user, add it to [agi] allowed_users; otherwise find that process",
 				LogPeer, conn.RemoteAddr().String(), "uid", uid, "allowed_uids", fmt.Sprint(s.ClientUIDs), LogSuppressed, n)
-		}
-	}
-	return false
-}
-
-// hostAddress reports whether ip is one of this host's addresses (read
-// each time: addresses come and go). An error counts as yes, so the
-// client's owner is checked.
-func hostAddress(ip netip.Addr) bool {
-	addrs, err := net.InterfaceAddrs()
-	if err != nil {
-		return true
-	}
-	for _, a := range addrs {
-		if n, ok := a.(*net.IPNet); ok {
-			if h, ok := netip.AddrFromSlice(n.IP); ok && h.Unmap() == ip {
-				return true
-			}
 		}
 	}
 	return false

@@ -1016,13 +1016,14 @@ func TestClientUIDs(t *testing.T) {
 	for _, tt := range []struct {
 		name  string
 		uids  []uint32
-		owner func(net.Conn) (uint32, error)
+		owner func(net.Conn) (uint32, bool, error)
 		serve bool
 		log   string
 	}{
 		{"AsteriskUser", []uint32{me + 1, me}, sockdiag.PeerUID, true, ""},
 		{"AnotherUser", []uint32{me + 1}, sockdiag.PeerUID, false, "is not Asterisk's user"},
-		{"OwnerUnknown", []uint32{me}, func(net.Conn) (uint32, error) { return 0, errors.New("netlink: permission denied") }, false, "cannot tell which local user"},
+		{"OwnerUnknown", []uint32{me}, func(net.Conn) (uint32, bool, error) { return 0, false, errors.New("netlink: permission denied") }, false, "cannot tell which local user"},
+		{"LoopbackNotFound", []uint32{me}, func(net.Conn) (uint32, bool, error) { return 0, false, nil }, false, "cannot tell which local user"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			h := startServer(t, func(s *Server) { s.ClientUIDs, s.PeerUID = tt.uids, tt.owner })

@@ -12,53 +12,99 @@ import (
 	"net"
 	"net/netip"
 
+	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
 )
 
-// PeerUID returns the uid owning the client socket of conn, a TCP
-// connection from a process on this host. It fails when the kernel has
-// no such connected socket (a client that has already closed, one on
-// another host, one bound to a device), and where netlink sockets are
-// not allowed (systemd's RestrictAddressFamilies without AF_NETLINK).
+// PeerUID returns the uid owning the client socket of conn. local is
+// false, with no error, when no socket on this host is the client's:
+// the client is on another host, or in another network namespace (a
+// container). A local client that is not connected (it has closed)
+// is an error, as is a failed lookup (systemd's RestrictAddressFamilies
+// without AF_NETLINK).
 //
 // The lookup is exact: the kernel finds the one socket with conn's four
 // addresses and ports. (A dump, as netlink.SocketGet sends, is filtered
 // by the ports alone, and any local user can bind another 127.0.0.0/8
-// address with the same port to be taken for Asterisk.)
-func PeerUID(conn net.Conn) (uint32, error) {
-	uid, _, err := peerSocket(conn)
-	return uid, err
+// address with the same port to be taken for Asterisk.) That lookup
+// does not see a socket bound to a device (SO_BINDTODEVICE, open to any
+// user, or a link-local address with its zone), so when it finds
+// nothing, the whole table is searched for exactly that socket before
+// the client counts as remote.
+func PeerUID(conn net.Conn) (uid uint32, local bool, err error) {
+	uid, _, local, err = peerSocket(conn)
+	return uid, local, err
 }
 
 // peerSocket returns the owner and inode of conn's client socket.
-func peerSocket(conn net.Conn) (uid, inode uint32, err error) {
+func peerSocket(conn net.Conn) (uid, inode uint32, local bool, err error) {
 	peer, err := netip.ParseAddrPort(conn.RemoteAddr().String())
 	if err != nil {
-		return 0, 0, fmt.Errorf("sock_diag: peer %s: %w", conn.RemoteAddr(), err)
+		return 0, 0, false, fmt.Errorf("sock_diag: peer %s: %w", conn.RemoteAddr(), err)
 	}
-	local, err := netip.ParseAddrPort(conn.LocalAddr().String())
+	me, err := netip.ParseAddrPort(conn.LocalAddr().String())
 	if err != nil {
-		return 0, 0, fmt.Errorf("sock_diag: local %s: %w", conn.LocalAddr(), err)
+		return 0, 0, false, fmt.Errorf("sock_diag: local %s: %w", conn.LocalAddr(), err)
 	}
 	// The client's socket sees conn's ends the other way round. An IPv4
 	// client of a dual-stack listener has an IPv4 socket, or an IPv6 one
 	// with mapped addresses.
-	src, dst := netip.AddrPortFrom(peer.Addr().Unmap(), peer.Port()), netip.AddrPortFrom(local.Addr().Unmap(), local.Port())
-	uid, inode, err = lookup(src, dst)
-	if err != nil && src.Addr().Is4() {
+	src, dst := netip.AddrPortFrom(peer.Addr().WithZone("").Unmap(), peer.Port()), netip.AddrPortFrom(me.Addr().WithZone("").Unmap(), me.Port())
+	tries := [][2]netip.AddrPort{{src, dst}}
+	if src.Addr().Is4() {
 		mapped := func(a netip.AddrPort) netip.AddrPort {
 			return netip.AddrPortFrom(netip.AddrFrom16(a.Addr().As16()), a.Port())
 		}
-		if uid6, inode6, err6 := lookup(mapped(src), mapped(dst)); err6 == nil {
-			return uid6, inode6, nil
+		tries = append(tries, [2]netip.AddrPort{mapped(src), mapped(dst)})
+	}
+	for _, t := range tries {
+		uid, inode, err := lookup(t[0], t[1])
+		switch {
+		case err == nil:
+			return uid, inode, true, nil
+		case errors.Is(err, errNotConnected):
+			return 0, 0, true, fmt.Errorf("sock_diag lookup of %s: %w", conn.RemoteAddr(), err)
+		case !errors.Is(err, unix.ENOENT) && !errors.Is(err, errOtherSocket):
+			return 0, 0, false, fmt.Errorf("sock_diag lookup of %s: %w", conn.RemoteAddr(), err)
 		}
 	}
-	if err != nil {
-		return 0, 0, fmt.Errorf("sock_diag lookup of %s: %w", conn.RemoteAddr(), err)
-	}
-	return uid, inode, nil
+	return search(src, dst)
 }
+
+// search looks through every TCP socket on the host for the one from
+// src to dst (either family, IPv4 possibly mapped).
+func search(src, dst netip.AddrPort) (uid, inode uint32, local bool, err error) {
+	for _, family := range []uint8{unix.AF_INET, unix.AF_INET6} {
+		socks, err := netlink.SocketDiagTCP(family)
+		if errors.Is(err, netlink.ErrDumpInterrupted) {
+			socks, err = netlink.SocketDiagTCP(family) // the table changed mid-dump: once more
+		}
+		if err != nil {
+			return 0, 0, false, fmt.Errorf("sock_diag search for %s: %w", src, err)
+		}
+		for _, s := range socks {
+			if addrPort(s.ID.Source, s.ID.SourcePort) != src || addrPort(s.ID.Destination, s.ID.DestinationPort) != dst {
+				continue
+			}
+			if s.State != tcpEstablished || s.INode == 0 {
+				return 0, 0, true, fmt.Errorf("sock_diag search for %s: %w (TCP state %d, inode %d)", src, errNotConnected, s.State, s.INode)
+			}
+			return s.UID, s.INode, true, nil
+		}
+	}
+	return 0, 0, false, nil
+}
+
+func addrPort(ip net.IP, port uint16) netip.AddrPort {
+	a, _ := netip.AddrFromSlice(ip)
+	return netip.AddrPortFrom(a.Unmap(), port)
+}
+
+var (
+	errNotConnected = errors.New("the client's socket is not connected")
+	errOtherSocket  = errors.New("the kernel answered with another socket")
+)
 
 // lookup asks for the TCP socket from src to dst (struct
 // inet_diag_req_v2, without NLM_F_DUMP) and returns its owner and inode.
@@ -134,11 +180,11 @@ func parseReply(m []byte, src, dst netip.AddrPort) (uid, inode uint32, err error
 	want := make([]byte, 36)
 	putSockID(want, src, dst)
 	if string(m[4:40]) != string(want) {
-		return 0, 0, errors.New("the kernel answered with another socket")
+		return 0, 0, errOtherSocket
 	}
 	uid, inode = binary.NativeEndian.Uint32(m[64:]), binary.NativeEndian.Uint32(m[68:])
 	if state := m[1]; state != tcpEstablished || inode == 0 {
-		return 0, 0, fmt.Errorf("the client's socket is not connected (TCP state %d, inode %d)", state, inode)
+		return 0, 0, fmt.Errorf("%w (TCP state %d, inode %d)", errNotConnected, state, inode)
 	}
 	return uid, inode, nil
 }

@@ -4,7 +4,10 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/tollguard/tollguard/sockdiag"
 )
@@ -39,9 +42,9 @@ func TestPeerUID(t *testing.T) {
 			}
 			continue
 		}
-		uid, err := sockdiag.PeerUID(conn)
-		if err != nil {
-			t.Fatalf("%s: %v", addr, err)
+		uid, local, err := sockdiag.PeerUID(conn)
+		if err != nil || !local {
+			t.Fatalf("%s: local %v, %v", addr, local, err)
 		}
 		if uid != uint32(os.Getuid()) {
 			t.Errorf("%s: uid %d, want %d", addr, uid, os.Getuid())
@@ -61,8 +64,8 @@ func TestPeerUIDGone(t *testing.T) {
 		if !reset {
 			conn.Read(make([]byte, 1)) // the FIN has arrived: the client waits in FIN-WAIT-2
 		}
-		if uid, err := sockdiag.PeerUID(conn); err == nil {
-			t.Errorf("reset %v: lookup after the client closed: uid %d, no error", reset, uid)
+		if uid, local, err := sockdiag.PeerUID(conn); local && err == nil {
+			t.Errorf("reset %v: lookup after the client closed named uid %d", reset, uid)
 		}
 	}
 }
@@ -118,12 +121,44 @@ func TestPeerSocketExact(t *testing.T) {
 		if conn.RemoteAddr().(*net.TCPAddr).IP.Equal(net.IPv4(127, 0, 0, 2)) {
 			client = second
 		}
-		_, got, err := sockdiag.PeerSocket(conn)
+		_, got, _, err := sockdiag.PeerSocket(conn)
 		if err != nil {
 			t.Fatalf("%s: %v", conn.RemoteAddr(), err)
 		}
 		if want := inode(t, client); got != want {
 			t.Errorf("%s: found socket %d, the client's is %d", conn.RemoteAddr(), got, want)
 		}
+	}
+}
+
+// TestPeerUIDDeviceBound: a client bound to a device (SO_BINDTODEVICE,
+// which any user may set) is invisible to the exact lookup; it is still
+// found as local, not taken for another host's.
+func TestPeerUIDDeviceBound(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		if err := c.Control(func(fd uintptr) { serr = unix.BindToDevice(int(fd), "lo") }); err != nil {
+			return err
+		}
+		return serr
+	}}
+	client, err := d.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatalf("a client bound to lo: %v", err)
+	}
+	defer client.Close()
+	conn, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	uid, local, err := sockdiag.PeerUID(conn)
+	if err != nil || !local || uid != uint32(os.Getuid()) {
+		t.Errorf("device-bound client: uid %d local %v, %v; want uid %d, local", uid, local, err, os.Getuid())
 	}
 }
