@@ -333,6 +333,18 @@ func TestRealtimeSource(t *testing.T) {
 	}
 }
 
+// writeConf writes a config file at p as Asterisk's would be (0640),
+// with its directories.
+func writeConf(t *testing.T, p, s string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(p), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(s), 0o640); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestPINsAuditSpoolDir: with passwordlocation = spooldir, app_voicemail
 // uses the PIN in the mailbox's secret.conf when it has one, so that is
 // the PIN audited and rewritten; the voicemail.conf line is left alone.
@@ -348,15 +360,7 @@ func TestPINsAuditSpoolDir(t *testing.T) {
 		"1003 => 739104,Carol,,,attach=yes|passwordlocation=voicemailconf\n" + // secret.conf 0000 not used
 		"1004 => 1212,Dan\n" + // secret.conf: a strong PIN
 		"1005 => 902817,Eve\n" // secret.conf unreadable
-	write := func(p, s string) {
-		t.Helper()
-		if err := os.MkdirAll(filepath.Dir(p), 0o750); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(s), 0o640); err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := func(p, s string) { writeConf(t, p, s) }
 	write(conf, vm)
 	secret := func(box string) string { return filepath.Join(spool, "default", box, "secret.conf") }
 	write(secret("1001"), "; written by app_voicemail\n[general]\npassword = 1234\n")
@@ -421,15 +425,7 @@ func TestPINsAuditSpoolDir(t *testing.T) {
 // voicemail.conf; a mailbox defined twice is audited once.
 func TestPasswordLocationAsAsteriskReadsIt(t *testing.T) {
 	dir, spool := t.TempDir(), t.TempDir()
-	write := func(p, s string) {
-		t.Helper()
-		if err := os.MkdirAll(filepath.Dir(p), 0o750); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(s), 0o640); err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := func(p, s string) { writeConf(t, p, s) }
 	// The include says spooldir, the line after it voicemailconf: that wins.
 	write(filepath.Join(dir, "general.inc"), "passwordlocation = spooldir\n")
 	write(filepath.Join(dir, "voicemail.conf"), "[general]\n#include general.inc\npasswordlocation = voicemailconf\n\n[default]\n"+
