@@ -18,11 +18,11 @@ import (
 )
 
 // PeerUID returns the uid owning the client socket of conn. local is
-// false, with no error, when no socket on this host is the client's:
-// the client is on another host, or in another network namespace (a
-// container). A local client that is not connected (it has closed)
-// is an error, as is a failed lookup (systemd's RestrictAddressFamilies
-// without AF_NETLINK).
+// false, with no error, only when no socket on this host is the
+// client's and its address is not this host's: the client is on another
+// host, or in another network namespace (a container). A local client
+// that is not connected (it has closed or reset) is an error, as is a
+// failed lookup (systemd's RestrictAddressFamilies without AF_NETLINK).
 //
 // The lookup is exact: the kernel finds the one socket with conn's four
 // addresses and ports. (A dump, as netlink.SocketGet sends, is filtered
@@ -69,7 +69,35 @@ func peerSocket(conn net.Conn) (uid, inode uint32, local bool, err error) {
 			return 0, 0, false, fmt.Errorf("sock_diag lookup of %s: %w", conn.RemoteAddr(), err)
 		}
 	}
-	return search(src, dst)
+	uid, inode, local, err = search(src, dst)
+	if err != nil || local {
+		return uid, inode, local, err
+	}
+	// No socket, but it may have been one of this host's and gone (a
+	// client that sent its request and reset at once): the peer's
+	// address says so, by the kernel's routing, which also knows the
+	// addresses no interface lists (IPv6 anycast).
+	if ours, rerr := hostAddress(src.Addr()); rerr != nil || ours {
+		if rerr == nil {
+			rerr = errNotConnected
+		}
+		return 0, 0, true, fmt.Errorf("sock_diag: %s is this host's address, but no connected socket is the client's: %w", src.Addr(), rerr)
+	}
+	return 0, 0, false, nil
+}
+
+// hostAddress reports whether the kernel routes ip to this host itself.
+func hostAddress(ip netip.Addr) (bool, error) {
+	routes, err := netlink.RouteGet(net.IP(ip.AsSlice()))
+	if err != nil {
+		return false, fmt.Errorf("route lookup of %s: %w", ip, err)
+	}
+	for _, r := range routes {
+		if r.Type == unix.RTN_LOCAL || r.Type == unix.RTN_ANYCAST {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // search looks through every TCP socket on the host for the one from

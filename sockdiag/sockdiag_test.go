@@ -53,7 +53,8 @@ func TestPeerUID(t *testing.T) {
 }
 
 // TestPeerUIDGone: a client that has gone, reset or closed at once
-// (leaving a time-wait entry the kernel reports as uid 0), names no one.
+// (leaving a time-wait entry the kernel reports as uid 0), names no one,
+// and does not pass for another host's: its address is this host's.
 func TestPeerUIDGone(t *testing.T) {
 	for _, reset := range []bool{true, false} {
 		client, conn, _ := pair(t, "127.0.0.1:0")
@@ -64,8 +65,9 @@ func TestPeerUIDGone(t *testing.T) {
 		if !reset {
 			conn.Read(make([]byte, 1)) // the FIN has arrived: the client waits in FIN-WAIT-2
 		}
-		if uid, local, err := sockdiag.PeerUID(conn); local && err == nil {
-			t.Errorf("reset %v: lookup after the client closed named uid %d", reset, uid)
+		// Local and not connected: not a remote client, and no one named.
+		if uid, local, err := sockdiag.PeerUID(conn); !local || err == nil {
+			t.Errorf("reset %v: after the client closed: uid %d local %v, %v; want local, with an error", reset, uid, local, err)
 		}
 	}
 }
