@@ -18,10 +18,10 @@ import (
 )
 
 // PeerUID returns the uid owning the client socket of conn. local is
-// false, with no error, only when no socket on this host is the
-// client's and its address is not this host's: the client is on another
-// host, or in another network namespace (a container). A local client
-// that is not connected (it has closed or reset) is an error, as is a
+// false, with no error, when the client's address is not this host's
+// (by the kernel's routing): it is on another host, or in another
+// network namespace (a container). A local client whose connected
+// socket cannot be found (it has closed or reset) is an error, as is a
 // failed lookup (systemd's RestrictAddressFamilies without AF_NETLINK).
 //
 // The lookup is exact: the kernel finds the one socket with conn's four
@@ -31,7 +31,7 @@ import (
 // does not see a socket bound to a device (SO_BINDTODEVICE, open to any
 // user, or a link-local address with its zone), so when it finds
 // nothing, the whole table is searched for exactly that socket before
-// the client counts as remote.
+// the client is refused.
 func PeerUID(conn net.Conn) (uid uint32, local bool, err error) {
 	uid, _, local, err = peerSocket(conn)
 	return uid, local, err
@@ -51,6 +51,20 @@ func peerSocket(conn net.Conn) (uid, inode uint32, local bool, err error) {
 	// client of a dual-stack listener has an IPv4 socket, or an IPv6 one
 	// with mapped addresses.
 	src, dst := netip.AddrPortFrom(peer.Addr().WithZone("").Unmap(), peer.Port()), netip.AddrPortFrom(me.Addr().WithZone("").Unmap(), me.Port())
+	// Only a client from one of this host's addresses can have a socket
+	// here: for any other, the handshake's SYN-ACK left the host. Such a
+	// client is not looked up at all, so a local user cannot make it
+	// look local (an IPV6_FREEBIND socket bound to the remote's address
+	// and port, stuck in SYN-SENT, would be found and refused).
+	if !src.Addr().IsLoopback() {
+		ours, err := hostAddress(src.Addr())
+		if err != nil {
+			return 0, 0, true, fmt.Errorf("sock_diag: %w", err)
+		}
+		if !ours {
+			return 0, 0, false, nil
+		}
+	}
 	tries := [][2]netip.AddrPort{{src, dst}}
 	if src.Addr().Is4() {
 		mapped := func(a netip.AddrPort) netip.AddrPort {
@@ -73,20 +87,13 @@ func peerSocket(conn net.Conn) (uid, inode uint32, local bool, err error) {
 	if err != nil || local {
 		return uid, inode, local, err
 	}
-	// No socket, but it may have been one of this host's and gone (a
-	// client that sent its request and reset at once): the peer's
-	// address says so, by the kernel's routing, which also knows the
-	// addresses no interface lists (IPv6 anycast).
-	if ours, rerr := hostAddress(src.Addr()); rerr != nil || ours {
-		if rerr == nil {
-			rerr = errNotConnected
-		}
-		return 0, 0, true, fmt.Errorf("sock_diag: %s is this host's address, but no connected socket is the client's: %w", src.Addr(), rerr)
-	}
-	return 0, 0, false, nil
+	// Gone already (a client that sent its request and reset at once).
+	return 0, 0, true, fmt.Errorf("sock_diag: %s is this host's address, but no connected socket is the client's: %w", src.Addr(), errNotConnected)
 }
 
-// hostAddress reports whether the kernel routes ip to this host itself.
+// hostAddress reports whether the kernel routes ip to this host itself:
+// its routing also knows the addresses no interface lists (IPv6
+// anycast).
 func hostAddress(ip netip.Addr) (bool, error) {
 	routes, err := netlink.RouteGet(net.IP(ip.AsSlice()))
 	if err != nil {
