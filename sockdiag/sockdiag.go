@@ -57,7 +57,7 @@ func peerSocket(conn net.Conn) (uid, inode uint32, local bool, err error) {
 	// look local (an IPV6_FREEBIND socket bound to the remote's address
 	// and port, stuck in SYN-SENT, would be found and refused).
 	if !src.Addr().IsLoopback() {
-		ours, err := hostAddress(src.Addr())
+		ours, err := hostAddress(src.Addr(), peer.Addr().Zone(), dst.Addr())
 		if err != nil {
 			return 0, 0, true, fmt.Errorf("sock_diag: %w", err)
 		}
@@ -93,9 +93,16 @@ func peerSocket(conn net.Conn) (uid, inode uint32, local bool, err error) {
 
 // hostAddress reports whether the kernel routes ip to this host itself:
 // its routing also knows the addresses no interface lists (IPv6
-// anycast).
-func hostAddress(ip netip.Addr) (bool, error) {
-	routes, err := netlink.RouteGet(net.IP(ip.AsSlice()))
+// anycast). The lookup is the one the reply to the client takes: from
+// our address, out of the peer's interface for a link-local peer (two
+// links may carry the same link-local address). No route back means a
+// remote client under policy routing, not a local one.
+func hostAddress(ip netip.Addr, zone string, from netip.Addr) (bool, error) {
+	opts := &netlink.RouteGetOptions{SrcAddr: net.IP(from.AsSlice()), Oif: zone}
+	routes, err := netlink.RouteGetWithOptions(net.IP(ip.AsSlice()), opts)
+	if errors.Is(err, unix.ENETUNREACH) || errors.Is(err, unix.EHOSTUNREACH) {
+		return false, nil
+	}
 	if err != nil {
 		return false, fmt.Errorf("route lookup of %s: %w", ip, err)
 	}

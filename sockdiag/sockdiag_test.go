@@ -164,3 +164,27 @@ func TestPeerUIDDeviceBound(t *testing.T) {
 		t.Errorf("device-bound client: uid %d local %v, %v; want uid %d, local", uid, local, err, os.Getuid())
 	}
 }
+
+// TestPeerUIDHostAddresses: a client from one of the host's own
+// non-loopback addresses is local by the kernel's routing, and found.
+// (On a host with no such address there is nothing to check.)
+func TestPeerUIDHostAddresses(t *testing.T) {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range addrs {
+		ipn, ok := a.(*net.IPNet)
+		if !ok || ipn.IP.IsLoopback() || ipn.IP.IsLinkLocalUnicast() {
+			continue
+		}
+		_, conn, ok := pair(t, net.JoinHostPort(ipn.IP.String(), "0"))
+		if !ok {
+			continue // an address that cannot be bound now (tentative)
+		}
+		uid, local, err := sockdiag.PeerUID(conn)
+		if err != nil || !local || uid != uint32(os.Getuid()) {
+			t.Errorf("client from %s: uid %d local %v, %v; want this user, local", conn.RemoteAddr(), uid, local, err)
+		}
+	}
+}
