@@ -132,7 +132,8 @@ type Number struct {
 	Short bool
 	// ExtensionLength is true for a short code no longer than an
 	// internal extension (GB 100 and 155, the operators): the policy
-	// takes it as internal if it names one of tollguard's extensions.
+	// takes it as internal if it names an extension of the caller's
+	// account.
 	ExtensionLength bool
 }
 

@@ -298,9 +298,10 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 	// operator) that names one of the account's extensions, where the
 	// dialplan gates internal calls too.
 	if num.Short {
-		internal := slices.Contains(set.FreeShortCodes, digitsOnly(c.Dialled))
+		code := digitsOnly(c.Dialled)
+		internal := slices.Contains(set.FreeShortCodes, code)
 		if !internal && num.ExtensionLength {
-			callee, err := tx.Extension(ctx, digitsOnly(c.Dialled))
+			callee, err := tx.Extension(ctx, code)
 			if err != nil && ErrorCode(err) != ENOTFOUND {
 				p.lookupFailed(e, "extension", err)
 				return

@@ -33,10 +33,10 @@ const deckHeaderLines = 10
 // columns (effective date, increments, ...) are ignored, and so are lines
 // above the header (a title, a date). Fields are separated by ',' or
 // ';' (or tabs), found from the header row; quoted fields, a UTF-8
-// byte order mark and bare-CR line endings are fine. Prefixes may carry '+' and spaces ("+44 20");
-// a cell may list several, split by ',', ';' or '|' ("4420,4421"). The
-// price is a decimal string, parsed with ParseRate: never a float. In a
-// deck separated by ';' or tabs, a decimal comma ("0,0123") is read as a
+// byte order mark and bare-CR line endings are fine. Prefixes may carry
+// '+' and spaces ("+44 20"); a cell may list several, split by ',', ';'
+// or '|' ("4420,4421"). The price is a decimal string, parsed with
+// ParseRate: never a float. In a deck separated by ';' or tabs, a decimal comma ("0,0123") is read as a
 // decimal point. A prefix repeated with the same price is taken once; a
 // prefix repeated with another price is an error, since which one is
 // meant cannot be known.

@@ -276,9 +276,9 @@ func (s *Server) accept(ctx context.Context, conn net.Conn, wg *serveGroups) {
 	}()
 }
 
-// allowedUser checks a loopback client's owner against ClientUIDs, in
-// the session's goroutine: the lookup is a netlink round trip, which
-// the accept loop must not wait on.
+// allowedUser checks the owner of a client on this host against
+// ClientUIDs, in the session's goroutine: the lookups are netlink round
+// trips, which the accept loop must not wait on.
 func (s *Server) allowedUser(conn net.Conn, peer netip.Addr) bool {
 	if len(s.ClientUIDs) == 0 {
 		return true

@@ -71,7 +71,9 @@ func (l *Listener) contactEvent(ctx context.Context, ev *ariv5.ContactStatusChan
 				"contact", id, tollguard.LogExtension, ep, tollguard.LogError, tollguard.ErrorMessage(err))
 			c, warn = tollguard.ContactFromURI(aor, ep, uri)
 		}
-		if l.rewritesContact(ctx, c.Extension) {
+		// Only a contact whose host is its own claim can change: read the
+		// endpoint for it alone, not on every registration event.
+		if c.AddrSource == tollguard.AddrContact && l.rewritesContact(ctx, c.Extension) {
 			warn = c.HostIsSource(warn)
 		}
 		c.Status, c.LastSeen = status, at

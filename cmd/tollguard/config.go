@@ -61,7 +61,7 @@ type AGIConfig struct {
 	Enabled         bool     `toml:"enabled"`
 	Listen          string   `toml:"listen"`
 	Allowed         []string `toml:"allowed"`       // client CIDRs
-	AllowedUsers    []string `toml:"allowed_users"` // local users a loopback client must run as (Asterisk's); names or uids
+	AllowedUsers    []string `toml:"allowed_users"` // users a client on this host must run as (Asterisk's); names or uids
 	MaxSessions     int      `toml:"max_sessions"`
 	SessionTimeout  Duration `toml:"session_timeout"`
 	EnvTimeout      Duration `toml:"env_timeout"`

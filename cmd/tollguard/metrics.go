@@ -190,11 +190,8 @@ type agiMetrics struct {
 func (a agiMetrics) SessionStart() { a.m.SessionsInFlight.Inc() }
 func (a agiMetrics) SessionEnd()   { a.m.SessionsInFlight.Dec() }
 func (a agiMetrics) Decision(v tollguard.Verdict, r tollguard.Reason, took time.Duration) {
-	a.m.Decisions.WithLabelValues(string(v), string(r)).Inc()
+	a.Recorded(v, r)
 	a.m.DecisionLatency.Observe(took.Seconds())
-	if a.h != nil {
-		a.h.Decided(r, time.Now())
-	}
 }
 func (a agiMetrics) Recorded(v tollguard.Verdict, r tollguard.Reason) {
 	a.m.Decisions.WithLabelValues(string(v), string(r)).Inc()
