@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -44,6 +45,12 @@ func TestCLIEscapesWhatOutsidersWrite(t *testing.T) {
 	}
 	_, _, errs := c.run("account", "show", "no\x1b[2Jsuch")
 	if strings.ContainsRune(errs, 0x1b) {
+		t.Errorf("error printed raw control characters: %q", errs)
+	}
+	// An error that carries the text raw (an os error naming a path),
+	// not quoted by whoever built it.
+	_, _, errs = c.run("rates", "import", filepath.Join(t.TempDir(), "no\x1b[2Jsuch.csv"))
+	if strings.ContainsRune(errs, 0x1b) || !strings.Contains(errs, `no\x1b[2Jsuch.csv`) {
 		t.Errorf("error printed raw control characters: %q", errs)
 	}
 }
