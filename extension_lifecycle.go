@@ -478,7 +478,7 @@ func (env *AuditEnv) RestoreExtension(ctx context.Context, name, by string) (*Re
 	if err := env.Store.MarkSnapshotRestored(ctx, snap.ID, env.now()); err != nil {
 		return rep, err
 	}
-	if err := env.Store.FinishPurge(ctx, name, "cancelled", env.now()); err != nil && ErrorCode(err) != ENOTFOUND {
+	if err := env.FinishPurge(ctx, name, "cancelled", env.now()); err != nil {
 		return rep, err
 	}
 	switch _, err := env.Store.Extension(ctx, name); {
@@ -559,7 +559,7 @@ func (r *auditRun) processDuePurges(ctx context.Context) error {
 		subj := auditExtSubject(p.Extension)
 		ext, err := env.Store.Extension(ctx, p.Extension)
 		if err == nil && !ext.Blocked {
-			if err := finishPurge(ctx, env, p.Extension, "cancelled", now); err != nil {
+			if err := env.FinishPurge(ctx, p.Extension, "cancelled", now); err != nil {
 				return err
 			}
 			r.act(AuditAction{Kind: AuditActCancelPurge, Subject: subj, Message: "purge cancelled: the extension was unblocked during its grace period"})
@@ -572,7 +572,7 @@ func (r *auditRun) processDuePurges(ctx context.Context) error {
 		// unblock, which cancels. An admin's own purge is not checked.
 		if p.Job != "cli" && r.writable() {
 			if why := r.trunkLike(ctx, &extInfo{Name: p.Extension, InAsterisk: true}); why != "" {
-				if err := finishPurge(ctx, env, p.Extension, "cancelled", now); err != nil {
+				if err := env.FinishPurge(ctx, p.Extension, "cancelled", now); err != nil {
 					return err
 				}
 				r.act(AuditAction{Kind: AuditActCancelPurge, Subject: subj, Message: "purge cancelled: it looks like a trunk (" + why +
@@ -590,13 +590,13 @@ func (r *auditRun) processDuePurges(ctx context.Context) error {
 		snap, err := env.PurgeExtension(ctx, p.Extension, p.Reason)
 		switch {
 		case err == nil:
-			if err := finishPurge(ctx, env, p.Extension, "purged", now); err != nil {
+			if err := env.FinishPurge(ctx, p.Extension, "purged", now); err != nil {
 				return err
 			}
 			r.act(AuditAction{Kind: AuditActPurge, Subject: subj,
 				Message: fmt.Sprintf("deleted its PJSIP objects (%d) after the grace period; snapshot %d; bring them back with `tollguard ext restore %s`", len(snap.Objects), snap.ID, p.Extension)})
 		case ErrorCode(err) == ENOTFOUND:
-			if err := finishPurge(ctx, env, p.Extension, "gone", now); err != nil {
+			if err := env.FinishPurge(ctx, p.Extension, "gone", now); err != nil {
 				return err
 			}
 			r.act(AuditAction{Kind: AuditActPurge, Subject: subj, Message: "nothing left to delete: Asterisk no longer has its PJSIP objects"})
@@ -621,9 +621,9 @@ func (r *auditRun) loadPending(ctx context.Context) error {
 	return nil
 }
 
-// finishPurge closes a pending purge; one another run (the CLI while
+// FinishPurge closes a pending purge; one another run (the CLI while
 // serve runs) closed meanwhile is fine.
-func finishPurge(ctx context.Context, env *AuditEnv, ext, outcome string, at time.Time) error {
+func (env *AuditEnv) FinishPurge(ctx context.Context, ext, outcome string, at time.Time) error {
 	if err := env.Store.FinishPurge(ctx, ext, outcome, at); err != nil && ErrorCode(err) != ENOTFOUND {
 		return err
 	}

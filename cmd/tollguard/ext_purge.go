@@ -53,7 +53,7 @@ the objects back.`,
 			if err != nil {
 				// Not left pending behind a failed --now: the admin runs it
 				// again, or unblocks.
-				if ferr := env.Store.FinishPurge(cmd.Context(), name, "failed", app.Now()); ferr != nil && tollguard.ErrorCode(ferr) != tollguard.ENOTFOUND {
+				if ferr := env.FinishPurge(cmd.Context(), name, "failed", app.Now()); ferr != nil {
 					app.Logger.Error("closing the failed purge", tollguard.LogExtension, name, tollguard.LogError, ferr)
 				}
 				then := "run the purge again"
@@ -63,7 +63,7 @@ the objects back.`,
 				return tollguard.Errorf(tollguard.ErrorCode(err), "purge %s failed: %s. Nothing stays scheduled; %s (`tollguard ext restore %s` brings back what was deleted, if anything)",
 					name, tollguard.ErrorMessage(err), then, name)
 			}
-			if err := env.Store.FinishPurge(cmd.Context(), name, "purged", app.Now()); err != nil && tollguard.ErrorCode(err) != tollguard.ENOTFOUND {
+			if err := env.FinishPurge(cmd.Context(), name, "purged", app.Now()); err != nil {
 				return err
 			}
 			fmt.Fprintf(app.Out, "extension %s: its %d PJSIP objects deleted; snapshot %d kept: `tollguard ext restore %s` brings them back\n",
