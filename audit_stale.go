@@ -36,13 +36,7 @@ func (StaleAudit) Run(ctx context.Context, env *AuditEnv, apply bool, p AuditPro
 	days := int(s.StaleAfter / (24 * time.Hour))
 	for n, i := range inv {
 		r.progress.report(n+1, len(inv), i.Name)
-		var seen time.Time
-		if i.Store != nil {
-			seen = i.Store.LastSeen
-		}
-		if c := lastCalls[i.Name]; c.After(seen) {
-			seen = c
-		}
+		seen, _ := lastUse(i, lastCalls)
 		if seen.After(cutoff) {
 			continue
 		}
@@ -119,14 +113,23 @@ func trunkReason(ep ConfigObject) string {
 	return ""
 }
 
+// lastUse is when the extension was last seen registered or calling,
+// whichever is later, and which it was.
+func lastUse(i *extInfo, lastCalls map[string]time.Time) (at time.Time, how string) {
+	if i.Store != nil {
+		at, how = i.Store.LastSeen, "last seen"
+	}
+	if c := lastCalls[i.Name]; c.After(at) {
+		at, how = c, "last call"
+	}
+	return at, how
+}
+
 // inUse says how extension i shows use: registered or called since
 // since, or registered now. "" when it shows none.
 func (r *auditRun) inUse(ctx context.Context, i *extInfo, lastCalls map[string]time.Time, since time.Time) string {
-	if i.Store != nil && i.Store.LastSeen.After(since) {
-		return "last seen " + i.Store.LastSeen.UTC().Format("2006-01-02")
-	}
-	if c := lastCalls[i.Name]; c.After(since) {
-		return "last call " + c.UTC().Format("2006-01-02")
+	if at, how := lastUse(i, lastCalls); at.After(since) {
+		return how + " " + at.UTC().Format("2006-01-02")
 	}
 	if alive, how := r.aliveNow(ctx, i); alive {
 		return how
