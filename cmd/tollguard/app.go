@@ -150,7 +150,7 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 	}
 	if strings.HasSuffix(s, "d") {
 		var n int
-		if _, err := fmt.Sscanf(s, "%dd", &n); err == nil && n >= 0 && fmt.Sprintf("%dd", n) == s {
+		if _, err := fmt.Sscanf(s, "%dd", &n); err == nil && n >= 0 && n <= maxDays && fmt.Sprintf("%dd", n) == s {
 			return now.Add(-time.Duration(n) * 24 * time.Hour), nil
 		}
 	}

@@ -229,6 +229,16 @@ func TestConfigCheck(t *testing.T) {
 		{"[gate]\ndefault_country = \"UK\"\n", "not UK"},
 		{"[gate]\nfree_short_codes = [\"+711\"]\n", "bad.toml:2: gate free_short_codes \"+711\""},
 		{"[agi]\nallowed_users = [\"no-such-user-tg\"]\n", "bad.toml:2: agi allowed_users \"no-such-user-tg\": no such user"},
+		// serve's listen refuses these ports; the check must too.
+		{"[agi]\nlisten = \":99999\"\n", "bad.toml:2: agi listen \":99999\""},
+		{"[metrics]\nlisten = \"127.0.0.1:http\"\n", "bad.toml:2: metrics listen"},
+		// Days that overflow time.Duration turned "never" into minutes.
+		{"[audit]\nstale_days = 999999\n", "bad.toml:2: stale_days 999999: want between 1 and 36500"},
+		{"[audit]\npurge_grace_days = 213504\n", "bad.toml:2: purge_grace_days"},
+		{"[alerts]\nretention_days = 213504\n", "bad.toml:2: alerts retention_days"},
+		{"[ari]\ncontact_retention_days = 213504\n", "bad.toml:2: ari contact_retention_days"},
+		{"[gate]\nretention_days = 9223372036854775807\n", "bad.toml:2: gate retention_days"},
+		{"[gate]\nsweep_interval = \"1ns\"\n", "bad.toml:2: gate sweep_interval 1ns: want at least 1s"},
 	} {
 		bad := filepath.Join(dir, "bad.toml")
 		os.WriteFile(bad, []byte(tc.text), 0o600)

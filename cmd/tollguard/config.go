@@ -274,8 +274,8 @@ func (c *Config) validate() ConfigErrors {
 	if c.DB == "" {
 		c.errAt(&errs, "db is empty: give the SQLite file's path", "db")
 	}
-	if _, _, err := net.SplitHostPort(c.AGI.Listen); err != nil {
-		c.errAt(&errs, fmt.Sprintf("agi listen %q: want host:port, e.g. 127.0.0.1:4573", c.AGI.Listen), "agi", "listen")
+	if !validListen(c.AGI.Listen) {
+		c.errAt(&errs, fmt.Sprintf("agi listen %q: want host:port with a port from 0 to 65535, e.g. 127.0.0.1:4573", c.AGI.Listen), "agi", "listen")
 	}
 	if _, err := c.AGI.AllowedPrefixes(); err != nil {
 		c.errAt(&errs, err.Error(), "agi", "allowed")
@@ -306,22 +306,47 @@ func (c *Config) validate() ConfigErrors {
 			c.errAt(&errs, fmt.Sprintf("gate free_short_codes %q: want a short code's digits as dialled, such as \"711\"", sc), "gate", "free_short_codes")
 		}
 	}
-	if c.Gate.RetentionDays < 1 {
-		c.errAt(&errs, "gate retention_days must be at least 1", "gate", "retention_days")
+	if msg := checkDays("gate retention_days", c.Gate.RetentionDays, 1); msg != "" {
+		c.errAt(&errs, msg, "gate", "retention_days")
 	}
-	if c.Gate.SweepInterval.Duration <= 0 {
-		c.errAt(&errs, "gate sweep_interval must be positive", "gate", "sweep_interval")
+	if c.Gate.SweepInterval.Duration < time.Second {
+		// Each sweep lists the open calls and asks ARI about each one.
+		c.errAt(&errs, fmt.Sprintf("gate sweep_interval %s: want at least 1s (default 1m)", c.Gate.SweepInterval), "gate", "sweep_interval")
 	}
-	if c.Metrics.Enabled {
-		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {
-			c.errAt(&errs, fmt.Sprintf("metrics listen %q: want host:port, e.g. 127.0.0.1:9464", c.Metrics.Listen), "metrics", "listen")
-		}
+	if c.Metrics.Enabled && !validListen(c.Metrics.Listen) {
+		c.errAt(&errs, fmt.Sprintf("metrics listen %q: want host:port with a port from 0 to 65535, e.g. 127.0.0.1:9464", c.Metrics.Listen), "metrics", "listen")
 	}
 	c.ARI.validate(c, &errs)
 	c.Detectors.validate(c, &errs)
 	c.Alerts.validate(c, &errs)
 	c.Audit.validate(c, &errs)
 	return errs
+}
+
+// validListen reports whether s is host:port with a numeric port that
+// net.Listen takes, so that config check refuses what serve would.
+func validListen(s string) bool {
+	_, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return false
+	}
+	_, err = strconv.ParseUint(port, 10, 16)
+	return err == nil
+}
+
+// maxDays bounds every *_days setting. A hundred years already means
+// "never"; much more overflows time.Duration (292 years) once turned
+// into one, and "never" would become minutes: stale_days = 999999
+// flagged every extension stale.
+const maxDays = 36500
+
+// checkDays returns the message for a *_days setting out of
+// [least, maxDays], or "".
+func checkDays(name string, n, least int) string {
+	if n < least || n > maxDays {
+		return fmt.Sprintf("%s %d: want between %d and %d", name, n, least, maxDays)
+	}
+	return ""
 }
 
 // ApplyEnv applies the environment: TOLLGUARD_DB, TOLLGUARD_AGI_ADDR and

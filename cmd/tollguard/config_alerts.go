@@ -92,8 +92,8 @@ func (a *AlertsConfig) validate(c *Config, errs *ConfigErrors) {
 	if a.MaxEvidence < 2 || a.MaxEvidence > 1000 {
 		at(fmt.Sprintf("alerts max_evidence %d: want between 2 and 1000", a.MaxEvidence), "max_evidence")
 	}
-	if a.RetentionDays < 1 {
-		at("alerts retention_days must be at least 1", "retention_days")
+	if msg := checkDays("alerts retention_days", a.RetentionDays, 1); msg != "" {
+		at(msg, "retention_days")
 	}
 	if a.Concurrency < 1 || a.Concurrency > 64 {
 		at(fmt.Sprintf("alerts concurrency %d: want between 1 and 64", a.Concurrency), "concurrency")

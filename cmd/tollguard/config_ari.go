@@ -78,8 +78,8 @@ func (a *ARIConfig) validate(c *Config, errs *ConfigErrors) {
 	if a.ReconnectMax.Duration < a.ReconnectMin.Duration {
 		at("ari reconnect_max must not be shorter than reconnect_min", "reconnect_max")
 	}
-	if a.ContactRetentionDays < 1 {
-		at("ari contact_retention_days must be at least 1", "contact_retention_days")
+	if msg := checkDays("ari contact_retention_days", a.ContactRetentionDays, 1); msg != "" {
+		at(msg, "contact_retention_days")
 	}
 	if !a.Enabled {
 		return

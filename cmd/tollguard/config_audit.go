@@ -157,11 +157,11 @@ func (a *AuditConfig) validate(c *Config, errs *ConfigErrors) {
 			at(fmt.Sprintf("apply: unknown audit %q (the audits are %s)", name, strings.Join(auditJobNames(), ", ")), "apply")
 		}
 	}
-	if a.StaleDays < 1 {
-		at("stale_days must be at least 1", "stale_days")
+	if msg := checkDays("stale_days", a.StaleDays, 1); msg != "" {
+		at(msg, "stale_days")
 	}
-	if a.PurgeGraceDays < 0 {
-		at("purge_grace_days must not be negative", "purge_grace_days")
+	if msg := checkDays("purge_grace_days", a.PurgeGraceDays, 0); msg != "" {
+		at(msg, "purge_grace_days")
 	}
 	if _, err := tollguard.CompileTestPatterns(a.TestPatterns); err != nil {
 		at(tollguard.ErrorMessage(err), "test_patterns")

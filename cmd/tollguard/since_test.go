@@ -1,0 +1,37 @@
+package main
+
+import (
+	"testing"
+	"time"
+)
+
+func TestParseSince(t *testing.T) {
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		in   string
+		want time.Time // zero with bad: an error
+		bad  bool
+	}{
+		{in: "", want: time.Time{}},
+		{in: "90m", want: now.Add(-90 * time.Minute)},
+		{in: "7d", want: now.AddDate(0, 0, -7)},
+		{in: "36500d", want: now.Add(-36500 * 24 * time.Hour)},
+		{in: "2026-11-01", want: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)},
+		{in: "-5m", bad: true},
+		{in: "7 d", bad: true},
+		{in: "yesterday", bad: true},
+		// 213504 days overflow time.Duration and came out as 25 minutes.
+		{in: "213504d", bad: true},
+	} {
+		got, err := parseSince(tc.in, now)
+		if tc.bad {
+			if err == nil {
+				t.Errorf("parseSince(%q) = %v; want an error", tc.in, got)
+			}
+			continue
+		}
+		if err != nil || !got.Equal(tc.want) {
+			t.Errorf("parseSince(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
+		}
+	}
+}
