@@ -15,6 +15,11 @@ const (
 	DefaultInternationalCeiling Rate = 20_000  // 0.02 per minute
 )
 
+// MaxCallSecsLimit is the longest any call is allowed, a day, whatever
+// the account's cap: a day-long toll call is fraud or a fault, and the
+// limit keeps each reservation to what one call can spend.
+const MaxCallSecsLimit = 24 * 3600
+
 // Alert modes for new registrations (design.md §2, after AAISP).
 const (
 	AlertModeIPOrAgent = "ip_or_agent"
@@ -41,7 +46,7 @@ type Account struct {
 	Balance     Amount // prepaid credit; calls draw it down when they settle
 	CreditLimit Amount // how far below zero the balance may go (postpaid)
 	CallCap     Amount // most one call may cost; 0 = no cap
-	MaxCallSecs int64  // longest call allowed; 0 = no cap
+	MaxCallSecs int64  // longest call allowed; 0 = no cap but MaxCallSecsLimit
 
 	NationalCeiling      Rate // NoCeiling disables
 	InternationalCeiling Rate

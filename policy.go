@@ -506,7 +506,7 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 	if rate <= 0 {
 		e.d.MaxSec = -1
 		if acct.MaxCallSecs > 0 {
-			e.d.MaxSec = acct.MaxCallSecs
+			e.d.MaxSec = min(acct.MaxCallSecs, MaxCallSecsLimit)
 		}
 		e.allow(reason, "credit", "free destination; limit %s", secsString(e.d.MaxSec))
 		return
@@ -515,7 +515,11 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 	if acct.CallCap > 0 && acct.CallCap < budget {
 		budget = acct.CallCap
 	}
-	maxsec := MaxSeconds(budget, rate, acct.Scale)
+	// A paid call always has a limit, even on an account with no cap:
+	// "no cap" with a large balance gave MAXSEC in the billions, one
+	// call reserved the whole balance, and the sweep's arithmetic
+	// overflowed.
+	maxsec := min(MaxSeconds(budget, rate, acct.Scale), MaxCallSecsLimit)
 	if acct.MaxCallSecs > 0 && maxsec > acct.MaxCallSecs {
 		maxsec = acct.MaxCallSecs
 	}

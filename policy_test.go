@@ -620,6 +620,53 @@ func TestSweep(t *testing.T) {
 	}
 }
 
+// TestNoCapStillLimitsACall: an account with no call cap and a large
+// balance gets a day at most per call. Before, MAXSEC came out at 1.2e10
+// s, the sweep's Duration overflowed to a negative limit, and the first
+// sweep charged the call its whole reservation: the whole balance.
+func TestNoCapStillLimitsACall(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.account(func(a *tollguard.Account) {
+		a.MaxCallSecs, a.Balance, a.InternationalCeiling = 0, 100_000_000, tollguard.NoCeiling // 1,000,000.00
+	})
+	d := f.want(tollguard.Call{Dialled: "0012125550123", UniqueID: "pbx-9.1"}, tollguard.Allow, tollguard.ReasonOK)
+	if d.MaxSec != tollguard.MaxCallSecsLimit {
+		t.Fatalf("MAXSEC %d with no cap; want the %d s limit", d.MaxSec, tollguard.MaxCallSecsLimit)
+	}
+	if d.Reserve != tollguard.Cost(5000, tollguard.MaxCallSecsLimit, 2) {
+		t.Fatalf("reserved %d; want a day at 0.005/min", d.Reserve)
+	}
+	// A free destination on an account capped past the limit (a row
+	// from before it) is held to it too.
+	f.account(func(a *tollguard.Account) { a.MaxCallSecs = 10 * tollguard.MaxCallSecsLimit })
+	if d := f.want(tollguard.Call{Dialled: "08001234567", UniqueID: "pbx-9.2"}, tollguard.Allow, tollguard.ReasonOK); d.MaxSec != tollguard.MaxCallSecsLimit {
+		t.Fatalf("free call MAXSEC %d; want %d", d.MaxSec, tollguard.MaxCallSecsLimit)
+	}
+	f.now = f.now.Add(2 * time.Minute)
+	if r, err := f.p.Sweep(ctx, f.db, nil, nil, 2*time.Minute); err != nil || r.SettledFull != 0 {
+		t.Fatalf("sweep after 2 min: %+v %v", r, err)
+	}
+	// Calls decided before the limit may carry any MAXSEC: the sweep
+	// must not overflow on them either.
+	old := &tollguard.CallRecord{ID: 1, UniqueID: "old", CreatedAt: f.now.Add(-2 * time.Minute), MaxSec: 12_000_000_000}
+	alive := func(context.Context, *tollguard.CallRecord) (bool, bool, error) { return true, true, nil }
+	hangup := func(_ context.Context, c *tollguard.CallRecord) error {
+		t.Errorf("hung up call with MAXSEC %d after 2 min", c.MaxSec)
+		return nil
+	}
+	if r, err := f.p.Sweep(ctx, openCalls{old}, alive, hangup, 2*time.Minute); err != nil || len(r.Overran) != 0 || r.StillRunning != 1 {
+		t.Fatalf("sweep of a call with MAXSEC 1.2e10: %+v %v", r, err)
+	}
+}
+
+// openCalls lists fixed open calls.
+type openCalls []*tollguard.CallRecord
+
+func (o openCalls) OpenCallsBefore(context.Context, time.Time) ([]*tollguard.CallRecord, error) {
+	return o, nil
+}
+
 // TestSweepLeavesCallsWithinTheirLimit: a call still up before its
 // MAXSEC + grace (ringing, then talking within its credit) is not hung
 // up.

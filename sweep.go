@@ -41,6 +41,10 @@ type Overrun struct {
 // stay open before the sweep settles it.
 const DefaultOpenLimit = 12 * time.Hour
 
+// maxLimitSecs is a century: any MAXSEC beyond it is "never" to the
+// sweep, and fits a time.Duration.
+const maxLimitSecs = 100 * 365 * 24 * 3600
+
 // Sweep settles calls whose settlement never arrived (a crash, a lost
 // FastAGI connection, a dialplan without the hangup handler), so that
 // the balance never quietly forgets a call:
@@ -65,7 +69,9 @@ func (p *Policy) Sweep(ctx context.Context, l OpenCallLister, alive ChannelCheck
 	}
 	for _, c := range open {
 		r.Checked++
-		limit := time.Duration(c.MaxSec) * time.Second
+		// Clamped so the Duration cannot overflow: a MAXSEC past 292
+		// years came out negative, and the call counted as overrun.
+		limit := time.Duration(min(c.MaxSec, maxLimitSecs)) * time.Second
 		if c.MaxSec < 0 {
 			limit = DefaultOpenLimit
 		}

@@ -150,6 +150,7 @@ func TestCLIBadInput(t *testing.T) {
 		{[]string{"account", "set", "acme", "--zone", "Mars/Olympus"}, "zone"},
 		{[]string{"account", "set", "acme", "--intl-prefix", "0", "--national-prefix", "0"}, "could not tell"},
 		{[]string{"account", "set", "acme", "--max-extensions", "-1"}, "must not be negative"},
+		{[]string{"account", "set", "acme", "--max-call-secs", "86401"}, "--max-call-secs 86401: want 0 (no cap of its own) to 86400"},
 		{[]string{"account", "set", "acme", "--max-created-per-day", "-5"}, "must not be negative"},
 		{[]string{"schedule", "set", "acme", "--hours", "mon-fri 09:00-17:00", "--holiday", "0000-12-25"}, "typo"},
 		{[]string{"detectors", "set", "acme", "long_intl", "--duration", "-5m"}, "must not be negative"},
@@ -239,6 +240,7 @@ func TestConfigCheck(t *testing.T) {
 		{"[ari]\ncontact_retention_days = 213504\n", "bad.toml:2: ari contact_retention_days"},
 		{"[gate]\nretention_days = 9223372036854775807\n", "bad.toml:2: gate retention_days"},
 		{"[gate]\nsweep_interval = \"1ns\"\n", "bad.toml:2: gate sweep_interval 1ns: want at least 1s"},
+		{"[gate]\nsweep_grace = \"2h\"\n", "bad.toml:2: gate sweep_grace 2h0m0s: want between 0s and 1h"},
 	} {
 		bad := filepath.Join(dir, "bad.toml")
 		os.WriteFile(bad, []byte(tc.text), 0o600)

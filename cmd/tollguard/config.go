@@ -309,6 +309,9 @@ func (c *Config) validate() ConfigErrors {
 	if msg := checkDays("gate retention_days", c.Gate.RetentionDays, 1); msg != "" {
 		c.errAt(&errs, msg, "gate", "retention_days")
 	}
+	if g := c.Gate.SweepGrace.Duration; g < 0 || g > time.Hour {
+		c.errAt(&errs, fmt.Sprintf("gate sweep_grace %s: want between 0s and 1h (default 2m)", g), "gate", "sweep_grace")
+	}
 	if c.Gate.SweepInterval.Duration < time.Second {
 		// Each sweep lists the open calls and asks ARI about each one.
 		c.errAt(&errs, fmt.Sprintf("gate sweep_interval %s: want at least 1s (default 1m)", c.Gate.SweepInterval), "gate", "sweep_interval")
