@@ -104,6 +104,61 @@ func checkEnv(vars map[string]string, n int) (*request, error) {
 	return req, nil
 }
 
+// checkArgs compares the AGI() arguments with the copies the include
+// puts in the script's query ("outbound?a1=...&a2=..."). Asterisk writes
+// the query (agi_network_script, agi_request) before the caller's
+// fields and the arguments after them, and it writes the caller ID, the
+// caller name and the dialled and redirecting numbers raw. A phone whose
+// From or Diversion header carries an encoded line break (%0A) can end
+// the env block early and write agi_arg_N of its own: another number to
+// decide, or another call id to settle at 0 seconds. Those come before
+// the caller's fields, so they can't be forged.
+//
+// An argument the include left empty may be missing altogether. A
+// request without a1 in its query (an older include, or a hand-written
+// AGI() line) is not checked: checked is false.
+func (r *request) checkArgs() (checked bool, err error) {
+	want := map[int]string{}
+	for _, kv := range strings.Split(r.Query, "&") {
+		// Raw, not url.ParseQuery: a number's "+" must stay a "+".
+		k, v, _ := strings.Cut(kv, "=")
+		n, ok := argNumber(k, "a")
+		if !ok {
+			continue
+		}
+		if _, dup := want[n]; dup {
+			return true, fmt.Errorf("the request URL gives a%d twice", n)
+		}
+		want[n] = v
+	}
+	if len(want) == 0 {
+		return false, nil
+	}
+	for n, v := range want {
+		if got, _ := r.arg(n); got != v {
+			return true, fmt.Errorf("agi_arg_%d is %.40q but the request URL says %.40q", n, got, v)
+		}
+	}
+	for k := range r.Vars {
+		if n, ok := argNumber(k, "agi_arg_"); ok {
+			if _, listed := want[n]; !listed {
+				return true, fmt.Errorf("agi_arg_%d is not in the request URL", n)
+			}
+		}
+	}
+	return true, nil
+}
+
+// argNumber parses prefix followed by a number from 1 to 99.
+func argNumber(k, prefix string) (int, bool) {
+	d, ok := strings.CutPrefix(k, prefix)
+	if !ok || d == "" || len(d) > 2 || d[0] == '0' || !isDigits(d) {
+		return 0, false
+	}
+	n, _ := strconv.Atoi(d)
+	return n, true
+}
+
 func validKey(k string) bool {
 	if !strings.HasPrefix(k, "agi_") || len(k) > 64 {
 		return false

@@ -259,9 +259,10 @@ func recv[T any](t *testing.T, ch <-chan T, what string) T {
 }
 
 // gated returns a channel as the shipped include calls the gate: the
-// dialled number, the extension and the source address as arguments.
+// dialled number, the extension and the source address as arguments,
+// repeated in the URL.
 func gated(dialled string) *agitest.Channel {
 	ch := agitest.PJSIP(dialled)
-	ch.SetArgs(dialled, "1001", "127.0.0.1:5072")
+	ch.SetIncludeArgs(tollguard.ScriptOutbound, dialled, "1001", "127.0.0.1:5072")
 	return ch
 }

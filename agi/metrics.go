@@ -38,6 +38,7 @@ const (
 	RefusedNotAllowed = "not_allowed" // the peer is outside Server.Allowed
 	RefusedBusy       = "busy"        // MaxSessions reached
 	RefusedMalformed  = "malformed"   // the env block was broken or incomplete
+	RefusedForged     = "forged"      // the arguments differ from the copies in the request URL
 )
 
 // NopMetrics discards every measurement.

@@ -103,7 +103,7 @@ type Server struct {
 	sem     chan struct{}
 	noMSet  atomic.Bool // Asterisk answered EXEC MSet with "application not found"
 
-	refusedLog, busyLog, malformedLog, acceptLog logLimiter
+	refusedLog, busyLog, malformedLog, acceptLog, forgedLog, uncheckedLog logLimiter
 }
 
 // config holds the Server's fields with defaults applied.
@@ -180,9 +180,10 @@ func (s *Server) init() {
 		n = DefaultMaxSessions
 	}
 	s.sem = make(chan struct{}, n)
-	for _, l := range []*logLimiter{&s.refusedLog, &s.busyLog, &s.malformedLog, &s.acceptLog} {
+	for _, l := range []*logLimiter{&s.refusedLog, &s.busyLog, &s.malformedLog, &s.acceptLog, &s.forgedLog} {
 		l.every = 10 * time.Second
 	}
+	s.uncheckedLog.every = time.Hour
 	s.cfg = c
 }
 
@@ -369,6 +370,12 @@ func (s *Server) serveConn(ctx context.Context, conn net.Conn, peer netip.Addr) 
 		peer:     peer,
 		start:    start,
 		deadline: deadline,
+	}
+	if checked, err := req.checkArgs(); err != nil {
+		s.forged(ss, err)
+		return
+	} else if !checked && req.Script != "" && len(req.Vars) > 0 {
+		s.unchecked(ss)
 	}
 	switch req.Script {
 	case tollguard.ScriptOutbound:

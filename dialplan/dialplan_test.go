@@ -268,7 +268,7 @@ func TestIncludeNamesMatchConstants(t *testing.T) {
 				continue
 			}
 			url := strings.SplitN(pr.args, ",", 2)[0]
-			script := url[strings.LastIndexByte(url, '/')+1:]
+			script, _, _ := strings.Cut(url[strings.LastIndexByte(url, '/')+1:], "?")
 			if !slices.Contains(scripts, script) {
 				t.Errorf("line %d: AGI script %q is not a tollguard.Script* constant", pr.lineNo, script)
 			}
@@ -538,6 +538,7 @@ func (s *sim) gosubAt(ctx, exten string, args ...string) {
 			s.gosubAt(parts[0], parts[1], gargs...)
 		case "AGI":
 			args := strings.Split(s.subst(pr.args), ",")
+			args[0] = s.checkURLArgs(args[0], args[1:])
 			s.agiCalls = append(s.agiCalls, args)
 			if s.agi != nil {
 				s.agi(s, args[0], args[1:])
@@ -558,6 +559,36 @@ func (s *sim) gosubAt(ctx, exten string, args ...string) {
 		}
 	}
 	s.t.Fatalf("[%s] fell off its end", ctx)
+}
+
+// checkURLArgs checks that an AGI() line repeats its arguments in its
+// URL, as a1=...&a2=..., exactly as tollguard's server compares them
+// (agi.request.checkArgs), and returns the URL without them.
+func (s *sim) checkURLArgs(url string, args []string) string {
+	s.t.Helper()
+	base, query, _ := strings.Cut(url, "?")
+	var rest []string
+	n := 0
+	for _, kv := range strings.Split(query, "&") {
+		k, v, _ := strings.Cut(kv, "=")
+		if k != fmt.Sprintf("a%d", n+1) {
+			if kv != "" {
+				rest = append(rest, kv)
+			}
+			continue
+		}
+		if n >= len(args) || v != args[n] {
+			s.t.Errorf("AGI URL %s: a%d=%q, but the argument is %q", url, n+1, v, args[min(n, len(args)-1)])
+		}
+		n++
+	}
+	if n != len(args) {
+		s.t.Errorf("AGI URL %s copies %d of its %d arguments", url, n, len(args))
+	}
+	if len(rest) > 0 {
+		return base + "?" + strings.Join(rest, "&")
+	}
+	return base
 }
 
 // call runs the include as `Gosub(tollguard-outbound,s,1(args))` from

@@ -104,6 +104,11 @@ func (ch *Channel) SetDialled(dialled string) {
 	} else {
 		args[0] = dialled
 	}
+	if script, _ := ch.Env.Get("agi_network_script"); strings.Contains(script, "?a1=") {
+		base, _, _ := strings.Cut(script, "?")
+		ch.SetIncludeArgs(base, args...) // keep the URL's copy in step
+		return
+	}
 	ch.SetArgs(args...)
 }
 
@@ -132,6 +137,22 @@ func (ch *Channel) SetArgs(args ...string) {
 	for i, a := range args {
 		ch.Env = append(ch.Env, EnvVar{fmt.Sprintf("agi_arg_%d", i+1), a})
 	}
+}
+
+// SetIncludeArgs sets the script and its arguments as the tollguard
+// include calls it: AGI(agi://127.0.0.1:4573/<script>?a1=<arg 1>&a2=...,
+// <arg 1>,...). The URL's copies come before the caller ID in the env
+// block, and the server refuses a request whose two copies differ.
+func (ch *Channel) SetIncludeArgs(script string, args ...string) {
+	q := make([]string, len(args))
+	for i, a := range args {
+		q[i] = fmt.Sprintf("a%d=%s", i+1, a)
+	}
+	if len(q) > 0 {
+		script += "?" + strings.Join(q, "&")
+	}
+	ch.SetScript(script)
+	ch.SetArgs(args...)
 }
 
 // SetScript sets the requested script (agi://127.0.0.1:4573/<script>).

@@ -14,10 +14,11 @@ import (
 )
 
 // Gated returns a PJSIP channel that calls the gate as the shipped
-// include does: AGI(agi://…/outbound,<dialled>,1001,127.0.0.1:5072).
+// include does: AGI(agi://…/outbound?a1=<dialled>&a2=1001&a3=127.0.0.1:5072,
+// <dialled>,1001,127.0.0.1:5072).
 func Gated(dialled string) *Channel {
 	ch := PJSIP(dialled)
-	ch.SetArgs(dialled, "1001", "127.0.0.1:5072")
+	ch.SetIncludeArgs("outbound", dialled, "1001", "127.0.0.1:5072")
 	return ch
 }
 
@@ -146,8 +147,7 @@ func (l Load) Run(ctx context.Context) (*LoadResult, error) {
 			return 0, err
 		}
 		hc := &Channel{Env: ch.Env.Clone(), Vars: ch.Vars}
-		hc.SetScript("hangup")
-		hc.SetArgs(r.CallID(), "30", "ANSWER")
+		hc.SetIncludeArgs("hangup", r.CallID(), "30", "ANSWER")
 		t0 := time.Now()
 		if _, err := hc.play(sctx, l.Addr, hc.Env.Bytes()); err != nil {
 			return 0, fmt.Errorf("hangup session for call %s: %w", r.CallID(), err)

@@ -94,7 +94,7 @@ func callers() []*agitest.Channel {
 		num := fmt.Sprintf("020794%05d", i)
 		ch := agitest.PJSIP(num)
 		ch.Env.Set("agi_channel", fmt.Sprintf("PJSIP/%s-%08x", ext, i))
-		ch.SetArgs(num, ext, "127.0.0.1:5072")
+		ch.SetIncludeArgs("outbound", num, ext, "127.0.0.1:5072")
 		chans[i] = ch
 	}
 	return chans

@@ -239,7 +239,7 @@ func TestConfigCheck(t *testing.T) {
 		{"[alerts]\nretention_days = 213504\n", "bad.toml:2: alerts retention_days"},
 		{"[ari]\ncontact_retention_days = 213504\n", "bad.toml:2: ari contact_retention_days"},
 		{"[gate]\nretention_days = 9223372036854775807\n", "bad.toml:2: gate retention_days"},
-		{"[gate]\nsweep_interval = \"1ns\"\n", "bad.toml:2: gate sweep_interval 1ns: want at least 1s"},
+		{"[gate]\nsweep_interval = \"1ns\"\n", "bad.toml:2: gate sweep_interval 1ns: want at least 100ms"},
 		{"[gate]\nsweep_grace = \"2h\"\n", "bad.toml:2: gate sweep_grace 2h0m0s: want between 0s and 1h"},
 	} {
 		bad := filepath.Join(dir, "bad.toml")

@@ -312,9 +312,9 @@ func (c *Config) validate() ConfigErrors {
 	if g := c.Gate.SweepGrace.Duration; g < 0 || g > time.Hour {
 		c.errAt(&errs, fmt.Sprintf("gate sweep_grace %s: want between 0s and 1h (default 2m)", g), "gate", "sweep_grace")
 	}
-	if c.Gate.SweepInterval.Duration < time.Second {
+	if c.Gate.SweepInterval.Duration < 100*time.Millisecond {
 		// Each sweep lists the open calls and asks ARI about each one.
-		c.errAt(&errs, fmt.Sprintf("gate sweep_interval %s: want at least 1s (default 1m)", c.Gate.SweepInterval), "gate", "sweep_interval")
+		c.errAt(&errs, fmt.Sprintf("gate sweep_interval %s: want at least 100ms (default 1m)", c.Gate.SweepInterval), "gate", "sweep_interval")
 	}
 	if c.Metrics.Enabled && !validListen(c.Metrics.Listen) {
 		c.errAt(&errs, fmt.Sprintf("metrics listen %q: want host:port with a port from 0 to 65535, e.g. 127.0.0.1:9464", c.Metrics.Listen), "metrics", "listen")

@@ -69,7 +69,7 @@ func TestBadInput(t *testing.T) {
 		{"CurrencySymbol", []string{"account", "add", "x", "--country", "GB", "--currency", "£"}, []string{`not an ISO 4217 currency`}},
 		{"BadCountry", []string{"account", "add", "x", "--country", "ZZ", "--currency", "GBP"}, []string{`country "ZZ"`}},
 		{"DuplicateAccount", []string{"account", "add", "acme", "--country", "GB", "--currency", "GBP"}, []string{`account "acme" already exists`}},
-		{"NegativeMaxCallSecs", []string{"account", "add", "y", "--country", "GB", "--currency", "GBP", "--max-call-secs", "-5"}, []string{`must not be negative`}},
+		{"NegativeMaxCallSecs", []string{"account", "add", "y", "--country", "GB", "--currency", "GBP", "--max-call-secs", "-5"}, []string{`--max-call-secs -5: want 0`}},
 		// Missing and unknown arguments.
 		{"MissingAmount", []string{"credit", "add", "acme"}, []string{`accepts 2 arg(s), received 1`}},
 		{"MissingCurrency", []string{"account", "add", "x", "--country", "GB"}, []string{`"currency" not set`}},

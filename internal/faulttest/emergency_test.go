@@ -12,12 +12,11 @@ import (
 
 // emergencyChannel is the include's tollguard-emergency hangup handler
 // recording a call to an emergency number after it ended:
-// AGI(agi://…/emergency,<number>,<ext>,<source>,<answered seconds>,
+// AGI(agi://…/emergency?a1=...,<number>,<ext>,<source>,<answered seconds>,
 // <dial status>,<placed at>).
 func emergencyChannel(ext, dialled string, billsec int, placed time.Time, seq int64) *agitest.Channel {
 	ch := agitest.PJSIP("s")
-	ch.SetScript("emergency")
-	ch.SetArgs(dialled, ext, "127.0.0.1:5072", fmt.Sprint(billsec), "ANSWER", fmt.Sprint(placed.Unix()))
+	ch.SetIncludeArgs("emergency", dialled, ext, "127.0.0.1:5072", fmt.Sprint(billsec), "ANSWER", fmt.Sprint(placed.Unix()))
 	ch.SetChannel(fmt.Sprintf("PJSIP/%s-%08x", ext, seq))
 	ch.Env.Set("agi_uniqueid", uniqueID(seq))
 	ch.Env.Set("agi_context", "tollguard-emergency")

@@ -773,11 +773,11 @@ const (
 
 // gateChannel is the channel of endpoint ext asking the gate about
 // dialled, exactly as the shipped include asks
-// (AGI(agi://…/outbound,<number>,<ext>,<source>)); seq makes its
-// channel name and uniqueid unique.
+// (AGI(agi://…/outbound?a1=<number>&a2=<ext>&a3=<source>,<number>,<ext>,<source>));
+// seq makes its channel name and uniqueid unique.
 func gateChannel(ext, dialled string, seq int64) *agitest.Channel {
 	ch := agitest.Gated(dialled)
-	ch.SetArgs(dialled, ext, "127.0.0.1:5072")
+	ch.SetIncludeArgs("outbound", dialled, ext, "127.0.0.1:5072")
 	ch.SetChannel(fmt.Sprintf("PJSIP/%s-%08x", ext, seq))
 	ch.Env.Set("agi_uniqueid", uniqueID(seq))
 	ch.Env.Set("agi_callerid", ext)
@@ -787,11 +787,10 @@ func gateChannel(ext, dialled string, seq int64) *agitest.Channel {
 func uniqueID(seq int64) string { return fmt.Sprintf("faulttest-%d", seq) }
 
 // settleChannel is the include's hangup handler settling callID:
-// AGI(agi://…/hangup,${TOLLGUARD_CALLID},${ANSWEREDTIME},${DIALSTATUS}).
+// AGI(agi://…/hangup?a1=...,${TOLLGUARD_CALLID},${ANSWEREDTIME},${DIALSTATUS}).
 func settleChannel(ext, callID string, billsec int, seq int64) *agitest.Channel {
 	ch := agitest.PJSIP("s")
-	ch.SetScript("hangup")
-	ch.SetArgs(callID, strconv.Itoa(billsec), "ANSWER")
+	ch.SetIncludeArgs("hangup", callID, strconv.Itoa(billsec), "ANSWER")
 	ch.SetChannel(fmt.Sprintf("PJSIP/%s-%08x", ext, seq))
 	ch.Env.Set("agi_uniqueid", uniqueID(seq))
 	ch.Env.Set("agi_context", "tollguard-hangup")

@@ -1,0 +1,66 @@
+package agi
+
+import (
+	"io"
+	"strings"
+	"time"
+
+	"github.com/tollguard/tollguard"
+)
+
+// forged refuses a request whose arguments differ from the copies in its
+// URL (request.checkArgs): a caller's field with a line break wrote part
+// of the env block. Nothing in it can be trusted past the caller ID, and
+// what follows on the connection is the rest of Asterisk's env block,
+// not replies. A call is hung up, so that no earlier verdict on the
+// channel lets it through; the include would fail it closed anyway. An
+// emergency number (by the URL's copy, which is Asterisk's) is left to
+// the include, which dials those whatever tollguard says.
+func (s *Server) forged(ss *session, err error) {
+	s.cfg.metrics.Refused(RefusedForged)
+	req := ss.req
+	num, ext := rawQueryValue(req.Query, "a1"), rawQueryValue(req.Query, "a2")
+	hangup := req.Script == tollguard.ScriptOutbound && !queryFlag(req.Query, "emergency") && !s.Gate.Emergency(num)
+	if hangup {
+		// Asterisk runs commands in order, whatever we have read.
+		ss.conn.SetWriteDeadline(time.Now().Add(time.Second))
+		if _, werr := io.WriteString(ss.conn, "EXEC Hangup 21\n"); werr != nil {
+			hangup = false
+		}
+	}
+	if ok, n := s.forgedLog.allow(time.Now()); ok {
+		what := "nothing settled or recorded; the ARI listener or the sweep settles the call"
+		if req.Script == tollguard.ScriptOutbound {
+			what = "call hung up"
+			if !hangup {
+				what = "call left to the include"
+			}
+		}
+		ss.log().Error("FastAGI request forged by the caller: its arguments differ from the copies in the request URL, "+
+			"so a caller ID, caller name or redirecting number on this channel holds a line break. "+
+			what+". Find the phone by the channel and block its extension (tollguard ext block)",
+			LogScript, req.Script, tollguard.LogExtension, ext, tollguard.LogDest, num,
+			tollguard.LogReason, "forged_request", tollguard.LogError, err.Error(), LogSuppressed, n)
+	}
+}
+
+// unchecked warns, once an hour, of requests whose arguments the include
+// did not copy into the request URL, so that checkArgs cannot tell a
+// forged one.
+func (s *Server) unchecked(ss *session) {
+	if ok, n := s.uncheckedLog.allow(time.Now()); ok {
+		ss.log().Warn("FastAGI request without a copy of its arguments in the URL: a caller ID with a line break could "+
+			"forge them. Install the current include (tollguard dialplan > /etc/asterisk/tollguard.conf; dialplan reload)",
+			LogScript, ss.req.Script, LogSuppressed, n)
+	}
+}
+
+// rawQueryValue returns key's value in query, undecoded ("+" stays "+").
+func rawQueryValue(query, key string) string {
+	for _, kv := range strings.Split(query, "&") {
+		if k, v, _ := strings.Cut(kv, "="); k == key {
+			return v
+		}
+	}
+	return ""
+}

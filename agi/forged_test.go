@@ -1,0 +1,174 @@
+package agi
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/tollguard/tollguard"
+	"github.com/tollguard/tollguard/agi/agitest"
+)
+
+func TestCheckArgs(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		query   string
+		args    map[string]string
+		checked bool
+		bad     string // part of the error; "" for none
+	}{
+		{name: "no copies", query: "", args: map[string]string{"agi_arg_1": "0044"}},
+		{name: "flags only", query: "selftest=1", args: map[string]string{"agi_arg_1": "0044"}},
+		{name: "equal", query: "a1=+4420&a2=1001&a3=[::1]:5060", checked: true,
+			args: map[string]string{"agi_arg_1": "+4420", "agi_arg_2": "1001", "agi_arg_3": "[::1]:5060"}},
+		{name: "with a flag", query: "selftest=1&a1=0044", checked: true, args: map[string]string{"agi_arg_1": "0044"}},
+		// Asterisk may leave a trailing empty argument out.
+		{name: "empty missing", query: "a1=0044&a2=1001&a3=", checked: true,
+			args: map[string]string{"agi_arg_1": "0044", "agi_arg_2": "1001"}},
+		{name: "empty sent", query: "a1=0044&a2=", checked: true, args: map[string]string{"agi_arg_1": "0044", "agi_arg_2": ""}},
+		{name: "differs", query: "a1=00900123456", checked: true, args: map[string]string{"agi_arg_1": "442079460000"},
+			bad: `agi_arg_1 is "442079460000" but the request URL says "00900123456"`},
+		{name: "missing", query: "a1=0044&a2=1001", checked: true, args: map[string]string{"agi_arg_1": "0044"},
+			bad: `agi_arg_2 is "" but the request URL says "1001"`},
+		{name: "extra", query: "a1=0044", checked: true, args: map[string]string{"agi_arg_1": "0044", "agi_arg_2": "1002"},
+			bad: "agi_arg_2 is not in the request URL"},
+		{name: "twice", query: "a1=0044&a1=0045", checked: true, args: map[string]string{"agi_arg_1": "0044"},
+			bad: "gives a1 twice"},
+		// "+" is not a space: the copies are compared undecoded.
+		{name: "plus", query: "a1=+44", checked: true, args: map[string]string{"agi_arg_1": " 44"},
+			bad: "differs"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &request{Vars: tc.args, Query: tc.query}
+			checked, err := r.checkArgs()
+			if checked != tc.checked {
+				t.Errorf("checked %v, want %v", checked, tc.checked)
+			}
+			switch {
+			case tc.bad == "" && err != nil:
+				t.Errorf("error %v", err)
+			case tc.bad == "differs" && err == nil, tc.bad != "" && tc.bad != "differs" && (err == nil || !strings.Contains(err.Error(), tc.bad)):
+				t.Errorf("error %v, want one with %q", err, tc.bad)
+			}
+		})
+	}
+}
+
+// forge makes ch's caller ID end the env block early, as a From or
+// Diversion header with encoded line breaks does on a real Asterisk
+// (res_agi writes agi_callerid raw), with args as its own AGI()
+// arguments. The rest of the real block follows the forged blank line.
+func forge(ch *agitest.Channel, args ...string) {
+	v := "1001"
+	for i, a := range args {
+		v += "\nagi_arg_" + string(rune('1'+i)) + ": " + a
+	}
+	ch.Env.Set("agi_callerid", v+"\n\n200 result=0")
+}
+
+// TestForgedRequests: a request whose arguments differ from the URL's
+// copies is refused: the gate is not asked, a call is hung up (never an
+// emergency call), a settlement is not made, and the admin is told.
+func TestForgedRequests(t *testing.T) {
+	settled := make(chan tollguard.Settlement, 4)
+	h := startServer(t, func(s *Server) {
+		g := s.Gate.(*agitest.Gate)
+		g.DecideFunc = func(_ context.Context, c tollguard.Call) (tollguard.Decision, error) {
+			t.Errorf("gate asked about a forged request: %+v", c)
+			return tollguard.Decision{Verdict: tollguard.Allow, Reason: tollguard.ReasonOK, MaxSec: 3600, CallID: 42}, nil
+		}
+		g.SettleFunc = func(_ context.Context, st tollguard.Settlement) (bool, error) {
+			settled <- st
+			return true, nil
+		}
+	})
+
+	t.Run("Outbound", func(t *testing.T) {
+		ch := gated("00900123456") // premium
+		forge(ch, "442079460000", "1001", "127.0.0.1:5072")
+		res := h.run(ch)
+		if !res.Hangup || res.HangupCause != "21" || res.Verdict() != "" {
+			t.Fatalf("forged call: hangup %v cause %q verdict %q; commands %q", res.Hangup, res.HangupCause, res.Verdict(), res.Commands)
+		}
+		logs := h.logs.find("forged by the caller")
+		if len(logs) != 1 || logs[0].Attrs[tollguard.LogDest] != "00900123456" || logs[0].Attrs[tollguard.LogExtension] != "1001" ||
+			logs[0].Attrs[tollguard.LogReason] != "forged_request" || !strings.Contains(logs[0].Msg, "call hung up") {
+			t.Errorf("log %+v", logs)
+		}
+	})
+
+	t.Run("Emergency", func(t *testing.T) {
+		// The include dials emergency numbers whatever tollguard says;
+		// the gate must not hang one up.
+		ch := gated("112")
+		forge(ch, "00900123456", "1001", "127.0.0.1:5072")
+		if res := h.run(ch); res.Hangup || len(res.Commands) != 0 {
+			t.Fatalf("forged emergency request: hangup %v, commands %q", res.Hangup, res.Commands)
+		}
+	})
+
+	t.Run("Hangup", func(t *testing.T) {
+		// Another call's id, settled at 0 seconds.
+		ch := agitest.PJSIP("s")
+		ch.SetIncludeArgs(tollguard.ScriptHangup, "42", "3600", "ANSWER")
+		forge(ch, "1000", "0", "ANSWER")
+		h.run(ch)
+		ch = agitest.PJSIP("s")
+		ch.SetIncludeArgs(tollguard.ScriptEmergency, "112", "1001", "127.0.0.1:5072", "60", "ANSWER", "1795392000")
+		forge(ch, "112", "1001", "127.0.0.1:5072", "0", "ANSWER", "1795392000", "junk")
+		h.run(ch)
+		select {
+		case st := <-settled:
+			t.Fatalf("forged request settled %+v", st)
+		default:
+		}
+	})
+
+	if _, _, _, _, refused := h.metrics.snapshot(); refused[RefusedForged] != 4 {
+		t.Errorf("refused %v, want 4 forged", refused)
+	}
+
+	t.Run("Honest", func(t *testing.T) {
+		// The same requests, unforged, go through: with a "+" number,
+		// and with the trailing empty argument Asterisk may leave out.
+		h.gate.DecideFunc = func(_ context.Context, c tollguard.Call) (tollguard.Decision, error) {
+			return tollguard.Decision{Verdict: tollguard.Allow, Reason: tollguard.ReasonOK, MaxSec: 60, CallID: 43}, nil
+		}
+		if res := h.run(gated("+442079460000")); res.Verdict() != "allow" {
+			t.Errorf("+ number: verdict %q; log\n%s", res.Verdict(), h.logs.dump())
+		}
+		ch := gated("0044207946000")
+		ch.SetScript("outbound?a1=0044207946000&a2=1001&a3=")
+		ch.SetArgs("0044207946000", "1001")
+		if res := h.run(ch); res.Verdict() != "allow" {
+			t.Errorf("empty source left out: verdict %q", res.Verdict())
+		}
+		ch = agitest.PJSIP("s")
+		ch.SetIncludeArgs(tollguard.ScriptHangup, "43", "30", "ANSWER")
+		h.run(ch)
+		if st := recv(t, settled, "Settle"); st.CallID != 43 || st.Billsec != 30 {
+			t.Errorf("settled %+v", st)
+		}
+	})
+}
+
+// TestUncheckedRequestWarns: a request without the URL's copies (an
+// include older than the check, or a hand-written AGI() line) is served,
+// with a warning once an hour to install the current include.
+func TestUncheckedRequestWarns(t *testing.T) {
+	h := startServer(t, nil)
+	for range 3 {
+		ch := agitest.PJSIP("0044207946000")
+		ch.SetArgs("0044207946000", "1001", "127.0.0.1:5072")
+		if res := h.run(ch); res.Verdict() != "allow" {
+			t.Fatalf("verdict %q", res.Verdict())
+		}
+	}
+	if n := len(h.logs.find("without a copy of its arguments")); n != 1 {
+		t.Errorf("%d warnings for 3 unchecked requests, want 1", n)
+	}
+	h.run(gated("0044207946000"))
+	if n := len(h.logs.find("without a copy of its arguments")); n != 1 {
+		t.Errorf("a checked request warned")
+	}
+}
