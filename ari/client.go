@@ -213,7 +213,15 @@ func (c *Client) request(ctx context.Context, what, typ, method, path string, bo
 }
 
 func configPath(typ, id string) string {
-	return "/asterisk/config/dynamic/res_pjsip/" + url.PathEscape(typ) + "/" + url.PathEscape(id)
+	return "/asterisk/config/dynamic/res_pjsip/" + pathSegment(typ) + "/" + pathSegment(id)
+}
+
+// pathSegment escapes one segment of an ARI path. ARI decodes segments
+// the legacy way (ast_uri_decode with ast_uri_http_legacy), which reads
+// "+" as a space, and url.PathEscape leaves "+" as it is: the object
+// "alice+desk" would be read, written and deleted as "alice desk".
+func pathSegment(s string) string {
+	return strings.ReplaceAll(url.PathEscape(s), "+", "%2B")
 }
 
 // Endpoints lists every endpoint with its state.
@@ -258,10 +266,8 @@ func (c *Client) PutConfigObject(ctx context.Context, typ, id string, fields []t
 // DeleteConfigObject deletes typ/id: ENOTFOUND if it is not there,
 // EFORBIDDEN (with what to configure) if Asterisk refuses.
 func (c *Client) DeleteConfigObject(ctx context.Context, typ, id string) error {
-	what := fmt.Sprintf("delete PJSIP %s %q", typ, id)
-	key := ariv5.NewKey("config", ariv5.ConfigID("res_pjsip", typ, id))
-	err := c.bounded(ctx, what, func() error { return c.native.Asterisk().Config().Delete(key) })
-	return c.nativeError(what, typ, err)
+	// Not through the ari library: it puts the id in the path unescaped.
+	return c.request(ctx, fmt.Sprintf("delete PJSIP %s %q", typ, id), typ, http.MethodDelete, configPath(typ, id), nil, nil)
 }
 
 // ReloadModule reloads an Asterisk module ("app_voicemail.so").
@@ -306,7 +312,7 @@ func (c *Client) HangupChannel(ctx context.Context, id, reason string) error {
 
 // ChannelExists reports whether Asterisk still has channel id.
 func (c *Client) ChannelExists(ctx context.Context, id string) (bool, error) {
-	err := c.request(ctx, fmt.Sprintf("look up channel %s", id), "", http.MethodGet, "/channels/"+url.PathEscape(id), nil, nil)
+	err := c.request(ctx, fmt.Sprintf("look up channel %s", id), "", http.MethodGet, "/channels/"+pathSegment(id), nil, nil)
 	switch tollguard.ErrorCode(err) {
 	case "":
 		return true, nil
@@ -339,7 +345,7 @@ func (c *Client) ChannelVar(ctx context.Context, id, name string) (value string,
 		Value string `json:"value"`
 	}
 	err = c.request(ctx, fmt.Sprintf("read variable %s of channel %s", name, id), "", http.MethodGet,
-		"/channels/"+url.PathEscape(id)+"/variable?variable="+url.QueryEscape(name), nil, &out)
+		"/channels/"+pathSegment(id)+"/variable?variable="+url.QueryEscape(name), nil, &out)
 	switch tollguard.ErrorCode(err) {
 	case "":
 		return out.Value, true, nil

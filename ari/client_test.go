@@ -72,6 +72,29 @@ func TestClientREST(t *testing.T) {
 		}
 	})
 
+	t.Run("PlusInAnID", func(t *testing.T) {
+		// ARI reads "+" in a path as a space: the object must still be
+		// "alice+desk", written, read and deleted as that.
+		fields := []tollguard.ConfigField{{Attribute: "context", Value: "from-internal"}, {Attribute: "aors", Value: "alice+desk"}}
+		if _, err := c.PutConfigObject(ctx, "endpoint", "alice+desk", fields); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := fake.Object("endpoint", "alice desk"); ok {
+			t.Fatal(`wrote "alice desk"`)
+		}
+		if obj, err := c.ConfigObject(ctx, "endpoint", "alice+desk"); err != nil || obj.Get("aors") != "alice+desk" {
+			t.Fatalf("read back: %v %v", obj, err)
+		}
+		if err := c.DeleteConfigObject(ctx, "endpoint", "alice+desk"); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := fake.Object("endpoint", "alice+desk"); ok {
+			t.Fatal("delete left alice+desk")
+		}
+		err := c.DeleteConfigObject(ctx, "endpoint", "alice+desk")
+		wantCode(t, err, tollguard.ENOTFOUND)
+	})
+
 	t.Run("WriteReadOnlyObject", func(t *testing.T) {
 		_, err := c.PutConfigObject(ctx, "auth", "1001", []tollguard.ConfigField{{Attribute: "password", Value: "changed"}})
 		wantCode(t, err, tollguard.EFORBIDDEN, "Cannot update sorcery objects of type 'auth'", "sorcery.conf", "auth=astdb,ps_auth", "pjsip.conf")

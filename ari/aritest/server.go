@@ -641,9 +641,22 @@ func (r *recorder) Write(b []byte) (int, error) {
 	return r.ResponseWriter.Write(b)
 }
 
+// asteriskPath decodes r's path as res_ari does (ast_ari_invoke): one
+// segment at a time, with "+" as a space (ast_uri_http_legacy). Go's
+// server keeps "+", which hid a client that left it unescaped.
+func asteriskPath(r *http.Request) string {
+	segs := strings.Split(r.URL.EscapedPath(), "/")
+	for i, seg := range segs {
+		if d, err := url.PathUnescape(strings.ReplaceAll(seg, "+", " ")); err == nil {
+			segs[i] = d
+		}
+	}
+	return strings.Join(segs, "/")
+}
+
 func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-	p := strings.TrimPrefix(r.URL.Path, "/ari")
+	p := strings.TrimPrefix(asteriskPath(r), "/ari")
 	user, ok := s.auth(r)
 	rec := &recorder{ResponseWriter: w}
 	logged := false
