@@ -220,6 +220,25 @@ func TestSpendAudit(t *testing.T) {
 	}
 }
 
+// TestSpendAuditHugeFactor: k × last month past int64 is never reached;
+// it wrapped negative and warned on any spend.
+func TestSpendAuditHugeFactor(t *testing.T) {
+	h := newAudHarness(t)
+	h.account("acme", func(a *tollguard.Account) { a.SpendFactorPermil = 1_000_000 })
+	for _, c := range []struct {
+		at     time.Time
+		charge int64
+	}{{time.Date(2026, 10, 15, 0, 0, 0, 0, time.UTC), 1 << 62}, {time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC), 1}} {
+		if _, err := h.db.SQL().Exec(`INSERT INTO calls(created_at, extension, account_id, dialled, class, verdict, reason, reserve, charge, settled_at)
+			VALUES (?, 'x', 'acme', '0044', 'international', 'allow', 'ok', ?, ?, ?)`, c.at.Unix(), c.charge, c.charge, c.at.Unix()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := audFindings(h.run(tollguard.SpendAudit{}, false)); len(got) != 0 {
+		t.Fatalf("findings %q for a spend of 0.01", got)
+	}
+}
+
 type audFail2ban struct {
 	st  tollguard.Fail2banStatus
 	err error

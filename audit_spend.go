@@ -3,6 +3,7 @@ package tollguard
 import (
 	"context"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 )
@@ -50,7 +51,11 @@ func (SpendAudit) Run(ctx context.Context, env *AuditEnv, apply bool, p AuditPro
 			ths = append(ths, threshold{"fixed", a.SpendThreshold, "its monthly threshold"})
 		}
 		if permil > 0 && last > 0 {
-			ths = append(ths, threshold{"factor", Amount(int64(last) * int64(permil) / 1000),
+			factor := Amount(math.MaxInt64) // k × last past int64: never reached
+			if int64(last) <= math.MaxInt64/int64(permil) {
+				factor = Amount(int64(last) * int64(permil) / 1000)
+			}
+			ths = append(ths, threshold{"factor", factor,
 				fmt.Sprintf("%s × last month's %s", formatPermil(permil), FormatAmount(last, a.Scale))})
 		}
 		for _, th := range ths {

@@ -34,6 +34,10 @@ func scanCall(row scanner) (*tollguard.CallRecord, error) {
 	return &c, nil
 }
 
+// maxBillsec bounds a settlement's seconds: a year, far past any call
+// Asterisk carries (paid calls end within a day).
+const maxBillsec = 365 * 24 * 3600
+
 // SettleCall charges an open call for its billed seconds, capped at its
 // reservation, and releases the rest. A settled or denied call is left
 // alone (changed false); an unknown id is ENOTFOUND. The record returned
@@ -61,7 +65,10 @@ func (s *DB) SettleCall(ctx context.Context, st tollguard.Settlement) (tollguard
 		if !c.Open() {
 			return nil
 		}
-		c.Billsec = max(st.Billsec, 0)
+		// Bounded: the seconds come from the dialplan, and two of
+		// 2^63-1 made every SUM(billsec) of the month fail with
+		// "integer overflow" (the rollup and the spend audit with it).
+		c.Billsec = min(max(st.Billsec, 0), maxBillsec)
 		c.Charge = min(tollguard.Cost(c.Rate, c.Billsec, c.Scale), c.Reserve)
 		c.SettledAt, c.SettledBy, c.DialStatus = st.At, st.By, st.DialStatus
 		if c.SettledAt.IsZero() {

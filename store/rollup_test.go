@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"math"
 	"testing"
 	"time"
 
@@ -56,6 +57,38 @@ func TestRollupKeepsTotalsAndOpenCalls(t *testing.T) {
 	}
 	if _, err := db.Call(ctx, settled[0]); tollguard.ErrorCode(err) != tollguard.ENOTFOUND {
 		t.Fatal("an old settled call is still there: ", err)
+	}
+}
+
+// TestHugeBillsecKeepsSumsWorking: seconds from the dialplan are
+// bounded, so that no settlement can make SUM(billsec) overflow, which
+// stopped the rollup and the spend audit for good.
+func TestHugeBillsecKeepsSumsWorking(t *testing.T) {
+	db := MustOpenDB(t)
+	ctx := context.Background()
+	seedAccount(t, db)
+	at := time.Date(2026, 8, 10, 12, 0, 0, 0, time.UTC)
+	for range 2 {
+		var id int64
+		err := db.Gate(ctx, false, func(tx tollguard.GateTx) error {
+			var err error
+			id, err = tx.InsertCall(ctx, &tollguard.CallRecord{CreatedAt: at, Extension: "1001", Account: "acme", Dialled: "0207",
+				Class: tollguard.ClassNational, Verdict: tollguard.Allow, Reason: tollguard.ReasonOK, Rate: 60000, Reserve: 100, MaxSec: -1, Scale: 2})
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, _, err := db.SettleCall(ctx, tollguard.Settlement{CallID: id, Billsec: math.MaxInt64, By: "agi", At: at})
+		if err != nil || rec.Billsec != 365*24*3600 || rec.Charge != 100 {
+			t.Fatalf("settled %+v, %v; want a year's seconds, charged the reservation", rec, err)
+		}
+	}
+	if sp, err := db.Spend(ctx, "acme", "2026-08"); err != nil || sp.Billsec != 2*365*24*3600 {
+		t.Fatalf("spend %+v, %v", sp, err)
+	}
+	if n, err := db.Rollup(ctx, at.AddDate(0, 1, 0), 10); err != nil || n != 2 {
+		t.Fatalf("rollup %d, %v", n, err)
 	}
 }
 

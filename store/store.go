@@ -10,6 +10,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/url"
 	"os"
@@ -50,6 +51,9 @@ type DB struct {
 	Now func() time.Time
 }
 
+// sqliteHeader starts every SQLite database file.
+const sqliteHeader = "SQLite format 3\x00"
+
 // Open opens (creating it 0600 if needed) and migrates the database at
 // path. The DSN settings matter: WAL so readers never wait for the gate,
 // IMMEDIATE transactions so read-then-write decisions serialise instead
@@ -66,6 +70,13 @@ func Open(ctx context.Context, file string) (*DB, error) {
 	f, err := os.OpenFile(file, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open database file %s: %w", file, err)
+	}
+	// Only a SQLite file (or a new, empty one) is touched: --db
+	// /etc/asterisk/pjsip.conf by mistake must not chmod Asterisk's file.
+	var head [16]byte
+	if n, _ := io.ReadFull(f, head[:]); n > 0 && string(head[:n]) != sqliteHeader {
+		f.Close()
+		return nil, tollguard.Errorf(tollguard.EINVALID, "%s is not a SQLite database; check TOLLGUARD_DB or --db (nothing was changed)", file)
 	}
 	// An existing file others can read is made private: it holds SIP
 	// password snapshots and the call history. (Private tells whether

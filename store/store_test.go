@@ -77,6 +77,25 @@ func TestOpen(t *testing.T) {
 			t.Errorf("mode %v, want 0600", fi.Mode().Perm())
 		}
 	})
+	t.Run("NotADatabaseUntouched", func(t *testing.T) {
+		// --db /etc/asterisk/pjsip.conf by mistake: refused, and the
+		// file keeps its mode and bytes.
+		path := filepath.Join(t.TempDir(), "pjsip.conf")
+		text := []byte("[1001]\ntype=endpoint\n")
+		if err := os.WriteFile(path, text, 0o640); err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(path, 0o640)
+		_, err := store.Open(ctx, path)
+		if tollguard.ErrorCode(err) != tollguard.EINVALID || !strings.Contains(err.Error(), "is not a SQLite database") {
+			t.Fatalf("open: %v", err)
+		}
+		fi, _ := os.Stat(path)
+		got, _ := os.ReadFile(path)
+		if fi.Mode().Perm() != 0o640 || string(got) != string(text) {
+			t.Fatalf("mode %v, content %q after a refused open", fi.Mode().Perm(), got)
+		}
+	})
 	t.Run("CreatesPrivateFileAndMigrates", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "tg.db")
 		db, err := store.Open(ctx, path)

@@ -154,6 +154,10 @@ func TestCLIBadInput(t *testing.T) {
 		{[]string{"account", "set", "acme", "--max-created-per-day", "-5"}, "must not be negative"},
 		{[]string{"schedule", "set", "acme", "--hours", "mon-fri 09:00-17:00", "--holiday", "0000-12-25"}, "typo"},
 		{[]string{"detectors", "set", "acme", "long_intl", "--duration", "-5m"}, "must not be negative"},
+		{[]string{"account", "set", "acme", "--spend-factor", "10000000000000"}, "at most 1000"},
+		// Stored in whole seconds: 500ms was saved as 0 and said ok.
+		{[]string{"detectors", "set", "acme", "burst_ext", "--window", "500ms", "--threshold", "5"}, "must be whole seconds"},
+		{[]string{"detectors", "set", "acme", "sweep", "--threshold", "0", "--action", "nuke"}, `action "nuke"`},
 		{[]string{"detectors", "clear", "nope", "burst_ext"}, "not found"},
 		{[]string{"detectors", "clear", "acme", "burst"}, "want one of"},
 		{[]string{"rates", "import", os.TempDir()}, "is a directory"},
@@ -168,6 +172,10 @@ func TestCLIBadInput(t *testing.T) {
 		{[]string{"ext", "add", "1002", "--account", "nope"}, "not found"},
 		{[]string{"ext", "add", "1001", "--account", "acme"}, "already exists"},
 		{[]string{"ext", "set", "1001", "--cidr", "10.0.0.0/33"}, "CIDR"},
+		// An unset variable in a script must not clear the access list.
+		{[]string{"ext", "set", "1001", "--cidr", ""}, "empty network in --cidr"},
+		{[]string{"ext", "set", "1001", "--cidr", "10.0.0.0/8,"}, "empty network in --cidr"},
+		{[]string{"ext", "set", "1001", "--cidr", "fe80::1%eth0"}, "without a %zone"},
 		{[]string{"ext", "block", "1001"}, "--reason"},
 		{[]string{"rule", "add", "maybe", "+44"}, "allow or deny"},
 		{[]string{"rule", "add", "deny", "+44x"}, "digits"},

@@ -188,16 +188,28 @@ func parseCIDRs(ss []string) ([]netip.Prefix, error) {
 	for _, s := range ss {
 		for _, part := range strings.Split(s, ",") {
 			part = strings.TrimSpace(part)
-			if part == "" || strings.EqualFold(part, "none") {
+			if strings.EqualFold(part, "none") {
 				continue
+			}
+			if part == "" {
+				// An unset shell variable must not open the extension
+				// to every address.
+				return nil, tollguard.Errorf(tollguard.EINVALID, "empty network in --cidr %q: give the networks, or none to remove the access list", s)
 			}
 			p, err := netip.ParsePrefix(part)
 			if err != nil {
 				a, aerr := netip.ParseAddr(part)
-				if aerr != nil {
-					return nil, tollguard.Errorf(tollguard.EINVALID, "network %q: want a CIDR such as 192.0.2.0/24 or 2001:db8::/32, or an address", part)
+				if aerr != nil || a.Zone() != "" {
+					return nil, tollguard.Errorf(tollguard.EINVALID, "network %q: want a CIDR such as 192.0.2.0/24 or 2001:db8::/32, or an address (without a %%zone)", part)
 				}
 				p = netip.PrefixFrom(a, a.BitLen())
+			}
+			if p.Addr().Is4In6() {
+				// Sources are matched unmapped: ::ffff:10.0.0.0/104 is 10.0.0.0/8.
+				if p.Bits() < 96 {
+					return nil, tollguard.Errorf(tollguard.EINVALID, "network %q: an IPv4-mapped prefix needs at least /96", part)
+				}
+				p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
 			}
 			out = append(out, p.Masked())
 		}
