@@ -55,6 +55,7 @@ type callGroup struct {
 	judged    bool
 	gated     bool // a gate allow is known
 	denied    bool // a gate deny is known
+	phoneLeg  bool // it dialled one of our extensions' phones
 	members   []*chanState
 	live      int
 }
@@ -255,6 +256,7 @@ func (t *tracker) dial(ctx context.Context, e *ariv5.Dial, ts time.Time) {
 		if peer.g != g {
 			t.merge(ctx, g, peer.g, ts)
 		}
+		g.phoneLeg = g.phoneLeg || toPhone
 		if tech != "Local" && !toPhone {
 			t.judge(ctx, g, ts)
 		}
@@ -265,7 +267,11 @@ func (t *tracker) dial(ctx context.Context, e *ariv5.Dial, ts time.Time) {
 		if g.attempt {
 			t.l.Detectors.Answered(g.root, ts)
 		}
-		if !toPhone {
+		// A Local leg that answers is judged: what answered it may be
+		// a way out that made no Dial event of its own. Not when it
+		// rang our phones (a ring group or queue on a number such as
+		// 12345): a trunk leg it dialled was judged when dialled.
+		if !toPhone && !(tech == "Local" && g.phoneLeg) {
 			t.judge(ctx, g, ts)
 		}
 	default:
@@ -292,6 +298,7 @@ func (t *tracker) merge(ctx context.Context, dst, src *callGroup, ts time.Time) 
 	dst.live += src.live
 	dst.gated = dst.gated || src.gated
 	dst.denied = dst.denied || src.denied
+	dst.phoneLeg = dst.phoneLeg || src.phoneLeg
 	if src.attempt {
 		for _, f := range t.l.Detectors.Ended(src.root, ts) {
 			t.l.act(ctx, f)
@@ -305,7 +312,10 @@ func (t *tracker) judge(ctx context.Context, g *callGroup, ts time.Time) {
 		return
 	}
 	num := tollguard.Classify(g.exten, g.plan, t.highRisk)
-	if !num.Toll() {
+	if e := t.ext(ctx, g.exten); !num.Toll() || e.known && (g.acct == "" || e.account == g.acct) {
+		// A number naming one of the account's extensions is an
+		// internal call however long it is (5-digit extension plans),
+		// as at the gate.
 		g.judged = true
 		return
 	}

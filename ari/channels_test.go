@@ -385,3 +385,70 @@ func TestChannelDetectors(t *testing.T) {
 	})
 	_ = store.ContactFilter{}
 }
+
+// TestUngatedInternalCalls: internal calls through Local channels on
+// numbers that do not look internal (a ring group on 12345, a 5-digit
+// extension plan) raise no ungated_call; the same call answered by the
+// Local chain itself (nothing it rang is ours) still does.
+func TestUngatedInternalCalls(t *testing.T) {
+	ctx := context.Background()
+	const (
+		caller, local1, local2, phone = "pbx-test-1795395640.10", "pbx-test-1795395640.11", "pbx-test-1795395640.12", "pbx-test-1795395640.13"
+	)
+	// ringGroup is the recorded fail-open call to num, whose Local
+	// chain dials phone 1002 (a leg built from the recorded frames
+	// with the Local ;2 half as the caller) and is answered by it.
+	ringGroup := func(num string) [][]byte {
+		frames := rewrite(fixture(t, agiDownCall), 0, "0044207946000", num)
+		l1, l2, ph := "Local/"+num+"@sink-00000002;1", "Local/"+num+"@sink-00000002;2", "PJSIP/1002-00000007"
+		leg := func(f []byte) []byte {
+			s := strings.NewReplacer(local1, "PEERID", l1, "PEERNAME").Replace(string(f))
+			s = strings.NewReplacer(caller, local2, "PJSIP/1001-00000006", l2).Replace(s)
+			return []byte(strings.NewReplacer("PEERID", phone, "PEERNAME", ph).Replace(s))
+		}
+		var out [][]byte
+		for _, f := range frames {
+			var e struct {
+				Type, Dialstatus string
+				Channel          struct{ ID string }
+			}
+			json.Unmarshal(f, &e)
+			switch {
+			case e.Type == "ChannelCreated" && e.Channel.ID == local1:
+				out = append(out, f, leg(f)) // the phone's leg, created Down
+			case e.Type == "Dial" && e.Dialstatus == "ANSWER":
+				out = append(out, leg(f), f) // the phone answers first
+			case e.Type == "Dial":
+				out = append(out, f, leg(f))
+			default:
+				out = append(out, f)
+			}
+		}
+		return out
+	}
+	t.Run("RingGroup", func(t *testing.T) {
+		h := newHarness(t).start()
+		h.push(ringGroup("12345")...)
+		if a := h.alerts.kind(tollguard.AlertUngated); len(a) != 0 {
+			t.Fatalf("ring group on 12345 alerted: %+v", a)
+		}
+	})
+	t.Run("FiveDigitExtension", func(t *testing.T) {
+		h := newHarness(t)
+		if err := h.db.CreateExtension(ctx, &tollguard.Extension{Name: "10020", Account: "acme"}); err != nil {
+			t.Fatal(err)
+		}
+		h.start()
+		h.push(rewrite(fixture(t, agiDownCall), 0, "0044207946000", "10020")...)
+		if a := h.alerts.kind(tollguard.AlertUngated); len(a) != 0 {
+			t.Fatalf("a call to extension 10020 alerted: %+v", a)
+		}
+	})
+	t.Run("AnsweredByTheChain", func(t *testing.T) {
+		h := newHarness(t).start()
+		h.push(rewrite(fixture(t, agiDownCall), 0, "0044207946000", "12345")...)
+		if a := h.alerts.kind(tollguard.AlertUngated); len(a) != 1 {
+			t.Fatalf("alerts %+v; want the ungated call", h.alerts.all())
+		}
+	})
+}
