@@ -13,9 +13,11 @@ import (
 )
 
 // hangup settles a call from the include's hangup handler. The include
-// passes agi_arg_1 = TOLLGUARD_CALLID, agi_arg_2 = ANSWEREDTIME and
-// agi_arg_3 = DIALSTATUS; what is not passed is read from the channel,
-// which still answers GET VARIABLE after the hangup.
+// passes agi_arg_1 = TOLLGUARD_CALLID, agi_arg_2 = ANSWEREDTIME,
+// agi_arg_3 = DIALSTATUS and agi_arg_4 = ANSWEREDTIME_MS; what is not
+// passed is read from the channel, which still answers GET VARIABLE
+// after the hangup. ANSWEREDTIME is rounded down, so the milliseconds,
+// rounded up, win when they are there: a started second is billed.
 func (s *Server) hangup(ctx context.Context, ss *session) {
 	req := ss.req
 	rawID, ok := req.arg(1)
@@ -48,8 +50,11 @@ func (s *Server) hangup(ctx context.Context, ss *session) {
 	}
 	dialStatus = strings.TrimSpace(dialStatus)
 
-	billsec, known := int64(0), false
-	if v, ok := req.arg(2); ok {
+	ms, _ := req.arg(4)
+	billsec, known := parseMillis(ms)
+	if known {
+		// ANSWEREDTIME_MS, from an include that passes it
+	} else if v, ok := req.arg(2); ok {
 		billsec, known = parseSeconds(v)
 	} else {
 		v, _, err := ss.get(tollguard.VarAnsweredTime)
@@ -113,6 +118,16 @@ func parseSeconds(v string) (sec int64, known bool) {
 		return max(int64(math.Ceil(f)), 0), true
 	}
 	return 0, false
+}
+
+// parseMillis reads ANSWEREDTIME_MS as seconds, a started second
+// counting whole.
+func parseMillis(v string) (sec int64, known bool) {
+	ms, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	if err != nil || ms < 0 {
+		return 0, false
+	}
+	return (ms + 999) / 1000, true
 }
 
 // unknownScript answers a request for a script the gate does not have:

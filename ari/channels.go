@@ -443,7 +443,9 @@ func (t *tracker) settleChannel(ctx context.Context, c *chanState, ts time.Time)
 	}
 	var billsec int64
 	if !answer.IsZero() && ts.After(answer) {
-		billsec = int64(ts.Sub(answer) / time.Second)
+		// A started second counts, as the hangup script bills
+		// ANSWEREDTIME_MS.
+		billsec = int64((ts.Sub(answer) + time.Second - 1) / time.Second)
 	}
 	status := c.dialStatus
 	if !c.answerAt.IsZero() {

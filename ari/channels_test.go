@@ -50,12 +50,13 @@ func TestChannelsNormalTraffic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// ANSWEREDTIME was 3 (3.509 s); the events give 3.512 s.
-	if rec.SettledBy != "ari" || rec.Billsec != 3 || rec.DialStatus != "ANSWER" || !rec.SettledAt.Equal(time.Date(2026, 11, 23, 0, 59, 27, 0, time.UTC)) {
+	// ANSWEREDTIME was 3 (ANSWEREDTIME_MS 3509); the events give
+	// 3.512 s, and a started second is billed, as the hangup script does.
+	if rec.SettledBy != "ari" || rec.Billsec != 4 || rec.DialStatus != "ANSWER" || !rec.SettledAt.Equal(time.Date(2026, 11, 23, 0, 59, 27, 0, time.UTC)) {
 		t.Errorf("settled %+v", rec)
 	}
-	if rec.Charge != tollguard.Cost(rec.Rate, 3, rec.Scale) {
-		t.Errorf("charge %d, want %d", rec.Charge, tollguard.Cost(rec.Rate, 3, rec.Scale))
+	if rec.Charge != tollguard.Cost(rec.Rate, 4, rec.Scale) {
+		t.Errorf("charge %d, want %d", rec.Charge, tollguard.Cost(rec.Rate, 4, rec.Scale))
 	}
 	if d, _ := h.db.Call(ctx, denied); !d.SettledAt.IsZero() {
 		t.Errorf("a denied call was settled: %+v", d)
@@ -88,7 +89,7 @@ func TestPrettyPrintedEvents(t *testing.T) {
 	}
 	h.push(frames...)
 	testutil.Eventually(t, waitLimit, "settled", func() bool { rec, _ := h.db.Call(context.Background(), id); return !rec.SettledAt.IsZero() })
-	if rec, _ := h.db.Call(context.Background(), id); rec.Billsec != 3 || rec.SettledBy != "ari" {
+	if rec, _ := h.db.Call(context.Background(), id); rec.Billsec != 4 || rec.SettledBy != "ari" {
 		t.Errorf("%+v", rec)
 	}
 	if st := h.l.State(); st.Undecodable != 0 {
@@ -168,7 +169,7 @@ func TestSettlementFromChannelDestroyed(t *testing.T) {
 		frames = append(frames[:7:7], append([][]byte{[]byte(varset)}, frames[7:]...)...)
 		h.push(frames...)
 		testutil.Eventually(t, waitLimit, "settled", func() bool { rec, _ := h.db.Call(ctx, id); return !rec.SettledAt.IsZero() })
-		if rec, _ := h.db.Call(ctx, id); rec.Billsec != 3 || rec.SettledBy != "ari" {
+		if rec, _ := h.db.Call(ctx, id); rec.Billsec != 4 || rec.SettledBy != "ari" {
 			t.Errorf("%+v", rec)
 		}
 	})
@@ -196,7 +197,7 @@ func TestSettlementFromChannelDestroyed(t *testing.T) {
 		id := h.gateCall(originatedID, "Local", "0044207946000", tollguard.Allow)
 		h.replay(originated)
 		testutil.Eventually(t, waitLimit, "settled", func() bool { rec, _ := h.db.Call(ctx, id); return !rec.SettledAt.IsZero() })
-		if rec, _ := h.db.Call(ctx, id); rec.Billsec != 3 || rec.DialStatus != "ANSWER" {
+		if rec, _ := h.db.Call(ctx, id); rec.Billsec != 4 || rec.DialStatus != "ANSWER" {
 			t.Errorf("%+v", rec)
 		}
 		if a := h.alerts.kind(tollguard.AlertUngated); len(a) != 0 {

@@ -631,6 +631,10 @@ func answers(verdict, reason, cause, callid string, hangupOnDeny bool) func(*sim
 // would.
 func (s *sim) dialled(answered, status string) {
 	s.vars["ANSWEREDTIME"], s.vars["DIALSTATUS"] = answered, status
+	s.vars["ANSWEREDTIME_MS"] = ""
+	if answered != "" {
+		s.vars["ANSWEREDTIME_MS"] = answered + "250" // Dial rounds ANSWEREDTIME down
+	}
 }
 
 // hangupRan runs the hangup handlers and returns the AGI requests they
@@ -685,10 +689,10 @@ func TestIncludeBehaviour(t *testing.T) {
 		if s.vars["TOLLGUARD_EXT"] != "1001" || s.vars["TOLLGUARD_SRC"] != "192.0.2.10:5060" {
 			t.Errorf("inherited variables %v", s.vars)
 		}
-		s.vars["ANSWEREDTIME"], s.vars["DIALSTATUS"] = "65", "ANSWER"
+		s.dialled("65", "ANSWER")
 		s.agiCalls = nil
 		s.runHandlers()
-		want = []string{"agi://127.0.0.1:4573/hangup", "42", "65", "ANSWER"}
+		want = []string{"agi://127.0.0.1:4573/hangup", "42", "65", "ANSWER", "65250"}
 		if len(s.agiCalls) != 1 || !slices.Equal(s.agiCalls[0], want) {
 			t.Errorf("settle %q, want %q", s.agiCalls, want)
 		}
@@ -813,7 +817,7 @@ func TestIncludeBehaviour(t *testing.T) {
 		}
 		s.dialled("900", "ANSWER")
 		want := []string{"agi://127.0.0.1:4573/emergency,112,1001,192.0.2.10:5060,900,ANSWER," + simEpoch,
-			"agi://127.0.0.1:4573/hangup,50,,CONGESTION"}
+			"agi://127.0.0.1:4573/hangup,50,,CONGESTION,"}
 		if got := s.hangupRan(); !slices.Equal(got, want) {
 			t.Errorf("handlers ran %q, want %q", got, want)
 		}
@@ -844,7 +848,7 @@ func TestIncludeBehaviour(t *testing.T) {
 				want = append(want, "agi://127.0.0.1:4573/emergency,999,1001,192.0.2.10:5060,600,ANSWER,1795392600")
 			}
 			// The ordinary call is settled once, with its own seconds.
-			want = append(want, "agi://127.0.0.1:4573/hangup,51,5,ANSWER")
+			want = append(want, "agi://127.0.0.1:4573/hangup,51,5,ANSWER,5250")
 			slices.Sort(want)
 			if got := s.hangupRan(); !slices.Equal(got, want) {
 				t.Errorf("then 999 %v: handlers ran %q, want %q", then999, got, want)
@@ -907,7 +911,7 @@ func TestIncludeBehaviour(t *testing.T) {
 		s.agi = answers("allow", "ok", "", "50", true)
 		s.call("0044207946000", "0044207946000")
 		s.vars["TOLLGUARD_MAXSEC"], s.vars["TIMEOUT(absolute)"] = "600", "600" // the first allow's limit
-		s.vars["ANSWEREDTIME"], s.vars["DIALSTATUS"] = "", "CONGESTION"        // the first trunk failed
+		s.dialled("", "CONGESTION")                                            // the first trunk failed
 		s.agi = answers("allow", "ok", "", "51", true)
 		s.call("0044207946000", "0044207946000") // the second route, allowed without a limit
 		if got := s.vars["TIMEOUT(absolute)"]; got != "0" {
@@ -917,7 +921,7 @@ func TestIncludeBehaviour(t *testing.T) {
 			t.Errorf("handlers %q", s.handlers)
 		}
 		want := [][]string{
-			{"agi://127.0.0.1:4573/hangup", "50", "", "CONGESTION"},
+			{"agi://127.0.0.1:4573/hangup", "50", "", "CONGESTION", ""},
 			{"agi://127.0.0.1:4573/outbound", "0044207946000", "1001", "192.0.2.10:5060"},
 		}
 		if !slices.EqualFunc(s.agiCalls, want, slices.Equal) {
@@ -934,7 +938,7 @@ func TestIncludeBehaviour(t *testing.T) {
 		// ring group that fell through to an outbound route) left
 		// ANSWEREDTIME; this call never reached a Dial.
 		s := newSim(t, "PJSIP")
-		s.vars["ANSWEREDTIME"], s.vars["DIALSTATUS"] = "99", "ANSWER"
+		s.dialled("99", "ANSWER")
 		s.vars["TIMEOUT(absolute)"] = "3600" // the admin's own limit, no earlier gate
 		s.agi = answers("allow", "ok", "", "53", true)
 		s.call("0044207946000", "0044207946000")
@@ -943,7 +947,7 @@ func TestIncludeBehaviour(t *testing.T) {
 		}
 		s.agiCalls = nil
 		s.runHandlers()
-		want := []string{"agi://127.0.0.1:4573/hangup", "53", "", ""}
+		want := []string{"agi://127.0.0.1:4573/hangup", "53", "", "", ""}
 		if len(s.agiCalls) != 1 || !slices.Equal(s.agiCalls[0], want) {
 			t.Errorf("settled %q, want %q", s.agiCalls, want)
 		}
