@@ -2,6 +2,7 @@ package agi
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -171,4 +172,55 @@ func TestUncheckedRequestWarns(t *testing.T) {
 	if n := len(h.logs.find("without a copy of its arguments")); n != 1 {
 		t.Errorf("a checked request warned")
 	}
+}
+
+// FuzzCheckArgs: the include's copies of honest arguments always pass,
+// and any forged argument (another value, a dropped or an added one)
+// always fails, whatever the values hold, "+" and spaces included. An
+// argument holding "&" cannot be copied into the URL and is not tried.
+func FuzzCheckArgs(f *testing.F) {
+	f.Add("0044207946000", "1001", "127.0.0.1:5072", "00900123456", uint8(0))
+	f.Add("+442079460000", "", "[2001:db8::1]:5060", "+44 20", uint8(1))
+	f.Add("42", "3", "ANSWER", "0", uint8(2))
+	f.Fuzz(func(t *testing.T, a1, a2, a3, forged string, which uint8) {
+		args := []string{a1, a2, a3}
+		for _, a := range args {
+			if strings.ContainsAny(a, "&") {
+				return
+			}
+		}
+		vars := map[string]string{}
+		q := make([]string, len(args))
+		for i, a := range args {
+			q[i] = fmt.Sprintf("a%d=%s", i+1, a)
+			vars[fmt.Sprintf("agi_arg_%d", i+1)] = a
+		}
+		honest := &request{Vars: vars, Query: strings.Join(q, "&")}
+		if checked, err := honest.checkArgs(); !checked || err != nil {
+			t.Fatalf("honest %q: checked %v, %v", honest.Query, checked, err)
+		}
+		bad := &request{Vars: map[string]string{}, Query: honest.Query}
+		for k, v := range vars {
+			bad.Vars[k] = v
+		}
+		n := int(which%3) + 1
+		key := fmt.Sprintf("agi_arg_%d", n)
+		switch which / 3 % 3 {
+		case 0: // another value
+			if forged == bad.Vars[key] {
+				return
+			}
+			bad.Vars[key] = forged
+		case 1: // dropped: only a non-empty one can be told from empty
+			if bad.Vars[key] == "" {
+				return
+			}
+			delete(bad.Vars, key)
+		case 2: // added
+			bad.Vars["agi_arg_4"] = forged
+		}
+		if _, err := bad.checkArgs(); err == nil {
+			t.Fatalf("forged %v with URL %q passed", bad.Vars, bad.Query)
+		}
+	})
 }
