@@ -114,9 +114,12 @@ func checkEnv(vars map[string]string, n int) (*request, error) {
 // decide, or another call id to settle at 0 seconds. Those come before
 // the caller's fields, so they can't be forged.
 //
-// An argument the include left empty may be missing altogether. A
-// request without a1 in its query (an older include, or a hand-written
-// AGI() line) is not checked: checked is false.
+// The include's last argument is a random number: a forger who copies
+// the arguments it can know (its number, endpoint and address) still
+// cannot end its copy with that one. An argument the include left empty
+// may be missing altogether. A request without a1 in its query (an older
+// include, or a hand-written AGI() line) is not checked: checked is
+// false.
 func (r *request) checkArgs() (checked bool, err error) {
 	want := map[int]string{}
 	for _, kv := range strings.Split(r.Query, "&") {
@@ -147,6 +150,21 @@ func (r *request) checkArgs() (checked bool, err error) {
 		}
 	}
 	return true, nil
+}
+
+// dropNonce removes the last argument of a checked request: the random
+// number the include adds so that forged arguments cannot match the
+// URL's copies. The scripts never see it.
+func (r *request) dropNonce() {
+	last := 0
+	for k := range r.Vars {
+		if n, ok := argNumber(k, "agi_arg_"); ok && n > last {
+			last = n
+		}
+	}
+	if last > 0 {
+		delete(r.Vars, "agi_arg_"+strconv.Itoa(last))
+	}
 }
 
 // argNumber parses prefix followed by a number from 1 to 99.

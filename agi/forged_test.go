@@ -98,6 +98,23 @@ func TestForgedRequests(t *testing.T) {
 		}
 	})
 
+	t.Run("CopiedArguments", func(t *testing.T) {
+		// The forger repeats the include's own arguments, which it can
+		// know (its number, its endpoint, its address): the rest of the
+		// real request then reads as replies, and an allow's reply
+		// "lost" that way settled the call at 0 s. The random last
+		// argument is what it cannot copy.
+		ch := gated("00900123456")
+		forge(ch, "00900123456", "1001", "127.0.0.1:5072")
+		if res := h.run(ch); !res.Hangup || res.HangupCause != "21" || res.Verdict() != "" {
+			t.Fatalf("copied arguments: hangup %v cause %q verdict %q", res.Hangup, res.HangupCause, res.Verdict())
+		}
+		hc := agitest.PJSIP("s")
+		hc.SetIncludeArgs(tollguard.ScriptHangup, "42", "3600", "ANSWER", "3600000")
+		forge(hc, "42", "0", "ANSWER", "0")
+		h.run(hc)
+	})
+
 	t.Run("Emergency", func(t *testing.T) {
 		// The include dials emergency numbers whatever tollguard says;
 		// the gate must not hang one up.
@@ -125,8 +142,8 @@ func TestForgedRequests(t *testing.T) {
 		}
 	})
 
-	if _, _, _, _, refused := h.metrics.snapshot(); refused[RefusedForged] != 4 {
-		t.Errorf("refused %v, want 4 forged", refused)
+	if _, _, _, _, refused := h.metrics.snapshot(); refused[RefusedForged] != 6 {
+		t.Errorf("refused %v, want 6 forged", refused)
 	}
 
 	t.Run("Honest", func(t *testing.T) {
@@ -139,8 +156,8 @@ func TestForgedRequests(t *testing.T) {
 			t.Errorf("+ number: verdict %q; log\n%s", res.Verdict(), h.logs.dump())
 		}
 		ch := gated("0044207946000")
-		ch.SetScript("outbound?a1=0044207946000&a2=1001&a3=")
-		ch.SetArgs("0044207946000", "1001")
+		ch.SetScript("outbound?a1=0044207946000&a2=1001&a3=&a4=12345")
+		ch.SetArgs("0044207946000", "1001", "", "12345")
 		if res := h.run(ch); res.Verdict() != "allow" {
 			t.Errorf("empty source left out: verdict %q", res.Verdict())
 		}
@@ -223,4 +240,39 @@ func FuzzCheckArgs(f *testing.F) {
 			t.Fatalf("forged %v with URL %q passed", bad.Vars, bad.Query)
 		}
 	})
+}
+
+// TestAllowOutOfStepLeftOpen: an allow whose reply comes back out of
+// step may still have been set (Asterisk runs each command it reads), so
+// the call is not settled at 0 s: its hangup settles it. Here a request
+// from an include without the URL's copies, forged with the caller's
+// own arguments: the rest of the real request reads as the MSet's reply.
+func TestAllowOutOfStepLeftOpen(t *testing.T) {
+	settled := make(chan tollguard.Settlement, 1)
+	h := startServer(t, func(s *Server) {
+		g := s.Gate.(*agitest.Gate)
+		g.DecideFunc = func(context.Context, tollguard.Call) (tollguard.Decision, error) {
+			return tollguard.Decision{Verdict: tollguard.Allow, Reason: tollguard.ReasonOK, MaxSec: 3600, CallID: 42}, nil
+		}
+		g.SettleFunc = func(_ context.Context, st tollguard.Settlement) (bool, error) {
+			settled <- st
+			return true, nil
+		}
+	})
+	ch := agitest.PJSIP("00900123456")
+	ch.SetArgs("00900123456", "1001", "127.0.0.1:5072")
+	// Asterisk's own line break after the caller ID ends the forgery.
+	ch.Env.Set("agi_callerid", "1001\nagi_arg_1: 00900123456\nagi_arg_2: 1001\nagi_arg_3: 127.0.0.1:5072\n")
+	res := h.run(ch)
+	if res.Verdict() != "allow" {
+		t.Fatalf("verdict %q: the test needs the allow sent", res.Verdict())
+	}
+	if len(h.logs.find("could not confirm that the allow reached Asterisk")) != 1 {
+		t.Errorf("log:\n%s", h.logs.dump())
+	}
+	select {
+	case st := <-settled:
+		t.Fatalf("settled %+v: the allow may be dialling", st)
+	default:
+	}
 }

@@ -29,10 +29,18 @@ func TestHangupBillsStartedSeconds(t *testing.T) {
 		{[]string{"7", "", "NOANSWER", ""}, 0},
 		{[]string{"7", "3", "ANSWER", ""}, 3},     // not answered through Dial's MS, or an old handler
 		{[]string{"7", "3", "ANSWER", "junk"}, 3}, // unreadable: the seconds
-		{[]string{"7", "3", "ANSWER"}, 3},         // an include from before ANSWEREDTIME_MS
+		{[]string{"7", "3", "ANSWER"}, 3},         // no ANSWEREDTIME_MS
 	} {
 		ch := agitest.PJSIP("s")
-		ch.SetIncludeArgs(tollguard.ScriptHangup, tc.args...)
+		ch.SetIncludeArgs(tollguard.ScriptHangup, tc.args...) // with the random last argument, not read as one
+		h.run(ch)
+		if st := recv(t, settled, "Settle"); st.Billsec != tc.want {
+			t.Errorf("args %q: billed %d s, want %d", tc.args, st.Billsec, tc.want)
+		}
+		// The include before this one: three arguments, no copies.
+		ch = agitest.PJSIP("s")
+		ch.SetScript(tollguard.ScriptHangup)
+		ch.SetArgs(tc.args...)
 		h.run(ch)
 		if st := recv(t, settled, "Settle"); st.Billsec != tc.want {
 			t.Errorf("args %q: billed %d s, want %d", tc.args, st.Billsec, tc.want)

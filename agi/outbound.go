@@ -331,11 +331,18 @@ func (s *Server) undelivered(ss *session, call *tollguard.Call, d *tollguard.Dec
 		}
 		return
 	}
+	if allow && d.CallID != 0 {
+		// Asterisk runs each command it reads whatever we make of its
+		// replies: a reply lost to a deadline or read out of step does
+		// not mean the allow was not set, and settling at 0 s here let
+		// such a call go out free. The hangup handler settles it at its
+		// real length; ARI or the sweep, if that never comes.
+		s.logCall(ss, slog.LevelWarn, "could not confirm that the allow reached Asterisk; the call is left open for its hangup to settle",
+			call, d, took, slog.String(tollguard.LogError, err.Error()))
+		return
+	}
 	s.logCall(ss, slog.LevelWarn, "could not deliver the decision to Asterisk; the include fails the call closed",
 		call, d, took, slog.String(tollguard.LogError, err.Error()))
-	if allow && d.CallID != 0 {
-		s.settle(context.Background(), ss.log(), d.CallID, ByHangupInGate)
-	}
 }
 
 // logCall logs a decision with the stable keys. Attributes are built

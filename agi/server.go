@@ -371,10 +371,13 @@ func (s *Server) serveConn(ctx context.Context, conn net.Conn, peer netip.Addr) 
 		start:    start,
 		deadline: deadline,
 	}
-	if checked, err := req.checkArgs(); err != nil {
+	switch checked, err := req.checkArgs(); {
+	case err != nil:
 		s.forged(ss, err)
 		return
-	} else if !checked && req.Script != "" && len(req.Vars) > 0 {
+	case checked:
+		req.dropNonce()
+	case req.Script != "":
 		s.unchecked(ss)
 	}
 	switch req.Script {

@@ -302,6 +302,8 @@ type sim struct {
 
 	agi      func(s *sim, url string, args []string) // sets the reply variables
 	agiCalls [][]string
+	rands    int             // RAND() draws so far
+	nonces   map[string]bool // the AGI requests' random last arguments
 	handlers []string
 	logs     []string
 	hangup   string // cause, "" if the channel was not hung up
@@ -438,6 +440,12 @@ func (s *sim) function(e string) string {
 		return s.channel[args]
 	case "LOCAL":
 		return s.get(args)
+	case "RAND":
+		if args != "0,2147483646" {
+			s.t.Errorf("RAND(%s): want the whole positive range", args)
+		}
+		s.rands++
+		return fmt.Sprintf("%d", 1000000+s.rands) // fresh each time, as Asterisk's
 	}
 	s.t.Fatalf("function %s not simulated", name)
 	return ""
@@ -539,6 +547,7 @@ func (s *sim) gosubAt(ctx, exten string, args ...string) {
 		case "AGI":
 			args := strings.Split(s.subst(pr.args), ",")
 			args[0] = s.checkURLArgs(args[0], args[1:])
+			args = s.checkNonce(args)
 			s.agiCalls = append(s.agiCalls, args)
 			if s.agi != nil {
 				s.agi(s, args[0], args[1:])
@@ -589,6 +598,23 @@ func (s *sim) checkURLArgs(url string, args []string) string {
 		return base + "?" + strings.Join(rest, "&")
 	}
 	return base
+}
+
+// checkNonce checks that an AGI() line's last argument is a random
+// number drawn for it alone (two RAND() draws, never one an earlier
+// request used), and returns the arguments without it.
+func (s *sim) checkNonce(args []string) []string {
+	s.t.Helper()
+	last := args[len(args)-1]
+	if len(args) < 2 || !regexp.MustCompile(`^1\d{6}1\d{6}$`).MatchString(last) || s.nonces[last] {
+		s.t.Errorf("AGI %q: the last argument is not a fresh random number", args)
+		return args
+	}
+	if s.nonces == nil {
+		s.nonces = map[string]bool{}
+	}
+	s.nonces[last] = true
+	return args[:len(args)-1]
 }
 
 // call runs the include as `Gosub(tollguard-outbound,s,1(args))` from

@@ -13,7 +13,10 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math/rand/v2"
 	"net"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -106,7 +109,7 @@ func (ch *Channel) SetDialled(dialled string) {
 	}
 	if script, _ := ch.Env.Get("agi_network_script"); strings.Contains(script, "?a1=") {
 		base, _, _ := strings.Cut(script, "?")
-		ch.SetIncludeArgs(base, args...) // keep the URL's copy in step
+		ch.SetIncludeArgs(base, args[:len(args)-1]...) // keep the URL's copy in step, with a new nonce
 		return
 	}
 	ch.SetArgs(args...)
@@ -141,9 +144,11 @@ func (ch *Channel) SetArgs(args ...string) {
 
 // SetIncludeArgs sets the script and its arguments as the tollguard
 // include calls it: AGI(agi://127.0.0.1:4573/<script>?a1=<arg 1>&a2=...,
-// <arg 1>,...). The URL's copies come before the caller ID in the env
-// block, and the server refuses a request whose two copies differ.
+// <arg 1>,...,<nonce>), with a random last argument. The URL's copies
+// come before the caller ID in the env block, and the server refuses a
+// request whose two copies differ.
 func (ch *Channel) SetIncludeArgs(script string, args ...string) {
+	args = append(slices.Clip(args), strconv.FormatUint(rand.Uint64()>>2, 10))
 	q := make([]string, len(args))
 	for i, a := range args {
 		q[i] = fmt.Sprintf("a%d=%s", i+1, a)
