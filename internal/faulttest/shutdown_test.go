@@ -219,7 +219,9 @@ func testShutdownStuck(t *testing.T) {
 	if c, ok := e.Calls()[id]; !ok || c.SettledAt.Valid {
 		t.Errorf("the unconfirmed allow %d was settled before its hangup: %+v", id, c)
 	}
-	if d.Log.Count(func(l LogLine) bool { return strings.HasPrefix(l.Msg(), "could not confirm that the allow reached Asterisk") }) != 1 {
+	if d.Log.Count(func(l LogLine) bool {
+		return strings.HasPrefix(l.Msg(), "could not confirm that the allow reached Asterisk")
+	}) != 1 {
 		t.Error("no log line for the unconfirmed allow")
 	}
 	e.IntegrityCheck()
