@@ -17,9 +17,25 @@ import (
 // emergency number (by the URL's copy, which is Asterisk's) is left to
 // the include, which dials those whatever tollguard says.
 func (s *Server) forged(ss *session, err error) {
-	s.cfg.metrics.Refused(RefusedForged)
+	s.refuse(ss, err, "forged_request", "FastAGI request forged by the caller: its arguments differ from the copies in the request URL, "+
+		"so a caller ID, caller name or redirecting number on this channel holds a line break. ",
+		". Find the phone by the channel and block its extension (tollguard ext block)")
+}
+
+// refuse ends a request whose arguments cannot be trusted (see forged),
+// logging why and what to do.
+func (s *Server) refuse(ss *session, err error, reason, why, todo string) {
+	if reason == "forged_request" {
+		s.cfg.metrics.Refused(RefusedForged)
+	} else {
+		s.cfg.metrics.Refused(RefusedUnchecked)
+	}
 	req := ss.req
 	num, ext := rawQueryValue(req.Query, "a1"), rawQueryValue(req.Query, "a2")
+	if num == "" {
+		// No copies: the argument, trusted only to spare an emergency call.
+		num, _ = req.arg(1)
+	}
 	hangup := req.Script == tollguard.ScriptOutbound && !queryFlag(req.Query, "emergency") && !s.Gate.Emergency(num)
 	if hangup {
 		// Asterisk runs commands in order, whatever we have read.
@@ -36,11 +52,9 @@ func (s *Server) forged(ss *session, err error) {
 				what = "call left to the include"
 			}
 		}
-		ss.log().Error("FastAGI request forged by the caller: its arguments differ from the copies in the request URL, "+
-			"so a caller ID, caller name or redirecting number on this channel holds a line break. "+
-			what+". Find the phone by the channel and block its extension (tollguard ext block)",
+		ss.log().Error(why+what+todo,
 			LogScript, req.Script, tollguard.LogExtension, ext, tollguard.LogDest, num,
-			tollguard.LogReason, "forged_request", tollguard.LogError, err.Error(), LogSuppressed, n)
+			tollguard.LogReason, reason, tollguard.LogError, err.Error(), LogSuppressed, n)
 	}
 }
 

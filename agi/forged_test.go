@@ -276,3 +276,29 @@ func TestAllowOutOfStepLeftOpen(t *testing.T) {
 	default:
 	}
 }
+
+// TestRequireArgCopies: with RequireArgCopies, a request without the
+// URL's copies is refused as a forged one is (an emergency number
+// excepted); the include's requests are served.
+func TestRequireArgCopies(t *testing.T) {
+	h := startServer(t, func(s *Server) { s.RequireArgCopies = true })
+	ch := agitest.PJSIP("0044207946000")
+	ch.SetArgs("0044207946000", "1001", "127.0.0.1:5072")
+	if res := h.run(ch); !res.Hangup || res.HangupCause != "21" || res.Verdict() != "" {
+		t.Errorf("request without copies: hangup %v cause %q verdict %q", res.Hangup, res.HangupCause, res.Verdict())
+	}
+	if l := h.logs.find("require_arg_copies is on"); len(l) != 1 || l[0].Attrs[tollguard.LogReason] != "unchecked_request" {
+		t.Errorf("log %+v", l)
+	}
+	ch = agitest.PJSIP("999")
+	ch.SetArgs("999", "1001", "127.0.0.1:5072")
+	if res := h.run(ch); res.Hangup {
+		t.Error("an emergency number was hung up")
+	}
+	if res := h.run(gated("0044207946000")); res.Verdict() != "allow" {
+		t.Errorf("the include's request: verdict %q", res.Verdict())
+	}
+	if _, _, _, _, refused := h.metrics.snapshot(); refused[RefusedUnchecked] != 2 || refused[RefusedForged] != 0 {
+		t.Errorf("refused %v", refused)
+	}
+}

@@ -39,6 +39,7 @@ const (
 	RefusedBusy       = "busy"        // MaxSessions reached
 	RefusedMalformed  = "malformed"   // the env block was broken or incomplete
 	RefusedForged     = "forged"      // the arguments differ from the copies in the request URL
+	RefusedUnchecked  = "unchecked"   // no copies in the URL, with Server.RequireArgCopies
 )
 
 // NopMetrics discards every measurement.

@@ -92,6 +92,12 @@ type Server struct {
 	DecisionTimeout time.Duration
 	// DenyAction is DenyHangup (default) or DenyReturn.
 	DenyAction DenyAction
+	// RequireArgCopies refuses requests without the URL's copies of
+	// their arguments (request.checkArgs), as forged ones are: only the
+	// current include's requests are served. Off, they are served with
+	// an hourly warning, so that an upgrade of tollguard before its
+	// include does not fail every call.
+	RequireArgCopies bool
 	// Metrics receives measurements; default NopMetrics.
 	Metrics Metrics
 	// Now is the clock for settlement times; default time.Now.
@@ -377,6 +383,11 @@ func (s *Server) serveConn(ctx context.Context, conn net.Conn, peer netip.Addr) 
 		return
 	case checked:
 		req.dropNonce()
+	case s.RequireArgCopies && req.Script != "":
+		s.refuse(ss, errors.New("no a1=... in the request URL"), "unchecked_request",
+			"FastAGI request refused: it has no copies of its arguments in its URL, and [agi] require_arg_copies is on. ",
+			". Install the current include (tollguard dialplan > /etc/asterisk/tollguard.conf; dialplan reload), or use its AGI() lines")
+		return
 	case req.Script != "":
 		s.unchecked(ss)
 	}

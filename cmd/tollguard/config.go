@@ -68,6 +68,9 @@ type AGIConfig struct {
 	DecisionTimeout Duration `toml:"decision_timeout"`
 	DenyAction      string   `toml:"deny_action"` // hangup or return
 	ShutdownTimeout Duration `toml:"shutdown_timeout"`
+	// RequireArgCopies refuses requests from includes older than the
+	// argument copies (forgeable through a caller ID with a line break).
+	RequireArgCopies bool `toml:"require_arg_copies"`
 }
 
 // GateConfig tunes the decision policy.

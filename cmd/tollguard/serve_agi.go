@@ -28,18 +28,19 @@ func startAGI(ctx context.Context, d *daemon) error {
 		return tollguard.Errorf(tollguard.EUNAVAILABLE, "cannot listen on %s for FastAGI: %v (is another tollguard running, or the address not up yet? set TOLLGUARD_AGI_ADDR or [agi] listen; systemd retries)", cfg.Listen, err)
 	}
 	srv := &agi.Server{
-		Gate:            d.policy,
-		Logger:          d.log,
-		Allowed:         allowed,
-		ClientUIDs:      uids,
-		PeerUID:         sockdiag.PeerUID,
-		MaxSessions:     cfg.MaxSessions,
-		SessionTimeout:  cfg.SessionTimeout.Duration,
-		EnvTimeout:      cfg.EnvTimeout.Duration,
-		DecisionTimeout: cfg.DecisionTimeout.Duration,
-		DenyAction:      agi.DenyAction(cfg.DenyAction),
-		Metrics:         agiMetrics{d.metrics, d.health},
-		Now:             d.app.Now,
+		Gate:             d.policy,
+		Logger:           d.log,
+		Allowed:          allowed,
+		ClientUIDs:       uids,
+		PeerUID:          sockdiag.PeerUID,
+		MaxSessions:      cfg.MaxSessions,
+		SessionTimeout:   cfg.SessionTimeout.Duration,
+		EnvTimeout:       cfg.EnvTimeout.Duration,
+		DecisionTimeout:  cfg.DecisionTimeout.Duration,
+		DenyAction:       agi.DenyAction(cfg.DenyAction),
+		RequireArgCopies: cfg.RequireArgCopies,
+		Metrics:          agiMetrics{d.metrics, d.health},
+		Now:              d.app.Now,
 	}
 	d.health.SetAGIBound(true)
 	d.log.Info("FastAGI gate listening", "addr", ln.Addr().String(), "allowed", cfg.Allowed, "allowed_users", cfg.AllowedUsers)
