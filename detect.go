@@ -87,18 +87,11 @@ func ValidateDetectorRule(name string, r DetectorRule) error {
 	if r.Threshold < 0 || r.Threshold > MaxDetectorThreshold {
 		return Errorf(EINVALID, "detector %s: threshold %d must be between 0 (off) and %d", name, r.Threshold, MaxDetectorThreshold)
 	}
-	if r.Window%time.Second != 0 || r.Duration%time.Second != 0 {
-		// Overrides are stored in whole seconds: 500ms became 0.
-		return Errorf(EINVALID, "detector %s: window %s and duration %s must be whole seconds", name, r.Window, r.Duration)
-	}
-	if r.Threshold == 0 && r.Action == "" {
-		return nil
+	if r.Threshold == 0 {
+		return nil // off: the rest does not matter (config files say "off" many ways)
 	}
 	if !r.Action.Valid() {
 		return Errorf(EINVALID, "detector %s: action %q: want alert, intl_block or block_extension", name, r.Action)
-	}
-	if r.Threshold == 0 {
-		return nil // off: the rest does not matter
 	}
 	if r.Action.Blocks() && r.Threshold < 2 {
 		return Errorf(EINVALID, "detector %s: action %s needs a threshold of at least 2: one event (a misdial) must never block", name, r.Action)

@@ -375,6 +375,8 @@ func TestValidateDetectorRule(t *testing.T) {
 	}{
 		{"Defaults", tollguard.DetectBurstExt, tollguard.DefaultDetectorRules()[tollguard.DetectBurstExt], true},
 		{"Off", tollguard.DetectSweep, tollguard.DetectorRule{}, true},
+		// A config file that says "off" its own way still loads.
+		{"OffAnyAction", tollguard.DetectSweep, tollguard.DetectorRule{Action: "none", Window: 1500 * time.Millisecond}, true},
 		{"BlockOnOneEvent", tollguard.DetectHighRisk, tollguard.DetectorRule{Threshold: 1, Window: time.Minute, Action: tollguard.ActionIntlBlock}, false},
 		{"AlertOnOneEvent", tollguard.DetectHighRisk, tollguard.DetectorRule{Threshold: 1, Window: time.Minute, Action: tollguard.ActionAlert}, true},
 		{"NoWindow", tollguard.DetectBurstExt, tollguard.DetectorRule{Threshold: 3, Action: tollguard.ActionAlert}, false},

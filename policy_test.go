@@ -648,16 +648,39 @@ func TestNoCapStillLimitsACall(t *testing.T) {
 		t.Fatalf("sweep after 2 min: %+v %v", r, err)
 	}
 	// Calls decided before the limit may carry any MAXSEC: the sweep
-	// must not overflow on them either.
+	// must not overflow on them, and holds them to the day too.
 	old := &tollguard.CallRecord{ID: 1, UniqueID: "old", CreatedAt: f.now.Add(-2 * time.Minute), MaxSec: 12_000_000_000}
 	alive := func(context.Context, *tollguard.CallRecord) (bool, bool, error) { return true, true, nil }
+	var hung []int64
 	hangup := func(_ context.Context, c *tollguard.CallRecord) error {
-		t.Errorf("hung up call with MAXSEC %d after 2 min", c.MaxSec)
+		hung = append(hung, c.MaxSec)
 		return nil
 	}
-	if r, err := f.p.Sweep(ctx, openCalls{old}, alive, hangup, 2*time.Minute); err != nil || len(r.Overran) != 0 || r.StillRunning != 1 {
-		t.Fatalf("sweep of a call with MAXSEC 1.2e10: %+v %v", r, err)
+	if r, err := f.p.Sweep(ctx, openCalls{old}, alive, hangup, 2*time.Minute); err != nil || len(r.Overran) != 0 || r.StillRunning != 1 || len(hung) != 0 {
+		t.Fatalf("sweep of a call with MAXSEC 1.2e10 after 2 min: %+v %v, hung up %v", r, err, hung)
 	}
+	old.CreatedAt = f.now.Add(-tollguard.MaxCallSecsLimit*time.Second - 3*time.Minute)
+	if r, err := f.p.Sweep(ctx, openCalls{old}, alive, hangup, 2*time.Minute); err != nil || len(r.Overran) != 1 || len(hung) != 1 {
+		t.Fatalf("sweep of a call with MAXSEC 1.2e10 after a day: %+v %v, hung up %v", r, err, hung)
+	}
+	// Without ARI it is settled at the day it had, not its MAXSEC.
+	settled := &settleRecorder{GateStore: f.db}
+	p := &tollguard.Policy{Now: f.p.Now, Store: settled, DefaultPlan: f.p.DefaultPlan, Logger: f.p.Logger}
+	if r, err := p.Sweep(ctx, openCalls{old}, nil, nil, 2*time.Minute); err != nil || r.SettledFull != 1 ||
+		len(settled.got) != 1 || settled.got[0].Billsec != tollguard.MaxCallSecsLimit+180 {
+		t.Fatalf("sweep without ARI: %+v %v, settled %+v", r, err, settled.got)
+	}
+}
+
+// settleRecorder records settlements instead of making them.
+type settleRecorder struct {
+	tollguard.GateStore
+	got []tollguard.Settlement
+}
+
+func (s *settleRecorder) SettleCall(_ context.Context, st tollguard.Settlement) (tollguard.CallRecord, bool, error) {
+	s.got = append(s.got, st)
+	return tollguard.CallRecord{ID: st.CallID}, true, nil
 }
 
 // openCalls lists fixed open calls.

@@ -41,10 +41,6 @@ type Overrun struct {
 // stay open before the sweep settles it.
 const DefaultOpenLimit = 12 * time.Hour
 
-// maxLimitSecs is a century: any MAXSEC beyond it is "never" to the
-// sweep, and fits a time.Duration.
-const maxLimitSecs = 100 * 365 * 24 * 3600
-
 // Sweep settles calls whose settlement never arrived (a crash, a lost
 // FastAGI connection, a dialplan without the hangup handler), so that
 // the balance never quietly forgets a call:
@@ -69,9 +65,10 @@ func (p *Policy) Sweep(ctx context.Context, l OpenCallLister, alive ChannelCheck
 	}
 	for _, c := range open {
 		r.Checked++
-		// Clamped so the Duration cannot overflow: a MAXSEC past 292
-		// years came out negative, and the call counted as overrun.
-		limit := time.Duration(min(c.MaxSec, maxLimitSecs)) * time.Second
+		// No paid call runs past a day, whatever MAXSEC a row decided
+		// before that limit carries (1.2e10 s overflowed the Duration,
+		// negative, and the call counted as overrun at once).
+		limit := time.Duration(min(c.MaxSec, MaxCallSecsLimit)) * time.Second
 		if c.MaxSec < 0 {
 			limit = DefaultOpenLimit
 		}
@@ -91,7 +88,7 @@ func (p *Policy) Sweep(ctx context.Context, l OpenCallLister, alive ChannelCheck
 				continue
 			}
 			if err == nil && known && !up {
-				billsec := int64(elapsed / time.Second)
+				billsec := int64((elapsed + time.Second - 1) / time.Second) // a started second counts
 				if c.MaxSec >= 0 && billsec > c.MaxSec {
 					billsec = c.MaxSec
 				}
@@ -105,8 +102,10 @@ func (p *Policy) Sweep(ctx context.Context, l OpenCallLister, alive ChannelCheck
 		if elapsed < limit+grace {
 			continue
 		}
-		billsec := c.MaxSec
-		if billsec < 0 {
+		// Its MAXSEC, or the time it has had if less (an old row's
+		// MAXSEC may be years: billing it would take the whole balance).
+		billsec := min(c.MaxSec, int64(elapsed/time.Second))
+		if c.MaxSec < 0 {
 			billsec = int64(limit / time.Second)
 		}
 		if _, err := p.Settle(ctx, Settlement{CallID: c.ID, Billsec: billsec, By: "sweep:maxsec", At: now}); err != nil {

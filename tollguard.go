@@ -26,9 +26,10 @@ const (
 
 // Channel variables the hangup request reads to settle a call.
 const (
-	VarAnsweredTime = "ANSWEREDTIME"
-	VarBillsec      = "CDR(billsec)"
-	VarDialStatus   = "DIALSTATUS"
+	VarAnsweredTime   = "ANSWEREDTIME"    // whole seconds, rounded down
+	VarAnsweredTimeMS = "ANSWEREDTIME_MS" // milliseconds: a started second is billed
+	VarBillsec        = "CDR(billsec,f)"  // f: with its fraction, rounded up
+	VarDialStatus     = "DIALSTATUS"
 )
 
 // Q.850 causes the gate hangs up with.

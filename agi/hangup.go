@@ -57,12 +57,22 @@ func (s *Server) hangup(ctx context.Context, ss *session) {
 	} else if v, ok := req.arg(2); ok {
 		billsec, known = parseSeconds(v)
 	} else {
-		v, _, err := ss.get(tollguard.VarAnsweredTime)
-		if err != nil {
-			s.hangupFailed(ss, err)
-			return
+		// A bare request (design.md's form): read the channel.
+		for _, name := range []string{tollguard.VarAnsweredTimeMS, tollguard.VarAnsweredTime} {
+			v, _, err := ss.get(name)
+			if err != nil {
+				s.hangupFailed(ss, err)
+				return
+			}
+			if name == tollguard.VarAnsweredTimeMS {
+				billsec, known = parseMillis(v)
+			} else {
+				billsec, known = parseSeconds(v)
+			}
+			if known {
+				break
+			}
 		}
-		billsec, known = parseSeconds(v)
 	}
 	if !known && (dialStatus == "" || strings.EqualFold(dialStatus, "ANSWER")) {
 		// No ANSWEREDTIME (the Dial ran on another channel, or not at
@@ -127,7 +137,11 @@ func parseMillis(v string) (sec int64, known bool) {
 	if err != nil || ms < 0 {
 		return 0, false
 	}
-	return (ms + 999) / 1000, true
+	sec = ms / 1000 // not (ms+999)/1000, which overflows near 2^63
+	if ms%1000 != 0 {
+		sec++
+	}
+	return sec, true
 }
 
 // unknownScript answers a request for a script the gate does not have:

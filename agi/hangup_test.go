@@ -27,9 +27,10 @@ func TestHangupBillsStartedSeconds(t *testing.T) {
 		{[]string{"7", "3", "ANSWER", "3000"}, 3},
 		{[]string{"7", "0", "ANSWER", "1"}, 1},
 		{[]string{"7", "", "NOANSWER", ""}, 0},
-		{[]string{"7", "3", "ANSWER", ""}, 3},     // not answered through Dial's MS, or an old handler
-		{[]string{"7", "3", "ANSWER", "junk"}, 3}, // unreadable: the seconds
-		{[]string{"7", "3", "ANSWER"}, 3},         // no ANSWEREDTIME_MS
+		{[]string{"7", "3", "ANSWER", ""}, 3},                                   // not answered through Dial's MS, or an old handler
+		{[]string{"7", "3", "ANSWER", "junk"}, 3},                               // unreadable: the seconds
+		{[]string{"7", "3", "ANSWER", "9223372036854775807"}, 9223372036854776}, // no overflow to a free call
+		{[]string{"7", "3", "ANSWER"}, 3},                                       // no ANSWEREDTIME_MS
 	} {
 		ch := agitest.PJSIP("s")
 		ch.SetIncludeArgs(tollguard.ScriptHangup, tc.args...) // with the random last argument, not read as one

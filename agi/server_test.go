@@ -859,20 +859,23 @@ func TestHangupScript(t *testing.T) {
 		ch.Vars["ANSWEREDTIME"] = "12"
 		ch.Vars["DIALSTATUS"] = "ANSWER"
 		res := h.run(ch)
-		want := []string{"GET VARIABLE TOLLGUARD_CALLID", "GET VARIABLE DIALSTATUS", "GET VARIABLE ANSWEREDTIME"}
+		want := []string{"GET VARIABLE TOLLGUARD_CALLID", "GET VARIABLE DIALSTATUS", "GET VARIABLE ANSWEREDTIME_MS", "GET VARIABLE ANSWEREDTIME"}
 		if !reflect.DeepEqual(res.Commands, want) {
 			t.Errorf("commands %q", res.Commands)
 		}
-		check(t, res, 3, tollguard.Settlement{CallID: 43, Billsec: 12, DialStatus: "ANSWER"})
+		check(t, res, 4, tollguard.Settlement{CallID: 43, Billsec: 12, DialStatus: "ANSWER"})
+		// With the milliseconds, a started second is billed.
+		ch.Vars["ANSWEREDTIME_MS"] = "12345"
+		check(t, h.run(ch), 3, tollguard.Settlement{CallID: 43, Billsec: 13, DialStatus: "ANSWER"})
 	})
 	t.Run("BillsecFallback", func(t *testing.T) {
 		ch := hangup("44", "", "ANSWER")
-		ch.Vars["CDR(billsec)"] = "30"
+		ch.Vars["CDR(billsec,f)"] = "30.250000"
 		res := h.run(ch)
-		if !reflect.DeepEqual(res.Commands, []string{"GET VARIABLE CDR(billsec)"}) {
+		if !reflect.DeepEqual(res.Commands, []string{"GET VARIABLE CDR(billsec,f)"}) {
 			t.Errorf("commands %q", res.Commands)
 		}
-		check(t, res, 1, tollguard.Settlement{CallID: 44, Billsec: 30, DialStatus: "ANSWER"})
+		check(t, res, 1, tollguard.Settlement{CallID: 44, Billsec: 31, DialStatus: "ANSWER"})
 	})
 	t.Run("UnansweredNeedsNoBillsec", func(t *testing.T) {
 		check(t, h.run(hangup("45", "", "NOANSWER")), 0, tollguard.Settlement{CallID: 45, DialStatus: "NOANSWER"})

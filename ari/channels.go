@@ -312,10 +312,10 @@ func (t *tracker) judge(ctx context.Context, g *callGroup, ts time.Time) {
 		return
 	}
 	num := tollguard.Classify(g.exten, g.plan, t.highRisk)
-	if e := t.ext(ctx, g.exten); !num.Toll() || e.known && (g.acct == "" || e.account == g.acct) {
-		// A number naming one of the account's extensions is an
-		// internal call however long it is (5-digit extension plans),
-		// as at the gate.
+	if !num.Toll() || g.acct != "" && t.ext(ctx, g.exten).account == g.acct {
+		// A number naming one of the caller's account's extensions is
+		// an internal call however long it is (5-digit extension
+		// plans). An originated call has no account to tell by.
 		g.judged = true
 		return
 	}

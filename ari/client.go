@@ -304,10 +304,13 @@ func (c *Client) Originate(ctx context.Context, o tollguard.Originate) (string, 
 
 // HangupChannel hangs channel id up with a Q.850 reason ("rejected").
 func (c *Client) HangupChannel(ctx context.Context, id, reason string) error {
-	what := fmt.Sprintf("hang up channel %s", id)
-	key := ariv5.NewKey(ariv5.ChannelKey, id)
-	err := c.bounded(ctx, what, func() error { return c.native.Channel().Hangup(key, reason) })
-	return c.nativeError(what, "", err)
+	// Not through the ari library, which puts the id in the path
+	// unescaped (an Originate-chosen id or a systemname may hold "+").
+	path := "/channels/" + pathSegment(id)
+	if reason != "" {
+		path += "?reason=" + url.QueryEscape(reason)
+	}
+	return c.request(ctx, fmt.Sprintf("hang up channel %s", id), "", http.MethodDelete, path, nil, nil)
 }
 
 // ChannelExists reports whether Asterisk still has channel id.

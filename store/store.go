@@ -72,7 +72,12 @@ func Open(ctx context.Context, file string) (*DB, error) {
 		return nil, fmt.Errorf("open database file %s: %w", file, err)
 	}
 	// Only a SQLite file (or a new, empty one) is touched: --db
-	// /etc/asterisk/pjsip.conf by mistake must not chmod Asterisk's file.
+	// /etc/asterisk/pjsip.conf or /dev/null by mistake must not chmod
+	// what is not ours.
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, tollguard.Errorf(tollguard.EINVALID, "%s is not a regular file; check TOLLGUARD_DB or --db (nothing was changed)", file)
+	}
 	var head [16]byte
 	if n, _ := io.ReadFull(f, head[:]); n > 0 && string(head[:n]) != sqliteHeader {
 		f.Close()

@@ -95,6 +95,13 @@ func TestOpen(t *testing.T) {
 		if fi.Mode().Perm() != 0o640 || string(got) != string(text) {
 			t.Fatalf("mode %v, content %q after a refused open", fi.Mode().Perm(), got)
 		}
+		// Nor a device (--db /dev/null as root).
+		if _, err := store.Open(ctx, os.DevNull); tollguard.ErrorCode(err) != tollguard.EINVALID || !strings.Contains(err.Error(), "not a regular file") {
+			t.Errorf("open %s: %v", os.DevNull, err)
+		}
+		if fi, _ := os.Stat(os.DevNull); fi.Mode().Perm() != 0o666 {
+			t.Errorf("%s is now %v", os.DevNull, fi.Mode().Perm())
+		}
 	})
 	t.Run("CreatesPrivateFileAndMigrates", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "tg.db")

@@ -210,7 +210,7 @@ func (s *accountSettings) flags(f *pflag.FlagSet) {
 	f.StringVar(&s.zone, "zone", "", "IANA time zone for business hours (Europe/London)")
 	f.StringVar(&s.creditLimit, "credit-limit", "", "how far below zero the balance may go (postpaid), e.g. 50.00")
 	f.StringVar(&s.callCap, "call-cap", "", "most one call may cost, e.g. 5.00 (0 = no cap)")
-	f.Int64Var(&s.maxCallSecs, "max-call-secs", 0, "longest call in seconds, at most 86400 (0 = no cap of its own; no call is allowed past a day)")
+	f.Int64Var(&s.maxCallSecs, "max-call-secs", 0, "longest call in seconds, at most 86400 (0 = no cap of its own; no paid call is allowed past a day)")
 	f.StringVar(&s.natCeiling, "national-ceiling", "", "deny national calls dearer than this per minute, e.g. 0.20, or none")
 	f.StringVar(&s.intlCeiling, "intl-ceiling", "", "deny international calls dearer than this per minute, e.g. 0.02, or none")
 	f.BoolVar(&s.whitelist, "whitelist", false, "strict whitelist mode: only allow-listed destinations (--whitelist=false to leave it)")
@@ -285,6 +285,9 @@ func (s *accountSettings) apply(f *pflag.FlagSet, a *tollguard.Account) error {
 		a.Zone = s.zone
 	}
 	if ch("max-call-secs") {
+		if s.maxCallSecs < 0 || s.maxCallSecs > tollguard.MaxCallSecsLimit {
+			return tollguard.Errorf(tollguard.EINVALID, "--max-call-secs %d: want 0 (no cap of its own) to %d (a day, the limit for every call)", s.maxCallSecs, tollguard.MaxCallSecsLimit)
+		}
 		a.MaxCallSecs = s.maxCallSecs
 	}
 	if ch("whitelist") {
@@ -345,8 +348,10 @@ func checkAccount(a *tollguard.Account) error {
 			return tollguard.Errorf(tollguard.EINVALID, "prefix %q: digits only", p)
 		}
 	}
-	if a.MaxCallSecs < 0 || a.MaxCallSecs > tollguard.MaxCallSecsLimit {
-		return tollguard.Errorf(tollguard.EINVALID, "--max-call-secs %d: want 0 (no cap of its own) to %d (a day, the limit for every call)", a.MaxCallSecs, tollguard.MaxCallSecsLimit)
+	if a.MaxCallSecs < 0 {
+		// Not bounded here: an account stored before the one-day limit
+		// must still take other changes (the gate applies the limit).
+		return tollguard.Errorf(tollguard.EINVALID, "max call seconds must not be negative")
 	}
 	if a.MaxExtensions < 0 || a.MaxCreatedPerDay < 0 {
 		return tollguard.Errorf(tollguard.EINVALID, "--max-extensions and --max-created-per-day must not be negative (0 = unlimited)")
