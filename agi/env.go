@@ -19,6 +19,7 @@ type request struct {
 	Vars   map[string]string // agi_* keys, as the agi library parsed them
 	Script string            // agi_network_script without "?query" or leading "/"
 	Query  string            // what followed "?" in agi_network_script
+	nonce  int               // the argument checkArgs found to be the include's random number
 }
 
 // arg returns agi_arg_n and whether Asterisk sent it at all. A present
@@ -116,10 +117,13 @@ func checkEnv(vars map[string]string, n int) (*request, error) {
 //
 // The include's last argument is a random number: a forger who copies
 // the arguments it can know (its number, endpoint and address) still
-// cannot end its copy with that one. An argument the include left empty
-// may be missing altogether. A request without a1 in its query (an older
-// include, or a hand-written AGI() line) is not checked: checked is
-// false.
+// cannot end its copy with that one. So the last copy must be digits; an
+// empty one (func_rand not loaded) would let a copy through. Copies are
+// compared trimmed, as the agi library trims the env's values. An
+// argument the include left empty may be missing altogether. A request
+// without a1 in its query (an older include, or a hand-written AGI()
+// line) is not checked: checked is false. A checked request's nonce is
+// r.nonce, the number of its argument.
 func (r *request) checkArgs() (checked bool, err error) {
 	want := map[int]string{}
 	for _, kv := range strings.Split(r.Query, "&") {
@@ -137,11 +141,17 @@ func (r *request) checkArgs() (checked bool, err error) {
 	if len(want) == 0 {
 		return false, nil
 	}
+	last := 0
 	for n, v := range want {
-		if got, _ := r.arg(n); got != v {
+		if got, _ := r.arg(n); got != strings.TrimSpace(v) {
 			return true, fmt.Errorf("agi_arg_%d is %.40q but the request URL says %.40q", n, got, v)
 		}
+		last = max(last, n)
 	}
+	if nonce := strings.TrimSpace(want[last]); len(nonce) < 2 || !isDigits(nonce) {
+		return true, fmt.Errorf("the last argument, a%d=%.40q, is not the include's random number: is Asterisk's func_rand module loaded (module show like func_rand)?", last, want[last])
+	}
+	r.nonce = last
 	for k := range r.Vars {
 		if n, ok := argNumber(k, "agi_arg_"); ok {
 			if _, listed := want[n]; !listed {
@@ -156,14 +166,8 @@ func (r *request) checkArgs() (checked bool, err error) {
 // number the include adds so that forged arguments cannot match the
 // URL's copies. The scripts never see it.
 func (r *request) dropNonce() {
-	last := 0
-	for k := range r.Vars {
-		if n, ok := argNumber(k, "agi_arg_"); ok && n > last {
-			last = n
-		}
-	}
-	if last > 0 {
-		delete(r.Vars, "agi_arg_"+strconv.Itoa(last))
+	if r.nonce > 0 {
+		delete(r.Vars, "agi_arg_"+strconv.Itoa(r.nonce))
 	}
 }
 

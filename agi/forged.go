@@ -17,9 +17,11 @@ import (
 // emergency number (by the URL's copy, which is Asterisk's) is left to
 // the include, which dials those whatever tollguard says.
 func (s *Server) forged(ss *session, err error) {
-	s.refuse(ss, err, "forged_request", "FastAGI request forged by the caller: its arguments differ from the copies in the request URL, "+
-		"so a caller ID, caller name or redirecting number on this channel holds a line break. ",
-		". Find the phone by the channel and block its extension (tollguard ext block)")
+	s.refuse(ss, err, "forged_request", "FastAGI request forged: its arguments differ from the copies in the request URL, "+
+		"so a caller ID, caller name or redirecting number on this channel holds a line break "+
+		"(a phone's From, or a Diversion from either end of the call). ",
+		". Find who sent it by the channel: block the extension if it is its phone (tollguard ext block); "+
+			"if the error names func_rand, load that Asterisk module")
 }
 
 // refuse ends a request whose arguments cannot be trusted (see forged),

@@ -11,32 +11,51 @@ import (
 )
 
 func TestCheckArgs(t *testing.T) {
+	const n = "17344522091638820" // the include's random last argument
 	for _, tc := range []struct {
 		name    string
 		query   string
-		args    map[string]string
+		args    map[string]string // as the agi library parsed them: trimmed
 		checked bool
+		nonce   int    // the argument dropped as the nonce
 		bad     string // part of the error; "" for none
 	}{
 		{name: "no copies", query: "", args: map[string]string{"agi_arg_1": "0044"}},
 		{name: "flags only", query: "selftest=1", args: map[string]string{"agi_arg_1": "0044"}},
-		{name: "equal", query: "a1=+4420&a2=1001&a3=[::1]:5060", checked: true,
-			args: map[string]string{"agi_arg_1": "+4420", "agi_arg_2": "1001", "agi_arg_3": "[::1]:5060"}},
-		{name: "with a flag", query: "selftest=1&a1=0044", checked: true, args: map[string]string{"agi_arg_1": "0044"}},
+		{name: "equal", query: "a1=+4420&a2=1001&a3=[::1]:5060&a4=" + n, checked: true, nonce: 4,
+			args: map[string]string{"agi_arg_1": "+4420", "agi_arg_2": "1001", "agi_arg_3": "[::1]:5060", "agi_arg_4": n}},
+		{name: "with a flag", query: "selftest=1&a1=0044&a2=" + n, checked: true, nonce: 2,
+			args: map[string]string{"agi_arg_1": "0044", "agi_arg_2": n}},
 		// Asterisk may leave a trailing empty argument out.
-		{name: "empty missing", query: "a1=0044&a2=1001&a3=", checked: true,
-			args: map[string]string{"agi_arg_1": "0044", "agi_arg_2": "1001"}},
-		{name: "empty sent", query: "a1=0044&a2=", checked: true, args: map[string]string{"agi_arg_1": "0044", "agi_arg_2": ""}},
-		{name: "differs", query: "a1=00900123456", checked: true, args: map[string]string{"agi_arg_1": "442079460000"},
-			bad: `agi_arg_1 is "442079460000" but the request URL says "00900123456"`},
-		{name: "missing", query: "a1=0044&a2=1001", checked: true, args: map[string]string{"agi_arg_1": "0044"},
-			bad: `agi_arg_2 is "" but the request URL says "1001"`},
-		{name: "extra", query: "a1=0044", checked: true, args: map[string]string{"agi_arg_1": "0044", "agi_arg_2": "1002"},
-			bad: "agi_arg_2 is not in the request URL"},
+		{name: "empty missing", query: "a1=0044&a2=&a3=" + n, checked: true, nonce: 3,
+			args: map[string]string{"agi_arg_1": "0044", "agi_arg_3": n}},
+		{name: "empty sent", query: "a1=0044&a2=&a3=" + n, checked: true, nonce: 3,
+			args: map[string]string{"agi_arg_1": "0044", "agi_arg_2": "", "agi_arg_3": n}},
+		// The agi library trims values; Gosub keeps a space after a comma.
+		{name: "spaces", query: "a1=0044&a2= 1001&a3=" + n, checked: true, nonce: 3,
+			args: map[string]string{"agi_arg_1": "0044", "agi_arg_2": "1001", "agi_arg_3": n}},
+		{name: "differs", query: "a1=00900123456&a2=" + n, checked: true,
+			args: map[string]string{"agi_arg_1": "442079460000", "agi_arg_2": n},
+			bad:  `agi_arg_1 is "442079460000" but the request URL says "00900123456"`},
+		{name: "missing", query: "a1=0044&a2=1001&a3=" + n, checked: true,
+			args: map[string]string{"agi_arg_1": "0044", "agi_arg_3": n},
+			bad:  `agi_arg_2 is "" but the request URL says "1001"`},
+		{name: "extra", query: "a1=0044&a2=" + n, checked: true,
+			args: map[string]string{"agi_arg_1": "0044", "agi_arg_2": n, "agi_arg_3": "1002"},
+			bad:  "agi_arg_3 is not in the request URL"},
 		{name: "twice", query: "a1=0044&a1=0045", checked: true, args: map[string]string{"agi_arg_1": "0044"},
 			bad: "gives a1 twice"},
+		// A forger who copies what it can know ends its copy before the
+		// nonce.
+		{name: "no nonce", query: "a1=0044&a2=1001&a3=" + n, checked: true,
+			args: map[string]string{"agi_arg_1": "0044", "agi_arg_2": "1001"}, bad: "differs"},
+		// RAND() without func_rand is empty: then a copy would pass.
+		{name: "empty nonce", query: "a1=0044&a2=", checked: true,
+			args: map[string]string{"agi_arg_1": "0044", "agi_arg_2": ""}, bad: "func_rand"},
+		{name: "not a number", query: "a1=0044&a2=127.0.0.1:5072", checked: true,
+			args: map[string]string{"agi_arg_1": "0044", "agi_arg_2": "127.0.0.1:5072"}, bad: "func_rand"},
 		// "+" is not a space: the copies are compared undecoded.
-		{name: "plus", query: "a1=+44", checked: true, args: map[string]string{"agi_arg_1": " 44"},
+		{name: "plus", query: "a1=+44&a2=" + n, checked: true, args: map[string]string{"agi_arg_1": "44", "agi_arg_2": n},
 			bad: "differs"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -50,6 +69,9 @@ func TestCheckArgs(t *testing.T) {
 				t.Errorf("error %v", err)
 			case tc.bad == "differs" && err == nil, tc.bad != "" && tc.bad != "differs" && (err == nil || !strings.Contains(err.Error(), tc.bad)):
 				t.Errorf("error %v, want one with %q", err, tc.bad)
+			}
+			if err == nil && r.nonce != tc.nonce {
+				t.Errorf("nonce argument %d, want %d", r.nonce, tc.nonce)
 			}
 		})
 	}
@@ -91,7 +113,7 @@ func TestForgedRequests(t *testing.T) {
 		if !res.Hangup || res.HangupCause != "21" || res.Verdict() != "" {
 			t.Fatalf("forged call: hangup %v cause %q verdict %q; commands %q", res.Hangup, res.HangupCause, res.Verdict(), res.Commands)
 		}
-		logs := h.logs.find("forged by the caller")
+		logs := h.logs.find("FastAGI request forged")
 		if len(logs) != 1 || logs[0].Attrs[tollguard.LogDest] != "00900123456" || logs[0].Attrs[tollguard.LogExtension] != "1001" ||
 			logs[0].Attrs[tollguard.LogReason] != "forged_request" || !strings.Contains(logs[0].Msg, "call hung up") {
 			t.Errorf("log %+v", logs)
@@ -161,6 +183,12 @@ func TestForgedRequests(t *testing.T) {
 		if res := h.run(ch); res.Verdict() != "allow" {
 			t.Errorf("empty source left out: verdict %q", res.Verdict())
 		}
+		// Gosub keeps a space after a comma: Gosub(...(${EXTEN}, 1001)).
+		ch = gated("0044207946000")
+		ch.SetIncludeArgs(tollguard.ScriptOutbound, "0044207946000", " 1001", "127.0.0.1:5072")
+		if res := h.run(ch); res.Verdict() != "allow" {
+			t.Errorf("space in an argument: verdict %q", res.Verdict())
+		}
 		ch = agitest.PJSIP("s")
 		ch.SetIncludeArgs(tollguard.ScriptHangup, "43", "30", "ANSWER")
 		h.run(ch)
@@ -191,16 +219,17 @@ func TestUncheckedRequestWarns(t *testing.T) {
 	}
 }
 
-// FuzzCheckArgs: the include's copies of honest arguments always pass,
-// and any forged argument (another value, a dropped or an added one)
-// always fails, whatever the values hold, "+" and spaces included. An
-// argument holding "&" cannot be copied into the URL and is not tried.
+// FuzzCheckArgs: the include's copies of honest arguments, with its
+// random last one, always pass, and any forged argument (another value,
+// a dropped or an added one, a replaced nonce) always fails, whatever
+// the values hold, "+" and spaces included. An argument holding "&"
+// cannot be copied into the URL and is not tried.
 func FuzzCheckArgs(f *testing.F) {
 	f.Add("0044207946000", "1001", "127.0.0.1:5072", "00900123456", uint8(0))
 	f.Add("+442079460000", "", "[2001:db8::1]:5060", "+44 20", uint8(1))
-	f.Add("42", "3", "ANSWER", "0", uint8(2))
+	f.Add("42", " 3", "ANSWER", "0", uint8(2))
 	f.Fuzz(func(t *testing.T, a1, a2, a3, forged string, which uint8) {
-		args := []string{a1, a2, a3}
+		args := []string{a1, a2, a3, "9182736450123"}
 		for _, a := range args {
 			if strings.ContainsAny(a, "&") {
 				return
@@ -210,19 +239,19 @@ func FuzzCheckArgs(f *testing.F) {
 		q := make([]string, len(args))
 		for i, a := range args {
 			q[i] = fmt.Sprintf("a%d=%s", i+1, a)
-			vars[fmt.Sprintf("agi_arg_%d", i+1)] = a
+			vars[fmt.Sprintf("agi_arg_%d", i+1)] = strings.TrimSpace(a) // as the agi library parses the env
 		}
 		honest := &request{Vars: vars, Query: strings.Join(q, "&")}
-		if checked, err := honest.checkArgs(); !checked || err != nil {
-			t.Fatalf("honest %q: checked %v, %v", honest.Query, checked, err)
+		if checked, err := honest.checkArgs(); !checked || err != nil || honest.nonce != 4 {
+			t.Fatalf("honest %q: checked %v, %v, nonce %d", honest.Query, checked, err, honest.nonce)
 		}
 		bad := &request{Vars: map[string]string{}, Query: honest.Query}
 		for k, v := range vars {
 			bad.Vars[k] = v
 		}
-		n := int(which%3) + 1
-		key := fmt.Sprintf("agi_arg_%d", n)
-		switch which / 3 % 3 {
+		key := fmt.Sprintf("agi_arg_%d", int(which%4)+1)
+		forged = strings.TrimSpace(forged)
+		switch which / 4 % 3 {
 		case 0: // another value
 			if forged == bad.Vars[key] {
 				return
@@ -234,7 +263,7 @@ func FuzzCheckArgs(f *testing.F) {
 			}
 			delete(bad.Vars, key)
 		case 2: // added
-			bad.Vars["agi_arg_4"] = forged
+			bad.Vars["agi_arg_5"] = forged
 		}
 		if _, err := bad.checkArgs(); err == nil {
 			t.Fatalf("forged %v with URL %q passed", bad.Vars, bad.Query)
