@@ -133,7 +133,7 @@ func run() error {
 	}
 	fmt.Printf("# tgbench: %d CPUs, GOMAXPROCS %d, %s, load average %s; %s\n",
 		runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(), loadAverage(), where)
-	fmt.Printf("# sessions: PJSIP env of recorded session A from each of %d extensions, AGI(agi://…/outbound,<number>,<ext>,<source>) as the include calls it;\n", len(chans))
+	fmt.Printf("# sessions: PJSIP env of recorded session A from each of %d extensions, AGI(agi://…/outbound?a1=…&a4=<random>,<number>,<ext>,<source>,<random>) as the include calls it;\n", len(chans))
 	fmt.Printf("#   each allowed call is followed by its hangup session (settlement); both count as sessions, closed loop and paced. Gate database: %d accounts, %d extensions, %d rates\n",
 		population.Accounts, population.Extensions, population.Rates)
 
