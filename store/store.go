@@ -8,6 +8,7 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -54,6 +55,27 @@ type DB struct {
 // sqliteHeader starts every SQLite database file.
 const sqliteHeader = "SQLite format 3\x00"
 
+// appID is tollguard's PRAGMA application_id ("TGDB"), set on every
+// database it opens, so that it can tell its own from another program's.
+const appID = 0x54474442
+
+// ours reports whether the SQLite database at file, which has no
+// application id, is tollguard's: it has our migrations table, or no
+// tables at all. It reads the main file only (immutable: no locks, no
+// -wal or -shm created), so it changes nothing; a table still in a WAL
+// is missed, which errs towards "no tables". A file it cannot read (a
+// checkpoint writing it meanwhile) is not refused on that account.
+func ours(ctx context.Context, file string) bool {
+	db, err := sql.Open("sqlite3", "file:"+(&url.URL{Path: file}).EscapedPath()+"?mode=ro&immutable=1")
+	if err != nil {
+		return true
+	}
+	defer db.Close()
+	var tables, migrations int
+	err = db.QueryRowContext(ctx, `SELECT count(*), count(*) FILTER (WHERE name = 'schema_migrations') FROM sqlite_master WHERE type = 'table'`).Scan(&tables, &migrations)
+	return err != nil || tables == 0 || migrations == 1
+}
+
 // Open opens (creating it 0600 if needed) and migrates the database at
 // path. The DSN settings matter: WAL so readers never wait for the gate,
 // IMMEDIATE transactions so read-then-write decisions serialise instead
@@ -78,10 +100,17 @@ func Open(ctx context.Context, file string) (*DB, error) {
 		f.Close()
 		return nil, tollguard.Errorf(tollguard.EINVALID, "%s is not a regular file; check TOLLGUARD_DB or --db (nothing was changed)", file)
 	}
-	var head [16]byte
-	if n, _ := io.ReadFull(f, head[:]); n > 0 && string(head[:n]) != sqliteHeader {
+	var head [100]byte // the SQLite file header
+	n, _ := io.ReadFull(f, head[:])
+	if n > 0 && (n < len(head) || string(head[:16]) != sqliteHeader) {
 		f.Close()
 		return nil, tollguard.Errorf(tollguard.EINVALID, "%s is not a SQLite database; check TOLLGUARD_DB or --db (nothing was changed)", file)
+	}
+	// Nor another program's database (Asterisk's astdb.sqlite3): ours
+	// carry our application id, or (made before it) our migrations table.
+	if n > 0 && binary.BigEndian.Uint32(head[68:72]) != appID && !ours(ctx, file) {
+		f.Close()
+		return nil, tollguard.Errorf(tollguard.EINVALID, "%s is another program's SQLite database, not tollguard's; check TOLLGUARD_DB or --db (nothing was changed)", file)
 	}
 	// An existing file others can read is made private: it holds SIP
 	// password snapshots and the call history. (Private tells whether
@@ -124,6 +153,10 @@ func Open(ctx context.Context, file string) (*DB, error) {
 	if err := s.seed(ctx); err != nil {
 		s.Close()
 		return nil, err
+	}
+	if _, err := db.ExecContext(ctx, fmt.Sprintf(`PRAGMA application_id = %d`, appID)); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("set application id: %w", err)
 	}
 	// The writer reads what every decision needs (extensions,
 	// accounts, the recent calls of each); a larger page cache keeps

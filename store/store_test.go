@@ -77,6 +77,32 @@ func TestOpen(t *testing.T) {
 			t.Errorf("mode %v, want 0600", fi.Mode().Perm())
 		}
 	})
+	t.Run("OlderDatabaseWithoutApplicationID", func(t *testing.T) {
+		// Made by a tollguard before the application id: its migrations
+		// table says it is ours.
+		path := filepath.Join(t.TempDir(), "tg.db")
+		db, err := store.Open(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.SQL().ExecContext(ctx, `PRAGMA application_id = 0`); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.SQL().ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+		db, err = store.Open(ctx, path)
+		if err != nil {
+			t.Fatalf("reopen: %v", err)
+		}
+		var id int64
+		db.SQL().QueryRowContext(ctx, `PRAGMA application_id`).Scan(&id)
+		db.Close()
+		if id != 0x54474442 {
+			t.Errorf("application id %#x after reopening", id)
+		}
+	})
 	t.Run("NotADatabaseUntouched", func(t *testing.T) {
 		// --db /etc/asterisk/pjsip.conf by mistake: refused, and the
 		// file keeps its mode and bytes.
@@ -94,6 +120,28 @@ func TestOpen(t *testing.T) {
 		got, _ := os.ReadFile(path)
 		if fi.Mode().Perm() != 0o640 || string(got) != string(text) {
 			t.Fatalf("mode %v, content %q after a refused open", fi.Mode().Perm(), got)
+		}
+		// Nor another program's SQLite database (Asterisk's astdb).
+		astdb := filepath.Join(t.TempDir(), "astdb.sqlite3")
+		other, err := sql.Open("sqlite3", astdb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := other.Exec(`CREATE TABLE astdb (key VARCHAR(256), value VARCHAR(256), PRIMARY KEY(key))`); err != nil {
+			t.Fatal(err)
+		}
+		other.Close()
+		os.Chmod(astdb, 0o640)
+		before, _ := os.ReadFile(astdb)
+		if _, err := store.Open(ctx, astdb); tollguard.ErrorCode(err) != tollguard.EINVALID || !strings.Contains(err.Error(), "another program's SQLite database") {
+			t.Errorf("open astdb: %v", err)
+		}
+		after, _ := os.ReadFile(astdb)
+		if fi, _ := os.Stat(astdb); fi.Mode().Perm() != 0o640 || string(after) != string(before) {
+			t.Errorf("astdb changed: mode %v, same bytes %v", fi.Mode().Perm(), string(after) == string(before))
+		}
+		if _, err := os.Stat(astdb + "-wal"); !os.IsNotExist(err) {
+			t.Errorf("astdb got a WAL: %v", err)
 		}
 		// Nor a device (--db /dev/null as root).
 		if _, err := store.Open(ctx, os.DevNull); tollguard.ErrorCode(err) != tollguard.EINVALID || !strings.Contains(err.Error(), "not a regular file") {
