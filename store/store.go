@@ -154,9 +154,14 @@ func Open(ctx context.Context, file string) (*DB, error) {
 		s.Close()
 		return nil, err
 	}
-	if _, err := db.ExecContext(ctx, fmt.Sprintf(`PRAGMA application_id = %d`, appID)); err != nil {
-		s.Close()
-		return nil, fmt.Errorf("set application id: %w", err)
+	// Written once, through a transaction that waits for the lock like
+	// any write: every CLI command opens the database.
+	var id int64
+	if err := db.QueryRowContext(ctx, `PRAGMA application_id`).Scan(&id); err == nil && id != appID {
+		if _, err := s.exec(ctx, fmt.Sprintf(`PRAGMA application_id = %d`, appID)); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("set application id: %w", err)
+		}
 	}
 	// The writer reads what every decision needs (extensions,
 	// accounts, the recent calls of each); a larger page cache keeps
