@@ -303,6 +303,8 @@ type AuditStore interface {
 	SaveSnapshot(ctx context.Context, s *ExtensionSnapshot) error
 	// LatestSnapshot is the newest snapshot of ext not yet restored (ENOTFOUND).
 	LatestSnapshot(ctx context.Context, ext string) (*ExtensionSnapshot, error)
+	// Snapshots lists ext's snapshots, newest first, restored ones included.
+	Snapshots(ctx context.Context, ext string) ([]*ExtensionSnapshot, error)
 	MarkSnapshotRestored(ctx context.Context, id int64, at time.Time) error
 	// AddPendingPurge schedules a purge; one pending purge per extension
 	// (a second one keeps the first's due time).

@@ -509,3 +509,77 @@ func TestDuePurgeOfTrunkCancelled(t *testing.T) {
 		t.Errorf("actions %q: the registered stale line was spared", got)
 	}
 }
+
+// TestRestoreAfterRetriedPurge: a purge that failed after deleting the
+// endpoint, retried, snapshots only the auth and aor left; the restore
+// puts the endpoint back too, from the first snapshot.
+func TestRestoreAfterRetriedPurge(t *testing.T) {
+	ctx := context.Background()
+	h := newAudHarness(t)
+	h.account("acme", nil)
+	if _, err := h.env.AddExtension(ctx, tollguard.ExtensionSpec{Name: "1009", Account: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	h.fake.Fault("DELETE", "/asterisk/config/dynamic/res_pjsip/aor/1009", 500, "boom", 1)
+	if _, err := h.env.PurgeExtension(ctx, "1009", "stale"); err == nil {
+		t.Fatal("the first purge should have failed on the aor")
+	}
+	if _, err := h.env.PurgeExtension(ctx, "1009", "stale"); err != nil {
+		t.Fatalf("retried purge: %v", err)
+	}
+	rep, err := h.env.RestoreExtension(ctx, "1009", "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, typ := range []string{"auth", "aor", "endpoint"} {
+		if _, ok := h.fake.Object(typ, "1009"); !ok {
+			t.Errorf("%s/1009 missing after restore (restored %v)", typ, rep.Restored)
+		}
+	}
+	if _, err := h.db.LatestSnapshot(ctx, "1009"); tollguard.ErrorCode(err) != tollguard.ENOTFOUND {
+		t.Errorf("a snapshot still waits to be restored: %v", err)
+	}
+}
+
+// TestRestoreKeepsOtherBlocks: restoring a purged extension lifts the
+// purge's own block, never one set for stolen credentials, which a
+// purge's schedule leaves in place.
+func TestRestoreKeepsOtherBlocks(t *testing.T) {
+	ctx := context.Background()
+	h := newAudHarness(t)
+	h.account("acme", nil)
+	if _, err := h.env.AddExtension(ctx, tollguard.ExtensionSpec{Name: "2001", Account: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.db.Block(ctx, tollguard.Block{Kind: tollguard.BlockExtension, Subject: "2001", SetBy: "ari:credentials_compromised",
+		Reason: "credentials compromised: a contact from 203.0.113.9"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := h.env.SchedulePurge(ctx, "2001", "stale", "no use in 60 days"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.env.PurgeExtension(ctx, "2001", "stale"); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := h.env.RestoreExtension(ctx, "2001", "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, _ := h.db.Extension(ctx, "2001")
+	if rep.Unblocked || !e.Blocked || !strings.Contains(rep.KeptBlock, "credentials compromised") {
+		t.Errorf("unblocked %v, blocked %v, kept %q", rep.Unblocked, e.Blocked, rep.KeptBlock)
+	}
+	// The purge's own block is lifted.
+	if _, err := h.env.AddExtension(ctx, tollguard.ExtensionSpec{Name: "2002", Account: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := h.env.SchedulePurge(ctx, "2002", "stale", "no use in 60 days"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.env.PurgeExtension(ctx, "2002", "stale"); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := h.env.RestoreExtension(ctx, "2002", "admin"); err != nil || !rep.Unblocked || rep.KeptBlock != "" {
+		t.Errorf("purge's block: %+v %v", rep, err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -428,7 +429,14 @@ type RestoreReport struct {
 	Existing  []string            `json:"existing,omitempty"` // already there, left alone
 	Rejected  map[string][]string `json:"rejected,omitempty"` // object → fields Asterisk refused
 	Unblocked bool                `json:"unblocked"`
+	// KeptBlock is a block the restore left in place: not the purge's
+	// own (a compromise, a detector), with who set it and why.
+	KeptBlock string `json:"kept_block,omitempty"`
 }
+
+// purgeBlockers set the blocks that a purge's schedule sets, and a
+// restore lifts (SchedulePurge's "audit:"+job).
+var purgeBlockers = map[string]bool{"audit:stale": true, "audit:tests": true, "audit:cli": true}
 
 // RestoreExtension puts extension name's PJSIP objects back from its
 // newest snapshot, cancels a pending purge and lifts the block. Each
@@ -443,8 +451,12 @@ func (env *AuditEnv) RestoreExtension(ctx context.Context, name, by string) (*Re
 	if err != nil {
 		return nil, err
 	}
+	objects, ids, err := env.unrestoredObjects(ctx, snap)
+	if err != nil {
+		return nil, err
+	}
 	rep := &RestoreReport{Snapshot: snap, Rejected: map[string][]string{}}
-	for _, o := range snap.Objects {
+	for _, o := range objects {
 		key := o.Type + "/" + o.ID
 		if _, err := env.Asterisk.ConfigObject(ctx, o.Type, o.ID); err == nil {
 			rep.Existing = append(rep.Existing, key)
@@ -475,13 +487,19 @@ func (env *AuditEnv) RestoreExtension(ctx context.Context, name, by string) (*Re
 			}
 		}
 	}
-	if err := env.Store.MarkSnapshotRestored(ctx, snap.ID, env.now()); err != nil {
-		return rep, err
+	for _, id := range ids {
+		if err := env.Store.MarkSnapshotRestored(ctx, id, env.now()); err != nil {
+			return rep, err
+		}
 	}
 	if err := env.FinishPurge(ctx, name, "cancelled", env.now()); err != nil {
 		return rep, err
 	}
-	switch _, err := env.Store.Extension(ctx, name); {
+	switch ext, err := env.Store.Extension(ctx, name); {
+	case err == nil && ext.Blocked && !purgeBlockers[ext.BlockedBy]:
+		// A block for another reason (stolen credentials, a detector)
+		// outlived the purge's schedule: the restore does not lift it.
+		rep.KeptBlock = fmt.Sprintf("%s (by %s)", ext.BlockReason, ext.BlockedBy)
 	case err == nil:
 		rep.Unblocked, err = env.Store.Unblock(ctx, BlockExtension, name, by)
 		if err != nil {
@@ -494,6 +512,38 @@ func (env *AuditEnv) RestoreExtension(ctx context.Context, name, by string) (*Re
 	}
 	env.logger().Info("extension restored from snapshot", LogExtension, name, "snapshot", snap.ID, "restored", strings.Join(rep.Restored, " "))
 	return rep, nil
+}
+
+// unrestoredObjects returns what a restore puts back: newest's objects,
+// and those of older snapshots not yet restored that newest lacks. A
+// purge retried after one that failed partway snapshots only what was
+// left (the endpoint already gone), so the newest alone would restore an
+// extension without its endpoint. Auths and aors come before endpoints,
+// which reference them. ids are the snapshots used.
+func (env *AuditEnv) unrestoredObjects(ctx context.Context, newest *ExtensionSnapshot) (objects []SnapshotObject, ids []int64, err error) {
+	all, err := env.Store.Snapshots(ctx, newest.Extension)
+	if err != nil {
+		return nil, nil, err
+	}
+	seen := map[string]bool{}
+	add := func(s *ExtensionSnapshot) {
+		for _, o := range s.Objects {
+			if key := o.Type + "/" + o.ID; !seen[key] {
+				seen[key] = true
+				objects = append(objects, o)
+			}
+		}
+		ids = append(ids, s.ID)
+	}
+	add(newest)
+	for _, s := range all { // newest first
+		if s.ID != newest.ID && s.RestoredAt.IsZero() {
+			add(s)
+		}
+	}
+	rank := map[string]int{"auth": 0, "aor": 1, "endpoint": 2}
+	slices.SortStableFunc(objects, func(a, b SnapshotObject) int { return rank[a.Type] - rank[b.Type] })
+	return objects, ids, nil
 }
 
 // essentialFields are created first on restore: what makes the object

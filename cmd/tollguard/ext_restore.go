@@ -19,10 +19,12 @@ func newExtRestoreCommand(app *App) *cobra.Command {
 		Use:   "restore EXT",
 		Short: "Bring back a purged extension's PJSIP objects from its snapshot, and lift its block",
 		Long: `Put back the PJSIP auth, aor and endpoint that a purge deleted, from
-the newest snapshot tollguard took before deleting them, then cancel any
-pending purge and lift the extension's block. Objects that exist again
-are left alone. Fields this Asterisk refuses are listed (they stay in
-the stored snapshot: see ` + "`tollguard ext snapshots EXT --json`" + `).`,
+the newest snapshot tollguard took before deleting them (and, after a
+purge that was retried, the older ones not yet restored), then cancel
+any pending purge and lift the block the purge set. A block set for
+another reason (stolen credentials, a detector) stays. Objects that
+exist again are left alone. Fields this Asterisk refuses are listed
+(they stay in the stored snapshot: see ` + "`tollguard ext snapshots EXT --json`" + `).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			env, release, err := app.auditEnv(cmd.Context())
@@ -47,6 +49,10 @@ the stored snapshot: see ` + "`tollguard ext snapshots EXT --json`" + `).`,
 			}
 			if rep.Unblocked {
 				fmt.Fprintln(app.Out, "block lifted")
+			}
+			if rep.KeptBlock != "" {
+				fmt.Fprintf(app.Out, "still blocked, not by the purge: %s; if its password was stolen, rotate it (tollguard ext rotate-password %s) before `tollguard unblock %s`\n",
+					safeText(rep.KeptBlock), args[0], args[0])
 			}
 			return nil
 		},
