@@ -500,6 +500,13 @@ func TestDuePurgeOfTrunkCancelled(t *testing.T) {
 	h.fake.SetObject("aor", "2002", tollguard.ConfigObject{{Attribute: "max_contacts", Value: "1"}}, true)
 	h.fake.SetObject("endpoint", "2002", tollguard.ConfigObject{{Attribute: "context", Value: "from-internal"}, {Attribute: "auth", Value: "2002"}, {Attribute: "aors", Value: "2002"}}, true)
 	h.fake.Register("2002", "2002", "sip:2002@203.0.113.66:5060", map[string]string{"user_agent": "friendly-scanner"}, false)
+	h.account("acme", nil)
+	if err := h.db.CreateExtension(ctx, &tollguard.Extension{Name: "2002", Account: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.db.Block(ctx, tollguard.Block{Kind: tollguard.BlockExtension, Subject: "2002", SetBy: "audit:stale", Reason: "stale"}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := h.env.Store.AddPendingPurge(ctx, tollguard.PendingPurge{Extension: "2002", Job: "stale", Reason: "stale",
 		ScheduledAt: h.clock().Add(-8 * 24 * time.Hour), DueAt: h.clock().Add(-time.Hour)}); err != nil {
 		t.Fatal(err)
@@ -581,5 +588,51 @@ func TestRestoreKeepsOtherBlocks(t *testing.T) {
 	}
 	if rep, err := h.env.RestoreExtension(ctx, "2002", "admin"); err != nil || !rep.Unblocked || rep.KeptBlock != "" {
 		t.Errorf("purge's block: %+v %v", rep, err)
+	}
+}
+
+// TestDuePurgeCheckedAgain: when a purge falls due, an extension listed
+// in [audit] ignore meanwhile, or one the schedule could not block (only
+// Asterisk knows it) that is registered again, is spared.
+func TestDuePurgeCheckedAgain(t *testing.T) {
+	ctx := context.Background()
+	h := newAudHarness(t)
+	h.account("acme", nil)
+	for _, name := range []string{"2001", "2002"} {
+		if _, err := h.env.AddExtension(ctx, tollguard.ExtensionSpec{Name: name, Account: "acme"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// 2002 is Asterisk's only: no store row, no accountcode to adopt it by.
+	ep := h.object("endpoint", "2002")
+	for i := range ep {
+		if ep[i].Attribute == "accountcode" {
+			ep[i].Value = ""
+		}
+	}
+	h.fake.SetObject("endpoint", "2002", ep, true)
+	if err := h.db.DeleteExtension(ctx, "2002"); err != nil {
+		t.Fatal(err)
+	}
+	h.env.Settings.Ignore = []string{"1001", "1002", "1003"}
+	h.run(tollguard.StaleAudit{}, false)
+	h.advance(61 * 24 * time.Hour)
+	h.run(tollguard.StaleAudit{}, true) // schedules both
+	pending, _ := h.db.PendingPurges(ctx)
+	if len(pending) != 2 {
+		t.Fatalf("pending %+v", pending)
+	}
+	h.env.Settings.Ignore = append(h.env.Settings.Ignore, "2001")
+	h.advance(2 * 24 * time.Hour)
+	h.fake.Register("2002", "2002", "sip:2002@192.0.2.10:5060", nil, false)
+	h.advance(6 * 24 * time.Hour)
+	run := h.run(tollguard.StaleAudit{}, true)
+	for _, name := range []string{"2001", "2002"} {
+		if _, ok := h.fake.Object("endpoint", name); !ok {
+			t.Errorf("endpoint %s deleted; actions %q", name, audActions(run))
+		}
+	}
+	if pending, _ := h.db.PendingPurges(ctx); len(pending) != 0 {
+		t.Errorf("still pending %+v", pending)
 	}
 }

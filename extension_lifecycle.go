@@ -615,6 +615,27 @@ func (r *auditRun) processDuePurges(ctx context.Context) error {
 			r.act(AuditAction{Kind: AuditActCancelPurge, Subject: subj, Message: "purge cancelled: the extension was unblocked during its grace period"})
 			continue
 		}
+		if p.Job != "cli" {
+			// Checked again when due: the admin may have listed it in
+			// [audit] ignore during the grace, and a line the schedule
+			// could not block (only Asterisk knows it) kept working, so
+			// its user had no reason to ask for an unblock.
+			why := ""
+			if env.Settings.ignored(p.Extension) {
+				why = "it is in [audit] ignore now"
+			} else if ErrorCode(err) == ENOTFOUND && r.writable() {
+				if alive, how := r.aliveNow(ctx, &extInfo{Name: p.Extension, InAsterisk: true}); alive {
+					why = "it was never blocked, and it is in use again (" + how + ")"
+				}
+			}
+			if why != "" {
+				if err := env.FinishPurge(ctx, p.Extension, "cancelled", now); err != nil {
+					return err
+				}
+				r.act(AuditAction{Kind: AuditActCancelPurge, Subject: subj, Message: "purge cancelled: " + why})
+				continue
+			}
+		}
 		// An audit's purge of a trunk, scheduled before the audits knew
 		// trunks (by an older tollguard), is spared when it falls due. A
 		// registration during the grace does not spare a line: on a
