@@ -418,6 +418,37 @@ func TestPINsAuditSpoolDir(t *testing.T) {
 	}
 }
 
+// TestSpoolDirPINReloadSeesIt: when only secret.conf files change,
+// voicemail.conf is touched (contents unchanged), because app_voicemail's
+// reload rereads nothing, secret.conf included, unless voicemail.conf
+// changed.
+func TestSpoolDirPINReloadSeesIt(t *testing.T) {
+	dir, spool := t.TempDir(), t.TempDir()
+	conf := filepath.Join(dir, "voicemail.conf")
+	vm := "[general]\npasswordlocation = spooldir\n\n[default]\n1001 => 482916,Alice\n"
+	writeConf(t, conf, vm)
+	writeConf(t, filepath.Join(spool, "default", "1001", "secret.conf"), "[general]\npassword=1234\n")
+	old := time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)
+	if err := os.Chtimes(conf, old, old); err != nil {
+		t.Fatal(err)
+	}
+	src := &voicemail.Source{Path: conf, SpoolDir: spool, BackupDir: t.TempDir(), Now: func() time.Time { return t0 }}
+	e, _, _ := env(t, src)
+	run, err := tollguard.RunAudit(context.Background(), e, tollguard.PINsAudit{}, true, "cli", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rewrote := false
+	for _, a := range run.Actions {
+		rewrote = rewrote || a.Kind == tollguard.AuditActRewritePIN && a.Err == ""
+	}
+	fi, _ := os.Stat(conf)
+	b, _ := os.ReadFile(conf)
+	if !rewrote || !fi.ModTime().After(old) || string(b) != vm {
+		t.Errorf("rewrote %v; voicemail.conf mtime %v, content changed %v; actions %+v", rewrote, fi.ModTime(), string(b) != vm, run.Actions)
+	}
+}
+
 // TestPasswordLocationAsAsteriskReadsIt: which PIN is in force follows
 // app_voicemail's reading of passwordlocation: the last [general]
 // setting in reading order (an #include's lines where the #include

@@ -168,6 +168,7 @@ func (s *Source) SetPINs(ctx context.Context, changes []tollguard.PINChange) ([]
 		mine[b.file] = append(mine[b.file], c)
 	}
 	var done []tollguard.PINChange
+	confWritten, secretWritten := false, false
 	for _, f := range files {
 		if err := ctx.Err(); err != nil {
 			return done, err
@@ -176,6 +177,20 @@ func (s *Source) SetPINs(ctx context.Context, changes []tollguard.PINChange) ([]
 			return done, err
 		}
 		done = append(done, mine[f]...)
+		if f.secret {
+			secretWritten = true
+		} else {
+			confWritten = true
+		}
+	}
+	if secretWritten && !confWritten {
+		// app_voicemail's reload rereads nothing unless voicemail.conf
+		// changed (its size or mtime), and reads secret.conf files only
+		// then: without this the old PINs would work until a restart.
+		now := time.Now()
+		if err := os.Chtimes(s.Path, now, now); err != nil {
+			return done, fmt.Errorf("the new PINs are in secret.conf, but app_voicemail rereads them only when %s changes, and tollguard could not touch it (%v): touch it as its owner and reload app_voicemail, or restart Asterisk; until then the old PINs work", s.Path, err)
+		}
 	}
 	return done, nil
 }
