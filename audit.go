@@ -490,11 +490,11 @@ type auditRun struct {
 	progress AuditProgress
 	findings []AuditFinding
 	actions  []AuditAction
-	// readOnly is set when Asterisk refused a dynamic-config write: the
-	// rest of the run reports instead of trying again.
-	readOnly bool
-	pending  map[string]PendingPurge // by extension, from loadPending
-	blocked  map[string]bool         // extensions this run blocked
+	// refusedOnce is set when Asterisk first refused a dynamic-config
+	// write in this run (its finding says what to do, once).
+	refusedOnce bool
+	pending     map[string]PendingPurge // by extension, from loadPending
+	blocked     map[string]bool         // extensions this run blocked
 }
 
 func newAuditRun(env *AuditEnv, job string, apply bool, p AuditProgress) *auditRun {
@@ -518,20 +518,23 @@ func (r *auditRun) result(err error) ([]AuditFinding, []AuditAction, error) {
 }
 
 // writable reports whether the run may change Asterisk.
-func (r *auditRun) writable() bool { return r.apply && !r.readOnly }
+func (r *auditRun) writable() bool { return r.apply }
 
-// refused handles an Asterisk write error: a 403 switches the run to
-// report-only and adds one finding saying what to put in sorcery.conf.
-// It reports whether err was such a refusal.
+// refused handles an Asterisk write error: a 403 adds one finding per
+// run saying what to do, and the caller reports the object and goes on
+// with the others. A 403 is per object: with the sorcery.conf tollguard
+// recommends, objects defined in pjsip.conf still refuse (and one of
+// them used to stop every other purge or rotation, run after run). It
+// reports whether err was such a refusal.
 func (r *auditRun) refused(err error, typ string) bool {
 	if ErrorCode(err) != EFORBIDDEN {
 		return false
 	}
-	if !r.readOnly {
-		r.readOnly = true
+	if !r.refusedOnce {
+		r.refusedOnce = true
 		r.find(AuditFinding{
 			Check: AuditCheckReadOnlyAsterisk, Severity: SeverityWarning, Subject: "asterisk",
-			Message:  "Asterisk refused to change PJSIP " + typ + " objects (403), so this run continues report-only: " + refusal(err),
+			Message:  "Asterisk refused to change a PJSIP " + typ + " object (403); the others are still tried. " + refusal(err),
 			Evidence: map[string]any{"asterisk_error": ErrorMessage(err), "sorcery_conf": SorceryConf},
 		})
 	}

@@ -80,12 +80,14 @@ func TestPasswordsAudit(t *testing.T) {
 	h.fake.ResetRequests()
 	old := h.object("auth", "0900").Get("password")
 	run = h.run(tollguard.PasswordsAudit{}, true)
-	// 0900 is rotated; 1002 (pjsip.conf) answers 403, and the run goes
-	// report-only: 1003 is not even tried.
-	if got := h.writes(); !reflect.DeepEqual(got, []string{"PUT auth/0900", "PUT auth/0901", "PUT auth/1002"}) {
+	// 0900 is rotated; 1002 and 1003 (pjsip.conf) answer 403 each, and
+	// are reported: a 403 is per object, so one pjsip.conf auth does not
+	// stop the rotation of the others.
+	if got := h.writes(); !reflect.DeepEqual(got, []string{"PUT auth/0900", "PUT auth/0901", "PUT auth/1002", "PUT auth/1003"}) {
 		t.Errorf("writes %q", got)
 	}
-	if got := audActions(run); !reflect.DeepEqual(got, []string{"rotate_password ext:0900", "rotate_password ext:0901", "rotate_password ext:0903 FAILED"}) {
+	if got := audActions(run); !reflect.DeepEqual(got, []string{"rotate_password ext:0900", "rotate_password ext:0901", "rotate_password ext:0903 FAILED",
+		"rotate_password ext:1002 FAILED", "rotate_password ext:1003 FAILED"}) {
 		t.Errorf("actions %q", got)
 	}
 	newPW := h.object("auth", "0900").Get("password")

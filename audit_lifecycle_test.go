@@ -335,17 +335,19 @@ func TestPurgeForbidden(t *testing.T) {
 	run = h.run(tollguard.StaleAudit{}, true)
 	// Cancelled, but still unused: a fresh block and purge are
 	// scheduled (to keep an unused extension, list it in [audit] ignore).
-	if got := audActions(run); !reflect.DeepEqual(got, []string{"cancel_purge ext:1003", "schedule_purge ext:1003"}) {
+	// 1002's purge is refused (a pjsip.conf endpoint), reported, and
+	// left pending; it stops nothing else.
+	if got := audActions(run); !reflect.DeepEqual(got, []string{"cancel_purge ext:1003", "purge ext:1002 FAILED", "schedule_purge ext:1003"}) {
 		t.Errorf("actions %q", got)
 	}
 	f := audFinding(t, run, "asterisk_read_only", "asterisk")
-	for _, want := range []string{"report-only", "sorcery.conf", "endpoint=astdb,ps_endpoint"} {
+	for _, want := range []string{"the others are still tried", "sorcery.conf", "endpoint=astdb,ps_endpoint", "pjsip.conf"} {
 		if !strings.Contains(f.Message, want) {
 			t.Errorf("finding lacks %q: %s", want, f.Message)
 		}
 	}
 	if got := h.writes(); len(got) != 1 || got[0] != "DELETE endpoint/1002" {
-		t.Errorf("writes %q: after the first 403 the run must stop writing", got)
+		t.Errorf("writes %q", got)
 	}
 	if _, ok := h.fake.Object("endpoint", "1003"); !ok {
 		t.Error("1003 deleted")
@@ -634,5 +636,37 @@ func TestDuePurgeCheckedAgain(t *testing.T) {
 	}
 	if pending, _ := h.db.PendingPurges(ctx); len(pending) != 0 {
 		t.Errorf("still pending %+v", pending)
+	}
+}
+
+// TestRefusedPurgeStopsNoOther: a pjsip.conf endpoint's purge, refused
+// with a 403 however sorcery.conf is set, is reported and left pending;
+// the astdb purges due after it still run (before, one such purge made
+// every run report-only, for good).
+func TestRefusedPurgeStopsNoOther(t *testing.T) {
+	ctx := context.Background()
+	h := newAudHarness(t)
+	h.account("acme", nil)
+	if _, err := h.env.AddExtension(ctx, tollguard.ExtensionSpec{Name: "2001", Account: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.db.Block(ctx, tollguard.Block{Kind: tollguard.BlockExtension, Subject: "2001", SetBy: "audit:cli", Reason: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	for i, name := range []string{"1002", "2001"} { // 1002 falls due first
+		if _, err := h.env.Store.AddPendingPurge(ctx, tollguard.PendingPurge{Extension: name, Job: "cli", Reason: "test",
+			ScheduledAt: h.clock().Add(-8 * 24 * time.Hour), DueAt: h.clock().Add(time.Duration(i-2) * time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run := h.run(tollguard.StaleAudit{}, true)
+	if _, ok := h.fake.Object("endpoint", "2001"); ok {
+		t.Errorf("2001 not purged after 1002's refusal; actions %q", audActions(run))
+	}
+	if got := audActions(run); !slices.Contains(got, "purge ext:1002 FAILED") || !slices.Contains(got, "purge ext:2001") {
+		t.Errorf("actions %q", got)
+	}
+	if pending, _ := h.db.PendingPurges(ctx); len(pending) != 1 || pending[0].Extension != "1002" {
+		t.Errorf("pending %+v", pending)
 	}
 }

@@ -96,9 +96,11 @@ func (r *auditRun) judgeAuth(ctx context.Context, ext, id string, s AuditSetting
 		return err
 	}
 	if _, err := env.Asterisk.PutConfigObject(ctx, "auth", id, []ConfigField{{"password", pw}}); err != nil {
-		if !r.refused(err, "auth") {
-			r.act(AuditAction{Kind: AuditActRotatePassword, Subject: subj, Message: "could not rotate the password of auth " + id, Err: ErrorMessage(err)})
+		msg := "could not rotate the password of auth " + id
+		if r.refused(err, "auth") {
+			msg += ": Asterisk refused (403); an auth defined in pjsip.conf must be changed there"
 		}
+		r.act(AuditAction{Kind: AuditActRotatePassword, Subject: subj, Message: msg, Err: ErrorMessage(err)})
 		return nil
 	}
 	r.act(AuditAction{Kind: AuditActRotatePassword, Subject: subj, Secret: pw,

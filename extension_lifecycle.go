@@ -672,6 +672,8 @@ func (r *auditRun) processDuePurges(ctx context.Context) error {
 			}
 			r.act(AuditAction{Kind: AuditActPurge, Subject: subj, Message: "nothing left to delete: Asterisk no longer has its PJSIP objects"})
 		case r.refused(err, "endpoint"):
+			// Left pending (tried again next run); the other purges go on.
+			r.act(AuditAction{Kind: AuditActPurge, Subject: subj, Message: "Asterisk refused to delete its PJSIP objects (403): an object defined in pjsip.conf can only be removed there; unblock it to cancel the purge", Err: ErrorMessage(err)})
 		default:
 			r.act(AuditAction{Kind: AuditActPurge, Subject: subj, Message: "could not delete its PJSIP objects; will retry on the next run", Err: ErrorMessage(err)})
 		}

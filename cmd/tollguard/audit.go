@@ -45,7 +45,9 @@ or above raises an alert; every run is stored (see ` + "`tollguard audit runs`" 
   all        every audit above, in that order.
 
 When Asterisk refuses a change (403: no writable sorcery wizard), the run
-says what to add to sorcery.conf and goes on report-only.`
+reports that object, says what to add to sorcery.conf (or to change
+in pjsip.conf, where objects stay read-only), and goes on with the
+others.`
 
 func newAuditCommand(app *App) *cobra.Command {
 	var apply, asJSON bool
