@@ -288,6 +288,8 @@ type AuditStore interface {
 	DeleteExtension(ctx context.Context, name string) error
 	TouchExtension(ctx context.Context, name string, t int64) error
 	Block(ctx context.Context, b Block) (Block, error)
+	// Blocks lists a subject's block history since a time.
+	Blocks(ctx context.Context, kind, subject string, since time.Time) ([]Block, error)
 	Unblock(ctx context.Context, kind, subject, by string) (bool, error)
 
 	// MonthCharge is an account's total charge in a UTC month (YYYY-MM).

@@ -468,3 +468,41 @@ func TestRunAudit(t *testing.T) {
 		}
 	})
 }
+
+// failingBoxes writes the first mailbox's new PIN, then fails.
+type failingBoxes struct{ boxes []tollguard.Mailbox }
+
+func (f failingBoxes) Name() string { return "test" }
+func (f failingBoxes) Mailboxes(context.Context) ([]tollguard.Mailbox, []string, error) {
+	return f.boxes, nil, nil
+}
+func (f failingBoxes) SetPINs(_ context.Context, changes []tollguard.PINChange) ([]tollguard.PINChange, error) {
+	return changes[:1], errors.New("disk full")
+}
+func (f failingBoxes) ReloadModule() string { return "app_voicemail.so" }
+
+// TestPINsPartlyWritten: PINs written before a failure are still put in
+// force (the module reloaded) and reported; before, the audit stopped
+// at the error, and nobody learned the new PINs.
+func TestPINsPartlyWritten(t *testing.T) {
+	h := newAudHarness(t)
+	h.env.Mailboxes = []tollguard.MailboxSource{failingBoxes{boxes: []tollguard.Mailbox{
+		{Context: "default", Mailbox: "1001", PIN: "1234", Where: "voicemail.conf:5"},
+		{Context: "default", Mailbox: "1002", PIN: "0000", Where: "voicemail.conf:6"},
+	}}}
+	run := h.run(tollguard.PINsAudit{}, true)
+	var rewrote, failed, reloaded int
+	for _, a := range run.Actions {
+		switch {
+		case a.Kind == tollguard.AuditActRewritePIN && a.Err == "":
+			rewrote++
+		case a.Kind == tollguard.AuditActRewritePIN:
+			failed++
+		case a.Kind == tollguard.AuditActReloadModule:
+			reloaded++
+		}
+	}
+	if rewrote != 1 || failed != 1 || reloaded != 1 {
+		t.Errorf("rewrote %d, failed %d, reloaded %d: %+v", rewrote, failed, reloaded, run.Actions)
+	}
+}

@@ -548,6 +548,17 @@ func TestRestoreAfterRetriedPurge(t *testing.T) {
 	if _, err := h.db.LatestSnapshot(ctx, "1009"); tollguard.ErrorCode(err) != tollguard.ENOTFOUND {
 		t.Errorf("a snapshot still waits to be restored: %v", err)
 	}
+	if len(rep.SnapshotIDs) != 2 || rep.SnapshotIDs[0] != rep.Snapshot.ID {
+		t.Errorf("restored from snapshots %v (newest %d)", rep.SnapshotIDs, rep.Snapshot.ID)
+	}
+	// Purged whole again, it restores from that one snapshot: the older,
+	// restored ones are not used.
+	if _, err := h.env.PurgeExtension(ctx, "1009", "stale"); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := h.env.RestoreExtension(ctx, "1009", "admin"); err != nil || len(rep.SnapshotIDs) != 1 {
+		t.Errorf("second restore: %+v %v", rep, err)
+	}
 }
 
 // TestRestoreKeepsOtherBlocks: restoring a purged extension lifts the
@@ -577,6 +588,26 @@ func TestRestoreKeepsOtherBlocks(t *testing.T) {
 	e, _ := h.db.Extension(ctx, "2001")
 	if rep.Unblocked || !e.Blocked || !strings.Contains(rep.KeptBlock, "credentials compromised") {
 		t.Errorf("unblocked %v, blocked %v, kept %q", rep.Unblocked, e.Blocked, rep.KeptBlock)
+	}
+	// The likelier order: the stale schedule blocks first, then a
+	// registration from outside the extension's networks during the
+	// grace. The extension row still names the first setter.
+	if _, err := h.env.AddExtension(ctx, tollguard.ExtensionSpec{Name: "2003", Account: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := h.env.SchedulePurge(ctx, "2003", "stale", "no use in 60 days"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.db.Block(ctx, tollguard.Block{Kind: tollguard.BlockExtension, Subject: "2003", SetBy: "registration:acl",
+		Reason: "credentials compromised: registered from 203.0.113.9"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.env.PurgeExtension(ctx, "2003", "stale"); err != nil {
+		t.Fatal(err)
+	}
+	rep, err = h.env.RestoreExtension(ctx, "2003", "admin")
+	if e, _ := h.db.Extension(ctx, "2003"); err != nil || rep.Unblocked || !e.Blocked || !strings.Contains(rep.KeptBlock, "registration:acl") {
+		t.Errorf("compromise block after the purge's: %+v %v, blocked %v", rep, err, e.Blocked)
 	}
 	// The purge's own block is lifted.
 	if _, err := h.env.AddExtension(ctx, tollguard.ExtensionSpec{Name: "2002", Account: "acme"}); err != nil {
@@ -636,6 +667,10 @@ func TestDuePurgeCheckedAgain(t *testing.T) {
 	}
 	if pending, _ := h.db.PendingPurges(ctx); len(pending) != 0 {
 		t.Errorf("still pending %+v", pending)
+	}
+	// 2001's block was the purge's own: lifted with it.
+	if e, _ := h.db.Extension(ctx, "2001"); e.Blocked {
+		t.Errorf("2001 spared but still blocked by %s", e.BlockedBy)
 	}
 }
 

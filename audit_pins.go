@@ -105,8 +105,11 @@ func (r *auditRun) auditSource(ctx context.Context, src MailboxSource, s AuditSe
 			Message: fmt.Sprintf("replaced the weak PIN of %s (%s) with a random %d-digit one", c.Mailbox.Key(), c.Mailbox.Where, len(c.NewPIN))})
 	}
 	if err != nil {
-		r.act(AuditAction{Kind: AuditActRewritePIN, Subject: "voicemail:" + src.Name(), Message: "could not write the new PINs", Err: ErrorMessage(err)})
-		return nil
+		msg := "could not write the new PINs"
+		if len(done) > 0 {
+			msg = "could not finish writing the new PINs; the ones above are written, and their owners are told"
+		}
+		r.act(AuditAction{Kind: AuditActRewritePIN, Subject: "voicemail:" + src.Name(), Message: msg, Err: ErrorMessage(err)})
 	}
 	if skipped := len(changes) - len(done); skipped > 0 {
 		r.find(AuditFinding{Check: AuditCheckWeakPIN, Severity: SeverityInfo, Subject: "voicemail:" + src.Name(),

@@ -432,6 +432,9 @@ type RestoreReport struct {
 	// KeptBlock is a block the restore left in place: not the purge's
 	// own (a compromise, a detector), with who set it and why.
 	KeptBlock string `json:"kept_block,omitempty"`
+	// SnapshotIDs are the snapshots restored from: Snapshot's, and older
+	// ones of the same purge, retried after it failed partway.
+	SnapshotIDs []int64 `json:"snapshot_ids"`
 }
 
 // purgeBlockers set the blocks that a purge's schedule sets, and a
@@ -455,7 +458,7 @@ func (env *AuditEnv) RestoreExtension(ctx context.Context, name, by string) (*Re
 	if err != nil {
 		return nil, err
 	}
-	rep := &RestoreReport{Snapshot: snap, Rejected: map[string][]string{}}
+	rep := &RestoreReport{Snapshot: snap, Rejected: map[string][]string{}, SnapshotIDs: ids}
 	for _, o := range objects {
 		key := o.Type + "/" + o.ID
 		if _, err := env.Asterisk.ConfigObject(ctx, o.Type, o.ID); err == nil {
@@ -496,11 +499,18 @@ func (env *AuditEnv) RestoreExtension(ctx context.Context, name, by string) (*Re
 		return rep, err
 	}
 	switch ext, err := env.Store.Extension(ctx, name); {
-	case err == nil && ext.Blocked && !purgeBlockers[ext.BlockedBy]:
-		// A block for another reason (stolen credentials, a detector)
-		// outlived the purge's schedule: the restore does not lift it.
-		rep.KeptBlock = fmt.Sprintf("%s (by %s)", ext.BlockReason, ext.BlockedBy)
-	case err == nil:
+	case err == nil && ext.Blocked:
+		others, err := env.otherBlocks(ctx, name)
+		if err != nil {
+			return rep, err
+		}
+		if others != "" {
+			// A block for another reason (stolen credentials, a
+			// detector), set before the purge's or after it, is not
+			// the restore's to lift.
+			rep.KeptBlock = others
+			break
+		}
 		rep.Unblocked, err = env.Store.Unblock(ctx, BlockExtension, name, by)
 		if err != nil {
 			return rep, err
@@ -514,11 +524,54 @@ func (env *AuditEnv) RestoreExtension(ctx context.Context, name, by string) (*Re
 	return rep, nil
 }
 
+// liftPurgeBlock lifts the block a cancelled purge set on name, unless
+// another one is open too, and says which it did ("" for an extension
+// not blocked or not in the store).
+func (env *AuditEnv) liftPurgeBlock(ctx context.Context, name, by string) (string, error) {
+	ext, err := env.Store.Extension(ctx, name)
+	if ErrorCode(err) == ENOTFOUND || err == nil && !ext.Blocked {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	others, err := env.otherBlocks(ctx, name)
+	if err != nil {
+		return "", err
+	}
+	if others != "" {
+		return "; it stays blocked: " + others + " (`tollguard unblock " + name + "` once that is dealt with)", nil
+	}
+	if _, err := env.Store.Unblock(ctx, BlockExtension, name, by); err != nil {
+		return "", err
+	}
+	return "; its block is lifted", nil
+}
+
+// otherBlocks describes name's open blocks that a purge's schedule did
+// not set ("" if none). The extension row keeps only the first block's
+// setter; a compromise block set during the grace is in the history.
+func (env *AuditEnv) otherBlocks(ctx context.Context, name string) (string, error) {
+	hist, err := env.Store.Blocks(ctx, BlockExtension, name, time.Time{})
+	if err != nil {
+		return "", fmt.Errorf("read the block history of %s: %w", name, err)
+	}
+	var others []string
+	for _, b := range hist {
+		if b.ClearedAt.IsZero() && !purgeBlockers[b.SetBy] {
+			others = append(others, fmt.Sprintf("%s (by %s)", b.Reason, b.SetBy))
+		}
+	}
+	return strings.Join(others, "; "), nil
+}
+
 // unrestoredObjects returns what a restore puts back: newest's objects,
-// and those of older snapshots not yet restored that newest lacks. A
-// purge retried after one that failed partway snapshots only what was
-// left (the endpoint already gone), so the newest alone would restore an
-// extension without its endpoint. Auths and aors come before endpoints,
+// and those of older snapshots not yet restored that newest lacks, back
+// to the one that holds the endpoint. A purge deletes the endpoint
+// first, so a purge retried after one that failed partway snapshots only
+// what was left, and the newest alone would restore an extension
+// without its endpoint; snapshots before the one with the endpoint
+// belong to an earlier purge. Auths and aors come before endpoints,
 // which reference them. ids are the snapshots used.
 func (env *AuditEnv) unrestoredObjects(ctx context.Context, newest *ExtensionSnapshot) (objects []SnapshotObject, ids []int64, err error) {
 	all, err := env.Store.Snapshots(ctx, newest.Extension)
@@ -535,10 +588,19 @@ func (env *AuditEnv) unrestoredObjects(ctx context.Context, newest *ExtensionSna
 		}
 		ids = append(ids, s.ID)
 	}
+	hasEndpoint := func(s *ExtensionSnapshot) bool {
+		return slices.ContainsFunc(s.Objects, func(o SnapshotObject) bool { return o.Type == "endpoint" })
+	}
 	add(newest)
 	for _, s := range all { // newest first
-		if s.ID != newest.ID && s.RestoredAt.IsZero() {
+		if hasEndpoint(newest) {
+			break
+		}
+		if s.ID < newest.ID && s.RestoredAt.IsZero() {
 			add(s)
+			if hasEndpoint(s) {
+				break
+			}
 		}
 	}
 	rank := map[string]int{"auth": 0, "aor": 1, "endpoint": 2}
@@ -632,7 +694,11 @@ func (r *auditRun) processDuePurges(ctx context.Context) error {
 				if err := env.FinishPurge(ctx, p.Extension, "cancelled", now); err != nil {
 					return err
 				}
-				r.act(AuditAction{Kind: AuditActCancelPurge, Subject: subj, Message: "purge cancelled: " + why})
+				msg, err := env.liftPurgeBlock(ctx, p.Extension, "audit:"+p.Job)
+				if err != nil {
+					return err
+				}
+				r.act(AuditAction{Kind: AuditActCancelPurge, Subject: subj, Message: "purge cancelled: " + why + msg})
 				continue
 			}
 		}

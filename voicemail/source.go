@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tollguard/tollguard"
+	"golang.org/x/sys/unix"
 )
 
 // Source is voicemail.conf as a tollguard.MailboxSource.
@@ -187,8 +188,9 @@ func (s *Source) SetPINs(ctx context.Context, changes []tollguard.PINChange) ([]
 		// app_voicemail's reload rereads nothing unless voicemail.conf
 		// changed (its size or mtime), and reads secret.conf files only
 		// then: without this the old PINs would work until a restart.
-		now := time.Now()
-		if err := os.Chtimes(s.Path, now, now); err != nil {
+		// Set to now, as touch does: that needs write access, where
+		// explicit times need the owner (Asterisk's user, not ours).
+		if err := unix.Utimes(s.Path, nil); err != nil {
 			return done, fmt.Errorf("the new PINs are in secret.conf, but app_voicemail rereads them only when %s changes, and tollguard could not touch it (%v): touch it as its owner and reload app_voicemail, or restart Asterisk; until then the old PINs work", s.Path, err)
 		}
 	}

@@ -41,6 +41,9 @@ exist again are left alone. Fields this Asterisk refuses are listed
 			}
 			fmt.Fprintf(app.Out, "extension %s restored from snapshot %d (taken %s): %s\n", args[0], rep.Snapshot.ID,
 				fmtTime(rep.Snapshot.TakenAt), orDash(strings.Join(rep.Restored, ", ")))
+			if len(rep.SnapshotIDs) > 1 {
+				fmt.Fprintf(app.Out, "(with objects from the earlier snapshots %v of the same purge, retried after it failed partway)\n", rep.SnapshotIDs[1:])
+			}
 			if len(rep.Existing) > 0 {
 				fmt.Fprintf(app.Out, "already there, left alone: %s\n", strings.Join(rep.Existing, ", "))
 			}
