@@ -308,6 +308,8 @@ type AuditStore interface {
 	// Snapshots lists ext's snapshots, newest first, restored ones included.
 	Snapshots(ctx context.Context, ext string) ([]*ExtensionSnapshot, error)
 	MarkSnapshotRestored(ctx context.Context, id int64, at time.Time) error
+	// DeleteSnapshot removes a snapshot nothing was deleted after.
+	DeleteSnapshot(ctx context.Context, id int64) error
 	// AddPendingPurge schedules a purge; one pending purge per extension
 	// (a second one keeps the first's due time).
 	AddPendingPurge(ctx context.Context, p PendingPurge) (PendingPurge, error)

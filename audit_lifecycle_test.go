@@ -704,4 +704,9 @@ func TestRefusedPurgeStopsNoOther(t *testing.T) {
 	if pending, _ := h.db.PendingPurges(ctx); len(pending) != 1 || pending[0].Extension != "1002" {
 		t.Errorf("pending %+v", pending)
 	}
+	// Tried again each run: no snapshot (with its password) piles up.
+	h.run(tollguard.StaleAudit{}, true)
+	if snaps, err := h.db.Snapshots(ctx, "1002"); err != nil || len(snaps) != 0 {
+		t.Errorf("snapshots of the refused purge: %d, %v", len(snaps), err)
+	}
 }

@@ -409,8 +409,9 @@ func (env *AuditEnv) PurgeExtension(ctx context.Context, name, reason string) (*
 			continue
 		}
 		if len(deleted) == 0 {
-			// Nothing changed: the snapshot is not needed for a restore.
-			_ = env.Store.MarkSnapshotRestored(context.WithoutCancel(ctx), snap.ID, env.now())
+			// Nothing changed: the snapshot (and the password in it) is
+			// not needed, and a refused purge is tried on every run.
+			_ = env.Store.DeleteSnapshot(context.WithoutCancel(ctx), snap.ID)
 		}
 		if ErrorCode(err) == EFORBIDDEN {
 			return nil, Errorf(EFORBIDDEN, "Asterisk refused to delete PJSIP %s %s (deleted so far: %s): %s",

@@ -165,6 +165,14 @@ func (s *DB) SaveSnapshot(ctx context.Context, snap *tollguard.ExtensionSnapshot
 	})
 }
 
+// DeleteSnapshot removes a snapshot that is not needed: one a purge
+// took before Asterisk refused to delete anything. It holds the
+// extension's password, and a refused purge is tried on every run.
+func (s *DB) DeleteSnapshot(ctx context.Context, id int64) error {
+	_, err := s.exec(ctx, `DELETE FROM extension_snapshots WHERE id = ?`, id)
+	return err
+}
+
 const snapshotCols = `id, extension, account_id, taken_at, reason, objects, restored_at`
 
 func scanSnapshot(row scanner) (*tollguard.ExtensionSnapshot, error) {
