@@ -710,3 +710,39 @@ func TestRefusedPurgeStopsNoOther(t *testing.T) {
 		t.Errorf("snapshots of the refused purge: %d, %v", len(snaps), err)
 	}
 }
+
+// TestRestoreKeepsPermanentContacts: an aor's configured (permanent)
+// contact comes back with it; a registered one does not (a phone, or an
+// attacker, registers again by itself).
+func TestRestoreKeepsPermanentContacts(t *testing.T) {
+	ctx := context.Background()
+	h := newAudHarness(t)
+	h.account("acme", nil)
+	if _, err := h.env.AddExtension(ctx, tollguard.ExtensionSpec{Name: "1009", Account: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	aor := append(h.object("aor", "1009"), tollguard.ConfigField{Attribute: "contact", Value: "sip:1009@192.0.2.50:5060"})
+	h.fake.SetObject("aor", "1009", aor, true)
+	h.fake.Register("1009", "1009", "sip:1009@203.0.113.9:5060", nil, false)
+	contacts := func() []string {
+		var out []string
+		for _, c := range h.object("aor", "1009").All("contact") {
+			if c != "" {
+				out = append(out, c)
+			}
+		}
+		return out
+	}
+	if got := contacts(); len(got) != 2 {
+		t.Fatalf("contacts before the purge %q", got)
+	}
+	if _, err := h.env.PurgeExtension(ctx, "1009", "test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.env.RestoreExtension(ctx, "1009", "admin"); err != nil {
+		t.Fatal(err)
+	}
+	if got := contacts(); len(got) != 1 || got[0] != "sip:1009@192.0.2.50:5060" {
+		t.Errorf("contacts after the restore %q; want the permanent one only", got)
+	}
+}

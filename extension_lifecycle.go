@@ -387,6 +387,9 @@ func (env *AuditEnv) PurgeExtension(ctx context.Context, name, reason string) (*
 			if err != nil {
 				return nil, fmt.Errorf("read %s %s: %w", o.typ, id, err)
 			}
+			if o.typ == "aor" {
+				obj = env.permanentContactsOnly(ctx, id, obj)
+			}
 			snap.Objects = append(snap.Objects, SnapshotObject{Type: o.typ, ID: id, Fields: obj})
 		}
 	}
@@ -617,9 +620,42 @@ var essentialFields = map[string][]string{
 	"endpoint": {"context", "auth", "aors", "outbound_auth", "transport", "allow", "callerid", "accountcode", "mailboxes", "identify_by", "direct_media"},
 }
 
+// permanentContactsAttr marks an aor snapshot whose contacts were sorted
+// (permanentContactsOnly): the ones it keeps are put back on restore.
+// An older snapshot's contacts, registered ones among them, are not.
+const permanentContactsAttr = "tollguard:permanent_contacts"
+
+// permanentContactsOnly keeps, of aor's "contact" fields, the permanent
+// ones (configured, with no registration behind them): ARI lists both
+// in the one attribute, and a registered contact has a contact object of
+// its own. A registration comes back by itself, and one restored as
+// permanent would outlive it (or its attacker). A contact whose lookup
+// fails is dropped too.
+func (env *AuditEnv) permanentContactsOnly(ctx context.Context, aor string, obj ConfigObject) ConfigObject {
+	out := make(ConfigObject, 0, len(obj)+1)
+	for _, f := range obj {
+		if f.Attribute == "contact" && f.Value != "" {
+			var keep []string
+			for _, uri := range strings.Split(f.Value, ",") {
+				uri = strings.TrimSpace(uri)
+				if _, err := env.Asterisk.ConfigObject(ctx, "contact", ContactID(aor, uri)); ErrorCode(err) == ENOTFOUND {
+					keep = append(keep, uri)
+				}
+			}
+			if len(keep) == 0 {
+				continue
+			}
+			f.Value = strings.Join(keep, ",")
+		}
+		out = append(out, f)
+	}
+	return append(out, ConfigField{Attribute: permanentContactsAttr, Value: "checked"})
+}
+
 // restoreFields turns a snapshot (ARI's read form) back into fields ARI
-// accepts: empty values are left to their defaults, an aor's live
-// contacts are dropped (registrations come back on their own), the
+// accepts: empty values are left to their defaults, an aor's registered
+// contacts are dropped (registrations come back on their own; only a
+// snapshot that sorted them keeps its permanent ones), the
 // codec list "(ulaw|alaw)" becomes allow=ulaw,alaw (the new object has
 // no codecs to disallow), and
 // the "<unknown>" caller ID (unset) is dropped.
@@ -635,11 +671,12 @@ func restoreFields(typ string, obj ConfigObject) (essential, rest []ConfigField)
 			rest = append(rest, f)
 		}
 	}
+	sorted := obj.Get(permanentContactsAttr) != ""
 	for _, f := range obj {
 		switch {
-		case f.Value == "":
+		case f.Value == "", f.Attribute == permanentContactsAttr:
 			continue
-		case typ == "aor" && f.Attribute == "contact":
+		case typ == "aor" && f.Attribute == "contact" && !sorted:
 			continue
 		case typ == "endpoint" && f.Attribute == "callerid" && f.Value == "<unknown>":
 			continue
