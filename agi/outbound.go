@@ -102,8 +102,8 @@ func endedBeforeDecision(ss *session, call *tollguard.Call, err error) {
 }
 
 func noNumber(ss *session, call *tollguard.Call) *tollguard.Decision {
-	ss.log().Error("outbound request without a dialled number: call AGI(agi://<host>:4573/outbound,<number>[,<extension>[,<source>]]), "+
-		"as the tollguard include does; denying",
+	ss.log().Error("outbound request without a dialled number: use the tollguard include's AGI() line (tollguard dialplan), "+
+		"or AGI(agi://<host>:4573/outbound,<number>[,<extension>[,<source>]]); denying",
 		tollguard.LogExtension, call.Extension)
 	d := errorDecision()
 	return &d
