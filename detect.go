@@ -155,9 +155,12 @@ type CallAttempt struct {
 	Call      string // the call's id: the uniqueid of its first channel
 	At        time.Time
 	Extension string // "" when the call did not start on an extension (Local, ARI)
-	Account   string
-	Context   string // the dialplan context it started in
-	Number    Number
+	// Endpoint is the PJSIP endpoint a call started on that is not an
+	// extension in tollguard's store (a trunk, a phone never imported).
+	Endpoint string
+	Account  string
+	Context  string // the dialplan context it started in
+	Number   Number
 }
 
 // Detectors are the channel detectors (design.md §2). They are pure:
@@ -403,7 +406,11 @@ func (d *Detectors) Ungated(a CallAttempt, denied bool) []Finding {
 	r := d.rule(a.Account, DetectUngated)
 	subject, key := ExtSubject(a.Extension), "e:"+a.Extension
 	who := "extension " + a.Extension
-	if a.Extension == "" {
+	switch {
+	case a.Extension == "" && a.Endpoint != "":
+		subject, key = "endpoint:"+a.Endpoint, "p:"+a.Endpoint
+		who = fmt.Sprintf("a call from endpoint %s (not an extension in tollguard's store: a trunk, or a phone never imported) in context %q,", a.Endpoint, a.Context)
+	case a.Extension == "":
 		subject, key = "context:"+a.Context, "c:"+a.Context
 		who = fmt.Sprintf("a call in context %q (no extension: a Local or ARI-originated channel)", a.Context)
 	}

@@ -24,6 +24,7 @@ type tracker struct {
 	chans    map[string]*chanState
 	locals   map[string]*chanState // Local base name → its ;1 half
 	exts     map[string]extInfo    // endpoint → what the store says
+	trunks   map[string]trunkInfo  // endpoint → whether it looks like a trunk (ARI)
 	highRisk tollguard.HighRiskMatcher
 	maxChans int
 	lastGC   time.Time
@@ -56,8 +57,11 @@ type callGroup struct {
 	gated     bool // a gate allow is known
 	denied    bool // a gate deny is known
 	phoneLeg  bool // it dialled one of our extensions' phones
-	members   []*chanState
-	live      int
+	// endpoint is the PJSIP, SIP or IAX2 endpoint the call started on
+	// when it is not one of our extensions (a trunk, an unimported phone).
+	endpoint string
+	members  []*chanState
+	live     int
 }
 
 type extInfo struct {
@@ -77,7 +81,7 @@ const (
 
 func newTracker(l *Listener) *tracker {
 	return &tracker{l: l, chans: make(map[string]*chanState), locals: make(map[string]*chanState),
-		exts: make(map[string]extInfo), highRisk: tollguard.DefaultHighRiskList(), maxChans: maxChannels}
+		exts: make(map[string]extInfo), trunks: make(map[string]trunkInfo), highRisk: tollguard.DefaultHighRiskList(), maxChans: maxChannels}
 }
 
 // splitName splits "PJSIP/1001-0000002a" into "PJSIP" and "1001", and
@@ -217,6 +221,7 @@ func (t *tracker) created(ctx context.Context, ch *ariv5.ChannelData, ts time.Ti
 	}
 	info := t.ext(ctx, ep)
 	if !info.known {
+		g.endpoint = ep // judged only when it dials a trunk (judgeUnknown)
 		return
 	}
 	g.fromExt, g.ext, g.acct, g.plan = true, ep, info.account, info.plan
@@ -257,7 +262,11 @@ func (t *tracker) dial(ctx context.Context, e *ariv5.Dial, ts time.Time) {
 			t.merge(ctx, g, peer.g, ts)
 		}
 		g.phoneLeg = g.phoneLeg || toPhone
-		if tech != "Local" && !toPhone {
+		switch {
+		case tech == "Local" || toPhone:
+		case g.endpoint != "" && !g.fromExt && !g.fromLocal:
+			t.judgeUnknown(ctx, g, ep, ts)
+		default:
 			t.judge(ctx, g, ts)
 		}
 	case "ANSWER":
@@ -306,6 +315,57 @@ func (t *tracker) merge(ctx context.Context, dst, src *callGroup, ts time.Time) 
 	}
 }
 
+// judgeUnknown judges a call that started on an endpoint not in the
+// store (g.endpoint) and dials peer: only when peer looks like a trunk
+// (an outbound_auth, or no inbound auth: matched by address). An inbound
+// call to an unimported phone, or a call between two of them, is not
+// judged; a trunk-to-trunk call (an inbound call sent back out, a DISA
+// path) or an unimported phone calling out without the gate is.
+func (t *tracker) judgeUnknown(ctx context.Context, g *callGroup, peer string, ts time.Time) {
+	if g.judged || g.gated || !dialable(g.exten) || !t.trunkLike(ctx, peer) {
+		return
+	}
+	num := tollguard.Classify(g.exten, g.plan, t.highRisk)
+	if num.Class == tollguard.ClassEmergency {
+		g.judged = true
+		return
+	}
+	if !num.Toll() {
+		// An inbound toll-free number sent back out still costs: what
+		// matters is the leg to the trunk, whose number is not known here.
+		num.Class = tollguard.ClassUnknown
+	}
+	t.judgeRecords(ctx, g, ts, tollguard.CallAttempt{Call: g.root, At: ts, Endpoint: g.endpoint, Context: g.context, Number: num})
+}
+
+// trunkLike reports whether endpoint ep looks like a trunk, as the
+// audits tell them: an outbound_auth, or no inbound auth. Cached; false
+// when ARI cannot say.
+func (t *tracker) trunkLike(ctx context.Context, ep string) bool {
+	now := t.l.Now()
+	if e, ok := t.trunks[ep]; ok && now.Sub(e.at) < extCacheTTL {
+		return e.trunk
+	}
+	if t.l.Client == nil {
+		return false
+	}
+	obj, err := t.l.Client.ConfigObject(ctx, "endpoint", ep)
+	trunk := err == nil && (obj.Get("outbound_auth") != "" || obj.Get("auth") == "")
+	if err != nil && tollguard.ErrorCode(err) != tollguard.ENOTFOUND {
+		t.l.log.Warn("could not read an endpoint to tell whether it is a trunk; a call through it is not judged", "endpoint", ep, tollguard.LogError, err)
+	}
+	if len(t.trunks) >= maxExtCache {
+		clear(t.trunks)
+	}
+	t.trunks[ep] = trunkInfo{at: now, trunk: trunk}
+	return trunk
+}
+
+type trunkInfo struct {
+	at    time.Time
+	trunk bool
+}
+
 // judge checks, once per call, that a call dialling out passed the gate.
 func (t *tracker) judge(ctx context.Context, g *callGroup, ts time.Time) {
 	if g.judged || g.gated || (!g.fromExt && !g.fromLocal) || !dialable(g.exten) {
@@ -319,6 +379,12 @@ func (t *tracker) judge(ctx context.Context, g *callGroup, ts time.Time) {
 		g.judged = true
 		return
 	}
+	t.judgeRecords(ctx, g, ts, tollguard.CallAttempt{Call: g.root, At: ts, Extension: g.ext, Account: g.acct, Context: g.context, Number: num})
+}
+
+// judgeRecords looks for the gate's record of g's channels, and raises
+// ungated_call (a) when none allowed it.
+func (t *tracker) judgeRecords(ctx context.Context, g *callGroup, ts time.Time, a tollguard.CallAttempt) {
 	denied := g.denied
 	for _, m := range g.members {
 		rec, err := t.l.Store.CallByChannel(ctx, m.id, g.root)
@@ -336,7 +402,6 @@ func (t *tracker) judge(ctx context.Context, g *callGroup, ts time.Time) {
 		denied = true
 	}
 	g.judged = true
-	a := tollguard.CallAttempt{Call: g.root, At: ts, Extension: g.ext, Account: g.acct, Context: g.context, Number: num}
 	for _, f := range t.l.Detectors.Ungated(a, denied) {
 		t.l.act(ctx, f)
 	}

@@ -453,3 +453,46 @@ func TestUngatedInternalCalls(t *testing.T) {
 		}
 	})
 }
+
+// TestUngatedFromUnknownEndpoints: a call that starts on an endpoint
+// not in the store is judged when it dials a trunk (an outbound_auth, or
+// no inbound auth): an unimported phone calling out, or an inbound call
+// sent back out through a trunk. An inbound call to an unimported phone
+// is not.
+func TestUngatedFromUnknownEndpoints(t *testing.T) {
+	// flow is the recorded fail-open call with its caller renamed from
+	// and its outgoing leg renamed to the given endpoints.
+	flow := func(from, to string) [][]byte {
+		return rewrite(fixture(t, agiDownCall), 0, "PJSIP/1001-", "PJSIP/"+from+"-",
+			"Local/0044207946000@sink-00000002;1", "PJSIP/"+to+"-00000007")
+	}
+	setup := func(t *testing.T) *harness {
+		h := newHarness(t)
+		h.fake.SetObject("endpoint", "itsp", tollguard.ConfigObject{{Attribute: "context", Value: "from-trunk"}, {Attribute: "outbound_auth", Value: "itsp"}}, false)
+		h.fake.SetObject("endpoint", "gw", tollguard.ConfigObject{{Attribute: "context", Value: "from-trunk"}, {Attribute: "auth", Value: ""}}, false)
+		h.fake.SetObject("endpoint", "1005", tollguard.ConfigObject{{Attribute: "context", Value: "from-internal"}, {Attribute: "auth", Value: "1005"}}, false)
+		return h.start()
+	}
+	for _, tc := range []struct {
+		name, from, to, subject string
+	}{
+		{"UnimportedPhoneOut", "1005", "itsp", "endpoint:1005"},
+		{"TrunkToTrunk", "itsp", "gw", "endpoint:itsp"},
+		{"InboundToUnimportedPhone", "itsp", "1005", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := setup(t)
+			h.push(flow(tc.from, tc.to)...)
+			a := h.alerts.kind(tollguard.AlertUngated)
+			if tc.subject == "" {
+				if len(a) != 0 {
+					t.Fatalf("alerted: %+v", a)
+				}
+				return
+			}
+			if len(a) != 1 || a[0].Subject != tc.subject || !strings.Contains(a[0].Message, "not an extension in tollguard's store") {
+				t.Fatalf("alerts %+v", h.alerts.all())
+			}
+		})
+	}
+}
