@@ -411,9 +411,11 @@ func (env *AuditEnv) PurgeExtension(ctx context.Context, name, reason string) (*
 			deleted = append(deleted, o.Type+"/"+o.ID)
 			continue
 		}
-		if len(deleted) == 0 {
-			// Nothing changed: the snapshot (and the password in it) is
-			// not needed, and a refused purge is tried on every run.
+		if len(deleted) == 0 && ErrorCode(err) == EFORBIDDEN {
+			// Refused: nothing changed, the snapshot (and the password
+			// in it) is not needed, and a refused purge is tried on
+			// every run. After any other error Asterisk may have done
+			// the delete (a lost answer), so the snapshot stays.
 			_ = env.Store.DeleteSnapshot(context.WithoutCancel(ctx), snap.ID)
 		}
 		if ErrorCode(err) == EFORBIDDEN {
@@ -632,13 +634,32 @@ const permanentContactsAttr = "tollguard:permanent_contacts"
 // permanent would outlive it (or its attacker). A contact whose lookup
 // fails is dropped too.
 func (env *AuditEnv) permanentContactsOnly(ctx context.Context, aor string, obj ConfigObject) ConfigObject {
+	permanent := map[string]bool{} // no contact object of its own
+	for _, v := range obj.All("contact") {
+		for _, uri := range strings.Split(v, ",") {
+			uri = strings.TrimSpace(uri)
+			if _, err := env.Asterisk.ConfigObject(ctx, "contact", ContactID(aor, uri)); uri != "" && ErrorCode(err) == ENOTFOUND {
+				permanent[uri] = true
+			}
+		}
+	}
+	// A registration that ended between the two reads looks permanent:
+	// keep only what the aor still lists after the checks.
+	listed := map[string]bool{}
+	if len(permanent) > 0 {
+		again, err := env.Asterisk.ConfigObject(ctx, "aor", aor)
+		for _, v := range again.All("contact") {
+			for _, uri := range strings.Split(v, ",") {
+				listed[strings.TrimSpace(uri)] = err == nil
+			}
+		}
+	}
 	out := make(ConfigObject, 0, len(obj)+1)
 	for _, f := range obj {
 		if f.Attribute == "contact" && f.Value != "" {
 			var keep []string
 			for _, uri := range strings.Split(f.Value, ",") {
-				uri = strings.TrimSpace(uri)
-				if _, err := env.Asterisk.ConfigObject(ctx, "contact", ContactID(aor, uri)); ErrorCode(err) == ENOTFOUND {
+				if uri = strings.TrimSpace(uri); permanent[uri] && listed[uri] {
 					keep = append(keep, uri)
 				}
 			}

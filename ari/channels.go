@@ -265,7 +265,7 @@ func (t *tracker) dial(ctx context.Context, e *ariv5.Dial, ts time.Time) {
 		switch {
 		case tech == "Local" || toPhone:
 		case g.endpoint != "" && !g.fromExt && !g.fromLocal:
-			t.judgeUnknown(ctx, g, ep, ts)
+			t.judgeUnknown(ctx, g, ep, numberOf(e.Dialstring), ts)
 		default:
 			t.judge(ctx, g, ts)
 		}
@@ -316,16 +316,19 @@ func (t *tracker) merge(ctx context.Context, dst, src *callGroup, ts time.Time) 
 }
 
 // judgeUnknown judges a call that started on an endpoint not in the
-// store (g.endpoint) and dials peer: only when peer looks like a trunk
-// (an outbound_auth, or no inbound auth: matched by address). An inbound
-// call to an unimported phone, or a call between two of them, is not
-// judged; a trunk-to-trunk call (an inbound call sent back out, a DISA
-// path) or an unimported phone calling out without the gate is.
-func (t *tracker) judgeUnknown(ctx context.Context, g *callGroup, peer string, ts time.Time) {
-	if g.judged || g.gated || !dialable(g.exten) || !t.trunkLike(ctx, peer) {
+// store (g.endpoint) and dials peer: only when peer is a trunk (see
+// trunkLike). An inbound call to an unimported phone, or a call between
+// two of them, is not judged; a trunk-to-trunk call (an inbound call sent
+// back out, a DISA path) or an unimported phone calling out without the
+// gate is.
+func (t *tracker) judgeUnknown(ctx context.Context, g *callGroup, peer, dialled string, ts time.Time) {
+	if !dialable(dialled) {
+		dialled = g.exten // an inbound call's DID, when the Dial string says nothing
+	}
+	if g.judged || g.gated || !dialable(dialled) || !t.trunkLike(ctx, peer) {
 		return
 	}
-	num := tollguard.Classify(g.exten, g.plan, t.highRisk)
+	num := tollguard.Classify(dialled, g.plan, t.highRisk)
 	if num.Class == tollguard.ClassEmergency {
 		g.judged = true
 		return
@@ -338,9 +341,25 @@ func (t *tracker) judgeUnknown(ctx context.Context, g *callGroup, peer string, t
 	t.judgeRecords(ctx, g, ts, tollguard.CallAttempt{Call: g.root, At: ts, Endpoint: g.endpoint, Context: g.context, Number: num})
 }
 
-// trunkLike reports whether endpoint ep looks like a trunk, as the
-// audits tell them: an outbound_auth, or no inbound auth. Cached; false
-// when ARI cannot say.
+// numberOf takes the number out of a Dial string: "0044207946000@itsp"
+// (PJSIP/number@endpoint) or "itsp/sip:0044207946000@host".
+func numberOf(dialstring string) string {
+	s := dialstring
+	if i := strings.LastIndexByte(s, '/'); i >= 0 {
+		s = s[i+1:]
+	}
+	s = strings.TrimPrefix(strings.TrimPrefix(s, "sip:"), "sips:")
+	if i := strings.IndexByte(s, '@'); i >= 0 {
+		s = s[:i]
+	}
+	return s
+}
+
+// trunkLike reports whether endpoint ep is a trunk: it has an
+// outbound_auth (it registers or authenticates to a provider). No
+// inbound auth is not enough here: IP-matched ATAs, door phones and a
+// proxy in front of the phones look the same, and inbound calls to them
+// would alert. Cached; false when ARI cannot say.
 func (t *tracker) trunkLike(ctx context.Context, ep string) bool {
 	now := t.l.Now()
 	if e, ok := t.trunks[ep]; ok && now.Sub(e.at) < extCacheTTL {
@@ -350,7 +369,7 @@ func (t *tracker) trunkLike(ctx context.Context, ep string) bool {
 		return false
 	}
 	obj, err := t.l.Client.ConfigObject(ctx, "endpoint", ep)
-	trunk := err == nil && (obj.Get("outbound_auth") != "" || obj.Get("auth") == "")
+	trunk := err == nil && obj.Get("outbound_auth") != ""
 	if err != nil && tollguard.ErrorCode(err) != tollguard.ENOTFOUND {
 		t.l.log.Warn("could not read an endpoint to tell whether it is a trunk; a call through it is not judged", "endpoint", ep, tollguard.LogError, err)
 	}

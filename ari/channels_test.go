@@ -469,7 +469,9 @@ func TestUngatedFromUnknownEndpoints(t *testing.T) {
 	setup := func(t *testing.T) *harness {
 		h := newHarness(t)
 		h.fake.SetObject("endpoint", "itsp", tollguard.ConfigObject{{Attribute: "context", Value: "from-trunk"}, {Attribute: "outbound_auth", Value: "itsp"}}, false)
-		h.fake.SetObject("endpoint", "gw", tollguard.ConfigObject{{Attribute: "context", Value: "from-trunk"}, {Attribute: "auth", Value: ""}}, false)
+		h.fake.SetObject("endpoint", "gw", tollguard.ConfigObject{{Attribute: "context", Value: "from-trunk"}, {Attribute: "outbound_auth", Value: "gw"}}, false)
+		// Matched by address, no auth at all: an ATA as much as a trunk.
+		h.fake.SetObject("endpoint", "ata", tollguard.ConfigObject{{Attribute: "context", Value: "from-internal"}, {Attribute: "auth", Value: ""}, {Attribute: "outbound_auth", Value: ""}}, false)
 		h.fake.SetObject("endpoint", "1005", tollguard.ConfigObject{{Attribute: "context", Value: "from-internal"}, {Attribute: "auth", Value: "1005"}}, false)
 		return h.start()
 	}
@@ -479,6 +481,7 @@ func TestUngatedFromUnknownEndpoints(t *testing.T) {
 		{"UnimportedPhoneOut", "1005", "itsp", "endpoint:1005"},
 		{"TrunkToTrunk", "itsp", "gw", "endpoint:itsp"},
 		{"InboundToUnimportedPhone", "itsp", "1005", ""},
+		{"InboundToAnIPMatchedDevice", "itsp", "ata", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := setup(t)
@@ -494,5 +497,19 @@ func TestUngatedFromUnknownEndpoints(t *testing.T) {
 				t.Fatalf("alerts %+v", h.alerts.all())
 			}
 		})
+	}
+}
+
+func TestNumberOf(t *testing.T) {
+	for in, want := range map[string]string{
+		"0044207946000@itsp":              "0044207946000", // PJSIP/number@endpoint
+		"itsp/sip:0044207946000@10.0.0.1": "0044207946000", // PJSIP/endpoint/sip:number@host
+		"itsp/sips:+44207946000@host":     "+44207946000",
+		"1002":                            "1002",
+		"":                                "",
+	} {
+		if got := numberOf(in); got != want {
+			t.Errorf("numberOf(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
