@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -125,41 +126,50 @@ func checkEnv(vars map[string]string, n int) (*request, error) {
 // line) is not checked: checked is false. A checked request's nonce is
 // r.nonce, the number of its argument.
 func (r *request) checkArgs() (checked bool, err error) {
-	want := map[int]string{}
-	for _, kv := range strings.Split(r.Query, "&") {
+	// On every call: no map and no split (argNumber caps N at 99).
+	var buf [8]argCopy
+	copies := buf[:0]
+	for rest := r.Query; rest != ""; {
+		var kv string
+		kv, rest, _ = strings.Cut(rest, "&")
 		// Raw, not url.ParseQuery: a number's "+" must stay a "+".
 		k, v, _ := strings.Cut(kv, "=")
 		n, ok := argNumber(k, "a")
 		if !ok {
 			continue
 		}
-		if _, dup := want[n]; dup {
+		if hasCopy(copies, n) {
 			return true, fmt.Errorf("the request URL gives a%d twice", n)
 		}
-		want[n] = v
-	}
-	if len(want) == 0 {
-		return false, nil
-	}
-	last := 0
-	for n, v := range want {
 		if got, _ := r.arg(n); got != strings.TrimSpace(v) {
 			return true, fmt.Errorf("agi_arg_%d is %.40q but the request URL says %.40q", n, got, v)
 		}
-		last = max(last, n)
+		copies = append(copies, argCopy{n, v})
 	}
-	if nonce := strings.TrimSpace(want[last]); len(nonce) < 2 || !isDigits(nonce) {
-		return true, fmt.Errorf("the last argument, a%d=%.40q, is not the include's random number: is Asterisk's func_rand module loaded (module show like func_rand)?", last, want[last])
+	if len(copies) == 0 {
+		return false, nil
 	}
-	r.nonce = last
+	last := slices.MaxFunc(copies, func(a, b argCopy) int { return a.n - b.n })
+	if nonce := strings.TrimSpace(last.v); len(nonce) < 2 || !isDigits(nonce) {
+		return true, fmt.Errorf("the last argument, a%d=%.40q, is not the include's random number: is Asterisk's func_rand module loaded (module show like func_rand)?", last.n, last.v)
+	}
 	for k := range r.Vars {
-		if n, ok := argNumber(k, "agi_arg_"); ok {
-			if _, listed := want[n]; !listed {
-				return true, fmt.Errorf("agi_arg_%d is not in the request URL", n)
-			}
+		if n, ok := argNumber(k, "agi_arg_"); ok && !hasCopy(copies, n) {
+			return true, fmt.Errorf("agi_arg_%d is not in the request URL", n)
 		}
 	}
+	r.nonce = last.n
 	return true, nil
+}
+
+// argCopy is the request URL's copy aN=v of argument n.
+type argCopy struct {
+	n int
+	v string
+}
+
+func hasCopy(copies []argCopy, n int) bool {
+	return slices.ContainsFunc(copies, func(c argCopy) bool { return c.n == n })
 }
 
 // dropNonce removes the last argument of a checked request: the random

@@ -17,7 +17,7 @@ import (
 // emergency number (by the URL's copy, which is Asterisk's) is left to
 // the include, which dials those whatever tollguard says.
 func (s *Server) forged(ss *session, err error) {
-	s.refuse(ss, err, "forged_request", "FastAGI request forged: its arguments differ from the copies in the request URL, "+
+	s.refuse(ss, err, RefusedForged, "forged_request", "FastAGI request forged: its arguments differ from the copies in the request URL, "+
 		"so a caller ID, caller name or redirecting number on this channel holds a line break "+
 		"(a phone's From, or a Diversion from either end of the call). ",
 		". Find who sent it by the channel: block the extension if it is its phone (tollguard ext block); "+
@@ -25,13 +25,10 @@ func (s *Server) forged(ss *session, err error) {
 }
 
 // refuse ends a request whose arguments cannot be trusted (see forged),
-// logging why and what to do.
-func (s *Server) refuse(ss *session, err error, reason, why, todo string) {
-	if reason == "forged_request" {
-		s.cfg.metrics.Refused(RefusedForged)
-	} else {
-		s.cfg.metrics.Refused(RefusedUnchecked)
-	}
+// counting it as refused (a Refused* reason) and logging why and what
+// to do with reason (a log reason).
+func (s *Server) refuse(ss *session, err error, refused, reason, why, todo string) {
+	s.cfg.metrics.Refused(refused)
 	req := ss.req
 	num, ext := rawQueryValue(req.Query, "a1"), rawQueryValue(req.Query, "a2")
 	if num == "" {

@@ -50,29 +50,10 @@ func (s *Server) hangup(ctx context.Context, ss *session) {
 	}
 	dialStatus = strings.TrimSpace(dialStatus)
 
-	ms, _ := req.arg(4)
-	billsec, known := parseMillis(ms)
-	if known {
-		// ANSWEREDTIME_MS, from an include that passes it
-	} else if v, ok := req.arg(2); ok {
-		billsec, known = parseSeconds(v)
-	} else {
-		// A bare request (design.md's form): read the channel.
-		for _, name := range []string{tollguard.VarAnsweredTimeMS, tollguard.VarAnsweredTime} {
-			v, _, err := ss.get(name)
-			if err != nil {
-				s.hangupFailed(ss, err)
-				return
-			}
-			if name == tollguard.VarAnsweredTimeMS {
-				billsec, known = parseMillis(v)
-			} else {
-				billsec, known = parseSeconds(v)
-			}
-			if known {
-				break
-			}
-		}
+	billsec, known, err := answered(ss)
+	if err != nil {
+		s.hangupFailed(ss, err)
+		return
 	}
 	if !known && (dialStatus == "" || strings.EqualFold(dialStatus, "ANSWER")) {
 		// No ANSWEREDTIME (the Dial ran on another channel, or not at
@@ -128,6 +109,35 @@ func parseSeconds(v string) (sec int64, known bool) {
 		return max(int64(math.Ceil(f)), 0), true
 	}
 	return 0, false
+}
+
+// answered is the call's answered seconds, a started second counting:
+// ANSWEREDTIME_MS (agi_arg_4) when the include passes it, else
+// ANSWEREDTIME (agi_arg_2); a bare request (design.md's form) reads them
+// from the channel. known is false when neither says.
+func answered(ss *session) (sec int64, known bool, err error) {
+	req := ss.req
+	if ms, _ := req.arg(4); ms != "" {
+		if sec, known = parseMillis(ms); known {
+			return sec, true, nil
+		}
+	}
+	if v, ok := req.arg(2); ok {
+		sec, known = parseSeconds(v)
+		return sec, known, nil
+	}
+	v, _, err := ss.get(tollguard.VarAnsweredTimeMS)
+	if err != nil {
+		return 0, false, err
+	}
+	if sec, known = parseMillis(v); known {
+		return sec, true, nil
+	}
+	if v, _, err = ss.get(tollguard.VarAnsweredTime); err != nil {
+		return 0, false, err
+	}
+	sec, known = parseSeconds(v)
+	return sec, known, nil
 }
 
 // parseMillis reads ANSWEREDTIME_MS as seconds, a started second

@@ -384,7 +384,7 @@ func (s *Server) serveConn(ctx context.Context, conn net.Conn, peer netip.Addr) 
 	case checked:
 		req.dropNonce()
 	case s.RequireArgCopies && req.Script != "":
-		s.refuse(ss, errors.New("no a1=... in the request URL"), "unchecked_request",
+		s.refuse(ss, errors.New("no a1=... in the request URL"), RefusedUnchecked, "unchecked_request",
 			"FastAGI request refused: it has no copies of its arguments in its URL, and [agi] require_arg_copies is on. ",
 			". Install the current include (tollguard dialplan > /etc/asterisk/tollguard.conf; dialplan reload), or use its AGI() lines")
 		return
