@@ -521,9 +521,6 @@ func (r *auditRun) result(err error) ([]AuditFinding, []AuditAction, error) {
 	return r.findings, r.actions, err
 }
 
-// writable reports whether the run may change Asterisk.
-func (r *auditRun) writable() bool { return r.apply }
-
 // refused handles an Asterisk write error: a 403 adds one finding per
 // run saying what to do, and the caller reports the object and goes on
 // with the others. A 403 is per object: with the sorcery.conf tollguard

@@ -23,6 +23,30 @@ func (a Action) Valid() bool {
 	return a == ActionAlert || a == ActionIntlBlock || a == ActionBlockExtension
 }
 
+// check returns what is wrong with a as detector name's action.
+func (a Action) check(name string) error {
+	if !a.Valid() {
+		return Errorf(EINVALID, "detector %s: action %q: want alert, intl_block or block_extension", name, a)
+	}
+	return nil
+}
+
+// ValidateStoredDetectorRule is ValidateDetectorRule for an account's
+// override, which is stored in whole seconds (500ms would become 0) and
+// with a valid action even when it is off.
+func ValidateStoredDetectorRule(name string, r DetectorRule) error {
+	if err := ValidateDetectorRule(name, r); err != nil {
+		return err
+	}
+	if r.Window%time.Second != 0 || r.Duration%time.Second != 0 {
+		return Errorf(EINVALID, "detector %s: window %s and duration %s must be whole seconds", name, r.Window, r.Duration)
+	}
+	if r.Action != "" {
+		return r.Action.check(name)
+	}
+	return nil
+}
+
 // Blocks reports whether a sets a block.
 func (a Action) Blocks() bool { return a == ActionIntlBlock || a == ActionBlockExtension }
 
@@ -90,8 +114,8 @@ func ValidateDetectorRule(name string, r DetectorRule) error {
 	if r.Threshold == 0 {
 		return nil // off: the rest does not matter (config files say "off" many ways)
 	}
-	if !r.Action.Valid() {
-		return Errorf(EINVALID, "detector %s: action %q: want alert, intl_block or block_extension", name, r.Action)
+	if err := r.Action.check(name); err != nil {
+		return err
 	}
 	if r.Action.Blocks() && r.Threshold < 2 {
 		return Errorf(EINVALID, "detector %s: action %s needs a threshold of at least 2: one event (a misdial) must never block", name, r.Action)

@@ -504,21 +504,12 @@ func (env *AuditEnv) RestoreExtension(ctx context.Context, name, by string) (*Re
 	if err := env.FinishPurge(ctx, name, "cancelled", env.now()); err != nil {
 		return rep, err
 	}
-	switch ext, err := env.Store.Extension(ctx, name); {
-	case err == nil && ext.Blocked:
-		others, err := env.otherBlocks(ctx, name)
-		if err != nil {
-			return rep, err
-		}
-		if others != "" {
-			// A block for another reason (stolen credentials, a
-			// detector), set before the purge's or after it, is not
-			// the restore's to lift.
-			rep.KeptBlock = others
-			break
-		}
-		rep.Unblocked, err = env.Store.Unblock(ctx, BlockExtension, name, by)
-		if err != nil {
+	switch _, err := env.Store.Extension(ctx, name); {
+	case err == nil:
+		// A block for another reason (stolen credentials, a detector),
+		// set before the purge's or after it, is not the restore's to
+		// lift.
+		if rep.Unblocked, rep.KeptBlock, err = env.liftPurgeBlock(ctx, name, by); err != nil {
 			return rep, err
 		}
 	case ErrorCode(err) == ENOTFOUND && snap.Account != "":
@@ -530,37 +521,22 @@ func (env *AuditEnv) RestoreExtension(ctx context.Context, name, by string) (*Re
 	return rep, nil
 }
 
-// liftPurgeBlock lifts the block a cancelled purge set on name, unless
-// another one is open too, and says which it did ("" for an extension
-// not blocked or not in the store).
-func (env *AuditEnv) liftPurgeBlock(ctx context.Context, name, by string) (string, error) {
+// liftPurgeBlock lifts the block a purge set on name (restored, or
+// spared when due), unless a block for another reason is open too:
+// kept describes those. The extension row keeps only the first block's
+// setter; a compromise block set during the grace is in the history.
+// An extension not blocked or not in the store is left alone.
+func (env *AuditEnv) liftPurgeBlock(ctx context.Context, name, by string) (lifted bool, kept string, err error) {
 	ext, err := env.Store.Extension(ctx, name)
 	if ErrorCode(err) == ENOTFOUND || err == nil && !ext.Blocked {
-		return "", nil
+		return false, "", nil
 	}
 	if err != nil {
-		return "", err
+		return false, "", err
 	}
-	others, err := env.otherBlocks(ctx, name)
-	if err != nil {
-		return "", err
-	}
-	if others != "" {
-		return "; it stays blocked: " + others + " (`tollguard unblock " + name + "` once that is dealt with)", nil
-	}
-	if _, err := env.Store.Unblock(ctx, BlockExtension, name, by); err != nil {
-		return "", err
-	}
-	return "; its block is lifted", nil
-}
-
-// otherBlocks describes name's open blocks that a purge's schedule did
-// not set ("" if none). The extension row keeps only the first block's
-// setter; a compromise block set during the grace is in the history.
-func (env *AuditEnv) otherBlocks(ctx context.Context, name string) (string, error) {
 	hist, err := env.Store.Blocks(ctx, BlockExtension, name, time.Time{})
 	if err != nil {
-		return "", fmt.Errorf("read the block history of %s: %w", name, err)
+		return false, "", fmt.Errorf("read the block history of %s: %w", name, err)
 	}
 	var others []string
 	for _, b := range hist {
@@ -568,7 +544,11 @@ func (env *AuditEnv) otherBlocks(ctx context.Context, name string) (string, erro
 			others = append(others, fmt.Sprintf("%s (by %s)", b.Reason, b.SetBy))
 		}
 	}
-	return strings.Join(others, "; "), nil
+	if len(others) > 0 {
+		return false, strings.Join(others, "; "), nil
+	}
+	lifted, err = env.Store.Unblock(ctx, BlockExtension, name, by)
+	return lifted, "", err
 }
 
 // unrestoredObjects returns what a restore puts back: newest's objects,
@@ -598,15 +578,14 @@ func (env *AuditEnv) unrestoredObjects(ctx context.Context, newest *ExtensionSna
 		return slices.ContainsFunc(s.Objects, func(o SnapshotObject) bool { return o.Type == "endpoint" })
 	}
 	add(newest)
+	found := hasEndpoint(newest)
 	for _, s := range all { // newest first
-		if hasEndpoint(newest) {
+		if found {
 			break
 		}
 		if s.ID < newest.ID && s.RestoredAt.IsZero() {
 			add(s)
-			if hasEndpoint(s) {
-				break
-			}
+			found = hasEndpoint(s)
 		}
 	}
 	rank := map[string]int{"auth": 0, "aor": 1, "endpoint": 2}
@@ -635,34 +614,25 @@ const permanentContactsAttr = "tollguard:permanent_contacts"
 // fails is dropped too.
 func (env *AuditEnv) permanentContactsOnly(ctx context.Context, aor string, obj ConfigObject) ConfigObject {
 	permanent := map[string]bool{} // no contact object of its own
-	for _, v := range obj.All("contact") {
-		for _, uri := range strings.Split(v, ",") {
-			uri = strings.TrimSpace(uri)
-			if _, err := env.Asterisk.ConfigObject(ctx, "contact", ContactID(aor, uri)); uri != "" && ErrorCode(err) == ENOTFOUND {
-				permanent[uri] = true
-			}
+	for _, uri := range contactURIs(obj) {
+		if _, err := env.Asterisk.ConfigObject(ctx, "contact", ContactID(aor, uri)); ErrorCode(err) == ENOTFOUND {
+			permanent[uri] = true
 		}
 	}
 	// A registration that ended between the two reads looks permanent:
 	// keep only what the aor still lists after the checks.
-	listed := map[string]bool{}
+	still := map[string]bool{}
 	if len(permanent) > 0 {
-		again, err := env.Asterisk.ConfigObject(ctx, "aor", aor)
-		for _, v := range again.All("contact") {
-			for _, uri := range strings.Split(v, ",") {
-				listed[strings.TrimSpace(uri)] = err == nil
+		if again, err := env.Asterisk.ConfigObject(ctx, "aor", aor); err == nil {
+			for _, uri := range contactURIs(again) {
+				still[uri] = permanent[uri]
 			}
 		}
 	}
 	out := make(ConfigObject, 0, len(obj)+1)
 	for _, f := range obj {
 		if f.Attribute == "contact" && f.Value != "" {
-			var keep []string
-			for _, uri := range strings.Split(f.Value, ",") {
-				if uri = strings.TrimSpace(uri); permanent[uri] && listed[uri] {
-					keep = append(keep, uri)
-				}
-			}
+			keep := slices.DeleteFunc(contactURIs(ConfigObject{f}), func(uri string) bool { return !still[uri] })
 			if len(keep) == 0 {
 				continue
 			}
@@ -671,6 +641,20 @@ func (env *AuditEnv) permanentContactsOnly(ctx context.Context, aor string, obj 
 		out = append(out, f)
 	}
 	return append(out, ConfigField{Attribute: permanentContactsAttr, Value: "checked"})
+}
+
+// contactURIs lists an aor's contact URIs: one per "contact" field, or
+// several in one, comma-separated.
+func contactURIs(obj ConfigObject) []string {
+	var out []string
+	for _, v := range obj.All("contact") {
+		for _, uri := range strings.Split(v, ",") {
+			if uri = strings.TrimSpace(uri); uri != "" {
+				out = append(out, uri)
+			}
+		}
+	}
+	return out
 }
 
 // restoreFields turns a snapshot (ARI's read form) back into fields ARI
@@ -744,7 +728,7 @@ func (r *auditRun) processDuePurges(ctx context.Context) error {
 			why := ""
 			if env.Settings.ignored(p.Extension) {
 				why = "it is in [audit] ignore now"
-			} else if ErrorCode(err) == ENOTFOUND && r.writable() {
+			} else if ErrorCode(err) == ENOTFOUND && r.apply {
 				if alive, how := r.aliveNow(ctx, &extInfo{Name: p.Extension, InAsterisk: true}); alive {
 					why = "it was never blocked, and it is in use again (" + how + ")"
 				}
@@ -753,11 +737,17 @@ func (r *auditRun) processDuePurges(ctx context.Context) error {
 				if err := env.FinishPurge(ctx, p.Extension, "cancelled", now); err != nil {
 					return err
 				}
-				msg, err := env.liftPurgeBlock(ctx, p.Extension, "audit:"+p.Job)
+				lifted, kept, err := env.liftPurgeBlock(ctx, p.Extension, "audit:"+p.Job)
 				if err != nil {
 					return err
 				}
-				r.act(AuditAction{Kind: AuditActCancelPurge, Subject: subj, Message: "purge cancelled: " + why + msg})
+				switch {
+				case kept != "":
+					why += "; it stays blocked: " + kept + " (`tollguard unblock " + p.Extension + "` once that is dealt with)"
+				case lifted:
+					why += "; its block is lifted"
+				}
+				r.act(AuditAction{Kind: AuditActCancelPurge, Subject: subj, Message: "purge cancelled: " + why})
 				continue
 			}
 		}
@@ -766,7 +756,7 @@ func (r *auditRun) processDuePurges(ctx context.Context) error {
 		// registration during the grace does not spare a line: on a
 		// blocked stale line it may be the attacker; its user asks for an
 		// unblock, which cancels. An admin's own purge is not checked.
-		if p.Job != "cli" && r.writable() {
+		if p.Job != "cli" && r.apply {
 			if why := r.trunkLike(ctx, &extInfo{Name: p.Extension, InAsterisk: true}); why != "" {
 				if err := env.FinishPurge(ctx, p.Extension, "cancelled", now); err != nil {
 					return err
@@ -776,7 +766,7 @@ func (r *auditRun) processDuePurges(ctx context.Context) error {
 				continue
 			}
 		}
-		if !r.writable() {
+		if !r.apply {
 			if !r.apply {
 				r.find(AuditFinding{Check: AuditCheckPurge, Severity: SeverityInfo, Subject: subj, Extension: p.Extension,
 					Message: fmt.Sprintf("grace period over since %s: run with --apply to delete its PJSIP objects (a snapshot is kept)", p.DueAt.UTC().Format("2006-01-02"))})

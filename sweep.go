@@ -37,6 +37,12 @@ type Overrun struct {
 	Err    error // why it was not
 }
 
+// StartedSeconds is d in billed seconds: a started second counts, as the
+// hangup script bills ANSWEREDTIME_MS.
+func StartedSeconds(d time.Duration) int64 {
+	return int64((d + time.Second - 1) / time.Second)
+}
+
 // DefaultOpenLimit is how long a call with no limit (a free call) may
 // stay open before the sweep settles it.
 const DefaultOpenLimit = 12 * time.Hour
@@ -88,7 +94,7 @@ func (p *Policy) Sweep(ctx context.Context, l OpenCallLister, alive ChannelCheck
 				continue
 			}
 			if err == nil && known && !up {
-				billsec := int64((elapsed + time.Second - 1) / time.Second) // a started second counts
+				billsec := StartedSeconds(elapsed)
 				if c.MaxSec >= 0 && billsec > c.MaxSec {
 					billsec = c.MaxSec
 				}

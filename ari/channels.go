@@ -527,9 +527,7 @@ func (t *tracker) settleChannel(ctx context.Context, c *chanState, ts time.Time)
 	}
 	var billsec int64
 	if !answer.IsZero() && ts.After(answer) {
-		// A started second counts, as the hangup script bills
-		// ANSWEREDTIME_MS.
-		billsec = int64((ts.Sub(answer) + time.Second - 1) / time.Second)
+		billsec = tollguard.StartedSeconds(ts.Sub(answer))
 	}
 	status := c.dialStatus
 	if !c.answerAt.IsZero() {

@@ -225,16 +225,8 @@ func (s *DB) DetectorOverrides(ctx context.Context) (map[string]map[string]tollg
 // SetDetectorOverride sets account's rule for a detector, replacing any
 // earlier one. The rule must be valid (tollguard.ValidateDetectorRule).
 func (s *DB) SetDetectorOverride(ctx context.Context, account, detector string, r tollguard.DetectorRule) error {
-	if err := tollguard.ValidateDetectorRule(detector, r); err != nil {
+	if err := tollguard.ValidateStoredDetectorRule(detector, r); err != nil {
 		return err
-	}
-	// Stored in whole seconds (500ms became 0), and the column takes
-	// only valid actions, even for a rule that is off.
-	if r.Window%time.Second != 0 || r.Duration%time.Second != 0 {
-		return tollguard.Errorf(tollguard.EINVALID, "detector %s: window %s and duration %s must be whole seconds", detector, r.Window, r.Duration)
-	}
-	if r.Action != "" && !r.Action.Valid() {
-		return tollguard.Errorf(tollguard.EINVALID, "detector %s: action %q: want alert, intl_block or block_extension", detector, r.Action)
 	}
 	if r.Action == "" {
 		r.Action = tollguard.ActionAlert

@@ -59,14 +59,14 @@ const sqliteHeader = "SQLite format 3\x00"
 // database it opens, so that it can tell its own from another program's.
 const appID = 0x54474442
 
-// ours reports whether the SQLite database at file, which has no
+// ours reports whether the SQLite database at uri, which has no
 // application id, is tollguard's: it has our migrations table, or no
 // tables at all. It reads the main file only (immutable: no locks, no
 // -wal or -shm created), so it changes nothing; a table still in a WAL
 // is missed, which errs towards "no tables". A file it cannot read (a
 // checkpoint writing it meanwhile) is not refused on that account.
-func ours(ctx context.Context, file string) bool {
-	db, err := sql.Open("sqlite3", "file:"+(&url.URL{Path: file}).EscapedPath()+"?mode=ro&immutable=1")
+func ours(ctx context.Context, uri string) bool {
+	db, err := sql.Open("sqlite3", uri+"?mode=ro&immutable=1")
 	if err != nil {
 		return true
 	}
@@ -89,6 +89,9 @@ func Open(ctx context.Context, file string) (*DB, error) {
 		// Each pooled connection would get its own empty database.
 		return nil, tollguard.Errorf(tollguard.EINVALID, "in-memory databases are not supported; use a file path")
 	}
+	// The path goes into a file: URI, where ?, # and % mean something:
+	// "h#1.db" would open "h", and at the umask's mode.
+	uri := "file:" + (&url.URL{Path: file}).EscapedPath()
 	f, err := os.OpenFile(file, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open database file %s: %w", file, err)
@@ -108,7 +111,7 @@ func Open(ctx context.Context, file string) (*DB, error) {
 	}
 	// Nor another program's database (Asterisk's astdb.sqlite3): ours
 	// carry our application id, or (made before it) our migrations table.
-	if n > 0 && binary.BigEndian.Uint32(head[68:72]) != appID && !ours(ctx, file) {
+	if n > 0 && binary.BigEndian.Uint32(head[68:72]) != appID && !ours(ctx, uri) {
 		f.Close()
 		return nil, tollguard.Errorf(tollguard.EINVALID, "%s is another program's SQLite database, not tollguard's; check TOLLGUARD_DB or --db (nothing was changed)", file)
 	}
@@ -119,9 +122,6 @@ func Open(ctx context.Context, file string) (*DB, error) {
 		_ = f.Chmod(0o600)
 	}
 	f.Close()
-	// The path goes into a file: URI, where ?, # and % mean something:
-	// "h#1.db" would open "h", and at the umask's mode.
-	uri := "file:" + (&url.URL{Path: file}).EscapedPath()
 	q := url.Values{}
 	q.Set("_journal_mode", "WAL")
 	q.Set("_busy_timeout", "5000")
