@@ -165,6 +165,14 @@ func (n Number) Toll() bool {
 	return true
 }
 
+// AsInternal is n taken as an internal call: a short code as short as an
+// extension (GB 150, FR 1050) that names one of the caller's account's
+// extensions, or a free short code. The gate and the ARI detectors both
+// apply it; Classify cannot, as it knows neither.
+func (n Number) AsInternal() Number {
+	return Number{Dialled: n.Dialled, Class: ClassInternal, Type: TypeUnknown}
+}
+
 // HighRiskMatcher finds the high-risk list entry covering an E.164 number.
 type HighRiskMatcher interface {
 	MatchHighRisk(e164 string) (description string, ok bool)

@@ -301,15 +301,15 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 		code := digitsOnly(c.Dialled)
 		internal := slices.Contains(set.FreeShortCodes, code)
 		if !internal && num.ExtensionLength {
-			callee, err := tx.Extension(ctx, code)
-			if err != nil && ErrorCode(err) != ENOTFOUND {
+			callee, err := tx.Extension(ctx, code) // (nil, nil) when there is none
+			if err != nil {
 				p.lookupFailed(e, "extension", err)
 				return
 			}
 			internal = callee != nil && callee.Account == acct.ID
 		}
 		if internal {
-			num = Number{Dialled: num.Dialled, Class: ClassInternal, Type: TypeUnknown}
+			num = num.AsInternal()
 			e.d.Number = num
 		}
 	}

@@ -229,8 +229,14 @@ func (t *tracker) created(ctx context.Context, ch *ariv5.ChannelData, ts time.Ti
 		return
 	}
 	g.attempt = true
-	a := tollguard.CallAttempt{Call: c.id, At: ts, Extension: ep, Account: info.account, Context: context,
-		Number: tollguard.Classify(exten, info.plan, t.highRisk)}
+	num := tollguard.Classify(exten, info.plan, t.highRisk)
+	if num.ExtensionLength && t.ext(ctx, exten).account == info.account {
+		// Another extension of the account (FR 1050, GB 150), as the
+		// gate takes it: internal calls never reach the gate, and as
+		// short codes they fed the burst and high-risk detectors.
+		num = num.AsInternal()
+	}
+	a := tollguard.CallAttempt{Call: c.id, At: ts, Extension: ep, Account: info.account, Context: context, Number: num}
 	for _, f := range t.l.Detectors.Attempt(a) {
 		t.l.act(ctx, f)
 	}

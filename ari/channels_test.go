@@ -513,3 +513,35 @@ func TestNumberOf(t *testing.T) {
 		}
 	}
 }
+
+// TestInternalShortCodeCalls: calls between extensions whose names are
+// also short codes of the country (FR 1050, premium as a short code)
+// are internal calls to the detectors, as they are at the gate; before,
+// three of them raised high_risk_attempts and blocked international
+// calls on the account.
+func TestInternalShortCodeCalls(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t)
+	a, err := store.NewAccount("frco", "FR", "EUR")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.db.CreateAccount(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"1050", "1051"} {
+		if err := h.db.CreateExtension(ctx, &tollguard.Extension{Name: name, Account: "frco"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := tollguard.Classify("1050", a.Plan, nil); !n.ExtensionLength || n.Class == tollguard.ClassInternal {
+		t.Fatalf("1050 in FR classifies as %+v: the test proves nothing", n)
+	}
+	h.start()
+	for k := range 4 {
+		h.push(callFlow(t, k, "1051", "1050", time.Duration(k)*time.Minute)...)
+	}
+	if al := h.alerts.all(); len(al) != 0 {
+		t.Fatalf("internal calls alerted: %+v", al)
+	}
+}
