@@ -70,7 +70,6 @@ type located struct {
 func (s *Source) locate(t *Tree) ([]located, []string) {
 	problems := t.Problems
 	var out []located
-	secrets := map[string]*File{} // by path: one parse, one write, per secret.conf
 	seen := map[string]bool{}
 	for _, f := range t.Files {
 		for i, e := range f.Entries {
@@ -80,7 +79,7 @@ func (s *Source) locate(t *Tree) ([]located, []string) {
 				where = e.PasswordLocation
 			}
 			if where == "spooldir" {
-				sf, err := s.secretFile(e.Context, e.Mailbox, secrets)
+				sf, err := s.secretFile(e.Context, e.Mailbox)
 				switch {
 				case err != nil:
 					problems = append(problems, fmt.Sprintf("%s:%d: mailbox %s@%s keeps its PIN in the spool (passwordlocation = spooldir), and %v; "+
@@ -93,7 +92,8 @@ func (s *Source) locate(t *Tree) ([]located, []string) {
 				}
 			}
 			// A mailbox defined twice shares its secret.conf: Asterisk
-			// ignores the second definition, and so does the audit.
+			// ignores the second definition, and so does the audit (so
+			// no secret.conf is written twice).
 			if k := b.Where + "\x00" + b.Key(); !seen[k] {
 				seen[k] = true
 				out = append(out, b)
@@ -106,7 +106,7 @@ func (s *Source) locate(t *Tree) ([]located, []string) {
 // secretFile reads CONTEXT/MAILBOX/secret.conf under the spool: nil if
 // it does not exist or holds no password (Asterisk then falls back to
 // voicemail.conf).
-func (s *Source) secretFile(context, box string, cache map[string]*File) (*File, error) {
+func (s *Source) secretFile(context, box string) (*File, error) {
 	dir := s.SpoolDir
 	if dir == "" {
 		dir = DefaultSpoolDir
@@ -115,9 +115,6 @@ func (s *Source) secretFile(context, box string, cache map[string]*File) (*File,
 		return nil, fmt.Errorf("its name cannot be a spool path")
 	}
 	path := filepath.Join(dir, context, box, "secret.conf")
-	if sf, ok := cache[path]; ok {
-		return sf, nil
-	}
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -127,11 +124,9 @@ func (s *Source) secretFile(context, box string, cache map[string]*File) (*File,
 	}
 	sf := ParseSecret(path, data)
 	if len(sf.Entries) == 0 {
-		sf = nil
-	} else {
-		sf.backupBase = "secret.conf-" + context + "-" + box
+		return nil, nil
 	}
-	cache[path] = sf
+	sf.backupBase = "secret.conf-" + context + "-" + box
 	return sf, nil
 }
 
