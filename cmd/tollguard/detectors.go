@@ -96,7 +96,7 @@ func newDetectorsSetCommand(app *App) *cobra.Command {
 			account, name := args[0], args[1]
 			def, ok := app.Config.Detectors.Settings().Rules[name]
 			if !ok {
-				return usagef("detector %q: want one of %s", name, strings.Join(tollguard.DetectorNames, ", "))
+				return unknownDetector(name)
 			}
 			if noLocalFlags(cmd) {
 				return usagef("give at least one of --threshold, --window, --action, --duration")
@@ -151,16 +151,16 @@ func newDetectorsClearCommand(app *App) *cobra.Command {
 		Short: "Remove an account's override: the [detectors] default applies again",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// As set does: a typo in either name is an error, not "no override".
+			if !slices.Contains(tollguard.DetectorNames, args[1]) {
+				return unknownDetector(args[1])
+			}
 			db, err := app.Store(cmd.Context())
 			if err != nil {
 				return err
 			}
-			// As set does: a typo in either name is an error, not "no override".
 			if _, err := db.Account(cmd.Context(), args[0]); err != nil {
 				return err
-			}
-			if !slices.Contains(tollguard.DetectorNames, args[1]) {
-				return usagef("detector %q: want one of %s", args[1], strings.Join(tollguard.DetectorNames, ", "))
 			}
 			was, err := db.ClearDetectorOverride(cmd.Context(), args[0], args[1])
 			if err != nil {
@@ -174,6 +174,10 @@ func newDetectorsClearCommand(app *App) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+func unknownDetector(name string) error {
+	return usagef("detector %q: want one of %s", name, strings.Join(tollguard.DetectorNames, ", "))
 }
 
 // detectorView is one detector's rule in JSON.
