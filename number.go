@@ -281,8 +281,8 @@ func Classify(dialled string, plan NumberPlan, hr HighRiskMatcher) Number {
 		// added (DE 0900 1234567 0, 118 330). Open numbering plans take
 		// those lengths as possible, and carriers connect the number and
 		// drop the rest, so it costs what its leading part costs.
-		if overdialledPremium(&pn) {
-			typ = phonenumbers.PREMIUM_RATE
+		if t, ok := overdialledPremium(&pn); ok {
+			typ = t
 		} else if !intl && overdialledShortCode(&n, &pn, country) {
 			return n
 		}
@@ -380,13 +380,15 @@ func shorterForms(pn *phonenumbers.PhoneNumber, shortest int, f func(*phonenumbe
 }
 
 // overdialledPremium reports whether a leading part of an invalid pn is
-// a valid premium-rate number.
-func overdialledPremium(pn *phonenumbers.PhoneNumber) (premium bool) {
+// a valid premium-rate or personal number (both gated as premium), and
+// which.
+func overdialledPremium(pn *phonenumbers.PhoneNumber) (typ phonenumbers.PhoneNumberType, premium bool) {
 	shorterForms(pn, 3, func(p *phonenumbers.PhoneNumber) bool {
-		premium = phonenumbers.GetNumberType(p) == phonenumbers.PREMIUM_RATE
+		typ = phonenumbers.GetNumberType(p)
+		premium = typ == phonenumbers.PREMIUM_RATE || typ == phonenumbers.PERSONAL_NUMBER
 		return premium
 	})
-	return premium
+	return typ, premium
 }
 
 // overdialledShortCode classifies an invalid national pn whose leading

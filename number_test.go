@@ -16,6 +16,7 @@ var (
 	planCA = tollguard.NumberPlan{Country: "CA"}
 	planDE = tollguard.NumberPlan{Country: "DE"}
 	planFR = tollguard.NumberPlan{Country: "FR"}
+	planSE = tollguard.NumberPlan{Country: "SE"}
 )
 
 func TestClassify(t *testing.T) {
@@ -108,6 +109,8 @@ func TestClassify(t *testing.T) {
 		// Overdialled: the carrier connects the leading part and drops the rest.
 		{name: "DE premium 0900 overdialled", dialled: "0900 1234567 0", plan: planDE, want: tollguard.ClassPremium, e164: "+4990012345670", region: "DE", typ: tollguard.TypePremiumRate},
 		{name: "DE premium 0900 overdialled from GB", dialled: "0049 900 1234567 00", plan: planGB, want: tollguard.ClassPremium, e164: "+499001234567" + "00", region: "DE", typ: tollguard.TypePremiumRate, intl: true},
+		{name: "DE personal 0700 overdialled", dialled: "0700 12345678 9", plan: planDE, want: tollguard.ClassPremium, e164: "+497001234567" + "89", region: "DE", typ: tollguard.TypePersonalNumber},
+		{name: "SE personal 075 overdialled", dialled: "075 1234567 0", plan: planSE, want: tollguard.ClassPremium, e164: "+4675" + "12345670", region: "SE", typ: tollguard.TypePersonalNumber},
 		{name: "DE directory enquiries overdialled", dialled: "118330", plan: planDE, want: tollguard.ClassNational, region: "DE", typ: tollguard.TypeShortCode, short: true},
 		// A number of a range libphonenumber does not know yet is not a
 		// short code with digits added (US SMS codes are any 5-6 digits).
