@@ -266,8 +266,11 @@ func (p *Policy) evaluateTx(ctx context.Context, tx GateTx, c Call, now time.Tim
 func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettings, c Call, ext *Extension, acct *Account, now time.Time) {
 	num := e.d.Number
 
-	// 1. Emergency numbers, always.
-	if num.Class == ClassEmergency || IsEmergency(c.Dialled, set.DefaultPlan.Country) {
+	// 1. Emergency numbers, always: those of the account's plan, which
+	// numbered the call. Not the default country's too: in a PBX serving
+	// several countries they can be premium short codes of the account's
+	// (AT fire brigade 122 is one in ES), allowed with no limit.
+	if num.Class == ClassEmergency {
 		e.allow(ReasonEmergency, "emergency", "%s is an emergency number", c.Dialled)
 		return
 	}
