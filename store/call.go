@@ -198,8 +198,11 @@ func (s *DB) OpenCallsBefore(ctx context.Context, t time.Time) ([]*tollguard.Cal
 // Rollup folds settled and denied calls created before t into monthly
 // totals and deletes them, batch rows per transaction, so that the
 // calls table (and the cost of a decision) stays flat however long
-// tollguard runs. Open calls are never rolled up. It returns the number
-// of calls folded.
+// tollguard runs. Open calls are never rolled up, nor the newest call:
+// SQLite numbers a new row after the largest id left, so an emptied
+// table would hand out call ids again, and a late or retried hangup
+// request holding an old id would settle a new call. It returns the
+// number of calls folded.
 func (s *DB) Rollup(ctx context.Context, before time.Time, batch int) (int, error) {
 	if batch <= 0 {
 		batch = 5000
@@ -222,7 +225,8 @@ func (s *DB) Rollup(ctx context.Context, before time.Time, batch int) (int, erro
 				return err
 			}
 			res, err := tx.ExecContext(ctx, `INSERT INTO rollup_ids(id) SELECT id FROM calls
-				WHERE created_at < ? AND NOT (verdict = 'allow' AND settled_at IS NULL) ORDER BY created_at LIMIT ?`, before.Unix(), batch)
+				WHERE created_at < ? AND NOT (verdict = 'allow' AND settled_at IS NULL)
+					AND id < (SELECT MAX(id) FROM calls) ORDER BY created_at LIMIT ?`, before.Unix(), batch)
 			if err != nil {
 				return err
 			}

@@ -60,6 +60,42 @@ func TestRollupKeepsTotalsAndOpenCalls(t *testing.T) {
 	}
 }
 
+// TestRollupNeverReusesCallIDs: a rollup that emptied the calls table
+// made SQLite number the next call 1 again, so a stale hangup request
+// for the old call 1 settled the new one.
+func TestRollupNeverReusesCallIDs(t *testing.T) {
+	db := MustOpenDB(t)
+	ctx := context.Background()
+	seedAccount(t, db)
+	at := time.Date(2026, 8, 10, 12, 0, 0, 0, time.UTC)
+	insert := func(at time.Time) int64 {
+		var id int64
+		err := db.Gate(ctx, false, func(tx tollguard.GateTx) error {
+			var err error
+			id, err = tx.InsertCall(ctx, &tollguard.CallRecord{CreatedAt: at, Extension: "1001", Account: "acme", Dialled: "0207",
+				Class: tollguard.ClassNational, Verdict: tollguard.Deny, Reason: tollguard.ReasonNoCredit, Scale: 2})
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	var last int64
+	for range 3 {
+		last = insert(at)
+	}
+	if n, err := db.Rollup(ctx, at.AddDate(0, 1, 0), 0); err != nil || n != 2 {
+		t.Fatalf("rolled up %d, %v; want 2 (all but the newest)", n, err)
+	}
+	if id := insert(at.AddDate(0, 1, 1)); id <= last {
+		t.Fatalf("call id %d after a rollup, want more than %d", id, last)
+	}
+	if t2, _ := db.Spend(ctx, "acme", "2026-08"); t2.Calls != 3 || t2.Denied != 3 {
+		t.Fatalf("August after the rollup: %+v, want 3 denied calls", t2)
+	}
+}
+
 // TestHugeBillsecKeepsSumsWorking: seconds from the dialplan are
 // bounded, so that no settlement can make SUM(billsec) overflow, which
 // stopped the rollup and the spend audit for good.
