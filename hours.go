@@ -67,7 +67,7 @@ func (h *Hours) Open(t time.Time) bool {
 	}
 	lt := t.In(h.loc)
 	y, m, d := lt.Date()
-	if h.yearly[m][d] || h.dates != nil && h.dates[y*10000+int(m)*100+d] {
+	if h.holiday(y, m, d) {
 		return false
 	}
 	if h.always {
@@ -81,6 +81,50 @@ func (h *Hours) Open(t time.Time) bool {
 		}
 	}
 	return false
+}
+
+func (h *Hours) holiday(y int, m time.Month, d int) bool {
+	return h.yearly[m][d] || h.dates != nil && h.dates[y*10000+int(m)*100+d]
+}
+
+// Closes returns when a schedule open at t next closes: the end of the
+// span t is in, followed across midnight into the next day's span that
+// starts at 00:00, or the midnight before a holiday. ok is false when t
+// is outside the schedule, or it stays open for over a week (always
+// open, no holidays).
+func (h *Hours) Closes(t time.Time) (closes time.Time, ok bool) {
+	if h == nil || !h.Open(t) {
+		return time.Time{}, false
+	}
+	lt := t.In(h.loc)
+	y, m, d := lt.Date()
+	hh, mm, _ := lt.Clock()
+	minute := hh*60 + mm
+	for day := range 8 {
+		date := time.Date(y, m, d+day, 12, 0, 0, 0, h.loc) // noon: every day has one
+		dy, dm, dd := date.Date()
+		if day > 0 && h.holiday(dy, dm, dd) {
+			return time.Date(dy, dm, dd, 0, 0, 0, 0, h.loc), true
+		}
+		end := minutesPerDay
+		if !h.always {
+			end = -1
+			for _, s := range h.week[date.Weekday()] {
+				if s.from <= minute && minute < s.to {
+					end = s.to
+					break
+				}
+			}
+			if end < 0 { // the previous day's span ended at midnight
+				return time.Date(dy, dm, dd, 0, 0, 0, 0, h.loc), true
+			}
+		}
+		if end < minutesPerDay {
+			return time.Date(dy, dm, dd, 0, end, 0, 0, h.loc), true
+		}
+		minute = 0
+	}
+	return time.Time{}, false
 }
 
 // Location returns the schedule's time zone.

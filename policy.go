@@ -32,6 +32,9 @@ type Policy struct {
 	// free (US 711 relay, GB 111): they are let through as internal
 	// calls. Any other short code of unknown cost is denied.
 	FreeShortCodes []string
+	// AfterHoursGrace is how long a call of a class closed outside
+	// business hours may run past the close: its MAXSEC ends then.
+	AfterHoursGrace time.Duration
 
 	// mu guards the settings above once decisions run: Configure
 	// changes them (SIGHUP) while calls are being decided.
@@ -78,11 +81,12 @@ var _ Gate = (*Policy)(nil)
 // PolicySettings are the policy's settings that a running daemon may
 // change (on SIGHUP).
 type PolicySettings struct {
-	DefaultPlan    NumberPlan
-	AllowUnknown   bool
-	DefaultAccount string
-	SelftestNumber string
-	FreeShortCodes []string
+	DefaultPlan     NumberPlan
+	AllowUnknown    bool
+	DefaultAccount  string
+	SelftestNumber  string
+	FreeShortCodes  []string
+	AfterHoursGrace time.Duration
 }
 
 // Configure changes the settings; decisions in progress finish with the
@@ -90,14 +94,14 @@ type PolicySettings struct {
 func (p *Policy) Configure(s PolicySettings) {
 	p.mu.Lock()
 	p.DefaultPlan, p.AllowUnknown, p.DefaultAccount, p.SelftestNumber = s.DefaultPlan, s.AllowUnknown, s.DefaultAccount, s.SelftestNumber
-	p.FreeShortCodes = s.FreeShortCodes
+	p.FreeShortCodes, p.AfterHoursGrace = s.FreeShortCodes, s.AfterHoursGrace
 	p.mu.Unlock()
 }
 
 func (p *Policy) settings() PolicySettings {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	return PolicySettings{p.DefaultPlan, p.AllowUnknown, p.DefaultAccount, p.SelftestNumber, p.FreeShortCodes}
+	return PolicySettings{p.DefaultPlan, p.AllowUnknown, p.DefaultAccount, p.SelftestNumber, p.FreeShortCodes, p.AfterHoursGrace}
 }
 
 // Emergency reports whether dialled is an emergency number in the
@@ -352,6 +356,8 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 
 	// 5. Explicit deny prefixes, then the whitelist.
 	whitelisted := false
+	// When the schedule closes, for a call of a class closed after it.
+	var closes time.Time
 	if num.E164 != "" {
 		allow, deny, err := tx.MatchRules(ctx, acct.ID, num.E164)
 		if err != nil {
@@ -439,15 +445,24 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 				p.lookupFailed(e, "hours", err)
 				return
 			}
-			if !h.Open(now) {
-				for _, cl := range acct.AfterHours {
-					if num.Is(cl) {
-						e.deny(ReasonAfterHours, "hours", "%s calls are not allowed outside business hours (%s, %s)", cl, acct.HoursSpec, acct.Zone)
-						return
-					}
-				}
+			i := slices.IndexFunc(acct.AfterHours, num.Is)
+			closed := i >= 0
+			switch {
+			case !h.Open(now) && closed:
+				e.deny(ReasonAfterHours, "hours", "%s calls are not allowed outside business hours (%s, %s)", acct.AfterHours[i], acct.HoursSpec, acct.Zone)
+				return
+			case !h.Open(now):
 				e.step("hours", "pass", "outside business hours, but %s calls are allowed then", num.Class)
-			} else {
+			case closed:
+				// A call started just before the close must not run
+				// through the night: it ends a grace after it.
+				if at, ok := h.Closes(now); ok {
+					closes = at.Add(set.AfterHoursGrace)
+					e.step("hours", "pass", "within business hours; %s calls end by %s (the close plus %s)", num.Class, closes.In(h.Location()).Format("Mon 15:04 MST"), set.AfterHoursGrace)
+				} else {
+					e.step("hours", "pass", "within business hours")
+				}
+			default:
 				e.step("hours", "pass", "within business hours")
 			}
 		}
@@ -506,10 +521,19 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 		reason = ReasonWhitelist
 	}
 	available := acct.Balance + acct.CreditLimit - reserved
+	// Seconds left until the schedule's close and grace, at least one:
+	// the call was allowed while open.
+	untilClose := int64(-1)
+	if !closes.IsZero() {
+		untilClose = max(int64(closes.Sub(now)/time.Second), 1)
+	}
 	if rate <= 0 {
 		e.d.MaxSec = -1
 		if acct.MaxCallSecs > 0 {
 			e.d.MaxSec = min(acct.MaxCallSecs, MaxCallSecsLimit)
+		}
+		if untilClose > 0 && (e.d.MaxSec < 0 || untilClose < e.d.MaxSec) {
+			e.d.MaxSec = untilClose
 		}
 		e.allow(reason, "credit", "free destination; limit %s", secsString(e.d.MaxSec))
 		return
@@ -525,6 +549,9 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 	maxsec := min(MaxSeconds(budget, rate, acct.Scale), MaxCallSecsLimit)
 	if acct.MaxCallSecs > 0 && maxsec > acct.MaxCallSecs {
 		maxsec = acct.MaxCallSecs
+	}
+	if untilClose > 0 && maxsec > untilClose {
+		maxsec = untilClose
 	}
 	if maxsec < 1 {
 		e.deny(ReasonNoCredit, "credit", "available credit %s (balance %s, in progress %s) does not pay for one second at %s/min",

@@ -392,6 +392,29 @@ func TestPolicy(t *testing.T) {
 		f.now = time.Date(2026, 7, 3, 16, 45, 0, 0, time.UTC)
 		f.want(tollguard.Call{Dialled: "0033123456789"}, deny, tollguard.ReasonAfterHours)
 	})
+	t.Run("AfterHoursClassesEndAtTheClose", func(t *testing.T) {
+		// An international call started at 17:29 must not run through
+		// the night: its MAXSEC ends at the close, plus the grace.
+		f := newFixture(t)
+		f.account(func(a *tollguard.Account) { a.HoursSpec = "mon-fri 09:00-17:30" })
+		f.now = time.Date(2026, 11, 20, 17, 29, 0, 0, time.UTC)
+		if d := f.want(tollguard.Call{Dialled: "0033123456789"}, allow, tollguard.ReasonOK); d.MaxSec != 60 {
+			t.Errorf("international at 17:29, no grace: MAXSEC %d, want 60", d.MaxSec)
+		}
+		f.p.Configure(tollguard.PolicySettings{DefaultPlan: f.p.DefaultPlan, AfterHoursGrace: 15 * time.Minute})
+		if d := f.want(tollguard.Call{Dialled: "0033123456789"}, allow, tollguard.ReasonOK); d.MaxSec != 960 {
+			t.Errorf("international at 17:29, 15m grace: MAXSEC %d, want 960", d.MaxSec)
+		}
+		if d := f.want(tollguard.Call{Dialled: "02079460000"}, allow, tollguard.ReasonOK); d.MaxSec <= 960 {
+			t.Errorf("national at 17:29: MAXSEC %d, want the account's limit, not the close", d.MaxSec)
+		}
+		if err := f.db.AddRule(context.Background(), &tollguard.Rule{Prefix: "+33", Action: tollguard.RuleAllow, Account: "acme"}); err != nil {
+			t.Fatal(err)
+		}
+		if d := f.want(tollguard.Call{Dialled: "0033123456789"}, allow, tollguard.ReasonWhitelist); d.MaxSec <= 960 {
+			t.Errorf("whitelisted international at 17:29: MAXSEC %d, want the schedule skipped", d.MaxSec)
+		}
+	})
 	t.Run("RateLimits", func(t *testing.T) {
 		f := newFixture(t)
 		f.account(func(a *tollguard.Account) { a.Limits.ExtPerMinute = 2 })

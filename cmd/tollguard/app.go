@@ -92,17 +92,9 @@ func (a *App) Close() {
 
 // Policy returns the call policy over the store, as the daemon runs it.
 func (a *App) Policy(db *store.DB) *tollguard.Policy {
-	g := a.Config.Gate
-	return &tollguard.Policy{
-		Now:            a.Now,
-		Store:          db,
-		Logger:         a.Logger,
-		DefaultPlan:    tollguard.NumberPlan{Country: g.DefaultCountry},
-		AllowUnknown:   g.AllowUnknown,
-		DefaultAccount: g.DefaultAccount,
-		SelftestNumber: g.SelftestNumber,
-		FreeShortCodes: g.FreeShortCodes,
-	}
+	p := &tollguard.Policy{Now: a.Now, Store: db, Logger: a.Logger}
+	p.Configure(a.Config.Gate.PolicySettings())
+	return p
 }
 
 // printJSON writes v as indented JSON.

@@ -249,6 +249,7 @@ func TestConfigCheck(t *testing.T) {
 		{"[gate]\nretention_days = 9223372036854775807\n", "bad.toml:2: gate retention_days"},
 		{"[gate]\nsweep_interval = \"1ns\"\n", "bad.toml:2: gate sweep_interval 1ns: want at least 100ms"},
 		{"[gate]\nsweep_grace = \"2h\"\n", "bad.toml:2: gate sweep_grace 2h0m0s: want between 0s and 1h"},
+		{"[gate]\nafter_hours_grace = \"13h\"\n", "bad.toml:2: gate after_hours_grace 13h0m0s: want at most 12h"},
 	} {
 		bad := filepath.Join(dir, "bad.toml")
 		os.WriteFile(bad, []byte(tc.text), 0o600)

@@ -80,9 +80,25 @@ type GateConfig struct {
 	DefaultAccount string   `toml:"default_account"`
 	SelftestNumber string   `toml:"selftest_number"`
 	FreeShortCodes []string `toml:"free_short_codes"` // short codes the trunk carries free, as dialled
-	SweepInterval  Duration `toml:"sweep_interval"`
-	SweepGrace     Duration `toml:"sweep_grace"`
-	RetentionDays  int      `toml:"retention_days"`
+	// AfterHoursGrace: how long past the business-hours close a call of
+	// a class closed after it may run.
+	AfterHoursGrace Duration `toml:"after_hours_grace"`
+	SweepInterval   Duration `toml:"sweep_interval"`
+	SweepGrace      Duration `toml:"sweep_grace"`
+	RetentionDays   int      `toml:"retention_days"`
+}
+
+// PolicySettings are the [gate] settings the policy takes, at start and
+// on every reload.
+func (g GateConfig) PolicySettings() tollguard.PolicySettings {
+	return tollguard.PolicySettings{
+		DefaultPlan:     tollguard.NumberPlan{Country: g.DefaultCountry},
+		AllowUnknown:    g.AllowUnknown,
+		DefaultAccount:  g.DefaultAccount,
+		SelftestNumber:  g.SelftestNumber,
+		FreeShortCodes:  g.FreeShortCodes,
+		AfterHoursGrace: g.AfterHoursGrace.Duration,
+	}
 }
 
 // MetricsConfig is the Prometheus and health endpoint.
@@ -123,7 +139,7 @@ func DefaultConfig() *Config {
 			DenyAction:      "hangup", ShutdownTimeout: Duration{10 * time.Second},
 		},
 		Gate: GateConfig{
-			DefaultCountry: "GB", SelftestNumber: "0099999999999", FreeShortCodes: []string{},
+			DefaultCountry: "GB", SelftestNumber: "0099999999999", FreeShortCodes: []string{}, AfterHoursGrace: Duration{15 * time.Minute},
 			SweepInterval: Duration{time.Minute}, SweepGrace: Duration{2 * time.Minute}, RetentionDays: 90,
 		},
 		Metrics: MetricsConfig{Enabled: true, Listen: "127.0.0.1:9464"},
@@ -311,6 +327,9 @@ func (c *Config) validate() ConfigErrors {
 	}
 	if msg := checkDays("gate retention_days", c.Gate.RetentionDays, 1); msg != "" {
 		c.errAt(&errs, msg, "gate", "retention_days")
+	}
+	if g := c.Gate.AfterHoursGrace.Duration; g > 12*time.Hour {
+		c.errAt(&errs, fmt.Sprintf("gate after_hours_grace %s: want at most 12h (default 15m; 0s ends calls at the close)", g), "gate", "after_hours_grace")
 	}
 	if g := c.Gate.SweepGrace.Duration; g < 0 || g > time.Hour {
 		c.errAt(&errs, fmt.Sprintf("gate sweep_grace %s: want between 0s and 1h (default 2m)", g), "gate", "sweep_grace")

@@ -234,8 +234,9 @@ func (d *daemon) reload() {
 		}
 	}
 	g := cfg.Gate
-	d.policy.Configure(tollguard.PolicySettings{DefaultPlan: tollguard.NumberPlan{Country: g.DefaultCountry},
-		AllowUnknown: g.AllowUnknown, DefaultAccount: g.DefaultAccount, SelftestNumber: g.SelftestNumber})
+	// Every [gate] setting the policy has, from the one function the
+	// start uses: a reload once dropped free_short_codes.
+	d.policy.Configure(g.PolicySettings())
 	d.gate.Store(&g)
 	for _, f := range d.reloaders {
 		f(cfg)

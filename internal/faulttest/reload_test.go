@@ -16,6 +16,14 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	e.Seed(testDeck, Account{ID: "acme", Credit: "10.00", Extensions: []string{"2001"}})
 	d := e.Start()
 	ctx := context.Background()
+	verdictOn := func(ext, number string, seq int64) (string, string) {
+		t.Helper()
+		res, err := gateChannel(ext, number, seq).Run(ctx, d.AGI)
+		if err != nil {
+			t.Fatalf("gate session: %v", err)
+		}
+		return res.Verdict(), res.Reason()
+	}
 	verdict := func(ext string, seq int64) (string, string) {
 		t.Helper()
 		res, err := gateChannel(ext, numLeeds, seq).Run(ctx, d.AGI)
@@ -31,9 +39,10 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	cfg := defaultConfig()
 	cfg["gate"]["allow_unknown"] = "true"
 	cfg["gate"]["default_account"] = `"acme"`
-	cfg["agi"]["listen"] = `"127.0.0.1:1"`    // needs a restart
-	cfg["agi"]["allowed"] = `["10.9.9.9/32"]` // so does this: said, not passed over
-	cfg["log"]["format"] = `"text"`           // and this
+	cfg["gate"]["free_short_codes"] = `["155"]` // a reload once dropped these
+	cfg["agi"]["listen"] = `"127.0.0.1:1"`      // needs a restart
+	cfg["agi"]["allowed"] = `["10.9.9.9/32"]`   // so does this: said, not passed over
+	cfg["log"]["format"] = `"text"`             // and this
 	e.WriteConfig(cfg)
 	d.Signal(syscall.SIGHUP)
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -56,6 +65,9 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	}
 	if v, r := verdict("9999", 2); v != "allow" || r != "ok" {
 		t.Fatalf("after reload with allow_unknown, unknown extension: %s/%s", v, r)
+	}
+	if v, r := verdictOn("2001", "155", 4); v != "allow" {
+		t.Fatalf("after reload with free_short_codes 155, 155: %s/%s", v, r)
 	}
 
 	// A broken file: the reload is refused and the running config stays.
