@@ -213,7 +213,8 @@ func TestIncludeSyntax(t *testing.T) {
 				if strings.Contains(pr.text, "${IF(") {
 					t.Errorf("%s: ${IF()} evaluates both branches; use GotoIf", where)
 				}
-				if strings.Contains(pr.text, "CHANNEL(pjsip,") && pr.label != "pjsip" {
+				// MASTER_CHANNEL reads another channel, whose type the sim checks.
+				if strings.Contains(strings.ReplaceAll(pr.text, "MASTER_CHANNEL(CHANNEL(pjsip,", ""), "CHANNEL(pjsip,") && pr.label != "pjsip" {
 					t.Errorf("%s: CHANNEL(pjsip,...) outside the PJSIP-only branch", where)
 				}
 			}
@@ -299,6 +300,7 @@ type sim struct {
 	frames   []map[string]string // LOCAL variables, innermost last
 	args     [][]string
 	callerEx string // the extension that called the Gosub (STACK_PEEK)
+	master   *sim   // MASTER_CHANNEL: the channel the call began on; nil is this one
 
 	agi      func(s *sim, url string, args []string) // sets the reply variables
 	agiCalls [][]string
@@ -440,6 +442,13 @@ func (s *sim) function(e string) string {
 		return s.channel[args]
 	case "LOCAL":
 		return s.get(args)
+	case "MASTER_CHANNEL":
+		// ${args} evaluated on the master channel, or on this one when
+		// it is the master or the master is gone (func_channel.c).
+		if s.master != nil {
+			return s.master.subst("${" + args + "}")
+		}
+		return s.subst("${" + args + "}")
 	case "RAND":
 		if args != "0,2147483646" {
 			s.t.Errorf("RAND(%s): want the whole positive range", args)
@@ -911,6 +920,38 @@ func TestIncludeBehaviour(t *testing.T) {
 		s.call("0044207946000", "0044207946000", "2002")
 		if got := s.agiCalls[0]; got[2] != "2002" || got[3] != "" {
 			t.Errorf("explicit extension: %q", got)
+		}
+	})
+	t.Run("LocalChannelTakesTheSourceOfThePhoneItBeganOn", func(t *testing.T) {
+		// 1001 (set_var=__TOLLGUARD_EXT=1001) calls an internal number
+		// that forwards out: no gate passed TOLLGUARD_SRC down, so the
+		// source is the address of the phone the call began on, and
+		// 1001's IP access list holds for a stolen password used from
+		// elsewhere.
+		for _, tt := range []struct {
+			name     string
+			tech, ep string // the master channel's; "" for no master
+			want     string
+		}{
+			{"began on the paying phone", "PJSIP", "1001", "192.0.2.10:5060"},
+			{"began on another phone", "PJSIP", "1002", ""},
+			{"began on a trunk (inbound, forwarded)", "PJSIP", "itsp", ""},
+			{"began on a Local channel (an originate)", "Local", "", ""},
+			{"no master channel", "", "", ""},
+		} {
+			s := newSim(t, "Local")
+			s.vars["TOLLGUARD_EXT"] = "1001"
+			if tt.tech != "" {
+				s.master = newSim(t, tt.tech)
+				if tt.ep != "" {
+					s.master.channel["endpoint"] = tt.ep
+				}
+			}
+			s.agi = answers("allow", "ok", "", "49", true)
+			s.call("0044207946000", "0044207946000")
+			if len(s.agiCalls) != 1 || s.agiCalls[0][2] != "1001" || s.agiCalls[0][3] != tt.want {
+				t.Errorf("%s: AGI %q, want extension 1001 from %q", tt.name, s.agiCalls, tt.want)
+			}
 		}
 	})
 	t.Run("ForgedArgumentsRefused", func(t *testing.T) {
