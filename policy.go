@@ -35,6 +35,12 @@ type Policy struct {
 	// AfterHoursGrace is how long a call of a class closed outside
 	// business hours may run past the close: its MAXSEC ends then.
 	AfterHoursGrace time.Duration
+	// InternalCallsGated says the dialplan sends internal calls through
+	// the gate too: a short code that names one of the caller's
+	// account's extensions (FR 1018, GB 100) is then that extension.
+	// Off, the gate sees only calls bound for a trunk, where it is the
+	// short code, whatever the account's numbering.
+	InternalCallsGated bool
 
 	// mu guards the settings above once decisions run: Configure
 	// changes them (SIGHUP) while calls are being decided.
@@ -81,12 +87,13 @@ var _ Gate = (*Policy)(nil)
 // PolicySettings are the policy's settings that a running daemon may
 // change (on SIGHUP).
 type PolicySettings struct {
-	DefaultPlan     NumberPlan
-	AllowUnknown    bool
-	DefaultAccount  string
-	SelftestNumber  string
-	FreeShortCodes  []string
-	AfterHoursGrace time.Duration
+	DefaultPlan        NumberPlan
+	AllowUnknown       bool
+	DefaultAccount     string
+	SelftestNumber     string
+	FreeShortCodes     []string
+	AfterHoursGrace    time.Duration
+	InternalCallsGated bool
 }
 
 // Configure changes the settings; decisions in progress finish with the
@@ -94,14 +101,14 @@ type PolicySettings struct {
 func (p *Policy) Configure(s PolicySettings) {
 	p.mu.Lock()
 	p.DefaultPlan, p.AllowUnknown, p.DefaultAccount, p.SelftestNumber = s.DefaultPlan, s.AllowUnknown, s.DefaultAccount, s.SelftestNumber
-	p.FreeShortCodes, p.AfterHoursGrace = s.FreeShortCodes, s.AfterHoursGrace
+	p.FreeShortCodes, p.AfterHoursGrace, p.InternalCallsGated = s.FreeShortCodes, s.AfterHoursGrace, s.InternalCallsGated
 	p.mu.Unlock()
 }
 
 func (p *Policy) settings() PolicySettings {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	return PolicySettings{p.DefaultPlan, p.AllowUnknown, p.DefaultAccount, p.SelftestNumber, p.FreeShortCodes, p.AfterHoursGrace}
+	return PolicySettings{p.DefaultPlan, p.AllowUnknown, p.DefaultAccount, p.SelftestNumber, p.FreeShortCodes, p.AfterHoursGrace, p.InternalCallsGated}
 }
 
 // Emergency reports whether dialled is an emergency number in the
@@ -303,11 +310,12 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 	// A short code the admin knows to be free goes through as an
 	// internal call; so does one as short as an extension (GB 100, the
 	// operator) that names one of the account's extensions, where the
-	// dialplan gates internal calls too.
+	// dialplan gates internal calls too. Where it gates only trunk
+	// routes, such a call is bound for the trunk: the short code.
 	if num.Short {
 		code := digitsOnly(c.Dialled)
 		internal := slices.Contains(set.FreeShortCodes, code)
-		if !internal && num.ExtensionLength {
+		if !internal && num.ExtensionLength && set.InternalCallsGated {
 			callee, err := tx.Extension(ctx, code) // (nil, nil) when there is none
 			if err != nil {
 				p.lookupFailed(e, "extension", err)

@@ -350,12 +350,15 @@ func TestPolicy(t *testing.T) {
 		for _, dialled := range []string{"100", "155"} {
 			f.want(tollguard.Call{Dialled: dialled}, deny, tollguard.ReasonRateCeiling)
 		}
-		// Unless it is one of tollguard's extensions (a dialplan that
-		// gates internal calls too), and extension-like digits that are
-		// no short code stay internal.
+		// Even when it is one of the account's extensions: a gate that
+		// sees only trunk routes sees 100 bound for the trunk.
 		if err := f.db.CreateExtension(context.Background(), &tollguard.Extension{Name: "100", Account: "acme"}); err != nil {
 			t.Fatal(err)
 		}
+		f.want(tollguard.Call{Dialled: "100"}, deny, tollguard.ReasonRateCeiling)
+		// Unless the dialplan gates internal calls too; extension-like
+		// digits that are no short code stay internal.
+		f.p.Configure(tollguard.PolicySettings{DefaultPlan: f.p.DefaultPlan, InternalCallsGated: true})
 		for _, dialled := range []string{"100", "2001"} {
 			if d := f.want(tollguard.Call{Dialled: dialled}, allow, tollguard.ReasonOK); d.Number.Class != tollguard.ClassInternal || d.Reserve != 0 {
 				t.Fatalf("%s: %+v reserving %d, want internal and free", dialled, d.Number, d.Reserve)

@@ -83,9 +83,11 @@ type GateConfig struct {
 	// AfterHoursGrace: how long past the business-hours close a call of
 	// a class closed after it may run.
 	AfterHoursGrace Duration `toml:"after_hours_grace"`
-	SweepInterval   Duration `toml:"sweep_interval"`
-	SweepGrace      Duration `toml:"sweep_grace"`
-	RetentionDays   int      `toml:"retention_days"`
+	// InternalCallsGated: the dialplan gates internal calls too.
+	InternalCallsGated bool     `toml:"internal_calls_gated"`
+	SweepInterval      Duration `toml:"sweep_interval"`
+	SweepGrace         Duration `toml:"sweep_grace"`
+	RetentionDays      int      `toml:"retention_days"`
 }
 
 // PolicySettings are the [gate] settings the policy takes, at start and
@@ -98,6 +100,9 @@ func (g GateConfig) PolicySettings() tollguard.PolicySettings {
 		SelftestNumber:  g.SelftestNumber,
 		FreeShortCodes:  g.FreeShortCodes,
 		AfterHoursGrace: g.AfterHoursGrace.Duration,
+		// The ARI listener judges the calls it sees ring our phones
+		// itself; this is the gate's view only.
+		InternalCallsGated: g.InternalCallsGated,
 	}
 }
 
