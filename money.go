@@ -23,8 +23,12 @@ type Rate int64
 // RateScale is the number of decimal places a Rate keeps.
 const RateScale = 6
 
-// CurrencyScale returns the number of minor-unit digits of an ISO 4217
-// currency (2 for GBP, 0 for JPY, 3 for BHD), from x/text's CLDR data.
+// CurrencyScale returns the number of decimal digits an account in an
+// ISO 4217 currency keeps (2 for GBP, 0 for JPY, 3 for BHD): CLDR's
+// standard digits, from x/text. They are the digits prices are quoted
+// in, and differ from ISO 4217's minor units for a few currencies whose
+// minor unit is out of use (IDR, PKR, COP: 0, where ISO says 2; IQD: 0,
+// where ISO says 3): their calls are charged in whole units.
 func CurrencyScale(code string) (int, error) {
 	u, err := currency.ParseISO(code)
 	if err != nil || notMoney[u.String()] {
