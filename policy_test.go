@@ -661,6 +661,30 @@ func TestSweep(t *testing.T) {
 	}
 }
 
+// TestSweepCountsOnlyWhatItSettled: a hangup request that settles a
+// call while the sweep looks at it wins, and the sweep does not count
+// (or warn about) a settlement it did not make.
+func TestSweepCountsOnlyWhatItSettled(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	d := f.want(tollguard.Call{Dialled: "07400123456", UniqueID: "pbx-2.1"}, tollguard.Allow, tollguard.ReasonOK)
+	f.now = f.now.Add(90 * time.Second)
+	alive := func(ctx context.Context, c *tollguard.CallRecord) (bool, bool, error) {
+		// The hangup request lands while ARI is asked.
+		if _, err := f.p.Settle(ctx, tollguard.Settlement{CallID: c.ID, Billsec: 80, By: "agi"}); err != nil {
+			t.Fatal(err)
+		}
+		return false, true, nil
+	}
+	r, err := f.p.Sweep(ctx, f.db, alive, nil, 30*time.Second)
+	if err != nil || r.SettledGone != 0 {
+		t.Fatalf("sweep %+v %v: want nothing settled by it", r, err)
+	}
+	if c, _ := f.db.Call(ctx, d.CallID); c.SettledBy != "agi" || c.Billsec != 80 {
+		t.Fatalf("call %+v, want the hangup request's settlement", c)
+	}
+}
+
 // TestNoCapStillLimitsACall: an account with no call cap and a large
 // balance gets a day at most per call. Before, MAXSEC came out at 1.2e10
 // s, the sweep's Duration overflowed to a negative limit, and the first

@@ -98,10 +98,15 @@ func (p *Policy) Sweep(ctx context.Context, l OpenCallLister, alive ChannelCheck
 				if c.MaxSec >= 0 && billsec > c.MaxSec {
 					billsec = c.MaxSec
 				}
-				if _, err := p.Settle(ctx, Settlement{CallID: c.ID, Billsec: billsec, By: "sweep:gone", At: now}); err != nil {
+				// A hangup request may have settled it since the list was
+				// read: count only the calls this sweep settled.
+				changed, err := p.Settle(ctx, Settlement{CallID: c.ID, Billsec: billsec, By: "sweep:gone", At: now})
+				if err != nil {
 					return r, err
 				}
-				r.SettledGone++
+				if changed {
+					r.SettledGone++
+				}
 				continue
 			}
 		}
@@ -114,10 +119,13 @@ func (p *Policy) Sweep(ctx context.Context, l OpenCallLister, alive ChannelCheck
 		if c.MaxSec < 0 {
 			billsec = int64(limit / time.Second)
 		}
-		if _, err := p.Settle(ctx, Settlement{CallID: c.ID, Billsec: billsec, By: "sweep:maxsec", At: now}); err != nil {
+		changed, err := p.Settle(ctx, Settlement{CallID: c.ID, Billsec: billsec, By: "sweep:maxsec", At: now})
+		if err != nil {
 			return r, err
 		}
-		r.SettledFull++
+		if changed {
+			r.SettledFull++
+		}
 	}
 	return r, nil
 }
