@@ -123,6 +123,15 @@ func TestHugeBillsecKeepsSumsWorking(t *testing.T) {
 	if sp, err := db.Spend(ctx, "acme", "2026-08"); err != nil || sp.Billsec != 2*365*24*3600 {
 		t.Fatalf("spend %+v, %v", sp, err)
 	}
+	// A newer row, which the rollup keeps (it holds the largest id), so
+	// that both big ones are summed.
+	if err := db.Gate(ctx, false, func(tx tollguard.GateTx) error {
+		_, err := tx.InsertCall(ctx, &tollguard.CallRecord{CreatedAt: at, Extension: "1001", Account: "acme", Dialled: "0207",
+			Class: tollguard.ClassNational, Verdict: tollguard.Deny, Reason: tollguard.ReasonNoCredit, Scale: 2})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
 	if n, err := db.Rollup(ctx, at.AddDate(0, 1, 0), 10); err != nil || n != 2 {
 		t.Fatalf("rollup %d, %v", n, err)
 	}
