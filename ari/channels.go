@@ -41,6 +41,9 @@ type chanState struct {
 	dialStatus string
 	callID     int64 // TOLLGUARD_CALLID
 	partial    bool  // first seen after its creation (before this connection)
+	// answeredMS is the ANSWEREDTIME_MS its last Dial set, -1 when none
+	// was seen (or Dial reset it to empty as it began).
+	answeredMS int64
 	added      uint64
 }
 
@@ -181,7 +184,7 @@ func (t *tracker) get(ch *ariv5.ChannelData, ts time.Time) *chanState {
 	if c := t.chans[ch.ID]; c != nil {
 		return c
 	}
-	c := &chanState{id: ch.ID, name: ch.Name, seen: ts, partial: true}
+	c := &chanState{id: ch.ID, name: ch.Name, seen: ts, partial: true, answeredMS: -1}
 	t.add(c)
 	t.newGroup(c)
 	return c
@@ -191,7 +194,7 @@ func (t *tracker) created(ctx context.Context, ch *ariv5.ChannelData, ts time.Ti
 	if ch.ID == "" || t.chans[ch.ID] != nil {
 		return
 	}
-	c := &chanState{id: ch.ID, name: ch.Name, seen: ts, outbound: ch.State == "Down"}
+	c := &chanState{id: ch.ID, name: ch.Name, seen: ts, outbound: ch.State == "Down", answeredMS: -1}
 	t.add(c)
 	var context, exten string
 	if ch.Dialplan != nil {
@@ -437,12 +440,17 @@ func (t *tracker) varset(ctx context.Context, ch *ariv5.ChannelData, name, value
 		return
 	}
 	switch name {
-	case tollguard.VarCallID, tollguard.VarVerdict, tollguard.VarReason:
+	case tollguard.VarCallID, tollguard.VarVerdict, tollguard.VarReason, tollguard.VarAnsweredTimeMS:
 	default:
 		return
 	}
 	c := t.get(ch, ts)
 	switch name {
+	case tollguard.VarAnsweredTimeMS:
+		c.answeredMS = -1
+		if ms, err := strconv.ParseInt(strings.TrimSpace(value), 10, 64); err == nil && ms >= 0 {
+			c.answeredMS = ms
+		}
 	case tollguard.VarCallID:
 		if id, err := strconv.ParseInt(strings.TrimSpace(value), 10, 64); err == nil && id > 0 {
 			c.callID = id
@@ -468,7 +476,7 @@ func (t *tracker) destroyed(ctx context.Context, ch *ariv5.ChannelData, ts time.
 		return
 	}
 	c := t.get(ch, ts)
-	t.settleChannel(ctx, c, ts)
+	t.settleChannel(ctx, c, ch.State == "Up", ts)
 	t.forget(ctx, c, ts)
 }
 
@@ -507,8 +515,13 @@ func (t *tracker) drop(ctx context.Context, c *chanState, ts time.Time, unseen b
 // settleChannel settles the gate's record of a channel that ran the gate
 // and whose hangup request may never have come. The billed time runs
 // from its Dial's answer (or its own answer) to its destruction, from
-// the events' timestamps.
-func (t *tracker) settleChannel(ctx context.Context, c *chanState, ts time.Time) {
+// the events' timestamps, or is its Dial's ANSWEREDTIME_MS, whichever
+// is longer. A channel destroyed Up whose answer was never seen (the
+// listener first saw it mid-call, after a reconnect or a restart) with
+// no ANSWEREDTIME_MS either is not settled here: 0 s would under-bill an
+// answered call, so the hangup request, or else the sweep's charge for
+// the time elapsed, settles it.
+func (t *tracker) settleChannel(ctx context.Context, c *chanState, up bool, ts time.Time) {
 	if t.l.Settler == nil {
 		return
 	}
@@ -531,12 +544,20 @@ func (t *tracker) settleChannel(ctx context.Context, c *chanState, ts time.Time)
 	if answer.IsZero() {
 		answer = c.upAt
 	}
+	if answer.IsZero() && up && c.answeredMS < 0 {
+		t.l.log.Info("not settling a call from ARI events: its channel was answered before the listener saw it, so its billed time is unknown; the hangup request or the sweep settles it",
+			tollguard.LogCallID, callID, "channel", c.name)
+		return
+	}
 	var billsec int64
 	if !answer.IsZero() && ts.After(answer) {
 		billsec = tollguard.StartedSeconds(ts.Sub(answer))
 	}
+	if c.answeredMS > 0 {
+		billsec = max(billsec, tollguard.StartedSeconds(time.Duration(c.answeredMS)*time.Millisecond))
+	}
 	status := c.dialStatus
-	if !c.answerAt.IsZero() {
+	if !c.answerAt.IsZero() || c.answeredMS > 0 {
 		status = "ANSWER"
 	}
 	t.l.settle(ctx, tollguard.Settlement{CallID: callID, Billsec: billsec, DialStatus: status, By: "ari", At: ts})
@@ -586,8 +607,9 @@ func (t *tracker) gc(now time.Time, full bool) {
 }
 
 // containsVar reports whether a ChannelVarset frame sets one of
-// tollguard's own variables, without decoding it. Whitespace may sit
-// around the colon: ari.conf's pretty = yes writes "variable": "...".
+// tollguard's own variables, or ANSWEREDTIME_MS (to bill a call whose
+// answer the listener did not see), without decoding it. Whitespace may
+// sit around the colon: ari.conf's pretty = yes writes "variable": "...".
 func containsVar(b []byte) bool {
 	const key = `"variable"`
 	for {
@@ -597,7 +619,7 @@ func containsVar(b []byte) bool {
 		}
 		b = bytes.TrimLeft(b[i+len(key):], " \t\r\n")
 		if len(b) > 0 && b[0] == ':' {
-			if v := bytes.TrimLeft(b[1:], " \t\r\n"); bytes.HasPrefix(v, []byte(`"TOLLGUARD_`)) {
+			if v := bytes.TrimLeft(b[1:], " \t\r\n"); bytes.HasPrefix(v, []byte(`"TOLLGUARD_`)) || bytes.HasPrefix(v, []byte(`"ANSWEREDTIME_MS"`)) {
 				return true
 			}
 		}

@@ -97,6 +97,7 @@ func TestPrettyPrintedEvents(t *testing.T) {
 	}
 	for in, want := range map[string]bool{
 		`{"variable":"TOLLGUARD_CALLID"}`: true, "{\n  \"variable\" :\t\"TOLLGUARD_REASON\"}": true,
+		`{"variable":"ANSWEREDTIME_MS","value":""}`: true, `{"variable":"ANSWEREDTIME","value":"3"}`: false,
 		`{"variable":"DIALSTATUS","value":"TOLLGUARD_X"}`: false, `{"value":"x","variable":"AGISTATUS"}`: false, `{"variable"`: false,
 	} {
 		if containsVar([]byte(in)) != want {
@@ -189,6 +190,51 @@ func TestSettlementFromChannelDestroyed(t *testing.T) {
 		h.replay("ari-events-caller-hangup-mid-agi.jsonl")
 		testutil.Eventually(t, waitLimit, "settled", func() bool { rec, _ := h.db.Call(ctx, id); return !rec.SettledAt.IsZero() })
 		if rec, _ := h.db.Call(ctx, id); rec.Billsec != 0 || rec.Charge != 0 {
+			t.Errorf("%+v", rec)
+		}
+	})
+	// The listener first sees the call mid-way (it reconnected, or
+	// tollguard restarted, after the answer at frame 40): the caller's
+	// channel is first seen at frame 52, Up, its answer unknown.
+	midCall := fixture(t, allowedCall)[52:]
+	t.Run("SeenMidCallBillsAnsweredTime", func(t *testing.T) {
+		h := newHarness(t).start()
+		id := h.gateCall(allowedID, "1001", "0044207946000", tollguard.Allow)
+		h.push(midCall...)
+		// ANSWEREDTIME_MS 3509 (frame 63), a started second billed.
+		rec, _ := h.db.Call(ctx, id)
+		if rec.SettledBy != "ari" || rec.Billsec != 4 || rec.DialStatus != "ANSWER" || rec.Charge != tollguard.Cost(rec.Rate, 4, rec.Scale) {
+			t.Errorf("settled %+v", rec)
+		}
+	})
+	t.Run("SeenMidCallUnknownAnswerLeftOpen", func(t *testing.T) {
+		// Without ANSWEREDTIME_MS (the Dial ran on another channel of
+		// the call) nothing says how long it was answered: 0 s would
+		// under-bill, so the hangup request or the sweep settles it.
+		h := newHarness(t).start()
+		id := h.gateCall(allowedID, "1001", "0044207946000", tollguard.Allow)
+		var frames [][]byte
+		for _, f := range midCall {
+			if !bytes.Contains(f, []byte(`"ANSWEREDTIME`)) {
+				frames = append(frames, f)
+			}
+		}
+		h.push(frames...)
+		if rec, _ := h.db.Call(ctx, id); !rec.SettledAt.IsZero() {
+			t.Errorf("settled with an unknown answer time: %+v", rec)
+		}
+		if !strings.Contains(h.logs.String(), "its billed time is unknown") {
+			t.Errorf("not logged:\n%s", h.logs.String())
+		}
+	})
+	t.Run("SeenRingingUnansweredIsFree", func(t *testing.T) {
+		// First seen before its answer, destroyed not Up: never answered.
+		h := newHarness(t).start()
+		id := h.gateCall("pbx-test-1795395604.4", "1001", "0033123456789", tollguard.Allow)
+		frames := fixture(t, "ari-events-caller-hangup-mid-agi.jsonl")
+		h.push(frames[1:]...)
+		testutil.Eventually(t, waitLimit, "settled", func() bool { rec, _ := h.db.Call(ctx, id); return !rec.SettledAt.IsZero() })
+		if rec, _ := h.db.Call(ctx, id); rec.Billsec != 0 || rec.Charge != 0 || rec.SettledBy != "ari" {
 			t.Errorf("%+v", rec)
 		}
 	})
