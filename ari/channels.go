@@ -45,6 +45,9 @@ type chanState struct {
 	// was seen (or Dial reset it to empty as it began).
 	answeredMS int64
 	added      uint64
+	// sentOut is the number a Dial sent out on this channel when it is
+	// a leg to a trunk (see trunkNumber).
+	sentOut string
 }
 
 type callGroup struct {
@@ -276,7 +279,8 @@ func (t *tracker) dial(ctx context.Context, e *ariv5.Dial, ts time.Time) {
 		case g.endpoint != "" && !g.fromExt && !g.fromLocal:
 			t.judgeUnknown(ctx, g, ep, numberOf(e.Dialstring), ts)
 		default:
-			t.judge(ctx, g, ts)
+			peer.sentOut = t.trunkNumber(ctx, g, e, tech, ep)
+			t.judge(ctx, g, peer.sentOut, ts)
 		}
 	case "ANSWER":
 		if caller.answerAt.IsZero() {
@@ -290,7 +294,7 @@ func (t *tracker) dial(ctx context.Context, e *ariv5.Dial, ts time.Time) {
 		// rang our phones (a ring group or queue on a number such as
 		// 12345): a trunk leg it dialled was judged when dialled.
 		if !toPhone && !(tech == "Local" && g.phoneLeg) {
-			t.judge(ctx, g, ts)
+			t.judge(ctx, g, peer.sentOut, ts)
 		}
 	default:
 		caller.dialStatus = e.Dialstatus
@@ -394,17 +398,42 @@ type trunkInfo struct {
 	trunk bool
 }
 
-// judge checks, once per call, that a call dialling out passed the gate.
-func (t *tracker) judge(ctx context.Context, g *callGroup, ts time.Time) {
-	if g.judged || g.gated || (!g.fromExt && !g.fromLocal) || !dialable(g.exten) {
+// trunkNumber is the number a Dial to a leg on endpoint ep sends out
+// when ep is a trunk (see trunkLike): the Dial string's number, else the
+// extension the caller's dialplan is on. It is "" for a leg that is not
+// on a trunk, and for a call already judged. The number a call was
+// created with need not be the one it dials out: a DISA or IVR code
+// (3472), "9 for an outside line", a Local/1001@ctx originate that runs
+// another extension.
+func (t *tracker) trunkNumber(ctx context.Context, g *callGroup, e *ariv5.Dial, tech, ep string) string {
+	if g.judged || g.gated || (!g.fromExt && !g.fromLocal) || !isPhoneTech(tech) || !t.trunkLike(ctx, ep) {
+		return ""
+	}
+	if n := numberOf(e.Dialstring); dialable(n) {
+		return n
+	}
+	if e.Caller.Dialplan != nil && dialable(e.Caller.Dialplan.Exten) {
+		return e.Caller.Dialplan.Exten
+	}
+	return g.exten
+}
+
+// judge checks, once per call, that a call dialling out passed the gate:
+// with dialled, the number it sent to a trunk, or else the number it was
+// created with. A number that costs nothing does not settle it: the call
+// may go on to dial a trunk (an IVR reached on a free code).
+func (t *tracker) judge(ctx context.Context, g *callGroup, dialled string, ts time.Time) {
+	if !dialable(dialled) {
+		dialled = g.exten
+	}
+	if g.judged || g.gated || (!g.fromExt && !g.fromLocal) || !dialable(dialled) {
 		return
 	}
-	num := tollguard.Classify(g.exten, g.plan, t.highRisk)
-	if !num.Toll() || g.acct != "" && t.ext(ctx, g.exten).account == g.acct {
+	num := tollguard.Classify(dialled, g.plan, t.highRisk)
+	if !num.Toll() || g.acct != "" && t.ext(ctx, dialled).account == g.acct {
 		// A number naming one of the caller's account's extensions is
 		// an internal call however long it is (5-digit extension
 		// plans). An originated call has no account to tell by.
-		g.judged = true
 		return
 	}
 	t.judgeRecords(ctx, g, ts, tollguard.CallAttempt{Call: g.root, At: ts, Extension: g.ext, Account: g.acct, Context: g.context, Number: num})

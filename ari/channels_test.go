@@ -591,3 +591,142 @@ func TestInternalShortCodeCalls(t *testing.T) {
 		t.Fatalf("internal calls alerted: %+v", al)
 	}
 }
+
+// reframe rewrites one recorded frame: edit changes its decoded JSON.
+func reframe(t *testing.T, f []byte, edit func(m map[string]any)) []byte {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(f, &m); err != nil {
+		t.Fatal(err)
+	}
+	edit(m)
+	return mustJSON(t, m)
+}
+
+// setDialplan sets a channel object's dialplan context and extension.
+func setDialplan(ch any, context, exten string) {
+	dp := ch.(map[string]any)["dialplan"].(map[string]any)
+	dp["context"], dp["exten"] = context, exten
+}
+
+// TestUngatedDialledOut: a call is judged by the number it sends to a
+// trunk, not the one it was created with: a phone that dials a DISA
+// code, or "9" for an outside line, and an originate to Local/1001 that
+// runs an international number, all send it out with no gate.
+func TestUngatedDialledOut(t *testing.T) {
+	const trunkLeg = "PJSIP/itsp-00000007"
+	// phoneOut is the recorded fail-open call, the phone having dialled
+	// exten, whose dialplan, on dialplanExten, dials out (the Dial's
+	// caller) to number@itsp straight from the phone's channel.
+	phoneOut := func(t *testing.T, exten, dialplanExten, number string) [][]byte {
+		frames := rewrite(fixture(t, agiDownCall), 0, "Local/0044207946000@sink-00000002;1", trunkLeg)
+		for i, f := range frames {
+			typ, _ := eventType(f)
+			switch {
+			case i == 0:
+				frames[i] = reframe(t, f, func(m map[string]any) { setDialplan(m["channel"], "from-internal", exten) })
+			case typ == "Dial":
+				frames[i] = reframe(t, f, func(m map[string]any) {
+					setDialplan(m["caller"], "from-internal", dialplanExten)
+					if m["dialstring"] != "" {
+						m["dialstring"] = number + "@itsp"
+					}
+				})
+			}
+		}
+		return frames
+	}
+	setup := func(t *testing.T) *harness {
+		h := newHarness(t)
+		h.fake.SetObject("endpoint", "itsp", tollguard.ConfigObject{{Attribute: "context", Value: "from-trunk"}, {Attribute: "outbound_auth", Value: "itsp"}}, false)
+		return h.start()
+	}
+	for _, tc := range []struct {
+		name, exten, dialplanExten, number string
+		alert                              bool
+	}{
+		{"Direct", "0044207946000", "0044207946000", "0044207946000", true},
+		{"DISACode", "3472", "0044207946000", "0044207946000", true},
+		{"OutsideLinePrefix", "90044207946000", "90044207946000", "0044207946000", true},
+		// The trunk leg's answer is judged by what the trunk was sent.
+		{"OutsideLineTollFree", "908001234567", "908001234567", "08001234567", false},
+		{"DISACodeToEmergency", "3472", "999", "999", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := setup(t)
+			h.push(phoneOut(t, tc.exten, tc.dialplanExten, tc.number)...)
+			a := h.alerts.kind(tollguard.AlertUngated)
+			if !tc.alert {
+				if len(a) != 0 {
+					t.Fatalf("alerted: %+v", a)
+				}
+				return
+			}
+			if len(a) != 1 || a[0].Subject != "ext:1001" || !strings.Contains(a[0].Message, "dialled "+tc.number+" ") {
+				t.Fatalf("alerts %+v; want one for %s", h.alerts.all(), tc.number)
+			}
+		})
+	}
+	t.Run("PremiseOutsideLineTollFree", func(t *testing.T) {
+		// The test above proves something only if the number dialled
+		// would alert were it judged.
+		if n := tollguard.Classify("908001234567", tollguard.NumberPlan{Country: "GB"}, nil); !n.Toll() {
+			t.Fatalf("908001234567 classifies as %+v", n)
+		}
+	})
+	t.Run("OriginateLocalRunsAnotherNumber", func(t *testing.T) {
+		// An originate to Local/1001@from-internal (its ;2 half runs
+		// 1001) whose ;1 half, once answered, runs 0097221234567 and
+		// dials the trunk: the recorded originate, renamed, and then the
+		// ;1 half's Dial out, built from the recorded frames.
+		frames := rewrite(fixture(t, originated), 0, "0044207946000@from-internal", "1001@from-internal")
+		var out [][]byte
+		var one, created, dial map[string]any
+		for _, f := range frames {
+			var m map[string]any
+			if err := json.Unmarshal(f, &m); err != nil {
+				t.Fatal(err)
+			}
+			for _, k := range []string{"channel", "peer", "caller"} {
+				if ch, ok := m[k].(map[string]any); ok && ch["dialplan"].(map[string]any)["context"] == "from-internal" {
+					setDialplan(ch, "from-internal", "1001")
+				}
+			}
+			out = append(out, mustJSON(t, m))
+			switch {
+			case m["type"] == "ChannelCreated" && created == nil:
+				created = m
+			case m["type"] == "Dial" && m["caller"] == nil && m["dialstatus"] == "ANSWER":
+				one = m["peer"].(map[string]any)
+				dial = m
+			default:
+				continue
+			}
+			if dial == nil {
+				continue
+			}
+			// The originate answered: ;1 runs the number and dials out.
+			var leg map[string]any
+			json.Unmarshal(mustJSON(t, created["channel"]), &leg)
+			leg["id"], leg["name"], leg["state"] = "itsp-leg.1", "PJSIP/itsp-0000000a", "Down"
+			setDialplan(leg, "from-trunk", "s")
+			created["channel"] = leg
+			out = append(out, mustJSON(t, created))
+			setDialplan(one, "from-internal", "0097221234567")
+			for _, status := range []string{"", "ANSWER"} {
+				dial["caller"], dial["peer"], dial["dialstatus"], dial["dialstring"] = one, leg, status, ""
+				if status == "" {
+					dial["dialstring"] = "0097221234567@itsp"
+				}
+				out = append(out, mustJSON(t, dial))
+			}
+			dial = nil
+		}
+		h := setup(t)
+		h.push(out...)
+		a := h.alerts.kind(tollguard.AlertUngated)
+		if len(a) != 1 || a[0].Subject != "context:from-internal" || !strings.Contains(a[0].Message, "dialled 0097221234567 ") {
+			t.Fatalf("alerts %+v", h.alerts.all())
+		}
+	})
+}
