@@ -259,8 +259,12 @@ func (t *tracker) stateChange(ch *ariv5.ChannelData, ts time.Time) {
 }
 
 func (t *tracker) dial(ctx context.Context, e *ariv5.Dial, ts time.Time) {
-	if e.Peer.ID == "" || e.Caller.ID == "" {
-		return // an ARI originate: the ;2 half's own dial is judged
+	if e.Peer.ID == "" {
+		return
+	}
+	if e.Caller.ID == "" {
+		t.originated(ctx, e, ts)
+		return
 	}
 	caller := t.get(&e.Caller, ts)
 	peer := t.get(&e.Peer, ts)
@@ -352,6 +356,29 @@ func (t *tracker) judgeUnknown(ctx context.Context, g *callGroup, peer, dialled 
 		num.Class = tollguard.ClassUnknown
 	}
 	t.judgeRecords(ctx, g, ts, tollguard.CallAttempt{Call: g.root, At: ts, Endpoint: g.endpoint, Context: g.context, Number: num})
+}
+
+// originated judges a Dial with no caller: an originate (ARI, AMI, a
+// call file). To a Local channel, its ;2 half runs the dialplan and its
+// own Dial is judged. Straight to a trunk (PJSIP/00252612345678@itsp)
+// it runs no dialplan at all, so no gate: the number comes from the Dial
+// string, and the call is judged like a call from an unknown endpoint.
+func (t *tracker) originated(ctx context.Context, e *ariv5.Dial, ts time.Time) {
+	tech, ep, _ := splitName(e.Peer.Name)
+	if e.Dialstatus != "" || !isPhoneTech(tech) {
+		return
+	}
+	g := t.get(&e.Peer, ts).g
+	dialled := numberOf(e.Dialstring)
+	if g.judged || g.gated || !dialable(dialled) || t.ext(ctx, ep).known || !t.trunkLike(ctx, ep) {
+		return
+	}
+	num := tollguard.Classify(dialled, g.plan, t.highRisk)
+	if !num.Toll() {
+		g.judged = true // what the trunk was sent costs nothing
+		return
+	}
+	t.judgeRecords(ctx, g, ts, tollguard.CallAttempt{Call: g.root, At: ts, Context: g.context, Number: num})
 }
 
 // numberOf takes the number out of a Dial string: "0044207946000@itsp"

@@ -730,3 +730,68 @@ func TestUngatedDialledOut(t *testing.T) {
 		}
 	})
 }
+
+// TestUngatedOriginatedToTrunk: an originate (ARI, AMI, a call file)
+// straight to a trunk channel runs no dialplan, so no gate: its Dial has
+// no caller and the trunk channel as its peer. It is judged by the Dial
+// string's number.
+func TestUngatedOriginatedToTrunk(t *testing.T) {
+	// originate is the recorded originate's ;1 half alone (created
+	// Down, a Dial with no caller, Up, ANSWER, destroyed), renamed to a
+	// channel on endpoint ep, dialled with dialstring.
+	originate := func(t *testing.T, ep, dialstring string) [][]byte {
+		const one = "pbx-test-1795395662.13"
+		var out [][]byte
+		for _, f := range fixture(t, originated) {
+			var e struct {
+				Type    string
+				Channel struct{ ID string }
+				Peer    struct{ ID string }
+				Caller  *struct{ ID string }
+			}
+			if err := json.Unmarshal(f, &e); err != nil {
+				t.Fatal(err)
+			}
+			if e.Channel.ID == one || e.Type == "Dial" && e.Peer.ID == one && e.Caller == nil {
+				out = append(out, f)
+			}
+		}
+		if len(out) < 5 {
+			t.Fatalf("the recorded originate has %d frames of its ;1 half", len(out))
+		}
+		return rewrite(out, 0, "Local/0044207946000@from-internal-00000003;1", "PJSIP/"+ep+"-00000009",
+			`"dialstring":"0044207946000@from-internal"`, `"dialstring":"`+dialstring+`"`)
+	}
+	for _, tc := range []struct {
+		name, ep, dialstring string
+		alert                bool
+	}{
+		{"ToTrunk", "itsp", "00252612345678@itsp", true},
+		{"ToTrunkURI", "itsp", "itsp/sip:00252612345678@203.0.113.5", true},
+		{"ToTrunkEmergency", "itsp", "999@itsp", false},
+		{"ToTrunkTollFree", "itsp", "08001234567@itsp", false},
+		{"ToOurPhone", "1001", "1001", false},
+		{"ToUnimportedPhone", "1005", "1005", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.fake.SetObject("endpoint", "itsp", tollguard.ConfigObject{{Attribute: "context", Value: "from-trunk"}, {Attribute: "outbound_auth", Value: "itsp"}}, false)
+			h.fake.SetObject("endpoint", "1005", tollguard.ConfigObject{{Attribute: "context", Value: "from-internal"}, {Attribute: "auth", Value: "1005"}}, false)
+			h.start()
+			h.push(originate(t, tc.ep, tc.dialstring)...)
+			a := h.alerts.kind(tollguard.AlertUngated)
+			if !tc.alert {
+				if len(a) != 0 {
+					t.Fatalf("alerted: %+v", a)
+				}
+				return
+			}
+			if len(a) != 1 || a[0].Subject != "context:from-internal" || !strings.Contains(a[0].Message, "dialled 00252612345678 ") {
+				t.Fatalf("alerts %+v", h.alerts.all())
+			}
+			if st := h.l.Detectors.Stats(); st.Calls != 0 {
+				t.Errorf("calls still tracked: %+v", st)
+			}
+		})
+	}
+}
