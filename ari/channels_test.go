@@ -418,7 +418,7 @@ func TestChannelDetectors(t *testing.T) {
 	t.Run("LongInternationalInProgress", func(t *testing.T) {
 		h := newHarness(t, withRules(map[string]tollguard.DetectorRule{
 			tollguard.DetectLongIntl: {Threshold: 1, Window: time.Hour, Action: tollguard.ActionAlert, Duration: time.Hour},
-		})).start()
+		}), withWallClock(time.Date(2026, 11, 23, 2, 0, 5, 0, time.UTC))).start()
 		// The call up to its answer: it is still going.
 		h.gateCall("flow-0.0", "1001", "0033123456789", tollguard.Allow)
 		frames := callFlow(t, 0, "1001", "0033123456789", 0)
@@ -429,6 +429,36 @@ func TestChannelDetectors(t *testing.T) {
 		// An hour of event clock later (a quiet PBX): the tick finds it.
 		h.push([]byte(`{"type":"ChannelCreated","timestamp":"2026-11-23T02:00:00.000+0000","channel":{"id":"later.1","name":"PJSIP/9999-00000009","state":"Ring","creationtime":"2026-11-23T02:00:00.000+0000","dialplan":{"context":"from-internal","exten":"1002","priority":1}},"application":"tollguard"}`))
 		testutil.Eventually(t, waitLimit, "long_call alert from the tick", func() bool { return len(h.alerts.kind(tollguard.AlertLongCall)) == 1 })
+	})
+	t.Run("TimestampsAheadOfTheClockIgnored", func(t *testing.T) {
+		// Frames stamped 2 h and 25 h ahead of the wall clock (garbage,
+		// or Asterisk's clock running fast until NTP steps it back) must
+		// not move the detectors' clock: the call answered 36 s ago is
+		// no long call, and still tracked.
+		h := newHarness(t, withRules(map[string]tollguard.DetectorRule{
+			tollguard.DetectLongIntl: {Threshold: 1, Window: time.Hour, Action: tollguard.ActionAlert, Duration: time.Hour},
+		}), withWallClock(time.Date(2026, 11, 23, 1, 0, 0, 0, time.UTC))).start()
+		h.gateCall("flow-0.0", "1001", "0033123456789", tollguard.Allow)
+		frames := callFlow(t, 0, "1001", "0033123456789", 0)
+		h.push(frames[:48]...) // answered at 00:59:24, still up
+		up := frames[34]       // a Local half's ChannelStateChange
+		if typ, _ := eventType(up); typ != "ChannelStateChange" {
+			t.Fatalf("frame 34 is a %s", typ)
+		}
+		// Each followed by a tick (every tickEvery).
+		h.push(rewrite([][]byte{up}, 2*time.Hour, "flow-0.", "junk.")...)
+		time.Sleep(tickEvery + 500*time.Millisecond)
+		if a := h.alerts.kind(tollguard.AlertLongCall); len(a) != 0 {
+			t.Errorf("a call answered 36 s ago reported long: %+v", a)
+		}
+		h.push(rewrite([][]byte{up}, 25*time.Hour, "flow-0.", "junk.")...)
+		time.Sleep(tickEvery + 500*time.Millisecond)
+		if st := h.l.Detectors.Stats(); st.Calls != 1 {
+			t.Errorf("calls tracked %+v, want the call in progress", st)
+		}
+		if n := strings.Count(h.logs.String(), "ignoring ARI event timestamps ahead"); n != 1 {
+			t.Errorf("warned %d times, want once:\n%s", n, h.logs.String())
+		}
 	})
 	_ = store.ContactFilter{}
 }

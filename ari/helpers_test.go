@@ -191,6 +191,7 @@ type harness struct {
 	logs   *testutil.Buffer
 	cancel context.CancelFunc
 	done   chan struct{}
+	now    func() time.Time // the listener's wall clock; nil: time.Now
 }
 
 type harnessOpt func(*harness, *Config, *tollguard.DetectorSettings)
@@ -201,6 +202,15 @@ func withRules(rules map[string]tollguard.DetectorRule) harnessOpt {
 
 func withConfig(f func(*Config)) harnessOpt {
 	return func(_ *harness, c *Config, _ *tollguard.DetectorSettings) { f(c) }
+}
+
+// withWallClock runs the listener's wall clock from at, so that the
+// recorded events' times relate to it as they did live.
+func withWallClock(at time.Time) harnessOpt {
+	return func(h *harness, _ *Config, _ *tollguard.DetectorSettings) {
+		start := time.Now()
+		h.now = func() time.Time { return at.Add(time.Since(start)) }
+	}
 }
 
 // newHarness builds the listener; start runs it.
@@ -221,7 +231,7 @@ func newHarness(t *testing.T, opts ...harnessOpt) *harness {
 	h.l = &Listener{
 		Client: newClient(t, cfg), Store: h.db, Settler: policy, Detectors: det,
 		Responder: &tollguard.Responder{Alerter: h.alerts, Blocker: h.db, Logger: log},
-		Logger:    log, Hooks: h.hooks, DefaultPlan: tollguard.NumberPlan{Country: "GB"},
+		Logger:    log, Hooks: h.hooks, DefaultPlan: tollguard.NumberPlan{Country: "GB"}, Now: h.now,
 	}
 	t.Cleanup(func() {
 		if t.Failed() {

@@ -118,6 +118,8 @@ type Listener struct {
 	pending     []pendingSettle
 	undecLogged time.Time
 	undecCount  int
+	aheadLogged time.Time // the last "timestamps ahead" warning
+	aheadCount  int
 	unknownSeen map[string]bool
 }
 
@@ -450,12 +452,33 @@ func (l *Listener) eventClock() time.Time {
 	return l.clockTS.Add(now.Sub(l.clockWall))
 }
 
+// maxClockLead is how far ahead of the wall clock an event timestamp may
+// move the events' clock.
+const maxClockLead = time.Minute
+
+// observeClock moves the events' clock to ts, never back. A timestamp
+// more than maxClockLead ahead of the wall clock is not taken (the event
+// itself still is): one garbage frame, or an Asterisk clock running fast
+// until NTP steps it back, would otherwise move the clock forward for
+// good, so that every international call in progress looked hours long
+// and, past a day, every call was forgotten. It is logged at most every
+// 10 minutes.
 func (l *Listener) observeClock(ts time.Time) {
 	if ts.IsZero() {
 		return
 	}
+	now := l.Now()
+	if ahead := ts.Sub(now); ahead > maxClockLead {
+		l.aheadCount++
+		if now.Sub(l.aheadLogged) > 10*time.Minute || now.Before(l.aheadLogged) {
+			l.log.Warn("ignoring ARI event timestamps ahead of this machine's clock for the detectors' clock: a bad frame, or Asterisk's clock is ahead (check NTP on both machines)",
+				"events", l.aheadCount, "event_time", ts.UTC(), "ahead", ahead.Round(time.Second))
+			l.aheadLogged, l.aheadCount = now, 0
+		}
+		return
+	}
 	if ts.After(l.clockTS) {
-		l.clockTS, l.clockWall = ts, l.Now()
+		l.clockTS, l.clockWall = ts, now
 	}
 }
 
