@@ -2,6 +2,7 @@ package ari
 
 import (
 	"context"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -211,5 +212,68 @@ func TestEventType(t *testing.T) {
 		if typ != tt.typ || ok != tt.okay {
 			t.Errorf("eventType(%q) = %q %v, want %q %v", tt.in, typ, ok, tt.typ, tt.okay)
 		}
+	}
+}
+
+// TestEventsNeedSubscribeAll: Asterisk 22 sends a connection opened
+// without subscribeAll=true none of the registration or channel events
+// (ari-events-no-subscribeAll.jsonl, recorded over a REGISTER, a call and
+// an unREGISTER, is empty), only its application's own. A client that
+// dropped it would never see a registration; the fake behaves the same.
+func TestEventsNeedSubscribeAll(t *testing.T) {
+	if frames := fixture(t, "ari-events-no-subscribeAll.jsonl"); len(frames) != 0 {
+		t.Fatalf("the recording without subscribeAll has %d events", len(frames))
+	}
+	fake := newFake(t)
+	c := newClient(t, testConfig(fake))
+	dial := func(u string) *websocket.Conn {
+		t.Helper()
+		cfg, err := websocket.NewConfig(u, "http://localhost/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Header.Set("Authorization", aritest.BasicAuth(aritest.DefaultUser, aritest.DefaultPassword))
+		ws, err := websocket.DialConfig(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ws.Close() })
+		return ws
+	}
+	u, err := url.Parse(c.EventsURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	if q.Get("subscribeAll") != "true" {
+		t.Fatalf("the listener's events URL %s lacks subscribeAll=true", u)
+	}
+	q.Del("subscribeAll")
+	u.RawQuery = q.Encode()
+	without := dial(u.String())
+	testutil.Eventually(t, waitLimit, "connected", func() bool { _, open := fake.Connections(); return open == 1 })
+
+	fake.Register("1002", "1002", "sip:1002@127.0.0.1:5081;transport=udp", map[string]string{"user_agent": "SIPp"}, true)
+	n := fake.PushJSON(aritestContactEvent("1001", "1001", "sip:1001@127.0.0.1:5070;transport=udp", tollguard.ContactNonQualified))
+	for _, f := range fixture(t, allowedCall) {
+		n += fake.Push(f)
+	}
+	if n != 0 {
+		t.Errorf("%d registration and channel events reached a connection without subscribeAll", n)
+	}
+	// Its application's own events still come: another client, with
+	// subscribeAll, takes the application, and is sent registrations.
+	with := dial(c.EventsURL())
+	var msg []byte
+	without.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if err := websocket.Message.Receive(without, &msg); err != nil || !strings.Contains(string(msg), `"ApplicationReplaced"`) {
+		t.Fatalf("first frame without subscribeAll: %s %v; want ApplicationReplaced", msg, err)
+	}
+	if fake.PushJSON(aritestContactEvent("1001", "1001", "sip:1001@127.0.0.1:5070;transport=udp", tollguard.ContactReachable)) != 1 {
+		t.Error("a registration did not reach the connection with subscribeAll")
+	}
+	with.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if err := websocket.Message.Receive(with, &msg); err != nil || !strings.Contains(string(msg), `"ContactStatusChange"`) {
+		t.Fatalf("with subscribeAll: %s %v", msg, err)
 	}
 }

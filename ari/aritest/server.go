@@ -12,7 +12,9 @@
 // variables; Basic
 // or api_key authentication (401 otherwise); and the events websocket,
 // which can replay recorded streams or single events, drop its
-// connections, and stop and restart (a new connection epoch).
+// connections, and stop and restart (a new connection epoch). As
+// Asterisk does, it sends a connection without subscribeAll=true only
+// its application's own events (ApplicationReplaced, StasisStart...).
 //
 // Seed objects with SetObject, inspect what was written with Object and
 // Requests.
@@ -107,6 +109,7 @@ type Server struct {
 type wsConn struct {
 	ws       *websocket.Conn
 	app      string
+	all      bool // subscribeAll=true: every event, not only the application's own
 	epoch    int
 	mu       sync.Mutex
 	replaced bool
@@ -989,10 +992,11 @@ func (s *Server) channel(w http.ResponseWriter, method, id string) {
 
 func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 	app := r.URL.Query().Get("app")
+	all := isTrue(r.URL.Query().Get("subscribeAll"))
 	websocket.Server{
 		Handshake: func(*websocket.Config, *http.Request) error { return nil },
 		Handler: func(ws *websocket.Conn) {
-			c := &wsConn{ws: ws, app: app}
+			c := &wsConn{ws: ws, app: app, all: all}
 			s.mu.Lock()
 			if !s.running {
 				s.mu.Unlock()
@@ -1087,14 +1091,34 @@ func (s *Server) Drop() {
 	}
 }
 
+// isTrue reads an ARI boolean query parameter as Asterisk's ast_true.
+func isTrue(v string) bool {
+	switch strings.ToLower(v) {
+	case "yes", "true", "y", "t", "1", "on":
+		return true
+	}
+	return false
+}
+
+// appEvents are the events a connection without subscribeAll=true gets:
+// its application's own. Asterisk 22 sent such a connection nothing for
+// a registration, a whole call and an unregistration
+// (ari-events-no-subscribeAll.jsonl is empty). Events of channels in
+// Stasis, which it would get too, are not modelled: tollguard puts no
+// channel in Stasis.
+var appEvents = map[string]bool{"ApplicationReplaced": true, "ApplicationMoveFailed": true, "StasisStart": true, "StasisEnd": true}
+
 // Push sends one raw frame to every connection that owns its
 // application (as Asterisk delivers each event once per application),
-// and returns how many received it.
+// and returns how many received it. A connection opened without
+// subscribeAll=true gets only its application's own events (appEvents).
 func (s *Server) Push(frame []byte) int {
+	var ev struct{ Type string }
+	_ = json.Unmarshal(frame, &ev)
 	s.mu.Lock()
 	var to []*wsConn
 	for c := range s.conns {
-		if !c.replaced && s.owner[c.app] == c {
+		if !c.replaced && s.owner[c.app] == c && (c.all || appEvents[ev.Type]) {
 			to = append(to, c)
 		}
 	}
