@@ -1,11 +1,14 @@
 package main
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tollguard/tollguard"
+	"github.com/tollguard/tollguard/store"
 )
 
 // TestExtBlockHangsUpCallsInProgress: `ext block` ends the extension's
@@ -100,5 +103,55 @@ func TestExtBlockHangupFails(t *testing.T) {
 	}
 	if out := c.ok("ext", "show", "1001"); !strings.Contains(out, "stolen phone") {
 		t.Errorf("the block was not kept:\n%s", out)
+	}
+}
+
+// pendingPurges lists the purges pending in the database at path.
+func pendingPurges(t *testing.T, path string) []tollguard.PendingPurge {
+	t.Helper()
+	db, err := store.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ps, err := db.PendingPurges(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ps
+}
+
+// TestUnblockCancelsPendingPurge: unblocking an extension during its
+// purge's grace period cancels the purge (both spellings of the
+// command), so a later block does not let it run; a new purge then
+// gets a grace period of its own.
+func TestUnblockCancelsPendingPurge(t *testing.T) {
+	for _, unblock := range [][]string{{"unblock"}, {"ext", "unblock"}} {
+		t.Run(strings.Join(unblock, "_"), func(t *testing.T) {
+			c := newCLI(t)
+			c.seed()
+			c.ok("ext", "purge", "1001")
+			if ps := pendingPurges(t, c.db); len(ps) != 1 {
+				t.Fatalf("after purge: pending %+v", ps)
+			}
+			out := c.ok(append(unblock, "1001")...)
+			if !strings.Contains(out, "extension 1001 unblocked") || !strings.Contains(out, "pending purge of 1001 cancelled") {
+				t.Errorf("unblock output:\n%s", out)
+			}
+			if ps := pendingPurges(t, c.db); len(ps) != 0 {
+				t.Fatalf("after unblock: pending %+v", ps)
+			}
+			c.ok("ext", "block", "1001", "--reason", "again")
+			if ps := pendingPurges(t, c.db); len(ps) != 0 {
+				t.Fatalf("after a new block: pending %+v", ps)
+			}
+			if out := c.ok(append(unblock, "1001")...); strings.Contains(out, "purge") {
+				t.Errorf("unblock with no purge pending:\n%s", out)
+			}
+			c.ok("ext", "purge", "1001")
+			if ps := pendingPurges(t, c.db); len(ps) != 1 || ps[0].ScheduledAt.Before(time.Now().Add(-time.Minute)) {
+				t.Fatalf("second purge: pending %+v", ps)
+			}
+		})
 	}
 }

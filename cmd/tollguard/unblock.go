@@ -20,7 +20,10 @@ func newUnblockCommand(app *App) *cobra.Command {
 
 Check first why it was set (tollguard ext show EXT, tollguard alerts): a
 registration from outside the extension's allowed networks means its SIP
-password is known to someone else. Rotate it before unblocking.`,
+password is known to someone else. Rotate it before unblocking.
+
+Unblocking an extension cancels its pending purge (tollguard ext purge,
+or the stale and tests audits), if it has one.`,
 		Example: `  tollguard unblock 1001
   tollguard unblock --intl acme`,
 		Args: cobra.ExactArgs(1),
@@ -52,6 +55,18 @@ password is known to someone else. Rotate it before unblocking.`,
 				fmt.Fprintf(app.Out, "international calls unblocked for account %s\n", args[0])
 			default:
 				fmt.Fprintf(app.Out, "extension %s unblocked\n", args[0])
+			}
+			if intl {
+				return nil
+			}
+			// Unblocking during the grace period cancels the purge, now:
+			// left pending, a later block would let it run when due.
+			switch err := db.FinishPurge(cmd.Context(), args[0], "cancelled", app.Now()); tollguard.ErrorCode(err) {
+			case "":
+				fmt.Fprintf(app.Out, "pending purge of %s cancelled\n", args[0])
+			case tollguard.ENOTFOUND:
+			default:
+				return fmt.Errorf("cancel the pending purge of %s: %w", args[0], err)
 			}
 			return nil
 		},
