@@ -353,9 +353,15 @@ func (s *Server) logCall(ss *session, level slog.Level, msg string, call *tollgu
 	if !s.cfg.log.Enabled(ctx, level) {
 		return
 	}
+	// The account the gate resolved (the store's, for a known
+	// extension); the raw accountcode only when it resolved none.
+	account := d.Account
+	if account == "" {
+		account = call.Account
+	}
 	attrs := append([]slog.Attr{
 		slog.String(tollguard.LogExtension, call.Extension),
-		slog.String(tollguard.LogAccount, call.Account),
+		slog.String(tollguard.LogAccount, account),
 		slog.String(tollguard.LogDest, call.Dialled),
 		slog.String(tollguard.LogRemote, call.Remote),
 		slog.String(tollguard.LogVerdict, string(d.Verdict)),

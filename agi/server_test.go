@@ -27,7 +27,7 @@ func TestOutbound(t *testing.T) {
 		h := startServer(t, func(s *Server) {
 			s.Gate.(*agitest.Gate).DecideFunc = func(_ context.Context, c tollguard.Call) (tollguard.Decision, error) {
 				calls <- c
-				return tollguard.Decision{Verdict: tollguard.Allow, Reason: tollguard.ReasonOK, MaxSec: 120, CallID: 42}, nil
+				return tollguard.Decision{Verdict: tollguard.Allow, Reason: tollguard.ReasonOK, MaxSec: 120, CallID: 42, Account: "acme"}, nil
 			}
 		})
 		res := h.run(gated("0044207946000"))
@@ -44,7 +44,8 @@ func TestOutbound(t *testing.T) {
 		if c != want {
 			t.Errorf("call:\n got %+v\nwant %+v", c, want)
 		}
-		if e := h.logs.find("call allowed"); len(e) != 1 || e[0].Attrs[tollguard.LogCallID] != "42" || e[0].Attrs[tollguard.LogDest] != "0044207946000" {
+		if e := h.logs.find("call allowed"); len(e) != 1 || e[0].Attrs[tollguard.LogCallID] != "42" || e[0].Attrs[tollguard.LogDest] != "0044207946000" ||
+			e[0].Attrs[tollguard.LogAccount] != "acme" {
 			t.Errorf("allow log: %+v", e)
 		}
 	})
@@ -228,7 +229,7 @@ func TestDenies(t *testing.T) {
 	causes := make(chan int, 1)
 	h := startServer(t, func(s *Server) {
 		s.Gate.(*agitest.Gate).DecideFunc = func(context.Context, tollguard.Call) (tollguard.Decision, error) {
-			return tollguard.Decision{Verdict: tollguard.Deny, Reason: <-reasons, Cause: <-causes, CallID: 77}, nil
+			return tollguard.Decision{Verdict: tollguard.Deny, Reason: <-reasons, Cause: <-causes, CallID: 77, Account: "acme"}, nil
 		}
 	})
 	for _, r := range tollguard.Reasons {
@@ -265,7 +266,9 @@ func TestDenies(t *testing.T) {
 		if res.Cause() != "41" || res.HangupCause != "41" {
 			t.Errorf("cause %q hangup %q", res.Cause(), res.HangupCause)
 		}
-		if e := h.logs.find("call denied"); len(e) == 0 || e[len(e)-1].Attrs[tollguard.LogReason] != "no_credit" {
+		// The account the gate resolved: the AGI accountcode is empty.
+		if e := h.logs.find("call denied"); len(e) == 0 || e[len(e)-1].Attrs[tollguard.LogReason] != "no_credit" ||
+			e[len(e)-1].Attrs[tollguard.LogAccount] != "acme" {
 			t.Errorf("deny log %+v", e)
 		}
 	})
