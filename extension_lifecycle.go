@@ -277,13 +277,8 @@ func (env *AuditEnv) SchedulePurge(ctx context.Context, name, job, reason string
 	if ext == nil {
 		// Not tollguard's: there must be an endpoint to purge, or the
 		// purge could neither run nor be cancelled.
-		if env.Asterisk == nil {
-			return PendingPurge{}, false, Errorf(ENOTFOUND, "extension %q is not in tollguard's store, and without ARI tollguard cannot see or delete Asterisk's endpoints; nothing was scheduled", name)
-		}
-		if _, err := env.Asterisk.ConfigObject(ctx, "endpoint", name); ErrorCode(err) == ENOTFOUND {
-			return PendingPurge{}, false, Errorf(ENOTFOUND, "extension %q is neither in tollguard's store nor a PJSIP endpoint in Asterisk; nothing was scheduled", name)
-		} else if err != nil {
-			return PendingPurge{}, false, fmt.Errorf("read endpoint %s: %w", name, err)
+		if _, err := env.unmanagedEndpoint(ctx, name); err != nil {
+			return PendingPurge{}, false, err
 		}
 	}
 	if ext != nil {
@@ -296,6 +291,47 @@ func (env *AuditEnv) SchedulePurge(ctx context.Context, name, job, reason string
 	}
 	p, err = env.Store.AddPendingPurge(ctx, PendingPurge{Extension: name, Job: job, Reason: reason, ScheduledAt: now, DueAt: due})
 	return p, ext != nil, err
+}
+
+// unmanagedEndpoint returns the PJSIP endpoint of name, an extension
+// not in the store, or the error that says there is nothing to purge.
+func (env *AuditEnv) unmanagedEndpoint(ctx context.Context, name string) (ConfigObject, error) {
+	if env.Asterisk == nil {
+		return nil, Errorf(ENOTFOUND, "extension %q is not in tollguard's store, and without ARI tollguard cannot see or delete Asterisk's endpoints; nothing was scheduled", name)
+	}
+	ep, err := env.Asterisk.ConfigObject(ctx, "endpoint", name)
+	if ErrorCode(err) == ENOTFOUND {
+		return nil, Errorf(ENOTFOUND, "extension %q is neither in tollguard's store nor a PJSIP endpoint in Asterisk; nothing was scheduled", name)
+	} else if err != nil {
+		return nil, fmt.Errorf("read endpoint %s: %w", name, err)
+	}
+	return ep, nil
+}
+
+// CheckPurge says, changing nothing, whether SchedulePurge of name
+// would block it (it is in the store, or its endpoint's accountcode
+// names an account), or fails as SchedulePurge would when there is
+// nothing to purge: for a dry run.
+func (env *AuditEnv) CheckPurge(ctx context.Context, name string) (blocked bool, err error) {
+	_, err = env.Store.Extension(ctx, name)
+	if err == nil || ErrorCode(err) != ENOTFOUND {
+		return err == nil, err
+	}
+	ep, err := env.unmanagedEndpoint(ctx, name)
+	if err != nil {
+		return false, err
+	}
+	acct := ep.Get("accountcode")
+	if acct == "" {
+		return false, nil
+	}
+	if _, err := env.Store.Account(ctx, acct); err != nil {
+		if ErrorCode(err) == ENOTFOUND {
+			return false, nil
+		}
+		return false, err
+	}
+	return true, nil
 }
 
 // adopt records an extension only Asterisk knows in the store, as

@@ -182,6 +182,11 @@ func newAuditRunsCommand(app *App) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if job != "" && job != "selftest" {
+				if _, err := tollguard.AuditJobNamed(job); err != nil {
+					return tollguard.Errorf(tollguard.ENOTFOUND, "--job: %s, or selftest", tollguard.ErrorMessage(err))
+				}
+			}
 			runs, err := db.AuditRuns(cmd.Context(), job, limit)
 			if err != nil {
 				return err

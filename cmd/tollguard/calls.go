@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 
@@ -37,6 +38,9 @@ func newCallsCommand(app *App) *cobra.Command {
 			f.Verdict, f.Reason, f.Since = tollguard.Verdict(verdict), tollguard.Reason(reason), t
 			db, err := app.Store(cmd.Context())
 			if err != nil {
+				return err
+			}
+			if err := callsFilterCanMatch(cmd.Context(), db, f); err != nil {
 				return err
 			}
 			cs, err := db.Calls(cmd.Context(), f)
@@ -80,6 +84,37 @@ func newCallsCommand(app *App) *cobra.Command {
 	addJSON(cmd, &asJSON)
 	cmd.AddCommand(newCallsShowCommand(app))
 	return cmd
+}
+
+// callsFilterCanMatch refuses an --ext or --account that names neither
+// an extension or account in the store nor one any recorded call had:
+// a typo would list nothing, as if there were no calls. An extension
+// deleted since (or unknown to the store, with allow_unknown) keeps its
+// calls.
+func callsFilterCanMatch(ctx context.Context, db *store.DB, f store.CallFilter) error {
+	if f.Extension != "" {
+		if _, err := db.Extension(ctx, f.Extension); tollguard.ErrorCode(err) == tollguard.ENOTFOUND {
+			if cs, err := db.Calls(ctx, store.CallFilter{Extension: f.Extension, Limit: 1}); err != nil {
+				return err
+			} else if len(cs) == 0 {
+				return tollguard.Errorf(tollguard.ENOTFOUND, "--ext: extension %q not found, and no call was ever recorded for it; list them with `tollguard ext list`", f.Extension)
+			}
+		} else if err != nil {
+			return err
+		}
+	}
+	if f.Account != "" {
+		if _, err := db.Account(ctx, f.Account); tollguard.ErrorCode(err) == tollguard.ENOTFOUND {
+			if cs, err := db.Calls(ctx, store.CallFilter{Account: f.Account, Limit: 1}); err != nil {
+				return err
+			} else if len(cs) == 0 {
+				return tollguard.Errorf(tollguard.ENOTFOUND, "--account: account %q not found, and no call was ever recorded for it; list them with `tollguard account list`", f.Account)
+			}
+		} else if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func newCallsShowCommand(app *App) *cobra.Command {

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tollguard/tollguard"
 )
 
 // cli runs tollguard's CLI in process against one database.
@@ -379,5 +381,64 @@ func TestConfigPrintJSON(t *testing.T) {
 	}
 	if strings.Contains(out, "SECRET") || got.Alerts.Webhook.URL != "https://hooks.example.net/********" {
 		t.Errorf("config print --json shows the webhook token: %q", got.Alerts.Webhook.URL)
+	}
+}
+
+// TestCLIUnknownNames: a filter or argument naming an account,
+// extension or audit that does not exist exits 2 saying so, instead of
+// an empty list (or the global rules, as if they applied); an extension
+// gone from the store keeps its calls and snapshots listable.
+func TestCLIUnknownNames(t *testing.T) {
+	c := newCLI(t)
+	c.seed()
+	for _, tc := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"ext", "list", "--account", "nosuch"}, `account "nosuch" not found`},
+		{[]string{"rule", "list", "--account", "nosuch"}, `account "nosuch" not found`},
+		{[]string{"calls", "--account", "nosuch"}, `--account: account "nosuch" not found`},
+		{[]string{"calls", "--ext", "nosuch"}, `--ext: extension "nosuch" not found`},
+		{[]string{"audit", "runs", "--job", "nosuch"}, `--job: unknown audit "nosuch"`},
+		{[]string{"ext", "snapshots", "nosuch"}, `extension "nosuch" not found`},
+		{[]string{"ext", "purge", "nosuch", "--dry-run"}, `extension "nosuch" is not in tollguard's store`},
+	} {
+		code, out, errs := c.run(tc.args...)
+		if code != exitUsage || !strings.Contains(errs, tc.msg) {
+			t.Errorf("tollguard %s: exit %d, stderr %q (want exit 2 mentioning %q); stdout %q", strings.Join(tc.args, " "), code, errs, tc.msg, out)
+		}
+	}
+	for _, args := range [][]string{
+		{"ext", "list", "--account", "acme"},
+		{"rule", "list", "--account", "acme"},
+		{"calls", "--account", "acme"},
+		{"calls", "--ext", "1001"},
+		{"audit", "runs", "--job", "stale"},
+		{"audit", "runs", "--job", "selftest"},
+		{"ext", "snapshots", "1001"},
+	} {
+		c.ok(args...)
+	}
+	if out := c.ok("ext", "purge", "1001", "--dry-run"); !strings.Contains(out, "would block 1001") {
+		t.Errorf("dry run: %s", out)
+	}
+
+	// 1001 leaves the store, with a call and a snapshot behind.
+	decideOn(t, c.db, tollguard.Call{Extension: "1001", Dialled: "02079460000", Remote: "192.0.2.7"})
+	app, db := openApp(t, c.db)
+	ctx := context.Background()
+	if err := db.SaveSnapshot(ctx, &tollguard.ExtensionSnapshot{Extension: "1001", Account: "acme", TakenAt: time.Now(), Reason: "left",
+		Objects: []tollguard.SnapshotObject{{Type: "endpoint", ID: "1001"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.DeleteExtension(ctx, "1001"); err != nil {
+		t.Fatal(err)
+	}
+	app.Close()
+	if out := c.ok("calls", "--ext", "1001"); !strings.Contains(out, "02079460000") {
+		t.Errorf("calls of a deleted extension:\n%s", out)
+	}
+	if out := c.ok("ext", "snapshots", "1001"); !strings.Contains(out, "endpoint/1001") {
+		t.Errorf("snapshots of a deleted extension:\n%s", out)
 	}
 }

@@ -25,16 +25,26 @@ the objects back.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
-			if dryRun {
-				fmt.Fprintf(app.Out, "would block %s and delete its PJSIP objects %s, keeping a snapshot (dry run: nothing done)\n", name,
-					map[bool]string{true: "now", false: fmt.Sprintf("after %d days", app.Config.Audit.PurgeGraceDays)}[now])
-				return nil
-			}
 			env, release, err := app.auditEnv(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer release()
+			if dryRun {
+				// Checked as the purge would: a name that is neither in the
+				// store nor an endpoint fails here too.
+				blocked, err := env.CheckPurge(cmd.Context(), name)
+				if err != nil {
+					return err
+				}
+				when := map[bool]string{true: "now", false: fmt.Sprintf("after %d days", app.Config.Audit.PurgeGraceDays)}[now]
+				if blocked {
+					fmt.Fprintf(app.Out, "would block %s and delete its PJSIP objects %s, keeping a snapshot (dry run: nothing done)\n", name, when)
+				} else {
+					fmt.Fprintf(app.Out, "would delete the PJSIP objects of %s %s, keeping a snapshot; not block it: it is not in tollguard's store and its endpoint names no account (dry run: nothing done)\n", name, when)
+				}
+				return nil
+			}
 			p, blocked, err := env.SchedulePurge(cmd.Context(), name, "cli", reason)
 			if err != nil {
 				return err

@@ -79,6 +79,15 @@ func newExtSnapshotsCommand(app *App) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if len(snaps) == 0 {
+				// A purged extension may be gone from the store, but keeps
+				// its snapshots; a name with neither is a typo.
+				if _, err := db.Extension(cmd.Context(), args[0]); tollguard.ErrorCode(err) == tollguard.ENOTFOUND {
+					return tollguard.Errorf(tollguard.ENOTFOUND, "extension %q not found, and no snapshot of it was ever taken; list them with `tollguard ext list`", args[0])
+				} else if err != nil {
+					return err
+				}
+			}
 			if asJSON {
 				if snaps == nil {
 					snaps = []*tollguard.ExtensionSnapshot{}
