@@ -42,7 +42,8 @@ func DefaultHighRiskList() *PrefixList { return defaultHighRiskList() }
 // columns prefix,description,source (in that order, or in any order
 // under a header row naming them), separated by ',' or ';', "#"
 // comment lines, and prefixes in
-// E.164 form with or without "+". It checks every row and returns one
+// E.164 form with or without "+". A rate deck is refused: a header
+// naming a price column, or a price in the source column. It checks every row and returns one
 // EINVALID error listing each bad one by line number; on error the list
 // must not be used. A file with no rows is an empty list.
 func ParseHighRiskCSV(r io.Reader) ([]HighRiskEntry, error) {
@@ -89,6 +90,10 @@ func ParseHighRiskCSV(r io.Reader) ([]HighRiskEntry, error) {
 		line, _ := cr.FieldPos(0)
 		if first {
 			first = false
+			if name, ok := looksLikeDeckHeader(rec); ok {
+				return nil, Errorf(EINVALID, "line %d: the header names a %q column: this looks like a rate deck, not a high-risk list "+
+					"(columns prefix,description,source); import a rate deck with `tollguard rates import`", line, name)
+			}
 			if h, ok := highRiskHeader(rec); ok {
 				col = h
 				continue
@@ -114,6 +119,11 @@ func ParseHighRiskCSV(r io.Reader) ([]HighRiskEntry, error) {
 		}
 		seen[p] = line
 		desc, src := field("description"), field("source")
+		if isPrice(src) {
+			// A deck without a header: its third column is the rate.
+			bad.add(line, "source %q is a price: is this a rate deck? A high-risk list has the columns prefix,description,source", src)
+			continue
+		}
 		if len(desc) > maxDestination || len(src) > maxDestination {
 			bad.add(line, "the description or source is over %d bytes long: is a quote left open on this line?", maxDestination)
 			continue
@@ -144,6 +154,32 @@ func highRiskHeader(rec []string) (map[string]int, bool) {
 		}
 	}
 	return col, col["prefix"] >= 0
+}
+
+// looksLikeDeckHeader reports a header row (no number-only field) that names a
+// rate deck's price column, and that column's name.
+func looksLikeDeckHeader(rec []string) (string, bool) {
+	for _, f := range rec {
+		if strings.Trim(f, "+0123456789 ") == "" && strings.ContainsAny(f, "0123456789") {
+			return "", false
+		}
+	}
+	for _, f := range rec {
+		if slices.Contains(deckRateNames, normColumn(f)) {
+			return strings.TrimSpace(f), true
+		}
+	}
+	return "", false
+}
+
+// isPrice reports a decimal number with a fraction ("0.0100", "0,08"),
+// which no source names.
+func isPrice(s string) bool {
+	i := strings.IndexAny(s, ".,")
+	if i < 0 || i == len(s)-1 {
+		return false
+	}
+	return strings.Trim(s[:i], "0123456789") == "" && strings.Trim(s[i+1:], "0123456789") == ""
 }
 
 func blankRecord(rec []string) bool {

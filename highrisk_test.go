@@ -152,6 +152,26 @@ func TestParseHighRiskCSV(t *testing.T) {
 			wantErr: []string{"5 bad rows", "line 3: prefix \"00252\" starts with 0", "line 4: prefix \"abc\": digits only", "line 5: prefix 881 is already on line 2", "line 6: prefix is empty", "line 7: prefix \"1234567890123456\": longer"},
 		},
 		{
+			name:    "a rate deck's header",
+			in:      "prefix,destination,rate\n44,United Kingdom,0.0100\n",
+			wantErr: []string{"line 1: the header names a \"rate\" column: this looks like a rate deck", "tollguard rates import"},
+		},
+		{
+			name:    "a rate deck's header, carrier style",
+			in:      "# export\nDial Code;Destination;Price Per Minute (GBP)\n44;United Kingdom;0,0100\n",
+			wantErr: []string{"line 2: the header names a \"Price Per Minute (GBP)\" column"},
+		},
+		{
+			name:    "a rate deck without a header",
+			in:      "44,United Kingdom,0.0100\n33,France,0,0150\n",
+			wantErr: []string{"line 1: source \"0.0100\" is a price: is this a rate deck?"},
+		},
+		{
+			name: "a source that is a year is not a price",
+			in:   "252,Somalia,2024\n",
+			want: []tollguard.HighRiskEntry{{"252", "Somalia", "2024"}},
+		},
+		{
 			name:    "broken quotes",
 			in:      "prefix,description,source\n881,\"GMSS,ITU\n",
 			wantErr: []string{"line 2:", "quote"},

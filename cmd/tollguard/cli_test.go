@@ -442,3 +442,19 @@ func TestCLIUnknownNames(t *testing.T) {
 		t.Errorf("snapshots of a deleted extension:\n%s", out)
 	}
 }
+
+// TestCLIHighRiskImportRefusesRateDeck: the shipped example rate deck
+// is refused by highrisk import (it made +44, +1 and +33 high-risk); the
+// shipped high-risk list imports.
+func TestCLIHighRiskImportRefusesRateDeck(t *testing.T) {
+	c := newCLI(t)
+	c.seed()
+	code, _, errs := c.run("highrisk", "import", filepath.Join("..", "..", "contrib", "example-deck.csv"))
+	if code != exitUsage || !strings.Contains(errs, "looks like a rate deck") || !strings.Contains(errs, "nothing was imported") {
+		t.Errorf("rate deck as a high-risk list: exit %d, %s", code, errs)
+	}
+	if out := c.ok("check", "1001", "02079460000", "--from", "192.0.2.7"); strings.Contains(out, "high_risk") {
+		t.Errorf("the refused deck changed the list:\n%s", out)
+	}
+	c.ok("highrisk", "import", filepath.Join("..", "..", "highrisk.csv"))
+}

@@ -57,7 +57,17 @@ CSV (prefix,description,source) or go back to the default.`,
 	imp := &cobra.Command{
 		Use:   "import FILE.csv",
 		Short: "Replace the list with FILE.csv (prefix,description,source); all or nothing",
-		Args:  cobra.ExactArgs(1),
+		Long: `Replace the list with FILE.csv: the columns prefix,description,source, in
+that order, or in any order under a header row naming them (other
+columns are ignored); ',' or ';' between fields; '#' starts a comment
+line; prefixes in E.164 form, with or without '+'. The default list,
+highrisk.csv in tollguard's source, is an example of the format.
+
+A rate deck is refused: a header naming a rate, price or cost column,
+or a price in the source column. Import decks with ` + "`tollguard rates import`" + `.
+Any bad row, or a file with no prefixes (see --allow-empty), imports
+nothing.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f, err := os.Open(args[0])
 			if err != nil {
