@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"net/netip"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -25,6 +26,12 @@ rate-limit counts and credit are read, not changed.`,
   tollguard check 1001 09098790000 --at "2026-11-28 23:30" --from 203.0.113.9`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if from != "" {
+				// A typo must not read as the access list denying the call.
+				if _, err := netip.ParseAddr(from); err != nil {
+					return usagef("--from %q: not an IP address; give the caller's address, such as 192.0.2.7 or 2001:db8::7, without a port or /prefix", from)
+				}
+			}
 			db, err := app.Store(cmd.Context())
 			if err != nil {
 				return err

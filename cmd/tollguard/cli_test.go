@@ -188,6 +188,9 @@ func TestCLIBadInput(t *testing.T) {
 		{[]string{"calls", "--since", "yesterday"}, "--since"},
 		{[]string{"calls", "--reason", "because"}, "reason code"},
 		{[]string{"check", "1001"}, "accepts 2 arg"},
+		{[]string{"check", "1001", "02079460000", "--from", "999.1.1.1"}, `--from "999.1.1.1": not an IP address`},
+		{[]string{"check", "1001", "02079460000", "--from", "192.0.2.0/24"}, `--from "192.0.2.0/24": not an IP address`},
+		{[]string{"check", "1001", "02079460000", "--from", "192.0.2.7:5060"}, "without a port"},
 		{[]string{"nosuchcommand"}, "unknown command"},
 		{[]string{"account", "list", "--frobnicate"}, "unknown flag"},
 	} {
