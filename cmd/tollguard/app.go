@@ -143,12 +143,18 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 	if strings.HasSuffix(s, "d") {
 		var n int
 		if _, err := fmt.Sscanf(s, "%dd", &n); err == nil && n >= 0 && n <= maxDays && fmt.Sprintf("%dd", n) == s {
+			if n == 0 {
+				return time.Time{}, sinceZero(s)
+			}
 			return now.Add(-time.Duration(n) * 24 * time.Hour), nil
 		}
 	}
 	if d, err := time.ParseDuration(s); err == nil {
 		if d < 0 {
 			return time.Time{}, usagef("--since %q: give a positive duration", s)
+		}
+		if d == 0 {
+			return time.Time{}, sinceZero(s)
 		}
 		return now.Add(-d), nil
 	}
@@ -158,6 +164,11 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 		}
 	}
 	return time.Time{}, usagef("--since %q: give a duration (90m, 24h, 7d) or a date (2026-11-01, 2026-11-01T08:00)", s)
+}
+
+// sinceZero is the error for --since 0: since now lists nothing.
+func sinceZero(s string) error {
+	return usagef("--since %q: since now, nothing would be listed; give a duration such as 24h or 7d, or leave --since out for all", s)
 }
 
 // noLocalFlags reports whether none of cmd's own flags were given (the

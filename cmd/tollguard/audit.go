@@ -182,6 +182,9 @@ func newAuditRunsCommand(app *App) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if limit < 1 {
+				return usagef("--limit %d: want at least 1", limit)
+			}
 			if job != "" && job != "selftest" {
 				if _, err := tollguard.AuditJobNamed(job); err != nil {
 					return tollguard.Errorf(tollguard.ENOTFOUND, "--job: %s, or selftest", tollguard.ErrorMessage(err))

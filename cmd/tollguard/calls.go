@@ -28,6 +28,10 @@ func newCallsCommand(app *App) *cobra.Command {
 			if verdict != "" && verdict != string(tollguard.Allow) && verdict != string(tollguard.Deny) {
 				return usagef("--verdict %q: want allow or deny", verdict)
 			}
+			if f.Limit < 1 {
+				// The store took 0 and below as its default of 50.
+				return usagef("--limit %d: want at least 1", f.Limit)
+			}
 			if reason != "" && !knownReason(tollguard.Reason(reason)) {
 				return usagef("--reason %q: not a reason code (see the README's reason table)", reason)
 			}

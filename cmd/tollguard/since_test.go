@@ -18,6 +18,9 @@ func TestParseSince(t *testing.T) {
 		{in: "36500d", want: now.Add(-36500 * 24 * time.Hour)},
 		{in: "2026-11-01", want: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)},
 		{in: "-5m", bad: true},
+		{in: "0", bad: true},
+		{in: "0s", bad: true},
+		{in: "0d", bad: true},
 		{in: "7 d", bad: true},
 		{in: "yesterday", bad: true},
 		// 213504 days overflow time.Duration and came out as 25 minutes.
