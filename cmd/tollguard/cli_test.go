@@ -184,7 +184,8 @@ func TestCLIBadInput(t *testing.T) {
 		{[]string{"rule", "add", "deny", "00881"}, "E.164 form"}, // stored as +00881, it would block nothing
 		{[]string{"rule", "rm", "abc"}, "rule id"},
 		{[]string{"schedule", "set", "acme", "--hours", "monday 9-5"}, ""},
-		{[]string{"schedule", "set", "acme", "--deny", "expensive"}, "want one of"},
+		{[]string{"schedule", "set", "acme", "--deny", "expensive"}, "want one of internal, national"},
+		{[]string{"schedule", "set", "acme", "--deny", "premium,emergency"}, "--deny emergency: emergency calls are never denied"},
 		{[]string{"calls", "--since", "yesterday"}, "--since"},
 		{[]string{"calls", "--since", "0"}, `--since "0": since now`},
 		{[]string{"calls", "--limit", "0"}, "--limit 0: want at least 1"},

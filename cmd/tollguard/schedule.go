@@ -40,6 +40,9 @@ func newScheduleSetCommand(app *App) *cobra.Command {
 			for _, d := range deny {
 				for _, c := range strings.Split(d, ",") {
 					cl := tollguard.Class(strings.TrimSpace(c))
+					if cl == tollguard.ClassEmergency {
+						return usagef("--deny emergency: emergency calls are never denied, outside hours or not; deny any of %s", classList())
+					}
 					if !knownClass(cl) {
 						return usagef("--deny %q: want one of %s", c, classList())
 					}
@@ -132,10 +135,13 @@ func knownClass(c tollguard.Class) bool {
 	return false
 }
 
+// classList names the classes --deny takes: all but emergency.
 func classList() string {
-	s := make([]string, len(tollguard.Classes))
-	for i, c := range tollguard.Classes {
-		s[i] = string(c)
+	var s []string
+	for _, c := range tollguard.Classes {
+		if c != tollguard.ClassEmergency {
+			s = append(s, string(c))
+		}
 	}
 	return strings.Join(s, ", ")
 }
