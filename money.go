@@ -144,9 +144,9 @@ func pow10(n int) *big.Int {
 // fraction digits into an integer of 10^-scale units.
 func parseDecimal(s string, scale int) (int64, *Error) {
 	t := strings.TrimSpace(s)
-	neg := false
+	neg, signed := false, false
 	if strings.HasPrefix(t, "-") || strings.HasPrefix(t, "+") {
-		neg = t[0] == '-'
+		neg, signed = t[0] == '-', true
 		t = t[1:]
 	}
 	whole, frac, hasDot := strings.Cut(t, ".")
@@ -167,6 +167,11 @@ func parseDecimal(s string, scale int) (int64, *Error) {
 	digits := whole + frac + strings.Repeat("0", scale-len(frac))
 	digits = strings.TrimLeft(digits, "0")
 	if digits == "" {
+		if signed {
+			// "-0" in a rate deck slipped past the negative check as
+			// free; a sign on nothing is a mistake somewhere.
+			return 0, &Error{Code: EINVALID, Message: "a zero has no sign: write 0"}
+		}
 		return 0, nil
 	}
 	if len(digits) > 18 {

@@ -35,6 +35,7 @@ func TestParseAndFormatAmount(t *testing.T) {
 		{".5", 2, 50, true, "0.50"}, {"100", 0, 100, true, "100"}, {"0.001", 3, 1, true, "0.001"},
 		{"1.234", 2, 0, false, ""}, {"12,50", 2, 0, false, ""}, {"£5", 2, 0, false, ""}, {"", 2, 0, false, ""},
 		{"1e3", 2, 0, false, ""}, {"1.2.3", 2, 0, false, ""}, {"-", 2, 0, false, ""}, {"99999999999999999999", 2, 0, false, ""},
+		{"-0", 2, 0, false, ""}, {"+0", 2, 0, false, ""}, {"-0.00", 2, 0, false, ""}, {"0.00", 2, 0, true, "0.00"},
 		{"9999999999999.99", 2, 999_999_999_999_999, true, "9999999999999.99"}, {"10000000000000", 2, 0, false, ""}, {"-10000000000000", 2, 0, false, ""},
 	} {
 		got, err := tollguard.ParseAmount(tc.in, tc.scale)
@@ -60,6 +61,7 @@ func TestRates(t *testing.T) {
 	}{
 		{"0.0123", 12300, true, "0.0123"}, {"0.20", 200000, true, "0.20"}, {"1", 1000000, true, "1.00"},
 		{"0.000001", 1, true, "0.000001"}, {"-0.01", 0, false, ""}, {"0.0000001", 0, false, ""},
+		{"-0", 0, false, ""}, {"-0.000", 0, false, ""}, {"0", 0, true, "0.00"},
 	} {
 		got, err := tollguard.ParseRate(tc.in)
 		if (err == nil) != tc.ok || got != tc.want || (tc.ok && got.String() != tc.print) {

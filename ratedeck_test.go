@@ -158,6 +158,7 @@ func TestParseRateDeckErrors(t *testing.T) {
 			},
 		},
 		{name: "empty prefix", in: "prefix,rate\n,0.1\n\" \",0.1\n", want: []string{"line 2: prefix is empty", "line 3: prefix is empty"}},
+		{name: "negative zero", in: "prefix;rate\n44;-0\n33;-0,000\n", calls: 0, want: []string{`line 2: rate "-0": a zero has no sign`, `line 3: rate "-0.000": a zero has no sign`}},
 		{name: "decimal comma in a comma deck", in: "prefix,rate\n44,\"0,01\"\n", want: []string{`line 2: rate "0,01"`}},
 		{name: "huge rate cell", in: "prefix,rate\n44," + strings.Repeat("9", 100) + "\n", want: []string{"too long for a price"}},
 		{name: "long prefix", in: "prefix,rate\n1234567890123456,0.1\n", want: []string{"longer than any E.164 number"}},

@@ -31,9 +31,10 @@ func newRatesImportCommand(app *App) *cobra.Command {
 Columns are found from the header row, in any order: the prefix (prefix,
 code, dial code), the destination (destination, description, country) and
 the price per minute (rate, price, rate per minute, cost). Other columns
-are ignored. Prices are exact decimals in each account's currency.
-Separators may be ',', ';' or tabs; lines may end in LF, CRLF or a bare
-CR (old spreadsheet exports).
+are ignored. Prices are exact decimals in each account's currency, never
+negative; in a deck separated by ';' or tabs, a decimal comma (0,0123)
+is read as a decimal point. Separators may be ',', ';' or tabs; lines
+may end in LF, CRLF or a bare CR (old spreadsheet exports).
 
 Every row is checked first. If any row is bad, each is reported with its
 line number and nothing is imported: the old deck stays in force.
