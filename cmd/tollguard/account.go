@@ -126,6 +126,7 @@ func newAccountShowCommand(app *App) *cobra.Command {
 			row("id", v.ID)
 			row("name", orDash(v.Name))
 			row("country", fmt.Sprintf("%s (national prefix %s, international prefix %s)", v.Country, orDash(v.NationalPrefix), orDash(v.IntlPrefix)))
+			row("internal numbers", fmt.Sprintf("up to %d digits (but short codes that cost money)", v.InternalMaxLen))
 			row("currency", v.Currency)
 			row("balance", v.Balance)
 			row("credit limit", v.CreditLimit)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -465,4 +466,29 @@ func TestCLIHighRiskImportRefusesRateDeck(t *testing.T) {
 		t.Errorf("the refused deck changed the list:\n%s", out)
 	}
 	c.ok("highrisk", "import", filepath.Join("..", "..", "highrisk.csv"))
+}
+
+// TestCLIAccountShowInternalMaxLen: account show prints the longest
+// internal number, the default and a set one.
+func TestCLIAccountShowInternalMaxLen(t *testing.T) {
+	c := newCLI(t)
+	c.seed()
+	for _, tc := range []struct {
+		set  string // "" leaves the default
+		want float64
+	}{{"", 4}, {"6", 6}} {
+		if tc.set != "" {
+			c.ok("account", "set", "acme", "--internal-max-len", tc.set)
+		}
+		var v map[string]any
+		if err := json.Unmarshal([]byte(c.ok("account", "show", "acme", "--json")), &v); err != nil {
+			t.Fatal(err)
+		}
+		if v["internal_max_len"] != tc.want {
+			t.Errorf("--json internal_max_len %v, want %v", v["internal_max_len"], tc.want)
+		}
+		if out := c.ok("account", "show", "acme"); !regexp.MustCompile(fmt.Sprintf(`internal numbers +up to %d digits`, int(tc.want))).MatchString(out) {
+			t.Errorf("table:\n%s", out)
+		}
+	}
 }

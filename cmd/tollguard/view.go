@@ -15,6 +15,7 @@ type accountView struct {
 	Country              string     `json:"country"`
 	NationalPrefix       string     `json:"national_prefix"`
 	IntlPrefix           string     `json:"intl_prefix"`
+	InternalMaxLen       int        `json:"internal_max_len"`
 	Zone                 string     `json:"zone"`
 	Hours                string     `json:"hours"`
 	Holidays             []string   `json:"holidays"`
@@ -64,9 +65,14 @@ func newAccountView(a *tollguard.Account) accountView {
 		after[i] = string(c)
 	}
 	l := a.Limits
+	internal := a.Plan.InternalMaxLen // 0 is the default, shown as what it means
+	if internal <= 0 {
+		internal = tollguard.DefaultInternalMaxLen
+	}
 	return accountView{
 		ID: a.ID, Name: a.Name, Country: a.Plan.Country, NationalPrefix: a.Plan.NationalPrefix, IntlPrefix: a.Plan.IntlPrefix,
-		Zone: a.Zone, Hours: a.HoursSpec, Holidays: nonNil(a.Holidays), AfterHours: after, Currency: a.Currency,
+		InternalMaxLen: internal,
+		Zone:           a.Zone, Hours: a.HoursSpec, Holidays: nonNil(a.Holidays), AfterHours: after, Currency: a.Currency,
 		Balance: tollguard.FormatAmount(a.Balance, a.Scale), CreditLimit: tollguard.FormatAmount(a.CreditLimit, a.Scale),
 		CallCap: tollguard.FormatAmount(a.CallCap, a.Scale), MaxCallSecs: a.MaxCallSecs,
 		NationalCeiling: ceilingString(a.NationalCeiling), InternationalCeiling: ceilingString(a.InternationalCeiling),
