@@ -41,6 +41,9 @@ func ValidateStoredDetectorRule(name string, r DetectorRule) error {
 	if r.Window%time.Second != 0 || r.Duration%time.Second != 0 {
 		return Errorf(EINVALID, "detector %s: window %s and duration %s must be whole seconds", name, r.Window, r.Duration)
 	}
+	if r.Duration != 0 && name != DetectLongIntl {
+		return Errorf(EINVALID, "detector %s: a duration applies to %s only (the call length that counts)", name, DetectLongIntl)
+	}
 	if r.Action != "" {
 		return r.Action.check(name)
 	}

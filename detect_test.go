@@ -449,3 +449,25 @@ func TestDetectorsBounded(t *testing.T) {
 		t.Errorf("after expiry: %+v", st)
 	}
 }
+
+// TestValidateStoredDetectorRule: an account's override is stored in
+// whole seconds, and only long_intl has a duration.
+func TestValidateStoredDetectorRule(t *testing.T) {
+	for _, tc := range []struct {
+		name, detector string
+		rule           tollguard.DetectorRule
+		want           string // "" for valid
+	}{
+		{"LongIntlDuration", tollguard.DetectLongIntl, tollguard.DetectorRule{Threshold: 1, Action: tollguard.ActionAlert, Window: time.Hour, Duration: time.Hour}, ""},
+		{"BurstWithoutDuration", tollguard.DetectBurstExt, tollguard.DetectorRule{Threshold: 5, Action: tollguard.ActionAlert, Window: time.Minute}, ""},
+		{"BurstDuration", tollguard.DetectBurstExt, tollguard.DetectorRule{Threshold: 5, Action: tollguard.ActionAlert, Window: time.Minute, Duration: time.Hour}, "applies to long_intl only"},
+		{"HalfSecondWindow", tollguard.DetectBurstExt, tollguard.DetectorRule{Threshold: 5, Action: tollguard.ActionAlert, Window: 1500 * time.Millisecond}, "whole seconds"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tollguard.ValidateStoredDetectorRule(tc.detector, tc.rule)
+			if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Errorf("got %v, want %q", err, tc.want)
+			}
+		})
+	}
+}

@@ -157,6 +157,8 @@ func TestCLIBadInput(t *testing.T) {
 		{[]string{"account", "set", "acme", "--max-created-per-day", "-5"}, "must not be negative"},
 		{[]string{"schedule", "set", "acme", "--hours", "mon-fri 09:00-17:00", "--holiday", "0000-12-25"}, "typo"},
 		{[]string{"detectors", "set", "acme", "long_intl", "--duration", "-5m"}, "must not be negative"},
+		{[]string{"detectors", "set", "acme", "burst_ext", "--duration", "1h"}, "--duration applies to long_intl only"},
+		{[]string{"detectors", "set", "acme", "sweep", "--threshold", "9", "--duration", "1h"}, "--duration applies to long_intl only"},
 		{[]string{"account", "set", "acme", "--spend-factor", "10000000000000"}, "at most 1000"},
 		// Stored in whole seconds: 500ms was saved as 0 and said ok.
 		{[]string{"detectors", "set", "acme", "burst_ext", "--window", "500ms", "--threshold", "5"}, "must be whole seconds"},

@@ -101,6 +101,9 @@ func newDetectorsSetCommand(app *App) *cobra.Command {
 			if noLocalFlags(cmd) {
 				return usagef("give at least one of --threshold, --window, --action, --duration")
 			}
+			if cmd.Flags().Changed("duration") && name != tollguard.DetectLongIntl {
+				return usagef("--duration applies to %s only (the call length that counts); %s has none", tollguard.DetectLongIntl, name)
+			}
 			db, err := app.Store(cmd.Context())
 			if err != nil {
 				return err
@@ -122,6 +125,9 @@ func newDetectorsSetCommand(app *App) *cobra.Command {
 			}
 			if cmd.Flags().Changed("duration") {
 				r.Duration = duration
+			}
+			if name != tollguard.DetectLongIntl {
+				r.Duration = 0 // one stored before --duration was checked means nothing
 			}
 			if r.Window < 0 || r.Duration < 0 || r.Threshold < 0 {
 				return usagef("--threshold, --window and --duration must not be negative")
