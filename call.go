@@ -77,11 +77,14 @@ type Decision struct {
 	Steps   []Step
 }
 
-// Step is one rule the policy evaluated, for explanations.
+// Step is one rule the policy evaluated, for explanations. The store
+// keeps a call's steps as JSON; rows written before the tags, with the
+// keys "Rule", "Result" and "Detail", read back the same, since
+// encoding/json matches keys without regard to case.
 type Step struct {
-	Rule   string // "emergency", "extension", "blocks", "ip_acl", ...
-	Result string // "pass", "deny", "allow", "skip"
-	Detail string
+	Rule   string `json:"rule"`   // "emergency", "extension", "blocks", "ip_acl", ...
+	Result string `json:"result"` // "pass", "deny", "allow", "skip"
+	Detail string `json:"detail"`
 }
 
 // stepOrder numbers the rules as the decision order in the README and

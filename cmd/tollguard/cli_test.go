@@ -494,3 +494,39 @@ func TestCLIAccountShowInternalMaxLen(t *testing.T) {
 		}
 	}
 }
+
+// TestCLIStepsJSON: check --json and calls show --json name the steps'
+// fields in snake_case, like every other --json key, and a call stored
+// with the old keys ("Rule", "Result", "Detail") still reads.
+func TestCLIStepsJSON(t *testing.T) {
+	c := newCLI(t)
+	c.seed()
+	firstStep := func(args ...string) map[string]any {
+		t.Helper()
+		var v struct {
+			Steps []map[string]any `json:"steps"`
+		}
+		if err := json.Unmarshal([]byte(c.ok(args...)), &v); err != nil || len(v.Steps) == 0 {
+			t.Fatalf("%v: %v, steps %v", args, err, v.Steps)
+		}
+		return v.Steps[0]
+	}
+	want := map[string]any{"rule": "emergency", "result": "pass", "detail": "not an emergency number"}
+	if s := firstStep("check", "1001", "02079460000", "--json"); fmt.Sprint(s) != fmt.Sprint(want) {
+		t.Errorf("check --json step %v, want %v", s, want)
+	}
+	dec := decideOn(t, c.db, tollguard.Call{Extension: "1001", Dialled: "02079460000", Remote: "192.0.2.7"})
+	id := fmt.Sprint(dec.CallID)
+	if s := firstStep("calls", "show", id, "--json"); fmt.Sprint(s) != fmt.Sprint(want) {
+		t.Errorf("calls show --json step %v, want %v", s, want)
+	}
+	app, db := openApp(t, c.db)
+	if _, err := db.SQL().Exec(`UPDATE calls SET steps = ? WHERE id = ?`, `[{"Rule":"emergency","Result":"pass","Detail":"stored before the tags"}]`, dec.CallID); err != nil {
+		t.Fatal(err)
+	}
+	app.Close()
+	want["detail"] = "stored before the tags"
+	if s := firstStep("calls", "show", id, "--json"); fmt.Sprint(s) != fmt.Sprint(want) {
+		t.Errorf("old stored step %v, want %v", s, want)
+	}
+}
