@@ -530,3 +530,18 @@ func TestCLIStepsJSON(t *testing.T) {
 		t.Errorf("old stored step %v, want %v", s, want)
 	}
 }
+
+// TestCLIScheduleDedupes: a holiday or class given twice is stored once.
+func TestCLIScheduleDedupes(t *testing.T) {
+	c := newCLI(t)
+	c.seed()
+	c.ok("schedule", "set", "acme", "--hours", "mon-fri 09:00-17:00", "--holiday", "12-25", "--holiday", " 12-25", "--holiday", "12-26",
+		"--deny", "premium,international", "--deny", "premium")
+	var v map[string]any
+	if err := json.Unmarshal([]byte(c.ok("schedule", "show", "acme", "--json")), &v); err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(v["holidays"], v["denied_after_hours"]); got != "[12-25 12-26] [premium international]" {
+		t.Errorf("holidays and classes: %s", got)
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -46,7 +47,9 @@ func newScheduleSetCommand(app *App) *cobra.Command {
 					if !knownClass(cl) {
 						return usagef("--deny %q: want one of %s", c, classList())
 					}
-					classes = append(classes, cl)
+					if !slices.Contains(classes, cl) {
+						classes = append(classes, cl)
+					}
 				}
 			}
 			db, err := app.Store(cmd.Context())
@@ -63,7 +66,7 @@ func newScheduleSetCommand(app *App) *cobra.Command {
 				if f.Changed("holiday") {
 					a.Holidays = nil
 					for _, h := range holidays {
-						if h = strings.TrimSpace(h); h != "" && h != "none" {
+						if h = strings.TrimSpace(h); h != "" && h != "none" && !slices.Contains(a.Holidays, h) {
 							a.Holidays = append(a.Holidays, h)
 						}
 					}
