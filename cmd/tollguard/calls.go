@@ -73,7 +73,7 @@ func newCallsCommand(app *App) *cobra.Command {
 					state = fmt.Sprintf("%ds by %s", c.Billsec, c.SettledBy)
 				}
 				fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, fmtTime(c.CreatedAt), c.Extension, c.Account,
-					c.Dialled, c.Class, c.Verdict, c.Reason, maxsec, v.Charge, state)
+					oneLine(c.Dialled), c.Class, c.Verdict, c.Reason, maxsec, v.Charge, state)
 			}
 			return w.Flush()
 		},
@@ -144,11 +144,15 @@ func newCallsShowCommand(app *App) *cobra.Command {
 			if asJSON {
 				return app.printJSON(v)
 			}
-			fmt.Fprintf(app.Out, "call %d at %s: extension %s (account %s) dialled %s -> %s (%s %s)\n", c.ID, fmtTime(c.CreatedAt),
-				c.Extension, orDash(c.Account), c.Dialled, orDash(c.E164), c.Class, c.Country)
+			class := string(c.Class)
+			if c.Country != "" {
+				class += " " + c.Country
+			}
+			fmt.Fprintf(app.Out, "call %d at %s: extension %s (account %s) dialled %s -> %s (%s)\n", c.ID, fmtTime(c.CreatedAt),
+				c.Extension, orDash(c.Account), oneLine(c.Dialled), orDash(c.E164), class)
 			fmt.Fprintf(app.Out, "channel %s, source %s\n", orDash(c.Channel), orDash(c.Remote))
 			for _, s := range c.Steps {
-				fmt.Fprintf(app.Out, "  %d. %-12s %-5s %s\n", s.Number(), s.Rule, s.Result, s.Detail)
+				fmt.Fprintf(app.Out, "  %d. %-12s %-5s %s\n", s.Number(), s.Rule, s.Result, oneLine(s.Detail))
 			}
 			fmt.Fprintf(app.Out, "verdict: %s (%s)", c.Verdict, c.Reason)
 			if c.Verdict == tollguard.Deny {

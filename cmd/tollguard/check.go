@@ -91,7 +91,7 @@ func decisionView(d tollguard.Decision) map[string]any {
 
 func printDecision(w io.Writer, d tollguard.Decision) {
 	n := d.Number
-	fmt.Fprintf(w, "destination: %s -> %s (%s", n.Dialled, orDash(n.E164), n.Class)
+	fmt.Fprintf(w, "destination: %s -> %s (%s", oneLine(n.Dialled), orDash(n.E164), n.Class)
 	if n.Region != "" {
 		fmt.Fprintf(w, ", %s", n.Region)
 	}
@@ -100,7 +100,7 @@ func printDecision(w io.Writer, d tollguard.Decision) {
 	}
 	fmt.Fprintln(w, ")")
 	for _, s := range d.Steps {
-		fmt.Fprintf(w, "  %d. %-12s %-5s %s\n", s.Number(), s.Rule, s.Result, s.Detail)
+		fmt.Fprintf(w, "  %d. %-12s %-5s %s\n", s.Number(), s.Rule, s.Result, oneLine(s.Detail))
 	}
 	switch d.Verdict {
 	case tollguard.Allow:

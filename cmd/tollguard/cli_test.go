@@ -545,3 +545,24 @@ func TestCLIScheduleDedupes(t *testing.T) {
 		t.Errorf("holidays and classes: %s", got)
 	}
 }
+
+// TestCLIPrintsDialledOnOneLine: a dialled string's newline is escaped
+// (as ESC is), not printed, and an unknown destination has no stray
+// space where its country would be.
+func TestCLIPrintsDialledOnOneLine(t *testing.T) {
+	c := newCLI(t)
+	c.seed()
+	out := c.ok("check", "1001", "0207\n946\x1b0000")
+	if !strings.Contains(out, `destination: 0207\x0a946\x1b0000 -> - (unknown)`) || strings.Contains(out, "\n946") {
+		t.Errorf("check:\n%s", out)
+	}
+	app, st := openApp(t, c.db)
+	dec, err := app.Policy(st).Decide(context.Background(), tollguard.Call{Extension: "1001", Dialled: "abc", Remote: "192.0.2.7"})
+	if err != nil || dec.CallID == 0 {
+		t.Fatalf("decide: %+v %v", dec, err)
+	}
+	app.Close()
+	if out := c.ok("calls", "show", fmt.Sprint(dec.CallID)); !strings.Contains(out, "dialled abc -> - (unknown)\n") {
+		t.Errorf("calls show:\n%s", out)
+	}
+}

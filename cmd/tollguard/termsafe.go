@@ -53,6 +53,17 @@ func (t *termSafe) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// oneLine is s with tab and newline escaped too, as termSafe escapes
+// the other controls: for a value printed within a line (a dialled
+// string is whatever the caller or admin typed), where they would break
+// the line or the table.
+func oneLine(s string) string {
+	if !strings.ContainsAny(s, "\t\n") {
+		return s
+	}
+	return strings.NewReplacer("\t", `\x09`, "\n", `\x0a`).Replace(s)
+}
+
 // safeText is s as termSafe prints it, for messages built outside it.
 func safeText(s string) string {
 	var b strings.Builder
