@@ -266,7 +266,8 @@ func TestAlertsConfig(t *testing.T) {
 		{name: "WebhookBadURL", toml: "[alerts.webhook]\nenabled = true\nurl = \"hooks.example.com\"\n", wantErr: "webhook url"},
 		{name: "CoolDownTooShort", toml: "[alerts]\ncool_down = \"5s\"\n", wantErr: "cool_down"},
 		{name: "DigestAtNotAscending", toml: "[alerts]\ndigest_at = [100, 10]\n", wantErr: "digest_at"},
-		{name: "UnknownKey", toml: "[alerts.email]\npassword = \"hunter2\"\n", wantErr: "unknown setting"},
+		{name: "PasswordInFile", toml: "[alerts.email]\npassword = \"hunter2\"\n", wantErr: "alerts.email.password: secrets do not belong in the config file; put it in the file [alerts.email] password_file names, or TOLLGUARD_SMTP_PASSWORD"},
+		{name: "UnknownKey", toml: "[alerts.email]\npasword_file = \"/x\"\n", wantErr: "unknown setting"},
 		{name: "WebhookSecretFromEnv", toml: "[alerts.webhook]\nenabled = true\nurl = \"https://hooks.example.com/x\"\n",
 			env: map[string]string{"TOLLGUARD_WEBHOOK_SECRET": "s3"}, check: func(t *testing.T, c *Config) {
 				ns, err := c.Alerts.Notifiers(slog.New(slog.DiscardHandler))

@@ -242,6 +242,8 @@ func TestConfigCheck(t *testing.T) {
 	for _, tc := range []struct{ text, want string }{
 		{"[agi]\nlisten = 127.0.0.1\n", "bad.toml:2:"},
 		{"[agi]\nlisen = \"127.0.0.1:4573\"\n", `bad.toml:2: unknown setting "agi.lisen"`},
+		{"[ari]\nenabled = true\npassword = \"hunter2\"\n", "bad.toml:3: ari.password: secrets do not belong in the config file; put it in the file [ari] password_file names, or TOLLGUARD_ARI_PASSWORD"},
+		{"[alerts.webhook]\nsecret = \"s3\"\n", "bad.toml:2: alerts.webhook.secret: secrets do not belong in the config file; put it in the file [alerts.webhook] secret_file names, or TOLLGUARD_WEBHOOK_SECRET"},
 		{"[agi]\nmax_sessions = 0\n\n[bogus]\nx = 1\n", "bad.toml:4: unknown setting \"bogus\""},           // its section's line
 		{"[agi]\nmax_sessions = 0\n\n[bogus]\nx = 1\n", "bad.toml:2: agi max_sessions must be at least 1"}, // and the value errors too
 		{"\n\n[agi]\nallowed = [\"10.0.0.0/40\"]\n", "bad.toml:4:"},

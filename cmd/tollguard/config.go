@@ -115,6 +115,14 @@ type MetricsConfig struct {
 // Duration is a time.Duration written as "300ms", "5s", "2h".
 type Duration struct{ time.Duration }
 
+// secretSettings are the secrets an admin may try to write into the
+// config file, and where they go instead.
+var secretSettings = map[string]string{
+	"ari.password":          "the file [ari] password_file names, or TOLLGUARD_ARI_PASSWORD",
+	"alerts.email.password": "the file [alerts.email] password_file names, or TOLLGUARD_SMTP_PASSWORD",
+	"alerts.webhook.secret": "the file [alerts.webhook] secret_file names, or TOLLGUARD_WEBHOOK_SECRET",
+}
+
 // UnmarshalText parses a Go duration string.
 func (d *Duration) UnmarshalText(b []byte) error {
 	v, err := time.ParseDuration(string(b))
@@ -219,7 +227,11 @@ func parseConfig(path, text string, c *Config) (*Config, error) {
 	und := md.Undecoded()
 	sort.Slice(und, func(i, j int) bool { return und[i].String() < und[j].String() })
 	for _, k := range und {
-		errs = append(errs, ConfigError{Path: path, Line: c.lineOf(k...), Msg: fmt.Sprintf("unknown setting %q (see contrib/tollguard.toml for every setting)", k.String())})
+		msg := fmt.Sprintf("unknown setting %q (see contrib/tollguard.toml for every setting)", k.String())
+		if where, ok := secretSettings[k.String()]; ok {
+			msg = fmt.Sprintf("%s: secrets do not belong in the config file; put it in %s", k.String(), where)
+		}
+		errs = append(errs, ConfigError{Path: path, Line: c.lineOf(k...), Msg: msg})
 	}
 	// The values of the known settings are checked too, so one run
 	// reports both kinds of mistake.
