@@ -283,7 +283,11 @@ func (s *accountSettings) apply(f *pflag.FlagSet, a *tollguard.Account) error {
 		a.Plan.InternalMaxLen = s.internalMaxLen
 	}
 	if ch("zone") {
-		a.Zone = s.zone
+		z, err := zoneFlag(s.zone)
+		if err != nil {
+			return err
+		}
+		a.Zone = z
 	}
 	if ch("max-call-secs") {
 		if s.maxCallSecs < 0 || s.maxCallSecs > tollguard.MaxCallSecsLimit {
@@ -329,6 +333,16 @@ func (s *accountSettings) apply(f *pflag.FlagSet, a *tollguard.Account) error {
 		}
 	}
 	return nil
+}
+
+// zoneFlag is a --zone value trimmed; an empty one (an unset shell
+// variable) is refused rather than stored as "" and shown as nothing.
+func zoneFlag(s string) (string, error) {
+	z := strings.TrimSpace(s)
+	if z == "" {
+		return "", tollguard.Errorf(tollguard.EINVALID, "--zone is empty: name the account's time zone, such as Europe/London, America/New_York or UTC")
+	}
+	return z, nil
 }
 
 // checkAccount validates an account as a whole before it is written.

@@ -151,6 +151,9 @@ func TestCLIBadInput(t *testing.T) {
 		{[]string{"account", "set", "acme", "--call-cap", "-1"}, "negative"},
 		{[]string{"account", "set", "acme", "--alert-mode", "loud"}, "alert mode"},
 		{[]string{"account", "set", "acme", "--zone", "Mars/Olympus"}, "zone"},
+		{[]string{"account", "set", "acme", "--zone", ""}, "--zone is empty"},
+		{[]string{"account", "add", "zoneless", "--country", "GB", "--currency", "GBP", "--zone", " "}, "--zone is empty"},
+		{[]string{"schedule", "set", "acme", "--zone", ""}, "--zone is empty"},
 		{[]string{"account", "set", "acme", "--intl-prefix", "0", "--national-prefix", "0"}, "could not tell"},
 		{[]string{"account", "set", "acme", "--max-extensions", "-1"}, "must not be negative"},
 		{[]string{"account", "set", "acme", "--max-call-secs", "86401"}, "--max-call-secs 86401: want 0 (no cap of its own) to 86400"},
@@ -566,5 +569,19 @@ func TestCLIPrintsDialledOnOneLine(t *testing.T) {
 	app.Close()
 	if out := c.ok("calls", "show", fmt.Sprint(dec.CallID)); !strings.Contains(out, "dialled abc -> - (unknown)\n") {
 		t.Errorf("calls show:\n%s", out)
+	}
+}
+
+// TestCLIZoneTrimmed: a --zone with spaces around it is stored trimmed.
+func TestCLIZoneTrimmed(t *testing.T) {
+	c := newCLI(t)
+	c.ok("account", "add", "acme", "--country", "GB", "--currency", "GBP", "--zone", " Europe/London ")
+	c.ok("account", "add", "bigco", "--country", "GB", "--currency", "GBP")
+	c.ok("schedule", "set", "bigco", "--zone", "Europe/Paris\t")
+	for acct, want := range map[string]string{"acme": "Europe/London", "bigco": "Europe/Paris"} {
+		var v map[string]any
+		if err := json.Unmarshal([]byte(c.ok("account", "show", acct, "--json")), &v); err != nil || v["zone"] != want {
+			t.Errorf("%s: zone %q, want %q (%v)", acct, v["zone"], want, err)
+		}
 	}
 }

@@ -37,6 +37,13 @@ func newScheduleSetCommand(app *App) *cobra.Command {
 			if noLocalFlags(cmd) {
 				return usagef("nothing to change: give --hours, --zone, --holiday or --deny")
 			}
+			if f.Changed("zone") {
+				z, err := zoneFlag(zone)
+				if err != nil {
+					return err
+				}
+				zone = z
+			}
 			var classes []tollguard.Class
 			for _, d := range deny {
 				for _, c := range strings.Split(d, ",") {
