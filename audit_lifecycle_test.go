@@ -28,17 +28,41 @@ func TestAddExtension(t *testing.T) {
 			t.Errorf("auth %v, password %q", auth, got.Password)
 		}
 		ep := h.object("endpoint", "1009")
-		for attr, want := range map[string]string{"context": "from-internal", "auth": "1009", "aors": "1009", "accountcode": "acme", "allow": "ulaw,alaw", "callerid": `"Reception" <1009>`} {
+		// rewrite_contact: the registration check reads the contact's
+		// source from its URI.
+		for attr, want := range map[string]string{"context": "from-internal", "auth": "1009", "aors": "1009", "accountcode": "acme", "allow": "ulaw,alaw", "callerid": `"Reception" <1009>`,
+			"rewrite_contact": "yes", "rtp_symmetric": "yes", "force_rport": "yes"} {
 			if ep.Get(attr) != want {
 				t.Errorf("endpoint %s = %q, want %q", attr, ep.Get(attr), want)
 			}
 		}
-		if aor := h.object("aor", "1009"); aor.Get("max_contacts") != "1" || aor.Get("remove_existing") != "yes" {
-			t.Errorf("aor %v", aor)
+		// As contrib's pjsip.conf: a second registration is refused, not
+		// let displace the phone, unless qualify found the phone gone.
+		aor := h.object("aor", "1009")
+		for attr, want := range map[string]string{"max_contacts": "1", "remove_existing": "no", "remove_unavailable": "yes", "qualify_frequency": "60"} {
+			if aor.Get(attr) != want {
+				t.Errorf("aor %s = %q, want %q", attr, aor.Get(attr), want)
+			}
 		}
 		e, err := h.db.Extension(ctx, "1009")
 		if err != nil || !e.Managed || e.Account != "acme" || e.Description != "front desk" || !e.CreatedAt.Equal(audT0) {
 			t.Errorf("store row %+v, %v", e, err)
+		}
+	})
+	t.Run("AdminFieldsReplaceTheDefaults", func(t *testing.T) {
+		h := newAudHarness(t)
+		h.account("acme", nil)
+		h.env.Settings.Endpoint.AORExtra = map[string]string{"remove_existing": "yes"}
+		if _, err := h.env.AddExtension(ctx, tollguard.ExtensionSpec{Name: "1010", Account: "acme"}); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range h.fake.Requests() {
+			if r.Method == "PUT" && strings.HasSuffix(r.Path, "/aor/1010") && strings.Count(string(r.Body), `"remove_existing"`) != 1 {
+				t.Errorf("aor PUT sends remove_existing other than once: %s", r.Body)
+			}
+		}
+		if aor := h.object("aor", "1010"); aor.Get("remove_existing") != "yes" {
+			t.Errorf("aor remove_existing = %q, want the admin's yes", aor.Get("remove_existing"))
 		}
 	})
 	t.Run("QuotaCheckedBeforeAnythingIsWritten", func(t *testing.T) {

@@ -99,7 +99,12 @@ func (env *AuditEnv) AddExtension(ctx context.Context, spec ExtensionSpec) (*New
 		fields []ConfigField
 	}{
 		{"auth", []ConfigField{{"auth_type", "userpass"}, {"username", spec.Name}, {"password", pw}}},
-		{"aor", withExtraFields([]ConfigField{{"max_contacts", strconv.Itoa(s.Endpoint.MaxContacts)}, {"remove_existing", "yes"}}, s.Endpoint.AORExtra)},
+		// As contrib/asterisk/pjsip.conf: a second registration with the
+		// same password is refused (FailedACL, which fail2ban counts)
+		// rather than displacing the phone, unless qualify found the
+		// registered contact gone (a phone rebooted, a NAT binding moved).
+		{"aor", withExtraFields([]ConfigField{{"max_contacts", strconv.Itoa(s.Endpoint.MaxContacts)}, {"remove_existing", "no"},
+			{"remove_unavailable", "yes"}, {"qualify_frequency", "60"}}, s.Endpoint.AORExtra)},
 		{"endpoint", withExtraFields(endpointFields(spec, acct.ID, context, s.Endpoint), s.Endpoint.EndpointExtra)},
 	}
 	var created []string
@@ -146,8 +151,12 @@ func (env *AuditEnv) undoAdd(ctx context.Context, name string, created []string)
 func endpointFields(spec ExtensionSpec, account, context string, t EndpointTemplate) []ConfigField {
 	// A new object has no codecs yet, so allow= alone sets them (no
 	// disallow=all needed).
+	// rewrite_contact: the contact holds the address the REGISTER came
+	// from, which the "registered from outside its networks" check
+	// reads (README, Asterisk setup); the rest make NAT work with it.
 	f := []ConfigField{{"context", context}, {"allow", t.Codecs},
-		{"auth", spec.Name}, {"aors", spec.Name}, {"accountcode", account}}
+		{"auth", spec.Name}, {"aors", spec.Name}, {"accountcode", account},
+		{"rewrite_contact", "yes"}, {"rtp_symmetric", "yes"}, {"force_rport", "yes"}}
 	if t.Transport != "" {
 		f = append(f, ConfigField{"transport", t.Transport})
 	}
@@ -157,13 +166,22 @@ func endpointFields(spec ExtensionSpec, account, context string, t EndpointTempl
 	return f
 }
 
+// withExtraFields adds the admin's fields to f; one that f already has
+// takes the admin's value (sent once: a field twice is ambiguous).
 func withExtraFields(f []ConfigField, extra map[string]string) []ConfigField {
 	keys := make([]string, 0, len(extra))
 	for k := range extra {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
+next:
 	for _, k := range keys {
+		for i := range f {
+			if f[i].Attribute == k {
+				f[i].Value = extra[k]
+				continue next
+			}
+		}
 		f = append(f, ConfigField{k, extra[k]})
 	}
 	return f
