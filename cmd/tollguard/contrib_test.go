@@ -245,9 +245,11 @@ func loadF2bFilter(t *testing.T) *f2bFilter {
 	for _, re := range strings.Split(one("failregex"), "\n") {
 		f.fail = append(f.fail, regexp.MustCompile(strings.ReplaceAll(unpct(re), "<HOST>", host)))
 	}
-	for _, re := range strings.Split(vals["ignoreregex"][0], "\n") {
-		if re != "" {
-			f.ignore = append(f.ignore, regexp.MustCompile(unpct(re)))
+	for _, v := range vals["ignoreregex"] {
+		for _, re := range strings.Split(v, "\n") {
+			if re != "" {
+				f.ignore = append(f.ignore, regexp.MustCompile(unpct(re)))
+			}
 		}
 	}
 	return f
@@ -323,12 +325,56 @@ func TestFail2banFilter(t *testing.T) {
 		{"IPv6", pre + `"ChallengeResponseFailed"` + mid + `LocalAddress="IPV6/UDP/2001:db8::1/5060",RemoteAddress="IPV6/UDP/2001:db8::5/5062",Challenge="1/2",Response="3",ExpectedResponse=""`, "2001:db8::5"},
 		{"TLS", pre + `"FailedACL"` + mid + `LocalAddress="IPV4/TLS/192.0.2.1/5061",RemoteAddress="IPV4/TLS/203.0.113.8/40001",ACLName="office"`, "203.0.113.8"},
 		{"TCPInvalidAccount", pre + `"InvalidAccountID"` + mid + `LocalAddress="IPV4/TCP/192.0.2.1/5060",RemoteAddress="IPV4/TCP/198.51.100.7/5060"`, "198.51.100.7"},
+		// ast_json_ipaddr leaves out a transport it has no name for.
+		{"NoTransport", pre + `"InvalidAccountID"` + mid + `LocalAddress="IPV4/192.0.2.1/5060",RemoteAddress="IPV4/198.51.100.7/5060"`, "198.51.100.7"},
 		{"SuccessfulAuth", pre + `"SuccessfulAuth"` + mid + `LocalAddress="IPV4/UDP/192.0.2.1/5060",RemoteAddress="IPV4/UDP/198.51.100.7/5060",UsingPassword="1"`, ""},
 		{"ChallengeSent", pre + `"ChallengeSent"` + mid + `LocalAddress="IPV4/UDP/192.0.2.1/5060",RemoteAddress="IPV4/UDP/198.51.100.7/5060",Challenge=""`, ""},
-		// A user name crafted to carry a RemoteAddress of its choosing.
+		// A user name crafted to carry a RemoteAddress of its choosing:
+		// the sender is banned, never the forged address.
 		{"ForgedRemoteAddress", pre + `"InvalidAccountID",EventTV="2026-11-23T01:10:00.002+0000",Severity="Error",Service="PJSIP",EventVersion="1",` +
 			`AccountID="x",SessionID="a",LocalAddress="IPV4/UDP/1.1.1.1/1",RemoteAddress="IPV4/UDP/192.0.2.99/1",Z="",` +
-			`SessionID="real",LocalAddress="IPV4/UDP/192.0.2.1/5060",RemoteAddress="IPV4/UDP/203.0.113.7/5060"`, ""},
+			`SessionID="real",LocalAddress="IPV4/UDP/192.0.2.1/5060",RemoteAddress="IPV4/UDP/203.0.113.7/5060"`, "203.0.113.7"},
+		// res_security_log writes values unescaped, and the caller
+		// chooses the user name (InvalidAccountID), the Call-ID
+		// (SessionID) and, for ChallengeResponseFailed, the nonce and
+		// response it sent back (Challenge, Response). None of them may
+		// dodge the ban or get another address banned.
+		{"QuoteInSessionID", pre + `"ChallengeResponseFailed",EventTV="2026-11-23T01:10:00.003+0000",Severity="Error",Service="PJSIP",EventVersion="1",` +
+			`AccountID="1001",SessionID="a"b@x",LocalAddress="IPV4/UDP/192.0.2.1/5060",RemoteAddress="IPV4/UDP/203.0.113.9/5060",` +
+			`Challenge="1795395550/b39aa541930cfd34510b178f31d1a97e",Response="3e1359b87ff82510425ae2a907753344",ExpectedResponse=""`, "203.0.113.9"},
+		{"QuoteInAccountID", pre + `"InvalidAccountID",EventTV="2026-11-23T01:10:00.004+0000",Severity="Error",Service="PJSIP",EventVersion="1",` +
+			`AccountID="ad"min",SessionID="s"",LocalAddress="IPV4/UDP/192.0.2.1/5060",RemoteAddress="IPV4/UDP/203.0.113.9/5060"`, "203.0.113.9"},
+		{"RemoteAddressInSessionID", pre + `"ChallengeResponseFailed",EventTV="2026-11-23T01:10:00.005+0000",Severity="Error",Service="PJSIP",EventVersion="1",` +
+			`AccountID="1001",SessionID="RemoteAddress="IPV4/UDP/1.2.3.4/5060"",LocalAddress="IPV4/UDP/192.0.2.1/5060",RemoteAddress="IPV4/UDP/203.0.113.9/5060",` +
+			`Challenge="1795395550/b39aa541930cfd34510b178f31d1a97e",Response="3e1359b87ff82510425ae2a907753344",ExpectedResponse=""`, "203.0.113.9"},
+		{"FieldsInSessionID", pre + `"ChallengeResponseFailed",EventTV="2026-11-23T01:10:00.006+0000",Severity="Error",Service="PJSIP",EventVersion="1",` +
+			`AccountID="1001",SessionID="x",LocalAddress="IPV4/UDP/192.0.2.1/5060",RemoteAddress="IPV4/UDP/1.2.3.4/5060",Challenge="1/2",Response="3",ExpectedResponse="",` +
+			`LocalAddress="IPV4/UDP/192.0.2.1/5060",RemoteAddress="IPV4/UDP/203.0.113.9/5060",Challenge="1/2",Response="3e1359b87ff82510425ae2a907753344",ExpectedResponse=""`, "203.0.113.9"},
+		{"RemoteAddressInAccountID", pre + `"InvalidAccountID",EventTV="2026-11-23T01:10:00.007+0000",Severity="Error",Service="PJSIP",EventVersion="1",` +
+			`AccountID="RemoteAddress="IPV4/UDP/1.2.3.4/5060"",SessionID="s",LocalAddress="IPV4/UDP/192.0.2.1/5060",RemoteAddress="IPV4/UDP/203.0.113.9/5060"`, "203.0.113.9"},
+		{"FieldsInAccountID", pre + `"InvalidAccountID",EventTV="2026-11-23T01:10:00.008+0000",Severity="Error",Service="PJSIP",EventVersion="1",` +
+			`AccountID="x",SessionID="s",LocalAddress="IPV4/UDP/192.0.2.1/5060",RemoteAddress="IPV4/UDP/1.2.3.4/5060"",SessionID="s",LocalAddress="IPV4/UDP/192.0.2.1/5060",RemoteAddress="IPV4/UDP/203.0.113.9/5060"`, "203.0.113.9"},
+		{"FieldsInSessionIDFailedACL", pre + `"FailedACL",EventTV="2026-11-23T01:10:00.009+0000",Severity="Error",Service="PJSIP",EventVersion="1",` +
+			`AccountID="1002",SessionID="x",LocalAddress="IPV4/UDP/192.0.2.1/5060",RemoteAddress="IPV4/UDP/1.2.3.4/5060",ACLName="a",LocalAddress="IPV4/UDP/192.0.2.1/5060",RemoteAddress="IPV4/UDP/203.0.113.9/5060",ACLName="registrar_attempt_exceeds_maximum_configured_contacts"`, "203.0.113.9"},
+		// The nonce and response come from the caller's Authorization
+		// header, quoted strings in which a quote is escaped (\"); the
+		// nonce is cut at 63 characters, which may leave a lone
+		// backslash at its end.
+		{"FieldsInChallenge", pre + `"ChallengeResponseFailed",EventTV="2026-11-23T01:10:00.010+0000",Severity="Error",Service="PJSIP",EventVersion="1",` +
+			`AccountID="1001",SessionID="s",LocalAddress="IPV4/UDP/192.0.2.1/5060",RemoteAddress="IPV4/UDP/203.0.113.9/5060",` +
+			`Challenge="\",RemoteAddress=\"IPV4/UDP/1.2.3.4/5060\",Challenge=\"",Response="3e1359b87ff82510425ae2a907753344",ExpectedResponse=""`, "203.0.113.9"},
+		{"BackslashEndsChallenge", pre + `"ChallengeResponseFailed",EventTV="2026-11-23T01:10:00.011+0000",Severity="Error",Service="PJSIP",EventVersion="1",` +
+			`AccountID="1001",SessionID="s\",LocalAddress="IPV4/UDP/192.0.2.1/5060",RemoteAddress="IPV4/UDP/203.0.113.9/5060",` +
+			`Challenge="1795395550/b39aa541930cfd34\",Response="3e1359b87ff82510425ae2a907753344",ExpectedResponse=""`, "203.0.113.9"},
+		{"FieldsInResponse", pre + `"ChallengeResponseFailed",EventTV="2026-11-23T01:10:00.012+0000",Severity="Error",Service="PJSIP",EventVersion="1",` +
+			`AccountID="1001",SessionID="s",LocalAddress="IPV4/UDP/192.0.2.1/5060",RemoteAddress="IPV4/UDP/203.0.113.9/5060",` +
+			`Challenge="1/2",Response="\",RemoteAddress=\"IPV4/UDP/1.2.3.4/5060\",Challenge=\"1/2\",Response=\"3",ExpectedResponse=""`, "203.0.113.9"},
+		// AMI writes the Key it was sent as Response, raw: a
+		// ChallengeResponseFailed from AMI cannot be read safely and is
+		// not matched.
+		{"AMIChallengeResponseFailed", pre + `"ChallengeResponseFailed",EventTV="2026-11-23T01:10:00.013+0000",Severity="Error",Service="AMI",EventVersion="1",` +
+			`AccountID="admin",SessionID="0x7f3a5c001234",LocalAddress="IPV4/TCP/192.0.2.1/5038",RemoteAddress="IPV4/TCP/203.0.113.9/40000",` +
+			`Challenge="123456789",Response="",RemoteAddress="IPV4/TCP/1.2.3.4/5038",Challenge="1",Response="abc",ExpectedResponse="0123456789abcdef0123456789abcdef",SessionTV="2026-11-23T01:09:59.000+0000"`, ""},
 		{"NoDate", `SECURITY[13979] res_security_log.c: SecurityEvent="FailedACL"` + mid + `LocalAddress="IPV4/UDP/192.0.2.1/5060",RemoteAddress="IPV4/UDP/203.0.113.8/5060"`, ""},
 		{"OtherModule", `[2026-11-23 01:10:00.001] NOTICE[13960] res_pjsip/pjsip_distributor.c: Request 'REGISTER' from '<sip:1009@127.0.0.1>' failed for '127.0.0.1:5074' - No matching endpoint found`, ""},
 	} {
