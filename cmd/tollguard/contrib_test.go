@@ -214,12 +214,14 @@ func iniValues(text string) map[string][]string {
 }
 
 // f2bFilter is a fail2ban filter translated to Go regexps: fail2ban's
-// <HOST> becomes a named group, <F-CONTENT> the content group, and the
-// datepattern's %%Y-style fields digits.
+// <HOST> becomes a named group, <F-CONTENT> the content group, and each
+// datepattern line's %%Y-style fields what fail2ban's strptime.py
+// matches for them.
 type f2bFilter struct {
-	date, pref *regexp.Regexp
-	fail       []*regexp.Regexp
-	ignore     []*regexp.Regexp
+	dates  []*regexp.Regexp
+	pref   *regexp.Regexp
+	fail   []*regexp.Regexp
+	ignore []*regexp.Regexp
 }
 
 func loadF2bFilter(t *testing.T) *f2bFilter {
@@ -233,11 +235,20 @@ func loadF2bFilter(t *testing.T) *f2bFilter {
 	}
 	// The file is read with ConfigParser interpolation: %% is %.
 	unpct := func(s string) string { return strings.ReplaceAll(s, "%%", "%") }
-	date := strings.NewReplacer("%Y", `\d{4}`, "%m", `\d{2}`, "%d", `\d{2}`, "%H", `\d{2}`, "%M", `\d{2}`, "%S", `\d{2}`, "%f", `\d+`).
-		Replace(unpct(one("datepattern")))
+	// fail2ban 1.0's %d takes a day padded with a zero, a space or
+	// nothing ("03", " 3", "3"), as Asterisk's default "%b %e %T" writes
+	// it; %b is an English month abbreviation in any case.
+	field := strings.NewReplacer("%Y", `\d{4}`, "%m", `(?:0?[1-9]|1[0-2])`, "%d", `(?:[12]\d|[0 ]?[1-9]|3[01])`,
+		"%b", `(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)`,
+		"%H", `(?:[01]?\d|2[0-3])`, "%M", `[0-5]?\d`, "%S", `(?:[0-5]?\d|6[01])`, "%f", `\d+`)
 	f := &f2bFilter{
-		date: regexp.MustCompile(date),
 		pref: regexp.MustCompile(strings.NewReplacer("<F-CONTENT>", "(?P<content>", "</F-CONTENT>", ")").Replace(unpct(one("prefregex")))),
+	}
+	for _, d := range strings.Split(one("datepattern"), "\n") {
+		if strings.Contains(field.Replace(unpct(d)), "%") {
+			t.Fatalf("datepattern %q: a field the test does not translate", d)
+		}
+		f.dates = append(f.dates, regexp.MustCompile(field.Replace(unpct(d))))
 	}
 	// What fail2ban's <HOST> matches, near enough: an IPv4 or IPv6
 	// address or a host name; the test then insists on an address.
@@ -256,10 +267,15 @@ func loadF2bFilter(t *testing.T) *f2bFilter {
 }
 
 // match applies the filter to one log line as fail2ban does: cut the
-// date, take the prefregex's content, drop ignored lines, then the
+// date (the first datepattern line that finds one), take the prefregex's content, drop ignored lines, then the
 // first failregex that matches gives the host.
 func (f *f2bFilter) match(line string) (host string, ok bool) {
-	loc := f.date.FindStringIndex(line)
+	var loc []int
+	for _, d := range f.dates {
+		if loc = d.FindStringIndex(line); loc != nil {
+			break
+		}
+	}
 	if loc == nil {
 		return "", false
 	}
@@ -284,9 +300,10 @@ func (f *f2bFilter) match(line string) (host string, ok bool) {
 
 // TestFail2banFilter applies the shipped filter to Asterisk 22's real
 // security-log lines (recorded: a wrong password, an unknown user, a
-// contact over max_contacts) and to made-up ones (IPv6, TLS, a forged
-// RemoteAddress in the user name), and checks which lines match and the
-// address each bans.
+// contact over max_contacts), to the same lines in Asterisk's default
+// date format, and to made-up ones (IPv6, TLS, quotes and forged
+// fields in what the caller chooses), and checks which lines match and
+// the address each bans.
 func TestFail2banFilter(t *testing.T) {
 	f := loadF2bFilter(t)
 	type want struct {
@@ -300,6 +317,10 @@ func TestFail2banFilter(t *testing.T) {
 		// FailedACL (registrar_attempt_exceeds_maximum_configured_contacts);
 		// ChallengeSent, SuccessfulAuth and the WARNING line no.
 		"asterisk-log-over-max-contacts.txt": {{4, "127.0.0.1"}},
+		// The same lines (not recorded: the fixtures were recorded with
+		// dateformat=%F %T.%3q) dated as Asterisk does with dateformat
+		// unset, "%b %e %T": "[Nov  3 00:59:10]", then "[Nov 23 01:02:50]".
+		"asterisk-log-default-dateformat.txt": {{3, "127.0.0.1"}, {5, "127.0.0.1"}, {8, "127.0.0.1"}, {10, "127.0.0.1"}, {14, "127.0.0.1"}},
 	} {
 		b, err := os.ReadFile(filepath.Join("testdata", "fail2ban", file))
 		if err != nil {
@@ -554,5 +575,9 @@ func TestAsteriskSnippets(t *testing.T) {
 	}
 	if !regexp.MustCompile(`(?m)^security\s*=>\s*security\s*$`).MatchString(readContrib(t, "asterisk/logger.conf")) {
 		t.Error("logger.conf does not enable the security log the fail2ban jail reads")
+	}
+	// TestFail2banFilter reads both "%F %T.%3q" and the default "%b %e %T".
+	if df := iniValues(readContrib(t, "asterisk/logger.conf"))["dateformat"]; len(df) > 1 || len(df) == 1 && df[0] != "%F %T.%3q" {
+		t.Errorf("logger.conf's dateformat %q: the fail2ban filter reads only %%F %%T.%%3q or the default", df)
 	}
 }
