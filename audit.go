@@ -389,6 +389,11 @@ type Fail2banStatus struct {
 	Running   bool
 	Jails     []string
 	Detail    string // the client's error output when it is not running
+	// Denied: fail2ban's socket exists but this user may not use it
+	// (fail2ban-client: "Permission denied to socket ... (you must be
+	// root)"), so whether fail2ban runs and which jails it has is
+	// unknown. Running is false.
+	Denied bool
 }
 
 // RunAudit runs job, stores the run and raises an alert for every

@@ -52,7 +52,13 @@ func (c *Client) Status(ctx context.Context) (tollguard.Fail2banStatus, error) {
 	case errors.As(err, &exitErr):
 		// fail2ban-client exits non-zero when the server is down:
 		// "ERROR Failed to access socket path ... Is fail2ban running?"
-		st.Detail = firstLine(errOut.String() + out.String())
+		// and, as a user other than root (the tollguard daemon), when
+		// the socket exists but is root's alone: "ERROR Permission
+		// denied to socket: /var/run/fail2ban/fail2ban.sock, (you must
+		// be root)". That says nothing of whether fail2ban runs.
+		msg := errOut.String() + out.String()
+		st.Detail = firstLine(msg)
+		st.Denied = strings.Contains(msg, "Permission denied") || strings.Contains(msg, "you must be root")
 	default:
 		return st, err
 	}

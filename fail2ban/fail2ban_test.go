@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -36,7 +37,19 @@ func TestStatus(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !st.Installed || st.Running || st.Detail == "" {
+		if !st.Installed || st.Running || st.Detail == "" || st.Denied {
+			t.Errorf("status %+v", st)
+		}
+	})
+	// fail2ban 1.0.2's fail2ban-client run by a user other than root
+	// while fail2ban runs (its socket is root's, mode 0700).
+	t.Run("PermissionDenied", func(t *testing.T) {
+		c := &Client{Path: fakeClient(t, "echo '2026-11-23 23:47:19,082 fail2ban                [3104]: ERROR   Permission denied to socket: /var/run/fail2ban/fail2ban.sock, (you must be root)' >&2\nexit 255\n")}
+		st, err := c.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !st.Installed || st.Running || !st.Denied || !strings.Contains(st.Detail, "Permission denied") {
 			t.Errorf("status %+v", st)
 		}
 	})
