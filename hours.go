@@ -87,44 +87,76 @@ func (h *Hours) holiday(y int, m time.Month, d int) bool {
 	return h.yearly[m][d] || h.dates != nil && h.dates[y*10000+int(m)*100+d]
 }
 
-// Closes returns when a schedule open at t next closes: the end of the
-// span t is in, followed across midnight into the next day's span that
-// starts at 00:00, or the midnight before a holiday. ok is false when t
-// is outside the schedule, or it stays open for over a week (always
-// open, no holidays).
-func (h *Hours) Closes(t time.Time) (closes time.Time, ok bool) {
+// Closes returns when a schedule open at t next closes for longer than
+// bridge: a break of at most bridge (lunch, when bridge is a call's
+// grace after the close) does not count as a close. Spans run on across
+// midnight; a holiday closes at the midnight before it. ok is false
+// when t is outside the schedule, or it stays open for over a week
+// (always open, no holidays).
+func (h *Hours) Closes(t time.Time, bridge time.Duration) (closes time.Time, ok bool) {
 	if h == nil || !h.Open(t) {
 		return time.Time{}, false
 	}
 	lt := t.In(h.loc)
-	y, m, d := lt.Date()
 	hh, mm, _ := lt.Clock()
-	minute := hh*60 + mm
-	for day := range 8 {
-		date := time.Date(y, m, d+day, 12, 0, 0, 0, h.loc) // noon: every day has one
-		dy, dm, dd := date.Date()
-		if day > 0 && h.holiday(dy, dm, dd) {
-			return time.Date(dy, dm, dd, 0, 0, 0, 0, h.loc), true
+	// Positions are minutes from the midnight starting t's day, in wall
+	// time; a week and a day ahead at most.
+	const horizon = 8 * minutesPerDay
+	y, m, d := lt.Date()
+	pos := hh*60 + mm
+	for pos < horizon {
+		end := h.spanEnd(y, m, d, pos)
+		if end >= horizon {
+			break
 		}
-		end := minutesPerDay
-		if !h.always {
-			end = -1
-			for _, s := range h.week[date.Weekday()] {
-				if s.from <= minute && minute < s.to {
-					end = s.to
-					break
-				}
-			}
-			if end < 0 { // the previous day's span ended at midnight
-				return time.Date(dy, dm, dd, 0, 0, 0, 0, h.loc), true
-			}
+		next := h.nextOpen(y, m, d, end, horizon)
+		if next < 0 || time.Duration(next-end)*time.Minute > bridge {
+			return time.Date(y, m, d, 0, end, 0, 0, h.loc), true
 		}
-		if end < minutesPerDay {
-			return time.Date(dy, dm, dd, 0, end, 0, 0, h.loc), true
-		}
-		minute = 0
+		pos = next
 	}
 	return time.Time{}, false
+}
+
+// spanEnd is where the open span holding position pos (minutes from the
+// midnight starting y-m-d) ends, on that day.
+func (h *Hours) spanEnd(y int, m time.Month, d, pos int) int {
+	day, minute := pos/minutesPerDay, pos%minutesPerDay
+	if h.always {
+		return (day + 1) * minutesPerDay
+	}
+	date := time.Date(y, m, d+day, 12, 0, 0, 0, h.loc) // noon: every day has one
+	for _, s := range h.week[date.Weekday()] {
+		if s.from <= minute && minute < s.to {
+			return day*minutesPerDay + s.to
+		}
+	}
+	return pos
+}
+
+// nextOpen is the first position at or after pos where the schedule is
+// open, or -1 if none before limit.
+func (h *Hours) nextOpen(y int, m time.Month, d, pos, limit int) int {
+	for day := pos / minutesPerDay; day*minutesPerDay < limit; day++ {
+		date := time.Date(y, m, d+day, 12, 0, 0, 0, h.loc)
+		dy, dm, dd := date.Date()
+		if h.holiday(dy, dm, dd) {
+			continue
+		}
+		from := 0
+		if day == pos/minutesPerDay {
+			from = pos % minutesPerDay
+		}
+		if h.always {
+			return day*minutesPerDay + from
+		}
+		for _, s := range h.week[date.Weekday()] {
+			if s.to > from {
+				return day*minutesPerDay + max(s.from, from)
+			}
+		}
+	}
+	return -1
 }
 
 // Location returns the schedule's time zone.

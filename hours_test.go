@@ -279,17 +279,24 @@ func TestHoursCloses(t *testing.T) {
 		name, zone, spec string
 		holidays         []string
 		at, want         string // want "" for no close within a week
+		bridge           time.Duration
 	}{
-		{"end of the day's span", "Europe/London", "mon-fri 09:00-17:30", nil, "2026-01-16T17:29:00Z", "2026-01-16T17:30:00Z"},
-		{"end of the morning span", "UTC", "mon-fri 08:00-12:00,13:00-18:00", nil, "2026-01-12T11:00:00Z", "2026-01-12T12:00:00Z"},
-		{"past midnight", "UTC", "fri 22:00-02:00", nil, "2026-01-16T23:00:00Z", "2026-01-17T02:00:00Z"},
-		{"midnight, when the next day opens later", "UTC", "daily 09:00-24:00", nil, "2026-01-16T23:00:00Z", "2026-01-17T00:00:00Z"},
-		{"midnight before a holiday", "UTC", "daily 00:00-24:00", []string{"12-25"}, "2026-12-23T10:00:00Z", "2026-12-25T00:00:00Z"},
-		{"always open, a holiday ahead", "America/New_York", "", []string{"2026-07-04"}, "2026-07-03T12:00:00Z", "2026-07-04T04:00:00Z"},
-		{"across the autumn change", "Europe/London", "sat 20:00-24:00; sun 00:00-03:00", nil, "2026-10-24T22:00:00Z", "2026-10-25T03:00:00Z"},
-		{"in summer time", "Europe/London", "mon-fri 09:00-17:30", nil, "2026-07-10T16:00:00Z", "2026-07-10T16:30:00Z"},
-		{"never closes", "UTC", "daily 00:00-24:00", nil, "2026-01-16T23:00:00Z", ""},
-		{"closed now", "UTC", "mon-fri 09:00-17:00", nil, "2026-01-17T12:00:00Z", ""},
+		{"end of the day's span", "Europe/London", "mon-fri 09:00-17:30", nil, "2026-01-16T17:29:00Z", "2026-01-16T17:30:00Z", 0},
+		{"end of the morning span", "UTC", "mon-fri 08:00-12:00,13:00-18:00", nil, "2026-01-12T11:00:00Z", "2026-01-12T12:00:00Z", 0},
+		{"past midnight", "UTC", "fri 22:00-02:00", nil, "2026-01-16T23:00:00Z", "2026-01-17T02:00:00Z", 0},
+		{"midnight, when the next day opens later", "UTC", "daily 09:00-24:00", nil, "2026-01-16T23:00:00Z", "2026-01-17T00:00:00Z", 0},
+		{"midnight before a holiday", "UTC", "daily 00:00-24:00", []string{"12-25"}, "2026-12-23T10:00:00Z", "2026-12-25T00:00:00Z", 0},
+		{"always open, a holiday ahead", "America/New_York", "", []string{"2026-07-04"}, "2026-07-03T12:00:00Z", "2026-07-04T04:00:00Z", 0},
+		{"across the autumn change", "Europe/London", "sat 20:00-24:00; sun 00:00-03:00", nil, "2026-10-24T22:00:00Z", "2026-10-25T03:00:00Z", 0},
+		{"in summer time", "Europe/London", "mon-fri 09:00-17:30", nil, "2026-07-10T16:00:00Z", "2026-07-10T16:30:00Z", 0},
+		{"never closes", "UTC", "daily 00:00-24:00", nil, "2026-01-16T23:00:00Z", "", 0},
+		{"closed now", "UTC", "mon-fri 09:00-17:00", nil, "2026-01-17T12:00:00Z", "", 0},
+		// A break no longer than the bridge (a call's grace) is no close.
+		{"a lunch break within the bridge", "UTC", "mon-fri 08:00-12:00,12:05-18:00", nil, "2026-01-16T11:55:00Z", "2026-01-16T18:00:00Z", 15 * time.Minute},
+		{"a lunch break longer than the bridge", "UTC", "mon-fri 08:00-12:00,13:00-18:00", nil, "2026-01-16T11:55:00Z", "2026-01-16T12:00:00Z", 15 * time.Minute},
+		{"a night longer than the bridge", "UTC", "daily 08:00-23:50", nil, "2026-01-16T23:00:00Z", "2026-01-16T23:50:00Z", 15 * time.Minute},
+		{"a short night within the bridge", "UTC", "mon-fri 00:05-23:55", nil, "2026-01-15T23:00:00Z", "2026-01-16T23:55:00Z", 15 * time.Minute},
+		{"a holiday is never bridged", "UTC", "daily 00:00-24:00", []string{"12-25"}, "2026-12-24T10:00:00Z", "2026-12-25T00:00:00Z", 12 * time.Hour},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -297,7 +304,7 @@ func TestHoursCloses(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, ok := h.Closes(utc(t, tt.at))
+			got, ok := h.Closes(utc(t, tt.at), tt.bridge)
 			switch {
 			case tt.want == "" && ok:
 				t.Errorf("closes at %v, want no close", got.UTC())

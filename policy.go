@@ -464,7 +464,7 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 			case closed:
 				// A call started just before the close must not run
 				// through the night: it ends a grace after it.
-				if at, ok := h.Closes(now); ok {
+				if at, ok := h.Closes(now, set.AfterHoursGrace); ok {
 					closes = at.Add(set.AfterHoursGrace)
 					e.step("hours", "pass", "within business hours; %s calls end by %s (the close plus %s)", num.Class, closes.In(h.Location()).Format("Mon 15:04 MST"), set.AfterHoursGrace)
 				} else {
@@ -533,7 +533,7 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 	// the call was allowed while open.
 	untilClose := int64(-1)
 	if !closes.IsZero() {
-		untilClose = max(int64(closes.Sub(now)/time.Second), 1)
+		untilClose = min(max(int64(closes.Sub(now)/time.Second), 1), MaxCallSecsLimit)
 	}
 	if rate <= 0 {
 		e.d.MaxSec = -1

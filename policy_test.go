@@ -417,6 +417,16 @@ func TestPolicy(t *testing.T) {
 		if d := f.want(tollguard.Call{Dialled: "0033123456789"}, allow, tollguard.ReasonWhitelist); d.MaxSec <= 960 {
 			t.Errorf("whitelisted international at 17:29: MAXSEC %d, want the schedule skipped", d.MaxSec)
 		}
+		// A free call closed after hours on a schedule open for days
+		// still ends within the day every call is held to.
+		f.account(func(a *tollguard.Account) {
+			a.HoursSpec, a.MaxCallSecs = "mon-fri 00:00-24:00", 0
+			a.AfterHours = append(a.AfterHours, tollguard.ClassTollFree)
+		})
+		f.now = time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC) // Monday
+		if d := f.want(tollguard.Call{Dialled: "08001234567"}, allow, tollguard.ReasonOK); d.MaxSec < 1 || d.MaxSec > tollguard.MaxCallSecsLimit {
+			t.Errorf("free call on Monday morning, open until Saturday: MAXSEC %d, want at most %d", d.MaxSec, tollguard.MaxCallSecsLimit)
+		}
 	})
 	t.Run("RateLimits", func(t *testing.T) {
 		f := newFixture(t)
