@@ -297,6 +297,9 @@ type AuditStore interface {
 	// LastCalls returns, per extension, when its newest call row was
 	// recorded (rolled-up calls are gone from it).
 	LastCalls(ctx context.Context) (map[string]time.Time, error)
+	// LastRegistered returns, per PJSIP endpoint, when it was last seen
+	// registered, whether or not the store has it as an extension.
+	LastRegistered(ctx context.Context) (map[string]time.Time, error)
 	// CallsSince lists calls recorded at or after t with reason r
 	// ("" for any), newest first.
 	CallsSince(ctx context.Context, t time.Time, r Reason) ([]*CallRecord, error)

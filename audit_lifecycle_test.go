@@ -418,6 +418,47 @@ func TestStaleAliveInAsterisk(t *testing.T) {
 	}
 }
 
+// TestStaleCountsRegistrationsOfLinesOnlyAsteriskKnows: the listener
+// records every endpoint's registrations but touches last-seen only on
+// the store's extensions. A softphone only Asterisk knows, registered
+// five days ago and offline when the audit runs, was called "never
+// seen", blocked, and purged after the grace.
+func TestStaleCountsRegistrationsOfLinesOnlyAsteriskKnows(t *testing.T) {
+	ctx := context.Background()
+	h := newAudHarness(t)
+	h.account("acme", nil)
+	h.fake.SetObject("endpoint", "3001", tollguard.ConfigObject{{Attribute: "context", Value: "from-internal"}, {Attribute: "auth", Value: "3001"},
+		{Attribute: "aors", Value: "3001"}, {Attribute: "accountcode", Value: "acme"}}, true)
+	h.fake.SetObject("auth", "3001", tollguard.ConfigObject{{Attribute: "auth_type", Value: "userpass"}, {Attribute: "username", Value: "3001"}}, true)
+	h.fake.SetObject("aor", "3001", tollguard.ConfigObject{{Attribute: "max_contacts", Value: "1"}}, true)
+	h.fake.SetEndpoint("PJSIP", "3001", "offline")
+	h.run(tollguard.StaleAudit{}, false) // first sighting
+	h.advance(70 * 24 * time.Hour)
+	c := tollguard.Contact{ID: tollguard.ContactID("3001", "sip:3001@192.0.2.9:5060"), AOR: "3001", Extension: "3001",
+		URI: "sip:3001@192.0.2.9:5060", IP: "192.0.2.9", LastSeen: h.clock().Add(-5 * 24 * time.Hour)}
+	if _, err := h.db.ObserveContact(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.db.ContactGone(ctx, c.ID, h.clock().Add(-4*24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	run := h.run(tollguard.StaleAudit{}, true)
+	// (The fake's own endpoints 1001-1003 are stale; 3001 is not.)
+	if got, acts := strings.Join(audFindings(run), ","), strings.Join(audActions(run), ","); strings.Contains(got, "ext:3001") || strings.Contains(acts, "ext:3001") {
+		t.Fatalf("a line registered 4 days ago: findings %q, actions %q", got, acts)
+	}
+	// And the tests audit takes it as in use too.
+	h.fake.SetObject("endpoint", "3001", tollguard.ConfigObject{{Attribute: "context", Value: "from-internal"}, {Attribute: "auth", Value: "3001"},
+		{Attribute: "aors", Value: "3001"}, {Attribute: "accountcode", Value: "acme"}, {Attribute: "callerid", Value: `"Demo room" <3001>`}}, true)
+	run = h.run(tollguard.TestsAudit{}, true)
+	if f := audFinding(t, run, "test_extension", "ext:3001"); !strings.Contains(f.Message, "in use (last registered") {
+		t.Errorf("tests audit on a line in use: %s %q", f.Severity, f.Message)
+	}
+	if acts := strings.Join(audActions(run), ","); strings.Contains(acts, "ext:3001") {
+		t.Errorf("tests audit acted on a line in use: %q", acts)
+	}
+}
+
 func TestRestoreRejectedFieldsAndExisting(t *testing.T) {
 	ctx := context.Background()
 	h := newAudHarness(t)

@@ -27,16 +27,16 @@ func (StaleAudit) Run(ctx context.Context, env *AuditEnv, apply bool, p AuditPro
 	if err != nil {
 		return r.result(err)
 	}
-	lastCalls, err := env.Store.LastCalls(ctx)
+	uses, err := r.lastUses(ctx)
 	if err != nil {
-		return r.result(fmt.Errorf("read last calls: %w", err))
+		return r.result(err)
 	}
 	now := env.now()
 	cutoff := now.Add(-s.StaleAfter)
 	days := int(s.StaleAfter / (24 * time.Hour))
 	for n, i := range inv {
 		r.progress.report(n+1, len(inv), i.Name)
-		seen, _ := lastUse(i, lastCalls)
+		seen, _ := lastUse(i, uses)
 		if seen.After(cutoff) {
 			continue
 		}
@@ -115,20 +115,42 @@ func trunkReason(ep ConfigObject) string {
 
 // lastUse is when the extension was last seen registered or calling,
 // whichever is later, and which it was.
-func lastUse(i *extInfo, lastCalls map[string]time.Time) (at time.Time, how string) {
+func lastUse(i *extInfo, u lastUses) (at time.Time, how string) {
 	if i.Store != nil {
 		at, how = i.Store.LastSeen, "last seen"
 	}
-	if c := lastCalls[i.Name]; c.After(at) {
+	if c := u.calls[i.Name]; c.After(at) {
 		at, how = c, "last call"
+	}
+	// The listener records the registrations of every endpoint, and
+	// touches last-seen only on the store's extensions: a line only
+	// Asterisk knows shows its use here alone.
+	if reg := u.registered[i.Name]; reg.After(at) {
+		at, how = reg, "last registered"
 	}
 	return at, how
 }
 
+// lastUses is when each extension last called (through the gate) and
+// last registered (seen by the ARI listener).
+type lastUses struct{ calls, registered map[string]time.Time }
+
+func (r *auditRun) lastUses(ctx context.Context) (lastUses, error) {
+	var u lastUses
+	var err error
+	if u.calls, err = r.env.Store.LastCalls(ctx); err != nil {
+		return u, fmt.Errorf("read last calls: %w", err)
+	}
+	if u.registered, err = r.env.Store.LastRegistered(ctx); err != nil {
+		return u, fmt.Errorf("read last registrations: %w", err)
+	}
+	return u, nil
+}
+
 // inUse says how extension i shows use: registered or called since
 // since, or registered now. "" when it shows none.
-func (r *auditRun) inUse(ctx context.Context, i *extInfo, lastCalls map[string]time.Time, since time.Time) string {
-	if at, how := lastUse(i, lastCalls); at.After(since) {
+func (r *auditRun) inUse(ctx context.Context, i *extInfo, uses lastUses, since time.Time) string {
+	if at, how := lastUse(i, uses); at.After(since) {
 		return how + " " + at.UTC().Format("2006-01-02")
 	}
 	if alive, how := r.aliveNow(ctx, i); alive {

@@ -46,9 +46,9 @@ func (TestsAudit) Run(ctx context.Context, env *AuditEnv, apply bool, p AuditPro
 	if err != nil {
 		return r.result(err)
 	}
-	lastCalls, err := env.Store.LastCalls(ctx)
+	uses, err := r.lastUses(ctx)
 	if err != nil {
-		return r.result(fmt.Errorf("read last calls: %w", err))
+		return r.result(err)
 	}
 	now := env.now()
 	for n, i := range inv {
@@ -87,7 +87,7 @@ func (TestsAudit) Run(ctx context.Context, env *AuditEnv, apply bool, p AuditPro
 			Evidence: map[string]any{"matches": hits, "in_asterisk": i.InAsterisk, "in_store": i.Store != nil}}
 		// A name is a weak sign ("Shirley Temple" matches temp): one in
 		// use, or a trunk, is reported but never blocked or purged.
-		if why := r.inUse(ctx, i, lastCalls, now.Add(-s.StaleAfter)); why != "" {
+		if why := r.inUse(ctx, i, uses, now.Add(-s.StaleAfter)); why != "" {
 			f.Message += "; it is in use (" + why + "), so tollguard only reports it"
 			r.find(f)
 			continue

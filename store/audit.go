@@ -55,7 +55,19 @@ func (s *DB) MonthCharge(ctx context.Context, account, month string) (tollguard.
 
 // LastCalls returns when each extension's newest call row was recorded.
 func (s *DB) LastCalls(ctx context.Context) (map[string]time.Time, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT extension, MAX(created_at) FROM calls GROUP BY extension`)
+	return s.lastTimes(ctx, `SELECT extension, MAX(created_at) FROM calls GROUP BY extension`)
+}
+
+// LastRegistered returns when each PJSIP endpoint was last seen
+// registered (its contacts' newest sighting, live or gone), the store's
+// extensions or not.
+func (s *DB) LastRegistered(ctx context.Context) (map[string]time.Time, error) {
+	return s.lastTimes(ctx, `SELECT extension, MAX(last_seen) FROM registrations GROUP BY extension`)
+}
+
+// lastTimes reads a query's (name, unix time) rows into a map.
+func (s *DB) lastTimes(ctx context.Context, query string) (map[string]time.Time, error) {
+	rows, err := s.rdb.QueryContext(ctx, query)
 	if err != nil {
 		return nil, err
 	}
