@@ -195,8 +195,11 @@ type EndpointTemplate struct {
 	AORExtra      map[string]string
 }
 
-// DefaultTestPatterns are the tests audit's default patterns.
-var DefaultTestPatterns = []string{"test", "demo", "temp", "9999"}
+// DefaultTestPatterns are the tests audit's default patterns,
+// case-insensitive. Words, not substrings: "latest", "contest" and
+// "Contemporary" are ordinary, and 9999 inside a DID (02079469999) is
+// no test line; only an extension named 9999 is.
+var DefaultTestPatterns = []string{`\btest`, `\bdemo`, `\btemp(orary)?(\d|_|\b)`, `^9999$`}
 
 // DefaultPasswordDenylist are passwords weak on sight (besides the
 // extension's own name).

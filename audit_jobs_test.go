@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -29,7 +30,7 @@ func TestTestsAudit(t *testing.T) {
 	if got := audFindings(run); !reflect.DeepEqual(got, want) {
 		t.Errorf("findings %q, want %q", got, want)
 	}
-	if f := audFinding(t, run, "test_extension", "ext:3000"); !strings.Contains(f.Message, `asterisk caller id "\"Demo phone\" <3000>" matches "demo"`) {
+	if f := audFinding(t, run, "test_extension", "ext:3000"); !strings.Contains(f.Message, `asterisk caller id "\"Demo phone\" <3000>" matches "Demo"`) {
 		t.Errorf("finding %s", f.Message)
 	}
 	if len(run.Actions) != 0 || len(h.writes()) != 0 {
@@ -40,6 +41,53 @@ func TestTestsAudit(t *testing.T) {
 	h.extension("9999", "acme", audT0, nil)
 	if got := audFindings(h.run(tollguard.TestsAudit{}, false)); !reflect.DeepEqual(got, []string{"test_extension ext:9999 warning"}) {
 		t.Errorf("custom pattern: %q", got)
+	}
+}
+
+// TestTestsAuditMatchesWordsAndSparesNewLines: the default patterns are
+// words (a DID ending 9999, "latest", "Contemporary" are ordinary), and
+// a line made an hour ago, not provisioned yet, is reported, not
+// blocked.
+func TestTestsAuditMatchesWordsAndSparesNewLines(t *testing.T) {
+	ctx := context.Background()
+	h := newAudHarness(t)
+	h.account("acme", nil)
+	for _, spec := range []tollguard.ExtensionSpec{
+		{Name: "2005", Account: "acme", CallerID: "Reception <02079469999>"},
+		{Name: "2006", Account: "acme", Description: "our latest hire, Ann"},
+		{Name: "2007", Account: "acme", CallerID: "Contemporary Art Desk <2007>"},
+		{Name: "2008", Account: "acme", Description: "contest line"},
+		{Name: "2009", Account: "acme", CallerID: "Demo room <2009>"},
+	} {
+		if _, err := h.env.AddExtension(ctx, spec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.advance(time.Hour)
+	run := h.run(tollguard.TestsAudit{}, true)
+	var ours []string
+	for _, f := range audFindings(run) {
+		if strings.Contains(f, "ext:20") {
+			ours = append(ours, f)
+		}
+	}
+	if !reflect.DeepEqual(ours, []string{"test_extension ext:2009 warning"}) {
+		t.Errorf("findings %q, want only the demo room", ours)
+	}
+	if f := audFinding(t, run, "test_extension", "ext:2009"); !strings.Contains(f.Message, "it is new") {
+		t.Errorf("finding %s", f.Message)
+	}
+	for _, a := range audActions(run) {
+		if strings.Contains(a, "ext:20") {
+			t.Errorf("acted on a new line: %s", a)
+		}
+	}
+	// Defaults still catch the usual test lines.
+	for _, name := range []string{"test", "Test1", "testuser", "demo", "temp_2", "9999"} {
+		re := regexp.MustCompile(`(?i)` + strings.Join(tollguard.DefaultTestPatterns, "|"))
+		if !re.MatchString(name) {
+			t.Errorf("%q not matched by the default patterns", name)
+		}
 	}
 }
 

@@ -311,6 +311,7 @@ func TestPurgeCancelledByUnblock(t *testing.T) {
 	if _, err := h.env.AddExtension(ctx, tollguard.ExtensionSpec{Name: "demo1", Account: "acme"}); err != nil {
 		t.Fatal(err)
 	}
+	h.advance(8 * 24 * time.Hour) // past "new"
 	run := h.run(tollguard.TestsAudit{}, true)
 	if got := audActions(run); !reflect.DeepEqual(got, []string{"schedule_purge ext:demo1"}) {
 		t.Fatalf("actions %q", got)
@@ -496,13 +497,13 @@ func TestRestoreRejectedFieldsAndExisting(t *testing.T) {
 }
 
 // TestAuditsSpareLinesInUseAndTrunks: a name is a weak sign, so the tests
-// audit never blocks a line in use ("Shirley Temple" matches temp), and
+// audit never blocks a line in use (a reception desk called "Temp"), and
 // neither audit purges a trunk (no inbound auth, or an outbound_auth):
 // trunks never register here and look stale for ever.
 func TestAuditsSpareLinesInUseAndTrunks(t *testing.T) {
 	h := newAudHarness(t)
 	h.account("acme", nil)
-	h.extension("2001", "acme", audT0, func(e *tollguard.Extension) { e.CallerID = "Shirley Temple <2001>" })
+	h.extension("2001", "acme", audT0, func(e *tollguard.Extension) { e.CallerID = "Temp Reception <2001>" })
 	h.fake.SetObject("auth", "2001", tollguard.ConfigObject{{Attribute: "auth_type", Value: "userpass"}, {Attribute: "username", Value: "2001"}, {Attribute: "password", Value: "x7!Kq-29vB"}}, true)
 	h.fake.SetObject("endpoint", "2001", tollguard.ConfigObject{{Attribute: "context", Value: "from-internal"}, {Attribute: "auth", Value: "2001"}, {Attribute: "accountcode", Value: "acme"}}, true)
 	h.fake.SetEndpoint("PJSIP", "2001", "online")

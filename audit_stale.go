@@ -52,10 +52,7 @@ func (StaleAudit) Run(ctx context.Context, env *AuditEnv, apply bool, p AuditPro
 			env.logger().Debug("extension looked stale but is alive in Asterisk", LogExtension, i.Name, "how", how)
 			continue
 		}
-		known := i.Sighting.FirstSeen
-		if i.Store != nil && !i.Store.CreatedAt.IsZero() && (known.IsZero() || i.Store.CreatedAt.Before(known)) {
-			known = i.Store.CreatedAt
-		}
+		known := i.knownSince()
 		if seen.IsZero() && known.After(cutoff) {
 			continue // too new to judge
 		}
@@ -129,6 +126,16 @@ func lastUse(i *extInfo, u lastUses) (at time.Time, how string) {
 		at, how = reg, "last registered"
 	}
 	return at, how
+}
+
+// knownSince is when tollguard first knew of extension i: created in
+// the store or first seen in Asterisk, whichever is earlier.
+func (i *extInfo) knownSince() time.Time {
+	known := i.Sighting.FirstSeen
+	if i.Store != nil && !i.Store.CreatedAt.IsZero() && (known.IsZero() || i.Store.CreatedAt.Before(known)) {
+		known = i.Store.CreatedAt
+	}
+	return known
 }
 
 // lastUses is when each extension last called (through the gate) and

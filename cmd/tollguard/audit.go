@@ -24,7 +24,8 @@ or above raises an alert; every run is stored (see ` + "`tollguard audit runs`" 
              (7), deletes their PJSIP objects keeping a JSON snapshot
              (` + "`tollguard ext restore EXT`" + ` brings them back).
   tests      extensions whose name, caller ID or description matches
-             test_patterns (test, demo, temp, 9999). --apply as for stale.
+             test_patterns (the words test, demo, temp; the name 9999).
+             --apply as for stale, once a line is older than the grace.
   pins       weak voicemail PINs in voicemail.conf (following #include)
              and a realtime table (SQLite, or ODBC when built with
              TAGS=odbc): common, equal to the mailbox or
