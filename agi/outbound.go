@@ -374,8 +374,14 @@ func (s *Server) logCall(ss *session, level slog.Level, msg string, call *tollgu
 
 // setVars sets channel variables in one round trip with the MSet
 // application, or, if this Asterisk has none, one SET VARIABLE each.
+//
+// Each session tries MSet first: one client's "result=-2" (MSet is in
+// Asterisk's core; a client without it is broken or hostile) must not
+// switch every later call to the slow path. On that path the verdict is
+// set last, so that a session cut off part way leaves no "allow" without
+// its limit: without a verdict the include fails closed.
 func (s *Server) setVars(ss *session, vars [][2]string) error {
-	if !s.noMSet.Load() && allMSetSafe(vars) {
+	if allMSetSafe(vars) {
 		var b strings.Builder
 		b.Grow(160)
 		b.WriteString("EXEC MSet ")
@@ -395,13 +401,18 @@ func (s *Server) setVars(ss *session, vars [][2]string) error {
 			return nil
 		}
 		if s.noMSet.CompareAndSwap(false, true) {
-			ss.log().Warn("Asterisk has no MSet application (EXEC MSet answered result=-2); " +
-				"setting the reply with one SET VARIABLE per variable from now on, which costs a round trip each")
+			ss.log().Warn("a FastAGI client has no MSet application (EXEC MSet answered result=-2; Asterisk has it built in): " +
+				"its replies are set with one SET VARIABLE per variable, a round trip each; logged once")
 		}
 	}
-	for _, kv := range vars {
-		if _, err := ss.command("SET VARIABLE " + kv[0] + " " + quote(kv[1])); err != nil {
-			return err
+	for pass := range 2 {
+		for _, kv := range vars {
+			if (kv[0] == tollguard.VarVerdict) != (pass == 1) {
+				continue
+			}
+			if _, err := ss.command("SET VARIABLE " + kv[0] + " " + quote(kv[1])); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

@@ -107,7 +107,7 @@ type Server struct {
 	initErr error
 	cfg     config
 	sem     chan struct{}
-	noMSet  atomic.Bool // Asterisk answered EXEC MSet with "application not found"
+	noMSet  atomic.Bool // a client answered EXEC MSet with "application not found" (logged once)
 
 	refusedLog, busyLog, malformedLog, acceptLog, forgedLog, uncheckedLog logLimiter
 }
