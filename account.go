@@ -92,6 +92,20 @@ type Extension struct {
 	LastSeen    time.Time // last registration or call
 }
 
+// UnmapPrefix gives an IPv4-mapped IPv6 prefix (::ffff:10.0.0.0/104) in
+// its IPv4 form (10.0.0.0/8), masked: addresses are matched unmapped,
+// and a prefix never contains an address of the other family. ok is
+// false for a mapped prefix shorter than /96, which is no IPv4 network.
+func UnmapPrefix(p netip.Prefix) (netip.Prefix, bool) {
+	if p.Addr().Is4In6() {
+		if p.Bits() < 96 {
+			return p, false
+		}
+		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+	}
+	return p.Masked(), true
+}
+
 // AllowsFrom reports whether addr may use this extension. An empty list
 // allows any address; an unknown address (Local channels) is allowed,
 // since there is no SIP peer to check.

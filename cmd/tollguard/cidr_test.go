@@ -33,3 +33,30 @@ func TestParseCIDRs(t *testing.T) {
 		}
 	}
 }
+
+// TestAGIAllowedPrefixes: clients are matched unmapped, so a mapped
+// prefix in [agi] allowed (natural for a [::]:4573 listener) is taken
+// as the IPv4 network it means; before, it matched no client.
+func TestAGIAllowedPrefixes(t *testing.T) {
+	for _, tc := range []struct {
+		in   []string
+		want string // fmt of the prefixes; "error" for an error
+	}{
+		{[]string{"127.0.0.1/32", "::1"}, "[127.0.0.1/32 ::1/128]"},
+		{[]string{"::ffff:127.0.0.1/128"}, "[127.0.0.1/32]"},
+		{[]string{"::ffff:10.0.0.0/104"}, "[10.0.0.0/8]"},
+		{[]string{"::ffff:10.9.9.9"}, "[10.9.9.9/32]"},
+		{[]string{"10.1.2.3/8"}, "[10.0.0.0/8]"},
+		{[]string{"::ffff:0:0/64"}, "error"},
+		{[]string{"localhost"}, "error"},
+	} {
+		got, err := AGIConfig{Allowed: tc.in}.AllowedPrefixes()
+		s := fmt.Sprint(got)
+		if err != nil {
+			s = "error"
+		}
+		if s != tc.want {
+			t.Errorf("%q: %s, want %s", tc.in, s, tc.want)
+		}
+	}
+}

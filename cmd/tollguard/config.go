@@ -437,7 +437,13 @@ func (a AGIConfig) AllowedPrefixes() ([]netip.Prefix, error) {
 			}
 			p = netip.PrefixFrom(addr, addr.BitLen())
 		}
-		out = append(out, p.Masked())
+		// Clients are matched unmapped (a [::]:4573 listener sees
+		// ::ffff:127.0.0.1 as 127.0.0.1), so a mapped prefix must be too.
+		p, ok := tollguard.UnmapPrefix(p)
+		if !ok {
+			return nil, fmt.Errorf("agi allowed %q: an IPv4-mapped prefix needs at least /96 (or write the IPv4 network)", s)
+		}
+		out = append(out, p)
 	}
 	return out, nil
 }

@@ -210,14 +210,12 @@ func parseCIDRs(ss []string) ([]netip.Prefix, error) {
 				}
 				p = netip.PrefixFrom(a, a.BitLen())
 			}
-			if p.Addr().Is4In6() {
-				// Sources are matched unmapped: ::ffff:10.0.0.0/104 is 10.0.0.0/8.
-				if p.Bits() < 96 {
-					return nil, tollguard.Errorf(tollguard.EINVALID, "network %q: an IPv4-mapped prefix needs at least /96", part)
-				}
-				p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+			// Sources are matched unmapped: ::ffff:10.0.0.0/104 is 10.0.0.0/8.
+			p, ok := tollguard.UnmapPrefix(p)
+			if !ok {
+				return nil, tollguard.Errorf(tollguard.EINVALID, "network %q: an IPv4-mapped prefix needs at least /96", part)
 			}
-			out = append(out, p.Masked())
+			out = append(out, p)
 		}
 	}
 	return out, nil
