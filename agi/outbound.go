@@ -147,11 +147,14 @@ func (s *Server) decide(ctx context.Context, ss *session, call *tollguard.Call, 
 	dctx, cancel := context.WithTimeout(ctx, s.cfg.decisionTimeout)
 	defer cancel()
 	watchdog := make(chan struct{})
+	var sent tollguard.Verdict // what the watchdog answered; read after watchdog closes
 	stop := context.AfterFunc(dctx, func() {
 		defer close(watchdog)
 		defer s.recoverPanic(ss, "decision watchdog")
 		err := fmt.Errorf("no decision within %v: %w", s.cfg.decisionTimeout, context.DeadlineExceeded)
-		s.deliver(ss, call, s.failed(ss, call, err, emergency), emergency, start)
+		d := s.failed(ss, call, err, emergency)
+		sent = d.Verdict
+		s.deliver(ss, call, d, emergency, start)
 		ss.conn.Close() // the channel must not wait for the gate
 	})
 	res := &decided{}
@@ -159,7 +162,7 @@ func (s *Server) decide(ctx context.Context, ss *session, call *tollguard.Call, 
 	if !stop() {
 		// The deadline came first: the watchdog has the connection.
 		<-watchdog
-		s.late(ctx, call, res, time.Since(start))
+		s.late(ctx, call, res, sent, time.Since(start))
 		return
 	}
 	if res.err == nil && res.d.Verdict != tollguard.Allow && res.d.Verdict != tollguard.Deny {
@@ -209,20 +212,26 @@ func (s *Server) callDecide(ctx context.Context, call *tollguard.Call, res *deci
 }
 
 // late handles a decision that came after the watchdog had answered.
-func (s *Server) late(ctx context.Context, call *tollguard.Call, res *decided, took time.Duration) {
+func (s *Server) late(ctx context.Context, call *tollguard.Call, res *decided, sent tollguard.Verdict, took time.Duration) {
 	log := s.cfg.log.With(LogChannel, call.Channel, LogUniqueID, call.UniqueID,
 		tollguard.LogExtension, call.Extension, tollguard.LogDest, call.Dialled, LogTook, took)
+	// What the watchdog said: a deny, or an allow of an emergency number
+	// (which no call row records).
+	already := "denied"
+	if sent == tollguard.Allow {
+		already = "allowed as an emergency number"
+	}
 	d := &res.d
 	if res.err != nil || !d.Allowed() || d.CallID == 0 {
 		level := slog.LevelWarn
 		if errors.Is(res.err, context.DeadlineExceeded) {
 			level = slog.LevelDebug // the gate kept to its deadline, as it should
 		}
-		log.Log(ctx, level, "gate answered after the decision deadline; the call had been denied already",
+		log.Log(ctx, level, "gate answered after the decision deadline; the call had been "+already+" already",
 			tollguard.LogVerdict, string(d.Verdict), tollguard.LogError, tollguard.ErrorMessage(res.err))
 		return
 	}
-	log.Warn("gate allowed the call after the decision deadline; the call had been denied already, settling its record",
+	log.Warn("gate allowed the call after the decision deadline; the call had been "+already+" already, settling its record",
 		tollguard.LogCallID, d.CallID)
 	s.settle(ctx, log, d.CallID, ByDeadline)
 }

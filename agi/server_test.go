@@ -440,8 +440,34 @@ func TestFailures(t *testing.T) {
 		close(release)
 		recv(t, returned, "Decide to return")
 		h.stop() // waits for the goroutine that handled the late answer
-		if len(h.logs.find("gate answered after the decision deadline")) != 1 {
+		if len(h.logs.find("gate answered after the decision deadline; the call had been denied already")) != 1 {
 			t.Errorf("no late-answer log:\n%s", h.logs.dump())
+		}
+	})
+
+	t.Run("LateAnswerAfterAnEmergencyAllow", func(t *testing.T) {
+		// The watchdog allowed an emergency number: the late log must not
+		// say the call was denied.
+		release := make(chan struct{})
+		returned := make(chan struct{})
+		h := startServer(t, func(s *Server) {
+			s.DecisionTimeout = 50 * time.Millisecond
+			g := s.Gate.(*agitest.Gate)
+			g.EmergencyFunc = func(string) bool { return true }
+			g.DecideFunc = func(context.Context, tollguard.Call) (tollguard.Decision, error) {
+				defer close(returned)
+				<-release
+				return tollguard.Decision{Verdict: tollguard.Allow, Reason: tollguard.ReasonEmergency, MaxSec: -1}, nil
+			}
+		})
+		if res := h.run(gated("110")); res.Verdict() != "allow" || res.Reason() != "emergency" {
+			t.Errorf("result %+v", res)
+		}
+		close(release)
+		recv(t, returned, "Decide to return")
+		h.stop()
+		if len(h.logs.find("the call had been allowed as an emergency number already")) != 1 {
+			t.Errorf("late-answer log:\n%s", h.logs.dump())
 		}
 	})
 
