@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Mailbox is one voicemail box and its PIN.
@@ -43,10 +44,53 @@ type MailboxSource interface {
 	ReloadModule() string
 }
 
+// PendingPIN is a mailbox whose PIN a pins run was about to replace
+// and had not yet reported (the PIN itself is never stored).
+type PendingPIN struct {
+	Mailbox string `json:"mailbox"` // Mailbox.Key()
+	Where   string `json:"where"`
+	Email   string `json:"email,omitempty"`
+}
+
+// VoicemailReload is a marker the pins audit writes before it writes
+// any PIN of a source, and removes once Asterisk reloaded the source's
+// module: until then Asterisk keeps accepting the old PINs.
+type VoicemailReload struct {
+	Source   string
+	Module   string // "" when the source needs no reload
+	Seq      int64
+	MarkedAt time.Time
+	PINs     []PendingPIN // whose new PINs no run reported
+}
+
+// VoicemailReloadStore keeps the pins audit's VoicemailReload markers;
+// the SQLite store implements it.
+type VoicemailReloadStore interface {
+	// MarkVoicemailReload records, before any PIN is written, that
+	// source's module needs a reload and whose PINs are about to change;
+	// it returns the marker's sequence number.
+	MarkVoicemailReload(ctx context.Context, source, module string, pins []PendingPIN, at time.Time) (int64, error)
+	VoicemailReloads(ctx context.Context) ([]VoicemailReload, error)
+	// VoicemailPINsReported drops mailboxes (keys) from source's marker.
+	VoicemailPINsReported(ctx context.Context, source string, mailboxes []string) error
+	// FinishVoicemailReload removes source's marker unless it was marked
+	// again after seq.
+	FinishVoicemailReload(ctx context.Context, source string, seq int64) error
+}
+
+// AuditCheckPINReload is a reload of app_voicemail, or a report of new
+// PINs, that an earlier pins run owed.
+const AuditCheckPINReload = "pin_reload_pending"
+
 // PINsAudit finds weak voicemail PINs (see PINWeakness) in every
 // configured source. With apply it replaces them with random PINs,
 // reloads app_voicemail through ARI and, if configured, mails the
 // mailbox owners.
+//
+// Before it writes any PIN it stores a VoicemailReload marker, which
+// only a reload that worked removes; every run, report-only ones too (a
+// reload changes no data), first retries the reloads earlier runs
+// owe, and reports the mailboxes a run that died had not reported.
 type PINsAudit struct{}
 
 func (PINsAudit) Name() string { return "pins" }
@@ -54,20 +98,93 @@ func (PINsAudit) Name() string { return "pins" }
 func (PINsAudit) Run(ctx context.Context, env *AuditEnv, apply bool, p AuditProgress) ([]AuditFinding, []AuditAction, error) {
 	r := newAuditRun(env, "pins", apply, p)
 	s := env.Settings.WithDefaults()
+	rs, _ := env.Store.(VoicemailReloadStore)
+	if rs == nil {
+		return r.result(Errorf(EINTERNAL, "the store cannot record pending voicemail reloads"))
+	}
+	owed, err := r.retryVoicemailReloads(ctx, rs)
+	if err != nil {
+		return r.result(err)
+	}
 	if len(env.Mailboxes) == 0 {
 		r.find(AuditFinding{Check: AuditCheckSource, Severity: SeverityInfo, Subject: "voicemail",
 			Message: "no voicemail source is configured; set [audit.pins] voicemail_conf (and realtime_dsn for a realtime table) to audit PINs"})
 		return r.result(nil)
 	}
 	for _, src := range env.Mailboxes {
-		if err := r.auditSource(ctx, src, s); err != nil {
+		if err := r.auditSource(ctx, rs, src, s, owed[src.Name()]); err != nil {
 			return r.result(fmt.Errorf("%s: %w", src.Name(), err))
 		}
 	}
 	return r.result(nil)
 }
 
-func (r *auditRun) auditSource(ctx context.Context, src MailboxSource, s AuditSettings) error {
+// retryVoicemailReloads reports what earlier runs left undone and
+// retries their reloads; it returns the sources still owed one.
+func (r *auditRun) retryVoicemailReloads(ctx context.Context, rs VoicemailReloadStore) (map[string]bool, error) {
+	pending, err := rs.VoicemailReloads(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list pending voicemail reloads: %w", err)
+	}
+	owed := map[string]bool{}
+	for _, v := range pending {
+		when := v.MarkedAt.UTC().Format("2006-01-02 15:04Z")
+		var keys []string
+		for _, p := range v.PINs {
+			owner := "its owner was not told"
+			if p.Email != "" {
+				owner = "its owner (" + p.Email + ") was not told"
+			}
+			r.find(AuditFinding{Check: AuditCheckPINReload, Severity: SeverityWarning, Subject: "mailbox:" + p.Mailbox,
+				Message: fmt.Sprintf("a pins run on %s was replacing the weak PIN of %s and stopped before it reported it: its new PIN, if it was written, was never shown and %s; tollguard keeps no PINs: read the PIN at %s (or set a new one there) and give it to the owner",
+					when, p.Mailbox, owner, p.Where),
+				Evidence: map[string]any{"source": v.Source, "where": p.Where, "marked_at": auditTime(v.MarkedAt)}})
+			keys = append(keys, p.Mailbox)
+		}
+		if len(keys) > 0 {
+			if err := rs.VoicemailPINsReported(ctx, v.Source, keys); err != nil {
+				return nil, fmt.Errorf("record reported PINs of %s: %w", v.Source, err)
+			}
+		}
+		if v.Module == "" {
+			if err := rs.FinishVoicemailReload(ctx, v.Source, v.Seq); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		r.find(AuditFinding{Check: AuditCheckPINReload, Severity: SeverityWarning, Subject: v.Module,
+			Message:  fmt.Sprintf("PINs in %s were rewritten on %s and %s was not reloaded since: Asterisk may still accept the old PINs; retrying the reload", v.Source, when, v.Module),
+			Evidence: map[string]any{"source": v.Source, "marked_at": auditTime(v.MarkedAt)}})
+		if r.reloadVoicemail(ctx, v.Module) {
+			if err := rs.FinishVoicemailReload(ctx, v.Source, v.Seq); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		owed[v.Source] = true
+	}
+	return owed, nil
+}
+
+// reloadVoicemail reloads mod through ARI and reports it. It returns
+// whether no further reload is owed: the reload worked, or, without
+// ARI, the admin was told to do it (tollguard never can).
+func (r *auditRun) reloadVoicemail(ctx context.Context, mod string) bool {
+	if r.env.Asterisk == nil {
+		r.act(AuditAction{Kind: AuditActReloadModule, Subject: mod, Message: "ARI is not configured: reload it yourself with: asterisk -rx 'module reload " + mod + "'", Err: "no ARI"})
+		return true
+	}
+	if err := r.env.Asterisk.ReloadModule(ctx, mod); err != nil {
+		r.act(AuditAction{Kind: AuditActReloadModule, Subject: mod, Message: "reload failed: the old PINs work until you run asterisk -rx 'module reload " + mod + "'; every pins audit run (report-only too) retries it", Err: ErrorMessage(err)})
+		return false
+	}
+	r.act(AuditAction{Kind: AuditActReloadModule, Subject: mod, Message: "reloaded so the new PINs take effect"})
+	return true
+}
+
+// auditSource audits one source; owed says an earlier run's reload of
+// it is still pending (its retry failed).
+func (r *auditRun) auditSource(ctx context.Context, rs VoicemailReloadStore, src MailboxSource, s AuditSettings, owed bool) error {
 	env := r.env
 	boxes, problems, err := src.Mailboxes(ctx)
 	if err != nil {
@@ -99,6 +216,19 @@ func (r *auditRun) auditSource(ctx context.Context, src MailboxSource, s AuditSe
 	if len(changes) == 0 {
 		return nil
 	}
+	// The marker goes first: a run that dies after the write leaves it,
+	// and the next run reloads and says whose PINs nobody was shown.
+	mod := src.ReloadModule()
+	pending := make([]PendingPIN, len(changes))
+	keys := make([]string, len(changes))
+	for i, c := range changes {
+		pending[i] = PendingPIN{Mailbox: c.Mailbox.Key(), Where: c.Mailbox.Where, Email: strings.TrimSpace(c.Mailbox.Email)}
+		keys[i] = c.Mailbox.Key()
+	}
+	seq, err := rs.MarkVoicemailReload(ctx, src.Name(), mod, pending, env.now())
+	if err != nil {
+		return fmt.Errorf("record the pending reload (no PIN was changed): %w", err)
+	}
 	done, err := src.SetPINs(ctx, changes)
 	for _, c := range done {
 		r.act(AuditAction{Kind: AuditActRewritePIN, Subject: "mailbox:" + c.Mailbox.Key(), Secret: c.NewPIN,
@@ -115,25 +245,23 @@ func (r *auditRun) auditSource(ctx context.Context, src MailboxSource, s AuditSe
 		r.find(AuditFinding{Check: AuditCheckWeakPIN, Severity: SeverityInfo, Subject: "voicemail:" + src.Name(),
 			Message: fmt.Sprintf("%d PINs changed while the audit ran (or, in a realtime table, their mailbox is in several rows) and were left alone; run the audit again", skipped)})
 	}
-	if len(done) == 0 {
-		return nil
-	}
-	if mod := src.ReloadModule(); mod != "" {
-		switch {
-		case env.Asterisk == nil:
-			r.act(AuditAction{Kind: AuditActReloadModule, Subject: mod, Message: "ARI is not configured: reload it yourself with: asterisk -rx 'module reload " + mod + "'", Err: "no ARI"})
-		default:
-			if err := env.Asterisk.ReloadModule(ctx, mod); err != nil {
-				r.act(AuditAction{Kind: AuditActReloadModule, Subject: mod, Message: "reload failed: the old PINs work until you run asterisk -rx 'module reload " + mod + "'", Err: ErrorMessage(err)})
-			} else {
-				r.act(AuditAction{Kind: AuditActReloadModule, Subject: mod, Message: "reloaded so the new PINs take effect"})
-			}
-		}
-	}
+	reloaded := len(done) > 0 && (mod == "" || r.reloadVoicemail(ctx, mod))
 	if s.NotifyOwners && env.Mailer != nil {
 		for _, c := range done {
 			r.notifyOwner(ctx, c, s)
 		}
+	}
+	// Reported in this run: the new PINs are in its actions.
+	if err := rs.VoicemailPINsReported(ctx, src.Name(), keys); err != nil {
+		return fmt.Errorf("record reported PINs: %w", err)
+	}
+	switch {
+	case reloaded:
+		return rs.FinishVoicemailReload(ctx, src.Name(), seq)
+	case len(done) == 0 && err == nil && !owed:
+		// Nothing written. (A failed write keeps the marker: a reload
+		// costs nothing, and one an earlier run owes stays owed.)
+		return rs.FinishVoicemailReload(ctx, src.Name(), seq)
 	}
 	return nil
 }
