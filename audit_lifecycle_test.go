@@ -93,6 +93,64 @@ func TestAddExtension(t *testing.T) {
 			t.Errorf("a day later: %v", err)
 		}
 	})
+	// Only lines ext add created in Asterisk count as created: before,
+	// every store row of the last 24 h did, so recording three lines
+	// that long existed (--no-asterisk) hit a quota of 2 a day.
+	t.Run("DailyQuotaCountsOnlyLinesItCreated", func(t *testing.T) {
+		for _, tc := range []struct {
+			name  string
+			setup func(t *testing.T, h *audHarness)
+			want  string // error code of the next `ext add` (quota 1 a day)
+		}{
+			{name: "NoAsterisk", setup: func(t *testing.T, h *audHarness) {
+				for _, n := range []string{"1001", "1002", "1003"} { // fixture endpoints
+					if _, err := h.env.AddExtension(ctx, tollguard.ExtensionSpec{Name: n, Account: "acme", NoAsterisk: true}); err != nil {
+						t.Fatalf("ext add %s --no-asterisk: %v", n, err)
+					}
+				}
+			}},
+			{name: "Adopted", setup: func(t *testing.T, h *audHarness) {
+				h.fake.SetObject("endpoint", "3000", tollguard.ConfigObject{{Attribute: "accountcode", Value: "acme"}}, true)
+				if _, blocked, err := h.env.SchedulePurge(ctx, "3000", "cli", "test"); err != nil || !blocked {
+					t.Fatalf("adopting 3000: blocked %v, %v", blocked, err)
+				}
+			}},
+			{name: "Restored", setup: func(t *testing.T, h *audHarness) {
+				// Purged, its record removed (`ext rm`), then restored:
+				// the restore records it again.
+				h.fake.SetObject("auth", "4000", tollguard.ConfigObject{{Attribute: "auth_type", Value: "userpass"}, {Attribute: "username", Value: "4000"}}, true)
+				h.fake.SetObject("endpoint", "4000", tollguard.ConfigObject{{Attribute: "auth", Value: "4000"}, {Attribute: "accountcode", Value: "acme"}}, true)
+				h.extension("4000", "acme", audT0.Add(-90*24*time.Hour), nil)
+				if _, err := h.env.PurgeExtension(ctx, "4000", "stale"); err != nil {
+					t.Fatal(err)
+				}
+				if err := h.db.DeleteExtension(ctx, "4000"); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := h.env.RestoreExtension(ctx, "4000", "admin"); err != nil {
+					t.Fatal(err)
+				}
+				if e, err := h.db.Extension(ctx, "4000"); err != nil || !e.CreatedAt.Equal(audT0) {
+					t.Fatalf("restore did not record 4000 again: %+v, %v", e, err)
+				}
+			}},
+			{name: "CreatedByExtAdd", want: tollguard.EQUOTA, setup: func(t *testing.T, h *audHarness) {
+				if _, err := h.env.AddExtension(ctx, tollguard.ExtensionSpec{Name: "2001", Account: "acme"}); err != nil {
+					t.Fatal(err)
+				}
+			}},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				h := newAudHarness(t)
+				h.account("acme", func(a *tollguard.Account) { a.MaxCreatedPerDay = 1 })
+				tc.setup(t, h)
+				_, err := h.env.AddExtension(ctx, tollguard.ExtensionSpec{Name: "2002", Account: "acme"})
+				if got := tollguard.ErrorCode(err); got != tc.want {
+					t.Errorf("ext add 2002: %v, want code %q", err, tc.want)
+				}
+			})
+		}
+	})
 	t.Run("Forbidden403SaysWhatToConfigure", func(t *testing.T) {
 		h := newAudHarness(t)
 		h.account("acme", nil)

@@ -20,6 +20,11 @@ var _ tollguard.AuditStore = (*DB)(nil)
 // MaxExtensions, or created MaxCreatedPerDay extensions in the 24 h
 // before now (EQUOTA). Counting and inserting share one IMMEDIATE
 // transaction, so parallel `ext add` runs cannot both pass.
+//
+// Only managed rows (`ext add` created the line in Asterisk) count as
+// created, as in the quotas audit: rows recording lines Asterisk
+// already had (`ext add --no-asterisk`, adopted by an audit, put back
+// by a restore) are new to the store, not new lines.
 func (s *DB) CreateExtensionWithinQuota(ctx context.Context, e *tollguard.Extension, now time.Time) error {
 	return s.Tx(ctx, func(tx *sql.Tx) error {
 		a, err := accountTx(ctx, tx, e.Account)
@@ -30,7 +35,7 @@ func (s *DB) CreateExtensionWithinQuota(ctx context.Context, e *tollguard.Extens
 			return tollguard.Errorf(tollguard.ENOTFOUND, "account %q not found; create it first with `tollguard account add`", e.Account)
 		}
 		var total, recent int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(created_at > ?), 0) FROM extensions WHERE account_id = ?`,
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(managed <> 0 AND created_at > ?), 0) FROM extensions WHERE account_id = ?`,
 			now.Add(-24*time.Hour).Unix(), a.ID).Scan(&total, &recent); err != nil {
 			return fmt.Errorf("count extensions of %s: %w", a.ID, err)
 		}

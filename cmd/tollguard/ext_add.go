@@ -18,7 +18,10 @@ func newExtAddCommand(app *App) *cobra.Command {
 		Use:   "add EXT --account ACCOUNT [--no-asterisk]",
 		Short: "Create an extension: its PJSIP auth, aor and endpoint in Asterisk (through ARI) and its record in tollguard",
 		Long: `Create an extension. The account's quotas (max_extensions,
-max_created_per_day) are checked before anything is written. Then the
+max_created_per_day) are checked before anything is written; only
+extensions ext add created in Asterisk count against max_created_per_day
+(not --no-asterisk records, nor ones an audit recorded or a restore put
+back), all of them against max_extensions. Then the
 PJSIP auth (with a generated 24-character password), aor and endpoint
 are created through ARI's dynamic configuration, in that order; if a step
 fails, what was created is deleted again. The password is printed once:
