@@ -303,6 +303,8 @@ type AuditStore interface {
 	// LastRegistered returns, per PJSIP endpoint, when it was last seen
 	// registered, whether or not the store has it as an extension.
 	LastRegistered(ctx context.Context) (map[string]time.Time, error)
+	// The pins audit's pending-reload markers.
+	VoicemailReloadStore
 	// CallsSince lists calls recorded at or after t with reason r
 	// ("" for any), newest first.
 	CallsSince(ctx context.Context, t time.Time, r Reason) ([]*CallRecord, error)

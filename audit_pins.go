@@ -98,10 +98,7 @@ func (PINsAudit) Name() string { return "pins" }
 func (PINsAudit) Run(ctx context.Context, env *AuditEnv, apply bool, p AuditProgress) ([]AuditFinding, []AuditAction, error) {
 	r := newAuditRun(env, "pins", apply, p)
 	s := env.Settings.WithDefaults()
-	rs, _ := env.Store.(VoicemailReloadStore)
-	if rs == nil {
-		return r.result(Errorf(EINTERNAL, "the store cannot record pending voicemail reloads"))
-	}
+	rs := env.Store
 	owed, err := r.retryVoicemailReloads(ctx, rs)
 	if err != nil {
 		return r.result(err)
