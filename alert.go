@@ -30,6 +30,12 @@ type Alert struct {
 	Count     int
 	AckedAt   time.Time
 	AckedBy   string // who acknowledged it (`tollguard alerts ack`)
+	// Renotify, when set, marks a standing condition that is raised
+	// again and again (an audit finding, every night): an unchanged
+	// repeat (same severity and message) of the latest alert of its kind
+	// and subject sends no notice, open or acknowledged, until Renotify
+	// has passed (see AlertPolicy.Recurs). It is not stored.
+	Renotify time.Duration `json:"-"`
 }
 
 // Alerter raises alerts. Raise stores the alert and queues delivery; it

@@ -24,6 +24,11 @@ import (
 //     1000, then every tenfold), the digest goes out at once.
 //   - A repeat at a higher severity escalates: the alert takes the new
 //     severity and message and is notified at once.
+//   - An alert raised with Renotify (an audit finding) that repeats
+//     unchanged is recorded without a notice, whether the latest alert
+//     is open or acknowledged and however long ago it was seen, until
+//     Renotify has passed since the last notice (open) or since the
+//     acknowledgement (see Recurs and Recur).
 type AlertPolicy struct {
 	CoolDown    time.Duration // default 15 minutes
 	DigestAt    []int         // ascending counts; beyond the last, every tenfold
@@ -178,6 +183,39 @@ func (p AlertPolicy) Mergeable(st AlertState, kind, subject string, now time.Tim
 	// A clock stepping back (now before LastSeen) still merges.
 	return st.ID != 0 && st.Kind == kind && st.Subject == subject && st.AckedAt.IsZero() &&
 		now.Sub(st.LastSeen) <= p.CoolDown
+}
+
+// Recurs reports whether occurrence a at now is an unchanged repeat of
+// st, the latest alert of a's kind and subject, acknowledged or not: a
+// has a Renotify interval and the same severity and message as st, and
+// st is open or was acknowledged less than Renotify ago. Such a repeat
+// is folded in by Recur instead of Merge; anything else (a change, or
+// an acknowledged alert past the interval) is a new alert as usual.
+func (p AlertPolicy) Recurs(st AlertState, a Alert, now time.Time) bool {
+	if a.Renotify <= 0 || st.ID == 0 || st.Kind != a.Kind || st.Subject != a.Subject ||
+		st.Severity != a.Severity || st.Message != a.Message {
+		return false
+	}
+	return st.AckedAt.IsZero() || now.Sub(st.AckedAt) < a.Renotify
+}
+
+// Recur folds the unchanged repeat a (see Recurs) into st without a
+// notice, except when st is open and a.Renotify has passed since its
+// last notice: then a reminder (a digest of the repeats) goes out.
+func (p AlertPolicy) Recur(st AlertState, a Alert, now time.Time) (AlertState, *Notice) {
+	p = p.WithDefaults()
+	st.Count++
+	if now.After(st.LastSeen) {
+		st.LastSeen = now
+	}
+	var dropped int
+	st.Alert.Evidence, dropped = appendOccurrence(st.Alert.Evidence, occurrenceOf(a, now), p.MaxEvidence)
+	st.Dropped += dropped
+	if st.AckedAt.IsZero() && now.Sub(st.NotifiedAt) >= a.Renotify {
+		n := p.fire(&st, NoticeDigest, "", now)
+		return st, &n
+	}
+	return st, nil
 }
 
 // Merge folds occurrence a into the open alert st. It returns the new

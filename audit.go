@@ -458,9 +458,17 @@ func runAuditJob(ctx context.Context, env *AuditEnv, job AuditJob, apply bool, p
 	return job.Run(ctx, env, apply, progress)
 }
 
+// AuditRenotify is how long an unchanged audit finding (same check,
+// subject, severity and message) stays quiet: the nightly audits find
+// the same weak PIN every night, and the admin hears about it again
+// only a week after the last notice, or after acknowledging it, unless
+// it changes first.
+const AuditRenotify = 7 * 24 * time.Hour
+
 // alert turns a finding into the alert it raises. Audit alerts are kind
 // audit_<check> (spend findings are AlertSpend-like "spend"), so the
-// same check on the same subject merges within the cool-down.
+// same check on the same subject merges within the cool-down, and an
+// unchanged finding does not notify again for AuditRenotify.
 func (f AuditFinding) alert(run *AuditRun) Alert {
 	kind := "audit_" + f.Check
 	if f.Check == AuditCheckSpend {
@@ -474,6 +482,7 @@ func (f AuditFinding) alert(run *AuditRun) Alert {
 	return Alert{
 		Kind: kind, Severity: f.Severity, Subject: f.Subject, Account: f.Account, Extension: f.Extension,
 		Message: f.Message, Evidence: string(b), FirstSeen: run.EndedAt, LastSeen: run.EndedAt, Count: 1,
+		Renotify: AuditRenotify,
 	}
 }
 

@@ -73,6 +73,23 @@ func (s *DB) RaiseAlert(ctx context.Context, a tollguard.Alert, p tollguard.Aler
 	var res RaiseResult
 	err = s.Tx(ctx, func(tx *sql.Tx) error {
 		res = RaiseResult{}
+		if a.Renotify > 0 {
+			// A standing condition raised again: an unchanged repeat of
+			// the latest alert, even an acknowledged one, stays quiet.
+			latest, err := scanAlert(tx.QueryRowContext(ctx, `SELECT `+alertCols+` FROM alerts
+				WHERE kind = ? AND subject = ? ORDER BY last_seen DESC, id DESC LIMIT 1`, a.Kind, a.Subject))
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("find latest alert %s %s: %w", a.Kind, a.Subject, err)
+			}
+			if err == nil && p.Recurs(latest, a, now) {
+				res.Merged = true
+				res.State, res.Notice = p.Recur(latest, a, now)
+				if err := updateAlert(ctx, tx, res.State); err != nil {
+					return err
+				}
+				return enqueueNotice(ctx, tx, &res, notifiers, now)
+			}
+		}
 		open, err := scanAlert(tx.QueryRowContext(ctx, `SELECT `+alertCols+` FROM alerts
 			WHERE kind = ? AND subject = ? AND acked_at = 0 ORDER BY last_seen DESC, id DESC LIMIT 1`, a.Kind, a.Subject))
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
@@ -98,16 +115,19 @@ func (s *DB) RaiseAlert(ctx context.Context, a tollguard.Alert, p tollguard.Aler
 			n.Alert.ID = st.ID
 			res.State, res.Notice = st, &n
 		}
-		if res.Notice != nil {
-			n, err := enqueue(ctx, tx, *res.Notice, notifiers, now)
-			if err != nil {
-				return err
-			}
-			res.Enqueued = n
-		}
-		return nil
+		return enqueueNotice(ctx, tx, &res, notifiers, now)
 	})
 	return res, err
+}
+
+// enqueueNotice queues res's notice, if any, for every notifier.
+func enqueueNotice(ctx context.Context, tx *sql.Tx, res *RaiseResult, notifiers []string, now time.Time) error {
+	if res.Notice == nil {
+		return nil
+	}
+	n, err := enqueue(ctx, tx, *res.Notice, notifiers, now)
+	res.Enqueued = n
+	return err
 }
 
 func updateAlert(ctx context.Context, tx *sql.Tx, st tollguard.AlertState) error {

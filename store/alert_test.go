@@ -171,6 +171,75 @@ func TestRaiseAlert(t *testing.T) {
 		}
 	})
 
+	// A nightly audit finds the same weak PIN every night: it is not
+	// mailed again while its alert is open or acknowledged, until it
+	// changes or Renotify passes; a fraud alert a day later still is.
+	t.Run("UnchangedStandingAlertStaysQuiet", func(t *testing.T) {
+		db := MustOpenDB(t)
+		const week = 7 * 24 * time.Hour
+		day := func(n int) time.Time { return alertT0.Add(time.Duration(n) * 24 * time.Hour) }
+		pin := func(msg string, sev tollguard.Severity) tollguard.Alert {
+			return tollguard.Alert{Kind: "audit_weak_pin", Subject: "mailbox:default/2000", Severity: sev, Message: msg,
+				Evidence: `{"job":"pins"}`, Renotify: week}
+		}
+		raise := func(a tollguard.Alert, at time.Time) store.RaiseResult {
+			t.Helper()
+			res, err := db.RaiseAlert(ctx, a, p, notifiers, at)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return res
+		}
+		first := raise(pin("weak", tollguard.SeverityWarning), day(0))
+		if first.Notice == nil || first.Notice.Event != tollguard.NoticeNew {
+			t.Fatalf("first night: %+v", first)
+		}
+		for n := 1; n <= 6; n++ { // open, unchanged, within the week
+			if res := raise(pin("weak", tollguard.SeverityWarning), day(n)); !res.Merged || res.Notice != nil || res.State.ID != first.State.ID {
+				t.Fatalf("night %d: %+v", n, res)
+			}
+		}
+		// Open a week after the last notice: one reminder on the same alert.
+		res := raise(pin("weak", tollguard.SeverityWarning), day(7))
+		if res.State.ID != first.State.ID || res.Notice == nil || res.Notice.Event != tollguard.NoticeDigest || res.Notice.Repeats != 7 {
+			t.Fatalf("a week later: %+v", res)
+		}
+		if st, _ := db.Alert(ctx, first.State.ID); st.Count != 8 || !st.LastSeen.Equal(day(7)) || !st.DigestDue.IsZero() {
+			t.Errorf("stored after a week: count %d last seen %v digest due %v", st.Count, st.LastSeen, st.DigestDue)
+		}
+		// Acknowledged: quiet for a week after the ack, then a new alert.
+		if _, _, err := db.AckAlert(ctx, first.State.ID, "alice", day(8)); err != nil {
+			t.Fatal(err)
+		}
+		for n := 9; n <= 14; n++ {
+			if res := raise(pin("weak", tollguard.SeverityWarning), day(n)); res.Notice != nil || res.State.ID != first.State.ID {
+				t.Fatalf("night %d after the ack: %+v", n, res)
+			}
+		}
+		if st, _ := db.Alert(ctx, first.State.ID); st.AckedAt.IsZero() || st.Count != 14 {
+			t.Errorf("acked alert after quiet repeats: acked %v count %d", st.AckedAt, st.Count)
+		}
+		second := raise(pin("weak", tollguard.SeverityWarning), day(15))
+		if second.Merged || second.State.ID == first.State.ID || second.Notice == nil || second.Notice.Event != tollguard.NoticeNew {
+			t.Fatalf("a week after the ack: %+v", second)
+		}
+		// A changed finding is news at once, and so is a higher severity.
+		changed := raise(pin("weak, and now the default", tollguard.SeverityWarning), day(16))
+		if changed.State.ID == second.State.ID || changed.Notice == nil || changed.Notice.Event != tollguard.NoticeNew {
+			t.Fatalf("changed message: %+v", changed)
+		}
+		worse := raise(pin("weak, and now the default", tollguard.SeverityCritical), day(17))
+		if worse.Notice == nil || worse.Notice.Event != tollguard.NoticeNew || worse.State.Severity != tollguard.SeverityCritical {
+			t.Fatalf("higher severity: %+v", worse)
+		}
+		// A detector's alert (no Renotify) a day later is a new notice, as before.
+		fraud := raise(burst("1001", tollguard.SeverityWarning), day(0))
+		again := raise(burst("1001", tollguard.SeverityWarning), day(1))
+		if again.Merged || again.State.ID == fraud.State.ID || again.Notice == nil {
+			t.Errorf("burst a day later: %+v", again)
+		}
+	})
+
 	t.Run("InvalidAlertRejected", func(t *testing.T) {
 		db := MustOpenDB(t)
 		_, err := db.RaiseAlert(ctx, tollguard.Alert{Subject: "ext:1"}, p, notifiers, alertT0)

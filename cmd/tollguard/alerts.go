@@ -163,7 +163,7 @@ func newAlertsAckCommand(app *App) *cobra.Command {
 	var by string
 	cmd := &cobra.Command{
 		Use:   "ack ID",
-		Short: "Acknowledge an alert: it stops sending digests, and a new occurrence starts a new alert",
+		Short: "Acknowledge an alert: it stops sending digests, and a new occurrence starts a new alert (an unchanged audit finding waits a week)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := alertID(args[0])

@@ -17,6 +17,9 @@ func init() { register(newAuditCommand) }
 const auditLong = `Run an audit now, with the same code the daemon runs on schedule
 ([audit] schedules). Report-only unless --apply. Every finding of warning
 or above raises an alert; every run is stored (see ` + "`tollguard audit runs`" + `).
+A finding found again unchanged (same severity and message) is counted on
+its alert, open or acknowledged, without a notice: it is sent again when
+it changes, or a week after its last notice (or its acknowledgement).
 
   stale      extensions with no registration and no call for stale_days
              (60); for ones tollguard never saw, Asterisk's live state is
