@@ -5,8 +5,10 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"net"
 	"net/mail"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -34,15 +36,18 @@ type EmailConfig struct {
 	// Auth is the SMTP AUTH mechanism when Username is set: auto (the
 	// strongest the server offers; default), plain, login, cram-md5,
 	// scram-sha-256, ...
-	Auth    string
-	From    string
-	To      []string
-	Timeout time.Duration // connect and each command; default 30s
+	Auth string
+	From string
+	To   []string
+	// Timeout bounds the connect and each command; default 30s. A send
+	// also ends at its context's deadline, whichever comes first.
+	Timeout time.Duration
 }
 
 // Email sends notices as plain-text mail through go-mail.
 type Email struct {
 	cfg  EmailConfig
+	tls  *tls.Config
 	opts []gomail.Option
 }
 
@@ -99,7 +104,12 @@ func NewEmail(cfg EmailConfig) (*Email, error) {
 			port = 25
 		}
 	case TLSImplicit:
-		opts = append(opts, gomail.WithSSL())
+		// dial does the TLS handshake itself (go-mail's WithSSL does not
+		// apply to a custom dialer). RFC 3207 forbids offering STARTTLS
+		// over TLS, so "opportunistic" starts none; it makes go-mail see
+		// the connection as encrypted, which auth auto needs to pick PLAIN
+		// or LOGIN.
+		opts = append(opts, gomail.WithTLSPolicy(gomail.TLSOpportunistic))
 		if port == 0 {
 			port = 465
 		}
@@ -125,7 +135,7 @@ func NewEmail(cfg EmailConfig) (*Email, error) {
 		opts = append(opts, gomail.WithSMTPAuth(at), gomail.WithUsername(cfg.Username), gomail.WithPassword(cfg.Password))
 	}
 	cfg.Port = port
-	return &Email{cfg: cfg, opts: opts}, nil
+	return &Email{cfg: cfg, tls: tlsConf, opts: opts}, nil
 }
 
 // Name is "email".
@@ -181,14 +191,84 @@ func (e *Email) message(to []string, subject, body string) (*gomail.Msg, error) 
 }
 
 func (e *Email) send(ctx context.Context, m *gomail.Msg) error {
-	c, err := gomail.NewClient(e.cfg.Host, e.opts...)
+	opts := append(slices.Clip(e.opts), gomail.WithDialContextFunc(e.dialer(ctx)))
+	c, err := gomail.NewClient(e.cfg.Host, opts...)
 	if err != nil {
 		return fmt.Errorf("email: %w", err)
 	}
 	if err := c.DialAndSendWithContext(ctx, m); err != nil {
+		cerr := ctx.Err()
+		if d, ok := ctx.Deadline(); ok && cerr == nil && !time.Now().Before(d) {
+			cerr = context.DeadlineExceeded // the conn's deadline can beat ctx's timer
+		}
+		if cerr != nil {
+			return fmt.Errorf("email via %s:%d: %w: %w", e.cfg.Host, e.cfg.Port, cerr, err)
+		}
 		return fmt.Errorf("email via %s:%d: %w", e.cfg.Host, e.cfg.Port, err)
 	}
 	return nil
+}
+
+// dialer returns go-mail's dial function for one send to ctx: the
+// connection it makes never outlives ctx. go-mail bounds only the dial
+// with its context, then sets its own deadline (Timeout, afresh before
+// the greeting, each command and the message), so a slow server held a
+// send for several timeouts, past the dispatcher's deadline and its
+// claim on the delivery, which another worker then sent again.
+func (e *Email) dialer(ctx context.Context) gomail.DialContextFunc {
+	return func(dctx context.Context, network, addr string) (net.Conn, error) {
+		var d net.Dialer
+		raw, err := d.DialContext(dctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		conn := newCtxConn(ctx, raw)
+		if e.cfg.TLS != TLSImplicit {
+			return conn, nil
+		}
+		tc := tls.Client(conn, e.tls)
+		if err := tc.HandshakeContext(dctx); err != nil {
+			conn.Close()
+			return nil, err
+		}
+		return tc, nil
+	}
+}
+
+// ctxConn is a connection whose deadlines never reach past its
+// context's deadline, and which times out at once when the context ends.
+type ctxConn struct {
+	net.Conn
+	ctx  context.Context
+	stop func() bool
+}
+
+func newCtxConn(ctx context.Context, c net.Conn) *ctxConn {
+	cc := &ctxConn{Conn: c, ctx: ctx}
+	// Wake a read or write blocked now; clamp keeps later deadlines past.
+	cc.stop = context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })
+	c.SetDeadline(cc.clamp(time.Time{}))
+	return cc
+}
+
+// clamp returns the earlier of t (zero: none) and the context's deadline.
+func (c *ctxConn) clamp(t time.Time) time.Time {
+	if c.ctx.Err() != nil {
+		return time.Now()
+	}
+	if d, ok := c.ctx.Deadline(); ok && (t.IsZero() || d.Before(t)) {
+		return d
+	}
+	return t
+}
+
+func (c *ctxConn) SetDeadline(t time.Time) error      { return c.Conn.SetDeadline(c.clamp(t)) }
+func (c *ctxConn) SetReadDeadline(t time.Time) error  { return c.Conn.SetReadDeadline(c.clamp(t)) }
+func (c *ctxConn) SetWriteDeadline(t time.Time) error { return c.Conn.SetWriteDeadline(c.clamp(t)) }
+
+func (c *ctxConn) Close() error {
+	c.stop()
+	return c.Conn.Close()
 }
 
 // String describes the notifier for `tollguard alerts test`, without secrets.

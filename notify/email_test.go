@@ -1,7 +1,10 @@
 package notify_test
 
 import (
+	"bufio"
 	"context"
+	"errors"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -80,6 +83,7 @@ func TestEmailTLSPolicies(t *testing.T) {
 	tests := []struct {
 		name      string
 		serverTLS bool
+		implicit  bool // the server speaks TLS from the first byte
 		policy    string
 		auth      bool
 		wantErr   string
@@ -90,6 +94,9 @@ func TestEmailTLSPolicies(t *testing.T) {
 		{name: "OpportunisticFallsBackToPlain", serverTLS: false, policy: notify.TLSOpportunistic, wantTLS: false},
 		{name: "NoneNeverStartsTLS", serverTLS: true, policy: notify.TLSNone, wantTLS: false},
 		{name: "UntrustedCertificateRefused", serverTLS: true, policy: notify.TLSMandatory, wantErr: "certificate"},
+		// auth auto picks PLAIN only on a connection go-mail knows is encrypted.
+		{name: "ImplicitAuthAuto", serverTLS: true, implicit: true, policy: notify.TLSImplicit, auth: true, wantTLS: true},
+		{name: "ImplicitUntrustedCertificateRefused", serverTLS: true, implicit: true, policy: notify.TLSImplicit, wantErr: "certificate"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -101,11 +108,15 @@ func TestEmailTLSPolicies(t *testing.T) {
 			if tt.auth {
 				user, pass = "tollguard", "s3cret pass"
 			}
-			srv := newSMTPServer(t, c, user, pass)
+			newServer := newSMTPServer
+			if tt.implicit {
+				newServer = newImplicitTLSServer
+			}
+			srv := newServer(t, c, user, pass)
 			cfg := emailConfig(srv, &cert)
 			cfg.TLS = tt.policy
 			cfg.Username, cfg.Password = user, pass
-			if tt.name == "UntrustedCertificateRefused" {
+			if strings.HasSuffix(tt.name, "UntrustedCertificateRefused") {
 				cfg.CAFile = ""
 			}
 			e, err := notify.NewEmail(cfg)
@@ -124,8 +135,12 @@ func TestEmailTLSPolicies(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if m := srv.next(t); m.TLS != tt.wantTLS {
+			m := srv.next(t)
+			if m.TLS != tt.wantTLS {
 				t.Errorf("TLS = %v, want %v", m.TLS, tt.wantTLS)
+			}
+			if tt.auth && m.AuthMech != "PLAIN" {
+				t.Errorf("auth %q, want PLAIN", m.AuthMech)
 			}
 		})
 	}
@@ -176,4 +191,110 @@ func TestNewEmailRejectsBadConfig(t *testing.T) {
 	if _, err := notify.NewEmail(good); err != nil {
 		t.Fatalf("good config: %v", err)
 	}
+}
+
+// stallingSMTP is a bare SMTP server on loopback that goes silent at
+// one point of the dialogue (before the greeting, after EHLO, or after
+// the message's final dot) until the test ends.
+func stallingSMTP(t *testing.T, stallAt string) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release); ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				stall := func(at string) {
+					if at == stallAt {
+						<-release
+					}
+				}
+				r := bufio.NewReader(c)
+				say := func(l string) { c.Write([]byte(l + "\r\n")) }
+				stall("greeting")
+				say("220 stalling ESMTP")
+				inData := false
+				for {
+					l, err := r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					l = strings.TrimRight(l, "\r\n")
+					u := strings.ToUpper(l)
+					switch {
+					case inData && l == ".":
+						inData = false
+						stall("data")
+						say("250 queued")
+					case inData:
+					case strings.HasPrefix(u, "EHLO"), strings.HasPrefix(u, "HELO"):
+						stall("ehlo")
+						say("250 stalling")
+					case strings.HasPrefix(u, "DATA"):
+						inData = true
+						say("354 go on")
+					case strings.HasPrefix(u, "QUIT"):
+						say("221 bye")
+						return
+					default:
+						say("250 ok")
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// TestEmailSendEndsAtContextDeadline: a send ends at its context's
+// deadline wherever the server stalls. go-mail's context bounded only
+// the dial, and its own timeout is set afresh before each step, so a
+// slow server held one send for longer than the dispatcher's deadline
+// and its claim on the delivery, and another worker mailed it again.
+func TestEmailSendEndsAtContextDeadline(t *testing.T) {
+	for _, stallAt := range []string{"greeting", "ehlo", "data"} {
+		t.Run(stallAt, func(t *testing.T) {
+			e, err := notify.NewEmail(notify.EmailConfig{Host: "127.0.0.1", Port: stallingSMTP(t, stallAt), TLS: notify.TLSNone,
+				From: "tollguard@pbx.example", To: []string{"admin@example.com"}, Timeout: 5 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			defer cancel()
+			_, n := tollguard.AlertPolicy{}.NewAlertState(compromised(), t0)
+			start := time.Now()
+			err = e.Notify(ctx, n)
+			if took := time.Since(start); took > 2*time.Second {
+				t.Errorf("Notify returned %v after its 300ms deadline", (took - 300*time.Millisecond).Round(time.Millisecond))
+			}
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("err = %v, want the context's deadline", err)
+			}
+		})
+	}
+	t.Run("Canceled", func(t *testing.T) {
+		e, err := notify.NewEmail(notify.EmailConfig{Host: "127.0.0.1", Port: stallingSMTP(t, "data"), TLS: notify.TLSNone,
+			From: "tollguard@pbx.example", To: []string{"admin@example.com"}, Timeout: 5 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		time.AfterFunc(300*time.Millisecond, cancel)
+		start := time.Now()
+		err = e.SendMail(ctx, "owner@example.com", "PIN changed", "body")
+		if took := time.Since(start); took > 2*time.Second {
+			t.Errorf("SendMail returned %v after it was cancelled", (took - 300*time.Millisecond).Round(time.Millisecond))
+		}
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("err = %v, want context.Canceled", err)
+		}
+	})
 }

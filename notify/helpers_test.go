@@ -132,6 +132,7 @@ type smtpServer struct {
 	user, pass string    // "": no AUTH
 	addr       string
 	msgs       chan smtpMsg
+	implicit   bool // TLS from the first byte (cert required), no STARTTLS
 
 	mu  sync.Mutex
 	srv *smtp.Server
@@ -139,6 +140,14 @@ type smtpServer struct {
 
 func newSMTPServer(t *testing.T, cert *testCert, user, pass string) *smtpServer {
 	s := &smtpServer{t: t, cert: cert, user: user, pass: pass, addr: "127.0.0.1:0", msgs: make(chan smtpMsg, 64)}
+	s.Start()
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// newImplicitTLSServer is an SMTP server on TLS from the first byte (port 465 style).
+func newImplicitTLSServer(t *testing.T, cert *testCert, user, pass string) *smtpServer {
+	s := &smtpServer{t: t, cert: cert, user: user, pass: pass, addr: "127.0.0.1:0", msgs: make(chan smtpMsg, 64), implicit: true}
 	s.Start()
 	t.Cleanup(s.Stop)
 	return s
@@ -159,7 +168,9 @@ func (s *smtpServer) Start() {
 	srv.ReadTimeout = 10 * time.Second
 	srv.WriteTimeout = 10 * time.Second
 	srv.ErrorLog = log.New(io.Discard, "", 0)
-	if s.cert != nil {
+	if s.implicit {
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{s.cert.tls}})
+	} else if s.cert != nil {
 		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{s.cert.tls}}
 	}
 	s.mu.Lock()

@@ -146,6 +146,10 @@ func (a *AlertsConfig) validate(c *Config, errs *ConfigErrors) {
 		if e.Timeout.Duration < time.Second {
 			at("alerts email timeout must be at least 1s", "email", "timeout")
 		}
+		// send_timeout ends every send; a longer timeout would never apply.
+		if e.Timeout.Duration > a.SendTimeout.Duration {
+			at(fmt.Sprintf("alerts email timeout %s: must not be longer than alerts send_timeout %s, which ends every send", e.Timeout, a.SendTimeout), "email", "timeout")
+		}
 	}
 	if w := a.Webhook; w.Enabled {
 		u, err := url.Parse(w.URL)
