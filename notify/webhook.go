@@ -79,10 +79,17 @@ func (w *Webhook) Name() string { return w.cfg.Name }
 
 // String describes the notifier without its secret.
 func (w *Webhook) String() string {
-	u, _ := url.Parse(w.cfg.URL)
-	u.User = nil
-	u.RawQuery = "" // may hold a token
-	return "POST " + u.String()
+	u, err := url.Parse(w.cfg.URL)
+	if err != nil || u.Host == "" {
+		return "POST (URL not shown: it may hold a token)"
+	}
+	// Slack, Teams and the like put the token in the path, others in the
+	// query: show only what says where it goes, as hideURLPath does.
+	s := "POST " + u.Scheme + "://" + u.Host
+	if strings.Trim(u.Path, "/") != "" || u.RawQuery != "" {
+		s += "/…"
+	}
+	return s
 }
 
 // WebhookAlert is the alert in a webhook body.

@@ -203,11 +203,25 @@ func TestNewWebhookRejectsBadConfig(t *testing.T) {
 			t.Errorf("%+v: err = %v, want invalid", c, err)
 		}
 	}
-	wh, err := notify.NewWebhook(notify.WebhookConfig{URL: "https://user:pw@example.com/hook?token=abc", Secret: "s"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if s := wh.String(); strings.Contains(s, "pw") || strings.Contains(s, "abc") {
-		t.Errorf("String leaks credentials: %s", s)
+}
+
+// TestWebhookStringHidesTokens: `tollguard alerts test` prints String();
+// a Slack or Teams webhook's token is its path.
+func TestWebhookStringHidesTokens(t *testing.T) {
+	for _, tt := range []struct{ url, want string }{
+		{"https://hooks.slack.com/services/T0001/B0002/XXXXSECRETTOKENXXXX", "POST https://hooks.slack.com/…"},
+		{"https://acme.webhook.office.com/webhookb2/1234@5678/IncomingWebhook/SECRET/9abc", "POST https://acme.webhook.office.com/…"},
+		{"https://user:pw@example.com/hook?token=abc", "POST https://example.com/…"},
+		{"https://example.com?token=abc", "POST https://example.com/…"},
+		{"http://127.0.0.1:8080/", "POST http://127.0.0.1:8080"},
+		{"https://example.com", "POST https://example.com"},
+	} {
+		wh, err := notify.NewWebhook(notify.WebhookConfig{URL: tt.url, Secret: "s"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := wh.String(); got != tt.want {
+			t.Errorf("%s: String() = %q, want %q", tt.url, got, tt.want)
+		}
 	}
 }
