@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -338,6 +339,72 @@ func TestScheduledAudits(t *testing.T) {
 	cfg.Audit.Schedules["stale"] = "CRON_TZ=UTC"
 	if _, err := newAuditScheduler(d); err == nil || !strings.Contains(err.Error(), "stale") {
 		t.Errorf("bad spec: %v", err)
+	}
+}
+
+// TestQueuedAuditSkippedAtShutdown: an audit that fell due while
+// another ran waits its turn; when shutdown begins meanwhile, it does not
+// run once the first one finishes. Before, it ran with the daemon's
+// context already cancelled and stored a spurious failed run.
+func TestQueuedAuditSkippedAtShutdown(t *testing.T) {
+	dir := t.TempDir()
+	// The pins audit blocks opening a FIFO for voicemail.conf: a slow audit.
+	fifo := filepath.Join(dir, "voicemail.conf")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skipf("no FIFO: %v", err)
+	}
+	cfg, err := parseConfig("t.toml", "[audit]\nenabled = true\n[audit.pins]\nvoicemail_conf = \""+fifo+"\"\n", DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.Open(context.Background(), filepath.Join(dir, "tg.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	app := NewApp(strings.NewReader(""), io.Discard, io.Discard)
+	app.Config = cfg
+	logs := make(chanWriter, 100)
+	log := slog.New(slog.NewTextHandler(logs, nil))
+	d := &daemon{app: app, db: db, log: log, alerter: logAlerter{log}, metrics: NewMetrics()}
+	s, err := newAuditScheduler(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logged := func(what string) {
+		t.Helper()
+		for !strings.Contains(waitFor(t, logs, what), what) {
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s.Start(ctx)
+	pinsDone, staleDone := make(chan struct{}), make(chan struct{})
+	go func() { s.Run("pins"); close(pinsDone) }()
+	logged(`msg="scheduled audit starting" job=pins`)
+	go func() { s.Run("stale"); close(staleDone) }()
+	logged(`msg="scheduled audit starting" job=stale`)
+	time.Sleep(100 * time.Millisecond) // stale now waits for pins
+	cancel()
+	stopped := s.Stop()
+	w, err := os.OpenFile(fifo, os.O_WRONLY, 0) // pins reads an empty file and finishes
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	waitFor(t, pinsDone, "the pins audit")
+	waitFor(t, staleDone, "the stale audit")
+	waitFor(t, stopped.Done(), "the scheduler to stop")
+	runs, err := db.AuditRuns(context.Background(), "", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var jobs []string
+	for _, r := range runs {
+		jobs = append(jobs, r.Job)
+	}
+	if strings.Join(jobs, ",") != "pins" {
+		t.Errorf("stored runs %v, want only the pins audit that was running", jobs)
 	}
 }
 

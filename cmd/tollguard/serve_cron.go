@@ -73,6 +73,12 @@ func newAuditScheduler(d *daemon) (*cron.Scheduler, error) {
 		if err := s.Add(name, spec, func(ctx context.Context) {
 			one.Lock()
 			defer one.Unlock()
+			// It may have waited its turn past the start of shutdown: a
+			// run now would only be cut short and stored as failed.
+			if ctx.Err() != nil {
+				d.log.Info("scheduled audit not run: tollguard is stopping", "job", name)
+				return
+			}
 			env := newAuditEnv(d.app.Config, d.db, d.asterisk, d.alerter, mailer, d.log, d.app.Now)
 			// RunAudit logs the outcome and stores the run; a failure is
 			// in both.
