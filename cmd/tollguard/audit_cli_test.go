@@ -19,6 +19,7 @@ import (
 	"github.com/tollguard/tollguard"
 	"github.com/tollguard/tollguard/ari"
 	"github.com/tollguard/tollguard/ari/aritest"
+	"github.com/tollguard/tollguard/cron"
 	"github.com/tollguard/tollguard/store"
 	"github.com/tollguard/tollguard/voicemail"
 )
@@ -443,4 +444,63 @@ func TestCLIPurgeUnmanaged(t *testing.T) {
 	if _, errOut, code := c.run("ext", "purge", "1002", "--now"); code == exitOK || !strings.Contains(errOut, "Nothing stays scheduled") || len(pending()) != 0 {
 		t.Errorf("failed purge --now: exit %d, %s; pending %+v", code, errOut, pending())
 	}
+}
+
+// TestDefaultAuditSchedulesAvoidClockChanges: each nightly default runs
+// once every local day at its time across both clock changes of the
+// zones admins commonly run in. At 03:30-03:50 they fell in the hour
+// Helsinki's clocks change (03:00 to 04:00 in March, 04:00 back to 03:00
+// in October), so cron, which follows the wall clock, skipped them in
+// spring and ran them twice in autumn.
+func TestDefaultAuditSchedulesAvoidClockChanges(t *testing.T) {
+	for _, zone := range []string{"Europe/London", "Europe/Berlin", "Europe/Helsinki", "America/New_York", "America/Los_Angeles", "Australia/Sydney"} {
+		loc, err := time.LoadLocation(zone)
+		if err != nil {
+			t.Skipf("no zone data: %v", err)
+		}
+		changes := clockChanges(loc, 2026)
+		if len(changes) != 2 {
+			t.Fatalf("%s: %d clock changes in 2026, want 2", zone, len(changes))
+		}
+		for job, spec := range DefaultAuditSchedules {
+			var hour, min int
+			if _, err := fmt.Sscanf(spec, "%d %d * * *", &min, &hour); err != nil {
+				continue // hourly
+			}
+			for _, change := range changes {
+				day := change.In(loc)
+				from := time.Date(day.Year(), day.Month(), day.Day()-3, 0, 0, 0, 0, loc)
+				var runs []string
+				for at := from; ; {
+					if at, err = cron.Next(spec, loc, at); err != nil {
+						t.Fatal(err)
+					}
+					if at.After(from.AddDate(0, 0, 7)) {
+						break
+					}
+					runs = append(runs, at.Format("Jan 2 15:04 MST"))
+					if at.Hour() != hour || at.Minute() != min {
+						t.Errorf("%s %s (%s): ran at %s", zone, job, spec, at.Format("Jan 2 15:04 MST"))
+					}
+				}
+				if len(runs) != 7 {
+					t.Errorf("%s %s (%s) around the clock change of %s: %d runs in 7 days: %v",
+						zone, job, spec, day.Format("Jan 2"), len(runs), runs)
+				}
+			}
+		}
+	}
+}
+
+// clockChanges returns when loc's UTC offset changes in year.
+func clockChanges(loc *time.Location, year int) []time.Time {
+	var out []time.Time
+	t := time.Date(year, 1, 1, 0, 0, 0, 0, time.UTC)
+	_, prev := t.In(loc).Zone()
+	for end := t.AddDate(1, 0, 0); t.Before(end); t = t.Add(15 * time.Minute) {
+		if _, off := t.In(loc).Zone(); off != prev {
+			out, prev = append(out, t), off
+		}
+	}
+	return out
 }

@@ -82,10 +82,15 @@ type SelftestAuditConfig struct {
 
 // DefaultAuditSchedules are the schedules when the config names none:
 // nightly audits, hourly quotas and spend. The selftest places calls
-// and is off until scheduled.
+// and is off until scheduled. The nightly ones run at 04:30-04:50 local
+// time, after every common clock change (EU zones change at 01:00 UTC,
+// which is 03:00-04:00 local in Helsinki or Athens; the US and Australia
+// at 02:00-03:00 local): cron follows the wall clock, so a run inside
+// the hour the clocks change is skipped in spring and runs twice in
+// autumn.
 var DefaultAuditSchedules = map[string]string{
-	"stale": "30 3 * * *", "tests": "35 3 * * *", "pins": "40 3 * * *", "passwords": "45 3 * * *",
-	"quotas": "5 * * * *", "spend": "10 * * * *", "coverage": "50 3 * * *",
+	"stale": "30 4 * * *", "tests": "35 4 * * *", "pins": "40 4 * * *", "passwords": "45 4 * * *",
+	"quotas": "5 * * * *", "spend": "10 * * * *", "coverage": "50 4 * * *",
 }
 
 func (a *AuditConfig) defaults() {
