@@ -76,8 +76,7 @@ func (s *DB) RaiseAlert(ctx context.Context, a tollguard.Alert, p tollguard.Aler
 		if a.Renotify > 0 {
 			// A standing condition raised again: an unchanged repeat of
 			// the latest alert, even an acknowledged one, stays quiet.
-			latest, err := scanAlert(tx.QueryRowContext(ctx, `SELECT `+alertCols+` FROM alerts
-				WHERE kind = ? AND subject = ? ORDER BY last_seen DESC, id DESC LIMIT 1`, a.Kind, a.Subject))
+			latest, err := scanAlert(tx.QueryRowContext(ctx, latestAlertQuery, a.Kind, a.Subject))
 			if err != nil && !errors.Is(err, sql.ErrNoRows) {
 				return fmt.Errorf("find latest alert %s %s: %w", a.Kind, a.Subject, err)
 			}
@@ -518,3 +517,8 @@ func (s *DB) PruneAlerts(ctx context.Context, before time.Time) (int64, error) {
 		}
 	}
 }
+
+// latestAlertQuery finds an alert's latest occurrence, acknowledged or
+// not, through the alerts_kind_subject index (0009).
+const latestAlertQuery = `SELECT ` + alertCols + ` FROM alerts
+	WHERE kind = ? AND subject = ? ORDER BY last_seen DESC, id DESC LIMIT 1`

@@ -2,6 +2,7 @@ package store
 
 import (
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -160,5 +161,32 @@ func TestAttemptCatchUp(t *testing.T) {
 	}
 	if n := count(); n != 3 || db.att.rebuilds != 2 {
 		t.Fatalf("after the newest row was deleted: %d attempts after %d rebuilds, want 3 after 2", n, db.att.rebuilds)
+	}
+}
+
+// TestLatestAlertIndexed: an audit finding raised again finds its latest
+// alert through an index, not by scanning every alert ever raised.
+func TestLatestAlertIndexed(t *testing.T) {
+	db, err := Open(t.Context(), t.TempDir()+"/tollguard.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.db.QueryContext(t.Context(), `EXPLAIN QUERY PLAN `+latestAlertQuery, "weak_pin", "mailbox:1001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, notused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if len(plan) == 0 || !strings.Contains(plan[0], "USING INDEX alerts_kind_subject") {
+		t.Fatalf("latest alert query plan %q, want a search of alerts_kind_subject", plan)
 	}
 }
