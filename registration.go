@@ -214,6 +214,33 @@ type ContactHistory struct {
 
 func (h ContactHistory) knowsIP(ip string) bool { return contains(h.IPs, ip) }
 
+// familiarIP reports whether a registration from ip is no news: an
+// address registered from before, one inside the extension's own
+// allowed networks (DHCP in the office), or an IPv6 address in the /64
+// of a known one (privacy addresses rotate within the prefix).
+func familiarIP(ext *Extension, h ContactHistory, ip string) bool {
+	if h.knowsIP(ip) {
+		return true
+	}
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return false
+	}
+	addr = addr.Unmap()
+	if ext != nil && len(ext.CIDRs) > 0 && ext.AllowsFrom(addr) {
+		return true
+	}
+	if addr.Is6() {
+		p := netip.PrefixFrom(addr, 64).Masked()
+		for _, k := range h.IPs {
+			if ka, err := netip.ParseAddr(k); err == nil && p.Contains(ka.Unmap()) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func (h ContactHistory) knowsAgent(ua string) bool { return contains(h.Agents, ua) }
 
 func contains(list []string, s string) bool {
@@ -323,7 +350,7 @@ func JudgeContact(ext *Extension, acct *Account, hist ContactHistory, c Contact,
 	if mode == AlertModeNone {
 		return v
 	}
-	if mode == AlertModeIPOrAgent && c.IP != "" && !hist.knowsIP(c.IP) {
+	if mode == AlertModeIPOrAgent && c.IP != "" && !familiarIP(ext, hist, c.IP) {
 		f := base
 		f.Kind, f.Severity = AlertNewIP, SeverityWarning
 		f.Subject = ExtSubject(name)

@@ -133,6 +133,13 @@ func TestJudgeContact(t *testing.T) {
 		{"UntrustedPrivateOnlyWarns", regExt("192.0.2.0/24"), acct(""), seen, regContact("192.168.1.20", tollguard.AddrContact, "Yealink T46U"), false, "credentials_compromised/warning,new_ip/warning"},
 		{"NoAddressWarns", regExt("192.0.2.0/24"), acct(""), tollguard.ContactHistory{}, regContact("", "", "Yealink"), false, "credentials_compromised/warning"},
 		{"UnmanagedEndpoint", nil, nil, seen, regContact("198.51.100.1", tollguard.AddrRewritten, "Yealink T46U"), false, "new_ip/warning"},
+		// No news: a new address inside the extension's own networks
+		// (DHCP), or an IPv6 privacy address in a known /64.
+		{"NewIPInsideACL", regExt("192.0.2.0/24"), acct(""), seen, regContact("192.0.2.11", tollguard.AddrRewritten, "Yealink T46U"), false, ""},
+		{"NewIPv6InKnown64", regExt(), acct(""), tollguard.ContactHistory{Registered: true, IPs: []string{"2001:db8:1:2::10"}, Agents: []string{"Yealink T46U"}},
+			regContact("2001:db8:1:2:a1b2:c3d4:e5f6:1", tollguard.AddrRewritten, "Yealink T46U"), false, ""},
+		{"NewIPv6OutsideKnown64", regExt(), acct(""), tollguard.ContactHistory{Registered: true, IPs: []string{"2001:db8:1:2::10"}, Agents: []string{"Yealink T46U"}},
+			regContact("2001:db8:1:3::1", tollguard.AddrRewritten, "Yealink T46U"), false, "new_ip/warning"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
