@@ -493,6 +493,19 @@ func (s *DB) AckAlert(ctx context.Context, id int64, by string, now time.Time) (
 	return st, changed, err
 }
 
+// AckAlertsFor acknowledges every open alert about subject ("ext:1001",
+// "account:acme"), as an admin who dealt with it: the next occurrence
+// starts a new alert, notified at once. It returns how many it acked.
+func (s *DB) AckAlertsFor(ctx context.Context, subject, by string, now time.Time) (int64, error) {
+	r, err := s.exec(ctx, `UPDATE alerts SET acked_at = ?, acked_by = ?, digest_due = 0 WHERE subject = ? AND acked_at = 0`,
+		now.Unix(), by, subject)
+	if err != nil {
+		return 0, fmt.Errorf("acknowledge alerts about %s: %w", subject, err)
+	}
+	n, _ := r.RowsAffected()
+	return n, nil
+}
+
 // PruneAlerts deletes alerts last seen before t that have nothing left
 // to deliver, with their outbox rows, in batches so that no transaction
 // holds the writer for long. It returns how many it deleted.

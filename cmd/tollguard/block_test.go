@@ -155,3 +155,44 @@ func TestUnblockCancelsPendingPurge(t *testing.T) {
 		})
 	}
 }
+
+// TestUnblockAcknowledgesAlerts: unblocking acknowledges the subject's
+// open alerts, so a detector's block right after starts a new alert,
+// notified at once, instead of joining the old one's digest.
+func TestUnblockAcknowledgesAlerts(t *testing.T) {
+	c := newCLI(t)
+	c.seed()
+	ctx := context.Background()
+	db, err := store.Open(ctx, c.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	raise := func(subject string) int64 {
+		t.Helper()
+		res, err := db.RaiseAlert(ctx, tollguard.Alert{Kind: tollguard.AlertBurst, Subject: subject, Extension: "1001", Account: "acme",
+			Severity: tollguard.SeverityCritical, Message: "burst"}, tollguard.AlertPolicy{}, nil, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.State.ID
+	}
+	ext, acct, other := raise("ext:1001"), raise("account:acme"), raise("ext:1002")
+	c.ok("ext", "block", "1001", "--reason", "burst")
+	if out := c.ok("unblock", "1001"); !strings.Contains(out, "1 open alert(s) about ext:1001 acknowledged") {
+		t.Errorf("unblock output:\n%s", out)
+	}
+	c.ok("account", "intl-block", "acme", "--reason", "burst")
+	if out := c.ok("unblock", "--intl", "acme"); !strings.Contains(out, "1 open alert(s) about account:acme acknowledged") {
+		t.Errorf("unblock --intl output:\n%s", out)
+	}
+	for id, acked := range map[int64]bool{ext: true, acct: true, other: false} {
+		a, err := db.Alert(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := !a.AckedAt.IsZero(); got != acked {
+			t.Errorf("alert %d (%s) acknowledged %v, want %v", id, a.Subject, got, acked)
+		}
+	}
+}

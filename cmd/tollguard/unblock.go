@@ -23,7 +23,10 @@ registration from outside the extension's allowed networks means its SIP
 password is known to someone else. Rotate it before unblocking.
 
 Unblocking an extension cancels its pending purge (tollguard ext purge,
-or the stale and tests audits), if it has one.`,
+or the stale and tests audits), if it has one. Unblocking acknowledges
+the open alerts about the extension (or the account, with --intl): you
+dealt with them, so a detector that blocks it again raises a new alert,
+sent at once, instead of adding to the old one's digest.`,
 		Example: `  tollguard unblock 1001
   tollguard unblock --intl acme`,
 		Args: cobra.ExactArgs(1),
@@ -55,6 +58,19 @@ or the stale and tests audits), if it has one.`,
 				fmt.Fprintf(app.Out, "international calls unblocked for account %s\n", args[0])
 			default:
 				fmt.Fprintf(app.Out, "extension %s unblocked\n", args[0])
+			}
+			if was {
+				subject := tollguard.ExtSubject(args[0])
+				if intl {
+					subject = tollguard.AccountSubject(args[0])
+				}
+				n, err := db.AckAlertsFor(cmd.Context(), subject, "admin:"+adminName(), app.Now())
+				if err != nil {
+					return err
+				}
+				if n > 0 {
+					fmt.Fprintf(app.Out, "%d open alert(s) about %s acknowledged\n", n, subject)
+				}
 			}
 			if intl {
 				return nil
