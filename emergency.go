@@ -62,6 +62,18 @@ var extraEmergency = map[string][]string{
 	// Japan Coast Guard, "118番" (maritime emergencies); the metadata has
 	// only 110 and 119.
 	"JP": {"118"},
+	// France: the numéros d'urgence that operators must route free
+	// (ARCEP; code des postes et des communications électroniques,
+	// D. 98-8 and its arrêté): 114 for deaf and hard-of-hearing callers,
+	// 115 emergency shelter, 119 children in danger, 191 aeronautical
+	// rescue, 196 sea rescue, 197 terror and abduction alerts, 116000
+	// missing children. The metadata has only 15, 17, 18 and 112.
+	"FR": {"114", "115", "119", "191", "196", "197", "116000"},
+	// Switzerland: the emergency numbers of the telecoms services
+	// ordinance (OFCOM/BAKOM, FDV art. 28): 143 Die Dargebotene Hand,
+	// 145 Tox Info, 147 Pro Juventute, 1414 Rega and 1415 Air Glaciers
+	// air rescue. The metadata has 112, 117, 118 and 144.
+	"CH": {"143", "145", "147", "1414", "1415"},
 }
 
 // maxEmergencyLen is the length of the longest emergency number in the

@@ -17,7 +17,7 @@ func TestDialplanEmergency(t *testing.T) {
 	c := newCLI(t)
 	for _, tt := range []struct{ country, line string }{
 		{"DE", "TOLLGUARD_EMERGENCY=110"},
-		{"fr", "TOLLGUARD_EMERGENCY=15|17|18"},
+		{"fr", "TOLLGUARD_EMERGENCY=15|17|18|114|115|119|191|196|197|116000"},
 		{"AU", "TOLLGUARD_EMERGENCY=000|106"},
 		{"ZA", "TOLLGUARD_EMERGENCY=10111|10177"},
 		{"GB", ""},
