@@ -268,6 +268,8 @@ func TestConfigCheck(t *testing.T) {
 		{"[gate]\nsweep_interval = \"1ns\"\n", "bad.toml:2: gate sweep_interval 1ns: want at least 100ms"},
 		{"[gate]\nsweep_grace = \"2h\"\n", "bad.toml:2: gate sweep_grace 2h0m0s: want between 0s and 1h"},
 		{"[gate]\nafter_hours_grace = \"13h\"\n", "bad.toml:2: gate after_hours_grace 13h0m0s: want at most 12h"},
+		{"[gate]\nselftest_number = \"999\"\n", "bad.toml:2: gate selftest_number \"999\": want a full number nobody answers, never an emergency number"},
+		{"[gate]\ndefault_country = \"DE\"\nselftest_number = \"110\"\n", "bad.toml:3: gate selftest_number \"110\""},
 	} {
 		bad := filepath.Join(dir, "bad.toml")
 		os.WriteFile(bad, []byte(tc.text), 0o600)

@@ -337,6 +337,12 @@ func (c *Config) validate() ConfigErrors {
 	if _, err := tollguard.PlanFor(c.Gate.DefaultCountry); err != nil || len(c.Gate.DefaultCountry) != 2 {
 		c.errAt(&errs, fmt.Sprintf("gate default_country %q: want an ISO 3166 code libphonenumber knows, such as GB or US (the United Kingdom is GB, not UK)", c.Gate.DefaultCountry), "gate", "default_country")
 	}
+	// selftest originates a call to this number in every gated context:
+	// one the include dials without asking (an emergency number) would
+	// reach the emergency services on every run.
+	if st := c.Gate.SelftestNumber; st != "" && (tollguard.IsEmergency(st, c.Gate.DefaultCountry) || len(strings.Trim(st, "+#*")) < 6) {
+		c.errAt(&errs, fmt.Sprintf("gate selftest_number %q: want a full number nobody answers, never an emergency number or a short code (default 0099999999999)", st), "gate", "selftest_number")
+	}
 	for _, sc := range c.Gate.FreeShortCodes {
 		if sc == "" || len(sc) > 8 || strings.Trim(sc, "0123456789") != "" {
 			c.errAt(&errs, fmt.Sprintf("gate free_short_codes %q: want a short code's digits as dialled, such as \"711\"", sc), "gate", "free_short_codes")
