@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -47,6 +48,11 @@ type Policy struct {
 	mu sync.RWMutex
 
 	hours sync.Map // schedule key → *Hours
+
+	// countries are the accounts' countries seen since start, for
+	// Emergency when the store cannot be read.
+	countries   atomic.Pointer[[]string]
+	countriesMu sync.Mutex
 
 	// numbers caches Classify: libphonenumber's regular expressions are
 	// the dearest CPU in a decision, and people dial the same numbers
@@ -112,9 +118,41 @@ func (p *Policy) settings() PolicySettings {
 }
 
 // Emergency reports whether dialled is an emergency number in the
-// default plan; it never touches the store.
+// default plan or the plan of any account that has called since start:
+// the gate's answer when it cannot read the store or missed its
+// deadline, so it never touches the store. A DE account on a PBX whose
+// default country is GB still gets 110 through then.
 func (p *Policy) Emergency(dialled string) bool {
-	return IsEmergency(dialled, p.settings().DefaultPlan.Country)
+	if IsEmergency(dialled, p.settings().DefaultPlan.Country) {
+		return true
+	}
+	if cs := p.countries.Load(); cs != nil {
+		for _, c := range *cs {
+			if IsEmergency(dialled, c) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// noteCountry remembers an account's country for Emergency. The list
+// is tiny (the countries of the PBX's accounts) and read without a lock.
+func (p *Policy) noteCountry(country string) {
+	if cs := p.countries.Load(); cs != nil && slices.Contains(*cs, country) {
+		return
+	}
+	p.countriesMu.Lock()
+	defer p.countriesMu.Unlock()
+	var next []string
+	if cs := p.countries.Load(); cs != nil {
+		if slices.Contains(*cs, country) {
+			return
+		}
+		next = slices.Clone(*cs)
+	}
+	next = append(next, country)
+	p.countries.Store(&next)
 }
 
 // Decide returns the verdict for c and records it as a call row.
@@ -235,6 +273,7 @@ func (p *Policy) evaluateTx(ctx context.Context, tx GateTx, c Call, now time.Tim
 	if acct != nil {
 		plan = acct.Plan
 		e.d.Account, e.d.Scale = acct.ID, acct.Scale
+		p.noteCountry(plan.Country)
 	}
 	num := p.classify(c.Dialled, plan)
 	if num.E164 != "" && num.Class != ClassEmergency && num.Class != ClassInternal {

@@ -235,6 +235,23 @@ func TestPolicy(t *testing.T) {
 			t.Fatal("a toll call with the store down must fail, so the gate fails closed")
 		}
 	})
+	t.Run("EmergencyOfAnAccountsCountryWhenStoreFails", func(t *testing.T) {
+		// Default country GB; a DE account has called since start. When
+		// the store fails, 110 (DE police) is still an emergency number.
+		f := newFixture(t)
+		f.account(func(a *tollguard.Account) { a.Plan = tollguard.NumberPlan{Country: "DE"} })
+		if f.p.Emergency("110") {
+			t.Fatal("110 is an emergency number before any DE account called: the case below proves nothing")
+		}
+		f.want(tollguard.Call{Dialled: "030123456"}, allow, tollguard.ReasonOK)
+		if !f.p.Emergency("110") {
+			t.Error("110 not an emergency number after a DE account called")
+		}
+		f.db.Close()
+		if d, err := f.p.Decide(context.Background(), tollguard.Call{Extension: "1001", Dialled: "110"}); err != nil || d.Reason != tollguard.ReasonEmergency {
+			t.Fatalf("110 with the store down: %+v, %v", d, err)
+		}
+	})
 	t.Run("DeniesUnknownExtension", func(t *testing.T) {
 		f := newFixture(t)
 		f.want(tollguard.Call{Extension: "2002", Dialled: "02079460000"}, deny, tollguard.ReasonUnknownExtension)

@@ -24,32 +24,43 @@ type emergencyView struct {
 func newDialplanEmergencyCommand(app *App) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "emergency [COUNTRY]",
-		Short: "Print the TOLLGUARD_EMERGENCY setting that dials a country's emergency numbers without waiting for tollguard",
+		Use:   "emergency [COUNTRY]...",
+		Short: "Print the TOLLGUARD_EMERGENCY setting that dials countries' emergency numbers without waiting for tollguard",
 		Long: `The include dials 112, 911 and 999 by itself, without waiting for
 tollguard (which records them when they end), so they go through even
 when tollguard is down or stopped. A country's other emergency numbers
 (DE 110, FR 15/17/18, AU 000, ...) are allowed by the gate, but they wait
 for it, and when it cannot answer only TOLLGUARD_EMERGENCY in
 extensions.conf's [globals] lets them through. This prints that line for
-COUNTRY (an ISO 3166 code; default: [gate] default_country), from the
-same libphonenumber data the gate uses.`,
-		Args: cobra.MaximumNArgs(1),
+each COUNTRY (ISO 3166 codes; default: [gate] default_country), from the
+same libphonenumber data the gate uses. Name every country your accounts
+are in: the line is one for the whole PBX.`,
+		Example: `  tollguard dialplan emergency DE
+  tollguard dialplan emergency GB FR   # a PBX with accounts in both`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			country := app.Config.Gate.DefaultCountry
-			if len(args) == 1 {
-				country = args[0]
+			if len(args) == 0 {
+				args = []string{app.Config.Gate.DefaultCountry}
 			}
-			country = strings.ToUpper(strings.TrimSpace(country))
-			if phonenumbers.GetCountryCodeForRegion(country) == 0 {
-				return usagef("country %q: want an ISO 3166 code such as GB, DE or US", country)
-			}
-			v := emergencyView{Country: country, Numbers: tollguard.EmergencyNumbers(country), Extra: []string{}}
-			for _, n := range v.Numbers {
-				if !slices.Contains(tollguard.UniversalEmergencyNumbers(), n) {
-					v.Extra = append(v.Extra, n)
+			var countries []string
+			v := emergencyView{Numbers: []string{}, Extra: []string{}}
+			for _, a := range args {
+				country := strings.ToUpper(strings.TrimSpace(a))
+				if phonenumbers.GetCountryCodeForRegion(country) == 0 {
+					return usagef("country %q: want an ISO 3166 code such as GB, DE or US", a)
+				}
+				countries = append(countries, country)
+				for _, n := range tollguard.EmergencyNumbers(country) {
+					if slices.Contains(v.Numbers, n) {
+						continue
+					}
+					v.Numbers = append(v.Numbers, n)
+					if !slices.Contains(tollguard.UniversalEmergencyNumbers(), n) {
+						v.Extra = append(v.Extra, n)
+					}
 				}
 			}
+			v.Country = strings.Join(countries, ",")
+			country := strings.Join(countries, " and ")
 			if len(v.Extra) > 0 {
 				v.Globals = dialplan.VarEmergency + "=" + strings.Join(v.Extra, "|")
 			}
