@@ -327,6 +327,16 @@ func (m *memStore) CallByChannel(ctx context.Context, uniqueID, linkedID string)
 	return nil, nil
 }
 
+func (m *memStore) Call(ctx context.Context, id int64) (*tollguard.CallRecord, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if r := m.byID[id]; r != nil {
+		c := *r
+		return &c, nil
+	}
+	return nil, tollguard.Errorf(tollguard.ENOTFOUND, "call %d not found", id)
+}
+
 func (m *memStore) HighRiskList(ctx context.Context) ([]tollguard.HighRiskEntry, error) {
 	return tollguard.DefaultHighRisk(), nil
 }

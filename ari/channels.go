@@ -16,9 +16,13 @@ import (
 // detectors see calls, not channel legs. A call starts on one channel
 // (its root: a phone's PJSIP channel, or a Local channel that ARI or a
 // call file originated); the legs it dials join it, and so does the ;2
-// half of every Local channel whose ;1 half it dialled. State is
-// bounded: channels are forgotten when destroyed, or after a day if
-// their end was never seen.
+// half of every Local channel whose ;1 half it dialled. A call is an
+// attempt for the detectors from the start when a phone of one of our
+// extensions dials a number; any other call (forwarded, follow-me, an
+// inbound call sent back out, an originate) becomes one when the gate
+// answers on one of its channels (gatedAttempt). State is bounded:
+// channels are forgotten when destroyed, or after a day if their end was
+// never seen.
 type tracker struct {
 	l        *Listener
 	chans    map[string]*chanState
@@ -58,7 +62,7 @@ type callGroup struct {
 	plan      tollguard.NumberPlan
 	fromExt   bool // started on a known extension's phone
 	fromLocal bool // started on a Local channel (ARI, call files, AMI)
-	attempt   bool // the detectors track it
+	attempt   bool // the detectors track it (as an attempt under root's id)
 	judged    bool
 	gated     bool // a gate allow is known
 	denied    bool // a gate deny is known
@@ -234,7 +238,6 @@ func (t *tracker) created(ctx context.Context, ch *ariv5.ChannelData, ts time.Ti
 	if !dialable(exten) {
 		return
 	}
-	g.attempt = true
 	num := tollguard.Classify(exten, info.plan, t.highRisk)
 	if num.ExtensionLength && t.ext(ctx, exten).account == info.account {
 		// Another extension of the account (FR 1050, GB 150), as the
@@ -242,6 +245,13 @@ func (t *tracker) created(ctx context.Context, ch *ariv5.ChannelData, ts time.Ti
 		// short codes they fed the burst and high-risk detectors.
 		num = num.AsInternal()
 	}
+	if !counted(num) {
+		// The detectors ignore it, so it is no attempt yet: a gate
+		// answer later in the call (an internal call forwarded or
+		// followed out) makes it one.
+		return
+	}
+	g.attempt = true
 	a := tollguard.CallAttempt{Call: c.id, At: ts, Extension: ep, Account: info.account, Context: context, Number: num}
 	for _, f := range t.l.Detectors.Attempt(a) {
 		t.l.act(ctx, f)
@@ -510,6 +520,9 @@ func (t *tracker) varset(ctx context.Context, ch *ariv5.ChannelData, name, value
 	case tollguard.VarCallID:
 		if id, err := strconv.ParseInt(strings.TrimSpace(value), 10, 64); err == nil && id > 0 {
 			c.callID = id
+			if !c.g.attempt {
+				t.gatedAttempt(ctx, c.g, id, ts)
+			}
 		}
 	case tollguard.VarVerdict:
 		switch tollguard.Verdict(value) {
@@ -525,6 +538,68 @@ func (t *tracker) varset(ctx context.Context, ch *ariv5.ChannelData, name, value
 			}
 		}
 	}
+}
+
+// counted reports whether the detectors take a call to num as an
+// attempt: they ignore internal and emergency numbers.
+func counted(num tollguard.Number) bool {
+	return num.Class != tollguard.ClassInternal && num.Class != tollguard.ClassEmergency
+}
+
+// gatedAttempt makes g an attempt when the gate has answered on one of
+// its channels (TOLLGUARD_CALLID id) and the detectors do not track it
+// yet: a Local channel's ;2 half (call forwarding, follow-me, an
+// originate), an inbound call sent back out, a phone's internal call
+// forwarded out, a phone's call that started on a feature or DISA code. It
+// counts as the gate judged it, with the record's extension, account
+// and number, so bursts, sweeps and high-risk attempts count it, and its
+// answer, length and end are followed like a phone's own call. A phone's
+// call to a number, an attempt from its creation, is not counted again;
+// neither is an emergency call, whatever its number looks like under
+// the account's plan.
+func (t *tracker) gatedAttempt(ctx context.Context, g *callGroup, id int64, ts time.Time) {
+	rec, err := t.l.Store.Call(ctx, id)
+	if err != nil {
+		if tollguard.ErrorCode(err) != tollguard.ENOTFOUND {
+			t.l.log.Error("looking up the gate's record of a call failed; the detectors do not count it", tollguard.LogCallID, id, tollguard.LogError, err)
+		}
+		return
+	}
+	if rec.Reason == tollguard.ReasonEmergency || rec.Class == tollguard.ClassEmergency || rec.Class == tollguard.ClassInternal {
+		return
+	}
+	num := tollguard.Classify(rec.Dialled, t.planOf(ctx, rec.Extension, rec.Account), t.highRisk)
+	if num.ExtensionLength && rec.Account != "" && t.ext(ctx, rec.Dialled).account == rec.Account {
+		num = num.AsInternal()
+	}
+	if !counted(num) {
+		return
+	}
+	g.attempt = true
+	a := tollguard.CallAttempt{Call: g.root, At: ts, Extension: rec.Extension, Account: rec.Account, Context: g.context, Number: num}
+	found := t.l.Detectors.Attempt(a)
+	// TOLLGUARD_REASON came before TOLLGUARD_CALLID, when there was no
+	// attempt to resolve.
+	found = append(found, t.l.Detectors.Resolved(g.root, rec.Reason, ts)...)
+	for _, f := range found {
+		t.l.act(ctx, f)
+	}
+}
+
+// planOf is the number plan of account acct, read through its extension
+// ext where ext is one of its extensions (cached).
+func (t *tracker) planOf(ctx context.Context, ext, acct string) tollguard.NumberPlan {
+	if ext != "" {
+		if info := t.ext(ctx, ext); info.known && info.account == acct {
+			return info.plan
+		}
+	}
+	if acct != "" {
+		if a, err := t.l.Store.Account(ctx, acct); err == nil && a != nil {
+			return a.Plan
+		}
+	}
+	return t.l.DefaultPlan
 }
 
 func (t *tracker) destroyed(ctx context.Context, ch *ariv5.ChannelData, ts time.Time) {

@@ -26,6 +26,8 @@ type Store interface {
 	// CallByChannel returns the gate's newest record for a channel
 	// uniqueid or linkedid, or nil.
 	CallByChannel(ctx context.Context, uniqueID, linkedID string) (*tollguard.CallRecord, error)
+	// Call returns the gate's record with id (TOLLGUARD_CALLID).
+	Call(ctx context.Context, id int64) (*tollguard.CallRecord, error) // ENOTFOUND
 	HighRiskList(ctx context.Context) ([]tollguard.HighRiskEntry, error)
 	DetectorOverrides(ctx context.Context) (map[string]map[string]tollguard.DetectorRule, error)
 }

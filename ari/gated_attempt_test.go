@@ -1,0 +1,348 @@
+package ari
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tollguard/tollguard"
+	"github.com/tollguard/tollguard/internal/testutil"
+)
+
+// gateAnswer is the allow the gate's MSet puts on channel ch, in its
+// order (TOLLGUARD_VERDICT, _REASON, _CAUSE, _MAXSEC, _CALLID): each a
+// copy of verdict, the recorded ChannelVarset frame of the rig's decision
+// variable, renamed. With callID 0 it is the include's own answer for an
+// emergency number, MSet(TOLLGUARD_VERDICT=allow,TOLLGUARD_REASON=emergency).
+func gateAnswer(t *testing.T, verdict []byte, ch any, reason tollguard.Reason, callID int64) [][]byte {
+	t.Helper()
+	vars := [][2]string{{tollguard.VarVerdict, "allow"}, {tollguard.VarReason, string(reason)}}
+	if callID != 0 {
+		maxsec := "3600"
+		if reason == tollguard.ReasonEmergency {
+			maxsec = ""
+		}
+		vars = append(vars, [2]string{tollguard.VarCause, ""}, [2]string{tollguard.VarMaxSec, maxsec}, [2]string{tollguard.VarCallID, strconv.FormatInt(callID, 10)})
+	}
+	var out [][]byte
+	for _, kv := range vars {
+		out = append(out, reframe(t, verdict, func(m map[string]any) {
+			m["variable"], m["value"], m["channel"] = kv[0], kv[1], ch
+		}))
+	}
+	return out
+}
+
+// decode returns a frame's JSON object.
+func decode(t *testing.T, f []byte) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(f, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// forwardedFlow rebuilds the recorded ARI originate as call k: an
+// inbound call on trunk itsp to DID 442079460999, forwarded to number
+// through Local/<number>@outbound-…;1 (Dial(Local/${FWD}@outbound/n)).
+// The ;2 half runs the gate, as in the recording (as the extension
+// whose forward it is, by Set(__TOLLGUARD_EXT=...) where it forwards),
+// and it answers with callID (gateAnswer); the leg ;2 dials, in the recording
+// Local/…@sink;1, is a trunk leg PJSIP/itsp-…, and the recorded ;2 half
+// of that sink chain is left out. The inbound channel replaces the
+// originate as the Dial's caller (the originate's Stasis frames are left
+// out). Everything from the first hangup request on comes talk later.
+// It returns the frames up to the answer and from the hangup on.
+func forwardedFlow(t *testing.T, k int, number string, reason tollguard.Reason, callID int64, talk time.Duration) (answered, ended [][]byte) {
+	t.Helper()
+	const sinkTwo = "pbx-test-1795395663.16"
+	in := fmt.Sprintf("fwd-%d.0", k)
+	frames := rewrite(fixture(t, originated), 0,
+		"Local/0044207946000@sink-00000004;1", fmt.Sprintf("PJSIP/itsp-%08x", 2*k+1), "0044207946000@sink", "0044207946000@itsp",
+		"pbx-test-1795395662.13", fmt.Sprintf("fwd-%d.1", k), "pbx-test-1795395662.14", fmt.Sprintf("fwd-%d.2", k),
+		"pbx-test-1795395663.15", fmt.Sprintf("fwd-%d.3", k),
+		"from-internal-00000003", fmt.Sprintf("outbound-%08x", k), `"dialstring":"0044207946000@from-internal"`, `"dialstring":"0044207946000@outbound/n"`,
+		`"context":"from-internal"`, `"context":"outbound"`, "0044207946000", number)
+	// The inbound channel, from the recorded first channel.
+	var inbound map[string]any
+	if err := json.Unmarshal(mustJSON(t, decode(t, frames[0])["channel"]), &inbound); err != nil {
+		t.Fatal(err)
+	}
+	inbound["id"], inbound["name"], inbound["state"] = in, fmt.Sprintf("PJSIP/itsp-%08x", 2*k), "Ring"
+	setDialplan(inbound, "from-trunk", "442079460999")
+	created := decode(t, frames[0])
+	created["channel"] = inbound
+	out := [][]byte{mustJSON(t, created)}
+	var last map[string]any
+	hangup := -1
+	for _, f := range frames {
+		m := decode(t, f)
+		ch, _ := m["channel"].(map[string]any)
+		switch {
+		case ch != nil && ch["id"] == sinkTwo, m["type"] == "StasisStart", m["type"] == "StasisEnd":
+			continue
+		case m["type"] == "Dial" && m["caller"] == nil:
+			caller := map[string]any{}
+			json.Unmarshal(mustJSON(t, inbound), &caller)
+			if m["dialstatus"] == "ANSWER" {
+				caller["state"] = "Up"
+			}
+			m["caller"] = caller
+			f = mustJSON(t, m)
+		case m["type"] == "ChannelHangupRequest" && hangup < 0:
+			hangup = len(out)
+		case m["type"] == "ChannelDestroyed":
+			last = m
+		}
+		out = append(out, f)
+		if m["type"] == "ChannelVarset" && m["variable"] == "TOLLGATE_DECISION" && m["value"] == "allow" {
+			out = append(out[:len(out)-1], gateAnswer(t, f, ch, reason, callID)...)
+		}
+	}
+	if hangup < 0 || last == nil {
+		t.Fatal("the recorded originate has no hangup")
+	}
+	// The inbound channel goes last, as the caller's did in the
+	// recorded phone calls.
+	gone := map[string]any{}
+	json.Unmarshal(mustJSON(t, inbound), &gone)
+	gone["state"] = "Up"
+	last["channel"] = gone
+	out = append(out, mustJSON(t, last))
+	return out[:hangup], rewrite(out[hangup:], talk)
+}
+
+// TestForwardedCallIsAnAttempt: an inbound call forwarded out through a
+// Local channel, whose ;2 half the gate allowed, is an attempt of the
+// extension and account the gate judged: it counts once for bursts, is
+// tracked while it lasts, and a long international one is reported.
+// Before, only a phone's own channel was ever an attempt, so such calls
+// (forwarding, follow-me to premium and IRSF numbers) were invisible to
+// every detector.
+func TestForwardedCallIsAnAttempt(t *testing.T) {
+	const number = "00252612345678"
+	trunk := func(h *harness) {
+		h.fake.SetObject("endpoint", "itsp", tollguard.ConfigObject{{Attribute: "context", Value: "from-trunk"}, {Attribute: "outbound_auth", Value: "itsp"}}, false)
+	}
+	t.Run("LongInternational", func(t *testing.T) {
+		h := newHarness(t)
+		trunk(h)
+		h.start()
+		id := h.gateCall("fwd-0.2", "1002", number, tollguard.Allow)
+		answered, ended := forwardedFlow(t, 0, number, tollguard.ReasonOK, id, 3*time.Hour)
+		h.push(answered...)
+		if st := h.l.Detectors.Stats(); st.Calls != 1 {
+			t.Errorf("mid-call detector state %+v, want the call tracked", st)
+		}
+		if a := h.alerts.all(); len(a) != 0 {
+			t.Fatalf("alerts before the call was long: %+v", a)
+		}
+		h.push(ended...)
+		a := h.alerts.kind(tollguard.AlertLongCall)
+		if len(a) != 1 || a[0].Subject != "account:acme" || !strings.Contains(a[0].Message, "+252612345678") || !strings.Contains(a[0].Message, "extension 1002") {
+			t.Fatalf("alerts %+v; want one long_call for account acme", h.alerts.all())
+		}
+		if al := h.alerts.kind(tollguard.AlertUngated); len(al) != 0 {
+			t.Errorf("a gated call alerted as ungated: %+v", al)
+		}
+		if st := h.l.Detectors.Stats(); st.Calls != 0 {
+			t.Errorf("calls still tracked after every channel was destroyed: %+v", st)
+		}
+	})
+	t.Run("LongInternationalInProgress", func(t *testing.T) {
+		// The recorded answer is at 01:01:03; an hour of event clock
+		// later, the tick finds the call still up.
+		h := newHarness(t, withWallClock(time.Date(2026, 11, 23, 2, 1, 10, 0, time.UTC)))
+		trunk(h)
+		h.start()
+		id := h.gateCall("fwd-0.2", "1002", number, tollguard.Allow)
+		answered, _ := forwardedFlow(t, 0, number, tollguard.ReasonOK, id, 0)
+		h.push(answered...)
+		// The event clock moves with a repeat of the last state change
+		// (a ChannelVarset that is none of tollguard's is not decoded).
+		var up []byte
+		for _, f := range answered {
+			if typ, _ := eventType(f); typ == "ChannelStateChange" {
+				up = f
+			}
+		}
+		h.push(rewrite([][]byte{up}, time.Hour+5*time.Second)...)
+		testutil.Eventually(t, waitLimit, "long_call alert from the tick", func() bool { return len(h.alerts.kind(tollguard.AlertLongCall)) == 1 })
+	})
+	t.Run("CountedOnce", func(t *testing.T) {
+		h := newHarness(t, withRules(map[string]tollguard.DetectorRule{
+			tollguard.DetectBurstExt: {Threshold: 2, Window: time.Hour, Action: tollguard.ActionAlert},
+		}))
+		trunk(h)
+		h.start()
+		for k := range 2 {
+			id := h.gateCall(fmt.Sprintf("fwd-%d.2", k), "1002", number, tollguard.Allow)
+			answered, ended := forwardedFlow(t, k, number, tollguard.ReasonOK, id, 0)
+			h.push(rewrite(append(answered, ended...), time.Duration(k)*time.Minute)...)
+			if a := h.alerts.kind(tollguard.AlertBurst); len(a) != k {
+				t.Fatalf("after %d forwarded calls: burst alerts %+v, want %d (threshold 2)", k+1, h.alerts.all(), k)
+			}
+		}
+		if a := h.alerts.kind(tollguard.AlertBurst); a[0].Subject != "ext:1002" || !strings.Contains(a[0].Message, "2 call attempts") {
+			t.Errorf("burst alert %+v", a[0])
+		}
+	})
+}
+
+// TestGatedPhoneCallCountedOnce: a phone's own call is an attempt from
+// its creation; the gate's answer on its channel must not count it again.
+func TestGatedPhoneCallCountedOnce(t *testing.T) {
+	h := newHarness(t, withRules(map[string]tollguard.DetectorRule{
+		tollguard.DetectBurstExt:  {Threshold: 2, Window: time.Hour, Action: tollguard.ActionAlert},
+		tollguard.DetectBurstAcct: {Threshold: 2, Window: time.Hour, Action: tollguard.ActionAlert},
+	})).start()
+	for k := range 2 {
+		num := fmt.Sprintf("00331234%05d", k*7777)
+		id := h.gateCall(fmt.Sprintf("flow-%d.0", k), "1001", num, tollguard.Allow)
+		var frames [][]byte
+		for _, f := range callFlow(t, k, "1001", num, time.Duration(k)*time.Minute) {
+			m := decode(t, f)
+			if m["type"] == "ChannelVarset" && m["variable"] == "TOLLGATE_DECISION" && m["value"] == "allow" {
+				frames = append(frames, gateAnswer(t, f, m["channel"], tollguard.ReasonOK, id)...)
+				continue
+			}
+			frames = append(frames, f)
+		}
+		h.push(frames...)
+		if a := h.alerts.kind(tollguard.AlertBurst); len(a) != 2*k {
+			t.Fatalf("after %d gated calls: burst alerts %+v, want %d (threshold 2)", k+1, h.alerts.all(), 2*k)
+		}
+	}
+	if st := h.l.Detectors.Stats(); st.Calls != 0 {
+		t.Errorf("calls still tracked: %+v", st)
+	}
+}
+
+// followMeFlow rebuilds the recorded allowed call as call k: phone 1001
+// dials extension 1002 (internal, no gate), whose follow-me dials
+// Local/<number>@followme-…/n; that ;2 half runs the gate (as 1002, by
+// Set(__TOLLGUARD_EXT=1002) before the follow-me), which answers with
+// callID, and what it reaches answers. The recording's gate frames on the
+// phone's channel are moved to the ;2 half; everything from the first
+// hangup request on comes talk later.
+func followMeFlow(t *testing.T, k int, number string, callID int64, talk time.Duration) [][]byte {
+	t.Helper()
+	frames := rewrite(fixture(t, allowedCall), 0,
+		"pbx-test-1795395563.0", fmt.Sprintf("fm-%d.0", k), "pbx-test-1795395564.1", fmt.Sprintf("fm-%d.1", k),
+		"pbx-test-1795395564.2", fmt.Sprintf("fm-%d.2", k), "sink-00000000", fmt.Sprintf("followme-%08x", k),
+		`"context":"sink"`, `"context":"followme"`, "@sink", "@followme")
+	var out, gate [][]byte
+	hangup := -1
+	for _, f := range frames {
+		m := decode(t, f)
+		for _, key := range []string{"channel", "caller", "peer"} {
+			if ch, ok := m[key].(map[string]any); ok && strings.HasPrefix(ch["name"].(string), "PJSIP/1001-") {
+				setDialplan(ch, "from-internal", "1002")
+			}
+		}
+		f = []byte(strings.ReplaceAll(string(mustJSON(t, m)), "0044207946000", number))
+		m = decode(t, f)
+		ch, _ := m["channel"].(map[string]any)
+		switch {
+		case m["type"] == "ChannelVarset" && m["variable"] == "TOLLGATE_DECISION":
+			if m["value"] == "allow" {
+				gate = append(gate, f)
+			}
+			continue
+		case m["type"] == "ChannelHangupRequest" && hangup < 0:
+			hangup = len(out)
+		}
+		out = append(out, f)
+		// The ;2 half's first dialplan step: the gate runs there.
+		if m["type"] == "ChannelDialplan" && ch["id"] == fmt.Sprintf("fm-%d.2", k) && len(gate) == 1 {
+			out = append(out, gateAnswer(t, gate[0], ch, tollguard.ReasonOK, callID)...)
+			gate = append(gate, nil)
+		}
+	}
+	if hangup < 0 || len(gate) != 2 {
+		t.Fatalf("the recorded call: hangup at %d, gate %d", hangup, len(gate))
+	}
+	return append(out[:hangup], rewrite(out[hangup:], talk)...)
+}
+
+// TestFollowMeOfInternalCall: an internal call (1001 to 1002) that 1002's
+// follow-me sends out through a Local channel is an attempt once the gate
+// answers on the Local ;2 half, counted once, against the extension and
+// account the gate judged (1002, acme), not the caller.
+func TestFollowMeOfInternalCall(t *testing.T) {
+	const number = "0033123456789"
+	h := newHarness(t, withRules(map[string]tollguard.DetectorRule{
+		tollguard.DetectBurstExt: {Threshold: 2, Window: time.Hour, Action: tollguard.ActionAlert},
+		tollguard.DetectLongIntl: {Threshold: 1, Window: time.Hour, Action: tollguard.ActionAlert, Duration: time.Hour},
+	})).start()
+	for k := range 2 {
+		id := h.gateCall(fmt.Sprintf("fm-%d.2", k), "1002", number, tollguard.Allow)
+		h.push(followMeFlow(t, k, number, id, time.Duration(k)*2*time.Hour)...)
+		if a := h.alerts.kind(tollguard.AlertBurst); len(a) != k {
+			t.Fatalf("after %d follow-me calls: burst alerts %+v, want %d (threshold 2)", k+1, h.alerts.all(), k)
+		}
+	}
+	if a := h.alerts.kind(tollguard.AlertBurst); a[0].Subject != "ext:1002" {
+		t.Errorf("burst alert %+v, want it against 1002", a[0])
+	}
+	a := h.alerts.kind(tollguard.AlertLongCall)
+	if len(a) != 1 || a[0].Subject != "account:acme" || !strings.Contains(a[0].Message, "+33123456789") || !strings.Contains(a[0].Message, "extension 1002") {
+		t.Fatalf("alerts %+v; want one long_call for the follow-me to +33", h.alerts.all())
+	}
+	if st := h.l.Detectors.Stats(); st.Calls != 0 {
+		t.Errorf("calls still tracked: %+v", st)
+	}
+}
+
+// TestForwardedEmergencyCall: a forward to an emergency number is never
+// an attempt, whether the include answered for it (no record, no
+// TOLLGUARD_CALLID) or a dialplan asked the gate (a record with reason
+// emergency): it is not tracked, counted or reported, however long.
+func TestForwardedEmergencyCall(t *testing.T) {
+	for _, asked := range []bool{false, true} {
+		t.Run(fmt.Sprintf("GateAsked=%v", asked), func(t *testing.T) {
+			h := newHarness(t, withRules(map[string]tollguard.DetectorRule{
+				tollguard.DetectBurstExt:  {Threshold: 1, Window: time.Hour, Action: tollguard.ActionAlert},
+				tollguard.DetectBurstAcct: {Threshold: 1, Window: time.Hour, Action: tollguard.ActionAlert},
+			}))
+			h.fake.SetObject("endpoint", "itsp", tollguard.ConfigObject{{Attribute: "context", Value: "from-trunk"}, {Attribute: "outbound_auth", Value: "itsp"}}, false)
+			h.start()
+			var id int64
+			if asked {
+				id = h.emergencyRecord("fwd-0.2", "1002", "999")
+			}
+			answered, ended := forwardedFlow(t, 0, "999", tollguard.ReasonEmergency, id, 3*time.Hour)
+			h.push(answered...)
+			if st := h.l.Detectors.Stats(); st.Calls != 0 {
+				t.Errorf("an emergency call is tracked: %+v", st)
+			}
+			h.push(ended...)
+			if f := h.hooks.snapshot().findings; len(f) != 0 {
+				t.Errorf("findings on an emergency call: %+v", f)
+			}
+		})
+	}
+}
+
+// emergencyRecord records the gate's allow of an emergency number, as
+// the gate does when a dialplan asks it about one.
+func (h *harness) emergencyRecord(uniqueID, ext, dialled string) int64 {
+	h.t.Helper()
+	ctx := context.Background()
+	r := &tollguard.CallRecord{CreatedAt: time.Now(), Extension: ext, Account: "acme", Dialled: dialled, Class: tollguard.ClassEmergency,
+		UniqueID: uniqueID, Channel: "Local/" + dialled, Verdict: tollguard.Allow, Reason: tollguard.ReasonEmergency, MaxSec: -1}
+	var id int64
+	if err := h.db.Gate(ctx, false, func(tx tollguard.GateTx) error {
+		var err error
+		id, err = tx.InsertCall(ctx, r)
+		return err
+	}); err != nil {
+		h.t.Fatal(err)
+	}
+	return id
+}
