@@ -13,7 +13,8 @@ import (
 // part of it.
 type Metrics interface {
 	// SessionStart and SessionEnd bracket every accepted session, so
-	// their difference is the number of sessions in flight.
+	// their difference is the number of sessions in flight (at most
+	// Server.MaxSessions; the overflow past it is counted by Refused).
 	SessionStart()
 	SessionEnd()
 	// Decision reports one gate answer as sent to Asterisk (fallbacks
@@ -28,15 +29,17 @@ type Metrics interface {
 	// "agi", "hangup_in_gate" or "deadline"; changed is Gate.Settle's
 	// answer (false also on error).
 	Settled(by string, changed bool)
-	// Refused reports a connection closed without serving it, one of
-	// the Refused* reasons.
+	// Refused reports a connection closed without serving it, or (with
+	// RefusedOverflow) answered without asking the gate, one of the
+	// Refused* reasons.
 	Refused(reason string)
 }
 
 // Reasons passed to Metrics.Refused.
 const (
 	RefusedNotAllowed = "not_allowed" // the peer is outside Server.Allowed
-	RefusedBusy       = "busy"        // MaxSessions reached
+	RefusedBusy       = "busy"        // MaxSessions reached: the overflow pool full too, or a hangup or emergency (record) request
+	RefusedOverflow   = "overflow"    // MaxSessions reached: an outbound request answered without the gate (emergency allowed, else deny error, cause 34)
 	RefusedMalformed  = "malformed"   // the env block was broken or incomplete
 	RefusedForged     = "forged"      // the arguments differ from the copies in the request URL
 	RefusedUnchecked  = "unchecked"   // no copies in the URL, with Server.RequireArgCopies

@@ -256,9 +256,22 @@ func normalise(ss *session, d *tollguard.Decision) {
 	}
 }
 
-// answer sends the decision to Asterisk: the reply variables, then the
-// hangup on a deny.
+// answer sends the decision to Asterisk (send) and logs it.
 func (s *Server) answer(ss *session, call *tollguard.Call, d *tollguard.Decision, emergency bool, took time.Duration) {
+	if err := s.send(ss, call, d, emergency); err != nil {
+		s.undelivered(ss, call, d, err, took)
+		return
+	}
+	if d.Verdict == tollguard.Allow {
+		s.logCall(ss, slog.LevelDebug, "call allowed", call, d, took, slog.Int64(LogMaxSec, d.MaxSec))
+	} else {
+		s.logCall(ss, slog.LevelWarn, "call denied", call, d, took, slog.Int(LogCause, d.Cause))
+	}
+}
+
+// send sends the decision to Asterisk: the reply variables, then the
+// hangup on a deny.
+func (s *Server) send(ss *session, call *tollguard.Call, d *tollguard.Decision, emergency bool) error {
 	allow := d.Verdict == tollguard.Allow
 	cause, maxsec, callid := "", "", ""
 	if !allow {
@@ -294,15 +307,7 @@ func (s *Server) answer(ss *session, call *tollguard.Call, d *tollguard.Decision
 	if err == nil && !allow {
 		err = s.deny(ss, call, d, cause, emergency)
 	}
-	if err != nil {
-		s.undelivered(ss, call, d, err, took)
-		return
-	}
-	if allow {
-		s.logCall(ss, slog.LevelDebug, "call allowed", call, d, took, slog.Int64(LogMaxSec, d.MaxSec))
-	} else {
-		s.logCall(ss, slog.LevelWarn, "call denied", call, d, took, slog.Int(LogCause, d.Cause))
-	}
+	return err
 }
 
 // deny ends a denied call: hang up with the cause, unless the dialplan

@@ -79,7 +79,11 @@ type Server struct {
 	ClientUIDs []uint32
 	PeerUID    func(net.Conn) (uid uint32, local bool, err error)
 	// MaxSessions caps concurrent sessions. A connection beyond it is
-	// closed at once (the include then fails the call closed).
+	// answered by a small overflow pool that never asks the gate
+	// (overflow.go): an emergency number is allowed, any other call
+	// denied with reason error and cause 34; a settle request is closed
+	// unserved. Past the overflow pool too, a connection is closed at
+	// once (the include then fails the call closed).
 	MaxSessions int
 	// SessionTimeout bounds a whole session, from accept to close.
 	SessionTimeout time.Duration
@@ -103,13 +107,15 @@ type Server struct {
 	// Now is the clock for settlement times; default time.Now.
 	Now func() time.Time
 
-	once    sync.Once
-	initErr error
-	cfg     config
-	sem     chan struct{}
-	noMSet  atomic.Bool // a client answered EXEC MSet with "application not found" (logged once)
+	once        sync.Once
+	initErr     error
+	cfg         config
+	sem         chan struct{}
+	overflowSem chan struct{} // overflowSessions slots for connections past MaxSessions
+	noMSet      atomic.Bool   // a client answered EXEC MSet with "application not found" (logged once)
 
 	refusedLog, busyLog, malformedLog, acceptLog, forgedLog, uncheckedLog logLimiter
+	overflowLog, overflowEmergencyLog, overflowRefusedLog                 logLimiter
 }
 
 // config holds the Server's fields with defaults applied.
@@ -186,7 +192,9 @@ func (s *Server) init() {
 		n = DefaultMaxSessions
 	}
 	s.sem = make(chan struct{}, n)
-	for _, l := range []*logLimiter{&s.refusedLog, &s.busyLog, &s.malformedLog, &s.acceptLog, &s.forgedLog} {
+	s.overflowSem = make(chan struct{}, overflowSessions)
+	for _, l := range []*logLimiter{&s.refusedLog, &s.busyLog, &s.malformedLog, &s.acceptLog, &s.forgedLog,
+		&s.overflowLog, &s.overflowEmergencyLog, &s.overflowRefusedLog} {
 		l.every = 10 * time.Second
 	}
 	s.uncheckedLog.every = time.Hour
@@ -261,14 +269,7 @@ func (s *Server) accept(ctx context.Context, conn net.Conn, wg *serveGroups) {
 	select {
 	case s.sem <- struct{}{}:
 	default:
-		s.cfg.metrics.Refused(RefusedBusy)
-		if ok, n := s.busyLog.allow(time.Now()); ok {
-			s.cfg.log.Warn("FastAGI connection closed: too many sessions in flight. "+
-				"The dialplan include fails such calls closed (cause 34). Raise the session limit if Asterisk really "+
-				"gates this many calls at once, or find out why sessions are slow (a slow store?)",
-				LogPeer, peer.String(), "max_sessions", cap(s.sem), LogSuppressed, n)
-		}
-		conn.Close()
+		s.overflow(conn, peer, wg)
 		return
 	}
 	wg.sessions.Add(1)
@@ -350,7 +351,27 @@ func (s *Server) serveConn(ctx context.Context, conn net.Conn, peer netip.Addr) 
 		s.cfg.metrics.SessionEnd()
 	}()
 
-	deadline := start.Add(s.cfg.sessionTimeout)
+	ss, ok := s.open(conn, lr, peer, start, start.Add(s.cfg.sessionTimeout))
+	if !ok {
+		return
+	}
+	switch ss.req.Script {
+	case tollguard.ScriptOutbound:
+		s.outbound(ctx, ss)
+	case tollguard.ScriptHangup:
+		s.hangup(ctx, ss)
+	case tollguard.ScriptEmergency:
+		s.emergency(ctx, ss)
+	default:
+		s.unknownScript(ss)
+	}
+}
+
+// open reads the env block under the env deadline and screens the
+// request: forged arguments, missing copies (request.checkArgs). ok is
+// false when the request was refused; the caller closes conn. Past the
+// env block, deadline bounds the session.
+func (s *Server) open(conn net.Conn, lr *lineReader, peer netip.Addr, start, deadline time.Time) (ss *session, ok bool) {
 	envDeadline := start.Add(s.cfg.envTimeout)
 	if envDeadline.After(deadline) {
 		envDeadline = deadline
@@ -363,11 +384,11 @@ func (s *Server) serveConn(ctx context.Context, conn net.Conn, peer netip.Addr) 
 			s.cfg.log.Warn("malformed FastAGI request; connection closed. Only Asterisk's AGI() should connect to this port",
 				LogPeer, peer.String(), tollguard.LogError, err, LogSuppressed, n)
 		}
-		return
+		return nil, false
 	}
 	conn.SetDeadline(deadline)
 
-	ss := &session{
+	ss = &session{
 		srv:      s,
 		a:        a,
 		lr:       lr,
@@ -380,27 +401,18 @@ func (s *Server) serveConn(ctx context.Context, conn net.Conn, peer netip.Addr) 
 	switch checked, err := req.checkArgs(); {
 	case err != nil:
 		s.forged(ss, err)
-		return
+		return nil, false
 	case checked:
 		req.dropNonce()
 	case s.RequireArgCopies && req.Script != "":
 		s.refuse(ss, errors.New("no a1=... in the request URL"), RefusedUnchecked, "unchecked_request",
 			"FastAGI request refused: it has no copies of its arguments in its URL, and [agi] require_arg_copies is on. ",
 			". Install the current include (tollguard dialplan > /etc/asterisk/tollguard.conf; dialplan reload), or use its AGI() lines")
-		return
+		return nil, false
 	case req.Script != "":
 		s.unchecked(ss)
 	}
-	switch req.Script {
-	case tollguard.ScriptOutbound:
-		s.outbound(ctx, ss)
-	case tollguard.ScriptHangup:
-		s.hangup(ctx, ss)
-	case tollguard.ScriptEmergency:
-		s.emergency(ctx, ss)
-	default:
-		s.unknownScript(ss)
-	}
+	return ss, true
 }
 
 // serveGroups tracks the sessions of one Serve call.

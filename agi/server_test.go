@@ -799,9 +799,10 @@ func TestMaxSessions(t *testing.T) {
 	b := h.start(gated("0044207946000"))
 	recv(t, entered, "first Decide")
 	recv(t, entered, "second Decide")
+	// The third is answered without the gate (TestBusyOverflow has more).
 	res := h.run(gated("0044207946000"))
-	if len(res.Commands) != 0 || len(entered) != 0 {
-		t.Errorf("third session served: %+v", res)
+	if res.Verdict() != "deny" || res.Cause() != "34" || res.HangupCause != "34" || len(entered) != 0 {
+		t.Errorf("third session: %+v", res)
 	}
 	if len(h.logs.find("too many sessions")) != 1 {
 		t.Errorf("no warning:\n%s", h.logs.dump())
@@ -817,7 +818,7 @@ func TestMaxSessions(t *testing.T) {
 	}
 	h.stop()
 	inFlight, started, _, _, refused := h.metrics.snapshot()
-	if inFlight != 0 || started != 3 || refused[RefusedBusy] != 1 {
+	if inFlight != 0 || started != 3 || refused[RefusedOverflow] != 1 || refused[RefusedBusy] != 0 {
 		t.Errorf("metrics: in flight %d, started %d, refused %v", inFlight, started, refused)
 	}
 }
