@@ -61,7 +61,7 @@ const (
 	DetectConcurrentExt  = "concurrent_ext"  // calls in progress per extension
 	DetectConcurrentAcct = "concurrent_acct" // calls in progress per account
 	DetectSweep          = "sweep"           // distinct numbers under one prefix, per extension
-	DetectHighRisk       = "high_risk"       // attempts to high-risk or premium destinations, per extension
+	DetectHighRisk       = "high_risk"       // distinct high-risk or premium numbers tried, per extension
 	DetectUngated        = "ungated"         // outbound calls with no gate record
 	DetectLongIntl       = "long_intl"       // international calls longer than Duration, per account
 )
@@ -206,6 +206,7 @@ type Detectors struct {
 
 	counters map[string]*counterSet // by detector
 	sweeps   map[string]*sweepState // by extension
+	risks    map[string]*riskWindow // high_risk, by "e:"+extension
 	conc     map[string]int         // "e:"+ext / "a:"+account → calls in progress
 	quiet    map[string]time.Time   // concurrency key → no new finding before
 	calls    map[string]*liveCall   // by call id
@@ -230,7 +231,7 @@ func NewDetectors(s DetectorSettings) (*Detectors, error) {
 	}
 	d := &Detectors{
 		rules: rules, digits: s.SweepDigits, maxKeys: s.MaxKeys, maxCalls: s.MaxCalls, callTTL: s.CallTTL,
-		counters: make(map[string]*counterSet), sweeps: make(map[string]*sweepState),
+		counters: make(map[string]*counterSet), sweeps: make(map[string]*sweepState), risks: make(map[string]*riskWindow),
 		conc: make(map[string]int), quiet: make(map[string]time.Time), calls: make(map[string]*liveCall),
 	}
 	if d.digits <= 0 {
@@ -305,7 +306,7 @@ type DetectorStats struct {
 func (d *Detectors) Stats() DetectorStats {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	s := DetectorStats{Calls: len(d.calls), Keys: len(d.sweeps) + len(d.conc) + len(d.quiet)}
+	s := DetectorStats{Calls: len(d.calls), Keys: len(d.sweeps) + len(d.risks) + len(d.conc) + len(d.quiet)}
 	for _, c := range d.counters {
 		s.Keys += len(c.keys)
 	}
@@ -347,9 +348,12 @@ func (d *Detectors) Attempt(a CallAttempt) []Finding {
 }
 
 // Resolved counts a call's destination once its gate outcome is known
-// (reason is TOLLGUARD_REASON, or "" if the gate never said): attempts to
-// high-risk or premium destinations count unless the gate allowed them
-// as whitelisted. Ended resolves calls that never were.
+// (reason is TOLLGUARD_REASON, or "" if the gate never said): high-risk
+// or premium numbers count unless the gate allowed them as whitelisted,
+// each number once (a redial is one intention, not fresh evidence). The
+// rule's action applies when the international ones alone reach the
+// threshold; national ones (09...) count toward an alert only, since an
+// intl_block would not stop them. Ended resolves calls that never were.
 func (d *Detectors) Resolved(call string, reason Reason, at time.Time) []Finding {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -367,7 +371,11 @@ func (d *Detectors) resolve(c *liveCall, reason Reason, at time.Time) []Finding 
 		return nil
 	}
 	r := d.rule(c.Account, DetectHighRisk)
-	cnt, first, ok := d.count(DetectHighRisk, "e:"+c.Extension, at, r)
+	num := n.E164
+	if num == "" {
+		num = digitsOnly(n.Dialled)
+	}
+	ev, block, ok := d.countRisk("e:"+c.Extension, num, n.International, at, r)
 	if !ok {
 		return nil
 	}
@@ -375,12 +383,24 @@ func (d *Detectors) resolve(c *liveCall, reason Reason, at time.Time) []Finding 
 	if n.HighRisk != "" {
 		what = "high-risk (" + n.HighRisk + ")"
 	}
+	kind := "different high-risk or premium numbers"
+	if !block && r.Action == ActionIntlBlock {
+		// A redial of 09... is an honest user's; and an international
+		// block would not stop national premium-rate calls anyway.
+		r.Action = ActionAlert
+		kind += " (national ones among them, so alerted: an international block would not stop those)"
+	}
 	a := c.CallAttempt
 	a.At = at
+	nums := make([]string, len(ev))
+	for i, e := range ev {
+		nums[i] = e.num
+	}
+	first := time.Unix(0, ev[0].at)
 	return []Finding{d.finding(DetectHighRisk, AlertHighRisk, r, a, ExtSubject(c.Extension),
-		fmt.Sprintf("extension %s tried %d calls to high-risk or premium destinations in %s (threshold %d in %s), the last to %s %s",
-			c.Extension, cnt, at.Sub(first).Round(time.Second), r.Threshold, r.Window, what, orUnknown(n.E164)),
-		map[string]any{"attempts": cnt, "since": first.UTC(), "last_dialled": n.Dialled, "last_e164": n.E164, "gate_reason": string(reason)})}
+		fmt.Sprintf("extension %s tried %d %s in %s (threshold %d in %s), the last to %s %s",
+			c.Extension, len(ev), kind, at.Sub(first).Round(time.Second), r.Threshold, r.Window, what, orUnknown(n.E164)),
+		map[string]any{"attempts": len(ev), "numbers": nums, "since": first.UTC(), "last_dialled": n.Dialled, "last_e164": n.E164, "gate_reason": string(reason)})}
 }
 
 // Answered marks a call as answered at at, for long_intl.
@@ -491,6 +511,11 @@ func (d *Detectors) expire(now time.Time) {
 	for k, s := range d.sweeps {
 		if s.expires < t {
 			delete(d.sweeps, k)
+		}
+	}
+	for k, w := range d.risks {
+		if w.expires < t {
+			delete(d.risks, k)
 		}
 	}
 	for k, q := range d.quiet {
@@ -677,6 +702,101 @@ func evictWindows(keys map[string]*window, now int64, maxKeys int) {
 		delete(keys, k)
 		drop--
 	}
+}
+
+// riskWindow is a key's recent distinct high-risk or premium numbers,
+// oldest first: a redial refreshes its number rather than adding one.
+type riskWindow struct {
+	items   []riskItem
+	expires int64
+}
+
+type riskItem struct {
+	num     string
+	at      int64
+	intl    bool // international: counts toward an intl_block
+	alerted bool // already in an alert-only finding (intl ones stay, for a block)
+}
+
+// countRisk records num (intl if it is international) for key at t under
+// r. It fires when r.Threshold distinct numbers fall within the window:
+// with block true when the international ones alone reach the threshold
+// (the key is then cleared), else as an alert on the numbers not yet
+// alerted (the national ones are then dropped, the international ones
+// kept toward a block). It returns the numbers counted, oldest first.
+func (d *Detectors) countRisk(key, num string, intl bool, t time.Time, r DetectorRule) ([]riskItem, bool, bool) {
+	if r.Threshold <= 0 {
+		return nil, false, false
+	}
+	w := d.risks[key]
+	now := t.UnixNano()
+	if w == nil {
+		if len(d.risks) >= d.maxKeys {
+			for k, v := range d.risks {
+				if v.expires < now || len(d.risks) >= d.maxKeys*9/10 {
+					delete(d.risks, k)
+				}
+			}
+		}
+		w = &riskWindow{}
+		d.risks[key] = w
+	}
+	cut := now - int64(r.Window)
+	keep := w.items[:0]
+	var redial riskItem
+	found := false
+	for _, it := range w.items {
+		switch {
+		case it.num == num:
+			redial, found = it, true
+		case it.at >= cut:
+			keep = append(keep, it)
+		}
+	}
+	w.items = keep
+	w.expires = max(w.expires, now+int64(r.Window))
+	if found {
+		// The same number again is one intention: refreshed, not counted.
+		redial.at = now
+		w.items = append(w.items, redial)
+		return nil, false, false
+	}
+	w.items = append(w.items, riskItem{num: num, at: now, intl: intl})
+	var nIntl, nNew int
+	for _, it := range w.items {
+		if it.intl {
+			nIntl++
+		}
+		if !it.alerted {
+			nNew++
+		}
+	}
+	switch {
+	case nIntl >= r.Threshold:
+		var ev []riskItem
+		for _, it := range w.items {
+			if it.intl {
+				ev = append(ev, it)
+			}
+		}
+		delete(d.risks, key)
+		return ev, true, true
+	case nNew >= r.Threshold:
+		var ev []riskItem
+		keep := w.items[:0]
+		for _, it := range w.items {
+			if !it.alerted {
+				ev = append(ev, it)
+			}
+			if it.intl {
+				it.alerted = true
+				keep = append(keep, it)
+			}
+		}
+		w.items = keep
+		return ev, false, true
+	}
+	return nil, false, false
 }
 
 // sweepState is an extension's recent distinct numbers.

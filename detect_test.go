@@ -197,7 +197,7 @@ func TestDetectorHighRisk(t *testing.T) {
 	t.Run("RepeatedAttemptsBlockInternational", func(t *testing.T) {
 		d := detNew(t, rules)
 		var fired []tollguard.Finding
-		for i, n := range []string{"00252612345678", "09061234567", "00252612345679"} {
+		for i, n := range []string{"00252612345678", "00252612345679", "0088216123456"} {
 			call := fmt.Sprint("h", i)
 			at := detT0.Add(time.Duration(i) * time.Minute)
 			fired = append(fired, d.Attempt(detAttempt(t, call, "1001", "acme", n, at))...)
@@ -212,6 +212,51 @@ func TestDetectorHighRisk(t *testing.T) {
 		f := fired[0]
 		if f.Kind != tollguard.AlertHighRisk || f.Action != tollguard.ActionIntlBlock || f.Account != "acme" || f.Evidence["attempts"] != 3 {
 			t.Errorf("finding: %+v", f)
+		}
+	})
+	// try dials numbers from extension ext, one a step apart, each
+	// resolved with reason.
+	try := func(d *tollguard.Detectors, ext string, start time.Time, numbers []string, step time.Duration, reason tollguard.Reason) []tollguard.Finding {
+		var fired []tollguard.Finding
+		for i, n := range numbers {
+			call := fmt.Sprint(ext, "-", start.Unix(), "-", i)
+			at := start.Add(time.Duration(i) * step)
+			fired = append(fired, d.Attempt(detAttempt(t, call, ext, "acme", n, at))...)
+			fired = append(fired, d.Resolved(call, reason, at.Add(time.Second))...)
+			fired = append(fired, d.Ended(call, at.Add(2*time.Second))...)
+		}
+		return detOnly(fired, "detector:high_risk")
+	}
+	t.Run("RedialIsOneNumber", func(t *testing.T) {
+		// An honest user redials a denied number: one intention, however
+		// many attempts (the gate denies each).
+		for _, n := range []string{"09061234567", "00252612345678"} {
+			d := detNew(t, rules)
+			if fs := try(d, "1001", detT0, []string{n, n, n, n, n}, 20*time.Second, tollguard.ReasonHighRisk); len(fs) > 0 {
+				t.Errorf("%s redialled fired: %+v", n, fs)
+			}
+		}
+	})
+	t.Run("NationalPremiumOnlyAlerts", func(t *testing.T) {
+		// An international block would not stop national premium-rate
+		// calls; it would only cut the account's calls abroad.
+		d := detNew(t, rules)
+		fs := try(d, "1001", detT0, []string{"09061234567", "09061234568", "09061234569"}, 20*time.Second, tollguard.ReasonPremium)
+		if len(fs) != 1 || fs[0].Action != tollguard.ActionAlert || fs[0].Severity != tollguard.SeverityWarning || fs[0].Evidence["attempts"] != 3 {
+			t.Fatalf("findings: %+v", fs)
+		}
+	})
+	t.Run("NationalPremiumDoesNotCountTowardABlock", func(t *testing.T) {
+		d := detNew(t, rules)
+		fs := try(d, "1001", detT0, []string{"00252612345678", "09061234567", "00252612345679"}, 20*time.Second, tollguard.ReasonHighRisk)
+		if len(fs) != 1 || fs[0].Action != tollguard.ActionAlert {
+			t.Fatalf("two international and one national: %+v", fs)
+		}
+		// The international attempts still count toward the block: a
+		// third one blocks at once.
+		fs = try(d, "1001", detT0.Add(time.Minute), []string{"0088216123456"}, 0, tollguard.ReasonHighRisk)
+		if len(fs) != 1 || fs[0].Action != tollguard.ActionIntlBlock || fs[0].Evidence["attempts"] != 3 {
+			t.Fatalf("third international: %+v", fs)
 		}
 	})
 	t.Run("WhitelistedDoesNotCount", func(t *testing.T) {
@@ -233,7 +278,7 @@ func TestDetectorHighRisk(t *testing.T) {
 		for i := 0; i < 3; i++ {
 			call := fmt.Sprint("u", i)
 			at := detT0.Add(time.Duration(i) * time.Minute)
-			fired = append(fired, d.Attempt(detAttempt(t, call, "1001", "acme", "00252612345678", at))...)
+			fired = append(fired, d.Attempt(detAttempt(t, call, "1001", "acme", fmt.Sprint("0025261234567", i), at))...)
 			fired = append(fired, d.Ended(call, at.Add(time.Second))...)
 		}
 		if len(fired) != 1 || fired[0].Source != "detector:high_risk" {
