@@ -888,7 +888,13 @@ func (d *Detectors) sweep(a CallAttempt) (Finding, bool) {
 		map[string]any{"numbers": same, "prefix": "+" + prefix, "sequential": seq}), true
 }
 
-// sequential reports whether sorted same-length numbers are consecutive.
+// maxSweepStep is the largest step between two numbers of a sequence:
+// 2 lets a sweep skip one number (…100, …101, …103, …104) and still be
+// one.
+const maxSweepStep = 2
+
+// sequential reports whether sorted same-length numbers are in sequence:
+// each at most maxSweepStep above the one before.
 func sequential(sorted []string) bool {
 	if len(sorted) < 2 {
 		return false
@@ -904,7 +910,7 @@ func sequential(sorted []string) bool {
 	}
 	for _, s := range sorted[1:] {
 		v, ok := tail(s)
-		if !ok || v != prev+1 {
+		if !ok || v-prev > maxSweepStep {
 			return false
 		}
 		prev = v

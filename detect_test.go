@@ -122,6 +122,8 @@ func TestDetectorSweep(t *testing.T) {
 		// Five direct lines at one firm: worth a look, not a block.
 		{"NationalOutOfSequenceAlertsOnly", []string{"02079460123", "02079460456", "02079460789", "02079460311", "02079460555"}, true, false, tollguard.ActionAlert},
 		{"NationalSequentialBlocks", []string{"02079460100", "02079460101", "02079460102", "02079460103", "02079460104"}, true, true, tollguard.ActionBlockExtension},
+		// A sweep that skips a number is still a sweep.
+		{"NationalSequentialWithAGapBlocks", []string{"02079460100", "02079460101", "02079460103", "02079460104", "02079460105"}, true, true, tollguard.ActionBlockExtension},
 		{"RedialIsNotASweep", []string{"0033123456001", "0033123456001", "0033123456001", "0033123456001", "0033123456001", "0033123456001"}, false, false, ""},
 		{"DifferentPrefixes", []string{"0033123456001", "0049301234567", "02079460001", "0034911234567", "0039061234567"}, false, false, ""},
 		{"FourIsBelowThreshold", []string{"0033123456001", "0033123456002", "0033123456003", "0033123456004"}, false, false, ""},
