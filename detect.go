@@ -60,7 +60,7 @@ const (
 	DetectBurstAcct      = "burst_acct"      // call attempts per account in a window
 	DetectConcurrentExt  = "concurrent_ext"  // calls in progress per extension
 	DetectConcurrentAcct = "concurrent_acct" // calls in progress per account
-	DetectSweep          = "sweep"           // distinct numbers under one prefix, per extension
+	DetectSweep          = "sweep"           // numbers in sequence, in steps or under one prefix, per extension
 	DetectHighRisk       = "high_risk"       // distinct high-risk or premium numbers tried, per extension
 	DetectUngated        = "ungated"         // outbound calls with no gate record
 	DetectLongIntl       = "long_intl"       // international calls longer than Duration, per account
@@ -150,7 +150,8 @@ type DetectorSettings struct {
 	// missing detector takes DefaultDetectorRules.
 	Rules map[string]DetectorRule
 	// SweepDigits: numbers that differ only in their last SweepDigits
-	// digits are "under one prefix" (default 3: …000 to …999).
+	// digits are "under one prefix" (default 3: …000 to …999), and
+	// sweeps in steps of up to 10^SweepDigits are caught.
 	SweepDigits int
 	// MaxKeys bounds the extensions and accounts each detector tracks
 	// (default 50,000); MaxCalls the calls in progress (default 50,000).
@@ -807,6 +808,7 @@ type sweepState struct {
 
 type sweepNum struct {
 	digits string
+	val    int64 // the last (up to) sweepValDigits digits' value
 	at     int64
 }
 
@@ -815,11 +817,24 @@ const maxSweepNums = 64
 // minSweepLen: shorter numbers (short codes) are not swept.
 const minSweepLen = 7
 
-// sweep records a's number and reports a number sweep: Threshold or more
-// distinct numbers of the same length that share all but their last
-// SweepDigits digits, within Window (…001, …002, …003 is the classic).
-// The rule's action applies to sequential numbers and to international
-// ones; national numbers out of sequence are only alerted.
+// sweepValDigits: numbers are compared by the value of their last 18
+// digits (E.164 has at most 15); longer ones must match before those.
+const sweepValDigits = 18
+
+// maxSweepStep is the largest step between two numbers of a sequence, in
+// units of its stride: 2 lets a sweep skip one number (…100, …101, …103,
+// …104) and still be one.
+const maxSweepStep = 2
+
+// sweep records a's number and reports a number sweep within Window:
+// Threshold or more distinct numbers of the same length that are in
+// sequence (…001, …002, …003 is the classic; see sweepRun), or in
+// steps of 10, 100, … up to 10^SweepDigits (…1000, …2000, …3000), or
+// that share all but their last SweepDigits digits. Sequences are judged
+// on the numbers' values, so they cross …999/…000 like any other step.
+// The rule's action applies to sequences and to international numbers;
+// national numbers in steps or merely under one prefix are only alerted
+// (a firm's direct lines can be numbered either way).
 func (d *Detectors) sweep(a CallAttempt) (Finding, bool) {
 	r := d.rule(a.Account, DetectSweep)
 	num := a.Number.E164
@@ -830,6 +845,10 @@ func (d *Detectors) sweep(a CallAttempt) (Finding, bool) {
 	// The shared prefix must say something: with sweep_digits 8, a
 	// 7-digit number (+290 xxxx, Saint Helena) has none at all.
 	if r.Threshold <= 0 || a.Extension == "" || len(num) < max(minSweepLen, d.digits+4) {
+		return Finding{}, false
+	}
+	val, err := strconv.ParseInt(num[max(0, len(num)-sweepValDigits):], 10, 64)
+	if err != nil {
 		return Finding{}, false
 	}
 	s := d.sweeps[a.Extension]
@@ -856,28 +875,31 @@ func (d *Detectors) sweep(a CallAttempt) (Finding, bool) {
 	if len(s.nums) >= maxSweepNums {
 		s.nums = append(s.nums[:0], s.nums[1:]...)
 	}
-	s.nums = append(s.nums, sweepNum{digits: num, at: now})
+	s.nums = append(s.nums, sweepNum{digits: num, val: val, at: now})
 	s.expires = max(s.expires, now+int64(r.Window))
 
-	prefix := num[:len(num)-d.digits]
-	var same []string
-	for _, n := range s.nums {
-		if len(n.digits) == len(num) && strings.HasPrefix(n.digits, prefix) {
-			same = append(same, n.digits)
-		}
-	}
-	if len(same) < r.Threshold {
+	hit, ok := d.sweepRun(s.nums, r.Threshold)
+	if !ok {
 		return Finding{}, false
 	}
 	delete(d.sweeps, a.Extension)
-	sort.Strings(same)
-	seq := sequential(same)
-	kind := "distinct numbers under +" + prefix
-	if seq {
+	same := make([]string, len(hit.idx))
+	for i, j := range hit.idx {
+		same[i] = s.nums[j].digits
+	}
+	prefix := commonPrefix(same[0], same[len(same)-1])
+	var kind string
+	switch hit.stride {
+	case 1:
 		kind = "sequential numbers"
-	} else if !a.Number.International {
+	case 0:
+		kind = "distinct numbers under +" + prefix
+	default:
+		kind = fmt.Sprintf("numbers in steps of %d", hit.stride)
+	}
+	if hit.stride != 1 && !a.Number.International {
 		// A receptionist calling five direct lines at one firm looks the
-		// same: out of sequence and national, it is worth a look, not a
+		// same: national and not in sequence, it is worth a look, not a
 		// block.
 		r.Action = ActionAlert
 		kind += " (national and not in sequence, so alerted, not blocked)"
@@ -885,35 +907,131 @@ func (d *Detectors) sweep(a CallAttempt) (Finding, bool) {
 	return d.finding(DetectSweep, AlertSweep, r, a, ExtSubject(a.Extension),
 		fmt.Sprintf("extension %s dialled %d %s within %s (threshold %d in %s): a number sweep, which is how attackers find open routes",
 			a.Extension, len(same), kind, r.Window, r.Threshold, r.Window),
-		map[string]any{"numbers": same, "prefix": "+" + prefix, "sequential": seq}), true
+		map[string]any{"numbers": same, "prefix": "+" + prefix, "sequential": hit.stride == 1, "stride": hit.stride}), true
 }
 
-// maxSweepStep is the largest step between two numbers of a sequence:
-// 2 lets a sweep skip one number (…100, …101, …103, …104) and still be
-// one.
-const maxSweepStep = 2
+// sweepHit is a sweep sweepRun found: the indexes of its numbers, in
+// numeric order, and its stride (1 in sequence, 10, 100, … in steps, 0
+// for numbers merely under one prefix).
+type sweepHit struct {
+	idx    []int
+	stride int64
+}
 
-// sequential reports whether sorted same-length numbers are in sequence:
-// each at most maxSweepStep above the one before.
-func sequential(sorted []string) bool {
-	if len(sorted) < 2 {
-		return false
+// sweepRun looks for a sweep of at least threshold numbers that includes
+// the last of nums: in sequence, else under one prefix, else in steps of
+// a power of ten up to 10^digits. A sequence is a run whose neighbours
+// differ by at most maxSweepStep strides. It costs O(len(nums)) for the
+// numbers near the last one (usually none) and a small sort of those.
+func (d *Detectors) sweepRun(nums []sweepNum, threshold int) (sweepHit, bool) {
+	if threshold > len(nums) {
+		return sweepHit{}, false
 	}
-	tail := func(s string) (int64, bool) {
-		k := min(len(s), 15)
-		v, err := strconv.ParseInt(s[len(s)-k:], 10, 64)
-		return v, err == nil
+	last := nums[len(nums)-1]
+	head := last.digits[:max(0, len(last.digits)-sweepValDigits)]
+	block := int64(1)
+	for range d.digits {
+		block *= 10
 	}
-	prev, ok := tail(sorted[0])
-	if !ok {
-		return false
-	}
-	for _, s := range sorted[1:] {
-		v, ok := tail(s)
-		if !ok || v-prev > maxSweepStep {
-			return false
+	// The reach of a run of up to maxSweepNums numbers at the widest
+	// stride: numbers farther away cannot be in one with the last.
+	reach := block * maxSweepStep * maxSweepNums
+	var near [maxSweepNums]int // indexes of the comparable numbers near the last
+	n, under := 0, 0
+	for i, x := range nums {
+		if len(x.digits) != len(last.digits) || (head != "" && !strings.HasPrefix(x.digits, head)) {
+			continue
 		}
-		prev = v
+		if x.val/block == last.val/block {
+			under++
+		}
+		if diff := x.val - last.val; diff >= -reach && diff <= reach {
+			near[n] = i
+			n++
+		}
 	}
-	return true
+	if n < threshold {
+		return sweepHit{}, false
+	}
+	var run []int
+	for stride := int64(1); stride <= block; stride *= 10 {
+		if run = sweepStride(nums, near[:n], last.val, stride, threshold); run != nil {
+			if stride == 1 {
+				return sweepHit{idx: run, stride: 1}, true
+			}
+			if under < threshold {
+				return sweepHit{idx: run, stride: stride}, true
+			}
+			break
+		}
+	}
+	if under < threshold {
+		return sweepHit{}, false
+	}
+	// Under one prefix, but not in sequence.
+	idx := make([]int, 0, under)
+	for _, i := range near[:n] {
+		if nums[i].val/block == last.val/block {
+			idx = append(idx, i)
+		}
+	}
+	sort.Slice(idx, func(a, b int) bool { return nums[idx[a]].val < nums[idx[b]].val })
+	return sweepHit{idx: idx}, true
+}
+
+// sweepStride returns the run in steps of stride through val (the last
+// number's value) among the numbers near, in numeric order, or nil if it
+// is shorter than threshold.
+func sweepStride(nums []sweepNum, near []int, val, stride int64, threshold int) []int {
+	type unit struct {
+		k int64 // (value - val) / stride
+		i int
+	}
+	var buf [maxSweepNums]unit
+	n := 0
+	reach := stride * maxSweepStep * maxSweepNums
+	for _, i := range near {
+		diff := nums[i].val - val
+		if diff%stride == 0 && diff >= -reach && diff <= reach {
+			buf[n] = unit{diff / stride, i}
+			n++
+		}
+	}
+	if n < threshold {
+		return nil
+	}
+	us := buf[:n]
+	for i := 1; i < n; i++ { // insertion sort: n is small
+		for j := i; j > 0 && us[j].k < us[j-1].k; j-- {
+			us[j], us[j-1] = us[j-1], us[j]
+		}
+	}
+	at := 0
+	for us[at].k != 0 {
+		at++
+	}
+	lo, hi := at, at
+	for lo > 0 && us[lo].k-us[lo-1].k <= maxSweepStep {
+		lo--
+	}
+	for hi < n-1 && us[hi+1].k-us[hi].k <= maxSweepStep {
+		hi++
+	}
+	if hi-lo+1 < threshold {
+		return nil
+	}
+	run := make([]int, 0, hi-lo+1)
+	for _, u := range us[lo : hi+1] {
+		run = append(run, u.i)
+	}
+	return run
+}
+
+// commonPrefix returns the longest prefix a and b share.
+func commonPrefix(a, b string) string {
+	i := 0
+	for i < len(a) && i < len(b) && a[i] == b[i] {
+		i++
+	}
+	return a[:i]
 }

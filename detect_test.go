@@ -124,6 +124,15 @@ func TestDetectorSweep(t *testing.T) {
 		{"NationalSequentialBlocks", []string{"02079460100", "02079460101", "02079460102", "02079460103", "02079460104"}, true, true, tollguard.ActionBlockExtension},
 		// A sweep that skips a number is still a sweep.
 		{"NationalSequentialWithAGapBlocks", []string{"02079460100", "02079460101", "02079460103", "02079460104", "02079460105"}, true, true, tollguard.ActionBlockExtension},
+		// Sequences are judged on the numbers' values, not in blocks of
+		// 1000 that a sweep can cross.
+		{"SequentialAcrossABlock", []string{"0033123455998", "0033123455999", "0033123456000", "0033123456001", "0033123456002"}, true, true, tollguard.ActionBlockExtension},
+		{"NationalSequentialAcrossABlock", []string{"02079469998", "02079469999", "02079470000", "02079470001", "02079470002"}, true, true, tollguard.ActionBlockExtension},
+		{"StepsOf1000", []string{"0033123400000", "0033123401000", "0033123402000", "0033123403000", "0033123404000"}, true, false, tollguard.ActionBlockExtension},
+		{"StepsOf10WithAGap", []string{"0033123456010", "0033123456020", "0033123456040", "0033123456050", "0033123456060"}, true, false, tollguard.ActionBlockExtension},
+		// A firm's departments at …0100, …0200, …: worth a look, not a block.
+		{"NationalStepsOf100AlertOnly", []string{"02079460100", "02079460200", "02079460300", "02079460400", "02079460500"}, true, false, tollguard.ActionAlert},
+		{"NearButNotInSequence", []string{"0033123455990", "0033123455997", "0033123456004", "0033123456011", "0033123456018"}, false, false, ""},
 		{"RedialIsNotASweep", []string{"0033123456001", "0033123456001", "0033123456001", "0033123456001", "0033123456001", "0033123456001"}, false, false, ""},
 		{"DifferentPrefixes", []string{"0033123456001", "0049301234567", "02079460001", "0034911234567", "0039061234567"}, false, false, ""},
 		{"FourIsBelowThreshold", []string{"0033123456001", "0033123456002", "0033123456003", "0033123456004"}, false, false, ""},
@@ -168,6 +177,31 @@ func TestDetectorSweep(t *testing.T) {
 		for i := range 6 {
 			if fs := detOnly(d.Attempt(detAttempt(t, fmt.Sprint(i), "1001", "acme", fmt.Sprintf("0029022%03d", i), detT0.Add(time.Duration(i)*time.Second))), "detector:sweep"); len(fs) > 0 {
 				t.Fatalf("attempt %d fired: %+v", i, fs)
+			}
+		}
+	})
+	t.Run("StepsOf1000FireOnce", func(t *testing.T) {
+		// 20 numbers in steps of 1000, 20 s apart: one block at the fifth.
+		d := detNew(t, rules)
+		var fired []tollguard.Finding
+		for i := range 20 {
+			fired = append(fired, detOnly(d.Attempt(detAttempt(t, fmt.Sprint(i), "1001", "acme", fmt.Sprintf("00331234%02d000", i), detT0.Add(time.Duration(i)*20*time.Second))), "detector:sweep")...)
+			if i == 4 && len(fired) != 1 {
+				t.Fatalf("after 5 numbers: %+v", fired)
+			}
+		}
+		if len(fired) == 0 || fired[0].Action != tollguard.ActionBlockExtension || fired[0].Evidence["stride"] != int64(1000) || !strings.Contains(fired[0].Message, "steps of 1000") {
+			t.Fatalf("findings: %+v", fired)
+		}
+	})
+	t.Run("SpreadNumbersAreQuiet", func(t *testing.T) {
+		// Busy traffic to numbers all over one country (the ARI
+		// benchmark's): no sweep, whatever the stride test finds.
+		d := detNew(t, rules)
+		for k := range 500 {
+			n := fmt.Sprintf("0033%09d", (k*104729)%1_000_000_000)
+			if fs := detOnly(d.Attempt(detAttempt(t, fmt.Sprint(k), "1001", "acme", n, detT0.Add(time.Duration(k)*time.Second))), "detector:sweep"); len(fs) > 0 {
+				t.Fatalf("attempt %d (%s) fired: %+v", k, n, fs)
 			}
 		}
 	})
