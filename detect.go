@@ -2,6 +2,7 @@ package tollguard
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -60,8 +61,8 @@ const (
 	DetectBurstAcct      = "burst_acct"      // call attempts per account in a window
 	DetectConcurrentExt  = "concurrent_ext"  // calls in progress per extension
 	DetectConcurrentAcct = "concurrent_acct" // calls in progress per account
-	DetectSweep          = "sweep"           // numbers in sequence, in steps or under one prefix, per extension
-	DetectHighRisk       = "high_risk"       // distinct high-risk or premium numbers tried, per extension
+	DetectSweep          = "sweep"           // numbers in sequence, in steps or under one prefix, per extension and per account
+	DetectHighRisk       = "high_risk"       // distinct high-risk or premium numbers tried, per extension and per account
 	DetectUngated        = "ungated"         // outbound calls with no gate record
 	DetectLongIntl       = "long_intl"       // international calls longer than Duration, per account
 )
@@ -206,8 +207,8 @@ type Detectors struct {
 	callTTL   time.Duration
 
 	counters map[string]*counterSet // by detector
-	sweeps   map[string]*sweepState // by extension
-	risks    map[string]*riskWindow // high_risk, by "e:"+extension
+	sweeps   map[string]*sweepState // by "e:"+extension and "a:"+account
+	risks    map[string]*riskWindow // high_risk, by "e:"+extension and "a:"+account
 	conc     map[string]int         // "e:"+ext / "a:"+account → calls in progress
 	quiet    map[string]time.Time   // concurrency key → no new finding before
 	calls    map[string]*liveCall   // by call id
@@ -354,7 +355,9 @@ func (d *Detectors) Attempt(a CallAttempt) []Finding {
 // each number once (a redial is one intention, not fresh evidence). The
 // rule's action applies when the international ones alone reach the
 // threshold; national ones (09...) count toward an alert only, since an
-// intl_block would not stop them. Ended resolves calls that never were.
+// intl_block would not stop them. The account counts each extension's
+// numbers too: attempts spread over two or more extensions take
+// accountAction. Ended resolves calls that never were.
 func (d *Detectors) Resolved(call string, reason Reason, at time.Time) []Finding {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -376,32 +379,94 @@ func (d *Detectors) resolve(c *liveCall, reason Reason, at time.Time) []Finding 
 	if num == "" {
 		num = digitsOnly(n.Dialled)
 	}
-	ev, block, ok := d.countRisk("e:"+c.Extension, num, n.International, at, r)
-	if !ok {
-		return nil
-	}
 	what := "premium-rate"
 	if n.HighRisk != "" {
 		what = "high-risk (" + n.HighRisk + ")"
 	}
-	kind := "different high-risk or premium numbers"
-	if !block && r.Action == ActionIntlBlock {
-		// A redial of 09... is an honest user's; and an international
-		// block would not stop national premium-rate calls anyway.
-		r.Action = ActionAlert
-		kind += " (national ones among them, so alerted: an international block would not stop those)"
-	}
 	a := c.CallAttempt
 	a.At = at
+	acctKey := "a:" + c.Account
+	if ev, block, ok := d.countRisk("e:"+c.Extension, c.Extension, num, n.International, at, r, 1); ok {
+		// This evidence is acted on: the account does not count it again.
+		d.dropRiskExt(acctKey, c.Extension)
+		kind := "different high-risk or premium numbers"
+		if !block && r.Action == ActionIntlBlock {
+			// A redial of 09... is an honest user's; and an international
+			// block would not stop national premium-rate calls anyway.
+			r.Action = ActionAlert
+			kind += " (national ones among them, so alerted: an international block would not stop those)"
+		}
+		first := time.Unix(0, ev[0].at)
+		return []Finding{d.finding(DetectHighRisk, AlertHighRisk, r, a, ExtSubject(c.Extension),
+			fmt.Sprintf("extension %s tried %d %s in %s (threshold %d in %s), the last to %s %s",
+				c.Extension, len(ev), kind, at.Sub(first).Round(time.Second), r.Threshold, r.Window, what, orUnknown(n.E164)),
+			map[string]any{"attempts": len(ev), "numbers": riskNumbers(ev), "since": first.UTC(), "last_dialled": n.Dialled, "last_e164": n.E164, "gate_reason": string(reason)})}
+	}
+	if c.Account == "" {
+		return nil
+	}
+	// The account counts each extension's numbers, so that attempts
+	// spread over its extensions, each below the threshold, are seen.
+	ev, block, ok := d.countRisk(acctKey, c.Extension, num, n.International, at, r, 2)
+	if !ok {
+		return nil
+	}
+	nums := riskNumbers(ev)
+	if distinct(nums) < 2 {
+		// Colleagues trying one number (a client's) are not a sweep of
+		// routes: worth a look, not a block.
+		block = false
+	}
+	r.Action = accountAction(r.Action, block)
+	exts := riskExtensions(ev)
+	first := time.Unix(0, ev[0].at)
+	return []Finding{d.finding(DetectHighRisk, AlertHighRisk, r, a, AccountSubject(c.Account),
+		fmt.Sprintf("account %s's extensions %s tried %d high-risk or premium numbers (different per extension) in %s (threshold %d in %s), the last from extension %s to %s %s",
+			c.Account, strings.Join(exts, ", "), len(ev), at.Sub(first).Round(time.Second), r.Threshold, r.Window, c.Extension, what, orUnknown(n.E164)),
+		map[string]any{"attempts": len(ev), "numbers": nums, "extensions": exts, "since": first.UTC(), "last_dialled": n.Dialled, "last_e164": n.E164, "gate_reason": string(reason)})}
+}
+
+// accountAction is what a rule's action becomes for evidence spread over
+// an account's extensions, where no one extension is the culprit: a
+// blocking rule blocks the account's international calls when the
+// evidence is international (what an attacker rotating extensions is
+// after, and what intl_block stops), and alerts otherwise.
+func accountAction(rule Action, international bool) Action {
+	if rule.Blocks() && international {
+		return ActionIntlBlock
+	}
+	return ActionAlert
+}
+
+func riskNumbers(ev []riskItem) []string {
 	nums := make([]string, len(ev))
 	for i, e := range ev {
 		nums[i] = e.num
 	}
-	first := time.Unix(0, ev[0].at)
-	return []Finding{d.finding(DetectHighRisk, AlertHighRisk, r, a, ExtSubject(c.Extension),
-		fmt.Sprintf("extension %s tried %d %s in %s (threshold %d in %s), the last to %s %s",
-			c.Extension, len(ev), kind, at.Sub(first).Round(time.Second), r.Threshold, r.Window, what, orUnknown(n.E164)),
-		map[string]any{"attempts": len(ev), "numbers": nums, "since": first.UTC(), "last_dialled": n.Dialled, "last_e164": n.E164, "gate_reason": string(reason)})}
+	return nums
+}
+
+// distinct counts the different strings in ss.
+func distinct(ss []string) int {
+	n := 0
+	for i, s := range ss {
+		if !slices.Contains(ss[:i], s) {
+			n++
+		}
+	}
+	return n
+}
+
+// riskExtensions returns the extensions in ev, sorted.
+func riskExtensions(ev []riskItem) []string {
+	var exts []string
+	for _, e := range ev {
+		if !slices.Contains(exts, e.ext) {
+			exts = append(exts, e.ext)
+		}
+	}
+	sort.Strings(exts)
+	return exts
 }
 
 // Answered marks a call as answered at at, for long_intl.
@@ -705,27 +770,29 @@ func evictWindows(keys map[string]*window, now int64, maxKeys int) {
 	}
 }
 
-// riskWindow is a key's recent distinct high-risk or premium numbers,
-// oldest first: a redial refreshes its number rather than adding one.
+// riskWindow is a key's recent distinct high-risk or premium numbers
+// (for an account, distinct per extension), oldest first: a redial
+// refreshes its number rather than adding one.
 type riskWindow struct {
 	items   []riskItem
 	expires int64
 }
 
 type riskItem struct {
-	num     string
-	at      int64
-	intl    bool // international: counts toward an intl_block
-	alerted bool // already in an alert-only finding (intl ones stay, for a block)
+	ext, num string
+	at       int64
+	intl     bool // international: counts toward an intl_block
+	alerted  bool // already in an alert-only finding (intl ones stay, for a block)
 }
 
-// countRisk records num (intl if it is international) for key at t under
-// r. It fires when r.Threshold distinct numbers fall within the window:
-// with block true when the international ones alone reach the threshold
-// (the key is then cleared), else as an alert on the numbers not yet
-// alerted (the national ones are then dropped, the international ones
-// kept toward a block). It returns the numbers counted, oldest first.
-func (d *Detectors) countRisk(key, num string, intl bool, t time.Time, r DetectorRule) ([]riskItem, bool, bool) {
+// countRisk records ext's attempt to num (intl if it is international)
+// for key at t under r. It fires when r.Threshold distinct numbers, from
+// at least minExts extensions, fall within the window: with block true
+// when the international ones alone reach the threshold (the key is then
+// cleared), else as an alert on the numbers not yet alerted (the
+// national ones are then dropped, the international ones kept toward a
+// block). It returns the numbers counted, oldest first.
+func (d *Detectors) countRisk(key, ext, num string, intl bool, t time.Time, r DetectorRule, minExts int) ([]riskItem, bool, bool) {
 	if r.Threshold <= 0 {
 		return nil, false, false
 	}
@@ -748,7 +815,7 @@ func (d *Detectors) countRisk(key, num string, intl bool, t time.Time, r Detecto
 	found := false
 	for _, it := range w.items {
 		switch {
-		case it.num == num:
+		case it.num == num && it.ext == ext:
 			redial, found = it, true
 		case it.at >= cut:
 			keep = append(keep, it)
@@ -762,7 +829,11 @@ func (d *Detectors) countRisk(key, num string, intl bool, t time.Time, r Detecto
 		w.items = append(w.items, redial)
 		return nil, false, false
 	}
-	w.items = append(w.items, riskItem{num: num, at: now, intl: intl})
+	if len(w.items) >= 4*r.Threshold {
+		// Held back by minExts (or a threshold that shrank): bounded.
+		w.items = append(w.items[:0], w.items[1:]...)
+	}
+	w.items = append(w.items, riskItem{ext: ext, num: num, at: now, intl: intl})
 	var nIntl, nNew int
 	for _, it := range w.items {
 		if it.intl {
@@ -772,35 +843,56 @@ func (d *Detectors) countRisk(key, num string, intl bool, t time.Time, r Detecto
 			nNew++
 		}
 	}
-	switch {
-	case nIntl >= r.Threshold:
+	pick := func(f func(riskItem) bool) []riskItem {
 		var ev []riskItem
 		for _, it := range w.items {
-			if it.intl {
+			if f(it) {
 				ev = append(ev, it)
 			}
 		}
-		delete(d.risks, key)
-		return ev, true, true
-	case nNew >= r.Threshold:
-		var ev []riskItem
-		keep := w.items[:0]
-		for _, it := range w.items {
-			if !it.alerted {
-				ev = append(ev, it)
-			}
-			if it.intl {
-				it.alerted = true
-				keep = append(keep, it)
-			}
+		if len(riskExtensions(ev)) < minExts {
+			return nil
 		}
-		w.items = keep
-		return ev, false, true
+		return ev
+	}
+	if nIntl >= r.Threshold {
+		if ev := pick(func(it riskItem) bool { return it.intl }); ev != nil {
+			delete(d.risks, key)
+			return ev, true, true
+		}
+	}
+	if nNew >= r.Threshold {
+		if ev := pick(func(it riskItem) bool { return !it.alerted }); ev != nil {
+			keep := w.items[:0]
+			for _, it := range w.items {
+				if it.intl {
+					it.alerted = true
+					keep = append(keep, it)
+				}
+			}
+			w.items = keep
+			return ev, false, true
+		}
 	}
 	return nil, false, false
 }
 
-// sweepState is an extension's recent distinct numbers.
+// dropRiskExt forgets ext's numbers under key.
+func (d *Detectors) dropRiskExt(key, ext string) {
+	w := d.risks[key]
+	if w == nil {
+		return
+	}
+	keep := w.items[:0]
+	for _, it := range w.items {
+		if it.ext != ext {
+			keep = append(keep, it)
+		}
+	}
+	w.items = keep
+}
+
+// sweepState is an extension's or an account's recent distinct numbers.
 type sweepState struct {
 	nums    []sweepNum // oldest first, at most maxSweepNums
 	expires int64
@@ -808,7 +900,8 @@ type sweepState struct {
 
 type sweepNum struct {
 	digits string
-	val    int64 // the last (up to) sweepValDigits digits' value
+	ext    string // who dialled it (for an account's sweep)
+	val    int64  // the last (up to) sweepValDigits digits' value
 	at     int64
 }
 
@@ -834,7 +927,9 @@ const maxSweepStep = 2
 // on the numbers' values, so they cross …999/…000 like any other step.
 // The rule's action applies to sequences and to international numbers;
 // national numbers in steps or merely under one prefix are only alerted
-// (a firm's direct lines can be numbered either way).
+// (a firm's direct lines can be numbered either way). The account counts
+// its extensions' numbers too: a sweep spread over two or more of them
+// takes accountAction.
 func (d *Detectors) sweep(a CallAttempt) (Finding, bool) {
 	r := d.rule(a.Account, DetectSweep)
 	num := a.Number.E164
@@ -851,8 +946,60 @@ func (d *Detectors) sweep(a CallAttempt) (Finding, bool) {
 	if err != nil {
 		return Finding{}, false
 	}
-	s := d.sweeps[a.Extension]
-	now := a.At.UnixNano()
+	n := sweepNum{digits: num, ext: a.Extension, val: val, at: a.At.UnixNano()}
+	acctKey := "a:" + a.Account
+	if hit, ok := d.sweepKey("e:"+a.Extension, n, r, 1); ok {
+		// This evidence is acted on: the account does not count it again.
+		if s := d.sweeps[acctKey]; s != nil {
+			keep := s.nums[:0]
+			for _, x := range s.nums {
+				if x.ext != a.Extension {
+					keep = append(keep, x)
+				}
+			}
+			s.nums = keep
+		}
+		kind := hit.kind()
+		if hit.stride != 1 && !a.Number.International {
+			// A receptionist calling five direct lines at one firm looks the
+			// same: national and not in sequence, it is worth a look, not a
+			// block.
+			r.Action = ActionAlert
+			kind += " (national and not in sequence, so alerted, not blocked)"
+		}
+		return d.finding(DetectSweep, AlertSweep, r, a, ExtSubject(a.Extension),
+			fmt.Sprintf("extension %s dialled %d %s within %s (threshold %d in %s): a number sweep, which is how attackers find open routes",
+				a.Extension, len(hit.nums), kind, r.Window, r.Threshold, r.Window),
+			hit.evidence()), true
+	}
+	if a.Account == "" {
+		return Finding{}, false
+	}
+	// The account counts its extensions' numbers together, so that a
+	// sweep spread over them, each below the threshold, is seen.
+	hit, ok := d.sweepKey(acctKey, n, r, 2)
+	if !ok {
+		return Finding{}, false
+	}
+	kind := hit.kind()
+	if hit.stride != 1 && !a.Number.International {
+		r.Action = ActionAlert
+	} else {
+		r.Action = accountAction(r.Action, a.Number.International)
+	}
+	ev := hit.evidence()
+	ev["extensions"] = hit.exts
+	return d.finding(DetectSweep, AlertSweep, r, a, AccountSubject(a.Account),
+		fmt.Sprintf("account %s's extensions %s dialled %d %s within %s (threshold %d in %s), the last from extension %s: a number sweep, which is how attackers find open routes",
+			a.Account, strings.Join(hit.exts, ", "), len(hit.nums), kind, r.Window, r.Threshold, r.Window, a.Extension),
+		ev), true
+}
+
+// sweepKey records n under key and reports a sweep through it by at
+// least minExts extensions; the key is then cleared.
+func (d *Detectors) sweepKey(key string, n sweepNum, r DetectorRule, minExts int) (sweepHit, bool) {
+	s := d.sweeps[key]
+	now := n.at
 	if s == nil {
 		if len(d.sweeps) >= d.maxKeys {
 			for k, v := range d.sweeps {
@@ -862,52 +1009,38 @@ func (d *Detectors) sweep(a CallAttempt) (Finding, bool) {
 			}
 		}
 		s = &sweepState{}
-		d.sweeps[a.Extension] = s
+		d.sweeps[key] = s
 	}
 	cut := now - int64(r.Window)
 	keep := s.nums[:0]
-	for _, n := range s.nums {
-		if n.at >= cut && n.digits != num {
-			keep = append(keep, n)
+	for _, x := range s.nums {
+		if x.at >= cut && x.digits != n.digits {
+			keep = append(keep, x)
 		}
 	}
 	s.nums = keep
 	if len(s.nums) >= maxSweepNums {
 		s.nums = append(s.nums[:0], s.nums[1:]...)
 	}
-	s.nums = append(s.nums, sweepNum{digits: num, val: val, at: now})
+	s.nums = append(s.nums, n)
 	s.expires = max(s.expires, now+int64(r.Window))
 
 	hit, ok := d.sweepRun(s.nums, r.Threshold)
 	if !ok {
-		return Finding{}, false
+		return sweepHit{}, false
 	}
-	delete(d.sweeps, a.Extension)
-	same := make([]string, len(hit.idx))
-	for i, j := range hit.idx {
-		same[i] = s.nums[j].digits
+	for _, i := range hit.idx {
+		hit.nums = append(hit.nums, s.nums[i].digits)
+		if !slices.Contains(hit.exts, s.nums[i].ext) {
+			hit.exts = append(hit.exts, s.nums[i].ext)
+		}
 	}
-	prefix := commonPrefix(same[0], same[len(same)-1])
-	var kind string
-	switch hit.stride {
-	case 1:
-		kind = "sequential numbers"
-	case 0:
-		kind = "distinct numbers under +" + prefix
-	default:
-		kind = fmt.Sprintf("numbers in steps of %d", hit.stride)
+	if len(hit.exts) < minExts {
+		return sweepHit{}, false
 	}
-	if hit.stride != 1 && !a.Number.International {
-		// A receptionist calling five direct lines at one firm looks the
-		// same: national and not in sequence, it is worth a look, not a
-		// block.
-		r.Action = ActionAlert
-		kind += " (national and not in sequence, so alerted, not blocked)"
-	}
-	return d.finding(DetectSweep, AlertSweep, r, a, ExtSubject(a.Extension),
-		fmt.Sprintf("extension %s dialled %d %s within %s (threshold %d in %s): a number sweep, which is how attackers find open routes",
-			a.Extension, len(same), kind, r.Window, r.Threshold, r.Window),
-		map[string]any{"numbers": same, "prefix": "+" + prefix, "sequential": hit.stride == 1, "stride": hit.stride}), true
+	sort.Strings(hit.exts)
+	delete(d.sweeps, key)
+	return hit, true
 }
 
 // sweepHit is a sweep sweepRun found: the indexes of its numbers, in
@@ -916,6 +1049,24 @@ func (d *Detectors) sweep(a CallAttempt) (Finding, bool) {
 type sweepHit struct {
 	idx    []int
 	stride int64
+	nums   []string // its numbers, in numeric order
+	exts   []string // the extensions that dialled them, sorted
+}
+
+func (h sweepHit) prefix() string { return commonPrefix(h.nums[0], h.nums[len(h.nums)-1]) }
+
+func (h sweepHit) kind() string {
+	switch h.stride {
+	case 1:
+		return "sequential numbers"
+	case 0:
+		return "distinct numbers under +" + h.prefix()
+	}
+	return fmt.Sprintf("numbers in steps of %d", h.stride)
+}
+
+func (h sweepHit) evidence() map[string]any {
+	return map[string]any{"numbers": h.nums, "prefix": "+" + h.prefix(), "sequential": h.stride == 1, "stride": h.stride}
 }
 
 // sweepRun looks for a sweep of at least threshold numbers that includes

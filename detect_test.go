@@ -552,3 +552,93 @@ func TestValidateStoredDetectorRule(t *testing.T) {
 		})
 	}
 }
+
+// TestDetectorsPerAccount: sweeps and high-risk attempts spread over an
+// account's extensions, each below the threshold, are seen at account
+// level.
+func TestDetectorsPerAccount(t *testing.T) {
+	// dial has extension ext of acct dial numbers from start, step apart,
+	// each resolved with reason; it returns the sweep and high_risk
+	// findings.
+	dial := func(d *tollguard.Detectors, ext, acct string, start time.Time, numbers []string, step time.Duration, reason tollguard.Reason) []tollguard.Finding {
+		var fired []tollguard.Finding
+		for i, n := range numbers {
+			call := fmt.Sprint(ext, "-", start.Unix(), "-", i)
+			at := start.Add(time.Duration(i) * step)
+			fired = append(fired, d.Attempt(detAttempt(t, call, ext, acct, n, at))...)
+			fired = append(fired, d.Resolved(call, reason, at.Add(time.Second))...)
+			fired = append(fired, d.Ended(call, at.Add(2*time.Second))...)
+		}
+		return append(detOnly(fired, "detector:sweep"), detOnly(fired, "detector:high_risk")...)
+	}
+	t.Run("RotatingExtensionsBlockInternational", func(t *testing.T) {
+		// Five extensions, each 4 numbers of one sweep and the same 2
+		// high-risk numbers: no extension reaches a threshold.
+		d := detNew(t, nil)
+		var fired []tollguard.Finding
+		for e := range 5 {
+			ext, start := fmt.Sprint(2000+e), detT0.Add(time.Duration(e)*90*time.Second)
+			var nums []string
+			for i := range 4 {
+				nums = append(nums, fmt.Sprintf("0033123456%03d", e*4+i))
+			}
+			fired = append(fired, dial(d, ext, "acme", start, nums, 10*time.Second, tollguard.ReasonOK)...)
+			fired = append(fired, dial(d, ext, "acme", start.Add(time.Minute), []string{"00252612345678", "00252612345679"}, 10*time.Second, tollguard.ReasonHighRisk)...)
+		}
+		sweeps, risks := detOnly(fired, "detector:sweep"), detOnly(fired, "detector:high_risk")
+		if len(sweeps) == 0 || len(risks) == 0 {
+			t.Fatalf("sweeps %+v, high risk %+v", sweeps, risks)
+		}
+		for _, f := range fired {
+			if f.Subject != "account:acme" || f.Action != tollguard.ActionIntlBlock || f.Severity != tollguard.SeverityCritical || len(f.Evidence["extensions"].([]string)) < 2 {
+				t.Errorf("finding: %+v", f)
+			}
+		}
+		if f := sweeps[0]; f.Evidence["sequential"] != true || !strings.Contains(f.Message, "extensions 2000, 2001") {
+			t.Errorf("first sweep: %+v", f)
+		}
+	})
+	t.Run("NationalSweepOverExtensionsAlerts", func(t *testing.T) {
+		// An international block would not stop it, and no one extension
+		// is to blame.
+		d := detNew(t, nil)
+		fired := dial(d, "2000", "acme", detT0, []string{"02079460100", "02079460101", "02079460102"}, 10*time.Second, tollguard.ReasonOK)
+		fired = append(fired, dial(d, "2001", "acme", detT0.Add(time.Minute), []string{"02079460103", "02079460104"}, 10*time.Second, tollguard.ReasonOK)...)
+		if len(fired) != 1 || fired[0].Subject != "account:acme" || fired[0].Action != tollguard.ActionAlert {
+			t.Fatalf("findings: %+v", fired)
+		}
+	})
+	t.Run("ColleaguesTryingOneNumberAlert", func(t *testing.T) {
+		// Three people trying a client's (denied) number: not a block.
+		d := detNew(t, nil)
+		var fired []tollguard.Finding
+		for e := range 3 {
+			fired = append(fired, dial(d, fmt.Sprint(2000+e), "acme", detT0.Add(time.Duration(e)*time.Minute), []string{"00252612345678"}, 0, tollguard.ReasonHighRisk)...)
+		}
+		if len(fired) != 1 || fired[0].Subject != "account:acme" || fired[0].Action != tollguard.ActionAlert {
+			t.Fatalf("findings: %+v", fired)
+		}
+	})
+	t.Run("OneExtensionFindsOnce", func(t *testing.T) {
+		// An extension's own sweep is its finding, not the account's too.
+		d := detNew(t, nil)
+		fired := dial(d, "2000", "acme", detT0, []string{"0033123456001", "0033123456002", "0033123456003", "0033123456004", "0033123456005"}, 10*time.Second, tollguard.ReasonOK)
+		fired = append(fired, dial(d, "2000", "acme", detT0.Add(time.Minute), []string{"00252612345678", "00252612345679", "0088216123456"}, 10*time.Second, tollguard.ReasonHighRisk)...)
+		// Another extension's number next to the sweep is not one more.
+		fired = append(fired, dial(d, "2001", "acme", detT0.Add(2*time.Minute), []string{"0033123456006", "00252612345670"}, 10*time.Second, tollguard.ReasonHighRisk)...)
+		if len(fired) != 2 || fired[0].Subject != "ext:2000" || fired[1].Subject != "ext:2000" {
+			t.Fatalf("findings: %+v", fired)
+		}
+	})
+	t.Run("AccountsDoNotMix", func(t *testing.T) {
+		d := detNew(t, nil)
+		var fired []tollguard.Finding
+		for e := range 5 {
+			acct := fmt.Sprint("acct", e)
+			fired = append(fired, dial(d, fmt.Sprint(2000+e), acct, detT0.Add(time.Duration(e)*time.Minute), []string{fmt.Sprintf("0033123456%03d", e), "00252612345678"}, 10*time.Second, tollguard.ReasonHighRisk)...)
+		}
+		if len(fired) > 0 {
+			t.Fatalf("findings: %+v", fired)
+		}
+	})
+}
