@@ -25,8 +25,10 @@ running daemon picks overrides up within 5 minutes.
 
 Detectors: burst_ext and burst_acct (call attempts in the window),
 concurrent_ext and concurrent_acct (calls in progress; the window is the
-quiet time between alerts), sweep (distinct numbers under one prefix),
-high_risk (attempts to high-risk or premium destinations), ungated
+quiet time between alerts), sweep (numbers dialled in sequence or under
+one prefix; per extension and across an account's extensions), high_risk
+(distinct high-risk or premium numbers; national premium only alerts),
+ungated
 (outbound calls that never passed the gate), long_intl (international
 calls longer than the duration). A rule that blocks needs a threshold of
 at least 2: one misdial never blocks anything.`,

@@ -49,7 +49,7 @@ func NewMetrics() *Metrics {
 	m.DecisionLatency = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "tollguard_decision_seconds", Help: "Time from the FastAGI env block to the decision, for calls waiting on it (not emergency calls recorded after they ended).",
 		Buckets: []float64{.0002, .0005, .001, .002, .005, .01, .025, .05, .1, .3, 1}})
 	m.SessionsInFlight = prometheus.NewGauge(prometheus.GaugeOpts{Name: "tollguard_agi_sessions_in_flight", Help: "FastAGI sessions being served."})
-	m.Refused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tollguard_agi_refused_total", Help: "FastAGI connections closed unserved, by reason."}, []string{"reason"})
+	m.Refused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tollguard_agi_refused_total", Help: "FastAGI connections refused, by reason: closed unserved, or (overflow) answered without asking the gate while every session slot was busy."}, []string{"reason"})
 	m.Settlements = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tollguard_settlements_total", Help: "Settle requests by source and whether they changed anything."}, []string{"by", "changed"})
 	m.ARIConnected = prometheus.NewGauge(prometheus.GaugeOpts{Name: "tollguard_ari_connected", Help: "1 while the ARI events websocket is connected."})
 	m.ARIReconnects = prometheus.NewCounter(prometheus.CounterOpts{Name: "tollguard_ari_reconnects_total", Help: "ARI websocket reconnects."})
