@@ -31,23 +31,42 @@ func (s *Server) refuse(ss *session, err error, refused, reason, why, todo strin
 	s.cfg.metrics.Refused(refused)
 	req := ss.req
 	num, ext := rawQueryValue(req.Query, "a1"), rawQueryValue(req.Query, "a2")
+	// The URL's copy is the include's own number: Asterisk sends the URL
+	// before any caller field, so a forger cannot change it.
+	trusted := num != "" || queryFlag(req.Query, "emergency")
 	if num == "" {
 		// No copies: the argument, trusted only to spare an emergency call.
 		num, _ = req.arg(1)
 	}
-	hangup := req.Script == tollguard.ScriptOutbound && !queryFlag(req.Query, "emergency") && !s.Gate.Emergency(num)
-	if hangup {
+	emergency := req.Script == tollguard.ScriptOutbound && (queryFlag(req.Query, "emergency") || s.Gate.Emergency(num))
+	hangup := req.Script == tollguard.ScriptOutbound && !emergency
+	// An emergency number the include did not know by itself waits for
+	// a verdict; without one the include hangs it up. Allowed only on
+	// the trusted copy: the include dials its own number, so a forged
+	// "112" must not buy a premium call an allow.
+	allow := emergency && trusted
+	var cmd string
+	switch {
+	case hangup:
+		cmd = "EXEC Hangup 21\n"
+	case allow:
+		cmd = "EXEC MSet " + tollguard.VarVerdict + "=allow," + tollguard.VarReason + "=" + string(tollguard.ReasonEmergency) + "\n"
+	}
+	if cmd != "" {
 		// Asterisk runs commands in order, whatever we have read.
 		ss.conn.SetWriteDeadline(time.Now().Add(time.Second))
-		if _, werr := io.WriteString(ss.conn, "EXEC Hangup 21\n"); werr != nil {
-			hangup = false
+		if _, werr := io.WriteString(ss.conn, cmd); werr != nil {
+			hangup, allow = false, false
 		}
 	}
 	if ok, n := s.forgedLog.allow(time.Now()); ok {
 		what := "nothing settled or recorded; the ARI listener or the sweep settles the call"
 		if req.Script == tollguard.ScriptOutbound {
 			what = "call hung up"
-			if !hangup {
+			switch {
+			case allow:
+				what = "emergency number allowed"
+			case !hangup:
 				what = "call left to the include"
 			}
 		}

@@ -138,12 +138,19 @@ func TestForgedRequests(t *testing.T) {
 	})
 
 	t.Run("Emergency", func(t *testing.T) {
-		// The include dials emergency numbers whatever tollguard says;
-		// the gate must not hang one up.
+		// An emergency number (by the URL's copy, which a forger cannot
+		// change) is never hung up: it is allowed, as the include, seeing
+		// no verdict, would hang it up.
 		ch := gated("112")
 		forge(ch, "00900123456", "1001", "127.0.0.1:5072")
-		if res := h.run(ch); res.Hangup || len(res.Commands) != 0 {
-			t.Fatalf("forged emergency request: hangup %v, commands %q", res.Hangup, res.Commands)
+		if res := h.run(ch); res.Hangup || res.Verdict() != "allow" || res.Reason() != "emergency" {
+			t.Fatalf("forged emergency request: hangup %v, verdict %q, commands %q", res.Hangup, res.Verdict(), res.Commands)
+		}
+		// Forged arguments naming 112 do not make a premium call one.
+		ch = gated("00900123456")
+		forge(ch, "112", "1001", "127.0.0.1:5072")
+		if res := h.run(ch); !res.Hangup || res.HangupCause != "21" || res.Verdict() != "" {
+			t.Fatalf("forged 112 on a premium call: hangup %v cause %q verdict %q", res.Hangup, res.HangupCause, res.Verdict())
 		}
 	})
 
@@ -164,8 +171,8 @@ func TestForgedRequests(t *testing.T) {
 		}
 	})
 
-	if _, _, _, _, refused := h.metrics.snapshot(); refused[RefusedForged] != 6 {
-		t.Errorf("refused %v, want 6 forged", refused)
+	if _, _, _, _, refused := h.metrics.snapshot(); refused[RefusedForged] != 7 {
+		t.Errorf("refused %v, want 7 forged", refused)
 	}
 
 	t.Run("Honest", func(t *testing.T) {
