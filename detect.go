@@ -219,6 +219,7 @@ type liveCall struct {
 	CallAttempt
 	answered time.Time
 	resolved bool
+	reason   Reason // the gate's, once resolved
 	longDone bool
 }
 
@@ -369,7 +370,7 @@ func (d *Detectors) Resolved(call string, reason Reason, at time.Time) []Finding
 }
 
 func (d *Detectors) resolve(c *liveCall, reason Reason, at time.Time) []Finding {
-	c.resolved = true
+	c.resolved, c.reason = true, reason
 	n := c.Number
 	if reason == ReasonWhitelist || c.Extension == "" || (n.HighRisk == "" && !n.Is(ClassPremium)) {
 		return nil
@@ -467,6 +468,28 @@ func riskExtensions(ev []riskItem) []string {
 	}
 	sort.Strings(exts)
 	return exts
+}
+
+// Renumber gives a tracked call the number the gate judged: a phone's
+// call that started on a route prefix ("9" for an outside line) counts
+// for high-risk attempts and long international calls by the number it
+// dialled out. A call resolved already (the gate's reason comes before
+// its call id) is resolved again when its first number did not count
+// and this one may. Bursts and sweeps keep what they counted when it
+// started.
+func (d *Detectors) Renumber(call string, n Number, at time.Time) []Finding {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	c := d.calls[call]
+	if c == nil {
+		return nil
+	}
+	old := c.Number
+	c.Number = n
+	if c.resolved && old.HighRisk == "" && !old.Is(ClassPremium) {
+		return d.resolve(c, c.reason, at)
+	}
+	return nil
 }
 
 // Answered marks a call as answered at at, for long_intl.

@@ -642,3 +642,32 @@ func TestDetectorsPerAccount(t *testing.T) {
 		}
 	})
 }
+
+// TestRenumberCountsTheGatesNumber: a call counted under the number it
+// started on ("9" for an outside line) takes the gate's number. Resolved
+// already (the gate's reason comes first), it is resolved again when its
+// first number did not count: a high-risk number now does.
+func TestRenumberCountsTheGatesNumber(t *testing.T) {
+	d := detNew(t, map[string]tollguard.DetectorRule{
+		tollguard.DetectHighRisk: {Threshold: 1, Window: 10 * time.Minute, Action: tollguard.ActionAlert},
+	})
+	a := detAttempt(t, "c1", "1001", "acme", "900252612345678", detT0)
+	if a.Number.HighRisk != "" {
+		t.Fatal("9 + a Somali number classed high-risk: the case below proves nothing")
+	}
+	d.Attempt(a)
+	if f := d.Resolved("c1", tollguard.ReasonHighRisk, detT0); len(f) != 0 {
+		t.Fatalf("resolved under the prefixed number: %+v", f)
+	}
+	f := d.Renumber("c1", detNumber(t, "00252612345678"), detT0.Add(time.Second))
+	if len(f) != 1 || f[0].Kind != tollguard.AlertHighRisk {
+		t.Fatalf("renumbered to a high-risk number: %+v", f)
+	}
+	// Renumbering again counts nothing twice.
+	if f := d.Renumber("c1", detNumber(t, "00252612345679"), detT0.Add(2*time.Second)); len(f) != 0 {
+		t.Errorf("second renumber: %+v", f)
+	}
+	if f := d.Renumber("no-such-call", detNumber(t, "00252612345678"), detT0); f != nil {
+		t.Errorf("untracked call: %+v", f)
+	}
+}

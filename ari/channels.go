@@ -522,6 +522,8 @@ func (t *tracker) varset(ctx context.Context, ch *ariv5.ChannelData, name, value
 			c.callID = id
 			if !c.g.attempt {
 				t.gatedAttempt(ctx, c.g, id, ts)
+			} else {
+				t.gatedNumber(ctx, c.g, id, ts)
 			}
 		}
 	case tollguard.VarVerdict:
@@ -583,6 +585,24 @@ func (t *tracker) gatedAttempt(ctx context.Context, g *callGroup, id int64, ts t
 	found = append(found, t.l.Detectors.Resolved(g.root, rec.Reason, ts)...)
 	for _, f := range found {
 		t.l.act(ctx, f)
+	}
+}
+
+// gatedNumber gives a call counted from its start (a phone's call to a
+// number) the number the gate judged when it differs from the one the
+// call started on: a route prefix ("9" for an outside line, 90033...)
+// hid an international or high-risk number from the detectors.
+func (t *tracker) gatedNumber(ctx context.Context, g *callGroup, id int64, ts time.Time) {
+	rec, err := t.l.Store.Call(ctx, id)
+	if err != nil || rec.Dialled == g.exten || rec.Reason == tollguard.ReasonEmergency ||
+		rec.Class == tollguard.ClassEmergency || rec.Class == tollguard.ClassInternal {
+		return
+	}
+	num := tollguard.Classify(rec.Dialled, t.planOf(ctx, rec.Extension, rec.Account), t.highRisk)
+	if counted(num) {
+		for _, f := range t.l.Detectors.Renumber(g.root, num, ts) {
+			t.l.act(ctx, f)
+		}
 	}
 }
 

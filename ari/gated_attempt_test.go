@@ -346,3 +346,33 @@ func (h *harness) emergencyRecord(uniqueID, ext, dialled string) int64 {
 	}
 	return id
 }
+
+// TestNineForAnOutsideLine: a phone's call that starts on the route's
+// prefix ("9" for an outside line) is an attempt from its creation under
+// 90033..., which the detectors cannot take for international. When the
+// gate answers, its number (0033..., as the include passed it) replaces
+// that one, so the long international call is seen.
+func TestNineForAnOutsideLine(t *testing.T) {
+	h := newHarness(t, withRules(map[string]tollguard.DetectorRule{
+		tollguard.DetectLongIntl: {Threshold: 1, Window: time.Hour, Action: tollguard.ActionAlert, Duration: 2 * time.Second},
+	})).start()
+	const num = "0033123456789"
+	id := h.gateCall("flow-0.0", "1001", num, tollguard.Allow)
+	var frames [][]byte
+	for i, f := range callFlow(t, 0, "1001", num, 0) {
+		m := decode(t, f)
+		if m["type"] == "ChannelVarset" && m["variable"] == "TOLLGATE_DECISION" && m["value"] == "allow" {
+			frames = append(frames, gateAnswer(t, f, m["channel"], tollguard.ReasonOK, id)...)
+			continue
+		}
+		if i == 0 { // the phone's channel, created on what the phone dialled
+			f = reframe(t, f, func(m map[string]any) { setDialplan(m["channel"], "from-internal", "9"+num) })
+		}
+		frames = append(frames, f)
+	}
+	h.push(frames...) // answered 3.5 s
+	a := h.alerts.kind(tollguard.AlertLongCall)
+	if len(a) != 1 || !strings.Contains(a[0].Message, "+33123456789") {
+		t.Fatalf("alerts %+v", h.alerts.all())
+	}
+}
