@@ -387,10 +387,14 @@ func (d *Detectors) resolve(c *liveCall, reason Reason, at time.Time) []Finding 
 	a := c.CallAttempt
 	a.At = at
 	acctKey := "a:" + c.Account
-	if ev, block, ok := d.countRisk("e:"+c.Extension, c.Extension, num, n.International, at, r, 1); ok {
+	// A denied number redialled is one intention; calls the gate let
+	// through (or never answered) each cost money, so each counts:
+	// pumping one premium number is the classic attack.
+	dedupe := reason != ReasonOK && reason != ""
+	if ev, block, ok := d.countRisk("e:"+c.Extension, c.Extension, num, n.International, dedupe, at, r, 1); ok {
 		// This evidence is acted on: the account does not count it again.
 		d.dropRiskExt(acctKey, c.Extension)
-		kind := "different high-risk or premium numbers"
+		kind := "calls to high-risk or premium numbers"
 		if !block && r.Action == ActionIntlBlock {
 			// A redial of 09... is an honest user's; and an international
 			// block would not stop national premium-rate calls anyway.
@@ -408,7 +412,7 @@ func (d *Detectors) resolve(c *liveCall, reason Reason, at time.Time) []Finding 
 	}
 	// The account counts each extension's numbers, so that attempts
 	// spread over its extensions, each below the threshold, are seen.
-	ev, block, ok := d.countRisk(acctKey, c.Extension, num, n.International, at, r, 2)
+	ev, block, ok := d.countRisk(acctKey, c.Extension, num, n.International, dedupe, at, r, 2)
 	if !ok {
 		return nil
 	}
@@ -809,13 +813,15 @@ type riskItem struct {
 }
 
 // countRisk records ext's attempt to num (intl if it is international)
-// for key at t under r. It fires when r.Threshold distinct numbers, from
+// for key at t under r (dedupe: a number this extension dialled before
+// refreshes it rather than counting again, for numbers the gate denied).
+// It fires when r.Threshold attempts, from
 // at least minExts extensions, fall within the window: with block true
 // when the international ones alone reach the threshold (the key is then
 // cleared), else as an alert on the numbers not yet alerted (the
 // national ones are then dropped, the international ones kept toward a
 // block). It returns the numbers counted, oldest first.
-func (d *Detectors) countRisk(key, ext, num string, intl bool, t time.Time, r DetectorRule, minExts int) ([]riskItem, bool, bool) {
+func (d *Detectors) countRisk(key, ext, num string, intl, dedupe bool, t time.Time, r DetectorRule, minExts int) ([]riskItem, bool, bool) {
 	if r.Threshold <= 0 {
 		return nil, false, false
 	}
@@ -838,7 +844,7 @@ func (d *Detectors) countRisk(key, ext, num string, intl bool, t time.Time, r De
 	found := false
 	for _, it := range w.items {
 		switch {
-		case it.num == num && it.ext == ext:
+		case dedupe && it.num == num && it.ext == ext:
 			redial, found = it, true
 		case it.at >= cut:
 			keep = append(keep, it)

@@ -273,6 +273,16 @@ func TestDetectorHighRisk(t *testing.T) {
 			}
 		}
 	})
+	t.Run("CallsLetThroughToOneNumberEachCount", func(t *testing.T) {
+		// Pumping one premium international number the gate allows is the
+		// classic attack: each call costs money, so each counts.
+		d := detNew(t, rules)
+		n := "00252612345678"
+		fs := try(d, "1001", detT0, []string{n, n, n}, 70*time.Second, tollguard.ReasonOK)
+		if len(fs) != 1 || fs[0].Action != tollguard.ActionIntlBlock || fs[0].Evidence["attempts"] != 3 {
+			t.Fatalf("three allowed calls to %s: %+v", n, fs)
+		}
+	})
 	t.Run("NationalPremiumOnlyAlerts", func(t *testing.T) {
 		// An international block would not stop national premium-rate
 		// calls; it would only cut the account's calls abroad.

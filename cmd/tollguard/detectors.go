@@ -27,7 +27,8 @@ Detectors: burst_ext and burst_acct (call attempts in the window),
 concurrent_ext and concurrent_acct (calls in progress; the window is the
 quiet time between alerts), sweep (numbers dialled in sequence or under
 one prefix; per extension and across an account's extensions), high_risk
-(distinct high-risk or premium numbers; national premium only alerts),
+(calls to high-risk or premium numbers, a denied redial once; national
+premium only alerts),
 ungated
 (outbound calls that never passed the gate), long_intl (international
 calls longer than the duration). A rule that blocks needs a threshold of
