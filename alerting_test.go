@@ -334,3 +334,33 @@ func TestNoticeText(t *testing.T) {
 		t.Errorf("digest text:\n%s", d.Text())
 	}
 }
+
+// TestAuditFindingRecurs: an unchanged audit finding repeats its alert
+// quietly only while it stood all along; fixed and back (absent from a
+// day's runs) it is news, and so is a changed one.
+func TestAuditFindingRecurs(t *testing.T) {
+	var p tollguard.AlertPolicy
+	a := tollguard.Alert{Kind: "audit_anonymous_endpoint", Subject: "endpoint:anonymous", Severity: tollguard.SeverityCritical,
+		Message: "anonymous endpoint", Renotify: tollguard.AuditRenotify}
+	st := tollguard.AlertState{Alert: a, NotifiedAt: t0}
+	st.ID, st.LastSeen = 1, t0
+	for _, tt := range []struct {
+		name  string
+		st    func(tollguard.AlertState) tollguard.AlertState
+		at    time.Time
+		recur bool
+	}{
+		{"next night, open", func(s tollguard.AlertState) tollguard.AlertState { return s }, t0.Add(24 * time.Hour), true},
+		{"next night, acknowledged", func(s tollguard.AlertState) tollguard.AlertState { s.AckedAt = t0.Add(time.Hour); return s }, t0.Add(24 * time.Hour), true},
+		{"back after a night without it", func(s tollguard.AlertState) tollguard.AlertState { s.AckedAt = t0.Add(time.Hour); return s }, t0.Add(72 * time.Hour), false},
+		{"a week after the ack", func(s tollguard.AlertState) tollguard.AlertState {
+			s.AckedAt, s.LastSeen = t0, t0.Add(7*24*time.Hour)
+			return s
+		}, t0.Add(8 * 24 * time.Hour), false},
+		{"changed message", func(s tollguard.AlertState) tollguard.AlertState { s.Message = "other"; return s }, t0.Add(24 * time.Hour), false},
+	} {
+		if got := p.Recurs(tt.st(st), a, tt.at); got != tt.recur {
+			t.Errorf("%s: recurs %v, want %v", tt.name, got, tt.recur)
+		}
+	}
+}
