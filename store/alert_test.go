@@ -208,6 +208,9 @@ func TestRaiseAlert(t *testing.T) {
 			t.Errorf("stored after a week: count %d last seen %v digest due %v", st.Count, st.LastSeen, st.DigestDue)
 		}
 		// Acknowledged: quiet for a week after the ack, then a new alert.
+		if res := raise(pin("weak", tollguard.SeverityWarning), day(8)); res.Notice != nil {
+			t.Fatalf("night 8: %+v", res)
+		}
 		if _, _, err := db.AckAlert(ctx, first.State.ID, "alice", day(8)); err != nil {
 			t.Fatal(err)
 		}
@@ -216,7 +219,7 @@ func TestRaiseAlert(t *testing.T) {
 				t.Fatalf("night %d after the ack: %+v", n, res)
 			}
 		}
-		if st, _ := db.Alert(ctx, first.State.ID); st.AckedAt.IsZero() || st.Count != 14 {
+		if st, _ := db.Alert(ctx, first.State.ID); st.AckedAt.IsZero() || st.Count != 15 {
 			t.Errorf("acked alert after quiet repeats: acked %v count %d", st.AckedAt, st.Count)
 		}
 		second := raise(pin("weak", tollguard.SeverityWarning), day(15))
