@@ -263,8 +263,14 @@ func TestAlertsConfig(t *testing.T) {
 		{name: "BadTLSWithLine", toml: "[alerts.email]\nenabled = true\nhost = \"smtp.example\"\nfrom = \"a@example.com\"\nto = [\"b@example.com\"]\ntls = \"starttls\"\n",
 			wantErr: `:6: alerts email tls "starttls"`},
 		{name: "EmailWithoutRecipients", toml: "[alerts.email]\nenabled = true\nhost = \"smtp.example\"\nfrom = \"a@example.com\"\n", wantErr: "to is empty"},
+		// Valid before send_timeout bounded sends: held to send_timeout,
+		// not refused (a refused config keeps the daemon down).
 		{name: "EmailTimeoutOverSendTimeout", toml: "[alerts]\nsend_timeout = \"10s\"\n[alerts.email]\nenabled = true\nhost = \"smtp.example\"\nfrom = \"a@example.com\"\nto = [\"b@example.com\"]\ntimeout = \"30s\"\n",
-			wantErr: ":8: alerts email timeout 30s: must not be longer than alerts send_timeout 10s"},
+			check: func(t *testing.T, c *Config) {
+				if got := c.Alerts.emailTimeout(); got != 10*time.Second {
+					t.Errorf("email timeout in effect %s, want send_timeout's 10s", got)
+				}
+			}},
 		{name: "WebhookBadURL", toml: "[alerts.webhook]\nenabled = true\nurl = \"hooks.example.com\"\n", wantErr: "webhook url"},
 		{name: "CoolDownTooShort", toml: "[alerts]\ncool_down = \"5s\"\n", wantErr: "cool_down"},
 		{name: "DigestAtNotAscending", toml: "[alerts]\ndigest_at = [100, 10]\n", wantErr: "digest_at"},
