@@ -199,7 +199,9 @@ type EndpointTemplate struct {
 // case-insensitive. Words, not substrings: "latest", "contest" and
 // "Contemporary" are ordinary, and 9999 inside a DID (02079469999) is
 // no test line; only an extension named 9999 is.
-var DefaultTestPatterns = []string{`\btest`, `\bdemo`, `\btemp(orary)?(\d|_|\b)`, `^9999$`}
+// A word starts where no letter precedes it: "1001_test" and "sip-demo"
+// are test lines, "latest" is not.
+var DefaultTestPatterns = []string{`(^|[^a-z])test`, `(^|[^a-z])demo`, `(^|[^a-z])temp(orary)?([^a-z]|$)`, `^9999$`}
 
 // DefaultPasswordDenylist are passwords weak on sight (besides the
 // extension's own name).

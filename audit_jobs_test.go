@@ -56,7 +56,7 @@ func TestTestsAuditMatchesWordsAndSparesNewLines(t *testing.T) {
 		{Name: "2005", Account: "acme", CallerID: "Reception <02079469999>"},
 		{Name: "2006", Account: "acme", Description: "our latest hire, Ann"},
 		{Name: "2007", Account: "acme", CallerID: "Contemporary Art Desk <2007>"},
-		{Name: "2008", Account: "acme", Description: "contest line"},
+		{Name: "2008", Account: "acme", Description: "contest line, attemptive"},
 		{Name: "2009", Account: "acme", CallerID: "Demo room <2009>"},
 	} {
 		if _, err := h.env.AddExtension(ctx, spec); err != nil {
@@ -83,7 +83,7 @@ func TestTestsAuditMatchesWordsAndSparesNewLines(t *testing.T) {
 		}
 	}
 	// Defaults still catch the usual test lines.
-	for _, name := range []string{"test", "Test1", "testuser", "demo", "temp_2", "9999"} {
+	for _, name := range []string{"test", "Test1", "testuser", "demo", "temp_2", "9999", "1001_test", "sip_test", "room_demo", "1001test", "x-TEMP"} {
 		re := regexp.MustCompile(`(?i)` + strings.Join(tollguard.DefaultTestPatterns, "|"))
 		if !re.MatchString(name) {
 			t.Errorf("%q not matched by the default patterns", name)

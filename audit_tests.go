@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"unicode"
 )
 
 // TestsAudit finds extensions that look like test or demo ones, by
@@ -74,6 +75,9 @@ func (TestsAudit) Run(ctx context.Context, env *AuditEnv, apply bool, p AuditPro
 			}
 			for k, re := range res {
 				if m := re.FindString(v); m != "" || re.MatchString(v) {
+					// The default patterns match the character before
+					// the word too: show the word.
+					m = strings.TrimFunc(m, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
 					hits = append(hits, fmt.Sprintf("%s %q matches %q (pattern %q)", strings.ReplaceAll(field, "_", " "), v, m, s.TestPatterns[k]))
 					break
 				}
