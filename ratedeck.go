@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 )
 
@@ -13,9 +14,13 @@ import (
 // best first: where a deck has two (code and prefix), the earlier wins.
 var (
 	deckPrefixNames = []string{"prefix", "prefixes", "dialcode", "dialcodes", "code", "codes",
-		"diallingcode", "dialingcode", "destinationcode", "areacode"}
-	deckDestNames = []string{"destination", "description", "country", "name", "destinationname", "countryname", "dest"}
-	deckRateNames = []string{"rate", "rateperminute", "rate/min", "ratepermin", "price", "priceperminute", "price/min",
+		"diallingcode", "dialingcode", "destinationcode"}
+	// A deck that splits the prefix in two (country code, area code)
+	// has no one column to price by: an area code alone is another
+	// country's prefix (UK 20 read as Egypt +20).
+	deckSplitPrefixNames = []string{"areacode", "citycode", "countrycode", "cc", "ndc"}
+	deckDestNames        = []string{"destination", "description", "country", "name", "destinationname", "countryname", "dest"}
+	deckRateNames        = []string{"rate", "rateperminute", "rate/min", "ratepermin", "price", "priceperminute", "price/min",
 		"pricepermin", "cost", "costperminute", "cost/min", "perminute", "permin"}
 )
 
@@ -29,15 +34,18 @@ const deckHeaderLines = 10
 // The header row names the columns, in any order and case: the prefix
 // (prefix, code, dial code, dialcode, prefixes), the destination
 // (destination, description, country, name; optional) and the
-// per-minute price (rate, price, rate per minute, cost, rate/min). Other
-// columns (effective date, increments, ...) are ignored, and so are lines
+// per-minute price (rate, price, rate per minute, cost, rate/min; a unit
+// in brackets saying per second is refused). A prefix split over a
+// country-code and an area-code column is refused. Other columns
+// (effective date, increments, ...) are ignored, and so are lines
 // above the header (a title, a date). Fields are separated by ',' or
 // ';' (or tabs), found from the header row; quoted fields, a UTF-8
 // byte order mark and bare-CR line endings are fine. Prefixes may carry
 // '+' and spaces ("+44 20"); a cell may list several, split by ',', ';'
 // or '|' ("4420,4421"). The price is a decimal string, parsed with
 // ParseRate: never a float. In a deck separated by ';' or tabs, a decimal comma ("0,0123") is read as a
-// decimal point. A prefix repeated with the same price is taken once; a
+// decimal point; a row with more non-empty fields than the header (a
+// decimal comma splitting a price in a ',' deck) is a bad row. A prefix repeated with the same price is taken once; a
 // prefix repeated with another price is an error, since which one is
 // meant cannot be known.
 //
@@ -95,6 +103,12 @@ func ParseRateDeck(r io.Reader, fn func(line int, e RateEntry) error) error {
 		rl, _ := cr.FieldPos(0)
 		line := rl + h.line - 1
 		if blankRecord(rec) {
+			continue
+		}
+		if extra := extraFields(rec, len(h.names)); extra != "" {
+			// "1,USA,0,0080": a decimal comma in a comma deck splits
+			// the price, and 0 would price the destination free.
+			bad.add(line, "the row has %d fields, the header %d (extra %q): a decimal comma splits a price in a comma-separated deck; write prices with a decimal point, or separate the fields with ';'", len(rec), len(h.names), extra)
 			continue
 		}
 		if len(rec) <= h.prefix || len(rec) <= h.rate {
@@ -184,11 +198,17 @@ func findDeckHeader(br *bufio.Reader) (deckHeader, error) {
 			if err != nil {
 				continue
 			}
-			h := deckHeader{line: i + 1, sep: sep, names: rec}
+			h := deckHeader{line: i + 1, sep: sep, names: slices.Clone(rec)}
 			h.prefix = deckColumn(rec, deckPrefixNames)
 			h.rate = deckColumn(rec, deckRateNames)
 			h.dest = deckColumn(rec, deckDestNames)
+			if h.prefix < 0 && h.rate >= 0 && deckColumn(rec, deckSplitPrefixNames) >= 0 {
+				return deckHeader{}, Errorf(EINVALID, "rate deck: line %d: the prefix is split over columns (%s): give one prefix column with the whole prefix, country code and area code together (4420 for London)", i+1, strings.Join(rec, string(sep)))
+			}
 			if h.prefix >= 0 && h.rate >= 0 && h.prefix != h.rate {
+				if msg := perMinuteUnit(rec[h.rate]); msg != "" {
+					return deckHeader{}, Errorf(EINVALID, "rate deck: line %d: %s", i+1, msg)
+				}
 				return h, nil
 			}
 		}
@@ -231,6 +251,36 @@ func normColumn(s string) string {
 		}
 		return r
 	}, s)
+}
+
+// extraFields returns the non-empty fields of rec beyond the header's n,
+// joined, or "" (trailing empty fields are a spreadsheet's habit).
+func extraFields(rec []string, n int) string {
+	if len(rec) <= n {
+		return ""
+	}
+	var extra []string
+	for _, f := range rec[n:] {
+		if strings.TrimSpace(f) != "" {
+			extra = append(extra, f)
+		}
+	}
+	return strings.Join(extra, ",")
+}
+
+// perMinuteUnit says what is wrong with a rate column whose unit (in
+// brackets, which normColumn drops) is not per minute: "Rate (per
+// second)" read as per minute would charge a sixtieth.
+func perMinuteUnit(name string) string {
+	i := strings.IndexAny(name, "([")
+	if i < 0 {
+		return ""
+	}
+	unit := strings.ToLower(name[i:])
+	if (strings.Contains(unit, "sec") || strings.Contains(unit, "/s)") || strings.Contains(unit, "/s]")) && !strings.Contains(unit, "60") {
+		return fmt.Sprintf("the rate column %q is priced per second; tollguard takes prices per minute: multiply by 60 and name the column rate", strings.TrimSpace(name))
+	}
+	return ""
 }
 
 // deckRate parses a per-minute price cell, or says what is wrong with it.

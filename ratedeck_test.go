@@ -59,6 +59,13 @@ func TestParseRateDeck(t *testing.T) {
 			},
 		},
 		{
+			name: "trailing empty fields, a per-60s unit",
+			in:   "prefix,destination,Rate [per 60s]\n44,UK,0.01,,\n",
+			want: func(t *testing.T) []deckRow {
+				return []row{{2, e{"44", "UK", rate(t, "0.01")}}}
+			},
+		},
+		{
 			name: "title lines above the header",
 			in:   "Carrier X wholesale rates\nEffective 2026-01-01\n\nCode,Description,Price\n1876,Jamaica,0.25\n",
 			want: func(t *testing.T) []deckRow {
@@ -160,6 +167,13 @@ func TestParseRateDeckErrors(t *testing.T) {
 		{name: "empty prefix", in: "prefix,rate\n,0.1\n\" \",0.1\n", want: []string{"line 2: prefix is empty", "line 3: prefix is empty"}},
 		{name: "negative zero", in: "prefix;rate\n44;-0\n33;-0,000\n", calls: 0, want: []string{`line 2: rate "-0": a zero has no sign`, `line 3: rate "-0.000": a zero has no sign`}},
 		{name: "decimal comma in a comma deck", in: "prefix,rate\n44,\"0,01\"\n", want: []string{`line 2: rate "0,01"`}},
+		// An unquoted decimal comma splits the price: "0" would price
+		// the USA free.
+		{name: "decimal comma splitting a price", in: "prefix,destination,rate\n1,USA,0,0080\n882,Sat,1,50\n", want: []string{
+			`line 2: the row has 4 fields, the header 3 (extra "0080")`, `line 3: the row has 4 fields, the header 3 (extra "50")`}},
+		{name: "rate per second", in: "prefix,destination,Rate (per second)\n44,UK,0.01\n", want: []string{`"Rate (per second)" is priced per second`}},
+		{name: "rate per sec", in: "prefix;Price [USD/sec]\n44;0,01\n", want: []string{"priced per second"}},
+		{name: "split prefix", in: "Country,Country Code,Area Code,Rate\nUK,44,20,0.0050\n", want: []string{"the prefix is split over columns"}},
 		{name: "huge rate cell", in: "prefix,rate\n44," + strings.Repeat("9", 100) + "\n", want: []string{"too long for a price"}},
 		{name: "long prefix", in: "prefix,rate\n1234567890123456,0.1\n", want: []string{"longer than any E.164 number"}},
 		{name: "huge destination cell", in: "prefix,destination,rate\n44," + strings.Repeat("x", 300) + ",0.01\n", want: []string{"line 2: the destination is 300 bytes long"}},

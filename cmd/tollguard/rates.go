@@ -30,10 +30,15 @@ func newRatesImportCommand(app *App) *cobra.Command {
 
 Columns are found from the header row, in any order: the prefix (prefix,
 code, dial code), the destination (destination, description, country) and
-the price per minute (rate, price, rate per minute, cost). Other columns
-are ignored. Prices are exact decimals in each account's currency, never
-negative; in a deck separated by ';' or tabs, a decimal comma (0,0123)
-is read as a decimal point. Separators may be ',', ';' or tabs; lines
+the price per minute (rate, price, rate per minute, cost). A price column
+whose unit says per second, a prefix split over a country-code and an
+area-code column, and a row with more fields than the header (a decimal
+comma in a comma-separated deck) are refused. Other columns are ignored:
+billing increments (60/60), minimum durations and connection fees too, so
+tollguard bills per second and its charges can be below the carrier's.
+Prices are exact decimals in each account's currency, never negative; in
+a deck separated by ';' or tabs, a decimal comma (0,0123) is read as a
+decimal point. Separators may be ',', ';' or tabs; lines
 may end in LF, CRLF or a bare CR (old spreadsheet exports).
 
 Every row is checked first. If any row is bad, each is reported with its
