@@ -601,6 +601,11 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 		maxsec = untilClose
 	}
 	if maxsec < 1 {
+		if budget < available {
+			e.deny(ReasonNoCredit, "credit", "the per-call cap %s does not pay for one second at %s/min (available credit %s); raise it with `tollguard account set %s --call-cap`",
+				FormatAmount(budget, acct.Scale), rate, FormatAmount(available, acct.Scale), acct.ID)
+			return
+		}
 		e.deny(ReasonNoCredit, "credit", "available credit %s (balance %s, in progress %s) does not pay for one second at %s/min",
 			FormatAmount(available, acct.Scale), FormatAmount(acct.Balance, acct.Scale), FormatAmount(reserved, acct.Scale), rate)
 		return

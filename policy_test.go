@@ -160,6 +160,16 @@ func TestPolicy(t *testing.T) {
 			t.Fatalf("recorded call %+v, %v", c, err)
 		}
 	})
+	t.Run("CallCapTooSmallSaysSo", func(t *testing.T) {
+		// The cap, not the credit, is what denies: the step says so.
+		f := newFixture(t)
+		f.account(func(a *tollguard.Account) { a.CallCap, a.NationalCeiling = 1, tollguard.NoCeiling }) // 0.01
+		f.rates(map[string]string{"4420": "1.20"})
+		d := f.want(tollguard.Call{Dialled: "02079460000"}, deny, tollguard.ReasonNoCredit)
+		if last := d.Steps[len(d.Steps)-1]; !strings.Contains(last.Detail, "the per-call cap 0.01 does not pay") || !strings.Contains(last.Detail, "--call-cap") {
+			t.Errorf("step %+v", last)
+		}
+	})
 	t.Run("CapsMaxsecByCallCapAndMaxCallSecs", func(t *testing.T) {
 		f := newFixture(t)
 		f.account(func(a *tollguard.Account) { a.CallCap = 50 })
