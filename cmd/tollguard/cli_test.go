@@ -130,6 +130,10 @@ func TestCLIGateWorkflow(t *testing.T) {
 		t.Errorf("lookup:\n%s", out)
 	}
 	// A short code is not priced by the deck's +441 (Reading), as in the gate.
+	// Classified by the stored high-risk list, as the gate does.
+	if out := c.ok("rates", "lookup", "+252612345678"); !strings.Contains(out, "class high_risk") {
+		t.Errorf("lookup of a high-risk number:\n%s", out)
+	}
 	if out := c.ok("rates", "lookup", "118118"); !strings.Contains(out, "118118: GB short code, class national (short_code)") || !strings.Contains(out, "denies those of unknown cost") {
 		t.Errorf("lookup short code:\n%s", out)
 	}

@@ -133,7 +133,12 @@ func newRatesLookupCommand(app *App) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			n := tollguard.Classify(args[0], plan, nil)
+			// The stored high-risk list, as the gate classifies by it.
+			hrEntries, err := db.HighRiskList(cmd.Context())
+			if err != nil {
+				return err
+			}
+			n := tollguard.Classify(args[0], plan, tollguard.NewPrefixList(hrEntries))
 			if n.Short {
 				// Not an error: the admin asked what the gate makes of it.
 				if asJSON {
