@@ -36,6 +36,10 @@ type Alert struct {
 	// and subject sends no notice, open or acknowledged, until Renotify
 	// has passed (see AlertPolicy.Recurs). It is not stored.
 	Renotify time.Duration `json:"-"`
+	// PrevRun is when the previous run of the audit that raises it
+	// started (zero when unknown): a finding that run did not see was
+	// fixed and is back, which is news. It is not stored.
+	PrevRun time.Time `json:"-"`
 }
 
 // Alerter raises alerts. Raise stores the alert and queues delivery; it

@@ -196,18 +196,14 @@ func (p AlertPolicy) Recurs(st AlertState, a Alert, now time.Time) bool {
 		st.Severity != a.Severity || st.Message != a.Message {
 		return false
 	}
-	// Only a condition that stood all along: one absent from a day's
-	// runs was fixed, and its return is news (an anonymous endpoint
-	// removed, then back).
-	if now.Sub(st.LastSeen) > AuditContinuity {
+	// Only a condition that stood all along: one the previous run of its
+	// audit did not find was fixed, and its return is news (an anonymous
+	// endpoint removed, then back).
+	if !a.PrevRun.IsZero() && st.LastSeen.Before(a.PrevRun) {
 		return false
 	}
 	return st.AckedAt.IsZero() || now.Sub(st.AckedAt) < a.Renotify
 }
-
-// AuditContinuity is how long an audit finding may go unseen and still
-// be the same standing condition: a day's runs, with slack.
-const AuditContinuity = 25 * time.Hour
 
 // Recur folds the unchanged repeat a (see Recurs) into st without a
 // notice, except when st is open and a.Renotify has passed since its

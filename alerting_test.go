@@ -336,31 +336,38 @@ func TestNoticeText(t *testing.T) {
 }
 
 // TestAuditFindingRecurs: an unchanged audit finding repeats its alert
-// quietly only while it stood all along; fixed and back (absent from a
-// day's runs) it is news, and so is a changed one.
+// quietly only while it stood all along: one the previous run of its
+// audit did not find is back, which is news; so is a changed one.
 func TestAuditFindingRecurs(t *testing.T) {
 	var p tollguard.AlertPolicy
 	a := tollguard.Alert{Kind: "audit_anonymous_endpoint", Subject: "endpoint:anonymous", Severity: tollguard.SeverityCritical,
 		Message: "anonymous endpoint", Renotify: tollguard.AuditRenotify}
 	st := tollguard.AlertState{Alert: a, NotifiedAt: t0}
-	st.ID, st.LastSeen = 1, t0
+	st.ID, st.LastSeen = 1, t0 // the previous run, which started a minute before, found it
+	acked := func(s tollguard.AlertState) tollguard.AlertState { s.AckedAt = t0.Add(time.Hour); return s }
 	for _, tt := range []struct {
-		name  string
-		st    func(tollguard.AlertState) tollguard.AlertState
-		at    time.Time
-		recur bool
+		name    string
+		st      tollguard.AlertState
+		prevRun time.Time
+		at      time.Time
+		recur   bool
 	}{
-		{"next night, open", func(s tollguard.AlertState) tollguard.AlertState { return s }, t0.Add(24 * time.Hour), true},
-		{"next night, acknowledged", func(s tollguard.AlertState) tollguard.AlertState { s.AckedAt = t0.Add(time.Hour); return s }, t0.Add(24 * time.Hour), true},
-		{"back after a night without it", func(s tollguard.AlertState) tollguard.AlertState { s.AckedAt = t0.Add(time.Hour); return s }, t0.Add(72 * time.Hour), false},
-		{"a week after the ack", func(s tollguard.AlertState) tollguard.AlertState {
-			s.AckedAt, s.LastSeen = t0, t0.Add(7*24*time.Hour)
-			return s
-		}, t0.Add(8 * 24 * time.Hour), false},
-		{"changed message", func(s tollguard.AlertState) tollguard.AlertState { s.Message = "other"; return s }, t0.Add(24 * time.Hour), false},
+		{"next run, open", st, t0.Add(-time.Minute), t0.Add(24 * time.Hour), true},
+		{"next run, acknowledged", acked(st), t0.Add(-time.Minute), t0.Add(24 * time.Hour), true},
+		{"next run 25 h later (autumn clock change)", acked(st), t0.Add(-time.Minute), t0.Add(25*time.Hour + time.Second), true},
+		{"previous run unknown", acked(st), time.Time{}, t0.Add(72 * time.Hour), true},
+		{"back after a run without it", acked(st), t0.Add(24 * time.Hour), t0.Add(48 * time.Hour), false},
+		{"a week after the ack", acked(st), t0.Add(-time.Minute), t0.Add(8 * 24 * time.Hour), false},
 	} {
-		if got := p.Recurs(tt.st(st), a, tt.at); got != tt.recur {
+		a := a
+		a.PrevRun = tt.prevRun
+		if got := p.Recurs(tt.st, a, tt.at); got != tt.recur {
 			t.Errorf("%s: recurs %v, want %v", tt.name, got, tt.recur)
 		}
+	}
+	changed := a
+	changed.Message = "other"
+	if p.Recurs(st, changed, t0.Add(24*time.Hour)) {
+		t.Error("a changed finding recurs quietly")
 	}
 }

@@ -312,6 +312,8 @@ type AuditStore interface {
 	CallsSince(ctx context.Context, t time.Time, r Reason) ([]*CallRecord, error)
 
 	SaveAuditRun(ctx context.Context, run *AuditRun) error
+	// AuditRuns lists a job's stored runs, newest first.
+	AuditRuns(ctx context.Context, job string, limit int) ([]*AuditRun, error)
 	SaveSnapshot(ctx context.Context, s *ExtensionSnapshot) error
 	// LatestSnapshot is the newest snapshot of ext not yet restored (ENOTFOUND).
 	LatestSnapshot(ctx context.Context, ext string) (*ExtensionSnapshot, error)
@@ -432,6 +434,7 @@ func RunAudit(ctx context.Context, env *AuditEnv, job AuditJob, apply bool, trig
 	}
 	// Store and alert even when ctx ended: the run happened.
 	saveCtx := context.WithoutCancel(ctx)
+	prevRun := env.previousRun(saveCtx, run.Job)
 	if serr := env.Store.SaveAuditRun(saveCtx, &stored); serr != nil {
 		log.Error("could not store the audit run; its findings are only in this log", "job", run.Job, LogError, serr)
 	}
@@ -440,7 +443,7 @@ func RunAudit(ctx context.Context, env *AuditEnv, job AuditJob, apply bool, trig
 		if severityRank(f.Severity) < severityRank(SeverityWarning) || env.Alerter == nil {
 			continue
 		}
-		if aerr := env.Alerter.Raise(saveCtx, f.alert(run)); aerr != nil {
+		if aerr := env.Alerter.Raise(saveCtx, f.alert(run, prevRun)); aerr != nil {
 			log.Error("could not raise an alert for an audit finding", "job", run.Job, "subject", f.Subject, LogError, aerr)
 		}
 	}
@@ -448,6 +451,21 @@ func RunAudit(ctx context.Context, env *AuditEnv, job AuditJob, apply bool, trig
 		"findings", len(run.Findings), "actions", len(run.Actions), "worst", run.Worst(),
 		"took", run.EndedAt.Sub(run.StartedAt).Round(time.Millisecond).String(), LogError, run.Error)
 	return run, err
+}
+
+// previousRun is when the last run of job that finished without an
+// error started, or zero: a run that failed proves nothing fixed.
+func (env *AuditEnv) previousRun(ctx context.Context, job string) time.Time {
+	runs, err := env.Store.AuditRuns(ctx, job, 10)
+	if err != nil {
+		return time.Time{}
+	}
+	for _, r := range runs {
+		if r.Error == "" {
+			return r.StartedAt
+		}
+	}
+	return time.Time{}
 }
 
 func runAuditJob(ctx context.Context, env *AuditEnv, job AuditJob, apply bool, progress AuditProgress) (fs []AuditFinding, as []AuditAction, err error) {
@@ -471,7 +489,7 @@ const AuditRenotify = 7 * 24 * time.Hour
 // audit_<check> (spend findings are AlertSpend-like "spend"), so the
 // same check on the same subject merges within the cool-down, and an
 // unchanged finding does not notify again for AuditRenotify.
-func (f AuditFinding) alert(run *AuditRun) Alert {
+func (f AuditFinding) alert(run *AuditRun, prevRun time.Time) Alert {
 	kind := "audit_" + f.Check
 	if f.Check == AuditCheckSpend {
 		kind = "spend"
@@ -484,7 +502,7 @@ func (f AuditFinding) alert(run *AuditRun) Alert {
 	return Alert{
 		Kind: kind, Severity: f.Severity, Subject: f.Subject, Account: f.Account, Extension: f.Extension,
 		Message: f.Message, Evidence: string(b), FirstSeen: run.EndedAt, LastSeen: run.EndedAt, Count: 1,
-		Renotify: AuditRenotify,
+		Renotify: AuditRenotify, PrevRun: prevRun,
 	}
 }
 

@@ -82,3 +82,32 @@ func TestNightlyAuditDoesNotRenotify(t *testing.T) {
 	// unchanged alerts; the 10 acknowledged ones wait a week from the ack.
 	night(39)
 }
+
+// TestAuditFindingBackAfterARunWithoutIt: a finding one run did not see
+// was fixed; when it comes back it is news, acknowledged or not, however
+// long apart the runs (a weekly schedule, the autumn clock change).
+func TestAuditFindingBackAfterARunWithoutIt(t *testing.T) {
+	h := newAudHarness(t)
+	alerter := &storeAlerter{db: h.db, now: h.clock}
+	h.env.Alerter = alerter
+	weak := []tollguard.Mailbox{{Source: "test", Where: "voicemail.conf:10", Context: "default", Mailbox: "2000", PIN: "1234"}}
+	src := &failingBoxes{boxes: weak}
+	h.env.Mailboxes = []tollguard.MailboxSource{src}
+	run := func(want int) {
+		t.Helper()
+		before := alerter.notices
+		h.run(tollguard.PINsAudit{}, false)
+		if got := alerter.notices - before; got != want {
+			t.Fatalf("%s: %d notices, want %d", h.clock().Format("Jan 2 15:04"), got, want)
+		}
+	}
+	run(1)
+	h.advance(25 * time.Hour) // the autumn clock change
+	run(0)                    // still there: quiet
+	src.boxes = nil           // fixed
+	h.advance(24 * time.Hour)
+	run(0)
+	src.boxes = weak // and back, well within the week
+	h.advance(24 * time.Hour)
+	run(1)
+}

@@ -387,10 +387,12 @@ func (d *Detectors) resolve(c *liveCall, reason Reason, at time.Time) []Finding 
 	a := c.CallAttempt
 	a.At = at
 	acctKey := "a:" + c.Account
-	// A denied number redialled is one intention; calls the gate let
-	// through (or never answered) each cost money, so each counts:
-	// pumping one premium number is the classic attack.
-	dedupe := reason != ReasonOK && reason != ""
+	// A number redialled is one intention, unless the gate let the calls
+	// through: each then costs money, and pumping one premium number is
+	// the classic attack. A call with no gate reason (hung up before or
+	// during the gate, the route failing) did not reach a paying trunk
+	// through the gate; an ungated one is the ungated detector's.
+	dedupe := reason != ReasonOK
 	if ev, block, ok := d.countRisk("e:"+c.Extension, c.Extension, num, n.International, dedupe, at, r, 1); ok {
 		// This evidence is acted on: the account does not count it again.
 		d.dropRiskExt(acctKey, c.Extension)
@@ -481,7 +483,9 @@ func riskExtensions(ev []riskItem) []string {
 // its call id) is resolved again when its first number did not count
 // and this one may. Bursts and sweeps keep what they counted when it
 // started.
-func (d *Detectors) Renumber(call string, n Number, at time.Time) []Finding {
+//
+// reason is the gate's for this number (its record's).
+func (d *Detectors) Renumber(call string, n Number, reason Reason, at time.Time) []Finding {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	c := d.calls[call]
@@ -491,7 +495,7 @@ func (d *Detectors) Renumber(call string, n Number, at time.Time) []Finding {
 	old := c.Number
 	c.Number = n
 	if c.resolved && old.HighRisk == "" && !old.Is(ClassPremium) {
-		return d.resolve(c, c.reason, at)
+		return d.resolve(c, reason, at)
 	}
 	return nil
 }
@@ -840,22 +844,22 @@ func (d *Detectors) countRisk(key, ext, num string, intl, dedupe bool, t time.Ti
 	}
 	cut := now - int64(r.Window)
 	keep := w.items[:0]
-	var redial riskItem
-	found := false
+	redial := -1
 	for _, it := range w.items {
-		switch {
-		case dedupe && it.num == num && it.ext == ext:
-			redial, found = it, true
-		case it.at >= cut:
+		if it.at >= cut || dedupe && it.num == num && it.ext == ext {
 			keep = append(keep, it)
+			if dedupe && it.num == num && it.ext == ext {
+				redial = len(keep) - 1 // the newest such item
+			}
 		}
 	}
 	w.items = keep
 	w.expires = max(w.expires, now+int64(r.Window))
-	if found {
-		// The same number again is one intention: refreshed, not counted.
-		redial.at = now
-		w.items = append(w.items, redial)
+	if redial >= 0 {
+		// The same number again is one intention: its newest item is
+		// refreshed, not counted; earlier calls to it (let through,
+		// each counted) stay.
+		w.items[redial].at = now
 		return nil, false, false
 	}
 	if len(w.items) >= 4*r.Threshold {

@@ -283,6 +283,32 @@ func TestDetectorHighRisk(t *testing.T) {
 			t.Fatalf("three allowed calls to %s: %+v", n, fs)
 		}
 	})
+	t.Run("TriesWithNoGateAnswerAreRedials", func(t *testing.T) {
+		// Hung up before or during the gate, three times: one intention,
+		// no block.
+		d := detNew(t, rules)
+		var fs []tollguard.Finding
+		for i := range 3 {
+			call, at := fmt.Sprint("u", i), detT0.Add(time.Duration(i)*time.Minute)
+			fs = append(fs, d.Attempt(detAttempt(t, call, "1001", "acme", "00252612345678", at))...)
+			fs = append(fs, d.Ended(call, at.Add(time.Second))...)
+		}
+		if fs = detOnly(fs, "detector:high_risk"); len(fs) != 0 {
+			t.Fatalf("three tries with no gate answer: %+v", fs)
+		}
+	})
+	t.Run("ADeniedRedialKeepsTheCallsLetThrough", func(t *testing.T) {
+		// Calls let through count each; a denied redial between them
+		// (a rate limit, the concurrency limit) must not wipe them.
+		d := detNew(t, rules)
+		n := "00252612345678"
+		fs := try(d, "1001", detT0, []string{n, n}, 70*time.Second, tollguard.ReasonOK)
+		fs = append(fs, try(d, "1001", detT0.Add(3*time.Minute), []string{n}, 0, tollguard.ReasonConcurrency)...)
+		fs = append(fs, try(d, "1001", detT0.Add(4*time.Minute), []string{n}, 0, tollguard.ReasonOK)...)
+		if len(fs) != 1 || fs[0].Action != tollguard.ActionIntlBlock {
+			t.Fatalf("ok, ok, denied, ok to %s: %+v", n, fs)
+		}
+	})
 	t.Run("NationalPremiumOnlyAlerts", func(t *testing.T) {
 		// An international block would not stop national premium-rate
 		// calls; it would only cut the account's calls abroad.
@@ -669,15 +695,15 @@ func TestRenumberCountsTheGatesNumber(t *testing.T) {
 	if f := d.Resolved("c1", tollguard.ReasonHighRisk, detT0); len(f) != 0 {
 		t.Fatalf("resolved under the prefixed number: %+v", f)
 	}
-	f := d.Renumber("c1", detNumber(t, "00252612345678"), detT0.Add(time.Second))
+	f := d.Renumber("c1", detNumber(t, "00252612345678"), tollguard.ReasonHighRisk, detT0.Add(time.Second))
 	if len(f) != 1 || f[0].Kind != tollguard.AlertHighRisk {
 		t.Fatalf("renumbered to a high-risk number: %+v", f)
 	}
 	// Renumbering again counts nothing twice.
-	if f := d.Renumber("c1", detNumber(t, "00252612345679"), detT0.Add(2*time.Second)); len(f) != 0 {
+	if f := d.Renumber("c1", detNumber(t, "00252612345679"), tollguard.ReasonHighRisk, detT0.Add(2*time.Second)); len(f) != 0 {
 		t.Errorf("second renumber: %+v", f)
 	}
-	if f := d.Renumber("no-such-call", detNumber(t, "00252612345678"), detT0); f != nil {
+	if f := d.Renumber("no-such-call", detNumber(t, "00252612345678"), tollguard.ReasonHighRisk, detT0); f != nil {
 		t.Errorf("untracked call: %+v", f)
 	}
 }

@@ -600,7 +600,7 @@ func (t *tracker) gatedNumber(ctx context.Context, g *callGroup, id int64, ts ti
 	}
 	num := tollguard.Classify(rec.Dialled, t.planOf(ctx, rec.Extension, rec.Account), t.highRisk)
 	if counted(num) {
-		for _, f := range t.l.Detectors.Renumber(g.root, num, ts) {
+		for _, f := range t.l.Detectors.Renumber(g.root, num, rec.Reason, ts) {
 			t.l.act(ctx, f)
 		}
 	}
