@@ -922,6 +922,18 @@ func TestIncludeBehaviour(t *testing.T) {
 			t.Errorf("explicit extension: %q", got)
 		}
 	})
+	t.Run("LocalChannelNamingAnotherExtensionInheritsNoSource", func(t *testing.T) {
+		// The source passed down is 1001's phone's; the forward names
+		// 2002 as the payer: 2002's access list must not be checked
+		// against 1001's address.
+		s := newSim(t, "Local")
+		s.vars["TOLLGUARD_EXT"], s.vars["TOLLGUARD_SRC"] = "1001", "192.0.2.10:5060"
+		s.agi = answers("allow", "ok", "", "50", true)
+		s.call("0044207946000", "0044207946000", "2002")
+		if got := s.agiCalls[0]; got[2] != "2002" || got[3] != "" {
+			t.Errorf("explicit extension with an inherited source: %q", got)
+		}
+	})
 	t.Run("LocalChannelTakesTheSourceOfThePhoneItBeganOn", func(t *testing.T) {
 		// 1001 (set_var=__TOLLGUARD_EXT=1001) calls an internal number
 		// that forwards out: no gate passed TOLLGUARD_SRC down, so the
