@@ -843,13 +843,21 @@ func (d *Detectors) countRisk(key, ext, num string, intl, dedupe bool, t time.Ti
 		d.risks[key] = w
 	}
 	cut := now - int64(r.Window)
+	newest := -1 // of the earlier items for this number, when deduping
+	if dedupe {
+		for i, it := range w.items {
+			if it.num == num && it.ext == ext {
+				newest = i
+			}
+		}
+	}
 	keep := w.items[:0]
 	redial := -1
-	for _, it := range w.items {
-		if it.at >= cut || dedupe && it.num == num && it.ext == ext {
+	for i, it := range w.items {
+		if it.at >= cut || i == newest {
 			keep = append(keep, it)
-			if dedupe && it.num == num && it.ext == ext {
-				redial = len(keep) - 1 // the newest such item
+			if i == newest {
+				redial = len(keep) - 1
 			}
 		}
 	}

@@ -309,6 +309,16 @@ func TestDetectorHighRisk(t *testing.T) {
 			t.Fatalf("ok, ok, denied, ok to %s: %+v", n, fs)
 		}
 	})
+	t.Run("ARedialKeepsNoCallsOutsideTheWindow", func(t *testing.T) {
+		d := detNew(t, rules)
+		n := "00252612345678"
+		fs := try(d, "1001", detT0, []string{n, n}, time.Minute, tollguard.ReasonOK)
+		fs = append(fs, try(d, "1001", detT0.Add(20*time.Minute), []string{n}, 0, tollguard.ReasonConcurrency)...)
+		fs = append(fs, try(d, "1001", detT0.Add(21*time.Minute), []string{n}, 0, tollguard.ReasonOK)...)
+		if len(fs) != 0 {
+			t.Fatalf("calls 20 minutes apart in a 10-minute window: %+v", fs)
+		}
+	})
 	t.Run("NationalPremiumOnlyAlerts", func(t *testing.T) {
 		// An international block would not stop national premium-rate
 		// calls; it would only cut the account's calls abroad.
