@@ -85,25 +85,7 @@ func TestAttemptSeriesRandom(t *testing.T) {
 // from the calls_open index without reading call rows, so the cost per
 // open call stays one index entry.
 func TestOpenCallsCovered(t *testing.T) {
-	db, err := Open(t.Context(), t.TempDir()+"/tollguard.db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	rows, err := db.db.QueryContext(t.Context(), `EXPLAIN QUERY PLAN `+openCallsQuery, "1001", "acme")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var plan []string
-	for rows.Next() {
-		var id, parent, notused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
-			t.Fatal(err)
-		}
-		plan = append(plan, detail)
-	}
+	plan := queryPlan(t, openCallsQuery, "1001", "acme")
 	if len(plan) != 1 || plan[0] != "SEARCH calls USING COVERING INDEX calls_open (account_id=?)" {
 		t.Fatalf("open calls query plan %q, want one search of the covering calls_open index", plan)
 	}
@@ -167,12 +149,22 @@ func TestAttemptCatchUp(t *testing.T) {
 // TestLatestAlertIndexed: an audit finding raised again finds its latest
 // alert through an index, not by scanning every alert ever raised.
 func TestLatestAlertIndexed(t *testing.T) {
+	plan := queryPlan(t, latestAlertQuery, "weak_pin", "mailbox:1001")
+	if len(plan) == 0 || !strings.Contains(plan[0], "USING INDEX alerts_kind_subject") {
+		t.Fatalf("latest alert query plan %q, want a search of alerts_kind_subject", plan)
+	}
+}
+
+// queryPlan is SQLite's plan for query on a fresh database, one detail
+// line per step.
+func queryPlan(t *testing.T, query string, args ...any) []string {
+	t.Helper()
 	db, err := Open(t.Context(), t.TempDir()+"/tollguard.db")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	rows, err := db.db.QueryContext(t.Context(), `EXPLAIN QUERY PLAN `+latestAlertQuery, "weak_pin", "mailbox:1001")
+	rows, err := db.db.QueryContext(t.Context(), `EXPLAIN QUERY PLAN `+query, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +178,8 @@ func TestLatestAlertIndexed(t *testing.T) {
 		}
 		plan = append(plan, detail)
 	}
-	if len(plan) == 0 || !strings.Contains(plan[0], "USING INDEX alerts_kind_subject") {
-		t.Fatalf("latest alert query plan %q, want a search of alerts_kind_subject", plan)
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
 	}
+	return plan
 }
