@@ -62,7 +62,7 @@ const (
 	DetectConcurrentExt  = "concurrent_ext"  // calls in progress per extension
 	DetectConcurrentAcct = "concurrent_acct" // calls in progress per account
 	DetectSweep          = "sweep"           // numbers in sequence, in steps or under one prefix, per extension and per account
-	DetectHighRisk       = "high_risk"       // distinct high-risk or premium numbers tried, per extension and per account
+	DetectHighRisk       = "high_risk"       // calls to high-risk or premium numbers (a redial not let through once), per extension and per account
 	DetectUngated        = "ungated"         // outbound calls with no gate record
 	DetectLongIntl       = "long_intl"       // international calls longer than Duration, per account
 )
@@ -352,8 +352,9 @@ func (d *Detectors) Attempt(a CallAttempt) []Finding {
 
 // Resolved counts a call's destination once its gate outcome is known
 // (reason is TOLLGUARD_REASON, or "" if the gate never said): high-risk
-// or premium numbers count unless the gate allowed them as whitelisted,
-// each number once (a redial is one intention, not fresh evidence). The
+// or premium numbers count unless the gate allowed them as whitelisted;
+// a number redialled without being let through counts once (one
+// intention, not fresh evidence), each call let through counts. The
 // rule's action applies when the international ones alone reach the
 // threshold; national ones (09...) count toward an alert only, since an
 // intl_block would not stop them. The account counts each extension's
@@ -428,7 +429,7 @@ func (d *Detectors) resolve(c *liveCall, reason Reason, at time.Time) []Finding 
 	exts := riskExtensions(ev)
 	first := time.Unix(0, ev[0].at)
 	return []Finding{d.finding(DetectHighRisk, AlertHighRisk, r, a, AccountSubject(c.Account),
-		fmt.Sprintf("account %s's extensions %s tried %d high-risk or premium numbers (different per extension) in %s (threshold %d in %s), the last from extension %s to %s %s",
+		fmt.Sprintf("account %s's extensions %s made %d calls to high-risk or premium numbers in %s (threshold %d in %s), the last from extension %s to %s %s",
 			c.Account, strings.Join(exts, ", "), len(ev), at.Sub(first).Round(time.Second), r.Threshold, r.Window, c.Extension, what, orUnknown(n.E164)),
 		map[string]any{"attempts": len(ev), "numbers": nums, "extensions": exts, "since": first.UTC(), "last_dialled": n.Dialled, "last_e164": n.E164, "gate_reason": string(reason)})}
 }

@@ -19,7 +19,8 @@ const auditLong = `Run an audit now, with the same code the daemon runs on sched
 or above raises an alert; every run is stored (see ` + "`tollguard audit runs`" + `).
 A finding found again unchanged (same severity and message) is counted on
 its alert, open or acknowledged, without a notice: it is sent again when
-it changes, or a week after its last notice (or its acknowledgement).
+it changes, a week after its last notice (or its acknowledgement), or at
+once when the previous successful run of its audit did not find it.
 
   stale      extensions with no registration and no call for stale_days
              (60); for ones tollguard never saw, Asterisk's live state is
@@ -27,7 +28,8 @@ it changes, or a week after its last notice (or its acknowledgement).
              (7), deletes their PJSIP objects keeping a JSON snapshot
              (` + "`tollguard ext restore EXT`" + ` brings them back).
   tests      extensions whose name, caller ID or description matches
-             test_patterns (the words test, demo, temp; the name 9999).
+             test_patterns (test or demo starting a word, temp as a word,
+             after any non-letter: 1001_test; the name 9999).
              --apply as for stale, once a line is older than the grace.
   pins       weak voicemail PINs in voicemail.conf (following #include)
              and a realtime table (SQLite, or ODBC when built with

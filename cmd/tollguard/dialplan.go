@@ -30,7 +30,7 @@ the Dial of every outbound route:
 then "dialplan reload" in the Asterisk CLI. Dial's b() option puts the
 call's time limit on the trunk leg too, so that a transfer cannot leave
 the trunk call running without it. "tollguard dialplan emergency" prints
-the TOLLGUARD_EMERGENCY setting for your country's emergency numbers.`,
+the TOLLGUARD_EMERGENCY setting for the emergency numbers of your accounts' countries.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			_, err := fmt.Fprint(app.Out, dialplan.Include)

@@ -24,9 +24,10 @@ password is known to someone else. Rotate it before unblocking.
 
 Unblocking an extension cancels its pending purge (tollguard ext purge,
 or the stale and tests audits), if it has one. Unblocking acknowledges
-the open alerts about the extension (or the account, with --intl): you
-dealt with them, so a detector that blocks it again raises a new alert,
-sent at once, instead of adding to the old one's digest.`,
+the open detector and registration alerts about the extension (or the
+account, with --intl), not audit findings: you dealt with them, so a
+detector that blocks it again raises a new alert, sent at once, instead
+of adding to the old one's digest.`,
 		Example: `  tollguard unblock 1001
   tollguard unblock --intl acme`,
 		Args: cobra.ExactArgs(1),
