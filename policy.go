@@ -486,7 +486,8 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 		e.step("class", "pass", "class %s at %s/min", num.Class, rate)
 
 		// 7. Business hours.
-		if acct.HoursSpec != "" && len(acct.AfterHours) > 0 {
+		// Holidays alone (no hours: always open otherwise) close too.
+		if (acct.HoursSpec != "" || len(acct.Holidays) > 0) && len(acct.AfterHours) > 0 {
 			h, err := p.schedule(acct)
 			if err != nil {
 				p.lookupFailed(e, "hours", err)

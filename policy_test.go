@@ -422,6 +422,18 @@ func TestPolicy(t *testing.T) {
 		f.now = time.Date(2026, 7, 3, 16, 45, 0, 0, time.UTC)
 		f.want(tollguard.Call{Dialled: "0033123456789"}, deny, tollguard.ReasonAfterHours)
 	})
+	t.Run("HolidaysAloneClose", func(t *testing.T) {
+		// No hours (always open) but a holiday: closed on it, and a call
+		// the evening before ends at midnight plus the grace.
+		f := newFixture(t)
+		f.account(func(a *tollguard.Account) { a.Holidays = []string{"12-25"} })
+		f.now = time.Date(2026, 12, 25, 14, 0, 0, 0, time.UTC)
+		f.want(tollguard.Call{Dialled: "0033123456789"}, deny, tollguard.ReasonAfterHours)
+		f.now = time.Date(2026, 12, 24, 23, 50, 0, 0, time.UTC)
+		if d := f.want(tollguard.Call{Dialled: "0033123456789"}, allow, tollguard.ReasonOK); d.MaxSec != 600 {
+			t.Errorf("the evening before: MAXSEC %d, want 600 (to midnight, no grace)", d.MaxSec)
+		}
+	})
 	t.Run("AfterHoursClassesEndAtTheClose", func(t *testing.T) {
 		// An international call started at 17:29 must not run through
 		// the night: its MAXSEC ends at the close, plus the grace.
