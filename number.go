@@ -242,6 +242,20 @@ func Classify(dialled string, plan NumberPlan, hr HighRiskMatcher) Number {
 	if err := phonenumbers.ParseToNumber(input, region, &pn); err != nil {
 		return n
 	}
+	// An international number is dialled as it stands: the trunk sends
+	// every digit. libphonenumber may drop some of a number it finds too
+	// long (Russia's national prefix 8: 00780912345670, premium +7 809
+	// with a digit more, parsed as +70912345670), so the number judged
+	// would not be the one dialled: unknown, and denied.
+	// (An account's plan usually leaves the IDD to libphonenumber: then
+	// the dialled digits must end with the number it read.)
+	whole := strconv.Itoa(int(pn.GetCountryCode())) + phonenumbers.GetNationalSignificantNumber(&pn)
+	switch {
+	case intl && whole != digits:
+		return n
+	case !intl && int(pn.GetCountryCode()) != phonenumbers.GetCountryCodeForRegion(country) && !strings.HasSuffix(digits, whole):
+		return n
+	}
 	if phonenumbers.IsPossibleNumberWithReason(&pn) != phonenumbers.IS_POSSIBLE {
 		if !intl {
 			classifyShortCode(&n, &pn, country)

@@ -111,6 +111,11 @@ func TestClassify(t *testing.T) {
 		{name: "DE premium 0900 overdialled from GB", dialled: "0049 900 1234567 00", plan: planGB, want: tollguard.ClassPremium, e164: "+499001234567" + "00", region: "DE", typ: tollguard.TypePremiumRate, intl: true},
 		{name: "DE personal 0700 overdialled", dialled: "0700 12345678 9", plan: planDE, want: tollguard.ClassPremium, e164: "+497001234567" + "89", region: "DE", typ: tollguard.TypePersonalNumber},
 		{name: "SE personal 075 overdialled", dialled: "075 1234567 0", plan: planSE, want: tollguard.ClassPremium, e164: "+4675" + "12345670", region: "SE", typ: tollguard.TypePersonalNumber},
+		// libphonenumber drops Russia's national prefix 8 from a number it
+		// finds too long: +7 809 (premium) with a digit more read as
+		// +7 0912..., an ordinary number. The trunk sends what was dialled.
+		{name: "RU premium overdialled from GB is not another number", dialled: "00780912345670", plan: planGB, want: tollguard.ClassUnknown},
+		{name: "RU premium overdialled with +", dialled: "+780912345670", plan: planGB, want: tollguard.ClassUnknown},
 		{name: "DE directory enquiries overdialled", dialled: "118330", plan: planDE, want: tollguard.ClassNational, region: "DE", typ: tollguard.TypeShortCode, short: true},
 		// A number of a range libphonenumber does not know yet is not a
 		// short code with digits added (US SMS codes are any 5-6 digits).
