@@ -13,9 +13,10 @@ type Gate interface {
 	// idempotent: settling a settled call changes nothing and returns
 	// false. An unknown CallID is an ENOTFOUND error.
 	Settle(ctx context.Context, s Settlement) (changed bool, err error)
-	// Emergency reports whether dialled is an emergency number in the
-	// default numbering plan. It never touches the store, so the AGI
-	// server can still let emergency calls through when a decision is
-	// late or the store is down.
-	Emergency(dialled string) bool
+	// Emergency reports whether dialled, from extension, is an emergency
+	// number: in the plan of the extension's account when the gate knows
+	// it, else in the default plan (or any plan in use). It never touches
+	// the store, so the AGI server can still let emergency calls through
+	// when a decision is late or the store is down.
+	Emergency(extension, dialled string) bool
 }

@@ -53,6 +53,7 @@ type Policy struct {
 	// Emergency when the store cannot be read.
 	countries   atomic.Pointer[[]string]
 	countriesMu sync.Mutex
+	extCountry  map[string]string // extension → its account's country, under countriesMu
 
 	// numbers caches Classify: libphonenumber's regular expressions are
 	// the dearest CPU in a decision, and people dial the same numbers
@@ -117,12 +118,21 @@ func (p *Policy) settings() PolicySettings {
 	return PolicySettings{p.DefaultPlan, p.AllowUnknown, p.DefaultAccount, p.SelftestNumber, p.FreeShortCodes, p.AfterHoursGrace, p.InternalCallsGated}
 }
 
-// Emergency reports whether dialled is an emergency number in the
-// default plan or the plan of any account that has called since start:
-// the gate's answer when it cannot read the store or missed its
-// deadline, so it never touches the store. A DE account on a PBX whose
-// default country is GB still gets 110 through then.
-func (p *Policy) Emergency(dialled string) bool {
+// Emergency reports whether dialled is an emergency number for
+// extension: the gate's answer when it cannot read the store or missed
+// its deadline, so it never touches the store. An extension that has
+// called since start has its account's country (as step 1 judges it: a
+// number that is an emergency number elsewhere can be a paid short code
+// there, CH 1414 in BE). Another is judged by the default plan and the
+// plan of every account that has called since start, so that a DE
+// account on a PBX whose default country is GB still gets 110 through.
+func (p *Policy) Emergency(extension, dialled string) bool {
+	p.countriesMu.Lock()
+	country, known := p.extCountry[extension]
+	p.countriesMu.Unlock()
+	if known {
+		return IsEmergency(dialled, country)
+	}
 	if IsEmergency(dialled, p.settings().DefaultPlan.Country) {
 		return true
 	}
@@ -136,9 +146,18 @@ func (p *Policy) Emergency(dialled string) bool {
 	return false
 }
 
-// noteCountry remembers an account's country for Emergency. The list
-// is tiny (the countries of the PBX's accounts) and read without a lock.
-func (p *Policy) noteCountry(country string) {
+// noteCountry remembers an extension's account country for Emergency.
+// The country list is tiny (the countries of the PBX's accounts) and
+// read without a lock; the extensions' map is bounded.
+func (p *Policy) noteCountry(extension, country string) {
+	p.countriesMu.Lock()
+	if p.extCountry[extension] != country {
+		if p.extCountry == nil || len(p.extCountry) >= maxCachedNumbers {
+			p.extCountry = make(map[string]string)
+		}
+		p.extCountry[extension] = country
+	}
+	p.countriesMu.Unlock()
 	if cs := p.countries.Load(); cs != nil && slices.Contains(*cs, country) {
 		return
 	}
@@ -225,7 +244,7 @@ func (p *Policy) decide(ctx context.Context, c Call, dry bool) (Decision, error)
 	}
 	// The store failed or the deadline passed. Emergency calls go
 	// through regardless; everything else is the caller's to fail closed.
-	if p.Emergency(c.Dialled) || d.Number.Class == ClassEmergency {
+	if p.Emergency(c.Extension, c.Dialled) || d.Number.Class == ClassEmergency {
 		p.logger().Error("store failed during an emergency call; allowing it unrecorded",
 			LogExtension, c.Extension, LogDest, c.Dialled, LogError, err)
 		return Decision{Verdict: Allow, Reason: ReasonEmergency, MaxSec: -1,
@@ -273,7 +292,7 @@ func (p *Policy) evaluateTx(ctx context.Context, tx GateTx, c Call, now time.Tim
 	if acct != nil {
 		plan = acct.Plan
 		e.d.Account, e.d.Scale = acct.ID, acct.Scale
-		p.noteCountry(plan.Country)
+		p.noteCountry(c.Extension, plan.Country)
 	}
 	num := p.classify(c.Dialled, plan)
 	if num.E164 != "" && num.Class != ClassEmergency && num.Class != ClassInternal {

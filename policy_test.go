@@ -247,19 +247,52 @@ func TestPolicy(t *testing.T) {
 	})
 	t.Run("EmergencyOfAnAccountsCountryWhenStoreFails", func(t *testing.T) {
 		// Default country GB; a DE account has called since start. When
-		// the store fails, 110 (DE police) is still an emergency number.
+		// the store fails, 110 (DE police) is still an emergency number,
+		// for that account's extension and for one the gate has not met.
 		f := newFixture(t)
 		f.account(func(a *tollguard.Account) { a.Plan = tollguard.NumberPlan{Country: "DE"} })
-		if f.p.Emergency("110") {
+		if f.p.Emergency("1001", "110") {
 			t.Fatal("110 is an emergency number before any DE account called: the case below proves nothing")
 		}
 		f.want(tollguard.Call{Dialled: "030123456"}, allow, tollguard.ReasonOK)
-		if !f.p.Emergency("110") {
+		if !f.p.Emergency("1001", "110") || !f.p.Emergency("9999", "110") {
 			t.Error("110 not an emergency number after a DE account called")
 		}
 		f.db.Close()
 		if d, err := f.p.Decide(context.Background(), tollguard.Call{Extension: "1001", Dialled: "110"}); err != nil || d.Reason != tollguard.ReasonEmergency {
 			t.Fatalf("110 with the store down: %+v, %v", d, err)
+		}
+	})
+	t.Run("AnotherCountrysEmergencyNumberIsNoneWhenStoreFails", func(t *testing.T) {
+		// CH 1414 (Rega) is a BE premium short code. Once the BE
+		// extension has called, the failure paths judge it by BE's plan,
+		// as step 1 does: 1414 fails closed for it, and stays an
+		// emergency number for the CH extension.
+		f := newFixture(t)
+		ctx := context.Background()
+		for _, a := range []struct{ id, country, ext string }{{"brux", "BE", "2001"}, {"zurich", "CH", "3001"}} {
+			acct, err := store.NewAccount(a.id, a.country, "EUR")
+			if err != nil {
+				t.Fatal(err)
+			}
+			acct.Balance, acct.Zone = 100000, "Europe/Zurich"
+			if err := f.db.CreateAccount(ctx, acct); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.db.CreateExtension(ctx, &tollguard.Extension{Name: a.ext, Account: a.id}); err != nil {
+				t.Fatal(err)
+			}
+			f.decide(tollguard.Call{Extension: a.ext, Dialled: "1414"})
+		}
+		if d := f.decide(tollguard.Call{Extension: "2001", Dialled: "1414"}); d.Reason == tollguard.ReasonEmergency {
+			t.Fatalf("1414 from BE: %s/%s, want no emergency", d.Verdict, d.Reason)
+		}
+		if f.p.Emergency("2001", "1414") || !f.p.Emergency("3001", "1414") {
+			t.Errorf("Emergency(2001, 1414) %v, Emergency(3001, 1414) %v: want false, true", f.p.Emergency("2001", "1414"), f.p.Emergency("3001", "1414"))
+		}
+		f.db.Close()
+		if d, err := f.p.Decide(ctx, tollguard.Call{Extension: "2001", Dialled: "1414"}); err == nil {
+			t.Fatalf("1414 from BE with the store down: %+v, want an error (the call fails closed)", d)
 		}
 	})
 	t.Run("DeniesUnknownExtension", func(t *testing.T) {

@@ -38,7 +38,7 @@ func (s *Server) refuse(ss *session, err error, refused, reason, why, todo strin
 		// No copies: the argument, trusted only to spare an emergency call.
 		num, _ = req.arg(1)
 	}
-	emergency := req.Script == tollguard.ScriptOutbound && (queryFlag(req.Query, "emergency") || s.Gate.Emergency(num))
+	emergency := req.Script == tollguard.ScriptOutbound && (queryFlag(req.Query, "emergency") || s.Gate.Emergency(ext, num))
 	hangup := req.Script == tollguard.ScriptOutbound && !emergency
 	// An emergency number the include did not know by itself waits for
 	// a verdict; without one the include hangs it up. Allowed only on

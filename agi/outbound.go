@@ -187,7 +187,7 @@ func (s *Server) deliver(ss *session, call *tollguard.Call, d *tollguard.Decisio
 func (s *Server) failed(ss *session, call *tollguard.Call, err error, emergency bool) *tollguard.Decision {
 	attrs := []any{tollguard.LogExtension, call.Extension, tollguard.LogAccount, call.Account,
 		tollguard.LogDest, call.Dialled, tollguard.LogError, tollguard.ErrorMessage(err)}
-	if emergency || s.Gate.Emergency(call.Dialled) {
+	if emergency || s.Gate.Emergency(call.Extension, call.Dialled) {
 		ss.log().Warn("decision failed; emergency number allowed anyway", attrs...)
 		return &tollguard.Decision{Verdict: tollguard.Allow, Reason: tollguard.ReasonEmergency, MaxSec: -1}
 	}

@@ -103,7 +103,7 @@ func (s *Server) serveOverflow(conn net.Conn, peer netip.Addr) {
 	// As outbound: an old include's flag, else the gate's numbering plans.
 	flagged := queryFlag(req.Query, "emergency")
 	d := errorDecision()
-	if flagged || (call.Dialled != "" && s.Gate.Emergency(call.Dialled)) {
+	if flagged || (call.Dialled != "" && s.Gate.Emergency(call.Extension, call.Dialled)) {
 		d = tollguard.Decision{Verdict: tollguard.Allow, Reason: tollguard.ReasonEmergency, MaxSec: -1}
 	}
 	s.cfg.metrics.Refused(RefusedOverflow)

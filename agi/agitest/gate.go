@@ -31,7 +31,7 @@ func (g *Gate) Settle(ctx context.Context, s tollguard.Settlement) (bool, error)
 	return g.SettleFunc(ctx, s)
 }
 
-func (g *Gate) Emergency(dialled string) bool {
+func (g *Gate) Emergency(extension, dialled string) bool {
 	if g.EmergencyFunc == nil {
 		switch dialled {
 		case "112", "911", "999":

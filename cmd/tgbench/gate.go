@@ -154,4 +154,4 @@ func (g recordGate) Settle(ctx context.Context, s tollguard.Settlement) (bool, e
 	return changed, err
 }
 
-func (recordGate) Emergency(dialled string) bool { return false }
+func (recordGate) Emergency(extension, dialled string) bool { return false }

@@ -264,4 +264,4 @@ func (stubGate) Decide(ctx context.Context, c tollguard.Call) (tollguard.Decisio
 
 func (stubGate) Settle(ctx context.Context, s tollguard.Settlement) (bool, error) { return true, nil }
 
-func (stubGate) Emergency(dialled string) bool { return false }
+func (stubGate) Emergency(extension, dialled string) bool { return false }

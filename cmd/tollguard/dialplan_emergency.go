@@ -59,8 +59,26 @@ are in: the line is one for the whole PBX.`,
 					}
 				}
 			}
+			// The line is one for the whole PBX: a number that is an
+			// emergency number in one country but a paid short code in
+			// another (CH 1414, premium in BE) stays off it. The gate
+			// still allows it for the accounts whose country it serves.
+			var left []string
+			keep := v.Extra[:0]
+			for _, n := range v.Extra {
+				if why := paidElsewhere(n, countries); why != "" {
+					left = append(left, n+" ("+why+")")
+					continue
+				}
+				keep = append(keep, n)
+			}
+			v.Extra = keep
 			v.Country = strings.Join(countries, ",")
 			country := strings.Join(countries, " and ")
+			if len(left) > 0 && !asJSON {
+				fmt.Fprintf(app.Out, "; Left off, as a short code that costs money in another of these countries (the gate still allows it where it is an emergency number): %s\n",
+					strings.Join(left, ", "))
+			}
 			if len(v.Extra) > 0 {
 				v.Globals = dialplan.VarEmergency + "=" + strings.Join(v.Extra, "|")
 			}
@@ -79,4 +97,20 @@ are in: the line is one for the whole PBX.`,
 	}
 	addJSON(cmd, &asJSON)
 	return cmd
+}
+
+// paidElsewhere says in which of countries emergency number n is a short
+// code that costs money, or of unknown cost, rather than an emergency
+// number; "" when in none.
+func paidElsewhere(n string, countries []string) string {
+	for _, c := range countries {
+		if tollguard.IsEmergency(n, c) {
+			continue
+		}
+		num := tollguard.Classify(n, tollguard.NumberPlan{Country: c}, nil)
+		if num.Is(tollguard.ClassPremium) || num.Short && num.Toll() {
+			return fmt.Sprintf("%s in %s", num.Class, c)
+		}
+	}
+	return ""
 }

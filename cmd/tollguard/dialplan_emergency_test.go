@@ -69,3 +69,28 @@ func TestDialplanEmergency(t *testing.T) {
 		t.Errorf("unknown country: exit %d, %q", code, errs)
 	}
 }
+
+// TestDialplanEmergencySeveralCountries: one line for the PBX, without a
+// number that is a paid short code in another of its countries (CH 1414,
+// Rega, is premium in BE): the include would dial it for a BE account
+// without asking the gate.
+func TestDialplanEmergencySeveralCountries(t *testing.T) {
+	c := newCLI(t)
+	out := c.ok("dialplan", "emergency", "CH", "BE")
+	var line string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "TOLLGUARD_EMERGENCY=") {
+			line = l
+		}
+	}
+	nums := strings.Split(strings.TrimPrefix(line, "TOLLGUARD_EMERGENCY="), "|")
+	if slices.Contains(nums, "1414") || !slices.Contains(nums, "144") || !slices.Contains(nums, "100") {
+		t.Errorf("CH and BE: %q", line)
+	}
+	if !strings.Contains(out, "1414 (premium in BE)") {
+		t.Errorf("the number left off is not named:\n%s", out)
+	}
+	if out := c.ok("dialplan", "emergency", "GB", "DE"); !strings.Contains(out, "TOLLGUARD_EMERGENCY=110") {
+		t.Errorf("GB and DE:\n%s", out)
+	}
+}
