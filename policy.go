@@ -523,7 +523,13 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 			case closed:
 				// A call started just before the close must not run
 				// through the night: it ends a grace after it.
-				if at, ok := h.Closes(now, set.AfterHoursGrace); ok {
+				// A break shorter than the grace (lunch) is no close;
+				// a night is, however long the grace.
+				at, ok := h.Closes(now, min(set.AfterHoursGrace, maxBridgedBreak))
+				if !ok {
+					at, ok = h.Closes(now, 0)
+				}
+				if ok {
 					closes = at.Add(set.AfterHoursGrace)
 					e.step("hours", "pass", "within business hours; %s calls end by %s (the close plus %s)", num.Class, closes.In(h.Location()).Format("Mon 15:04 MST"), set.AfterHoursGrace)
 				} else {
@@ -635,6 +641,10 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 	e.allow(reason, "credit", "available %s at %s/min: up to %s, reserving %s",
 		FormatAmount(available, acct.Scale), rate, secsString(maxsec), FormatAmount(e.d.Reserve, acct.Scale))
 }
+
+// maxBridgedBreak is the longest break in business hours that does not
+// end a restricted call: a lunch, not a night.
+const maxBridgedBreak = 2 * time.Hour
 
 func (p *Policy) lookupFailed(e *eval, rule string, err error) {
 	e.step(rule, "error", "%v", err)

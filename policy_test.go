@@ -455,6 +455,17 @@ func TestPolicy(t *testing.T) {
 		f.now = time.Date(2026, 7, 3, 16, 45, 0, 0, time.UTC)
 		f.want(tollguard.Call{Dialled: "0033123456789"}, deny, tollguard.ReasonAfterHours)
 	})
+	t.Run("AGraceAsLongAsTheNightStillEndsTheCall", func(t *testing.T) {
+		// 12 h nights and a 12 h grace bridge every break: the call
+		// still ends 12 h after this evening's close, not a day later.
+		f := newFixture(t)
+		f.account(func(a *tollguard.Account) { a.HoursSpec, a.MaxCallSecs, a.Balance = "daily 08:00-20:00", 0, 1_000_000 })
+		f.p.Configure(tollguard.PolicySettings{DefaultPlan: f.p.DefaultPlan, AfterHoursGrace: 12 * time.Hour})
+		f.now = time.Date(2026, 11, 20, 19, 0, 0, 0, time.UTC)
+		if d := f.want(tollguard.Call{Dialled: "0033123456789"}, allow, tollguard.ReasonOK); d.MaxSec != 13*3600 {
+			t.Errorf("MAXSEC %d, want %d (the close at 20:00 plus 12 h)", d.MaxSec, 13*3600)
+		}
+	})
 	t.Run("HolidaysAloneClose", func(t *testing.T) {
 		// No hours (always open) but a holiday: closed on it, and a call
 		// the evening before ends at midnight plus the grace.
