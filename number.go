@@ -246,14 +246,15 @@ func Classify(dialled string, plan NumberPlan, hr HighRiskMatcher) Number {
 	// every digit. libphonenumber may drop some of a number it finds too
 	// long (Russia's national prefix 8: 00780912345670, premium +7 809
 	// with a digit more, parsed as +70912345670), so the number judged
-	// would not be the one dialled: unknown, and denied.
-	// (An account's plan usually leaves the IDD to libphonenumber: then
-	// the dialled digits must end with the number it read.)
+	// would not be the one dialled. When it rewrote the digits, the
+	// result must be a valid number (+44 0 20..., a national prefix
+	// dialled after the country code, is London's +44 20...); else the
+	// number is unknown, and denied. (An account's plan usually leaves
+	// the IDD to libphonenumber: then the digits must end with it.)
 	whole := strconv.Itoa(int(pn.GetCountryCode())) + phonenumbers.GetNationalSignificantNumber(&pn)
-	switch {
-	case intl && whole != digits:
-		return n
-	case !intl && int(pn.GetCountryCode()) != phonenumbers.GetCountryCodeForRegion(country) && !strings.HasSuffix(digits, whole):
+	rewritten := intl && whole != digits ||
+		!intl && int(pn.GetCountryCode()) != phonenumbers.GetCountryCodeForRegion(country) && !strings.HasSuffix(digits, whole)
+	if rewritten && phonenumbers.GetNumberType(&pn) == phonenumbers.UNKNOWN {
 		return n
 	}
 	if phonenumbers.IsPossibleNumberWithReason(&pn) != phonenumbers.IS_POSSIBLE {

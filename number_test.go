@@ -116,6 +116,10 @@ func TestClassify(t *testing.T) {
 		// +7 0912..., an ordinary number. The trunk sends what was dialled.
 		{name: "RU premium overdialled from GB is not another number", dialled: "00780912345670", plan: planGB, want: tollguard.ClassUnknown},
 		{name: "RU premium overdialled with +", dialled: "+780912345670", plan: planGB, want: tollguard.ClassUnknown},
+		// A national prefix dialled after the country code is the valid
+		// number without it, as carriers take it.
+		{name: "GB with its national prefix after +44", dialled: "+44 0 20 7946 0000", plan: planUS, want: tollguard.ClassInternational, e164: "+442079460000", region: "GB", typ: tollguard.TypeFixedLine, intl: true},
+		{name: "DE with its national prefix after 0049", dialled: "0049 030 123456", plan: planGB, want: tollguard.ClassInternational, e164: "+4930123456", region: "DE", typ: tollguard.TypeFixedLine, intl: true},
 		{name: "DE directory enquiries overdialled", dialled: "118330", plan: planDE, want: tollguard.ClassNational, region: "DE", typ: tollguard.TypeShortCode, short: true},
 		// A number of a range libphonenumber does not know yet is not a
 		// short code with digits added (US SMS codes are any 5-6 digits).

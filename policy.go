@@ -120,21 +120,24 @@ func (p *Policy) settings() PolicySettings {
 
 // Emergency reports whether dialled is an emergency number for
 // extension: the gate's answer when it cannot read the store or missed
-// its deadline, so it never touches the store. An extension that has
+// its deadline, so it never touches the store. The default country's
+// emergency numbers always count. Beyond them, an extension that has
 // called since start has its account's country (as step 1 judges it: a
 // number that is an emergency number elsewhere can be a paid short code
-// there, CH 1414 in BE). Another is judged by the default plan and the
-// plan of every account that has called since start, so that a DE
-// account on a PBX whose default country is GB still gets 110 through.
+// there, CH 1414 in BE); another has every account country seen since
+// start, so that a DE account on a GB-default PBX still gets 110 through.
 func (p *Policy) Emergency(extension, dialled string) bool {
+	// The default country's are always honoured: an entry can be stale
+	// (the account moved country since), and on the failure paths it
+	// cannot be refreshed.
+	if IsEmergency(dialled, p.settings().DefaultPlan.Country) {
+		return true
+	}
 	p.countriesMu.Lock()
 	country, known := p.extCountry[extension]
 	p.countriesMu.Unlock()
 	if known {
 		return IsEmergency(dialled, country)
-	}
-	if IsEmergency(dialled, p.settings().DefaultPlan.Country) {
-		return true
 	}
 	if cs := p.countries.Load(); cs != nil {
 		for _, c := range *cs {

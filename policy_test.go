@@ -290,9 +290,26 @@ func TestPolicy(t *testing.T) {
 		if f.p.Emergency("2001", "1414") || !f.p.Emergency("3001", "1414") {
 			t.Errorf("Emergency(2001, 1414) %v, Emergency(3001, 1414) %v: want false, true", f.p.Emergency("2001", "1414"), f.p.Emergency("3001", "1414"))
 		}
+		// The default country's are always honoured (GB's 999 here): the
+		// extension's entry may be stale once the store is down.
+		if !f.p.Emergency("2001", "999") || !f.p.Emergency("2001", "112") {
+			t.Error("the default country's emergency numbers not honoured for a BE extension")
+		}
 		f.db.Close()
 		if d, err := f.p.Decide(ctx, tollguard.Call{Extension: "2001", Dialled: "1414"}); err == nil {
 			t.Fatalf("1414 from BE with the store down: %+v, want an error (the call fails closed)", d)
+		}
+	})
+	t.Run("AStaleCountryStillHasTheDefaultCountrysEmergencyNumbers", func(t *testing.T) {
+		// Default BE; acme was made GB by mistake and called, then was
+		// corrected: with the store down, BE's 100 is still an
+		// emergency number for its extension.
+		f := newFixture(t)
+		f.p.Configure(tollguard.PolicySettings{DefaultPlan: tollguard.NumberPlan{Country: "BE"}})
+		f.want(tollguard.Call{Dialled: "02079460000"}, allow, tollguard.ReasonOK)
+		f.db.Close()
+		if d, err := f.p.Decide(context.Background(), tollguard.Call{Extension: "1001", Dialled: "100"}); err != nil || d.Reason != tollguard.ReasonEmergency {
+			t.Fatalf("BE 100 with the store down: %+v, %v", d, err)
 		}
 	})
 	t.Run("DeniesUnknownExtension", func(t *testing.T) {
