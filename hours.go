@@ -111,11 +111,31 @@ func (h *Hours) Closes(t time.Time, bridge time.Duration) (closes time.Time, ok 
 		}
 		next := h.nextOpen(y, m, d, end, horizon)
 		if next < 0 || time.Duration(next-end)*time.Minute > bridge {
-			return time.Date(y, m, d, 0, end, 0, 0, h.loc), true
+			c := wallInstant(h.loc, y, m, d, end)
+			// Apia lost 2011-12-30 whole: no close known, then.
+			return c, c.After(t)
 		}
 		pos = next
 	}
 	return time.Time{}, false
+}
+
+// wallInstant is the first instant in loc at or after the wall time
+// minutes past the midnight starting y-m-d. time.Date may normalise a
+// wall time a zone skipped to an hour before it (Santiago's midnight on
+// its spring-forward day read as 23:00), which would close early.
+func wallInstant(loc *time.Location, y int, m time.Month, d, minutes int) time.Time {
+	want := time.Date(y, m, d, 0, minutes, 0, 0, time.UTC) // the civil wall time
+	c := time.Date(want.Year(), want.Month(), want.Day(), want.Hour(), want.Minute(), 0, 0, loc)
+	for range 8 { // offsets change by at most a day's worth of half hours... in practice once
+		u := c.In(loc)
+		civil := time.Date(u.Year(), u.Month(), u.Day(), u.Hour(), u.Minute(), 0, 0, time.UTC)
+		if !civil.Before(want) {
+			return c
+		}
+		c = c.Add(want.Sub(civil))
+	}
+	return c
 }
 
 // spanEnd is where the open span holding position pos (minutes from the

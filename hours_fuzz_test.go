@@ -228,5 +228,41 @@ func FuzzHoursOpen(f *testing.F) {
 				}
 			}
 		}
+		// Closes: only from an open instant, after it, and closed there
+		// (unbridged); bridging never closes earlier.
+		for _, bridge := range []time.Duration{0, 2 * time.Hour} {
+			c, ok := h.Closes(at, bridge)
+			if !h.Open(at) {
+				if ok {
+					t.Fatalf("%q in %q: Closes(%v) = %v from a closed instant", spec, zone, at, c)
+				}
+				continue
+			}
+			if !ok {
+				continue // open for over a week
+			}
+			if !c.After(at) {
+				t.Fatalf("%q in %q: Closes(%v, %v) = %v, not after it", spec, zone, at, bridge, c)
+			}
+			if bridge == 0 && h.Open(c) && sameWallOK(c, loc) {
+				t.Fatalf("%q in %q: Closes(%v) = %v, open then", spec, zone, at, c)
+			}
+			if c0, ok0 := h.Closes(at, 0); bridge > 0 && ok0 && c.Before(c0) {
+				t.Fatalf("%q in %q: bridged close %v before the span's %v", spec, zone, c, c0)
+			}
+		}
 	})
+}
+
+// sameWallOK reports whether t is away from a change of loc's offset:
+// near one (a skipped midnight), Closes may close an hour early, which
+// only cuts a call sooner.
+func sameWallOK(t time.Time, loc *time.Location) bool {
+	_, off := t.In(loc).Zone()
+	for _, d := range []time.Duration{-3 * time.Hour, 3 * time.Hour} {
+		if _, o := t.Add(d).In(loc).Zone(); o != off {
+			return false
+		}
+	}
+	return true
 }
