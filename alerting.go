@@ -210,13 +210,7 @@ func (p AlertPolicy) Recurs(st AlertState, a Alert, now time.Time) bool {
 // last notice: then a reminder (a digest of the repeats) goes out.
 func (p AlertPolicy) Recur(st AlertState, a Alert, now time.Time) (AlertState, *Notice) {
 	p = p.WithDefaults()
-	st.Count++
-	if now.After(st.LastSeen) {
-		st.LastSeen = now
-	}
-	var dropped int
-	st.Alert.Evidence, dropped = appendOccurrence(st.Alert.Evidence, occurrenceOf(a, now), p.MaxEvidence)
-	st.Dropped += dropped
+	p.fold(&st, a, now)
 	if st.AckedAt.IsZero() && now.Sub(st.NotifiedAt) >= a.Renotify {
 		n := p.fire(&st, NoticeDigest, "", now)
 		return st, &n
@@ -224,11 +218,8 @@ func (p AlertPolicy) Recur(st AlertState, a Alert, now time.Time) (AlertState, *
 	return st, nil
 }
 
-// Merge folds occurrence a into the open alert st. It returns the new
-// state and, when a notice must go out at once, that notice.
-func (p AlertPolicy) Merge(st AlertState, a Alert, now time.Time) (AlertState, *Notice) {
-	p = p.WithDefaults()
-	prevCount := st.Count
+// fold counts occurrence a on st: its count, last seen and evidence.
+func (p AlertPolicy) fold(st *AlertState, a Alert, now time.Time) {
 	st.Count++
 	if now.After(st.LastSeen) {
 		st.LastSeen = now
@@ -236,6 +227,14 @@ func (p AlertPolicy) Merge(st AlertState, a Alert, now time.Time) (AlertState, *
 	var dropped int
 	st.Alert.Evidence, dropped = appendOccurrence(st.Alert.Evidence, occurrenceOf(a, now), p.MaxEvidence)
 	st.Dropped += dropped
+}
+
+// Merge folds occurrence a into the open alert st. It returns the new
+// state and, when a notice must go out at once, that notice.
+func (p AlertPolicy) Merge(st AlertState, a Alert, now time.Time) (AlertState, *Notice) {
+	p = p.WithDefaults()
+	prevCount := st.Count
+	p.fold(&st, a, now)
 	if st.Account == "" {
 		st.Account = a.Account
 	}

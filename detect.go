@@ -833,13 +833,7 @@ func (d *Detectors) countRisk(key, ext, num string, intl, dedupe bool, t time.Ti
 	w := d.risks[key]
 	now := t.UnixNano()
 	if w == nil {
-		if len(d.risks) >= d.maxKeys {
-			for k, v := range d.risks {
-				if v.expires < now || len(d.risks) >= d.maxKeys*9/10 {
-					delete(d.risks, k)
-				}
-			}
-		}
+		makeRoom(d.risks, d.maxKeys, now, func(v *riskWindow) int64 { return v.expires })
 		w = &riskWindow{}
 		d.risks[key] = w
 	}
@@ -1043,13 +1037,7 @@ func (d *Detectors) sweepKey(key string, n sweepNum, r DetectorRule, minExts int
 	s := d.sweeps[key]
 	now := n.at
 	if s == nil {
-		if len(d.sweeps) >= d.maxKeys {
-			for k, v := range d.sweeps {
-				if v.expires < now || len(d.sweeps) >= d.maxKeys*9/10 {
-					delete(d.sweeps, k)
-				}
-			}
-		}
+		makeRoom(d.sweeps, d.maxKeys, now, func(v *sweepState) int64 { return v.expires })
 		s = &sweepState{}
 		d.sweeps[key] = s
 	}
@@ -1227,4 +1215,17 @@ func commonPrefix(a, b string) string {
 		i++
 	}
 	return a[:i]
+}
+
+// makeRoom bounds a detector's keys: at maxKeys it drops the expired
+// ones, and others until a tenth is free.
+func makeRoom[V any](m map[string]V, maxKeys int, now int64, expires func(V) int64) {
+	if len(m) < maxKeys {
+		return
+	}
+	for k, v := range m {
+		if expires(v) < now || len(m) >= maxKeys*9/10 {
+			delete(m, k)
+		}
+	}
 }
