@@ -1,7 +1,6 @@
 package ari
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -333,18 +332,8 @@ func TestForwardedEmergencyCall(t *testing.T) {
 // the gate does when a dialplan asks it about one.
 func (h *harness) emergencyRecord(uniqueID, ext, dialled string) int64 {
 	h.t.Helper()
-	ctx := context.Background()
-	r := &tollguard.CallRecord{CreatedAt: time.Now(), Extension: ext, Account: "acme", Dialled: dialled, Class: tollguard.ClassEmergency,
-		UniqueID: uniqueID, Channel: "Local/" + dialled, Verdict: tollguard.Allow, Reason: tollguard.ReasonEmergency, MaxSec: -1}
-	var id int64
-	if err := h.db.Gate(ctx, false, func(tx tollguard.GateTx) error {
-		var err error
-		id, err = tx.InsertCall(ctx, r)
-		return err
-	}); err != nil {
-		h.t.Fatal(err)
-	}
-	return id
+	return h.insertCall(&tollguard.CallRecord{CreatedAt: time.Now(), Extension: ext, Account: "acme", Dialled: dialled, Class: tollguard.ClassEmergency,
+		UniqueID: uniqueID, Channel: "Local/" + dialled, Verdict: tollguard.Allow, Reason: tollguard.ReasonEmergency, MaxSec: -1})
 }
 
 // TestNineForAnOutsideLine: a phone's call that starts on the route's

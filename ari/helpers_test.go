@@ -327,12 +327,18 @@ func (h *harness) contact(id string) (tollguard.Contact, bool) {
 // does, and returns its id.
 func (h *harness) gateCall(uniqueID, ext, dialled string, v tollguard.Verdict) int64 {
 	h.t.Helper()
-	ctx := context.Background()
 	r := &tollguard.CallRecord{CreatedAt: time.Now(), Extension: ext, Account: "acme", Dialled: dialled, Class: tollguard.ClassInternational,
 		UniqueID: uniqueID, Channel: "PJSIP/" + ext, Verdict: v, Reason: tollguard.ReasonOK, MaxSec: 3600, Rate: 60_000, Reserve: 3600, Scale: 2}
 	if v == tollguard.Deny {
 		r.Reason, r.Cause, r.MaxSec, r.Reserve = tollguard.ReasonHighRisk, 21, 0, 0
 	}
+	return h.insertCall(r)
+}
+
+// insertCall records r as the gate would, and returns its id.
+func (h *harness) insertCall(r *tollguard.CallRecord) int64 {
+	h.t.Helper()
+	ctx := context.Background()
 	var id int64
 	if err := h.db.Gate(ctx, false, func(tx tollguard.GateTx) error {
 		var err error
