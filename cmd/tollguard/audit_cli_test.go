@@ -416,16 +416,7 @@ func TestCLIPurgeUnmanaged(t *testing.T) {
 	c := newAuditCLI(t, "")
 	pending := func() []tollguard.PendingPurge {
 		t.Helper()
-		db, err := store.Open(context.Background(), c.db)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
-		ps, err := db.PendingPurges(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ps
+		return pendingPurges(t, c.db)
 	}
 	if _, errOut, code := c.run("ext", "purge", "nosuch"); code != exitUsage || !strings.Contains(errOut, "nor a PJSIP endpoint") {
 		t.Errorf("purge of nothing: exit %d, %s", code, errOut)
