@@ -2,11 +2,8 @@ package store_test
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
-	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -471,31 +468,11 @@ func TestAlertIDsNotReused(t *testing.T) {
 // keeping every row, and the outbox still follows its alert on delete.
 func TestAlertIDMigration(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "tollguard.db")
-	raw, err := sql.Open("sqlite3", "file:"+path+"?_foreign_keys=on")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ms, _ := store.Migrations()
-	var versions []string
-	for _, m := range ms {
-		if m.Version > 6 {
-			break
-		}
-		if _, err := raw.ExecContext(ctx, m.SQL); err != nil {
-			t.Fatalf("migration %d: %v", m.Version, err)
-		}
-		versions = append(versions, fmt.Sprintf("(%d,'',0)", m.Version))
-	}
-	if _, err := raw.ExecContext(ctx, `CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL);
-		INSERT INTO schema_migrations(version, name, applied_at) VALUES `+strings.Join(versions, ",")+`;
+	path := migratedTo(t, 6, `
 		INSERT INTO alerts(id, kind, severity, subject, message, first_seen, last_seen) VALUES
 			(7, 'burst', 'warning', 'ext:1001', 'old', 1, 1), (9, 'burst', 'critical', 'ext:1002', 'newer', 2, 2);
 		INSERT INTO alert_outbox(alert_id, notifier, event, notice, next_at, created_at) VALUES
-			(7, 'webhook', 'new', '{}', 1, 1), (9, 'webhook', 'new', '{}', 2, 2), (9, 'email', 'new', '{}', 2, 2);`); err != nil {
-		t.Fatal(err)
-	}
-	raw.Close()
+			(7, 'webhook', 'new', '{}', 1, 1), (9, 'webhook', 'new', '{}', 2, 2), (9, 'email', 'new', '{}', 2, 2);`)
 
 	db := MustOpenPath(t, path)
 	var alerts, outbox int

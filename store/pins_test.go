@@ -2,16 +2,11 @@ package store_test
 
 import (
 	"context"
-	"database/sql"
-	"fmt"
-	"path/filepath"
 	"reflect"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/tollguard/tollguard"
-	"github.com/tollguard/tollguard/store"
 )
 
 // TestVoicemailReloads: a marker lists the mailboxes of every mark until
@@ -76,28 +71,7 @@ func TestVoicemailReloads(t *testing.T) {
 // made by 0001-0007 that holds data, and keeps it.
 func TestVoicemailReloadMigration(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "tollguard.db")
-	raw, err := sql.Open("sqlite3", "file:"+path+"?_foreign_keys=on")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ms, _ := store.Migrations()
-	var versions []string
-	for _, m := range ms {
-		if m.Version > 7 {
-			break
-		}
-		if _, err := raw.ExecContext(ctx, m.SQL); err != nil {
-			t.Fatalf("migration %d: %v", m.Version, err)
-		}
-		versions = append(versions, fmt.Sprintf("(%d,'',0)", m.Version))
-	}
-	if _, err := raw.ExecContext(ctx, `CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL);
-		INSERT INTO schema_migrations(version, name, applied_at) VALUES `+strings.Join(versions, ",")+`;
-		INSERT INTO audit_runs(job, started_at, ended_at) VALUES ('pins', 1, 2);`); err != nil {
-		t.Fatal(err)
-	}
-	raw.Close()
+	path := migratedTo(t, 7, `INSERT INTO audit_runs(job, started_at, ended_at) VALUES ('pins', 1, 2);`)
 
 	db := MustOpenPath(t, path)
 	if runs, err := db.AuditRuns(ctx, "pins", 0); err != nil || len(runs) != 1 {

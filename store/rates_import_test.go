@@ -2,7 +2,6 @@ package store_test
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"path/filepath"
 	"sync/atomic"
@@ -325,26 +324,7 @@ func TestRateImportClearsAbandonedDecks(t *testing.T) {
 // keeps its rates as the live deck.
 func TestRatesMigrateToDecks(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "tollguard.db")
-	raw, err := sql.Open("sqlite3", "file:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ms, _ := store.Migrations()
-	for _, m := range ms {
-		if m.Version > 5 {
-			break
-		}
-		if _, err := raw.ExecContext(ctx, m.SQL); err != nil {
-			t.Fatalf("migration %d: %v", m.Version, err)
-		}
-	}
-	if _, err := raw.ExecContext(ctx, `CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL);
-		INSERT INTO schema_migrations(version, name, applied_at) VALUES (1,'',0),(2,'',0),(3,'',0),(4,'',0),(5,'',0);
-		INSERT INTO rates(prefix, destination, rate) VALUES ('44', 'UK', 100), ('4420', 'London', 200);`); err != nil {
-		t.Fatal(err)
-	}
-	raw.Close()
+	path := migratedTo(t, 5, `INSERT INTO rates(prefix, destination, rate) VALUES ('44', 'UK', 100), ('4420', 'London', 200);`)
 
 	db := MustOpenPath(t, path)
 	if r, err := db.LookupRate(ctx, "+442079460000"); err != nil || r == nil || r.Rate != 200 || r.Destination != "London" {

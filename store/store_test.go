@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -30,6 +31,36 @@ func MustOpenPath(t testing.TB, path string) *store.DB {
 	}
 	t.Cleanup(func() { db.Close() })
 	return db
+}
+
+// migratedTo makes a database in t.TempDir() as a tollguard with
+// migrations 1..upto made it, runs seed on it (data of that schema), and
+// returns its path, for tests of the later migrations on real data.
+func migratedTo(t *testing.T, upto int, seed string) string {
+	t.Helper()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "tollguard.db")
+	raw, err := sql.Open("sqlite3", "file:"+path+"?_foreign_keys=on")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	ms, _ := store.Migrations()
+	var versions []string
+	for _, m := range ms {
+		if m.Version > upto {
+			break
+		}
+		if _, err := raw.ExecContext(ctx, m.SQL); err != nil {
+			t.Fatalf("migration %d: %v", m.Version, err)
+		}
+		versions = append(versions, fmt.Sprintf("(%d,'',0)", m.Version))
+	}
+	if _, err := raw.ExecContext(ctx, `CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL);
+		INSERT INTO schema_migrations(version, name, applied_at) VALUES `+strings.Join(versions, ",")+`;`+seed); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 func TestOpen(t *testing.T) {
