@@ -33,12 +33,13 @@ func (s *Server) refuse(ss *session, err error, refused, reason, why, todo strin
 	num, ext := rawQueryValue(req.Query, "a1"), rawQueryValue(req.Query, "a2")
 	// The URL's copy is the include's own number: Asterisk sends the URL
 	// before any caller field, so a forger cannot change it.
-	trusted := num != "" || queryFlag(req.Query, "emergency")
+	flagged := queryFlag(req.Query, "emergency")
+	trusted := num != "" || flagged
 	if num == "" {
 		// No copies: the argument, trusted only to spare an emergency call.
 		num, _ = req.arg(1)
 	}
-	emergency := req.Script == tollguard.ScriptOutbound && (queryFlag(req.Query, "emergency") || s.Gate.Emergency(ext, num))
+	emergency := req.Script == tollguard.ScriptOutbound && (flagged || s.Gate.Emergency(ext, num))
 	hangup := req.Script == tollguard.ScriptOutbound && !emergency
 	// An emergency number the include did not know by itself waits for
 	// a verdict; without one the include hangs it up. Allowed only on
@@ -89,7 +90,9 @@ func (s *Server) unchecked(ss *session) {
 
 // rawQueryValue returns key's value in query, undecoded ("+" stays "+").
 func rawQueryValue(query, key string) string {
-	for _, kv := range strings.Split(query, "&") {
+	for query != "" {
+		var kv string
+		kv, query, _ = strings.Cut(query, "&")
 		if k, v, _ := strings.Cut(kv, "="); k == key {
 			return v
 		}

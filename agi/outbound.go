@@ -111,15 +111,16 @@ func noNumber(ss *session, call *tollguard.Call) *tollguard.Decision {
 
 // queryFlag reports whether the script's query sets a flag
 // ("outbound?selftest=1", "outbound?emergency=1").
+//
+// It scans the query in place: every request now carries the argument
+// copies, and parsing them into a map per call cost allocations.
 func queryFlag(query, name string) bool {
-	if query == "" {
-		return false
+	v := rawQueryValue(query, name)
+	if strings.ContainsAny(v, "%+") {
+		if u, err := url.QueryUnescape(v); err == nil {
+			v = u
+		}
 	}
-	q, err := url.ParseQuery(query)
-	if err != nil {
-		return false
-	}
-	v := q.Get(name)
 	return v == "1" || v == "true" || v == "yes"
 }
 
