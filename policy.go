@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -49,11 +48,11 @@ type Policy struct {
 
 	hours sync.Map // schedule key → *Hours
 
-	// countries are the accounts' countries seen since start, for
-	// Emergency when the store cannot be read.
-	countries   atomic.Pointer[[]string]
+	// For Emergency when the store cannot be read, under countriesMu:
+	// the accounts' countries seen since start, and each extension's.
 	countriesMu sync.Mutex
-	extCountry  map[string]string // extension → its account's country, under countriesMu
+	countries   []string
+	extCountry  map[string]string
 
 	// numbers caches Classify: libphonenumber's regular expressions are
 	// the dearest CPU in a decision, and people dial the same numbers
@@ -135,46 +134,34 @@ func (p *Policy) Emergency(extension, dialled string) bool {
 	}
 	p.countriesMu.Lock()
 	country, known := p.extCountry[extension]
+	countries := p.countries // appended to only: this slice stays as read
 	p.countriesMu.Unlock()
 	if known {
 		return IsEmergency(dialled, country)
 	}
-	if cs := p.countries.Load(); cs != nil {
-		for _, c := range *cs {
-			if IsEmergency(dialled, c) {
-				return true
-			}
+	for _, c := range countries {
+		if IsEmergency(dialled, c) {
+			return true
 		}
 	}
 	return false
 }
 
-// noteCountry remembers an extension's account country for Emergency.
-// The country list is tiny (the countries of the PBX's accounts) and
-// read without a lock; the extensions' map is bounded.
+// noteCountry remembers an extension's account country for Emergency:
+// one lock per decision. The country list is tiny (the countries of the
+// PBX's accounts); the extensions' map is bounded.
 func (p *Policy) noteCountry(extension, country string) {
 	p.countriesMu.Lock()
+	defer p.countriesMu.Unlock()
 	if p.extCountry[extension] != country {
 		if p.extCountry == nil || len(p.extCountry) >= maxCachedNumbers {
 			p.extCountry = make(map[string]string)
 		}
 		p.extCountry[extension] = country
 	}
-	p.countriesMu.Unlock()
-	if cs := p.countries.Load(); cs != nil && slices.Contains(*cs, country) {
-		return
+	if !slices.Contains(p.countries, country) {
+		p.countries = append(p.countries, country)
 	}
-	p.countriesMu.Lock()
-	defer p.countriesMu.Unlock()
-	var next []string
-	if cs := p.countries.Load(); cs != nil {
-		if slices.Contains(*cs, country) {
-			return
-		}
-		next = slices.Clone(*cs)
-	}
-	next = append(next, country)
-	p.countries.Store(&next)
 }
 
 // Decide returns the verdict for c and records it as a call row.
