@@ -251,7 +251,8 @@ func Classify(dialled string, plan NumberPlan, hr HighRiskMatcher) Number {
 	// dialled after the country code, is London's +44 20...); else the
 	// number is unknown, and denied. (An account's plan usually leaves
 	// the IDD to libphonenumber: then the digits must end with it.)
-	whole := strconv.Itoa(int(pn.GetCountryCode())) + phonenumbers.GetNationalSignificantNumber(&pn)
+	e164 := phonenumbers.Format(&pn, phonenumbers.E164)
+	whole := e164[1:]
 	rewritten := intl && whole != digits ||
 		!intl && int(pn.GetCountryCode()) != phonenumbers.GetCountryCodeForRegion(country) && !strings.HasSuffix(digits, whole)
 	if rewritten && phonenumbers.GetNumberType(&pn) == phonenumbers.UNKNOWN {
@@ -264,7 +265,6 @@ func Classify(dialled string, plan NumberPlan, hr HighRiskMatcher) Number {
 		return n
 	}
 
-	e164 := phonenumbers.Format(&pn, phonenumbers.E164)
 	if len(e164) > 1+15 {
 		// E.164 has at most 15 digits. The metadata allows longer
 		// national numbers in a few countries (Japan's domestic-only

@@ -503,12 +503,12 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 				return
 			}
 			i := slices.IndexFunc(acct.AfterHours, num.Is)
-			closed := i >= 0
+			closed, open := i >= 0, h.Open(now)
 			switch {
-			case !h.Open(now) && closed:
+			case !open && closed:
 				e.deny(ReasonAfterHours, "hours", "%s calls are not allowed outside business hours (%s, %s)", acct.AfterHours[i], acct.HoursSpec, acct.Zone)
 				return
-			case !h.Open(now):
+			case !open:
 				e.step("hours", "pass", "outside business hours, but %s calls are allowed then", num.Class)
 			case closed:
 				// A call started just before the close must not run
