@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -434,7 +435,13 @@ func RunAudit(ctx context.Context, env *AuditEnv, job AuditJob, apply bool, trig
 	}
 	// Store and alert even when ctx ended: the run happened.
 	saveCtx := context.WithoutCancel(ctx)
-	prevRun := env.previousRun(saveCtx, run.Job)
+	// Read before this run is stored, and only when a finding alerts.
+	var prevRun time.Time
+	if env.Alerter != nil && slices.ContainsFunc(run.Findings, func(f AuditFinding) bool {
+		return severityRank(f.Severity) >= severityRank(SeverityWarning)
+	}) {
+		prevRun = env.previousRun(saveCtx, run.Job)
+	}
 	if serr := env.Store.SaveAuditRun(saveCtx, &stored); serr != nil {
 		log.Error("could not store the audit run; its findings are only in this log", "job", run.Job, LogError, serr)
 	}

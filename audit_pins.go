@@ -98,8 +98,7 @@ func (PINsAudit) Name() string { return "pins" }
 func (PINsAudit) Run(ctx context.Context, env *AuditEnv, apply bool, p AuditProgress) ([]AuditFinding, []AuditAction, error) {
 	r := newAuditRun(env, "pins", apply, p)
 	s := env.Settings.WithDefaults()
-	rs := env.Store
-	owed, err := r.retryVoicemailReloads(ctx, rs)
+	owed, err := r.retryVoicemailReloads(ctx)
 	if err != nil {
 		return r.result(err)
 	}
@@ -109,7 +108,7 @@ func (PINsAudit) Run(ctx context.Context, env *AuditEnv, apply bool, p AuditProg
 		return r.result(nil)
 	}
 	for _, src := range env.Mailboxes {
-		if err := r.auditSource(ctx, rs, src, s, owed[src.Name()]); err != nil {
+		if err := r.auditSource(ctx, src, s, owed[src.Name()]); err != nil {
 			return r.result(fmt.Errorf("%s: %w", src.Name(), err))
 		}
 	}
@@ -118,7 +117,8 @@ func (PINsAudit) Run(ctx context.Context, env *AuditEnv, apply bool, p AuditProg
 
 // retryVoicemailReloads reports what earlier runs left undone and
 // retries their reloads; it returns the sources still owed one.
-func (r *auditRun) retryVoicemailReloads(ctx context.Context, rs VoicemailReloadStore) (map[string]bool, error) {
+func (r *auditRun) retryVoicemailReloads(ctx context.Context) (map[string]bool, error) {
+	rs := r.env.Store
 	pending, err := rs.VoicemailReloads(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list pending voicemail reloads: %w", err)
@@ -181,7 +181,8 @@ func (r *auditRun) reloadVoicemail(ctx context.Context, mod string) bool {
 
 // auditSource audits one source; owed says an earlier run's reload of
 // it is still pending (its retry failed).
-func (r *auditRun) auditSource(ctx context.Context, rs VoicemailReloadStore, src MailboxSource, s AuditSettings, owed bool) error {
+func (r *auditRun) auditSource(ctx context.Context, src MailboxSource, s AuditSettings, owed bool) error {
+	rs := r.env.Store
 	env := r.env
 	boxes, problems, err := src.Mailboxes(ctx)
 	if err != nil {

@@ -74,10 +74,10 @@ func (TestsAudit) Run(ctx context.Context, env *AuditEnv, apply bool, p AuditPro
 				continue
 			}
 			for k, re := range res {
-				if m := re.FindString(v); m != "" || re.MatchString(v) {
+				if loc := re.FindStringIndex(v); loc != nil {
 					// The default patterns match the character before
 					// the word too: show the word.
-					m = strings.TrimFunc(m, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
+					m := strings.TrimFunc(v[loc[0]:loc[1]], func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
 					hits = append(hits, fmt.Sprintf("%s %q matches %q (pattern %q)", strings.ReplaceAll(field, "_", " "), v, m, s.TestPatterns[k]))
 					break
 				}

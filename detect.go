@@ -219,7 +219,6 @@ type liveCall struct {
 	CallAttempt
 	answered time.Time
 	resolved bool
-	reason   Reason // the gate's, once resolved
 	longDone bool
 }
 
@@ -371,7 +370,7 @@ func (d *Detectors) Resolved(call string, reason Reason, at time.Time) []Finding
 }
 
 func (d *Detectors) resolve(c *liveCall, reason Reason, at time.Time) []Finding {
-	c.resolved, c.reason = true, reason
+	c.resolved = true
 	n := c.Number
 	if reason == ReasonWhitelist || c.Extension == "" || (n.HighRisk == "" && !n.Is(ClassPremium)) {
 		return nil

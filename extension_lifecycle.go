@@ -821,10 +821,8 @@ func (r *auditRun) processDuePurges(ctx context.Context) error {
 			}
 		}
 		if !r.apply {
-			if !r.apply {
-				r.find(AuditFinding{Check: AuditCheckPurge, Severity: SeverityInfo, Subject: subj, Extension: p.Extension,
-					Message: fmt.Sprintf("grace period over since %s: run with --apply to delete its PJSIP objects (a snapshot is kept)", p.DueAt.UTC().Format("2006-01-02"))})
-			}
+			r.find(AuditFinding{Check: AuditCheckPurge, Severity: SeverityInfo, Subject: subj, Extension: p.Extension,
+				Message: fmt.Sprintf("grace period over since %s: run with --apply to delete its PJSIP objects (a snapshot is kept)", p.DueAt.UTC().Format("2006-01-02"))})
 			continue
 		}
 		snap, err := env.PurgeExtension(ctx, p.Extension, p.Reason)
