@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 )
 
@@ -198,7 +197,7 @@ func findDeckHeader(br *bufio.Reader) (deckHeader, error) {
 			if err != nil {
 				continue
 			}
-			h := deckHeader{line: i + 1, sep: sep, names: slices.Clone(rec)}
+			h := deckHeader{line: i + 1, sep: sep, names: rec}
 			h.prefix = deckColumn(rec, deckPrefixNames)
 			h.rate = deckColumn(rec, deckRateNames)
 			h.dest = deckColumn(rec, deckDestNames)

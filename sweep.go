@@ -43,6 +43,16 @@ func StartedSeconds(d time.Duration) int64 {
 	return int64((d + time.Second - 1) / time.Second)
 }
 
+// StartedSecondsMS is StartedSeconds of ms milliseconds (ANSWEREDTIME_MS),
+// without overflowing near 2^63 as (ms+999)/1000 or a Duration would.
+func StartedSecondsMS(ms int64) int64 {
+	sec := ms / 1000
+	if ms%1000 != 0 {
+		sec++
+	}
+	return sec
+}
+
 // DefaultOpenLimit is how long a call with no limit (a free call) may
 // stay open before the sweep settles it.
 const DefaultOpenLimit = 12 * time.Hour

@@ -147,11 +147,7 @@ func parseMillis(v string) (sec int64, known bool) {
 	if err != nil || ms < 0 {
 		return 0, false
 	}
-	sec = ms / 1000 // not (ms+999)/1000, which overflows near 2^63
-	if ms%1000 != 0 {
-		sec++
-	}
-	return sec, true
+	return tollguard.StartedSecondsMS(ms), true
 }
 
 // unknownScript answers a request for a script the gate does not have:

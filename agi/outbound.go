@@ -420,14 +420,10 @@ func (s *Server) setVars(ss *session, vars [][2]string) error {
 				"its replies are set with one SET VARIABLE per variable, a round trip each; logged once")
 		}
 	}
-	for pass := range 2 {
-		for _, kv := range vars {
-			if (kv[0] == tollguard.VarVerdict) != (pass == 1) {
-				continue
-			}
-			if _, err := ss.command("SET VARIABLE " + kv[0] + " " + quote(kv[1])); err != nil {
-				return err
-			}
+	// send puts the verdict first (for MSet); here it goes last.
+	for _, kv := range append(vars[1:len(vars):len(vars)], vars[0]) {
+		if _, err := ss.command("SET VARIABLE " + kv[0] + " " + quote(kv[1])); err != nil {
+			return err
 		}
 	}
 	return nil

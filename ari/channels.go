@@ -705,7 +705,7 @@ func (t *tracker) settleChannel(ctx context.Context, c *chanState, up bool, ts t
 		billsec = tollguard.StartedSeconds(ts.Sub(answer))
 	}
 	if c.answeredMS > 0 {
-		billsec = max(billsec, tollguard.StartedSeconds(time.Duration(c.answeredMS)*time.Millisecond))
+		billsec = max(billsec, tollguard.StartedSecondsMS(c.answeredMS))
 	}
 	status := c.dialStatus
 	if !c.answerAt.IsZero() || c.answeredMS > 0 {
