@@ -319,8 +319,7 @@ func (d *Detectors) Stats() DetectorStats {
 // sweep and the concurrency detectors count it, and the call is tracked
 // until Ended. Attempts to internal and emergency numbers are ignored.
 func (d *Detectors) Attempt(a CallAttempt) []Finding {
-	switch a.Number.Class {
-	case ClassInternal, ClassEmergency:
+	if !a.Number.Counted() {
 		return nil
 	}
 	d.mu.Lock()

@@ -155,6 +155,12 @@ func (n Number) Is(c Class) bool {
 	return false
 }
 
+// Counted reports whether the detectors take a call to n as an attempt:
+// not internal and emergency calls.
+func (n Number) Counted() bool {
+	return n.Class != ClassInternal && n.Class != ClassEmergency
+}
+
 // Toll reports whether a call to n can cost money worth gating: anything
 // but emergency, internal and toll-free numbers.
 func (n Number) Toll() bool {

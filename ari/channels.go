@@ -245,7 +245,7 @@ func (t *tracker) created(ctx context.Context, ch *ariv5.ChannelData, ts time.Ti
 		// short codes they fed the burst and high-risk detectors.
 		num = num.AsInternal()
 	}
-	if !counted(num) {
+	if !num.Counted() {
 		// The detectors ignore it, so it is no attempt yet: a gate
 		// answer later in the call (an internal call forwarded or
 		// followed out) makes it one.
@@ -542,12 +542,6 @@ func (t *tracker) varset(ctx context.Context, ch *ariv5.ChannelData, name, value
 	}
 }
 
-// counted reports whether the detectors take a call to num as an
-// attempt: they ignore internal and emergency numbers.
-func counted(num tollguard.Number) bool {
-	return num.Class != tollguard.ClassInternal && num.Class != tollguard.ClassEmergency
-}
-
 // gatedAttempt makes g an attempt when the gate has answered on one of
 // its channels (TOLLGUARD_CALLID id) and the detectors do not track it
 // yet: a Local channel's ;2 half (call forwarding, follow-me, an
@@ -574,7 +568,7 @@ func (t *tracker) gatedAttempt(ctx context.Context, g *callGroup, id int64, ts t
 	if num.ExtensionLength && rec.Account != "" && t.ext(ctx, rec.Dialled).account == rec.Account {
 		num = num.AsInternal()
 	}
-	if !counted(num) {
+	if !num.Counted() {
 		return
 	}
 	g.attempt = true
@@ -599,7 +593,7 @@ func (t *tracker) gatedNumber(ctx context.Context, g *callGroup, id int64, ts ti
 		return
 	}
 	num := tollguard.Classify(rec.Dialled, t.planOf(ctx, rec.Extension, rec.Account), t.highRisk)
-	if counted(num) {
+	if num.Counted() {
 		for _, f := range t.l.Detectors.Renumber(g.root, num, rec.Reason, ts) {
 			t.l.act(ctx, f)
 		}
