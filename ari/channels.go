@@ -520,11 +520,7 @@ func (t *tracker) varset(ctx context.Context, ch *ariv5.ChannelData, name, value
 	case tollguard.VarCallID:
 		if id, err := strconv.ParseInt(strings.TrimSpace(value), 10, 64); err == nil && id > 0 {
 			c.callID = id
-			if !c.g.attempt {
-				t.gatedAttempt(ctx, c.g, id, ts)
-			} else {
-				t.gatedNumber(ctx, c.g, id, ts)
-			}
+			t.gatedAttempt(ctx, c.g, id, ts)
 		}
 	case tollguard.VarVerdict:
 		switch tollguard.Verdict(value) {
@@ -550,9 +546,10 @@ func (t *tracker) varset(ctx context.Context, ch *ariv5.ChannelData, name, value
 // counts as the gate judged it, with the record's extension, account
 // and number, so bursts, sweeps and high-risk attempts count it, and its
 // answer, length and end are followed like a phone's own call. A phone's
-// call to a number, an attempt from its creation, is not counted again;
-// neither is an emergency call, whatever its number looks like under
-// the account's plan.
+// call to a number, an attempt from its creation, is not counted again,
+// but takes the gate's number when that differs; an emergency call is
+// never counted, whatever its number looks like under the account's
+// plan.
 func (t *tracker) gatedAttempt(ctx context.Context, g *callGroup, id int64, ts time.Time) {
 	rec, err := t.l.Store.Call(ctx, id)
 	if err != nil {
@@ -564,6 +561,9 @@ func (t *tracker) gatedAttempt(ctx context.Context, g *callGroup, id int64, ts t
 	if rec.Reason == tollguard.ReasonEmergency || rec.Class == tollguard.ClassEmergency || rec.Class == tollguard.ClassInternal {
 		return
 	}
+	if g.attempt && rec.Dialled == g.exten {
+		return // counted from its start, with this very number
+	}
 	num := tollguard.Classify(rec.Dialled, t.planOf(ctx, rec.Extension, rec.Account), t.highRisk)
 	if num.ExtensionLength && rec.Account != "" && t.ext(ctx, rec.Dialled).account == rec.Account {
 		num = num.AsInternal()
@@ -571,32 +571,22 @@ func (t *tracker) gatedAttempt(ctx context.Context, g *callGroup, id int64, ts t
 	if !num.Counted() {
 		return
 	}
-	g.attempt = true
-	a := tollguard.CallAttempt{Call: g.root, At: ts, Extension: rec.Extension, Account: rec.Account, Context: g.context, Number: num}
-	found := t.l.Detectors.Attempt(a)
-	// TOLLGUARD_REASON came before TOLLGUARD_CALLID, when there was no
-	// attempt to resolve.
-	found = append(found, t.l.Detectors.Resolved(g.root, rec.Reason, ts)...)
+	var found []tollguard.Finding
+	if g.attempt {
+		// Counted from its start (a phone's call to a number) under
+		// another number: a route prefix ("9" for an outside line,
+		// 90033...) hid an international or high-risk number.
+		found = t.l.Detectors.Renumber(g.root, num, rec.Reason, ts)
+	} else {
+		g.attempt = true
+		a := tollguard.CallAttempt{Call: g.root, At: ts, Extension: rec.Extension, Account: rec.Account, Context: g.context, Number: num}
+		found = t.l.Detectors.Attempt(a)
+		// TOLLGUARD_REASON came before TOLLGUARD_CALLID, when there was
+		// no attempt to resolve.
+		found = append(found, t.l.Detectors.Resolved(g.root, rec.Reason, ts)...)
+	}
 	for _, f := range found {
 		t.l.act(ctx, f)
-	}
-}
-
-// gatedNumber gives a call counted from its start (a phone's call to a
-// number) the number the gate judged when it differs from the one the
-// call started on: a route prefix ("9" for an outside line, 90033...)
-// hid an international or high-risk number from the detectors.
-func (t *tracker) gatedNumber(ctx context.Context, g *callGroup, id int64, ts time.Time) {
-	rec, err := t.l.Store.Call(ctx, id)
-	if err != nil || rec.Dialled == g.exten || rec.Reason == tollguard.ReasonEmergency ||
-		rec.Class == tollguard.ClassEmergency || rec.Class == tollguard.ClassInternal {
-		return
-	}
-	num := tollguard.Classify(rec.Dialled, t.planOf(ctx, rec.Extension, rec.Account), t.highRisk)
-	if num.Counted() {
-		for _, f := range t.l.Detectors.Renumber(g.root, num, rec.Reason, ts) {
-			t.l.act(ctx, f)
-		}
 	}
 }
 
