@@ -145,6 +145,7 @@ type RateEntry struct {
 	Prefix      string // E.164 without "+": "44", "4420"
 	Destination string
 	Rate        Rate // per minute
+	Billing     Billing
 }
 
 // HighRiskEntry is one prefix on the high-risk destination list.

@@ -72,8 +72,9 @@ type Decision struct {
 	Number  Number // the normalised, classified destination
 	Account string
 	Rate    Rate
-	Reserve Amount // money held for this call until it settles
-	Scale   int    // the account currency's minor-unit digits
+	Billing Billing // the deck's steps and fee for Rate
+	Reserve Amount  // money held for this call until it settles
+	Scale   int     // the account currency's minor-unit digits
 	Steps   []Step
 }
 
@@ -131,6 +132,7 @@ type CallRecord struct {
 	Reason     Reason
 	Cause      int
 	Rate       Rate
+	Billing    Billing
 	Reserve    Amount
 	Scale      int // minor-unit digits of the account's currency
 	MaxSec     int64

@@ -95,14 +95,17 @@ func amountMicros(a Amount, scale int) *big.Int {
 	return new(big.Int).Mul(big.NewInt(int64(a)), pow10(RateScale-scale))
 }
 
-// Cost returns what secs seconds at r cost, rounded up to a whole minor
-// unit: a partial penny is charged as a penny, as carriers bill.
-func Cost(r Rate, secs int64, scale int) Amount {
-	if r <= 0 || secs <= 0 {
+// Cost returns what a call of secs answered seconds costs at r, billed
+// in b's steps with b's connection fee, rounded up to a whole minor
+// unit: a partial penny is charged as a penny, as carriers bill. An
+// unanswered call (secs 0) costs nothing.
+func Cost(r Rate, b Billing, secs int64, scale int) Amount {
+	if secs <= 0 || (r <= 0 && b.Connect <= 0) {
 		return 0
 	}
-	// micros = r * secs / 60; minor = ceil(micros / 10^(6-scale))
-	num := new(big.Int).Mul(big.NewInt(int64(r)), big.NewInt(secs))
+	// micros = r * billed / 60 + connect; minor = ceil(micros / 10^(6-scale))
+	num := new(big.Int).Mul(big.NewInt(max(int64(r), 0)), big.NewInt(b.Billed(secs)))
+	num.Add(num, new(big.Int).Mul(big.NewInt(max(int64(b.Connect), 0)), big.NewInt(60)))
 	den := new(big.Int).Mul(big.NewInt(60), pow10(RateScale-scale))
 	q, m := new(big.Int).QuoRem(num, den, new(big.Int))
 	if m.Sign() > 0 {
@@ -115,23 +118,53 @@ func Cost(r Rate, secs int64, scale int) Amount {
 }
 
 // MaxSeconds returns the longest call that available money pays for at
-// r: the largest secs with Cost(r, secs) <= available. It returns -1 when
-// r is zero (the call is free, so money sets no limit).
-func MaxSeconds(available Amount, r Rate, scale int) int64 {
-	if r <= 0 {
+// r in b's steps: the largest secs with Cost(r, b, secs) <= available,
+// less a margin when the next step is longer than a second (below). It
+// returns -1 when the call is free (no rate, no fee: money sets no
+// limit), and math.MaxInt64 when only a connection fee is charged and
+// available pays it; 0 when available pays for no call at all.
+//
+// The margin: the carrier's clock starts a moment before Asterisk's (the
+// answer travels back to us), so a 60/60 call Asterisk cuts at exactly
+// 120 s can be 120.05 s on the carrier's bill, which is three minutes.
+// Ending billingMargin seconds before the paid steps run out keeps the
+// bill at what was reserved; per-second billing overshoots by at most a
+// second either way, so needs none.
+func MaxSeconds(available Amount, r Rate, b Billing, scale int) int64 {
+	if r <= 0 && b.Connect <= 0 {
 		return -1
 	}
 	if available <= 0 {
 		return 0
 	}
-	// Cost(secs) <= available  <=>  r*secs <= available_micros*60
-	num := new(big.Int).Mul(amountMicros(available, scale), big.NewInt(60))
-	q := new(big.Int).Quo(num, big.NewInt(int64(r)))
+	// Cost(secs) <= available  <=>  r*billed + connect*60 <= available_micros*60
+	room := new(big.Int).Mul(amountMicros(available, scale), big.NewInt(60))
+	room.Sub(room, new(big.Int).Mul(big.NewInt(max(int64(b.Connect), 0)), big.NewInt(60)))
+	if room.Sign() < 0 {
+		return 0
+	}
+	if r <= 0 {
+		return math.MaxInt64
+	}
+	q := new(big.Int).Quo(room, big.NewInt(int64(r)))
 	if !q.IsInt64() {
 		return math.MaxInt64
 	}
-	return q.Int64()
+	billed := q.Int64()
+	first, step := b.steps()
+	if billed < first {
+		return 0
+	}
+	secs := first + (billed-first)/step*step
+	if step > 1 {
+		secs -= min(billingMargin, step-1)
+	}
+	return max(secs, 0)
 }
+
+// billingMargin is how long before its paid steps run out a call billed
+// in steps longer than a second is ended (see MaxSeconds).
+const billingMargin = 2
 
 func pow10(n int) *big.Int {
 	if n < 0 {

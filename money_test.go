@@ -84,15 +84,15 @@ func TestCostAndMaxSeconds(t *testing.T) {
 		{"0.0123", 3600, 2, 74}, {"0", 3600, 2, 0}, {"0.10", 0, 2, 0}, {"6", 1, 0, 1}, {"6", 10, 0, 1}, {"0.006", 60, 3, 6},
 	} {
 		r, _ := tollguard.ParseRate(tc.rate)
-		if got := tollguard.Cost(r, tc.secs, tc.scale); got != tc.wantMinor {
+		if got := tollguard.Cost(r, tollguard.Billing{}, tc.secs, tc.scale); got != tc.wantMinor {
 			t.Errorf("Cost(%s/min, %ds, scale %d) = %d, want %d", tc.rate, tc.secs, tc.scale, got, tc.wantMinor)
 		}
 	}
 	for _, rate := range []string{"0.0001", "0.0123", "0.10", "0.2", "1.50", "7"} {
 		r, _ := tollguard.ParseRate(rate)
 		for _, avail := range []tollguard.Amount{0, 1, 7, 99, 1000, 123457} {
-			n := tollguard.MaxSeconds(avail, r, 2)
-			if c := tollguard.Cost(r, n, 2); c > avail {
+			n := tollguard.MaxSeconds(avail, r, tollguard.Billing{}, 2)
+			if c := tollguard.Cost(r, tollguard.Billing{}, n, 2); c > avail {
 				t.Errorf("MaxSeconds(%d, %s) = %d costs %d, more than available", avail, rate, n, c)
 			}
 			// The exact bound: micro-units available × 60 / rate.
@@ -102,7 +102,7 @@ func TestCostAndMaxSeconds(t *testing.T) {
 			}
 		}
 	}
-	if tollguard.MaxSeconds(1000, 0, 2) != -1 {
+	if tollguard.MaxSeconds(1000, 0, tollguard.Billing{}, 2) != -1 {
 		t.Error("a free rate must mean no money limit")
 	}
 }

@@ -310,7 +310,7 @@ func (p *Policy) evaluateTx(ctx context.Context, tx GateTx, c Call, now time.Tim
 		Dialled: c.Dialled, E164: num.E164, Class: num.Class, Country: num.Region,
 		Remote: c.Remote, Channel: c.Channel, UniqueID: c.UniqueID, LinkedID: c.LinkedID,
 		Verdict: e.d.Verdict, Reason: e.d.Reason, Cause: e.d.Cause,
-		Rate: e.d.Rate, Reserve: e.d.Reserve, Scale: e.d.Scale, MaxSec: e.d.MaxSec, Steps: e.d.Steps,
+		Rate: e.d.Rate, Billing: e.d.Billing, Reserve: e.d.Reserve, Scale: e.d.Scale, MaxSec: e.d.MaxSec, Steps: e.d.Steps,
 	}
 	id, err := tx.InsertCall(ctx, &rec)
 	if err != nil {
@@ -438,6 +438,7 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 
 	// The rate, for the ceiling (6) and credit (9).
 	var rate Rate
+	var bill Billing
 	rateKnown := false
 	if num.E164 != "" {
 		re, err := tx.Rate(ctx, num.E164)
@@ -446,10 +447,10 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 			return
 		}
 		if re != nil {
-			rate, rateKnown = re.Rate, true
+			rate, bill, rateKnown = re.Rate, re.Billing, true
 		}
 	}
-	e.d.Rate = rate
+	e.d.Rate, e.d.Billing = rate, bill
 
 	// A whitelist skips the class checks, not the pricing: credit
 	// bounds a call only through its rate, so a whitelisted toll number
@@ -488,11 +489,16 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 			// E.164 form for the deck to price it by.
 			e.deny(ReasonRateCeiling, "class", "%s is a %s short code of unknown cost (directory enquiries, operators and the like), which tollguard cannot price; if your trunk carries it free, list it in [gate] free_short_codes", c.Dialled, num.Region)
 			return
-		case ceiling != NoCeiling && rate > ceiling:
-			e.deny(ReasonRateCeiling, "class", "%s costs %s/min, over the %s ceiling of %s/min", num.E164, rate, which, ceiling)
+		case ceiling != NoCeiling && bill.FirstMinute(rate) > ceiling:
+			if bill.PerSecond() {
+				e.deny(ReasonRateCeiling, "class", "%s costs %s/min, over the %s ceiling of %s/min", num.E164, rate, which, ceiling)
+			} else {
+				e.deny(ReasonRateCeiling, "class", "%s costs %s/min billed %s: its first minute costs %s, over the %s ceiling of %s/min",
+					num.E164, rate, bill, bill.FirstMinute(rate), which, ceiling)
+			}
 			return
 		}
-		e.step("class", "pass", "class %s at %s/min", num.Class, rate)
+		e.step("class", "pass", "class %s at %s", num.Class, bill.Price(rate))
 
 		// 7. Business hours.
 		// Holidays alone (no hours: always open otherwise) close too.
@@ -590,7 +596,7 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 	if !closes.IsZero() {
 		untilClose = min(max(int64(closes.Sub(now)/time.Second), 1), MaxCallSecsLimit)
 	}
-	if rate <= 0 {
+	if rate <= 0 && bill.Connect <= 0 {
 		e.d.MaxSec = -1
 		if acct.MaxCallSecs > 0 {
 			e.d.MaxSec = min(acct.MaxCallSecs, MaxCallSecsLimit)
@@ -609,7 +615,7 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 	// "no cap" with a large balance gave MAXSEC in the billions, one
 	// call reserved the whole balance, and the sweep's arithmetic
 	// overflowed.
-	maxsec := min(MaxSeconds(budget, rate, acct.Scale), MaxCallSecsLimit)
+	maxsec := min(MaxSeconds(budget, rate, bill, acct.Scale), MaxCallSecsLimit)
 	if acct.MaxCallSecs > 0 && maxsec > acct.MaxCallSecs {
 		maxsec = acct.MaxCallSecs
 	}
@@ -618,18 +624,18 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 	}
 	if maxsec < 1 {
 		if budget < available {
-			e.deny(ReasonNoCredit, "credit", "the per-call cap %s does not pay for one second at %s/min (available credit %s); raise it with `tollguard account set %s --call-cap`",
-				FormatAmount(budget, acct.Scale), rate, FormatAmount(available, acct.Scale), acct.ID)
+			e.deny(ReasonNoCredit, "credit", "the per-call cap %s does not pay for the first step at %s (available credit %s); raise it with `tollguard account set %s --call-cap`",
+				FormatAmount(budget, acct.Scale), bill.Price(rate), FormatAmount(available, acct.Scale), acct.ID)
 			return
 		}
-		e.deny(ReasonNoCredit, "credit", "available credit %s (balance %s, in progress %s) does not pay for one second at %s/min",
-			FormatAmount(available, acct.Scale), FormatAmount(acct.Balance, acct.Scale), FormatAmount(reserved, acct.Scale), rate)
+		e.deny(ReasonNoCredit, "credit", "available credit %s (balance %s, in progress %s) does not pay for the first step at %s",
+			FormatAmount(available, acct.Scale), FormatAmount(acct.Balance, acct.Scale), FormatAmount(reserved, acct.Scale), bill.Price(rate))
 		return
 	}
 	e.d.MaxSec = maxsec
-	e.d.Reserve = Cost(rate, maxsec, acct.Scale)
-	e.allow(reason, "credit", "available %s at %s/min: up to %s, reserving %s",
-		FormatAmount(available, acct.Scale), rate, secsString(maxsec), FormatAmount(e.d.Reserve, acct.Scale))
+	e.d.Reserve = Cost(rate, bill, maxsec, acct.Scale)
+	e.allow(reason, "credit", "available %s at %s: up to %s, reserving %s",
+		FormatAmount(available, acct.Scale), bill.Price(rate), secsString(maxsec), FormatAmount(e.d.Reserve, acct.Scale))
 }
 
 // maxBridgedBreak is the longest break in business hours that does not

@@ -809,7 +809,7 @@ func TestNoCapStillLimitsACall(t *testing.T) {
 	if d.MaxSec != tollguard.MaxCallSecsLimit {
 		t.Fatalf("MAXSEC %d with no cap; want the %d s limit", d.MaxSec, tollguard.MaxCallSecsLimit)
 	}
-	if d.Reserve != tollguard.Cost(5000, tollguard.MaxCallSecsLimit, 2) {
+	if d.Reserve != tollguard.Cost(5000, tollguard.Billing{}, tollguard.MaxCallSecsLimit, 2) {
 		t.Fatalf("reserved %d; want a day at 0.005/min", d.Reserve)
 	}
 	// A free destination on an account capped past the limit (a row

@@ -21,6 +21,15 @@ var (
 	deckDestNames        = []string{"destination", "description", "country", "name", "destinationname", "countryname", "dest"}
 	deckRateNames        = []string{"rate", "rateperminute", "rate/min", "ratepermin", "price", "priceperminute", "price/min",
 		"pricepermin", "cost", "costperminute", "cost/min", "perminute", "permin"}
+	// Billing steps: "60/60" in one column, or one figure for both.
+	deckStepNames = []string{"billing", "billingincrement", "billingincrements", "increment", "increments",
+		"billinginterval", "billingintervals", "interval", "intervals", "billingterms", "pulse",
+		"nextincrement", "subsequentincrement", "nextinterval", "subsequentinterval"}
+	// The first step, where a deck gives it in a column of its own.
+	deckFirstNames = []string{"initialincrement", "initialinterval", "firstincrement", "firstinterval",
+		"initial", "initialperiod", "minduration", "minimumduration", "minsecs", "minimumseconds"}
+	deckFeeNames = []string{"connectionfee", "connectfee", "connectioncharge", "connectcharge", "connection",
+		"setupfee", "setupcharge", "setup", "callsetupfee", "callsetup"}
 )
 
 // deckHeaderLines is how far down the file ParseRateDeck looks for the
@@ -34,18 +43,24 @@ const deckHeaderLines = 10
 // (prefix, code, dial code, dialcode, prefixes), the destination
 // (destination, description, country, name; optional) and the
 // per-minute price (rate, price, rate per minute, cost, rate/min; a unit
-// in brackets saying per second is refused). A prefix split over a
+// in brackets saying per second is refused). Optional columns give the
+// carrier's billing terms: the steps (billing, increment, interval:
+// "60/60", "30/6", or one figure for both), the first step on its own
+// (initial increment, min duration; the other column is then the later
+// steps) and a connection fee (connection fee, setup fee; empty is
+// none). A deck without steps bills by the second. A prefix split over a
 // country-code and an area-code column is refused. Other columns
-// (effective date, increments, ...) are ignored, and so are lines
-// above the header (a title, a date). Fields are separated by ',' or
+// (effective date, ...) are ignored, and so are lines above the header
+// (a title, a date). Fields are separated by ',' or
 // ';' (or tabs), found from the header row; quoted fields, a UTF-8
 // byte order mark and bare-CR line endings are fine. Prefixes may carry
 // '+' and spaces ("+44 20"); a cell may list several, split by ',', ';'
 // or '|' ("4420,4421"). The price is a decimal string, parsed with
 // ParseRate: never a float. In a deck separated by ';' or tabs, a decimal comma ("0,0123") is read as a
 // decimal point; a row with more non-empty fields than the header (a
-// decimal comma splitting a price in a ',' deck) is a bad row. A prefix repeated with the same price is taken once; a
-// prefix repeated with another price is an error, since which one is
+// decimal comma splitting a price in a ',' deck) is a bad row. A prefix
+// repeated with the same price and terms is taken once; a prefix
+// repeated with another price or terms is an error, since which one is
 // meant cannot be known.
 //
 // Every row is checked. Bad rows are collected (the first 50 listed) and
@@ -82,6 +97,7 @@ func ParseRateDeck(r io.Reader, fn func(line int, e RateEntry) error) error {
 	type seenRate struct {
 		line int
 		rate Rate
+		bill Billing
 	}
 	seen := make(map[string]seenRate)
 	bad := rowErrors{what: "rate deck"}
@@ -124,6 +140,11 @@ func ParseRateDeck(r io.Reader, fn func(line int, e RateEntry) error) error {
 			bad.add(line, "%s", msg)
 			continue
 		}
+		bill, msg := h.billing(rec)
+		if msg != "" {
+			bad.add(line, "%s", msg)
+			continue
+		}
 		dest := ""
 		if h.dest >= 0 && h.dest < len(rec) {
 			dest = strings.TrimSpace(rec[h.dest])
@@ -144,17 +165,18 @@ func ParseRateDeck(r io.Reader, fn func(line int, e RateEntry) error) error {
 				continue
 			}
 			if prev, dup := seen[p]; dup {
-				if prev.rate != rate {
-					bad.add(line, "prefix %s is also on line %d at %s, here at %s; give each prefix one rate (keep the rows of one effective date)", p, prev.line, prev.rate, rate)
+				if prev.rate != rate || prev.bill != bill {
+					bad.add(line, "prefix %s is also on line %d at %s, here at %s; give each prefix one rate (keep the rows of one effective date)",
+						p, prev.line, prev.bill.Price(prev.rate), bill.Price(rate))
 				}
 				continue
 			}
-			seen[p] = seenRate{line, rate}
+			seen[p] = seenRate{line, rate, bill}
 			rates++
 			if bad.n > 0 {
 				continue // the import fails anyway: only keep checking
 			}
-			if err := fn(line, RateEntry{Prefix: p, Destination: dest, Rate: rate}); err != nil {
+			if err := fn(line, RateEntry{Prefix: p, Destination: dest, Rate: rate, Billing: bill}); err != nil {
 				return fmt.Errorf("rate deck line %d: %w", line, err)
 			}
 		}
@@ -173,7 +195,58 @@ type deckHeader struct {
 	line               int  // 1-based line of the header row
 	sep                rune // field separator
 	prefix, dest, rate int  // column indexes; dest -1 if absent
+	step, first, fee   int  // billing columns, -1 if absent
 	names              []string
+}
+
+// billing reads a row's billing terms, or says what is wrong with them.
+func (h deckHeader) billing(rec []string) (Billing, string) {
+	cell := func(i int) string {
+		if i < 0 || i >= len(rec) {
+			return ""
+		}
+		return strings.TrimSpace(rec[i])
+	}
+	b := Billing{Initial: 1, Increment: 1}
+	if h.step >= 0 {
+		s := cell(h.step)
+		if s == "" {
+			return b, fmt.Sprintf("the billing increments (%s) are empty: give them (60/60, or 1/1 for per-second)", strings.TrimSpace(h.names[h.step]))
+		}
+		first, step, err := ParseBillingSteps(s)
+		if err != nil {
+			return b, ErrorMessage(err)
+		}
+		b.Initial, b.Increment = first, step
+		if h.first >= 0 && !strings.ContainsAny(s, "/+-") {
+			b.Initial = 0 // one figure beside a first-step column is the later steps
+		}
+	}
+	if h.first >= 0 {
+		s := cell(h.first)
+		if s == "" {
+			return b, fmt.Sprintf("the first billing step (%s) is empty: give it in seconds (60, or 1 for per-second)", strings.TrimSpace(h.names[h.first]))
+		}
+		first, err := parseStep(s)
+		if err != nil {
+			return b, fmt.Sprintf("first billing step %q: %s", s, ErrorMessage(err))
+		}
+		if b.Initial > 0 && b.Initial != first && h.step >= 0 {
+			return b, fmt.Sprintf("the first billing step is %d s, but the increments say %s: give one", first, cell(h.step))
+		}
+		b.Initial = first
+	}
+	if s := cell(h.fee); s != "" {
+		if len(s) > 32 {
+			return b, fmt.Sprintf("connection fee %q: too long for a price", clip(s))
+		}
+		f, err := ParseFee(decimalComma(s, h.sep))
+		if err != nil {
+			return b, "connection " + ErrorMessage(err)
+		}
+		b.Connect = f
+	}
+	return b, ""
 }
 
 // maxDestination bounds a destination name: carriers' longest are under
@@ -201,6 +274,9 @@ func findDeckHeader(br *bufio.Reader) (deckHeader, error) {
 			h.prefix = deckColumn(rec, deckPrefixNames)
 			h.rate = deckColumn(rec, deckRateNames)
 			h.dest = deckColumn(rec, deckDestNames)
+			h.step = deckColumn(rec, deckStepNames)
+			h.first = deckColumn(rec, deckFirstNames)
+			h.fee = deckColumn(rec, deckFeeNames)
 			if h.prefix < 0 && h.rate >= 0 && deckColumn(rec, deckSplitPrefixNames) >= 0 {
 				return deckHeader{}, Errorf(EINVALID, "rate deck: line %d: the prefix is split over columns (%s): give one prefix column with the whole prefix, country code and area code together (4420 for London)", i+1, strings.Join(rec, string(sep)))
 			}
@@ -291,12 +367,18 @@ func deckRate(s string, sep rune) (Rate, string) {
 	if len(s) > 32 {
 		return 0, fmt.Sprintf("rate %q: too long for a price per minute", clip(s))
 	}
-	if sep != ',' && strings.Count(s, ",") == 1 && !strings.Contains(s, ".") {
-		s = strings.Replace(s, ",", ".", 1)
-	}
-	r, err := ParseRate(s)
+	r, err := ParseRate(decimalComma(s, sep))
 	if err != nil {
 		return 0, ErrorMessage(err)
 	}
 	return r, ""
+}
+
+// decimalComma reads a decimal comma ("0,0123") as a point in a deck
+// whose fields are not separated by commas.
+func decimalComma(s string, sep rune) string {
+	if sep != ',' && strings.Count(s, ",") == 1 && !strings.Contains(s, ".") {
+		return strings.Replace(s, ",", ".", 1)
+	}
+	return s
 }

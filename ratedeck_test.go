@@ -36,9 +36,20 @@ func rate(t testing.TB, s string) tollguard.Rate {
 	return r
 }
 
+// ent is a deck entry billed by the second with no fee.
+func ent(prefix, dest string, r tollguard.Rate) tollguard.RateEntry {
+	return tollguard.RateEntry{Prefix: prefix, Destination: dest, Rate: r, Billing: tollguard.Billing{Initial: 1, Increment: 1}}
+}
+
+// billed gives e the billing steps first/step and a connection fee in
+// micro-units.
+func billed(e tollguard.RateEntry, first, step int64, fee tollguard.Fee) tollguard.RateEntry {
+	e.Billing = tollguard.Billing{Initial: first, Increment: step, Connect: fee}
+	return e
+}
+
 func TestParseRateDeck(t *testing.T) {
 	type row = deckRow
-	type e = tollguard.RateEntry
 	tests := []struct {
 		name string
 		in   string
@@ -48,35 +59,66 @@ func TestParseRateDeck(t *testing.T) {
 			name: "plain comma deck",
 			in:   "prefix,destination,rate\n44,United Kingdom,0.01\n4420,UK London,0.005\n",
 			want: func(t *testing.T) []deckRow {
-				return []row{{2, e{"44", "United Kingdom", rate(t, "0.01")}}, {3, e{"4420", "UK London", rate(t, "0.005")}}}
+				return []row{{2, ent("44", "United Kingdom", rate(t, "0.01"))}, {3, ent("4420", "UK London", rate(t, "0.005"))}}
 			},
 		},
 		{
 			name: "semicolons, BOM, carrier names, extra columns, decimal comma",
 			in:   "\ufeffDial Code;Country;Rate Per Minute;Effective Date;Increment\n+44 20;UK London;0,0123;2026-01-01;60/60\n",
 			want: func(t *testing.T) []deckRow {
-				return []row{{2, e{"4420", "UK London", rate(t, "0.0123")}}}
+				return []row{{2, billed(ent("4420", "UK London", rate(t, "0.0123")), 60, 60, 0)}}
+			},
+		},
+		{
+			name: "billing steps and a connection fee",
+			in: "prefix,destination,rate,billing,connection fee\n" +
+				"44,UK,0.01,30/6,0.05\n33,FR,0.02,1/1,\n34,ES,0.03,60,0\n35,PT,0.04, 60s / 60s ,0.000001\n36,HU,0.05,60+1,\n",
+			want: func(t *testing.T) []deckRow {
+				return []row{
+					{2, billed(ent("44", "UK", rate(t, "0.01")), 30, 6, 50000)},
+					{3, ent("33", "FR", rate(t, "0.02"))},
+					{4, billed(ent("34", "ES", rate(t, "0.03")), 60, 60, 0)},
+					{5, billed(ent("35", "PT", rate(t, "0.04")), 60, 60, 1)},
+					{6, billed(ent("36", "HU", rate(t, "0.05")), 60, 1, 0)},
+				}
+			},
+		},
+		{
+			name: "the first step in a column of its own, a decimal-comma fee",
+			in:   "Code;Rate;Min Duration;Increment;Setup Fee\n44;0,01;60;6;0,05\n33;0,02;30;30/30;\n",
+			want: func(t *testing.T) []deckRow {
+				return []row{
+					{2, billed(ent("44", "", rate(t, "0.01")), 60, 6, 50000)},
+					{3, billed(ent("33", "", rate(t, "0.02")), 30, 30, 0)},
+				}
+			},
+		},
+		{
+			name: "a minimum duration alone bills by the second after it",
+			in:   "prefix,rate,initial increment\n44,0.01,60\n",
+			want: func(t *testing.T) []deckRow {
+				return []row{{2, billed(ent("44", "", rate(t, "0.01")), 60, 1, 0)}}
 			},
 		},
 		{
 			name: "trailing empty fields, a per-60s unit",
 			in:   "prefix,destination,Rate [per 60s]\n44,UK,0.01,,\n",
 			want: func(t *testing.T) []deckRow {
-				return []row{{2, e{"44", "UK", rate(t, "0.01")}}}
+				return []row{{2, ent("44", "UK", rate(t, "0.01"))}}
 			},
 		},
 		{
 			name: "title lines above the header",
 			in:   "Carrier X wholesale rates\nEffective 2026-01-01\n\nCode,Description,Price\n1876,Jamaica,0.25\n",
 			want: func(t *testing.T) []deckRow {
-				return []row{{5, e{"1876", "Jamaica", rate(t, "0.25")}}}
+				return []row{{5, ent("1876", "Jamaica", rate(t, "0.25"))}}
 			},
 		},
 		{
 			name: "quoted fields hold the separator",
 			in:   "prefix,destination,rate\n\"33\",\"France, mobile\",\"0.02\"\n",
 			want: func(t *testing.T) []deckRow {
-				return []row{{2, e{"33", "France, mobile", rate(t, "0.02")}}}
+				return []row{{2, ent("33", "France, mobile", rate(t, "0.02"))}}
 			},
 		},
 		{
@@ -84,42 +126,42 @@ func TestParseRateDeck(t *testing.T) {
 			in:   "Prefixes,Destination,Price / min\n\"4420, 4421|+44 29\",UK cities,0.01\n",
 			want: func(t *testing.T) []deckRow {
 				r := rate(t, "0.01")
-				return []row{{2, e{"4420", "UK cities", r}}, {2, e{"4421", "UK cities", r}}, {2, e{"4429", "UK cities", r}}}
+				return []row{{2, ent("4420", "UK cities", r)}, {2, ent("4421", "UK cities", r)}, {2, ent("4429", "UK cities", r)}}
 			},
 		},
 		{
 			name: "a repeated prefix at the same rate is taken once",
 			in:   "prefix,rate\n44,0.01\n44,0.010\n",
 			want: func(t *testing.T) []deckRow {
-				return []row{{2, e{"44", "", rate(t, "0.01")}}}
+				return []row{{2, ent("44", "", rate(t, "0.01"))}}
 			},
 		},
 		{
 			name: "tabs, CRLF, columns in another order, no destination",
 			in:   "Rate/Min\tCode\r\n0.5\t979\r\n\r\n0.000001\t1\r\n",
 			want: func(t *testing.T) []deckRow {
-				return []row{{2, e{"979", "", rate(t, "0.5")}}, {4, e{"1", "", rate(t, "0.000001")}}}
+				return []row{{2, ent("979", "", rate(t, "0.5"))}, {4, ent("1", "", rate(t, "0.000001"))}}
 			},
 		},
 		{
 			name: "bare CR line endings (classic Mac export)",
 			in:   "Carrier X\rprefix,destination,rate\r44,United Kingdom,0.01\r\"1876\",\"Jamaica\",0.25\r",
 			want: func(t *testing.T) []deckRow {
-				return []row{{3, e{"44", "United Kingdom", rate(t, "0.01")}}, {4, e{"1876", "Jamaica", rate(t, "0.25")}}}
+				return []row{{3, ent("44", "United Kingdom", rate(t, "0.01"))}, {4, ent("1876", "Jamaica", rate(t, "0.25"))}}
 			},
 		},
 		{
 			name: "the better-named column wins",
 			in:   "code,prefix,country,destination,cost,rate\n1,44,GB,United Kingdom,9,0.01\n",
 			want: func(t *testing.T) []deckRow {
-				return []row{{2, e{"44", "United Kingdom", rate(t, "0.01")}}}
+				return []row{{2, ent("44", "United Kingdom", rate(t, "0.01"))}}
 			},
 		},
 		{
 			name: "free destinations and unit in the header",
 			in:   "Prefix,Name,Rate (GBP)\n44800,UK freephone,0\n",
 			want: func(t *testing.T) []deckRow {
-				return []row{{2, e{"44800", "UK freephone", 0}}}
+				return []row{{2, ent("44800", "UK freephone", 0)}}
 			},
 		},
 	}
@@ -160,7 +202,7 @@ func TestParseRateDeckErrors(t *testing.T) {
 				`line 7: rate "0.0000001": too many decimal places`,
 				`line 8: prefix "abc": digits only`,
 				"line 9: the row has 1 field, but the header puts rate in field 3",
-				"line 10: prefix 44 is also on line 2 at 0.01, here at 0.02",
+				"line 10: prefix 44 is also on line 2 at 0.01/min, here at 0.02/min",
 				"line 12:",
 			},
 		},
@@ -176,6 +218,15 @@ func TestParseRateDeckErrors(t *testing.T) {
 		{name: "split prefix", in: "Country,Country Code,Area Code,Rate\nUK,44,20,0.0050\n", want: []string{"the prefix is split over columns"}},
 		{name: "huge rate cell", in: "prefix,rate\n44," + strings.Repeat("9", 100) + "\n", want: []string{"too long for a price"}},
 		{name: "long prefix", in: "prefix,rate\n1234567890123456,0.1\n", want: []string{"longer than any E.164 number"}},
+		{name: "bad billing steps", in: "prefix,rate,increment\n44,0.01,0/60\n33,0.01,60/x\n34,0.01,\n35,0.01,5000/60\n36,0.01,-60\n37,0.01,1.5/1\n", want: []string{
+			"6 bad rows", `line 2: billing increments "0/60": 0 seconds is out of range (1 to 3600)`, `line 3: billing increments "60/x": "x" is not a whole number`,
+			"line 4: the billing increments (increment) are empty", `line 5: billing increments "5000/60": 5000 seconds is out of range`, `line 6: billing increments "-60"`, `line 7: billing increments "1.5/1"`}},
+		{name: "first step disagrees with the steps", in: "prefix,rate,min duration,billing\n44,0.01,30,60/60\n33,0.01,,60\n", want: []string{
+			"line 2: the first billing step is 30 s, but the increments say 60/60", "line 3: the first billing step (min duration) is empty"}},
+		{name: "bad connection fee", in: "prefix,rate,connection fee\n44,0.01,-0.05\n33,0.01,£1\n", want: []string{
+			`line 2: connection fee "-0.05": must not be negative`, `line 3: connection fee "£1": not a decimal amount`}},
+		{name: "a prefix repeated with other terms", in: "prefix,rate,billing\n44,0.01,60/60\n44,0.01,1/1\n", calls: 1, want: []string{
+			"line 3: prefix 44 is also on line 2 at 0.01/min billed 60/60, here at 0.01/min"}},
 		{name: "huge destination cell", in: "prefix,destination,rate\n44," + strings.Repeat("x", 300) + ",0.01\n", want: []string{"line 2: the destination is 300 bytes long"}},
 	}
 	for _, tt := range tests {
@@ -310,6 +361,8 @@ func FuzzParseRateDeck(f *testing.F) {
 		"Rate/Min\tCode\r\n0.5\t979\r\n",
 		"prefix,rate\n44,0.01\n44,0.02\n\"3\n",
 		"prefix,rate\n0044,£1\n",
+		"prefix,destination,rate,billing,connection fee\n44,UK,0.01,30/6,0.05\n33,FR,0.02,60,\n",
+		"Code;Rate;Min Duration;Increment;Setup Fee\n44;0,01;60;6;0,05\n",
 		"",
 	} {
 		f.Add([]byte(s))
@@ -328,6 +381,9 @@ func FuzzParseRateDeck(f *testing.F) {
 			seen[p] = true
 			if e.Rate < 0 {
 				t.Fatalf("negative rate %d", e.Rate)
+			}
+			if b := e.Billing; b.Initial < 1 || b.Initial > tollguard.MaxBillingStep || b.Increment < 1 || b.Increment > tollguard.MaxBillingStep || b.Connect < 0 {
+				t.Fatalf("prefix %s: billing %+v out of range", p, b)
 			}
 			if line < last || line < 2 {
 				t.Fatalf("line %d after %d", line, last)

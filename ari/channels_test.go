@@ -55,8 +55,8 @@ func TestChannelsNormalTraffic(t *testing.T) {
 	if rec.SettledBy != "ari" || rec.Billsec != 4 || rec.DialStatus != "ANSWER" || !rec.SettledAt.Equal(time.Date(2026, 11, 23, 0, 59, 27, 0, time.UTC)) {
 		t.Errorf("settled %+v", rec)
 	}
-	if rec.Charge != tollguard.Cost(rec.Rate, 4, rec.Scale) {
-		t.Errorf("charge %d, want %d", rec.Charge, tollguard.Cost(rec.Rate, 4, rec.Scale))
+	if rec.Charge != tollguard.Cost(rec.Rate, rec.Billing, 4, rec.Scale) {
+		t.Errorf("charge %d, want %d", rec.Charge, tollguard.Cost(rec.Rate, rec.Billing, 4, rec.Scale))
 	}
 	if d, _ := h.db.Call(ctx, denied); !d.SettledAt.IsZero() {
 		t.Errorf("a denied call was settled: %+v", d)
@@ -203,7 +203,7 @@ func TestSettlementFromChannelDestroyed(t *testing.T) {
 		h.push(midCall...)
 		// ANSWEREDTIME_MS 3509 (frame 63), a started second billed.
 		rec, _ := h.db.Call(ctx, id)
-		if rec.SettledBy != "ari" || rec.Billsec != 4 || rec.DialStatus != "ANSWER" || rec.Charge != tollguard.Cost(rec.Rate, 4, rec.Scale) {
+		if rec.SettledBy != "ari" || rec.Billsec != 4 || rec.DialStatus != "ANSWER" || rec.Charge != tollguard.Cost(rec.Rate, rec.Billing, 4, rec.Scale) {
 			t.Errorf("settled %+v", rec)
 		}
 	})

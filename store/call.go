@@ -13,7 +13,7 @@ import (
 )
 
 const callCols = `id, created_at, extension, account_id, dialled, e164, class, region, remote, channel,
-	uniqueid, linkedid, verdict, reason, cause, rate, reserve, maxsec, scale, steps,
+	uniqueid, linkedid, verdict, reason, cause, rate, bill_first, bill_step, connect_fee, reserve, maxsec, scale, steps,
 	COALESCE(settled_at, 0), settled_by, billsec, charge, dial_status`
 
 func scanCall(row scanner) (*tollguard.CallRecord, error) {
@@ -21,8 +21,8 @@ func scanCall(row scanner) (*tollguard.CallRecord, error) {
 	var created, settled int64
 	var class, verdict, reason, steps string
 	err := row.Scan(&c.ID, &created, &c.Extension, &c.Account, &c.Dialled, &c.E164, &class, &c.Country,
-		&c.Remote, &c.Channel, &c.UniqueID, &c.LinkedID, &verdict, &reason, &c.Cause, &c.Rate, &c.Reserve,
-		&c.MaxSec, &c.Scale, &steps, &settled, &c.SettledBy, &c.Billsec, &c.Charge, &c.DialStatus)
+		&c.Remote, &c.Channel, &c.UniqueID, &c.LinkedID, &verdict, &reason, &c.Cause, &c.Rate,
+		&c.Billing.Initial, &c.Billing.Increment, &c.Billing.Connect, &c.Reserve, &c.MaxSec, &c.Scale, &steps, &settled, &c.SettledBy, &c.Billsec, &c.Charge, &c.DialStatus)
 	if err != nil {
 		return nil, err
 	}
@@ -53,7 +53,7 @@ func (s *DB) SettleCall(ctx context.Context, st tollguard.Settlement) (tollguard
 		var verdict string
 		out, changed = c, false
 		err := tx.StmtContext(ctx, s.gate.settleGet).QueryRowContext(ctx, st.CallID).Scan(&c.ID, &created, &c.Extension,
-			&c.Account, &verdict, &c.Rate, &c.Reserve, &c.MaxSec, &c.Scale, &settled, &c.SettledBy, &c.Billsec, &c.Charge, &c.DialStatus)
+			&c.Account, &verdict, &c.Rate, &c.Billing.Initial, &c.Billing.Increment, &c.Billing.Connect, &c.Reserve, &c.MaxSec, &c.Scale, &settled, &c.SettledBy, &c.Billsec, &c.Charge, &c.DialStatus)
 		if errors.Is(err, sql.ErrNoRows) {
 			return tollguard.Errorf(tollguard.ENOTFOUND, "call %d not found", st.CallID)
 		}
@@ -69,7 +69,7 @@ func (s *DB) SettleCall(ctx context.Context, st tollguard.Settlement) (tollguard
 		// 2^63-1 made every SUM(billsec) of the month fail with
 		// "integer overflow" (the rollup and the spend audit with it).
 		c.Billsec = min(max(st.Billsec, 0), maxBillsec)
-		c.Charge = min(tollguard.Cost(c.Rate, c.Billsec, c.Scale), c.Reserve)
+		c.Charge = min(tollguard.Cost(c.Rate, c.Billing, c.Billsec, c.Scale), c.Reserve)
 		c.SettledAt, c.SettledBy, c.DialStatus = st.At, st.By, st.DialStatus
 		if c.SettledAt.IsZero() {
 			c.SettledAt = s.now()

@@ -262,13 +262,13 @@ func loadDest(ctx context.Context, q querier) (*destSnapshot, error) {
 	}
 	d := &destSnapshot{version: version, rates: map[string]tollguard.RateEntry{},
 		highRisk: map[string]tollguard.HighRiskEntry{}, rules: map[string][]tollguard.Rule{}}
-	rows, err := q.QueryContext(ctx, `SELECT prefix, destination, rate FROM rates WHERE deck = `+liveDeck)
+	rows, err := q.QueryContext(ctx, `SELECT `+rateCols+` FROM rates WHERE deck = `+liveDeck)
 	if err != nil {
 		return nil, err
 	}
 	for rows.Next() {
 		var r tollguard.RateEntry
-		if err := rows.Scan(&r.Prefix, &r.Destination, &r.Rate); err != nil {
+		if err := rows.Scan(rateDest(&r)...); err != nil {
 			rows.Close()
 			return nil, err
 		}
@@ -334,7 +334,7 @@ func prepareGate(ctx context.Context, db *sql.DB) (*gateStmts, error) {
 		{&st.maxCallID, `SELECT COALESCE(MAX(id), 0) FROM calls`},
 		{&st.open, openCallsQuery},
 		{&st.insert, callInsert},
-		{&st.settleGet, `SELECT id, created_at, extension, account_id, verdict, rate, reserve, maxsec, scale,
+		{&st.settleGet, `SELECT id, created_at, extension, account_id, verdict, rate, bill_first, bill_step, connect_fee, reserve, maxsec, scale,
 			COALESCE(settled_at, 0), settled_by, billsec, charge, dial_status FROM calls WHERE id = ?`},
 		{&st.settleCall, `UPDATE calls SET settled_at = ?, settled_by = ?, billsec = ?, charge = ?, dial_status = ?
 			WHERE id = ? AND settled_at IS NULL`},
@@ -483,8 +483,8 @@ func (g *gateTx) OpenCalls(ctx context.Context, account, extension string) (acct
 }
 
 const callInsert = `INSERT INTO calls(created_at, extension, account_id, dialled, e164, class, region, remote,
-	channel, uniqueid, linkedid, verdict, reason, cause, rate, reserve, maxsec, scale, steps)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	channel, uniqueid, linkedid, verdict, reason, cause, rate, bill_first, bill_step, connect_fee, reserve, maxsec, scale, steps)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 func (g *gateTx) InsertCall(ctx context.Context, r *tollguard.CallRecord) (int64, error) {
 	steps, err := json.Marshal(r.Steps)
@@ -493,7 +493,8 @@ func (g *gateTx) InsertCall(ctx context.Context, r *tollguard.CallRecord) (int64
 	}
 	res, err := g.stmt(ctx, g.st.insert).ExecContext(ctx, r.CreatedAt.Unix(), r.Extension, r.Account, r.Dialled,
 		r.E164, string(r.Class), r.Country, r.Remote, r.Channel, r.UniqueID, r.LinkedID,
-		string(r.Verdict), string(r.Reason), r.Cause, r.Rate, r.Reserve, r.MaxSec, r.Scale, string(steps))
+		string(r.Verdict), string(r.Reason), r.Cause, r.Rate, max(r.Billing.Initial, 1), max(r.Billing.Increment, 1), r.Billing.Connect,
+		r.Reserve, r.MaxSec, r.Scale, string(steps))
 	if err != nil {
 		return 0, err
 	}

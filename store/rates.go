@@ -68,7 +68,10 @@ func (s *DB) BeginRateImport(ctx context.Context) (*RateImport, error) {
 	for _, q := range []string{
 		// The same shape and checks as rates, so a bad row fails at Add.
 		`CREATE TEMP TABLE IF NOT EXISTS rates_import (
-			prefix TEXT PRIMARY KEY, destination TEXT NOT NULL DEFAULT '', rate INTEGER NOT NULL CHECK (rate >= 0)
+			prefix TEXT PRIMARY KEY, destination TEXT NOT NULL DEFAULT '', rate INTEGER NOT NULL CHECK (rate >= 0),
+			bill_first INTEGER NOT NULL CHECK (bill_first BETWEEN 1 AND 3600),
+			bill_step INTEGER NOT NULL CHECK (bill_step BETWEEN 1 AND 3600),
+			connect_fee INTEGER NOT NULL CHECK (connect_fee >= 0)
 		) WITHOUT ROWID`,
 		`DELETE FROM temp.rates_import`,
 		// DEFERRED (not the DSN's IMMEDIATE): a transaction that
@@ -81,8 +84,9 @@ func (s *DB) BeginRateImport(ctx context.Context) (*RateImport, error) {
 		}
 	}
 	// A deck repeating a prefix keeps its last row, as carriers' amendments do.
-	ri.stmt, err = conn.PrepareContext(ctx, `INSERT INTO temp.rates_import(prefix, destination, rate) VALUES (?, ?, ?)
-		ON CONFLICT(prefix) DO UPDATE SET destination = excluded.destination, rate = excluded.rate`)
+	ri.stmt, err = conn.PrepareContext(ctx, `INSERT INTO temp.rates_import(`+rateCols+`) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT(prefix) DO UPDATE SET destination = excluded.destination, rate = excluded.rate,
+			bill_first = excluded.bill_first, bill_step = excluded.bill_step, connect_fee = excluded.connect_fee`)
 	if err != nil {
 		ri.Rollback()
 		return nil, err
@@ -96,7 +100,11 @@ func (ri *RateImport) Add(ctx context.Context, e tollguard.RateEntry) error {
 	if err != nil {
 		return err
 	}
-	if _, err := ri.stmt.ExecContext(ctx, p, e.Destination, e.Rate); err != nil {
+	first, step := e.Billing.Initial, e.Billing.Increment
+	if first == 0 && step == 0 { // a deck without steps bills by the second
+		first, step = 1, 1
+	}
+	if _, err := ri.stmt.ExecContext(ctx, p, e.Destination, e.Rate, first, step, e.Billing.Connect); err != nil {
 		return fmt.Errorf("rate +%s: %w", p, err)
 	}
 	ri.count++
@@ -146,11 +154,11 @@ func (ri *RateImport) Commit() error {
 func (ri *RateImport) sameAsLive(ctx context.Context) (bool, error) {
 	var differ int
 	err := ri.conn.QueryRowContext(ctx, `SELECT EXISTS (
-			SELECT prefix, destination, rate FROM temp.rates_import
-			EXCEPT SELECT prefix, destination, rate FROM main.rates WHERE deck = `+liveDeck+`)
+			SELECT `+rateCols+` FROM temp.rates_import
+			EXCEPT SELECT `+rateCols+` FROM main.rates WHERE deck = `+liveDeck+`)
 		OR EXISTS (
-			SELECT prefix, destination, rate FROM main.rates WHERE deck = `+liveDeck+`
-			EXCEPT SELECT prefix, destination, rate FROM temp.rates_import)`).Scan(&differ)
+			SELECT `+rateCols+` FROM main.rates WHERE deck = `+liveDeck+`
+			EXCEPT SELECT `+rateCols+` FROM temp.rates_import)`).Scan(&differ)
 	if err != nil {
 		return false, fmt.Errorf("compare with the live rate deck: %w", err)
 	}
@@ -173,8 +181,8 @@ func (ri *RateImport) swap(ctx context.Context) error {
 	for last := ""; ; {
 		var n int64
 		err := runTx(ctx, ri.conn, func(tx *sql.Tx) error {
-			res, err := tx.ExecContext(ctx, `INSERT INTO main.rates(deck, prefix, destination, rate)
-				SELECT ?, prefix, destination, rate FROM temp.rates_import WHERE prefix > ? ORDER BY prefix LIMIT ?`,
+			res, err := tx.ExecContext(ctx, `INSERT INTO main.rates(deck, `+rateCols+`)
+				SELECT ?, `+rateCols+` FROM temp.rates_import WHERE prefix > ? ORDER BY prefix LIMIT ?`,
 				deck, last, importChunk)
 			if err != nil {
 				return err
@@ -365,15 +373,22 @@ func (s *DB) HighRiskList(ctx context.Context) ([]tollguard.HighRiskEntry, error
 	return out, rows.Err()
 }
 
+// rateCols are a rate's columns, in rateDest's order.
+const rateCols = `prefix, destination, rate, bill_first, bill_step, connect_fee`
+
+func rateDest(r *tollguard.RateEntry) []any {
+	return []any{&r.Prefix, &r.Destination, &r.Rate, &r.Billing.Initial, &r.Billing.Increment, &r.Billing.Connect}
+}
+
 func rateLookup(ctx context.Context, q querier, e164 string) (*tollguard.RateEntry, error) {
 	ps := prefixes(e164Digits(e164))
 	if len(ps) == 0 {
 		return nil, nil
 	}
 	var r tollguard.RateEntry
-	err := q.QueryRowContext(ctx, `SELECT prefix, destination, rate FROM rates
+	err := q.QueryRowContext(ctx, `SELECT `+rateCols+` FROM rates
 		WHERE deck = `+liveDeck+` AND prefix IN (`+placeholders(len(ps))+`) ORDER BY length(prefix) DESC LIMIT 1`, ps...).
-		Scan(&r.Prefix, &r.Destination, &r.Rate)
+		Scan(rateDest(&r)...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}

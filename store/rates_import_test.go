@@ -84,11 +84,12 @@ func TestRateImportReplacesExactly(t *testing.T) {
 		tollguard.RateEntry{Prefix: "447", Destination: "UK mobiles", Rate: 300}, // name changed
 		tollguard.RateEntry{Prefix: "49", Destination: "Germany", Rate: 500},     // added; 33 dropped
 		tollguard.RateEntry{Prefix: "49", Destination: "Germany", Rate: 550})     // repeated: the last row wins
+	perSecond := tollguard.Billing{Initial: 1, Increment: 1} // an entry without terms
 	want := map[string]tollguard.RateEntry{
-		"+442079460000": {Prefix: "4420", Destination: "London", Rate: 250},
-		"+447700900000": {Prefix: "447", Destination: "UK mobiles", Rate: 300},
-		"+441134960000": {Prefix: "44", Destination: "UK", Rate: 100},
-		"+4930123456":   {Prefix: "49", Destination: "Germany", Rate: 550},
+		"+442079460000": {Prefix: "4420", Destination: "London", Rate: 250, Billing: perSecond},
+		"+447700900000": {Prefix: "447", Destination: "UK mobiles", Rate: 300, Billing: perSecond},
+		"+441134960000": {Prefix: "44", Destination: "UK", Rate: 100, Billing: perSecond},
+		"+4930123456":   {Prefix: "49", Destination: "Germany", Rate: 550, Billing: perSecond},
 	}
 	for num, w := range want {
 		r, err := db.LookupRate(ctx, num)
@@ -406,4 +407,45 @@ func importRates(t *testing.T, db *store.DB, entries ...tollguard.RateEntry) *st
 		t.Fatal(err)
 	}
 	return imp
+}
+
+// TestRatesKeepBillingTerms: a deck's billing steps and connection fee
+// are stored, read back by the gate and the lookup, and count as a change
+// of the deck; a database from before them (schema 9) bills its rates
+// and its open calls by the second, as it did.
+func TestRatesKeepBillingTerms(t *testing.T) {
+	ctx := context.Background()
+	path := migratedTo(t, 9, `INSERT INTO rates(deck, prefix, destination, rate) VALUES (1, '44', 'UK', 100000);
+		INSERT INTO accounts(id, country, currency, scale, created_at, updated_at) VALUES ('acme', 'GB', 'GBP', 2, 1, 1);
+		INSERT INTO calls(created_at, extension, account_id, dialled, class, verdict, reason, rate, reserve, maxsec)
+			VALUES (1, '1001', 'acme', '02079460000', 'national', 'allow', 'ok', 100000, 100, 600);`)
+	db := MustOpenPath(t, path)
+	perSecond := tollguard.Billing{Initial: 1, Increment: 1}
+	if r, err := db.LookupRate(ctx, "+442079460000"); err != nil || r == nil || r.Billing != perSecond {
+		t.Fatalf("migrated rate: %+v, %v", r, err)
+	}
+	// 61 s at 0.10/min by the second: 10.17p, so 11p.
+	if c, _, err := db.SettleCall(ctx, tollguard.Settlement{CallID: 1, Billsec: 61, By: "agi"}); err != nil || c.Charge != 11 {
+		t.Fatalf("migrated call settled at %d (%v), want 11p", c.Charge, err)
+	}
+
+	terms := tollguard.Billing{Initial: 30, Increment: 6, Connect: 50000}
+	if importRates(t, db, tollguard.RateEntry{Prefix: "44", Destination: "UK", Rate: 100000, Billing: terms}).Unchanged() {
+		t.Fatal("new billing terms were taken for the deck in force")
+	}
+	if r, err := db.LookupRate(ctx, "+442079460000"); err != nil || r == nil || r.Billing != terms {
+		t.Fatalf("rate after import: %+v, %v", r, err)
+	}
+	if !importRates(t, db, tollguard.RateEntry{Prefix: "44", Destination: "UK", Rate: 100000, Billing: terms}).Unchanged() {
+		t.Fatal("the same deck again was imported")
+	}
+	// Out-of-range terms never reach the deck.
+	imp, err := db.BeginRateImport(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer imp.Rollback()
+	if err := imp.Add(ctx, tollguard.RateEntry{Prefix: "33", Rate: 1, Billing: tollguard.Billing{Initial: 7200, Increment: 60}}); err == nil {
+		t.Fatal("a 7200 s first step was staged")
+	}
 }

@@ -159,7 +159,7 @@ func newCallsShowCommand(app *App) *cobra.Command {
 				fmt.Fprintf(app.Out, ", cause %d\n", c.Cause)
 				return nil
 			}
-			fmt.Fprintf(app.Out, ", rate %s/min, reserved %s\n", c.Rate, v.Reserve)
+			fmt.Fprintf(app.Out, ", rate %s, reserved %s\n", c.Billing.Price(c.Rate), v.Reserve)
 			if c.Open() {
 				fmt.Fprintln(app.Out, "in progress (not settled yet)")
 			} else {

@@ -74,7 +74,7 @@ func decisionView(d tollguard.Decision) map[string]any {
 	v := map[string]any{
 		"verdict": d.Verdict, "reason": d.Reason, "account": d.Account,
 		"dialled": d.Number.Dialled, "e164": d.Number.E164, "class": d.Number.Class, "region": d.Number.Region,
-		"international": d.Number.International, "rate_per_min": d.Rate.String(), "steps": d.Steps,
+		"international": d.Number.International, "rate_per_min": d.Rate.String(), "billing": d.Billing.Steps(), "connection_fee": d.Billing.Connect.String(), "steps": d.Steps,
 	}
 	if d.Verdict == tollguard.Deny {
 		v["cause"] = d.Cause

@@ -591,3 +591,35 @@ func TestCLIZoneTrimmed(t *testing.T) {
 		}
 	}
 }
+
+// TestCLIBillingTerms: a carrier deck's billing steps and connection
+// fee are imported, shown by lookup, and used by check and calls.
+func TestCLIBillingTerms(t *testing.T) {
+	c := newCLI(t)
+	c.seed()
+	deck := filepath.Join(t.TempDir(), "deck.csv")
+	os.WriteFile(deck, []byte("Code;Destination;Rate;Billing;Connection Fee\n44;United Kingdom;0,10;60/60;0,05\n33;France;0,015;1/1;\n"), 0o600)
+	c.ok("rates", "import", deck)
+	if out := c.ok("rates", "lookup", "+442079460000"); !strings.Contains(out, "rate 0.10/min billed 60/60, 0.05 connection fee (prefix +44") {
+		t.Errorf("lookup:\n%s", out)
+	}
+	var v map[string]any
+	json.Unmarshal([]byte(c.ok("rates", "lookup", "+33123456789", "--json")), &v)
+	if r, _ := v["rate"].(map[string]any); r["billing"] != "1/1" || r["connection_fee"] != "0.00" {
+		t.Errorf("lookup --json: %v", v)
+	}
+	// 10.00 less the fee: 99 whole minutes, ended 2 s early.
+	var d map[string]any
+	json.Unmarshal([]byte(c.ok("check", "1001", "02079460000", "--json")), &d)
+	if d["maxsec"] != float64(99*60-2) || d["reserve"] != "9.95" || d["billing"] != "60/60" || d["connection_fee"] != "0.05" {
+		t.Errorf("check --json: %v", d)
+	}
+	// A bad row names its line and imports nothing.
+	os.WriteFile(deck, []byte("Code,Rate,Increment\n44,0.02,60/60\n33,0.02,0/60\n"), 0o600)
+	if code, _, errs := c.run("rates", "import", deck); code != 2 || !strings.Contains(errs, `line 3: billing increments "0/60"`) {
+		t.Errorf("bad increments: exit %d, %s", code, errs)
+	}
+	if out := c.ok("rates", "lookup", "+442079460000"); !strings.Contains(out, "rate 0.10/min billed 60/60") {
+		t.Errorf("a refused deck changed the rates:\n%s", out)
+	}
+}

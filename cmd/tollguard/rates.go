@@ -25,7 +25,7 @@ func newRatesImportCommand(app *App) *cobra.Command {
 	var quiet bool
 	cmd := &cobra.Command{
 		Use:   "import FILE.csv",
-		Short: "Replace the rate deck with a carrier CSV (prefix, destination, rate per minute); all or nothing",
+		Short: "Replace the rate deck with a carrier CSV (prefix, destination, rate per minute, billing terms); all or nothing",
 		Long: `Replace the whole rate deck with FILE.csv.
 
 Columns are found from the header row, in any order: the prefix (prefix,
@@ -33,9 +33,24 @@ code, dial code), the destination (destination, description, country) and
 the price per minute (rate, price, rate per minute, cost). A price column
 whose unit says per second, a prefix split over a country-code and an
 area-code column, and a row with more fields than the header (a decimal
-comma in a comma-separated deck) are refused. Other columns are ignored:
-billing increments (60/60), minimum durations and connection fees too, so
-tollguard bills per second and its charges can be below the carrier's.
+comma in a comma-separated deck) are refused.
+
+The carrier's billing terms are read too, so that credit runs out when
+the carrier's bill says it does:
+  billing, increment, interval     the steps: 60/60 (every started minute),
+                                   30/6, 1/1 (by the second), or one figure
+                                   for both (60)
+  initial increment, min duration  the first step, when the deck gives it
+                                   in a column of its own (the increment
+                                   column is then the later steps)
+  connection fee, setup fee        charged once per answered call; empty
+                                   is none
+A deck without them bills by the second with no fee. A call ends 2 s
+before its last paid step runs out when steps are longer than a second
+(the carrier's clock starts a moment before Asterisk's), and the rate
+ceilings judge the first minute: the rate over the seconds billed for
+it, plus the fee. Other columns (effective date, ...) are ignored.
+
 Prices are exact decimals in each account's currency, never negative; in
 a deck separated by ';' or tabs, a decimal comma (0,0123) is read as a
 decimal point. Separators may be ',', ';' or tabs; lines
@@ -158,7 +173,8 @@ func newRatesLookupCommand(app *App) *cobra.Command {
 			if asJSON {
 				v := map[string]any{"number": n.E164, "class": n.Class, "region": n.Region, "international": n.International, "rate": nil}
 				if e != nil {
-					v["rate"] = map[string]string{"prefix": "+" + e.Prefix, "destination": e.Destination, "per_minute": e.Rate.String()}
+					v["rate"] = map[string]string{"prefix": "+" + e.Prefix, "destination": e.Destination, "per_minute": e.Rate.String(),
+						"billing": e.Billing.Steps(), "connection_fee": e.Billing.Connect.String()}
 				}
 				return app.printJSON(v)
 			}
@@ -167,7 +183,7 @@ func newRatesLookupCommand(app *App) *cobra.Command {
 				fmt.Fprintln(app.Out, "no rate: no prefix of this number is in the deck (international calls without a rate are denied)")
 				return nil
 			}
-			fmt.Fprintf(app.Out, "rate %s/min (prefix +%s, %s)\n", e.Rate, e.Prefix, orDash(e.Destination))
+			fmt.Fprintf(app.Out, "rate %s (prefix +%s, %s)\n", e.Billing.Price(e.Rate), e.Prefix, orDash(e.Destination))
 			return nil
 		},
 	}

@@ -124,6 +124,8 @@ type callView struct {
 	Reason     string           `json:"reason"`
 	Cause      int              `json:"cause,omitempty"`
 	Rate       string           `json:"rate_per_min"`
+	Billing    string           `json:"billing"`        // steps, "60/60"
+	Connect    string           `json:"connection_fee"` // charged once answered
 	Reserve    string           `json:"reserved"`
 	MaxSec     *int64           `json:"maxsec"`
 	Open       bool             `json:"in_progress"`
@@ -139,7 +141,7 @@ func newCallView(c *tollguard.CallRecord, steps bool) callView {
 	v := callView{ID: c.ID, Time: jsonTime(c.CreatedAt), Extension: c.Extension, Account: c.Account, Dialled: c.Dialled,
 		E164: c.E164, Class: string(c.Class), Region: c.Country, Remote: c.Remote, Channel: c.Channel,
 		Verdict: string(c.Verdict), Reason: string(c.Reason), Cause: c.Cause, Rate: c.Rate.String(),
-		Reserve: tollguard.FormatAmount(c.Reserve, c.Scale), Open: c.Open(), SettledAt: jsonTime(c.SettledAt),
+		Billing: c.Billing.Steps(), Connect: c.Billing.Connect.String(), Reserve: tollguard.FormatAmount(c.Reserve, c.Scale), Open: c.Open(), SettledAt: jsonTime(c.SettledAt),
 		SettledBy: c.SettledBy, Billsec: c.Billsec, Charge: tollguard.FormatAmount(c.Charge, c.Scale), DialStatus: c.DialStatus}
 	if c.Verdict == tollguard.Allow && c.MaxSec >= 0 {
 		m := c.MaxSec

@@ -1,0 +1,163 @@
+package tollguard
+
+import (
+	"math"
+	"math/big"
+	"strconv"
+	"strings"
+)
+
+// Billing is how a carrier turns a call's length into billed time, and
+// what it adds to each answered call. "60/60" bills every started
+// minute; "30/6" at least 30 s, then in steps of 6 s; "1/1" by the
+// second. The zero value is per-second billing with no fee, which is
+// what a deck without those columns means.
+type Billing struct {
+	Initial   int64 // seconds billed at least, once the call is answered
+	Increment int64 // seconds of each step after those
+	Connect   Fee   // charged once per answered call
+}
+
+// MaxBillingStep bounds either step: an hour. Carriers' longest are a
+// minute; a larger figure is a column misread (a price, a date).
+const MaxBillingStep = 3600
+
+// Fee is a fixed price in micro-units (millionths of the major unit),
+// like a Rate but not per minute: a connection fee.
+type Fee int64
+
+// ParseFee parses a fixed price ("0.05") into micro-units.
+func ParseFee(s string) (Fee, error) {
+	v, err := parseDecimal(s, RateScale)
+	if err != nil {
+		return 0, Errorf(EINVALID, "fee %q: %s", s, err.Message)
+	}
+	if v < 0 {
+		return 0, Errorf(EINVALID, "fee %q: must not be negative", s)
+	}
+	return Fee(v), nil
+}
+
+// String prints f as a decimal price, trimmed as a Rate is ("0.05").
+func (f Fee) String() string { return Rate(f).String() }
+
+// steps returns the first and later steps, a second where unset.
+func (b Billing) steps() (first, step int64) { return max(b.Initial, 1), max(b.Increment, 1) }
+
+// PerSecond reports whether b bills by the second with no fee: the
+// terms of a deck that gives none.
+func (b Billing) PerSecond() bool {
+	first, step := b.steps()
+	return first == 1 && step == 1 && b.Connect == 0
+}
+
+// Billed returns the seconds the carrier bills for a call answered for
+// secs seconds: 0 for an unanswered call, at least the first step, then
+// whole steps.
+func (b Billing) Billed(secs int64) int64 {
+	if secs <= 0 {
+		return 0
+	}
+	first, step := b.steps()
+	if secs <= first {
+		return first
+	}
+	n := (secs - first + step - 1) / step
+	if n > (math.MaxInt64-first)/step {
+		return math.MaxInt64
+	}
+	return first + n*step
+}
+
+// FirstMinute returns what the first minute of a call costs at r, as a
+// per-minute price: the rate over the seconds billed for a minute (a
+// 120/60 deck bills two), plus the connection fee. The rate ceilings
+// compare this, so that neither a fee nor a long minimum hides a dear
+// destination behind a cheap rate.
+func (b Billing) FirstMinute(r Rate) Rate {
+	if b.PerSecond() {
+		return r
+	}
+	// ceil(r * billed(60) / 60) + connect
+	v := new(big.Int).Mul(big.NewInt(max(int64(r), 0)), big.NewInt(b.Billed(60)))
+	v.Add(v, big.NewInt(59))
+	v.Quo(v, big.NewInt(60))
+	v.Add(v, big.NewInt(max(int64(b.Connect), 0)))
+	if !v.IsInt64() {
+		return Rate(math.MaxInt64)
+	}
+	return Rate(v.Int64())
+}
+
+// Steps prints the billing steps as carriers write them: "60/60", "1/1".
+func (b Billing) Steps() string {
+	first, step := b.steps()
+	return strconv.FormatInt(first, 10) + "/" + strconv.FormatInt(step, 10)
+}
+
+// String describes b for an explanation: "" for per-second billing with
+// no fee, else the steps and any fee ("60/60, 0.05 connection fee").
+func (b Billing) String() string {
+	if b.PerSecond() {
+		return ""
+	}
+	s := b.Steps()
+	if b.Connect > 0 {
+		s += ", " + b.Connect.String() + " connection fee"
+	}
+	return s
+}
+
+// Price prints r with b's terms when they are not per-second:
+// "0.10/min", "0.10/min billed 60/60, 0.05 connection fee".
+func (b Billing) Price(r Rate) string {
+	if b.PerSecond() {
+		return r.String() + "/min"
+	}
+	return r.String() + "/min billed " + b.String()
+}
+
+// ParseBillingSteps parses a deck's billing steps: "60/60", "30/6",
+// "1/1", also written "60+60", "60-60" or with units ("60s/60s"). One
+// figure ("60") is both steps.
+func ParseBillingSteps(s string) (first, step int64, err error) {
+	t := strings.ToLower(strings.TrimSpace(s))
+	a, b, two := strings.Cut(t, "/")
+	if !two {
+		for _, sep := range []string{"+", "-"} {
+			if a, b, two = strings.Cut(t, sep); two {
+				break
+			}
+		}
+	}
+	if !two {
+		b = a
+	}
+	if first, err = parseStep(a); err == nil {
+		step, err = parseStep(b)
+	}
+	if err != nil {
+		return 0, 0, Errorf(EINVALID, "billing increments %q: %s (write them as carriers do: 60/60, 30/6, or 1/1 for per-second)", s, ErrorMessage(err))
+	}
+	return first, step, nil
+}
+
+// parseStep parses one step: whole seconds, 1 to MaxBillingStep, with
+// an optional unit ("60", "60s", "60 sec").
+func parseStep(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	for _, unit := range []string{"seconds", "second", "secs", "sec", "s"} {
+		if strings.HasSuffix(t, unit) {
+			t = strings.TrimSpace(strings.TrimSuffix(t, unit))
+			break
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || t == "" || t[0] == '+' || t[0] == '-' {
+		return 0, Errorf(EINVALID, "%q is not a whole number of seconds", strings.TrimSpace(s))
+	}
+	if n < 1 || n > MaxBillingStep {
+		return 0, Errorf(EINVALID, "%s seconds is out of range (1 to %d)", t, MaxBillingStep)
+	}
+	return n, nil
+}

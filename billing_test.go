@@ -1,0 +1,170 @@
+package tollguard_test
+
+import (
+	"math"
+	"testing"
+
+	"github.com/tollguard/tollguard"
+)
+
+func TestBillingBilled(t *testing.T) {
+	for _, tc := range []struct {
+		first, step, secs, want int64
+	}{
+		{60, 60, 0, 0}, {60, 60, 1, 60}, {60, 60, 60, 60}, {60, 60, 61, 120}, {60, 60, 120, 120},
+		{30, 6, 1, 30}, {30, 6, 30, 30}, {30, 6, 31, 36}, {30, 6, 37, 42},
+		{1, 1, 61, 61}, {0, 0, 61, 61}, // the zero value bills by the second
+		{60, 1, 61, 61}, {60, 1, 59, 60},
+		{60, 60, math.MaxInt64, math.MaxInt64}, // saturates, never wraps
+	} {
+		b := tollguard.Billing{Initial: tc.first, Increment: tc.step}
+		if got := b.Billed(tc.secs); got != tc.want {
+			t.Errorf("%d/%d: Billed(%d) = %d, want %d", tc.first, tc.step, tc.secs, got, tc.want)
+		}
+	}
+}
+
+// TestCostWithBilling: a call is charged for the seconds the carrier
+// bills, plus the connection fee once answered, rounded up once.
+func TestCostWithBilling(t *testing.T) {
+	for _, tc := range []struct {
+		rate        string
+		first, step int64
+		fee         string
+		secs        int64
+		want        tollguard.Amount
+	}{
+		{"0.10", 60, 60, "0", 61, 20},         // two started minutes
+		{"0.10", 60, 60, "0", 60, 10},         // one
+		{"0.10", 1, 1, "0", 61, 11},           // per second: 10.17p, rounded up
+		{"0.10", 30, 6, "0", 31, 6},           // 36 s: 6p
+		{"0.10", 60, 60, "0.05", 1, 15},       // a minute and the fee
+		{"0.10", 60, 60, "0.05", 0, 0},        // unanswered: no fee
+		{"0", 60, 60, "0.05", 600, 5},         // only the fee
+		{"0.0123", 60, 60, "0.001", 3600, 74}, // 0.738 + 0.001, rounded up once
+	} {
+		fee, err := tollguard.ParseFee(tc.fee)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := tollguard.Billing{Initial: tc.first, Increment: tc.step, Connect: fee}
+		if got := tollguard.Cost(rate(t, tc.rate), b, tc.secs, 2); got != tc.want {
+			t.Errorf("Cost(%s/min, %s, %ds) = %d, want %d", tc.rate, b, tc.secs, got, tc.want)
+		}
+	}
+}
+
+// TestMaxSecondsWithBilling: the longest call never costs more than what
+// is available, and ends billingMargin (2 s) before its last paid step
+// runs out when steps are longer than a second; the next step would
+// cost more than available.
+func TestMaxSecondsWithBilling(t *testing.T) {
+	bills := []tollguard.Billing{
+		{}, {Initial: 60, Increment: 60}, {Initial: 30, Increment: 6}, {Initial: 60, Increment: 1},
+		{Initial: 1, Increment: 60}, {Initial: 60, Increment: 60, Connect: 50000}, {Initial: 1, Increment: 1, Connect: 1},
+	}
+	for _, b := range bills {
+		for _, rs := range []string{"0.0001", "0.0123", "0.10", "1.50", "7"} {
+			r := rate(t, rs)
+			for _, avail := range []tollguard.Amount{0, 1, 5, 7, 10, 99, 1000, 123457} {
+				n := tollguard.MaxSeconds(avail, r, b, 2)
+				if c := tollguard.Cost(r, b, n, 2); c > avail {
+					t.Fatalf("%s at %s, %d available: MaxSeconds %d costs %d", b, rs, avail, n, c)
+				}
+				margin := int64(0)
+				if b.Increment > 1 {
+					margin = min(2, b.Increment-1)
+				}
+				end := n + margin // where the paid steps run out
+				if n == 0 {
+					// Nothing paid: not even the first step, with the fee.
+					if c := tollguard.Cost(r, b, 1, 2); c <= avail && b.Increment <= 1 {
+						t.Errorf("%s at %s, %d available: MaxSeconds 0, but one second costs %d", b, rs, avail, c)
+					}
+					continue
+				}
+				if c := tollguard.Cost(r, b, end, 2); c > avail {
+					t.Errorf("%s at %s, %d available: the paid steps end at %d s, which costs %d", b, rs, avail, end, c)
+				}
+				if c := tollguard.Cost(r, b, end+1, 2); c <= avail {
+					t.Errorf("%s at %s, %d available: MaxSeconds %d, but %d s still costs only %d", b, rs, avail, n, end+1, c)
+				}
+			}
+		}
+	}
+	// 60/60 at 0.10 with 0.25: two minutes paid, ended at 118 s.
+	if n := tollguard.MaxSeconds(25, rate(t, "0.10"), tollguard.Billing{Initial: 60, Increment: 60}, 2); n != 118 {
+		t.Errorf("60/60 at 0.10 with 0.25: MaxSeconds %d, want 118", n)
+	}
+	// A fee larger than the money: no call.
+	if n := tollguard.MaxSeconds(4, rate(t, "0.01"), tollguard.Billing{Connect: 50000}, 2); n != 0 {
+		t.Errorf("fee 0.05 with 0.04: MaxSeconds %d, want 0", n)
+	}
+	// Only a fee, and it is paid: money sets no time limit.
+	if n := tollguard.MaxSeconds(5, 0, tollguard.Billing{Connect: 50000}, 2); n != math.MaxInt64 {
+		t.Errorf("fee 0.05 with 0.05, no rate: MaxSeconds %d, want no limit", n)
+	}
+}
+
+func TestBillingFirstMinute(t *testing.T) {
+	for _, tc := range []struct {
+		rate        string
+		first, step int64
+		fee         tollguard.Fee
+		want        string
+	}{
+		{"0.10", 1, 1, 0, "0.10"},
+		{"0.10", 60, 60, 0, "0.10"},
+		{"0.10", 120, 60, 0, "0.20"},       // a two-minute minimum
+		{"0.10", 60, 60, 250000, "0.35"},   // a 0.25 fee on top
+		{"0.10", 45, 45, 0, "0.15"},        // 90 s billed for a minute
+		{"0.000001", 30, 7, 0, "0.000002"}, // rounded up, never down
+	} {
+		b := tollguard.Billing{Initial: tc.first, Increment: tc.step, Connect: tc.fee}
+		if got := b.FirstMinute(rate(t, tc.rate)); got.String() != tc.want {
+			t.Errorf("%s at %s: FirstMinute %s, want %s", b, tc.rate, got, tc.want)
+		}
+	}
+}
+
+func TestParseBillingSteps(t *testing.T) {
+	for _, tc := range []struct {
+		in          string
+		first, step int64
+		ok          bool
+	}{
+		{"60/60", 60, 60, true}, {"30/6", 30, 6, true}, {" 1 / 1 ", 1, 1, true}, {"60", 60, 60, true},
+		{"60+60", 60, 60, true}, {"60-6", 60, 6, true}, {"60s/60s", 60, 60, true}, {"60 sec / 6 sec", 60, 6, true},
+		{"3600/3600", 3600, 3600, true},
+		{"", 0, 0, false}, {"0/60", 0, 0, false}, {"60/0", 0, 0, false}, {"3601/1", 0, 0, false},
+		{"-60", 0, 0, false}, {"+60", 0, 0, false}, {"1.5/1", 0, 0, false}, {"60/60/60", 0, 0, false},
+		{"x", 0, 0, false}, {"s", 0, 0, false}, {"99999999999999999999/1", 0, 0, false},
+	} {
+		first, step, err := tollguard.ParseBillingSteps(tc.in)
+		if (err == nil) != tc.ok || first != tc.first || step != tc.step {
+			t.Errorf("ParseBillingSteps(%q) = %d, %d, %v; want %d, %d ok=%v", tc.in, first, step, err, tc.first, tc.step, tc.ok)
+		}
+		if err != nil && tollguard.ErrorCode(err) != tollguard.EINVALID {
+			t.Errorf("ParseBillingSteps(%q): code %q, want EINVALID", tc.in, tollguard.ErrorCode(err))
+		}
+	}
+}
+
+func FuzzParseBillingSteps(f *testing.F) {
+	for _, s := range []string{"60/60", "30/6", "1", "60s/60s", "0/0", "-1", "1/-1", "3600+3600"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		first, step, err := tollguard.ParseBillingSteps(s)
+		if err != nil {
+			return
+		}
+		if first < 1 || first > tollguard.MaxBillingStep || step < 1 || step > tollguard.MaxBillingStep {
+			t.Fatalf("%q parsed to %d/%d, out of range", s, first, step)
+		}
+		b := tollguard.Billing{Initial: first, Increment: step}
+		if b.Billed(1) != first || b.Billed(first+1) != first+step {
+			t.Fatalf("%q: %d/%d bills %d and %d", s, first, step, b.Billed(1), b.Billed(first+1))
+		}
+	})
+}

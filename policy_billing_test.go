@@ -1,0 +1,109 @@
+package tollguard_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/tollguard/tollguard"
+)
+
+// importDeck replaces the fixture's deck with entries.
+func (f *fixture) importDeck(entries ...tollguard.RateEntry) {
+	f.t.Helper()
+	ctx := context.Background()
+	imp, err := f.db.BeginRateImport(ctx)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	for _, e := range entries {
+		if err := imp.Add(ctx, e); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+	if err := imp.Commit(); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// TestBillingTerms: a deck's billing steps and connection fee bound the
+// call (MAXSEC), its reservation and its charge, so credit runs out when
+// the carrier's bill says it does, not later.
+func TestBillingTerms(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	perMinute := tollguard.Billing{Initial: 60, Increment: 60, Connect: 50000} // 60/60 and 0.05 a call
+	f.importDeck(
+		tollguard.RateEntry{Prefix: "44", Rate: rate(t, "0.10"), Billing: perMinute},
+		tollguard.RateEntry{Prefix: "4411", Rate: rate(t, "0.15"), Billing: tollguard.Billing{Initial: 60, Increment: 60, Connect: 100000}},
+		tollguard.RateEntry{Prefix: "4416", Rate: rate(t, "0.10"), Billing: tollguard.Billing{Initial: 180, Increment: 60}},
+	)
+	f.account(func(a *tollguard.Account) { a.Balance = 100; a.NationalCeiling = rate(t, "0.20") })
+
+	// 1.00: the fee leaves 0.95, nine whole minutes; the call ends 2 s
+	// before the ninth runs out.
+	d := f.want(tollguard.Call{Dialled: "02079460000"}, tollguard.Allow, tollguard.ReasonOK)
+	if d.MaxSec != 9*60-2 || d.Reserve != 95 {
+		t.Fatalf("MaxSec %d reserve %d, want 538 s and 95p; steps %+v", d.MaxSec, d.Reserve, d.Steps)
+	}
+	if last := d.Steps[len(d.Steps)-1].Detail; !strings.Contains(last, "0.10/min billed 60/60, 0.05 connection fee") {
+		t.Errorf("the credit step does not name the terms: %q", last)
+	}
+
+	// A new deck, by the second, before the call ends: the call is still
+	// charged by the terms it was reserved with. 61 s is two minutes and
+	// the fee: 25p.
+	f.importDeck(tollguard.RateEntry{Prefix: "44", Rate: rate(t, "0.10")})
+	if _, err := f.p.Settle(ctx, tollguard.Settlement{CallID: d.CallID, Billsec: 61, DialStatus: "ANSWER", By: "agi"}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := f.db.Call(ctx, d.CallID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Charge != 25 || c.Billing != perMinute {
+		t.Fatalf("charged %d with terms %+v, want 25p by %+v", c.Charge, c.Billing, perMinute)
+	}
+	if cr, _ := f.db.CreditOf(ctx, "acme"); cr.Balance != 75 {
+		t.Fatalf("balance %d, want 75", cr.Balance)
+	}
+	// An unanswered call pays no fee.
+	f.importDeck(tollguard.RateEntry{Prefix: "44", Rate: rate(t, "0.10"), Billing: perMinute},
+		tollguard.RateEntry{Prefix: "4411", Rate: rate(t, "0.15"), Billing: tollguard.Billing{Initial: 60, Increment: 60, Connect: 100000}},
+		tollguard.RateEntry{Prefix: "4416", Rate: rate(t, "0.10"), Billing: tollguard.Billing{Initial: 180, Increment: 60}})
+	d = f.want(tollguard.Call{Dialled: "02079460000"}, tollguard.Allow, tollguard.ReasonOK)
+	if _, err := f.p.Settle(ctx, tollguard.Settlement{CallID: d.CallID, Billsec: 0, DialStatus: "NOANSWER", By: "agi"}); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := f.db.Call(ctx, d.CallID); c.Charge != 0 {
+		t.Fatalf("an unanswered call was charged %d", c.Charge)
+	}
+
+	// The ceiling (0.20/min) judges the first minute: 0.15 and a 0.10
+	// fee is 0.25; 0.10 with a three-minute minimum is 0.30.
+	for _, dialled := range []string{"01134960000", "01619460000"} {
+		d := f.want(tollguard.Call{Dialled: dialled}, tollguard.Deny, tollguard.ReasonRateCeiling)
+		if last := d.Steps[len(d.Steps)-1].Detail; !strings.Contains(last, "its first minute costs") {
+			t.Errorf("%s: the deny does not explain the first minute: %q", dialled, last)
+		}
+	}
+
+	// Too little for the fee and the first minute: denied for credit.
+	f.account(func(a *tollguard.Account) { a.Balance = 14 })
+	f.want(tollguard.Call{Dialled: "02079460000"}, tollguard.Deny, tollguard.ReasonNoCredit)
+	f.account(func(a *tollguard.Account) { a.Balance = 15 })
+	if d := f.want(tollguard.Call{Dialled: "02079460000"}, tollguard.Allow, tollguard.ReasonOK); d.MaxSec != 58 || d.Reserve != 15 {
+		t.Fatalf("15p: MaxSec %d reserve %d, want 58 s and 15p", d.MaxSec, d.Reserve)
+	}
+}
+
+// TestBillingTermsNeverBlockEmergency: a connection fee on the whole
+// country and no credit still let 999 and 112 through.
+func TestBillingTermsNeverBlockEmergency(t *testing.T) {
+	f := newFixture(t)
+	f.importDeck(tollguard.RateEntry{Prefix: "44", Rate: rate(t, "5"), Billing: tollguard.Billing{Initial: 3600, Increment: 3600, Connect: 99000000}})
+	f.account(func(a *tollguard.Account) { a.Balance = 0 })
+	for _, n := range []string{"999", "112"} {
+		f.want(tollguard.Call{Dialled: n}, tollguard.Allow, tollguard.ReasonEmergency)
+	}
+}
