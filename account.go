@@ -146,6 +146,9 @@ type RateEntry struct {
 	Destination string
 	Rate        Rate // per minute
 	Billing     Billing
+	// Currency is the deck's ISO 4217 code, "" when the deck did not
+	// say: one deck prices every account, in the account's currency.
+	Currency string
 }
 
 // HighRiskEntry is one prefix on the high-risk destination list.

@@ -38,6 +38,19 @@ func CurrencyScale(code string) (int, error) {
 	return scale, nil
 }
 
+// ParseCurrency checks an ISO 4217 code an account can hold and returns
+// it in capitals, as accounts store it.
+func ParseCurrency(s string) (string, error) {
+	code := strings.ToUpper(strings.TrimSpace(s))
+	if len(code) != 3 {
+		return "", Errorf(EINVALID, "currency %q: not an ISO 4217 currency (use GBP, USD, EUR, ...)", s)
+	}
+	if _, err := CurrencyScale(code); err != nil {
+		return "", err
+	}
+	return code, nil
+}
+
 // notMoney are ISO 4217 codes that are not currencies an account can
 // hold: no currency, testing, precious metals, and units of account.
 var notMoney = map[string]bool{

@@ -448,6 +448,14 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 		}
 		if re != nil {
 			rate, bill, rateKnown = re.Rate, re.Billing, true
+			// Free is free in any currency; a price in another one
+			// would be read as the account's (a dollar deck charging a
+			// yen account a hundredth), and credit would not bound it.
+			if re.Currency != "" && re.Currency != acct.Currency && (rate > 0 || bill.Connect > 0) {
+				e.deny(ReasonRateCeiling, "rate", "the rate deck is priced in %s and account %s in %s, so %s cannot be priced; import a deck in %s, or keep the account's currency the deck's",
+					re.Currency, acct.ID, acct.Currency, num.E164, acct.Currency)
+				return
+			}
 		}
 	}
 	e.d.Rate, e.d.Billing = rate, bill

@@ -107,3 +107,42 @@ func TestBillingTermsNeverBlockEmergency(t *testing.T) {
 		f.want(tollguard.Call{Dialled: n}, tollguard.Allow, tollguard.ReasonEmergency)
 	}
 }
+
+// TestDeckCurrency: a deck that says its currency prices only accounts
+// in that currency; free numbers and emergency numbers are not money.
+func TestDeckCurrency(t *testing.T) {
+	f := newFixture(t) // acme holds GBP
+	ctx := context.Background()
+	imp, err := f.db.BeginRateImport(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range []tollguard.RateEntry{{Prefix: "44", Rate: rate(t, "0.01")}, {Prefix: "4480", Rate: 0}} {
+		if err := imp.Add(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	imp.SetCurrency("USD")
+	if err := imp.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	d := f.want(tollguard.Call{Dialled: "02079460000"}, tollguard.Deny, tollguard.ReasonRateCeiling)
+	if last := d.Steps[len(d.Steps)-1]; last.Rule != "rate" || !strings.Contains(last.Detail, "priced in USD and account acme in GBP") {
+		t.Errorf("deny step %+v", last)
+	}
+	f.want(tollguard.Call{Dialled: "08001234567"}, tollguard.Allow, tollguard.ReasonOK) // free
+	f.want(tollguard.Call{Dialled: "999"}, tollguard.Allow, tollguard.ReasonEmergency)
+	if cur, err := f.db.DeckCurrency(ctx); err != nil || cur != "USD" {
+		t.Fatalf("DeckCurrency %q, %v", cur, err)
+	}
+
+	// The same deck in the account's currency prices it.
+	imp, _ = f.db.BeginRateImport(ctx)
+	imp.Add(ctx, tollguard.RateEntry{Prefix: "44", Rate: rate(t, "0.01")})
+	imp.Add(ctx, tollguard.RateEntry{Prefix: "4480", Rate: 0})
+	imp.SetCurrency("GBP")
+	if err := imp.Commit(); err != nil || imp.Unchanged() {
+		t.Fatalf("a deck in another currency was taken for the same deck: %v", err)
+	}
+	f.want(tollguard.Call{Dialled: "02079460000"}, tollguard.Allow, tollguard.ReasonOK)
+}

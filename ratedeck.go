@@ -30,6 +30,7 @@ var (
 		"initial", "initialperiod", "minduration", "minimumduration", "minsecs", "minimumseconds"}
 	deckFeeNames = []string{"connectionfee", "connectfee", "connectioncharge", "connectcharge", "connection",
 		"setupfee", "setupcharge", "setup", "callsetupfee", "callsetup"}
+	deckCurrencyNames = []string{"currency", "currencycode", "ccy"}
 )
 
 // deckHeaderLines is how far down the file ParseRateDeck looks for the
@@ -48,7 +49,10 @@ const deckHeaderLines = 10
 // "60/60", "30/6", or one figure for both), the first step on its own
 // (initial increment, min duration; the other column is then the later
 // steps) and a connection fee (connection fee, setup fee; empty is
-// none). A deck without steps bills by the second. A prefix split over a
+// none). A deck without steps bills by the second. The deck's currency
+// comes from a currency column (one code for the whole deck) or the
+// rate column's unit ("Rate (USD)"), and is passed in each entry; a deck
+// that says neither leaves it empty. A prefix split over a
 // country-code and an area-code column is refused. Other columns
 // (effective date, ...) are ignored, and so are lines above the header
 // (a title, a date). Fields are separated by ',' or
@@ -94,6 +98,7 @@ func ParseRateDeck(r io.Reader, fn func(line int, e RateEntry) error) error {
 		return Errorf(EINVALID, "rate deck: line %d: the header row: %v", h.line, err)
 	}
 
+	deckCurrency, currencyLine := h.currency, h.line
 	type seenRate struct {
 		line int
 		rate Rate
@@ -145,6 +150,18 @@ func ParseRateDeck(r io.Reader, fn func(line int, e RateEntry) error) error {
 			bad.add(line, "%s", msg)
 			continue
 		}
+		if h.cur >= 0 && h.cur < len(rec) && strings.TrimSpace(rec[h.cur]) != "" {
+			code, msg := deckCurrencyCode(rec[h.cur])
+			if msg != "" {
+				bad.add(line, "%s", msg)
+				continue
+			}
+			if deckCurrency != "" && code != deckCurrency {
+				bad.add(line, "currency %s, but line %d says %s: one deck prices every account, so give it one currency", code, currencyLine, deckCurrency)
+				continue
+			}
+			deckCurrency, currencyLine = code, line
+		}
 		dest := ""
 		if h.dest >= 0 && h.dest < len(rec) {
 			dest = strings.TrimSpace(rec[h.dest])
@@ -176,7 +193,7 @@ func ParseRateDeck(r io.Reader, fn func(line int, e RateEntry) error) error {
 			if bad.n > 0 {
 				continue // the import fails anyway: only keep checking
 			}
-			if err := fn(line, RateEntry{Prefix: p, Destination: dest, Rate: rate, Billing: bill}); err != nil {
+			if err := fn(line, RateEntry{Prefix: p, Destination: dest, Rate: rate, Billing: bill, Currency: deckCurrency}); err != nil {
 				return fmt.Errorf("rate deck line %d: %w", line, err)
 			}
 		}
@@ -192,11 +209,42 @@ func ParseRateDeck(r io.Reader, fn func(line int, e RateEntry) error) error {
 
 // deckHeader is where a deck's header row is and what it says.
 type deckHeader struct {
-	line               int  // 1-based line of the header row
-	sep                rune // field separator
-	prefix, dest, rate int  // column indexes; dest -1 if absent
-	step, first, fee   int  // billing columns, -1 if absent
+	line               int    // 1-based line of the header row
+	sep                rune   // field separator
+	prefix, dest, rate int    // column indexes; dest -1 if absent
+	step, first, fee   int    // billing columns, -1 if absent
+	cur                int    // the currency column, -1 if absent
+	currency           string // from the rate column's unit, "" if none
 	names              []string
+}
+
+// deckCurrencyCode checks a deck's currency cell.
+func deckCurrencyCode(s string) (string, string) {
+	code, err := ParseCurrency(s)
+	if err != nil {
+		return "", fmt.Sprintf("currency %q: not an ISO 4217 currency code (GBP, USD, EUR, ...)", clip(strings.TrimSpace(s)))
+	}
+	return code, ""
+}
+
+// unitCurrency returns the currency a column's unit names ("Rate (USD)",
+// "Price [EUR/min]"), or "".
+func unitCurrency(name string) string {
+	i := strings.IndexAny(name, "([")
+	if i < 0 {
+		return ""
+	}
+	for _, w := range strings.FieldsFunc(name[i:], func(r rune) bool {
+		return !(r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z')
+	}) {
+		if len(w) != 3 {
+			continue
+		}
+		if code, msg := deckCurrencyCode(w); msg == "" && strings.ToUpper(w) == w {
+			return code
+		}
+	}
+	return ""
 }
 
 // billing reads a row's billing terms, or says what is wrong with them.
@@ -277,6 +325,7 @@ func findDeckHeader(br *bufio.Reader) (deckHeader, error) {
 			h.step = deckColumn(rec, deckStepNames)
 			h.first = deckColumn(rec, deckFirstNames)
 			h.fee = deckColumn(rec, deckFeeNames)
+			h.cur = deckColumn(rec, deckCurrencyNames)
 			if h.prefix < 0 && h.rate >= 0 && deckColumn(rec, deckSplitPrefixNames) >= 0 {
 				return deckHeader{}, Errorf(EINVALID, "rate deck: line %d: the prefix is split over columns (%s): give one prefix column with the whole prefix, country code and area code together (4420 for London)", i+1, strings.Join(rec, string(sep)))
 			}
@@ -284,6 +333,7 @@ func findDeckHeader(br *bufio.Reader) (deckHeader, error) {
 				if msg := perMinuteUnit(rec[h.rate]); msg != "" {
 					return deckHeader{}, Errorf(EINVALID, "rate deck: line %d: %s", i+1, msg)
 				}
+				h.currency = unitCurrency(rec[h.rate])
 				return h, nil
 			}
 		}

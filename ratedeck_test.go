@@ -41,6 +41,12 @@ func ent(prefix, dest string, r tollguard.Rate) tollguard.RateEntry {
 	return tollguard.RateEntry{Prefix: prefix, Destination: dest, Rate: r, Billing: tollguard.Billing{Initial: 1, Increment: 1}}
 }
 
+// priced gives e the deck's currency.
+func priced(e tollguard.RateEntry, currency string) tollguard.RateEntry {
+	e.Currency = currency
+	return e
+}
+
 // billed gives e the billing steps first/step and a connection fee in
 // micro-units.
 func billed(e tollguard.RateEntry, first, step int64, fee tollguard.Fee) tollguard.RateEntry {
@@ -158,10 +164,24 @@ func TestParseRateDeck(t *testing.T) {
 			},
 		},
 		{
-			name: "free destinations and unit in the header",
+			name: "free destinations and a currency unit in the header",
 			in:   "Prefix,Name,Rate (GBP)\n44800,UK freephone,0\n",
 			want: func(t *testing.T) []deckRow {
-				return []row{{2, ent("44800", "UK freephone", 0)}}
+				return []row{{2, priced(ent("44800", "UK freephone", 0), "GBP")}}
+			},
+		},
+		{
+			name: "a currency column, one code for the deck, rows without it take it",
+			in:   "prefix,rate,currency\n44,0.01,\n33,0.02,usd\n34,0.03,USD\n",
+			want: func(t *testing.T) []deckRow {
+				return []row{{2, ent("44", "", rate(t, "0.01"))}, {3, priced(ent("33", "", rate(t, "0.02")), "USD")}, {4, priced(ent("34", "", rate(t, "0.03")), "USD")}}
+			},
+		},
+		{
+			name: "a unit that names no currency",
+			in:   "prefix,Price [per min],Rate per minute (MIN)\n44,9,0.01\n",
+			want: func(t *testing.T) []deckRow {
+				return []row{{2, ent("44", "", rate(t, "0.01"))}}
 			},
 		},
 	}
@@ -227,6 +247,8 @@ func TestParseRateDeckErrors(t *testing.T) {
 			`line 2: connection fee "-0.05": must not be negative`, `line 3: connection fee "£1": not a decimal amount`}},
 		{name: "a prefix repeated with other terms", in: "prefix,rate,billing\n44,0.01,60/60\n44,0.01,1/1\n", calls: 1, want: []string{
 			"line 3: prefix 44 is also on line 2 at 0.01/min billed 60/60, here at 0.01/min"}},
+		{name: "currencies", in: "prefix,Rate (USD),currency\n44,0.01,USD\n33,0.01,EUR\n34,0.01,dollars\n35,0.01,XXX\n", calls: 1, want: []string{
+			"line 3: currency EUR, but line 2 says USD", `line 4: currency "dollars": not an ISO 4217 currency code`, `line 5: currency "XXX"`}},
 		{name: "huge destination cell", in: "prefix,destination,rate\n44," + strings.Repeat("x", 300) + ",0.01\n", want: []string{"line 2: the destination is 300 bytes long"}},
 	}
 	for _, tt := range tests {

@@ -262,6 +262,10 @@ func loadDest(ctx context.Context, q querier) (*destSnapshot, error) {
 	}
 	d := &destSnapshot{version: version, rates: map[string]tollguard.RateEntry{},
 		highRisk: map[string]tollguard.HighRiskEntry{}, rules: map[string][]tollguard.Rule{}}
+	var currency string
+	if err := q.QueryRowContext(ctx, `SELECT currency FROM rate_decks WHERE state = 'live'`).Scan(&currency); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("read the rate deck's currency: %w", err)
+	}
 	rows, err := q.QueryContext(ctx, `SELECT `+rateCols+` FROM rates WHERE deck = `+liveDeck)
 	if err != nil {
 		return nil, err
@@ -272,6 +276,7 @@ func loadDest(ctx context.Context, q querier) (*destSnapshot, error) {
 			rows.Close()
 			return nil, err
 		}
+		r.Currency = currency
 		d.rates[r.Prefix] = r
 		if err := tick(); err != nil {
 			rows.Close()

@@ -28,11 +28,12 @@ import (
 //   - One tiny transaction then makes the new deck live (and tells the
 //     gate to reload); the old deck is deleted, a chunk per transaction.
 type RateImport struct {
-	conn  *sql.Conn
-	stmt  *sql.Stmt
-	now   func() time.Time
-	count int
-	done  bool
+	conn     *sql.Conn
+	currency string // the deck's, "" if unknown
+	stmt     *sql.Stmt
+	now      func() time.Time
+	count    int
+	done     bool
 	// unchanged is set by Commit when the staged deck equals the live
 	// one, and nothing was written.
 	unchanged bool
@@ -111,6 +112,9 @@ func (ri *RateImport) Add(ctx context.Context, e tollguard.RateEntry) error {
 	return nil
 }
 
+// SetCurrency records the deck's ISO 4217 currency ("" for unknown).
+func (ri *RateImport) SetCurrency(code string) { ri.currency = code }
+
 // Count is how many entries were staged.
 func (ri *RateImport) Count() int { return ri.count }
 
@@ -153,12 +157,13 @@ func (ri *RateImport) Commit() error {
 // reading without a lock.
 func (ri *RateImport) sameAsLive(ctx context.Context) (bool, error) {
 	var differ int
-	err := ri.conn.QueryRowContext(ctx, `SELECT EXISTS (
+	err := ri.conn.QueryRowContext(ctx, `SELECT NOT EXISTS (SELECT 1 FROM main.rate_decks WHERE state = 'live' AND currency = ?)
+		OR EXISTS (
 			SELECT `+rateCols+` FROM temp.rates_import
 			EXCEPT SELECT `+rateCols+` FROM main.rates WHERE deck = `+liveDeck+`)
 		OR EXISTS (
 			SELECT `+rateCols+` FROM main.rates WHERE deck = `+liveDeck+`
-			EXCEPT SELECT `+rateCols+` FROM temp.rates_import)`).Scan(&differ)
+			EXCEPT SELECT `+rateCols+` FROM temp.rates_import)`, ri.currency).Scan(&differ)
 	if err != nil {
 		return false, fmt.Errorf("compare with the live rate deck: %w", err)
 	}
@@ -171,7 +176,8 @@ func (ri *RateImport) swap(ctx context.Context) error {
 	now := ri.now().Unix()
 	var deck int64
 	err := runTx(ctx, ri.conn, func(tx *sql.Tx) error {
-		return tx.QueryRowContext(ctx, `INSERT INTO main.rate_decks(state, started_at) VALUES ('staging', ?) RETURNING id`, now).Scan(&deck)
+		return tx.QueryRowContext(ctx, `INSERT INTO main.rate_decks(state, started_at, currency) VALUES ('staging', ?, ?) RETURNING id`,
+			now, ri.currency).Scan(&deck)
 	})
 	if err != nil {
 		return fmt.Errorf("start a new rate deck: %w", err)
@@ -322,6 +328,17 @@ func (s *DB) LookupRate(ctx context.Context, e164 string) (*tollguard.RateEntry,
 	return rateLookup(ctx, s.rdb, e164)
 }
 
+// DeckCurrency returns the live deck's currency, "" when its import
+// did not know it or there is no deck.
+func (s *DB) DeckCurrency(ctx context.Context) (string, error) {
+	var c string
+	err := s.rdb.QueryRowContext(ctx, `SELECT currency FROM rate_decks WHERE state = 'live'`).Scan(&c)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return c, err
+}
+
 // RateCount returns the number of prefixes in the deck.
 func (s *DB) RateCount(ctx context.Context) (int, error) {
 	var n int
@@ -386,9 +403,9 @@ func rateLookup(ctx context.Context, q querier, e164 string) (*tollguard.RateEnt
 		return nil, nil
 	}
 	var r tollguard.RateEntry
-	err := q.QueryRowContext(ctx, `SELECT `+rateCols+` FROM rates
-		WHERE deck = `+liveDeck+` AND prefix IN (`+placeholders(len(ps))+`) ORDER BY length(prefix) DESC LIMIT 1`, ps...).
-		Scan(rateDest(&r)...)
+	err := q.QueryRowContext(ctx, `SELECT `+rateCols+`, d.currency FROM rates JOIN rate_decks d ON d.id = rates.deck
+		WHERE d.state = 'live' AND prefix IN (`+placeholders(len(ps))+`) ORDER BY length(prefix) DESC LIMIT 1`, ps...).
+		Scan(append(rateDest(&r), &r.Currency)...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}

@@ -56,6 +56,9 @@ func newAccountAddCommand(app *App) *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(app.Out, "account %s created (%s, %s); add credit with `tollguard credit add %s AMOUNT`\n", a.ID, a.Plan.Country, a.Currency, a.ID)
+			if cur, err := db.DeckCurrency(cmd.Context()); err == nil && cur != "" && cur != a.Currency {
+				fmt.Fprintf(app.Err, "warning: the rate deck is priced in %s, so the gate denies this account's calls to priced destinations (rate_ceiling) until a deck in %s is imported\n", cur, a.Currency)
+			}
 			return nil
 		},
 	}

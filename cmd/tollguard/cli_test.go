@@ -623,3 +623,36 @@ func TestCLIBillingTerms(t *testing.T) {
 		t.Errorf("a refused deck changed the rates:\n%s", out)
 	}
 }
+
+// TestCLIDeckCurrency: rates import records the deck's currency (flag,
+// column or unit), refuses a flag that contradicts the deck, and warns
+// about the accounts it cannot price.
+func TestCLIDeckCurrency(t *testing.T) {
+	c := newCLI(t)
+	c.seed() // acme in GBP
+	c.ok("account", "add", "tokyo", "--country", "JP", "--currency", "JPY")
+	deck := filepath.Join(t.TempDir(), "deck.csv")
+	os.WriteFile(deck, []byte("prefix,destination,Rate (GBP)\n44,United Kingdom,0.01\n"), 0o600)
+	code, out, errs := c.run("rates", "import", deck)
+	if code != 0 || !strings.Contains(errs, "warning: the deck is priced in GBP; the gate denies priced calls (rate_ceiling) of 1 account(s) in other currencies: tokyo (JPY)") {
+		t.Fatalf("import: exit %d\n%s%s", code, out, errs)
+	}
+	if out := c.ok("rates", "lookup", "+442079460000"); !strings.Contains(out, "deck in GBP)") {
+		t.Errorf("lookup:\n%s", out)
+	}
+	if code, _, errs := c.run("rates", "import", deck, "--currency", "usd"); code != 2 || !strings.Contains(errs, "the deck is priced in GBP, but --currency says USD") {
+		t.Errorf("contradicting --currency: exit %d, %s", code, errs)
+	}
+	if code, _, errs := c.run("rates", "import", deck, "--currency", "pounds"); code != 2 || !strings.Contains(errs, "--currency") {
+		t.Errorf("bad --currency: exit %d, %s", code, errs)
+	}
+	// A deck that does not say, with accounts in two currencies.
+	os.WriteFile(deck, []byte("prefix,rate\n44,0.01\n"), 0o600)
+	if _, _, errs := c.run("rates", "import", deck); !strings.Contains(errs, "the deck does not say its currency") {
+		t.Errorf("no currency, two account currencies: %s", errs)
+	}
+	c.ok("rates", "import", deck, "--currency", "GBP")
+	if _, _, errs := c.run("account", "add", "ny", "--country", "US", "--currency", "USD"); !strings.Contains(errs, "the rate deck is priced in GBP") {
+		t.Errorf("account add in another currency: %s", errs)
+	}
+}

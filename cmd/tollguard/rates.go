@@ -3,11 +3,13 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/tollguard/tollguard"
+	"github.com/tollguard/tollguard/store"
 )
 
 func init() { register(newRatesCommand) }
@@ -23,6 +25,7 @@ func newRatesCommand(app *App) *cobra.Command {
 
 func newRatesImportCommand(app *App) *cobra.Command {
 	var quiet bool
+	var currency string
 	cmd := &cobra.Command{
 		Use:   "import FILE.csv",
 		Short: "Replace the rate deck with a carrier CSV (prefix, destination, rate per minute, billing terms); all or nothing",
@@ -45,7 +48,14 @@ the carrier's bill says it does:
                                    column is then the later steps)
   connection fee, setup fee        charged once per answered call; empty
                                    is none
-A deck without them bills by the second with no fee. A call ends 2 s
+A deck without them bills by the second with no fee.
+
+One deck prices every account, in the account's currency. Say which
+currency the deck is in with --currency (or a currency column, or the
+rate column's unit: "Rate (USD)"): the gate then refuses to price the
+calls of an account in another currency (rate_ceiling), where a dollar
+deck would charge a yen account a hundredth. A deck that does not say
+is taken to be in every account's currency, as before. A call ends 2 s
 before its last paid step runs out when steps are longer than a second
 (the carrier's clock starts a moment before Asterisk's), and the rate
 ceilings judge the first minute: the rate over the seconds billed for
@@ -64,7 +74,7 @@ at a time without holding up the gate, which decides on the old deck until
 the new one goes live, all at once. If the import is interrupted, the old
 deck stays in force. A deck equal to the one in force changes nothing, so
 a nightly import of the carrier's file is cheap.`,
-		Example: `  tollguard rates import carrier-2026-11.csv`,
+		Example: `  tollguard rates import carrier-2026-11.csv --currency GBP`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -75,6 +85,13 @@ a nightly import of the carrier's file is cheap.`,
 			defer f.Close()
 			if fi, err := f.Stat(); err == nil && fi.IsDir() {
 				return tollguard.Errorf(tollguard.EINVALID, "rate deck %s is a directory: give the CSV file", args[0])
+			}
+			if currency != "" {
+				code, err := tollguard.ParseCurrency(currency)
+				if err != nil {
+					return usagef("--currency: %s", tollguard.ErrorMessage(err))
+				}
+				currency = code
 			}
 			db, err := app.Store(ctx)
 			if err != nil {
@@ -88,6 +105,12 @@ a nightly import of the carrier's file is cheap.`,
 			err = tollguard.ParseRateDeck(f, func(line int, e tollguard.RateEntry) error {
 				if err := ctx.Err(); err != nil { // Ctrl-C, SIGTERM
 					return tollguard.Errorf(tollguard.EUNAVAILABLE, "interrupted at line %d", line)
+				}
+				if e.Currency != "" && e.Currency != currency {
+					if currency != "" {
+						return tollguard.Errorf(tollguard.EINVALID, "the deck is priced in %s, but --currency says %s", e.Currency, currency)
+					}
+					currency = e.Currency
 				}
 				if err := imp.Add(ctx, e); err != nil {
 					return err
@@ -109,9 +132,11 @@ a nightly import of the carrier's file is cheap.`,
 				imp.Rollback()
 				return tollguard.Errorf(tollguard.EUNAVAILABLE, "%s: interrupted before the new deck went live; nothing was imported, the previous deck is still in force", args[0])
 			}
+			imp.SetCurrency(currency)
 			if err := imp.Commit(); err != nil {
 				return fmt.Errorf("commit rate deck: %w", err)
 			}
+			warnCurrencies(cmd, app, db, currency)
 			if err := imp.Leftover(); err != nil {
 				fmt.Fprintf(app.Err, "warning: the deck in force is right, but deleting replaced decks failed (the next import tries again): %v\n", err)
 			}
@@ -124,7 +149,32 @@ a nightly import of the carrier's file is cheap.`,
 		},
 	}
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress lines")
+	cmd.Flags().StringVar(&currency, "currency", "", "ISO 4217 currency the deck's prices are in (GBP, USD, ...); accounts in another are refused priced calls")
 	return cmd
+}
+
+// warnCurrencies names the accounts a deck in currency cannot price, or
+// says the deck's currency is unknown when some accounts differ.
+func warnCurrencies(cmd *cobra.Command, app *App, db *store.DB, currency string) {
+	accts, err := db.Accounts(cmd.Context())
+	if err != nil {
+		return
+	}
+	var other []string
+	seen := map[string]bool{}
+	for _, a := range accts {
+		seen[a.Currency] = true
+		if currency != "" && a.Currency != currency {
+			other = append(other, a.ID+" ("+a.Currency+")")
+		}
+	}
+	switch {
+	case len(other) > 0:
+		fmt.Fprintf(app.Err, "warning: the deck is priced in %s; the gate denies priced calls (rate_ceiling) of %d account(s) in other currencies: %s\n",
+			currency, len(other), strings.Join(other, ", "))
+	case currency == "" && len(seen) > 1:
+		fmt.Fprintln(app.Err, "warning: the deck does not say its currency, and accounts hold several: each is charged the deck's figures in its own currency; give --currency")
+	}
 }
 
 func newRatesLookupCommand(app *App) *cobra.Command {
@@ -174,7 +224,7 @@ func newRatesLookupCommand(app *App) *cobra.Command {
 				v := map[string]any{"number": n.E164, "class": n.Class, "region": n.Region, "international": n.International, "rate": nil}
 				if e != nil {
 					v["rate"] = map[string]string{"prefix": "+" + e.Prefix, "destination": e.Destination, "per_minute": e.Rate.String(),
-						"billing": e.Billing.Steps(), "connection_fee": e.Billing.Connect.String()}
+						"billing": e.Billing.Steps(), "connection_fee": e.Billing.Connect.String(), "currency": e.Currency}
 				}
 				return app.printJSON(v)
 			}
@@ -183,7 +233,11 @@ func newRatesLookupCommand(app *App) *cobra.Command {
 				fmt.Fprintln(app.Out, "no rate: no prefix of this number is in the deck (international calls without a rate are denied)")
 				return nil
 			}
-			fmt.Fprintf(app.Out, "rate %s (prefix +%s, %s)\n", e.Billing.Price(e.Rate), e.Prefix, orDash(e.Destination))
+			fmt.Fprintf(app.Out, "rate %s (prefix +%s, %s", e.Billing.Price(e.Rate), e.Prefix, orDash(e.Destination))
+			if e.Currency != "" {
+				fmt.Fprintf(app.Out, "; deck in %s", e.Currency)
+			}
+			fmt.Fprintln(app.Out, ")")
 			return nil
 		},
 	}
