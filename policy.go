@@ -439,7 +439,7 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 	// The rate, for the ceiling (6) and credit (9).
 	var rate Rate
 	var bill Billing
-	rateKnown := false
+	rateKnown, foreign := false, ""
 	if num.E164 != "" {
 		re, err := tx.Rate(ctx, num.E164)
 		if err != nil {
@@ -452,13 +452,21 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 			// would be read as the account's (a dollar deck charging a
 			// yen account a hundredth), and credit would not bound it.
 			if re.Currency != "" && re.Currency != acct.Currency && (rate > 0 || bill.Connect > 0) {
-				e.deny(ReasonRateCeiling, "rate", "the rate deck is priced in %s and account %s in %s, so %s cannot be priced; import a deck in %s, or keep the account's currency the deck's",
-					re.Currency, acct.ID, acct.Currency, num.E164, acct.Currency)
-				return
+				foreign = re.Currency
 			}
 		}
 	}
 	e.d.Rate, e.d.Billing = rate, bill
+	// Denied in step 6, after the high-risk list and premium numbers,
+	// whose reasons say more.
+	denyForeign := func() {
+		e.deny(ReasonRateCeiling, "rate", "the rate deck is priced in %s and account %s in %s, so %s cannot be priced; import a deck in %s, or keep the account's currency the deck's",
+			foreign, acct.ID, acct.Currency, num.E164, acct.Currency)
+	}
+	if whitelisted && foreign != "" {
+		denyForeign()
+		return
+	}
 
 	// A whitelist skips the class checks, not the pricing: credit
 	// bounds a call only through its rate, so a whitelisted toll number
@@ -481,6 +489,10 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 				what, hint = c.Dialled+" (a short code)", "short codes cannot be whitelisted"
 			}
 			e.deny(ReasonPremium, "class", "%s is a premium-rate number; %s", what, hint)
+			return
+		}
+		if foreign != "" {
+			denyForeign()
 			return
 		}
 		ceiling, which := acct.NationalCeiling, "national"

@@ -117,7 +117,7 @@ func TestDeckCurrency(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, e := range []tollguard.RateEntry{{Prefix: "44", Rate: rate(t, "0.01")}, {Prefix: "4480", Rate: 0}} {
+	for _, e := range []tollguard.RateEntry{{Prefix: "44", Rate: rate(t, "0.01")}, {Prefix: "4480", Rate: 0}, {Prefix: "252", Rate: rate(t, "1.20")}} {
 		if err := imp.Add(ctx, e); err != nil {
 			t.Fatal(err)
 		}
@@ -132,6 +132,14 @@ func TestDeckCurrency(t *testing.T) {
 	}
 	f.want(tollguard.Call{Dialled: "08001234567"}, tollguard.Allow, tollguard.ReasonOK) // free
 	f.want(tollguard.Call{Dialled: "999"}, tollguard.Allow, tollguard.ReasonEmergency)
+	// The high-risk list and premium numbers keep their own reasons.
+	f.want(tollguard.Call{Dialled: "00252612345678"}, tollguard.Deny, tollguard.ReasonHighRisk)
+	f.want(tollguard.Call{Dialled: "09098790000"}, tollguard.Deny, tollguard.ReasonPremium)
+	// A whitelist does not price it either.
+	if err := f.db.AddRule(ctx, &tollguard.Rule{Action: tollguard.RuleAllow, Prefix: "4420"}); err != nil {
+		t.Fatal(err)
+	}
+	f.want(tollguard.Call{Dialled: "02079460000"}, tollguard.Deny, tollguard.ReasonRateCeiling)
 	if cur, err := f.db.DeckCurrency(ctx); err != nil || cur != "USD" {
 		t.Fatalf("DeckCurrency %q, %v", cur, err)
 	}
@@ -144,5 +152,5 @@ func TestDeckCurrency(t *testing.T) {
 	if err := imp.Commit(); err != nil || imp.Unchanged() {
 		t.Fatalf("a deck in another currency was taken for the same deck: %v", err)
 	}
-	f.want(tollguard.Call{Dialled: "02079460000"}, tollguard.Allow, tollguard.ReasonOK)
+	f.want(tollguard.Call{Dialled: "02079460000"}, tollguard.Allow, tollguard.ReasonWhitelist)
 }

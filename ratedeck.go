@@ -50,9 +50,11 @@ const deckHeaderLines = 10
 // (initial increment, min duration; the other column is then the later
 // steps) and a connection fee (connection fee, setup fee; empty is
 // none). A deck without steps bills by the second. The deck's currency
-// comes from a currency column (one code for the whole deck) or the
-// rate column's unit ("Rate (USD)"), and is passed in each entry; a deck
-// that says neither leaves it empty. A prefix split over a
+// comes from a currency column (one ISO code for the whole deck; a cell
+// that is not one, "$", is ignored) or the rate column's unit when it
+// holds just a code ("Rate (USD)", "Price [eur/min]"), and is passed in
+// each entry from the row that names it on; a deck that says neither
+// leaves it empty. A prefix split over a
 // country-code and an area-code column is refused. Other columns
 // (effective date, ...) are ignored, and so are lines above the header
 // (a title, a date). Fields are separated by ',' or
@@ -76,6 +78,14 @@ const deckHeaderLines = 10
 // An error from fn stops the parse and is returned, wrapped with its
 // line. A deck with no rates at all is an error.
 func ParseRateDeck(r io.Reader, fn func(line int, e RateEntry) error) error {
+	return ParseRateDeckIn(r, "", fn)
+}
+
+// ParseRateDeckIn is ParseRateDeck for a deck the admin says is priced
+// in currency (an ISO code, or "" when not said). The rate column's unit
+// is then not consulted, every entry carries currency, and a currency
+// column naming another code is a bad row.
+func ParseRateDeckIn(r io.Reader, currency string, fn func(line int, e RateEntry) error) error {
 	br, err := bareCRLines(bufio.NewReaderSize(r, 64<<10))
 	if err != nil {
 		return fmt.Errorf("read rate deck: %w", err)
@@ -99,6 +109,9 @@ func ParseRateDeck(r io.Reader, fn func(line int, e RateEntry) error) error {
 	}
 
 	deckCurrency, currencyLine := h.currency, h.line
+	if currency != "" {
+		deckCurrency, currencyLine = currency, 0
+	}
 	type seenRate struct {
 		line int
 		rate Rate
@@ -150,17 +163,21 @@ func ParseRateDeck(r io.Reader, fn func(line int, e RateEntry) error) error {
 			bad.add(line, "%s", msg)
 			continue
 		}
-		if h.cur >= 0 && h.cur < len(rec) && strings.TrimSpace(rec[h.cur]) != "" {
-			code, msg := deckCurrencyCode(rec[h.cur])
-			if msg != "" {
-				bad.add(line, "%s", msg)
-				continue
+		if h.cur >= 0 && h.cur < len(rec) {
+			// A cell that is no ISO code ("$", "Euro") was ignored before
+			// decks had a currency, and still is.
+			if code, err := ParseCurrency(rec[h.cur]); err == nil {
+				switch {
+				case deckCurrency == "":
+					deckCurrency, currencyLine = code, line
+				case code != deckCurrency && currencyLine == 0:
+					bad.add(line, "currency %s, but the deck is imported as %s", code, deckCurrency)
+					continue
+				case code != deckCurrency:
+					bad.add(line, "currency %s, but line %d says %s: one deck prices every account, so give it one currency", code, currencyLine, deckCurrency)
+					continue
+				}
 			}
-			if deckCurrency != "" && code != deckCurrency {
-				bad.add(line, "currency %s, but line %d says %s: one deck prices every account, so give it one currency", code, currencyLine, deckCurrency)
-				continue
-			}
-			deckCurrency, currencyLine = code, line
 		}
 		dest := ""
 		if h.dest >= 0 && h.dest < len(rec) {
@@ -218,34 +235,42 @@ type deckHeader struct {
 	names              []string
 }
 
-// deckCurrencyCode checks a deck's currency cell.
-func deckCurrencyCode(s string) (string, string) {
-	code, err := ParseCurrency(s)
-	if err != nil {
-		return "", fmt.Sprintf("currency %q: not an ISO 4217 currency code (GBP, USD, EUR, ...)", clip(strings.TrimSpace(s)))
-	}
-	return code, ""
-}
-
-// unitCurrency returns the currency a column's unit names ("Rate (USD)",
-// "Price [EUR/min]"), or "".
+// unitCurrency returns the currency a column's unit names, when the
+// unit holds just a code and words for "per minute" ("Rate (USD)",
+// "Price [eur/min]", "Rate (per min, GBP)"), or "". A unit with other
+// words is not a currency: "Rate (ALL IN)" is all-inclusive, not Albanian
+// lek.
 func unitCurrency(name string) string {
 	i := strings.IndexAny(name, "([")
 	if i < 0 {
 		return ""
 	}
+	code := ""
 	for _, w := range strings.FieldsFunc(name[i:], func(r rune) bool {
 		return !(r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z')
 	}) {
-		if len(w) != 3 {
+		switch strings.ToLower(w) {
+		case "per", "min", "mins", "minute", "minutes":
 			continue
 		}
-		if code, msg := deckCurrencyCode(w); msg == "" && strings.ToUpper(w) == w {
-			return code
+		if code != "" {
+			return ""
 		}
+		code = w
 	}
-	return ""
+	if len(code) != 3 || notUnitCurrency[strings.ToUpper(code)] {
+		return ""
+	}
+	c, err := ParseCurrency(code)
+	if err != nil {
+		return ""
+	}
+	return c
 }
+
+// notUnitCurrency are ISO codes that are also words a price column's
+// unit may hold: "(ALL)" inclusive, "(STD)" standard, "(TOP)".
+var notUnitCurrency = map[string]bool{"ALL": true, "STD": true, "TOP": true}
 
 // billing reads a row's billing terms, or says what is wrong with them.
 func (h deckHeader) billing(rec []string) (Billing, string) {

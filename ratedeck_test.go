@@ -184,6 +184,13 @@ func TestParseRateDeck(t *testing.T) {
 				return []row{{2, ent("44", "", rate(t, "0.01"))}}
 			},
 		},
+		{
+			name: "a currency column cell that is no ISO code is ignored, as before decks had a currency",
+			in:   "prefix,rate,currency\n44,0.01,$\n33,0.02,Euro\n",
+			want: func(t *testing.T) []deckRow {
+				return []row{{2, ent("44", "", rate(t, "0.01"))}, {3, ent("33", "", rate(t, "0.02"))}}
+			},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -247,8 +254,8 @@ func TestParseRateDeckErrors(t *testing.T) {
 			`line 2: connection fee "-0.05": must not be negative`, `line 3: connection fee "£1": not a decimal amount`}},
 		{name: "a prefix repeated with other terms", in: "prefix,rate,billing\n44,0.01,60/60\n44,0.01,1/1\n", calls: 1, want: []string{
 			"line 3: prefix 44 is also on line 2 at 0.01/min billed 60/60, here at 0.01/min"}},
-		{name: "currencies", in: "prefix,Rate (USD),currency\n44,0.01,USD\n33,0.01,EUR\n34,0.01,dollars\n35,0.01,XXX\n", calls: 1, want: []string{
-			"line 3: currency EUR, but line 2 says USD", `line 4: currency "dollars": not an ISO 4217 currency code`, `line 5: currency "XXX"`}},
+		{name: "currencies", in: "prefix,Rate (USD),currency\n44,0.01,USD\n33,0.01,EUR\n34,0.01,dollars\n35,0.01,XXX\n36,0.01,gbp\n", calls: 1, want: []string{
+			"2 bad rows", "line 3: currency EUR, but line 1 says USD", "line 6: currency GBP, but line 1 says USD"}},
 		{name: "huge destination cell", in: "prefix,destination,rate\n44," + strings.Repeat("x", 300) + ",0.01\n", want: []string{"line 2: the destination is 300 bytes long"}},
 	}
 	for _, tt := range tests {
@@ -269,6 +276,56 @@ func TestParseRateDeckErrors(t *testing.T) {
 				t.Errorf("fn called %d times, want %d", len(got), tt.calls)
 			}
 		})
+	}
+}
+
+// TestRateDeckUnitCurrency: a rate column's unit is a currency only
+// when it holds just a code and words for per minute.
+func TestRateDeckUnitCurrency(t *testing.T) {
+	for header, want := range map[string]string{
+		"Rate (USD)": "USD", "Rate (EUR/min)": "EUR", "Price [eur/min]": "EUR", "Rate (per min, GBP)": "GBP",
+		"Rate(SEK)": "SEK", "Rate (usd per minute)": "USD",
+		"Rate (ALL IN)": "", "Rate (ALL)": "", "Rate (STD)": "", "Rate (MIN)": "", "Rate (VAT)": "", "Rate (PEAK)": "",
+		"Rate (USD, VAT)": "", "Rate": "", "Rate (XXX)": "",
+	} {
+		rows, err := collectDeck("prefix,\"" + header + "\"\n44,0.01\n")
+		if err != nil {
+			t.Errorf("%q: %v", header, err)
+			continue
+		}
+		if len(rows) != 1 || rows[0].e.Currency != want {
+			t.Errorf("%q: rows %v, want currency %q", header, rows, want)
+		}
+	}
+}
+
+// TestParseRateDeckIn: a currency the admin gives wins over the rate
+// column's unit, is carried by every entry, and a currency column
+// naming another code is a bad row; cells that are no code are ignored.
+func TestParseRateDeckIn(t *testing.T) {
+	parse := func(in, currency string) ([]deckRow, error) {
+		var rows []deckRow
+		err := tollguard.ParseRateDeckIn(strings.NewReader(in), currency, func(line int, e tollguard.RateEntry) error {
+			rows = append(rows, deckRow{line, e})
+			return nil
+		})
+		return rows, err
+	}
+	rows, err := parse("prefix,Rate (ALL)\n44,0.01\n", "GBP")
+	if err != nil || len(rows) != 1 || rows[0].e.Currency != "GBP" {
+		t.Errorf("the given currency: %v, %v", rows, err)
+	}
+	rows, err = parse("prefix,Rate (USD)\n44,0.01\n", "GBP")
+	if err != nil || len(rows) != 1 || rows[0].e.Currency != "GBP" {
+		t.Errorf("the given currency over the unit: %v, %v", rows, err)
+	}
+	rows, err = parse("prefix,rate,currency\n44,0.01,$\n33,0.01,usd\n", "USD")
+	if err != nil || len(rows) != 2 || rows[0].e.Currency != "USD" || rows[1].e.Currency != "USD" {
+		t.Errorf("a symbol column with the given currency: %v, %v", rows, err)
+	}
+	_, err = parse("prefix,rate,currency\n44,0.01,EUR\n", "USD")
+	if err == nil || !strings.Contains(err.Error(), "line 2: currency EUR, but the deck is imported as USD") {
+		t.Errorf("a column against the given currency: %v", err)
 	}
 }
 

@@ -262,21 +262,18 @@ func loadDest(ctx context.Context, q querier) (*destSnapshot, error) {
 	}
 	d := &destSnapshot{version: version, rates: map[string]tollguard.RateEntry{},
 		highRisk: map[string]tollguard.HighRiskEntry{}, rules: map[string][]tollguard.Rule{}}
-	var currency string
-	if err := q.QueryRowContext(ctx, `SELECT currency FROM rate_decks WHERE state = 'live'`).Scan(&currency); err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("read the rate deck's currency: %w", err)
-	}
-	rows, err := q.QueryContext(ctx, `SELECT `+rateCols+` FROM rates WHERE deck = `+liveDeck)
+	// The currency in the same statement as the rates: an import going
+	// live between two reads would pair its rates with the old deck's.
+	rows, err := q.QueryContext(ctx, `SELECT `+rateCols+`, d.currency FROM rates JOIN rate_decks d ON d.id = rates.deck WHERE d.state = 'live'`)
 	if err != nil {
 		return nil, err
 	}
 	for rows.Next() {
 		var r tollguard.RateEntry
-		if err := rows.Scan(rateDest(&r)...); err != nil {
+		if err := rows.Scan(append(rateDest(&r), &r.Currency)...); err != nil {
 			rows.Close()
 			return nil, err
 		}
-		r.Currency = currency
 		d.rates[r.Prefix] = r
 		if err := tick(); err != nil {
 			rows.Close()

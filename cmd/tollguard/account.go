@@ -56,9 +56,7 @@ func newAccountAddCommand(app *App) *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(app.Out, "account %s created (%s, %s); add credit with `tollguard credit add %s AMOUNT`\n", a.ID, a.Plan.Country, a.Currency, a.ID)
-			if cur, err := db.DeckCurrency(cmd.Context()); err == nil && cur != "" && cur != a.Currency {
-				fmt.Fprintf(app.Err, "warning: the rate deck is priced in %s, so the gate denies this account's calls to priced destinations (rate_ceiling) until a deck in %s is imported\n", cur, a.Currency)
-			}
+			warnDeckCurrency(cmd, app, db, a)
 			return nil
 		},
 	}
@@ -69,6 +67,36 @@ func newAccountAddCommand(app *App) *cobra.Command {
 	cmd.MarkFlagRequired("currency")
 	s.flags(cmd.Flags())
 	return cmd
+}
+
+// warnDeckCurrency says when the rate deck cannot price a new account
+// in its currency: the deck is in another, or does not say and other
+// accounts hold another.
+func warnDeckCurrency(cmd *cobra.Command, app *App, db *store.DB, a *tollguard.Account) {
+	ctx := cmd.Context()
+	cur, err := db.DeckCurrency(ctx)
+	if err != nil {
+		return
+	}
+	if cur != "" {
+		if cur != a.Currency {
+			fmt.Fprintf(app.Err, "warning: the rate deck is priced in %s, so the gate denies this account's calls to priced destinations (rate_ceiling) until a deck in %s is imported\n", cur, a.Currency)
+		}
+		return
+	}
+	if n, err := db.RateCount(ctx); err != nil || n == 0 {
+		return
+	}
+	accts, err := db.Accounts(ctx)
+	if err != nil {
+		return
+	}
+	for _, o := range accts {
+		if o.Currency != a.Currency {
+			fmt.Fprintf(app.Err, "warning: the rate deck does not say its currency, and account %s holds %s: this account is charged the deck's figures in %s; import the deck with --currency\n", o.ID, o.Currency, a.Currency)
+			return
+		}
+	}
 }
 
 func newAccountListCommand(app *App) *cobra.Command {

@@ -640,7 +640,14 @@ func TestCLIDeckCurrency(t *testing.T) {
 	if out := c.ok("rates", "lookup", "+442079460000"); !strings.Contains(out, "deck in GBP)") {
 		t.Errorf("lookup:\n%s", out)
 	}
-	if code, _, errs := c.run("rates", "import", deck, "--currency", "usd"); code != 2 || !strings.Contains(errs, "the deck is priced in GBP, but --currency says USD") {
+	// --currency wins over the unit ("Rate (ALL IN)" is no lek); a
+	// currency column naming another code is refused.
+	c.ok("rates", "import", deck, "--currency", "usd")
+	if out := c.ok("rates", "lookup", "+442079460000"); !strings.Contains(out, "deck in USD)") {
+		t.Errorf("lookup after --currency usd:\n%s", out)
+	}
+	os.WriteFile(deck, []byte("prefix,rate,currency\n44,0.01,GBP\n"), 0o600)
+	if code, _, errs := c.run("rates", "import", deck, "--currency", "usd"); code != 2 || !strings.Contains(errs, "line 2: currency GBP, but the deck is imported as USD") {
 		t.Errorf("contradicting --currency: exit %d, %s", code, errs)
 	}
 	if code, _, errs := c.run("rates", "import", deck, "--currency", "pounds"); code != 2 || !strings.Contains(errs, "--currency") {
@@ -650,6 +657,9 @@ func TestCLIDeckCurrency(t *testing.T) {
 	os.WriteFile(deck, []byte("prefix,rate\n44,0.01\n"), 0o600)
 	if _, _, errs := c.run("rates", "import", deck); !strings.Contains(errs, "the deck does not say its currency") {
 		t.Errorf("no currency, two account currencies: %s", errs)
+	}
+	if _, _, errs := c.run("account", "add", "paris", "--country", "FR", "--currency", "EUR"); !strings.Contains(errs, "the rate deck does not say its currency, and account acme holds GBP") {
+		t.Errorf("account add beside a deck of unknown currency: %s", errs)
 	}
 	c.ok("rates", "import", deck, "--currency", "GBP")
 	if _, _, errs := c.run("account", "add", "ny", "--country", "US", "--currency", "USD"); !strings.Contains(errs, "the rate deck is priced in GBP") {

@@ -48,18 +48,21 @@ the carrier's bill says it does:
                                    column is then the later steps)
   connection fee, setup fee        charged once per answered call; empty
                                    is none
-A deck without them bills by the second with no fee.
-
-One deck prices every account, in the account's currency. Say which
-currency the deck is in with --currency (or a currency column, or the
-rate column's unit: "Rate (USD)"): the gate then refuses to price the
-calls of an account in another currency (rate_ceiling), where a dollar
-deck would charge a yen account a hundredth. A deck that does not say
-is taken to be in every account's currency, as before. A call ends 2 s
+A deck without them bills by the second with no fee. A call ends 2 s
 before its last paid step runs out when steps are longer than a second
 (the carrier's clock starts a moment before Asterisk's), and the rate
 ceilings judge the first minute: the rate over the seconds billed for
 it, plus the fee. Other columns (effective date, ...) are ignored.
+
+One deck prices every account, in the account's currency. Say which
+currency the deck is in with --currency, or in the deck: a currency
+column of ISO codes (cells that are not, like "$", are ignored), or the
+rate column's unit when it holds just the code ("Rate (USD)", "Price
+[eur/min]"). --currency wins over the unit; a currency column naming
+another code is a bad row. The gate then refuses to price the calls of
+an account in another currency (rate_ceiling), where a dollar deck would
+charge a yen account a hundredth. A deck that does not say is taken to
+be in every account's currency, as before.
 
 Prices are exact decimals in each account's currency, never negative; in
 a deck separated by ';' or tabs, a decimal comma (0,0123) is read as a
@@ -102,15 +105,12 @@ a nightly import of the carrier's file is cheap.`,
 				return err
 			}
 			start := time.Now()
-			err = tollguard.ParseRateDeck(f, func(line int, e tollguard.RateEntry) error {
+			err = tollguard.ParseRateDeckIn(f, currency, func(line int, e tollguard.RateEntry) error {
 				if err := ctx.Err(); err != nil { // Ctrl-C, SIGTERM
 					return tollguard.Errorf(tollguard.EUNAVAILABLE, "interrupted at line %d", line)
 				}
-				if e.Currency != "" && e.Currency != currency {
-					if currency != "" {
-						return tollguard.Errorf(tollguard.EINVALID, "the deck is priced in %s, but --currency says %s", e.Currency, currency)
-					}
-					currency = e.Currency
+				if e.Currency != "" {
+					currency = e.Currency // the parser checked they agree
 				}
 				if err := imp.Add(ctx, e); err != nil {
 					return err
