@@ -62,12 +62,38 @@ func (b Billing) Billed(secs int64) int64 {
 	if secs <= first {
 		return first
 	}
-	n := (secs - first + step - 1) / step
+	n := (secs - first) / step
+	if (secs-first)%step != 0 {
+		n++
+	}
 	if n > (math.MaxInt64-first)/step {
 		return math.MaxInt64
 	}
 	return first + n*step
 }
+
+// Fit returns the longest call of at most secs seconds that ends
+// billingMargin seconds or more before the end of the step it is billed
+// to, when steps are longer than a second; 0 when none does.
+//
+// The carrier's clock starts a moment before Asterisk's (the answer
+// travels back to us), so a 60/60 call Asterisk cuts at exactly 120 s
+// can be 120.05 s on the carrier's bill: three minutes, where two were
+// reserved. Per-second billing overshoots by at most a second, and needs
+// no margin. Whatever set the limit (money, the maximum call length,
+// the close of business hours), the call must end inside a paid step.
+func (b Billing) Fit(secs int64) int64 {
+	_, step := b.steps()
+	if secs <= 0 || step <= 1 {
+		return max(secs, 0)
+	}
+	m := min(billingMargin, step-1)
+	return max(min(secs, b.Billed(secs)-m), 0)
+}
+
+// billingMargin is how long before its step ends a call billed in
+// steps longer than a second is ended (see Fit).
+const billingMargin = 2
 
 // FirstMinute returns what the first minute of a call costs at r, as a
 // per-minute price: the rate over the seconds billed for a minute (a

@@ -16,6 +16,7 @@ func TestBillingBilled(t *testing.T) {
 		{1, 1, 61, 61}, {0, 0, 61, 61}, // the zero value bills by the second
 		{60, 1, 61, 61}, {60, 1, 59, 60},
 		{60, 60, math.MaxInt64, math.MaxInt64}, // saturates, never wraps
+		{1, 60, math.MaxInt64, math.MaxInt64}, {1, 60, math.MaxInt64 - 1, math.MaxInt64},
 	} {
 		b := tollguard.Billing{Initial: tc.first, Increment: tc.step}
 		if got := b.Billed(tc.secs); got != tc.want {
@@ -55,9 +56,7 @@ func TestCostWithBilling(t *testing.T) {
 }
 
 // TestMaxSecondsWithBilling: the longest call never costs more than what
-// is available, and ends billingMargin (2 s) before its last paid step
-// runs out when steps are longer than a second; the next step would
-// cost more than available.
+// is available, and a second more would.
 func TestMaxSecondsWithBilling(t *testing.T) {
 	bills := []tollguard.Billing{
 		{}, {Initial: 60, Increment: 60}, {Initial: 30, Increment: 6}, {Initial: 60, Increment: 1},
@@ -71,30 +70,15 @@ func TestMaxSecondsWithBilling(t *testing.T) {
 				if c := tollguard.Cost(r, b, n, 2); c > avail {
 					t.Fatalf("%s at %s, %d available: MaxSeconds %d costs %d", b, rs, avail, n, c)
 				}
-				margin := int64(0)
-				if b.Increment > 1 {
-					margin = min(2, b.Increment-1)
-				}
-				end := n + margin // where the paid steps run out
-				if n == 0 {
-					// Nothing paid: not even the first step, with the fee.
-					if c := tollguard.Cost(r, b, 1, 2); c <= avail && b.Increment <= 1 {
-						t.Errorf("%s at %s, %d available: MaxSeconds 0, but one second costs %d", b, rs, avail, c)
-					}
-					continue
-				}
-				if c := tollguard.Cost(r, b, end, 2); c > avail {
-					t.Errorf("%s at %s, %d available: the paid steps end at %d s, which costs %d", b, rs, avail, end, c)
-				}
-				if c := tollguard.Cost(r, b, end+1, 2); c <= avail {
-					t.Errorf("%s at %s, %d available: MaxSeconds %d, but %d s still costs only %d", b, rs, avail, n, end+1, c)
+				if c := tollguard.Cost(r, b, n+1, 2); c <= avail {
+					t.Errorf("%s at %s, %d available: MaxSeconds %d, but %d s still costs only %d", b, rs, avail, n, n+1, c)
 				}
 			}
 		}
 	}
-	// 60/60 at 0.10 with 0.25: two minutes paid, ended at 118 s.
-	if n := tollguard.MaxSeconds(25, rate(t, "0.10"), tollguard.Billing{Initial: 60, Increment: 60}, 2); n != 118 {
-		t.Errorf("60/60 at 0.10 with 0.25: MaxSeconds %d, want 118", n)
+	// 60/60 at 0.10 with 0.25: two minutes paid.
+	if n := tollguard.MaxSeconds(25, rate(t, "0.10"), tollguard.Billing{Initial: 60, Increment: 60}, 2); n != 120 {
+		t.Errorf("60/60 at 0.10 with 0.25: MaxSeconds %d, want 120", n)
 	}
 	// A fee larger than the money: no call.
 	if n := tollguard.MaxSeconds(4, rate(t, "0.01"), tollguard.Billing{Connect: 50000}, 2); n != 0 {
@@ -103,6 +87,46 @@ func TestMaxSecondsWithBilling(t *testing.T) {
 	// Only a fee, and it is paid: money sets no time limit.
 	if n := tollguard.MaxSeconds(5, 0, tollguard.Billing{Connect: 50000}, 2); n != math.MaxInt64 {
 		t.Errorf("fee 0.05 with 0.05, no rate: MaxSeconds %d, want no limit", n)
+	}
+}
+
+// TestBillingFit: a limit on a stepped deck ends 2 s (at most the step
+// less a second) before the end of the step it falls in, so that the
+// carrier's clock, a moment ahead, bills no step more than reserved;
+// it is the longest such call, and per-second billing is left alone.
+func TestBillingFit(t *testing.T) {
+	for _, tc := range []struct {
+		first, step, secs, want int64
+	}{
+		{60, 60, 7200, 7198}, {60, 60, 7199, 7198}, {60, 60, 7198, 7198}, {60, 60, 7141, 7141},
+		{60, 60, 60, 58}, {60, 60, 59, 58}, {60, 60, 30, 30}, {60, 60, 61, 61},
+		{30, 6, 36, 34}, {30, 6, 35, 34}, {30, 6, 33, 33}, {30, 6, 30, 28},
+		{1, 1, 7200, 7200}, {0, 0, 60, 60}, {60, 1, 60, 60}, // by the second after the first step
+		{60, 2, 62, 61}, // a margin of at most the step less a second
+		{3, 60, 3, 1}, {2, 60, 2, 0}, {1, 60, 1, 0}, {60, 60, 0, 0}, {60, 60, -5, 0},
+	} {
+		b := tollguard.Billing{Initial: tc.first, Increment: tc.step}
+		got := b.Fit(tc.secs)
+		if got != tc.want {
+			t.Errorf("%d/%d: Fit(%d) = %d, want %d", tc.first, tc.step, tc.secs, got, tc.want)
+		}
+	}
+	// Exhaustively on small steps: within the limit, inside its step
+	// with the margin, and the longest such.
+	for _, b := range []tollguard.Billing{{Initial: 60, Increment: 60}, {Initial: 30, Increment: 6}, {Initial: 1, Increment: 6}, {Initial: 10, Increment: 3}} {
+		m := min(int64(2), b.Increment-1)
+		ok := func(s int64) bool { return s == 0 || b.Billed(s+m) == b.Billed(s) }
+		for secs := int64(0); secs <= 400; secs++ {
+			got := b.Fit(secs)
+			if got > secs || !ok(got) {
+				t.Fatalf("%s: Fit(%d) = %d, beyond the limit or its step", b, secs, got)
+			}
+			for s := got + 1; s <= secs; s++ {
+				if ok(s) {
+					t.Fatalf("%s: Fit(%d) = %d, but %d also fits", b, secs, got, s)
+				}
+			}
+		}
 	}
 }
 

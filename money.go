@@ -132,17 +132,11 @@ func Cost(r Rate, b Billing, secs int64, scale int) Amount {
 
 // MaxSeconds returns the longest call that available money pays for at
 // r in b's steps: the largest secs with Cost(r, b, secs) <= available,
-// less a margin when the next step is longer than a second (below). It
-// returns -1 when the call is free (no rate, no fee: money sets no
-// limit), and math.MaxInt64 when only a connection fee is charged and
-// available pays it; 0 when available pays for no call at all.
-//
-// The margin: the carrier's clock starts a moment before Asterisk's (the
-// answer travels back to us), so a 60/60 call Asterisk cuts at exactly
-// 120 s can be 120.05 s on the carrier's bill, which is three minutes.
-// Ending billingMargin seconds before the paid steps run out keeps the
-// bill at what was reserved; per-second billing overshoots by at most a
-// second either way, so needs none.
+// which on a stepped deck is the end of the last paid step (the gate
+// ends the call a little before it: Billing.Fit). It returns -1 when
+// the call is free (no rate, no fee: money sets no limit), and
+// math.MaxInt64 when only a connection fee is charged and available pays
+// it; 0 when available pays for no call at all.
 func MaxSeconds(available Amount, r Rate, b Billing, scale int) int64 {
 	if r <= 0 && b.Connect <= 0 {
 		return -1
@@ -168,16 +162,8 @@ func MaxSeconds(available Amount, r Rate, b Billing, scale int) int64 {
 	if billed < first {
 		return 0
 	}
-	secs := first + (billed-first)/step*step
-	if step > 1 {
-		secs -= min(billingMargin, step-1)
-	}
-	return max(secs, 0)
+	return first + (billed-first)/step*step
 }
-
-// billingMargin is how long before its paid steps run out a call billed
-// in steps longer than a second is ended (see MaxSeconds).
-const billingMargin = 2
 
 func pow10(n int) *big.Int {
 	if n < 0 {

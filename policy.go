@@ -642,6 +642,8 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 	if untilClose > 0 && maxsec > untilClose {
 		maxsec = untilClose
 	}
+	// Inside a paid step, whichever limit set it.
+	maxsec = bill.Fit(maxsec)
 	if maxsec < 1 {
 		if budget < available {
 			e.deny(ReasonNoCredit, "credit", "the per-call cap %s does not pay for the first step at %s (available credit %s); raise it with `tollguard account set %s --call-cap`",

@@ -88,6 +88,17 @@ func TestBillingTerms(t *testing.T) {
 		}
 	}
 
+	// A limit set by the maximum call length, not money, ends inside a
+	// paid step too: 7200 s is a 60/60 boundary, 7198 is not.
+	f.account(func(a *tollguard.Account) { a.Balance = 1_000_000; a.MaxCallSecs = 7200 })
+	d = f.want(tollguard.Call{Dialled: "02079460000"}, tollguard.Allow, tollguard.ReasonOK)
+	if d.MaxSec != 7198 || d.Reserve != tollguard.Cost(d.Rate, d.Billing, 7198, 2) {
+		t.Fatalf("max call length 7200 on 60/60: MaxSec %d reserve %d, want 7198", d.MaxSec, d.Reserve)
+	}
+	if _, err := f.p.Settle(ctx, tollguard.Settlement{CallID: d.CallID, Billsec: 0, By: "agi"}); err != nil {
+		t.Fatal(err)
+	}
+
 	// Too little for the fee and the first minute: denied for credit.
 	f.account(func(a *tollguard.Account) { a.Balance = 14 })
 	f.want(tollguard.Call{Dialled: "02079460000"}, tollguard.Deny, tollguard.ReasonNoCredit)

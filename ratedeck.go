@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 )
 
@@ -23,14 +24,21 @@ var (
 		"pricepermin", "cost", "costperminute", "cost/min", "perminute", "permin"}
 	// Billing steps: "60/60" in one column, or one figure for both.
 	deckStepNames = []string{"billing", "billingincrement", "billingincrements", "increment", "increments",
-		"billinginterval", "billingintervals", "interval", "intervals", "billingterms", "pulse",
-		"nextincrement", "subsequentincrement", "nextinterval", "subsequentinterval"}
+		"billinginterval", "billingintervals", "interval", "intervals", "billingterms", "pulse", "billingstep",
+		"nextincrement", "subsequentincrement", "additionalincrement", "nextinterval", "subsequentinterval",
+		"intervaln", "nextstep", "subsequentstep", "tarifficationstep"}
 	// The first step, where a deck gives it in a column of its own.
 	deckFirstNames = []string{"initialincrement", "initialinterval", "firstincrement", "firstinterval",
-		"initial", "initialperiod", "minduration", "minimumduration", "minsecs", "minimumseconds"}
+		"initial", "initialperiod", "minduration", "minimumduration", "minsecs", "minimumseconds",
+		"interval1", "firststep", "initialstep", "initialbillingtime"}
 	deckFeeNames = []string{"connectionfee", "connectfee", "connectioncharge", "connectcharge", "connection",
-		"setupfee", "setupcharge", "setup", "callsetupfee", "callsetup"}
-	deckCurrencyNames = []string{"currency", "currencycode", "ccy"}
+		"connectioncost", "connectcost", "setupfee", "setupcharge", "setupcost", "setup", "callsetupfee", "callsetup"}
+	deckCurrencyNames = []string{"currency", "currencycode", "ccy", "billingcurrency"}
+	// Words of billing terms: a column with one that tollguard does not
+	// read is refused, since the deck would be billed by the second
+	// where the carrier bills otherwise.
+	deckTermWords = []string{"increment", "interval", "step", "duration", "minimum", "connect", "setup",
+		"surcharge", "rounding", "pulse", "billing", "tariffication"}
 )
 
 // deckHeaderLines is how far down the file ParseRateDeck looks for the
@@ -47,9 +55,13 @@ const deckHeaderLines = 10
 // in brackets saying per second is refused). Optional columns give the
 // carrier's billing terms: the steps (billing, increment, interval:
 // "60/60", "30/6", or one figure for both), the first step on its own
-// (initial increment, min duration; the other column is then the later
-// steps) and a connection fee (connection fee, setup fee; empty is
-// none). A deck without steps bills by the second. The deck's currency
+// (initial increment, min duration, interval 1; the other column is
+// then the later steps; 0 is no minimum) and a connection fee
+// (connection fee, setup fee; empty is none). A deck without steps
+// bills by the second. A header with a billing-like column tollguard
+// does not read (a minimum charge, a second fee), steps in minutes, or a
+// first step without the steps after it is refused: the deck would be
+// billed otherwise than the carrier bills. The deck's currency
 // comes from a currency column (one ISO code for the whole deck; a cell
 // that is not one, "$", is ignored) or the rate column's unit when it
 // holds just a code ("Rate (USD)", "Price [eur/min]"), and is passed in
@@ -272,6 +284,39 @@ func unitCurrency(name string) string {
 // unit may hold: "(ALL)" inclusive, "(STD)" standard, "(TOP)".
 var notUnitCurrency = map[string]bool{"ALL": true, "STD": true, "TOP": true}
 
+// unreadTerms says what is wrong with the header's billing columns: one
+// tollguard does not read, one in minutes, or a first step with no
+// later steps; "" when nothing is.
+func (h deckHeader) unreadTerms() string {
+	for i, name := range h.names {
+		if i == h.prefix || i == h.dest || i == h.rate || i == h.step || i == h.first || i == h.fee || i == h.cur {
+			continue
+		}
+		n := normColumn(name)
+		for _, w := range deckTermWords {
+			if strings.Contains(n, w) {
+				return fmt.Sprintf("column %q looks like a billing term tollguard does not read, and the deck would be billed by the second where the carrier may not; "+
+					"name the steps \"billing\" (60/60), the first step \"min duration\", the fee \"connection fee\" (one column each), or remove the column", strings.TrimSpace(name))
+			}
+		}
+	}
+	for _, i := range []int{h.step, h.first} {
+		if i < 0 {
+			continue
+		}
+		if j := strings.IndexAny(h.names[i], "(["); j >= 0 {
+			unit := strings.ToLower(h.names[i][j:])
+			if strings.Contains(unit, "min") && !strings.Contains(unit, "sec") {
+				return fmt.Sprintf("the billing column %q is in minutes; tollguard takes billing steps in seconds (60/60): convert it and drop the unit", strings.TrimSpace(h.names[i]))
+			}
+		}
+	}
+	if h.first >= 0 && h.step < 0 {
+		return fmt.Sprintf("the deck gives a first billing step (%q) but not the steps after it: add a billing column (60/60, or 60/1 for a minimum then by the second)", strings.TrimSpace(h.names[h.first]))
+	}
+	return ""
+}
+
 // billing reads a row's billing terms, or says what is wrong with them.
 func (h deckHeader) billing(rec []string) (Billing, string) {
 	cell := func(i int) string {
@@ -299,6 +344,9 @@ func (h deckHeader) billing(rec []string) (Billing, string) {
 		s := cell(h.first)
 		if s == "" {
 			return b, fmt.Sprintf("the first billing step (%s) is empty: give it in seconds (60, or 1 for per-second)", strings.TrimSpace(h.names[h.first]))
+		}
+		if strings.Trim(s, "0") == "" && b.Increment > 0 {
+			s = strconv.FormatInt(b.Increment, 10) // no minimum: the first step is a step
 		}
 		first, err := parseStep(s)
 		if err != nil {
@@ -359,6 +407,9 @@ func findDeckHeader(br *bufio.Reader) (deckHeader, error) {
 					return deckHeader{}, Errorf(EINVALID, "rate deck: line %d: %s", i+1, msg)
 				}
 				h.currency = unitCurrency(rec[h.rate])
+				if msg := h.unreadTerms(); msg != "" {
+					return deckHeader{}, Errorf(EINVALID, "rate deck: line %d: %s", i+1, msg)
+				}
 				return h, nil
 			}
 		}

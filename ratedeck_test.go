@@ -100,10 +100,13 @@ func TestParseRateDeck(t *testing.T) {
 			},
 		},
 		{
-			name: "a minimum duration alone bills by the second after it",
-			in:   "prefix,rate,initial increment\n44,0.01,60\n",
+			name: "carriers' other names for the terms, a minimum of 0 is none",
+			in: "Prefix;Rate;Interval 1;Interval N;Connection Cost\n44;0,10;60;60;0,05\n33;0,02;0;6;\n",
 			want: func(t *testing.T) []deckRow {
-				return []row{{2, billed(ent("44", "", rate(t, "0.01")), 60, 1, 0)}}
+				return []row{
+					{2, billed(ent("44", "", rate(t, "0.10")), 60, 60, 50000)},
+					{3, billed(ent("33", "", rate(t, "0.02")), 6, 6, 0)},
+				}
 			},
 		},
 		{
@@ -250,6 +253,12 @@ func TestParseRateDeckErrors(t *testing.T) {
 			"line 4: the billing increments (increment) are empty", `line 5: billing increments "5000/60": 5000 seconds is out of range`, `line 6: billing increments "-60"`, `line 7: billing increments "1.5/1"`}},
 		{name: "first step disagrees with the steps", in: "prefix,rate,min duration,billing\n44,0.01,30,60/60\n33,0.01,,60\n", want: []string{
 			"line 2: the first billing step is 30 s, but the increments say 60/60", "line 3: the first billing step (min duration) is empty"}},
+		{name: "a minimum duration without the steps after it", in: "prefix,rate,initial increment\n44,0.01,60\n", want: []string{
+			`line 1: the deck gives a first billing step ("initial increment") but not the steps after it`}},
+		{name: "a billing term tollguard does not read", in: "prefix,rate,billing,Minimum Charge\n44,0.01,60/60,0.05\n", want: []string{
+			`line 1: column "Minimum Charge" looks like a billing term tollguard does not read`}},
+		{name: "two fee columns", in: "prefix,rate,Setup Fee,Connection Fee\n44,0.01,0.05,0.05\n", want: []string{`column "Setup Fee" looks like a billing term`}},
+		{name: "steps in minutes", in: "prefix,rate,Billing Increment (min)\n44,0.01,1\n", want: []string{`the billing column "Billing Increment (min)" is in minutes`}},
 		{name: "bad connection fee", in: "prefix,rate,connection fee\n44,0.01,-0.05\n33,0.01,£1\n", want: []string{
 			`line 2: connection fee "-0.05": must not be negative`, `line 3: connection fee "£1": not a decimal amount`}},
 		{name: "a prefix repeated with other terms", in: "prefix,rate,billing\n44,0.01,60/60\n44,0.01,1/1\n", calls: 1, want: []string{

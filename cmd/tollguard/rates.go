@@ -45,14 +45,20 @@ the carrier's bill says it does:
                                    for both (60)
   initial increment, min duration  the first step, when the deck gives it
                                    in a column of its own (the increment
-                                   column is then the later steps)
+                                   column is then the later steps; 0 is
+                                   no minimum)
   connection fee, setup fee        charged once per answered call; empty
                                    is none
-A deck without them bills by the second with no fee. A call ends 2 s
-before its last paid step runs out when steps are longer than a second
-(the carrier's clock starts a moment before Asterisk's), and the rate
-ceilings judge the first minute: the rate over the seconds billed for
-it, plus the fee. Other columns (effective date, ...) are ignored.
+Steps are in seconds. A deck without them bills by the second with no
+fee. A column that looks like a billing term tollguard does not read (a
+minimum charge, a second fee, rounding), steps in minutes, or a first
+step without the steps after it is refused, with what to rename.
+
+When steps are longer than a second, a call ends 2 s before the end of
+a step, whatever limit set it (the carrier's clock starts a moment
+before Asterisk's). The rate ceilings judge the first minute: the rate
+over the seconds billed for it, plus the fee. Other columns (effective
+date, ...) are ignored.
 
 One deck prices every account, in the account's currency. Say which
 currency the deck is in with --currency, or in the deck: a currency
