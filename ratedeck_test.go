@@ -101,7 +101,7 @@ func TestParseRateDeck(t *testing.T) {
 		},
 		{
 			name: "carriers' other names for the terms, a minimum of 0 is none",
-			in: "Prefix;Rate;Interval 1;Interval N;Connection Cost\n44;0,10;60;60;0,05\n33;0,02;0;6;\n",
+			in:   "Prefix;Rate;Interval 1;Interval N;Connection Cost\n44;0,10;60;60;0,05\n33;0,02;0;6;\n",
 			want: func(t *testing.T) []deckRow {
 				return []row{
 					{2, billed(ent("44", "", rate(t, "0.10")), 60, 60, 50000)},
