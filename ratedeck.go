@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 )
 
@@ -23,22 +22,25 @@ var (
 	deckRateNames        = []string{"rate", "rateperminute", "rate/min", "ratepermin", "price", "priceperminute", "price/min",
 		"pricepermin", "cost", "costperminute", "cost/min", "perminute", "permin"}
 	// Billing steps: "60/60" in one column, or one figure for both.
-	deckStepNames = []string{"billing", "billingincrement", "billingincrements", "increment", "increments",
-		"billinginterval", "billingintervals", "interval", "intervals", "billingterms", "pulse", "billingstep",
+	deckStepNames = []string{"billingincrement", "billingincrements", "increment", "increments",
+		"billinginterval", "billingintervals", "billingterms", "billingstep", "billingsteps", "ratinginterval",
 		"nextincrement", "subsequentincrement", "additionalincrement", "nextinterval", "subsequentinterval",
-		"intervaln", "nextstep", "subsequentstep", "tarifficationstep"}
+		"intervaln", "nextstep", "subsequentstep", "tarifficationstep",
+		"billing", "interval", "intervals", "pulse"}
 	// The first step, where a deck gives it in a column of its own.
 	deckFirstNames = []string{"initialincrement", "initialinterval", "firstincrement", "firstinterval",
-		"initial", "initialperiod", "minduration", "minimumduration", "minsecs", "minimumseconds",
-		"interval1", "firststep", "initialstep", "initialbillingtime"}
-	deckFeeNames = []string{"connectionfee", "connectfee", "connectioncharge", "connectcharge", "connection",
-		"connectioncost", "connectcost", "setupfee", "setupcharge", "setupcost", "setup", "callsetupfee", "callsetup"}
+		"initialperiod", "firstperiod", "minduration", "minimumduration", "mindur", "minsec", "minsecs",
+		"minimumseconds", "mintime", "interval1", "firststep", "initialstep", "initialbillingtime", "initial"}
+	deckFeeNames = []string{"connectionfee", "connectfee", "connfee", "connectioncharge", "connectcharge", "conncharge",
+		"connectioncost", "connectcost", "setupfee", "setupcharge", "setupcost", "callsetupfee", "flagfall",
+		"callsetup", "connection", "setup"}
 	deckCurrencyNames = []string{"currency", "currencycode", "ccy", "billingcurrency"}
-	// Words of billing terms: a column with one that tollguard does not
-	// read is refused, since the deck would be billed by the second
-	// where the carrier bills otherwise.
-	deckTermWords = []string{"increment", "interval", "step", "duration", "minimum", "connect", "setup",
-		"surcharge", "rounding", "pulse", "billing", "tariffication"}
+	// deckSoftNames are role names a deck may also give a column holding
+	// something else ("Interval": peak; "Connection": mobile; "Setup": a
+	// date). Such a column is read only when its first row parses, and
+	// ignored otherwise, as before decks had billing terms.
+	deckSoftNames = map[string]bool{"billing": true, "interval": true, "intervals": true, "pulse": true,
+		"initial": true, "connection": true, "setup": true}
 )
 
 // deckHeaderLines is how far down the file ParseRateDeck looks for the
@@ -61,7 +63,9 @@ const deckHeaderLines = 10
 // bills by the second. A header with a billing-like column tollguard
 // does not read (a minimum charge, a second fee), steps in minutes, or a
 // first step without the steps after it is refused: the deck would be
-// billed otherwise than the carrier bills. The deck's currency
+// billed otherwise than the carrier bills. A column with a bare name
+// that may hold something else (Interval, Connection, Setup) is read as
+// terms only when its first row parses as them. The deck's currency
 // comes from a currency column (one ISO code for the whole deck; a cell
 // that is not one, "$", is ignored) or the rate column's unit when it
 // holds just a code ("Rate (USD)", "Price [eur/min]"), and is passed in
@@ -120,6 +124,7 @@ func ParseRateDeckIn(r io.Reader, currency string, fn func(line int, e RateEntry
 		return Errorf(EINVALID, "rate deck: line %d: the header row: %v", h.line, err)
 	}
 
+	settled := false // the soft columns, on the first row
 	deckCurrency, currencyLine := h.currency, h.line
 	if currency != "" {
 		deckCurrency, currencyLine = currency, 0
@@ -169,6 +174,12 @@ func ParseRateDeckIn(r io.Reader, currency string, fn func(line int, e RateEntry
 		if msg != "" {
 			bad.add(line, "%s", msg)
 			continue
+		}
+		if !settled {
+			if msg := h.softColumns(rec); msg != "" {
+				return Errorf(EINVALID, "rate deck: line %d: %s", h.line, msg)
+			}
+			settled = true
 		}
 		bill, msg := h.billing(rec)
 		if msg != "" {
@@ -285,34 +296,123 @@ func unitCurrency(name string) string {
 var notUnitCurrency = map[string]bool{"ALL": true, "STD": true, "TOP": true}
 
 // unreadTerms says what is wrong with the header's billing columns: one
-// tollguard does not read, one in minutes, or a first step with no
-// later steps; "" when nothing is.
+// that names a billing term tollguard does not read, one in minutes, or
+// a first step with no later steps; "" when nothing is.
 func (h deckHeader) unreadTerms() string {
 	for i, name := range h.names {
 		if i == h.prefix || i == h.dest || i == h.rate || i == h.step || i == h.first || i == h.fee || i == h.cur {
 			continue
 		}
-		n := normColumn(name)
-		for _, w := range deckTermWords {
-			if strings.Contains(n, w) {
-				return fmt.Sprintf("column %q looks like a billing term tollguard does not read, and the deck would be billed by the second where the carrier may not; "+
-					"name the steps \"billing\" (60/60), the first step \"min duration\", the fee \"connection fee\" (one column each), or remove the column", strings.TrimSpace(name))
-			}
+		if billingTerm(name) {
+			return fmt.Sprintf("column %q looks like a billing term tollguard does not read, and the deck would be billed by the second where the carrier may not; "+
+				"name the steps \"billing\" (60/60), the first step \"min duration\", the fee \"connection fee\" (one column each), or remove the column", strings.TrimSpace(name))
 		}
 	}
 	for _, i := range []int{h.step, h.first} {
 		if i < 0 {
 			continue
 		}
-		if j := strings.IndexAny(h.names[i], "(["); j >= 0 {
-			unit := strings.ToLower(h.names[i][j:])
-			if strings.Contains(unit, "min") && !strings.Contains(unit, "sec") {
-				return fmt.Sprintf("the billing column %q is in minutes; tollguard takes billing steps in seconds (60/60): convert it and drop the unit", strings.TrimSpace(h.names[i]))
+		if j := strings.IndexAny(h.names[i], "(["); j >= 0 && inMinutes(h.names[i][j:]) {
+			return fmt.Sprintf("the billing column %q is in minutes; tollguard takes billing steps in seconds (60/60): convert it and drop the unit", strings.TrimSpace(h.names[i]))
+		}
+	}
+	if h.first >= 0 && h.step < 0 && !deckSoftNames[normColumn(h.names[h.first])] {
+		return h.firstAlone()
+	}
+	return ""
+}
+
+func (h deckHeader) firstAlone() string {
+	return fmt.Sprintf("the deck gives a first billing step (%q) but not the steps after it: add a billing column (60/60, or 60/1 for a minimum then by the second)", strings.TrimSpace(h.names[h.first]))
+}
+
+// inMinutes reports whether a unit in brackets says minutes and nothing
+// else: "(min)", "[in minutes]"; not "(minimum/increment)", "(min/next)".
+func inMinutes(unit string) bool {
+	words := headerWords(unit)
+	for _, w := range words {
+		switch w {
+		case "min", "mins", "minute", "minutes", "in":
+		default:
+			return false
+		}
+	}
+	return len(words) > 0
+}
+
+// headerWords splits a header name into lower-case words of letters.
+func headerWords(s string) []string {
+	return strings.FieldsFunc(strings.ToLower(s), func(r rune) bool { return r < 'a' || r > 'z' })
+}
+
+// billingTerm reports whether a column name names a billing term:
+// steps, a minimum, a first period, a fee to connect. Names that say
+// what kind of thing a column classifies ("Billing Code", "Connection
+// Type", "Routing Step", "Contract Duration") are not terms.
+func billingTerm(name string) bool {
+	words := headerWords(name)
+	has := map[string]bool{}
+	for _, w := range words {
+		switch w {
+		case "code", "codes", "type", "zone", "region", "date", "name", "id", "group", "class", "category",
+			"contract", "avg", "average", "routing", "route", "status", "description", "desc", "plan", "cycle":
+			return false
+		}
+		has[w] = true
+	}
+	any := func(ws ...string) bool {
+		for _, w := range ws {
+			if has[w] {
+				return true
 			}
+		}
+		return false
+	}
+	switch {
+	case any("increment", "increments", "interval", "intervals", "step", "steps", "pulse", "pulses", "rounding",
+		"flagfall", "surcharge", "tariffication"):
+		return true
+	case any("min", "minimum", "first", "initial") && any("duration", "dur", "sec", "secs", "seconds", "charge", "time", "period", "cost", "fee"):
+		return true
+	case any("connection", "connect", "conn", "setup", "set") && any("fee", "charge", "cost", "price"):
+		return true
+	case any("billing") && any("unit", "units", "terms", "time", "seconds", "secs", "period", "periods"):
+		return true
+	}
+	return false
+}
+
+// softColumns drops a role column with a bare name whose first row does
+// not parse as its role: it holds something else ("Interval": peak). It
+// says what is wrong when a first step is then left without steps.
+func (h *deckHeader) softColumns(rec []string) string {
+	soft := func(i int) bool { return i >= 0 && i < len(h.names) && deckSoftNames[normColumn(h.names[i])] }
+	cell := func(i int) string {
+		if i < 0 || i >= len(rec) {
+			return ""
+		}
+		return strings.TrimSpace(rec[i])
+	}
+	if soft(h.step) {
+		if _, _, err := ParseBillingSteps(cell(h.step)); err != nil {
+			h.step = -1
+		}
+	}
+	if soft(h.first) {
+		if _, err := parseStep(cell(h.first)); err != nil && strings.Trim(cell(h.first), "0") != "" {
+			h.first = -1
+		}
+	}
+	if soft(h.fee) && cell(h.fee) != "" {
+		if _, err := ParseFee(decimalComma(cell(h.fee), h.sep)); err != nil {
+			h.fee = -1
 		}
 	}
 	if h.first >= 0 && h.step < 0 {
-		return fmt.Sprintf("the deck gives a first billing step (%q) but not the steps after it: add a billing column (60/60, or 60/1 for a minimum then by the second)", strings.TrimSpace(h.names[h.first]))
+		if !soft(h.first) {
+			return h.firstAlone()
+		}
+		h.first = -1 // "Initial" beside no steps: not a first step either
 	}
 	return ""
 }
@@ -345,8 +445,12 @@ func (h deckHeader) billing(rec []string) (Billing, string) {
 		if s == "" {
 			return b, fmt.Sprintf("the first billing step (%s) is empty: give it in seconds (60, or 1 for per-second)", strings.TrimSpace(h.names[h.first]))
 		}
-		if strings.Trim(s, "0") == "" && b.Increment > 0 {
-			s = strconv.FormatInt(b.Increment, 10) // no minimum: the first step is a step
+		if isZeroSeconds(s) {
+			// No minimum: the steps column says the first step.
+			if b.Initial == 0 {
+				b.Initial = b.Increment
+			}
+			return h.fee1(b, cell(h.fee))
 		}
 		first, err := parseStep(s)
 		if err != nil {
@@ -357,7 +461,19 @@ func (h deckHeader) billing(rec []string) (Billing, string) {
 		}
 		b.Initial = first
 	}
-	if s := cell(h.fee); s != "" {
+	return h.fee1(b, cell(h.fee))
+}
+
+// isZeroSeconds reports whether a first-step cell says no minimum: "0",
+// "00", "0s".
+func isZeroSeconds(s string) bool {
+	t := strings.TrimSpace(strings.TrimSuffix(strings.ToLower(strings.TrimSpace(s)), "s"))
+	return t != "" && strings.Trim(t, "0") == ""
+}
+
+// fee1 adds a row's connection fee cell to b.
+func (h deckHeader) fee1(b Billing, s string) (Billing, string) {
+	if s != "" {
 		if len(s) > 32 {
 			return b, fmt.Sprintf("connection fee %q: too long for a price", clip(s))
 		}

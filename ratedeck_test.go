@@ -338,6 +338,45 @@ func TestParseRateDeckIn(t *testing.T) {
 	}
 }
 
+// TestRateDeckTermColumns: billing terms under carriers' names are read;
+// columns that only mention billing words, or that hold something else
+// under a bare name, are ignored as before decks had terms; a billing
+// term tollguard does not read is refused.
+func TestRateDeckTermColumns(t *testing.T) {
+	for _, tc := range []struct {
+		header, row, want string // want: the terms, "" per-second, "refused"
+	}{
+		// Not terms: imported, the column ignored.
+		{"Billing Code", "X1", ""}, {"Billing Zone", "3", ""}, {"Connection Type", "mobile", ""},
+		{"Interconnect Region", "EU", ""}, {"Routing Step", "2", ""}, {"Avg Call Duration", "95", ""},
+		{"Contract Duration", "12", ""}, {"Stepped", "yes", ""}, {"Destination Type", "fixed", ""},
+		{"Connection", "Mobile", ""}, {"Interval", "Peak", ""}, {"Setup", "2024-01-01", ""}, {"Initial", "A", ""},
+		// Terms under other names.
+		{"Min Dur (sec),Increment (sec)", "60,6", "60/6"}, {"Min Sec,Increment", "60,6", "60/6"},
+		{"First Period,Increment", "30,6", "30/6"}, {"Increment,Conn. Fee", "60/60,0.05", "60/60, 0.05 connection fee"},
+		{"Increment,Flagfall", "60/60,0.05", "60/60, 0.05 connection fee"}, {"Rating Interval", "30/6", "30/6"},
+		{"Billing Increment (seconds)", "6", "6/6"}, {"Billing (Minimum/Increment)", "30/6", "30/6"},
+		{"Interval", "60/60", "60/60"}, {"Connection", "0.05", "1/1, 0.05 connection fee"},
+		// A minimum of 0 is none, beside one figure or two.
+		{"Billing,Min Duration", "30/6,0", "30/6"}, {"Increment,Min Duration", "6,0s", "6/6"},
+		// Terms tollguard does not read, or cannot.
+		{"Increment,Min Charge", "60/60,0.50", "refused"}, {"Increment,Rounding", "up,x", "refused"},
+		{"Increment (min)", "1", "refused"}, {"Min Duration", "60", "refused"},
+	} {
+		rows, err := collectDeck("Prefix,Rate," + tc.header + "\n44,0.01," + tc.row + "\n")
+		switch {
+		case tc.want == "refused":
+			if err == nil {
+				t.Errorf("%q: imported as %v, want refused", tc.header, rows)
+			}
+		case err != nil:
+			t.Errorf("%q: %v", tc.header, err)
+		case len(rows) != 1 || rows[0].e.Billing.String() != tc.want:
+			t.Errorf("%q: rows %v, want terms %q", tc.header, rows, tc.want)
+		}
+	}
+}
+
 func TestParseRateDeckCallbackError(t *testing.T) {
 	calls := 0
 	err := tollguard.ParseRateDeck(strings.NewReader("prefix,rate\n44,0.01\n33,0.02\n34,0.03\n"), func(line int, e tollguard.RateEntry) error {

@@ -52,7 +52,10 @@ the carrier's bill says it does:
 Steps are in seconds. A deck without them bills by the second with no
 fee. A column that looks like a billing term tollguard does not read (a
 minimum charge, a second fee, rounding), steps in minutes, or a first
-step without the steps after it is refused, with what to rename.
+step without the steps after it is refused, with what to rename. A
+column named only Billing, Interval, Initial, Connection or Setup is read
+as terms when its first row holds them, and ignored otherwise (peak
+intervals, connection types).
 
 When steps are longer than a second, a call ends 2 s before the end of
 a step, whatever limit set it (the carrier's clock starts a moment
