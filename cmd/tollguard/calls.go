@@ -163,7 +163,11 @@ func newCallsShowCommand(app *App) *cobra.Command {
 			if c.Open() {
 				fmt.Fprintln(app.Out, "in progress (not settled yet)")
 			} else {
-				fmt.Fprintf(app.Out, "settled %s by %s: %ds billed (%s), charged %s\n", fmtTime(c.SettledAt), c.SettledBy, c.Billsec, orDash(c.DialStatus), v.Charge)
+				billed := ""
+				if b := c.Billing.Billed(c.Billsec); b != c.Billsec {
+					billed = fmt.Sprintf(", billed as %ds (%s)", b, c.Billing.Steps())
+				}
+				fmt.Fprintf(app.Out, "settled %s by %s: %ds answered%s (%s), charged %s\n", fmtTime(c.SettledAt), c.SettledBy, c.Billsec, billed, orDash(c.DialStatus), v.Charge)
 			}
 			return nil
 		},

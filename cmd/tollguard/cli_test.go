@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tollguard/tollguard"
+	"github.com/tollguard/tollguard/store"
 )
 
 // cli runs tollguard's CLI in process against one database.
@@ -614,6 +617,31 @@ func TestCLIBillingTerms(t *testing.T) {
 	if d["maxsec"] != float64(99*60-2) || d["reserve"] != "9.95" || d["billing"] != "60/60" || d["connection_fee"] != "0.05" {
 		t.Errorf("check --json: %v", d)
 	}
+	// calls show: the answered seconds, and what the carrier bills.
+	ctx := context.Background()
+	db, err := store.Open(ctx, c.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &tollguard.Policy{Store: db, Now: time.Now, DefaultPlan: tollguard.NumberPlan{Country: "GB"}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	dec, err := p.Decide(ctx, tollguard.Call{Extension: "1001", Dialled: "02079460000", Remote: "192.0.2.10"})
+	if err != nil || !dec.Allowed() {
+		t.Fatalf("decide: %+v %v", dec, err)
+	}
+	if _, _, err := db.SettleCall(ctx, tollguard.Settlement{CallID: dec.CallID, Billsec: 61, DialStatus: "ANSWER", By: "agi"}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	id := fmt.Sprint(dec.CallID)
+	if out := c.ok("calls", "show", id); !strings.Contains(out, "61s answered, billed as 120s (60/60) (ANSWER), charged 0.25") {
+		t.Errorf("calls show:\n%s", out)
+	}
+	var cv map[string]any
+	json.Unmarshal([]byte(c.ok("calls", "show", id, "--json")), &cv)
+	if cv["billsec"] != float64(61) || cv["billed_seconds"] != float64(120) || cv["billing"] != "60/60" || cv["connection_fee"] != "0.05" {
+		t.Errorf("calls show --json: %v", cv)
+	}
+
 	// A bad row names its line and imports nothing.
 	os.WriteFile(deck, []byte("Code,Rate,Increment\n44,0.02,60/60\n33,0.02,0/60\n"), 0o600)
 	if code, _, errs := c.run("rates", "import", deck); code != 2 || !strings.Contains(errs, `line 3: billing increments "0/60"`) {

@@ -131,7 +131,8 @@ type callView struct {
 	Open       bool             `json:"in_progress"`
 	SettledAt  *string          `json:"settled_at"`
 	SettledBy  string           `json:"settled_by,omitempty"`
-	Billsec    int64            `json:"billsec"`
+	Billsec    int64            `json:"billsec"`        // answered seconds
+	Billed     int64            `json:"billed_seconds"` // in the carrier's steps
 	Charge     string           `json:"charge"`
 	DialStatus string           `json:"dial_status,omitempty"`
 	Steps      []tollguard.Step `json:"steps,omitempty"`
@@ -142,7 +143,7 @@ func newCallView(c *tollguard.CallRecord, steps bool) callView {
 		E164: c.E164, Class: string(c.Class), Region: c.Country, Remote: c.Remote, Channel: c.Channel,
 		Verdict: string(c.Verdict), Reason: string(c.Reason), Cause: c.Cause, Rate: c.Rate.String(),
 		Billing: c.Billing.Steps(), Connect: c.Billing.Connect.String(), Reserve: tollguard.FormatAmount(c.Reserve, c.Scale), Open: c.Open(), SettledAt: jsonTime(c.SettledAt),
-		SettledBy: c.SettledBy, Billsec: c.Billsec, Charge: tollguard.FormatAmount(c.Charge, c.Scale), DialStatus: c.DialStatus}
+		SettledBy: c.SettledBy, Billsec: c.Billsec, Billed: c.Billing.Billed(c.Billsec), Charge: tollguard.FormatAmount(c.Charge, c.Scale), DialStatus: c.DialStatus}
 	if c.Verdict == tollguard.Allow && c.MaxSec >= 0 {
 		m := c.MaxSec
 		v.MaxSec = &m
