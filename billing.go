@@ -2,7 +2,6 @@ package tollguard
 
 import (
 	"math"
-	"math/big"
 	"strconv"
 	"strings"
 )
@@ -95,25 +94,38 @@ func (b Billing) Fit(secs int64) int64 {
 // steps longer than a second is ended (see Fit).
 const billingMargin = 2
 
-// FirstMinute returns what the first minute of a call costs at r, as a
-// per-minute price: the rate over the seconds billed for a minute (a
-// 120/60 deck bills two), plus the connection fee. The rate ceilings
-// compare this, so that neither a fee nor a long minimum hides a dear
-// destination behind a cheap rate.
-func (b Billing) FirstMinute(r Rate) Rate {
+// DearestMinute returns the most a call of whole minutes costs per
+// minute at r, and the minutes of the call that costs it: the rate over
+// the seconds billed, plus the connection fee, spread over the call. For
+// most terms that is the first minute (a 120/60 deck bills two minutes
+// for one; a fee falls on it whole); a later step far longer than a
+// minute (60/3600) makes a two-minute call dearer. The rate ceilings
+// compare this, so that neither a fee, a long minimum nor a long step
+// hides a dear destination behind a cheap rate.
+func (b Billing) DearestMinute(r Rate) (Rate, int64) {
 	if b.PerSecond() {
-		return r
+		return r, 1
 	}
-	// ceil(r * billed(60) / 60) + connect
-	v := new(big.Int).Mul(big.NewInt(max(int64(r), 0)), big.NewInt(b.Billed(60)))
-	v.Add(v, big.NewInt(59))
-	v.Quo(v, big.NewInt(60))
-	v.Add(v, big.NewInt(max(int64(b.Connect), 0)))
-	if !v.IsInt64() {
-		return Rate(math.MaxInt64)
+	if r > maxCeilingRate || b.Connect > Fee(maxCeilingRate) {
+		return Rate(math.MaxInt64), 1 // dearer than any ceiling; and no overflow below
 	}
-	return Rate(v.Int64())
+	_, step := b.steps()
+	best, at := Rate(0), int64(1)
+	// The average is highest just past a step's end: every minute up to
+	// the first end past the longest step covers them all.
+	for k := int64(1); k <= step/60+max(b.Initial, 1)/60+2; k++ {
+		// ceil((r * billed(60k) / 60 + connect) / k)
+		micros := (int64(r)*b.Billed(60*k)+59)/60 + int64(b.Connect)
+		if v := Rate((micros + k - 1) / k); v > best {
+			best, at = v, k
+		}
+	}
+	return best, at
 }
+
+// maxCeilingRate bounds the rates DearestMinute computes exactly: a
+// million a minute, over any ceiling, and far from overflowing int64.
+const maxCeilingRate = 1_000_000_000_000
 
 // Steps prints the billing steps as carriers write them: "60/60", "1/1".
 func (b Billing) Steps() string {

@@ -130,23 +130,43 @@ func TestBillingFit(t *testing.T) {
 	}
 }
 
-func TestBillingFirstMinute(t *testing.T) {
+func TestBillingDearestMinute(t *testing.T) {
 	for _, tc := range []struct {
 		rate        string
 		first, step int64
 		fee         tollguard.Fee
 		want        string
+		minutes     int64
 	}{
-		{"0.10", 1, 1, 0, "0.10"},
-		{"0.10", 60, 60, 0, "0.10"},
-		{"0.10", 120, 60, 0, "0.20"},       // a two-minute minimum
-		{"0.10", 60, 60, 250000, "0.35"},   // a 0.25 fee on top
-		{"0.10", 45, 45, 0, "0.15"},        // 90 s billed for a minute
-		{"0.000001", 30, 7, 0, "0.000002"}, // rounded up, never down
+		{"0.10", 1, 1, 0, "0.10", 1},
+		{"0.10", 60, 60, 0, "0.10", 1},
+		{"0.10", 30, 6, 0, "0.10", 1},
+		{"0.10", 120, 60, 0, "0.20", 1},                      // a two-minute minimum
+		{"0.10", 60, 60, 250000, "0.35", 1},                  // a 0.25 fee on top
+		{"0.10", 45, 45, 0, "0.15", 1},                       // 90 s billed for a minute
+		{"0.000001", 30, 7, 0, "0.000002", 1},                // rounded up, never down
+		{"0.10", 60, 3600, 0, "3.05", 2},                     // a two-minute call is billed 61
+		{"0.10", 300, 300, 0, "0.50", 1},                     // five minutes for one
+		{"0.10", 30, 90, 0, "0.20", 1},                       // 120 s for one minute
+		{"1000000000", 60, 60, 0, "9223372036854.775807", 1}, // past any ceiling, no overflow
 	} {
 		b := tollguard.Billing{Initial: tc.first, Increment: tc.step, Connect: tc.fee}
-		if got := b.FirstMinute(rate(t, tc.rate)); got.String() != tc.want {
-			t.Errorf("%s at %s: FirstMinute %s, want %s", b, tc.rate, got, tc.want)
+		got, minutes := b.DearestMinute(rate(t, tc.rate))
+		if got.String() != tc.want || minutes != tc.minutes {
+			t.Errorf("%s at %s: DearestMinute %s over %d min, want %s over %d", b, tc.rate, got, minutes, tc.want, tc.minutes)
+		}
+	}
+	// Against the definition: no call of whole minutes up to three hours
+	// costs more a minute.
+	for _, b := range []tollguard.Billing{{Initial: 60, Increment: 3600}, {Initial: 30, Increment: 90}, {Initial: 1, Increment: 3600},
+		{Initial: 3600, Increment: 3600, Connect: 1000}, {Initial: 7, Increment: 61}, {Initial: 59, Increment: 61}} {
+		r := rate(t, "0.0123")
+		got, _ := b.DearestMinute(r)
+		for k := int64(1); k <= 180; k++ {
+			c := (int64(r)*b.Billed(60*k)+59)/60 + int64(b.Connect)
+			if v := tollguard.Rate((c + k - 1) / k); v > got {
+				t.Errorf("%s: a %d-minute call costs %s a minute, more than DearestMinute %s", b, k, v, got)
+			}
 		}
 	}
 }

@@ -495,6 +495,7 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 			denyForeign()
 			return
 		}
+		dearest, minutes := bill.DearestMinute(rate)
 		ceiling, which := acct.NationalCeiling, "national"
 		if num.International {
 			ceiling, which = acct.InternationalCeiling, "international"
@@ -509,12 +510,16 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 			// E.164 form for the deck to price it by.
 			e.deny(ReasonRateCeiling, "class", "%s is a %s short code of unknown cost (directory enquiries, operators and the like), which tollguard cannot price; if your trunk carries it free, list it in [gate] free_short_codes", c.Dialled, num.Region)
 			return
-		case ceiling != NoCeiling && bill.FirstMinute(rate) > ceiling:
-			if bill.PerSecond() {
+		case ceiling != NoCeiling && dearest > ceiling:
+			switch {
+			case bill.PerSecond():
 				e.deny(ReasonRateCeiling, "class", "%s costs %s/min, over the %s ceiling of %s/min", num.E164, rate, which, ceiling)
-			} else {
+			case minutes == 1:
 				e.deny(ReasonRateCeiling, "class", "%s costs %s/min billed %s: its first minute costs %s, over the %s ceiling of %s/min",
-					num.E164, rate, bill, bill.FirstMinute(rate), which, ceiling)
+					num.E164, rate, bill, dearest, which, ceiling)
+			default:
+				e.deny(ReasonRateCeiling, "class", "%s costs %s/min billed %s: a %d-minute call costs %s a minute, over the %s ceiling of %s/min",
+					num.E164, rate, bill, minutes, dearest, which, ceiling)
 			}
 			return
 		}

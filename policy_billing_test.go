@@ -37,6 +37,7 @@ func TestBillingTerms(t *testing.T) {
 		tollguard.RateEntry{Prefix: "44", Rate: rate(t, "0.10"), Billing: perMinute},
 		tollguard.RateEntry{Prefix: "4411", Rate: rate(t, "0.15"), Billing: tollguard.Billing{Initial: 60, Increment: 60, Connect: 100000}},
 		tollguard.RateEntry{Prefix: "4416", Rate: rate(t, "0.10"), Billing: tollguard.Billing{Initial: 180, Increment: 60}},
+		tollguard.RateEntry{Prefix: "44121", Rate: rate(t, "0.10"), Billing: tollguard.Billing{Initial: 60, Increment: 3600}},
 	)
 	f.account(func(a *tollguard.Account) { a.Balance = 100; a.NationalCeiling = rate(t, "0.20") })
 
@@ -70,7 +71,8 @@ func TestBillingTerms(t *testing.T) {
 	// An unanswered call pays no fee.
 	f.importDeck(tollguard.RateEntry{Prefix: "44", Rate: rate(t, "0.10"), Billing: perMinute},
 		tollguard.RateEntry{Prefix: "4411", Rate: rate(t, "0.15"), Billing: tollguard.Billing{Initial: 60, Increment: 60, Connect: 100000}},
-		tollguard.RateEntry{Prefix: "4416", Rate: rate(t, "0.10"), Billing: tollguard.Billing{Initial: 180, Increment: 60}})
+		tollguard.RateEntry{Prefix: "4416", Rate: rate(t, "0.10"), Billing: tollguard.Billing{Initial: 180, Increment: 60}},
+		tollguard.RateEntry{Prefix: "44121", Rate: rate(t, "0.10"), Billing: tollguard.Billing{Initial: 60, Increment: 3600}})
 	d = f.want(tollguard.Call{Dialled: "02079460000"}, tollguard.Allow, tollguard.ReasonOK)
 	if _, err := f.p.Settle(ctx, tollguard.Settlement{CallID: d.CallID, Billsec: 0, DialStatus: "NOANSWER", By: "agi"}); err != nil {
 		t.Fatal(err)
@@ -79,13 +81,18 @@ func TestBillingTerms(t *testing.T) {
 		t.Fatalf("an unanswered call was charged %d", c.Charge)
 	}
 
-	// The ceiling (0.20/min) judges the first minute: 0.15 and a 0.10
-	// fee is 0.25; 0.10 with a three-minute minimum is 0.30.
+	// The ceiling (0.20/min) judges the dearest minute: 0.15 and a 0.10
+	// fee is 0.25; 0.10 with a three-minute minimum is 0.30; 0.10 billed
+	// 60/3600 is 3.05 a minute for a two-minute call.
 	for _, dialled := range []string{"01134960000", "01619460000"} {
 		d := f.want(tollguard.Call{Dialled: dialled}, tollguard.Deny, tollguard.ReasonRateCeiling)
 		if last := d.Steps[len(d.Steps)-1].Detail; !strings.Contains(last, "its first minute costs") {
 			t.Errorf("%s: the deny does not explain the first minute: %q", dialled, last)
 		}
+	}
+	d = f.want(tollguard.Call{Dialled: "01214960000"}, tollguard.Deny, tollguard.ReasonRateCeiling)
+	if last := d.Steps[len(d.Steps)-1].Detail; !strings.Contains(last, "a 2-minute call costs 3.05 a minute") {
+		t.Errorf("60/3600: %q", last)
 	}
 
 	// A limit set by the maximum call length, not money, ends inside a

@@ -59,9 +59,9 @@ intervals, connection types).
 
 When steps are longer than a second, a call ends 2 s before the end of
 a step, whatever limit set it (the carrier's clock starts a moment
-before Asterisk's). The rate ceilings judge the first minute: the rate
-over the seconds billed for it, plus the fee. Other columns (effective
-date, ...) are ignored.
+before Asterisk's). The rate ceilings judge the dearest minute: the most
+a call of whole minutes costs a minute, with the fee and steps (usually
+the first minute). Other columns (effective date, ...) are ignored.
 
 One deck prices every account, in the account's currency. Say which
 currency the deck is in with --currency, or in the deck: a currency
