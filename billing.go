@@ -27,14 +27,8 @@ type Fee int64
 
 // ParseFee parses a fixed price ("0.05") into micro-units.
 func ParseFee(s string) (Fee, error) {
-	v, err := parseDecimal(s, RateScale)
-	if err != nil {
-		return 0, Errorf(EINVALID, "fee %q: %s", s, err.Message)
-	}
-	if v < 0 {
-		return 0, Errorf(EINVALID, "fee %q: must not be negative", s)
-	}
-	return Fee(v), nil
+	v, err := parseMicros("fee", s)
+	return Fee(v), err
 }
 
 // String prints f as a decimal price, trimmed as a Rate is ("0.05").

@@ -82,14 +82,21 @@ func FormatAmount(a Amount, scale int) string { return formatDecimal(int64(a), s
 
 // ParseRate parses a per-minute price ("0.0123") into micro-units.
 func ParseRate(s string) (Rate, error) {
+	v, err := parseMicros("rate", s)
+	return Rate(v), err
+}
+
+// parseMicros parses a price that is never negative into micro-units;
+// what names it in the error.
+func parseMicros(what, s string) (int64, error) {
 	v, err := parseDecimal(s, RateScale)
 	if err != nil {
-		return 0, Errorf(EINVALID, "rate %q: %s", s, err.Message)
+		return 0, Errorf(EINVALID, "%s %q: %s", what, s, err.Message)
 	}
 	if v < 0 {
-		return 0, Errorf(EINVALID, "rate %q: must not be negative", s)
+		return 0, Errorf(EINVALID, "%s %q: must not be negative", what, s)
 	}
-	return Rate(v), nil
+	return v, nil
 }
 
 // String prints r as a decimal per-minute price with trailing zeros
