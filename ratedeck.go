@@ -25,22 +25,27 @@ var (
 	deckStepNames = []string{"billingincrement", "billingincrements", "increment", "increments",
 		"billinginterval", "billingintervals", "billingterms", "billingstep", "billingsteps", "ratinginterval",
 		"nextincrement", "subsequentincrement", "additionalincrement", "nextinterval", "subsequentinterval",
-		"intervaln", "nextstep", "subsequentstep", "tarifficationstep",
-		"billing", "interval", "intervals", "pulse"}
+		"intervaln", "nextstep", "subsequentstep", "tarifficationstep", "billingblock", "tarification", "tariffication",
+		"granularity", "min/inc", "min/incr", "init/incr", "init/inc", "initial/next", "initial/subsequent", "first/next",
+		"billing", "interval", "intervals", "pulse", "subsequent", "next", "incr", "inc", "terms", "billingcycle"}
 	// The first step, where a deck gives it in a column of its own.
 	deckFirstNames = []string{"initialincrement", "initialinterval", "firstincrement", "firstinterval",
 		"initialperiod", "firstperiod", "minduration", "minimumduration", "mindur", "minsec", "minsecs",
-		"minimumseconds", "mintime", "interval1", "firststep", "initialstep", "initialbillingtime", "initial"}
+		"minimumseconds", "mintime", "minimaltime", "interval1", "firststep", "initialstep", "initialbillingtime",
+		"initialblock", "min", "minimum", "minimal", "initial", "init", "first"}
 	deckFeeNames = []string{"connectionfee", "connectfee", "connfee", "connectioncharge", "connectcharge", "conncharge",
 		"connectioncost", "connectcost", "setupfee", "setupcharge", "setupcost", "callsetupfee", "flagfall",
-		"callsetup", "connection", "setup"}
+		"connectionrate", "setuprate", "callfee", "percallfee", "percallcharge", "callcharge", "answerfee", "dialfee",
+		"callsetup", "connection", "setup", "connect", "fee", "percall"}
 	deckCurrencyNames = []string{"currency", "currencycode", "ccy", "billingcurrency"}
 	// deckSoftNames are role names a deck may also give a column holding
 	// something else ("Interval": peak; "Connection": mobile; "Setup": a
 	// date). Such a column is read only when its first row parses, and
 	// ignored otherwise, as before decks had billing terms.
 	deckSoftNames = map[string]bool{"billing": true, "interval": true, "intervals": true, "pulse": true,
-		"initial": true, "connection": true, "setup": true}
+		"initial": true, "connection": true, "setup": true, "connect": true, "fee": true, "percall": true,
+		"subsequent": true, "next": true, "incr": true, "inc": true, "terms": true, "billingcycle": true,
+		"init": true, "first": true}
 )
 
 // deckHeaderLines is how far down the file ParseRateDeck looks for the
@@ -124,7 +129,13 @@ func ParseRateDeckIn(r io.Reader, currency string, fn func(line int, e RateEntry
 		return Errorf(EINVALID, "rate deck: line %d: the header row: %v", h.line, err)
 	}
 
-	settled := false // the soft columns, on the first row
+	soft := softState{undecided: map[int]bool{}, empty: map[int][]int{}, dropped: map[int]droppedCol{}}
+	for _, i := range []int{h.step, h.first, h.fee} {
+		if i >= 0 && deckSoftNames[normColumn(h.names[i])] {
+			soft.undecided[i] = true
+		}
+	}
+	h.soft = &soft
 	deckCurrency, currencyLine := h.currency, h.line
 	if currency != "" {
 		deckCurrency, currencyLine = currency, 0
@@ -155,10 +166,10 @@ func ParseRateDeckIn(r io.Reader, currency string, fn func(line int, e RateEntry
 		if blankRecord(rec) {
 			continue
 		}
-		if extra := extraFields(rec, len(h.names)); extra != "" {
+		if extra := extraFields(rec, h.named()); extra != "" {
 			// "1,USA,0,0080": a decimal comma in a comma deck splits
 			// the price, and 0 would price the destination free.
-			bad.add(line, "the row has %d fields, the header %d (extra %q): a decimal comma splits a price in a comma-separated deck; write prices with a decimal point, or separate the fields with ';'", len(rec), len(h.names), extra)
+			bad.add(line, "the row has %d fields, the header %d (extra %q): a decimal comma splits a price in a comma-separated deck; write prices with a decimal point, or separate the fields with ';'", len(rec), h.named(), extra)
 			continue
 		}
 		if len(rec) <= h.prefix || len(rec) <= h.rate {
@@ -175,11 +186,16 @@ func ParseRateDeckIn(r io.Reader, currency string, fn func(line int, e RateEntry
 			bad.add(line, "%s", msg)
 			continue
 		}
-		if !settled {
-			if msg := h.softColumns(rec); msg != "" {
-				return Errorf(EINVALID, "rate deck: line %d: %s", h.line, msg)
-			}
-			settled = true
+		if h.splitPrice(rec) {
+			// "1,USA,0,0080,": a decimal comma split the price, and the
+			// next column (free text, or one the header left unnamed)
+			// took the rest; 0 would price the USA free.
+			bad.add(line, "the rate %q is followed by %q: a decimal comma splits a price in a comma-separated deck; write prices with a decimal point, or separate the fields with ';'",
+				strings.TrimSpace(rec[h.rate]), strings.TrimSpace(rec[h.rate+1]))
+			continue
+		}
+		if msg := h.decideSoft(&soft, rec, line, &bad); msg != "" {
+			return Errorf(EINVALID, "rate deck: line %d: %s", h.line, msg)
 		}
 		bill, msg := h.billing(rec)
 		if msg != "" {
@@ -256,6 +272,7 @@ type deckHeader struct {
 	cur                int    // the currency column, -1 if absent
 	currency           string // from the rate column's unit, "" if none
 	names              []string
+	soft               *softState // while parsing rows
 }
 
 // unitCurrency returns the currency a column's unit names, when the
@@ -303,8 +320,12 @@ func (h deckHeader) unreadTerms() string {
 		if i == h.prefix || i == h.dest || i == h.rate || i == h.step || i == h.first || i == h.fee || i == h.cur {
 			continue
 		}
+		if billingTerm(name) && moneyTerm(name) {
+			return fmt.Sprintf("column %q looks like a charge tollguard cannot bill (it bills a rate per minute in steps and one connection fee per call); "+
+				"if it is 0 throughout, remove the column; if it is the connection fee, name it \"connection fee\" (one fee column only)", strings.TrimSpace(name))
+		}
 		if billingTerm(name) {
-			return fmt.Sprintf("column %q looks like a billing term tollguard does not read, and the deck would be billed by the second where the carrier may not; "+
+			return fmt.Sprintf("column %q looks like a billing term tollguard does not read, and the deck would be billed otherwise than the carrier bills; "+
 				"name the steps \"billing\" (60/60), the first step \"min duration\", the fee \"connection fee\" (one column each), or remove the column", strings.TrimSpace(name))
 		}
 	}
@@ -369,52 +390,113 @@ func billingTerm(name string) bool {
 		return false
 	}
 	switch {
+	case any("rate", "price", "cost", "tariff") && any("min", "mins", "minute", "minutes"):
+		return false // a price per minute: "Price/min", "Rate per min"
 	case any("increment", "increments", "interval", "intervals", "step", "steps", "pulse", "pulses", "rounding",
-		"flagfall", "surcharge", "tariffication"):
+		"flagfall", "surcharge", "tariffication", "tarification", "granularity", "inc", "incr", "subsequent", "fee", "fees",
+		"min", "minimum", "minimal"):
 		return true
-	case any("min", "minimum", "first", "initial") && any("duration", "dur", "sec", "secs", "seconds", "charge", "time", "period", "cost", "fee"):
+	case any("first", "initial", "init") && any("duration", "dur", "sec", "secs", "seconds", "charge", "time", "period", "cost", "block", "next"):
 		return true
-	case any("connection", "connect", "conn", "setup", "set") && any("fee", "charge", "cost", "price"):
+	case any("connection", "connect", "conn", "setup", "set") && any("charge", "cost", "price", "rate"):
 		return true
-	case any("billing") && any("unit", "units", "terms", "time", "seconds", "secs", "period", "periods"):
+	case any("per") && any("call"), any("call", "flat", "fixed", "answer") && any("charge"):
+		return true
+	case any("billing") && any("unit", "units", "terms", "time", "seconds", "secs", "period", "periods", "block"):
 		return true
 	}
 	return false
 }
 
-// softColumns drops a role column with a bare name whose first row does
-// not parse as its role: it holds something else ("Interval": peak). It
-// says what is wrong when a first step is then left without steps.
-func (h *deckHeader) softColumns(rec []string) string {
-	soft := func(i int) bool { return i >= 0 && i < len(h.names) && deckSoftNames[normColumn(h.names[i])] }
+// moneyTerm reports whether a billing-term column holds money (a
+// minimum charge, a fee), not seconds.
+func moneyTerm(name string) bool {
+	for _, w := range headerWords(name) {
+		switch w {
+		case "charge", "charges", "cost", "price", "fee", "fees", "amount":
+			return true
+		}
+	}
+	return false
+}
+
+// softState follows the role columns with a bare name that may hold
+// something else ("Interval": peak; "Connection": mobile): each is read
+// as terms once its first non-empty cell parses as them, and dropped
+// (ignored, as before decks had terms) when that cell does not.
+type softState struct {
+	undecided map[int]bool  // soft role columns with only empty cells so far
+	empty     map[int][]int // their lines with an empty cell, steps and first step only
+	dropped   map[int]droppedCol
+}
+
+// droppedCol is the cell that showed a soft column holds no terms.
+type droppedCol struct {
+	line int
+	cell string
+}
+
+// decideSoft settles the soft columns on one row, adding bad rows for
+// lines it now knows are wrong; it returns what makes the deck itself
+// unreadable (a first step left without steps).
+func (h *deckHeader) decideSoft(st *softState, rec []string, line int, bad *rowErrors) string {
 	cell := func(i int) string {
 		if i < 0 || i >= len(rec) {
 			return ""
 		}
 		return strings.TrimSpace(rec[i])
 	}
-	if soft(h.step) {
-		if _, _, err := ParseBillingSteps(cell(h.step)); err != nil {
-			h.step = -1
+	parses := func(i int, s string) bool {
+		var err error
+		switch i {
+		case h.step:
+			_, _, err = ParseBillingSteps(s)
+		case h.first:
+			if !isZeroSeconds(s) {
+				_, err = parseStep(s)
+			}
+		default:
+			_, err = ParseFee(decimalComma(s, h.sep))
+		}
+		return err == nil
+	}
+	for _, role := range []*int{&h.step, &h.first, &h.fee} {
+		i := *role
+		if i < 0 || !st.undecided[i] {
+			continue
+		}
+		s := cell(i)
+		switch {
+		case s == "":
+			if role != &h.fee { // an empty fee is none
+				st.empty[i] = append(st.empty[i], line)
+			}
+		case parses(i, s):
+			delete(st.undecided, i)
+			for _, l := range st.empty[i] {
+				bad.add(l, "the %s column is empty here, and holds billing terms on line %d: give them on every row", strings.TrimSpace(h.names[i]), line)
+			}
+		default:
+			delete(st.undecided, i)
+			st.dropped[i] = droppedCol{line, s}
+			*role = -1
 		}
 	}
-	if soft(h.first) {
-		if _, err := parseStep(cell(h.first)); err != nil && strings.Trim(cell(h.first), "0") != "" {
-			h.first = -1
+	for i, at := range st.dropped {
+		if s := cell(i); s != "" && i != h.prefix && i != h.rate && i != h.dest && billingCell(s, h.sep) {
+			bad.add(line, "the %s column holds %q here, billing terms, but %q on line %d: give the terms on every row, or none", strings.TrimSpace(h.names[i]), s, at.cell, at.line)
 		}
 	}
-	if soft(h.fee) && cell(h.fee) != "" {
-		if _, err := ParseFee(decimalComma(cell(h.fee), h.sep)); err != nil {
-			h.fee = -1
-		}
-	}
-	if h.first >= 0 && h.step < 0 {
-		if !soft(h.first) {
-			return h.firstAlone()
-		}
-		h.first = -1 // "Initial" beside no steps: not a first step either
+	if h.first >= 0 && !st.undecided[h.first] && h.step < 0 {
+		return h.firstAlone()
 	}
 	return ""
+}
+
+// billingCell reports whether a cell reads as billing steps ("60/60").
+func billingCell(s string, sep rune) bool {
+	_, _, err := ParseBillingSteps(s)
+	return err == nil && strings.ContainsAny(s, "/+")
 }
 
 // billing reads a row's billing terms, or says what is wrong with them.
@@ -426,6 +508,14 @@ func (h deckHeader) billing(rec []string) (Billing, string) {
 		return strings.TrimSpace(rec[i])
 	}
 	b := Billing{Initial: 1, Increment: 1}
+	if h.soft != nil {
+		// Soft columns with only empty cells so far count as absent.
+		for _, role := range []*int{&h.step, &h.first, &h.fee} {
+			if h.soft.undecided[*role] {
+				*role = -1
+			}
+		}
+	}
 	if h.step >= 0 {
 		s := cell(h.step)
 		if s == "" {
@@ -570,6 +660,28 @@ func normColumn(s string) string {
 	}, s)
 }
 
+// named is how many fields the header has up to its last named one: a
+// spreadsheet's trailing separator adds an unnamed field, which would
+// hide the extra field of a split price.
+func (h deckHeader) named() int {
+	n := len(h.names)
+	for n > 0 && strings.TrimSpace(h.names[n-1]) == "" {
+		n--
+	}
+	return n
+}
+
+// splitPrice reports whether a comma deck's rate cell is a whole number
+// followed by a cell of digits with a leading zero: the two halves of a
+// price written with a decimal comma ("0,0080").
+func (h deckHeader) splitPrice(rec []string) bool {
+	if h.sep != ',' || h.rate+1 >= len(rec) {
+		return false
+	}
+	r, next := strings.TrimSpace(rec[h.rate]), strings.TrimSpace(rec[h.rate+1])
+	return r != "" && strings.Trim(r, "0123456789") == "" && len(next) > 1 && next[0] == '0' && strings.Trim(next, "0123456789") == ""
+}
+
 // extraFields returns the non-empty fields of rec beyond the header's n,
 // joined, or "" (trailing empty fields are a spreadsheet's habit).
 func extraFields(rec []string, n int) string {
@@ -596,6 +708,12 @@ func perMinuteUnit(name string) string {
 	unit := strings.ToLower(name[i:])
 	if (strings.Contains(unit, "sec") || strings.Contains(unit, "/s)") || strings.Contains(unit, "/s]")) && !strings.Contains(unit, "60") {
 		return fmt.Sprintf("the rate column %q is priced per second; tollguard takes prices per minute: multiply by 60 and name the column rate", strings.TrimSpace(name))
+	}
+	for _, w := range headerWords(unit) {
+		switch w {
+		case "cent", "cents", "ct", "pence", "penny", "pennies", "centimes", "rappen":
+			return fmt.Sprintf("the rate column %q is priced in hundredths; tollguard takes prices in the currency's whole unit (0.0123 pounds, not 1.23 pence): divide by 100 and drop the unit", strings.TrimSpace(name))
+		}
 	}
 	return ""
 }

@@ -256,8 +256,8 @@ func TestParseRateDeckErrors(t *testing.T) {
 		{name: "a minimum duration without the steps after it", in: "prefix,rate,initial increment\n44,0.01,60\n", want: []string{
 			`line 1: the deck gives a first billing step ("initial increment") but not the steps after it`}},
 		{name: "a billing term tollguard does not read", in: "prefix,rate,billing,Minimum Charge\n44,0.01,60/60,0.05\n", want: []string{
-			`line 1: column "Minimum Charge" looks like a billing term tollguard does not read`}},
-		{name: "two fee columns", in: "prefix,rate,Setup Fee,Connection Fee\n44,0.01,0.05,0.05\n", want: []string{`column "Setup Fee" looks like a billing term`}},
+			`line 1: column "Minimum Charge" looks like a charge tollguard cannot bill`}},
+		{name: "two fee columns", in: "prefix,rate,Setup Fee,Connection Fee\n44,0.01,0.05,0.05\n", want: []string{`column "Setup Fee" looks like a charge tollguard cannot bill`}},
 		{name: "steps in minutes", in: "prefix,rate,Billing Increment (min)\n44,0.01,1\n", want: []string{`the billing column "Billing Increment (min)" is in minutes`}},
 		{name: "bad connection fee", in: "prefix,rate,connection fee\n44,0.01,-0.05\n33,0.01,£1\n", want: []string{
 			`line 2: connection fee "-0.05": must not be negative`, `line 3: connection fee "£1": not a decimal amount`}},
@@ -362,6 +362,16 @@ func TestRateDeckTermColumns(t *testing.T) {
 		// Terms tollguard does not read, or cannot.
 		{"Increment,Min Charge", "60/60,0.50", "refused"}, {"Increment,Rounding", "up,x", "refused"},
 		{"Increment (min)", "1", "refused"}, {"Min Duration", "60", "refused"},
+		// The third review's silent drops: fees and steps under more names.
+		{"Billing,Fee", "60/60,0.05", "60/60, 0.05 connection fee"}, {"Billing,Call Fee", "60/60,0.05", "60/60, 0.05 connection fee"},
+		{"Billing,Per Call", "60/60,0.05", "60/60, 0.05 connection fee"}, {"Billing,Connect", "60/60,0.05", "60/60, 0.05 connection fee"},
+		{"Billing,Connection Rate", "60/60,0.05", "60/60, 0.05 connection fee"}, {"Billing,Fixed Fee", "60/60,0.05", "refused"},
+		{"Billing,Activation Fee", "60/60,0.05", "refused"}, {"Billing,Per-Call Charge", "60/60,0.05", "60/60, 0.05 connection fee"},
+		{"Initial,Subsequent", "60,60", "60/60"}, {"Minimum,Increment", "30,6", "30/6"}, {"Min,Increment", "30,6", "30/6"},
+		{"Minimal Time,Increment", "30,6", "30/6"}, {"Billing Cycle", "60/60", "60/60"}, {"Min/Inc", "60/60", "60/60"},
+		{"Init/Next", "30,6", "refused"}, {"Initial", "60", "refused"}, {"Billing Block", "60/60", "60/60"},
+		{"Granularity", "6", "6/6"}, {"Billing Cycle", "monthly", ""}, {"Fee", "n/a", ""},
+		{"Minimum", "0.50", "refused"}, {"Price/min,Rate", "0.02,0.01", ""}, {"Rate per min (EUR)", "0.02", ""},
 	} {
 		rows, err := collectDeck("Prefix,Rate," + tc.header + "\n44,0.01," + tc.row + "\n")
 		switch {
@@ -373,6 +383,45 @@ func TestRateDeckTermColumns(t *testing.T) {
 			t.Errorf("%q: %v", tc.header, err)
 		case len(rows) != 1 || rows[0].e.Billing.String() != tc.want:
 			t.Errorf("%q: rows %v, want terms %q", tc.header, rows, tc.want)
+		}
+	}
+}
+
+// TestRateDeckSoftColumns: a bare-named column is judged by its first
+// non-empty cell, and a column dropped as no terms that later holds them,
+// or read as terms with an empty cell before, fails the import.
+func TestRateDeckSoftColumns(t *testing.T) {
+	rows, err := collectDeck("prefix,destination,rate,billing\n1800,US Toll Free,0,\n33,France,0.01,60/60\n")
+	if err == nil || !strings.Contains(err.Error(), "line 2: the billing column is empty here, and holds billing terms on line 3") {
+		t.Errorf("an empty first cell: %v, %v", rows, err)
+	}
+	_, err = collectDeck("prefix,rate,interval\n44,0.01,n/a\n33,0.01,60/60\n")
+	if err == nil || !strings.Contains(err.Error(), `line 3: the interval column holds "60/60" here, billing terms, but "n/a" on line 2`) {
+		t.Errorf("terms after a cell that is none: %v", err)
+	}
+	rows, err = collectDeck("prefix,rate,interval\n44,0.01,Peak\n33,0.01,Off-peak\n")
+	if err != nil || len(rows) != 2 || rows[1].e.Billing.String() != "" {
+		t.Errorf("peak and off-peak: %v, %v", rows, err)
+	}
+}
+
+// TestRateDeckPriceSplitByDecimalComma: a decimal comma in a comma deck
+// is refused however the columns fall (a trailing separator, a free-text
+// column after the rate), never read as a free destination.
+func TestRateDeckPriceSplitByDecimalComma(t *testing.T) {
+	for _, in := range []string{
+		"Code,Destination,Rate,Increment,\n1,USA,0,0080,6/6,\n",
+		"Code,Destination,Rate,End Date,\n1,USA,0,0080,2026-12-01,\n",
+		"Code,Destination,Rate,Notes\n1,USA,0,0080\n",
+	} {
+		rows, err := collectDeck(in)
+		if err == nil || !strings.Contains(err.Error(), "a decimal comma splits a price") {
+			t.Errorf("%q: %v, %v", in, rows, err)
+		}
+	}
+	for _, unit := range []string{"Rate (cents/min)", "Rate (ct/min)", "Rate (EUR cent)", "Rate (pence)"} {
+		if _, err := collectDeck("prefix,\"" + unit + "\"\n44,1.2\n"); err == nil || !strings.Contains(err.Error(), "priced in hundredths") {
+			t.Errorf("%q: %v", unit, err)
 		}
 	}
 }

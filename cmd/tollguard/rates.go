@@ -36,7 +36,8 @@ code, dial code), the destination (destination, description, country) and
 the price per minute (rate, price, rate per minute, cost). A price column
 whose unit says per second, a prefix split over a country-code and an
 area-code column, and a row with more fields than the header (a decimal
-comma in a comma-separated deck) are refused.
+comma in a comma-separated deck, also a whole-number rate followed by a
+zero-led cell: 0,0080) are refused.
 
 The carrier's billing terms are read too, so that credit runs out when
 the carrier's bill says it does:
@@ -52,10 +53,12 @@ the carrier's bill says it does:
 Steps are in seconds. A deck without them bills by the second with no
 fee. A column that looks like a billing term tollguard does not read (a
 minimum charge, a second fee, rounding), steps in minutes, or a first
-step without the steps after it is refused, with what to rename. A
-column named only Billing, Interval, Initial, Connection or Setup is read
-as terms when its first row holds them, and ignored otherwise (peak
-intervals, connection types).
+step without the steps after it is refused, with what to rename; so is
+a charge tollguard cannot bill (a minimum charge, a second fee). A
+column named only Billing, Interval, Initial, Connection, Setup or Fee
+is read as terms when its first non-empty cell holds them, and ignored
+otherwise (peak intervals, connection types); such a column that holds
+terms on some rows only is refused. Prices in cents are refused.
 
 When steps are longer than a second, a call ends 2 s before the end of
 a step, whatever limit set it (the carrier's clock starts a moment
