@@ -629,7 +629,7 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 		if untilClose > 0 && (e.d.MaxSec < 0 || untilClose < e.d.MaxSec) {
 			e.d.MaxSec = untilClose
 		}
-		e.allow(reason, "credit", "free destination; limit %s", secsString(e.d.MaxSec))
+		e.allow(reason, "credit", "free destination; time limit: %s", secsString(e.d.MaxSec))
 		return
 	}
 	budget := available
@@ -640,12 +640,19 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 	// "no cap" with a large balance gave MAXSEC in the billions, one
 	// call reserved the whole balance, and the sweep's arithmetic
 	// overflowed.
-	maxsec := min(MaxSeconds(budget, rate, bill, acct.Scale), MaxCallSecsLimit)
+	// by names the limit that set maxsec, for the explanation.
+	maxsec, by := MaxSeconds(budget, rate, bill, acct.Scale), "available credit"
+	if budget < available {
+		by = "the per-call cap " + FormatAmount(budget, acct.Scale)
+	}
+	if maxsec > MaxCallSecsLimit {
+		maxsec, by = MaxCallSecsLimit, "the longest call tollguard allows"
+	}
 	if acct.MaxCallSecs > 0 && maxsec > acct.MaxCallSecs {
-		maxsec = acct.MaxCallSecs
+		maxsec, by = acct.MaxCallSecs, "the account's maximum call length"
 	}
 	if untilClose > 0 && maxsec > untilClose {
-		maxsec = untilClose
+		maxsec, by = untilClose, "the close of business hours"
 	}
 	// Inside a paid step, whichever limit set it.
 	maxsec = bill.Fit(maxsec)
@@ -661,8 +668,8 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 	}
 	e.d.MaxSec = maxsec
 	e.d.Reserve = Cost(rate, bill, maxsec, acct.Scale)
-	e.allow(reason, "credit", "available %s at %s: up to %s, reserving %s",
-		FormatAmount(available, acct.Scale), bill.Price(rate), secsString(maxsec), FormatAmount(e.d.Reserve, acct.Scale))
+	e.allow(reason, "credit", "available %s at %s: up to %s (set by %s), reserving %s",
+		FormatAmount(available, acct.Scale), bill.Price(rate), secsString(maxsec), by, FormatAmount(e.d.Reserve, acct.Scale))
 }
 
 // maxBridgedBreak is the longest break in business hours that does not

@@ -47,7 +47,7 @@ func TestBillingTerms(t *testing.T) {
 	if d.MaxSec != 9*60-2 || d.Reserve != 95 {
 		t.Fatalf("MaxSec %d reserve %d, want 538 s and 95p; steps %+v", d.MaxSec, d.Reserve, d.Steps)
 	}
-	if last := d.Steps[len(d.Steps)-1].Detail; !strings.Contains(last, "0.10/min billed 60/60, 0.05 connection fee") {
+	if last := d.Steps[len(d.Steps)-1].Detail; !strings.Contains(last, "0.10/min billed 60/60, 0.05 connection fee: up to 538s (set by available credit)") {
 		t.Errorf("the credit step does not name the terms: %q", last)
 	}
 
@@ -101,6 +101,9 @@ func TestBillingTerms(t *testing.T) {
 	d = f.want(tollguard.Call{Dialled: "02079460000"}, tollguard.Allow, tollguard.ReasonOK)
 	if d.MaxSec != 7198 || d.Reserve != tollguard.Cost(d.Rate, d.Billing, 7198, 2) {
 		t.Fatalf("max call length 7200 on 60/60: MaxSec %d reserve %d, want 7198", d.MaxSec, d.Reserve)
+	}
+	if last := d.Steps[len(d.Steps)-1].Detail; !strings.Contains(last, "up to 7198s (set by the account's maximum call length)") {
+		t.Errorf("the credit step does not say what set MAXSEC: %q", last)
 	}
 	if _, err := f.p.Settle(ctx, tollguard.Settlement{CallID: d.CallID, Billsec: 0, By: "agi"}); err != nil {
 		t.Fatal(err)

@@ -103,9 +103,9 @@ func ParseRateDeck(r io.Reader, fn func(line int, e RateEntry) error) error {
 }
 
 // ParseRateDeckIn is ParseRateDeck for a deck the admin says is priced
-// in currency (an ISO code, or "" when not said). The rate column's unit
-// is then not consulted, every entry carries currency, and a currency
-// column naming another code is a bad row.
+// in currency (an ISO code, or "" when not said). Every entry then
+// carries currency; a rate column's unit or a currency column naming
+// another code is an error.
 func ParseRateDeckIn(r io.Reader, currency string, fn func(line int, e RateEntry) error) error {
 	br, err := bareCRLines(bufio.NewReaderSize(r, 64<<10))
 	if err != nil {
@@ -138,6 +138,12 @@ func ParseRateDeckIn(r io.Reader, currency string, fn func(line int, e RateEntry
 	h.soft = &soft
 	deckCurrency, currencyLine := h.currency, h.line
 	if currency != "" {
+		if h.currency != "" && h.currency != currency {
+			// A nightly import with --currency would otherwise take a
+			// carrier's switch of currency silently.
+			return Errorf(EINVALID, "rate deck: line %d: the rate column %q says %s, but the deck is imported as %s: import it with the currency it is in",
+				h.line, strings.TrimSpace(h.names[h.rate]), h.currency, currency)
+		}
 		deckCurrency, currencyLine = currency, 0
 	}
 	type seenRate struct {

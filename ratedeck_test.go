@@ -308,9 +308,10 @@ func TestRateDeckUnitCurrency(t *testing.T) {
 	}
 }
 
-// TestParseRateDeckIn: a currency the admin gives wins over the rate
-// column's unit, is carried by every entry, and a currency column
-// naming another code is a bad row; cells that are no code are ignored.
+// TestParseRateDeckIn: a currency the admin gives is carried by every
+// entry; a rate column's unit or a currency column naming another code
+// is refused; cells that are no code, and units that are none, are
+// ignored.
 func TestParseRateDeckIn(t *testing.T) {
 	parse := func(in, currency string) ([]deckRow, error) {
 		var rows []deckRow
@@ -324,9 +325,9 @@ func TestParseRateDeckIn(t *testing.T) {
 	if err != nil || len(rows) != 1 || rows[0].e.Currency != "GBP" {
 		t.Errorf("the given currency: %v, %v", rows, err)
 	}
-	rows, err = parse("prefix,Rate (USD)\n44,0.01\n", "GBP")
-	if err != nil || len(rows) != 1 || rows[0].e.Currency != "GBP" {
-		t.Errorf("the given currency over the unit: %v, %v", rows, err)
+	_, err = parse("prefix,Rate (USD)\n44,0.01\n", "GBP")
+	if err == nil || !strings.Contains(err.Error(), `line 1: the rate column "Rate (USD)" says USD, but the deck is imported as GBP`) {
+		t.Errorf("the given currency against the unit: %v", err)
 	}
 	rows, err = parse("prefix,rate,currency\n44,0.01,$\n33,0.01,usd\n", "USD")
 	if err != nil || len(rows) != 2 || rows[0].e.Currency != "USD" || rows[1].e.Currency != "USD" {

@@ -57,6 +57,12 @@ func newAccountAddCommand(app *App) *cobra.Command {
 			}
 			fmt.Fprintf(app.Out, "account %s created (%s, %s); add credit with `tollguard credit add %s AMOUNT`\n", a.ID, a.Plan.Country, a.Currency, a.ID)
 			warnDeckCurrency(cmd, app, db, a)
+			if !poundLike[a.Currency] && (a.NationalCeiling == tollguard.DefaultNationalCeiling || a.InternationalCeiling == tollguard.DefaultInternationalCeiling) {
+				// The defaults are AAISP's pence; in yen they deny
+				// every priced call.
+				fmt.Fprintf(app.Err, "warning: the default ceilings (%s national, %s international per minute) are AAISP's figures in pounds, here read in %s; set --national-ceiling and --intl-ceiling in %s with `tollguard account set %s`\n",
+					tollguard.DefaultNationalCeiling, tollguard.DefaultInternationalCeiling, a.Currency, a.Currency, a.ID)
+			}
 			return nil
 		},
 	}
@@ -68,6 +74,12 @@ func newAccountAddCommand(app *App) *cobra.Command {
 	s.flags(cmd.Flags())
 	return cmd
 }
+
+// poundLike are currencies worth roughly a pound, dollar or euro, in
+// which the default ceilings make sense as they are.
+var poundLike = map[string]bool{"GBP": true, "EUR": true, "USD": true, "CHF": true, "CAD": true, "AUD": true,
+	"NZD": true, "SGD": true, "IEP": true, "BHD": true, "KWD": true, "OMR": true, "JOD": true, "GIP": true,
+	"FKP": true, "JEP": true, "GGP": true, "IMP": true, "BSD": true, "BMD": true, "PAB": true, "KYD": true}
 
 // warnDeckCurrency says when the rate deck cannot price a new account
 // in its currency: the deck is in another, or does not say and other

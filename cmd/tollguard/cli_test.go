@@ -658,21 +658,26 @@ func TestCLIBillingTerms(t *testing.T) {
 func TestCLIDeckCurrency(t *testing.T) {
 	c := newCLI(t)
 	c.seed() // acme in GBP
-	c.ok("account", "add", "tokyo", "--country", "JP", "--currency", "JPY")
+	if _, _, errs := c.run("account", "add", "tokyo", "--country", "JP", "--currency", "JPY"); !strings.Contains(errs, "the default ceilings (0.20 national, 0.02 international per minute) are AAISP's figures in pounds, here read in JPY") {
+		t.Errorf("account add in yen with the default ceilings: %s", errs)
+	}
+	if _, _, errs := c.run("account", "add", "tokyo2", "--country", "JP", "--currency", "JPY", "--national-ceiling", "40", "--intl-ceiling", "10"); strings.Contains(errs, "default ceilings") {
+		t.Errorf("account add in yen with its own ceilings warned: %s", errs)
+	}
 	deck := filepath.Join(t.TempDir(), "deck.csv")
 	os.WriteFile(deck, []byte("prefix,destination,Rate (GBP)\n44,United Kingdom,0.01\n"), 0o600)
 	code, out, errs := c.run("rates", "import", deck)
-	if code != 0 || !strings.Contains(errs, "warning: the deck is priced in GBP; the gate denies priced calls (rate_ceiling) of 1 account(s) in other currencies: tokyo (JPY)") {
+	if code != 0 || !strings.Contains(errs, "warning: the deck is priced in GBP; the gate denies priced calls (rate_ceiling) of 2 account(s) in other currencies: tokyo (JPY), tokyo2 (JPY)") {
 		t.Fatalf("import: exit %d\n%s%s", code, out, errs)
 	}
 	if out := c.ok("rates", "lookup", "+442079460000"); !strings.Contains(out, "deck in GBP)") {
 		t.Errorf("lookup:\n%s", out)
 	}
-	// --currency wins over the unit ("Rate (ALL IN)" is no lek); a
-	// currency column naming another code is refused.
-	c.ok("rates", "import", deck, "--currency", "usd")
-	if out := c.ok("rates", "lookup", "+442079460000"); !strings.Contains(out, "deck in USD)") {
-		t.Errorf("lookup after --currency usd:\n%s", out)
+	// --currency against the unit, or a currency column naming another
+	// code, is refused: a carrier's switch of currency is never taken
+	// silently.
+	if code, _, errs := c.run("rates", "import", deck, "--currency", "usd"); code != 2 || !strings.Contains(errs, `the rate column "Rate (GBP)" says GBP, but the deck is imported as USD`) {
+		t.Errorf("--currency against the unit: exit %d, %s", code, errs)
 	}
 	os.WriteFile(deck, []byte("prefix,rate,currency\n44,0.01,GBP\n"), 0o600)
 	if code, _, errs := c.run("rates", "import", deck, "--currency", "usd"); code != 2 || !strings.Contains(errs, "line 2: currency GBP, but the deck is imported as USD") {

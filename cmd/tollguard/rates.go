@@ -70,8 +70,9 @@ One deck prices every account, in the account's currency. Say which
 currency the deck is in with --currency, or in the deck: a currency
 column of ISO codes (cells that are not, like "$", are ignored), or the
 rate column's unit when it holds just the code ("Rate (USD)", "Price
-[eur/min]"). --currency wins over the unit; a currency column naming
-another code is a bad row. The gate then refuses to price the calls of
+[eur/min]"). --currency against the unit or a currency column naming
+another code is refused, so that a carrier's switch of currency is
+never taken silently. The gate then refuses to price the calls of
 an account in another currency (rate_ceiling), where a dollar deck would
 charge a yen account a hundredth. A deck that does not say is taken to
 be in every account's currency, as before.
