@@ -218,6 +218,10 @@ func ParseRateDeckIn(r io.Reader, currency string, fn func(line int, e RateEntry
 				case code != deckCurrency && currencyLine == 0:
 					bad.add(line, "currency %s, but the deck is imported as %s", code, deckCurrency)
 					continue
+				case code != deckCurrency && currencyLine == h.line:
+					bad.add(line, "currency %s, but the header's rate column %q says %s: one deck prices every account, so give it one currency",
+						code, strings.TrimSpace(h.names[h.rate]), deckCurrency)
+					continue
 				case code != deckCurrency:
 					bad.add(line, "currency %s, but line %d says %s: one deck prices every account, so give it one currency", code, currencyLine, deckCurrency)
 					continue

@@ -264,7 +264,8 @@ func TestParseRateDeckErrors(t *testing.T) {
 		{name: "a prefix repeated with other terms", in: "prefix,rate,billing\n44,0.01,60/60\n44,0.01,1/1\n", calls: 1, want: []string{
 			"line 3: prefix 44 is also on line 2 at 0.01/min billed 60/60, here at 0.01/min"}},
 		{name: "currencies", in: "prefix,Rate (USD),currency\n44,0.01,USD\n33,0.01,EUR\n34,0.01,dollars\n35,0.01,XXX\n36,0.01,gbp\n", calls: 1, want: []string{
-			"2 bad rows", "line 3: currency EUR, but line 1 says USD", "line 6: currency GBP, but line 1 says USD"}},
+			"2 bad rows", `line 3: currency EUR, but the header's rate column "Rate (USD)" says USD`, `line 6: currency GBP, but the header's rate column "Rate (USD)" says USD`}},
+		{name: "currencies by row", in: "prefix,rate,currency\n44,0.01,USD\n33,0.01,EUR\n", calls: 1, want: []string{"line 3: currency EUR, but line 2 says USD"}},
 		{name: "huge destination cell", in: "prefix,destination,rate\n44," + strings.Repeat("x", 300) + ",0.01\n", want: []string{"line 2: the destination is 300 bytes long"}},
 	}
 	for _, tt := range tests {
