@@ -673,6 +673,9 @@ func TestCLIDeckCurrency(t *testing.T) {
 	if out := c.ok("rates", "lookup", "+442079460000"); !strings.Contains(out, "deck in GBP)") {
 		t.Errorf("lookup:\n%s", out)
 	}
+	if code, _, errs := c.run("rates", "lookup"); code != 2 || !strings.Contains(errs, "accepts 1 arg(s), received 0 (see `tollguard rates lookup --help`)") {
+		t.Errorf("a missing argument: exit %d, %s", code, errs)
+	}
 	// --currency against the unit, or a currency column naming another
 	// code, is refused: a carrier's switch of currency is never taken
 	// silently.

@@ -57,11 +57,16 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	defer app.Close()
 	root := newRootCommand(app)
 	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintf(stderr, "tollguard: %s\n", safeText(tollguard.ErrorMessage(err)))
+	msg := tollguard.ErrorMessage(err)
+	if isCobraUsage(err) && !strings.Contains(msg, "--help") && cmd != nil {
+		// "accepts 1 arg(s), received 0" says nothing of which.
+		msg += fmt.Sprintf(" (see `%s --help`)", cmd.CommandPath())
+	}
+	fmt.Fprintf(stderr, "tollguard: %s\n", safeText(msg))
 	return exitCode(err)
 }
 
