@@ -201,6 +201,9 @@ func parseDecimal(s string, scale int) (int64, *Error) {
 	}
 	frac = strings.TrimRight(frac, "0")
 	if len(frac) > scale {
+		if scale == 0 {
+			return 0, &Error{Code: EINVALID, Message: "too many decimal places: a whole number (the currency has no minor unit in use: JPY, KRW, IDR, ...)"}
+		}
 		return 0, &Error{Code: EINVALID, Message: "too many decimal places (at most " + itoa(scale) + ")"}
 	}
 	digits := whole + frac + strings.Repeat("0", scale-len(frac))

@@ -1,6 +1,7 @@
 package tollguard_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/tollguard/tollguard"
@@ -49,6 +50,10 @@ func TestParseAndFormatAmount(t *testing.T) {
 		if tc.ok && tollguard.FormatAmount(got, tc.scale) != tc.print {
 			t.Errorf("FormatAmount(%d, %d) = %q, want %q", got, tc.scale, tollguard.FormatAmount(got, tc.scale), tc.print)
 		}
+	}
+	// A whole-unit currency says why a decimal is refused.
+	if _, err := tollguard.ParseAmount("1.5", 0); err == nil || !strings.Contains(err.Error(), "the currency has no minor unit") {
+		t.Errorf("1.5 in yen: %v", err)
 	}
 }
 
