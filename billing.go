@@ -154,6 +154,12 @@ func (b Billing) Price(r Rate) string {
 // figure ("60") is both steps.
 func ParseBillingSteps(s string) (first, step int64, err error) {
 	t := strings.ToLower(strings.TrimSpace(s))
+	switch strings.Join(strings.FieldsFunc(t, func(r rune) bool { return r == ' ' || r == '-' || r == '_' }), " ") {
+	case "per second", "per sec", "by the second", "per-second":
+		return 1, 1, nil
+	case "per minute", "per min", "by the minute":
+		return 60, 60, nil
+	}
 	a, b, two := strings.Cut(t, "/")
 	if !two {
 		for _, sep := range []string{"+", "-"} {

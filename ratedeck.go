@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 )
 
@@ -172,10 +173,10 @@ func ParseRateDeckIn(r io.Reader, currency string, fn func(line int, e RateEntry
 		if blankRecord(rec) {
 			continue
 		}
-		if extra := extraFields(rec, h.named()); extra != "" {
+		if extra := extraFields(rec, h.fields(rec)); extra != "" {
 			// "1,USA,0,0080": a decimal comma in a comma deck splits
 			// the price, and 0 would price the destination free.
-			bad.add(line, "the row has %d fields, the header %d (extra %q): a decimal comma splits a price in a comma-separated deck; write prices with a decimal point, or separate the fields with ';'", len(rec), h.named(), extra)
+			bad.add(line, "the row has %d fields, the header %d (extra %q): a decimal comma splits a price in a comma-separated deck; write prices with a decimal point, or separate the fields with ';'", len(rec), h.fields(rec), extra)
 			continue
 		}
 		if len(rec) <= h.prefix || len(rec) <= h.rate {
@@ -192,12 +193,17 @@ func ParseRateDeckIn(r io.Reader, currency string, fn func(line int, e RateEntry
 			bad.add(line, "%s", msg)
 			continue
 		}
-		if h.splitPrice(rec) {
-			// "1,USA,0,0080,": a decimal comma split the price, and the
-			// next column (free text, or one the header left unnamed)
-			// took the rest; 0 would price the USA free.
-			bad.add(line, "the rate %q is followed by %q: a decimal comma splits a price in a comma-separated deck; write prices with a decimal point, or separate the fields with ';'",
-				strings.TrimSpace(rec[h.rate]), strings.TrimSpace(rec[h.rate+1]))
+		if col := h.splitPrice(rec); col >= 0 {
+			// "1,USA,0,0080,": a decimal comma split the price (or the
+			// fee), and the next column (free text, or one the header
+			// left unnamed) took the rest; 0 would price the USA free.
+			bad.add(line, "%q is followed by %q: a decimal comma splits a price in a comma-separated deck; write prices with a decimal point (0 as 0.00), or separate the fields with ';'",
+				strings.TrimSpace(rec[col]), strings.TrimSpace(rec[col+1]))
+			continue
+		}
+		if i := h.shiftedTerms(rec); i >= 0 {
+			bad.add(line, "the %s column, which tollguard does not read, holds billing steps %q: name it \"billing\", or if the columns are shifted, write prices with a decimal point",
+				strings.TrimSpace(h.names[i]), strings.TrimSpace(rec[i]))
 			continue
 		}
 		if msg := h.decideSoft(&soft, rec, line, &bad); msg != "" {
@@ -350,6 +356,11 @@ func (h deckHeader) unreadTerms() string {
 	if h.first >= 0 && h.step < 0 && !deckSoftNames[normColumn(h.names[h.first])] {
 		return h.firstAlone()
 	}
+	if h.fee >= 0 {
+		if msg := perMinuteUnit(h.names[h.fee]); strings.Contains(msg, "hundredths") {
+			return strings.Replace(msg, "the rate column", "the fee column", 1)
+		}
+	}
 	return ""
 }
 
@@ -386,7 +397,9 @@ func billingTerm(name string) bool {
 	for _, w := range words {
 		switch w {
 		case "code", "codes", "type", "zone", "region", "date", "name", "id", "group", "class", "category",
-			"contract", "avg", "average", "routing", "route", "status", "description", "desc", "plan", "cycle":
+			"contract", "avg", "average", "routing", "route", "status", "description", "desc", "plan", "cycle",
+			"acd", "asr", "pdd", "ner", "margin", "max", "maximum", "volume", "commitment", "quality",
+			"peak", "offpeak", "band", "hours", "change", "dec":
 			return false
 		}
 		has[w] = true
@@ -402,9 +415,13 @@ func billingTerm(name string) bool {
 	switch {
 	case any("rate", "price", "cost", "tariff") && any("min", "mins", "minute", "minutes"):
 		return false // a price per minute: "Price/min", "Rate per min"
+	case any("time") && any("interval") && !any("first", "initial", "init", "min", "minimum"):
+		return false // a time band: "Time Interval" 08-18
 	case any("increment", "increments", "interval", "intervals", "step", "steps", "pulse", "pulses", "rounding",
 		"flagfall", "surcharge", "tariffication", "tarification", "granularity", "inc", "incr", "subsequent", "fee", "fees",
-		"min", "minimum", "minimal"):
+		"min", "minimum", "minimal", "charge", "charges"):
+		return true
+	case any("flat", "fixed") && any("rate", "price", "cost"):
 		return true
 	case any("first", "initial", "init") && any("duration", "dur", "sec", "secs", "seconds", "charge", "time", "period", "cost", "block", "next"):
 		return true
@@ -440,10 +457,12 @@ type softState struct {
 	dropped   map[int]droppedCol
 }
 
-// droppedCol is the cell that showed a soft column holds no terms.
+// droppedCol is the cell that showed a soft column holds no terms, and
+// the role it was read for.
 type droppedCol struct {
 	line int
 	cell string
+	role *int
 }
 
 // decideSoft settles the soft columns on one row, adding bad rows for
@@ -454,21 +473,7 @@ func (h *deckHeader) decideSoft(st *softState, rec []string, line int, bad *rowE
 		if i < 0 || i >= len(rec) {
 			return ""
 		}
-		return strings.TrimSpace(rec[i])
-	}
-	parses := func(i int, s string) bool {
-		var err error
-		switch i {
-		case h.step:
-			_, _, err = ParseBillingSteps(s)
-		case h.first:
-			if !isZeroSeconds(s) {
-				_, err = parseStep(s)
-			}
-		default:
-			_, err = ParseFee(decimalComma(s, h.sep))
-		}
-		return err == nil
+		return noneCell(rec[i])
 	}
 	for _, role := range []*int{&h.step, &h.first, &h.fee} {
 		i := *role
@@ -476,24 +481,24 @@ func (h *deckHeader) decideSoft(st *softState, rec []string, line int, bad *rowE
 			continue
 		}
 		s := cell(i)
-		switch {
-		case s == "":
-			if role != &h.fee { // an empty fee is none
+		switch h.softVerdict(role, i, s) {
+		case 0: // empty, or a zero fee: no evidence yet
+			if s == "" && role != &h.fee { // an empty fee is none
 				st.empty[i] = append(st.empty[i], line)
 			}
-		case parses(i, s):
+		case 1:
 			delete(st.undecided, i)
 			for _, l := range st.empty[i] {
 				bad.add(l, "the %s column is empty here, and holds billing terms on line %d: give them on every row", strings.TrimSpace(h.names[i]), line)
 			}
 		default:
 			delete(st.undecided, i)
-			st.dropped[i] = droppedCol{line, s}
+			st.dropped[i] = droppedCol{line, s, role}
 			*role = -1
 		}
 	}
 	for i, at := range st.dropped {
-		if s := cell(i); s != "" && i != h.prefix && i != h.rate && i != h.dest && billingCell(s, h.sep) {
+		if s := cell(i); s != "" && h.softVerdict(at.role, i, s) == 1 {
 			bad.add(line, "the %s column holds %q here, billing terms, but %q on line %d: give the terms on every row, or none", strings.TrimSpace(h.names[i]), s, at.cell, at.line)
 		}
 	}
@@ -501,6 +506,65 @@ func (h *deckHeader) decideSoft(st *softState, rec []string, line int, bad *rowE
 		return h.firstAlone()
 	}
 	return ""
+}
+
+// softVerdict judges one cell of a soft column in role (one of h.step,
+// h.first, h.fee) at index i: 1 terms, -1 not terms, 0 no evidence (an
+// empty cell, or a zero fee).
+func (h *deckHeader) softVerdict(role *int, i int, s string) int {
+	if s == "" {
+		return 0
+	}
+	if j := strings.IndexAny(h.names[i], "(["); j >= 0 {
+		// A unit of time longer than a minute: "Billing Cycle (days)".
+		if slices.ContainsFunc(headerWords(h.names[i][j:]), func(w string) bool {
+			switch w {
+			case "d", "day", "days", "h", "hour", "hours", "week", "weeks", "month", "months", "year", "years":
+				return true
+			}
+			return false
+		}) {
+			return -1
+		}
+	}
+	switch role {
+	case &h.step:
+		// Names that often hold something else need "60/60" itself.
+		if n := normColumn(h.names[i]); (n == "billingcycle" || n == "next" || n == "terms") && !billingCell(s, h.sep) {
+			return -1
+		}
+		if _, _, err := ParseBillingSteps(s); err != nil {
+			return -1
+		}
+	case &h.first:
+		if isZeroSeconds(s) {
+			return 0
+		}
+		if _, err := parseStep(s); err != nil {
+			return -1
+		}
+	default:
+		// A fee looks like money: "0.05", not a flag "1".
+		f, err := ParseFee(decimalComma(s, h.sep))
+		if err != nil || !strings.ContainsAny(s, ".,") && f != 0 {
+			return -1
+		}
+		if f == 0 {
+			return 0
+		}
+	}
+	return 1
+}
+
+// noneCell trims a cell and reads the words decks write for nothing
+// ("-", "N/A", "none") as empty.
+func noneCell(s string) string {
+	t := strings.TrimSpace(s)
+	switch strings.ToLower(t) {
+	case "-", "--", "—", "n/a", "na", "none", "nil", "null", "x":
+		return ""
+	}
+	return t
 }
 
 // billingCell reports whether a cell reads as billing steps ("60/60").
@@ -515,7 +579,7 @@ func (h deckHeader) billing(rec []string) (Billing, string) {
 		if i < 0 || i >= len(rec) {
 			return ""
 		}
-		return strings.TrimSpace(rec[i])
+		return noneCell(rec[i])
 	}
 	b := Billing{Initial: 1, Increment: 1}
 	if h.soft != nil {
@@ -681,15 +745,68 @@ func (h deckHeader) named() int {
 	return n
 }
 
-// splitPrice reports whether a comma deck's rate cell is a whole number
-// followed by a cell of digits with a leading zero: the two halves of a
-// price written with a decimal comma ("0,0080").
-func (h deckHeader) splitPrice(rec []string) bool {
-	if h.sep != ',' || h.rate+1 >= len(rec) {
-		return false
+// fields is how many fields a row may have: the header's, or for a row
+// whose price is a whole number (a price split by a decimal comma shows
+// so) the header's up to its last named field, since a spreadsheet's
+// trailing separator would hide the split's extra field.
+func (h deckHeader) fields(rec []string) int {
+	if h.rate < len(rec) && wholeNumber(rec[h.rate]) {
+		return h.named()
 	}
-	r, next := strings.TrimSpace(rec[h.rate]), strings.TrimSpace(rec[h.rate+1])
-	return r != "" && strings.Trim(r, "0123456789") == "" && len(next) > 1 && next[0] == '0' && strings.Trim(next, "0123456789") == ""
+	return len(h.names)
+}
+
+func wholeNumber(s string) bool {
+	s = strings.TrimSpace(s)
+	return s != "" && strings.Trim(s, "0123456789") == ""
+}
+
+// splitPrice returns the column of a comma deck's price (the rate, or the
+// fee) that is a whole number followed by the digits of its fraction,
+// the two halves of a price written with a decimal comma ("0,0080",
+// "4,95"), or -1. The fraction is a cell of digits with a leading zero,
+// or any digits in a column tollguard does not read.
+func (h deckHeader) splitPrice(rec []string) int {
+	if h.sep != ',' {
+		return -1
+	}
+	for _, col := range []int{h.rate, h.fee} {
+		if col < 0 || col+1 >= len(rec) || !wholeNumber(rec[col]) || !wholeNumber(rec[col+1]) {
+			continue
+		}
+		next := strings.TrimSpace(rec[col+1])
+		if (len(next) > 1 && next[0] == '0') || !h.reads(col+1) {
+			return col
+		}
+	}
+	return -1
+}
+
+// reads reports whether column i is one the parser reads.
+func (h deckHeader) reads(i int) bool {
+	return i == h.prefix || i == h.dest || i == h.rate || i == h.step || i == h.first || i == h.fee || i == h.cur
+}
+
+// shiftedTerms returns a column tollguard does not read that holds
+// billing steps ("60/60") where it should not: after a whole-number price
+// in a comma deck (a decimal comma shifted the columns), or under a name
+// about billing ("Billing Type"); -1 when none does.
+func (h deckHeader) shiftedTerms(rec []string) int {
+	shifted := h.sep == ',' && h.rate < len(rec) && wholeNumber(rec[h.rate])
+	for i, s := range rec {
+		if i >= len(h.names) || h.reads(i) || !billingCell(strings.TrimSpace(s), h.sep) {
+			continue
+		}
+		if shifted {
+			return i
+		}
+		for _, w := range headerWords(h.names[i]) {
+			if w == "billing" || w == "charging" || w == "rating" {
+				return i
+			}
+		}
+	}
+	return -1
 }
 
 // extraFields returns the non-empty fields of rec beyond the header's n,

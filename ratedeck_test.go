@@ -398,7 +398,11 @@ func TestRateDeckSoftColumns(t *testing.T) {
 		t.Errorf("an empty first cell: %v, %v", rows, err)
 	}
 	_, err = collectDeck("prefix,rate,interval\n44,0.01,n/a\n33,0.01,60/60\n")
-	if err == nil || !strings.Contains(err.Error(), `line 3: the interval column holds "60/60" here, billing terms, but "n/a" on line 2`) {
+	if err == nil || !strings.Contains(err.Error(), "line 2: the interval column is empty here, and holds billing terms on line 3") {
+		t.Errorf("terms after a cell that says none: %v", err)
+	}
+	_, err = collectDeck("prefix,rate,pulse\n44,0.01,0\n33,0.01,60\n")
+	if err == nil || !strings.Contains(err.Error(), `line 3: the pulse column holds "60" here, billing terms, but "0" on line 2`) {
 		t.Errorf("terms after a cell that is none: %v", err)
 	}
 	rows, err = collectDeck("prefix,rate,interval\n44,0.01,Peak\n33,0.01,Off-peak\n")
@@ -424,6 +428,58 @@ func TestRateDeckPriceSplitByDecimalComma(t *testing.T) {
 	for _, unit := range []string{"Rate (cents/min)", "Rate (ct/min)", "Rate (EUR cent)", "Rate (pence)"} {
 		if _, err := collectDeck("prefix,\"" + unit + "\"\n44,1.2\n"); err == nil || !strings.Contains(err.Error(), "priced in hundredths") {
 			t.Errorf("%q: %v", unit, err)
+		}
+	}
+}
+
+// TestRateDeckFourthReview: the last review's decks. Misreads are
+// refused or read right; ordinary columns import as before.
+func TestRateDeckFourthReview(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want string // "refused: <text>", or the last row's "rate terms"
+	}{
+		// A price split by a decimal comma, whatever its fraction.
+		{"Code,Destination,Rate,Notes\n882,Intl Networks,0,5\n", "refused: a decimal comma splits a price"},
+		{"Code,Destination,Rate,Notes\n881,Iridium,0,95\n", "refused: a decimal comma splits a price"},
+		{"Code,Destination,Rate,Increment,Notes\n870,Inmarsat,4,95,60/60,\n", "refused: holds billing steps \"60/60\""},
+		{"Code,Destination,Rate,Connection Fee,Notes\n882,Intl Networks,1.50,0,50,\n", "refused: a decimal comma splits a price"},
+		{"Code,Destination,Rate,Zone\n1800,USA Toll Free,0,01\n", "refused: write prices with a decimal point (0 as 0.00)"},
+		// Fees and steps that say none, then give them.
+		{"Code,Destination,Rate,Fee\n1,USA,0.01,-\n882,Intl Networks,1.50,0.50\n", "1.50 1/1, 0.50 connection fee"},
+		{"Code,Destination,Rate,Connection\n1,USA,0.01,N/A\n882,Intl Networks,1.50,0.50\n", "1.50 1/1, 0.50 connection fee"},
+		{"Code,Destination,Rate,Connection Fee\n1,USA,0.01,none\n882,Intl Networks,1.50,0.50\n", "1.50 1/1, 0.50 connection fee"},
+		{"Code,Destination,Rate,Interval\n1,USA,0.01,N/A\n882,Intl Networks,1.50,60\n", "refused: the Interval column is empty here"},
+		{"Code,Destination,Rate,Billing\n882,Intl Networks,1.50,Per Minute\n", "1.50 60/60"},
+		{"Code,Destination,Rate,Billing Type\n882,Intl Networks,1.50,60/60\n", "refused: holds billing steps"},
+		// Per-call charges under other names.
+		{"Code,Rate,Increment,Disconnect Charge\n882,1.50,60/60,0.50\n", "refused: looks like a charge"},
+		{"Code,Rate,Increment,Service Charge\n882,1.50,60/60,0.50\n", "refused: looks like a charge"},
+		{"Code,Rate,Increment,Flat Rate\n882,1.50,60/60,0.50\n", "refused: looks like"},
+		{"Code,Rate,Increment,Connection Fee (cents)\n882,1.50,60/60,5\n", "refused: the fee column"},
+		// Ordinary columns, as before.
+		{"Code,Rate,Setup\n882,1.50,1\n", "1.50 "}, {"Code,Rate,Connection\n882,1.50,1\n", "1.50 "},
+		{"Code,Rate,Billing Cycle (days)\n882,1.50,7\n", "1.50 "}, {"Code,Rate,Next\n882,12,13\n", "12.00 "},
+		{"Code,Rate,ACD (min)\n882,1.50,3.5\n", "1.50 "}, {"Code,Rate,Min ASR\n882,1.50,40\n", "1.50 "},
+		{"Code,Rate,Max Duration (min)\n882,1.50,120\n", "1.50 "}, {"Code,Rate,Commitment (min)\n882,1.50,1000\n", "1.50 "},
+		{"Code,Rate,Min Margin %\n882,1.50,5\n", "1.50 "}, {"Code,Rate,Time Interval\n882,1.50,08-18\n", "1.50 "},
+		{"Code,Rate,Peak Interval\n882,1.50,08-18\n", "1.50 "}, {"Code,Rate,Inc/Dec\n882,1.50,inc\n", "1.50 "},
+		{"Code,Rate,Effective Date,\n882,1.50,2026-01-01,NEW\n", "1.50 "},
+	} {
+		rows, err := collectDeck(tc.in)
+		if want, ok := strings.CutPrefix(tc.want, "refused: "); ok {
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("%q: %v, %v; want refused with %q", tc.in, rows, err, want)
+			}
+			continue
+		}
+		if err != nil || len(rows) == 0 {
+			t.Errorf("%q: %v", tc.in, err)
+			continue
+		}
+		last := rows[len(rows)-1].e
+		if got := last.Rate.String() + " " + last.Billing.String(); got != tc.want {
+			t.Errorf("%q: read as %q, want %q", tc.in, got, tc.want)
 		}
 	}
 }

@@ -36,8 +36,9 @@ code, dial code), the destination (destination, description, country) and
 the price per minute (rate, price, rate per minute, cost). A price column
 whose unit says per second, a prefix split over a country-code and an
 area-code column, and a row with more fields than the header (a decimal
-comma in a comma-separated deck, also a whole-number rate followed by a
-zero-led cell: 0,0080) are refused.
+comma in a comma-separated deck, also a whole-number rate or fee followed
+by its fraction in a zero-led cell or a column tollguard does not read:
+0,0080 or 4,95) are refused; write 0 as 0.00.
 
 The carrier's billing terms are read too, so that credit runs out when
 the carrier's bill says it does:
@@ -56,9 +57,11 @@ minimum charge, a second fee, rounding), steps in minutes, or a first
 step without the steps after it is refused, with what to rename; so is
 a charge tollguard cannot bill (a minimum charge, a second fee). A
 column named only Billing, Interval, Initial, Connection, Setup or Fee
-is read as terms when its first non-empty cell holds them, and ignored
-otherwise (peak intervals, connection types); such a column that holds
-terms on some rows only is refused. Prices in cents are refused.
+is read as terms when its first non-empty cell holds them (a fee must
+look like money: 0.05), and ignored otherwise (peak intervals,
+connection flags); such a column that holds terms on some rows only is
+refused. "-", "N/A" and "none" are empty cells; "per minute" and "per
+second" are 60/60 and 1/1. Prices and fees in cents are refused.
 
 When steps are longer than a second, a call ends 2 s before the end of
 a step, whatever limit set it (the carrier's clock starts a moment
