@@ -459,12 +459,8 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 	e.d.Rate, e.d.Billing = rate, bill
 	// Denied in step 6, after the high-risk list and premium numbers,
 	// whose reasons say more.
-	denyForeign := func() {
-		e.deny(ReasonRateCeiling, "rate", "the rate deck is priced in %s and account %s in %s, so %s cannot be priced; import a deck in %s, or keep the account's currency the deck's",
-			foreign, acct.ID, acct.Currency, num.E164, acct.Currency)
-	}
 	if whitelisted && foreign != "" {
-		denyForeign()
+		denyForeign(e, foreign, acct, num)
 		return
 	}
 
@@ -492,7 +488,7 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 			return
 		}
 		if foreign != "" {
-			denyForeign()
+			denyForeign(e, foreign, acct, num)
 			return
 		}
 		dearest, minutes := bill.DearestMinute(rate)
@@ -670,6 +666,13 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 	e.d.Reserve = Cost(rate, bill, maxsec, acct.Scale)
 	e.allow(reason, "credit", "available %s at %s: up to %s (set by %s), reserving %s",
 		FormatAmount(available, acct.Scale), bill.Price(rate), secsString(maxsec), by, FormatAmount(e.d.Reserve, acct.Scale))
+}
+
+// denyForeign denies a call the deck prices in another currency than
+// the account's.
+func denyForeign(e *eval, deck string, acct *Account, num Number) {
+	e.deny(ReasonRateCeiling, "rate", "the rate deck is priced in %s and account %s in %s, so %s cannot be priced; import a deck in %s, or keep the account's currency the deck's",
+		deck, acct.ID, acct.Currency, num.E164, acct.Currency)
 }
 
 // maxBridgedBreak is the longest break in business hours that does not
