@@ -154,15 +154,15 @@ func (b Billing) Price(r Rate) string {
 // figure ("60") is both steps.
 func ParseBillingSteps(s string) (first, step int64, err error) {
 	t := strings.ToLower(strings.TrimSpace(s))
-	switch strings.Join(strings.FieldsFunc(t, func(r rune) bool { return r == ' ' || r == '-' || r == '_' }), " ") {
-	case "per second", "per sec", "by the second", "per-second":
+	switch strings.Join(strings.FieldsFunc(t, func(r rune) bool { return r == ' ' || r == '-' || r == '_' || r == '.' }), " ") {
+	case "per second", "per sec", "by the second", "1 sec", "1 second", "second", "sec":
 		return 1, 1, nil
-	case "per minute", "per min", "by the minute":
+	case "per minute", "per min", "by the minute", "1 min", "1 minute", "minute", "min":
 		return 60, 60, nil
 	}
 	a, b, two := strings.Cut(t, "/")
 	if !two {
-		for _, sep := range []string{"+", "-"} {
+		for _, sep := range []string{"+", "-", "x", ":", "|"} {
 			if a, b, two = strings.Cut(t, sep); two {
 				break
 			}

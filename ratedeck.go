@@ -130,6 +130,13 @@ func ParseRateDeckIn(r io.Reader, currency string, fn func(line int, e RateEntry
 		return Errorf(EINVALID, "rate deck: line %d: the header row: %v", h.line, err)
 	}
 
+	known := currency
+	if known == "" {
+		known = h.currency
+	}
+	if scale, err := CurrencyScale(known); err == nil && known != "" && scale == 0 {
+		h.wholeUnits = true
+	}
 	soft := softState{undecided: map[int]bool{}, empty: map[int][]int{}, dropped: map[int]droppedCol{}}
 	for _, i := range []int{h.step, h.first, h.fee} {
 		if i >= 0 && deckSoftNames[normColumn(h.names[i])] {
@@ -286,6 +293,7 @@ type deckHeader struct {
 	prefix, dest, rate int    // column indexes; dest -1 if absent
 	step, first, fee   int    // billing columns, -1 if absent
 	cur                int    // the currency column, -1 if absent
+	wholeUnits         bool   // the deck's currency has no minor unit (yen)
 	currency           string // from the rate column's unit, "" if none
 	names              []string
 	soft               *softState // while parsing rows
@@ -534,6 +542,9 @@ func (h *deckHeader) softVerdict(role *int, i int, s string) int {
 			return -1
 		}
 		if _, _, err := ParseBillingSteps(s); err != nil {
+			if termish(s) {
+				return 1 // terms tollguard cannot read: billing() refuses the row
+			}
 			return -1
 		}
 	case &h.first:
@@ -544,9 +555,16 @@ func (h *deckHeader) softVerdict(role *int, i int, s string) int {
 			return -1
 		}
 	default:
-		// A fee looks like money: "0.05", not a flag "1".
+		// A fee looks like money: "0.05", not a flag "1" (but in a
+		// currency of whole units, 10 is money).
 		f, err := ParseFee(decimalComma(s, h.sep))
-		if err != nil || !strings.ContainsAny(s, ".,") && f != 0 {
+		if err != nil {
+			if symbolMoney(s, h.sep) {
+				return 1 // "$0.10": money tollguard cannot read; billing() refuses the row
+			}
+			return -1
+		}
+		if !strings.ContainsAny(s, ".,") && f != 0 && !h.wholeUnits {
 			return -1
 		}
 		if f == 0 {
@@ -554,6 +572,28 @@ func (h *deckHeader) softVerdict(role *int, i int, s string) int {
 		}
 	}
 	return 1
+}
+
+// symbolMoney reports whether a cell is a price with a currency symbol
+// or code ("$0.10", "0.10 USD").
+func symbolMoney(s string, sep rune) bool {
+	t := strings.TrimSpace(strings.Trim(strings.TrimSpace(s), "$€£¥"))
+	if f := strings.Fields(t); len(f) == 2 {
+		if _, err := ParseCurrency(f[0]); err == nil {
+			t = f[1]
+		} else if _, err := ParseCurrency(f[1]); err == nil {
+			t = f[0]
+		}
+	}
+	_, err := ParseFee(decimalComma(t, sep))
+	return err == nil && t != strings.TrimSpace(s)
+}
+
+// termish reports whether a cell looks like billing steps tollguard
+// could not read ("1 min", "60x60"): digits, or a word of time.
+func termish(s string) bool {
+	t := strings.ToLower(s)
+	return strings.ContainsAny(t, "0123456789") || strings.Contains(t, "min") || strings.Contains(t, "sec")
 }
 
 // noneCell trims a cell and reads the words decks write for nothing
@@ -588,6 +628,9 @@ func (h deckHeader) billing(rec []string) (Billing, string) {
 			if h.soft.undecided[*role] {
 				*role = -1
 			}
+		}
+		if h.step < 0 && h.first >= 0 {
+			return b, h.firstAlone()
 		}
 	}
 	if h.step >= 0 {
@@ -775,7 +818,16 @@ func (h deckHeader) splitPrice(rec []string) int {
 			continue
 		}
 		next := strings.TrimSpace(rec[col+1])
-		if (len(next) > 1 && next[0] == '0') || !h.reads(col+1) {
+		if h.wholeUnits {
+			// Yen prices are whole numbers: only a field more than the
+			// header shows a split.
+			if len(rec) > len(h.names) {
+				return col
+			}
+			continue
+		}
+		undecided := col+1 == h.fee && h.soft != nil && h.soft.undecided[col+1]
+		if (len(next) > 1 && next[0] == '0') || !h.reads(col+1) || undecided || len(rec) > len(h.names) {
 			return col
 		}
 	}

@@ -60,8 +60,12 @@ column named only Billing, Interval, Initial, Connection, Setup or Fee
 is read as terms when its first non-empty cell holds them (a fee must
 look like money: 0.05), and ignored otherwise (peak intervals,
 connection flags); such a column that holds terms on some rows only is
-refused. "-", "N/A" and "none" are empty cells; "per minute" and "per
-second" are 60/60 and 1/1. Prices and fees in cents are refused.
+refused; so is one whose first cell looks like terms it cannot read
+("every minute", "$0.10"). "-", "N/A" and "none" are empty cells; "per
+minute", "1 min" and "per second" are 60/60 and 1/1, and 60x60 or 60:60
+are 60/60. Prices and fees in cents are refused. In a deck of a currency
+with no minor unit (--currency JPY, "Rate (JPY)"), whole-number fees are
+money.
 
 When steps are longer than a second, a call ends 2 s before the end of
 a step, whatever limit set it (the carrier's clock starts a moment
