@@ -37,6 +37,10 @@ func (f Fee) String() string { return Rate(f).String() }
 // steps returns the first and later steps, a second where unset.
 func (b Billing) steps() (first, step int64) { return max(b.Initial, 1), max(b.Increment, 1) }
 
+// StepSeconds returns the first and later steps in seconds as stored: a
+// second where unset (the zero value bills by the second).
+func (b Billing) StepSeconds() (first, step int64) { return b.steps() }
+
 // PerSecond reports whether b bills by the second with no fee: the
 // terms of a deck that gives none.
 func (b Billing) PerSecond() bool {

@@ -639,7 +639,7 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 	// by names the limit that set maxsec, for the explanation.
 	maxsec, by := MaxSeconds(budget, rate, bill, acct.Scale), "available credit"
 	if budget < available {
-		by = "the per-call cap " + FormatAmount(budget, acct.Scale)
+		by = "the per-call cap"
 	}
 	if maxsec > MaxCallSecsLimit {
 		maxsec, by = MaxCallSecsLimit, "the longest call tollguard allows"
@@ -664,6 +664,9 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 	}
 	e.d.MaxSec = maxsec
 	e.d.Reserve = Cost(rate, bill, maxsec, acct.Scale)
+	if by == "the per-call cap" {
+		by += " " + FormatAmount(budget, acct.Scale) // only when it is the limit
+	}
 	e.allow(reason, "credit", "available %s at %s: up to %s (set by %s), reserving %s",
 		FormatAmount(available, acct.Scale), bill.Price(rate), secsString(maxsec), by, FormatAmount(e.d.Reserve, acct.Scale))
 }

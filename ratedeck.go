@@ -365,8 +365,8 @@ func (h deckHeader) unreadTerms() string {
 		return h.firstAlone()
 	}
 	if h.fee >= 0 {
-		if msg := perMinuteUnit(h.names[h.fee]); strings.Contains(msg, "hundredths") {
-			return strings.Replace(msg, "the rate column", "the fee column", 1)
+		if msg := hundredthsUnit("fee", h.names[h.fee]); msg != "" {
+			return msg
 		}
 	}
 	return ""
@@ -477,18 +477,12 @@ type droppedCol struct {
 // lines it now knows are wrong; it returns what makes the deck itself
 // unreadable (a first step left without steps).
 func (h *deckHeader) decideSoft(st *softState, rec []string, line int, bad *rowErrors) string {
-	cell := func(i int) string {
-		if i < 0 || i >= len(rec) {
-			return ""
-		}
-		return noneCell(rec[i])
-	}
 	for _, role := range []*int{&h.step, &h.first, &h.fee} {
 		i := *role
 		if i < 0 || !st.undecided[i] {
 			continue
 		}
-		s := cell(i)
+		s := field(rec, i)
 		switch h.softVerdict(role, i, s) {
 		case 0: // empty, or a zero fee: no evidence yet
 			if s == "" && role != &h.fee { // an empty fee is none
@@ -506,7 +500,7 @@ func (h *deckHeader) decideSoft(st *softState, rec []string, line int, bad *rowE
 		}
 	}
 	for i, at := range st.dropped {
-		if s := cell(i); s != "" && h.softVerdict(at.role, i, s) == 1 {
+		if s := field(rec, i); s != "" && h.softVerdict(at.role, i, s) == 1 {
 			bad.add(line, "the %s column holds %q here, billing terms, but %q on line %d: give the terms on every row, or none", strings.TrimSpace(h.names[i]), s, at.cell, at.line)
 		}
 	}
@@ -538,7 +532,7 @@ func (h *deckHeader) softVerdict(role *int, i int, s string) int {
 	switch role {
 	case &h.step:
 		// Names that often hold something else need "60/60" itself.
-		if n := normColumn(h.names[i]); (n == "billingcycle" || n == "next" || n == "terms") && !billingCell(s, h.sep) {
+		if n := normColumn(h.names[i]); (n == "billingcycle" || n == "next" || n == "terms") && !billingCell(s) {
 			return -1
 		}
 		if _, _, err := ParseBillingSteps(s); err != nil {
@@ -596,6 +590,15 @@ func termish(s string) bool {
 	return strings.ContainsAny(t, "0123456789") || strings.Contains(t, "min") || strings.Contains(t, "sec")
 }
 
+// field returns rec's cell i, trimmed, "" when the row is short or the
+// cell says none.
+func field(rec []string, i int) string {
+	if i < 0 || i >= len(rec) {
+		return ""
+	}
+	return noneCell(rec[i])
+}
+
 // noneCell trims a cell and reads the words decks write for nothing
 // ("-", "N/A", "none") as empty.
 func noneCell(s string) string {
@@ -608,19 +611,13 @@ func noneCell(s string) string {
 }
 
 // billingCell reports whether a cell reads as billing steps ("60/60").
-func billingCell(s string, sep rune) bool {
+func billingCell(s string) bool {
 	_, _, err := ParseBillingSteps(s)
 	return err == nil && strings.ContainsAny(s, "/+")
 }
 
 // billing reads a row's billing terms, or says what is wrong with them.
 func (h deckHeader) billing(rec []string) (Billing, string) {
-	cell := func(i int) string {
-		if i < 0 || i >= len(rec) {
-			return ""
-		}
-		return noneCell(rec[i])
-	}
 	b := Billing{Initial: 1, Increment: 1}
 	if h.soft != nil {
 		// Soft columns with only empty cells so far count as absent.
@@ -634,7 +631,7 @@ func (h deckHeader) billing(rec []string) (Billing, string) {
 		}
 	}
 	if h.step >= 0 {
-		s := cell(h.step)
+		s := field(rec, h.step)
 		if s == "" {
 			return b, fmt.Sprintf("the billing increments (%s) are empty: give them (60/60, or 1/1 for per-second)", strings.TrimSpace(h.names[h.step]))
 		}
@@ -648,7 +645,7 @@ func (h deckHeader) billing(rec []string) (Billing, string) {
 		}
 	}
 	if h.first >= 0 {
-		s := cell(h.first)
+		s := field(rec, h.first)
 		if s == "" {
 			return b, fmt.Sprintf("the first billing step (%s) is empty: give it in seconds (60, or 1 for per-second)", strings.TrimSpace(h.names[h.first]))
 		}
@@ -657,18 +654,18 @@ func (h deckHeader) billing(rec []string) (Billing, string) {
 			if b.Initial == 0 {
 				b.Initial = b.Increment
 			}
-			return h.fee1(b, cell(h.fee))
+			return h.fee1(b, field(rec, h.fee))
 		}
 		first, err := parseStep(s)
 		if err != nil {
 			return b, fmt.Sprintf("first billing step %q: %s", s, ErrorMessage(err))
 		}
 		if b.Initial > 0 && b.Initial != first && h.step >= 0 {
-			return b, fmt.Sprintf("the first billing step is %d s, but the increments say %s: give one", first, cell(h.step))
+			return b, fmt.Sprintf("the first billing step is %d s, but the increments say %s: give one", first, field(rec, h.step))
 		}
 		b.Initial = first
 	}
-	return h.fee1(b, cell(h.fee))
+	return h.fee1(b, field(rec, h.fee))
 }
 
 // isZeroSeconds reports whether a first-step cell says no minimum: "0",
@@ -846,7 +843,7 @@ func (h deckHeader) reads(i int) bool {
 func (h deckHeader) shiftedTerms(rec []string) int {
 	shifted := h.sep == ',' && h.rate < len(rec) && wholeNumber(rec[h.rate])
 	for i, s := range rec {
-		if i >= len(h.names) || h.reads(i) || !billingCell(strings.TrimSpace(s), h.sep) {
+		if i >= len(h.names) || h.reads(i) || !billingCell(strings.TrimSpace(s)) {
 			continue
 		}
 		if shifted {
@@ -888,10 +885,20 @@ func perMinuteUnit(name string) string {
 	if (strings.Contains(unit, "sec") || strings.Contains(unit, "/s)") || strings.Contains(unit, "/s]")) && !strings.Contains(unit, "60") {
 		return fmt.Sprintf("the rate column %q is priced per second; tollguard takes prices per minute: multiply by 60 and name the column rate", strings.TrimSpace(name))
 	}
-	for _, w := range headerWords(unit) {
+	return hundredthsUnit("rate", name)
+}
+
+// hundredthsUnit says what is wrong with a price column (what: "rate",
+// "fee") whose unit in brackets is cents or pence, "" when it is not.
+func hundredthsUnit(what, name string) string {
+	i := strings.IndexAny(name, "([")
+	if i < 0 {
+		return ""
+	}
+	for _, w := range headerWords(name[i:]) {
 		switch w {
 		case "cent", "cents", "ct", "pence", "penny", "pennies", "centimes", "rappen":
-			return fmt.Sprintf("the rate column %q is priced in hundredths; tollguard takes prices in the currency's whole unit (0.0123 pounds, not 1.23 pence): divide by 100 and drop the unit", strings.TrimSpace(name))
+			return fmt.Sprintf("the %s column %q is priced in hundredths; tollguard takes prices in the currency's whole unit (0.0123 pounds, not 1.23 pence): divide by 100 and drop the unit", what, strings.TrimSpace(name))
 		}
 	}
 	return ""

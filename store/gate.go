@@ -493,9 +493,10 @@ func (g *gateTx) InsertCall(ctx context.Context, r *tollguard.CallRecord) (int64
 	if err != nil {
 		return 0, err
 	}
+	first, step := r.Billing.StepSeconds()
 	res, err := g.stmt(ctx, g.st.insert).ExecContext(ctx, r.CreatedAt.Unix(), r.Extension, r.Account, r.Dialled,
 		r.E164, string(r.Class), r.Country, r.Remote, r.Channel, r.UniqueID, r.LinkedID,
-		string(r.Verdict), string(r.Reason), r.Cause, r.Rate, max(r.Billing.Initial, 1), max(r.Billing.Increment, 1), r.Billing.Connect,
+		string(r.Verdict), string(r.Reason), r.Cause, r.Rate, first, step, r.Billing.Connect,
 		r.Reserve, r.MaxSec, r.Scale, string(steps))
 	if err != nil {
 		return 0, err

@@ -101,10 +101,7 @@ func (ri *RateImport) Add(ctx context.Context, e tollguard.RateEntry) error {
 	if err != nil {
 		return err
 	}
-	first, step := e.Billing.Initial, e.Billing.Increment
-	if first == 0 && step == 0 { // a deck without steps bills by the second
-		first, step = 1, 1
-	}
+	first, step := e.Billing.StepSeconds()
 	if _, err := ri.stmt.ExecContext(ctx, p, e.Destination, e.Rate, first, step, e.Billing.Connect); err != nil {
 		return fmt.Errorf("rate +%s: %w", p, err)
 	}
