@@ -341,7 +341,7 @@ var notUnitCurrency = map[string]bool{"ALL": true, "STD": true, "TOP": true}
 // a first step with no later steps; "" when nothing is.
 func (h deckHeader) unreadTerms() string {
 	for i, name := range h.names {
-		if i == h.prefix || i == h.dest || i == h.rate || i == h.step || i == h.first || i == h.fee || i == h.cur {
+		if h.reads(i) {
 			continue
 		}
 		if billingTerm(name) && moneyTerm(name) {
