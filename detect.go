@@ -327,17 +327,17 @@ func (d *Detectors) Attempt(a CallAttempt) []Finding {
 	var out []Finding
 	if a.Extension != "" {
 		r := d.rule(a.Account, DetectBurstExt)
-		if n, first, ok := d.count(DetectBurstExt, "e:"+a.Extension, a.At, r); ok {
+		if n, first, last, ok := d.count(DetectBurstExt, "e:"+a.Extension, a.At, r); ok {
 			out = append(out, d.finding(DetectBurstExt, AlertBurst, r, a, ExtSubject(a.Extension),
-				fmt.Sprintf("extension %s made %d call attempts in %s (threshold %d in %s)", a.Extension, n, a.At.Sub(first).Round(time.Second), r.Threshold, r.Window),
+				fmt.Sprintf("extension %s made %d call attempts in %s (threshold %d in %s)", a.Extension, n, last.Sub(first).Round(time.Second), r.Threshold, r.Window),
 				map[string]any{"attempts": n, "since": first.UTC(), "last_dialled": a.Number.Dialled}))
 		}
 	}
 	if a.Account != "" {
 		r := d.rule(a.Account, DetectBurstAcct)
-		if n, first, ok := d.count(DetectBurstAcct, "a:"+a.Account, a.At, r); ok {
+		if n, first, last, ok := d.count(DetectBurstAcct, "a:"+a.Account, a.At, r); ok {
 			out = append(out, d.finding(DetectBurstAcct, AlertBurst, r, a, AccountSubject(a.Account),
-				fmt.Sprintf("account %s made %d call attempts in %s (threshold %d in %s), the last from extension %s", a.Account, n, a.At.Sub(first).Round(time.Second), r.Threshold, r.Window, orUnknown(a.Extension)),
+				fmt.Sprintf("account %s made %d call attempts in %s (threshold %d in %s), the last from extension %s", a.Account, n, last.Sub(first).Round(time.Second), r.Threshold, r.Window, orUnknown(a.Extension)),
 				map[string]any{"attempts": n, "since": first.UTC(), "last_dialled": a.Number.Dialled}))
 		}
 	}
@@ -557,7 +557,7 @@ func (d *Detectors) Ungated(a CallAttempt, denied bool) []Finding {
 		subject, key = "context:"+a.Context, "c:"+a.Context
 		who = fmt.Sprintf("a call in context %q (no extension: a Local or ARI-originated channel)", a.Context)
 	}
-	n, first, ok := d.count(DetectUngated, key, a.At, r)
+	n, first, _, ok := d.count(DetectUngated, key, a.At, r)
 	if !ok {
 		return nil
 	}
@@ -634,7 +634,7 @@ func (d *Detectors) longCall(c *liveCall, now time.Time) []Finding {
 	if c.Account == "" {
 		key, subject, who = "c:"+c.Context, "context:"+c.Context, "context "+c.Context
 	}
-	n, first, ok := d.count(DetectLongIntl, key, now, r)
+	n, first, _, ok := d.count(DetectLongIntl, key, now, r)
 	if !ok {
 		return nil
 	}
@@ -731,24 +731,29 @@ func (d *Detectors) finding(name, kind string, r DetectorRule, a CallAttempt, su
 		Account: a.Account, Extension: a.Extension, Subject: subject, Message: msg, Evidence: ev}
 }
 
+// maxEventSkew is how far ahead of the event being counted an earlier
+// event's time may be and still count: events of several channels reach
+// the detectors a little out of order.
+const maxEventSkew = time.Minute
+
 // counterSet holds one counting detector's windows by key.
 type counterSet struct {
 	keys map[string]*window
 }
 
 // window is the recent event times of one key, at most Threshold of
-// them, oldest first.
+// them, in the order they were counted.
 type window struct {
 	times   []int64 // unix nanoseconds
 	expires int64   // the last event plus the window
 }
 
 // count records an event for key at t under r and reports whether the
-// rule fires, with the count and the first event's time. Firing clears
-// the key, so the next finding needs fresh evidence.
-func (d *Detectors) count(name, key string, t time.Time, r DetectorRule) (int, time.Time, bool) {
+// rule fires, with the count and the earliest and latest events' times.
+// Firing clears the key, so the next finding needs fresh evidence.
+func (d *Detectors) count(name, key string, t time.Time, r DetectorRule) (n int, first, last time.Time, fired bool) {
 	if r.Threshold <= 0 {
-		return 0, time.Time{}, false
+		return 0, time.Time{}, time.Time{}, false
 	}
 	cs := d.counters[name]
 	w := cs.keys[key]
@@ -760,14 +765,17 @@ func (d *Detectors) count(name, key string, t time.Time, r DetectorRule) (int, t
 		cs.keys[key] = w
 	}
 	now := t.UnixNano()
-	cut := now - int64(r.Window)
-	i := 0
-	for i < len(w.times) && w.times[i] < cut {
-		i++
+	cut, ahead := now-int64(r.Window), now+int64(maxEventSkew)
+	// Every time is judged, not only the oldest: events arrive a little
+	// out of order, and Asterisk's clock can step back, so one time far
+	// ahead must not keep the ones behind it counted for good.
+	kept := w.times[:0]
+	for _, at := range w.times {
+		if at >= cut && at <= ahead {
+			kept = append(kept, at)
+		}
 	}
-	if i > 0 {
-		w.times = append(w.times[:0], w.times[i:]...)
-	}
+	w.times = kept
 	if len(w.times) >= r.Threshold {
 		// The threshold shrank since these were counted.
 		w.times = append(w.times[:0], w.times[len(w.times)-r.Threshold+1:]...)
@@ -775,11 +783,11 @@ func (d *Detectors) count(name, key string, t time.Time, r DetectorRule) (int, t
 	w.times = append(w.times, now)
 	w.expires = max(w.expires, now+int64(r.Window))
 	if len(w.times) < r.Threshold {
-		return 0, time.Time{}, false
+		return 0, time.Time{}, time.Time{}, false
 	}
-	n, first := len(w.times), time.Unix(0, w.times[0])
+	n, first, last = len(w.times), time.Unix(0, slices.Min(w.times)), time.Unix(0, slices.Max(w.times))
 	delete(cs.keys, key)
-	return n, first, true
+	return n, first, last, true
 }
 
 // evictWindows makes room in a full key map: expired keys first, then

@@ -94,6 +94,29 @@ func TestDetectorBurst(t *testing.T) {
 			t.Errorf("finding: %+v", fired[0])
 		}
 	})
+	t.Run("AnAttemptFarAheadDoesNotStay", func(t *testing.T) {
+		// One attempt dated decades ahead (a garbage frame) kept every
+		// later one in the window: four calls an hour apart fired.
+		d.Attempt(detAttempt(t, "f0", "5001", "future", "02079460001", detT0.Add(75*365*24*time.Hour)))
+		for i := 1; i < 8; i++ {
+			fs := d.Attempt(detAttempt(t, fmt.Sprint("f", i), "5001", "future", "02079460001", detT0.Add(time.Duration(i)*time.Hour)))
+			if got := detOnly(fs, "detector:burst_ext"); len(got) > 0 {
+				t.Fatalf("attempt %d, an hour after the last: %+v", i, got)
+			}
+		}
+	})
+	t.Run("OutOfOrderAttemptsCount", func(t *testing.T) {
+		// Several channels' events reach the detectors a little out of
+		// order, and Asterisk's clock can step back: five attempts in a
+		// minute still fire, with the earliest as the first.
+		var fired []tollguard.Finding
+		for i, sec := range []int{10, 14, 3, 12, 5} {
+			fired = append(fired, detOnly(d.Attempt(detAttempt(t, fmt.Sprint("o", i), "5002", "order", "02079460001", detT0.Add(time.Duration(sec)*time.Second))), "detector:burst_ext")...)
+		}
+		if len(fired) != 1 || !strings.Contains(fired[0].Message, "5 call attempts in 11s") {
+			t.Fatalf("findings: %+v", fired)
+		}
+	})
 	t.Run("InternalAndEmergencyDoNotCount", func(t *testing.T) {
 		for i := 0; i < 20; i++ {
 			for _, n := range []string{"1002", "999", "112"} {

@@ -328,6 +328,30 @@ func TestChannelDetectors(t *testing.T) {
 			t.Fatalf("alerts %+v", h.alerts.all())
 		}
 	})
+	t.Run("AFrameFromTheFutureIsNoBurst", func(t *testing.T) {
+		// One call stamped decades ahead (a garbage frame) stayed in the
+		// burst window for good, and three calls an hour apart made a
+		// "burst" of four. A real burst after it still fires.
+		h := newHarness(t, withRules(map[string]tollguard.DetectorRule{
+			tollguard.DetectBurstExt: {Threshold: 4, Window: time.Minute, Action: tollguard.ActionAlert}, tollguard.DetectSweep: off,
+		})).start()
+		h.gateCall("flow-9.0", "1001", "x", tollguard.Allow)
+		h.push(callFlow(t, 9, "1001", "0049301239999", 75*365*24*time.Hour)...)
+		for k := 0; k < 3; k++ {
+			h.gateCall(fmt.Sprintf("flow-%d.0", k), "1001", "x", tollguard.Allow)
+			h.push(callFlow(t, k, "1001", fmt.Sprintf("004930123%04d", k*37), time.Duration(k)*time.Hour)...)
+		}
+		if a := h.alerts.all(); len(a) != 0 {
+			t.Fatalf("three calls an hour apart after a garbage frame alerted: %+v", a)
+		}
+		for k := 3; k < 6; k++ {
+			h.gateCall(fmt.Sprintf("flow-%d.0", k), "1001", "x", tollguard.Allow)
+			h.push(callFlow(t, k, "1001", fmt.Sprintf("004930123%04d", k*37), 2*time.Hour+time.Duration(k)*5*time.Second)...)
+		}
+		if a := h.alerts.kind(tollguard.AlertBurst); len(a) != 1 || !strings.Contains(a[0].Message, "4 call attempts") {
+			t.Fatalf("four calls in 15 s: alerts %+v", h.alerts.all())
+		}
+	})
 	t.Run("BurstPerAccount", func(t *testing.T) {
 		h := newHarness(t, withRules(map[string]tollguard.DetectorRule{
 			tollguard.DetectBurstAcct: {Threshold: 4, Window: time.Minute, Action: tollguard.ActionAlert}, tollguard.DetectSweep: off,
@@ -458,6 +482,36 @@ func TestChannelDetectors(t *testing.T) {
 		}
 		if n := strings.Count(h.logs.String(), "ignoring ARI event timestamps ahead"); n != 1 {
 			t.Errorf("warned %d times, want once:\n%s", n, h.logs.String())
+		}
+	})
+	t.Run("EventsAheadAreTakenAtTheEventsClock", func(t *testing.T) {
+		// What the tracker and the detectors see: an event dated far
+		// ahead is taken at the events' clock (else its call's start
+		// stays ahead and it is never forgotten or judged long), a
+		// registration at the wall clock (else its line looks alive for
+		// years). Events a little ahead are taken as dated.
+		wall := time.Date(2026, 11, 23, 1, 0, 0, 0, time.UTC)
+		h := newHarness(t, withWallClock(wall))
+		h.l.init()
+		past := wall.Add(-10 * time.Second)
+		if got := h.l.observeClock(past); !got.Equal(past) {
+			t.Errorf("an event 10 s old taken at %v", got)
+		}
+		near := wall.Add(30 * time.Second)
+		if got := h.l.observeClock(near); !got.Equal(near) {
+			t.Errorf("an event 30 s ahead taken at %v", got)
+		}
+		for _, ahead := range []time.Duration{2 * time.Hour, 75 * 365 * 24 * time.Hour} {
+			got := h.l.observeClock(wall.Add(ahead))
+			if got.Before(near) || got.After(near.Add(5*time.Second)) {
+				t.Errorf("an event %v ahead taken at %v, want the events' clock (about %v)", ahead, got, near)
+			}
+			if got := h.l.notAhead(wall.Add(ahead)); got.Before(wall) || got.After(wall.Add(5*time.Second)) {
+				t.Errorf("a registration %v ahead taken at %v, want the wall clock", ahead, got)
+			}
+		}
+		if got := h.l.notAhead(past); !got.Equal(past) {
+			t.Errorf("a registration 10 s old taken at %v", got)
 		}
 	})
 	_ = store.ContactFilter{}

@@ -458,30 +458,43 @@ func (l *Listener) eventClock() time.Time {
 // move the events' clock.
 const maxClockLead = time.Minute
 
-// observeClock moves the events' clock to ts, never back. A timestamp
-// more than maxClockLead ahead of the wall clock is not taken (the event
-// itself still is): one garbage frame, or an Asterisk clock running fast
-// until NTP steps it back, would otherwise move the clock forward for
-// good, so that every international call in progress looked hours long
-// and, past a day, every call was forgotten. It is logged at most every
-// 10 minutes.
-func (l *Listener) observeClock(ts time.Time) {
+// observeClock moves the events' clock to ts, never back, and returns
+// the time the event is taken at. A timestamp more than maxClockLead
+// ahead of the wall clock is not taken: the event is taken at the
+// events' clock instead. One garbage frame, or an Asterisk clock running
+// fast until NTP steps it back, would otherwise move the clock forward
+// for good, so that every international call in progress looked hours
+// long and, past a day, every call was forgotten; and its date, handed
+// to the detectors, would stay in their windows for years and make the
+// ninth ordinary call a "burst". It is logged at most every 10 minutes.
+func (l *Listener) observeClock(ts time.Time) time.Time {
 	if ts.IsZero() {
-		return
+		return ts
 	}
 	now := l.Now()
 	if ahead := ts.Sub(now); ahead > maxClockLead {
 		l.aheadCount++
 		if now.Sub(l.aheadLogged) > 10*time.Minute || now.Before(l.aheadLogged) {
-			l.log.Warn("ignoring ARI event timestamps ahead of this machine's clock for the detectors' clock: a bad frame, or Asterisk's clock is ahead (check NTP on both machines)",
+			l.log.Warn("ignoring ARI event timestamps ahead of this machine's clock: the events are taken at this machine's time. A bad frame, or Asterisk's clock is ahead (check NTP on both machines)",
 				"events", l.aheadCount, "event_time", ts.UTC(), "ahead", ahead.Round(time.Second))
 			l.aheadLogged, l.aheadCount = now, 0
 		}
-		return
+		return l.eventClock()
 	}
 	if ts.After(l.clockTS) {
 		l.clockTS, l.clockWall = ts, now
 	}
+	return ts
+}
+
+// notAhead is ts, or the wall clock when ts is more than maxClockLead
+// ahead of it: a registration dated in the future would keep a line
+// looking alive for years.
+func (l *Listener) notAhead(ts time.Time) time.Time {
+	if now := l.Now(); ts.Sub(now) > maxClockLead {
+		return now
+	}
+	return ts
 }
 
 // tick runs timers: detectors' long calls and expiry, due settlements,
@@ -669,24 +682,19 @@ func (l *Listener) undecodable(b []byte, err error) {
 func (l *Listener) dispatch(ctx context.Context, ev ariv5.Event) {
 	switch e := ev.(type) {
 	case *ariv5.ContactStatusChange:
-		l.enqueue(regJob{ev: e, at: time.Time(e.Timestamp)})
+		l.enqueue(regJob{ev: e, at: l.notAhead(time.Time(e.Timestamp))})
 	case *ariv5.ApplicationReplaced:
 		l.replaced.Store(true)
 	case *ariv5.ChannelCreated:
-		l.observeClock(time.Time(e.Timestamp))
-		l.tr.created(ctx, &e.Channel, time.Time(e.Timestamp))
+		l.tr.created(ctx, &e.Channel, l.observeClock(time.Time(e.Timestamp)))
 	case *ariv5.ChannelStateChange:
-		l.observeClock(time.Time(e.Timestamp))
-		l.tr.stateChange(&e.Channel, time.Time(e.Timestamp))
+		l.tr.stateChange(&e.Channel, l.observeClock(time.Time(e.Timestamp)))
 	case *ariv5.Dial:
-		l.observeClock(time.Time(e.Timestamp))
-		l.tr.dial(ctx, e, time.Time(e.Timestamp))
+		l.tr.dial(ctx, e, l.observeClock(time.Time(e.Timestamp)))
 	case *ariv5.ChannelVarset:
-		l.observeClock(time.Time(e.Timestamp))
-		l.tr.varset(ctx, &e.Channel, e.Variable, e.Value, time.Time(e.Timestamp))
+		l.tr.varset(ctx, &e.Channel, e.Variable, e.Value, l.observeClock(time.Time(e.Timestamp)))
 	case *ariv5.ChannelDestroyed:
-		l.observeClock(time.Time(e.Timestamp))
-		l.tr.destroyed(ctx, &e.Channel, time.Time(e.Timestamp))
+		l.tr.destroyed(ctx, &e.Channel, l.observeClock(time.Time(e.Timestamp)))
 	}
 }
 
