@@ -870,3 +870,94 @@ func TestRestoreKeepsPermanentContacts(t *testing.T) {
 		t.Errorf("contacts after the restore %q; want the permanent one only", got)
 	}
 }
+
+// TestQuotasSpareALineBackInAsterisksList: an endpoint missing from
+// Asterisk's list for one audit (a pjsip reload that failed) lost its
+// first sighting, and when it came back the quotas audit took it for
+// one created that day, and blocked it. Away for longer than a week
+// (forgotten), a line the store has known for a year is still not new.
+func TestQuotasSpareALineBackInAsterisksList(t *testing.T) {
+	ctx := context.Background()
+	h := newAudHarness(t)
+	h.account("acme", func(a *tollguard.Account) { a.MaxCreatedPerDay = 1 })
+	ep := tollguard.ConfigObject{{Attribute: "context", Value: "from-internal"}, {Attribute: "auth", Value: "x"}, {Attribute: "accountcode", Value: "acme"}}
+	stored, asteriskOnly := []string{"2001", "2002"}, []string{"3001", "3002"}
+	for _, n := range stored {
+		h.fake.SetObject("endpoint", n, ep, false)
+		h.extension(n, "acme", audT0.Add(-365*24*time.Hour), func(e *tollguard.Extension) { e.Managed = false }) // --no-asterisk
+	}
+	for _, n := range asteriskOnly {
+		h.fake.SetObject("endpoint", n, ep, false)
+	}
+	h.run(tollguard.QuotasAudit{}, false) // the first look: baseline
+	// away takes names out of Asterisk's list for d, with a stale audit
+	// at either end, and judges the quotas audit when they are back.
+	away := func(names []string, d time.Duration, apply bool) {
+		t.Helper()
+		h.advance(24 * time.Hour)
+		for _, n := range names {
+			h.fake.RemoveObject("endpoint", n)
+		}
+		h.run(tollguard.StaleAudit{}, false)
+		h.advance(d)
+		h.run(tollguard.StaleAudit{}, false)
+		for _, n := range names {
+			h.fake.SetObject("endpoint", n, ep, false)
+		}
+		run := h.run(tollguard.QuotasAudit{}, apply)
+		if got := strings.Join(audFindings(run), ","); strings.Contains(got, "over_daily_quota") || len(run.Actions) != 0 {
+			t.Errorf("%v back after %v: findings %q, actions %q", names, d, got, audActions(run))
+		}
+	}
+	away(asteriskOnly, time.Hour, false)
+	away(stored, time.Hour, true)
+	away(stored, 10*24*time.Hour, true)
+	for _, n := range stored {
+		if e, _ := h.db.Extension(ctx, n); e.Blocked {
+			t.Errorf("year-old %s blocked: %s", n, e.BlockReason)
+		}
+	}
+
+	// Lines Asterisk lists anew are still new.
+	h.advance(time.Hour)
+	h.fake.SetObject("endpoint", "2003", ep, false)
+	h.fake.SetObject("endpoint", "2004", ep, false)
+	if got := strings.Join(audFindings(h.run(tollguard.QuotasAudit{}, false)), ","); !strings.Contains(got, "over_daily_quota account:acme") {
+		t.Errorf("two endpoints new today: findings %q", got)
+	}
+}
+
+// TestStaleWithoutARIOnlyReports: without ARI tollguard sees no
+// registration, so a phone that only receives calls looks unused, and
+// its line could never be deleted. --apply blocked it all the same.
+func TestStaleWithoutARIOnlyReports(t *testing.T) {
+	ctx := context.Background()
+	h := newAudHarness(t)
+	h.env.Asterisk = nil
+	h.account("acme", nil)
+	h.extension("1001", "acme", audT0.Add(-100*24*time.Hour), nil)
+	h.extension("1002_test", "acme", audT0.Add(-100*24*time.Hour), nil)
+	for _, job := range []tollguard.AuditJob{tollguard.StaleAudit{}, tollguard.TestsAudit{}} {
+		run := h.run(job, true)
+		if len(run.Actions) != 0 {
+			t.Errorf("%s: actions %q", job.Name(), audActions(run))
+		}
+		n := 0
+		for _, f := range run.Findings {
+			if f.Extension != "" {
+				n++
+				if !strings.Contains(f.Message, "ARI is not configured") {
+					t.Errorf("%s: %s %q", job.Name(), f.Subject, f.Message)
+				}
+			}
+		}
+		if n == 0 {
+			t.Errorf("%s: nothing reported: %q", job.Name(), audFindings(run))
+		}
+	}
+	for _, n := range []string{"1001", "1002_test"} {
+		if e, _ := h.db.Extension(ctx, n); e.Blocked {
+			t.Errorf("%s blocked without ARI: %s", n, e.BlockReason)
+		}
+	}
+}

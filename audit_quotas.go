@@ -48,8 +48,12 @@ func (QuotasAudit) Run(ctx context.Context, env *AuditEnv, apply bool, p AuditPr
 		if i.Store != nil {
 			c := i.Store.CreatedAt
 			if !i.Store.Managed && !i.Sighting.FirstSeen.IsZero() {
-				// Recorded after the fact: Asterisk had it first.
-				c = i.Sighting.FirstSeen
+				// Recorded after the fact: Asterisk may have had it first.
+				// The earlier of the two, so a line back in Asterisk's
+				// list after a while away is not new.
+				if i.Sighting.FirstSeen.Before(c) {
+					c = i.Sighting.FirstSeen
+				}
 				if i.Sighting.Baseline {
 					c = time.Time{}
 				}

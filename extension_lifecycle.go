@@ -881,6 +881,14 @@ func (r *auditRun) purgeCandidate(ctx context.Context, f AuditFinding, reason st
 		r.find(f)
 		return
 	}
+	if r.env.Asterisk == nil {
+		// Without ARI no registration is seen, so a phone that only
+		// receives calls looks unused, and its line could never be
+		// deleted: blocking it would only cut its outgoing calls.
+		f.Message += "; ARI is not configured, so tollguard cannot see its registrations or delete it, and only reports it: configure [ari], or remove it by hand"
+		r.find(f)
+		return
+	}
 	r.find(f)
 	if !r.apply {
 		return

@@ -340,10 +340,16 @@ func (s *DB) SaveSpendAlert(ctx context.Context, a tollguard.SpendAlert) error {
 	})
 }
 
+// sightingMemory is how long an endpoint missing from Asterisk's list
+// keeps its first sighting. A line missing for one audit (a pjsip reload
+// that failed, realtime listing only what it has loaded) is not new when
+// it comes back; one deleted and created again after this long is.
+const sightingMemory = 7 * 24 * time.Hour
+
 // SightEndpoints records that Asterisk listed names at now and returns
-// when each was first listed. Endpoints no longer listed are forgotten,
-// so one deleted and created again counts as new. On the very first
-// call every endpoint is baseline.
+// when each was first listed. Endpoints not listed for sightingMemory
+// are forgotten, so one deleted and created again then counts as new.
+// On the very first call every endpoint is baseline.
 func (s *DB) SightEndpoints(ctx context.Context, names []string, now time.Time) (map[string]tollguard.EndpointSighting, error) {
 	out := make(map[string]tollguard.EndpointSighting, len(names))
 	err := s.Tx(ctx, func(tx *sql.Tx) error {
@@ -368,7 +374,7 @@ func (s *DB) SightEndpoints(ctx context.Context, names []string, now time.Time) 
 		if len(names) > 0 {
 			// An empty list is more likely a glitch than a PBX with no
 			// endpoints: keep the history then.
-			if _, err := tx.ExecContext(ctx, `DELETE FROM endpoint_sightings WHERE name <> '' AND last_listed < ?`, t); err != nil {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM endpoint_sightings WHERE name <> '' AND last_listed < ?`, now.Add(-sightingMemory).Unix()); err != nil {
 				return err
 			}
 		}
