@@ -20,3 +20,13 @@ type Gate interface {
 	// when a decision is late or the store is down.
 	Emergency(extension, dialled string) bool
 }
+
+// EmergencyReader is a Gate that can judge an emergency number by the
+// extension's account as its store holds it, for a request refused for
+// another reason than the store (a forged one): Emergency's loose
+// answer (the default country's numbers always count) would let a
+// caller who can forge a request at will dial another country's
+// emergency number that costs money in the account's (CH 1414 from BE).
+type EmergencyReader interface {
+	EmergencyRead(ctx context.Context, extension, dialled string) bool
+}

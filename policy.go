@@ -147,6 +147,41 @@ func (p *Policy) Emergency(extension, dialled string) bool {
 	return false
 }
 
+// EmergencyRead reports whether dialled is an emergency number in the
+// plan of the extension's account, read from the store, as step 1
+// judges it. Only when the store cannot say (it fails, or the extension
+// is unknown and no default account takes it) is it Emergency.
+func (p *Policy) EmergencyRead(ctx context.Context, extension, dialled string) bool {
+	set := p.settings()
+	var plan *NumberPlan
+	err := p.Store.Gate(ctx, true, func(tx GateTx) error {
+		acctID := ""
+		ext, err := tx.Extension(ctx, extension)
+		switch {
+		case err != nil:
+			return err
+		case ext != nil:
+			acctID = ext.Account
+		case set.AllowUnknown:
+			acctID = set.DefaultAccount
+		}
+		if acctID == "" {
+			return nil
+		}
+		acct, err := tx.Account(ctx, acctID)
+		if err != nil || acct == nil {
+			return err
+		}
+		plan = &acct.Plan
+		return nil
+	})
+	if err != nil || plan == nil {
+		return p.Emergency(extension, dialled)
+	}
+	p.noteCountry(extension, plan.Country)
+	return p.classify(dialled, *plan).Class == ClassEmergency
+}
+
 // noteCountry remembers an extension's account country for Emergency:
 // one lock per decision. The country list is tiny (the countries of the
 // PBX's accounts); the extensions' map is bounded.

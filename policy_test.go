@@ -300,6 +300,46 @@ func TestPolicy(t *testing.T) {
 			t.Fatalf("1414 from BE with the store down: %+v, want an error (the call fails closed)", d)
 		}
 	})
+	t.Run("EmergencyReadJudgesByTheStoredAccount", func(t *testing.T) {
+		// EmergencyRead (the forged-request path's: the store is up)
+		// judges by the account the store holds, without the default
+		// country's numbers; an unknown extension, or the store down,
+		// falls back to Emergency.
+		f := newFixture(t)
+		ctx := context.Background()
+		f.p.Configure(tollguard.PolicySettings{DefaultPlan: tollguard.NumberPlan{Country: "CH"}})
+		acct, err := store.NewAccount("brux", "BE", "EUR")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.db.CreateAccount(ctx, acct); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.db.CreateExtension(ctx, &tollguard.Extension{Name: "2001", Account: "brux"}); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			ext, num string
+			want     bool
+		}{
+			{"2001", "1414", false}, // BE premium, though CH's Rega
+			{"2001", "112", true},
+			{"2001", "101", true},   // BE police
+			{"1001", "1414", false}, // GB
+			{"1001", "999", true},
+			{"9999", "1414", true}, // unknown: the default country's
+		} {
+			if got := f.p.EmergencyRead(ctx, c.ext, c.num); got != c.want {
+				t.Errorf("EmergencyRead(%s, %s) = %v, want %v", c.ext, c.num, got, c.want)
+			}
+		}
+		f.db.Close()
+		for _, num := range []string{"112", "1414", "02079460000"} {
+			if got, want := f.p.EmergencyRead(ctx, "2001", num), f.p.Emergency("2001", num); got != want {
+				t.Errorf("store down: EmergencyRead(2001, %s) = %v, want Emergency's %v", num, got, want)
+			}
+		}
+	})
 	t.Run("AStaleCountryStillHasTheDefaultCountrysEmergencyNumbers", func(t *testing.T) {
 		// Default BE; acme was made GB by mistake and called, then was
 		// corrected: with the store down, BE's 100 is still an

@@ -1,6 +1,7 @@
 package agi
 
 import (
+	"context"
 	"io"
 	"strings"
 	"time"
@@ -39,7 +40,7 @@ func (s *Server) refuse(ss *session, err error, refused, reason, why, todo strin
 		// No copies: the argument, trusted only to spare an emergency call.
 		num, _ = req.arg(1)
 	}
-	emergency := req.Script == tollguard.ScriptOutbound && (flagged || s.Gate.Emergency(ext, num))
+	emergency := req.Script == tollguard.ScriptOutbound && (flagged || s.emergencyRead(ext, num))
 	hangup := req.Script == tollguard.ScriptOutbound && !emergency
 	// An emergency number the include did not know by itself waits for
 	// a verdict; without one the include hangs it up. Allowed only on
@@ -98,4 +99,18 @@ func rawQueryValue(query, key string) string {
 		}
 	}
 	return ""
+}
+
+// emergencyRead judges an emergency number for a refused request. The
+// store is there to ask: whoever forged the request can send one at
+// will, so the extension's account decides, as the gate's step 1 does,
+// not the loose answer meant for when the store is down.
+func (s *Server) emergencyRead(ext, num string) bool {
+	er, ok := s.Gate.(tollguard.EmergencyReader)
+	if !ok {
+		return s.Gate.Emergency(ext, num)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.decisionTimeout)
+	defer cancel()
+	return er.EmergencyRead(ctx, ext, num)
 }

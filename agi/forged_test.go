@@ -3,11 +3,16 @@ package agi
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tollguard/tollguard"
 	"github.com/tollguard/tollguard/agi/agitest"
+	"github.com/tollguard/tollguard/store"
 )
 
 func TestCheckArgs(t *testing.T) {
@@ -336,5 +341,51 @@ func TestRequireArgCopies(t *testing.T) {
 	}
 	if _, _, _, _, refused := h.metrics.snapshot(); refused[RefusedUnchecked] != 2 || refused[RefusedForged] != 0 {
 		t.Errorf("refused %v", refused)
+	}
+}
+
+// TestForgedRequestJudgedByTheAccount: on a PBX whose default country is
+// CH, a BE extension forges its request for 1414 (CH air rescue, a BE
+// premium short code). The forged-request path took the loose answer
+// meant for a store that is down (the default country's emergency
+// numbers always count) and allowed the call, with no limit and no
+// charge, whenever the phone sent a line break. The store is there to
+// ask: the account's country decides, as the gate's step 1 does.
+func TestForgedRequestJudgedByTheAccount(t *testing.T) {
+	ctx := context.Background()
+	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "tg.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	for _, a := range []struct{ id, country, ext string }{{"brux", "BE", "2001"}, {"zurich", "CH", "3001"}} {
+		acct, err := store.NewAccount(a.id, a.country, "EUR")
+		if err != nil {
+			t.Fatal(err)
+		}
+		acct.Balance = 100000
+		if err := db.CreateAccount(ctx, acct); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.CreateExtension(ctx, &tollguard.Extension{Name: a.ext, Account: a.id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := &tollguard.Policy{Now: time.Now, Store: db, DefaultPlan: tollguard.NumberPlan{Country: "CH"},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	h := startServer(t, func(s *Server) { s.Gate = p })
+	forged := func(num, ext string) *agitest.Result {
+		ch := gated(num)
+		ch.SetIncludeArgs(tollguard.ScriptOutbound, num, ext, "127.0.0.1:5072")
+		forge(ch, num, ext, "127.0.0.1:5072")
+		return h.run(ch)
+	}
+	if res := forged("1414", "2001"); !res.Hangup || res.Verdict() == "allow" {
+		t.Errorf("forged 1414 from BE: hangup %v verdict %q commands %q", res.Hangup, res.Verdict(), res.Commands)
+	}
+	for _, c := range []struct{ num, ext string }{{"1414", "3001"}, {"112", "2001"}} {
+		if res := forged(c.num, c.ext); res.Hangup || res.Verdict() != "allow" || res.Reason() != "emergency" {
+			t.Errorf("forged %s from %s: hangup %v verdict %q commands %q", c.num, c.ext, res.Hangup, res.Verdict(), res.Commands)
+		}
 	}
 }
