@@ -179,6 +179,35 @@ func (n Number) AsInternal() Number {
 	return Number{Dialled: n.Dialled, Class: ClassInternal, Type: TypeUnknown}
 }
 
+// PricedBy reports whether a rate-deck row of prefix (E.164 digits)
+// can price international number n. A row of a whole calling code
+// prices the code's main region (for +1 the US and Canada), not the
+// others that share it: a deck with a "1" row for the US and no rows
+// for the Bahamas priced +1 242 at the US rate, under the ceiling, for
+// calls the carrier bills at the Bahamas' price; so with Jersey's
+// mobiles under "44" and Kazakhstan under "7". When it cannot, covers
+// names the regions the row does price.
+func (n Number) PricedBy(prefix string) (ok bool, covers string) {
+	if !n.International || len(prefix) > 3 || n.Region == "001" {
+		return true, ""
+	}
+	cc, err := strconv.Atoi(prefix)
+	if err != nil {
+		return true, ""
+	}
+	main := phonenumbers.GetRegionCodeForCountryCode(cc)
+	if main == "ZZ" || main == "001" {
+		return true, "" // not a calling code, or a non-geographic one
+	}
+	if n.Region == main || (cc == 1 && n.Region == "CA") {
+		return true, ""
+	}
+	if cc == 1 {
+		return false, "US and CA"
+	}
+	return false, main
+}
+
 // HighRiskMatcher finds the high-risk list entry covering an E.164 number.
 type HighRiskMatcher interface {
 	MatchHighRisk(e164 string) (description string, ok bool)

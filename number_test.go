@@ -528,3 +528,36 @@ func TestEmergencyNumbers(t *testing.T) {
 		}
 	}
 }
+
+// TestPricedBy: a deck row of a whole calling code prices the code's
+// main region (for +1 the US and Canada) only.
+func TestPricedBy(t *testing.T) {
+	for _, tc := range []struct {
+		dialled, country, prefix string
+		ok                       bool
+		covers                   string
+	}{
+		{"0012015550123", "GB", "1", true, ""},           // US
+		{"0015062345678", "GB", "1", true, ""},           // CA
+		{"0012423591234", "GB", "1", false, "US and CA"}, // BS
+		{"0013459491234", "GB", "1", false, "US and CA"}, // KY
+		{"0012423591234", "GB", "1242", true, ""},        // its own row
+		{"0017872345678", "GB", "1", false, "US and CA"}, // PR
+		{"16045551234", "US", "1", true, ""},             // CA from the US
+		{"011447797712345", "US", "44", false, "GB"},     // a Jersey mobile
+		{"011447797712345", "US", "447", true, ""},       // not a calling code: the deck's own split
+		{"011442079460000", "US", "44", true, ""},        // GB
+		{"0077710009998", "GB", "7", false, "RU"},        // KZ
+		{"0074012345678", "GB", "7", true, ""},           // RU
+		{"0088213012345", "GB", "882", true, ""},         // non-geographic
+		{"02079460000", "GB", "44", true, ""},            // national
+		{"01534123456", "GB", "44", false, "GB"},         // Jersey from GB is international
+		{"004930123456", "GB", "49", true, ""},           // DE
+	} {
+		n := tollguard.Classify(tc.dialled, tollguard.NumberPlan{Country: tc.country}, nil)
+		ok, covers := n.PricedBy(tc.prefix)
+		if ok != tc.ok || covers != tc.covers {
+			t.Errorf("%s from %s (%s, %s) by +%s: %v %q, want %v %q", tc.dialled, tc.country, n.E164, n.Region, tc.prefix, ok, covers, tc.ok, tc.covers)
+		}
+	}
+}

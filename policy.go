@@ -474,12 +474,18 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 	// The rate, for the ceiling (6) and credit (9).
 	var rate Rate
 	var bill Billing
-	rateKnown, foreign := false, ""
+	rateKnown, foreign, noRate := false, "", "has no rate in the rate deck"
 	if num.E164 != "" {
 		re, err := tx.Rate(ctx, num.E164)
 		if err != nil {
 			p.lookupFailed(e, "rate", err)
 			return
+		}
+		if re != nil {
+			if ok, covers := num.PricedBy(re.Prefix); !ok {
+				noRate = fmt.Sprintf("has no rate in the rate deck (%s: the deck's +%s row prices %s only)", orUnknownRegion(num.Region), re.Prefix, covers)
+				re = nil
+			}
 		}
 		if re != nil {
 			rate, bill, rateKnown = re.Rate, re.Billing, true
@@ -504,7 +510,7 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 	// the deck cannot price would be free, unlimited and uncapped in
 	// parallel (whitelisted calls skip the concurrency limits too).
 	if whitelisted && !rateKnown && num.Toll() && (num.International || num.Is(ClassPremium) || num.HighRisk != "") {
-		e.deny(ReasonRateCeiling, "class", "%s is whitelisted but has no rate in the rate deck, so credit cannot bound it; import one with `tollguard rates import`", num.E164)
+		e.deny(ReasonRateCeiling, "class", "%s is whitelisted but %s, so credit cannot bound it; import one with `tollguard rates import`", num.E164, noRate)
 		return
 	}
 
@@ -533,7 +539,7 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 		}
 		switch {
 		case !rateKnown && num.Toll() && num.International:
-			e.deny(ReasonRateCeiling, "class", "no rate for %s in the rate deck; import one with `tollguard rates import`", num.E164)
+			e.deny(ReasonRateCeiling, "class", "%s %s; import one with `tollguard rates import`", num.E164, noRate)
 			return
 		case num.Type == TypeShortCode:
 			// Directory enquiries and the like: often pounds a minute.
@@ -768,4 +774,11 @@ func digitsOnly(s string) string {
 		}
 	}
 	return b.String()
+}
+
+func orUnknownRegion(r string) string {
+	if r == "" {
+		return "region unknown"
+	}
+	return r
 }

@@ -300,6 +300,33 @@ func TestPolicy(t *testing.T) {
 			t.Fatalf("1414 from BE with the store down: %+v, want an error (the call fails closed)", d)
 		}
 	})
+	t.Run("ACallingCodesRowPricesItsMainRegionOnly", func(t *testing.T) {
+		// The deck's "1" row (0.005, under the 0.02 ceiling) priced the
+		// Bahamas and the Caymans as the US: allowed for two hours at a
+		// price the carrier does not charge. Also whitelisted as "+1".
+		f := newFixture(t)
+		f.want(tollguard.Call{Dialled: "0012015550123"}, allow, tollguard.ReasonOK) // US
+		f.want(tollguard.Call{Dialled: "0015062345678"}, allow, tollguard.ReasonOK) // CA
+		for _, num := range []string{"0012423591234", "0013459491234"} {
+			d := f.want(tollguard.Call{Dialled: num}, deny, tollguard.ReasonRateCeiling)
+			if last := d.Steps[len(d.Steps)-1].Detail; !strings.Contains(last, "has no rate in the rate deck") || !strings.Contains(last, "the deck's +1 row prices US and CA only") {
+				t.Errorf("%s: %q", num, last)
+			}
+		}
+		if err := f.db.AddRule(context.Background(), &tollguard.Rule{Prefix: "+1", Action: tollguard.RuleAllow}); err != nil {
+			t.Fatal(err)
+		}
+		d := f.want(tollguard.Call{Dialled: "0012423591234"}, deny, tollguard.ReasonRateCeiling)
+		if last := d.Steps[len(d.Steps)-1].Detail; !strings.Contains(last, "whitelisted but has no rate") {
+			t.Errorf("whitelisted: %q", last)
+		}
+		f.want(tollguard.Call{Dialled: "0012015550123"}, allow, tollguard.ReasonWhitelist)
+		// A row of its own prices it, and the ceiling judges that price.
+		f.rates(map[string]string{"1242": "0.015"})
+		if d := f.want(tollguard.Call{Dialled: "0012423591234"}, allow, tollguard.ReasonWhitelist); d.Rate.String() != "0.015" {
+			t.Errorf("rate %s", d.Rate)
+		}
+	})
 	t.Run("EmergencyReadJudgesByTheStoredAccount", func(t *testing.T) {
 		// EmergencyRead (the forged-request path's: the store is up)
 		// judges by the account the store holds, without the default

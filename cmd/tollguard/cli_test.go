@@ -132,6 +132,10 @@ func TestCLIGateWorkflow(t *testing.T) {
 	if out := c.ok("rates", "lookup", "+447400123456"); !strings.Contains(out, "rate 0.08/min (prefix +447") {
 		t.Errorf("lookup:\n%s", out)
 	}
+	// Nor Jersey by the United Kingdom's row, as in the gate.
+	if out := c.ok("rates", "lookup", "+441534123456"); !strings.Contains(out, "no rate: the deck's +44 row (United Kingdom) prices GB only, not JE") {
+		t.Errorf("lookup of a Jersey number:\n%s", out)
+	}
 	// A short code is not priced by the deck's +441 (Reading), as in the gate.
 	// Classified by the stored high-risk list, as the gate does.
 	if out := c.ok("rates", "lookup", "+252612345678"); !strings.Contains(out, "class high_risk") {

@@ -240,8 +240,20 @@ func newRatesLookupCommand(app *App) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// As the gate prices it: a calling code's row does not price
+			// the other regions sharing the code.
+			var broad *tollguard.RateEntry
+			covers := ""
+			if e != nil {
+				if ok, c := n.PricedBy(e.Prefix); !ok {
+					broad, covers, e = e, c, nil
+				}
+			}
 			if asJSON {
 				v := map[string]any{"number": n.E164, "class": n.Class, "region": n.Region, "international": n.International, "rate": nil}
+				if broad != nil {
+					v["unpriced_by"] = map[string]string{"prefix": "+" + broad.Prefix, "prices": covers}
+				}
 				if e != nil {
 					v["rate"] = map[string]string{"prefix": "+" + e.Prefix, "destination": e.Destination, "per_minute": e.Rate.String(),
 						"billing": e.Billing.Steps(), "connection_fee": e.Billing.Connect.String(), "currency": e.Currency}
@@ -249,6 +261,11 @@ func newRatesLookupCommand(app *App) *cobra.Command {
 				return app.printJSON(v)
 			}
 			fmt.Fprintf(app.Out, "%s: class %s, region %s, international %s\n", n.E164, n.Class, orDash(n.Region), yesNo(n.International))
+			if broad != nil {
+				fmt.Fprintf(app.Out, "no rate: the deck's +%s row (%s) prices %s only, not %s; import a row for it (international calls without a rate are denied)\n",
+					broad.Prefix, orDash(broad.Destination), covers, orDash(n.Region))
+				return nil
+			}
 			if e == nil {
 				fmt.Fprintln(app.Out, "no rate: no prefix of this number is in the deck (international calls without a rate are denied)")
 				return nil
