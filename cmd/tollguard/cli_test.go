@@ -156,6 +156,10 @@ func TestCLIBadInput(t *testing.T) {
 		msg  string
 	}{
 		{[]string{"account", "add", "x", "--country", "XX", "--currency", "GBP"}, "country"},
+		// A mistyped verb printed the group's help and exited 0.
+		{[]string{"config", "validate"}, `unknown command "validate" for "tollguard config"; its commands: check, print`},
+		{[]string{"ext", "remove", "1001"}, `unknown command "remove" for "tollguard ext"`},
+		{[]string{"account", "delete", "acme"}, `unknown command "delete" for "tollguard account"`},
 		{[]string{"account", "add", "y", "--country", "GB", "--currency", "POUNDS"}, "ISO 4217"},
 		{[]string{"account", "add", "bad id", "--country", "GB", "--currency", "GBP"}, "letters, digits"},
 		{[]string{"account", "set", "acme", "--credit-limit", "1.234"}, "decimal places"},

@@ -52,7 +52,7 @@ func writeCommand(b *bytes.Buffer, c *cobra.Command) {
 	if c.Long != "" {
 		b.WriteString(strings.TrimSpace(c.Long) + "\n\n")
 	}
-	if c.Runnable() {
+	if c.Runnable() && !isGroup(c) {
 		fmt.Fprintf(b, "```\n%s\n```\n\n", c.UseLine())
 	}
 	if c.Example != "" {

@@ -83,11 +83,12 @@ func exitCode(err error) int {
 }
 
 // isCobraUsage recognises cobra's own argument and flag errors, which it
-// returns as plain errors.
+// returns as plain errors. (Its flag errors read `invalid argument "x"
+// for ...`; an OS error's bare "invalid argument" is no usage error.)
 func isCobraUsage(err error) bool {
 	s := err.Error()
 	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "accepts ", "requires at least",
-		"requires at most", "invalid argument", "flag needs an argument", "required flag", "bad flag syntax"} {
+		"requires at most", `invalid argument "`, "flag needs an argument", "required flag", "bad flag syntax"} {
 		if strings.Contains(s, p) {
 			return true
 		}
@@ -109,6 +110,9 @@ The database is TOLLGUARD_DB (default ./tollguard.db); the config file is
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if isGroup(cmd) {
+				return nil // help or an unknown verb: no config needed
+			}
 			return app.Init()
 		},
 	}
@@ -127,5 +131,45 @@ The database is TOLLGUARD_DB (default ./tollguard.db); the config file is
 	for _, f := range commands {
 		root.AddCommand(f(app))
 	}
+	for _, c := range root.Commands() {
+		groupVerbs(c)
+	}
 	return root
+}
+
+// isGroup reports whether cmd only holds verbs (`tollguard ext`).
+func isGroup(cmd *cobra.Command) bool {
+	return cmd.HasSubCommands() && cmd.Parent() != nil && cmd.Annotations["group"] == "true"
+}
+
+// groupVerbs makes each command that only holds verbs refuse an unknown
+// one: cobra printed the group's help and exited 0, so a mistyped
+// `tollguard config validate && systemctl restart tollguard` went ahead.
+func groupVerbs(cmd *cobra.Command) {
+	if !cmd.HasSubCommands() {
+		return
+	}
+	for _, c := range cmd.Commands() {
+		groupVerbs(c)
+	}
+	if cmd.Runnable() {
+		return
+	}
+	if cmd.Annotations == nil {
+		cmd.Annotations = map[string]string{}
+	}
+	cmd.Annotations["group"] = "true"
+	cmd.Args = cobra.ArbitraryArgs
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return cmd.Help()
+		}
+		var verbs []string
+		for _, c := range cmd.Commands() {
+			if c.IsAvailableCommand() {
+				verbs = append(verbs, c.Name())
+			}
+		}
+		return usagef("unknown command %q for %q; its commands: %s (see `%s --help`)", args[0], cmd.CommandPath(), strings.Join(verbs, ", "), cmd.CommandPath())
+	}
 }
