@@ -16,9 +16,11 @@ import (
 	"net/url"
 	"os"
 	"path"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	sqlite3 "github.com/mattn/go-sqlite3"
@@ -94,7 +96,7 @@ func Open(ctx context.Context, file string) (*DB, error) {
 	uri := "file:" + (&url.URL{Path: file}).EscapedPath()
 	f, err := os.OpenFile(file, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("open database file %s: %w", file, err)
+		return nil, openError(file, err)
 	}
 	// Only a SQLite file (or a new, empty one) is touched: --db
 	// /etc/asterisk/pjsip.conf or /dev/null by mistake must not chmod
@@ -528,4 +530,18 @@ func (s *DB) RunCheckpointer(ctx context.Context, interval time.Duration) error 
 			}
 		}
 	}
+}
+
+// openError says what to do about a database file that cannot be
+// opened: the usual causes are a wrong path and the wrong user.
+func openError(file string, err error) error {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return tollguard.Errorf(tollguard.EINVALID, "cannot create the database %s: the directory %s does not exist; create it, or fix TOLLGUARD_DB or --db", file, filepath.Dir(file))
+	case errors.Is(err, fs.ErrPermission):
+		return tollguard.Errorf(tollguard.EINVALID, "cannot open the database %s: permission denied; run tollguard as the user that owns it (the README's `sudo -u tollguard` alias), or fix TOLLGUARD_DB or --db", file)
+	case errors.Is(err, syscall.EISDIR):
+		return tollguard.Errorf(tollguard.EINVALID, "%s is a directory; give the database file in it (TOLLGUARD_DB or --db), such as %s", file, filepath.Join(file, "tollguard.db"))
+	}
+	return fmt.Errorf("open database file %s: %w", file, err)
 }

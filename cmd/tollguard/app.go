@@ -3,10 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -69,9 +72,19 @@ func (a *App) Store(ctx context.Context) (*store.DB, error) {
 	if err := a.Init(); err != nil {
 		return nil, err
 	}
+	_, statErr := os.Stat(a.Config.DB)
 	db, err := store.Open(ctx, a.Config.DB)
 	if err != nil {
 		return nil, err
+	}
+	if errors.Is(statErr, fs.ErrNotExist) {
+		// Said, not logged: an admin who forgot TOLLGUARD_DB would
+		// otherwise read "no accounts" from the wrong, new file.
+		path := a.Config.DB
+		if abs, err := filepath.Abs(path); err == nil {
+			path = abs
+		}
+		fmt.Fprintf(a.Err, "tollguard: no database at %s: created a new, empty one (TOLLGUARD_DB or --db names another)\n", path)
 	}
 	db.Now = a.Now
 	if private, err := db.Private(); err == nil && !private {

@@ -710,3 +710,30 @@ func TestCLIDeckCurrency(t *testing.T) {
 		t.Errorf("account add in another currency: %s", errs)
 	}
 }
+
+// TestCLIDatabasePath: a database path that cannot be opened exits 2
+// with what to do, and a command that creates a new database says so.
+func TestCLIDatabasePath(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		db, msg string
+	}{
+		{filepath.Join(dir, "missing", "tg.db"), "the directory " + filepath.Join(dir, "missing") + " does not exist"},
+		{dir, "is a directory; give the database file in it"},
+	} {
+		c := newCLI(t)
+		c.db = tc.db
+		code, _, errs := c.run("account", "list")
+		if code != 2 || !strings.Contains(errs, tc.msg) {
+			t.Errorf("--db %s: exit %d, stderr %q; want 2 and %q", tc.db, code, errs, tc.msg)
+		}
+	}
+	c := newCLI(t)
+	code, _, errs := c.run("account", "list")
+	if code != 0 || !strings.Contains(errs, "no database at "+c.db+": created a new, empty one") {
+		t.Errorf("a new database: exit %d, stderr %q", code, errs)
+	}
+	if code, _, errs := c.run("account", "list"); code != 0 || errs != "" {
+		t.Errorf("the same database again: exit %d, stderr %q", code, errs)
+	}
+}
