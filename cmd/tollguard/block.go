@@ -20,9 +20,25 @@ func blockByHand(ctx context.Context, app *App, b tollguard.Block, done string) 
 	if err != nil {
 		return err
 	}
-	b.SetBy = "admin"
+	b.SetBy = "admin:" + adminName()
+	// A block already in place keeps its reason; this one joins the
+	// history. Say so rather than confirm a block that changed nothing.
+	already := ""
+	switch b.Kind {
+	case tollguard.BlockExtension:
+		if e, err := db.Extension(ctx, b.Subject); err == nil && e.Blocked {
+			already = fmt.Sprintf("extension %s was already blocked by %s since %s: %s", e.Name, e.BlockedBy, e.BlockedAt.UTC().Format("2006-01-02 15:04Z"), e.BlockReason)
+		}
+	case tollguard.BlockIntl:
+		if a, err := db.Account(ctx, b.Subject); err == nil && a.IntlBlock {
+			already = fmt.Sprintf("account %s was already blocked for international calls: %s", a.ID, a.IntlBlockReason)
+		}
+	}
 	if _, err := db.Block(ctx, b); err != nil {
 		return err
+	}
+	if already != "" {
+		done = already + "; that reason stays, and yours is added to the block history"
 	}
 	fmt.Fprintln(app.Out, done)
 	return hangUpAfterBlock(ctx, app, db, b)

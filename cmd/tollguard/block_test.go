@@ -204,3 +204,25 @@ func TestUnblockAcknowledgesAlerts(t *testing.T) {
 		}
 	}
 }
+
+// TestBlockTwice: blocking what is blocked keeps the first reason, and
+// says so instead of confirming a block that changed nothing; the block
+// is recorded as the admin's by name, as unblocking is.
+func TestBlockTwice(t *testing.T) {
+	c := newCLI(t)
+	c.seed()
+	if out := c.ok("ext", "block", "1001", "--reason", "stolen phone"); !strings.Contains(out, "blocked") || strings.Contains(out, "already") {
+		t.Errorf("first block: %s", out)
+	}
+	out := c.ok("ext", "block", "1001", "--reason", "second thoughts")
+	if !strings.Contains(out, "extension 1001 was already blocked by admin:"+adminName()) || !strings.Contains(out, ": stolen phone; that reason stays, and yours is added to the block history") {
+		t.Errorf("second block: %s", out)
+	}
+	c.ok("account", "intl-block", "acme", "--reason", "IRSF suspected")
+	if out := c.ok("account", "intl-block", "acme", "--reason", "again"); !strings.Contains(out, "account acme was already blocked for international calls: IRSF suspected; that reason stays") {
+		t.Errorf("second intl block: %s", out)
+	}
+	if out := c.ok("ext", "show", "1001"); !strings.Contains(out, "stolen phone") || strings.Contains(out, " admin ") {
+		t.Errorf("ext show:\n%s", out)
+	}
+}

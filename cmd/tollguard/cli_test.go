@@ -141,8 +141,19 @@ func TestCLIGateWorkflow(t *testing.T) {
 	if out := c.ok("rates", "lookup", "+252612345678"); !strings.Contains(out, "class high_risk") {
 		t.Errorf("lookup of a high-risk number:\n%s", out)
 	}
-	if out := c.ok("rates", "lookup", "118118"); !strings.Contains(out, "118118: GB short code, class national (short_code)") || !strings.Contains(out, "denies those of unknown cost") {
+	if out := c.ok("rates", "lookup", "118118"); !strings.Contains(out, "118118: GB short code, class national (short_code)") || !strings.Contains(out, "of unknown cost, the gate denies it") {
 		t.Errorf("lookup short code:\n%s", out)
+	}
+	// What the gate does with them, as `check` would say: 112 was "not a
+	// dialable number" (exit 2), and every short code "denied".
+	for num, want := range map[string]string{
+		"112":    "112: an emergency number in GB: the gate always allows it",
+		"116123": "class tollfree (toll_free); short codes have no E.164 form, so the deck cannot price them: free to call, the gate allows it",
+		"1002":   "1002: an internal extension number",
+	} {
+		if out := c.ok("rates", "lookup", num); !strings.Contains(out, want) {
+			t.Errorf("lookup %s:\n%s", num, out)
+		}
 	}
 }
 

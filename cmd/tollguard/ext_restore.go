@@ -32,7 +32,7 @@ exist again are left alone. Fields this Asterisk refuses are listed
 				return err
 			}
 			defer release()
-			rep, err := env.RestoreExtension(cmd.Context(), args[0], "admin")
+			rep, err := env.RestoreExtension(cmd.Context(), args[0], "admin:"+adminName())
 			if err != nil {
 				return err
 			}

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -224,13 +225,25 @@ func newRatesLookupCommand(app *App) *cobra.Command {
 				return err
 			}
 			n := tollguard.Classify(args[0], plan, tollguard.NewPrefixList(hrEntries))
-			if n.Short {
-				// Not an error: the admin asked what the gate makes of it.
-				if asJSON {
-					return app.printJSON(map[string]any{"number": n.Dialled, "class": n.Class, "region": n.Region, "short_code": true, "type": n.Type, "international": false, "rate": nil})
+			// Not errors: the admin asked what the gate makes of them.
+			if n.Class == tollguard.ClassEmergency || n.Class == tollguard.ClassInternal {
+				what := fmt.Sprintf("an emergency number in %s: the gate always allows it, never priced or limited", country)
+				if n.Class == tollguard.ClassInternal {
+					what = "an internal extension number: the deck does not price internal calls"
 				}
-				fmt.Fprintf(app.Out, "%s: %s short code, class %s (%s); short codes have no E.164 form, so the deck cannot price them: the gate denies those of unknown cost\n",
-					n.Dialled, n.Region, n.Class, n.Type)
+				if asJSON {
+					return app.printJSON(map[string]any{"number": n.Dialled, "class": n.Class, "international": false, "rate": nil})
+				}
+				fmt.Fprintf(app.Out, "%s: %s\n", n.Dialled, what)
+				return nil
+			}
+			if n.Short {
+				gate := shortCodeVerdict(n, app.Config.Gate.FreeShortCodes)
+				if asJSON {
+					return app.printJSON(map[string]any{"number": n.Dialled, "class": n.Class, "region": n.Region, "short_code": true, "type": n.Type, "international": false, "rate": nil, "gate": gate})
+				}
+				fmt.Fprintf(app.Out, "%s: %s short code, class %s (%s); short codes have no E.164 form, so the deck cannot price them: %s\n",
+					n.Dialled, n.Region, n.Class, n.Type, gate)
 				return nil
 			}
 			if n.E164 == "" {
@@ -281,4 +294,24 @@ func newRatesLookupCommand(app *App) *cobra.Command {
 	cmd.Flags().StringVar(&country, "country", "", "dial as from this country (default [gate] default_country)")
 	addJSON(cmd, &asJSON)
 	return cmd
+}
+
+// shortCodeVerdict says what the gate does with short code n (step 2's
+// free list, step 6's classes), for `rates lookup`.
+func shortCodeVerdict(n tollguard.Number, free []string) string {
+	digits := strings.Map(func(r rune) rune {
+		if r >= '0' && r <= '9' {
+			return r
+		}
+		return -1
+	}, n.Dialled)
+	switch {
+	case slices.Contains(free, digits):
+		return "listed in [gate] free_short_codes, the gate allows it as free"
+	case n.Class == tollguard.ClassPremium:
+		return "premium-rate, the gate denies it"
+	case n.Class == tollguard.ClassTollFree:
+		return "free to call, the gate allows it"
+	}
+	return "of unknown cost, the gate denies it; if your trunk carries it free, list it in [gate] free_short_codes"
 }
