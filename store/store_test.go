@@ -462,3 +462,45 @@ func TestOpenConcurrently(t *testing.T) {
 		t.Fatalf("%d migration rows (%d versions), want each of %d once", n, distinct, len(ms))
 	}
 }
+
+// TestWALShrinksAfterABigWrite: a checkpoint leaves the WAL file its
+// size; after two big deck imports it stayed 74 MB for good. The writer
+// trims it when it restarts the WAL.
+func TestWALShrinksAfterABigWrite(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "tg.db")
+	db, err := store.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	w := db.SQL()
+	if _, err := w.Exec(`CREATE TABLE big(b BLOB)`); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := w.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 24; i++ {
+		if _, err := tx.Exec(`INSERT INTO big(b) VALUES (randomblob(1 << 20))`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(path + "-wal")
+	if err != nil || fi.Size() < 24<<20 {
+		t.Fatalf("WAL after a 24 MB write: %v, %v (the test proves nothing)", fi.Size(), err)
+	}
+	if _, err := w.Exec(`PRAGMA wal_checkpoint(PASSIVE)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Exec(`DELETE FROM big`); err != nil { // restarts the WAL
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(path + "-wal"); err != nil || fi.Size() > 16<<20 {
+		t.Errorf("WAL after a checkpoint and the next write: %d bytes, %v; want at most 16 MiB", fi.Size(), err)
+	}
+}
