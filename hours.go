@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 	_ "time/tzdata" // accounts' zones must load even where the host has no tzdata package
+	"unicode"
 )
 
 // Hours is an account's business-hours schedule, compiled: weekly
@@ -226,6 +227,11 @@ func (h *Hours) parseSpec(spec string) error {
 			return err
 		}
 		for sp := range strings.SplitSeq(timePart, ",") {
+			if strings.IndexFunc(sp, unicode.IsLetter) >= 0 {
+				// "mon-fri 08:00-18:00, sat 09:00-13:00": the comma
+				// separates times of the same days.
+				return Errorf(EINVALID, "business hours %q: days %q after a comma; separate groups of days with \";\", e.g. \"mon-fri 08:00-18:00; sat 09:00-13:00\" (a comma separates times of the same days: \"mon-fri 08:00-12:00, 13:00-17:00\")", clip(entry), clip(strings.TrimSpace(sp)))
+			}
 			from, to, err := parseSpan(sp)
 			if err != nil {
 				return err

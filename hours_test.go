@@ -253,6 +253,7 @@ func TestParseHoursErrors(t *testing.T) {
 		{"same start and end", "UTC", "mon 08:00-08:00", nil, "00:00-24:00"},
 		{"trailing comma", "UTC", "mon 08:00-09:00,", nil, "HH:MM-HH:MM"},
 		{"second entry bad", "UTC", "mon 08:00-09:00; tue 09:00", nil, "HH:MM-HH:MM"},
+		{"days after a comma", "UTC", "mon-fri 08:00-18:00, sat 09:00-13:00", nil, `days "sat 09:00-13:00" after a comma; separate groups of days with ";"`},
 		{"holiday bad date", "UTC", "", []string{"2026-02-30"}, "YYYY-MM-DD"},
 		{"holiday bad month", "UTC", "", []string{"13-01"}, "MM-DD"},
 		{"holiday words", "UTC", "", []string{"christmas"}, `holiday "christmas"`},

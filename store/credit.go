@@ -38,8 +38,12 @@ func (s *DB) AddCredit(ctx context.Context, account string, amount tollguard.Amo
 		e.BalanceAfter = balance + amount
 		if amount > tollguard.MaxAmount || amount < -tollguard.MaxAmount ||
 			e.BalanceAfter > tollguard.MaxAmount || e.BalanceAfter < -tollguard.MaxAmount {
-			return tollguard.Errorf(tollguard.EINVALID, "account %s: a balance of %s %+d minor units is beyond what tollguard keeps (%s either way); nothing was changed",
-				account, tollguard.FormatAmount(balance, scale), amount, tollguard.FormatAmount(tollguard.MaxAmount, scale))
+			sign := "+"
+			if amount < 0 {
+				sign = ""
+			}
+			return tollguard.Errorf(tollguard.EINVALID, "account %s: a balance of %s %s%s is beyond what tollguard keeps (%s either way); nothing was changed",
+				account, tollguard.FormatAmount(balance, scale), sign, tollguard.FormatAmount(amount, scale), tollguard.FormatAmount(tollguard.MaxAmount, scale))
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE accounts SET balance = ?, updated_at = ? WHERE id = ?`, e.BalanceAfter, e.At.Unix(), account); err != nil {
 			return fmt.Errorf("add credit to %s: %w", account, err)

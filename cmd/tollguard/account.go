@@ -353,7 +353,7 @@ func (s *accountSettings) apply(f *pflag.FlagSet, a *tollguard.Account) error {
 	if ch("spend-factor") {
 		p, err := tollguard.ParseAmount(s.spendFactor, 3)
 		if err != nil || p < 0 || p > 1_000_000 {
-			return tollguard.Errorf(tollguard.EINVALID, "--spend-factor %q: want a factor such as 1.2, at most 1000 (0 = off)", s.spendFactor)
+			return tollguard.Errorf(tollguard.EINVALID, "--spend-factor %q: want a factor such as 1.2, with at most 3 decimals, at most 1000 (0 = off)", s.spendFactor)
 		}
 		a.SpendFactorPermil = int(p)
 	}

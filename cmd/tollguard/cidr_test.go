@@ -23,7 +23,7 @@ func TestParseCIDRs(t *testing.T) {
 		{[]string{"fe80::1%eth0"}, "error"},
 		{[]string{"10.0.0.0/33"}, "error"},
 	} {
-		got, err := parseCIDRs(tc.in)
+		got, _, err := parseCIDRs(tc.in)
 		s := fmt.Sprint(got)
 		if err != nil {
 			s = "error"

@@ -189,6 +189,8 @@ func TestCLIBadInput(t *testing.T) {
 		{[]string{"detectors", "set", "acme", "burst_ext", "--duration", "1h"}, "--duration applies to long_intl only"},
 		{[]string{"detectors", "set", "acme", "sweep", "--threshold", "9", "--duration", "1h"}, "--duration applies to long_intl only"},
 		{[]string{"account", "set", "acme", "--spend-factor", "10000000000000"}, "at most 1000"},
+		{[]string{"account", "set", "acme", "--spend-factor", "1.2345"}, "with at most 3 decimals"},
+		{[]string{"schedule", "set", "acme", "--hours", "mon-fri 08:00-18:00, sat 09:00-13:00"}, `separate groups of days with ";"`},
 		// Stored in whole seconds: 500ms was saved as 0 and said ok.
 		{[]string{"detectors", "set", "acme", "burst_ext", "--window", "500ms", "--threshold", "5"}, "must be whole seconds"},
 		{[]string{"detectors", "set", "acme", "sweep", "--threshold", "0", "--action", "nuke"}, `action "nuke"`},
@@ -201,7 +203,7 @@ func TestCLIBadInput(t *testing.T) {
 		{[]string{"credit", "add", "acme", "£5"}, "not a decimal"},
 		{[]string{"credit", "add", "acme", "-3.50"}, "put -- before it"},
 		{[]string{"credit", "add", "acme", "99999999999999.99"}, "too large"},
-		{[]string{"credit", "add", "acme", "9999999999999.99"}, "beyond what tollguard keeps"}, // on top of the 10.00
+		{[]string{"credit", "add", "acme", "9999999999999.99"}, "a balance of 10.00 +9999999999999.99 is beyond what tollguard keeps"}, // on top of the 10.00
 		{[]string{"account", "set", "acme", "--credit-limit", "99999999999999"}, "too large"},
 		{[]string{"ext", "add", "1002", "--account", "nope"}, "not found"},
 		{[]string{"ext", "add", "1001", "--account", "acme"}, "already exists"},
@@ -746,5 +748,20 @@ func TestCLIDatabasePath(t *testing.T) {
 	}
 	if code, _, errs := c.run("account", "list"); code != 0 || errs != "" {
 		t.Errorf("the same database again: exit %d, stderr %q", code, errs)
+	}
+}
+
+// TestCLISaysWhatItRead: a network written with host bits is stored as
+// the network, and said so; schedule set echoes what it stored.
+func TestCLISaysWhatItRead(t *testing.T) {
+	c := newCLI(t)
+	c.seed()
+	code, _, errs := c.run("ext", "set", "1001", "--cidr", "192.0.2.10/24,10.0.0.0/8")
+	if code != 0 || !strings.Contains(errs, "note: 192.0.2.10/24 is read as the network 192.0.2.0/24; give 192.0.2.10 alone") || strings.Contains(errs, "10.0.0.0/8") {
+		t.Errorf("exit %d, stderr %q", code, errs)
+	}
+	if out := c.ok("schedule", "set", "acme", "--hours", "mon-fri 08:00-18:00", "--holiday", "12-25", "--zone", "Europe/London"); !strings.Contains(out,
+		`account acme: hours "mon-fri 08:00-18:00" in Europe/London; holidays 12-25; denied after hours: international, premium`) {
+		t.Errorf("schedule set said %q", out)
 	}
 }

@@ -123,9 +123,12 @@ func newExtSetCommand(app *App) *cobra.Command {
 			if noLocalFlags(cmd) {
 				return usagef("nothing to change: give at least one flag (see `tollguard ext set --help`)")
 			}
-			prefixes, err := parseCIDRs(cidrs)
+			prefixes, notes, err := parseCIDRs(cidrs)
 			if err != nil {
 				return err
+			}
+			for _, n := range notes {
+				fmt.Fprintf(app.Err, "tollguard: note: %s\n", n)
 			}
 			db, err := app.Store(cmd.Context())
 			if err != nil {
@@ -189,8 +192,9 @@ func newExtUnblockCommand(app *App) *cobra.Command {
 	return cmd
 }
 
-func parseCIDRs(ss []string) ([]netip.Prefix, error) {
-	var out []netip.Prefix
+// parseCIDRs reads --cidr values; notes say what was read otherwise
+// than written.
+func parseCIDRs(ss []string) (out []netip.Prefix, notes []string, err error) {
 	for _, s := range ss {
 		for _, part := range strings.Split(s, ",") {
 			part = strings.TrimSpace(part)
@@ -200,23 +204,31 @@ func parseCIDRs(ss []string) ([]netip.Prefix, error) {
 			if part == "" {
 				// An unset shell variable must not open the extension
 				// to every address.
-				return nil, tollguard.Errorf(tollguard.EINVALID, "empty network in --cidr %q: give the networks, or none to remove the access list", s)
+				return nil, nil, tollguard.Errorf(tollguard.EINVALID, "empty network in --cidr %q: give the networks, or none to remove the access list", s)
 			}
 			p, err := netip.ParsePrefix(part)
 			if err != nil {
 				a, aerr := netip.ParseAddr(part)
 				if aerr != nil || a.Zone() != "" {
-					return nil, tollguard.Errorf(tollguard.EINVALID, "network %q: want a CIDR such as 192.0.2.0/24 or 2001:db8::/32, or an address (without a %%zone)", part)
+					return nil, nil, tollguard.Errorf(tollguard.EINVALID, "network %q: want a CIDR such as 192.0.2.0/24 or 2001:db8::/32, or an address (without a %%zone)", part)
 				}
 				p = netip.PrefixFrom(a, a.BitLen())
 			}
 			// Sources are matched unmapped: ::ffff:10.0.0.0/104 is 10.0.0.0/8.
+			host := p.Addr().Unmap()
+			hostBits := p.Masked() != p
 			p, ok := tollguard.UnmapPrefix(p)
 			if !ok {
-				return nil, tollguard.Errorf(tollguard.EINVALID, "network %q: an IPv4-mapped prefix needs at least /96", part)
+				return nil, nil, tollguard.Errorf(tollguard.EINVALID, "network %q: an IPv4-mapped prefix needs at least /96", part)
+			}
+			if hostBits {
+				// An interface-style address ("192.0.2.10/24") opens the
+				// whole network: say so, as the access list widens.
+				p = p.Masked()
+				notes = append(notes, fmt.Sprintf("%s is read as the network %s; give %s alone for that address only", part, p, host))
 			}
 			out = append(out, p)
 		}
 	}
-	return out, nil
+	return out, notes, nil
 }

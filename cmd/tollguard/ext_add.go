@@ -40,9 +40,12 @@ contrib/sorcery.conf); without one it answers 403 and nothing is kept.
 			if err := validID("extension", args[0]); err != nil {
 				return err
 			}
-			prefixes, err := parseCIDRs(cidrs)
+			prefixes, notes, err := parseCIDRs(cidrs)
 			if err != nil {
 				return err
+			}
+			for _, n := range notes {
+				fmt.Fprintf(app.Err, "tollguard: note: %s\n", n)
 			}
 			env, release, err := app.auditEnv(cmd.Context())
 			if err != nil {

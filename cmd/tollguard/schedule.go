@@ -87,7 +87,16 @@ func newScheduleSetCommand(app *App) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(app.Out, "account %s: hours %q in %s\n", a.ID, a.HoursSpec, a.Zone)
+			deny := make([]string, len(a.AfterHours))
+			for i, c := range a.AfterHours {
+				deny[i] = string(c)
+			}
+			hoursText := fmt.Sprintf("%q", a.HoursSpec)
+			if a.HoursSpec == "" {
+				hoursText = "always open"
+			}
+			fmt.Fprintf(app.Out, "account %s: hours %s in %s; holidays %s; denied after hours: %s\n", a.ID, hoursText, a.Zone,
+				orDash(strings.Join(a.Holidays, ", ")), orDash(strings.Join(deny, ", ")))
 			return nil
 		},
 	}
