@@ -187,8 +187,13 @@ func (n Number) AsInternal() Number {
 // calls the carrier bills at the Bahamas' price; so with Jersey's
 // mobiles under "44" and Kazakhstan under "7". When it cannot, covers
 // names the regions the row does price.
+//
+// A number of no known region (a range newer than libphonenumber's
+// metadata, such as a new US overlay area code) is the main region's:
+// the other regions of a shared code are found by their leading digits
+// (every Caribbean area code), which such a number did not match.
 func (n Number) PricedBy(prefix string) (ok bool, covers string) {
-	if !n.International || len(prefix) > 3 || n.Region == "001" {
+	if !n.International || len(prefix) > 3 || n.Region == "001" || n.Region == "" {
 		return true, ""
 	}
 	cc, err := strconv.Atoi(prefix)

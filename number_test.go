@@ -553,6 +553,8 @@ func TestPricedBy(t *testing.T) {
 		{"02079460000", "GB", "44", true, ""},            // national
 		{"01534123456", "GB", "44", false, "GB"},         // Jersey from GB is international
 		{"004930123456", "GB", "49", true, ""},           // DE
+		{"19835550123", "US", "1", true, ""},             // a US area code newer than the metadata
+		{"0019835550123", "GB", "1", true, ""},           // the same from abroad
 	} {
 		n := tollguard.Classify(tc.dialled, tollguard.NumberPlan{Country: tc.country}, nil)
 		ok, covers := n.PricedBy(tc.prefix)

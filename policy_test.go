@@ -313,6 +313,12 @@ func TestPolicy(t *testing.T) {
 				t.Errorf("%s: %q", num, last)
 			}
 		}
+		// A US number in a range newer than libphonenumber's metadata
+		// (no region) is still the US's, from the US too.
+		f.want(tollguard.Call{Dialled: "0019835550123"}, allow, tollguard.ReasonOK)
+		f.account(func(a *tollguard.Account) { a.Plan, _ = tollguard.PlanFor("US") })
+		f.want(tollguard.Call{Dialled: "19835550123"}, allow, tollguard.ReasonOK)
+		f.account(func(a *tollguard.Account) { a.Plan, _ = tollguard.PlanFor("GB") })
 		if err := f.db.AddRule(context.Background(), &tollguard.Rule{Prefix: "+1", Action: tollguard.RuleAllow}); err != nil {
 			t.Fatal(err)
 		}

@@ -348,7 +348,9 @@ const sightingMemory = 7 * 24 * time.Hour
 
 // SightEndpoints records that Asterisk listed names at now and returns
 // when each was first listed. Endpoints not listed for sightingMemory
-// are forgotten, so one deleted and created again then counts as new.
+// are forgotten, so one deleted and created again then is first listed
+// anew (the quotas audit still dates one the store records by the
+// earlier of its record and its sighting).
 // On the very first call every endpoint is baseline.
 func (s *DB) SightEndpoints(ctx context.Context, names []string, now time.Time) (map[string]tollguard.EndpointSighting, error) {
 	out := make(map[string]tollguard.EndpointSighting, len(names))

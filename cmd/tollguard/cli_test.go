@@ -765,3 +765,16 @@ func TestCLISaysWhatItRead(t *testing.T) {
 		t.Errorf("schedule set said %q", out)
 	}
 }
+
+// TestCLIGroupHelp: a group's help lists its verbs, with no runnable
+// usage line of its own, and `tollguard ext help` is help, not an
+// unknown verb.
+func TestCLIGroupHelp(t *testing.T) {
+	c := newCLI(t)
+	for _, args := range [][]string{{"ext"}, {"ext", "--help"}, {"ext", "help"}} {
+		code, out, errs := c.run(args...)
+		if code != 0 || !strings.Contains(out, "tollguard ext [command]") || strings.Contains(out, "tollguard ext [flags]") || errs != "" {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q", args, code, out, errs)
+		}
+	}
+}

@@ -57,6 +57,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	defer app.Close()
 	root := newRootCommand(app)
 	root.SetArgs(args)
+	root.SetOut(app.Out) // help and version, as every command's output
+	root.SetErr(stderr)
 	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return exitOK
@@ -160,8 +162,10 @@ func groupVerbs(cmd *cobra.Command) {
 	}
 	cmd.Annotations["group"] = "true"
 	cmd.Args = cobra.ArbitraryArgs
+	// Its help shows the verbs only, not a runnable "tollguard ext [flags]".
+	cmd.SetUsageTemplate(strings.Replace(cmd.UsageTemplate(), "{{if .Runnable}}\n  {{.UseLine}}{{end}}", "", 1))
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		if len(args) == 0 {
+		if len(args) == 0 || args[0] == "help" {
 			return cmd.Help()
 		}
 		var verbs []string
