@@ -20,6 +20,7 @@ import (
 	"github.com/tollguard/tollguard/ari"
 	"github.com/tollguard/tollguard/ari/aritest"
 	"github.com/tollguard/tollguard/cron"
+	"github.com/tollguard/tollguard/internal/testutil"
 	"github.com/tollguard/tollguard/store"
 	"github.com/tollguard/tollguard/voicemail"
 )
@@ -383,16 +384,20 @@ func TestQueuedAuditSkippedAtShutdown(t *testing.T) {
 	pinsDone, staleDone := make(chan struct{}), make(chan struct{})
 	go func() { s.Run("pins"); close(pinsDone) }()
 	logged(`msg="scheduled audit starting" job=pins`)
+	// The log line comes before the audits' lock: pins holds it once it
+	// has the FIFO open for reading (a writer can open it then). Kept
+	// open, the FIFO holds pins in its read until closed.
+	var w *os.File
+	testutil.Eventually(t, 10*time.Second, "the pins audit reading the FIFO", func() bool {
+		w, err = os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0)
+		return err == nil
+	})
 	go func() { s.Run("stale"); close(staleDone) }()
 	logged(`msg="scheduled audit starting" job=stale`)
 	time.Sleep(100 * time.Millisecond) // stale now waits for pins
 	cancel()
 	stopped := s.Stop()
-	w, err := os.OpenFile(fifo, os.O_WRONLY, 0) // pins reads an empty file and finishes
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
+	w.Close() // pins reads an empty file and finishes
 	waitFor(t, pinsDone, "the pins audit")
 	waitFor(t, staleDone, "the stale audit")
 	waitFor(t, stopped.Done(), "the scheduler to stop")
