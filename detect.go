@@ -402,10 +402,10 @@ func (d *Detectors) resolve(c *liveCall, reason Reason, at time.Time) []Finding 
 			r.Action = ActionAlert
 			kind += " (national ones among them, so alerted: an international block would not stop those)"
 		}
-		first := time.Unix(0, ev[0].at)
+		first, last := riskSpan(ev)
 		return []Finding{d.finding(DetectHighRisk, AlertHighRisk, r, a, ExtSubject(c.Extension),
 			fmt.Sprintf("extension %s tried %d %s in %s (threshold %d in %s), the last to %s %s",
-				c.Extension, len(ev), kind, at.Sub(first).Round(time.Second), r.Threshold, r.Window, what, orUnknown(n.E164)),
+				c.Extension, len(ev), kind, last.Sub(first).Round(time.Second), r.Threshold, r.Window, what, orUnknown(n.E164)),
 			map[string]any{"attempts": len(ev), "numbers": riskNumbers(ev), "since": first.UTC(), "last_dialled": n.Dialled, "last_e164": n.E164, "gate_reason": string(reason)})}
 	}
 	if c.Account == "" {
@@ -425,10 +425,10 @@ func (d *Detectors) resolve(c *liveCall, reason Reason, at time.Time) []Finding 
 	}
 	r.Action = accountAction(r.Action, block)
 	exts := riskExtensions(ev)
-	first := time.Unix(0, ev[0].at)
+	first, last := riskSpan(ev)
 	return []Finding{d.finding(DetectHighRisk, AlertHighRisk, r, a, AccountSubject(c.Account),
 		fmt.Sprintf("account %s's extensions %s made %d calls to high-risk or premium numbers in %s (threshold %d in %s), the last from extension %s to %s %s",
-			c.Account, strings.Join(exts, ", "), len(ev), at.Sub(first).Round(time.Second), r.Threshold, r.Window, c.Extension, what, orUnknown(n.E164)),
+			c.Account, strings.Join(exts, ", "), len(ev), last.Sub(first).Round(time.Second), r.Threshold, r.Window, c.Extension, what, orUnknown(n.E164)),
 		map[string]any{"attempts": len(ev), "numbers": nums, "extensions": exts, "since": first.UTC(), "last_dialled": n.Dialled, "last_e164": n.E164, "gate_reason": string(reason)})}
 }
 
@@ -736,6 +736,16 @@ func (d *Detectors) finding(name, kind string, r DetectorRule, a CallAttempt, su
 // the detectors a little out of order.
 const maxEventSkew = time.Minute
 
+// riskSpan is the earliest and latest of the items' times: events
+// arrive a little out of order.
+func riskSpan(ev []riskItem) (first, last time.Time) {
+	lo, hi := ev[0].at, ev[0].at
+	for _, it := range ev[1:] {
+		lo, hi = min(lo, it.at), max(hi, it.at)
+	}
+	return time.Unix(0, lo), time.Unix(0, hi)
+}
+
 // counterSet holds one counting detector's windows by key.
 type counterSet struct {
 	keys map[string]*window
@@ -843,7 +853,7 @@ func (d *Detectors) countRisk(key, ext, num string, intl, dedupe bool, t time.Ti
 		w = &riskWindow{}
 		d.risks[key] = w
 	}
-	cut := now - int64(r.Window)
+	cut, ahead := now-int64(r.Window), now+int64(maxEventSkew)
 	newest := -1 // of the earlier items for this number, when deduping
 	if dedupe {
 		for i, it := range w.items {
@@ -855,7 +865,7 @@ func (d *Detectors) countRisk(key, ext, num string, intl, dedupe bool, t time.Ti
 	keep := w.items[:0]
 	redial := -1
 	for i, it := range w.items {
-		if it.at >= cut || i == newest {
+		if (it.at >= cut && it.at <= ahead) || i == newest {
 			keep = append(keep, it)
 			if i == newest {
 				redial = len(keep) - 1
@@ -1047,10 +1057,10 @@ func (d *Detectors) sweepKey(key string, n sweepNum, r DetectorRule, minExts int
 		s = &sweepState{}
 		d.sweeps[key] = s
 	}
-	cut := now - int64(r.Window)
+	cut, ahead := now-int64(r.Window), now+int64(maxEventSkew)
 	keep := s.nums[:0]
 	for _, x := range s.nums {
-		if x.at >= cut && x.digits != n.digits {
+		if x.at >= cut && x.at <= ahead && x.digits != n.digits {
 			keep = append(keep, x)
 		}
 	}

@@ -228,6 +228,17 @@ func TestDetectorSweep(t *testing.T) {
 			}
 		}
 	})
+	t.Run("AnAttemptFarAheadDoesNotCount", func(t *testing.T) {
+		// One number dated decades ahead stayed in the window: with
+		// four more under its prefix it made a sweep of five.
+		d := detNew(t, rules)
+		d.Attempt(detAttempt(t, "f", "1001", "acme", "0033123456009", detT0.Add(75*365*24*time.Hour)))
+		for i := 0; i < 4; i++ {
+			if fs := detOnly(d.Attempt(detAttempt(t, fmt.Sprint(i), "1001", "acme", fmt.Sprintf("0033123456%03d", i), detT0.Add(time.Duration(i)*30*time.Second))), "detector:sweep"); len(fs) > 0 {
+				t.Fatalf("attempt %d fired: %+v", i, fs)
+			}
+		}
+	})
 	t.Run("WindowExpires", func(t *testing.T) {
 		d := detNew(t, rules)
 		for i := 0; i < 10; i++ {
@@ -286,6 +297,26 @@ func TestDetectorHighRisk(t *testing.T) {
 		}
 		return detOnly(fired, "detector:high_risk")
 	}
+	t.Run("AnAttemptFarAheadDoesNotCount", func(t *testing.T) {
+		// One attempt dated decades ahead stayed in the window: with two
+		// more it made the three that block international calls.
+		d := detNew(t, rules)
+		fired := try(d, "1001", detT0.Add(75*365*24*time.Hour), []string{"00252612345670"}, time.Minute, tollguard.ReasonHighRisk)
+		fired = append(fired, try(d, "1001", detT0, []string{"00252612345678", "0088216123456"}, time.Minute, tollguard.ReasonHighRisk)...)
+		if len(fired) != 0 {
+			t.Fatalf("findings: %+v", fired)
+		}
+	})
+	t.Run("OutOfOrderAttemptsSpan", func(t *testing.T) {
+		d := detNew(t, rules)
+		var fired []tollguard.Finding
+		for i, sec := range []int{20, 5, 10} {
+			fired = append(fired, try(d, "1001", detT0.Add(time.Duration(sec)*time.Second), []string{fmt.Sprint("0025261234567", i)}, 0, tollguard.ReasonHighRisk)...)
+		}
+		if len(fired) != 1 || !strings.Contains(fired[0].Message, "tried 3 calls to high-risk or premium numbers in 15s") {
+			t.Fatalf("findings: %+v", fired)
+		}
+	})
 	t.Run("RedialIsOneNumber", func(t *testing.T) {
 		// An honest user redials a denied number: one intention, however
 		// many attempts (the gate denies each).
