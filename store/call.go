@@ -246,6 +246,15 @@ func (s *DB) Rollup(ctx context.Context, before time.Time, batch int) (int, erro
 					charge = charge + excluded.charge`); err != nil {
 				return fmt.Errorf("roll up: %w", err)
 			}
+			// The stale audit reads an extension's last call from the
+			// calls: one rolled up is kept as its last-seen time, or a
+			// retention shorter than stale_days would make a line that
+			// only calls look unused.
+			if _, err := tx.ExecContext(ctx, `UPDATE extensions SET last_seen = r.at
+				FROM (SELECT extension, MAX(created_at) AS at FROM calls WHERE id IN (SELECT id FROM rollup_ids) GROUP BY extension) AS r
+				WHERE extensions.name = r.extension AND extensions.last_seen < r.at`); err != nil {
+				return fmt.Errorf("roll up: keep the extensions' last calls: %w", err)
+			}
 			_, err = tx.ExecContext(ctx, `DELETE FROM calls WHERE id IN (SELECT id FROM rollup_ids)`)
 			return err
 		})

@@ -58,6 +58,22 @@ func TestRollupKeepsTotalsAndOpenCalls(t *testing.T) {
 	if _, err := db.Call(ctx, settled[0]); tollguard.ErrorCode(err) != tollguard.ENOTFOUND {
 		t.Fatal("an old settled call is still there: ", err)
 	}
+	// The stale audit reads an extension's last call from the calls: the
+	// rolled-up ones are kept as its last-seen time, never moved back.
+	if e, err := db.Extension(ctx, "1001"); err != nil || !e.LastSeen.Equal(base.Add(6*time.Hour)) {
+		t.Fatalf("1001 last seen %v, %v; want its last rolled-up call, %v", e.LastSeen, err, base.Add(6*time.Hour))
+	}
+	if err := db.TouchExtension(ctx, "1001", base.AddDate(0, 3, 0).Unix()); err != nil {
+		t.Fatal(err)
+	}
+	insert(base.Add(-time.Hour), tollguard.Deny, 0)
+	insert(base.Add(time.Hour), tollguard.Deny, 0) // the newest call stays, whatever its time
+	if _, err := db.Rollup(ctx, base.AddDate(0, 1, 0), 3); err != nil {
+		t.Fatal(err)
+	}
+	if e, _ := db.Extension(ctx, "1001"); !e.LastSeen.Equal(base.AddDate(0, 3, 0)) {
+		t.Fatalf("1001 last seen %v: moved back by a rollup", e.LastSeen)
+	}
 }
 
 // TestRollupNeverReusesCallIDs: a rollup that emptied the calls table
