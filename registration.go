@@ -1,6 +1,7 @@
 package tollguard
 
 import (
+	"cmp"
 	"context"
 	"crypto/md5"
 	"encoding/hex"
@@ -60,6 +61,12 @@ type Contact struct {
 	RemovedAt  time.Time
 }
 
+// NoUserAgent is the user agent of a contact whose REGISTER had no
+// User-Agent header, as read from its contact object: an attacker who
+// leaves it out is a new phone too. (A contact known only by its URI has
+// an empty UserAgent: unknown, not none.)
+const NoUserAgent = "(none)"
+
 // ContactID returns Asterisk's sorcery id for a contact: the AOR, ";@",
 // and the lower-case hex MD5 of the contact URI as stored.
 func ContactID(aor, uri string) string {
@@ -87,7 +94,7 @@ func ContactFromObject(aor, endpoint string, obj ConfigObject) (c Contact, warn 
 		AOR:       aor,
 		Extension: endpoint,
 		URI:       obj.Get("uri"),
-		UserAgent: obj.Get("user_agent"),
+		UserAgent: cmp.Or(obj.Get("user_agent"), NoUserAgent),
 		ViaAddr:   obj.Get("via_addr"),
 		CallID:    obj.Get("call_id"),
 	}
@@ -168,12 +175,16 @@ func ParseContactURI(uri string) (host string, port int, origHost string) {
 			s = s[i+1:]
 		}
 	}
+	// The user part may hold ";" and "?" (RFC 3261's user-unreserved):
+	// "sip:1001;x=1@203.0.113.66" was read as host "1001", and the
+	// address then came from the Via the phone writes. No "@" can follow
+	// it unescaped, so the last one ends it.
+	if i := strings.LastIndexByte(s, '@'); i >= 0 {
+		s = s[i+1:]
+	}
 	var params string
 	if i := strings.IndexAny(s, ";?"); i >= 0 {
 		s, params = s[:i], s[i:]
-	}
-	if i := strings.LastIndexByte(s, '@'); i >= 0 {
-		s = s[i+1:]
 	}
 	host = s
 	if strings.HasPrefix(s, "[") {
@@ -359,7 +370,9 @@ func JudgeContact(ext *Extension, acct *Account, hist ContactHistory, c Contact,
 		f.Evidence = withKnown(evidence, "known_ips", hist.IPs)
 		v.Findings = append(v.Findings, f)
 	}
-	if c.UserAgent != "" && !hist.knowsAgent(c.UserAgent) {
+	// No User-Agent is judged like any other, once the extension's
+	// phones are known to send one.
+	if c.UserAgent != "" && !hist.knowsAgent(c.UserAgent) && !(c.UserAgent == NoUserAgent && len(hist.Agents) == 0) {
 		f := base
 		f.Kind, f.Severity = AlertNewUserAgent, SeverityWarning
 		f.Message = fmt.Sprintf("extension %s registered with a new phone or softphone %q from %s; known before: %s. If the user did not change phones, change the password (`tollguard ext rotate %s`)",

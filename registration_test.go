@@ -32,6 +32,12 @@ func TestParseContactURI(t *testing.T) {
 		{"sip:abc@phone.invalid;transport=ws", "phone.invalid", "", 0},
 		{"sip:1001@192.0.2.50:5060;X-AST-ORIG-HOST=10.0.0.5:5060", "192.0.2.50", "", 5060}, // the phone's, which Asterisk does not strip
 		{"", "", "", 0},
+		// ";" and "?" are legal in the user part: the host follows the "@".
+		{"sip:1001;x=1@203.0.113.66:5060;x-ast-orig-host=10.9.9.9:5060", "203.0.113.66", "10.9.9.9:5060", 5060},
+		{"sip:1001?a=b@203.0.113.66:5060", "203.0.113.66", "", 5060},
+		// A parameter in the user part is the phone's, not Asterisk's.
+		{"sip:1001;x-ast-orig-host=10.0.0.5:5060@203.0.113.66:5060", "203.0.113.66", "", 5060},
+		{"sip:203.0.113.9:5060;transport=udp", "203.0.113.9", "", 5060},
 	}
 	for _, tt := range tests {
 		host, port, orig := tollguard.ParseContactURI(tt.uri)
@@ -74,6 +80,18 @@ func TestContactFromObject(t *testing.T) {
 		// rewrite_contact=yes vouches for an IP host in the URI, not for Via.
 		if w := c.HostIsSource(warn); w != warn || c.AddrSource != tollguard.AddrVia {
 			t.Errorf("HostIsSource on a Via address: %+v warn %q", c, w)
+		}
+	})
+	t.Run("NoUserAgent", func(t *testing.T) {
+		// The object was read: no User-Agent header is "(none)", a phone
+		// like any other; a user part with ";" still finds the host.
+		c, _ := tollguard.ContactFromObject("1001", "", contactObject("sip:1001;x=1@203.0.113.66:5060;x-ast-orig-host=10.9.9.9:5060", "", "192.0.2.10"))
+		if c.UserAgent != tollguard.NoUserAgent || c.IP != "203.0.113.66" || c.AddrSource != tollguard.AddrRewritten {
+			t.Fatalf("%+v", c)
+		}
+		// Known by its URI only: unknown, not none.
+		if c, _ := tollguard.ContactFromURI("1001", "", "sip:1001@203.0.113.66:5060"); c.UserAgent != "" {
+			t.Errorf("from the URI: user agent %q", c.UserAgent)
 		}
 	})
 	t.Run("RewriteOnHostAlreadySource", func(t *testing.T) {
@@ -126,6 +144,12 @@ func TestJudgeContact(t *testing.T) {
 		{"AgentModeIgnoresIP", regExt(), acct(tollguard.AlertModeAgent), seen, regContact("198.51.100.1", tollguard.AddrRewritten, "Yealink T46U"), false, ""},
 		{"AgentModeNewAgent", regExt(), acct(tollguard.AlertModeAgent), seen, regContact("198.51.100.1", tollguard.AddrRewritten, "Zoiper"), false, "new_user_agent/warning"},
 		{"NoneMode", regExt(), acct(tollguard.AlertModeNone), seen, regContact("198.51.100.1", tollguard.AddrRewritten, "Zoiper"), false, ""},
+		// A REGISTER without a User-Agent header is a new phone too, once
+		// the extension's phones are known to send one.
+		{"NoUserAgentIsNew", regExt(), acct(tollguard.AlertModeAgent), seen, regContact("198.51.100.1", tollguard.AddrRewritten, tollguard.NoUserAgent), false, "new_user_agent/warning"},
+		{"NoUserAgentNeverSent", regExt(), acct(tollguard.AlertModeAgent), tollguard.ContactHistory{Registered: true, IPs: []string{"192.0.2.10"}},
+			regContact("192.0.2.10", tollguard.AddrRewritten, tollguard.NoUserAgent), false, ""},
+		{"UserAgentUnknown", regExt(), acct(tollguard.AlertModeAgent), seen, regContact("192.0.2.10", tollguard.AddrRewritten, ""), false, ""},
 		{"InsideACL", regExt("192.0.2.0/24"), acct(""), seen, regContact("192.0.2.10", tollguard.AddrRewritten, "Yealink T46U"), false, ""},
 		{"OutsideACLLocksDown", regExt("192.0.2.0/24"), acct(""), seen, regContact("203.0.113.66", tollguard.AddrRewritten, "friendly-scanner"), true, "credentials_compromised/critical"},
 		{"OutsideACLFirstRegistrationLocksDown", regExt("192.0.2.0/24"), acct(tollguard.AlertModeNone), tollguard.ContactHistory{}, regContact("203.0.113.66", tollguard.AddrRewritten, ""), true, "credentials_compromised/critical"},

@@ -187,9 +187,14 @@ func (s *DB) contacts(ctx context.Context, q string, args ...any) ([]tollguard.C
 }
 
 // PruneContacts deletes contacts removed before t, so the history (and
-// what counts as a known address) covers the retention period only.
+// what counts as a known address) covers the retention period only. An
+// extension's newest contact stays: without any, its next registration
+// would be taken for its first, which is never alerted, and an idle
+// line is the one a stolen password registers.
 func (s *DB) PruneContacts(ctx context.Context, before time.Time) (int, error) {
-	res, err := s.exec(ctx, `DELETE FROM registrations WHERE live = 0 AND removed_at < ?`, before.Unix())
+	res, err := s.exec(ctx, `DELETE FROM registrations WHERE live = 0 AND removed_at < ?
+		AND contact_id <> (SELECT r.contact_id FROM registrations r WHERE r.extension = registrations.extension
+			ORDER BY r.live DESC, r.last_seen DESC, r.removed_at DESC, r.contact_id LIMIT 1)`, before.Unix())
 	if err != nil {
 		return 0, fmt.Errorf("prune registrations: %w", err)
 	}

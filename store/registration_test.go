@@ -110,11 +110,14 @@ func TestRegistrations(t *testing.T) {
 			t.Fatalf("status not kept on a live contact: %+v", cs)
 		}
 		old := regContact("1003", "sip:1003@192.0.2.99:5060", "192.0.2.99", "Old", regT0.Add(-400*24*time.Hour))
-		if _, err := db.ObserveContact(ctx, old); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := db.ContactGone(ctx, old.ID, regT0.Add(-300*24*time.Hour)); err != nil {
-			t.Fatal(err)
+		older := regContact("1003", "sip:1003@192.0.2.98:5060", "192.0.2.98", "Older", regT0.Add(-500*24*time.Hour))
+		for _, c := range []tollguard.Contact{older, old} {
+			if _, err := db.ObserveContact(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.ContactGone(ctx, c.ID, regT0.Add(-300*24*time.Hour)); err != nil {
+				t.Fatal(err)
+			}
 		}
 		n, err := db.PruneContacts(ctx, regT0.Add(-180*24*time.Hour))
 		if err != nil || n != 1 {
@@ -123,6 +126,13 @@ func TestRegistrations(t *testing.T) {
 		live, _ := db.LiveContacts(ctx)
 		if len(live) != 4 {
 			t.Errorf("live contacts after prune: %d, want 4", len(live))
+		}
+		// The extension's newest contact stays: its next registration
+		// is not its first (which is never alerted), and the old
+		// address is the one it knows.
+		h, err := db.ObserveContact(ctx, regContact("1003", "sip:1003@203.0.113.66:5060", "203.0.113.66", "friendly-scanner", regT0))
+		if err != nil || !h.Registered || len(h.IPs) != 1 || h.IPs[0] != "192.0.2.99" {
+			t.Fatalf("1003 after the prune: %+v, %v", h, err)
 		}
 	})
 
