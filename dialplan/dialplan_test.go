@@ -3,6 +3,7 @@ package dialplan
 import (
 	"fmt"
 	"maps"
+	"math"
 	"regexp"
 	"slices"
 	"strconv"
@@ -352,61 +353,202 @@ func (s *sim) set(name, value string) {
 	s.vars[strings.TrimLeft(name, "_")] = value
 }
 
-// subst expands ${...} and $[...] innermost first.
+// subst expands ${...} and $[...] as pbx_variables.c does: the end of
+// each is found in the template (counting braces, or square brackets),
+// its inner ones are expanded first, and what an expansion inserts is
+// never scanned again, but is parsed as the enclosing name, function or
+// expression.
 func (s *sim) subst(in string) string {
-	for {
-		i := strings.LastIndex(in, "${")
-		j := strings.LastIndex(in, "$[")
-		if i < 0 && j < 0 {
-			return in
+	var out strings.Builder
+	for i := 0; i < len(in); {
+		if in[i] != '$' || i+1 >= len(in) || (in[i+1] != '{' && in[i+1] != '[') {
+			out.WriteByte(in[i])
+			i++
+			continue
 		}
-		open, close := i, byte('}')
-		if j > i {
-			open, close = j, ']'
+		open, close := in[i+1], byte('}')
+		if open == '[' {
+			close = ']'
 		}
-		depth, end := 0, -1
-		for k := open + 2; k < len(in); k++ {
-			if in[k] == '{' || in[k] == '[' || in[k] == '(' {
+		depth, k := 1, i+2
+		for ; k < len(in) && depth > 0; k++ {
+			switch {
+			case in[k] == '$' && k+1 < len(in) && in[k+1] == open:
 				depth++
-			} else if in[k] == close && depth == 0 {
-				end = k
-				break
-			} else if in[k] == '}' || in[k] == ']' || in[k] == ')' {
+				k++
+			case in[k] == open:
+				depth++
+			case in[k] == close:
 				depth--
 			}
 		}
-		if end < 0 {
+		if depth != 0 {
 			s.t.Fatalf("unterminated expansion in %q", in)
 		}
-		inner := in[open+2 : end]
-		var v string
+		inner := s.subst(in[i+2 : k-1])
 		if close == ']' {
-			v = s.expr(inner)
+			out.WriteString(s.expr(inner))
 		} else {
-			v = s.function(inner)
+			out.WriteString(s.function(inner))
 		}
-		in = in[:open] + v + in[end+1:]
+		i = k
 	}
+	return out.String()
 }
 
+// function evaluates the text of a ${...} once its inner ${...} are
+// substituted, as pbx_variables.c does: parse_variable_name first takes
+// a ":" outside parentheses for ${name:offset:length}, whatever text put
+// it there (a caller's digits included), then the name or function is
+// read and cut to the substring.
 func (s *sim) function(e string) string {
+	name, offset, length, cut := parseVariableName(e)
+	v := s.read(name)
+	if cut {
+		v = substring(v, offset, length)
+	}
+	return v
+}
+
+// parseVariableName is pbx_variables.c's: a ":" at parenthesis depth 0
+// ends the name, and the offset and length follow ("%d:%d", each
+// optional; what does not read as a number stops them).
+func parseVariableName(e string) (name string, offset, length int, cut bool) {
+	parens := 0
+	for i := 0; i < len(e); i++ {
+		switch e[i] {
+		case '(':
+			parens++
+		case ')':
+			parens--
+		case ':':
+			if parens != 0 {
+				continue
+			}
+			offset, length = 0, math.MaxInt
+			rest := e[i+1:]
+			n, rest := leadingInt(rest)
+			if n != nil {
+				offset = *n
+				if strings.HasPrefix(rest, ":") {
+					if m, _ := leadingInt(rest[1:]); m != nil {
+						length = *m
+					}
+				}
+			}
+			return e[:i], offset, length, true
+		}
+	}
+	return e, 0, 0, false
+}
+
+// leadingInt reads an optionally signed decimal at the start of s, as
+// sscanf's %d does.
+func leadingInt(s string) (*int, string) {
+	j := 0
+	if j < len(s) && (s[j] == '-' || s[j] == '+') {
+		j++
+	}
+	k := j
+	for k < len(s) && s[k] >= '0' && s[k] <= '9' {
+		k++
+	}
+	if k == j {
+		return nil, s
+	}
+	n, _ := strconv.Atoi(s[:k])
+	return &n, s[k:]
+}
+
+// substring is ast_str_substring: a negative offset counts from the
+// end, a negative length leaves that many off the end.
+func substring(v string, offset, length int) string {
+	if offset < 0 {
+		offset = max(len(v)+offset, 0)
+	}
+	if offset >= len(v) {
+		return ""
+	}
+	v = v[offset:]
+	if length < 0 {
+		return v[:max(len(v)+length, 0)]
+	}
+	return v[:min(length, len(v))]
+}
+
+// setExisting sets name where it lives (a LOCAL in its frame, else the
+// channel), as a function that writes a variable by name does.
+func (s *sim) setExisting(name, value string) {
+	for i := len(s.frames) - 1; i >= 0; i-- {
+		if _, ok := s.frames[i][name]; ok {
+			s.frames[i][name] = value
+			return
+		}
+	}
+	s.vars[name] = value
+}
+
+func (s *sim) read(e string) string {
 	name, args, ok := strings.Cut(e, "(")
 	if !ok {
 		return s.get(e)
 	}
-	args = strings.TrimSuffix(args, ")")
+	// func_args: the arguments end at the last ")".
+	if i := strings.LastIndexByte(args, ')'); i >= 0 {
+		args = args[:i]
+	}
 	switch name {
 	case "LEN":
 		return strconv.Itoa(len(args))
 	case "REGEX":
-		m := regexp.MustCompile(`(?s)^"(.*)" (.*)$`).FindStringSubmatch(args)
-		if m == nil {
+		// Split on '"' into at most three: nothing, the expression, and
+		// the rest (one leading space skipped), as func_strings.c does.
+		parts := strings.SplitN(args, `"`, 3)
+		if len(parts) != 3 {
 			s.t.Fatalf("REGEX(%s)", args)
 		}
-		if regexp.MustCompile(m[1]).MatchString(m[2]) {
+		if regexp.MustCompile(parts[1]).MatchString(strings.TrimPrefix(parts[2], " ")) {
 			return "1"
 		}
 		return "0"
+	case "REPLACE":
+		// REPLACE(varname,find-chars[,replace-char]): reads the variable
+		// by name; an empty replace-char deletes.
+		a := strings.SplitN(args, ",", 3)
+		if len(a) < 2 || a[1] == "" {
+			s.t.Fatalf("REPLACE(%s)", args)
+		}
+		with := ""
+		if len(a) == 3 {
+			with = a[2]
+		}
+		var b strings.Builder
+		for _, r := range s.get(a[0]) {
+			switch {
+			case !strings.ContainsRune(a[1], r):
+				b.WriteRune(r)
+			case with != "":
+				b.WriteString(with[:1])
+			}
+		}
+		return b.String()
+	case "FIELDQTY":
+		// FIELDQTY(varname,delim): reads the variable by name.
+		v, delim, _ := strings.Cut(args, ",")
+		if delim == "" || strings.HasPrefix(delim, `\`) {
+			s.t.Fatalf("FIELDQTY(%s): give a plain delimiter (an escaped one loses its backslash to the argument parser)", args)
+		}
+		if val := s.get(v); val != "" {
+			return strconv.Itoa(strings.Count(val, delim[:1]) + 1)
+		}
+		return "0"
+	case "SHIFT":
+		// SHIFT(varname): the first comma-separated item; the variable
+		// keeps the rest.
+		v := s.get(args)
+		first, rest, _ := strings.Cut(v, ",")
+		s.setExisting(args, rest)
+		return first
 	case "FILTER":
 		allowed, str, _ := strings.Cut(args, ",")
 		// Asterisk's FILTER takes single characters and a-b ranges.
@@ -972,6 +1114,17 @@ func TestIncludeBehaviour(t *testing.T) {
 			"0044abc":            {"0044abc"},
 			"":                   {""},
 			"1\n[Nov 23] NOTICE Registration from '' failed for '192.0.2.9:5060'": {"1\n[Nov 23] NOTICE Registration from '' failed for '192.0.2.9:5060'"},
+			// ")" and ":" dialled by the phone (%29, %3A): inserted into
+			// ${REGEX(... ${tg_num})}, they ended the function and cut
+			// its answer, so the checks passed anything. The first was
+			// even taken for an emergency number, dialled ungated.
+			"112):0;00252612345678":  {"112):0;00252612345678"},
+			"00252612345678):1":      {"00252612345678):1"},
+			"0044207946000,1002,):1": {"0044207946000", "1002", "):1"}, // a forged ARG2
+			"0044207946000,1002):0":  {"0044207946000", "1002):0"},
+			`0025261234567"x`:        {`0025261234567"x`},
+			"00252612345678:0":       {"00252612345678:0"},
+			"911):1(":                {"911):1("},
 		} {
 			s := newSim(t, "PJSIP")
 			s.agi = answers("allow", "ok", "", "48", true)
@@ -980,7 +1133,7 @@ func TestIncludeBehaviour(t *testing.T) {
 				t.Errorf("%q: returned %v hangup %q AGI %q", exten, s.returned, s.hangup, s.agiCalls)
 			}
 			// The log line carries no byte of it but digits: no forged lines.
-			if len(s.logs) != 1 || strings.ContainsAny(s.logs[0], "\n'") || !strings.Contains(s.logs[0], "malformed number of") {
+			if len(s.logs) != 1 || strings.ContainsAny(s.logs[0], "\n'") || !strings.Contains(s.logs[0], "malformed number (its digits: ") {
 				t.Errorf("%q: logs %q", exten, s.logs)
 			}
 		}
