@@ -48,6 +48,18 @@ type Policy struct {
 
 	hours sync.Map // schedule key → *Hours
 
+	// SweepGoneWait is how long a call's channel must have been seen
+	// gone, by an earlier sweep, before the sweep settles it by the time
+	// since its decision. The ARI listener, which knows when the call was
+	// answered, settles a lost hangup request after its settle_grace:
+	// this must be longer. Zero is DefaultSweepGoneWait.
+	SweepGoneWait time.Duration
+
+	// sweepGone is when each open call was first seen gone, under
+	// sweepMu: one sweep's sightings for the next.
+	sweepMu   sync.Mutex
+	sweepGone map[int64]time.Time
+
 	// For Emergency when the store cannot be read, under countriesMu:
 	// the accounts' countries seen since start, and each extension's.
 	countriesMu sync.Mutex

@@ -797,7 +797,7 @@ func TestSweep(t *testing.T) {
 	lost := f.want(tollguard.Call{Dialled: "07400123456", UniqueID: "pbx-1.1"}, tollguard.Allow, tollguard.ReasonOK)
 	gone := f.want(tollguard.Call{Dialled: "07400123456", UniqueID: "pbx-1.2"}, tollguard.Allow, tollguard.ReasonOK)
 	live := f.want(tollguard.Call{Dialled: "07400123456", UniqueID: "pbx-1.3"}, tollguard.Allow, tollguard.ReasonOK)
-	f.now = f.now.Add(90 * time.Second)
+	f.now = f.now.Add(60 * time.Second)
 	alive := func(ctx context.Context, c *tollguard.CallRecord) (bool, bool, error) {
 		switch c.UniqueID {
 		case "pbx-1.2":
@@ -812,16 +812,23 @@ func TestSweep(t *testing.T) {
 		hungUp = append(hungUp, c.ID)
 		return nil
 	}
+	// Seen gone the first time: left to the ARI listener, which knows
+	// its answer, until a later sweep finds it gone still.
 	r, err := f.p.Sweep(ctx, f.db, alive, hangup, 30*time.Second)
-	if err != nil || r.SettledGone != 1 || r.SettledFull != 0 || r.StillRunning != 1 || len(r.Overran) != 0 || len(hungUp) != 0 {
+	if err != nil || r.SettledGone != 0 || r.GoneWaiting != 1 || r.StillRunning != 1 || len(hungUp) != 0 {
 		t.Fatalf("first sweep %+v %v (hung up %v)", r, err, hungUp)
+	}
+	f.now = f.now.Add(30 * time.Second)
+	r, err = f.p.Sweep(ctx, f.db, alive, hangup, 30*time.Second)
+	if err != nil || r.SettledGone != 1 || r.GoneWaiting != 0 || r.SettledFull != 0 || r.StillRunning != 1 || len(r.Overran) != 0 || len(hungUp) != 0 {
+		t.Fatalf("second sweep %+v %v (hung up %v)", r, err, hungUp)
 	}
 	if c, _ := f.db.Call(ctx, gone.CallID); c.Open() || c.Billsec != 90 || c.SettledBy != "sweep:gone" {
 		t.Fatalf("gone call %+v", c)
 	}
 	f.now = f.now.Add(61 * time.Second) // 151 s: past MAXSEC 120 + 30 s grace
 	if r, err = f.p.Sweep(ctx, f.db, alive, hangup, 30*time.Second); err != nil || r.SettledFull != 1 {
-		t.Fatalf("second sweep %+v %v", r, err)
+		t.Fatalf("third sweep %+v %v", r, err)
 	}
 	// The live call is past its MAXSEC + grace too: TIMEOUT(absolute)
 	// did not end it, so the sweep hangs it up, and leaves it open for
@@ -852,16 +859,24 @@ func TestSweepCountsOnlyWhatItSettled(t *testing.T) {
 	ctx := context.Background()
 	d := f.want(tollguard.Call{Dialled: "07400123456", UniqueID: "pbx-2.1"}, tollguard.Allow, tollguard.ReasonOK)
 	f.now = f.now.Add(90 * time.Second)
+	asked := 0
 	alive := func(ctx context.Context, c *tollguard.CallRecord) (bool, bool, error) {
-		// The hangup request lands while ARI is asked.
-		if _, err := f.p.Settle(ctx, tollguard.Settlement{CallID: c.ID, Billsec: 80, By: "agi"}); err != nil {
-			t.Fatal(err)
+		// The hangup request lands while ARI is asked, the second time:
+		// the first found it gone and waited.
+		if asked++; asked == 2 {
+			if _, err := f.p.Settle(ctx, tollguard.Settlement{CallID: c.ID, Billsec: 80, By: "agi"}); err != nil {
+				t.Fatal(err)
+			}
 		}
 		return false, true, nil
 	}
+	if r, err := f.p.Sweep(ctx, f.db, alive, nil, 30*time.Second); err != nil || r.GoneWaiting != 1 {
+		t.Fatalf("first sweep %+v %v: want the call waiting", r, err)
+	}
+	f.now = f.now.Add(time.Minute)
 	r, err := f.p.Sweep(ctx, f.db, alive, nil, 30*time.Second)
-	if err != nil || r.SettledGone != 0 {
-		t.Fatalf("sweep %+v %v: want nothing settled by it", r, err)
+	if err != nil || r.SettledGone != 0 || asked != 2 {
+		t.Fatalf("sweep %+v %v (asked %d): want nothing settled by it", r, err, asked)
 	}
 	if c, _ := f.db.Call(ctx, d.CallID); c.SettledBy != "agi" || c.Billsec != 80 {
 		t.Fatalf("call %+v, want the hangup request's settlement", c)

@@ -24,6 +24,7 @@ type SweepResult struct {
 	Checked      int
 	SettledFull  int // past MAXSEC: charged the full reservation
 	SettledGone  int // channel gone: charged the time elapsed, at most the reservation
+	GoneWaiting  int // channel gone, first seen so: left to the ARI listener until the next sweep
 	StillRunning int
 	// Overran are the calls Asterisk still carried past MAXSEC + grace.
 	Overran []Overrun
@@ -57,12 +58,19 @@ func StartedSecondsMS(ms int64) int64 {
 // stay open before the sweep settles it.
 const DefaultOpenLimit = 12 * time.Hour
 
+// DefaultSweepGoneWait is Policy.SweepGoneWait's default: three times
+// the ARI listener's default settle_grace.
+const DefaultSweepGoneWait = 30 * time.Second
+
 // Sweep settles calls whose settlement never arrived (a crash, a lost
 // FastAGI connection, a dialplan without the hangup handler), so that
 // the balance never quietly forgets a call:
-//   - a call whose channel Asterisk says is gone is charged for the time
-//     since the decision, which bounds its real duration, capped at its
-//     reservation;
+//   - a call whose channel Asterisk says is gone, and said so at an
+//     earlier sweep at least SweepGoneWait before, is charged for the
+//     time since the decision, which bounds its real duration, capped at
+//     its reservation (the wait leaves the call to the ARI listener,
+//     which bills it from its answer: charged from the decision, a
+//     call never answered paid its ringing and its connection fee);
 //   - a call past its MAXSEC (plus grace) is charged its full
 //     reservation: TIMEOUT(absolute) ended it by then at the latest.
 //
@@ -79,6 +87,20 @@ func (p *Policy) Sweep(ctx context.Context, l OpenCallLister, alive ChannelCheck
 	if err != nil {
 		return r, fmt.Errorf("list open calls: %w", err)
 	}
+	wait := p.SweepGoneWait
+	if wait <= 0 {
+		wait = DefaultSweepGoneWait
+	}
+	p.sweepMu.Lock()
+	seenGone := p.sweepGone
+	p.sweepMu.Unlock()
+	gone := make(map[int64]time.Time)
+	defer func() {
+		// Only calls still open and still gone carry over.
+		p.sweepMu.Lock()
+		p.sweepGone = gone
+		p.sweepMu.Unlock()
+	}()
 	for _, c := range open {
 		r.Checked++
 		// No paid call runs past a day, whatever MAXSEC a row decided
@@ -104,6 +126,15 @@ func (p *Policy) Sweep(ctx context.Context, l OpenCallLister, alive ChannelCheck
 				continue
 			}
 			if err == nil && known && !up {
+				first, ok := seenGone[c.ID]
+				if !ok || first.After(now) {
+					first = now
+				}
+				gone[c.ID] = first
+				if now.Sub(first) < wait {
+					r.GoneWaiting++
+					continue
+				}
 				billsec := StartedSeconds(elapsed)
 				if c.MaxSec >= 0 && billsec > c.MaxSec {
 					billsec = c.MaxSec

@@ -43,8 +43,11 @@ type chanState struct {
 	upAt       time.Time
 	answerAt   time.Time // its own Dial to a peer answered
 	dialStatus string
-	callID     int64 // TOLLGUARD_CALLID
-	partial    bool  // first seen after its creation (before this connection)
+	// dialled: it dialled a peer since its gate answer, so its own
+	// answer (upAt: DISA, an IVR) is not the call's.
+	dialled bool
+	callID  int64 // TOLLGUARD_CALLID
+	partial bool  // first seen after its creation (before this connection)
 	// answeredMS is the ANSWEREDTIME_MS its last Dial set, -1 when none
 	// was seen (or Dial reset it to empty as it began).
 	answeredMS int64
@@ -284,6 +287,7 @@ func (t *tracker) dial(ctx context.Context, e *ariv5.Dial, ts time.Time) {
 	toPhone := isPhoneTech(tech) && t.ext(ctx, ep).known
 	switch e.Dialstatus {
 	case "":
+		caller.dialStatus = "" // a new Dial: the last one's end is not this one's
 		if peer.g != g {
 			t.merge(ctx, g, peer.g, ts)
 		}
@@ -519,6 +523,12 @@ func (t *tracker) varset(ctx context.Context, ch *ariv5.ChannelData, name, value
 		}
 	case tollguard.VarCallID:
 		if id, err := strconv.ParseInt(strings.TrimSpace(value), 10, 64); err == nil && id > 0 {
+			if id != c.callID {
+				// A new call on the channel (a second route, the next
+				// number on a DISA line): the last one's answer and dial
+				// status are not its own.
+				c.answerAt, c.dialStatus, c.answeredMS = time.Time{}, "", -1
+			}
 			c.callID = id
 			t.gatedAttempt(ctx, c.g, id, ts)
 		}
@@ -675,11 +685,16 @@ func (t *tracker) settleChannel(ctx context.Context, c *chanState, up bool, ts t
 		}
 		callID = rec.ID
 	}
+	// Its Dial's answer, else its own (the answer event missed across a
+	// reconnect, an outbound leg, an originate). Not when its last Dial
+	// ended unanswered: a channel answered before its Dial (DISA, an
+	// IVR) then made no call.
+	unanswered := c.answerAt.IsZero() && c.dialStatus != ""
 	answer := c.answerAt
-	if answer.IsZero() {
+	if answer.IsZero() && !unanswered {
 		answer = c.upAt
 	}
-	if answer.IsZero() && up && c.answeredMS < 0 {
+	if answer.IsZero() && up && c.answeredMS < 0 && !unanswered {
 		t.l.log.Info("not settling a call from ARI events: its channel was answered before the listener saw it, so its billed time is unknown; the hangup request or the sweep settles it",
 			tollguard.LogCallID, callID, "channel", c.name)
 		return

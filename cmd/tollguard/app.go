@@ -107,6 +107,9 @@ func (a *App) Close() {
 func (a *App) Policy(db *store.DB) *tollguard.Policy {
 	p := &tollguard.Policy{Now: a.Now, Store: db, Logger: a.Logger}
 	p.Configure(a.Config.Gate.PolicySettings())
+	// The sweep leaves a gone call to the ARI listener for longer than
+	// the listener waits for its hangup request.
+	p.SweepGoneWait = max(tollguard.DefaultSweepGoneWait, 2*a.Config.ARI.SettleGrace.Duration)
 	return p
 }
 

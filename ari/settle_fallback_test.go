@@ -1,0 +1,131 @@
+package ari
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/tollguard/tollguard"
+	"github.com/tollguard/tollguard/internal/testutil"
+)
+
+// evChannel and evFrame build events in the shape of the recordings
+// (testdata/ari-events-*.jsonl) for flows no recording has: a channel
+// answered by the dialplan before its Dial, two calls on one channel.
+func evChannel(id, name, state string, at time.Time) map[string]any {
+	return map[string]any{"id": id, "name": name, "state": state,
+		"caller": map[string]any{"name": "", "number": "1001"}, "connected": map[string]any{"name": "", "number": ""},
+		"accountcode": "", "dialplan": map[string]any{"context": "from-internal", "exten": "0033123456789", "priority": 1},
+		"creationtime": at.UTC().Format("2006-01-02T15:04:05.000-0700"), "language": "en"}
+}
+
+func evFrame(t *testing.T, typ string, at time.Time, kv ...any) []byte {
+	m := map[string]any{"type": typ, "timestamp": at.UTC().Format("2006-01-02T15:04:05.000-0700"), "application": "tollguard"}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i].(string)] = kv[i+1]
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestSettleUnansweredDialAfterEarlyAnswer: a caller channel answered by
+// the dialplan (a DISA or IVR prompt) before a Dial that is never
+// answered, its hangup request lost. The listener billed it from the
+// channel's own answer: 65 s and their charge for a call never made.
+func TestSettleUnansweredDialAfterEarlyAnswer(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t).start()
+	id := h.gateCall("zz.1", "1001", "0033123456789", tollguard.Allow)
+	t0 := time.Date(2026, 11, 23, 1, 0, 0, 0, time.UTC)
+	caller := "PJSIP/1001-00000009"
+	peer := "PJSIP/trunk-0000000a"
+	h.push(
+		evFrame(t, "ChannelCreated", t0, "channel", evChannel("zz.1", caller, "Ring", t0)),
+		evFrame(t, "ChannelStateChange", t0.Add(time.Second), "channel", evChannel("zz.1", caller, "Up", t0)),
+		evFrame(t, "ChannelVarset", t0.Add(5*time.Second), "variable", "TOLLGUARD_CALLID", "value", strconv.FormatInt(id, 10), "channel", evChannel("zz.1", caller, "Up", t0)),
+		evFrame(t, "ChannelCreated", t0.Add(5*time.Second), "channel", evChannel("zz.2", peer, "Down", t0.Add(5*time.Second))),
+		evFrame(t, "Dial", t0.Add(5*time.Second), "dialstatus", "", "dialstring", "0033123456789@trunk", "caller", evChannel("zz.1", caller, "Up", t0), "peer", evChannel("zz.2", peer, "Down", t0)),
+		evFrame(t, "Dial", t0.Add(65*time.Second), "dialstatus", "NOANSWER", "dialstring", "", "caller", evChannel("zz.1", caller, "Up", t0), "peer", evChannel("zz.2", peer, "Down", t0)),
+		evFrame(t, "ChannelDestroyed", t0.Add(65*time.Second), "cause", 16, "channel", evChannel("zz.2", peer, "Down", t0)),
+		evFrame(t, "ChannelDestroyed", t0.Add(66*time.Second), "cause", 16, "channel", evChannel("zz.1", caller, "Up", t0)),
+	)
+	testutil.Eventually(t, waitLimit, "settled", func() bool { rec, _ := h.db.Call(ctx, id); return !rec.SettledAt.IsZero() })
+	rec, _ := h.db.Call(ctx, id)
+	if rec.Billsec != 0 || rec.Charge != 0 || rec.DialStatus != "NOANSWER" || rec.SettledBy != "ari" {
+		t.Errorf("an unanswered Dial was billed: billsec %d charge %d (status %s)", rec.Billsec, rec.Charge, rec.DialStatus)
+	}
+}
+
+// TestSettleSecondCallOnAChannel: the channel's first gated call was
+// answered and settled by the include (settle_previous); the second on
+// the same channel (a second route, the next number on a DISA line) is
+// never answered and its hangup request is lost. The listener billed it
+// from the first call's answer, as ANSWER.
+func TestSettleSecondCallOnAChannel(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t).start()
+	id1 := h.gateCall("zz.1", "1001", "0033123456789", tollguard.Allow)
+	t0 := time.Date(2026, 11, 23, 1, 0, 0, 0, time.UTC)
+	caller := "PJSIP/1001-00000009"
+	p1, p2 := "PJSIP/trunk-0000000a", "PJSIP/trunk-0000000b"
+	h.push(
+		evFrame(t, "ChannelCreated", t0, "channel", evChannel("zz.1", caller, "Ring", t0)),
+		evFrame(t, "ChannelVarset", t0, "variable", "TOLLGUARD_CALLID", "value", strconv.FormatInt(id1, 10), "channel", evChannel("zz.1", caller, "Ring", t0)),
+		evFrame(t, "ChannelCreated", t0, "channel", evChannel("zz.2", p1, "Down", t0)),
+		evFrame(t, "Dial", t0, "dialstatus", "", "dialstring", "0033123456789@trunk", "caller", evChannel("zz.1", caller, "Ring", t0), "peer", evChannel("zz.2", p1, "Down", t0)),
+		evFrame(t, "Dial", t0.Add(10*time.Second), "dialstatus", "ANSWER", "dialstring", "", "caller", evChannel("zz.1", caller, "Ring", t0), "peer", evChannel("zz.2", p1, "Up", t0)),
+		evFrame(t, "ChannelStateChange", t0.Add(10*time.Second), "channel", evChannel("zz.1", caller, "Up", t0)),
+		evFrame(t, "ChannelDestroyed", t0.Add(20*time.Second), "cause", 16, "channel", evChannel("zz.2", p1, "Up", t0)),
+	)
+	// The include settles call 1 (settle_previous) and clears the variables.
+	if _, _, err := h.db.SettleCall(ctx, tollguard.Settlement{CallID: id1, Billsec: 10, DialStatus: "ANSWER", By: "agi", At: t0.Add(20 * time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	id2 := h.gateCall("zz.1", "1001", "0033123456780", tollguard.Allow)
+	h.push(
+		evFrame(t, "ChannelVarset", t0.Add(21*time.Second), "variable", "TOLLGUARD_CALLID", "value", "", "channel", evChannel("zz.1", caller, "Up", t0)),
+		evFrame(t, "ChannelVarset", t0.Add(21*time.Second), "variable", "ANSWEREDTIME_MS", "value", "", "channel", evChannel("zz.1", caller, "Up", t0)),
+		evFrame(t, "ChannelVarset", t0.Add(22*time.Second), "variable", "TOLLGUARD_CALLID", "value", strconv.FormatInt(id2, 10), "channel", evChannel("zz.1", caller, "Up", t0)),
+		evFrame(t, "ChannelCreated", t0.Add(22*time.Second), "channel", evChannel("zz.3", p2, "Down", t0)),
+		evFrame(t, "Dial", t0.Add(22*time.Second), "dialstatus", "", "dialstring", "0033123456780@trunk", "caller", evChannel("zz.1", caller, "Up", t0), "peer", evChannel("zz.3", p2, "Down", t0)),
+		evFrame(t, "Dial", t0.Add(82*time.Second), "dialstatus", "NOANSWER", "dialstring", "", "caller", evChannel("zz.1", caller, "Up", t0), "peer", evChannel("zz.3", p2, "Down", t0)),
+		evFrame(t, "ChannelDestroyed", t0.Add(82*time.Second), "cause", 16, "channel", evChannel("zz.3", p2, "Down", t0)),
+		evFrame(t, "ChannelDestroyed", t0.Add(83*time.Second), "cause", 16, "channel", evChannel("zz.1", caller, "Up", t0)),
+	)
+	testutil.Eventually(t, waitLimit, "settled", func() bool { rec, _ := h.db.Call(ctx, id2); return !rec.SettledAt.IsZero() })
+	rec, _ := h.db.Call(ctx, id2)
+	if rec.Billsec != 0 || rec.Charge != 0 || rec.DialStatus != "NOANSWER" {
+		t.Errorf("call 2 (never answered) billed from call 1's answer: billsec %d charge %d status %s", rec.Billsec, rec.Charge, rec.DialStatus)
+	}
+}
+
+// TestSweepLeavesAGoneCallToTheListener: the listener holds its
+// settlement (from the answer) for settle_grace; a sweep in that window
+// found the channel gone and charged the unanswered call the time since
+// the decision and its connection fee, and the listener's 0 s came too
+// late. The sweep now waits for a second sighting.
+func TestSweepLeavesAGoneCallToTheListener(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t, withConfig(func(c *Config) { c.SettleGrace = 2 * time.Second }))
+	h.start()
+	r := &tollguard.CallRecord{CreatedAt: time.Now().Add(-40 * time.Second), Extension: "1001", Account: "acme", Dialled: "0033123456789",
+		Class: tollguard.ClassInternational, UniqueID: "pbx-test-1795395604.4", Channel: "PJSIP/1001", Verdict: tollguard.Allow,
+		Reason: tollguard.ReasonOK, MaxSec: 3600, Rate: 60_000, Billing: tollguard.Billing{Initial: 60, Increment: 60, Connect: 50_000}, Reserve: 3600, Scale: 2}
+	id := h.insertCall(r)
+	h.replay("ari-events-caller-hangup-mid-agi.jsonl") // never answered; ARI would settle 0 s after the grace
+	policy := &tollguard.Policy{Now: time.Now, Store: h.db}
+	gone := func(context.Context, *tollguard.CallRecord) (bool, bool, error) { return false, true, nil }
+	if _, err := policy.Sweep(ctx, h.db, gone, nil, 2*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	h.l.Flush(ctx)
+	rec, _ := h.db.Call(ctx, id)
+	if rec.Charge != 0 || rec.SettledBy != "ari" {
+		t.Errorf("an unanswered call ARI had settled at 0 s was charged %d by %s", rec.Charge, rec.SettledBy)
+	}
+}
