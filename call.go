@@ -112,6 +112,11 @@ type Settlement struct {
 	DialStatus string // ANSWER, BUSY, NOANSWER, CANCEL, ...
 	By         string // "agi", "ari", "sweep", "hangup_in_gate"
 	At         time.Time
+	// SinceDecision says Billsec is the channel's own answered time
+	// (CDR(billsec): no Dial on it said otherwise), which can start
+	// before the gate (a DISA or IVR line answered first): it is capped
+	// at the time from the decision to At.
+	SinceDecision bool
 }
 
 // CallRecord is the stored row of one gate decision.

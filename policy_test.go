@@ -688,6 +688,24 @@ func TestSettle(t *testing.T) {
 	if _, err := f.p.Settle(ctx, tollguard.Settlement{CallID: 999999}); tollguard.ErrorCode(err) != tollguard.ENOTFOUND {
 		t.Fatalf("unknown call: %v", err)
 	}
+	// The channel's own answered time (CDR(billsec): a DISA line answered
+	// 5 minutes before the gate, its caller gone before the Dial) is
+	// capped at the time since the decision; other seconds are not.
+	f.account(func(a *tollguard.Account) { a.MaxCallSecs = 3600 })
+	d = f.want(tollguard.Call{Dialled: "07400123456"}, tollguard.Allow, tollguard.ReasonOK)
+	if _, err := f.p.Settle(ctx, tollguard.Settlement{CallID: d.CallID, Billsec: 305, By: "agi", At: f.now.Add(4500 * time.Millisecond), SinceDecision: true}); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := f.db.Call(ctx, d.CallID); c.Billsec != 5 {
+		t.Fatalf("the channel's own 305 s billed as %d s, want the 5 s since the decision", c.Billsec)
+	}
+	d = f.want(tollguard.Call{Dialled: "07400123456"}, tollguard.Allow, tollguard.ReasonOK)
+	if _, err := f.p.Settle(ctx, tollguard.Settlement{CallID: d.CallID, Billsec: 305, By: "agi", At: f.now.Add(5 * time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := f.db.Call(ctx, d.CallID); c.Billsec != 305 {
+		t.Fatalf("a Dial's answered 305 s billed as %d s", c.Billsec)
+	}
 	// Settling a denied call is a no-op.
 	dd := f.want(tollguard.Call{Dialled: "00252612345678"}, tollguard.Deny, tollguard.ReasonHighRisk)
 	if changed, err := f.p.Settle(ctx, tollguard.Settlement{CallID: dd.CallID, Billsec: 60}); err != nil || changed {

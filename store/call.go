@@ -69,11 +69,14 @@ func (s *DB) SettleCall(ctx context.Context, st tollguard.Settlement) (tollguard
 		// 2^63-1 made every SUM(billsec) of the month fail with
 		// "integer overflow" (the rollup and the spend audit with it).
 		c.Billsec = min(max(st.Billsec, 0), maxBillsec)
-		c.Charge = min(tollguard.Cost(c.Rate, c.Billing, c.Billsec, c.Scale), c.Reserve)
 		c.SettledAt, c.SettledBy, c.DialStatus = st.At, st.By, st.DialStatus
 		if c.SettledAt.IsZero() {
 			c.SettledAt = s.now()
 		}
+		if st.SinceDecision && !c.CreatedAt.IsZero() {
+			c.Billsec = min(c.Billsec, max(tollguard.StartedSeconds(c.SettledAt.Sub(c.CreatedAt)), 0))
+		}
+		c.Charge = min(tollguard.Cost(c.Rate, c.Billing, c.Billsec, c.Scale), c.Reserve)
 		if _, err := tx.StmtContext(ctx, s.gate.settleCall).ExecContext(ctx, c.SettledAt.Unix(), c.SettledBy, c.Billsec,
 			c.Charge, c.DialStatus, c.ID); err != nil {
 			return fmt.Errorf("settle call %d: %w", c.ID, err)
