@@ -85,9 +85,10 @@ func (s *Server) hangup(ctx context.Context, ss *session) {
 		log.Error("settling the call failed; the ARI listener or the sweep will settle it",
 			tollguard.LogError, tollguard.ErrorMessage(err))
 	case changed:
-		log.Info("call settled", LogChanged, true)
+		// One per allowed call, as "call allowed": debug.
+		log.Debug("call settled", LogChanged, true)
 	default:
-		log.Info("call already settled; nothing changed", LogChanged, false)
+		log.Debug("call already settled; nothing changed", LogChanged, false)
 	}
 }
 

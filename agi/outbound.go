@@ -192,11 +192,17 @@ func (s *Server) failed(ss *session, call *tollguard.Call, err error, emergency 
 		ss.log().Warn("decision failed; emergency number allowed anyway", attrs...)
 		return &tollguard.Decision{Verdict: tollguard.Allow, Reason: tollguard.ReasonEmergency, MaxSec: -1}
 	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		ss.log().Error("decision took too long; call denied with cause 34. "+
-			"Check the store's health, or raise the decision timeout if the box is just slow", attrs...)
-	} else {
-		ss.log().Error("decision failed; call denied with cause 34", attrs...)
+	// One line per 10 s, with how many it stood for: a store that fails
+	// fails every call.
+	if ok, n := s.failedLog.allow(time.Now()); ok {
+		attrs = append(attrs, LogSuppressed, n)
+		if errors.Is(err, context.DeadlineExceeded) {
+			ss.log().Error("decision took too long; call denied with cause 34. "+
+				"Check the store's health, or raise the decision timeout if the box is just slow", attrs...)
+		} else {
+			ss.log().Error("decision failed; call denied with cause 34. "+
+				"Check the database: disk space, its file's permissions, `tollguard selftest`; /readyz says whether the gate decides", attrs...)
+		}
 	}
 	d := errorDecision()
 	return &d
@@ -263,9 +269,13 @@ func (s *Server) answer(ss *session, call *tollguard.Call, d *tollguard.Decision
 		s.undelivered(ss, call, d, err, took)
 		return
 	}
-	if d.Verdict == tollguard.Allow {
+	switch {
+	case d.Verdict == tollguard.Allow:
 		s.logCall(ss, slog.LevelDebug, "call allowed", call, d, took, slog.Int64(LogMaxSec, d.MaxSec))
-	} else {
+	case d.Reason == tollguard.ReasonError:
+		// failed logged it, at most every 10 s.
+		s.logCall(ss, slog.LevelDebug, "call denied", call, d, took, slog.Int(LogCause, d.Cause))
+	default:
 		s.logCall(ss, slog.LevelWarn, "call denied", call, d, took, slog.Int(LogCause, d.Cause))
 	}
 }

@@ -116,6 +116,9 @@ type Server struct {
 
 	refusedLog, busyLog, malformedLog, acceptLog, forgedLog, uncheckedLog logLimiter
 	overflowLog, overflowEmergencyLog, overflowRefusedLog                 logLimiter
+	// failedLog: a store that fails fails every call; one line per call
+	// flooded journald, which then drops all of tollguard's lines.
+	failedLog logLimiter
 }
 
 // config holds the Server's fields with defaults applied.
@@ -194,7 +197,7 @@ func (s *Server) init() {
 	s.sem = make(chan struct{}, n)
 	s.overflowSem = make(chan struct{}, overflowSessions)
 	for _, l := range []*logLimiter{&s.refusedLog, &s.busyLog, &s.malformedLog, &s.acceptLog, &s.forgedLog,
-		&s.overflowLog, &s.overflowEmergencyLog, &s.overflowRefusedLog} {
+		&s.overflowLog, &s.overflowEmergencyLog, &s.overflowRefusedLog, &s.failedLog} {
 		l.every = 10 * time.Second
 	}
 	s.uncheckedLog.every = time.Hour

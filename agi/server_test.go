@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -324,6 +325,22 @@ func TestFailures(t *testing.T) {
 		}
 		if e := h.logs.find("decision failed; call denied"); len(e) != 1 || e[0].Attrs[tollguard.LogError] != "database is locked" {
 			t.Errorf("error log %+v", e)
+		}
+		// A failing store fails every call: one line per 10 s, not two
+		// per call (journald drops a flood, and all of tollguard's lines
+		// with it). The denial itself is at debug.
+		for range 20 {
+			if res := h.run(gated("0044207946000")); res.Reason() != "error" {
+				t.Fatalf("toll call: %+v", res)
+			}
+		}
+		if e := h.logs.find("decision failed; call denied"); len(e) != 1 {
+			t.Errorf("%d error lines for 21 failed calls, want 1", len(e))
+		}
+		for _, e := range h.logs.find("call denied") {
+			if e.Msg == "call denied" && e.Level != slog.LevelDebug {
+				t.Errorf("a failed call's denial logged at %v: %+v", e.Level, e)
+			}
 		}
 	})
 

@@ -150,6 +150,11 @@ func Open(ctx context.Context, file string) (*DB, error) {
 	s := &DB{db: db, rdb: rdb, path: file, Now: time.Now}
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
+		var se sqlite3.Error
+		if errors.As(err, &se) && (se.Code == sqlite3.ErrReadonly || se.Code == sqlite3.ErrCantOpen) {
+			return nil, tollguard.Errorf(tollguard.EINVALID, "cannot write the database %s: the file or its directory %s is not writable by this user; "+
+				"tollguard writes the database and its -wal and -shm files beside it, so run it as the user that owns both (the README's `sudo -u tollguard` alias) (%v)", file, filepath.Dir(file), err)
+		}
 		return nil, err
 	}
 	if err := s.seed(ctx); err != nil {
@@ -549,7 +554,7 @@ func openError(file string, err error) error {
 	case errors.Is(err, fs.ErrNotExist):
 		return tollguard.Errorf(tollguard.EINVALID, "cannot create the database %s: the directory %s does not exist; create it, or fix TOLLGUARD_DB or --db", file, filepath.Dir(file))
 	case errors.Is(err, fs.ErrPermission):
-		return tollguard.Errorf(tollguard.EINVALID, "cannot open the database %s: permission denied; run tollguard as the user that owns it (the README's `sudo -u tollguard` alias), or fix TOLLGUARD_DB or --db", file)
+		return tollguard.Errorf(tollguard.EINVALID, "cannot open the database %s: permission denied; run tollguard as the user that owns it (the README's `sudo -u tollguard` alias), make sure that user can read and write it (chmod 600), or fix TOLLGUARD_DB or --db", file)
 	case errors.Is(err, syscall.EISDIR):
 		return tollguard.Errorf(tollguard.EINVALID, "%s is a directory; give the database file in it (TOLLGUARD_DB or --db), such as %s", file, filepath.Join(file, "tollguard.db"))
 	}

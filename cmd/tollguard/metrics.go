@@ -52,7 +52,7 @@ func NewMetrics() *Metrics {
 	m.Refused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tollguard_agi_refused_total", Help: "FastAGI connections refused, by reason: closed unserved, or (overflow) answered without asking the gate while every session slot was busy."}, []string{"reason"})
 	m.Settlements = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tollguard_settlements_total", Help: "Settle requests by source and whether they changed anything."}, []string{"by", "changed"})
 	m.ARIConnected = prometheus.NewGauge(prometheus.GaugeOpts{Name: "tollguard_ari_connected", Help: "1 while the ARI events websocket is connected."})
-	m.ARIReconnects = prometheus.NewCounter(prometheus.CounterOpts{Name: "tollguard_ari_reconnects_total", Help: "ARI websocket reconnects."})
+	m.ARIReconnects = prometheus.NewCounter(prometheus.CounterOpts{Name: "tollguard_ari_reconnects_total", Help: "ARI websocket connections made after the first (a failed attempt counts nothing: tollguard_ari_connected says whether it is up)."})
 	m.ARIEvents = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tollguard_ari_events_total", Help: "ARI events received, by type."}, []string{"type"})
 	m.Alerts = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tollguard_alerts_total", Help: "Alerts raised, by kind."}, []string{"kind"})
 	m.NotifierFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tollguard_notifier_failures_total", Help: "Failed alert deliveries, by notifier."}, []string{"notifier"})

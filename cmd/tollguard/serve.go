@@ -34,7 +34,8 @@ audits on their schedules when [audit] is enabled, and serves Prometheus
 metrics and health checks on 127.0.0.1:9464.
 
 SIGTERM stops accepting calls, lets sessions in flight finish, and closes
-the database. SIGHUP reloads the config file.`,
+the database. SIGHUP re-reads the config file: [gate] applies at once,
+the other sections after a restart (the log names them).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return serve(cmd.Context(), app)
@@ -88,6 +89,13 @@ func (d *daemon) goFunc(name string, f func()) {
 }
 
 func serve(ctx context.Context, app *App) error {
+	// Caught from the start: a SIGHUP while the database opens or the
+	// deck loads would otherwise kill the daemon (Go's default), which
+	// systemd takes for a clean exit and does not restart. One that
+	// comes early is handled once serving.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	// The database, its WAL and anything else we create are private.
 	syscall.Umask(0o077)
 	cfg := app.Config
@@ -153,9 +161,6 @@ func serve(ctx context.Context, app *App) error {
 		}
 	})
 
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	log.Info("tollguard serving", "version", version, "db", cfg.DB, "agi", cfg.AGI.Listen, "ari", cfg.ARI.Enabled, "audits", cfg.Audit.Enabled)
 	notifySystemd(log, sd.SdNotifyReady)
 	d.startWatchdog(ctx)
