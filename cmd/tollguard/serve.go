@@ -119,7 +119,12 @@ func serve(ctx context.Context, app *App) error {
 	d.health.SetStore(true)
 
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// On a start-up error too, what already runs stops before the
+	// database closes (an alert dispatcher logged "database is closed").
+	defer func() {
+		cancel()
+		waitTimeout(&d.wg, cfg.AGI.ShutdownWait()+5*time.Second, log)
+	}()
 
 	if cfg.Metrics.Enabled {
 		if err := d.startMetrics(ctx); err != nil {
