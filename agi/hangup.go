@@ -88,7 +88,8 @@ func (s *Server) hangup(ctx context.Context, ss *session) {
 		// One per allowed call, as "call allowed": debug.
 		log.Debug("call settled", LogChanged, true)
 	default:
-		log.Debug("call already settled; nothing changed", LogChanged, false)
+		// A repeated hangup request is unusual: worth a line.
+		log.Info("call already settled; nothing changed", LogChanged, false)
 	}
 }
 
