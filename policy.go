@@ -234,12 +234,12 @@ func (p *Policy) Settle(ctx context.Context, s Settlement) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if changed && rec.MaxSec >= 0 && s.Billsec > rec.MaxSec+5 {
+	if changed && rec.MaxSec >= 0 && rec.Billsec > rec.MaxSec+5 {
 		// TIMEOUT(absolute) should have ended the call; the charge is
 		// capped at the reservation, so say why the bill looks short.
 		p.logger().Warn("call ran past its limit; charged its reservation only",
 			LogCallID, rec.ID, LogExtension, rec.Extension, LogAccount, rec.Account,
-			"billsec", s.Billsec, "maxsec", rec.MaxSec)
+			"billsec", rec.Billsec, "maxsec", rec.MaxSec)
 	}
 	return changed, nil
 }

@@ -706,6 +706,15 @@ func TestSettle(t *testing.T) {
 	if c, _ := f.db.Call(ctx, d.CallID); c.Billsec != 305 {
 		t.Fatalf("a Dial's answered 305 s billed as %d s", c.Billsec)
 	}
+	// A clock stepped back past the decision bounds nothing (it made the
+	// cap 0 s).
+	d = f.want(tollguard.Call{Dialled: "07400123456"}, tollguard.Allow, tollguard.ReasonOK)
+	if _, err := f.p.Settle(ctx, tollguard.Settlement{CallID: d.CallID, Billsec: 305, By: "agi", At: f.now.Add(-time.Minute), SinceDecision: true}); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := f.db.Call(ctx, d.CallID); c.Billsec != 305 {
+		t.Fatalf("settled with the clock stepped back: %d s, want the 305 s reported", c.Billsec)
+	}
 	// Settling a denied call is a no-op.
 	dd := f.want(tollguard.Call{Dialled: "00252612345678"}, tollguard.Deny, tollguard.ReasonHighRisk)
 	if changed, err := f.p.Settle(ctx, tollguard.Settlement{CallID: dd.CallID, Billsec: 60}); err != nil || changed {
@@ -841,7 +850,7 @@ func TestSweep(t *testing.T) {
 	if err != nil || r.SettledGone != 1 || r.GoneWaiting != 0 || r.SettledFull != 0 || r.StillRunning != 1 || len(r.Overran) != 0 || len(hungUp) != 0 {
 		t.Fatalf("second sweep %+v %v (hung up %v)", r, err, hungUp)
 	}
-	if c, _ := f.db.Call(ctx, gone.CallID); c.Open() || c.Billsec != 90 || c.SettledBy != "sweep:gone" {
+	if c, _ := f.db.Call(ctx, gone.CallID); c.Open() || c.Billsec != 60 || c.SettledBy != "sweep:gone" { // gone by its first sighting, at 60 s
 		t.Fatalf("gone call %+v", c)
 	}
 	f.now = f.now.Add(61 * time.Second) // 151 s: past MAXSEC 120 + 30 s grace
@@ -866,6 +875,38 @@ func TestSweep(t *testing.T) {
 	r, err = f.p.Sweep(ctx, f.db, alive, func(context.Context, *tollguard.CallRecord) error { return failed }, 30*time.Second)
 	if err != nil || len(r.Overran) != 1 || r.Overran[0].HungUp || !errors.Is(r.Overran[0].Err, failed) {
 		t.Fatalf("failed hangup: %+v %v", r, err)
+	}
+}
+
+// TestSweepGoneWaitSurvivesAFailedCheck: ARI failing to say between two
+// sightings restarted the wait, so a gone call alternating with failed
+// checks was never settled as gone, and fell to its full reservation.
+// The charge runs to its first sighting, not to the sweep that settles.
+func TestSweepGoneWaitSurvivesAFailedCheck(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.account(func(a *tollguard.Account) { a.MaxCallSecs = 3600 })
+	d := f.want(tollguard.Call{Dialled: "07400123456", UniqueID: "pbx-3.1"}, tollguard.Allow, tollguard.ReasonOK)
+	answers := []error{nil, errors.New("ARI timed out"), nil}
+	asked := 0
+	alive := func(ctx context.Context, c *tollguard.CallRecord) (bool, bool, error) {
+		err := answers[asked]
+		asked++
+		return false, err == nil, err
+	}
+	f.now = f.now.Add(40 * time.Second)
+	for i := range answers {
+		r, err := f.p.Sweep(ctx, f.db, alive, nil, 30*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if settled := r.SettledGone == 1; settled != (i == 2) {
+			t.Fatalf("sweep %d: %+v", i+1, r)
+		}
+		f.now = f.now.Add(20 * time.Second)
+	}
+	if c, _ := f.db.Call(ctx, d.CallID); c.SettledBy != "sweep:gone" || c.Billsec != 40 {
+		t.Fatalf("call %+v, want settled as gone at its first sighting, 40 s", c)
 	}
 }
 

@@ -67,10 +67,11 @@ const DefaultSweepGoneWait = 30 * time.Second
 // the balance never quietly forgets a call:
 //   - a call whose channel Asterisk says is gone, and said so at an
 //     earlier sweep at least SweepGoneWait before, is charged for the
-//     time since the decision, which bounds its real duration, capped at
-//     its reservation (the wait leaves the call to the ARI listener,
-//     which bills it from its answer: charged from the decision, a
-//     call never answered paid its ringing and its connection fee);
+//     time from the decision to that first sighting, which bounds its
+//     real duration, capped at its reservation (the wait leaves the call
+//     to the ARI listener, which bills it from its answer: charged from
+//     the decision, a call never answered paid its ringing and its
+//     connection fee);
 //   - a call past its MAXSEC (plus grace) is charged its full
 //     reservation: TIMEOUT(absolute) ended it by then at the latest.
 //
@@ -95,8 +96,16 @@ func (p *Policy) Sweep(ctx context.Context, l OpenCallLister, alive ChannelCheck
 	seenGone := p.sweepGone
 	p.sweepMu.Unlock()
 	gone := make(map[int64]time.Time)
+	checked := make(map[int64]bool)
 	defer func() {
-		// Only calls still open and still gone carry over.
+		// Calls found up, or settled, leave; those not checked this time
+		// (ARI failed to say, or the sweep stopped early) keep their
+		// first sighting, so one failed check does not restart the wait.
+		for id, first := range seenGone {
+			if !checked[id] {
+				gone[id] = first
+			}
+		}
 		p.sweepMu.Lock()
 		p.sweepGone = gone
 		p.sweepMu.Unlock()
@@ -113,6 +122,9 @@ func (p *Policy) Sweep(ctx context.Context, l OpenCallLister, alive ChannelCheck
 		elapsed := now.Sub(c.CreatedAt)
 		if alive != nil {
 			up, known, err := alive(ctx, c)
+			if err == nil && known {
+				checked[c.ID] = true
+			}
 			if err == nil && known && up {
 				r.StillRunning++
 				if c.MaxSec >= 0 && elapsed >= limit+grace {
@@ -135,7 +147,9 @@ func (p *Policy) Sweep(ctx context.Context, l OpenCallLister, alive ChannelCheck
 					r.GoneWaiting++
 					continue
 				}
-				billsec := StartedSeconds(elapsed)
+				// Gone by when it was first seen so: the wait is not the
+				// call's.
+				billsec := StartedSeconds(first.Sub(c.CreatedAt))
 				if c.MaxSec >= 0 && billsec > c.MaxSec {
 					billsec = c.MaxSec
 				}

@@ -36,18 +36,17 @@ type tracker struct {
 }
 
 type chanState struct {
-	id, name   string
-	seen       time.Time
-	g          *callGroup
-	outbound   bool // created Down: a leg being dialled, which runs no dialplan first
-	upAt       time.Time
-	answerAt   time.Time // its own Dial to a peer answered
+	id, name string
+	seen     time.Time
+	g        *callGroup
+	outbound bool // created Down: a leg being dialled, which runs no dialplan first
+	upAt     time.Time
+	answerAt time.Time // its own Dial to a peer answered
+	// dialStatus is how its last Dial ended unanswered (BUSY, NOANSWER,
+	// ...): "" while one rings, or when it answered.
 	dialStatus string
-	// dialled: it dialled a peer since its gate answer, so its own
-	// answer (upAt: DISA, an IVR) is not the call's.
-	dialled bool
-	callID  int64 // TOLLGUARD_CALLID
-	partial bool  // first seen after its creation (before this connection)
+	callID     int64 // TOLLGUARD_CALLID
+	partial    bool  // first seen after its creation (before this connection)
 	// answeredMS is the ANSWEREDTIME_MS its last Dial set, -1 when none
 	// was seen (or Dial reset it to empty as it began).
 	answeredMS int64
@@ -315,9 +314,19 @@ func (t *tracker) dial(ctx context.Context, e *ariv5.Dial, ts time.Time) {
 			t.judge(ctx, g, peer.sentOut, ts)
 		}
 	default:
-		caller.dialStatus = e.Dialstatus
+		// Asterisk also reports a Dial in progress (RINGING, PROGRESS,
+		// PROCEEDING): only an end without an answer says the call made
+		// none, else a missed ANSWER event would bill an answered call 0 s.
+		if unansweredEnd[e.Dialstatus] {
+			caller.dialStatus = e.Dialstatus
+		}
 	}
 }
+
+// unansweredEnd are the DIALSTATUS values of a Dial that ended without
+// an answer.
+var unansweredEnd = map[string]bool{"NOANSWER": true, "BUSY": true, "CONGESTION": true, "CHANUNAVAIL": true,
+	"CANCEL": true, "DONTCALL": true, "TORTURE": true, "INVALIDARGS": true}
 
 // merge moves src's channels into dst: a dialled leg joins its caller.
 func (t *tracker) merge(ctx context.Context, dst, src *callGroup, ts time.Time) {

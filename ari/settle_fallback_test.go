@@ -129,3 +129,30 @@ func TestSweepLeavesAGoneCallToTheListener(t *testing.T) {
 		t.Errorf("an unanswered call ARI had settled at 0 s was charged %d by %s", rec.Charge, rec.SettledBy)
 	}
 }
+
+// TestSettleRingingThenMissedAnswer: Asterisk reports a Dial in progress
+// (RINGING); the ANSWER event was missed (a reconnect) but the caller's
+// own answer was seen. The first fix took RINGING for an end without an
+// answer and billed the 300 s call 0 s; the caller's answer bills it.
+func TestSettleRingingThenMissedAnswer(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t).start()
+	id := h.gateCall("zz.1", "1001", "0033123456789", tollguard.Allow)
+	t0 := time.Date(2026, 11, 23, 1, 0, 0, 0, time.UTC)
+	caller, peer := "PJSIP/1001-00000009", "PJSIP/trunk-0000000a"
+	h.push(
+		evFrame(t, "ChannelCreated", t0, "channel", evChannel("zz.1", caller, "Ring", t0)),
+		evFrame(t, "ChannelVarset", t0.Add(time.Second), "variable", "TOLLGUARD_CALLID", "value", strconv.FormatInt(id, 10), "channel", evChannel("zz.1", caller, "Ring", t0)),
+		evFrame(t, "ChannelCreated", t0.Add(time.Second), "channel", evChannel("zz.2", peer, "Down", t0.Add(time.Second))),
+		evFrame(t, "Dial", t0.Add(time.Second), "dialstatus", "", "dialstring", "0033123456789@trunk", "caller", evChannel("zz.1", caller, "Ring", t0), "peer", evChannel("zz.2", peer, "Down", t0)),
+		evFrame(t, "Dial", t0.Add(3*time.Second), "dialstatus", "RINGING", "dialstring", "", "caller", evChannel("zz.1", caller, "Ring", t0), "peer", evChannel("zz.2", peer, "Ringing", t0)),
+		// The Dial's ANSWER at 10 s: missed.
+		evFrame(t, "ChannelStateChange", t0.Add(10*time.Second), "channel", evChannel("zz.1", caller, "Up", t0)),
+		evFrame(t, "ChannelDestroyed", t0.Add(310*time.Second), "cause", 16, "channel", evChannel("zz.2", peer, "Up", t0)),
+		evFrame(t, "ChannelDestroyed", t0.Add(310*time.Second), "cause", 16, "channel", evChannel("zz.1", caller, "Up", t0)),
+	)
+	testutil.Eventually(t, waitLimit, "settled", func() bool { rec, _ := h.db.Call(ctx, id); return !rec.SettledAt.IsZero() })
+	if rec, _ := h.db.Call(ctx, id); rec.Billsec != 300 || rec.SettledBy != "ari" {
+		t.Errorf("a 300 s answered call settled %d s by %s (status %q)", rec.Billsec, rec.SettledBy, rec.DialStatus)
+	}
+}

@@ -73,8 +73,10 @@ func (s *DB) SettleCall(ctx context.Context, st tollguard.Settlement) (tollguard
 		if c.SettledAt.IsZero() {
 			c.SettledAt = s.now()
 		}
-		if st.SinceDecision && !c.CreatedAt.IsZero() {
-			c.Billsec = min(c.Billsec, max(tollguard.StartedSeconds(c.SettledAt.Sub(c.CreatedAt)), 0))
+		// (Not when the clock stepped back past the decision: no bound
+		// then, rather than 0 s.)
+		if st.SinceDecision && !c.CreatedAt.IsZero() && c.SettledAt.After(c.CreatedAt) {
+			c.Billsec = min(c.Billsec, tollguard.StartedSeconds(c.SettledAt.Sub(c.CreatedAt)))
 		}
 		c.Charge = min(tollguard.Cost(c.Rate, c.Billing, c.Billsec, c.Scale), c.Reserve)
 		if _, err := tx.StmtContext(ctx, s.gate.settleCall).ExecContext(ctx, c.SettledAt.Unix(), c.SettledBy, c.Billsec,

@@ -121,9 +121,12 @@ func serve(ctx context.Context, app *App) error {
 	ctx, cancel := context.WithCancel(ctx)
 	// On a start-up error too, what already runs stops before the
 	// database closes (an alert dispatcher logged "database is closed").
+	stopped := false // stop waited already
 	defer func() {
 		cancel()
-		waitTimeout(&d.wg, cfg.AGI.ShutdownWait()+5*time.Second, log)
+		if !stopped {
+			waitTimeout(&d.wg, cfg.AGI.ShutdownWait()+5*time.Second, log)
+		}
 	}()
 
 	if cfg.Metrics.Enabled {
@@ -174,6 +177,7 @@ func serve(ctx context.Context, app *App) error {
 		notifySystemd(log, sd.SdNotifyStopping)
 		cancel()
 		waitTimeout(&d.wg, cfg.AGI.ShutdownWait()+5*time.Second, log)
+		stopped = true
 		app.Close()
 	}
 	for {
@@ -276,7 +280,7 @@ func (d *daemon) reconcile(ctx context.Context) {
 		return
 	}
 	d.log.Info("startup reconciliation", "open_calls", r.Checked, "settled_at_full_reservation", r.SettledFull,
-		"settled_channel_gone", r.SettledGone, "still_running", r.StillRunning)
+		"settled_channel_gone", r.SettledGone, "channel_gone_settled_next_sweep", r.GoneWaiting, "still_running", r.StillRunning)
 	d.sweepDone(r)
 }
 
