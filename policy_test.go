@@ -3,6 +3,7 @@ package tollguard_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -907,6 +908,36 @@ func TestSweepGoneWaitSurvivesAFailedCheck(t *testing.T) {
 	}
 	if c, _ := f.db.Call(ctx, d.CallID); c.SettledBy != "sweep:gone" || c.Billsec != 40 {
 		t.Fatalf("call %+v, want settled as gone at its first sighting, 40 s", c)
+	}
+}
+
+// TestSweepForgetsSettledCalls: the sweep's first sightings kept every
+// call settled since (by the sweep or by its hangup request during the
+// wait) for the life of the process.
+func TestSweepForgetsSettledCalls(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.account(func(a *tollguard.Account) { a.MaxCallSecs = 3600; a.Balance = 1_000_000 })
+	var ids []int64
+	for i := range 10 {
+		ids = append(ids, f.want(tollguard.Call{Dialled: "07400123456", UniqueID: fmt.Sprint("pbx-4.", i)}, tollguard.Allow, tollguard.ReasonOK).CallID)
+	}
+	gone := func(ctx context.Context, c *tollguard.CallRecord) (bool, bool, error) { return false, true, nil }
+	f.now = f.now.Add(10 * time.Second)
+	if r, err := f.p.Sweep(ctx, f.db, gone, nil, 30*time.Second); err != nil || r.GoneWaiting != 10 || tollguard.SweepSightings(f.p) != 10 {
+		t.Fatalf("first sweep %+v %v, %d sightings", r, err, tollguard.SweepSightings(f.p))
+	}
+	for _, id := range ids[:5] { // their hangup requests come during the wait
+		if _, err := f.p.Settle(ctx, tollguard.Settlement{CallID: id, Billsec: 5, By: "agi"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.now = f.now.Add(time.Minute)
+	if r, err := f.p.Sweep(ctx, f.db, gone, nil, 30*time.Second); err != nil || r.SettledGone != 5 {
+		t.Fatalf("second sweep %+v %v", r, err)
+	}
+	if n := tollguard.SweepSightings(f.p); n != 0 {
+		t.Errorf("%d sightings kept with no call open", n)
 	}
 }
 

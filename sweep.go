@@ -96,13 +96,18 @@ func (p *Policy) Sweep(ctx context.Context, l OpenCallLister, alive ChannelCheck
 	seenGone := p.sweepGone
 	p.sweepMu.Unlock()
 	gone := make(map[int64]time.Time)
+	listed := make(map[int64]bool, len(open))
+	for _, c := range open {
+		listed[c.ID] = true
+	}
 	checked := make(map[int64]bool)
 	defer func() {
-		// Calls found up, or settled, leave; those not checked this time
-		// (ARI failed to say, or the sweep stopped early) keep their
-		// first sighting, so one failed check does not restart the wait.
+		// Calls found up, or settled (no longer listed), leave; those
+		// still open but not checked this time (ARI failed to say, or the
+		// sweep stopped early) keep their first sighting, so one failed
+		// check does not restart the wait.
 		for id, first := range seenGone {
-			if !checked[id] {
+			if listed[id] && !checked[id] {
 				gone[id] = first
 			}
 		}
@@ -159,6 +164,7 @@ func (p *Policy) Sweep(ctx context.Context, l OpenCallLister, alive ChannelCheck
 				if err != nil {
 					return r, err
 				}
+				delete(gone, c.ID) // settled, by this sweep or another
 				if changed {
 					r.SettledGone++
 				}

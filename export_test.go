@@ -1,0 +1,9 @@
+package tollguard
+
+// SweepSightings is how many first sightings of gone calls the policy
+// keeps for its next sweep.
+func SweepSightings(p *Policy) int {
+	p.sweepMu.Lock()
+	defer p.sweepMu.Unlock()
+	return len(p.sweepGone)
+}
