@@ -736,6 +736,15 @@ func (d *Detectors) finding(name, kind string, r DetectorRule, a CallAttempt, su
 // the detectors a little out of order.
 const maxEventSkew = time.Minute
 
+// inWindow reports whether an event at at (unix nanoseconds) still
+// counts in a window ending at now: not older than the window, and not
+// more than maxEventSkew ahead. Every time is judged, not only the
+// oldest: Asterisk's clock can step back, and one time far ahead must
+// not keep the ones behind it counted for good.
+func inWindow(at, now int64, window time.Duration) bool {
+	return at >= now-int64(window) && at <= now+int64(maxEventSkew)
+}
+
 // riskSpan is the earliest and latest of the items' times: events
 // arrive a little out of order.
 func riskSpan(ev []riskItem) (first, last time.Time) {
@@ -775,17 +784,7 @@ func (d *Detectors) count(name, key string, t time.Time, r DetectorRule) (n int,
 		cs.keys[key] = w
 	}
 	now := t.UnixNano()
-	cut, ahead := now-int64(r.Window), now+int64(maxEventSkew)
-	// Every time is judged, not only the oldest: events arrive a little
-	// out of order, and Asterisk's clock can step back, so one time far
-	// ahead must not keep the ones behind it counted for good.
-	kept := w.times[:0]
-	for _, at := range w.times {
-		if at >= cut && at <= ahead {
-			kept = append(kept, at)
-		}
-	}
-	w.times = kept
+	w.times = slices.DeleteFunc(w.times, func(at int64) bool { return !inWindow(at, now, r.Window) })
 	if len(w.times) >= r.Threshold {
 		// The threshold shrank since these were counted.
 		w.times = append(w.times[:0], w.times[len(w.times)-r.Threshold+1:]...)
@@ -853,7 +852,6 @@ func (d *Detectors) countRisk(key, ext, num string, intl, dedupe bool, t time.Ti
 		w = &riskWindow{}
 		d.risks[key] = w
 	}
-	cut, ahead := now-int64(r.Window), now+int64(maxEventSkew)
 	newest := -1 // of the earlier items for this number, when deduping
 	if dedupe {
 		for i, it := range w.items {
@@ -865,7 +863,7 @@ func (d *Detectors) countRisk(key, ext, num string, intl, dedupe bool, t time.Ti
 	keep := w.items[:0]
 	redial := -1
 	for i, it := range w.items {
-		if (it.at >= cut && it.at <= ahead) || i == newest {
+		if inWindow(it.at, now, r.Window) || i == newest {
 			keep = append(keep, it)
 			if i == newest {
 				redial = len(keep) - 1
@@ -1057,10 +1055,9 @@ func (d *Detectors) sweepKey(key string, n sweepNum, r DetectorRule, minExts int
 		s = &sweepState{}
 		d.sweeps[key] = s
 	}
-	cut, ahead := now-int64(r.Window), now+int64(maxEventSkew)
 	keep := s.nums[:0]
 	for _, x := range s.nums {
-		if x.at >= cut && x.at <= ahead && x.digits != n.digits {
+		if inWindow(x.at, now, r.Window) && x.digits != n.digits {
 			keep = append(keep, x)
 		}
 	}

@@ -409,7 +409,7 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 	// routes, such a call is bound for the trunk: the short code.
 	if num.Short {
 		code := digitsOnly(c.Dialled)
-		internal := slices.Contains(set.FreeShortCodes, code)
+		internal := FreeShortCode(code, set.FreeShortCodes)
 		if !internal && num.ExtensionLength && set.InternalCallsGated {
 			callee, err := tx.Extension(ctx, code) // (nil, nil) when there is none
 			if err != nil {
@@ -495,7 +495,7 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 		}
 		if re != nil {
 			if ok, covers := num.PricedBy(re.Prefix); !ok {
-				noRate = fmt.Sprintf("has no rate in the rate deck (%s: the deck's +%s row prices %s only)", orUnknownRegion(num.Region), re.Prefix, covers)
+				noRate = fmt.Sprintf("has no rate in the rate deck (region %s: the deck's +%s row prices %s only)", orUnknown(num.Region), re.Prefix, covers)
 				re = nil
 			}
 		}
@@ -778,6 +778,13 @@ func secsString(s int64) string {
 	return fmt.Sprintf("%ds", s)
 }
 
+// FreeShortCode reports whether dialled is one of free, the short codes
+// the trunk carries free ([gate] free_short_codes), as the gate's step 2
+// reads them: by their digits.
+func FreeShortCode(dialled string, free []string) bool {
+	return slices.Contains(free, digitsOnly(dialled))
+}
+
 func digitsOnly(s string) string {
 	var b strings.Builder
 	for _, r := range s {
@@ -786,11 +793,4 @@ func digitsOnly(s string) string {
 		}
 	}
 	return b.String()
-}
-
-func orUnknownRegion(r string) string {
-	if r == "" {
-		return "region unknown"
-	}
-	return r
 }

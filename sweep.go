@@ -92,25 +92,19 @@ func (p *Policy) Sweep(ctx context.Context, l OpenCallLister, alive ChannelCheck
 	if wait <= 0 {
 		wait = DefaultSweepGoneWait
 	}
+	// Every open call keeps its first sighting unless this sweep finds it
+	// up or settles it: one failed check (or a sweep stopped early) does
+	// not restart the wait, and calls settled meanwhile, no longer open,
+	// are dropped.
 	p.sweepMu.Lock()
-	seenGone := p.sweepGone
-	p.sweepMu.Unlock()
 	gone := make(map[int64]time.Time)
-	listed := make(map[int64]bool, len(open))
 	for _, c := range open {
-		listed[c.ID] = true
-	}
-	checked := make(map[int64]bool)
-	defer func() {
-		// Calls found up, or settled (no longer listed), leave; those
-		// still open but not checked this time (ARI failed to say, or the
-		// sweep stopped early) keep their first sighting, so one failed
-		// check does not restart the wait.
-		for id, first := range seenGone {
-			if listed[id] && !checked[id] {
-				gone[id] = first
-			}
+		if first, ok := p.sweepGone[c.ID]; ok {
+			gone[c.ID] = first
 		}
+	}
+	p.sweepMu.Unlock()
+	defer func() {
 		p.sweepMu.Lock()
 		p.sweepGone = gone
 		p.sweepMu.Unlock()
@@ -127,10 +121,8 @@ func (p *Policy) Sweep(ctx context.Context, l OpenCallLister, alive ChannelCheck
 		elapsed := now.Sub(c.CreatedAt)
 		if alive != nil {
 			up, known, err := alive(ctx, c)
-			if err == nil && known {
-				checked[c.ID] = true
-			}
 			if err == nil && known && up {
+				delete(gone, c.ID)
 				r.StillRunning++
 				if c.MaxSec >= 0 && elapsed >= limit+grace {
 					o := Overrun{Call: c, Err: errors.New("no way to hang up calls")}
@@ -143,7 +135,7 @@ func (p *Policy) Sweep(ctx context.Context, l OpenCallLister, alive ChannelCheck
 				continue
 			}
 			if err == nil && known && !up {
-				first, ok := seenGone[c.ID]
+				first, ok := gone[c.ID]
 				if !ok || first.After(now) {
 					first = now
 				}

@@ -123,12 +123,9 @@ func newExtSetCommand(app *App) *cobra.Command {
 			if noLocalFlags(cmd) {
 				return usagef("nothing to change: give at least one flag (see `tollguard ext set --help`)")
 			}
-			prefixes, notes, err := parseCIDRs(cidrs)
+			prefixes, err := app.parseCIDRs(cidrs)
 			if err != nil {
 				return err
-			}
-			for _, n := range notes {
-				fmt.Fprintf(app.Err, "tollguard: note: %s\n", n)
 			}
 			db, err := app.Store(cmd.Context())
 			if err != nil {
@@ -190,6 +187,16 @@ func newExtUnblockCommand(app *App) *cobra.Command {
 	cmd.Use = "unblock EXT"
 	cmd.Short = "Lift an extension's block (same as `tollguard unblock EXT`)"
 	return cmd
+}
+
+// parseCIDRs reads --cidr values, and says on stderr what it read
+// otherwise than written.
+func (a *App) parseCIDRs(ss []string) ([]netip.Prefix, error) {
+	out, notes, err := parseCIDRs(ss)
+	for _, n := range notes {
+		fmt.Fprintf(a.Err, "tollguard: note: %s\n", n)
+	}
+	return out, err
 }
 
 // parseCIDRs reads --cidr values; notes say what was read otherwise

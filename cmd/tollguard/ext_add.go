@@ -40,12 +40,9 @@ contrib/sorcery.conf); without one it answers 403 and nothing is kept.
 			if err := validID("extension", args[0]); err != nil {
 				return err
 			}
-			prefixes, notes, err := parseCIDRs(cidrs)
+			prefixes, err := app.parseCIDRs(cidrs)
 			if err != nil {
 				return err
-			}
-			for _, n := range notes {
-				fmt.Fprintf(app.Err, "tollguard: note: %s\n", n)
 			}
 			env, release, err := app.auditEnv(cmd.Context())
 			if err != nil {

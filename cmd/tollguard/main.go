@@ -141,7 +141,7 @@ The database is TOLLGUARD_DB (default ./tollguard.db); the config file is
 
 // isGroup reports whether cmd only holds verbs (`tollguard ext`).
 func isGroup(cmd *cobra.Command) bool {
-	return cmd.HasSubCommands() && cmd.Parent() != nil && cmd.Annotations["group"] == "true"
+	return cmd.Annotations["group"] == "true"
 }
 
 // groupVerbs makes each command that only holds verbs refuse an unknown

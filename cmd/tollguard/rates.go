@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"slices"
 	"strings"
 	"time"
 
@@ -299,14 +298,8 @@ func newRatesLookupCommand(app *App) *cobra.Command {
 // shortCodeVerdict says what the gate does with short code n (step 2's
 // free list, step 6's classes), for `rates lookup`.
 func shortCodeVerdict(n tollguard.Number, free []string) string {
-	digits := strings.Map(func(r rune) rune {
-		if r >= '0' && r <= '9' {
-			return r
-		}
-		return -1
-	}, n.Dialled)
 	switch {
-	case slices.Contains(free, digits):
+	case tollguard.FreeShortCode(n.Dialled, free):
 		return "listed in [gate] free_short_codes, the gate allows it as free"
 	case n.Class == tollguard.ClassPremium:
 		return "premium-rate, the gate denies it"

@@ -87,10 +87,7 @@ func newScheduleSetCommand(app *App) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			deny := make([]string, len(a.AfterHours))
-			for i, c := range a.AfterHours {
-				deny[i] = string(c)
-			}
+			deny := classNames(a.AfterHours)
 			hoursText := fmt.Sprintf("%q", a.HoursSpec)
 			if a.HoursSpec == "" {
 				hoursText = "always open"
@@ -127,10 +124,7 @@ func newScheduleShowCommand(app *App) *cobra.Command {
 				return err
 			}
 			open := h.Open(app.Now())
-			deny := make([]string, len(a.AfterHours))
-			for i, c := range a.AfterHours {
-				deny[i] = string(c)
-			}
+			deny := classNames(a.AfterHours)
 			if asJSON {
 				return app.printJSON(map[string]any{"account": a.ID, "zone": a.Zone, "hours": a.HoursSpec,
 					"holidays": nonNil(a.Holidays), "denied_after_hours": deny, "open_now": open})
@@ -143,6 +137,15 @@ func newScheduleShowCommand(app *App) *cobra.Command {
 	}
 	addJSON(cmd, &asJSON)
 	return cmd
+}
+
+// classNames are classes as the CLI prints them.
+func classNames(cs []tollguard.Class) []string {
+	out := make([]string, len(cs))
+	for i, c := range cs {
+		out[i] = string(c)
+	}
+	return out
 }
 
 func knownClass(c tollguard.Class) bool {
