@@ -3,6 +3,7 @@ package ari
 import (
 	"bytes"
 	"context"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -50,7 +51,11 @@ type chanState struct {
 	// answeredMS is the ANSWEREDTIME_MS its last Dial set, -1 when none
 	// was seen (or Dial reset it to empty as it began).
 	answeredMS int64
-	added      uint64
+	// doneMS is the answered time of the call's Dials before the
+	// current one (Dial with the g option goes on in the dialplan, and
+	// may dial again on the same gated call).
+	doneMS int64
+	added  uint64
 	// sentOut is the number a Dial sent out on this channel when it is
 	// a leg to a trunk (see trunkNumber).
 	sentOut string
@@ -526,17 +531,29 @@ func (t *tracker) varset(ctx context.Context, ch *ariv5.ChannelData, name, value
 	c := t.get(ch, ts)
 	switch name {
 	case tollguard.VarAnsweredTimeMS:
-		c.answeredMS = -1
-		if ms, err := strconv.ParseInt(strings.TrimSpace(value), 10, 64); err == nil && ms >= 0 {
-			c.answeredMS = ms
+		ms, err := strconv.ParseInt(strings.TrimSpace(value), 10, 64)
+		if err != nil || ms < 0 {
+			ms = -1 // Dial resets it to empty as it begins
 		}
+		if ms < 0 && c.answeredMS > 0 {
+			// A Dial begins after one that was answered: that one's time
+			// is done, and this one's answer is its own. Had the Dial's
+			// answer been missed, it is assumed from now, not from the
+			// channel's first answer.
+			c.doneMS = satAdd(c.doneMS, c.answeredMS)
+			c.answerAt = time.Time{}
+			if !c.upAt.IsZero() {
+				c.upAt = ts
+			}
+		}
+		c.answeredMS = ms
 	case tollguard.VarCallID:
 		if id, err := strconv.ParseInt(strings.TrimSpace(value), 10, 64); err == nil && id > 0 {
 			if id != c.callID {
 				// A new call on the channel (a second route, the next
 				// number on a DISA line): the last one's answer and dial
 				// status are not its own.
-				c.answerAt, c.dialStatus, c.answeredMS = time.Time{}, "", -1
+				c.answerAt, c.dialStatus, c.answeredMS, c.doneMS = time.Time{}, "", -1, 0
 			}
 			c.callID = id
 			t.gatedAttempt(ctx, c.g, id, ts)
@@ -703,23 +720,31 @@ func (t *tracker) settleChannel(ctx context.Context, c *chanState, up bool, ts t
 	if answer.IsZero() && !unanswered {
 		answer = c.upAt
 	}
-	if answer.IsZero() && up && c.answeredMS < 0 && !unanswered {
+	if answer.IsZero() && up && c.answeredMS < 0 && !unanswered && c.doneMS == 0 {
 		t.l.log.Info("not settling a call from ARI events: its channel was answered before the listener saw it, so its billed time is unknown; the hangup request or the sweep settles it",
 			tollguard.LogCallID, callID, "channel", c.name)
 		return
 	}
-	var billsec int64
+	var ms int64 // the current Dial's answered time
 	if !answer.IsZero() && ts.After(answer) {
-		billsec = tollguard.StartedSeconds(ts.Sub(answer))
+		ms = ts.Sub(answer).Milliseconds()
 	}
-	if c.answeredMS > 0 {
-		billsec = max(billsec, tollguard.StartedSecondsMS(c.answeredMS))
-	}
+	ms = max(ms, c.answeredMS)
+	billsec := tollguard.StartedSecondsMS(satAdd(c.doneMS, ms))
 	status := c.dialStatus
-	if !c.answerAt.IsZero() || c.answeredMS > 0 {
+	if !c.answerAt.IsZero() || c.answeredMS > 0 || c.doneMS > 0 {
 		status = "ANSWER"
 	}
 	t.l.settle(ctx, tollguard.Settlement{CallID: callID, Billsec: billsec, DialStatus: status, By: "ari", At: ts})
+}
+
+// satAdd adds two non-negative durations in ms, saturating: the values
+// come from channel variables.
+func satAdd(a, b int64) int64 {
+	if b > math.MaxInt64-a {
+		return math.MaxInt64
+	}
+	return a + b
 }
 
 // expire forgets channels whose end was never seen (lost across a

@@ -156,3 +156,53 @@ func TestSettleRingingThenMissedAnswer(t *testing.T) {
 		t.Errorf("a 300 s answered call settled %d s by %s (status %q)", rec.Billsec, rec.SettledBy, rec.DialStatus)
 	}
 }
+
+// TestSettleTwoDialsOfOneGatedCall: Dial with the g option goes on in
+// the dialplan after the callee hangs up, and a second Dial follows on
+// the same gated call; the hangup request is lost. The listener billed
+// from the first answer to the channel's end, the minute between the
+// Dials (a prompt, no call) included. It bills each Dial's answered
+// time: the first's ANSWEREDTIME_MS, and the second's answer to the end
+// (its own ANSWEREDTIME_MS when that came).
+func TestSettleTwoDialsOfOneGatedCall(t *testing.T) {
+	for _, lastVarset := range []bool{false, true} {
+		t.Run(map[bool]string{false: "caller gone mid-bridge", true: "second Dial ended"}[lastVarset], func(t *testing.T) {
+			ctx := context.Background()
+			h := newHarness(t).start()
+			id := h.gateCall("zz.1", "1001", "0033123456789", tollguard.Allow)
+			t0 := time.Date(2026, 11, 23, 1, 0, 0, 0, time.UTC)
+			caller := "PJSIP/1001-00000009"
+			p1, p2 := "PJSIP/trunk-0000000a", "PJSIP/trunk-0000000b"
+			ch := func(state string) map[string]any { return evChannel("zz.1", caller, state, t0) }
+			at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+			frames := [][]byte{
+				evFrame(t, "ChannelCreated", t0, "channel", ch("Ring")),
+				evFrame(t, "ChannelVarset", t0, "variable", "TOLLGUARD_CALLID", "value", strconv.FormatInt(id, 10), "channel", ch("Ring")),
+				evFrame(t, "ChannelVarset", t0, "variable", "ANSWEREDTIME_MS", "value", "", "channel", ch("Ring")),
+				evFrame(t, "ChannelCreated", t0, "channel", evChannel("zz.2", p1, "Down", t0)),
+				evFrame(t, "Dial", t0, "dialstatus", "", "dialstring", "0033123456789@trunk", "caller", ch("Ring"), "peer", evChannel("zz.2", p1, "Down", t0)),
+				evFrame(t, "Dial", at(10), "dialstatus", "ANSWER", "dialstring", "", "caller", ch("Ring"), "peer", evChannel("zz.2", p1, "Up", t0)),
+				evFrame(t, "ChannelStateChange", at(10), "channel", ch("Up")),
+				evFrame(t, "ChannelDestroyed", at(40), "cause", 16, "channel", evChannel("zz.2", p1, "Up", t0)),
+				evFrame(t, "ChannelVarset", at(40), "variable", "ANSWEREDTIME_MS", "value", "30000", "channel", ch("Up")),
+				// a minute of dialplan (a prompt), then the second Dial
+				evFrame(t, "ChannelVarset", at(100), "variable", "ANSWEREDTIME_MS", "value", "", "channel", ch("Up")),
+				evFrame(t, "ChannelCreated", at(100), "channel", evChannel("zz.3", p2, "Down", at(100))),
+				evFrame(t, "Dial", at(100), "dialstatus", "", "dialstring", "0033123456789@trunk", "caller", ch("Up"), "peer", evChannel("zz.3", p2, "Down", at(100))),
+				evFrame(t, "Dial", at(110), "dialstatus", "ANSWER", "dialstring", "", "caller", ch("Up"), "peer", evChannel("zz.3", p2, "Up", at(100))),
+			}
+			if lastVarset {
+				frames = append(frames, evFrame(t, "ChannelVarset", at(130), "variable", "ANSWEREDTIME_MS", "value", "19500", "channel", ch("Up")))
+			}
+			frames = append(frames,
+				evFrame(t, "ChannelDestroyed", at(130), "cause", 16, "channel", evChannel("zz.3", p2, "Up", at(100))),
+				evFrame(t, "ChannelDestroyed", at(130), "cause", 16, "channel", ch("Up")))
+			h.push(frames...)
+			testutil.Eventually(t, waitLimit, "settled", func() bool { rec, _ := h.db.Call(ctx, id); return !rec.SettledAt.IsZero() })
+			rec, _ := h.db.Call(ctx, id)
+			if rec.Billsec != 50 || rec.DialStatus != "ANSWER" || rec.SettledBy != "ari" {
+				t.Errorf("two Dials of 30 s and 20 s billed %d s (status %s, by %s), want 50 s", rec.Billsec, rec.DialStatus, rec.SettledBy)
+			}
+		})
+	}
+}
