@@ -21,7 +21,7 @@ func TestDefaultHighRisk(t *testing.T) {
 		byPrefix[e.Prefix] = e
 	}
 	// The required destinations.
-	for _, p := range []string{"252", "870", "881", "882", "883", "1876", "1809", "1829", "1849", "1268", "1284", "1473", "1649", "1664", "1767"} {
+	for _, p := range []string{"252", "870", "881", "882", "883", "1876", "1809", "1829", "1849", "1268", "1284", "1473", "1649", "1664", "1767", "1242", "1246", "1264", "1345", "1721", "1868", "7840", "7940"} {
 		if _, ok := byPrefix[p]; !ok {
 			t.Errorf("default list lacks +%s", p)
 		}

@@ -777,4 +777,13 @@ func TestCLIGroupHelp(t *testing.T) {
 			t.Errorf("%q: exit %d, stdout %q, stderr %q", args, code, out, errs)
 		}
 	}
+	// A verb's help keeps its usage line (the group's template is
+	// inherited by its verbs).
+	for _, args := range [][]string{{"rule", "add", "--help"}, {"ext", "block", "--help"}} {
+		code, out, _ := c.run(args...)
+		want := "tollguard " + args[0] + " " + args[1] + " "
+		if code != 0 || !strings.Contains(out, "Usage:\n  "+want) {
+			t.Errorf("%q: exit %d, no usage line %q in %q", args, code, want, out)
+		}
+	}
 }

@@ -163,7 +163,9 @@ func groupVerbs(cmd *cobra.Command) {
 	cmd.Annotations["group"] = "true"
 	cmd.Args = cobra.ArbitraryArgs
 	// Its help shows the verbs only, not a runnable "tollguard ext [flags]".
-	cmd.SetUsageTemplate(strings.Replace(cmd.UsageTemplate(), "{{if .Runnable}}\n  {{.UseLine}}{{end}}", "", 1))
+	// Its verbs inherit the template, and keep their usage lines.
+	cmd.SetUsageTemplate(strings.Replace(cmd.UsageTemplate(), "{{if .Runnable}}\n  {{.UseLine}}{{end}}",
+		`{{if and .Runnable (ne (index .Annotations "group") "true")}}`+"\n  {{.UseLine}}{{end}}", 1))
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		if len(args) == 0 || args[0] == "help" {
 			return cmd.Help()
