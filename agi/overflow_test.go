@@ -97,11 +97,17 @@ func TestBusyOverflow(t *testing.T) {
 	})
 
 	t.Run("BothFull", func(t *testing.T) {
+		// The sessions above give their slots back just after the
+		// client sees them close.
+		deadline := time.Now().Add(5 * time.Second)
+		for len(h.srv.overflowSem) != 0 && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
 		var silent []*agitest.Conn
 		for range overflowSessions {
 			silent = append(silent, h.start(&agitest.Channel{Silent: true}))
 		}
-		deadline := time.Now().Add(5 * time.Second)
+		deadline = time.Now().Add(5 * time.Second)
 		for len(h.srv.overflowSem) < overflowSessions && time.Now().Before(deadline) {
 			time.Sleep(time.Millisecond)
 		}

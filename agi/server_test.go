@@ -559,71 +559,111 @@ func TestCallerHangsUp(t *testing.T) {
 		checkSettled(t, settled)
 	})
 
-	// Asterisk's reply and its HANGUP line in one TCP write: the
-	// library's per-command scanner would drop the second line.
-	t.Run("ReplyAndHangupInOneWrite", func(t *testing.T) {
-		h, settled := newHarness(t)
-		ch := gated("0044207946000")
-		ch.HangupDuring = 1 // "200 result=0\nHANGUP\n" to the MSet
-		res := h.run(ch)
-		if len(res.Commands) != 1 {
-			t.Errorf("commands %q", res.Commands)
+	// Asterisk's reply and its HANGUP line: in one TCP write (the
+	// library's per-command scanner would drop the second line), in two,
+	// and 45 ms apart as recorded (the next command's reply is HANGUP).
+	t.Run("ReplyAndHangup", func(t *testing.T) {
+		for _, w := range hangupWrites {
+			t.Run(w.name, func(t *testing.T) {
+				h, settled := newHarness(t)
+				ch := gated("0044207946000")
+				ch.HangupDuring = 1 // "200 result=0\nHANGUP\n" to the MSet
+				w.set(ch)
+				res := h.run(ch)
+				if len(res.Commands) != 1 {
+					t.Errorf("commands %q", res.Commands)
+				}
+				if !w.late {
+					checkSettled(t, settled)
+					return
+				}
+				// The allow was the last command: the session ended before
+				// the HANGUP line came, and the include's hangup handler
+				// (pushed before the AGI) settles the call.
+				select {
+				case s := <-settled:
+					t.Errorf("the server settled a call it saw no hangup of: %+v", s)
+				case <-time.After(100 * time.Millisecond):
+				}
+			})
 		}
-		checkSettled(t, settled)
 	})
 
-	t.Run("GetReplyAndHangupInOneWrite", func(t *testing.T) {
-		calls := make(chan tollguard.Call, 1)
-		h, settled := newHarness(t)
-		h.gate.DecideFunc = func(_ context.Context, c tollguard.Call) (tollguard.Decision, error) {
-			calls <- c
-			return tollguard.Decision{Verdict: tollguard.Allow, Reason: tollguard.ReasonOK, MaxSec: 120, CallID: 9}, nil
+	t.Run("GetReplyAndHangup", func(t *testing.T) {
+		for _, w := range hangupWrites {
+			t.Run(w.name, func(t *testing.T) {
+				calls := make(chan tollguard.Call, 1)
+				h, settled := newHarness(t)
+				h.gate.DecideFunc = func(_ context.Context, c tollguard.Call) (tollguard.Decision, error) {
+					calls <- c
+					return tollguard.Decision{Verdict: tollguard.Allow, Reason: tollguard.ReasonOK, MaxSec: 120, CallID: 9}, nil
+				}
+				ch := agitest.PJSIP("0044207946000")
+				ch.HangupDuring = 1 // "200 result=1 (127.0.0.1:5072)\nHANGUP\n"
+				w.set(ch)
+				res := h.run(ch)
+				if c := recv(t, calls, "Decide"); c.Remote != "127.0.0.1" {
+					t.Errorf("remote %q", c.Remote)
+				}
+				if len(res.Commands) != 2 {
+					t.Errorf("the HANGUP line must stop the session at the next command: %q", res.Commands)
+				}
+				checkSettled(t, settled)
+			})
 		}
-		ch := agitest.PJSIP("0044207946000")
-		ch.HangupDuring = 1 // "200 result=1 (127.0.0.1:5072)\nHANGUP\n"
-		res := h.run(ch)
-		if c := recv(t, calls, "Decide"); c.Remote != "127.0.0.1" {
-			t.Errorf("remote %q", c.Remote)
-		}
-		if len(res.Commands) != 2 {
-			t.Errorf("the HANGUP line must stop the session at the next command: %q", res.Commands)
-		}
-		checkSettled(t, settled)
 	})
 
-	t.Run("SetVariableReplyAndHangupInOneWrite", func(t *testing.T) {
-		h, settled := newHarness(t)
-		ch := gated("0044207946000")
-		ch.NoMSet = true
-		ch.HangupDuring = 2 // the first SET VARIABLE: "200 result=1\nHANGUP\n"
-		res := h.run(ch)
-		// The first SET is not the verdict: the include, seeing none,
-		// fails closed.
-		want := []string{
-			strings.Replace(msetAllow120, "CALLID=42", "CALLID=9", 1),
-			`SET VARIABLE TOLLGUARD_REASON "ok"`,
-			`SET VARIABLE TOLLGUARD_CAUSE ""`,
+	t.Run("SetVariableReplyAndHangup", func(t *testing.T) {
+		for _, w := range hangupWrites {
+			t.Run(w.name, func(t *testing.T) {
+				h, settled := newHarness(t)
+				ch := gated("0044207946000")
+				ch.NoMSet = true
+				ch.HangupDuring = 2 // the first SET VARIABLE: "200 result=1\nHANGUP\n"
+				w.set(ch)
+				res := h.run(ch)
+				// The first SET is not the verdict: the include, seeing none,
+				// fails closed.
+				want := []string{
+					strings.Replace(msetAllow120, "CALLID=42", "CALLID=9", 1),
+					`SET VARIABLE TOLLGUARD_REASON "ok"`,
+					`SET VARIABLE TOLLGUARD_CAUSE ""`,
+				}
+				if !reflect.DeepEqual(res.Commands, want) {
+					t.Errorf("commands:\n got %q\nwant %q", res.Commands, want)
+				}
+				checkSettled(t, settled)
+			})
 		}
-		if !reflect.DeepEqual(res.Commands, want) {
-			t.Errorf("commands:\n got %q\nwant %q", res.Commands, want)
-		}
-		checkSettled(t, settled)
 	})
 
 	t.Run("DeniedCallNeedsNoSettle", func(t *testing.T) {
-		h, _ := newHarness(t)
-		h.gate.DecideFunc = func(context.Context, tollguard.Call) (tollguard.Decision, error) {
-			return tollguard.Decision{Verdict: tollguard.Deny, Reason: tollguard.ReasonPremium, CallID: 10}, nil
-		}
-		h.gate.SettleFunc = func(context.Context, tollguard.Settlement) (bool, error) {
-			t.Error("denied call settled")
-			return false, nil
-		}
-		ch := gated("09061234567")
-		ch.HangupDuring = 1
-		res := h.run(ch)
-		if len(res.Commands) != 1 {
-			t.Errorf("commands %q", res.Commands)
+		for _, w := range hangupWrites {
+			t.Run(w.name, func(t *testing.T) {
+				h, _ := newHarness(t)
+				h.gate.DecideFunc = func(context.Context, tollguard.Call) (tollguard.Decision, error) {
+					return tollguard.Decision{Verdict: tollguard.Deny, Reason: tollguard.ReasonPremium, CallID: 10}, nil
+				}
+				h.gate.SettleFunc = func(context.Context, tollguard.Settlement) (bool, error) {
+					t.Error("denied call settled")
+					return false, nil
+				}
+				ch := gated("09061234567")
+				ch.HangupDuring = 1
+				w.set(ch)
+				res := h.run(ch)
+				// Seen with the MSet's reply, the hangup stops the
+				// session; else EXEC Hangup goes to the dead channel,
+				// where Asterisk runs it (EXEC is allowed there) to no
+				// effect.
+				want := []string{"EXEC MSet TOLLGUARD_VERDICT=deny,TOLLGUARD_REASON=premium,TOLLGUARD_CAUSE=21,TOLLGUARD_MAXSEC=,TOLLGUARD_CALLID=10"}
+				if w.late {
+					want = append(want, "EXEC Hangup 21")
+				}
+				if !reflect.DeepEqual(res.Commands, want) {
+					t.Errorf("commands:\n got %q\nwant %q", res.Commands, want)
+				}
+			})
 		}
 	})
 
@@ -1094,4 +1134,16 @@ func TestClientUIDs(t *testing.T) {
 			}
 		})
 	}
+}
+
+// hangupWrites are the ways Asterisk's HANGUP line may follow a reply:
+// with it, or on its own 45 ms later as recorded (late: a session that
+// sends nothing more ends before it comes).
+var hangupWrites = []struct {
+	name string
+	late bool
+	set  func(*agitest.Channel)
+}{
+	{"OneWrite", false, func(ch *agitest.Channel) { ch.HangupCoalesced = true }},
+	{"AsRecorded", true, func(ch *agitest.Channel) { ch.HangupDelay = 45 * time.Millisecond }},
 }

@@ -8,6 +8,7 @@ package agitest
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -38,10 +39,17 @@ type Channel struct {
 	// without the MSet application would.
 	NoMSet bool
 	// HangupDuring makes the caller hang up while the server's n-th
-	// command (1-based) runs: the reply carries "HANGUP\n" in the same
-	// write, and an interrupted EXEC Wait answers "200 result=-1" first
-	// (recorded session D).
+	// command (1-based) runs: "HANGUP\n" follows the reply, and an
+	// interrupted EXEC Wait answers "200 result=-1" first (recorded
+	// session D).
 	HangupDuring int
+	// HangupDelay is how long after a reply the "HANGUP\n" line comes
+	// (a HangupDuring hangup, HANGUP, EXEC Hangup). Asterisk sends it on
+	// its own, about 45 ms later in the recordings (sessions B and D);
+	// zero sends it in a second write at once, and HangupCoalesced in
+	// the reply's own write, so a server meets all three.
+	HangupDelay     time.Duration
+	HangupCoalesced bool
 	// HangupAtStart makes the caller hang up right after the env block
 	// is sent, before the server's first command (recorded session C).
 	HangupAtStart bool
@@ -339,12 +347,26 @@ func (c *Conn) loop(err error) {
 		line = strings.TrimRight(line, "\r\n")
 		c.mu.Lock()
 		out, stop := c.st.handle(line)
+		var hangup []byte
+		if bytes.HasSuffix(out, []byte(asyncHangup)) && len(out) > len(asyncHangup) && !c.st.ch.HangupCoalesced {
+			out, hangup = out[:len(out)-len(asyncHangup)], out[len(out)-len(asyncHangup):]
+		}
 		if len(out) > 0 {
 			if werr := c.write(out); werr != nil && !closedByPeer(werr) {
 				err = werr
 			}
 		}
 		c.mu.Unlock()
+		if hangup != nil && err == nil {
+			if d := c.st.ch.HangupDelay; d > 0 {
+				time.Sleep(d)
+			}
+			c.mu.Lock()
+			if werr := c.write(hangup); werr != nil && !closedByPeer(werr) {
+				err = werr
+			}
+			c.mu.Unlock()
+		}
 		if stop {
 			break
 		}
