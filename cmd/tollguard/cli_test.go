@@ -212,6 +212,8 @@ func TestCLIBadInput(t *testing.T) {
 		{[]string{"ext", "set", "1001", "--cidr", ""}, "empty network in --cidr"},
 		{[]string{"ext", "set", "1001", "--cidr", "10.0.0.0/8,"}, "empty network in --cidr"},
 		{[]string{"ext", "set", "1001", "--cidr", "fe80::1%eth0"}, "without a %zone"},
+		{[]string{"ext", "set", "1001", "--cidr", "10.0.0.0/8", "--add-cidr", "192.0.2.1"}, "not both"},
+		{[]string{"ext", "set", "1001", "--add-cidr", "none"}, "--add-cidr needs a network"},
 		{[]string{"ext", "block", "1001"}, "--reason"},
 		{[]string{"rule", "add", "maybe", "+44"}, "allow or deny"},
 		{[]string{"rule", "add", "deny", "+44x"}, "digits"},
@@ -785,5 +787,28 @@ func TestCLIGroupHelp(t *testing.T) {
 		if code != 0 || !strings.Contains(out, "Usage:\n  "+want) {
 			t.Errorf("%q: exit %d, no usage line %q in %q", args, code, want, out)
 		}
+	}
+}
+
+// TestCLIExtSetCIDRs: --cidr replaces the access list, --add-cidr adds
+// to it, and both print the list they leave (the troubleshooting fix
+// for ip_not_allowed, read as an add, dropped the office's network).
+func TestCLIExtSetCIDRs(t *testing.T) {
+	c := newCLI(t)
+	c.seed() // 1001 with 192.0.2.0/24
+	out := c.ok("ext", "set", "1001", "--add-cidr", "198.51.100.7", "--add-cidr", "192.0.2.0/24")
+	if !strings.Contains(out, "allowed networks: 192.0.2.0/24, 198.51.100.7/32 (were: 192.0.2.0/24)") {
+		t.Errorf("add: %q", out)
+	}
+	out = c.ok("ext", "set", "1001", "--cidr", "203.0.113.0/24")
+	if !strings.Contains(out, "allowed networks: 203.0.113.0/24 (were: 192.0.2.0/24, 198.51.100.7/32)") {
+		t.Errorf("replace: %q", out)
+	}
+	out = c.ok("ext", "set", "1001", "--cidr", "none")
+	if !strings.Contains(out, "allowed networks: any (no access list) (were: 203.0.113.0/24)") {
+		t.Errorf("clear: %q", out)
+	}
+	if out := c.ok("ext", "set", "1001", "--description", "front desk"); strings.Contains(out, "allowed networks") {
+		t.Errorf("no access list change, yet: %q", out)
 	}
 }

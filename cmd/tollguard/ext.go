@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -112,33 +113,57 @@ func newExtShowCommand(app *App) *cobra.Command {
 
 func newExtSetCommand(app *App) *cobra.Command {
 	var account, callerID, desc string
-	var cidrs []string
+	var cidrs, addCIDRs []string
 	cmd := &cobra.Command{
 		Use:   "set EXT [flags]",
 		Short: "Change an extension's account, allowed networks, caller ID or description",
+		Long: `Change an extension's account, allowed networks, caller ID or description.
+
+--cidr replaces the whole access list (give every network, repeating the
+flag); --add-cidr adds networks to it. The command prints the list it
+leaves.`,
 		Example: `  tollguard ext set 1001 --cidr 192.0.2.0/24 --cidr 2001:db8::/32
+  tollguard ext set 1001 --add-cidr 198.51.100.7   # a home worker, office kept
   tollguard ext set 1001 --cidr none        # allow from anywhere`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if noLocalFlags(cmd) {
 				return usagef("nothing to change: give at least one flag (see `tollguard ext set --help`)")
 			}
+			f := cmd.Flags()
+			if f.Changed("cidr") && f.Changed("add-cidr") {
+				return usagef("give --cidr (the whole list) or --add-cidr (networks to add), not both")
+			}
 			prefixes, err := app.parseCIDRs(cidrs)
 			if err != nil {
 				return err
+			}
+			added, err := app.parseCIDRs(addCIDRs)
+			if err != nil {
+				return err
+			}
+			if f.Changed("add-cidr") && len(added) == 0 {
+				return usagef("--add-cidr needs a network; --cidr none removes the access list")
 			}
 			db, err := app.Store(cmd.Context())
 			if err != nil {
 				return err
 			}
+			var was, now []netip.Prefix
 			_, err = db.UpdateExtension(cmd.Context(), args[0], func(e *tollguard.Extension) error {
-				f := cmd.Flags()
+				was = e.CIDRs
 				if f.Changed("account") {
 					e.Account = account
 				}
 				if f.Changed("cidr") {
 					e.CIDRs = prefixes
 				}
+				for _, p := range added {
+					if !slices.Contains(e.CIDRs, p) {
+						e.CIDRs = append(slices.Clip(e.CIDRs), p)
+					}
+				}
+				now = e.CIDRs
 				if f.Changed("caller-id") {
 					e.CallerID = callerID
 				}
@@ -151,11 +176,19 @@ func newExtSetCommand(app *App) *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(app.Out, "extension %s updated\n", args[0])
+			if f.Changed("cidr") || f.Changed("add-cidr") {
+				fmt.Fprintf(app.Out, "allowed networks: %s", cidrList(now))
+				if !slices.Equal(was, now) {
+					fmt.Fprintf(app.Out, " (were: %s)", cidrList(was))
+				}
+				fmt.Fprintln(app.Out)
+			}
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&account, "account", "", "move the extension to this account")
-	cmd.Flags().StringArrayVar(&cidrs, "cidr", nil, "allowed source network (repeat; v4 or v6; 'none' clears the list)")
+	cmd.Flags().StringArrayVar(&cidrs, "cidr", nil, "the allowed source networks, replacing the list (repeat; v4 or v6; 'none' clears the list)")
+	cmd.Flags().StringArrayVar(&addCIDRs, "add-cidr", nil, "an allowed source network to add to the list (repeat)")
 	cmd.Flags().StringVar(&callerID, "caller-id", "", "caller ID, for audits")
 	cmd.Flags().StringVar(&desc, "description", "", "description, for audits")
 	return cmd
@@ -187,6 +220,18 @@ func newExtUnblockCommand(app *App) *cobra.Command {
 	cmd.Use = "unblock EXT"
 	cmd.Short = "Lift an extension's block (same as `tollguard unblock EXT`)"
 	return cmd
+}
+
+// cidrList prints an access list; empty is anywhere.
+func cidrList(ps []netip.Prefix) string {
+	if len(ps) == 0 {
+		return "any (no access list)"
+	}
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.String()
+	}
+	return strings.Join(out, ", ")
 }
 
 // parseCIDRs reads --cidr values, and says on stderr what it read
