@@ -399,7 +399,14 @@ func (c *Client) ChannelHanger() tollguard.ChannelHanger { return tollguard.Hang
 // Probe asks Asterisk for its info: nil when ARI answers with these
 // credentials. The listener uses it to explain a refused websocket.
 func (c *Client) Probe(ctx context.Context) error {
-	return c.request(ctx, "ask ARI for the Asterisk info", "", http.MethodGet, "/asterisk/info", nil, nil)
+	err := c.request(ctx, "ask ARI for the Asterisk info", "", http.MethodGet, "/asterisk/info", nil, nil)
+	if tollguard.ErrorCode(err) == tollguard.ENOTFOUND {
+		// Asterisk always has its info: the URL is not ARI's.
+		return tollguard.Errorf(tollguard.EUNAVAILABLE, "%s; [ari] url %s is not ARI's base URL: it ends in /ari "+
+			"(http://bindaddr:bindport/ari, with http.conf's prefix before /ari if one is set), and res_ari must be loaded (ari.conf enabled=yes)",
+			tollguard.ErrorMessage(err), c.cfg.URL)
+	}
+	return err
 }
 
 // splitList splits a comma-separated attribute ("1001, 1001-desk").

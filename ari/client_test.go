@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -250,6 +251,14 @@ func TestClientUnreachable(t *testing.T) {
 		_, err := c.Endpoints(ctx)
 		wantCode(t, err, tollguard.EUNAVAILABLE, "cannot reach")
 		wantCode(t, c.ReloadModule(ctx, "app_voicemail.so"), tollguard.EUNAVAILABLE, "cannot reach")
+	})
+	t.Run("NotARI", func(t *testing.T) {
+		// [ari] url without /ari: a web server that is not ARI answers
+		// 404, and "not found" alone sent the admin nowhere.
+		srv := httptest.NewServer(http.NotFoundHandler())
+		defer srv.Close()
+		c := newClient(t, Config{URL: srv.URL, User: "u", Password: "p", RequestTimeout: time.Second})
+		wantCode(t, c.Probe(ctx), tollguard.EUNAVAILABLE, "is not ARI's base URL: it ends in /ari")
 	})
 	t.Run("Hung", func(t *testing.T) {
 		// A server that accepts and never answers: every call must come

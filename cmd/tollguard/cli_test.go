@@ -281,6 +281,7 @@ func TestConfigCheck(t *testing.T) {
 		{"[agi]\nmax_sessions = 0\n\n[bogus]\nx = 1\n", "bad.toml:2: agi max_sessions must be at least 1"}, // and the value errors too
 		{"\n\n[agi]\nallowed = [\"10.0.0.0/40\"]\n", "bad.toml:4:"},
 		{"[agi]\ndecision_timeout = \"soon\"\n", "bad.toml:2:"},
+		{"[agi]\nmax_sessions = \"512\"\n", "bad.toml:2: agi.max_sessions: want a whole number, without quotes (max_sessions = 512); the reading stopped here"},
 		{"[log]\nlevel = \"loud\"\n", "bad.toml:2: log level"},
 		{"[gate]\ndefault_country = \"Britain\"\n", "bad.toml:2:"},
 		{"[gate]\ndefault_country = \"UK\"\n", "not UK"},
@@ -295,6 +296,7 @@ func TestConfigCheck(t *testing.T) {
 		{"[alerts]\nretention_days = 213504\n", "bad.toml:2: alerts retention_days"},
 		{"[ari]\ncontact_retention_days = 213504\n", "bad.toml:2: ari contact_retention_days"},
 		{"[gate]\nretention_days = 9223372036854775807\n", "bad.toml:2: gate retention_days"},
+		{"[ari]\nurl = \"http://127.0.0.1:8088\"\n", `bad.toml:2: ari url "http://127.0.0.1:8088" has no path: ARI's base URL ends in /ari`},
 		{"[gate]\nsweep_interval = \"1ns\"\n", "bad.toml:2: gate sweep_interval 1ns: want at least 100ms"},
 		{"[gate]\nsweep_grace = \"2h\"\n", "bad.toml:2: gate sweep_grace 2h0m0s: want between 0s and 1h"},
 		{"[gate]\nafter_hours_grace = \"13h\"\n", "bad.toml:2: gate after_hours_grace 13h0m0s: want at most 12h"},

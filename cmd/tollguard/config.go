@@ -219,7 +219,7 @@ func parseConfig(path, text string, c *Config) (*Config, error) {
 		// "agi.max_sessions"): incompatible types: ...".
 		if m := tomlLineRE.FindStringSubmatch(err.Error()); m != nil {
 			line, _ := strconv.Atoi(m[1])
-			return nil, wrapInvalid(ConfigErrors{{Path: path, Line: line, Msg: fmt.Sprintf("%s: %s", m[2], m[3])}})
+			return nil, wrapInvalid(ConfigErrors{{Path: path, Line: line, Msg: fmt.Sprintf("%s: %s", m[2], typeHint(m[3]))}})
 		}
 		return nil, wrapInvalid(ConfigErrors{{Path: path, Msg: err.Error()}})
 	}
@@ -239,6 +239,22 @@ func parseConfig(path, text string, c *Config) (*Config, error) {
 		return nil, wrapInvalid(errs)
 	}
 	return c, nil
+}
+
+// typeHint rewords the TOML library's type mismatch as what to write;
+// a type mismatch stops the reading, so it says so.
+func typeHint(msg string) string {
+	want := map[string]string{
+		"integer": "a whole number, without quotes (max_sessions = 512)",
+		"string":  `a quoted string (level = "info")`,
+		"boolean": "true or false, without quotes",
+		"slice":   `a list in brackets (allowed = ["127.0.0.1/32"])`,
+	}
+	_, dest, ok := strings.Cut(msg, "destination has type ")
+	if w, known := want[dest]; ok && known {
+		return "want " + w + "; the reading stopped here, so fix this line and check again for the rest"
+	}
+	return msg + "; the reading stopped here, so fix this line and check again for the rest"
 }
 
 func wrapInvalid(errs ConfigErrors) error {

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/tollguard/tollguard"
@@ -56,6 +57,9 @@ func (a *ARIConfig) validate(c *Config, errs *ConfigErrors) {
 	at := func(msg string, key ...string) { c.errAt(errs, msg, append([]string{"ari"}, key...)...) }
 	if u, err := url.Parse(a.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		at(fmt.Sprintf("ari url %q: want ARI's base URL, e.g. http://127.0.0.1:8088/ari (http.conf bindaddr:bindport, then /ari)", a.URL), "url")
+	} else if strings.Trim(u.Path, "/") == "" {
+		// Asterisk serves ARI below /ari (and http.conf's prefix).
+		at(fmt.Sprintf("ari url %q has no path: ARI's base URL ends in /ari, e.g. http://127.0.0.1:8088/ari", a.URL), "url")
 	} else if u.User != nil {
 		at("ari url must not carry credentials: set [ari] user, and the password in TOLLGUARD_ARI_PASSWORD or password_file", "url")
 	}
