@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/BurntSushi/toml"
+
 	"github.com/tollguard/tollguard"
 	"github.com/tollguard/tollguard/ari"
 	"github.com/tollguard/tollguard/ari/aritest"
@@ -214,8 +216,9 @@ func TestCLIAuditAllWithoutARI(t *testing.T) {
 	// A purge scheduled without ARI says who will carry it out.
 	c.ok("account", "add", "acme", "--country", "GB", "--currency", "GBP")
 	c.ok("ext", "add", "1001", "--account", "acme")
-	if out := c.ok("ext", "purge", "1001"); !strings.Contains(out, "will be deleted after") || !strings.Contains(out, "needs [ari] enabled") {
-		t.Errorf("purge without ARI:\n%s", out)
+	if out := c.ok("ext", "purge", "1001"); !strings.Contains(out, "will be deleted after") ||
+		!strings.Contains(out, "nothing in this config deletes them by itself: after ") || !strings.Contains(out, "run `tollguard audit stale --apply`") {
+		t.Errorf("purge without audits:\n%s", out)
 	}
 	// A selftest that could test nothing is not a pass.
 	if out, errOut, code := c.run("selftest"); code != exitFailure || !strings.Contains(errOut, "selftest tested nothing") {
@@ -499,4 +502,29 @@ func clockChanges(loc *time.Location, year int) []time.Time {
 		}
 	}
 	return out
+}
+
+// TestPurgeRunner: `ext purge` says what will delete the objects; by
+// default (audits off) nothing does, and it said the stale audit would.
+func TestPurgeRunner(t *testing.T) {
+	for _, tc := range []struct {
+		toml string
+		ari  bool
+		want string
+	}{
+		{"", false, "nothing in this config deletes them by itself"},
+		{"[audit]\nenabled = true\n", false, "nothing in this config deletes them by itself"}, // not in apply: reports only
+		{"[audit]\nenabled = true\napply = [\"stale\"]\nschedules = { stale = \"off\" }\n", false, "nothing in this config"},
+		{"[audit]\nenabled = true\napply = [\"stale\"]\n", false, "the daemon's stale audit (30 4 * * *) deletes them once [ari] is enabled"},
+		{"[audit]\nenabled = true\napply = [\"stale\", \"tests\"]\n[ari]\nenabled = true\n", false, "the daemon's stale and tests audits delete them (this command has no ARI password"},
+		{"[audit]\nenabled = true\napply = [\"tests\"]\n[ari]\nenabled = true\n", true, "the daemon's tests audit (35 4 * * *) deletes them"},
+	} {
+		cfg := DefaultConfig()
+		if _, err := toml.Decode(tc.toml, cfg); err != nil {
+			t.Fatal(err)
+		}
+		if got := purgeRunner(cfg, tc.ari, "2026-12-01"); !strings.Contains(got, tc.want) {
+			t.Errorf("%q (ari %v): %q, want %q", tc.toml, tc.ari, got, tc.want)
+		}
+	}
 }

@@ -310,6 +310,11 @@ func TestConfigCheck(t *testing.T) {
 			t.Errorf("config %q: exit %d, %q; want exit 2 with %q", tc.text, code, errs, tc.want)
 		}
 	}
+	// A missing file says where configs come from. (An unreadable one
+	// names chown; the tests run as root, who reads any file.)
+	if code, _, errs := c.run("config", "check", filepath.Join(dir, "nope.toml")); code != exitUsage || !strings.Contains(errs, "give an existing file with --config or TOLLGUARD_CONFIG") {
+		t.Errorf("missing config: exit %d, %q", code, errs)
+	}
 	// A password serve would find missing fails the check too (it is
 	// the unit's ExecStartPre); the environment supplies it.
 	ari := filepath.Join(dir, "ari.toml")
@@ -330,6 +335,16 @@ func TestConfigCheck(t *testing.T) {
 	}
 	if _, err := os.Stat(c.db); !os.IsNotExist(err) {
 		t.Fatalf("serve with a bad config created the database: %v", err)
+	}
+	// So does a bad address from the environment, which no config
+	// check saw (it said "is another tollguard running?", exit 1).
+	t.Setenv("TOLLGUARD_AGI_ADDR", "4573")
+	code, _, errs = c.run("serve")
+	if code != exitUsage || !strings.Contains(errs, `FastAGI address "4573" (TOLLGUARD_AGI_ADDR or [agi] listen): want host:port`) {
+		t.Fatalf("serve with TOLLGUARD_AGI_ADDR=4573: %d %s", code, errs)
+	}
+	if _, err := os.Stat(c.db); !os.IsNotExist(err) {
+		t.Fatalf("serve with a bad address created the database: %v", err)
 	}
 }
 

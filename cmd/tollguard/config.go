@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -200,7 +201,14 @@ func LoadConfig(path string) (*Config, error) {
 		return c, c.Validate()
 	}
 	b, err := os.ReadFile(path)
-	if err != nil {
+	switch {
+	case errors.Is(err, fs.ErrPermission):
+		return nil, tollguard.Errorf(tollguard.EINVALID, "read config: %v: the config must be readable by the user tollguard runs as "+
+			"(chown tollguard %s; it stays mode 0600)", err, path)
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, tollguard.Errorf(tollguard.EINVALID, "read config: %v: give an existing file with --config or TOLLGUARD_CONFIG "+
+			"(contrib/tollguard.toml is a commented example)", err)
+	case err != nil:
 		return nil, tollguard.Errorf(tollguard.EINVALID, "read config: %v", err)
 	}
 	return parseConfig(path, string(b), c)

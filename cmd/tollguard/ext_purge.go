@@ -18,8 +18,10 @@ func newExtPurgeCommand(app *App) *cobra.Command {
 		Short: "Block an extension now and delete its PJSIP objects after the grace period (or --now), keeping a snapshot",
 		Long: `Purge an extension the safe way: it is blocked at once and its PJSIP
 endpoint, auth and aor are deleted when purge_grace_days (7) have passed,
-by the next stale or tests audit run with --apply. Unblocking it during
-the grace period cancels the purge. --now deletes at once. Either way a
+by the next stale or tests audit run with --apply: ` + "`tollguard audit stale --apply`" + `,
+or serve's schedule once [audit] enabled = true lists "stale" in [audit]
+apply (audits only report by default; the command says which applies).
+Unblocking it during the grace period cancels the purge. --now deletes at once. Either way a
 full JSON snapshot is stored first: ` + "`tollguard ext restore EXT`" + ` brings
 the objects back.`,
 		Args: cobra.ExactArgs(1),
@@ -54,9 +56,7 @@ the objects back.`,
 			}
 			if !now {
 				fmt.Fprintf(app.Out, "extension %s: its PJSIP objects will be deleted after %s (`tollguard unblock %s` cancels)\n", name, fmtTime(p.DueAt), name)
-				if env.Asterisk == nil {
-					fmt.Fprintf(app.Out, "note: this command has no ARI; the deletion is done by the daemon's stale audit, which needs [ari] enabled and its password\n")
-				}
+				fmt.Fprintf(app.Out, "note: %s\n", purgeRunner(app.Config, env.Asterisk != nil, fmtTime(p.DueAt)))
 				return nil
 			}
 			snap, err := env.PurgeExtension(cmd.Context(), name, reason)
@@ -85,4 +85,33 @@ the objects back.`,
 	cmd.Flags().BoolVar(&now, "now", false, "delete the PJSIP objects now instead of after the grace period")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "say what would happen and do nothing")
 	return cmd
+}
+
+// purgeRunner says what will delete a scheduled purge's objects: the
+// stale or tests audit with --apply, which by default nothing runs.
+func purgeRunner(cfg *Config, ari bool, due string) string {
+	var by, del string
+	a := cfg.Audit
+	var jobs []string
+	for _, j := range []string{"stale", "tests"} {
+		if spec := a.Schedules[j]; spec != "" && spec != "off" && a.applies(j) {
+			jobs = append(jobs, j)
+		}
+	}
+	switch {
+	case !a.Enabled || len(jobs) == 0:
+		return fmt.Sprintf("nothing in this config deletes them by itself: after %s run `tollguard audit stale --apply`, "+
+			"or have serve do it ([audit] enabled = true, with \"stale\" in [audit] apply)", due)
+	case len(jobs) == 1:
+		by, del = "the daemon's "+jobs[0]+" audit ("+a.Schedules[jobs[0]]+")", " deletes them"
+	default:
+		by, del = "the daemon's stale and tests audits", " delete them"
+	}
+	if !cfg.ARI.Enabled {
+		return by + del + " once [ari] is enabled, with its password; without ARI nothing can"
+	}
+	if !ari {
+		return by + del + " (this command has no ARI password: the daemon's environment has it)"
+	}
+	return by + del
 }

@@ -101,7 +101,10 @@ func serve(ctx context.Context, app *App) error {
 	cfg := app.Config
 	log := app.Logger
 	// Settings only known once the environment is read (the ARI
-	// password) are checked before anything is opened.
+	// password, TOLLGUARD_AGI_ADDR) are checked before anything is opened.
+	if !validListen(cfg.AGI.Listen) {
+		return tollguard.Errorf(tollguard.EINVALID, "FastAGI address %q (TOLLGUARD_AGI_ADDR or [agi] listen): want host:port with a port from 0 to 65535, e.g. 127.0.0.1:4573", cfg.AGI.Listen)
+	}
 	if cfg.ARI.Enabled {
 		if _, err := cfg.ARI.ClientConfig(); err != nil {
 			return err
