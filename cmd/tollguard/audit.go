@@ -53,7 +53,7 @@ once when the previous successful run of its audit did not find it.
 When Asterisk refuses a change (403: no writable sorcery wizard), the run
 reports that object, says what to add to sorcery.conf (or to change
 in pjsip.conf, where objects stay read-only), and goes on with the
-others.`
+others. A run with --apply whose actions did not all succeed exits 1.`
 
 func newAuditCommand(app *App) *cobra.Command {
 	var apply, asJSON bool
@@ -88,6 +88,10 @@ func newAuditCommand(app *App) *cobra.Command {
 				runs = append(runs, run)
 				if err != nil {
 					errs = append(errs, fmt.Errorf("audit %s: %s", j.Name(), tollguard.ErrorMessage(err)))
+				} else if n := failedActions(run); n > 0 {
+					// A script or cron job must notice that, say, the PINs
+					// were rewritten but voicemail not reloaded.
+					errs = append(errs, fmt.Errorf("audit %s: %d of its %d actions failed (marked FAILED, with what to do)", j.Name(), n, len(run.Actions)))
 				}
 				if !asJSON {
 					printAuditRun(app.Out, run)
@@ -109,6 +113,17 @@ func newAuditCommand(app *App) *cobra.Command {
 	addJSON(cmd, &asJSON)
 	cmd.AddCommand(newAuditRunsCommand(app))
 	return cmd
+}
+
+// failedActions counts a run's actions that failed.
+func failedActions(run *tollguard.AuditRun) int {
+	n := 0
+	for _, a := range run.Actions {
+		if a.Err != "" {
+			n++
+		}
+	}
+	return n
 }
 
 func auditJobNamesNoSelftest() []string {

@@ -142,7 +142,9 @@ func TestCLIExtensionLifecycle(t *testing.T) {
 	}
 }
 
-func TestCLIAuditPinsApply(t *testing.T) {
+// newPinsCLI is an audit CLI whose voicemail.conf (a copy of the
+// voicemail package's) has 12 weak PINs.
+func newPinsCLI(t *testing.T) *auditCLI {
 	dir := t.TempDir()
 	err := filepath.WalkDir("../../voicemail/testdata/etc", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -161,7 +163,23 @@ func TestCLIAuditPinsApply(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := newAuditCLI(t, fmt.Sprintf("[audit.pins]\nvoicemail_conf = %q\nbackup_dir = %q\n", filepath.Join(dir, "voicemail.conf"), t.TempDir()))
+	return newAuditCLI(t, fmt.Sprintf("[audit.pins]\nvoicemail_conf = %q\nbackup_dir = %q\n", filepath.Join(dir, "voicemail.conf"), t.TempDir()))
+}
+
+// TestCLIAuditApplyFailedActionExits1: the PINs are rewritten but
+// app_voicemail cannot be reloaded (no ARI); the run exited 0, so a cron
+// job never noticed voicemail still had the old PINs.
+func TestCLIAuditApplyFailedActionExits1(t *testing.T) {
+	c := newPinsCLI(t)
+	ariClient = nil
+	out, errOut, code := c.run("audit", "pins", "--apply")
+	if code != exitFailure || !strings.Contains(out, "FAILED") || !strings.Contains(errOut, "audit pins: 1 of its 13 actions failed") {
+		t.Errorf("exit %d\n%s\n%s", code, out, errOut)
+	}
+}
+
+func TestCLIAuditPinsApply(t *testing.T) {
+	c := newPinsCLI(t)
 	out := c.ok("audit", "pins")
 	if !strings.Contains(out, "pins: 12 findings, 0 actions (report-only)") || !strings.Contains(out, "run `tollguard audit pins --apply`") {
 		t.Errorf("report: %s", out)
