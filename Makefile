@@ -71,7 +71,7 @@ install: $(BIN)
 	test -e $(DESTDIR)$(SYSCONF)/tollguard.toml || install -m 0600 contrib/tollguard.toml $(DESTDIR)$(SYSCONF)/tollguard.toml
 	test -e $(DESTDIR)$(SYSCONF)/tollguard.env || install -m 0600 contrib/tollguard.env $(DESTDIR)$(SYSCONF)/tollguard.env
 	cp -r contrib/. $(DESTDIR)$(PREFIX)/share/tollguard/
-	./$(BIN) dialplan > $(DESTDIR)$(PREFIX)/share/tollguard/extensions_tollguard.conf
+	./$(BIN) dialplan > $(DESTDIR)$(PREFIX)/share/tollguard/tollguard.conf
 	@echo "installed; next: see README 'Run it under systemd'"
 
 $(BIN):

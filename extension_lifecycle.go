@@ -72,7 +72,8 @@ func (env *AuditEnv) AddExtension(ctx context.Context, spec ExtensionSpec) (*New
 				return nil, Errorf(ECONFLICT, "Asterisk already has a PJSIP %s named %s; nothing was created (to manage an existing extension, record it with --no-asterisk)", typ, spec.Name)
 			}
 			if ErrorCode(err) != ENOTFOUND {
-				return nil, fmt.Errorf("check Asterisk for %s %s: %w", typ, spec.Name, err)
+				return nil, Errorf(ErrorCode(err), "check Asterisk for %s %s (nothing was created): %s; "+
+					"once ARI answers, try again, or pass --no-asterisk to record an extension that lives in pjsip.conf", typ, spec.Name, ErrorMessage(err))
 			}
 		}
 	}

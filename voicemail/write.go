@@ -55,7 +55,8 @@ func writeFileAtomic(path string, old, data []byte, backupDir, backupBase string
 		if n > 1 {
 			backup = fmt.Sprintf("%s-%d.bak", stem, n)
 		}
-		err := writeNew(backup, cur, st.Mode().Perm(), uid, gid, hasOwner)
+		// The old PINs stay readable by the file's owner only.
+		err := writeNew(backup, cur, st.Mode().Perm()&0o600, uid, gid, hasOwner)
 		if err == nil {
 			break
 		}

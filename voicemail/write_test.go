@@ -43,8 +43,8 @@ func TestWriteFileAtomic(t *testing.T) {
 		if err != nil || string(b) != string(old) {
 			t.Errorf("backup %q, %v", b, err)
 		}
-		if st, _ := os.Stat(backup); st.Mode().Perm() != 0o640 {
-			t.Errorf("backup mode %v, want the original's", st.Mode().Perm())
+		if st, _ := os.Stat(backup); st.Mode().Perm() != 0o600 {
+			t.Errorf("backup mode %v, want 0600: the old PINs are the owner's only", st.Mode().Perm())
 		}
 		ents, _ := os.ReadDir(dir)
 		for _, e := range ents {

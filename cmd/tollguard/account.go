@@ -168,7 +168,19 @@ func newAccountShowCommand(app *App) *cobra.Command {
 			row := func(k, v string) { fmt.Fprintf(w, "%s\t%s\n", k, v) }
 			row("id", v.ID)
 			row("name", orDash(v.Name))
-			row("country", fmt.Sprintf("%s (national prefix %s, international prefix %s)", v.Country, orDash(v.NationalPrefix), orDash(v.IntlPrefix)))
+			// An empty prefix is the country's own: show which that is.
+			own, _ := tollguard.PlanFor(v.Country)
+			prefix := func(set, country, none string) string {
+				if set != "" {
+					return set
+				}
+				if country == "" {
+					return none
+				}
+				return country + ", the country's"
+			}
+			row("country", fmt.Sprintf("%s (national prefix %s; international prefix %s)", v.Country,
+				prefix(v.NationalPrefix, own.NationalPrefix, "none"), prefix(v.IntlPrefix, own.IntlPrefix, "any of the country's")))
 			row("internal numbers", fmt.Sprintf("up to %d digits (but short codes that cost money)", v.InternalMaxLen))
 			row("currency", v.Currency)
 			row("balance", v.Balance)

@@ -546,3 +546,18 @@ func TestPurgeRunner(t *testing.T) {
 		}
 	}
 }
+
+// TestCLIExtAddARIDown: with ARI configured but down, ext add said only
+// that ARI could not be reached, not how to record a pjsip.conf line.
+func TestCLIExtAddARIDown(t *testing.T) {
+	c := newAuditCLI(t, "")
+	c.ok("account", "add", "acme", "--country", "GB", "--currency", "GBP")
+	c.fake.Close()
+	_, errOut, code := c.run("ext", "add", "1001", "--account", "acme")
+	if code != exitFailure || !strings.Contains(errOut, "cannot reach") || !strings.Contains(errOut, "nothing was created") || !strings.Contains(errOut, "--no-asterisk") {
+		t.Errorf("exit %d: %s", code, errOut)
+	}
+	if out := c.ok("ext", "list"); strings.Contains(out, "1001") {
+		t.Errorf("recorded anyway: %s", out)
+	}
+}

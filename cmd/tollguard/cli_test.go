@@ -829,3 +829,21 @@ func TestCLIExtSetCIDRs(t *testing.T) {
 		t.Errorf("no access list change, yet: %q", out)
 	}
 }
+
+// TestCLIAccountShowPrefixes: an account with no prefixes of its own
+// uses its country's; show printed "-" for them, as if it had none.
+func TestCLIAccountShowPrefixes(t *testing.T) {
+	c := newCLI(t)
+	c.ok("account", "add", "gb", "--country", "GB", "--currency", "GBP")
+	c.ok("account", "add", "us", "--country", "US", "--currency", "USD", "--intl-prefix", "011")
+	c.ok("account", "add", "br", "--country", "BR", "--currency", "BRL")
+	for acct, want := range map[string]string{
+		"gb": "GB (national prefix 0, the country's; international prefix 00, the country's)",
+		"us": "US (national prefix 1, the country's; international prefix 011)",
+		"br": "BR (national prefix 0, the country's; international prefix any of the country's)",
+	} {
+		if out := c.ok("account", "show", acct); !strings.Contains(out, want) {
+			t.Errorf("%s: %q, want %q", acct, out, want)
+		}
+	}
+}

@@ -129,7 +129,7 @@ The database is TOLLGUARD_DB (default ./tollguard.db); the config file is
 		return usagef("%v (see `%s --help`)", err, c.CommandPath())
 	})
 	root.PersistentFlags().StringVar(&app.ConfigPath, "config", "", "TOML config file (default $TOLLGUARD_CONFIG)")
-	root.PersistentFlags().StringVar(&app.DBPath, "db", "", "SQLite database (default $TOLLGUARD_DB or ./tollguard.db)")
+	root.PersistentFlags().StringVar(&app.DBPath, "db", "", "SQLite database (default $TOLLGUARD_DB, else the config's db, else ./tollguard.db)")
 	for _, f := range commands {
 		root.AddCommand(f(app))
 	}
