@@ -281,7 +281,13 @@ func TestConfigCheck(t *testing.T) {
 		{"[agi]\nmax_sessions = 0\n\n[bogus]\nx = 1\n", "bad.toml:2: agi max_sessions must be at least 1"}, // and the value errors too
 		{"\n\n[agi]\nallowed = [\"10.0.0.0/40\"]\n", "bad.toml:4:"},
 		{"[agi]\ndecision_timeout = \"soon\"\n", "bad.toml:2:"},
-		{"[agi]\nmax_sessions = \"512\"\n", "bad.toml:2: agi.max_sessions: want a whole number, without quotes (max_sessions = 512); the reading stopped here"},
+		{"[agi]\nmax_sessions = \"512\"\n", "bad.toml:2: agi.max_sessions: want a whole number, without quotes (max_sessions = 512)"},
+		// A wrong type no longer hides the rest: the typo before it, the
+		// next wrong type and the bad value after it are reported too.
+		{"[agi]\ndecison_timeout = \"1s\"\nmax_sessions = \"512\"\nsession_timeout = 5\n[log]\nlevel = \"loud\"\n", "bad.toml:4: agi.session_timeout"},
+		{"[agi]\ndecison_timeout = \"1s\"\nmax_sessions = \"512\"\nsession_timeout = 5\n[log]\nlevel = \"loud\"\n", `bad.toml:2: unknown setting "agi.decison_timeout"`},
+		{"[agi]\ndecison_timeout = \"1s\"\nmax_sessions = \"512\"\nsession_timeout = 5\n[log]\nlevel = \"loud\"\n", "bad.toml:6: log level"},
+		{"[agi]\ndecison_timeout = \"1s\"\nmax_sessions = \"512\"\nsession_timeout = 5\n[log]\nlevel = \"loud\"\n", "bad.toml:3: agi.max_sessions: want a whole number"},
 		{"[log]\nlevel = \"loud\"\n", "bad.toml:2: log level"},
 		{"[gate]\ndefault_country = \"Britain\"\n", "bad.toml:2:"},
 		{"[gate]\ndefault_country = \"UK\"\n", "not UK"},

@@ -217,21 +217,49 @@ func LoadConfig(path string) (*Config, error) {
 func parseConfig(path, text string, c *Config) (*Config, error) {
 	c.path = path
 	c.lines = strings.Split(text, "\n")
-	md, err := toml.Decode(text, c)
-	if err != nil {
-		var pe toml.ParseError
-		if errors.As(err, &pe) {
-			return nil, wrapInvalid(ConfigErrors{{Path: path, Line: pe.Position.Line, Msg: pe.Message}})
-		}
-		// Type mismatches come as plain errors: "toml: line 2 (last key
-		// "agi.max_sessions"): incompatible types: ...".
-		if m := tomlLineRE.FindStringSubmatch(err.Error()); m != nil {
-			line, _ := strconv.Atoi(m[1])
-			return nil, wrapInvalid(ConfigErrors{{Path: path, Line: line, Msg: fmt.Sprintf("%s: %s", m[2], typeHint(m[3]))}})
-		}
-		return nil, wrapInvalid(ConfigErrors{{Path: path, Msg: err.Error()}})
+	// A value of the wrong type stops the TOML reader at its line: that
+	// line is set aside and the file read again, so one check reports
+	// every such line, the unknown settings and the bad values together.
+	var pe toml.ParseError
+	if _, err := toml.Decode(text, &map[string]any{}); errors.As(err, &pe) {
+		return nil, wrapInvalid(ConfigErrors{{Path: path, Line: pe.Position.Line, Msg: pe.Message}})
 	}
-	var errs ConfigErrors
+	var typeErrs ConfigErrors
+	lines := append([]string(nil), c.lines...)
+	var md toml.MetaData
+	for {
+		var err error
+		md, err = toml.Decode(strings.Join(lines, "\n"), c)
+		if err == nil {
+			break
+		}
+		// The syntax is sound (checked above): this is a value that does
+		// not fit its setting, with its line. Type mismatches come as
+		// plain errors: "toml: line 2 (last key "agi.max_sessions"):
+		// incompatible types: ...", a setting's own parser's as a
+		// ParseError.
+		line, msg := 0, err.Error()
+		if errors.As(err, &pe) {
+			line, msg = pe.Position.Line, pe.Message
+			if pe.LastKey != "" {
+				msg = pe.LastKey + ": " + msg
+			}
+		} else if m := tomlLineRE.FindStringSubmatch(err.Error()); m != nil {
+			line, _ = strconv.Atoi(m[1])
+			msg = fmt.Sprintf("%s: %s", m[2], typeHint(m[3]))
+		}
+		typeErrs = append(typeErrs, ConfigError{Path: path, Line: line, Msg: msg})
+		if line < 1 || line > len(lines) || lines[line-1] == "" || len(typeErrs) >= maxTypeErrors {
+			return nil, wrapInvalid(typeErrs)
+		}
+		lines[line-1] = ""
+		if _, err := toml.Decode(strings.Join(lines, "\n"), &map[string]any{}); err != nil {
+			// Setting the line aside broke the syntax (a value over
+			// several lines): report what was found.
+			return nil, wrapInvalid(typeErrs)
+		}
+	}
+	errs := typeErrs
 	und := md.Undecoded()
 	sort.Slice(und, func(i, j int) bool { return und[i].String() < und[j].String() })
 	for _, k := range und {
@@ -244,13 +272,13 @@ func parseConfig(path, text string, c *Config) (*Config, error) {
 	// The values of the known settings are checked too, so one run
 	// reports both kinds of mistake.
 	if errs = append(errs, c.validate()...); len(errs) > 0 {
+		sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
 		return nil, wrapInvalid(errs)
 	}
 	return c, nil
 }
 
-// typeHint rewords the TOML library's type mismatch as what to write;
-// a type mismatch stops the reading, so it says so.
+// typeHint rewords the TOML library's type mismatch as what to write.
 func typeHint(msg string) string {
 	want := map[string]string{
 		"integer": "a whole number, without quotes (max_sessions = 512)",
@@ -260,10 +288,13 @@ func typeHint(msg string) string {
 	}
 	_, dest, ok := strings.Cut(msg, "destination has type ")
 	if w, known := want[dest]; ok && known {
-		return "want " + w + "; the reading stopped here, so fix this line and check again for the rest"
+		return "want " + w
 	}
-	return msg + "; the reading stopped here, so fix this line and check again for the rest"
+	return msg
 }
+
+// maxTypeErrors bounds the re-reads of a file full of wrong types.
+const maxTypeErrors = 50
 
 func wrapInvalid(errs ConfigErrors) error {
 	return &tollguard.Error{Code: tollguard.EINVALID, Message: errs.Error()}
