@@ -113,9 +113,9 @@ type Settlement struct {
 	By         string // "agi", "ari", "sweep", "hangup_in_gate"
 	At         time.Time
 	// SinceDecision says Billsec is the channel's own answered time
-	// (CDR(billsec): no Dial on it said otherwise), which can start
-	// before the gate (a DISA or IVR line answered first): it is capped
-	// at the time from the decision to At.
+	// (ANSWEREDTIME and CDR(billsec) both are), which can start before
+	// the gate (a DISA or IVR line answered first): it is capped at the
+	// time from the decision to At.
 	SinceDecision bool
 }
 

@@ -55,26 +55,28 @@ func (s *Server) hangup(ctx context.Context, ss *session) {
 		s.hangupFailed(ss, err)
 		return
 	}
-	sinceDecision := false
 	if !known && (dialStatus == "" || strings.EqualFold(dialStatus, "ANSWER")) {
 		// No ANSWEREDTIME (the Dial ran on another channel, or not at
-		// all), and nothing says the call went unanswered. The channel's
-		// own answered time may have begun before the gate (DISA, an
-		// IVR): the store caps it at the time since the decision.
+		// all), and nothing says the call went unanswered: the channel's
+		// own answered time.
 		v, _, err := ss.get(tollguard.VarBillsec)
 		if err != nil {
 			s.hangupFailed(ss, err)
 			return
 		}
 		billsec, _ = parseSeconds(v)
-		sinceDecision = true
 	}
 
 	log := ss.log().With(tollguard.LogCallID, callID, LogBillsec, billsec, LogDialStatus, dialStatus)
 	sctx, cancel := context.WithDeadline(ctx, ss.deadline)
 	defer cancel()
 	changed, err := s.Gate.Settle(sctx, tollguard.Settlement{
-		CallID: callID, Billsec: billsec, DialStatus: dialStatus, By: ByAGI, At: s.cfg.now(), SinceDecision: sinceDecision,
+		CallID: callID, Billsec: billsec, DialStatus: dialStatus, By: ByAGI, At: s.cfg.now(),
+		// ANSWEREDTIME is the caller channel's up time (app_dial's
+		// end_bridge_callback), as CDR(billsec) is: both count from an
+		// answer before the gate (a DISA or IVR line). The store caps
+		// them at the time since the decision, which the Dial followed.
+		SinceDecision: true,
 	})
 	s.cfg.metrics.Settled(ByAGI, changed && err == nil)
 	switch {

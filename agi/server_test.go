@@ -928,10 +928,10 @@ func TestHangupScript(t *testing.T) {
 			t.Errorf("commands %q", res.Commands)
 		}
 		s := recv(t, settled, "Settle")
-		// SinceDecision: only the channel's own answered time
-		// (CDR(billsec)) is capped at the time since the decision.
+		// SinceDecision: ANSWEREDTIME and CDR(billsec) are both the
+		// caller channel's up time, capped at the time since the decision.
 		if s.CallID != want.CallID || s.Billsec != want.Billsec || s.DialStatus != want.DialStatus || s.By != ByAGI || s.At.IsZero() ||
-			s.SinceDecision != want.SinceDecision {
+			!s.SinceDecision {
 			t.Errorf("settlement %+v, want %+v", s, want)
 		}
 	}
@@ -970,7 +970,7 @@ func TestHangupScript(t *testing.T) {
 		if !reflect.DeepEqual(res.Commands, []string{"GET VARIABLE CDR(billsec,f)"}) {
 			t.Errorf("commands %q", res.Commands)
 		}
-		check(t, res, 1, tollguard.Settlement{CallID: 44, Billsec: 31, DialStatus: "ANSWER", SinceDecision: true})
+		check(t, res, 1, tollguard.Settlement{CallID: 44, Billsec: 31, DialStatus: "ANSWER"})
 	})
 	t.Run("UnansweredNeedsNoBillsec", func(t *testing.T) {
 		check(t, h.run(hangup("45", "", "NOANSWER")), 0, tollguard.Settlement{CallID: 45, DialStatus: "NOANSWER"})

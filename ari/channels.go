@@ -48,14 +48,14 @@ type chanState struct {
 	dialStatus string
 	callID     int64 // TOLLGUARD_CALLID
 	partial    bool  // first seen after its creation (before this connection)
-	// answeredMS is the ANSWEREDTIME_MS its last Dial set, -1 when none
-	// was seen (or Dial reset it to empty as it began).
-	answeredMS int64
-	// doneMS is the answered time of the call's Dials before the
-	// current one (Dial with the g option goes on in the dialplan, and
-	// may dial again on the same gated call).
-	doneMS int64
-	added  uint64
+	// doneMS is the answered time of the call's Dials whose bridge
+	// ended (Dial with the g option goes on in the dialplan, and may
+	// dial again on the same gated call); bridged says one did, and
+	// closedAt when the last one ended, dialAt when the last Dial began.
+	doneMS           int64
+	bridged          bool
+	closedAt, dialAt time.Time
+	added            uint64
 	// sentOut is the number a Dial sent out on this channel when it is
 	// a leg to a trunk (see trunkNumber).
 	sentOut string
@@ -198,7 +198,7 @@ func (t *tracker) get(ch *ariv5.ChannelData, ts time.Time) *chanState {
 	if c := t.chans[ch.ID]; c != nil {
 		return c
 	}
-	c := &chanState{id: ch.ID, name: ch.Name, seen: ts, partial: true, answeredMS: -1}
+	c := &chanState{id: ch.ID, name: ch.Name, seen: ts, partial: true}
 	t.add(c)
 	t.newGroup(c)
 	return c
@@ -208,7 +208,7 @@ func (t *tracker) created(ctx context.Context, ch *ariv5.ChannelData, ts time.Ti
 	if ch.ID == "" || t.chans[ch.ID] != nil {
 		return
 	}
-	c := &chanState{id: ch.ID, name: ch.Name, seen: ts, outbound: ch.State == "Down", answeredMS: -1}
+	c := &chanState{id: ch.ID, name: ch.Name, seen: ts, outbound: ch.State == "Down"}
 	t.add(c)
 	var context, exten string
 	if ch.Dialplan != nil {
@@ -292,6 +292,7 @@ func (t *tracker) dial(ctx context.Context, e *ariv5.Dial, ts time.Time) {
 	switch e.Dialstatus {
 	case "":
 		caller.dialStatus = "" // a new Dial: the last one's end is not this one's
+		caller.dialAt = ts
 		if peer.g != g {
 			t.merge(ctx, g, peer.g, ts)
 		}
@@ -531,29 +532,27 @@ func (t *tracker) varset(ctx context.Context, ch *ariv5.ChannelData, name, value
 	c := t.get(ch, ts)
 	switch name {
 	case tollguard.VarAnsweredTimeMS:
+		// Dial sets it empty as it begins, and to the caller channel's
+		// up time when its bridge ends (app_dial's end_bridge_callback):
+		// that counts from an answer before the Dial too (DISA, an IVR),
+		// so the bridge is timed from the Dial's answer where that was
+		// seen, and the value used only where it was not.
 		ms, err := strconv.ParseInt(strings.TrimSpace(value), 10, 64)
 		if err != nil || ms < 0 {
-			ms = -1 // Dial resets it to empty as it begins
+			return
 		}
-		if ms < 0 && c.answeredMS > 0 {
-			// A Dial begins after one that was answered: that one's time
-			// is done, and this one's answer is its own. Had the Dial's
-			// answer been missed, it is assumed from now, not from the
-			// channel's first answer.
-			c.doneMS = satAdd(c.doneMS, c.answeredMS)
-			c.answerAt = time.Time{}
-			if !c.upAt.IsZero() {
-				c.upAt = ts
-			}
+		if !c.answerAt.IsZero() {
+			ms = max(ts.Sub(c.answerAt).Milliseconds(), 0)
 		}
-		c.answeredMS = ms
+		c.doneMS = satAdd(c.doneMS, ms)
+		c.bridged, c.closedAt, c.answerAt = true, ts, time.Time{}
 	case tollguard.VarCallID:
 		if id, err := strconv.ParseInt(strings.TrimSpace(value), 10, 64); err == nil && id > 0 {
 			if id != c.callID {
 				// A new call on the channel (a second route, the next
 				// number on a DISA line): the last one's answer and dial
 				// status are not its own.
-				c.answerAt, c.dialStatus, c.answeredMS, c.doneMS = time.Time{}, "", -1, 0
+				c.answerAt, c.dialStatus, c.doneMS, c.bridged = time.Time{}, "", 0, false
 			}
 			c.callID = id
 			t.gatedAttempt(ctx, c.g, id, ts)
@@ -684,10 +683,10 @@ func (t *tracker) drop(ctx context.Context, c *chanState, ts time.Time, unseen b
 }
 
 // settleChannel settles the gate's record of a channel that ran the gate
-// and whose hangup request may never have come. The billed time runs
-// from its Dial's answer (or its own answer) to its destruction, from
-// the events' timestamps, or is its Dial's ANSWEREDTIME_MS, whichever
-// is longer. A channel destroyed Up whose answer was never seen (the
+// and whose hangup request may never have come. The billed time is
+// that of its Dials' bridges, from the events' timestamps: each from its
+// answer to its end (see varset), the last one's to the destruction.
+// A channel destroyed Up whose answer was never seen (the
 // listener first saw it mid-call, after a reconnect or a restart) with
 // no ANSWEREDTIME_MS either is not settled here: 0 s would under-bill an
 // answered call, so the hangup request, or else the sweep's charge for
@@ -711,28 +710,34 @@ func (t *tracker) settleChannel(ctx context.Context, c *chanState, up bool, ts t
 		}
 		callID = rec.ID
 	}
-	// Its Dial's answer, else its own (the answer event missed across a
-	// reconnect, an outbound leg, an originate). Not when its last Dial
-	// ended unanswered: a channel answered before its Dial (DISA, an
-	// IVR) then made no call.
+	// The bridges that ended, and the one still up: from its Dial's
+	// answer, else (the answer event missed across a reconnect, an
+	// outbound leg, an originate) from the channel's own answer, or,
+	// after an earlier bridge, from the start of the Dial after it. Not
+	// when the last Dial ended unanswered: a channel answered before its
+	// Dial (DISA, an IVR) then made no call.
 	unanswered := c.answerAt.IsZero() && c.dialStatus != ""
-	answer := c.answerAt
-	if answer.IsZero() && !unanswered {
-		answer = c.upAt
+	start := c.answerAt
+	if start.IsZero() && !unanswered {
+		switch {
+		case !c.bridged:
+			start = c.upAt
+		case c.dialAt.After(c.closedAt):
+			start = c.dialAt
+		}
 	}
-	if answer.IsZero() && up && c.answeredMS < 0 && !unanswered && c.doneMS == 0 {
+	if start.IsZero() && up && !unanswered && !c.bridged {
 		t.l.log.Info("not settling a call from ARI events: its channel was answered before the listener saw it, so its billed time is unknown; the hangup request or the sweep settles it",
 			tollguard.LogCallID, callID, "channel", c.name)
 		return
 	}
-	var ms int64 // the current Dial's answered time
-	if !answer.IsZero() && ts.After(answer) {
-		ms = ts.Sub(answer).Milliseconds()
+	var ms int64
+	if !start.IsZero() && ts.After(start) {
+		ms = ts.Sub(start).Milliseconds()
 	}
-	ms = max(ms, c.answeredMS)
 	billsec := tollguard.StartedSecondsMS(satAdd(c.doneMS, ms))
 	status := c.dialStatus
-	if !c.answerAt.IsZero() || c.answeredMS > 0 || c.doneMS > 0 {
+	if !c.answerAt.IsZero() || c.bridged {
 		status = "ANSWER"
 	}
 	t.l.settle(ctx, tollguard.Settlement{CallID: callID, Billsec: billsec, DialStatus: status, By: "ari", At: ts})

@@ -162,8 +162,8 @@ func TestSettleRingingThenMissedAnswer(t *testing.T) {
 // the same gated call; the hangup request is lost. The listener billed
 // from the first answer to the channel's end, the minute between the
 // Dials (a prompt, no call) included. It bills each Dial's answered
-// time: the first's ANSWEREDTIME_MS, and the second's answer to the end
-// (its own ANSWEREDTIME_MS when that came).
+// time, from the Dial's answer to its bridge's end (ANSWEREDTIME_MS is
+// the caller's up time, first answer included: 120 s for the second).
 func TestSettleTwoDialsOfOneGatedCall(t *testing.T) {
 	for _, lastVarset := range []bool{false, true} {
 		t.Run(map[bool]string{false: "caller gone mid-bridge", true: "second Dial ended"}[lastVarset], func(t *testing.T) {
@@ -192,7 +192,7 @@ func TestSettleTwoDialsOfOneGatedCall(t *testing.T) {
 				evFrame(t, "Dial", at(110), "dialstatus", "ANSWER", "dialstring", "", "caller", ch("Up"), "peer", evChannel("zz.3", p2, "Up", at(100))),
 			}
 			if lastVarset {
-				frames = append(frames, evFrame(t, "ChannelVarset", at(130), "variable", "ANSWEREDTIME_MS", "value", "19500", "channel", ch("Up")))
+				frames = append(frames, evFrame(t, "ChannelVarset", at(130), "variable", "ANSWEREDTIME_MS", "value", "120000", "channel", ch("Up")))
 			}
 			frames = append(frames,
 				evFrame(t, "ChannelDestroyed", at(130), "cause", 16, "channel", evChannel("zz.3", p2, "Up", at(100))),
@@ -204,5 +204,39 @@ func TestSettleTwoDialsOfOneGatedCall(t *testing.T) {
 				t.Errorf("two Dials of 30 s and 20 s billed %d s (status %s, by %s), want 50 s", rec.Billsec, rec.DialStatus, rec.SettledBy)
 			}
 		})
+	}
+}
+
+// TestSettleEarlyAnsweredCaller: a DISA line answers the caller, who
+// dials a number 9 s later; the hangup request is lost. Asterisk's
+// ANSWEREDTIME_MS is the caller channel's up time (app_dial's
+// end_bridge_callback), the 9 s before the Dial included: the bridge
+// is billed from the Dial's answer instead. The g option's dialplan
+// after the bridge is not billed either.
+func TestSettleEarlyAnsweredCaller(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t).start()
+	id := h.gateCall("zz.1", "1001", "0033123456789", tollguard.Allow)
+	t0 := time.Date(2026, 11, 23, 1, 0, 0, 0, time.UTC)
+	caller, peer := "PJSIP/1001-00000009", "PJSIP/trunk-0000000a"
+	ch := func(state string) map[string]any { return evChannel("zz.1", caller, state, t0) }
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	h.push(
+		evFrame(t, "ChannelCreated", t0, "channel", ch("Ring")),
+		evFrame(t, "ChannelStateChange", at(1), "channel", ch("Up")),
+		evFrame(t, "ChannelVarset", at(10), "variable", "TOLLGUARD_CALLID", "value", strconv.FormatInt(id, 10), "channel", ch("Up")),
+		evFrame(t, "ChannelVarset", at(10), "variable", "ANSWEREDTIME_MS", "value", "", "channel", ch("Up")),
+		evFrame(t, "ChannelCreated", at(10), "channel", evChannel("zz.2", peer, "Down", at(10))),
+		evFrame(t, "Dial", at(10), "dialstatus", "", "dialstring", "0033123456789@trunk", "caller", ch("Up"), "peer", evChannel("zz.2", peer, "Down", at(10))),
+		evFrame(t, "Dial", at(15), "dialstatus", "ANSWER", "dialstring", "", "caller", ch("Up"), "peer", evChannel("zz.2", peer, "Up", at(10))),
+		evFrame(t, "ChannelDestroyed", at(75), "cause", 16, "channel", evChannel("zz.2", peer, "Up", at(10))),
+		evFrame(t, "ChannelVarset", at(75), "variable", "ANSWEREDTIME_MS", "value", "74000", "channel", ch("Up")),
+		// a prompt after the bridge (the g option), then the caller hangs up
+		evFrame(t, "ChannelDestroyed", at(200), "cause", 16, "channel", ch("Up")),
+	)
+	testutil.Eventually(t, waitLimit, "settled", func() bool { rec, _ := h.db.Call(ctx, id); return !rec.SettledAt.IsZero() })
+	rec, _ := h.db.Call(ctx, id)
+	if rec.Billsec != 60 || rec.DialStatus != "ANSWER" {
+		t.Errorf("a 60 s bridge after an early answer billed %d s (status %s)", rec.Billsec, rec.DialStatus)
 	}
 }
