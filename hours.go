@@ -113,6 +113,12 @@ func (h *Hours) Closes(t time.Time, bridge time.Duration) (closes time.Time, ok 
 		next := h.nextOpen(y, m, d, end, horizon)
 		if next < 0 || time.Duration(next-end)*time.Minute > bridge {
 			c := wallInstant(h.loc, y, m, d, end)
+			if !c.After(t) {
+				// t is in a repeated hour (clocks went back): the close's
+				// wall time comes again after it (New York's second
+				// 01:30 on its fall-back night).
+				c = laterSameWall(h.loc, c, t)
+			}
 			// Apia lost 2011-12-30 whole: no close known, then.
 			return c, c.After(t)
 		}
@@ -135,6 +141,20 @@ func wallInstant(loc *time.Location, y int, m time.Month, d, minutes int) time.T
 			return c
 		}
 		c = c.Add(want.Sub(civil))
+	}
+	return c
+}
+
+// laterSameWall is the instant after t with c's wall time in loc, when
+// a change of offset repeats it within two hours; else c.
+func laterSameWall(loc *time.Location, c, t time.Time) time.Time {
+	wc := c.In(loc)
+	for _, d := range []time.Duration{30 * time.Minute, time.Hour, 90 * time.Minute, 2 * time.Hour} {
+		u := c.Add(d)
+		wu := u.In(loc)
+		if u.After(t) && wu.Hour() == wc.Hour() && wu.Minute() == wc.Minute() && wu.YearDay() == wc.YearDay() {
+			return u
+		}
 	}
 	return c
 }

@@ -119,6 +119,7 @@ func FuzzHoursOpen(f *testing.F) {
 	f.Add(uint8(2), days(4, 0, 0), uint16(0), span(540, 720), span(30, 180), uint32(0), int32(20541), clock(1, 30), uint16(0))              // London daily 09:00-12:00,00:30-03:00, 01:30 in the spring gap
 	f.Add(uint8(2), days(4, 0, 0), uint16(0), span(540, 720), span(30, 180), uint32(0), int32(20541), clock(2, 30), uint16(0))              // and just after it
 	f.Add(uint8(3), days(0, 0, 0), uint16(0), span(60, 105), uint32(0), uint32(0), int32(20394), clock(1, 30), uint16(0))                   // New York sun 01:00-01:45, 01:30 happens twice
+	f.Add(uint8(3), days(4, 0, 0), uint16(0), span(0, 90), uint32(0), uint32(0), int32(20758), clock(1, 15), uint16(0))                     // New York daily 00:00-01:30, 01:15 twice on 2026-11-01: the second closes at the second 01:30
 	f.Add(uint8(4), days(1, 1, 0), uint16(0), span(1, 1440), uint32(0), uint32(0), int32(20366), clock(2, 45), uint16(2|1<<2))              // Lord_Howe, 24:00, yearly holiday on its DST day
 	f.Add(uint8(8), days(4, 0, 0), uint16(0), span(0, 1440), uint32(0), uint32(0), int32(15338), clock(12, 0), uint16(1|1<<2))              // Apia: 2011-12-30 never happened
 	f.Add(uint8(8), days(4, 0, 0), uint16(0), span(0, 1440), uint32(0), uint32(0), int32(15339), clock(0, 0), uint16(1|1<<2))               // and the day after
@@ -229,29 +230,52 @@ func FuzzHoursOpen(f *testing.F) {
 			}
 		}
 		// Closes: only from an open instant, after it, and closed there
-		// (unbridged); bridging never closes earlier.
-		for _, bridge := range []time.Duration{0, 2 * time.Hour} {
-			c, ok := h.Closes(at, bridge)
-			if !h.Open(at) {
-				if ok {
-					t.Fatalf("%q in %q: Closes(%v) = %v from a closed instant", spec, zone, at, c)
-				}
-				continue
-			}
-			if !ok {
-				continue // open for over a week
-			}
-			if !c.After(at) {
-				t.Fatalf("%q in %q: Closes(%v, %v) = %v, not after it", spec, zone, at, bridge, c)
-			}
-			if bridge == 0 && h.Open(c) && sameWallOK(c, loc) {
-				t.Fatalf("%q in %q: Closes(%v) = %v, open then", spec, zone, at, c)
-			}
-			if c0, ok0 := h.Closes(at, 0); bridge > 0 && ok0 && c.Before(c0) {
-				t.Fatalf("%q in %q: bridged close %v before the span's %v", spec, zone, c, c0)
+		// (unbridged); bridging never closes earlier. From the wall
+		// clock's other instant in a repeated hour too.
+		ats := []time.Time{at}
+		for _, shift := range []time.Duration{30 * time.Minute, time.Hour} {
+			if other := at.Add(shift); sameWall(other) {
+				ats = append(ats, other)
 			}
 		}
+		for _, at := range ats {
+			checkCloses(t, h, at, spec, zone, loc)
+		}
 	})
+}
+
+// checkCloses checks Closes from the instant at (see FuzzHoursOpen).
+func checkCloses(t *testing.T, h *tollguard.Hours, at time.Time, spec, zone string, loc *time.Location) {
+	t.Helper()
+	for _, bridge := range []time.Duration{0, 2 * time.Hour} {
+		c, ok := h.Closes(at, bridge)
+		if !h.Open(at) {
+			if ok {
+				t.Fatalf("%q in %q: Closes(%v) = %v from a closed instant", spec, zone, at, c)
+			}
+			continue
+		}
+		if !ok {
+			// Open for over a week, then: every quarter hour of it.
+			// (A close it missed let a call run for hours past it:
+			// New York's repeated hour.)
+			for i := 1; bridge == 0 && i <= 7*24*4; i++ {
+				if u := at.Add(time.Duration(i) * 15 * time.Minute); !h.Open(u) {
+					t.Fatalf("%q in %q: Closes(%v) found no close, but closed at %v", spec, zone, at, u)
+				}
+			}
+			continue
+		}
+		if !c.After(at) {
+			t.Fatalf("%q in %q: Closes(%v, %v) = %v, not after it", spec, zone, at, bridge, c)
+		}
+		if bridge == 0 && h.Open(c) && sameWallOK(c, loc) {
+			t.Fatalf("%q in %q: Closes(%v) = %v, open then", spec, zone, at, c)
+		}
+		if c0, ok0 := h.Closes(at, 0); bridge > 0 && ok0 && c.Before(c0) {
+			t.Fatalf("%q in %q: bridged close %v before the span's %v", spec, zone, c, c0)
+		}
+	}
 }
 
 // sameWallOK reports whether t is away from a change of loc's offset:

@@ -385,3 +385,25 @@ func FuzzParseHours(f *testing.F) {
 		}
 	})
 }
+
+// TestHoursClosesInRepeatedHour: in New York's second 01:15 on its
+// fall-back night, the 01:30 close was read as the first 01:30, before
+// the call: no close at all, and an after-hours class allowed for two
+// hours instead of the grace.
+func TestHoursClosesInRepeatedHour(t *testing.T) {
+	h, err := tollguard.ParseHours("America/New_York", "daily 00:00-01:30", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ at, want time.Time }{
+		{time.Date(2026, 11, 1, 5, 15, 0, 0, time.UTC), time.Date(2026, 11, 1, 5, 30, 0, 0, time.UTC)}, // the first 01:15, EDT
+		{time.Date(2026, 11, 1, 6, 15, 0, 0, time.UTC), time.Date(2026, 11, 1, 6, 30, 0, 0, time.UTC)}, // the second, EST
+	} {
+		if !h.Open(tc.at) {
+			t.Fatalf("closed at %v", tc.at)
+		}
+		if c, ok := h.Closes(tc.at, 0); !ok || !c.Equal(tc.want) {
+			t.Errorf("Closes(%v) = %v, %v; want %v", tc.at, c.UTC(), ok, tc.want)
+		}
+	}
+}

@@ -559,6 +559,18 @@ func TestPolicy(t *testing.T) {
 			t.Errorf("MAXSEC %d, want %d (the close at 20:00 plus 12 h)", d.MaxSec, 13*3600)
 		}
 	})
+	t.Run("TheCloseInARepeatedHour", func(t *testing.T) {
+		// New York's second 01:15 on its fall-back night: the 01:30
+		// close was read as the first 01:30, so none was found and an
+		// international call was allowed for two hours.
+		f := newFixture(t)
+		f.account(func(a *tollguard.Account) { a.Zone, a.HoursSpec = "America/New_York", "daily 00:00-01:30" })
+		f.p.Configure(tollguard.PolicySettings{DefaultPlan: f.p.DefaultPlan})
+		f.now = time.Date(2026, 11, 1, 6, 15, 0, 0, time.UTC)
+		if d := f.want(tollguard.Call{Dialled: "0033123456789"}, allow, tollguard.ReasonOK); d.MaxSec != 900 {
+			t.Errorf("MAXSEC %d, want 900 (to the second 01:30)", d.MaxSec)
+		}
+	})
 	t.Run("HolidaysAloneClose", func(t *testing.T) {
 		// No hours (always open) but a holiday: closed on it, and a call
 		// the evening before ends at midnight plus the grace.
