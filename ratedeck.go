@@ -213,6 +213,16 @@ func ParseRateDeckIn(r io.Reader, currency string, fn func(line int, e RateEntry
 				strings.TrimSpace(h.names[i]), strings.TrimSpace(rec[i]))
 			continue
 		}
+		if !h.wholeUnits && deckCurrency == "" && h.cur >= 0 && h.cur < len(rec) {
+			// A currency column names the deck's currency before the
+			// soft columns are judged: in yen, a fee of 10 is a fee,
+			// not a flag (as for "Rate (JPY)" or --currency JPY).
+			if code, err := ParseCurrency(rec[h.cur]); err == nil {
+				if scale, err := CurrencyScale(code); err == nil && scale == 0 {
+					h.wholeUnits = true
+				}
+			}
+		}
 		if msg := h.decideSoft(&soft, rec, line, &bad); msg != "" {
 			return Errorf(EINVALID, "rate deck: line %d: %s", h.line, msg)
 		}
