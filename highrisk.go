@@ -38,6 +38,28 @@ var defaultHighRiskList = sync.OnceValue(func() *PrefixList { return NewPrefixLi
 // shared and read-only.
 func DefaultHighRiskList() *PrefixList { return defaultHighRiskList() }
 
+// highRiskSep is the separator of a list whose first row is line: the
+// one under which that row starts with a prefix or is a header. Counting
+// separators alone took "881,Inmarsat; Iridium; Thuraya,ITU" for ';'.
+func highRiskSep(line string) rune {
+	guess := guessSep(line)
+	for _, sep := range []rune{guess, ',', ';', '\t'} {
+		cr := csv.NewReader(strings.NewReader(line))
+		cr.Comma, cr.FieldsPerRecord, cr.TrimLeadingSpace, cr.LazyQuotes = sep, -1, true, true
+		rec, err := cr.Read()
+		if err != nil || len(rec) < 2 {
+			continue
+		}
+		if _, msg := normPrefix(strings.TrimSpace(rec[0])); msg == "" {
+			return sep
+		}
+		if _, ok := highRiskHeader(rec); ok {
+			return sep
+		}
+	}
+	return guess
+}
+
 // ParseHighRiskCSV reads a high-risk destination list: CSV with the
 // columns prefix,description,source (in that order, or in any order
 // under a header row naming them), separated by ',' or ';', "#"
@@ -58,7 +80,7 @@ func ParseHighRiskCSV(r io.Reader) ([]HighRiskEntry, error) {
 	sep := ','
 	for _, l := range lines {
 		if t := strings.TrimSpace(l); t != "" && t[0] != '#' {
-			sep = guessSep(l)
+			sep = highRiskSep(l)
 			break
 		}
 	}

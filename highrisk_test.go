@@ -271,6 +271,16 @@ func FuzzHighRiskRoundTrip(f *testing.F) {
 		if !ok(d1) || !ok(d2) || !ok(s1) || !ok(s2) {
 			return
 		}
+		// A source that is a number with a decimal point or comma is
+		// refused by design: a rate deck's third column is its price.
+		price := func(s string) bool {
+			s = strings.TrimSpace(s)
+			i := strings.IndexAny(s, ".,")
+			return i >= 0 && i < len(s)-1 && strings.Trim(s[:i], "0123456789") == "" && strings.Trim(s[i+1:], "0123456789") == ""
+		}
+		if price(s1) || price(s2) {
+			return
+		}
 		// Prefixes of 1 to 15 digits, not starting with 0, distinct.
 		pre := func(p uint64) string { return strconv.FormatUint(p%999999999999999+1, 10) }
 		a, b := pre(p1), pre(p2)
@@ -292,4 +302,23 @@ func FuzzHighRiskRoundTrip(f *testing.F) {
 			t.Fatalf("%q read as %+v, want %+v", buf.String(), got, want)
 		}
 	})
+}
+
+// TestHighRiskSemicolonsInDescription: the separator was the one the
+// first row had most of, so a description listing networks with ';'
+// made a comma-separated list unreadable ("prefix \"881,Inmarsat\"").
+func TestHighRiskSemicolonsInDescription(t *testing.T) {
+	for _, in := range []string{
+		"881,Inmarsat; Iridium; Thuraya; GMSS,ITU\n252,Somalia,CFCA\n",
+		"# a comment\nprefix,description,source\n881,Inmarsat; Iridium; Thuraya; GMSS,ITU\n252,Somalia,CFCA\n",
+		"881;Inmarsat, Iridium, Thuraya, GMSS;ITU\n252;Somalia;CFCA\n",
+	} {
+		got, err := tollguard.ParseHighRiskCSV(strings.NewReader(in))
+		if err != nil {
+			t.Fatalf("%q: %v", in, err)
+		}
+		if len(got) != 2 || !strings.HasPrefix(got[0].Description, "Inmarsat") || got[0].Source != "ITU" || got[1].Prefix != "252" {
+			t.Fatalf("%q: %+v", in, got)
+		}
+	}
 }
