@@ -303,6 +303,8 @@ func TestConfigCheck(t *testing.T) {
 		{"[ari]\ncontact_retention_days = 213504\n", "bad.toml:2: ari contact_retention_days"},
 		{"[gate]\nretention_days = 9223372036854775807\n", "bad.toml:2: gate retention_days"},
 		{"[ari]\nurl = \"http://127.0.0.1:8088\"\n", `bad.toml:2: ari url "http://127.0.0.1:8088" has no path: ARI's base URL ends in /ari`},
+		{"[ari]\nsettle_grace = \"1000h\"\n", "bad.toml:2: ari settle_grace 1000h0m0s: want between 0s and 10m"},
+		{"[agi]\nallowed = [\"fe80::1%eth0/64\"]\n", `bad.toml:2: agi allowed "fe80::1%eth0/64": give the network without a %zone`},
 		{"[gate]\nsweep_interval = \"1ns\"\n", "bad.toml:2: gate sweep_interval 1ns: want at least 100ms"},
 		{"[gate]\nsweep_grace = \"2h\"\n", "bad.toml:2: gate sweep_grace 2h0m0s: want between 0s and 1h"},
 		{"[gate]\nafter_hours_grace = \"13h\"\n", "bad.toml:2: gate after_hours_grace 13h0m0s: want at most 12h"},

@@ -496,6 +496,11 @@ func (a AGIConfig) AllowedPrefixes() ([]netip.Prefix, error) {
 			if aerr != nil {
 				return nil, fmt.Errorf("agi allowed %q: not a CIDR or address (e.g. 127.0.0.1/32, 10.0.0.0/8, ::1/128)", s)
 			}
+			if addr.Zone() != "" {
+				// "fe80::1%eth0/64" parses as the address fe80::1 in a
+				// zone named "eth0/64": one address, not the network.
+				return nil, fmt.Errorf("agi allowed %q: give the network without a %%zone (fe80::/64)", s)
+			}
 			p = netip.PrefixFrom(addr, addr.BitLen())
 		}
 		// Clients are matched unmapped (a [::]:4573 listener sees

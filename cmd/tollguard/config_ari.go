@@ -79,6 +79,11 @@ func (a *ARIConfig) validate(c *Config, errs *ConfigErrors) {
 			at(fmt.Sprintf("ari %s %s: want at least %s", d.name, d.v, d.min), d.name)
 		}
 	}
+	// The sweep leaves a gone call to the listener for twice this: hours
+	// would hold a lost call's credit that long.
+	if a.SettleGrace.Duration < 0 || a.SettleGrace.Duration > 10*time.Minute {
+		at(fmt.Sprintf("ari settle_grace %s: want between 0s and 10m", a.SettleGrace.Duration), "settle_grace")
+	}
 	if a.ReconnectMax.Duration < a.ReconnectMin.Duration {
 		at("ari reconnect_max must not be shorter than reconnect_min", "reconnect_max")
 	}
