@@ -560,8 +560,8 @@ func TestCallerHangsUp(t *testing.T) {
 	})
 
 	// Asterisk's reply and its HANGUP line: in one TCP write (the
-	// library's per-command scanner would drop the second line), in two,
-	// and 45 ms apart as recorded (the next command's reply is HANGUP).
+	// library's per-command scanner would drop the second line), or 45 ms
+	// apart as recorded (the next command's reply is HANGUP).
 	t.Run("ReplyAndHangup", func(t *testing.T) {
 		for _, w := range hangupWrites {
 			t.Run(w.name, func(t *testing.T) {
