@@ -200,6 +200,16 @@ func ParseRateDeckIn(r io.Reader, currency string, fn func(line int, e RateEntry
 			bad.add(line, "%s", msg)
 			continue
 		}
+		if !h.wholeUnits && deckCurrency == "" && h.cur >= 0 && h.cur < len(rec) {
+			// A currency column names the deck's currency before the
+			// soft columns are judged: in yen, a fee of 10 is a fee,
+			// not a flag (as for "Rate (JPY)" or --currency JPY).
+			if code, err := ParseCurrency(rec[h.cur]); err == nil {
+				if scale, err := CurrencyScale(code); err == nil && scale == 0 {
+					h.wholeUnits = true
+				}
+			}
+		}
 		if col := h.splitPrice(rec); col >= 0 {
 			// "1,USA,0,0080,": a decimal comma split the price (or the
 			// fee), and the next column (free text, or one the header
@@ -212,16 +222,6 @@ func ParseRateDeckIn(r io.Reader, currency string, fn func(line int, e RateEntry
 			bad.add(line, "the %s column, which tollguard does not read, holds billing steps %q: name it \"billing\", or if the columns are shifted, write prices with a decimal point",
 				strings.TrimSpace(h.names[i]), strings.TrimSpace(rec[i]))
 			continue
-		}
-		if !h.wholeUnits && deckCurrency == "" && h.cur >= 0 && h.cur < len(rec) {
-			// A currency column names the deck's currency before the
-			// soft columns are judged: in yen, a fee of 10 is a fee,
-			// not a flag (as for "Rate (JPY)" or --currency JPY).
-			if code, err := ParseCurrency(rec[h.cur]); err == nil {
-				if scale, err := CurrencyScale(code); err == nil && scale == 0 {
-					h.wholeUnits = true
-				}
-			}
 		}
 		if msg := h.decideSoft(&soft, rec, line, &bad); msg != "" {
 			return Errorf(EINVALID, "rate deck: line %d: %s", h.line, msg)

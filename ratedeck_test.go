@@ -478,6 +478,7 @@ func TestRateDeckFourthReview(t *testing.T) {
 		// The yen named in a currency column, not the rate's header:
 		// the fee was taken for a flag and dropped.
 		{"prefix,destination,rate,currency,fee\n81,Japan,10,JPY,10\n", "10.00 1/1, 10.00 connection fee"},
+		{"prefix,destination,rate,fee,currency\n81,Japan,10,10,JPY\n", "10.00 1/1, 10.00 connection fee"}, // not a split price either
 		{"Prefix,Destination,Rate,Setup\n44,UK,0.01,$0.10\n", "refused: connection fee \"$0.10\""},
 		{"Code,Destination,Rate,Fee\n881,Iridium,4,95,\n", "refused: a decimal comma splits a price"},
 		{"Prefix,Destination,Rate,Min Duration,Interval\n44,UK,0.01,60,N/A\n", "refused: but not the steps after it"},

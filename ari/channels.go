@@ -541,8 +541,14 @@ func (t *tracker) varset(ctx context.Context, ch *ariv5.ChannelData, name, value
 		if err != nil || ms < 0 {
 			return
 		}
-		if !c.answerAt.IsZero() {
+		switch {
+		case !c.answerAt.IsZero():
 			ms = max(ts.Sub(c.answerAt).Milliseconds(), 0)
+		case !c.dialAt.IsZero() && c.dialAt.After(c.closedAt):
+			// The answer was missed (a reconnect): the bridge began after
+			// the Dial did, whatever the caller's up time says (it holds
+			// an earlier bridge, or a menu, too).
+			ms = min(ms, max(ts.Sub(c.dialAt).Milliseconds(), 0))
 		}
 		c.doneMS = satAdd(c.doneMS, ms)
 		c.bridged, c.closedAt, c.answerAt = true, ts, time.Time{}

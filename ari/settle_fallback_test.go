@@ -240,3 +240,40 @@ func TestSettleEarlyAnsweredCaller(t *testing.T) {
 		t.Errorf("a 60 s bridge after an early answer billed %d s (status %s)", rec.Billsec, rec.DialStatus)
 	}
 }
+
+// TestSettleSecondDialAnswerMissed: the second Dial's ANSWER event was
+// missed across a reconnect, and its ANSWEREDTIME_MS (the caller's up
+// time since the first answer, 120 s) was billed on top of the first
+// bridge: 150 s for bridges of 30 s and 20 s. A bridge cannot have begun
+// before its Dial: at most 30 s from the Dial to the varset.
+func TestSettleSecondDialAnswerMissed(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t).start()
+	id := h.gateCall("zz.1", "1001", "0033123456789", tollguard.Allow)
+	t0 := time.Date(2026, 11, 23, 1, 0, 0, 0, time.UTC)
+	caller := "PJSIP/1001-00000009"
+	p1, p2 := "PJSIP/trunk-0000000a", "PJSIP/trunk-0000000b"
+	ch := func(state string) map[string]any { return evChannel("zz.1", caller, state, t0) }
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	h.push(
+		evFrame(t, "ChannelCreated", t0, "channel", ch("Ring")),
+		evFrame(t, "ChannelVarset", t0, "variable", "TOLLGUARD_CALLID", "value", strconv.FormatInt(id, 10), "channel", ch("Ring")),
+		evFrame(t, "ChannelCreated", t0, "channel", evChannel("zz.2", p1, "Down", t0)),
+		evFrame(t, "Dial", t0, "dialstatus", "", "dialstring", "0033123456789@trunk", "caller", ch("Ring"), "peer", evChannel("zz.2", p1, "Down", t0)),
+		evFrame(t, "Dial", at(10), "dialstatus", "ANSWER", "dialstring", "", "caller", ch("Ring"), "peer", evChannel("zz.2", p1, "Up", t0)),
+		evFrame(t, "ChannelStateChange", at(10), "channel", ch("Up")),
+		evFrame(t, "ChannelDestroyed", at(40), "cause", 16, "channel", evChannel("zz.2", p1, "Up", t0)),
+		evFrame(t, "ChannelVarset", at(40), "variable", "ANSWEREDTIME_MS", "value", "30000", "channel", ch("Up")),
+		evFrame(t, "ChannelCreated", at(100), "channel", evChannel("zz.3", p2, "Down", at(100))),
+		evFrame(t, "Dial", at(100), "dialstatus", "", "dialstring", "0033123456789@trunk", "caller", ch("Up"), "peer", evChannel("zz.3", p2, "Down", at(100))),
+		// the Dial's ANSWER at 110 missed across a reconnect
+		evFrame(t, "ChannelVarset", at(130), "variable", "ANSWEREDTIME_MS", "value", "120000", "channel", ch("Up")),
+		evFrame(t, "ChannelDestroyed", at(130), "cause", 16, "channel", evChannel("zz.3", p2, "Up", at(100))),
+		evFrame(t, "ChannelDestroyed", at(130), "cause", 16, "channel", ch("Up")),
+	)
+	testutil.Eventually(t, waitLimit, "settled", func() bool { rec, _ := h.db.Call(ctx, id); return !rec.SettledAt.IsZero() })
+	rec, _ := h.db.Call(ctx, id)
+	if rec.Billsec != 60 || rec.DialStatus != "ANSWER" {
+		t.Errorf("bridges of 30 s and 20 s (the second's answer unseen) billed %d s, want 60 (30, and 30 from the Dial)", rec.Billsec)
+	}
+}

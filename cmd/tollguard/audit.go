@@ -53,7 +53,8 @@ once when the previous successful run of its audit did not find it.
 When Asterisk refuses a change (403: no writable sorcery wizard), the run
 reports that object, says what to add to sorcery.conf (or to change
 in pjsip.conf, where objects stay read-only), and goes on with the
-others. A run with --apply whose actions did not all succeed exits 1.`
+others. A run whose actions did not all succeed exits 1 (with --apply, or
+a report-only pins run retrying a voicemail reload it still owes).`
 
 func newAuditCommand(app *App) *cobra.Command {
 	var apply, asJSON bool

@@ -533,6 +533,7 @@ func TestPurgeRunner(t *testing.T) {
 		{"", false, "nothing in this config deletes them by itself"},
 		{"[audit]\nenabled = true\n", false, "nothing in this config deletes them by itself"}, // not in apply: reports only
 		{"[audit]\nenabled = true\napply = [\"stale\"]\nschedules = { stale = \"off\" }\n", false, "nothing in this config"},
+		{"[audit]\nenabled = true\napply = [\"stale\"]\nschedules = { stale = \" OFF \" }\n", false, "nothing in this config"}, // as serve reads it
 		{"[audit]\nenabled = true\napply = [\"stale\"]\n", false, "the daemon's stale audit (30 4 * * *) deletes them once [ari] is enabled"},
 		{"[audit]\nenabled = true\napply = [\"stale\", \"tests\"]\n[ari]\nenabled = true\n", false, "the daemon's stale and tests audits delete them (this command has no ARI password"},
 		{"[audit]\nenabled = true\napply = [\"tests\"]\n[ari]\nenabled = true\n", true, "the daemon's tests audit (35 4 * * *) deletes them"},

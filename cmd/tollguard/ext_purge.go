@@ -94,7 +94,7 @@ func purgeRunner(cfg *Config, ari bool, due string) string {
 	a := cfg.Audit
 	var jobs []string
 	for _, j := range []string{"stale", "tests"} {
-		if spec := a.Schedules[j]; spec != "" && spec != "off" && a.applies(j) {
+		if spec := a.Schedules[j]; !scheduleOff(spec) && a.applies(j) {
 			jobs = append(jobs, j)
 		}
 	}
