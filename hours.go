@@ -134,13 +134,34 @@ func (h *Hours) Closes(t time.Time, bridge time.Duration) (closes time.Time, ok 
 func wallInstant(loc *time.Location, y int, m time.Month, d, minutes int) time.Time {
 	want := time.Date(y, m, d, 0, minutes, 0, 0, time.UTC) // the civil wall time
 	c := time.Date(want.Year(), want.Month(), want.Day(), want.Hour(), want.Minute(), 0, 0, loc)
+	civil := func(t time.Time) time.Time {
+		u := t.In(loc)
+		return time.Date(u.Year(), u.Month(), u.Day(), u.Hour(), u.Minute(), u.Second(), 0, time.UTC)
+	}
 	for range 8 { // offsets change by at most a day's worth of half hours... in practice once
-		u := c.In(loc)
-		civil := time.Date(u.Year(), u.Month(), u.Day(), u.Hour(), u.Minute(), 0, 0, time.UTC)
-		if !civil.Before(want) {
+		at := civil(c)
+		if at.Equal(want) {
 			return c
 		}
-		c = c.Add(want.Sub(civil))
+		if at.After(want) {
+			// The wall time fell in a gap (London's 01:30 on its
+			// spring-forward night is read as 02:30 BST): the first
+			// instant at or after it is the change of offset, 02:00 BST.
+			lo, hi := c.Add(-3*time.Hour).Unix(), c.Unix()
+			if civil(time.Unix(lo, 0)).After(want) {
+				return c
+			}
+			for hi-lo > 1 {
+				mid := lo + (hi-lo)/2
+				if civil(time.Unix(mid, 0)).Before(want) {
+					lo = mid
+				} else {
+					hi = mid
+				}
+			}
+			return time.Unix(hi, 0).In(c.Location())
+		}
+		c = c.Add(want.Sub(at))
 	}
 	return c
 }

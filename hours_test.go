@@ -407,3 +407,20 @@ func TestHoursClosesInRepeatedHour(t *testing.T) {
 		}
 	}
 }
+
+// TestHoursClosesInSkippedHour: a close at 01:30 on London's
+// spring-forward night (01:30 never happens) was read as 02:30 BST, half
+// an hour after Open already said closed; the close is 02:00 BST.
+func TestHoursClosesInSkippedHour(t *testing.T) {
+	h, err := tollguard.ParseHours("Europe/London", "sat 22:00-01:30", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 3, 29, 0, 50, 0, 0, time.UTC)
+	if !h.Open(at) || h.Open(time.Date(2026, 3, 29, 1, 5, 0, 0, time.UTC)) {
+		t.Fatal("Open")
+	}
+	if c, ok := h.Closes(at, 0); !ok || !c.Equal(time.Date(2026, 3, 29, 1, 0, 0, 0, time.UTC)) {
+		t.Errorf("Closes = %v, %v; want 01:00 UTC (02:00 BST)", c.UTC(), ok)
+	}
+}
