@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -70,10 +71,16 @@ type callGroup struct {
 	fromExt   bool // started on a known extension's phone
 	fromLocal bool // started on a Local channel (ARI, call files, AMI)
 	attempt   bool // the detectors track it (as an attempt under root's id)
-	judged    bool
-	gated     bool // a gate allow is known
-	denied    bool // a gate deny is known
-	phoneLeg  bool // it dialled one of our extensions' phones
+	// owner is the extension and account the attempt counts for; extra
+	// are the attempts of other extensions' gate records on the same
+	// call (another account's follow-me of an inbound call), each under
+	// its own id, so that their numbers never count against the caller.
+	ownerExt, ownerAcct string
+	extra               []string
+	judged              bool
+	gated               bool // a gate allow is known
+	denied              bool // a gate deny is known
+	phoneLeg            bool // it dialled one of our extensions' phones
 	// endpoint is the PJSIP, SIP or IAX2 endpoint the call started on
 	// when it is not one of our extensions (a trunk, an unimported phone).
 	endpoint string
@@ -258,7 +265,7 @@ func (t *tracker) created(ctx context.Context, ch *ariv5.ChannelData, ts time.Ti
 		// followed out) makes it one.
 		return
 	}
-	g.attempt = true
+	g.attempt, g.ownerExt, g.ownerAcct = true, ep, info.account
 	a := tollguard.CallAttempt{Call: c.id, At: ts, Extension: ep, Account: info.account, Context: context, Number: num}
 	for _, f := range t.l.Detectors.Attempt(a) {
 		t.l.act(ctx, f)
@@ -312,6 +319,9 @@ func (t *tracker) dial(ctx context.Context, e *ariv5.Dial, ts time.Time) {
 		if g.attempt {
 			t.l.Detectors.Answered(g.root, ts)
 		}
+		for _, key := range g.extra {
+			t.l.Detectors.Answered(key, ts)
+		}
 		// A Local leg that answers is judged: what answered it may be
 		// a way out that made no Dial event of its own. Not when it
 		// rang our phones (a ring group or queue on a number such as
@@ -354,6 +364,7 @@ func (t *tracker) merge(ctx context.Context, dst, src *callGroup, ts time.Time) 
 	dst.gated = dst.gated || src.gated
 	dst.denied = dst.denied || src.denied
 	dst.phoneLeg = dst.phoneLeg || src.phoneLeg
+	dst.extra = append(dst.extra, src.extra...)
 	if src.attempt {
 		for _, f := range t.l.Detectors.Ended(src.root, ts) {
 			t.l.act(ctx, f)
@@ -602,7 +613,8 @@ func (t *tracker) gatedAttempt(ctx context.Context, g *callGroup, id int64, ts t
 	if rec.Reason == tollguard.ReasonEmergency || rec.Class == tollguard.ClassEmergency || rec.Class == tollguard.ClassInternal {
 		return
 	}
-	if g.attempt && rec.Dialled == g.exten {
+	other := g.attempt && (rec.Extension != g.ownerExt || rec.Account != g.ownerAcct)
+	if g.attempt && !other && rec.Dialled == g.exten {
 		return // counted from its start, with this very number
 	}
 	num := tollguard.Classify(rec.Dialled, t.planOf(ctx, rec.Extension, rec.Account), t.highRisk)
@@ -613,13 +625,25 @@ func (t *tracker) gatedAttempt(ctx context.Context, g *callGroup, id int64, ts t
 		return
 	}
 	var found []tollguard.Finding
-	if g.attempt {
+	switch {
+	case other:
+		// Another extension's record on this call (an inbound call
+		// forwarded out by the callee's follow-me): its own attempt, for
+		// its own extension and account, never the caller's.
+		key := g.root + "/" + strconv.FormatInt(id, 10)
+		if slices.Contains(g.extra, key) || len(g.extra) >= maxGroupMembers {
+			return
+		}
+		g.extra = append(g.extra, key)
+		a := tollguard.CallAttempt{Call: key, At: ts, Extension: rec.Extension, Account: rec.Account, Context: g.context, Number: num}
+		found = append(t.l.Detectors.Attempt(a), t.l.Detectors.Resolved(key, rec.Reason, ts)...)
+	case g.attempt:
 		// Counted from its start (a phone's call to a number) under
 		// another number: a route prefix ("9" for an outside line,
 		// 90033...) hid an international or high-risk number.
 		found = t.l.Detectors.Renumber(g.root, num, rec.Reason, ts)
-	} else {
-		g.attempt = true
+	default:
+		g.attempt, g.ownerExt, g.ownerAcct = true, rec.Extension, rec.Account
 		a := tollguard.CallAttempt{Call: g.root, At: ts, Extension: rec.Extension, Account: rec.Account, Context: g.context, Number: num}
 		found = t.l.Detectors.Attempt(a)
 		// TOLLGUARD_REASON came before TOLLGUARD_CALLID, when there was
@@ -676,14 +700,20 @@ func (t *tracker) drop(ctx context.Context, c *chanState, ts time.Time, unseen b
 			break
 		}
 	}
-	if g.live <= 0 && g.attempt {
-		g.attempt = false
-		if unseen {
-			t.l.Detectors.Forget(g.root)
-			return
+	if g.live <= 0 {
+		keys := g.extra
+		if g.attempt {
+			keys = append(keys, g.root)
 		}
-		for _, f := range t.l.Detectors.Ended(g.root, ts) {
-			t.l.act(ctx, f)
+		g.attempt, g.extra = false, nil
+		for _, key := range keys {
+			if unseen {
+				t.l.Detectors.Forget(key)
+				continue
+			}
+			for _, f := range t.l.Detectors.Ended(key, ts) {
+				t.l.act(ctx, f)
+			}
 		}
 	}
 }

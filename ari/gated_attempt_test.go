@@ -1,6 +1,7 @@
 package ari
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/tollguard/tollguard"
 	"github.com/tollguard/tollguard/internal/testutil"
+	"github.com/tollguard/tollguard/store"
 )
 
 // gateAnswer is the allow the gate's MSet puts on channel ch, in its
@@ -363,5 +365,80 @@ func TestNineForAnOutsideLine(t *testing.T) {
 	a := h.alerts.kind(tollguard.AlertLongCall)
 	if len(a) != 1 || !strings.Contains(a[0].Message, "+33123456789") {
 		t.Fatalf("alerts %+v", h.alerts.all())
+	}
+}
+
+// TestAnotherAccountsForwardIsNotTheCallers: acme's phone 1001 calls
+// beta's DID (a national number), and beta's 2001 follows it out to
+// high-risk numbers through Local channels, gated as 2001 and denied.
+// The records' numbers replaced the caller's on acme's tracked call:
+// three such calls blocked acme's international calls. Each record of
+// another extension now counts as its own attempt, for its own account.
+func TestAnotherAccountsForwardIsNotTheCallers(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	b, err := store.NewAccount("beta", "GB", "GBP")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.db.CreateAccount(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.db.CreateExtension(ctx, &tollguard.Extension{Name: "2001", Account: "beta"}); err != nil {
+		t.Fatal(err)
+	}
+	h.start()
+	for k := range 3 {
+		number := fmt.Sprintf("0025261234567%d", k) // Somalia: high-risk
+		id := h.insertCall(&tollguard.CallRecord{CreatedAt: time.Now(), Extension: "2001", Account: "beta", Dialled: number,
+			Class: tollguard.ClassHighRisk, UniqueID: fmt.Sprintf("fm-%d.2", k), Channel: "Local/" + number,
+			Verdict: tollguard.Deny, Reason: tollguard.ReasonHighRisk, Cause: 21, Scale: 2})
+		var frames [][]byte
+		gated := false
+		for _, f := range followMeFlow(t, k, number, id, 0) {
+			m := decode(t, f)
+			// The phone dialled beta's DID, not 1002.
+			for _, key := range []string{"channel", "caller", "peer"} {
+				if ch, ok := m[key].(map[string]any); ok && strings.HasPrefix(ch["name"].(string), "PJSIP/1001-") {
+					setDialplan(ch, "from-internal", "02079460999")
+				}
+			}
+			if m["type"] == "ChannelVarset" && strings.HasPrefix(m["variable"].(string), "TOLLGUARD_") {
+				gated = true
+				switch m["variable"] {
+				case tollguard.VarVerdict:
+					m["value"] = "deny"
+				case tollguard.VarReason:
+					m["value"] = string(tollguard.ReasonHighRisk)
+				case tollguard.VarMaxSec:
+					m["value"] = ""
+				}
+				frames = append(frames, mustJSON(t, m))
+				continue
+			}
+			// After the deny nothing but the hangups.
+			if gated && m["type"] != "ChannelHangupRequest" && m["type"] != "ChannelDestroyed" {
+				continue
+			}
+			frames = append(frames, mustJSON(t, m))
+		}
+		h.push(frames...)
+	}
+	beta := false
+	for _, a := range h.alerts.all() {
+		if a.Account == "acme" || strings.Contains(a.Subject, "1001") {
+			t.Errorf("alert against acme for beta's forwards: %s %s: %s", a.Kind, a.Subject, a.Message)
+		}
+		beta = beta || a.Kind == tollguard.AlertHighRisk && strings.Contains(a.Subject, "2001")
+	}
+	if !beta {
+		t.Errorf("beta's 2001 forwarded to three high-risk numbers unseen: %+v", h.alerts.all())
+	}
+	acme, err := h.db.Account(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if acme.IntlBlock {
+		t.Errorf("acme is blocked for international calls because beta's follow-me tried high-risk numbers: %s", acme.IntlBlockReason)
 	}
 }
