@@ -289,7 +289,11 @@ func (c *attemptCounter) rebuild(ctx context.Context, tx *sql.Tx, now int64) (er
 		if err := rows.Scan(&ext, &account, &at); err != nil {
 			return err
 		}
-		c.add(ext, account, at)
+		// Rows dated ahead of now were written while the clock ran
+		// fast, just before it was set back: they happened now, and
+		// must age out of the windows as now moves on, not count until
+		// the clock reaches their dates (an hour's rate_limit).
+		c.add(ext, account, min(at, now))
 	}
 	return rows.Err()
 }

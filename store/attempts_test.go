@@ -106,8 +106,47 @@ func TestAttemptCounts(t *testing.T) {
 	// A restart builds the counts from the table.
 	db.Close()
 	db = MustOpenPath(t, path)
+	db.Now = func() time.Time { return time.Unix(now+7*86400, 0) } // the clock the test left
 	if err := db.WarmGate(ctx); err != nil {
 		t.Fatal(err)
 	}
 	agree("after a restart", now+7*86400)
+}
+
+// TestAttemptsFromAFastClockAgeOut: attempts recorded while the clock
+// ran an hour fast counted in every window until the clock reached
+// their dates, once it was set back: an extension at its per-minute
+// limit was refused for the hour. They happened just before the clock
+// was corrected, so they count from then and age out.
+func TestAttemptsFromAFastClockAgeOut(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpenPath(t, filepath.Join(t.TempDir(), "tollguard.db"))
+	t0 := time.Date(2026, 11, 20, 14, 0, 0, 0, time.UTC)
+	counts := func(now time.Time) (m, h, d int) {
+		t.Helper()
+		if err := db.Gate(ctx, true, func(tx tollguard.GateTx) error {
+			var err error
+			m, h, d, err = tx.Attempts(ctx, "ext", "1001", now)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return m, h, d
+	}
+	counts(t0.Add(time.Hour)) // the fast clock
+	for range 3 {
+		if err := db.Gate(ctx, false, func(tx tollguard.GateTx) error {
+			_, err := tx.InsertCall(ctx, &tollguard.CallRecord{CreatedAt: t0.Add(time.Hour), Extension: "1001", Account: "acme",
+				Dialled: "02079460000", Class: tollguard.ClassNational, Verdict: tollguard.Allow, Reason: tollguard.ReasonOK})
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if m, h, d := counts(t0.Add(2 * time.Minute)); m != 3 || h != 3 || d != 3 { // set back: just now
+		t.Errorf("at the step back: %d %d %d, want 3 in each window", m, h, d)
+	}
+	if m, h, d := counts(t0.Add(4 * time.Minute)); m != 0 || h != 3 || d != 3 {
+		t.Errorf("two minutes on: %d %d %d, want 0 in the minute, 3 in the hour and day", m, h, d)
+	}
 }
