@@ -270,6 +270,43 @@ func TestSpendAudit(t *testing.T) {
 	}
 }
 
+// TestSpendAuditSettledAfterTheMonth: calls placed in the last hour of
+// October and settled after midnight are October's spend, and from
+// November 1st only November was checked: the burst never warned. For
+// two days into a month, last month is checked too.
+func TestSpendAuditSettledAfterTheMonth(t *testing.T) {
+	h := newAudHarness(t)
+	h.account("acme", func(a *tollguard.Account) { a.SpendThreshold = 500 })
+	settledLate := func(at time.Time, charge int64) {
+		t.Helper()
+		if _, err := h.db.SQL().Exec(`INSERT INTO calls(created_at, extension, account_id, dialled, class, verdict, reason, reserve, charge, settled_at)
+			VALUES (?, 'x', 'acme', '00252612345678', 'international', 'allow', 'ok', ?, ?, ?)`, at.Unix(), charge, charge, at.Add(time.Hour).Unix()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.now = time.Date(2026, 10, 31, 23, 10, 0, 0, time.UTC)
+	if got := audFindings(h.run(tollguard.SpendAudit{}, false)); len(got) != 0 {
+		t.Fatalf("before: %q", got)
+	}
+	for i := range 5 {
+		settledLate(time.Date(2026, 10, 31, 23, 15+i*5, 0, 0, time.UTC), 200) // 10.00 of October's, settled in November
+	}
+	h.now = time.Date(2026, 11, 1, 1, 10, 0, 0, time.UTC)
+	run := h.run(tollguard.SpendAudit{}, false)
+	if got := audFindings(run); !reflect.DeepEqual(got, []string{"spend account:acme warning"}) || !strings.Contains(run.Findings[0].Message, "in 2026-10") {
+		t.Fatalf("November 1st, 01:10: %q %+v", got, run.Findings)
+	}
+	// Alerted once (last month's crossing is not repeated as info); two
+	// days on, October is no longer checked.
+	if got := audFindings(h.run(tollguard.SpendAudit{}, false)); len(got) != 0 {
+		t.Errorf("the next run: %q", got)
+	}
+	h.now = time.Date(2026, 11, 3, 1, 10, 0, 0, time.UTC)
+	if got := audFindings(h.run(tollguard.SpendAudit{}, false)); len(got) != 0 {
+		t.Errorf("November 3rd: %q", got)
+	}
+}
+
 // TestSpendAuditHugeFactor: k × last month past int64 is never reached;
 // it wrapped negative and warned on any spend.
 func TestSpendAuditHugeFactor(t *testing.T) {

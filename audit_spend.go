@@ -24,45 +24,18 @@ func (SpendAudit) Run(ctx context.Context, env *AuditEnv, apply bool, p AuditPro
 		return r.result(err)
 	}
 	now := env.now().UTC()
-	month := auditMonth(now)
 	first := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
-	prev := auditMonth(first.AddDate(0, -1, 0))
+	// A call is charged to the month it began in, when it settles: for
+	// the first two days of a month, last month is checked too, or a
+	// burst in its last hour, settled after midnight, would never warn.
+	months := []time.Time{first}
+	if now.Sub(first) < lateSettleWindow {
+		months = append(months, first.AddDate(0, -1, 0))
+	}
 	for n, a := range accts {
 		r.progress.report(n+1, len(accts), a.ID)
-		spend, err := env.Store.MonthCharge(ctx, a.ID, month)
-		if err != nil {
-			return r.result(fmt.Errorf("spend of %s in %s: %w", a.ID, month, err))
-		}
-		last, err := env.Store.MonthCharge(ctx, a.ID, prev)
-		if err != nil {
-			return r.result(fmt.Errorf("spend of %s in %s: %w", a.ID, prev, err))
-		}
-		permil := a.SpendFactorPermil
-		if permil == 0 {
-			permil = env.Settings.DefaultSpendFactorPermil
-		}
-		type threshold struct {
-			kind  string
-			value Amount
-			what  string
-		}
-		var ths []threshold
-		if a.SpendThreshold > 0 {
-			ths = append(ths, threshold{"fixed", a.SpendThreshold, "its monthly threshold"})
-		}
-		if permil > 0 && last > 0 {
-			factor := Amount(math.MaxInt64) // k × last past int64: never reached
-			if int64(last) <= math.MaxInt64/int64(permil) {
-				factor = Amount(int64(last) * int64(permil) / 1000)
-			}
-			ths = append(ths, threshold{"factor", factor,
-				fmt.Sprintf("%s × last month's %s", formatPermil(permil), FormatAmount(last, a.Scale))})
-		}
-		for _, th := range ths {
-			if spend <= th.value {
-				continue
-			}
-			if err := r.spendCrossed(ctx, a, month, th.kind, th.value, th.what, spend, last); err != nil {
+		for i, m := range months {
+			if err := r.spendMonth(ctx, a, m, i == 0); err != nil {
 				return r.result(err)
 			}
 		}
@@ -70,7 +43,58 @@ func (SpendAudit) Run(ctx context.Context, env *AuditEnv, apply bool, p AuditPro
 	return r.result(nil)
 }
 
-func (r *auditRun) spendCrossed(ctx context.Context, a *Account, month, kind string, th Amount, what string, spend, last Amount) error {
+// lateSettleWindow is how long into a month last month's spend is still
+// checked: its calls settle up to their MAXSEC (2 h by default), or the
+// sweep's charge, after it ended.
+const lateSettleWindow = 48 * time.Hour
+
+// spendMonth checks account a's spend in the month beginning first
+// against its thresholds. Last month's (current false) reports only new
+// crossings.
+func (r *auditRun) spendMonth(ctx context.Context, a *Account, first time.Time, current bool) error {
+	env := r.env
+	month, prev := auditMonth(first), auditMonth(first.AddDate(0, -1, 0))
+	spend, err := env.Store.MonthCharge(ctx, a.ID, month)
+	if err != nil {
+		return fmt.Errorf("spend of %s in %s: %w", a.ID, month, err)
+	}
+	last, err := env.Store.MonthCharge(ctx, a.ID, prev)
+	if err != nil {
+		return fmt.Errorf("spend of %s in %s: %w", a.ID, prev, err)
+	}
+	permil := a.SpendFactorPermil
+	if permil == 0 {
+		permil = env.Settings.DefaultSpendFactorPermil
+	}
+	type threshold struct {
+		kind  string
+		value Amount
+		what  string
+	}
+	var ths []threshold
+	if a.SpendThreshold > 0 {
+		ths = append(ths, threshold{"fixed", a.SpendThreshold, "its monthly threshold"})
+	}
+	if permil > 0 && last > 0 {
+		factor := Amount(math.MaxInt64) // k × last past int64: never reached
+		if int64(last) <= math.MaxInt64/int64(permil) {
+			factor = Amount(int64(last) * int64(permil) / 1000)
+		}
+		ths = append(ths, threshold{"factor", factor,
+			fmt.Sprintf("%s × last month's %s", formatPermil(permil), FormatAmount(last, a.Scale))})
+	}
+	for _, th := range ths {
+		if spend <= th.value {
+			continue
+		}
+		if err := r.spendCrossed(ctx, a, month, th.kind, th.value, th.what, spend, last, current); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *auditRun) spendCrossed(ctx context.Context, a *Account, month, kind string, th Amount, what string, spend, last Amount, current bool) error {
 	env := r.env
 	st, err := env.Store.SpendAlertState(ctx, a.ID, month, kind)
 	if err != nil {
@@ -80,6 +104,9 @@ func (r *auditRun) spendCrossed(ctx context.Context, a *Account, month, kind str
 		"last_month": FormatAmount(last, a.Scale), "currency": a.Currency}
 	f := AuditFinding{Check: AuditCheckSpend, Subject: "account:" + a.ID, Account: a.ID, Evidence: ev}
 	if st != nil && st.Threshold >= th {
+		if !current {
+			return nil // last month's, alerted in its time
+		}
 		// This crossing alerted already this month.
 		f.Severity = SeverityInfo
 		f.Message = fmt.Sprintf("spend in %s is %s %s, above %s (%s); alerted %s", month, FormatAmount(spend, a.Scale), a.Currency,

@@ -281,8 +281,8 @@ func (s *accountSettings) flags(f *pflag.FlagSet) {
 	f.StringVar(&s.alertMode, "alert-mode", "", "new-registration alerts: ip_or_agent, agent or none")
 	f.IntVar(&s.maxExt, "max-extensions", 0, "most extensions the account may have (0 = unlimited)")
 	f.IntVar(&s.maxPerDay, "max-created-per-day", 0, "most extensions created per day (0 = unlimited)")
-	f.StringVar(&s.spendThreshold, "spend-threshold", "", "warn when a month's spend passes this amount (0 = off)")
-	f.StringVar(&s.spendFactor, "spend-factor", "", "warn when a month's spend passes k × last month's, e.g. 1.2 (0 = off)")
+	f.StringVar(&s.spendThreshold, "spend-threshold", "", "warn when a month's spend (UTC month) passes this amount (0 = off)")
+	f.StringVar(&s.spendFactor, "spend-factor", "", "warn when a month's spend (UTC month) passes k × last month's, e.g. 1.2 (0 = off)")
 }
 
 // apply copies the flags that were given onto a.

@@ -43,8 +43,10 @@ once when the previous successful run of its audit did not find it.
   quotas     endpoints created outside tollguard, accounts over their
              max_extensions or max_created_per_day, and bursts of new
              extensions. --apply blocks the newest beyond each quota.
-  spend      accounts whose spend this month crossed their threshold or
-             k × last month (1.2×); one alert per crossing. Report only.
+  spend      accounts whose spend this month (UTC) crossed their threshold
+             or k × last month (1.2×); one alert per crossing. For two
+             days into a month, last month too (calls settled late).
+             Report only.
   coverage   an anonymous endpoint, endpoints in contexts without the gate,
              gated endpoints that accept SIP transfers, fail2ban missing or
              without an asterisk jail. Report only.
