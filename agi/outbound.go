@@ -276,7 +276,10 @@ func (s *Server) answer(ss *session, call *tollguard.Call, d *tollguard.Decision
 		// failed logged it, at most every 10 s.
 		s.logCall(ss, slog.LevelDebug, "call denied", call, d, took, slog.Int(LogCause, d.Cause))
 	default:
-		s.logCall(ss, slog.LevelWarn, "call denied", call, d, took, slog.Int(LogCause, d.Cause))
+		// The policy at work, not a fault: info, as the config says. A
+		// PBX being scanned denies hundreds a minute; the detectors'
+		// alerts and the metrics are where patterns show.
+		s.logCall(ss, slog.LevelInfo, "call denied", call, d, took, slog.Int(LogCause, d.Cause))
 	}
 }
 
