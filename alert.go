@@ -71,6 +71,10 @@ const (
 	AlertTest                   = "test"                    // `tollguard alerts test`
 )
 
+// AlertKinds are the kinds above, for metrics that show each at zero.
+var AlertKinds = []string{AlertCredentialsCompromised, AlertNewIP, AlertNewUserAgent, AlertBurst, AlertConcurrent,
+	AlertSweep, AlertHighRisk, AlertUngated, AlertLongCall, AlertSpend, AlertBlocked, AlertAudit, AlertTest}
+
 // Subjects name what an alert is about; the same kind and subject merge.
 func ExtSubject(ext string) string    { return "ext:" + ext }
 func AccountSubject(id string) string { return "account:" + id }

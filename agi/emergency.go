@@ -71,7 +71,7 @@ func (s *Server) emergency(ctx context.Context, ss *session) {
 	changed, err := s.Gate.Settle(dctx, tollguard.Settlement{
 		CallID: d.CallID, Billsec: billsec, DialStatus: dialStatus, By: ByEmergency, At: s.cfg.now(),
 	})
-	s.cfg.metrics.Settled(ByEmergency, changed && err == nil)
+	s.countSettle(ByEmergency, changed, err)
 	if err != nil {
 		log.Error("recorded an emergency call but could not settle it; the sweep will settle it",
 			LogBillsec, billsec, tollguard.LogError, tollguard.ErrorMessage(err))

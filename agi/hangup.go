@@ -78,7 +78,7 @@ func (s *Server) hangup(ctx context.Context, ss *session) {
 		// them at the time since the decision, which the Dial followed.
 		SinceDecision: true,
 	})
-	s.cfg.metrics.Settled(ByAGI, changed && err == nil)
+	s.countSettle(ByAGI, changed, err)
 	switch {
 	case tollguard.ErrorCode(err) == tollguard.ENOTFOUND:
 		log.Warn("hangup request for a call id the gate does not know; nothing settled",

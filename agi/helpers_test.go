@@ -126,6 +126,12 @@ func (m *countingMetrics) Settled(by string, _ bool) {
 	m.mu.Unlock()
 }
 
+func (m *countingMetrics) SettleFailed(by string) {
+	m.mu.Lock()
+	m.settled[by+"/failed"]++
+	m.mu.Unlock()
+}
+
 func (m *countingMetrics) Refused(reason string) {
 	m.mu.Lock()
 	m.refused[reason]++

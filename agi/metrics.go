@@ -26,9 +26,11 @@ type Metrics interface {
 	// for it, so it has no place in the decision latency.
 	Recorded(v tollguard.Verdict, r tollguard.Reason)
 	// Settled reports a settle request the server made: by is
-	// "agi", "hangup_in_gate" or "deadline"; changed is Gate.Settle's
-	// answer (false also on error).
+	// "agi", "emergency", "hangup_in_gate" or "deadline"; changed is
+	// Gate.Settle's answer. SettleFailed reports one that failed (the
+	// store, an unknown call id).
 	Settled(by string, changed bool)
+	SettleFailed(by string)
 	// Refused reports a connection closed without serving it, or (with
 	// RefusedOverflow) answered without asking the gate, one of the
 	// Refused* reasons.
@@ -45,6 +47,22 @@ const (
 	RefusedUnchecked  = "unchecked"   // no copies in the URL, with Server.RequireArgCopies
 )
 
+// RefusedReasons and SettledBy are the values Refused and Settled take,
+// for metrics that show each at zero.
+var (
+	RefusedReasons = []string{RefusedNotAllowed, RefusedBusy, RefusedOverflow, RefusedMalformed, RefusedForged, RefusedUnchecked}
+	SettledBy      = []string{ByAGI, ByEmergency, ByHangupInGate, ByDeadline}
+)
+
+// countSettle reports a settle request's outcome.
+func (s *Server) countSettle(by string, changed bool, err error) {
+	if err != nil {
+		s.cfg.metrics.SettleFailed(by)
+		return
+	}
+	s.cfg.metrics.Settled(by, changed)
+}
+
 // NopMetrics discards every measurement.
 type NopMetrics struct{}
 
@@ -53,6 +71,7 @@ func (NopMetrics) SessionEnd()                                                 {
 func (NopMetrics) Decision(tollguard.Verdict, tollguard.Reason, time.Duration) {}
 func (NopMetrics) Recorded(tollguard.Verdict, tollguard.Reason)                {}
 func (NopMetrics) Settled(string, bool)                                        {}
+func (NopMetrics) SettleFailed(string)                                         {}
 func (NopMetrics) Refused(string)                                              {}
 
 var _ Metrics = NopMetrics{}

@@ -456,7 +456,7 @@ func (s *Server) settle(ctx context.Context, log *slog.Logger, callID int64, by 
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.sessionTimeout)
 	defer cancel()
 	changed, err := s.Gate.Settle(ctx, tollguard.Settlement{CallID: callID, By: by, At: s.cfg.now()})
-	s.cfg.metrics.Settled(by, changed && err == nil)
+	s.countSettle(by, changed, err)
 	if err != nil {
 		log.Error("settling the call failed; the ARI listener or the sweep will settle it",
 			tollguard.LogCallID, callID, "by", by, tollguard.LogError, tollguard.ErrorMessage(err))

@@ -996,6 +996,10 @@ func TestHangupScript(t *testing.T) {
 		if len(h.logs.find("does not know")) != 1 {
 			t.Errorf("log:\n%s", h.logs.dump())
 		}
+		// Counted as failed, not as a settle that changed nothing.
+		if _, _, _, settled, _ := h.metrics.snapshot(); settled["agi/failed"] != 1 {
+			t.Errorf("settled %v", settled)
+		}
 	})
 	t.Run("MalformedCallID", func(t *testing.T) {
 		h.run(hangup("12abc", "3", "ANSWER"))

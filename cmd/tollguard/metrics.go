@@ -15,6 +15,7 @@ import (
 	"golang.org/x/net/netutil"
 
 	"github.com/tollguard/tollguard"
+	"github.com/tollguard/tollguard/agi"
 	"github.com/tollguard/tollguard/store"
 )
 
@@ -27,13 +28,17 @@ type Metrics struct {
 	SessionsInFlight prometheus.Gauge
 	Refused          *prometheus.CounterVec
 	Settlements      *prometheus.CounterVec
+	SettleFailures   *prometheus.CounterVec
 
+	ARIEnabled    prometheus.Gauge
 	ARIConnected  prometheus.Gauge
 	ARIReconnects prometheus.Counter
 	ARIEvents     *prometheus.CounterVec
 
 	Alerts           *prometheus.CounterVec
 	NotifierFailures *prometheus.CounterVec
+	Undelivered      *prometheus.CounterVec
+	Notifications    *prometheus.CounterVec
 	AuditFindings    *prometheus.CounterVec
 	SweepSettled     *prometheus.CounterVec
 	Overran          *prometheus.CounterVec
@@ -51,24 +56,69 @@ func NewMetrics() *Metrics {
 	m.SessionsInFlight = prometheus.NewGauge(prometheus.GaugeOpts{Name: "tollguard_agi_sessions_in_flight", Help: "FastAGI sessions being served."})
 	m.Refused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tollguard_agi_refused_total", Help: "FastAGI connections refused, by reason: closed unserved, or (overflow) answered without asking the gate while every session slot was busy."}, []string{"reason"})
 	m.Settlements = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tollguard_settlements_total", Help: "Settle requests by source and whether they changed anything."}, []string{"by", "changed"})
-	m.ARIConnected = prometheus.NewGauge(prometheus.GaugeOpts{Name: "tollguard_ari_connected", Help: "1 while the ARI events websocket is connected."})
+	m.SettleFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tollguard_settle_failures_total", Help: "Settle requests that failed (the store, an unknown call id), by source; the ARI listener or the sweep settles those calls."}, []string{"by"})
+	m.ARIEnabled = prometheus.NewGauge(prometheus.GaugeOpts{Name: "tollguard_ari_enabled", Help: "1 when [ari] enabled is set: alert on tollguard_ari_connected == 0 only then."})
+	m.ARIConnected = prometheus.NewGauge(prometheus.GaugeOpts{Name: "tollguard_ari_connected", Help: "1 while the ARI events websocket is connected (0 with ARI disabled: see tollguard_ari_enabled)."})
 	m.ARIReconnects = prometheus.NewCounter(prometheus.CounterOpts{Name: "tollguard_ari_reconnects_total", Help: "ARI websocket connections made after the first (a failed attempt counts nothing: tollguard_ari_connected says whether it is up)."})
 	m.ARIEvents = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tollguard_ari_events_total", Help: "ARI events received, by type."}, []string{"type"})
 	m.Alerts = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tollguard_alerts_total", Help: "Alerts raised, by kind."}, []string{"kind"})
-	m.NotifierFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tollguard_notifier_failures_total", Help: "Failed alert deliveries, by notifier."}, []string{"notifier"})
+	m.NotifierFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tollguard_notifier_failures_total", Help: "Failed alert delivery attempts, by notifier (retries included)."}, []string{"notifier"})
+	m.Undelivered = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tollguard_alerts_undelivered_total", Help: "Alert notices given up on after their retries, by notifier: an alert nobody was told about."}, []string{"notifier"})
+	m.Notifications = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tollguard_notifications_sent_total", Help: "Alert notices delivered, by notifier."}, []string{"notifier"})
 	m.AuditFindings = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tollguard_audit_findings_total", Help: "Audit findings, by job and severity."}, []string{"audit", "severity"})
 	m.SweepSettled = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tollguard_sweep_settled_total", Help: "Calls the sweep settled because no hangup arrived, by how."}, []string{"how"})
 	m.Overran = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tollguard_calls_overran_total", Help: "Sweeps that found a call still up past its MAXSEC plus grace, by what became of it (hung_up through ARI, or still_up)."}, []string{"action"})
-	for _, c := range []prometheus.Collector{m.Decisions, m.DecisionLatency, m.SessionsInFlight, m.Refused, m.Settlements,
-		m.ARIConnected, m.ARIReconnects, m.ARIEvents, m.Alerts, m.NotifierFailures, m.AuditFindings, m.SweepSettled, m.Overran} {
+	for _, c := range []prometheus.Collector{m.Decisions, m.DecisionLatency, m.SessionsInFlight, m.Refused, m.Settlements, m.SettleFailures,
+		m.ARIEnabled, m.ARIConnected, m.ARIReconnects, m.ARIEvents, m.Alerts, m.NotifierFailures, m.Undelivered, m.Notifications,
+		m.AuditFindings, m.SweepSettled, m.Overran} {
 		f(c)
 	}
-	// Every reason shows up at zero, so dashboards and alerts see the series.
-	for _, r := range tollguard.Reasons {
-		m.Decisions.WithLabelValues(string(tollguard.Deny), string(r))
-	}
-	m.Decisions.WithLabelValues(string(tollguard.Allow), string(tollguard.ReasonOK))
+	m.zeroSeries()
 	return m
+}
+
+// zeroSeries creates every known series at zero: a counter that first
+// appears at 1 is invisible to rate() and increase(), so the first
+// overrun call, refusal or alert after a start would be missed.
+func (m *Metrics) zeroSeries() {
+	for _, r := range tollguard.Reasons {
+		v := tollguard.Deny
+		if r == tollguard.ReasonOK || r == tollguard.ReasonEmergency || r == tollguard.ReasonWhitelist {
+			v = tollguard.Allow
+		}
+		m.Decisions.WithLabelValues(string(v), string(r))
+	}
+	for _, r := range agi.RefusedReasons {
+		m.Refused.WithLabelValues(r)
+	}
+	for _, by := range append(agi.SettledBy, "ari") {
+		m.Settlements.WithLabelValues(by, "true")
+		m.Settlements.WithLabelValues(by, "false")
+		m.SettleFailures.WithLabelValues(by)
+	}
+	for _, how := range []string{"full_reservation", "channel_gone"} {
+		m.SweepSettled.WithLabelValues(how)
+	}
+	for _, a := range []string{"hung_up", "still_up"} {
+		m.Overran.WithLabelValues(a)
+	}
+	for _, k := range tollguard.AlertKinds {
+		m.Alerts.WithLabelValues(k)
+	}
+	for _, j := range auditJobNames() {
+		for _, sev := range []tollguard.Severity{tollguard.SeverityInfo, tollguard.SeverityWarning, tollguard.SeverityCritical} {
+			m.AuditFindings.WithLabelValues(j, string(sev))
+		}
+	}
+}
+
+// Notifiers creates the notifiers' series at zero.
+func (m *Metrics) Notifiers(names []string) {
+	for _, n := range names {
+		m.NotifierFailures.WithLabelValues(n)
+		m.Undelivered.WithLabelValues(n)
+		m.Notifications.WithLabelValues(n)
+	}
 }
 
 // WatchStore exports the store's own counters.
@@ -206,4 +256,5 @@ func (a agiMetrics) Settled(by string, changed bool) {
 	}
 	a.m.Settlements.WithLabelValues(by, c).Inc()
 }
-func (a agiMetrics) Refused(reason string) { a.m.Refused.WithLabelValues(reason).Inc() }
+func (a agiMetrics) SettleFailed(by string) { a.m.SettleFailures.WithLabelValues(by).Inc() }
+func (a agiMetrics) Refused(reason string)  { a.m.Refused.WithLabelValues(reason).Inc() }

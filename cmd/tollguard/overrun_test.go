@@ -98,13 +98,16 @@ func TestSweepHangsUpOverrunningCalls(t *testing.T) {
 	}
 }
 
-// counterValue reads one labelled counter from m.
+// counterValue reads a labelled counter from m (see the sum below).
 func counterValue(t *testing.T, m *Metrics, name, label string) float64 {
 	t.Helper()
 	mfs, err := m.Registry.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The sum of the series with label among their values (every
+	// series exists at 0 from the start: audits by severity too).
+	sum, found := 0.0, false
 	for _, mf := range mfs {
 		if mf.GetName() != name {
 			continue
@@ -112,10 +115,13 @@ func counterValue(t *testing.T, m *Metrics, name, label string) float64 {
 		for _, c := range mf.GetMetric() {
 			for _, l := range c.GetLabel() {
 				if l.GetValue() == label {
-					return c.GetCounter().GetValue()
+					sum, found = sum+c.GetCounter().GetValue(), true
 				}
 			}
 		}
 	}
-	return -1
+	if !found {
+		return -1
+	}
+	return sum
 }

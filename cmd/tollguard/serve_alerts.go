@@ -28,6 +28,9 @@ func startAlerts(ctx context.Context, d *daemon) error {
 		return err
 	}
 	d.alerter = disp
+	if d.metrics != nil {
+		d.metrics.Notifiers(disp.Notifiers())
+	}
 	d.goFunc("alerts", func() {
 		if err := disp.Run(ctx); err != nil {
 			d.log.Error("alert delivery stopped", tollguard.LogError, err)
@@ -49,7 +52,12 @@ type alertMetrics struct{ m *Metrics }
 func (a alertMetrics) AlertRaised(kind string, _ tollguard.Severity) {
 	a.m.Alerts.WithLabelValues(kind).Inc()
 }
-func (a alertMetrics) NotifierFailed(notifier string, _ bool) {
+func (a alertMetrics) NotifierFailed(notifier string, final bool) {
 	a.m.NotifierFailures.WithLabelValues(notifier).Inc()
+	if final {
+		a.m.Undelivered.WithLabelValues(notifier).Inc()
+	}
 }
-func (a alertMetrics) NotificationSent(string) {}
+func (a alertMetrics) NotificationSent(notifier string) {
+	a.m.Notifications.WithLabelValues(notifier).Inc()
+}

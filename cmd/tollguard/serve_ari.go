@@ -24,6 +24,9 @@ func startARI(ctx context.Context, d *daemon) error {
 	if err != nil {
 		return err
 	}
+	if d.metrics != nil {
+		d.metrics.ARIEnabled.Set(1)
+	}
 	client, err := ari.NewClient(ccfg)
 	if err != nil {
 		return err

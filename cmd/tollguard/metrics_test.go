@@ -1,0 +1,59 @@
+package main
+
+import (
+	"sort"
+	"strings"
+	"testing"
+)
+
+// TestMetricsAtZero: every known series exists from the start: a counter
+// that first appears at 1 is invisible to rate() and increase(), so the
+// first overrun call or refusal after a start went unseen. Decisions
+// exist for the verdict each reason has: no deny/ok.
+func TestMetricsAtZero(t *testing.T) {
+	m := NewMetrics()
+	m.Notifiers([]string{"email"})
+	fams, err := m.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	series := map[string]bool{}
+	for _, f := range fams {
+		for _, mm := range f.GetMetric() {
+			var labels []string
+			for _, l := range mm.GetLabel() {
+				labels = append(labels, l.GetName()+`="`+l.GetValue()+`"`)
+			}
+			sort.Strings(labels)
+			name := f.GetName()
+			if len(labels) > 0 {
+				name += "{" + strings.Join(labels, ",") + "}"
+			}
+			series[name] = true
+		}
+	}
+	for _, want := range []string{
+		`tollguard_calls_overran_total{action="hung_up"}`,
+		`tollguard_agi_refused_total{reason="not_allowed"}`,
+		`tollguard_settlements_total{by="agi",changed="true"}`,
+		`tollguard_settle_failures_total{by="ari"}`,
+		`tollguard_sweep_settled_total{how="channel_gone"}`,
+		`tollguard_decisions_total{reason="whitelist",verdict="allow"}`,
+		`tollguard_decisions_total{reason="emergency",verdict="allow"}`,
+		`tollguard_decisions_total{reason="high_risk",verdict="deny"}`,
+		`tollguard_alerts_total{kind="credentials_compromised"}`,
+		`tollguard_audit_findings_total{audit="pins",severity="warning"}`,
+		`tollguard_alerts_undelivered_total{notifier="email"}`,
+		`tollguard_notifications_sent_total{notifier="email"}`,
+		`tollguard_ari_enabled`,
+	} {
+		if !series[want] {
+			t.Errorf("no series %s at start", want)
+		}
+	}
+	for _, absent := range []string{`tollguard_decisions_total{reason="ok",verdict="deny"}`, `tollguard_decisions_total{reason="emergency",verdict="deny"}`} {
+		if series[absent] {
+			t.Errorf("a series that cannot happen: %s", absent)
+		}
+	}
+}
