@@ -117,6 +117,10 @@ type Settlement struct {
 	// the gate (a DISA or IVR line answered first): it is capped at the
 	// time from the decision to At.
 	SinceDecision bool
+	// Elapsed, when known, is the time since the decision on a
+	// monotonic clock (Policy.Mono): the cap is then at least that, so a
+	// wall clock stepped back during the call does not cut its bill.
+	Elapsed time.Duration
 }
 
 // CallRecord is the stored row of one gate decision.

@@ -55,6 +55,18 @@ type Policy struct {
 	// this must be longer. Zero is DefaultSweepGoneWait.
 	SweepGoneWait time.Duration
 
+	// Mono, when set, is a monotonic clock (MonotonicClock in the
+	// daemon): the time since a decision this process made is measured
+	// on it, so that a wall clock stepped back (NTP) does not cut the
+	// seconds a call is billed, nor one stepped forward make the sweep
+	// hang up calls within their MAXSEC. Unset, the wall clock is used.
+	Mono func() time.Duration
+
+	// decided is the Mono reading at each allowed decision still open,
+	// under decidedMu.
+	decidedMu sync.Mutex
+	decided   map[int64]time.Duration
+
 	// sweepGone is when each open call was first seen gone, under
 	// sweepMu: one sweep's sightings for the next.
 	sweepMu   sync.Mutex
@@ -230,10 +242,14 @@ func (p *Policy) Settle(ctx context.Context, s Settlement) (bool, error) {
 	if s.Billsec < 0 {
 		s.Billsec = 0
 	}
+	if s.SinceDecision && s.Elapsed == 0 {
+		s.Elapsed, _ = p.sinceDecided(s.CallID)
+	}
 	rec, changed, err := p.Store.SettleCall(ctx, s)
 	if err != nil {
 		return false, err
 	}
+	p.forgetDecided(s.CallID)
 	if changed && rec.MaxSec >= 0 && rec.Billsec > rec.MaxSec+5 {
 		// TIMEOUT(absolute) should have ended the call; the charge is
 		// capped at the reservation, so say why the bill looks short.
@@ -301,7 +317,54 @@ func (p *Policy) evaluate(ctx context.Context, c Call, now time.Time, dry bool) 
 	if err != nil {
 		return d, err
 	}
+	if !dry && d.Allowed() && d.CallID != 0 && c.At.IsZero() {
+		p.noteDecided(d.CallID)
+	}
 	return d, nil
+}
+
+// MonotonicClock reads the process's monotonic clock: Policy.Mono in the
+// daemon.
+func MonotonicClock() time.Duration { return time.Since(processStart) }
+
+var processStart = time.Now()
+
+// maxDecided bounds the open decisions remembered; past it the map is
+// cleared, and those calls are measured on the wall clock.
+const maxDecided = 100_000
+
+func (p *Policy) noteDecided(id int64) {
+	if p.Mono == nil {
+		return
+	}
+	at := p.Mono()
+	p.decidedMu.Lock()
+	if p.decided == nil || len(p.decided) >= maxDecided {
+		p.decided = make(map[int64]time.Duration)
+	}
+	p.decided[id] = at
+	p.decidedMu.Unlock()
+}
+
+// sinceDecided is the time on Mono since call id was decided, if this
+// process decided it.
+func (p *Policy) sinceDecided(id int64) (time.Duration, bool) {
+	if p.Mono == nil {
+		return 0, false
+	}
+	p.decidedMu.Lock()
+	at, ok := p.decided[id]
+	p.decidedMu.Unlock()
+	if !ok {
+		return 0, false
+	}
+	return p.Mono() - at, true
+}
+
+func (p *Policy) forgetDecided(id int64) {
+	p.decidedMu.Lock()
+	delete(p.decided, id)
+	p.decidedMu.Unlock()
 }
 
 // evaluateTx is one decision inside the store's transaction: look up the

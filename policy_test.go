@@ -1169,3 +1169,53 @@ func TestStepNumbers(t *testing.T) {
 		}
 	}
 }
+
+// TestClockSteps: with a monotonic clock (as serve sets it), a wall
+// clock stepped back during a call no longer cuts its bill (30 minutes
+// answered, settled when the wall clock said 20 had passed: billed 20),
+// and one stepped forward no longer makes the sweep hang up, or settle
+// at its full reservation, a call one minute into its ten.
+func TestClockSteps(t *testing.T) {
+	ctx := context.Background()
+	var mono time.Duration
+	t.Run("BackDuringACall", func(t *testing.T) {
+		f := newFixture(t)
+		f.p.Mono = func() time.Duration { return mono }
+		d := f.want(tollguard.Call{Dialled: "02079460000"}, tollguard.Allow, tollguard.ReasonOK)
+		mono += 30 * time.Minute
+		f.now = f.now.Add(20 * time.Minute) // 30 real minutes, the wall clock set back 10
+		if _, err := f.p.Settle(ctx, tollguard.Settlement{CallID: d.CallID, Billsec: 1800, DialStatus: "ANSWER", By: "agi", At: f.now, SinceDecision: true}); err != nil {
+			t.Fatal(err)
+		}
+		if c, _ := f.db.Call(ctx, d.CallID); c.Billsec != 1800 {
+			t.Errorf("billed %d s, want the 1800 answered", c.Billsec)
+		}
+	})
+	t.Run("ForwardDuringACall", func(t *testing.T) {
+		f := newFixture(t)
+		f.p.Mono = func() time.Duration { return mono }
+		f.account(func(a *tollguard.Account) { a.MaxCallSecs = 600 })
+		d := f.want(tollguard.Call{Dialled: "07400123456", UniqueID: "pbx-1.1"}, tollguard.Allow, tollguard.ReasonOK)
+		mono += time.Minute
+		f.now = f.now.Add(time.Hour + time.Minute) // the wall clock jumps an hour
+		alive := func(context.Context, *tollguard.CallRecord) (bool, bool, error) { return true, true, nil }
+		hangup := func(_ context.Context, c *tollguard.CallRecord) error {
+			t.Errorf("call %d hung up one minute into its ten", c.ID)
+			return nil
+		}
+		if r, err := f.p.Sweep(ctx, f.db, alive, hangup, 2*time.Minute); err != nil || len(r.Overran) != 0 {
+			t.Errorf("sweep with ARI: %+v, %v", r, err)
+		}
+		if r, err := f.p.Sweep(ctx, f.db, nil, nil, 2*time.Minute); err != nil || r.SettledFull != 0 {
+			t.Errorf("sweep without ARI: %+v, %v", r, err)
+		}
+		if c, _ := f.db.Call(ctx, d.CallID); !c.Open() {
+			t.Errorf("settled by %s at %d s", c.SettledBy, c.Billsec)
+		}
+		// Past its MAXSEC on the monotonic clock, it is overrun.
+		mono += 12 * time.Minute
+		if r, err := f.p.Sweep(ctx, f.db, nil, nil, 2*time.Minute); err != nil || r.SettledFull != 1 {
+			t.Errorf("past MAXSEC: %+v, %v", r, err)
+		}
+	})
+}

@@ -119,6 +119,9 @@ func (p *Policy) Sweep(ctx context.Context, l OpenCallLister, alive ChannelCheck
 			limit = DefaultOpenLimit
 		}
 		elapsed := now.Sub(c.CreatedAt)
+		if d, ok := p.sinceDecided(c.ID); ok {
+			elapsed = d // a wall clock stepped forward is no overrun
+		}
 		if alive != nil {
 			up, known, err := alive(ctx, c)
 			if err == nil && known && up {

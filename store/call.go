@@ -75,8 +75,12 @@ func (s *DB) SettleCall(ctx context.Context, st tollguard.Settlement) (tollguard
 		}
 		// (Not when the clock stepped back past the decision: no bound
 		// then, rather than 0 s.)
-		if st.SinceDecision && !c.CreatedAt.IsZero() && c.SettledAt.After(c.CreatedAt) {
-			c.Billsec = min(c.Billsec, tollguard.StartedSeconds(c.SettledAt.Sub(c.CreatedAt)))
+		if st.SinceDecision && !c.CreatedAt.IsZero() && (c.SettledAt.After(c.CreatedAt) || st.Elapsed > 0) {
+			// The longer of the wall clock's and the monotonic clock's
+			// time since the decision: a clock stepped back shortens only
+			// the first.
+			since := max(c.SettledAt.Sub(c.CreatedAt), st.Elapsed)
+			c.Billsec = min(c.Billsec, tollguard.StartedSeconds(since))
 		}
 		c.Charge = min(tollguard.Cost(c.Rate, c.Billing, c.Billsec, c.Scale), c.Reserve)
 		if _, err := tx.StmtContext(ctx, s.gate.settleCall).ExecContext(ctx, c.SettledAt.Unix(), c.SettledBy, c.Billsec,

@@ -115,6 +115,9 @@ func serve(ctx context.Context, app *App) error {
 		return err
 	}
 	d := &daemon{app: app, db: db, policy: app.Policy(db), log: log, health: NewHealth(), alerter: logAlerter{log}, fatal: make(chan error, 1)}
+	// Times since this process's decisions on the monotonic clock: an
+	// NTP step must neither cut a bill nor end calls within their MAXSEC.
+	d.policy.Mono = tollguard.MonotonicClock
 	gate := cfg.Gate
 	d.gate.Store(&gate)
 	d.metrics = NewMetrics()
