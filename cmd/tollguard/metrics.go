@@ -132,6 +132,7 @@ func (m *Metrics) WatchStore(db *store.DB) {
 type Health struct {
 	mu       sync.Mutex
 	store    bool
+	schemaOK bool // false once a newer tollguard migrated the database
 	agiBound bool
 	ari      string // "disabled", "connected", "disconnected: <err>"
 	// failing counts the gate's decisions in a row that failed (reason
@@ -161,9 +162,10 @@ func (h *Health) Decided(r tollguard.Reason, at time.Time) {
 }
 
 // NewHealth returns a Health with ARI disabled.
-func NewHealth() *Health { return &Health{ari: "disabled"} }
+func NewHealth() *Health { return &Health{ari: "disabled", schemaOK: true} }
 
 func (h *Health) SetStore(ok bool)    { h.mu.Lock(); h.store = ok; h.mu.Unlock() }
+func (h *Health) SetSchemaOK(ok bool) { h.mu.Lock(); h.schemaOK = ok; h.mu.Unlock() }
 func (h *Health) SetAGIBound(ok bool) { h.mu.Lock(); h.agiBound = ok; h.mu.Unlock() }
 func (h *Health) SetARI(state string) { h.mu.Lock(); h.ari = state; h.mu.Unlock() }
 
@@ -173,6 +175,7 @@ func (h *Health) AGIServing() bool { h.mu.Lock(); defer h.mu.Unlock(); return h.
 type healthReport struct {
 	Ready    bool   `json:"ready"`
 	Store    bool   `json:"store_open"`
+	Schema   bool   `json:"schema_current"`
 	AGIBound bool   `json:"agi_listening"`
 	Deciding bool   `json:"gate_deciding"`
 	ARI      string `json:"ari"`
@@ -182,8 +185,8 @@ func (h *Health) report(agiEnabled bool, now time.Time) healthReport {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	deciding := h.failing < failingDecisions || now.Sub(h.lastFail) > failingFor
-	return healthReport{Ready: h.store && deciding && (h.agiBound || !agiEnabled), Store: h.store, AGIBound: h.agiBound,
-		Deciding: deciding, ARI: h.ari}
+	return healthReport{Ready: h.store && h.schemaOK && deciding && (h.agiBound || !agiEnabled), Store: h.store, Schema: h.schemaOK,
+		AGIBound: h.agiBound, Deciding: deciding, ARI: h.ari}
 }
 
 // metricsMaxConns caps the metrics listener's open connections.

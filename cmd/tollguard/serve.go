@@ -372,7 +372,7 @@ func (d *daemon) checkSchema(ctx context.Context, known int) {
 		return
 	}
 	if v > known {
-		d.health.SetStore(false)
+		d.health.SetSchemaOK(false)
 		d.log.Error("a newer tollguard migrated the database under this daemon; restart it so that the new binary serves (systemctl restart tollguard)",
 			"schema", v, "this_binary_knows", known)
 	}
