@@ -51,4 +51,7 @@ const (
 	LogClass     = "class"
 	LogRemote    = "remote"
 	LogError     = "err"
+	// A settlement's, from the AGI hangup request and the ARI listener.
+	LogBillsec    = "billsec"
+	LogDialStatus = "dial_status"
 )

@@ -35,8 +35,10 @@ func (s *Server) hangup(ctx context.Context, ss *session) {
 	}
 	callID, err := strconv.ParseInt(rawID, 10, 64)
 	if err != nil || callID <= 0 {
-		ss.log().Warn("hangup request with a malformed call id; nothing settled",
-			tollguard.LogCallID, rawID)
+		// Not under call_id, which is always a number: log indexes
+		// type it.
+		ss.log().Warn("hangup request with a malformed call id; nothing settled. TOLLGUARD_CALLID is set by tollguard only: "+
+			"check that nothing in the dialplan sets it", "raw_call_id", rawID)
 		return
 	}
 

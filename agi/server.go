@@ -51,8 +51,8 @@ const (
 	LogScript     = "script"   // agi_network_script
 	LogCause      = "cause"
 	LogMaxSec     = "maxsec"
-	LogBillsec    = "billsec"
-	LogDialStatus = "dialstatus"
+	LogBillsec    = tollguard.LogBillsec
+	LogDialStatus = tollguard.LogDialStatus
 	LogChanged    = "changed"
 	LogTook       = "took"
 	LogSuppressed = "suppressed" // log lines held back by rate limiting
@@ -264,7 +264,7 @@ func (s *Server) accept(ctx context.Context, conn net.Conn, wg *serveGroups) {
 		if ok, n := s.refusedLog.allow(time.Now()); ok {
 			s.cfg.log.Warn("FastAGI connection refused: the peer is not in the allowed networks. "+
 				"If this is your Asterisk, add its address to the gate's allowed networks; otherwise firewall the FastAGI port",
-				LogPeer, conn.RemoteAddr().String(), "allowed", fmt.Sprint(s.cfg.allowed), LogSuppressed, n)
+				append(peerAttrs(conn), "allowed", fmt.Sprint(s.cfg.allowed), LogSuppressed, n)...)
 		}
 		conn.Close()
 		return
@@ -285,6 +285,17 @@ func (s *Server) accept(ctx context.Context, conn net.Conn, wg *serveGroups) {
 		}
 		s.serveConn(ctx, conn, peer)
 	}()
+}
+
+// peerAttrs logs a connection's peer as every line does (the address
+// alone, under peer), with its port apart: the port finds a local
+// process (ss -tnp).
+func peerAttrs(conn net.Conn) []any {
+	ap, err := netip.ParseAddrPort(conn.RemoteAddr().String())
+	if err != nil {
+		return []any{LogPeer, conn.RemoteAddr().String()}
+	}
+	return []any{LogPeer, ap.Addr().Unmap().String(), "peer_port", ap.Port()}
 }
 
 // allowedUser checks the owner of a client on this host against
@@ -308,11 +319,11 @@ func (s *Server) allowedUser(conn net.Conn, peer netip.Addr) bool {
 		if err != nil {
 			s.cfg.log.Error("FastAGI connection refused: cannot tell which local user connected, so it may not be Asterisk. "+
 				"Allow AF_NETLINK in the unit's RestrictAddressFamilies, or empty [agi] allowed_users",
-				LogPeer, conn.RemoteAddr().String(), tollguard.LogError, err.Error(), LogSuppressed, n)
+				append(peerAttrs(conn), tollguard.LogError, err.Error(), LogSuppressed, n)...)
 		} else {
 			s.cfg.log.Warn("FastAGI connection refused: a local process that is not Asterisk's user connected to the gate. "+
 				"If Asterisk runs as another user, add it to [agi] allowed_users; otherwise find that process",
-				LogPeer, conn.RemoteAddr().String(), "uid", uid, "allowed_uids", fmt.Sprint(s.ClientUIDs), LogSuppressed, n)
+				append(peerAttrs(conn), "uid", uid, "allowed_uids", fmt.Sprint(s.ClientUIDs), LogSuppressed, n)...)
 		}
 	}
 	return false

@@ -743,8 +743,9 @@ func TestRefusesClientsOutsideAllowedNetworks(t *testing.T) {
 	if len(logs) != 1 {
 		t.Fatalf("%d refusal log lines for %d connections, want 1 (rate limited):\n%s", len(logs), n, h.logs.dump())
 	}
-	if !strings.HasPrefix(logs[0].Attrs[LogPeer], "127.0.0.1:") {
-		t.Errorf("refusal log without the peer address: %+v", logs[0])
+	// The address under peer, as in every other line; the port apart.
+	if logs[0].Attrs[LogPeer] != "127.0.0.1" || logs[0].Attrs["peer_port"] == "" {
+		t.Errorf("refusal log without the peer address and port: %+v", logs[0])
 	}
 	if _, _, _, _, refused := h.metrics.snapshot(); refused[RefusedNotAllowed] != n {
 		t.Errorf("refused metrics %v", refused)

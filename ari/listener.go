@@ -598,7 +598,7 @@ func (l *Listener) settleNow(ctx context.Context, s tollguard.Settlement) {
 	l.hooks.Settled(changed)
 	if changed {
 		l.log.Warn("settled a call from ARI events: the dialplan's hangup request never came (check the hangup handler in the tollguard include)",
-			tollguard.LogCallID, s.CallID, "billsec", s.Billsec, "dial_status", s.DialStatus)
+			tollguard.LogCallID, s.CallID, tollguard.LogBillsec, s.Billsec, tollguard.LogDialStatus, s.DialStatus)
 	}
 }
 

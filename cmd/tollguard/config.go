@@ -520,6 +520,14 @@ func (l LogConfig) NewLogger(w io.Writer) *slog.Logger {
 	_ = level.UnmarshalText([]byte(l.Level))
 	opts := &slog.HandlerOptions{Level: level}
 	if l.Format == "json" {
+		// Durations as text ("1.5ms", "15m0s"), as the text format has
+		// them: JSON's default is bare nanoseconds, a unit nobody reads.
+		opts.ReplaceAttr = func(_ []string, a slog.Attr) slog.Attr {
+			if a.Value.Kind() == slog.KindDuration {
+				return slog.String(a.Key, a.Value.Duration().String())
+			}
+			return a
+		}
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))

@@ -4,6 +4,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestMetricsAtZero: every known series exists from the start: a counter
@@ -55,5 +56,15 @@ func TestMetricsAtZero(t *testing.T) {
 		if series[absent] {
 			t.Errorf("a series that cannot happen: %s", absent)
 		}
+	}
+}
+
+// TestJSONLogDurations: JSON logs wrote durations as bare nanoseconds
+// ("took":383359); they are text, as in the text format.
+func TestJSONLogDurations(t *testing.T) {
+	var buf strings.Builder
+	LogConfig{Level: "info", Format: "json"}.NewLogger(&buf).Info("x", "took", 1500*time.Microsecond, "n", 3)
+	if out := buf.String(); !strings.Contains(out, `"took":"1.5ms"`) || !strings.Contains(out, `"n":3`) {
+		t.Errorf("%s", out)
 	}
 }
