@@ -801,7 +801,7 @@ const maxBridgedBreak = 2 * time.Hour
 func (p *Policy) lookupFailed(e *eval, rule string, err error) {
 	e.step(rule, "error", "%v", err)
 	e.d.Verdict = ""
-	p.logger().Error("decision lookup failed", "rule", rule, LogError, err)
+	p.logger().Error("decision lookup failed; the call is denied with reason error, emergency numbers allowed. "+CheckStore, "rule", rule, LogError, err)
 }
 
 // schedule returns the account's compiled business hours, parsed once

@@ -39,6 +39,9 @@ const (
 	CauseNoCircuitAvailable = 34 // tollguard could not decide (reason "error")
 )
 
+// CheckStore is the advice on a log line for a database that failed.
+const CheckStore = "check the database: disk space, its file's owner and permissions, `tollguard selftest`"
+
 // Structured log keys. Every log line about a call uses these, so that
 // admins can grep and alert on them.
 const (

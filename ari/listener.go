@@ -517,7 +517,7 @@ func (l *Listener) tick(ctx context.Context) {
 			PruneContacts(context.Context, time.Time) (int, error)
 		}); ok {
 			if n, err := p.PruneContacts(ctx, wall.Add(-l.ContactRetention)); err != nil {
-				l.log.Error("pruning old registrations failed", tollguard.LogError, err)
+				l.log.Error("pruning old registrations failed; it is tried again later. "+tollguard.CheckStore, tollguard.LogError, err)
 			} else if n > 0 {
 				l.log.Info("pruned old registrations", "contacts", n, "older_than", l.ContactRetention)
 			}
@@ -534,14 +534,14 @@ func (l *Listener) tick(ctx context.Context) {
 func (l *Listener) refresh(ctx context.Context) {
 	l.lastRefresh = l.Now()
 	if o, err := l.Store.DetectorOverrides(ctx); err != nil {
-		l.log.Error("reading detector overrides failed; keeping the previous ones", tollguard.LogError, err)
+		l.log.Error("reading detector overrides failed; keeping the previous ones. "+tollguard.CheckStore, tollguard.LogError, err)
 	} else if err := l.Detectors.SetOverrides(o); err != nil {
 		l.log.Warn(tollguard.ErrorMessage(err))
 	}
 	// The store's list, as the gate uses it (the store seeds it with the
 	// default; an admin may have emptied it on purpose).
 	if hr, err := l.Store.HighRiskList(ctx); err != nil {
-		l.log.Error("reading the high-risk list failed; keeping the previous one", tollguard.LogError, err)
+		l.log.Error("reading the high-risk list failed; keeping the previous one. "+tollguard.CheckStore, tollguard.LogError, err)
 	} else {
 		l.tr.highRisk = tollguard.NewPrefixList(hr)
 	}

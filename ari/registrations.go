@@ -81,13 +81,13 @@ func (l *Listener) contactEvent(ctx context.Context, ev *ariv5.ContactStatusChan
 	case status == tollguard.ContactRemoved:
 		was, err := l.Store.ContactGone(ctx, id, at)
 		if err != nil {
-			l.log.Error("recording a removed contact failed", "contact", id, tollguard.LogError, err)
+			l.log.Error("recording a removed contact failed; the next resync reads it again. "+tollguard.CheckStore, "contact", id, tollguard.LogError, err)
 		} else if was {
 			l.log.Info("registration ended", tollguard.LogExtension, orEndpoint(ep, aor), "contact", uri)
 		}
 	case status == tollguard.ContactUnreachable || status == tollguard.ContactUnknown:
 		if err := l.Store.SetContactStatus(ctx, id, status, at); err != nil {
-			l.log.Error("recording a contact status failed", "contact", id, tollguard.LogError, err)
+			l.log.Error("recording a contact status failed. "+tollguard.CheckStore, "contact", id, tollguard.LogError, err)
 		}
 	default:
 		l.log.Debug("contact status not tracked", "contact", id, "status", status)
@@ -134,18 +134,18 @@ func (l *Listener) observe(ctx context.Context, c tollguard.Contact, warn string
 	}
 	ext, err := l.Store.Extension(ctx, c.Extension)
 	if err != nil && tollguard.ErrorCode(err) != tollguard.ENOTFOUND {
-		l.log.Error("looking up a registering extension failed; not judging this registration", tollguard.LogExtension, c.Extension, tollguard.LogError, err)
+		l.log.Error("looking up a registering extension failed; not judging this registration. "+tollguard.CheckStore, tollguard.LogExtension, c.Extension, tollguard.LogError, err)
 		return
 	}
 	var acct *tollguard.Account
 	if ext != nil {
 		if acct, err = l.Store.Account(ctx, ext.Account); err != nil && tollguard.ErrorCode(err) != tollguard.ENOTFOUND {
-			l.log.Error("looking up an account failed", tollguard.LogAccount, ext.Account, tollguard.LogError, err)
+			l.log.Error("looking up an account failed; the registration is judged without the account's alert settings. "+tollguard.CheckStore, tollguard.LogAccount, ext.Account, tollguard.LogError, err)
 		}
 	}
 	hist, err := l.Store.ObserveContact(ctx, c)
 	if err != nil {
-		l.log.Error("recording a registration failed", tollguard.LogExtension, c.Extension, "contact", c.ID, tollguard.LogError, err)
+		l.log.Error("recording a registration failed; it is not judged against this one next time. "+tollguard.CheckStore, tollguard.LogExtension, c.Extension, "contact", c.ID, tollguard.LogError, err)
 		return
 	}
 	if first != nil {
@@ -157,7 +157,7 @@ func (l *Listener) observe(ctx context.Context, c tollguard.Contact, warn string
 	}
 	if ext != nil {
 		if err := l.Store.TouchExtension(ctx, ext.Name, at.Unix()); err != nil {
-			l.log.Error("recording when an extension was last seen failed", tollguard.LogExtension, ext.Name, tollguard.LogError, err)
+			l.log.Error("recording when an extension was last seen failed; the stale audit may take it for unused. "+tollguard.CheckStore, tollguard.LogExtension, ext.Name, tollguard.LogError, err)
 		}
 	}
 	if hist.Previous == nil || !hist.Previous.Live {
@@ -187,7 +187,7 @@ func (l *Listener) removeContact(ctx context.Context, c tollguard.Contact, at ti
 	switch tollguard.ErrorCode(err) {
 	case "", tollguard.ENOTFOUND:
 		if _, err := l.Store.ContactGone(ctx, c.ID, at); err != nil {
-			l.log.Error("recording a removed contact failed", "contact", c.ID, tollguard.LogError, err)
+			l.log.Error("recording a removed contact failed; the next resync reads it again. "+tollguard.CheckStore, "contact", c.ID, tollguard.LogError, err)
 		}
 		l.log.Warn("removed a contact registered from outside the extension's access list", tollguard.LogExtension, c.Extension, tollguard.LogRemote, c.IP, "contact", c.ID)
 		return "tollguard removed the contact from Asterisk.", true
@@ -243,7 +243,7 @@ func (l *Listener) resync(ctx context.Context, warned map[string]bool) {
 			continue
 		}
 		if was, err := l.Store.ContactGone(ctx, c.ID, start); err != nil {
-			l.log.Error("recording a removed contact failed", "contact", c.ID, tollguard.LogError, err)
+			l.log.Error("recording a removed contact failed; the next resync reads it again. "+tollguard.CheckStore, "contact", c.ID, tollguard.LogError, err)
 		} else if was {
 			gone++
 			l.log.Info("registration ended while tollguard was not listening", tollguard.LogExtension, c.Extension, "contact", c.URI)

@@ -223,7 +223,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	}
 	defer d.running.Store(false)
 	if gone, err := d.db.AbandonDeliveries(ctx, d.names, d.now()); err != nil {
-		d.log.Error("could not check the outbox for removed notifiers", tollguard.LogError, err)
+		d.log.Error("could not check the outbox for removed notifiers. "+tollguard.CheckStore, tollguard.LogError, err)
 	} else {
 		for name, n := range gone {
 			d.log.Error("alert deliveries abandoned: their notifier is no longer configured",
@@ -267,7 +267,7 @@ func (d *Dispatcher) notifierLoop(ctx, sendCtx context.Context, n tollguard.Noti
 		if free := cap(slots) - len(slots); free > 0 {
 			ds, err := d.db.ClaimDeliveries(ctx, name, d.now(), d.lease, free)
 			if err != nil && ctx.Err() == nil {
-				d.log.Error("could not read the alert outbox", tollguard.LogNotifier, name, tollguard.LogError, err)
+				d.log.Error("could not read the alert outbox; alerts wait in it until it can be read. "+tollguard.CheckStore, tollguard.LogNotifier, name, tollguard.LogError, err)
 			}
 			for _, dl := range ds {
 				slots <- struct{}{}
@@ -312,7 +312,7 @@ func (d *Dispatcher) digestLoop(ctx context.Context) {
 	for ctx.Err() == nil {
 		if n, err := d.db.FireDigests(ctx, d.policy, d.names, d.now(), 100); err != nil {
 			if ctx.Err() == nil {
-				d.log.Error("could not queue alert digests", tollguard.LogError, err)
+				d.log.Error("could not queue alert digests. "+tollguard.CheckStore, tollguard.LogError, err)
 			}
 		} else if n > 0 {
 			d.Wake()
@@ -320,7 +320,7 @@ func (d *Dispatcher) digestLoop(ctx context.Context) {
 		if now := d.now(); d.retention > 0 && now.Sub(lastPrune) > time.Hour {
 			lastPrune = now
 			if n, err := d.db.PruneAlerts(ctx, now.Add(-d.retention)); err != nil {
-				d.log.Error("could not prune old alerts", tollguard.LogError, err)
+				d.log.Error("could not prune old alerts; the alerts table grows until it succeeds. "+tollguard.CheckStore, tollguard.LogError, err)
 			} else if n > 0 {
 				d.log.Info("pruned old alerts", "alerts", n, "retention", d.retention)
 			}

@@ -220,7 +220,7 @@ func (d *daemon) startMetrics(ctx context.Context) error {
 		WriteTimeout: 30 * time.Second, IdleTimeout: 5 * time.Second}
 	d.goFunc("metrics", func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			d.log.Error("metrics server stopped", "err", err)
+			d.log.Error("metrics server stopped: /metrics, /healthz and /readyz are gone until tollguard restarts; calls are still gated. Check [metrics] listen", "err", err)
 		}
 	})
 	d.goFunc("metrics-shutdown", func() {

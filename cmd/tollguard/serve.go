@@ -282,7 +282,7 @@ func changedKeys(was, now any) []string {
 func (d *daemon) reconcile(ctx context.Context) {
 	r, err := d.policy.Sweep(ctx, d.db, d.channelAlive, d.channelHangup, d.gate.Load().SweepGrace.Duration)
 	if err != nil {
-		d.log.Error("startup reconciliation failed; the sweep will retry", "err", err)
+		d.log.Error("startup reconciliation failed; the sweep will retry. "+tollguard.CheckStore, "err", err)
 		return
 	}
 	d.log.Info("startup reconciliation", "open_calls", r.Checked, "settled_at_full_reservation", r.SettledFull,
@@ -330,7 +330,7 @@ func (d *daemon) sweepLoop(ctx context.Context) {
 		cfg := d.gate.Load()
 		r, err := d.policy.Sweep(ctx, d.db, d.channelAlive, d.channelHangup, cfg.SweepGrace.Duration)
 		if err != nil {
-			d.log.Error("sweep failed", "err", err)
+			d.log.Error("sweep failed; it runs again next interval, and open calls keep their reservations until it settles them. "+tollguard.CheckStore, "err", err)
 		} else if r.SettledFull+r.SettledGone > 0 {
 			d.log.Warn("settled calls whose hangup never reached tollguard; check the dialplan's hangup handler",
 				"settled_at_full_reservation", r.SettledFull, "settled_channel_gone", r.SettledGone)
@@ -340,7 +340,7 @@ func (d *daemon) sweepLoop(ctx context.Context) {
 			lastRollup = now
 			n, err := d.db.Rollup(ctx, now.AddDate(0, 0, -cfg.RetentionDays), 5000)
 			if err != nil {
-				d.log.Error("rolling up old calls failed", "err", err)
+				d.log.Error("rolling up old calls failed; the calls table grows until it succeeds. "+tollguard.CheckStore, "err", err)
 			} else if n > 0 {
 				d.log.Info("rolled up old calls into monthly totals", "calls", n, "retention_days", cfg.RetentionDays)
 			}
