@@ -1219,3 +1219,24 @@ func TestClockSteps(t *testing.T) {
 		}
 	})
 }
+
+// TestPastDatedDecisionKeepsAttemptCounts: a call recorded after it
+// ended (an emergency number on the include's list) is decided as of
+// when it was placed; the attempt counts were rebuilt as of then, and
+// every attempt since, moved back to that second, left the windows: the
+// per-minute limit reset for everyone.
+func TestPastDatedDecisionKeepsAttemptCounts(t *testing.T) {
+	f := newFixture(t)
+	f.account(func(a *tollguard.Account) { a.Limits.ExtPerMinute = 2 })
+	placed := f.now
+	f.now = f.now.Add(10 * time.Minute)
+	f.want(tollguard.Call{Dialled: "02079460000"}, tollguard.Allow, tollguard.ReasonOK)
+	f.now = f.now.Add(10 * time.Second)
+	f.want(tollguard.Call{Dialled: "02079460000"}, tollguard.Allow, tollguard.ReasonOK)
+	f.now = f.now.Add(10 * time.Second)
+	f.want(tollguard.Call{Dialled: "02079460000"}, tollguard.Deny, tollguard.ReasonRateLimit)
+	f.now = f.now.Add(10 * time.Second)
+	f.decide(tollguard.Call{Dialled: "02079460001", At: placed})
+	f.now = f.now.Add(10 * time.Second)
+	f.want(tollguard.Call{Dialled: "02079460000"}, tollguard.Deny, tollguard.ReasonRateLimit)
+}

@@ -186,15 +186,16 @@ func (c *attemptCounter) newestID(ctx context.Context, tx *sql.Tx) (id int64, er
 }
 
 // counts returns the scope's attempts in the minute, hour and day
-// before now, rebuilding from tx first if needed.
-func (c *attemptCounter) counts(ctx context.Context, tx *sql.Tx, scope byte, id string, now int64) (minute, hour, day int, err error) {
+// before now, rebuilding from tx first if needed. wall is the store's
+// clock: now is past-dated for a call recorded after it ended.
+func (c *attemptCounter) counts(ctx context.Context, tx *sql.Tx, scope byte, id string, now, wall int64) (minute, hour, day int, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.valid && now < c.newest-clockBackTolerance {
 		c.drop()
 	}
 	if !c.valid {
-		if err := c.rebuild(ctx, tx, now); err != nil {
+		if err := c.rebuild(ctx, tx, now, wall); err != nil {
 			return 0, 0, 0, err
 		}
 	}
@@ -259,9 +260,9 @@ func (c *attemptCounter) rolledUp(cut int64) {
 	}
 }
 
-// rebuild reads the last day's attempts from the calls table. The
-// caller holds c.mu.
-func (c *attemptCounter) rebuild(ctx context.Context, tx *sql.Tx, now int64) (err error) {
+// rebuild reads the last day's attempts from the calls table as of now;
+// wall is the store's clock. The caller holds c.mu.
+func (c *attemptCounter) rebuild(ctx context.Context, tx *sql.Tx, now, wall int64) (err error) {
 	c.valid, c.series, c.newest, c.adds = false, map[attemptKey]*attemptSeries{}, now, 0
 	defer func() {
 		if err != nil {
@@ -289,11 +290,13 @@ func (c *attemptCounter) rebuild(ctx context.Context, tx *sql.Tx, now int64) (er
 		if err := rows.Scan(&ext, &account, &at); err != nil {
 			return err
 		}
-		// Rows dated ahead of now were written while the clock ran
-		// fast, just before it was set back: they happened now, and
-		// must age out of the windows as now moves on, not count until
-		// the clock reaches their dates (an hour's rate_limit).
-		c.add(ext, account, min(at, now))
+		// Rows dated ahead of the clock were written while it ran fast,
+		// just before it was set back: they happened now, and must age
+		// out of the windows as time moves on, not count until the clock
+		// reaches their dates (an hour's rate_limit). Ahead of the
+		// clock, not of now: a call recorded after it ended is decided
+		// as of when it was placed, and every attempt since is real.
+		c.add(ext, account, min(at, max(now, wall)))
 	}
 	return rows.Err()
 }

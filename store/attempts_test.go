@@ -122,8 +122,11 @@ func TestAttemptsFromAFastClockAgeOut(t *testing.T) {
 	ctx := context.Background()
 	db := MustOpenPath(t, filepath.Join(t.TempDir(), "tollguard.db"))
 	t0 := time.Date(2026, 11, 20, 14, 0, 0, 0, time.UTC)
+	var clock time.Time
+	db.Now = func() time.Time { return clock }
 	counts := func(now time.Time) (m, h, d int) {
 		t.Helper()
+		clock = now
 		if err := db.Gate(ctx, true, func(tx tollguard.GateTx) error {
 			var err error
 			m, h, d, err = tx.Attempts(ctx, "ext", "1001", now)

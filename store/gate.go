@@ -22,6 +22,7 @@ type gateTx struct {
 	dest *destSnapshot
 	att  *attemptCounter
 	acct *tollguard.Account // read with the extension
+	wall func() time.Time   // the store's clock (a decision's now may be past-dated)
 }
 
 // destSnapshot is the rate deck, the high-risk list and the prefix
@@ -228,7 +229,7 @@ func (s *DB) WarmGate(ctx context.Context) error {
 	err = s.batched(ctx, true, func(ctx context.Context, tx *sql.Tx) error {
 		s.att.mu.Lock()
 		defer s.att.mu.Unlock()
-		return s.att.rebuild(ctx, tx, now)
+		return s.att.rebuild(ctx, tx, now, now)
 	})
 	if err != nil {
 		return fmt.Errorf("count the last day's call attempts: %w", err)
@@ -368,7 +369,7 @@ func (s *DB) Gate(ctx context.Context, dry bool, fn func(tx tollguard.GateTx) er
 			s.batchSnap, s.snapSeq = snap, s.batchSeq
 		}
 		snap := s.batchSnap
-		if err := fn(&gateTx{tx: tx, st: s.gate, dest: snap, att: &s.att}); err != nil {
+		if err := fn(&gateTx{tx: tx, st: s.gate, dest: snap, att: &s.att, wall: s.now}); err != nil {
 			return err
 		}
 		if dry {
@@ -472,9 +473,9 @@ func (g *gateTx) Rate(ctx context.Context, e164 string) (r *tollguard.RateEntry,
 func (g *gateTx) Attempts(ctx context.Context, scope, id string, now time.Time) (minute, hour, day int, err error) {
 	switch scope {
 	case "ext":
-		return g.att.counts(ctx, g.tx, 'e', id, now.Unix())
+		return g.att.counts(ctx, g.tx, 'e', id, now.Unix(), g.wall().Unix())
 	case "acct":
-		return g.att.counts(ctx, g.tx, 'a', id, now.Unix())
+		return g.att.counts(ctx, g.tx, 'a', id, now.Unix(), g.wall().Unix())
 	}
 	return 0, 0, 0, fmt.Errorf("count attempts: unknown scope %q", scope)
 }
