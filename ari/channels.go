@@ -73,8 +73,8 @@ type callGroup struct {
 	attempt   bool // the detectors track it (as an attempt under root's id)
 	// owner is the extension and account the attempt counts for; extra
 	// are the attempts of other extensions' gate records on the same
-	// call (another account's follow-me of an inbound call), each under
-	// its own id, so that their numbers never count against the caller.
+	// call (another account's follow-me of an inbound call), one per
+	// extension, so that their numbers never count against the caller.
 	ownerExt, ownerAcct string
 	extra               []string
 	judged              bool
@@ -630,13 +630,20 @@ func (t *tracker) gatedAttempt(ctx context.Context, g *callGroup, id int64, ts t
 		// Another extension's record on this call (an inbound call
 		// forwarded out by the callee's follow-me): its own attempt, for
 		// its own extension and account, never the caller's.
-		key := g.root + "/" + strconv.FormatInt(id, 10)
-		if slices.Contains(g.extra, key) || len(g.extra) >= maxGroupMembers {
+		// One per extension: a follow-me that tries its numbers in turn
+		// (a new record each) is one call of that extension, renumbered
+		// as the caller's own is.
+		key := g.root + "/" + rec.Extension + "@" + rec.Account
+		switch {
+		case slices.Contains(g.extra, key):
+			found = t.l.Detectors.Renumber(key, num, rec.Reason, ts)
+		case len(g.extra) >= maxGroupMembers:
 			return
+		default:
+			g.extra = append(g.extra, key)
+			a := tollguard.CallAttempt{Call: key, At: ts, Extension: rec.Extension, Account: rec.Account, Context: g.context, Number: num}
+			found = append(t.l.Detectors.Attempt(a), t.l.Detectors.Resolved(key, rec.Reason, ts)...)
 		}
-		g.extra = append(g.extra, key)
-		a := tollguard.CallAttempt{Call: key, At: ts, Extension: rec.Extension, Account: rec.Account, Context: g.context, Number: num}
-		found = append(t.l.Detectors.Attempt(a), t.l.Detectors.Resolved(key, rec.Reason, ts)...)
 	case g.attempt:
 		// Counted from its start (a phone's call to a number) under
 		// another number: a route prefix ("9" for an outside line,

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	ariv5 "github.com/CyCoreSystems/ari/v5"
+
 	"github.com/tollguard/tollguard"
 	"github.com/tollguard/tollguard/internal/testutil"
 	"github.com/tollguard/tollguard/store"
@@ -441,4 +443,53 @@ func TestAnotherAccountsForwardIsNotTheCallers(t *testing.T) {
 	if acme.IntlBlock {
 		t.Errorf("acme is blocked for international calls because beta's follow-me tried high-risk numbers: %s", acme.IntlBlockReason)
 	}
+}
+
+// TestAnotherExtensionsFollowMeCountsOnce: acme's 1001 calls beta's DID,
+// and beta's 2002 follow-me tries four numbers in turn on one Local
+// channel (a gate record each). Each record became an attempt of its
+// own, all in progress until the call ended: a false "4 calls at once"
+// for 2002. One extension's records on a call are one attempt,
+// renumbered as the caller's own is.
+func TestAnotherExtensionsFollowMeCountsOnce(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	b, err := store.NewAccount("beta", "GB", "GBP")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.db.CreateAccount(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.db.CreateExtension(ctx, &tollguard.Extension{Name: "2002", Account: "beta"}); err != nil {
+		t.Fatal(err)
+	}
+	h.l.init()
+	tr := h.l.tr
+	t0 := time.Now()
+	phone := tracerCh("p.1", "PJSIP/1001-00000001", "Ring", "from-internal", "02079460999")
+	l1 := tracerCh("l.3", "Local/s@fm-00000001;1", "Down", "fm", "s")
+	l2 := tracerCh("l.4", "Local/s@fm-00000001;2", "Ring", "fm", "s")
+	tr.created(ctx, phone, t0)
+	tr.created(ctx, l1, t0)
+	tr.created(ctx, l2, t0)
+	tr.dial(ctx, &ariv5.Dial{Caller: *phone, Peer: *l1, Dialstring: "s@fm"}, t0)
+	for k, num := range []string{"07700900001", "07700900002", "02079460003", "02079460004"} {
+		at := t0.Add(time.Duration(k) * 30 * time.Second)
+		id := h.insertCall(&tollguard.CallRecord{CreatedAt: at, Extension: "2002", Account: "beta", Dialled: num,
+			Class: tollguard.ClassMobile, UniqueID: "l.4", Channel: l2.Name, Verdict: tollguard.Allow, Reason: tollguard.ReasonOK, MaxSec: 7200, Scale: 2})
+		tr.varset(ctx, l2, tollguard.VarVerdict, "allow", at)
+		tr.varset(ctx, l2, tollguard.VarReason, "ok", at)
+		tr.varset(ctx, l2, tollguard.VarCallID, strconv.FormatInt(id, 10), at)
+	}
+	if n := h.l.Detectors.Stats().Calls; n != 2 {
+		t.Errorf("%d calls tracked for one inbound call and one follow-me, want 2", n)
+	}
+	for _, a := range h.alerts.all() {
+		t.Errorf("alert for one follow-me trying its numbers in turn: %s %s: %s", a.Kind, a.Subject, a.Message)
+	}
+}
+
+func tracerCh(id, name, state, ctx, exten string) *ariv5.ChannelData {
+	return &ariv5.ChannelData{ID: id, Name: name, State: state, Dialplan: &ariv5.DialplanCEP{Context: ctx, Exten: exten}}
 }
