@@ -128,7 +128,8 @@ func (h *Hours) Closes(t time.Time, bridge time.Duration) (closes time.Time, ok 
 }
 
 // wallInstant is the first instant in loc at or after the wall time
-// minutes past the midnight starting y-m-d. time.Date may normalise a
+// minutes past the midnight starting y-m-d (the first of two, in a
+// repeated hour). time.Date may normalise a
 // wall time a zone skipped to an hour before it (Santiago's midnight on
 // its spring-forward day read as 23:00), which would close early.
 func wallInstant(loc *time.Location, y int, m time.Month, d, minutes int) time.Time {
@@ -141,6 +142,16 @@ func wallInstant(loc *time.Location, y int, m time.Month, d, minutes int) time.T
 	for range 8 { // offsets change by at most a day's worth of half hours... in practice once
 		at := civil(c)
 		if at.Equal(want) {
+			// A wall time the clocks went back over happens twice, and
+			// time.Date picks the later east of UTC (London's 01:30 on
+			// its fall-back night as 01:30 GMT): the first is wanted,
+			// when Open already says closed. Closes moves on to the
+			// second when the first is past.
+			for _, d := range []time.Duration{2 * time.Hour, 90 * time.Minute, time.Hour, 30 * time.Minute} {
+				if u := c.Add(-d); civil(u).Equal(want) {
+					return u
+				}
+			}
 			return c
 		}
 		if at.After(want) {

@@ -120,6 +120,7 @@ func FuzzHoursOpen(f *testing.F) {
 	f.Add(uint8(2), days(4, 0, 0), uint16(0), span(540, 720), span(30, 180), uint32(0), int32(20541), clock(2, 30), uint16(0))              // and just after it
 	f.Add(uint8(3), days(0, 0, 0), uint16(0), span(60, 105), uint32(0), uint32(0), int32(20394), clock(1, 30), uint16(0))                   // New York sun 01:00-01:45, 01:30 happens twice
 	f.Add(uint8(3), days(4, 0, 0), uint16(0), span(0, 90), uint32(0), uint32(0), int32(20758), clock(1, 15), uint16(0))                     // New York daily 00:00-01:30, 01:15 twice on 2026-11-01: the second closes at the second 01:30
+	f.Add(uint8(2), days(4, 0, 0), uint16(0), span(1080, 90), uint32(0), uint32(0), int32(20751), clock(0, 15), uint16(0))                  // London daily 18:00-01:30 on 2026-10-24/25: closes at the first 01:30 (BST)
 	f.Add(uint8(4), days(1, 1, 0), uint16(0), span(1, 1440), uint32(0), uint32(0), int32(20366), clock(2, 45), uint16(2|1<<2))              // Lord_Howe, 24:00, yearly holiday on its DST day
 	f.Add(uint8(8), days(4, 0, 0), uint16(0), span(0, 1440), uint32(0), uint32(0), int32(15338), clock(12, 0), uint16(1|1<<2))              // Apia: 2011-12-30 never happened
 	f.Add(uint8(8), days(4, 0, 0), uint16(0), span(0, 1440), uint32(0), uint32(0), int32(15339), clock(0, 0), uint16(1|1<<2))               // and the day after
@@ -271,6 +272,13 @@ func checkCloses(t *testing.T, h *tollguard.Hours, at time.Time, spec, zone stri
 		}
 		if bridge == 0 && h.Open(c) && sameWallOK(c, loc) {
 			t.Fatalf("%q in %q: Closes(%v) = %v, open then", spec, zone, at, c)
+		}
+		// Nor late: open all the way to it (London's 01:30 on its
+		// fall-back night was read as the second, an hour late).
+		for u := at.Add(15 * time.Minute); bridge == 0 && u.Before(c); u = u.Add(15 * time.Minute) {
+			if !h.Open(u) {
+				t.Fatalf("%q in %q: Closes(%v) = %v, but closed already at %v", spec, zone, at, c, u)
+			}
 		}
 		if c0, ok0 := h.Closes(at, 0); bridge > 0 && ok0 && c.Before(c0) {
 			t.Fatalf("%q in %q: bridged close %v before the span's %v", spec, zone, c, c0)

@@ -424,3 +424,29 @@ func TestHoursClosesInSkippedHour(t *testing.T) {
 		t.Errorf("Closes = %v, %v; want 01:00 UTC (02:00 BST)", c.UTC(), ok)
 	}
 }
+
+// TestHoursClosesInRepeatedHourEastOfUTC: on London's fall-back night a
+// 01:30 close was read as 01:30 GMT (time.Date takes the later instant
+// east of UTC), an hour after Open said closed: an international call
+// at 00:15 BST ran to 01:30 GMT plus the grace.
+func TestHoursClosesInRepeatedHourEastOfUTC(t *testing.T) {
+	for _, tc := range []struct {
+		zone, spec string
+		at, want   time.Time
+	}{
+		{"Europe/London", "daily 18:00-01:30", time.Date(2026, 10, 24, 23, 15, 0, 0, time.UTC), time.Date(2026, 10, 25, 0, 30, 0, 0, time.UTC)},
+		{"Europe/London", "daily 18:00-01:30", time.Date(2026, 10, 25, 1, 15, 0, 0, time.UTC), time.Date(2026, 10, 25, 1, 30, 0, 0, time.UTC)}, // the second 01:15
+		{"Africa/Cairo", "daily 18:00-23:30", time.Date(2026, 10, 29, 19, 0, 0, 0, time.UTC), time.Date(2026, 10, 29, 20, 30, 0, 0, time.UTC)},
+	} {
+		h, err := tollguard.ParseHours(tc.zone, tc.spec, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !h.Open(tc.at) || h.Open(tc.want) {
+			t.Fatalf("%s: Open(%v) = %v, Open(%v) = %v", tc.zone, tc.at, h.Open(tc.at), tc.want, h.Open(tc.want))
+		}
+		if c, ok := h.Closes(tc.at, 0); !ok || !c.Equal(tc.want) {
+			t.Errorf("%s %s: Closes(%v) = %v, %v; want %v", tc.zone, tc.spec, tc.at.UTC(), c.UTC(), ok, tc.want)
+		}
+	}
+}
