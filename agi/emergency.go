@@ -70,6 +70,10 @@ func (s *Server) emergency(ctx context.Context, ss *session) {
 	billsec, _ := parseSeconds(rawSec)
 	changed, err := s.Gate.Settle(dctx, tollguard.Settlement{
 		CallID: d.CallID, Billsec: billsec, DialStatus: dialStatus, By: ByEmergency, At: s.cfg.now(),
+		// ANSWEREDTIME is the caller channel's up time (see hangup): a
+		// record dated when the call was placed caps it at the call's
+		// length. One dated now (no placed time) would cap it at 0 s.
+		SinceDecision: !call.At.IsZero(),
 	})
 	s.countSettle(ByEmergency, changed, err)
 	if err != nil {

@@ -99,6 +99,11 @@ func TestEmergencyScript(t *testing.T) {
 			if c, _ := seen(); len(c) != 1 || !c[0].At.Equal(tt.want) {
 				t.Errorf("agi_arg_6 %q: decided %+v, want At %v", tt.arg, c, tt.want)
 			}
+			// ANSWEREDTIME is the caller's up time: capped at the time
+			// since the call was placed, when that is known.
+			if _, s := seen(); len(s) != 1 || s[0].SinceDecision != !tt.want.IsZero() {
+				t.Errorf("agi_arg_6 %q: settled %+v, want SinceDecision %v", tt.arg, s, !tt.want.IsZero())
+			}
 		}
 	})
 	t.Run("UnansweredOrJunkSecondsChargeNothing", func(t *testing.T) {

@@ -125,10 +125,12 @@ type recHooks struct {
 	downs     []time.Time
 	resyncs   int
 	resyncErr error
-	settled   []bool
-	findings  []tollguard.Finding
-	events    map[string]int
-	panicOn   string // an event type whose report panics, as a bug would
+	// settleErrs counts settlements from events that failed.
+	settleErrs int
+	settled    []bool
+	findings   []tollguard.Finding
+	events     map[string]int
+	panicOn    string // an event type whose report panics, as a bug would
 }
 
 func (h *recHooks) Connection(up bool, err error) {
@@ -166,9 +168,13 @@ func (h *recHooks) Finding(f tollguard.Finding) {
 	h.findings = append(h.findings, f)
 }
 
-func (h *recHooks) Settled(changed bool) {
+func (h *recHooks) Settled(changed bool, err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if err != nil {
+		h.settleErrs++
+		return
+	}
 	h.settled = append(h.settled, changed)
 }
 
@@ -176,7 +182,7 @@ func (h *recHooks) snapshot() recHooks {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return recHooks{ups: h.ups, downs: append([]time.Time(nil), h.downs...), resyncs: h.resyncs, resyncErr: h.resyncErr,
-		settled: append([]bool(nil), h.settled...), findings: append([]tollguard.Finding(nil), h.findings...)}
+		settled: append([]bool(nil), h.settled...), settleErrs: h.settleErrs, findings: append([]tollguard.Finding(nil), h.findings...)}
 }
 
 // harness is a listener running against a fake ARI and a real SQLite

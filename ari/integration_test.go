@@ -59,7 +59,7 @@ type resyncHook struct{ ch chan error }
 func (h resyncHook) Connection(bool, error)    {}
 func (h resyncHook) Event(string, bool)        {}
 func (h resyncHook) Finding(tollguard.Finding) {}
-func (h resyncHook) Settled(bool)              {}
+func (h resyncHook) Settled(bool, error)       {}
 func (h resyncHook) Resynced(n int, err error) {
 	select {
 	case h.ch <- err:

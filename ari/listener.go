@@ -51,8 +51,9 @@ type Hooks interface {
 	// Finding reports what a detector or the registration judge found.
 	Finding(f tollguard.Finding)
 	// Settled reports a settlement from events; changed is false when
-	// the dialplan's own hangup request had settled it already.
-	Settled(changed bool)
+	// the dialplan's own hangup request had settled it already, err set
+	// when it failed (the sweep settles the call then).
+	Settled(changed bool, err error)
 }
 
 // NopHooks ignores everything.
@@ -62,7 +63,7 @@ func (NopHooks) Connection(bool, error)    {}
 func (NopHooks) Event(string, bool)        {}
 func (NopHooks) Resynced(int, error)       {}
 func (NopHooks) Finding(tollguard.Finding) {}
-func (NopHooks) Settled(bool)              {}
+func (NopHooks) Settled(bool, error)       {}
 
 // State is the connection's state, for /readyz and metrics.
 type State struct {
@@ -592,10 +593,11 @@ func (l *Listener) settleDue(ctx context.Context, all bool) {
 func (l *Listener) settleNow(ctx context.Context, s tollguard.Settlement) {
 	changed, err := l.Settler.Settle(ctx, s)
 	if err != nil {
-		l.log.Error("settling a call from ARI events failed; the sweep will settle it", tollguard.LogCallID, s.CallID, tollguard.LogError, err)
+		l.log.Error("settling a call from ARI events failed; the sweep will settle it. "+tollguard.CheckStore, tollguard.LogCallID, s.CallID, tollguard.LogError, err)
+		l.hooks.Settled(false, err)
 		return
 	}
-	l.hooks.Settled(changed)
+	l.hooks.Settled(changed, nil)
 	if changed {
 		l.log.Warn("settled a call from ARI events: the dialplan's hangup request never came (check the hangup handler in the tollguard include)",
 			tollguard.LogCallID, s.CallID, tollguard.LogBillsec, s.Billsec, tollguard.LogDialStatus, s.DialStatus)

@@ -277,3 +277,32 @@ func TestSettleSecondDialAnswerMissed(t *testing.T) {
 		t.Errorf("bridges of 30 s and 20 s (the second's answer unseen) billed %d s, want 60 (30, and 30 from the Dial)", rec.Billsec)
 	}
 }
+
+// failingSettler fails every settlement, as a store that cannot write.
+type failingSettler struct{}
+
+func (failingSettler) Settle(context.Context, tollguard.Settlement) (bool, error) {
+	return false, tollguard.Errorf(tollguard.EUNAVAILABLE, "database is locked")
+}
+
+// TestSettleFailureReported: a settlement from events that failed was
+// only logged; the hooks (tollguard_settle_failures_total{by="ari"})
+// never heard of it.
+func TestSettleFailureReported(t *testing.T) {
+	h := newHarness(t)
+	h.l.Settler = failingSettler{}
+	h.start()
+	id := h.gateCall("zz.1", "1001", "0033123456789", tollguard.Allow)
+	t0 := time.Date(2026, 11, 23, 1, 0, 0, 0, time.UTC)
+	caller, peer := "PJSIP/1001-00000009", "PJSIP/trunk-0000000a"
+	h.push(
+		evFrame(t, "ChannelCreated", t0, "channel", evChannel("zz.1", caller, "Ring", t0)),
+		evFrame(t, "ChannelVarset", t0, "variable", "TOLLGUARD_CALLID", "value", strconv.FormatInt(id, 10), "channel", evChannel("zz.1", caller, "Ring", t0)),
+		evFrame(t, "ChannelCreated", t0, "channel", evChannel("zz.2", peer, "Down", t0)),
+		evFrame(t, "Dial", t0, "dialstatus", "", "dialstring", "0033123456789@trunk", "caller", evChannel("zz.1", caller, "Ring", t0), "peer", evChannel("zz.2", peer, "Down", t0)),
+		evFrame(t, "Dial", t0.Add(30*time.Second), "dialstatus", "NOANSWER", "dialstring", "", "caller", evChannel("zz.1", caller, "Ring", t0), "peer", evChannel("zz.2", peer, "Down", t0)),
+		evFrame(t, "ChannelDestroyed", t0.Add(30*time.Second), "cause", 16, "channel", evChannel("zz.2", peer, "Down", t0)),
+		evFrame(t, "ChannelDestroyed", t0.Add(31*time.Second), "cause", 16, "channel", evChannel("zz.1", caller, "Ring", t0)),
+	)
+	testutil.Eventually(t, waitLimit, "the failed settlement reported", func() bool { return h.hooks.snapshot().settleErrs == 1 })
+}

@@ -120,7 +120,11 @@ func (h *ariHooks) Resynced(contacts int, err error) {}
 
 func (h *ariHooks) Finding(f tollguard.Finding) {}
 
-func (h *ariHooks) Settled(changed bool) {
+func (h *ariHooks) Settled(changed bool, err error) {
+	if m := h.d.metrics; m != nil && err != nil {
+		m.SettleFailures.WithLabelValues("ari").Inc()
+		return
+	}
 	if m := h.d.metrics; m != nil && m.Settlements != nil {
 		c := "false"
 		if changed {

@@ -94,3 +94,29 @@ func TestEmergencyRecordedAfterTheCall(t *testing.T) {
 		t.Errorf("999 recorded at %d, want %d (when it was placed)", created, placed.Unix())
 	}
 }
+
+// TestEmergencyRecordBilledTheCallOnly: a number on the include's list
+// that the account's plan prices as an ordinary call is charged, and
+// with ANSWEREDTIME (the caller channel's up time) it was charged for
+// the channel's whole hour: 3600 s for a call placed a minute ago. It
+// is capped at the time since the call was placed.
+func TestEmergencyRecordBilledTheCallOnly(t *testing.T) {
+	env := NewEnv(t, nil)
+	env.Seed(testDeck, Account{ID: "acme", Credit: "100.00", Extensions: []string{"1001"}})
+	d := env.Start()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	placed := time.Now().Add(-60 * time.Second).Truncate(time.Second)
+	if _, err := emergencyChannel("1001", numLeeds, 3600, placed, 1).Run(ctx, d.AGI); err != nil {
+		t.Fatal(err)
+	}
+	calls := env.Calls()
+	if len(calls) != 1 {
+		t.Fatalf("%d call rows: %+v", len(calls), calls)
+	}
+	for _, c := range calls {
+		if c.Verdict != "allow" || !c.SettledAt.Valid || c.Billsec < 60 || c.Billsec > 62 {
+			t.Errorf("billed %d s for a call placed 60 s ago: %+v", c.Billsec, c)
+		}
+	}
+}
