@@ -379,16 +379,7 @@ func TestNineForAnOutsideLine(t *testing.T) {
 func TestAnotherAccountsForwardIsNotTheCallers(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
-	b, err := store.NewAccount("beta", "GB", "GBP")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := h.db.CreateAccount(ctx, b); err != nil {
-		t.Fatal(err)
-	}
-	if err := h.db.CreateExtension(ctx, &tollguard.Extension{Name: "2001", Account: "beta"}); err != nil {
-		t.Fatal(err)
-	}
+	betaExtension(t, h, "2001")
 	h.start()
 	for k := range 3 {
 		number := fmt.Sprintf("0025261234567%d", k) // Somalia: high-risk
@@ -454,16 +445,7 @@ func TestAnotherAccountsForwardIsNotTheCallers(t *testing.T) {
 func TestAnotherExtensionsFollowMeCountsOnce(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
-	b, err := store.NewAccount("beta", "GB", "GBP")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := h.db.CreateAccount(ctx, b); err != nil {
-		t.Fatal(err)
-	}
-	if err := h.db.CreateExtension(ctx, &tollguard.Extension{Name: "2002", Account: "beta"}); err != nil {
-		t.Fatal(err)
-	}
+	betaExtension(t, h, "2002")
 	h.l.init()
 	tr := h.l.tr
 	t0 := time.Now()
@@ -492,4 +474,20 @@ func TestAnotherExtensionsFollowMeCountsOnce(t *testing.T) {
 
 func tracerCh(id, name, state, ctx, exten string) *ariv5.ChannelData {
 	return &ariv5.ChannelData{ID: id, Name: name, State: state, Dialplan: &ariv5.DialplanCEP{Context: ctx, Exten: exten}}
+}
+
+// betaExtension adds a second customer, beta, with extension ext.
+func betaExtension(t *testing.T, h *harness, ext string) {
+	t.Helper()
+	ctx := context.Background()
+	b, err := store.NewAccount("beta", "GB", "GBP")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.db.CreateAccount(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.db.CreateExtension(ctx, &tollguard.Extension{Name: ext, Account: "beta"}); err != nil {
+		t.Fatal(err)
+	}
 }
