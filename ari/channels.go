@@ -630,20 +630,22 @@ func (t *tracker) gatedAttempt(ctx context.Context, g *callGroup, id int64, ts t
 		// Another extension's record on this call (an inbound call
 		// forwarded out by the callee's follow-me): its own attempt, for
 		// its own extension and account, never the caller's.
-		// One per extension: a follow-me that tries its numbers in turn
-		// (a new record each) is one call of that extension, renumbered
-		// as the caller's own is.
+		// One at a time per extension: a follow-me that tries its
+		// numbers in turn (a new record each) ends its last attempt as
+		// it makes the next, so it is one call in progress, and each
+		// number counts (three high-risk numbers tried are three).
 		key := g.root + "/" + rec.Extension + "@" + rec.Account
 		switch {
 		case slices.Contains(g.extra, key):
-			found = t.l.Detectors.Renumber(key, num, rec.Reason, ts)
+			found = t.l.Detectors.Ended(key, ts)
 		case len(g.extra) >= maxGroupMembers:
 			return
 		default:
 			g.extra = append(g.extra, key)
-			a := tollguard.CallAttempt{Call: key, At: ts, Extension: rec.Extension, Account: rec.Account, Context: g.context, Number: num}
-			found = append(t.l.Detectors.Attempt(a), t.l.Detectors.Resolved(key, rec.Reason, ts)...)
 		}
+		a := tollguard.CallAttempt{Call: key, At: ts, Extension: rec.Extension, Account: rec.Account, Context: g.context, Number: num}
+		found = append(found, t.l.Detectors.Attempt(a)...)
+		found = append(found, t.l.Detectors.Resolved(key, rec.Reason, ts)...)
 	case g.attempt:
 		// Counted from its start (a phone's call to a number) under
 		// another number: a route prefix ("9" for an outside line,

@@ -491,3 +491,45 @@ func betaExtension(t *testing.T, h *harness, ext string) {
 		t.Fatal(err)
 	}
 }
+
+// TestAnotherExtensionsFollowMeTriesHighRiskInTurn: one inbound call;
+// beta's 2002 follow-me tries three high-risk numbers in turn, each
+// denied. One attempt per extension renumbered counted only the first
+// (a renumbered attempt is resolved again only when its first number
+// did not count): three high-risk attempts are three.
+func TestAnotherExtensionsFollowMeTriesHighRiskInTurn(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	betaExtension(t, h, "2002")
+	h.l.init()
+	tr := h.l.tr
+	t0 := time.Now()
+	phone := tracerCh("p.1", "PJSIP/1001-00000001", "Ring", "from-internal", "02079460999")
+	l1 := tracerCh("l.3", "Local/s@fm-00000001;1", "Down", "fm", "s")
+	l2 := tracerCh("l.4", "Local/s@fm-00000001;2", "Ring", "fm", "s")
+	tr.created(ctx, phone, t0)
+	tr.created(ctx, l1, t0)
+	tr.created(ctx, l2, t0)
+	tr.dial(ctx, &ariv5.Dial{Caller: *phone, Peer: *l1, Dialstring: "s@fm"}, t0)
+	for k, num := range []string{"00252612345670", "00252612345671", "00252612345672"} {
+		at := t0.Add(time.Duration(k) * 5 * time.Second)
+		id := h.insertCall(&tollguard.CallRecord{CreatedAt: at, Extension: "2002", Account: "beta", Dialled: num,
+			Class: tollguard.ClassHighRisk, UniqueID: "l.4", Channel: l2.Name, Verdict: tollguard.Deny, Reason: tollguard.ReasonHighRisk, Cause: 21, Scale: 2})
+		tr.varset(ctx, l2, tollguard.VarVerdict, "deny", at)
+		tr.varset(ctx, l2, tollguard.VarReason, string(tollguard.ReasonHighRisk), at)
+		tr.varset(ctx, l2, tollguard.VarCallID, strconv.FormatInt(id, 10), at)
+	}
+	beta := false
+	for _, a := range h.alerts.all() {
+		if a.Account == "acme" || strings.Contains(a.Subject, "1001") {
+			t.Errorf("alert against the caller: %s %s", a.Kind, a.Subject)
+		}
+		beta = beta || a.Kind == tollguard.AlertHighRisk && strings.Contains(a.Subject, "2002")
+	}
+	if !beta {
+		t.Errorf("2002's follow-me tried three high-risk numbers on one call: no high_risk alert: %+v", h.alerts.all())
+	}
+	if n := h.l.Detectors.Stats().Calls; n != 2 {
+		t.Errorf("%d calls tracked, want 2 (the caller's, and 2002's follow-me)", n)
+	}
+}
