@@ -76,7 +76,7 @@ type callGroup struct {
 	// call (another account's follow-me of an inbound call), one per
 	// extension, so that their numbers never count against the caller.
 	ownerExt, ownerAcct string
-	extra               []string
+	extra               []extraAttempt
 	judged              bool
 	gated               bool // a gate allow is known
 	denied              bool // a gate deny is known
@@ -86,6 +86,14 @@ type callGroup struct {
 	endpoint string
 	members  []*chanState
 	live     int
+}
+
+// extraAttempt is another extension's attempt on a call (see
+// callGroup.extra): it is answered by its own leg's Dial, and ends with
+// the channel it was gated on.
+type extraAttempt struct {
+	key     string // the detectors' call id
+	channel string // the channel it was gated on
 }
 
 type extInfo struct {
@@ -319,8 +327,10 @@ func (t *tracker) dial(ctx context.Context, e *ariv5.Dial, ts time.Time) {
 		if g.attempt {
 			t.l.Detectors.Answered(g.root, ts)
 		}
-		for _, key := range g.extra {
-			t.l.Detectors.Answered(key, ts)
+		for _, x := range g.extra {
+			if x.channel == caller.id { // its own leg answered, not another's
+				t.l.Detectors.Answered(x.key, ts)
+			}
 		}
 		// A Local leg that answers is judged: what answered it may be
 		// a way out that made no Dial event of its own. Not when it
@@ -572,7 +582,7 @@ func (t *tracker) varset(ctx context.Context, ch *ariv5.ChannelData, name, value
 				c.answerAt, c.dialStatus, c.doneMS, c.bridged = time.Time{}, "", 0, false
 			}
 			c.callID = id
-			t.gatedAttempt(ctx, c.g, id, ts)
+			t.gatedAttempt(ctx, c, id, ts)
 		}
 	case tollguard.VarVerdict:
 		switch tollguard.Verdict(value) {
@@ -602,7 +612,8 @@ func (t *tracker) varset(ctx context.Context, ch *ariv5.ChannelData, name, value
 // but takes the gate's number when that differs; an emergency call is
 // never counted, whatever its number looks like under the account's
 // plan.
-func (t *tracker) gatedAttempt(ctx context.Context, g *callGroup, id int64, ts time.Time) {
+func (t *tracker) gatedAttempt(ctx context.Context, c *chanState, id int64, ts time.Time) {
+	g := c.g
 	rec, err := t.l.Store.Call(ctx, id)
 	if err != nil {
 		if tollguard.ErrorCode(err) != tollguard.ENOTFOUND {
@@ -635,13 +646,14 @@ func (t *tracker) gatedAttempt(ctx context.Context, g *callGroup, id int64, ts t
 		// it makes the next, so it is one call in progress, and each
 		// number counts (three high-risk numbers tried are three).
 		key := g.root + "/" + rec.Extension + "@" + rec.Account
-		switch {
-		case slices.Contains(g.extra, key):
+		switch i := slices.IndexFunc(g.extra, func(x extraAttempt) bool { return x.key == key }); {
+		case i >= 0:
 			found = t.l.Detectors.Ended(key, ts)
+			g.extra[i].channel = c.id
 		case len(g.extra) >= maxGroupMembers:
 			return
 		default:
-			g.extra = append(g.extra, key)
+			g.extra = append(g.extra, extraAttempt{key: key, channel: c.id})
 		}
 		a := tollguard.CallAttempt{Call: key, At: ts, Extension: rec.Extension, Account: rec.Account, Context: g.context, Number: num}
 		found = append(found, t.l.Detectors.Attempt(a)...)
@@ -709,20 +721,35 @@ func (t *tracker) drop(ctx context.Context, c *chanState, ts time.Time, unseen b
 			break
 		}
 	}
+	// Another extension's attempt ends with the channel it was gated on
+	// (a follow-me leg cancelled while the call goes on), the call's own
+	// with its last channel.
+	var keys []string
 	if g.live <= 0 {
-		keys := g.extra
+		for _, x := range g.extra {
+			keys = append(keys, x.key)
+		}
+		g.extra = nil
 		if g.attempt {
 			keys = append(keys, g.root)
 		}
-		g.attempt, g.extra = false, nil
-		for _, key := range keys {
-			if unseen {
-				t.l.Detectors.Forget(key)
-				continue
+		g.attempt = false
+	} else {
+		g.extra = slices.DeleteFunc(g.extra, func(x extraAttempt) bool {
+			if x.channel == c.id {
+				keys = append(keys, x.key)
+				return true
 			}
-			for _, f := range t.l.Detectors.Ended(key, ts) {
-				t.l.act(ctx, f)
-			}
+			return false
+		})
+	}
+	for _, key := range keys {
+		if unseen {
+			t.l.Detectors.Forget(key)
+			continue
+		}
+		for _, f := range t.l.Detectors.Ended(key, ts) {
+			t.l.act(ctx, f)
 		}
 	}
 }

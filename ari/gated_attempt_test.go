@@ -533,3 +533,63 @@ func TestAnotherExtensionsFollowMeTriesHighRiskInTurn(t *testing.T) {
 		t.Errorf("%d calls tracked, want 2 (the caller's, and 2002's follow-me)", n)
 	}
 }
+
+// TestAnotherExtensionsUnansweredForwardEndsWithItsLeg: acme's 1001
+// calls beta's DID; beta's ring group rings 2001's desk phone and 2002's
+// follow-me to a French mobile (gated, allowed). The desk phone answers
+// at once; the follow-me leg is cancelled, never answered. The desk
+// phone's answer marked the follow-me answered, and it lasted as long
+// as the call: a two-hour long_call for 2002. Another extension's
+// attempt is answered by its own leg and ends with it.
+func TestAnotherExtensionsUnansweredForwardEndsWithItsLeg(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	b, err := store.NewAccount("beta", "GB", "GBP")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.db.CreateAccount(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range []string{"2001", "2002"} {
+		if err := h.db.CreateExtension(ctx, &tollguard.Extension{Name: e, Account: "beta"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.l.init()
+	tr := h.l.tr
+	t0 := time.Now()
+	phone := tracerCh("p.1", "PJSIP/1001-00000001", "Ring", "from-internal", "02079460999")
+	desk := tracerCh("d.2", "PJSIP/2001-00000002", "Down", "from-internal", "s")
+	l1 := tracerCh("l.3", "Local/0033612345678@fm-00000001;1", "Down", "fm", "0033612345678")
+	l2 := tracerCh("l.4", "Local/0033612345678@fm-00000001;2", "Ring", "fm", "0033612345678")
+	tr.created(ctx, phone, t0)
+	tr.created(ctx, desk, t0)
+	tr.created(ctx, l1, t0)
+	tr.created(ctx, l2, t0)
+	tr.dial(ctx, &ariv5.Dial{Caller: *phone, Peer: *desk, Dialstring: "2001"}, t0)
+	tr.dial(ctx, &ariv5.Dial{Caller: *phone, Peer: *l1, Dialstring: "0033612345678@fm"}, t0)
+	id := h.insertCall(&tollguard.CallRecord{CreatedAt: t0, Extension: "2002", Account: "beta", Dialled: "0033612345678",
+		Class: tollguard.ClassInternational, UniqueID: "l.4", Channel: l2.Name, Verdict: tollguard.Allow, Reason: tollguard.ReasonOK, MaxSec: 7200, Scale: 2})
+	tr.varset(ctx, l2, tollguard.VarVerdict, "allow", t0.Add(time.Second))
+	tr.varset(ctx, l2, tollguard.VarReason, "ok", t0.Add(time.Second))
+	tr.varset(ctx, l2, tollguard.VarCallID, strconv.FormatInt(id, 10), t0.Add(time.Second))
+	// The desk phone answers; the follow-me leg is cancelled.
+	tr.dial(ctx, &ariv5.Dial{Caller: *phone, Peer: *desk, Dialstatus: "ANSWER"}, t0.Add(5*time.Second))
+	tr.dial(ctx, &ariv5.Dial{Caller: *phone, Peer: *l1, Dialstatus: "CANCEL"}, t0.Add(5*time.Second))
+	tr.destroyed(ctx, l2, t0.Add(5*time.Second))
+	tr.destroyed(ctx, l1, t0.Add(5*time.Second))
+	if n := h.l.Detectors.Stats().Calls; n != 1 {
+		t.Errorf("%d calls tracked after the follow-me leg is gone, want 1 (the caller's)", n)
+	}
+	tr.destroyed(ctx, desk, t0.Add(2*time.Hour))
+	tr.destroyed(ctx, phone, t0.Add(2*time.Hour))
+	for _, a := range h.alerts.all() {
+		if a.Kind == tollguard.AlertLongCall {
+			t.Errorf("long-call alert for a forward that was never answered: %s %s: %s", a.Kind, a.Subject, a.Message)
+		}
+	}
+	if n := h.l.Detectors.Stats().Calls; n != 0 {
+		t.Errorf("%d calls still tracked", n)
+	}
+}
