@@ -92,8 +92,9 @@ type callGroup struct {
 // callGroup.extra): it is answered by its own leg's Dial, and ends with
 // the channel it was gated on.
 type extraAttempt struct {
-	key     string // the detectors' call id
-	channel string // the channel it was gated on
+	key      string // the detectors' call id
+	channel  string // the channel it was gated on
+	answered bool   // its leg answered: it lasts as long as the call
 }
 
 type extInfo struct {
@@ -327,9 +328,10 @@ func (t *tracker) dial(ctx context.Context, e *ariv5.Dial, ts time.Time) {
 		if g.attempt {
 			t.l.Detectors.Answered(g.root, ts)
 		}
-		for _, x := range g.extra {
+		for i, x := range g.extra {
 			if x.channel == caller.id { // its own leg answered, not another's
 				t.l.Detectors.Answered(x.key, ts)
+				g.extra[i].answered = true
 			}
 		}
 		// A Local leg that answers is judged: what answered it may be
@@ -641,15 +643,16 @@ func (t *tracker) gatedAttempt(ctx context.Context, c *chanState, id int64, ts t
 		// Another extension's record on this call (an inbound call
 		// forwarded out by the callee's follow-me): its own attempt, for
 		// its own extension and account, never the caller's.
-		// One at a time per extension: a follow-me that tries its
-		// numbers in turn (a new record each) ends its last attempt as
-		// it makes the next, so it is one call in progress, and each
-		// number counts (three high-risk numbers tried are three).
-		key := g.root + "/" + rec.Extension + "@" + rec.Account
+		// One per gated channel: a follow-me that tries its numbers in
+		// turn on one channel (a new record each) ends its last attempt
+		// as it makes the next, so it is one call in progress, and each
+		// number counts (three high-risk numbers tried are three); legs
+		// that ring at once are each their own.
+		key := g.root + "/" + rec.Extension + "@" + rec.Account + "/" + c.id
 		switch i := slices.IndexFunc(g.extra, func(x extraAttempt) bool { return x.key == key }); {
 		case i >= 0:
 			found = t.l.Detectors.Ended(key, ts)
-			g.extra[i].channel = c.id
+			g.extra[i].answered = false
 		case len(g.extra) >= maxGroupMembers:
 			return
 		default:
@@ -721,9 +724,11 @@ func (t *tracker) drop(ctx context.Context, c *chanState, ts time.Time, unseen b
 			break
 		}
 	}
-	// Another extension's attempt ends with the channel it was gated on
-	// (a follow-me leg cancelled while the call goes on), the call's own
-	// with its last channel.
+	// Another extension's attempt that was not answered ends with the
+	// channel it was gated on (a follow-me leg cancelled while the call
+	// goes on); an answered one, and the call's own, with the call's
+	// last channel (FollowMe's Local pair is optimised away once the
+	// far end answers, while the call goes on).
 	var keys []string
 	if g.live <= 0 {
 		for _, x := range g.extra {
@@ -736,7 +741,7 @@ func (t *tracker) drop(ctx context.Context, c *chanState, ts time.Time, unseen b
 		g.attempt = false
 	} else {
 		g.extra = slices.DeleteFunc(g.extra, func(x extraAttempt) bool {
-			if x.channel == c.id {
+			if x.channel == c.id && !x.answered {
 				keys = append(keys, x.key)
 				return true
 			}

@@ -593,3 +593,112 @@ func TestAnotherExtensionsUnansweredForwardEndsWithItsLeg(t *testing.T) {
 		t.Errorf("%d calls still tracked", n)
 	}
 }
+
+// gateLeg records and answers a gate allow of 2002 (beta) on ch.
+func gateLeg(t *testing.T, h *harness, tr *tracker, ch *ariv5.ChannelData, num string, at time.Time) {
+	t.Helper()
+	id := h.insertCall(&tollguard.CallRecord{CreatedAt: at, Extension: "2002", Account: "beta", Dialled: num,
+		Class: tollguard.ClassInternational, UniqueID: ch.ID, Channel: ch.Name, Verdict: tollguard.Allow, Reason: tollguard.ReasonOK, MaxSec: 7200, Scale: 2})
+	ctx := context.Background()
+	tr.varset(ctx, ch, tollguard.VarVerdict, "allow", at)
+	tr.varset(ctx, ch, tollguard.VarReason, "ok", at)
+	tr.varset(ctx, ch, tollguard.VarCallID, strconv.FormatInt(id, 10), at)
+}
+
+// longCallAlerted reports a long_call alert for beta.
+func longCallAlerted(h *harness) bool {
+	for _, a := range h.alerts.kind(tollguard.AlertLongCall) {
+		if strings.Contains(a.Subject, "beta") {
+			return true
+		}
+	}
+	return false
+}
+
+// TestAnotherExtensionsAnsweredFollowMeOutlivesItsLocalPair: FollowMe()
+// without its l option dials Local/<number>@<ctx> with no /n: once the
+// trunk answers, the Local pair is optimised away (both halves
+// destroyed) while the inbound and trunk channels talk on for two
+// hours. Ended with its gated channel, the answered follow-me left the
+// concurrency counts and never raised long_call; an answered attempt
+// lasts as long as the call.
+func TestAnotherExtensionsAnsweredFollowMeOutlivesItsLocalPair(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	betaExtension(t, h, "2002")
+	h.l.init()
+	tr := h.l.tr
+	t0 := time.Now()
+	phone := tracerCh("p.1", "PJSIP/1001-00000001", "Ring", "from-internal", "02079460999")
+	l1 := tracerCh("l.3", "Local/0033612345678@fm-00000001;1", "Down", "fm", "0033612345678")
+	l2 := tracerCh("l.4", "Local/0033612345678@fm-00000001;2", "Ring", "fm", "0033612345678")
+	trunk := tracerCh("t.5", "PJSIP/itsp-00000005", "Down", "from-trunk", "s")
+	tr.created(ctx, phone, t0)
+	tr.created(ctx, l1, t0)
+	tr.created(ctx, l2, t0)
+	tr.dial(ctx, &ariv5.Dial{Caller: *phone, Peer: *l1, Dialstring: "0033612345678@fm"}, t0)
+	gateLeg(t, h, tr, l2, "0033612345678", t0.Add(time.Second))
+	tr.created(ctx, trunk, t0.Add(time.Second))
+	tr.dial(ctx, &ariv5.Dial{Caller: *l2, Peer: *trunk, Dialstring: "0033612345678@itsp"}, t0.Add(time.Second))
+	tr.dial(ctx, &ariv5.Dial{Caller: *l2, Peer: *trunk, Dialstatus: "ANSWER"}, t0.Add(5*time.Second))
+	tr.dial(ctx, &ariv5.Dial{Caller: *phone, Peer: *l1, Dialstatus: "ANSWER"}, t0.Add(5*time.Second))
+	// Local optimisation: the pair goes, the trunk joins the phone's bridge.
+	tr.destroyed(ctx, l2, t0.Add(6*time.Second))
+	tr.destroyed(ctx, l1, t0.Add(6*time.Second))
+	if n := h.l.Detectors.Stats().Calls; n != 2 {
+		t.Errorf("%d calls tracked mid-call, want 2 (the caller's and 2002's answered follow-me)", n)
+	}
+	tr.destroyed(ctx, trunk, t0.Add(2*time.Hour))
+	tr.destroyed(ctx, phone, t0.Add(2*time.Hour))
+	if !longCallAlerted(h) {
+		t.Errorf("two-hour answered follow-me to +33: no long_call for beta: %+v", h.alerts.all())
+	}
+}
+
+// TestAnotherExtensionsFollowMeRingingTwoLegs: FollowMe number=>A&B (or
+// Dial(Local/A@fm/n&Local/B@fm/n)) rings two numbers at once for 2002,
+// both gated. A answers; B's leg is cancelled. One attempt per extension
+// moved to B's channel: A's answer was never credited, and B's end
+// ended it. Each gated channel is its own attempt.
+func TestAnotherExtensionsFollowMeRingingTwoLegs(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	betaExtension(t, h, "2002")
+	h.l.init()
+	tr := h.l.tr
+	t0 := time.Now()
+	phone := tracerCh("p.1", "PJSIP/1001-00000001", "Ring", "from-internal", "02079460999")
+	a1 := tracerCh("l.3", "Local/0033612345678@fm-00000001;1", "Down", "fm", "0033612345678")
+	a2 := tracerCh("l.4", "Local/0033612345678@fm-00000001;2", "Ring", "fm", "0033612345678")
+	b1 := tracerCh("l.5", "Local/0033698765432@fm-00000002;1", "Down", "fm", "0033698765432")
+	b2 := tracerCh("l.6", "Local/0033698765432@fm-00000002;2", "Ring", "fm", "0033698765432")
+	ta := tracerCh("t.7", "PJSIP/itsp-00000007", "Down", "from-trunk", "s")
+	tb := tracerCh("t.8", "PJSIP/itsp-00000008", "Down", "from-trunk", "s")
+	for _, c := range []*ariv5.ChannelData{phone, a1, a2, b1, b2} {
+		tr.created(ctx, c, t0)
+	}
+	tr.dial(ctx, &ariv5.Dial{Caller: *phone, Peer: *a1, Dialstring: "0033612345678@fm/n"}, t0)
+	tr.dial(ctx, &ariv5.Dial{Caller: *phone, Peer: *b1, Dialstring: "0033698765432@fm/n"}, t0)
+	gateLeg(t, h, tr, a2, "0033612345678", t0.Add(time.Second))
+	gateLeg(t, h, tr, b2, "0033698765432", t0.Add(time.Second))
+	tr.created(ctx, ta, t0.Add(time.Second))
+	tr.created(ctx, tb, t0.Add(time.Second))
+	tr.dial(ctx, &ariv5.Dial{Caller: *a2, Peer: *ta, Dialstring: "0033612345678@itsp"}, t0.Add(time.Second))
+	tr.dial(ctx, &ariv5.Dial{Caller: *b2, Peer: *tb, Dialstring: "0033698765432@itsp"}, t0.Add(time.Second))
+	tr.dial(ctx, &ariv5.Dial{Caller: *a2, Peer: *ta, Dialstatus: "ANSWER"}, t0.Add(5*time.Second))
+	tr.dial(ctx, &ariv5.Dial{Caller: *phone, Peer: *a1, Dialstatus: "ANSWER"}, t0.Add(5*time.Second))
+	tr.dial(ctx, &ariv5.Dial{Caller: *phone, Peer: *b1, Dialstatus: "CANCEL"}, t0.Add(5*time.Second))
+	tr.dial(ctx, &ariv5.Dial{Caller: *b2, Peer: *tb, Dialstatus: "CANCEL"}, t0.Add(5*time.Second))
+	for _, c := range []*ariv5.ChannelData{tb, b2, b1} {
+		tr.destroyed(ctx, c, t0.Add(5*time.Second))
+	}
+	if n := h.l.Detectors.Stats().Calls; n != 2 {
+		t.Errorf("%d calls tracked mid-call, want 2 (the caller's and 2002's answered follow-me)", n)
+	}
+	for _, c := range []*ariv5.ChannelData{ta, a2, a1, phone} {
+		tr.destroyed(ctx, c, t0.Add(2*time.Hour))
+	}
+	if !longCallAlerted(h) {
+		t.Errorf("two-hour answered follow-me to +33: no long_call for beta: %+v", h.alerts.all())
+	}
+}
