@@ -291,11 +291,15 @@ func (s *Server) accept(ctx context.Context, conn net.Conn, wg *serveGroups) {
 // alone, under peer), with its port apart: the port finds a local
 // process (ss -tnp).
 func peerAttrs(conn net.Conn) []any {
-	ap, err := netip.ParseAddrPort(conn.RemoteAddr().String())
-	if err != nil {
+	ip, ok := peerAddr(conn.RemoteAddr())
+	if !ok {
 		return []any{LogPeer, conn.RemoteAddr().String()}
 	}
-	return []any{LogPeer, ap.Addr().Unmap().String(), "peer_port", ap.Port()}
+	attrs := []any{LogPeer, ip.String()}
+	if t, tcp := conn.RemoteAddr().(*net.TCPAddr); tcp {
+		attrs = append(attrs, "peer_port", t.Port)
+	}
+	return attrs
 }
 
 // allowedUser checks the owner of a client on this host against

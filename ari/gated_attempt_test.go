@@ -440,29 +440,14 @@ func TestAnotherAccountsForwardIsNotTheCallers(t *testing.T) {
 // and beta's 2002 follow-me tries four numbers in turn on one Local
 // channel (a gate record each). Each record became an attempt of its
 // own, all in progress until the call ended: a false "4 calls at once"
-// for 2002. One extension's records on a call are one attempt,
-// renumbered as the caller's own is.
+// for 2002. Records on one channel are one attempt at a time, each
+// ending as the next is made.
 func TestAnotherExtensionsFollowMeCountsOnce(t *testing.T) {
 	h := newHarness(t)
-	ctx := context.Background()
 	betaExtension(t, h, "2002")
-	h.l.init()
-	tr := h.l.tr
-	t0 := time.Now()
-	phone := tracerCh("p.1", "PJSIP/1001-00000001", "Ring", "from-internal", "02079460999")
-	l1 := tracerCh("l.3", "Local/s@fm-00000001;1", "Down", "fm", "s")
-	l2 := tracerCh("l.4", "Local/s@fm-00000001;2", "Ring", "fm", "s")
-	tr.created(ctx, phone, t0)
-	tr.created(ctx, l1, t0)
-	tr.created(ctx, l2, t0)
-	tr.dial(ctx, &ariv5.Dial{Caller: *phone, Peer: *l1, Dialstring: "s@fm"}, t0)
+	tr, _, _, l2, t0 := followMe(h, "s")
 	for k, num := range []string{"07700900001", "07700900002", "02079460003", "02079460004"} {
-		at := t0.Add(time.Duration(k) * 30 * time.Second)
-		id := h.insertCall(&tollguard.CallRecord{CreatedAt: at, Extension: "2002", Account: "beta", Dialled: num,
-			Class: tollguard.ClassMobile, UniqueID: "l.4", Channel: l2.Name, Verdict: tollguard.Allow, Reason: tollguard.ReasonOK, MaxSec: 7200, Scale: 2})
-		tr.varset(ctx, l2, tollguard.VarVerdict, "allow", at)
-		tr.varset(ctx, l2, tollguard.VarReason, "ok", at)
-		tr.varset(ctx, l2, tollguard.VarCallID, strconv.FormatInt(id, 10), at)
+		gateLeg(t, h, tr, l2, num, tollguard.ClassMobile, tollguard.ReasonOK, t0.Add(time.Duration(k)*30*time.Second))
 	}
 	if n := h.l.Detectors.Stats().Calls; n != 2 {
 		t.Errorf("%d calls tracked for one inbound call and one follow-me, want 2", n)
@@ -476,8 +461,8 @@ func tracerCh(id, name, state, ctx, exten string) *ariv5.ChannelData {
 	return &ariv5.ChannelData{ID: id, Name: name, State: state, Dialplan: &ariv5.DialplanCEP{Context: ctx, Exten: exten}}
 }
 
-// betaExtension adds a second customer, beta, with extension ext.
-func betaExtension(t *testing.T, h *harness, ext string) {
+// betaExtension adds a second customer, beta, with extensions exts.
+func betaExtension(t *testing.T, h *harness, exts ...string) {
 	t.Helper()
 	ctx := context.Background()
 	b, err := store.NewAccount("beta", "GB", "GBP")
@@ -487,8 +472,10 @@ func betaExtension(t *testing.T, h *harness, ext string) {
 	if err := h.db.CreateAccount(ctx, b); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.db.CreateExtension(ctx, &tollguard.Extension{Name: ext, Account: "beta"}); err != nil {
-		t.Fatal(err)
+	for _, ext := range exts {
+		if err := h.db.CreateExtension(ctx, &tollguard.Extension{Name: ext, Account: "beta"}); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -499,25 +486,10 @@ func betaExtension(t *testing.T, h *harness, ext string) {
 // did not count): three high-risk attempts are three.
 func TestAnotherExtensionsFollowMeTriesHighRiskInTurn(t *testing.T) {
 	h := newHarness(t)
-	ctx := context.Background()
 	betaExtension(t, h, "2002")
-	h.l.init()
-	tr := h.l.tr
-	t0 := time.Now()
-	phone := tracerCh("p.1", "PJSIP/1001-00000001", "Ring", "from-internal", "02079460999")
-	l1 := tracerCh("l.3", "Local/s@fm-00000001;1", "Down", "fm", "s")
-	l2 := tracerCh("l.4", "Local/s@fm-00000001;2", "Ring", "fm", "s")
-	tr.created(ctx, phone, t0)
-	tr.created(ctx, l1, t0)
-	tr.created(ctx, l2, t0)
-	tr.dial(ctx, &ariv5.Dial{Caller: *phone, Peer: *l1, Dialstring: "s@fm"}, t0)
+	tr, _, _, l2, t0 := followMe(h, "s")
 	for k, num := range []string{"00252612345670", "00252612345671", "00252612345672"} {
-		at := t0.Add(time.Duration(k) * 5 * time.Second)
-		id := h.insertCall(&tollguard.CallRecord{CreatedAt: at, Extension: "2002", Account: "beta", Dialled: num,
-			Class: tollguard.ClassHighRisk, UniqueID: "l.4", Channel: l2.Name, Verdict: tollguard.Deny, Reason: tollguard.ReasonHighRisk, Cause: 21, Scale: 2})
-		tr.varset(ctx, l2, tollguard.VarVerdict, "deny", at)
-		tr.varset(ctx, l2, tollguard.VarReason, string(tollguard.ReasonHighRisk), at)
-		tr.varset(ctx, l2, tollguard.VarCallID, strconv.FormatInt(id, 10), at)
+		gateLeg(t, h, tr, l2, num, tollguard.ClassHighRisk, tollguard.ReasonHighRisk, t0.Add(time.Duration(k)*5*time.Second))
 	}
 	beta := false
 	for _, a := range h.alerts.all() {
@@ -544,36 +516,12 @@ func TestAnotherExtensionsFollowMeTriesHighRiskInTurn(t *testing.T) {
 func TestAnotherExtensionsUnansweredForwardEndsWithItsLeg(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
-	b, err := store.NewAccount("beta", "GB", "GBP")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := h.db.CreateAccount(ctx, b); err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range []string{"2001", "2002"} {
-		if err := h.db.CreateExtension(ctx, &tollguard.Extension{Name: e, Account: "beta"}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	h.l.init()
-	tr := h.l.tr
-	t0 := time.Now()
-	phone := tracerCh("p.1", "PJSIP/1001-00000001", "Ring", "from-internal", "02079460999")
+	betaExtension(t, h, "2001", "2002")
+	tr, phone, l1, l2, t0 := followMe(h, "0033612345678")
 	desk := tracerCh("d.2", "PJSIP/2001-00000002", "Down", "from-internal", "s")
-	l1 := tracerCh("l.3", "Local/0033612345678@fm-00000001;1", "Down", "fm", "0033612345678")
-	l2 := tracerCh("l.4", "Local/0033612345678@fm-00000001;2", "Ring", "fm", "0033612345678")
-	tr.created(ctx, phone, t0)
 	tr.created(ctx, desk, t0)
-	tr.created(ctx, l1, t0)
-	tr.created(ctx, l2, t0)
 	tr.dial(ctx, &ariv5.Dial{Caller: *phone, Peer: *desk, Dialstring: "2001"}, t0)
-	tr.dial(ctx, &ariv5.Dial{Caller: *phone, Peer: *l1, Dialstring: "0033612345678@fm"}, t0)
-	id := h.insertCall(&tollguard.CallRecord{CreatedAt: t0, Extension: "2002", Account: "beta", Dialled: "0033612345678",
-		Class: tollguard.ClassInternational, UniqueID: "l.4", Channel: l2.Name, Verdict: tollguard.Allow, Reason: tollguard.ReasonOK, MaxSec: 7200, Scale: 2})
-	tr.varset(ctx, l2, tollguard.VarVerdict, "allow", t0.Add(time.Second))
-	tr.varset(ctx, l2, tollguard.VarReason, "ok", t0.Add(time.Second))
-	tr.varset(ctx, l2, tollguard.VarCallID, strconv.FormatInt(id, 10), t0.Add(time.Second))
+	gateLeg(t, h, tr, l2, "0033612345678", tollguard.ClassInternational, tollguard.ReasonOK, t0.Add(time.Second))
 	// The desk phone answers; the follow-me leg is cancelled.
 	tr.dial(ctx, &ariv5.Dial{Caller: *phone, Peer: *desk, Dialstatus: "ANSWER"}, t0.Add(5*time.Second))
 	tr.dial(ctx, &ariv5.Dial{Caller: *phone, Peer: *l1, Dialstatus: "CANCEL"}, t0.Add(5*time.Second))
@@ -594,15 +542,38 @@ func TestAnotherExtensionsUnansweredForwardEndsWithItsLeg(t *testing.T) {
 	}
 }
 
-// gateLeg records and answers a gate allow of 2002 (beta) on ch.
-func gateLeg(t *testing.T, h *harness, tr *tracker, ch *ariv5.ChannelData, num string, at time.Time) {
+// gateLeg records the gate's answer for 2002 (beta) on ch, of class and
+// reason (ok: an allow; else a deny, cause 21), and sets the variables
+// as its MSet does.
+func gateLeg(t *testing.T, h *harness, tr *tracker, ch *ariv5.ChannelData, num string, class tollguard.Class, reason tollguard.Reason, at time.Time) {
 	t.Helper()
-	id := h.insertCall(&tollguard.CallRecord{CreatedAt: at, Extension: "2002", Account: "beta", Dialled: num,
-		Class: tollguard.ClassInternational, UniqueID: ch.ID, Channel: ch.Name, Verdict: tollguard.Allow, Reason: tollguard.ReasonOK, MaxSec: 7200, Scale: 2})
+	rec := &tollguard.CallRecord{CreatedAt: at, Extension: "2002", Account: "beta", Dialled: num, Class: class,
+		UniqueID: ch.ID, Channel: ch.Name, Verdict: tollguard.Allow, Reason: reason, MaxSec: 7200, Scale: 2}
+	if reason != tollguard.ReasonOK {
+		rec.Verdict, rec.Cause, rec.MaxSec = tollguard.Deny, 21, 0
+	}
+	id := h.insertCall(rec)
 	ctx := context.Background()
-	tr.varset(ctx, ch, tollguard.VarVerdict, "allow", at)
-	tr.varset(ctx, ch, tollguard.VarReason, "ok", at)
+	tr.varset(ctx, ch, tollguard.VarVerdict, string(rec.Verdict), at)
+	tr.varset(ctx, ch, tollguard.VarReason, string(reason), at)
 	tr.varset(ctx, ch, tollguard.VarCallID, strconv.FormatInt(id, 10), at)
+}
+
+// followMe starts acme's 1001 calling beta's DID, which a follow-me
+// takes out through a Local pair to number (the pair's l1 and l2); it
+// returns the listener's tracker and the time it began.
+func followMe(h *harness, number string) (tr *tracker, phone, l1, l2 *ariv5.ChannelData, t0 time.Time) {
+	ctx := context.Background()
+	h.l.init()
+	tr, t0 = h.l.tr, time.Now()
+	phone = tracerCh("p.1", "PJSIP/1001-00000001", "Ring", "from-internal", "02079460999")
+	l1 = tracerCh("l.3", "Local/"+number+"@fm-00000001;1", "Down", "fm", number)
+	l2 = tracerCh("l.4", "Local/"+number+"@fm-00000001;2", "Ring", "fm", number)
+	for _, c := range []*ariv5.ChannelData{phone, l1, l2} {
+		tr.created(ctx, c, t0)
+	}
+	tr.dial(ctx, &ariv5.Dial{Caller: *phone, Peer: *l1, Dialstring: number + "@fm"}, t0)
+	return tr, phone, l1, l2, t0
 }
 
 // longCallAlerted reports a long_call alert for beta.
@@ -626,18 +597,9 @@ func TestAnotherExtensionsAnsweredFollowMeOutlivesItsLocalPair(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
 	betaExtension(t, h, "2002")
-	h.l.init()
-	tr := h.l.tr
-	t0 := time.Now()
-	phone := tracerCh("p.1", "PJSIP/1001-00000001", "Ring", "from-internal", "02079460999")
-	l1 := tracerCh("l.3", "Local/0033612345678@fm-00000001;1", "Down", "fm", "0033612345678")
-	l2 := tracerCh("l.4", "Local/0033612345678@fm-00000001;2", "Ring", "fm", "0033612345678")
+	tr, phone, l1, l2, t0 := followMe(h, "0033612345678")
 	trunk := tracerCh("t.5", "PJSIP/itsp-00000005", "Down", "from-trunk", "s")
-	tr.created(ctx, phone, t0)
-	tr.created(ctx, l1, t0)
-	tr.created(ctx, l2, t0)
-	tr.dial(ctx, &ariv5.Dial{Caller: *phone, Peer: *l1, Dialstring: "0033612345678@fm"}, t0)
-	gateLeg(t, h, tr, l2, "0033612345678", t0.Add(time.Second))
+	gateLeg(t, h, tr, l2, "0033612345678", tollguard.ClassInternational, tollguard.ReasonOK, t0.Add(time.Second))
 	tr.created(ctx, trunk, t0.Add(time.Second))
 	tr.dial(ctx, &ariv5.Dial{Caller: *l2, Peer: *trunk, Dialstring: "0033612345678@itsp"}, t0.Add(time.Second))
 	tr.dial(ctx, &ariv5.Dial{Caller: *l2, Peer: *trunk, Dialstatus: "ANSWER"}, t0.Add(5*time.Second))
@@ -679,8 +641,8 @@ func TestAnotherExtensionsFollowMeRingingTwoLegs(t *testing.T) {
 	}
 	tr.dial(ctx, &ariv5.Dial{Caller: *phone, Peer: *a1, Dialstring: "0033612345678@fm/n"}, t0)
 	tr.dial(ctx, &ariv5.Dial{Caller: *phone, Peer: *b1, Dialstring: "0033698765432@fm/n"}, t0)
-	gateLeg(t, h, tr, a2, "0033612345678", t0.Add(time.Second))
-	gateLeg(t, h, tr, b2, "0033698765432", t0.Add(time.Second))
+	gateLeg(t, h, tr, a2, "0033612345678", tollguard.ClassInternational, tollguard.ReasonOK, t0.Add(time.Second))
+	gateLeg(t, h, tr, b2, "0033698765432", tollguard.ClassInternational, tollguard.ReasonOK, t0.Add(time.Second))
 	tr.created(ctx, ta, t0.Add(time.Second))
 	tr.created(ctx, tb, t0.Add(time.Second))
 	tr.dial(ctx, &ariv5.Dial{Caller: *a2, Peer: *ta, Dialstring: "0033612345678@itsp"}, t0.Add(time.Second))

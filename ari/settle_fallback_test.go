@@ -21,6 +21,18 @@ func evChannel(id, name, state string, at time.Time) map[string]any {
 		"creationtime": at.UTC().Format("2006-01-02T15:04:05.000-0700"), "language": "en"}
 }
 
+// settledCall waits until call id is settled, and returns its record.
+func (h *harness) settledCall(id int64) *tollguard.CallRecord {
+	h.t.Helper()
+	ctx := context.Background()
+	testutil.Eventually(h.t, waitLimit, "settled", func() bool { rec, _ := h.db.Call(ctx, id); return !rec.SettledAt.IsZero() })
+	rec, err := h.db.Call(ctx, id)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return rec
+}
+
 func evFrame(t *testing.T, typ string, at time.Time, kv ...any) []byte {
 	m := map[string]any{"type": typ, "timestamp": at.UTC().Format("2006-01-02T15:04:05.000-0700"), "application": "tollguard"}
 	for i := 0; i+1 < len(kv); i += 2 {
@@ -38,7 +50,6 @@ func evFrame(t *testing.T, typ string, at time.Time, kv ...any) []byte {
 // answered, its hangup request lost. The listener billed it from the
 // channel's own answer: 65 s and their charge for a call never made.
 func TestSettleUnansweredDialAfterEarlyAnswer(t *testing.T) {
-	ctx := context.Background()
 	h := newHarness(t).start()
 	id := h.gateCall("zz.1", "1001", "0033123456789", tollguard.Allow)
 	t0 := time.Date(2026, 11, 23, 1, 0, 0, 0, time.UTC)
@@ -54,8 +65,7 @@ func TestSettleUnansweredDialAfterEarlyAnswer(t *testing.T) {
 		evFrame(t, "ChannelDestroyed", t0.Add(65*time.Second), "cause", 16, "channel", evChannel("zz.2", peer, "Down", t0)),
 		evFrame(t, "ChannelDestroyed", t0.Add(66*time.Second), "cause", 16, "channel", evChannel("zz.1", caller, "Up", t0)),
 	)
-	testutil.Eventually(t, waitLimit, "settled", func() bool { rec, _ := h.db.Call(ctx, id); return !rec.SettledAt.IsZero() })
-	rec, _ := h.db.Call(ctx, id)
+	rec := h.settledCall(id)
 	if rec.Billsec != 0 || rec.Charge != 0 || rec.DialStatus != "NOANSWER" || rec.SettledBy != "ari" {
 		t.Errorf("an unanswered Dial was billed: billsec %d charge %d (status %s)", rec.Billsec, rec.Charge, rec.DialStatus)
 	}
@@ -97,8 +107,7 @@ func TestSettleSecondCallOnAChannel(t *testing.T) {
 		evFrame(t, "ChannelDestroyed", t0.Add(82*time.Second), "cause", 16, "channel", evChannel("zz.3", p2, "Down", t0)),
 		evFrame(t, "ChannelDestroyed", t0.Add(83*time.Second), "cause", 16, "channel", evChannel("zz.1", caller, "Up", t0)),
 	)
-	testutil.Eventually(t, waitLimit, "settled", func() bool { rec, _ := h.db.Call(ctx, id2); return !rec.SettledAt.IsZero() })
-	rec, _ := h.db.Call(ctx, id2)
+	rec := h.settledCall(id2)
 	if rec.Billsec != 0 || rec.Charge != 0 || rec.DialStatus != "NOANSWER" {
 		t.Errorf("call 2 (never answered) billed from call 1's answer: billsec %d charge %d status %s", rec.Billsec, rec.Charge, rec.DialStatus)
 	}
@@ -135,7 +144,6 @@ func TestSweepLeavesAGoneCallToTheListener(t *testing.T) {
 // own answer was seen. The first fix took RINGING for an end without an
 // answer and billed the 300 s call 0 s; the caller's answer bills it.
 func TestSettleRingingThenMissedAnswer(t *testing.T) {
-	ctx := context.Background()
 	h := newHarness(t).start()
 	id := h.gateCall("zz.1", "1001", "0033123456789", tollguard.Allow)
 	t0 := time.Date(2026, 11, 23, 1, 0, 0, 0, time.UTC)
@@ -151,8 +159,7 @@ func TestSettleRingingThenMissedAnswer(t *testing.T) {
 		evFrame(t, "ChannelDestroyed", t0.Add(310*time.Second), "cause", 16, "channel", evChannel("zz.2", peer, "Up", t0)),
 		evFrame(t, "ChannelDestroyed", t0.Add(310*time.Second), "cause", 16, "channel", evChannel("zz.1", caller, "Up", t0)),
 	)
-	testutil.Eventually(t, waitLimit, "settled", func() bool { rec, _ := h.db.Call(ctx, id); return !rec.SettledAt.IsZero() })
-	if rec, _ := h.db.Call(ctx, id); rec.Billsec != 300 || rec.SettledBy != "ari" {
+	if rec := h.settledCall(id); rec.Billsec != 300 || rec.SettledBy != "ari" {
 		t.Errorf("a 300 s answered call settled %d s by %s (status %q)", rec.Billsec, rec.SettledBy, rec.DialStatus)
 	}
 }
@@ -167,7 +174,6 @@ func TestSettleRingingThenMissedAnswer(t *testing.T) {
 func TestSettleTwoDialsOfOneGatedCall(t *testing.T) {
 	for _, lastVarset := range []bool{false, true} {
 		t.Run(map[bool]string{false: "caller gone mid-bridge", true: "second Dial ended"}[lastVarset], func(t *testing.T) {
-			ctx := context.Background()
 			h := newHarness(t).start()
 			id := h.gateCall("zz.1", "1001", "0033123456789", tollguard.Allow)
 			t0 := time.Date(2026, 11, 23, 1, 0, 0, 0, time.UTC)
@@ -198,8 +204,7 @@ func TestSettleTwoDialsOfOneGatedCall(t *testing.T) {
 				evFrame(t, "ChannelDestroyed", at(130), "cause", 16, "channel", evChannel("zz.3", p2, "Up", at(100))),
 				evFrame(t, "ChannelDestroyed", at(130), "cause", 16, "channel", ch("Up")))
 			h.push(frames...)
-			testutil.Eventually(t, waitLimit, "settled", func() bool { rec, _ := h.db.Call(ctx, id); return !rec.SettledAt.IsZero() })
-			rec, _ := h.db.Call(ctx, id)
+			rec := h.settledCall(id)
 			if rec.Billsec != 50 || rec.DialStatus != "ANSWER" || rec.SettledBy != "ari" {
 				t.Errorf("two Dials of 30 s and 20 s billed %d s (status %s, by %s), want 50 s", rec.Billsec, rec.DialStatus, rec.SettledBy)
 			}
@@ -214,7 +219,6 @@ func TestSettleTwoDialsOfOneGatedCall(t *testing.T) {
 // is billed from the Dial's answer instead. The g option's dialplan
 // after the bridge is not billed either.
 func TestSettleEarlyAnsweredCaller(t *testing.T) {
-	ctx := context.Background()
 	h := newHarness(t).start()
 	id := h.gateCall("zz.1", "1001", "0033123456789", tollguard.Allow)
 	t0 := time.Date(2026, 11, 23, 1, 0, 0, 0, time.UTC)
@@ -234,8 +238,7 @@ func TestSettleEarlyAnsweredCaller(t *testing.T) {
 		// a prompt after the bridge (the g option), then the caller hangs up
 		evFrame(t, "ChannelDestroyed", at(200), "cause", 16, "channel", ch("Up")),
 	)
-	testutil.Eventually(t, waitLimit, "settled", func() bool { rec, _ := h.db.Call(ctx, id); return !rec.SettledAt.IsZero() })
-	rec, _ := h.db.Call(ctx, id)
+	rec := h.settledCall(id)
 	if rec.Billsec != 60 || rec.DialStatus != "ANSWER" {
 		t.Errorf("a 60 s bridge after an early answer billed %d s (status %s)", rec.Billsec, rec.DialStatus)
 	}
@@ -247,7 +250,6 @@ func TestSettleEarlyAnsweredCaller(t *testing.T) {
 // bridge: 150 s for bridges of 30 s and 20 s. A bridge cannot have begun
 // before its Dial: at most 30 s from the Dial to the varset.
 func TestSettleSecondDialAnswerMissed(t *testing.T) {
-	ctx := context.Background()
 	h := newHarness(t).start()
 	id := h.gateCall("zz.1", "1001", "0033123456789", tollguard.Allow)
 	t0 := time.Date(2026, 11, 23, 1, 0, 0, 0, time.UTC)
@@ -271,8 +273,7 @@ func TestSettleSecondDialAnswerMissed(t *testing.T) {
 		evFrame(t, "ChannelDestroyed", at(130), "cause", 16, "channel", evChannel("zz.3", p2, "Up", at(100))),
 		evFrame(t, "ChannelDestroyed", at(130), "cause", 16, "channel", ch("Up")),
 	)
-	testutil.Eventually(t, waitLimit, "settled", func() bool { rec, _ := h.db.Call(ctx, id); return !rec.SettledAt.IsZero() })
-	rec, _ := h.db.Call(ctx, id)
+	rec := h.settledCall(id)
 	if rec.Billsec != 60 || rec.DialStatus != "ANSWER" {
 		t.Errorf("bridges of 30 s and 20 s (the second's answer unseen) billed %d s, want 60 (30, and 30 from the Dial)", rec.Billsec)
 	}
