@@ -417,6 +417,40 @@ func TestFail2banFilter(t *testing.T) {
 	}
 }
 
+// TestFail2banLineBreak: pjsip decodes %0A in the From user part, and
+// res_security_log writes AccountID raw, so a caller can break a
+// security-log line. It cannot forge one: Asterisk copies at most 36
+// characters of the user name into AccountID (pjsip_distributor.c,
+// AST_UUID_STR_LEN), and the shortest line the filter matches is far
+// longer. The Call-ID, nonce and response cannot hold a line break
+// (pjsip's parser ends a header, and a quoted string, at one).
+func TestFail2banLineBreak(t *testing.T) {
+	f := loadF2bFilter(t)
+	const userMax = 36 // AST_UUID_STR_LEN - 1
+	shortest := `[Nov 24 01:00:00] SECURITY[1] res_security_log.c: SecurityEvent="FailedACL",EventTV="",Severity="",Service="",EventVersion="1",AccountID=,LocalAddress="",RemoteAddress="IPV4/1.2.3.4/1"`
+	if h, ok := f.match(shortest); !ok || h != "1.2.3.4" {
+		t.Fatalf("the shortest forged line got %q (matched %v): the filter changed, find its shortest line again", h, ok)
+	}
+	if len("\n"+shortest) <= userMax {
+		t.Fatalf("a forged line fits in the %d characters of a user name", userMax)
+	}
+	// The most a caller gets: a user name of 36 characters that breaks
+	// the line and starts a new one with a date.
+	user := "\n[Nov 24 01:00:00] SECURITY[1] res_s"
+	if len(user) != userMax {
+		t.Fatalf("user is %d characters", len(user))
+	}
+	line := `[2026-11-24 01:00:00.001] SECURITY[13979] res_security_log.c: SecurityEvent="InvalidAccountID",EventTV="2026-11-24T01:00:00.001+0000",Severity="Error",Service="PJSIP",EventVersion="1",` +
+		`AccountID="` + user + `",SessionID="s",LocalAddress="IPV4/UDP/192.0.2.1/5060",RemoteAddress="IPV4/UDP/203.0.113.9/5060"`
+	// The event itself is lost (such a name is no endpoint's: the
+	// caller learns nothing from it), and no address is banned.
+	for i, l := range strings.Split(line, "\n") {
+		if h, ok := f.match(l); ok {
+			t.Errorf("part %d of the broken line bans %s", i+1, h)
+		}
+	}
+}
+
 // TestFail2banJail: the jail uses the filter, reads the security log,
 // never bans the PBX's loopback, and bans sanely.
 func TestFail2banJail(t *testing.T) {
