@@ -107,11 +107,13 @@ func (b Billing) DearestMinute(r Rate) (Rate, int64) {
 	if r > maxCeilingRate || b.Connect > Fee(maxCeilingRate) {
 		return Rate(math.MaxInt64), 1 // dearer than any ceiling; and no overflow below
 	}
-	_, step := b.steps()
+	first, step := b.steps()
 	best, at := Rate(0), int64(1)
-	// The average is highest just past a step's end: every minute up to
-	// the first end past the longest step covers them all.
-	for k := int64(1); k <= step/60+max(b.Initial, 1)/60+2; k++ {
+	// Past the first step, what a k-minute call is billed beyond its
+	// 60k seconds repeats every step/gcd(step, 60) minutes, over more
+	// minutes each time: the dearest minute is in the first such round
+	// after the first step ends (k = 3 for 20/50, 7 for 60/70).
+	for k := int64(1); k <= first/60+step/gcd(step, 60)+1; k++ {
 		// ceil((r * billed(60k) / 60 + connect) / k)
 		micros := (int64(r)*b.Billed(60*k)+59)/60 + int64(b.Connect)
 		if v := Rate((micros + k - 1) / k); v > best {
@@ -119,6 +121,13 @@ func (b Billing) DearestMinute(r Rate) (Rate, int64) {
 		}
 	}
 	return best, at
+}
+
+func gcd(a, b int64) int64 {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
 }
 
 // maxCeilingRate bounds the rates DearestMinute computes exactly: a

@@ -175,3 +175,30 @@ func TestDeckCurrency(t *testing.T) {
 	}
 	f.want(tollguard.Call{Dialled: "02079460000"}, tollguard.Allow, tollguard.ReasonWhitelist)
 }
+
+// TestCeilingSeesEveryMinuteOfOddSteps: steps that do not divide a
+// minute (20/50, 2/59) make the dearest minute a later one: on 0.10
+// billed 20/50, a 3-minute call is billed 220 s, 0.1222 a minute, over a
+// 0.12 ceiling that the first two minutes (0.1167, 0.10) stay under.
+func TestCeilingSeesEveryMinuteOfOddSteps(t *testing.T) {
+	f := newFixture(t)
+	f.importDeck(tollguard.RateEntry{Prefix: "44", Rate: rate(t, "0.10"), Billing: tollguard.Billing{Initial: 20, Increment: 50}})
+	f.account(func(a *tollguard.Account) { a.NationalCeiling = rate(t, "0.12") })
+	d := f.want(tollguard.Call{Dialled: "02079460000"}, tollguard.Deny, tollguard.ReasonRateCeiling)
+	if last := d.Steps[len(d.Steps)-1].Detail; !strings.Contains(last, "a 3-minute call costs 0.122223 a minute") {
+		t.Errorf("20/50: %q", last)
+	}
+	for _, tt := range []struct {
+		b    tollguard.Billing
+		want tollguard.Rate
+		at   int64
+	}{
+		{tollguard.Billing{Initial: 20, Increment: 50}, 122223, 3},
+		{tollguard.Billing{Initial: 2, Increment: 59}, 132223, 3},
+		{tollguard.Billing{Initial: 60, Increment: 70}, 114286, 7},
+	} {
+		if got, at := tt.b.DearestMinute(100_000); got != tt.want || at != tt.at {
+			t.Errorf("0.10 billed %s: dearest minute %s at %d minutes, want %s at %d", tt.b.Steps(), got, at, tt.want, tt.at)
+		}
+	}
+}
