@@ -70,7 +70,9 @@ func (s *DB) SettleCall(ctx context.Context, st tollguard.Settlement) (tollguard
 		// "integer overflow" (the rollup and the spend audit with it).
 		c.Billsec = min(max(st.Billsec, 0), maxBillsec)
 		c.SettledAt, c.SettledBy, c.DialStatus = st.At, st.By, st.DialStatus
-		if c.SettledAt.IsZero() {
+		// settled_at 0 reads back as "not settled" (COALESCE): a time at
+		// or before the epoch (a bad event timestamp) is taken as now.
+		if c.SettledAt.Unix() <= 0 {
 			c.SettledAt = s.now()
 		}
 		// (Not when the clock stepped back past the decision: no bound
@@ -83,9 +85,14 @@ func (s *DB) SettleCall(ctx context.Context, st tollguard.Settlement) (tollguard
 			c.Billsec = min(c.Billsec, tollguard.StartedSeconds(since))
 		}
 		c.Charge = min(tollguard.Cost(c.Rate, c.Billing, c.Billsec, c.Scale), c.Reserve)
-		if _, err := tx.StmtContext(ctx, s.gate.settleCall).ExecContext(ctx, c.SettledAt.Unix(), c.SettledBy, c.Billsec,
-			c.Charge, c.DialStatus, c.ID); err != nil {
+		res, err := tx.StmtContext(ctx, s.gate.settleCall).ExecContext(ctx, c.SettledAt.Unix(), c.SettledBy, c.Billsec,
+			c.Charge, c.DialStatus, c.ID)
+		if err != nil {
 			return fmt.Errorf("settle call %d: %w", c.ID, err)
+		}
+		// Charge only a call this settlement settled.
+		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			return err
 		}
 		if c.Charge > 0 {
 			if _, err := tx.StmtContext(ctx, s.gate.charge).ExecContext(ctx, c.Charge, c.Account); err != nil {

@@ -160,3 +160,46 @@ func TestSpendRejectsBadMonth(t *testing.T) {
 	}
 	_ = store.CallFilter{}
 }
+
+// TestSettledAtTheEpochStaysSettled: a settlement dated 1970-01-01
+// 00:00:00 UTC (an ARI ChannelDestroyed with a bad timestamp: the
+// listener refuses only times ahead of its clock) stored settled_at 0,
+// which reads back as "not settled": the next settle of the call found
+// it open, matched no row, and charged the balance again, a charge no
+// call row records.
+func TestSettledAtTheEpochStaysSettled(t *testing.T) {
+	db := MustOpenDB(t)
+	ctx := context.Background()
+	seedAccount(t, db)
+	if _, err := db.AddCredit(ctx, "acme", 1000, "", "test"); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 8, 10, 12, 0, 0, 0, time.UTC)
+	var id int64
+	err := db.Gate(ctx, false, func(tx tollguard.GateTx) error {
+		var err error
+		id, err = tx.InsertCall(ctx, &tollguard.CallRecord{CreatedAt: now, Extension: "1001", Account: "acme", Dialled: "0207",
+			Class: tollguard.ClassNational, Verdict: tollguard.Allow, Reason: tollguard.ReasonOK, Rate: 600000, Reserve: 100, MaxSec: 600, Scale: 2})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, changed, err := db.SettleCall(ctx, tollguard.Settlement{CallID: id, Billsec: 60, By: "ari", At: time.Unix(0, 0)}); err != nil || !changed {
+		t.Fatalf("first settle: %v %v", changed, err)
+	}
+	if _, changed, err := db.SettleCall(ctx, tollguard.Settlement{CallID: id, Billsec: 60, By: "agi", At: now.Add(time.Minute)}); err != nil || changed {
+		t.Fatalf("second settle: changed %v, %v; want nothing changed", changed, err)
+	}
+	c, err := db.Call(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cr, err := db.CreditOf(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Open() || c.Charge != 60 || cr.Balance != 1000-60 {
+		t.Fatalf("call open %v charged %d, balance %d: want settled, charged 60 once, balance 940", c.Open(), c.Charge, cr.Balance)
+	}
+}
