@@ -76,11 +76,16 @@ type callGroup struct {
 	// call (another account's follow-me of an inbound call), one per
 	// extension, so that their numbers never count against the caller.
 	ownerExt, ownerAcct string
-	extra               []extraAttempt
-	judged              bool
-	gated               bool // a gate allow is known
-	denied              bool // a gate deny is known
-	phoneLeg            bool // it dialled one of our extensions' phones
+	// ownerCall and ownerDialled are the owner's last gate record on
+	// the call and its number: a later record with another number is
+	// the next number tried in turn (a DISA line, an IVR's dial-out).
+	ownerCall    int64
+	ownerDialled string
+	extra        []extraAttempt
+	judged       bool
+	gated        bool // a gate allow is known
+	denied       bool // a gate deny is known
+	phoneLeg     bool // it dialled one of our extensions' phones
 	// endpoint is the PJSIP, SIP or IAX2 endpoint the call started on
 	// when it is not one of our extensions (a trunk, an unimported phone).
 	endpoint string
@@ -627,8 +632,11 @@ func (t *tracker) gatedAttempt(ctx context.Context, c *chanState, id int64, ts t
 		return
 	}
 	other := g.attempt && (rec.Extension != g.ownerExt || rec.Account != g.ownerAcct)
-	if g.attempt && !other && rec.Dialled == g.exten {
-		return // counted from its start, with this very number
+	if g.attempt && !other && (rec.Dialled == g.exten || g.ownerCall != 0 && rec.Dialled == g.ownerDialled) {
+		// Counted from its start, or by its last record, with this very
+		// number (a second route after a failed Dial).
+		g.ownerCall, g.ownerDialled = id, rec.Dialled
+		return
 	}
 	num := tollguard.Classify(rec.Dialled, t.planOf(ctx, rec.Extension, rec.Account), t.highRisk)
 	if num.ExtensionLength && rec.Account != "" && t.ext(ctx, rec.Dialled).account == rec.Account {
@@ -661,13 +669,26 @@ func (t *tracker) gatedAttempt(ctx context.Context, c *chanState, id int64, ts t
 		a := tollguard.CallAttempt{Call: key, At: ts, Extension: rec.Extension, Account: rec.Account, Context: g.context, Number: num}
 		found = append(found, t.l.Detectors.Attempt(a)...)
 		found = append(found, t.l.Detectors.Resolved(key, rec.Reason, ts)...)
+	case g.attempt && g.ownerCall != 0 && g.ownerCall != id:
+		// The owner's next number on the call, tried in turn on one
+		// channel (a DISA line, an IVR's dial-out): the include settled
+		// the last one before asking, so that attempt ends as this one
+		// is made, and each number counts (a sweep or high-risk numbers
+		// tried there counted only the first).
+		found = t.l.Detectors.Ended(g.root, ts)
+		a := tollguard.CallAttempt{Call: g.root, At: ts, Extension: rec.Extension, Account: rec.Account, Context: g.context, Number: num}
+		found = append(found, t.l.Detectors.Attempt(a)...)
+		found = append(found, t.l.Detectors.Resolved(g.root, rec.Reason, ts)...)
+		g.ownerCall, g.ownerDialled = id, rec.Dialled
 	case g.attempt:
 		// Counted from its start (a phone's call to a number) under
 		// another number: a route prefix ("9" for an outside line,
 		// 90033...) hid an international or high-risk number.
 		found = t.l.Detectors.Renumber(g.root, num, rec.Reason, ts)
+		g.ownerCall, g.ownerDialled = id, rec.Dialled
 	default:
 		g.attempt, g.ownerExt, g.ownerAcct = true, rec.Extension, rec.Account
+		g.ownerCall, g.ownerDialled = id, rec.Dialled
 		a := tollguard.CallAttempt{Call: g.root, At: ts, Extension: rec.Extension, Account: rec.Account, Context: g.context, Number: num}
 		found = t.l.Detectors.Attempt(a)
 		// TOLLGUARD_REASON came before TOLLGUARD_CALLID, when there was
