@@ -398,8 +398,21 @@ func classifyShortCode(n *Number, pn *phonenumbers.PhoneNumber, country string) 
 // four-digit extensions are common.
 // It reports whether it did; if not, n is untouched.
 func extensionLengthShortCode(n *Number, digits, country string) bool {
-	if regionMetadata()[country] == nil || (phonenumbers.GetCountryCodeForRegion(country) == 1 && len(digits) != 3) {
+	if regionMetadata()[country] == nil {
 		return false
+	}
+	if phonenumbers.GetCountryCodeForRegion(country) == 1 {
+		if nanpOperator(digits) {
+			// 0 (the local operator) and 00 (the long-distance
+			// carrier's) place calls anywhere, billed to the line:
+			// libphonenumber does not list them, and their cost is
+			// unknown.
+			*n = Number{Dialled: n.Dialled, Class: ClassNational, Type: TypeShortCode, Region: country, Short: true, ExtensionLength: true}
+			return true
+		}
+		if len(digits) != 3 {
+			return false
+		}
 	}
 	var pn phonenumbers.PhoneNumber
 	if phonenumbers.ParseToNumber(digits, country, &pn) != nil {
@@ -413,6 +426,9 @@ func extensionLengthShortCode(n *Number, digits, country string) bool {
 	n.ExtensionLength = true
 	return true
 }
+
+// nanpOperator reports the NANP's operator codes: 0 and 00.
+func nanpOperator(digits string) bool { return digits == "0" || digits == "00" }
 
 // shorterForms calls f with pn cut to each shorter national number,
 // longest first, down to shortest digits (at least three), until f says
