@@ -206,6 +206,34 @@ func (p *Policy) EmergencyRead(ctx context.Context, extension, dialled string) b
 	return p.classify(dialled, *plan).Class == ClassEmergency
 }
 
+// LearnCountries tells Emergency the countries of the store's accounts
+// and which account country each extension has, as a decision of each
+// would: the failure paths then know them from the start, not only for
+// accounts that have placed a call since. Call it at start, before the
+// gate serves, and now and then after (accounts added by the CLI).
+func (p *Policy) LearnCountries(accounts []*Account, extensions []*Extension) {
+	country := make(map[string]string, len(accounts))
+	for _, a := range accounts {
+		if a == nil {
+			continue
+		}
+		country[a.ID] = a.Plan.Country
+		p.countriesMu.Lock()
+		if !slices.Contains(p.countries, a.Plan.Country) {
+			p.countries = append(p.countries, a.Plan.Country)
+		}
+		p.countriesMu.Unlock()
+	}
+	for _, e := range extensions {
+		if e == nil || e.Name == "" {
+			continue
+		}
+		if c, ok := country[e.Account]; ok {
+			p.noteCountry(e.Name, c)
+		}
+	}
+}
+
 // noteCountry remembers an extension's account country for Emergency:
 // one lock per decision. The country list is tiny (the countries of the
 // PBX's accounts); the extensions' map is bounded.

@@ -388,6 +388,35 @@ func TestPolicy(t *testing.T) {
 			t.Fatalf("BE 100 with the store down: %+v, %v", d, err)
 		}
 	})
+	t.Run("LearnedCountriesBeforeAnyCall", func(t *testing.T) {
+		// Right after a start no account has called: LearnCountries (the
+		// daemon's, from the store) gives the failure paths every
+		// account's country, and each extension's own. CH 1414 (Rega) is
+		// a BE premium short code.
+		f := newFixture(t)
+		ctx := context.Background()
+		var accts []*tollguard.Account
+		var exts []*tollguard.Extension
+		for _, a := range []struct{ id, country, ext string }{{"brux", "BE", "2001"}, {"zurich", "CH", "3001"}} {
+			acct, err := store.NewAccount(a.id, a.country, "EUR")
+			if err != nil {
+				t.Fatal(err)
+			}
+			accts = append(accts, acct)
+			exts = append(exts, &tollguard.Extension{Name: a.ext, Account: a.id})
+		}
+		if f.p.Emergency("3001", "1414") {
+			t.Fatal("1414 an emergency number before anything was learned: the case below proves nothing")
+		}
+		f.p.LearnCountries(accts, exts)
+		f.db.Close()
+		if d, err := f.p.Decide(ctx, tollguard.Call{Extension: "3001", Dialled: "1414"}); err != nil || d.Reason != tollguard.ReasonEmergency {
+			t.Errorf("CH 1414 from the CH account with the store down: %+v, %v", d, err)
+		}
+		if d, err := f.p.Decide(ctx, tollguard.Call{Extension: "2001", Dialled: "1414"}); err == nil {
+			t.Errorf("1414 from the BE account with the store down: %+v, want an error (fail closed)", d)
+		}
+	})
 	t.Run("DeniesUnknownExtension", func(t *testing.T) {
 		f := newFixture(t)
 		f.want(tollguard.Call{Extension: "2002", Dialled: "02079460000"}, deny, tollguard.ReasonUnknownExtension)

@@ -155,6 +155,7 @@ func serve(ctx context.Context, app *App) error {
 		if err := db.WarmGate(ctx); err != nil {
 			return err
 		}
+		d.learnCountries(ctx)
 		if err := startAGI(ctx, d); err != nil {
 			return fmt.Errorf("agi: %w", err)
 		}
@@ -278,6 +279,23 @@ func changedKeys(was, now any) []string {
 	return out
 }
 
+// learnCountries tells the policy every account's country and each
+// extension's: when the store fails or is too slow, the gate still lets
+// the emergency numbers of an account's country through, whether or
+// not the account has placed a call since the start.
+func (d *daemon) learnCountries(ctx context.Context) {
+	accts, err := d.db.Accounts(ctx)
+	if err != nil {
+		d.log.Warn("could not read the accounts' countries; a failed decision lets through only the emergency numbers of the default country and of accounts that called since the start", "err", err)
+		return
+	}
+	exts, err := d.db.Extensions(ctx, "")
+	if err != nil {
+		exts = nil
+	}
+	d.policy.LearnCountries(accts, exts)
+}
+
 // reconcile settles calls a crash left open, at startup.
 func (d *daemon) reconcile(ctx context.Context) {
 	r, err := d.policy.Sweep(ctx, d.db, d.channelAlive, d.channelHangup, d.gate.Load().SweepGrace.Duration)
@@ -327,6 +345,7 @@ func (d *daemon) sweepLoop(ctx context.Context) {
 		d.warnCallsRecordedElsewhere(&elsewhere)
 		d.warnDestReloadFailures(&reloadFailures)
 		d.checkSchema(ctx, known)
+		d.learnCountries(ctx)
 		cfg := d.gate.Load()
 		r, err := d.policy.Sweep(ctx, d.db, d.channelAlive, d.channelHangup, cfg.SweepGrace.Duration)
 		if err != nil {

@@ -120,3 +120,49 @@ func TestEmergencyRecordBilledTheCallOnly(t *testing.T) {
 		}
 	}
 }
+
+// TestEmergencyOfAnAccountsCountryWithTheStoreLockedAfterStart: the
+// include dials 112, 911 and 999 by itself; a country's own emergency
+// numbers (DE 110) wait for the gate unless the admin listed them in
+// TOLLGUARD_EMERGENCY (and one that is a paid short code in another of
+// the PBX's countries, CH 1414 beside BE, is left off that list on
+// purpose). Right after a start, with the database locked by another
+// writer past the decision deadline, the gate must still allow such a
+// number for an account of that country: it must not depend on that
+// account having placed a call since the start.
+func TestEmergencyOfAnAccountsCountryWithTheStoreLockedAfterStart(t *testing.T) {
+	env := NewEnv(t, nil) // default_country GB
+	env.Seed(testDeck, Account{ID: "berlin", Flags: []string{"--country", "DE", "--currency", "EUR"}, Extensions: []string{"2001"}})
+	d := env.Start()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	// Another writer holds the database (a CLI import, a backup).
+	conn, err := env.OpenDB().Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.ExecContext(context.Background(), "ROLLBACK")
+
+	res, err := gateChannel("2001", "110", 1).Run(ctx, d.AGI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Verdict() != "allow" || res.Reason() != "emergency" || res.Hangup {
+		d.dump()
+		t.Fatalf("110 (DE police) from a DE account with the store locked: verdict %q reason %q cause %q hangup %v",
+			res.Verdict(), res.Reason(), res.Cause(), res.Hangup)
+	}
+	// A toll call in the same state still fails closed.
+	res, err = gateChannel("2001", numLeeds, 2).Run(ctx, d.AGI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Verdict() == "allow" {
+		t.Fatalf("toll call allowed with the store locked: %+v", res.Set)
+	}
+}
