@@ -66,9 +66,48 @@ func readEnv(lr *lineReader, w io.Writer) (*cyagi.AGI, *request, error) {
 	}
 	req, err := checkEnv(a.Variables, lr.lines-1)
 	if err != nil {
+		// A caller field with a line break (Asterisk writes them raw)
+		// adds lines that are no agi_* pair. The request URL comes
+		// before them: when exactly one line is it, it is Asterisk's,
+		// and the request is refused on it (forged), not dropped.
+		if lr.env != nil {
+			if script, ok := envScript(*lr.env); ok && printable(script) && rawQueryValue(queryOf(script), "a1") != "" {
+				req := &request{Vars: a.Variables}
+				req.Script, req.Query, _ = strings.Cut(strings.TrimLeft(script, "/"), "?")
+				return a, req, &junkEnvError{err}
+			}
+		}
 		return nil, nil, err
 	}
 	return a, req, nil
+}
+
+// junkEnvError is an env block that is whole but holds lines that are
+// no agi_* pair; readEnv returns its request too.
+type junkEnvError struct{ err error }
+
+func (e *junkEnvError) Error() string { return e.err.Error() }
+func (e *junkEnvError) Unwrap() error { return e.err }
+
+func queryOf(script string) string {
+	_, q, _ := strings.Cut(script, "?")
+	return q
+}
+
+// envScript returns agi_network_script from a raw env block, read as the
+// agi library reads each line (the text before the first ":", trimmed,
+// is the key), and whether exactly one line gives it: a second one,
+// from a caller field, may have replaced Asterisk's.
+func envScript(raw []byte) (string, bool) {
+	n, script := 0, ""
+	for _, line := range strings.Split(string(raw), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if ok && strings.TrimSpace(k) == "agi_network_script" {
+			n++
+			script = strings.TrimSpace(v)
+		}
+	}
+	return script, n == 1
 }
 
 // checkEnv validates the parsed variables of an env block of n lines

@@ -44,7 +44,12 @@ type lineReader struct {
 	// capped (see maxEnv).
 	envLeft int
 	capped  bool
+	// env is the env block as read while capped, for checking a block
+	// the agi library parsed into something else (envScript).
+	env *[]byte
 }
+
+var envPool = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
 
 var bufioPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 1024) }}
 
@@ -59,6 +64,11 @@ func (lr *lineReader) release() {
 	lr.br.Reset(nil)
 	bufioPool.Put(lr.br)
 	lr.br = nil
+	if lr.env != nil {
+		*lr.env = (*lr.env)[:0]
+		envPool.Put(lr.env)
+		lr.env = nil
+	}
 	if lr.err == nil {
 		lr.err = io.ErrClosedPipe
 	}
@@ -100,6 +110,10 @@ func (lr *lineReader) Read(p []byte) (int, error) {
 			return 0, lr.err
 		}
 		lr.envLeft -= len(buf)
+		if lr.env == nil {
+			lr.env = envPool.Get().(*[]byte)
+		}
+		*lr.env = append(*lr.env, buf...)
 	}
 	n := copy(p, buf)
 	lr.br.Discard(n)

@@ -396,6 +396,11 @@ func (s *Server) open(conn net.Conn, lr *lineReader, peer netip.Addr, start, dea
 	}
 	conn.SetDeadline(envDeadline) // nothing is written before the env block is in
 	a, req, err := readEnv(lr, conn)
+	if junk := (*junkEnvError)(nil); errors.As(err, &junk) {
+		conn.SetDeadline(deadline)
+		s.forged(&session{srv: s, a: a, lr: lr, conn: conn, req: req, peer: peer, start: start, deadline: deadline}, err)
+		return nil, false
+	}
 	if err != nil {
 		s.cfg.metrics.Refused(RefusedMalformed)
 		if ok, n := s.malformedLog.allow(time.Now()); ok {
