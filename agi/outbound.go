@@ -128,6 +128,10 @@ func errorDecision() tollguard.Decision {
 	return tollguard.Decision{Verdict: tollguard.Deny, Reason: tollguard.ReasonError, Cause: tollguard.CauseNoCircuitAvailable, MaxSec: -1}
 }
 
+// replyReserve is the part of a session kept for answering Asterisk
+// after the decision: two commands, each a local round trip.
+const replyReserve = 100 * time.Millisecond
+
 // decided is the gate's answer to a call.
 type decided struct {
 	d   tollguard.Decision
@@ -145,14 +149,18 @@ type decided struct {
 // the goroutines a wedged store can pile up.
 func (s *Server) decide(ctx context.Context, ss *session, call *tollguard.Call, emergency bool) {
 	start := time.Now()
-	dctx, cancel := context.WithTimeout(ctx, s.cfg.decisionTimeout)
+	// The answer must reach Asterisk before the session deadline closes
+	// the connection: a session timeout close to the decision timeout
+	// (or a slow env block) shortens the decision, not the answer.
+	timeout := min(s.cfg.decisionTimeout, time.Until(ss.deadline)-replyReserve)
+	dctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	watchdog := make(chan struct{})
 	var sent tollguard.Verdict // what the watchdog answered; read after watchdog closes
 	stop := context.AfterFunc(dctx, func() {
 		defer close(watchdog)
 		defer s.recoverPanic(ss, "decision watchdog")
-		err := fmt.Errorf("no decision within %v: %w", s.cfg.decisionTimeout, context.DeadlineExceeded)
+		err := fmt.Errorf("no decision within %v: %w", max(timeout, 0), context.DeadlineExceeded)
 		d := s.failed(ss, call, err, emergency)
 		sent = d.Verdict
 		s.deliver(ss, call, d, emergency, start)
