@@ -102,8 +102,19 @@ func (p NumberPlan) Validate() error {
 	if p.IntlPrefix != "" && !allDigits(p.IntlPrefix) {
 		return Errorf(EINVALID, "international prefix %q: digits only (\"00\", \"011\"), or empty for the country's own", p.IntlPrefix)
 	}
-	if p.NationalPrefix != "" && p.NationalPrefix == p.IntlPrefix {
-		return Errorf(EINVALID, "national and international prefixes are both %q: tollguard could not tell a national number from an international one (GB: 0 and 00)", p.NationalPrefix)
+	// A prefix left empty is the country's own, so compare what the
+	// plan dials with: GB with national prefix 00 clashes with its 00.
+	national, intl := p.NationalPrefix, p.IntlPrefix
+	if own, err := PlanFor(region); err == nil {
+		if national == "" {
+			national = own.NationalPrefix
+		}
+		if intl == "" {
+			intl = own.IntlPrefix
+		}
+	}
+	if national != "" && national == intl {
+		return Errorf(EINVALID, "national and international prefixes are both %q: tollguard could not tell a national number from an international one (GB: 0 and 00)", national)
 	}
 	if p.InternalMaxLen < 0 || p.InternalMaxLen > 8 {
 		return Errorf(EINVALID, "internal length %d: between 1 and 8 digits, or 0 for the default %d", p.InternalMaxLen, DefaultInternalMaxLen)

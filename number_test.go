@@ -384,6 +384,10 @@ func TestNumberPlanValidate(t *testing.T) {
 		{"plus in international prefix", tollguard.NumberPlan{Country: "GB", IntlPrefix: "+"}, false},
 		{"negative internal length", tollguard.NumberPlan{Country: "GB", InternalMaxLen: -1}, false},
 		{"internal length too long", tollguard.NumberPlan{Country: "GB", InternalMaxLen: 9}, false},
+		// A prefix left empty is the country's own: GB's international
+		// prefix is 00, US's national prefix 1.
+		{"national prefix is the country's international", tollguard.NumberPlan{Country: "GB", NationalPrefix: "00"}, false},
+		{"international prefix is the country's national", tollguard.NumberPlan{Country: "US", IntlPrefix: "1"}, false},
 	}
 	for _, tt := range tests {
 		err := tt.plan.Validate()

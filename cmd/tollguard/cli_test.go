@@ -181,6 +181,10 @@ func TestCLIBadInput(t *testing.T) {
 		{[]string{"account", "add", "zoneless", "--country", "GB", "--currency", "GBP", "--zone", " "}, "--zone is empty"},
 		{[]string{"schedule", "set", "acme", "--zone", ""}, "--zone is empty"},
 		{[]string{"account", "set", "acme", "--intl-prefix", "0", "--national-prefix", "0"}, "could not tell"},
+		// The prefix not given is the country's own (GB: 0 and 00).
+		{[]string{"account", "set", "acme", "--national-prefix", "00"}, "could not tell"},
+		{[]string{"account", "set", "acme", "--intl-prefix", "0"}, "could not tell"},
+		{[]string{"account", "add", "us2", "--country", "US", "--currency", "USD", "--intl-prefix", "1"}, "could not tell"},
 		{[]string{"account", "set", "acme", "--max-extensions", "-1"}, "must not be negative"},
 		{[]string{"account", "set", "acme", "--max-call-secs", "86401"}, "--max-call-secs 86401: want 0 (no cap of its own) to 86400"},
 		{[]string{"account", "set", "acme", "--max-created-per-day", "-5"}, "must not be negative"},
