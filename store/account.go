@@ -338,14 +338,28 @@ func (s *DB) UpdateExtension(ctx context.Context, name string, fn func(e *tollgu
 		if err != nil {
 			return err
 		}
+		from := e.Account
 		if err := fn(e); err != nil {
 			return err
 		}
 		e.Name = name
-		if a, err := accountTx(ctx, tx, e.Account); err != nil {
+		a, err := accountTx(ctx, tx, e.Account)
+		if err != nil {
 			return err
 		} else if a == nil {
 			return tollguard.Errorf(tollguard.ENOTFOUND, "account %q not found", e.Account)
+		}
+		if e.Account != from && a.MaxExtensions > 0 {
+			// A move is counted as ext add counts: the quotas audit
+			// would otherwise block the account's newest extension.
+			var total int
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM extensions WHERE account_id = ?`, a.ID).Scan(&total); err != nil {
+				return fmt.Errorf("count extensions of %s: %w", a.ID, err)
+			}
+			if total >= a.MaxExtensions {
+				return tollguard.Errorf(tollguard.EQUOTA, "account %s has %d extensions, its quota (max_extensions %d); %s was not moved: raise the quota (`tollguard account set %s --max-extensions N`) or remove unused extensions first",
+					a.ID, total, a.MaxExtensions, name, a.ID)
+			}
 		}
 		args := extensionArgs(e)
 		_, err = tx.ExecContext(ctx, `UPDATE extensions SET account_id=?, cidrs=?, blocked=?, block_reason=?, blocked_by=?, blocked_at=?,

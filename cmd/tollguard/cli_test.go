@@ -859,3 +859,25 @@ func TestCLIAccountShowPrefixes(t *testing.T) {
 		}
 	}
 }
+
+// TestCLIExtSetAccountQuota: moving an extension into an account at its
+// max_extensions went through, and the quotas audit then blocked the
+// account's newest extension, another one.
+func TestCLIExtSetAccountQuota(t *testing.T) {
+	c := newCLI(t)
+	c.seed() // 1001 on acme
+	c.ok("account", "add", "small", "--country", "GB", "--currency", "GBP", "--max-extensions", "1")
+	c.ok("ext", "add", "2001", "--account", "small", "--no-asterisk")
+	code, _, errs := c.run("ext", "set", "1001", "--account", "small")
+	if code != exitUsage || !strings.Contains(errs, "max_extensions 1") {
+		t.Errorf("moved into a full account: exit %d, stderr %q", code, errs)
+	}
+	if out := c.ok("ext", "show", "1001"); !strings.Contains(out, "account           acme") {
+		t.Errorf("a refused move changed the extension:\n%s", out)
+	}
+	// Changing anything else of an extension in a full account is fine,
+	// and so is a move once there is room.
+	c.ok("ext", "set", "2001", "--description", "front desk", "--account", "small")
+	c.ok("account", "set", "small", "--max-extensions", "2")
+	c.ok("ext", "set", "1001", "--account", "small")
+}
