@@ -881,3 +881,27 @@ func TestCLIExtSetAccountQuota(t *testing.T) {
 	c.ok("account", "set", "small", "--max-extensions", "2")
 	c.ok("ext", "set", "1001", "--account", "small")
 }
+
+// TestCLIPurgeNowWithoutARI: `ext purge --now` cannot delete anything
+// without ARI. Its dry run said it would, and the real run blocked the
+// extension (with a reason saying its objects would be deleted in 7
+// days, though nothing was scheduled) before it failed.
+func TestCLIPurgeNowWithoutARI(t *testing.T) {
+	c := newCLI(t)
+	c.seed() // 1001 on acme; no [ari]
+	for _, args := range [][]string{
+		{"ext", "purge", "1001", "--now", "--dry-run"},
+		{"ext", "purge", "1001", "--now"},
+	} {
+		code, out, errs := c.run(args...)
+		if code == exitOK || !strings.Contains(errs, "ARI is not configured") {
+			t.Errorf("tollguard %s without ARI: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, out, errs)
+		}
+	}
+	if out := c.ok("ext", "show", "1001"); !strings.Contains(out, "blocked           no") {
+		t.Errorf("a purge --now that could not run blocked the extension:\n%s", out)
+	}
+	if out := c.ok("check", "1001", "02079460000", "--from", "192.0.2.7"); !strings.Contains(out, "verdict: allow") {
+		t.Errorf("after the refused purge:\n%s", out)
+	}
+}

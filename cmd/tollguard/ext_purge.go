@@ -32,6 +32,10 @@ the objects back.`,
 				return err
 			}
 			defer release()
+			if now && env.Asterisk == nil {
+				// Said before anything is blocked: --now deletes through ARI.
+				return tollguard.Errorf(tollguard.EUNAVAILABLE, "ARI is not configured, so tollguard cannot delete PJSIP objects; configure [ari], or purge without --now; nothing was done")
+			}
 			if dryRun {
 				// Checked as the purge would: a name that is neither in the
 				// store nor an endpoint fails here too.
