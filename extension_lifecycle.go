@@ -283,9 +283,24 @@ func splitObjectIDs(s string) []string {
 // blocked is false (the gate denies extensions it does not know, unless
 // allow_unknown is set).
 func (env *AuditEnv) SchedulePurge(ctx context.Context, name, job, reason string) (p PendingPurge, blocked bool, err error) {
+	return env.schedulePurge(ctx, name, job, reason, false)
+}
+
+// SchedulePurgeNow is SchedulePurge for a purge its caller carries out
+// at once (`ext purge --now`): due now, and the block says so.
+func (env *AuditEnv) SchedulePurgeNow(ctx context.Context, name, job, reason string) (p PendingPurge, blocked bool, err error) {
+	return env.schedulePurge(ctx, name, job, reason, true)
+}
+
+func (env *AuditEnv) schedulePurge(ctx context.Context, name, job, reason string, atOnce bool) (p PendingPurge, blocked bool, err error) {
 	s := env.Settings.WithDefaults()
 	now := env.now()
 	due := now.Add(s.PurgeGrace)
+	why := fmt.Sprintf("%s; its PJSIP objects will be deleted after %s (a snapshot is kept for `tollguard ext restore`); unblock it to cancel", reason, due.UTC().Format("2006-01-02 15:04Z"))
+	if atOnce {
+		due = now
+		why = fmt.Sprintf("%s; its PJSIP objects are deleted at once (a snapshot is kept for `tollguard ext restore`)", reason)
+	}
 	ext, err := env.Store.Extension(ctx, name)
 	if ErrorCode(err) == ENOTFOUND {
 		ext, err = env.adopt(ctx, name)
@@ -301,9 +316,7 @@ func (env *AuditEnv) SchedulePurge(ctx context.Context, name, job, reason string
 		}
 	}
 	if ext != nil {
-		_, err := env.Store.Block(ctx, Block{Kind: BlockExtension, Subject: name, SetBy: "audit:" + job,
-			Reason: fmt.Sprintf("%s; its PJSIP objects will be deleted after %s (a snapshot is kept for `tollguard ext restore`); unblock it to cancel", reason, due.UTC().Format("2006-01-02 15:04Z")),
-			SetAt:  now})
+		_, err := env.Store.Block(ctx, Block{Kind: BlockExtension, Subject: name, SetBy: "audit:" + job, Reason: why, SetAt: now})
 		if err != nil {
 			return PendingPurge{}, false, fmt.Errorf("block %s before purging: %w", name, err)
 		}

@@ -562,3 +562,23 @@ func TestCLIExtAddARIDown(t *testing.T) {
 		t.Errorf("recorded anyway: %s", out)
 	}
 }
+
+// TestCLIPurgeNowBlockReason: after `ext purge --now` deleted the
+// objects, the block it left said they "will be deleted after" the grace
+// period and that unblocking would cancel that.
+func TestCLIPurgeNowBlockReason(t *testing.T) {
+	c := newAuditCLI(t, "")
+	c.ok("account", "add", "acme", "--country", "GB", "--currency", "GBP")
+	c.ok("ext", "add", "1009", "--account", "acme")
+	c.ok("ext", "purge", "1009", "--now")
+	out := c.ok("ext", "show", "1009")
+	if strings.Contains(out, "will be deleted after") || strings.Contains(out, "unblock it to cancel") || !strings.Contains(out, "deleted at once") {
+		t.Errorf("after purge --now:\n%s", out)
+	}
+	// The grace-period purge still says when.
+	c.ok("ext", "add", "1010", "--account", "acme")
+	c.ok("ext", "purge", "1010")
+	if out := c.ok("ext", "show", "1010"); !strings.Contains(out, "will be deleted after") {
+		t.Errorf("after purge:\n%s", out)
+	}
+}

@@ -51,7 +51,11 @@ the objects back.`,
 				}
 				return nil
 			}
-			p, blocked, err := env.SchedulePurge(cmd.Context(), name, "cli", reason)
+			schedule := env.SchedulePurge
+			if now {
+				schedule = env.SchedulePurgeNow
+			}
+			p, blocked, err := schedule(cmd.Context(), name, "cli", reason)
 			if err != nil {
 				return err
 			}
