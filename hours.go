@@ -84,6 +84,16 @@ func (h *Hours) Open(t time.Time) bool {
 	return false
 }
 
+// Holiday reports whether t falls on one of the schedule's holidays,
+// in its zone.
+func (h *Hours) Holiday(t time.Time) bool {
+	if h == nil {
+		return false
+	}
+	y, m, d := t.In(h.loc).Date()
+	return h.holiday(y, m, d)
+}
+
 func (h *Hours) holiday(y int, m time.Month, d int) bool {
 	return h.yearly[m][d] || h.dates != nil && h.dates[y*10000+int(m)*100+d]
 }

@@ -676,6 +676,9 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 			i := slices.IndexFunc(acct.AfterHours, num.Is)
 			closed, open := i >= 0, h.Open(now)
 			switch {
+			case !open && closed && h.Holiday(now):
+				e.deny(ReasonAfterHours, "hours", "%s calls are not allowed on a holiday (%s is one of the account's, in %s)", acct.AfterHours[i], now.In(h.Location()).Format("2006-01-02"), acct.Zone)
+				return
 			case !open && closed:
 				e.deny(ReasonAfterHours, "hours", "%s calls are not allowed outside business hours (%s, %s)", acct.AfterHours[i], acct.HoursSpec, acct.Zone)
 				return

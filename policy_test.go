@@ -606,7 +606,12 @@ func TestPolicy(t *testing.T) {
 		f := newFixture(t)
 		f.account(func(a *tollguard.Account) { a.Holidays = []string{"12-25"} })
 		f.now = time.Date(2026, 12, 25, 14, 0, 0, 0, time.UTC)
-		f.want(tollguard.Call{Dialled: "0033123456789"}, deny, tollguard.ReasonAfterHours)
+		d := f.want(tollguard.Call{Dialled: "0033123456789"}, deny, tollguard.ReasonAfterHours)
+		// The explanation names the holiday (it said "outside business
+		// hours ()" for a schedule with no hours).
+		if last := d.Steps[len(d.Steps)-1].Detail; !strings.Contains(last, "on a holiday (2026-12-25") {
+			t.Errorf("holiday deny explained as %q", last)
+		}
 		f.now = time.Date(2026, 12, 24, 23, 50, 0, 0, time.UTC)
 		if d := f.want(tollguard.Call{Dialled: "0033123456789"}, allow, tollguard.ReasonOK); d.MaxSec != 600 {
 			t.Errorf("the evening before: MAXSEC %d, want 600 (to midnight, no grace)", d.MaxSec)
