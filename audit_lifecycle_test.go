@@ -2,6 +2,7 @@ package tollguard_test
 
 import (
 	"context"
+	"net/http"
 	"reflect"
 	"slices"
 	"strings"
@@ -960,4 +961,86 @@ func TestStaleWithoutARIOnlyReports(t *testing.T) {
 			t.Errorf("%s blocked without ARI: %s", n, e.BlockReason)
 		}
 	}
+}
+
+// TestAuditsDoNotActWhenAsteriskCannotBeAsked: a registered phone whose
+// qualify fails (behind a registration proxy) reads offline, and only
+// its aor shows the registration. One failed read of that aor made the
+// stale audit take it for unused, block it, and schedule its purge; a
+// failed read of an endpoint made a trunk look like a phone.
+func TestAuditsDoNotActWhenAsteriskCannotBeAsked(t *testing.T) {
+	ctx := context.Background()
+	h := newAudHarness(t)
+	h.account("acme", nil)
+	h.env.Settings.Ignore = []string{"1001", "1002", "1003"}
+	for _, n := range []string{"2001", "demo2"} {
+		if _, err := h.env.AddExtension(ctx, tollguard.ExtensionSpec{Name: n, Account: "acme"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.run(tollguard.StaleAudit{}, false)
+	h.advance(61 * 24 * time.Hour)
+	for _, n := range []string{"2001", "demo2"} {
+		h.fake.Register(n, n, "sip:"+n+"@[2001:db8::7]:5060", nil, false)
+		h.fake.SetEndpoint("PJSIP", n, "offline") // qualify fails
+	}
+
+	t.Run("Tests", func(t *testing.T) {
+		h.fake.Fault("GET", "/asterisk/config/dynamic/res_pjsip/aor/demo2", http.StatusInternalServerError, "boom", 1)
+		run := h.run(tollguard.TestsAudit{}, true)
+		if len(run.Actions) != 0 {
+			t.Errorf("actions %q", audActions(run))
+		}
+		if e, _ := h.db.Extension(ctx, "demo2"); e.Blocked {
+			t.Error("a registered phone was blocked because one ARI read failed")
+		}
+	})
+	t.Run("Stale", func(t *testing.T) {
+		h.fake.Fault("GET", "/asterisk/config/dynamic/res_pjsip/aor/2001", http.StatusInternalServerError, "boom", 1)
+		run := h.run(tollguard.StaleAudit{}, true)
+		if len(run.Actions) != 0 {
+			t.Errorf("actions %q", audActions(run))
+		}
+		if f := audFinding(t, run, "stale", "ext:2001"); !strings.Contains(f.Message, "could not be asked") {
+			t.Errorf("finding %q", f.Message)
+		}
+		if e, _ := h.db.Extension(ctx, "2001"); e.Blocked {
+			t.Error("a registered phone was blocked because one ARI read failed")
+		}
+	})
+	t.Run("TrunkAtSchedule", func(t *testing.T) {
+		// A trunk: no inbound auth, only Asterisk knows it.
+		h.fake.SetObject("endpoint", "carrier", tollguard.ConfigObject{{Attribute: "context", Value: "from-carrier"}, {Attribute: "aors", Value: "carrier"}}, true)
+		h.run(tollguard.StaleAudit{}, false)
+		h.advance(61 * 24 * time.Hour)
+		h.fake.Fault("GET", "/asterisk/config/dynamic/res_pjsip/endpoint/carrier", http.StatusServiceUnavailable, "busy", 2)
+		run := h.run(tollguard.StaleAudit{}, true)
+		if acts := strings.Join(audActions(run), ","); strings.Contains(acts, "carrier") {
+			t.Errorf("actions %q", acts)
+		}
+		if p, _ := h.db.PendingPurges(ctx); len(p) != 0 {
+			t.Errorf("pending %+v", p)
+		}
+	})
+	t.Run("AtDue", func(t *testing.T) {
+		// A phone only Asterisk knows (no account to block it under),
+		// scheduled while unused, registers during the grace; at due the
+		// reads that would show it fail.
+		h.fake.SetObject("endpoint", "3001", tollguard.ConfigObject{{Attribute: "context", Value: "from-internal"}, {Attribute: "auth", Value: "3001"}, {Attribute: "aors", Value: "3001"}}, true)
+		h.fake.SetObject("auth", "3001", tollguard.ConfigObject{{Attribute: "auth_type", Value: "userpass"}, {Attribute: "username", Value: "3001"}}, true)
+		h.run(tollguard.StaleAudit{}, false)
+		h.advance(61 * 24 * time.Hour)
+		h.run(tollguard.StaleAudit{}, true)
+		if p, _ := h.db.PendingPurges(ctx); len(p) != 1 || p[0].Extension != "3001" {
+			t.Fatalf("pending %+v", p)
+		}
+		h.advance(8 * 24 * time.Hour)
+		h.fake.Register("3001", "3001", "sip:3001@192.0.2.30:5060", nil, false)
+		h.fake.SetEndpoint("PJSIP", "3001", "offline")
+		h.fake.Fault("GET", "/asterisk/config/dynamic/res_pjsip/endpoint/3001", http.StatusServiceUnavailable, "busy", 2)
+		run := h.run(tollguard.StaleAudit{}, true)
+		if _, ok := h.fake.Object("endpoint", "3001"); !ok {
+			t.Errorf("a line in use again was purged: actions %q", audActions(run))
+		}
+	})
 }

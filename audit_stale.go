@@ -43,7 +43,8 @@ func (StaleAudit) Run(ctx context.Context, env *AuditEnv, apply bool, p AuditPro
 		// Before calling it stale, ask Asterisk whether it is alive now:
 		// the listener may have been down when it last registered, and
 		// an extension tollguard has never seen has no history at all.
-		if alive, how := r.aliveNow(ctx, i); alive {
+		alive, how, unsure := r.aliveNow(ctx, i)
+		if alive {
 			if i.Store != nil {
 				if err := env.Store.TouchExtension(ctx, i.Name, now.Unix()); err != nil {
 					return r.result(err)
@@ -72,10 +73,21 @@ func (StaleAudit) Run(ctx context.Context, env *AuditEnv, apply bool, p AuditPro
 			r.find(f)
 			continue
 		}
-		if why := r.trunkLike(ctx, i); why != "" {
+		why, err := r.trunkLike(ctx, i)
+		if why != "" {
 			f.Severity = SeverityInfo
 			f.Message = fmt.Sprintf("endpoint %s looks like a trunk, not a phone: %s. Trunks never register here, so it is not treated as stale; add it to [audit] ignore to silence this", i.Name, why)
 			r.find(f)
+			continue
+		}
+		if unsure == nil {
+			unsure = err
+		}
+		if unsure != nil {
+			// A read that failed proves nothing unused: a registered
+			// phone whose qualify fails reads offline, and only its aor
+			// shows the registration.
+			r.find(unsureFinding(f, unsure))
 			continue
 		}
 		r.purgeCandidate(ctx, f, fmt.Sprintf("stale: no registration and no call for %d days", days))
@@ -87,16 +99,28 @@ func (StaleAudit) Run(ctx context.Context, env *AuditEnv, apply bool, p AuditPro
 // phone: no inbound auth (matched by IP through an identify) or an
 // outbound_auth (it registers to a provider). A trunk never registers
 // here nor passes the gate, so it looks stale and unused; deleting it
-// would cut the PBX off. "" when it looks like a phone.
-func (r *auditRun) trunkLike(ctx context.Context, i *extInfo) string {
+// would cut the PBX off. "" when it looks like a phone, or is gone; err
+// when Asterisk could not be asked (then it may be a trunk).
+func (r *auditRun) trunkLike(ctx context.Context, i *extInfo) (string, error) {
 	if !i.InAsterisk || r.env.Asterisk == nil {
-		return ""
+		return "", nil
 	}
 	ep, err := r.env.Asterisk.ConfigObject(ctx, "endpoint", i.Name)
-	if err != nil {
-		return ""
+	if ErrorCode(err) == ENOTFOUND {
+		return "", nil
 	}
-	return trunkReason(ep)
+	if err != nil {
+		return "", err
+	}
+	return trunkReason(ep), nil
+}
+
+// unsureFinding is f, reported only: Asterisk could not be asked
+// whether the extension is in use, or is a trunk, so nothing is done
+// this run.
+func unsureFinding(f AuditFinding, err error) AuditFinding {
+	f.Message += "; but Asterisk could not be asked whether it is in use now, or is a trunk (" + ErrorMessage(err) + "), so tollguard only reports it this run"
+	return f
 }
 
 // trunkReason is trunkLike for an endpoint object already read.
@@ -155,42 +179,53 @@ func (r *auditRun) lastUses(ctx context.Context) (lastUses, error) {
 }
 
 // inUse says how extension i shows use: registered or called since
-// since, or registered now. "" when it shows none.
-func (r *auditRun) inUse(ctx context.Context, i *extInfo, uses lastUses, since time.Time) string {
+// since, or registered now. "" when it shows none; err when Asterisk
+// could not be asked.
+func (r *auditRun) inUse(ctx context.Context, i *extInfo, uses lastUses, since time.Time) (string, error) {
 	if at, how := lastUse(i, uses); at.After(since) {
-		return how + " " + at.UTC().Format("2006-01-02")
+		return how + " " + at.UTC().Format("2006-01-02"), nil
 	}
-	if alive, how := r.aliveNow(ctx, i); alive {
-		return how
+	alive, how, err := r.aliveNow(ctx, i)
+	if alive {
+		return how, nil
 	}
-	return ""
+	return "", err
 }
 
 // aliveNow asks Asterisk whether extension i is online or has a
-// registered contact right now.
-func (r *auditRun) aliveNow(ctx context.Context, i *extInfo) (bool, string) {
+// contact right now. err says Asterisk could not be asked (a read that
+// failed other than "not found"): i may be alive.
+func (r *auditRun) aliveNow(ctx context.Context, i *extInfo) (bool, string, error) {
 	if !i.InAsterisk || r.env.Asterisk == nil {
-		return false, ""
+		return false, "", nil
 	}
 	if i.State == "online" {
-		return true, "endpoint online"
+		return true, "endpoint online", nil
 	}
 	ep, err := r.env.Asterisk.ConfigObject(ctx, "endpoint", i.Name)
-	if err != nil {
-		return false, ""
+	if ErrorCode(err) == ENOTFOUND {
+		return false, "", nil
 	}
+	if err != nil {
+		return false, "", fmt.Errorf("read endpoint %s: %w", i.Name, err)
+	}
+	var unsure error
 	for _, aor := range splitObjectIDs(ep.Get("aors")) {
 		obj, err := r.env.Asterisk.ConfigObject(ctx, "aor", aor)
+		if ErrorCode(err) == ENOTFOUND {
+			continue
+		}
 		if err != nil {
+			unsure = fmt.Errorf("read aor %s: %w", aor, err)
 			continue
 		}
 		for _, c := range obj.All("contact") {
 			if c != "" {
-				return true, "contact " + c
+				return true, "contact " + c, nil
 			}
 		}
 	}
-	return false, ""
+	return false, "", unsure
 }
 
 func auditTime(t time.Time) any {

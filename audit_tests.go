@@ -59,9 +59,14 @@ func (TestsAudit) Run(ctx context.Context, env *AuditEnv, apply bool, p AuditPro
 			fields["caller_id"], fields["description"] = i.Store.CallerID, i.Store.Description
 		}
 		var ep ConfigObject // read once: for its caller ID and, if it matches, whether it is a trunk
+		var unsure error    // the endpoint could not be read: it may be a trunk
 		if i.InAsterisk && env.Asterisk != nil {
+			var err error
+			if ep, err = env.Asterisk.ConfigObject(ctx, "endpoint", i.Name); err != nil && ErrorCode(err) != ENOTFOUND {
+				unsure = fmt.Errorf("read endpoint %s: %w", i.Name, err)
+			}
 			// Asterisk's caller ID is the one calls carry.
-			if ep, _ = env.Asterisk.ConfigObject(ctx, "endpoint", i.Name); ep != nil {
+			if ep != nil {
 				if cid := cleanCallerID(ep.Get("callerid")); cid != "" {
 					fields["asterisk_caller_id"] = cid
 				}
@@ -91,10 +96,14 @@ func (TestsAudit) Run(ctx context.Context, env *AuditEnv, apply bool, p AuditPro
 			Evidence: map[string]any{"matches": hits, "in_asterisk": i.InAsterisk, "in_store": i.Store != nil}}
 		// A name is a weak sign ("Shirley Temple" matches temp): one in
 		// use, or a trunk, is reported but never blocked or purged.
-		if why := r.inUse(ctx, i, uses, now.Add(-s.StaleAfter)); why != "" {
+		why, err := r.inUse(ctx, i, uses, now.Add(-s.StaleAfter))
+		if why != "" {
 			f.Message += "; it is in use (" + why + "), so tollguard only reports it"
 			r.find(f)
 			continue
+		}
+		if unsure == nil {
+			unsure = err
 		}
 		if why := trunkReason(ep); ep != nil && why != "" {
 			f.Message += "; it looks like a trunk (" + why + "), so tollguard only reports it"
@@ -107,6 +116,10 @@ func (TestsAudit) Run(ctx context.Context, env *AuditEnv, apply bool, p AuditPro
 		if known := i.knownSince(); !known.IsZero() && known.After(now.Add(-s.PurgeGrace)) {
 			f.Message += "; it is new (since " + known.UTC().Format("2006-01-02") + "), so tollguard only reports it for now"
 			r.find(f)
+			continue
+		}
+		if unsure != nil {
+			r.find(unsureFinding(f, unsure))
 			continue
 		}
 		r.purgeCandidate(ctx, f, "looks like a test extension: "+strings.Join(hits, "; "))

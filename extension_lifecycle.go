@@ -797,7 +797,12 @@ func (r *auditRun) processDuePurges(ctx context.Context) error {
 			if env.Settings.ignored(p.Extension) {
 				why = "it is in [audit] ignore now"
 			} else if ErrorCode(err) == ENOTFOUND && r.apply {
-				if alive, how := r.aliveNow(ctx, &extInfo{Name: p.Extension, InAsterisk: true}); alive {
+				alive, how, aerr := r.aliveNow(ctx, &extInfo{Name: p.Extension, InAsterisk: true})
+				if aerr != nil {
+					r.act(AuditAction{Kind: AuditActPurge, Subject: subj, Message: "not purged this run: Asterisk could not be asked whether it is in use again; will retry on the next run", Err: ErrorMessage(aerr)})
+					continue
+				}
+				if alive {
 					why = "it was never blocked, and it is in use again (" + how + ")"
 				}
 			}
@@ -825,7 +830,12 @@ func (r *auditRun) processDuePurges(ctx context.Context) error {
 		// blocked stale line it may be the attacker; its user asks for an
 		// unblock, which cancels. An admin's own purge is not checked.
 		if p.Job != "cli" && r.apply {
-			if why := r.trunkLike(ctx, &extInfo{Name: p.Extension, InAsterisk: true}); why != "" {
+			why, terr := r.trunkLike(ctx, &extInfo{Name: p.Extension, InAsterisk: true})
+			if terr != nil {
+				r.act(AuditAction{Kind: AuditActPurge, Subject: subj, Message: "not purged this run: Asterisk could not be asked whether it is a trunk; will retry on the next run", Err: ErrorMessage(terr)})
+				continue
+			}
+			if why != "" {
 				if err := env.FinishPurge(ctx, p.Extension, "cancelled", now); err != nil {
 					return err
 				}
