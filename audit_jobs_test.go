@@ -216,6 +216,43 @@ func TestQuotasAudit(t *testing.T) {
 	}
 }
 
+// TestQuotasCountRecordsAsExtAddDoes: `ext add --no-asterisk` records a
+// line that exists elsewhere (without ARI the only way to add one, and
+// the way for chan_sip and IAX2 lines), and does not count it against
+// max_created_per_day. The quotas audit dated such a record from when
+// it was made, so three lines `ext add` had accepted were "created
+// today", and --apply blocked the newest.
+func TestQuotasCountRecordsAsExtAddDoes(t *testing.T) {
+	ctx := context.Background()
+	for _, ari := range []bool{false, true} {
+		t.Run(map[bool]string{false: "WithoutARI", true: "NotListedByAsterisk"}[ari], func(t *testing.T) {
+			h := newAudHarness(t)
+			if !ari {
+				h.env.Asterisk = nil
+			}
+			h.account("acme", func(a *tollguard.Account) { a.MaxCreatedPerDay = 2 })
+			h.run(tollguard.QuotasAudit{}, false) // the first look
+			h.advance(time.Hour)
+			for _, n := range []string{"4001", "4002", "4003"} {
+				e := &tollguard.Extension{Name: n, Account: "acme", CreatedAt: h.clock()}
+				if err := h.db.CreateExtensionWithinQuota(ctx, e, h.clock()); err != nil {
+					t.Fatalf("ext add %s --no-asterisk: %v", n, err)
+				}
+				h.advance(time.Minute)
+			}
+			run := h.run(tollguard.QuotasAudit{}, true)
+			if got := strings.Join(audFindings(run), ","); strings.Contains(got, "over_daily_quota") || len(run.Actions) != 0 {
+				t.Errorf("findings %q, actions %q", got, audActions(run))
+			}
+			for _, n := range []string{"4001", "4002", "4003"} {
+				if e, _ := h.db.Extension(ctx, n); e.Blocked {
+					t.Errorf("%s blocked: %s", n, e.BlockReason)
+				}
+			}
+		})
+	}
+}
+
 func TestSpendAudit(t *testing.T) {
 	ctx := context.Background()
 	h := newAudHarness(t)

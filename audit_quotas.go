@@ -47,16 +47,21 @@ func (QuotasAudit) Run(ctx context.Context, env *AuditEnv, apply bool, p AuditPr
 		r.progress.report(n+1, len(inv), i.Name)
 		if i.Store != nil {
 			c := i.Store.CreatedAt
-			if !i.Store.Managed && !i.Sighting.FirstSeen.IsZero() {
+			switch {
+			case i.Store.Managed:
+			case i.Sighting.FirstSeen.IsZero():
+				// Recorded (`ext add --no-asterisk`) for a line tollguard
+				// never saw Asterisk list: no ARI, or not PJSIP. When it
+				// was created is unknown, and `ext add` did not count it
+				// as created either.
+				c = time.Time{}
+			case i.Sighting.Baseline:
+				c = time.Time{}
+			case i.Sighting.FirstSeen.Before(c):
 				// Recorded after the fact: Asterisk may have had it first.
 				// The earlier of the two, so a line back in Asterisk's
 				// list after a while away is not new.
-				if i.Sighting.FirstSeen.Before(c) {
-					c = i.Sighting.FirstSeen
-				}
-				if i.Sighting.Baseline {
-					c = time.Time{}
-				}
+				c = i.Sighting.FirstSeen
 			}
 			members[i.Store.Account] = append(members[i.Store.Account], quotaMember{Name: i.Name, Created: c, Blocked: i.Store.Blocked, InStore: true})
 			continue
