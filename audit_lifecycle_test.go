@@ -3,6 +3,9 @@ package tollguard_test
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"reflect"
 	"slices"
 	"strings"
@@ -10,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tollguard/tollguard"
+	"github.com/tollguard/tollguard/ari"
 )
 
 func TestAddExtension(t *testing.T) {
@@ -1041,6 +1045,77 @@ func TestAuditsDoNotActWhenAsteriskCannotBeAsked(t *testing.T) {
 		run := h.run(tollguard.StaleAudit{}, true)
 		if _, ok := h.fake.Object("endpoint", "3001"); !ok {
 			t.Errorf("a line in use again was purged: actions %q", audActions(run))
+		}
+	})
+}
+
+// lostAnswerProxy forwards ARI requests to the fake, except that a PUT
+// of the dynamic-config object under path is carried out and its answer
+// lost (the connection closes), as when Asterisk applies a write and
+// the request times out.
+func lostAnswerProxy(t *testing.T, h *audHarness, path string) *ari.Client {
+	t.Helper()
+	target, _ := url.Parse(h.fake.URL)
+	rp := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: target.Scheme, Host: target.Host})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPut || !strings.HasSuffix(r.URL.Path, "/asterisk/config/dynamic/res_pjsip/"+path) {
+			rp.ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		rp.ServeHTTP(rec, r)
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	}))
+	t.Cleanup(srv.Close)
+	u := srv.URL + target.Path
+	c, err := ari.NewClient(ari.Config{URL: u, User: h.fake.User, Password: h.fake.Password, RequestTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// TestRotationWhoseAnswerIsLost: Asterisk changed the password, but the
+// answer never came. The new password was thrown away and the admin told
+// the old one still held: the phone was locked out, and tollguard said
+// nothing had changed.
+func TestRotationWhoseAnswerIsLost(t *testing.T) {
+	ctx := context.Background()
+	h := newAudHarness(t)
+	h.account("acme", nil)
+	if _, err := h.env.AddExtension(ctx, tollguard.ExtensionSpec{Name: "1009", Account: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	h.fake.SetObject("auth", "0900", tollguard.ConfigObject{{Attribute: "auth_type", Value: "userpass"}, {Attribute: "username", Value: "0900"}, {Attribute: "password", Value: "0900"}}, true)
+	h.fake.SetObject("endpoint", "0900", tollguard.ConfigObject{{Attribute: "context", Value: "from-internal"}, {Attribute: "auth", Value: "0900"}, {Attribute: "aors", Value: "0900"}}, true)
+
+	t.Run("RotatePassword", func(t *testing.T) {
+		env := *h.env
+		env.Asterisk = lostAnswerProxy(t, h, "auth/1009")
+		pw, _, err := env.RotatePassword(ctx, "1009")
+		inForce := h.object("auth", "1009").Get("password")
+		if err != nil || pw != inForce {
+			t.Errorf("password in force %q; RotatePassword gave %q, %v", inForce, pw, err)
+		}
+	})
+	t.Run("PasswordsAudit", func(t *testing.T) {
+		env := *h.env
+		env.Asterisk = lostAnswerProxy(t, h, "auth/0900")
+		env.Settings.Ignore = []string{"1001", "1002", "1003"}
+		run, err := tollguard.RunAudit(ctx, &env, tollguard.PasswordsAudit{}, true, "cli", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inForce := h.object("auth", "0900").Get("password")
+		if inForce == "0900" {
+			t.Fatal("the proxy did not pass the write on")
+		}
+		if len(run.Actions) != 1 || run.Actions[0].Secret != inForce || run.Actions[0].Err != "" {
+			t.Errorf("password in force %q; actions %+v", inForce, run.Actions)
 		}
 	})
 }

@@ -95,7 +95,7 @@ func (r *auditRun) judgeAuth(ctx context.Context, ext, id string, s AuditSetting
 	if err != nil {
 		return err
 	}
-	if _, err := env.Asterisk.PutConfigObject(ctx, "auth", id, []ConfigField{{"password", pw}}); err != nil {
+	if err := env.putPassword(ctx, id, []ConfigField{{"password", pw}}, pw); err != nil {
 		msg := "could not rotate the password of auth " + id
 		if r.refused(err, "auth") {
 			msg += ": Asterisk refused (403); an auth defined in pjsip.conf must be changed there"

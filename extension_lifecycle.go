@@ -239,7 +239,7 @@ func (env *AuditEnv) RotatePassword(ctx context.Context, name string) (password,
 		// md5 (or other) credentials: switch to a plain password.
 		fields = append([]ConfigField{{"auth_type", "userpass"}}, fields...)
 	}
-	if _, err := env.Asterisk.PutConfigObject(ctx, "auth", authID, fields); err != nil {
+	if err := env.putPassword(ctx, authID, fields, pw); err != nil {
 		if ErrorCode(err) == EFORBIDDEN {
 			return "", authID, Errorf(EFORBIDDEN, "Asterisk refused to change the PJSIP auth %s, so the password is unchanged: %s",
 				authID, refusal(err))
@@ -248,6 +248,28 @@ func (env *AuditEnv) RotatePassword(ctx context.Context, name string) (password,
 	}
 	env.logger().Info("SIP password rotated; the phone must be given the new one", LogExtension, name, "auth", authID)
 	return pw, authID, nil
+}
+
+// putPassword writes fields, which set password pw, to auth id. When
+// Asterisk's answer is lost (a timeout, a dropped connection, not a 4xx)
+// Asterisk may have made the change all the same, and the phone then
+// needs pw: the auth is read back, and a write found in force is a
+// success.
+func (env *AuditEnv) putPassword(ctx context.Context, id string, fields []ConfigField, pw string) error {
+	_, err := env.Asterisk.PutConfigObject(ctx, "auth", id, fields)
+	switch ErrorCode(err) {
+	case "", EFORBIDDEN, EINVALID, ENOTFOUND, ECONFLICT:
+		return err
+	}
+	obj, rerr := env.Asterisk.ConfigObject(context.WithoutCancel(ctx), "auth", id)
+	switch {
+	case rerr == nil && obj.Get("password") == pw:
+		env.logger().Warn("Asterisk's answer to a password change was lost, but the new password is in force", "auth", id, LogError, err)
+		return nil
+	case rerr == nil:
+		return err // not applied
+	}
+	return fmt.Errorf("%w; Asterisk may have applied it all the same: `asterisk -rx 'pjsip show auth %s'` shows the password in force", err, id)
 }
 
 // storedDigest names the attribute in which auth keeps a stored digest
