@@ -1119,3 +1119,44 @@ func TestRotationWhoseAnswerIsLost(t *testing.T) {
 		}
 	})
 }
+
+// TestCancelAfterPartialPurgeSaysRestore: a purge deleted the endpoint,
+// then Asterisk failed on the aor; the admin, told "unblock it to
+// cancel", unblocked it. The purge was reported cancelled as if nothing
+// had happened, while the phone had no endpoint any more.
+func TestCancelAfterPartialPurgeSaysRestore(t *testing.T) {
+	ctx := context.Background()
+	h := newAudHarness(t)
+	h.account("acme", nil)
+	h.env.Settings.Ignore = []string{"1001", "1002", "1003"}
+	if _, err := h.env.AddExtension(ctx, tollguard.ExtensionSpec{Name: "2001", Account: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	h.advance(61 * 24 * time.Hour)
+	h.run(tollguard.StaleAudit{}, true)
+	h.advance(8 * 24 * time.Hour)
+	h.fake.Fault("DELETE", "/asterisk/config/dynamic/res_pjsip/aor/2001", http.StatusInternalServerError, "boom", 1)
+	run := h.run(tollguard.StaleAudit{}, true)
+	if got := audActions(run); !reflect.DeepEqual(got, []string{"purge ext:2001 FAILED"}) {
+		t.Fatalf("actions %q", got)
+	}
+	if _, ok := h.fake.Object("endpoint", "2001"); ok {
+		t.Fatal("the endpoint is still there: no partial purge to test")
+	}
+	if _, err := h.db.Unblock(ctx, tollguard.BlockExtension, "2001", "admin"); err != nil {
+		t.Fatal(err)
+	}
+	run = h.run(tollguard.StaleAudit{}, true)
+	var cancel *tollguard.AuditAction
+	for i := range run.Actions {
+		if run.Actions[i].Kind == tollguard.AuditActCancelPurge {
+			cancel = &run.Actions[i]
+		}
+	}
+	if cancel == nil {
+		t.Fatalf("actions %q", audActions(run))
+	}
+	if !strings.Contains(cancel.Message, "tollguard ext restore 2001") || cancel.Err == "" {
+		t.Errorf("cancel of a purge that had deleted the endpoint: %+v", *cancel)
+	}
+}

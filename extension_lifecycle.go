@@ -807,7 +807,14 @@ func (r *auditRun) processDuePurges(ctx context.Context) error {
 			if err := env.FinishPurge(ctx, p.Extension, "cancelled", now); err != nil {
 				return err
 			}
-			r.act(AuditAction{Kind: AuditActCancelPurge, Subject: subj, Message: "purge cancelled: the extension was unblocked during its grace period"})
+			a := AuditAction{Kind: AuditActCancelPurge, Subject: subj, Message: "purge cancelled: the extension was unblocked during its grace period"}
+			if snap, err := PurgeStarted(ctx, env.Store, p); err != nil {
+				return err
+			} else if snap != nil {
+				a.Message += "; but an earlier run of it had deleted some of its PJSIP objects already: bring them back with `tollguard ext restore " + p.Extension + "`"
+				a.Err = "partly purged (snapshot " + fmt.Sprint(snap.ID) + ")"
+			}
+			r.act(a)
 			continue
 		}
 		if p.Job != "cli" {
@@ -892,6 +899,23 @@ func (r *auditRun) processDuePurges(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// PurgeStarted returns the newest snapshot, not yet restored, that a run
+// of purge p took, or nil: a purge that failed partway (the endpoint
+// deleted, the aor not) is still pending with it, and cancelling the
+// purge brings nothing back.
+func PurgeStarted(ctx context.Context, st AuditStore, p PendingPurge) (*ExtensionSnapshot, error) {
+	snaps, err := st.Snapshots(ctx, p.Extension)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range snaps { // newest first
+		if s.RestoredAt.IsZero() && !s.TakenAt.Before(p.ScheduledAt) {
+			return s, nil
+		}
+	}
+	return nil, nil
 }
 
 // loadPending reads the pending purges once per run.

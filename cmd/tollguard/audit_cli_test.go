@@ -582,3 +582,43 @@ func TestCLIPurgeNowBlockReason(t *testing.T) {
 		t.Errorf("after purge:\n%s", out)
 	}
 }
+
+// TestCLIUnblockAfterPartialPurge: a run of a purge deleted the
+// endpoint and failed on the aor, as the block said, "unblock it to
+// cancel": unblock said "pending purge cancelled" and nothing else, and
+// the phone stayed without its endpoint.
+func TestCLIUnblockAfterPartialPurge(t *testing.T) {
+	c := newAuditCLI(t, "")
+	c.ok("account", "add", "acme", "--country", "GB", "--currency", "GBP")
+	c.ok("ext", "add", "2001", "--account", "acme")
+	c.ok("ext", "purge", "2001")
+	// The audit's run of the purge, when due, fails partway.
+	db, err := store.Open(context.Background(), c.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := ari.NewClient(ari.Config{URL: c.fake.URL, User: c.fake.User, Password: c.fake.Password})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	c.fake.Fault(http.MethodDelete, "/asterisk/config/dynamic/res_pjsip/aor/2001", http.StatusInternalServerError, "Internal Server Error", 1)
+	env := &tollguard.AuditEnv{Store: db, Asterisk: cl}
+	if _, err := env.PurgeExtension(context.Background(), "2001", "purged by an admin"); err == nil {
+		t.Fatal("the purge did not fail")
+	}
+	db.Close()
+	if _, ok := c.fake.Object("endpoint", "2001"); ok {
+		t.Fatal("endpoint still there: nothing to test")
+	}
+	out := c.ok("unblock", "2001")
+	if !strings.Contains(out, "pending purge of 2001 cancelled") || !strings.Contains(out, "tollguard ext restore 2001") {
+		t.Errorf("unblock after a partial purge:\n%s", out)
+	}
+	c.ok("ext", "restore", "2001")
+	for _, typ := range []string{"auth", "aor", "endpoint"} {
+		if _, ok := c.fake.Object(typ, "2001"); !ok {
+			t.Errorf("%s/2001 not back", typ)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os/user"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -23,7 +24,9 @@ registration from outside the extension's allowed networks means its SIP
 password is known to someone else. Rotate it before unblocking.
 
 Unblocking an extension cancels its pending purge (tollguard ext purge,
-or the stale and tests audits), if it has one. Unblocking acknowledges
+or the stale and tests audits), if it has one. Cancelling brings back
+nothing a run of that purge deleted before it failed partway: unblock
+then says so, and tollguard ext restore EXT brings it back. Unblocking acknowledges
 the open detector and registration alerts about the extension (or the
 account, with --intl), not audit findings: you dealt with them, so a
 detector that blocks it again raises a new alert, sent at once, instead
@@ -40,12 +43,35 @@ of adding to the old one's digest.`,
 			if intl {
 				kind = tollguard.BlockIntl
 			}
+			// A run of the purge may have failed partway (the endpoint
+			// deleted, the aor not): cancelling it brings nothing back.
+			var partly *tollguard.ExtensionSnapshot
+			if !intl {
+				ps, err := db.PendingPurges(cmd.Context())
+				if err != nil {
+					return err
+				}
+				for _, p := range ps {
+					if p.Extension == args[0] {
+						if partly, err = tollguard.PurgeStarted(cmd.Context(), db, p); err != nil {
+							return err
+						}
+					}
+				}
+			}
+			restoreNote := func() {
+				if partly != nil {
+					fmt.Fprintf(app.Out, "but a run of that purge had begun deleting its PJSIP objects (snapshot %d holds %s): bring them back with `tollguard ext restore %s`\n",
+						partly.ID, snapshotObjects(partly), args[0])
+				}
+			}
 			was, err := db.Unblock(cmd.Context(), kind, args[0], "admin:"+adminName())
 			if tollguard.ErrorCode(err) == tollguard.ENOTFOUND && !intl {
 				// An endpoint only Asterisk knows has no block, but may
 				// have a purge pending, which unblocking cancels.
 				if db.FinishPurge(cmd.Context(), args[0], "cancelled", app.Now()) == nil {
 					fmt.Fprintf(app.Out, "pending purge of %s cancelled (it is not in tollguard's store, so it was not blocked)\n", args[0])
+					restoreNote()
 					return nil
 				}
 			}
@@ -81,6 +107,7 @@ of adding to the old one's digest.`,
 			switch err := db.FinishPurge(cmd.Context(), args[0], "cancelled", app.Now()); tollguard.ErrorCode(err) {
 			case "":
 				fmt.Fprintf(app.Out, "pending purge of %s cancelled\n", args[0])
+				restoreNote()
 			case tollguard.ENOTFOUND:
 			default:
 				return fmt.Errorf("cancel the pending purge of %s: %w", args[0], err)
@@ -97,4 +124,13 @@ func adminName() string {
 		return u.Username
 	}
 	return "unknown"
+}
+
+// snapshotObjects lists a snapshot's objects: "endpoint/1001, aor/1001".
+func snapshotObjects(s *tollguard.ExtensionSnapshot) string {
+	var out []string
+	for i := len(s.Objects) - 1; i >= 0; i-- { // as deleted: endpoint first
+		out = append(out, s.Objects[i].Type+"/"+s.Objects[i].ID)
+	}
+	return strings.Join(out, ", ")
 }
