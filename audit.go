@@ -306,6 +306,9 @@ type AuditStore interface {
 	// LastRegistered returns, per PJSIP endpoint, when it was last seen
 	// registered, whether or not the store has it as an extension.
 	LastRegistered(ctx context.Context) (map[string]time.Time, error)
+	// LastRestored returns, per extension, when `tollguard ext restore`
+	// last brought its PJSIP objects back.
+	LastRestored(ctx context.Context) (map[string]time.Time, error)
 	// The pins audit's pending-reload markers.
 	VoicemailReloadStore
 	// CallsSince lists calls recorded at or after t with reason r

@@ -365,6 +365,23 @@ func TestPurgeAndRestore(t *testing.T) {
 	if _, err := h.env.RestoreExtension(ctx, "1009", "admin"); tollguard.ErrorCode(err) != tollguard.ENOTFOUND {
 		t.Errorf("second restore: %v", err)
 	}
+
+	// The restored line gets a whole stale period from the restore: the
+	// next run blocked it and scheduled its purge again, the phone not
+	// having registered within hours.
+	h.advance(12 * time.Hour)
+	run = h.run(tollguard.StaleAudit{}, true)
+	if len(run.Actions) != 0 {
+		t.Errorf("12 hours after the restore: actions %q", audActions(run))
+	}
+	if e, _ := h.db.Extension(ctx, "1009"); e.Blocked {
+		t.Errorf("blocked again after the restore: %s", e.BlockReason)
+	}
+	h.advance(60 * 24 * time.Hour)
+	run = h.run(tollguard.StaleAudit{}, true)
+	if got := audActions(run); !slices.Contains(got, "schedule_purge ext:1009") {
+		t.Errorf("a stale period after the restore, still unused: actions %q", got)
+	}
 }
 
 func TestPurgeCancelledByUnblock(t *testing.T) {

@@ -149,6 +149,11 @@ func lastUse(i *extInfo, u lastUses) (at time.Time, how string) {
 	if reg := u.registered[i.Name]; reg.After(at) {
 		at, how = reg, "last registered"
 	}
+	// A restore is the admin saying the line is wanted: it gets a whole
+	// stale period from then, or the next run would purge it again.
+	if r := u.restored[i.Name]; r.After(at) {
+		at, how = r, "restored"
+	}
 	return at, how
 }
 
@@ -164,7 +169,7 @@ func (i *extInfo) knownSince() time.Time {
 
 // lastUses is when each extension last called (through the gate) and
 // last registered (seen by the ARI listener).
-type lastUses struct{ calls, registered map[string]time.Time }
+type lastUses struct{ calls, registered, restored map[string]time.Time }
 
 func (r *auditRun) lastUses(ctx context.Context) (lastUses, error) {
 	var u lastUses
@@ -174,6 +179,9 @@ func (r *auditRun) lastUses(ctx context.Context) (lastUses, error) {
 	}
 	if u.registered, err = r.env.Store.LastRegistered(ctx); err != nil {
 		return u, fmt.Errorf("read last registrations: %w", err)
+	}
+	if u.restored, err = r.env.Store.LastRestored(ctx); err != nil {
+		return u, fmt.Errorf("read last restores: %w", err)
 	}
 	return u, nil
 }

@@ -70,6 +70,12 @@ func (s *DB) LastRegistered(ctx context.Context) (map[string]time.Time, error) {
 	return s.lastTimes(ctx, `SELECT extension, MAX(last_seen) FROM registrations GROUP BY extension`)
 }
 
+// LastRestored returns when each extension's snapshot was last
+// restored.
+func (s *DB) LastRestored(ctx context.Context) (map[string]time.Time, error) {
+	return s.lastTimes(ctx, `SELECT extension, MAX(restored_at) FROM extension_snapshots WHERE restored_at > 0 GROUP BY extension`)
+}
+
 // lastTimes reads a query's (name, unix time) rows into a map.
 func (s *DB) lastTimes(ctx context.Context, query string) (map[string]time.Time, error) {
 	rows, err := s.rdb.QueryContext(ctx, query)

@@ -24,7 +24,9 @@ purge that was retried, the older ones not yet restored), then cancel
 any pending purge and lift the block the purge set. A block set for
 another reason (stolen credentials, a detector) stays. Objects that
 exist again are left alone. Fields this Asterisk refuses are listed
-(they stay in the stored snapshot: see ` + "`tollguard ext snapshots EXT --json`" + `).`,
+(they stay in the stored snapshot: see ` + "`tollguard ext snapshots EXT --json`" + `).
+The stale audit counts the restore as a use: the line has a whole
+stale period from it before it is judged unused again.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			env, release, err := app.auditEnv(cmd.Context())
