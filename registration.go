@@ -177,9 +177,14 @@ func ParseContactURI(uri string) (host string, port int, origHost string) {
 	}
 	// The user part may hold ";" and "?" (RFC 3261's user-unreserved):
 	// "sip:1001;x=1@203.0.113.66" was read as host "1001", and the
-	// address then came from the Via the phone writes. No "@" can follow
-	// it unescaped, so the last one ends it.
-	if i := strings.LastIndexByte(s, '@'); i >= 0 {
+	// address then came from the Via the phone writes. Asterisk prints
+	// the URI with pjproject, which escapes "@" in the user part, and in
+	// parameters and headers, so the first "@" ends it. Not the last: a
+	// quoted parameter value is printed as the phone sent it, and
+	// `sip:1001@203.0.113.66;x="@192.0.2.10;"` came from 203.0.113.66. An
+	// "@" after a quote is the parameter's (and a URI without a user part
+	// has none before it).
+	if i := strings.IndexAny(s, "@\""); i >= 0 && s[i] == '@' {
 		s = s[i+1:]
 	}
 	var params string
@@ -198,7 +203,7 @@ func ParseContactURI(uri string) (host string, port int, origHost string) {
 		host = s[:i]
 		port, _ = strconv.Atoi(s[i+1:])
 	}
-	for _, p := range strings.FieldsFunc(params, func(r rune) bool { return r == ';' || r == '?' || r == '&' }) {
+	for _, p := range splitURIParams(params) {
 		k, v, _ := strings.Cut(p, "=")
 		// Exactly as Asterisk writes it: res_pjsip strips a phone's own
 		// "x-ast-" parameters case-sensitively (remove_x_ast_params), so
@@ -208,6 +213,32 @@ func ParseContactURI(uri string) (host string, port int, origHost string) {
 		}
 	}
 	return host, port, origHost
+}
+
+// splitURIParams splits a URI's ";" parameters and "?"/"&" headers.
+// A separator inside a quoted value is part of the value: with
+// `;x=";x-ast-orig-host=10.0.0.5"` the phone would otherwise forge the
+// parameter Asterisk strips from what it sends.
+func splitURIParams(s string) []string {
+	var out []string
+	start, quoted := 0, false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"':
+			quoted = !quoted
+		case c == '\\' && quoted:
+			i++ // a quoted-pair
+		case !quoted && (c == ';' || c == '?' || c == '&'):
+			if i > start {
+				out = append(out, s[start:i])
+			}
+			start = i + 1
+		}
+	}
+	if start < len(s) {
+		out = append(out, s[start:])
+	}
+	return out
 }
 
 // ContactHistory is what tollguard knew about an extension's

@@ -38,6 +38,13 @@ func TestParseContactURI(t *testing.T) {
 		// A parameter in the user part is the phone's, not Asterisk's.
 		{"sip:1001;x-ast-orig-host=10.0.0.5:5060@203.0.113.66:5060", "203.0.113.66", "", 5060},
 		{"sip:203.0.113.9:5060;transport=udp", "203.0.113.9", "", 5060},
+		// pjproject prints a quoted parameter value as it came: its "@",
+		// ";" and "?" are the value's, not the URI's.
+		{`sip:1001@203.0.113.66:5060;x="@192.0.2.10;"`, "203.0.113.66", "", 5060},
+		{`sip:1001@203.0.113.66:5060;x="@192.0.2.10;";x-ast-orig-host=192.0.2.10:5060`, "203.0.113.66", "192.0.2.10:5060", 5060},
+		{`sip:203.0.113.66:5060;x="a@192.0.2.10"`, "203.0.113.66", "", 5060},
+		{`sip:1001@192.0.2.10:5060;x=";x-ast-orig-host=10.0.0.5:5060"`, "192.0.2.10", "", 5060},
+		{`sip:1001@192.0.2.10:5060;x="\";x-ast-orig-host=10.0.0.5:5060"`, "192.0.2.10", "", 5060},
 	}
 	for _, tt := range tests {
 		host, port, orig := tollguard.ParseContactURI(tt.uri)

@@ -340,3 +340,54 @@ func TestPermanentContactIsNotARegistration(t *testing.T) {
 		t.Error("a permanent contact was recorded as a registration")
 	}
 }
+
+// setRewriteContact gives the recorded endpoint 1001 rewrite_contact=yes.
+func setRewriteContact(t *testing.T, h *harness) {
+	t.Helper()
+	ep, ok := h.fake.Object("endpoint", "1001")
+	if !ok {
+		t.Fatal("no recorded endpoint 1001")
+	}
+	fields := slices.Clone(ep)
+	for i := range fields {
+		if fields[i].Attribute == "rewrite_contact" {
+			fields[i].Value = "true"
+		}
+	}
+	h.fake.SetObject("endpoint", "1001", fields, false)
+}
+
+// TestRegistrationQuotedParamCannotHideSource: pjproject keeps a quoted
+// URI parameter value as it came (pjsip_param_print_on copies a value
+// starting with '"' unescaped), so a phone can put "@" and ";" in its
+// Contact after the host Asterisk rewrote to the packet's source. The
+// source is still the host after the user part's "@", not whatever
+// follows an "@" inside the quotes.
+func TestRegistrationQuotedParamCannotHideSource(t *testing.T) {
+	for _, uri := range []string{
+		// The attacker wrote its own address: Asterisk leaves the host, adds no x-ast-orig-host.
+		`sip:1001@203.0.113.66:5060;x="@192.0.2.10;"`,
+		// It wrote another: Asterisk rewrites the host and appends x-ast-orig-host.
+		`sip:1001@203.0.113.66:5060;x="@192.0.2.10;";x-ast-orig-host=192.0.2.10:5060`,
+	} {
+		t.Run("", func(t *testing.T) {
+			ctx := context.Background()
+			h := newHarness(t)
+			setCIDRs(t, h.db, "1001", "192.0.2.0/24")
+			setRewriteContact(t, h)
+			h.start()
+			thief := h.fake.Register("1001", "1001", uri, map[string]string{"user_agent": "Yealink SIP-T46U 108.86.0.45"}, true)
+			testutil.Eventually(t, waitLimit, "contact recorded", func() bool { c, ok := h.contact(thief); return ok && c.IP != "" })
+			if c, _ := h.contact(thief); c.IP != "203.0.113.66" {
+				t.Errorf("contact %s judged from %s (%s), want the packet's source 203.0.113.66", uri, c.IP, c.AddrSource)
+			}
+			testutil.Eventually(t, waitLimit, "lockdown", func() bool { return len(h.alerts.kind(tollguard.AlertCredentialsCompromised)) == 1 })
+			if ext, _ := h.db.Extension(ctx, "1001"); !ext.Blocked {
+				t.Error("extension not blocked")
+			}
+			if _, still := h.fake.Object("contact", thief); still {
+				t.Error("attacker's contact still in Asterisk")
+			}
+		})
+	}
+}
