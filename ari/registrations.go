@@ -81,6 +81,7 @@ func (l *Listener) contactEvent(ctx context.Context, ev *ariv5.ContactStatusChan
 	case status == tollguard.ContactRemoved:
 		was, err := l.Store.ContactGone(ctx, id, at)
 		if err != nil {
+			l.needResync.Store(true)
 			l.log.Error("recording a removed contact failed; the next resync reads it again. "+tollguard.CheckStore, "contact", id, tollguard.LogError, err)
 		} else if was {
 			l.log.Info("registration ended", tollguard.LogExtension, orEndpoint(ep, aor), "contact", uri)
@@ -134,7 +135,10 @@ func (l *Listener) observe(ctx context.Context, c tollguard.Contact, warn string
 	}
 	ext, err := l.Store.Extension(ctx, c.Extension)
 	if err != nil && tollguard.ErrorCode(err) != tollguard.ENOTFOUND {
-		l.log.Error("looking up a registering extension failed; not judging this registration. "+tollguard.CheckStore, tollguard.LogExtension, c.Extension, tollguard.LogError, err)
+		// No event repeats a registration: only reading the contacts
+		// again judges it, so that an outside one is still locked down.
+		l.needResync.Store(true)
+		l.log.Error("looking up a registering extension failed; the registration is judged at the next resynchronisation. "+tollguard.CheckStore, tollguard.LogExtension, c.Extension, tollguard.LogError, err)
 		return
 	}
 	var acct *tollguard.Account
@@ -145,7 +149,8 @@ func (l *Listener) observe(ctx context.Context, c tollguard.Contact, warn string
 	}
 	hist, err := l.Store.ObserveContact(ctx, c)
 	if err != nil {
-		l.log.Error("recording a registration failed; it is not judged against this one next time. "+tollguard.CheckStore, tollguard.LogExtension, c.Extension, "contact", c.ID, tollguard.LogError, err)
+		l.needResync.Store(true)
+		l.log.Error("recording a registration failed; it is judged at the next resynchronisation. "+tollguard.CheckStore, tollguard.LogExtension, c.Extension, "contact", c.ID, tollguard.LogError, err)
 		return
 	}
 	if first != nil {
@@ -187,6 +192,7 @@ func (l *Listener) removeContact(ctx context.Context, c tollguard.Contact, at ti
 	switch tollguard.ErrorCode(err) {
 	case "", tollguard.ENOTFOUND:
 		if _, err := l.Store.ContactGone(ctx, c.ID, at); err != nil {
+			l.needResync.Store(true)
 			l.log.Error("recording a removed contact failed; the next resync reads it again. "+tollguard.CheckStore, "contact", c.ID, tollguard.LogError, err)
 		}
 		l.log.Warn("removed a contact registered from outside the extension's access list", tollguard.LogExtension, c.Extension, tollguard.LogRemote, c.IP, "contact", c.ID)

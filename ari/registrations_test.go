@@ -2,9 +2,11 @@ package ari
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -389,5 +391,43 @@ func TestRegistrationQuotedParamCannotHideSource(t *testing.T) {
 				t.Error("attacker's contact still in Asterisk")
 			}
 		})
+	}
+}
+
+// flakyStore fails the next ObserveContact calls, as a busy or full
+// database would.
+type flakyStore struct {
+	Store
+	fail atomic.Int32
+}
+
+func (s *flakyStore) ObserveContact(ctx context.Context, c tollguard.Contact) (tollguard.ContactHistory, error) {
+	if s.fail.Add(-1) >= 0 {
+		return tollguard.ContactHistory{}, errors.New("database is locked")
+	}
+	return s.Store.ObserveContact(ctx, c)
+}
+
+// TestRegistrationStoreErrorIsRetried: a registration from outside the
+// access list that could not be recorded is not forgotten: the listener
+// reads the contacts again (a resynchronisation) and locks it down then,
+// instead of leaving the attacker registered until the next reconnect.
+func TestRegistrationStoreErrorIsRetried(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t)
+	setCIDRs(t, h.db, "1001", "192.0.2.0/24")
+	fs := &flakyStore{Store: h.db}
+	h.l.Store = fs
+	h.start()
+	fs.fail.Store(1)
+	thief := h.fake.Register("1001", "1001", uriThief, map[string]string{"user_agent": "friendly-scanner"}, true)
+	testutil.Eventually(t, waitLimit, "lockdown after the store recovered", func() bool {
+		return len(h.alerts.kind(tollguard.AlertCredentialsCompromised)) == 1
+	})
+	if ext, _ := h.db.Extension(ctx, "1001"); !ext.Blocked {
+		t.Error("extension not blocked")
+	}
+	if _, still := h.fake.Object("contact", thief); still {
+		t.Error("attacker's contact still in Asterisk")
 	}
 }
