@@ -81,6 +81,7 @@ type callGroup struct {
 	// the next number tried in turn (a DISA line, an IVR's dial-out).
 	ownerCall    int64
 	ownerDialled string
+	ownerE164    string // ownerDialled's E.164 form, "" when it has none
 	extra        []extraAttempt
 	judged       bool
 	gated        bool // a gate allow is known
@@ -632,13 +633,15 @@ func (t *tracker) gatedAttempt(ctx context.Context, c *chanState, id int64, ts t
 		return
 	}
 	other := g.attempt && (rec.Extension != g.ownerExt || rec.Account != g.ownerAcct)
-	if g.attempt && !other && (rec.Dialled == g.exten || g.ownerCall != 0 && rec.Dialled == g.ownerDialled) {
+	num := tollguard.Classify(rec.Dialled, t.planOf(ctx, rec.Extension, rec.Account), t.highRisk)
+	if g.attempt && !other && (rec.Dialled == g.exten || g.ownerCall != 0 &&
+		(rec.Dialled == g.ownerDialled || num.E164 != "" && num.E164 == g.ownerE164)) {
 		// Counted from its start, or by its last record, with this very
-		// number (a second route after a failed Dial).
-		g.ownerCall, g.ownerDialled = id, rec.Dialled
+		// number (a second route after a failed Dial, in the same form
+		// or in another: 0033... to one trunk, +33... to the next).
+		g.ownerCall, g.ownerDialled, g.ownerE164 = id, rec.Dialled, num.E164
 		return
 	}
-	num := tollguard.Classify(rec.Dialled, t.planOf(ctx, rec.Extension, rec.Account), t.highRisk)
 	if num.ExtensionLength && rec.Account != "" && t.ext(ctx, rec.Dialled).account == rec.Account {
 		num = num.AsInternal()
 	}
@@ -679,16 +682,16 @@ func (t *tracker) gatedAttempt(ctx context.Context, c *chanState, id int64, ts t
 		a := tollguard.CallAttempt{Call: g.root, At: ts, Extension: rec.Extension, Account: rec.Account, Context: g.context, Number: num}
 		found = append(found, t.l.Detectors.Attempt(a)...)
 		found = append(found, t.l.Detectors.Resolved(g.root, rec.Reason, ts)...)
-		g.ownerCall, g.ownerDialled = id, rec.Dialled
+		g.ownerCall, g.ownerDialled, g.ownerE164 = id, rec.Dialled, num.E164
 	case g.attempt:
 		// Counted from its start (a phone's call to a number) under
 		// another number: a route prefix ("9" for an outside line,
 		// 90033...) hid an international or high-risk number.
 		found = t.l.Detectors.Renumber(g.root, num, rec.Reason, ts)
-		g.ownerCall, g.ownerDialled = id, rec.Dialled
+		g.ownerCall, g.ownerDialled, g.ownerE164 = id, rec.Dialled, num.E164
 	default:
 		g.attempt, g.ownerExt, g.ownerAcct = true, rec.Extension, rec.Account
-		g.ownerCall, g.ownerDialled = id, rec.Dialled
+		g.ownerCall, g.ownerDialled, g.ownerE164 = id, rec.Dialled, num.E164
 		a := tollguard.CallAttempt{Call: g.root, At: ts, Extension: rec.Extension, Account: rec.Account, Context: g.context, Number: num}
 		found = t.l.Detectors.Attempt(a)
 		// TOLLGUARD_REASON came before TOLLGUARD_CALLID, when there was
