@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/tollguard/tollguard"
 )
@@ -349,16 +350,23 @@ func (s *DB) UpdateExtension(ctx context.Context, name string, fn func(e *tollgu
 		} else if a == nil {
 			return tollguard.Errorf(tollguard.ENOTFOUND, "account %q not found", e.Account)
 		}
-		if e.Account != from && a.MaxExtensions > 0 {
+		dayAgo := s.now().Add(-24 * time.Hour)
+		newLine := e.Managed && e.CreatedAt.After(dayAgo) // counted as created today, as ext add counts it
+		if e.Account != from && (a.MaxExtensions > 0 || a.MaxCreatedPerDay > 0 && newLine) {
 			// A move is counted as ext add counts: the quotas audit
 			// would otherwise block the account's newest extension.
-			var total int
-			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM extensions WHERE account_id = ?`, a.ID).Scan(&total); err != nil {
+			var total, recent int
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(managed <> 0 AND created_at > ?), 0) FROM extensions WHERE account_id = ?`,
+				dayAgo.Unix(), a.ID).Scan(&total, &recent); err != nil {
 				return fmt.Errorf("count extensions of %s: %w", a.ID, err)
 			}
-			if total >= a.MaxExtensions {
+			if a.MaxExtensions > 0 && total >= a.MaxExtensions {
 				return tollguard.Errorf(tollguard.EQUOTA, "account %s has %d extensions, its quota (max_extensions %d); %s was not moved: raise the quota (`tollguard account set %s --max-extensions N`) or remove unused extensions first",
 					a.ID, total, a.MaxExtensions, name, a.ID)
+			}
+			if a.MaxCreatedPerDay > 0 && newLine && recent >= a.MaxCreatedPerDay {
+				return tollguard.Errorf(tollguard.EQUOTA, "account %s created %d extensions in the last 24 h, its quota (max_created_per_day %d), and %s was created in that time too; it was not moved: try again tomorrow or raise the quota (`tollguard account set %s --max-created-per-day N`)",
+					a.ID, recent, a.MaxCreatedPerDay, name, a.ID)
 			}
 		}
 		args := extensionArgs(e)
