@@ -600,6 +600,17 @@ func (t *tracker) varset(ctx context.Context, ch *ariv5.ChannelData, name, value
 			c.g.denied = true
 		}
 	case tollguard.VarReason:
+		if g := c.g; g.attempt && value == string(tollguard.ReasonEmergency) && c.callID != 0 && c.callID == g.ownerCall {
+			// The next number on the channel (a DISA line) is an
+			// emergency one, which the include allows with no gate
+			// record: the owner's last attempt there is over, and the
+			// emergency call's answer and length are not its own.
+			g.attempt = false
+			for _, f := range t.l.Detectors.Ended(g.root, ts) {
+				t.l.act(ctx, f)
+			}
+			return
+		}
 		if c.g.attempt && value != "" {
 			for _, f := range t.l.Detectors.Resolved(c.g.root, tollguard.Reason(value), ts) {
 				t.l.act(ctx, f)
