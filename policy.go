@@ -77,6 +77,7 @@ type Policy struct {
 	countriesMu sync.Mutex
 	countries   []string
 	extCountry  map[string]string
+	extLearned  int // entries LearnCountries put in extCountry: the store's, bounded by it
 
 	// numbers caches Classify: libphonenumber's regular expressions are
 	// the dearest CPU in a decision, and people dial the same numbers
@@ -214,24 +215,34 @@ func (p *Policy) EmergencyRead(ctx context.Context, extension, dialled string) b
 func (p *Policy) LearnCountries(accounts []*Account, extensions []*Extension) {
 	country := make(map[string]string, len(accounts))
 	for _, a := range accounts {
-		if a == nil {
-			continue
+		if a != nil {
+			country[a.ID] = a.Plan.Country
 		}
-		country[a.ID] = a.Plan.Country
-		p.countriesMu.Lock()
-		if !slices.Contains(p.countries, a.Plan.Country) {
-			p.countries = append(p.countries, a.Plan.Country)
-		}
-		p.countriesMu.Unlock()
 	}
+	// Built whole and swapped in: filled one by one, a map over its
+	// bound (a PBX of more than maxCachedNumbers extensions) was
+	// cleared while it filled, and most extensions fell back to every
+	// country's numbers.
+	ext := make(map[string]string, len(extensions))
 	for _, e := range extensions {
 		if e == nil || e.Name == "" {
 			continue
 		}
 		if c, ok := country[e.Account]; ok {
-			p.noteCountry(e.Name, c)
+			ext[e.Name] = c
 		}
 	}
+	p.countriesMu.Lock()
+	defer p.countriesMu.Unlock()
+	// A new slice: readers keep the one they took. A deleted account's
+	// country goes with it.
+	countries := make([]string, 0, len(p.countries))
+	for _, c := range country {
+		if !slices.Contains(countries, c) {
+			countries = append(countries, c)
+		}
+	}
+	p.countries, p.extCountry, p.extLearned = countries, ext, len(ext)
 }
 
 // noteCountry remembers an extension's account country for Emergency:
@@ -241,8 +252,8 @@ func (p *Policy) noteCountry(extension, country string) {
 	p.countriesMu.Lock()
 	defer p.countriesMu.Unlock()
 	if p.extCountry[extension] != country {
-		if p.extCountry == nil || len(p.extCountry) >= maxCachedNumbers {
-			p.extCountry = make(map[string]string)
+		if p.extCountry == nil || len(p.extCountry) >= p.extLearned+maxCachedNumbers {
+			p.extCountry, p.extLearned = make(map[string]string), 0
 		}
 		p.extCountry[extension] = country
 	}

@@ -417,6 +417,39 @@ func TestPolicy(t *testing.T) {
 			t.Errorf("1414 from the BE account with the store down: %+v, want an error (fail closed)", d)
 		}
 	})
+	t.Run("LearnedCountriesOfALargePBX", func(t *testing.T) {
+		// More extensions than the decisions' cache holds: every one keeps
+		// its own account's country (the map was cleared as it filled, and
+		// a BE extension then got CH 1414), and a deleted account's country
+		// goes at the next learning.
+		f := newFixture(t)
+		var accts []*tollguard.Account
+		for _, a := range []struct{ id, country string }{{"brux", "BE"}, {"zurich", "CH"}} {
+			acct, err := store.NewAccount(a.id, a.country, "EUR")
+			if err != nil {
+				t.Fatal(err)
+			}
+			accts = append(accts, acct)
+		}
+		var exts []*tollguard.Extension
+		for i := range 20000 {
+			exts = append(exts, &tollguard.Extension{Name: fmt.Sprintf("b%d", i), Account: "brux"})
+		}
+		exts = append(exts, &tollguard.Extension{Name: "3001", Account: "zurich"})
+		f.p.LearnCountries(accts, exts)
+		for _, e := range []string{"b0", "b9999", "b19999"} {
+			if f.p.Emergency(e, "1414") {
+				t.Errorf("BE extension %s: CH 1414 taken for an emergency number", e)
+			}
+		}
+		if !f.p.Emergency("3001", "1414") {
+			t.Error("CH extension 3001: 1414 not an emergency number")
+		}
+		f.p.LearnCountries(accts[:1], exts[:1])
+		if f.p.Emergency("unknown", "1414") {
+			t.Error("zurich deleted: its 1414 still an emergency number for an unknown extension")
+		}
+	})
 	t.Run("DeniesUnknownExtension", func(t *testing.T) {
 		f := newFixture(t)
 		f.want(tollguard.Call{Extension: "2002", Dialled: "02079460000"}, deny, tollguard.ReasonUnknownExtension)
