@@ -285,15 +285,15 @@ func changedKeys(was, now any) []string {
 // not the account has placed a call since the start.
 func (d *daemon) learnCountries(ctx context.Context) {
 	accts, err := d.db.Accounts(ctx)
-	if err != nil {
-		d.log.Warn("could not read the accounts' countries; a failed decision lets through only the emergency numbers of the default country and of accounts that called since the start", "err", err)
-		return
+	if err == nil {
+		var exts []*tollguard.Extension
+		if exts, err = d.db.Extensions(ctx, ""); err == nil {
+			d.policy.LearnCountries(accts, exts)
+			return
+		}
 	}
-	exts, err := d.db.Extensions(ctx, "")
-	if err != nil {
-		exts = nil
-	}
-	d.policy.LearnCountries(accts, exts)
+	// What was learned before stays.
+	d.log.Warn("could not read the accounts' and extensions' countries; when the store fails, the gate lets through the emergency numbers of the default country and of the countries it learned before. "+tollguard.CheckStore, tollguard.LogError, err)
 }
 
 // reconcile settles calls a crash left open, at startup.
