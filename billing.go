@@ -4,6 +4,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 )
 
 // Billing is how a carrier turns a call's length into billed time, and
@@ -108,12 +110,49 @@ func (b Billing) DearestMinute(r Rate) (Rate, int64) {
 		return Rate(math.MaxInt64), 1 // dearer than any ceiling; and no overflow below
 	}
 	first, step := b.steps()
-	best, at := Rate(0), int64(1)
 	// Past the first step, what a k-minute call is billed beyond its
 	// 60k seconds repeats every step/gcd(step, 60) minutes, over more
 	// minutes each time: the dearest minute is in the first such round
 	// after the first step ends (k = 3 for 20/50, 7 for 60/70).
-	for k := int64(1); k <= first/60+step/gcd(step, 60)+1; k++ {
+	last := first/60 + step/gcd(step, 60) + 1
+	if last <= dearCachedFrom {
+		return b.dearestMinute(r, last)
+	}
+	// Odd terms (59/3599) take thousands of minutes, 0.15 ms on every
+	// decision at their rates: keep those answers.
+	key := dearKey{b, r}
+	if v, ok := dearCache.Load(key); ok {
+		d := v.([2]int64)
+		return Rate(d[0]), d[1]
+	}
+	best, at := b.dearestMinute(r, last)
+	if dearCached.Add(1) <= maxDearCached {
+		dearCache.Store(key, [2]int64{int64(best), at})
+	}
+	return best, at
+}
+
+// dearCache holds DearestMinute's answers for terms of more than
+// dearCachedFrom minutes to check, at most maxDearCached of them (a
+// deck has few distinct terms and rates of that kind).
+var (
+	dearCache  sync.Map // dearKey → [2]int64{rate, minutes}
+	dearCached atomic.Int64
+)
+
+type dearKey struct {
+	b Billing
+	r Rate
+}
+
+const (
+	dearCachedFrom = 64
+	maxDearCached  = 4096
+)
+
+func (b Billing) dearestMinute(r Rate, last int64) (Rate, int64) {
+	best, at := Rate(0), int64(1)
+	for k := int64(1); k <= last; k++ {
 		// ceil((r * billed(60k) / 60 + connect) / k)
 		micros := (int64(r)*b.Billed(60*k)+59)/60 + int64(b.Connect)
 		if v := Rate((micros + k - 1) / k); v > best {

@@ -201,4 +201,22 @@ func TestCeilingSeesEveryMinuteOfOddSteps(t *testing.T) {
 			t.Errorf("0.10 billed %s: dearest minute %s at %d minutes, want %s at %d", tt.b.Steps(), got, at, tt.want, tt.at)
 		}
 	}
+	// Terms whose pattern repeats only after thousands of minutes are
+	// answered from a cache after the first time: the same answer as
+	// every minute up to two days, checked one by one.
+	for _, b := range []tollguard.Billing{{Initial: 59, Increment: 3599}, {Initial: 1, Increment: 3583, Connect: 20_000}} {
+		const r = tollguard.Rate(100_000)
+		want, wantAt := tollguard.Rate(0), int64(0)
+		for k := int64(1); k <= 2880; k++ {
+			micros := (int64(r)*b.Billed(60*k)+59)/60 + int64(b.Connect)
+			if v := tollguard.Rate((micros + k - 1) / k); v > want {
+				want, wantAt = v, k
+			}
+		}
+		for range 2 {
+			if got, at := b.DearestMinute(r); got != want || at != wantAt {
+				t.Errorf("0.10 billed %s: dearest minute %s at %d minutes, want %s at %d", b.Steps(), got, at, want, wantAt)
+			}
+		}
+	}
 }
