@@ -197,6 +197,11 @@ func (e *Email) send(ctx context.Context, m *gomail.Msg) error {
 		return fmt.Errorf("email: %w", err)
 	}
 	if err := c.DialAndSendWithContext(ctx, m); err != nil {
+		if m.IsDelivered() {
+			// The server queued it (250 after DATA); what failed was the
+			// RSET or QUIT after. A retry would mail it again.
+			return nil
+		}
 		cerr := ctx.Err()
 		if d, ok := ctx.Deadline(); ok && cerr == nil && !time.Now().Before(d) {
 			cerr = context.DeadlineExceeded // the conn's deadline can beat ctx's timer

@@ -1,0 +1,124 @@
+package notify_test
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tollguard/tollguard"
+	"github.com/tollguard/tollguard/notify"
+)
+
+// acceptThenStallSMTP is an SMTP server that queues each message (250
+// after the data) and then, per after, stalls on or drops the
+// connection at the next command (go-mail's NOOP/RSET, then QUIT). It
+// counts the messages it queued.
+func acceptThenStallSMTP(t *testing.T, after string) (port int, queued *atomic.Int32) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release); ln.Close() })
+	queued = new(atomic.Int32)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				r := bufio.NewReader(c)
+				say := func(l string) { c.Write([]byte(l + "\r\n")) }
+				say("220 accepting ESMTP")
+				inData, done := false, false
+				for {
+					l, err := r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					l = strings.TrimRight(l, "\r\n")
+					u := strings.ToUpper(l)
+					switch {
+					case inData && l == ".":
+						inData, done = false, true
+						queued.Add(1)
+						say("250 2.0.0 queued as 42")
+					case inData:
+					case done && after == "drop":
+						return
+					case done && after == "stall":
+						<-release
+						return
+					case strings.HasPrefix(u, "EHLO"), strings.HasPrefix(u, "HELO"):
+						say("250 accepting")
+					case strings.HasPrefix(u, "DATA"):
+						inData = true
+						say("354 go on")
+					case strings.HasPrefix(u, "QUIT"):
+						say("221 bye")
+						return
+					default:
+						say("250 ok")
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().(*net.TCPAddr).Port, queued
+}
+
+// TestEmailAcceptedIsSent: once the server has queued the message (250
+// after DATA), the notice is delivered, whatever happens on the way out
+// (RSET, QUIT). Reporting a failure there made the dispatcher retry and
+// mail the admin the same alert again, up to max_attempts times.
+func TestEmailAcceptedIsSent(t *testing.T) {
+	for _, after := range []string{"drop", "stall"} {
+		t.Run(after, func(t *testing.T) {
+			port, queued := acceptThenStallSMTP(t, after)
+			e, err := notify.NewEmail(notify.EmailConfig{Host: "127.0.0.1", Port: port, TLS: notify.TLSNone,
+				From: "tollguard@pbx.example", To: []string{"admin@example.com"}, Timeout: 5 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+			defer cancel()
+			_, n := tollguard.AlertPolicy{}.NewAlertState(compromised(), t0)
+			if err := e.Notify(ctx, n); err != nil {
+				t.Errorf("Notify = %v after the server queued the message: the dispatcher would send it again", err)
+			}
+			if got := queued.Load(); got != 1 {
+				t.Errorf("server queued %d messages, want 1", got)
+			}
+		})
+	}
+}
+
+// TestDispatcherMailsAnAcceptedNoticeOnce: end to end, a mail server
+// that drops the connection after queuing gets the notice once.
+func TestDispatcherMailsAnAcceptedNoticeOnce(t *testing.T) {
+	port, queued := acceptThenStallSMTP(t, "drop")
+	e, err := notify.NewEmail(notify.EmailConfig{Host: "127.0.0.1", Port: port, TLS: notify.TLSNone,
+		From: "tollguard@pbx.example", To: []string{"admin@example.com"}, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := newClock()
+	d := newDispatcher(t, openDB(t, ""), notify.Options{Now: clk.Now}, e)
+	if err := d.Raise(context.Background(), compromised()); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ {
+		deliverDue(t, d)
+		clk.Add(time.Hour)
+	}
+	if got := queued.Load(); got != 1 {
+		t.Errorf("the admin got the same alert %d times, want once", got)
+	}
+}
