@@ -94,6 +94,9 @@ type Dispatcher struct {
 	notifiers []tollguard.Notifier
 	names     []string
 	wake      map[string]chan struct{}
+	// failing is set while a notifier's last attempt failed (and at
+	// start): its next success brings its backlog forward.
+	failing map[string]*atomic.Bool
 
 	policy      tollguard.AlertPolicy
 	retry       Retry
@@ -122,6 +125,7 @@ func New(db *store.DB, opts Options, notifiers ...tollguard.Notifier) (*Dispatch
 		db:          db,
 		notifiers:   notifiers,
 		wake:        map[string]chan struct{}{},
+		failing:     map[string]*atomic.Bool{},
 		policy:      opts.Policy.WithDefaults(),
 		retry:       opts.Retry.withDefaults(),
 		concurrency: opts.Concurrency,
@@ -142,6 +146,8 @@ func New(db *store.DB, opts Options, notifiers ...tollguard.Notifier) (*Dispatch
 			return nil, tollguard.Errorf(tollguard.EINVALID, "two notifiers are named %q", name)
 		}
 		d.wake[name] = make(chan struct{}, 1)
+		d.failing[name] = new(atomic.Bool)
+		d.failing[name].Store(true)
 		d.names = append(d.names, name)
 	}
 	if d.concurrency <= 0 {
@@ -388,15 +394,30 @@ func (d *Dispatcher) deliver(ctx context.Context, n tollguard.Notifier, dl store
 	case err == nil:
 		out, serr = Sent, d.db.DeliverySent(dbctx, dl, now)
 		d.metrics.NotificationSent(name)
+		if d.failing[name].Swap(false) {
+			// It delivers again: what failed during the outage goes now,
+			// not when each backoff (up to retry_max) runs out.
+			if n, err := d.db.ExpediteDeliveries(dbctx, name, now); err != nil {
+				d.log.Error("could not bring the alert backlog forward; it goes out as its retries fall due", append(keys, tollguard.LogError, err)...)
+			} else if n > 0 {
+				d.log.Info("notifier delivers again; sending its backlog now", tollguard.LogNotifier, name, "deliveries", n)
+				select {
+				case d.wake[name] <- struct{}{}:
+				default:
+				}
+			}
+		}
 	case ctx.Err() != nil:
 		out, serr = Released, d.db.DeliveryRelease(dbctx, dl, now)
 		d.log.Warn("alert delivery interrupted by shutdown; it will be retried at the next start", append(keys, tollguard.LogError, err)...)
 	case dl.Attempts >= d.retry.MaxAttempts:
+		d.failing[name].Store(true)
 		out, serr = Failed, d.db.DeliveryFailed(dbctx, dl, now, err.Error())
 		d.metrics.NotifierFailed(name, true)
 		d.log.Error("ALERT NOT DELIVERED: giving up after the last attempt; check the notifier's settings and `tollguard alerts`",
 			append(keys, "message", a.Message, tollguard.LogError, err)...)
 	default:
+		d.failing[name].Store(true)
 		delay := d.retry.Delay(dl.Attempts)
 		out, serr = Retrying, d.db.DeliveryRetry(dbctx, dl, now.Add(delay), err.Error())
 		d.metrics.NotifierFailed(name, false)

@@ -352,6 +352,23 @@ func (s *DB) DeliveryRelease(ctx context.Context, d Delivery, now time.Time) err
 	})
 }
 
+// ExpediteDeliveries makes notifier's pending deliveries due at now:
+// it delivers again, so the backlog of an outage need not wait out its
+// backoff. It returns how many it brought forward.
+func (s *DB) ExpediteDeliveries(ctx context.Context, notifier string, now time.Time) (int64, error) {
+	var n int64
+	err := s.Tx(ctx, func(tx *sql.Tx) error {
+		r, err := tx.ExecContext(ctx, `UPDATE alert_outbox SET next_at = ?
+			WHERE notifier = ? AND status = 'pending' AND next_at > ?`, now.Unix(), notifier, now.Unix())
+		if err != nil {
+			return fmt.Errorf("expedite %s deliveries: %w", notifier, err)
+		}
+		n, _ = r.RowsAffected()
+		return nil
+	})
+	return n, err
+}
+
 // NextDeliveryDue returns when notifier's next pending or claimed
 // delivery is due, if it has any.
 func (s *DB) NextDeliveryDue(ctx context.Context, notifier string) (time.Time, bool, error) {
