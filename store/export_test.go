@@ -25,3 +25,7 @@ func SetReloadHooks(db *DB, beforeLoad, waiting func()) {
 	db.dest.beforeLoad, db.dest.waiting = beforeLoad, waiting
 	db.dest.mu.Unlock()
 }
+
+// SetCheckpointFault makes db's checkpointer call f before each
+// checkpoint and fail with its error; set it before RunCheckpointer.
+func SetCheckpointFault(db *DB, f func() error) { db.ckptFault = f }

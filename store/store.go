@@ -50,6 +50,9 @@ type DB struct {
 	batchSeq, snapSeq uint64
 	batchSnap         *destSnapshot
 	path              string
+	// ckptFault, set by tests before RunCheckpointer starts, fails
+	// checkpoints as a full or failing disk does.
+	ckptFault func() error
 	// Now is the clock for rows the store stamps itself (ledger, blocks).
 	Now func() time.Time
 }
@@ -524,11 +527,22 @@ const CheckpointInterval = time.Second
 // milliseconds for it now and then. Instead the writer never
 // checkpoints, and this loop checkpoints passively (readers and the
 // writer carry on) every interval from a reader connection. It returns
-// after a final checkpoint when ctx ends.
-func (s *DB) RunCheckpointer(ctx context.Context, interval time.Duration) error {
+// after a final checkpoint when ctx ends. If a checkpoint fails, it
+// turns the writer's automatic checkpoints back on before it returns
+// the error: off, nothing would checkpoint again, and the WAL would grow
+// by every write for as long as the process ran.
+func (s *DB) RunCheckpointer(ctx context.Context, interval time.Duration) (err error) {
 	if _, err := s.db.ExecContext(ctx, `PRAGMA wal_autocheckpoint = 0`); err != nil {
 		return fmt.Errorf("disable automatic checkpoints: %w", err)
 	}
+	defer func() {
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		if _, rerr := s.db.ExecContext(context.WithoutCancel(ctx), `PRAGMA wal_autocheckpoint = 1000`); rerr != nil {
+			err = fmt.Errorf("%w; and turning automatic checkpoints back on failed, so the WAL grows until a restart: %v", err, rerr)
+		}
+	}()
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -537,6 +551,11 @@ func (s *DB) RunCheckpointer(ctx context.Context, interval time.Duration) error 
 			_, err := s.rdb.ExecContext(context.Background(), `PRAGMA wal_checkpoint(TRUNCATE)`)
 			return err
 		case <-t.C:
+			if s.ckptFault != nil {
+				if err := s.ckptFault(); err != nil {
+					return fmt.Errorf("checkpoint: %w", err)
+				}
+			}
 			if _, err := s.rdb.ExecContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`); err != nil && ctx.Err() == nil {
 				return fmt.Errorf("checkpoint: %w", err)
 			}
