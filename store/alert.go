@@ -529,9 +529,30 @@ func (s *DB) AckAlertsFor(ctx context.Context, subject, by string, now time.Time
 
 // PruneAlerts deletes alerts last seen before t that have nothing left
 // to deliver, with their outbox rows, in batches so that no transaction
-// holds the writer for long. It returns how many it deleted.
+// holds the writer for long. It returns how many it deleted. Delivered
+// and failed notices done before t go too, whatever became of their
+// alert: one that recurs within its cool-down is merged for ever, never
+// old enough to prune, and queued a digest per cool-down.
 func (s *DB) PruneAlerts(ctx context.Context, before time.Time) (int64, error) {
 	const batch = 500
+	for {
+		var n int64
+		err := s.Tx(ctx, func(tx *sql.Tx) error {
+			r, err := tx.ExecContext(ctx, `DELETE FROM alert_outbox WHERE id IN (SELECT id FROM alert_outbox
+				WHERE status IN ('sent','failed') AND done_at < ? ORDER BY id LIMIT ?)`, before.Unix(), batch)
+			if err != nil {
+				return fmt.Errorf("prune delivered notices: %w", err)
+			}
+			n, _ = r.RowsAffected()
+			return nil
+		})
+		if err != nil {
+			return 0, err
+		}
+		if n < batch {
+			break
+		}
+	}
 	var total int64
 	for {
 		var n int64
