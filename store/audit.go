@@ -130,9 +130,23 @@ func (s *DB) SaveAuditRun(ctx context.Context, run *tollguard.AuditRun) error {
 			return fmt.Errorf("store audit run: %w", err)
 		}
 		run.ID, _ = res.LastInsertId()
+		// The job's runs past the retention go, but for its latest few:
+		// every run is kept (hourly ones too), and the table grew for as
+		// long as tollguard ran.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM audit_runs WHERE job = ?1 AND started_at < ?2
+			AND id NOT IN (SELECT id FROM audit_runs WHERE job = ?1 ORDER BY started_at DESC, id DESC LIMIT ?3)`,
+			run.Job, unix(run.StartedAt.Add(-AuditRunRetention)), auditRunsKept); err != nil {
+			return fmt.Errorf("prune old audit runs: %w", err)
+		}
 		return nil
 	})
 }
+
+// AuditRunRetention is how long audit runs are kept; a job's latest
+// auditRunsKept runs are kept however old.
+const AuditRunRetention = 180 * 24 * time.Hour
+
+const auditRunsKept = 20
 
 // AuditRuns lists stored runs, newest first, of one job ("" for all).
 func (s *DB) AuditRuns(ctx context.Context, job string, limit int) ([]*tollguard.AuditRun, error) {

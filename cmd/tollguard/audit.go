@@ -16,7 +16,7 @@ func init() { register(newAuditCommand) }
 
 const auditLong = `Run an audit now, with the same code the daemon runs on schedule
 ([audit] schedules). Report-only unless --apply. Every finding of warning
-or above raises an alert; every run is stored (see ` + "`tollguard audit runs`" + `).
+or above raises an alert; every run is stored for 180 days, and each job's latest 20 however old (see ` + "`tollguard audit runs`" + `).
 A finding found again unchanged (same severity and message) is counted on
 its alert, open or acknowledged, without a notice: it is sent again when
 it changes, a week after its last notice (or its acknowledgement), or at
