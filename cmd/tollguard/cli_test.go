@@ -276,6 +276,13 @@ func TestConfigCheck(t *testing.T) {
 	if code, out, errs := c.run("config", "check", good); code != 0 || !strings.Contains(out, "ok") {
 		t.Fatalf("good config: %d %s %s", code, out, errs)
 	}
+	// World-writable: any local user could rewrite who may connect.
+	open := filepath.Join(dir, "open.toml")
+	os.WriteFile(open, []byte("[agi]\nlisten = \"127.0.0.1:4573\"\n"), 0o600)
+	os.Chmod(open, 0o666)
+	if code, _, errs := c.run("config", "check", open); code != exitUsage || !strings.Contains(errs, "every local user can change it; chmod 600") {
+		t.Errorf("world-writable config: exit %d, %s", code, errs)
+	}
 	for _, tc := range []struct{ text, want string }{
 		{"[agi]\nlisten = 127.0.0.1\n", "bad.toml:2:"},
 		{"[agi]\nlisen = \"127.0.0.1:4573\"\n", `bad.toml:2: unknown setting "agi.lisen"`},

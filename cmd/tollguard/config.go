@@ -211,6 +211,11 @@ func LoadConfig(path string) (*Config, error) {
 	case err != nil:
 		return nil, tollguard.Errorf(tollguard.EINVALID, "read config: %v", err)
 	}
+	// Any local user could rewrite the gate's settings (who may connect,
+	// where alerts go) in a world-writable config.
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o002 != 0 {
+		return nil, tollguard.Errorf(tollguard.EINVALID, "config %s has mode %04o: every local user can change it; chmod 600 it (owned by the user tollguard runs as)", path, fi.Mode().Perm())
+	}
 	return parseConfig(path, string(b), c)
 }
 
