@@ -396,8 +396,13 @@ func JudgeContact(ext *Extension, acct *Account, hist ContactHistory, c Contact,
 		f := base
 		f.Kind, f.Severity = AlertNewIP, SeverityWarning
 		f.Subject = ExtSubject(name)
+		// The user agent is the phone's to write: quoted, as in new_user_agent.
+		agent := "unknown user agent"
+		if c.UserAgent != "" {
+			agent = strconv.Quote(c.UserAgent)
+		}
 		f.Message = fmt.Sprintf("extension %s registered from a new address %s (%s); known before: %s. If this was not the user, change the password (`tollguard ext rotate %s`) and block the extension",
-			name, c.IP, orUnknown(c.UserAgent), listOrNone(hist.IPs), name)
+			name, c.IP, agent, listOrNone(hist.IPs), name)
 		f.Evidence = withKnown(evidence, "known_ips", hist.IPs)
 		v.Findings = append(v.Findings, f)
 	}

@@ -192,6 +192,20 @@ func TestJudgeContact(t *testing.T) {
 	}
 }
 
+// TestJudgeContactQuotesTheAgent: the user agent is the phone's to
+// write; the new_ip message quotes it, as new_user_agent does, so one
+// with a ")" or a line break cannot pass for tollguard's own words.
+func TestJudgeContactQuotesTheAgent(t *testing.T) {
+	seen := tollguard.ContactHistory{Registered: true, IPs: []string{"192.0.2.10"}, Agents: []string{"x"}}
+	v := tollguard.JudgeContact(regExt(), &tollguard.Account{ID: "acme"}, seen, regContact("198.51.100.1", tollguard.AddrRewritten, "x); all is well\nok"), detT0)
+	for _, f := range v.Findings {
+		if f.Kind == tollguard.AlertNewIP && strings.Contains(f.Message, `("x); all is well\nok")`) {
+			return
+		}
+	}
+	t.Errorf("no new_ip finding quoting the agent: %+v", v.Findings)
+}
+
 type recAlerter struct{ alerts []tollguard.Alert }
 
 func (r *recAlerter) Raise(ctx context.Context, a tollguard.Alert) error {

@@ -66,7 +66,7 @@ The ARI listener (tollguard serve with [ari] enabled) fills this in.`,
 			w := app.table("EXT", "STATE", "ADDRESS", "FROM", "USER AGENT", "FIRST SEEN", "LAST SEEN", "COUNT")
 			for _, c := range cs {
 				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", c.Extension, regState(c), regAddress(c), orDash(c.AddrSource),
-					orDash(c.UserAgent), fmtTime(c.FirstSeen), fmtTime(c.LastSeen), c.Count)
+					oneLine(orDash(c.UserAgent)), fmtTime(c.FirstSeen), fmtTime(c.LastSeen), c.Count)
 			}
 			return w.Flush()
 		},
