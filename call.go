@@ -107,7 +107,13 @@ func (d Decision) Allowed() bool { return d.Verdict == Allow }
 
 // Settlement ends a call that the gate allowed: how long it was billed.
 type Settlement struct {
-	CallID     int64
+	CallID int64
+	// UniqueID, when the settlement comes from the call's own channel
+	// (the include's hangup request), is that channel's uniqueid: a row
+	// the gate recorded for another channel is not settled. Call ids
+	// start again from a restored backup's, so a call decided before the
+	// restore would otherwise settle (and charge) another account's.
+	UniqueID   string
 	Billsec    int64  // answered seconds; 0 for unanswered calls
 	DialStatus string // ANSWER, BUSY, NOANSWER, CANCEL, ...
 	By         string // "agi", "ari", "sweep", "hangup_in_gate"

@@ -73,7 +73,7 @@ func (s *Server) hangup(ctx context.Context, ss *session) {
 	sctx, cancel := context.WithDeadline(ctx, ss.deadline)
 	defer cancel()
 	changed, err := s.Gate.Settle(sctx, tollguard.Settlement{
-		CallID: callID, Billsec: billsec, DialStatus: dialStatus, By: ByAGI, At: s.cfg.now(),
+		CallID: callID, UniqueID: strings.TrimSpace(req.Vars["agi_uniqueid"]), Billsec: billsec, DialStatus: dialStatus, By: ByAGI, At: s.cfg.now(),
 		// ANSWEREDTIME is the caller channel's up time (app_dial's
 		// end_bridge_callback), as CDR(billsec) is: both count from an
 		// answer before the gate (a DISA or IVR line). The store caps
@@ -84,6 +84,12 @@ func (s *Server) hangup(ctx context.Context, ss *session) {
 	switch {
 	case tollguard.ErrorCode(err) == tollguard.ENOTFOUND:
 		log.Warn("hangup request for a call id the gate does not know; nothing settled",
+			tollguard.LogError, tollguard.ErrorMessage(err))
+	case tollguard.ErrorCode(err) == tollguard.ECONFLICT:
+		// Call ids start again from a restored backup's: the call this
+		// channel was told about is not in the database, and the id now
+		// names another channel's call, which is left alone.
+		log.Warn("hangup request for a call id the gate recorded for another channel; nothing settled (was the database restored from a backup while calls were up?)",
 			tollguard.LogError, tollguard.ErrorMessage(err))
 	case err != nil:
 		log.Error("settling the call failed; the ARI listener or the sweep will settle it",

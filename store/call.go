@@ -50,10 +50,10 @@ func (s *DB) SettleCall(ctx context.Context, st tollguard.Settlement) (tollguard
 	err := s.batched(ctx, false, func(ctx context.Context, tx *sql.Tx) error {
 		var c tollguard.CallRecord
 		var created, settled int64
-		var verdict string
+		var verdict, uniqueID string
 		out, changed = c, false
 		err := tx.StmtContext(ctx, s.gate.settleGet).QueryRowContext(ctx, st.CallID).Scan(&c.ID, &created, &c.Extension,
-			&c.Account, &verdict, &c.Rate, &c.Billing.Initial, &c.Billing.Increment, &c.Billing.Connect, &c.Reserve, &c.MaxSec, &c.Scale, &settled, &c.SettledBy, &c.Billsec, &c.Charge, &c.DialStatus)
+			&c.Account, &verdict, &c.Rate, &c.Billing.Initial, &c.Billing.Increment, &c.Billing.Connect, &c.Reserve, &c.MaxSec, &c.Scale, &settled, &c.SettledBy, &c.Billsec, &c.Charge, &c.DialStatus, &uniqueID)
 		if errors.Is(err, sql.ErrNoRows) {
 			return tollguard.Errorf(tollguard.ENOTFOUND, "call %d not found", st.CallID)
 		}
@@ -61,6 +61,9 @@ func (s *DB) SettleCall(ctx context.Context, st tollguard.Settlement) (tollguard
 			return err
 		}
 		c.CreatedAt, c.SettledAt, c.Verdict = fromUnix(created), fromUnix(settled), tollguard.Verdict(verdict)
+		if st.UniqueID != "" && uniqueID != "" && st.UniqueID != uniqueID {
+			return tollguard.Errorf(tollguard.ECONFLICT, "call %d was decided for channel %s, not %s", st.CallID, uniqueID, st.UniqueID)
+		}
 		out = c
 		if !c.Open() {
 			return nil

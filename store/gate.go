@@ -338,7 +338,7 @@ func prepareGate(ctx context.Context, db *sql.DB) (*gateStmts, error) {
 		{&st.open, openCallsQuery},
 		{&st.insert, callInsert},
 		{&st.settleGet, `SELECT id, created_at, extension, account_id, verdict, rate, bill_first, bill_step, connect_fee, reserve, maxsec, scale,
-			COALESCE(settled_at, 0), settled_by, billsec, charge, dial_status FROM calls WHERE id = ?`},
+			COALESCE(settled_at, 0), settled_by, billsec, charge, dial_status, uniqueid FROM calls WHERE id = ?`},
 		{&st.settleCall, `UPDATE calls SET settled_at = ?, settled_by = ?, billsec = ?, charge = ?, dial_status = ?
 			WHERE id = ? AND settled_at IS NULL`},
 		{&st.charge, `UPDATE accounts SET balance = balance - ? WHERE id = ?`},

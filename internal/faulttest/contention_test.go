@@ -120,7 +120,7 @@ func TestContentionSoak(t *testing.T) {
 		settleWG.Go(func() {
 			for r := range settles {
 				sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
-				_, err := settleChannel("2000", r.CallID(), rand.IntN(3), 7).Run(sctx, d.AGI)
+				_, err := settleChannel("2000", r.CallID(), rand.IntN(3), 3).Run(sctx, d.AGI)
 				scancel()
 				if err != nil {
 					settleErrs.Add(1)
