@@ -2,11 +2,15 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"os/signal"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -69,6 +73,10 @@ type daemon struct {
 	// gate is the [gate] section in force; SIGHUP swaps it while the
 	// sweep reads it.
 	gate atomic.Pointer[GateConfig]
+	// secrets are the digests of the secrets read at start
+	// (secretDigests): their files are read once, so a reload must say
+	// that a rotated one waits for a restart.
+	secrets map[string]string
 	// fatal ends serve with an error: a part without which tollguard
 	// must not go on (the FastAGI server) stopped. The supervisor
 	// restarts it.
@@ -114,7 +122,8 @@ func serve(ctx context.Context, app *App) error {
 	if err != nil {
 		return err
 	}
-	d := &daemon{app: app, db: db, policy: app.Policy(db), log: log, health: NewHealth(), alerter: logAlerter{log}, fatal: make(chan error, 1)}
+	d := &daemon{app: app, db: db, policy: app.Policy(db), log: log, health: NewHealth(), alerter: logAlerter{log}, fatal: make(chan error, 1),
+		secrets: cfg.secretDigests()}
 	// Times since this process's decisions on the monotonic clock: an
 	// NTP step must neither cut a bill nor end calls within their MAXSEC.
 	d.policy.Mono = tollguard.MonotonicClock
@@ -254,6 +263,15 @@ func (d *daemon) reload() {
 			}
 		}
 	}
+	// A secret file's content is read at start only (an admin rotating
+	// the webhook secret or the ARI password reloads and expects it in
+	// force): say so, as for the settings above.
+	now := cfg.secretDigests()
+	for _, key := range slices.Sorted(maps.Keys(now)) {
+		if was, ok := d.secrets[key]; ok && was != now[key] {
+			d.log.Warn("setting changed; it takes effect after a restart", "setting", key)
+		}
+	}
 	g := cfg.Gate
 	// Every [gate] setting the policy has, from the one function the
 	// start uses: a reload once dropped free_short_codes.
@@ -263,6 +281,35 @@ func (d *daemon) reload() {
 		f(cfg)
 	}
 	d.log.Info("config reloaded", "path", path, "applied", "[gate] now; other changes are logged above as needing a restart")
+}
+
+// secretDigests are the SHA-256 digests of the secrets in force, by
+// setting, for the sections that use them: what the environment gives,
+// else the file's content (unreadable counts as its own value).
+func (c *Config) secretDigests() map[string]string {
+	out := map[string]string{}
+	add := func(key, env, file string) {
+		v := "env:" + env
+		if env == "" {
+			s, err := readSecretFile(file)
+			if err != nil {
+				s = "error:" + err.Error()
+			}
+			v = "file:" + s
+		}
+		sum := sha256.Sum256([]byte(v))
+		out[key] = hex.EncodeToString(sum[:])
+	}
+	if c.ARI.Enabled {
+		add("ari.password_file", c.ARI.password, c.ARI.PasswordFile)
+	}
+	if c.Alerts.Email.Enabled {
+		add("alerts.email.password_file", c.Alerts.Email.password, c.Alerts.Email.PasswordFile)
+	}
+	if c.Alerts.Webhook.Enabled {
+		add("alerts.webhook.secret_file", c.Alerts.Webhook.secret, c.Alerts.Webhook.SecretFile)
+	}
+	return out
 }
 
 // changedKeys lists the toml keys whose values differ between two

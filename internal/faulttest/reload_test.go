@@ -2,9 +2,14 @@ package faulttest
 
 import (
 	"context"
+	"os"
+	"path/filepath"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tollguard/tollguard/internal/testutil"
 )
 
 // TestReloadOnSIGHUP: SIGHUP re-reads the config. Gate settings take
@@ -83,5 +88,41 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	}
 	if d.Exited() {
 		t.Fatal("a failed reload stopped the daemon")
+	}
+}
+
+// TestReloadRotatedSecretFile: an admin rotates the webhook's shared
+// secret (and the receiver's), writes it to secret_file and reloads.
+// The daemon keeps signing with the secret it read at start, so it must
+// say the change waits for a restart, as it does for every other
+// setting a reload does not apply.
+func TestReloadRotatedSecretFile(t *testing.T) {
+	secret := filepath.Join(t.TempDir(), "webhook-secret")
+	if err := os.WriteFile(secret, []byte("old-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := NewEnv(t, map[string]Section{"alerts.webhook": {
+		"enabled": "true", "url": `"http://127.0.0.1:9/hook"`, "secret_file": strconv.Quote(secret),
+	}})
+	d := e.Start()
+	if err := os.WriteFile(secret, []byte("new-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d.Signal(syscall.SIGHUP)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, ok := d.Log.WaitFor(ctx, msgIs("config reloaded")); !ok {
+		t.Fatal("no \"config reloaded\" log line after SIGHUP")
+	}
+	if n := d.Log.Count(func(l LogLine) bool {
+		return l.Msg() == "setting changed; it takes effect after a restart" && l.Str("setting") == "alerts.webhook.secret_file"
+	}); n != 1 {
+		t.Errorf("the rotated webhook secret was logged %d times as needing a restart, want once; the daemon goes on signing with the old one", n)
+	}
+	// Each reload compares with what runs: the change still waits.
+	d.Signal(syscall.SIGHUP)
+	testutil.Eventually(t, 10*time.Second, "a second reload", func() bool { return d.Log.Count(msgIs("config reloaded")) == 2 })
+	if n := d.Log.Count(func(l LogLine) bool { return l.Str("setting") == "alerts.webhook.secret_file" }); n != 2 {
+		t.Errorf("after a second reload with the secret still rotated: %d lines, want 2", n)
 	}
 }
