@@ -409,7 +409,7 @@ func (s *DB) migrate(ctx context.Context) error {
 		return fmt.Errorf("read schema version: %w", err)
 	}
 	if latest := latestVersion(ms); current > latest {
-		return tollguard.Errorf(tollguard.EINVALID, "database %s is at schema version %d, newer than this tollguard (%d); upgrade tollguard", s.path, current, latest)
+		return tollguard.Errorf(tollguard.EINVALID, "database %s is at schema version %d, newer than this tollguard (%d): a newer tollguard migrated it, and this one cannot use it (nothing was changed). Run the newer tollguard; to go back to this version, restore the backup taken before the upgrade (docs/troubleshooting.md)", s.path, current, latest)
 	}
 	for _, m := range ms {
 		if m.Version <= current {

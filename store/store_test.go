@@ -242,8 +242,14 @@ func TestOpen(t *testing.T) {
 		}
 		db.SQL().ExecContext(ctx, `INSERT INTO schema_migrations(version, name, applied_at) VALUES (9999, 'future', 0)`)
 		db.Close()
-		if _, err := store.Open(ctx, path); tollguard.ErrorCode(err) != tollguard.EINVALID {
+		_, err = store.Open(ctx, path)
+		if tollguard.ErrorCode(err) != tollguard.EINVALID {
 			t.Fatalf("opening a newer schema: %v", err)
+		}
+		// An admin who went back to an older binary on purpose (a
+		// downgrade) needs the way back, not only "upgrade".
+		if msg := tollguard.ErrorMessage(err); !strings.Contains(msg, "backup") {
+			t.Errorf("the refusal does not say how to go back to this version: %s", msg)
 		}
 	})
 }
