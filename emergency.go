@@ -19,7 +19,7 @@ import (
 // handsets always treat them so), and so is 999, which many handsets
 // and networks route as well. Each country's own numbers come from
 // libphonenumber's short-number metadata (FR 15/17/18, DE 110, AU 000,
-// JP 110/119, IN 100/101/102/108, ...), plus the few it lacks (JP 118). Only the digits as dialled
+// JP 110/119, IN 100/101/102/108, ...), plus the few it lacks (JP 118, ES 091, ...). Only the digits as dialled
 // count: visual separators and one trailing '#' are ignored, but a
 // leading '+' or an international prefix ("+112", "00112") or extra
 // digits ("9991") make it not an emergency number, so that a toll
@@ -74,6 +74,14 @@ var extraEmergency = map[string][]string{
 	// 145 Tox Info, 147 Pro Juventute, 1414 Rega and 1415 Air Glaciers
 	// air rescue. The metadata has 112, 117, 118 and 144.
 	"CH": {"143", "145", "147", "1414", "1415"},
+	// Spain: the short numbers the national numbering plan gives the
+	// emergency services (Plan nacional de numeración telefónica, Real
+	// Decreto 2296/2004 and its attribution orders; the ministry's Guía
+	// de numeración lists them): 061 health emergencies, 062 Guardia
+	// Civil, 080 fire brigades, 091 Policía Nacional, 092 Policía Local.
+	// The metadata has only 085, 088 and 112, and lists these as
+	// standard-rate short codes, which the gate denied as of unknown cost.
+	"ES": {"061", "062", "080", "091", "092"},
 }
 
 // maxEmergencyLen is the length of the longest emergency number in the

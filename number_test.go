@@ -17,6 +17,7 @@ var (
 	planDE = tollguard.NumberPlan{Country: "DE"}
 	planFR = tollguard.NumberPlan{Country: "FR"}
 	planSE = tollguard.NumberPlan{Country: "SE"}
+	planES = tollguard.NumberPlan{Country: "ES"}
 )
 
 func TestClassify(t *testing.T) {
@@ -96,6 +97,17 @@ func TestClassify(t *testing.T) {
 		{name: "DE national Berlin", dialled: "030 1234567", plan: planDE, want: tollguard.ClassNational, e164: "+49301234567", region: "DE"},
 		{name: "DE toll free 0800", dialled: "0800 1234567890", plan: planDE, want: tollguard.ClassTollFree, region: "DE"},
 		{name: "DE international 00", dialled: "00 44 20 7946 0000", plan: planDE, want: tollguard.ClassInternational, e164: "+442079460000", region: "GB", intl: true},
+
+		// ES: the emergency services' short numbers beyond 112, 085 and
+		// 088, which the metadata lacks (it has them as standard-rate
+		// short codes, and they were denied as of unknown cost).
+		{name: "ES emergency 091 Policía Nacional", dialled: "091", plan: planES, want: tollguard.ClassEmergency},
+		{name: "ES emergency 092 Policía Local", dialled: "092", plan: planES, want: tollguard.ClassEmergency},
+		{name: "ES emergency 062 Guardia Civil", dialled: "062", plan: planES, want: tollguard.ClassEmergency},
+		{name: "ES emergency 061 urgencias sanitarias", dialled: "061", plan: planES, want: tollguard.ClassEmergency},
+		{name: "ES emergency 080 bomberos with #", dialled: "080#", plan: planES, want: tollguard.ClassEmergency},
+		{name: "ES emergency 085 bomberos", dialled: "085", plan: planES, want: tollguard.ClassEmergency},
+		{name: "ES 060 government information is not an emergency number", dialled: "060", plan: planES, want: tollguard.ClassNational, region: "ES", typ: tollguard.TypeShortCode, short: true},
 
 		// FR
 		{name: "FR emergency 15 SAMU", dialled: "15", plan: planFR, want: tollguard.ClassEmergency},
@@ -262,6 +274,9 @@ func TestIsEmergency(t *testing.T) {
 		{"102", "IN", true},
 		{"108", "IN", true},
 		{"10111", "NA", true},
+		{"091", "ES", true},
+		{"062", "ES", true},
+		{"091", "GB", false},
 		{"+112", "GB", false},
 		{"+999", "GB", false},
 		{"+1911", "US", false},
@@ -522,6 +537,7 @@ func TestEmergencyNumbers(t *testing.T) {
 		{"DE", []string{"110", "112", "911", "999"}},
 		{"AU", []string{"000", "106", "112", "911", "999"}},
 		{"JP", []string{"110", "112", "118", "119", "911", "999"}},
+		{"ES", []string{"061", "062", "080", "085", "088", "091", "092", "112", "911", "999"}},
 		{"", []string{"112", "911", "999"}},
 	}
 	for _, tt := range tests {
