@@ -82,6 +82,14 @@ var extraEmergency = map[string][]string{
 	// The metadata has only 085, 088 and 112, and lists these as
 	// standard-rate short codes, which the gate denied as of unknown cost.
 	"ES": {"061", "062", "080", "091", "092"},
+	// Italy: the emergency numbers of the national numbering plan (AGCOM,
+	// Piano di numerazione nazionale, delibera 8/15/CIR: numeri per
+	// servizi di emergenza) beyond the metadata's 112, 113, 115 and 118:
+	// 114 Emergenza Infanzia, 117 Guardia di Finanza, 1515 environmental
+	// emergencies (Carabinieri forestali), 1530 Guardia Costiera (sea
+	// rescue). The metadata has them as short codes of unknown cost,
+	// which the gate denied.
+	"IT": {"114", "117", "1515", "1530"},
 }
 
 // maxEmergencyLen is the length of the longest emergency number in the

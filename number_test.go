@@ -18,6 +18,7 @@ var (
 	planFR = tollguard.NumberPlan{Country: "FR"}
 	planSE = tollguard.NumberPlan{Country: "SE"}
 	planES = tollguard.NumberPlan{Country: "ES"}
+	planIT = tollguard.NumberPlan{Country: "IT"}
 )
 
 func TestClassify(t *testing.T) {
@@ -108,6 +109,15 @@ func TestClassify(t *testing.T) {
 		{name: "ES emergency 080 bomberos with #", dialled: "080#", plan: planES, want: tollguard.ClassEmergency},
 		{name: "ES emergency 085 bomberos", dialled: "085", plan: planES, want: tollguard.ClassEmergency},
 		{name: "ES 060 government information is not an emergency number", dialled: "060", plan: planES, want: tollguard.ClassNational, region: "ES", typ: tollguard.TypeShortCode, short: true},
+
+		// IT: the emergency numbers of the national numbering plan beyond
+		// 112, 113, 115 and 118, which the metadata has as short codes of
+		// unknown cost.
+		{name: "IT emergency 117 Guardia di Finanza", dialled: "117", plan: planIT, want: tollguard.ClassEmergency},
+		{name: "IT emergency 1530 Guardia Costiera", dialled: "1530", plan: planIT, want: tollguard.ClassEmergency},
+		{name: "IT emergency 1530 with #", dialled: "1530#", plan: planIT, want: tollguard.ClassEmergency},
+		{name: "IT emergency 1515 environmental", dialled: "1515", plan: planIT, want: tollguard.ClassEmergency},
+		{name: "IT emergency 114 Emergenza Infanzia", dialled: "114", plan: planIT, want: tollguard.ClassEmergency},
 
 		// FR
 		{name: "FR emergency 15 SAMU", dialled: "15", plan: planFR, want: tollguard.ClassEmergency},
@@ -277,6 +287,9 @@ func TestIsEmergency(t *testing.T) {
 		{"091", "ES", true},
 		{"062", "ES", true},
 		{"091", "GB", false},
+		{"1530", "IT", true},
+		{"117", "IT", true},
+		{"1530", "GB", false},
 		{"+112", "GB", false},
 		{"+999", "GB", false},
 		{"+1911", "US", false},
@@ -537,6 +550,7 @@ func TestEmergencyNumbers(t *testing.T) {
 		{"DE", []string{"110", "112", "911", "999"}},
 		{"AU", []string{"000", "106", "112", "911", "999"}},
 		{"JP", []string{"110", "112", "118", "119", "911", "999"}},
+		{"IT", []string{"112", "113", "114", "115", "117", "118", "911", "999", "1515", "1530"}},
 		{"ES", []string{"061", "062", "080", "085", "088", "091", "092", "112", "911", "999"}},
 		{"", []string{"112", "911", "999"}},
 	}
