@@ -90,6 +90,15 @@ var extraEmergency = map[string][]string{
 	// rescue). The metadata has them as short codes of unknown cost,
 	// which the gate denied.
 	"IT": {"114", "117", "1515", "1530"},
+	// Poland: the numery alarmowe of the national numbering plan (plan
+	// numeracji krajowej; UKE's list of numery alarmowe), which operators
+	// must connect free, beyond the metadata's 112, 997, 998 and 999:
+	// 984 water rescue, 985 sea and mountain rescue, 986 municipal guard,
+	// 987 crisis management centre, 991-994 power, gas, heating and water
+	// emergency services, 995 Child Alert (police), 996 Central
+	// Anticorruption Bureau. The metadata has them as short codes of
+	// unknown cost, which the gate denied.
+	"PL": {"984", "985", "986", "987", "991", "992", "993", "994", "995", "996"},
 }
 
 // maxEmergencyLen is the length of the longest emergency number in the

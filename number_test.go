@@ -19,6 +19,7 @@ var (
 	planSE = tollguard.NumberPlan{Country: "SE"}
 	planES = tollguard.NumberPlan{Country: "ES"}
 	planIT = tollguard.NumberPlan{Country: "IT"}
+	planPL = tollguard.NumberPlan{Country: "PL"}
 )
 
 func TestClassify(t *testing.T) {
@@ -118,6 +119,13 @@ func TestClassify(t *testing.T) {
 		{name: "IT emergency 1530 with #", dialled: "1530#", plan: planIT, want: tollguard.ClassEmergency},
 		{name: "IT emergency 1515 environmental", dialled: "1515", plan: planIT, want: tollguard.ClassEmergency},
 		{name: "IT emergency 114 Emergenza Infanzia", dialled: "114", plan: planIT, want: tollguard.ClassEmergency},
+
+		// PL: the numery alarmowe beyond 112 and 997-999, which the
+		// metadata has as short codes of unknown cost.
+		{name: "PL emergency 985 sea and mountain rescue", dialled: "985", plan: planPL, want: tollguard.ClassEmergency},
+		{name: "PL emergency 984 water rescue", dialled: "984#", plan: planPL, want: tollguard.ClassEmergency},
+		{name: "PL emergency 992 gas", dialled: "992", plan: planPL, want: tollguard.ClassEmergency},
+		{name: "PL emergency 997 police", dialled: "997", plan: planPL, want: tollguard.ClassEmergency},
 
 		// FR
 		{name: "FR emergency 15 SAMU", dialled: "15", plan: planFR, want: tollguard.ClassEmergency},
@@ -290,6 +298,9 @@ func TestIsEmergency(t *testing.T) {
 		{"1530", "IT", true},
 		{"117", "IT", true},
 		{"1530", "GB", false},
+		{"985", "PL", true},
+		{"994", "PL", true},
+		{"985", "GB", false},
 		{"+112", "GB", false},
 		{"+999", "GB", false},
 		{"+1911", "US", false},
@@ -551,6 +562,7 @@ func TestEmergencyNumbers(t *testing.T) {
 		{"AU", []string{"000", "106", "112", "911", "999"}},
 		{"JP", []string{"110", "112", "118", "119", "911", "999"}},
 		{"IT", []string{"112", "113", "114", "115", "117", "118", "911", "999", "1515", "1530"}},
+		{"PL", []string{"112", "911", "984", "985", "986", "987", "991", "992", "993", "994", "995", "996", "997", "998", "999"}},
 		{"ES", []string{"061", "062", "080", "085", "088", "091", "092", "112", "911", "999"}},
 		{"", []string{"112", "911", "999"}},
 	}
