@@ -1,6 +1,7 @@
 package tollguard
 
 import (
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -385,10 +386,17 @@ func Classify(dialled string, plan NumberPlan, hr HighRiskMatcher) Number {
 // number in Reading, and a rate deck's +441 would price it. It reports
 // whether pn is a short code; if not, n is untouched.
 func classifyShortCode(n *Number, pn *phonenumbers.PhoneNumber, country string) bool {
-	if !phonenumbers.IsValidShortNumberForRegion(pn, country) {
-		return false
-	}
 	nsn := phonenumbers.GetNationalSignificantNumber(pn)
+	if !phonenumbers.IsValidShortNumberForRegion(pn, country) {
+		re := extraShortCodes[country]
+		if re == nil || !re.MatchString(nsn) {
+			return false
+		}
+		// Cost unknown: denied like the metadata's own.
+		n.Region, n.Short = country, true
+		n.Class, n.Type = ClassNational, TypeShortCode
+		return true
+	}
 	md := shortMetadata()[country]
 	n.Region, n.Short = country, true
 	switch {
@@ -400,6 +408,19 @@ func classifyShortCode(n *Number, pn *phonenumbers.PhoneNumber, country string) 
 		n.Class, n.Type = ClassNational, TypeShortCode
 	}
 	return true
+}
+
+// extraShortCodes are national short codes that libphonenumber's
+// short-number metadata (v1.8.1) lacks, by country, as whole-number
+// patterns of the national digits. Their cost is unknown to tollguard,
+// so the gate denies them (rate_ceiling) unless listed in [gate]
+// free_short_codes. Keep it to ranges with an official source.
+var extraShortCodes = map[string]*regexp.Regexp{
+	// Austria: 118 xyz, directory enquiry services (RTR, KEM-V 2009 and
+	// the Austrian numbering plan: "Rufnummernbereich 118" for
+	// Auskunftsdienste). Without it 118877 reads as a Vienna number,
+	// +43 1 18877, and was priced as a national call.
+	"AT": regexp.MustCompile(`^118\d{3}$`),
 }
 
 // extensionLengthShortCode classifies digits, no longer than an

@@ -20,6 +20,7 @@ var (
 	planES = tollguard.NumberPlan{Country: "ES"}
 	planIT = tollguard.NumberPlan{Country: "IT"}
 	planPL = tollguard.NumberPlan{Country: "PL"}
+	planAT = tollguard.NumberPlan{Country: "AT"}
 )
 
 func TestClassify(t *testing.T) {
@@ -126,6 +127,14 @@ func TestClassify(t *testing.T) {
 		{name: "PL emergency 984 water rescue", dialled: "984#", plan: planPL, want: tollguard.ClassEmergency},
 		{name: "PL emergency 992 gas", dialled: "992", plan: planPL, want: tollguard.ClassEmergency},
 		{name: "PL emergency 997 police", dialled: "997", plan: planPL, want: tollguard.ClassEmergency},
+
+		// AT directory enquiries 118 xyz: the short-number metadata lacks
+		// them, and 118877 read as a Vienna number (+43 1 18877) was
+		// priced as a national call.
+		{name: "AT directory enquiries 118877", dialled: "118877", plan: planAT, want: tollguard.ClassNational, region: "AT", typ: tollguard.TypeShortCode, short: true},
+		{name: "AT directory enquiries 118 200 spaced", dialled: "118 200", plan: planAT, want: tollguard.ClassNational, region: "AT", typ: tollguard.TypeShortCode, short: true},
+		{name: "AT directory enquiries overdialled", dialled: "1188770", plan: planAT, want: tollguard.ClassNational, region: "AT", typ: tollguard.TypeShortCode, short: true},
+		{name: "AT Vienna", dialled: "01 5880 0", plan: planAT, want: tollguard.ClassNational, e164: "+43158800", region: "AT", typ: tollguard.TypeFixedLine},
 
 		// FR
 		{name: "FR emergency 15 SAMU", dialled: "15", plan: planFR, want: tollguard.ClassEmergency},
