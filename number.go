@@ -421,6 +421,11 @@ var extraShortCodes = map[string]*regexp.Regexp{
 	// Auskunftsdienste). Without it 118877 reads as a Vienna number,
 	// +43 1 18877, and was priced as a national call.
 	"AT": regexp.MustCompile(`^118\d{3}$`),
+	// Finland: 118, directory enquiries (Traficom's numbering
+	// regulation M 32 reserves it for numerotiedustelu). It passed as an
+	// internal extension, and as an emergency number on the include's
+	// line of a PBX with Swiss, Italian or Japanese accounts too.
+	"FI": regexp.MustCompile(`^118$`),
 }
 
 // extensionLengthShortCode classifies digits, no longer than an

@@ -21,6 +21,7 @@ var (
 	planIT = tollguard.NumberPlan{Country: "IT"}
 	planPL = tollguard.NumberPlan{Country: "PL"}
 	planAT = tollguard.NumberPlan{Country: "AT"}
+	planFI = tollguard.NumberPlan{Country: "FI"}
 )
 
 func TestClassify(t *testing.T) {
@@ -135,6 +136,11 @@ func TestClassify(t *testing.T) {
 		{name: "AT directory enquiries 118 200 spaced", dialled: "118 200", plan: planAT, want: tollguard.ClassNational, region: "AT", typ: tollguard.TypeShortCode, short: true},
 		{name: "AT directory enquiries overdialled", dialled: "1188770", plan: planAT, want: tollguard.ClassNational, region: "AT", typ: tollguard.TypeShortCode, short: true},
 		{name: "AT Vienna", dialled: "01 5880 0", plan: planAT, want: tollguard.ClassNational, e164: "+43158800", region: "AT", typ: tollguard.TypeFixedLine},
+
+		// FI 118, directory enquiries: the metadata lacks it, and it
+		// passed as an internal extension (and onto the include's
+		// emergency line of a PBX with CH, IT or JP accounts too).
+		{name: "FI directory enquiries 118", dialled: "118", plan: planFI, want: tollguard.ClassNational, region: "FI", typ: tollguard.TypeShortCode, short: true},
 
 		// FR
 		{name: "FR emergency 15 SAMU", dialled: "15", plan: planFR, want: tollguard.ClassEmergency},
