@@ -269,7 +269,10 @@ func (env *AuditEnv) putPassword(ctx context.Context, id string, fields []Config
 	case rerr == nil:
 		return err // not applied
 	}
-	return fmt.Errorf("%w; Asterisk may have applied it all the same: `asterisk -rx 'pjsip show auth %s'` shows the password in force", err, id)
+	// A domain error, so that ErrorMessage (what the CLI and the audit
+	// print) keeps the advice.
+	return &Error{Code: ErrorCode(err), Message: fmt.Sprintf("%s; Asterisk may have applied it all the same: `asterisk -rx 'pjsip show auth %s'` shows the password in force",
+		ErrorMessage(err), id)}
 }
 
 // storedDigest names the attribute in which auth keeps a stored digest
