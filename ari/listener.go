@@ -111,6 +111,12 @@ type Listener struct {
 	regQ       chan regJob
 	needResync atomic.Bool
 	replaced   atomic.Bool
+	// storeRetries counts store failures that asked for a resync; a
+	// resync that meets one puts the next off (resyncAfter, unix ns),
+	// so that a store that stays broken is not retried every tick.
+	storeRetries  atomic.Int64
+	resyncAfter   atomic.Int64
+	resyncBackoff time.Duration // owned by the registration goroutine
 
 	// Owned by the dispatch goroutine.
 	tr          *tracker
@@ -140,6 +146,13 @@ type pendingSettle struct {
 
 // tickEvery is how often the dispatch loop checks timers.
 const tickEvery = 2 * time.Second
+
+// Resyncs that meet a store failure again wait from storeRetryMin,
+// doubling up to storeRetryMax.
+const (
+	storeRetryMin = 30 * time.Second
+	storeRetryMax = 5 * time.Minute
+)
 
 func (l *Listener) init() {
 	l.initOnce.Do(func() {
@@ -524,7 +537,7 @@ func (l *Listener) tick(ctx context.Context) {
 			}
 		}
 	}
-	if l.needResync.Load() && len(l.regQ) == 0 {
+	if l.needResync.Load() && len(l.regQ) == 0 && wall.UnixNano() >= l.resyncAfter.Load() {
 		if l.needResync.CompareAndSwap(true, false) {
 			l.enqueue(regJob{resync: true})
 		}

@@ -81,7 +81,7 @@ func (l *Listener) contactEvent(ctx context.Context, ev *ariv5.ContactStatusChan
 	case status == tollguard.ContactRemoved:
 		was, err := l.Store.ContactGone(ctx, id, at)
 		if err != nil {
-			l.needResync.Store(true)
+			l.storeRetry()
 			l.log.Error("recording a removed contact failed; the next resync reads it again. "+tollguard.CheckStore, "contact", id, tollguard.LogError, err)
 		} else if was {
 			l.log.Info("registration ended", tollguard.LogExtension, orEndpoint(ep, aor), "contact", uri)
@@ -137,7 +137,7 @@ func (l *Listener) observe(ctx context.Context, c tollguard.Contact, warn string
 	if err != nil && tollguard.ErrorCode(err) != tollguard.ENOTFOUND {
 		// No event repeats a registration: only reading the contacts
 		// again judges it, so that an outside one is still locked down.
-		l.needResync.Store(true)
+		l.storeRetry()
 		l.log.Error("looking up a registering extension failed; the registration is judged at the next resynchronisation. "+tollguard.CheckStore, tollguard.LogExtension, c.Extension, tollguard.LogError, err)
 		return
 	}
@@ -149,7 +149,7 @@ func (l *Listener) observe(ctx context.Context, c tollguard.Contact, warn string
 	}
 	hist, err := l.Store.ObserveContact(ctx, c)
 	if err != nil {
-		l.needResync.Store(true)
+		l.storeRetry()
 		l.log.Error("recording a registration failed; it is judged at the next resynchronisation. "+tollguard.CheckStore, tollguard.LogExtension, c.Extension, "contact", c.ID, tollguard.LogError, err)
 		return
 	}
@@ -192,7 +192,7 @@ func (l *Listener) removeContact(ctx context.Context, c tollguard.Contact, at ti
 	switch tollguard.ErrorCode(err) {
 	case "", tollguard.ENOTFOUND:
 		if _, err := l.Store.ContactGone(ctx, c.ID, at); err != nil {
-			l.needResync.Store(true)
+			l.storeRetry()
 			l.log.Error("recording a removed contact failed; the next resync reads it again. "+tollguard.CheckStore, "contact", c.ID, tollguard.LogError, err)
 		}
 		l.log.Warn("removed a contact registered from outside the extension's access list", tollguard.LogExtension, c.Extension, tollguard.LogRemote, c.IP, "contact", c.ID)
@@ -212,11 +212,29 @@ type foundContact struct {
 	warn string
 }
 
+// storeRetry asks for a resync after a store failure.
+func (l *Listener) storeRetry() {
+	l.storeRetries.Add(1)
+	l.needResync.Store(true)
+}
+
 // resync reads every PJSIP endpoint's live contacts through ARI and
 // judges them as if their registrations were seen live; contacts the
 // store thinks live but Asterisk no longer has are marked gone.
 func (l *Listener) resync(ctx context.Context, warned map[string]bool) {
 	start := l.Now()
+	failures := l.storeRetries.Load()
+	defer func() {
+		// A store still failing through a whole resync is broken, not
+		// busy: the next try waits, longer each time.
+		if l.storeRetries.Load() == failures {
+			l.resyncBackoff = 0
+			l.resyncAfter.Store(0)
+			return
+		}
+		l.resyncBackoff = min(max(2*l.resyncBackoff, storeRetryMin), storeRetryMax)
+		l.resyncAfter.Store(l.Now().Add(l.resyncBackoff).UnixNano())
+	}()
 	found, err := l.readContacts(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
