@@ -504,12 +504,17 @@ func (env *AuditEnv) PurgeExtension(ctx context.Context, name, reason string) (*
 			deleted = append(deleted, o.Type+"/"+o.ID)
 			continue
 		}
-		if len(deleted) == 0 && ErrorCode(err) == EFORBIDDEN {
-			// Refused: nothing changed, the snapshot (and the password
-			// in it) is not needed, and a refused purge is tried on
-			// every run. After any other error Asterisk may have done
-			// the delete (a lost answer), so the snapshot stays.
+		if len(deleted) == 0 && (ErrorCode(err) == EFORBIDDEN || env.stillThere(ctx, o)) {
+			// Refused, or failed with the object still there: nothing
+			// changed, the snapshot (and the password in it) is not
+			// needed (PurgeStarted would take it for a partial purge),
+			// and the purge is tried on every run. After any other
+			// error Asterisk may have done the delete (a lost answer),
+			// so the snapshot stays.
 			_ = env.Store.DeleteSnapshot(context.WithoutCancel(ctx), snap.ID)
+			if ErrorCode(err) != EFORBIDDEN {
+				return nil, fmt.Errorf("delete PJSIP %s %s (nothing deleted): %w", o.Type, o.ID, err)
+			}
 		}
 		if ErrorCode(err) == EFORBIDDEN {
 			return nil, Errorf(EFORBIDDEN, "Asterisk refused to delete PJSIP %s %s (deleted so far: %s): %s",
@@ -519,6 +524,13 @@ func (env *AuditEnv) PurgeExtension(ctx context.Context, name, reason string) (*
 	}
 	env.logger().Warn("extension purged from Asterisk; restore it with `tollguard ext restore`", LogExtension, name, "snapshot", snap.ID, "objects", strings.Join(deleted, " "))
 	return snap, nil
+}
+
+// stillThere reports whether Asterisk answers that o exists (false when
+// it cannot be asked).
+func (env *AuditEnv) stillThere(ctx context.Context, o SnapshotObject) bool {
+	_, err := env.Asterisk.ConfigObject(context.WithoutCancel(ctx), o.Type, o.ID)
+	return err == nil
 }
 
 // RestoreReport says what RestoreExtension did.
