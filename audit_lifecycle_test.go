@@ -2,6 +2,7 @@ package tollguard_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -1175,5 +1176,44 @@ func TestCancelAfterPartialPurgeSaysRestore(t *testing.T) {
 	}
 	if !strings.Contains(cancel.Message, "tollguard ext restore 2001") || cancel.Err == "" {
 		t.Errorf("cancel of a purge that had deleted the endpoint: %+v", *cancel)
+	}
+}
+
+// extReadFails is the audit store with one extension's read failing, as
+// a locked or broken database fails it.
+type extReadFails struct {
+	tollguard.AuditStore
+	name string
+}
+
+func (s extReadFails) Extension(ctx context.Context, name string) (*tollguard.Extension, error) {
+	if name == s.name {
+		return nil, errors.New("database is locked")
+	}
+	return s.AuditStore.Extension(ctx, name)
+}
+
+// TestDuePurgeWaitsWhenItsExtensionCannotBeRead: whether the admin
+// unblocked the line during the grace (which cancels the purge) is
+// unknown when its row cannot be read: the purge went ahead.
+func TestDuePurgeWaitsWhenItsExtensionCannotBeRead(t *testing.T) {
+	ctx := context.Background()
+	h := newAudHarness(t)
+	h.account("acme", nil)
+	h.env.Settings.Ignore = []string{"1001", "1002", "1003"}
+	if _, err := h.env.AddExtension(ctx, tollguard.ExtensionSpec{Name: "2001", Account: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	h.advance(61 * 24 * time.Hour)
+	h.run(tollguard.StaleAudit{}, true)
+	h.advance(8 * 24 * time.Hour)
+	env := *h.env
+	env.Store = extReadFails{AuditStore: h.db, name: "2001"}
+	run, err := tollguard.RunAudit(ctx, &env, tollguard.StaleAudit{}, true, "cli", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := h.fake.Object("endpoint", "2001"); !ok {
+		t.Errorf("purged with its extension unreadable: actions %q", audActions(run))
 	}
 }

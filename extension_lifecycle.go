@@ -818,6 +818,12 @@ func (r *auditRun) processDuePurges(ctx context.Context) error {
 		}
 		subj := auditExtSubject(p.Extension)
 		ext, err := env.Store.Extension(ctx, p.Extension)
+		if err != nil && ErrorCode(err) != ENOTFOUND {
+			// Whether the admin unblocked it (cancelling the purge) is
+			// unknown: nothing is deleted on a guess.
+			r.act(AuditAction{Kind: AuditActPurge, Subject: subj, Message: "not purged this run: its extension could not be read; will retry on the next run", Err: ErrorMessage(err)})
+			continue
+		}
 		if err == nil && !ext.Blocked {
 			if err := env.FinishPurge(ctx, p.Extension, "cancelled", now); err != nil {
 				return err
