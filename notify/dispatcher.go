@@ -94,9 +94,9 @@ type Dispatcher struct {
 	notifiers []tollguard.Notifier
 	names     []string
 	wake      map[string]chan struct{}
-	// failing is set while a notifier's last attempt failed (and at
-	// start): its next success brings its backlog forward.
-	failing map[string]*atomic.Bool
+	// failing says whether a notifier is down (and at start): its next
+	// success brings its backlog forward.
+	failing map[string]*outage
 
 	policy      tollguard.AlertPolicy
 	retry       Retry
@@ -125,7 +125,7 @@ func New(db *store.DB, opts Options, notifiers ...tollguard.Notifier) (*Dispatch
 		db:          db,
 		notifiers:   notifiers,
 		wake:        map[string]chan struct{}{},
-		failing:     map[string]*atomic.Bool{},
+		failing:     map[string]*outage{},
 		policy:      opts.Policy.WithDefaults(),
 		retry:       opts.Retry.withDefaults(),
 		concurrency: opts.Concurrency,
@@ -146,8 +146,7 @@ func New(db *store.DB, opts Options, notifiers ...tollguard.Notifier) (*Dispatch
 			return nil, tollguard.Errorf(tollguard.EINVALID, "two notifiers are named %q", name)
 		}
 		d.wake[name] = make(chan struct{}, 1)
-		d.failing[name] = new(atomic.Bool)
-		d.failing[name].Store(true)
+		d.failing[name] = &outage{down: true}
 		d.names = append(d.names, name)
 	}
 	if d.concurrency <= 0 {
@@ -394,7 +393,7 @@ func (d *Dispatcher) deliver(ctx context.Context, n tollguard.Notifier, dl store
 	case err == nil:
 		out, serr = Sent, d.db.DeliverySent(dbctx, dl, now)
 		d.metrics.NotificationSent(name)
-		if d.failing[name].Swap(false) {
+		if d.failing[name].recovered() {
 			// It delivers again: what failed during the outage goes now,
 			// not when each backoff (up to retry_max) runs out.
 			if n, err := d.db.ExpediteDeliveries(dbctx, name, now); err != nil {
@@ -411,13 +410,13 @@ func (d *Dispatcher) deliver(ctx context.Context, n tollguard.Notifier, dl store
 		out, serr = Released, d.db.DeliveryRelease(dbctx, dl, now)
 		d.log.Warn("alert delivery interrupted by shutdown; it will be retried at the next start", append(keys, tollguard.LogError, err)...)
 	case dl.Attempts >= d.retry.MaxAttempts:
-		d.failing[name].Store(true)
+		d.failing[name].failed(dl.ID)
 		out, serr = Failed, d.db.DeliveryFailed(dbctx, dl, now, err.Error())
 		d.metrics.NotifierFailed(name, true)
 		d.log.Error("ALERT NOT DELIVERED: giving up after the last attempt; check the notifier's settings and `tollguard alerts`",
 			append(keys, "message", a.Message, tollguard.LogError, err)...)
 	default:
-		d.failing[name].Store(true)
+		d.failing[name].failed(dl.ID)
 		delay := d.retry.Delay(dl.Attempts)
 		out, serr = Retrying, d.db.DeliveryRetry(dbctx, dl, now.Add(delay), err.Error())
 		d.metrics.NotifierFailed(name, false)
@@ -536,4 +535,40 @@ func Test(ctx context.Context, message string, timeout time.Duration, now time.T
 	}
 	wg.Wait()
 	return out
+}
+
+// outage tells a notifier that is down from one notice it refuses (its
+// receiver rejects that payload): only a delivery that fails again with
+// nothing delivered since makes it down. A notice failing for its own
+// reason would otherwise be tried again after every other delivery, and
+// given up after max_attempts of them, in minutes instead of hours.
+type outage struct {
+	mu   sync.Mutex
+	down bool
+	ids  map[int64]struct{} // deliveries failed since the last success
+}
+
+func (o *outage) failed(id int64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.down {
+		return
+	}
+	if _, again := o.ids[id]; again {
+		o.down, o.ids = true, nil
+		return
+	}
+	if o.ids == nil {
+		o.ids = map[int64]struct{}{}
+	}
+	o.ids[id] = struct{}{}
+}
+
+// recovered reports whether the notifier was down, and clears it.
+func (o *outage) recovered() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	was := o.down
+	o.down, o.ids = false, nil
+	return was
 }
