@@ -232,6 +232,7 @@ func (p *Policy) LearnCountries(accounts []*Account, extensions []*Extension) {
 			ext[e.Name] = c
 		}
 	}
+	learned := len(ext)
 	p.countriesMu.Lock()
 	defer p.countriesMu.Unlock()
 	// A new slice: readers keep the one they took. A deleted account's
@@ -242,7 +243,20 @@ func (p *Policy) LearnCountries(accounts []*Account, extensions []*Extension) {
 			countries = append(countries, c)
 		}
 	}
-	p.countries, p.extCountry, p.extLearned = countries, ext, len(ext)
+	// What decisions noted for extensions no list holds (an unknown
+	// one taken by the default account, an account code) stays: they
+	// are learned nowhere else, and without it such an extension would
+	// get every account country's numbers (CH 1414, a BE premium short
+	// code, for a BE one). Bounded as noteCountry bounds them.
+	for name, c := range p.extCountry {
+		if len(ext) >= learned+maxCachedNumbers {
+			break
+		}
+		if _, listed := ext[name]; !listed && slices.Contains(countries, c) {
+			ext[name] = c
+		}
+	}
+	p.countries, p.extCountry, p.extLearned = countries, ext, learned
 }
 
 // noteCountry remembers an extension's account country for Emergency:

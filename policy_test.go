@@ -417,6 +417,40 @@ func TestPolicy(t *testing.T) {
 			t.Errorf("1414 from the BE account with the store down: %+v, want an error (fail closed)", d)
 		}
 	})
+	t.Run("LearningKeepsTheCountryOfAnExtensionTheStoreDoesNotList", func(t *testing.T) {
+		// An unknown extension taken by the default account (BE), or a
+		// call carrying an account code, is in no extension list:
+		// only its decisions tell Emergency its country. The sweep's
+		// learning must not forget it, or with the store down CH 1414
+		// (a BE premium short code) goes through as an emergency call.
+		f := newFixture(t)
+		ctx := context.Background()
+		var accts []*tollguard.Account
+		for _, a := range []struct{ id, country string }{{"brux", "BE"}, {"zurich", "CH"}} {
+			acct, err := store.NewAccount(a.id, a.country, "EUR")
+			if err != nil {
+				t.Fatal(err)
+			}
+			acct.Balance, acct.Zone = 100000, "Europe/Zurich"
+			if err := f.db.CreateAccount(ctx, acct); err != nil {
+				t.Fatal(err)
+			}
+			accts = append(accts, acct)
+		}
+		f.p.AllowUnknown, f.p.DefaultAccount = true, "brux"
+		f.decide(tollguard.Call{Extension: "7001", Dialled: "1414"})
+		if f.p.Emergency("7001", "1414") {
+			t.Fatal("CH 1414 an emergency number for a BE default-account extension before any learning: the case below proves nothing")
+		}
+		f.p.LearnCountries(accts, []*tollguard.Extension{{Name: "3001", Account: "zurich"}})
+		if f.p.Emergency("7001", "1414") {
+			t.Error("after the sweep's learning, CH 1414 is an emergency number for the BE default-account extension 7001")
+		}
+		f.db.Close()
+		if d, err := f.p.Decide(ctx, tollguard.Call{Extension: "7001", Dialled: "1414"}); err == nil {
+			t.Errorf("1414 from the BE default-account extension with the store down: %+v, want an error (fail closed)", d)
+		}
+	})
 	t.Run("LearnedCountriesOfALargePBX", func(t *testing.T) {
 		// More extensions than the decisions' cache holds: every one keeps
 		// its own account's country (the map was cleared as it filled, and
