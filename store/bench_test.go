@@ -72,7 +72,7 @@ func benchPolicy(b *testing.B, history int) *tollguard.Policy {
 	}
 	cctx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
-	go func() { db.RunCheckpointer(cctx, 200*time.Millisecond); close(done) }()
+	go func() { db.RunCheckpointer(cctx, 200*time.Millisecond, nil); close(done) }()
 	b.Cleanup(func() { stop(); <-done; db.Close() })
 	if err := storetest.Populate(ctx, db, storetest.Population{Accounts: 100, Extensions: 10000, Rates: 50000, History: history}, benchNow); err != nil {
 		b.Fatal(err)

@@ -527,22 +527,18 @@ const CheckpointInterval = time.Second
 // milliseconds for it now and then. Instead the writer never
 // checkpoints, and this loop checkpoints passively (readers and the
 // writer carry on) every interval from a reader connection. It returns
-// after a final checkpoint when ctx ends. If a checkpoint fails, it
-// turns the writer's automatic checkpoints back on before it returns
-// the error: off, nothing would checkpoint again, and the WAL would grow
-// by every write for as long as the process ran.
-func (s *DB) RunCheckpointer(ctx context.Context, interval time.Duration) (err error) {
+// after a final checkpoint when ctx ends.
+//
+// A failed checkpoint (a disk full for a moment) turns the writer's
+// automatic checkpoints back on until one succeeds again: off, nothing
+// would checkpoint, and the WAL would grow by every write. report, if
+// not nil, hears of each change: the error that turned them on, then
+// nil when the loop has taken over again.
+func (s *DB) RunCheckpointer(ctx context.Context, interval time.Duration, report func(error)) error {
 	if _, err := s.db.ExecContext(ctx, `PRAGMA wal_autocheckpoint = 0`); err != nil {
 		return fmt.Errorf("disable automatic checkpoints: %w", err)
 	}
-	defer func() {
-		if err == nil || ctx.Err() != nil {
-			return
-		}
-		if _, rerr := s.db.ExecContext(context.WithoutCancel(ctx), `PRAGMA wal_autocheckpoint = 1000`); rerr != nil {
-			err = fmt.Errorf("%w; and turning automatic checkpoints back on failed, so the WAL grows until a restart: %v", err, rerr)
-		}
-	}()
+	auto := false // SQLite checkpoints inside commits: the loop's failed
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -551,13 +547,31 @@ func (s *DB) RunCheckpointer(ctx context.Context, interval time.Duration) (err e
 			_, err := s.rdb.ExecContext(context.Background(), `PRAGMA wal_checkpoint(TRUNCATE)`)
 			return err
 		case <-t.C:
+			var err error
 			if s.ckptFault != nil {
-				if err := s.ckptFault(); err != nil {
-					return fmt.Errorf("checkpoint: %w", err)
-				}
+				err = s.ckptFault()
 			}
-			if _, err := s.rdb.ExecContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`); err != nil && ctx.Err() == nil {
-				return fmt.Errorf("checkpoint: %w", err)
+			if err == nil {
+				_, err = s.rdb.ExecContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`)
+			}
+			switch {
+			case ctx.Err() != nil:
+			case err != nil && !auto:
+				if _, aerr := s.db.ExecContext(ctx, `PRAGMA wal_autocheckpoint = 1000`); aerr != nil {
+					err = fmt.Errorf("%w; and turning automatic checkpoints back on failed: %v", err, aerr)
+				} else {
+					auto = true
+				}
+				if report != nil {
+					report(fmt.Errorf("checkpoint: %w", err))
+				}
+			case err == nil && auto:
+				if _, aerr := s.db.ExecContext(ctx, `PRAGMA wal_autocheckpoint = 0`); aerr == nil {
+					auto = false
+					if report != nil {
+						report(nil)
+					}
+				}
 			}
 		}
 	}

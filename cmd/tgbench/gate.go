@@ -77,7 +77,7 @@ func gateUnderTest(ctx context.Context, dir string, history int) (tollguard.Gate
 	}
 	cctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { db.RunCheckpointer(cctx, store.CheckpointInterval); close(done) }() // as serve does
+	go func() { db.RunCheckpointer(cctx, store.CheckpointInterval, nil); close(done) }() // as serve does
 	p := &tollguard.Policy{
 		Now: time.Now, Store: db, DefaultPlan: tollguard.NumberPlan{Country: "GB"},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),

@@ -180,7 +180,14 @@ func serve(ctx context.Context, app *App) error {
 	// commit crosses SQLite's automatic threshold (a big rates import
 	// leaves thousands of pages for it).
 	d.goFunc("checkpoint", func() {
-		if err := db.RunCheckpointer(ctx, store.CheckpointInterval); err != nil {
+		report := func(err error) {
+			if err != nil {
+				log.Error("WAL checkpoint failed; SQLite checkpoints inside commits until one succeeds again. "+tollguard.CheckStore, tollguard.LogError, err)
+				return
+			}
+			log.Info("WAL checkpoints succeed again; they are off the decision path again")
+		}
+		if err := db.RunCheckpointer(ctx, store.CheckpointInterval, report); err != nil {
 			log.Error("WAL checkpointer stopped; SQLite checkpoints inside commits again", "err", err)
 		}
 	})
