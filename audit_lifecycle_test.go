@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -1070,18 +1071,25 @@ func TestAuditsDoNotActWhenAsteriskCannotBeAsked(t *testing.T) {
 // lostAnswerProxy forwards ARI requests to the fake, except that a PUT
 // of the dynamic-config object under path is carried out and its answer
 // lost (the connection closes), as when Asterisk applies a write and
-// the request times out.
-func lostAnswerProxy(t *testing.T, h *audHarness, path string) *ari.Client {
+// the request times out; with noReadBack, every read of that object
+// after it is answered 503, so the write cannot be checked either.
+func lostAnswerProxy(t *testing.T, h *audHarness, path string, noReadBack bool) *ari.Client {
 	t.Helper()
 	target, _ := url.Parse(h.fake.URL)
 	rp := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: target.Scheme, Host: target.Host})
+	var put atomic.Bool
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPut || !strings.HasSuffix(r.URL.Path, "/asterisk/config/dynamic/res_pjsip/"+path) {
+		ours := strings.HasSuffix(r.URL.Path, "/asterisk/config/dynamic/res_pjsip/"+path)
+		if ours && r.Method == http.MethodGet && noReadBack && put.Load() {
+			http.Error(w, `{"message":"busy"}`, http.StatusServiceUnavailable)
+			return
+		}
+		if r.Method != http.MethodPut || !ours {
 			rp.ServeHTTP(w, r)
 			return
 		}
-		rec := httptest.NewRecorder()
-		rp.ServeHTTP(rec, r)
+		rp.ServeHTTP(httptest.NewRecorder(), r)
+		put.Store(true)
 		conn, _, err := w.(http.Hijacker).Hijack()
 		if err == nil {
 			conn.Close()
@@ -1103,17 +1111,11 @@ func lostAnswerProxy(t *testing.T, h *audHarness, path string) *ari.Client {
 // nothing had changed.
 func TestRotationWhoseAnswerIsLost(t *testing.T) {
 	ctx := context.Background()
-	h := newAudHarness(t)
-	h.account("acme", nil)
-	if _, err := h.env.AddExtension(ctx, tollguard.ExtensionSpec{Name: "1009", Account: "acme"}); err != nil {
-		t.Fatal(err)
-	}
-	h.fake.SetObject("auth", "0900", tollguard.ConfigObject{{Attribute: "auth_type", Value: "userpass"}, {Attribute: "username", Value: "0900"}, {Attribute: "password", Value: "0900"}}, true)
-	h.fake.SetObject("endpoint", "0900", tollguard.ConfigObject{{Attribute: "context", Value: "from-internal"}, {Attribute: "auth", Value: "0900"}, {Attribute: "aors", Value: "0900"}}, true)
+	h := rotationLines(t)
 
 	t.Run("RotatePassword", func(t *testing.T) {
 		env := *h.env
-		env.Asterisk = lostAnswerProxy(t, h, "auth/1009")
+		env.Asterisk = lostAnswerProxy(t, h, "auth/1009", false)
 		pw, _, err := env.RotatePassword(ctx, "1009")
 		inForce := h.object("auth", "1009").Get("password")
 		if err != nil || pw != inForce {
@@ -1122,7 +1124,7 @@ func TestRotationWhoseAnswerIsLost(t *testing.T) {
 	})
 	t.Run("PasswordsAudit", func(t *testing.T) {
 		env := *h.env
-		env.Asterisk = lostAnswerProxy(t, h, "auth/0900")
+		env.Asterisk = lostAnswerProxy(t, h, "auth/0900", false)
 		env.Settings.Ignore = []string{"1001", "1002", "1003"}
 		run, err := tollguard.RunAudit(ctx, &env, tollguard.PasswordsAudit{}, true, "cli", nil)
 		if err != nil {
@@ -1144,15 +1146,7 @@ func TestRotationWhoseAnswerIsLost(t *testing.T) {
 // had happened, while the phone had no endpoint any more.
 func TestCancelAfterPartialPurgeSaysRestore(t *testing.T) {
 	ctx := context.Background()
-	h := newAudHarness(t)
-	h.account("acme", nil)
-	h.env.Settings.Ignore = []string{"1001", "1002", "1003"}
-	if _, err := h.env.AddExtension(ctx, tollguard.ExtensionSpec{Name: "2001", Account: "acme"}); err != nil {
-		t.Fatal(err)
-	}
-	h.advance(61 * 24 * time.Hour)
-	h.run(tollguard.StaleAudit{}, true)
-	h.advance(8 * 24 * time.Hour)
+	h := duePurge(t, "2001")
 	h.fake.Fault("DELETE", "/asterisk/config/dynamic/res_pjsip/aor/2001", http.StatusInternalServerError, "boom", 1)
 	run := h.run(tollguard.StaleAudit{}, true)
 	if got := audActions(run); !reflect.DeepEqual(got, []string{"purge ext:2001 FAILED"}) {
@@ -1198,15 +1192,7 @@ func (s extReadFails) Extension(ctx context.Context, name string) (*tollguard.Ex
 // unknown when its row cannot be read: the purge went ahead.
 func TestDuePurgeWaitsWhenItsExtensionCannotBeRead(t *testing.T) {
 	ctx := context.Background()
-	h := newAudHarness(t)
-	h.account("acme", nil)
-	h.env.Settings.Ignore = []string{"1001", "1002", "1003"}
-	if _, err := h.env.AddExtension(ctx, tollguard.ExtensionSpec{Name: "2001", Account: "acme"}); err != nil {
-		t.Fatal(err)
-	}
-	h.advance(61 * 24 * time.Hour)
-	h.run(tollguard.StaleAudit{}, true)
-	h.advance(8 * 24 * time.Hour)
+	h := duePurge(t, "2001")
 	env := *h.env
 	env.Store = extReadFails{AuditStore: h.db, name: "2001"}
 	run, err := tollguard.RunAudit(ctx, &env, tollguard.StaleAudit{}, true, "cli", nil)
@@ -1215,5 +1201,106 @@ func TestDuePurgeWaitsWhenItsExtensionCannotBeRead(t *testing.T) {
 	}
 	if _, ok := h.fake.Object("endpoint", "2001"); !ok {
 		t.Errorf("purged with its extension unreadable: actions %q", audActions(run))
+	}
+}
+
+// duePurge is acme's line name, unused for 61 days: the stale audit
+// blocked it and scheduled its purge, and the grace is over (the
+// recorded lines 1001-1003 ignored).
+func duePurge(t *testing.T, name string) *audHarness {
+	t.Helper()
+	h := newAudHarness(t)
+	h.account("acme", nil)
+	h.env.Settings.Ignore = []string{"1001", "1002", "1003"}
+	if _, err := h.env.AddExtension(context.Background(), tollguard.ExtensionSpec{Name: name, Account: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	h.advance(61 * 24 * time.Hour)
+	h.run(tollguard.StaleAudit{}, true)
+	h.advance(8 * 24 * time.Hour)
+	return h
+}
+
+// rotationLines is acme's 1009 (created by tollguard) and a line only
+// Asterisk knows, 0900, whose password is its name: one rotates by
+// hand, the other by the passwords audit.
+func rotationLines(t *testing.T) *audHarness {
+	t.Helper()
+	h := newAudHarness(t)
+	h.account("acme", nil)
+	if _, err := h.env.AddExtension(context.Background(), tollguard.ExtensionSpec{Name: "1009", Account: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	h.fake.SetObject("auth", "0900", tollguard.ConfigObject{{Attribute: "auth_type", Value: "userpass"}, {Attribute: "username", Value: "0900"}, {Attribute: "password", Value: "0900"}}, true)
+	h.fake.SetObject("endpoint", "0900", tollguard.ConfigObject{{Attribute: "context", Value: "from-internal"}, {Attribute: "auth", Value: "0900"}, {Attribute: "aors", Value: "0900"}}, true)
+	return h
+}
+
+// TestRotationUncheckedSaysHowToRead: when the lost answer cannot be
+// checked either, the admin must be told that the change may be in
+// force and how to read it. The CLI and the audit print ErrorMessage,
+// which kept only the inner ARI error and dropped that advice.
+func TestRotationUncheckedSaysHowToRead(t *testing.T) {
+	ctx := context.Background()
+	h := rotationLines(t)
+
+	t.Run("RotatePassword", func(t *testing.T) {
+		env := *h.env
+		env.Asterisk = lostAnswerProxy(t, h, "auth/1009", true)
+		_, _, err := env.RotatePassword(ctx, "1009")
+		if err == nil {
+			t.Fatal("no error")
+		}
+		if msg := tollguard.ErrorMessage(err); !strings.Contains(msg, "pjsip show auth 1009") {
+			t.Errorf("the CLI prints %q: nothing says the change may be in force, nor how to read it", msg)
+		}
+	})
+	t.Run("PasswordsAudit", func(t *testing.T) {
+		env := *h.env
+		env.Asterisk = lostAnswerProxy(t, h, "auth/0900", true)
+		env.Settings.Ignore = []string{"1001", "1002", "1003", "1009"}
+		run, err := tollguard.RunAudit(ctx, &env, tollguard.PasswordsAudit{}, true, "cli", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(run.Actions) != 1 || !strings.Contains(run.Actions[0].Err, "pjsip show auth 0900") {
+			t.Errorf("actions %+v: nothing says the change may be in force, nor how to read it", run.Actions)
+		}
+	})
+}
+
+// TestCancelAfterPurgeThatDeletedNothing: the purge's first delete (the
+// endpoint) failed, so nothing was deleted; the admin unblocked. The
+// cancel said an earlier run "had deleted some of its PJSIP objects
+// already", pointed at ext restore and failed the run (exit 1), while
+// every object was still in Asterisk. `tollguard unblock` said the same.
+func TestCancelAfterPurgeThatDeletedNothing(t *testing.T) {
+	ctx := context.Background()
+	h := duePurge(t, "2001")
+	h.fake.Fault("DELETE", "/asterisk/config/dynamic/res_pjsip/endpoint/2001", http.StatusInternalServerError, "boom", 1)
+	run := h.run(tollguard.StaleAudit{}, true)
+	if got := audActions(run); !reflect.DeepEqual(got, []string{"purge ext:2001 FAILED"}) {
+		t.Fatalf("actions %q", got)
+	}
+	for _, typ := range []string{"endpoint", "aor", "auth"} {
+		if _, ok := h.fake.Object(typ, "2001"); !ok {
+			t.Fatalf("%s 2001 gone: not a purge that deleted nothing", typ)
+		}
+	}
+	pending, err := h.db.PendingPurges(ctx)
+	if err != nil || len(pending) != 1 {
+		t.Fatalf("pending %v, %v", pending, err)
+	}
+	if snap, err := tollguard.PurgeStarted(ctx, h.db, pending[0]); err != nil || snap != nil {
+		t.Errorf("PurgeStarted = %v, %v for a purge that deleted nothing: unblock says it had begun deleting", snap, err)
+	}
+	if _, err := h.db.Unblock(ctx, tollguard.BlockExtension, "2001", "admin"); err != nil {
+		t.Fatal(err)
+	}
+	run = h.run(tollguard.StaleAudit{}, true)
+	for _, a := range run.Actions {
+		if a.Kind == tollguard.AuditActCancelPurge && a.Err != "" {
+			t.Errorf("cancel of a purge that deleted nothing: %+v", a)
+		}
 	}
 }

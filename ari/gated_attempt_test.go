@@ -547,7 +547,15 @@ func TestAnotherExtensionsUnansweredForwardEndsWithItsLeg(t *testing.T) {
 // as its MSet does.
 func gateLeg(t *testing.T, h *harness, tr *tracker, ch *ariv5.ChannelData, num string, class tollguard.Class, reason tollguard.Reason, at time.Time) {
 	t.Helper()
-	rec := &tollguard.CallRecord{CreatedAt: at, Extension: "2002", Account: "beta", Dialled: num, Class: class,
+	gatedAs(t, h, tr, ch, "2002", "beta", num, class, reason, at)
+}
+
+// gatedAs records the gate's answer for ext on account acct on ch,
+// of class and reason (ok: an allow; else a deny, cause 21), and sets
+// the variables as its MSet does.
+func gatedAs(t *testing.T, h *harness, tr *tracker, ch *ariv5.ChannelData, ext, acct, num string, class tollguard.Class, reason tollguard.Reason, at time.Time) {
+	t.Helper()
+	rec := &tollguard.CallRecord{CreatedAt: at, Extension: ext, Account: acct, Dialled: num, Class: class,
 		UniqueID: ch.ID, Channel: ch.Name, Verdict: tollguard.Allow, Reason: reason, MaxSec: 7200, Scale: 2}
 	if reason != tollguard.ReasonOK {
 		rec.Verdict, rec.Cause, rec.MaxSec = tollguard.Deny, 21, 0

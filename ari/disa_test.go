@@ -1,0 +1,132 @@
+package ari
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	ariv5 "github.com/CyCoreSystems/ari/v5"
+
+	"github.com/tollguard/tollguard"
+)
+
+// ownLeg records the gate's decision for acme's 1001 on ch, as the
+// include's Gosub on that channel does, and the variables it sets.
+func ownLeg(t *testing.T, h *harness, tr *tracker, ch *ariv5.ChannelData, num string, class tollguard.Class, reason tollguard.Reason, at time.Time) {
+	t.Helper()
+	gatedAs(t, h, tr, ch, "1001", "acme", num, class, reason, at)
+}
+
+// disaLine: acme's phone 1001 calls the PBX's DISA (or an IVR's "dial
+// out" option) on a short code, 3472, and tries numbers in turn on that
+// one channel; each goes through the include, which settles the last and
+// gates the next (a gate record each, as the include's own comments
+// describe "an earlier number on a DISA line").
+func disaLine(h *harness) (tr *tracker, phone *ariv5.ChannelData, t0 time.Time) {
+	h.l.init()
+	tr, t0 = h.l.tr, time.Now()
+	phone = tracerCh("d.1", "PJSIP/1001-00000001", "Ring", "from-internal", "3472")
+	tr.created(context.Background(), phone, t0)
+	return tr, phone, t0
+}
+
+// TestDISATriesHighRiskInTurn: three high-risk numbers tried in turn on
+// one DISA channel, each denied by the gate, are three high-risk
+// attempts (the default rule: 3 in 10 minutes blocks international
+// calls). The phone's attempt was renumbered instead, and a renumbered
+// attempt counts again only when its first number did not: the second
+// and third went unseen.
+func TestDISATriesHighRiskInTurn(t *testing.T) {
+	h := newHarness(t)
+	tr, phone, t0 := disaLine(h)
+	for k, num := range []string{"00252612345670", "00881612345671", "00252612345672"} {
+		ownLeg(t, h, tr, phone, num, tollguard.ClassHighRisk, tollguard.ReasonHighRisk, t0.Add(time.Duration(k)*10*time.Second))
+	}
+	if len(h.alerts.kind(tollguard.AlertHighRisk)) == 0 {
+		t.Errorf("1001 tried three high-risk numbers on a DISA line: no high_risk alert: %+v", h.alerts.all())
+	}
+}
+
+// TestDISASweep: a number sweep on one DISA channel (…000 to …004, each
+// a gate record) is a sweep; only the first number was ever counted.
+func TestDISASweep(t *testing.T) {
+	h := newHarness(t)
+	tr, phone, t0 := disaLine(h)
+	for k := range 5 {
+		num := fmt.Sprintf("0033123456%03d", k)
+		ownLeg(t, h, tr, phone, num, tollguard.ClassInternational, tollguard.ReasonOK, t0.Add(time.Duration(k)*10*time.Second))
+	}
+	found := false
+	for _, a := range h.alerts.kind(tollguard.AlertSweep) {
+		found = found || strings.Contains(a.Subject, "1001")
+	}
+	if !found {
+		t.Errorf("1001 swept five numbers in sequence on a DISA line: no sweep alert: %+v", h.alerts.all())
+	}
+	if n := h.l.Detectors.Stats().Calls; n != 1 {
+		t.Errorf("%d calls tracked for one DISA channel trying numbers in turn, want 1", n)
+	}
+}
+
+// TestSecondRouteOtherFormCountsOnce: a phone's call to 0033..., whose
+// first route's Dial fails, is gated again by a second route that passes
+// the same number in the form its trunk wants (+33...). It is one call,
+// one attempt: not a second one for the burst, sweep and high-risk
+// detectors.
+func TestSecondRouteOtherFormCountsOnce(t *testing.T) {
+	h := newHarness(t, withRules(map[string]tollguard.DetectorRule{
+		tollguard.DetectBurstExt:  {Threshold: 2, Window: time.Hour, Action: tollguard.ActionAlert},
+		tollguard.DetectBurstAcct: {Threshold: 2, Window: time.Hour, Action: tollguard.ActionAlert},
+	}))
+	h.l.init()
+	tr, t0 := h.l.tr, time.Now()
+	const num = "0033123456789"
+	phone := tracerCh("p.1", "PJSIP/1001-00000001", "Ring", "from-internal", num)
+	tr.created(context.Background(), phone, t0)
+	ownLeg(t, h, tr, phone, num, tollguard.ClassInternational, tollguard.ReasonOK, t0)
+	// The first trunk fails; the second route gates the E.164 form.
+	ownLeg(t, h, tr, phone, "+33123456789", tollguard.ClassInternational, tollguard.ReasonOK, t0.Add(2*time.Second))
+	if a := h.alerts.kind(tollguard.AlertBurst); len(a) != 0 {
+		t.Errorf("one call to one number, gated by two routes in two forms, counted as two attempts: %+v", a)
+	}
+}
+
+// TestDISAEmergencyAfterUnansweredIntl: on a DISA line, an international
+// number rings out unanswered, then the caller dials 999. The include
+// clears the TOLLGUARD_* variables and sets the emergency allow itself
+// (no gate record, no TOLLGUARD_CALLID). The emergency call's answer must
+// not be taken as the international number's, nor its length raise
+// long_intl.
+func TestDISAEmergencyAfterUnansweredIntl(t *testing.T) {
+	h := newHarness(t, withRules(map[string]tollguard.DetectorRule{
+		tollguard.DetectLongIntl: {Threshold: 1, Window: time.Hour, Action: tollguard.ActionAlert, Duration: time.Hour},
+	}))
+	tr, phone, t0 := disaLine(h)
+	ctx := context.Background()
+	ownLeg(t, h, tr, phone, "0033123456789", tollguard.ClassInternational, tollguard.ReasonOK, t0)
+	trunk := tracerCh("d.2", "PJSIP/itsp-00000002", "Down", "from-internal", "")
+	tr.created(ctx, trunk, t0.Add(time.Second))
+	tr.dial(ctx, &ariv5.Dial{Caller: *phone, Peer: *trunk, Dialstring: "0033123456789@itsp"}, t0.Add(time.Second))
+	tr.dial(ctx, &ariv5.Dial{Caller: *phone, Peer: *trunk, Dialstatus: "NOANSWER"}, t0.Add(30*time.Second))
+	tr.destroyed(ctx, trunk, t0.Add(30*time.Second))
+	// The include: clear, then the emergency allow of its own.
+	at := t0.Add(40 * time.Second)
+	for _, v := range []string{tollguard.VarVerdict, tollguard.VarReason, tollguard.VarCallID} {
+		tr.varset(ctx, phone, v, "", at)
+	}
+	tr.varset(ctx, phone, tollguard.VarVerdict, string(tollguard.Allow), at)
+	tr.varset(ctx, phone, tollguard.VarReason, string(tollguard.ReasonEmergency), at)
+	trunk2 := tracerCh("d.3", "PJSIP/itsp-00000003", "Down", "from-internal", "")
+	tr.created(ctx, trunk2, t0.Add(41*time.Second))
+	tr.dial(ctx, &ariv5.Dial{Caller: *phone, Peer: *trunk2, Dialstring: "999@itsp"}, t0.Add(41*time.Second))
+	tr.dial(ctx, &ariv5.Dial{Caller: *phone, Peer: *trunk2, Dialstatus: "ANSWER"}, t0.Add(45*time.Second))
+	end := t0.Add(3 * time.Hour)
+	trunk2.State, phone.State = "Up", "Up"
+	tr.destroyed(ctx, trunk2, end)
+	tr.destroyed(ctx, phone, end)
+	if a := h.alerts.kind(tollguard.AlertLongCall); len(a) != 0 {
+		t.Errorf("a long emergency call after an unanswered international number on a DISA line raised long_intl: %+v", a)
+	}
+}
