@@ -538,10 +538,11 @@ func Test(ctx context.Context, message string, timeout time.Duration, now time.T
 }
 
 // outage tells a notifier that is down from one notice it refuses (its
-// receiver rejects that payload): only a delivery that fails again with
-// nothing delivered since makes it down. A notice failing for its own
-// reason would otherwise be tried again after every other delivery, and
-// given up after max_attempts of them, in minutes instead of hours.
+// receiver rejects that payload): only two different deliveries failing
+// with nothing delivered since make it down. A notice failing for its
+// own reason would otherwise be tried again after every other delivery
+// (or, when its own retry came in a quiet spell, after the next one),
+// and given up after max_attempts of them, long before its backoff.
 type outage struct {
 	mu   sync.Mutex
 	down bool
@@ -555,6 +556,9 @@ func (o *outage) failed(id int64) {
 		return
 	}
 	if _, again := o.ids[id]; again {
+		return // its own reason, as far as anyone can tell
+	}
+	if len(o.ids) > 0 {
 		o.down, o.ids = true, nil
 		return
 	}
