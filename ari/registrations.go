@@ -153,6 +153,10 @@ func (l *Listener) observe(ctx context.Context, c tollguard.Contact, warn string
 		l.log.Error("recording a registration failed; it is judged at the next resynchronisation. "+tollguard.CheckStore, tollguard.LogExtension, c.Extension, "contact", c.ID, tollguard.LogError, err)
 		return
 	}
+	// The store records again: a resync still due for what it missed
+	// (a registration from outside the access list among them) runs at
+	// the next tick, not when the backoff for a broken store runs out.
+	l.resyncAfter.Store(0)
 	if first != nil {
 		if !hist.Registered {
 			first[c.Extension] = true
