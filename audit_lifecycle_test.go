@@ -1304,3 +1304,45 @@ func TestCancelAfterPurgeThatDeletedNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestPurgeWhoseDeleteWasLostKeepsItsSnapshot: the endpoint's delete got
+// no answer (the connection dropped); the object read back was still
+// there, but Asterisk carried the delete out after it. The snapshot,
+// and the password in it, must still be there for `ext restore`.
+func TestPurgeWhoseDeleteWasLostKeepsItsSnapshot(t *testing.T) {
+	ctx := context.Background()
+	h := duePurge(t, "2001")
+	target, _ := url.Parse(h.fake.URL)
+	rp := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: target.Scheme, Host: target.Host})
+	var lost atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodDelete && strings.HasSuffix(r.URL.Path, "/res_pjsip/endpoint/2001") && !lost.Swap(true) {
+			if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
+				conn.Close() // not passed on yet: it lands after the read-back
+			}
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	c, err := ari.NewClient(ari.Config{URL: srv.URL + target.Path, User: h.fake.User, Password: h.fake.Password, RequestTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	env := *h.env
+	env.Asterisk = c
+	if _, err := env.PurgeExtension(ctx, "2001", "stale"); err == nil {
+		t.Fatal("the purge did not fail")
+	}
+	// The delete lands late.
+	if err := h.ast.DeleteConfigObject(ctx, "endpoint", "2001"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.env.RestoreExtension(ctx, "2001", "admin"); err != nil {
+		t.Fatalf("restore after a lost delete: %v", err)
+	}
+	if _, ok := h.fake.Object("endpoint", "2001"); !ok {
+		t.Error("endpoint/2001 not back")
+	}
+}

@@ -17,6 +17,12 @@ const (
 	EQUOTA       = "quota"
 )
 
+// ErrAnswered marks an error Asterisk answered (an HTTP error status):
+// the request reached it and was refused or failed there. Any other
+// failure of a request (a timeout, a dropped connection) may still have
+// been carried out.
+var ErrAnswered = errors.New("Asterisk answered the request with an error")
+
 // Error is a domain error: a code for programs and a message for admins.
 type Error struct {
 	Code    string

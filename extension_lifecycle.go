@@ -2,6 +2,7 @@ package tollguard
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"regexp"
@@ -504,13 +505,13 @@ func (env *AuditEnv) PurgeExtension(ctx context.Context, name, reason string) (*
 			deleted = append(deleted, o.Type+"/"+o.ID)
 			continue
 		}
-		if len(deleted) == 0 && (ErrorCode(err) == EFORBIDDEN || env.stillThere(ctx, o)) {
-			// Refused, or failed with the object still there: nothing
-			// changed, the snapshot (and the password in it) is not
-			// needed (PurgeStarted would take it for a partial purge),
-			// and the purge is tried on every run. After any other
-			// error Asterisk may have done the delete (a lost answer),
-			// so the snapshot stays.
+		if len(deleted) == 0 && (ErrorCode(err) == EFORBIDDEN || errors.Is(err, ErrAnswered) && env.stillThere(ctx, o)) {
+			// Refused, or answered with an error and the object still
+			// there: nothing changed, the snapshot (and the password in
+			// it) is not needed (PurgeStarted would take it for a partial
+			// purge), and the purge is tried on every run. After a
+			// timeout or a lost connection Asterisk may still be doing
+			// the delete, after any read-back: the snapshot stays.
 			_ = env.Store.DeleteSnapshot(context.WithoutCancel(ctx), snap.ID)
 			if ErrorCode(err) != EFORBIDDEN {
 				return nil, fmt.Errorf("delete PJSIP %s %s (nothing deleted): %w", o.Type, o.ID, err)

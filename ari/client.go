@@ -125,9 +125,20 @@ func (c *Client) nativeError(what, typ string, err error) error {
 	return c.statusError(what, typ, code, "")
 }
 
-// statusError turns an ARI error status into a domain error. typ is the
-// config object type for dynamic-config writes ("" otherwise).
+// statusError turns an ARI error status into a domain error, marked
+// tollguard.ErrAnswered. typ is the config object type for dynamic-config
+// writes ("" otherwise).
 func (c *Client) statusError(what, typ string, status int, msg string) error {
+	return answeredError{c.statusDomainError(what, typ, status, msg)}
+}
+
+// answeredError is a domain error Asterisk answered.
+type answeredError struct{ err *tollguard.Error }
+
+func (a answeredError) Error() string   { return a.err.Error() }
+func (a answeredError) Unwrap() []error { return []error{a.err, tollguard.ErrAnswered} }
+
+func (c *Client) statusDomainError(what, typ string, status int, msg string) *tollguard.Error {
 	asterisk := ""
 	if msg != "" {
 		asterisk = " (Asterisk: " + msg + ")"
