@@ -538,7 +538,8 @@ func (s *DB) RunCheckpointer(ctx context.Context, interval time.Duration, report
 	if _, err := s.db.ExecContext(ctx, `PRAGMA wal_autocheckpoint = 0`); err != nil {
 		return fmt.Errorf("disable automatic checkpoints: %w", err)
 	}
-	auto := false // SQLite checkpoints inside commits: the loop's failed
+	auto := false    // SQLite checkpoints inside commits
+	failing := false // the loop's checkpoints fail (reported once)
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -556,21 +557,32 @@ func (s *DB) RunCheckpointer(ctx context.Context, interval time.Duration, report
 			}
 			switch {
 			case ctx.Err() != nil:
-			case err != nil && !auto:
-				if _, aerr := s.db.ExecContext(ctx, `PRAGMA wal_autocheckpoint = 1000`); aerr != nil {
-					err = fmt.Errorf("%w; and turning automatic checkpoints back on failed: %v", err, aerr)
-				} else {
-					auto = true
-				}
-				if report != nil {
-					report(fmt.Errorf("checkpoint: %w", err))
-				}
-			case err == nil && auto:
-				if _, aerr := s.db.ExecContext(ctx, `PRAGMA wal_autocheckpoint = 0`); aerr == nil {
-					auto = false
-					if report != nil {
-						report(nil)
+			case err != nil:
+				var aerr error
+				if !auto {
+					if _, aerr = s.db.ExecContext(ctx, `PRAGMA wal_autocheckpoint = 1000`); aerr == nil {
+						auto = true
 					}
+				}
+				if !failing {
+					failing = true
+					if aerr != nil {
+						err = fmt.Errorf("%w; and turning automatic checkpoints back on failed (retried each interval): %v", err, aerr)
+					}
+					if report != nil {
+						report(fmt.Errorf("checkpoint: %w", err))
+					}
+				}
+			case failing:
+				if auto {
+					if _, aerr := s.db.ExecContext(ctx, `PRAGMA wal_autocheckpoint = 0`); aerr != nil {
+						continue // the loop is not on its own yet: next interval
+					}
+					auto = false
+				}
+				failing = false
+				if report != nil {
+					report(nil)
 				}
 			}
 		}
