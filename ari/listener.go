@@ -117,6 +117,12 @@ type Listener struct {
 	storeRetries  atomic.Int64
 	resyncAfter   atomic.Int64
 	resyncBackoff time.Duration // owned by the registration goroutine
+	// storeOKs counts registrations recorded; resyncPartial says the last
+	// resync met a store failure with other rows recorded in it (a store
+	// broken for some rows only): a later recorded registration is then
+	// no sign that it recovered. Owned by the registration goroutine.
+	storeOKs      int64
+	resyncPartial bool
 
 	// Owned by the dispatch goroutine.
 	tr          *tracker

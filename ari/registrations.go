@@ -156,7 +156,12 @@ func (l *Listener) observe(ctx context.Context, c tollguard.Contact, warn string
 	// The store records again: a resync still due for what it missed
 	// (a registration from outside the access list among them) runs at
 	// the next tick, not when the backoff for a broken store runs out.
-	l.resyncAfter.Store(0)
+	// Not when the store is broken for some rows only: its other rows
+	// were recorded in the resync that failed too.
+	l.storeOKs++
+	if !l.resyncPartial {
+		l.resyncAfter.Store(0)
+	}
 	if first != nil {
 		if !hist.Registered {
 			first[c.Extension] = true
@@ -227,10 +232,11 @@ func (l *Listener) storeRetry() {
 // store thinks live but Asterisk no longer has are marked gone.
 func (l *Listener) resync(ctx context.Context, warned map[string]bool) {
 	start := l.Now()
-	failures := l.storeRetries.Load()
+	failures, oks := l.storeRetries.Load(), l.storeOKs
 	defer func() {
 		// A store still failing through a whole resync is broken, not
 		// busy: the next try waits, longer each time.
+		l.resyncPartial = l.storeRetries.Load() != failures && l.storeOKs != oks
 		if l.storeRetries.Load() == failures {
 			l.resyncBackoff = 0
 			l.resyncAfter.Store(0)
