@@ -410,13 +410,13 @@ func (d *Dispatcher) deliver(ctx context.Context, n tollguard.Notifier, dl store
 		out, serr = Released, d.db.DeliveryRelease(dbctx, dl, now)
 		d.log.Warn("alert delivery interrupted by shutdown; it will be retried at the next start", append(keys, tollguard.LogError, err)...)
 	case dl.Attempts >= d.retry.MaxAttempts:
-		d.failing[name].failed(dl.ID)
+		d.failing[name].failed(err)
 		out, serr = Failed, d.db.DeliveryFailed(dbctx, dl, now, err.Error())
 		d.metrics.NotifierFailed(name, true)
 		d.log.Error("ALERT NOT DELIVERED: giving up after the last attempt; check the notifier's settings and `tollguard alerts`",
 			append(keys, "message", a.Message, tollguard.LogError, err)...)
 	default:
-		d.failing[name].failed(dl.ID)
+		d.failing[name].failed(err)
 		delay := d.retry.Delay(dl.Attempts)
 		out, serr = Retrying, d.db.DeliveryRetry(dbctx, dl, now.Add(delay), err.Error())
 		d.metrics.NotifierFailed(name, false)
@@ -537,35 +537,31 @@ func Test(ctx context.Context, message string, timeout time.Duration, now time.T
 	return out
 }
 
-// outage tells a notifier that is down from one notice it refuses (its
-// receiver rejects that payload): only two different deliveries failing
-// with nothing delivered since make it down. A notice failing for its
-// own reason would otherwise be tried again after every other delivery
-// (or, when its own retry came in a quiet spell, after the next one),
-// and given up after max_attempts of them, long before its backoff.
+// ErrRefused marks a notifier's error that is about the notice, not
+// the notifier: its receiver answered and would not take that payload
+// (a webhook's 4xx other than 408 and 429). Any other failure counts as
+// the notifier being down.
+var ErrRefused = errors.New("the receiver refused this notice")
+
+// outage tells a notifier that is down from one notice it refuses. A
+// failure that is not ErrRefused (a connection refused, a timeout, a 5xx,
+// any mail failure) makes it down, and its first success then brings the
+// backlog forward: a fraud alert must not wait out an hour's backoff
+// after the receiver is back. A refused notice keeps its own backoff; it
+// would otherwise be tried again after every other delivery, and given
+// up after max_attempts of them.
 type outage struct {
 	mu   sync.Mutex
 	down bool
-	ids  map[int64]struct{} // deliveries failed since the last success
 }
 
-func (o *outage) failed(id int64) {
+func (o *outage) failed(err error) {
+	if errors.Is(err, ErrRefused) {
+		return
+	}
 	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.down {
-		return
-	}
-	if _, again := o.ids[id]; again {
-		return // its own reason, as far as anyone can tell
-	}
-	if len(o.ids) > 0 {
-		o.down, o.ids = true, nil
-		return
-	}
-	if o.ids == nil {
-		o.ids = map[int64]struct{}{}
-	}
-	o.ids[id] = struct{}{}
+	o.down = true
+	o.mu.Unlock()
 }
 
 // recovered reports whether the notifier was down, and clears it.
@@ -573,6 +569,6 @@ func (o *outage) recovered() bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	was := o.down
-	o.down, o.ids = false, nil
+	o.down = false
 	return was
 }

@@ -2,7 +2,6 @@ package notify_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -22,7 +21,7 @@ func TestARefusedNoticeRetriedInAQuietSpellKeepsItsBackoff(t *testing.T) {
 	clk := newClock()
 	hook := &funcNotifier{name: "webhook", fn: func(_ context.Context, n tollguard.Notice) error {
 		if n.Alert.Kind == tollguard.AlertCredentialsCompromised {
-			return errors.New("413 payload too large")
+			return fmt.Errorf("webhook: HTTP 413 Payload Too Large: %w", notify.ErrRefused)
 		}
 		return nil
 	}}

@@ -2,7 +2,6 @@ package notify_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -21,7 +20,7 @@ import (
 func TestANoticeFailingForItsOwnReasonKeepsItsBackoff(t *testing.T) {
 	ctx := context.Background()
 	clk := newClock()
-	refused := errors.New("413 payload too large")
+	refused := fmt.Errorf("webhook: HTTP 413 Payload Too Large: %w", notify.ErrRefused)
 	hook := &funcNotifier{name: "webhook", fn: func(_ context.Context, n tollguard.Notice) error {
 		if n.Alert.Kind == tollguard.AlertCredentialsCompromised {
 			return refused

@@ -204,7 +204,11 @@ func (w *Webhook) Notify(ctx context.Context, n tollguard.Notice) error {
 		if loc := resp.Header.Get("Location"); loc != "" {
 			msg = "redirected to " + hideURLPath(loc) + "; configure the final URL"
 		}
-		return fmt.Errorf("%s: HTTP %s: %s", w.cfg.Name, resp.Status, msg)
+		err := fmt.Errorf("%s: HTTP %s: %s", w.cfg.Name, resp.Status, msg)
+		if refused(resp.StatusCode) {
+			err = fmt.Errorf("%w (%w)", err, ErrRefused)
+		}
+		return err
 	}
 	return nil
 }
@@ -230,4 +234,11 @@ func redactURL(err error) error {
 		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
 	}
 	return err
+}
+
+// refused reports whether a webhook's answer refuses the notice itself
+// (a 4xx) rather than saying the receiver cannot take any now (408
+// timeout, 429 too many requests, a 5xx, a redirect).
+func refused(status int) bool {
+	return status >= 400 && status < 500 && status != http.StatusRequestTimeout && status != http.StatusTooManyRequests
 }

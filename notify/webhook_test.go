@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -163,8 +164,15 @@ func TestWebhookNon2xxAndRedirectsFail(t *testing.T) {
 	rcv.status = func() int { return http.StatusServiceUnavailable }
 	wh, _ := notify.NewWebhook(notify.WebhookConfig{URL: rcv.srv.URL, Secret: secret, Now: clk.Now})
 	_, n := tollguard.AlertPolicy{}.NewAlertState(compromised(), t0)
-	if err := wh.Notify(context.Background(), n); err == nil || !strings.Contains(err.Error(), "503") {
-		t.Fatalf("err = %v, want HTTP 503", err)
+	if err := wh.Notify(context.Background(), n); err == nil || !strings.Contains(err.Error(), "503") || errors.Is(err, notify.ErrRefused) {
+		t.Fatalf("err = %v, want HTTP 503, the receiver down (not the notice refused)", err)
+	}
+	// A 4xx refuses the notice itself, except 408 and 429.
+	for status, refused := range map[int]bool{http.StatusRequestEntityTooLarge: true, http.StatusBadRequest: true, http.StatusTooManyRequests: false, http.StatusRequestTimeout: false} {
+		rcv.status = func() int { return status }
+		if err := wh.Notify(context.Background(), n); err == nil || errors.Is(err, notify.ErrRefused) != refused {
+			t.Errorf("HTTP %d: err = %v, refused %v, want %v", status, err, errors.Is(err, notify.ErrRefused), refused)
+		}
 	}
 
 	redirect := httptest.NewServer(http.RedirectHandler(rcv.srv.URL+"/hooks/T0/SECRETTOKEN?key=SECRET2", http.StatusFound))
