@@ -146,7 +146,8 @@ func New(db *store.DB, opts Options, notifiers ...tollguard.Notifier) (*Dispatch
 			return nil, tollguard.Errorf(tollguard.EINVALID, "two notifiers are named %q", name)
 		}
 		d.wake[name] = make(chan struct{}, 1)
-		d.failing[name] = &outage{down: true}
+		d.failing[name] = new(outage)
+		d.failing[name].down.Store(true) // at start: a backlog may wait
 		d.names = append(d.names, name)
 	}
 	if d.concurrency <= 0 {
@@ -550,25 +551,13 @@ var ErrRefused = errors.New("the receiver refused this notice")
 // after the receiver is back. A refused notice keeps its own backoff; it
 // would otherwise be tried again after every other delivery, and given
 // up after max_attempts of them.
-type outage struct {
-	mu   sync.Mutex
-	down bool
-}
+type outage struct{ down atomic.Bool }
 
 func (o *outage) failed(err error) {
-	if errors.Is(err, ErrRefused) {
-		return
+	if !errors.Is(err, ErrRefused) {
+		o.down.Store(true)
 	}
-	o.mu.Lock()
-	o.down = true
-	o.mu.Unlock()
 }
 
 // recovered reports whether the notifier was down, and clears it.
-func (o *outage) recovered() bool {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	was := o.down
-	o.down = false
-	return was
-}
+func (o *outage) recovered() bool { return o.down.Swap(false) }
