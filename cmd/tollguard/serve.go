@@ -149,6 +149,21 @@ func serve(ctx context.Context, app *App) error {
 			return err
 		}
 	}
+	if cfg.AGI.Enabled {
+		// A carrier-sized rate deck takes a while to read: before the
+		// first call, not during it (it would miss its deadline).
+		log.Info("loading the rates, high-risk list, rules and the last day's call attempts before listening for calls", "db", cfg.DB)
+		if err := db.WarmGate(ctx); err != nil {
+			return err
+		}
+		d.learnCountries(ctx)
+		// Bound before the alerts, ARI and the audits start: a second
+		// serve whose address the first daemon holds exits here, and
+		// never runs them beside the first one's.
+		if err := startAGI(ctx, d); err != nil {
+			return fmt.Errorf("agi: %w", err)
+		}
+	}
 	if err := startAlerts(ctx, d); err != nil {
 		return fmt.Errorf("alerts: %w", err)
 	}
@@ -157,17 +172,6 @@ func serve(ctx context.Context, app *App) error {
 	}
 	if err := startCron(ctx, d); err != nil {
 		return fmt.Errorf("audits: %w", err)
-	}
-	if cfg.AGI.Enabled {
-		// A carrier-sized rate deck takes a while to read: before the
-		// first call, not during it (it would miss its deadline).
-		if err := db.WarmGate(ctx); err != nil {
-			return err
-		}
-		d.learnCountries(ctx)
-		if err := startAGI(ctx, d); err != nil {
-			return fmt.Errorf("agi: %w", err)
-		}
 	}
 	// Calls a crash left open are settled once the gate serves, not
 	// before: asking ARI about each can take seconds when Asterisk is

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestSecondServeStartsNothingBesideTheFirst: a second serve whose
+// FastAGI address is taken (the first daemon holds it) started its ARI
+// listener and scheduled its audits before the bind failed, so two
+// daemons briefly ran them side by side. It now fails on the bind first.
+func TestSecondServeStartsNothingBesideTheFirst(t *testing.T) {
+	fake := newFakeARI(t)
+	// The first daemon's FastAGI port.
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	dir := t.TempDir()
+	pw := filepath.Join(dir, "ari.secret")
+	cfg := filepath.Join(dir, "tollguard.toml")
+	os.WriteFile(pw, []byte(fake.Password+"\n"), 0o600)
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`db = %q
+[agi]
+listen = %q
+[metrics]
+enabled = false
+[ari]
+enabled = true
+url = %q
+user = %q
+password_file = %q
+[audit]
+enabled = true
+`, filepath.Join(dir, "tollguard.db"), taken.Addr().String(), fake.URL, fake.User, pw)), 0o600)
+	t.Setenv("TOLLGUARD_CONFIG", "")
+	t.Setenv("TOLLGUARD_AGI_ADDR", "")
+	t.Setenv("TOLLGUARD_ARI_PASSWORD", "")
+
+	var logs bytes.Buffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(context.Background(), []string{"--config", cfg, "serve"}, strings.NewReader(""), &bytes.Buffer{}, &logs)
+	}()
+	var code int
+	select {
+	case code = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve with its FastAGI address taken did not exit")
+	}
+	out := logs.String()
+	if code == 0 || !strings.Contains(out, "cannot listen on "+taken.Addr().String()+" for FastAGI") {
+		t.Fatalf("serve with its FastAGI address taken: exit %d\n%s", code, out)
+	}
+	for _, started := range []string{"ARI listener starting", "audit scheduled", "alerts"} {
+		if strings.Contains(out, "msg="+started) || strings.Contains(out, `msg="`+started) {
+			t.Errorf("the second serve started %q before failing:\n%s", started, out)
+		}
+	}
+	if n := len(fake.Requests()); n != 0 {
+		t.Errorf("the second serve made %d ARI requests before failing", n)
+	}
+}
