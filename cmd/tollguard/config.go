@@ -216,6 +216,9 @@ func LoadConfig(path string) (*Config, error) {
 	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o002 != 0 {
 		return nil, tollguard.Errorf(tollguard.EINVALID, "config %s has mode %04o: every local user can change it; chmod 600 it (owned by the user tollguard runs as)", path, fi.Mode().Perm())
 	}
+	if err := checkConfigPath(path); err != nil {
+		return nil, tollguard.Errorf(tollguard.EINVALID, "config %s: %v", path, err)
+	}
 	return parseConfig(path, string(b), c)
 }
 
