@@ -169,10 +169,14 @@ func DefaultConfig() *Config {
 type ConfigError struct {
 	Path string
 	Line int // 0 when unknown
+	Col  int // 0 when unknown or the whole line
 	Msg  string
 }
 
 func (e ConfigError) Error() string {
+	if e.Line > 0 && e.Col > 0 {
+		return fmt.Sprintf("%s:%d:%d: %s", e.Path, e.Line, e.Col, e.Msg)
+	}
 	if e.Line > 0 {
 		return fmt.Sprintf("%s:%d: %s", e.Path, e.Line, e.Msg)
 	}
@@ -230,7 +234,7 @@ func parseConfig(path, text string, c *Config) (*Config, error) {
 	// every such line, the unknown settings and the bad values together.
 	var pe toml.ParseError
 	if _, err := toml.Decode(text, &map[string]any{}); errors.As(err, &pe) {
-		return nil, wrapInvalid(ConfigErrors{{Path: path, Line: pe.Position.Line, Msg: pe.Message}})
+		return nil, wrapInvalid(ConfigErrors{{Path: path, Line: pe.Position.Line, Col: pe.Position.Col, Msg: syntaxMessage(pe.Message)}})
 	}
 	var typeErrs ConfigErrors
 	lines := append([]string(nil), c.lines...)

@@ -25,6 +25,9 @@ func newConfigCommand(app *App) *cobra.Command {
 		Short: "Check a config file and report every error with its line number",
 		Long: `Check FILE (default --config or $TOLLGUARD_CONFIG) without starting
 anything. Exit 0 when it is valid; 2 with each error as FILE:LINE: message.
+A TOML syntax error comes as FILE:LINE:COLUMN: and says what was expected
+there, without quoting the file's text: a secret written into the file
+by mistake is not printed.
 
 It also reads the secrets serve needs (TOLLGUARD_ARI_PASSWORD and the
 others, or the *_file settings), so run it with serve's environment: the

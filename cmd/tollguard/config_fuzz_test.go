@@ -23,7 +23,7 @@ func printConfig(t *testing.T, c *Config) string {
 	return b.String()
 }
 
-var errLine = regexp.MustCompile(`(?m)^  fuzz\.toml:(\d+): `)
+var errLine = regexp.MustCompile(`(?m)^  fuzz\.toml:(\d+):(?:\d+:)? `)
 
 // FuzzConfig feeds arbitrary text to the config parser. It must never
 // panic; a rejected file gets EINVALID (exit 2) with every line number
