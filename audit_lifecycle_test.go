@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -1344,5 +1345,57 @@ func TestPurgeWhoseDeleteWasLostKeepsItsSnapshot(t *testing.T) {
 	}
 	if _, ok := h.fake.Object("endpoint", "2001"); !ok {
 		t.Error("endpoint/2001 not back")
+	}
+}
+
+// TestPurgeWhoseDeleteTimedOutBehindAProxyKeepsItsSnapshot: a proxy in
+// front of ARI answered the endpoint's delete with 502, 503 or 504 (it
+// gave up waiting, or lost Asterisk). That was taken for Asterisk's own
+// answer: the object read back was still there, so the snapshot was
+// dropped, and when Asterisk carried the delete out after all, `ext
+// restore` had nothing to restore. Such a status is no answer from
+// Asterisk: the snapshot stays.
+func TestPurgeWhoseDeleteTimedOutBehindAProxyKeepsItsSnapshot(t *testing.T) {
+	for _, status := range []int{http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout} {
+		t.Run(strconv.Itoa(status), func(t *testing.T) {
+			ctx := context.Background()
+			h := duePurge(t, "2001")
+			target, _ := url.Parse(h.fake.URL)
+			rp := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: target.Scheme, Host: target.Host})
+			var answered atomic.Bool
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Method == http.MethodDelete && strings.HasSuffix(r.URL.Path, "/res_pjsip/endpoint/2001") && !answered.Swap(true) {
+					// The proxy's own page: the delete is still on its way.
+					http.Error(w, http.StatusText(status), status)
+					return
+				}
+				rp.ServeHTTP(w, r)
+			}))
+			t.Cleanup(srv.Close)
+			c, err := ari.NewClient(ari.Config{URL: srv.URL + target.Path, User: h.fake.User, Password: h.fake.Password, RequestTimeout: 5 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(c.Close)
+			env := *h.env
+			env.Asterisk = c
+			_, err = env.PurgeExtension(ctx, "2001", "stale")
+			if err == nil {
+				t.Fatal("the purge did not fail")
+			}
+			if !strings.Contains(err.Error(), "may or may not") {
+				t.Errorf("the purge's error does not say the delete may have been carried out: %v", err)
+			}
+			// The delete lands late.
+			if err := h.ast.DeleteConfigObject(ctx, "endpoint", "2001"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := h.env.RestoreExtension(ctx, "2001", "admin"); err != nil {
+				t.Fatalf("restore after a delete the proxy gave up on: %v", err)
+			}
+			if _, ok := h.fake.Object("endpoint", "2001"); !ok {
+				t.Error("endpoint/2001 not back")
+			}
+		})
 	}
 }

@@ -19,8 +19,8 @@ const (
 
 // ErrAnswered marks an error Asterisk answered (an HTTP error status):
 // the request reached it and was refused or failed there. Any other
-// failure of a request (a timeout, a dropped connection) may still have
-// been carried out.
+// failure of a request (a timeout, a dropped connection, a proxy's 502,
+// 503 or 504) may still have been carried out.
 var ErrAnswered = errors.New("Asterisk answered the request with an error")
 
 // Error is a domain error: a code for programs and a message for admins.

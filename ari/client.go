@@ -126,9 +126,24 @@ func (c *Client) nativeError(what, typ string, err error) error {
 }
 
 // statusError turns an ARI error status into a domain error, marked
-// tollguard.ErrAnswered. typ is the config object type for dynamic-config
-// writes ("" otherwise).
+// tollguard.ErrAnswered when it is Asterisk's answer. typ is the config
+// object type for dynamic-config writes ("" otherwise).
 func (c *Client) statusError(what, typ string, status int, msg string) error {
+	switch status {
+	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		// A proxy in front of ARI answers these when it cannot reach
+		// Asterisk or gives up waiting, while the request may still be
+		// carried out. Asterisk itself never answers 502 or 504, and 503
+		// only before it handles a request (not fully booted, shutting
+		// down): taken as no answer too, that only keeps what an undone
+		// request would not have needed (a purge's snapshot).
+		asterisk := ""
+		if msg != "" {
+			asterisk = " (" + msg + ")"
+		}
+		return tollguard.Errorf(tollguard.EUNAVAILABLE, "%s: no answer from Asterisk: ARI at %s gave HTTP %d%s, as a proxy in front of Asterisk does when it cannot reach it or gives up waiting (Asterisk itself gives 503 while it starts or stops); the request may or may not have been carried out",
+			what, c.cfg.URL, status, asterisk)
+	}
 	return answeredError{c.statusDomainError(what, typ, status, msg)}
 }
 
