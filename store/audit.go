@@ -231,7 +231,7 @@ func (s *DB) LatestSnapshot(ctx context.Context, ext string) (*tollguard.Extensi
 	snap, err := scanSnapshot(s.rdb.QueryRowContext(ctx, `SELECT `+snapshotCols+` FROM extension_snapshots
 		WHERE extension = ? AND restored_at = 0 ORDER BY id DESC LIMIT 1`, ext))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, tollguard.Errorf(tollguard.ENOTFOUND, "no snapshot of extension %q waits to be restored (tollguard takes one when a purge deletes its PJSIP objects; see `tollguard ext snapshots %s`)", ext, ext)
+		return nil, tollguard.Errorf(tollguard.ENOTFOUND, "no snapshot of extension %q waits to be restored (tollguard takes one when a purge deletes its PJSIP objects, and deletes it 180 days after the purge; see `tollguard ext snapshots %s`)", ext, ext)
 	}
 	return snap, err
 }
@@ -266,6 +266,36 @@ func (s *DB) MarkSnapshotRestored(ctx context.Context, id int64, at time.Time) e
 		}
 		return nil
 	})
+}
+
+// SnapshotRetention is how long an extension's purge snapshots (its
+// SIP password among them) are kept after its last purge or restore:
+// the window in which `tollguard ext restore` can bring it back. A
+// restored snapshot dates the restore the stale audit counts as a use,
+// so serve keeps them at least stale_days.
+const SnapshotRetention = 180 * 24 * time.Hour
+
+// PruneSnapshots deletes the snapshots of every extension whose newest
+// purge or restore is before t, and the finished pending purges closed
+// before t. An extension's snapshots go together (a restore after a
+// purge retried partway needs the older one with the endpoint), and
+// none go while a purge of it is open (a retry resumes from them).
+func (s *DB) PruneSnapshots(ctx context.Context, before time.Time) (snapshots, purges int64, err error) {
+	err = s.Tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM extension_snapshots WHERE extension IN (
+				SELECT extension FROM extension_snapshots GROUP BY extension HAVING MAX(MAX(taken_at, restored_at)) < ?1)
+			AND extension NOT IN (SELECT extension FROM pending_purges WHERE done_at = 0)`, before.Unix())
+		if err != nil {
+			return fmt.Errorf("prune extension snapshots: %w", err)
+		}
+		snapshots, _ = res.RowsAffected()
+		if res, err = tx.ExecContext(ctx, `DELETE FROM pending_purges WHERE done_at > 0 AND done_at < ?`, before.Unix()); err != nil {
+			return fmt.Errorf("prune finished purges: %w", err)
+		}
+		purges, _ = res.RowsAffected()
+		return nil
+	})
+	return snapshots, purges, err
 }
 
 // AddPendingPurge schedules p; when ext already has one pending, that

@@ -26,7 +26,10 @@ another reason (stolen credentials, a detector) stays. Objects that
 exist again are left alone. Fields this Asterisk refuses are listed
 (they stay in the stored snapshot: see ` + "`tollguard ext snapshots EXT --json`" + `).
 The stale audit counts the restore as a use: the line has a whole
-stale period from it before it is judged unused again.`,
+stale period from it before it is judged unused again.
+Snapshots hold the SIP password: serve deletes an extension's snapshots
+180 days (or stale_days, if longer) after its last purge or restore, so
+a purged extension can be restored for that long.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			env, release, err := app.auditEnv(cmd.Context())

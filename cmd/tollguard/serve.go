@@ -436,13 +436,28 @@ func (d *daemon) sweepLoop(ctx context.Context) {
 		d.sweepDone(r)
 		if now := d.app.Now(); now.Sub(lastRollup) > time.Hour {
 			lastRollup = now
-			n, err := d.db.Rollup(ctx, now.AddDate(0, 0, -cfg.RetentionDays), 5000)
-			if err != nil {
-				d.log.Error("rolling up old calls failed; the calls table grows until it succeeds. "+tollguard.CheckStore, "err", err)
-			} else if n > 0 {
-				d.log.Info("rolled up old calls into monthly totals", "calls", n, "retention_days", cfg.RetentionDays)
-			}
+			d.housekeep(ctx, now, cfg.RetentionDays)
 		}
+	}
+}
+
+// housekeep rolls old calls up and prunes what is kept only for a
+// while; the sweep runs it hourly.
+func (d *daemon) housekeep(ctx context.Context, now time.Time, retentionDays int) {
+	n, err := d.db.Rollup(ctx, now.AddDate(0, 0, -retentionDays), 5000)
+	if err != nil {
+		d.log.Error("rolling up old calls failed; the calls table grows until it succeeds. "+tollguard.CheckStore, "err", err)
+	} else if n > 0 {
+		d.log.Info("rolled up old calls into monthly totals", "calls", n, "retention_days", retentionDays)
+	}
+	// Snapshots hold SIP passwords: kept for the restore window only,
+	// and at least stale_days, so a restore still counts as a use.
+	keep := max(store.SnapshotRetention, time.Duration(d.app.Config.Audit.StaleDays)*24*time.Hour)
+	snaps, purges, err := d.db.PruneSnapshots(ctx, now.Add(-keep))
+	if err != nil {
+		d.log.Error("pruning old purge snapshots failed; they (and the SIP passwords in them) are kept until it succeeds. "+tollguard.CheckStore, "err", err)
+	} else if snaps+purges > 0 {
+		d.log.Info("pruned old purge snapshots and finished purges", "snapshots", snaps, "purges", purges, "retention", keep.String())
 	}
 }
 
