@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -184,6 +185,11 @@ type AuditSettings struct {
 	SelftestWait   time.Duration
 
 	Endpoint EndpointTemplate // what `ext add` creates
+
+	// Timeout bounds one run of an audit: past it the run is cancelled
+	// and stored as failed, so a hung ARI request or voicemail database
+	// does not hold up the audits queued behind it. Default 10 minutes.
+	Timeout time.Duration
 }
 
 // EndpointTemplate is the PJSIP objects `tollguard ext add` creates.
@@ -222,6 +228,7 @@ func DefaultAuditSettings() AuditSettings {
 		CreationAlert:     5,
 		GatedContexts:     []string{"from-internal"},
 		SelftestWait:      10 * time.Second,
+		Timeout:           DefaultAuditTimeout,
 		Endpoint:          EndpointTemplate{Context: "from-internal", Codecs: "ulaw,alaw", MaxContacts: 1},
 	}
 }
@@ -264,6 +271,9 @@ func (s AuditSettings) WithDefaults() AuditSettings {
 	}
 	if s.SelftestWait <= 0 {
 		s.SelftestWait = d.SelftestWait
+	}
+	if s.Timeout <= 0 {
+		s.Timeout = d.Timeout
 	}
 	if s.Endpoint.Context == "" {
 		s.Endpoint.Context = d.Endpoint.Context
@@ -412,12 +422,89 @@ type Fail2banStatus struct {
 	Denied bool
 }
 
+// DefaultAuditTimeout is one audit run's deadline unless [audit]
+// timeout says otherwise: the nightly audits of a few thousand lines
+// take seconds to a minute.
+const DefaultAuditTimeout = 10 * time.Minute
+
+// errAuditDeadline is the cause of a run's context ending at its
+// Timeout (not at shutdown).
+var errAuditDeadline = errors.New("audit deadline")
+
 // RunAudit runs job, stores the run and raises an alert for every
 // finding of warning or above. A panicking job is recorded as a failed
 // run. trigger is "cli" or "cron".
+//
+// The run is cancelled at env.Settings.Timeout and stored as failed,
+// with what it found and did until then. A job still running a while
+// after (a call that ignores cancellation: a hung file system) is left
+// to finish on its own: this run is stored as failed at once, so the
+// audits after it run, and what the job found and did is stored as a
+// second run when it returns, so no change it made goes unreported.
 func RunAudit(ctx context.Context, env *AuditEnv, job AuditJob, apply bool, trigger string, progress AuditProgress) (*AuditRun, error) {
+	timeout := env.Settings.Timeout
+	if timeout <= 0 {
+		timeout = DefaultAuditTimeout
+	}
 	run := &AuditRun{Job: job.Name(), Trigger: trigger, Apply: apply, StartedAt: env.now()}
-	findings, actions, err := runAuditJob(ctx, env, job, apply, progress)
+	jctx, cancel := context.WithTimeoutCause(ctx, timeout, errAuditDeadline)
+	type result struct {
+		findings []AuditFinding
+		actions  []AuditAction
+		err      error
+	}
+	done := make(chan result, 1)
+	go func() {
+		defer cancel()
+		f, a, err := runAuditJob(jctx, env, job, apply, progress)
+		done <- result{f, a, err}
+	}()
+	var res result
+	abandoned := false
+	select {
+	case res = <-done:
+	case <-jctx.Done():
+		grace := min(timeout, 30*time.Second)
+		stop := time.NewTimer(grace)
+		defer stop.Stop()
+		select {
+		case res = <-done:
+		case <-stop.C:
+			if context.Cause(jctx) != errAuditDeadline {
+				res = <-done // shutdown: serve waits for the run, as before
+				break
+			}
+			abandoned = true
+			res.err = Errorf(EUNAVAILABLE, "audit %s did not finish within %s ([audit] timeout), nor stop within %s of being cancelled: something it waits on ignores cancellation (a hung file system or database driver). It is left to finish; what it finds and changes from now on is stored as a separate run of %s when it returns. Find what hangs (the log lines before this one), then run it again with `tollguard audit %s`",
+				run.Job, timeout, grace, run.Job, run.Job)
+			go func() {
+				late := <-done
+				lrun := &AuditRun{Job: run.Job, Trigger: trigger, Apply: apply, StartedAt: run.StartedAt}
+				err := late.err
+				if err == nil {
+					err = errors.New("finished without error")
+				}
+				env.recordAudit(ctx, lrun, late.findings, late.actions,
+					Errorf(EUNAVAILABLE, "audit %s returned after tollguard stopped waiting for it (its run before this one is the failed one): %s", run.Job, ErrorMessage(err)))
+			}()
+		}
+	}
+	if !abandoned && context.Cause(jctx) == errAuditDeadline {
+		// Cut short even where the job carried on past failed items.
+		why := "cancelled"
+		if res.err != nil {
+			why = ErrorMessage(res.err)
+		}
+		res.err = Errorf(EUNAVAILABLE, "audit %s did not finish within %s ([audit] timeout) and was cancelled; what it found and did until then is in this run, and it runs again at its next time. Something it waited on hung (an ARI request to Asterisk, the realtime voicemail database): %s",
+			run.Job, timeout, why)
+	}
+	return env.recordAudit(ctx, run, res.findings, res.actions, res.err)
+}
+
+// recordAudit finishes run with a job's results: stores it, raises its
+// alerts and logs it.
+func (env *AuditEnv) recordAudit(ctx context.Context, run *AuditRun, findings []AuditFinding, actions []AuditAction, err error) (*AuditRun, error) {
+	trigger, apply := run.Trigger, run.Apply
 	run.EndedAt = env.now()
 	run.Findings, run.Actions = findings, actions
 	if run.Findings == nil {

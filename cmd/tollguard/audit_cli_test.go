@@ -622,3 +622,75 @@ func TestCLIUnblockAfterPartialPurge(t *testing.T) {
 		}
 	}
 }
+
+// TestHungAuditDoesNotHoldUpTheOthers: a scheduled audit stuck in a call
+// that ignores cancellation (pins reading voicemail.conf from a FIFO
+// nothing writes, as a hung file system would) held the audits' lock
+// for good, and every other audit waited behind it. Now its run is
+// stored as failed once [audit] timeout and a grace have passed, the
+// next audit runs, and what the stuck one finds when it returns is
+// stored as a run of its own.
+func TestHungAuditDoesNotHoldUpTheOthers(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "voicemail.conf")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatalf("no FIFO: %v", err)
+	}
+	cfg, err := parseConfig("t.toml", "[audit]\nenabled = true\ntimeout = \"1s\"\n[audit.pins]\nvoicemail_conf = \""+fifo+"\"\n", DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.Open(context.Background(), filepath.Join(dir, "tg.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	app := NewApp(strings.NewReader(""), io.Discard, io.Discard)
+	app.Config = cfg
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	d := &daemon{app: app, db: db, log: log, alerter: logAlerter{log}, metrics: NewMetrics()}
+	s, err := newAuditScheduler(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s.Start(ctx)
+	defer func() { <-s.Stop().Done() }()
+	defer func() { // a pins audit still stuck (the test failed) reads an empty file
+		if w, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+			w.Close()
+		}
+	}()
+	ran := make(chan struct{})
+	go func() {
+		s.Run("pins")
+		s.Run("quotas")
+		close(ran)
+	}()
+	select {
+	case <-ran:
+	case <-time.After(30 * time.Second): // a hang, not a speed check
+		t.Fatal("the audits still wait behind the hung pins audit")
+	}
+	runs, err := db.AuditRuns(context.Background(), "", 10)
+	if err != nil || len(runs) != 2 || runs[0].Job != "quotas" || runs[0].Error != "" ||
+		runs[1].Job != "pins" || !strings.Contains(runs[1].Error, "nor stop within 1s of being cancelled") {
+		t.Fatalf("runs %+v, %v; want the pins run failed for its deadline, then quotas", runs, err)
+	}
+	// The file system answers at last: what pins found is stored too.
+	if err := os.WriteFile(fifo, []byte("[default]\n1001 => 1234,Bob\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var late *tollguard.AuditRun
+	testutil.Eventually(t, 10*time.Second, "the late pins run", func() bool {
+		runs, err := db.AuditRuns(context.Background(), "pins", 10)
+		if err == nil && len(runs) == 2 {
+			late = runs[0]
+		}
+		return late != nil
+	})
+	if !strings.Contains(late.Error, "returned after tollguard stopped waiting") || len(late.Findings) == 0 || late.Findings[0].Check != tollguard.AuditCheckWeakPIN {
+		t.Errorf("late pins run: error %q, findings %+v", late.Error, late.Findings)
+	}
+}

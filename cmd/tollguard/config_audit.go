@@ -33,6 +33,9 @@ type AuditConfig struct {
 	Ignore         []string `toml:"ignore"`           // endpoint names the audits skip (trunks)
 	GatedContexts  []string `toml:"gated_contexts"`   // contexts with tollguard's include
 	CreationAlert  int      `toml:"creation_alert"`   // > this many new extensions in 24 h alerts; -1 off
+	// Timeout bounds one audit run; past it the run is cancelled and
+	// stored as failed, and the next audit runs.
+	Timeout Duration `toml:"timeout"`
 
 	Pins      PinsAuditConfig      `toml:"pins"`
 	Passwords PasswordsAuditConfig `toml:"passwords"`
@@ -102,6 +105,7 @@ func (a *AuditConfig) defaults() {
 		TestPatterns:   append([]string(nil), s.TestPatterns...),
 		GatedContexts:  append([]string(nil), s.GatedContexts...),
 		CreationAlert:  s.CreationAlert,
+		Timeout:        Duration{s.Timeout},
 		Pins:           PinsAuditConfig{MinLength: s.MinPINLength, RealtimeTable: "voicemail"},
 		Passwords:      PasswordsAuditConfig{MinScore: s.PasswordMinScore, MinLength: s.PasswordMinLength, Denylist: append([]string(nil), s.PasswordDefaults...)},
 		Ext: ExtAuditConfig{Context: s.Endpoint.Context, Codecs: s.Endpoint.Codecs, MaxContacts: s.Endpoint.MaxContacts,
@@ -198,6 +202,9 @@ func (a *AuditConfig) validate(c *Config, errs *ConfigErrors) {
 	if a.Ext.MaxContacts < 1 {
 		at("ext max_contacts must be at least 1", "ext", "max_contacts")
 	}
+	if t := a.Timeout.Duration; t < time.Second || t > 24*time.Hour {
+		at(fmt.Sprintf("timeout %s: want between 1s and 24h (one audit run's deadline; default 10m)", t), "timeout")
+	}
 	if a.Selftest.Wait.Duration <= 0 || a.Selftest.Wait.Duration > time.Minute {
 		at("selftest wait: want between 1s and 1m", "selftest", "wait")
 	}
@@ -249,6 +256,7 @@ func (a *AuditConfig) Settings(selftestNumber string) tollguard.AuditSettings {
 	s.Endpoint = tollguard.EndpointTemplate{Context: a.Ext.Context, Transport: a.Ext.Transport, Codecs: a.Ext.Codecs,
 		MaxContacts: a.Ext.MaxContacts, EndpointExtra: a.Ext.Endpoint, AORExtra: a.Ext.AOR}
 	s.SelftestNumber, s.SelftestApp, s.SelftestWait = selftestNumber, a.Selftest.App, a.Selftest.Wait.Duration
+	s.Timeout = a.Timeout.Duration
 	return s.WithDefaults()
 }
 

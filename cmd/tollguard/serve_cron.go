@@ -13,8 +13,10 @@ import (
 // startCron schedules the audits when [audit] is enabled: each runs the
 // same code as `tollguard audit NAME`, with --apply only when [audit]
 // apply lists it. Audits run one at a time (they share the pending
-// purges), a crashed one is logged and runs again at its next time, and
-// serve waits for a running audit before it closes the database.
+// purges), each within [audit] timeout (RunAudit cancels it there, so a
+// hung one does not hold up the rest), a crashed one is logged and runs
+// again at its next time, and serve waits for a running audit before it
+// closes the database.
 func startCron(ctx context.Context, d *daemon) error {
 	cfg := &d.app.Config.Audit
 	if !cfg.Enabled {
