@@ -347,7 +347,12 @@ func (env *AuditEnv) schedulePurge(ctx context.Context, name, job, reason string
 			return PendingPurge{}, false, fmt.Errorf("block %s before purging: %w", name, err)
 		}
 	}
-	p, err = env.Store.AddPendingPurge(ctx, PendingPurge{Extension: name, Job: job, Reason: reason, ScheduledAt: now, DueAt: due})
+	// The block says a purge is scheduled: schedule it even when the
+	// run's deadline passed in between.
+	p, err = env.Store.AddPendingPurge(context.WithoutCancel(ctx), PendingPurge{Extension: name, Job: job, Reason: reason, ScheduledAt: now, DueAt: due})
+	if err != nil && ext != nil {
+		return p, true, fmt.Errorf("%s is blocked, but its purge could not be scheduled (unblock it, or run the audit again): %w", name, err)
+	}
 	return p, ext != nil, err
 }
 
@@ -901,15 +906,18 @@ func (r *auditRun) processDuePurges(ctx context.Context) error {
 			continue
 		}
 		snap, err := env.PurgeExtension(ctx, p.Extension, p.Reason)
+		// Once Asterisk has deleted them, the purge is done: it is closed
+		// and reported even when the run's deadline has just passed.
+		done := context.WithoutCancel(ctx)
 		switch {
 		case err == nil:
-			if err := env.FinishPurge(ctx, p.Extension, "purged", now); err != nil {
-				return err
-			}
 			r.act(AuditAction{Kind: AuditActPurge, Subject: subj,
 				Message: fmt.Sprintf("deleted its PJSIP objects (%d) after the grace period; snapshot %d; bring them back with `tollguard ext restore %s`", len(snap.Objects), snap.ID, p.Extension)})
+			if err := env.FinishPurge(done, p.Extension, "purged", now); err != nil {
+				return err
+			}
 		case ErrorCode(err) == ENOTFOUND:
-			if err := env.FinishPurge(ctx, p.Extension, "gone", now); err != nil {
+			if err := env.FinishPurge(done, p.Extension, "gone", now); err != nil {
 				return err
 			}
 			r.act(AuditAction{Kind: AuditActPurge, Subject: subj, Message: "nothing left to delete: Asterisk no longer has its PJSIP objects"})
