@@ -94,9 +94,14 @@ type Listener struct {
 	Hooks     Hooks
 	// DefaultPlan numbers calls that did not start on a known extension.
 	DefaultPlan tollguard.NumberPlan
-	// ContactRetention prunes removed contacts older than this (0: 180
-	// days); they stop counting as known addresses.
+	// ContactRetention prunes the addresses and user agents extensions
+	// registered from, last seen longer ago than this (0: 180 days); they
+	// stop counting as known.
 	ContactRetention time.Duration
+	// ContactGoneKept prunes contacts Asterisk removed (unregistered,
+	// expired, replaced) this long ago (0: a day); what they registered
+	// from stays in the history for ContactRetention.
+	ContactGoneKept time.Duration
 	// Now is the wall clock for reconnect delays and the settle grace;
 	// detectors run on the events' own timestamps.
 	Now func() time.Time
@@ -172,6 +177,9 @@ func (l *Listener) init() {
 		}
 		if l.Now == nil {
 			l.Now = time.Now
+		}
+		if l.ContactGoneKept <= 0 {
+			l.ContactGoneKept = 24 * time.Hour
 		}
 		if l.ContactRetention <= 0 {
 			l.ContactRetention = 180 * 24 * time.Hour
@@ -534,12 +542,14 @@ func (l *Listener) tick(ctx context.Context) {
 	if wall.Sub(l.lastPrune) > time.Hour {
 		l.lastPrune = wall
 		if p, ok := l.Store.(interface {
-			PruneContacts(context.Context, time.Time) (int, error)
+			PruneContacts(ctx context.Context, gone, before time.Time) (int, error)
 		}); ok {
-			if n, err := p.PruneContacts(ctx, wall.Add(-l.ContactRetention)); err != nil {
+			// Removed contacts go within a day (a NATed phone makes one
+			// per port rebind); what they registered from is kept longer.
+			if n, err := p.PruneContacts(ctx, wall.Add(-l.ContactGoneKept), wall.Add(-l.ContactRetention)); err != nil {
 				l.log.Error("pruning old registrations failed; it is tried again later. "+tollguard.CheckStore, tollguard.LogError, err)
 			} else if n > 0 {
-				l.log.Info("pruned old registrations", "contacts", n, "older_than", l.ContactRetention)
+				l.log.Info("pruned old registrations", "contacts", n, "removed_before", l.ContactGoneKept.String(), "history_retention", l.ContactRetention.String())
 			}
 		}
 	}

@@ -55,14 +55,25 @@ func (s *DB) ObserveContact(ctx context.Context, c tollguard.Contact) (tollguard
 		default:
 			h.Previous = prev
 		}
-		if err := tx.QueryRowContext(ctx, `SELECT EXISTS(SELECT 1 FROM registrations WHERE extension = ?)`, c.Extension).Scan(&h.Registered); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS(SELECT 1 FROM registrations WHERE extension = ?1)
+			OR EXISTS(SELECT 1 FROM registration_history WHERE extension = ?1)`, c.Extension).Scan(&h.Registered); err != nil {
 			return err
 		}
-		if h.IPs, err = distinct(ctx, tx, "ip", c.Extension); err != nil {
+		if h.IPs, err = distinct(ctx, tx, "ip", "ip", c.Extension); err != nil {
 			return err
 		}
-		if h.Agents, err = distinct(ctx, tx, "user_agent", c.Extension); err != nil {
+		if h.Agents, err = distinct(ctx, tx, "user_agent", "agent", c.Extension); err != nil {
 			return err
+		}
+		for _, v := range []struct{ kind, value string }{{"ip", c.IP}, {"agent", c.UserAgent}} {
+			if v.value == "" {
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO registration_history(extension, kind, value, first_seen, last_seen) VALUES (?, ?, ?, ?, ?)
+				ON CONFLICT(extension, kind, value) DO UPDATE SET last_seen = MAX(last_seen, excluded.last_seen)`,
+				c.Extension, v.kind, v.value, at.Unix(), at.Unix()); err != nil {
+				return fmt.Errorf("record the %s of contact %s: %w", v.kind, c.ID, err)
+			}
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO registrations(`+contactCols+`) VALUES (`+placeholders(17)+`)
 			ON CONFLICT(contact_id) DO UPDATE SET
@@ -88,11 +99,14 @@ func (s *DB) ObserveContact(ctx context.Context, c tollguard.Contact) (tollguard
 	return h, err
 }
 
-// distinct returns an extension's distinct non-empty values of col,
-// most recently seen first.
-func distinct(ctx context.Context, q querier, col, ext string) ([]string, error) {
-	rows, err := q.QueryContext(ctx, `SELECT `+col+` FROM registrations WHERE extension = ? AND `+col+` <> ''
-		GROUP BY `+col+` ORDER BY MAX(last_seen) DESC LIMIT ?`, ext, historyLimit)
+// distinct returns an extension's distinct non-empty values of col (kind
+// in the history), from its contacts and its history, most recently
+// seen first.
+func distinct(ctx context.Context, q querier, col, kind, ext string) ([]string, error) {
+	rows, err := q.QueryContext(ctx, `SELECT value FROM (
+			SELECT `+col+` AS value, last_seen FROM registrations WHERE extension = ?1 AND `+col+` <> ''
+			UNION ALL SELECT value, last_seen FROM registration_history WHERE extension = ?1 AND kind = ?2)
+		GROUP BY value ORDER BY MAX(last_seen) DESC LIMIT ?3`, ext, kind, historyLimit)
 	if err != nil {
 		return nil, err
 	}
@@ -114,12 +128,24 @@ func (s *DB) ContactGone(ctx context.Context, id string, at time.Time) (bool, er
 	if at.IsZero() {
 		at = s.now()
 	}
-	res, err := s.exec(ctx, `UPDATE registrations SET live = 0, removed_at = ?, status = ?, last_seen = MAX(last_seen, ?)
-		WHERE contact_id = ? AND live = 1`, at.Unix(), tollguard.ContactRemoved, at.Unix(), id)
+	var n int64
+	err := s.Tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE registrations SET live = 0, removed_at = ?, status = ?, last_seen = MAX(last_seen, ?)
+			WHERE contact_id = ? AND live = 1`, at.Unix(), tollguard.ContactRemoved, at.Unix(), id)
+		if err != nil {
+			return err
+		}
+		n, _ = res.RowsAffected()
+		// Its address and user agent were in use until now: the
+		// history's retention counts from here.
+		_, err = tx.ExecContext(ctx, `UPDATE registration_history SET last_seen = MAX(last_seen, ?1)
+			WHERE (extension, kind, value) IN (SELECT extension, 'ip', ip FROM registrations WHERE contact_id = ?2
+				UNION ALL SELECT extension, 'agent', user_agent FROM registrations WHERE contact_id = ?2)`, at.Unix(), id)
+		return err
+	})
 	if err != nil {
 		return false, fmt.Errorf("remove contact %s: %w", id, err)
 	}
-	n, _ := res.RowsAffected()
 	return n > 0, nil
 }
 
@@ -186,20 +212,30 @@ func (s *DB) contacts(ctx context.Context, q string, args ...any) ([]tollguard.C
 	return out, rows.Err()
 }
 
-// PruneContacts deletes contacts removed before t, so the history (and
-// what counts as a known address) covers the retention period only. An
-// extension's newest contact stays: without any, its next registration
-// would be taken for its first, which is never alerted, and an idle
-// line is the one a stolen password registers.
-func (s *DB) PruneContacts(ctx context.Context, before time.Time) (int, error) {
-	res, err := s.exec(ctx, `DELETE FROM registrations WHERE live = 0 AND removed_at < ?
-		AND contact_id <> (SELECT r.contact_id FROM registrations r WHERE r.extension = registrations.extension
-			ORDER BY r.live DESC, r.last_seen DESC, r.removed_at DESC, r.contact_id LIMIT 1)`, before.Unix())
-	if err != nil {
-		return 0, fmt.Errorf("prune registrations: %w", err)
-	}
-	n, _ := res.RowsAffected()
-	return int(n), nil
+// PruneContacts deletes contacts removed before gone, and history (the
+// addresses and user agents "new IP" and "new user agent" judge
+// against) last seen before before. An extension's newest contact, and
+// its newest address and user agent, stay: without any, its next
+// registration would be taken for its first, which is never alerted,
+// and an idle line is the one a stolen password registers.
+func (s *DB) PruneContacts(ctx context.Context, gone, before time.Time) (int, error) {
+	var n int64
+	err := s.Tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM registrations WHERE live = 0 AND removed_at < ?
+			AND contact_id <> (SELECT r.contact_id FROM registrations r WHERE r.extension = registrations.extension
+				ORDER BY r.live DESC, r.last_seen DESC, r.removed_at DESC, r.contact_id LIMIT 1)`, gone.Unix())
+		if err != nil {
+			return fmt.Errorf("prune registrations: %w", err)
+		}
+		n, _ = res.RowsAffected()
+		if _, err := tx.ExecContext(ctx, `DELETE FROM registration_history WHERE last_seen < ?
+			AND value <> (SELECT h.value FROM registration_history h WHERE h.extension = registration_history.extension
+				AND h.kind = registration_history.kind ORDER BY h.last_seen DESC, h.value LIMIT 1)`, before.Unix()); err != nil {
+			return fmt.Errorf("prune registration history: %w", err)
+		}
+		return nil
+	})
+	return int(n), err
 }
 
 // DetectorOverrides returns every per-account detector rule:

@@ -115,11 +115,11 @@ func TestRegistrations(t *testing.T) {
 			if _, err := db.ObserveContact(ctx, c); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := db.ContactGone(ctx, c.ID, regT0.Add(-300*24*time.Hour)); err != nil {
+			if _, err := db.ContactGone(ctx, c.ID, c.LastSeen.Add(100*24*time.Hour)); err != nil {
 				t.Fatal(err)
 			}
 		}
-		n, err := db.PruneContacts(ctx, regT0.Add(-180*24*time.Hour))
+		n, err := db.PruneContacts(ctx, regT0.Add(-180*24*time.Hour), regT0.Add(-180*24*time.Hour))
 		if err != nil || n != 1 {
 			t.Fatalf("pruned %d, %v", n, err)
 		}

@@ -32,8 +32,9 @@ type ARIConfig struct {
 	// SettleGrace: how long a gated call's end waits for the dialplan's
 	// hangup request before the listener settles it from the events.
 	SettleGrace Duration `toml:"settle_grace"`
-	// ContactRetentionDays keeps removed registrations (the known
-	// addresses and phones behind "new IP" alerts) this long.
+	// ContactRetentionDays keeps the addresses and user agents each
+	// extension registered from (the known ones behind "new IP" alerts)
+	// this long after last seen; removed contacts go after a day.
 	ContactRetentionDays int `toml:"contact_retention_days"`
 	// HangupBlockedCalls: when a detector, the registration lockdown,
 	// `ext block` or `account intl-block` sets a block, hang up the

@@ -23,8 +23,12 @@ func newRegsCommand(app *App) *cobra.Command {
 extension: the source address and where it came from (rewritten: the
 packet's real source, with rewrite_contact=yes; contact or via: what the
 phone claims), the user agent, when it was first and last seen, and how
-many times it registered. Live contacts come first; removed ones stay as
-history for [ari] contact_retention_days, and count as known addresses
+many times it registered. Live contacts come first; removed ones
+(unregistered, expired, or replaced when a NATed phone's port changed)
+are listed for a day after Asterisk removed them, and each extension's
+newest always. The addresses and user agents an extension registered
+from are kept apart, one per extension, for [ari]
+contact_retention_days after last seen: they are the known addresses
 and phones for the new-IP and new-user-agent alerts.
 
 The ARI listener (tollguard serve with [ari] enabled) fills this in.`,

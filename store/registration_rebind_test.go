@@ -1,0 +1,76 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/tollguard/tollguard"
+	"github.com/tollguard/tollguard/store"
+)
+
+// TestNATRebindingStaysBounded: a phone behind NAT under
+// rewrite_contact=yes gets a new contact URI each time its router
+// rebinds the port, and Asterisk removes the old contact (Removed, on
+// expiry or replacement). Each removed contact was kept 180 days as the
+// history "new IP" and "new user agent" judge against: about 4 300 rows
+// per phone at 24 rebinds a day. Removed contacts now go after a day,
+// and the history is one row per extension and address or user agent,
+// so what the phone registered from is still known.
+func TestNATRebindingStaysBounded(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpenDB(t)
+	const days = 30
+	t0 := regT0
+	// An earlier phone on another network, long gone (but within the
+	// retention): its address must stay known.
+	first := regContact("1001", "sip:1001@192.0.2.50:5060", "192.0.2.50", "Yealink SIP-T46S", t0.Add(-time.Hour))
+	if _, err := db.ObserveContact(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ContactGone(ctx, first.ID, t0); err != nil {
+		t.Fatal(err)
+	}
+	var prev tollguard.Contact
+	for h := 0; h < days*24; h++ {
+		at := t0.Add(time.Duration(h) * time.Hour)
+		c := regContact("1001", fmt.Sprintf("sip:1001@198.51.100.7:%d", 20000+h), "198.51.100.7", "Yealink SIP-T46S", at)
+		if _, err := db.ObserveContact(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		if prev.ID != "" {
+			if _, err := db.ContactGone(ctx, prev.ID, at); err != nil { // Asterisk's Removed for the old binding
+				t.Fatal(err)
+			}
+		}
+		prev = c
+		if h%24 == 23 { // the listener prunes hourly; daily is enough here
+			if _, err := db.PruneContacts(ctx, at.Add(-24*time.Hour), at.Add(-180*24*time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	all, err := db.Contacts(ctx, store.ContactFilter{Extension: "1001", Limit: 100000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) > 30 {
+		t.Errorf("%d contact rows for one phone after %d days of hourly rebinds; want at most a day's", len(all), days)
+	}
+	live, err := db.Contacts(ctx, store.ContactFilter{Extension: "1001", Live: true})
+	if err != nil || len(live) != 1 || live[0].ID != prev.ID {
+		t.Errorf("live contacts %+v, %v; want the current binding", live, err)
+	}
+	// The next rebinding, and an attacker's registration, are judged
+	// against everything the phone registered from.
+	h, err := db.ObserveContact(ctx, regContact("1001", "sip:1001@203.0.113.66:5060", "203.0.113.66", "friendly-scanner", t0.AddDate(0, 0, days)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !h.Registered || !slices.Contains(h.IPs, "198.51.100.7") || !slices.Contains(h.IPs, "192.0.2.50") ||
+		slices.Contains(h.IPs, "203.0.113.66") || !slices.Equal(h.Agents, []string{"Yealink SIP-T46S"}) {
+		t.Errorf("history after the prunes: %+v; want both known addresses, the one user agent", h)
+	}
+}
