@@ -513,13 +513,13 @@ func (s *DB) AckAlert(ctx context.Context, id int64, by string, now time.Time) (
 // AckAlertsFor acknowledges every open detector alert about subject
 // ("ext:1001", "account:acme"), as an admin who dealt with it: the next
 // occurrence starts a new alert, notified at once. Audit findings
-// (audit_*) stay open: unblocking fixes no weak password, and an
-// acknowledged finding would stay quiet for days. It returns how many
-// it acked.
+// (audit_*, and the spend audit's "spend") stay open: unblocking fixes
+// no weak password and no overspend, and an acknowledged finding would
+// stay quiet for days. It returns how many it acked.
 func (s *DB) AckAlertsFor(ctx context.Context, subject, by string, now time.Time) (int64, error) {
 	r, err := s.exec(ctx, `UPDATE alerts SET acked_at = ?, acked_by = ?, digest_due = 0
-		WHERE subject = ? AND acked_at = 0 AND kind NOT LIKE 'audit\_%' ESCAPE '\'`,
-		now.Unix(), by, subject)
+		WHERE subject = ? AND acked_at = 0 AND kind NOT LIKE 'audit\_%' ESCAPE '\' AND kind <> ?`,
+		now.Unix(), by, subject, tollguard.AlertSpend)
 	if err != nil {
 		return 0, fmt.Errorf("acknowledge alerts about %s: %w", subject, err)
 	}

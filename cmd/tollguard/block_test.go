@@ -157,7 +157,7 @@ func TestUnblockCancelsPendingPurge(t *testing.T) {
 }
 
 // TestUnblockAcknowledgesAlerts: unblocking acknowledges the subject's
-// open alerts, so a detector's block right after starts a new alert,
+// open detector alerts (not audit or spend findings), so a detector's block right after starts a new alert,
 // notified at once, instead of joining the old one's digest.
 func TestUnblockAcknowledgesAlerts(t *testing.T) {
 	c := newCLI(t)
@@ -186,6 +186,14 @@ func TestUnblockAcknowledgesAlerts(t *testing.T) {
 		t.Fatal(err)
 	}
 	audit := res.State.ID
+	// Nor is a spend warning about the account: lifting the
+	// international block does nothing about this month's spend.
+	res, err = db.RaiseAlert(ctx, tollguard.Alert{Kind: tollguard.AlertSpend, Subject: "account:acme", Account: "acme",
+		Severity: tollguard.SeverityWarning, Message: "spend over threshold"}, tollguard.AlertPolicy{}, nil, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	spend := res.State.ID
 	c.ok("ext", "block", "1001", "--reason", "burst")
 	if out := c.ok("unblock", "1001"); !strings.Contains(out, "1 open alert(s) about ext:1001 acknowledged") {
 		t.Errorf("unblock output:\n%s", out)
@@ -194,7 +202,7 @@ func TestUnblockAcknowledgesAlerts(t *testing.T) {
 	if out := c.ok("unblock", "--intl", "acme"); !strings.Contains(out, "1 open alert(s) about account:acme acknowledged") {
 		t.Errorf("unblock --intl output:\n%s", out)
 	}
-	for id, acked := range map[int64]bool{ext: true, acct: true, other: false, audit: false} {
+	for id, acked := range map[int64]bool{ext: true, acct: true, other: false, audit: false, spend: false} {
 		a, err := db.Alert(ctx, id)
 		if err != nil {
 			t.Fatal(err)

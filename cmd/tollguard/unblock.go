@@ -28,9 +28,9 @@ or the stale and tests audits), if it has one. Cancelling brings back
 nothing a run of that purge deleted before it failed partway: unblock
 then says so, and tollguard ext restore EXT brings it back. Unblocking acknowledges
 the open detector and registration alerts about the extension (or the
-account, with --intl), not audit findings: you dealt with them, so a
-detector that blocks it again raises a new alert, sent at once, instead
-of adding to the old one's digest.`,
+account, with --intl), not audit findings such as a spend warning: you
+dealt with them, so a detector that blocks it again raises a new alert,
+sent at once, instead of adding to the old one's digest.`,
 		Example: `  tollguard unblock 1001
   tollguard unblock --intl acme`,
 		Args: cobra.ExactArgs(1),
