@@ -444,9 +444,11 @@ func (n Notice) Text() string {
 	case NoticeEscalation:
 		fmt.Fprintf(&b, "%s on %s is now %s.\n\n", a.Kind, a.Subject, strings.ToUpper(string(a.Severity)))
 	}
-	fmt.Fprintf(&b, "%s\n", a.Message)
+	// The message is one line, and may quote what a caller or phone
+	// wrote: a line break in it would print lines that look like ours.
+	fmt.Fprintf(&b, "%s\n", lineEscaper.Replace(a.Message))
 	if n.Latest != "" {
-		fmt.Fprintf(&b, "Latest: %s\n", n.Latest)
+		fmt.Fprintf(&b, "Latest: %s\n", lineEscaper.Replace(n.Latest))
 	}
 	b.WriteString("\n")
 	row := func(k, v string) {
@@ -483,6 +485,10 @@ func (n Notice) Text() string {
 	}
 	return b.String()
 }
+
+// lineEscaper keeps a text on its line: tab, CR and LF are written as
+// \t, \r and \n.
+var lineEscaper = strings.NewReplacer("\t", `\t`, "\n", `\n`, "\r", `\r`)
 
 func plural(n int) string {
 	if n == 1 {

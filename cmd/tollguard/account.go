@@ -460,5 +460,6 @@ func blockString(b bool, reason string) string {
 	if !b {
 		return "no"
 	}
-	return "yes: " + reason
+	// A detector's reason may quote a user agent or a dialled string.
+	return "yes: " + cellEscaper.Replace(reason)
 }

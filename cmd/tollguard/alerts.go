@@ -129,7 +129,7 @@ func newAlertsShowCommand(app *App) *cobra.Command {
 			if occ := tollguard.Occurrences(a.Evidence); len(occ) > 1 || a.Dropped > 0 {
 				fmt.Fprintf(app.Out, "\nOccurrences kept (%d of %d):\n", len(occ), a.Count)
 				for _, o := range occ {
-					fmt.Fprintf(app.Out, "  %s  %-8s %s %s\n", fmtTime(time.Unix(o.At, 0)), o.Severity, o.Message, o.Evidence)
+					fmt.Fprintf(app.Out, "  %s  %-8s %s %s\n", fmtTime(time.Unix(o.At, 0)), o.Severity, cellEscaper.Replace(o.Message), o.Evidence)
 				}
 			}
 			fmt.Fprintln(app.Out, "\nDeliveries:")

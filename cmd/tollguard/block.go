@@ -119,7 +119,7 @@ func printBlocks(app *App, bs []tollguard.Block) error {
 	fmt.Fprintln(app.Out, "\nblock history:")
 	w := app.table("SET", "BY", "REASON", "CLEARED", "CLEARED BY")
 	for _, b := range bs {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", fmtTime(b.SetAt), b.SetBy, b.Reason, fmtTime(b.ClearedAt), orDash(b.ClearedBy))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", fmtTime(b.SetAt), orDash(b.SetBy), orDash(b.Reason), fmtTime(b.ClearedAt), orDash(b.ClearedBy))
 	}
 	return w.Flush()
 }

@@ -72,7 +72,7 @@ func newCallsCommand(app *App) *cobra.Command {
 				case c.Verdict == tollguard.Allow:
 					state = fmt.Sprintf("%ds by %s", c.Billsec, c.SettledBy)
 				}
-				fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, fmtTime(c.CreatedAt), c.Extension, c.Account,
+				fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, fmtTime(c.CreatedAt), orDash(c.Extension), orDash(c.Account),
 					oneLine(c.Dialled), c.Class, c.Verdict, c.Reason, maxsec, v.Charge, state)
 			}
 			return w.Flush()
@@ -149,7 +149,7 @@ func newCallsShowCommand(app *App) *cobra.Command {
 				class += " " + c.Country
 			}
 			fmt.Fprintf(app.Out, "call %d at %s: extension %s (account %s) dialled %s -> %s (%s)\n", c.ID, fmtTime(c.CreatedAt),
-				c.Extension, orDash(c.Account), oneLine(c.Dialled), orDash(c.E164), class)
+				orDash(c.Extension), orDash(c.Account), oneLine(c.Dialled), orDash(c.E164), class)
 			fmt.Fprintf(app.Out, "channel %s, source %s\n", orDash(c.Channel), orDash(c.Remote))
 			for _, s := range c.Steps {
 				fmt.Fprintf(app.Out, "  %d. %-12s %-5s %s\n", s.Number(), s.Rule, s.Result, oneLine(s.Detail))

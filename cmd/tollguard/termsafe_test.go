@@ -1,10 +1,16 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/tollguard/tollguard"
+	"github.com/tollguard/tollguard/store"
 )
 
 func TestTermSafe(t *testing.T) {
@@ -52,5 +58,64 @@ func TestCLIEscapesWhatOutsidersWrite(t *testing.T) {
 	_, _, errs = c.run("rates", "import", filepath.Join(t.TempDir(), "no\x1b[2Jsuch.csv"))
 	if strings.ContainsRune(errs, 0x1b) || !strings.Contains(errs, `no\x1b[2Jsuch.csv`) {
 		t.Errorf("error printed raw control characters: %q", errs)
+	}
+}
+
+// TestCLIKeepsOutsidersTextOnItsLine: a user agent or caller name that
+// lands in an alert message or a block reason is printed with its tab
+// and line break escaped, by every read command that shows it: raw, it
+// printed a line of its own ("What to do: ack it") that the admin would
+// take for tollguard's.
+func TestCLIKeepsOutsidersTextOnItsLine(t *testing.T) {
+	c := newCLI(t)
+	c.seed()
+	ctx := context.Background()
+	db, err := store.Open(ctx, c.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	const forged = "FORGED: nothing to do"
+	evil := "Yealink\tT46\n" + forged
+	now := time.Now()
+	var id int64
+	for i, msg := range []string{"known before: " + evil, "again: " + evil} {
+		res, err := db.RaiseAlert(ctx, tollguard.Alert{Kind: tollguard.AlertNewUserAgent, Subject: "ext:1001", Extension: "1001", Account: "acme",
+			Message: msg}, tollguard.AlertPolicy{}, nil, now.Add(time.Duration(i)*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		id = res.State.ID
+	}
+	if _, err := db.Block(ctx, tollguard.Block{Kind: tollguard.BlockExtension, Subject: "1001", SetBy: "registration:acl", Reason: "agent " + evil}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Block(ctx, tollguard.Block{Kind: tollguard.BlockIntl, Subject: "acme", SetBy: "detector:burst", Reason: "agent " + evil}); err != nil {
+		t.Fatal(err)
+	}
+	// An extension the gate does not know is recorded by the name the
+	// dialplan gave it.
+	app, st := openApp(t, c.db)
+	dec, err := app.Policy(st).Decide(ctx, tollguard.Call{Extension: evil, Dialled: "0207946000", Remote: "192.0.2.7"})
+	if err != nil || dec.CallID == 0 {
+		t.Fatalf("decide: %+v %v", dec, err)
+	}
+	app.Close()
+	for _, args := range [][]string{
+		{"calls"},
+		{"calls", "show", fmt.Sprint(dec.CallID)},
+		{"alerts"},
+		{"alerts", "show", fmt.Sprint(id)},
+		{"ext", "show", "1001"},
+		{"ext", "list"},
+		{"account", "show", "acme"},
+	} {
+		out := c.ok(args...)
+		if strings.Contains(out, "\n"+forged) || strings.Contains(out, "Yealink\tT46") {
+			t.Errorf("tollguard %s printed the outsider's tab or line break:\n%s", strings.Join(args, " "), out)
+		}
+		if !strings.Contains(out, `Yealink\tT46\n`+forged) && !strings.Contains(out, `Yealink\tT46\nFORGED`) {
+			t.Errorf("tollguard %s does not show the escaped text:\n%s", strings.Join(args, " "), out)
+		}
 	}
 }
