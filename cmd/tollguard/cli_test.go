@@ -619,6 +619,38 @@ func TestCLIScheduleDedupes(t *testing.T) {
 	}
 }
 
+// TestCLIScheduleDenyNone: `--deny none` empties the classes denied
+// outside hours (there was no way to), and an empty class is refused,
+// as an unset shell variable would give, rather than read as none.
+func TestCLIScheduleDenyNone(t *testing.T) {
+	c := newCLI(t)
+	c.seed()
+	denied := func() string {
+		t.Helper()
+		var v map[string]any
+		if err := json.Unmarshal([]byte(c.ok("schedule", "show", "acme", "--json")), &v); err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Sprint(v["denied_after_hours"])
+	}
+	c.ok("schedule", "set", "acme", "--hours", "mon-fri 09:00-17:00", "--deny", "premium")
+	for _, bad := range []string{"", "premium,"} {
+		code, _, errs := c.run("schedule", "set", "acme", "--deny", bad)
+		if code != 2 || !strings.Contains(errs, "or none to deny no class") {
+			t.Errorf("--deny %q: exit %d, %s", bad, code, errs)
+		}
+	}
+	if got := denied(); got != "[premium]" {
+		t.Errorf("after refused --deny: %s, want [premium]", got)
+	}
+	if out := c.ok("schedule", "set", "acme", "--deny", "none"); !strings.Contains(out, "denied after hours: -") {
+		t.Errorf("--deny none output: %s", out)
+	}
+	if got := denied(); got != "[]" {
+		t.Errorf("after --deny none: %s, want []", got)
+	}
+}
+
 // TestCLIPrintsDialledOnOneLine: a dialled string's newline is escaped
 // (as ESC is), not printed, and an unknown destination has no stray
 // space where its country would be.

@@ -30,6 +30,7 @@ func newScheduleSetCommand(app *App) *cobra.Command {
 		Example: `  tollguard schedule set acme --zone Europe/London --hours "mon-fri 08:00-18:00; sat 09:00-13:00"
   tollguard schedule set acme --holiday 12-25 --holiday 12-26 --holiday 2026-04-03
   tollguard schedule set acme --deny international --deny premium --deny mobile
+  tollguard schedule set acme --deny none    # business hours deny nothing
   tollguard schedule set acme --hours ""      # always open`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -48,6 +49,14 @@ func newScheduleSetCommand(app *App) *cobra.Command {
 			for _, d := range deny {
 				for _, c := range strings.Split(d, ",") {
 					cl := tollguard.Class(strings.TrimSpace(c))
+					if strings.EqualFold(string(cl), "none") {
+						continue
+					}
+					if cl == "" {
+						// An unset shell variable must not open the
+						// account to international calls at night.
+						return usagef("empty class in --deny %q: give the classes, or none to deny no class outside hours", d)
+					}
 					if cl == tollguard.ClassEmergency {
 						return usagef("--deny emergency: emergency calls are never denied, outside hours or not; deny any of %s", classList())
 					}
@@ -100,7 +109,7 @@ func newScheduleSetCommand(app *App) *cobra.Command {
 	cmd.Flags().StringVar(&hours, "hours", "", `opening spans, e.g. "mon-fri 08:00-18:00; sat 09:00-13:00" ("" = always open)`)
 	cmd.Flags().StringVar(&zone, "zone", "", "IANA time zone (Europe/London, America/New_York)")
 	cmd.Flags().StringArrayVar(&holidays, "holiday", nil, "closed all day: YYYY-MM-DD once, or MM-DD every year (repeat; replaces the list; 'none' clears)")
-	cmd.Flags().StringArrayVar(&deny, "deny", nil, "class denied outside hours (repeat; replaces the list)")
+	cmd.Flags().StringArrayVar(&deny, "deny", nil, "class denied outside hours (repeat; replaces the list; 'none' clears)")
 	return cmd
 }
 
@@ -131,7 +140,7 @@ func newScheduleShowCommand(app *App) *cobra.Command {
 			}
 			w := app.table()
 			fmt.Fprintf(w, "zone\t%s\nhours\t%s\nholidays\t%s\ndenied after hours\t%s\nopen now\t%s\n", a.Zone,
-				orDash(a.HoursSpec)+"  (empty = always open)", orDash(strings.Join(a.Holidays, ", ")), strings.Join(deny, ", "), yesNo(open))
+				orDash(a.HoursSpec)+"  (empty = always open)", orDash(strings.Join(a.Holidays, ", ")), orDash(strings.Join(deny, ", ")), yesNo(open))
 			return w.Flush()
 		},
 	}
