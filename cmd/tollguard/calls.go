@@ -35,6 +35,20 @@ func newCallsCommand(app *App) *cobra.Command {
 			if reason != "" && !knownReason(tollguard.Reason(reason)) {
 				return usagef("--reason %q: not a reason code (see the README's reason table)", reason)
 			}
+			// Filters no call can match would list nothing, as if there
+			// were no such calls.
+			if reason != "" {
+				rv := reasonVerdict(tollguard.Reason(reason))
+				if verdict != "" && verdict != string(rv) {
+					return usagef("--verdict %s with --reason %s: calls with reason %s are %s, so none would match; give one of them", verdict, reason, reason, verdictPast(rv))
+				}
+				if f.Open && rv == tollguard.Deny {
+					return usagef("--open with --reason %s: calls in progress were allowed, and reason %s is a deny; drop --open to list those denials", reason, reason)
+				}
+			}
+			if f.Open && verdict == string(tollguard.Deny) {
+				return usagef("--open with --verdict deny: calls in progress were allowed, so none is a deny; drop --open to list denials, or --verdict to list calls in progress")
+			}
 			t, err := parseSince(since, app.Now())
 			if err != nil {
 				return err
@@ -174,6 +188,23 @@ func newCallsShowCommand(app *App) *cobra.Command {
 	}
 	addJSON(cmd, &asJSON)
 	return cmd
+}
+
+// reasonVerdict is the verdict every call with reason r has: allowed
+// for ok, emergency and whitelist, denied for the rest.
+func reasonVerdict(r tollguard.Reason) tollguard.Verdict {
+	switch r {
+	case tollguard.ReasonOK, tollguard.ReasonEmergency, tollguard.ReasonWhitelist:
+		return tollguard.Allow
+	}
+	return tollguard.Deny
+}
+
+func verdictPast(v tollguard.Verdict) string {
+	if v == tollguard.Allow {
+		return "allowed"
+	}
+	return "denied"
 }
 
 func knownReason(r tollguard.Reason) bool {

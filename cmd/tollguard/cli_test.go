@@ -232,6 +232,11 @@ func TestCLIBadInput(t *testing.T) {
 		{[]string{"calls", "--limit", "-3"}, "--limit -3: want at least 1"},
 		{[]string{"audit", "runs", "--limit", "0"}, "--limit 0: want at least 1"},
 		{[]string{"calls", "--reason", "because"}, "reason code"},
+		// Filters no call can match listed nothing, as if there were none.
+		{[]string{"calls", "--open", "--verdict", "deny"}, "--open with --verdict deny: calls in progress were allowed"},
+		{[]string{"calls", "--open", "--reason", "high_risk"}, "--open with --reason high_risk"},
+		{[]string{"calls", "--verdict", "deny", "--reason", "ok"}, "calls with reason ok are allowed"},
+		{[]string{"calls", "--verdict", "allow", "--reason", "premium"}, "calls with reason premium are denied"},
 		{[]string{"check", "1001"}, "accepts 2 arg"},
 		{[]string{"check", "1001", "02079460000", "--from", "999.1.1.1"}, `--from "999.1.1.1": not an IP address`},
 		{[]string{"check", "1001", "02079460000", "--from", "192.0.2.0/24"}, `--from "192.0.2.0/24": not an IP address`},

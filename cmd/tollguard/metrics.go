@@ -82,11 +82,7 @@ func NewMetrics() *Metrics {
 // overrun call, refusal or alert after a start would be missed.
 func (m *Metrics) zeroSeries() {
 	for _, r := range tollguard.Reasons {
-		v := tollguard.Deny
-		if r == tollguard.ReasonOK || r == tollguard.ReasonEmergency || r == tollguard.ReasonWhitelist {
-			v = tollguard.Allow
-		}
-		m.Decisions.WithLabelValues(string(v), string(r))
+		m.Decisions.WithLabelValues(string(reasonVerdict(r)), string(r))
 	}
 	for _, r := range agi.RefusedReasons {
 		m.Refused.WithLabelValues(r)
