@@ -324,12 +324,32 @@ type deliveryView struct {
 	LastError string  `json:"last_error,omitempty"`
 }
 
+// occurrenceView is one kept occurrence in `alerts --json` evidence.
+type occurrenceView struct {
+	At       *string            `json:"at"`
+	Severity tollguard.Severity `json:"severity"`
+	Message  string             `json:"message,omitempty"`
+	Evidence json.RawMessage    `json:"evidence,omitempty"`
+}
+
 func newAlertView(a tollguard.AlertState, ds []store.Delivery) alertView {
 	v := alertView{ID: a.ID, Kind: a.Kind, Severity: a.Severity, Subject: a.Subject, Account: a.Account, Extension: a.Extension,
 		Message: a.Message, FirstSeen: jsonTime(a.FirstSeen), LastSeen: jsonTime(a.LastSeen), Count: a.Count,
 		AckedAt: jsonTime(a.AckedAt), AckedBy: a.AckedBy, Dropped: a.Dropped, Deliveries: []deliveryView{}}
 	if json.Valid([]byte(a.Evidence)) {
 		v.Evidence = json.RawMessage(a.Evidence)
+	}
+	// The store keeps each occurrence's time in Unix seconds (and the
+	// webhook's version 1 body sends it so); here it is RFC 3339 like
+	// every other time the CLI prints as JSON.
+	if occ := tollguard.Occurrences(a.Evidence); len(occ) > 0 {
+		ov := make([]occurrenceView, len(occ))
+		for i, o := range occ {
+			ov[i] = occurrenceView{At: jsonTime(time.Unix(o.At, 0)), Severity: o.Severity, Message: o.Message, Evidence: o.Evidence}
+		}
+		if b, err := json.Marshal(ov); err == nil {
+			v.Evidence = b
+		}
 	}
 	for _, d := range ds {
 		dv := deliveryView{Notifier: d.Notifier, Event: string(d.Event), Status: d.Status, Attempts: d.Attempts,

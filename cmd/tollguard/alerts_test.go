@@ -22,6 +22,7 @@ import (
 
 	"github.com/tollguard/tollguard"
 	"github.com/tollguard/tollguard/notify"
+	"github.com/tollguard/tollguard/store"
 )
 
 // alertsEnv is a config with e-mail (to an in-process SMTP server) and a
@@ -333,4 +334,52 @@ func (c chanWriter) Write(p []byte) (int, error) {
 	default:
 	}
 	return len(p), nil
+}
+
+// TestAlertsJSONEvidenceTimes: the kept occurrences in `alerts --json`
+// and `alerts show --json` carry their time in RFC 3339, as first_seen
+// and every other time in the CLI's JSON do (they were Unix seconds),
+// with their own evidence kept as raised.
+func TestAlertsJSONEvidenceTimes(t *testing.T) {
+	c := newCLI(t)
+	c.seed()
+	ctx := context.Background()
+	db, err := store.Open(ctx, c.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	at := time.Date(2026, 3, 2, 10, 4, 5, 0, time.UTC)
+	var id int64
+	for i := range 2 {
+		res, err := db.RaiseAlert(ctx, tollguard.Alert{Kind: tollguard.AlertBurst, Subject: "ext:1001", Extension: "1001", Account: "acme",
+			Message: "burst", Evidence: fmt.Sprintf(`{"calls":%d}`, 10+i)}, tollguard.AlertPolicy{}, nil, at.Add(time.Duration(i)*time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		id = res.State.ID
+	}
+	type occ struct {
+		At       any            `json:"at"`
+		Evidence map[string]any `json:"evidence"`
+	}
+	type view struct {
+		FirstSeen string `json:"first_seen"`
+		Evidence  []occ  `json:"evidence"`
+	}
+	var list []view
+	var one view
+	if err := json.Unmarshal([]byte(c.ok("alerts", "--since", "3000d", "--json")), &list); err != nil || len(list) != 1 {
+		t.Fatalf("alerts --json: %v %+v", err, list)
+	}
+	if err := json.Unmarshal([]byte(c.ok("alerts", "show", fmt.Sprint(id), "--json")), &one); err != nil {
+		t.Fatal(err)
+	}
+	for name, v := range map[string]view{"alerts --json": list[0], "alerts show --json": one} {
+		got := fmt.Sprint(v.FirstSeen, " ", v.Evidence)
+		want := "2026-03-02T10:04:05Z [{2026-03-02T10:04:05Z map[calls:10]} {2026-03-02T10:05:05Z map[calls:11]}]"
+		if got != want {
+			t.Errorf("%s: first_seen and evidence %s, want %s", name, got, want)
+		}
+	}
 }
