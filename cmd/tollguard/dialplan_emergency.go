@@ -48,6 +48,9 @@ are in: the line is one for the whole PBX.`,
 				if phonenumbers.GetCountryCodeForRegion(country) == 0 {
 					return usagef("country %q: want an ISO 3166 code such as GB, DE or US", a)
 				}
+				if slices.Contains(countries, country) {
+					continue // named twice (DE de): one country
+				}
 				countries = append(countries, country)
 				for _, n := range tollguard.EmergencyNumbers(country) {
 					if slices.Contains(v.Numbers, n) {

@@ -65,6 +65,15 @@ func TestDialplanEmergency(t *testing.T) {
 		v.Country != "JP" || v.Globals != "TOLLGUARD_EMERGENCY=110|118|119" || strings.Join(v.Extra, ",") != "110,118,119" {
 		t.Errorf("--json: %+v %v", v, err)
 	}
+	// A country named twice is one country.
+	v = emergencyView{}
+	if err := json.Unmarshal([]byte(c.ok("dialplan", "emergency", "DE", "de", "--json")), &v); err != nil ||
+		v.Country != "DE" || v.Globals != "TOLLGUARD_EMERGENCY=110" {
+		t.Errorf("DE de --json: %+v %v", v, err)
+	}
+	if out := c.ok("dialplan", "emergency", "DE", "DE"); !strings.Contains(out, "Emergency numbers of DE beyond") {
+		t.Errorf("DE DE:\n%s", out)
+	}
 	if code, _, errs := c.run("dialplan", "emergency", "XX"); code != 2 || !strings.Contains(errs, "ISO 3166") {
 		t.Errorf("unknown country: exit %d, %q", code, errs)
 	}
