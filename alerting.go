@@ -558,6 +558,10 @@ type AlertMetrics interface {
 	NotifierFailed(notifier string, final bool)
 	// NotificationSent counts a delivered notice.
 	NotificationSent(notifier string)
+	// NoticesAbandoned counts n notices given up on untried because
+	// their notifier was removed from the config: undelivered, like
+	// those given up on after their retries.
+	NoticesAbandoned(notifier string, n int)
 }
 
 // NopAlertMetrics counts nothing.
@@ -565,6 +569,7 @@ type NopAlertMetrics struct{}
 
 func (NopAlertMetrics) AlertRaised(string, Severity) {}
 func (NopAlertMetrics) NotifierFailed(string, bool)  {}
+func (NopAlertMetrics) NoticesAbandoned(string, int) {}
 func (NopAlertMetrics) NotificationSent(string)      {}
 
 // Notifier delivers notices: the log, e-mail, a webhook. Notify must

@@ -231,8 +231,12 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	if gone, err := d.db.AbandonDeliveries(ctx, d.names, d.now()); err != nil {
 		d.log.Error("could not check the outbox for removed notifiers. "+tollguard.CheckStore, tollguard.LogError, err)
 	} else {
+		// Each notice went to every notifier configured then, so the
+		// ones still configured hold their own copies: handing these on
+		// would send those twice.
 		for name, n := range gone {
-			d.log.Error("alert deliveries abandoned: their notifier is no longer configured",
+			d.metrics.NoticesAbandoned(name, n)
+			d.log.Error("alert deliveries abandoned: their notifier is no longer configured; the notifiers still configured have their own copies (see tollguard alerts)",
 				tollguard.LogNotifier, name, "deliveries", n)
 		}
 	}

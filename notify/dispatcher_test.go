@@ -456,6 +456,9 @@ func TestShutdownReleasesDeliveriesInFlight(t *testing.T) {
 	}
 }
 
+// TestRunAbandonsRemovedNotifiers: at start, the notices left for a
+// notifier the config no longer has are failed, logged and counted as
+// undelivered; the notifiers still configured deliver their own copies.
 func TestRunAbandonsRemovedNotifiers(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	db := openDB(t, "")
@@ -467,7 +470,8 @@ func TestRunAbandonsRemovedNotifiers(t *testing.T) {
 
 	sent := make(chan struct{}, 1)
 	logs := &testutil.Buffer{}
-	d := newDispatcher(t, db, notify.Options{Logger: slog.New(slog.NewTextHandler(logs, nil))},
+	m := newMetrics()
+	d := newDispatcher(t, db, notify.Options{Logger: slog.New(slog.NewTextHandler(logs, nil)), Metrics: m},
 		&funcNotifier{name: "log", fn: func(context.Context, tollguard.Notice) error { sent <- struct{}{}; return nil }})
 	done := make(chan struct{})
 	go func() { d.Run(ctx); close(done) }()
@@ -480,6 +484,11 @@ func TestRunAbandonsRemovedNotifiers(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "notifier=old-webhook") {
 		t.Errorf("abandonment not logged:\n%s", logs)
+	}
+	// Counted as undelivered (the admin's alert rule watches that), not
+	// as a failed attempt: none was made.
+	if got, failed := m.get(m.final, "old-webhook"), m.get(m.failed, "old-webhook"); got != 1 || failed != 0 {
+		t.Errorf("old-webhook counted %d undelivered, %d failed attempts; want 1 and 0", got, failed)
 	}
 }
 

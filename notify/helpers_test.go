@@ -318,6 +318,12 @@ func (m *metrics) NotifierFailed(n string, final bool) {
 	m.mu.Unlock()
 }
 
+func (m *metrics) NoticesAbandoned(n string, count int) {
+	m.mu.Lock()
+	m.final[n] += count
+	m.mu.Unlock()
+}
+
 func (m *metrics) NotificationSent(n string) {
 	m.mu.Lock()
 	m.sent[n]++

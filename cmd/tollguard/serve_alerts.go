@@ -58,6 +58,9 @@ func (a alertMetrics) NotifierFailed(notifier string, final bool) {
 		a.m.Undelivered.WithLabelValues(notifier).Inc()
 	}
 }
+func (a alertMetrics) NoticesAbandoned(notifier string, n int) {
+	a.m.Undelivered.WithLabelValues(notifier).Add(float64(n))
+}
 func (a alertMetrics) NotificationSent(notifier string) {
 	a.m.Notifications.WithLabelValues(notifier).Inc()
 }
