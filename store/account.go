@@ -116,8 +116,19 @@ func (s *DB) CreateAccount(ctx context.Context, a *tollguard.Account) error {
 		a.CreatedAt = s.now()
 	}
 	return s.Tx(ctx, func(tx *sql.Tx) error {
+		// Ids are case-sensitive, as the accountcode Asterisk sends is:
+		// ACME next to acme is an admin's typo, which would make a
+		// second account with its own credit and limits, unnoticed.
+		var other string
+		err := tx.QueryRowContext(ctx, `SELECT id FROM accounts WHERE id = ? COLLATE NOCASE AND id <> ? LIMIT 1`, a.ID, a.ID).Scan(&other)
+		if err == nil {
+			return tollguard.Errorf(tollguard.ECONFLICT, "account %q differs only in case from account %q: ids are case-sensitive, so this would be a second account with its own credit; use %q, or an id that differs by more than case", a.ID, other, other)
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("look for account %q in another case: %w", a.ID, err)
+		}
 		args := append(accountArgs(a), unix(s.now()))
-		_, err := tx.ExecContext(ctx, `INSERT INTO accounts(`+accountCols+`, updated_at) VALUES (`+placeholders(len(args))+`)`, args...)
+		_, err = tx.ExecContext(ctx, `INSERT INTO accounts(`+accountCols+`, updated_at) VALUES (`+placeholders(len(args))+`)`, args...)
 		if isConstraint(err) {
 			return tollguard.Errorf(tollguard.ECONFLICT, "account %q already exists", a.ID)
 		}

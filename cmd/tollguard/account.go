@@ -30,6 +30,12 @@ func newAccountAddCommand(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "add ID --country CC --currency CUR",
 		Short: "Create an account with safe defaults (AAISP ceilings, no international or premium calls after hours)",
+		Long: `Create an account with safe defaults (AAISP ceilings, no international or
+premium calls after hours).
+
+Account ids are case-sensitive, as the accountcode Asterisk sends is, so
+an id that differs only in case from an existing one (ACME next to acme)
+is refused: it would be a second account with its own credit.`,
 		Example: `  tollguard account add acme --country GB --currency GBP --name "Acme Ltd"
   tollguard account add us1 --country US --currency USD --zone America/New_York`,
 		Args: cobra.ExactArgs(1),

@@ -211,6 +211,9 @@ func TestCLIBadInput(t *testing.T) {
 		{[]string{"account", "set", "acme", "--credit-limit", "99999999999999"}, "too large"},
 		{[]string{"ext", "add", "1002", "--account", "nope"}, "not found"},
 		{[]string{"ext", "add", "1001", "--account", "acme"}, "already exists"},
+		{[]string{"account", "add", "acme", "--country", "GB", "--currency", "GBP"}, `account "acme" already exists`},
+		// A typo of an existing id made a second account, unnoticed.
+		{[]string{"account", "add", "ACME", "--country", "GB", "--currency", "GBP"}, `account "ACME" differs only in case from account "acme"`},
 		{[]string{"ext", "set", "1001", "--cidr", "10.0.0.0/33"}, "CIDR"},
 		// An unset variable in a script must not clear the access list.
 		{[]string{"ext", "set", "1001", "--cidr", ""}, "empty network in --cidr"},
