@@ -307,7 +307,7 @@ func Classify(dialled string, plan NumberPlan, hr HighRiskMatcher) Number {
 	whole := e164[1:]
 	rewritten := intl && whole != digits ||
 		!intl && int(pn.GetCountryCode()) != phonenumbers.GetCountryCodeForRegion(country) && !strings.HasSuffix(digits, whole)
-	if rewritten && phonenumbers.GetNumberType(&pn) == phonenumbers.UNKNOWN {
+	if rewritten && numberType(&pn) == phonenumbers.UNKNOWN {
 		return n
 	}
 	if phonenumbers.IsPossibleNumberWithReason(&pn) != phonenumbers.IS_POSSIBLE {
@@ -327,7 +327,7 @@ func Classify(dialled string, plan NumberPlan, hr HighRiskMatcher) Number {
 	// For a valid number this is the region whose ranges it is in; for
 	// an invalid one, the code's region where it has only one, else "".
 	n.Region = phonenumbers.GetRegionCodeForNumber(&pn)
-	typ := phonenumbers.GetNumberType(&pn)
+	typ := numberType(&pn)
 	// IsValidNumber is exactly "has a type in its region"; asking it
 	// would run the library's costly type matching twice more.
 	if typ == phonenumbers.UNKNOWN {
@@ -428,6 +428,34 @@ var extraShortCodes = map[string]*regexp.Regexp{
 	"FI": regexp.MustCompile(`^118$`),
 }
 
+// numberType is libphonenumber's type of pn, but PREMIUM_RATE in the
+// ranges of extraPremium, whatever the library says of them.
+func numberType(pn *phonenumbers.PhoneNumber) phonenumbers.PhoneNumberType {
+	if re := extraPremium[int(pn.GetCountryCode())]; re != nil && re.MatchString(phonenumbers.GetNationalSignificantNumber(pn)) {
+		return phonenumbers.PREMIUM_RATE
+	}
+	return phonenumbers.GetNumberType(pn)
+}
+
+// extraPremium are premium-rate ranges that libphonenumber's metadata
+// (v1.8.1) does not type as such, by calling code, as whole-number
+// patterns of the national significant number. Without them a number
+// there read as an ordinary national one of unknown type, priced by the
+// deck's country row or, with none, free. Keep it to ranges with an
+// official source.
+var extraPremium = map[int]*regexp.Regexp{
+	// Spain: 905 (mass calling and televoting, charged per call) and 907
+	// are servicios de tarificación adicional, as 803, 806 and 807, which
+	// the metadata has (SETSI resolution of 4 December 2008 attributing
+	// 905 to tarificación adicional; Orden IET/2733/2015 on the numbering
+	// of tarificación adicional services; CNMC's numbering plan).
+	34: regexp.MustCompile(`^90[57]\d{6}$`),
+	// United Arab Emirates: 900 is the premium-rate code of the national
+	// numbering plan (TDRA); the metadata types only the 9000 and 9002
+	// blocks it has seen, so 9001 and 9003-9009 read as national numbers.
+	971: regexp.MustCompile(`^900\d{6}$`),
+}
+
 // extensionLengthShortCode classifies digits, no longer than an
 // internal extension, as one of country's short codes that costs money
 // or whose cost libphonenumber does not know. In the NANP only the
@@ -492,7 +520,7 @@ func shorterForms(pn *phonenumbers.PhoneNumber, shortest int, f func(*phonenumbe
 // which.
 func overdialledPremium(pn *phonenumbers.PhoneNumber) (typ phonenumbers.PhoneNumberType, premium bool) {
 	shorterForms(pn, 3, func(p *phonenumbers.PhoneNumber) bool {
-		typ = phonenumbers.GetNumberType(p)
+		typ = numberType(p)
 		premium = typ == phonenumbers.PREMIUM_RATE || typ == phonenumbers.PERSONAL_NUMBER
 		return premium
 	})

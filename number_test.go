@@ -22,6 +22,7 @@ var (
 	planPL = tollguard.NumberPlan{Country: "PL"}
 	planAT = tollguard.NumberPlan{Country: "AT"}
 	planFI = tollguard.NumberPlan{Country: "FI"}
+	planAE = tollguard.NumberPlan{Country: "AE"}
 )
 
 func TestClassify(t *testing.T) {
@@ -112,6 +113,24 @@ func TestClassify(t *testing.T) {
 		{name: "ES emergency 080 bomberos with #", dialled: "080#", plan: planES, want: tollguard.ClassEmergency},
 		{name: "ES emergency 085 bomberos", dialled: "085", plan: planES, want: tollguard.ClassEmergency},
 		{name: "ES 060 government information is not an emergency number", dialled: "060", plan: planES, want: tollguard.ClassNational, region: "ES", typ: tollguard.TypeShortCode, short: true},
+		// ES: 905 (mass calling, televoting) and 907 are premium-rate
+		// (tarificación adicional) like 803/806/807, which libphonenumber
+		// knows; it does not know 905 and 907, which read as ordinary
+		// national numbers, free without a deck row of their own.
+		{name: "ES premium 803", dialled: "803 123 456", plan: planES, want: tollguard.ClassPremium, e164: "+34803123456", region: "ES", typ: tollguard.TypePremiumRate},
+		{name: "ES premium 905 televoting", dialled: "905 123 456", plan: planES, want: tollguard.ClassPremium, e164: "+34905123456", region: "ES", typ: tollguard.TypePremiumRate},
+		{name: "ES premium 905 from GB", dialled: "0034 905 412 345", plan: planGB, want: tollguard.ClassPremium, e164: "+34905412345", region: "ES", typ: tollguard.TypePremiumRate, intl: true},
+		{name: "ES premium 907", dialled: "907 123 456", plan: planES, want: tollguard.ClassPremium, e164: "+34907123456", region: "ES", typ: tollguard.TypePremiumRate},
+		{name: "ES 901 shared cost is not premium", dialled: "901 123 456", plan: planES, want: tollguard.ClassNational, e164: "+34901123456", region: "ES", typ: tollguard.TypeSharedCost},
+		{name: "ES toll free 900", dialled: "900 123 456", plan: planES, want: tollguard.ClassTollFree, e164: "+34900123456", region: "ES", typ: tollguard.TypeTollFree},
+		// AE: 900 is the premium-rate code; libphonenumber types only its
+		// 9000 and 9002 blocks, and the rest read as national numbers.
+		{name: "AE premium 9000", dialled: "0900 012345", plan: planAE, want: tollguard.ClassPremium, e164: "+971900012345", region: "AE", typ: tollguard.TypePremiumRate},
+		{name: "AE premium 9001", dialled: "0900 112345", plan: planAE, want: tollguard.ClassPremium, e164: "+971900112345", region: "AE", typ: tollguard.TypePremiumRate},
+		{name: "AE premium 9009 from GB", dialled: "+971 900 912345", plan: planGB, want: tollguard.ClassPremium, e164: "+971900912345", region: "AE", typ: tollguard.TypePremiumRate, intl: true},
+		{name: "AE premium 9005 overdialled", dialled: "0900 512345 6", plan: planAE, want: tollguard.ClassPremium, e164: "+9719005123456", region: "AE", typ: tollguard.TypePremiumRate},
+		{name: "AE toll free 800", dialled: "800 12345", plan: planAE, want: tollguard.ClassTollFree, e164: "+97180012345", region: "AE", typ: tollguard.TypeTollFree},
+		{name: "AE national Dubai", dialled: "04 234 5678", plan: planAE, want: tollguard.ClassNational, e164: "+97142345678", region: "AE", typ: tollguard.TypeFixedLine},
 
 		// IT: the emergency numbers of the national numbering plan beyond
 		// 112, 113, 115 and 118, which the metadata has as short codes of
