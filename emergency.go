@@ -19,7 +19,7 @@ import (
 // handsets always treat them so), and so is 999, which many handsets
 // and networks route as well. Each country's own numbers come from
 // libphonenumber's short-number metadata (FR 15/17/18, DE 110, AU 000,
-// JP 110/119, IN 100/101/102/108, ...), plus the few it lacks (JP 118, ES 091, ...). Only the digits as dialled
+// JP 110/119, IN 100/101/102/108, ...), plus the few it lacks (JP 118, ES 091, BR 199, ...). Only the digits as dialled
 // count: visual separators and one trailing '#' are ignored, but a
 // leading '+' or an international prefix ("+112", "00112") or extra
 // digits ("9991") make it not an emergency number, so that a toll
@@ -99,6 +99,23 @@ var extraEmergency = map[string][]string{
 	// Anticorruption Bureau. The metadata has them as short codes of
 	// unknown cost, which the gate denied.
 	"PL": {"984", "985", "986", "987", "991", "992", "993", "994", "995", "996"},
+	// South Africa: 107, the single emergency number of Cape Town's and
+	// Tshwane's public emergency communication centres, toll-free from a
+	// landline (City of Cape Town, "107 Emergency"; City of Tshwane, 2019).
+	// The metadata has 10111, 10177 and 112, and 107 as a short code of
+	// unknown cost, which the gate denied.
+	"ZA": {"107"},
+	// Brazil: Anatel's serviços públicos de emergência, free from every
+	// phone (Resolução 357/2004, the Regulamento sobre as Condições de
+	// Acesso e Fruição dos Serviços de Utilidade Pública; Anatel's list
+	// of códigos de serviços de utilidade pública e de emergência): 153
+	// Guarda Municipal (made an emergency service by a later Anatel act,
+	// after Lei 13.022/2014), 185 Salvamar (Navy sea rescue), 191 Polícia Rodoviária
+	// Federal, 194 Polícia Federal, 197 Polícia Civil, 198 Polícia
+	// Rodoviária Estadual, 199 Defesa Civil. The metadata has 190, 192,
+	// 193, 112, 128 and 911; the gate denied 153 as a short code of
+	// unknown cost and took the others for internal extensions.
+	"BR": {"153", "185", "191", "194", "197", "198", "199"},
 }
 
 // maxEmergencyLen is the length of the longest emergency number in the

@@ -23,6 +23,8 @@ var (
 	planAT = tollguard.NumberPlan{Country: "AT"}
 	planFI = tollguard.NumberPlan{Country: "FI"}
 	planAE = tollguard.NumberPlan{Country: "AE"}
+	planZA = tollguard.NumberPlan{Country: "ZA"}
+	planBR = tollguard.NumberPlan{Country: "BR"}
 )
 
 func TestClassify(t *testing.T) {
@@ -160,6 +162,23 @@ func TestClassify(t *testing.T) {
 		// passed as an internal extension (and onto the include's
 		// emergency line of a PBX with CH, IT or JP accounts too).
 		{name: "FI directory enquiries 118", dialled: "118", plan: planFI, want: tollguard.ClassNational, region: "FI", typ: tollguard.TypeShortCode, short: true},
+
+		// ZA: 107, Cape Town's and Tshwane's emergency number from a
+		// landline; the metadata has it as a short code of unknown cost.
+		{name: "ZA emergency 107", dialled: "107", plan: planZA, want: tollguard.ClassEmergency},
+		{name: "ZA emergency 10111 police", dialled: "10111", plan: planZA, want: tollguard.ClassEmergency},
+		{name: "ZA 1020 is not an emergency number", dialled: "1020", plan: planZA, want: tollguard.ClassNational, region: "ZA", typ: tollguard.TypeShortCode, short: true},
+
+		// BR: Anatel's serviços públicos de emergência beyond the
+		// metadata's 190, 192, 193, 112, 128 and 911.
+		{name: "BR emergency 153 Guarda Municipal", dialled: "153", plan: planBR, want: tollguard.ClassEmergency},
+		{name: "BR emergency 185 Salvamar", dialled: "185", plan: planBR, want: tollguard.ClassEmergency},
+		{name: "BR emergency 191 Polícia Rodoviária Federal", dialled: "191", plan: planBR, want: tollguard.ClassEmergency},
+		{name: "BR emergency 194 Polícia Federal", dialled: "194", plan: planBR, want: tollguard.ClassEmergency},
+		{name: "BR emergency 197 Polícia Civil", dialled: "197", plan: planBR, want: tollguard.ClassEmergency},
+		{name: "BR emergency 198 Polícia Rodoviária Estadual", dialled: "198", plan: planBR, want: tollguard.ClassEmergency},
+		{name: "BR emergency 199 Defesa Civil", dialled: "199", plan: planBR, want: tollguard.ClassEmergency},
+		{name: "BR emergency 190 Polícia Militar", dialled: "190", plan: planBR, want: tollguard.ClassEmergency},
 
 		// FR
 		{name: "FR emergency 15 SAMU", dialled: "15", plan: planFR, want: tollguard.ClassEmergency},
@@ -335,6 +354,12 @@ func TestIsEmergency(t *testing.T) {
 		{"985", "PL", true},
 		{"994", "PL", true},
 		{"985", "GB", false},
+		{"107", "ZA", true},
+		{"107", "GB", false},
+		{"153", "BR", true},
+		{"185", "BR", true},
+		{"199", "BR", true},
+		{"199", "PT", false},
 		{"+112", "GB", false},
 		{"+999", "GB", false},
 		{"+1911", "US", false},
@@ -598,6 +623,8 @@ func TestEmergencyNumbers(t *testing.T) {
 		{"IT", []string{"112", "113", "114", "115", "117", "118", "911", "999", "1515", "1530"}},
 		{"PL", []string{"112", "911", "984", "985", "986", "987", "991", "992", "993", "994", "995", "996", "997", "998", "999"}},
 		{"ES", []string{"061", "062", "080", "085", "088", "091", "092", "112", "911", "999"}},
+		{"ZA", []string{"107", "112", "911", "999", "10111", "10177"}},
+		{"BR", []string{"112", "128", "153", "185", "190", "191", "192", "193", "194", "197", "198", "199", "911", "999"}},
 		{"", []string{"112", "911", "999"}},
 	}
 	for _, tt := range tests {
