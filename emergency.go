@@ -99,6 +99,15 @@ var extraEmergency = map[string][]string{
 	// Anticorruption Bureau. The metadata has them as short codes of
 	// unknown cost, which the gate denied.
 	"PL": {"984", "985", "986", "987", "991", "992", "993", "994", "995", "996"},
+	// Austria: the Notrufnummern of the KEM-V 2009 (RTR's list of
+	// Notrufnummern: free from every phone, around the clock) beyond the
+	// metadata's 112, 122, 133 and 144: 128 gas emergencies, 140
+	// Bergrettung (mountain rescue), 141 Ärztenotdienst, 142
+	// Telefonseelsorge, 147 Rat auf Draht (children and young people).
+	// The metadata has them as free short codes, so they were internal:
+	// a blocked extension could not call them, nor anyone while tollguard
+	// was down.
+	"AT": {"128", "140", "141", "142", "147"},
 	// South Africa: 107, the single emergency number of Cape Town's and
 	// Tshwane's public emergency communication centres, toll-free from a
 	// landline (City of Cape Town, "107 Emergency"; City of Tshwane, 2019).

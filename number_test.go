@@ -180,6 +180,15 @@ func TestClassify(t *testing.T) {
 		{name: "BR emergency 199 Defesa Civil", dialled: "199", plan: planBR, want: tollguard.ClassEmergency},
 		{name: "BR emergency 190 Polícia Militar", dialled: "190", plan: planBR, want: tollguard.ClassEmergency},
 
+		// AT: the Notrufnummern of KEM-V 2009 beyond the metadata's 112,
+		// 122, 133 and 144, which were free short codes, so internal.
+		{name: "AT emergency 140 Bergrettung", dialled: "140", plan: planAT, want: tollguard.ClassEmergency},
+		{name: "AT emergency 141 Ärztenotdienst", dialled: "141", plan: planAT, want: tollguard.ClassEmergency},
+		{name: "AT emergency 128 Gasnotruf", dialled: "128", plan: planAT, want: tollguard.ClassEmergency},
+		{name: "AT emergency 142 Telefonseelsorge", dialled: "142", plan: planAT, want: tollguard.ClassEmergency},
+		{name: "AT emergency 147 Rat auf Draht", dialled: "147", plan: planAT, want: tollguard.ClassEmergency},
+		{name: "AT emergency 144 Rettung", dialled: "144", plan: planAT, want: tollguard.ClassEmergency},
+
 		// FR
 		{name: "FR emergency 15 SAMU", dialled: "15", plan: planFR, want: tollguard.ClassEmergency},
 		{name: "FR emergency 17 police", dialled: "17", plan: planFR, want: tollguard.ClassEmergency},
@@ -360,6 +369,9 @@ func TestIsEmergency(t *testing.T) {
 		{"185", "BR", true},
 		{"199", "BR", true},
 		{"199", "PT", false},
+		{"140", "AT", true},
+		{"141", "AT", true},
+		{"140", "DE", false},
 		{"+112", "GB", false},
 		{"+999", "GB", false},
 		{"+1911", "US", false},
@@ -623,6 +635,7 @@ func TestEmergencyNumbers(t *testing.T) {
 		{"IT", []string{"112", "113", "114", "115", "117", "118", "911", "999", "1515", "1530"}},
 		{"PL", []string{"112", "911", "984", "985", "986", "987", "991", "992", "993", "994", "995", "996", "997", "998", "999"}},
 		{"ES", []string{"061", "062", "080", "085", "088", "091", "092", "112", "911", "999"}},
+		{"AT", []string{"112", "122", "128", "133", "140", "141", "142", "144", "147", "911", "999"}},
 		{"ZA", []string{"107", "112", "911", "999", "10111", "10177"}},
 		{"BR", []string{"112", "128", "153", "185", "190", "191", "192", "193", "194", "197", "198", "199", "911", "999"}},
 		{"", []string{"112", "911", "999"}},
