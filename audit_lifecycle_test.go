@@ -73,6 +73,22 @@ func TestAddExtension(t *testing.T) {
 			t.Errorf("aor remove_existing = %q, want the admin's yes", aor.Get("remove_existing"))
 		}
 	})
+	// A read-only ARI user (ari.conf read_only=yes) is refused every
+	// write by res_ari itself: the fix is in ari.conf, and sorcery.conf
+	// advice would send the admin to change the wrong file.
+	t.Run("ReadOnlyARIUserIsToldSo", func(t *testing.T) {
+		h := newAudHarness(t)
+		h.account("acme", nil)
+		h.fake.SetReadOnly(true)
+		_, err := h.env.AddExtension(ctx, tollguard.ExtensionSpec{Name: "1009", Account: "acme"})
+		msg := tollguard.ErrorMessage(err)
+		if tollguard.ErrorCode(err) != tollguard.EFORBIDDEN || !strings.Contains(msg, "read_only=no") || !strings.Contains(msg, "ari.conf") {
+			t.Fatalf("err %v", err)
+		}
+		if strings.Contains(msg, "sorcery.conf") {
+			t.Errorf("a read-only ARI user is advised to change sorcery.conf: %s", msg)
+		}
+	})
 	t.Run("QuotaCheckedBeforeAnythingIsWritten", func(t *testing.T) {
 		h := newAudHarness(t)
 		h.account("acme", func(a *tollguard.Account) { a.MaxExtensions = 1 })

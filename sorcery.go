@@ -26,10 +26,12 @@ func SorceryAdvice() string {
 }
 
 // refusal describes a 403 from Asterisk: its own message, plus the
-// sorcery.conf advice unless the message already gives it.
+// sorcery.conf advice unless the message already says what to change
+// (sorcery.conf, or ari.conf for a read-only ARI user, whom res_ari
+// refuses before sorcery is asked).
 func refusal(err error) string {
 	msg := ErrorMessage(err)
-	if strings.Contains(msg, "sorcery.conf") {
+	if strings.Contains(msg, "sorcery.conf") || strings.Contains(msg, "ari.conf") {
 		return msg
 	}
 	return msg + ". " + SorceryAdvice()

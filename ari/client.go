@@ -164,6 +164,11 @@ func (c *Client) statusDomainError(what, typ string, status int, msg string) *to
 	case http.StatusNotFound:
 		return tollguard.Errorf(tollguard.ENOTFOUND, "%s: not found%s", what, asterisk)
 	case http.StatusForbidden:
+		if msg == writeAccessDenied {
+			// res_ari refuses a read_only user's writes before any
+			// resource sees them: sorcery.conf is not the cause.
+			return tollguard.Errorf(tollguard.EFORBIDDEN, "%s: Asterisk refused (403)%s: ARI user %q is read-only; set read_only=no for it in /etc/asterisk/ari.conf and run asterisk -rx 'module reload res_ari.so'", what, asterisk, c.cfg.User)
+		}
 		if typ != "" {
 			return tollguard.Errorf(tollguard.EFORBIDDEN, "%s: Asterisk refused (403)%s. %s", what, asterisk, SorceryAdvice(typ))
 		}
@@ -175,6 +180,10 @@ func (c *Client) statusDomainError(what, typ string, status int, msg string) *to
 	}
 	return tollguard.Errorf(tollguard.EUNAVAILABLE, "%s: Asterisk answered %d%s", what, status, asterisk)
 }
+
+// writeAccessDenied is the message of res_ari's 403 to a user with
+// read_only=yes in ari.conf, for any request but GET.
+const writeAccessDenied = "Write access denied"
 
 // SorceryAdvice says what sorcery.conf needs for ARI to write PJSIP
 // objects of type typ.

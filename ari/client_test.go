@@ -113,6 +113,29 @@ func TestClientREST(t *testing.T) {
 		wantCode(t, err, tollguard.EFORBIDDEN, "Cannot create sorcery objects of type 'aor'", "aor=astdb,ps_aor")
 	})
 
+	t.Run("ReadOnlyARIUser", func(t *testing.T) {
+		// ari.conf read_only=yes: Asterisk answers every write 403
+		// "Write access denied" before it looks at sorcery, so the
+		// sorcery.conf advice would send the admin the wrong way.
+		fake.SetReadOnly(true)
+		defer fake.SetReadOnly(false)
+		for _, err := range []error{
+			func() error {
+				_, err := c.PutConfigObject(ctx, "aor", "1009", []tollguard.ConfigField{{Attribute: "max_contacts", Value: "2"}})
+				return err
+			}(),
+			c.DeleteConfigObject(ctx, "contact", "1001;@bd5f0da85355b09bd94b726d5867ad6b"),
+		} {
+			wantCode(t, err, tollguard.EFORBIDDEN, "Write access denied", "read_only", "ari.conf", `"tollgate"`)
+			if msg := tollguard.ErrorMessage(err); strings.Contains(msg, "sorcery.conf") {
+				t.Errorf("a read-only ARI user is advised to change sorcery.conf: %s", msg)
+			}
+		}
+		if _, ok := fake.Object("aor", "1009"); ok {
+			t.Error("a read-only user created an object")
+		}
+	})
+
 	t.Run("WritableLifecycle", func(t *testing.T) {
 		obj, err := c.PutConfigObject(ctx, "auth", "1009", []tollguard.ConfigField{
 			{Attribute: "auth_type", Value: "userpass"}, {Attribute: "username", Value: "1009"}, {Attribute: "password", Value: "Dyn!Pass-1009"}})

@@ -85,6 +85,7 @@ type Server struct {
 	Password string
 
 	mu        sync.Mutex
+	readOnly  bool // ari.conf read_only=yes for User
 	addr      string
 	ln        net.Listener
 	srv       *http.Server
@@ -266,6 +267,15 @@ func (s *Server) ResetRequests() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.requests = nil
+}
+
+// SetReadOnly makes the ARI user read_only=yes in ari.conf: Asterisk
+// then answers every request but GET (and OPTIONS) with 403 "Write
+// access denied", before it looks at the resource (res_ari.c).
+func (s *Server) SetReadOnly(ro bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.readOnly = ro
 }
 
 // SetWritable sets whether sorcery has a writable wizard for typ: when
@@ -676,6 +686,13 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		w.Header().Set("WWW-Authenticate", `Basic realm="Asterisk REST Interface"`)
 		writeJSON(rec, http.StatusUnauthorized, map[string]string{"message": "Authentication required"})
+		return
+	}
+	s.mu.Lock()
+	ro := s.readOnly
+	s.mu.Unlock()
+	if ro && r.Method != http.MethodGet && r.Method != http.MethodOptions {
+		writeJSON(rec, http.StatusForbidden, map[string]string{"message": "Write access denied"})
 		return
 	}
 	if f, hit := s.fault(r.Method, p); hit {
