@@ -386,6 +386,9 @@ func (l *Listener) endpointContacts(ctx context.Context, ep string) ([]foundCont
 			return nil, err
 		}
 		for _, uri := range aobj.All("contact") {
+			if uri == "" {
+				continue // an AOR without contacts lists one empty contact
+			}
 			id := tollguard.ContactID(aor, uri)
 			cobj, err := l.Client.ConfigObject(ctx, "contact", id)
 			if tollguard.ErrorCode(err) == tollguard.ENOTFOUND {

@@ -431,3 +431,22 @@ func TestRegistrationStoreErrorIsRetried(t *testing.T) {
 		t.Error("attacker's contact still in Asterisk")
 	}
 }
+
+// TestResyncSkipsTheEmptyContact: Asterisk lists an AOR without
+// registrations with one empty contact attribute (the recorded create of
+// aor 1009). That is no contact: the resync must not look one up by the
+// id of an empty URI for every unregistered AOR, each time it runs.
+func TestResyncSkipsTheEmptyContact(t *testing.T) {
+	h := newHarness(t)
+	id := h.fake.Register("1001", "1001", uriSIPp, map[string]string{"user_agent": uaSIPp}, false)
+	h.start()
+	testutil.Eventually(t, waitLimit, "the registered contact", func() bool { _, ok := h.contact(id); return ok })
+	const prefix = "/asterisk/config/dynamic/res_pjsip/contact/"
+	var asked []string
+	for _, r := range h.fake.RequestsMatching(http.MethodGet, prefix) {
+		asked = append(asked, strings.TrimPrefix(r.Path, prefix))
+	}
+	if !slices.Equal(asked, []string{id}) {
+		t.Errorf("contact objects asked for %q, want only %q (1002 and 1003 have none)", asked, id)
+	}
+}

@@ -357,11 +357,18 @@ func (s *Server) removeLocked(typ, id string) {
 		aor, _, _ := strings.Cut(id, ";@")
 		if o := s.objects["aor/"+aor]; o != nil {
 			keep := o.fields[:0]
+			last := true
 			for _, f := range o.fields {
 				if f.Attribute == "contact" && tollguard.ContactID(aor, f.Value) == id {
 					continue
 				}
+				last = last && f.Attribute != "contact"
 				keep = append(keep, f)
+			}
+			if last {
+				// Asterisk lists an AOR without contacts with one
+				// empty contact attribute.
+				keep = append(keep, tollguard.ConfigField{Attribute: "contact", Value: ""})
 			}
 			o.fields = keep
 		}
@@ -432,6 +439,8 @@ func (s *Server) Register(endpoint, aor, uri string, fields map[string]string, n
 	for _, f := range a.fields {
 		already = already || (f.Attribute == "contact" && f.Value == uri)
 	}
+	// The empty contact of an AOR without any goes with the first.
+	a.fields = slices.DeleteFunc(a.fields, func(f tollguard.ConfigField) bool { return f.Attribute == "contact" && f.Value == "" })
 	if !already {
 		a.fields = append(a.fields, tollguard.ConfigField{Attribute: "contact", Value: uri})
 	}
@@ -588,11 +597,12 @@ func (s *Server) seed() error {
 			return err
 		}
 		// The recording had 1001 registered; the seed starts with no
-		// contacts (Register adds them).
+		// contacts (Register adds them). An AOR without any lists one
+		// empty contact, as the recorded create of aor 1009 answered.
 		keep := obj[:0]
 		for _, fl := range obj {
 			if f.typ == "aor" && fl.Attribute == "contact" {
-				continue
+				fl.Value = ""
 			}
 			keep = append(keep, fl)
 		}
