@@ -193,8 +193,8 @@ func newAccountShowCommand(app *App) *cobra.Command {
 			row("credit limit", v.CreditLimit)
 			row("per-call cap", v.CallCap+" (0 = none)")
 			row("max call length", secsOrNone(v.MaxCallSecs))
-			row("national ceiling", v.NationalCeiling+"/min")
-			row("international ceiling", v.InternationalCeiling+"/min")
+			row("national ceiling", perMinute(v.NationalCeiling))
+			row("international ceiling", perMinute(v.InternationalCeiling))
 			row("strict whitelist", yesNo(v.Whitelist))
 			row("international block", blockString(v.IntlBlock, v.IntlBlockReason))
 			row("zone", v.Zone)
@@ -214,6 +214,15 @@ func newAccountShowCommand(app *App) *cobra.Command {
 	}
 	addJSON(cmd, &asJSON)
 	return cmd
+}
+
+// perMinute prints a ceiling as a rate; "none" is no rate ("none/min"
+// read as a price).
+func perMinute(ceiling string) string {
+	if ceiling == "none" {
+		return ceiling
+	}
+	return ceiling + "/min"
 }
 
 func newAccountSetCommand(app *App) *cobra.Command {

@@ -576,6 +576,20 @@ func TestCLIAccountShowInternalMaxLen(t *testing.T) {
 	}
 }
 
+// TestCLIAccountShowNoCeiling: account show prints a ceiling set to
+// none as "none", not as the price "none/min".
+func TestCLIAccountShowNoCeiling(t *testing.T) {
+	c := newCLI(t)
+	c.seed()
+	c.ok("account", "set", "acme", "--intl-ceiling", "none")
+	out := c.ok("account", "show", "acme")
+	for _, want := range []string{`(?m)^international ceiling +none$`, `(?m)^national ceiling +0\.20/min$`} {
+		if !regexp.MustCompile(want).MatchString(out) {
+			t.Errorf("account show lacks %s:\n%s", want, out)
+		}
+	}
+}
+
 // TestCLIStepsJSON: check --json and calls show --json name the steps'
 // fields in snake_case, like every other --json key, and a call stored
 // with the old keys ("Rule", "Result", "Detail") still reads.
