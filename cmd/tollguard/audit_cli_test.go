@@ -523,7 +523,8 @@ func clockChanges(loc *time.Location, year int) []time.Time {
 }
 
 // TestPurgeRunner: `ext purge` says what will delete the objects; by
-// default (audits off) nothing does, and it said the stale audit would.
+// default (audits off) nothing does, and it said the stale audit would;
+// without ARI not even that, and it said to run it.
 func TestPurgeRunner(t *testing.T) {
 	for _, tc := range []struct {
 		toml string
@@ -531,6 +532,8 @@ func TestPurgeRunner(t *testing.T) {
 		want string
 	}{
 		{"", false, "nothing in this config deletes them by itself"},
+		{"", false, "either needs [ari] enabled, with its password: without ARI nothing can"}, // the audit deletes through ARI
+		{"[ari]\nenabled = true\n", true, "or have serve do it ([audit] enabled = true, with \"stale\" in [audit] apply)"},
 		{"[audit]\nenabled = true\n", false, "nothing in this config deletes them by itself"}, // not in apply: reports only
 		{"[audit]\nenabled = true\napply = [\"stale\"]\nschedules = { stale = \"off\" }\n", false, "nothing in this config"},
 		{"[audit]\nenabled = true\napply = [\"stale\"]\nschedules = { stale = \" OFF \" }\n", false, "nothing in this config"}, // as serve reads it
@@ -542,8 +545,12 @@ func TestPurgeRunner(t *testing.T) {
 		if _, err := toml.Decode(tc.toml, cfg); err != nil {
 			t.Fatal(err)
 		}
-		if got := purgeRunner(cfg, tc.ari, "2026-12-01"); !strings.Contains(got, tc.want) {
+		got := purgeRunner(cfg, tc.ari, "2026-12-01")
+		if !strings.Contains(got, tc.want) {
 			t.Errorf("%q (ari %v): %q, want %q", tc.toml, tc.ari, got, tc.want)
+		}
+		if cfg.ARI.Enabled && strings.Contains(got, "without ARI") {
+			t.Errorf("%q (ari %v): %q speaks of no ARI", tc.toml, tc.ari, got)
 		}
 	}
 }

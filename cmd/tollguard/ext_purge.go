@@ -108,8 +108,13 @@ func purgeRunner(cfg *Config, ari bool, due string) string {
 	}
 	switch {
 	case !a.Enabled || len(jobs) == 0:
-		return fmt.Sprintf("nothing in this config deletes them by itself: after %s run `tollguard audit stale --apply`, "+
+		s := fmt.Sprintf("nothing in this config deletes them by itself: after %s run `tollguard audit stale --apply`, "+
 			"or have serve do it ([audit] enabled = true, with \"stale\" in [audit] apply)", due)
+		if !cfg.ARI.Enabled {
+			// The audit deletes through ARI: without it, it only reports.
+			s += "; either needs [ari] enabled, with its password: without ARI nothing can"
+		}
+		return s
 	case len(jobs) == 1:
 		by, del = "the daemon's "+jobs[0]+" audit ("+a.Schedules[jobs[0]]+")", " deletes them"
 	default:
