@@ -148,7 +148,9 @@ func newAlertsShowCommand(app *App) *cobra.Command {
 					detail = fmtTime(d.DoneAt)
 				}
 				if d.LastError != "" {
-					detail += ": " + d.LastError
+					// A webhook's error quotes the receiver's answer: a
+					// proxy's error page is lines of HTML.
+					detail += ": " + cellEscaper.Replace(d.LastError)
 				}
 				fmt.Fprintf(w, "  %s\t%s\t%s\t%d attempt%s\t%s\n", d.Notifier, d.Event, d.Status, d.Attempts, alertsPlural(d.Attempts), detail)
 			}
@@ -223,7 +225,7 @@ Exit 0 when every notifier succeeded, 1 otherwise.`,
 				if r.Err != nil {
 					failed++
 					result = "FAILED"
-					detail = r.Err.Error()
+					detail = cellEscaper.Replace(r.Err.Error()) // may quote the receiver's answer
 				}
 				fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", r.Notifier, result, r.Took.Round(time.Millisecond), detail)
 			}

@@ -1,15 +1,20 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tollguard/tollguard"
+	"github.com/tollguard/tollguard/notify"
 	"github.com/tollguard/tollguard/store"
 )
 
@@ -117,5 +122,86 @@ func TestCLIKeepsOutsidersTextOnItsLine(t *testing.T) {
 		if !strings.Contains(out, `Yealink\tT46\n`+forged) && !strings.Contains(out, `Yealink\tT46\nFORGED`) {
 			t.Errorf("tollguard %s does not show the escaped text:\n%s", strings.Join(args, " "), out)
 		}
+	}
+}
+
+// TestAlertsShowKeepsDeliveryErrorOnItsLine: a webhook's failed delivery
+// keeps the start of the receiver's answer, and a proxy's error page is
+// many lines of HTML. `alerts show` printed it raw in its deliveries
+// table: lines of the receiver's text (whatever it wrote) under
+// tollguard's own, and a table broken up.
+func TestAlertsShowKeepsDeliveryErrorOnItsLine(t *testing.T) {
+	c := newCLI(t)
+	c.seed()
+	ctx := context.Background()
+	const forged = "FORGED: delivered, nothing to do"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusBadGateway)
+		fmt.Fprint(w, "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\n"+forged+"\n</body>\n</html>\n")
+	}))
+	defer srv.Close()
+	hook, err := notify.NewWebhook(notify.WebhookConfig{URL: srv.URL, Secret: "s3cret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.Open(ctx, c.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	now := time.Now()
+	res, err := db.RaiseAlert(ctx, tollguard.Alert{Kind: tollguard.AlertBurst, Subject: "ext:1001", Extension: "1001", Account: "acme",
+		Message: "burst"}, tollguard.AlertPolicy{}, []string{hook.Name()}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := db.ClaimDeliveries(ctx, hook.Name(), now, time.Minute, 10)
+	if err != nil || len(ds) != 1 {
+		t.Fatalf("claim: %v %v", ds, err)
+	}
+	nerr := hook.Notify(ctx, tollguard.Notice{Event: tollguard.NoticeNew, Alert: tollguard.Alert{ID: res.State.ID, Kind: tollguard.AlertBurst, Subject: "ext:1001", Message: "burst"}, At: now})
+	if nerr == nil || !strings.Contains(nerr.Error(), "\n"+forged) {
+		t.Fatalf("webhook error %v: want the receiver's multi-line answer in it", nerr)
+	}
+	if err := db.DeliveryFailed(ctx, ds[0], now, nerr.Error()); err != nil {
+		t.Fatal(err)
+	}
+	out := c.ok("alerts", "show", fmt.Sprint(res.State.ID))
+	if strings.Contains(out, "\n"+forged) || strings.Contains(out, "\r") {
+		t.Errorf("alerts show printed the receiver's line breaks:\n%s", out)
+	}
+	if !strings.Contains(out, `\n`+forged) {
+		t.Errorf("alerts show does not show the escaped error:\n%s", out)
+	}
+}
+
+// TestAlertsTestKeepsErrorOnItsLine: `alerts test` prints a failed
+// webhook's error, which quotes the receiver's answer, in its table: a
+// proxy's error page printed as lines of its own.
+func TestAlertsTestKeepsErrorOnItsLine(t *testing.T) {
+	const forged = "FORGED: all notifiers ok"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusBadGateway)
+		fmt.Fprint(w, "<html>\r\n<body>\n"+forged+"\n</body>\n</html>\n")
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "tollguard.toml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("db = %q\n\n[alerts.webhook]\nenabled = true\nurl = %q\n", filepath.Join(dir, "tollguard.db"), srv.URL)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TOLLGUARD_CONFIG", "")
+	t.Setenv("TOLLGUARD_DB", "")
+	t.Setenv("TOLLGUARD_WEBHOOK_SECRET", "s3cret")
+	var out, errb bytes.Buffer
+	code := run(context.Background(), []string{"--config", cfg, "alerts", "test"}, strings.NewReader(""), &out, &errb)
+	if code == 0 || !strings.Contains(out.String(), "FAILED") {
+		t.Fatalf("exit %d, want a failure reported:\n%s%s", code, out.String(), errb.String())
+	}
+	if strings.Contains(out.String(), "\n"+forged) || strings.Contains(out.String(), "\r") {
+		t.Errorf("alerts test printed the receiver's line breaks:\n%s", out.String())
+	}
+	if !strings.Contains(out.String(), `\n`+forged) {
+		t.Errorf("alerts test does not show the escaped error:\n%s", out.String())
 	}
 }
