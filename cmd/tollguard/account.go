@@ -200,7 +200,7 @@ func newAccountShowCommand(app *App) *cobra.Command {
 			row("zone", v.Zone)
 			row("business hours", orDash(v.Hours)+"  (empty = always open)")
 			row("holidays", orDash(strings.Join(v.Holidays, ", ")))
-			row("denied after hours", strings.Join(v.AfterHours, ", "))
+			row("denied after hours", orDash(strings.Join(v.AfterHours, ", "))) // empty after schedule set --deny none
 			l := v.Limits
 			row("attempts per extension", fmt.Sprintf("%s/min %s/hour %s/day", lim(l.ExtPerMinute), lim(l.ExtPerHour), lim(l.ExtPerDay)))
 			row("attempts per account", fmt.Sprintf("%s/min %s/hour %s/day", lim(l.AcctPerMinute), lim(l.AcctPerHour), lim(l.AcctPerDay)))

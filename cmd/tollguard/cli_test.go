@@ -671,6 +671,13 @@ func TestCLIScheduleDenyNone(t *testing.T) {
 	if got := denied(); got != "[]" {
 		t.Errorf("after --deny none: %s, want []", got)
 	}
+	// account show says so too, as schedule show does: a blank read as
+	// a setting that failed to print.
+	for _, args := range [][]string{{"schedule", "show", "acme"}, {"account", "show", "acme"}} {
+		if out := c.ok(args...); !regexp.MustCompile(`(?m)^denied after hours +-$`).MatchString(out) {
+			t.Errorf("%s after --deny none:\n%s", strings.Join(args, " "), out)
+		}
+	}
 }
 
 // TestCLIPrintsDialledOnOneLine: a dialled string's newline is escaped
