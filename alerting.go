@@ -416,7 +416,7 @@ func (n Notice) Key() string {
 
 // Title is a notice's one-line summary, for an e-mail subject.
 func (n Notice) Title() string {
-	a := n.Alert
+	a := n.oneLineNames()
 	switch n.Event {
 	case NoticeDigest:
 		return fmt.Sprintf("[tollguard] %s on %s: %d more since the last notice", a.Kind, a.Subject, n.Repeats)
@@ -431,7 +431,7 @@ func (n Notice) Title() string {
 // Text is a notice as plain text for a person: what happened, the facts,
 // and what to do.
 func (n Notice) Text() string {
-	a := n.Alert
+	a := n.oneLineNames()
 	var b strings.Builder
 	const layout = "2006-01-02 15:04:05 MST"
 	ts := func(t time.Time) string { return t.UTC().Format(layout) }
@@ -484,6 +484,15 @@ func (n Notice) Text() string {
 		fmt.Fprintf(&b, "\nWhen it is dealt with: tollguard alerts ack %d\nAll recent alerts:    tollguard alerts --since 24h\n", a.ID)
 	}
 	return b.String()
+}
+
+// oneLineNames is n's alert with its subject, account and extension
+// escaped by lineEscaper: the gate records an extension by the name the
+// dialplan passed, and Text prints these in its rows and its advice.
+func (n Notice) oneLineNames() Alert {
+	a := n.Alert
+	a.Subject, a.Account, a.Extension = lineEscaper.Replace(a.Subject), lineEscaper.Replace(a.Account), lineEscaper.Replace(a.Extension)
+	return a
 }
 
 // lineEscaper keeps a text on its line: tab, CR and LF are written as

@@ -371,3 +371,28 @@ func TestAuditFindingRecurs(t *testing.T) {
 		t.Error("a changed finding recurs quietly")
 	}
 }
+
+// TestNoticeTextKeepsNamesOnTheirLines: the gate records an extension
+// by the name the dialplan passed, and a detector's alert about it
+// carries that name in its subject, its extension and its advice. The
+// message was escaped, but the rest printed a line break in the name
+// raw, in the e-mail and webhook text, its subject line and `alerts
+// show`: lines that read as tollguard's own.
+func TestNoticeTextKeepsNamesOnTheirLines(t *testing.T) {
+	const forged = "FORGED: nothing to do"
+	ext := "1001\n" + forged
+	a := tollguard.Alert{ID: 7, Kind: tollguard.AlertHighRisk, Severity: tollguard.SeverityWarning, Subject: tollguard.ExtSubject(ext),
+		Account: "acme\r\n" + forged, Extension: ext, Message: "extension " + ext + " tried 5 calls", Count: 1,
+		FirstSeen: t0, LastSeen: t0}
+	for _, ev := range []tollguard.NoticeEvent{tollguard.NoticeNew, tollguard.NoticeDigest, tollguard.NoticeEscalation} {
+		n := tollguard.Notice{Event: ev, Alert: a, At: t0, Since: t0, Repeats: 2}
+		if text := n.Text(); strings.Contains(text, "\n"+forged) || strings.Contains(text, "\r") {
+			t.Errorf("%s: text prints the name's line break:\n%s", ev, text)
+		} else if !strings.Contains(text, `1001\nFORGED`) {
+			t.Errorf("%s: text lacks the escaped name:\n%s", ev, text)
+		}
+		if title := n.Title(); strings.ContainsAny(title, "\r\n") {
+			t.Errorf("%s: title %q has a line break", ev, title)
+		}
+	}
+}
