@@ -119,6 +119,12 @@ func serve(ctx context.Context, app *App) error {
 			return err
 		}
 	}
+	// The notifiers read their secret files and CA file here too: the
+	// alerts start after the FastAGI bind, and a serve failing there
+	// (restarted by systemd) took calls whose hangups found no daemon.
+	if _, err := cfg.Alerts.Notifiers(log); err != nil {
+		return err
+	}
 	db, err := app.Store(ctx)
 	if err != nil {
 		return err

@@ -69,3 +69,60 @@ enabled = true
 		t.Errorf("the second serve made %d ARI requests before failing", n)
 	}
 }
+
+// TestServeWithBrokenAlertsTakesNoCalls: alerts that cannot start (an
+// SMTP user whose password file is empty, a ca_file with no
+// certificates: nothing the config check sees) failed serve only after
+// the FastAGI listener was bound. Under systemd's restarts the gate then
+// took calls for a moment each time, whose hangup requests found no
+// daemon, so the sweep charged them their full reservations. serve now
+// finds such an error before it opens anything.
+func TestServeWithBrokenAlertsTakesNoCalls(t *testing.T) {
+	for _, tc := range []struct{ name, email, want string }{
+		{"EmptyPasswordFile", "username = \"alerts\"\npassword_file = %q\n", "has no password"},
+		{"CAFileWithoutCertificates", "ca_file = %q\n", "no PEM certificates"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			// An empty file: no password, and no PEM block either.
+			empty := filepath.Join(dir, "empty")
+			if err := os.WriteFile(empty, nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cfg := filepath.Join(dir, "tollguard.toml")
+			os.WriteFile(cfg, []byte(fmt.Sprintf(`db = %q
+[agi]
+listen = "127.0.0.1:0"
+[metrics]
+enabled = false
+[alerts.email]
+enabled = true
+host = "127.0.0.1"
+from = "tollguard@example.com"
+to = ["admin@example.com"]
+`+tc.email, filepath.Join(dir, "tollguard.db"), empty)), 0o600)
+			t.Setenv("TOLLGUARD_CONFIG", "")
+			t.Setenv("TOLLGUARD_AGI_ADDR", "")
+			t.Setenv("TOLLGUARD_SMTP_PASSWORD", "")
+
+			var logs bytes.Buffer
+			done := make(chan int, 1)
+			go func() {
+				done <- run(context.Background(), []string{"--config", cfg, "serve"}, strings.NewReader(""), &bytes.Buffer{}, &logs)
+			}()
+			var code int
+			select {
+			case code = <-done:
+			case <-time.After(30 * time.Second):
+				t.Fatal("serve with alerts that cannot start did not exit")
+			}
+			out := logs.String()
+			if code == 0 || !strings.Contains(out, tc.want) {
+				t.Fatalf("serve with alerts that cannot start: exit %d, want an error saying %q:\n%s", code, tc.want, out)
+			}
+			if strings.Contains(out, "FastAGI gate listening") {
+				t.Errorf("serve listened for calls before it found its alerts cannot start:\n%s", out)
+			}
+		})
+	}
+}
