@@ -545,9 +545,10 @@ func (l LogConfig) NewLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// checkSecretFile says what is wrong with a secret file: missing, or
+// checkSecretFile says what is wrong with a secret file: missing,
 // readable by every user or writable by others than its owner (0600, or
-// 0640 with the tollguard group, is a secret). config check, serve and
+// 0640 with the tollguard group, is a secret), or reached through a
+// directory another user can swap it in (checkSecretPath). config check, serve and
 // the commands all ask it, so a unit's ExecStartPre catches what serve
 // would refuse.
 func checkSecretFile(path string) error {
@@ -557,6 +558,11 @@ func checkSecretFile(path string) error {
 	}
 	if fi.Mode().Perm()&0o027 != 0 {
 		return fmt.Errorf("secret file %s has mode %04o: every local user can read it or others can change it; chmod 600 it (owned by the user tollguard runs as)", path, fi.Mode().Perm())
+	}
+	// Its mode alone does not stop another user from swapping it, as
+	// for the config itself.
+	if err := checkSecretPath(path); err != nil {
+		return fmt.Errorf("secret file %s: %w", path, err)
 	}
 	return nil
 }
