@@ -139,6 +139,9 @@ func serve(ctx context.Context, app *App) error {
 	d.metrics = NewMetrics()
 	d.metrics.WatchStore(db)
 	d.health.SetStore(true)
+	if cfg.ARI.Enabled {
+		ariStarting(d)
+	}
 
 	ctx, cancel := context.WithCancel(ctx)
 	// On a start-up error too, what already runs stops before the

@@ -24,9 +24,7 @@ func startARI(ctx context.Context, d *daemon) error {
 	if err != nil {
 		return err
 	}
-	if d.metrics != nil {
-		d.metrics.ARIEnabled.Set(1)
-	}
+	ariStarting(d)
 	client, err := ari.NewClient(ccfg)
 	if err != nil {
 		return err
@@ -55,7 +53,6 @@ func startARI(ctx context.Context, d *daemon) error {
 	d.asterisk = client
 	d.channelAlive = client.ChannelChecker()
 	d.channelHangup = client.ChannelHanger()
-	d.health.SetARI("connecting")
 	d.goFunc("ari", func() {
 		defer client.Close()
 		if err := l.Run(ctx); err != nil {
@@ -80,6 +77,17 @@ func startARI(ctx context.Context, d *daemon) error {
 	})
 	d.log.Info("ARI listener starting", "url", ccfg.URL, "user", ccfg.User, "app", ccfg.App)
 	return nil
+}
+
+// ariStarting tells /readyz and Prometheus that ARI is on and not yet
+// connected. serve calls it before the gate's warm-up and the FastAGI
+// bind, which come before the listener starts: until then they said
+// "disabled".
+func ariStarting(d *daemon) {
+	if d.metrics != nil {
+		d.metrics.ARIEnabled.Set(1)
+	}
+	d.health.SetARI("connecting")
 }
 
 // ariHooks reports the listener's state to /readyz and Prometheus.

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestReadyzDuringWarmUpSaysARIIsOn: since the FastAGI bind (and the
+// gate's warm-up before it) moved ahead of the ARI listener's start,
+// /readyz said "ari": "disabled" and tollguard_ari_enabled was 0 for an
+// [ari]-enabled daemon while it warmed up (long for a carrier-sized deck,
+// or while another process holds the database's write lock). It says
+// "connecting" from the start.
+func TestReadyzDuringWarmUpSaysARIIsOn(t *testing.T) {
+	fake := newFakeARI(t)
+	dir := t.TempDir()
+	dbPath := filepath.Join(dir, "tollguard.db")
+	app, _ := openApp(t, dbPath) // creates the database
+	app.Close()
+	// Another process's write transaction holds the warm-up back.
+	other, err := sql.Open("sqlite3", "file:"+dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	conn, err := other.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(context.Background(), "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	locked := true
+	defer func() {
+		if locked {
+			conn.ExecContext(context.Background(), "ROLLBACK")
+		}
+	}()
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsAddr := ln.Addr().String()
+	ln.Close()
+	pw := filepath.Join(dir, "ari.secret")
+	cfg := filepath.Join(dir, "tollguard.toml")
+	os.WriteFile(pw, []byte(fake.Password+"\n"), 0o600)
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`db = %q
+[agi]
+listen = "127.0.0.1:0"
+[metrics]
+listen = %q
+[ari]
+enabled = true
+url = %q
+user = %q
+password_file = %q
+`, dbPath, metricsAddr, fake.URL, fake.User, pw)), 0o600)
+	t.Setenv("TOLLGUARD_CONFIG", "")
+	t.Setenv("TOLLGUARD_AGI_ADDR", "")
+	t.Setenv("TOLLGUARD_ARI_PASSWORD", "")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	logs := &syncBuffer{}
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"--config", cfg, "serve"}, strings.NewReader(""), &bytes.Buffer{}, logs)
+	}()
+	var rep healthReport
+	var metrics string
+	for start := time.Now(); ; time.Sleep(10 * time.Millisecond) {
+		if time.Since(start) > 4*time.Second { // the store's busy timeout is 5s
+			t.Fatal("/readyz never answered during the warm-up")
+		}
+		resp, err := http.Get("http://" + metricsAddr + "/readyz")
+		if err != nil {
+			continue
+		}
+		err = json.NewDecoder(resp.Body).Decode(&rep)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b bytes.Buffer
+		if resp, err := http.Get("http://" + metricsAddr + "/metrics"); err == nil {
+			b.ReadFrom(resp.Body)
+			resp.Body.Close()
+		}
+		metrics = b.String()
+		break
+	}
+	if rep.AGIBound {
+		t.Fatalf("/readyz answered after the warm-up (%+v): the test did not hold it back", rep)
+	}
+	if rep.Ready || rep.ARI != "connecting" {
+		t.Errorf("/readyz during the warm-up of an [ari]-enabled daemon: %+v, want not ready and ari \"connecting\"", rep)
+	}
+	if !strings.Contains(metrics, "\ntollguard_ari_enabled 1\n") {
+		i := strings.Index(metrics, "\ntollguard_ari_enabled ")
+		t.Errorf("during the warm-up, /metrics does not say ARI is enabled: %q", metrics[i+1:i+1+min(len("tollguard_ari_enabled 1"), len(metrics)-i-1)])
+	}
+	conn.ExecContext(context.Background(), "ROLLBACK")
+	locked = false
+	// Stopped once serving: a stop during the warm-up is another matter.
+	for !strings.Contains(logs.String(), "tollguard serving") {
+		select {
+		case code := <-done:
+			t.Fatalf("serve exited %d:\n%s", code, logs.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("serve exited %d:\n%s", code, logs.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+}
+
+// syncBuffer is a bytes.Buffer the test reads while serve writes to it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
