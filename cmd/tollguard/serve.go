@@ -159,18 +159,37 @@ func serve(ctx context.Context, app *App) error {
 			return err
 		}
 	}
+	// A SIGTERM while the gate warms up (or waits for the database's
+	// write lock) is a stop, not a failed start: systemd would mark the
+	// unit failed, and the error would name the lock or the bind.
+	stoppedEarly := func() bool {
+		if ctx.Err() == nil {
+			return false
+		}
+		log.Info("tollguard stopped before it served")
+		return true
+	}
 	if cfg.AGI.Enabled {
 		// A carrier-sized rate deck takes a while to read: before the
 		// first call, not during it (it would miss its deadline).
 		log.Info("loading the rates, high-risk list, rules and the last day's call attempts before listening for calls", "db", cfg.DB)
 		if err := db.WarmGate(ctx); err != nil {
+			if stoppedEarly() {
+				return nil
+			}
 			return err
+		}
+		if stoppedEarly() {
+			return nil
 		}
 		d.learnCountries(ctx)
 		// Bound before the alerts, ARI and the audits start: a second
 		// serve whose address the first daemon holds exits here, and
 		// never runs them beside the first one's.
 		if err := startAGI(ctx, d); err != nil {
+			if stoppedEarly() {
+				return nil
+			}
 			return fmt.Errorf("agi: %w", err)
 		}
 	}

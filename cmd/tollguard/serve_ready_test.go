@@ -151,3 +151,58 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestStopDuringWarmUpIsClean: a SIGTERM while the gate warmed up (a
+// carrier-sized deck, the database's write lock held elsewhere) made
+// serve fail with "count the last day's call attempts: context
+// canceled" and exit non-zero, so `systemctl stop` or a restart during
+// the start left the unit failed. It is a clean stop now.
+func TestStopDuringWarmUpIsClean(t *testing.T) {
+	dir := t.TempDir()
+	dbPath := filepath.Join(dir, "tollguard.db")
+	app, _ := openApp(t, dbPath) // creates the database
+	app.Close()
+	other, err := sql.Open("sqlite3", "file:"+dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	conn, err := other.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(context.Background(), "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.ExecContext(context.Background(), "ROLLBACK")
+	cfg := filepath.Join(dir, "tollguard.toml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf("db = %q\n[agi]\nlisten = \"127.0.0.1:0\"\n[metrics]\nenabled = false\n", dbPath)), 0o600)
+	t.Setenv("TOLLGUARD_CONFIG", "")
+	t.Setenv("TOLLGUARD_AGI_ADDR", "")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	logs := &syncBuffer{}
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"--config", cfg, "serve"}, strings.NewReader(""), &bytes.Buffer{}, logs)
+	}()
+	for !strings.Contains(logs.String(), "before listening for calls") {
+		select {
+		case code := <-done:
+			t.Fatalf("serve exited %d before its warm-up:\n%s", code, logs.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	cancel() // what SIGTERM does
+	select {
+	case code := <-done:
+		out := logs.String()
+		if code != 0 || strings.Contains(out, "context canceled") || strings.Contains(out, "FastAGI gate listening") {
+			t.Fatalf("serve stopped during its warm-up: exit %d, want 0, no error and no listening:\n%s", code, out)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+}
