@@ -29,3 +29,11 @@ func SetReloadHooks(db *DB, beforeLoad, waiting func()) {
 // SetCheckpointFault makes db's checkpointer call f before each
 // checkpoint and fail with its error; set it before RunCheckpointer.
 func SetCheckpointFault(db *DB, f func() error) { db.ckptFault = f }
+
+// SetPruneBatch sets how many contacts one transaction of PruneContacts
+// deletes until the test ends.
+func SetPruneBatch(t interface{ Cleanup(func()) }, n int) {
+	old := pruneBatch
+	pruneBatch = n
+	t.Cleanup(func() { pruneBatch = old })
+}

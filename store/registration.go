@@ -218,25 +218,62 @@ func (s *DB) contacts(ctx context.Context, q string, args ...any) ([]tollguard.C
 // its newest address and user agent, stay: without any, its next
 // registration would be taken for its first, which is never alerted,
 // and an idle line is the one a stolen password registers.
+//
+// Contacts go in batches of pruneBatch, each its own transaction: the
+// first prune after migration 0012 finds every contact removed in the
+// last 180 days due at once (thousands per NATed phone), and the gate's
+// writes must not wait behind it.
 func (s *DB) PruneContacts(ctx context.Context, gone, before time.Time) (int, error) {
-	var n int64
-	err := s.Tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM registrations WHERE live = 0 AND removed_at < ?
-			AND contact_id <> (SELECT r.contact_id FROM registrations r WHERE r.extension = registrations.extension
-				ORDER BY r.live DESC, r.last_seen DESC, r.removed_at DESC, r.contact_id LIMIT 1)`, gone.Unix())
+	// Each extension's newest contact, found once with one sort on a
+	// reader (a subquery per removed row cost that extension's whole
+	// history for each row: minutes on the write lock for a big
+	// database). Contacts added since are newer and live, so not pruned.
+	var keep string
+	if err := s.rdb.QueryRowContext(ctx, pruneKeepSQL).Scan(&keep); err != nil {
+		return 0, fmt.Errorf("prune registrations: find each extension's newest contact: %w", err)
+	}
+	total := 0
+	for {
+		var n int64
+		err := s.Tx(ctx, func(tx *sql.Tx) error {
+			res, err := tx.ExecContext(ctx, pruneContactsSQL, gone.Unix(), keep, pruneBatch)
+			if err != nil {
+				return err
+			}
+			n, _ = res.RowsAffected()
+			return nil
+		})
 		if err != nil {
-			return fmt.Errorf("prune registrations: %w", err)
+			return total, fmt.Errorf("prune registrations: %w", err)
 		}
-		n, _ = res.RowsAffected()
-		if _, err := tx.ExecContext(ctx, `DELETE FROM registration_history WHERE last_seen < ?
-			AND value <> (SELECT h.value FROM registration_history h WHERE h.extension = registration_history.extension
-				AND h.kind = registration_history.kind ORDER BY h.last_seen DESC, h.value LIMIT 1)`, before.Unix()); err != nil {
-			return fmt.Errorf("prune registration history: %w", err)
+		total += int(n)
+		if n < int64(pruneBatch) {
+			break
 		}
-		return nil
-	})
-	return int(n), err
+	}
+	if _, err := s.exec(ctx, `DELETE FROM registration_history WHERE last_seen < ?
+		AND value <> (SELECT h.value FROM registration_history h WHERE h.extension = registration_history.extension
+			AND h.kind = registration_history.kind ORDER BY h.last_seen DESC, h.value LIMIT 1)`, before.Unix()); err != nil {
+		return total, fmt.Errorf("prune registration history: %w", err)
+	}
+	return total, nil
 }
+
+// pruneBatch is how many contacts one transaction of PruneContacts
+// deletes.
+var pruneBatch = 5000
+
+// pruneKeepSQL gives the contact ids PruneContacts keeps, as a JSON
+// array: each extension's live one, else its last seen.
+const pruneKeepSQL = `SELECT COALESCE(json_group_array(contact_id), '[]') FROM (
+	SELECT contact_id, ROW_NUMBER() OVER (PARTITION BY extension
+		ORDER BY live DESC, last_seen DESC, removed_at DESC, contact_id) AS rn FROM registrations) WHERE rn = 1`
+
+// pruneContactsSQL deletes a batch (?3) of contacts removed before ?1,
+// but those in the JSON array ?2.
+const pruneContactsSQL = `DELETE FROM registrations WHERE rowid IN (
+	SELECT rowid FROM registrations WHERE live = 0 AND removed_at < ?1
+		AND contact_id NOT IN (SELECT value FROM json_each(?2)) LIMIT ?3)`
 
 // DetectorOverrides returns every per-account detector rule:
 // account → detector → rule.

@@ -74,3 +74,46 @@ func TestNATRebindingStaysBounded(t *testing.T) {
 		t.Errorf("history after the prunes: %+v; want both known addresses, the one user agent", h)
 	}
 }
+
+// TestPruneContactsInBatches: the prune deletes in batches, each its own
+// transaction; across batches each extension's newest contact (a live
+// one first) still stays, and every other removed contact goes.
+func TestPruneContactsInBatches(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpenDB(t)
+	store.SetPruneBatch(t, 7)
+	t0 := regT0
+	newest := map[string]string{}
+	for e := 0; e < 5; e++ {
+		ext := fmt.Sprint(2000 + e)
+		for i := 0; i < 12; i++ {
+			at := t0.Add(time.Duration(i) * time.Hour)
+			c := regContact(ext, fmt.Sprintf("sip:%s@198.51.100.%d:%d", ext, e, 20000+i), fmt.Sprintf("198.51.100.%d", e), "Yealink", at)
+			if _, err := db.ObserveContact(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+			newest[ext] = c.ID
+			// 2000 keeps a live contact: its oldest; the others are gone.
+			if e == 0 && i == 0 {
+				continue
+			}
+			if _, err := db.ContactGone(ctx, c.ID, at.Add(time.Minute)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	n, err := db.PruneContacts(ctx, t0.AddDate(0, 0, 2), t0.AddDate(0, 0, -180))
+	if err != nil || n != 5*11 {
+		t.Fatalf("pruned %d, %v; want 55 (all but one contact of each of 5 extensions)", n, err)
+	}
+	for e := 0; e < 5; e++ {
+		ext := fmt.Sprint(2000 + e)
+		left, err := db.Contacts(ctx, store.ContactFilter{Extension: ext, Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(left) != 1 || (e > 0 && left[0].ID != newest[ext]) || (e == 0 && !left[0].Live) {
+			t.Errorf("%s after the prune: %+v; want only its newest contact (2000: its live one)", ext, left)
+		}
+	}
+}
