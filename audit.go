@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"reflect"
 	"runtime/debug"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -447,6 +449,17 @@ func RunAudit(ctx context.Context, env *AuditEnv, job AuditJob, apply bool, trig
 		timeout = DefaultAuditTimeout
 	}
 	run := &AuditRun{Job: job.Name(), Trigger: trigger, Apply: apply, StartedAt: env.now()}
+	// A run abandoned at its deadline may still be going: one beside it
+	// would change the same things (voicemail.conf, the pending purges).
+	release, busy := claimAudit(env.Store, run.Job, run.StartedAt)
+	if busy != nil {
+		which := "its run"
+		if busy.job != run.Job {
+			which = "the run of " + busy.job + " (it carries out the same pending purges)"
+		}
+		return env.recordAudit(ctx, run, nil, nil, Errorf(EUNAVAILABLE, "audit %s not run: %s started %s is still running, abandoned at its deadline, and two at once would change the same things. It runs at its next time once that one returns; find what hangs (the log lines about that run)",
+			run.Job, which, busy.started.UTC().Format(time.RFC3339)))
+	}
 	jctx, cancel := context.WithTimeoutCause(ctx, timeout, errAuditDeadline)
 	type result struct {
 		findings []AuditFinding
@@ -455,8 +468,9 @@ func RunAudit(ctx context.Context, env *AuditEnv, job AuditJob, apply bool, trig
 	}
 	done := make(chan result, 1)
 	go func() {
-		defer cancel()
 		f, a, err := runAuditJob(jctx, env, job, apply, progress)
+		cancel()
+		release() // before the result: the next run may start on it
 		done <- result{f, a, err}
 	}()
 	var res result
@@ -499,6 +513,47 @@ func RunAudit(ctx context.Context, env *AuditEnv, job AuditJob, apply bool, trig
 			run.Job, timeout, why)
 	}
 	return env.recordAudit(ctx, run, res.findings, res.actions, res.err)
+}
+
+// runningAudits are the audits running now, by store and audit group,
+// abandoned ones included until their job returns.
+var runningAudits = struct {
+	sync.Mutex
+	m map[runningKey]runningAudit
+}{m: map[runningKey]runningAudit{}}
+
+type runningKey struct {
+	store AuditStore
+	group string
+}
+
+type runningAudit struct {
+	job     string
+	started time.Time
+}
+
+// claimAudit marks job as running against st; busy is the run already
+// going (nil when none), and release ends the claim.
+func claimAudit(st AuditStore, job string, started time.Time) (release func(), busy *runningAudit) {
+	group := job
+	if job == "stale" || job == "tests" { // both carry out the pending purges
+		group = "purges"
+	}
+	if st != nil && !reflect.TypeOf(st).Comparable() {
+		st = nil // a fake that cannot be a map key: one claim per process
+	}
+	k := runningKey{st, group}
+	runningAudits.Lock()
+	defer runningAudits.Unlock()
+	if r, ok := runningAudits.m[k]; ok {
+		return nil, &r
+	}
+	runningAudits.m[k] = runningAudit{job: job, started: started}
+	return func() {
+		runningAudits.Lock()
+		delete(runningAudits.m, k)
+		runningAudits.Unlock()
+	}, nil
 }
 
 // recordAudit finishes run with a job's results: stores it, raises its
