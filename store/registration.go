@@ -137,10 +137,13 @@ func (s *DB) ContactGone(ctx context.Context, id string, at time.Time) (bool, er
 		}
 		n, _ = res.RowsAffected()
 		// Its address and user agent were in use until now: the
-		// history's retention counts from here.
-		_, err = tx.ExecContext(ctx, `UPDATE registration_history SET last_seen = MAX(last_seen, ?1)
-			WHERE (extension, kind, value) IN (SELECT extension, 'ip', ip FROM registrations WHERE contact_id = ?2
-				UNION ALL SELECT extension, 'agent', user_agent FROM registrations WHERE contact_id = ?2)`, at.Unix(), id)
+		// history's retention counts from here. Recorded again, not just
+		// updated: a contact live and quiet past the retention kept them
+		// known while the history prune took their rows.
+		_, err = tx.ExecContext(ctx, `INSERT INTO registration_history(extension, kind, value, first_seen, last_seen)
+			SELECT extension, 'ip', ip, first_seen, ?1 FROM registrations WHERE contact_id = ?2 AND ip <> ''
+			UNION ALL SELECT extension, 'agent', user_agent, first_seen, ?1 FROM registrations WHERE contact_id = ?2 AND user_agent <> ''
+			ON CONFLICT(extension, kind, value) DO UPDATE SET last_seen = MAX(last_seen, excluded.last_seen)`, at.Unix(), id)
 		return err
 	})
 	if err != nil {

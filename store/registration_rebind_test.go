@@ -117,3 +117,46 @@ func TestPruneContactsInBatches(t *testing.T) {
 		}
 	}
 }
+
+// TestQuietLiveContactStaysKnownAfterRemoval: a desk phone's contact,
+// live for longer than the history retention without an event (a quiet
+// line on a stable ARI connection), had its address and user agent
+// pruned from the history while a softphone on the same extension
+// registered later; its contact kept them known while live. When the
+// phone then unregistered (a holiday, a power cut), the removal only
+// updated history rows that no longer existed, and a day later its
+// contact went: its next registration, from its usual address, raised
+// new_ip and new_user_agent. The removal records them again.
+func TestQuietLiveContactStaysKnownAfterRemoval(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpenDB(t)
+	t0 := regT0
+	day := 24 * time.Hour
+	const retention = 180 * 24 * time.Hour
+	desk := regContact("1001", "sip:1001@192.0.2.10:5060", "192.0.2.10", "Yealink SIP-T46S", t0)
+	if _, err := db.ObserveContact(ctx, desk); err != nil {
+		t.Fatal(err)
+	}
+	soft := regContact("1001", "sip:1001@198.51.100.7:40000", "198.51.100.7", "Zoiper rv2.10", t0.Add(200*day))
+	if _, err := db.ObserveContact(ctx, soft); err != nil {
+		t.Fatal(err)
+	}
+	prune := func(now time.Time) {
+		t.Helper()
+		if _, err := db.PruneContacts(ctx, now.Add(-day), now.Add(-retention)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	prune(t0.Add(200 * day))
+	if _, err := db.ContactGone(ctx, desk.ID, t0.Add(201*day)); err != nil {
+		t.Fatal(err)
+	}
+	prune(t0.Add(203 * day))
+	h, err := db.ObserveContact(ctx, regContact("1001", "sip:1001@192.0.2.10:5060", "192.0.2.10", "Yealink SIP-T46S", t0.Add(204*day)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(h.IPs, "192.0.2.10") || !slices.Contains(h.Agents, "Yealink SIP-T46S") {
+		t.Errorf("the desk phone's return 3 days after it unregistered: history %+v; want its address and user agent known", h)
+	}
+}
