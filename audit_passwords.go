@@ -2,6 +2,7 @@ package tollguard
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -96,6 +97,13 @@ func (r *auditRun) judgeAuth(ctx context.Context, ext, id string, s AuditSetting
 		return err
 	}
 	if err := env.putPassword(ctx, id, []ConfigField{{"password", pw}}, pw); err != nil {
+		if errors.Is(err, ErrUnconfirmed) {
+			// It may be in force: thrown away, the phone could never
+			// be given it.
+			r.act(AuditAction{Kind: AuditActRotatePassword, Subject: subj, Secret: pw,
+				Message: "the password of auth " + id + " may have been rotated to the new one shown below (unconfirmed)", Err: ErrorMessage(err)})
+			return nil
+		}
 		msg := "could not rotate the password of auth " + id
 		if r.refused(err, "auth") {
 			msg += ": Asterisk refused (403); an auth defined in pjsip.conf must be changed there"

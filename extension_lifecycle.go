@@ -205,7 +205,8 @@ func (env *AuditEnv) newPassword(name string, s AuditSettings) (string, error) {
 
 // RotatePassword replaces the password of extension name's auth object
 // (the endpoint's first auth, else the auth of the same name) with a
-// generated one and returns it.
+// generated one and returns it. An error marked ErrUnconfirmed comes
+// with the password, which may be in force: the caller shows both.
 func (env *AuditEnv) RotatePassword(ctx context.Context, name string) (password, authID string, err error) {
 	if env.Asterisk == nil {
 		return "", "", Errorf(EUNAVAILABLE, "ARI is not configured, so tollguard cannot change passwords; configure [ari]")
@@ -241,6 +242,10 @@ func (env *AuditEnv) RotatePassword(ctx context.Context, name string) (password,
 		fields = append([]ConfigField{{"auth_type", "userpass"}}, fields...)
 	}
 	if err := env.putPassword(ctx, authID, fields, pw); err != nil {
+		if errors.Is(err, ErrUnconfirmed) {
+			env.logger().Warn("SIP password change unconfirmed; the new password may be in force", LogExtension, name, "auth", authID, LogError, err)
+			return pw, authID, err
+		}
 		if ErrorCode(err) == EFORBIDDEN {
 			return "", authID, Errorf(EFORBIDDEN, "Asterisk refused to change the PJSIP auth %s, so the password is unchanged: %s",
 				authID, refusal(err))
@@ -251,29 +256,66 @@ func (env *AuditEnv) RotatePassword(ctx context.Context, name string) (password,
 	return pw, authID, nil
 }
 
+// ErrUnconfirmed marks a password change whose outcome is unknown: the
+// new password may be in force, now or when a write still on its way
+// lands, so it is given out with the error, not thrown away.
+var ErrUnconfirmed = errors.New("the change may be in force")
+
+// unconfirmedError is a domain error marked ErrUnconfirmed.
+type unconfirmedError struct{ err *Error }
+
+func (u unconfirmedError) Error() string   { return u.err.Error() }
+func (u unconfirmedError) Unwrap() []error { return []error{u.err, ErrUnconfirmed} }
+
+// refusedWrite reports whether err is Asterisk's refusal of a write,
+// which changed nothing; any other failure (a timeout, a dropped
+// connection, a proxy's 502-504, a 500) may have been carried out.
+func refusedWrite(err error) bool {
+	switch ErrorCode(err) {
+	case EFORBIDDEN, EINVALID, ENOTFOUND, ECONFLICT:
+		return true
+	}
+	return false
+}
+
 // putPassword writes fields, which set password pw, to auth id. When
-// Asterisk's answer is lost (a timeout, a dropped connection, not a 4xx)
-// Asterisk may have made the change all the same, and the phone then
-// needs pw: the auth is read back, and a write found in force is a
-// success.
+// Asterisk's answer is lost (not a refusal) Asterisk may have made the
+// change all the same, or may make it later, when a write still on its
+// way lands after any read-back; the phone then needs pw. So the auth is
+// read back, and a write found in force is a success; one not found is
+// sent again (the same fields: a late first write sets the same value)
+// and read back again. Only Asterisk's refusal, which changed nothing,
+// is a plain error; an outcome still unknown is an error marked
+// ErrUnconfirmed, and pw must still be given out.
 func (env *AuditEnv) putPassword(ctx context.Context, id string, fields []ConfigField, pw string) error {
 	_, err := env.Asterisk.PutConfigObject(ctx, "auth", id, fields)
-	switch ErrorCode(err) {
-	case "", EFORBIDDEN, EINVALID, ENOTFOUND, ECONFLICT:
+	if err == nil || refusedWrite(err) {
 		return err
 	}
-	obj, rerr := env.Asterisk.ConfigObject(context.WithoutCancel(ctx), "auth", id)
-	switch {
-	case rerr == nil && obj.Get("password") == pw:
-		env.logger().Warn("Asterisk's answer to a password change was lost, but the new password is in force", "auth", id, LogError, err)
-		return nil
-	case rerr == nil:
-		return err // not applied
+	// The outcome matters more than the caller's deadline now.
+	ctx = context.WithoutCancel(ctx)
+	for resent := false; ; resent = true {
+		obj, rerr := env.Asterisk.ConfigObject(ctx, "auth", id)
+		if rerr == nil && obj.Get("password") == pw {
+			env.logger().Warn("Asterisk's answer to a password change was lost, but the new password is in force", "auth", id, LogError, err)
+			return nil
+		}
+		if resent || rerr != nil {
+			break
+		}
+		env.logger().Warn("Asterisk's answer to a password change was lost and the old password still reads back; sending the change again", "auth", id, LogError, err)
+		_, err = env.Asterisk.PutConfigObject(ctx, "auth", id, fields)
+		if err == nil || refusedWrite(err) {
+			// A refusal of the same fields is the answer the first
+			// write got or gets: nothing changed.
+			return err
+		}
 	}
 	// A domain error, so that ErrorMessage (what the CLI and the audit
 	// print) keeps the advice.
-	return &Error{Code: ErrorCode(err), Message: fmt.Sprintf("%s; Asterisk may have applied it all the same: `asterisk -rx 'pjsip show auth %s'` shows the password in force",
-		ErrorMessage(err), id)}
+	return unconfirmedError{&Error{Code: ErrorCode(err), Message: fmt.Sprintf("%s; Asterisk's answer was lost, so the new password is unconfirmed, "+
+		"but it may be in force, now or when a write still on its way lands: `asterisk -rx 'pjsip show auth %s'` shows the password in force; give the phone the new password if it shows it, and rotate again if it shows the old one",
+		ErrorMessage(err), id)}}
 }
 
 // storedDigest names the attribute in which auth keeps a stored digest

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/tollguard/tollguard"
 )
 
 func init() { extSubcommands = append(extSubcommands, newExtRotateCommand) }
@@ -18,7 +21,13 @@ first auth) with a generated 24-character one, and print it once. The
 phone stops registering until it is given the new password.
 
 Objects from pjsip.conf are read-only through ARI: Asterisk answers 403,
-and the message says what sorcery.conf needs.`,
+and the message says what sorcery.conf needs.
+
+If Asterisk's answer to the change is lost (a timeout, a proxy's 502-504)
+and the old password still reads back, the change is sent again. If
+that is not confirmed either, the new password is printed all the same,
+as possibly in force, with an error (exit 1) that says how to check:
+asterisk -rx 'pjsip show auth AUTH'. With --json, "confirmed" says which.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			env, release, err := app.auditEnv(cmd.Context())
@@ -27,11 +36,23 @@ and the message says what sorcery.conf needs.`,
 			}
 			defer release()
 			pw, auth, err := env.RotatePassword(cmd.Context(), args[0])
+			if errors.Is(err, tollguard.ErrUnconfirmed) {
+				// It may be in force: the admin needs it, with the error
+				// that says how to check.
+				if asJSON {
+					if perr := app.printJSON(map[string]any{"extension": args[0], "auth": auth, "password": pw, "confirmed": false}); perr != nil {
+						return perr
+					}
+					return err
+				}
+				fmt.Fprintf(app.Out, "password of auth %s: change unconfirmed (see the error below)\nSIP password, possibly in force: %s\n(shown once: tollguard does not store it)\n", auth, pw)
+				return err
+			}
 			if err != nil {
 				return err
 			}
 			if asJSON {
-				return app.printJSON(map[string]string{"extension": args[0], "auth": auth, "password": pw})
+				return app.printJSON(map[string]any{"extension": args[0], "auth": auth, "password": pw, "confirmed": true})
 			}
 			fmt.Fprintf(app.Out, "password of auth %s rotated\nSIP password: %s\n(shown once: give it to the phone; tollguard does not store it)\n", auth, pw)
 			return nil
