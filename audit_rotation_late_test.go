@@ -157,3 +157,64 @@ func TestRotationWhosePutLandsLate(t *testing.T) {
 		}
 	})
 }
+
+// TestCancelAfterPurgeWhoseDeleteGot504: a proxy answered the purge's
+// endpoint delete with 504 and Asterisk deleted nothing. The snapshot is
+// kept (the delete may still land), but after the admin unblocked, the
+// cancel said an earlier run "had deleted some of its PJSIP objects
+// already" and failed the run, while Asterisk still had them all.
+func TestCancelAfterPurgeWhoseDeleteGot504(t *testing.T) {
+	ctx := context.Background()
+	h := duePurge(t, "2001")
+	h.fake.Fault("DELETE", "/asterisk/config/dynamic/res_pjsip/endpoint/2001", http.StatusGatewayTimeout, "Gateway Timeout", 1)
+	h.run(tollguard.StaleAudit{}, true)
+	for _, typ := range []string{"endpoint", "aor", "auth"} {
+		if _, ok := h.fake.Object(typ, "2001"); !ok {
+			t.Fatalf("%s 2001 gone: not a purge that deleted nothing", typ)
+		}
+	}
+	if _, err := h.db.Unblock(ctx, tollguard.BlockExtension, "2001", "admin"); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("ARISaysAllThere", func(t *testing.T) {
+		note, partly, sure := tollguard.PartialPurgeNote(ctx, h.ast, mustStarted(t, h))
+		if partly || !sure || strings.Contains(note, "had deleted") {
+			t.Errorf("Asterisk has every object, yet the note says %q (partly %v, sure %v)", note, partly, sure)
+		}
+	})
+	t.Run("ARIUnreachable", func(t *testing.T) {
+		note, partly, _ := tollguard.PartialPurgeNote(ctx, nil, mustStarted(t, h))
+		if !partly || strings.Contains(note, "had deleted") || !strings.Contains(note, "pjsip show endpoint 2001") || !strings.Contains(note, "tollguard ext restore 2001") {
+			t.Errorf("without ARI the note says %q (partly %v): not what is known, nor how to check", note, partly)
+		}
+	})
+	t.Run("AuditCancel", func(t *testing.T) {
+		run := h.run(tollguard.StaleAudit{}, true)
+		var cancel *tollguard.AuditAction
+		for i := range run.Actions {
+			if run.Actions[i].Kind == tollguard.AuditActCancelPurge {
+				cancel = &run.Actions[i]
+			}
+		}
+		if cancel == nil {
+			t.Fatalf("no cancel: %+v", run.Actions)
+		}
+		if cancel.Err != "" || strings.Contains(cancel.Message, "had deleted") {
+			t.Errorf("cancel of a purge whose delete got a 504 and deleted nothing: %+v", *cancel)
+		}
+	})
+}
+
+func mustStarted(t *testing.T, h *audHarness) *tollguard.ExtensionSnapshot {
+	t.Helper()
+	pending, err := h.db.PendingPurges(context.Background())
+	if err != nil || len(pending) != 1 {
+		t.Fatalf("pending %v, %v", pending, err)
+	}
+	snap, err := tollguard.PurgeStarted(context.Background(), h.db, pending[0])
+	if err != nil || snap == nil {
+		t.Fatalf("PurgeStarted = %v, %v: the 504'd delete's snapshot should be kept", snap, err)
+	}
+	return snap
+}

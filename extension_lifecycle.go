@@ -880,8 +880,13 @@ func (r *auditRun) processDuePurges(ctx context.Context) error {
 			if snap, err := PurgeStarted(ctx, env.Store, p); err != nil {
 				return err
 			} else if snap != nil {
-				a.Message += "; but an earlier run of it had deleted some of its PJSIP objects already: bring them back with `tollguard ext restore " + p.Extension + "`"
-				a.Err = "partly purged (snapshot " + fmt.Sprint(snap.ID) + ")"
+				if note, partly, sure := PartialPurgeNote(ctx, env.Asterisk, snap); partly {
+					a.Message += "; but " + note
+					a.Err = "partly purged (snapshot " + fmt.Sprint(snap.ID) + ")"
+					if !sure {
+						a.Err = "perhaps " + a.Err
+					}
+				}
 			}
 			r.act(a)
 			continue
@@ -988,6 +993,49 @@ func PurgeStarted(ctx context.Context, st AuditStore, p PendingPurge) (*Extensio
 		}
 	}
 	return nil, nil
+}
+
+// PartialPurgeNote says what a run of a cancelled purge left deleted,
+// given snap, the snapshot it took (PurgeStarted), for a message that
+// starts "but ". A run whose first delete got no answer (a timeout, a
+// proxy's 504) keeps its snapshot though Asterisk may have deleted
+// nothing, so the snapshot alone does not say what is gone: Asterisk is
+// asked (ast nil: it cannot be). partly is false, and note "", when it
+// still has every object; sure is false when it could not be asked.
+func PartialPurgeNote(ctx context.Context, ast Asterisk, snap *ExtensionSnapshot) (note string, partly, sure bool) {
+	var gone []string
+	checked := ast != nil
+	for i := len(snap.Objects) - 1; checked && i >= 0; i-- { // as deleted: endpoint first
+		o := snap.Objects[i]
+		_, err := ast.ConfigObject(ctx, o.Type, o.ID)
+		switch {
+		case ErrorCode(err) == ENOTFOUND:
+			gone = append(gone, o.Type+"/"+o.ID)
+		case err != nil:
+			checked = false
+		}
+	}
+	ext := snap.Extension
+	switch {
+	case len(gone) > 0:
+		return fmt.Sprintf("a run of that purge had deleted some of its PJSIP objects already (%s; snapshot %d): bring them back with `tollguard ext restore %s`",
+			strings.Join(gone, ", "), snap.ID, ext), true, true
+	case checked:
+		return "", false, true
+	}
+	return fmt.Sprintf("a run of that purge got no answer to a delete, so Asterisk may have deleted some of its PJSIP objects, or none (snapshot %d holds %s): "+
+		"check with `asterisk -rx 'pjsip show endpoint %s'`; `tollguard ext restore %s` puts back whatever is missing and leaves what is still there alone",
+		snap.ID, snapshotObjectList(snap), ext, ext), true, false
+}
+
+// snapshotObjectList lists a snapshot's objects as deleted, endpoint
+// first: "endpoint/1001, aor/1001".
+func snapshotObjectList(s *ExtensionSnapshot) string {
+	var out []string
+	for i := len(s.Objects) - 1; i >= 0; i-- {
+		out = append(out, s.Objects[i].Type+"/"+s.Objects[i].ID)
+	}
+	return strings.Join(out, ", ")
 }
 
 // loadPending reads the pending purges once per run.

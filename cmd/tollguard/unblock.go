@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"os/user"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -26,7 +25,10 @@ password is known to someone else. Rotate it before unblocking.
 Unblocking an extension cancels its pending purge (tollguard ext purge,
 or the stale and tests audits), if it has one. Cancelling brings back
 nothing a run of that purge deleted before it failed partway: unblock
-then says so, and tollguard ext restore EXT brings it back. Unblocking acknowledges
+then says so, and tollguard ext restore EXT brings it back. Which
+objects are gone is asked of Asterisk through ARI; without an answer
+(no [ari], or ARI down), after a delete that got none, unblock says they
+may be gone and how to check. Unblocking acknowledges
 the open detector and registration alerts about the extension (or the
 account, with --intl), not audit findings such as a spend warning: you
 dealt with them, so a detector that blocks it again raises a new alert,
@@ -60,9 +62,23 @@ sent at once, instead of adding to the old one's digest.`,
 				}
 			}
 			restoreNote := func() {
-				if partly != nil {
-					fmt.Fprintf(app.Out, "but a run of that purge had begun deleting its PJSIP objects (snapshot %d holds %s): bring them back with `tollguard ext restore %s`\n",
-						partly.ID, snapshotObjects(partly), args[0])
+				if partly == nil {
+					return
+				}
+				// The snapshot alone does not say what is gone (a delete
+				// that got no answer may have deleted nothing): ask ARI,
+				// if it is configured and answers.
+				var ast tollguard.Asterisk
+				if ariClient != nil {
+					if c, release, err := ariClient(app); err == nil && c != nil {
+						if release != nil {
+							defer release()
+						}
+						ast = c
+					}
+				}
+				if note, ok, _ := tollguard.PartialPurgeNote(cmd.Context(), ast, partly); ok {
+					fmt.Fprintf(app.Out, "but %s\n", note)
 				}
 			}
 			was, err := db.Unblock(cmd.Context(), kind, args[0], "admin:"+adminName())
@@ -124,13 +140,4 @@ func adminName() string {
 		return u.Username
 	}
 	return "unknown"
-}
-
-// snapshotObjects lists a snapshot's objects: "endpoint/1001, aor/1001".
-func snapshotObjects(s *tollguard.ExtensionSnapshot) string {
-	var out []string
-	for i := len(s.Objects) - 1; i >= 0; i-- { // as deleted: endpoint first
-		out = append(out, s.Objects[i].Type+"/"+s.Objects[i].ID)
-	}
-	return strings.Join(out, ", ")
 }
