@@ -521,39 +521,83 @@ func splitList(s string) []string {
 // different at 300 calls a second.
 const CheckpointInterval = time.Second
 
+// ErrCheckpointBlocked is reported by RunCheckpointer, and returned for
+// the final checkpoint, when checkpoints run but cannot finish: SQLite
+// reports that as a result row, not as an error. The usual cause is a
+// long read (a big `tollguard calls` export, an sqlite3 .backup, another
+// program holding the database open in a transaction); until it ends
+// the WAL cannot be reset and grows by every write.
+var ErrCheckpointBlocked = errors.New("WAL checkpoints cannot finish: a long-running reader or another checkpointer holds the WAL, so the -wal file grows until it lets go; " +
+	"look for a long `tollguard calls` export, an sqlite3 .backup, or another program with the database open (fuser or lsof on the database file)")
+
+// blockedTicks is how many checkpoint intervals in a row must leave the
+// WAL unfinished before that is reported: one unfinished checkpoint is
+// normal (a read that started before the last commit).
+const blockedTicks = 60
+
+// checkpoint runs PRAGMA wal_checkpoint(mode) on a reader and says
+// whether it finished: SQLite returns a lock conflict (busy) or frames
+// it could not copy (a reader still needs them) as a row, not an error.
+func (s *DB) checkpoint(ctx context.Context, mode string) (done bool, err error) {
+	var busy, log, ckpt int
+	if err := s.rdb.QueryRowContext(ctx, `PRAGMA wal_checkpoint(`+mode+`)`).Scan(&busy, &log, &ckpt); err != nil {
+		return false, err
+	}
+	return busy == 0 && ckpt >= log, nil
+}
+
 // RunCheckpointer moves WAL checkpoints off the decision path until ctx
 // ends. SQLite's automatic checkpoint runs inside whichever commit
 // crosses 1000 pages, and fsyncs there: a call decision would pay
 // milliseconds for it now and then. Instead the writer never
 // checkpoints, and this loop checkpoints passively (readers and the
 // writer carry on) every interval from a reader connection. It returns
-// after a final checkpoint when ctx ends.
+// after a final checkpoint when ctx ends; one that cannot finish
+// returns ErrCheckpointBlocked.
 //
 // A failed checkpoint (a disk full for a moment) turns the writer's
 // automatic checkpoints back on until one succeeds again: off, nothing
-// would checkpoint, and the WAL would grow by every write. report, if
-// not nil, hears of each change: the error that turned them on, then
-// nil when the loop has taken over again.
+// would checkpoint, and the WAL would grow by every write. Checkpoints
+// that run but do not finish for blockedTicks intervals are reported
+// with ErrCheckpointBlocked; they leave automatic checkpoints off, which
+// are passive too and would be blocked the same way. report, if not
+// nil, hears of each change: the error of a failing or blocked state,
+// then nil when checkpoints finish again.
 func (s *DB) RunCheckpointer(ctx context.Context, interval time.Duration, report func(error)) error {
 	if _, err := s.db.ExecContext(ctx, `PRAGMA wal_autocheckpoint = 0`); err != nil {
 		return fmt.Errorf("disable automatic checkpoints: %w", err)
 	}
-	auto := false    // SQLite checkpoints inside commits
-	failing := false // the loop's checkpoints fail (reported once)
+	const (
+		ok = iota
+		failing
+		blocked
+	)
+	auto := false // SQLite checkpoints inside commits
+	state := ok   // as last reported
+	unfinished := 0
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			_, err := s.rdb.ExecContext(context.Background(), `PRAGMA wal_checkpoint(TRUNCATE)`)
+			done, err := s.checkpoint(context.Background(), "TRUNCATE")
+			if err == nil && !done {
+				err = ErrCheckpointBlocked
+			}
 			return err
 		case <-t.C:
 			var err error
 			if s.ckptFault != nil {
 				err = s.ckptFault()
 			}
+			done := false
 			if err == nil {
-				_, err = s.rdb.ExecContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`)
+				done, err = s.checkpoint(ctx, "PASSIVE")
+			}
+			if done {
+				unfinished = 0
+			} else if err == nil {
+				unfinished++
 			}
 			switch {
 			case ctx.Err() != nil:
@@ -564,8 +608,8 @@ func (s *DB) RunCheckpointer(ctx context.Context, interval time.Duration, report
 						auto = true
 					}
 				}
-				if !failing {
-					failing = true
+				if state != failing {
+					state = failing
 					if aerr != nil {
 						err = fmt.Errorf("%w; and turning automatic checkpoints back on failed (retried each interval): %v", err, aerr)
 					}
@@ -573,16 +617,33 @@ func (s *DB) RunCheckpointer(ctx context.Context, interval time.Duration, report
 						report(fmt.Errorf("checkpoint: %w", err))
 					}
 				}
-			case failing:
+			default:
+				// The loop's checkpoints run again: it takes over from
+				// SQLite's, finished or not.
 				if auto {
 					if _, aerr := s.db.ExecContext(ctx, `PRAGMA wal_autocheckpoint = 0`); aerr != nil {
 						continue // the loop is not on its own yet: next interval
 					}
 					auto = false
 				}
-				failing = false
-				if report != nil {
-					report(nil)
+				next := state
+				switch {
+				case done:
+					next = ok
+				case unfinished >= blockedTicks:
+					next = blocked
+				case state == failing:
+					next = ok // running again; blocked only once it lasts
+				}
+				if next != state {
+					state = next
+					if report != nil {
+						if state == blocked {
+							report(fmt.Errorf("checkpoint: %w (%d checkpoints in a row, %s apart)", ErrCheckpointBlocked, unfinished, interval))
+						} else {
+							report(nil)
+						}
+					}
 				}
 			}
 		}

@@ -251,12 +251,20 @@ type walCheckpointer interface {
 // failures.
 func (d *daemon) runCheckpointer(ctx context.Context, db walCheckpointer) {
 	log := d.log
+	var last error // the state last reported
 	report := func(err error) {
-		if err != nil {
+		defer func() { last = err }()
+		switch {
+		case errors.Is(err, store.ErrCheckpointBlocked):
+			// The error says what holds the WAL; the disk is fine.
+			log.Warn("WAL checkpoints run but cannot finish; the -wal file grows until the reader ends", tollguard.LogError, err)
+		case err != nil:
 			log.Error("WAL checkpoint failed; SQLite checkpoints inside commits until one succeeds again. "+tollguard.CheckStore, tollguard.LogError, err)
-			return
+		case errors.Is(last, store.ErrCheckpointBlocked):
+			log.Info("WAL checkpoints finish again; the -wal file is reset and trimmed")
+		default:
+			log.Info("WAL checkpoints succeed again; they are off the decision path again")
 		}
-		log.Info("WAL checkpoints succeed again; they are off the decision path again")
 	}
 	err := db.RunCheckpointer(ctx, store.CheckpointInterval, report)
 	switch {
@@ -265,7 +273,9 @@ func (d *daemon) runCheckpointer(ctx context.Context, db walCheckpointer) {
 		// The loop returns when serve stops, after a last checkpoint: no
 		// commit follows in this daemon, so SQLite's own checkpoints do
 		// not matter any more; the WAL holds the writes meanwhile.
-		if !errors.Is(err, context.Canceled) { // stopped before it began
+		if errors.Is(err, store.ErrCheckpointBlocked) {
+			log.Warn("the final WAL checkpoint at shutdown could not finish; nothing is lost: the -wal file keeps the latest writes, and SQLite moves them into the database when it is next opened", tollguard.LogError, err)
+		} else if !errors.Is(err, context.Canceled) { // stopped before it began
 			log.Warn("the final WAL checkpoint at shutdown failed; nothing is lost: the -wal file keeps the latest writes, and SQLite moves them into the database when it is next opened. "+tollguard.CheckStore, tollguard.LogError, err)
 		}
 	default:

@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tollguard/tollguard/internal/testutil"
+	"github.com/tollguard/tollguard/store"
 )
 
 // checkpointerFunc is a WAL checkpointer whose run a test chooses.
@@ -44,6 +46,18 @@ func TestCheckpointerLogs(t *testing.T) {
 			<-ctx.Done()
 			return nil
 		}, true, []string{"WAL checkpoint failed; SQLite checkpoints inside commits until one succeeds again", "WAL checkpoints succeed again"}, "shutdown"},
+		// Checkpoints a long reader blocks: the advice names readers,
+		// not the disk, and nothing claims SQLite checkpoints instead.
+		{"CheckpointsBlockedThenFinish", func(ctx context.Context, _ time.Duration, report func(error)) error {
+			report(fmt.Errorf("checkpoint: %w", store.ErrCheckpointBlocked))
+			report(nil)
+			<-ctx.Done()
+			return nil
+		}, true, []string{"WAL checkpoints run but cannot finish", "tollguard calls", "WAL checkpoints finish again"}, "inside commits"},
+		{"FinalCheckpointBlocked", func(ctx context.Context, _ time.Duration, _ func(error)) error {
+			<-ctx.Done()
+			return store.ErrCheckpointBlocked
+		}, true, []string{"the final WAL checkpoint at shutdown could not finish", "sqlite3 .backup"}, "disk space"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			logs := &testutil.Buffer{}
