@@ -107,6 +107,7 @@ type extInfo struct {
 	known   bool
 	account string
 	plan    tollguard.NumberPlan
+	dflt    bool // plan is the listener's default
 	at      time.Time
 }
 
@@ -170,15 +171,18 @@ func dialable(exten string) bool {
 func (t *tracker) ext(ctx context.Context, name string) extInfo {
 	now := t.l.Now()
 	if e, ok := t.exts[name]; ok && now.Sub(e.at) < extCacheTTL {
+		if e.dflt { // the default may have been reloaded since
+			e.plan = t.l.CurrentDefaultPlan()
+		}
 		return e
 	}
-	info := extInfo{at: now, plan: t.l.DefaultPlan}
+	info := extInfo{at: now, plan: t.l.CurrentDefaultPlan(), dflt: true}
 	e, err := t.l.Store.Extension(ctx, name)
 	switch {
 	case err == nil && e != nil:
 		info.known, info.account = true, e.Account
 		if a, err := t.l.Store.Account(ctx, e.Account); err == nil && a != nil {
-			info.plan = a.Plan
+			info.plan, info.dflt = a.Plan, false
 		}
 	case tollguard.ErrorCode(err) != tollguard.ENOTFOUND && err != nil:
 		t.l.log.Error("looking up an extension for ARI events failed", tollguard.LogExtension, name, tollguard.LogError, err)
@@ -201,7 +205,7 @@ func (t *tracker) add(c *chanState) {
 }
 
 func (t *tracker) newGroup(c *chanState) *callGroup {
-	g := &callGroup{root: c.id, plan: t.l.DefaultPlan}
+	g := &callGroup{root: c.id, plan: t.l.CurrentDefaultPlan()}
 	t.join(c, g)
 	return g
 }
@@ -727,7 +731,7 @@ func (t *tracker) planOf(ctx context.Context, ext, acct string) tollguard.Number
 			return a.Plan
 		}
 	}
-	return t.l.DefaultPlan
+	return t.l.CurrentDefaultPlan()
 }
 
 func (t *tracker) destroyed(ctx context.Context, ch *ariv5.ChannelData, ts time.Time) {

@@ -879,3 +879,33 @@ func TestUngatedOriginatedToTrunk(t *testing.T) {
 		})
 	}
 }
+
+// TestDefaultPlanFollowsReload: serve reloads [gate] default_country on
+// SIGHUP, but the listener kept numbering calls from endpoints not in
+// the store with the start-up country: a US box that had started as GB
+// saw 011 international calls as national ones. SetDefaultPlan now
+// takes effect for the next call.
+func TestDefaultPlanFollowsReload(t *testing.T) {
+	h := newHarness(t)
+	h.fake.SetObject("endpoint", "itsp", tollguard.ConfigObject{{Attribute: "context", Value: "from-trunk"}, {Attribute: "outbound_auth", Value: "itsp"}}, false)
+	h.fake.SetObject("endpoint", "1005", tollguard.ConfigObject{{Attribute: "context", Value: "from-internal"}, {Attribute: "auth", Value: "1005"}}, false)
+	h.start()
+	h.l.SetDefaultPlan(tollguard.NumberPlan{Country: "US"})
+	// The recorded fail-open call, from 1005 (not in the store) dialling
+	// 011 44 20 7946 000: international from the US.
+	h.push(rewrite(fixture(t, agiDownCall), 0, "PJSIP/1001-", "PJSIP/1005-",
+		"Local/0044207946000@sink-00000002;1", "PJSIP/itsp-00000007", "0044207946000", "01144207946000")...)
+	a := h.alerts.kind(tollguard.AlertUngated)
+	if len(a) != 1 {
+		t.Fatalf("want one ungated alert, got %+v", h.alerts.all())
+	}
+	var ev struct {
+		E164 string `json:"e164"`
+	}
+	if err := json.Unmarshal([]byte(a[0].Evidence), &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev.E164 != "+44207946000" {
+		t.Errorf("01144207946000 numbered as %q after the default country became US; want +44207946000", ev.E164)
+	}
+}

@@ -92,7 +92,8 @@ type Listener struct {
 	Detectors *tollguard.Detectors
 	Logger    *slog.Logger
 	Hooks     Hooks
-	// DefaultPlan numbers calls that did not start on a known extension.
+	// DefaultPlan numbers calls that did not start on a known extension;
+	// SetDefaultPlan replaces it while the listener runs.
 	DefaultPlan tollguard.NumberPlan
 	// ContactRetention prunes the addresses and user agents extensions
 	// registered from, last seen longer ago than this (0: 180 days); they
@@ -107,6 +108,7 @@ type Listener struct {
 	Now func() time.Time
 
 	initOnce sync.Once
+	plan     atomic.Pointer[tollguard.NumberPlan] // set by SetDefaultPlan
 	log      *slog.Logger
 	hooks    Hooks
 	mu       sync.Mutex
@@ -764,4 +766,23 @@ func typeLabel(t string) string {
 		return t
 	}
 	return "unknown"
+}
+
+// SetDefaultPlan replaces DefaultPlan while the listener runs (serve's
+// SIGHUP reload of [gate] default_country); calls already grouped keep
+// the plan they started with.
+func (l *Listener) SetDefaultPlan(p tollguard.NumberPlan) {
+	if p.Country == "" {
+		p.Country = "GB"
+	}
+	l.plan.Store(&p)
+}
+
+// CurrentDefaultPlan is the plan unknown extensions' calls are numbered
+// with now: DefaultPlan, or what SetDefaultPlan set since.
+func (l *Listener) CurrentDefaultPlan() tollguard.NumberPlan {
+	if p := l.plan.Load(); p != nil {
+		return *p
+	}
+	return l.DefaultPlan
 }

@@ -67,6 +67,7 @@ func startARI(ctx context.Context, d *daemon) error {
 		ARI       ARIConfig
 		Detectors DetectorsConfig
 	}{cfg.ARI, cfg.Detectors}
+	d.followGate(l)
 	d.reloaders = append(d.reloaders, func(c *Config) {
 		if !reflect.DeepEqual(running.Detectors, c.Detectors) {
 			d.log.Warn("setting changed; it takes effect after a restart (per-account overrides from `tollguard detectors set` apply within 5 minutes)", "setting", "detectors")
@@ -77,6 +78,14 @@ func startARI(ctx context.Context, d *daemon) error {
 	})
 	d.log.Info("ARI listener starting", "url", ccfg.URL, "user", ccfg.User, "app", ccfg.App)
 	return nil
+}
+
+// followGate makes l number calls from endpoints not in the store with
+// the reloaded [gate] default_country, as the gate does.
+func (d *daemon) followGate(l *ari.Listener) {
+	d.reloaders = append(d.reloaders, func(c *Config) {
+		l.SetDefaultPlan(tollguard.NumberPlan{Country: c.Gate.DefaultCountry})
+	})
 }
 
 // ariStarting tells /readyz and Prometheus that ARI is on and not yet

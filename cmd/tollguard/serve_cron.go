@@ -81,7 +81,7 @@ func newAuditScheduler(d *daemon) (*cron.Scheduler, error) {
 				d.log.Info("scheduled audit not run: tollguard is stopping", "job", name)
 				return
 			}
-			env := newAuditEnv(d.app.Config, d.db, d.asterisk, d.alerter, mailer, d.log, d.app.Now)
+			env := newAuditEnv(d.auditConfig(), d.db, d.asterisk, d.alerter, mailer, d.log, d.app.Now)
 			// RunAudit logs the outcome and stores the run; a failure is
 			// in both.
 			run, _ := tollguard.RunAudit(ctx, env, job, apply, "cron", nil)
@@ -95,4 +95,14 @@ func newAuditScheduler(d *daemon) (*cron.Scheduler, error) {
 		}
 	}
 	return s, nil
+}
+
+// auditConfig is the config a scheduled audit runs with: the start-up
+// one, with the [gate] in force (a reload changes selftest_number).
+func (d *daemon) auditConfig() *Config {
+	c := *d.app.Config
+	if g := d.gate.Load(); g != nil {
+		c.Gate = *g
+	}
+	return &c
 }

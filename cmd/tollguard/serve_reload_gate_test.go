@@ -1,0 +1,53 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/tollguard/tollguard"
+	"github.com/tollguard/tollguard/ari"
+	"github.com/tollguard/tollguard/internal/testutil"
+)
+
+// TestReloadedGateReachesARIAndAudits: the README says [gate] applies at
+// once on SIGHUP, but the ARI listener kept the start-up default_country
+// for endpoints not in the store, and the scheduled audits kept the
+// start-up selftest_number. Both now follow the reload.
+func TestReloadedGateReachesARIAndAudits(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "tollguard.toml")
+	write := func(country, selftest string) {
+		t.Helper()
+		body := fmt.Sprintf("db = %q\n[gate]\ndefault_country = %q\nselftest_number = %q\n", filepath.Join(dir, "tg.db"), country, selftest)
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("GB", "0099999999999")
+	t.Setenv("TOLLGUARD_CONFIG", "")
+	cfg, err := LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &daemon{
+		app:    &App{Config: cfg, ConfigPath: path},
+		policy: &tollguard.Policy{},
+		log:    slog.New(slog.NewTextHandler(&testutil.Buffer{}, nil)),
+	}
+	g := cfg.Gate
+	d.gate.Store(&g)
+	l := &ari.Listener{DefaultPlan: tollguard.NumberPlan{Country: cfg.Gate.DefaultCountry}}
+	d.followGate(l)
+
+	write("US", "01199999999999")
+	d.reload()
+	if got := l.CurrentDefaultPlan().Country; got != "US" {
+		t.Errorf("ARI listener's default country after reload = %q; want US", got)
+	}
+	if got := d.auditConfig().Gate.SelftestNumber; got != "01199999999999" {
+		t.Errorf("audits' selftest number after reload = %q; want 01199999999999", got)
+	}
+}
