@@ -623,6 +623,20 @@ func (t *tracker) varset(ctx context.Context, ch *ariv5.ChannelData, name, value
 	}
 }
 
+// endTurn ends the owner's last attempt on g when its next number on
+// the channel (a DISA line), record id, is one the detectors do not
+// count (internal, emergency): that call's answer and length are not the
+// last number's, as with the emergency allow that has no record.
+func (t *tracker) endTurn(ctx context.Context, g *callGroup, rec *tollguard.CallRecord, id int64, ts time.Time) {
+	if !g.attempt || g.ownerCall == 0 || g.ownerCall == id || rec.Extension != g.ownerExt || rec.Account != g.ownerAcct {
+		return
+	}
+	g.attempt = false
+	for _, f := range t.l.Detectors.Ended(g.root, ts) {
+		t.l.act(ctx, f)
+	}
+}
+
 // gatedAttempt makes g an attempt when the gate has answered on one of
 // its channels (TOLLGUARD_CALLID id) and the detectors do not track it
 // yet: a Local channel's ;2 half (call forwarding, follow-me, an
@@ -645,6 +659,7 @@ func (t *tracker) gatedAttempt(ctx context.Context, c *chanState, id int64, ts t
 		return
 	}
 	if rec.Reason == tollguard.ReasonEmergency || rec.Class == tollguard.ClassEmergency || rec.Class == tollguard.ClassInternal {
+		t.endTurn(ctx, g, rec, id, ts)
 		return
 	}
 	other := g.attempt && (rec.Extension != g.ownerExt || rec.Account != g.ownerAcct)
@@ -661,6 +676,7 @@ func (t *tracker) gatedAttempt(ctx context.Context, c *chanState, id int64, ts t
 		num = num.AsInternal()
 	}
 	if !num.Counted() {
+		t.endTurn(ctx, g, rec, id, ts)
 		return
 	}
 	var found []tollguard.Finding

@@ -130,3 +130,37 @@ func TestDISAEmergencyAfterUnansweredIntl(t *testing.T) {
 		t.Errorf("a long emergency call after an unanswered international number on a DISA line raised long_intl: %+v", a)
 	}
 }
+
+// TestDISAInternalAfterUnansweredIntl: on a DISA line, an international
+// number rings out unanswered, then the caller dials an internal
+// extension, which the gate records as internal. That record did not end
+// the international attempt (only a counted number or an emergency one
+// did), so the internal call's answer and three hours were taken as the
+// international number's: a false long_intl. An internal number now
+// ends the last attempt like any other next number.
+func TestDISAInternalAfterUnansweredIntl(t *testing.T) {
+	h := newHarness(t, withRules(map[string]tollguard.DetectorRule{
+		tollguard.DetectLongIntl: {Threshold: 1, Window: time.Hour, Action: tollguard.ActionAlert, Duration: time.Hour},
+	}))
+	tr, phone, t0 := disaLine(h)
+	ctx := context.Background()
+	ownLeg(t, h, tr, phone, "0033123456789", tollguard.ClassInternational, tollguard.ReasonOK, t0)
+	trunk := tracerCh("d.2", "PJSIP/itsp-00000002", "Down", "from-internal", "")
+	tr.created(ctx, trunk, t0.Add(time.Second))
+	tr.dial(ctx, &ariv5.Dial{Caller: *phone, Peer: *trunk, Dialstring: "0033123456789@itsp"}, t0.Add(time.Second))
+	tr.dial(ctx, &ariv5.Dial{Caller: *phone, Peer: *trunk, Dialstatus: "NOANSWER"}, t0.Add(30*time.Second))
+	tr.destroyed(ctx, trunk, t0.Add(30*time.Second))
+	// The next number on the line: extension 1002, gated as internal.
+	ownLeg(t, h, tr, phone, "1002", tollguard.ClassInternal, tollguard.ReasonOK, t0.Add(40*time.Second))
+	desk := tracerCh("d.3", "PJSIP/1002-00000003", "Down", "from-internal", "")
+	tr.created(ctx, desk, t0.Add(41*time.Second))
+	tr.dial(ctx, &ariv5.Dial{Caller: *phone, Peer: *desk, Dialstring: "1002"}, t0.Add(41*time.Second))
+	tr.dial(ctx, &ariv5.Dial{Caller: *phone, Peer: *desk, Dialstatus: "ANSWER"}, t0.Add(45*time.Second))
+	end := t0.Add(3 * time.Hour)
+	desk.State, phone.State = "Up", "Up"
+	tr.destroyed(ctx, desk, end)
+	tr.destroyed(ctx, phone, end)
+	if a := h.alerts.kind(tollguard.AlertLongCall); len(a) != 0 {
+		t.Errorf("a long internal call after an unanswered international number on a DISA line raised long_intl: %+v", a)
+	}
+}
