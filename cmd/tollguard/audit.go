@@ -151,7 +151,9 @@ func progressTo(w io.Writer, job string) tollguard.AuditProgress {
 }
 
 // printAuditRun prints a run for an admin: findings by severity, then
-// actions, then new secrets (shown once, never stored).
+// actions, then new secrets (shown once, never stored). Messages and
+// errors carry endpoint names, caller IDs and fail2ban's output, so
+// their tabs and line breaks are escaped (oneLine): one line per item.
 func printAuditRun(w io.Writer, run *tollguard.AuditRun) {
 	mode := "report-only"
 	if run.Apply {
@@ -162,15 +164,15 @@ func printAuditRun(w io.Writer, run *tollguard.AuditRun) {
 	rank := map[tollguard.Severity]int{tollguard.SeverityCritical: 0, tollguard.SeverityWarning: 1, tollguard.SeverityInfo: 2}
 	sort.SliceStable(fs, func(i, j int) bool { return rank[fs[i].Severity] < rank[fs[j].Severity] })
 	for _, f := range fs {
-		fmt.Fprintf(w, "  %-8s %-20s %-22s %s\n", f.Severity, f.Check, f.Subject, f.Message)
+		fmt.Fprintf(w, "  %-8s %-20s %-22s %s\n", f.Severity, f.Check, oneLine(f.Subject), oneLine(f.Message))
 	}
 	var secrets []tollguard.AuditAction
 	for _, a := range run.Actions {
 		status := "done"
 		if a.Err != "" {
-			status = "FAILED: " + a.Err
+			status = "FAILED: " + oneLine(a.Err)
 		}
-		fmt.Fprintf(w, "  action %-16s %-22s %s (%s)\n", a.Kind, a.Subject, a.Message, status)
+		fmt.Fprintf(w, "  action %-16s %-22s %s (%s)\n", a.Kind, oneLine(a.Subject), oneLine(a.Message), status)
 		if a.Secret != "" {
 			secrets = append(secrets, a)
 		}
@@ -178,14 +180,14 @@ func printAuditRun(w io.Writer, run *tollguard.AuditRun) {
 	if len(secrets) > 0 {
 		fmt.Fprintln(w, "  new secrets (shown once here, stored nowhere but Asterisk or voicemail):")
 		for _, a := range secrets {
-			fmt.Fprintf(w, "    %-22s %s\n", a.Subject, a.Secret)
+			fmt.Fprintf(w, "    %-22s %s\n", oneLine(a.Subject), a.Secret)
 		}
 	}
 	if !run.Apply && len(run.Findings) > 0 && !reportOnly[run.Job] {
 		fmt.Fprintf(w, "  run `tollguard audit %s --apply` to act on what this audit may fix\n", run.Job)
 	}
 	if run.Error != "" {
-		fmt.Fprintf(w, "  error: %s\n", run.Error)
+		fmt.Fprintf(w, "  error: %s\n", oneLine(run.Error))
 	}
 }
 

@@ -58,10 +58,12 @@ func (t *termSafe) Write(p []byte) (int, error) {
 // string is whatever the caller or admin typed), where they would break
 // the line or the table.
 func oneLine(s string) string {
-	if !strings.ContainsAny(s, "\t\n") {
+	if !strings.ContainsAny(s, "\t\n\r") {
 		return s
 	}
-	return strings.NewReplacer("\t", `\x09`, "\n", `\x0a`).Replace(s)
+	// CR too: where the output is not a terminal (a file, a mail from
+	// cron) termSafe's escape is all there is.
+	return strings.NewReplacer("\t", `\x09`, "\n", `\x0a`, "\r", `\x0d`).Replace(s)
 }
 
 // safeText is s as termSafe prints it, for messages built outside it.

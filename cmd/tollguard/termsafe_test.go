@@ -205,3 +205,29 @@ func TestAlertsTestKeepsErrorOnItsLine(t *testing.T) {
 		t.Errorf("alerts test does not show the escaped error:\n%s", out.String())
 	}
 }
+
+// TestAuditRunOneLinePerItem: an audit run printed finding messages and
+// action errors raw, and they carry text from outside (an endpoint's
+// caller ID, fail2ban's output): a newline in one forged a line of the
+// report. Tab, CR and LF are now escaped, one line per item.
+func TestAuditRunOneLinePerItem(t *testing.T) {
+	var b strings.Builder
+	run := &tollguard.AuditRun{Job: "stale", Apply: true,
+		Findings: []tollguard.AuditFinding{{Severity: tollguard.SeverityWarning, Check: "test_ext", Subject: "ext:10\t01",
+			Message: "caller ID \"x\"\n  info     ok                   all fine\r"}},
+		Actions: []tollguard.AuditAction{{Kind: "block", Subject: "ext:1001", Message: "blocked\nforged", Err: "fail2ban-client: ERROR\r\nline2"}},
+		Error:   "partial\nrun"}
+	printAuditRun(&b, run)
+	out := b.String()
+	if n := strings.Count(out, "\n"); n != 4 {
+		t.Errorf("want 4 lines (header, finding, action, error), got %d:\n%s", n, out)
+	}
+	if strings.ContainsAny(out, "\t\r") {
+		t.Errorf("raw tab or CR in %q", out)
+	}
+	for _, want := range []string{`ext:10\x0901`, `\x0a  info`, `ERROR\x0d\x0aline2`, `partial\x0arun`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
