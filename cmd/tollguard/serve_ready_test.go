@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tollguard/tollguard/internal/testutil"
 )
 
 // TestReadyzDuringWarmUpSaysARIIsOn: since the FastAGI bind (and the
@@ -29,25 +31,7 @@ func TestReadyzDuringWarmUpSaysARIIsOn(t *testing.T) {
 	app, _ := openApp(t, dbPath) // creates the database
 	app.Close()
 	// Another process's write transaction holds the warm-up back.
-	other, err := sql.Open("sqlite3", "file:"+dbPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	conn, err := other.Conn(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(context.Background(), "BEGIN IMMEDIATE"); err != nil {
-		t.Fatal(err)
-	}
-	locked := true
-	defer func() {
-		if locked {
-			conn.ExecContext(context.Background(), "ROLLBACK")
-		}
-	}()
+	unlock := holdWriteLock(t, dbPath)
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -75,7 +59,7 @@ password_file = %q
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	logs := &syncBuffer{}
+	logs := &testutil.Buffer{}
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"--config", cfg, "serve"}, strings.NewReader(""), &bytes.Buffer{}, logs)
@@ -113,8 +97,7 @@ password_file = %q
 		i := strings.Index(metrics, "\ntollguard_ari_enabled ")
 		t.Errorf("during the warm-up, /metrics does not say ARI is enabled: %q", metrics[i+1:i+1+min(len("tollguard_ari_enabled 1"), len(metrics)-i-1)])
 	}
-	conn.ExecContext(context.Background(), "ROLLBACK")
-	locked = false
+	unlock()
 	// Stopped once serving: a stop during the warm-up is another matter.
 	for !strings.Contains(logs.String(), "tollguard serving") {
 		select {
@@ -134,22 +117,34 @@ password_file = %q
 	}
 }
 
-// syncBuffer is a bytes.Buffer the test reads while serve writes to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+// holdWriteLock holds dbPath's write lock from another connection, as
+// another process would, until unlock (or the test's end).
+func holdWriteLock(t *testing.T, dbPath string) (unlock func()) {
+	t.Helper()
+	other, err := sql.Open("sqlite3", "file:"+dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := other.Conn(context.Background())
+	if err != nil {
+		other.Close()
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(context.Background(), "BEGIN IMMEDIATE"); err != nil {
+		conn.Close()
+		other.Close()
+		t.Fatal(err)
+	}
+	var once sync.Once
+	unlock = func() {
+		once.Do(func() {
+			conn.ExecContext(context.Background(), "ROLLBACK")
+			conn.Close()
+			other.Close()
+		})
+	}
+	t.Cleanup(unlock)
+	return unlock
 }
 
 // TestStopDuringWarmUpIsClean: a SIGTERM while the gate warmed up (a
@@ -162,20 +157,7 @@ func TestStopDuringWarmUpIsClean(t *testing.T) {
 	dbPath := filepath.Join(dir, "tollguard.db")
 	app, _ := openApp(t, dbPath) // creates the database
 	app.Close()
-	other, err := sql.Open("sqlite3", "file:"+dbPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	conn, err := other.Conn(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(context.Background(), "BEGIN IMMEDIATE"); err != nil {
-		t.Fatal(err)
-	}
-	defer conn.ExecContext(context.Background(), "ROLLBACK")
+	holdWriteLock(t, dbPath)
 	cfg := filepath.Join(dir, "tollguard.toml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf("db = %q\n[agi]\nlisten = \"127.0.0.1:0\"\n[metrics]\nenabled = false\n", dbPath)), 0o600)
 	t.Setenv("TOLLGUARD_CONFIG", "")
@@ -183,7 +165,7 @@ func TestStopDuringWarmUpIsClean(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	logs := &syncBuffer{}
+	logs := &testutil.Buffer{}
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"--config", cfg, "serve"}, strings.NewReader(""), &bytes.Buffer{}, logs)

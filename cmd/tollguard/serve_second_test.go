@@ -45,18 +45,7 @@ enabled = true
 	t.Setenv("TOLLGUARD_AGI_ADDR", "")
 	t.Setenv("TOLLGUARD_ARI_PASSWORD", "")
 
-	var logs bytes.Buffer
-	done := make(chan int, 1)
-	go func() {
-		done <- run(context.Background(), []string{"--config", cfg, "serve"}, strings.NewReader(""), &bytes.Buffer{}, &logs)
-	}()
-	var code int
-	select {
-	case code = <-done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("serve with its FastAGI address taken did not exit")
-	}
-	out := logs.String()
+	code, out := serveUntilExit(t, cfg, "its FastAGI address taken")
 	if code == 0 || !strings.Contains(out, "cannot listen on "+taken.Addr().String()+" for FastAGI") {
 		t.Fatalf("serve with its FastAGI address taken: exit %d\n%s", code, out)
 	}
@@ -105,18 +94,7 @@ to = ["admin@example.com"]
 			t.Setenv("TOLLGUARD_AGI_ADDR", "")
 			t.Setenv("TOLLGUARD_SMTP_PASSWORD", "")
 
-			var logs bytes.Buffer
-			done := make(chan int, 1)
-			go func() {
-				done <- run(context.Background(), []string{"--config", cfg, "serve"}, strings.NewReader(""), &bytes.Buffer{}, &logs)
-			}()
-			var code int
-			select {
-			case code = <-done:
-			case <-time.After(30 * time.Second):
-				t.Fatal("serve with alerts that cannot start did not exit")
-			}
-			out := logs.String()
+			code, out := serveUntilExit(t, cfg, "alerts that cannot start")
 			if code == 0 || !strings.Contains(out, tc.want) {
 				t.Fatalf("serve with alerts that cannot start: exit %d, want an error saying %q:\n%s", code, tc.want, out)
 			}
@@ -124,5 +102,23 @@ to = ["admin@example.com"]
 				t.Errorf("serve listened for calls before it found its alerts cannot start:\n%s", out)
 			}
 		})
+	}
+}
+
+// serveUntilExit runs serve on cfg, which must make it exit at start
+// (what says why), and returns its exit code and log.
+func serveUntilExit(t *testing.T, cfg, what string) (int, string) {
+	t.Helper()
+	var logs bytes.Buffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(context.Background(), []string{"--config", cfg, "serve"}, strings.NewReader(""), &bytes.Buffer{}, &logs)
+	}()
+	select {
+	case code := <-done:
+		return code, logs.String()
+	case <-time.After(30 * time.Second):
+		t.Fatalf("serve with %s did not exit", what)
+		return 0, ""
 	}
 }
