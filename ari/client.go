@@ -3,6 +3,8 @@ package ari
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -224,6 +226,12 @@ func (c *Client) request(ctx context.Context, what, typ, method, path string, bo
 	if err != nil {
 		if ctx.Err() != nil {
 			return tollguard.Errorf(tollguard.EUNAVAILABLE, "%s: Asterisk at %s did not answer within %s", what, c.cfg.URL, c.cfg.RequestTimeout)
+		}
+		if !neverSent(err) && method != http.MethodGet {
+			// The request may have reached Asterisk, and a change may
+			// have been made: "cannot reach" would send the admin to
+			// http.conf and let them repeat it blindly.
+			return tollguard.Errorf(tollguard.EUNAVAILABLE, "%s: the connection to Asterisk ARI at %s ended before its answer (%v); the change may have been made: read the object back (asterisk -rx 'pjsip show ...') before repeating it", what, c.cfg.URL, err)
 		}
 		return tollguard.Errorf(tollguard.EUNAVAILABLE, "%s: cannot reach Asterisk ARI at %s: %v; check that Asterisk runs with ARI enabled (http.conf enabled=yes, ari.conf enabled=yes)", what, c.cfg.URL, err)
 	}
@@ -453,4 +461,19 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// neverSent reports whether err means the request cannot have reached
+// Asterisk: no connection (refused, no route, unknown host) or no TLS
+// session with it.
+func neverSent(err error) bool {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	var rec tls.RecordHeaderError
+	var cert *tls.CertificateVerificationError
+	var unknown x509.UnknownAuthorityError
+	var host x509.HostnameError
+	return errors.As(err, &rec) || errors.As(err, &cert) || errors.As(err, &unknown) || errors.As(err, &host)
 }
