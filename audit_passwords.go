@@ -96,7 +96,7 @@ func (r *auditRun) judgeAuth(ctx context.Context, ext, id string, s AuditSetting
 	if err != nil {
 		return err
 	}
-	if err := env.putPassword(ctx, id, []ConfigField{{"password", pw}}, pw); err != nil {
+	if err := env.putPassword(ctx, id, []ConfigField{{"password", pw}}, auth.Get("password"), pw); err != nil {
 		if errors.Is(err, ErrUnconfirmed) {
 			// It may be in force: thrown away, the phone could never
 			// be given it.

@@ -241,7 +241,7 @@ func (env *AuditEnv) RotatePassword(ctx context.Context, name string) (password,
 		// md5 (or other) credentials: switch to a plain password.
 		fields = append([]ConfigField{{"auth_type", "userpass"}}, fields...)
 	}
-	if err := env.putPassword(ctx, authID, fields, pw); err != nil {
+	if err := env.putPassword(ctx, authID, fields, auth.Get("password"), pw); err != nil {
 		if errors.Is(err, ErrUnconfirmed) {
 			env.logger().Warn("SIP password change unconfirmed; the new password may be in force", LogExtension, name, "auth", authID, LogError, err)
 			return pw, authID, err
@@ -284,10 +284,12 @@ func refusedWrite(err error) bool {
 // way lands after any read-back; the phone then needs pw. So the auth is
 // read back, and a write found in force is a success; one not found is
 // sent again (the same fields: a late first write sets the same value)
-// and read back again. Only Asterisk's refusal, which changed nothing,
-// is a plain error; an outcome still unknown is an error marked
+// and read back again, but only while the read-back shows old, the
+// password before the change: another one is someone else's change,
+// which a resend would overwrite. Only Asterisk's refusal, which changed
+// nothing, is a plain error; an outcome still unknown is an error marked
 // ErrUnconfirmed, and pw must still be given out.
-func (env *AuditEnv) putPassword(ctx context.Context, id string, fields []ConfigField, pw string) error {
+func (env *AuditEnv) putPassword(ctx context.Context, id string, fields []ConfigField, old, pw string) error {
 	_, err := env.Asterisk.PutConfigObject(ctx, "auth", id, fields)
 	if err == nil || refusedWrite(err) {
 		return err
@@ -303,6 +305,12 @@ func (env *AuditEnv) putPassword(ctx context.Context, id string, fields []Config
 		if resent || rerr != nil {
 			break
 		}
+		if other := obj.Get("password"); other != old {
+			// Not ours, not the old one: another admin's rotation, or
+			// the passwords audit's, that has been handed out.
+			env.logger().Warn("Asterisk's answer to a password change was lost and the auth now has a password set by another change; not sending it again", "auth", id, LogError, err)
+			break
+		}
 		env.logger().Warn("Asterisk's answer to a password change was lost and the old password still reads back; sending the change again", "auth", id, LogError, err)
 		_, err = env.Asterisk.PutConfigObject(ctx, "auth", id, fields)
 		if err == nil || refusedWrite(err) {
@@ -314,7 +322,7 @@ func (env *AuditEnv) putPassword(ctx context.Context, id string, fields []Config
 	// A domain error, so that ErrorMessage (what the CLI and the audit
 	// print) keeps the advice.
 	return unconfirmedError{&Error{Code: ErrorCode(err), Message: fmt.Sprintf("%s; Asterisk's answer was lost, so the new password is unconfirmed, "+
-		"but it may be in force, now or when a write still on its way lands: `asterisk -rx 'pjsip show auth %s'` shows the password in force; give the phone the new password if it shows it, and rotate again if it shows the old one",
+		"but it may be in force, now or when a write still on its way lands: `asterisk -rx 'pjsip show auth %s'` shows the password in force; give the phone the new password if it shows it, and rotate again if it shows the old one (another password is a change made meanwhile by someone else)",
 		ErrorMessage(err), id)}}
 }
 
