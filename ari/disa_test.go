@@ -164,3 +164,60 @@ func TestDISAInternalAfterUnansweredIntl(t *testing.T) {
 		t.Errorf("a long internal call after an unanswered international number on a DISA line raised long_intl: %+v", a)
 	}
 }
+
+// TestDISAInternalBetweenNumbersKeepsCounts: an internal number dialled
+// between toll numbers on a DISA line ends the last attempt; that must
+// not reset what the detectors counted. Three high-risk numbers with an
+// internal one after each still raise high_risk, five numbers in
+// sequence still raise a sweep, and a two-hour international call ended
+// by an internal number still raises long_intl.
+func TestDISAInternalBetweenNumbersKeepsCounts(t *testing.T) {
+	t.Run("HighRisk", func(t *testing.T) {
+		h := newHarness(t)
+		tr, phone, at := disaLine(h)
+		for _, num := range []string{"00252612345670", "00881612345671", "00252612345672"} {
+			ownLeg(t, h, tr, phone, num, tollguard.ClassHighRisk, tollguard.ReasonHighRisk, at)
+			ownLeg(t, h, tr, phone, "1002", tollguard.ClassInternal, tollguard.ReasonOK, at.Add(5*time.Second))
+			at = at.Add(10 * time.Second)
+		}
+		if len(h.alerts.kind(tollguard.AlertHighRisk)) == 0 {
+			t.Errorf("three high-risk numbers with an internal one after each: no high_risk alert: %+v", h.alerts.all())
+		}
+	})
+	t.Run("Sweep", func(t *testing.T) {
+		h := newHarness(t)
+		tr, phone, at := disaLine(h)
+		for k := range 5 {
+			ownLeg(t, h, tr, phone, fmt.Sprintf("0033123456%03d", k), tollguard.ClassInternational, tollguard.ReasonOK, at)
+			ownLeg(t, h, tr, phone, "1002", tollguard.ClassInternal, tollguard.ReasonOK, at.Add(5*time.Second))
+			at = at.Add(10 * time.Second)
+		}
+		found := false
+		for _, a := range h.alerts.kind(tollguard.AlertSweep) {
+			found = found || strings.Contains(a.Subject, "1001")
+		}
+		if !found {
+			t.Errorf("five numbers in sequence with an internal one after each: no sweep alert: %+v", h.alerts.all())
+		}
+	})
+	t.Run("LongIntl", func(t *testing.T) {
+		h := newHarness(t, withRules(map[string]tollguard.DetectorRule{
+			tollguard.DetectLongIntl: {Threshold: 1, Window: time.Hour, Action: tollguard.ActionAlert, Duration: time.Hour},
+		}))
+		tr, phone, t0 := disaLine(h)
+		ctx := context.Background()
+		ownLeg(t, h, tr, phone, "0033123456789", tollguard.ClassInternational, tollguard.ReasonOK, t0)
+		trunk := tracerCh("d.2", "PJSIP/itsp-00000002", "Down", "from-internal", "")
+		tr.created(ctx, trunk, t0.Add(time.Second))
+		tr.dial(ctx, &ariv5.Dial{Caller: *phone, Peer: *trunk, Dialstring: "0033123456789@itsp"}, t0.Add(time.Second))
+		tr.dial(ctx, &ariv5.Dial{Caller: *phone, Peer: *trunk, Dialstatus: "ANSWER"}, t0.Add(5*time.Second))
+		trunk.State = "Up"
+		tr.destroyed(ctx, trunk, t0.Add(2*time.Hour))
+		ownLeg(t, h, tr, phone, "1002", tollguard.ClassInternal, tollguard.ReasonOK, t0.Add(2*time.Hour+10*time.Second))
+		phone.State = "Up"
+		tr.destroyed(ctx, phone, t0.Add(2*time.Hour+time.Minute))
+		if len(h.alerts.kind(tollguard.AlertLongCall)) == 0 {
+			t.Errorf("a two-hour international call, then an internal number: no long_intl: %+v", h.alerts.all())
+		}
+	})
+}
