@@ -245,6 +245,17 @@ func (c *Client) request(ctx context.Context, what, typ, method, path string, bo
 			Message string `json:"message"`
 		}
 		_ = json.Unmarshal(data, &m)
+		if resp.StatusCode == http.StatusNotFound && strings.HasPrefix(path, configPrefix) && !strings.HasPrefix(m.Message, objectNotFound) {
+			// Only "Object with id ... not found" says the object is
+			// not there: a missing object type (res_pjsip not loaded)
+			// or a proxy's page says nothing about it, and "not found"
+			// would count a purge's delete as done.
+			asterisk := ""
+			if m.Message != "" {
+				asterisk = " (" + m.Message + ")"
+			}
+			return tollguard.Errorf(tollguard.EUNAVAILABLE, "%s: ARI at %s answered 404%s, which does not say whether the object exists; check that res_pjsip is loaded (asterisk -rx 'module show like res_pjsip') and that [ari] url points at Asterisk's ARI", what, c.cfg.URL, asterisk)
+		}
 		return c.statusError(what, typ, resp.StatusCode, m.Message)
 	}
 	if out != nil && len(bytes.TrimSpace(data)) > 0 {
@@ -255,8 +266,15 @@ func (c *Client) request(ctx context.Context, what, typ, method, path string, bo
 	return nil
 }
 
+// configPrefix starts every dynamic-config path; objectNotFound starts
+// Asterisk's answer for an object that is not there (recorded).
+const (
+	configPrefix   = "/asterisk/config/dynamic/"
+	objectNotFound = "Object with id "
+)
+
 func configPath(typ, id string) string {
-	return "/asterisk/config/dynamic/res_pjsip/" + pathSegment(typ) + "/" + pathSegment(id)
+	return configPrefix + "res_pjsip/" + pathSegment(typ) + "/" + pathSegment(id)
 }
 
 // pathSegment escapes one segment of an ARI path. ARI decodes segments
