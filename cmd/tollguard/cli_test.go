@@ -229,6 +229,7 @@ func TestCLIBadInput(t *testing.T) {
 		{[]string{"schedule", "set", "acme", "--hours", "monday 9-5"}, ""},
 		{[]string{"schedule", "set", "acme", "--deny", "expensive"}, "want one of internal, national"},
 		{[]string{"schedule", "set", "acme", "--deny", "premium,emergency"}, "--deny emergency: emergency calls are never denied"},
+		{[]string{"schedule", "set", "acme", "--deny", "none,premium"}, "--deny none with classes ([premium])"},
 		{[]string{"calls", "--since", "yesterday"}, "--since"},
 		{[]string{"calls", "--since", "0"}, `--since "0": since now`},
 		{[]string{"calls", "--limit", "0"}, "--limit 0: want at least 1"},

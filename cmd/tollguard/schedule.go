@@ -46,10 +46,12 @@ func newScheduleSetCommand(app *App) *cobra.Command {
 				zone = z
 			}
 			var classes []tollguard.Class
+			none := false
 			for _, d := range deny {
 				for _, c := range strings.Split(d, ",") {
 					cl := tollguard.Class(strings.TrimSpace(c))
 					if strings.EqualFold(string(cl), "none") {
+						none = true
 						continue
 					}
 					if cl == "" {
@@ -67,6 +69,10 @@ func newScheduleSetCommand(app *App) *cobra.Command {
 						classes = append(classes, cl)
 					}
 				}
+			}
+			if none && len(classes) > 0 {
+				// Which was meant, no class or these? Ask rather than guess.
+				return usagef("--deny none with classes (%s): give none alone to deny no class outside hours, or the classes alone", fmt.Sprint(classes))
 			}
 			db, err := app.Store(cmd.Context())
 			if err != nil {
