@@ -97,7 +97,7 @@ func newAuditCommand(app *App) *cobra.Command {
 					errs = append(errs, fmt.Errorf("audit %s: %d of its %d actions failed (marked FAILED, with what to do)", j.Name(), n, len(run.Actions)))
 				}
 				if !asJSON {
-					printAuditRun(app.Out, run)
+					printAuditRun(app.Out, run, env.Asterisk != nil)
 				}
 			}
 			if asJSON {
@@ -154,7 +154,7 @@ func progressTo(w io.Writer, job string) tollguard.AuditProgress {
 // actions, then new secrets (shown once, never stored). Messages and
 // errors carry endpoint names, caller IDs and fail2ban's output, so
 // their tabs and line breaks are escaped (oneLine): one line per item.
-func printAuditRun(w io.Writer, run *tollguard.AuditRun) {
+func printAuditRun(w io.Writer, run *tollguard.AuditRun, ari bool) {
 	mode := "report-only"
 	if run.Apply {
 		mode = "applied"
@@ -184,7 +184,12 @@ func printAuditRun(w io.Writer, run *tollguard.AuditRun) {
 		}
 	}
 	if !run.Apply && len(run.Findings) > 0 && !reportOnly[run.Job] {
-		fmt.Fprintf(w, "  run `tollguard audit %s --apply` to act on what this audit may fix\n", run.Job)
+		if !ari && needsARI[run.Job] {
+			// Suggesting --apply would only repeat this report.
+			fmt.Fprintf(w, "  `tollguard audit %s --apply` acts only with [ari] enabled; without it, it reports the same\n", run.Job)
+		} else {
+			fmt.Fprintf(w, "  run `tollguard audit %s --apply` to act on what this audit may fix\n", run.Job)
+		}
 	}
 	if run.Error != "" {
 		fmt.Fprintf(w, "  error: %s\n", oneLine(run.Error))
@@ -194,6 +199,10 @@ func printAuditRun(w io.Writer, run *tollguard.AuditRun) {
 // reportOnly are the jobs whose --apply changes nothing (selftest has
 // no --apply at all), so their reports do not suggest it.
 var reportOnly = map[string]bool{"spend": true, "coverage": true, "selftest": true}
+
+// needsARI are the jobs whose --apply acts through ARI: without it they
+// only report.
+var needsARI = map[string]bool{"stale": true, "tests": true, "passwords": true}
 
 func newAuditRunsCommand(app *App) *cobra.Command {
 	var job string

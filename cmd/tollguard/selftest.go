@@ -38,7 +38,7 @@ tollguard. serve must be running (it is the gate).`,
 					return jerr
 				}
 			} else {
-				printAuditRun(app.Out, run)
+				printAuditRun(app.Out, run, true) // selftest: report only
 			}
 			if err != nil {
 				return err

@@ -217,7 +217,7 @@ func TestAuditRunOneLinePerItem(t *testing.T) {
 			Message: "caller ID \"x\"\n  info     ok                   all fine\r"}},
 		Actions: []tollguard.AuditAction{{Kind: "block", Subject: "ext:1001", Message: "blocked\nforged", Err: "fail2ban-client: ERROR\r\nline2"}},
 		Error:   "partial\nrun"}
-	printAuditRun(&b, run)
+	printAuditRun(&b, run, true)
 	out := b.String()
 	if n := strings.Count(out, "\n"); n != 4 {
 		t.Errorf("want 4 lines (header, finding, action, error), got %d:\n%s", n, out)
