@@ -37,6 +37,28 @@ func disaLine(h *harness) (tr *tracker, phone *ariv5.ChannelData, t0 time.Time) 
 // attempts (the default rule: 3 in 10 minutes blocks international
 // calls). The phone's attempt was renumbered instead, and a renumbered
 // attempt counts again only when its first number did not: the second
+// longIntlRule alerts on any international call of an hour or more.
+func longIntlRule() harnessOpt {
+	return withRules(map[string]tollguard.DetectorRule{
+		tollguard.DetectLongIntl: {Threshold: 1, Window: time.Hour, Action: tollguard.ActionAlert, Duration: time.Hour},
+	})
+}
+
+// dialLeg is the phone's Dial to a new peer channel: started at start,
+// ended with status (ANSWER, NOANSWER...) at answer; an answered peer is
+// Up. The caller destroys it.
+func dialLeg(tr *tracker, phone *ariv5.ChannelData, id, name, dialstring, status string, start, answer time.Time) *ariv5.ChannelData {
+	ctx := context.Background()
+	peer := tracerCh(id, name, "Down", "from-internal", "")
+	tr.created(ctx, peer, start)
+	tr.dial(ctx, &ariv5.Dial{Caller: *phone, Peer: *peer, Dialstring: dialstring}, start)
+	tr.dial(ctx, &ariv5.Dial{Caller: *phone, Peer: *peer, Dialstatus: status}, answer)
+	if status == "ANSWER" {
+		peer.State = "Up"
+	}
+	return peer
+}
+
 // and third went unseen.
 func TestDISATriesHighRiskInTurn(t *testing.T) {
 	h := newHarness(t)
@@ -100,16 +122,11 @@ func TestSecondRouteOtherFormCountsOnce(t *testing.T) {
 // not be taken as the international number's, nor its length raise
 // long_intl.
 func TestDISAEmergencyAfterUnansweredIntl(t *testing.T) {
-	h := newHarness(t, withRules(map[string]tollguard.DetectorRule{
-		tollguard.DetectLongIntl: {Threshold: 1, Window: time.Hour, Action: tollguard.ActionAlert, Duration: time.Hour},
-	}))
+	h := newHarness(t, longIntlRule())
 	tr, phone, t0 := disaLine(h)
 	ctx := context.Background()
 	ownLeg(t, h, tr, phone, "0033123456789", tollguard.ClassInternational, tollguard.ReasonOK, t0)
-	trunk := tracerCh("d.2", "PJSIP/itsp-00000002", "Down", "from-internal", "")
-	tr.created(ctx, trunk, t0.Add(time.Second))
-	tr.dial(ctx, &ariv5.Dial{Caller: *phone, Peer: *trunk, Dialstring: "0033123456789@itsp"}, t0.Add(time.Second))
-	tr.dial(ctx, &ariv5.Dial{Caller: *phone, Peer: *trunk, Dialstatus: "NOANSWER"}, t0.Add(30*time.Second))
+	trunk := dialLeg(tr, phone, "d.2", "PJSIP/itsp-00000002", "0033123456789@itsp", "NOANSWER", t0.Add(time.Second), t0.Add(30*time.Second))
 	tr.destroyed(ctx, trunk, t0.Add(30*time.Second))
 	// The include: clear, then the emergency allow of its own.
 	at := t0.Add(40 * time.Second)
@@ -118,12 +135,9 @@ func TestDISAEmergencyAfterUnansweredIntl(t *testing.T) {
 	}
 	tr.varset(ctx, phone, tollguard.VarVerdict, string(tollguard.Allow), at)
 	tr.varset(ctx, phone, tollguard.VarReason, string(tollguard.ReasonEmergency), at)
-	trunk2 := tracerCh("d.3", "PJSIP/itsp-00000003", "Down", "from-internal", "")
-	tr.created(ctx, trunk2, t0.Add(41*time.Second))
-	tr.dial(ctx, &ariv5.Dial{Caller: *phone, Peer: *trunk2, Dialstring: "999@itsp"}, t0.Add(41*time.Second))
-	tr.dial(ctx, &ariv5.Dial{Caller: *phone, Peer: *trunk2, Dialstatus: "ANSWER"}, t0.Add(45*time.Second))
+	trunk2 := dialLeg(tr, phone, "d.3", "PJSIP/itsp-00000003", "999@itsp", "ANSWER", t0.Add(41*time.Second), t0.Add(45*time.Second))
 	end := t0.Add(3 * time.Hour)
-	trunk2.State, phone.State = "Up", "Up"
+	phone.State = "Up"
 	tr.destroyed(ctx, trunk2, end)
 	tr.destroyed(ctx, phone, end)
 	if a := h.alerts.kind(tollguard.AlertLongCall); len(a) != 0 {
@@ -139,25 +153,17 @@ func TestDISAEmergencyAfterUnansweredIntl(t *testing.T) {
 // international number's: a false long_intl. An internal number now
 // ends the last attempt like any other next number.
 func TestDISAInternalAfterUnansweredIntl(t *testing.T) {
-	h := newHarness(t, withRules(map[string]tollguard.DetectorRule{
-		tollguard.DetectLongIntl: {Threshold: 1, Window: time.Hour, Action: tollguard.ActionAlert, Duration: time.Hour},
-	}))
+	h := newHarness(t, longIntlRule())
 	tr, phone, t0 := disaLine(h)
 	ctx := context.Background()
 	ownLeg(t, h, tr, phone, "0033123456789", tollguard.ClassInternational, tollguard.ReasonOK, t0)
-	trunk := tracerCh("d.2", "PJSIP/itsp-00000002", "Down", "from-internal", "")
-	tr.created(ctx, trunk, t0.Add(time.Second))
-	tr.dial(ctx, &ariv5.Dial{Caller: *phone, Peer: *trunk, Dialstring: "0033123456789@itsp"}, t0.Add(time.Second))
-	tr.dial(ctx, &ariv5.Dial{Caller: *phone, Peer: *trunk, Dialstatus: "NOANSWER"}, t0.Add(30*time.Second))
+	trunk := dialLeg(tr, phone, "d.2", "PJSIP/itsp-00000002", "0033123456789@itsp", "NOANSWER", t0.Add(time.Second), t0.Add(30*time.Second))
 	tr.destroyed(ctx, trunk, t0.Add(30*time.Second))
 	// The next number on the line: extension 1002, gated as internal.
 	ownLeg(t, h, tr, phone, "1002", tollguard.ClassInternal, tollguard.ReasonOK, t0.Add(40*time.Second))
-	desk := tracerCh("d.3", "PJSIP/1002-00000003", "Down", "from-internal", "")
-	tr.created(ctx, desk, t0.Add(41*time.Second))
-	tr.dial(ctx, &ariv5.Dial{Caller: *phone, Peer: *desk, Dialstring: "1002"}, t0.Add(41*time.Second))
-	tr.dial(ctx, &ariv5.Dial{Caller: *phone, Peer: *desk, Dialstatus: "ANSWER"}, t0.Add(45*time.Second))
+	desk := dialLeg(tr, phone, "d.3", "PJSIP/1002-00000003", "1002", "ANSWER", t0.Add(41*time.Second), t0.Add(45*time.Second))
 	end := t0.Add(3 * time.Hour)
-	desk.State, phone.State = "Up", "Up"
+	phone.State = "Up"
 	tr.destroyed(ctx, desk, end)
 	tr.destroyed(ctx, phone, end)
 	if a := h.alerts.kind(tollguard.AlertLongCall); len(a) != 0 {
@@ -201,17 +207,11 @@ func TestDISAInternalBetweenNumbersKeepsCounts(t *testing.T) {
 		}
 	})
 	t.Run("LongIntl", func(t *testing.T) {
-		h := newHarness(t, withRules(map[string]tollguard.DetectorRule{
-			tollguard.DetectLongIntl: {Threshold: 1, Window: time.Hour, Action: tollguard.ActionAlert, Duration: time.Hour},
-		}))
+		h := newHarness(t, longIntlRule())
 		tr, phone, t0 := disaLine(h)
 		ctx := context.Background()
 		ownLeg(t, h, tr, phone, "0033123456789", tollguard.ClassInternational, tollguard.ReasonOK, t0)
-		trunk := tracerCh("d.2", "PJSIP/itsp-00000002", "Down", "from-internal", "")
-		tr.created(ctx, trunk, t0.Add(time.Second))
-		tr.dial(ctx, &ariv5.Dial{Caller: *phone, Peer: *trunk, Dialstring: "0033123456789@itsp"}, t0.Add(time.Second))
-		tr.dial(ctx, &ariv5.Dial{Caller: *phone, Peer: *trunk, Dialstatus: "ANSWER"}, t0.Add(5*time.Second))
-		trunk.State = "Up"
+		trunk := dialLeg(tr, phone, "d.2", "PJSIP/itsp-00000002", "0033123456789@itsp", "ANSWER", t0.Add(time.Second), t0.Add(5*time.Second))
 		tr.destroyed(ctx, trunk, t0.Add(2*time.Hour))
 		ownLeg(t, h, tr, phone, "1002", tollguard.ClassInternal, tollguard.ReasonOK, t0.Add(2*time.Hour+10*time.Second))
 		phone.State = "Up"

@@ -590,31 +590,39 @@ func TestCLIPurgeNowBlockReason(t *testing.T) {
 	}
 }
 
+// failedPurge adds extension 2001 (account acme), schedules its purge
+// and runs it as the audit would when due, with Asterisk answering the
+// delete of its typ object with status: the purge must fail.
+func failedPurge(t *testing.T, c *auditCLI, typ string, status int, text string) {
+	t.Helper()
+	c.ok("account", "add", "acme", "--country", "GB", "--currency", "GBP")
+	c.ok("ext", "add", "2001", "--account", "acme")
+	c.ok("ext", "purge", "2001")
+	db, err := store.Open(context.Background(), c.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	cl, err := ari.NewClient(ari.Config{URL: c.fake.URL, User: c.fake.User, Password: c.fake.Password})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	c.fake.Fault(http.MethodDelete, "/asterisk/config/dynamic/res_pjsip/"+typ+"/2001", status, text, 1)
+	env := &tollguard.AuditEnv{Store: db, Asterisk: cl}
+	if _, err := env.PurgeExtension(context.Background(), "2001", "purged by an admin"); err == nil {
+		t.Fatal("the purge did not fail")
+	}
+}
+
 // TestCLIUnblockAfterPartialPurge: a run of a purge deleted the
 // endpoint and failed on the aor, as the block said, "unblock it to
 // cancel": unblock said "pending purge cancelled" and nothing else, and
 // the phone stayed without its endpoint.
 func TestCLIUnblockAfterPartialPurge(t *testing.T) {
 	c := newAuditCLI(t, "")
-	c.ok("account", "add", "acme", "--country", "GB", "--currency", "GBP")
-	c.ok("ext", "add", "2001", "--account", "acme")
-	c.ok("ext", "purge", "2001")
 	// The audit's run of the purge, when due, fails partway.
-	db, err := store.Open(context.Background(), c.db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl, err := ari.NewClient(ari.Config{URL: c.fake.URL, User: c.fake.User, Password: c.fake.Password})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	c.fake.Fault(http.MethodDelete, "/asterisk/config/dynamic/res_pjsip/aor/2001", http.StatusInternalServerError, "Internal Server Error", 1)
-	env := &tollguard.AuditEnv{Store: db, Asterisk: cl}
-	if _, err := env.PurgeExtension(context.Background(), "2001", "purged by an admin"); err == nil {
-		t.Fatal("the purge did not fail")
-	}
-	db.Close()
+	failedPurge(t, c, "aor", http.StatusInternalServerError, "Internal Server Error")
 	if _, ok := c.fake.Object("endpoint", "2001"); ok {
 		t.Fatal("endpoint still there: nothing to test")
 	}

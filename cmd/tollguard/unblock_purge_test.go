@@ -1,14 +1,9 @@
 package main
 
 import (
-	"context"
 	"net/http"
 	"strings"
 	"testing"
-
-	"github.com/tollguard/tollguard"
-	"github.com/tollguard/tollguard/ari"
-	"github.com/tollguard/tollguard/store"
 )
 
 // TestCLIUnblockAfterPurgeWhoseDeleteGot504: a proxy answered the
@@ -17,24 +12,7 @@ import (
 // PJSIP objects", while Asterisk still had them all.
 func TestCLIUnblockAfterPurgeWhoseDeleteGot504(t *testing.T) {
 	c := newAuditCLI(t, "")
-	c.ok("account", "add", "acme", "--country", "GB", "--currency", "GBP")
-	c.ok("ext", "add", "2001", "--account", "acme")
-	c.ok("ext", "purge", "2001")
-	db, err := store.Open(context.Background(), c.db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl, err := ari.NewClient(ari.Config{URL: c.fake.URL, User: c.fake.User, Password: c.fake.Password})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	c.fake.Fault(http.MethodDelete, "/asterisk/config/dynamic/res_pjsip/endpoint/2001", http.StatusGatewayTimeout, "Gateway Timeout", 1)
-	env := &tollguard.AuditEnv{Store: db, Asterisk: cl}
-	if _, err := env.PurgeExtension(context.Background(), "2001", "purged by an admin"); err == nil {
-		t.Fatal("the purge did not fail")
-	}
-	db.Close()
+	failedPurge(t, c, "endpoint", http.StatusGatewayTimeout, "Gateway Timeout")
 	if _, ok := c.fake.Object("endpoint", "2001"); !ok {
 		t.Fatal("endpoint gone: not a purge that deleted nothing")
 	}
