@@ -173,7 +173,11 @@ func TestAlertsCommands(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		logLines := make(chan string, 64)
 		d := &daemon{app: app, db: db, log: slog.New(slog.NewTextHandler(chanWriter(logLines), nil)), metrics: NewMetrics()}
-		if err := startAlerts(ctx, d); err != nil {
+		ns, err := app.Config.Alerts.Notifiers(d.log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := startAlerts(ctx, d, ns); err != nil {
 			t.Fatal(err)
 		}
 		a := tollguard.Alert{Kind: tollguard.AlertCredentialsCompromised, Severity: tollguard.SeverityCritical,

@@ -119,10 +119,12 @@ func serve(ctx context.Context, app *App) error {
 			return err
 		}
 	}
-	// The notifiers read their secret files and CA file here too: the
-	// alerts start after the FastAGI bind, and a serve failing there
-	// (restarted by systemd) took calls whose hangups found no daemon.
-	if _, err := cfg.Alerts.Notifiers(log); err != nil {
+	// The notifiers read their secret files and CA file: built before
+	// the FastAGI bind, though the alerts start after it, since a serve
+	// failing there (restarted by systemd) took calls whose hangups found
+	// no daemon.
+	notifiers, err := cfg.Alerts.Notifiers(log)
+	if err != nil {
 		return err
 	}
 	db, err := app.Store(ctx)
@@ -193,7 +195,7 @@ func serve(ctx context.Context, app *App) error {
 			return fmt.Errorf("agi: %w", err)
 		}
 	}
-	if err := startAlerts(ctx, d); err != nil {
+	if err := startAlerts(ctx, d, notifiers); err != nil {
 		return fmt.Errorf("alerts: %w", err)
 	}
 	if err := startARI(ctx, d); err != nil {

@@ -12,13 +12,10 @@ import (
 // startAlerts starts alert storage and delivery and sets d.alerter: Raise
 // writes the alert and its outbox rows to the store and returns; the
 // dispatcher delivers to the log, e-mail and the webhook in the
-// background until ctx ends.
-func startAlerts(ctx context.Context, d *daemon) error {
+// background until ctx ends. ns are the notifiers serve built from
+// [alerts] before it listened for calls.
+func startAlerts(ctx context.Context, d *daemon, ns []tollguard.Notifier) error {
 	cfg := &d.app.Config.Alerts
-	ns, err := cfg.Notifiers(d.log)
-	if err != nil {
-		return err
-	}
 	var m tollguard.AlertMetrics = tollguard.NopAlertMetrics{}
 	if d.metrics != nil {
 		m = alertMetrics{d.metrics}
