@@ -24,7 +24,7 @@ func TestMissedEventsDoNotAccumulateSoak(t *testing.T) {
 	settle := func() int {
 		runtime.GC()
 		time.Sleep(50 * time.Millisecond)
-		return runtime.NumGoroutine()
+		return testutil.Goroutines()
 	}
 	g0 := settle()
 	k := 0
@@ -61,7 +61,7 @@ func TestMissedEventsDoNotAccumulateSoak(t *testing.T) {
 	if len(h.l.pending) > 0 {
 		t.Errorf("%d settlements pending", len(h.l.pending))
 	}
-	if g1 > g0+5 {
+	if g1 > g0+2 { // one leaked per reconnect would show
 		t.Errorf("goroutines grew from %d to %d over %d reconnects", g0, g1, rounds)
 	}
 	t.Logf("%d calls over %d reconnects: goroutines %d -> %d", k, rounds, g0, g1)

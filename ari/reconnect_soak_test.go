@@ -5,6 +5,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/tollguard/tollguard/internal/testutil"
 )
 
 // TestReconnectsDoNotLeakSoak: the websocket drops and Asterisk restarts,
@@ -24,7 +26,7 @@ func TestReconnectsDoNotLeakSoak(t *testing.T) {
 		runtime.GC()
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
-		return runtime.NumGoroutine(), ms.HeapAlloc
+		return testutil.Goroutines(), ms.HeapAlloc
 	}
 	// Warm up: the first few reconnects allocate pools and caches.
 	for i := 2; i <= 4; i++ {

@@ -1,0 +1,42 @@
+package testutil
+
+import (
+	"bytes"
+	"runtime"
+)
+
+// Goroutines counts the running goroutines, leaving out idle HTTP
+// keep-alive connections: net/http keeps up to MaxIdleConnsPerHost of
+// them per host and picks how many from timing (three goroutines each,
+// client and server side), so a leak test counting them fails on a
+// busy machine without any leak. A connection serving a request (a
+// websocket's handler, a hung REST call) still counts.
+func Goroutines() int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	count := 0
+	for _, g := range bytes.Split(buf, []byte("\n\n")) {
+		if len(bytes.TrimSpace(g)) == 0 || idleHTTP(g) {
+			continue
+		}
+		count++
+	}
+	return count
+}
+
+// idleHTTP: a client connection's read or write loop, or a server
+// connection waiting for its next request (no handler on its stack).
+func idleHTTP(stack []byte) bool {
+	if bytes.Contains(stack, []byte("net/http.(*persistConn).readLoop")) ||
+		bytes.Contains(stack, []byte("net/http.(*persistConn).writeLoop")) {
+		return true
+	}
+	return bytes.Contains(stack, []byte("net/http.(*conn).serve")) && !bytes.Contains(stack, []byte("ServeHTTP"))
+}
