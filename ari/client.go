@@ -250,6 +250,11 @@ func (c *Client) request(ctx context.Context, what, typ, method, path string, bo
 			// not there: a missing object type (res_pjsip not loaded)
 			// or a proxy's page says nothing about it, and "not found"
 			// would count a purge's delete as done.
+			if strings.HasPrefix(m.Message, "configClass ") || strings.HasPrefix(m.Message, "objectType ") {
+				// resource_asterisk.c: no module registered the class or
+				// the object type.
+				return tollguard.Errorf(tollguard.EUNAVAILABLE, "%s: Asterisk has no PJSIP configuration to manage (404: %s), so whether the object exists is unknown; res_pjsip is not loaded: asterisk -rx 'module show like res_pjsip' lists it, asterisk -rx 'module load res_pjsip.so' loads it (check modules.conf)", what, m.Message)
+			}
 			asterisk := ""
 			if m.Message != "" {
 				asterisk = " (" + m.Message + ")"

@@ -22,7 +22,10 @@ func TestConfig404SaysNotFoundOnlyForTheObject(t *testing.T) {
 		want              string
 	}{
 		{"ObjectNotFound", `{"message": "Object with id '1009' not found"}`, "application/json", tollguard.ENOTFOUND},
-		{"NoObjectType", `{"message": "Unable to find sorcery object type 'endpoint'"}`, "application/json", tollguard.EUNAVAILABLE},
+		// resource_asterisk.c's texts for a class or type no module
+		// registered (res_pjsip not loaded).
+		{"NoConfigClass", `{"message": "configClass 'res_pjsip' not found"}`, "application/json", tollguard.EUNAVAILABLE},
+		{"NoObjectType", `{"message": "objectType 'endpoint' not found"}`, "application/json", tollguard.EUNAVAILABLE},
 		{"ProxyPage", "<html><body><h1>404 Not Found</h1></body></html>\n", "text/html", tollguard.EUNAVAILABLE},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -42,8 +45,11 @@ func TestConfig404SaysNotFoundOnlyForTheObject(t *testing.T) {
 					t.Errorf("%s answered 404 %s: code %q (%v), want %q", op, tc.body, got, err, tc.want)
 				}
 			}
-			if tc.want == tollguard.EUNAVAILABLE && !strings.Contains(tollguard.ErrorMessage(derr), "res_pjsip is loaded") {
+			if tc.want == tollguard.EUNAVAILABLE && !strings.Contains(tollguard.ErrorMessage(derr), "module show like res_pjsip") {
 				t.Errorf("delete answered 404 %s: %v; want the advice to check res_pjsip and [ari] url", tc.body, derr)
+			}
+			if strings.HasPrefix(tc.name, "No") && !strings.Contains(tollguard.ErrorMessage(derr), "module load res_pjsip.so") {
+				t.Errorf("delete answered 404 %s: %v; want Asterisk's own answer read as res_pjsip not loaded", tc.body, derr)
 			}
 		})
 	}

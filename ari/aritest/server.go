@@ -731,6 +731,10 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		writeRaw(rec, 200, f.Body)
 	case strings.HasPrefix(p, "/asterisk/config/dynamic/res_pjsip/"):
 		s.config(rec, r.Method, strings.TrimPrefix(p, "/asterisk/config/dynamic/res_pjsip/"), body)
+	case strings.HasPrefix(p, "/asterisk/config/dynamic/"):
+		// resource_asterisk.c: a config class no module registered.
+		class, _, _ := strings.Cut(strings.TrimPrefix(p, "/asterisk/config/dynamic/"), "/")
+		writeJSON(rec, http.StatusNotFound, map[string]string{"message": fmt.Sprintf("configClass '%s' not found", class)})
 	case strings.HasPrefix(p, "/asterisk/modules/") && r.Method == http.MethodPut:
 		s.reload(rec, strings.TrimPrefix(p, "/asterisk/modules/"))
 	case p == "/channels" && r.Method == http.MethodPost:
@@ -819,7 +823,8 @@ func (s *Server) config(w http.ResponseWriter, method, rest string, body []byte)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, known := s.attrs[typ]; !known {
-		writeJSON(w, http.StatusNotFound, map[string]string{"message": fmt.Sprintf("Unable to find sorcery object type '%s'", typ)})
+		// resource_asterisk.c's text for a type sorcery does not know.
+		writeJSON(w, http.StatusNotFound, map[string]string{"message": fmt.Sprintf("objectType '%s' not found", typ)})
 		return
 	}
 	key := typ + "/" + id
@@ -953,7 +958,9 @@ func (s *Server) channelVar(w http.ResponseWriter, id, name string) {
 	s.mu.Unlock()
 	switch {
 	case !ok:
-		writeJSON(w, http.StatusNotFound, map[string]string{"message": "Channel not found"})
+		// resource_channels.c's get_channel_var text (GET /channels/{id}
+		// itself says "Channel not found").
+		writeJSON(w, http.StatusNotFound, map[string]string{"message": "Provided channel was not found"})
 	case !set:
 		f, err := loadREST("ari-rest-channel-var-unset.json")
 		if err != nil {
