@@ -1111,8 +1111,13 @@ func TestIncludeBehaviour(t *testing.T) {
 	t.Run("ForgedArgumentsRefused", func(t *testing.T) {
 		for exten, args := range map[string][]string{
 			"0044207946000,2002": {"0044207946000", "2002"}, // a comma in the dialled extension
-			"0044abc":            {"0044abc"},
-			"":                   {""},
+			// A single trailing comma left nothing after SHIFT's first
+			// item: in the (${EXTEN},1001) form it blanked the admin's
+			// ARG2, and the endpoint name was checked instead.
+			"0044207946000,":  {"0044207946000", "", "1001"},
+			"0044207946000, ": {"0044207946000", " ", "1001"},
+			"0044abc":         {"0044abc"},
+			"":                {""},
 			"1\n[Nov 23] NOTICE Registration from '' failed for '192.0.2.9:5060'": {"1\n[Nov 23] NOTICE Registration from '' failed for '192.0.2.9:5060'"},
 			// ")" and ":" dialled by the phone (%29, %3A): inserted into
 			// ${REGEX(... ${tg_num})}, they ended the function and cut
