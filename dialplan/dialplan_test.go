@@ -1143,6 +1143,42 @@ func TestIncludeBehaviour(t *testing.T) {
 			}
 		}
 	})
+	t.Run("LocalChannelNameFiltered", func(t *testing.T) {
+		// A route that does Dial(Local/${EXTEN}@outbound/n) names the
+		// Local channel after the caller's raw text: the warnings print
+		// the name, so a line break in it forged a log line.
+		forged := "1\n[Nov 23 10:00:00] NOTICE[1234] res_pjsip/pjsip_distributor.c: Request 'REGISTER' from '<sip:x@192.0.2.9>' failed for '192.0.2.9:5060' - Wrong password"
+		s := newSim(t, "Local")
+		s.channel["name"] = "Local/" + forged + "@outbound-00000003;2"
+		s.agi = answers("allow", "ok", "", "52", true)
+		s.call(forged, forged)
+		if s.hangup != "28" || len(s.logs) != 1 {
+			t.Fatalf("hangup %q logs %q", s.hangup, s.logs)
+		}
+		if strings.ContainsAny(s.logs[0], "\n'<>[]") || !strings.Contains(s.logs[0], "on Local/1Nov231000") {
+			t.Errorf("log %q: want the channel name without a line break or quote", s.logs[0])
+		}
+		// A no-decision warning, and an emergency call not recorded.
+		s = newSim(t, "Local")
+		s.channel["name"] = "Local/0044207946000\n[x]@outbound-00000004;2"
+		s.agi = func(s *sim, _ string, _ []string) { s.vars["AGISTATUS"] = "FAILURE" }
+		s.call("0044207946000", "0044207946000")
+		logs := s.logs
+		s = newSim(t, "Local")
+		s.channel["name"] = "Local/0044207946000\n[x]@outbound-00000004;2"
+		s.call("999", "999")
+		s.agi = func(s *sim, _ string, _ []string) { s.vars["AGISTATUS"] = "FAILURE" }
+		s.runHandlers()
+		logs = append(logs, s.logs...)
+		if len(logs) != 2 {
+			t.Fatalf("logs %q", logs)
+		}
+		for _, l := range logs {
+			if !strings.Contains(l, "on Local/0044207946000x@outbound-000000042 ") {
+				t.Errorf("log %q: want the filtered channel name", l)
+			}
+		}
+	})
 	t.Run("HandlerPushedOnceAndPreviousCallSettled", func(t *testing.T) {
 		s := newSim(t, "PJSIP")
 		s.agi = answers("allow", "ok", "", "50", true)
