@@ -125,6 +125,10 @@ type AuditEnv struct {
 	Settings  AuditSettings
 	Logger    *slog.Logger
 	Rand      io.Reader // nil: crypto/rand; tests may pin it
+	// Abandoned tracks runs abandoned at their deadline until their
+	// late result is stored, so serve can wait for them before it
+	// closes the database. nil: they are not tracked.
+	Abandoned *AbandonedAudits
 }
 
 func (env *AuditEnv) now() time.Time {
@@ -491,7 +495,9 @@ func RunAudit(ctx context.Context, env *AuditEnv, job AuditJob, apply bool, trig
 			abandoned = true
 			res.err = Errorf(EUNAVAILABLE, "audit %s did not finish within %s ([audit] timeout), nor stop within %s of being cancelled: something it waits on ignores cancellation (a hung file system or database driver). It is left to finish; what it finds and changes from now on is stored as a separate run of %s when it returns. Find what hangs (the log lines before this one), then run it again with `tollguard audit %s`",
 				run.Job, timeout, grace, run.Job, run.Job)
+			tracked := env.Abandoned.add(run.Job, run.StartedAt)
 			go func() {
+				defer tracked()
 				late := <-done
 				lrun := &AuditRun{Job: run.Job, Trigger: trigger, Apply: apply, StartedAt: run.StartedAt}
 				err := late.err
@@ -513,6 +519,84 @@ func RunAudit(ctx context.Context, env *AuditEnv, job AuditJob, apply bool, trig
 			run.Job, timeout, why)
 	}
 	return env.recordAudit(ctx, run, res.findings, res.actions, res.err)
+}
+
+// AbandonedAudits tracks audit runs abandoned at their deadline whose
+// job has not returned yet, so that whoever owns the database (serve)
+// can wait for their late results to be stored before closing it. The
+// zero value is ready; a nil one tracks nothing.
+type AbandonedAudits struct {
+	mu   sync.Mutex
+	runs map[*AbandonedAudit]struct{}
+	idle chan struct{} // closed when the last run is stored; nil unless Wait waits
+}
+
+// AbandonedAudit is one abandoned run still going.
+type AbandonedAudit struct {
+	Job     string
+	Started time.Time
+}
+
+func (a *AbandonedAudits) add(job string, started time.Time) (stored func()) {
+	if a == nil {
+		return func() {}
+	}
+	r := &AbandonedAudit{Job: job, Started: started}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.runs == nil {
+		a.runs = map[*AbandonedAudit]struct{}{}
+	}
+	a.runs[r] = struct{}{}
+	return func() {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		delete(a.runs, r)
+		if len(a.runs) == 0 && a.idle != nil {
+			close(a.idle)
+			a.idle = nil
+		}
+	}
+}
+
+// Wait returns once every abandoned run's late result is stored (or
+// failed to be: recordAudit logs that), or when ctx ends. It returns
+// the runs still going then, oldest first; nil when none.
+func (a *AbandonedAudits) Wait(ctx context.Context) []AbandonedAudit {
+	if a == nil {
+		return nil
+	}
+	a.mu.Lock()
+	if len(a.runs) == 0 {
+		a.mu.Unlock()
+		return nil
+	}
+	if a.idle == nil {
+		a.idle = make(chan struct{})
+	}
+	idle := a.idle
+	a.mu.Unlock()
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+	}
+	return a.Running()
+}
+
+// Running lists the abandoned runs still going, oldest first.
+func (a *AbandonedAudits) Running() []AbandonedAudit {
+	if a == nil {
+		return nil
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []AbandonedAudit
+	for r := range a.runs {
+		out = append(out, *r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Started.Before(out[j].Started) })
+	return out
 }
 
 // runningAudits are the audits running now, by store and audit group,

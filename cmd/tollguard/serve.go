@@ -69,6 +69,9 @@ type daemon struct {
 	channelHangup tollguard.ChannelHanger
 
 	wg sync.WaitGroup
+	// abandoned are the scheduled audit runs abandoned at their
+	// deadline whose late result is not stored yet.
+	abandoned tollguard.AbandonedAudits
 	// reloaders run on SIGHUP with the new config.
 	reloaders []func(*Config)
 	// gate is the [gate] section in force; SIGHUP swaps it while the
@@ -223,9 +226,8 @@ func serve(ctx context.Context, app *App) error {
 	stop := func() {
 		notifySystemd(log, sd.SdNotifyStopping)
 		cancel()
-		waitTimeout(&d.wg, cfg.AGI.ShutdownWait()+5*time.Second, log)
+		d.shutdown(cfg.AGI.ShutdownWait() + 5*time.Second)
 		stopped = true
-		app.Close()
 	}
 	for {
 		select {
@@ -283,6 +285,28 @@ func (d *daemon) runCheckpointer(ctx context.Context, db walCheckpointer) {
 	default:
 		log.Error("WAL checkpointer did not start; SQLite checkpoints inside commits, as by default, so a decision now and then waits for one. "+tollguard.CheckStore, tollguard.LogError, err)
 	}
+}
+
+// shutdown waits up to wait in all for the background tasks, then for
+// the late results of audits abandoned at their deadline (what such a
+// job changed, purges or blocks, is only on record once its run is
+// stored), and closes the database.
+func (d *daemon) shutdown(wait time.Duration) {
+	deadline := time.Now().Add(wait)
+	waitTimeout(&d.wg, wait, d.log)
+	if running := d.abandoned.Running(); len(running) > 0 {
+		for _, r := range running {
+			d.log.Info("shutting down: waiting for an audit abandoned at its deadline to return, so that what it found and changed is stored",
+				"job", r.Job, "started", r.Started, "timeout", time.Until(deadline).Round(time.Millisecond).String())
+		}
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		for _, r := range d.abandoned.Wait(ctx) {
+			d.log.Error("stopped waiting for audit "+r.Job+" (abandoned at its deadline, still running): the database closes now, so its late run, with what it found and changed since, will not be stored. Its changes are in this log as \"audit action\" lines with this job; check them, find what hangs (a hung file system or database driver), then run `tollguard audit "+r.Job+"` again",
+				"job", r.Job, tollguard.LogReason, "shutdown_wait_elapsed", "started", r.Started)
+		}
+		cancel()
+	}
+	d.app.Close()
 }
 
 func waitTimeout(wg *sync.WaitGroup, d time.Duration, log *slog.Logger) {

@@ -15,8 +15,9 @@ import (
 // apply lists it. Audits run one at a time (they share the pending
 // purges), each within [audit] timeout (RunAudit cancels it there, so a
 // hung one does not hold up the rest), a crashed one is logged and runs
-// again at its next time, and serve waits for a running audit before it
-// closes the database.
+// again at its next time, and serve waits for a running audit, and for
+// the late result of one abandoned at its deadline, before it closes the
+// database.
 func startCron(ctx context.Context, d *daemon) error {
 	cfg := &d.app.Config.Audit
 	if !cfg.Enabled {
@@ -82,6 +83,7 @@ func newAuditScheduler(d *daemon) (*cron.Scheduler, error) {
 				return
 			}
 			env := newAuditEnv(d.auditConfig(), d.db, d.asterisk, d.alerter, mailer, d.log, d.app.Now)
+			env.Abandoned = &d.abandoned // shutdown waits for their late runs
 			// RunAudit logs the outcome and stores the run; a failure is
 			// in both.
 			run, _ := tollguard.RunAudit(ctx, env, job, apply, "cron", nil)
