@@ -16,8 +16,11 @@ import (
 // and Reachable mean the contact is registered; Removed means it is gone
 // (unregistered or expired: the two look the same); Unreachable and
 // Unknown are qualify results on a contact that is still registered.
+// Created is NonQualified's label in Asterisk builds before it was
+// renamed (the 2018 pjsip_options.c): a new contact, so registered too.
 const (
 	ContactNonQualified = "NonQualified"
+	ContactCreated      = "Created"
 	ContactReachable    = "Reachable"
 	ContactUnreachable  = "Unreachable"
 	ContactUnknown      = "Unknown"
@@ -75,10 +78,11 @@ func ContactID(aor, uri string) string {
 }
 
 // ContactPresent reports whether a ContactStatusChange status means the
-// contact is registered (NonQualified, Reachable), as opposed to gone
-// (Removed) or a qualify result on a registered contact.
+// contact is registered (NonQualified or its older label Created,
+// Reachable), as opposed to gone (Removed) or a qualify result on a
+// registered contact.
 func ContactPresent(status string) bool {
-	return status == ContactNonQualified || status == ContactReachable
+	return status == ContactNonQualified || status == ContactCreated || status == ContactReachable
 }
 
 // ContactFromObject builds a Contact from the contact object that ARI's

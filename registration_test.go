@@ -18,6 +18,30 @@ func TestContactID(t *testing.T) {
 	}
 }
 
+// TestContactPresent: Asterisk builds before the NonQualified label
+// (2018's pjsip_options.c) report a new contact as "Created", which the
+// listener ignored as "contact status not tracked": a registration on
+// such an Asterisk went unjudged (no new_ip alert) until a resync.
+func TestContactPresent(t *testing.T) {
+	for _, tc := range []struct {
+		status string
+		want   bool
+	}{
+		{tollguard.ContactNonQualified, true},
+		{tollguard.ContactCreated, true},
+		{tollguard.ContactReachable, true},
+		{tollguard.ContactUnreachable, false}, // a qualify result, still registered
+		{tollguard.ContactUnknown, false},
+		{tollguard.ContactRemoved, false},
+		{"", false},
+		{"created", false}, // Asterisk's labels are exact
+	} {
+		if got := tollguard.ContactPresent(tc.status); got != tc.want {
+			t.Errorf("ContactPresent(%q) = %v, want %v", tc.status, got, tc.want)
+		}
+	}
+}
+
 func TestParseContactURI(t *testing.T) {
 	tests := []struct {
 		uri        string

@@ -90,6 +90,18 @@ func TestRegistration(t *testing.T) {
 			t.Errorf("mode none alerted: %+v", h.alerts.all()[before:])
 		}
 	})
+
+	// Asterisk before the NonQualified label says Created for a new
+	// contact; it was ignored as "not tracked".
+	t.Run("CreatedFromOlderAsterisk", func(t *testing.T) {
+		uri := "sip:1001@198.51.100.9:5060;transport=udp;x-ast-orig-host=192.168.7.2:5060"
+		id := h.fake.Register("1001", "1001", uri, map[string]string{"user_agent": "Yealink SIP-T46S"}, false)
+		h.fake.PushJSON(aritestContactEvent("1001", "1001", uri, tollguard.ContactCreated))
+		testutil.Eventually(t, waitLimit, "contact recorded", func() bool {
+			c, ok := h.contact(id)
+			return ok && c.Live && c.Status == tollguard.ContactCreated && c.UserAgent == "Yealink SIP-T46S"
+		})
+	})
 }
 
 func TestRegistrationLockdown(t *testing.T) {
