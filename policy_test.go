@@ -1341,3 +1341,45 @@ func TestPastDatedDecisionKeepsAttemptCounts(t *testing.T) {
 	f.now = f.now.Add(10 * time.Second)
 	f.want(tollguard.Call{Dialled: "02079460000"}, tollguard.Deny, tollguard.ReasonRateLimit)
 }
+
+// TestRollupKeepsTheLastDaysAttempts: serve rolls up calls older than
+// retention_days, counted in the daemon's zone. With retention_days = 1
+// on the day a DST change makes 23 hours, the cutoff fell inside the
+// last 24 hours; the calls rolled up there no longer counted, and an
+// extension at its daily limit could call again.
+func TestRollupKeepsTheLastDaysAttempts(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	london, err := time.LoadLocation("Europe/London")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.account(func(a *tollguard.Account) { a.Limits.ExtPerDay = 3 })
+	// A call three days before, which the rollup is for.
+	f.now = time.Date(2026, 3, 26, 12, 0, 0, 0, london)
+	old := f.want(tollguard.Call{Extension: "1001", Dialled: "02079460000"}, tollguard.Allow, tollguard.ReasonOK)
+	// Three calls on Saturday morning, settled.
+	f.now = time.Date(2026, 3, 28, 11, 20, 0, 0, london)
+	for range 3 {
+		d := f.want(tollguard.Call{Extension: "1001", Dialled: "02079460000"}, tollguard.Allow, tollguard.ReasonOK)
+		for _, id := range []int64{d.CallID, old.CallID} {
+			if _, err := f.p.Settle(ctx, tollguard.Settlement{CallID: id, Billsec: 10, By: "agi"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		f.now = f.now.Add(time.Minute)
+	}
+	// Sunday noon, after the clocks went forward: 23 h 40 min later,
+	// and the day before is noon on Saturday, 23 hours before.
+	f.now = time.Date(2026, 3, 29, 12, 0, 0, 0, london)
+	f.want(tollguard.Call{Extension: "1001", Dialled: "02079460000"}, tollguard.Deny, tollguard.ReasonRateLimit)
+	n, err := f.db.Rollup(ctx, f.now.AddDate(0, 0, -1), 0) // as serve's housekeeping does
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.now = f.now.Add(time.Second)
+	f.want(tollguard.Call{Extension: "1001", Dialled: "02079460000"}, tollguard.Deny, tollguard.ReasonRateLimit)
+	if n != 1 {
+		t.Fatalf("rolled up %d calls, want the one of three days before", n)
+	}
+}

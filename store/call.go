@@ -220,11 +220,19 @@ func (s *DB) OpenCallsBefore(ctx context.Context, t time.Time) ([]*tollguard.Cal
 // tollguard runs. Open calls are never rolled up, nor the newest call:
 // SQLite numbers a new row after the largest id left, so an emptied
 // table would hand out call ids again, and a late or retried hangup
-// request holding an old id would settle a new call. It returns the
-// number of calls folded.
+// request holding an old id would settle a new call. Nor the last
+// day's calls, whatever before says: the rate limits count them. It
+// returns the number of calls folded.
 func (s *DB) Rollup(ctx context.Context, before time.Time, batch int) (int, error) {
 	if batch <= 0 {
 		batch = 5000
+	}
+	// The attempt counts are rebuilt from the calls table (a restart, a
+	// failed commit): a call rolled up inside their day no longer counts,
+	// and lifts a daily limit. retention_days = 1 on a 23-hour day (a DST
+	// change in the daemon's zone) put the cutoff there.
+	if keep := s.now().Add(-(attemptDay + clockBackTolerance) * time.Second); before.After(keep) {
+		before = keep
 	}
 	total := 0
 	// Until this runs, the attempt counts may still include deleted
