@@ -19,7 +19,7 @@ import (
 // call, of another account: it must not settle that call.
 func TestRestoreOlderBackup(t *testing.T) {
 	if _, err := exec.LookPath("sqlite3"); err != nil {
-		t.Skip("no sqlite3 shell")
+		t.Fatal("no sqlite3 shell: this test takes a backup the way the README says (apt-get install sqlite3; .ci/run installs it)")
 	}
 	e := NewEnv(t, nil)
 	e.Seed(testDeck,
