@@ -10,7 +10,8 @@ import (
 // them per host and picks how many from timing (three goroutines each,
 // client and server side), so a leak test counting them fails on a
 // busy machine without any leak. A connection serving a request (a
-// websocket's handler, a hung REST call) still counts.
+// websocket's handler, a hung REST call) still counts, and so does one
+// held by a response body left open.
 func Goroutines() int {
 	buf := make([]byte, 1<<20)
 	for {
@@ -31,12 +32,16 @@ func Goroutines() int {
 	return count
 }
 
-// idleHTTP: a client connection's read or write loop, or a server
-// connection waiting for its next request (no handler on its stack).
+// idleHTTP: a client connection's write loop, its read loop while it
+// waits for the server's next bytes, or a server connection waiting for
+// its next request (no handler on its stack). A read loop parked on a
+// response body nobody reads or closes (a leak) is not idle.
 func idleHTTP(stack []byte) bool {
-	if bytes.Contains(stack, []byte("net/http.(*persistConn).readLoop")) ||
-		bytes.Contains(stack, []byte("net/http.(*persistConn).writeLoop")) {
+	if bytes.Contains(stack, []byte("net/http.(*persistConn).writeLoop")) {
 		return true
+	}
+	if bytes.Contains(stack, []byte("net/http.(*persistConn).readLoop")) {
+		return bytes.Contains(stack, []byte("bufio.(*Reader).Peek"))
 	}
 	return bytes.Contains(stack, []byte("net/http.(*conn).serve")) && !bytes.Contains(stack, []byte("ServeHTTP"))
 }
