@@ -250,10 +250,14 @@ func (c *Client) request(ctx context.Context, what, typ, method, path string, bo
 			// not there: a missing object type (res_pjsip not loaded)
 			// or a proxy's page says nothing about it, and "not found"
 			// would count a purge's delete as done.
-			if strings.HasPrefix(m.Message, "configClass ") || strings.HasPrefix(m.Message, "objectType ") {
-				// resource_asterisk.c: no module registered the class or
-				// the object type.
+			if strings.HasPrefix(m.Message, "configClass ") {
+				// resource_asterisk.c: no module registered the class.
 				return tollguard.Errorf(tollguard.EUNAVAILABLE, "%s: Asterisk has no PJSIP configuration to manage (404: %s), so whether the object exists is unknown; res_pjsip is not loaded: asterisk -rx 'module show like res_pjsip' lists it, asterisk -rx 'module load res_pjsip.so' loads it (check modules.conf)", what, m.Message)
+			}
+			if strings.HasPrefix(m.Message, "objectType ") {
+				// resource_asterisk.c checks the class first: res_pjsip
+				// answered, and does not know this type.
+				return tollguard.Errorf(tollguard.EUNAVAILABLE, "%s: Asterisk's res_pjsip is loaded but has no such object type (404: %s), so whether the object exists is unknown; tollguard needs PJSIP's endpoint, auth, aor and contact types: check asterisk -rx 'module show like res_pjsip' and the Asterisk version (asterisk -rx 'core show version')", what, m.Message)
 			}
 			asterisk := ""
 			if m.Message != "" {
