@@ -493,7 +493,7 @@ func RunAudit(ctx context.Context, env *AuditEnv, job AuditJob, apply bool, trig
 				break
 			}
 			abandoned = true
-			res.err = Errorf(EUNAVAILABLE, "audit %s did not finish within %s ([audit] timeout), nor stop within %s of being cancelled: something it waits on ignores cancellation (a hung file system or database driver). It is left to finish; what it finds and changes from now on is stored as a separate run of %s when it returns. Find what hangs (the log lines before this one), then run it again with `tollguard audit %s`",
+			res.err = Errorf(EUNAVAILABLE, "audit %s did not finish within %s ([audit] timeout), nor stop within %s of being cancelled: something it waits on ignores cancellation (a hung file system or database driver). It is left to finish; what it finds and changes from now on is stored as a separate run of %s if it returns while tollguard runs. Find what hangs (the log lines before this one), then run it again with `tollguard audit %s`",
 				run.Job, timeout, grace, run.Job, run.Job)
 			tracked := env.Abandoned.add(run.Job, run.StartedAt)
 			go func() {

@@ -84,6 +84,10 @@ func newAuditCommand(app *App) *cobra.Command {
 				return err
 			}
 			defer release()
+			// A run abandoned at its deadline goes on in this process only
+			// until the command exits: say so rather than let its stored
+			// error promise a late run.
+			env.Abandoned = &tollguard.AbandonedAudits{}
 			var runs []*tollguard.AuditRun
 			var errs []error
 			for _, j := range jobs {
@@ -99,6 +103,9 @@ func newAuditCommand(app *App) *cobra.Command {
 				if !asJSON {
 					printAuditRun(app.Out, run, env.Asterisk != nil)
 				}
+			}
+			for _, r := range env.Abandoned.Running() {
+				errs = append(errs, fmt.Errorf("audit %s: still running, abandoned at its deadline; this command exits now and ends it, so what it changes from now on is not stored. Find what hangs (a hung file system or database driver), then run it again; in serve, an abandoned audit is left to finish and its late run stored", r.Job))
 			}
 			if asJSON {
 				if len(runs) == 1 {

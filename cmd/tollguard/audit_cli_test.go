@@ -709,3 +709,29 @@ func TestHungAuditDoesNotHoldUpTheOthers(t *testing.T) {
 		t.Errorf("late pins run: error %q, findings %+v", late.Error, late.Findings)
 	}
 }
+
+// TestCLIAbandonedAuditSaysItEnds: `tollguard audit pins` stuck on a
+// voicemail.conf that never answers is abandoned at its deadline. The
+// command then exits, which ends the job: it says so (exit 1) instead of
+// leaving only the stored run's promise of a late run.
+func TestCLIAbandonedAuditSaysItEnds(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "voicemail.conf")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatalf("no FIFO: %v", err)
+	}
+	// Nothing ever writes the FIFO: the job stays stuck in open(2) for
+	// the rest of the test binary, and never logs into this test's
+	// buffers again.
+	c := newAuditCLI(t, fmt.Sprintf("[audit]\ntimeout = \"1s\"\n[audit.pins]\nvoicemail_conf = %q\n", fifo))
+	out, errOut, code := c.run("audit", "pins")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1\n%s%s", code, out, errOut)
+	}
+	if !strings.Contains(errOut, "audit pins: still running, abandoned at its deadline; this command exits now and ends it") {
+		t.Errorf("stderr does not say the abandoned audit ends with the command:\n%s", errOut)
+	}
+	if !strings.Contains(out+errOut, "if it returns while tollguard runs") {
+		t.Errorf("the run's error still promises a late run unconditionally:\n%s%s", out, errOut)
+	}
+}
