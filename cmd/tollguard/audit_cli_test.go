@@ -372,10 +372,7 @@ func TestScheduledAudits(t *testing.T) {
 func TestQueuedAuditSkippedAtShutdown(t *testing.T) {
 	dir := t.TempDir()
 	// The pins audit blocks opening a FIFO for voicemail.conf: a slow audit.
-	fifo := filepath.Join(dir, "voicemail.conf")
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-		t.Fatalf("no FIFO: %v", err)
-	}
+	fifo := hungVoicemailConf(t, dir)
 	cfg, err := parseConfig("t.toml", "[audit]\nenabled = true\n[audit.pins]\nvoicemail_conf = \""+fifo+"\"\n", DefaultConfig())
 	if err != nil {
 		t.Fatal(err)
@@ -647,10 +644,7 @@ func TestCLIUnblockAfterPartialPurge(t *testing.T) {
 // stored as a run of its own.
 func TestHungAuditDoesNotHoldUpTheOthers(t *testing.T) {
 	dir := t.TempDir()
-	fifo := filepath.Join(dir, "voicemail.conf")
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-		t.Fatalf("no FIFO: %v", err)
-	}
+	fifo := hungVoicemailConf(t, dir)
 	cfg, err := parseConfig("t.toml", "[audit]\nenabled = true\ntimeout = \"1s\"\n[audit.pins]\nvoicemail_conf = \""+fifo+"\"\n", DefaultConfig())
 	if err != nil {
 		t.Fatal(err)
@@ -716,10 +710,7 @@ func TestHungAuditDoesNotHoldUpTheOthers(t *testing.T) {
 // leaving only the stored run's promise of a late run.
 func TestCLIAbandonedAuditSaysItEnds(t *testing.T) {
 	dir := t.TempDir()
-	fifo := filepath.Join(dir, "voicemail.conf")
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-		t.Fatalf("no FIFO: %v", err)
-	}
+	fifo := hungVoicemailConf(t, dir)
 	// Nothing ever writes the FIFO: the job stays stuck in open(2) for
 	// the rest of the test binary, and never logs into this test's
 	// buffers again.
@@ -734,4 +725,15 @@ func TestCLIAbandonedAuditSaysItEnds(t *testing.T) {
 	if !strings.Contains(out+errOut, "if it returns while tollguard runs") {
 		t.Errorf("the run's error still promises a late run unconditionally:\n%s%s", out, errOut)
 	}
+}
+
+// hungVoicemailConf makes dir/voicemail.conf a FIFO nothing writes: the
+// pins audit blocks opening it, as on a hung file system.
+func hungVoicemailConf(t *testing.T, dir string) string {
+	t.Helper()
+	fifo := filepath.Join(dir, "voicemail.conf")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatalf("no FIFO: %v", err)
+	}
+	return fifo
 }

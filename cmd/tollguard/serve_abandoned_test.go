@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -22,10 +21,7 @@ import (
 func abandonedPins(t *testing.T) (d *daemon, logs *testutil.Buffer, dbPath string, answer func()) {
 	t.Helper()
 	dir := t.TempDir()
-	fifo := filepath.Join(dir, "voicemail.conf")
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-		t.Fatalf("no FIFO: %v", err)
-	}
+	fifo := hungVoicemailConf(t, dir)
 	cfg, err := parseConfig("t.toml", "[audit]\nenabled = true\ntimeout = \"1s\"\n[audit.pins]\nvoicemail_conf = \""+fifo+"\"\n", DefaultConfig())
 	if err != nil {
 		t.Fatal(err)
