@@ -738,6 +738,32 @@ func TestPolicy(t *testing.T) {
 		}
 		f.want(tollguard.Call{Dialled: "02079460000"}, allow, tollguard.ReasonOK)
 	})
+	t.Run("EmergencyCallsDoNotUseTheLimits", func(t *testing.T) {
+		// A caller who just rang 999 (still on it, or done) is not
+		// refused the next ordinary call for it: emergency calls are
+		// recorded but count neither as attempts nor as calls up. Before,
+		// 999 then a national number was denied concurrency, then
+		// rate_limit.
+		f := newFixture(t)
+		f.account(func(a *tollguard.Account) {
+			a.Limits = tollguard.Limits{ExtPerMinute: 1, ExtConcurrent: 1, AcctPerMinute: 1, AcctConcurrent: 1}
+		})
+		f.want(tollguard.Call{Dialled: "999"}, allow, tollguard.ReasonEmergency)
+		f.want(tollguard.Call{Dialled: "999"}, allow, tollguard.ReasonEmergency) // never refused either
+		d := f.want(tollguard.Call{Dialled: "02079460000"}, allow, tollguard.ReasonOK)
+		// The limits still hold for ordinary calls.
+		f.want(tollguard.Call{Dialled: "02079460000"}, deny, tollguard.ReasonRateLimit)
+		f.now = f.now.Add(61 * time.Second)
+		f.want(tollguard.Call{Dialled: "02079460000"}, deny, tollguard.ReasonConcurrency)
+		if _, err := f.p.Settle(context.Background(), tollguard.Settlement{CallID: d.CallID, Billsec: 30}); err != nil {
+			t.Fatal(err)
+		}
+		// The first 999 call is still up, and another starts: neither
+		// takes the one slot.
+		f.now = f.now.Add(61 * time.Second)
+		f.want(tollguard.Call{Dialled: "999"}, allow, tollguard.ReasonEmergency)
+		f.want(tollguard.Call{Dialled: "02079460000"}, allow, tollguard.ReasonOK)
+	})
 	t.Run("NoCredit", func(t *testing.T) {
 		f := newFixture(t)
 		f.account(func(a *tollguard.Account) { a.Balance = 0 })

@@ -6,9 +6,13 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+
+	"github.com/tollguard/tollguard"
 )
 
-// Attempt counts for rate limits, kept in memory.
+// Attempt counts for rate limits, kept in memory. Emergency calls are
+// recorded but not counted: a call to 112 must not cost its caller the
+// next ordinary call.
 //
 // Counting a scope's attempts in the calls index walks one index entry
 // per call of the last day: an account with a high daily limit made
@@ -156,7 +160,8 @@ func (c *attemptCounter) check(ctx context.Context, tx *sql.Tx) error {
 		c.drop()
 		return nil
 	}
-	rows, err := tx.QueryContext(context.WithoutCancel(ctx), `SELECT id, extension, account_id, created_at FROM calls WHERE id > ? ORDER BY id`, c.lastID)
+	rows, err := tx.QueryContext(context.WithoutCancel(ctx), `SELECT id, extension, account_id, created_at, class = '`+string(tollguard.ClassEmergency)+`'
+		FROM calls WHERE id > ? ORDER BY id`, c.lastID)
 	if err != nil {
 		return fmt.Errorf("count attempts: read calls recorded elsewhere: %w", err)
 	}
@@ -165,11 +170,14 @@ func (c *attemptCounter) check(ctx context.Context, tx *sql.Tx) error {
 	for rows.Next() {
 		var rid, at int64
 		var ext, account string
-		if err := rows.Scan(&rid, &ext, &account, &at); err != nil {
+		var emergency bool
+		if err := rows.Scan(&rid, &ext, &account, &at, &emergency); err != nil {
 			c.drop()
 			return fmt.Errorf("count attempts: read calls recorded elsewhere: %w", err)
 		}
-		c.add(ext, account, at)
+		if !emergency {
+			c.add(ext, account, at)
+		}
 		c.lastID = max(c.lastID, rid)
 	}
 	if err := rows.Err(); err != nil {
@@ -208,15 +216,18 @@ func (c *attemptCounter) counts(ctx context.Context, tx *sql.Tx, scope byte, id 
 	return int(s.since(now - 60)), int(s.since(now - 3600)), int(s.since(now - attemptDay)), nil
 }
 
-// recorded adds an attempt the gate inserted as call id.
-func (c *attemptCounter) recorded(id int64, ext, account string, at int64) {
+// recorded notes call id the gate inserted, and counts it as an
+// attempt unless it is an emergency call (countsAttempt false).
+func (c *attemptCounter) recorded(id int64, ext, account string, at int64, countsAttempt bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.valid {
 		return // the rebuild will read it
 	}
 	c.lastID = max(c.lastID, id)
-	c.add(ext, account, at)
+	if countsAttempt {
+		c.add(ext, account, at)
+	}
 }
 
 // add counts one attempt at second at for an extension and its
@@ -279,7 +290,7 @@ func (c *attemptCounter) rebuild(ctx context.Context, tx *sql.Tx, now, wall int6
 	// Uncancellable, as in loadDest: go-sqlite3 steps each row of a
 	// cancellable query on a goroutine of its own.
 	rows, err := tx.QueryContext(context.WithoutCancel(ctx), `SELECT extension, account_id, created_at FROM calls INDEXED BY calls_time
-		WHERE created_at >= ? ORDER BY created_at`, c.keepFrom())
+		WHERE created_at >= ? AND class <> '`+string(tollguard.ClassEmergency)+`' ORDER BY created_at`, c.keepFrom())
 	if err != nil {
 		return err
 	}

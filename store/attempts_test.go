@@ -31,7 +31,7 @@ func TestAttemptCounts(t *testing.T) {
 		}
 		col := map[string]string{"ext": "extension", "acct": "account_id"}[scope]
 		err = db.SQL().QueryRowContext(ctx, `SELECT COALESCE(SUM(created_at >= ?), 0), COALESCE(SUM(created_at >= ?), 0),
-			COALESCE(SUM(created_at >= ?), 0) FROM calls WHERE `+col+` = ?`, now-60, now-3600, now-86400, id).Scan(&want[0], &want[1], &want[2])
+			COALESCE(SUM(created_at >= ?), 0) FROM calls WHERE `+col+` = ? AND class <> 'emergency'`, now-60, now-3600, now-86400, id).Scan(&want[0], &want[1], &want[2])
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -45,17 +45,18 @@ func TestAttemptCounts(t *testing.T) {
 			}
 		}
 	}
-	insert := func(ext, acct string, at int64) {
+	insertClass := func(ext, acct string, at int64, class tollguard.Class) {
 		t.Helper()
 		err := db.Gate(ctx, false, func(tx tollguard.GateTx) error {
 			_, err := tx.InsertCall(ctx, &tollguard.CallRecord{CreatedAt: time.Unix(at, 0), Extension: ext, Account: acct,
-				Dialled: "02079460000", Class: tollguard.ClassNational, Verdict: tollguard.Deny, Reason: tollguard.ReasonRateLimit})
+				Dialled: "02079460000", Class: class, Verdict: tollguard.Deny, Reason: tollguard.ReasonRateLimit})
 			return err
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
+	insert := func(ext, acct string, at int64) { t.Helper(); insertClass(ext, acct, at, tollguard.ClassNational) }
 
 	r := rand.New(rand.NewPCG(3, 4))
 	now := time.Date(2026, 11, 20, 14, 0, 0, 0, time.UTC).Unix()
@@ -65,6 +66,9 @@ func TestAttemptCounts(t *testing.T) {
 		ext := []string{"1001", "1002"}[r.IntN(2)]
 		acct := map[string]string{"1001": "acme", "1002": "other"}[ext]
 		insert(ext, acct, now-r.Int64N(2))
+		if i%7 == 0 { // an emergency call: recorded, not an attempt
+			insertClass(ext, acct, now, tollguard.ClassEmergency)
+		}
 		if i%25 == 0 {
 			agree("after the gate's inserts", now)
 		}
@@ -77,10 +81,11 @@ func TestAttemptCounts(t *testing.T) {
 	agree("a call a day and 10 s ago", now)
 	agree("clock 20 s back", now-20)
 
-	// Another process records calls (a second daemon, a restore).
-	for range 3 {
+	// Another process records calls (a second daemon, a restore), an
+	// emergency call among them, which is not an attempt.
+	for _, class := range []string{"national", "emergency", "mobile"} {
 		if _, err := other.SQL().ExecContext(ctx, `INSERT INTO calls(created_at, extension, account_id, dialled, class, verdict, reason)
-			VALUES (?, '1001', 'acme', '999', 'emergency', 'allow', 'emergency')`, now); err != nil {
+			VALUES (?, '1001', 'acme', '07700900000', ?, 'allow', 'ok')`, now, class); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -314,7 +314,12 @@ const maxPrefixes = 15
 
 // openCallsQuery sums an account's calls in progress from the
 // covering calls_open index alone (migration 0005).
-const openCallsQuery = `SELECT COUNT(*), COALESCE(SUM(extension = ?), 0), COALESCE(SUM(reserve), 0)
+// openCallsQuery counts an account's and an extension's calls in
+// progress for the concurrency limit, emergency calls left out (they are
+// never refused, and must not refuse the next call), and sums their
+// reservations.
+const openCallsQuery = `SELECT COALESCE(SUM(class <> '` + string(tollguard.ClassEmergency) + `'), 0),
+	COALESCE(SUM(extension = ? AND class <> '` + string(tollguard.ClassEmergency) + `'), 0), COALESCE(SUM(reserve), 0)
 	FROM calls WHERE account_id = ? AND verdict = 'allow' AND settled_at IS NULL`
 
 // gateStmts are the decision's queries, prepared once: preparing them
@@ -506,6 +511,6 @@ func (g *gateTx) InsertCall(ctx context.Context, r *tollguard.CallRecord) (int64
 	if err != nil {
 		return 0, err
 	}
-	g.att.recorded(id, r.Extension, r.Account, r.CreatedAt.Unix())
+	g.att.recorded(id, r.Extension, r.Account, r.CreatedAt.Unix(), r.Class != tollguard.ClassEmergency)
 	return id, nil
 }
