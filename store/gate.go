@@ -312,12 +312,11 @@ func loadDest(ctx context.Context, q querier) (*destSnapshot, error) {
 // E.164 number has at most 15 digits.
 const maxPrefixes = 15
 
-// openCallsQuery sums an account's calls in progress from the
-// covering calls_open index alone (migration 0005).
 // openCallsQuery counts an account's and an extension's calls in
 // progress for the concurrency limit, emergency calls left out (they are
 // never refused, and must not refuse the next call), and sums their
-// reservations.
+// reservations, from the covering calls_open index alone (migration
+// 0013).
 const openCallsQuery = `SELECT COALESCE(SUM(class <> '` + string(tollguard.ClassEmergency) + `'), 0),
 	COALESCE(SUM(extension = ? AND class <> '` + string(tollguard.ClassEmergency) + `'), 0), COALESCE(SUM(reserve), 0)
 	FROM calls WHERE account_id = ? AND verdict = 'allow' AND settled_at IS NULL`
