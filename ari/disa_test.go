@@ -115,59 +115,55 @@ func TestSecondRouteOtherFormCountsOnce(t *testing.T) {
 	}
 }
 
-// TestDISAEmergencyAfterUnansweredIntl: on a DISA line, an international
-// number rings out unanswered, then the caller dials 999. The include
-// clears the TOLLGUARD_* variables and sets the emergency allow itself
-// (no gate record, no TOLLGUARD_CALLID). The emergency call's answer must
-// not be taken as the international number's, nor its length raise
-// long_intl.
-func TestDISAEmergencyAfterUnansweredIntl(t *testing.T) {
-	h := newHarness(t, longIntlRule())
-	tr, phone, t0 := disaLine(h)
-	ctx := context.Background()
-	ownLeg(t, h, tr, phone, "0033123456789", tollguard.ClassInternational, tollguard.ReasonOK, t0)
-	trunk := dialLeg(tr, phone, "d.2", "PJSIP/itsp-00000002", "0033123456789@itsp", "NOANSWER", t0.Add(time.Second), t0.Add(30*time.Second))
-	tr.destroyed(ctx, trunk, t0.Add(30*time.Second))
-	// The include: clear, then the emergency allow of its own.
-	at := t0.Add(40 * time.Second)
-	for _, v := range []string{tollguard.VarVerdict, tollguard.VarReason, tollguard.VarCallID} {
-		tr.varset(ctx, phone, v, "", at)
-	}
-	tr.varset(ctx, phone, tollguard.VarVerdict, string(tollguard.Allow), at)
-	tr.varset(ctx, phone, tollguard.VarReason, string(tollguard.ReasonEmergency), at)
-	trunk2 := dialLeg(tr, phone, "d.3", "PJSIP/itsp-00000003", "999@itsp", "ANSWER", t0.Add(41*time.Second), t0.Add(45*time.Second))
-	end := t0.Add(3 * time.Hour)
-	phone.State = "Up"
-	tr.destroyed(ctx, trunk2, end)
-	tr.destroyed(ctx, phone, end)
-	if a := h.alerts.kind(tollguard.AlertLongCall); len(a) != 0 {
-		t.Errorf("a long emergency call after an unanswered international number on a DISA line raised long_intl: %+v", a)
-	}
-}
-
-// TestDISAInternalAfterUnansweredIntl: on a DISA line, an international
-// number rings out unanswered, then the caller dials an internal
-// extension, which the gate records as internal. That record did not end
-// the international attempt (only a counted number or an emergency one
-// did), so the internal call's answer and three hours were taken as the
-// international number's: a false long_intl. An internal number now
-// ends the last attempt like any other next number.
-func TestDISAInternalAfterUnansweredIntl(t *testing.T) {
-	h := newHarness(t, longIntlRule())
-	tr, phone, t0 := disaLine(h)
-	ctx := context.Background()
-	ownLeg(t, h, tr, phone, "0033123456789", tollguard.ClassInternational, tollguard.ReasonOK, t0)
-	trunk := dialLeg(tr, phone, "d.2", "PJSIP/itsp-00000002", "0033123456789@itsp", "NOANSWER", t0.Add(time.Second), t0.Add(30*time.Second))
-	tr.destroyed(ctx, trunk, t0.Add(30*time.Second))
-	// The next number on the line: extension 1002, gated as internal.
-	ownLeg(t, h, tr, phone, "1002", tollguard.ClassInternal, tollguard.ReasonOK, t0.Add(40*time.Second))
-	desk := dialLeg(tr, phone, "d.3", "PJSIP/1002-00000003", "1002", "ANSWER", t0.Add(41*time.Second), t0.Add(45*time.Second))
-	end := t0.Add(3 * time.Hour)
-	phone.State = "Up"
-	tr.destroyed(ctx, desk, end)
-	tr.destroyed(ctx, phone, end)
-	if a := h.alerts.kind(tollguard.AlertLongCall); len(a) != 0 {
-		t.Errorf("a long internal call after an unanswered international number on a DISA line raised long_intl: %+v", a)
+// TestDISANextCallAfterUnansweredIntl: on a DISA line, an international
+// number rings out unanswered, then the caller dials a number the
+// detectors do not count, and talks three hours. Its answer and length
+// must not be taken as the international number's (a false long_intl).
+//   - Emergency: 999. The include clears the TOLLGUARD_* variables and
+//     sets the emergency allow itself (no gate record, no
+//     TOLLGUARD_CALLID).
+//   - Internal: extension 1002, which the gate records as internal. That
+//     record did not end the international attempt (only a counted
+//     number or an emergency one did); an internal number now ends the
+//     last attempt like any other next number.
+func TestDISANextCallAfterUnansweredIntl(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// next gates the next number at at and returns its trunk leg,
+		// answered at answer.
+		next func(t *testing.T, h *harness, tr *tracker, phone *ariv5.ChannelData, at, answer time.Time) *ariv5.ChannelData
+	}{
+		{"Emergency", func(_ *testing.T, _ *harness, tr *tracker, phone *ariv5.ChannelData, at, answer time.Time) *ariv5.ChannelData {
+			ctx := context.Background()
+			// The include: clear, then the emergency allow of its own.
+			for _, v := range []string{tollguard.VarVerdict, tollguard.VarReason, tollguard.VarCallID} {
+				tr.varset(ctx, phone, v, "", at)
+			}
+			tr.varset(ctx, phone, tollguard.VarVerdict, string(tollguard.Allow), at)
+			tr.varset(ctx, phone, tollguard.VarReason, string(tollguard.ReasonEmergency), at)
+			return dialLeg(tr, phone, "d.3", "PJSIP/itsp-00000003", "999@itsp", "ANSWER", at.Add(time.Second), answer)
+		}},
+		{"Internal", func(t *testing.T, h *harness, tr *tracker, phone *ariv5.ChannelData, at, answer time.Time) *ariv5.ChannelData {
+			ownLeg(t, h, tr, phone, "1002", tollguard.ClassInternal, tollguard.ReasonOK, at)
+			return dialLeg(tr, phone, "d.3", "PJSIP/1002-00000003", "1002", "ANSWER", at.Add(time.Second), answer)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, longIntlRule())
+			tr, phone, t0 := disaLine(h)
+			ctx := context.Background()
+			ownLeg(t, h, tr, phone, "0033123456789", tollguard.ClassInternational, tollguard.ReasonOK, t0)
+			trunk := dialLeg(tr, phone, "d.2", "PJSIP/itsp-00000002", "0033123456789@itsp", "NOANSWER", t0.Add(time.Second), t0.Add(30*time.Second))
+			tr.destroyed(ctx, trunk, t0.Add(30*time.Second))
+			leg := tc.next(t, h, tr, phone, t0.Add(40*time.Second), t0.Add(45*time.Second))
+			end := t0.Add(3 * time.Hour)
+			phone.State = "Up"
+			tr.destroyed(ctx, leg, end)
+			tr.destroyed(ctx, phone, end)
+			if a := h.alerts.kind(tollguard.AlertLongCall); len(a) != 0 {
+				t.Errorf("a long %s call after an unanswered international number on a DISA line raised long_intl: %+v", strings.ToLower(tc.name), a)
+			}
+		})
 	}
 }
 
