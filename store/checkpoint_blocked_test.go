@@ -21,11 +21,7 @@ import (
 func TestCheckpointBlockedByALongReader(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "tg.db")
-	db, err := store.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := MustOpenPath(t, path)
 	w := db.SQL()
 	if _, err := w.Exec(`CREATE TABLE big(b BLOB)`); err != nil {
 		t.Fatal(err)

@@ -23,11 +23,7 @@ import (
 func TestWALStaysBoundedAfterACheckpointFails(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "tg.db")
-	db, err := store.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := MustOpenPath(t, path)
 	var calls atomic.Int64
 	var failing atomic.Bool
 	store.SetCheckpointFault(db, func() error {
