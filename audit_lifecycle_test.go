@@ -1092,34 +1092,46 @@ func TestAuditsDoNotActWhenAsteriskCannotBeAsked(t *testing.T) {
 // after it is answered 503, so the write cannot be checked either.
 func lostAnswerProxy(t *testing.T, h *audHarness, path string, noReadBack bool) *ari.Client {
 	t.Helper()
-	target, _ := url.Parse(h.fake.URL)
-	rp := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: target.Scheme, Host: target.Host})
 	var put atomic.Bool
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return ariProxy(t, h, func(w http.ResponseWriter, r *http.Request, pass http.Handler) {
 		ours := strings.HasSuffix(r.URL.Path, "/asterisk/config/dynamic/res_pjsip/"+path)
 		if ours && r.Method == http.MethodGet && noReadBack && put.Load() {
 			http.Error(w, `{"message":"busy"}`, http.StatusServiceUnavailable)
 			return
 		}
 		if r.Method != http.MethodPut || !ours {
-			rp.ServeHTTP(w, r)
+			pass.ServeHTTP(w, r)
 			return
 		}
-		rp.ServeHTTP(httptest.NewRecorder(), r)
+		pass.ServeHTTP(httptest.NewRecorder(), r)
 		put.Store(true)
-		conn, _, err := w.(http.Hijacker).Hijack()
-		if err == nil {
-			conn.Close()
-		}
-	}))
+		dropConn(w)
+	})
+}
+
+// ariProxy puts a proxy in front of h's fake ARI and returns an ARI
+// client that goes through it: handle sees every request first, and
+// passes on to the fake through pass what it does not answer itself.
+func ariProxy(t *testing.T, h *audHarness, handle func(w http.ResponseWriter, r *http.Request, pass http.Handler)) *ari.Client {
+	t.Helper()
+	target, _ := url.Parse(h.fake.URL)
+	pass := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: target.Scheme, Host: target.Host})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handle(w, r, pass) }))
 	t.Cleanup(srv.Close)
-	u := srv.URL + target.Path
-	c, err := ari.NewClient(ari.Config{URL: u, User: h.fake.User, Password: h.fake.Password, RequestTimeout: 5 * time.Second})
+	c, err := ari.NewClient(ari.Config{URL: srv.URL + target.Path, User: h.fake.User, Password: h.fake.Password, RequestTimeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
 	return c
+}
+
+// dropConn closes a request's connection with no answer, as a request
+// that times out on its way.
+func dropConn(w http.ResponseWriter) {
+	if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
+		conn.Close()
+	}
 }
 
 // TestRotationWhoseAnswerIsLost: Asterisk changed the password, but the
@@ -1329,24 +1341,14 @@ func TestCancelAfterPurgeThatDeletedNothing(t *testing.T) {
 func TestPurgeWhoseDeleteWasLostKeepsItsSnapshot(t *testing.T) {
 	ctx := context.Background()
 	h := duePurge(t, "2001")
-	target, _ := url.Parse(h.fake.URL)
-	rp := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: target.Scheme, Host: target.Host})
 	var lost atomic.Bool
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	c := ariProxy(t, h, func(w http.ResponseWriter, r *http.Request, pass http.Handler) {
 		if r.Method == http.MethodDelete && strings.HasSuffix(r.URL.Path, "/res_pjsip/endpoint/2001") && !lost.Swap(true) {
-			if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
-				conn.Close() // not passed on yet: it lands after the read-back
-			}
+			dropConn(w) // not passed on yet: it lands after the read-back
 			return
 		}
-		rp.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	c, err := ari.NewClient(ari.Config{URL: srv.URL + target.Path, User: h.fake.User, Password: h.fake.Password, RequestTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
+		pass.ServeHTTP(w, r)
+	})
 	env := *h.env
 	env.Asterisk = c
 	if _, err := env.PurgeExtension(ctx, "2001", "stale"); err == nil {
@@ -1376,26 +1378,18 @@ func TestPurgeWhoseDeleteTimedOutBehindAProxyKeepsItsSnapshot(t *testing.T) {
 		t.Run(strconv.Itoa(status), func(t *testing.T) {
 			ctx := context.Background()
 			h := duePurge(t, "2001")
-			target, _ := url.Parse(h.fake.URL)
-			rp := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: target.Scheme, Host: target.Host})
 			var answered atomic.Bool
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			c := ariProxy(t, h, func(w http.ResponseWriter, r *http.Request, pass http.Handler) {
 				if r.Method == http.MethodDelete && strings.HasSuffix(r.URL.Path, "/res_pjsip/endpoint/2001") && !answered.Swap(true) {
 					// The proxy's own page: the delete is still on its way.
 					http.Error(w, http.StatusText(status), status)
 					return
 				}
-				rp.ServeHTTP(w, r)
-			}))
-			t.Cleanup(srv.Close)
-			c, err := ari.NewClient(ari.Config{URL: srv.URL + target.Path, User: h.fake.User, Password: h.fake.Password, RequestTimeout: 5 * time.Second})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(c.Close)
+				pass.ServeHTTP(w, r)
+			})
 			env := *h.env
 			env.Asterisk = c
-			_, err = env.PurgeExtension(ctx, "2001", "stale")
+			_, err := env.PurgeExtension(ctx, "2001", "stale")
 			if err == nil {
 				t.Fatal("the purge did not fail")
 			}

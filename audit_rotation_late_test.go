@@ -5,13 +5,10 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
 	"net/url"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/tollguard/tollguard"
 	"github.com/tollguard/tollguard/ari"
@@ -36,9 +33,7 @@ type latePut struct {
 func newLatePut(t *testing.T, h *audHarness, path string, dropAll bool) *latePut {
 	t.Helper()
 	lp := &latePut{t: t, h: h}
-	target, _ := url.Parse(h.fake.URL)
-	rp := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: target.Scheme, Host: target.Host})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	lp.client = ariProxy(t, h, func(w http.ResponseWriter, r *http.Request, pass http.Handler) {
 		ours := r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, "/asterisk/config/dynamic/res_pjsip/"+path)
 		lp.mu.Lock()
 		first := ours && lp.held == nil
@@ -48,20 +43,11 @@ func newLatePut(t *testing.T, h *audHarness, path string, dropAll bool) *latePut
 		}
 		lp.mu.Unlock()
 		if first || ours && dropAll {
-			if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
-				conn.Close()
-			}
+			dropConn(w)
 			return
 		}
-		rp.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	c, err := ari.NewClient(ari.Config{URL: srv.URL + target.Path, User: h.fake.User, Password: h.fake.Password, RequestTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	lp.client = c
+		pass.ServeHTTP(w, r)
+	})
 	return lp
 }
 
