@@ -36,26 +36,23 @@ asterisk -rx 'pjsip show auth AUTH'. With --json, "confirmed" says which.`,
 			}
 			defer release()
 			pw, auth, err := env.RotatePassword(cmd.Context(), args[0])
-			if errors.Is(err, tollguard.ErrUnconfirmed) {
-				// It may be in force: the admin needs it, with the error
-				// that says how to check.
-				if asJSON {
-					if perr := app.printJSON(map[string]any{"extension": args[0], "auth": auth, "password": pw, "confirmed": false}); perr != nil {
-						return perr
-					}
-					return err
+			// Unconfirmed, the password may be in force: the admin needs
+			// it, with the error that says how to check.
+			unconfirmed := errors.Is(err, tollguard.ErrUnconfirmed)
+			if err != nil && !unconfirmed {
+				return err
+			}
+			switch {
+			case asJSON:
+				if perr := app.printJSON(map[string]any{"extension": args[0], "auth": auth, "password": pw, "confirmed": !unconfirmed}); perr != nil {
+					return perr
 				}
+			case unconfirmed:
 				fmt.Fprintf(app.Out, "password of auth %s: change unconfirmed (see the error below)\nSIP password, possibly in force: %s\n(shown once: tollguard does not store it)\n", auth, pw)
-				return err
+			default:
+				fmt.Fprintf(app.Out, "password of auth %s rotated\nSIP password: %s\n(shown once: give it to the phone; tollguard does not store it)\n", auth, pw)
 			}
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return app.printJSON(map[string]any{"extension": args[0], "auth": auth, "password": pw, "confirmed": true})
-			}
-			fmt.Fprintf(app.Out, "password of auth %s rotated\nSIP password: %s\n(shown once: give it to the phone; tollguard does not store it)\n", auth, pw)
-			return nil
+			return err
 		},
 	}
 	addJSON(cmd, &asJSON)
