@@ -246,24 +246,7 @@ func (c *Client) request(ctx context.Context, what, typ, method, path string, bo
 		}
 		_ = json.Unmarshal(data, &m)
 		if resp.StatusCode == http.StatusNotFound && strings.HasPrefix(path, configPrefix) && !strings.HasPrefix(m.Message, objectNotFound) {
-			// Only "Object with id ... not found" says the object is
-			// not there: a missing object type (res_pjsip not loaded)
-			// or a proxy's page says nothing about it, and "not found"
-			// would count a purge's delete as done.
-			if strings.HasPrefix(m.Message, "configClass ") {
-				// resource_asterisk.c: no module registered the class.
-				return tollguard.Errorf(tollguard.EUNAVAILABLE, "%s: Asterisk has no PJSIP configuration to manage (404: %s), so whether the object exists is unknown; res_pjsip is not loaded: asterisk -rx 'module show like res_pjsip' lists it, asterisk -rx 'module load res_pjsip.so' loads it (check modules.conf)", what, m.Message)
-			}
-			if strings.HasPrefix(m.Message, "objectType ") {
-				// resource_asterisk.c checks the class first: res_pjsip
-				// answered, and does not know this type.
-				return tollguard.Errorf(tollguard.EUNAVAILABLE, "%s: Asterisk's res_pjsip is loaded but has no such object type (404: %s), so whether the object exists is unknown; tollguard needs PJSIP's endpoint, auth, aor and contact types: check asterisk -rx 'module show like res_pjsip' and the Asterisk version (asterisk -rx 'core show version')", what, m.Message)
-			}
-			asterisk := ""
-			if m.Message != "" {
-				asterisk = " (" + m.Message + ")"
-			}
-			return tollguard.Errorf(tollguard.EUNAVAILABLE, "%s: ARI at %s answered 404%s, which does not say whether the object exists; check that res_pjsip is loaded (asterisk -rx 'module show like res_pjsip') and that [ari] url points at Asterisk's ARI", what, c.cfg.URL, asterisk)
+			return c.config404(what, m.Message)
 		}
 		return c.statusError(what, typ, resp.StatusCode, m.Message)
 	}
@@ -281,6 +264,27 @@ const (
 	configPrefix   = "/asterisk/config/dynamic/"
 	objectNotFound = "Object with id "
 )
+
+// config404 is the error for a 404 on a dynamic-config path that is not
+// Asterisk's "Object with id ... not found": a missing config class or
+// object type (res_pjsip not loaded) or a proxy's page says nothing about
+// the object, and "not found" would count a purge's delete as done.
+func (c *Client) config404(what, msg string) error {
+	switch {
+	case strings.HasPrefix(msg, "configClass "):
+		// resource_asterisk.c: no module registered the class.
+		return tollguard.Errorf(tollguard.EUNAVAILABLE, "%s: Asterisk has no PJSIP configuration to manage (404: %s), so whether the object exists is unknown; res_pjsip is not loaded: asterisk -rx 'module show like res_pjsip' lists it, asterisk -rx 'module load res_pjsip.so' loads it (check modules.conf)", what, msg)
+	case strings.HasPrefix(msg, "objectType "):
+		// resource_asterisk.c checks the class first: res_pjsip
+		// answered, and does not know this type.
+		return tollguard.Errorf(tollguard.EUNAVAILABLE, "%s: Asterisk's res_pjsip is loaded but has no such object type (404: %s), so whether the object exists is unknown; tollguard needs PJSIP's endpoint, auth, aor and contact types: check asterisk -rx 'module show like res_pjsip' and the Asterisk version (asterisk -rx 'core show version')", what, msg)
+	}
+	asterisk := ""
+	if msg != "" {
+		asterisk = " (" + msg + ")"
+	}
+	return tollguard.Errorf(tollguard.EUNAVAILABLE, "%s: ARI at %s answered 404%s, which does not say whether the object exists; check that res_pjsip is loaded (asterisk -rx 'module show like res_pjsip') and that [ari] url points at Asterisk's ARI", what, c.cfg.URL, asterisk)
+}
 
 func configPath(typ, id string) string {
 	return configPrefix + "res_pjsip/" + pathSegment(typ) + "/" + pathSegment(id)
