@@ -644,6 +644,7 @@ func (s *sim) gosubAt(ctx, exten string, args ...string) {
 	for i, a := range args {
 		frame[fmt.Sprintf("ARG%d", i+1)] = a
 	}
+	frame["ARGC"] = strconv.Itoa(len(args))
 	s.frames = append(s.frames, frame)
 	defer func() { s.frames = s.frames[:len(s.frames)-1] }()
 	prios := s.p.contexts[ctx][exten]
@@ -1106,6 +1107,30 @@ func TestIncludeBehaviour(t *testing.T) {
 			if len(s.agiCalls) != 1 || s.agiCalls[0][2] != "1001" || s.agiCalls[0][3] != tt.want {
 				t.Errorf("%s: AGI %q, want extension 1001 from %q", tt.name, s.agiCalls, tt.want)
 			}
+		}
+	})
+	t.Run("InheritedARG2Ignored", func(t *testing.T) {
+		// Called with one argument and no outer Gosub, Asterisk leaves
+		// ARG2 unset in the frame: a channel variable ARG2 (inherited as
+		// __ARG2 from the channel that started this one) showed through
+		// and was checked instead of the caller's endpoint.
+		for _, tech := range []string{"PJSIP", "Local"} {
+			s := newSim(t, tech)
+			s.vars["ARG2"] = "2002"
+			s.vars["TOLLGUARD_EXT"] = "1001"
+			s.agi = answers("allow", "ok", "", "53", true)
+			s.call("0044207946000", "0044207946000")
+			if len(s.agiCalls) != 1 || s.agiCalls[0][2] != "1001" {
+				t.Errorf("%s: AGI %q, want extension 1001, not the inherited ARG2", tech, s.agiCalls)
+			}
+		}
+		// Passed explicitly, it still names the extension.
+		s := newSim(t, "PJSIP")
+		s.vars["ARG2"] = "2002"
+		s.agi = answers("allow", "ok", "", "54", true)
+		s.call("0044207946000", "0044207946000", "1003")
+		if len(s.agiCalls) != 1 || s.agiCalls[0][2] != "1003" {
+			t.Errorf("AGI %q, want extension 1003", s.agiCalls)
 		}
 	})
 	t.Run("ForgedArgumentsRefused", func(t *testing.T) {
