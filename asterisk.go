@@ -80,6 +80,9 @@ type Asterisk interface {
 	// ChannelVar reads a channel variable; set is false when the channel
 	// or the variable does not exist.
 	ChannelVar(ctx context.Context, id, name string) (value string, set bool, err error)
+	// GlobalVar reads a dialplan global ([globals] in extensions.conf);
+	// "" when it is not set.
+	GlobalVar(ctx context.Context, name string) (string, error)
 }
 
 // Originate is a request to start a channel through ARI.

@@ -186,6 +186,7 @@ type AuditSettings struct {
 	DefaultSpendFactorPermil int
 
 	GatedContexts  []string // contexts whose outbound calls pass the gate
+	DefaultCountry string   // [gate] default_country: the emergency check counts it with the accounts' countries
 	SelftestNumber string   // Policy.SelftestNumber
 	SelftestApp    string   // the Stasis app the originated channel's other half enters
 	SelftestWait   time.Duration
@@ -762,6 +763,7 @@ const (
 	AuditCheckPurge            = "purge"
 	AuditCheckSource           = "source"
 	AuditCheckSelftest         = "selftest"
+	AuditCheckEmergencyPattern = "emergency_pattern"
 )
 
 // auditRun carries one run's findings, actions and switches.

@@ -3,6 +3,8 @@ package tollguard
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -13,7 +15,9 @@ import (
 // transfers (which take the caller's channel, and with it the call's
 // settlement, out of the call), and a fail2ban that is missing,
 // stopped or without an Asterisk jail (failed registrations reach only
-// the security log, never ARI). It has nothing to apply;
+// the security log, never ARI), and a TOLLGUARD_EMERGENCY in the
+// dialplan that lets other numbers past the gate or leaves an account's
+// emergency numbers waiting for it. It has nothing to apply;
 // `tollguard selftest` proves the gated contexts for real.
 type CoverageAudit struct{}
 
@@ -49,6 +53,9 @@ func (CoverageAudit) Run(ctx context.Context, env *AuditEnv, apply bool, p Audit
 			}
 		}
 		r.checkTransfers(transfers)
+		if err := r.checkEmergencyPattern(ctx, s); err != nil {
+			return r.result(err)
+		}
 	}
 	r.checkFail2ban(ctx)
 	return r.result(nil)
@@ -142,4 +149,68 @@ func (r *auditRun) checkFail2ban(ctx context.Context) {
 		f.Evidence = map[string]any{"jails": st.Jails}
 	}
 	r.find(f)
+}
+
+// checkEmergencyPattern judges the include's TOLLGUARD_EMERGENCY for the
+// accounts' countries (CheckEmergencyPattern). The include dials what it
+// matches without asking the gate, and hangs up an emergency number it
+// does not match when tollguard cannot answer.
+func (r *auditRun) checkEmergencyPattern(ctx context.Context, s AuditSettings) error {
+	pattern, err := r.env.Asterisk.GlobalVar(ctx, EmergencyVar)
+	if err != nil {
+		return err // the client's error names the global
+	}
+	accounts, err := r.env.Store.Accounts(ctx)
+	if err != nil {
+		return fmt.Errorf("list accounts: %w", err)
+	}
+	countries := []string{s.DefaultCountry}
+	for _, a := range accounts {
+		countries = append(countries, a.Plan.Country)
+	}
+	rep := CheckEmergencyPattern(pattern, countries)
+	var cs []string
+	for _, c := range countries {
+		if c = strings.ToUpper(strings.TrimSpace(c)); c != "" && !slices.Contains(cs, c) {
+			cs = append(cs, c)
+		}
+	}
+	slices.Sort(cs)
+	fix := fmt.Sprintf("run `tollguard dialplan emergency %s` and put the line it prints in [globals] in extensions.conf, then `dialplan reload`", strings.Join(cs, " "))
+	// One subject per kind of problem: findings of one check on one
+	// subject merge into one alert.
+	subj := "dialplan:" + EmergencyVar
+	ev := map[string]any{"value": pattern, "countries": cs}
+	if rep.Pattern != pattern {
+		ev["as_read"] = rep.Pattern
+	}
+	finding := func(sev Severity, subject, msg string) {
+		r.find(AuditFinding{Check: AuditCheckEmergencyPattern, Severity: sev, Subject: subject, Message: msg, Evidence: maps.Clone(ev)})
+	}
+	switch {
+	case rep.Invalid != "":
+		finding(SeverityWarning, subj, fmt.Sprintf("%s=%s is not a valid regular expression (%s): Asterisk's REGEX then matches nothing, so no emergency number but 112, 911 and 999 is dialled while tollguard is down; %s", EmergencyVar, pattern, rep.Invalid, fix))
+	case rep.Unbounded:
+		finding(SeverityCritical, subj, fmt.Sprintf("%s=%s matches numbers of any length (or too many to list): the include dials every number it matches at once, without the gate: no credit, hours, destination or rate check. List plain numbers instead: %s", EmergencyVar, pattern, fix))
+	case len(rep.NotEmergency) > 0:
+		sev := SeverityWarning
+		if rep.Toll {
+			sev = SeverityCritical
+		}
+		ev["not_emergency"] = rep.NotEmergency
+		finding(sev, subj, fmt.Sprintf("%s=%s lets %d number(s) past the gate that are not emergency numbers in %s: %s. The include dials them without asking tollguard (no credit, hours, destination or rate check); %s", EmergencyVar, pattern, len(rep.NotEmergency), strings.Join(cs, ", "), listUpTo(rep.NotEmergency, maxListed), fix))
+	}
+	if len(rep.PaidElsewhere) > 0 {
+		ev["paid_elsewhere"] = rep.PaidElsewhere
+		finding(SeverityWarning, subj+"/paid_elsewhere", fmt.Sprintf("%s lets emergency numbers past the gate that cost money in another of your accounts' countries: %s. Accounts of that country dial them without the gate; the list is one for the whole PBX, so leave them off (the gate still allows them where they are emergency numbers); %s", EmergencyVar, strings.Join(rep.PaidElsewhere, ", "), fix))
+	}
+	if len(rep.Missing) > 0 {
+		var missing []string
+		for _, c := range slices.Sorted(maps.Keys(rep.Missing)) {
+			missing = append(missing, c+" "+strings.Join(rep.Missing[c], ", "))
+		}
+		ev["missing"] = rep.Missing
+		finding(SeverityWarning, subj+"/missing", fmt.Sprintf("emergency numbers of your accounts' countries are not in %s: %s. The gate allows them, but they wait for it: while tollguard is down, stopped or too slow, the include hangs them up; %s", EmergencyVar, strings.Join(missing, "; "), fix))
+	}
+	return nil
 }

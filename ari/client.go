@@ -432,6 +432,17 @@ func (c *Client) ChannelVar(ctx context.Context, id, name string) (value string,
 	return "", false, err
 }
 
+// GlobalVar reads a dialplan global (GET /asterisk/variable). Asterisk
+// answers 200 with "" for one that is not set.
+func (c *Client) GlobalVar(ctx context.Context, name string) (string, error) {
+	var out struct {
+		Value string `json:"value"`
+	}
+	err := c.request(ctx, fmt.Sprintf("read dialplan global %s", name), "", http.MethodGet,
+		"/asterisk/variable?variable="+url.QueryEscape(name), nil, &out)
+	return out.Value, err
+}
+
 // ChannelChecker returns the sweep's check: whether a call is still up
 // on its channel (by its uniqueid). A record without an id is looked for
 // by its channel alone. known is false when there is no uniqueid or

@@ -249,6 +249,9 @@ func TestIncludeNamesMatchConstants(t *testing.T) {
 		VarAGI, VarEmergency, VarDenyGosub, VarExtension, VarSource, VarHandlerSet,
 		VarEmergencyHandlerSet, VarEmergencyPending,
 	}
+	if VarEmergency != tollguard.EmergencyVar {
+		t.Errorf("VarEmergency %s, but the coverage audit reads %s", VarEmergency, tollguard.EmergencyVar)
+	}
 	for _, name := range regexp.MustCompile(`TOLLGUARD_[A-Z_]+`).FindAllString(Include, -1) {
 		if !slices.Contains(allowed, name) {
 			t.Errorf("variable %s is neither a tollguard.Var* nor a dialplan.Var* constant", name)

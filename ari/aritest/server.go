@@ -94,6 +94,7 @@ type Server struct {
 	creatable map[string]bool    // types with a writable sorcery wizard
 	endpoints map[string]string  // "PJSIP/1001" → state
 	channels  map[string]channel
+	globals   map[string]string // dialplan globals
 	modules   map[string]bool
 	requests  []Request
 	faults    []fault
@@ -741,6 +742,8 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		s.originate(rec, r.URL.Query(), body)
 	case p == "/channels" && r.Method == http.MethodGet:
 		s.listChannels(rec)
+	case p == "/asterisk/variable" && r.Method == http.MethodGet:
+		s.globalVar(rec, r.URL.Query().Get("variable"))
 	case strings.HasPrefix(p, "/channels/") && strings.HasSuffix(p, "/variable") && r.Method == http.MethodGet:
 		s.channelVar(rec, strings.TrimSuffix(strings.TrimPrefix(p, "/channels/"), "/variable"), r.URL.Query().Get("variable"))
 	case strings.HasPrefix(p, "/channels/"):
@@ -971,6 +974,29 @@ func (s *Server) channelVar(w http.ResponseWriter, id, name string) {
 	default:
 		writeJSON(w, http.StatusOK, map[string]string{"value": v})
 	}
+}
+
+// SetGlobal sets a dialplan global ([globals] in extensions.conf).
+func (s *Server) SetGlobal(name, value string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.globals == nil {
+		s.globals = map[string]string{}
+	}
+	s.globals[name] = value
+}
+
+// globalVar answers GET /asterisk/variable as resource_asterisk.c does:
+// 400 without a name, else 200 with the value, "" when it is not set.
+func (s *Server) globalVar(w http.ResponseWriter, name string) {
+	if name == "" {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"message": "Variable name is required"})
+		return
+	}
+	s.mu.Lock()
+	v := s.globals[name]
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]string{"value": v})
 }
 
 // listChannels answers GET /channels: an array of channel objects, each

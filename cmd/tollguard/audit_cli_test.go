@@ -289,8 +289,8 @@ func TestAuditConfigValidation(t *testing.T) {
 	if !a.applies("quotas") || a.applies("stale") {
 		t.Error("apply list")
 	}
-	s := a.Settings("0099")
-	if s.StaleAfter != 60*24*time.Hour || s.SelftestNumber != "0099" || s.Endpoint.Context != "from-internal" {
+	s := a.Settings("0099", "DE")
+	if s.StaleAfter != 60*24*time.Hour || s.SelftestNumber != "0099" || s.DefaultCountry != "DE" || s.Endpoint.Context != "from-internal" {
 		t.Errorf("settings %+v", s)
 	}
 	c := DefaultConfig()

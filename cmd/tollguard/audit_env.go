@@ -54,7 +54,7 @@ func newAuditEnv(cfg *Config, db *store.DB, ast tollguard.Asterisk, alerter toll
 		Now: now, Store: db, Alerter: alerter, Mailer: mailer,
 		Mailboxes: ac.Mailboxes(now),
 		Fail2ban:  &fail2ban.Client{Path: ac.Fail2banClient},
-		Settings:  ac.Settings(cfg.Gate.SelftestNumber),
+		Settings:  ac.Settings(cfg.Gate.SelftestNumber, cfg.Gate.DefaultCountry),
 		Logger:    log,
 	}
 	if ast != nil { // a typed nil would look configured

@@ -237,8 +237,9 @@ func (a *AuditConfig) applies(name string) bool {
 	return false
 }
 
-// Settings are the audits' settings; selftestNumber is [gate]'s.
-func (a *AuditConfig) Settings(selftestNumber string) tollguard.AuditSettings {
+// Settings are the audits' settings; selftestNumber and defaultCountry
+// are [gate]'s.
+func (a *AuditConfig) Settings(selftestNumber, defaultCountry string) tollguard.AuditSettings {
 	s := tollguard.DefaultAuditSettings()
 	s.StaleAfter = time.Duration(a.StaleDays) * 24 * time.Hour
 	s.PurgeGrace = time.Duration(a.PurgeGraceDays) * 24 * time.Hour
@@ -257,6 +258,7 @@ func (a *AuditConfig) Settings(selftestNumber string) tollguard.AuditSettings {
 		MaxContacts: a.Ext.MaxContacts, EndpointExtra: a.Ext.Endpoint, AORExtra: a.Ext.AOR}
 	s.SelftestNumber, s.SelftestApp, s.SelftestWait = selftestNumber, a.Selftest.App, a.Selftest.Wait.Duration
 	s.Timeout = a.Timeout.Duration
+	s.DefaultCountry = defaultCountry
 	return s.WithDefaults()
 }
 

@@ -34,7 +34,8 @@ for it, and when it cannot answer only TOLLGUARD_EMERGENCY in
 extensions.conf's [globals] lets them through. This prints that line for
 each COUNTRY (ISO 3166 codes; default: [gate] default_country), from the
 same libphonenumber data the gate uses. Name every country your accounts
-are in: the line is one for the whole PBX.`,
+are in: the line is one for the whole PBX. ` + "`tollguard audit coverage`" + ` reads
+the line back through ARI and checks it against your accounts' countries.`,
 		Example: `  tollguard dialplan emergency DE
   tollguard dialplan emergency GB FR   # a PBX with accounts in both`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -69,7 +70,7 @@ are in: the line is one for the whole PBX.`,
 			var left []string
 			keep := v.Extra[:0]
 			for _, n := range v.Extra {
-				if why := paidElsewhere(n, countries); why != "" {
+				if why := tollguard.EmergencyPaidElsewhere(n, countries); why != "" {
 					left = append(left, n+" ("+why+")")
 					continue
 				}
@@ -100,20 +101,4 @@ are in: the line is one for the whole PBX.`,
 	}
 	addJSON(cmd, &asJSON)
 	return cmd
-}
-
-// paidElsewhere says in which of countries emergency number n is a short
-// code that costs money, or of unknown cost, rather than an emergency
-// number; "" when in none.
-func paidElsewhere(n string, countries []string) string {
-	for _, c := range countries {
-		if tollguard.IsEmergency(n, c) {
-			continue
-		}
-		num := tollguard.Classify(n, tollguard.NumberPlan{Country: c}, nil)
-		if num.Is(tollguard.ClassPremium) || num.Short && num.Toll() {
-			return fmt.Sprintf("%s in %s", num.Class, c)
-		}
-	}
-	return ""
 }
