@@ -524,6 +524,18 @@ func TestSelftest(t *testing.T) {
 	if f := audFinding(t, run, "selftest", "context:from-sales"); f.Severity != tollguard.SeverityCritical || !strings.Contains(f.Message, "deny/unknown_extension instead of deny/selftest") {
 		t.Errorf("finding %+v", f)
 	}
+	// A TOLLGUARD_EMERGENCY that matches the selftest number would send
+	// the selftest call out past the gate: none is placed.
+	h.fake.SetGlobal(tollguard.EmergencyVar, "999|00[0-9]*")
+	h.fake.ResetRequests()
+	h.advance(time.Minute)
+	run = h.run(tollguard.SelftestAudit{}, false)
+	if f := audFinding(t, run, "selftest", "dialplan:"+tollguard.EmergencyVar); f.Severity != tollguard.SeverityCritical || !strings.Contains(f.Message, "no selftest call was placed") {
+		t.Errorf("finding %+v", f)
+	}
+	if got := h.fake.RequestsMatching("POST", "/channels"); len(got) != 0 {
+		t.Errorf("%d originates with the selftest number past the gate", len(got))
+	}
 	h.env.Settings.SelftestNumber = ""
 	if _, err := tollguard.RunAudit(context.Background(), h.env, tollguard.SelftestAudit{}, false, "cli", nil); tollguard.ErrorCode(err) != tollguard.EINVALID {
 		t.Errorf("no number: %v", err)

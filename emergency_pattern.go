@@ -60,9 +60,8 @@ func CheckEmergencyPattern(pattern string, countries []string) EmergencyPatternR
 	slices.Sort(cs)
 	var re *regexp.Regexp
 	if r.Pattern != "" {
-		// What the include asks: ^(pattern)#?$, a POSIX extended regex.
 		var err error
-		if re, err = regexp.CompilePOSIX("^(" + r.Pattern + ")#?$"); err != nil {
+		if re, err = compileEmergencyPattern(r.Pattern); err != nil {
 			r.Invalid = err.Error()
 		}
 	}
@@ -78,6 +77,23 @@ func CheckEmergencyPattern(pattern string, countries []string) EmergencyPatternR
 		}
 	}
 	return r
+}
+
+// EmergencyPatternMatches reports whether the include lets number past
+// the gate with TOLLGUARD_EMERGENCY set to pattern; a pattern that does
+// not compile matches nothing, as in Asterisk.
+func EmergencyPatternMatches(pattern, number string) bool {
+	if pattern == "" {
+		return false
+	}
+	re, err := compileEmergencyPattern(dropBackslashes(pattern))
+	return err == nil && re.MatchString(number)
+}
+
+// compileEmergencyPattern is what the include asks REGEX: ^(pattern)#?$,
+// a POSIX extended regular expression.
+func compileEmergencyPattern(pattern string) (*regexp.Regexp, error) {
+	return regexp.CompilePOSIX("^(" + pattern + ")#?$")
 }
 
 // judgeMatched sorts the numbers the (valid) pattern matches.

@@ -59,6 +59,26 @@ func TestCheckEmergencyPattern(t *testing.T) {
 	}
 }
 
+func TestEmergencyPatternMatches(t *testing.T) {
+	for _, tc := range []struct {
+		pattern, number string
+		want            bool
+	}{
+		{"", "112", false}, // unset: the include's own 112|911|999 are not its business
+		{"000|106", "106", true},
+		{"000|106", "106#", true},
+		{"000|106", "1060", false},
+		{"000|106", "0106", false},
+		{`10\6`, "106", true},  // the backslash is dropped
+		{"10(6", "106", false}, // does not compile: matches nothing
+		{"00[0-9]*", "0099999999999", true},
+	} {
+		if got := tollguard.EmergencyPatternMatches(tc.pattern, tc.number); got != tc.want {
+			t.Errorf("EmergencyPatternMatches(%q, %q) = %v, want %v", tc.pattern, tc.number, got, tc.want)
+		}
+	}
+}
+
 // FuzzCheckEmergencyPattern: any text an admin can put in [globals] is
 // judged without a panic, and every number reported as let past the gate
 // is one the include's REGEX would match.

@@ -30,6 +30,19 @@ func (SelftestAudit) Run(ctx context.Context, env *AuditEnv, apply bool, p Audit
 	if !r.needAsterisk("the selftest cannot originate calls") {
 		return r.result(nil)
 	}
+	// The include dials what TOLLGUARD_EMERGENCY matches without the
+	// gate: the selftest call would go out to the trunk.
+	pattern, err := env.Asterisk.GlobalVar(ctx, EmergencyVar)
+	if err != nil {
+		return r.result(err)
+	}
+	if EmergencyPatternMatches(pattern, s.SelftestNumber) {
+		r.find(AuditFinding{Check: AuditCheckSelftest, Severity: SeverityCritical, Subject: "dialplan:" + EmergencyVar,
+			Evidence: map[string]any{"value": pattern, "number": s.SelftestNumber},
+			Message: fmt.Sprintf("%s=%s matches the selftest number %s: the include dials every number it matches without the gate, so no selftest call was placed (it would have gone out to your trunk); "+
+				"list plain emergency numbers there (`tollguard dialplan emergency`, `tollguard audit coverage`)", EmergencyVar, pattern, s.SelftestNumber)})
+		return r.result(nil)
+	}
 	for n, c := range s.GatedContexts {
 		r.progress.report(n+1, len(s.GatedContexts), c)
 		if err := r.selftestContext(ctx, c, s); err != nil {
