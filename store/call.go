@@ -231,7 +231,7 @@ func (s *DB) Rollup(ctx context.Context, before time.Time, batch int) (int, erro
 	// failed commit): a call rolled up inside their day no longer counts,
 	// and lifts a daily limit. retention_days = 1 on a 23-hour day (a DST
 	// change in the daemon's zone) put the cutoff there.
-	if keep := s.now().Add(-(attemptDay + clockBackTolerance) * time.Second); before.After(keep) {
+	if keep := rollupKeep(s.now()); before.After(keep) {
 		before = keep
 	}
 	total := 0
@@ -293,6 +293,50 @@ func (s *DB) Rollup(ctx context.Context, before time.Time, batch int) (int, erro
 			return total, nil
 		}
 	}
+}
+
+// rollupKeep is the oldest time whose calls Rollup keeps at now: the
+// rate limits count the last day's.
+func rollupKeep(now time.Time) time.Time {
+	return now.Add(-(attemptDay + clockBackTolerance) * time.Second)
+}
+
+// RollupBefore is the time before which calls are rolled up at now with
+// retentionDays: that many calendar days back in now's zone, never
+// within the last day.
+func RollupBefore(now time.Time, retentionDays int) time.Time {
+	before := now.AddDate(0, 0, -retentionDays)
+	if keep := rollupKeep(now); before.After(keep) {
+		return keep
+	}
+	return before
+}
+
+// RolledUpSince reports whether the monthly totals hold calls of
+// account ("" for any) with verdict v ("" for any) from since's UTC
+// month on (any month for a zero since): calls the calls table no
+// longer lists. The totals keep neither extension nor reason, and a
+// month is their grain, so calls earlier in since's month count too.
+func (s *DB) RolledUpSince(ctx context.Context, since time.Time, account string, v tollguard.Verdict) (bool, error) {
+	q := `SELECT EXISTS (SELECT 1 FROM monthly_totals WHERE month >= ?`
+	month := ""
+	if !since.IsZero() {
+		month = since.UTC().Format("2006-01")
+	}
+	args := []any{month}
+	if account != "" {
+		q += ` AND account_id = ?`
+		args = append(args, account)
+	}
+	switch v {
+	case tollguard.Allow:
+		q += ` AND allowed > 0`
+	case tollguard.Deny:
+		q += ` AND denied > 0`
+	}
+	var ok bool
+	err := s.rdb.QueryRowContext(ctx, q+`)`, args...).Scan(&ok)
+	return ok, err
 }
 
 // MonthTotal is an account's calls and spend in one month.

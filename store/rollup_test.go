@@ -210,3 +210,79 @@ func TestSettledAtTheEpochStaysSettled(t *testing.T) {
 		t.Fatalf("call open %v charged %d, balance %d: want settled, charged 60 once, balance 940", c.Open(), c.Charge, cr.Balance)
 	}
 }
+
+// TestRolledUpSince: `tollguard calls` says when monthly totals hold
+// calls its listing can no longer show; the totals' grain is an
+// account's UTC month and its allowed and denied counts.
+func TestRolledUpSince(t *testing.T) {
+	db := MustOpenDB(t)
+	db.Now = rollupClock
+	ctx := context.Background()
+	seedAccount(t, db)
+	if ok, err := db.RolledUpSince(ctx, time.Time{}, "", ""); err != nil || ok {
+		t.Fatalf("nothing rolled up yet: %v, %v", ok, err)
+	}
+	at := time.Date(2026, 8, 10, 12, 0, 0, 0, time.UTC)
+	for _, c := range []time.Time{at, at.AddDate(0, 2, 0)} { // the newest stays
+		if err := db.Gate(ctx, false, func(tx tollguard.GateTx) error {
+			_, err := tx.InsertCall(ctx, &tollguard.CallRecord{CreatedAt: c, Extension: "1001", Account: "acme", Dialled: "0207",
+				Class: tollguard.ClassNational, Verdict: tollguard.Deny, Reason: tollguard.ReasonNoCredit, Scale: 2})
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := db.Rollup(ctx, at.AddDate(0, 1, 0), 0); err != nil || n != 1 {
+		t.Fatalf("rolled up %d, %v; want 1", n, err)
+	}
+	for _, tc := range []struct {
+		name    string
+		since   time.Time
+		account string
+		verdict tollguard.Verdict
+		want    bool
+	}{
+		{name: "AnySince", want: true},
+		{name: "SinceEarlierMonth", since: at.AddDate(0, -3, 0), want: true},
+		{name: "SinceLaterInTheMonth", since: at.AddDate(0, 0, 5), want: true}, // a month is the grain
+		{name: "SinceNextMonth", since: time.Date(2026, 9, 1, 0, 0, 0, 0, time.UTC), want: false},
+		// 1 September 01:00 in Paris is still August in UTC.
+		{name: "SinceIsUTCMonth", since: time.Date(2026, 9, 1, 1, 0, 0, 0, time.FixedZone("CEST", 2*3600)), want: true},
+		{name: "ThisAccount", account: "acme", want: true},
+		{name: "OtherAccount", account: "other", want: false},
+		{name: "Denied", verdict: tollguard.Deny, want: true},
+		{name: "NoneAllowed", verdict: tollguard.Allow, want: false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got, err := db.RolledUpSince(ctx, tc.since, tc.account, tc.verdict); err != nil || got != tc.want {
+				t.Errorf("RolledUpSince(%v, %q, %q) = %v, %v; want %v", tc.since, tc.account, tc.verdict, got, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestRollupBefore(t *testing.T) {
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	london, err := time.LoadLocation("Europe/London")
+	if err != nil {
+		t.Skip(err)
+	}
+	// A day back across London's spring change is 23 hours.
+	afterDST := time.Date(2026, 3, 30, 0, 30, 0, 0, london)
+	for _, tc := range []struct {
+		name string
+		now  time.Time
+		days int
+		want time.Time
+	}{
+		{name: "CalendarDays", now: now, days: 30, want: time.Date(2026, 10, 24, 12, 0, 0, 0, time.UTC)},
+		{name: "NeverTheLastDay", now: now, days: 1, want: now.Add(-86460 * time.Second)},
+		{name: "ShortDayKeepsADay", now: afterDST, days: 1, want: afterDST.Add(-86460 * time.Second)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := store.RollupBefore(tc.now, tc.days); !got.Equal(tc.want) {
+				t.Errorf("RollupBefore(%v, %d) = %v; want %v", tc.now, tc.days, got, tc.want)
+			}
+		})
+	}
+}

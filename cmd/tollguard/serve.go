@@ -508,7 +508,7 @@ func (d *daemon) sweepLoop(ctx context.Context) {
 // housekeep rolls old calls up and prunes what is kept only for a
 // while; the sweep runs it hourly.
 func (d *daemon) housekeep(ctx context.Context, now time.Time, retentionDays int) {
-	n, err := d.db.Rollup(ctx, now.AddDate(0, 0, -retentionDays), 5000)
+	n, err := d.db.Rollup(ctx, store.RollupBefore(now, retentionDays), 5000)
 	if err != nil {
 		d.log.Error("rolling up old calls failed; the calls table grows until it succeeds. "+tollguard.CheckStore, "err", err)
 	} else if n > 0 {
