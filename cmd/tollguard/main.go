@@ -53,7 +53,13 @@ var negativeNumber = regexp.MustCompile(`^-[0-9]+([.,][0-9]+)?$`)
 func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	app := NewApp(stdin, &termSafe{w: stdout}, stderr)
+	return runApp(ctx, NewApp(stdin, &termSafe{w: stdout}, stderr), args)
+}
+
+// runApp runs the command line args on app (tests pin its clock) and
+// returns the exit code.
+func runApp(ctx context.Context, app *App, args []string) int {
+	stderr := app.Err
 	defer app.Close()
 	root := newRootCommand(app)
 	root.SetArgs(args)
