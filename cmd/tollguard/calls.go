@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -20,6 +21,19 @@ func newCallsCommand(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "calls",
 		Short: "Recent gate decisions, newest first; `calls show ID` explains one",
+		Long: `List the gate's recorded decisions, newest first: all of them, or those
+of an extension, account, verdict or reason, since a time.
+
+The daemon rolls calls older than [gate] retention_days (default 90) up
+into monthly totals per account and UTC month, and deletes them; calls in
+progress and the last day's stay. The totals keep no extension, number or
+reason. When the period listed (all of it, without --since) reaches back
+past that cutoff, fewer than --limit calls were listed, and the totals
+hold calls from then, a note on stderr says that calls before the cutoff
+(RFC 3339, local time) are not listed. With --json the note goes to
+stderr too: the JSON array on stdout keeps its shape. No command lists
+the totals; they still count in the spend audit (tollguard audit spend),
+and their charges stay in the accounts' balances.`,
 		Example: `  tollguard calls --ext 1001 --since 24h
   tollguard calls --verdict deny --reason high_risk --json
   tollguard calls --open`,
@@ -58,7 +72,7 @@ func newCallsCommand(app *App) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := callsFilterCanMatch(cmd.Context(), db, f); err != nil {
+			if err := callsFilterCanMatch(cmd.Context(), app, db, f); err != nil {
 				return err
 			}
 			cs, err := db.Calls(cmd.Context(), f)
@@ -70,7 +84,10 @@ func newCallsCommand(app *App) *cobra.Command {
 				for i, c := range cs {
 					vs[i] = newCallView(c, false)
 				}
-				return app.printJSON(vs)
+				if err := app.printJSON(vs); err != nil {
+					return err
+				}
+				return rolledUpNote(cmd.Context(), app, db, f, len(cs))
 			}
 			w := app.table("ID", "TIME", "EXT", "ACCOUNT", "DIALLED", "CLASS", "VERDICT", "REASON", "MAXSEC", "CHARGE", "STATE")
 			for _, c := range cs {
@@ -89,7 +106,10 @@ func newCallsCommand(app *App) *cobra.Command {
 				fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, fmtTime(c.CreatedAt), orDash(c.Extension), orDash(c.Account),
 					oneLine(c.Dialled), c.Class, c.Verdict, c.Reason, maxsec, v.Charge, state)
 			}
-			return w.Flush()
+			if err := w.Flush(); err != nil {
+				return err
+			}
+			return rolledUpNote(cmd.Context(), app, db, f, len(cs))
 		},
 	}
 	cmd.Flags().StringVar(&f.Extension, "ext", "", "only this extension")
@@ -105,16 +125,24 @@ func newCallsCommand(app *App) *cobra.Command {
 }
 
 // callsFilterCanMatch refuses an --ext or --account that names neither
-// an extension or account in the store nor one any recorded call had:
-// a typo would list nothing, as if there were no calls. An extension
+// an extension or account in the store nor one any kept call had: a
+// typo would list nothing, as if there were no calls. An extension
 // deleted since (or unknown to the store, with allow_unknown) keeps its
-// calls.
-func callsFilterCanMatch(ctx context.Context, db *store.DB, f store.CallFilter) error {
+// calls until they are rolled up.
+func callsFilterCanMatch(ctx context.Context, app *App, db *store.DB, f store.CallFilter) error {
 	if f.Extension != "" {
 		if _, err := db.Extension(ctx, f.Extension); tollguard.ErrorCode(err) == tollguard.ENOTFOUND {
 			if cs, err := db.Calls(ctx, store.CallFilter{Extension: f.Extension, Limit: 1}); err != nil {
 				return err
 			} else if len(cs) == 0 {
+				// The totals keep no extension: once any call was rolled
+				// up, "never" is more than the store knows.
+				if rolled, err := db.RolledUpSince(ctx, time.Time{}, "", ""); err != nil {
+					return err
+				} else if rolled {
+					return tollguard.Errorf(tollguard.ENOTFOUND, "--ext: extension %q not found, and none of the calls kept is from it; %s, which do not keep the extension, so any call it made before then can no longer be listed; list extensions with `tollguard ext list`",
+						f.Extension, rolledUpSentence(app))
+				}
 				return tollguard.Errorf(tollguard.ENOTFOUND, "--ext: extension %q not found, and no call was ever recorded for it; list them with `tollguard ext list`", f.Extension)
 			}
 		} else if err != nil {
@@ -126,6 +154,12 @@ func callsFilterCanMatch(ctx context.Context, db *store.DB, f store.CallFilter) 
 			if cs, err := db.Calls(ctx, store.CallFilter{Account: f.Account, Limit: 1}); err != nil {
 				return err
 			} else if len(cs) == 0 {
+				if rolled, err := db.RolledUpSince(ctx, time.Time{}, f.Account, ""); err != nil {
+					return err
+				} else if rolled {
+					return tollguard.Errorf(tollguard.ENOTFOUND, "--account: account %q not found, and none of the calls kept is from it; its older calls survive only in its monthly totals (%s); list accounts with `tollguard account list`",
+						f.Account, rolledUpSentence(app))
+				}
 				return tollguard.Errorf(tollguard.ENOTFOUND, "--account: account %q not found, and no call was ever recorded for it; list them with `tollguard account list`", f.Account)
 			}
 		} else if err != nil {
@@ -133,6 +167,43 @@ func callsFilterCanMatch(ctx context.Context, db *store.DB, f store.CallFilter) 
 		}
 	}
 	return nil
+}
+
+// rolledUpNote tells, on stderr, that calls the listing would reach are
+// rolled up: the period reaches past the rollup's cutoff and monthly
+// totals hold calls from it. Not when --limit cut the listing first
+// (those calls would be past the page anyway), nor with --open (open
+// calls are never rolled up).
+func rolledUpNote(ctx context.Context, app *App, db *store.DB, f store.CallFilter, listed int) error {
+	if f.Open || listed >= f.Limit || !f.Since.Before(rollupCutoff(app)) {
+		return nil
+	}
+	v := f.Verdict
+	if f.Reason != "" {
+		v = reasonVerdict(f.Reason)
+	}
+	// The totals keep the account, not the extension: --ext asks about
+	// any account's (it may have moved between accounts).
+	rolled, err := db.RolledUpSince(ctx, f.Since, f.Account, v)
+	if err != nil || !rolled {
+		return err
+	}
+	fmt.Fprintf(app.Err, "tollguard: note: older calls are not listed: %s. No command lists those totals; they still count in the spend audit (`tollguard audit spend`), and their charges stay in the balances\n",
+		rolledUpSentence(app))
+	return nil
+}
+
+// rollupCutoff is the time before which the daemon rolls calls up, by
+// the config's retention_days.
+func rollupCutoff(app *App) time.Time {
+	return store.RollupBefore(app.Now(), app.Config.Gate.RetentionDays)
+}
+
+// rolledUpSentence says which calls are rolled up: the cutoff in the
+// local zone (the daemon's, on its host), RFC 3339.
+func rolledUpSentence(app *App) string {
+	return fmt.Sprintf("calls before %s are rolled up into monthly totals per account after [gate] retention_days = %d",
+		rollupCutoff(app).Format(time.RFC3339), app.Config.Gate.RetentionDays)
 }
 
 func newCallsShowCommand(app *App) *cobra.Command {
