@@ -190,6 +190,8 @@ func (r *auditRun) checkEmergencyPattern(ctx context.Context, s AuditSettings) e
 	switch {
 	case rep.Invalid != "":
 		finding(SeverityWarning, subj, fmt.Sprintf("%s=%s is not a valid regular expression (%s): Asterisk's REGEX then matches nothing, so no emergency number but 112, 911 and 999 is dialled while tollguard is down; %s", EmergencyVar, pattern, rep.Invalid, fix))
+	case rep.Unjudged != "":
+		finding(SeverityCritical, subj, fmt.Sprintf("%s=%s holds %s, which Asterisk's REGEX (glibc's regcomp) reads differently from this check, so it cannot tell which numbers the include dials at once, without the gate: it may be every number. Write plain digits, | and [0-9] classes: %s", EmergencyVar, pattern, rep.Unjudged, fix))
 	case rep.Unbounded:
 		finding(SeverityCritical, subj, fmt.Sprintf("%s=%s matches numbers of any length (or too many to list): the include dials every number it matches at once, without the gate: no credit, hours, destination or rate check. List plain numbers instead: %s", EmergencyVar, pattern, fix))
 	case len(rep.NotEmergency) > 0:

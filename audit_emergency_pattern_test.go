@@ -35,6 +35,10 @@ func TestCoverageAuditEmergencyPattern(t *testing.T) {
 		{"MatchesEverything", "110|[0-9]*", []string{" critical"}, []string{"any length", "without the gate"}},
 		{"NationalNumber", "110|030123456", []string{" critical"}, []string{"not emergency numbers in DE, GB: 030123456"}},
 		{"Invalid", "110|(", []string{" warning", "/missing warning"}, []string{"not a valid regular expression", "DE 110"}},
+		// The ) closes the include's group: ^(110)|.*)#?$ lets every number
+		// that starts with 110 past the gate.
+		{"ClosesTheGroup", "110)|.*", []string{" critical"}, []string{"any length", "without the gate"}},
+		{"Unjudged", "110|[0-9]{1,1001}", []string{" critical"}, []string{"a repeat count over 1000", "reads differently", "it may be every number"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h.fake.SetGlobal(tollguard.EmergencyVar, tc.value)

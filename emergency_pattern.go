@@ -1,6 +1,7 @@
 package tollguard
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"regexp/syntax"
@@ -28,9 +29,16 @@ const dialledAlphabet = "0123456789*#+"
 // down.
 type EmergencyPatternReport struct {
 	Pattern string // as Asterisk's REGEX reads it (backslashes dropped)
+	// Regex is the include's whole expression, ^(Pattern)#?$, as glibc's
+	// regcomp reads it, written in Go's syntax; "" when Invalid or
+	// Unjudged.
+	Regex string
 	// Invalid is why the pattern does not compile: Asterisk's REGEX then
 	// matches nothing, and every number waits for the gate.
 	Invalid string
+	// Unjudged is what in the pattern glibc and this check read
+	// differently: it may let any number past the gate.
+	Unjudged string
 	// Unbounded: it matches numbers of any length, or more than
 	// maxPatternNumbers of them.
 	Unbounded bool
@@ -59,14 +67,14 @@ func CheckEmergencyPattern(pattern string, countries []string) EmergencyPatternR
 	}
 	slices.Sort(cs)
 	var re *regexp.Regexp
-	if r.Pattern != "" {
-		var err error
-		if re, err = compileEmergencyPattern(r.Pattern); err != nil {
-			r.Invalid = err.Error()
+	if pattern != "" { // the include skips the REGEX for an empty value
+		var parsed *syntax.Regexp
+		if re, parsed = r.compile(pattern); re != nil {
+			r.judgeMatched(parsed, cs)
 		}
 	}
-	if re != nil {
-		r.judgeMatched(cs)
+	if r.Unjudged != "" {
+		return r // which emergency numbers it holds is unknown too
 	}
 	for _, c := range cs {
 		for _, n := range EmergencyNumbers(c) {
@@ -80,39 +88,110 @@ func CheckEmergencyPattern(pattern string, countries []string) EmergencyPatternR
 }
 
 // EmergencyPatternMatches reports whether the include lets number past
-// the gate with TOLLGUARD_EMERGENCY set to pattern; a pattern that does
-// not compile matches nothing, as in Asterisk.
+// the gate with TOLLGUARD_EMERGENCY set to pattern, read as
+// CheckEmergencyPattern reads it. A pattern Asterisk cannot use matches
+// nothing; one this check cannot follow (Unjudged) counts as a match.
 func EmergencyPatternMatches(pattern, number string) bool {
 	if pattern == "" {
 		return false
 	}
-	re, err := compileEmergencyPattern(dropBackslashes(pattern))
-	return err == nil && re.MatchString(number)
+	var r EmergencyPatternReport
+	re, _ := r.compile(pattern)
+	return r.Unjudged != "" || (re != nil && re.MatchString(number))
 }
 
-// compileEmergencyPattern is what the include asks REGEX: ^(pattern)#?$,
-// a POSIX extended regular expression.
-func compileEmergencyPattern(pattern string) (*regexp.Regexp, error) {
-	return regexp.CompilePOSIX("^(" + pattern + ")#?$")
-}
-
-// judgeMatched sorts the numbers the (valid) pattern matches.
-func (r *EmergencyPatternReport) judgeMatched(countries []string) {
-	re, err := syntax.Parse(r.Pattern, syntax.POSIX)
-	if err != nil {
-		r.Invalid = err.Error()
-		return
+// compile reads pattern as the include's REGEX call does: Asterisk splits
+// the function's argument first (regexArgs), then glibc compiles the
+// expression (goSyntax). It sets r.Invalid or r.Unjudged, or returns the
+// expression; Go's MatchString searches, as regexec does.
+func (r *EmergencyPatternReport) compile(pattern string) (*regexp.Regexp, *syntax.Regexp) {
+	args := regexArgs(`"^(` + pattern + `)#?$" 0`)
+	if len(args) != 3 {
+		r.Invalid = "an unbalanced ( or [: Asterisk cannot split REGEX's arguments"
+		return nil, nil
 	}
-	matched, ok := patternNumbers(re.Simplify())
+	// The third is the string matched, after one space or tab REGEX
+	// skips: the number unless a '"' split the expression early.
+	str := args[2]
+	if str != "" && (str[0] == ' ' || str[0] == '\t') {
+		str = str[1:]
+	}
+	if str != "0" {
+		r.Unjudged = `a " that ends REGEX's expression early`
+		return nil, nil
+	}
+	expr, why := goSyntax(args[1])
+	if why != "" {
+		r.Unjudged = why
+		return nil, nil
+	}
+	parsed, err := syntax.Parse(expr, syntax.POSIX)
+	if err == nil && anchorInInterval(parsed) {
+		// glibc copies a {m,n} repeat's expression and loses the anchors
+		// in the copies: ^((0$)|1){2}$ matches 00.
+		r.Unjudged = "a ^ or $ inside a {m,n} repeat"
+		return nil, nil
+	}
+	if err == nil {
+		var re *regexp.Regexp
+		if re, err = regexp.CompilePOSIX(expr); err == nil {
+			r.Regex = expr
+			return re, parsed
+		}
+	}
+	var serr *syntax.Error
+	if errors.As(err, &serr) {
+		switch serr.Code {
+		case syntax.ErrInvalidRepeatSize: // glibc takes counts up to 32767
+			r.Unjudged = fmt.Sprintf("a repeat count over 1000 (%s)", serr.Expr)
+			return nil, nil
+		case syntax.ErrLarge, syntax.ErrNestingDepth, syntax.ErrInvalidUTF8:
+			r.Unjudged = fmt.Sprintf("what Go's parser refuses and glibc may take (%s)", serr.Code)
+			return nil, nil
+		}
+	}
+	r.Invalid = err.Error()
+	return nil, nil
+}
+
+// anchorInInterval reports whether re holds a ^ or $ inside a {m,n}.
+func anchorInInterval(re *syntax.Regexp) bool {
+	if re.Op == syntax.OpRepeat {
+		return hasAnchor(re.Sub[0])
+	}
+	return slices.ContainsFunc(re.Sub, anchorInInterval)
+}
+
+func hasAnchor(re *syntax.Regexp) bool {
+	switch re.Op {
+	case syntax.OpBeginLine, syntax.OpEndLine, syntax.OpBeginText, syntax.OpEndText:
+		return true
+	}
+	return slices.ContainsFunc(re.Sub, hasAnchor)
+}
+
+// judgeMatched sorts the numbers the (valid) expression matches.
+func (r *EmergencyPatternReport) judgeMatched(parsed *syntax.Regexp, countries []string) {
+	matched, ok := patternNumbers(parsed.Simplify())
 	if !ok {
 		r.Unbounded, r.Toll = true, true
 		return
 	}
 	var nums []string
 	for _, m := range matched {
-		if n, ok := anchoredNumber(m); ok {
-			nums = appendNew(nums, n)
+		n, ok, anchored := anchoredNumber(m)
+		if !ok {
+			continue
 		}
+		if !anchored {
+			// regexec searches: a match not held by ^ and $ extends to
+			// every number that contains it (a ")" in the value can
+			// close the include's group, leaving ^(110)|... unanchored).
+			r.Unbounded, r.Toll = true, true
+			return
+		}
+		// The include's #? (the phone's send key): the same number.
+		nums = appendNew(nums, strings.TrimSuffix(n, "#"))
 	}
 	slices.SortFunc(nums, func(a, b string) int {
 		if len(a) != len(b) {
@@ -236,10 +315,16 @@ func patternUnbounded(sub *syntax.Regexp, minN int) ([]string, bool) {
 const anchorBegin, anchorEnd = "\x01", "\x02"
 
 // anchoredNumber strips the anchors from s; ok is false when one stands
-// where it cannot match (a ^ after a digit, a $ before one).
-func anchoredNumber(s string) (string, bool) {
-	core := strings.TrimRight(strings.TrimLeft(s, anchorBegin), anchorEnd)
-	return core, !strings.ContainsAny(core, anchorBegin+anchorEnd)
+// where it cannot match (a ^ after a digit, a $ before one), anchored
+// whether s holds both a ^ and a $ (else a search matches longer strings).
+func anchoredNumber(s string) (core string, ok, anchored bool) {
+	isChar := func(c rune) bool { return !strings.ContainsRune(anchorBegin+anchorEnd, c) }
+	first, last := strings.IndexFunc(s, isChar), strings.LastIndexFunc(s, isChar)
+	if first >= 0 && (strings.Contains(s[first:], anchorBegin) || strings.Contains(s[:last], anchorEnd)) {
+		return "", false, false
+	}
+	anchored = strings.Contains(s, anchorBegin) && strings.Contains(s, anchorEnd)
+	return strings.NewReplacer(anchorBegin, "", anchorEnd, "").Replace(s), true, anchored
 }
 
 // patternRepeat is sub repeated min to max times.
@@ -308,6 +393,116 @@ func dropBackslashes(pattern string) string {
 		b.WriteRune(c)
 	}
 	return b.String()
+}
+
+// regexArgs splits REGEX's argument as Asterisk does (AST_NONSTANDARD_APP_ARGS
+// on '"' into three, main/app.c): a backslash is dropped and the character
+// after it taken as it is; a '"' splits only outside ( ) and [ ], which
+// are counted without regard to what they mean in a regular expression;
+// the third argument is the rest, as it is.
+func regexArgs(buf string) []string {
+	var args []string
+	paren, bracket, i, afterDelim := 0, 0, 0, -1
+	for len(args) < 2 && i < len(buf) {
+		var arg []byte
+	scan:
+		for ; i < len(buf); i++ {
+			switch c := buf[i]; {
+			case c == '(':
+				paren++
+			case c == ')' && paren > 0:
+				paren--
+			case c == '[':
+				bracket++
+			case c == ']' && bracket > 0:
+				bracket--
+			case c == '\\':
+				if i++; i < len(buf) {
+					arg = append(arg, buf[i])
+				}
+				continue
+			case c == '"' && paren == 0 && bracket == 0:
+				i++
+				afterDelim = i
+				break scan
+			}
+			arg = append(arg, buf[i])
+		}
+		args = append(args, string(arg))
+	}
+	if i < len(buf) || i == afterDelim {
+		args = append(args, buf[i:])
+	}
+	return args
+}
+
+// goSyntax writes reg, a POSIX extended expression as glibc's regcomp
+// reads it, in Go's regexp/syntax: an unmatched ) is an ordinary
+// character to glibc, and {,n} is {0,n}. why names what the two read
+// differently and this does not translate.
+func goSyntax(reg string) (expr, why string) {
+	var b strings.Builder
+	depth := 0
+	for i := 0; i < len(reg); i++ {
+		switch c := reg[i]; c {
+		case '\\':
+			// GNU \w, \s, \b, back-references.
+			return "", `a backslash (\\ in the value)`
+		case '[':
+			end, why := bracketEnd(reg, i)
+			if why != "" {
+				return "", why
+			}
+			if end < 0 { // unterminated: both refuse it
+				b.WriteString(reg[i:])
+				return b.String(), ""
+			}
+			// Inside [ ], a backslash is a character to glibc, an escape to Go.
+			b.WriteString(strings.ReplaceAll(reg[i:end+1], `\`, `\\`))
+			i = end
+			continue
+		case '(':
+			depth++
+		case ')':
+			if depth == 0 {
+				b.WriteString(`\)`)
+				continue
+			}
+			depth--
+		case '{':
+			if strings.HasPrefix(reg[i:], "{,") {
+				b.WriteString("{0")
+				continue
+			}
+		}
+		b.WriteByte(reg[i])
+	}
+	return b.String(), ""
+}
+
+// bracketEnd returns the index of the ] that closes the bracket
+// expression opening at reg[start], or -1.
+func bracketEnd(reg string, start int) (int, string) {
+	i := start + 1
+	if i < len(reg) && reg[i] == '^' {
+		i++
+	}
+	if i < len(reg) && reg[i] == ']' { // a literal ] when first
+		i++
+	}
+	for ; i < len(reg); i++ {
+		switch {
+		case reg[i] == ']':
+			return i, ""
+		case strings.HasPrefix(reg[i:], "[.") || strings.HasPrefix(reg[i:], "[="):
+			return -1, "a collating element or equivalence class ([. .] or [= =])"
+		case strings.HasPrefix(reg[i:], "[:"):
+			if end := strings.Index(reg[i+2:], ":]"); end >= 0 {
+				i += 2 + end + 1
+			}
+		}
+	}
+	return -1, ""
 }
 
 // EmergencyPaidElsewhere says in which of countries emergency number n

@@ -3,6 +3,8 @@ package tollguard_test
 import (
 	"reflect"
 	"regexp"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/tollguard/tollguard"
@@ -14,6 +16,7 @@ func TestCheckEmergencyPattern(t *testing.T) {
 		countries     []string
 		invalid       bool
 		unbounded     bool
+		unjudged      bool
 		notEmergency  []string
 		toll          bool
 		paidElsewhere []string
@@ -37,11 +40,32 @@ func TestCheckEmergencyPattern(t *testing.T) {
 		{name: "EmergencyHerePremiumThere", pattern: "1414|143", countries: []string{"CH", "BE"}, paidElsewhere: []string{"1414 (premium in BE)"},
 			missing: map[string][]string{"BE": {"100", "101"}, "CH": {"118", "144", "145", "147", "1415"}}},
 		{name: "Invalid", pattern: "11(0", countries: []string{"DE"}, invalid: true, missing: map[string][]string{"DE": {"110"}}},
+		// A ")" closes the include's group: ^(110)|.*)#?$ matches every
+		// number that starts with 110 (glibc reads the unmatched ")" as a
+		// character), and ^(110)|(112)#?$ every one that ends with 112 too.
+		{name: "ClosesTheGroup", pattern: "110)|.*", countries: []string{"DE"}, unbounded: true, toll: true},
+		{name: "ClosesTheGroupBalanced", pattern: "110)|(112", countries: []string{"DE"}, unbounded: true, toll: true},
+		{name: "UnmatchedParenIsACharacter", pattern: "110|112)", countries: []string{"DE"}, missing: map[string][]string{"DE": {"110"}}},
+		// glibc reads {,n} as {0,n} (Go as the characters "{,n}").
+		{name: "IntervalWithoutMin", pattern: "110|[0-9]{,}", countries: []string{"DE"}, unbounded: true, toll: true},
+		{name: "IntervalWithoutMinBounded", pattern: "110|0{,1}9", countries: []string{"DE"}, notEmergency: []string{"9", "09"}, toll: true},
+		// What the two read differently, and the check cannot follow.
+		{name: "RepeatOver1000", pattern: "110|[0-9]{1,1001}", countries: []string{"DE"}, unjudged: true},
+		{name: "CollatingElement", pattern: "110|[[.0.]-[.9.]]*", countries: []string{"DE"}, unjudged: true},
+		{name: "GNUEscape", pattern: `110|\\w*`, countries: []string{"DE"}, unjudged: true},
+		{name: "QuoteEndsTheExpression", pattern: `1)" 1|(`, countries: []string{"DE"}, unjudged: true},
+		// Inside [ ] a backslash is a character to glibc: digits of any length.
+		{name: "BackslashInBracket", pattern: `110|[\\[:digit:]]*`, countries: []string{"DE"}, unbounded: true, toll: true},
+		// glibc loses the anchors in a {m,n} repeat's copies: (1(2$)?){2} matches 1212.
+		{name: "AnchorInInterval", pattern: "(1(2$)?){2}", countries: []string{"DE"}, unjudged: true},
+		// Asterisk counts ( and [ to split REGEX's arguments, here one ( too many.
+		{name: "ParenInBracket", pattern: "110|[(]", countries: []string{"DE"}, invalid: true, missing: map[string][]string{"DE": {"110"}}},
+		{name: "DigitClass", pattern: "110|[[:digit:]]", countries: []string{"DE"}, toll: true, notEmergency: []string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := tollguard.CheckEmergencyPattern(tc.pattern, tc.countries)
-			if (r.Invalid != "") != tc.invalid || r.Unbounded != tc.unbounded || r.Toll != tc.toll {
-				t.Errorf("invalid %q unbounded %v toll %v; want invalid %v unbounded %v toll %v", r.Invalid, r.Unbounded, r.Toll, tc.invalid, tc.unbounded, tc.toll)
+			if (r.Invalid != "") != tc.invalid || (r.Unjudged != "") != tc.unjudged || r.Unbounded != tc.unbounded || r.Toll != tc.toll {
+				t.Errorf("invalid %q unjudged %q unbounded %v toll %v; want invalid %v unjudged %v unbounded %v toll %v", r.Invalid, r.Unjudged, r.Unbounded, r.Toll, tc.invalid, tc.unjudged, tc.unbounded, tc.toll)
 			}
 			if !reflect.DeepEqual(r.NotEmergency, tc.notEmergency) {
 				t.Errorf("not emergency %q, want %q", r.NotEmergency, tc.notEmergency)
@@ -72,6 +96,10 @@ func TestEmergencyPatternMatches(t *testing.T) {
 		{`10\6`, "106", true},  // the backslash is dropped
 		{"10(6", "106", false}, // does not compile: matches nothing
 		{"00[0-9]*", "0099999999999", true},
+		{"110)|.*", "1100252612345678", true}, // the ) closes the include's group: ^(110) then matches any number after 110
+		{"110)|.*", "0099999999999", false},
+		{"110|[0-9]{,}", "0099999999999", true}, // glibc reads {,} as a repeat
+		{"110|1{1001}", "0099999999999", true},  // a count glibc takes and Go's parser refuses: cannot tell, so it counts
 	} {
 		if got := tollguard.EmergencyPatternMatches(tc.pattern, tc.number); got != tc.want {
 			t.Errorf("EmergencyPatternMatches(%q, %q) = %v, want %v", tc.pattern, tc.number, got, tc.want)
@@ -80,25 +108,42 @@ func TestEmergencyPatternMatches(t *testing.T) {
 }
 
 // FuzzCheckEmergencyPattern: any text an admin can put in [globals] is
-// judged without a panic, and every number reported as let past the gate
-// is one the include's REGEX would match.
+// judged without a panic; every number reported as let past the gate is
+// one the include's REGEX would match, and every short one it matches
+// is reported, or an emergency number there.
 func FuzzCheckEmergencyPattern(f *testing.F) {
-	for _, p := range []string{"", "000|106", "110|5551234", "[0-9]*", "11(0", `11\0`, "1414|14[0-9]", "(1|2){3}", "[^0-8]1", ".?1{2,3}", "(|){1000}"} {
+	for _, p := range []string{"", "000|106", "110|5551234", "[0-9]*", "11(0", `11\0`, "1414|14[0-9]", "(1|2){3}", "[^0-8]1", ".?1{2,3}", "(|){1000}",
+		"110)|(112", "110|112)", "0{,1}9", "1$|^2", "(^1|2$)"} {
 		f.Add(p, "DE")
+	}
+	short := []string{""}
+	for range 3 {
+		for _, s := range short {
+			for _, c := range "0123456789*#+" {
+				short = append(short, s+string(c))
+			}
+		}
 	}
 	f.Fuzz(func(t *testing.T, pattern, country string) {
 		r := tollguard.CheckEmergencyPattern(pattern, []string{country})
-		if r.Invalid != "" || r.Unbounded {
+		if r.Regex == "" || r.Unbounded { // unset, invalid or unjudged
 			return
 		}
-		re, err := regexp.CompilePOSIX("^(" + r.Pattern + ")#?$")
+		re, err := regexp.CompilePOSIX(r.Regex)
 		if err != nil {
-			t.Fatalf("%q compiled in the check but not here: %v", r.Pattern, err)
+			t.Fatalf("%q compiled in the check but not here: %v", r.Regex, err)
 		}
 		for _, n := range r.NotEmergency {
-			if !re.MatchString(n) {
-				t.Fatalf("%q: reported %q, which it does not match", r.Pattern, n)
+			if !re.MatchString(n) && !re.MatchString(n+"#") {
+				t.Fatalf("%q: reported %q, which it does not match", r.Regex, n)
 			}
+		}
+		for _, s := range short {
+			n := strings.TrimSuffix(s, "#")
+			if n == "" || n == "#" || !re.MatchString(s) || slices.Contains(r.NotEmergency, n) || tollguard.IsEmergency(n, country) {
+				continue
+			}
+			t.Fatalf("%q matches %q, not reported", r.Regex, s)
 		}
 	})
 }

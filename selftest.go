@@ -39,7 +39,7 @@ func (SelftestAudit) Run(ctx context.Context, env *AuditEnv, apply bool, p Audit
 	if EmergencyPatternMatches(pattern, s.SelftestNumber) {
 		r.find(AuditFinding{Check: AuditCheckSelftest, Severity: SeverityCritical, Subject: "dialplan:" + EmergencyVar,
 			Evidence: map[string]any{"value": pattern, "number": s.SelftestNumber},
-			Message: fmt.Sprintf("%s=%s matches the selftest number %s: the include dials every number it matches without the gate, so no selftest call was placed (it would have gone out to your trunk); "+
+			Message: fmt.Sprintf("%s=%s matches the selftest number %s (or tollguard cannot tell that it does not): the include dials every number it matches without the gate, so no selftest call was placed (it would have gone out to your trunk); "+
 				"list plain emergency numbers there (`tollguard dialplan emergency`, `tollguard audit coverage`)", EmergencyVar, pattern, s.SelftestNumber)})
 		return r.result(nil)
 	}
