@@ -1136,6 +1136,25 @@ func TestIncludeBehaviour(t *testing.T) {
 			t.Errorf("AGI %q, want extension 1003", s.agiCalls)
 		}
 	})
+	t.Run("NoNumberRefused", func(t *testing.T) {
+		// Gosub(tollguard-outbound,s,1) without the number: ARG1 is
+		// unset in the frame, and an inherited __ARG1 would show through
+		// and be gated instead of what the phone dialled.
+		for _, inherited := range []string{"", "0044207946000"} {
+			s := newSim(t, "PJSIP")
+			if inherited != "" {
+				s.vars["ARG1"] = inherited
+			}
+			s.agi = answers("allow", "ok", "", "55", true)
+			s.call("00252612345678")
+			if s.returned || s.hangup != "28" || len(s.agiCalls) != 0 {
+				t.Errorf("ARG1 %q: returned %v hangup %q AGI %q", inherited, s.returned, s.hangup, s.agiCalls)
+			}
+			if len(s.logs) != 1 || !strings.Contains(s.logs[0], "passed no number on PJSIP/1001-0000002a") {
+				t.Errorf("ARG1 %q: logs %q", inherited, s.logs)
+			}
+		}
+	})
 	t.Run("ForgedArgumentsRefused", func(t *testing.T) {
 		for exten, args := range map[string][]string{
 			"0044207946000,2002": {"0044207946000", "2002"}, // a comma in the dialled extension
