@@ -148,6 +148,7 @@ func (e *Email) Notify(ctx context.Context, n tollguard.Notice) error {
 		return err
 	}
 	m.SetDateWithValue(n.At)
+	m.SetMessageIDWithValue(noticeMessageID(n))
 	m.SetGenHeader("X-Tollguard-Notice", n.Key())
 	m.SetGenHeader("X-Tollguard-Kind", n.Alert.Kind)
 	m.SetGenHeader("X-Tollguard-Severity", string(n.Alert.Severity))
@@ -155,6 +156,19 @@ func (e *Email) Notify(ctx context.Context, n tollguard.Notice) error {
 		m.SetImportance(gomail.ImportanceHigh)
 	}
 	return e.send(ctx, m)
+}
+
+// noticeMessageID is the Message-ID of n's mail: the same for every
+// attempt to send it, so a mail sent twice (a server that queued it but
+// whose answer was lost) is one message to the recipient's mail system,
+// which drops a repeated Message-ID. The alert's first-seen time keeps
+// ids of a recreated database (whose alert ids start again at 1) apart.
+func noticeMessageID(n tollguard.Notice) string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "localhost.localdomain"
+	}
+	return fmt.Sprintf("tollguard-notice.%s.%d@%s", n.Key(), n.Alert.FirstSeen.Unix(), host)
 }
 
 // SendMail mails one person (a mailbox owner whose voicemail PIN the

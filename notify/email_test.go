@@ -298,3 +298,41 @@ func TestEmailSendEndsAtContextDeadline(t *testing.T) {
 		}
 	})
 }
+
+// TestEmailMessageIDStablePerNotice: every attempt at one notice carries
+// the same Message-ID, so a retry after a lost answer is one message to
+// the recipient's mail system; the next notice of the alert, or the
+// same alert id in a recreated database, gets another.
+func TestEmailMessageIDStablePerNotice(t *testing.T) {
+	cert := newTestCert(t)
+	srv := newSMTPServer(t, &cert, "tollguard", "s3cret pass")
+	e, err := notify.NewEmail(emailConfig(srv, &cert))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := tollguard.AlertPolicy{}
+	_, n := p.NewAlertState(compromised(), t0)
+	n.Alert.ID = 7
+	send := func(n tollguard.Notice) string {
+		t.Helper()
+		if err := e.Notify(context.Background(), n); err != nil {
+			t.Fatal(err)
+		}
+		_, h, _ := parseMail(t, srv.next(t).Data)
+		return h.Get("Message-Id")
+	}
+	first, retry := send(n), send(n)
+	if first != retry || !strings.HasPrefix(first, "<tollguard-notice.7-1.") {
+		t.Errorf("Message-ID %q, then %q on the retry: want one, naming notice 7-1", first, retry)
+	}
+	next := n
+	next.Alert.Count++
+	recreated := n
+	recreated.Alert.FirstSeen = n.Alert.FirstSeen.Add(time.Hour)
+	if id := send(next); id == first {
+		t.Errorf("the alert's next notice reused Message-ID %q", id)
+	}
+	if id := send(recreated); id == first {
+		t.Errorf("alert 7 of a recreated database reused Message-ID %q", id)
+	}
+}
