@@ -276,6 +276,9 @@ func TestRollupBefore(t *testing.T) {
 		want time.Time
 	}{
 		{name: "CalendarDays", now: now, days: 30, want: time.Date(2026, 10, 24, 12, 0, 0, 0, time.UTC)},
+		// The daemon counts days in its own zone: 30 days back across
+		// the spring change are 719 hours.
+		{name: "CalendarDaysInNowsZone", now: time.Date(2026, 4, 15, 12, 0, 0, 0, london), days: 30, want: time.Date(2026, 3, 16, 12, 0, 0, 0, london)},
 		{name: "NeverTheLastDay", now: now, days: 1, want: now.Add(-86460 * time.Second)},
 		{name: "ShortDayKeepsADay", now: afterDST, days: 1, want: afterDST.Add(-86460 * time.Second)},
 	} {

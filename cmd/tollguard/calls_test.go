@@ -76,6 +76,9 @@ func TestCLICallsRolledUp(t *testing.T) {
 		{name: "ThisAccount", args: []string{"--account", "acme", "--since", "90d"}, note: true},
 		{name: "ExtensionKept", args: []string{"--ext", "1001"}, note: true}, // the totals keep no extension
 		{name: "SinceWithinRetention", args: []string{"--since", "7d"}},
+		// After the cutoff, though October has totals: none of its calls
+		// since 28 October can have been rolled up.
+		{name: "SinceAfterCutoffInItsMonth", args: []string{"--since", "26d"}},
 		{name: "PageFull", args: []string{"--limit", "1"}}, // the older calls were past the page anyway
 		{name: "OpenCallsNeverRolledUp", args: []string{"--open"}},
 		{name: "AccountWithoutTotals", args: []string{"--account", "beta"}},
