@@ -29,8 +29,9 @@ into monthly totals per account and UTC month, and deletes them; calls in
 progress and the last day's stay. The totals keep no extension, number or
 reason. When the period listed (all of it, without --since) reaches back
 past that cutoff, fewer than --limit calls were listed, and the totals
-hold calls from then, a note on stderr says that calls before the cutoff
-(RFC 3339, local time) are not listed. With --json the note goes to
+hold calls from that month on, a note on stderr says that calls before
+the cutoff (RFC 3339, local time) may not be listed (the totals keep
+months, not days). With --json the note goes to
 stderr too: the JSON array on stdout keeps its shape. No command lists
 the totals; they still count in the spend audit (tollguard audit spend),
 and their charges stay in the accounts' balances.`,
@@ -79,6 +80,12 @@ and their charges stay in the accounts' balances.`,
 			if err != nil {
 				return err
 			}
+			// Asked before anything is printed: a failure after the
+			// listing would exit 1 with the listing already out.
+			note, err := rolledUpNote(cmd.Context(), app, db, f, len(cs))
+			if err != nil {
+				return err
+			}
 			if asJSON {
 				vs := make([]callView, len(cs))
 				for i, c := range cs {
@@ -87,7 +94,8 @@ and their charges stay in the accounts' balances.`,
 				if err := app.printJSON(vs); err != nil {
 					return err
 				}
-				return rolledUpNote(cmd.Context(), app, db, f, len(cs))
+				fmt.Fprint(app.Err, note)
+				return nil
 			}
 			w := app.table("ID", "TIME", "EXT", "ACCOUNT", "DIALLED", "CLASS", "VERDICT", "REASON", "MAXSEC", "CHARGE", "STATE")
 			for _, c := range cs {
@@ -109,7 +117,8 @@ and their charges stay in the accounts' balances.`,
 			if err := w.Flush(); err != nil {
 				return err
 			}
-			return rolledUpNote(cmd.Context(), app, db, f, len(cs))
+			fmt.Fprint(app.Err, note)
+			return nil
 		},
 	}
 	cmd.Flags().StringVar(&f.Extension, "ext", "", "only this extension")
@@ -169,14 +178,15 @@ func callsFilterCanMatch(ctx context.Context, app *App, db *store.DB, f store.Ca
 	return nil
 }
 
-// rolledUpNote tells, on stderr, that calls the listing would reach are
-// rolled up: the period reaches past the rollup's cutoff and monthly
-// totals hold calls from it. Not when --limit cut the listing first
-// (those calls would be past the page anyway), nor with --open (open
-// calls are never rolled up).
-func rolledUpNote(ctx context.Context, app *App, db *store.DB, f store.CallFilter, listed int) error {
+// rolledUpNote is the note for stderr ("" for none) that calls the
+// listing would reach may be rolled up: the period reaches past the
+// rollup's cutoff and monthly totals hold calls from its month on (the
+// totals keep months, not days, so "may"). Not when --limit cut the
+// listing first (those calls would be past the page anyway), nor with
+// --open (open calls are never rolled up).
+func rolledUpNote(ctx context.Context, app *App, db *store.DB, f store.CallFilter, listed int) (string, error) {
 	if f.Open || listed >= f.Limit || !f.Since.Before(rollupCutoff(app)) {
-		return nil
+		return "", nil
 	}
 	v := f.Verdict
 	if f.Reason != "" {
@@ -186,11 +196,10 @@ func rolledUpNote(ctx context.Context, app *App, db *store.DB, f store.CallFilte
 	// any account's (it may have moved between accounts).
 	rolled, err := db.RolledUpSince(ctx, f.Since, f.Account, v)
 	if err != nil || !rolled {
-		return err
+		return "", err
 	}
-	fmt.Fprintf(app.Err, "tollguard: note: older calls are not listed: %s. No command lists those totals; they still count in the spend audit (`tollguard audit spend`), and their charges stay in the balances\n",
-		rolledUpSentence(app))
-	return nil
+	return fmt.Sprintf("tollguard: note: older calls of this period may not be listed: %s. No command lists those totals; they still count in the spend audit (`tollguard audit spend`), and their charges stay in the balances\n",
+		rolledUpSentence(app)), nil
 }
 
 // rollupCutoff is the time before which the daemon rolls calls up, by

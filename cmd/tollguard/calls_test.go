@@ -63,7 +63,7 @@ func TestCLICallsRolledUp(t *testing.T) {
 		code := runApp(ctx, app, append([]string{"--db", db, "--config", cfg}, args...))
 		return code, out.String(), errb.String()
 	}
-	const note = "tollguard: note: older calls are not listed: calls before 2026-10-24T12:00:00Z are rolled up into monthly totals per account after [gate] retention_days = 30. No command lists those totals; they still count in the spend audit (`tollguard audit spend`)"
+	const note = "tollguard: note: older calls of this period may not be listed: calls before 2026-10-24T12:00:00Z are rolled up into monthly totals per account after [gate] retention_days = 30. No command lists those totals; they still count in the spend audit (`tollguard audit spend`)"
 
 	for _, tc := range []struct {
 		name string
