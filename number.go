@@ -350,6 +350,8 @@ func Classify(dialled string, plan NumberPlan, hr HighRiskMatcher) Number {
 		// drop the rest, so it costs what its leading part costs.
 		if t, ok := overdialledPremium(&pn); ok {
 			typ = t
+		} else if t, ok := underdialledPremium(&pn); ok {
+			typ = t
 		} else if !intl && overdialledShortCode(&n, &pn, country) {
 			return n
 		}
@@ -526,6 +528,64 @@ func overdialledPremium(pn *phonenumbers.PhoneNumber) (typ phonenumbers.PhoneNum
 	})
 	return typ, premium
 }
+
+// underdialledPremium reports whether an invalid pn is a premium-rate or
+// personal number with up to maxUnderdial digits missing (DE 0900
+// 123456, GB 0909 879000), and which. Where numbers have several
+// lengths the network may connect it as it stands, or wait for the
+// caller's next digits, which the gate never sees: it is gated as the
+// number it begins, not priced as an ordinary national one. Each
+// missing tail is tried as one repeated digit, which the metadata's
+// patterns (ranges ending in \d{n}) accept when any tail does.
+func underdialledPremium(pn *phonenumbers.PhoneNumber) (phonenumbers.PhoneNumberType, bool) {
+	nsn := phonenumbers.GetNationalSignificantNumber(pn)
+	cc := int(pn.GetCountryCode())
+	tails := func(l int) []string {
+		var out []string
+		if l <= len(nsn) || l > len(nsn)+maxUnderdial {
+			return nil
+		}
+		for d := '0'; d <= '9'; d++ {
+			out = append(out, nsn+strings.Repeat(string(d), l-len(nsn)))
+		}
+		return out
+	}
+	if re := extraPremium[cc]; re != nil {
+		for l := len(nsn) + 1; l <= len(nsn)+maxUnderdial; l++ {
+			for _, t := range tails(l) {
+				if re.MatchString(t) {
+					return phonenumbers.PREMIUM_RATE, true
+				}
+			}
+		}
+	}
+	for _, region := range phonenumbers.GetRegionCodesForCountryCode(cc) {
+		md := regionMetadata()[region]
+		if md == nil {
+			continue
+		}
+		for _, c := range []struct {
+			typ  phonenumbers.PhoneNumberType
+			desc *phonenumbers.PhoneNumberDesc
+		}{{phonenumbers.PREMIUM_RATE, md.GetPremiumRate()}, {phonenumbers.PERSONAL_NUMBER, md.GetPersonalNumber()}} {
+			if c.desc.GetNationalNumberPattern() == "" {
+				continue
+			}
+			for _, l := range c.desc.GetPossibleLength() {
+				for _, t := range tails(int(l)) {
+					if phonenumbers.MatchNationalNumber(t, c.desc, false) {
+						return c.typ, true
+					}
+				}
+			}
+		}
+	}
+	return phonenumbers.UNKNOWN, false
+}
+
+// maxUnderdial is how many digits missing from a premium-rate or
+// personal number still count as that number.
+const maxUnderdial = 3
 
 // overdialledShortCode classifies an invalid national pn whose leading
 // part is one of country's short codes, with at most maxOverdial digits

@@ -207,6 +207,16 @@ func TestClassify(t *testing.T) {
 		{name: "DE premium 0900 overdialled from GB", dialled: "0049 900 1234567 00", plan: planGB, want: tollguard.ClassPremium, e164: "+499001234567" + "00", region: "DE", typ: tollguard.TypePremiumRate, intl: true},
 		{name: "DE personal 0700 overdialled", dialled: "0700 12345678 9", plan: planDE, want: tollguard.ClassPremium, e164: "+497001234567" + "89", region: "DE", typ: tollguard.TypePersonalNumber},
 		{name: "SE personal 075 overdialled", dialled: "075 1234567 0", plan: planSE, want: tollguard.ClassPremium, e164: "+4675" + "12345670", region: "SE", typ: tollguard.TypePersonalNumber},
+		// Underdialled: a premium number with digits missing is gated as
+		// premium, not priced as an ordinary national number (the network
+		// may connect it, or wait for digits the gate never sees).
+		{name: "DE premium 0900 a digit short", dialled: "0900 123456", plan: planDE, want: tollguard.ClassPremium, e164: "+49900123456", region: "DE", typ: tollguard.TypePremiumRate},
+		{name: "DE premium 0900 three digits short", dialled: "0900 1234", plan: planDE, want: tollguard.ClassPremium, e164: "+499001234", region: "DE", typ: tollguard.TypePremiumRate},
+		{name: "DE personal 0700 a digit short", dialled: "0700 1234567", plan: planDE, want: tollguard.ClassPremium, e164: "+497001234567", region: "DE", typ: tollguard.TypePersonalNumber},
+		{name: "GB premium 09 a digit short", dialled: "0909 879000", plan: planGB, want: tollguard.ClassPremium, e164: "+44909879000", typ: tollguard.TypePremiumRate, intl: true},
+		{name: "DE premium 0900 a digit short from GB", dialled: "0049 900 123456", plan: planGB, want: tollguard.ClassPremium, e164: "+49900123456", region: "DE", typ: tollguard.TypePremiumRate, intl: true},
+		{name: "AE premium 9005 a digit short (extraPremium)", dialled: "0900 51234", plan: planAE, want: tollguard.ClassPremium, e164: "+97190051234", region: "AE", typ: tollguard.TypePremiumRate},
+		{name: "ES 905 a digit short: not a possible length", dialled: "905 12345", plan: tollguard.NumberPlan{Country: "ES"}, want: tollguard.ClassUnknown},
 		// libphonenumber drops Russia's national prefix 8 from a number it
 		// finds too long: +7 809 (premium) with a digit more read as
 		// +7 0912..., an ordinary number. The trunk sends what was dialled.
