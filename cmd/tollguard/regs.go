@@ -51,6 +51,16 @@ The ARI listener (tollguard serve with [ari] enabled) fills this in.`,
 			if err != nil {
 				return err
 			}
+			// A name neither the store nor any registration knows is most
+			// likely a typo: say so, as calls --ext does, rather than
+			// "no registrations".
+			if len(cs) == 0 && f.Extension != "" && !f.Live {
+				if _, err := db.Extension(cmd.Context(), f.Extension); tollguard.ErrorCode(err) == tollguard.ENOTFOUND {
+					return tollguard.Errorf(tollguard.ENOTFOUND, "extension %q not found, and no registration of it was seen; list extensions with `tollguard ext list`, or every endpoint seen with `tollguard regs`", f.Extension)
+				} else if err != nil {
+					return err
+				}
+			}
 			if asJSON {
 				vs := make([]regView, len(cs))
 				for i, c := range cs {

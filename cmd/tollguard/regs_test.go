@@ -182,8 +182,14 @@ func TestRegsCommand(t *testing.T) {
 	if len(vs) != 3 || !vs[0].Live || vs[0].FirstSeen == nil || *vs[0].FirstSeen != "2026-11-23T09:00:00Z" || vs[0].RemovedAt != nil {
 		t.Errorf("live json: %+v", vs)
 	}
+	// Known to the store but never registered, and known to neither.
+	c.ok("account", "add", "acme", "--country", "GB", "--currency", "GBP")
+	c.ok("ext", "add", "1003", "--account", "acme", "--no-asterisk")
 	if out := c.ok("regs", "1003"); !strings.Contains(out, "no registrations seen for 1003") {
-		t.Errorf("unknown: %s", out)
+		t.Errorf("never registered: %s", out)
+	}
+	if code, _, errs := c.run("regs", "1009"); code != exitUsage || !strings.Contains(errs, `extension "1009" not found, and no registration of it was seen`) {
+		t.Errorf("unknown: exit %d, %s", code, errs)
 	}
 	if code, _, _ := c.run("regs", "1001", "1002"); code != exitUsage {
 		t.Errorf("two args: exit %d", code)
