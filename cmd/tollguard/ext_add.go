@@ -58,6 +58,9 @@ contrib/sorcery.conf); without one it answers 403 and nothing is kept.
 				return err
 			}
 			if asJSON {
+				if noARI { // stdout keeps its JSON; the notice goes to stderr
+					fmt.Fprintln(app.Err, "tollguard: note: "+noARINotice)
+				}
 				return app.printJSON(struct {
 					extensionView
 					Password string   `json:"password,omitempty"`
@@ -66,7 +69,7 @@ contrib/sorcery.conf); without one it answers 403 and nothing is kept.
 			}
 			fmt.Fprintf(app.Out, "extension %s added to account %s\n", got.Extension.Name, got.Extension.Account)
 			if noARI {
-				fmt.Fprintln(app.Out, "ARI is not configured ([ari]), so only tollguard's record was made: create the PJSIP objects in pjsip.conf")
+				fmt.Fprintln(app.Out, noARINotice)
 			}
 			if got.Password != "" {
 				fmt.Fprintf(app.Out, "created in Asterisk: %v\nSIP username: %s\nSIP password: %s\n(shown once: tollguard does not store it)\n",
@@ -85,3 +88,6 @@ contrib/sorcery.conf); without one it answers 403 and nothing is kept.
 	cmd.MarkFlagRequired("account")
 	return cmd
 }
+
+// noARINotice says what `ext add` did without ARI.
+const noARINotice = "ARI is not configured ([ari]), so only tollguard's record was made: create the PJSIP objects in pjsip.conf"

@@ -184,7 +184,12 @@ func TestRegsCommand(t *testing.T) {
 	}
 	// Known to the store but never registered, and known to neither.
 	c.ok("account", "add", "acme", "--country", "GB", "--currency", "GBP")
-	c.ok("ext", "add", "1003", "--account", "acme", "--no-asterisk")
+	// Without ARI, ext add says it made only tollguard's record; with
+	// --json on stderr, stdout keeping its JSON.
+	code, out, errs := c.run("ext", "add", "1003", "--account", "acme", "--json")
+	if code != exitOK || !json.Valid([]byte(out)) || !strings.Contains(errs, "only tollguard's record was made") {
+		t.Errorf("ext add --json without ARI: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
 	if out := c.ok("regs", "1003"); !strings.Contains(out, "no registrations seen for 1003") {
 		t.Errorf("never registered: %s", out)
 	}
