@@ -81,6 +81,36 @@ func ours(ctx context.Context, uri string) bool {
 	return err != nil || tables == 0 || migrations == 1
 }
 
+// HasAccount reports whether the database at file holds account id. It
+// opens the file read-only and neither creates nor migrates it, so that
+// `tollguard config check`, which starts nothing, changes nothing. A
+// missing file is an error that wraps fs.ErrNotExist.
+func HasAccount(ctx context.Context, file, id string) (bool, error) {
+	if fi, err := os.Stat(file); err != nil {
+		return false, err
+	} else if !fi.Mode().IsRegular() {
+		return false, tollguard.Errorf(tollguard.EINVALID, "%s is not a regular file", file)
+	}
+	// Beside a -wal file (a daemon or command has it open, or one was
+	// killed) an account just added may be only in the WAL: read through
+	// it. Without one, read the file as immutable, since a read-only
+	// connection would leave an empty -wal and -shm behind.
+	params := "?mode=ro&immutable=1"
+	if _, err := os.Stat(file + "-wal"); err == nil {
+		params = "?mode=ro&_busy_timeout=5000"
+	}
+	db, err := sql.Open("sqlite3", "file:"+(&url.URL{Path: file}).EscapedPath()+params)
+	if err != nil {
+		return false, fmt.Errorf("open database %s: %w", file, err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM accounts WHERE id = ?`, id).Scan(&n); err != nil {
+		return false, fmt.Errorf("read accounts in %s: %w", file, err)
+	}
+	return n > 0, nil
+}
+
 // Open opens (creating it 0600 if needed) and migrates the database at
 // path. The DSN settings matter: WAL so readers never wait for the gate,
 // IMMEDIATE transactions so read-then-write decisions serialise instead

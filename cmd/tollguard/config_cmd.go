@@ -2,7 +2,11 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"strings"
@@ -11,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tollguard/tollguard"
+	"github.com/tollguard/tollguard/store"
 )
 
 func init() { register(newConfigCommand) }
@@ -31,7 +36,13 @@ by mistake is not printed.
 
 It also reads the secrets serve needs (TOLLGUARD_ARI_PASSWORD and the
 others, or the *_file settings), so run it with serve's environment: the
-unit runs it before every start with its EnvironmentFile.`,
+unit runs it before every start with its EnvironmentFile.
+
+With [gate] allow_unknown on, it looks default_account up in the database
+(--db, TOLLGUARD_DB or db; read-only, never created) and warns on stderr
+when it is no account there: serve would deny every call from an unknown
+extension. A warning, not an error: the check still exits 0, as serve
+starts with it.`,
 		Args: cobra.MaximumNArgs(1),
 		// The file under check must not be loaded by the root's pre-run.
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error { return nil },
@@ -57,6 +68,10 @@ unit runs it before every start with its EnvironmentFile.`,
 			if err := cfg.checkSecrets(); err != nil {
 				return err
 			}
+			if app.DBPath != "" {
+				cfg.DB = app.DBPath
+			}
+			cfg.warnDefaultAccount(cmd.Context(), app.Err)
 			fmt.Fprintf(app.Out, "%s: ok\n", path)
 			return nil
 		},
@@ -83,6 +98,34 @@ func (c *Config) checkSecrets() error {
 		return usagef("%s: %s", c.path, strings.Join(msgs, "; "))
 	}
 	return nil
+}
+
+// warnDefaultAccount warns when allow_unknown is on and default_account
+// is not an account in the database, as serve logs at start. It reads
+// the database read-only and never creates it. A warning, not an error:
+// serve starts with it (the gate still serves the extensions it knows),
+// so the unit's ExecStartPre must not keep it down.
+func (c *Config) warnDefaultAccount(ctx context.Context, w io.Writer) {
+	g := c.Gate
+	if !g.AllowUnknown || g.DefaultAccount == "" {
+		return
+	}
+	found, err := store.HasAccount(ctx, c.DB, g.DefaultAccount)
+	where := c.DB
+	var msg string
+	switch {
+	case found:
+		return
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+		msg = fmt.Sprintf("warning: could not check that [gate] default_account %q is an account in %s (run the check as tollguard's user, with its TOLLGUARD_DB): %v", g.DefaultAccount, c.DB, err)
+	default:
+		if err != nil {
+			where += " (no database there yet; serve creates it empty)"
+		}
+		msg = fmt.Sprintf("warning: [gate] allow_unknown is on, but default_account %q is not an account in %s: serve will deny every call from an extension it does not know (and whose accountcode names no account) as unknown_extension; "+
+			"add the account with `tollguard account add %s --country CC --currency CUR`, or set default_account to one that `tollguard account list` shows", g.DefaultAccount, where, g.DefaultAccount)
+	}
+	fmt.Fprintln(w, safeText(ConfigError{Path: c.displayPath(), Line: c.lineOf("gate", "default_account"), Msg: msg}.Error()))
 }
 
 func newConfigPrintCommand(app *App) *cobra.Command {

@@ -198,6 +198,7 @@ func serve(ctx context.Context, app *App) error {
 			return fmt.Errorf("agi: %w", err)
 		}
 	}
+	d.checkDefaultAccount(ctx, &gate)
 	if err := startAlerts(ctx, d, notifiers); err != nil {
 		return fmt.Errorf("alerts: %w", err)
 	}
@@ -372,11 +373,39 @@ func (d *daemon) reload() {
 	// Every [gate] setting the policy has, from the one function the
 	// start uses: a reload once dropped free_short_codes.
 	d.policy.Configure(g.PolicySettings())
-	d.gate.Store(&g)
+	was := d.gate.Swap(&g)
+	if was == nil || was.AllowUnknown != g.AllowUnknown || was.DefaultAccount != g.DefaultAccount {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		d.checkDefaultAccount(ctx, &g)
+		cancel()
+	}
 	for _, f := range d.reloaders {
 		f(cfg)
 	}
 	d.log.Info("config reloaded", "path", path, "applied", "[gate] now; other changes are logged above as needing a restart")
+}
+
+// checkDefaultAccount logs an error when allow_unknown is on and
+// default_account names no account in the store: the gate then denies
+// every call from an extension it does not know whose accountcode names
+// no account either. serve goes on, at start and on a reload alike: it
+// still gates the extensions it knows, and adding the account mends it
+// without a restart.
+func (d *daemon) checkDefaultAccount(ctx context.Context, g *GateConfig) {
+	if !g.AllowUnknown || g.DefaultAccount == "" {
+		return
+	}
+	_, err := d.db.Account(ctx, g.DefaultAccount)
+	switch {
+	case err == nil, ctx.Err() != nil: // found, or stopping
+	case tollguard.ErrorCode(err) == tollguard.ENOTFOUND:
+		d.log.Error("[gate] allow_unknown is on, but default_account names no account in the store: every call from an extension tollguard does not know (and whose accountcode names no account) is denied as unknown_extension. "+
+			"Add it with `tollguard account add ID --country CC --currency CUR` (ID as in account=), or set default_account to one that `tollguard account list` shows (ids are case-sensitive) and reload",
+			tollguard.LogAccount, g.DefaultAccount, tollguard.LogReason, "default_account_not_found", "setting", "gate.default_account")
+	default:
+		d.log.Warn("could not check that [gate] default_account is an account in the store. "+tollguard.CheckStore,
+			tollguard.LogAccount, g.DefaultAccount, tollguard.LogError, err)
+	}
 }
 
 // secretDigests are the SHA-256 digests of the secrets in force, by
