@@ -59,8 +59,11 @@ const deckHeaderLines = 10
 // The header row names the columns, in any order and case: the prefix
 // (prefix, code, dial code, dialcode, prefixes), the destination
 // (destination, description, country, name; optional) and the
-// per-minute price (rate, price, rate per minute, cost, rate/min; a unit
-// in brackets saying per second is refused). Optional columns give the
+// per-minute price (rate, price, rate per minute, cost, rate/min). Two
+// per-minute price columns are refused, since which one the carrier bills
+// cannot be known; a price column whose unit in brackets says per second
+// is refused when it is the only one, and ignored beside a per-minute
+// price. Optional columns give the
 // carrier's billing terms: the steps (billing, increment, interval:
 // "60/60", "30/6", or one figure for both), the first step on its own
 // (initial increment, min duration, interval 1; the other column is
@@ -723,17 +726,29 @@ func findDeckHeader(br *bufio.Reader) (deckHeader, error) {
 			}
 			h := deckHeader{line: i + 1, sep: sep, names: rec}
 			h.prefix = deckColumn(rec, deckPrefixNames)
-			h.rate = deckColumn(rec, deckRateNames)
+			perMin, perSec := priceColumns(rec)
+			h.rate = -1
+			if len(perMin) > 0 {
+				h.rate = perMin[0]
+			}
 			h.dest = deckColumn(rec, deckDestNames)
 			h.step = deckColumn(rec, deckStepNames)
 			h.first = deckColumn(rec, deckFirstNames)
 			h.fee = deckColumn(rec, deckFeeNames)
 			h.cur = deckColumn(rec, deckCurrencyNames)
-			if h.prefix < 0 && h.rate >= 0 && deckColumn(rec, deckSplitPrefixNames) >= 0 {
+			if h.prefix < 0 && len(perMin)+len(perSec) > 0 && deckColumn(rec, deckSplitPrefixNames) >= 0 {
 				return deckHeader{}, Errorf(EINVALID, "rate deck: line %d: the prefix is split over columns (%s): give one prefix column with the whole prefix, country code and area code together (4420 for London)", i+1, strings.Join(rec, string(sep)))
 			}
+			if h.prefix >= 0 && len(perMin) > 1 {
+				// Which one the carrier bills cannot be known: the
+				// best-named column used to win silently.
+				return deckHeader{}, Errorf(EINVALID, "rate deck: line %d: %s", i+1, twoPrices(rec, perMin))
+			}
+			if h.prefix >= 0 && h.rate < 0 && len(perSec) > 0 {
+				return deckHeader{}, Errorf(EINVALID, "rate deck: line %d: %s", i+1, perSecondPrice(rec[perSec[0]]))
+			}
 			if h.prefix >= 0 && h.rate >= 0 && h.prefix != h.rate {
-				if msg := perMinuteUnit(rec[h.rate]); msg != "" {
+				if msg := hundredthsUnit("rate", rec[h.rate]); msg != "" {
 					return deckHeader{}, Errorf(EINVALID, "rate deck: line %d: %s", i+1, msg)
 				}
 				h.currency = unitCurrency(rec[h.rate])
@@ -883,19 +898,58 @@ func extraFields(rec []string, n int) string {
 	return strings.Join(extra, ",")
 }
 
-// perMinuteUnit says what is wrong with a rate column whose unit (in
-// brackets, which normColumn drops) is not per minute: "Rate (per
-// second)" read as per minute would charge a sixtieth.
-func perMinuteUnit(name string) string {
+// priceColumns returns the header's price columns: those priced per
+// minute, best-named first (as deckColumn ranks them), and those priced
+// per second, by the unit in brackets ("Rate (per second)", which
+// normColumn drops): read as per minute they would charge a sixtieth.
+func priceColumns(header []string) (perMin, perSec []int) {
+	for _, name := range deckRateNames {
+		for i, h := range header {
+			if normColumn(h) != name {
+				continue
+			}
+			if perSecondUnit(h) {
+				perSec = append(perSec, i)
+			} else {
+				perMin = append(perMin, i)
+			}
+		}
+	}
+	slices.Sort(perSec)
+	return perMin, perSec
+}
+
+// perSecondUnit reports whether a column's unit in brackets says per
+// second: "(per second)", "[USD/sec]", "(/s)"; not "[per 60s]".
+func perSecondUnit(name string) bool {
 	i := strings.IndexAny(name, "([")
 	if i < 0 {
-		return ""
+		return false
 	}
 	unit := strings.ToLower(name[i:])
-	if (strings.Contains(unit, "sec") || strings.Contains(unit, "/s)") || strings.Contains(unit, "/s]")) && !strings.Contains(unit, "60") {
-		return fmt.Sprintf("the rate column %q is priced per second; tollguard takes prices per minute: multiply by 60 and name the column rate", strings.TrimSpace(name))
+	return (strings.Contains(unit, "sec") || strings.Contains(unit, "/s)") || strings.Contains(unit, "/s]")) && !strings.Contains(unit, "60")
+}
+
+// perSecondPrice says what is wrong with a deck whose only price column
+// is priced per second.
+func perSecondPrice(name string) string {
+	return fmt.Sprintf("the rate column %q is priced per second; tollguard takes prices per minute: multiply by 60 and name the column rate", strings.TrimSpace(name))
+}
+
+// twoPrices says what is wrong with a header of several per-minute price
+// columns (cols), naming them in the header's order.
+func twoPrices(header []string, cols []int) string {
+	cols = slices.Sorted(slices.Values(cols))
+	names := make([]string, len(cols))
+	for i, c := range cols {
+		names[i] = fmt.Sprintf("%q", strings.TrimSpace(header[c]))
 	}
-	return hundredthsUnit("rate", name)
+	list := strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
+	others := "the other"
+	if len(cols) > 2 {
+		others = "the others"
+	}
+	return fmt.Sprintf("the columns %s are each a price per minute, and which one the carrier bills cannot be known: keep one and remove %s", list, others)
 }
 
 // hundredthsUnit says what is wrong with a price column (what: "rate",

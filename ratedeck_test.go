@@ -161,7 +161,7 @@ func TestParseRateDeck(t *testing.T) {
 		},
 		{
 			name: "the better-named column wins",
-			in:   "code,prefix,country,destination,cost,rate\n1,44,GB,United Kingdom,9,0.01\n",
+			in:   "code,prefix,country,destination,rate\n1,44,GB,United Kingdom,0.01\n",
 			want: func(t *testing.T) []deckRow {
 				return []row{{2, ent("44", "United Kingdom", rate(t, "0.01"))}}
 			},
@@ -182,9 +182,24 @@ func TestParseRateDeck(t *testing.T) {
 		},
 		{
 			name: "a unit that names no currency",
-			in:   "prefix,Price [per min],Rate per minute (MIN)\n44,9,0.01\n",
+			in:   "prefix,Rate per minute (MIN)\n44,0.01\n",
 			want: func(t *testing.T) []deckRow {
 				return []row{{2, ent("44", "", rate(t, "0.01"))}}
+			},
+		},
+		{
+			// Named like a price, but not a price per minute.
+			name: "a rate beside columns that are no rate column",
+			in:   "prefix,rate,Old Rate,Rate Type,Rate Change,Connection Rate,Effective Date\n44,0.01,0.02,peak,up,0.05,2026-01-01\n",
+			want: func(t *testing.T) []deckRow {
+				return []row{{2, billed(ent("44", "", rate(t, "0.01")), 1, 1, 50000)}}
+			},
+		},
+		{
+			name: "a price per second beside the price per minute is ignored, in either order",
+			in:   "prefix,Rate (per second),Rate\n44,0.0001,0.006\n",
+			want: func(t *testing.T) []deckRow {
+				return []row{{2, ent("44", "", rate(t, "0.006"))}}
 			},
 		},
 		{
@@ -245,6 +260,14 @@ func TestParseRateDeckErrors(t *testing.T) {
 			`line 2: the row has 4 fields, the header 3 (extra "0080")`, `line 3: the row has 4 fields, the header 3 (extra "50")`}},
 		{name: "rate per second", in: "prefix,destination,Rate (per second)\n44,UK,0.01\n", want: []string{`"Rate (per second)" is priced per second`}},
 		{name: "rate per sec", in: "prefix;Price [USD/sec]\n44;0,01\n", want: []string{"priced per second"}},
+		{name: "two price columns", in: "prefix,destination,rate,price\n44,UK,0.01,0.02\n", want: []string{
+			`line 1: the columns "rate" and "price" are each a price per minute`, "keep one and remove the other"}},
+		{name: "two price columns swapped", in: "prefix,destination,price,rate\n44,UK,0.02,0.01\n", want: []string{
+			`line 1: the columns "price" and "rate" are each a price per minute`, "keep one"}},
+		{name: "cost beside rate", in: "code,prefix,country,destination,cost,rate\n1,44,GB,United Kingdom,9,0.01\n", want: []string{
+			`the columns "cost" and "rate" are each a price per minute`}},
+		{name: "three price columns", in: "Prefix;Rate (EUR);Price/min;Cost Per Minute\n44;0,01;0,01;0,01\n", want: []string{
+			`the columns "Rate (EUR)", "Price/min" and "Cost Per Minute" are each a price per minute`, "keep one and remove the others"}},
 		{name: "split prefix", in: "Country,Country Code,Area Code,Rate\nUK,44,20,0.0050\n", want: []string{"the prefix is split over columns"}},
 		{name: "huge rate cell", in: "prefix,rate\n44," + strings.Repeat("9", 100) + "\n", want: []string{"too long for a price"}},
 		{name: "long prefix", in: "prefix,rate\n1234567890123456,0.1\n", want: []string{"longer than any E.164 number"}},
@@ -296,7 +319,7 @@ func TestRateDeckUnitCurrency(t *testing.T) {
 		"Rate (USD)": "USD", "Rate (EUR/min)": "EUR", "Price [eur/min]": "EUR", "Rate (per min, GBP)": "GBP",
 		"Rate(SEK)": "SEK", "Rate (usd per minute)": "USD",
 		"Rate (ALL IN)": "", "Rate (ALL)": "", "Rate (STD)": "", "Rate (MIN)": "", "Rate (VAT)": "", "Rate (PEAK)": "",
-		"Rate (USD, VAT)": "", "Rate": "", "Rate (XXX)": "",
+		"Rate (USD, VAT)": "", "Rate": "", "Rate (XXX)": "", "Price [per min]": "",
 	} {
 		rows, err := collectDeck("prefix,\"" + header + "\"\n44,0.01\n")
 		if err != nil {
@@ -373,7 +396,7 @@ func TestRateDeckTermColumns(t *testing.T) {
 		{"Minimal Time,Increment", "30,6", "30/6"}, {"Billing Cycle", "60/60", "60/60"}, {"Min/Inc", "60/60", "60/60"},
 		{"Init/Next", "30,6", "refused"}, {"Initial", "60", "refused"}, {"Billing Block", "60/60", "60/60"},
 		{"Granularity", "6", "6/6"}, {"Billing Cycle", "monthly", ""}, {"Fee", "n/a", ""},
-		{"Minimum", "0.50", "refused"}, {"Price/min,Rate", "0.02,0.01", ""}, {"Rate per min (EUR)", "0.02", ""},
+		{"Minimum", "0.50", "refused"}, {"Price/min,Rate", "0.02,0.01", "refused"}, {"Rate per min (EUR)", "0.02", "refused"}, // two prices
 	} {
 		rows, err := collectDeck("Prefix,Rate," + tc.header + "\n44,0.01," + tc.row + "\n")
 		switch {

@@ -771,6 +771,14 @@ func TestCLIBillingTerms(t *testing.T) {
 	if out := c.ok("rates", "lookup", "+442079460000"); !strings.Contains(out, "rate 0.10/min billed 60/60") {
 		t.Errorf("a refused deck changed the rates:\n%s", out)
 	}
+	// Two price columns: which one the carrier bills cannot be known.
+	os.WriteFile(deck, []byte("prefix,destination,rate,price\n44,UK,0.01,0.02\n"), 0o600)
+	if code, _, errs := c.run("rates", "import", deck); code != 2 || !strings.Contains(errs, `the columns "rate" and "price" are each a price per minute`) || !strings.Contains(errs, "keep one") {
+		t.Errorf("two price columns: exit %d, %s", code, errs)
+	}
+	if out := c.ok("rates", "lookup", "+442079460000"); !strings.Contains(out, "rate 0.10/min billed 60/60") {
+		t.Errorf("a deck with two prices changed the rates:\n%s", out)
+	}
 }
 
 // TestCLIDeckCurrency: rates import records the deck's currency (flag,
