@@ -61,14 +61,14 @@ const deckHeaderLines = 10
 // (destination, description, country, name; optional) and the
 // per-minute price (rate, price, rate per minute, cost, rate/min). Two
 // per-minute price columns are refused, since which one the carrier bills
-// cannot be known; a price column whose unit in brackets says per second
-// is refused when it is the only one, and ignored beside a per-minute
-// price. Optional columns give the
-// carrier's billing terms: the steps (billing, increment, interval:
-// "60/60", "30/6", or one figure for both), the first step on its own
-// (initial increment, min duration, interval 1; the other column is
-// then the later steps; 0 is no minimum) and a connection fee
-// (connection fee, setup fee; empty is none). A deck without steps
+// cannot be known; a price column per second, by its unit in brackets
+// ("Rate (per second)") or its name ("rate/sec", "price per second"), is
+// refused when it is the only one, and ignored beside a per-minute price.
+// Optional columns give the carrier's billing terms: the steps (billing,
+// increment, interval: "60/60", "30/6", or one figure for both), the
+// first step on its own (initial increment, min duration, interval 1;
+// the other column is then the later steps; 0 is no minimum) and a
+// connection fee (connection fee, setup fee; empty is none). A deck without steps
 // bills by the second. A header with a billing-like column tollguard
 // does not read (a minimum charge, a second fee), steps in minutes, or a
 // first step without the steps after it is refused: the deck would be
@@ -901,8 +901,14 @@ func extraFields(rec []string, n int) string {
 // priceColumns returns the header's price columns: those priced per
 // minute, best-named first (as deckColumn ranks them), and those priced
 // per second, by the unit in brackets ("Rate (per second)", which
-// normColumn drops): read as per minute they would charge a sixtieth.
+// normColumn drops) or by name ("rate/sec", "price_per_second"): read
+// as per minute they would charge a sixtieth.
 func priceColumns(header []string) (perMin, perSec []int) {
+	for i, h := range header {
+		if perSecondName(normColumn(h)) {
+			perSec = append(perSec, i)
+		}
+	}
 	for _, name := range deckRateNames {
 		for i, h := range header {
 			if normColumn(h) != name {
@@ -917,6 +923,20 @@ func priceColumns(header []string) (perMin, perSec []int) {
 	}
 	slices.Sort(perSec)
 	return perMin, perSec
+}
+
+// perSecondName reports whether a column name, normalised by normColumn,
+// names a price per second: "rate/sec", "pricepersecond", "persec".
+func perSecondName(n string) bool {
+	for _, price := range []string{"rate", "price", "cost", ""} {
+		switch rest, ok := strings.CutPrefix(n, price); {
+		case !ok:
+		case rest == "/s", rest == "/sec", rest == "/secs", rest == "/second", rest == "/seconds",
+			rest == "persec", rest == "persecs", rest == "persecond", rest == "perseconds":
+			return true
+		}
+	}
+	return false
 }
 
 // perSecondUnit reports whether a column's unit in brackets says per

@@ -197,7 +197,7 @@ func TestParseRateDeck(t *testing.T) {
 		},
 		{
 			name: "a price per second beside the price per minute is ignored, in either order",
-			in:   "prefix,Rate (per second),Rate\n44,0.0001,0.006\n",
+			in:   "prefix,Rate (per second),rate/sec,Rate,Price per Sec\n44,0.0001,0.0001,0.006,0.0001\n",
 			want: func(t *testing.T) []deckRow {
 				return []row{{2, ent("44", "", rate(t, "0.006"))}}
 			},
@@ -260,6 +260,10 @@ func TestParseRateDeckErrors(t *testing.T) {
 			`line 2: the row has 4 fields, the header 3 (extra "0080")`, `line 3: the row has 4 fields, the header 3 (extra "50")`}},
 		{name: "rate per second", in: "prefix,destination,Rate (per second)\n44,UK,0.01\n", want: []string{`"Rate (per second)" is priced per second`}},
 		{name: "rate per sec", in: "prefix;Price [USD/sec]\n44;0,01\n", want: []string{"priced per second"}},
+		{name: "rate per sec by name", in: "prefix,destination,rate/sec\n44,UK,0.0002\n", want: []string{`the rate column "rate/sec" is priced per second; tollguard takes prices per minute`}},
+		{name: "price per sec by name", in: "prefix;Price/Sec (USD)\n44;0,0002\n", want: []string{`"Price/Sec (USD)" is priced per second`}},
+		{name: "rate per second in words", in: "Code,Rate per sec\n44,0.0002\n", want: []string{`"Rate per sec" is priced per second`}},
+		{name: "price_per_second", in: "prefix\tprice_per_second\n44\t0.0002\n", want: []string{`"price_per_second" is priced per second`}},
 		{name: "two price columns", in: "prefix,destination,rate,price\n44,UK,0.01,0.02\n", want: []string{
 			`line 1: the columns "rate" and "price" are each a price per minute`, "keep one and remove the other"}},
 		{name: "two price columns swapped", in: "prefix,destination,price,rate\n44,UK,0.02,0.01\n", want: []string{

@@ -35,13 +35,13 @@ Columns are found from the header row, in any order: the prefix (prefix,
 code, dial code), the destination (destination, description, country) and
 the price per minute (rate, price, rate per minute, cost). Two price
 columns per minute (rate and cost) are refused: keep the one the carrier
-bills. A price column whose unit says per second is refused when it is
-the only one, and ignored beside a price per minute. A prefix split over
-a country-code and an area-code column, and a row with more fields than
-the header (a decimal comma in a comma-separated deck, also a
-whole-number rate or fee followed by its fraction in a zero-led cell or
-a column tollguard does not read: 0,0080 or 4,95) are refused; write 0
-as 0.00.
+bills. A price column per second ("Rate (per second)", rate/sec, price
+per second) is refused when it is the only one, and ignored beside a
+price per minute. A prefix split over a country-code and an area-code
+column, and a row with more fields than the header (a decimal comma in a
+comma-separated deck, also a whole-number rate or fee followed by its
+fraction in a zero-led cell or a column tollguard does not read: 0,0080
+or 4,95) are refused; write 0 as 0.00.
 
 The carrier's billing terms are read too, so that credit runs out when
 the carrier's bill says it does:
