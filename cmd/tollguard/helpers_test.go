@@ -8,11 +8,28 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/tollguard/tollguard"
 	"github.com/tollguard/tollguard/ari/aritest"
 	"github.com/tollguard/tollguard/store"
 )
+
+// stopServe cancels a serve that run started in a goroutine (its exit
+// code goes to done) and fails t unless it exits 0 within wait; logs is
+// what it wrote, for the failure.
+func stopServe(t *testing.T, cancel context.CancelFunc, done <-chan int, logs fmt.Stringer, wait time.Duration) {
+	t.Helper()
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("serve exited %d:\n%s", code, logs.String())
+		}
+	case <-time.After(wait):
+		t.Fatalf("serve did not stop within %s:\n%s", wait, logs.String())
+	}
+}
 
 // newFakeARI starts the fake Asterisk ARI (built from recordings) for
 // the test.

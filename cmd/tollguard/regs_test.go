@@ -124,15 +124,7 @@ threshold = 20
 		t.Errorf("ext show 1001 does not show the lockdown:\n%s", out)
 	}
 
-	cancel()
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Errorf("serve exit %d\n%s", code, serveErr.String())
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("serve did not stop")
-	}
+	stopServe(t, cancel, done, &serveErr, 15*time.Second)
 	if !strings.Contains(serveErr.String(), "ARI listener starting") || !strings.Contains(serveErr.String(), "credentials_compromised") {
 		t.Errorf("serve log:\n%s", serveErr.String())
 	}

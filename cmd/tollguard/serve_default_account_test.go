@@ -69,15 +69,7 @@ func TestServeLogsMissingDefaultAccount(t *testing.T) {
 			testutil.Eventually(t, 10*time.Second, "serve serving", func() bool {
 				return strings.Contains(logs.String(), "tollguard serving")
 			})
-			cancel()
-			select {
-			case code := <-done:
-				if code != 0 {
-					t.Fatalf("serve exited %d:\n%s", code, logs.String())
-				}
-			case <-time.After(15 * time.Second):
-				t.Fatalf("serve did not stop:\n%s", logs.String())
-			}
+			stopServe(t, cancel, done, logs, 15*time.Second)
 			line := logLine(logs.String(), missingDefaultAccount)
 			switch {
 			case tc.want && line == "":

@@ -106,15 +106,7 @@ password_file = %q
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
-	cancel()
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Errorf("serve exited %d:\n%s", code, logs.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("serve did not stop")
-	}
+	stopServe(t, cancel, done, logs, 30*time.Second)
 }
 
 // holdWriteLock holds dbPath's write lock from another connection, as

@@ -66,13 +66,5 @@ func TestServeSurvivesEarlySIGHUP(t *testing.T) {
 	testutil.Eventually(t, 10*time.Second, "serve serving after an early SIGHUP", func() bool {
 		return strings.Contains(logs.String(), "tollguard serving")
 	})
-	cancel()
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Fatalf("serve exited %d:\n%s", code, logs.String())
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatalf("serve did not stop:\n%s", logs.String())
-	}
+	stopServe(t, cancel, done, logs, 15*time.Second)
 }
