@@ -2,6 +2,7 @@ package tollguard
 
 import (
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -540,18 +541,33 @@ func overdialledPremium(pn *phonenumbers.PhoneNumber) (typ phonenumbers.PhoneNum
 func underdialledPremium(pn *phonenumbers.PhoneNumber) (phonenumbers.PhoneNumberType, bool) {
 	nsn := phonenumbers.GetNationalSignificantNumber(pn)
 	cc := int(pn.GetCountryCode())
+	regions := phonenumbers.GetRegionCodesForCountryCode(cc)
+	// libphonenumber keeps a national prefix whose removal leaves a
+	// length the region never has (FR 0891 23456, CH 0900 12345, US 1
+	// 900 555 123, GB 0909 87900): the number begun is the one after it.
+	bases := []string{nsn}
+	for _, region := range regions {
+		if md := regionMetadata()[region]; md != nil {
+			if np := md.GetNationalPrefix(); np != "" && len(nsn) > len(np) && strings.HasPrefix(nsn, np) && !slices.Contains(bases, nsn[len(np):]) {
+				bases = append(bases, nsn[len(np):])
+			}
+		}
+	}
+	shortest := len(bases[len(bases)-1]) // bases are appended shorter
 	tails := func(l int) []string {
 		var out []string
-		if l <= len(nsn) || l > len(nsn)+maxUnderdial {
-			return nil
-		}
-		for d := '0'; d <= '9'; d++ {
-			out = append(out, nsn+strings.Repeat(string(d), l-len(nsn)))
+		for _, b := range bases {
+			if l <= len(b) || l > len(b)+maxUnderdial {
+				continue
+			}
+			for d := '0'; d <= '9'; d++ {
+				out = append(out, b+strings.Repeat(string(d), l-len(b)))
+			}
 		}
 		return out
 	}
 	if re := extraPremium[cc]; re != nil {
-		for l := len(nsn) + 1; l <= len(nsn)+maxUnderdial; l++ {
+		for l := shortest + 1; l <= len(nsn)+maxUnderdial; l++ {
 			for _, t := range tails(l) {
 				if re.MatchString(t) {
 					return phonenumbers.PREMIUM_RATE, true
@@ -559,7 +575,7 @@ func underdialledPremium(pn *phonenumbers.PhoneNumber) (phonenumbers.PhoneNumber
 			}
 		}
 	}
-	for _, region := range phonenumbers.GetRegionCodesForCountryCode(cc) {
+	for _, region := range regions {
 		md := regionMetadata()[region]
 		if md == nil {
 			continue
@@ -571,7 +587,13 @@ func underdialledPremium(pn *phonenumbers.PhoneNumber) (phonenumbers.PhoneNumber
 			if c.desc.GetNationalNumberPattern() == "" {
 				continue
 			}
-			for _, l := range c.desc.GetPossibleLength() {
+			lengths := c.desc.GetPossibleLength()
+			if len(lengths) == 0 {
+				// The metadata leaves out a type's lengths when they are
+				// the region's own (FR).
+				lengths = md.GetGeneralDesc().GetPossibleLength()
+			}
+			for _, l := range lengths {
 				for _, t := range tails(int(l)) {
 					if phonenumbers.MatchNationalNumber(t, c.desc, false) {
 						return c.typ, true

@@ -216,6 +216,14 @@ func TestClassify(t *testing.T) {
 		{name: "GB premium 09 a digit short", dialled: "0909 879000", plan: planGB, want: tollguard.ClassPremium, e164: "+44909879000", typ: tollguard.TypePremiumRate, intl: true},
 		{name: "DE premium 0900 a digit short from GB", dialled: "0049 900 123456", plan: planGB, want: tollguard.ClassPremium, e164: "+49900123456", region: "DE", typ: tollguard.TypePremiumRate, intl: true},
 		{name: "AE premium 9005 a digit short (extraPremium)", dialled: "0900 51234", plan: planAE, want: tollguard.ClassPremium, e164: "+97190051234", region: "AE", typ: tollguard.TypePremiumRate},
+		// The metadata leaves FR's premium lengths to the region's own.
+		{name: "FR premium 0891 a digit short", dialled: "0891 23456", plan: planFR, want: tollguard.ClassPremium, region: "FR", typ: tollguard.TypePremiumRate},
+		{name: "FR premium 0899 a digit short", dialled: "0899 12345", plan: planFR, want: tollguard.ClassPremium, region: "FR", typ: tollguard.TypePremiumRate},
+		// libphonenumber keeps a national prefix whose removal leaves an
+		// impossible length: the number begun is the one after it.
+		{name: "CH premium 0900 a digit short", dialled: "0900 12345", plan: tollguard.NumberPlan{Country: "CH"}, want: tollguard.ClassPremium, region: "CH", typ: tollguard.TypePremiumRate},
+		{name: "US premium 1-900 a digit short", dialled: "1 900 555 123", plan: planUS, want: tollguard.ClassPremium, typ: tollguard.TypePremiumRate, intl: true},
+		{name: "GB premium 09 two digits short", dialled: "0909 87900", plan: planGB, want: tollguard.ClassPremium, typ: tollguard.TypePremiumRate, intl: true},
 		{name: "ES 905 a digit short: not a possible length", dialled: "905 12345", plan: tollguard.NumberPlan{Country: "ES"}, want: tollguard.ClassUnknown},
 		// libphonenumber drops Russia's national prefix 8 from a number it
 		// finds too long: +7 809 (premium) with a digit more read as
