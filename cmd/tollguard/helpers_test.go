@@ -1,19 +1,37 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/tollguard/tollguard"
 	"github.com/tollguard/tollguard/ari/aritest"
+	"github.com/tollguard/tollguard/internal/testutil"
 	"github.com/tollguard/tollguard/store"
 )
+
+// startServe runs `tollguard serve --config cfg` in a goroutine: cancel
+// stops it as SIGTERM does, its exit code goes to done, and logs holds
+// what it wrote.
+func startServe(t *testing.T, cfg string) (cancel context.CancelFunc, done <-chan int, logs *testutil.Buffer) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	logs = &testutil.Buffer{}
+	exit := make(chan int, 1)
+	go func() {
+		exit <- run(ctx, []string{"--config", cfg, "serve"}, strings.NewReader(""), &bytes.Buffer{}, logs)
+	}()
+	return cancel, exit, logs
+}
 
 // stopServe cancels a serve that run started in a goroutine (its exit
 // code goes to done) and fails t unless it exits 0 within wait; logs is

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -59,13 +57,7 @@ func TestServeLogsMissingDefaultAccount(t *testing.T) {
 			t.Setenv("TOLLGUARD_AGI_ADDR", "")
 			addAccount(t, cfg, "acme")
 
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			logs := &testutil.Buffer{}
-			done := make(chan int, 1)
-			go func() {
-				done <- run(ctx, []string{"--config", cfg, "serve"}, strings.NewReader(""), &bytes.Buffer{}, logs)
-			}()
+			cancel, done, logs := startServe(t, cfg)
 			testutil.Eventually(t, 10*time.Second, "serve serving", func() bool {
 				return strings.Contains(logs.String(), "tollguard serving")
 			})

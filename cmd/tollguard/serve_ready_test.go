@@ -14,8 +14,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/tollguard/tollguard/internal/testutil"
 )
 
 // TestReadyzDuringWarmUpSaysARIIsOn: since the FastAGI bind (and the
@@ -57,13 +55,7 @@ password_file = %q
 	t.Setenv("TOLLGUARD_AGI_ADDR", "")
 	t.Setenv("TOLLGUARD_ARI_PASSWORD", "")
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	logs := &testutil.Buffer{}
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"--config", cfg, "serve"}, strings.NewReader(""), &bytes.Buffer{}, logs)
-	}()
+	cancel, done, logs := startServe(t, cfg)
 	var rep healthReport
 	var metrics string
 	for start := time.Now(); ; time.Sleep(10 * time.Millisecond) {
@@ -155,13 +147,7 @@ func TestStopDuringWarmUpIsClean(t *testing.T) {
 	t.Setenv("TOLLGUARD_CONFIG", "")
 	t.Setenv("TOLLGUARD_AGI_ADDR", "")
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	logs := &testutil.Buffer{}
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"--config", cfg, "serve"}, strings.NewReader(""), &bytes.Buffer{}, logs)
-	}()
+	cancel, done, logs := startServe(t, cfg)
 	for !strings.Contains(logs.String(), "before listening for calls") {
 		select {
 		case code := <-done:

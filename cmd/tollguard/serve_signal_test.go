@@ -44,13 +44,7 @@ func TestServeSurvivesEarlySIGHUP(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	logs := &testutil.Buffer{}
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"--config", cfg, "serve"}, strings.NewReader(""), &bytes.Buffer{}, logs)
-	}()
+	cancel, done, logs := startServe(t, cfg)
 	// serve logs its first lines once its signal handling is in place.
 	testutil.Eventually(t, 5*time.Second, "serve's first log line", func() bool { return logs.String() != "" })
 	if strings.Contains(logs.String(), "tollguard serving") {
