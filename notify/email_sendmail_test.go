@@ -6,18 +6,12 @@ import (
 	"testing"
 
 	"github.com/tollguard/tollguard"
-	"github.com/tollguard/tollguard/notify"
 )
 
 // TestEmailSendMail: the pins audit mails a mailbox's owner through the
 // alert mail server, to that owner only.
 func TestEmailSendMail(t *testing.T) {
-	cert := newTestCert(t)
-	srv := newSMTPServer(t, &cert, "tollguard", "s3cret pass")
-	e, err := notify.NewEmail(emailConfig(srv, &cert))
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, srv := newTestEmail(t)
 	var m tollguard.Mailer = e
 	if err := m.SendMail(context.Background(), "owner@example.com", "Your voicemail PIN was changed", "Mailbox 1001: your PIN was weak."); err != nil {
 		t.Fatal(err)

@@ -36,12 +36,7 @@ func emailConfig(s *smtpServer, cert *testCert) notify.EmailConfig {
 }
 
 func TestEmailStartTLSAuthPlain(t *testing.T) {
-	cert := newTestCert(t)
-	srv := newSMTPServer(t, &cert, "tollguard", "s3cret pass")
-	e, err := notify.NewEmail(emailConfig(srv, &cert))
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, srv := newTestEmail(t)
 	p := tollguard.AlertPolicy{}
 	_, n := p.NewAlertState(compromised(), t0)
 	n.Alert.ID = 7
@@ -304,12 +299,7 @@ func TestEmailSendEndsAtContextDeadline(t *testing.T) {
 // the recipient's mail system; the next notice of the alert, or the
 // same alert id in a recreated database, gets another.
 func TestEmailMessageIDStablePerNotice(t *testing.T) {
-	cert := newTestCert(t)
-	srv := newSMTPServer(t, &cert, "tollguard", "s3cret pass")
-	e, err := notify.NewEmail(emailConfig(srv, &cert))
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, srv := newTestEmail(t)
 	p := tollguard.AlertPolicy{}
 	_, n := p.NewAlertState(compromised(), t0)
 	n.Alert.ID = 7

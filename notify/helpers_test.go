@@ -30,6 +30,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/tollguard/tollguard"
+	"github.com/tollguard/tollguard/notify"
 	"github.com/tollguard/tollguard/store"
 )
 
@@ -136,6 +137,19 @@ type smtpServer struct {
 
 	mu  sync.Mutex
 	srv *smtp.Server
+}
+
+// newTestEmail starts a STARTTLS SMTP server that takes tollguard's
+// login, and an e-mail notifier that sends to it.
+func newTestEmail(t *testing.T) (*notify.Email, *smtpServer) {
+	t.Helper()
+	cert := newTestCert(t)
+	srv := newSMTPServer(t, &cert, "tollguard", "s3cret pass")
+	e, err := notify.NewEmail(emailConfig(srv, &cert))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e, srv
 }
 
 func newSMTPServer(t *testing.T, cert *testCert, user, pass string) *smtpServer {
