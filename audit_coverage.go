@@ -169,13 +169,7 @@ func (r *auditRun) checkEmergencyPattern(ctx context.Context, s AuditSettings) e
 		countries = append(countries, a.Plan.Country)
 	}
 	rep := CheckEmergencyPattern(pattern, countries)
-	var cs []string
-	for _, c := range countries {
-		if c = strings.ToUpper(strings.TrimSpace(c)); c != "" && !slices.Contains(cs, c) {
-			cs = append(cs, c)
-		}
-	}
-	slices.Sort(cs)
+	cs := rep.Countries
 	fix := fmt.Sprintf("run `tollguard dialplan emergency %s` and put the line it prints in [globals] in extensions.conf, then `dialplan reload`", strings.Join(cs, " "))
 	// One subject per kind of problem: findings of one check on one
 	// subject merge into one alert.

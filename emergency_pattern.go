@@ -29,6 +29,8 @@ const dialledAlphabet = "0123456789*#+"
 // down.
 type EmergencyPatternReport struct {
 	Pattern string // as Asterisk's REGEX reads it (backslashes dropped)
+	// Countries are the countries judged: upper case, each once, sorted.
+	Countries []string
 	// Regex is the include's whole expression, ^(Pattern)#?$, as glibc's
 	// regcomp reads it, written in Go's syntax; "" when Invalid or
 	// Unjudged.
@@ -58,14 +60,14 @@ type EmergencyPatternReport struct {
 // CheckEmergencyPattern judges pattern (TOLLGUARD_EMERGENCY's value) for
 // a PBX whose accounts are in countries (ISO 3166 codes).
 func CheckEmergencyPattern(pattern string, countries []string) EmergencyPatternReport {
-	r := EmergencyPatternReport{Pattern: dropBackslashes(pattern), Missing: map[string][]string{}}
-	var cs []string
+	r := EmergencyPatternReport{Pattern: pattern, Missing: map[string][]string{}}
 	for _, c := range countries {
-		if c = strings.ToUpper(strings.TrimSpace(c)); c != "" && !slices.Contains(cs, c) {
-			cs = append(cs, c)
+		if c = strings.ToUpper(strings.TrimSpace(c)); c != "" && !slices.Contains(r.Countries, c) {
+			r.Countries = append(r.Countries, c)
 		}
 	}
-	slices.Sort(cs)
+	slices.Sort(r.Countries)
+	cs := r.Countries
 	var re *regexp.Regexp
 	if pattern != "" { // the include skips the REGEX for an empty value
 		var parsed *syntax.Regexp
@@ -110,6 +112,7 @@ func (r *EmergencyPatternReport) compile(pattern string) (*regexp.Regexp, *synta
 		r.Invalid = "an unbalanced ( or [: Asterisk cannot split REGEX's arguments"
 		return nil, nil
 	}
+	r.Pattern = strings.TrimSuffix(strings.TrimPrefix(args[1], "^("), ")#?$")
 	// The third is the string matched, after one space or tab REGEX
 	// skips: the number unless a '"' split the expression early.
 	str := args[2]
@@ -377,22 +380,6 @@ func inClass(ranges []rune, c rune) bool {
 		}
 	}
 	return false
-}
-
-// dropBackslashes reads pattern as Asterisk's function arguments do: a
-// backslash makes the next character literal and is itself dropped.
-func dropBackslashes(pattern string) string {
-	var b strings.Builder
-	escaped := false
-	for _, c := range pattern {
-		if c == '\\' && !escaped {
-			escaped = true
-			continue
-		}
-		escaped = false
-		b.WriteRune(c)
-	}
-	return b.String()
 }
 
 // regexArgs splits REGEX's argument as Asterisk does (AST_NONSTANDARD_APP_ARGS
