@@ -898,30 +898,23 @@ func extraFields(rec []string, n int) string {
 	return strings.Join(extra, ",")
 }
 
-// priceColumns returns the header's price columns: those priced per
-// minute, best-named first (as deckColumn ranks them), and those priced
-// per second, by the unit in brackets ("Rate (per second)", which
-// normColumn drops) or by name ("rate/sec", "price_per_second"): read
-// as per minute they would charge a sixtieth.
+// priceColumns returns the header's price columns, in its order: those
+// priced per minute, and those priced per second, by the unit in
+// brackets ("Rate (per second)", which normColumn drops) or by name
+// ("rate/sec", "price_per_second"): read as per minute they would charge
+// a sixtieth.
 func priceColumns(header []string) (perMin, perSec []int) {
 	for i, h := range header {
-		if perSecondName(normColumn(h)) {
+		switch n := normColumn(h); {
+		case perSecondName(n):
 			perSec = append(perSec, i)
+		case !slices.Contains(deckRateNames, n):
+		case perSecondUnit(h):
+			perSec = append(perSec, i)
+		default:
+			perMin = append(perMin, i)
 		}
 	}
-	for _, name := range deckRateNames {
-		for i, h := range header {
-			if normColumn(h) != name {
-				continue
-			}
-			if perSecondUnit(h) {
-				perSec = append(perSec, i)
-			} else {
-				perMin = append(perMin, i)
-			}
-		}
-	}
-	slices.Sort(perSec)
 	return perMin, perSec
 }
 
@@ -957,9 +950,8 @@ func perSecondPrice(name string) string {
 }
 
 // twoPrices says what is wrong with a header of several per-minute price
-// columns (cols), naming them in the header's order.
+// columns (cols, in the header's order), naming them.
 func twoPrices(header []string, cols []int) string {
-	cols = slices.Sorted(slices.Values(cols))
 	names := make([]string, len(cols))
 	for i, c := range cols {
 		names[i] = fmt.Sprintf("%q", strings.TrimSpace(header[c]))
