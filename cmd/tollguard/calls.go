@@ -140,42 +140,48 @@ and their charges stay in the accounts' balances.`,
 // calls until they are rolled up.
 func callsFilterCanMatch(ctx context.Context, app *App, db *store.DB, f store.CallFilter) error {
 	if f.Extension != "" {
-		if _, err := db.Extension(ctx, f.Extension); tollguard.ErrorCode(err) == tollguard.ENOTFOUND {
-			if cs, err := db.Calls(ctx, store.CallFilter{Extension: f.Extension, Limit: 1}); err != nil {
-				return err
-			} else if len(cs) == 0 {
-				// The totals keep no extension: once any call was rolled
-				// up, "never" is more than the store knows.
-				if rolled, err := db.RolledUpSince(ctx, time.Time{}, "", ""); err != nil {
-					return err
-				} else if rolled {
-					return tollguard.Errorf(tollguard.ENOTFOUND, "--ext: extension %q not found, and none of the calls kept is from it; %s, which do not keep the extension, so any call it made before then can no longer be listed; list extensions with `tollguard ext list`",
-						f.Extension, rolledUpSentence(app))
-				}
-				return tollguard.Errorf(tollguard.ENOTFOUND, "--ext: extension %q not found, and no call was ever recorded for it; list them with `tollguard ext list`", f.Extension)
-			}
-		} else if err != nil {
+		_, err := db.Extension(ctx, f.Extension)
+		// The totals keep no extension: any account's may hold its calls.
+		if err := knownToCalls(ctx, app, db, err, "--ext", "extension", f.Extension, "ext list",
+			store.CallFilter{Extension: f.Extension, Limit: 1}, "",
+			"%s, which do not keep the extension, so any call it made before then can no longer be listed"); err != nil {
 			return err
 		}
 	}
 	if f.Account != "" {
-		if _, err := db.Account(ctx, f.Account); tollguard.ErrorCode(err) == tollguard.ENOTFOUND {
-			if cs, err := db.Calls(ctx, store.CallFilter{Account: f.Account, Limit: 1}); err != nil {
-				return err
-			} else if len(cs) == 0 {
-				if rolled, err := db.RolledUpSince(ctx, time.Time{}, f.Account, ""); err != nil {
-					return err
-				} else if rolled {
-					return tollguard.Errorf(tollguard.ENOTFOUND, "--account: account %q not found, and none of the calls kept is from it; its older calls survive only in its monthly totals (%s); list accounts with `tollguard account list`",
-						f.Account, rolledUpSentence(app))
-				}
-				return tollguard.Errorf(tollguard.ENOTFOUND, "--account: account %q not found, and no call was ever recorded for it; list them with `tollguard account list`", f.Account)
-			}
-		} else if err != nil {
+		_, err := db.Account(ctx, f.Account)
+		if err := knownToCalls(ctx, app, db, err, "--account", "account", f.Account, "account list",
+			store.CallFilter{Account: f.Account, Limit: 1}, f.Account,
+			"its older calls survive only in its monthly totals (%s)"); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// knownToCalls passes a --ext or --account name the store knows (its
+// lookup's error, lookupErr, is nil) or a kept call had (kept finds
+// one). Otherwise it is ENOTFOUND, saying, when rolledAccount's monthly
+// totals (any account's for "") hold calls, that older calls are there
+// (rolled, with the cutoff sentence for its %s), not that none was ever
+// recorded.
+func knownToCalls(ctx context.Context, app *App, db *store.DB, lookupErr error, flag, noun, name, listCmd string,
+	kept store.CallFilter, rolledAccount, rolled string) error {
+	if tollguard.ErrorCode(lookupErr) != tollguard.ENOTFOUND {
+		return lookupErr
+	}
+	if cs, err := db.Calls(ctx, kept); err != nil || len(cs) > 0 {
+		return err
+	}
+	some, err := db.RolledUpSince(ctx, time.Time{}, rolledAccount, "")
+	if err != nil {
+		return err
+	}
+	if some {
+		return tollguard.Errorf(tollguard.ENOTFOUND, "%s: %s %q not found, and none of the calls kept is from it; %s; list %ss with `tollguard %s`",
+			flag, noun, name, fmt.Sprintf(rolled, rolledUpSentence(app)), noun, listCmd)
+	}
+	return tollguard.Errorf(tollguard.ENOTFOUND, "%s: %s %q not found, and no call was ever recorded for it; list them with `tollguard %s`", flag, noun, name, listCmd)
 }
 
 // rolledUpNote is the note for stderr ("" for none) that calls the
