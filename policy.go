@@ -566,6 +566,10 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 		default:
 			e.step("ip_acl", "pass", "source %s is allowed", addr)
 		}
+	} else {
+		// Printed, so that `tollguard check` does not leave the admin
+		// wondering whether the list was looked at.
+		e.step("ip_acl", "skip", "extension %s has no IP access list", ext.Name)
 	}
 
 	if num.Class == ClassUnknown || (num.E164 == "" && num.Class != ClassInternal && !num.Short) {
@@ -727,6 +731,8 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 			default:
 				e.step("hours", "pass", "within business hours")
 			}
+		} else {
+			e.step("hours", "skip", "%s", noSchedule(acct))
 		}
 	}
 
@@ -912,4 +918,12 @@ func digitsOnly(s string) string {
 		}
 	}
 	return b.String()
+}
+
+// noSchedule says why step 7 did not apply to acct.
+func noSchedule(acct *Account) string {
+	if acct.HoursSpec == "" && len(acct.Holidays) == 0 {
+		return fmt.Sprintf("account %s has no business hours or holidays set", acct.ID)
+	}
+	return fmt.Sprintf("account %s closes no class outside business hours", acct.ID)
 }

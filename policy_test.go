@@ -780,6 +780,38 @@ func TestPolicy(t *testing.T) {
 		f := newFixture(t)
 		f.want(tollguard.Call{Dialled: "0099999999999"}, deny, tollguard.ReasonSelftest)
 	})
+	// Steps 4 and 7 are listed as skipped when they do not apply, so a
+	// dry run shows every step of the order.
+	t.Run("ExplainListsSkippedSteps", func(t *testing.T) {
+		f := newFixture(t)
+		skipped := func(d tollguard.Decision) map[string]string {
+			m := map[string]string{}
+			for _, s := range d.Steps {
+				if s.Result == "skip" {
+					m[s.Rule] = s.Detail
+				}
+			}
+			return m
+		}
+		d, err := f.p.Explain(context.Background(), tollguard.Call{Extension: "1001", Dialled: "02079460000", Remote: "192.0.2.7"})
+		if err != nil || d.Verdict != allow {
+			t.Fatalf("explain: %+v %v", d, err)
+		}
+		got := skipped(d)
+		if got["ip_acl"] != "extension 1001 has no IP access list" || got["hours"] != "account acme has no business hours or holidays set" {
+			t.Fatalf("skipped steps %q; steps %+v", got, d.Steps)
+		}
+		f.account(func(a *tollguard.Account) { a.HoursSpec, a.AfterHours = "Mon-Fri 09:00-17:00", nil })
+		d, _ = f.p.Explain(context.Background(), tollguard.Call{Extension: "1001", Dialled: "02079460000"})
+		if got := skipped(d)["hours"]; got != "account acme closes no class outside business hours" {
+			t.Fatalf("hours step %q; steps %+v", got, d.Steps)
+		}
+		f.account(func(a *tollguard.Account) { a.AfterHours = []tollguard.Class{tollguard.ClassInternational} })
+		d, _ = f.p.Explain(context.Background(), tollguard.Call{Extension: "1001", Dialled: "02079460000"})
+		if _, ok := skipped(d)["hours"]; ok {
+			t.Fatalf("hours skipped with a schedule: %+v", d.Steps)
+		}
+	})
 	t.Run("ExplainRecordsNothing", func(t *testing.T) {
 		f := newFixture(t)
 		d, err := f.p.Explain(context.Background(), tollguard.Call{Extension: "1001", Dialled: "00252612345678"})
