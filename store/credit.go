@@ -19,6 +19,10 @@ type LedgerEntry struct {
 	BalanceAfter tollguard.Amount
 	Note         string
 	By           string
+	// CallsAfter is what calls were charged between this entry and the
+	// next one (or now, for the newest): the ledger holds payments only,
+	// and without it its "balance after" jumps from one entry to the next.
+	CallsAfter tollguard.Amount
 }
 
 // AddCredit adds amount (negative to debit) to account's balance and
@@ -59,25 +63,38 @@ func (s *DB) AddCredit(ctx context.Context, account string, amount tollguard.Amo
 	return e, err
 }
 
-// Ledger lists account's credit changes, newest first.
+// Ledger lists account's credit changes, newest first, each with what
+// calls were charged after it.
 func (s *DB) Ledger(ctx context.Context, account string, limit int) ([]LedgerEntry, error) {
 	if limit <= 0 {
 		limit = 20
 	}
-	rows, err := s.rdb.QueryContext(ctx, `SELECT id, account_id, at, amount, balance_after, note, by FROM credit_ledger
-		WHERE account_id = ? ORDER BY id DESC LIMIT ?`, account, limit)
+	// The balance is read in the same statement, so from the same
+	// snapshot as the entries: a call settled in between would count
+	// twice or not at all. Only credit changes and call charges move a
+	// balance, so the differences are exactly the charges.
+	rows, err := s.rdb.QueryContext(ctx, `SELECT l.id, l.account_id, l.at, l.amount, l.balance_after, l.note, l.by,
+		(SELECT balance FROM accounts WHERE id = l.account_id)
+		FROM credit_ledger l WHERE l.account_id = ? ORDER BY l.id DESC LIMIT ?`, account, limit)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	var out []LedgerEntry
+	var after tollguard.Amount // the balance just before the newer entry
 	for rows.Next() {
 		var e LedgerEntry
 		var at int64
-		if err := rows.Scan(&e.ID, &e.Account, &at, &e.Amount, &e.BalanceAfter, &e.Note, &e.By); err != nil {
+		var balance tollguard.Amount
+		if err := rows.Scan(&e.ID, &e.Account, &at, &e.Amount, &e.BalanceAfter, &e.Note, &e.By, &balance); err != nil {
 			return nil, err
 		}
+		if out == nil {
+			after = balance
+		}
 		e.At = fromUnix(at)
+		e.CallsAfter = e.BalanceAfter - after
+		after = e.BalanceAfter - e.Amount
 		out = append(out, e)
 	}
 	return out, rows.Err()

@@ -123,6 +123,13 @@ func TestCLIGateWorkflow(t *testing.T) {
 		t.Fatalf("debit: %s", out)
 	}
 	c.ok("credit", "add", "acme", "3.50")
+	json.Unmarshal([]byte(c.ok("credit", "show", "acme", "--json")), &credit)
+	if l := credit["ledger"].([]any); len(l) != 3 || l[0].(map[string]any)["calls_after"] != "0.00" || l[1].(map[string]any)["balance_after"] != "6.50" {
+		t.Fatalf("credit ledger %v", credit["ledger"])
+	}
+	if out := c.ok("credit", "show", "acme"); !strings.Contains(out, "CALLS AFTER") {
+		t.Fatalf("credit show:\n%s", out)
+	}
 	c.ok("account", "set", "acme", "--credit-limit", "5", "--intl-ceiling", "none", "--ext-per-minute", "3", "--spend-factor", "1.5")
 	var acct map[string]any
 	json.Unmarshal([]byte(c.ok("account", "show", "acme", "--json")), &acct)

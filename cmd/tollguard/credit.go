@@ -61,7 +61,11 @@ func newCreditShowCommand(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "show ACCOUNT",
 		Short: "Show balance, credit limit, money held by calls in progress, what is available, and recent ledger entries",
-		Args:  cobra.ExactArgs(1),
+		Long: `Show the account's balance, credit limit, what calls in progress hold,
+and what is available. The ledger lists the last 10 credit changes; beside
+each, CALLS AFTER is what calls were charged between it and the next
+change (or now), so that each balance follows from the one before.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			db, err := app.Store(cmd.Context())
 			if err != nil {
@@ -81,12 +85,13 @@ func newCreditShowCommand(app *App) *cobra.Command {
 					At           *string `json:"at"`
 					Amount       string  `json:"amount"`
 					BalanceAfter string  `json:"balance_after"`
+					CallsAfter   string  `json:"calls_after"`
 					Note         string  `json:"note"`
 					By           string  `json:"by"`
 				}
 				es := make([]entry, len(ledger))
 				for i, e := range ledger {
-					es[i] = entry{jsonTime(e.At), f(e.Amount), f(e.BalanceAfter), e.Note, e.By}
+					es[i] = entry{jsonTime(e.At), f(e.Amount), f(e.BalanceAfter), f(e.CallsAfter), e.Note, e.By}
 				}
 				return app.printJSON(map[string]any{"account": args[0], "currency": c.Currency, "balance": f(c.Balance),
 					"credit_limit": f(c.CreditLimit), "reserved": f(c.Reserved), "calls_in_progress": c.OpenCalls,
@@ -97,10 +102,10 @@ func newCreditShowCommand(app *App) *cobra.Command {
 				f(c.Balance), c.Currency, f(c.CreditLimit), c.OpenCalls, f(c.Reserved), f(c.Available))
 			w.Flush()
 			if len(ledger) > 0 {
-				fmt.Fprintln(app.Out, "\nledger:")
-				w = app.table("WHEN", "AMOUNT", "BALANCE AFTER", "BY", "NOTE")
+				fmt.Fprintln(app.Out, "\nledger (CALLS AFTER: charged to calls between an entry and the next, or now):")
+				w = app.table("WHEN", "AMOUNT", "BALANCE AFTER", "CALLS AFTER", "BY", "NOTE")
 				for _, e := range ledger {
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", fmtTime(e.At), f(e.Amount), f(e.BalanceAfter), e.By, orDash(e.Note))
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", fmtTime(e.At), f(e.Amount), f(e.BalanceAfter), f(e.CallsAfter), e.By, orDash(e.Note))
 				}
 				return w.Flush()
 			}
