@@ -107,7 +107,8 @@ func (p NumberPlan) Validate() error {
 	// A prefix left empty is the country's own, so compare what the
 	// plan dials with: GB with national prefix 00 clashes with its 00.
 	national, intl := p.NationalPrefix, p.IntlPrefix
-	if own, err := PlanFor(region); err == nil {
+	own, err := PlanFor(region)
+	if err == nil {
 		if national == "" {
 			national = own.NationalPrefix
 		}
@@ -117,6 +118,12 @@ func (p NumberPlan) Validate() error {
 	}
 	if national != "" && national == intl {
 		return Errorf(EINVALID, "national and international prefixes are both %q: tollguard could not tell a national number from an international one (GB: 0 and 00)", national)
+	}
+	// The country's own prefixes are exempt: libphonenumber's ranges
+	// hold a few numbers dialled without the national prefix (IN 000800,
+	// BG 00800), which its own international prefix then begins.
+	if why := prefixesClash(region, national, intl); why != "" && (national != own.NationalPrefix || intl != own.IntlPrefix) {
+		return Errorf(EINVALID, "national prefix %q and international prefix %q: %s; set the prefixes the account's phones dial, or leave them empty for the country's own (%s)", national, intl, why, ownPrefixes(own))
 	}
 	if p.InternalMaxLen < 0 || p.InternalMaxLen > 8 {
 		return Errorf(EINVALID, "internal length %d: between 1 and 8 digits, or 0 for the default %d", p.InternalMaxLen, DefaultInternalMaxLen)

@@ -498,6 +498,21 @@ func TestPlanFor(t *testing.T) {
 	}
 }
 
+// Every country's own prefixes are a valid plan, the prefix clash check
+// included.
+func TestEveryCountrysOwnPlanValidates(t *testing.T) {
+	for region := range phonenumbers.GetSupportedRegions() {
+		p, err := tollguard.PlanFor(region)
+		if err != nil {
+			t.Errorf("PlanFor(%s): %v", region, err)
+			continue
+		}
+		if err := p.Validate(); err != nil {
+			t.Errorf("PlanFor(%s) = %+v: %v", region, p, err)
+		}
+	}
+}
+
 func TestNumberPlanValidate(t *testing.T) {
 	tests := []struct {
 		name string
@@ -516,6 +531,15 @@ func TestNumberPlanValidate(t *testing.T) {
 		// prefix is 00, US's national prefix 1.
 		{"national prefix is the country's international", tollguard.NumberPlan{Country: "GB", NationalPrefix: "00"}, false},
 		{"international prefix is the country's national", tollguard.NumberPlan{Country: "US", IntlPrefix: "1"}, false},
+		// The international prefix is matched first: 01 beside 0 would
+		// read DE 0151 2345678 as +51 (Peru).
+		{"international prefix begins national numbers", tollguard.NumberPlan{Country: "DE", IntlPrefix: "01"}, false},
+		{"international prefix begins national numbers, both given", tollguard.NumberPlan{Country: "GB", NationalPrefix: "0", IntlPrefix: "07"}, false},
+		{"national prefix begins with the international", tollguard.NumberPlan{Country: "GB", NationalPrefix: "000", IntlPrefix: "00"}, false},
+		{"international prefix no national number begins", tollguard.NumberPlan{Country: "DE", IntlPrefix: "000"}, true},
+		{"US 011 beside 1", tollguard.NumberPlan{Country: "US", NationalPrefix: "1", IntlPrefix: "011"}, true},
+		{"RU 810 beside 8", tollguard.NumberPlan{Country: "RU", NationalPrefix: "8", IntlPrefix: "810"}, true},
+		{"US 12 beside 1", tollguard.NumberPlan{Country: "US", NationalPrefix: "1", IntlPrefix: "12"}, false},
 	}
 	for _, tt := range tests {
 		err := tt.plan.Validate()
