@@ -158,9 +158,12 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 	}
 	if strings.HasSuffix(s, "d") {
 		var n int
-		if _, err := fmt.Sscanf(s, "%dd", &n); err == nil && n >= 0 && n <= maxDays && fmt.Sprintf("%dd", n) == s {
-			if n == 0 {
+		if _, err := fmt.Sscanf(s, "%dd", &n); err == nil && n >= 0 && fmt.Sprintf("%dd", n) == s {
+			switch {
+			case n == 0:
 				return time.Time{}, sinceZero(s)
+			case n > maxDays:
+				return time.Time{}, usagef("--since %q: at most %dd (a hundred years); leave --since out to list everything kept", s, maxDays)
 			}
 			return now.Add(-time.Duration(n) * 24 * time.Hour), nil
 		}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -11,6 +12,7 @@ func TestParseSince(t *testing.T) {
 		in   string
 		want time.Time // zero with bad: an error
 		bad  bool
+		msg  string // in the error, if given
 	}{
 		{in: "", want: time.Time{}},
 		{in: "90m", want: now.Add(-90 * time.Minute)},
@@ -24,12 +26,13 @@ func TestParseSince(t *testing.T) {
 		{in: "7 d", bad: true},
 		{in: "yesterday", bad: true},
 		// 213504 days overflow time.Duration and came out as 25 minutes.
-		{in: "213504d", bad: true},
+		{in: "213504d", bad: true, msg: "at most 36500d"},
+		{in: "99999d", bad: true, msg: "leave --since out"},
 	} {
 		got, err := parseSince(tc.in, now)
 		if tc.bad {
-			if err == nil {
-				t.Errorf("parseSince(%q) = %v; want an error", tc.in, got)
+			if err == nil || !strings.Contains(err.Error(), tc.msg) {
+				t.Errorf("parseSince(%q) = %v, %v; want an error saying %q", tc.in, got, err, tc.msg)
 			}
 			continue
 		}
