@@ -234,7 +234,8 @@ func parseConfig(path, text string, c *Config) (*Config, error) {
 	// every such line, the unknown settings and the bad values together.
 	var pe toml.ParseError
 	if _, err := toml.Decode(text, &map[string]any{}); errors.As(err, &pe) {
-		return nil, wrapInvalid(ConfigErrors{{Path: path, Line: pe.Position.Line, Col: pe.Position.Col, Msg: syntaxMessage(pe.Message)}})
+		line, col := syntaxPosition(text, pe.Position)
+		return nil, wrapInvalid(ConfigErrors{{Path: path, Line: line, Col: col, Msg: syntaxMessage(pe.Message)}})
 	}
 	var typeErrs ConfigErrors
 	lines := append([]string(nil), c.lines...)

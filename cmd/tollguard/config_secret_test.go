@@ -48,3 +48,25 @@ func TestConfigSyntaxErrorHidesValues(t *testing.T) {
 		})
 	}
 }
+
+// TestConfigSyntaxErrorPosition: an error at a line's end was reported
+// on the next line (the TOML reader's own count), which may not exist.
+func TestConfigSyntaxErrorPosition(t *testing.T) {
+	for _, tc := range []struct{ text, want string }{
+		{"[gate]\ndefault_country = \"GB\"\n[log\n", "c.toml:3:5: expected '.' or ']'"},
+		{"[log\nlevel = \"info\"\n", "c.toml:1:5: expected '.' or ']'"},
+		{"[gate\n\n\n", "c.toml:1:6:"},
+		{"[gate]\ndefault_country =\n", "c.toml:2:18: expected a value"},
+		// Columns count characters, not bytes.
+		{"[alerts.email]\nfrom = \"Zürich\" ?\n", "c.toml:2:16: expected the end of the line"},
+	} {
+		path := filepath.Join(t.TempDir(), "c.toml")
+		if err := os.WriteFile(path, []byte(tc.text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		code, out, errs := newCLI(t).run("config", "check", path)
+		if code != exitUsage || !strings.Contains(errs, tc.want) {
+			t.Errorf("config check of %q: exit %d, want %d and %q:\n%s%s", tc.text, code, exitUsage, tc.want, out, errs)
+		}
+	}
+}

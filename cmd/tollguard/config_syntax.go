@@ -3,6 +3,9 @@ package main
 import (
 	"regexp"
 	"strings"
+	"unicode/utf8"
+
+	"github.com/BurntSushi/toml"
 )
 
 // syntaxRewrites word the TOML reader's syntax errors without the text
@@ -51,4 +54,17 @@ func syntaxMessage(msg string) string {
 		return msg
 	}
 	return "not valid TOML here"
+}
+
+// syntaxPosition is where a syntax error is, as line and column. The
+// reader's own line is one too far when it stopped at a line's end
+// ("[log" then a newline is reported on the next line), so both are
+// counted from its byte offset; the column is in characters.
+func syntaxPosition(text string, p toml.Position) (line, col int) {
+	if p.Start <= 0 || p.Start > len(text) {
+		return p.Line, p.Col
+	}
+	before := text[:p.Start]
+	nl := strings.LastIndexByte(before, '\n')
+	return strings.Count(before, "\n") + 1, utf8.RuneCountInString(before[nl+1:]) + 1
 }
