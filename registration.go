@@ -370,7 +370,7 @@ func JudgeContact(ext *Extension, acct *Account, hist ContactHistory, c Contact,
 			if c.AddrSource == AddrRewritten || isPublic(addr) {
 				f := base
 				f.Source, f.Kind, f.Severity, f.Action = SourceRegistrationACL, AlertCredentialsCompromised, SeverityCritical, ActionBlockExtension
-				f.Message = fmt.Sprintf("extension %s registered from %s, outside its allowed networks %s: someone else knows its SIP password. tollguard removes the contact and blocks the extension; change the password (`tollguard ext rotate %s`), check the phone, then `tollguard unblock %s`",
+				f.Message = fmt.Sprintf("extension %s registered from %s, outside its allowed networks %s: someone else knows its SIP password. tollguard removes the contact and blocks the extension; change the password (`tollguard ext rotate-password %s`), check the phone, then `tollguard unblock %s`",
 					name, addr, prefixesString(ext.CIDRs), name, name)
 				f.Evidence = evidence
 				v.Lockdown = true
@@ -405,7 +405,7 @@ func JudgeContact(ext *Extension, acct *Account, hist ContactHistory, c Contact,
 		if c.UserAgent != "" {
 			agent = strconv.Quote(c.UserAgent)
 		}
-		f.Message = fmt.Sprintf("extension %s registered from a new address %s (%s); known before: %s. If this was not the user, change the password (`tollguard ext rotate %s`) and block the extension",
+		f.Message = fmt.Sprintf("extension %s registered from a new address %s (%s); known before: %s. If this was not the user, change the password (`tollguard ext rotate-password %s`) and block the extension",
 			name, c.IP, agent, listOrNone(hist.IPs), name)
 		f.Evidence = withKnown(evidence, "known_ips", hist.IPs)
 		v.Findings = append(v.Findings, f)
@@ -415,7 +415,7 @@ func JudgeContact(ext *Extension, acct *Account, hist ContactHistory, c Contact,
 	if c.UserAgent != "" && !hist.knowsAgent(c.UserAgent) && !(c.UserAgent == NoUserAgent && len(hist.Agents) == 0) {
 		f := base
 		f.Kind, f.Severity = AlertNewUserAgent, SeverityWarning
-		f.Message = fmt.Sprintf("extension %s registered with a new phone or softphone %q from %s; known before: %s. If the user did not change phones, change the password (`tollguard ext rotate %s`)",
+		f.Message = fmt.Sprintf("extension %s registered with a new phone or softphone %q from %s; known before: %s. If the user did not change phones, change the password (`tollguard ext rotate-password %s`)",
 			name, c.UserAgent, orUnknown(c.IP), listOrNone(hist.Agents), name)
 		f.Evidence = withKnown(evidence, "known_user_agents", hist.Agents)
 		v.Findings = append(v.Findings, f)

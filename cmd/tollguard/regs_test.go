@@ -5,9 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -294,5 +297,35 @@ func TestARIConfig(t *testing.T) {
 	os.Chmod(secret, 0o640) // group tollguard: fine
 	if cc, err := withFile.ARI.ClientConfig(); err != nil || cc.Password != "s3cret" {
 		t.Errorf("0640 secret file: %v", err)
+	}
+}
+
+// TestRegistrationAdviceNamesRealCommands: the registration alerts tell
+// the admin which command to run; each one they name must exist (they
+// said `tollguard ext rotate`, which the CLI refuses as unknown).
+func TestRegistrationAdviceNamesRealCommands(t *testing.T) {
+	ext := &tollguard.Extension{Name: "1001", Account: "acme", CIDRs: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}}
+	seen := tollguard.ContactHistory{Registered: true, IPs: []string{"192.0.2.10"}, Agents: []string{"Yealink T46U"}}
+	var msgs []string
+	for _, c := range []tollguard.Contact{
+		{Extension: "1001", IP: "203.0.113.66", AddrSource: tollguard.AddrRewritten, UserAgent: "friendly-scanner"}, // lockdown
+		{Extension: "1001", IP: "192.168.1.20", AddrSource: tollguard.AddrContact, UserAgent: "Zoiper"},             // new IP and agent
+	} {
+		for _, f := range tollguard.JudgeContact(ext, &tollguard.Account{ID: "acme"}, seen, c, time.Now()).Findings {
+			msgs = append(msgs, f.Message)
+		}
+	}
+	root := newRootCommand(NewApp(strings.NewReader(""), io.Discard, io.Discard))
+	named := regexp.MustCompile("`tollguard ([a-z-]+(?: [a-z-]+)?)")
+	for _, m := range msgs {
+		for _, sub := range named.FindAllStringSubmatch(m, -1) {
+			cmd, rest, err := root.Find(strings.Fields(sub[1]))
+			if err != nil || len(rest) > 0 || isGroup(cmd) {
+				t.Errorf("message names `tollguard %s`, which is no command: %s", sub[1], m)
+			}
+		}
+	}
+	if len(msgs) < 3 {
+		t.Fatalf("want lockdown, new_ip and new_user_agent findings, got %q", msgs)
 	}
 }
