@@ -717,10 +717,11 @@ func (d *Detectors) finding(name, kind string, r DetectorRule, a CallAttempt, su
 	switch r.Action {
 	case ActionIntlBlock:
 		sev = SeverityCritical
-		msg += fmt.Sprintf(". tollguard blocks international calls for account %s; once checked, lift it with `tollguard unblock`", orUnknown(a.Account))
+		// The exact command: a bare `tollguard unblock` is refused.
+		msg += fmt.Sprintf(". tollguard blocks international calls for account %s; once checked, lift it with `tollguard unblock --intl %s`", orUnknown(a.Account), orUnknown(a.Account))
 	case ActionBlockExtension:
 		sev = SeverityCritical
-		msg += fmt.Sprintf(". tollguard blocks extension %s; once checked (and its password changed), lift it with `tollguard unblock`", orUnknown(a.Extension))
+		msg += fmt.Sprintf(". tollguard blocks extension %s; once checked (and its password changed), lift it with `tollguard unblock %s`", orUnknown(a.Extension), orUnknown(a.Extension))
 	default:
 		msg += ". If this is not expected, check the calls (`tollguard calls`) and block what is attacking"
 	}

@@ -771,3 +771,43 @@ func TestRenumberCountsTheGatesNumber(t *testing.T) {
 		t.Errorf("untracked call: %+v", f)
 	}
 }
+
+// TestDetectorBlockNamesTheUnblockCommand: a blocking finding's message
+// is the block's reason in `ext show` and `account show`; it names the
+// command that lifts that block. A bare `tollguard unblock` is refused
+// (it needs EXT), and an international block needs --intl ACCOUNT.
+func TestDetectorBlockNamesTheUnblockCommand(t *testing.T) {
+	d := detNew(t, map[string]tollguard.DetectorRule{
+		tollguard.DetectHighRisk: {Threshold: 3, Window: 10 * time.Minute, Action: tollguard.ActionIntlBlock},
+		tollguard.DetectSweep:    {Threshold: 5, Window: 10 * time.Minute, Action: tollguard.ActionBlockExtension},
+		tollguard.DetectBurstExt: {Threshold: 0},
+	})
+	var fired []tollguard.Finding
+	for i, n := range []string{"00252612345678", "00252612345679", "0088216123456"} {
+		call, at := fmt.Sprint("h", i), detT0.Add(time.Duration(i)*time.Minute)
+		fired = append(fired, d.Attempt(detAttempt(t, call, "1001", "acme", n, at))...)
+		fired = append(fired, d.Resolved(call, tollguard.ReasonHighRisk, at)...)
+	}
+	for i := range 5 {
+		at := detT0.Add(time.Duration(i) * time.Second)
+		fired = append(fired, d.Attempt(detAttempt(t, fmt.Sprint("s", i), "1002", "acme", fmt.Sprintf("003312345600%d", i+1), at))...)
+	}
+	want := map[tollguard.Action]string{
+		tollguard.ActionIntlBlock:      "`tollguard unblock --intl acme`",
+		tollguard.ActionBlockExtension: "`tollguard unblock 1002`",
+	}
+	for action, cmd := range want {
+		found := false
+		for _, f := range fired {
+			if f.Action == action {
+				found = true
+				if !strings.Contains(f.Message, cmd) {
+					t.Errorf("%s finding does not name %s: %s", action, cmd, f.Message)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("no %s finding in %+v", action, fired)
+		}
+	}
+}
