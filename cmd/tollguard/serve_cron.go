@@ -20,6 +20,14 @@ import (
 // database.
 func startCron(ctx context.Context, d *daemon) error {
 	cfg := &d.app.Config.Audit
+	// Registered first: turning [audit] on by SIGHUP waits for a restart
+	// too, and must not pass silently as reloaded.
+	running := *cfg
+	d.reloaders = append(d.reloaders, func(c *Config) {
+		if !reflect.DeepEqual(running, c.Audit) {
+			d.log.Warn("setting changed; it takes effect after a restart", "setting", "audit")
+		}
+	})
 	if !cfg.Enabled {
 		return nil
 	}
@@ -35,12 +43,6 @@ func startCron(ctx context.Context, d *daemon) error {
 	for _, e := range s.Entries() {
 		d.log.Info("audit scheduled", "job", e.Name, "spec", e.Spec, "next", e.Next, "apply", cfg.applies(e.Name), "zone", s.Location().String())
 	}
-	running := *cfg
-	d.reloaders = append(d.reloaders, func(c *Config) {
-		if !reflect.DeepEqual(running, c.Audit) {
-			d.log.Warn("setting changed; it takes effect after a restart", "setting", "audit")
-		}
-	})
 	return nil
 }
 

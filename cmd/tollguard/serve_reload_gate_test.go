@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/tollguard/tollguard"
@@ -49,5 +50,43 @@ func TestReloadedGateReachesARIAndAudits(t *testing.T) {
 	}
 	if got := d.auditConfig().Gate.SelftestNumber; got != "01199999999999" {
 		t.Errorf("audits' selftest number after reload = %q; want 01199999999999", got)
+	}
+}
+
+// TestReloadSaysAuditsWaitForARestart: with [audit] disabled at start,
+// turning it on and sending SIGHUP logged only "config reloaded", so the
+// admin took the audits for scheduled. The change waits for a restart
+// and the log says so, as for any other [audit] change.
+func TestReloadSaysAuditsWaitForARestart(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "tollguard.toml")
+	write := func(enabled bool) {
+		t.Helper()
+		body := fmt.Sprintf("db = %q\n[audit]\nenabled = %v\n", filepath.Join(dir, "tg.db"), enabled)
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(false)
+	t.Setenv("TOLLGUARD_CONFIG", "")
+	cfg, err := LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &testutil.Buffer{}
+	d := &daemon{
+		app:    &App{Config: cfg, ConfigPath: path},
+		policy: &tollguard.Policy{},
+		log:    slog.New(slog.NewTextHandler(logs, nil)),
+	}
+	g := cfg.Gate
+	d.gate.Store(&g)
+	if err := startCron(t.Context(), d); err != nil {
+		t.Fatal(err)
+	}
+	write(true)
+	d.reload()
+	if !strings.Contains(logs.String(), "takes effect after a restart\" setting=audit") {
+		t.Errorf("enabling [audit] on reload was not logged as waiting for a restart:\n%s", logs.String())
 	}
 }
