@@ -1090,11 +1090,19 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 	}.ServeHTTP(w, r)
 }
 
+// sendTimeout bounds one event's write to a client that stopped reading.
+var sendTimeout = 5 * time.Second
+
 func (c *wsConn) send(b []byte) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	_ = c.ws.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	return websocket.Message.Send(c.ws, string(b))
+	_ = c.ws.SetWriteDeadline(time.Now().Add(sendTimeout))
+	err := websocket.Message.Send(c.ws, string(b))
+	// Cleared after: the reader's automatic answers to the client's
+	// pings write on the same connection, and an expired deadline failed
+	// them and closed a quiet connection, which Asterisk never does.
+	_ = c.ws.SetWriteDeadline(time.Time{})
+	return err
 }
 
 func mustJSON(v any) []byte {
