@@ -150,10 +150,10 @@ type Number struct {
 	// Region is the plan's country, Type its cost where libphonenumber
 	// knows it, and E164 is "".
 	Short bool
-	// ExtensionLength is true for a short code no longer than an
-	// internal extension (GB 100 and 155, the operators): the policy
-	// takes it as internal if it names an extension of the caller's
-	// account.
+	// ExtensionLength is true for a short code or a national number
+	// no longer than an internal extension (GB 100 and 155, the
+	// operators; AD 912345 with 6-digit extensions): the policy takes
+	// it as internal if it names an extension of the caller's account.
 	ExtensionLength bool
 }
 
@@ -242,7 +242,8 @@ type HighRiskMatcher interface {
 // may be nil (no high-risk list).
 //
 // The order: emergency numbers (IsEmergency) first, then internal
-// extensions (at most plan.InternalMaxLen digits), then the number is
+// extensions (at most plan.InternalMaxLen digits, but for short codes and
+// national numbers that cost money), then the number is
 // parsed with libphonenumber from the plan's country, after the plan's
 // international or national prefix. Class is the first that applies
 // of: high_risk (hr matches the E.164), premium, international (any
@@ -274,6 +275,17 @@ func Classify(dialled string, plan NumberPlan, hr HighRiskMatcher) Number {
 		// operator; US 411). A free one stays internal.
 		if extensionLengthShortCode(&n, digits, country) {
 			return n
+		}
+		// So is a whole national number this short (AD 912345 and HK
+		// 90031 are premium-rate numbers): it is that number, unless
+		// it is free.
+		if len(digits) > 1 {
+			whole := plan
+			whole.InternalMaxLen = len(digits) - 1
+			if w := Classify(dialled, whole, hr); w.E164 != "" && w.Type != TypeUnknown && w.Type != TypeTollFree {
+				w.ExtensionLength = true
+				return w
+			}
 		}
 		n.Class = ClassInternal
 		return n

@@ -258,6 +258,11 @@ func TestClassify(t *testing.T) {
 		// As short as an extension, but a short code the trunk would dial.
 		{name: "GB international operator 155 is a short code", dialled: "155", plan: planGB, want: tollguard.ClassNational, region: "GB", typ: tollguard.TypeShortCode, short: true},
 		{name: "GB 118118 with 6-digit extensions is still a short code", dialled: "118118", plan: tollguard.NumberPlan{Country: "GB", InternalMaxLen: 6}, want: tollguard.ClassNational, region: "GB", typ: tollguard.TypeShortCode, short: true},
+		// As short as an extension, but a whole national number the
+		// trunk would dial: premium numbers are that short in places.
+		{name: "AD premium 912345 with 6-digit extensions is that number", dialled: "912345", plan: tollguard.NumberPlan{Country: "AD", InternalMaxLen: 6}, want: tollguard.ClassPremium, e164: "+376912345", region: "AD", typ: tollguard.TypePremiumRate},
+		{name: "HK premium 90031 with 5-digit extensions is that number", dialled: "90031", plan: tollguard.NumberPlan{Country: "HK", InternalMaxLen: 5}, want: tollguard.ClassPremium, e164: "+85290031", region: "HK", typ: tollguard.TypePremiumRate},
+		{name: "LU premium 90012345 with 8-digit extensions is that number", dialled: "90012345", plan: tollguard.NumberPlan{Country: "LU", InternalMaxLen: 8}, want: tollguard.ClassPremium, e164: "+35290012345", region: "LU", typ: tollguard.TypePremiumRate},
 		{name: "US directory 411 is a short code", dialled: "411", plan: planUS, want: tollguard.ClassNational, region: "US", typ: tollguard.TypeShortCode, short: true},
 		{name: "US four digits are an extension, not an SMS code", dialled: "1234", plan: planUS, want: tollguard.ClassInternal},
 		{name: "FR premium 3949 is a short code", dialled: "3949", plan: planFR, want: tollguard.ClassPremium, region: "FR", typ: tollguard.TypePremiumRate, short: true},

@@ -520,10 +520,11 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 
 	// A short code the admin knows to be free goes through as an
 	// internal call; so does one as short as an extension (GB 100, the
-	// operator) that names one of the account's extensions, where the
+	// operator; AD 912345, a premium number, with 6-digit extensions)
+	// that names one of the account's extensions, where the
 	// dialplan gates internal calls too. Where it gates only trunk
 	// routes, such a call is bound for the trunk: the short code.
-	if num.Short {
+	if num.Short || num.ExtensionLength {
 		code := digitsOnly(c.Dialled)
 		internal := FreeShortCode(code, set.FreeShortCodes)
 		if !internal && num.ExtensionLength && set.InternalCallsGated {

@@ -633,6 +633,24 @@ func TestPolicy(t *testing.T) {
 		f.want(tollguard.Call{Dialled: "118712"}, deny, tollguard.ReasonPremium)
 		f.want(tollguard.Call{Dialled: "3949"}, deny, tollguard.ReasonPremium)
 	})
+	t.Run("NationalNumbersAsShortAsExtensions", func(t *testing.T) {
+		// An Andorran PBX with 6-digit extensions: 912345 is a premium
+		// number there, not an extension, and passed as a free internal
+		// call with no limit.
+		f := newFixture(t)
+		f.account(func(a *tollguard.Account) { a.Plan = tollguard.NumberPlan{Country: "AD", InternalMaxLen: 6} })
+		f.want(tollguard.Call{Dialled: "912345"}, deny, tollguard.ReasonPremium)
+		f.want(tollguard.Call{Dialled: "200200"}, allow, tollguard.ReasonOK) // no number there: internal
+		// An extension of the account of that name, where the dialplan
+		// gates internal calls too, is the extension.
+		if err := f.db.CreateExtension(context.Background(), &tollguard.Extension{Name: "912345", Account: "acme"}); err != nil {
+			t.Fatal(err)
+		}
+		f.p.Configure(tollguard.PolicySettings{DefaultPlan: f.p.DefaultPlan, InternalCallsGated: true})
+		if d := f.want(tollguard.Call{Dialled: "912345"}, allow, tollguard.ReasonOK); d.Number.Class != tollguard.ClassInternal || d.Reserve != 0 {
+			t.Fatalf("extension 912345: %+v reserving %d, want internal and free", d.Number, d.Reserve)
+		}
+	})
 	t.Run("AfterHours", func(t *testing.T) {
 		f := newFixture(t)
 		f.account(func(a *tollguard.Account) { a.HoursSpec = "mon-fri 09:00-17:30" })

@@ -277,7 +277,7 @@ type accountSettings struct {
 func (s *accountSettings) flags(f *pflag.FlagSet) {
 	f.StringVar(&s.nationalPrefix, "national-prefix", "", "national (trunk) prefix, default the country's (0 in GB, 1 in NANP)")
 	f.StringVar(&s.intlPrefix, "intl-prefix", "", "international prefix, default the country's (00, 011)")
-	f.IntVar(&s.internalMaxLen, "internal-max-len", 0, "dialled numbers up to this many digits are internal (default 4), except short codes that cost money or whose cost is unknown")
+	f.IntVar(&s.internalMaxLen, "internal-max-len", 0, "dialled numbers up to this many digits are internal (default 4), except short codes and national numbers that cost money or whose cost is unknown")
 	f.StringVar(&s.zone, "zone", "", "IANA time zone for business hours (Europe/London)")
 	f.StringVar(&s.creditLimit, "credit-limit", "", "how far below zero the balance may go (postpaid), e.g. 50.00")
 	f.StringVar(&s.callCap, "call-cap", "", "most one call may cost, e.g. 5.00 (0 = no cap)")
