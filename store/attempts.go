@@ -12,7 +12,11 @@ import (
 
 // Attempt counts for rate limits, kept in memory. Emergency calls are
 // recorded but not counted: a call to 112 must not cost its caller the
-// next ordinary call.
+// next ordinary call. Nor are calls refused because the caller was not
+// the extension's user (outside its IP access list) or the extension is
+// blocked: those callers get nothing through whatever the count, and
+// counted, a stolen password used from anywhere would spend the
+// extension's and its account's limits and lock the customer out.
 //
 // Counting a scope's attempts in the calls index walks one index entry
 // per call of the last day: an account with a high daily limit made
@@ -29,6 +33,15 @@ import (
 // from the table: a batch that did not commit, rows gone from the top,
 // a rollup reaching into the last day, or a clock that went back more
 // than the tolerance.
+
+// countsAttempt reports whether a recorded call counts as an attempt
+// (see above); countedSQL is the same test on a calls row.
+func countsAttempt(class tollguard.Class, reason tollguard.Reason) bool {
+	return class != tollguard.ClassEmergency && reason != tollguard.ReasonIPNotAllowed && reason != tollguard.ReasonBlockedExtension
+}
+
+const countedSQL = `(class <> '` + string(tollguard.ClassEmergency) + `' AND reason NOT IN ('` +
+	string(tollguard.ReasonIPNotAllowed) + `', '` + string(tollguard.ReasonBlockedExtension) + `'))`
 
 // attemptDay is the longest window: a day, in seconds.
 const attemptDay = 86400
@@ -160,7 +173,7 @@ func (c *attemptCounter) check(ctx context.Context, tx *sql.Tx) error {
 		c.drop()
 		return nil
 	}
-	rows, err := tx.QueryContext(context.WithoutCancel(ctx), `SELECT id, extension, account_id, created_at, class = '`+string(tollguard.ClassEmergency)+`'
+	rows, err := tx.QueryContext(context.WithoutCancel(ctx), `SELECT id, extension, account_id, created_at, `+countedSQL+`
 		FROM calls WHERE id > ? ORDER BY id`, c.lastID)
 	if err != nil {
 		return fmt.Errorf("count attempts: read calls recorded elsewhere: %w", err)
@@ -170,12 +183,12 @@ func (c *attemptCounter) check(ctx context.Context, tx *sql.Tx) error {
 	for rows.Next() {
 		var rid, at int64
 		var ext, account string
-		var emergency bool
-		if err := rows.Scan(&rid, &ext, &account, &at, &emergency); err != nil {
+		var counted bool
+		if err := rows.Scan(&rid, &ext, &account, &at, &counted); err != nil {
 			c.drop()
 			return fmt.Errorf("count attempts: read calls recorded elsewhere: %w", err)
 		}
-		if !emergency {
+		if counted {
 			c.add(ext, account, at)
 		}
 		c.lastID = max(c.lastID, rid)
@@ -217,7 +230,7 @@ func (c *attemptCounter) counts(ctx context.Context, tx *sql.Tx, scope byte, id 
 }
 
 // recorded notes call id the gate inserted, and counts it as an
-// attempt unless it is an emergency call (countsAttempt false).
+// attempt if countsAttempt says so.
 func (c *attemptCounter) recorded(id int64, ext, account string, at int64, countsAttempt bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -290,7 +303,7 @@ func (c *attemptCounter) rebuild(ctx context.Context, tx *sql.Tx, now, wall int6
 	// Uncancellable, as in loadDest: go-sqlite3 steps each row of a
 	// cancellable query on a goroutine of its own.
 	rows, err := tx.QueryContext(context.WithoutCancel(ctx), `SELECT extension, account_id, created_at FROM calls INDEXED BY calls_time
-		WHERE created_at >= ? AND class <> '`+string(tollguard.ClassEmergency)+`' ORDER BY created_at`, c.keepFrom())
+		WHERE created_at >= ? AND `+countedSQL+` ORDER BY created_at`, c.keepFrom())
 	if err != nil {
 		return err
 	}

@@ -162,3 +162,63 @@ func TestAttemptsFromAFastClockAgeOut(t *testing.T) {
 		t.Errorf("two minutes on: %d %d %d, want 0 in the minute, 3 in the hour and day", m, h, d)
 	}
 }
+
+// TestAttemptCountsSkipRefusedCallers: calls denied because the caller
+// is outside the extension's IP access list, or the extension is
+// blocked, are no attempts of the extension or its account, whether
+// the counts follow the gate's inserts, catch up with another
+// connection's, or are rebuilt from the table. Counted, a stolen
+// password used from anywhere spent the customer's attempt limits and
+// locked its phones out for a day.
+func TestAttemptCountsSkipRefusedCallers(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "tollguard.db")
+	db := MustOpenPath(t, path)
+	other := MustOpenPath(t, path)
+	now := time.Now()
+	insert := func(db interface {
+		Gate(context.Context, bool, func(tollguard.GateTx) error) error
+	}, r tollguard.Reason) {
+		t.Helper()
+		err := db.Gate(ctx, false, func(tx tollguard.GateTx) error {
+			_, err := tx.InsertCall(ctx, &tollguard.CallRecord{CreatedAt: now, Extension: "1001", Account: "acme",
+				Dialled: "02079460000", Class: tollguard.ClassNational, Verdict: tollguard.Deny, Reason: r})
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	counts := func(db interface {
+		Gate(context.Context, bool, func(tollguard.GateTx) error) error
+	}) (got [2]int) {
+		t.Helper()
+		err := db.Gate(ctx, true, func(tx tollguard.GateTx) error {
+			var err error
+			_, _, got[0], err = tx.Attempts(ctx, "ext", "1001", now)
+			if err == nil {
+				_, _, got[1], err = tx.Attempts(ctx, "acct", "acme", now)
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	counts(db) // built
+	insert(db, tollguard.ReasonIPNotAllowed)
+	insert(db, tollguard.ReasonBlockedExtension)
+	insert(db, tollguard.ReasonPremium) // an attempt
+	if got := counts(db); got != [2]int{1, 1} {
+		t.Fatalf("after the gate's own inserts: extension and account counts %v, want 1 each", got)
+	}
+	insert(other, tollguard.ReasonIPNotAllowed)
+	insert(other, tollguard.ReasonRateLimit)
+	if got := counts(db); got != [2]int{2, 2} {
+		t.Fatalf("after another connection's inserts: %v, want 2 each", got)
+	}
+	if got := counts(MustOpenPath(t, path)); got != [2]int{2, 2} {
+		t.Fatalf("rebuilt from the table: %v, want 2 each", got)
+	}
+}

@@ -510,6 +510,6 @@ func (g *gateTx) InsertCall(ctx context.Context, r *tollguard.CallRecord) (int64
 	if err != nil {
 		return 0, err
 	}
-	g.att.recorded(id, r.Extension, r.Account, r.CreatedAt.Unix(), r.Class != tollguard.ClassEmergency)
+	g.att.recorded(id, r.Extension, r.Account, r.CreatedAt.Unix(), countsAttempt(r.Class, r.Reason))
 	return id, nil
 }
