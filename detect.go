@@ -527,14 +527,24 @@ func (d *Detectors) Ended(call string, at time.Time) []Finding {
 }
 
 // Forget drops a call whose end was not seen (its channels were found
-// gone after the events were lost): no finding, since when it ended,
-// and so how long it ran, is unknown.
-func (d *Detectors) Forget(call string) {
+// gone, at, after the events were lost): no long-call finding, since
+// when it ended, and so how long it ran, is unknown. An attempt the gate
+// never resolved still counts for the high-risk detector, as in Ended:
+// a thief's high-risk attempts must not vanish with a dropped
+// connection.
+func (d *Detectors) Forget(call string, at time.Time) []Finding {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if c := d.calls[call]; c != nil {
-		d.untrack(c)
+	c := d.calls[call]
+	if c == nil {
+		return nil
 	}
+	var out []Finding
+	if !c.resolved {
+		out = d.resolve(c, "", at)
+	}
+	d.untrack(c)
+	return out
 }
 
 // Ungated records an outbound call that dialled out with no gate record

@@ -284,6 +284,24 @@ func TestDetectorHighRisk(t *testing.T) {
 			t.Errorf("finding: %+v", f)
 		}
 	})
+	// Attempts the gate never resolved, whose ends were lost with the
+	// events (found gone after a reconnect), still count.
+	t.Run("ForgottenAttemptsCount", func(t *testing.T) {
+		d := detNew(t, rules)
+		var fired []tollguard.Finding
+		for i, n := range []string{"00252612345678", "00252612345679", "0088216123456"} {
+			call := fmt.Sprint("f", i)
+			at := detT0.Add(time.Duration(i) * time.Minute)
+			fired = append(fired, d.Attempt(detAttempt(t, call, "1001", "acme", n, at))...)
+			fired = append(fired, d.Forget(call, at.Add(time.Second))...)
+		}
+		if len(fired) != 1 || fired[0].Kind != tollguard.AlertHighRisk || fired[0].Evidence["attempts"] != 3 {
+			t.Fatalf("findings: %+v", fired)
+		}
+		if st := d.Stats(); st.Calls != 0 {
+			t.Fatalf("forgotten calls still tracked: %+v", st)
+		}
+	})
 	// try dials numbers from extension ext, one a step apart, each
 	// resolved with reason.
 	try := func(d *tollguard.Detectors, ext string, start time.Time, numbers []string, step time.Duration, reason tollguard.Reason) []tollguard.Finding {
@@ -514,7 +532,9 @@ func TestDetectorLongInternational(t *testing.T) {
 	d3 := detNew(t, nil)
 	d3.Attempt(detAttempt(t, "y", "1001", "acme", "0049301234567", detT0))
 	d3.Answered("y", detT0)
-	d3.Forget("y")
+	if fs := d3.Forget("y", detT0.Add(90*time.Minute)); len(fs) > 0 {
+		t.Fatalf("a forgotten call fired: %+v", fs)
+	}
 	if st := d3.Stats(); st.Calls != 0 {
 		t.Fatalf("forgotten call still tracked: %+v", st)
 	}

@@ -804,11 +804,11 @@ func (t *tracker) drop(ctx context.Context, c *chanState, ts time.Time, unseen b
 		})
 	}
 	for _, key := range keys {
+		ended := t.l.Detectors.Ended
 		if unseen {
-			t.l.Detectors.Forget(key)
-			continue
+			ended = t.l.Detectors.Forget
 		}
-		for _, f := range t.l.Detectors.Ended(key, ts) {
+		for _, f := range ended(key, ts) {
 			t.l.act(ctx, f)
 		}
 	}
