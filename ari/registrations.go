@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -182,7 +183,7 @@ func (l *Listener) observe(ctx context.Context, c tollguard.Contact, warn string
 	for _, f := range v.Findings {
 		if v.Lockdown && f.Action == tollguard.ActionBlockExtension {
 			msg, removed := l.removeContact(ctx, c, at)
-			f.Message += " " + msg
+			f.Message = strings.TrimSuffix(f.Message, ".") + ". " + msg
 			f.Evidence["contact_removed"] = removed
 			if ext.Blocked {
 				// Blocked already (the attacker keeps registering): one

@@ -116,7 +116,7 @@ func TestRegistrationLockdown(t *testing.T) {
 		thief := h.fake.Register("1001", "1001", uriThief, map[string]string{"user_agent": "friendly-scanner"}, true)
 		testutil.Eventually(t, waitLimit, "credentials_compromised alert", func() bool { return len(h.alerts.kind(tollguard.AlertCredentialsCompromised)) == 1 })
 		a := h.alerts.kind(tollguard.AlertCredentialsCompromised)[0]
-		if a.Severity != tollguard.SeverityCritical || !strings.Contains(a.Message, "203.0.113.66") || !strings.Contains(a.Message, "removed the contact") {
+		if a.Severity != tollguard.SeverityCritical || !strings.Contains(a.Message, "203.0.113.66") || !strings.Contains(a.Message, "`tollguard unblock 1001`. tollguard removed the contact") {
 			t.Errorf("alert %+v", a)
 		}
 		if _, still := h.fake.Object("contact", thief); still {
