@@ -200,37 +200,69 @@ func (n Number) AsInternal() Number {
 }
 
 // PricedBy reports whether a rate-deck row of prefix (E.164 digits)
-// can price international number n. A row of a whole calling code
-// prices the code's main region (for +1 the US and Canada), not the
-// others that share it: a deck with a "1" row for the US and no rows
-// for the Bahamas priced +1 242 at the US rate, under the ceiling, for
-// calls the carrier bills at the Bahamas' price; so with Jersey's
-// mobiles under "44" and Kazakhstan under "7". When it cannot, covers
-// names the regions the row does price.
+// can price international number n. A row of a code's main region (for
+// +1 the US and Canada) prices only that region, not the others that
+// share the code: a deck with a "1" row for the US and no rows for the
+// Bahamas priced +1 242 at the US rate, under the ceiling, for calls the
+// carrier bills at the Bahamas' price; so with Jersey's mobiles under
+// "44" or "447" (a UK mobile row: +44 7797 is Jersey's, billed far
+// higher) and Kazakhstan under "7". A row is the main region's when it
+// is the whole code, or when the main region has numbers under it
+// (libphonenumber's per-type ranges: GB's mobiles are under 447, not
+// under 447797). When it cannot, covers names the regions the row does
+// price.
 //
 // A number of no known region (a range newer than libphonenumber's
 // metadata, such as a new US overlay area code) is the main region's:
 // the other regions of a shared code are found by their leading digits
 // (every Caribbean area code), which such a number did not match.
 func (n Number) PricedBy(prefix string) (ok bool, covers string) {
-	if !n.International || len(prefix) > 3 || n.Region == "001" || n.Region == "" {
+	if !n.International || n.Region == "001" || n.Region == "" {
 		return true, ""
 	}
-	cc, err := strconv.Atoi(prefix)
-	if err != nil {
-		return true, ""
-	}
+	cc := phonenumbers.GetCountryCodeForRegion(n.Region)
+	code := strconv.Itoa(cc)
 	main := phonenumbers.GetRegionCodeForCountryCode(cc)
-	if main == "ZZ" || main == "001" {
-		return true, "" // not a calling code, or a non-geographic one
-	}
-	if n.Region == main || (cc == 1 && n.Region == "CA") {
+	if cc == 0 || main == "ZZ" || main == "001" || n.Region == main || (cc == 1 && n.Region == "CA") || !strings.HasPrefix(prefix, code) {
 		return true, ""
 	}
+	covers = main
 	if cc == 1 {
-		return false, "US and CA"
+		covers = "US and CA"
 	}
-	return false, main
+	rest := prefix[len(code):]
+	if rest == "" || regionHasNumbersUnder(main, rest) || (cc == 1 && regionHasNumbersUnder("CA", rest)) {
+		return false, covers
+	}
+	return true, ""
+}
+
+// rangesUnder caches regionHasNumbersUnder: a deck has a bounded number
+// of rows, and the answer is asked on the gate's path.
+var rangesUnder sync.Map // region + "/" + digits -> bool
+
+// regionHasNumbersUnder reports whether region has numbers of some type
+// (fixed line, mobile, premium...) whose national significant number
+// begins with digits. The per-type ranges are used, not the region's
+// general pattern: GB's general one covers the Crown dependencies'.
+func regionHasNumbersUnder(region, digits string) bool {
+	key := region + "/" + digits
+	if v, ok := rangesUnder.Load(key); ok {
+		return v.(bool)
+	}
+	md := regionMetadata()[region]
+	found := md == nil // unknown: assume the worst
+	if md != nil {
+		for _, d := range []*phonenumbers.PhoneNumberDesc{md.GetFixedLine(), md.GetMobile(), md.GetTollFree(), md.GetPremiumRate(),
+			md.GetSharedCost(), md.GetPersonalNumber(), md.GetVoip(), md.GetPager(), md.GetUan(), md.GetVoicemail()} {
+			if p := d.GetNationalNumberPattern(); p != "" && languageHasPrefix(p, digits) {
+				found = true
+				break
+			}
+		}
+	}
+	rangesUnder.Store(key, found)
+	return found
 }
 
 // HighRiskMatcher finds the high-risk list entry covering an E.164 number.

@@ -716,16 +716,24 @@ func TestPricedBy(t *testing.T) {
 		{"0017872345678", "GB", "1", false, "US and CA"}, // PR
 		{"16045551234", "US", "1", true, ""},             // CA from the US
 		{"011447797712345", "US", "44", false, "GB"},     // a Jersey mobile
-		{"011447797712345", "US", "447", true, ""},       // not a calling code: the deck's own split
-		{"011442079460000", "US", "44", true, ""},        // GB
-		{"0077710009998", "GB", "7", false, "RU"},        // KZ
-		{"0074012345678", "GB", "7", true, ""},           // RU
-		{"0088213012345", "GB", "882", true, ""},         // non-geographic
-		{"02079460000", "GB", "44", true, ""},            // national
-		{"01534123456", "GB", "44", false, "GB"},         // Jersey from GB is international
-		{"004930123456", "GB", "49", true, ""},           // DE
-		{"19835550123", "US", "1", true, ""},             // a US area code newer than the metadata
-		{"0019835550123", "GB", "1", true, ""},           // the same from abroad
+		{"011447797712345", "US", "447", false, "GB"},    // a UK mobile row
+		{"011447797712345", "US", "4477", false, "GB"},   // so is this
+		{"011447797712345", "US", "447797", true, ""},    // Jersey's own row
+		{"01534123456", "GB", "441534", true, ""},        // Jersey's fixed lines
+		{"01534123456", "GB", "4415", false, "GB"},       // a GB row
+		{"0012423591234", "GB", "12", false, "US and CA"},
+		{"0077710009998", "GB", "777", true, ""},     // KZ's own row
+		{"0061891641234", "GB", "618", false, "AU"},  // Christmas Island under a Western Australia row
+		{"0061891641234", "GB", "6189164", true, ""}, // its own
+		{"011442079460000", "US", "44", true, ""},    // GB
+		{"0077710009998", "GB", "7", false, "RU"},    // KZ
+		{"0074012345678", "GB", "7", true, ""},       // RU
+		{"0088213012345", "GB", "882", true, ""},     // non-geographic
+		{"02079460000", "GB", "44", true, ""},        // national
+		{"01534123456", "GB", "44", false, "GB"},     // Jersey from GB is international
+		{"004930123456", "GB", "49", true, ""},       // DE
+		{"19835550123", "US", "1", true, ""},         // a US area code newer than the metadata
+		{"0019835550123", "GB", "1", true, ""},       // the same from abroad
 	} {
 		n := tollguard.Classify(tc.dialled, tollguard.NumberPlan{Country: tc.country}, nil)
 		ok, covers := n.PricedBy(tc.prefix)
