@@ -122,6 +122,13 @@ func (TestsAudit) Run(ctx context.Context, env *AuditEnv, apply bool, p AuditPro
 			r.find(unsureFinding(f, unsure))
 			continue
 		}
+		if !i.InAsterisk && i.Store != nil && env.Asterisk != nil {
+			// Nothing in Asterisk to purge, as the stale audit says.
+			f.Severity = SeverityInfo
+			f.Message += fmt.Sprintf("; it is in tollguard's store but not in Asterisk: remove it with `tollguard ext rm %s`", i.Name)
+			r.find(f)
+			continue
+		}
 		r.purgeCandidate(ctx, f, "looks like a test extension: "+strings.Join(hits, "; "))
 	}
 	return r.result(nil)

@@ -146,7 +146,7 @@ func (env *AuditEnv) undoAdd(ctx context.Context, name string, created []string)
 		}
 	}
 	if err := env.Store.DeleteExtension(ctx, name); err != nil {
-		env.logger().Error("could not roll back the store row; remove it with `tollguard ext rm`", LogExtension, name, LogError, err)
+		env.logger().Error("could not roll back the store row; remove it with `tollguard ext rm "+name+"`", LogExtension, name, LogError, err)
 	}
 }
 
@@ -380,6 +380,9 @@ func (env *AuditEnv) schedulePurge(ctx context.Context, name, job, reason string
 	ext, err := env.Store.Extension(ctx, name)
 	if ErrorCode(err) == ENOTFOUND {
 		ext, err = env.adopt(ctx, name)
+	} else if err == nil {
+		// Checked before the block: a purge of nothing could only fail.
+		err = env.somethingToPurge(ctx, name)
 	}
 	if err != nil {
 		return PendingPurge{}, false, err
@@ -427,8 +430,14 @@ func (env *AuditEnv) unmanagedEndpoint(ctx context.Context, name string) (Config
 // nothing to purge: for a dry run.
 func (env *AuditEnv) CheckPurge(ctx context.Context, name string) (blocked bool, err error) {
 	_, err = env.Store.Extension(ctx, name)
-	if err == nil || ErrorCode(err) != ENOTFOUND {
-		return err == nil, err
+	if err == nil {
+		if err := env.somethingToPurge(ctx, name); err != nil {
+			return false, err
+		}
+		return true, nil
+	}
+	if ErrorCode(err) != ENOTFOUND {
+		return false, err
 	}
 	ep, err := env.unmanagedEndpoint(ctx, name)
 	if err != nil {
@@ -445,6 +454,118 @@ func (env *AuditEnv) CheckPurge(ctx context.Context, name string) (blocked bool,
 		return false, err
 	}
 	return true, nil
+}
+
+// somethingToPurge returns the ENOTFOUND error that says there is
+// nothing to purge when Asterisk has no PJSIP endpoint, auth or aor
+// named name, an extension in the store. When it cannot tell (no ARI,
+// or a read failed) it returns nil: the purge blocks the line as
+// before, which is the safe side.
+func (env *AuditEnv) somethingToPurge(ctx context.Context, name string) error {
+	if env.Asterisk == nil {
+		return nil
+	}
+	if has, err := env.pjsipObjectsNamed(ctx, name); len(has) > 0 || err != nil {
+		return nil
+	}
+	return Errorf(ENOTFOUND, "Asterisk has no PJSIP endpoint, auth or aor named %s, so there is nothing to purge; nothing was blocked or scheduled. "+
+		"`tollguard ext rm %s` removes tollguard's record of it", name, name)
+}
+
+// pjsipObjectsNamed lists the PJSIP endpoint, auth and aor named name
+// that Asterisk has ("endpoint/1001"), and the first error of a read
+// that failed (an object it did not read may exist).
+func (env *AuditEnv) pjsipObjectsNamed(ctx context.Context, name string) (has []string, err error) {
+	for _, typ := range []string{"endpoint", "auth", "aor"} {
+		_, rerr := env.Asterisk.ConfigObject(ctx, typ, name)
+		switch {
+		case rerr == nil:
+			has = append(has, typ+"/"+name)
+		case ErrorCode(rerr) != ENOTFOUND && err == nil:
+			err = fmt.Errorf("read %s %s: %w", typ, name, rerr)
+		}
+	}
+	return has, err
+}
+
+// RemoveOptions are `tollguard ext rm`'s flags.
+type RemoveOptions struct {
+	Force  bool // without ARI, remove a blocked extension too
+	DryRun bool // check, and change nothing
+}
+
+// RemovedExtension is what RemoveExtension did, or in a dry run would do.
+type RemovedExtension struct {
+	Extension       *Extension // the record, as it was
+	AsteriskChecked bool       // ARI said Asterisk has none of its PJSIP objects
+	PurgeClosed     bool       // its pending purge was closed
+}
+
+// RemoveExtension deletes tollguard's record of extension name, a line
+// Asterisk no longer has: `tollguard ext purge` is what removes one from
+// Asterisk. With ARI it is refused while Asterisk has a PJSIP endpoint,
+// auth or aor of that name, or cannot be asked. Without ARI nothing can
+// be checked, and a blocked extension needs force: its block goes with
+// the record. A pending purge of it is closed; its calls stay (they
+// settle by call id, and are history).
+func (env *AuditEnv) RemoveExtension(ctx context.Context, name string, opt RemoveOptions) (*RemovedExtension, error) {
+	notFound := func() error {
+		return Errorf(ENOTFOUND, "extension %q is not in tollguard's store; list them with `tollguard ext list`", name)
+	}
+	ext, err := env.Store.Extension(ctx, name)
+	if ErrorCode(err) == ENOTFOUND {
+		return nil, notFound()
+	} else if err != nil {
+		return nil, err
+	}
+	out := &RemovedExtension{Extension: ext}
+	switch {
+	case env.Asterisk != nil:
+		has, err := env.pjsipObjectsNamed(ctx, name)
+		if len(has) > 0 {
+			return nil, Errorf(ECONFLICT, "Asterisk still has PJSIP %s, so nothing was removed: `tollguard ext purge %s` removes it from Asterisk (keeping a snapshot); "+
+				"ext rm only removes tollguard's record of a line Asterisk no longer has", strings.Join(has, ", "), name)
+		}
+		if err != nil {
+			// Removed on a guess, a line still in Asterisk would lose
+			// its account, and its block.
+			return nil, Errorf(ErrorCode(err), "check Asterisk for extension %s (nothing was removed): %s; try again once ARI answers", name, ErrorMessage(err))
+		}
+		out.AsteriskChecked = true
+	case ext.Blocked && !opt.Force:
+		return nil, Errorf(ECONFLICT, "extension %s is blocked, and without ARI tollguard cannot check whether Asterisk still has it. Its block (and any pending purge) goes with its record: "+
+			"if Asterisk still has the line and [gate] allow_unknown is on, it could call again, on the default account. Nothing was removed; "+
+			"once the line is gone from Asterisk, run `tollguard ext rm %s --force` (or configure [ari], and tollguard checks)", name, name)
+	}
+	if opt.DryRun {
+		ps, err := env.Store.PendingPurges(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list pending purges: %w", err)
+		}
+		out.PurgeClosed = slices.ContainsFunc(ps, func(p PendingPurge) bool { return p.Extension == name })
+		return out, nil
+	}
+	if err := env.Store.DeleteExtension(ctx, name); err != nil {
+		if ErrorCode(err) == ENOTFOUND { // removed meanwhile
+			return nil, notFound()
+		}
+		return nil, fmt.Errorf("remove extension %s: %w", name, err)
+	}
+	outcome := "cancelled"
+	if out.AsteriskChecked {
+		// As a due purge that finds nothing left to delete.
+		outcome = "gone"
+	}
+	// The record is gone: close its purge even if the caller gave up.
+	switch err := env.Store.FinishPurge(context.WithoutCancel(ctx), name, outcome, env.now()); {
+	case err == nil:
+		out.PurgeClosed = true
+	case ErrorCode(err) != ENOTFOUND:
+		return out, fmt.Errorf("extension %s was removed, but its pending purge could not be closed (`tollguard unblock %s` cancels it): %w", name, name, err)
+	}
+	env.logger().Info("extension record removed", LogExtension, name, LogAccount, ext.Account,
+		"asterisk_checked", out.AsteriskChecked, "purge_closed", out.PurgeClosed)
+	return out, nil
 }
 
 // adopt records an extension only Asterisk knows in the store, as

@@ -23,7 +23,9 @@ or serve's schedule once [audit] enabled = true lists "stale" in [audit]
 apply (audits only report by default; the command says which applies).
 Unblocking it during the grace period cancels the purge. --now deletes at once. Either way a
 full JSON snapshot is stored first: ` + "`tollguard ext restore EXT`" + ` brings
-the objects back.`,
+the objects back. With ARI, an extension of which Asterisk has no
+endpoint, auth or aor is refused before anything is blocked: there is
+nothing to purge, and ` + "`tollguard ext rm EXT`" + ` removes tollguard's record.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
