@@ -399,7 +399,11 @@ func (s *DB) DeleteExtension(ctx context.Context, name string) error {
 		if n, _ := res.RowsAffected(); n == 0 {
 			return tollguard.Errorf(tollguard.ENOTFOUND, "extension %q not found", name)
 		}
-		return nil
+		// Its block went with the row: closed in the history too, or a
+		// line added again under the name would show it as never lifted.
+		_, err = tx.ExecContext(ctx, `UPDATE blocks SET cleared_by = 'removed', cleared_at = ? WHERE kind = ? AND subject = ? AND cleared_at = 0`,
+			unix(s.now()), tollguard.BlockExtension, name)
+		return err
 	})
 }
 
