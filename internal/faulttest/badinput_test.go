@@ -90,7 +90,7 @@ func TestBadInput(t *testing.T) {
 		{"MissingDeck", []string{"rates", "import", "no-such-deck.csv"}, []string{"no-such-deck.csv"}},
 		{"BlockWithoutReason", []string{"ext", "block", "1001"}, []string{`--reason is required`}},
 		// Broken config files, for any command.
-		{"ConfigSyntax", []string{"--config", "syntax.toml", "credit", "add", "acme", "1.00"}, []string{"syntax.toml:2:"}},
+		{"ConfigSyntax", []string{"--config", "syntax.toml", "credit", "add", "acme", "1.00"}, []string{"syntax.toml:1:5:"}},
 		{"ConfigUnknownKey", []string{"--config", "unknown-key.toml", "credit", "add", "acme", "1.00"}, []string{`unknown-key.toml:3: unknown setting "agi.lisen"`}},
 		{"ConfigUnknownTable", []string{"--config", "unknown-table.toml", "ext", "set", "1001", "--description", "x"}, []string{`unknown-table.toml:2: unknown setting "gateway.listen"`}},
 		{"ConfigBadCIDR", []string{"--config", "bad-cidr.toml", "credit", "add", "acme", "1.00"}, []string{`bad-cidr.toml:2:`, `"10.0.0.0/33"`}},
