@@ -1,6 +1,7 @@
 package tollguard
 
 import (
+	"fmt"
 	"regexp"
 	"slices"
 	"strconv"
@@ -235,6 +236,28 @@ func (n Number) PricedBy(prefix string) (ok bool, covers string) {
 		return false, covers
 	}
 	return true, ""
+}
+
+// AllowRuleNote says what an allow rule of prefix (E.164 digits, "+"
+// optional) does not reach, or "": a rule of a whole calling code that
+// regions share allows only its main region (see PricedBy), and an
+// admin writing +1 for "North America" should know that Jamaica needs
+// its own.
+func AllowRuleNote(prefix string) string {
+	digits := strings.TrimPrefix(prefix, "+")
+	cc, err := strconv.Atoi(digits)
+	if err != nil || len(digits) > 3 {
+		return ""
+	}
+	regions := phonenumbers.GetRegionCodesForCountryCode(cc)
+	if len(regions) < 2 {
+		return ""
+	}
+	main, others := regions[0], regions[1:]
+	if cc == 1 {
+		main, others = "US and CA", slices.DeleteFunc(slices.Clone(others), func(r string) bool { return r == "CA" })
+	}
+	return fmt.Sprintf("+%s allows %s only; the other regions sharing +%s (%s) need rules of their own prefixes", digits, main, digits, strings.Join(others, ", "))
 }
 
 // rangesUnder caches regionHasNumbersUnder: a deck has a bounded number

@@ -742,3 +742,19 @@ func TestPricedBy(t *testing.T) {
 		}
 	}
 }
+
+func TestAllowRuleNote(t *testing.T) {
+	for _, tc := range []struct{ prefix, want string }{
+		{"+1", "+1 allows US and CA only; the other regions sharing +1 (AG, AI, AS, BB, BM, BS, DM, DO, GD, GU, JM, KN, KY, LC, MP, MS, PR, SX, TC, TT, VC, VG, VI) need rules of their own prefixes"},
+		{"44", "+44 allows GB only; the other regions sharing +44 (GG, IM, JE) need rules of their own prefixes"},
+		{"+7", "+7 allows RU only; the other regions sharing +7 (KZ) need rules of their own prefixes"},
+		{"+49", ""},
+		{"+1876", ""},
+		{"+4420", ""},
+		{"+abc", ""},
+	} {
+		if got := tollguard.AllowRuleNote(tc.prefix); got != tc.want {
+			t.Errorf("AllowRuleNote(%q) = %q, want %q", tc.prefix, got, tc.want)
+		}
+	}
+}

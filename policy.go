@@ -592,14 +592,31 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 			e.deny(ReasonDestinationDenied, "rules", "%s matches deny rule %s%s", num.E164, deny.Prefix, ruleScope(deny))
 			return
 		}
+		// An allow rule of a code's main region (+1, +44, +447) does not
+		// whitelist the other regions sharing the code, as it would not
+		// price them: +1 meant for the US let Jamaica past the high-risk
+		// list. Deny rules keep their whole reach.
+		notFor := "" // why a matching allow rule does not apply
+		if allow != nil && num.International {
+			if ok, covers := num.PricedBy(strings.TrimPrefix(allow.Prefix, "+")); !ok {
+				notFor = fmt.Sprintf("allow rule %s%s is for %s, not %s (allow the region's own prefix to allow it)", allow.Prefix, ruleScope(allow), covers, num.Region)
+				allow = nil
+			}
+		}
 		whitelisted = allow != nil
 		if acct.Whitelist && !whitelisted {
-			e.deny(ReasonNotWhitelisted, "rules", "account %s is in strict whitelist mode and %s is not on its whitelist", acct.ID, num.E164)
+			if notFor != "" {
+				notFor = ": " + notFor
+			}
+			e.deny(ReasonNotWhitelisted, "rules", "account %s is in strict whitelist mode and %s is not on its whitelist%s", acct.ID, num.E164, notFor)
 			return
 		}
-		if whitelisted {
+		switch {
+		case whitelisted:
 			e.step("rules", "pass", "%s is whitelisted by %s%s: class, schedule and rate limits are skipped", num.E164, allow.Prefix, ruleScope(allow))
-		} else {
+		case notFor != "":
+			e.step("rules", "pass", "%s", notFor)
+		default:
 			e.step("rules", "pass", "no rule matches")
 		}
 	}

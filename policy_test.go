@@ -325,11 +325,28 @@ func TestPolicy(t *testing.T) {
 		if err := f.db.AddRule(context.Background(), &tollguard.Rule{Prefix: "+1", Action: tollguard.RuleAllow}); err != nil {
 			t.Fatal(err)
 		}
-		d := f.want(tollguard.Call{Dialled: "0012423591234"}, deny, tollguard.ReasonRateCeiling)
+		// +1 is the US's and Canada's rule: it does not whitelist the
+		// Bahamas past the high-risk list (1242 is on it).
+		d := f.want(tollguard.Call{Dialled: "0012423591234"}, deny, tollguard.ReasonHighRisk)
+		if !slices.ContainsFunc(d.Steps, func(s tollguard.Step) bool {
+			return s.Rule == "rules" && s.Detail == "allow rule +1 (global) is for US and CA, not BS (allow the region's own prefix to allow it)"
+		}) {
+			t.Errorf("steps %+v", d.Steps)
+		}
+		f.want(tollguard.Call{Dialled: "0012015550123"}, allow, tollguard.ReasonWhitelist)
+		f.account(func(a *tollguard.Account) { a.Whitelist = true })
+		d = f.want(tollguard.Call{Dialled: "0012423591234"}, deny, tollguard.ReasonNotWhitelisted)
+		if last := d.Steps[len(d.Steps)-1].Detail; !strings.HasSuffix(last, "not on its whitelist: allow rule +1 (global) is for US and CA, not BS (allow the region's own prefix to allow it)") {
+			t.Errorf("strict whitelist: %q", last)
+		}
+		f.account(func(a *tollguard.Account) { a.Whitelist = false })
+		if err := f.db.AddRule(context.Background(), &tollguard.Rule{Prefix: "+1242", Action: tollguard.RuleAllow}); err != nil {
+			t.Fatal(err)
+		}
+		d = f.want(tollguard.Call{Dialled: "0012423591234"}, deny, tollguard.ReasonRateCeiling)
 		if last := d.Steps[len(d.Steps)-1].Detail; !strings.Contains(last, "whitelisted but has no rate") {
 			t.Errorf("whitelisted: %q", last)
 		}
-		f.want(tollguard.Call{Dialled: "0012015550123"}, allow, tollguard.ReasonWhitelist)
 		// A row of its own prices it, and the ceiling judges that price.
 		f.rates(map[string]string{"1242": "0.015"})
 		if d := f.want(tollguard.Call{Dialled: "0012423591234"}, allow, tollguard.ReasonWhitelist); d.Rate.String() != "0.015" {

@@ -93,6 +93,13 @@ func TestCLIGateWorkflow(t *testing.T) {
 		t.Fatalf("rules %v", rules)
 	}
 	c.ok("rule", "rm", "1")
+	// An allow rule of a shared calling code says what it does not reach.
+	code, out, errs := c.run("rule", "add", "allow", "+44")
+	if code != 0 || !strings.Contains(errs, "+44 allows GB only; the other regions sharing +44 (GG, IM, JE)") {
+		t.Fatalf("rule add allow +44: exit %d, stderr %s", code, errs)
+	}
+	id, _, _ := strings.Cut(strings.TrimPrefix(out, "rule "), ":")
+	c.ok("rule", "rm", id)
 
 	c.ok("schedule", "set", "acme", "--zone", "Europe/London", "--hours", "mon-fri 09:00-17:00", "--holiday", "12-25")
 	if out := c.ok("check", "1001", "0033123456789", "--at", "2026-11-21 12:00"); !strings.Contains(out, "after_hours") {

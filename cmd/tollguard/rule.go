@@ -19,7 +19,9 @@ func newRuleCommand(app *App) *cobra.Command {
 the call (destination_denied); a matching allow rule whitelists it, which
 skips the class, rate-ceiling, business-hours and rate-limit checks (credit
 still applies). In strict whitelist mode (account set --whitelist) only
-allow-listed destinations pass.`,
+allow-listed destinations pass. An allow rule of a calling code that
+several regions share reaches its main region only: +1 the US and Canada,
+not Jamaica (+1876); +44 and +447 Great Britain, not Jersey.`,
 	}
 	cmd.AddCommand(newRuleAddCommand(app), newRuleListCommand(app), newRuleRmCommand(app))
 	return cmd
@@ -47,6 +49,9 @@ func newRuleAddCommand(app *App) *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(app.Out, "rule %d: %s %s for %s\n", r.ID, r.Action, r.Prefix, scopeLabel(r.Account))
+			if note := tollguard.AllowRuleNote(r.Prefix); note != "" && action == tollguard.RuleAllow {
+				fmt.Fprintf(app.Err, "tollguard: note: %s\n", note)
+			}
 			return nil
 		},
 	}
