@@ -350,16 +350,10 @@ func (d *daemon) reload() {
 	// The FastAGI server, logging and metrics are set up once: a change
 	// there (the allowed clients above all) needs a restart, and must not
 	// pass silently as reloaded.
-	for _, s := range []struct {
-		name     string
-		was, now any
-	}{{"agi", old.AGI, cfg.AGI}, {"log", old.Log, cfg.Log}, {"metrics", old.Metrics, cfg.Metrics}} {
-		for _, key := range changedKeys(s.was, s.now) {
-			if key != "listen" { // said above, with both values
-				d.log.Warn("setting changed; it takes effect after a restart", "setting", s.name+"."+key)
-			}
-		}
-	}
+	// listen is said above, with both values.
+	d.warnRestart("agi", old.AGI, cfg.AGI, "listen")
+	d.warnRestart("log", old.Log, cfg.Log)
+	d.warnRestart("metrics", old.Metrics, cfg.Metrics, "listen")
 	// A secret file's content is read at start only (an admin rotating
 	// the webhook secret or the ARI password reloads and expects it in
 	// force): say so, as for the settings above.
@@ -439,10 +433,26 @@ func (c *Config) secretDigests() map[string]string {
 
 // changedKeys lists the toml keys whose values differ between two
 // structs of the same config section.
+// warnRestart logs each setting of section (a config struct, was and
+// now of one type) that a reload changed as waiting for a restart: the
+// README promises the admin the setting's name, not only its section.
+func (d *daemon) warnRestart(section string, was, now any, skip ...string) {
+	for _, key := range changedKeys(was, now) {
+		if !slices.Contains(skip, key) {
+			d.log.Warn("setting changed; it takes effect after a restart", "setting", section+"."+key)
+		}
+	}
+}
+
 func changedKeys(was, now any) []string {
 	a, b := reflect.ValueOf(was), reflect.ValueOf(now)
 	var out []string
 	for i := range a.NumField() {
+		// Unexported fields are no settings (the ARI password read from
+		// the environment; secret files are compared on their own).
+		if !a.Type().Field(i).IsExported() {
+			continue
+		}
 		if !reflect.DeepEqual(a.Field(i).Interface(), b.Field(i).Interface()) {
 			key, _, _ := strings.Cut(a.Type().Field(i).Tag.Get("toml"), ",")
 			out = append(out, key)

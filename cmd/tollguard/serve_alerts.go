@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"reflect"
 
 	"github.com/tollguard/tollguard"
 	"github.com/tollguard/tollguard/notify"
@@ -35,9 +34,7 @@ func startAlerts(ctx context.Context, d *daemon, ns []tollguard.Notifier) error 
 	})
 	running := *cfg
 	d.reloaders = append(d.reloaders, func(c *Config) {
-		if !reflect.DeepEqual(running, c.Alerts) {
-			d.log.Warn("setting changed; it takes effect after a restart", "setting", "alerts")
-		}
+		d.warnRestart("alerts", running, c.Alerts)
 	})
 	d.log.Info("alerts", "notifiers", fmt.Sprint(disp.Notifiers()), "cool_down", cfg.CoolDown.Duration)
 	return nil

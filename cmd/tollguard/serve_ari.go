@@ -70,11 +70,12 @@ func startARI(ctx context.Context, d *daemon) error {
 	d.followGate(l)
 	d.reloaders = append(d.reloaders, func(c *Config) {
 		if !reflect.DeepEqual(running.Detectors, c.Detectors) {
-			d.log.Warn("setting changed; it takes effect after a restart (per-account overrides from `tollguard detectors set` apply within 5 minutes)", "setting", "detectors")
+			d.warnRestart("detectors", running.Detectors, c.Detectors)
+			d.log.Info("per-account detector overrides (`tollguard detectors set`) apply within 5 minutes, without a restart")
 		}
-		if !reflect.DeepEqual(running.ARI, c.ARI) {
-			d.log.Warn("setting changed; it takes effect after a restart", "setting", "ari")
-		}
+		// enabled is said with the [agi] and [metrics] listeners, with
+		// both values.
+		d.warnRestart("ari", running.ARI, c.ARI, "enabled")
 	})
 	d.log.Info("ARI listener starting", "url", ccfg.URL, "user", ccfg.User, "app", ccfg.App)
 	return nil

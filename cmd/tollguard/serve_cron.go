@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"reflect"
 	"sort"
 	"sync"
 
@@ -24,9 +23,7 @@ func startCron(ctx context.Context, d *daemon) error {
 	// too, and must not pass silently as reloaded.
 	running := *cfg
 	d.reloaders = append(d.reloaders, func(c *Config) {
-		if !reflect.DeepEqual(running, c.Audit) {
-			d.log.Warn("setting changed; it takes effect after a restart", "setting", "audit")
-		}
+		d.warnRestart("audit", running, c.Audit)
 	})
 	if !cfg.Enabled {
 		return nil

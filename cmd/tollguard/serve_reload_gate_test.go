@@ -86,7 +86,31 @@ func TestReloadSaysAuditsWaitForARestart(t *testing.T) {
 	}
 	write(true)
 	d.reload()
-	if !strings.Contains(logs.String(), "takes effect after a restart\" setting=audit") {
+	if !strings.Contains(logs.String(), "takes effect after a restart\" setting=audit.enabled") {
 		t.Errorf("enabling [audit] on reload was not logged as waiting for a restart:\n%s", logs.String())
+	}
+}
+
+// TestReloadNamesEachSettingWaiting: the log named only the section of
+// an [ari], [alerts], [detectors] or [audit] change; the README promises
+// each setting's name.
+func TestReloadNamesEachSettingWaiting(t *testing.T) {
+	logs := &testutil.Buffer{}
+	d := &daemon{log: slog.New(slog.NewTextHandler(logs, nil))}
+	was := DefaultConfig()
+	now := DefaultConfig()
+	now.Alerts.CoolDown.Duration *= 2
+	now.ARI.URL = "http://192.0.2.1:8088/ari"
+	now.ARI.Enabled = !was.ARI.Enabled
+	d.warnRestart("alerts", was.Alerts, now.Alerts)
+	d.warnRestart("ari", was.ARI, now.ARI, "enabled")
+	got := logs.String()
+	for _, want := range []string{"setting=alerts.cool_down", "setting=ari.url"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("log lacks %s:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "ari.enabled") || strings.Count(got, "takes effect after a restart") != 2 {
+		t.Errorf("want exactly the two changed settings:\n%s", got)
 	}
 }
