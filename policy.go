@@ -41,6 +41,12 @@ type Policy struct {
 	// Off, the gate sees only calls bound for a trunk, where it is the
 	// short code, whatever the account's numbering.
 	InternalCallsGated bool
+	// ACLRequiresSource denies a call charged to an extension with an IP
+	// access list when the call carries no source address (an inbound
+	// call forwarded out, an originate), instead of skipping the list:
+	// whoever can set the extension's forwarding can otherwise call out
+	// on it from anywhere by ringing its number.
+	ACLRequiresSource bool
 
 	// mu guards the settings above once decisions run: Configure
 	// changes them (SIGHUP) while calls are being decided.
@@ -125,6 +131,7 @@ type PolicySettings struct {
 	FreeShortCodes     []string
 	AfterHoursGrace    time.Duration
 	InternalCallsGated bool
+	ACLRequiresSource  bool
 }
 
 // Configure changes the settings; decisions in progress finish with the
@@ -133,13 +140,14 @@ func (p *Policy) Configure(s PolicySettings) {
 	p.mu.Lock()
 	p.DefaultPlan, p.AllowUnknown, p.DefaultAccount, p.SelftestNumber = s.DefaultPlan, s.AllowUnknown, s.DefaultAccount, s.SelftestNumber
 	p.FreeShortCodes, p.AfterHoursGrace, p.InternalCallsGated = s.FreeShortCodes, s.AfterHoursGrace, s.InternalCallsGated
+	p.ACLRequiresSource = s.ACLRequiresSource
 	p.mu.Unlock()
 }
 
 func (p *Policy) settings() PolicySettings {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	return PolicySettings{p.DefaultPlan, p.AllowUnknown, p.DefaultAccount, p.SelftestNumber, p.FreeShortCodes, p.AfterHoursGrace, p.InternalCallsGated}
+	return PolicySettings{p.DefaultPlan, p.AllowUnknown, p.DefaultAccount, p.SelftestNumber, p.FreeShortCodes, p.AfterHoursGrace, p.InternalCallsGated, p.ACLRequiresSource}
 }
 
 // Emergency reports whether dialled is an emergency number for
@@ -556,6 +564,9 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 	if len(ext.CIDRs) > 0 {
 		addr, err := netip.ParseAddr(c.Remote)
 		switch {
+		case c.Remote == "" && set.ACLRequiresSource:
+			e.deny(ReasonIPNotAllowed, "ip_acl", "no source address (a forwarded or originated call), and extension %s has an IP access list: [gate] acl_requires_source is on", ext.Name)
+			return
 		case c.Remote == "":
 			e.step("ip_acl", "skip", "source address unknown (no SIP peer on this channel)")
 		case err != nil:

@@ -543,6 +543,20 @@ func TestPolicy(t *testing.T) {
 		f.want(tollguard.Call{Dialled: "02079460000", Remote: "host.example:5060"}, deny, tollguard.ReasonIPNotAllowed)
 		// A Local channel has no SIP peer to check.
 		f.want(tollguard.Call{Dialled: "02079460000"}, allow, tollguard.ReasonOK)
+		// Unless the admin wants such calls denied: forwarding set by
+		// whoever knows the password would call out from anywhere.
+		f.p.Configure(tollguard.PolicySettings{DefaultPlan: tollguard.NumberPlan{Country: "GB"}, ACLRequiresSource: true})
+		f.want(tollguard.Call{Dialled: "02079460000"}, deny, tollguard.ReasonIPNotAllowed)
+		f.want(tollguard.Call{Dialled: "02079460000", Remote: "192.0.2.7"}, allow, tollguard.ReasonOK)
+		f.want(tollguard.Call{Dialled: "999"}, allow, tollguard.ReasonEmergency)
+		// An extension without a list is not affected.
+		if _, err := f.db.UpdateExtension(context.Background(), "1001", func(e *tollguard.Extension) error {
+			e.CIDRs = nil
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		f.want(tollguard.Call{Dialled: "02079460000"}, allow, tollguard.ReasonOK)
 	})
 	t.Run("DenyRulesAndWhitelist", func(t *testing.T) {
 		f := newFixture(t)

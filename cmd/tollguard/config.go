@@ -85,10 +85,13 @@ type GateConfig struct {
 	// a class closed after it may run.
 	AfterHoursGrace Duration `toml:"after_hours_grace"`
 	// InternalCallsGated: the dialplan gates internal calls too.
-	InternalCallsGated bool     `toml:"internal_calls_gated"`
-	SweepInterval      Duration `toml:"sweep_interval"`
-	SweepGrace         Duration `toml:"sweep_grace"`
-	RetentionDays      int      `toml:"retention_days"`
+	InternalCallsGated bool `toml:"internal_calls_gated"`
+	// ACLRequiresSource: a call with no source address, charged to an
+	// extension with an access list, is denied, not let past the list.
+	ACLRequiresSource bool     `toml:"acl_requires_source"`
+	SweepInterval     Duration `toml:"sweep_interval"`
+	SweepGrace        Duration `toml:"sweep_grace"`
+	RetentionDays     int      `toml:"retention_days"`
 }
 
 // PolicySettings are the [gate] settings the policy takes, at start and
@@ -104,6 +107,7 @@ func (g GateConfig) PolicySettings() tollguard.PolicySettings {
 		// The ARI listener judges the calls it sees ring our phones
 		// itself; this is the gate's view only.
 		InternalCallsGated: g.InternalCallsGated,
+		ACLRequiresSource:  g.ACLRequiresSource,
 	}
 }
 
