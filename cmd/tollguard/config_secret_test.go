@@ -59,6 +59,10 @@ func TestConfigSyntaxErrorPosition(t *testing.T) {
 		{"[gate]\ndefault_country =\n", "c.toml:2:18: expected a value"},
 		// Columns count characters, not bytes.
 		{"[alerts.email]\nfrom = \"Zürich\" ?\n", "c.toml:2:16: expected the end of the line"},
+		// The byte order mark the reader skips is no column.
+		{"\ufeff[gate]\ndefault_country =\n", "c.toml:2:18: expected a value"},
+		{"\ufeff[log\nlevel = \"info\"\n", "c.toml:1:5: expected '.' or ']'"},
+		{"\ufeff[gate]\ndefault_country = \"GB\"\n[log\n", "c.toml:3:5: expected '.' or ']'"},
 	} {
 		path := filepath.Join(t.TempDir(), "c.toml")
 		if err := os.WriteFile(path, []byte(tc.text), 0o600); err != nil {

@@ -59,8 +59,16 @@ func syntaxMessage(msg string) string {
 // syntaxPosition is where a syntax error is, as line and column. The
 // reader's own line is one too far when it stopped at a line's end
 // ("[log" then a newline is reported on the next line), so both are
-// counted from its byte offset; the column is in characters.
+// counted from its byte offset; the column is in characters. The offset
+// is into the text after the byte order mark the reader skips (an editor
+// on Windows writes one), so that is skipped here too.
 func syntaxPosition(text string, p toml.Position) (line, col int) {
+	for _, bom := range []string{"\xff\xfe", "\xfe\xff", "\xef\xbb\xbf"} {
+		if strings.HasPrefix(text, bom) {
+			text = text[len(bom):]
+			break
+		}
+	}
 	if p.Start <= 0 || p.Start > len(text) {
 		return p.Line, p.Col
 	}
