@@ -7,3 +7,6 @@ func SweepSightings(p *Policy) int {
 	defer p.sweepMu.Unlock()
 	return len(p.sweepGone)
 }
+
+// LanguageHasPrefix is languageHasPrefix, for its table test.
+var LanguageHasPrefix = languageHasPrefix

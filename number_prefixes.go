@@ -70,9 +70,11 @@ func languageHasPrefix(pattern, prefix string) bool {
 		}
 		cur = next
 	}
+	// A path that can read more, or that matches here: prefix is itself
+	// a whole match (a deck row as long as a number), and begins itself.
 	for pc := range cur {
 		switch prog.Inst[pc].Op {
-		case syntax.InstRune, syntax.InstRune1, syntax.InstRuneAny, syntax.InstRuneAnyNotNL:
+		case syntax.InstRune, syntax.InstRune1, syntax.InstRuneAny, syntax.InstRuneAnyNotNL, syntax.InstMatch:
 			return true
 		}
 	}

@@ -758,3 +758,30 @@ func TestAllowRuleNote(t *testing.T) {
 		}
 	}
 }
+
+// languageHasPrefix: whether some string a libphonenumber pattern
+// matches whole begins with prefix.
+func TestLanguageHasPrefix(t *testing.T) {
+	for _, tc := range []struct {
+		pattern, prefix string
+		want            bool
+	}{
+		{`7(?:[1-3]\d\d|4(?:[0-46-9]\d|5[0-689]))\d{6}`, "7", true},
+		{`7(?:[1-3]\d\d|4(?:[0-46-9]\d|5[0-689]))\d{6}`, "745", true},
+		{`7(?:[1-3]\d\d|4(?:[0-46-9]\d|5[0-689]))\d{6}`, "7457", false},
+		{`(?:2\d|3[0-5])\d{2,4}`, "35", true},
+		{`(?:2\d|3[0-5])\d{2,4}`, "36", false},
+		{`(?:(?:1|2)?3){2}4`, "334", true},
+		{`(?:(?:1|2)?3){2}4`, "3314", false},
+		// A prefix that is itself a whole match begins one.
+		{`0\d{4}`, "02000", true},
+		{`0\d{4}`, "020001", false},
+		{`44`, "44", true},
+		{``, "", true},
+		{``, "1", false},
+	} {
+		if got := tollguard.LanguageHasPrefix(tc.pattern, tc.prefix); got != tc.want {
+			t.Errorf("languageHasPrefix(%q, %q) = %v, want %v", tc.pattern, tc.prefix, got, tc.want)
+		}
+	}
+}
