@@ -272,10 +272,14 @@ func (t *tracker) created(ctx context.Context, ch *ariv5.ChannelData, ts time.Ti
 		return
 	}
 	num := tollguard.Classify(exten, info.plan, t.highRisk)
-	if num.ExtensionLength && t.ext(ctx, exten).account == info.account {
+	if num.ExtensionLength && (!num.Short || t.ext(ctx, exten).account == info.account) {
 		// Another extension of the account (FR 1050, GB 150), as the
 		// gate takes it: internal calls never reach the gate, and as
-		// short codes they fed the burst and high-risk detectors.
+		// short codes they fed the burst and high-risk detectors. A
+		// whole national number that short (LU 2201) is as often a
+		// queue, a ring group or another tenant's phone, none of them
+		// in the store: it counts once the gate answers for it (bound
+		// for a trunk), or when it dials one ungated (judge).
 		num = num.AsInternal()
 	}
 	if !num.Counted() {

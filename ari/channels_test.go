@@ -676,6 +676,55 @@ func TestInternalShortCodeCalls(t *testing.T) {
 	}
 }
 
+// TestShortNationalNumbersFromPhones: where whole national numbers are
+// as short as extensions (LU 2201), a phone's calls to ones not in the
+// store (queues, ring groups, another tenant's phones) are no attempts
+// until the gate answers for them: five in a row raised concurrent and
+// number_sweep, and the sweep blocked the phone.
+func TestShortNationalNumbersFromPhones(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t)
+	a, err := store.NewAccount("luco", "LU", "EUR")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.db.CreateAccount(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.db.CreateExtension(ctx, &tollguard.Extension{Name: "1051", Account: "luco"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := tollguard.Classify("2201", a.Plan, nil); !n.ExtensionLength || n.Class == tollguard.ClassInternal {
+		t.Fatalf("2201 in LU classifies as %+v: the test proves nothing", n)
+	}
+	h.start()
+	// The phone's own leg rings and ends with no trunk leg and no gate
+	// record: a call that stayed on the PBX.
+	for k := range 5 {
+		h.push(deniedFlow(t, k, "1051", fmt.Sprint(2201+k), time.Duration(k)*time.Minute)...)
+	}
+	if al := h.alerts.all(); len(al) != 0 {
+		t.Fatalf("calls to short national numbers alerted: %+v", al)
+	}
+	// Through the gate to a trunk, they are attempts: a sweep is one.
+	for k := 10; k < 15; k++ {
+		num := fmt.Sprint(2201 + k)
+		id := h.insertCall(&tollguard.CallRecord{CreatedAt: time.Now(), Extension: "1051", Account: "luco", Dialled: num, Class: tollguard.ClassNational,
+			UniqueID: fmt.Sprintf("flow-%d.0", k), Channel: "PJSIP/1051", Verdict: tollguard.Allow, Reason: tollguard.ReasonOK, MaxSec: 3600, Scale: 2})
+		// The gate's answer, as the include's SET VARIABLE shows it.
+		frames := fixture(t, allowedCall)
+		varset := fmt.Sprintf(`{"type":"ChannelVarset","timestamp":"2026-11-23T00:59:23.081+0000","variable":"TOLLGUARD_CALLID","value":"%d","channel":{"id":"%s","name":"PJSIP/1001-00000000","state":"Ring","creationtime":"2026-11-23T00:59:23.062+0000"},"application":"tollguard"}`, id, allowedID)
+		frames = append(frames[:7:7], append([][]byte{[]byte(varset)}, frames[7:]...)...)
+		h.push(rewrite(frames, time.Hour+time.Duration(k)*time.Minute,
+			"pbx-test-1795395563.0", fmt.Sprintf("flow-%d.0", k), "pbx-test-1795395564.1", fmt.Sprintf("flow-%d.1", k),
+			"pbx-test-1795395564.2", fmt.Sprintf("flow-%d.2", k), "PJSIP/1001-", "PJSIP/1051-",
+			"0044207946000", num, "sink-00000000", fmt.Sprintf("sink-%08x", k))...)
+	}
+	if al := h.alerts.kind(tollguard.AlertSweep); len(al) != 1 {
+		t.Fatalf("gated sweep of short national numbers: %+v", h.alerts.all())
+	}
+}
+
 // reframe rewrites one recorded frame: edit changes its decoded JSON.
 func reframe(t *testing.T, f []byte, edit func(m map[string]any)) []byte {
 	t.Helper()
