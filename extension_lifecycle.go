@@ -488,6 +488,22 @@ func (env *AuditEnv) pjsipObjectsNamed(ctx context.Context, name string) (has []
 	return has, err
 }
 
+// otherEndpointsNamed lists the endpoints of other technologies than
+// PJSIP that Asterisk has under name ("IAX2/1005").
+func (env *AuditEnv) otherEndpointsNamed(ctx context.Context, name string) ([]string, error) {
+	eps, err := env.Asterisk.Endpoints(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list endpoints: %w", err)
+	}
+	var out []string
+	for _, ep := range eps {
+		if ep.Resource == name && !strings.EqualFold(ep.Technology, "PJSIP") {
+			out = append(out, ep.Technology+"/"+ep.Resource)
+		}
+	}
+	return out, nil
+}
+
 // RemoveOptions are `tollguard ext rm`'s flags.
 type RemoveOptions struct {
 	Force  bool // without ARI, remove a blocked extension too
@@ -522,6 +538,17 @@ func (env *AuditEnv) RemoveExtension(ctx context.Context, name string, opt Remov
 	switch {
 	case env.Asterisk != nil:
 		has, err := env.pjsipObjectsNamed(ctx, name)
+		// A line of another technology (IAX2) is no PJSIP object, and
+		// ext purge cannot remove it: it must leave its own config file
+		// first, or its record and its block would go while it can call.
+		other, oerr := env.otherEndpointsNamed(ctx, name)
+		if err == nil {
+			err = oerr
+		}
+		if len(other) > 0 {
+			return nil, Errorf(ECONFLICT, "Asterisk still has endpoint %s, so nothing was removed: remove the line from its own configuration (iax.conf) and reload it first; "+
+				"ext rm only removes tollguard's record of a line Asterisk no longer has", strings.Join(other, ", "))
+		}
 		if len(has) > 0 {
 			return nil, Errorf(ECONFLICT, "Asterisk still has PJSIP %s, so nothing was removed: `tollguard ext purge %s` removes it from Asterisk (keeping a snapshot); "+
 				"ext rm only removes tollguard's record of a line Asterisk no longer has", strings.Join(has, ", "), name)

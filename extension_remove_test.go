@@ -93,6 +93,20 @@ func TestRemoveExtension(t *testing.T) {
 			t.Error("removed")
 		}
 	})
+	// An IAX2 line is no PJSIP object: its record and its block must
+	// not go while Asterisk still has it.
+	t.Run("RefusedWhileAsteriskHasAnIAX2Line", func(t *testing.T) {
+		h := setup(t)
+		h.extension("1005", "acme", audT0, nil)
+		h.fake.SetEndpoint("IAX2", "1005", "offline")
+		_, err := h.env.RemoveExtension(ctx, "1005", tollguard.RemoveOptions{})
+		if tollguard.ErrorCode(err) != tollguard.ECONFLICT || !strings.Contains(tollguard.ErrorMessage(err), "endpoint IAX2/1005") {
+			t.Errorf("got %v; want a conflict naming IAX2/1005", err)
+		}
+		if !inStore(h, "1005") {
+			t.Error("removed")
+		}
+	})
 	t.Run("RefusedWhenAsteriskCannotBeAsked", func(t *testing.T) {
 		h := setup(t)
 		h.extension("1005", "acme", audT0, nil)

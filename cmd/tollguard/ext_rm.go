@@ -21,8 +21,9 @@ as history; a call still in progress settles as usual. A pending purge of
 it is closed.
 
 With ARI configured, the command refuses while Asterisk still has a PJSIP
-endpoint, auth or aor of that name: ` + "`tollguard ext purge EXT`" + ` removes
-those, keeping a snapshot. Without ARI, tollguard cannot check, and a
+endpoint, auth or aor of that name (` + "`tollguard ext purge EXT`" + ` removes
+those, keeping a snapshot), or an endpoint of another technology (IAX2:
+remove it from iax.conf first). Without ARI, tollguard cannot check, and a
 blocked extension needs --force: its block goes with the record, so a
 line still in Asterisk could call again if [gate] allow_unknown is on.`,
 		Example: `  tollguard ext rm 1005`,
