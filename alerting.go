@@ -405,6 +405,11 @@ func latestMessage(st AlertState) string {
 	return occ[len(occ)-1].Message
 }
 
+// LatestMessage is the message of st's latest kept occurrence when it
+// differs from the alert's own (a second new address for a phone), or
+// "": a listing shows what happened last, not only what happened first.
+func (st AlertState) LatestMessage() string { return latestMessage(st) }
+
 // Key identifies a notice, the same for every notifier and every retry,
 // so that a receiver can drop a duplicate ("42-58": alert 42 at count 58).
 func (n Notice) Key() string {

@@ -81,8 +81,12 @@ notifier's latest notice: sent, pending (with attempts) or failed.`,
 				if !a.AckedAt.IsZero() {
 					state = "acked by " + a.AckedBy
 				}
+				msg := a.Message
+				if latest := a.LatestMessage(); latest != "" {
+					msg = "latest: " + latest
+				}
 				fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", a.ID, fmtTime(a.LastSeen), a.Severity, a.Kind, orDash(a.Subject),
-					a.Count, state, deliverySummary(byAlert[a.ID]), orDash(alertsEllipsis(a.Message, 70)))
+					a.Count, state, deliverySummary(byAlert[a.ID]), orDash(alertsEllipsis(msg, 70)))
 			}
 			return w.Flush()
 		},
@@ -306,6 +310,7 @@ type alertView struct {
 	Account    string             `json:"account,omitempty"`
 	Extension  string             `json:"extension,omitempty"`
 	Message    string             `json:"message"`
+	Latest     string             `json:"latest_message,omitempty"` // the latest occurrence's, when it differs
 	FirstSeen  *string            `json:"first_seen"`
 	LastSeen   *string            `json:"last_seen"`
 	Count      int                `json:"count"`
@@ -336,7 +341,7 @@ type occurrenceView struct {
 
 func newAlertView(a tollguard.AlertState, ds []store.Delivery) alertView {
 	v := alertView{ID: a.ID, Kind: a.Kind, Severity: a.Severity, Subject: a.Subject, Account: a.Account, Extension: a.Extension,
-		Message: a.Message, FirstSeen: jsonTime(a.FirstSeen), LastSeen: jsonTime(a.LastSeen), Count: a.Count,
+		Message: a.Message, Latest: a.LatestMessage(), FirstSeen: jsonTime(a.FirstSeen), LastSeen: jsonTime(a.LastSeen), Count: a.Count,
 		AckedAt: jsonTime(a.AckedAt), AckedBy: a.AckedBy, Dropped: a.Dropped, Deliveries: []deliveryView{}}
 	if json.Valid([]byte(a.Evidence)) {
 		v.Evidence = json.RawMessage(a.Evidence)

@@ -186,7 +186,9 @@ func TestAlertsCommands(t *testing.T) {
 		if err := d.alerter.Raise(ctx, a); err != nil {
 			t.Fatal(err)
 		}
-		if err := d.alerter.Raise(ctx, a); err != nil { // a repeat: merged, no second notice
+		again := a
+		again.Message, again.Evidence = "Extension 1001 registered from 198.51.100.8, outside its IP access list.", `{"ip":"198.51.100.8"}`
+		if err := d.alerter.Raise(ctx, again); err != nil { // a repeat: merged, no second notice
 			t.Fatal(err)
 		}
 		if m := waitFor(t, e.mails, "alert mail"); !strings.Contains(m, "tollguard unblock 1001") {
@@ -210,7 +212,8 @@ func TestAlertsCommands(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("exit %d: %s", code, errOut)
 		}
-		for _, want := range []string{"credentials_compromised", "ext:1001", "critical", "email:sent", "log:sent", "webhook:sent", "open"} {
+		// The listing shows what happened last: the second address.
+		for _, want := range []string{"credentials_compromised", "ext:1001", "critical", "email:sent", "log:sent", "webhook:sent", "open", "latest: Extension 1001 registered from 198.51.100.8"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("list lacks %q:\n%s", want, out)
 			}
@@ -227,7 +230,8 @@ func TestAlertsCommands(t *testing.T) {
 		if err := json.Unmarshal([]byte(out), &vs); err != nil || code != 0 {
 			t.Fatalf("json: %v\n%s", err, out)
 		}
-		if len(vs) != 1 || vs[0].Count != 2 || vs[0].AckedBy != "alice" || vs[0].AckedAt == nil || len(vs[0].Deliveries) != 3 {
+		if len(vs) != 1 || vs[0].Count != 2 || vs[0].AckedBy != "alice" || vs[0].AckedAt == nil || len(vs[0].Deliveries) != 3 ||
+			vs[0].Message != a.Message || vs[0].Latest != again.Message {
 			t.Errorf("json %+v", vs)
 		}
 		if out, _, code = runCLI(t, "alerts", "show", "1"); code != 0 || !strings.Contains(out, "Acknowledged by alice") || !strings.Contains(out, "webhook") {
