@@ -33,10 +33,11 @@ func newServeCommand(app *App) *cobra.Command {
 		Short: "Run the daemon: the FastAGI call gate, the ARI listener and the scheduled audits",
 		Long: `Run the tollguard daemon.
 
-It answers the dialplan's FastAGI requests (TOLLGUARD_AGI_ADDR, default
-127.0.0.1:4573), watches Asterisk over ARI when [ari] is enabled, runs the
-audits on their schedules when [audit] is enabled, and serves Prometheus
-metrics and health checks on 127.0.0.1:9464.
+It answers the dialplan's FastAGI requests on [agi] listen (or
+TOLLGUARD_AGI_ADDR; default 127.0.0.1:4573), watches Asterisk over ARI
+when [ari] is enabled, runs the audits on their schedules when [audit] is
+enabled, and serves Prometheus metrics and health checks on [metrics]
+listen (default 127.0.0.1:9464).
 
 SIGTERM stops accepting calls, lets sessions in flight finish, and closes
 the database. SIGHUP re-reads the config file: [gate] applies at once,
