@@ -758,6 +758,7 @@ const (
 	AuditCheckUngatedContext   = "ungated_context"
 	AuditCheckFail2ban         = "fail2ban"
 	AuditCheckTransfers        = "transfers_allowed"
+	AuditCheckRedirects        = "redirects_followed"
 	AuditCheckReadOnlyAsterisk = "asterisk_read_only"
 	AuditCheckNoAsterisk       = "asterisk_unavailable"
 	AuditCheckPurge            = "purge"

@@ -36,23 +36,24 @@ func (CoverageAudit) Run(ctx context.Context, env *AuditEnv, apply bool, p Audit
 			return r.result(err)
 		}
 		sawAnon := false
-		var transfers []string
+		var lists coverLists
 		for n, e := range eps {
 			r.progress.report(n+1, len(eps), e.Resource)
 			if e.Resource == "anonymous" {
 				sawAnon = true
 			}
-			if err := r.coverEndpoint(ctx, e.Resource, gated, s, &transfers); err != nil {
+			if err := r.coverEndpoint(ctx, e.Resource, gated, s, &lists); err != nil {
 				return r.result(err)
 			}
 		}
 		if !sawAnon {
 			// The endpoint list may leave it out; ask for it by name.
-			if err := r.coverEndpoint(ctx, "anonymous", gated, s, &transfers); err != nil && ErrorCode(err) != ENOTFOUND {
+			if err := r.coverEndpoint(ctx, "anonymous", gated, s, &lists); err != nil && ErrorCode(err) != ENOTFOUND {
 				return r.result(err)
 			}
 		}
-		r.checkTransfers(transfers)
+		r.checkTransfers(lists.transfers)
+		r.checkRedirects(lists.redirects)
 		if err := r.checkEmergencyPattern(ctx, s); err != nil {
 			return r.result(err)
 		}
@@ -61,9 +62,14 @@ func (CoverageAudit) Run(ctx context.Context, env *AuditEnv, apply bool, p Audit
 	return r.result(nil)
 }
 
-// coverEndpoint checks one endpoint's context, and adds it to transfers
-// if it is gated and accepts SIP transfers.
-func (r *auditRun) coverEndpoint(ctx context.Context, name string, gated map[string]bool, s AuditSettings, transfers *[]string) error {
+// coverLists are the endpoints reported together, one finding each list.
+type coverLists struct {
+	transfers []string // gated, and accepting SIP transfers
+	redirects []string // following a far end's redirect to any URI
+}
+
+// coverEndpoint checks one endpoint's context, and adds it to lists.
+func (r *auditRun) coverEndpoint(ctx context.Context, name string, gated map[string]bool, s AuditSettings, lists *coverLists) error {
 	ep, err := r.env.Asterisk.ConfigObject(ctx, "endpoint", name)
 	if err != nil {
 		if name == "anonymous" && ErrorCode(err) == ENOTFOUND {
@@ -81,11 +87,17 @@ func (r *auditRun) coverEndpoint(ctx context.Context, name string, gated map[str
 	if s.ignored(name) {
 		return nil
 	}
+	// A trunk's, above all: its calls are not gated here, but the Dials
+	// that use it are. uri_core and uri_pjsip make Dial call the URI a
+	// far end's 302 names itself, past the gate, unless Dial has i.
+	if v := strings.ToLower(ep.Get("redirect_method")); v == "uri_core" || v == "uri_pjsip" {
+		lists.redirects = append(lists.redirects, name)
+	}
 	if gated[ctxName] {
 		// ARI gives every attribute, defaults included; an object
 		// without it (a fake, an old Asterisk) says nothing.
 		if v := strings.ToLower(ep.Get("allow_transfer")); v == "true" || v == "yes" {
-			*transfers = append(*transfers, name)
+			lists.transfers = append(lists.transfers, name)
 		}
 		return nil
 	}
@@ -115,6 +127,20 @@ func (r *auditRun) checkTransfers(eps []string) {
 			"and frees its reservation while the trunk legs talk on. Set allow_transfer = no on endpoints that never transfer calls, "+
 			"and give every trunk Dial the b(tollguard-callee^s^1(${TOLLGUARD_MAXSEC})) option so each trunk leg keeps its call's limit",
 			len(eps), named),
+		Evidence: map[string]any{"endpoints": eps}})
+}
+
+// checkRedirects reports endpoints that follow a redirect to any URI,
+// in one finding.
+func (r *auditRun) checkRedirects(eps []string) {
+	if len(eps) == 0 {
+		return
+	}
+	r.find(AuditFinding{Check: AuditCheckRedirects, Severity: SeverityWarning, Subject: "redirects",
+		Message: fmt.Sprintf("%d endpoint(s) follow a far end's redirect (SIP 302) to the URI it names (redirect_method = uri_core or uri_pjsip): %s. "+
+			"A Dial through them without the i option calls whatever target the far end sends, past tollguard's gate. "+
+			"Give every trunk Dial the i option (Dial(PJSIP/${EXTEN}@trunk,,ib(...)), as the include's header shows), or set redirect_method = user",
+			len(eps), listUpTo(eps, maxListed)),
 		Evidence: map[string]any{"endpoints": eps}})
 }
 

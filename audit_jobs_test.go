@@ -455,6 +455,18 @@ func TestCoverageAudit(t *testing.T) {
 	if got := audFindings(h.run(tollguard.CoverageAudit{}, false)); slices.Contains(got, "transfers_allowed transfers info") {
 		t.Errorf("transfers reported with allow_transfer = no everywhere: %q", got)
 	}
+	// A trunk that follows a far end's redirect to any URI: a Dial
+	// without the i option would call it past the gate.
+	if got := audFindings(h.run(tollguard.CoverageAudit{}, false)); slices.ContainsFunc(got, func(s string) bool { return strings.HasPrefix(s, "redirects_followed") }) {
+		t.Errorf("redirects reported with redirect_method = user: %q", got)
+	}
+	trunk := h.object("endpoint", "trunk1")
+	trunk = append(trunk, tollguard.ConfigField{Attribute: "redirect_method", Value: "uri_core"})
+	h.fake.SetObject("endpoint", "trunk1", trunk, false)
+	if f := audFinding(t, h.run(tollguard.CoverageAudit{}, false), "redirects_followed", "redirects"); f.Severity != tollguard.SeverityWarning ||
+		!strings.Contains(f.Message, "1 endpoint(s)") || !strings.Contains(f.Message, ": trunk1.") || !strings.Contains(f.Message, "i option") {
+		t.Errorf("redirects finding: %+v", f)
+	}
 	h.env.Asterisk = nil
 	if got := audFindings(h.run(tollguard.CoverageAudit{}, false)); !reflect.DeepEqual(got, []string{"asterisk_unavailable asterisk warning"}) {
 		t.Errorf("without ARI: %q", got)

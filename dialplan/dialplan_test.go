@@ -850,8 +850,10 @@ func TestIncludeBehaviour(t *testing.T) {
 				t.Errorf("MAXSEC %q: the handler hung the trunk leg up (%s)", tt.maxsec, s.hangup)
 			}
 		}
-		// The Dial line the header shows calls it with the gate's limit.
-		want := "b(" + ContextCallee + "^s^1(${" + tollguard.VarMaxSec + "}))"
+		// The Dial line the header shows calls it with the gate's limit,
+		// and ignores the far end's redirects (i), which Asterisk could
+		// otherwise follow past the gate.
+		want := "ib(" + ContextCallee + "^s^1(${" + tollguard.VarMaxSec + "}))"
 		if !strings.Contains(Include, "Dial(PJSIP/${EXTEN}@trunk,,"+want+")") {
 			t.Errorf("the header's Dial line does not use %s", want)
 		}

@@ -25,7 +25,7 @@ add "#include tollguard.conf" to extensions.conf, and put one line before
 the Dial of every outbound route:
 
   exten => _X.,1,Gosub(tollguard-outbound,s,1(${EXTEN}))
-   same => n,Dial(PJSIP/${EXTEN}@trunk,,b(tollguard-callee^s^1(${TOLLGUARD_MAXSEC})))
+   same => n,Dial(PJSIP/${EXTEN}@trunk,,ib(tollguard-callee^s^1(${TOLLGUARD_MAXSEC})))
 
 then "dialplan reload" in the Asterisk CLI. Dial's b() option puts the
 call's time limit on the trunk leg too, so that a transfer cannot leave
