@@ -127,13 +127,6 @@ type Settlement struct {
 	// monotonic clock (Policy.Mono): the cap is then at least that, so a
 	// wall clock stepped back during the call does not cut its bill.
 	Elapsed time.Duration
-	// ChannelUp is the channel's own answered seconds (CDR(billsec))
-	// when the last Dial says it was not answered. Billed when the
-	// channel came up after the decision: a Dial of this gate was
-	// answered, and the route dialled again after it (the g option),
-	// which cleared ANSWEREDTIME. A line answered before the gate (DISA,
-	// IVR) came up before the decision, and its unanswered Dial is 0 s.
-	ChannelUp int64
 }
 
 // CallRecord is the stored row of one gate decision.

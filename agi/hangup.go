@@ -57,31 +57,23 @@ func (s *Server) hangup(ctx context.Context, ss *session) {
 		s.hangupFailed(ss, err)
 		return
 	}
-	var channelUp int64
-	if !known {
-		// No ANSWEREDTIME: the Dial ran on another channel, or not at
-		// all, or a later Dial cleared it. The channel's own answered
-		// time is the bill when nothing says the call went unanswered;
-		// when the last Dial says so, the store bills it only if the
-		// channel came up after the decision (an earlier Dial answered).
+	if !known && (dialStatus == "" || strings.EqualFold(dialStatus, "ANSWER")) {
+		// No ANSWEREDTIME (the Dial ran on another channel, or not at
+		// all), and nothing says the call went unanswered: the channel's
+		// own answered time.
 		v, _, err := ss.get(tollguard.VarBillsec)
 		if err != nil {
 			s.hangupFailed(ss, err)
 			return
 		}
-		up, _ := parseSeconds(v)
-		if dialStatus == "" || strings.EqualFold(dialStatus, "ANSWER") {
-			billsec = up
-		} else {
-			channelUp = up
-		}
+		billsec, _ = parseSeconds(v)
 	}
 
 	log := ss.log().With(tollguard.LogCallID, callID, LogBillsec, billsec, LogDialStatus, dialStatus)
 	sctx, cancel := context.WithDeadline(ctx, ss.deadline)
 	defer cancel()
 	changed, err := s.Gate.Settle(sctx, tollguard.Settlement{
-		CallID: callID, UniqueID: strings.TrimSpace(req.Vars["agi_uniqueid"]), Billsec: billsec, ChannelUp: channelUp, DialStatus: dialStatus, By: ByAGI, At: s.cfg.now(),
+		CallID: callID, UniqueID: strings.TrimSpace(req.Vars["agi_uniqueid"]), Billsec: billsec, DialStatus: dialStatus, By: ByAGI, At: s.cfg.now(),
 		// ANSWEREDTIME is the caller channel's up time (app_dial's
 		// end_bridge_callback), as CDR(billsec) is: both count from an
 		// answer before the gate (a DISA or IVR line). The store caps

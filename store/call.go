@@ -38,12 +38,6 @@ func scanCall(row scanner) (*tollguard.CallRecord, error) {
 // Asterisk carries (paid calls end within a day).
 const maxBillsec = 365 * 24 * 3600
 
-// channelUpMargin is how long after the decision a channel must have
-// come up for its own answered time to be billed when its last Dial was
-// not answered (Settlement.ChannelUp): a route that answers just before
-// the gate is no Dial's answer.
-const channelUpMargin = 2 * time.Second
-
 // SettleCall charges an open call for its billed seconds, capped at its
 // reservation, and releases the rest. A settled or denied call is left
 // alone (changed false); an unknown id is ENOTFOUND. The record returned
@@ -83,14 +77,6 @@ func (s *DB) SettleCall(ctx context.Context, st tollguard.Settlement) (tollguard
 		// or before the epoch (a bad event timestamp) is taken as now.
 		if c.SettledAt.Unix() <= 0 {
 			c.SettledAt = s.now()
-		}
-		if c.Billsec == 0 && st.ChannelUp > 0 && !c.CreatedAt.IsZero() {
-			// Up since at least channelUpMargin after the decision (the
-			// stored decision time is whole seconds, up to one early).
-			since := max(c.SettledAt.Sub(c.CreatedAt), st.Elapsed)
-			if time.Duration(min(st.ChannelUp, maxBillsec))*time.Second+channelUpMargin <= since {
-				c.Billsec = min(st.ChannelUp, maxBillsec)
-			}
 		}
 		// (Not when the clock stepped back past the decision: no bound
 		// then, rather than 0 s.)
