@@ -53,7 +53,7 @@ func (CoverageAudit) Run(ctx context.Context, env *AuditEnv, apply bool, p Audit
 			}
 		}
 		r.checkTransfers(lists.transfers)
-		r.checkRedirects(lists.redirects)
+		r.checkRedirects(lists.redirects, lists.pjsipRedirects)
 		if err := r.checkEmergencyPattern(ctx, s); err != nil {
 			return r.result(err)
 		}
@@ -64,8 +64,9 @@ func (CoverageAudit) Run(ctx context.Context, env *AuditEnv, apply bool, p Audit
 
 // coverLists are the endpoints reported together, one finding each list.
 type coverLists struct {
-	transfers []string // gated, and accepting SIP transfers
-	redirects []string // following a far end's redirect to any URI
+	transfers      []string // gated, and accepting SIP transfers
+	redirects      []string // handing a far end's redirect to Dial as a URI (uri_core)
+	pjsipRedirects []string // following it inside chan_pjsip (uri_pjsip)
 }
 
 // coverEndpoint checks one endpoint's context, and adds it to lists.
@@ -88,10 +89,14 @@ func (r *auditRun) coverEndpoint(ctx context.Context, name string, gated map[str
 		return nil
 	}
 	// A trunk's, above all: its calls are not gated here, but the Dials
-	// that use it are. uri_core and uri_pjsip make Dial call the URI a
-	// far end's 302 names itself, past the gate, unless Dial has i.
-	if v := strings.ToLower(ep.Get("redirect_method")); v == "uri_core" || v == "uri_pjsip" {
+	// that use it are. uri_core makes Dial call the URI a far end's 302
+	// names, past the gate, unless Dial has i; with uri_pjsip chan_pjsip
+	// follows it within the same call, and Dial never hears of it.
+	switch strings.ToLower(ep.Get("redirect_method")) {
+	case "uri_core":
 		lists.redirects = append(lists.redirects, name)
+	case "uri_pjsip":
+		lists.pjsipRedirects = append(lists.pjsipRedirects, name)
 	}
 	if gated[ctxName] {
 		// ARI gives every attribute, defaults included; an object
@@ -130,18 +135,26 @@ func (r *auditRun) checkTransfers(eps []string) {
 		Evidence: map[string]any{"endpoints": eps}})
 }
 
-// checkRedirects reports endpoints that follow a redirect to any URI,
-// in one finding.
-func (r *auditRun) checkRedirects(eps []string) {
-	if len(eps) == 0 {
-		return
+// checkRedirects reports endpoints that follow a redirect to any URI:
+// one finding for those Dial's i option stops (uri_core), one for those
+// it cannot (uri_pjsip).
+func (r *auditRun) checkRedirects(core, pjsip []string) {
+	if len(core) > 0 {
+		r.find(AuditFinding{Check: AuditCheckRedirects, Severity: SeverityWarning, Subject: "redirects",
+			Message: fmt.Sprintf("%d endpoint(s) hand a far end's redirect (SIP 302) to Dial as the URI it names (redirect_method = uri_core): %s. "+
+				"A Dial to them without the i option calls whatever target the far end sends, past tollguard's gate. "+
+				"Give every Dial to them the i option (Dial(PJSIP/${EXTEN}@trunk,,ib(...)), as the include's header shows), or set redirect_method = user",
+				len(core), listUpTo(core, maxListed)),
+			Evidence: map[string]any{"endpoints": core}})
 	}
-	r.find(AuditFinding{Check: AuditCheckRedirects, Severity: SeverityWarning, Subject: "redirects",
-		Message: fmt.Sprintf("%d endpoint(s) follow a far end's redirect (SIP 302) to the URI it names (redirect_method = uri_core or uri_pjsip): %s. "+
-			"A Dial through them without the i option calls whatever target the far end sends, past tollguard's gate. "+
-			"Give every trunk Dial the i option (Dial(PJSIP/${EXTEN}@trunk,,ib(...)), as the include's header shows), or set redirect_method = user",
-			len(eps), listUpTo(eps, maxListed)),
-		Evidence: map[string]any{"endpoints": eps}})
+	if len(pjsip) > 0 {
+		r.find(AuditFinding{Check: AuditCheckRedirects, Severity: SeverityCritical, Subject: "redirects_pjsip",
+			Message: fmt.Sprintf("%d endpoint(s) follow a far end's redirect (SIP 302) inside chan_pjsip (redirect_method = uri_pjsip): %s. "+
+				"The call goes on to whatever target the far end sends, past tollguard's gate, and Dial's i option cannot stop it: "+
+				"Dial never sees the redirect. Set redirect_method = user (or uri_core, with the i option on every Dial to them)",
+				len(pjsip), listUpTo(pjsip, maxListed)),
+			Evidence: map[string]any{"endpoints": pjsip}})
+	}
 }
 
 func (r *auditRun) checkFail2ban(ctx context.Context) {

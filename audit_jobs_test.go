@@ -467,6 +467,18 @@ func TestCoverageAudit(t *testing.T) {
 		!strings.Contains(f.Message, "1 endpoint(s)") || !strings.Contains(f.Message, ": trunk1.") || !strings.Contains(f.Message, "i option") {
 		t.Errorf("redirects finding: %+v", f)
 	}
+	// uri_pjsip: chan_pjsip follows the 302 itself, and Dial's i option
+	// never sees it. Saying that i helps would leave the hole open.
+	trunk[len(trunk)-1].Value = "uri_pjsip"
+	h.fake.SetObject("endpoint", "trunk1", trunk, false)
+	run = h.run(tollguard.CoverageAudit{}, false)
+	if f := audFinding(t, run, "redirects_followed", "redirects_pjsip"); f.Severity != tollguard.SeverityCritical ||
+		!strings.Contains(f.Message, ": trunk1.") || !strings.Contains(f.Message, "cannot stop it") || !strings.Contains(f.Message, "redirect_method = user") {
+		t.Errorf("uri_pjsip finding: %+v", f)
+	}
+	if got := audFindings(run); slices.Contains(got, "redirects_followed redirects warning") {
+		t.Errorf("uri_pjsip reported as one the i option stops: %q", got)
+	}
 	h.env.Asterisk = nil
 	if got := audFindings(h.run(tollguard.CoverageAudit{}, false)); !reflect.DeepEqual(got, []string{"asterisk_unavailable asterisk warning"}) {
 		t.Errorf("without ARI: %q", got)
