@@ -23,7 +23,8 @@ it is closed.
 With ARI configured, the command refuses while Asterisk still has a PJSIP
 endpoint, auth or aor of that name (` + "`tollguard ext purge EXT`" + ` removes
 those, keeping a snapshot), or an endpoint of another technology (IAX2:
-remove it from iax.conf first). Without ARI, tollguard cannot check, and a
+remove it from iax.conf first; ARI lists IAX2 peers, not type=user-only
+entries, so check iax.conf yourself). Without ARI, tollguard cannot check, and a
 blocked extension needs --force: its block goes with the record, so a
 line still in Asterisk could call again if [gate] allow_unknown is on.`,
 		Example: `  tollguard ext rm 1005`,
