@@ -876,7 +876,9 @@ func (t *tracker) settleChannel(ctx context.Context, c *chanState, up bool, ts t
 	if !c.answerAt.IsZero() || c.bridged {
 		status = "ANSWER"
 	}
-	t.l.settle(ctx, tollguard.Settlement{CallID: callID, Billsec: billsec, DialStatus: status, By: "ari", At: ts})
+	// The hangup request (agi LeaveUpToARI) leaves this one here.
+	left := unanswered && up
+	t.l.settle(ctx, tollguard.Settlement{CallID: callID, Billsec: billsec, DialStatus: status, By: "ari", At: ts}, left)
 }
 
 // satAdd adds two non-negative durations in ms, saturating: the values
