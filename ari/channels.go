@@ -876,9 +876,7 @@ func (t *tracker) settleChannel(ctx context.Context, c *chanState, up bool, ts t
 	if !c.answerAt.IsZero() || c.bridged {
 		status = "ANSWER"
 	}
-	// The hangup request (agi LeaveUpToARI) leaves this one here.
-	left := unanswered && up
-	t.l.settle(ctx, tollguard.Settlement{CallID: callID, Billsec: billsec, DialStatus: status, By: "ari", At: ts}, left)
+	t.l.settle(ctx, tollguard.Settlement{CallID: callID, Billsec: billsec, DialStatus: status, By: "ari", At: ts})
 }
 
 // satAdd adds two non-negative durations in ms, saturating: the values

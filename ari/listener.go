@@ -155,10 +155,6 @@ type regJob struct {
 type pendingSettle struct {
 	due time.Time
 	s   tollguard.Settlement
-	// left: the hangup request leaves such a call to the listener (an
-	// unanswered last Dial on an answered channel), so settling it here
-	// is no sign of a broken hangup handler.
-	left bool
 }
 
 // tickEvery is how often the dispatch loop checks timers.
@@ -593,7 +589,7 @@ func (l *Listener) act(ctx context.Context, f tollguard.Finding) {
 
 // settle queues a settlement from events, due after the grace period in
 // which the dialplan's hangup request normally settles the call itself.
-func (l *Listener) settle(ctx context.Context, s tollguard.Settlement, left bool) {
+func (l *Listener) settle(ctx context.Context, s tollguard.Settlement) {
 	if l.Settler == nil {
 		return
 	}
@@ -602,10 +598,10 @@ func (l *Listener) settle(ctx context.Context, s tollguard.Settlement, left bool
 		grace = l.Client.Config().SettleGrace
 	}
 	if grace <= 0 {
-		l.settleNow(ctx, pendingSettle{s: s, left: left})
+		l.settleNow(ctx, s)
 		return
 	}
-	l.pending = append(l.pending, pendingSettle{due: l.Now().Add(grace), s: s, left: left})
+	l.pending = append(l.pending, pendingSettle{due: l.Now().Add(grace), s: s})
 	if len(l.pending) > 10_000 {
 		l.settleDue(ctx, true)
 	}
@@ -616,7 +612,7 @@ func (l *Listener) settleDue(ctx context.Context, all bool) {
 	keep := l.pending[:0]
 	for _, p := range l.pending {
 		if all || !now.Before(p.due) {
-			l.settleNow(ctx, p)
+			l.settleNow(ctx, p.s)
 			continue
 		}
 		keep = append(keep, p)
@@ -625,8 +621,7 @@ func (l *Listener) settleDue(ctx context.Context, all bool) {
 	l.pending = keep
 }
 
-func (l *Listener) settleNow(ctx context.Context, p pendingSettle) {
-	s := p.s
+func (l *Listener) settleNow(ctx context.Context, s tollguard.Settlement) {
 	changed, err := l.Settler.Settle(ctx, s)
 	if err != nil {
 		l.log.Error("settling a call from ARI events failed; the sweep will settle it. "+tollguard.CheckStore, tollguard.LogCallID, s.CallID, tollguard.LogError, err)
@@ -634,11 +629,7 @@ func (l *Listener) settleNow(ctx context.Context, p pendingSettle) {
 		return
 	}
 	l.hooks.Settled(changed, nil)
-	switch {
-	case changed && p.left:
-		l.log.Info("settled a call from ARI events: its last Dial was not answered on an answered channel, which the hangup request leaves to the listener",
-			tollguard.LogCallID, s.CallID, tollguard.LogBillsec, s.Billsec, tollguard.LogDialStatus, s.DialStatus)
-	case changed:
+	if changed {
 		l.log.Warn("settled a call from ARI events: the dialplan's hangup request never came (check the hangup handler in the tollguard include)",
 			tollguard.LogCallID, s.CallID, tollguard.LogBillsec, s.Billsec, tollguard.LogDialStatus, s.DialStatus)
 	}
