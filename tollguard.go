@@ -30,7 +30,6 @@ const (
 	VarAnsweredTimeMS = "ANSWEREDTIME_MS" // milliseconds: a started second is billed
 	VarBillsec        = "CDR(billsec,f)"  // f: with its fraction, rounded up
 	VarDialStatus     = "DIALSTATUS"
-	VarChannelState   = "CHANNEL(state)"
 )
 
 // Q.850 causes the gate hangs up with.

@@ -69,22 +69,6 @@ func (s *Server) hangup(ctx context.Context, ss *session) {
 		billsec, _ = parseSeconds(v)
 	}
 
-	if !known && s.LeaveUpToARI && dialStatus != "" && !strings.EqualFold(dialStatus, "ANSWER") {
-		// An unanswered last Dial on a channel that is up: a line
-		// answered before the gate (billed 0 either way), or an earlier
-		// Dial that talked (billed only from the listener's bridges).
-		state, _, err := ss.get(tollguard.VarChannelState)
-		if err != nil {
-			s.hangupFailed(ss, err)
-			return
-		}
-		if strings.EqualFold(strings.TrimSpace(state), "Up") {
-			ss.log().Debug("unanswered last Dial on an answered channel; the ARI listener settles the call from its bridges",
-				tollguard.LogCallID, callID, LogDialStatus, dialStatus)
-			return
-		}
-	}
-
 	log := ss.log().With(tollguard.LogCallID, callID, LogBillsec, billsec, LogDialStatus, dialStatus)
 	sctx, cancel := context.WithDeadline(ctx, ss.deadline)
 	defer cancel()

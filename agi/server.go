@@ -85,12 +85,6 @@ type Server struct {
 	// unserved. Past the overflow pool too, a connection is closed at
 	// once (the include then fails the call closed).
 	MaxSessions int
-	// LeaveUpToARI says the ARI listener runs; it settles from the
-	// channel's answered bridges. A hangup request whose last Dial was
-	// not answered, on a channel that is up, leaves the call to it: an
-	// earlier Dial may have been answered (the g option), and no
-	// dialplan value holds that call's time once a second Dial starts.
-	LeaveUpToARI bool
 	// SessionTimeout bounds a whole session, from accept to close.
 	SessionTimeout time.Duration
 	// EnvTimeout bounds reading the env block, which Asterisk sends

@@ -34,7 +34,6 @@ func startAGI(ctx context.Context, d *daemon) error {
 		ClientUIDs:       uids,
 		PeerUID:          sockdiag.PeerUID,
 		MaxSessions:      cfg.MaxSessions,
-		LeaveUpToARI:     d.app.Config.ARI.Enabled,
 		SessionTimeout:   cfg.SessionTimeout.Duration,
 		EnvTimeout:       cfg.EnvTimeout.Duration,
 		DecisionTimeout:  cfg.DecisionTimeout.Duration,
