@@ -212,6 +212,40 @@ func TestSettleTwoDialsOfOneGatedCall(t *testing.T) {
 	}
 }
 
+// TestSettleAnsweredDialThenUnansweredOne: the g option's second Dial
+// rings out, and the hangup request is lost. The listener bills the
+// first Dial's bridge, not the second Dial's ringing (its NOANSWER and
+// the cleared ANSWEREDTIME_MS do not undo the first call).
+func TestSettleAnsweredDialThenUnansweredOne(t *testing.T) {
+	h := newHarness(t).start()
+	id := h.gateCall("zz.1", "1001", "0033123456789", tollguard.Allow)
+	t0 := time.Date(2026, 11, 23, 1, 0, 0, 0, time.UTC)
+	caller := "PJSIP/1001-00000009"
+	p1, p2 := "PJSIP/trunk-0000000a", "PJSIP/trunk-0000000b"
+	ch := func(state string) map[string]any { return evChannel("zz.1", caller, state, t0) }
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	h.push(
+		evFrame(t, "ChannelCreated", t0, "channel", ch("Ring")),
+		evFrame(t, "ChannelVarset", t0, "variable", "TOLLGUARD_CALLID", "value", strconv.FormatInt(id, 10), "channel", ch("Ring")),
+		evFrame(t, "ChannelCreated", t0, "channel", evChannel("zz.2", p1, "Down", t0)),
+		evFrame(t, "Dial", t0, "dialstatus", "", "dialstring", "0033123456789@trunk", "caller", ch("Ring"), "peer", evChannel("zz.2", p1, "Down", t0)),
+		evFrame(t, "Dial", at(10), "dialstatus", "ANSWER", "dialstring", "", "caller", ch("Ring"), "peer", evChannel("zz.2", p1, "Up", t0)),
+		evFrame(t, "ChannelStateChange", at(10), "channel", ch("Up")),
+		evFrame(t, "ChannelDestroyed", at(3610), "cause", 16, "channel", evChannel("zz.2", p1, "Up", t0)),
+		evFrame(t, "ChannelVarset", at(3610), "variable", "ANSWEREDTIME_MS", "value", "3600000", "channel", ch("Up")),
+		// the second Dial rings out (Dial clears ANSWEREDTIME_MS first)
+		evFrame(t, "ChannelVarset", at(3611), "variable", "ANSWEREDTIME_MS", "value", "", "channel", ch("Up")),
+		evFrame(t, "ChannelCreated", at(3611), "channel", evChannel("zz.3", p2, "Down", at(3611))),
+		evFrame(t, "Dial", at(3611), "dialstatus", "", "dialstring", "0033123456789@trunk2", "caller", ch("Up"), "peer", evChannel("zz.3", p2, "Down", at(3611))),
+		evFrame(t, "Dial", at(3641), "dialstatus", "NOANSWER", "dialstring", "", "caller", ch("Up"), "peer", evChannel("zz.3", p2, "Down", at(3611))),
+		evFrame(t, "ChannelDestroyed", at(3641), "cause", 19, "channel", evChannel("zz.3", p2, "Down", at(3611))),
+		evFrame(t, "ChannelDestroyed", at(3642), "cause", 16, "channel", ch("Up")),
+	)
+	if rec := h.settledCall(id); rec.Billsec != 3600 || rec.SettledBy != "ari" {
+		t.Errorf("an hour answered, then a Dial that rang out: billed %d s (status %s, by %s), want 3600 s", rec.Billsec, rec.DialStatus, rec.SettledBy)
+	}
+}
+
 // TestSettleEarlyAnsweredCaller: a DISA line answers the caller, who
 // dials a number 9 s later; the hangup request is lost. Asterisk's
 // ANSWEREDTIME_MS is the caller channel's up time (app_dial's
