@@ -510,7 +510,18 @@ func (d *Detectors) Answered(call string, at time.Time) {
 
 // Ended forgets a call: it leaves the concurrency counts, is resolved if
 // it never was, and counts as a long international call if it was one.
-func (d *Detectors) Ended(call string, at time.Time) []Finding {
+func (d *Detectors) Ended(call string, at time.Time) []Finding { return d.end(call, at, true) }
+
+// Forget drops a call whose end was not seen (its channels were found
+// gone, at, after the events were lost): no long-call finding, since
+// when it ended, and so how long it ran, is unknown. An attempt the gate
+// never resolved still counts for the high-risk detector, as in Ended:
+// a thief's high-risk attempts must not vanish with a dropped
+// connection.
+func (d *Detectors) Forget(call string, at time.Time) []Finding { return d.end(call, at, false) }
+
+// end is Ended, with the long-call check only when the end was seen.
+func (d *Detectors) end(call string, at time.Time, seen bool) []Finding {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	c := d.calls[call]
@@ -521,27 +532,8 @@ func (d *Detectors) Ended(call string, at time.Time) []Finding {
 	if !c.resolved {
 		out = append(out, d.resolve(c, "", at)...)
 	}
-	out = append(out, d.longCall(c, at)...)
-	d.untrack(c)
-	return out
-}
-
-// Forget drops a call whose end was not seen (its channels were found
-// gone, at, after the events were lost): no long-call finding, since
-// when it ended, and so how long it ran, is unknown. An attempt the gate
-// never resolved still counts for the high-risk detector, as in Ended:
-// a thief's high-risk attempts must not vanish with a dropped
-// connection.
-func (d *Detectors) Forget(call string, at time.Time) []Finding {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	c := d.calls[call]
-	if c == nil {
-		return nil
-	}
-	var out []Finding
-	if !c.resolved {
-		out = d.resolve(c, "", at)
+	if seen {
+		out = append(out, d.longCall(c, at)...)
 	}
 	d.untrack(c)
 	return out
