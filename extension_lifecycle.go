@@ -146,7 +146,7 @@ func (env *AuditEnv) undoAdd(ctx context.Context, name string, created []string)
 		}
 	}
 	if err := env.Store.DeleteExtension(ctx, name); err != nil {
-		env.logger().Error("could not roll back the store row; remove it with `tollguard ext rm "+name+"`", LogExtension, name, LogError, err)
+		env.logger().Error("could not roll back the store row; remove it with `tollguard ext rm EXT` (the extension field names it)", LogExtension, name, LogError, err)
 	}
 }
 
