@@ -63,6 +63,17 @@ func (r *auditRun) inventory(ctx context.Context, why string) ([]*extInfo, error
 	return out, nil
 }
 
+// storeOnly reports a record in tollguard's store of a line Asterisk
+// does not have (asked through ARI): there is nothing to purge, and
+// storeOnlyAdvice says how to remove the record.
+func (i *extInfo) storeOnly(env *AuditEnv) bool {
+	return !i.InAsterisk && i.Store != nil && env.Asterisk != nil
+}
+
+func storeOnlyAdvice(name string) string {
+	return "remove it with `tollguard ext rm " + name + "`"
+}
+
 func (i *extInfo) account() string {
 	if i.Store != nil {
 		return i.Store.Account

@@ -67,9 +67,9 @@ func (StaleAudit) Run(ctx context.Context, env *AuditEnv, apply bool, p AuditPro
 		f := AuditFinding{Check: AuditCheckStale, Severity: SeverityWarning, Subject: auditExtSubject(i.Name), Extension: i.Name, Account: i.account(),
 			Message: msg, Evidence: map[string]any{"last_seen": auditTime(seen), "known_since": auditTime(known), "state": i.State,
 				"in_asterisk": i.InAsterisk, "in_store": i.Store != nil, "stale_after_days": days}}
-		if !i.InAsterisk && i.Store != nil && r.env.Asterisk != nil {
+		if i.storeOnly(r.env) {
 			f.Severity = SeverityInfo
-			f.Message = fmt.Sprintf("in tollguard's store but not in Asterisk, and unused for %d days; remove it with `tollguard ext rm %s`", days, i.Name)
+			f.Message = fmt.Sprintf("in tollguard's store but not in Asterisk, and unused for %d days; %s", days, storeOnlyAdvice(i.Name))
 			r.find(f)
 			continue
 		}

@@ -122,10 +122,10 @@ func (TestsAudit) Run(ctx context.Context, env *AuditEnv, apply bool, p AuditPro
 			r.find(unsureFinding(f, unsure))
 			continue
 		}
-		if !i.InAsterisk && i.Store != nil && env.Asterisk != nil {
+		if i.storeOnly(env) {
 			// Nothing in Asterisk to purge, as the stale audit says.
 			f.Severity = SeverityInfo
-			f.Message += fmt.Sprintf("; it is in tollguard's store but not in Asterisk: remove it with `tollguard ext rm %s`", i.Name)
+			f.Message += "; it is in tollguard's store but not in Asterisk: " + storeOnlyAdvice(i.Name)
 			r.find(f)
 			continue
 		}
