@@ -223,19 +223,29 @@ func (n Number) PricedBy(prefix string) (ok bool, covers string) {
 	}
 	cc := phonenumbers.GetCountryCodeForRegion(n.Region)
 	code := strconv.Itoa(cc)
-	main := phonenumbers.GetRegionCodeForCountryCode(cc)
-	if cc == 0 || main == "ZZ" || main == "001" || n.Region == main || (cc == 1 && n.Region == "CA") || !strings.HasPrefix(prefix, code) {
-		return true, ""
-	}
-	covers = main
-	if cc == 1 {
-		covers = "US and CA"
+	mains := mainRegions(cc)
+	if mains == nil || slices.Contains(mains, n.Region) || !strings.HasPrefix(prefix, code) {
+		return true, "" // not a calling code, a non-geographic one, or its main region's number
 	}
 	rest := prefix[len(code):]
-	if rest == "" || regionHasNumbersUnder(main, rest) || (cc == 1 && regionHasNumbersUnder("CA", rest)) {
-		return false, covers
+	if rest == "" || slices.ContainsFunc(mains, func(r string) bool { return regionHasNumbersUnder(r, rest) }) {
+		return false, strings.Join(mains, " and ")
 	}
 	return true, ""
+}
+
+// mainRegions are the regions a calling code's own rows and rules are
+// for: its main region, and for +1 Canada too (US rows price Canada as
+// carriers do); nil for no code or a non-geographic one.
+func mainRegions(cc int) []string {
+	main := phonenumbers.GetRegionCodeForCountryCode(cc)
+	switch {
+	case cc == 0 || main == "ZZ" || main == "001":
+		return nil
+	case cc == 1:
+		return []string{"US", "CA"}
+	}
+	return []string{main}
 }
 
 // AllowRuleNote says what an allow rule of prefix (E.164 digits, "+"
@@ -249,15 +259,12 @@ func AllowRuleNote(prefix string) string {
 	if err != nil || len(digits) > 3 {
 		return ""
 	}
-	regions := phonenumbers.GetRegionCodesForCountryCode(cc)
-	if len(regions) < 2 {
+	mains := mainRegions(cc)
+	others := slices.DeleteFunc(slices.Clone(phonenumbers.GetRegionCodesForCountryCode(cc)), func(r string) bool { return slices.Contains(mains, r) })
+	if mains == nil || len(others) == 0 {
 		return ""
 	}
-	main, others := regions[0], regions[1:]
-	if cc == 1 {
-		main, others = "US and CA", slices.DeleteFunc(slices.Clone(others), func(r string) bool { return r == "CA" })
-	}
-	return fmt.Sprintf("+%s allows %s only; the other regions sharing +%s (%s) need rules of their own prefixes", digits, main, digits, strings.Join(others, ", "))
+	return fmt.Sprintf("+%s allows %s only; the other regions sharing +%s (%s) need rules of their own prefixes", digits, strings.Join(mains, " and "), digits, strings.Join(others, ", "))
 }
 
 // rangesUnder caches regionHasNumbersUnder: a deck has a bounded number
