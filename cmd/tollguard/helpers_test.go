@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -122,4 +123,24 @@ func runWithARI(t *testing.T, fake *aritest.Server, db string, args ...string) (
 	t.Setenv("TOLLGUARD_ARI_PASSWORD", "")
 	stdout, stderr, code := runCLI(t, append([]string{"--config", cfg}, args...)...)
 	return code, stdout, stderr
+}
+
+// reloadableDaemon is a daemon as serve starts it, enough for d.reload:
+// its config read from path, its log written to the returned buffer.
+func reloadableDaemon(t *testing.T, path string, db *store.DB) (*daemon, *testutil.Buffer) {
+	t.Helper()
+	cfg, err := LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &testutil.Buffer{}
+	d := &daemon{
+		app:    &App{Config: cfg, ConfigPath: path},
+		db:     db,
+		policy: &tollguard.Policy{},
+		log:    slog.New(slog.NewTextHandler(logs, nil)),
+	}
+	g := cfg.Gate
+	d.gate.Store(&g)
+	return d, logs
 }

@@ -2,14 +2,12 @@ package main
 
 import (
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/tollguard/tollguard"
 	"github.com/tollguard/tollguard/internal/testutil"
 )
 
@@ -89,19 +87,7 @@ func TestReloadLogsMissingDefaultAccount(t *testing.T) {
 	t.Setenv("TOLLGUARD_AGI_ADDR", "")
 	addAccount(t, path, "acme")
 	_, db := openApp(t, dbPath)
-	cfg, err := LoadConfig(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &testutil.Buffer{}
-	d := &daemon{
-		app:    &App{Config: cfg, ConfigPath: path},
-		db:     db,
-		policy: &tollguard.Policy{},
-		log:    slog.New(slog.NewTextHandler(logs, nil)),
-	}
-	g := cfg.Gate
-	d.gate.Store(&g)
+	d, logs := reloadableDaemon(t, path, db)
 
 	for _, step := range []struct {
 		name, acct string

@@ -29,18 +29,8 @@ func TestReloadedGateReachesARIAndAudits(t *testing.T) {
 	}
 	write("GB", "0099999999999")
 	t.Setenv("TOLLGUARD_CONFIG", "")
-	cfg, err := LoadConfig(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := &daemon{
-		app:    &App{Config: cfg, ConfigPath: path},
-		policy: &tollguard.Policy{},
-		log:    slog.New(slog.NewTextHandler(&testutil.Buffer{}, nil)),
-	}
-	g := cfg.Gate
-	d.gate.Store(&g)
-	l := &ari.Listener{DefaultPlan: tollguard.NumberPlan{Country: cfg.Gate.DefaultCountry}}
+	d, _ := reloadableDaemon(t, path, nil)
+	l := &ari.Listener{DefaultPlan: tollguard.NumberPlan{Country: d.app.Config.Gate.DefaultCountry}}
 	d.followGate(l)
 
 	write("US", "01199999999999")
@@ -69,18 +59,7 @@ func TestReloadSaysAuditsWaitForARestart(t *testing.T) {
 	}
 	write(false)
 	t.Setenv("TOLLGUARD_CONFIG", "")
-	cfg, err := LoadConfig(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &testutil.Buffer{}
-	d := &daemon{
-		app:    &App{Config: cfg, ConfigPath: path},
-		policy: &tollguard.Policy{},
-		log:    slog.New(slog.NewTextHandler(logs, nil)),
-	}
-	g := cfg.Gate
-	d.gate.Store(&g)
+	d, logs := reloadableDaemon(t, path, nil)
 	if err := startCron(t.Context(), d); err != nil {
 		t.Fatal(err)
 	}
