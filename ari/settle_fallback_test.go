@@ -164,6 +164,32 @@ func TestSettleRingingThenMissedAnswer(t *testing.T) {
 	}
 }
 
+// secondLeg is the trunk leg of the two-Dial tests' second Dial (zz.3).
+const secondLeg = "PJSIP/trunk-0000000b"
+
+// gatedFirstBridge is the events of call id's first Dial, from t0: the
+// caller (zz.1) gated, its Dial to the trunk (zz.2) answered at 10 s and
+// ended at end s, when Dial sets ANSWEREDTIME_MS. ch is the caller
+// channel in a state, at a time so many seconds after t0.
+func gatedFirstBridge(t *testing.T, id int64, end int) (frames [][]byte, ch func(string) map[string]any, at func(int) time.Time) {
+	t.Helper()
+	t0 := time.Date(2026, 11, 23, 1, 0, 0, 0, time.UTC)
+	p1 := "PJSIP/trunk-0000000a"
+	ch = func(state string) map[string]any { return evChannel("zz.1", "PJSIP/1001-00000009", state, t0) }
+	at = func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	return [][]byte{
+		evFrame(t, "ChannelCreated", t0, "channel", ch("Ring")),
+		evFrame(t, "ChannelVarset", t0, "variable", "TOLLGUARD_CALLID", "value", strconv.FormatInt(id, 10), "channel", ch("Ring")),
+		evFrame(t, "ChannelVarset", t0, "variable", "ANSWEREDTIME_MS", "value", "", "channel", ch("Ring")),
+		evFrame(t, "ChannelCreated", t0, "channel", evChannel("zz.2", p1, "Down", t0)),
+		evFrame(t, "Dial", t0, "dialstatus", "", "dialstring", "0033123456789@trunk", "caller", ch("Ring"), "peer", evChannel("zz.2", p1, "Down", t0)),
+		evFrame(t, "Dial", at(10), "dialstatus", "ANSWER", "dialstring", "", "caller", ch("Ring"), "peer", evChannel("zz.2", p1, "Up", t0)),
+		evFrame(t, "ChannelStateChange", at(10), "channel", ch("Up")),
+		evFrame(t, "ChannelDestroyed", at(end), "cause", 16, "channel", evChannel("zz.2", p1, "Up", t0)),
+		evFrame(t, "ChannelVarset", at(end), "variable", "ANSWEREDTIME_MS", "value", strconv.Itoa((end-10)*1000), "channel", ch("Up")),
+	}, ch, at
+}
+
 // TestSettleTwoDialsOfOneGatedCall: Dial with the g option goes on in
 // the dialplan after the callee hangs up, and a second Dial follows on
 // the same gated call; the hangup request is lost. The listener billed
@@ -176,32 +202,19 @@ func TestSettleTwoDialsOfOneGatedCall(t *testing.T) {
 		t.Run(map[bool]string{false: "caller gone mid-bridge", true: "second Dial ended"}[lastVarset], func(t *testing.T) {
 			h := newHarness(t).start()
 			id := h.gateCall("zz.1", "1001", "0033123456789", tollguard.Allow)
-			t0 := time.Date(2026, 11, 23, 1, 0, 0, 0, time.UTC)
-			caller := "PJSIP/1001-00000009"
-			p1, p2 := "PJSIP/trunk-0000000a", "PJSIP/trunk-0000000b"
-			ch := func(state string) map[string]any { return evChannel("zz.1", caller, state, t0) }
-			at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
-			frames := [][]byte{
-				evFrame(t, "ChannelCreated", t0, "channel", ch("Ring")),
-				evFrame(t, "ChannelVarset", t0, "variable", "TOLLGUARD_CALLID", "value", strconv.FormatInt(id, 10), "channel", ch("Ring")),
-				evFrame(t, "ChannelVarset", t0, "variable", "ANSWEREDTIME_MS", "value", "", "channel", ch("Ring")),
-				evFrame(t, "ChannelCreated", t0, "channel", evChannel("zz.2", p1, "Down", t0)),
-				evFrame(t, "Dial", t0, "dialstatus", "", "dialstring", "0033123456789@trunk", "caller", ch("Ring"), "peer", evChannel("zz.2", p1, "Down", t0)),
-				evFrame(t, "Dial", at(10), "dialstatus", "ANSWER", "dialstring", "", "caller", ch("Ring"), "peer", evChannel("zz.2", p1, "Up", t0)),
-				evFrame(t, "ChannelStateChange", at(10), "channel", ch("Up")),
-				evFrame(t, "ChannelDestroyed", at(40), "cause", 16, "channel", evChannel("zz.2", p1, "Up", t0)),
-				evFrame(t, "ChannelVarset", at(40), "variable", "ANSWEREDTIME_MS", "value", "30000", "channel", ch("Up")),
+			frames, ch, at := gatedFirstBridge(t, id, 40)
+			frames = append(frames,
 				// a minute of dialplan (a prompt), then the second Dial
 				evFrame(t, "ChannelVarset", at(100), "variable", "ANSWEREDTIME_MS", "value", "", "channel", ch("Up")),
-				evFrame(t, "ChannelCreated", at(100), "channel", evChannel("zz.3", p2, "Down", at(100))),
-				evFrame(t, "Dial", at(100), "dialstatus", "", "dialstring", "0033123456789@trunk", "caller", ch("Up"), "peer", evChannel("zz.3", p2, "Down", at(100))),
-				evFrame(t, "Dial", at(110), "dialstatus", "ANSWER", "dialstring", "", "caller", ch("Up"), "peer", evChannel("zz.3", p2, "Up", at(100))),
-			}
+				evFrame(t, "ChannelCreated", at(100), "channel", evChannel("zz.3", secondLeg, "Down", at(100))),
+				evFrame(t, "Dial", at(100), "dialstatus", "", "dialstring", "0033123456789@trunk", "caller", ch("Up"), "peer", evChannel("zz.3", secondLeg, "Down", at(100))),
+				evFrame(t, "Dial", at(110), "dialstatus", "ANSWER", "dialstring", "", "caller", ch("Up"), "peer", evChannel("zz.3", secondLeg, "Up", at(100))),
+			)
 			if lastVarset {
 				frames = append(frames, evFrame(t, "ChannelVarset", at(130), "variable", "ANSWEREDTIME_MS", "value", "120000", "channel", ch("Up")))
 			}
 			frames = append(frames,
-				evFrame(t, "ChannelDestroyed", at(130), "cause", 16, "channel", evChannel("zz.3", p2, "Up", at(100))),
+				evFrame(t, "ChannelDestroyed", at(130), "cause", 16, "channel", evChannel("zz.3", secondLeg, "Up", at(100))),
 				evFrame(t, "ChannelDestroyed", at(130), "cause", 16, "channel", ch("Up")))
 			h.push(frames...)
 			rec := h.settledCall(id)
@@ -219,26 +232,15 @@ func TestSettleTwoDialsOfOneGatedCall(t *testing.T) {
 func TestSettleAnsweredDialThenUnansweredOne(t *testing.T) {
 	h := newHarness(t).start()
 	id := h.gateCall("zz.1", "1001", "0033123456789", tollguard.Allow)
-	t0 := time.Date(2026, 11, 23, 1, 0, 0, 0, time.UTC)
-	caller := "PJSIP/1001-00000009"
-	p1, p2 := "PJSIP/trunk-0000000a", "PJSIP/trunk-0000000b"
-	ch := func(state string) map[string]any { return evChannel("zz.1", caller, state, t0) }
-	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	frames, ch, at := gatedFirstBridge(t, id, 3610)
+	h.push(frames...)
 	h.push(
-		evFrame(t, "ChannelCreated", t0, "channel", ch("Ring")),
-		evFrame(t, "ChannelVarset", t0, "variable", "TOLLGUARD_CALLID", "value", strconv.FormatInt(id, 10), "channel", ch("Ring")),
-		evFrame(t, "ChannelCreated", t0, "channel", evChannel("zz.2", p1, "Down", t0)),
-		evFrame(t, "Dial", t0, "dialstatus", "", "dialstring", "0033123456789@trunk", "caller", ch("Ring"), "peer", evChannel("zz.2", p1, "Down", t0)),
-		evFrame(t, "Dial", at(10), "dialstatus", "ANSWER", "dialstring", "", "caller", ch("Ring"), "peer", evChannel("zz.2", p1, "Up", t0)),
-		evFrame(t, "ChannelStateChange", at(10), "channel", ch("Up")),
-		evFrame(t, "ChannelDestroyed", at(3610), "cause", 16, "channel", evChannel("zz.2", p1, "Up", t0)),
-		evFrame(t, "ChannelVarset", at(3610), "variable", "ANSWEREDTIME_MS", "value", "3600000", "channel", ch("Up")),
 		// the second Dial rings out (Dial clears ANSWEREDTIME_MS first)
 		evFrame(t, "ChannelVarset", at(3611), "variable", "ANSWEREDTIME_MS", "value", "", "channel", ch("Up")),
-		evFrame(t, "ChannelCreated", at(3611), "channel", evChannel("zz.3", p2, "Down", at(3611))),
-		evFrame(t, "Dial", at(3611), "dialstatus", "", "dialstring", "0033123456789@trunk2", "caller", ch("Up"), "peer", evChannel("zz.3", p2, "Down", at(3611))),
-		evFrame(t, "Dial", at(3641), "dialstatus", "NOANSWER", "dialstring", "", "caller", ch("Up"), "peer", evChannel("zz.3", p2, "Down", at(3611))),
-		evFrame(t, "ChannelDestroyed", at(3641), "cause", 19, "channel", evChannel("zz.3", p2, "Down", at(3611))),
+		evFrame(t, "ChannelCreated", at(3611), "channel", evChannel("zz.3", secondLeg, "Down", at(3611))),
+		evFrame(t, "Dial", at(3611), "dialstatus", "", "dialstring", "0033123456789@trunk2", "caller", ch("Up"), "peer", evChannel("zz.3", secondLeg, "Down", at(3611))),
+		evFrame(t, "Dial", at(3641), "dialstatus", "NOANSWER", "dialstring", "", "caller", ch("Up"), "peer", evChannel("zz.3", secondLeg, "Down", at(3611))),
+		evFrame(t, "ChannelDestroyed", at(3641), "cause", 19, "channel", evChannel("zz.3", secondLeg, "Down", at(3611))),
 		evFrame(t, "ChannelDestroyed", at(3642), "cause", 16, "channel", ch("Up")),
 	)
 	if rec := h.settledCall(id); rec.Billsec != 3600 || rec.SettledBy != "ari" {
@@ -286,25 +288,14 @@ func TestSettleEarlyAnsweredCaller(t *testing.T) {
 func TestSettleSecondDialAnswerMissed(t *testing.T) {
 	h := newHarness(t).start()
 	id := h.gateCall("zz.1", "1001", "0033123456789", tollguard.Allow)
-	t0 := time.Date(2026, 11, 23, 1, 0, 0, 0, time.UTC)
-	caller := "PJSIP/1001-00000009"
-	p1, p2 := "PJSIP/trunk-0000000a", "PJSIP/trunk-0000000b"
-	ch := func(state string) map[string]any { return evChannel("zz.1", caller, state, t0) }
-	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	frames, ch, at := gatedFirstBridge(t, id, 40)
+	h.push(frames...)
 	h.push(
-		evFrame(t, "ChannelCreated", t0, "channel", ch("Ring")),
-		evFrame(t, "ChannelVarset", t0, "variable", "TOLLGUARD_CALLID", "value", strconv.FormatInt(id, 10), "channel", ch("Ring")),
-		evFrame(t, "ChannelCreated", t0, "channel", evChannel("zz.2", p1, "Down", t0)),
-		evFrame(t, "Dial", t0, "dialstatus", "", "dialstring", "0033123456789@trunk", "caller", ch("Ring"), "peer", evChannel("zz.2", p1, "Down", t0)),
-		evFrame(t, "Dial", at(10), "dialstatus", "ANSWER", "dialstring", "", "caller", ch("Ring"), "peer", evChannel("zz.2", p1, "Up", t0)),
-		evFrame(t, "ChannelStateChange", at(10), "channel", ch("Up")),
-		evFrame(t, "ChannelDestroyed", at(40), "cause", 16, "channel", evChannel("zz.2", p1, "Up", t0)),
-		evFrame(t, "ChannelVarset", at(40), "variable", "ANSWEREDTIME_MS", "value", "30000", "channel", ch("Up")),
-		evFrame(t, "ChannelCreated", at(100), "channel", evChannel("zz.3", p2, "Down", at(100))),
-		evFrame(t, "Dial", at(100), "dialstatus", "", "dialstring", "0033123456789@trunk", "caller", ch("Up"), "peer", evChannel("zz.3", p2, "Down", at(100))),
+		evFrame(t, "ChannelCreated", at(100), "channel", evChannel("zz.3", secondLeg, "Down", at(100))),
+		evFrame(t, "Dial", at(100), "dialstatus", "", "dialstring", "0033123456789@trunk", "caller", ch("Up"), "peer", evChannel("zz.3", secondLeg, "Down", at(100))),
 		// the Dial's ANSWER at 110 missed across a reconnect
 		evFrame(t, "ChannelVarset", at(130), "variable", "ANSWEREDTIME_MS", "value", "120000", "channel", ch("Up")),
-		evFrame(t, "ChannelDestroyed", at(130), "cause", 16, "channel", evChannel("zz.3", p2, "Up", at(100))),
+		evFrame(t, "ChannelDestroyed", at(130), "cause", 16, "channel", evChannel("zz.3", secondLeg, "Up", at(100))),
 		evFrame(t, "ChannelDestroyed", at(130), "cause", 16, "channel", ch("Up")),
 	)
 	rec := h.settledCall(id)
