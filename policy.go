@@ -760,8 +760,10 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 			default:
 				e.step("hours", "pass", "within business hours")
 			}
+		} else if acct.HoursSpec == "" && len(acct.Holidays) == 0 {
+			e.step("hours", "skip", "account %s has no business hours or holidays set", acct.ID)
 		} else {
-			e.step("hours", "skip", "%s", noSchedule(acct))
+			e.step("hours", "skip", "account %s closes no class outside business hours", acct.ID)
 		}
 	}
 
@@ -947,12 +949,4 @@ func digitsOnly(s string) string {
 		}
 	}
 	return b.String()
-}
-
-// noSchedule says why step 7 did not apply to acct.
-func noSchedule(acct *Account) string {
-	if acct.HoursSpec == "" && len(acct.Holidays) == 0 {
-		return fmt.Sprintf("account %s has no business hours or holidays set", acct.ID)
-	}
-	return fmt.Sprintf("account %s closes no class outside business hours", acct.ID)
 }
