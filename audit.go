@@ -47,6 +47,10 @@ type AuditFinding struct {
 	Extension string         `json:"extension,omitempty"`
 	Message   string         `json:"message"` // what is wrong and what to do
 	Evidence  map[string]any `json:"evidence,omitempty"`
+	// Fixable says the same run with apply would act on it (block,
+	// schedule or finish a purge, rotate, rewrite), so that the CLI
+	// suggests --apply only where it would do something.
+	Fixable bool `json:"fixable,omitempty"`
 }
 
 // AuditAction is one change an audit made (only with apply), or tried
@@ -85,6 +89,11 @@ type AuditRun struct {
 	Findings  []AuditFinding `json:"findings"`
 	Actions   []AuditAction  `json:"actions"`
 	Error     string         `json:"error,omitempty"`
+}
+
+// Fixable reports whether apply would act on any of the run's findings.
+func (r *AuditRun) Fixable() bool {
+	return slices.ContainsFunc(r.Findings, func(f AuditFinding) bool { return f.Fixable })
 }
 
 // Worst returns the highest severity among the run's findings, "" if none.

@@ -123,6 +123,10 @@ func TestPasswordsAudit(t *testing.T) {
 		if _, ok := f.Evidence["password"]; ok || strings.Contains(f.Message, "Str0ng") {
 			t.Errorf("a finding carries a password: %+v", f)
 		}
+		// --apply rotates none of the stored-digest auths (0903, trunk).
+		if want := f.Subject != "ext:0903" && f.Subject != "ext:trunk"; f.Fixable != want {
+			t.Errorf("%s: fixable %v, want %v", f.Subject, f.Fixable, want)
+		}
 	}
 
 	h.fake.ResetRequests()
@@ -182,8 +186,14 @@ func TestQuotasAudit(t *testing.T) {
 		t.Errorf("unmanaged finding %+v", f)
 	}
 	// The newest beyond each quota: a3 (over the total), a3 (daily).
-	if f := audFinding(t, run, "over_quota", "account:acme"); !reflect.DeepEqual(f.Evidence["newest"], []string{"a3"}) {
-		t.Errorf("over-quota evidence %v", f.Evidence)
+	if f := audFinding(t, run, "over_quota", "account:acme"); !reflect.DeepEqual(f.Evidence["newest"], []string{"a3"}) || !f.Fixable {
+		t.Errorf("over-quota evidence %v (fixable %v)", f.Evidence, f.Fixable)
+	}
+	// --apply blocks beyond a quota; it does nothing about the rest.
+	for _, f := range run.Findings {
+		if f.Fixable != strings.HasPrefix(f.Check, "over_") {
+			t.Errorf("%s %s: fixable %v", f.Check, f.Subject, f.Fixable)
+		}
 	}
 
 	run = h.run(tollguard.QuotasAudit{}, true)
@@ -195,6 +205,10 @@ func TestQuotasAudit(t *testing.T) {
 	}
 	if f := audFinding(t, run, "over_quota", "account:acme"); f.Severity != tollguard.SeverityWarning {
 		t.Errorf("first apply: %+v", f)
+	}
+	// Beyond the quota is blocked already: nothing left for --apply.
+	if f := audFinding(t, h.run(tollguard.QuotasAudit{}, false), "over_quota", "account:acme"); f.Fixable {
+		t.Errorf("after the block: %+v", f)
 	}
 
 	// A new endpoint appears in Asterisk for acme: it is the newest, so

@@ -307,8 +307,8 @@ func TestPurgeAndRestore(t *testing.T) {
 	run := h.run(tollguard.StaleAudit{}, true)
 	// 1001-1003 were first seen just now: too new to judge, so only
 	// 1009 (never seen since its creation 61 days ago) is stale.
-	if got := audFindings(run); !reflect.DeepEqual(got, []string{"stale ext:1009 warning"}) {
-		t.Fatalf("findings %q", got)
+	if got := audFindings(run); !reflect.DeepEqual(got, []string{"stale ext:1009 warning"}) || !run.Findings[0].Fixable {
+		t.Fatalf("findings %q (fixable %v)", got, run.Findings[0].Fixable)
 	}
 	if got := audActions(run); !reflect.DeepEqual(got, []string{"schedule_purge ext:1009"}) {
 		t.Fatalf("actions %q", got)
@@ -328,14 +328,14 @@ func TestPurgeAndRestore(t *testing.T) {
 	h.advance(3 * 24 * time.Hour)
 	run = h.run(tollguard.StaleAudit{}, true)
 	f := audFinding(t, run, "stale", "ext:1009")
-	if f.Severity != tollguard.SeverityInfo || !strings.Contains(f.Message, "purge due 2027-01-30") || len(run.Actions) != 0 {
+	if f.Severity != tollguard.SeverityInfo || !strings.Contains(f.Message, "purge due 2027-01-30") || len(run.Actions) != 0 || f.Fixable {
 		t.Errorf("finding %+v, actions %q", f, audActions(run))
 	}
 
 	// Report-only after the grace period: says so, deletes nothing.
 	h.advance(5 * 24 * time.Hour)
 	run = h.run(tollguard.StaleAudit{}, false)
-	if f := audFinding(t, run, "purge", "ext:1009"); !strings.Contains(f.Message, "--apply") {
+	if f := audFinding(t, run, "purge", "ext:1009"); !strings.Contains(f.Message, "--apply") || !f.Fixable {
 		t.Errorf("finding %+v", f)
 	}
 	if len(h.writes()) != 0 {
@@ -987,7 +987,7 @@ func TestStaleWithoutARIOnlyReports(t *testing.T) {
 		for _, f := range run.Findings {
 			if f.Extension != "" {
 				n++
-				if !strings.Contains(f.Message, "ARI is not configured") {
+				if !strings.Contains(f.Message, "ARI is not configured") || f.Fixable {
 					t.Errorf("%s: %s %q", job.Name(), f.Subject, f.Message)
 				}
 			}

@@ -81,7 +81,7 @@ func (r *auditRun) judgeAuth(ctx context.Context, ext, id string, s AuditSetting
 			sev = SeverityCritical
 		}
 	}
-	r.find(AuditFinding{Check: AuditCheckWeakPassword, Severity: sev, Subject: subj, Extension: ext,
+	r.find(AuditFinding{Check: AuditCheckWeakPassword, Severity: sev, Subject: subj, Extension: ext, Fixable: digest == "",
 		Message:  fmt.Sprintf("SIP password of auth %s is weak: %s; SIP scanners guess such passwords within minutes: run `tollguard ext rotate-password %s` (or `tollguard audit passwords --apply`) and update the phone", id, strings.Join(why, ", "), ext),
 		Evidence: map[string]any{"auth": id, "username": auth.Get("username"), "reasons": why}})
 	if !r.apply {

@@ -198,7 +198,7 @@ func (r *auditRun) auditSource(ctx context.Context, src MailboxSource, s AuditSe
 		if len(why) == 0 {
 			continue
 		}
-		r.find(AuditFinding{Check: AuditCheckWeakPIN, Severity: SeverityWarning, Subject: "mailbox:" + m.Key(),
+		r.find(AuditFinding{Check: AuditCheckWeakPIN, Severity: SeverityWarning, Subject: "mailbox:" + m.Key(), Fixable: true,
 			Message: fmt.Sprintf("voicemail PIN of %s (%s) is weak: %s; attackers guess PINs to reach callback and call-forward features: run `tollguard audit pins --apply` to replace weak PINs with random ones",
 				m.Key(), m.Where, strings.Join(why, ", ")),
 			Evidence: map[string]any{"source": src.Name(), "where": m.Where, "reasons": why, "locked": m.Locked}})

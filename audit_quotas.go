@@ -158,6 +158,7 @@ func (r *auditRun) overQuota(ctx context.Context, f AuditFinding, excess []quota
 		f.Message += "; the newest beyond the quota are blocked already: delete the ones nobody needs"
 	} else {
 		f.Message += "; run `tollguard audit quotas --apply` to block the newest beyond the quota, or raise the quota"
+		f.Fixable = true
 	}
 	r.find(f)
 	if !r.apply || account == "" {

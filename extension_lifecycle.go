@@ -1104,7 +1104,7 @@ func (r *auditRun) processDuePurges(ctx context.Context) error {
 			}
 		}
 		if !r.apply {
-			r.find(AuditFinding{Check: AuditCheckPurge, Severity: SeverityInfo, Subject: subj, Extension: p.Extension,
+			r.find(AuditFinding{Check: AuditCheckPurge, Severity: SeverityInfo, Subject: subj, Extension: p.Extension, Fixable: true,
 				Message: fmt.Sprintf("grace period over since %s: run with --apply to delete its PJSIP objects (a snapshot is kept)", p.DueAt.UTC().Format("2006-01-02"))})
 			continue
 		}
@@ -1235,6 +1235,7 @@ func (r *auditRun) purgeCandidate(ctx context.Context, f AuditFinding, reason st
 		r.find(f)
 		return
 	}
+	f.Fixable = true
 	r.find(f)
 	if !r.apply {
 		return

@@ -190,22 +190,18 @@ func printAuditRun(w io.Writer, run *tollguard.AuditRun, ari bool) {
 			fmt.Fprintf(w, "    %-22s %s\n", oneLine(a.Subject), a.Secret)
 		}
 	}
-	if !run.Apply && len(run.Findings) > 0 && !reportOnly[run.Job] {
-		if !ari && needsARI[run.Job] {
-			// Suggesting --apply would only repeat this report.
-			fmt.Fprintf(w, "  `tollguard audit %s --apply` acts only with [ari] enabled; without it, it reports the same\n", run.Job)
-		} else {
-			fmt.Fprintf(w, "  run `tollguard audit %s --apply` to act on what this audit may fix\n", run.Job)
-		}
+	switch {
+	case run.Apply || len(run.Findings) == 0:
+	case !ari && needsARI[run.Job]:
+		// Suggesting --apply would only repeat this report.
+		fmt.Fprintf(w, "  `tollguard audit %s --apply` acts only with [ari] enabled; without it, it reports the same\n", run.Job)
+	case run.Fixable():
+		fmt.Fprintf(w, "  run `tollguard audit %s --apply` to act on what this audit may fix\n", run.Job)
 	}
 	if run.Error != "" {
 		fmt.Fprintf(w, "  error: %s\n", oneLine(run.Error))
 	}
 }
-
-// reportOnly are the jobs whose --apply changes nothing (selftest has
-// no --apply at all), so their reports do not suggest it.
-var reportOnly = map[string]bool{"spend": true, "coverage": true, "selftest": true}
 
 // needsARI are the jobs whose --apply acts through ARI: without it they
 // only report.
