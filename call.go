@@ -60,6 +60,36 @@ type Call struct {
 	At time.Time
 }
 
+// Tally is one of the two attempt counts kept for each extension and
+// account, against the same limits: calls with a source address (a
+// phone's own), and calls without one (an inbound call forwarded or
+// followed out, an originate, a line type the include reads no address
+// for). A call is checked against, and counted in, its own tally only:
+// counted together, anyone who rang a number forwarded to an outside
+// one as often as its limit kept the phone behind it from calling out.
+type Tally uint8
+
+const (
+	TallySourced Tally = iota
+	TallyNoSource
+)
+
+// TallyOf is the tally of a call from source address remote (Call.Remote).
+func TallyOf(remote string) Tally {
+	if remote == "" {
+		return TallyNoSource
+	}
+	return TallySourced
+}
+
+// String names the tally's calls, for explanations.
+func (t Tally) String() string {
+	if t == TallyNoSource {
+		return "forwarded or originated calls (no source address)"
+	}
+	return "calls from phones (with a source address)"
+}
+
 // Decision is the gate's answer to a Call, with the trail of rule steps
 // that led to it so that `tollguard check` and `tollguard calls` can
 // explain it.

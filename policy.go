@@ -775,8 +775,15 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 	}
 
 	if !whitelisted {
-		// 8. Rate limits and concurrency.
+		// 8. Rate limits and concurrency. Attempts are counted in the
+		// call's own tally: forwarded legs, which anyone who rings the
+		// number can make, apart from the phones' own calls.
 		lim := acct.Limits
+		tally := TallyOf(c.Remote)
+		apart := ""
+		if tally == TallyNoSource {
+			apart = "; calls from its phones are counted apart"
+		}
 		for _, sc := range []struct {
 			scope, id, who    string
 			minute, hour, day int
@@ -788,7 +795,7 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 			if most <= 0 {
 				continue
 			}
-			m, h, dd, err := tx.Attempts(ctx, sc.scope, sc.id, now)
+			m, h, dd, err := tx.Attempts(ctx, sc.scope, sc.id, tally, now)
 			if err != nil {
 				p.lookupFailed(e, "rate_limit", err)
 				return
@@ -797,8 +804,11 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 				n, limit int
 				window   string
 			}{{m, sc.minute, "minute"}, {h, sc.hour, "hour"}, {dd, sc.day, "day"}} {
-				if w.limit > 0 && w.n >= w.limit {
-					e.deny(ReasonRateLimit, "rate_limit", "%s: %d attempts in the last %s (limit %d)", sc.who, w.n, w.window, w.limit)
+				if w.limit <= 0 {
+					continue
+				}
+				if w.n >= w.limit {
+					e.deny(ReasonRateLimit, "rate_limit", "%s: %d %s in the last %s (limit %d)%s", sc.who, w.n, tally, w.window, w.limit, apart)
 					return
 				}
 			}

@@ -1011,32 +1011,129 @@ func TestParallelCreditNeverOverspends(t *testing.T) {
 	}
 }
 
-// TestParallelRateLimit: parallel attempts cannot slip past a limit.
+// TestParallelRateLimit: parallel attempts cannot slip past a limit,
+// in either tally: the phones' own calls (with a source address) and
+// forwarded or originated ones (without).
 func TestParallelRateLimit(t *testing.T) {
-	f := newFixture(t)
-	f.account(func(a *tollguard.Account) { a.Limits.ExtPerMinute = 10; a.Balance = 1_000_000 })
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	allowed := 0
-	for range 60 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			d, err := f.p.Decide(context.Background(), tollguard.Call{Extension: "1001", Dialled: "02079460000"})
-			if err != nil {
-				t.Error(err)
-				return
+	for _, tc := range []struct {
+		name   string
+		limits tollguard.Limits
+	}{
+		{"Extension", tollguard.Limits{ExtPerMinute: 10}},
+		{"Account", tollguard.Limits{AcctPerMinute: 10}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			if err := f.db.CreateExtension(context.Background(), &tollguard.Extension{Name: "1002", Account: "acme"}); err != nil {
+				t.Fatal(err)
 			}
-			if d.Allowed() {
-				mu.Lock()
-				allowed++
-				mu.Unlock()
+			f.account(func(a *tollguard.Account) { a.Limits = tc.limits; a.Balance = 1_000_000 })
+			var wg sync.WaitGroup
+			var mu sync.Mutex
+			allowed := map[string]int{}
+			for i := range 120 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					// Half the calls come from the phone, half are forwarded
+					// legs; with an account limit, of two extensions.
+					c := tollguard.Call{Extension: "1001", Dialled: "02079460000"}
+					if i%2 == 0 {
+						c.Remote = "192.0.2.7"
+					}
+					if tc.limits.AcctPerMinute > 0 && i%4 >= 2 {
+						c.Extension = "1002"
+					}
+					d, err := f.p.Decide(context.Background(), c)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if d.Allowed() {
+						mu.Lock()
+						allowed[tollguard.TallyOf(c.Remote).String()]++
+						mu.Unlock()
+					}
+				}()
 			}
-		}()
+			wg.Wait()
+			for _, tally := range []tollguard.Tally{tollguard.TallySourced, tollguard.TallyNoSource} {
+				if n := allowed[tally.String()]; n != 10 {
+					t.Errorf("%d %s allowed with a limit of 10 per minute", n, tally)
+				}
+			}
+		})
 	}
-	wg.Wait()
-	if allowed != 10 {
-		t.Fatalf("%d calls allowed with a limit of 10 per minute", allowed)
+}
+
+// TestForwardedLegsHaveTheirOwnAttemptTally: calls with no source
+// address (an inbound call forwarded or followed out, an originate) are
+// checked against and counted in a tally of their own. Counted with the
+// phone's calls, anyone who rang a number forwarded to an outside one as
+// often as its hourly limit kept the phone (or, with account limits,
+// every phone of the account) from calling out for the hour.
+func TestForwardedLegsHaveTheirOwnAttemptTally(t *testing.T) {
+	const phone = "192.0.2.7"
+	call := func(ext, remote string) tollguard.Call {
+		return tollguard.Call{Extension: ext, Dialled: "02079460000", Remote: remote}
+	}
+	last := func(d tollguard.Decision) string { return d.Steps[len(d.Steps)-1].Detail }
+	for _, tc := range []struct {
+		name   string
+		limits tollguard.Limits
+		// the extension making the calls that use the limit up, and
+		// the one calling after
+		first, then string
+		who         string
+	}{
+		{"Extension", tollguard.Limits{ExtPerHour: 3}, "1001", "1001", "extension 1001"},
+		{"Account", tollguard.Limits{AcctPerHour: 3}, "1002", "1001", "account acme"},
+	} {
+		t.Run(tc.name+"ForwardedLegsDoNotLockThePhoneOut", func(t *testing.T) {
+			f := newFixture(t)
+			if err := f.db.CreateExtension(context.Background(), &tollguard.Extension{Name: "1002", Account: "acme"}); err != nil {
+				t.Fatal(err)
+			}
+			f.account(func(a *tollguard.Account) { a.Limits = tc.limits; a.Balance = 1_000_000 })
+			for range 3 {
+				f.want(call(tc.first, ""), tollguard.Allow, tollguard.ReasonOK)
+				f.now = f.now.Add(time.Minute)
+			}
+			f.want(call(tc.then, phone), tollguard.Allow, tollguard.ReasonOK)
+			d := f.want(call(tc.first, ""), tollguard.Deny, tollguard.ReasonRateLimit)
+			want := tc.who + ": 3 forwarded or originated calls (no source address) in the last hour (limit 3); calls from its phones are counted apart"
+			if got := last(d); got != want {
+				t.Errorf("the fourth forwarded call denied as %q, want %q", got, want)
+			}
+			// The denial was an attempt of its tally, not the phone's.
+			f.want(call(tc.then, phone), tollguard.Allow, tollguard.ReasonOK)
+			f.want(call(tc.then, phone), tollguard.Allow, tollguard.ReasonOK)
+			d = f.want(call(tc.then, phone), tollguard.Deny, tollguard.ReasonRateLimit)
+			want = tc.who + ": 3 calls from phones (with a source address) in the last hour (limit 3)"
+			if got := last(d); got != want {
+				t.Errorf("the phone's fourth call denied as %q, want %q", got, want)
+			}
+			// Over an hour on, both tallies have aged out.
+			f.now = f.now.Add(time.Hour + time.Second)
+			f.want(call(tc.first, ""), tollguard.Allow, tollguard.ReasonOK)
+			f.want(call(tc.then, phone), tollguard.Allow, tollguard.ReasonOK)
+		})
+		t.Run(tc.name+"ThePhoneDoesNotStopForwarding", func(t *testing.T) {
+			f := newFixture(t)
+			if err := f.db.CreateExtension(context.Background(), &tollguard.Extension{Name: "1002", Account: "acme"}); err != nil {
+				t.Fatal(err)
+			}
+			f.account(func(a *tollguard.Account) { a.Limits = tc.limits; a.Balance = 1_000_000 })
+			for range 3 {
+				f.want(call(tc.then, phone), tollguard.Allow, tollguard.ReasonOK)
+			}
+			f.want(call(tc.then, "2001:db8::7"), tollguard.Deny, tollguard.ReasonRateLimit) // another address, the same tally
+			for range 3 {
+				f.want(call(tc.first, ""), tollguard.Allow, tollguard.ReasonOK)
+			}
+			f.want(call(tc.first, ""), tollguard.Deny, tollguard.ReasonRateLimit)
+			f.want(call(tc.then, phone), tollguard.Deny, tollguard.ReasonRateLimit)
+		})
 	}
 }
 

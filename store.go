@@ -30,11 +30,11 @@ type GateTx interface {
 	HighRisk(ctx context.Context, e164 string) (*HighRiskEntry, error)
 	// Rate returns the rate-deck entry with the longest prefix of e164.
 	Rate(ctx context.Context, e164 string) (*RateEntry, error)
-	// Attempts counts recorded attempts by an extension (scope "ext")
-	// or account (scope "acct") in the minute, hour and day before now,
-	// including the ones recorded earlier in the same transaction. Its
-	// cost must not grow with the number of attempts.
-	Attempts(ctx context.Context, scope, id string, now time.Time) (minute, hour, day int, err error)
+	// Attempts counts recorded attempts in tally t by an extension
+	// (scope "ext") or account (scope "acct") in the minute, hour and
+	// day before now, including the ones recorded earlier in the same
+	// transaction. Its cost must not grow with the number of attempts.
+	Attempts(ctx context.Context, scope, id string, t Tally, now time.Time) (minute, hour, day int, err error)
 	// OpenCalls reports the account's calls in progress, how many of
 	// them are the extension's, and the money they hold in reserve.
 	OpenCalls(ctx context.Context, account, extension string) (acct, ext int, reserved Amount, err error)

@@ -18,11 +18,16 @@ import (
 // counted, a stolen password used from anywhere would spend the
 // extension's and its account's limits and lock the customer out.
 //
+// Each scope keeps two tallies (tollguard.Tally): calls with a source
+// address and calls without one (forwarded legs, originates). A call is
+// checked against and counted in its own, so calls forwarded out on a
+// number anyone can ring do not lock the phone behind it out.
+//
 // Counting a scope's attempts in the calls index walks one index entry
 // per call of the last day: an account with a high daily limit made
 // every decision read its whole day (thousands of rows for a busy
 // account, and more as the history grew). Instead the writer keeps,
-// per extension and per account, the seconds of the last day's
+// per extension and per account and tally, the seconds of the last day's
 // attempts with running totals, so a window's count is two binary
 // searches.
 //
@@ -65,6 +70,7 @@ type attemptCounter struct {
 
 type attemptKey struct {
 	scope byte // 'e' extension, 'a' account
+	tally tollguard.Tally
 	id    string
 }
 
@@ -173,7 +179,7 @@ func (c *attemptCounter) check(ctx context.Context, tx *sql.Tx) error {
 		c.drop()
 		return nil
 	}
-	rows, err := tx.QueryContext(context.WithoutCancel(ctx), `SELECT id, extension, account_id, created_at, `+countedSQL+`
+	rows, err := tx.QueryContext(context.WithoutCancel(ctx), `SELECT id, extension, account_id, remote, created_at, `+countedSQL+`
 		FROM calls WHERE id > ? ORDER BY id`, c.lastID)
 	if err != nil {
 		return fmt.Errorf("count attempts: read calls recorded elsewhere: %w", err)
@@ -182,14 +188,14 @@ func (c *attemptCounter) check(ctx context.Context, tx *sql.Tx) error {
 	c.foreign++
 	for rows.Next() {
 		var rid, at int64
-		var ext, account string
+		var ext, account, remote string
 		var counted bool
-		if err := rows.Scan(&rid, &ext, &account, &at, &counted); err != nil {
+		if err := rows.Scan(&rid, &ext, &account, &remote, &at, &counted); err != nil {
 			c.drop()
 			return fmt.Errorf("count attempts: read calls recorded elsewhere: %w", err)
 		}
 		if counted {
-			c.add(ext, account, at)
+			c.add(ext, account, tollguard.TallyOf(remote), at)
 		}
 		c.lastID = max(c.lastID, rid)
 	}
@@ -206,10 +212,10 @@ func (c *attemptCounter) newestID(ctx context.Context, tx *sql.Tx) (id int64, er
 	return id, err
 }
 
-// counts returns the scope's attempts in the minute, hour and day
-// before now, rebuilding from tx first if needed. wall is the store's
-// clock: now is past-dated for a call recorded after it ended.
-func (c *attemptCounter) counts(ctx context.Context, tx *sql.Tx, scope byte, id string, now, wall int64) (minute, hour, day int, err error) {
+// counts returns the scope's attempts in tally t in the minute, hour
+// and day before now, rebuilding from tx first if needed. wall is the
+// store's clock: now is past-dated for a call recorded after it ended.
+func (c *attemptCounter) counts(ctx context.Context, tx *sql.Tx, scope byte, t tollguard.Tally, id string, now, wall int64) (minute, hour, day int, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.valid && now < c.newest-clockBackTolerance {
@@ -221,7 +227,7 @@ func (c *attemptCounter) counts(ctx context.Context, tx *sql.Tx, scope byte, id 
 		}
 	}
 	c.newest = max(c.newest, now)
-	s := c.series[attemptKey{scope, id}]
+	s := c.series[attemptKey{scope, t, id}]
 	if s == nil {
 		return 0, 0, 0, nil
 	}
@@ -230,8 +236,8 @@ func (c *attemptCounter) counts(ctx context.Context, tx *sql.Tx, scope byte, id 
 }
 
 // recorded notes call id the gate inserted, and counts it as an
-// attempt if countsAttempt says so.
-func (c *attemptCounter) recorded(id int64, ext, account string, at int64, countsAttempt bool) {
+// attempt in tally t if countsAttempt says so.
+func (c *attemptCounter) recorded(id int64, ext, account string, t tollguard.Tally, at int64, countsAttempt bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.valid {
@@ -239,14 +245,14 @@ func (c *attemptCounter) recorded(id int64, ext, account string, at int64, count
 	}
 	c.lastID = max(c.lastID, id)
 	if countsAttempt {
-		c.add(ext, account, at)
+		c.add(ext, account, t, at)
 	}
 }
 
-// add counts one attempt at second at for an extension and its
-// account. The caller holds c.mu.
-func (c *attemptCounter) add(ext, account string, at int64) {
-	for _, k := range []attemptKey{{'e', ext}, {'a', account}} {
+// add counts one attempt in tally t at second at for an extension and
+// its account. The caller holds c.mu.
+func (c *attemptCounter) add(ext, account string, t tollguard.Tally, at int64) {
+	for _, k := range []attemptKey{{'e', t, ext}, {'a', t, account}} {
 		s := c.series[k]
 		if s == nil {
 			s = &attemptSeries{}
@@ -302,16 +308,16 @@ func (c *attemptCounter) rebuild(ctx context.Context, tx *sql.Tx, now, wall int6
 	}
 	// Uncancellable, as in loadDest: go-sqlite3 steps each row of a
 	// cancellable query on a goroutine of its own.
-	rows, err := tx.QueryContext(context.WithoutCancel(ctx), `SELECT extension, account_id, created_at FROM calls INDEXED BY calls_time
+	rows, err := tx.QueryContext(context.WithoutCancel(ctx), `SELECT extension, account_id, remote, created_at FROM calls INDEXED BY calls_time
 		WHERE created_at >= ? AND `+countedSQL+` ORDER BY created_at`, c.keepFrom())
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var ext, account string
+		var ext, account, remote string
 		var at int64
-		if err := rows.Scan(&ext, &account, &at); err != nil {
+		if err := rows.Scan(&ext, &account, &remote, &at); err != nil {
 			return err
 		}
 		// Rows dated ahead of the clock were written while it ran fast,
@@ -320,7 +326,7 @@ func (c *attemptCounter) rebuild(ctx context.Context, tx *sql.Tx, now, wall int6
 		// reaches their dates (an hour's rate_limit). Ahead of the
 		// clock, not of now: a call recorded after it ended is decided
 		// as of when it was placed, and every attempt since is real.
-		c.add(ext, account, min(at, max(now, wall)))
+		c.add(ext, account, tollguard.TallyOf(remote), min(at, max(now, wall)))
 	}
 	return rows.Err()
 }

@@ -93,7 +93,8 @@ func TestOpenCallsCovered(t *testing.T) {
 
 // TestAttemptCatchUp: calls another connection records are read and
 // added (a second daemon on the same database costs its new rows, not
-// a day of calls per batch); rows gone from the top force a rebuild.
+// a day of calls per batch), each in its tally: with a source address
+// or without; rows gone from the top force a rebuild.
 func TestAttemptCatchUp(t *testing.T) {
 	ctx := t.Context()
 	path := t.TempDir() + "/tollguard.db"
@@ -108,41 +109,53 @@ func TestAttemptCatchUp(t *testing.T) {
 	}
 	defer other.Close()
 	now := time.Date(2026, 11, 20, 14, 0, 0, 0, time.UTC)
-	count := func() int {
+	// count is the extension's and the account's day in each tally:
+	// sourced, then no source.
+	count := func() (got [4]int) {
 		t.Helper()
-		var day int
 		err := db.Gate(ctx, true, func(tx tollguard.GateTx) error {
-			var err error
-			_, _, day, err = tx.Attempts(ctx, "ext", "1001", now)
-			return err
+			for i, q := range []struct {
+				scope, id string
+				tally     tollguard.Tally
+			}{{"ext", "1001", tollguard.TallySourced}, {"ext", "1001", tollguard.TallyNoSource},
+				{"acct", "acme", tollguard.TallySourced}, {"acct", "acme", tollguard.TallyNoSource}} {
+				var err error
+				if _, _, got[i], err = tx.Attempts(ctx, q.scope, q.id, q.tally, now); err != nil {
+					return err
+				}
+			}
+			return nil
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
-		return day
+		return got
 	}
-	insert := func(h *DB) {
+	insert := func(h *DB, remote string) {
 		t.Helper()
-		if _, err := h.db.ExecContext(ctx, `INSERT INTO calls(created_at, extension, account_id, dialled, class, verdict, reason)
-			VALUES (?, '1001', 'acme', '02079460000', 'national', 'deny', 'rate_limit')`, now.Unix()); err != nil {
+		if _, err := h.db.ExecContext(ctx, `INSERT INTO calls(created_at, extension, account_id, dialled, class, verdict, reason, remote)
+			VALUES (?, '1001', 'acme', '02079460000', 'national', 'deny', 'rate_limit', ?)`, now.Unix(), remote); err != nil {
 			t.Fatal(err)
 		}
 	}
-	insert(db)
-	if n := count(); n != 1 || db.att.rebuilds != 1 {
-		t.Fatalf("first count %d after %d rebuilds, want 1 after 1", n, db.att.rebuilds)
+	insert(db, "")
+	insert(db, "192.0.2.7")
+	if n := count(); n != [4]int{1, 1, 1, 1} || db.att.rebuilds != 1 {
+		t.Fatalf("first counts %v after %d rebuilds, want 1 in each tally after 1", n, db.att.rebuilds)
 	}
 	for range 3 {
-		insert(other)
+		insert(other, "")
 	}
-	if n := count(); n != 4 || db.att.rebuilds != 1 || db.att.foreign != 1 {
-		t.Fatalf("after another connection's inserts: %d attempts, %d rebuilds, %d catch-ups; want 4, 1, 1", n, db.att.rebuilds, db.att.foreign)
+	insert(other, "192.0.2.7")
+	if n := count(); n != [4]int{2, 4, 2, 4} || db.att.rebuilds != 1 || db.att.foreign != 1 {
+		t.Fatalf("after another connection's inserts: %v attempts (sourced, no source; extension, then account), %d rebuilds, %d catch-ups; want [2 4 2 4], 1, 1",
+			n, db.att.rebuilds, db.att.foreign)
 	}
 	if _, err := other.db.ExecContext(ctx, `DELETE FROM calls WHERE id = (SELECT MAX(id) FROM calls)`); err != nil {
 		t.Fatal(err)
 	}
-	if n := count(); n != 3 || db.att.rebuilds != 2 {
-		t.Fatalf("after the newest row was deleted: %d attempts after %d rebuilds, want 3 after 2", n, db.att.rebuilds)
+	if n := count(); n != [4]int{1, 4, 1, 4} || db.att.rebuilds != 2 {
+		t.Fatalf("after the newest row (with a source) was deleted: %v attempts after %d rebuilds, want [1 4 1 4] after 2", n, db.att.rebuilds)
 	}
 }
 

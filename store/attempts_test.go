@@ -12,18 +12,19 @@ import (
 
 // TestAttemptCounts: the gate's attempt counts follow its own inserts,
 // calls written by another connection, a rollup into the last day and
-// a clock that goes back, always agreeing with the calls table.
+// a clock that goes back, always agreeing with the calls table, in both
+// tallies: calls with a source address and calls without.
 func TestAttemptCounts(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "tollguard.db")
 	db := MustOpenPath(t, path)
 	other := MustOpenPath(t, path) // another process's view
 
-	count := func(scope, id string, now int64) (got, want [3]int) {
+	count := func(scope, id string, tally tollguard.Tally, now int64) (got, want [3]int) {
 		t.Helper()
 		err := db.Gate(ctx, true, func(tx tollguard.GateTx) error {
 			var err error
-			got[0], got[1], got[2], err = tx.Attempts(ctx, scope, id, time.Unix(now, 0))
+			got[0], got[1], got[2], err = tx.Attempts(ctx, scope, id, tally, time.Unix(now, 0))
 			return err
 		})
 		if err != nil {
@@ -31,7 +32,8 @@ func TestAttemptCounts(t *testing.T) {
 		}
 		col := map[string]string{"ext": "extension", "acct": "account_id"}[scope]
 		err = db.SQL().QueryRowContext(ctx, `SELECT COALESCE(SUM(created_at >= ?), 0), COALESCE(SUM(created_at >= ?), 0),
-			COALESCE(SUM(created_at >= ?), 0) FROM calls WHERE `+col+` = ? AND class <> 'emergency'`, now-60, now-3600, now-86400, id).Scan(&want[0], &want[1], &want[2])
+			COALESCE(SUM(created_at >= ?), 0) FROM calls WHERE `+col+` = ? AND class <> 'emergency' AND (remote = '') = ?`,
+			now-60, now-3600, now-86400, id, tally == tollguard.TallyNoSource).Scan(&want[0], &want[1], &want[2])
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -40,15 +42,20 @@ func TestAttemptCounts(t *testing.T) {
 	agree := func(when string, now int64) {
 		t.Helper()
 		for _, k := range []struct{ scope, id string }{{"ext", "1001"}, {"ext", "1002"}, {"acct", "acme"}, {"acct", "other"}, {"ext", "none"}} {
-			if got, want := count(k.scope, k.id, now); got != want {
-				t.Fatalf("%s: %s %s counts %v (minute, hour, day), the calls table says %v", when, k.scope, k.id, got, want)
+			for _, tally := range []tollguard.Tally{tollguard.TallySourced, tollguard.TallyNoSource} {
+				if got, want := count(k.scope, k.id, tally, now); got != want {
+					t.Fatalf("%s: %s %s counts %v %s (minute, hour, day), the calls table says %v", when, k.scope, k.id, got, tally, want)
+				}
 			}
 		}
 	}
+	r := rand.New(rand.NewPCG(3, 4))
+	// A third of the calls have no source address (forwarded legs).
+	remote := func() string { return []string{"", "192.0.2.7", "2001:db8::7"}[r.IntN(3)] }
 	insertClass := func(ext, acct string, at int64, class tollguard.Class) {
 		t.Helper()
 		err := db.Gate(ctx, false, func(tx tollguard.GateTx) error {
-			_, err := tx.InsertCall(ctx, &tollguard.CallRecord{CreatedAt: time.Unix(at, 0), Extension: ext, Account: acct,
+			_, err := tx.InsertCall(ctx, &tollguard.CallRecord{CreatedAt: time.Unix(at, 0), Extension: ext, Account: acct, Remote: remote(),
 				Dialled: "02079460000", Class: class, Verdict: tollguard.Deny, Reason: tollguard.ReasonRateLimit})
 			return err
 		})
@@ -58,7 +65,6 @@ func TestAttemptCounts(t *testing.T) {
 	}
 	insert := func(ext, acct string, at int64) { t.Helper(); insertClass(ext, acct, at, tollguard.ClassNational) }
 
-	r := rand.New(rand.NewPCG(3, 4))
 	now := time.Date(2026, 11, 20, 14, 0, 0, 0, time.UTC).Unix()
 	agree("empty", now)
 	for i := range 400 {
@@ -81,11 +87,12 @@ func TestAttemptCounts(t *testing.T) {
 	agree("a call a day and 10 s ago", now)
 	agree("clock 20 s back", now-20)
 
-	// Another process records calls (a second daemon, a restore), an
-	// emergency call among them, which is not an attempt.
-	for _, class := range []string{"national", "emergency", "mobile"} {
-		if _, err := other.SQL().ExecContext(ctx, `INSERT INTO calls(created_at, extension, account_id, dialled, class, verdict, reason)
-			VALUES (?, '1001', 'acme', '07700900000', ?, 'allow', 'ok')`, now, class); err != nil {
+	// Another process records calls (a second daemon, a restore), with
+	// a source address and without, an emergency call among them, which
+	// is not an attempt.
+	for _, c := range []struct{ class, remote string }{{"national", ""}, {"emergency", "192.0.2.7"}, {"mobile", "192.0.2.7"}, {"national", ""}} {
+		if _, err := other.SQL().ExecContext(ctx, `INSERT INTO calls(created_at, extension, account_id, dialled, class, verdict, reason, remote)
+			VALUES (?, '1001', 'acme', '07700900000', ?, 'allow', 'ok', ?)`, now, c.class, c.remote); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -138,7 +145,7 @@ func TestAttemptsFromAFastClockAgeOut(t *testing.T) {
 		clock = now
 		if err := db.Gate(ctx, true, func(tx tollguard.GateTx) error {
 			var err error
-			m, h, d, err = tx.Attempts(ctx, "ext", "1001", now)
+			m, h, d, err = tx.Attempts(ctx, "ext", "1001", tollguard.TallyNoSource, now)
 			return err
 		}); err != nil {
 			t.Fatal(err)
@@ -195,9 +202,9 @@ func TestAttemptCountsSkipRefusedCallers(t *testing.T) {
 		t.Helper()
 		err := db.Gate(ctx, true, func(tx tollguard.GateTx) error {
 			var err error
-			_, _, got[0], err = tx.Attempts(ctx, "ext", "1001", now)
+			_, _, got[0], err = tx.Attempts(ctx, "ext", "1001", tollguard.TallyNoSource, now)
 			if err == nil {
-				_, _, got[1], err = tx.Attempts(ctx, "acct", "acme", now)
+				_, _, got[1], err = tx.Attempts(ctx, "acct", "acme", tollguard.TallyNoSource, now)
 			}
 			return err
 		})

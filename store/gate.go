@@ -474,12 +474,12 @@ func (g *gateTx) Rate(ctx context.Context, e164 string) (r *tollguard.RateEntry,
 	return r, nil
 }
 
-func (g *gateTx) Attempts(ctx context.Context, scope, id string, now time.Time) (minute, hour, day int, err error) {
+func (g *gateTx) Attempts(ctx context.Context, scope, id string, t tollguard.Tally, now time.Time) (minute, hour, day int, err error) {
 	switch scope {
 	case "ext":
-		return g.att.counts(ctx, g.tx, 'e', id, now.Unix(), g.wall().Unix())
+		return g.att.counts(ctx, g.tx, 'e', t, id, now.Unix(), g.wall().Unix())
 	case "acct":
-		return g.att.counts(ctx, g.tx, 'a', id, now.Unix(), g.wall().Unix())
+		return g.att.counts(ctx, g.tx, 'a', t, id, now.Unix(), g.wall().Unix())
 	}
 	return 0, 0, 0, fmt.Errorf("count attempts: unknown scope %q", scope)
 }
@@ -510,6 +510,6 @@ func (g *gateTx) InsertCall(ctx context.Context, r *tollguard.CallRecord) (int64
 	if err != nil {
 		return 0, err
 	}
-	g.att.recorded(id, r.Extension, r.Account, r.CreatedAt.Unix(), countsAttempt(r.Class, r.Reason))
+	g.att.recorded(id, r.Extension, r.Account, tollguard.TallyOf(r.Remote), r.CreatedAt.Unix(), countsAttempt(r.Class, r.Reason))
 	return id, nil
 }

@@ -31,7 +31,7 @@ func TestCallsRecordedElsewhere(t *testing.T) {
 	attempts := func() {
 		t.Helper()
 		err := db.Gate(ctx, true, func(tx tollguard.GateTx) error {
-			_, _, _, err := tx.Attempts(ctx, "ext", "1001", now)
+			_, _, _, err := tx.Attempts(ctx, "ext", "1001", tollguard.TallyNoSource, now)
 			return err
 		})
 		if err != nil {
