@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -345,6 +346,23 @@ func (e *eval) deny(r Reason, rule, format string, args ...any) {
 func (e *eval) allow(r Reason, rule, format string, args ...any) {
 	e.step(rule, "allow", format, args...)
 	e.d.Verdict, e.d.Reason, e.d.Cause = Allow, r, 0
+}
+
+// appendCount appends one window's count to the rate-limit step's
+// detail ("extension 1001 2 in the last hour (limit 3)"), without the
+// allocations of formatting it: every call with limits set writes it.
+func appendCount(b []byte, who string, n int, window string, limit int) []byte {
+	if len(b) > 0 {
+		b = append(b, ", "...)
+	}
+	b = append(b, who...)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, int64(n), 10)
+	b = append(b, " in the last "...)
+	b = append(b, window...)
+	b = append(b, " (limit "...)
+	b = strconv.AppendInt(b, int64(limit), 10)
+	return append(b, ')')
 }
 
 func (p *Policy) decide(ctx context.Context, c Call, dry bool) (Decision, error) {
@@ -784,6 +802,8 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 		if tally == TallyNoSource {
 			apart = "; calls from its phones are counted apart"
 		}
+		var countedBuf [160]byte // the counts, for the explanation
+		counted := countedBuf[:0]
 		for _, sc := range []struct {
 			scope, id, who    string
 			minute, hour, day int
@@ -811,6 +831,7 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 					e.deny(ReasonRateLimit, "rate_limit", "%s: %d %s in the last %s (limit %d)%s", sc.who, w.n, tally, w.window, w.limit, apart)
 					return
 				}
+				counted = appendCount(counted, sc.who, w.n, w.window, w.limit)
 			}
 		}
 		if lim.ExtConcurrent > 0 && extOpen >= lim.ExtConcurrent {
@@ -821,7 +842,11 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 			e.deny(ReasonConcurrency, "concurrency", "account %s has %d calls in progress (limit %d)", acct.ID, acctOpen, lim.AcctConcurrent)
 			return
 		}
-		e.step("rate_limit", "pass", "within attempt and concurrency limits")
+		if len(counted) > 0 {
+			e.step("rate_limit", "pass", "within attempt and concurrency limits; counted among %s: %s", tally, counted)
+		} else {
+			e.step("rate_limit", "pass", "within attempt and concurrency limits")
+		}
 	}
 
 	// 9. Credit, by reservation.

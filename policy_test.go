@@ -1095,13 +1095,21 @@ func TestForwardedLegsHaveTheirOwnAttemptTally(t *testing.T) {
 				t.Fatal(err)
 			}
 			f.account(func(a *tollguard.Account) { a.Limits = tc.limits; a.Balance = 1_000_000 })
-			for range 3 {
-				f.want(call(tc.first, ""), tollguard.Allow, tollguard.ReasonOK)
+			for i := range 3 {
+				d := f.want(call(tc.first, ""), tollguard.Allow, tollguard.ReasonOK)
+				want := fmt.Sprintf("counted among forwarded or originated calls (no source address): %s %d in the last hour (limit 3)", tc.who, i)
+				if got := d.Steps[len(d.Steps)-2].Detail; !strings.Contains(got, want) {
+					t.Errorf("forwarded call %d explained as %q, want %q", i+1, got, want)
+				}
 				f.now = f.now.Add(time.Minute)
 			}
-			f.want(call(tc.then, phone), tollguard.Allow, tollguard.ReasonOK)
-			d := f.want(call(tc.first, ""), tollguard.Deny, tollguard.ReasonRateLimit)
-			want := tc.who + ": 3 forwarded or originated calls (no source address) in the last hour (limit 3); calls from its phones are counted apart"
+			d := f.want(call(tc.then, phone), tollguard.Allow, tollguard.ReasonOK)
+			want := "counted among calls from phones (with a source address): " + tc.who + " 0 in the last hour (limit 3)"
+			if got := d.Steps[len(d.Steps)-2].Detail; !strings.Contains(got, want) {
+				t.Errorf("the phone's call explained as %q, want %q", got, want)
+			}
+			d = f.want(call(tc.first, ""), tollguard.Deny, tollguard.ReasonRateLimit)
+			want = tc.who + ": 3 forwarded or originated calls (no source address) in the last hour (limit 3); calls from its phones are counted apart"
 			if got := last(d); got != want {
 				t.Errorf("the fourth forwarded call denied as %q, want %q", got, want)
 			}
