@@ -21,7 +21,9 @@ func newCheckCommand(app *App) *cobra.Command {
 		Short: "Dry run: print the decision the gate would make for EXT dialling NUMBER, and each rule step",
 		Long: `Evaluate a call exactly as the FastAGI gate would, against the live
 database, and print each step of the decision order. Nothing is recorded:
-rate-limit counts and credit are read, not changed.`,
+rate-limit counts and credit are read, not changed. Give --from for a call
+from a phone: without a source address the call is judged as a forwarded
+or originated one, against the attempt tally of such calls.`,
 		Example: `  tollguard check 1001 00442079460000
   tollguard check 1001 09098790000 --at "2026-11-28 23:30" --from 203.0.113.9`,
 		Args: cobra.ExactArgs(2),
@@ -55,7 +57,7 @@ rate-limit counts and credit are read, not changed.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&from, "from", "", "the caller's source IP, for the IP access list")
+	cmd.Flags().StringVar(&from, "from", "", "the caller's source IP, for the IP access list and the attempt tally (without it: a forwarded or originated call)")
 	cmd.Flags().StringVar(&at, "at", "", "evaluate at this time (UTC, YYYY-MM-DD HH:MM or RFC 3339) instead of now")
 	addJSON(cmd, &asJSON)
 	return cmd

@@ -57,6 +57,27 @@ func (c *cli) seed() {
 	c.ok("rates", "import", deck)
 }
 
+// TestCLICheckNamesTheAttemptTally: `tollguard check` judges a call
+// without --from as a forwarded or originated one, and says so in the
+// rate-limit step: the admin asking why a phone is refused must see that
+// its own calls are counted apart.
+func TestCLICheckNamesTheAttemptTally(t *testing.T) {
+	c := newCLI(t)
+	c.seed()
+	c.ok("account", "set", "acme", "--ext-per-hour", "3")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--from", "192.0.2.7"}, "counted among calls from phones (with a source address): extension 1001 0 in the last hour (limit 3)"},
+		{nil, "counted among forwarded or originated calls (no source address): extension 1001 0 in the last hour (limit 3)"},
+	} {
+		if out := c.ok(append([]string{"check", "1001", "02079460000"}, tc.args...)...); !strings.Contains(out, tc.want) {
+			t.Errorf("check %v: output lacks %q:\n%s", tc.args, tc.want, out)
+		}
+	}
+}
+
 func TestCLIGateWorkflow(t *testing.T) {
 	c := newCLI(t)
 	c.seed()
