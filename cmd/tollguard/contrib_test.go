@@ -5,6 +5,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/netip"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/tollguard/tollguard"
 	"github.com/tollguard/tollguard/dialplan"
+	"github.com/tollguard/tollguard/store"
 )
 
 const contribDir = "../../contrib"
@@ -36,11 +38,17 @@ func readContrib(t *testing.T, name string) string {
 	return string(b)
 }
 
-// metricNames returns every metric family NewMetrics registers, with a
-// histogram's _bucket, _sum and _count series.
+// metricNames returns every metric family serve exports (NewMetrics's
+// and WatchStore's), with a histogram's _bucket, _sum and _count series.
 func metricNames(t *testing.T) map[string]bool {
 	t.Helper()
 	m := NewMetrics()
+	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "tg.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	m.WatchStore(db)
 	names := map[string]bool{}
 	// Vectors with no series yet are missing from Gather: ask each
 	// collector for its descriptions.
@@ -91,6 +99,7 @@ func TestGrafanaDashboard(t *testing.T) {
 			ID         int
 			Type       string
 			Title      string
+			GridPos    struct{ X, Y, W, H int } `json:"gridPos"`
 			Datasource *struct{ Type, UID string }
 			Targets    []struct {
 				Expr       string
@@ -139,7 +148,18 @@ func TestGrafanaDashboard(t *testing.T) {
 		}
 	}
 	ids := map[int]bool{}
-	for _, p := range dash.Panels {
+	for i, p := range dash.Panels {
+		// Grafana moves overlapping panels; the layout would not be the one meant.
+		g := p.GridPos
+		if g.W <= 0 || g.H <= 0 || g.X < 0 || g.X+g.W > 24 {
+			t.Errorf("panel %q: gridPos %+v is outside the 24-column grid", p.Title, g)
+		}
+		for _, q := range dash.Panels[:i] {
+			o := q.GridPos
+			if g.X < o.X+o.W && o.X < g.X+g.W && g.Y < o.Y+o.H && o.Y < g.Y+g.H {
+				t.Errorf("panels %q and %q overlap", q.Title, p.Title)
+			}
+		}
 		if ids[p.ID] {
 			t.Errorf("panel id %d used twice", p.ID)
 		}
