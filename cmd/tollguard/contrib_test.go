@@ -288,18 +288,17 @@ func loadF2bFilter(t *testing.T) *f2bFilter {
 
 // match applies the filter to one log line as fail2ban does: cut the
 // date (the first datepattern line that finds one), take the prefregex's content, drop ignored lines, then the
-// first failregex that matches gives the host.
+// first failregex that matches gives the host. A line with no date is
+// still matched: fail2ban 1.0 (filter.py, processLine) dates it with the
+// last line's date or, in operation, the current time.
 func (f *f2bFilter) match(line string) (host string, ok bool) {
-	var loc []int
+	rest := line
 	for _, d := range f.dates {
-		if loc = d.FindStringIndex(line); loc != nil {
+		if loc := d.FindStringIndex(line); loc != nil {
+			rest = line[:loc[0]] + line[loc[1]:]
 			break
 		}
 	}
-	if loc == nil {
-		return "", false
-	}
-	rest := line[:loc[0]] + line[loc[1]:]
 	m := f.pref.FindStringSubmatch(rest)
 	if m == nil {
 		return "", false
@@ -416,7 +415,10 @@ func TestFail2banFilter(t *testing.T) {
 		{"AMIChallengeResponseFailed", pre + `"ChallengeResponseFailed",EventTV="2026-11-23T01:10:00.013+0000",Severity="Error",Service="AMI",EventVersion="1",` +
 			`AccountID="admin",SessionID="0x7f3a5c001234",LocalAddress="IPV4/TCP/192.0.2.1/5038",RemoteAddress="IPV4/TCP/203.0.113.9/40000",` +
 			`Challenge="123456789",Response="",RemoteAddress="IPV4/TCP/1.2.3.4/5038",Challenge="1",Response="abc",ExpectedResponse="0123456789abcdef0123456789abcdef",SessionTV="2026-11-23T01:09:59.000+0000"`, ""},
-		{"NoDate", `SECURITY[13979] res_security_log.c: SecurityEvent="FailedACL"` + mid + `LocalAddress="IPV4/UDP/192.0.2.1/5060",RemoteAddress="IPV4/UDP/203.0.113.8/5060"`, ""},
+		// fail2ban-regex bans here too: a line without a date is taken
+		// as happening now, so a forged line needs no date (see
+		// TestFail2banLineBreak).
+		{"NoDate", `SECURITY[13979] res_security_log.c: SecurityEvent="FailedACL"` + mid + `LocalAddress="IPV4/UDP/192.0.2.1/5060",RemoteAddress="IPV4/UDP/203.0.113.8/5060"`, "203.0.113.8"},
 		{"OtherModule", `[2026-11-23 01:10:00.001] NOTICE[13960] res_pjsip/pjsip_distributor.c: Request 'REGISTER' from '<sip:1009@127.0.0.1>' failed for '127.0.0.1:5074' - No matching endpoint found`, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -447,7 +449,8 @@ func TestFail2banFilter(t *testing.T) {
 func TestFail2banLineBreak(t *testing.T) {
 	f := loadF2bFilter(t)
 	const userMax = 36 // AST_UUID_STR_LEN - 1
-	shortest := `[Nov 24 01:00:00] SECURITY[1] res_security_log.c: SecurityEvent="FailedACL",EventTV="",Severity="",Service="",EventVersion="1",AccountID=,LocalAddress="",RemoteAddress="IPV4/1.2.3.4/1"`
+	// No date: fail2ban matches a line without one.
+	shortest := `SECURITY[1] res_security_log.c: SecurityEvent="FailedACL",EventTV="",Severity="",Service="",EventVersion="1",AccountID=,LocalAddress="",RemoteAddress="IPV4/1.2.3.4/1"`
 	if h, ok := f.match(shortest); !ok || h != "1.2.3.4" {
 		t.Fatalf("the shortest forged line got %q (matched %v): the filter changed, find its shortest line again", h, ok)
 	}
@@ -455,18 +458,19 @@ func TestFail2banLineBreak(t *testing.T) {
 		t.Fatalf("a forged line fits in the %d characters of a user name", userMax)
 	}
 	// The most a caller gets: a user name of 36 characters that breaks
-	// the line and starts a new one with a date.
-	user := "\n[Nov 24 01:00:00] SECURITY[1] res_s"
-	if len(user) != userMax {
-		t.Fatalf("user is %d characters", len(user))
-	}
-	line := `[2026-11-24 01:00:00.001] SECURITY[13979] res_security_log.c: SecurityEvent="InvalidAccountID",EventTV="2026-11-24T01:00:00.001+0000",Severity="Error",Service="PJSIP",EventVersion="1",` +
-		`AccountID="` + user + `",SessionID="s",LocalAddress="IPV4/UDP/192.0.2.1/5060",RemoteAddress="IPV4/UDP/203.0.113.9/5060"`
-	// The event itself is lost (such a name is no endpoint's: the
-	// caller learns nothing from it), and no address is banned.
-	for i, l := range strings.Split(line, "\n") {
-		if h, ok := f.match(l); ok {
-			t.Errorf("part %d of the broken line bans %s", i+1, h)
+	// the line and starts a new one, with a date or without.
+	for _, user := range []string{"\n[Nov 24 01:00:00] SECURITY[1] res_s", "\nSECURITY[1] res_security_log.c: Sec"} {
+		if len(user) != userMax {
+			t.Fatalf("user %q is %d characters", user, len(user))
+		}
+		line := `[2026-11-24 01:00:00.001] SECURITY[13979] res_security_log.c: SecurityEvent="InvalidAccountID",EventTV="2026-11-24T01:00:00.001+0000",Severity="Error",Service="PJSIP",EventVersion="1",` +
+			`AccountID="` + user + `",SessionID="s",LocalAddress="IPV4/UDP/192.0.2.1/5060",RemoteAddress="IPV4/UDP/203.0.113.9/5060"`
+		// The event itself is lost (such a name is no endpoint's: the
+		// caller learns nothing from it), and no address is banned.
+		for i, l := range strings.Split(line, "\n") {
+			if h, ok := f.match(l); ok {
+				t.Errorf("user %q: part %d of the broken line bans %s", user, i+1, h)
+			}
 		}
 	}
 }
