@@ -378,8 +378,8 @@ func TestConfigCheck(t *testing.T) {
 	if code, _, errs := c.run("config", "check", filepath.Join(dir, "nope.toml")); code != exitUsage || !strings.Contains(errs, "give an existing file with --config or TOLLGUARD_CONFIG") {
 		t.Errorf("missing config: exit %d, %q", code, errs)
 	}
-	// A password serve would find missing fails the check too (it is
-	// the unit's ExecStartPre); the environment supplies it.
+	// A password serve would find missing fails the check too; the
+	// environment supplies it.
 	ari := filepath.Join(dir, "ari.toml")
 	os.WriteFile(ari, []byte("[ari]\nenabled = true\nuser = \"tollguard\"\n"), 0o600)
 	if code, _, errs := c.run("config", "check", ari); code != exitUsage || !strings.Contains(errs, "ari password is empty") {

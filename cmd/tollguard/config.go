@@ -554,8 +554,8 @@ func (l LogConfig) NewLogger(w io.Writer) *slog.Logger {
 // readable by every user or writable by others than its owner (0600, or
 // 0640 with the tollguard group, is a secret), or reached through a
 // directory another user can swap it in (checkSecretPath). config check, serve and
-// the commands all ask it, so a unit's ExecStartPre catches what serve
-// would refuse.
+// the commands all ask it, so config check catches what serve would
+// refuse.
 func checkSecretFile(path string) error {
 	fi, err := os.Stat(path)
 	if err != nil {

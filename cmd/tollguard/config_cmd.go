@@ -35,8 +35,9 @@ there, without quoting the file's text: a secret written into the file
 by mistake is not printed.
 
 It also reads the secrets serve needs (TOLLGUARD_ARI_PASSWORD and the
-others, or the *_file settings), so run it with serve's environment: the
-unit runs it before every start with its EnvironmentFile.
+others, or the *_file settings), so run it with serve's environment (the
+unit's EnvironmentFile), before restarting serve on an edited config:
+serve refuses the same errors at start, exiting 2.
 
 With [gate] allow_unknown on, it looks default_account up in the database
 (--db, TOLLGUARD_DB or db; read-only, never created) and warns on stderr
@@ -81,9 +82,8 @@ starts with it.`,
 
 // checkSecrets builds what serve builds from the secrets (the ARI
 // client config, the notifiers), so that a password serve would find
-// missing, in the environment or a file, fails the check too: under
-// systemd the check is ExecStartPre, and passing it while serve exits 2
-// leaves tollguard down.
+// missing, in the environment or a file, fails the check too: a check
+// that passes before a restart while serve exits 2 leaves tollguard down.
 func (c *Config) checkSecrets() error {
 	var msgs []string
 	if c.ARI.Enabled {
@@ -104,7 +104,7 @@ func (c *Config) checkSecrets() error {
 // is not an account in the database, as serve logs at start. It reads
 // the database read-only and never creates it. A warning, not an error:
 // serve starts with it (the gate still serves the extensions it knows),
-// so the unit's ExecStartPre must not keep it down.
+// so the check must not say otherwise.
 func (c *Config) warnDefaultAccount(ctx context.Context, w io.Writer) {
 	g := c.Gate
 	if !g.AllowUnknown || g.DefaultAccount == "" {

@@ -541,6 +541,15 @@ func TestSystemdUnit(t *testing.T) {
 		has("LimitCORE", "0")
 	}
 	has("RestartPreventExitStatus", strconv.Itoa(exitUsage))
+	// systemd tests RestartPreventExitStatus against the main process
+	// alone (service.c, service_shall_restart: main_exec_status): a
+	// control command exiting 2 (ExecStartPre=tollguard config check) is
+	// restarted until the start limit. serve refuses a bad config itself.
+	for _, k := range []string{"ExecStartPre", "ExecStartPost", "ExecCondition"} {
+		if len(vals[k]) > 0 {
+			t.Errorf("%s=%q: its exit 2 on a config error would be restarted; serve exits 2 on its own", k, vals[k])
+		}
+	}
 	has("UMask", "0077")
 	has("NoNewPrivileges", "yes")
 	has("PrivateTmp", "yes")

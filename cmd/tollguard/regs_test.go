@@ -289,8 +289,8 @@ func TestARIConfig(t *testing.T) {
 	if _, err := withFile.ARI.ClientConfig(); err == nil || !strings.Contains(err.Error(), "chmod 600") {
 		t.Errorf("world-readable secret file: %v", err)
 	}
-	// config check (the unit's ExecStartPre) refuses it too, so a unit
-	// never starts serve into an exit it is not restarted from.
+	// config check refuses it too, so a check before a restart never
+	// passes what serve then refuses with exit 2.
 	if _, err := LoadConfig(write(fmt.Sprintf("[ari]\nenabled = true\npassword_file = %q\n", secret))); tollguard.ErrorCode(err) != tollguard.EINVALID || !strings.Contains(err.Error(), "chmod 600") {
 		t.Errorf("config check of a world-readable secret file: %v", err)
 	}

@@ -115,7 +115,7 @@ func TestReloadLogsMissingDefaultAccount(t *testing.T) {
 // TestConfigCheckWarnsOfMissingDefaultAccount: config check passed a
 // default_account the database does not hold. It warns now, reading the
 // database without creating it, and still passes: serve starts with it,
-// and the unit runs the check as ExecStartPre.
+// and an admin runs the check before restarting serve.
 func TestConfigCheckWarnsOfMissingDefaultAccount(t *testing.T) {
 	for _, tc := range []struct {
 		name, acct string
