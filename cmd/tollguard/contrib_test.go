@@ -495,6 +495,18 @@ func TestFail2banJail(t *testing.T) {
 	if !slices.Contains(ignore, "127.0.0.0/8") || !slices.Contains(ignore, "::1") {
 		t.Errorf("ignoreip %v must hold the loopback ranges", ignore)
 	}
+	// fail2ban 1.0.2 (Debian 12) bans with iptables by default, which
+	// Debian 12 does not install: every ban would fail, unseen in
+	// fail2ban-client status. nftables-allports takes protocols as an
+	// nft set: "all" makes every ban a syntax error.
+	if get("banaction") != "nftables-allports" {
+		t.Errorf("banaction %q: want nftables-allports", get("banaction"))
+	}
+	for _, p := range strings.Split(get("protocol"), ",") {
+		if !slices.Contains([]string{"tcp", "udp", "sctp", "dccp", "udplite"}, strings.TrimSpace(p)) {
+			t.Errorf("protocol %q: nft's meta l4proto takes no %q", get("protocol"), p)
+		}
+	}
 	maxretry, err := strconv.Atoi(get("maxretry"))
 	if err != nil || maxretry < 3 || maxretry > 10 {
 		t.Errorf("maxretry %q: want 3 to 10", get("maxretry"))
