@@ -660,3 +660,18 @@ func TestAsteriskSnippets(t *testing.T) {
 		t.Errorf("logger.conf's dateformat %q: the fail2ban filter reads only %%F %%T.%%3q or the default", df)
 	}
 }
+
+// TestExampleDeck: the README's step 3 imports the shipped example deck,
+// billing terms and connection fees included.
+func TestExampleDeck(t *testing.T) {
+	c := newCLI(t)
+	c.ok("rates", "import", filepath.Join(contribDir, "example-deck.csv"), "--currency", "GBP")
+	for num, want := range map[string]string{
+		"00447700900123": "rate 0.08/min billed 60/60, 0.02 connection fee (prefix +447, United Kingdom mobile; deck in GBP)",
+		"0033612345678":  "rate 0.09/min billed 30/6 (prefix +336, France mobile; deck in GBP)",
+	} {
+		if out := c.ok("rates", "lookup", num); !strings.Contains(out, want) {
+			t.Errorf("rates lookup %s:\n%s\nwant %q", num, out, want)
+		}
+	}
+}
