@@ -100,23 +100,11 @@ func (r *AuditRun) Fixable() bool {
 func (r *AuditRun) Worst() Severity {
 	var w Severity
 	for _, f := range r.Findings {
-		if severityRank(f.Severity) > severityRank(w) {
+		if f.Severity.Rank() > w.Rank() {
 			w = f.Severity
 		}
 	}
 	return w
-}
-
-func severityRank(s Severity) int {
-	switch s {
-	case SeverityInfo:
-		return 1
-	case SeverityWarning:
-		return 2
-	case SeverityCritical:
-		return 3
-	}
-	return 0
 }
 
 // AuditEnv is everything the audits and the extension lifecycle use.
@@ -677,7 +665,7 @@ func (env *AuditEnv) recordAudit(ctx context.Context, run *AuditRun, findings []
 	// Read before this run is stored, and only when a finding alerts.
 	var prevRun time.Time
 	if env.Alerter != nil && slices.ContainsFunc(run.Findings, func(f AuditFinding) bool {
-		return severityRank(f.Severity) >= severityRank(SeverityWarning)
+		return f.Severity.Rank() >= SeverityWarning.Rank()
 	}) {
 		prevRun = env.previousRun(saveCtx, run.Job)
 	}
@@ -686,7 +674,7 @@ func (env *AuditEnv) recordAudit(ctx context.Context, run *AuditRun, findings []
 	}
 	run.ID = stored.ID
 	for _, f := range run.Findings {
-		if severityRank(f.Severity) < severityRank(SeverityWarning) || env.Alerter == nil {
+		if f.Severity.Rank() < SeverityWarning.Rank() || env.Alerter == nil {
 			continue
 		}
 		if aerr := env.Alerter.Raise(saveCtx, f.alert(run, prevRun)); aerr != nil {
