@@ -21,6 +21,22 @@ const accountCols = `id, name, country, national_prefix, intl_prefix, internal_m
 
 type scanner interface{ Scan(dest ...any) error }
 
+// scanAll reads every row of a list query with scan and closes rows:
+// the one loop each listing (calls, accounts, extensions, alerts, ...)
+// would otherwise write out again.
+func scanAll[T any](rows *sql.Rows, scan func(scanner) (T, error)) ([]T, error) {
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
 // accountRow is an account being scanned: dest lists where each of
 // accountCols goes, account finishes the conversions.
 type accountRow struct {
@@ -194,16 +210,7 @@ func (s *DB) Accounts(ctx context.Context) ([]*tollguard.Account, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []*tollguard.Account
-	for rows.Next() {
-		a, err := scanAccount(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, a)
-	}
-	return out, rows.Err()
+	return scanAll(rows, scanAccount)
 }
 
 type querier interface {
@@ -325,16 +332,7 @@ func (s *DB) Extensions(ctx context.Context, account string) ([]*tollguard.Exten
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []*tollguard.Extension
-	for rows.Next() {
-		e, err := scanExtension(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return scanAll(rows, scanExtension)
 }
 
 // UpdateExtension loads extension name, lets fn change it, and writes it

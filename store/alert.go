@@ -184,17 +184,8 @@ func (s *DB) FireDigests(ctx context.Context, p tollguard.AlertPolicy, notifiers
 		if err != nil {
 			return err
 		}
-		var due []tollguard.AlertState
-		for rows.Next() {
-			st, err := scanAlert(rows)
-			if err != nil {
-				rows.Close()
-				return err
-			}
-			due = append(due, st)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		due, err := scanAll(rows, scanAlert)
+		if err != nil {
 			return err
 		}
 		for _, st := range due {
@@ -270,15 +261,8 @@ func (s *DB) ClaimDeliveries(ctx context.Context, notifier string, now time.Time
 		if err != nil {
 			return fmt.Errorf("claim %s deliveries: %w", notifier, err)
 		}
-		defer rows.Close()
-		for rows.Next() {
-			d, err := scanDelivery(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, d)
-		}
-		return rows.Err()
+		out, err = scanAll(rows, scanDelivery)
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -439,16 +423,7 @@ func (s *DB) Alerts(ctx context.Context, f AlertFilter) ([]tollguard.AlertState,
 	if err != nil {
 		return nil, fmt.Errorf("list alerts: %w", err)
 	}
-	defer rows.Close()
-	var out []tollguard.AlertState
-	for rows.Next() {
-		st, err := scanAlert(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, st)
-	}
-	return out, rows.Err()
+	return scanAll(rows, scanAlert)
 }
 
 // Alert returns one alert.
@@ -475,16 +450,7 @@ func (s *DB) Deliveries(ctx context.Context, alertIDs ...int64) ([]Delivery, err
 	if err != nil {
 		return nil, fmt.Errorf("list deliveries: %w", err)
 	}
-	defer rows.Close()
-	var out []Delivery
-	for rows.Next() {
-		d, err := scanDelivery(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, d)
-	}
-	return out, rows.Err()
+	return scanAll(rows, scanDelivery)
 }
 
 // AckAlert acknowledges an alert: later occurrences start a new alert,

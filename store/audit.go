@@ -242,16 +242,7 @@ func (s *DB) Snapshots(ctx context.Context, ext string) ([]*tollguard.ExtensionS
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []*tollguard.ExtensionSnapshot
-	for rows.Next() {
-		snap, err := scanSnapshot(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, snap)
-	}
-	return out, rows.Err()
+	return scanAll(rows, scanSnapshot)
 }
 
 // MarkSnapshotRestored stamps a snapshot as used.

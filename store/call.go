@@ -176,16 +176,7 @@ func (s *DB) Calls(ctx context.Context, f CallFilter) ([]*tollguard.CallRecord, 
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []*tollguard.CallRecord
-	for rows.Next() {
-		c, err := scanCall(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return scanAll(rows, scanCall)
 }
 
 // CallsInProgress lists the allowed, unsettled calls of extension, or
@@ -202,16 +193,7 @@ func (s *DB) OpenCallsBefore(ctx context.Context, t time.Time) ([]*tollguard.Cal
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []*tollguard.CallRecord
-	for rows.Next() {
-		c, err := scanCall(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return scanAll(rows, scanCall)
 }
 
 // Rollup folds settled and denied calls created before t into monthly
