@@ -17,17 +17,7 @@ func (StaleAudit) Name() string { return "stale" }
 func (StaleAudit) Run(ctx context.Context, env *AuditEnv, apply bool, p AuditProgress) ([]AuditFinding, []AuditAction, error) {
 	r := newAuditRun(env, "stale", apply, p)
 	s := env.Settings.WithDefaults()
-	if err := r.processDuePurges(ctx); err != nil {
-		return r.result(err)
-	}
-	if err := r.loadPending(ctx); err != nil { // what is still pending after that
-		return r.result(err)
-	}
-	inv, err := r.inventory(ctx, "extensions only Asterisk knows are not audited and the store's cannot be checked against their live state")
-	if err != nil {
-		return r.result(err)
-	}
-	uses, err := r.lastUses(ctx)
+	inv, uses, err := r.purgeSweep(ctx, "extensions only Asterisk knows are not audited and the store's cannot be checked against their live state")
 	if err != nil {
 		return r.result(err)
 	}
@@ -170,6 +160,28 @@ func (i *extInfo) knownSince() time.Time {
 // lastUses is when each extension last called (through the gate) and
 // last registered (seen by the ARI listener).
 type lastUses struct{ calls, registered, restored map[string]time.Time }
+
+// purgeSweep is how the stale and tests audits begin, as both block
+// extensions and purge them after the grace period: finish the purges
+// that are due, load those still pending, then list the extensions (why:
+// what goes unchecked without Asterisk) and when each was last used.
+func (r *auditRun) purgeSweep(ctx context.Context, why string) ([]*extInfo, lastUses, error) {
+	if err := r.processDuePurges(ctx); err != nil {
+		return nil, lastUses{}, err
+	}
+	if err := r.loadPending(ctx); err != nil { // what is still pending after that
+		return nil, lastUses{}, err
+	}
+	inv, err := r.inventory(ctx, why)
+	if err != nil {
+		return nil, lastUses{}, err
+	}
+	uses, err := r.lastUses(ctx)
+	if err != nil {
+		return nil, lastUses{}, err
+	}
+	return inv, uses, nil
+}
 
 func (r *auditRun) lastUses(ctx context.Context) (lastUses, error) {
 	var u lastUses

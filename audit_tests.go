@@ -37,17 +37,7 @@ func (TestsAudit) Run(ctx context.Context, env *AuditEnv, apply bool, p AuditPro
 	if err != nil {
 		return r.result(err)
 	}
-	if err := r.processDuePurges(ctx); err != nil {
-		return r.result(err)
-	}
-	if err := r.loadPending(ctx); err != nil { // what is still pending after that
-		return r.result(err)
-	}
-	inv, err := r.inventory(ctx, "only the store's names, caller IDs and descriptions are checked")
-	if err != nil {
-		return r.result(err)
-	}
-	uses, err := r.lastUses(ctx)
+	inv, uses, err := r.purgeSweep(ctx, "only the store's names, caller IDs and descriptions are checked")
 	if err != nil {
 		return r.result(err)
 	}
