@@ -95,6 +95,16 @@ func (a *App) Store(ctx context.Context) (*store.DB, error) {
 	return db, nil
 }
 
+// checkAccountFilter fails when a list's --account names no account:
+// that is a typo, not an empty list (nor, for rules, only the global ones).
+func checkAccountFilter(ctx context.Context, db *store.DB, account string) error {
+	if account == "" {
+		return nil
+	}
+	_, err := db.Account(ctx, account)
+	return err
+}
+
 // Close closes the database if it was opened.
 func (a *App) Close() {
 	if a.db != nil {

@@ -41,11 +41,8 @@ func newExtListCommand(app *App) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if account != "" {
-				// An account that does not exist is a typo, not an empty list.
-				if _, err := db.Account(cmd.Context(), account); err != nil {
-					return err
-				}
+			if err := checkAccountFilter(cmd.Context(), db, account); err != nil {
+				return err
 			}
 			es, err := db.Extensions(cmd.Context(), account)
 			if err != nil {

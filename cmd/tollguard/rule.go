@@ -72,11 +72,8 @@ func newRuleListCommand(app *App) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if account != "" {
-				// Not the global rules as if they applied to a typo.
-				if _, err := db.Account(cmd.Context(), account); err != nil {
-					return err
-				}
+			if err := checkAccountFilter(cmd.Context(), db, account); err != nil {
+				return err
 			}
 			rs, err := db.Rules(cmd.Context(), account)
 			if err != nil {
