@@ -1,10 +1,7 @@
 package notify_test
 
 import (
-	"bufio"
 	"context"
-	"net"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,65 +10,26 @@ import (
 	"github.com/tollguard/tollguard/notify"
 )
 
-// acceptThenStallSMTP is an SMTP server that queues each message (250
-// after the data) and then, per after, stalls on or drops the
+// acceptThenStallSMTP is a bare SMTP server that queues each message
+// (250 after the data) and then, per after, stalls on or drops the
 // connection at the next command (go-mail's NOOP/RSET, then QUIT). It
 // counts the messages it queued.
 func acceptThenStallSMTP(t *testing.T, after string) (port int, queued *atomic.Int32) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	release := make(chan struct{})
-	t.Cleanup(func() { close(release); ln.Close() })
 	queued = new(atomic.Int32)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				r := bufio.NewReader(c)
-				say := func(l string) { c.Write([]byte(l + "\r\n")) }
-				say("220 accepting ESMTP")
-				inData, done := false, false
-				for {
-					l, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					l = strings.TrimRight(l, "\r\n")
-					u := strings.ToUpper(l)
-					switch {
-					case inData && l == ".":
-						inData, done = false, true
-						queued.Add(1)
-						say("250 2.0.0 queued as 42")
-					case inData:
-					case done && after == "drop":
-						return
-					case done && after == "stall":
-						<-release
-						return
-					case strings.HasPrefix(u, "EHLO"), strings.HasPrefix(u, "HELO"):
-						say("250 accepting")
-					case strings.HasPrefix(u, "DATA"):
-						inData = true
-						say("354 go on")
-					case strings.HasPrefix(u, "QUIT"):
-						say("221 bye")
-						return
-					default:
-						say("250 ok")
-					}
-				}
-			}()
+	port = bareSMTP(t, func(at string, release <-chan struct{}) bool {
+		switch {
+		case at == "data":
+			queued.Add(1)
+		case at == "next" && after == "drop":
+			return false
+		case at == "next" && after == "stall":
+			<-release
+			return false
 		}
-	}()
-	return ln.Addr().(*net.TCPAddr).Port, queued
+		return true
+	})
+	return port, queued
 }
 
 // TestEmailAcceptedIsSent: once the server has queued the message (250

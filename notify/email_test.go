@@ -188,10 +188,13 @@ func TestNewEmailRejectsBadConfig(t *testing.T) {
 	}
 }
 
-// stallingSMTP is a bare SMTP server on loopback that goes silent at
-// one point of the dialogue (before the greeting, after EHLO, or after
-// the message's final dot) until the test ends.
-func stallingSMTP(t *testing.T, stallAt string) int {
+// bareSMTP is an SMTP server on loopback with its dialogue written out
+// by hand, so that a test can hold or cut it where a real server would
+// not. step runs before each of these replies: "greeting", "ehlo",
+// "data" (the message's final dot) and "next" (any command after a
+// queued message). It may wait for release, closed at the test's end,
+// and returns false to drop the connection instead of replying.
+func bareSMTP(t *testing.T, step func(at string, release <-chan struct{}) bool) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -207,32 +210,36 @@ func stallingSMTP(t *testing.T, stallAt string) int {
 			}
 			go func() {
 				defer c.Close()
-				stall := func(at string) {
-					if at == stallAt {
-						<-release
-					}
-				}
 				r := bufio.NewReader(c)
 				say := func(l string) { c.Write([]byte(l + "\r\n")) }
-				stall("greeting")
-				say("220 stalling ESMTP")
-				inData := false
+				if !step("greeting", release) {
+					return
+				}
+				say("220 bare ESMTP")
+				inData, queued := false, false
 				for {
 					l, err := r.ReadString('\n')
 					if err != nil {
 						return
 					}
 					l = strings.TrimRight(l, "\r\n")
+					if queued && !inData && !step("next", release) {
+						return
+					}
 					u := strings.ToUpper(l)
 					switch {
 					case inData && l == ".":
-						inData = false
-						stall("data")
-						say("250 queued")
+						inData, queued = false, true
+						if !step("data", release) {
+							return
+						}
+						say("250 2.0.0 queued as 42")
 					case inData:
 					case strings.HasPrefix(u, "EHLO"), strings.HasPrefix(u, "HELO"):
-						stall("ehlo")
-						say("250 stalling")
+						if !step("ehlo", release) {
+							return
+						}
+						say("250 bare")
 					case strings.HasPrefix(u, "DATA"):
 						inData = true
 						say("354 go on")
@@ -247,6 +254,19 @@ func stallingSMTP(t *testing.T, stallAt string) int {
 		}
 	}()
 	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// stallingSMTP is a bare SMTP server that goes silent at one point of
+// the dialogue (before the greeting, after EHLO, or after the message's
+// final dot) until the test ends.
+func stallingSMTP(t *testing.T, stallAt string) int {
+	t.Helper()
+	return bareSMTP(t, func(at string, release <-chan struct{}) bool {
+		if at == stallAt {
+			<-release
+		}
+		return true
+	})
 }
 
 // TestEmailSendEndsAtContextDeadline: a send ends at its context's
