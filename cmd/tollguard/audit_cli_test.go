@@ -308,19 +308,8 @@ func TestAuditConfigValidation(t *testing.T) {
 // [audit] apply says.
 func TestScheduledAudits(t *testing.T) {
 	ctx := context.Background()
-	cfg, err := parseConfig("t.toml", "[audit]\nenabled = true\napply = [\"quotas\"]\n[audit.schedules]\nselftest = \"0 6 * * 1\"\n", DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "tg.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	app := NewApp(strings.NewReader(""), io.Discard, io.Discard)
-	app.Config = cfg
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	d := &daemon{app: app, db: db, log: log, alerter: logAlerter{log}, metrics: NewMetrics()}
+	d := auditDaemon(t, t.TempDir(), "[audit]\nenabled = true\napply = [\"quotas\"]\n[audit.schedules]\nselftest = \"0 6 * * 1\"\n", io.Discard)
+	cfg, db := d.app.Config, d.db
 	s, err := newAuditScheduler(d)
 	if err != nil {
 		t.Fatal(err)
@@ -367,6 +356,26 @@ func TestScheduledAudits(t *testing.T) {
 	}
 }
 
+// auditDaemon is a daemon as serve starts it for the audit scheduler:
+// config parsed from conf, a database in dir, logs (and log alerts)
+// written to logw. The test's end closes the database.
+func auditDaemon(t *testing.T, dir, conf string, logw io.Writer) *daemon {
+	t.Helper()
+	cfg, err := parseConfig("t.toml", conf, DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.Open(context.Background(), filepath.Join(dir, "tg.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	app := NewApp(strings.NewReader(""), io.Discard, io.Discard)
+	app.Config = cfg
+	log := slog.New(slog.NewTextHandler(logw, nil))
+	return &daemon{app: app, db: db, log: log, alerter: logAlerter{log}, metrics: NewMetrics()}
+}
+
 // TestQueuedAuditSkippedAtShutdown: an audit that fell due while
 // another ran waits its turn; when shutdown begins meanwhile, it does not
 // run once the first one finishes. Before, it ran with the daemon's
@@ -375,20 +384,9 @@ func TestQueuedAuditSkippedAtShutdown(t *testing.T) {
 	dir := t.TempDir()
 	// The pins audit blocks opening a FIFO for voicemail.conf: a slow audit.
 	fifo := hungVoicemailConf(t, dir)
-	cfg, err := parseConfig("t.toml", "[audit]\nenabled = true\n[audit.pins]\nvoicemail_conf = \""+fifo+"\"\n", DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := store.Open(context.Background(), filepath.Join(dir, "tg.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	app := NewApp(strings.NewReader(""), io.Discard, io.Discard)
-	app.Config = cfg
 	logs := make(chanWriter, 100)
-	log := slog.New(slog.NewTextHandler(logs, nil))
-	d := &daemon{app: app, db: db, log: log, alerter: logAlerter{log}, metrics: NewMetrics()}
+	d := auditDaemon(t, dir, "[audit]\nenabled = true\n[audit.pins]\nvoicemail_conf = \""+fifo+"\"\n", logs)
+	db := d.db
 	s, err := newAuditScheduler(d)
 	if err != nil {
 		t.Fatal(err)
@@ -647,19 +645,8 @@ func TestCLIUnblockAfterPartialPurge(t *testing.T) {
 func TestHungAuditDoesNotHoldUpTheOthers(t *testing.T) {
 	dir := t.TempDir()
 	fifo := hungVoicemailConf(t, dir)
-	cfg, err := parseConfig("t.toml", "[audit]\nenabled = true\ntimeout = \"1s\"\n[audit.pins]\nvoicemail_conf = \""+fifo+"\"\n", DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := store.Open(context.Background(), filepath.Join(dir, "tg.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	app := NewApp(strings.NewReader(""), io.Discard, io.Discard)
-	app.Config = cfg
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	d := &daemon{app: app, db: db, log: log, alerter: logAlerter{log}, metrics: NewMetrics()}
+	d := auditDaemon(t, dir, "[audit]\nenabled = true\ntimeout = \"1s\"\n[audit.pins]\nvoicemail_conf = \""+fifo+"\"\n", io.Discard)
+	db := d.db
 	s, err := newAuditScheduler(d)
 	if err != nil {
 		t.Fatal(err)
