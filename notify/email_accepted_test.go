@@ -40,11 +40,7 @@ func TestEmailAcceptedIsSent(t *testing.T) {
 	for _, after := range []string{"drop", "stall"} {
 		t.Run(after, func(t *testing.T) {
 			port, queued := acceptThenStallSMTP(t, after)
-			e, err := notify.NewEmail(notify.EmailConfig{Host: "127.0.0.1", Port: port, TLS: notify.TLSNone,
-				From: "tollguard@pbx.example", To: []string{"admin@example.com"}, Timeout: 5 * time.Second})
-			if err != nil {
-				t.Fatal(err)
-			}
+			e := bareEmail(t, port)
 			ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 			defer cancel()
 			_, n := tollguard.AlertPolicy{}.NewAlertState(compromised(), t0)
@@ -62,11 +58,7 @@ func TestEmailAcceptedIsSent(t *testing.T) {
 // that drops the connection after queuing gets the notice once.
 func TestDispatcherMailsAnAcceptedNoticeOnce(t *testing.T) {
 	port, queued := acceptThenStallSMTP(t, "drop")
-	e, err := notify.NewEmail(notify.EmailConfig{Host: "127.0.0.1", Port: port, TLS: notify.TLSNone,
-		From: "tollguard@pbx.example", To: []string{"admin@example.com"}, Timeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := bareEmail(t, port)
 	clk := newClock()
 	d := newDispatcher(t, openDB(t, ""), notify.Options{Now: clk.Now}, e)
 	if err := d.Raise(context.Background(), compromised()); err != nil {

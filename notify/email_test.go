@@ -256,6 +256,18 @@ func bareSMTP(t *testing.T, step func(at string, release <-chan struct{}) bool) 
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
+// bareEmail is an email notifier for the bare SMTP server on port: no
+// TLS, no login, go-mail's own timeout well past the tests' deadlines.
+func bareEmail(t *testing.T, port int) *notify.Email {
+	t.Helper()
+	e, err := notify.NewEmail(notify.EmailConfig{Host: "127.0.0.1", Port: port, TLS: notify.TLSNone,
+		From: "tollguard@pbx.example", To: []string{"admin@example.com"}, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
 // stallingSMTP is a bare SMTP server that goes silent at one point of
 // the dialogue (before the greeting, after EHLO, or after the message's
 // final dot) until the test ends.
@@ -277,16 +289,12 @@ func stallingSMTP(t *testing.T, stallAt string) int {
 func TestEmailSendEndsAtContextDeadline(t *testing.T) {
 	for _, stallAt := range []string{"greeting", "ehlo", "data"} {
 		t.Run(stallAt, func(t *testing.T) {
-			e, err := notify.NewEmail(notify.EmailConfig{Host: "127.0.0.1", Port: stallingSMTP(t, stallAt), TLS: notify.TLSNone,
-				From: "tollguard@pbx.example", To: []string{"admin@example.com"}, Timeout: 5 * time.Second})
-			if err != nil {
-				t.Fatal(err)
-			}
+			e := bareEmail(t, stallingSMTP(t, stallAt))
 			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 			defer cancel()
 			_, n := tollguard.AlertPolicy{}.NewAlertState(compromised(), t0)
 			start := time.Now()
-			err = e.Notify(ctx, n)
+			err := e.Notify(ctx, n)
 			if took := time.Since(start); took > 2*time.Second {
 				t.Errorf("Notify returned %v after its 300ms deadline", (took - 300*time.Millisecond).Round(time.Millisecond))
 			}
@@ -296,15 +304,11 @@ func TestEmailSendEndsAtContextDeadline(t *testing.T) {
 		})
 	}
 	t.Run("Canceled", func(t *testing.T) {
-		e, err := notify.NewEmail(notify.EmailConfig{Host: "127.0.0.1", Port: stallingSMTP(t, "data"), TLS: notify.TLSNone,
-			From: "tollguard@pbx.example", To: []string{"admin@example.com"}, Timeout: 5 * time.Second})
-		if err != nil {
-			t.Fatal(err)
-		}
+		e := bareEmail(t, stallingSMTP(t, "data"))
 		ctx, cancel := context.WithCancel(context.Background())
 		time.AfterFunc(300*time.Millisecond, cancel)
 		start := time.Now()
-		err = e.SendMail(ctx, "owner@example.com", "PIN changed", "body")
+		err := e.SendMail(ctx, "owner@example.com", "PIN changed", "body")
 		if took := time.Since(start); took > 2*time.Second {
 			t.Errorf("SendMail returned %v after it was cancelled", (took - 300*time.Millisecond).Round(time.Millisecond))
 		}
