@@ -43,11 +43,7 @@ func newAuditCLI(t *testing.T, config string) *auditCLI {
 	if err := os.WriteFile(c.cfg, []byte(fmt.Sprintf("db = %q\n", c.db)+config), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	fake, err := aritest.NewServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(fake.Close)
+	fake := newFakeARI(t)
 	c.fake = fake
 	prev := ariClient
 	ariClient = func(*App) (tollguard.Asterisk, func(), error) {

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/tollguard/tollguard"
-	"github.com/tollguard/tollguard/ari/aritest"
 	"github.com/tollguard/tollguard/store"
 )
 
@@ -25,11 +24,7 @@ import (
 // registration from outside the access list locks the extension down,
 // and SIGTERM-style cancellation stops it cleanly.
 func TestServeWithARI(t *testing.T) {
-	fake, err := aritest.NewServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fake.Close()
+	fake := newFakeARI(t)
 	dir := t.TempDir()
 	db := filepath.Join(dir, "tollguard.db")
 	pw := filepath.Join(dir, "ari.secret")
