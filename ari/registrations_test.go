@@ -221,17 +221,7 @@ func TestRegistrationRewriteContact(t *testing.T) {
 	ctx := context.Background()
 	h := newHarness(t)
 	setCIDRs(t, h.db, "1001", "10.1.0.0/24")
-	ep, ok := h.fake.Object("endpoint", "1001")
-	if !ok {
-		t.Fatal("no recorded endpoint 1001")
-	}
-	fields := slices.Clone(ep)
-	for i := range fields {
-		if fields[i].Attribute == "rewrite_contact" {
-			fields[i].Value = "true"
-		}
-	}
-	h.fake.SetObject("endpoint", "1001", fields, false)
+	setRewriteContact(t, h)
 	h.start()
 	h.fake.Register("1001", "1001", "sip:1001@10.1.0.7:5060", map[string]string{"user_agent": "Yealink"}, true)
 	testutil.Eventually(t, waitLimit, "office contact", func() bool {
