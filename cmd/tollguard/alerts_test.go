@@ -22,7 +22,6 @@ import (
 
 	"github.com/tollguard/tollguard"
 	"github.com/tollguard/tollguard/notify"
-	"github.com/tollguard/tollguard/store"
 )
 
 // alertsEnv is a config with e-mail (to an in-process SMTP server) and a
@@ -352,11 +351,7 @@ func TestAlertsJSONEvidenceTimes(t *testing.T) {
 	c := newCLI(t)
 	c.seed()
 	ctx := context.Background()
-	db, err := store.Open(ctx, c.db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openStore(t, c.db)
 	at := time.Date(2026, 3, 2, 10, 4, 5, 0, time.UTC)
 	var id int64
 	for i := range 2 {

@@ -23,7 +23,6 @@ import (
 	"github.com/tollguard/tollguard/ari/aritest"
 	"github.com/tollguard/tollguard/cron"
 	"github.com/tollguard/tollguard/internal/testutil"
-	"github.com/tollguard/tollguard/store"
 	"github.com/tollguard/tollguard/voicemail"
 )
 
@@ -361,11 +360,7 @@ func auditDaemon(t *testing.T, dir, conf string, logw io.Writer) *daemon {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := store.Open(context.Background(), filepath.Join(dir, "tg.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := openStore(t, filepath.Join(dir, "tg.db"))
 	app := NewApp(strings.NewReader(""), io.Discard, io.Discard)
 	app.Config = cfg
 	log := slog.New(slog.NewTextHandler(logw, nil))
@@ -591,11 +586,7 @@ func failedPurge(t *testing.T, c *auditCLI, typ string, status int, text string)
 	c.ok("account", "add", "acme", "--country", "GB", "--currency", "GBP")
 	c.ok("ext", "add", "2001", "--account", "acme")
 	c.ok("ext", "purge", "2001")
-	db, err := store.Open(context.Background(), c.db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openStore(t, c.db)
 	cl, err := ari.NewClient(ari.Config{URL: c.fake.URL, User: c.fake.User, Password: c.fake.Password})
 	if err != nil {
 		t.Fatal(err)

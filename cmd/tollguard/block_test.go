@@ -163,11 +163,7 @@ func TestUnblockAcknowledgesAlerts(t *testing.T) {
 	c := newCLI(t)
 	c.seed()
 	ctx := context.Background()
-	db, err := store.Open(ctx, c.db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openStore(t, c.db)
 	raise := func(subject string) int64 {
 		t.Helper()
 		res, err := db.RaiseAlert(ctx, tollguard.Alert{Kind: tollguard.AlertBurst, Subject: subject, Extension: "1001", Account: "acme",

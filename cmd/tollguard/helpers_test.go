@@ -106,6 +106,18 @@ func openApp(t *testing.T, path string) (*App, *store.DB) {
 	return app, db
 }
 
+// openStore opens the database at path beside the CLI, for what a test
+// sets up or checks there directly; the test's end closes it.
+func openStore(t *testing.T, path string) *store.DB {
+	t.Helper()
+	db, err := store.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
 // runWithARI runs the CLI against the database at db with [ari] pointing
 // at fake, and returns its exit code and output.
 func runWithARI(t *testing.T, fake *aritest.Server, db string, args ...string) (int, string, string) {

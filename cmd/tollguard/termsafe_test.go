@@ -15,7 +15,6 @@ import (
 
 	"github.com/tollguard/tollguard"
 	"github.com/tollguard/tollguard/notify"
-	"github.com/tollguard/tollguard/store"
 )
 
 func TestTermSafe(t *testing.T) {
@@ -75,11 +74,7 @@ func TestCLIKeepsOutsidersTextOnItsLine(t *testing.T) {
 	c := newCLI(t)
 	c.seed()
 	ctx := context.Background()
-	db, err := store.Open(ctx, c.db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openStore(t, c.db)
 	const forged = "FORGED: nothing to do"
 	evil := "Yealink\tT46\n" + forged
 	now := time.Now()
@@ -144,11 +139,7 @@ func TestAlertsShowKeepsDeliveryErrorOnItsLine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := store.Open(ctx, c.db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openStore(t, c.db)
 	now := time.Now()
 	res, err := db.RaiseAlert(ctx, tollguard.Alert{Kind: tollguard.AlertBurst, Subject: "ext:1001", Extension: "1001", Account: "acme",
 		Message: "burst"}, tollguard.AlertPolicy{}, []string{hook.Name()}, now)
