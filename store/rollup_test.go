@@ -17,17 +17,7 @@ func TestRollupKeepsTotalsAndOpenCalls(t *testing.T) {
 	seedAccount(t, db)
 	base := time.Date(2026, 8, 10, 12, 0, 0, 0, time.UTC)
 	insert := func(at time.Time, v tollguard.Verdict, reserve tollguard.Amount) int64 {
-		var id int64
-		err := db.Gate(ctx, false, func(tx tollguard.GateTx) error {
-			var err error
-			id, err = tx.InsertCall(ctx, &tollguard.CallRecord{CreatedAt: at, Extension: "1001", Account: "acme", Dialled: "0207",
-				Class: tollguard.ClassNational, Verdict: v, Reason: tollguard.ReasonOK, Rate: 60000, Reserve: reserve, MaxSec: 600, Scale: 2})
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return id
+		return rollupCall(t, db, tollguard.CallRecord{CreatedAt: at, Verdict: v, Reason: tollguard.ReasonOK, Rate: 60000, Reserve: reserve, MaxSec: 600})
 	}
 	var settled []int64
 	for i := range 7 {
@@ -87,17 +77,7 @@ func TestRollupNeverReusesCallIDs(t *testing.T) {
 	seedAccount(t, db)
 	at := time.Date(2026, 8, 10, 12, 0, 0, 0, time.UTC)
 	insert := func(at time.Time) int64 {
-		var id int64
-		err := db.Gate(ctx, false, func(tx tollguard.GateTx) error {
-			var err error
-			id, err = tx.InsertCall(ctx, &tollguard.CallRecord{CreatedAt: at, Extension: "1001", Account: "acme", Dialled: "0207",
-				Class: tollguard.ClassNational, Verdict: tollguard.Deny, Reason: tollguard.ReasonNoCredit, Scale: 2})
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return id
+		return rollupCall(t, db, tollguard.CallRecord{CreatedAt: at, Verdict: tollguard.Deny, Reason: tollguard.ReasonNoCredit})
 	}
 	var last int64
 	for range 3 {
@@ -124,16 +104,7 @@ func TestHugeBillsecKeepsSumsWorking(t *testing.T) {
 	seedAccount(t, db)
 	at := time.Date(2026, 8, 10, 12, 0, 0, 0, time.UTC)
 	for range 2 {
-		var id int64
-		err := db.Gate(ctx, false, func(tx tollguard.GateTx) error {
-			var err error
-			id, err = tx.InsertCall(ctx, &tollguard.CallRecord{CreatedAt: at, Extension: "1001", Account: "acme", Dialled: "0207",
-				Class: tollguard.ClassNational, Verdict: tollguard.Allow, Reason: tollguard.ReasonOK, Rate: 60000, Reserve: 100, MaxSec: -1, Scale: 2})
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		id := rollupCall(t, db, tollguard.CallRecord{CreatedAt: at, Verdict: tollguard.Allow, Reason: tollguard.ReasonOK, Rate: 60000, Reserve: 100, MaxSec: -1})
 		rec, _, err := db.SettleCall(ctx, tollguard.Settlement{CallID: id, Billsec: math.MaxInt64, By: "agi", At: at})
 		if err != nil || rec.Billsec != 365*24*3600 || rec.Charge != 100 {
 			t.Fatalf("settled %+v, %v; want a year's seconds, charged the reservation", rec, err)
@@ -144,16 +115,29 @@ func TestHugeBillsecKeepsSumsWorking(t *testing.T) {
 	}
 	// A newer row, which the rollup keeps (it holds the largest id), so
 	// that both big ones are summed.
-	if err := db.Gate(ctx, false, func(tx tollguard.GateTx) error {
-		_, err := tx.InsertCall(ctx, &tollguard.CallRecord{CreatedAt: at, Extension: "1001", Account: "acme", Dialled: "0207",
-			Class: tollguard.ClassNational, Verdict: tollguard.Deny, Reason: tollguard.ReasonNoCredit, Scale: 2})
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
+	rollupCall(t, db, tollguard.CallRecord{CreatedAt: at, Verdict: tollguard.Deny, Reason: tollguard.ReasonNoCredit})
 	if n, err := db.Rollup(ctx, at.AddDate(0, 1, 0), 10); err != nil || n != 2 {
 		t.Fatalf("rollup %d, %v", n, err)
 	}
+}
+
+// rollupCall records a call of the seeded extension 1001 (account acme)
+// to 0207, a national number, in the gate's transaction as a decision
+// does, and returns its id. The rollup tests' calls are all this one;
+// c says when it was made, what was decided and what it reserved.
+func rollupCall(t *testing.T, db *store.DB, c tollguard.CallRecord) int64 {
+	t.Helper()
+	c.Extension, c.Account, c.Dialled, c.Class, c.Scale = "1001", "acme", "0207", tollguard.ClassNational, 2
+	var id int64
+	err := db.Gate(context.Background(), false, func(tx tollguard.GateTx) error {
+		var err error
+		id, err = tx.InsertCall(context.Background(), &c)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
 }
 
 // rollupClock is the store's clock in the rollup tests: well after
@@ -182,16 +166,7 @@ func TestSettledAtTheEpochStaysSettled(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Date(2026, 8, 10, 12, 0, 0, 0, time.UTC)
-	var id int64
-	err := db.Gate(ctx, false, func(tx tollguard.GateTx) error {
-		var err error
-		id, err = tx.InsertCall(ctx, &tollguard.CallRecord{CreatedAt: now, Extension: "1001", Account: "acme", Dialled: "0207",
-			Class: tollguard.ClassNational, Verdict: tollguard.Allow, Reason: tollguard.ReasonOK, Rate: 600000, Reserve: 100, MaxSec: 600, Scale: 2})
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := rollupCall(t, db, tollguard.CallRecord{CreatedAt: now, Verdict: tollguard.Allow, Reason: tollguard.ReasonOK, Rate: 600000, Reserve: 100, MaxSec: 600})
 	if _, changed, err := db.SettleCall(ctx, tollguard.Settlement{CallID: id, Billsec: 60, By: "ari", At: time.Unix(0, 0)}); err != nil || !changed {
 		t.Fatalf("first settle: %v %v", changed, err)
 	}
@@ -224,13 +199,7 @@ func TestRolledUpSince(t *testing.T) {
 	}
 	at := time.Date(2026, 8, 10, 12, 0, 0, 0, time.UTC)
 	for _, c := range []time.Time{at, at.AddDate(0, 2, 0)} { // the newest stays
-		if err := db.Gate(ctx, false, func(tx tollguard.GateTx) error {
-			_, err := tx.InsertCall(ctx, &tollguard.CallRecord{CreatedAt: c, Extension: "1001", Account: "acme", Dialled: "0207",
-				Class: tollguard.ClassNational, Verdict: tollguard.Deny, Reason: tollguard.ReasonNoCredit, Scale: 2})
-			return err
-		}); err != nil {
-			t.Fatal(err)
-		}
+		rollupCall(t, db, tollguard.CallRecord{CreatedAt: c, Verdict: tollguard.Deny, Reason: tollguard.ReasonNoCredit})
 	}
 	if n, err := db.Rollup(ctx, at.AddDate(0, 1, 0), 0); err != nil || n != 1 {
 		t.Fatalf("rolled up %d, %v; want 1", n, err)
