@@ -53,7 +53,7 @@ func (StaleAudit) Run(ctx context.Context, env *AuditEnv, apply bool, p AuditPro
 		} else {
 			msg += fmt.Sprintf(" (last seen %s)", seen.UTC().Format("2006-01-02"))
 		}
-		msg += "; if nobody uses it, remove it: run `tollguard audit stale --apply` to block it and purge it after the grace period"
+		msg += "; if nobody uses it, remove it" // purgeCandidate adds how, when --apply would
 		f := AuditFinding{Check: AuditCheckStale, Severity: SeverityWarning, Subject: auditExtSubject(i.Name), Extension: i.Name, Account: i.account(),
 			Message: msg, Evidence: map[string]any{"last_seen": auditTime(seen), "known_since": auditTime(known), "state": i.State,
 				"in_asterisk": i.InAsterisk, "in_store": i.Store != nil, "stale_after_days": days}}
@@ -80,7 +80,8 @@ func (StaleAudit) Run(ctx context.Context, env *AuditEnv, apply bool, p AuditPro
 			r.find(unsureFinding(f, unsure))
 			continue
 		}
-		r.purgeCandidate(ctx, f, fmt.Sprintf("stale: no registration and no call for %d days", days))
+		r.purgeCandidate(ctx, f, fmt.Sprintf("stale: no registration and no call for %d days", days),
+			": run `tollguard audit stale --apply` to block it and purge it after the grace period")
 	}
 	return r.result(nil)
 }

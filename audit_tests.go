@@ -119,7 +119,7 @@ func (TestsAudit) Run(ctx context.Context, env *AuditEnv, apply bool, p AuditPro
 			r.find(f)
 			continue
 		}
-		r.purgeCandidate(ctx, f, "looks like a test extension: "+strings.Join(hits, "; "))
+		r.purgeCandidate(ctx, f, "looks like a test extension: "+strings.Join(hits, "; "), "")
 	}
 	return r.result(nil)
 }

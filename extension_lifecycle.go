@@ -1218,8 +1218,9 @@ func (env *AuditEnv) FinishPurge(ctx context.Context, ext, outcome string, at ti
 
 // purgeCandidate reports a stale or test extension, and with apply
 // blocks it and schedules its purge. An extension already waiting for
-// its purge is reported at info level: it was acted on already.
-func (r *auditRun) purgeCandidate(ctx context.Context, f AuditFinding, reason string) {
+// its purge is reported at info level: it was acted on already. hint,
+// added to the message only when apply would act, says how to.
+func (r *auditRun) purgeCandidate(ctx context.Context, f AuditFinding, reason, hint string) {
 	name := f.Extension
 	if p, ok := r.pending[name]; ok {
 		f.Severity = SeverityInfo
@@ -1236,6 +1237,7 @@ func (r *auditRun) purgeCandidate(ctx context.Context, f AuditFinding, reason st
 		return
 	}
 	f.Fixable = true
+	f.Message += hint
 	r.find(f)
 	if !r.apply {
 		return
