@@ -127,6 +127,10 @@ func TestPasswordsAudit(t *testing.T) {
 		if want := f.Subject != "ext:0903" && f.Subject != "ext:trunk"; f.Fixable != want {
 			t.Errorf("%s: fixable %v, want %v", f.Subject, f.Fixable, want)
 		}
+		// Its message must not send the admin to a rotation that refuses.
+		if f.Subject == "ext:0903" && (strings.Contains(f.Message, "--apply") || strings.Contains(f.Message, "rotate-password") || !strings.Contains(f.Message, "remove md5_cred")) {
+			t.Errorf("%s: message %q", f.Subject, f.Message)
+		}
 	}
 
 	h.fake.ResetRequests()

@@ -81,8 +81,13 @@ func (r *auditRun) judgeAuth(ctx context.Context, ext, id string, s AuditSetting
 			sev = SeverityCritical
 		}
 	}
+	todo := fmt.Sprintf("run `tollguard ext rotate-password %s` (or `tollguard audit passwords --apply`) and update the phone", ext)
+	if digest != "" {
+		// Both would refuse: a new password changes nothing while it is there.
+		todo = fmt.Sprintf("auth %s also holds a stored %s, which Asterisk checks instead: remove %s from it (pjsip.conf or astdb, then reload res_pjsip), then rotate the password", id, digest, digest)
+	}
 	r.find(AuditFinding{Check: AuditCheckWeakPassword, Severity: sev, Subject: subj, Extension: ext, Fixable: digest == "",
-		Message:  fmt.Sprintf("SIP password of auth %s is weak: %s; SIP scanners guess such passwords within minutes: run `tollguard ext rotate-password %s` (or `tollguard audit passwords --apply`) and update the phone", id, strings.Join(why, ", "), ext),
+		Message:  fmt.Sprintf("SIP password of auth %s is weak: %s; SIP scanners guess such passwords within minutes: %s", id, strings.Join(why, ", "), todo),
 		Evidence: map[string]any{"auth": id, "username": auth.Get("username"), "reasons": why}})
 	if !r.apply {
 		return nil
