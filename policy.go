@@ -349,14 +349,14 @@ func (e *eval) allow(r Reason, rule, format string, args ...any) {
 }
 
 // appendCount appends one window's count to the rate-limit step's
-// detail ("extension 1001 2 in the last hour (limit 3)"), without the
+// detail ("extension 1001: 2 in the last hour (limit 3)"), without the
 // allocations of formatting it: every call with limits set writes it.
-func appendCount(b []byte, who string, n int, window string, limit int) []byte {
-	if len(b) > 0 {
+func appendCount(b []byte, sep bool, who string, n int, window string, limit int) []byte {
+	if sep {
 		b = append(b, ", "...)
 	}
 	b = append(b, who...)
-	b = append(b, ' ')
+	b = append(b, ": "...)
 	b = strconv.AppendInt(b, int64(n), 10)
 	b = append(b, " in the last "...)
 	b = append(b, window...)
@@ -802,8 +802,12 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 		if tally == TallyNoSource {
 			apart = "; calls from its phones are counted apart"
 		}
-		var countedBuf [160]byte // the counts, for the explanation
-		counted := countedBuf[:0]
+		// The counts, for the explanation; a stack buffer, made a
+		// string once (through fmt it would escape).
+		var countedBuf [192]byte
+		const counting = "within attempt and concurrency limits; counted among "
+		detail := append(append(append(countedBuf[:0], counting...), tally.String()...), ": "...)
+		head := len(detail)
 		for _, sc := range []struct {
 			scope, id, who    string
 			minute, hour, day int
@@ -831,7 +835,7 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 					e.deny(ReasonRateLimit, "rate_limit", "%s: %d %s in the last %s (limit %d)%s", sc.who, w.n, tally, w.window, w.limit, apart)
 					return
 				}
-				counted = appendCount(counted, sc.who, w.n, w.window, w.limit)
+				detail = appendCount(detail, len(detail) > head, sc.who, w.n, w.window, w.limit)
 			}
 		}
 		if lim.ExtConcurrent > 0 && extOpen >= lim.ExtConcurrent {
@@ -842,8 +846,8 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 			e.deny(ReasonConcurrency, "concurrency", "account %s has %d calls in progress (limit %d)", acct.ID, acctOpen, lim.AcctConcurrent)
 			return
 		}
-		if len(counted) > 0 {
-			e.step("rate_limit", "pass", "within attempt and concurrency limits; counted among %s: %s", tally, counted)
+		if len(detail) > head {
+			e.d.Steps = append(e.d.Steps, Step{Rule: "rate_limit", Result: "pass", Detail: string(detail)})
 		} else {
 			e.step("rate_limit", "pass", "within attempt and concurrency limits")
 		}
