@@ -127,6 +127,9 @@ func Open(ctx context.Context, file string) (*DB, error) {
 	// The path goes into a file: URI, where ?, # and % mean something:
 	// "h#1.db" would open "h", and at the umask's mode.
 	uri := "file:" + (&url.URL{Path: file}).EscapedPath()
+	if err := orphanedWAL(file); err != nil {
+		return nil, err
+	}
 	f, err := os.OpenFile(file, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, openError(file, err)
@@ -695,4 +698,25 @@ func openError(file string, err error) error {
 		return tollguard.Errorf(tollguard.EINVALID, "%s is a directory; give the database file in it (TOLLGUARD_DB or --db), such as %s", file, filepath.Join(file, "tollguard.db"))
 	}
 	return fmt.Errorf("open database file %s: %w", file, err)
+}
+
+// orphanedWAL refuses to create a database where file is missing but
+// its -wal or -shm is there: the file was deleted or moved while a
+// daemon had it open (it goes on using the deleted file), or one was
+// killed after that. SQLite would take that WAL for the new file's and
+// reset it under the daemon, which then reads the new file's pages as
+// its own and can decide no call.
+func orphanedWAL(file string) error {
+	if _, err := os.Lstat(file); !errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	for _, suffix := range []string{"-wal", "-shm"} {
+		if _, err := os.Lstat(file + suffix); err == nil {
+			return tollguard.Errorf(tollguard.EINVALID, "no database at %s, but its %s file is there: the database was deleted or moved while tollguard had it open "+
+				"(a running `tollguard serve` goes on using the deleted file until it stops). Nothing was created. Put the database back (or restore a backup: docs/troubleshooting.md), "+
+				"then restart tollguard serve; to start with an empty database instead, stop tollguard serve and remove %s-wal and %s-shm",
+				file, suffix, file, file)
+		}
+	}
+	return nil
 }

@@ -1,0 +1,64 @@
+package store_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tollguard/tollguard"
+	"github.com/tollguard/tollguard/store"
+)
+
+// TestOpenRefusesANewDatabaseBesideALiveWAL: the database file deleted
+// (or moved away) while a daemon has it open leaves its -wal and -shm
+// at the path. A command that then created a new, empty database there
+// shared them with the daemon: SQLite took the daemon's WAL for the new
+// file's, reset it, and the daemon read the new file's pages as its own
+// ("file is not a database"), denying every call from then on. Open
+// refuses instead, and the daemon goes on deciding.
+func TestOpenRefusesANewDatabaseBesideALiveWAL(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "tollguard.db")
+	live, err := store.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Close()
+	a, err := store.NewAccount("acme", "GB", "GBP")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := live.CreateAccount(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+
+	db, err := store.Open(ctx, path)
+	if err == nil {
+		db.Close()
+		t.Fatal("opened a new database beside the live one's -wal and -shm")
+	}
+	if tollguard.ErrorCode(err) != tollguard.EINVALID {
+		t.Errorf("error code %q, want %q: %v", tollguard.ErrorCode(err), tollguard.EINVALID, err)
+	}
+	for _, want := range []string{path, "-wal", "deleted or moved", "restore"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	if _, err := os.Stat(path); err == nil {
+		t.Error("a new database file was created")
+	}
+	// The daemon's database still reads and writes.
+	b, _ := store.NewAccount("beta", "GB", "GBP")
+	if err := live.CreateAccount(ctx, b); err != nil {
+		t.Fatalf("the open database broke: %v", err)
+	}
+	if _, err := live.Account(ctx, "acme"); err != nil {
+		t.Fatalf("the open database broke: %v", err)
+	}
+}
