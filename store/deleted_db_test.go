@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/tollguard/tollguard"
@@ -60,5 +61,63 @@ func TestOpenRefusesANewDatabaseBesideALiveWAL(t *testing.T) {
 	}
 	if _, err := live.Account(ctx, "acme"); err != nil {
 		t.Fatalf("the open database broke: %v", err)
+	}
+}
+
+// TestDeletedDatabaseIsNotRecreatedByItsOwnReaders: a reader connection
+// the pool opened after the file was deleted under the daemon created a
+// new, empty file at the path, with the same -wal and -shm: the daemon's
+// own reads then failed ("file is not a database"), and the file looked
+// replaced rather than deleted. The DB reports the deletion, and saves
+// a copy of what it holds.
+func TestDeletedDatabaseIsNotRecreatedByItsOwnReaders(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "tollguard.db")
+	db, err := store.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	a, _ := store.NewAccount("acme", "GB", "GBP")
+	if err := db.CreateAccount(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.FileReplaced(); err != nil {
+		t.Fatalf("FileReplaced before anything happened: %v", err)
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	// Enough readers at once that the pool opens new connections.
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			db.HighRiskList(ctx)
+		}()
+	}
+	wg.Wait()
+	if _, err := os.Stat(path); err == nil {
+		t.Fatal("a reader created a new file at the deleted database's path")
+	}
+	if err := db.FileReplaced(); err == nil || !strings.Contains(err.Error(), "deleted or moved away") {
+		t.Errorf("FileReplaced = %v, want the deletion", err)
+	}
+	saved := filepath.Join(dir, "saved.db")
+	if err := db.SaveCopy(ctx, saved); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SaveCopy(ctx, saved); err == nil {
+		t.Error("SaveCopy wrote over an existing file")
+	}
+	cp, err := store.Open(ctx, saved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cp.Close()
+	if _, err := cp.Account(ctx, "acme"); err != nil {
+		t.Errorf("the copy lacks the account: %v", err)
 	}
 }

@@ -50,6 +50,9 @@ type DB struct {
 	batchSeq, snapSeq uint64
 	batchSnap         *destSnapshot
 	path              string
+	// opened is the file Open opened, to tell when another (or none)
+	// takes its path (FileReplaced).
+	opened os.FileInfo
 	// ckptFault, set by tests before RunCheckpointer starts, fails
 	// checkpoints as a full or failing disk does.
 	ckptFault func() error
@@ -137,7 +140,8 @@ func Open(ctx context.Context, file string) (*DB, error) {
 	// Only a SQLite file (or a new, empty one) is touched: --db
 	// /etc/asterisk/pjsip.conf or /dev/null by mistake must not chmod
 	// what is not ours.
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+	opened, err := f.Stat()
+	if err != nil || !opened.Mode().IsRegular() {
 		f.Close()
 		return nil, tollguard.Errorf(tollguard.EINVALID, "%s is not a regular file; check TOLLGUARD_DB or --db (nothing was changed)", file)
 	}
@@ -161,6 +165,10 @@ func Open(ctx context.Context, file string) (*DB, error) {
 	}
 	f.Close()
 	q := url.Values{}
+	// Never create the file (it exists by now): a connection opened
+	// after the file was deleted under the daemon would make a new,
+	// empty one there, sharing the -wal and -shm with the deleted one.
+	q.Set("mode", "rw")
 	q.Set("_journal_mode", "WAL")
 	q.Set("_busy_timeout", "5000")
 	q.Set("_txlock", "immediate")
@@ -183,7 +191,7 @@ func Open(ctx context.Context, file string) (*DB, error) {
 	}
 	rdb.SetMaxOpenConns(4)
 	rdb.SetMaxIdleConns(4)
-	s := &DB{db: db, rdb: rdb, path: file, Now: time.Now}
+	s := &DB{db: db, rdb: rdb, path: file, opened: opened, Now: time.Now}
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		var se sqlite3.Error
@@ -256,6 +264,44 @@ func (s *DB) Close() error {
 
 // Path returns the database file's path.
 func (s *DB) Path() string { return s.path }
+
+// FileReplaced says, with an error naming the path, when the file at
+// Path is no longer the one this DB opened: deleted, moved away or
+// replaced. SQLite goes on using the open file, so nothing fails, but
+// everything written from then on is lost when the DB closes, and a
+// command that opens the path shares the -wal and -shm with another
+// file. nil when it is still there or cannot be told.
+func (s *DB) FileReplaced() error {
+	fi, err := os.Stat(s.path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("the database file %s was deleted or moved away", s.path)
+	case err != nil || s.opened == nil:
+		return nil
+	case !os.SameFile(fi, s.opened):
+		return fmt.Errorf("the database file %s was replaced by another file", s.path)
+	}
+	return nil
+}
+
+// SaveCopy writes a consistent copy of the database as this DB sees it
+// to dst, a new file (VACUUM INTO).
+// A reader does it, so decisions go on; with the file gone no new
+// reader can open, and the writer does it then.
+func (s *DB) SaveCopy(ctx context.Context, dst string) error {
+	if _, err := os.Lstat(dst); err == nil {
+		return fmt.Errorf("save a copy of the database to %s: the file exists", dst)
+	}
+	_, err := s.rdb.ExecContext(ctx, `VACUUM INTO ?`, dst)
+	if err != nil {
+		os.Remove(dst) // a partial copy, if any
+		_, err = s.db.ExecContext(ctx, `VACUUM INTO ?`, dst)
+	}
+	if err != nil {
+		return fmt.Errorf("save a copy of the database to %s: %w", dst, err)
+	}
+	return nil
+}
 
 // SQL returns the writer handle, for tests and bulk loads.
 func (s *DB) SQL() *sql.DB { return s.db }

@@ -308,6 +308,12 @@ func (d *daemon) shutdown(wait time.Duration) {
 		}
 		cancel()
 	}
+	// Nothing writes any more: the copy has the last call.
+	if err := d.db.FileReplaced(); err != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		d.saveDBCopy(ctx, err, true)
+		cancel()
+	}
 	d.app.Close()
 }
 
@@ -519,12 +525,14 @@ func (d *daemon) sweepLoop(ctx context.Context) {
 	lastRollup := time.Time{}
 	var elsewhere, reloadFailures uint64
 	known := store.LatestSchema()
+	var file dbFileState
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
+		d.checkDBFile(ctx, &file)
 		d.warnCallsRecordedElsewhere(&elsewhere)
 		d.warnDestReloadFailures(&reloadFailures)
 		d.checkSchema(ctx, known)
@@ -563,6 +571,60 @@ func (d *daemon) housekeep(ctx context.Context, now time.Time, retentionDays int
 	} else if snaps+purges > 0 {
 		d.log.Info("pruned old purge snapshots and finished purges", "snapshots", snaps, "purges", purges, "retention", keep.String())
 	}
+}
+
+// dbFileState is what checkDBFile last found.
+type dbFileState struct{ gone, saved bool }
+
+// checkDBFile reports a database file deleted, moved or replaced under
+// the daemon, and saves a copy of what the daemon holds beside it: the
+// file it has open is then the only copy of the balances and calls,
+// and is gone when it stops. Calls are still decided on it, so serve
+// goes on, not ready.
+func (d *daemon) checkDBFile(ctx context.Context, st *dbFileState) {
+	err := d.db.FileReplaced()
+	if err == nil {
+		if st.gone {
+			d.health.SetStore(true)
+			d.log.Info("the database file is back at its path", "db", d.db.Path())
+		}
+		*st = dbFileState{}
+		return
+	}
+	if !st.gone {
+		st.gone = true
+		d.health.SetStore(false)
+	}
+	if !st.saved {
+		st.saved = d.saveDBCopy(ctx, err, false)
+	}
+}
+
+// saveDBCopy saves the database the daemon has open beside its path,
+// after cause (FileReplaced) took the path from it, and logs what to do;
+// atStop is serve's last copy, as it stops.
+func (d *daemon) saveDBCopy(ctx context.Context, cause error, atStop bool) bool {
+	path := d.db.Path()
+	saved := path + ".saved-" + d.app.Now().UTC().Format("20060102T150405Z")
+	if atStop {
+		saved += "-at-stop"
+	}
+	if err := d.db.SaveCopy(ctx, saved); err != nil {
+		d.log.Error(cause.Error()+" while tollguard had it open, and saving a copy of what it holds (balances, calls, extensions) failed: "+
+			"it is lost once tollguard stops. Free space in the directory, or let the user tollguard runs as write there; a running tollguard tries again at each sweep",
+			"db", path, tollguard.LogError, err)
+		return false
+	}
+	restore := "remove " + path + "-wal and " + path + "-shm if they are left, move " + saved + " to " + path + " as the user tollguard runs as, and start tollguard serve"
+	if atStop {
+		d.log.Error(cause.Error()+" while tollguard had it open; what it held when it stopped is saved. To go on with it: "+restore+
+			". If the file was replaced on purpose (a restored backup), delete the copies instead", "db", path, "saved", saved)
+		return true
+	}
+	d.log.Error(cause.Error()+" while tollguard had it open: calls are still decided on the open file, but what it holds (balances, calls, extensions) is lost when tollguard stops, so a copy is saved. "+
+		"To keep it: stop tollguard serve, which saves a last copy as it stops, then use that one: "+restore+
+		". If the file was replaced on purpose (a restored backup), restart tollguard serve, and delete the copies", "db", path, "saved", saved)
+	return true
 }
 
 // warnDestReloadFailures logs when reloading the rates, high-risk list
