@@ -335,6 +335,13 @@ func (d *daemon) reload() {
 	if path == "" {
 		path = os.Getenv("TOLLGUARD_CONFIG")
 	}
+	// An emptied file (a full disk, an editor that died mid-save) reads
+	// as every default, and [gate] would fall back to them at once.
+	if b, err := os.ReadFile(path); path != "" && err == nil && strings.TrimSpace(string(b)) == "" {
+		d.log.Error("config reload refused; keeping the running config: the file is empty (a full disk or an editor that stopped mid-save can leave it so). "+
+			"Write the config again and reload; to run on the defaults, put a comment in it", "path", path)
+		return
+	}
 	cfg, err := LoadConfig(path)
 	if err != nil {
 		d.log.Error("config reload failed; keeping the running config", "err", tollguard.ErrorMessage(err))
@@ -371,6 +378,11 @@ func (d *daemon) reload() {
 		}
 	}
 	g := cfg.Gate
+	if was := d.gate.Load(); was != nil {
+		for _, c := range changedValues(*was, g) {
+			d.log.Info("setting changed; applied now", "setting", "gate."+c.key, "running", c.was, "configured", c.now)
+		}
+	}
 	// Every [gate] setting the policy has, from the one function the
 	// start uses: a reload once dropped free_short_codes.
 	d.policy.Configure(g.PolicySettings())
@@ -449,6 +461,20 @@ func (d *daemon) warnRestart(section string, was, now any, skip ...string) {
 			d.log.Warn("setting changed; it takes effect after a restart", "setting", section+"."+key)
 		}
 	}
+}
+
+// changedValues is changedKeys with each setting's values, for the log.
+func changedValues(was, now any) []struct{ key, was, now string } {
+	a, b := reflect.ValueOf(was), reflect.ValueOf(now)
+	var out []struct{ key, was, now string }
+	for _, key := range changedKeys(was, now) {
+		for i := range a.NumField() {
+			if k, _, _ := strings.Cut(a.Type().Field(i).Tag.Get("toml"), ","); k == key {
+				out = append(out, struct{ key, was, now string }{key, fmt.Sprint(a.Field(i).Interface()), fmt.Sprint(b.Field(i).Interface())})
+			}
+		}
+	}
+	return out
 }
 
 func changedKeys(was, now any) []string {

@@ -93,3 +93,48 @@ func TestReloadNamesEachSettingWaiting(t *testing.T) {
 		t.Errorf("want exactly the two changed settings:\n%s", got)
 	}
 }
+
+// TestReloadRefusesAnEmptyConfig: a config file emptied before a SIGHUP
+// (a full disk, an editor that died mid-save) was reloaded as every
+// default: [gate] fell back at once, acl_requires_source off among them,
+// and the log said only "config reloaded". The reload is refused now,
+// and a reload that does change [gate] names each setting it changed.
+func TestReloadRefusesAnEmptyConfig(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "tollguard.toml")
+	write := func(body string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(fmt.Sprintf("db = %q\n[gate]\nacl_requires_source = true\nafter_hours_grace = \"5m\"\n", filepath.Join(dir, "tg.db")))
+	t.Setenv("TOLLGUARD_CONFIG", "")
+	d, logs := reloadableDaemon(t, path, nil)
+
+	for _, empty := range []string{"", " \n\n"} {
+		write(empty)
+		d.reload()
+		if g := d.gate.Load(); !g.ACLRequiresSource || g.AfterHoursGrace.Minutes() != 5 {
+			t.Fatalf("an empty config (%q) was reloaded: [gate] is now %+v", empty, *g)
+		}
+	}
+	if out := logs.String(); strings.Contains(out, "config reloaded") || !strings.Contains(out, "the file is empty") {
+		t.Errorf("log for an empty config:\n%s", out)
+	}
+
+	write("# the defaults\n")
+	d.reload()
+	if g := d.gate.Load(); g.ACLRequiresSource {
+		t.Fatal("a config of comments only kept the old [gate]")
+	}
+	out := logs.String()
+	for _, want := range []string{
+		`msg="setting changed; applied now" setting=gate.acl_requires_source running=true configured=false`,
+		`setting=gate.after_hours_grace running=5m0s configured=15m0s`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %s:\n%s", want, out)
+		}
+	}
+}
