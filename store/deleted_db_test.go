@@ -121,3 +121,31 @@ func TestDeletedDatabaseIsNotRecreatedByItsOwnReaders(t *testing.T) {
 		t.Errorf("the copy lacks the account: %v", err)
 	}
 }
+
+// TestSaveCopyIsPrivate: the copy holds what the database holds
+// (balances, the purge snapshots' SIP passwords), so it is 0600 as the
+// database is, whatever the umask of the process (serve sets 077; a
+// library user may not), and it never overwrites a file.
+func TestSaveCopyIsPrivate(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := store.Open(ctx, filepath.Join(dir, "tollguard.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	dst := filepath.Join(dir, "copy.db")
+	if err := db.SaveCopy(ctx, dst); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 || fi.Size() == 0 {
+		t.Errorf("the copy: mode %v, size %d; want 0600 and a database", fi.Mode().Perm(), fi.Size())
+	}
+	if err := db.SaveCopy(ctx, dst); err == nil {
+		t.Error("a second copy overwrote the first")
+	}
+}

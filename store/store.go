@@ -285,14 +285,19 @@ func (s *DB) FileReplaced() error {
 }
 
 // SaveCopy writes a consistent copy of the database as this DB sees it
-// to dst, a new file (VACUUM INTO).
+// to dst, a new file (VACUUM INTO), mode 0600 as the database: it holds
+// balances and the purge snapshots' SIP passwords.
 // A reader does it, so decisions go on; with the file gone no new
 // reader can open, and the writer does it then.
 func (s *DB) SaveCopy(ctx context.Context, dst string) error {
-	if _, err := os.Lstat(dst); err == nil {
-		return fmt.Errorf("save a copy of the database to %s: the file exists", dst)
+	// VACUUM INTO fills an empty file, and would create one by the
+	// umask (0644 outside systemd).
+	f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("save a copy of the database: %w", err)
 	}
-	_, err := s.rdb.ExecContext(ctx, `VACUUM INTO ?`, dst)
+	f.Close()
+	_, err = s.rdb.ExecContext(ctx, `VACUUM INTO ?`, dst)
 	if err != nil {
 		os.Remove(dst) // a partial copy, if any
 		_, err = s.db.ExecContext(ctx, `VACUUM INTO ?`, dst)
