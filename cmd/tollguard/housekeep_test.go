@@ -101,3 +101,123 @@ func TestHousekeepPrunesSnapshots(t *testing.T) {
 		}
 	})
 }
+
+// TestHousekeepHeldAfterClockStep: the hourly rollup goes by the wall
+// clock's age and cannot be undone. A clock set 200 days ahead (a
+// mistaken `date -s`, a bad NTP server) rolled up every call's detail
+// at the next hour, however soon it was set right. It is now held while
+// the wall clock is ahead of the monotonic time elapsed, until the clock
+// comes back or the step has lasted a day (a late sync: the clock is
+// right then).
+func TestHousekeepHeldAfterClockStep(t *testing.T) {
+	ctx := context.Background()
+	start := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	// setup records calls placed 100 days, 89 days 23 hours, 10 days
+	// and an hour before start, and runs housekeeping at start: it rolls
+	// up the first (retention_days 90).
+	setup := func(t *testing.T) *clockFixture {
+		c := newCLI(t)
+		c.seed()
+		app, db := openApp(t, c.db)
+		f := &clockFixture{wall: start}
+		app.Now = func() time.Time { return f.wall }
+		db.Now = app.Now
+		for _, ago := range []time.Duration{100 * 24 * time.Hour, 90*24*time.Hour - time.Hour, 10 * 24 * time.Hour, time.Hour} {
+			f.wall = start.Add(-ago)
+			// From outside the allowed networks: denied, so never open.
+			if dec, err := app.Policy(db).Decide(ctx, tollguard.Call{Extension: "1001", Dialled: "02079460000", Remote: "203.0.113.9"}); err != nil || dec.Allowed() {
+				t.Fatalf("call: %+v %v; want it denied", dec, err)
+			}
+		}
+		f.wall = start
+		log := slog.New(slog.NewTextHandler(&f.logs, nil))
+		f.d = &daemon{app: app, db: db, log: log,
+			clock: &tollguard.ClockWatch{Now: app.Now, Mono: func() time.Duration { return f.mono }, Logger: log}}
+		f.d.clock.Start()
+		f.d.housekeep(ctx, f.wall, 90)
+		f.want(t, 3, 1)
+		return f
+	}
+	t.Run("StepForwardHeld", func(t *testing.T) {
+		f := setup(t)
+		f.step(time.Hour, 200*24*time.Hour+time.Hour)
+		f.d.housekeep(ctx, f.wall, 90)
+		f.want(t, 3, 1)
+		if out := f.logs.String(); !strings.Contains(out, "level=WARN") || !strings.Contains(out, "the system clock moved 4800h0m0s ahead") ||
+			!strings.Contains(out, "held_until=2027-06-12T13:00:00Z") {
+			t.Errorf("no warning of the step: %q", out)
+		}
+		// Once per step.
+		f.step(time.Hour, time.Hour)
+		f.d.housekeep(ctx, f.wall, 90)
+		f.want(t, 3, 1)
+		if n := strings.Count(f.logs.String(), "the system clock moved"); n != 1 {
+			t.Errorf("warned %d times of one step", n)
+		}
+	})
+	t.Run("ResumesWhenCorrected", func(t *testing.T) {
+		f := setup(t)
+		f.step(time.Hour, 200*24*time.Hour+time.Hour)
+		f.d.housekeep(ctx, f.wall, 90)
+		f.step(time.Hour, time.Hour-200*24*time.Hour)
+		f.d.housekeep(ctx, f.wall, 90)
+		f.want(t, 2, 2) // the call of 89 days 23 hours before start is 90 days old now
+		if out := f.logs.String(); !strings.Contains(out, "back in step") {
+			t.Errorf("resuming not logged: %q", out)
+		}
+	})
+	t.Run("ResumesWhenTheStepStays", func(t *testing.T) {
+		f := setup(t)
+		f.step(time.Hour, 200*24*time.Hour+time.Hour)
+		f.d.housekeep(ctx, f.wall, 90)
+		f.step(23*time.Hour, 23*time.Hour)
+		f.d.housekeep(ctx, f.wall, 90)
+		f.want(t, 3, 1)
+		f.step(time.Hour, time.Hour)
+		f.d.housekeep(ctx, f.wall, 90)
+		f.want(t, 1, 3) // all but the newest
+		if out := f.logs.String(); !strings.Contains(out, "stayed ahead; trusting it") {
+			t.Errorf("resuming not logged: %q", out)
+		}
+	})
+	t.Run("SmallStepsAndStepsBackPrune", func(t *testing.T) {
+		f := setup(t)
+		f.step(time.Hour, time.Hour+5*time.Minute) // under the tolerance
+		f.d.housekeep(ctx, f.wall, 90)
+		f.want(t, 2, 2)
+		f.step(time.Hour, -30*24*time.Hour)
+		f.d.housekeep(ctx, f.wall, 90)
+		if out := f.logs.String(); strings.Contains(out, "level=WARN") {
+			t.Errorf("warned: %q", out)
+		}
+	})
+}
+
+type clockFixture struct {
+	d    *daemon
+	wall time.Time
+	mono time.Duration
+	logs bytes.Buffer
+}
+
+// step moves the monotonic clock by mono and the wall clock by wall.
+func (f *clockFixture) step(mono, wall time.Duration) {
+	f.mono += mono
+	f.wall = f.wall.Add(wall)
+}
+
+// want checks the calls left in the table, and those in monthly totals.
+func (f *clockFixture) want(t *testing.T, calls, rolledUp int) {
+	t.Helper()
+	var n, r int
+	q := f.d.db.SQL()
+	if err := q.QueryRow(`SELECT COUNT(*) FROM calls`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.QueryRow(`SELECT COALESCE(SUM(calls), 0) FROM monthly_totals`).Scan(&r); err != nil {
+		t.Fatal(err)
+	}
+	if n != calls || r != rolledUp {
+		t.Errorf("%d calls in the table and %d rolled up; want %d and %d", n, r, calls, rolledUp)
+	}
+}

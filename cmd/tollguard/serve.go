@@ -59,6 +59,8 @@ type daemon struct {
 	log     *slog.Logger
 	metrics *Metrics
 	health  *Health
+	// clock holds pruning by wall-clock age after the clock steps ahead.
+	clock *tollguard.ClockWatch
 
 	// alerter raises alerts; the log until the alert subsystem starts.
 	alerter tollguard.Alerter
@@ -140,6 +142,8 @@ func serve(ctx context.Context, app *App) error {
 	// Times since this process's decisions on the monotonic clock: an
 	// NTP step must neither cut a bill nor end calls within their MAXSEC.
 	d.policy.Mono = tollguard.MonotonicClock
+	d.clock = &tollguard.ClockWatch{Now: app.Now, Mono: tollguard.MonotonicClock, Logger: log}
+	d.clock.Start()
 	gate := cfg.Gate
 	d.gate.Store(&gate)
 	d.metrics = NewMetrics()
@@ -572,6 +576,8 @@ func (d *daemon) sweepLoop(ctx context.Context) {
 				"settled_at_full_reservation", r.SettledFull, "settled_channel_gone", r.SettledGone)
 		}
 		d.sweepDone(r)
+		// Looked at every sweep, so that a clock step is warned about at once.
+		d.clock.PruneHeld()
 		if now := d.app.Now(); now.Sub(lastRollup) > time.Hour {
 			lastRollup = now
 			d.housekeep(ctx, now, cfg.RetentionDays)
@@ -580,8 +586,12 @@ func (d *daemon) sweepLoop(ctx context.Context) {
 }
 
 // housekeep rolls old calls up and prunes what is kept only for a
-// while; the sweep runs it hourly.
+// while; the sweep runs it hourly. Both go by the wall clock's age and
+// cannot be undone: held while the clock has stepped ahead (ClockWatch).
 func (d *daemon) housekeep(ctx context.Context, now time.Time, retentionDays int) {
+	if d.clock.PruneHeld() {
+		return
+	}
 	n, err := d.db.Rollup(ctx, store.RollupBefore(now, retentionDays), 5000)
 	if err != nil {
 		d.log.Error("rolling up old calls failed; the calls table grows until it succeeds. "+tollguard.CheckStore, "err", err)
