@@ -103,6 +103,10 @@ type Listener struct {
 	// expired, replaced) this long ago (0: a day); what they registered
 	// from stays in the history for ContactRetention.
 	ContactGoneKept time.Duration
+	// PruneHeld, when set, says when that pruning must wait: the wall
+	// clock stepped ahead (tollguard.ClockWatch), and every phone's
+	// address would age out of the history and alert as new.
+	PruneHeld func() bool
 	// Now is the wall clock for reconnect delays and the settle grace;
 	// detectors run on the events' own timestamps.
 	Now func() time.Time
@@ -545,7 +549,7 @@ func (l *Listener) tick(ctx context.Context) {
 		l.lastPrune = wall
 		if p, ok := l.Store.(interface {
 			PruneContacts(ctx context.Context, gone, before time.Time) (int, error)
-		}); ok {
+		}); ok && (l.PruneHeld == nil || !l.PruneHeld()) {
 			// Removed contacts go within a day (a NATed phone makes one
 			// per port rebind); what they registered from is kept longer.
 			if n, err := p.PruneContacts(ctx, wall.Add(-l.ContactGoneKept), wall.Add(-l.ContactRetention)); err != nil {

@@ -78,6 +78,10 @@ type Options struct {
 	// Retention: alerts last seen longer ago, with nothing left to
 	// deliver, are deleted (default 90 days; negative keeps them forever).
 	Retention time.Duration
+	// PruneHeld, when set, says when pruning must wait: the wall clock
+	// stepped ahead (tollguard.ClockWatch), and would delete alerts by
+	// an age they do not have.
+	PruneHeld func() bool
 	// ShutdownGrace is how long deliveries in flight may finish after
 	// Run's context ends (default 5s).
 	ShutdownGrace time.Duration
@@ -105,6 +109,7 @@ type Dispatcher struct {
 	lease       time.Duration
 	poll        time.Duration
 	retention   time.Duration
+	pruneHeld   func() bool
 	grace       time.Duration
 	log         *slog.Logger
 	metrics     tollguard.AlertMetrics
@@ -132,6 +137,7 @@ func New(db *store.DB, opts Options, notifiers ...tollguard.Notifier) (*Dispatch
 		sendTimeout: opts.SendTimeout,
 		poll:        opts.PollInterval,
 		retention:   opts.Retention,
+		pruneHeld:   opts.PruneHeld,
 		grace:       opts.ShutdownGrace,
 		log:         opts.Logger,
 		metrics:     opts.Metrics,
@@ -329,7 +335,9 @@ func (d *Dispatcher) digestLoop(ctx context.Context) {
 		}
 		if now := d.now(); d.retention > 0 && now.Sub(lastPrune) > time.Hour {
 			lastPrune = now
-			if n, err := d.db.PruneAlerts(ctx, now.Add(-d.retention)); err != nil {
+			if d.pruneHeld != nil && d.pruneHeld() {
+				// Tried again in an hour.
+			} else if n, err := d.db.PruneAlerts(ctx, now.Add(-d.retention)); err != nil {
 				d.log.Error("could not prune old alerts; the alerts table grows until it succeeds. "+tollguard.CheckStore, tollguard.LogError, err)
 			} else if n > 0 {
 				d.log.Info("pruned old alerts", "alerts", n, "retention", d.retention)

@@ -19,7 +19,9 @@ func startAlerts(ctx context.Context, d *daemon, ns []tollguard.Notifier) error 
 	if d.metrics != nil {
 		m = alertMetrics{d.metrics}
 	}
-	disp, err := notify.New(d.db, cfg.Options(d.log, m, d.app.Now), ns...)
+	opts := cfg.Options(d.log, m, d.app.Now)
+	opts.PruneHeld = d.clock.PruneHeld
+	disp, err := notify.New(d.db, opts, ns...)
 	if err != nil {
 		return err
 	}

@@ -48,6 +48,7 @@ func startARI(ctx context.Context, d *daemon) error {
 		Hooks:            &ariHooks{d: d},
 		DefaultPlan:      tollguard.NumberPlan{Country: cfg.Gate.DefaultCountry},
 		ContactRetention: time.Duration(cfg.ARI.ContactRetentionDays) * 24 * time.Hour,
+		PruneHeld:        d.clock.PruneHeld,
 		Now:              d.app.Now,
 	}
 	d.asterisk = client
