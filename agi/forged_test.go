@@ -3,16 +3,11 @@ package agi
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/tollguard/tollguard"
 	"github.com/tollguard/tollguard/agi/agitest"
-	"github.com/tollguard/tollguard/store"
 )
 
 func TestCheckArgs(t *testing.T) {
@@ -352,28 +347,7 @@ func TestRequireArgCopies(t *testing.T) {
 // charge, whenever the phone sent a line break. The store is there to
 // ask: the account's country decides, as the gate's step 1 does.
 func TestForgedRequestJudgedByTheAccount(t *testing.T) {
-	ctx := context.Background()
-	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "tg.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	for _, a := range []struct{ id, country, ext string }{{"brux", "BE", "2001"}, {"zurich", "CH", "3001"}} {
-		acct, err := store.NewAccount(a.id, a.country, "EUR")
-		if err != nil {
-			t.Fatal(err)
-		}
-		acct.Balance = 100000
-		if err := db.CreateAccount(ctx, acct); err != nil {
-			t.Fatal(err)
-		}
-		if err := db.CreateExtension(ctx, &tollguard.Extension{Name: a.ext, Account: a.id}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	p := &tollguard.Policy{Now: time.Now, Store: db, DefaultPlan: tollguard.NumberPlan{Country: "CH"},
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	h := startServer(t, func(s *Server) { s.Gate = p })
+	h := policyServer(t, "CH", []testAccount{{id: "brux", country: "BE", currency: "EUR", ext: "2001"}, {id: "zurich", country: "CH", currency: "EUR", ext: "3001"}}, nil)
 	forged := func(num, ext string) *agitest.Result {
 		ch := gated(num)
 		ch.SetIncludeArgs(tollguard.ScriptOutbound, num, ext, "127.0.0.1:5072")

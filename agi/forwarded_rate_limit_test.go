@@ -2,11 +2,7 @@ package agi
 
 import (
 	"context"
-	"io"
-	"log/slog"
-	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/tollguard/tollguard"
 	"github.com/tollguard/tollguard/agi/agitest"
@@ -20,41 +16,24 @@ import (
 // and the next forwarded leg is denied rate_limit. Counted together,
 // anyone ringing the number kept the phone from calling out.
 func TestForwardedLegsDoNotLockThePhoneOut(t *testing.T) {
-	ctx := context.Background()
-	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "tg.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	acct, err := store.NewAccount("acme", "GB", "GBP")
-	if err != nil {
-		t.Fatal(err)
-	}
-	acct.Balance = 100000
-	acct.Limits.ExtPerHour = 2
-	if err := db.CreateAccount(ctx, acct); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.CreateExtension(ctx, &tollguard.Extension{Name: "1001", Account: "acme"}); err != nil {
-		t.Fatal(err)
-	}
-	imp, err := db.BeginRateImport(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rate, err := tollguard.ParseRate("0.01")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := imp.Add(ctx, tollguard.RateEntry{Prefix: "44", Rate: rate}); err != nil {
-		t.Fatal(err)
-	}
-	if err := imp.Commit(); err != nil {
-		t.Fatal(err)
-	}
-	p := &tollguard.Policy{Now: time.Now, Store: db, DefaultPlan: tollguard.NumberPlan{Country: "GB"},
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	h := startServer(t, func(s *Server) { s.Gate = p })
+	h := policyServer(t, "GB", []testAccount{{id: "acme", country: "GB", currency: "GBP", ext: "1001", limits: tollguard.Limits{ExtPerHour: 2}}},
+		func(db *store.DB) {
+			ctx := context.Background()
+			imp, err := db.BeginRateImport(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rate, err := tollguard.ParseRate("0.01")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := imp.Add(ctx, tollguard.RateEntry{Prefix: "44", Rate: rate}); err != nil {
+				t.Fatal(err)
+			}
+			if err := imp.Commit(); err != nil {
+				t.Fatal(err)
+			}
+		})
 	forwarded := func() *agitest.Channel {
 		ch := agitest.Local("02079460000")
 		ch.SetIncludeArgs(tollguard.ScriptOutbound, "02079460000", "1001", "") // inherited extension, no source

@@ -3,8 +3,10 @@ package agi
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/tollguard/tollguard"
 	"github.com/tollguard/tollguard/agi/agitest"
+	"github.com/tollguard/tollguard/store"
 )
 
 // logEntry is one captured log record, attributes flattened to text.
@@ -271,4 +274,43 @@ func gated(dialled string) *agitest.Channel {
 	ch := agitest.PJSIP(dialled)
 	ch.SetIncludeArgs(tollguard.ScriptOutbound, dialled, "1001", "127.0.0.1:5072")
 	return ch
+}
+
+// testAccount is an account of a policyServer's store, with 1000.00 of
+// credit and one extension.
+type testAccount struct {
+	id, country, currency, ext string
+	limits                     tollguard.Limits
+}
+
+// policyServer starts the server over the real policy on a SQLite store
+// in t.TempDir() holding accts; prepare (may be nil) fills in more
+// (rates) before the first call.
+func policyServer(t *testing.T, defaultCountry string, accts []testAccount, prepare func(*store.DB)) *harness {
+	t.Helper()
+	ctx := context.Background()
+	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "tg.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	for _, a := range accts {
+		acct, err := store.NewAccount(a.id, a.country, a.currency)
+		if err != nil {
+			t.Fatal(err)
+		}
+		acct.Balance, acct.Limits = 100000, a.limits
+		if err := db.CreateAccount(ctx, acct); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.CreateExtension(ctx, &tollguard.Extension{Name: a.ext, Account: a.id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if prepare != nil {
+		prepare(db)
+	}
+	p := &tollguard.Policy{Now: time.Now, Store: db, DefaultPlan: tollguard.NumberPlan{Country: defaultCountry},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	return startServer(t, func(s *Server) { s.Gate = p })
 }
