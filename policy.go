@@ -79,6 +79,12 @@ type Policy struct {
 	sweepMu   sync.Mutex
 	sweepGone map[int64]time.Time
 
+	// pending are the settlements the store failed, under pendMu
+	// (settle_queue.go); retryMu lets one retry pass run at a time.
+	pendMu  sync.Mutex
+	pending settleQueue
+	retryMu sync.Mutex
+
 	// For Emergency when the store cannot be read, under countriesMu:
 	// the accounts' countries seen since start, and each extension's.
 	countriesMu sync.Mutex
@@ -296,7 +302,10 @@ func (p *Policy) Explain(ctx context.Context, c Call) (Decision, error) {
 	return p.decide(ctx, c, true)
 }
 
-// Settle charges an allowed call and releases its reservation.
+// Settle charges an allowed call and releases its reservation. When
+// the store fails it (not a refusal: an unknown call, another
+// channel's), the settlement is kept in memory and retried
+// (settle_queue.go), and the error is marked ErrSettlementPending.
 func (p *Policy) Settle(ctx context.Context, s Settlement) (bool, error) {
 	if s.At.IsZero() {
 		s.At = p.Now()
@@ -307,6 +316,25 @@ func (p *Policy) Settle(ctx context.Context, s Settlement) (bool, error) {
 	if s.SinceDecision && s.Elapsed == 0 {
 		s.Elapsed, _ = p.sinceDecided(s.CallID)
 	}
+	// One that failed earlier came first, and wins; while the store
+	// still fails it, this one is not tried (nor kept) as well.
+	if err := p.retryPending(ctx, s.CallID); retryable(err) {
+		return false, fmt.Errorf("%w; %w", err, ErrSettlementPending)
+	}
+	changed, err := p.settleStored(ctx, s)
+	if retryable(err) {
+		return false, p.queueSettlement(s, err)
+	}
+	if err == nil {
+		p.donePending(s.CallID) // it landed: one still pending would change nothing
+	}
+	return changed, err
+}
+
+// settleStored writes s as it is: a retried settlement keeps its time,
+// its seconds and its monotonic elapsed time, so it charges what it
+// would have charged when it came.
+func (p *Policy) settleStored(ctx context.Context, s Settlement) (bool, error) {
 	rec, changed, err := p.Store.SettleCall(ctx, s)
 	if err != nil {
 		return false, err

@@ -26,6 +26,9 @@ type SweepResult struct {
 	SettledGone  int // channel gone: charged the time elapsed, at most the reservation
 	GoneWaiting  int // channel gone, first seen so: left to the ARI listener until the next sweep
 	StillRunning int
+	// Pending are the calls left open because their settlement waits in
+	// memory for the store (settle_queue.go).
+	Pending int
 	// Overran are the calls Asterisk still carried past MAXSEC + grace.
 	Overran []Overrun
 }
@@ -83,6 +86,10 @@ const DefaultSweepGoneWait = 30 * time.Second
 // (the charge capped at the reservation).
 func (p *Policy) Sweep(ctx context.Context, l OpenCallLister, alive ChannelChecker, hangup ChannelHanger, grace time.Duration) (SweepResult, error) {
 	var r SweepResult
+	// Settlements the store failed first: the sweep must not charge a
+	// call whose real settlement only waits for the store. Their errors
+	// were logged when they were kept.
+	p.RetrySettlements(ctx)
 	now := p.Now()
 	open, err := l.OpenCallsBefore(ctx, now)
 	if err != nil {
@@ -111,6 +118,10 @@ func (p *Policy) Sweep(ctx context.Context, l OpenCallLister, alive ChannelCheck
 	}()
 	for _, c := range open {
 		r.Checked++
+		if _, ok := p.settlementPending(c.ID); ok {
+			r.Pending++
+			continue
+		}
 		// No paid call runs past a day, whatever MAXSEC a row decided
 		// before that limit carries (1.2e10 s overflowed the Duration,
 		// negative, and the call counted as overrun at once).
@@ -155,7 +166,7 @@ func (p *Policy) Sweep(ctx context.Context, l OpenCallLister, alive ChannelCheck
 				}
 				// A hangup request may have settled it since the list was
 				// read: count only the calls this sweep settled.
-				changed, err := p.Settle(ctx, Settlement{CallID: c.ID, Billsec: billsec, By: "sweep:gone", At: now})
+				changed, err := p.sweepSettle(ctx, Settlement{CallID: c.ID, Billsec: billsec, By: "sweep:gone", At: now})
 				if err != nil {
 					return r, err
 				}
@@ -175,7 +186,7 @@ func (p *Policy) Sweep(ctx context.Context, l OpenCallLister, alive ChannelCheck
 		if c.MaxSec < 0 {
 			billsec = int64(limit / time.Second)
 		}
-		changed, err := p.Settle(ctx, Settlement{CallID: c.ID, Billsec: billsec, By: "sweep:maxsec", At: now})
+		changed, err := p.sweepSettle(ctx, Settlement{CallID: c.ID, Billsec: billsec, By: "sweep:maxsec", At: now})
 		if err != nil {
 			return r, err
 		}
@@ -184,4 +195,14 @@ func (p *Policy) Sweep(ctx context.Context, l OpenCallLister, alive ChannelCheck
 		}
 	}
 	return r, nil
+}
+
+// sweepSettle settles a call the sweep judged, unless its real
+// settlement was kept in memory meanwhile. A failed one is not kept:
+// the next sweep judges the call again.
+func (p *Policy) sweepSettle(ctx context.Context, s Settlement) (bool, error) {
+	if _, ok := p.settlementPending(s.CallID); ok {
+		return false, nil
+	}
+	return p.settleStored(ctx, s)
 }

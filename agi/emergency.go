@@ -2,6 +2,7 @@ package agi
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -76,6 +77,11 @@ func (s *Server) emergency(ctx context.Context, ss *session) {
 		SinceDecision: !call.At.IsZero(),
 	})
 	s.countSettle(ByEmergency, changed, err)
+	if errors.Is(err, tollguard.ErrSettlementPending) {
+		log.Info("recorded an emergency call but could not settle it; kept in memory and retried until the store takes it",
+			LogBillsec, billsec, tollguard.LogError, tollguard.ErrorMessage(err))
+		return
+	}
 	if err != nil {
 		log.Error("recorded an emergency call but could not settle it; the sweep will settle it",
 			LogBillsec, billsec, tollguard.LogError, tollguard.ErrorMessage(err))

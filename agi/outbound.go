@@ -465,7 +465,11 @@ func (s *Server) settle(ctx context.Context, log *slog.Logger, callID int64, by 
 	defer cancel()
 	changed, err := s.Gate.Settle(ctx, tollguard.Settlement{CallID: callID, By: by, At: s.cfg.now()})
 	s.countSettle(by, changed, err)
-	if err != nil {
+	switch {
+	case errors.Is(err, tollguard.ErrSettlementPending):
+		log.Info("settling the call failed; kept in memory and retried until the store takes it",
+			tollguard.LogCallID, callID, "by", by, tollguard.LogError, tollguard.ErrorMessage(err))
+	case err != nil:
 		log.Error("settling the call failed; the ARI listener or the sweep will settle it",
 			tollguard.LogCallID, callID, "by", by, tollguard.LogError, tollguard.ErrorMessage(err))
 	}

@@ -194,6 +194,7 @@ type harness struct {
 	alerts *recAlerter
 	hooks  *recHooks
 	l      *Listener
+	policy *tollguard.Policy // the listener's Settler
 	logs   *testutil.Buffer
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -234,6 +235,7 @@ func newHarness(t *testing.T, opts ...harnessOpt) *harness {
 	}
 	log := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	policy := &tollguard.Policy{Now: time.Now, Store: h.db, Logger: log}
+	h.policy = policy
 	h.l = &Listener{
 		Client: newClient(t, cfg), Store: h.db, Settler: policy, Detectors: det,
 		Responder: &tollguard.Responder{Alerter: h.alerts, Blocker: h.db, Logger: log},

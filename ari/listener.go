@@ -627,6 +627,12 @@ func (l *Listener) settleDue(ctx context.Context, all bool) {
 
 func (l *Listener) settleNow(ctx context.Context, s tollguard.Settlement) {
 	changed, err := l.Settler.Settle(ctx, s)
+	if errors.Is(err, tollguard.ErrSettlementPending) {
+		l.log.Info("settling a call from ARI events failed; kept in memory and retried until the store takes it",
+			tollguard.LogCallID, s.CallID, tollguard.LogError, err)
+		l.hooks.Settled(false, err)
+		return
+	}
 	if err != nil {
 		l.log.Error("settling a call from ARI events failed; the sweep will settle it. "+tollguard.CheckStore, tollguard.LogCallID, s.CallID, tollguard.LogError, err)
 		l.hooks.Settled(false, err)

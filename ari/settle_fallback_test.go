@@ -2,6 +2,7 @@ package ari
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"strconv"
 	"testing"
@@ -331,4 +332,58 @@ func TestSettleFailureReported(t *testing.T) {
 		evFrame(t, "ChannelDestroyed", t0.Add(31*time.Second), "cause", 16, "channel", evChannel("zz.1", caller, "Ring", t0)),
 	)
 	testutil.Eventually(t, waitLimit, "the failed settlement reported", func() bool { return h.hooks.snapshot().settleErrs == 1 })
+}
+
+// TestSettleFromEventsDuringStoreOutage: the listener's settlement of a
+// call whose hangup request was lost failed while another process held
+// the database's write lock (as on a full disk): it is kept and retried,
+// and the call is charged from its answer in the events, not left for
+// the sweep to charge its full reservation.
+func TestSettleFromEventsDuringStoreOutage(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t).start()
+	id := h.gateCall("zz.1", "1001", "0033123456789", tollguard.Allow)
+	other, err := sql.Open("sqlite3", "file:"+h.db.Path()+"?_busy_timeout=100")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	lock, err := other.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lock.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now().Add(-time.Minute)
+	caller, peer := "PJSIP/1001-00000009", "PJSIP/trunk-0000000a"
+	h.push(
+		evFrame(t, "ChannelCreated", t0, "channel", evChannel("zz.1", caller, "Ring", t0)),
+		evFrame(t, "ChannelVarset", t0, "variable", "TOLLGUARD_CALLID", "value", strconv.FormatInt(id, 10), "channel", evChannel("zz.1", caller, "Ring", t0)),
+		evFrame(t, "ChannelCreated", t0, "channel", evChannel("zz.2", peer, "Down", t0)),
+		evFrame(t, "Dial", t0, "dialstatus", "", "dialstring", "0033123456789@trunk", "caller", evChannel("zz.1", caller, "Ring", t0), "peer", evChannel("zz.2", peer, "Down", t0)),
+		evFrame(t, "Dial", t0.Add(10*time.Second), "dialstatus", "ANSWER", "dialstring", "", "caller", evChannel("zz.1", caller, "Ring", t0), "peer", evChannel("zz.2", peer, "Up", t0)),
+		evFrame(t, "ChannelStateChange", t0.Add(10*time.Second), "channel", evChannel("zz.1", caller, "Up", t0)),
+		evFrame(t, "ChannelDestroyed", t0.Add(40*time.Second), "cause", 16, "channel", evChannel("zz.2", peer, "Up", t0)),
+		evFrame(t, "ChannelDestroyed", t0.Add(40*time.Second), "cause", 16, "channel", evChannel("zz.1", caller, "Up", t0)),
+	)
+	// The store gives up on the lock after its 5 s busy timeout.
+	testutil.Eventually(t, waitLimit, "the failed settlement", func() bool { return h.hooks.snapshot().settleErrs > 0 })
+	if n := h.policy.PendingSettlements(); n != 1 {
+		t.Fatalf("%d settlements pending, want 1", n)
+	}
+	if _, err := lock.ExecContext(ctx, "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	lock.Close()
+	if left, err := h.policy.RetrySettlements(ctx); left != 0 || err != nil {
+		t.Fatalf("retry: %d left, %v", left, err)
+	}
+	rec, err := h.db.Call(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.SettledBy != "ari" || rec.Billsec != 30 || rec.Charge != tollguard.Cost(rec.Rate, rec.Billing, 30, rec.Scale) {
+		t.Fatalf("settled by %q, %d s, charged %d; want ari, 30 s from the answer", rec.SettledBy, rec.Billsec, rec.Charge)
+	}
 }

@@ -49,6 +49,7 @@ func metricNames(t *testing.T) map[string]bool {
 	}
 	t.Cleanup(func() { db.Close() })
 	m.WatchStore(db)
+	m.WatchSettlements(&tollguard.Policy{})
 	names := map[string]bool{}
 	// Vectors with no series yet are missing from Gather: ask each
 	// collector for its descriptions.

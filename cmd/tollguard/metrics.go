@@ -56,7 +56,7 @@ func NewMetrics() *Metrics {
 	m.SessionsInFlight = prometheus.NewGauge(prometheus.GaugeOpts{Name: "tollguard_agi_sessions_in_flight", Help: "FastAGI sessions being served."})
 	m.Refused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tollguard_agi_refused_total", Help: "FastAGI connections refused, by reason: closed unserved, or (overflow) answered without asking the gate while every session slot was busy."}, []string{"reason"})
 	m.Settlements = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tollguard_settlements_total", Help: "Settle requests by source and whether they changed anything."}, []string{"by", "changed"})
-	m.SettleFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tollguard_settle_failures_total", Help: "Settle requests that failed (the store, an unknown call id), by source; the ARI listener or the sweep settles those calls."}, []string{"by"})
+	m.SettleFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tollguard_settle_failures_total", Help: "Settle requests that failed (the store, an unknown call id), by source. Those the store failed are retried (tollguard_settlements_pending); the ARI listener or the sweep settles the others."}, []string{"by"})
 	m.ARIEnabled = prometheus.NewGauge(prometheus.GaugeOpts{Name: "tollguard_ari_enabled", Help: "1 when [ari] enabled is set: alert on tollguard_ari_connected == 0 only then."})
 	m.ARIConnected = prometheus.NewGauge(prometheus.GaugeOpts{Name: "tollguard_ari_connected", Help: "1 while the ARI events websocket is connected (0 with ARI disabled: see tollguard_ari_enabled)."})
 	m.ARIReconnects = prometheus.NewCounter(prometheus.CounterOpts{Name: "tollguard_ari_reconnects_total", Help: "ARI websocket connections made after the first (a failed attempt counts nothing: tollguard_ari_connected says whether it is up)."})
@@ -122,6 +122,17 @@ func (m *Metrics) WatchStore(db *store.DB) {
 	m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "tollguard_calls_recorded_elsewhere_total",
 		Help: "Gate batches that found call rows another process wrote (a second daemon on the database?)."},
 		func() float64 { return float64(db.CallsRecordedElsewhere()) }))
+}
+
+// WatchSettlements exports the settlements p keeps in memory while the
+// store fails them.
+func (m *Metrics) WatchSettlements(p *tollguard.Policy) {
+	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tollguard_settlements_pending",
+		Help: "Settlements the store failed (a full disk?), kept in memory and retried; the sweep leaves their calls alone."},
+		func() float64 { return float64(p.PendingSettlements()) }))
+	m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "tollguard_settlements_dropped_total",
+		Help: "Failed settlements dropped because the in-memory queue was full: the sweep charges those calls their full reservation."},
+		func() float64 { return float64(p.DroppedSettlements()) }))
 }
 
 // Health is what /healthz and /readyz report.

@@ -148,6 +148,7 @@ func serve(ctx context.Context, app *App) error {
 	d.gate.Store(&gate)
 	d.metrics = NewMetrics()
 	d.metrics.WatchStore(db)
+	d.metrics.WatchSettlements(d.policy)
 	d.health.SetStore(true)
 	if cfg.ARI.Enabled {
 		ariStarting(d)
@@ -220,6 +221,9 @@ func serve(ctx context.Context, app *App) error {
 		d.reconcile(ctx)
 		d.sweepLoop(ctx)
 	})
+	// Settlements the store failed (a full disk), retried until it
+	// takes them; the sweep leaves their calls alone meanwhile.
+	d.goFunc("settle-retry", func() { d.policy.RunSettlementRetry(ctx, tollguard.SettleRetryInterval) })
 	// WAL checkpoints in the background, not inside whichever decision's
 	// commit crosses SQLite's automatic threshold (a big rates import
 	// leaves thousands of pages for it).
@@ -310,6 +314,14 @@ func (d *daemon) shutdown(wait time.Duration) {
 			d.log.Error("stopped waiting for audit "+r.Job+" (abandoned at its deadline, still running): the database closes now, so its late run, with what it found and changed since, will not be stored. Its changes are in this log as \"audit action\" lines with this job; check them, find what hangs (a hung file system or database driver), then run `tollguard audit "+r.Job+"` again",
 				"job", r.Job, tollguard.LogReason, "shutdown_wait_elapsed", "started", r.Started)
 		}
+		cancel()
+	}
+	// The FastAGI sessions and the ARI listener have stopped: no
+	// settlement comes any more. What the store still refuses is logged,
+	// call by call, for refunds by hand.
+	if d.policy != nil {
+		fctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		d.policy.FlushSettlements(fctx)
 		cancel()
 	}
 	// Nothing writes any more: the copy has the last call.
@@ -523,7 +535,8 @@ func (d *daemon) reconcile(ctx context.Context) {
 		return
 	}
 	d.log.Info("startup reconciliation", "open_calls", r.Checked, "settled_at_full_reservation", r.SettledFull,
-		"settled_channel_gone", r.SettledGone, "channel_gone_settled_next_sweep", r.GoneWaiting, "still_running", r.StillRunning)
+		"settled_channel_gone", r.SettledGone, "channel_gone_settled_next_sweep", r.GoneWaiting, "still_running", r.StillRunning,
+		"settlement_pending", r.Pending)
 	d.sweepDone(r)
 }
 

@@ -1,0 +1,248 @@
+package tollguard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Settlements the store failed (a full disk, a lock held past the busy
+// timeout, an I/O error) are kept in memory and retried: left to the
+// sweep, each such call was charged its full reservation, not the
+// seconds Asterisk billed.
+
+// MaxPendingSettlements bounds the settlements kept in memory. Past it
+// a failed settlement is dropped, and the sweep settles its call.
+const MaxPendingSettlements = 10_000
+
+// SettleRetryInterval is how often serve retries the pending
+// settlements while there are any.
+const SettleRetryInterval = 3 * time.Second
+
+// ErrSettlementPending marks a settlement the store failed and the
+// policy kept in memory, to be retried until the store takes it.
+var ErrSettlementPending = errors.New("the settlement is kept in memory and retried until the store takes it")
+
+// settleQueue is the pending settlements, one per call (the first
+// that failed: it was the first to arrive), oldest first.
+type settleQueue struct {
+	order  []int64
+	byCall map[int64]Settlement
+	// warned: the WARN for this outage is out; the INFO goes when the
+	// queue drains. dropping: the ERROR for this burst of drops is out.
+	warned, dropping bool
+	burstDropped     int
+	dropped          uint64 // since start, for the metric
+}
+
+// retryable reports whether a failed settlement is worth keeping: any
+// failure that is not the store's answer about the call (unknown,
+// another channel's, invalid).
+func retryable(err error) bool {
+	switch ErrorCode(err) {
+	case EINTERNAL, EUNAVAILABLE: // EUNAVAILABLE: the write lock held past the busy timeout
+		return true
+	}
+	return false
+}
+
+// queueSettlement keeps s, which failed with err, and returns the error
+// to report: err marked ErrSettlementPending, or err itself when the
+// queue is full and s was dropped.
+func (p *Policy) queueSettlement(s Settlement, err error) error {
+	log := p.logger()
+	p.pendMu.Lock()
+	q := &p.pending
+	if _, ok := q.byCall[s.CallID]; ok {
+		// Already waiting: the earlier one lands first.
+		p.pendMu.Unlock()
+		return fmt.Errorf("%w; %w", err, ErrSettlementPending)
+	}
+	if len(q.order) >= MaxPendingSettlements {
+		q.dropped++
+		q.burstDropped++
+		first := !q.dropping
+		q.dropping = true
+		p.pendMu.Unlock()
+		if first {
+			log.Error(fmt.Sprintf("settlements are being dropped: %d are kept in memory already, the most there is room for; "+
+				"the sweep will charge the calls whose settlement is dropped their full reservation. Fix the store (disk space?)", MaxPendingSettlements),
+				LogCallID, s.CallID, LogError, err)
+		}
+		// Each one, for the refunds: the sweep overcharges it.
+		log.Info("settlement dropped: no room left in memory; the sweep will charge the call its full reservation",
+			LogCallID, s.CallID, LogBillsec, s.Billsec, LogDialStatus, s.DialStatus, "by", s.By, "at", s.At)
+		return err
+	}
+	if q.byCall == nil {
+		q.byCall = make(map[int64]Settlement)
+	}
+	q.order = append(q.order, s.CallID)
+	q.byCall[s.CallID] = s
+	warn := !q.warned
+	q.warned = true
+	if q.dropping {
+		q.dropping = false
+		log.Warn("settlements are kept in memory again: there is room", "dropped", q.burstDropped)
+		q.burstDropped = 0
+	}
+	p.pendMu.Unlock()
+	if warn {
+		log.Warn(fmt.Sprintf("settlement of call %d failed: %s; kept in memory and retried, with later ones that fail, "+
+			"until the store takes them (the sweep leaves their calls alone meanwhile). Fix the store (disk space?)", s.CallID, ErrorMessage(err)),
+			LogCallID, s.CallID, LogError, err)
+	}
+	return fmt.Errorf("%w; %w", err, ErrSettlementPending)
+}
+
+// settlementPending reports whether call id's settlement waits in memory.
+func (p *Policy) settlementPending(id int64) (Settlement, bool) {
+	p.pendMu.Lock()
+	defer p.pendMu.Unlock()
+	s, ok := p.pending.byCall[id]
+	return s, ok
+}
+
+// donePending removes call id's pending settlement.
+func (p *Policy) donePending(id int64) {
+	p.pendMu.Lock()
+	defer p.pendMu.Unlock()
+	q := &p.pending
+	if _, ok := q.byCall[id]; !ok {
+		return
+	}
+	delete(q.byCall, id)
+	for i, c := range q.order {
+		if c == id {
+			q.order = append(q.order[:i], q.order[i+1:]...)
+			break
+		}
+	}
+}
+
+// PendingSettlements is the number of settlements waiting in memory
+// for the store.
+func (p *Policy) PendingSettlements() int {
+	p.pendMu.Lock()
+	defer p.pendMu.Unlock()
+	return len(p.pending.order)
+}
+
+// DroppedSettlements counts the settlements dropped since start because
+// the queue was full.
+func (p *Policy) DroppedSettlements() uint64 {
+	p.pendMu.Lock()
+	defer p.pendMu.Unlock()
+	return p.pending.dropped
+}
+
+// retryPending tries call id's pending settlement, if any: a later
+// settlement of the same call then finds it settled (the first wins).
+func (p *Policy) retryPending(ctx context.Context, id int64) error {
+	s, ok := p.settlementPending(id)
+	if !ok {
+		return nil
+	}
+	_, err := p.settleStored(ctx, s)
+	if err == nil || !retryable(err) {
+		p.donePending(id)
+		if err != nil {
+			p.pendingRefused(s, err)
+		}
+	}
+	return err
+}
+
+func (p *Policy) pendingRefused(s Settlement, err error) {
+	p.logger().Warn("a settlement kept in memory was refused when retried; dropped",
+		LogCallID, s.CallID, LogBillsec, s.Billsec, "by", s.By, LogError, ErrorMessage(err))
+}
+
+// RetrySettlements settles the pending settlements, oldest first, until
+// the store fails one. It returns how many are left and the store's
+// error. One pass runs at a time: the sweep waits for it.
+func (p *Policy) RetrySettlements(ctx context.Context) (left int, err error) {
+	p.retryMu.Lock()
+	defer p.retryMu.Unlock()
+	for {
+		p.pendMu.Lock()
+		if len(p.pending.order) == 0 {
+			drained := p.pending.warned
+			p.pending.warned = false
+			p.pendMu.Unlock()
+			if drained {
+				p.logger().Info("every settlement kept in memory has reached the store; settlements are written directly again")
+			}
+			return 0, nil
+		}
+		s := p.pending.byCall[p.pending.order[0]]
+		p.pendMu.Unlock()
+		if _, err := p.settleStored(ctx, s); retryable(err) {
+			return p.PendingSettlements(), err
+		} else if err != nil {
+			p.pendingRefused(s, err)
+		}
+		p.donePending(s.CallID)
+	}
+}
+
+// RunSettlementRetry retries the pending settlements every interval
+// until ctx ends. Each failed pass is logged once per outage by the
+// queue's WARN; the pass itself says nothing more.
+func (p *Policy) RunSettlementRetry(ctx context.Context, every time.Duration) {
+	if every <= 0 {
+		every = SettleRetryInterval
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		p.pendMu.Lock()
+		// warned: a settlement that came later may have emptied the
+		// queue; the pass says so.
+		due := len(p.pending.order) > 0 || p.pending.warned
+		p.pendMu.Unlock()
+		if due {
+			p.RetrySettlements(ctx)
+		}
+	}
+}
+
+// FlushSettlements tries the pending settlements once more (at
+// shutdown) and logs each one left, with what it would have charged by,
+// so that an admin can settle it by hand: at the next start the sweep
+// charges those calls their full reservation.
+func (p *Policy) FlushSettlements(ctx context.Context) int {
+	left, err := p.RetrySettlements(ctx)
+	if left == 0 {
+		return 0
+	}
+	p.pendMu.Lock()
+	lost := make([]Settlement, 0, left)
+	for _, id := range p.pending.order {
+		lost = append(lost, p.pending.byCall[id])
+	}
+	p.pendMu.Unlock()
+	sort.Slice(lost, func(i, j int) bool { return lost[i].CallID < lost[j].CallID })
+	ids := make([]string, len(lost))
+	for i, s := range lost {
+		ids[i] = strconv.FormatInt(s.CallID, 10)
+	}
+	log := p.logger()
+	log.Error(fmt.Sprintf("stopping with %d settlements the store never took; they are lost, and the sweep will charge their calls their full reservation. "+
+		"Each is logged below: refund the difference by hand (tollguard calls show ID, then tollguard credit add ACCOUNT AMOUNT)", len(lost)),
+		"calls", strings.Join(ids, ","), LogError, err)
+	for _, s := range lost {
+		log.Error("settlement lost at shutdown", LogCallID, s.CallID, LogBillsec, s.Billsec, LogDialStatus, s.DialStatus,
+			"by", s.By, "at", s.At.UTC().Format(time.RFC3339))
+	}
+	return len(lost)
+}

@@ -1,0 +1,263 @@
+package tollguard_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mattn/go-sqlite3"
+
+	"github.com/tollguard/tollguard"
+	"github.com/tollguard/tollguard/store"
+)
+
+// failingSettles is the real store whose settlements fail with err
+// while it is set: what a full disk (SQLITE_FULL) or a write lock held
+// past the busy timeout does to them.
+type failingSettles struct {
+	*store.DB
+	err atomic.Pointer[error]
+}
+
+func (s *failingSettles) fail(err error) {
+	if err == nil {
+		s.err.Store(nil)
+		return
+	}
+	s.err.Store(&err)
+}
+
+func (s *failingSettles) SettleCall(ctx context.Context, st tollguard.Settlement) (tollguard.CallRecord, bool, error) {
+	if e := s.err.Load(); e != nil {
+		return tollguard.CallRecord{}, false, fmt.Errorf("settle call %d: %w", st.CallID, *e)
+	}
+	return s.DB.SettleCall(ctx, st)
+}
+
+var diskFull error = sqlite3.Error{Code: sqlite3.ErrFull, ExtendedCode: sqlite3.ErrFull.Extend(0)}
+
+// syncBuffer is a log sink tests read while the policy writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+// lines returns the log lines at level that contain msg.
+func (b *syncBuffer) lines(level, msg string) []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []string
+	for _, l := range strings.Split(b.b.String(), "\n") {
+		if strings.Contains(l, "level="+level) && strings.Contains(l, msg) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// failingFixture is newFixture with settlements that fail on demand
+// and a log to read.
+func failingFixture(t *testing.T) (*fixture, *failingSettles, *syncBuffer) {
+	f := newFixture(t)
+	fs := &failingSettles{DB: f.db}
+	f.p.Store = fs
+	logs := &syncBuffer{}
+	f.p.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	return f, fs, logs
+}
+
+func (f *fixture) call(id int64) *tollguard.CallRecord {
+	f.t.Helper()
+	c, err := f.db.Call(context.Background(), id)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return c
+}
+
+func (f *fixture) balance() tollguard.Amount {
+	f.t.Helper()
+	a, err := f.db.Account(context.Background(), "acme")
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return a.Balance
+}
+
+// TestFailedSettlementIsNotSwept: settlements that failed while the
+// disk was full left their calls open, and the sweep charged each its
+// full reservation. The settlement is now kept: the sweep leaves the
+// call alone while the store fails, and once it works the call is
+// charged what the settlement said, with the settlement's own time
+// (not the clock at the retry) capping the seconds at the time since
+// the decision.
+func TestFailedSettlementIsNotSwept(t *testing.T) {
+	f, fs, logs := failingFixture(t)
+	ctx := context.Background()
+	f.account(func(a *tollguard.Account) { a.MaxCallSecs = 600 })
+	before := f.balance()
+	d := f.want(tollguard.Call{Dialled: "07400123456", UniqueID: "pbx-9.1"}, tollguard.Allow, tollguard.ReasonOK)
+	other := f.want(tollguard.Call{Dialled: "07400123456", UniqueID: "pbx-9.2"}, tollguard.Allow, tollguard.ReasonOK)
+	f.now = f.now.Add(60 * time.Second)
+
+	fs.fail(diskFull)
+	// ANSWEREDTIME 100 s on a line answered 40 s before the gate: 60 s
+	// since the decision are billed.
+	_, err := f.p.Settle(ctx, tollguard.Settlement{CallID: d.CallID, UniqueID: "pbx-9.1", Billsec: 100, DialStatus: "ANSWER", By: "agi", SinceDecision: true})
+	if !errors.Is(err, tollguard.ErrSettlementPending) || !errors.Is(err, diskFull) {
+		t.Fatalf("settle while the disk is full: %v; want the store's error, marked pending", err)
+	}
+	_, err = f.p.Settle(ctx, tollguard.Settlement{CallID: other.CallID, Billsec: 5, By: "agi"})
+	if !errors.Is(err, tollguard.ErrSettlementPending) {
+		t.Fatalf("second settle: %v", err)
+	}
+	if n := f.p.PendingSettlements(); n != 2 {
+		t.Fatalf("%d pending, want 2", n)
+	}
+	if w := logs.lines("WARN", "kept in memory and retried"); len(w) != 1 || !strings.Contains(w[0], fmt.Sprintf("settlement of call %d failed", d.CallID)) ||
+		!strings.Contains(w[0], "disk space?") {
+		t.Fatalf("want one WARN naming the first call; log:\n%s", logs)
+	}
+
+	// Past MAXSEC + grace, the store still failing: nothing is swept.
+	f.now = f.now.Add(2 * time.Hour)
+	r, err := f.p.Sweep(ctx, f.db, nil, nil, 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.SettledFull != 0 || r.Pending != 2 {
+		t.Fatalf("sweep while the store fails: %+v; want both calls left pending", r)
+	}
+	if c := f.call(d.CallID); !c.Open() {
+		t.Fatalf("call settled by %s while its settlement was pending", c.SettledBy)
+	}
+	if n := f.p.FlushSettlements(ctx); n != 2 || len(logs.lines("ERROR", "settlement lost at shutdown")) != 2 ||
+		len(logs.lines("ERROR", fmt.Sprintf("calls=%d,%d", d.CallID, other.CallID))) != 1 {
+		t.Fatalf("flush with the store failing: %d left; log:\n%s", n, logs)
+	}
+
+	fs.fail(nil)
+	r, err = f.p.Sweep(ctx, f.db, nil, nil, 30*time.Second)
+	if err != nil || r.SettledFull != 0 || r.Checked != 0 {
+		t.Fatalf("sweep once the store works: %+v %v; want the retried settlements first, nothing left to sweep", r, err)
+	}
+	c := f.call(d.CallID)
+	want := tollguard.Cost(c.Rate, c.Billing, 60, c.Scale)
+	if c.SettledBy != "agi" || c.Billsec != 60 || c.Charge != want || !c.SettledAt.Equal(friday.Add(60*time.Second)) {
+		t.Fatalf("retried settlement: by %s, %d s, charged %d at %v; want agi, 60 s, %d at the settlement's time", c.SettledBy, c.Billsec, c.Charge, c.SettledAt, want)
+	}
+	o := f.call(other.CallID)
+	if o.Billsec != 5 || o.SettledBy != "agi" {
+		t.Fatalf("second call: %+v", o)
+	}
+	if got := f.balance(); got != before-c.Charge-o.Charge {
+		t.Fatalf("balance %d, want %d", got, before-c.Charge-o.Charge)
+	}
+	if n := f.p.PendingSettlements(); n != 0 {
+		t.Fatalf("%d still pending", n)
+	}
+	if len(logs.lines("INFO", "every settlement kept in memory has reached the store")) != 1 {
+		t.Fatalf("want one INFO when the queue drains; log:\n%s", logs)
+	}
+
+	// The ARI fallback's settlement, late: the call stays as it is.
+	changed, err := f.p.Settle(ctx, tollguard.Settlement{CallID: d.CallID, Billsec: 70, By: "ari"})
+	if err != nil || changed {
+		t.Fatalf("later duplicate: changed %v, %v", changed, err)
+	}
+	if got := f.balance(); got != before-c.Charge-o.Charge {
+		t.Fatalf("balance %d after a duplicate, want %d", got, before-c.Charge-o.Charge)
+	}
+}
+
+// TestPendingSettlementWinsOverALaterOne: the hangup request's
+// settlement failed and waits; the ARI listener's comes once the store
+// works, before any retry. The first to come is the one charged, once.
+// A write lock held past the busy timeout is retried like a full disk.
+func TestPendingSettlementWinsOverALaterOne(t *testing.T) {
+	f, fs, _ := failingFixture(t)
+	ctx := context.Background()
+	before := f.balance()
+	d := f.want(tollguard.Call{Dialled: "07400123456", UniqueID: "pbx-9.3"}, tollguard.Allow, tollguard.ReasonOK)
+	f.now = f.now.Add(90 * time.Second)
+	fs.fail(tollguard.Errorf(tollguard.EUNAVAILABLE, "waited 5s for the database's write lock (database is locked)"))
+	if _, err := f.p.Settle(ctx, tollguard.Settlement{CallID: d.CallID, Billsec: 30, By: "agi"}); !errors.Is(err, tollguard.ErrSettlementPending) {
+		t.Fatalf("settle with the lock held: %v", err)
+	}
+	// The ARI listener's, the store still failing: the first one stays.
+	if _, err := f.p.Settle(ctx, tollguard.Settlement{CallID: d.CallID, Billsec: 50, By: "ari"}); !errors.Is(err, tollguard.ErrSettlementPending) || f.p.PendingSettlements() != 1 {
+		t.Fatalf("second settle during the outage: %v, %d pending; want the first kept alone", err, f.p.PendingSettlements())
+	}
+	fs.fail(nil)
+	f.now = f.now.Add(10 * time.Second)
+	changed, err := f.p.Settle(ctx, tollguard.Settlement{CallID: d.CallID, Billsec: 45, By: "ari"})
+	if err != nil || changed {
+		t.Fatalf("the ARI settlement after the pending one: changed %v, %v; want unchanged", changed, err)
+	}
+	c := f.call(d.CallID)
+	if c.SettledBy != "agi" || c.Billsec != 30 || f.balance() != before-c.Charge || c.Charge != tollguard.Cost(c.Rate, c.Billing, 30, c.Scale) {
+		t.Fatalf("settled by %s, %d s, charged %d (balance %d from %d)", c.SettledBy, c.Billsec, c.Charge, f.balance(), before)
+	}
+	if n := f.p.PendingSettlements(); n != 0 {
+		t.Fatalf("%d still pending", n)
+	}
+
+	// A refusal is not kept: an unknown call, another channel's.
+	if _, err := f.p.Settle(ctx, tollguard.Settlement{CallID: 999999, By: "agi"}); tollguard.ErrorCode(err) != tollguard.ENOTFOUND {
+		t.Fatalf("settle an unknown call: %v", err)
+	}
+	if _, err := f.p.Settle(ctx, tollguard.Settlement{CallID: d.CallID, UniqueID: "pbx-other", By: "agi"}); tollguard.ErrorCode(err) != tollguard.ECONFLICT {
+		t.Fatalf("settle another channel's call: %v", err)
+	}
+	if n := f.p.PendingSettlements(); n != 0 {
+		t.Fatalf("%d pending after refusals", n)
+	}
+}
+
+// TestPendingSettlementsBounded: the queue holds at most
+// MaxPendingSettlements; past it settlements are dropped, with one
+// ERROR for the burst, and left to the sweep.
+func TestPendingSettlementsBounded(t *testing.T) {
+	f, fs, logs := failingFixture(t)
+	ctx := context.Background()
+	fs.fail(diskFull)
+	for id := int64(1); id <= tollguard.MaxPendingSettlements; id++ {
+		if _, err := f.p.Settle(ctx, tollguard.Settlement{CallID: id, Billsec: 1, By: "agi"}); !errors.Is(err, tollguard.ErrSettlementPending) {
+			t.Fatalf("settle %d: %v", id, err)
+		}
+	}
+	for id := int64(tollguard.MaxPendingSettlements + 1); id <= tollguard.MaxPendingSettlements+3; id++ {
+		_, err := f.p.Settle(ctx, tollguard.Settlement{CallID: id, Billsec: 1, By: "agi"})
+		if err == nil || errors.Is(err, tollguard.ErrSettlementPending) || !errors.Is(err, diskFull) {
+			t.Fatalf("settle %d with the queue full: %v; want the store's error, not kept", id, err)
+		}
+	}
+	if n, dropped := f.p.PendingSettlements(), f.p.DroppedSettlements(); n != tollguard.MaxPendingSettlements || dropped != 3 {
+		t.Fatalf("%d pending, %d dropped; want %d and 3", n, dropped, tollguard.MaxPendingSettlements)
+	}
+	if e := logs.lines("ERROR", "settlements are being dropped"); len(e) != 1 || !strings.Contains(e[0], "full reservation") {
+		t.Fatalf("want one ERROR for the burst, got %d:\n%s", len(e), strings.Join(e, "\n"))
+	}
+	if len(logs.lines("WARN", "kept in memory and retried")) != 1 {
+		t.Fatal("want one WARN for the outage")
+	}
+}
