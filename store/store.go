@@ -119,7 +119,11 @@ func HasAccount(ctx context.Context, file, id string) (bool, error) {
 // IMMEDIATE transactions so read-then-write decisions serialise instead
 // of failing with "database is locked", a busy timeout for the readers,
 // and none for the writer, which waits for the lock in begin.
-func Open(ctx context.Context, file string) (*DB, error) {
+func Open(ctx context.Context, file string) (_ *DB, err error) {
+	// Every step writes (the migrations, the seed, the WAL's first
+	// pages): "create schema_migrations: disk I/O error: no space left
+	// on device" named neither the file nor what to do.
+	defer func() { err = noSpaceError(file, err) }()
 	if file == "" {
 		return nil, tollguard.Errorf(tollguard.EINVALID, "database path is empty; set TOLLGUARD_DB or --db")
 	}
@@ -749,6 +753,24 @@ func openError(file string, err error) error {
 		return tollguard.Errorf(tollguard.EINVALID, "%s is a directory; give the database file in it (TOLLGUARD_DB or --db), such as %s", file, filepath.Join(file, "tollguard.db"))
 	}
 	return fmt.Errorf("open database file %s: %w", file, err)
+}
+
+// noSpaceError says which disk is full and what to do when err is
+// SQLITE_FULL or ENOSPC (SQLite reports the latter as an I/O error with
+// the system errno); other errors are returned as they are.
+func noSpaceError(file string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var se sqlite3.Error
+	full := errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) ||
+		errors.As(err, &se) && (se.Code == sqlite3.ErrFull || se.SystemErrno == syscall.ENOSPC || se.SystemErrno == syscall.EDQUOT)
+	if !full {
+		return err
+	}
+	dir := filepath.Dir(file)
+	return tollguard.Errorf(tollguard.EUNAVAILABLE, "cannot write the database %s: the disk (or the user's quota) holding %s is full; "+
+		"free space there (df -h %s), then try again (%v)", file, dir, dir, err)
 }
 
 // orphanedWAL refuses to create a database where file is missing but
