@@ -395,7 +395,9 @@ func (d *daemon) reload() {
 	}
 	g := cfg.Gate
 	if was := d.gate.Load(); was != nil {
-		for _, c := range changedValues(*was, g) {
+		// sweep_interval sets the sweep's ticker once: said above as
+		// waiting for a restart.
+		for _, c := range changedValues(*was, g, "sweep_interval") {
 			d.log.Info("setting changed; applied now", "setting", "gate."+c.key, "running", c.was, "configured", c.now)
 		}
 	}
@@ -479,11 +481,15 @@ func (d *daemon) warnRestart(section string, was, now any, skip ...string) {
 	}
 }
 
-// changedValues is changedKeys with each setting's values, for the log.
-func changedValues(was, now any) []struct{ key, was, now string } {
+// changedValues is changedKeys with each setting's values, for the log,
+// less the keys in skip.
+func changedValues(was, now any, skip ...string) []struct{ key, was, now string } {
 	a, b := reflect.ValueOf(was), reflect.ValueOf(now)
 	var out []struct{ key, was, now string }
 	for _, key := range changedKeys(was, now) {
+		if slices.Contains(skip, key) {
+			continue
+		}
 		for i := range a.NumField() {
 			if k, _, _ := strings.Cut(a.Type().Field(i).Tag.Get("toml"), ","); k == key {
 				out = append(out, struct{ key, was, now string }{key, fmt.Sprint(a.Field(i).Interface()), fmt.Sprint(b.Field(i).Interface())})

@@ -138,3 +138,30 @@ func TestReloadRefusesAnEmptyConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestReloadDoesNotSaySweepIntervalApplied: sweep_interval sets the
+// sweep's ticker once, at start. A reload changing it was logged twice,
+// as waiting for a restart and as "applied now"; only the first is true.
+func TestReloadDoesNotSaySweepIntervalApplied(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "tollguard.toml")
+	write := func(interval string) {
+		t.Helper()
+		body := fmt.Sprintf("db = %q\n[gate]\nsweep_interval = %q\n", filepath.Join(dir, "tg.db"), interval)
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("1m")
+	t.Setenv("TOLLGUARD_CONFIG", "")
+	d, logs := reloadableDaemon(t, path, nil)
+	write("30s")
+	d.reload()
+	out := logs.String()
+	if !strings.Contains(out, `msg="setting changed; it takes effect after a restart" setting=gate.sweep_interval running=1m0s configured=30s`) {
+		t.Errorf("the log does not say sweep_interval waits for a restart:\n%s", out)
+	}
+	if strings.Contains(out, `msg="setting changed; applied now" setting=gate.sweep_interval`) {
+		t.Errorf("the log says sweep_interval was applied:\n%s", out)
+	}
+}
