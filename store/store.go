@@ -303,10 +303,13 @@ func (s *DB) SaveCopy(ctx context.Context, dst string) error {
 	f.Close()
 	_, err = s.rdb.ExecContext(ctx, `VACUUM INTO ?`, dst)
 	if err != nil {
-		os.Remove(dst) // a partial copy, if any
-		_, err = s.db.ExecContext(ctx, `VACUUM INTO ?`, dst)
+		// Emptied, not removed: created again, it would take the umask.
+		if err = os.Truncate(dst, 0); err == nil {
+			_, err = s.db.ExecContext(ctx, `VACUUM INTO ?`, dst)
+		}
 	}
 	if err != nil {
+		os.Remove(dst) // empty or partial
 		return fmt.Errorf("save a copy of the database to %s: %w", dst, err)
 	}
 	return nil

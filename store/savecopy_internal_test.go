@@ -1,0 +1,99 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestSaveCopyIsPrivateFromTheWriter: with the file deleted, a reader
+// connection the pool must open fails, and the writer makes the copy.
+// That path removed the empty 0600 file first, and VACUUM INTO created
+// it anew by the umask: 0644 for a process with the usual 022.
+func TestSaveCopyIsPrivateFromTheWriter(t *testing.T) {
+	old := syscall.Umask(0o022)
+	defer syscall.Umask(old)
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "tollguard.db")
+	db, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	// Every reader the pool has is busy: the copy needs a new one.
+	var held []interface{ Close() error }
+	for db.rdb.Stats().OpenConnections > len(held) {
+		c, err := db.rdb.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+	}
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(dir, "copy.db")
+	if err := db.SaveCopy(ctx, dst); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 || fi.Size() == 0 {
+		t.Errorf("the writer's copy: mode %v, size %d; want 0600 and a database", fi.Mode().Perm(), fi.Size())
+	}
+}
+
+// TestSaveCopyLeavesNoFileWhenItFails: a copy neither a reader nor the
+// writer could make leaves nothing at dst (serve tries again at each
+// sweep, under a new name).
+func TestSaveCopyLeavesNoFileWhenItFails(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "tollguard.db")
+	db, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	// The readers and the writer are all busy, and the file is gone: no
+	// connection is to be had before the deadline.
+	var held []interface{ Close() error }
+	for _, p := range []*sql.DB{db.rdb, db.db} {
+		for n := p.Stats().OpenConnections; n > 0; n-- {
+			c, err := p.Conn(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			held = append(held, c)
+		}
+	}
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(dir, "copy.db")
+	tctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	if err := db.SaveCopy(tctx, dst); err == nil {
+		t.Fatal("SaveCopy succeeded with no connection to be had")
+	}
+	if _, err := os.Lstat(dst); err == nil {
+		t.Error("the failed copy left a file at dst")
+	}
+}
