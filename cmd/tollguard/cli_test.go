@@ -409,6 +409,29 @@ func TestConfigCheck(t *testing.T) {
 	if _, err := os.Stat(c.db); !os.IsNotExist(err) {
 		t.Fatalf("serve with a bad address created the database: %v", err)
 	}
+	// And any other setting the environment makes invalid, as config
+	// check refuses it: the unit has no ExecStartPre running the check
+	// any more. An ARI URL without /ari ran, failing every ARI request.
+	t.Setenv("TOLLGUARD_AGI_ADDR", "")
+	ari = filepath.Join(t.TempDir(), "ari-url.toml")
+	os.WriteFile(ari, []byte("[ari]\nenabled = true\nuser = \"tollguard\"\n"), 0o600)
+	t.Setenv("TOLLGUARD_ARI_PASSWORD", "secret")
+	t.Setenv("TOLLGUARD_ARI_URL", "http://127.0.0.1:8088")
+	if code, _, errs := c.run("config", "check", ari); code != exitUsage || !strings.Contains(errs, "has no path") {
+		t.Fatalf("config check with TOLLGUARD_ARI_URL without /ari: %d %s", code, errs)
+	}
+	// Bounded: a serve that starts would run until stopped.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var serr bytes.Buffer
+	t.Setenv("TOLLGUARD_AGI_ADDR", "127.0.0.1:0")
+	code = run(ctx, []string{"--db", c.db, "--config", ari, "serve"}, strings.NewReader(""), &bytes.Buffer{}, &serr)
+	if code != exitUsage || !strings.Contains(serr.String(), "has no path") {
+		t.Fatalf("serve with TOLLGUARD_ARI_URL without /ari: %d %s", code, serr.String())
+	}
+	if _, err := os.Stat(c.db); !os.IsNotExist(err) {
+		t.Fatalf("serve with a bad ARI URL created the database: %v", err)
+	}
 }
 
 // TestShutdownWait: serve never stops waiting before a session in

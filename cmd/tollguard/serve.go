@@ -120,6 +120,12 @@ func serve(ctx context.Context, app *App) error {
 	if !validListen(cfg.AGI.Listen) {
 		return tollguard.Errorf(tollguard.EINVALID, "FastAGI address %q (TOLLGUARD_AGI_ADDR or [agi] listen): want host:port with a port from 0 to 65535, e.g. 127.0.0.1:4573", cfg.AGI.Listen)
 	}
+	// The file was checked as it loaded, the environment (TOLLGUARD_ARI_URL)
+	// not: refused here as config check refuses it, with exit 2, which
+	// the unit does not restart.
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
 	if cfg.ARI.Enabled {
 		if _, err := cfg.ARI.ClientConfig(); err != nil {
 			return err
