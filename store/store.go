@@ -7,6 +7,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"encoding/binary"
 	"errors"
@@ -181,21 +182,15 @@ func Open(ctx context.Context, file string) (_ *DB, err error) {
 	rdsn := uri + "?" + q.Encode()
 	// The writer waits for the lock in begin, not in SQLite (see begin).
 	q.Set("_busy_timeout", "0")
-	db, err := sql.Open("sqlite3", uri+"?"+q.Encode())
-	if err != nil {
-		return nil, fmt.Errorf("open database %s: %w", file, err)
-	}
+	s := &DB{path: file, opened: opened, Now: time.Now}
+	db := sql.OpenDB(&guardedConnector{dsn: uri + "?" + q.Encode(), db: s})
 	db.SetMaxOpenConns(1)
 	db.SetMaxIdleConns(1)
 	db.SetConnMaxIdleTime(0)
-	rdb, err := sql.Open("sqlite3", rdsn)
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open database %s: %w", file, err)
-	}
+	rdb := sql.OpenDB(&guardedConnector{dsn: rdsn, db: s})
 	rdb.SetMaxOpenConns(4)
 	rdb.SetMaxIdleConns(4)
-	s := &DB{db: db, rdb: rdb, path: file, opened: opened, Now: time.Now}
+	s.db, s.rdb = db, rdb
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		var se sqlite3.Error
@@ -287,6 +282,33 @@ func (s *DB) FileReplaced() error {
 	}
 	return nil
 }
+
+// guardedConnector opens connections to the database only while the
+// file at its path is the one Open opened. After `mv backup.db
+// tollguard.db` under a running daemon, its -wal and -shm stay at the
+// path: a connection the pool opened then read the restored file through
+// the daemon's WAL, and a checkpoint on it wrote the daemon's pages into
+// the backup.
+type guardedConnector struct {
+	dsn string
+	db  *DB
+}
+
+func (c *guardedConnector) Connect(context.Context) (driver.Conn, error) {
+	if err := c.db.FileReplaced(); err != nil {
+		return nil, tollguard.Errorf(tollguard.EUNAVAILABLE, "%v while tollguard had it open; no new connection is opened to it. %s", err, replacedAdvice)
+	}
+	return c.Driver().Open(c.dsn)
+}
+
+func (c *guardedConnector) Driver() driver.Driver { return sqliteDriver }
+
+// sqliteDriver is go-sqlite3's driver, as sql.Open("sqlite3") uses it.
+var sqliteDriver = &sqlite3.SQLiteDriver{}
+
+// replacedAdvice says what to do about a database file replaced under
+// a running daemon.
+const replacedAdvice = "Stop tollguard serve before restoring or moving its database; see docs/troubleshooting.md"
 
 // SaveCopy writes a consistent copy of the database as this DB sees it
 // to dst, a new file (VACUUM INTO), mode 0600 as the database: it holds
