@@ -61,7 +61,7 @@ func TestServeSavesItsDatabaseDeletedUnderIt(t *testing.T) {
 	if err := os.Remove(dbPath); err != nil {
 		t.Fatal(err)
 	}
-	waitLog("was deleted or moved away while tollguard had it open")
+	waitLog("was deleted or moved away while tollguard had it open: calls are still decided")
 	resp, err := http.Get("http://" + metricsAddr + "/readyz")
 	if err != nil {
 		t.Fatal(err)
