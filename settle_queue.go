@@ -70,11 +70,11 @@ func (p *Policy) queueSettlement(s Settlement, err error) error {
 		p.pendMu.Unlock()
 		if first {
 			log.Error(fmt.Sprintf("settlements are being dropped: %d are kept in memory already, the most there is room for; "+
-				"the sweep will charge the calls whose settlement is dropped their full reservation. Fix the store (disk space?)", MaxPendingSettlements),
+				"the sweep will settle the calls whose settlement is dropped as lost ones (up to their full reservation). Fix the store (disk space?)", MaxPendingSettlements),
 				LogCallID, s.CallID, LogError, err)
 		}
 		// Each one, for the refunds: the sweep overcharges it.
-		log.Info("settlement dropped: no room left in memory; the sweep will charge the call its full reservation",
+		log.Info("settlement dropped: no room left in memory; the sweep will settle the call as a lost one (up to its full reservation)",
 			LogCallID, s.CallID, LogBillsec, s.Billsec, LogDialStatus, s.DialStatus, "by", s.By, "at", s.At)
 		return err
 	}
@@ -219,7 +219,7 @@ func (p *Policy) RunSettlementRetry(ctx context.Context, every time.Duration) {
 // FlushSettlements tries the pending settlements once more (at
 // shutdown) and logs each one left, with what it would have charged by,
 // so that an admin can settle it by hand: at the next start the sweep
-// charges those calls their full reservation.
+// settles those calls as lost ones (up to their full reservation).
 func (p *Policy) FlushSettlements(ctx context.Context) int {
 	left, err := p.RetrySettlements(ctx)
 	if left == 0 {
@@ -237,7 +237,7 @@ func (p *Policy) FlushSettlements(ctx context.Context) int {
 		ids[i] = strconv.FormatInt(s.CallID, 10)
 	}
 	log := p.logger()
-	log.Error(fmt.Sprintf("stopping with %d settlements the store never took; they are lost, and the sweep will charge their calls their full reservation. "+
+	log.Error(fmt.Sprintf("stopping with %d settlements the store never took; they are lost, and the sweep will settle their calls as lost ones (up to their full reservation). "+
 		"Each is logged below: refund the difference by hand (tollguard calls show ID, then tollguard credit add ACCOUNT AMOUNT)", len(lost)),
 		"calls", strings.Join(ids, ","), LogError, err)
 	for _, s := range lost {

@@ -254,7 +254,7 @@ func TestPendingSettlementsBounded(t *testing.T) {
 	if n, dropped := f.p.PendingSettlements(), f.p.DroppedSettlements(); n != tollguard.MaxPendingSettlements || dropped != 3 {
 		t.Fatalf("%d pending, %d dropped; want %d and 3", n, dropped, tollguard.MaxPendingSettlements)
 	}
-	if e := logs.lines("ERROR", "settlements are being dropped"); len(e) != 1 || !strings.Contains(e[0], "full reservation") {
+	if e := logs.lines("ERROR", "settlements are being dropped"); len(e) != 1 || !strings.Contains(e[0], "up to their full reservation") {
 		t.Fatalf("want one ERROR for the burst, got %d:\n%s", len(e), strings.Join(e, "\n"))
 	}
 	if len(logs.lines("WARN", "kept in memory and retried")) != 1 {
