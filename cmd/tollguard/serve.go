@@ -40,8 +40,9 @@ enabled, and serves Prometheus metrics and health checks on [metrics]
 listen (default 127.0.0.1:9464).
 
 SIGTERM stops accepting calls, lets sessions in flight finish, and closes
-the database. SIGHUP re-reads the config file: [gate] applies at once,
-the other sections after a restart (the log names them).`,
+the database. SIGHUP re-reads the config file: [gate] applies at once
+(but sweep_interval), the other sections after a restart (the log names
+them); an empty or broken file is refused and the running config kept.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return serve(cmd.Context(), app)
