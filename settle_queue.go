@@ -28,7 +28,7 @@ const SettleRetryInterval = 3 * time.Second
 var ErrSettlementPending = errors.New("the settlement is kept in memory and retried until the store takes it")
 
 // settleQueue is the pending settlements, one per call (the first
-// that failed: it was the first to arrive), oldest first.
+// that failed: it was the first to arrive), oldest first, but for one a retry failed (to the back).
 type settleQueue struct {
 	order  []int64
 	byCall map[int64]Settlement
@@ -124,6 +124,23 @@ func (p *Policy) donePending(id int64) {
 	}
 }
 
+// requeue moves call id's pending settlement, if any, to the back of
+// the queue.
+func (p *Policy) requeue(id int64) {
+	p.pendMu.Lock()
+	defer p.pendMu.Unlock()
+	q := &p.pending
+	if _, ok := q.byCall[id]; !ok {
+		return
+	}
+	for i, c := range q.order {
+		if c == id {
+			q.order = append(append(q.order[:i], q.order[i+1:]...), id)
+			break
+		}
+	}
+}
+
 // PendingSettlements is the number of settlements waiting in memory
 // for the store.
 func (p *Policy) PendingSettlements() int {
@@ -163,7 +180,7 @@ func (p *Policy) pendingRefused(s Settlement, err error) {
 }
 
 // RetrySettlements settles the pending settlements, oldest first, until
-// the store fails one. It returns how many are left and the store's
+// the store fails one, which goes to the back. It returns how many are left and the store's
 // error. One pass runs at a time: the sweep waits for it.
 func (p *Policy) RetrySettlements(ctx context.Context) (left int, err error) {
 	p.retryMu.Lock()
@@ -182,6 +199,9 @@ func (p *Policy) RetrySettlements(ctx context.Context) (left int, err error) {
 		s := p.pending.byCall[p.pending.order[0]]
 		p.pendMu.Unlock()
 		if _, err := p.settleStored(ctx, s); retryable(err) {
+			// To the back: one the store fails alone (a corrupt page
+			// under its row) must not hold those behind it for good.
+			p.requeue(s.CallID)
 			return p.PendingSettlements(), err
 		} else if err != nil {
 			p.pendingRefused(s, err)

@@ -261,3 +261,53 @@ func TestPendingSettlementsBounded(t *testing.T) {
 		t.Fatal("want one WARN for the outage")
 	}
 }
+
+// failOne is failingSettles whose settlements of one call fail with
+// err while every other's reaches the store: a corrupt page under that
+// call's row (SQLITE_CORRUPT) fails it, and only it, on every try.
+type failOne struct {
+	*failingSettles
+	id  atomic.Int64
+	err error
+}
+
+func (s *failOne) SettleCall(ctx context.Context, st tollguard.Settlement) (tollguard.CallRecord, bool, error) {
+	if st.CallID == s.id.Load() {
+		return tollguard.CallRecord{}, false, fmt.Errorf("settle call %d: %w", st.CallID, s.err)
+	}
+	return s.failingSettles.SettleCall(ctx, st)
+}
+
+// TestPendingSettlementFailingAloneDoesNotHoldTheOthers: a settlement
+// the store fails on every try, its call's alone, was first in the
+// queue; the retries stopped at it, so the settlements kept behind it
+// never reached the store once it worked again: their calls stayed
+// open (their reservations held, the sweep leaving them alone) until a
+// restart, when the sweep charged each its full reservation.
+func TestPendingSettlementFailingAloneDoesNotHoldTheOthers(t *testing.T) {
+	f, fs, _ := failingFixture(t)
+	ctx := context.Background()
+	one := &failOne{failingSettles: fs, err: sqlite3.Error{Code: sqlite3.ErrCorrupt, ExtendedCode: sqlite3.ErrCorrupt.Extend(0)}}
+	f.p.Store = one
+	f.account(func(a *tollguard.Account) { a.MaxCallSecs = 600 })
+	bad := f.want(tollguard.Call{Dialled: "07400123456", UniqueID: "pbx-8.1"}, tollguard.Allow, tollguard.ReasonOK)
+	good := f.want(tollguard.Call{Dialled: "07400123456", UniqueID: "pbx-8.2"}, tollguard.Allow, tollguard.ReasonOK)
+	f.now = f.now.Add(30 * time.Second)
+	one.id.Store(bad.CallID)
+	fs.fail(diskFull)
+	for _, id := range []int64{bad.CallID, good.CallID} {
+		if _, err := f.p.Settle(ctx, tollguard.Settlement{CallID: id, Billsec: 20, By: "agi"}); !errors.Is(err, tollguard.ErrSettlementPending) {
+			t.Fatalf("settle %d with the disk full: %v", id, err)
+		}
+	}
+	fs.fail(nil) // the disk has room again; call bad's row stays unreadable
+	for range 3 {
+		f.p.RetrySettlements(ctx)
+	}
+	if c := f.call(good.CallID); c.Open() || c.Billsec != 20 || c.SettledBy != "agi" {
+		t.Fatalf("call %d behind the failing one: open %v, %d s by %q; want settled, 20 s by agi", good.CallID, c.Open(), c.Billsec, c.SettledBy)
+	}
+	if n := f.p.PendingSettlements(); n != 1 {
+		t.Fatalf("%d pending, want the failing one alone", n)
+	}
+}
