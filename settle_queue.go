@@ -180,11 +180,26 @@ func (p *Policy) pendingRefused(s Settlement, err error) {
 }
 
 // RetrySettlements settles the pending settlements, oldest first, until
-// the store fails one, which goes to the back. It returns how many are left and the store's
-// error. One pass runs at a time: the sweep waits for it.
+// the store fails one, which goes to the back. It returns how many are
+// left and the store's error. One pass runs at a time.
 func (p *Policy) RetrySettlements(ctx context.Context) (left int, err error) {
 	p.retryMu.Lock()
 	defer p.retryMu.Unlock()
+	return p.retryLocked(ctx)
+}
+
+// retryIdle is RetrySettlements unless a pass is running already, which
+// the sweep does not wait for: a pass over thousands on a slow store
+// takes hours, and the sweep leaves a pending call alone anyway.
+func (p *Policy) retryIdle(ctx context.Context) {
+	if !p.retryMu.TryLock() {
+		return
+	}
+	defer p.retryMu.Unlock()
+	p.retryLocked(ctx)
+}
+
+func (p *Policy) retryLocked(ctx context.Context) (left int, err error) {
 	for {
 		p.pendMu.Lock()
 		if len(p.pending.order) == 0 {

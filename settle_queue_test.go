@@ -311,3 +311,51 @@ func TestPendingSettlementFailingAloneDoesNotHoldTheOthers(t *testing.T) {
 		t.Fatalf("%d pending, want the failing one alone", n)
 	}
 }
+
+// slowSettles is failingSettles whose settlements each take delay
+// first: a store that works, slowly (another writer holding the lock
+// for most of its busy timeout, each time).
+type slowSettles struct {
+	*failingSettles
+	delay atomic.Int64
+}
+
+func (s *slowSettles) SettleCall(ctx context.Context, st tollguard.Settlement) (tollguard.CallRecord, bool, error) {
+	time.Sleep(time.Duration(s.delay.Load()))
+	return s.failingSettles.SettleCall(ctx, st)
+}
+
+// TestSweepDoesNotWaitForARetryPass: the sweep retried the pending
+// settlements first, and waited for a pass in progress to end: with
+// 10,000 kept and a store that takes seconds a write, hours without a
+// sweep, so without a hang-up of a call running past its MAXSEC. The
+// sweep leaves a pending call alone anyway: it goes on.
+func TestSweepDoesNotWaitForARetryPass(t *testing.T) {
+	f, fs, _ := failingFixture(t)
+	ctx := context.Background()
+	slow := &slowSettles{failingSettles: fs}
+	f.p.Store = slow
+	fs.fail(diskFull)
+	const n = 40
+	for id := int64(1_000_001); id <= 1_000_000+n; id++ {
+		if _, err := f.p.Settle(ctx, tollguard.Settlement{CallID: id, Billsec: 1, By: "agi"}); !errors.Is(err, tollguard.ErrSettlementPending) {
+			t.Fatalf("settle %d: %v", id, err)
+		}
+	}
+	fs.fail(nil)
+	slow.delay.Store(int64(50 * time.Millisecond)) // the pass takes n × 50 ms
+	passDone := make(chan struct{})
+	go func() { defer close(passDone); f.p.RetrySettlements(ctx) }()
+	for f.p.PendingSettlements() == n { // the pass has begun
+		time.Sleep(time.Millisecond)
+	}
+	start := time.Now()
+	if _, err := f.p.Sweep(ctx, f.db, nil, nil, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(start)
+	<-passDone
+	if took > n*50*time.Millisecond/2 {
+		t.Fatalf("the sweep took %v, waiting for the retry pass", took)
+	}
+}

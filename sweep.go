@@ -89,7 +89,7 @@ func (p *Policy) Sweep(ctx context.Context, l OpenCallLister, alive ChannelCheck
 	// Settlements the store failed first: the sweep must not charge a
 	// call whose real settlement only waits for the store. Their errors
 	// were logged when they were kept.
-	p.RetrySettlements(ctx)
+	p.retryIdle(ctx)
 	now := p.Now()
 	open, err := l.OpenCallsBefore(ctx, now)
 	if err != nil {
