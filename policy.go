@@ -321,7 +321,7 @@ func (p *Policy) Settle(ctx context.Context, s Settlement) (bool, error) {
 	if err := p.retryPending(ctx, s.CallID); retryable(err) {
 		return false, fmt.Errorf("%w; %w", err, ErrSettlementPending)
 	}
-	changed, err := p.settleStored(ctx, s)
+	_, changed, err := p.settleStored(ctx, s)
 	if retryable(err) {
 		return false, p.queueSettlement(s, err)
 	}
@@ -334,10 +334,10 @@ func (p *Policy) Settle(ctx context.Context, s Settlement) (bool, error) {
 // settleStored writes s as it is: a retried settlement keeps its time,
 // its seconds and its monotonic elapsed time, so it charges what it
 // would have charged when it came.
-func (p *Policy) settleStored(ctx context.Context, s Settlement) (bool, error) {
+func (p *Policy) settleStored(ctx context.Context, s Settlement) (CallRecord, bool, error) {
 	rec, changed, err := p.Store.SettleCall(ctx, s)
 	if err != nil {
-		return false, err
+		return rec, false, err
 	}
 	p.forgetDecided(s.CallID)
 	if changed && rec.MaxSec >= 0 && rec.Billsec > rec.MaxSec+5 {
@@ -347,7 +347,7 @@ func (p *Policy) settleStored(ctx context.Context, s Settlement) (bool, error) {
 			LogCallID, rec.ID, LogExtension, rec.Extension, LogAccount, rec.Account,
 			"billsec", rec.Billsec, "maxsec", rec.MaxSec)
 	}
-	return changed, nil
+	return rec, changed, nil
 }
 
 func (p *Policy) logger() *slog.Logger {

@@ -164,12 +164,28 @@ func (p *Policy) retryPending(ctx context.Context, id int64) error {
 	if !ok {
 		return nil
 	}
-	_, err := p.settleStored(ctx, s)
+	err := p.landPending(ctx, s)
 	if err == nil || !retryable(err) {
 		p.donePending(id)
 		if err != nil {
 			p.pendingRefused(s, err)
 		}
+	}
+	return err
+}
+
+// landPending writes a pending settlement. One that finds its call
+// charged by the sweep lost the race settle_queue leaves open (the
+// sweep found nothing pending, then the settlement failed and was kept,
+// then the sweep's landed): the call is charged its reservation, or
+// its time since the decision, not its seconds, and the admin is told.
+func (p *Policy) landPending(ctx context.Context, s Settlement) error {
+	rec, changed, err := p.settleStored(ctx, s)
+	if err == nil && !changed && strings.HasPrefix(rec.SettledBy, "sweep") {
+		p.logger().Error("a settlement kept in memory reached the store after the sweep had settled its call: the call is charged the sweep's seconds, not these. "+
+			"Refund the difference by hand (tollguard calls show ID, then tollguard credit add ACCOUNT AMOUNT)",
+			LogCallID, s.CallID, LogAccount, rec.Account, LogBillsec, s.Billsec, "by", s.By,
+			"settled_by", rec.SettledBy, "settled_billsec", rec.Billsec, "charged", int64(rec.Charge))
 	}
 	return err
 }
@@ -213,7 +229,7 @@ func (p *Policy) retryLocked(ctx context.Context) (left int, err error) {
 		}
 		s := p.pending.byCall[p.pending.order[0]]
 		p.pendMu.Unlock()
-		if _, err := p.settleStored(ctx, s); retryable(err) {
+		if err := p.landPending(ctx, s); retryable(err) {
 			// To the back: one the store fails alone (a corrupt page
 			// under its row) must not hold those behind it for good.
 			p.requeue(s.CallID)

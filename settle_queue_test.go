@@ -359,3 +359,64 @@ func TestSweepDoesNotWaitForARetryPass(t *testing.T) {
 		t.Fatalf("the sweep took %v, waiting for the retry pass", took)
 	}
 }
+
+// heldSweep is failingSettles whose sweep settlements wait for release
+// once they reach the store.
+type heldSweep struct {
+	*failingSettles
+	in, release chan struct{}
+}
+
+func (s *heldSweep) SettleCall(ctx context.Context, st tollguard.Settlement) (tollguard.CallRecord, bool, error) {
+	if strings.HasPrefix(st.By, "sweep") {
+		s.in <- struct{}{}
+		<-s.release
+	}
+	return s.failingSettles.SettleCall(ctx, st)
+}
+
+// TestPendingSettlementAfterTheSweepIsReported: the race the queue
+// leaves open. The sweep found no settlement pending for a call past
+// its MAXSEC and went to charge it its reservation; meanwhile the
+// hangup request's settlement failed and was kept; the sweep's landed
+// first. The kept one then changed nothing, and said nothing: the call
+// stayed charged its reservation, not its seconds, with no line for a
+// refund. It is an ERROR naming the call, both settlements and what to
+// do.
+func TestPendingSettlementAfterTheSweepIsReported(t *testing.T) {
+	f, fs, logs := failingFixture(t)
+	ctx := context.Background()
+	held := &heldSweep{failingSettles: fs, in: make(chan struct{}), release: make(chan struct{})}
+	f.p.Store = held
+	f.account(func(a *tollguard.Account) { a.MaxCallSecs = 60 })
+	d := f.want(tollguard.Call{Dialled: "07400123456", UniqueID: "pbx-7.1"}, tollguard.Allow, tollguard.ReasonOK)
+	later := f.now.Add(2 * time.Minute)
+	f.p.Now = func() time.Time { return later }
+	swept := make(chan error, 1)
+	go func() {
+		_, err := f.p.Sweep(ctx, f.db, nil, nil, 30*time.Second)
+		swept <- err
+	}()
+	<-held.in // the sweep checked: nothing pending
+	fs.fail(diskFull)
+	if _, err := f.p.Settle(ctx, tollguard.Settlement{CallID: d.CallID, Billsec: 12, By: "agi", At: later}); !errors.Is(err, tollguard.ErrSettlementPending) {
+		t.Fatalf("hangup during the outage: %v", err)
+	}
+	fs.fail(nil)
+	close(held.release)
+	if err := <-swept; err != nil {
+		t.Fatal(err)
+	}
+	if left, err := f.p.RetrySettlements(ctx); left != 0 || err != nil {
+		t.Fatalf("retry: %d left, %v", left, err)
+	}
+	c := f.call(d.CallID)
+	if c.SettledBy != "sweep:maxsec" {
+		t.Fatalf("settled by %q; the race did not happen", c.SettledBy)
+	}
+	e := logs.lines("ERROR", "sweep")
+	if len(e) != 1 || !strings.Contains(e[0], fmt.Sprintf("call_id=%d", d.CallID)) || !strings.Contains(e[0], "billsec=12") ||
+		!strings.Contains(e[0], fmt.Sprintf("charged=%d", c.Charge)) || !strings.Contains(e[0], "Refund the difference") {
+		t.Fatalf("want one ERROR naming the call, its 12 s, the sweep's charge and the refund; log:\n%s", logs)
+	}
+}

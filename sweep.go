@@ -204,5 +204,6 @@ func (p *Policy) sweepSettle(ctx context.Context, s Settlement) (bool, error) {
 	if _, ok := p.settlementPending(s.CallID); ok {
 		return false, nil
 	}
-	return p.settleStored(ctx, s)
+	_, changed, err := p.settleStored(ctx, s)
+	return changed, err
 }
