@@ -149,7 +149,7 @@ func serve(ctx context.Context, app *App) error {
 	// Times since this process's decisions on the monotonic clock: an
 	// NTP step must neither cut a bill nor end calls within their MAXSEC.
 	d.policy.Mono = tollguard.MonotonicClock
-	d.clock = &tollguard.ClockWatch{Now: app.Now, Mono: tollguard.MonotonicClock, Logger: log}
+	d.clock = &tollguard.ClockWatch{Now: app.Now, Mono: sinceBootClock(), Logger: log}
 	d.clock.Start()
 	gate := cfg.Gate
 	d.gate.Store(&gate)
