@@ -190,6 +190,12 @@ type CallAttempt struct {
 	Account  string
 	Context  string // the dialplan context it started in
 	Number   Number
+	// Tally is the gate's attempt tally the call counts in (TallyOf its
+	// record's source address): the bursts count a forwarded or
+	// originated leg, which anyone who rings the number can make, apart
+	// from the phones' own calls. A call seen starting on an extension's
+	// own endpoint is the phone's (the zero value).
+	Tally Tally
 }
 
 // Detectors are the channel detectors (design.md §2). They are pure:
@@ -325,20 +331,27 @@ func (d *Detectors) Attempt(a CallAttempt) []Finding {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	var out []Finding
+	// Each tally has its own windows, against the same rule, as at the
+	// gate: ringing a forwarded number must not make a burst of the
+	// phone's own calls, nor its alert blame the phone.
+	extKey, acctKey, apart := "e:", "a:", ""
+	if a.Tally == TallyNoSource {
+		extKey, acctKey, apart = "fe:", "fa:", "; calls from its phones are counted apart"
+	}
 	if a.Extension != "" {
 		r := d.rule(a.Account, DetectBurstExt)
-		if n, first, last, ok := d.count(DetectBurstExt, "e:"+a.Extension, a.At, r); ok {
+		if n, first, last, ok := d.count(DetectBurstExt, extKey+a.Extension, a.At, r); ok {
 			out = append(out, d.finding(DetectBurstExt, AlertBurst, r, a, ExtSubject(a.Extension),
-				fmt.Sprintf("extension %s made %d call attempts in %s (threshold %d in %s)", a.Extension, n, last.Sub(first).Round(time.Second), r.Threshold, r.Window),
-				map[string]any{"attempts": n, "since": first.UTC(), "last_dialled": a.Number.Dialled}))
+				fmt.Sprintf("extension %s: %d %s in %s (threshold %d in %s)%s", a.Extension, n, a.Tally, last.Sub(first).Round(time.Second), r.Threshold, r.Window, apart),
+				map[string]any{"attempts": n, "forwarded": a.Tally == TallyNoSource, "since": first.UTC(), "last_dialled": a.Number.Dialled}))
 		}
 	}
 	if a.Account != "" {
 		r := d.rule(a.Account, DetectBurstAcct)
-		if n, first, last, ok := d.count(DetectBurstAcct, "a:"+a.Account, a.At, r); ok {
+		if n, first, last, ok := d.count(DetectBurstAcct, acctKey+a.Account, a.At, r); ok {
 			out = append(out, d.finding(DetectBurstAcct, AlertBurst, r, a, AccountSubject(a.Account),
-				fmt.Sprintf("account %s made %d call attempts in %s (threshold %d in %s), the last from extension %s", a.Account, n, last.Sub(first).Round(time.Second), r.Threshold, r.Window, orUnknown(a.Extension)),
-				map[string]any{"attempts": n, "since": first.UTC(), "last_dialled": a.Number.Dialled}))
+				fmt.Sprintf("account %s: %d %s in %s (threshold %d in %s), the last from extension %s%s", a.Account, n, a.Tally, last.Sub(first).Round(time.Second), r.Threshold, r.Window, orUnknown(a.Extension), apart),
+				map[string]any{"attempts": n, "forwarded": a.Tally == TallyNoSource, "since": first.UTC(), "last_dialled": a.Number.Dialled}))
 		}
 	}
 	if f, ok := d.sweep(a); ok {

@@ -77,7 +77,7 @@ func TestDetectorBurst(t *testing.T) {
 		if f.Kind != tollguard.AlertBurst || f.Subject != "ext:1001" || f.Action != tollguard.ActionAlert || f.Severity != tollguard.SeverityWarning {
 			t.Errorf("finding: %+v", f)
 		}
-		if f.Evidence["attempts"] != 5 || !strings.Contains(f.Message, "extension 1001 made 5 call attempts") {
+		if f.Evidence["attempts"] != 5 || !strings.Contains(f.Message, "extension 1001: 5 calls from phones (with a source address) in 4s (threshold 5 in 1m0s)") || strings.Contains(f.Message, "counted apart") || f.Evidence["forwarded"] != false {
 			t.Errorf("message %q evidence %v", f.Message, f.Evidence)
 		}
 	})
@@ -113,7 +113,7 @@ func TestDetectorBurst(t *testing.T) {
 		for i, sec := range []int{10, 14, 3, 12, 5} {
 			fired = append(fired, detOnly(d.Attempt(detAttempt(t, fmt.Sprint("o", i), "5002", "order", "02079460001", detT0.Add(time.Duration(sec)*time.Second))), "detector:burst_ext")...)
 		}
-		if len(fired) != 1 || !strings.Contains(fired[0].Message, "5 call attempts in 11s") {
+		if len(fired) != 1 || !strings.Contains(fired[0].Message, "5 calls from phones (with a source address) in 11s") {
 			t.Fatalf("findings: %+v", fired)
 		}
 	})
@@ -621,6 +621,63 @@ func TestDetectorsSingleEventNeverBlocks(t *testing.T) {
 				t.Errorf("%s: one call asked for a block: %+v", n, f)
 			}
 		}
+	}
+}
+
+// TestDetectorBurstCountsForwardedLegsApart: forwarded or originated legs
+// (no source address), which anyone who rings a forwarded number can
+// make, have their own burst windows, as at the gate: ten of them raise
+// the forwarded burst, not the phone's, and the phone's own ten raise
+// its burst alone, each saying which calls it counted.
+func TestDetectorBurstCountsForwardedLegsApart(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		burst, other tollguard.Tally // ten of burst, nine of other among them
+	}{
+		{"ForwardedLegs", tollguard.TallyNoSource, tollguard.TallySourced},
+		{"PhonesOwnCalls", tollguard.TallySourced, tollguard.TallyNoSource},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := detNew(t, map[string]tollguard.DetectorRule{
+				tollguard.DetectBurstExt:  {Threshold: 10, Window: time.Minute, Action: tollguard.ActionAlert},
+				tollguard.DetectBurstAcct: {Threshold: 10, Window: time.Minute, Action: tollguard.ActionAlert},
+				tollguard.DetectSweep:     {Threshold: 0},
+			})
+			attempt := func(call string, tally tollguard.Tally, i int) []tollguard.Finding {
+				a := detAttempt(t, call, "1001", "acme", "02079460001", detT0.Add(time.Duration(i)*time.Second))
+				a.Tally = tally
+				fs := d.Attempt(a)
+				d.Ended(call, a.At)
+				return append(detOnly(fs, "detector:burst_ext"), detOnly(fs, "detector:burst_acct")...)
+			}
+			for i := range 10 {
+				if i > 0 {
+					if fs := attempt(fmt.Sprint("o", i), tc.other, 2*i-1); len(fs) > 0 {
+						t.Fatalf("the other tally's call %d, after %d of %s: %+v", i, i, tc.burst, fs)
+					}
+				}
+				fs := attempt(fmt.Sprint("b", i), tc.burst, 2*i)
+				if i < 9 {
+					if len(fs) > 0 {
+						t.Fatalf("after %d of %s and %d of %s: %+v", i+1, tc.burst, i, tc.other, fs)
+					}
+					continue
+				}
+				if len(fs) != 2 {
+					t.Fatalf("after ten of %s: findings %+v, want burst_ext and burst_acct", tc.burst, fs)
+				}
+				forwarded := tc.burst == tollguard.TallyNoSource
+				for _, f := range fs {
+					who := map[string]string{"detector:burst_ext": "extension 1001: ", "detector:burst_acct": "account acme: "}[f.Source]
+					if want := who + "10 " + tc.burst.String() + " in 18s (threshold 10 in 1m0s)"; !strings.Contains(f.Message, want) {
+						t.Errorf("%s: message %q, want %q", f.Source, f.Message, want)
+					}
+					if strings.Contains(f.Message, "calls from its phones are counted apart") != forwarded || f.Evidence["forwarded"] != forwarded || f.Evidence["attempts"] != 10 {
+						t.Errorf("%s: message %q evidence %v", f.Source, f.Message, f.Evidence)
+					}
+				}
+			}
+		})
 	}
 }
 

@@ -289,7 +289,8 @@ func (t *tracker) created(ctx context.Context, ch *ariv5.ChannelData, ts time.Ti
 		return
 	}
 	g.attempt, g.ownerExt, g.ownerAcct = true, ep, info.account
-	a := tollguard.CallAttempt{Call: c.id, At: ts, Extension: ep, Account: info.account, Context: context, Number: num}
+	// On its own endpoint: the phone's own call, whatever the gate reads.
+	a := tollguard.CallAttempt{Call: c.id, At: ts, Extension: ep, Account: info.account, Context: context, Number: num, Tally: tollguard.TallySourced}
 	for _, f := range t.l.Detectors.Attempt(a) {
 		t.l.act(ctx, f)
 	}
@@ -652,7 +653,8 @@ func (t *tracker) endTurn(ctx context.Context, g *callGroup, rec *tollguard.Call
 // call to a number, an attempt from its creation, is not counted again,
 // but takes the gate's number when that differs; an emergency call is
 // never counted, whatever its number looks like under the account's
-// plan.
+// plan. It is counted in its record's tally: a leg with no source
+// address (a forward, an originate) apart from the phones' own calls.
 func (t *tracker) gatedAttempt(ctx context.Context, c *chanState, id int64, ts time.Time) {
 	g := c.g
 	rec, err := t.l.Store.Call(ctx, id)
@@ -704,7 +706,7 @@ func (t *tracker) gatedAttempt(ctx context.Context, c *chanState, id int64, ts t
 		default:
 			g.extra = append(g.extra, extraAttempt{key: key, channel: c.id})
 		}
-		a := tollguard.CallAttempt{Call: key, At: ts, Extension: rec.Extension, Account: rec.Account, Context: g.context, Number: num}
+		a := tollguard.CallAttempt{Call: key, At: ts, Extension: rec.Extension, Account: rec.Account, Context: g.context, Number: num, Tally: tollguard.TallyOf(rec.Remote)}
 		found = append(found, t.l.Detectors.Attempt(a)...)
 		found = append(found, t.l.Detectors.Resolved(key, rec.Reason, ts)...)
 	case g.attempt && g.ownerCall != 0 && g.ownerCall != id:
@@ -714,7 +716,7 @@ func (t *tracker) gatedAttempt(ctx context.Context, c *chanState, id int64, ts t
 		// is made, and each number counts (a sweep or high-risk numbers
 		// tried there counted only the first).
 		found = t.l.Detectors.Ended(g.root, ts)
-		a := tollguard.CallAttempt{Call: g.root, At: ts, Extension: rec.Extension, Account: rec.Account, Context: g.context, Number: num}
+		a := tollguard.CallAttempt{Call: g.root, At: ts, Extension: rec.Extension, Account: rec.Account, Context: g.context, Number: num, Tally: tollguard.TallyOf(rec.Remote)}
 		found = append(found, t.l.Detectors.Attempt(a)...)
 		found = append(found, t.l.Detectors.Resolved(g.root, rec.Reason, ts)...)
 		g.ownerCall, g.ownerDialled, g.ownerE164 = id, rec.Dialled, num.E164
@@ -727,7 +729,7 @@ func (t *tracker) gatedAttempt(ctx context.Context, c *chanState, id int64, ts t
 	default:
 		g.attempt, g.ownerExt, g.ownerAcct = true, rec.Extension, rec.Account
 		g.ownerCall, g.ownerDialled, g.ownerE164 = id, rec.Dialled, num.E164
-		a := tollguard.CallAttempt{Call: g.root, At: ts, Extension: rec.Extension, Account: rec.Account, Context: g.context, Number: num}
+		a := tollguard.CallAttempt{Call: g.root, At: ts, Extension: rec.Extension, Account: rec.Account, Context: g.context, Number: num, Tally: tollguard.TallyOf(rec.Remote)}
 		found = t.l.Detectors.Attempt(a)
 		// TOLLGUARD_REASON came before TOLLGUARD_CALLID, when there was
 		// no attempt to resolve.

@@ -324,7 +324,7 @@ func TestChannelDetectors(t *testing.T) {
 		h.gateCall("flow-3.0", "1001", "x", tollguard.Allow)
 		h.push(callFlow(t, 3, "1001", "0049301230999", 15*time.Second)...)
 		a := h.alerts.kind(tollguard.AlertBurst)
-		if len(a) != 1 || a[0].Subject != "ext:1001" || !strings.Contains(a[0].Message, "4 call attempts") {
+		if len(a) != 1 || a[0].Subject != "ext:1001" || !strings.Contains(a[0].Message, "1001: 4 calls from phones") {
 			t.Fatalf("alerts %+v", h.alerts.all())
 		}
 	})
@@ -348,7 +348,7 @@ func TestChannelDetectors(t *testing.T) {
 			h.gateCall(fmt.Sprintf("flow-%d.0", k), "1001", "x", tollguard.Allow)
 			h.push(callFlow(t, k, "1001", fmt.Sprintf("004930123%04d", k*37), 2*time.Hour+time.Duration(k)*5*time.Second)...)
 		}
-		if a := h.alerts.kind(tollguard.AlertBurst); len(a) != 1 || !strings.Contains(a[0].Message, "4 call attempts") {
+		if a := h.alerts.kind(tollguard.AlertBurst); len(a) != 1 || !strings.Contains(a[0].Message, "1001: 4 calls from phones") {
 			t.Fatalf("four calls in 15 s: alerts %+v", h.alerts.all())
 		}
 	})

@@ -191,8 +191,34 @@ func TestForwardedCallIsAnAttempt(t *testing.T) {
 				t.Fatalf("after %d forwarded calls: burst alerts %+v, want %d (threshold 2)", k+1, h.alerts.all(), k)
 			}
 		}
-		if a := h.alerts.kind(tollguard.AlertBurst); a[0].Subject != "ext:1002" || !strings.Contains(a[0].Message, "2 call attempts") {
+		if a := h.alerts.kind(tollguard.AlertBurst); a[0].Subject != "ext:1002" || !strings.Contains(a[0].Message, "extension 1002: 2 forwarded or originated calls (no source address)") || !strings.Contains(a[0].Message, "calls from its phones are counted apart") {
 			t.Errorf("burst alert %+v", a[0])
+		}
+	})
+	t.Run("CountedApartFromThePhonesOwnCalls", func(t *testing.T) {
+		// Anyone who rings 1002's forwarded number makes its forwarded
+		// legs: they have their own burst window, as at the gate, so one
+		// of them and one call from 1002's phone are no burst of two.
+		h := newHarness(t, withRules(map[string]tollguard.DetectorRule{
+			tollguard.DetectBurstExt: {Threshold: 2, Window: time.Hour, Action: tollguard.ActionAlert},
+		}))
+		trunk(h)
+		h.start()
+		for k := range 2 {
+			id := h.gateCall(fmt.Sprintf("fwd-%d.2", k), "1002", number, tollguard.Allow)
+			answered, ended := forwardedFlow(t, k, number, tollguard.ReasonOK, id, 0)
+			h.push(rewrite(append(answered, ended...), time.Duration(k)*time.Minute)...)
+			h.gateCall(fmt.Sprintf("flow-%d.0", k), "1002", "x", tollguard.Allow)
+			h.push(callFlow(t, k, "1002", fmt.Sprintf("00331234%05d", k*7777), time.Duration(k)*time.Minute)...)
+			if a := h.alerts.kind(tollguard.AlertBurst); len(a) != 2*k {
+				t.Fatalf("after %d forwarded legs and %d phone calls: burst alerts %+v, want %d (threshold 2, each counted apart)", k+1, k+1, h.alerts.all(), 2*k)
+			}
+		}
+		a := h.alerts.kind(tollguard.AlertBurst)
+		for i, want := range []string{"extension 1002: 2 forwarded or originated calls", "extension 1002: 2 calls from phones"} {
+			if a[i].Subject != "ext:1002" || !strings.Contains(a[i].Message, want) {
+				t.Errorf("burst alert %d: %+v, want %q", i, a[i], want)
+			}
 		}
 	})
 }
