@@ -341,16 +341,18 @@ func (d *Detectors) Attempt(a CallAttempt) []Finding {
 	if a.Extension != "" {
 		r := d.rule(a.Account, DetectBurstExt)
 		if n, first, last, ok := d.count(DetectBurstExt, extKey+a.Extension, a.At, r); ok {
+			r, held := burstAction(r, a.Tally)
 			out = append(out, d.finding(DetectBurstExt, AlertBurst, r, a, ExtSubject(a.Extension),
-				fmt.Sprintf("extension %s: %d %s in %s (threshold %d in %s)%s", a.Extension, n, a.Tally, last.Sub(first).Round(time.Second), r.Threshold, r.Window, apart),
+				fmt.Sprintf("extension %s: %d %s in %s (threshold %d in %s)%s%s", a.Extension, n, a.Tally, last.Sub(first).Round(time.Second), r.Threshold, r.Window, apart, held),
 				map[string]any{"attempts": n, "forwarded": a.Tally == TallyNoSource, "since": first.UTC(), "last_dialled": a.Number.Dialled}))
 		}
 	}
 	if a.Account != "" {
 		r := d.rule(a.Account, DetectBurstAcct)
 		if n, first, last, ok := d.count(DetectBurstAcct, acctKey+a.Account, a.At, r); ok {
+			r, held := burstAction(r, a.Tally)
 			out = append(out, d.finding(DetectBurstAcct, AlertBurst, r, a, AccountSubject(a.Account),
-				fmt.Sprintf("account %s: %d %s in %s (threshold %d in %s), the last from extension %s%s", a.Account, n, a.Tally, last.Sub(first).Round(time.Second), r.Threshold, r.Window, orUnknown(a.Extension), apart),
+				fmt.Sprintf("account %s: %d %s in %s (threshold %d in %s), the last from extension %s%s%s", a.Account, n, a.Tally, last.Sub(first).Round(time.Second), r.Threshold, r.Window, orUnknown(a.Extension), apart, held),
 				map[string]any{"attempts": n, "forwarded": a.Tally == TallyNoSource, "since": first.UTC(), "last_dialled": a.Number.Dialled}))
 		}
 	}
@@ -359,6 +361,21 @@ func (d *Detectors) Attempt(a CallAttempt) []Finding {
 	}
 	out = append(out, d.track(a)...)
 	return out
+}
+
+// burstAction is r for a burst of tally t's calls: a burst of forwarded
+// or originated legs only alerts, whatever the rule's action, with the
+// words that say why. Anyone who rings a forwarded number can make one,
+// and a block of the extension (or of the account's international calls)
+// would lock its phones out too; the gate's rate limits already deny the
+// forwarded legs over the limit, and sweeps and high-risk attempts on
+// them still block.
+func burstAction(r DetectorRule, t Tally) (DetectorRule, string) {
+	if t != TallyNoSource || !r.Action.Blocks() {
+		return r, ""
+	}
+	r.Action = ActionAlert
+	return r, " (so alerted, not blocked: anyone who rings a forwarded number can make these, and a block would stop its phones' calls too)"
 }
 
 // Resolved counts a call's destination once its gate outcome is known

@@ -681,6 +681,46 @@ func TestDetectorBurstCountsForwardedLegsApart(t *testing.T) {
 	}
 }
 
+// TestDetectorForwardedBurstOnlyAlerts: a burst of forwarded legs, which
+// anyone who rings the number can make, never blocks the extension or
+// the account's international calls: that would lock its phones out. A
+// burst of the phone's own calls still takes the rule's action.
+func TestDetectorForwardedBurstOnlyAlerts(t *testing.T) {
+	d := detNew(t, map[string]tollguard.DetectorRule{
+		tollguard.DetectBurstExt:  {Threshold: 3, Window: time.Minute, Action: tollguard.ActionBlockExtension},
+		tollguard.DetectBurstAcct: {Threshold: 3, Window: time.Minute, Action: tollguard.ActionIntlBlock},
+		tollguard.DetectSweep:     {Threshold: 0},
+	})
+	for _, tc := range []struct {
+		tally             tollguard.Tally
+		extAct, acctAct   tollguard.Action
+		severity          tollguard.Severity
+		alertedNotBlocked bool
+	}{
+		{tollguard.TallyNoSource, tollguard.ActionAlert, tollguard.ActionAlert, tollguard.SeverityWarning, true},
+		{tollguard.TallySourced, tollguard.ActionBlockExtension, tollguard.ActionIntlBlock, tollguard.SeverityCritical, false},
+	} {
+		var fs []tollguard.Finding
+		for i := range 3 {
+			a := detAttempt(t, fmt.Sprint(tc.tally, i), "1001", "acme", "02079460001", detT0.Add(time.Duration(i)*time.Second))
+			a.Tally = tc.tally
+			fs = append(fs, d.Attempt(a)...)
+		}
+		ext, acct := detOnly(fs, "detector:burst_ext"), detOnly(fs, "detector:burst_acct")
+		if len(ext) != 1 || len(acct) != 1 {
+			t.Fatalf("%s: findings %+v, want one burst_ext and one burst_acct", tc.tally, fs)
+		}
+		for _, f := range []struct {
+			f    tollguard.Finding
+			want tollguard.Action
+		}{{ext[0], tc.extAct}, {acct[0], tc.acctAct}} {
+			if f.f.Action != f.want || f.f.Severity != tc.severity || strings.Contains(f.f.Message, "alerted, not blocked") != tc.alertedNotBlocked {
+				t.Errorf("%s: %s finding %+v, want action %s", tc.tally, f.f.Source, f.f, f.want)
+			}
+		}
+	}
+}
+
 // TestDetectorsBounded: a flood of distinct extensions and calls that
 // never end leaves the state capped.
 func TestDetectorsBounded(t *testing.T) {

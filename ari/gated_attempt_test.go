@@ -198,9 +198,12 @@ func TestForwardedCallIsAnAttempt(t *testing.T) {
 	t.Run("CountedApartFromThePhonesOwnCalls", func(t *testing.T) {
 		// Anyone who rings 1002's forwarded number makes its forwarded
 		// legs: they have their own burst window, as at the gate, so one
-		// of them and one call from 1002's phone are no burst of two.
+		// of them and one call from 1002's phone are no burst of two. A
+		// burst of forwarded legs only alerts: blocking 1002 would lock
+		// its phone out.
+		ctx := context.Background()
 		h := newHarness(t, withRules(map[string]tollguard.DetectorRule{
-			tollguard.DetectBurstExt: {Threshold: 2, Window: time.Hour, Action: tollguard.ActionAlert},
+			tollguard.DetectBurstExt: {Threshold: 2, Window: time.Hour, Action: tollguard.ActionBlockExtension},
 		}))
 		trunk(h)
 		h.start()
@@ -208,6 +211,9 @@ func TestForwardedCallIsAnAttempt(t *testing.T) {
 			id := h.gateCall(fmt.Sprintf("fwd-%d.2", k), "1002", number, tollguard.Allow)
 			answered, ended := forwardedFlow(t, k, number, tollguard.ReasonOK, id, 0)
 			h.push(rewrite(append(answered, ended...), time.Duration(k)*time.Minute)...)
+			if ext, err := h.db.Extension(ctx, "1002"); err != nil || ext.Blocked {
+				t.Fatalf("after %d forwarded legs: 1002 %+v, %v; want it not blocked", k+1, ext, err)
+			}
 			h.gateCall(fmt.Sprintf("flow-%d.0", k), "1002", "x", tollguard.Allow)
 			h.push(callFlow(t, k, "1002", fmt.Sprintf("00331234%05d", k*7777), time.Duration(k)*time.Minute)...)
 			if a := h.alerts.kind(tollguard.AlertBurst); len(a) != 2*k {
@@ -219,6 +225,12 @@ func TestForwardedCallIsAnAttempt(t *testing.T) {
 			if a[i].Subject != "ext:1002" || !strings.Contains(a[i].Message, want) {
 				t.Errorf("burst alert %d: %+v, want %q", i, a[i], want)
 			}
+		}
+		if !strings.Contains(a[0].Message, "alerted, not blocked") || a[0].Severity != tollguard.SeverityWarning {
+			t.Errorf("forwarded burst alert %+v, want a warning that it was not blocked", a[0])
+		}
+		if ext, err := h.db.Extension(ctx, "1002"); err != nil || !ext.Blocked || ext.BlockedBy != "detector:burst_ext" {
+			t.Errorf("after the phone's own burst: 1002 %+v, %v; want it blocked by burst_ext", ext, err)
 		}
 	})
 }
