@@ -40,14 +40,7 @@ func TestNoConnectionToAFileReplacedUnderIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Every reader the pool has is busy: the next read needs a new one.
-	var held []interface{ Close() error }
-	for db.rdb.Stats().OpenConnections > len(held) {
-		c, err := db.rdb.Conn(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		held = append(held, c)
-	}
+	release := holdConns(t, db.rdb)
 	_, err = db.Account(ctx, "live")
 	if err == nil || tollguard.ErrorCode(err) != tollguard.EUNAVAILABLE || !strings.Contains(err.Error(), "replaced") {
 		t.Errorf("a read through a new connection after the file was replaced: %v; want it refused (unavailable, replaced)", err)
@@ -55,9 +48,7 @@ func TestNoConnectionToAFileReplacedUnderIt(t *testing.T) {
 	if _, err := db.rdb.ExecContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`); err == nil {
 		t.Error("a checkpoint through a new connection ran on the replaced file")
 	}
-	for _, c := range held {
-		c.Close()
-	}
+	release()
 	db.Close()
 	// The restored file itself holds none of the daemon's rows.
 	raw, err := sql.Open("sqlite3", "file:"+path+"?mode=ro&immutable=1")

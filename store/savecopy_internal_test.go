@@ -26,19 +26,7 @@ func TestSaveCopyIsPrivateFromTheWriter(t *testing.T) {
 	}
 	defer db.Close()
 	// Every reader the pool has is busy: the copy needs a new one.
-	var held []interface{ Close() error }
-	for db.rdb.Stats().OpenConnections > len(held) {
-		c, err := db.rdb.Conn(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		held = append(held, c)
-	}
-	defer func() {
-		for _, c := range held {
-			c.Close()
-		}
-	}()
+	defer holdConns(t, db.rdb)()
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
 	}
@@ -69,21 +57,7 @@ func TestSaveCopyLeavesNoFileWhenItFails(t *testing.T) {
 	defer db.Close()
 	// The readers and the writer are all busy, and the file is gone: no
 	// connection is to be had before the deadline.
-	var held []interface{ Close() error }
-	for _, p := range []*sql.DB{db.rdb, db.db} {
-		for n := p.Stats().OpenConnections; n > 0; n-- {
-			c, err := p.Conn(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			held = append(held, c)
-		}
-	}
-	defer func() {
-		for _, c := range held {
-			c.Close()
-		}
-	}()
+	defer holdConns(t, db.rdb, db.db)()
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
 	}
@@ -95,5 +69,26 @@ func TestSaveCopyLeavesNoFileWhenItFails(t *testing.T) {
 	}
 	if _, err := os.Lstat(dst); err == nil {
 		t.Error("the failed copy left a file at dst")
+	}
+}
+
+// holdConns takes every connection the pools have open, so that their
+// next use needs a new one; the func it returns gives them back.
+func holdConns(t *testing.T, pools ...*sql.DB) (release func()) {
+	t.Helper()
+	var held []*sql.Conn
+	for _, p := range pools {
+		for n := p.Stats().OpenConnections; n > 0; n-- {
+			c, err := p.Conn(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			held = append(held, c)
+		}
+	}
+	return func() {
+		for _, c := range held {
+			c.Close()
+		}
 	}
 }
