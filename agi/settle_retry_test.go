@@ -2,7 +2,6 @@ package agi
 
 import (
 	"context"
-	"database/sql"
 	"log/slog"
 	"path/filepath"
 	"strconv"
@@ -10,9 +9,8 @@ import (
 	"testing"
 	"time"
 
-	_ "github.com/mattn/go-sqlite3"
-
 	"github.com/tollguard/tollguard"
+	"github.com/tollguard/tollguard/internal/testutil"
 	"github.com/tollguard/tollguard/store"
 )
 
@@ -83,18 +81,7 @@ func TestHangupDuringStoreOutageIsChargedItsBilledSeconds(t *testing.T) {
 	advance(50 * time.Second)
 
 	// The store fails writes: another process holds the write lock.
-	other, err := sql.Open("sqlite3", "file:"+path+"?_busy_timeout=100")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	lock, err := other.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := lock.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		t.Fatal(err)
-	}
+	release := testutil.HoldWriteLock(t, path)
 	hangup := func() {
 		ch.SetIncludeArgs(tollguard.ScriptHangup, res.CallID(), "41", "ANSWER", "41200") // 42 s billed
 		h.run(ch)
@@ -106,10 +93,7 @@ func TestHangupDuringStoreOutageIsChargedItsBilledSeconds(t *testing.T) {
 	if warns := logs.find("kept in memory and retried"); len(warns) == 0 {
 		t.Errorf("no log says the settlement is kept; log:\n%s", logs.dump())
 	}
-	if _, err := lock.ExecContext(ctx, "ROLLBACK"); err != nil {
-		t.Fatal(err)
-	}
-	lock.Close()
+	release()
 
 	// Long past MAXSEC: the sweep would charge the full reservation.
 	advance(48 * time.Hour)

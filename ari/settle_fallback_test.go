@@ -2,7 +2,6 @@ package ari
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"strconv"
 	"testing"
@@ -343,18 +342,7 @@ func TestSettleFromEventsDuringStoreOutage(t *testing.T) {
 	ctx := context.Background()
 	h := newHarness(t).start()
 	id := h.gateCall("zz.1", "1001", "0033123456789", tollguard.Allow)
-	other, err := sql.Open("sqlite3", "file:"+h.db.Path()+"?_busy_timeout=100")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	lock, err := other.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := lock.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		t.Fatal(err)
-	}
+	release := testutil.HoldWriteLock(t, h.db.Path())
 	t0 := time.Now().Add(-time.Minute)
 	caller, peer := "PJSIP/1001-00000009", "PJSIP/trunk-0000000a"
 	h.push(
@@ -372,10 +360,7 @@ func TestSettleFromEventsDuringStoreOutage(t *testing.T) {
 	if n := h.policy.PendingSettlements(); n != 1 {
 		t.Fatalf("%d settlements pending, want 1", n)
 	}
-	if _, err := lock.ExecContext(ctx, "ROLLBACK"); err != nil {
-		t.Fatal(err)
-	}
-	lock.Close()
+	release()
 	if left, err := h.policy.RetrySettlements(ctx); left != 0 || err != nil {
 		t.Fatalf("retry: %d left, %v", left, err)
 	}

@@ -4,12 +4,16 @@ package testutil
 
 import (
 	"bytes"
+	"context"
+	"database/sql"
 	"net"
 	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
+
+	_ "github.com/mattn/go-sqlite3" // HoldWriteLock
 )
 
 // Buffer is a bytes.Buffer safe for loggers writing from several
@@ -79,4 +83,38 @@ func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bo
 		}
 		time.Sleep(5 * time.Millisecond) // a polling interval, not synchronisation
 	}
+}
+
+// HoldWriteLock takes SQLite's write lock on the database at path from
+// a connection of its own (BEGIN IMMEDIATE), as another process writing
+// does; the func it returns rolls back and lets go (at the test's end
+// too, once).
+func HoldWriteLock(t *testing.T, path string) (release func()) {
+	t.Helper()
+	db, err := sql.Open("sqlite3", "file:"+path+"?_busy_timeout=100")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := db.Conn(context.Background())
+	if err != nil {
+		db.Close()
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(context.Background(), "BEGIN IMMEDIATE"); err != nil {
+		conn.Close()
+		db.Close()
+		t.Fatal(err)
+	}
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			if _, err := conn.ExecContext(context.Background(), "ROLLBACK"); err != nil {
+				t.Error(err)
+			}
+			conn.Close()
+			db.Close()
+		})
+	}
+	t.Cleanup(release)
+	return release
 }
