@@ -1091,13 +1091,19 @@ func TestIncludeBehaviour(t *testing.T) {
 		for _, tt := range []struct {
 			name     string
 			tech, ep string // the master channel's; "" for no master
+			ext      string // the master's TOLLGUARD_EXT (its pjsip.conf set_var)
 			want     string
 		}{
-			{"began on the paying phone", "PJSIP", "1001", "192.0.2.10:5060"},
-			{"began on another phone", "PJSIP", "1002", ""},
-			{"began on a trunk (inbound, forwarded)", "PJSIP", "itsp", ""},
-			{"began on a Local channel (an originate)", "Local", "", ""},
-			{"no master channel", "", "", ""},
+			{"began on the paying phone", "PJSIP", "1001", "", "192.0.2.10:5060"},
+			// An endpoint not named as its extension: set_var names it.
+			// Its Local-channel routes skipped the access list, so a
+			// stolen password used from anywhere went out through them.
+			{"began on the paying phone, named otherwise", "PJSIP", "phone-abc", "1001", "192.0.2.10:5060"},
+			{"began on another phone", "PJSIP", "1002", "", ""},
+			{"began on another phone, named otherwise", "PJSIP", "phone-xyz", "2002", ""},
+			{"began on a trunk (inbound, forwarded)", "PJSIP", "itsp", "", ""},
+			{"began on a Local channel (an originate)", "Local", "", "1001", ""},
+			{"no master channel", "", "", "", ""},
 		} {
 			s := newSim(t, "Local")
 			s.vars["TOLLGUARD_EXT"] = "1001"
@@ -1105,6 +1111,9 @@ func TestIncludeBehaviour(t *testing.T) {
 				s.master = newSim(t, tt.tech)
 				if tt.ep != "" {
 					s.master.channel["endpoint"] = tt.ep
+				}
+				if tt.ext != "" {
+					s.master.vars["TOLLGUARD_EXT"] = tt.ext
 				}
 			}
 			s.agi = answers("allow", "ok", "", "49", true)
