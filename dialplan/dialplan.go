@@ -40,4 +40,8 @@ const (
 	// The channel's emergency call not yet recorded: "number,extension,
 	// source,epoch", the handler's first arguments.
 	VarEmergencyPending = "TOLLGUARD_EMERGENCY_PENDING"
+	// The extension whose phone a PJSIP endpoint not named as its
+	// extension is (pjsip.conf set_var). Not TOLLGUARD_EXT: forwarding
+	// sets that on the caller's channel.
+	VarPhone = "TOLLGUARD_PHONE"
 )

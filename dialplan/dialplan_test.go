@@ -246,7 +246,7 @@ func TestIncludeSyntax(t *testing.T) {
 func TestIncludeNamesMatchConstants(t *testing.T) {
 	allowed := []string{
 		tollguard.VarVerdict, tollguard.VarReason, tollguard.VarCause, tollguard.VarMaxSec, tollguard.VarCallID,
-		VarAGI, VarEmergency, VarDenyGosub, VarExtension, VarSource, VarHandlerSet,
+		VarAGI, VarEmergency, VarDenyGosub, VarExtension, VarSource, VarPhone, VarHandlerSet,
 		VarEmergencyHandlerSet, VarEmergencyPending,
 	}
 	if VarEmergency != tollguard.EmergencyVar {
@@ -1091,11 +1091,11 @@ func TestIncludeBehaviour(t *testing.T) {
 		for _, tt := range []struct {
 			name     string
 			tech, ep string // the master channel's; "" for no master
-			ext      string // the master's TOLLGUARD_EXT (its pjsip.conf set_var)
+			ext      string // the master's TOLLGUARD_PHONE (its pjsip.conf set_var)
 			want     string
 		}{
 			{"began on the paying phone", "PJSIP", "1001", "", "192.0.2.10:5060"},
-			// An endpoint not named as its extension: set_var names it.
+			// An endpoint not named as its extension: set_var=TOLLGUARD_PHONE names it.
 			// Its Local-channel routes skipped the access list, so a
 			// stolen password used from anywhere went out through them.
 			{"began on the paying phone, named otherwise", "PJSIP", "phone-abc", "1001", "192.0.2.10:5060"},
@@ -1113,7 +1113,7 @@ func TestIncludeBehaviour(t *testing.T) {
 					s.master.channel["endpoint"] = tt.ep
 				}
 				if tt.ext != "" {
-					s.master.vars["TOLLGUARD_EXT"] = tt.ext
+					s.master.vars["TOLLGUARD_PHONE"] = tt.ext
 				}
 			}
 			s.agi = answers("allow", "ok", "", "49", true)
@@ -1121,6 +1121,27 @@ func TestIncludeBehaviour(t *testing.T) {
 			if len(s.agiCalls) != 1 || s.agiCalls[0][2] != "1001" || s.agiCalls[0][3] != tt.want {
 				t.Errorf("%s: AGI %q, want extension 1001 from %q", tt.name, s.agiCalls, tt.want)
 			}
+		}
+	})
+	t.Run("ForwardingOnTheCallersChannelIsNotTheCallersPhone", func(t *testing.T) {
+		// Another phone (2002, endpoint phone-xyz) rings 1001, whose
+		// forward out runs on the caller's channel, as the header says:
+		// Set(__TOLLGUARD_EXT=1001) before Dial(Local/...). That Set
+		// writes the master channel's TOLLGUARD_EXT; taken as naming
+		// the master's phone, 2002's address was 1001's source: denied
+		// ip_not_allowed from outside 1001's list, and counted as 1001's
+		// phone's own call from inside it.
+		s := newSim(t, "Local")
+		s.vars["TOLLGUARD_EXT"] = "1001"
+		s.master = newSim(t, "PJSIP")
+		s.master.channel["endpoint"] = "phone-xyz"
+		s.master.channel["pjsip,remote_addr"] = "198.51.100.7:5060"
+		s.master.vars["TOLLGUARD_PHONE"] = "2002" // its pjsip.conf set_var
+		s.master.vars["TOLLGUARD_EXT"] = "1001"   // the forwarding's Set
+		s.agi = answers("allow", "ok", "", "49", true)
+		s.call("0044207946000", "0044207946000")
+		if len(s.agiCalls) != 1 || s.agiCalls[0][2] != "1001" || s.agiCalls[0][3] != "" {
+			t.Errorf("AGI %q, want extension 1001 with no source", s.agiCalls)
 		}
 	})
 	t.Run("InheritedARG2Ignored", func(t *testing.T) {
