@@ -19,6 +19,10 @@ import (
 // a failed settlement is dropped, and the sweep settles its call.
 const MaxPendingSettlements = 10_000
 
+// settleRewarn is how often the WARN of failing settlements comes again
+// while they go on failing.
+const settleRewarn = 15 * time.Minute
+
 // SettleRetryInterval is how often serve retries the pending
 // settlements while there are any.
 const SettleRetryInterval = 3 * time.Second
@@ -32,9 +36,11 @@ var ErrSettlementPending = errors.New("the settlement is kept in memory and retr
 type settleQueue struct {
 	order  []int64
 	byCall map[int64]Settlement
-	// warned: the WARN for this outage is out; the INFO goes when the
-	// queue drains. dropping: the ERROR for this burst of drops is out.
+	// warned: the WARN for this outage is out (at warnedAt); the INFO
+	// goes when the queue drains. dropping: the ERROR for this burst of
+	// drops is out.
 	warned, dropping bool
+	warnedAt         time.Time
 	burstDropped     int
 	dropped          uint64 // since start, for the metric
 }
@@ -83,8 +89,16 @@ func (p *Policy) queueSettlement(s Settlement, err error) error {
 	}
 	q.order = append(q.order, s.CallID)
 	q.byCall[s.CallID] = s
-	warn := !q.warned
+	// Again every settleRewarn while settlements keep failing: one call
+	// the store never takes keeps the queue from draining, and a later
+	// outage must not pass with INFO lines only.
+	now := p.Now()
+	warn := !q.warned || now.Sub(q.warnedAt) >= settleRewarn
+	if warn {
+		q.warnedAt = now
+	}
 	q.warned = true
+	kept := len(q.order)
 	if q.dropping {
 		q.dropping = false
 		log.Warn("settlements are kept in memory again: there is room", "dropped", q.burstDropped)
@@ -94,7 +108,7 @@ func (p *Policy) queueSettlement(s Settlement, err error) error {
 	if warn {
 		log.Warn(fmt.Sprintf("settlement of call %d failed: %s; kept in memory and retried, with later ones that fail, "+
 			"until the store takes them (the sweep leaves their calls alone meanwhile). Fix the store (disk space?)", s.CallID, ErrorMessage(err)),
-			LogCallID, s.CallID, LogError, err)
+			LogCallID, s.CallID, LogError, err, "pending", kept)
 	}
 	return fmt.Errorf("%w; %w", err, ErrSettlementPending)
 }

@@ -420,3 +420,36 @@ func TestPendingSettlementAfterTheSweepIsReported(t *testing.T) {
 		t.Fatalf("want one ERROR naming the call, its 12 s, the sweep's charge and the refund; log:\n%s", logs)
 	}
 }
+
+// TestFailingSettlementsWarnAgain: the WARN came once until the queue
+// drained, so with one call the store never takes, a later outage
+// passed with INFO lines only. It comes again every 15 minutes while
+// settlements go on failing.
+func TestFailingSettlementsWarnAgain(t *testing.T) {
+	f, fs, logs := failingFixture(t)
+	ctx := context.Background()
+	f.account(func(a *tollguard.Account) { a.MaxCallSecs = 600 })
+	var calls []tollguard.Decision
+	for i := range 3 {
+		calls = append(calls, f.want(tollguard.Call{Dialled: "07400123456", UniqueID: fmt.Sprintf("pbx-7.%d", i)}, tollguard.Allow, tollguard.ReasonOK))
+	}
+	fs.fail(diskFull)
+	settle := func(d tollguard.Decision) {
+		t.Helper()
+		if _, err := f.p.Settle(ctx, tollguard.Settlement{CallID: d.CallID, Billsec: 5, By: "agi"}); !errors.Is(err, tollguard.ErrSettlementPending) {
+			t.Fatalf("settle while the disk is full: %v", err)
+		}
+	}
+	settle(calls[0])
+	f.now = f.now.Add(10 * time.Minute)
+	settle(calls[1]) // the same outage, within 15 minutes: no second WARN
+	if n := len(logs.lines("WARN", "kept in memory and retried")); n != 1 {
+		t.Fatalf("%d WARNs within 15 minutes, want 1; log:\n%s", n, logs)
+	}
+	f.now = f.now.Add(6 * time.Minute)
+	settle(calls[2])
+	w := logs.lines("WARN", "kept in memory and retried")
+	if len(w) != 2 || !strings.Contains(w[1], fmt.Sprintf("settlement of call %d failed", calls[2].CallID)) || !strings.Contains(w[1], "pending=3") {
+		t.Fatalf("after 16 minutes of failing settlements: WARNs %q, want a second one naming call %d with 3 pending", w, calls[2].CallID)
+	}
+}
