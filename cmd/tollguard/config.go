@@ -230,6 +230,13 @@ func LoadConfig(path string) (*Config, error) {
 	return parseConfig(path, string(b), c)
 }
 
+// blank reports whether the config was read from a file holding nothing
+// but white space: every default, as a file emptied by a full disk or an
+// editor that stopped mid-save reads.
+func (c *Config) blank() bool {
+	return c.path != "" && strings.TrimSpace(strings.Join(c.lines, "\n")) == ""
+}
+
 func parseConfig(path, text string, c *Config) (*Config, error) {
 	c.path = path
 	c.lines = strings.Split(text, "\n")

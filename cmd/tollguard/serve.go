@@ -358,16 +358,16 @@ func (d *daemon) reload() {
 	if path == "" {
 		path = os.Getenv("TOLLGUARD_CONFIG")
 	}
-	// An emptied file (a full disk, an editor that died mid-save) reads
-	// as every default, and [gate] would fall back to them at once.
-	if b, err := os.ReadFile(path); path != "" && err == nil && strings.TrimSpace(string(b)) == "" {
-		d.log.Error("config reload refused; keeping the running config: the file is empty (a full disk or an editor that stopped mid-save can leave it so). "+
-			"Write the config again and reload; to run on the defaults, put a comment in it", "path", path)
-		return
-	}
 	cfg, err := LoadConfig(path)
 	if err != nil {
 		d.log.Error("config reload failed; keeping the running config", "err", tollguard.ErrorMessage(err))
+		return
+	}
+	// An emptied file reads as every default, and [gate] would fall
+	// back to them at once.
+	if cfg.blank() {
+		d.log.Error("config reload refused; keeping the running config: the file is empty (a full disk or an editor that stopped mid-save can leave it so). "+
+			"Write the config again and reload; to run on the defaults, put a comment in it", "path", path)
 		return
 	}
 	cfg.ApplyEnv(os.Getenv)
