@@ -404,7 +404,7 @@ func (d *daemon) reload() {
 	if was := d.gate.Load(); was != nil {
 		// sweep_interval sets the sweep's ticker once: said above as
 		// waiting for a restart.
-		for _, c := range changedValues(*was, g, "sweep_interval") {
+		for _, c := range changedSettings(*was, g, "sweep_interval") {
 			d.log.Info("setting changed; applied now", "setting", "gate."+c.key, "running", c.was, "configured", c.now)
 		}
 	}
@@ -475,49 +475,32 @@ func (c *Config) secretDigests() map[string]string {
 	return out
 }
 
-// changedKeys lists the toml keys whose values differ between two
-// structs of the same config section.
 // warnRestart logs each setting of section (a config struct, was and
 // now of one type) that a reload changed as waiting for a restart: the
 // README promises the admin the setting's name, not only its section.
 func (d *daemon) warnRestart(section string, was, now any, skip ...string) {
-	for _, key := range changedKeys(was, now) {
-		if !slices.Contains(skip, key) {
-			d.log.Warn("setting changed; it takes effect after a restart", "setting", section+"."+key)
-		}
+	for _, c := range changedSettings(was, now, skip...) {
+		d.log.Warn("setting changed; it takes effect after a restart", "setting", section+"."+c.key)
 	}
 }
 
-// changedValues is changedKeys with each setting's values, for the log,
-// less the keys in skip.
-func changedValues(was, now any, skip ...string) []struct{ key, was, now string } {
-	a, b := reflect.ValueOf(was), reflect.ValueOf(now)
-	var out []struct{ key, was, now string }
-	for _, key := range changedKeys(was, now) {
-		if slices.Contains(skip, key) {
-			continue
-		}
-		for i := range a.NumField() {
-			if k, _, _ := strings.Cut(a.Type().Field(i).Tag.Get("toml"), ","); k == key {
-				out = append(out, struct{ key, was, now string }{key, fmt.Sprint(a.Field(i).Interface()), fmt.Sprint(b.Field(i).Interface())})
-			}
-		}
-	}
-	return out
-}
+// settingChange is one setting a reload changed, with both values.
+type settingChange struct{ key, was, now string }
 
-func changedKeys(was, now any) []string {
+// changedSettings lists the settings (toml keys) whose values differ
+// between two structs of the same config section, less the keys in skip.
+func changedSettings(was, now any, skip ...string) []settingChange {
 	a, b := reflect.ValueOf(was), reflect.ValueOf(now)
-	var out []string
+	var out []settingChange
 	for i := range a.NumField() {
 		// Unexported fields are no settings (the ARI password read from
 		// the environment; secret files are compared on their own).
-		if !a.Type().Field(i).IsExported() {
+		if !a.Type().Field(i).IsExported() || reflect.DeepEqual(a.Field(i).Interface(), b.Field(i).Interface()) {
 			continue
 		}
-		if !reflect.DeepEqual(a.Field(i).Interface(), b.Field(i).Interface()) {
-			key, _, _ := strings.Cut(a.Type().Field(i).Tag.Get("toml"), ",")
-			out = append(out, key)
+		key, _, _ := strings.Cut(a.Type().Field(i).Tag.Get("toml"), ",")
+		if !slices.Contains(skip, key) {
+			out = append(out, settingChange{key, fmt.Sprint(a.Field(i).Interface()), fmt.Sprint(b.Field(i).Interface())})
 		}
 	}
 	return out
