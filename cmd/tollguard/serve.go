@@ -660,15 +660,19 @@ func (d *daemon) saveDBCopy(ctx context.Context, cause error, atStop bool) bool 
 			"db", path, tollguard.LogError, err)
 		return false
 	}
-	restore := "remove " + path + "-wal and " + path + "-shm if they are left, move " + saved + " to " + path + " as the user tollguard runs as, and start tollguard serve"
+	// The daemon's -wal and -shm go either way: started beside them, the
+	// file at the path would take in the daemon's last changes.
+	leftovers := "remove " + path + "-wal and " + path + "-shm if they are left"
+	restore := leftovers + ", move " + saved + " to " + path + " as the user tollguard runs as, and start tollguard serve"
+	onPurpose := ". If the file was replaced on purpose (a restored backup), " + leftovers + " and start tollguard serve on it, and delete the copies"
 	if atStop {
 		d.log.Error(cause.Error()+" while tollguard had it open; what it held when it stopped is saved. To go on with it: "+restore+
-			". If the file was replaced on purpose (a restored backup), delete the copies instead", "db", path, "saved", saved)
+			onPurpose, "db", path, "saved", saved)
 		return true
 	}
 	d.log.Error(cause.Error()+" while tollguard had it open: calls are still decided on the open file, but what it holds (balances, calls, extensions) is lost when tollguard stops, so a copy is saved. "+
 		"To keep it: stop tollguard serve, which saves a last copy as it stops, then use that one: "+restore+
-		". If the file was replaced on purpose (a restored backup), restart tollguard serve, and delete the copies", "db", path, "saved", saved)
+		onPurpose+" (stop tollguard serve first, and run no other tollguard command until then)", "db", path, "saved", saved)
 	return true
 }
 
