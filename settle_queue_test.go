@@ -1,13 +1,11 @@
 package tollguard_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,6 +13,7 @@ import (
 	"github.com/mattn/go-sqlite3"
 
 	"github.com/tollguard/tollguard"
+	"github.com/tollguard/tollguard/internal/testutil"
 	"github.com/tollguard/tollguard/store"
 )
 
@@ -44,23 +43,12 @@ func (s *failingSettles) SettleCall(ctx context.Context, st tollguard.Settlement
 var diskFull error = sqlite3.Error{Code: sqlite3.ErrFull, ExtendedCode: sqlite3.ErrFull.Extend(0)}
 
 // syncBuffer is a log sink tests read while the policy writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
+type syncBuffer struct{ testutil.Buffer }
 
 // lines returns the log lines at level that contain msg.
 func (b *syncBuffer) lines(level, msg string) []string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	var out []string
-	for _, l := range strings.Split(b.b.String(), "\n") {
+	for _, l := range strings.Split(b.String(), "\n") {
 		if strings.Contains(l, "level="+level) && strings.Contains(l, msg) {
 			out = append(out, l)
 		}
@@ -68,14 +56,6 @@ func (b *syncBuffer) lines(level, msg string) []string {
 	return out
 }
 
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
-// failingFixture is newFixture with settlements that fail on demand
-// and a log to read.
 func failingFixture(t *testing.T) (*fixture, *failingSettles, *syncBuffer) {
 	f := newFixture(t)
 	fs := &failingSettles{DB: f.db}
