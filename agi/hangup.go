@@ -91,13 +91,8 @@ func (s *Server) hangup(ctx context.Context, ss *session) {
 		// names another channel's call, which is left alone.
 		log.Warn("hangup request for a call id the gate recorded for another channel; nothing settled (was the database restored from a backup while calls were up?)",
 			tollguard.LogError, tollguard.ErrorMessage(err))
-	case errors.Is(err, tollguard.ErrSettlementPending):
-		// The policy warned once for the outage; each call is a line.
-		log.Info("settling the call failed; kept in memory and retried until the store takes it",
-			tollguard.LogError, tollguard.ErrorMessage(err))
 	case err != nil:
-		log.Error("settling the call failed; the ARI listener or the sweep will settle it",
-			tollguard.LogError, tollguard.ErrorMessage(err))
+		settleFailed(log, err)
 	case changed:
 		// One per allowed call, as "call allowed": debug.
 		log.Debug("call settled", LogChanged, true)

@@ -465,12 +465,19 @@ func (s *Server) settle(ctx context.Context, log *slog.Logger, callID int64, by 
 	defer cancel()
 	changed, err := s.Gate.Settle(ctx, tollguard.Settlement{CallID: callID, By: by, At: s.cfg.now()})
 	s.countSettle(by, changed, err)
-	switch {
-	case errors.Is(err, tollguard.ErrSettlementPending):
-		log.Info("settling the call failed; kept in memory and retried until the store takes it",
-			tollguard.LogCallID, callID, "by", by, tollguard.LogError, tollguard.ErrorMessage(err))
-	case err != nil:
-		log.Error("settling the call failed; the ARI listener or the sweep will settle it",
-			tollguard.LogCallID, callID, "by", by, tollguard.LogError, tollguard.ErrorMessage(err))
+	if err != nil {
+		settleFailed(log, err, tollguard.LogCallID, callID, "by", by)
 	}
+}
+
+// settleFailed logs a settlement that failed: one the policy kept in
+// memory is a line per call (the policy warns for the outage), any
+// other is left to the ARI listener or the sweep.
+func settleFailed(log *slog.Logger, err error, attrs ...any) {
+	attrs = append(attrs, tollguard.LogError, tollguard.ErrorMessage(err))
+	if errors.Is(err, tollguard.ErrSettlementPending) {
+		log.Info("settling the call failed; kept in memory and retried until the store takes it", attrs...)
+		return
+	}
+	log.Error("settling the call failed; the ARI listener or the sweep will settle it", attrs...)
 }
