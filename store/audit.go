@@ -101,8 +101,10 @@ func (s *DB) CallsSince(ctx context.Context, t time.Time, r tollguard.Reason) ([
 	return s.Calls(ctx, CallFilter{Since: t, Reason: r, Limit: 1000})
 }
 
-// SaveAuditRun stores a run and sets its ID. Action secrets are
-// dropped here too, whatever the caller did.
+// SaveAuditRun stores a run and sets its ID, and deletes the job's runs
+// older than AuditRunRetention, but for its latest auditRunsKept (not
+// while PruneHeld). Action secrets are dropped here too, whatever the
+// caller did.
 func (s *DB) SaveAuditRun(ctx context.Context, run *tollguard.AuditRun) error {
 	actions := make([]tollguard.AuditAction, len(run.Actions))
 	for i, a := range run.Actions {
@@ -121,6 +123,8 @@ func (s *DB) SaveAuditRun(ctx context.Context, run *tollguard.AuditRun) error {
 	if err != nil {
 		return fmt.Errorf("encode actions: %w", err)
 	}
+	// Asked outside the transaction: it takes the clock watch's lock.
+	prune := !s.pruneHeld()
 	return s.Tx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO audit_runs(job, triggered_by, apply, started_at, ended_at, n_findings, n_actions, worst, findings, actions, error)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -132,7 +136,11 @@ func (s *DB) SaveAuditRun(ctx context.Context, run *tollguard.AuditRun) error {
 		run.ID, _ = res.LastInsertId()
 		// The job's runs past the retention go, but for its latest few:
 		// every run is kept (hourly ones too), and the table grew for as
-		// long as tollguard ran.
+		// long as tollguard ran. Not while the clock stepped ahead: the
+		// run's start would make all but the latest few look old.
+		if !prune {
+			return nil
+		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM audit_runs WHERE job = ?1 AND started_at < ?2
 			AND id NOT IN (SELECT id FROM audit_runs WHERE job = ?1 ORDER BY started_at DESC, id DESC LIMIT ?3)`,
 			run.Job, unix(run.StartedAt.Add(-AuditRunRetention)), auditRunsKept); err != nil {
@@ -391,10 +399,11 @@ const sightingMemory = 7 * 24 * time.Hour
 // when each was first listed. Endpoints not listed for sightingMemory
 // are forgotten, so one deleted and created again then is first listed
 // anew (the quotas audit still dates one the store records by the
-// earlier of its record and its sighting).
+// earlier of its record and its sighting); not while PruneHeld.
 // On the very first call every endpoint is baseline.
 func (s *DB) SightEndpoints(ctx context.Context, names []string, now time.Time) (map[string]tollguard.EndpointSighting, error) {
 	out := make(map[string]tollguard.EndpointSighting, len(names))
+	forget := !s.pruneHeld()
 	err := s.Tx(ctx, func(tx *sql.Tx) error {
 		var looked int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM endpoint_sightings WHERE name = ''`).Scan(&looked); err != nil {
@@ -414,9 +423,11 @@ func (s *DB) SightEndpoints(ctx context.Context, names []string, now time.Time) 
 				return fmt.Errorf("record endpoint %s: %w", n, err)
 			}
 		}
-		if len(names) > 0 {
+		if len(names) > 0 && forget {
 			// An empty list is more likely a glitch than a PBX with no
-			// endpoints: keep the history then.
+			// endpoints: keep the history then. A clock stepped ahead
+			// would forget every endpoint missing from this list, and
+			// each would be new when it came back: kept then too.
 			if _, err := tx.ExecContext(ctx, `DELETE FROM endpoint_sightings WHERE name <> '' AND last_listed < ?`, now.Add(-sightingMemory).Unix()); err != nil {
 				return err
 			}

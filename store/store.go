@@ -59,6 +59,12 @@ type DB struct {
 	ckptFault func() error
 	// Now is the clock for rows the store stamps itself (ledger, blocks).
 	Now func() time.Time
+	// PruneHeld, when set (serve: its ClockWatch), holds what writes
+	// delete by wall-clock age on the side (old audit runs, forgotten
+	// endpoint sightings) while it returns true: the clock stepped
+	// ahead, and those deletions cannot be undone. Nil (the CLI's
+	// commands): never held.
+	PruneHeld func() bool
 }
 
 // sqliteHeader starts every SQLite database file.
@@ -443,6 +449,8 @@ func (s *DB) now() time.Time {
 	}
 	return time.Now()
 }
+
+func (s *DB) pruneHeld() bool { return s.PruneHeld != nil && s.PruneHeld() }
 
 // Migration is one embedded schema step.
 type Migration struct {

@@ -151,6 +151,9 @@ func serve(ctx context.Context, app *App) error {
 	d.policy.Mono = tollguard.MonotonicClock
 	d.clock = &tollguard.ClockWatch{Now: app.Now, Mono: sinceBootClock(), Logger: log}
 	d.clock.Start()
+	// What the store deletes by age as it writes (old audit runs,
+	// forgotten endpoint sightings) waits for the clock too.
+	db.PruneHeld = d.clock.PruneHeld
 	gate := cfg.Gate
 	d.gate.Store(&gate)
 	d.metrics = NewMetrics()

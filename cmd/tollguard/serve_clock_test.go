@@ -20,8 +20,10 @@ import (
 // serve runs its hourly housekeeping at start (a call past retention is
 // rolled up), then the wall clock steps 30 minutes ahead (serve warns at
 // once, though housekeeping is not due), then 200 days: serve warns, and
-// the calls that step made old keep their detail. The monotonic clock
-// is the real one: it barely moves during the test.
+// the calls that step made old keep their detail, as do the audit runs
+// a run stored then would have made old (serve hands its store the
+// clock watch). The monotonic clock is the real one: it barely moves
+// during the test.
 func TestServeHoldsRollupAfterClockStep(t *testing.T) {
 	ctx := context.Background()
 	c := newCLI(t)
@@ -36,6 +38,13 @@ func TestServeHoldsRollupAfterClockStep(t *testing.T) {
 		// From outside the allowed networks: denied, so never open.
 		if dec, err := app.Policy(db).Decide(ctx, tollguard.Call{Extension: "1001", Dialled: "02079460000", Remote: "203.0.113.9"}); err != nil || dec.Allowed() {
 			t.Fatalf("call: %+v %v; want it denied", dec, err)
+		}
+	}
+	// 30 runs of an hourly audit, the last 30 hours.
+	for h := 30; h > 0; h-- {
+		at := time.Now().Add(-time.Duration(h) * time.Hour)
+		if err := db.SaveAuditRun(ctx, &tollguard.AuditRun{Job: "quotas", Trigger: "cron", StartedAt: at, EndedAt: at}); err != nil {
+			t.Fatal(err)
 		}
 	}
 	app.Close()
@@ -90,6 +99,15 @@ func TestServeHoldsRollupAfterClockStep(t *testing.T) {
 		if n, r := counts(); n != 2 || r != 1 {
 			t.Fatalf("%d calls in the table and %d rolled up after the clock stepped 200 days ahead; want 2 and 1:\n%s", n, r, logs.String())
 		}
+	}
+	// A scheduled audit's run, stored through serve's store (serveApp.db,
+	// opened before the logs read above were written).
+	at := clock()
+	if err := serveApp.db.SaveAuditRun(ctx, &tollguard.AuditRun{Job: "quotas", Trigger: "cron", StartedAt: at, EndedAt: at}); err != nil {
+		t.Fatal(err)
+	}
+	if runs, err := serveApp.db.AuditRuns(ctx, "quotas", 100); err != nil || len(runs) != 31 {
+		t.Errorf("%d audit runs after one stored with the clock 200 days ahead (%v); want all 31 kept", len(runs), err)
 	}
 	stopServe(t, cancel, done, logs, 15*time.Second)
 }
