@@ -126,7 +126,13 @@ type AuditEnv struct {
 	// late result is stored, so serve can wait for them before it
 	// closes the database. nil: they are not tracked.
 	Abandoned *AbandonedAudits
+	// PruneHeld, when set (serve: its ClockWatch), holds purges whose
+	// grace period is over only by a wall clock that stepped ahead. Nil
+	// (`tollguard audit` from the shell): never held.
+	PruneHeld func() bool
 }
+
+func (env *AuditEnv) pruneHeld() bool { return env.PruneHeld != nil && env.PruneHeld() }
 
 func (env *AuditEnv) now() time.Time {
 	if env.Now != nil {

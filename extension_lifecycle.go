@@ -1103,6 +1103,13 @@ func (r *auditRun) processDuePurges(ctx context.Context) error {
 				continue
 			}
 		}
+		// The grace period is the admin's time to unblock a line in use:
+		// a clock stepped ahead would end every one at once.
+		if env.pruneHeld() {
+			r.find(AuditFinding{Check: AuditCheckPurge, Severity: SeverityInfo, Subject: subj, Extension: p.Extension,
+				Message: fmt.Sprintf("grace period over (due %s) by a system clock that stepped ahead of the time elapsed: not purged until the clock is corrected, or for a day if it stays (see the clock warning in the log)", p.DueAt.UTC().Format("2006-01-02 15:04Z"))})
+			continue
+		}
 		if !r.apply {
 			r.find(AuditFinding{Check: AuditCheckPurge, Severity: SeverityInfo, Subject: subj, Extension: p.Extension, Fixable: true,
 				Message: fmt.Sprintf("grace period over since %s: run with --apply to delete its PJSIP objects (a snapshot is kept)", p.DueAt.UTC().Format("2006-01-02"))})

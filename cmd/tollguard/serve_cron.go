@@ -83,6 +83,8 @@ func newAuditScheduler(d *daemon) (*cron.Scheduler, error) {
 			}
 			env := newAuditEnv(d.auditConfig(), d.db, d.asterisk, d.alerter, mailer, d.log, d.app.Now)
 			env.Abandoned = &d.abandoned // shutdown waits for their late runs
+			// A purge due only by a clock that stepped ahead waits.
+			env.PruneHeld = d.clock.PruneHeld
 			// RunAudit logs the outcome and stores the run; a failure is
 			// in both.
 			run, _ := tollguard.RunAudit(ctx, env, job, apply, "cron", nil)

@@ -1,0 +1,105 @@
+package tollguard_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tollguard/tollguard"
+)
+
+// TestDuePurgeHeldAfterClockStep: a blocked line waits out its grace
+// period (the admin's time to unblock it) before the stale audit deletes
+// its PJSIP objects, and the grace went by the wall clock: set a year
+// ahead, it ended every pending purge at the next run. While serve's
+// ClockWatch (AuditEnv.PruneHeld) holds pruning, a purge due only by
+// that clock waits, and the run says why; once the clock is back it is
+// due at its own time, and once the step has lasted a day it goes.
+func TestDuePurgeHeldAfterClockStep(t *testing.T) {
+	ctx := context.Background()
+	// setup blocks line 2002 as stale, its purge due in a day, and hands
+	// the audits a clock watch on the harness's wall clock and a fake
+	// monotonic one.
+	setup := func(t *testing.T) (*audHarness, *time.Duration) {
+		h := newAudHarness(t)
+		h.fake.SetObject("auth", "2002", tollguard.ConfigObject{{Attribute: "auth_type", Value: "userpass"}, {Attribute: "username", Value: "2002"}, {Attribute: "password", Value: "x"}}, true)
+		h.fake.SetObject("aor", "2002", tollguard.ConfigObject{{Attribute: "max_contacts", Value: "1"}}, true)
+		h.fake.SetObject("endpoint", "2002", tollguard.ConfigObject{{Attribute: "context", Value: "from-internal"}, {Attribute: "auth", Value: "2002"}, {Attribute: "aors", Value: "2002"}}, true)
+		h.account("acme", nil)
+		h.extension("2002", "acme", audT0.AddDate(0, -6, 0), nil)
+		if _, err := h.db.Block(ctx, tollguard.Block{Kind: tollguard.BlockExtension, Subject: "2002", SetBy: "audit:stale", Reason: "stale"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.db.AddPendingPurge(ctx, tollguard.PendingPurge{Extension: "2002", Job: "stale", Reason: "stale",
+			ScheduledAt: audT0.Add(-6 * 24 * time.Hour), DueAt: audT0.Add(24 * time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		mono := new(time.Duration)
+		w := &tollguard.ClockWatch{Now: h.clock, Mono: func() time.Duration { return *mono }, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		w.Start()
+		h.env.PruneHeld = w.PruneHeld
+		return h, mono
+	}
+	purged := func(t *testing.T, h *audHarness, run *tollguard.AuditRun) bool {
+		t.Helper()
+		_, there := h.fake.Object("endpoint", "2002")
+		acted := slices.Contains(audActions(run), "purge ext:2002")
+		if acted == there {
+			t.Fatalf("purge action %v, but endpoint 2002 still there: %v", acted, there)
+		}
+		return acted
+	}
+	held := func(run *tollguard.AuditRun) bool {
+		return slices.ContainsFunc(run.Findings, func(f tollguard.AuditFinding) bool {
+			return f.Subject == "ext:2002" && strings.Contains(f.Message, "stepped ahead")
+		})
+	}
+	stepAYear := func(h *audHarness, mono *time.Duration) {
+		h.advance(365*24*time.Hour + time.Hour)
+		*mono += time.Hour
+	}
+
+	t.Run("HeldUntilCorrected", func(t *testing.T) {
+		h, mono := setup(t)
+		stepAYear(h, mono)
+		run := h.run(tollguard.StaleAudit{}, true)
+		if purged(t, h, run) || !held(run) {
+			t.Fatalf("with the clock a year ahead: actions %q, findings %q; want the purge held and said so", audActions(run), audFindings(run))
+		}
+		// Set right: due in a day, as before the step.
+		h.advance(time.Hour - 365*24*time.Hour)
+		*mono += time.Hour
+		if run := h.run(tollguard.StaleAudit{}, true); purged(t, h, run) || held(run) {
+			t.Fatalf("clock back, purge not due: actions %q, findings %q", audActions(run), audFindings(run))
+		}
+		h.advance(24 * time.Hour)
+		*mono += 24 * time.Hour
+		if run := h.run(tollguard.StaleAudit{}, true); !purged(t, h, run) {
+			t.Errorf("purge due by a clock in step not done: actions %q, findings %q", audActions(run), audFindings(run))
+		}
+	})
+	t.Run("PurgedWhenTheStepStays", func(t *testing.T) {
+		h, mono := setup(t)
+		stepAYear(h, mono)
+		if run := h.run(tollguard.StaleAudit{}, true); purged(t, h, run) {
+			t.Fatal("purged with the clock a year ahead")
+		}
+		h.advance(24 * time.Hour)
+		*mono += 24 * time.Hour
+		if run := h.run(tollguard.StaleAudit{}, true); !purged(t, h, run) || held(run) {
+			t.Errorf("step lasted a day: actions %q, findings %q; want the purge done", audActions(run), audFindings(run))
+		}
+	})
+	t.Run("PurgedWithoutAClockWatch", func(t *testing.T) {
+		h, mono := setup(t)
+		h.env.PruneHeld = nil // `tollguard audit stale --apply` from the shell
+		stepAYear(h, mono)
+		if run := h.run(tollguard.StaleAudit{}, true); !purged(t, h, run) {
+			t.Errorf("actions %q; want the purge done as before", audActions(run))
+		}
+	})
+}
