@@ -10,7 +10,11 @@ import (
 // on the monotonic clock (an NTP step, `date -s`, a box without an RTC
 // synced late), so that the daemon holds what it deletes by wall-clock
 // age: a clock set 200 days ahead for a minute would otherwise roll up
-// every call's detail, which no correction brings back.
+// every call's detail, which no correction brings back. serve hands its
+// PruneHeld to each deleter: its housekeeping (rollup, snapshots), the
+// alert dispatcher, the ARI listener (registrations), the store
+// (audit runs, endpoint sightings) and the scheduled audits (due
+// purges).
 //
 // The rule: pruning is held while the wall clock is more than
 // Tolerance ahead of the time elapsed since it was last trusted, until
@@ -111,7 +115,7 @@ func (w *ClockWatch) PruneHeld() bool {
 	if d := ahead - w.jump; w.jump == 0 || d > tol || d < -tol {
 		w.jump, w.jumpAt = ahead, mono
 		log.Warn("the system clock moved "+ahead.Round(time.Second).String()+" ahead of the time elapsed since tollguard last trusted it; "+
-			"rollup of old calls and pruning of old alerts, registrations and snapshots are held until it is corrected, or for "+persist.String()+
+			"rollup of old calls, pruning of old alerts, registrations, snapshots, audit runs and endpoint sightings, and purges whose grace period ends by it are held until it is corrected, or for "+persist.String()+
 			" if it stays (a late clock sync, a resume from suspend). Check NTP (timedatectl; chronyc tracking)",
 			"ahead", ahead.Round(time.Second).String(), "held_until", wall.Add(persist).Format(time.RFC3339))
 		return true
