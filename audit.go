@@ -126,9 +126,10 @@ type AuditEnv struct {
 	// late result is stored, so serve can wait for them before it
 	// closes the database. nil: they are not tracked.
 	Abandoned *AbandonedAudits
-	// PruneHeld, when set (serve: its ClockWatch), holds purges whose
-	// grace period is over only by a wall clock that stepped ahead. Nil
-	// (`tollguard audit` from the shell): never held.
+	// PruneHeld, when set (serve: its ClockWatch), holds what the
+	// audits do by age on a wall clock that stepped ahead: purges whose
+	// grace period is over, and blocking lines as stale or unused tests
+	// (reported only). Nil (`tollguard audit` from the shell): never held.
 	PruneHeld func() bool
 }
 

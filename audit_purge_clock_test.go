@@ -103,3 +103,47 @@ func TestDuePurgeHeldAfterClockStep(t *testing.T) {
 		}
 	})
 }
+
+// TestStaleBlockHeldAfterClockStep: the stale audit blocks a line with no
+// registration and no call for 60 days, and a clock set a year ahead
+// made every line offline at that moment look so. While serve's
+// ClockWatch holds pruning, such a line is only reported, saying why;
+// once the step has lasted a day it is blocked as before.
+func TestStaleBlockHeldAfterClockStep(t *testing.T) {
+	ctx := context.Background()
+	h := newAudHarness(t)
+	h.fake.SetObject("auth", "2003", tollguard.ConfigObject{{Attribute: "auth_type", Value: "userpass"}, {Attribute: "username", Value: "2003"}, {Attribute: "password", Value: "x"}}, true)
+	h.fake.SetObject("aor", "2003", tollguard.ConfigObject{{Attribute: "max_contacts", Value: "1"}}, true)
+	h.fake.SetObject("endpoint", "2003", tollguard.ConfigObject{{Attribute: "context", Value: "from-internal"}, {Attribute: "auth", Value: "2003"}, {Attribute: "aors", Value: "2003"}}, true)
+	h.account("acme", nil)
+	// Created and last seen a week ago: not stale by a clock in step.
+	h.extension("2003", "acme", audT0.AddDate(0, 0, -7), nil)
+	if err := h.db.TouchExtension(ctx, "2003", audT0.AddDate(0, 0, -7).Unix()); err != nil {
+		t.Fatal(err)
+	}
+	mono := new(time.Duration)
+	w := &tollguard.ClockWatch{Now: h.clock, Mono: func() time.Duration { return *mono }, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	w.Start()
+	h.env.PruneHeld = w.PruneHeld
+	blocked := func(t *testing.T) bool {
+		t.Helper()
+		bs, err := h.db.Blocks(ctx, tollguard.BlockExtension, "2003", time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slices.ContainsFunc(bs, func(b tollguard.Block) bool { return b.ClearedAt.IsZero() })
+	}
+	h.advance(365*24*time.Hour + time.Hour)
+	*mono += time.Hour
+	run := h.run(tollguard.StaleAudit{}, true)
+	if blocked(t) || !slices.ContainsFunc(run.Findings, func(f tollguard.AuditFinding) bool {
+		return f.Subject == "ext:2003" && strings.Contains(f.Message, "stepped ahead") && !f.Fixable
+	}) {
+		t.Fatalf("with the clock a year ahead: blocked %v, findings %q; want 2003 only reported, saying why", blocked(t), audFindings(run))
+	}
+	h.advance(24 * time.Hour)
+	*mono += 24 * time.Hour
+	if run := h.run(tollguard.StaleAudit{}, true); !blocked(t) {
+		t.Errorf("step lasted a day: actions %q, findings %q; want 2003 blocked as stale", audActions(run), audFindings(run))
+	}
+}

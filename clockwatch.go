@@ -115,7 +115,7 @@ func (w *ClockWatch) PruneHeld() bool {
 	if d := ahead - w.jump; w.jump == 0 || d > tol || d < -tol {
 		w.jump, w.jumpAt = ahead, mono
 		log.Warn("the system clock moved "+ahead.Round(time.Second).String()+" ahead of the time elapsed since tollguard last trusted it; "+
-			"rollup of old calls, pruning of old alerts, registrations, snapshots, audit runs and endpoint sightings, and purges whose grace period ends by it are held until it is corrected, or for "+persist.String()+
+			"rollup of old calls, pruning of old alerts, registrations, snapshots, audit runs and endpoint sightings, and the audits' purges and stale blocks that go by it are held until it is corrected, or for "+persist.String()+
 			" if it stays (a late clock sync, a resume from suspend). Check NTP (timedatectl; chronyc tracking)",
 			"ahead", ahead.Round(time.Second).String(), "held_until", wall.Add(persist).Format(time.RFC3339))
 		return true
