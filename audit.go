@@ -769,6 +769,7 @@ const (
 	AuditCheckSource           = "source"
 	AuditCheckSelftest         = "selftest"
 	AuditCheckEmergencyPattern = "emergency_pattern"
+	AuditCheckClock            = "clock"
 )
 
 // auditRun carries one run's findings, actions and switches.

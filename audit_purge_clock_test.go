@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -145,5 +146,33 @@ func TestStaleBlockHeldAfterClockStep(t *testing.T) {
 	*mono += 24 * time.Hour
 	if run := h.run(tollguard.StaleAudit{}, true); !blocked(t) {
 		t.Errorf("step lasted a day: actions %q, findings %q; want 2003 blocked as stale", audActions(run), audFindings(run))
+	}
+}
+
+// TestQuotasClockBack: the daily quota counts lines created in the last
+// 24 h, and a clock set back (a box without an RTC before its time
+// sync) put every line created since that time "after a day ago": the
+// audit blocked all but the quota's first few of a year's lines. A line
+// created after the clock's now is of no known age: not counted, and
+// the run warns about the clock.
+func TestQuotasClockBack(t *testing.T) {
+	ctx := context.Background()
+	h := newAudHarness(t)
+	h.account("acme", func(a *tollguard.Account) { a.MaxCreatedPerDay = 1 })
+	for i, n := range []string{"a1", "a2", "a3"} {
+		h.extension(n, "acme", audT0.AddDate(0, -3*(i+1), 0), nil)
+	}
+	h.advance(-365 * 24 * time.Hour)
+	run := h.run(tollguard.QuotasAudit{}, true)
+	if got := strings.Join(audFindings(run), ","); strings.Contains(got, "over_daily_quota") || !strings.Contains(got, "clock clock warning") {
+		t.Errorf("findings %q; want no over_daily_quota and a clock warning", got)
+	}
+	for _, n := range []string{"a1", "a2", "a3"} {
+		if e, _ := h.db.Extension(ctx, n); e.Blocked {
+			t.Errorf("%s blocked with the clock a year back: %s", n, e.BlockReason)
+		}
+	}
+	if f := audFinding(t, run, "clock", "clock"); !reflect.DeepEqual(f.Evidence["extensions"], []string{"a1", "a2", "a3"}) {
+		t.Errorf("clock finding evidence %v", f.Evidence)
 	}
 }

@@ -87,6 +87,12 @@ func (QuotasAudit) Run(ctx context.Context, env *AuditEnv, apply bool, p AuditPr
 	}
 	now := env.now()
 	dayAgo := now.Add(-24 * time.Hour)
+	// A creation time ahead of the clock means the clock went back (a
+	// box without an RTC before its time sync): such lines are of no
+	// known age, and counting them as new would block a year's lines
+	// over the daily quota.
+	future := now.Add(DefaultClockTolerance)
+	var ahead []string
 	ids := make([]string, 0, len(members))
 	for id := range members {
 		ids = append(ids, id)
@@ -103,7 +109,10 @@ func (QuotasAudit) Run(ctx context.Context, env *AuditEnv, apply bool, p AuditPr
 		})
 		var recent []quotaMember
 		for _, m := range ms {
-			if m.Created.After(dayAgo) {
+			switch {
+			case m.Created.After(future):
+				ahead = append(ahead, m.Name)
+			case m.Created.After(dayAgo):
 				recent = append(recent, m)
 			}
 		}
@@ -130,6 +139,13 @@ func (QuotasAudit) Run(ctx context.Context, env *AuditEnv, apply bool, p AuditPr
 					len(recent), label, s.CreationAlert, strings.Join(memberNames(recent, len(recent)), ", ")),
 				Evidence: map[string]any{"created_24h": len(recent), "threshold": s.CreationAlert, "extensions": memberNames(recent, len(recent))}})
 		}
+	}
+	if len(ahead) > 0 {
+		sort.Strings(ahead)
+		r.find(AuditFinding{Check: AuditCheckClock, Severity: SeverityWarning, Subject: "clock",
+			Message: fmt.Sprintf("%d extensions were created after the system clock's time (%s): the clock went back, so they are not counted against the daily quotas until it is right; check the clock (timedatectl)",
+				len(ahead), now.UTC().Format(time.RFC3339)),
+			Evidence: map[string]any{"now": now.UTC(), "extensions": ahead}})
 	}
 	return r.result(nil)
 }
