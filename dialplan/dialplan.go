@@ -44,4 +44,8 @@ const (
 	// extension is (pjsip.conf set_var). Not TOLLGUARD_EXT: forwarding
 	// sets that on the caller's channel.
 	VarPhone = "TOLLGUARD_PHONE"
+	// The extension whose phone's address TOLLGUARD_SRC is, inherited
+	// (__) with it: a forward sets TOLLGUARD_EXT on the caller's
+	// channel, which may have passed its own address down before.
+	VarSourceExtension = "TOLLGUARD_SRC_EXT"
 )

@@ -246,7 +246,7 @@ func TestIncludeSyntax(t *testing.T) {
 func TestIncludeNamesMatchConstants(t *testing.T) {
 	allowed := []string{
 		tollguard.VarVerdict, tollguard.VarReason, tollguard.VarCause, tollguard.VarMaxSec, tollguard.VarCallID,
-		VarAGI, VarEmergency, VarDenyGosub, VarExtension, VarSource, VarPhone, VarHandlerSet,
+		VarAGI, VarEmergency, VarDenyGosub, VarExtension, VarSource, VarSourceExtension, VarPhone, VarHandlerSet,
 		VarEmergencyHandlerSet, VarEmergencyPending,
 	}
 	if VarEmergency != tollguard.EmergencyVar {
@@ -869,7 +869,7 @@ func TestIncludeBehaviour(t *testing.T) {
 		if !slices.Equal(s.agiCalls[0], want) {
 			t.Errorf("AGI %q, want %q", s.agiCalls[0], want)
 		}
-		if s.vars["TOLLGUARD_EXT"] != "1001" || s.vars["TOLLGUARD_SRC"] != "192.0.2.10:5060" {
+		if s.vars["TOLLGUARD_EXT"] != "1001" || s.vars["TOLLGUARD_SRC"] != "192.0.2.10:5060" || s.vars["TOLLGUARD_SRC_EXT"] != "1001" {
 			t.Errorf("inherited variables %v", s.vars)
 		}
 		s.dialled("65", "ANSWER")
@@ -965,7 +965,7 @@ func TestIncludeBehaviour(t *testing.T) {
 		}
 		// On a Local channel (follow-me), with what the caller passed down.
 		s = newSim(t, "Local")
-		s.vars["TOLLGUARD_EXT"], s.vars["TOLLGUARD_SRC"] = "1001", "192.0.2.10:5060"
+		s.vars["TOLLGUARD_EXT"], s.vars["TOLLGUARD_SRC"], s.vars["TOLLGUARD_SRC_EXT"] = "1001", "192.0.2.10:5060", "1001"
 		s.call("999", "999")
 		s.runHandlers()
 		want := []string{"agi://127.0.0.1:4573/emergency", "999", "1001", "192.0.2.10:5060", "", "", simEpoch}
@@ -1056,7 +1056,7 @@ func TestIncludeBehaviour(t *testing.T) {
 	})
 	t.Run("LocalChannelInherits", func(t *testing.T) {
 		s := newSim(t, "Local")
-		s.vars["TOLLGUARD_EXT"], s.vars["TOLLGUARD_SRC"] = "1001", "192.0.2.10:5060" // from the PJSIP channel
+		s.vars["TOLLGUARD_EXT"], s.vars["TOLLGUARD_SRC"], s.vars["TOLLGUARD_SRC_EXT"] = "1001", "192.0.2.10:5060", "1001" // from the PJSIP channel
 		s.agi = answers("allow", "ok", "", "46", true)
 		s.call("0044207946000", "0044207946000")
 		want := []string{"agi://127.0.0.1:4573/outbound", "0044207946000", "1001", "192.0.2.10:5060"}
@@ -1075,7 +1075,7 @@ func TestIncludeBehaviour(t *testing.T) {
 		// 2002 as the payer: 2002's access list must not be checked
 		// against 1001's address.
 		s := newSim(t, "Local")
-		s.vars["TOLLGUARD_EXT"], s.vars["TOLLGUARD_SRC"] = "1001", "192.0.2.10:5060"
+		s.vars["TOLLGUARD_EXT"], s.vars["TOLLGUARD_SRC"], s.vars["TOLLGUARD_SRC_EXT"] = "1001", "192.0.2.10:5060", "1001"
 		s.agi = answers("allow", "ok", "", "50", true)
 		s.call("0044207946000", "0044207946000", "2002")
 		if got := s.agiCalls[0]; got[2] != "2002" || got[3] != "" {
@@ -1142,6 +1142,49 @@ func TestIncludeBehaviour(t *testing.T) {
 		s.call("0044207946000", "0044207946000")
 		if len(s.agiCalls) != 1 || s.agiCalls[0][2] != "1001" || s.agiCalls[0][3] != "" {
 			t.Errorf("AGI %q, want extension 1001 with no source", s.agiCalls)
+		}
+	})
+	t.Run("ForwardingAfterTheCallersGateIsNotTheCallersSource", func(t *testing.T) {
+		// With internal calls gated, 2002's own channel went through the
+		// gate to ring 1001 and passed its address down; 1001's forward
+		// out then runs on that channel: Set(__TOLLGUARD_EXT=1001) before
+		// Dial(Local/...). The address passed down is 2002's, not 1001's.
+		caller := newSim(t, "PJSIP")
+		caller.channel["endpoint"] = "2002"
+		caller.channel["pjsip,remote_addr"] = "198.51.100.7:5060"
+		caller.agi = answers("allow", "ok", "", "51", true)
+		caller.call("1001", "1001")
+		if got := caller.agiCalls[0]; got[2] != "2002" || got[3] != "198.51.100.7:5060" {
+			t.Fatalf("the internal call: AGI %q", got)
+		}
+		caller.set("__TOLLGUARD_EXT", "1001") // the forwarding's Set
+		s := newSim(t, "Local")
+		s.master = caller
+		for _, name := range inheritedVars() {
+			if v, ok := caller.vars[name]; ok {
+				s.vars[name] = v
+			}
+		}
+		s.agi = answers("allow", "ok", "", "52", true)
+		s.call("0044207946000", "0044207946000")
+		if len(s.agiCalls) != 1 || s.agiCalls[0][2] != "1001" || s.agiCalls[0][3] != "" {
+			t.Errorf("AGI %q, want extension 1001 with no source", s.agiCalls)
+		}
+		// 1001's own phone forwarding its own call keeps its address.
+		own := newSim(t, "PJSIP")
+		own.agi = answers("allow", "ok", "", "53", true)
+		own.call("1002", "1002")
+		own.set("__TOLLGUARD_EXT", "1001")
+		s = newSim(t, "Local")
+		for _, name := range inheritedVars() {
+			if v, ok := own.vars[name]; ok {
+				s.vars[name] = v
+			}
+		}
+		s.agi = answers("allow", "ok", "", "54", true)
+		s.call("0044207946000", "0044207946000")
+		if len(s.agiCalls) != 1 || s.agiCalls[0][2] != "1001" || s.agiCalls[0][3] != "192.0.2.10:5060" {
+			t.Errorf("AGI %q, want extension 1001 from its own phone", s.agiCalls)
 		}
 	})
 	t.Run("InheritedARG2Ignored", func(t *testing.T) {
@@ -1315,4 +1358,16 @@ func TestIncludeBehaviour(t *testing.T) {
 			t.Errorf("AGI %q, want %q", s.agiCalls[0], want)
 		}
 	})
+}
+
+// inheritedVars are the variables the include sets with __, which
+// channels the one it ran on starts (Local: forwarding) inherit.
+func inheritedVars() []string {
+	var out []string
+	for _, m := range regexp.MustCompile(`Set\(__(\w+)=`).FindAllStringSubmatch(Include, -1) {
+		if !slices.Contains(out, m[1]) {
+			out = append(out, m[1])
+		}
+	}
+	return out
 }
