@@ -281,12 +281,20 @@ func (p *Policy) RunSettlementRetry(ctx context.Context, every time.Duration) {
 	}
 }
 
-// FlushSettlements tries the pending settlements once more (at
+// FlushSettlements tries each pending settlement once more (at
 // shutdown) and logs each one left, with what it would have charged by,
 // so that an admin can settle it by hand: at the next start the sweep
 // settles those calls as lost ones (up to their full reservation).
 func (p *Policy) FlushSettlements(ctx context.Context) int {
+	// Each one is tried: a pass stops at the first the store fails (to
+	// the back), and one failing alone (a corrupt page under its row)
+	// must not leave those behind it lost.
 	left, err := p.RetrySettlements(ctx)
+	for tries := left - 1; tries > 0 && ctx.Err() == nil; tries-- {
+		if left, err = p.RetrySettlements(ctx); left == 0 {
+			break
+		}
+	}
 	if left == 0 {
 		return 0
 	}

@@ -292,6 +292,40 @@ func TestPendingSettlementFailingAloneDoesNotHoldTheOthers(t *testing.T) {
 	}
 }
 
+// TestShutdownFlushTriesEachPendingSettlement: the flush at shutdown
+// made one retry pass, which stops at the first settlement the store
+// fails: with the one whose call's row is unreadable first in the
+// queue, every settlement behind it was logged lost, and the next
+// start's sweep charged their calls their full reservation, though the
+// store would have taken them.
+func TestShutdownFlushTriesEachPendingSettlement(t *testing.T) {
+	f, fs, logs := failingFixture(t)
+	ctx := context.Background()
+	one := &failOne{failingSettles: fs, err: sqlite3.Error{Code: sqlite3.ErrCorrupt, ExtendedCode: sqlite3.ErrCorrupt.Extend(0)}}
+	f.p.Store = one
+	f.account(func(a *tollguard.Account) { a.MaxCallSecs = 600 })
+	bad := f.want(tollguard.Call{Dialled: "07400123456", UniqueID: "pbx-7.1"}, tollguard.Allow, tollguard.ReasonOK)
+	good := f.want(tollguard.Call{Dialled: "07400123456", UniqueID: "pbx-7.2"}, tollguard.Allow, tollguard.ReasonOK)
+	f.now = f.now.Add(30 * time.Second)
+	one.id.Store(bad.CallID)
+	fs.fail(diskFull)
+	for _, id := range []int64{bad.CallID, good.CallID} {
+		if _, err := f.p.Settle(ctx, tollguard.Settlement{CallID: id, Billsec: 20, By: "agi"}); !errors.Is(err, tollguard.ErrSettlementPending) {
+			t.Fatalf("settle %d with the disk full: %v", id, err)
+		}
+	}
+	fs.fail(nil) // the disk has room again; call bad's row stays unreadable
+	if n := f.p.FlushSettlements(ctx); n != 1 {
+		t.Fatalf("flush left %d; want the failing one alone; log:\n%s", n, logs)
+	}
+	if c := f.call(good.CallID); c.Open() || c.Billsec != 20 || c.SettledBy != "agi" {
+		t.Fatalf("call %d behind the failing one: open %v, %d s by %q; want settled, 20 s by agi", good.CallID, c.Open(), c.Billsec, c.SettledBy)
+	}
+	if l := logs.lines("ERROR", "settlement lost at shutdown"); len(l) != 1 || !strings.Contains(l[0], fmt.Sprintf("call_id=%d ", bad.CallID)) {
+		t.Fatalf("want the failing one alone logged lost; log:\n%s", logs)
+	}
+}
+
 // slowSettles is failingSettles whose settlements each take delay
 // first: a store that works, slowly (another writer holding the lock
 // for most of its busy timeout, each time).
