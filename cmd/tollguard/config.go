@@ -40,6 +40,8 @@ type Config struct {
 
 	path  string
 	lines []string // the file, for line numbers in errors
+	// fromEnv names the environment variable that set a setting, by key.
+	fromEnv map[string]string
 }
 
 // ShutdownWait is how long serve waits on SIGTERM for sessions in
@@ -355,10 +357,19 @@ func (c *Config) lineOf(key ...string) int {
 	return 0
 }
 
-// errAt records a validation problem at a key.
+// errAt records a validation problem at a key: at its line in the
+// file, or at the environment variable that set it (ApplyEnv).
 func (c *Config) errAt(errs *ConfigErrors, msg string, key ...string) {
+	if name, ok := c.fromEnv[strings.Join(key, ".")]; ok {
+		*errs = append(*errs, ConfigError{Path: name + " (environment)", Msg: msg})
+		return
+	}
 	*errs = append(*errs, ConfigError{Path: c.displayPath(), Line: c.lineOf(key...), Msg: msg})
 }
+
+// envSettings are the settings the environment sets over the file, by
+// key: an error in one names the variable, not the file's line.
+var envSettings = map[string]string{"db": "TOLLGUARD_DB", "agi.listen": "TOLLGUARD_AGI_ADDR", "ari.url": "TOLLGUARD_ARI_URL"}
 
 func (c *Config) displayPath() string {
 	if c.path == "" {
@@ -479,6 +490,14 @@ func checkDays(name string, n, least int) string {
 // ApplyEnv applies the environment: TOLLGUARD_DB, TOLLGUARD_AGI_ADDR and
 // the secrets of each section.
 func (c *Config) ApplyEnv(getenv func(string) string) {
+	for key, name := range envSettings {
+		if getenv(name) != "" {
+			if c.fromEnv == nil {
+				c.fromEnv = map[string]string{}
+			}
+			c.fromEnv[key] = name
+		}
+	}
 	if v := getenv("TOLLGUARD_DB"); v != "" {
 		c.DB = v
 	}
