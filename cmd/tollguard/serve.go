@@ -132,6 +132,13 @@ func serve(ctx context.Context, app *App) error {
 			return err
 		}
 	}
+	// Started, not refused (that would fail every toll call closed), but
+	// said: a reload of the same file is refused, and with no ARI, audits
+	// or limits of its own the daemon guards far less than meant.
+	if cfg.blank() {
+		log.Warn("the config file is empty: running on the defaults (no ARI listener, no audits, no alert notifiers). "+
+			"If it was emptied (a full disk, an editor that stopped mid-save), write it again and restart; to run on the defaults on purpose, put a comment in it", "path", cfg.path)
+	}
 	// The notifiers read their secret files and CA file: built before
 	// the FastAGI bind, though the alerts start after it, since a serve
 	// failing there (restarted by systemd) took calls whose hangups found

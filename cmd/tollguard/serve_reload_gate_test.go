@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tollguard/tollguard"
 	"github.com/tollguard/tollguard/ari"
@@ -163,5 +164,36 @@ func TestReloadDoesNotSaySweepIntervalApplied(t *testing.T) {
 	}
 	if strings.Contains(out, `msg="setting changed; applied now" setting=gate.sweep_interval`) {
 		t.Errorf("the log says sweep_interval was applied:\n%s", out)
+	}
+}
+
+// TestServeWarnsOfAnEmptyConfig: serve started on an empty config file
+// ran on every default (no ARI, no audits) without a word, though a
+// reload of that file is refused; it still starts (refusing would fail
+// every toll call closed), and warns. A file of comments means the
+// defaults on purpose: no warning.
+func TestServeWarnsOfAnEmptyConfig(t *testing.T) {
+	for _, tc := range []struct {
+		body string
+		warn bool
+	}{{"", true}, {"\n  \n", true}, {"# the defaults\n", false}} {
+		dir := t.TempDir()
+		cfg := filepath.Join(dir, "tollguard.toml")
+		if err := os.WriteFile(cfg, []byte(tc.body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		t.Setenv("TOLLGUARD_CONFIG", "")
+		t.Setenv("TOLLGUARD_DB", filepath.Join(dir, "tg.db"))
+		t.Setenv("TOLLGUARD_AGI_ADDR", "127.0.0.1:0")
+		cancel, done, logs := startServe(t, cfg)
+		for deadline := time.Now().Add(10 * time.Second); !strings.Contains(logs.String(), "tollguard serving"); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("serve on %q never started:\n%s", tc.body, logs.String())
+			}
+		}
+		if got := strings.Contains(logs.String(), "the config file is empty"); got != tc.warn {
+			t.Errorf("config %q: warned %v, want %v:\n%s", tc.body, got, tc.warn, logs.String())
+		}
+		stopServe(t, cancel, done, logs, 10*time.Second)
 	}
 }
