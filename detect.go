@@ -191,10 +191,12 @@ type CallAttempt struct {
 	Context  string // the dialplan context it started in
 	Number   Number
 	// Tally is the gate's attempt tally the call counts in (TallyOf its
-	// record's source address): the bursts count a forwarded or
+	// record's source address): the detectors count a forwarded or
 	// originated leg, which anyone who rings the number can make, apart
-	// from the phones' own calls. A call seen starting on an extension's
-	// own endpoint is the phone's (the zero value).
+	// from the phones' own calls, and their bursts and concurrency only
+	// alert (forwardedAction). A call seen starting on an extension's own
+	// endpoint is the phone's (the zero value). The tally a call is
+	// counted in at Attempt stays its tally until it ends.
 	Tally Tally
 }
 
@@ -223,6 +225,9 @@ type Detectors struct {
 
 type liveCall struct {
 	CallAttempt
+	// conc are the concurrency keys track counted it in, which untrack
+	// takes it out of: its tally then, whatever changes later.
+	conc     [2]string
 	answered time.Time
 	resolved bool
 	longDone bool
@@ -334,14 +339,12 @@ func (d *Detectors) Attempt(a CallAttempt) []Finding {
 	// Each tally has its own windows, against the same rule, as at the
 	// gate: ringing a forwarded number must not make a burst of the
 	// phone's own calls, nor its alert blame the phone.
-	extKey, acctKey, apart := "e:", "a:", ""
-	if a.Tally == TallyNoSource {
-		extKey, acctKey, apart = "fe:", "fa:", "; calls from its phones are counted apart"
-	}
+	extKey, acctKey := tallyKeys(a.Tally)
+	apart := countedApart(a.Tally)
 	if a.Extension != "" {
 		r := d.rule(a.Account, DetectBurstExt)
 		if n, first, last, ok := d.count(DetectBurstExt, extKey+a.Extension, a.At, r); ok {
-			r, held := burstAction(r, a.Tally)
+			r, held := forwardedAction(r, a.Tally, heldRung)
 			out = append(out, d.finding(DetectBurstExt, AlertBurst, r, a, ExtSubject(a.Extension),
 				fmt.Sprintf("extension %s: %d %s in %s (threshold %d in %s)%s%s", a.Extension, n, a.Tally, last.Sub(first).Round(time.Second), r.Threshold, r.Window, apart, held),
 				map[string]any{"attempts": n, "forwarded": a.Tally == TallyNoSource, "since": first.UTC(), "last_dialled": a.Number.Dialled}))
@@ -350,7 +353,7 @@ func (d *Detectors) Attempt(a CallAttempt) []Finding {
 	if a.Account != "" {
 		r := d.rule(a.Account, DetectBurstAcct)
 		if n, first, last, ok := d.count(DetectBurstAcct, acctKey+a.Account, a.At, r); ok {
-			r, held := burstAction(r, a.Tally)
+			r, held := forwardedAction(r, a.Tally, heldRung)
 			out = append(out, d.finding(DetectBurstAcct, AlertBurst, r, a, AccountSubject(a.Account),
 				fmt.Sprintf("account %s: %d %s in %s (threshold %d in %s), the last from extension %s%s%s", a.Account, n, a.Tally, last.Sub(first).Round(time.Second), r.Threshold, r.Window, orUnknown(a.Extension), apart, held),
 				map[string]any{"attempts": n, "forwarded": a.Tally == TallyNoSource, "since": first.UTC(), "last_dialled": a.Number.Dialled}))
@@ -363,19 +366,43 @@ func (d *Detectors) Attempt(a CallAttempt) []Finding {
 	return out
 }
 
-// burstAction is r for a burst of tally t's calls: a burst of forwarded
-// or originated legs only alerts, whatever the rule's action, with the
-// words that say why. Anyone who rings a forwarded number can make one,
+// tallyKeys are the prefixes of an extension's and an account's keys
+// for tally t's windows and counts: forwarded or originated legs are
+// counted apart from the phones' own calls, as at the gate, so that
+// ringing a forwarded number never adds to what the phones did.
+func tallyKeys(t Tally) (ext, acct string) {
+	if t == TallyNoSource {
+		return "fe:", "fa:"
+	}
+	return "e:", "a:"
+}
+
+// countedApart is what a finding on tally t's calls says of the other
+// tally.
+func countedApart(t Tally) string {
+	if t == TallyNoSource {
+		return "; calls from its phones are counted apart"
+	}
+	return ""
+}
+
+// heldRung is why a burst or a concurrency finding on forwarded or
+// originated legs only alerts: how many legs there are is the callers'.
+const heldRung = "anyone who rings a forwarded number can make these, and a block would stop its phones' calls too"
+
+// forwardedAction is r for a finding on tally t's calls: on forwarded or
+// originated legs it only alerts, whatever the rule's action, with the
+// words that say why. Anyone who rings a forwarded number sets them off,
 // and a block of the extension (or of the account's international calls)
-// would lock its phones out too; the gate's rate limits already deny the
-// forwarded legs over the limit, and sweeps and high-risk attempts on
-// them still block.
-func burstAction(r DetectorRule, t Tally) (DetectorRule, string) {
+// would lock its phones out too. Against the legs themselves the gate
+// stands: attempt limits per tally, all calls in its concurrency limits,
+// credit; and sweeps and high-risk attempts on them still block.
+func forwardedAction(r DetectorRule, t Tally, why string) (DetectorRule, string) {
 	if t != TallyNoSource || !r.Action.Blocks() {
 		return r, ""
 	}
 	r.Action = ActionAlert
-	return r, " (so alerted, not blocked: anyone who rings a forwarded number can make these, and a block would stop its phones' calls too)"
+	return r, " (so alerted, not blocked: " + why + ")"
 }
 
 // Resolved counts a call's destination once its gate outcome is known
@@ -692,33 +719,41 @@ func (d *Detectors) track(a CallAttempt) []Finding {
 			return nil
 		}
 	}
-	d.calls[a.Call] = &liveCall{CallAttempt: a}
+	c := &liveCall{CallAttempt: a}
+	d.calls[a.Call] = c
+	// Each tally counts its own calls in progress against the same rule
+	// (a follow-me ringing four numbers at once is not four calls of the
+	// phone's); the gate's concurrency limits count them all.
+	extKey, acctKey := tallyKeys(a.Tally)
 	var out []Finding
-	for _, s := range []struct{ name, key, subject, who string }{
-		{DetectConcurrentExt, "e:" + a.Extension, ExtSubject(a.Extension), "extension " + a.Extension},
-		{DetectConcurrentAcct, "a:" + a.Account, AccountSubject(a.Account), "account " + a.Account},
+	for i, s := range []struct{ name, id, prefix, subject, who string }{
+		{DetectConcurrentExt, a.Extension, extKey, ExtSubject(a.Extension), "extension " + a.Extension},
+		{DetectConcurrentAcct, a.Account, acctKey, AccountSubject(a.Account), "account " + a.Account},
 	} {
-		if s.key == "e:" || s.key == "a:" {
+		if s.id == "" {
 			continue
 		}
-		d.conc[s.key]++
-		n := d.conc[s.key]
+		key := s.prefix + s.id
+		c.conc[i] = key
+		d.conc[key]++
+		n := d.conc[key]
 		r := d.rule(a.Account, s.name)
-		if r.Threshold == 0 || n < r.Threshold || a.At.Before(d.quiet[s.key]) {
+		if r.Threshold == 0 || n < r.Threshold || a.At.Before(d.quiet[key]) {
 			continue
 		}
-		d.quiet[s.key] = a.At.Add(r.Window)
+		d.quiet[key] = a.At.Add(r.Window)
+		r, held := forwardedAction(r, a.Tally, heldRung)
 		out = append(out, d.finding(s.name, AlertConcurrent, r, a, s.subject,
-			fmt.Sprintf("%s has %d calls in progress at once (threshold %d), the newest to %s", s.who, n, r.Threshold, orUnknown(a.Number.Dialled)),
-			map[string]any{"calls_in_progress": n, "last_dialled": a.Number.Dialled}))
+			fmt.Sprintf("%s has %d %s in progress at once (threshold %d), the newest to %s%s%s", s.who, n, a.Tally, r.Threshold, orUnknown(a.Number.Dialled), countedApart(a.Tally), held),
+			map[string]any{"calls_in_progress": n, "forwarded": a.Tally == TallyNoSource, "last_dialled": a.Number.Dialled}))
 	}
 	return out
 }
 
 func (d *Detectors) untrack(c *liveCall) {
 	delete(d.calls, c.Call)
-	for _, k := range []string{"e:" + c.Extension, "a:" + c.Account} {
-		if k == "e:" || k == "a:" {
+	for _, k := range c.conc {
+		if k == "" {
 			continue
 		}
 		if d.conc[k]--; d.conc[k] <= 0 {

@@ -721,6 +721,146 @@ func TestDetectorForwardedBurstOnlyAlerts(t *testing.T) {
 	}
 }
 
+// detCall starts call (extension 1001 of acme to an outside number) in
+// tally at detT0 plus sec seconds, and returns the concurrency findings.
+func detCall(t *testing.T, d *tollguard.Detectors, call string, tally tollguard.Tally, sec int) []tollguard.Finding {
+	t.Helper()
+	a := detAttempt(t, call, "1001", "acme", "02079460001", detT0.Add(time.Duration(sec)*time.Second))
+	a.Tally = tally
+	fs := d.Attempt(a)
+	return append(detOnly(fs, "detector:concurrent_ext"), detOnly(fs, "detector:concurrent_acct")...)
+}
+
+// detConcurrentBlocks is a rule set where four calls at once block.
+var detConcurrentBlocks = map[string]tollguard.DetectorRule{
+	tollguard.DetectConcurrentExt:  {Threshold: 4, Window: 10 * time.Minute, Action: tollguard.ActionBlockExtension},
+	tollguard.DetectConcurrentAcct: {Threshold: 4, Window: 10 * time.Minute, Action: tollguard.ActionIntlBlock},
+	tollguard.DetectBurstExt:       {Threshold: 0},
+	tollguard.DetectBurstAcct:      {Threshold: 0},
+}
+
+// TestDetectorConcurrentCountsForwardedLegsApart: forwarded or
+// originated legs in progress (a follow-me ringing four outside numbers
+// at once) are counted apart from the phone's own calls, against the
+// same threshold, and reaching it only alerts, whatever the rule says:
+// anyone who rings the number makes them. The phone's own calls still
+// take the rule's action, and neither tally's calls push the other's
+// over the threshold.
+func TestDetectorConcurrentCountsForwardedLegsApart(t *testing.T) {
+	for _, tc := range []struct {
+		name            string
+		up, other       tollguard.Tally // four of up, three of other before them
+		extAct, acctAct tollguard.Action
+		severity        tollguard.Severity
+	}{
+		{"ForwardedLegsAlert", tollguard.TallyNoSource, tollguard.TallySourced, tollguard.ActionAlert, tollguard.ActionAlert, tollguard.SeverityWarning},
+		{"PhonesOwnCallsBlock", tollguard.TallySourced, tollguard.TallyNoSource, tollguard.ActionBlockExtension, tollguard.ActionIntlBlock, tollguard.SeverityCritical},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := detNew(t, detConcurrentBlocks)
+			for i := range 3 {
+				if fs := detCall(t, d, fmt.Sprint("o", i), tc.other, i); len(fs) > 0 {
+					t.Fatalf("%d of %s fired: %+v", i+1, tc.other, fs)
+				}
+			}
+			for i := range 3 {
+				if fs := detCall(t, d, fmt.Sprint("u", i), tc.up, 10+i); len(fs) > 0 {
+					t.Fatalf("%d of %s with 3 of %s in progress fired: %+v", i+1, tc.up, tc.other, fs)
+				}
+			}
+			fs := detCall(t, d, "u3", tc.up, 13)
+			if len(fs) != 2 {
+				t.Fatalf("four of %s in progress: findings %+v, want concurrent_ext and concurrent_acct", tc.up, fs)
+			}
+			forwarded := tc.up == tollguard.TallyNoSource
+			for i, want := range []tollguard.Action{tc.extAct, tc.acctAct} {
+				f := fs[i]
+				who := []string{"extension 1001", "account acme"}[i]
+				if f.Action != want || f.Severity != tc.severity || f.Evidence["calls_in_progress"] != 4 || f.Evidence["forwarded"] != forwarded {
+					t.Errorf("%s: %+v, want action %s", f.Source, f, want)
+				}
+				if msg := who + " has 4 " + tc.up.String() + " in progress at once (threshold 4)"; !strings.Contains(f.Message, msg) {
+					t.Errorf("%s: message %q, want %q", f.Source, f.Message, msg)
+				}
+				if held := "so alerted, not blocked: anyone who rings a forwarded number can make these"; strings.Contains(f.Message, held) != forwarded ||
+					strings.Contains(f.Message, "calls from its phones are counted apart") != forwarded {
+					t.Errorf("%s: message %q", f.Source, f.Message)
+				}
+			}
+		})
+	}
+	t.Run("EachTallyQuietApart", func(t *testing.T) {
+		// A forwarded alert's quiet time does not hush the phone's own
+		// calls reaching the threshold.
+		d := detNew(t, detConcurrentBlocks)
+		var fwd, own []tollguard.Finding
+		for i := range 4 {
+			fwd = append(fwd, detCall(t, d, fmt.Sprint("f", i), tollguard.TallyNoSource, i)...)
+		}
+		for i := range 4 {
+			own = append(own, detCall(t, d, fmt.Sprint("p", i), tollguard.TallySourced, 10+i)...)
+		}
+		if len(fwd) != 2 || len(own) != 2 || own[0].Action != tollguard.ActionBlockExtension || fwd[0].Action != tollguard.ActionAlert {
+			t.Fatalf("forwarded %+v, own %+v", fwd, own)
+		}
+	})
+}
+
+// TestDetectorConcurrentEndsInItsTally: a call that ends, or is
+// forgotten past the call TTL, leaves the count of the tally it was
+// counted in when it started, whatever the gate said of it since.
+func TestDetectorConcurrentEndsInItsTally(t *testing.T) {
+	t.Run("Ended", func(t *testing.T) {
+		d := detNew(t, detConcurrentBlocks)
+		var fs []tollguard.Finding
+		for i := range 3 {
+			fs = append(fs, detCall(t, d, fmt.Sprint("f", i), tollguard.TallyNoSource, i)...)
+			fs = append(fs, detCall(t, d, fmt.Sprint("p", i), tollguard.TallySourced, i)...)
+		}
+		// The gate's number for a forwarded leg: it stays forwarded.
+		fs = append(fs, d.Renumber("f0", detNumber(t, "0033123456789"), tollguard.ReasonOK, detT0.Add(5*time.Second))...)
+		fs = append(fs, d.Ended("f0", detT0.Add(6*time.Second))...)
+		fs = append(fs, d.Ended("f1", detT0.Add(6*time.Second))...)
+		if fs = detOnly(fs, "detector:concurrent_ext"); len(fs) > 0 {
+			t.Fatalf("three of each tally fired: %+v", fs)
+		}
+		// Two forwarded legs ended: the phone's fourth call makes four of
+		// its own, and two more forwarded legs make three.
+		if fs := detCall(t, d, "p3", tollguard.TallySourced, 7); len(fs) != 2 || fs[0].Action != tollguard.ActionBlockExtension {
+			t.Fatalf("the phone's fourth call: %+v, want its block", fs)
+		}
+		for i := 3; i < 5; i++ {
+			if fs := detCall(t, d, fmt.Sprint("f", i), tollguard.TallyNoSource, 8); len(fs) > 0 {
+				t.Fatalf("forwarded leg %d with two ended: %+v", i+1, fs)
+			}
+		}
+		if fs := detCall(t, d, "f5", tollguard.TallyNoSource, 9); len(fs) != 2 || fs[0].Action != tollguard.ActionAlert {
+			t.Fatalf("four forwarded legs in progress: %+v, want the alert", fs)
+		}
+	})
+	t.Run("CallTTL", func(t *testing.T) {
+		d, err := tollguard.NewDetectors(tollguard.DetectorSettings{Rules: detConcurrentBlocks, CallTTL: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 3 {
+			detCall(t, d, fmt.Sprint("f", i), tollguard.TallyNoSource, i)
+		}
+		// Their ends were never seen: the TTL forgets them, from their
+		// own tally's count.
+		d.Tick(detT0.Add(2 * time.Hour))
+		if st := d.Stats(); st.Calls != 0 || st.Keys != 0 {
+			t.Fatalf("after the TTL: %+v, want nothing held", st)
+		}
+		at := int((2*time.Hour + time.Minute) / time.Second)
+		for i := range 3 {
+			if fs := detCall(t, d, fmt.Sprint("g", i), tollguard.TallyNoSource, at+i); len(fs) > 0 {
+				t.Fatalf("forwarded leg %d after the TTL forgot three: %+v", i+1, fs)
+			}
+		}
+	})
+}
+
 // TestDetectorsBounded: a flood of distinct extensions and calls that
 // never end leaves the state capped.
 func TestDetectorsBounded(t *testing.T) {

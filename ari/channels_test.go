@@ -424,7 +424,7 @@ func TestChannelDetectors(t *testing.T) {
 			h.push(callFlow(t, k, "1001", fmt.Sprintf("004930123%04d", k*91), time.Duration(k)*time.Second)[0])
 		}
 		a := h.alerts.kind(tollguard.AlertConcurrent)
-		if len(a) != 1 || !strings.Contains(a[0].Message, "3 calls in progress") {
+		if len(a) != 1 || !strings.Contains(a[0].Message, "3 calls from phones (with a source address) in progress") {
 			t.Fatalf("alerts %+v", h.alerts.all())
 		}
 	})
