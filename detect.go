@@ -193,8 +193,8 @@ type CallAttempt struct {
 	// Tally is the gate's attempt tally the call counts in (TallyOf its
 	// record's source address): the detectors count a forwarded or
 	// originated leg, which anyone who rings the number can make, apart
-	// from the phones' own calls, and their bursts and concurrency only
-	// alert (forwardedAction). A call seen starting on an extension's own
+	// from the phones' own calls, and findings on such legs only alert
+	// (forwardedAction). A call seen starting on an extension's own
 	// endpoint is the phone's (the zero value). The tally a call is
 	// counted in at Attempt stays its tally until it ends.
 	Tally Tally
@@ -386,23 +386,36 @@ func countedApart(t Tally) string {
 	return ""
 }
 
-// heldRung is why a burst or a concurrency finding on forwarded or
-// originated legs only alerts: how many legs there are is the callers'.
-const heldRung = "anyone who rings a forwarded number can make these, and a block would stop its phones' calls too"
+// Why a finding on forwarded or originated legs only alerts, by what it
+// counted: how many legs there are is the callers' doing (bursts,
+// concurrency); which numbers they go to is the forwarding's (sweeps,
+// high-risk numbers).
+const (
+	heldRung    = "anyone who rings a forwarded number can make these, and a block would stop its phones' calls too"
+	heldNumbers = "a forwarding or follow-me dials these whenever anyone rings its number, and a block would stop the phones' calls too; if they are not where the owner forwards, someone changed the forwarding: check it"
+)
 
 // forwardedAction is r for a finding on tally t's calls: on forwarded or
 // originated legs it only alerts, whatever the rule's action, with the
 // words that say why. Anyone who rings a forwarded number sets them off,
 // and a block of the extension (or of the account's international calls)
 // would lock its phones out too. Against the legs themselves the gate
-// stands: attempt limits per tally, all calls in its concurrency limits,
-// credit; and sweeps and high-risk attempts on them still block.
+// stands: premium and high-risk numbers denied unless allowed, attempt
+// limits per tally, all calls in its concurrency limits, credit.
 func forwardedAction(r DetectorRule, t Tally, why string) (DetectorRule, string) {
 	if t != TallyNoSource || !r.Action.Blocks() {
 		return r, ""
 	}
 	r.Action = ActionAlert
 	return r, " (so alerted, not blocked: " + why + ")"
+}
+
+// dialledBy is how a finding says that tally t's calls went to numbers.
+func dialledBy(t Tally) string {
+	if t == TallyNoSource {
+		return "had " + t.String() + " to"
+	}
+	return "dialled"
 }
 
 // Resolved counts a call's destination once its gate outcome is known
@@ -414,7 +427,9 @@ func forwardedAction(r DetectorRule, t Tally, why string) (DetectorRule, string)
 // threshold; national ones (09...) count toward an alert only, since an
 // intl_block would not stop them. The account counts each extension's
 // numbers too: attempts spread over two or more extensions take
-// accountAction. Ended resolves calls that never were.
+// accountAction. Forwarded or originated legs count in windows of their
+// own and only alert (forwardedAction). Ended resolves calls that never
+// were.
 func (d *Detectors) Resolved(call string, reason Reason, at time.Time) []Finding {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -442,28 +457,39 @@ func (d *Detectors) resolve(c *liveCall, reason Reason, at time.Time) []Finding 
 	}
 	a := c.CallAttempt
 	a.At = at
-	acctKey := "a:" + c.Account
+	// The tally it was counted in at Attempt: forwarded legs have windows
+	// of their own, so that ringing a forwarding to premium numbers does
+	// not put the phones' own calls over the threshold.
+	extKey, acctKey := tallyKeys(c.Tally)
+	acctKey += c.Account
+	forwarded := c.Tally == TallyNoSource
+	apart := countedApart(c.Tally)
+	tried, made, calls := "tried", "made", "calls"
+	if forwarded {
+		tried, made, calls = "had", "had", c.Tally.String()
+	}
 	// A number redialled is one intention, unless the gate let the calls
 	// through: each then costs money, and pumping one premium number is
 	// the classic attack. A call with no gate reason (hung up before or
 	// during the gate, the route failing) did not reach a paying trunk
 	// through the gate; an ungated one is the ungated detector's.
 	dedupe := reason != ReasonOK
-	if ev, block, ok := d.countRisk("e:"+c.Extension, c.Extension, num, n.International, dedupe, at, r, 1); ok {
+	if ev, block, ok := d.countRisk(extKey+c.Extension, c.Extension, num, n.International, dedupe, at, r, 1); ok {
 		// This evidence is acted on: the account does not count it again.
 		d.dropRiskExt(acctKey, c.Extension)
-		kind := "calls to high-risk or premium numbers"
+		kind := calls + " to high-risk or premium numbers"
 		if !block && r.Action == ActionIntlBlock {
 			// A redial of 09... is an honest user's; and an international
 			// block would not stop national premium-rate calls anyway.
 			r.Action = ActionAlert
 			kind += " (national ones among them, so alerted: an international block would not stop those)"
 		}
+		r, held := forwardedAction(r, c.Tally, heldNumbers)
 		first, last := riskSpan(ev)
 		return []Finding{d.finding(DetectHighRisk, AlertHighRisk, r, a, ExtSubject(c.Extension),
-			fmt.Sprintf("extension %s tried %d %s in %s (threshold %d in %s), the last to %s %s",
-				c.Extension, len(ev), kind, last.Sub(first).Round(time.Second), r.Threshold, r.Window, what, orUnknown(n.E164)),
-			map[string]any{"attempts": len(ev), "numbers": riskNumbers(ev), "since": first.UTC(), "last_dialled": n.Dialled, "last_e164": n.E164, "gate_reason": string(reason)})}
+			fmt.Sprintf("extension %s %s %d %s in %s (threshold %d in %s), the last to %s %s%s%s",
+				c.Extension, tried, len(ev), kind, last.Sub(first).Round(time.Second), r.Threshold, r.Window, what, orUnknown(n.E164), apart, held),
+			map[string]any{"attempts": len(ev), "numbers": riskNumbers(ev), "forwarded": forwarded, "since": first.UTC(), "last_dialled": n.Dialled, "last_e164": n.E164, "gate_reason": string(reason)})}
 	}
 	if c.Account == "" {
 		return nil
@@ -481,12 +507,13 @@ func (d *Detectors) resolve(c *liveCall, reason Reason, at time.Time) []Finding 
 		block = false
 	}
 	r.Action = accountAction(r.Action, block)
+	r, held := forwardedAction(r, c.Tally, heldNumbers)
 	exts := riskExtensions(ev)
 	first, last := riskSpan(ev)
 	return []Finding{d.finding(DetectHighRisk, AlertHighRisk, r, a, AccountSubject(c.Account),
-		fmt.Sprintf("account %s's extensions %s made %d calls to high-risk or premium numbers in %s (threshold %d in %s), the last from extension %s to %s %s",
-			c.Account, strings.Join(exts, ", "), len(ev), last.Sub(first).Round(time.Second), r.Threshold, r.Window, c.Extension, what, orUnknown(n.E164)),
-		map[string]any{"attempts": len(ev), "numbers": nums, "extensions": exts, "since": first.UTC(), "last_dialled": n.Dialled, "last_e164": n.E164, "gate_reason": string(reason)})}
+		fmt.Sprintf("account %s's extensions %s %s %d %s to high-risk or premium numbers in %s (threshold %d in %s), the last from extension %s to %s %s%s%s",
+			c.Account, strings.Join(exts, ", "), made, len(ev), calls, last.Sub(first).Round(time.Second), r.Threshold, r.Window, c.Extension, what, orUnknown(n.E164), apart, held),
+		map[string]any{"attempts": len(ev), "numbers": nums, "extensions": exts, "forwarded": forwarded, "since": first.UTC(), "last_dialled": n.Dialled, "last_e164": n.E164, "gate_reason": string(reason)})}
 }
 
 // accountAction is what a rule's action becomes for evidence spread over
@@ -1047,7 +1074,9 @@ const maxSweepStep = 2
 // national numbers in steps or merely under one prefix are only alerted
 // (a firm's direct lines can be numbered either way). The account counts
 // its extensions' numbers too: a sweep spread over two or more of them
-// takes accountAction.
+// takes accountAction. Forwarded or originated legs sweep in windows of
+// their own and only alert (forwardedAction): a follow-me of five
+// numbers under one prefix is one on every ring.
 func (d *Detectors) sweep(a CallAttempt) (Finding, bool) {
 	r := d.rule(a.Account, DetectSweep)
 	num := a.Number.E164
@@ -1065,8 +1094,12 @@ func (d *Detectors) sweep(a CallAttempt) (Finding, bool) {
 		return Finding{}, false
 	}
 	n := sweepNum{digits: num, ext: a.Extension, val: val, at: a.At.UnixNano()}
-	acctKey := "a:" + a.Account
-	if hit, ok := d.sweepKey("e:"+a.Extension, n, r, 1); ok {
+	// Forwarded legs sweep apart: a follow-me's numbers, dialled on every
+	// ring, must not make a sweep of the phone's own calls.
+	extKey, acctKey := tallyKeys(a.Tally)
+	acctKey += a.Account
+	forwarded, apart, dialled := a.Tally == TallyNoSource, countedApart(a.Tally), dialledBy(a.Tally)
+	if hit, ok := d.sweepKey(extKey+a.Extension, n, r, 1); ok {
 		// This evidence is acted on: the account does not count it again.
 		if s := d.sweeps[acctKey]; s != nil {
 			keep := s.nums[:0]
@@ -1085,10 +1118,13 @@ func (d *Detectors) sweep(a CallAttempt) (Finding, bool) {
 			r.Action = ActionAlert
 			kind += " (national and not in sequence, so alerted, not blocked)"
 		}
+		r, held := forwardedAction(r, a.Tally, heldNumbers)
+		ev := hit.evidence()
+		ev["forwarded"] = forwarded
 		return d.finding(DetectSweep, AlertSweep, r, a, ExtSubject(a.Extension),
-			fmt.Sprintf("extension %s dialled %d %s within %s (threshold %d in %s): a number sweep, which is how attackers find open routes",
-				a.Extension, len(hit.nums), kind, r.Window, r.Threshold, r.Window),
-			hit.evidence()), true
+			fmt.Sprintf("extension %s %s %d %s within %s (threshold %d in %s): a number sweep, which is how attackers find open routes%s%s",
+				a.Extension, dialled, len(hit.nums), kind, r.Window, r.Threshold, r.Window, apart, held),
+			ev), true
 	}
 	if a.Account == "" {
 		return Finding{}, false
@@ -1105,11 +1141,13 @@ func (d *Detectors) sweep(a CallAttempt) (Finding, bool) {
 	} else {
 		r.Action = accountAction(r.Action, a.Number.International)
 	}
+	r, held := forwardedAction(r, a.Tally, heldNumbers)
 	ev := hit.evidence()
 	ev["extensions"] = hit.exts
+	ev["forwarded"] = forwarded
 	return d.finding(DetectSweep, AlertSweep, r, a, AccountSubject(a.Account),
-		fmt.Sprintf("account %s's extensions %s dialled %d %s within %s (threshold %d in %s), the last from extension %s: a number sweep, which is how attackers find open routes",
-			a.Account, strings.Join(hit.exts, ", "), len(hit.nums), kind, r.Window, r.Threshold, r.Window, a.Extension),
+		fmt.Sprintf("account %s's extensions %s %s %d %s within %s (threshold %d in %s), the last from extension %s: a number sweep, which is how attackers find open routes%s%s",
+			a.Account, strings.Join(hit.exts, ", "), dialled, len(hit.nums), kind, r.Window, r.Threshold, r.Window, a.Extension, apart, held),
 		ev), true
 }
 

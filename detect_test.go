@@ -861,6 +861,118 @@ func TestDetectorConcurrentEndsInItsTally(t *testing.T) {
 	})
 }
 
+// detDial has extension ext of acme dial numbers in tally from start, a
+// second apart, each resolved with reason and ended; it returns the
+// sweep and high_risk findings.
+func detDial(t *testing.T, d *tollguard.Detectors, ext string, tally tollguard.Tally, start time.Time, numbers []string, reason tollguard.Reason) []tollguard.Finding {
+	t.Helper()
+	var fired []tollguard.Finding
+	for i, n := range numbers {
+		call := fmt.Sprint(ext, "-", tally, "-", start.UnixNano(), "-", i)
+		at := start.Add(time.Duration(i) * time.Second)
+		a := detAttempt(t, call, ext, "acme", n, at)
+		a.Tally = tally
+		fired = append(fired, d.Attempt(a)...)
+		fired = append(fired, d.Resolved(call, reason, at)...)
+		fired = append(fired, d.Ended(call, at.Add(time.Second))...)
+	}
+	return append(detOnly(fired, "detector:sweep"), detOnly(fired, "detector:high_risk")...)
+}
+
+// TestDetectorForwardedSweepAndHighRiskOnlyAlert: a follow-me or
+// forwarding dials the numbers its owner set on every ring, and anyone
+// can ring it: five numbers under one prefix make a sweep, three
+// high-risk ones repeated high-risk attempts, each ring. On forwarded
+// legs those only alert, saying why and to check the forwarding (an
+// attacker who changed it is met by the gate's rules); the same numbers
+// from the phone still block.
+func TestDetectorForwardedSweepAndHighRiskOnlyAlert(t *testing.T) {
+	sweep := []string{"0033123456001", "0033123456002", "0033123456003", "0033123456004", "0033123456005"}
+	risky := []string{"00252612345678", "00252612345679", "0088216123456"}
+	for _, tc := range []struct {
+		name    string
+		tally   tollguard.Tally
+		numbers []string
+		reason  tollguard.Reason
+		source  string
+		action  tollguard.Action
+	}{
+		{"FollowMeSweepAlerts", tollguard.TallyNoSource, sweep, tollguard.ReasonOK, "detector:sweep", tollguard.ActionAlert},
+		{"PhonesSweepBlocks", tollguard.TallySourced, sweep, tollguard.ReasonOK, "detector:sweep", tollguard.ActionBlockExtension},
+		{"FollowMeHighRiskAlerts", tollguard.TallyNoSource, risky, tollguard.ReasonHighRisk, "detector:high_risk", tollguard.ActionAlert},
+		{"PhonesHighRiskBlocks", tollguard.TallySourced, risky, tollguard.ReasonHighRisk, "detector:high_risk", tollguard.ActionIntlBlock},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := detNew(t, nil) // the defaults: sweep blocks the extension, high_risk international calls
+			forwarded := tc.tally == tollguard.TallyNoSource
+			for ring := range 3 {
+				fs := detDial(t, d, "1001", tc.tally, detT0.Add(time.Duration(ring)*time.Minute), tc.numbers, tc.reason)
+				if len(fs) != 1 || fs[0].Source != tc.source || fs[0].Subject != "ext:1001" {
+					t.Fatalf("ring %d: findings %+v, want one %s", ring+1, fs, tc.source)
+				}
+				f := fs[0]
+				if f.Action != tc.action || f.Action.Blocks() == forwarded || f.Evidence["forwarded"] != forwarded {
+					t.Errorf("ring %d: %+v, want action %s", ring+1, f, tc.action)
+				}
+				held := "so alerted, not blocked: a forwarding or follow-me dials these whenever anyone rings its number"
+				if strings.Contains(f.Message, held) != forwarded || strings.Contains(f.Message, "check it") != forwarded ||
+					strings.Contains(f.Message, tollguard.TallyNoSource.String()) != forwarded {
+					t.Errorf("ring %d: message %q", ring+1, f.Message)
+				}
+			}
+		})
+	}
+}
+
+// TestDetectorForwardedNumbersCountApart: forwarded legs have sweep and
+// high-risk windows of their own, per extension and per account: they
+// never push the phone's own calls over the threshold into a block, and
+// the phone's calls never turn a forwarding's findings into one.
+func TestDetectorForwardedNumbersCountApart(t *testing.T) {
+	fwd, own := tollguard.TallyNoSource, tollguard.TallySourced
+	t.Run("Sweep", func(t *testing.T) {
+		d := detNew(t, nil)
+		fs := detDial(t, d, "1001", fwd, detT0, []string{"0033123456001", "0033123456002", "0033123456003", "0033123456004"}, tollguard.ReasonOK)
+		fs = append(fs, detDial(t, d, "1001", own, detT0.Add(time.Minute), []string{"0033123456005", "0033123456006", "0033123456007", "0033123456008"}, tollguard.ReasonOK)...)
+		if len(fs) > 0 {
+			t.Fatalf("four forwarded and four own numbers of a sequence: %+v", fs)
+		}
+		fs = detDial(t, d, "1001", own, detT0.Add(2*time.Minute), []string{"0033123456009"}, tollguard.ReasonOK)
+		if len(fs) != 1 || fs[0].Action != tollguard.ActionBlockExtension || fs[0].Evidence["forwarded"] != false || len(fs[0].Evidence["numbers"].([]string)) != 5 {
+			t.Fatalf("the phone's fifth: %+v, want its block on its own five", fs)
+		}
+	})
+	t.Run("HighRisk", func(t *testing.T) {
+		d := detNew(t, nil)
+		fs := detDial(t, d, "1001", fwd, detT0, []string{"00252612345678", "00252612345679"}, tollguard.ReasonHighRisk)
+		fs = append(fs, detDial(t, d, "1001", own, detT0.Add(time.Minute), []string{"0088216123456", "0088216123457"}, tollguard.ReasonHighRisk)...)
+		if len(fs) > 0 {
+			t.Fatalf("two forwarded and two own high-risk numbers: %+v", fs)
+		}
+		fs = detDial(t, d, "1001", fwd, detT0.Add(2*time.Minute), []string{"00252612345670"}, tollguard.ReasonHighRisk)
+		if len(fs) != 1 || fs[0].Action != tollguard.ActionAlert || fs[0].Evidence["forwarded"] != true || fs[0].Evidence["attempts"] != 3 {
+			t.Fatalf("the third forwarded: %+v, want an alert on the forwarded three", fs)
+		}
+	})
+	t.Run("AccountSpread", func(t *testing.T) {
+		// Two extensions' follow-mes each below the threshold: the
+		// account's forwarded sweep, international, alerts where the
+		// phones' would block international calls.
+		for _, tally := range []tollguard.Tally{fwd, own} {
+			d := detNew(t, nil)
+			fs := detDial(t, d, "2000", tally, detT0, []string{"0033123456001", "0033123456002", "0033123456003"}, tollguard.ReasonOK)
+			fs = append(fs, detDial(t, d, "2001", tally, detT0.Add(time.Minute), []string{"0033123456004", "0033123456005"}, tollguard.ReasonOK)...)
+			want := map[tollguard.Tally]tollguard.Action{fwd: tollguard.ActionAlert, own: tollguard.ActionIntlBlock}[tally]
+			if len(fs) != 1 || fs[0].Subject != "account:acme" || fs[0].Action != want || fs[0].Evidence["forwarded"] != (tally == fwd) {
+				t.Fatalf("%s: findings %+v, want the account's %s", tally, fs, want)
+			}
+			if tally == fwd && !strings.Contains(fs[0].Message, "had "+fwd.String()+" to 5 sequential numbers") {
+				t.Errorf("message %q", fs[0].Message)
+			}
+		}
+	})
+}
+
 // TestDetectorsBounded: a flood of distinct extensions and calls that
 // never end leaves the state capped.
 func TestDetectorsBounded(t *testing.T) {
