@@ -653,8 +653,9 @@ func (t *tracker) endTurn(ctx context.Context, g *callGroup, rec *tollguard.Call
 // call to a number, an attempt from its creation, is not counted again,
 // but takes the gate's number when that differs; an emergency call is
 // never counted, whatever its number looks like under the account's
-// plan. It is counted in its record's tally: a leg with no source
-// address (a forward, an originate) apart from the phones' own calls.
+// plan. It is counted in its record's tally (g.tally): a leg with no
+// source address (a forward, an originate) apart from the phones' own
+// calls.
 func (t *tracker) gatedAttempt(ctx context.Context, c *chanState, id int64, ts time.Time) {
 	g := c.g
 	rec, err := t.l.Store.Call(ctx, id)
@@ -706,7 +707,7 @@ func (t *tracker) gatedAttempt(ctx context.Context, c *chanState, id int64, ts t
 		default:
 			g.extra = append(g.extra, extraAttempt{key: key, channel: c.id})
 		}
-		a := tollguard.CallAttempt{Call: key, At: ts, Extension: rec.Extension, Account: rec.Account, Context: g.context, Number: num, Tally: tollguard.TallyOf(rec.Remote)}
+		a := tollguard.CallAttempt{Call: key, At: ts, Extension: rec.Extension, Account: rec.Account, Context: g.context, Number: num, Tally: g.tally(rec)}
 		found = append(found, t.l.Detectors.Attempt(a)...)
 		found = append(found, t.l.Detectors.Resolved(key, rec.Reason, ts)...)
 	case g.attempt && g.ownerCall != 0 && g.ownerCall != id:
@@ -716,7 +717,7 @@ func (t *tracker) gatedAttempt(ctx context.Context, c *chanState, id int64, ts t
 		// is made, and each number counts (a sweep or high-risk numbers
 		// tried there counted only the first).
 		found = t.l.Detectors.Ended(g.root, ts)
-		a := tollguard.CallAttempt{Call: g.root, At: ts, Extension: rec.Extension, Account: rec.Account, Context: g.context, Number: num, Tally: tollguard.TallyOf(rec.Remote)}
+		a := tollguard.CallAttempt{Call: g.root, At: ts, Extension: rec.Extension, Account: rec.Account, Context: g.context, Number: num, Tally: g.tally(rec)}
 		found = append(found, t.l.Detectors.Attempt(a)...)
 		found = append(found, t.l.Detectors.Resolved(g.root, rec.Reason, ts)...)
 		g.ownerCall, g.ownerDialled, g.ownerE164 = id, rec.Dialled, num.E164
@@ -729,7 +730,7 @@ func (t *tracker) gatedAttempt(ctx context.Context, c *chanState, id int64, ts t
 	default:
 		g.attempt, g.ownerExt, g.ownerAcct = true, rec.Extension, rec.Account
 		g.ownerCall, g.ownerDialled, g.ownerE164 = id, rec.Dialled, num.E164
-		a := tollguard.CallAttempt{Call: g.root, At: ts, Extension: rec.Extension, Account: rec.Account, Context: g.context, Number: num, Tally: tollguard.TallyOf(rec.Remote)}
+		a := tollguard.CallAttempt{Call: g.root, At: ts, Extension: rec.Extension, Account: rec.Account, Context: g.context, Number: num, Tally: g.tally(rec)}
 		found = t.l.Detectors.Attempt(a)
 		// TOLLGUARD_REASON came before TOLLGUARD_CALLID, when there was
 		// no attempt to resolve.
@@ -738,6 +739,19 @@ func (t *tracker) gatedAttempt(ctx context.Context, c *chanState, id int64, ts t
 	for _, f := range found {
 		t.l.act(ctx, f)
 	}
+}
+
+// tally is the tally an attempt on g for gate record rec counts in: the
+// record's (TallyOf its source address), except on a call that started
+// on the extension's own phone, which is the phone's whatever source the
+// record read (a Local channel's gate reads none for an IAX2 phone): its
+// findings must block as its other calls' do, not alert as a forwarded
+// leg's.
+func (g *callGroup) tally(rec *tollguard.CallRecord) tollguard.Tally {
+	if g.fromExt && rec.Extension == g.ext && rec.Account == g.acct {
+		return tollguard.TallySourced
+	}
+	return tollguard.TallyOf(rec.Remote)
 }
 
 // planOf is the number plan of account acct, read through its extension

@@ -69,10 +69,19 @@ func TestDISATriesHighRiskInTurn(t *testing.T) {
 	if len(h.alerts.kind(tollguard.AlertHighRisk)) == 0 {
 		t.Errorf("1001 tried three high-risk numbers on a DISA line: no high_risk alert: %+v", h.alerts.all())
 	}
+	// The records have no source address, but the call is its phone's
+	// (TestDISASweep): the default rule's block stands.
+	if acct, err := h.db.Account(context.Background(), "acme"); err != nil || !acct.IntlBlock {
+		t.Errorf("1001 tried three high-risk numbers from its own phone: acme %+v, %v; want its international calls blocked", acct, err)
+	}
 }
 
 // TestDISASweep: a number sweep on one DISA channel (…000 to …004, each
-// a gate record) is a sweep; only the first number was ever counted.
+// a gate record) is a sweep; only the first number was ever counted. The
+// records have no source address (as the include gates an IAX2 phone's
+// calls through a Local channel), but the call started on 1001's own
+// phone: the phone's call, so the sweep blocks it (the default rule) as
+// it would any of its calls, not the alert of a forwarded leg's.
 func TestDISASweep(t *testing.T) {
 	h := newHarness(t)
 	tr, phone, t0 := disaLine(h)
@@ -89,6 +98,9 @@ func TestDISASweep(t *testing.T) {
 	}
 	if n := h.l.Detectors.Stats().Calls; n != 1 {
 		t.Errorf("%d calls tracked for one DISA channel trying numbers in turn, want 1", n)
+	}
+	if ext, err := h.db.Extension(context.Background(), "1001"); err != nil || !ext.Blocked || ext.BlockedBy != "detector:sweep" {
+		t.Errorf("1001 swept five numbers from its own phone: %+v, %v; want it blocked by the sweep", ext, err)
 	}
 }
 

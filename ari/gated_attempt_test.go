@@ -472,6 +472,21 @@ func TestAnotherAccountsForwardIsNotTheCallers(t *testing.T) {
 	if acme.IntlBlock {
 		t.Errorf("acme is blocked for international calls because beta's follow-me tried high-risk numbers: %s", acme.IntlBlockReason)
 	}
+	// Nor is beta: the follow-me's legs (no source address) are not its
+	// phones' calls, though acme's phone started the call. Anyone who
+	// rings the number dials what it follows to: an alert, saying why.
+	beta2, err := h.db.Account(ctx, "beta")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if beta2.IntlBlock {
+		t.Errorf("beta is blocked for international calls because its follow-me was rung: %s", beta2.IntlBlockReason)
+	}
+	for _, a := range h.alerts.kind(tollguard.AlertHighRisk) {
+		if !strings.Contains(a.Message, "so alerted, not blocked: a forwarding or follow-me dials these") {
+			t.Errorf("beta's follow-me alert %q does not say why it did not block", a.Message)
+		}
+	}
 }
 
 // TestAnotherExtensionsFollowMeCountsOnce: acme's 1001 calls beta's DID,
