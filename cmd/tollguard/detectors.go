@@ -28,11 +28,16 @@ concurrent_ext and concurrent_acct (calls in progress; the window is the
 quiet time between alerts), sweep (numbers dialled in sequence or under
 one prefix; per extension and across an account's extensions), high_risk
 (calls to high-risk or premium numbers, a denied redial once; national
-premium only alerts),
-ungated
-(outbound calls that never passed the gate), long_intl (international
-calls longer than the duration). A rule that blocks needs a threshold of
-at least 2: one misdial never blocks anything.`,
+premium only alerts), ungated (outbound calls that never passed the
+gate), long_intl (international calls longer than the duration). A rule
+that blocks needs a threshold of at least 2: one misdial never blocks
+anything.
+
+Forwarded and follow-me legs and originated calls (no source address)
+are counted apart from the phones' own calls, against the same rule, and
+the bursts, concurrency, sweeps and high-risk numbers they make only
+alert: anyone who rings a forwarded number sets them off, and a block
+would stop the phones' own calls.`,
 		Example: `  tollguard detectors
   tollguard detectors acme --json
   tollguard detectors set callcentre burst_ext --threshold 60 --window 1m --action alert
