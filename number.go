@@ -156,6 +156,10 @@ type Number struct {
 	// operators; AD 912345 with 6-digit extensions): the policy takes
 	// it as internal if it names an extension of the caller's account.
 	ExtensionLength bool
+	// Why says, for some ClassUnknown numbers, why the dialled string is
+	// not a number the gate can judge: a carrier code before a number
+	// (DE 01013), "" otherwise.
+	Why string
 }
 
 // Is reports whether n falls in class c. A number can be in more than
@@ -374,6 +378,10 @@ func Classify(dialled string, plan NumberPlan, hr HighRiskMatcher) Number {
 		input, region = "+"+digits, "ZZ"
 	}
 	if err := phonenumbers.ParseToNumber(input, region, &pn); err != nil {
+		return n
+	}
+	if why := carrierSelectionWhy(&pn); why != "" {
+		n.Why = why
 		return n
 	}
 	// An international number is dialled as it stands: the trunk sends

@@ -631,6 +631,10 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 	}
 
 	if num.Class == ClassUnknown || (num.E164 == "" && num.Class != ClassInternal && !num.Short) {
+		if num.Why != "" {
+			e.deny(ReasonDestinationDenied, "destination", "%q is not a number tollguard can judge in %s: %s", c.Dialled, acct.Plan.Country, num.Why)
+			return
+		}
 		e.deny(ReasonDestinationDenied, "destination", "%q is not a dialable number in %s", c.Dialled, acct.Plan.Country)
 		return
 	}
