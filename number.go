@@ -157,8 +157,8 @@ type Number struct {
 	// it as internal if it names an extension of the caller's account.
 	ExtensionLength bool
 	// Why says, for some ClassUnknown numbers, why the dialled string is
-	// not a number the gate can judge: a carrier code before a number
-	// (DE 01013), "" otherwise.
+	// not a number the gate can judge: a carrier or feature code before
+	// a number (DE 01013, GB 141), "" otherwise.
 	Why string
 }
 
@@ -317,9 +317,11 @@ type HighRiskMatcher interface {
 // tollfree, mobile, national. Anything that is not a possible full
 // number nor a valid short code of the country is ClassUnknown: that
 // includes local dialling without the area code (NANP 7 digits), whose
-// destination cannot be known.
-func Classify(dialled string, plan NumberPlan, hr HighRiskMatcher) Number {
-	n := Number{Dialled: dialled, Class: ClassUnknown, Type: TypeUnknown}
+// destination cannot be known. So is a carrier or feature code dialled
+// before a number (GB 141, DE 01013; number_access.go), whose carrier
+// connects what follows, with Why saying so.
+func Classify(dialled string, plan NumberPlan, hr HighRiskMatcher) (n Number) {
+	n = Number{Dialled: dialled, Class: ClassUnknown, Type: TypeUnknown}
 	digits, plus, ok := cleanDialled(dialled)
 	if !ok {
 		return n
@@ -370,6 +372,18 @@ func Classify(dialled string, plan NumberPlan, hr HighRiskMatcher) Number {
 	}
 	if !intl && regionMetadata()[country] == nil {
 		return n // a national number needs a country to mean anything
+	}
+	// A code before a number (GB 141, 1470): whatever the whole
+	// reads as, the carrier connects what follows (number_access.go).
+	// Only a short code, overdialled, keeps its reading.
+	if !intl {
+		if why := accessCodeWhy(country, digits); why != "" {
+			defer func() {
+				if !n.Short {
+					n = Number{Dialled: dialled, Class: ClassUnknown, Type: TypeUnknown, Why: why}
+				}
+			}()
+		}
 	}
 
 	var pn phonenumbers.PhoneNumber

@@ -6,20 +6,34 @@ import (
 	"github.com/nyaruka/phonenumbers"
 )
 
-// A carrier code dialled before a number hands the call to another
-// carrier, which connects what follows. The whole string can read as
-// some other number: libphonenumber takes DE 01013 00 683 123
-// (call-by-call to Niue) for a possible +49 1013 number, which an
+// A code dialled before a number makes the carrier act (withhold the
+// caller's number, hand the call to another carrier) and then connect
+// what follows. The whole string can read as some other number:
+// libphonenumber takes GB 1470 118118 (show the caller's number, then
+// directory enquiries) for 01470 118118 on Skye, and DE 01013 00 683
+// 123 (call-by-call to Niue) for a possible +49 1013 number, which an
 // allow rule of +49 whitelisted. The gate judges neither what follows
 // nor the other carrier's prices, so such a string is ClassUnknown,
 // with Why saying which code it begins with. Keep these to codes with
 // an official source.
 
-// accessCode is a code dialled before a number, as a pattern, and why
-// the gate refuses it.
+// accessCode is a code dialled before a number, as a pattern of the
+// national digits as dialled, and why the gate refuses it.
 type accessCode struct {
 	re  *regexp.Regexp
 	why string
+}
+
+// accessCodes are the codes dialled before a number, by country.
+var accessCodes = map[string]accessCode{
+	// United Kingdom: what begins with 1 is an access code or a short
+	// code, never a number, which begins with its national prefix 0
+	// (Oftel/Ofcom Numbering Conventions, A9 "Access Codes and Short
+	// Codes"): 141 withholds the caller's number and 1470 shows it (the
+	// CLI codes), carrier access codes 1XXX and 18XXX route the call
+	// through another carrier.
+	"GB": {regexp.MustCompile(`^1`),
+		"without the national prefix 0, what begins with 1 is an access code (141 withholds the caller's number, 1470 shows it, 1XXX and 18XXX pick another carrier), and the carrier connects whatever follows it; dial the number alone, with its 0"},
 }
 
 // carrierSelection are national significant numbers that begin with a
@@ -32,6 +46,15 @@ var carrierSelection = map[int]accessCode{
 	// (Bundesnetzagentur's Verbindungsnetzbetreiberkennzahlen).
 	49: {regexp.MustCompile(`^10`),
 		"it begins with 010 (+49 10), a call-by-call carrier selection code (010xy, 0100yy): that carrier carries and bills the call to whatever follows, at prices the rate deck does not hold; dial the number without it"},
+}
+
+// accessCodeWhy says why digits, dialled nationally in country without
+// the plan's international prefix, begin with an access code, or "".
+func accessCodeWhy(country, digits string) string {
+	if c, ok := accessCodes[country]; ok && c.re.MatchString(digits) {
+		return c.why
+	}
+	return ""
 }
 
 // carrierSelectionWhy says why pn begins with a carrier selection code,

@@ -27,6 +27,14 @@ func TestClassifyCodesBeforeANumber(t *testing.T) {
 		{"DE call-by-call code alone", "01013", planDE, "call-by-call"},
 		{"DE call-by-call with +49", "+49 1013 00 683 123", planDE, "call-by-call"},
 		{"DE call-by-call from GB", "0049 1013 00 683 123", planGB, "call-by-call"},
+		// GB: 141 (withhold), 1470 (show) and carrier access codes, then
+		// a number or short code. 1470 118118 is a valid Skye number.
+		{"GB 141 then directory enquiries", "141 118118", planGB, "access code"},
+		{"GB 1470 then directory enquiries", "1470 118118", planGB, "access code"},
+		{"GB carrier access code then directory enquiries", "1899 118118", planGB, "access code"},
+		{"GB 141 then a London number", "141 020 7946 0000", planGB, "access code"},
+		{"GB 141 then an international number", "141 00 683 1234", planGB, "access code"},
+		{"GB directory enquiries with a Reading number's length", "118118 1234", planGB, "access code"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -59,7 +67,6 @@ func TestClassifyCodesBeforeANumber(t *testing.T) {
 		{"DE directory enquiries", "11833", planDE, tollguard.ClassNational, true},
 		{"DE four digits are an extension", "0101", planDE, tollguard.ClassInternal, false},
 		{"US 11 digits", "1 212 555 0100", planUS, tollguard.ClassNational, false},
-		{"GB to the US is no dial-around", "001 212 555 0100", planGB, tollguard.ClassInternational, false},
 	}
 	for _, tt := range keep {
 		t.Run(tt.name, func(t *testing.T) {
@@ -85,6 +92,12 @@ func TestGateDeniesCodesBeforeANumber(t *testing.T) {
 	f.want(tollguard.Call{Dialled: "0301234567"}, tollguard.Allow, tollguard.ReasonWhitelist)
 	d := f.want(tollguard.Call{Dialled: "0101300683123"}, tollguard.Deny, tollguard.ReasonDestinationDenied)
 	if last := d.Steps[len(d.Steps)-1]; !strings.Contains(last.Detail, "call-by-call") {
+		t.Errorf("deny step %q does not say why", last.Detail)
+	}
+
+	f.account(func(a *tollguard.Account) { a.Plan = tollguard.NumberPlan{Country: "GB"}; a.Whitelist = false })
+	d = f.want(tollguard.Call{Dialled: "1470118118"}, tollguard.Deny, tollguard.ReasonDestinationDenied)
+	if last := d.Steps[len(d.Steps)-1]; !strings.Contains(last.Detail, "access code") {
 		t.Errorf("deny step %q does not say why", last.Detail)
 	}
 }
