@@ -158,7 +158,7 @@ type Number struct {
 	ExtensionLength bool
 	// Why says, for some ClassUnknown numbers, why the dialled string is
 	// not a number the gate can judge: a carrier or feature code before
-	// a number (DE 01013, GB 141), "" otherwise.
+	// a number (DE 01013, GB 141, US 101XXXX), "" otherwise.
 	Why string
 }
 
@@ -373,7 +373,7 @@ func Classify(dialled string, plan NumberPlan, hr HighRiskMatcher) (n Number) {
 	if !intl && regionMetadata()[country] == nil {
 		return n // a national number needs a country to mean anything
 	}
-	// A code before a number (GB 141, 1470): whatever the whole
+	// A code before a number (GB 141, US 101XXXX): whatever the whole
 	// reads as, the carrier connects what follows (number_access.go).
 	// Only a short code, overdialled, keeps its reading.
 	if !intl {

@@ -24,6 +24,13 @@ type accessCode struct {
 	why string
 }
 
+// nanpDialAround: a Carrier Identification Code dialled as 101XXXX
+// (10-10-XXX) hands the call, whatever follows, to that carrier (FCC
+// equal access; NANPA administers the CICs). No NANP number begins
+// 101: area codes never begin with 0 or 1.
+var nanpDialAround = accessCode{regexp.MustCompile(`^101\d{4}`),
+	"it begins with 101XXXX, a dial-around carrier access code: that carrier carries and bills the call to whatever follows; dial the number without it"}
+
 // accessCodes are the codes dialled before a number, by country.
 var accessCodes = map[string]accessCode{
 	// United Kingdom: what begins with 1 is an access code or a short
@@ -34,6 +41,8 @@ var accessCodes = map[string]accessCode{
 	// through another carrier.
 	"GB": {regexp.MustCompile(`^1`),
 		"without the national prefix 0, what begins with 1 is an access code (141 withholds the caller's number, 1470 shows it, 1XXX and 18XXX pick another carrier), and the carrier connects whatever follows it; dial the number alone, with its 0"},
+	"US": nanpDialAround,
+	"CA": nanpDialAround,
 }
 
 // carrierSelection are national significant numbers that begin with a

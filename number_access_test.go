@@ -35,6 +35,11 @@ func TestClassifyCodesBeforeANumber(t *testing.T) {
 		{"GB 141 then a London number", "141 020 7946 0000", planGB, "access code"},
 		{"GB 141 then an international number", "141 00 683 1234", planGB, "access code"},
 		{"GB directory enquiries with a Reading number's length", "118118 1234", planGB, "access code"},
+		// NANP dial-around: 101XXXX then the number.
+		{"US dial-around then international", "1010288 011 44 20 7946 0000", planUS, "dial-around"},
+		{"US dial-around then national", "10-10-288-1-212-555-0100", planUS, "dial-around"},
+		{"US dial-around code alone", "1010288", planUS, "dial-around"},
+		{"CA dial-around then international", "1010620 011 44 20 7946 0000", planCA, "dial-around"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -67,6 +72,7 @@ func TestClassifyCodesBeforeANumber(t *testing.T) {
 		{"DE directory enquiries", "11833", planDE, tollguard.ClassNational, true},
 		{"DE four digits are an extension", "0101", planDE, tollguard.ClassInternal, false},
 		{"US 11 digits", "1 212 555 0100", planUS, tollguard.ClassNational, false},
+		{"GB to the US is no dial-around", "001 212 555 0100", planGB, tollguard.ClassInternational, false},
 	}
 	for _, tt := range keep {
 		t.Run(tt.name, func(t *testing.T) {
