@@ -24,25 +24,35 @@ type accessCode struct {
 	why string
 }
 
-// nanpDialAround: a Carrier Identification Code dialled as 101XXXX
-// (10-10-XXX) hands the call, whatever follows, to that carrier (FCC
-// equal access; NANPA administers the CICs). No NANP number begins
-// 101: area codes never begin with 0 or 1.
-var nanpDialAround = accessCode{regexp.MustCompile(`^101\d{4}`),
-	"it begins with 101XXXX, a dial-around carrier access code: that carrier carries and bills the call to whatever follows; dial the number without it"}
+// nanpAccessCodes are the codes dialled before a number in the NANP.
+// No NANP number begins with 0 or 1: area codes and exchanges begin
+// with 2-9 (NANPA), and a leading 1 is the national prefix.
+var nanpAccessCodes = []accessCode{
+	// A Carrier Identification Code dialled as 101XXXX (10-10-XXX) hands
+	// the call, whatever follows, to that carrier (FCC equal access;
+	// NANPA administers the CICs).
+	{regexp.MustCompile(`^101\d{4}`),
+		"it begins with 101XXXX, a dial-around carrier access code: that carrier carries and bills the call to whatever follows; dial the number without it"},
+	// 0 is the operator: 0 + a number and 01 + a country code and a
+	// number are operator-assisted calls, billed at the operator's
+	// rates (01 682 12345 is the Cook Islands). 011 is the international
+	// prefix (no country code begins with 1 but the NANP's own, dialled
+	// 0 + 1); 0 and 00 alone are short codes.
+	{regexp.MustCompile(`^0(?:[02-9]|1[02-9])`),
+		"it begins with 0, the operator: 0 + a number and 01 + a country code and a number are operator-assisted calls, billed at the operator's rates; dial 011 for international calls, or the number with 1"},
+}
 
-// accessCodes are the codes dialled before a number, by country.
-var accessCodes = map[string]accessCode{
+// accessCodes are the codes dialled before a number, by country; the
+// NANP's are nanpAccessCodes.
+var accessCodes = map[string][]accessCode{
 	// United Kingdom: what begins with 1 is an access code or a short
 	// code, never a number, which begins with its national prefix 0
 	// (Oftel/Ofcom Numbering Conventions, A9 "Access Codes and Short
 	// Codes"): 141 withholds the caller's number and 1470 shows it (the
 	// CLI codes), carrier access codes 1XXX and 18XXX route the call
 	// through another carrier.
-	"GB": {regexp.MustCompile(`^1`),
-		"without the national prefix 0, what begins with 1 is an access code (141 withholds the caller's number, 1470 shows it, 1XXX and 18XXX pick another carrier), and the carrier connects whatever follows it; dial the number alone, with its 0"},
-	"US": nanpDialAround,
-	"CA": nanpDialAround,
+	"GB": {{regexp.MustCompile(`^1`),
+		"without the national prefix 0, what begins with 1 is an access code (141 withholds the caller's number, 1470 shows it, 1XXX and 18XXX pick another carrier), and the carrier connects whatever follows it; dial the number alone, with its 0"}},
 }
 
 // carrierSelection are national significant numbers that begin with a
@@ -60,8 +70,14 @@ var carrierSelection = map[int]accessCode{
 // accessCodeWhy says why digits, dialled nationally in country without
 // the plan's international prefix, begin with an access code, or "".
 func accessCodeWhy(country, digits string) string {
-	if c, ok := accessCodes[country]; ok && c.re.MatchString(digits) {
-		return c.why
+	codes := accessCodes[country]
+	if phonenumbers.GetCountryCodeForRegion(country) == 1 {
+		codes = nanpAccessCodes
+	}
+	for _, c := range codes {
+		if c.re.MatchString(digits) {
+			return c.why
+		}
 	}
 	return ""
 }

@@ -40,6 +40,12 @@ func TestClassifyCodesBeforeANumber(t *testing.T) {
 		{"US dial-around then national", "10-10-288-1-212-555-0100", planUS, "dial-around"},
 		{"US dial-around code alone", "1010288", planUS, "dial-around"},
 		{"CA dial-around then international", "1010620 011 44 20 7946 0000", planCA, "dial-around"},
+		// NANP 0+ and 01+ are operator-assisted calls. 01 682 12345
+		// (the Cook Islands) read as +1 016 821 2345, a range newer than
+		// the metadata, priced by the deck's +1 row.
+		{"US operator-assisted international", "01 682 12345", planUS, "operator"},
+		{"US operator-assisted, ten digits", "0 212 555 010", planUS, "operator"},
+		{"CA operator-assisted international", "01 682 12345", planCA, "operator"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -73,6 +79,8 @@ func TestClassifyCodesBeforeANumber(t *testing.T) {
 		{"DE four digits are an extension", "0101", planDE, tollguard.ClassInternal, false},
 		{"US 11 digits", "1 212 555 0100", planUS, tollguard.ClassNational, false},
 		{"GB to the US is no dial-around", "001 212 555 0100", planGB, tollguard.ClassInternational, false},
+		{"US 011 is the international prefix", "011 682 12345", planUS, tollguard.ClassInternational, false},
+		{"US 0 alone is the operator", "0", planUS, tollguard.ClassNational, true},
 	}
 	for _, tt := range keep {
 		t.Run(tt.name, func(t *testing.T) {
@@ -98,6 +106,16 @@ func TestGateDeniesCodesBeforeANumber(t *testing.T) {
 	f.want(tollguard.Call{Dialled: "0301234567"}, tollguard.Allow, tollguard.ReasonWhitelist)
 	d := f.want(tollguard.Call{Dialled: "0101300683123"}, tollguard.Deny, tollguard.ReasonDestinationDenied)
 	if last := d.Steps[len(d.Steps)-1]; !strings.Contains(last.Detail, "call-by-call") {
+		t.Errorf("deny step %q does not say why", last.Detail)
+	}
+
+	f.account(func(a *tollguard.Account) { a.Plan = tollguard.NumberPlan{Country: "US"} })
+	if err := f.db.AddRule(ctx, &tollguard.Rule{Account: "acme", Prefix: "+1", Action: tollguard.RuleAllow}); err != nil {
+		t.Fatal(err)
+	}
+	f.want(tollguard.Call{Dialled: "2125550100"}, tollguard.Allow, tollguard.ReasonWhitelist)
+	d = f.want(tollguard.Call{Dialled: "0168212345"}, tollguard.Deny, tollguard.ReasonDestinationDenied)
+	if last := d.Steps[len(d.Steps)-1]; !strings.Contains(last.Detail, "operator") {
 		t.Errorf("deny step %q does not say why", last.Detail)
 	}
 
