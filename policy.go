@@ -74,10 +74,10 @@ type Policy struct {
 	decidedMu sync.Mutex
 	decided   map[int64]time.Duration
 
-	// sweepGone is when each open call was first seen gone, under
+	// sweepGone is each open call's age when first seen gone, under
 	// sweepMu: one sweep's sightings for the next.
 	sweepMu   sync.Mutex
-	sweepGone map[int64]time.Time
+	sweepGone map[int64]time.Duration
 
 	// pending are the settlements the store failed, under pendMu
 	// (settle_queue.go); retryMu lets one retry pass run at a time.

@@ -104,7 +104,7 @@ func (p *Policy) Sweep(ctx context.Context, l OpenCallLister, alive ChannelCheck
 	// not restart the wait, and calls settled meanwhile, no longer open,
 	// are dropped.
 	p.sweepMu.Lock()
-	gone := make(map[int64]time.Time)
+	gone := make(map[int64]time.Duration)
 	for _, c := range open {
 		if first, ok := p.sweepGone[c.ID]; ok {
 			gone[c.ID] = first
@@ -149,18 +149,21 @@ func (p *Policy) Sweep(ctx context.Context, l OpenCallLister, alive ChannelCheck
 				continue
 			}
 			if err == nil && known && !up {
+				// Its age when first seen gone, measured as elapsed is
+				// (not the wall clock's, which a step moves); less than
+				// it now only if the clock went back.
 				first, ok := gone[c.ID]
-				if !ok || first.After(now) {
-					first = now
+				if !ok || first > elapsed {
+					first = elapsed
 				}
 				gone[c.ID] = first
-				if now.Sub(first) < wait {
+				if elapsed-first < wait {
 					r.GoneWaiting++
 					continue
 				}
 				// Gone by when it was first seen so: the wait is not the
 				// call's.
-				billsec := StartedSeconds(first.Sub(c.CreatedAt))
+				billsec := StartedSeconds(first)
 				if c.MaxSec >= 0 && billsec > c.MaxSec {
 					billsec = c.MaxSec
 				}
