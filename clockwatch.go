@@ -14,7 +14,8 @@ import (
 // PruneHeld to each deleter: its housekeeping (rollup, snapshots), the
 // alert dispatcher, the ARI listener (registrations), the store
 // (audit runs, endpoint sightings) and the scheduled audits (due
-// purges).
+// purges). The sweep takes its Ahead off the wall-clock age of calls
+// decided before serve started, which have no monotonic start.
 //
 // The rule: pruning is held while the wall clock is more than
 // Tolerance ahead of the time elapsed since it was last trusted, until
@@ -80,6 +81,26 @@ func (w *ClockWatch) PruneHeld() bool {
 	if w == nil {
 		return false
 	}
+	held, _ := w.check()
+	return held
+}
+
+// Ahead is how far the wall clock is ahead of the time elapsed since it
+// was last trusted, 0 when it is not ahead or is trusted again: what a
+// wall-clock age of something stamped before the step overstates. It
+// checks the clock as PruneHeld does (and warns alike). Safe for
+// concurrent use; a nil ClockWatch is never ahead.
+func (w *ClockWatch) Ahead() time.Duration {
+	if w == nil {
+		return 0
+	}
+	_, ahead := w.check()
+	return ahead
+}
+
+// check says whether pruning is held, and how far ahead the clock is
+// (zero once trusted).
+func (w *ClockWatch) check() (bool, time.Duration) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.start()
@@ -102,13 +123,13 @@ func (w *ClockWatch) PruneHeld() bool {
 			log.Info("the system clock moved back; rollup and pruning resume", "behind", (-ahead).Round(time.Second).String())
 		}
 		w.trust(wall, mono)
-		return false
+		return false, 0
 	case ahead <= tol:
 		if w.jump != 0 {
 			log.Info("the system clock is back in step with the time elapsed; rollup and pruning resume")
 			w.jump = 0
 		}
-		return false
+		return false, max(ahead, 0)
 	}
 	// A step of its own (not the held one drifting by a little) is
 	// warned about and waited for afresh.
@@ -118,12 +139,12 @@ func (w *ClockWatch) PruneHeld() bool {
 			"rollup of old calls, pruning of old alerts, registrations, snapshots, audit runs and endpoint sightings, and the audits' purges and stale blocks that go by it are held until it is corrected, or for "+persist.String()+
 			" if it stays (a late clock sync, a resume from suspend). Check NTP (timedatectl; chronyc tracking)",
 			"ahead", ahead.Round(time.Second).String(), "held_until", wall.Add(persist).Format(time.RFC3339))
-		return true
+		return true, ahead
 	}
 	if mono-w.jumpAt < persist {
-		return true
+		return true, ahead
 	}
 	log.Info("the system clock stayed ahead; trusting it: rollup and pruning resume", "ahead", ahead.Round(time.Second).String(), "held", persist.String())
 	w.trust(wall, mono)
-	return false
+	return false, 0
 }

@@ -68,6 +68,11 @@ type Policy struct {
 	// seconds a call is billed, nor one stepped forward make the sweep
 	// hang up calls within their MAXSEC. Unset, the wall clock is used.
 	Mono func() time.Duration
+	// WallAhead, when set (serve: its ClockWatch's Ahead), is how far
+	// the wall clock is ahead of the time elapsed: the sweep takes it
+	// off the wall-clock age of calls with no start on Mono (decided
+	// before this process). Unset, it is 0.
+	WallAhead func() time.Duration
 
 	// decided is the Mono reading at each allowed decision still open,
 	// under decidedMu.

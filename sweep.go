@@ -36,9 +36,10 @@ type SweepResult struct {
 // Overrun is a call found up past its MAXSEC + grace, and whether the
 // sweep hung it up.
 type Overrun struct {
-	Call   *CallRecord
-	HungUp bool
-	Err    error // why it was not
+	Call    *CallRecord
+	Elapsed time.Duration // since its decision, as the sweep measured it
+	HungUp  bool
+	Err     error // why it was not
 }
 
 // StartedSeconds is d in billed seconds: a started second counts, as the
@@ -99,6 +100,12 @@ func (p *Policy) Sweep(ctx context.Context, l OpenCallLister, alive ChannelCheck
 	if wait <= 0 {
 		wait = DefaultSweepGoneWait
 	}
+	// Calls decided before this process have no monotonic start: their
+	// age is on the wall clock, less how far it is ahead (WallAhead).
+	ahead := time.Duration(0)
+	if p.WallAhead != nil {
+		ahead = p.WallAhead()
+	}
 	// Every open call keeps its first sighting unless this sweep finds it
 	// up or settles it: one failed check (or a sweep stopped early) does
 	// not restart the wait, and calls settled meanwhile, no longer open,
@@ -129,9 +136,9 @@ func (p *Policy) Sweep(ctx context.Context, l OpenCallLister, alive ChannelCheck
 		if c.MaxSec < 0 {
 			limit = DefaultOpenLimit
 		}
-		elapsed := now.Sub(c.CreatedAt)
-		if d, ok := p.sinceDecided(c.ID); ok {
-			elapsed = d // a wall clock stepped forward is no overrun
+		elapsed, ok := p.sinceDecided(c.ID) // a wall clock stepped forward is no overrun
+		if !ok {
+			elapsed = wallElapsed(now, c.CreatedAt, ahead)
 		}
 		if alive != nil {
 			up, known, err := alive(ctx, c)
@@ -139,7 +146,7 @@ func (p *Policy) Sweep(ctx context.Context, l OpenCallLister, alive ChannelCheck
 				delete(gone, c.ID)
 				r.StillRunning++
 				if c.MaxSec >= 0 && elapsed >= limit+grace {
-					o := Overrun{Call: c, Err: errors.New("no way to hang up calls")}
+					o := Overrun{Call: c, Elapsed: elapsed, Err: errors.New("no way to hang up calls")}
 					if hangup != nil {
 						o.Err = hangup(ctx, c)
 						o.HungUp = o.Err == nil
@@ -209,4 +216,21 @@ func (p *Policy) sweepSettle(ctx context.Context, s Settlement) (bool, error) {
 	}
 	_, changed, err := p.settleStored(ctx, s)
 	return changed, err
+}
+
+// wallElapsed is the time since a decision stamped decided, on a wall
+// clock ahead (ClockWatch.Ahead) of the time elapsed. A stamp from
+// before the step is at least ahead old on it: counted without the
+// step, a clock set a day ahead neither cuts a call decided before a
+// restart as overrun nor charges it its whole reservation. A younger
+// one was stamped after the step (or on a right clock, before a boot
+// that came up behind and synced late) and is counted as is. When it
+// cannot tell (a step that stayed longer than its size), it counts a
+// call younger: hung up or charged late, never early.
+func wallElapsed(now, decided time.Time, ahead time.Duration) time.Duration {
+	d := now.Sub(decided)
+	if ahead > 0 && d >= ahead {
+		d -= ahead
+	}
+	return d
 }

@@ -158,6 +158,9 @@ func serve(ctx context.Context, app *App) error {
 	d.policy.Mono = tollguard.MonotonicClock
 	d.clock = &tollguard.ClockWatch{Now: app.Now, Mono: sinceBootClock(), Logger: log}
 	d.clock.Start()
+	// Calls decided before this start are timed on the wall clock, less
+	// how far the watch finds it ahead: a `date -s` must not cut them.
+	d.policy.WallAhead = d.clock.Ahead
 	// What the store deletes by age as it writes (old audit runs,
 	// forgotten endpoint sightings) waits for the clock too.
 	db.PruneHeld = d.clock.PruneHeld
@@ -555,7 +558,7 @@ func (d *daemon) sweepDone(r tollguard.SweepResult) {
 	for _, o := range r.Overran {
 		c := o.Call
 		args := []any{tollguard.LogExtension, c.Extension, tollguard.LogAccount, c.Account, tollguard.LogDest, c.Dialled, tollguard.LogCallID, c.ID,
-			"channel", c.Channel, "uniqueid", c.UniqueID, "maxsec", c.MaxSec, "up_for", d.app.Now().Sub(c.CreatedAt).Round(time.Second)}
+			"channel", c.Channel, "uniqueid", c.UniqueID, "maxsec", c.MaxSec, "up_for", o.Elapsed.Round(time.Second)}
 		if o.HungUp {
 			d.metrics.Overran.WithLabelValues("hung_up").Inc()
 			d.log.Warn("hung up a call still up past its MAXSEC: TIMEOUT(absolute) did not end it. Check that nothing in its route after the tollguard Gosub clears or changes TIMEOUT(absolute)", args...)

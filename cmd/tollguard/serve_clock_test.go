@@ -111,3 +111,49 @@ func TestServeHoldsRollupAfterClockStep(t *testing.T) {
 	}
 	stopServe(t, cancel, done, logs, 15*time.Second)
 }
+
+// TestServeSweepAfterRestartAndClockStep: a call decided before serve
+// started has no start on its monotonic clock, and the sweep timed it
+// on the wall clock: set a day ahead, the call, 30 s into its 60, was
+// settled at its full reservation (with ARI, hung up). serve hands the
+// policy its clock watch, which knows the step.
+func TestServeSweepAfterRestartAndClockStep(t *testing.T) {
+	ctx := context.Background()
+	c := newCLI(t)
+	c.seed()
+	c.ok("account", "set", "acme", "--max-call-secs", "60")
+	app, db := openApp(t, c.db)
+	decided := time.Now().Add(-30 * time.Second)
+	app.Now = func() time.Time { return decided }
+	db.Now = app.Now
+	dec, err := app.Policy(db).Decide(ctx, tollguard.Call{Extension: "1001", Dialled: "02079460000", Remote: "192.0.2.10", UniqueID: "pbx-1.1"})
+	if err != nil || !dec.Allowed() || dec.MaxSec != 60 {
+		t.Fatalf("decision %+v %v; want allowed for 60 s", dec, err)
+	}
+	app.Close()
+
+	cfg := filepath.Join(t.TempDir(), "tollguard.toml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf("db = %q\n[agi]\nlisten = \"127.0.0.1:0\"\n[metrics]\nenabled = false\n[gate]\nsweep_interval = \"100ms\"\n", c.db)), 0o600)
+	t.Setenv("TOLLGUARD_AGI_ADDR", "")
+	var step atomic.Int64
+	logs := &testutil.Buffer{}
+	serveApp := NewApp(strings.NewReader(""), &bytes.Buffer{}, logs)
+	serveApp.Now = func() time.Time { return time.Now().Add(time.Duration(step.Load())) }
+	sctx, cancel := context.WithCancel(ctx)
+	t.Cleanup(cancel)
+	done := make(chan int, 1)
+	go func() { done <- runApp(sctx, serveApp, []string{"--config", cfg, "serve"}) }()
+	testutil.Eventually(t, 10*time.Second, "serve serving", func() bool { return strings.Contains(logs.String(), "tollguard serving") })
+
+	step.Store(int64(24 * time.Hour))
+	testutil.Eventually(t, 5*time.Second, "a warning of the step", func() bool {
+		return strings.Contains(logs.String(), "the system clock moved 24h0m0s ahead")
+	})
+	// Sweeps every 100 ms: the call must stay open through a few.
+	for end := time.Now().Add(time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		if call, err := serveApp.db.Call(ctx, dec.CallID); err != nil || !call.Open() {
+			t.Fatalf("call 30 s into its 60, the clock a day ahead: %+v %v; want it open\n%s", call, err, logs.String())
+		}
+	}
+	stopServe(t, cancel, done, logs, 15*time.Second)
+}
