@@ -176,12 +176,15 @@ func serve(ctx context.Context, app *App) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	// On a start-up error too, what already runs stops before the
-	// database closes (an alert dispatcher logged "database is closed").
+	// database closes (an alert dispatcher logged "database is closed"),
+	// and the settlements the store failed since the FastAGI server
+	// started are tried once more, or logged lost.
 	stopped := false // stop waited already
 	defer func() {
 		cancel()
 		if !stopped {
 			waitTimeout(&d.wg, cfg.AGI.ShutdownWait()+5*time.Second, log)
+			d.flushSettlements()
 		}
 	}()
 
@@ -336,14 +339,7 @@ func (d *daemon) shutdown(wait time.Duration) {
 		}
 		cancel()
 	}
-	// The FastAGI sessions and the ARI listener have stopped: no
-	// settlement comes any more. What the store still refuses is logged,
-	// call by call, for refunds by hand.
-	if d.policy != nil {
-		fctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		d.policy.FlushSettlements(fctx)
-		cancel()
-	}
+	d.flushSettlements()
 	// Nothing writes any more: the copy has the last call.
 	if err := d.db.FileReplaced(); err != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -351,6 +347,19 @@ func (d *daemon) shutdown(wait time.Duration) {
 		cancel()
 	}
 	d.app.Close()
+}
+
+// flushSettlements tries the settlements the store failed once more,
+// once the FastAGI sessions and the ARI listener have stopped (no
+// settlement comes any more). What the store still refuses is logged,
+// call by call, for refunds by hand.
+func (d *daemon) flushSettlements() {
+	if d.policy == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	d.policy.FlushSettlements(ctx)
 }
 
 func waitTimeout(wg *sync.WaitGroup, d time.Duration, log *slog.Logger) {
