@@ -53,7 +53,48 @@ var accessCodes = map[string][]accessCode{
 	// through another carrier.
 	"GB": {{regexp.MustCompile(`^1`),
 		"without the national prefix 0, what begins with 1 is an access code (141 withholds the caller's number, 1470 shows it, 1XXX and 18XXX pick another carrier), and the carrier connects whatever follows it; dial the number alone, with its 0"}},
+	// Austria: a Betreiberauswahl-Präfix is the access code 10 and a
+	// two- or three-digit operator code (RTR, "Betreiberauswahl-Präfix";
+	// KEM-V 2009 §§ 109-113). Numbers dialled without the 0 begin with
+	// 2-9, short codes with 11-18.
+	"AT": {{regexp.MustCompile(`^10`),
+		"it begins with 10, a carrier selection prefix (Betreiberauswahl, 10xx, 10xxx)" + carrierConnects}},
+	// Switzerland: Carrier Selection Codes have five digits (BAKOM,
+	// "Kurznummern"), 107xy and 108xy; libphonenumber lists the same as
+	// short codes. The 1xx short codes (112, 117, 118, 144, 1414, 18xy)
+	// begin otherwise.
+	"CH": {{regexp.MustCompile(`^10[78]`),
+		"it begins with 107 or 108, a carrier selection code (107xy, 108xy)" + carrierConnects}},
+	// Netherlands: 16xy is carrier (pre)selection (Nummerplan telefoon-
+	// en ISDN-diensten, bijlage 1; ACM issues them as "carrierselectie
+	// (4-cijferig)"). Numbers are dialled with their 0; short codes are
+	// 112, 116xxx, 14xxx, 18xy, 0800 and the like.
+	"NL": {{regexp.MustCompile(`^16`),
+		"it begins with 16, a carrier selection code (16xy)" + carrierConnects}},
+	// Australia: a four-digit override code dialled before the number
+	// picks another provider for that call (ACMA, "Pre-selection":
+	// over-ride dial codes); libphonenumber's international prefixes
+	// include them (1411, 1414, ... then 0011). Numbers beginning 014
+	// (satellite) are dialled with their 0, so no number dialled without
+	// it begins with 14; 13, 1300, 1800 and 1900 numbers begin otherwise.
+	"AU": {{regexp.MustCompile(`^14`),
+		"it begins with 14, an override code (14xx) that picks another carrier" + carrierConnects}},
+	// France: carrier selection prefixes 16XY (ART decision 97-277;
+	// ARCEP, "ARCEP sets aside the returned E prefixes", 2005). Every
+	// number is dialled with its 0 (a closed plan) and no short code
+	// begins with 16. (The one-digit E prefixes replace the 0: E and nine
+	// digits are too long to read as a number.)
+	"FR": {{regexp.MustCompile(`^16`),
+		"it begins with 16, a carrier selection prefix (16XY)" + carrierConnects}},
+	// Romania: carrier selection codes are 10xy and 16xy (ANCOM,
+	// "Carrier selection"). Numbers are dialled with their 0; short
+	// codes are 112, 116xxx, 118xxx, 12xx, 14xx, 19xx.
+	"RO": {{regexp.MustCompile(`^1[06]`),
+		"it begins with 10 or 16, a carrier selection code (10xy, 16xy)" + carrierConnects}},
 }
+
+// carrierConnects ends the reason for a carrier selection code.
+const carrierConnects = ": that carrier carries and bills the call to whatever follows, at prices the rate deck does not hold; dial the number without it"
 
 // carrierSelection are national significant numbers that begin with a
 // carrier selection code, by calling code: caught however they are
@@ -64,7 +105,27 @@ var carrierSelection = map[int]accessCode{
 	// (call-by-call), 010xy and 0100yy, never a subscriber number
 	// (Bundesnetzagentur's Verbindungsnetzbetreiberkennzahlen).
 	49: {regexp.MustCompile(`^10`),
-		"it begins with 010 (+49 10), a call-by-call carrier selection code (010xy, 0100yy): that carrier carries and bills the call to whatever follows, at prices the rate deck does not hold; dial the number without it"},
+		"it begins with 010 (+49 10), a call-by-call carrier selection code (010xy, 0100yy)" + carrierConnects},
+	// Italy, Spain and Poland have no national prefix: the code is the
+	// start of what reads as the national significant number.
+	// Italy: a Carrier Selection code dialled before the number
+	// overrides preselection (AGCOM delibera 3/CIR/99, art. 2.5); the
+	// codes are 10xy and 10xyz (libphonenumber lists them as short
+	// codes). No number begins with 10: fixed numbers begin with 0, and
+	// those beginning with 1 with 144, 166, 178 or 199.
+	39: {regexp.MustCompile(`^10`),
+		"it begins with 10 (+39 10), a carrier selection code (10xy, 10xyz)" + carrierConnects},
+	// Spain: carrier selection codes are 105X(Y)(Z) and 107X(Y)(Z)
+	// (Plan Nacional de Numeración, 5.12, as quoted in BOE-A-1999-16585).
+	// Numbers begin with 5-9; 100x customer service codes stay.
+	34: {regexp.MustCompile(`^10[57]`),
+		"it begins with 105 or 107 (+34 105, +34 107), a carrier selection code (105x, 107x, four to six digits)" + carrierConnects},
+	// Poland: a network access number (numer dostępu do sieci, NDS) of
+	// the form 10XX or 10XXX picks the carrier (Plan numeracji krajowej,
+	// assigned by UKE). Numbers have nine digits, none beginning with 10
+	// (the lowest area code is 12).
+	48: {regexp.MustCompile(`^10`),
+		"it begins with 10 (+48 10), a carrier selection code (NDS, 10xx, 10xxx)" + carrierConnects},
 }
 
 // accessCodeWhy says why digits, dialled nationally in country without

@@ -8,6 +8,13 @@ import (
 	"github.com/tollguard/tollguard"
 )
 
+var (
+	planCH = tollguard.NumberPlan{Country: "CH"}
+	planNL = tollguard.NumberPlan{Country: "NL"}
+	planAU = tollguard.NumberPlan{Country: "AU"}
+	planRO = tollguard.NumberPlan{Country: "RO"}
+)
+
 // A carrier or feature code dialled before a number is acted on by the
 // carrier, which connects what follows: the whole string is not the
 // number libphonenumber may read it as.
@@ -46,6 +53,30 @@ func TestClassifyCodesBeforeANumber(t *testing.T) {
 		{"US operator-assisted international", "01 682 12345", planUS, "operator"},
 		{"US operator-assisted, ten digits", "0 212 555 010", planUS, "operator"},
 		{"CA operator-assisted international", "01 682 12345", planCA, "operator"},
+		// Carrier selection codes dialled before the number. Each whole
+		// string read as a number of the country (AT, CH, NL: possible
+		// +43/+41/+31 numbers; AU, IT: +61/+39 numbers of no region; FR:
+		// a Paris number; ES: a short code; PL, RO: possible numbers).
+		{"AT carrier selection to Niue", "1012 00 683 123", planAT, "carrier selection"},
+		{"AT carrier selection, three-digit operator code", "10123 00 683 1234", planAT, "carrier selection"},
+		{"AT carrier selection then directory enquiries", "1012 118 877", planAT, "carrier selection"},
+		{"CH carrier selection to Niue", "1077 00 683 123", planCH, "carrier selection"},
+		{"CH carrier selection then a national number", "1087 0900 1234", planCH, "carrier selection"},
+		{"NL carrier selection to Niue", "1688 0068312", planNL, "carrier selection"},
+		{"NL carrier selection then a service number", "1688 1850", planNL, "carrier selection"},
+		{"IT carrier selection to Niue", "1055 00683123", planIT, "carrier selection"},
+		{"IT carrier selection then premium", "1055 892 123", planIT, "carrier selection"},
+		{"IT carrier selection with +39", "+39 1055 00683123", planIT, "carrier selection"},
+		{"AU override code then a Sydney number", "1414 02946000", planAU, "override code"},
+		{"AU override code then 0011 to Niue", "1414 0011 683 1234", planAU, "override code"},
+		{"FR carrier selection read as a Paris number", "1612 11811", planFR, "carrier selection"},
+		{"ES carrier selection then directory enquiries", "1050 11818", planES, "carrier selection"},
+		{"ES carrier selection, 107x", "1073 11888", planES, "carrier selection"},
+		{"ES carrier selection with +34", "+34 1050 11818", planES, "carrier selection"},
+		{"PL carrier selection then directory enquiries", "1033 118913", planPL, "carrier selection"},
+		{"PL carrier selection with +48", "+48 1033 118913", planPL, "carrier selection"},
+		{"RO carrier selection 10xy", "1012 11811", planRO, "carrier selection"},
+		{"RO carrier selection 16xy then Bucharest", "1612 021 123 4567", planRO, "carrier selection"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -81,6 +112,55 @@ func TestClassifyCodesBeforeANumber(t *testing.T) {
 		{"GB to the US is no dial-around", "001 212 555 0100", planGB, tollguard.ClassInternational, false},
 		{"US 011 is the international prefix", "011 682 12345", planUS, tollguard.ClassInternational, false},
 		{"US 0 alone is the operator", "0", planUS, tollguard.ClassNational, true},
+		// Emergency numbers, short codes and numbers of the countries
+		// with carrier selection codes.
+		{"AT emergency 133", "133", planAT, tollguard.ClassEmergency, false},
+		{"AT directory enquiries", "118877", planAT, tollguard.ClassNational, true},
+		{"AT Vienna", "01 5880 0", planAT, tollguard.ClassNational, false},
+		{"AT toll free", "0800 123 456", planAT, tollguard.ClassTollFree, false},
+		{"AT four digits are an extension", "1012", planAT, tollguard.ClassInternal, false},
+		{"CH emergency 1414 Rega", "1414", planCH, tollguard.ClassEmergency, false},
+		{"CH directory enquiries", "1811", planCH, tollguard.ClassPremium, true},
+		{"CH carrier selection code alone is a short code", "10741", planCH, tollguard.ClassNational, true},
+		{"CH Zurich", "044 668 18 00", planCH, tollguard.ClassNational, false},
+		{"CH toll free", "0800 123 456", planCH, tollguard.ClassTollFree, false},
+		{"NL emergency 112", "112", planNL, tollguard.ClassEmergency, false},
+		{"NL municipality 14020", "14020", planNL, tollguard.ClassNational, false},
+		{"NL directory enquiries", "1850", planNL, tollguard.ClassNational, true},
+		{"NL Amsterdam", "020 123 4567", planNL, tollguard.ClassNational, false},
+		{"NL toll free", "0800 1234", planNL, tollguard.ClassTollFree, false},
+		{"IT emergency 1530", "1530", planIT, tollguard.ClassEmergency, false},
+		{"IT carrier selection code alone is a short code", "1055", planIT, tollguard.ClassNational, true},
+		{"IT Rome", "06 1234 5678", planIT, tollguard.ClassNational, false},
+		{"IT toll free", "800 123 456", planIT, tollguard.ClassTollFree, false},
+		{"IT premium 892", "892 123", planIT, tollguard.ClassPremium, false},
+		{"AU emergency 000", "000", planAU, tollguard.ClassEmergency, false},
+		{"AU local rate 13", "13 12 34", planAU, tollguard.ClassNational, false},
+		{"AU local rate 1300", "1300 123 456", planAU, tollguard.ClassNational, false},
+		{"AU toll free 1800", "1800 123 456", planAU, tollguard.ClassTollFree, false},
+		{"AU premium 1900", "1900 123 456", planAU, tollguard.ClassPremium, false},
+		{"AU directory enquiries", "1223", planAU, tollguard.ClassNational, true},
+		{"AU Sydney", "02 9460 0000", planAU, tollguard.ClassNational, false},
+		{"AU international 0011", "0011 44 20 7946 0000", planAU, tollguard.ClassInternational, false},
+		{"FR emergency 15", "15", planFR, tollguard.ClassEmergency, false},
+		{"FR directory enquiries", "118 712", planFR, tollguard.ClassPremium, true},
+		{"FR 3949", "3949", planFR, tollguard.ClassPremium, true},
+		{"FR operator customer service 1014", "1014", planFR, tollguard.ClassPremium, true},
+		{"FR Paris", "01 40 12 34 56", planFR, tollguard.ClassNational, false},
+		{"FR toll free", "0800 12 34 56", planFR, tollguard.ClassTollFree, false},
+		{"ES emergency 091", "091", planES, tollguard.ClassEmergency, false},
+		{"ES directory enquiries", "11818", planES, tollguard.ClassPremium, true},
+		{"ES customer service 1004", "1004", planES, tollguard.ClassNational, true},
+		{"ES Madrid", "91 123 45 67", planES, tollguard.ClassNational, false},
+		{"ES toll free", "900 123 456", planES, tollguard.ClassTollFree, false},
+		{"PL emergency 997", "997", planPL, tollguard.ClassEmergency, false},
+		{"PL directory enquiries", "118913", planPL, tollguard.ClassNational, true},
+		{"PL Warsaw", "22 123 45 67", planPL, tollguard.ClassNational, false},
+		{"PL toll free", "800 123 456", planPL, tollguard.ClassTollFree, false},
+		{"RO emergency 112", "112", planRO, tollguard.ClassEmergency, false},
+		{"RO directory enquiries", "118932", planRO, tollguard.ClassPremium, true},
+		{"RO Bucharest", "021 123 4567", planRO, tollguard.ClassNational, false},
+		{"RO toll free", "0800 123 456", planRO, tollguard.ClassTollFree, false},
 	}
 	for _, tt := range keep {
 		t.Run(tt.name, func(t *testing.T) {
@@ -117,6 +197,24 @@ func TestGateDeniesCodesBeforeANumber(t *testing.T) {
 	d = f.want(tollguard.Call{Dialled: "0168212345"}, tollguard.Deny, tollguard.ReasonDestinationDenied)
 	if last := d.Steps[len(d.Steps)-1]; !strings.Contains(last.Detail, "operator") {
 		t.Errorf("deny step %q does not say why", last.Detail)
+	}
+
+	// A carrier selection code before a number whitelisted by its
+	// country's rule.
+	for _, tt := range []struct{ country, prefix, number, evasion, why string }{
+		{"AT", "+43", "01 5880 0", "1012 00 683 123", "carrier selection"},
+		{"IT", "+39", "06 1234 5678", "1055 00683123", "carrier selection"},
+		{"AU", "+61", "02 9460 0000", "1414 02946000", "override code"},
+	} {
+		f.account(func(a *tollguard.Account) { a.Plan = tollguard.NumberPlan{Country: tt.country}; a.Whitelist = true })
+		if err := f.db.AddRule(ctx, &tollguard.Rule{Account: "acme", Prefix: tt.prefix, Action: tollguard.RuleAllow}); err != nil {
+			t.Fatal(err)
+		}
+		f.want(tollguard.Call{Dialled: tt.number}, tollguard.Allow, tollguard.ReasonWhitelist)
+		d = f.want(tollguard.Call{Dialled: tt.evasion}, tollguard.Deny, tollguard.ReasonDestinationDenied)
+		if last := d.Steps[len(d.Steps)-1]; !strings.Contains(last.Detail, tt.why) {
+			t.Errorf("%s: deny step %q does not say why", tt.country, last.Detail)
+		}
 	}
 
 	f.account(func(a *tollguard.Account) { a.Plan = tollguard.NumberPlan{Country: "GB"}; a.Whitelist = false })
