@@ -2,12 +2,14 @@ package tollguard
 
 import (
 	"cmp"
+	"fmt"
 	"maps"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/nyaruka/phonenumbers"
 )
@@ -23,13 +25,84 @@ import (
 // count: visual separators and one trailing '#' are ignored, but a
 // leading '+' or an international prefix ("+112", "00112") or extra
 // digits ("9991") make it not an emergency number, so that a toll
-// number cannot pass as one.
+// number cannot pass as one. One of the country's caller ID codes
+// before exactly one of its emergency numbers (GB 141 999, US *67 911,
+// DE #31# 110) is one too (callerIDCodes).
 func IsEmergency(dialled, country string) bool {
+	country = strings.ToUpper(strings.TrimSpace(country))
+	if _, ok := callerIDEmergency(dialled, country); ok {
+		return true
+	}
 	digits, plus, ok := cleanDialled(dialled)
 	if !ok || plus {
 		return false
 	}
-	return emergencyDigits(digits, strings.ToUpper(strings.TrimSpace(country)))
+	return emergencyDigits(digits, country)
+}
+
+// callerIDCode is a code dialled before a number to withhold or show
+// the caller's number on that one call, and which of the two it does.
+type callerIDCode struct{ code, does string }
+
+// callerIDCodes are each country's caller ID codes. The carrier acts on
+// the code and connects what follows; before an emergency number it
+// connects the emergency service, which gets the caller's number
+// whatever the code asked. So a code and exactly an emergency number of
+// the country is an emergency call; a code before anything else is the
+// carrier's to connect, and unknown (number_access.go). Keep these to
+// codes with an official source.
+var callerIDCodes = map[string][]callerIDCode{
+	// United Kingdom: 141 withholds the caller's number, 1470 shows it
+	// (Ofcom's Numbering Conventions, A9, and its guidance on CLI
+	// facilities, under which a 999 or 112 call carries the number to
+	// the emergency service whatever its privacy marking).
+	"GB": {{"141", "withholds the caller's number"}, {"1470", "shows the caller's number"}},
+	"US": nanpCallerIDCodes,
+	"CA": nanpCallerIDCodes,
+	// Germany: the per-call CLIR codes of 3GPP TS 22.030 (ETSI TS 122
+	// 030) Annex B, supplementary service code 31, as German carriers
+	// take them: #31# withholds the caller's number, *31# shows it.
+	"DE": {{"#31#", "withholds the caller's number"}, {"*31#", "shows the caller's number"}},
+}
+
+// nanpCallerIDCodes are the US's and Canada's: the vertical service
+// codes *67 (Calling Number Delivery Blocking) and *82 (shows the
+// number on a line that withholds it) (NANPA's VSC definitions; FCC 47
+// CFR 64.1601(b) has carriers honour both), and 1167 and 1182, the same
+// codes from a rotary phone (11 stands for * there). No NANP number
+// begins with 1 after the national prefix.
+var nanpCallerIDCodes = []callerIDCode{
+	{"*67", "withholds the caller's number"}, {"*82", "shows the caller's number"},
+	{"1167", "withholds the caller's number"}, {"1182", "shows the caller's number"},
+}
+
+// callerIDEmergency reports whether dialled is one of country's caller
+// ID codes followed by exactly one of its emergency numbers, and says
+// so for Number.Why. Separators are ignored, and so is a trailing '#'
+// (the send key) after a code of digits; after *67 or #31# it would
+// make the whole a supplementary service string (3GPP TS 22.030), not a
+// call.
+func callerIDEmergency(dialled, country string) (why string, ok bool) {
+	codes := callerIDCodes[country]
+	if len(codes) == 0 {
+		return "", false
+	}
+	s := strings.Map(func(r rune) rune {
+		if r < utf8.RuneSelf && isSeparator(byte(r)) {
+			return -1
+		}
+		return r
+	}, dialled)
+	for _, c := range codes {
+		rest, found := strings.CutPrefix(s, c.code)
+		if !found || strings.HasSuffix(rest, "#") && strings.ContainsAny(c.code, "*#") {
+			continue
+		}
+		if digits, plus, ok := cleanDialled(rest); ok && !plus && emergencyDigits(digits, country) {
+			return fmt.Sprintf("the emergency number %s after %s, which %s (the emergency service gets it anyway)", digits, c.code, c.does), true
+		}
+	}
+	return "", false
 }
 
 // universalEmergency are the numbers that are emergency numbers in every

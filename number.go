@@ -158,7 +158,9 @@ type Number struct {
 	ExtensionLength bool
 	// Why says, for some ClassUnknown numbers, why the dialled string is
 	// not a number the gate can judge: a carrier or feature code before
-	// a number (DE 01013, GB 141, US 101XXXX), "" otherwise.
+	// a number (DE 01013, GB 141, US 101XXXX). For an emergency number
+	// dialled after a caller ID code (GB 141 999), it names both. ""
+	// otherwise.
 	Why string
 }
 
@@ -319,14 +321,22 @@ type HighRiskMatcher interface {
 // includes local dialling without the area code (NANP 7 digits), whose
 // destination cannot be known. So is a carrier or feature code dialled
 // before a number (GB 141, DE 01013; number_access.go), whose carrier
-// connects what follows, with Why saying so.
+// connects what follows, with Why saying so; but a caller ID code
+// before exactly an emergency number (GB 141 999) is that emergency
+// number.
 func Classify(dialled string, plan NumberPlan, hr HighRiskMatcher) (n Number) {
 	n = Number{Dialled: dialled, Class: ClassUnknown, Type: TypeUnknown}
+	country := strings.ToUpper(strings.TrimSpace(plan.Country))
+	// Before the cleaning, which refuses a * or # inside the number
+	// (US *67 911, DE #31# 110).
+	if why, ok := callerIDEmergency(dialled, country); ok {
+		n.Class, n.Type, n.Why = ClassEmergency, TypeShortCode, why
+		return n
+	}
 	digits, plus, ok := cleanDialled(dialled)
 	if !ok {
 		return n
 	}
-	country := strings.ToUpper(strings.TrimSpace(plan.Country))
 	if !plus && emergencyDigits(digits, country) {
 		n.Class, n.Type = ClassEmergency, TypeShortCode
 		return n

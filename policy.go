@@ -552,6 +552,10 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 	// several countries they can be premium short codes of the account's
 	// (AT fire brigade 122 is one in ES), allowed with no limit.
 	if num.Class == ClassEmergency {
+		if num.Why != "" { // behind a caller ID code: say which number it is
+			e.allow(ReasonEmergency, "emergency", "%s is %s", c.Dialled, num.Why)
+			return
+		}
 		e.allow(ReasonEmergency, "emergency", "%s is an emergency number", c.Dialled)
 		return
 	}
