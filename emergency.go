@@ -105,6 +105,20 @@ func callerIDEmergency(dialled, country string) (why string, ok bool) {
 	return "", false
 }
 
+// dialplanCallerIDCodes are the caller ID codes that the dialplan
+// include lets through before 112, 911 and 999 without asking tollguard,
+// whatever the account's country: those that begin with * or #. The
+// include's list holds for every country, and no number anywhere
+// begins with * or #, so none of these strings can be a number that
+// costs money. Codes of digits wait for the gate: GB 141 999 is a
+// premium-rate number in Andorra (+376 141999), and 1182 911 one in New
+// Zealand.
+var dialplanCallerIDCodes = [...]string{"*67", "*82", "#31#", "*31#"}
+
+// DialplanCallerIDCodes returns the caller ID codes that the dialplan
+// include lets through before 112, 911 and 999 by itself.
+func DialplanCallerIDCodes() []string { return slices.Clone(dialplanCallerIDCodes[:]) }
+
 // universalEmergency are the numbers that are emergency numbers in every
 // country (see IsEmergency); the dialplan include lets them through by
 // itself.

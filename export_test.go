@@ -10,3 +10,12 @@ func SweepSightings(p *Policy) int {
 
 // LanguageHasPrefix is languageHasPrefix, for its table test.
 var LanguageHasPrefix = languageHasPrefix
+
+// CallerIDCodes lists country's caller ID codes (callerIDCodes).
+func CallerIDCodes(country string) []string {
+	var codes []string
+	for _, c := range callerIDCodes[country] {
+		codes = append(codes, c.code)
+	}
+	return codes
+}

@@ -1,6 +1,7 @@
 package tollguard_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -102,5 +103,33 @@ func TestClassifyEmergencyAfterCallerIDCode(t *testing.T) {
 	six := tollguard.NumberPlan{Country: "GB", InternalMaxLen: 7}
 	if got := tollguard.Classify("141999", six, nil); got.Class != tollguard.ClassEmergency {
 		t.Errorf("141999 with 7-digit extensions: %s, want emergency", got.Class)
+	}
+}
+
+// The include lets its codes through before 112, 911 and 999 whatever
+// the account's country: each must be some country's caller ID code,
+// and none a string of digits, which in some country is a number that
+// costs money (GB 141 999 is a premium-rate number in Andorra).
+func TestDialplanCallerIDCodes(t *testing.T) {
+	codes := tollguard.DialplanCallerIDCodes()
+	if len(codes) == 0 {
+		t.Fatal("no codes")
+	}
+	var sourced []string
+	for _, c := range []string{"GB", "US", "CA", "DE"} {
+		sourced = append(sourced, tollguard.CallerIDCodes(c)...)
+	}
+	for _, code := range codes {
+		if !slices.Contains(sourced, code) {
+			t.Errorf("%s is no country's caller ID code", code)
+		}
+		if code[0] != '*' && code[0] != '#' {
+			t.Errorf("%s does not begin with * or #", code)
+		}
+	}
+	for _, digits := range []struct{ dialled, country string }{{"141999", "AD"}, {"1182911", "NZ"}} {
+		if n := tollguard.Classify(digits.dialled, tollguard.NumberPlan{Country: digits.country}, nil); !n.Is(tollguard.ClassPremium) {
+			t.Errorf("%s in %s: %s, the reason GB's and the NANP's digit codes are not on the include's list", digits.dialled, digits.country, n.Class)
+		}
 	}
 }

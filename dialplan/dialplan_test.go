@@ -927,11 +927,23 @@ func TestIncludeBehaviour(t *testing.T) {
 		if !strings.Contains(Include, want) {
 			t.Errorf("the include's built-in emergency numbers are not %s", want)
 		}
+		// After the caller ID codes tollguard lets through in every
+		// country, as a bracket class: REGEX drops a backslash.
+		var codes []string
+		for _, c := range tollguard.DialplanCallerIDCodes() {
+			codes = append(codes, strings.ReplaceAll(c, "*", "[*]"))
+		}
+		want = `REGEX("^(` + strings.Join(codes, "|") + `)(` + strings.Join(tollguard.UniversalEmergencyNumbers(), "|") + `)$" ${tg_num})`
+		if !strings.Contains(Include, want) {
+			t.Errorf("the include's caller ID codes before emergency numbers are not %s", want)
+		}
 	})
 	t.Run("EmergencyNeverWaitsForTheGate", func(t *testing.T) {
 		// Dialled at once, without a FastAGI session that a stopped
 		// tollguard could hold; recorded by the hangup handler after.
-		for _, tt := range []struct{ num, extra string }{{"112", ""}, {"999", ""}, {"911", "000|110"}, {"000", "000|110"}, {"999#", ""}, {"110#", "000|110"}} {
+		for _, tt := range []struct{ num, extra string }{{"112", ""}, {"999", ""}, {"911", "000|110"}, {"000", "000|110"}, {"999#", ""}, {"110#", "000|110"},
+			// After a caller ID code that begins with * or #.
+			{"*67911", ""}, {"*82911", ""}, {"#31#112", ""}, {"*31#112", "000|110"}, {"#31#999", ""}, {"*67112", ""}} {
 			s := newSim(t, "PJSIP")
 			s.globals["TOLLGUARD_EMERGENCY"] = tt.extra
 			s.agi = func(s *sim, _ string, _ []string) { s.vars["AGISTATUS"] = "FAILURE" }
@@ -957,14 +969,21 @@ func TestIncludeBehaviour(t *testing.T) {
 				t.Errorf("%s: handlers %q ran %q, want %q", tt.num, s.handlers, got, want)
 			}
 		}
-		s := newSim(t, "PJSIP")
-		s.agi = func(s *sim, _ string, _ []string) {}
-		s.call("1120", "1120")
-		if s.returned || len(s.agiCalls) != 1 || s.agiCalls[0][0] != "agi://127.0.0.1:4573/outbound" {
-			t.Errorf("1120 treated as emergency: %q", s.agiCalls)
+		// The gate judges anything else: more digits, a code of digits
+		// (GB 141999 is a premium number in Andorra), a send key after a
+		// code (a USSD string on a GSM trunk), a code before a number of
+		// TOLLGUARD_EMERGENCY, two codes.
+		for _, num := range []string{"1120", "*679111", "*67911#", "141999", "1470112", "1167911", "*67*67911", "**67911", "*31#110", "#31#0900123456", "*6911", "#31112"} {
+			s := newSim(t, "PJSIP")
+			s.globals["TOLLGUARD_EMERGENCY"] = "000|110"
+			s.agi = func(s *sim, _ string, _ []string) {}
+			s.call(num, num)
+			if s.returned || len(s.agiCalls) != 1 || s.agiCalls[0][0] != "agi://127.0.0.1:4573/outbound" {
+				t.Errorf("%s treated as emergency: %q", num, s.agiCalls)
+			}
 		}
 		// On a Local channel (follow-me), with what the caller passed down.
-		s = newSim(t, "Local")
+		s := newSim(t, "Local")
 		s.vars["TOLLGUARD_EXT"], s.vars["TOLLGUARD_SRC"], s.vars["TOLLGUARD_SRC_EXT"] = "1001", "192.0.2.10:5060", "1001"
 		s.call("999", "999")
 		s.runHandlers()
