@@ -80,17 +80,10 @@ func TestSweepAfterRestartAndClockStep(t *testing.T) {
 		restarted(f, &mono)
 		mono += time.Minute
 		f.now = f.now.Add(24*time.Hour + time.Minute)
-		if r, err := f.p.Sweep(ctx, f.db, chanGone, nil, 30*time.Second); err != nil || r.GoneWaiting != 1 {
-			t.Fatalf("first sweep: %+v, %v", r, err)
-		}
-		mono += 30 * time.Second
-		f.now = f.now.Add(30 * time.Second)
-		if r, err := f.p.Sweep(ctx, f.db, chanGone, nil, 30*time.Second); err != nil || r.SettledGone != 1 {
-			t.Fatalf("second sweep: %+v, %v", r, err)
-		}
-		if c, _ := f.db.Call(ctx, d.CallID); c.SettledBy != "sweep:gone" || c.Billsec != 120 {
-			t.Errorf("call %+v; want charged 120 s, to its first sighting", c)
-		}
+		sweepGone(t, f, d.CallID, func() {
+			mono += 30 * time.Second
+			f.now = f.now.Add(30 * time.Second)
+		}, 120)
 	})
 	t.Run("StepCorrectedBetweenSightings", func(t *testing.T) {
 		f := newFixture(t)
@@ -101,17 +94,10 @@ func TestSweepAfterRestartAndClockStep(t *testing.T) {
 		restarted(f, &mono)
 		mono += time.Minute
 		f.now = f.now.Add(24*time.Hour + time.Minute)
-		if r, err := f.p.Sweep(ctx, f.db, chanGone, nil, 30*time.Second); err != nil || r.GoneWaiting != 1 {
-			t.Fatalf("first sweep: %+v, %v", r, err)
-		}
-		mono += time.Minute
-		f.now = f.now.Add(time.Minute - 24*time.Hour) // set right
-		if r, err := f.p.Sweep(ctx, f.db, chanGone, nil, 30*time.Second); err != nil || r.SettledGone != 1 {
-			t.Fatalf("second sweep: %+v, %v", r, err)
-		}
-		if c, _ := f.db.Call(ctx, d.CallID); c.SettledBy != "sweep:gone" || c.Billsec != 120 {
-			t.Errorf("call %+v; want charged 120 s, to its first sighting", c)
-		}
+		sweepGone(t, f, d.CallID, func() {
+			mono += time.Minute
+			f.now = f.now.Add(time.Minute - 24*time.Hour) // set right
+		}, 120)
 	})
 	// A box that came up with its clock 200 days behind and synced
 	// late: the step is held as any other, but the calls decided before
@@ -127,20 +113,13 @@ func TestSweepAfterRestartAndClockStep(t *testing.T) {
 		restarted(f, &mono)
 		mono += time.Minute
 		f.now = decided.Add(2 * time.Minute) // synced
-		if r, err := f.p.Sweep(ctx, f.db, chanGone, nil, 30*time.Second); err != nil || r.GoneWaiting != 1 {
-			t.Fatalf("first sweep: %+v, %v", r, err)
-		}
-		if ahead := f.p.WallAhead(); ahead < 199*24*time.Hour {
-			t.Fatalf("the watch holds %v ahead; want the 200 days' sync held", ahead)
-		}
-		mono += 30 * time.Second
-		f.now = f.now.Add(30 * time.Second)
-		if r, err := f.p.Sweep(ctx, f.db, chanGone, nil, 30*time.Second); err != nil || r.SettledGone != 1 {
-			t.Fatalf("second sweep: %+v, %v", r, err)
-		}
-		if c, _ := f.db.Call(ctx, d.CallID); c.SettledBy != "sweep:gone" || c.Billsec != 120 {
-			t.Errorf("call %+v; want charged 120 s, to its first sighting", c)
-		}
+		sweepGone(t, f, d.CallID, func() {
+			if ahead := f.p.WallAhead(); ahead < 199*24*time.Hour {
+				t.Fatalf("the watch holds %v ahead; want the 200 days' sync held", ahead)
+			}
+			mono += 30 * time.Second
+			f.now = f.now.Add(30 * time.Second)
+		}, 120)
 	})
 }
 
@@ -149,7 +128,6 @@ func TestSweepAfterRestartAndClockStep(t *testing.T) {
 // charged to its first sighting on the wall clock: set a day ahead
 // before that sighting, it paid its whole reservation for a minute.
 func TestSweepGoneChargeOnTheMonotonicClock(t *testing.T) {
-	ctx := context.Background()
 	f := newFixture(t)
 	var mono time.Duration
 	f.p.Mono = func() time.Duration { return mono }
@@ -157,16 +135,27 @@ func TestSweepGoneChargeOnTheMonotonicClock(t *testing.T) {
 	d := f.want(tollguard.Call{Dialled: "07400123456", UniqueID: "pbx-5.1"}, tollguard.Allow, tollguard.ReasonOK)
 	mono += time.Minute
 	f.now = f.now.Add(24*time.Hour + time.Minute)
+	sweepGone(t, f, d.CallID, func() {
+		mono += 30 * time.Second
+		f.now = f.now.Add(30 * time.Second)
+	}, 60)
+}
+
+// sweepGone runs two sweeps that find call id's channel gone, between
+// them (the gone wait) and after the first, and wants it charged billsec,
+// to its first sighting.
+func sweepGone(t *testing.T, f *fixture, id int64, between func(), billsec int64) {
+	t.Helper()
+	ctx := context.Background()
 	if r, err := f.p.Sweep(ctx, f.db, chanGone, nil, 30*time.Second); err != nil || r.GoneWaiting != 1 {
 		t.Fatalf("first sweep: %+v, %v", r, err)
 	}
-	mono += 30 * time.Second
-	f.now = f.now.Add(30 * time.Second)
+	between()
 	if r, err := f.p.Sweep(ctx, f.db, chanGone, nil, 30*time.Second); err != nil || r.SettledGone != 1 {
 		t.Fatalf("second sweep: %+v, %v", r, err)
 	}
-	if c, _ := f.db.Call(ctx, d.CallID); c.SettledBy != "sweep:gone" || c.Billsec != 60 {
-		t.Errorf("call %+v; want charged 60 s, to its first sighting", c)
+	if c, _ := f.db.Call(ctx, id); c.SettledBy != "sweep:gone" || c.Billsec != billsec {
+		t.Errorf("call %+v; want charged %d s, to its first sighting", c, billsec)
 	}
 }
 
