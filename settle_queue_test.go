@@ -258,6 +258,29 @@ func (s *failOne) SettleCall(ctx context.Context, st tollguard.Settlement) (toll
 	return s.failingSettles.SettleCall(ctx, st)
 }
 
+// oneFailingAlone queues two settlements (20 s each) while the disk is
+// full, then frees it: call bad's row stays unreadable (the store fails
+// its settlement alone, as a corrupt page would), good's settles.
+func oneFailingAlone(t *testing.T, pbx string) (f *fixture, logs *syncBuffer, bad, good tollguard.Decision) {
+	t.Helper()
+	f, fs, logs := failingFixture(t)
+	one := &failOne{failingSettles: fs, err: sqlite3.Error{Code: sqlite3.ErrCorrupt, ExtendedCode: sqlite3.ErrCorrupt.Extend(0)}}
+	f.p.Store = one
+	f.account(func(a *tollguard.Account) { a.MaxCallSecs = 600 })
+	bad = f.want(tollguard.Call{Dialled: "07400123456", UniqueID: pbx + ".1"}, tollguard.Allow, tollguard.ReasonOK)
+	good = f.want(tollguard.Call{Dialled: "07400123456", UniqueID: pbx + ".2"}, tollguard.Allow, tollguard.ReasonOK)
+	f.now = f.now.Add(30 * time.Second)
+	one.id.Store(bad.CallID)
+	fs.fail(diskFull)
+	for _, id := range []int64{bad.CallID, good.CallID} {
+		if _, err := f.p.Settle(context.Background(), tollguard.Settlement{CallID: id, Billsec: 20, By: "agi"}); !errors.Is(err, tollguard.ErrSettlementPending) {
+			t.Fatalf("settle %d with the disk full: %v", id, err)
+		}
+	}
+	fs.fail(nil)
+	return f, logs, bad, good
+}
+
 // TestPendingSettlementFailingAloneDoesNotHoldTheOthers: a settlement
 // the store fails on every try, its call's alone, was first in the
 // queue; the retries stopped at it, so the settlements kept behind it
@@ -265,22 +288,8 @@ func (s *failOne) SettleCall(ctx context.Context, st tollguard.Settlement) (toll
 // open (their reservations held, the sweep leaving them alone) until a
 // restart, when the sweep charged each its full reservation.
 func TestPendingSettlementFailingAloneDoesNotHoldTheOthers(t *testing.T) {
-	f, fs, _ := failingFixture(t)
+	f, _, _, good := oneFailingAlone(t, "pbx-8")
 	ctx := context.Background()
-	one := &failOne{failingSettles: fs, err: sqlite3.Error{Code: sqlite3.ErrCorrupt, ExtendedCode: sqlite3.ErrCorrupt.Extend(0)}}
-	f.p.Store = one
-	f.account(func(a *tollguard.Account) { a.MaxCallSecs = 600 })
-	bad := f.want(tollguard.Call{Dialled: "07400123456", UniqueID: "pbx-8.1"}, tollguard.Allow, tollguard.ReasonOK)
-	good := f.want(tollguard.Call{Dialled: "07400123456", UniqueID: "pbx-8.2"}, tollguard.Allow, tollguard.ReasonOK)
-	f.now = f.now.Add(30 * time.Second)
-	one.id.Store(bad.CallID)
-	fs.fail(diskFull)
-	for _, id := range []int64{bad.CallID, good.CallID} {
-		if _, err := f.p.Settle(ctx, tollguard.Settlement{CallID: id, Billsec: 20, By: "agi"}); !errors.Is(err, tollguard.ErrSettlementPending) {
-			t.Fatalf("settle %d with the disk full: %v", id, err)
-		}
-	}
-	fs.fail(nil) // the disk has room again; call bad's row stays unreadable
 	for range 3 {
 		f.p.RetrySettlements(ctx)
 	}
@@ -299,22 +308,8 @@ func TestPendingSettlementFailingAloneDoesNotHoldTheOthers(t *testing.T) {
 // start's sweep charged their calls their full reservation, though the
 // store would have taken them.
 func TestShutdownFlushTriesEachPendingSettlement(t *testing.T) {
-	f, fs, logs := failingFixture(t)
+	f, logs, bad, good := oneFailingAlone(t, "pbx-7")
 	ctx := context.Background()
-	one := &failOne{failingSettles: fs, err: sqlite3.Error{Code: sqlite3.ErrCorrupt, ExtendedCode: sqlite3.ErrCorrupt.Extend(0)}}
-	f.p.Store = one
-	f.account(func(a *tollguard.Account) { a.MaxCallSecs = 600 })
-	bad := f.want(tollguard.Call{Dialled: "07400123456", UniqueID: "pbx-7.1"}, tollguard.Allow, tollguard.ReasonOK)
-	good := f.want(tollguard.Call{Dialled: "07400123456", UniqueID: "pbx-7.2"}, tollguard.Allow, tollguard.ReasonOK)
-	f.now = f.now.Add(30 * time.Second)
-	one.id.Store(bad.CallID)
-	fs.fail(diskFull)
-	for _, id := range []int64{bad.CallID, good.CallID} {
-		if _, err := f.p.Settle(ctx, tollguard.Settlement{CallID: id, Billsec: 20, By: "agi"}); !errors.Is(err, tollguard.ErrSettlementPending) {
-			t.Fatalf("settle %d with the disk full: %v", id, err)
-		}
-	}
-	fs.fail(nil) // the disk has room again; call bad's row stays unreadable
 	if n := f.p.FlushSettlements(ctx); n != 1 {
 		t.Fatalf("flush left %d; want the failing one alone; log:\n%s", n, logs)
 	}
