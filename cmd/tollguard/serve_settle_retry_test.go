@@ -50,13 +50,7 @@ const (
 func startSettleOutage(t *testing.T, fail int) *settleOutage {
 	t.Helper()
 	ctx := context.Background()
-	c := newCLI(t)
-	c.ok("account", "add", "acme", "--country", "GB", "--currency", "GBP")
-	c.ok("credit", "add", "acme", "10.00")
-	c.ok("ext", "add", "1001", "--account", "acme", "--cidr", "127.0.0.0/8", "--no-asterisk")
-	deck := filepath.Join(t.TempDir(), "deck.csv")
-	os.WriteFile(deck, []byte("Dial Code;Destination;Rate per minute\n44;United Kingdom;0,0100\n"), 0o600)
-	c.ok("rates", "import", deck)
+	c := newLocalGBCLI(t)
 
 	cfg := filepath.Join(t.TempDir(), "tollguard.toml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf("db = %q\n[agi]\nlisten = \"127.0.0.1:0\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n[gate]\nsweep_interval = \"1h\"\n", c.db)), 0o600)
@@ -185,4 +179,19 @@ func TestServeLogsSettlementsLostAtShutdown(t *testing.T) {
 	if !regexp.MustCompile(`"settlement lost at shutdown" call_id=` + o.callID + ` billsec=1 `).MatchString(logs) {
 		t.Errorf("no line logs call %s's settlement (1 s) lost at shutdown:\n%s", o.callID, logs)
 	}
+}
+
+// newLocalGBCLI is a CLI on a database with account acme (GB, 10.00
+// GBP), extension 1001 calling from the loopback, and a 1p a minute
+// +44 rate.
+func newLocalGBCLI(t *testing.T) *cli {
+	t.Helper()
+	c := newCLI(t)
+	c.ok("account", "add", "acme", "--country", "GB", "--currency", "GBP")
+	c.ok("credit", "add", "acme", "10.00")
+	c.ok("ext", "add", "1001", "--account", "acme", "--cidr", "127.0.0.0/8", "--no-asterisk")
+	deck := filepath.Join(t.TempDir(), "deck.csv")
+	os.WriteFile(deck, []byte("Dial Code;Destination;Rate per minute\n44;United Kingdom;0,0100\n"), 0o600)
+	c.ok("rates", "import", deck)
+	return c
 }

@@ -39,13 +39,7 @@ func TestServeFlushesSettlementsOnAFailedStart(t *testing.T) {
 	}{{"StoreRecovered", true}, {"StoreStillFails", false}} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
-			c := newCLI(t)
-			c.ok("account", "add", "acme", "--country", "GB", "--currency", "GBP")
-			c.ok("credit", "add", "acme", "10.00")
-			c.ok("ext", "add", "1001", "--account", "acme", "--cidr", "127.0.0.0/8", "--no-asterisk")
-			deck := filepath.Join(t.TempDir(), "deck.csv")
-			os.WriteFile(deck, []byte("Dial Code;Destination;Rate per minute\n44;United Kingdom;0,0100\n"), 0o600)
-			c.ok("rates", "import", deck)
+			c := newLocalGBCLI(t)
 
 			dir := t.TempDir()
 			ca := filepath.Join(dir, "ca.pem")
