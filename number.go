@@ -375,10 +375,11 @@ func Classify(dialled string, plan NumberPlan, hr HighRiskMatcher) (n Number) {
 	}
 	// libphonenumber strips the country's own national prefix (and its
 	// own IDD) itself; strip a plan's different one here.
+	afterPrefix := false
 	if !intl && plan.NationalPrefix != "" && len(digits) > len(plan.NationalPrefix) &&
 		strings.HasPrefix(digits, plan.NationalPrefix) &&
 		plan.NationalPrefix != phonenumbers.GetNddPrefixForRegion(country, true) {
-		digits = digits[len(plan.NationalPrefix):]
+		digits, afterPrefix = digits[len(plan.NationalPrefix):], true
 	}
 	if !intl && regionMetadata()[country] == nil {
 		return n // a national number needs a country to mean anything
@@ -387,7 +388,7 @@ func Classify(dialled string, plan NumberPlan, hr HighRiskMatcher) (n Number) {
 	// reads as, the carrier connects what follows (number_access.go).
 	// Only a short code, overdialled, keeps its reading.
 	if !intl {
-		if why := accessCodeWhy(country, digits); why != "" {
+		if why := accessCodeWhy(country, digits, afterPrefix); why != "" {
 			defer func() {
 				if !n.Short {
 					n = Number{Dialled: dialled, Class: ClassUnknown, Type: TypeUnknown, Why: why}

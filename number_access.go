@@ -130,10 +130,17 @@ var carrierSelection = map[int]accessCode{
 
 // accessCodeWhy says why digits, dialled nationally in country without
 // the plan's international prefix, begin with an access code, or "".
-func accessCodeWhy(country, digits string) string {
+// afterPrefix is true when digits followed the plan's own national
+// prefix (90, with 9 for an outside line): a code is dialled in its
+// place, so what follows it is a national number, which can begin as a
+// code does (GB 0141 Glasgow, NL 0162, FR 01 60). No NANP number begins
+// with 0 or 1 after any prefix, so the NANP's codes hold either way.
+func accessCodeWhy(country, digits string, afterPrefix bool) string {
 	codes := accessCodes[country]
 	if phonenumbers.GetCountryCodeForRegion(country) == 1 {
 		codes = nanpAccessCodes
+	} else if afterPrefix {
+		return ""
 	}
 	for _, c := range codes {
 		if c.re.MatchString(digits) {

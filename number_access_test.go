@@ -223,3 +223,47 @@ func TestGateDeniesCodesBeforeANumber(t *testing.T) {
 		t.Errorf("deny step %q does not say why", last.Detail)
 	}
 }
+
+// A plan's own national prefix (9 for an outside line, then 0: "90")
+// is followed by a national number, which in GB, NL and FR can begin
+// as a code dialled without it does: GB 0141 (Glasgow) is 90 141, NL
+// 0162 is 90 162, FR 01 60 is 90 1 60. They were denied as codes. In
+// the NANP no number begins with 0 or 1 after the prefix either.
+func TestClassifyCodesAfterAPlanNationalPrefix(t *testing.T) {
+	own := func(country, national, intl string) tollguard.NumberPlan {
+		p := tollguard.NumberPlan{Country: country, NationalPrefix: national, IntlPrefix: intl}
+		if err := p.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, tt := range []struct {
+		dialled string
+		plan    tollguard.NumberPlan
+		e164    string
+	}{
+		{"90 141 496 0000", own("GB", "90", "900"), "+441414960000"},
+		{"90 1470 118118", own("GB", "90", "900"), "+441470118118"},
+		{"90 162 123456", own("NL", "90", "900"), "+31162123456"},
+		{"90 1 60 12 34 56", own("FR", "90", "900"), "+33160123456"},
+	} {
+		if got := tollguard.Classify(tt.dialled, tt.plan, nil); got.Class != tollguard.ClassNational || got.E164 != tt.e164 || got.Why != "" {
+			t.Errorf("%s %q: %s %q (%q), want national %s", tt.plan.Country, tt.dialled, got.Class, got.E164, got.Why, tt.e164)
+		}
+	}
+	// Without the plan's prefix, a code is still a code.
+	for _, tt := range []struct {
+		dialled string
+		plan    tollguard.NumberPlan
+		why     string
+	}{
+		{"141 020 7946 0000", own("GB", "90", "900"), "access code"},
+		{"1633 00 44 20", own("FR", "90", "900"), "carrier selection"},
+		{"91 01 682 12345", own("US", "91", "9011"), "operator"},
+		{"91 1010288 011 44 20 7946 0000", own("US", "91", "9011"), "dial-around"},
+	} {
+		if got := tollguard.Classify(tt.dialled, tt.plan, nil); got.Class != tollguard.ClassUnknown || !strings.Contains(got.Why, tt.why) {
+			t.Errorf("%s %q: %s (%q), want unknown naming the %s", tt.plan.Country, tt.dialled, got.Class, got.Why, tt.why)
+		}
+	}
+}
