@@ -354,6 +354,12 @@ func Classify(dialled string, plan NumberPlan, hr HighRiskMatcher) (n Number) {
 		if extensionLengthShortCode(&n, digits, country) {
 			return n
 		}
+		// So is such a short code after a caller ID code (GB 141 155):
+		// the carrier connects it.
+		if why := callerIDCodeBeforeShortCode(digits, country); why != "" {
+			n.Why, n.ExtensionLength = why, true
+			return n
+		}
 		// So is a whole national number this short (AD 912345 and HK
 		// 90031 are premium-rate numbers): it is that number, unless
 		// it is free.

@@ -1,7 +1,9 @@
 package tollguard
 
 import (
+	"fmt"
 	"regexp"
+	"strings"
 
 	"github.com/nyaruka/phonenumbers"
 )
@@ -155,6 +157,24 @@ func accessCodeWhy(country, digits string, afterPrefix bool) string {
 func carrierSelectionWhy(pn *phonenumbers.PhoneNumber) string {
 	if c, ok := carrierSelection[int(pn.GetCountryCode())]; ok && c.re.MatchString(phonenumbers.GetNationalSignificantNumber(pn)) {
 		return c.why
+	}
+	return ""
+}
+
+// callerIDCodeBeforeShortCode says why digits, as short as an
+// extension, are one of country's caller ID codes of digits (GB 141,
+// 1470; NANP 1167, 1182) before one of its short codes that costs money
+// or whose cost is unknown (GB 155, the international operator), or "".
+// Alone that short code is gated (extensionLengthShortCode); after the
+// code the whole was taken as a free internal call. Codes with * or #
+// make the whole no number at all.
+func callerIDCodeBeforeShortCode(digits, country string) string {
+	for _, c := range callerIDCodes[country] {
+		rest, ok := strings.CutPrefix(digits, c.code)
+		var sc Number
+		if ok && rest != "" && extensionLengthShortCode(&sc, rest, country) {
+			return fmt.Sprintf("it begins with %s, a caller ID code that %s, and the carrier connects what follows: the short code %s, which costs money or whose cost tollguard does not know", c.code, c.does, rest)
+		}
 	}
 	return ""
 }

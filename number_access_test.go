@@ -267,3 +267,47 @@ func TestClassifyCodesAfterAPlanNationalPrefix(t *testing.T) {
 		}
 	}
 }
+
+// As short as an extension, a caller ID code of digits before one of
+// the short codes that cost money is the carrier's to connect, as that
+// short code alone is: with 6-digit extensions GB 141 155 (withheld, to
+// the international operator) was a free internal call with no limit,
+// while 155 was gated. It is taken as internal only where it names one
+// of the account's extensions and the dialplan gates internal calls.
+func TestCallerIDCodeBeforeAShortCodeAsShortAsAnExtension(t *testing.T) {
+	gb6 := tollguard.NumberPlan{Country: "GB", InternalMaxLen: 6}
+	us7 := tollguard.NumberPlan{Country: "US", InternalMaxLen: 7}
+	for _, tt := range []struct {
+		dialled string
+		plan    tollguard.NumberPlan
+	}{
+		{"141155", gb6}, {"141100", gb6}, {"141 123", gb6}, {"1470100", tollguard.NumberPlan{Country: "GB", InternalMaxLen: 7}},
+		{"1167411", us7}, {"1182411", us7},
+	} {
+		got := tollguard.Classify(tt.dialled, tt.plan, nil)
+		if got.Class != tollguard.ClassUnknown || !got.ExtensionLength || !strings.Contains(got.Why, "caller ID code") {
+			t.Errorf("%s %q: %+v, want unknown, as short as an extension, with why", tt.plan.Country, tt.dialled, got)
+		}
+	}
+	// Free short codes after the code, and other digits, stay internal.
+	for _, dialled := range []string{"141105", "141234", "1410"} {
+		if got := tollguard.Classify(dialled, gb6, nil); got.Class != tollguard.ClassInternal {
+			t.Errorf("GB %q: %s, want internal", dialled, got.Class)
+		}
+	}
+
+	f := newFixture(t)
+	f.account(func(a *tollguard.Account) { a.Plan = gb6 })
+	d := f.want(tollguard.Call{Dialled: "141155"}, tollguard.Deny, tollguard.ReasonDestinationDenied)
+	if last := d.Steps[len(d.Steps)-1]; !strings.Contains(last.Detail, "155") {
+		t.Errorf("deny step %q does not name the short code", last.Detail)
+	}
+	f.want(tollguard.Call{Dialled: "141234"}, tollguard.Allow, tollguard.ReasonOK)
+	if err := f.db.CreateExtension(context.Background(), &tollguard.Extension{Name: "141155", Account: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	f.p.Configure(tollguard.PolicySettings{DefaultPlan: f.p.DefaultPlan, InternalCallsGated: true})
+	if d := f.want(tollguard.Call{Dialled: "141155"}, tollguard.Allow, tollguard.ReasonOK); d.Number.Class != tollguard.ClassInternal {
+		t.Errorf("extension 141155: %+v, want internal", d.Number)
+	}
+}
