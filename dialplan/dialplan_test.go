@@ -943,7 +943,9 @@ func TestIncludeBehaviour(t *testing.T) {
 		// tollguard could hold; recorded by the hangup handler after.
 		for _, tt := range []struct{ num, extra string }{{"112", ""}, {"999", ""}, {"911", "000|110"}, {"000", "000|110"}, {"999#", ""}, {"110#", "000|110"},
 			// After a caller ID code that begins with * or #.
-			{"*67911", ""}, {"*82911", ""}, {"#31#112", ""}, {"*31#112", "000|110"}, {"#31#999", ""}, {"*67112", ""}} {
+			{"*67911", ""}, {"*82911", ""}, {"#31#112", ""}, {"*31#112", "000|110"}, {"#31#999", ""}, {"*67112", ""},
+			// And before a number of TOLLGUARD_EMERGENCY.
+			{"*31#110", "000|110"}, {"#31#110", "000|110"}} {
 			s := newSim(t, "PJSIP")
 			s.globals["TOLLGUARD_EMERGENCY"] = tt.extra
 			s.agi = func(s *sim, _ string, _ []string) { s.vars["AGISTATUS"] = "FAILURE" }
@@ -972,8 +974,8 @@ func TestIncludeBehaviour(t *testing.T) {
 		// The gate judges anything else: more digits, a code of digits
 		// (GB 141999 is a premium number in Andorra), a send key after a
 		// code (a USSD string on a GSM trunk), a code before a number of
-		// TOLLGUARD_EMERGENCY, two codes.
-		for _, num := range []string{"1120", "*679111", "*67911#", "141999", "1470112", "1167911", "*67*67911", "**67911", "*31#110", "#31#0900123456", "*6911", "#31112"} {
+		// TOLLGUARD_EMERGENCY with a send key or more digits, two codes.
+		for _, num := range []string{"1120", "*679111", "*67911#", "141999", "1470112", "1167911", "*67*67911", "**67911", "*31#110#", "*31#1100", "#31#0900123456", "*6911", "#31112", "141110"} {
 			s := newSim(t, "PJSIP")
 			s.globals["TOLLGUARD_EMERGENCY"] = "000|110"
 			s.agi = func(s *sim, _ string, _ []string) {}
