@@ -79,3 +79,44 @@ func TestCoverageAuditEmergencyPattern(t *testing.T) {
 		t.Errorf("a failed read of the global: err %v, run %+v", err, run)
 	}
 }
+
+// TestCoverageAuditEmergencyPatternCallerIDCodes: the line `tollguard
+// dialplan emergency GB` prints (999 and 112 after 141 and 1470) is
+// GB's emergency numbers, not numbers past the gate; with an Andorran
+// account it is flagged, as 141999 is premium-rate there, and for an
+// Andorran PBX it is no emergency number at all.
+func TestCoverageAuditEmergencyPatternCallerIDCodes(t *testing.T) {
+	const line = "141112|141911|141999|1470112|1470911|1470999"
+	h := newAudHarness(t)
+	h.fake.SetGlobal(tollguard.EmergencyVar, line)
+	findings := func() []string {
+		var got []string
+		for _, f := range h.run(tollguard.CoverageAudit{}, false).Findings {
+			if f.Check == tollguard.AuditCheckEmergencyPattern {
+				got = append(got, string(f.Severity)+" "+f.Subject+": "+f.Message)
+			}
+		}
+		return got
+	}
+	h.env.Settings.DefaultCountry = "GB"
+	if got := findings(); len(got) != 0 {
+		t.Errorf("GB PBX: %q", got)
+	}
+	h.env.Settings.DefaultCountry = "AD"
+	if got := findings(); len(got) != 2 || !strings.HasPrefix(got[0], "critical dialplan:"+tollguard.EmergencyVar+": ") ||
+		!strings.Contains(got[0], "not emergency numbers in AD: 141112") || !strings.Contains(got[1], "/missing") {
+		t.Errorf("AD PBX: %q", got)
+	}
+	h.env.Settings.DefaultCountry = "GB"
+	a, err := store.NewAccount("andorra", "AD", "EUR")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.db.CreateAccount(context.Background(), a); err != nil {
+		t.Fatal(err)
+	}
+	if got := findings(); len(got) != 2 || !strings.Contains(got[0], "/paid_elsewhere: ") || !strings.Contains(got[0], "141999 (premium in AD)") ||
+		!strings.Contains(got[0], "1470112 (of unknown cost in AD)") || !strings.Contains(got[1], "AD 110, 116, 118") {
+		t.Errorf("GB PBX with an AD account: %q", got)
+	}
+}

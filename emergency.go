@@ -119,6 +119,27 @@ var dialplanCallerIDCodes = [...]string{"*67", "*82", "#31#", "*31#"}
 // include lets through before 112, 911 and 999 by itself.
 func DialplanCallerIDCodes() []string { return slices.Clone(dialplanCallerIDCodes[:]) }
 
+// EmergencyCallerIDNumbers lists country's emergency numbers after each
+// of its caller ID codes of digits (GB 141999, 1470112; US 1167911),
+// which IsEmergency takes as emergency numbers there. The include lets
+// only the codes with * or # through by itself; these it dials without
+// the gate only from TOLLGUARD_EMERGENCY, which the admin sets for the
+// PBX's own countries (`tollguard dialplan emergency`), as elsewhere
+// they are numbers (AD 141999 is premium-rate).
+func EmergencyCallerIDNumbers(country string) []string {
+	country = strings.ToUpper(strings.TrimSpace(country))
+	var out []string
+	for _, c := range callerIDCodes[country] {
+		if !allDigits(c.code) {
+			continue // the include's own (dialplanCallerIDCodes)
+		}
+		for _, n := range EmergencyNumbers(country) {
+			out = append(out, c.code+n)
+		}
+	}
+	return out
+}
+
 // universalEmergency are the numbers that are emergency numbers in every
 // country (see IsEmergency); the dialplan include lets them through by
 // itself.

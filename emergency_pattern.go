@@ -53,7 +53,8 @@ type EmergencyPatternReport struct {
 	// in another: "1414 (premium in BE)".
 	PaidElsewhere []string
 	// Missing are each country's emergency numbers beyond 112, 911 and
-	// 999 that the pattern leaves to the gate.
+	// 999 that the pattern leaves to the gate, with those after its
+	// caller ID codes of digits (GB 141999).
 	Missing map[string][]string
 }
 
@@ -79,7 +80,7 @@ func CheckEmergencyPattern(pattern string, countries []string) EmergencyPatternR
 		return r // which emergency numbers it holds is unknown too
 	}
 	for _, c := range cs {
-		for _, n := range EmergencyNumbers(c) {
+		for _, n := range append(EmergencyNumbers(c), EmergencyCallerIDNumbers(c)...) {
 			if slices.Contains(universalEmergency[:], n) || (re != nil && re.MatchString(n)) || EmergencyPaidElsewhere(n, cs) != "" {
 				continue
 			}
@@ -493,16 +494,23 @@ func bracketEnd(reg string, start int) (int, string) {
 }
 
 // EmergencyPaidElsewhere says in which of countries emergency number n
-// is a short code that costs money, or of unknown cost, rather than an
-// emergency number ("premium in BE"); "" when in none. The include's
-// list is one for the whole PBX, so such a number stays off it.
+// is a number that costs money, or of unknown cost, rather than an
+// emergency number ("premium in BE", "national in DE"); "" when in none.
+// The include's list is one for the whole PBX, so such a number stays
+// off it. Not only short codes: GB 141999 (999, number withheld) is a
+// local number in DE and premium-rate in AD.
 func EmergencyPaidElsewhere(n string, countries []string) string {
 	for _, c := range countries {
 		if IsEmergency(n, c) {
 			continue
 		}
 		num := Classify(n, NumberPlan{Country: c}, nil)
-		if num.Is(ClassPremium) || num.Short && num.Toll() {
+		switch {
+		case num.Is(ClassPremium):
+			return fmt.Sprintf("%s in %s", ClassPremium, c)
+		case num.Class == ClassUnknown:
+			return "of unknown cost in " + c
+		case num.Toll():
 			return fmt.Sprintf("%s in %s", num.Class, c)
 		}
 	}

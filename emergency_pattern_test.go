@@ -22,7 +22,17 @@ func TestCheckEmergencyPattern(t *testing.T) {
 		paidElsewhere []string
 		missing       map[string][]string
 	}{
-		{name: "UnsetGB", countries: []string{"GB"}},
+		// 999 and 112 after GB's caller ID codes 141 and 1470 wait for the
+		// gate: the include lets only * and # codes through by itself.
+		{name: "UnsetGB", countries: []string{"GB"}, missing: map[string][]string{"GB": {"141112", "141911", "141999", "1470112", "1470911", "1470999"}}},
+		{name: "GBCallerIDCodes", pattern: "141112|141911|141999|1470112|1470911|1470999", countries: []string{"GB"}},
+		// In DE 141999 is a local number, in AD premium-rate.
+		{name: "GBCallerIDCodesAndDE", pattern: "110|141999", countries: []string{"GB", "DE"}, paidElsewhere: []string{"141999 (national in DE)"}},
+		{name: "GBCallerIDCodesAndAD", pattern: "141999|1470112", countries: []string{"GB", "AD"},
+			paidElsewhere: []string{"141999 (premium in AD)", "1470112 (of unknown cost in AD)"}, missing: map[string][]string{"AD": {"110", "116", "118"}}},
+		{name: "GBCallerIDCodesForAD", pattern: "141999", countries: []string{"AD"}, notEmergency: []string{"141999"}, toll: true,
+			missing: map[string][]string{"AD": {"110", "116", "118"}}},
+		{name: "UnsetUSAndGB", countries: []string{"US", "GB"}},
 		{name: "UnsetDE", countries: []string{"de"}, missing: map[string][]string{"DE": {"110"}}},
 		{name: "UnsetFR", countries: []string{"FR"}, missing: map[string][]string{"FR": {"15", "17", "18", "114", "115", "119", "191", "196", "197", "116000"}}},
 		{name: "WhatDialplanEmergencyPrints", pattern: "000|106", countries: []string{"AU"}},
@@ -31,12 +41,12 @@ func TestCheckEmergencyPattern(t *testing.T) {
 		{name: "Backslash", pattern: `11\0`, countries: []string{"DE"}},
 		{name: "Star", pattern: "[0-9]*", countries: []string{"GB"}, unbounded: true, toll: true},
 		{name: "DotStar", pattern: "110|0.*", countries: []string{"DE"}, unbounded: true, toll: true},
-		{name: "TooMany", pattern: "[0-9]{4}", countries: []string{"GB"}, unbounded: true, toll: true},
+		{name: "TooMany", pattern: "[0-9]{4}", countries: []string{"GB"}, unbounded: true, toll: true, missing: map[string][]string{"GB": {"141112", "141911", "141999", "1470112", "1470911", "1470999"}}},
 		{name: "NationalNumber", pattern: "110|5551234", countries: []string{"DE"}, notEmergency: []string{"5551234"}, toll: true},
 		{name: "OptionalDigits", pattern: "110|0900[0-9]?", countries: []string{"DE"}, toll: true,
 			notEmergency: []string{"0900", "09000", "09001", "09002", "09003", "09004", "09005", "09006", "09007", "09008", "09009"}},
 		// US 100 and 101 are no emergency numbers there: past the gate.
-		{name: "OtherCountrysNumbers", pattern: "100|101", countries: []string{"US"}, notEmergency: []string{"100", "101"}, toll: true},
+		{name: "OtherCountrysNumbers", pattern: "100|101", countries: []string{"US"}, notEmergency: []string{"100", "101"}, toll: true, missing: map[string][]string{"US": {"1167112", "1167911", "1167999", "1182112", "1182911", "1182999"}}},
 		{name: "EmergencyHerePremiumThere", pattern: "1414|143", countries: []string{"CH", "BE"}, paidElsewhere: []string{"1414 (premium in BE)"},
 			missing: map[string][]string{"BE": {"100", "101"}, "CH": {"118", "144", "145", "147", "1415"}}},
 		{name: "Invalid", pattern: "11(0", countries: []string{"DE"}, invalid: true, missing: map[string][]string{"DE": {"110"}}},

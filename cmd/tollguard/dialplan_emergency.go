@@ -33,8 +33,12 @@ when tollguard is down or stopped. A country's other emergency numbers
 for it, and when it cannot answer only TOLLGUARD_EMERGENCY in
 extensions.conf's [globals] lets them through. This prints that line for
 each COUNTRY (ISO 3166 codes; default: [gate] default_country), from the
-same libphonenumber data the gate uses. Name every country your accounts
-are in: the line is one for the whole PBX. ` + "`tollguard audit coverage`" + ` reads
+same libphonenumber data the gate uses, with the emergency numbers after
+the country's caller ID codes of digits (GB 141 999 and 1470 112, US
+1167 911), which the include does not dial by itself. Name every
+country your accounts are in: the line is one for the whole PBX, and a
+number that costs money, or whose cost is unknown, in another of them
+(GB 141999 is premium-rate in AD) is left off it. ` + "`tollguard audit coverage`" + ` reads
 the line back through ARI and checks it against your accounts' countries.`,
 		Example: `  tollguard dialplan emergency DE
   tollguard dialplan emergency GB FR   # a PBX with accounts in both`,
@@ -42,7 +46,7 @@ the line back through ARI and checks it against your accounts' countries.`,
 			if len(args) == 0 {
 				args = []string{app.Config.Gate.DefaultCountry}
 			}
-			var countries []string
+			var countries, codeForms []string
 			v := emergencyView{Numbers: []string{}, Extra: []string{}}
 			for _, a := range args {
 				country := strings.ToUpper(strings.TrimSpace(a))
@@ -53,7 +57,13 @@ the line back through ARI and checks it against your accounts' countries.`,
 					continue // named twice (DE de): one country
 				}
 				countries = append(countries, country)
-				for _, n := range tollguard.EmergencyNumbers(country) {
+				// With the caller ID codes of digits before them (GB
+				// 141 999): the include lets only * and # codes through
+				// by itself, as a code of digits and a number can be a
+				// number elsewhere.
+				forms := tollguard.EmergencyCallerIDNumbers(country)
+				codeForms = append(codeForms, forms...)
+				for _, n := range append(tollguard.EmergencyNumbers(country), forms...) {
 					if slices.Contains(v.Numbers, n) {
 						continue
 					}
@@ -64,9 +74,10 @@ the line back through ARI and checks it against your accounts' countries.`,
 				}
 			}
 			// The line is one for the whole PBX: a number that is an
-			// emergency number in one country but a paid short code in
-			// another (CH 1414, premium in BE) stays off it. The gate
-			// still allows it for the accounts whose country it serves.
+			// emergency number in one country but costs money in another
+			// (CH 1414, premium in BE; GB 141999, premium in AD) stays
+			// off it. The gate still allows it for the accounts whose
+			// country it serves.
 			var left []string
 			keep := v.Extra[:0]
 			for _, n := range v.Extra {
@@ -80,7 +91,7 @@ the line back through ARI and checks it against your accounts' countries.`,
 			v.Country = strings.Join(countries, ",")
 			country := strings.Join(countries, " and ")
 			if len(left) > 0 && !asJSON {
-				fmt.Fprintf(app.Out, "; Left off, as a short code that costs money in another of these countries (the gate still allows it where it is an emergency number): %s\n",
+				fmt.Fprintf(app.Out, "; Left off, as a number that costs money, or whose cost is unknown, in another of these countries (the gate still allows it where it is an emergency number, but it waits for tollguard): %s\n",
 					strings.Join(left, ", "))
 			}
 			if len(v.Extra) > 0 {
@@ -90,12 +101,21 @@ the line back through ARI and checks it against your accounts' countries.`,
 				return app.printJSON(v)
 			}
 			if v.Globals == "" {
+				if len(left) > 0 {
+					_, err := fmt.Fprintf(app.Out, "; The rest of %s's emergency numbers (112, 911, 999) are built into the include: no %s needed.\n",
+						country, dialplan.VarEmergency)
+					return err
+				}
 				_, err := fmt.Fprintf(app.Out, "; %s's emergency numbers (%s) are all built into the include: no %s needed.\n",
 					country, strings.Join(v.Numbers, ", "), dialplan.VarEmergency)
 				return err
 			}
-			_, err := fmt.Fprintf(app.Out, "; Emergency numbers of %s beyond the include's own (112, 911, 999).\n"+
-				"; Add to [globals] in extensions.conf, then \"dialplan reload\":\n%s\n", country, v.Globals)
+			fmt.Fprintf(app.Out, "; Emergency numbers of %s beyond the include's own (112, 911, 999).\n", country)
+			if slices.ContainsFunc(v.Extra, func(n string) bool { return slices.Contains(codeForms, n) }) {
+				fmt.Fprintf(app.Out, "; With them those after a caller ID code of digits (GB 141 999, US 1167 911), which the\n"+
+					"; include does not dial by itself: elsewhere such a string can be a number (AD 141999).\n")
+			}
+			_, err := fmt.Fprintf(app.Out, "; Add to [globals] in extensions.conf, then \"dialplan reload\":\n%s\n", v.Globals)
 			return err
 		},
 	}

@@ -22,8 +22,11 @@ func TestDialplanEmergency(t *testing.T) {
 		{"ZA", "TOLLGUARD_EMERGENCY=107|10111|10177"},
 		{"AT", "TOLLGUARD_EMERGENCY=122|128|133|140|141|142|144|147"},
 		{"BR", "TOLLGUARD_EMERGENCY=128|153|185|190|191|192|193|194|197|198|199"},
-		{"GB", ""},
-		{"US", ""},
+		// The emergency numbers after GB's and the NANP's caller ID codes
+		// of digits: the include lets only * and # codes through.
+		{"GB", "TOLLGUARD_EMERGENCY=141112|141911|141999|1470112|1470911|1470999"},
+		{"US", "TOLLGUARD_EMERGENCY=1167112|1167911|1167999|1182112|1182911|1182999"},
+		{"IE", ""},
 	} {
 		out := c.ok("dialplan", "emergency", tt.country)
 		var got string
@@ -46,7 +49,7 @@ func TestDialplanEmergency(t *testing.T) {
 		// longer or shorter string may match.
 		re := regexp.MustCompile(`^(` + strings.TrimPrefix(got, "TOLLGUARD_EMERGENCY=") + `)$`)
 		country := strings.ToUpper(tt.country)
-		for _, n := range tollguard.EmergencyNumbers(country) {
+		for _, n := range append(tollguard.EmergencyNumbers(country), tollguard.EmergencyCallerIDNumbers(country)...) {
 			builtin := slices.Contains(tollguard.UniversalEmergencyNumbers(), n)
 			if !builtin && !re.MatchString(n) {
 				t.Errorf("%s: %s is not let through", country, n)
@@ -59,7 +62,7 @@ func TestDialplanEmergency(t *testing.T) {
 		}
 	}
 	// The config's default country (GB) without an argument.
-	if out := c.ok("dialplan", "emergency"); !strings.Contains(out, "GB's emergency numbers") {
+	if out := c.ok("dialplan", "emergency"); !strings.Contains(out, "Emergency numbers of GB beyond") || !strings.Contains(out, "141999") {
 		t.Errorf("default country: %q", out)
 	}
 	var v emergencyView
@@ -103,5 +106,52 @@ func TestDialplanEmergencySeveralCountries(t *testing.T) {
 	}
 	if out := c.ok("dialplan", "emergency", "GB", "DE"); !strings.Contains(out, "TOLLGUARD_EMERGENCY=110") {
 		t.Errorf("GB and DE:\n%s", out)
+	}
+}
+
+// TestDialplanEmergencyCallerIDCodes: GB 141 999 and 1470 112 wait for
+// the gate unless the line holds them, so they were hung up while
+// tollguard was down; but a code of digits and a number is a number
+// elsewhere (AD 141999 is premium-rate, DE 141999 a local number), so
+// with such a country they stay off it, and the output says why.
+func TestDialplanEmergencyCallerIDCodes(t *testing.T) {
+	c := newCLI(t)
+	for _, tt := range []struct {
+		countries []string
+		line      string
+		left      []string
+	}{
+		{[]string{"GB"}, "TOLLGUARD_EMERGENCY=141112|141911|141999|1470112|1470911|1470999", nil},
+		{[]string{"CA"}, "TOLLGUARD_EMERGENCY=1167112|1167911|1167999|1182112|1182911|1182999", nil},
+		{[]string{"GB", "AD"}, "TOLLGUARD_EMERGENCY=110|116|118", []string{"141999 (premium in AD)", "1470112 (of unknown cost in AD)"}},
+		{[]string{"GB", "DE"}, "TOLLGUARD_EMERGENCY=110", []string{"141999 (national in DE)"}},
+		{[]string{"US", "GB"}, "", []string{"1182911 (national in GB)", "141999 (of unknown cost in US)"}},
+	} {
+		out := c.ok(append([]string{"dialplan", "emergency"}, tt.countries...)...)
+		var line string
+		for _, l := range strings.Split(out, "\n") {
+			if strings.HasPrefix(l, "TOLLGUARD_EMERGENCY=") {
+				line = l
+			}
+		}
+		if line != tt.line {
+			t.Errorf("%v: %q, want %q:\n%s", tt.countries, line, tt.line, out)
+		}
+		for _, l := range tt.left {
+			if !strings.Contains(out, l) || !strings.Contains(out, "Left off") {
+				t.Errorf("%v: %q not said to be left off:\n%s", tt.countries, l, out)
+			}
+		}
+		if line == "" && (strings.Contains(out, "all built into") || !strings.Contains(out, "no TOLLGUARD_EMERGENCY needed")) {
+			t.Errorf("%v: nothing left to list, but some left off:\n%s", tt.countries, out)
+		}
+		// What the line holds, the audit takes for emergency numbers of
+		// these countries.
+		if line != "" {
+			rep := tollguard.CheckEmergencyPattern(strings.TrimPrefix(line, "TOLLGUARD_EMERGENCY="), tt.countries)
+			if len(rep.NotEmergency) > 0 || len(rep.PaidElsewhere) > 0 || len(rep.Missing) > 0 {
+				t.Errorf("%v: the audit judges %q: %+v", tt.countries, line, rep)
+			}
+		}
 	}
 }
