@@ -57,7 +57,13 @@ func (s *Server) emergency(ctx context.Context, ss *session) {
 	}
 	s.cfg.metrics.Recorded(d.Verdict, d.Reason)
 	log = log.With(tollguard.LogCallID, d.CallID, tollguard.LogReason, string(d.Reason))
+	code := dialplanCallerIDCode(call.Dialled)
 	if d.Verdict != tollguard.Allow {
+		if code != "" {
+			log.Warn(callerIDCodeWhy(code) + "; recorded as denied, not charged. If the account's phones do use " + code +
+				", check the account's country (tollguard account show)")
+			return
+		}
 		log.Warn("an emergency number on the include's list was dialled, but the gate would deny it; recorded as denied, not charged. " +
 			"Check the emergency numbers of the account's numbering plan and the include's TOLLGUARD_EMERGENCY")
 		return
@@ -91,8 +97,35 @@ func (s *Server) emergency(ctx context.Context, ss *session) {
 		log.Info("emergency call recorded after it ended", LogBillsec, billsec, LogDialStatus, dialStatus)
 		return
 	}
+	if code != "" {
+		log.Warn(callerIDCodeWhy(code)+"; recorded and charged as an ordinary call", LogBillsec, billsec, LogDialStatus, dialStatus)
+		return
+	}
 	log.Warn("an emergency number on the include's list was dialled, but the gate does not know it as one; recorded and charged as an ordinary call. "+
 		"Check the emergency numbers of the account's numbering plan", LogBillsec, billsec, LogDialStatus, dialStatus)
+}
+
+// dialplanCallerIDCode returns the caller ID code with * or # that
+// dialled begins with (tollguard.DialplanCallerIDCodes), or "". The
+// include lets those through before an emergency number whatever the
+// account's country, where the gate knows each only in its own: a GB
+// account's *67112 reaches this handler, not TOLLGUARD_EMERGENCY's fault.
+func dialplanCallerIDCode(dialled string) string {
+	dialled = strings.TrimSpace(dialled)
+	for _, c := range tollguard.DialplanCallerIDCodes() {
+		if strings.HasPrefix(dialled, c) && len(dialled) > len(c) {
+			return c
+		}
+	}
+	return ""
+}
+
+// callerIDCodeWhy says why the gate does not take an emergency number
+// after code for one, with no advice to change TOLLGUARD_EMERGENCY.
+func callerIDCodeWhy(code string) string {
+	return "the include let this through as an emergency number after the caller ID code " + code +
+		" (it does so in every country, as no number begins with * or #), but the account's country does not use " + code +
+		", so the gate does not know the whole as an emergency number"
 }
 
 // maxRecordAge bounds how far back an emergency record may be dated: an

@@ -3,13 +3,16 @@ package agi
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/tollguard/tollguard"
 	"github.com/tollguard/tollguard/agi/agitest"
+	"github.com/tollguard/tollguard/store"
 )
 
 // TestEmergencyScript: the include's hangup handler records a call to a
@@ -139,6 +142,40 @@ func TestEmergencyScript(t *testing.T) {
 			t.Errorf("log:\n%s", h.logs.dump())
 		}
 	})
+	t.Run("CallerIDCodeOfAnotherCountry", func(t *testing.T) {
+		// The include lets *67 and #31# through before 112 in every
+		// country; the gate knows *67 only in the NANP and #31# only in
+		// DE. TOLLGUARD_EMERGENCY has nothing to do with it.
+		for _, tt := range []struct {
+			dialled, code string
+			d             tollguard.Decision
+			want          string
+		}{
+			{"*67112", "*67", tollguard.Decision{Verdict: tollguard.Deny, Reason: tollguard.ReasonDestinationDenied, CallID: 12}, "recorded as denied, not charged"},
+			{"#31#999", "#31#", tollguard.Decision{Verdict: tollguard.Deny, Reason: tollguard.ReasonDestinationDenied, CallID: 13}, "recorded as denied, not charged"},
+			{"*82911", "*82", tollguard.Decision{Verdict: tollguard.Allow, Reason: tollguard.ReasonOK, MaxSec: 600, CallID: 14}, "recorded and charged as an ordinary call"},
+		} {
+			reset(func(context.Context, tollguard.Call) (tollguard.Decision, error) { return tt.d, nil })
+			session(tt.dialled, "1001", "", "30", "ANSWER")
+			var e, other []logEntry
+			for _, l := range h.logs.find("") {
+				switch {
+				case l.Attrs[tollguard.LogDest] != tt.dialled:
+				case strings.Contains(l.Msg, "after the caller ID code "+tt.code+" (it does so in every country"):
+					e = append(e, l)
+				case strings.Contains(l.Msg, "Check the emergency numbers"):
+					other = append(other, l)
+				}
+			}
+			if len(e) != 1 || e[0].Level != slog.LevelWarn || !strings.Contains(e[0].Msg, tt.want) ||
+				!strings.Contains(e[0].Msg, "the account's country does not use "+tt.code) || strings.Contains(e[0].Msg, "TOLLGUARD_EMERGENCY") {
+				t.Errorf("%s: log:\n%s", tt.dialled, h.logs.dump())
+			}
+			if len(other) != 0 {
+				t.Errorf("%s: told to check the include's list:\n%s", tt.dialled, h.logs.dump())
+			}
+		}
+	})
 	t.Run("StoreFailed", func(t *testing.T) {
 		// The policy allows an emergency call it cannot record, with no
 		// call id; and a gate error records nothing. Neither settles.
@@ -167,4 +204,30 @@ func TestEmergencyScript(t *testing.T) {
 			t.Errorf("log:\n%s", h.logs.dump())
 		}
 	})
+}
+
+// TestEmergencyScriptCallerIDCodeThroughTheGate: a GB or FR account's
+// *67112, which the include dials as 112 after a caller ID code in every
+// country, through the real policy: recorded as denied, uncharged, with
+// a warning that names the code and not TOLLGUARD_EMERGENCY.
+func TestEmergencyScriptCallerIDCodeThroughTheGate(t *testing.T) {
+	for _, country := range []string{"GB", "FR"} {
+		t.Run(country, func(t *testing.T) {
+			var db *store.DB
+			h := policyServer(t, country, []testAccount{{id: "acme", country: country, currency: "EUR", ext: "1001"}},
+				func(d *store.DB) { db = d })
+			ch := agitest.PJSIP("s")
+			ch.SetScript(tollguard.ScriptEmergency)
+			ch.SetArgs("*67112", "1001", "", "30", "ANSWER")
+			h.run(ch)
+			calls, err := db.Calls(context.Background(), store.CallFilter{})
+			if err != nil || len(calls) != 1 || calls[0].Dialled != "*67112" || calls[0].Verdict != tollguard.Deny {
+				t.Fatalf("records %+v, %v", calls, err)
+			}
+			e := h.logs.find("after the caller ID code *67")
+			if len(e) != 1 || !strings.Contains(e[0].Msg, "recorded as denied, not charged") || strings.Contains(e[0].Msg, "TOLLGUARD_EMERGENCY") {
+				t.Errorf("log:\n%s", h.logs.dump())
+			}
+		})
+	}
 }
