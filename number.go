@@ -394,7 +394,7 @@ func Classify(dialled string, plan NumberPlan, hr HighRiskMatcher) (n Number) {
 	// reads as, the carrier connects what follows (number_access.go).
 	// Only a short code, overdialled, keeps its reading.
 	if !intl {
-		if why := accessCodeWhy(country, digits, afterPrefix); why != "" {
+		if why := accessCodeWhy(plan, country, digits, afterPrefix); why != "" {
 			defer func() {
 				if !n.Short {
 					n = Number{Dialled: dialled, Class: ClassUnknown, Type: TypeUnknown, Why: why}

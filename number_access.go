@@ -1,6 +1,7 @@
 package tollguard
 
 import (
+	"cmp"
 	"fmt"
 	"regexp"
 	"strings"
@@ -20,7 +21,8 @@ import (
 // an official source.
 
 // accessCode is a code dialled before a number, as a pattern of the
-// national digits as dialled, and why the gate refuses it.
+// national digits as dialled, and why the gate refuses it; {intl} and
+// {national} in why stand for the plan's prefixes (accessCodeWhy).
 type accessCode struct {
 	re  *regexp.Regexp
 	why string
@@ -41,7 +43,7 @@ var nanpAccessCodes = []accessCode{
 	// prefix (no country code begins with 1 but the NANP's own, dialled
 	// 0 + 1); 0 and 00 alone are short codes.
 	{regexp.MustCompile(`^0(?:[02-9]|1[02-9])`),
-		"it begins with 0, the operator: 0 + a number and 01 + a country code and a number are operator-assisted calls, billed at the operator's rates; dial 011 for international calls, or the number with 1"},
+		"it begins with 0, the operator: 0 + a number and 01 + a country code and a number are operator-assisted calls, billed at the operator's rates; dial {intl} for international calls, or the number with {national}"},
 }
 
 // accessCodes are the codes dialled before a number, by country; the
@@ -137,7 +139,7 @@ var carrierSelection = map[int]accessCode{
 // place, so what follows it is a national number, which can begin as a
 // code does (GB 0141 Glasgow, NL 0162, FR 01 60). No NANP number begins
 // with 0 or 1 after any prefix, so the NANP's codes hold either way.
-func accessCodeWhy(country, digits string, afterPrefix bool) string {
+func accessCodeWhy(plan NumberPlan, country, digits string, afterPrefix bool) string {
 	codes := accessCodes[country]
 	if phonenumbers.GetCountryCodeForRegion(country) == 1 {
 		codes = nanpAccessCodes
@@ -146,7 +148,10 @@ func accessCodeWhy(country, digits string, afterPrefix bool) string {
 	}
 	for _, c := range codes {
 		if c.re.MatchString(digits) {
-			return c.why
+			// The advice names the prefixes the account's phones dial,
+			// its plan's own or the NANP's (011, 1).
+			intl, national := cmp.Or(plan.IntlPrefix, "011"), cmp.Or(plan.NationalPrefix, "1")
+			return strings.NewReplacer("{intl}", intl, "{national}", national).Replace(c.why)
 		}
 	}
 	return ""

@@ -311,3 +311,29 @@ func TestCallerIDCodeBeforeAShortCodeAsShortAsAnExtension(t *testing.T) {
 		t.Errorf("extension 141155: %+v, want internal", d.Number)
 	}
 }
+
+// TestNANPOperatorReasonNamesThePlansPrefixes: the reason for a NANP
+// operator call tells the caller what to dial instead, with the
+// prefixes the account's plan dials (9011 and 91 with 9 for an outside
+// line), not the NANP's 011 and 1 when those are not what its phones
+// dial.
+func TestNANPOperatorReasonNamesThePlansPrefixes(t *testing.T) {
+	for _, tt := range []struct {
+		plan        tollguard.NumberPlan
+		want, avoid string
+	}{
+		{planUS, "dial 011 for international calls, or the number with 1", ""},
+		{tollguard.NumberPlan{Country: "US", IntlPrefix: "9011", NationalPrefix: "91"}, "dial 9011 for international calls, or the number with 91", "dial 011"},
+		{tollguard.NumberPlan{Country: "CA", IntlPrefix: "00"}, "dial 00 for international calls, or the number with 1", "dial 011"},
+	} {
+		if err := tt.plan.Validate(); err != nil {
+			t.Fatalf("%+v: %v", tt.plan, err)
+		}
+		for _, dialled := range []string{"0 212 555 010", "01 682 12345"} {
+			n := tollguard.Classify(dialled, tt.plan, nil)
+			if n.Class != tollguard.ClassUnknown || !strings.Contains(n.Why, tt.want) || tt.avoid != "" && strings.Contains(n.Why, tt.avoid) {
+				t.Errorf("%s with %+v: %s %q, want %q", dialled, tt.plan, n.Class, n.Why, tt.want)
+			}
+		}
+	}
+}
