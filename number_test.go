@@ -593,8 +593,10 @@ func TestNumberIsAndToll(t *testing.T) {
 // and an E.164 only for classes that have one.
 func FuzzClassify(f *testing.F) {
 	for _, s := range []string{"999", "112#", "+112", "00112", "02079460000", "+1 876 925 1234", "011 44 20 7946 0000",
-		"1-900-234-5678", "+881612345678", "118118", "*97", "", "+", "0044", "٠٢٠", "1 (800) FLOWERS", "++44"} {
-		for _, c := range []string{"GB", "US", "FR", "", "zz"} {
+		"1-900-234-5678", "+881612345678", "118118", "*97", "", "+", "0044", "٠٢٠", "1 (800) FLOWERS", "++44",
+		// Codes before a number: carrier selection, caller ID.
+		"01013 00 683 123", "1470 118118", "01 682 12345", "141 999", "*67911", "#31#110", "1414 02946000"} {
+		for _, c := range []string{"GB", "US", "FR", "", "zz", "DE", "AU"} {
 			f.Add(s, c, 0)
 		}
 	}
