@@ -87,12 +87,15 @@ func callerIDEmergency(dialled, country string) (why string, ok bool) {
 	if len(codes) == 0 {
 		return "", false
 	}
+	// Trimmed first as cleanDialled trims: a \n or no-break space after
+	// the # would hide it from the check below, and cleanDialled would
+	// then drop the #.
 	s := strings.Map(func(r rune) rune {
 		if r < utf8.RuneSelf && isSeparator(byte(r)) {
 			return -1
 		}
 		return r
-	}, dialled)
+	}, strings.TrimSpace(dialled))
 	for _, c := range codes {
 		rest, found := strings.CutPrefix(s, c.code)
 		if !found || strings.HasSuffix(rest, "#") && strings.ContainsAny(c.code, "*#") {

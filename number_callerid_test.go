@@ -69,6 +69,10 @@ func TestClassifyEmergencyAfterCallerIDCode(t *testing.T) {
 		// supplementary service string (3GPP TS 22.030), not a call.
 		{"#31#110#", planDE, false},
 		{"*67911#", planUS, false},
+		// Nor with white space after that # (cleanDialled trims it).
+		{"*67911#\n", planUS, false},
+		{"#31#110#\u00a0", planDE, false},
+		{"*67911\n", planUS, true},
 		// Only the account's country's codes and emergency numbers.
 		{"*67911", planGB, false},
 		{"141999", planUS, false},
