@@ -122,6 +122,19 @@ var dialplanCallerIDCodes = [...]string{"*67", "*82", "#31#", "*31#"}
 // include lets through before 112, 911 and 999 by itself.
 func DialplanCallerIDCodes() []string { return slices.Clone(dialplanCallerIDCodes[:]) }
 
+// CallerIDCodeCountries lists the countries that use code as a caller
+// ID code (callerIDCodes), sorted.
+func CallerIDCodeCountries(code string) []string {
+	var out []string
+	for c, codes := range callerIDCodes {
+		if slices.ContainsFunc(codes, func(cc callerIDCode) bool { return cc.code == code }) {
+			out = append(out, c)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // EmergencyCallerIDNumbers lists country's emergency numbers after each
 // of its caller ID codes of digits (GB 141999, 1470112; US 1167911),
 // which IsEmergency takes as emergency numbers there. The include lets

@@ -61,7 +61,7 @@ func (s *Server) emergency(ctx context.Context, ss *session) {
 	if d.Verdict != tollguard.Allow {
 		if code != "" {
 			log.Warn(callerIDCodeWhy(code) + "; recorded as denied, not charged. If the account's phones do use " + code +
-				", check the account's country (tollguard account show)")
+				", check the account's country (tollguard account show) and that what follows the code is one of its emergency numbers")
 			return
 		}
 		log.Warn("an emergency number on the include's list was dialled, but the gate would deny it; recorded as denied, not charged. " +
@@ -120,12 +120,16 @@ func dialplanCallerIDCode(dialled string) string {
 	return ""
 }
 
-// callerIDCodeWhy says why the gate does not take an emergency number
-// after code for one, with no advice to change TOLLGUARD_EMERGENCY.
+// callerIDCodeWhy says why the gate may not take an emergency number
+// after code for one, with no advice to change TOLLGUARD_EMERGENCY. It
+// cannot say which of the two it is: the account's country is not
+// known here, and a US account's *67 000 (AU's 000, on a US and AU
+// PBX's list) is denied though the US uses *67.
 func callerIDCodeWhy(code string) string {
 	return "the include let this through as an emergency number after the caller ID code " + code +
-		" (it does so in every country, as no number begins with * or #), but the account's country does not use " + code +
-		", so the gate does not know the whole as an emergency number"
+		" (it does so in every country, as no number begins with * or #), but the gate does not know the whole as an emergency number: " +
+		code + " is a caller ID code in " + strings.Join(tollguard.CallerIDCodeCountries(code), " and ") +
+		" only, before that country's own emergency numbers"
 }
 
 // maxRecordAge bounds how far back an emergency record may be dated: an

@@ -147,13 +147,13 @@ func TestEmergencyScript(t *testing.T) {
 		// country; the gate knows *67 only in the NANP and #31# only in
 		// DE. TOLLGUARD_EMERGENCY has nothing to do with it.
 		for _, tt := range []struct {
-			dialled, code string
-			d             tollguard.Decision
-			want          string
+			dialled, code, countries string
+			d                        tollguard.Decision
+			want                     string
 		}{
-			{"*67112", "*67", tollguard.Decision{Verdict: tollguard.Deny, Reason: tollguard.ReasonDestinationDenied, CallID: 12}, "recorded as denied, not charged"},
-			{"#31#999", "#31#", tollguard.Decision{Verdict: tollguard.Deny, Reason: tollguard.ReasonDestinationDenied, CallID: 13}, "recorded as denied, not charged"},
-			{"*82911", "*82", tollguard.Decision{Verdict: tollguard.Allow, Reason: tollguard.ReasonOK, MaxSec: 600, CallID: 14}, "recorded and charged as an ordinary call"},
+			{"*67112", "*67", "CA and US", tollguard.Decision{Verdict: tollguard.Deny, Reason: tollguard.ReasonDestinationDenied, CallID: 12}, "recorded as denied, not charged"},
+			{"#31#999", "#31#", "DE", tollguard.Decision{Verdict: tollguard.Deny, Reason: tollguard.ReasonDestinationDenied, CallID: 13}, "recorded as denied, not charged"},
+			{"*82911", "*82", "CA and US", tollguard.Decision{Verdict: tollguard.Allow, Reason: tollguard.ReasonOK, MaxSec: 600, CallID: 14}, "recorded and charged as an ordinary call"},
 		} {
 			reset(func(context.Context, tollguard.Call) (tollguard.Decision, error) { return tt.d, nil })
 			session(tt.dialled, "1001", "", "30", "ANSWER")
@@ -168,7 +168,7 @@ func TestEmergencyScript(t *testing.T) {
 				}
 			}
 			if len(e) != 1 || e[0].Level != slog.LevelWarn || !strings.Contains(e[0].Msg, tt.want) ||
-				!strings.Contains(e[0].Msg, "the account's country does not use "+tt.code) || strings.Contains(e[0].Msg, "TOLLGUARD_EMERGENCY") {
+				!strings.Contains(e[0].Msg, tt.code+" is a caller ID code in "+tt.countries+" only") || strings.Contains(e[0].Msg, "TOLLGUARD_EMERGENCY") {
 				t.Errorf("%s: log:\n%s", tt.dialled, h.logs.dump())
 			}
 			if len(other) != 0 {
@@ -229,5 +229,22 @@ func TestEmergencyScriptCallerIDCodeThroughTheGate(t *testing.T) {
 				t.Errorf("log:\n%s", h.logs.dump())
 			}
 		})
+	}
+}
+
+// TestEmergencyScriptCallerIDCodeOfTheAccountsCountry: a US account's
+// *67 000, which the include dials as AU's 000 (on TOLLGUARD_EMERGENCY
+// for a US and AU PBX) after *67: the US does use *67, so the warning
+// must not say it does not; 000 is no US emergency number.
+func TestEmergencyScriptCallerIDCodeOfTheAccountsCountry(t *testing.T) {
+	h := policyServer(t, "AU", []testAccount{{id: "acme", country: "US", currency: "USD", ext: "1001"}}, nil)
+	ch := agitest.PJSIP("s")
+	ch.SetScript(tollguard.ScriptEmergency)
+	ch.SetArgs("*67000", "1001", "", "30", "ANSWER")
+	h.run(ch)
+	e := h.logs.find("after the caller ID code *67")
+	if len(e) != 1 || strings.Contains(e[0].Msg, "does not use *67") ||
+		!strings.Contains(e[0].Msg, "*67 is a caller ID code in CA and US only, before that country's own emergency numbers") {
+		t.Errorf("log:\n%s", h.logs.dump())
 	}
 }
