@@ -497,9 +497,20 @@ func bracketEnd(reg string, start int) (int, string) {
 // is a number that costs money, or of unknown cost, rather than an
 // emergency number ("premium in BE", "national in DE"); "" when in none.
 // The include's list is one for the whole PBX, so such a number stays
-// off it. Not only short codes: GB 141999 (999, number withheld) is a
-// local number in DE and premium-rate in AD.
+// off it. A caller ID code's form (GB 141999, 999 with the number
+// withheld) is as long as a number: judged by whatever it reads as
+// elsewhere (a local number in DE, premium-rate in AD). A plain one is
+// left off only where it is premium or a short code that costs money
+// or of unknown cost (BE 1414): elsewhere a string that short is no
+// number a carrier connects (ZA 10111 in GB).
 func EmergencyPaidElsewhere(n string, countries []string) string {
+	form := false
+	for _, c := range countries {
+		if _, ok := callerIDEmergency(n, strings.ToUpper(strings.TrimSpace(c))); ok {
+			form = true
+			break
+		}
+	}
 	for _, c := range countries {
 		if IsEmergency(n, c) {
 			continue
@@ -508,6 +519,7 @@ func EmergencyPaidElsewhere(n string, countries []string) string {
 		switch {
 		case num.Is(ClassPremium):
 			return fmt.Sprintf("%s in %s", ClassPremium, c)
+		case !form && !num.Short:
 		case num.Class == ClassUnknown:
 			return "of unknown cost in " + c
 		case num.Toll():

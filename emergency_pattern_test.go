@@ -157,3 +157,32 @@ func FuzzCheckEmergencyPattern(f *testing.F) {
 		}
 	})
 }
+
+// TestEmergencyPaidElsewhere: a number stays off the include's list when
+// another of the PBX's countries reads it as one that costs money. A
+// caller ID code's form is as long as a number and is judged by whatever
+// it reads as (GB 141999 is a Berlin number); a plain emergency number
+// only where it is premium or a short code that costs money: ZA's 10111
+// or FR's 116000 is no number in GB or the US, and left off it waited
+// for the gate (hung up while tollguard was down).
+func TestEmergencyPaidElsewhere(t *testing.T) {
+	for _, tt := range []struct {
+		n         string
+		countries []string
+		want      string // "" stays on the list; else a part of the reason
+	}{
+		{"10111", []string{"ZA", "GB"}, ""},
+		{"10111", []string{"ZA", "US"}, ""},
+		{"116000", []string{"FR", "US"}, ""},
+		{"1414", []string{"CH", "BE"}, "BE"},
+		{"141999", []string{"GB", "DE"}, "DE"},
+		{"141999", []string{"GB", "AD"}, "premium in AD"},
+		{"141999", []string{"GB", "US"}, "unknown cost in US"},
+		{"141999", []string{"GB"}, ""},
+	} {
+		got := tollguard.EmergencyPaidElsewhere(tt.n, tt.countries)
+		if (got == "") != (tt.want == "") || !strings.Contains(got, tt.want) {
+			t.Errorf("EmergencyPaidElsewhere(%s, %v) = %q, want %q", tt.n, tt.countries, got, tt.want)
+		}
+	}
+}
