@@ -168,6 +168,50 @@ func dialable(exten string) bool {
 	return true
 }
 
+// sentNumber reports whether s, the number a Dial sent to a trunk, is a
+// number to judge: dialable, or digits with * and # (a caller ID code
+// before the number, *67 0900123456 or #31# 00252612345: the carrier
+// acts on the code and connects what follows). Wider than dialable,
+// which decides whether a dialplan extension is a number at all (*97
+// voicemail runs here, not at a carrier).
+func sentNumber(s string) bool {
+	s = strings.TrimPrefix(s, "+")
+	digit := false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9':
+			digit = true
+		case c == '*' || c == '#':
+		default:
+			return false
+		}
+	}
+	return digit
+}
+
+// classify numbers what a call dialled or sent out. A caller ID code
+// with * or # before an emergency number of a country that uses the
+// code (US *67 911, DE #31# 110) is an emergency number whatever the
+// account's country: the include dials *67 911 without the gate for any
+// account, and no number anywhere begins with * or #.
+func (t *tracker) classify(dialled string, plan tollguard.NumberPlan) tollguard.Number {
+	num := tollguard.Classify(dialled, plan, t.highRisk)
+	if num.Class == tollguard.ClassEmergency {
+		return num
+	}
+	for _, code := range tollguard.DialplanCallerIDCodes() {
+		if !strings.HasPrefix(dialled, code) {
+			continue
+		}
+		for _, country := range tollguard.CallerIDCodeCountries(code) {
+			if tollguard.IsEmergency(dialled, country) {
+				return tollguard.Number{Dialled: dialled, Class: tollguard.ClassEmergency, Type: tollguard.TypeShortCode}
+			}
+		}
+	}
+	return num
+}
+
 func (t *tracker) ext(ctx context.Context, name string) extInfo {
 	now := t.l.Now()
 	if e, ok := t.exts[name]; ok && now.Sub(e.at) < extCacheTTL {
@@ -406,13 +450,16 @@ func (t *tracker) merge(ctx context.Context, dst, src *callGroup, ts time.Time) 
 // back out, a DISA path) or an unimported phone calling out without the
 // gate is.
 func (t *tracker) judgeUnknown(ctx context.Context, g *callGroup, peer, dialled string, ts time.Time) {
-	if !dialable(dialled) {
+	if !sentNumber(dialled) {
 		dialled = g.exten // an inbound call's DID, when the Dial string says nothing
+		if !dialable(dialled) {
+			return
+		}
 	}
-	if g.judged || g.gated || !dialable(dialled) || !t.trunkLike(ctx, peer) {
+	if g.judged || g.gated || !t.trunkLike(ctx, peer) {
 		return
 	}
-	num := tollguard.Classify(dialled, g.plan, t.highRisk)
+	num := t.classify(dialled, g.plan)
 	if num.Class == tollguard.ClassEmergency {
 		g.judged = true
 		return
@@ -437,10 +484,10 @@ func (t *tracker) originated(ctx context.Context, e *ariv5.Dial, ts time.Time) {
 	}
 	g := t.get(&e.Peer, ts).g
 	dialled := numberOf(e.Dialstring)
-	if g.judged || g.gated || !dialable(dialled) || t.ext(ctx, ep).known || !t.trunkLike(ctx, ep) {
+	if g.judged || g.gated || !sentNumber(dialled) || t.ext(ctx, ep).known || !t.trunkLike(ctx, ep) {
 		return
 	}
-	num := tollguard.Classify(dialled, g.plan, t.highRisk)
+	num := t.classify(dialled, g.plan)
 	if !num.Toll() {
 		g.judged = true // what the trunk was sent costs nothing
 		return
@@ -494,22 +541,25 @@ type trunkInfo struct {
 
 // trunkNumber is the number a Dial to a leg on endpoint ep sends out
 // when ep is a trunk (see trunkLike): the Dial string's number, else the
-// extension the caller's dialplan is on. It is "" for a leg that is not
-// on a trunk, and for a call already judged. The number a call was
-// created with need not be the one it dials out: a DISA or IVR code
-// (3472), "9 for an outside line", a Local/1001@ctx originate that runs
-// another extension.
+// extension the caller's dialplan is on, when that is a number. It is ""
+// for a leg that is not on a trunk, and for a call already judged. The
+// number a call was created with need not be the one it dials out: a
+// DISA or IVR code (3472), "9 for an outside line", a Local/1001@ctx
+// originate that runs another extension.
 func (t *tracker) trunkNumber(ctx context.Context, g *callGroup, e *ariv5.Dial, tech, ep string) string {
 	if g.judged || g.gated || (!g.fromExt && !g.fromLocal) || !isPhoneTech(tech) || !t.trunkLike(ctx, ep) {
 		return ""
 	}
-	if n := numberOf(e.Dialstring); dialable(n) {
+	if n := numberOf(e.Dialstring); sentNumber(n) {
 		return n
 	}
 	if e.Caller.Dialplan != nil && dialable(e.Caller.Dialplan.Exten) {
 		return e.Caller.Dialplan.Exten
 	}
-	return g.exten
+	if dialable(g.exten) {
+		return g.exten
+	}
+	return ""
 }
 
 // judge checks, once per call, that a call dialling out passed the gate:
@@ -517,13 +567,16 @@ func (t *tracker) trunkNumber(ctx context.Context, g *callGroup, e *ariv5.Dial, 
 // created with. A number that costs nothing does not settle it: the call
 // may go on to dial a trunk (an IVR reached on a free code).
 func (t *tracker) judge(ctx context.Context, g *callGroup, dialled string, ts time.Time) {
-	if !dialable(dialled) {
-		dialled = g.exten
+	if !sentNumber(dialled) {
+		dialled = g.exten // "s", "h" or a feature code (*97) is no number
+		if !dialable(dialled) {
+			return
+		}
 	}
-	if g.judged || g.gated || (!g.fromExt && !g.fromLocal) || !dialable(dialled) {
+	if g.judged || g.gated || (!g.fromExt && !g.fromLocal) {
 		return
 	}
-	num := tollguard.Classify(dialled, g.plan, t.highRisk)
+	num := t.classify(dialled, g.plan)
 	if !num.Toll() || g.acct != "" && t.ext(ctx, dialled).account == g.acct {
 		// A number naming one of the caller's account's extensions is
 		// an internal call however long it is (5-digit extension

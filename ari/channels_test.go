@@ -2,6 +2,7 @@ package ari
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -582,6 +583,15 @@ func TestUngatedInternalCalls(t *testing.T) {
 			t.Fatalf("alerts %+v; want the ungated call", h.alerts.all())
 		}
 	})
+	t.Run("FeatureCodeAnsweredByTheChain", func(t *testing.T) {
+		// *97 (voicemail) runs on the PBX: no trunk leg, so no number
+		// sent out, and a feature code is no number to judge.
+		h := newHarness(t).start()
+		h.push(rewrite(fixture(t, agiDownCall), 0, "0044207946000", "*97")...)
+		if a := h.alerts.kind(tollguard.AlertUngated); len(a) != 0 {
+			t.Fatalf("*97 alerted: %+v", a)
+		}
+	})
 }
 
 // TestUngatedFromUnknownEndpoints: a call that starts on an endpoint
@@ -628,6 +638,14 @@ func TestUngatedFromUnknownEndpoints(t *testing.T) {
 			}
 		})
 	}
+	t.Run("UnimportedPhoneCallerIDCode", func(t *testing.T) {
+		h := setup(t)
+		h.push(rewrite(flow("1005", "itsp"), 0, "0044207946000", "*670900123456")...)
+		a := h.alerts.kind(tollguard.AlertUngated)
+		if len(a) != 1 || a[0].Subject != "endpoint:1005" || !strings.Contains(a[0].Message, "dialled *670900123456 ") {
+			t.Fatalf("alerts %+v", h.alerts.all())
+		}
+	})
 }
 
 func TestNumberOf(t *testing.T) {
@@ -784,6 +802,13 @@ func TestUngatedDialledOut(t *testing.T) {
 		// The trunk leg's answer is judged by what the trunk was sent.
 		{"OutsideLineTollFree", "908001234567", "908001234567", "08001234567", false},
 		{"DISACodeToEmergency", "3472", "999", "999", false},
+		// A caller ID code before the number: the carrier acts on the
+		// code and connects the number, so the * or # hides nothing.
+		{"CallerIDCode", "*670900123456", "*670900123456", "*670900123456", true},
+		{"CallerIDCodeHash", "#31#00252612345", "#31#00252612345", "#31#00252612345", true},
+		// The include dials *67 911 without the gate for any account,
+		// this GB one too.
+		{"CallerIDCodeEmergency", "*67911", "*67911", "*67911", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := setup(t)
@@ -805,6 +830,13 @@ func TestUngatedDialledOut(t *testing.T) {
 		// would alert were it judged.
 		if n := tollguard.Classify("908001234567", tollguard.NumberPlan{Country: "GB"}, nil); !n.Toll() {
 			t.Fatalf("908001234567 classifies as %+v", n)
+		}
+	})
+	t.Run("PremiseCallerIDCodeEmergency", func(t *testing.T) {
+		// CallerIDCodeEmergency proves something only if a GB account's
+		// *67911 is no emergency number to Classify alone.
+		if n := tollguard.Classify("*67911", tollguard.NumberPlan{Country: "GB"}, nil); !n.Toll() {
+			t.Fatalf("*67911 classifies as %+v", n)
 		}
 	})
 	t.Run("OriginateLocalRunsAnotherNumber", func(t *testing.T) {
@@ -898,13 +930,16 @@ func TestUngatedOriginatedToTrunk(t *testing.T) {
 	for _, tc := range []struct {
 		name, ep, dialstring string
 		alert                bool
+		dialled              string // "": 00252612345678
 	}{
-		{"ToTrunk", "itsp", "00252612345678@itsp", true},
-		{"ToTrunkURI", "itsp", "itsp/sip:00252612345678@203.0.113.5", true},
-		{"ToTrunkEmergency", "itsp", "999@itsp", false},
-		{"ToTrunkTollFree", "itsp", "08001234567@itsp", false},
-		{"ToOurPhone", "1001", "1001", false},
-		{"ToUnimportedPhone", "1005", "1005", false},
+		{"ToTrunk", "itsp", "00252612345678@itsp", true, ""},
+		{"ToTrunkCallerIDCode", "itsp", "#31#00252612345678@itsp", true, "#31#00252612345678"},
+		{"ToTrunkCallerIDCodeEmergency", "itsp", "*67911@itsp", false, ""},
+		{"ToTrunkURI", "itsp", "itsp/sip:00252612345678@203.0.113.5", true, ""},
+		{"ToTrunkEmergency", "itsp", "999@itsp", false, ""},
+		{"ToTrunkTollFree", "itsp", "08001234567@itsp", false, ""},
+		{"ToOurPhone", "1001", "1001", false, ""},
+		{"ToUnimportedPhone", "1005", "1005", false, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t)
@@ -919,7 +954,7 @@ func TestUngatedOriginatedToTrunk(t *testing.T) {
 				}
 				return
 			}
-			if len(a) != 1 || a[0].Subject != "context:from-internal" || !strings.Contains(a[0].Message, "dialled 00252612345678 ") {
+			if len(a) != 1 || a[0].Subject != "context:from-internal" || !strings.Contains(a[0].Message, "dialled "+cmp.Or(tc.dialled, "00252612345678")+" ") {
 				t.Fatalf("alerts %+v", h.alerts.all())
 			}
 			if st := h.l.Detectors.Stats(); st.Calls != 0 {
