@@ -18,13 +18,7 @@ func TestSaveCopyIsPrivateFromTheWriter(t *testing.T) {
 	old := syscall.Umask(0o022)
 	defer syscall.Umask(old)
 	ctx := context.Background()
-	dir := t.TempDir()
-	path := filepath.Join(dir, "tollguard.db")
-	db, err := Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db, dir, path := openInDir(t)
 	// Every reader the pool has is busy: the copy needs a new one.
 	defer holdConns(t, db.rdb)()
 	if err := os.Remove(path); err != nil {
@@ -48,13 +42,7 @@ func TestSaveCopyIsPrivateFromTheWriter(t *testing.T) {
 // sweep, under a new name).
 func TestSaveCopyLeavesNoFileWhenItFails(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	path := filepath.Join(dir, "tollguard.db")
-	db, err := Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db, dir, path := openInDir(t)
 	// The readers and the writer are all busy, and the file is gone: no
 	// connection is to be had before the deadline.
 	defer holdConns(t, db.rdb, db.db)()
@@ -70,6 +58,20 @@ func TestSaveCopyLeavesNoFileWhenItFails(t *testing.T) {
 	if _, err := os.Lstat(dst); err == nil {
 		t.Error("the failed copy left a file at dst")
 	}
+}
+
+// openInDir opens a new database in a directory of its own, closed when
+// the test ends; dir is where a copy can go.
+func openInDir(t *testing.T) (db *DB, dir, path string) {
+	t.Helper()
+	dir = t.TempDir()
+	path = filepath.Join(dir, "tollguard.db")
+	db, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db, dir, path
 }
 
 // holdConns takes every connection the pools have open, so that their
