@@ -1,7 +1,6 @@
 package agi
 
 import (
-	"context"
 	"testing"
 
 	"github.com/tollguard/tollguard"
@@ -17,23 +16,7 @@ import (
 // anyone ringing the number kept the phone from calling out.
 func TestForwardedLegsDoNotLockThePhoneOut(t *testing.T) {
 	h := policyServer(t, "GB", []testAccount{{id: "acme", country: "GB", currency: "GBP", ext: "1001", limits: tollguard.Limits{ExtPerHour: 2}}},
-		func(db *store.DB) {
-			ctx := context.Background()
-			imp, err := db.BeginRateImport(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			rate, err := tollguard.ParseRate("0.01")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := imp.Add(ctx, tollguard.RateEntry{Prefix: "44", Rate: rate}); err != nil {
-				t.Fatal(err)
-			}
-			if err := imp.Commit(); err != nil {
-				t.Fatal(err)
-			}
-		})
+		func(db *store.DB) { importRate(t, db, "44", "0.01") })
 	forwarded := func() *agitest.Channel {
 		ch := agitest.Local("02079460000")
 		ch.SetIncludeArgs(tollguard.ScriptOutbound, "02079460000", "1001", "") // inherited extension, no source

@@ -314,3 +314,23 @@ func policyServer(t *testing.T, defaultCountry string, accts []testAccount, prep
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	return startServer(t, func(s *Server) { s.Gate = p })
 }
+
+// importRate makes db's rate deck one row: prefix at rate a minute.
+func importRate(t *testing.T, db *store.DB, prefix, rate string) {
+	t.Helper()
+	ctx := context.Background()
+	r, err := tollguard.ParseRate(rate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	imp, err := db.BeginRateImport(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := imp.Add(ctx, tollguard.RateEntry{Prefix: prefix, Rate: r}); err != nil {
+		t.Fatal(err)
+	}
+	if err := imp.Commit(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -42,20 +42,7 @@ func TestHangupDuringStoreOutageIsChargedItsBilledSeconds(t *testing.T) {
 	if err := db.CreateExtension(ctx, &tollguard.Extension{Name: "1001", Account: "acme"}); err != nil {
 		t.Fatal(err)
 	}
-	imp, err := db.BeginRateImport(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rate, err := tollguard.ParseRate("0.60") // a penny a second
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := imp.Add(ctx, tollguard.RateEntry{Prefix: "44", Rate: rate}); err != nil {
-		t.Fatal(err)
-	}
-	if err := imp.Commit(); err != nil {
-		t.Fatal(err)
-	}
+	importRate(t, db, "44", "0.60") // a penny a second
 
 	var mu sync.Mutex
 	now := time.Now()
