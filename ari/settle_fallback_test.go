@@ -83,15 +83,9 @@ func TestSettleSecondCallOnAChannel(t *testing.T) {
 	t0 := time.Date(2026, 11, 23, 1, 0, 0, 0, time.UTC)
 	caller := "PJSIP/1001-00000009"
 	p1, p2 := "PJSIP/trunk-0000000a", "PJSIP/trunk-0000000b"
-	h.push(
-		evFrame(t, "ChannelCreated", t0, "channel", evChannel("zz.1", caller, "Ring", t0)),
-		evFrame(t, "ChannelVarset", t0, "variable", "TOLLGUARD_CALLID", "value", strconv.FormatInt(id1, 10), "channel", evChannel("zz.1", caller, "Ring", t0)),
-		evFrame(t, "ChannelCreated", t0, "channel", evChannel("zz.2", p1, "Down", t0)),
-		evFrame(t, "Dial", t0, "dialstatus", "", "dialstring", "0033123456789@trunk", "caller", evChannel("zz.1", caller, "Ring", t0), "peer", evChannel("zz.2", p1, "Down", t0)),
-		evFrame(t, "Dial", t0.Add(10*time.Second), "dialstatus", "ANSWER", "dialstring", "", "caller", evChannel("zz.1", caller, "Ring", t0), "peer", evChannel("zz.2", p1, "Up", t0)),
-		evFrame(t, "ChannelStateChange", t0.Add(10*time.Second), "channel", evChannel("zz.1", caller, "Up", t0)),
+	h.push(append(answeredDial(t, id1, t0, caller, p1),
 		evFrame(t, "ChannelDestroyed", t0.Add(20*time.Second), "cause", 16, "channel", evChannel("zz.2", p1, "Up", t0)),
-	)
+	)...)
 	// The include settles call 1 (settle_previous) and clears the variables.
 	if _, _, err := h.db.SettleCall(ctx, tollguard.Settlement{CallID: id1, Billsec: 10, DialStatus: "ANSWER", By: "agi", At: t0.Add(20 * time.Second)}); err != nil {
 		t.Fatal(err)
@@ -166,6 +160,21 @@ func TestSettleRingingThenMissedAnswer(t *testing.T) {
 
 // secondLeg is the trunk leg of the two-Dial tests' second Dial (zz.3).
 const secondLeg = "PJSIP/trunk-0000000b"
+
+// answeredDial is a gated call (id) from caller, channel zz.1, made at
+// t0 and answered by peer (zz.2) on the trunk ten seconds later: what
+// the tests append its ends to.
+func answeredDial(t *testing.T, id int64, t0 time.Time, caller, peer string) [][]byte {
+	t.Helper()
+	return [][]byte{
+		evFrame(t, "ChannelCreated", t0, "channel", evChannel("zz.1", caller, "Ring", t0)),
+		evFrame(t, "ChannelVarset", t0, "variable", "TOLLGUARD_CALLID", "value", strconv.FormatInt(id, 10), "channel", evChannel("zz.1", caller, "Ring", t0)),
+		evFrame(t, "ChannelCreated", t0, "channel", evChannel("zz.2", peer, "Down", t0)),
+		evFrame(t, "Dial", t0, "dialstatus", "", "dialstring", "0033123456789@trunk", "caller", evChannel("zz.1", caller, "Ring", t0), "peer", evChannel("zz.2", peer, "Down", t0)),
+		evFrame(t, "Dial", t0.Add(10*time.Second), "dialstatus", "ANSWER", "dialstring", "", "caller", evChannel("zz.1", caller, "Ring", t0), "peer", evChannel("zz.2", peer, "Up", t0)),
+		evFrame(t, "ChannelStateChange", t0.Add(10*time.Second), "channel", evChannel("zz.1", caller, "Up", t0)),
+	}
+}
 
 // gatedFirstBridge is the events of call id's first Dial, from t0: the
 // caller (zz.1) gated, its Dial to the trunk (zz.2) answered at 10 s and
@@ -345,16 +354,10 @@ func TestSettleFromEventsDuringStoreOutage(t *testing.T) {
 	release := testutil.HoldWriteLock(t, h.db.Path())
 	t0 := time.Now().Add(-time.Minute)
 	caller, peer := "PJSIP/1001-00000009", "PJSIP/trunk-0000000a"
-	h.push(
-		evFrame(t, "ChannelCreated", t0, "channel", evChannel("zz.1", caller, "Ring", t0)),
-		evFrame(t, "ChannelVarset", t0, "variable", "TOLLGUARD_CALLID", "value", strconv.FormatInt(id, 10), "channel", evChannel("zz.1", caller, "Ring", t0)),
-		evFrame(t, "ChannelCreated", t0, "channel", evChannel("zz.2", peer, "Down", t0)),
-		evFrame(t, "Dial", t0, "dialstatus", "", "dialstring", "0033123456789@trunk", "caller", evChannel("zz.1", caller, "Ring", t0), "peer", evChannel("zz.2", peer, "Down", t0)),
-		evFrame(t, "Dial", t0.Add(10*time.Second), "dialstatus", "ANSWER", "dialstring", "", "caller", evChannel("zz.1", caller, "Ring", t0), "peer", evChannel("zz.2", peer, "Up", t0)),
-		evFrame(t, "ChannelStateChange", t0.Add(10*time.Second), "channel", evChannel("zz.1", caller, "Up", t0)),
+	h.push(append(answeredDial(t, id, t0, caller, peer),
 		evFrame(t, "ChannelDestroyed", t0.Add(40*time.Second), "cause", 16, "channel", evChannel("zz.2", peer, "Up", t0)),
 		evFrame(t, "ChannelDestroyed", t0.Add(40*time.Second), "cause", 16, "channel", evChannel("zz.1", caller, "Up", t0)),
-	)
+	)...)
 	// The store gives up on the lock after its 5 s busy timeout.
 	testutil.Eventually(t, waitLimit, "the failed settlement", func() bool { return h.hooks.snapshot().settleErrs > 0 })
 	if n := h.policy.PendingSettlements(); n != 1 {
