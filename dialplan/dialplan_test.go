@@ -1181,11 +1181,7 @@ func TestIncludeBehaviour(t *testing.T) {
 		caller.set("__TOLLGUARD_EXT", "1001") // the forwarding's Set
 		s := newSim(t, "Local")
 		s.master = caller
-		for _, name := range inheritedVars() {
-			if v, ok := caller.vars[name]; ok {
-				s.vars[name] = v
-			}
-		}
+		s.inherit(caller)
 		s.agi = answers("allow", "ok", "", "52", true)
 		s.call("0044207946000", "0044207946000")
 		if len(s.agiCalls) != 1 || s.agiCalls[0][2] != "1001" || s.agiCalls[0][3] != "" {
@@ -1197,11 +1193,7 @@ func TestIncludeBehaviour(t *testing.T) {
 		own.call("1002", "1002")
 		own.set("__TOLLGUARD_EXT", "1001")
 		s = newSim(t, "Local")
-		for _, name := range inheritedVars() {
-			if v, ok := own.vars[name]; ok {
-				s.vars[name] = v
-			}
-		}
+		s.inherit(own)
 		s.agi = answers("allow", "ok", "", "54", true)
 		s.call("0044207946000", "0044207946000")
 		if len(s.agiCalls) != 1 || s.agiCalls[0][2] != "1001" || s.agiCalls[0][3] != "192.0.2.10:5060" {
@@ -1381,14 +1373,12 @@ func TestIncludeBehaviour(t *testing.T) {
 	})
 }
 
-// inheritedVars are the variables the include sets with __, which
-// channels the one it ran on starts (Local: forwarding) inherit.
-func inheritedVars() []string {
-	var out []string
+// inherit gives s what a channel p starts (Local: forwarding) inherits
+// of the variables the include sets with __ on p.
+func (s *sim) inherit(p *sim) {
 	for _, m := range regexp.MustCompile(`Set\(__(\w+)=`).FindAllStringSubmatch(Include, -1) {
-		if !slices.Contains(out, m[1]) {
-			out = append(out, m[1])
+		if v, ok := p.vars[m[1]]; ok {
+			s.vars[m[1]] = v
 		}
 	}
-	return out
 }
