@@ -76,6 +76,20 @@ var nanpCallerIDCodes = []callerIDCode{
 	{"1167", "withholds the caller's number"}, {"1182", "shows the caller's number"},
 }
 
+// callerIDCodeStarts are the first characters of the codes in
+// callerIDCodes.
+var callerIDCodeStarts = func() string {
+	var b strings.Builder
+	for _, codes := range callerIDCodes {
+		for _, c := range codes {
+			if !strings.ContainsRune(b.String(), rune(c.code[0])) {
+				b.WriteByte(c.code[0])
+			}
+		}
+	}
+	return b.String()
+}()
+
 // callerIDEmergency reports whether dialled is one of country's caller
 // ID codes followed by exactly one of its emergency numbers, and says
 // so for Number.Why. Separators are ignored, and so is a trailing '#'
@@ -87,6 +101,16 @@ func callerIDEmergency(dialled, country string) (why string, ok bool) {
 	if len(codes) == 0 {
 		return "", false
 	}
+	// Most numbers (0..., +...) begin with no code's first character:
+	// out at once, without the copy below, on every call.
+	trimmed := strings.TrimSpace(dialled)
+	i := 0
+	for i < len(trimmed) && isSeparator(trimmed[i]) {
+		i++
+	}
+	if i == len(trimmed) || !strings.ContainsRune(callerIDCodeStarts, rune(trimmed[i])) {
+		return "", false
+	}
 	// Trimmed first as cleanDialled trims: a \n or no-break space after
 	// the # would hide it from the check below, and cleanDialled would
 	// then drop the #.
@@ -95,7 +119,7 @@ func callerIDEmergency(dialled, country string) (why string, ok bool) {
 			return -1
 		}
 		return r
-	}, strings.TrimSpace(dialled))
+	}, trimmed)
 	for _, c := range codes {
 		rest, found := strings.CutPrefix(s, c.code)
 		if !found || strings.HasSuffix(rest, "#") && strings.ContainsAny(c.code, "*#") {
