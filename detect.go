@@ -311,7 +311,7 @@ func (d *Detectors) rule(account, name string) DetectorRule {
 
 // DetectorStats is how much state the detectors hold.
 type DetectorStats struct {
-	Keys  int // tracked extension/account windows, sweeps and concurrency counters
+	Keys  int // tracked extension/account windows, sweeps, concurrency counters and quiet times
 	Calls int // calls in progress
 }
 
@@ -767,6 +767,13 @@ func (d *Detectors) track(a CallAttempt) []Finding {
 		r := d.rule(a.Account, s.name)
 		if r.Threshold == 0 || n < r.Threshold || a.At.Before(d.quiet[key]) {
 			continue
+		}
+		if _, ok := d.quiet[key]; !ok {
+			// Bounded like the other keys: a flood of distinct keys each
+			// reaching the threshold once must not grow it for a whole
+			// window. An evicted key may alert once more before its
+			// window ends; one extra alert beats unbounded memory.
+			makeRoom(d.quiet, d.maxKeys, a.At.UnixNano(), func(q time.Time) int64 { return q.UnixNano() })
 		}
 		d.quiet[key] = a.At.Add(r.Window)
 		r, held := forwardedAction(r, a.Tally, heldRung)

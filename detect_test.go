@@ -1000,6 +1000,48 @@ func TestDetectorsBounded(t *testing.T) {
 	}
 }
 
+// TestDetectorsQuietBounded: a flood of distinct extensions and
+// accounts, each reaching the concurrency threshold once and hanging up,
+// leaves the quiet times capped by MaxKeys like the other keys, within
+// one quiet window; the newest key stays quiet.
+func TestDetectorsQuietBounded(t *testing.T) {
+	const maxKeys = 100
+	concurrent := tollguard.DetectorRule{Threshold: 1, Window: time.Hour, Action: tollguard.ActionAlert}
+	d, err := tollguard.NewDetectors(tollguard.DetectorSettings{MaxKeys: maxKeys, Rules: map[string]tollguard.DetectorRule{
+		tollguard.DetectConcurrentExt: concurrent, tollguard.DetectConcurrentAcct: concurrent,
+		tollguard.DetectBurstExt: {Threshold: 0}, tollguard.DetectBurstAcct: {Threshold: 0},
+		tollguard.DetectSweep: {Threshold: 0}, tollguard.DetectHighRisk: {Threshold: 0},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 5000
+	for i := range n {
+		at := detT0.Add(time.Duration(i) * time.Millisecond)
+		call := fmt.Sprint("call", i)
+		fs := d.Attempt(detAttempt(t, call, fmt.Sprint("e", i), fmt.Sprint("a", i), "02079460001", at))
+		if fs = append(detOnly(fs, "detector:concurrent_ext"), detOnly(fs, "detector:concurrent_acct")...); len(fs) != 2 {
+			t.Fatalf("call %d: findings %+v, want one per new extension and account", i, fs)
+		}
+		d.Ended(call, at)
+	}
+	// Only quiet times are left, the extensions' and the accounts' in
+	// one map capped at maxKeys (without the cap: 10,000).
+	if st := d.Stats(); st.Calls != 0 || st.Keys == 0 || st.Keys > maxKeys {
+		t.Errorf("after %d keys alerted in one window: %+v, want 1..%d quiet times", 2*n, st, maxKeys)
+	}
+	last := n - 1
+	fs := d.Attempt(detAttempt(t, "again", fmt.Sprint("e", last), fmt.Sprint("a", last), "02079460001", detT0.Add(n*time.Millisecond)))
+	if fs = append(detOnly(fs, "detector:concurrent_ext"), detOnly(fs, "detector:concurrent_acct")...); len(fs) > 0 {
+		t.Errorf("the newest key alerted again within its quiet time: %+v", fs)
+	}
+	d.Ended("again", detT0.Add(n*time.Millisecond))
+	d.Tick(detT0.Add(2 * time.Hour))
+	if st := d.Stats(); st.Keys != 0 {
+		t.Errorf("after the window: %+v", st)
+	}
+}
+
 // TestValidateStoredDetectorRule: an account's override is stored in
 // whole seconds, and only long_intl has a duration.
 func TestValidateStoredDetectorRule(t *testing.T) {
