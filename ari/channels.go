@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"math"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -375,7 +376,7 @@ func (t *tracker) dial(ctx context.Context, e *ariv5.Dial, ts time.Time) {
 		switch {
 		case tech == "Local" || toPhone:
 		case g.endpoint != "" && !g.fromExt && !g.fromLocal:
-			t.judgeUnknown(ctx, g, ep, numberOf(e.Dialstring), ts)
+			t.judgeUnknown(ctx, g, ep, numberOf(tech, e.Dialstring), ts)
 		default:
 			peer.sentOut = t.trunkNumber(ctx, g, e, tech, ep)
 			t.judge(ctx, g, peer.sentOut, ts)
@@ -483,7 +484,7 @@ func (t *tracker) originated(ctx context.Context, e *ariv5.Dial, ts time.Time) {
 		return
 	}
 	g := t.get(&e.Peer, ts).g
-	dialled := numberOf(e.Dialstring)
+	dialled := numberOf(tech, e.Dialstring)
 	if g.judged || g.gated || !sentNumber(dialled) || t.ext(ctx, ep).known || !t.trunkLike(ctx, ep) {
 		return
 	}
@@ -495,9 +496,11 @@ func (t *tracker) originated(ctx context.Context, e *ariv5.Dial, ts time.Time) {
 	t.judgeRecords(ctx, g, ts, tollguard.CallAttempt{Call: g.root, At: ts, Context: g.context, Number: num})
 }
 
-// numberOf takes the number out of a Dial string: "0044207946000@itsp"
-// (PJSIP/number@endpoint) or "itsp/sip:0044207946000@host".
-func numberOf(dialstring string) string {
+// numberOf takes the number out of the Dial string of a channel of tech:
+// "0044207946000@itsp" (PJSIP/number@endpoint) or
+// "itsp/sip:0044207946000@host". A PJSIP number is percent-decoded, as
+// the carrier reads it (sip:%2331%2300...: #31#00...).
+func numberOf(tech, dialstring string) string {
 	s := dialstring
 	if i := strings.LastIndexByte(s, '/'); i >= 0 {
 		s = s[i+1:]
@@ -505,6 +508,28 @@ func numberOf(dialstring string) string {
 	s = strings.TrimPrefix(strings.TrimPrefix(s, "sip:"), "sips:")
 	if i := strings.IndexByte(s, '@'); i >= 0 {
 		s = s[:i]
+	}
+	if strings.EqualFold(tech, "PJSIP") {
+		s = sipUser(s)
+	}
+	return s
+}
+
+// sipUser percent-decodes a SIP URI's user part as the far end gets it.
+// pjsip decodes a URI's user once, and sends a '%' left in it (or in a
+// number@endpoint user) on as it is, for the far end to decode: so
+// decoding repeats while a '%' is left. A bad escape stops it with what
+// it had (the raw form at first): no number, judged as written.
+func sipUser(s string) string {
+	for range 3 {
+		if !strings.Contains(s, "%") {
+			break
+		}
+		d, err := url.PathUnescape(s)
+		if err != nil {
+			break
+		}
+		s = d
 	}
 	return s
 }
@@ -550,7 +575,7 @@ func (t *tracker) trunkNumber(ctx context.Context, g *callGroup, e *ariv5.Dial, 
 	if g.judged || g.gated || (!g.fromExt && !g.fromLocal) || !isPhoneTech(tech) || !t.trunkLike(ctx, ep) {
 		return ""
 	}
-	if n := numberOf(e.Dialstring); sentNumber(n) {
+	if n := numberOf(tech, e.Dialstring); sentNumber(n) {
 		return n
 	}
 	if e.Caller.Dialplan != nil && dialable(e.Caller.Dialplan.Exten) {

@@ -649,15 +649,29 @@ func TestUngatedFromUnknownEndpoints(t *testing.T) {
 }
 
 func TestNumberOf(t *testing.T) {
-	for in, want := range map[string]string{
-		"0044207946000@itsp":              "0044207946000", // PJSIP/number@endpoint
-		"itsp/sip:0044207946000@10.0.0.1": "0044207946000", // PJSIP/endpoint/sip:number@host
-		"itsp/sips:+44207946000@host":     "+44207946000",
-		"1002":                            "1002",
-		"":                                "",
+	for _, tc := range []struct{ tech, in, want string }{
+		{"PJSIP", "0044207946000@itsp", "0044207946000"},              // PJSIP/number@endpoint
+		{"PJSIP", "itsp/sip:0044207946000@10.0.0.1", "0044207946000"}, // PJSIP/endpoint/sip:number@host
+		{"PJSIP", "itsp/sips:+44207946000@host", "+44207946000"},
+		{"PJSIP", "1002", "1002"},
+		{"PJSIP", "", ""},
+		// The user part is percent-decoded, as the carrier reads it.
+		{"PJSIP", "itsp/sip:%2331%23004412345@host", "#31#004412345"},
+		{"PJSIP", "itsp/sip:%2A67%30900123456@host", "*670900123456"},
+		{"PJSIP", "%2A670900123456@itsp", "*670900123456"},
+		{"PJSIP", "itsp/sip:+44207946000@host", "+44207946000"}, // a + stays a +
+		// pjsip decodes a URI's user and sends a % left on: the far end
+		// decodes it again.
+		{"PJSIP", "itsp/sip:%252A670900123456@host", "*670900123456"},
+		// A bad escape leaves it as written.
+		{"PJSIP", "itsp/sip:%zz0900123456@host", "%zz0900123456"},
+		{"PJSIP", "itsp/sip:0900123456%2@host", "0900123456%2"},
+		{"PJSIP", "itsp/sip:%25zz0900@host", "%zz0900"},
+		// IAX2 sends the number as written.
+		{"IAX2", "peer/%2A670900123456", "%2A670900123456"},
 	} {
-		if got := numberOf(in); got != want {
-			t.Errorf("numberOf(%q) = %q, want %q", in, got, want)
+		if got := numberOf(tc.tech, tc.in); got != tc.want {
+			t.Errorf("numberOf(%q, %q) = %q, want %q", tc.tech, tc.in, got, tc.want)
 		}
 	}
 }
@@ -769,7 +783,7 @@ func TestUngatedDialledOut(t *testing.T) {
 	// phoneOut is the recorded fail-open call, the phone having dialled
 	// exten, whose dialplan, on dialplanExten, dials out (the Dial's
 	// caller) to number@itsp straight from the phone's channel.
-	phoneOut := func(t *testing.T, exten, dialplanExten, number string) [][]byte {
+	phoneOut := func(t *testing.T, exten, dialplanExten, dialstring string) [][]byte {
 		frames := rewrite(fixture(t, agiDownCall), 0, "Local/0044207946000@sink-00000002;1", trunkLeg)
 		for i, f := range frames {
 			typ, _ := eventType(f)
@@ -780,7 +794,7 @@ func TestUngatedDialledOut(t *testing.T) {
 				frames[i] = reframe(t, f, func(m map[string]any) {
 					setDialplan(m["caller"], "from-internal", dialplanExten)
 					if m["dialstring"] != "" {
-						m["dialstring"] = number + "@itsp"
+						m["dialstring"] = dialstring
 					}
 				})
 			}
@@ -795,24 +809,34 @@ func TestUngatedDialledOut(t *testing.T) {
 	for _, tc := range []struct {
 		name, exten, dialplanExten, number string
 		alert                              bool
+		dialstring                         string // "": number@itsp
 	}{
-		{"Direct", "0044207946000", "0044207946000", "0044207946000", true},
-		{"DISACode", "3472", "0044207946000", "0044207946000", true},
-		{"OutsideLinePrefix", "90044207946000", "90044207946000", "0044207946000", true},
+		{"Direct", "0044207946000", "0044207946000", "0044207946000", true, ""},
+		{"DISACode", "3472", "0044207946000", "0044207946000", true, ""},
+		{"OutsideLinePrefix", "90044207946000", "90044207946000", "0044207946000", true, ""},
 		// The trunk leg's answer is judged by what the trunk was sent.
-		{"OutsideLineTollFree", "908001234567", "908001234567", "08001234567", false},
-		{"DISACodeToEmergency", "3472", "999", "999", false},
+		{"OutsideLineTollFree", "908001234567", "908001234567", "08001234567", false, ""},
+		{"DISACodeToEmergency", "3472", "999", "999", false, ""},
 		// A caller ID code before the number: the carrier acts on the
 		// code and connects the number, so the * or # hides nothing.
-		{"CallerIDCode", "*670900123456", "*670900123456", "*670900123456", true},
-		{"CallerIDCodeHash", "#31#00252612345", "#31#00252612345", "#31#00252612345", true},
+		{"CallerIDCode", "*670900123456", "*670900123456", "*670900123456", true, ""},
+		{"CallerIDCodeHash", "#31#00252612345", "#31#00252612345", "#31#00252612345", true, ""},
 		// The include dials *67 911 without the gate for any account,
 		// this GB one too.
-		{"CallerIDCodeEmergency", "*67911", "*67911", "*67911", false},
+		{"CallerIDCodeEmergency", "*67911", "*67911", "*67911", false, ""},
+		// A SIP URI's user is judged percent-decoded, as the carrier
+		// gets it, not by the DISA code the call started on.
+		{"CallerIDCodeInURI", "3472", "3472", "#31#00252612345", true, "itsp/sip:%2331%2300252612345@203.0.113.5"},
+		{"EncodedDigitsInURI", "3472", "3472", "0044207946000", true, "itsp/sip:%30%30%344207946000@203.0.113.5"},
+		{"DoubleEncodedInURI", "3472", "3472", "*670900123456", true, "itsp/sip:%252A670900123456@203.0.113.5"},
+		{"EncodedNumberAtEndpoint", "3472", "3472", "*670900123456", true, "%2A670900123456@itsp"},
+		{"CallerIDCodeEmergencyInURI", "*67911", "*67911", "*67911", false, "itsp/sip:%2A67911@203.0.113.5"},
+		// A bad escape is no number: the extension dialled is judged.
+		{"BadEscapeInURI", "0044207946000", "0044207946000", "0044207946000", true, "itsp/sip:%zz0044207946000@203.0.113.5"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := setup(t)
-			h.push(phoneOut(t, tc.exten, tc.dialplanExten, tc.number)...)
+			h.push(phoneOut(t, tc.exten, tc.dialplanExten, cmp.Or(tc.dialstring, tc.number+"@itsp"))...)
 			a := h.alerts.kind(tollguard.AlertUngated)
 			if !tc.alert {
 				if len(a) != 0 {
@@ -936,6 +960,12 @@ func TestUngatedOriginatedToTrunk(t *testing.T) {
 		{"ToTrunkCallerIDCode", "itsp", "#31#00252612345678@itsp", true, "#31#00252612345678"},
 		{"ToTrunkCallerIDCodeEmergency", "itsp", "*67911@itsp", false, ""},
 		{"ToTrunkURI", "itsp", "itsp/sip:00252612345678@203.0.113.5", true, ""},
+		// Percent-encoded, as the carrier gets it decoded.
+		{"ToTrunkURIEncodedCallerIDCode", "itsp", "itsp/sip:%2331%2300252612345678@203.0.113.5", true, "#31#00252612345678"},
+		{"ToTrunkURIEncodedDigits", "itsp", "itsp/sip:%30%30252612345678@203.0.113.5", true, ""},
+		{"ToTrunkEncodedCallerIDCode", "itsp", "%2A6700252612345678@itsp", true, "*6700252612345678"},
+		{"ToTrunkURIEncodedEmergency", "itsp", "itsp/sip:%2A67911@203.0.113.5", false, ""},
+		{"ToTrunkURIBadEscape", "itsp", "itsp/sip:%2G00252612345678@203.0.113.5", false, ""},
 		{"ToTrunkEmergency", "itsp", "999@itsp", false, ""},
 		{"ToTrunkTollFree", "itsp", "08001234567@itsp", false, ""},
 		{"ToOurPhone", "1001", "1001", false, ""},
