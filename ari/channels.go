@@ -501,15 +501,20 @@ func (t *tracker) originated(ctx context.Context, e *ariv5.Dial, ts time.Time) {
 // "itsp/sip:0044207946000@host". A PJSIP number is percent-decoded, as
 // the carrier reads it (sip:%2331%2300...: #31#00...).
 func numberOf(tech, dialstring string) string {
+	pjsip := strings.EqualFold(tech, "PJSIP")
 	s := dialstring
-	if i := strings.LastIndexByte(s, '/'); i >= 0 {
+	if ep, _, _ := strings.Cut(s, "/"); pjsip && strings.Contains(ep, "@") {
+		// number@endpoint/URI: chan_pjsip sends this number, whatever
+		// the URI's user says.
+		s = ep
+	} else if i := strings.LastIndexByte(s, '/'); i >= 0 {
 		s = s[i+1:]
 	}
 	s = strings.TrimPrefix(strings.TrimPrefix(s, "sip:"), "sips:")
 	if i := strings.IndexByte(s, '@'); i >= 0 {
 		s = s[:i]
 	}
-	if strings.EqualFold(tech, "PJSIP") {
+	if pjsip {
 		s = sipUser(s)
 	}
 	return s

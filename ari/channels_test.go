@@ -667,8 +667,13 @@ func TestNumberOf(t *testing.T) {
 		{"PJSIP", "itsp/sip:%zz0900123456@host", "%zz0900123456"},
 		{"PJSIP", "itsp/sip:0900123456%2@host", "0900123456%2"},
 		{"PJSIP", "itsp/sip:%25zz0900@host", "%zz0900"},
-		// IAX2 sends the number as written.
+		// A number before the endpoint replaces the URI's user.
+		{"PJSIP", "0900123456@itsp/sip:1002@host", "0900123456"},
+		{"PJSIP", "%2A670900123456@itsp/sip:1002@host", "*670900123456"},
+		{"PJSIP", "0900123456@itsp/itsp-aor", "0900123456"},
+		// IAX2 sends the number as written, after the peer.
 		{"IAX2", "peer/%2A670900123456", "%2A670900123456"},
+		{"IAX2", "user@peer/0900123456", "0900123456"},
 	} {
 		if got := numberOf(tc.tech, tc.in); got != tc.want {
 			t.Errorf("numberOf(%q, %q) = %q, want %q", tc.tech, tc.in, got, tc.want)
@@ -831,6 +836,9 @@ func TestUngatedDialledOut(t *testing.T) {
 		{"DoubleEncodedInURI", "3472", "3472", "*670900123456", true, "itsp/sip:%252A670900123456@203.0.113.5"},
 		{"EncodedNumberAtEndpoint", "3472", "3472", "*670900123456", true, "%2A670900123456@itsp"},
 		{"CallerIDCodeEmergencyInURI", "*67911", "*67911", "*67911", false, "itsp/sip:%2A67911@203.0.113.5"},
+		// chan_pjsip sends the number before the endpoint, not the
+		// URI's user (here an extension of the account).
+		{"NumberBeforeEndpointWins", "3472", "3472", "0044207946000", true, "0044207946000@itsp/sip:1002@203.0.113.5"},
 		// A bad escape is no number: the extension dialled is judged.
 		{"BadEscapeInURI", "0044207946000", "0044207946000", "0044207946000", true, "itsp/sip:%zz0044207946000@203.0.113.5"},
 	} {
