@@ -43,6 +43,7 @@ func TestEmergencyScript(t *testing.T) {
 	})
 	session := func(args ...string) *agitest.Result {
 		ch := agitest.PJSIP("s")
+		ch.Dead = true // a hangup handler's request
 		ch.SetScript(tollguard.ScriptEmergency)
 		ch.SetArgs(args...)
 		return h.run(ch)

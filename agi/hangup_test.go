@@ -33,6 +33,7 @@ func TestHangupBillsStartedSeconds(t *testing.T) {
 		{[]string{"7", "3", "ANSWER"}, 3},                                       // no ANSWEREDTIME_MS
 	} {
 		ch := agitest.PJSIP("s")
+		ch.Dead = true                                        // a hangup handler's request
 		ch.SetIncludeArgs(tollguard.ScriptHangup, tc.args...) // with the random last argument, not read as one
 		h.run(ch)
 		if st := recv(t, settled, "Settle"); st.Billsec != tc.want {
@@ -40,6 +41,7 @@ func TestHangupBillsStartedSeconds(t *testing.T) {
 		}
 		// The include before this one: three arguments, no copies.
 		ch = agitest.PJSIP("s")
+		ch.Dead = true
 		ch.SetScript(tollguard.ScriptHangup)
 		ch.SetArgs(tc.args...)
 		h.run(ch)

@@ -921,6 +921,7 @@ func TestHangupScript(t *testing.T) {
 	})
 	hangup := func(args ...string) *agitest.Channel {
 		ch := agitest.PJSIP("0044207946000")
+		ch.Dead = true // run from a hangup handler
 		ch.SetScript("hangup")
 		ch.SetArgs(args...)
 		return ch

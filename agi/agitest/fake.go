@@ -53,6 +53,14 @@ type Channel struct {
 	// HangupAtStart makes the caller hang up right after the env block
 	// is sent, before the server's first command (recorded session C).
 	HangupAtStart bool
+	// Dead runs the AGI on a channel that had hung up before AGI()
+	// started: a hangup handler, where the include makes its hangup and
+	// emergency requests. res_agi (agi_exec) then runs the whole session
+	// in dead mode and never reads the channel, so no "HANGUP" line comes
+	// and AGISTATUS stays SUCCESS. Commands res_agi does not allow on a
+	// dead channel (ANSWER, STREAM FILE, HANGUP) answer 511, as after a
+	// hangup in sessions B-D.
+	Dead bool
 	// Chunk, if positive, splits every write into pieces of this many
 	// bytes, ChunkDelay apart, so that the server sees split reads.
 	Chunk      int
@@ -194,7 +202,7 @@ type Result struct {
 	HangupCause string
 	Hangup      bool
 	// HungUp is true if the channel hung up during the session, by
-	// the caller or by the server.
+	// the caller or by the server (never for a Dead channel).
 	HungUp bool
 	// AGIStatus is the AGISTATUS res_agi would set: SUCCESS, FAILURE
 	// (the server sent a "failure" line) or HANGUP.
@@ -265,7 +273,7 @@ func (ch *Channel) start(ctx context.Context, addr string, env []byte, lean bool
 	var werr error
 	if !ch.Silent {
 		werr = c.write(env)
-		if werr == nil && ch.HangupAtStart {
+		if werr == nil && ch.HangupAtStart && !c.st.dead {
 			c.st.dead = true
 			werr = c.write([]byte(asyncHangup))
 		}
@@ -400,7 +408,7 @@ type state struct {
 }
 
 func newState(ch *Channel, lean bool) *state {
-	return &state{ch: ch, lean: lean}
+	return &state{ch: ch, lean: lean, dead: ch.Dead}
 }
 
 func (st *state) lookup(name string) (string, bool) {
@@ -427,11 +435,12 @@ func (st *state) result() *Result {
 	if r.Set == nil {
 		r.Set = map[string]string{}
 	}
-	r.HungUp = st.dead
+	// A Dead channel hung up before the session: res_agi never saw it go.
+	r.HungUp = st.dead && !st.ch.Dead
 	switch {
 	case st.failure:
 		r.AGIStatus = "FAILURE"
-	case st.dead:
+	case r.HungUp:
 		r.AGIStatus = "HANGUP"
 	default:
 		r.AGIStatus = "SUCCESS"
@@ -538,10 +547,11 @@ func (st *state) execute(argv []string, hangupNow bool) string {
 		}
 		return st.exec(argv[1], data, hangupNow)
 	case "HANGUP":
-		st.res.Hangup = true
+		// Not one of res_agi's dead-channel commands.
 		if st.dead {
-			return "200 result=1\n"
+			return replyDead
 		}
+		st.res.Hangup = true
 		st.dead = true
 		return "200 result=1\n" + asyncHangup
 	case "ANSWER":

@@ -171,6 +171,7 @@ func TestInferredReplies(t *testing.T) {
 		{"EXEC Hangup 21", "200 result=-1\nHANGUP\n"},
 		{"ANSWER", replyDead},
 		{"EXEC Hangup 21", "200 result=-1\n"}, // the HANGUP line comes once
+		{"HANGUP", replyDead},                 // hangup is no dead-channel command
 	}
 	for _, s := range steps {
 		out, _ := st.handle(s.cmd)
@@ -188,5 +189,68 @@ func TestInferredReplies(t *testing.T) {
 	}
 	if out, stop := st.handle("FAILURE"); out != nil || !stop || st.result().AGIStatus != "FAILURE" {
 		t.Errorf("failure line: out %q stop %v", out, stop)
+	}
+}
+
+// TestDeadChannel: an AGI() that starts on a hung-up channel (the
+// include's hangup handlers) runs in res_agi's dead mode from its first
+// command: no HANGUP line ever, the dead-channel commands answer as
+// usual, the others 511, and AGISTATUS stays SUCCESS.
+func TestDeadChannel(t *testing.T) {
+	ch := PJSIP("s")
+	ch.Dead = true
+	ch.Vars["TOLLGUARD_CALLID"] = "42"
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := ch.Start(ctx, ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	srv.SetDeadline(time.Now().Add(5 * time.Second))
+	br := bufio.NewReader(srv)
+	readUntilBlank(t, br)
+	if err := c.Hangup(); err != nil { // the caller is long gone: nothing to send
+		t.Fatal(err)
+	}
+	steps := []struct{ cmd, want string }{
+		{"GET VARIABLE TOLLGUARD_CALLID", "200 result=1 (42)\n"},
+		{"SET VARIABLE X 1", "200 result=1\n"},
+		{"EXEC MSet A=1", "200 result=0\n"},
+		{"VERBOSE \"dead\" 1", "200 result=1\n"},
+		{"ANSWER", replyDead},
+		{"STREAM FILE beep \"\"", replyDead},
+		{"HANGUP", replyDead},
+		{"EXEC Hangup 21", "200 result=-1\n"},
+		{"NOOP", "200 result=0\n"},
+	}
+	for _, s := range steps {
+		if _, err := srv.Write([]byte(s.cmd + "\n")); err != nil {
+			t.Fatal(err)
+		}
+		got, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("%s: %v", s.cmd, err)
+		}
+		if got != s.want {
+			t.Errorf("%s: got %q, want %q", s.cmd, got, s.want)
+		}
+	}
+	srv.Close()
+	res, err := c.Wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.AGIStatus != "SUCCESS" || res.HungUp || res.HangupCause != "21" {
+		t.Errorf("AGIStatus %s, HungUp %v, hangup cause %q", res.AGIStatus, res.HungUp, res.HangupCause)
 	}
 }

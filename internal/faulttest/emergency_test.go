@@ -16,6 +16,7 @@ import (
 // <dial status>,<placed at>).
 func emergencyChannel(ext, dialled string, billsec int, placed time.Time, seq int64) *agitest.Channel {
 	ch := agitest.PJSIP("s")
+	ch.Dead = true // the channel has hung up
 	ch.SetIncludeArgs("emergency", dialled, ext, "127.0.0.1:5072", fmt.Sprint(billsec), "ANSWER", fmt.Sprint(placed.Unix()))
 	ch.SetChannel(fmt.Sprintf("PJSIP/%s-%08x", ext, seq))
 	ch.Env.Set("agi_uniqueid", uniqueID(seq))

@@ -794,6 +794,7 @@ func uniqueID(seq int64) string { return fmt.Sprintf("faulttest-%d", seq) }
 // AGI(agi://…/hangup?a1=...,${TOLLGUARD_CALLID},${ANSWEREDTIME},${DIALSTATUS}).
 func settleChannel(ext, callID string, billsec int, seq int64) *agitest.Channel {
 	ch := agitest.PJSIP("s")
+	ch.Dead = true // the channel has hung up
 	ch.SetIncludeArgs("hangup", callID, strconv.Itoa(billsec), "ANSWER")
 	ch.SetChannel(fmt.Sprintf("PJSIP/%s-%08x", ext, seq))
 	ch.Env.Set("agi_uniqueid", uniqueID(seq))
