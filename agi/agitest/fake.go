@@ -342,41 +342,22 @@ func (c *Conn) write(b []byte) error {
 	return nil
 }
 
+// maxCommand is the longest command line res_agi reads at once: fgets
+// into its 2048-byte buffer (AGI_BUF_LEN) takes 2047 bytes, newline
+// included, and runs what follows as the next command.
+const maxCommand = 2047
+
 func (c *Conn) loop(err error) {
 	defer close(c.done)
 	defer c.conn.Close()
 	br := bufio.NewReaderSize(c.conn, 2048)
-	for err == nil {
+	for stop := false; err == nil && !stop; {
 		var line string
 		line, err = br.ReadString('\n')
-		if err != nil {
-			break
-		}
-		line = strings.TrimRight(line, "\r\n")
-		c.mu.Lock()
-		out, stop := c.st.handle(line)
-		var hangup []byte
-		if bytes.HasSuffix(out, []byte(asyncHangup)) && len(out) > len(asyncHangup) && !c.st.ch.HangupCoalesced {
-			out, hangup = out[:len(out)-len(asyncHangup)], out[len(out)-len(asyncHangup):]
-		}
-		if len(out) > 0 {
-			if werr := c.write(out); werr != nil && !closedByPeer(werr) {
-				err = werr
-			}
-		}
-		c.mu.Unlock()
-		if hangup != nil && err == nil {
-			if d := c.st.ch.HangupDelay; d > 0 {
-				time.Sleep(d)
-			}
-			c.mu.Lock()
-			if werr := c.write(hangup); werr != nil && !closedByPeer(werr) {
-				err = werr
-			}
-			c.mu.Unlock()
-		}
-		if stop {
-			break
+		for err == nil && !stop && line != "" {
+			n := min(len(line), maxCommand)
+			stop, err = c.serve(strings.TrimRight(line[:n], "\r\n"))
+			line = line[n:]
 		}
 	}
 	if closedByPeer(err) {
@@ -387,6 +368,34 @@ func (c *Conn) loop(err error) {
 	c.res.Elapsed = time.Since(c.start)
 	c.err = err
 	c.mu.Unlock()
+}
+
+// serve answers one command, and reports whether Asterisk would stop
+// reading.
+func (c *Conn) serve(cmd string) (stop bool, err error) {
+	c.mu.Lock()
+	out, stop := c.st.handle(cmd)
+	var hangup []byte
+	if bytes.HasSuffix(out, []byte(asyncHangup)) && len(out) > len(asyncHangup) && !c.st.ch.HangupCoalesced {
+		out, hangup = out[:len(out)-len(asyncHangup)], out[len(out)-len(asyncHangup):]
+	}
+	if len(out) > 0 {
+		if werr := c.write(out); werr != nil && !closedByPeer(werr) {
+			err = werr
+		}
+	}
+	c.mu.Unlock()
+	if hangup != nil && err == nil {
+		if d := c.st.ch.HangupDelay; d > 0 {
+			time.Sleep(d)
+		}
+		c.mu.Lock()
+		if werr := c.write(hangup); werr != nil && !closedByPeer(werr) {
+			err = werr
+		}
+		c.mu.Unlock()
+	}
+	return stop, err
 }
 
 // closedByPeer reports whether err is the server closing the connection

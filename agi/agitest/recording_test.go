@@ -254,3 +254,57 @@ func TestDeadChannel(t *testing.T) {
 		t.Errorf("AGIStatus %s, HungUp %v, hangup cause %q", res.AGIStatus, res.HungUp, res.HangupCause)
 	}
 }
+
+// TestLongCommandLine: res_agi reads a command with fgets into 2048
+// bytes (AGI_BUF_LEN), so a line of 2047 bytes or more, its newline
+// counted, is run as several commands.
+func TestLongCommandLine(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := PJSIP("0044207946000").Start(ctx, ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	srv.SetDeadline(time.Now().Add(5 * time.Second))
+	br := bufio.NewReader(srv)
+	readUntilBlank(t, br)
+	fits := "VERBOSE " + strings.Repeat("a", 2046-len("VERBOSE ")) // 2047 bytes with its newline
+	split := "VERBOSE " + strings.Repeat("b", 2047-len("VERBOSE "))
+	tail := "VERBOSE \"" + strings.Repeat("c", 2047-len("VERBOSE \"")) + "NOOP"
+	steps := []struct{ line, want string }{
+		{fits, "200 result=1\n"},
+		{split, "200 result=1\n510 Invalid or unknown command\n"}, // the newline alone: an empty command
+		{tail, "200 result=1\n200 result=0\n"},
+	}
+	for _, s := range steps {
+		if _, err := srv.Write([]byte(s.line + "\n")); err != nil {
+			t.Fatal(err)
+		}
+		got := make([]byte, len(s.want))
+		if _, err := io.ReadFull(br, got); err != nil {
+			t.Fatalf("%.20s...: %v", s.line, err)
+		}
+		if string(got) != s.want {
+			t.Errorf("%.20s... (%d bytes): got %q, want %q", s.line, len(s.line), got, s.want)
+		}
+	}
+	srv.Close()
+	res, err := c.Wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{fits, split, "", tail[:2047], "NOOP"}
+	if !reflect.DeepEqual(res.Commands, want) {
+		t.Errorf("commands: got %.30q, want %.30q", res.Commands, want)
+	}
+}
