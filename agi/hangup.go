@@ -165,6 +165,10 @@ func parseMillis(v string) (sec int64, known bool) {
 	return tollguard.StartedSecondsMS(ms), true
 }
 
+// maxScriptShown is how much of an unknown script's name its console
+// message shows.
+const maxScriptShown = 200
+
 // unknownScript answers a request for a script the gate does not have:
 // a console message that says what to fix, then a "FAILURE" line, which
 // res_agi turns into AGISTATUS=FAILURE.
@@ -172,8 +176,14 @@ func (s *Server) unknownScript(ss *session) {
 	script := ss.req.Vars["agi_network_script"]
 	ss.log().Warn("FastAGI request for an unknown script; answered with AGISTATUS=FAILURE",
 		LogScript, script)
+	// res_agi reads at most 2047 bytes of a command line and runs the
+	// rest as a command of its own: the name is cut.
+	shown := script
+	if len(shown) > maxScriptShown {
+		shown = shown[:maxScriptShown] + "..."
+	}
 	msg := fmt.Sprintf("tollguard: unknown FastAGI script %s; the scripts are %s, %s and %s "+
-		"(agi://host:4573/%s), as the include calls them", strings.ReplaceAll(script, `"`, "'"),
+		"(agi://host:4573/%s), as the include calls them", strings.ReplaceAll(shown, `"`, "'"),
 		tollguard.ScriptOutbound, tollguard.ScriptHangup, tollguard.ScriptEmergency, tollguard.ScriptOutbound)
 	if err := ss.verbose(msg, 1); err != nil {
 		return

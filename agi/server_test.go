@@ -900,6 +900,12 @@ func TestUnknownScript(t *testing.T) {
 	if len(h.logs.find("unknown script")) != 1 {
 		t.Error("no log")
 	}
+	// res_agi runs what follows the first 2047 bytes of a command line
+	// as a command of its own: the name is cut in the message.
+	ch.SetScript(strings.Repeat("x", 2500))
+	if res := h.run(ch); len(res.Commands) != 2 || res.Commands[1] != "FAILURE" || !strings.Contains(res.Verbose[0], "xxx...") {
+		t.Fatalf("long script name: commands %.80q", res.Commands)
+	}
 }
 
 func TestHangupScript(t *testing.T) {
