@@ -8,7 +8,8 @@
 // object is either read-only as if from pjsip.conf (writes answer 403
 // with Asterisk's recorded messages) or writable as if from astdb (PUT
 // creates or merges, DELETE answers 204 then 404, an unknown attribute
-// answers 400); module reload; originate; channel get, delete and
+// answers 400, before any 403); an endpoint's allow and disallow apply
+// in order to its codec list, read back as "(ulaw|alaw)"; module reload; originate; channel get, delete and
 // variables; Basic
 // or api_key authentication (401 otherwise); and the events websocket,
 // which can replay recorded streams or single events, drop its
@@ -105,6 +106,7 @@ type Server struct {
 	changed   chan struct{} // closed and replaced on every connection change
 	templates map[string]tollguard.ConfigObject
 	attrs     map[string]map[string]bool
+	writeOnly map[string]map[string]bool // fields a write takes but a read never shows
 	nextChan  int
 }
 
@@ -542,6 +544,7 @@ func loadObject(name string) (tollguard.ConfigObject, error) {
 func (s *Server) loadTemplates() error {
 	s.templates = make(map[string]tollguard.ConfigObject)
 	s.attrs = make(map[string]map[string]bool)
+	s.writeOnly = make(map[string]map[string]bool)
 	for typ, name := range map[string]string{
 		"endpoint": "ari-rest-config-put-endpoint-1009-astdb.json",
 		"auth":     "ari-rest-config-put-auth-1009-astdb.json",
@@ -574,9 +577,20 @@ func (s *Server) loadTemplates() error {
 			if typ == "auth" && fl.Attribute == "auth_type" {
 				fl.Value = "userpass"
 			}
+			if typ == "endpoint" && fl.Attribute == "allow" {
+				fl.Value = codecNames(nil) // a new endpoint has no codecs
+			}
 			tmpl = append(tmpl, fl)
 		}
 		s.templates[typ] = tmpl
+		// A field the recorded write set that the answer does not list
+		// is write-only (disallow): accepted, never read back.
+		s.writeOnly[typ] = map[string]bool{}
+		for attr := range given {
+			if !s.attrs[typ][attr] {
+				s.writeOnly[typ][attr] = true
+			}
+		}
 	}
 	s.attrs["aor"]["contact"] = true
 	return nil
@@ -642,6 +656,103 @@ func merge(obj tollguard.ConfigObject, set map[string]string) tollguard.ConfigOb
 		obj = append(obj, tollguard.ConfigField{Attribute: k, Value: set[k]})
 	}
 	return obj
+}
+
+// apply sets fields on obj in order, as sorcery applies a write (the
+// endpoint's allow and disallow change its codec list, shown as
+// "(ulaw|alaw)"). ok is false when a field is not one of typ's, or
+// names a codec Asterisk does not know.
+func (s *Server) apply(typ string, obj tollguard.ConfigObject, fields []tollguard.ConfigField) (_ tollguard.ConfigObject, ok bool) {
+	for _, f := range fields {
+		switch {
+		case typ == "endpoint" && (f.Attribute == "allow" || f.Attribute == "disallow"):
+			codecs, ok := updateCodecs(parseCodecs(obj.Get("allow")), f.Value, f.Attribute == "allow")
+			if !ok {
+				return nil, false
+			}
+			obj = merge(obj, map[string]string{"allow": codecNames(codecs)})
+		case s.attrs[typ][f.Attribute]:
+			obj = merge(obj, map[string]string{f.Attribute: f.Value})
+		case s.writeOnly[typ][f.Attribute]:
+		default:
+			return nil, false
+		}
+	}
+	return obj, true
+}
+
+// knownCodecs are the format names main/codec_builtin.c registers.
+var knownCodecs = []string{"g723", "gsm", "ulaw", "alaw", "g726", "adpcm", "slin", "slin12", "slin16", "slin24", "slin32",
+	"slin44", "slin48", "slin96", "slin192", "lpc10", "g729", "speex", "speex16", "speex32", "ilbc", "g726aal2", "g722",
+	"siren7", "siren14", "testlaw", "g719", "opus", "codec2", "jpeg", "png", "h261", "h263", "h263p", "h264", "h265",
+	"mpeg4", "vp8", "vp9", "red", "t140", "t140red", "t38", "silk8", "silk12", "silk16", "silk24"}
+
+// codecNames shows a codec list as ast_format_cap_get_names does.
+func codecNames(codecs []string) string {
+	if len(codecs) == 0 {
+		return "(nothing)"
+	}
+	return "(" + strings.Join(codecs, "|") + ")"
+}
+
+// parseCodecs reads an endpoint's allow value back into its list.
+func parseCodecs(v string) []string {
+	v = strings.TrimSuffix(strings.TrimPrefix(v, "("), ")")
+	var out []string
+	for _, c := range strings.FieldsFunc(v, func(r rune) bool { return r == '|' || r == ',' }) {
+		if c = strings.TrimSpace(c); c != "" && c != "nothing" {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// updateCodecs applies an allow (allowing) or disallow list to codecs
+// as ast_format_cap_update_by_allow_disallow does: in order, "all" for
+// every codec, "!" inverting one entry, a "(...)" list (a read-back)
+// replacing the list; an unknown name (or an empty one: "ulaw,") fails.
+func updateCodecs(codecs []string, list string, allowing bool) ([]string, bool) {
+	if !allowing && list == "" {
+		return codecs, true
+	}
+	if len(list) >= 2 && list[0] == '(' && list[len(list)-1] == ')' {
+		list = list[1 : len(list)-1]
+		codecs = nil
+		if !allowing {
+			codecs = slices.Clone(knownCodecs)
+		}
+	}
+	ok := true
+	for _, this := range strings.Split(strings.ReplaceAll(list, "|", ","), ",") {
+		this = strings.TrimSpace(this)
+		on := allowing
+		if strings.HasPrefix(this, "!") {
+			this, on = this[1:], !allowing
+		}
+		if i := strings.LastIndexByte(this, ':'); i >= 0 {
+			this = this[:i] // packetization
+		}
+		if strings.EqualFold(this, "all") {
+			codecs = nil
+			if on {
+				codecs = slices.Clone(knownCodecs)
+			}
+			continue
+		}
+		i := slices.IndexFunc(knownCodecs, func(c string) bool { return strings.EqualFold(c, this) })
+		if i < 0 {
+			ok = false // Asterisk warns and goes on, then fails the field
+			continue
+		}
+		has := slices.Contains(codecs, knownCodecs[i])
+		switch {
+		case on && !has: // one already there keeps its place
+			codecs = append(codecs, knownCodecs[i])
+		case !on:
+			codecs = slices.DeleteFunc(codecs, func(c string) bool { return c == knownCodecs[i] })
+		}
+	}
+	return codecs, ok
 }
 
 // --- HTTP
@@ -849,6 +960,23 @@ func (s *Server) config(w http.ResponseWriter, method, rest string, body []byte)
 				return
 			}
 		}
+		// resource_asterisk.c applies the fields to a copy (or a new
+		// object) first, in order, and only then asks sorcery to store
+		// it: a field it cannot apply is a 400 even where storing would
+		// be refused (403).
+		base := s.templates[typ]
+		if o != nil {
+			base = o.fields
+		}
+		fields, ok := s.apply(typ, append(tollguard.ConfigObject(nil), base...), req.Fields)
+		if !ok {
+			verb := "Creation"
+			if o != nil {
+				verb = "Update"
+			}
+			writeJSON(w, http.StatusBadRequest, map[string]string{"message": fmt.Sprintf("%s of object '%s' failed field value validation", verb, id)})
+			return
+		}
 		switch {
 		case o != nil && !o.writable:
 			writeJSON(w, http.StatusForbidden, map[string]string{"message": fmt.Sprintf("Cannot update sorcery objects of type '%s'", typ)})
@@ -857,26 +985,14 @@ func (s *Server) config(w http.ResponseWriter, method, rest string, body []byte)
 			writeJSON(w, http.StatusForbidden, map[string]string{"message": fmt.Sprintf("Cannot create sorcery objects of type '%s'", typ)})
 			return
 		}
-		set := map[string]string{}
-		for _, f := range req.Fields {
-			if !s.attrs[typ][f.Attribute] {
-				verb := "Creation"
-				if o != nil {
-					verb = "Update"
-				}
-				writeJSON(w, http.StatusBadRequest, map[string]string{"message": fmt.Sprintf("%s of object '%s' failed field value validation", verb, id)})
-				return
-			}
-			set[f.Attribute] = f.Value
-		}
 		if o == nil {
-			o = &object{fields: append(tollguard.ConfigObject(nil), s.templates[typ]...), writable: true}
+			o = &object{writable: true}
 			s.objects[key] = o
 			if typ == "endpoint" {
 				s.endpoints["PJSIP/"+id] = "offline"
 			}
 		}
-		o.fields = merge(o.fields, set)
+		o.fields = fields
 		writeJSON(w, http.StatusOK, o.fields)
 	case http.MethodDelete:
 		if o == nil {

@@ -1,11 +1,16 @@
 package aritest
 
 import (
+	"encoding/json"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/net/websocket"
+
+	"github.com/tollguard/tollguard"
 )
 
 // A client's ping sent well after the last event is answered, and the
@@ -57,5 +62,95 @@ func TestQuietConnectionSurvivesPingAfterEvent(t *testing.T) {
 	push(2)
 	if msg := recv(); !strings.Contains(msg, `"n":2`) {
 		t.Fatalf("second event: %s", msg)
+	}
+}
+
+// putConfig sends a dynamic-config PUT as the ARI client does and
+// returns the status and the decoded answer (an object, or a message).
+func putConfig(t *testing.T, s *Server, path, body string) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPut, s.URL+"/asterisk/config/dynamic/res_pjsip/"+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetBasicAuth(s.User, s.Password)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, b
+}
+
+// The recorded create of endpoint 1009 sent disallow=all then
+// allow=ulaw and got 200 with allow "(ulaw)" and no disallow field:
+// the fake answers the recorded request the same.
+func TestPutEndpointCodecsAsRecorded(t *testing.T) {
+	s, err := NewServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	f, err := loadREST("ari-rest-config-put-endpoint-1009-astdb.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recorded tollguard.ConfigObject
+	if err := json.Unmarshal(f.Body, &recorded); err != nil {
+		t.Fatal(err)
+	}
+	status, b := putConfig(t, s, "endpoint/1009", string(f.Request.Body))
+	var got tollguard.ConfigObject
+	if status != f.Status || json.Unmarshal(b, &got) != nil {
+		t.Fatalf("status %d (recorded %d): %s", status, f.Status, b)
+	}
+	if got.Get("allow") != recorded.Get("allow") {
+		t.Errorf("allow %q, recorded %q", got.Get("allow"), recorded.Get("allow"))
+	}
+	if len(got.All("disallow")) != 0 {
+		t.Errorf("the answer lists the write-only disallow: %s", b)
+	}
+	// In order, as Asterisk applies them: a disallow=all after the allow
+	// leaves no codecs, and "(nothing)" is no codec name to write back.
+	status, b = putConfig(t, s, "endpoint/1010", `{"fields":[{"attribute":"allow","value":"ulaw,alaw"},{"attribute":"disallow","value":"all"}]}`)
+	if err := json.Unmarshal(b, &got); status != http.StatusOK || err != nil || got.Get("allow") != "(nothing)" {
+		t.Errorf("allow then disallow=all: %d %s", status, b)
+	}
+	status, b = putConfig(t, s, "endpoint/1011", `{"fields":[{"attribute":"allow","value":"(nothing)"}]}`)
+	if status != http.StatusBadRequest || !strings.Contains(string(b), "Creation of object '1011' failed field value validation") {
+		t.Errorf("allow=(nothing): %d %s", status, b)
+	}
+	status, b = putConfig(t, s, "endpoint/1012", `{"fields":[{"attribute":"allow","value":"(ulaw|alaw)"},{"attribute":"allow","value":"g722,ulaw"}]}`)
+	if err := json.Unmarshal(b, &got); status != http.StatusOK || err != nil || got.Get("allow") != "(ulaw|alaw|g722)" {
+		t.Errorf("a read-back list, then more: %d %s", status, b)
+	}
+}
+
+// resource_asterisk.c applies the fields before it asks sorcery to
+// store the object: a field it cannot apply is a 400 even for an object
+// from pjsip.conf (whose update is refused, 403, with valid fields).
+func TestPutBadFieldIs400BeforeReadOnly403(t *testing.T) {
+	s, err := NewServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	status, b := putConfig(t, s, "auth/1001", `{"fields":[{"attribute":"no_such_option","value":"1"}]}`)
+	if status != http.StatusBadRequest || !strings.Contains(string(b), "Update of object '1001' failed field value validation") {
+		t.Errorf("bad field on a pjsip.conf object: %d %s", status, b)
+	}
+	status, b = putConfig(t, s, "auth/1001", `{"fields":[{"attribute":"password","value":"changed"}]}`)
+	if status != http.StatusForbidden || !strings.Contains(string(b), "Cannot update sorcery objects of type 'auth'") {
+		t.Errorf("valid field on a pjsip.conf object: %d %s", status, b)
+	}
+	s.SetWritable("aor", false)
+	status, b = putConfig(t, s, "aor/1010", `{"fields":[{"attribute":"no_such_option","value":"1"}]}`)
+	if status != http.StatusBadRequest || !strings.Contains(string(b), "Creation of object '1010' failed field value validation") {
+		t.Errorf("bad field, no writable wizard: %d %s", status, b)
 	}
 }
