@@ -73,6 +73,28 @@ func TestAddExtension(t *testing.T) {
 			t.Errorf("aor remove_existing = %q, want the admin's yes", aor.Get("remove_existing"))
 		}
 	})
+	// Asterisk applies the fields in order: the admin's disallow = "all"
+	// (a pjsip.conf habit) sent after the allow would leave the endpoint
+	// no codec, and every call on it would fail.
+	t.Run("AdminDisallowGoesBeforeTheCodecs", func(t *testing.T) {
+		for _, tc := range []struct {
+			extra map[string]string
+			want  string
+		}{
+			{map[string]string{"disallow": "all"}, "(ulaw|alaw)"},
+			{map[string]string{"disallow": "all", "allow": "g722"}, "(g722)"},
+		} {
+			h := newAudHarness(t)
+			h.account("acme", nil)
+			h.env.Settings.Endpoint.EndpointExtra = tc.extra
+			if _, err := h.env.AddExtension(ctx, tollguard.ExtensionSpec{Name: "1010", Account: "acme"}); err != nil {
+				t.Fatal(err)
+			}
+			if got := h.object("endpoint", "1010").Get("allow"); got != tc.want {
+				t.Errorf("extra %v: endpoint codecs %s, want %s", tc.extra, got, tc.want)
+			}
+		}
+	})
 	// A read-only ARI user (ari.conf read_only=yes) is refused every
 	// write by res_ari itself: the fix is in ari.conf, and sorcery.conf
 	// advice would send the admin to change the wrong file.

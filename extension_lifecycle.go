@@ -170,6 +170,9 @@ func endpointFields(spec ExtensionSpec, account, context string, t EndpointTempl
 
 // withExtraFields adds the admin's fields to f; one that f already has
 // takes the admin's value (sent once: a field twice is ambiguous).
+// Asterisk applies them in order, so a disallow goes before the allow,
+// as in pjsip.conf: after it, disallow = "all" would leave the endpoint
+// no codec, and every call would fail (488).
 func withExtraFields(f []ConfigField, extra map[string]string) []ConfigField {
 	keys := make([]string, 0, len(extra))
 	for k := range extra {
@@ -183,6 +186,10 @@ next:
 				f[i].Value = extra[k]
 				continue next
 			}
+		}
+		if i := slices.IndexFunc(f, func(c ConfigField) bool { return c.Attribute == "allow" }); k == "disallow" && i >= 0 {
+			f = slices.Insert(f, i, ConfigField{k, extra[k]})
+			continue
 		}
 		f = append(f, ConfigField{k, extra[k]})
 	}
