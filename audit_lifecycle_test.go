@@ -621,6 +621,33 @@ func TestRestoreRejectedFieldsAndExisting(t *testing.T) {
 	}
 }
 
+// An endpoint without codecs reads back allow "(nothing)", which is no
+// codec name: sent back, Asterisk failed the whole restore (400).
+func TestRestoreEndpointWithoutCodecs(t *testing.T) {
+	ctx := context.Background()
+	h := newAudHarness(t)
+	h.account("acme", nil)
+	if _, err := h.env.AddExtension(ctx, tollguard.ExtensionSpec{Name: "1009", Account: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.ast.PutConfigObject(ctx, "endpoint", "1009", []tollguard.ConfigField{{Attribute: "disallow", Value: "all"}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.object("endpoint", "1009").Get("allow"); got != "(nothing)" {
+		t.Fatalf("endpoint codecs %s", got)
+	}
+	if _, err := h.env.PurgeExtension(ctx, "1009", "test"); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := h.env.RestoreExtension(ctx, "1009", "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Rejected) != 0 || h.object("endpoint", "1009").Get("context") != "from-internal" {
+		t.Errorf("report %+v, endpoint %v", rep, h.object("endpoint", "1009"))
+	}
+}
+
 // TestAuditsSpareLinesInUseAndTrunks: a name is a weak sign, so the tests
 // audit never blocks a line in use (a reception desk called "Temp"), and
 // neither audit purges a trunk (no inbound auth, or an outbound_auth):

@@ -978,7 +978,7 @@ func contactURIs(obj ConfigObject) []string {
 // contacts are dropped (registrations come back on their own; only a
 // snapshot that sorted them keeps its permanent ones), the
 // codec list "(ulaw|alaw)" becomes allow=ulaw,alaw (the new object has
-// no codecs to disallow), and
+// no codecs to disallow; "(nothing)" none), and
 // the "<unknown>" caller ID (unset) is dropped.
 func restoreFields(typ string, obj ConfigObject) (essential, rest []ConfigField) {
 	ess := map[string]bool{}
@@ -1003,7 +1003,8 @@ func restoreFields(typ string, obj ConfigObject) (essential, rest []ConfigField)
 			continue
 		case typ == "endpoint" && f.Attribute == "allow":
 			codecs := strings.NewReplacer("(", "", ")", "", "|", ",").Replace(f.Value)
-			if codecs != "" {
+			// "(nothing)": no codecs, and no codec name to send back.
+			if codecs != "" && codecs != "nothing" {
 				add(ConfigField{"allow", codecs})
 			}
 			continue
