@@ -17,6 +17,7 @@ import (
 
 	"github.com/tollguard/tollguard"
 	"github.com/tollguard/tollguard/ari"
+	"github.com/tollguard/tollguard/store"
 )
 
 func TestAddExtension(t *testing.T) {
@@ -618,6 +619,41 @@ func TestRestoreRejectedFieldsAndExisting(t *testing.T) {
 	}
 	if h.object("endpoint", "1009").Get("context") != "from-internal" {
 		t.Error("endpoint not restored")
+	}
+}
+
+// Asterisk drops a deleted aor's contacts without a ContactStatusChange
+// (ari-events-dynamic-config-1009.jsonl): the purge marks them gone, or
+// the store kept a purged line registered until the listener resynced.
+func TestPurgeEndsRegistrations(t *testing.T) {
+	ctx := context.Background()
+	h := newAudHarness(t)
+	h.account("acme", nil)
+	for _, name := range []string{"1009", "1010"} {
+		if _, err := h.env.AddExtension(ctx, tollguard.ExtensionSpec{Name: name, Account: "acme"}); err != nil {
+			t.Fatal(err)
+		}
+		uri := "sip:" + name + "@192.0.2.10:5060;transport=udp"
+		h.fake.Register(name, name, uri, nil, false)
+		if _, err := h.db.ObserveContact(ctx, tollguard.Contact{ID: tollguard.ContactID(name, uri), Extension: name, AOR: name, URI: uri,
+			IP: "192.0.2.10", Port: 5060, UserAgent: "Desk/1.0", LastSeen: audT0.Add(-time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.advance(time.Minute)
+	if _, err := h.env.PurgeExtension(ctx, "1009", "test"); err != nil {
+		t.Fatal(err)
+	}
+	live, err := h.db.LiveContacts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(live) != 1 || live[0].Extension != "1010" {
+		t.Fatalf("live registrations after purging 1009: %+v", live)
+	}
+	cs, err := h.db.Contacts(ctx, store.ContactFilter{Extension: "1009"})
+	if err != nil || len(cs) != 1 || cs[0].Live || !cs[0].RemovedAt.Equal(audT0.Add(time.Minute)) {
+		t.Errorf("1009's registration %+v, %v", cs, err)
 	}
 }
 

@@ -733,8 +733,44 @@ func (env *AuditEnv) PurgeExtension(ctx context.Context, name, reason string) (*
 		}
 		return nil, fmt.Errorf("delete PJSIP %s %s (deleted so far: %s; snapshot %d kept): %w", o.Type, o.ID, listOrNothing(deleted), snap.ID, err)
 	}
+	env.contactsGone(ctx, deleted)
 	env.logger().Warn("extension purged from Asterisk; restore it with `tollguard ext restore`", LogExtension, name, "snapshot", snap.ID, "objects", strings.Join(deleted, " "))
 	return snap, nil
+}
+
+// contactsGone marks the registrations of the deleted aors ("aor/1009")
+// gone in the store. Asterisk drops an aor's contacts with it and sends
+// no ContactStatusChange (recorded: the endpoint deleted first leaves no
+// one to send it to), so the listener would keep them registered until
+// its next resynchronisation.
+func (env *AuditEnv) contactsGone(ctx context.Context, deleted []string) {
+	rs, ok := env.Store.(RegistrationStore)
+	if !ok {
+		return
+	}
+	aors := map[string]bool{}
+	for _, d := range deleted {
+		if id, ok := strings.CutPrefix(d, "aor/"); ok {
+			aors[id] = true
+		}
+	}
+	if len(aors) == 0 {
+		return
+	}
+	ctx = context.WithoutCancel(ctx) // the objects are deleted already
+	live, err := rs.LiveContacts(ctx)
+	if err != nil {
+		env.logger().Warn("could not mark the purged extension's registrations gone; the listener's next resynchronisation does", LogError, err)
+		return
+	}
+	for _, c := range live {
+		if !aors[c.AOR] {
+			continue
+		}
+		if _, err := rs.ContactGone(ctx, c.ID, env.now()); err != nil {
+			env.logger().Warn("could not mark a purged extension's registration gone; the listener's next resynchronisation does", LogExtension, c.Extension, "contact", c.ID, LogError, err)
+		}
+	}
 }
 
 // stillThere reports whether Asterisk answers that o exists (false when
