@@ -8,7 +8,8 @@
 // object is either read-only as if from pjsip.conf (writes answer 403
 // with Asterisk's recorded messages) or writable as if from astdb (PUT
 // creates or merges, DELETE answers 204 then 404, an unknown attribute
-// answers 400, before any 403); an endpoint's allow and disallow apply
+// answers 400, before any 403; a deleted contact raises ContactStatusChange
+// Removed, as an unREGISTER does); an endpoint's allow and disallow apply
 // in order to its codec list, read back as "(ulaw|alaw)"; module reload; originate; channel get, delete and
 // variables; Basic
 // or api_key authentication (401 otherwise); and the events websocket,
@@ -22,6 +23,7 @@
 package aritest
 
 import (
+	"cmp"
 	"context"
 	"embed"
 	"encoding/base64"
@@ -842,7 +844,9 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		}
 		writeRaw(rec, 200, f.Body)
 	case strings.HasPrefix(p, "/asterisk/config/dynamic/res_pjsip/"):
-		s.config(rec, r.Method, strings.TrimPrefix(p, "/asterisk/config/dynamic/res_pjsip/"), body)
+		if ev := s.config(rec, r.Method, strings.TrimPrefix(p, "/asterisk/config/dynamic/res_pjsip/"), body); ev != nil {
+			s.PushJSON(ev)
+		}
 	case strings.HasPrefix(p, "/asterisk/config/dynamic/"):
 		// resource_asterisk.c: a config class no module registered.
 		class, _, _ := strings.Cut(strings.TrimPrefix(p, "/asterisk/config/dynamic/"), "/")
@@ -928,7 +932,10 @@ func (s *Server) getEndpoint(w http.ResponseWriter, key string) {
 	writeJSON(w, http.StatusOK, map[string]any{"technology": tech, "resource": res, "state": state, "channel_ids": []string{}})
 }
 
-func (s *Server) config(w http.ResponseWriter, method, rest string, body []byte) {
+// config serves res_pjsip's dynamic configuration. It returns the
+// event the request raised, for the caller to push once unlocked: a
+// deleted contact's ContactStatusChange Removed.
+func (s *Server) config(w http.ResponseWriter, method, rest string, body []byte) (event map[string]any) {
 	typ, id, hasID := strings.Cut(rest, "/")
 	if !hasID || id == "" {
 		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"message": "Invalid method"})
@@ -1005,9 +1012,16 @@ func (s *Server) config(w http.ResponseWriter, method, rest string, body []byte)
 		}
 		s.removeLocked(typ, id)
 		w.WriteHeader(http.StatusNoContent)
+		if typ == "contact" {
+			// Deleted through sorcery as an unREGISTER is: pjsip_options.c's
+			// contact observer publishes Removed (ari-events-unregister.jsonl).
+			aor, _, _ := strings.Cut(id, ";@")
+			return ContactEvent(cmp.Or(o.fields.Get("endpoint"), aor), aor, o.fields.Get("uri"), tollguard.ContactRemoved, time.Now())
+		}
 	default:
 		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"message": "Invalid method"})
 	}
+	return nil
 }
 
 func (s *Server) reload(w http.ResponseWriter, module string) {

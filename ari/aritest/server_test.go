@@ -1,6 +1,7 @@
 package aritest
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -152,5 +153,58 @@ func TestPutBadFieldIs400BeforeReadOnly403(t *testing.T) {
 	status, b = putConfig(t, s, "aor/1010", `{"fields":[{"attribute":"no_such_option","value":"1"}]}`)
 	if status != http.StatusBadRequest || !strings.Contains(string(b), "Creation of object '1010' failed field value validation") {
 		t.Errorf("bad field, no writable wizard: %d %s", status, b)
+	}
+}
+
+// A contact deleted through ARI goes through sorcery as an unREGISTER
+// does, and pjsip_options.c's contact observer publishes the same
+// ContactStatusChange Removed (ari-events-unregister.jsonl).
+func TestDeletedContactIsRemoved(t *testing.T) {
+	s, err := NewServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	url := strings.Replace(s.URL, "http://", "ws://", 1) + "/events?app=tollguard&subscribeAll=true&api_key=" + s.User + ":" + s.Password
+	ws, err := websocket.Dial(url, "", "http://localhost/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.WaitConnections(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	const uri = "sip:1001@203.0.113.66:5060"
+	id := s.Register("1001", "1001", uri, nil, false)
+	req, err := http.NewRequest(http.MethodDelete, s.URL+"/asterisk/config/dynamic/res_pjsip/contact/"+strings.ReplaceAll(id, ";", "%3B"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetBasicAuth(s.User, s.Password)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("DELETE: %d", resp.StatusCode)
+	}
+	_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var ev struct {
+		Type        string `json:"type"`
+		Endpoint    struct{ Resource string }
+		ContactInfo struct {
+			URI    string `json:"uri"`
+			Status string `json:"contact_status"`
+			AOR    string `json:"aor"`
+		} `json:"contact_info"`
+	}
+	if err := websocket.JSON.Receive(ws, &ev); err != nil {
+		t.Fatalf("no event after the DELETE: %v", err)
+	}
+	if ev.Type != "ContactStatusChange" || ev.ContactInfo.Status != tollguard.ContactRemoved || ev.ContactInfo.URI != uri || ev.ContactInfo.AOR != "1001" || ev.Endpoint.Resource != "1001" {
+		t.Errorf("event %+v", ev)
 	}
 }
