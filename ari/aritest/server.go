@@ -376,6 +376,35 @@ func (s *Server) removeLocked(typ, id string) {
 				keep = append(keep, tollguard.ConfigField{Attribute: "contact", Value: ""})
 			}
 			o.fields = keep
+			if last {
+				s.offlineLocked(aor)
+			}
+		}
+	}
+}
+
+// offlineLocked takes offline the endpoints of aor that have no contact
+// left on any of their aors: an unqualified aor is available while it
+// has one (ari-events-max-contacts.jsonl: online after the first of two
+// contacts went, offline after the second).
+func (s *Server) offlineLocked(aor string) {
+	hasContact := func(aors string) bool {
+		for _, a := range strings.Split(aors, ",") {
+			if o := s.objects["aor/"+strings.TrimSpace(a)]; o != nil && slices.ContainsFunc(o.fields, func(f tollguard.ConfigField) bool {
+				return f.Attribute == "contact" && f.Value != ""
+			}) {
+				return true
+			}
+		}
+		return false
+	}
+	for k, o := range s.objects {
+		typ, ep, _ := strings.Cut(k, "/")
+		if typ != "endpoint" || !slices.Contains(strings.Split(strings.ReplaceAll(o.fields.Get("aors"), " ", ""), ","), aor) {
+			continue
+		}
+		if _, listed := s.endpoints["PJSIP/"+ep]; listed && !hasContact(o.fields.Get("aors")) {
+			s.endpoints["PJSIP/"+ep] = "offline"
 		}
 	}
 }

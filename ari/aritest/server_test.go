@@ -208,3 +208,47 @@ func TestDeletedContactIsRemoved(t *testing.T) {
 		t.Errorf("event %+v", ev)
 	}
 }
+
+// endpointState reads GET /endpoints/PJSIP/{name}'s state.
+func endpointState(t *testing.T, s *Server, name string) string {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, s.URL+"/endpoints/PJSIP/"+name, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetBasicAuth(s.User, s.Password)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var ep struct{ State string }
+	if err := json.NewDecoder(resp.Body).Decode(&ep); err != nil {
+		t.Fatal(err)
+	}
+	return ep.State
+}
+
+// As recorded (ari-events-max-contacts.jsonl): 1002 stays online while
+// one of its two contacts is left, and goes offline with the last.
+func TestEndpointOfflineWithItsLastContact(t *testing.T) {
+	s, err := NewServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	const a, b = "sip:1002@127.0.0.1:5081;transport=udp", "sip:1002@127.0.0.1:5082;transport=udp"
+	s.Register("1002", "1002", a, nil, false)
+	s.Register("1002", "1002", b, nil, false)
+	if st := endpointState(t, s, "1002"); st != "online" {
+		t.Fatalf("registered: %s", st)
+	}
+	s.Unregister("1002", "1002", a, false)
+	if st := endpointState(t, s, "1002"); st != "online" {
+		t.Errorf("one contact left: %s", st)
+	}
+	s.Unregister("1002", "1002", b, false)
+	if st := endpointState(t, s, "1002"); st != "offline" {
+		t.Errorf("no contact left: %s", st)
+	}
+}
