@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -23,6 +24,40 @@ type Tree struct {
 	// reading order (an #include's lines come where the #include is):
 	// "spooldir", "voicemailconf", or "" if none is set.
 	PasswordLocation string
+	// AliasesContext is [general] aliasescontext, read the same way: a
+	// context of aliases ("1001@devices => 1001@default"), not mailboxes.
+	AliasesContext string
+	// SearchContexts is [general] searchcontexts: a mailbox number is
+	// then one mailbox across all contexts, and app_voicemail ignores
+	// its definitions after the first.
+	SearchContexts bool
+
+	// boxes are the mailbox lines as app_voicemail reads them: category
+	// by category, each with the lines it inherits first.
+	boxes []Box
+	cats  []*category
+}
+
+// Box is a mailbox line as app_voicemail sees it: an entry of one of
+// the files, in Context (which differs from the entry's when the line
+// is inherited from a template or category).
+type Box struct {
+	File      *File
+	Index     int // in File.Entries
+	Context   string
+	Inherited string // the category the line is inherited from, "" for its own
+	Template  bool   // the line is in a template: not a mailbox
+}
+
+// Entry is the box's line.
+func (b Box) Entry() Entry { return b.File.Entries[b.Index] }
+
+// category is a category as main/config.c builds it: its blocks' lines
+// and the lines it inherits, in order.
+type category struct {
+	name     string
+	template bool
+	boxes    []int // indexes in Tree.boxes
 }
 
 // Load reads the config file at path and follows its includes.
@@ -39,11 +74,49 @@ func Load(path, configDir string) (*Tree, error) {
 	}
 	t := &Tree{}
 	seen := map[string]bool{}
-	t.add(path, data, "", configDir, 0, seen)
+	var search string
+	t.add(path, data, section{block: -1}, nil, configDir, 0, seen, &search)
+	t.SearchContexts = astTrue(search)
+	// A category is a template if any of its blocks says so.
+	for _, c := range t.cats {
+		for _, i := range c.boxes {
+			b := &t.boxes[i]
+			b.Template = c.template
+			if b.Inherited == "" {
+				b.File.Entries[b.Index].Template = c.template
+			}
+		}
+	}
 	return t, nil
 }
 
-func (t *Tree) add(path string, data []byte, ctx, configDir string, depth int, seen map[string]bool) {
+// Boxes are the mailbox lines in the order app_voicemail reads them,
+// templates and aliases included (see Box.Template and AliasesContext).
+func (t *Tree) Boxes() []Box { return slices.Clone(t.boxes) }
+
+// astTrue is Asterisk's ast_true.
+func astTrue(v string) bool {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "yes", "true", "y", "t", "1", "on":
+		return true
+	}
+	return false
+}
+
+// findCategory is ast_category_get: the first category of that name,
+// templates included (as inheritance and "(+)" look them up).
+func (t *Tree) findCategory(name string) *category {
+	for _, c := range t.cats {
+		if strings.EqualFold(c.name, name) {
+			return c
+		}
+	}
+	return nil
+}
+
+// add reads one file's lines in order, following each #include where
+// it is. cur is the category in effect at the #include (nil at the top).
+func (t *Tree) add(path string, data []byte, sec section, cur *category, configDir string, depth int, seen map[string]bool, search *string) {
 	key, err := filepath.Abs(path)
 	if err != nil {
 		key = path
@@ -56,61 +129,144 @@ func (t *Tree) add(path string, data []byte, ctx, configDir string, depth int, s
 		return
 	}
 	seen[key] = true
-	f := Parse(path, data, ctx)
+	f := &File{Path: path}
+	f.parse(data, sec)
 	t.Files = append(t.Files, f)
 	t.Problems = append(t.Problems, f.Problems...)
-	locs := f.locations
-	for _, inc := range f.Includes {
-		// Settings above the #include are read before the included file.
-		for len(locs) > 0 && locs[0].line < inc.Line {
-			t.PasswordLocation, locs = locs[0].value, locs[1:]
-		}
-		where := fmt.Sprintf("%s:%d", path, inc.Line)
-		if inc.Directive == "exec" {
-			t.Problems = append(t.Problems, fmt.Sprintf("%s: #exec %s is not run by tollguard, so mailboxes it generates are not audited", where, inc.Target))
-			continue
-		}
-		if depth+1 >= maxIncludeDepth {
-			t.Problems = append(t.Problems, fmt.Sprintf("%s: #%s %s nests deeper than %d files; not followed", where, inc.Directive, inc.Target, maxIncludeDepth))
-			continue
-		}
-		target := inc.Target
-		if !filepath.IsAbs(target) {
-			target = filepath.Join(configDir, target)
-		}
-		matches, err := filepath.Glob(target)
-		if err != nil {
-			matches = nil
-		}
-		sort.Strings(matches)
-		var files []string
-		for _, m := range matches {
-			// glob(3), which Asterisk uses, skips dot-files unless the
-			// pattern names them; Go's Glob does not. tollguard's own
-			// PIN-rewrite backups are dot-files beside the file.
-			if strings.HasPrefix(filepath.Base(m), ".") && !strings.HasPrefix(filepath.Base(target), ".") {
+	// The file's headers, mailbox lines, settings and includes, by line.
+	type event struct {
+		line, kind, i int
+	}
+	const (
+		evBlock = iota
+		evEntry
+		evLocation
+		evAlias
+		evSearch
+		evInclude
+	)
+	var evs []event
+	for i, b := range f.blocks {
+		evs = append(evs, event{b.line, evBlock, i})
+	}
+	for i, e := range f.Entries {
+		evs = append(evs, event{e.Line, evEntry, i})
+	}
+	for i, l := range f.locations {
+		evs = append(evs, event{l.line, evLocation, i})
+	}
+	for i, l := range f.aliases {
+		evs = append(evs, event{l.line, evAlias, i})
+	}
+	for i, l := range f.searches {
+		evs = append(evs, event{l.line, evSearch, i})
+	}
+	for i, inc := range f.Includes {
+		evs = append(evs, event{inc.Line, evInclude, i})
+	}
+	sort.SliceStable(evs, func(a, b int) bool { return evs[a].line < evs[b].line })
+	for _, ev := range evs {
+		switch ev.kind {
+		case evBlock:
+			cur = t.openBlock(f, ev.i)
+		case evEntry:
+			e := f.Entries[ev.i]
+			if cur == nil {
 				continue
 			}
-			if st, err := os.Stat(m); err == nil && st.Mode().IsRegular() {
-				files = append(files, m)
-			}
-		}
-		if len(files) == 0 {
-			if inc.Directive == "include" {
-				t.Problems = append(t.Problems, fmt.Sprintf("%s: #include %s: no such file; Asterisk refuses to load voicemail.conf with a missing #include (use #tryinclude for optional files)", where, inc.Target))
-			}
-			continue
-		}
-		for _, m := range files {
-			b, err := os.ReadFile(m)
-			if err != nil {
-				t.Problems = append(t.Problems, fmt.Sprintf("%s: #%s %s: %v", where, inc.Directive, m, err))
-				continue
-			}
-			t.add(m, b, inc.Context, configDir, depth+1, seen)
+			t.boxes = append(t.boxes, Box{File: f, Index: ev.i, Context: e.Context})
+			cur.boxes = append(cur.boxes, len(t.boxes)-1)
+		case evLocation:
+			t.PasswordLocation = f.locations[ev.i].value
+		case evAlias:
+			t.AliasesContext = f.aliases[ev.i].value
+		case evSearch:
+			*search = f.searches[ev.i].value
+		case evInclude:
+			t.include(f, f.Includes[ev.i], cur, configDir, depth, seen, search)
 		}
 	}
-	for _, l := range locs {
-		t.PasswordLocation = l.value
+}
+
+// openBlock starts the category of f's block i, as main/config.c does:
+// "(+)" goes on with the category read first under that name, "(!)"
+// makes a template, and any other name copies that category's lines
+// in first. It returns the category the following lines go to.
+func (t *Tree) openBlock(f *File, i int) *category {
+	b := f.blocks[i]
+	where := fmt.Sprintf("%s:%d", f.Path, b.line)
+	if b.add {
+		c := t.findCategory(b.name)
+		if c == nil {
+			t.Problems = append(t.Problems, fmt.Sprintf("%s: [%s](+) adds to a category that does not exist; Asterisk refuses to load voicemail.conf", where, b.name))
+			c = &category{name: b.name}
+			t.cats = append(t.cats, c)
+		}
+		c.template = c.template || b.template
+		return c
+	}
+	c := &category{name: b.name, template: b.template}
+	for _, base := range b.inherits {
+		from := t.findCategory(base)
+		if from == nil {
+			t.Problems = append(t.Problems, fmt.Sprintf("%s: [%s] inherits from [%s], which does not exist; Asterisk refuses to load voicemail.conf", where, b.name, base))
+			continue
+		}
+		for _, bi := range from.boxes {
+			ib := t.boxes[bi]
+			ib.Context, ib.Inherited = b.name, from.name
+			t.boxes = append(t.boxes, ib)
+			c.boxes = append(c.boxes, len(t.boxes)-1)
+		}
+	}
+	t.cats = append(t.cats, c)
+	return c
+}
+
+// include reads the files an #include, #tryinclude or #exec names.
+func (t *Tree) include(f *File, inc Include, cur *category, configDir string, depth int, seen map[string]bool, search *string) {
+	where := fmt.Sprintf("%s:%d", f.Path, inc.Line)
+	if inc.Directive == "exec" {
+		t.Problems = append(t.Problems, fmt.Sprintf("%s: #exec %s is not run by tollguard, so mailboxes it generates are not audited", where, inc.Target))
+		return
+	}
+	if depth+1 >= maxIncludeDepth {
+		t.Problems = append(t.Problems, fmt.Sprintf("%s: #%s %s nests deeper than %d files; not followed", where, inc.Directive, inc.Target, maxIncludeDepth))
+		return
+	}
+	target := inc.Target
+	if !filepath.IsAbs(target) {
+		target = filepath.Join(configDir, target)
+	}
+	matches, err := filepath.Glob(target)
+	if err != nil {
+		matches = nil
+	}
+	sort.Strings(matches)
+	var files []string
+	for _, m := range matches {
+		// glob(3), which Asterisk uses, skips dot-files unless the
+		// pattern names them; Go's Glob does not. tollguard's own
+		// PIN-rewrite backups are dot-files beside the file.
+		if strings.HasPrefix(filepath.Base(m), ".") && !strings.HasPrefix(filepath.Base(target), ".") {
+			continue
+		}
+		if st, err := os.Stat(m); err == nil && st.Mode().IsRegular() {
+			files = append(files, m)
+		}
+	}
+	if len(files) == 0 {
+		if inc.Directive == "include" {
+			t.Problems = append(t.Problems, fmt.Sprintf("%s: #include %s: no such file; Asterisk refuses to load voicemail.conf with a missing #include (use #tryinclude for optional files)", where, inc.Target))
+		}
+		return
+	}
+	for _, m := range files {
+		b, err := os.ReadFile(m)
+		if err != nil {
+			t.Problems = append(t.Problems, fmt.Sprintf("%s: #%s %s: %v", where, inc.Directive, m, err))
+			continue
+		}
+		t.add(m, b, section{name: inc.Context, template: inc.template, block: -1}, cur, configDir, depth+1, seen, search)
 	}
 }

@@ -33,6 +33,12 @@ type File struct {
 	// locations are the file's [general] passwordlocation settings, in
 	// order; Tree reads them with the includes in Asterisk's order.
 	locations []location
+	// aliases and searches are its [general] aliasescontext and
+	// searchcontexts settings, read the same way.
+	aliases, searches []location
+	// blocks are its "[name](options)" headers, in order; an entry's
+	// block is the last one before it (-1: the includer's).
+	blocks []block
 
 	secret     bool   // a mailbox's secret.conf: [general] password is the entry
 	backupBase string // the name its backups take ("" = the file's)
@@ -55,8 +61,32 @@ type Entry struct {
 	// value), or "" if the mailbox has none and [general]'s applies.
 	PasswordLocation string
 
+	// Template: the line is in a template ("[name](!)"), which Asterisk
+	// hides from app_voicemail: not a mailbox, though a category that
+	// inherits the template gets it.
+	Template bool
+
 	pinStart, pinEnd int  // byte offsets of PIN in the file
 	pinSplit         bool // a comment sits inside the PIN: not rewritable
+	block            int  // index in the file's blocks, -1 for the includer's
+}
+
+// block is a context header and what its parentheses say (main/config.c):
+// "!" makes a template, "+" adds to the category already read, any other
+// name is a category or template whose lines are copied in first.
+type block struct {
+	name     string
+	line     int
+	template bool
+	add      bool
+	inherits []string
+}
+
+// section is the context in effect and whether it is a template.
+type section struct {
+	name     string
+	template bool
+	block    int // the file's block index, -1 for the includer's
 }
 
 // Include is a #include, #tryinclude or #exec directive.
@@ -65,6 +95,7 @@ type Include struct {
 	Target    string // as written, quotes removed
 	Line      int
 	Context   string // the context in effect at the directive
+	template  bool   // that context is a template
 }
 
 // nonMailboxContexts are voicemail.conf's settings sections.
@@ -80,11 +111,11 @@ func MailboxContext(ctx string) bool {
 // of is kept as is and noted in Problems.
 func Parse(path string, data []byte, ctx string) *File {
 	f := &File{Path: path}
-	f.parse(data, ctx)
+	f.parse(data, section{name: ctx, block: -1})
 	return f
 }
 
-func (f *File) parse(data []byte, ctx string) {
+func (f *File) parse(data []byte, sec section) {
 	f.data = data
 	eff, mask := blankComments(data)
 	f.comment = mask
@@ -96,7 +127,7 @@ func (f *File) parse(data []byte, ctx string) {
 			end, next = len(eff)-off, len(eff)
 		}
 		line++
-		ctx = f.parseLine(eff, off, off+end, line, ctx)
+		sec = f.parseLine(eff, off, off+end, line, sec)
 		off = next
 	}
 }
@@ -106,16 +137,17 @@ func (f *File) parse(data []byte, ctx string) {
 // [general] password, the PIN in force.
 func ParseSecret(path string, data []byte) *File {
 	f := &File{Path: path, secret: true}
-	f.parse(data, "")
+	f.parse(data, section{block: -1})
 	return f
 }
 
 // parseLine handles eff[start:end] (comments already blanked) and
 // returns the context in effect after it.
-func (f *File) parseLine(eff []byte, start, end, line int, ctx string) string {
+func (f *File) parseLine(eff []byte, start, end, line int, sec section) section {
+	ctx := sec.name
 	s, e := trimSpace(eff, start, end)
 	if s == e {
-		return ctx
+		return sec
 	}
 	text := string(eff[s:e])
 	switch text[0] {
@@ -123,9 +155,27 @@ func (f *File) parseLine(eff []byte, start, end, line int, ctx string) string {
 		close := strings.IndexByte(text, ']')
 		if close < 0 {
 			f.problem(line, "no closing ']' in context header")
-			return ctx
+			return sec
 		}
-		return text[1:close]
+		b := block{name: text[1:close], line: line}
+		if rest := text[close+1:]; strings.HasPrefix(rest, "(") {
+			opts, _, ok := strings.Cut(rest[1:], ")")
+			if !ok {
+				f.problem(line, "no closing ')' in context header")
+			}
+			for _, o := range strings.Split(opts, ",") {
+				switch {
+				case o == "!":
+					b.template = true
+				case strings.HasPrefix(o, "+"):
+					b.add = true
+				case o != "":
+					b.inherits = append(b.inherits, o)
+				}
+			}
+		}
+		f.blocks = append(f.blocks, b)
+		return section{name: b.name, template: b.template, block: len(f.blocks) - 1}
 	case '#':
 		// The directive is the word up to the first control or space
 		// character; the argument is the rest, stripped and unquoted.
@@ -141,22 +191,22 @@ func (f *File) parseLine(eff []byte, start, end, line int, ctx string) string {
 		case "include", "tryinclude", "exec":
 			if arg == "" {
 				f.problem(line, "#%s needs an argument", d)
-				return ctx
+				return sec
 			}
-			f.Includes = append(f.Includes, Include{Directive: d, Target: arg, Line: line, Context: ctx})
+			f.Includes = append(f.Includes, Include{Directive: d, Target: arg, Line: line, Context: ctx, template: sec.template})
 		default:
 			f.problem(line, "unknown directive #%s", word)
 		}
-		return ctx
+		return sec
 	}
 	if ctx == "" {
 		f.problem(line, "line outside any [context]")
-		return ctx
+		return sec
 	}
 	eq := strings.IndexByte(text, '=')
 	if eq < 0 {
 		f.problem(line, "no '=' on the line")
-		return ctx
+		return sec
 	}
 	name := strings.TrimSpace(text[:eq])
 	vs := s + eq + 1
@@ -164,15 +214,22 @@ func (f *File) parseLine(eff []byte, start, end, line int, ctx string) string {
 		vs++
 	}
 	vs, ve := trimSpace(eff, vs, e)
-	general := strings.EqualFold(ctx, "general")
-	if general && strings.EqualFold(name, "passwordlocation") {
-		f.locations = append(f.locations, location{line: line, value: passwordLocation(f.text(eff, vs, ve))})
+	general := strings.EqualFold(ctx, "general") && !sec.template
+	if general && !f.secret {
+		switch v := f.text(eff, vs, ve); strings.ToLower(name) {
+		case "passwordlocation":
+			f.locations = append(f.locations, location{line: line, value: passwordLocation(v)})
+		case "aliasescontext":
+			f.aliases = append(f.aliases, location{line: line, value: v})
+		case "searchcontexts":
+			f.searches = append(f.searches, location{line: line, value: v})
+		}
 	}
 	// In a secret.conf, [general] password is the PIN, all of it.
 	secretPIN := f.secret && general && strings.EqualFold(name, "password")
 	if !secretPIN && (f.secret || name == "" || strings.HasSuffix(name, "+") || strings.HasPrefix(name, "\\") || !MailboxContext(ctx)) {
 		// Settings, appends (+=) and escaped names are not mailboxes.
-		return ctx
+		return sec
 	}
 	// The PIN is the value up to the first comma, without the spaces
 	// around it; a leading "-" locks it.
@@ -182,7 +239,7 @@ func (f *File) parseLine(eff []byte, start, end, line int, ctx string) string {
 		pe = vs + i
 	}
 	ps, pe = trimSpace(eff, ps, pe)
-	ent := Entry{Context: ctx, Mailbox: name, Line: line}
+	ent := Entry{Context: ctx, Mailbox: name, Line: line, Template: sec.template, block: sec.block}
 	if ps < pe && eff[ps] == '-' {
 		ent.Locked = true
 		ps++
@@ -208,7 +265,7 @@ func (f *File) parseLine(eff []byte, start, end, line int, ctx string) string {
 		}
 	}
 	f.Entries = append(f.Entries, ent)
-	return ctx
+	return sec
 }
 
 // location is a passwordlocation setting and its line.

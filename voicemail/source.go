@@ -60,45 +60,71 @@ type located struct {
 	tollguard.Mailbox
 	file  *File
 	entry int
+	// inherited: the line belongs to another category (a template),
+	// which other mailboxes may share; tollguard does not rewrite it.
+	inherited bool
 }
 
-// locate finds where each mailbox's PIN lives, as app_voicemail does:
-// its voicemail.conf line, unless passwordlocation (the mailbox's own
-// option, else [general]'s) is spooldir and the mailbox's secret.conf
-// has a [general] password, which then wins. A secret.conf that cannot
-// be read leaves the mailbox out, with a problem: its PIN is unknown.
+// locate finds the mailboxes app_voicemail loads and where each one's
+// PIN lives, as app_voicemail does: every category but [general],
+// [zonemessages], the aliases context and templates, in reading order,
+// each with the lines it inherits first; a mailbox name starting with
+// "*" and a second definition of a mailbox (its name and context
+// compared case-insensitively; its name alone with searchcontexts) are
+// ignored. The PIN is the voicemail.conf line's, unless passwordlocation
+// (the mailbox's own option, else [general]'s) is spooldir and the
+// mailbox's secret.conf has a [general] password, which then wins. A
+// secret.conf that cannot be read leaves the mailbox out, with a
+// problem: its PIN is unknown.
 func (s *Source) locate(t *Tree) ([]located, []string) {
 	problems := t.Problems
 	var out []located
-	seen := map[string]bool{}
-	for _, f := range t.Files {
-		for i, e := range f.Entries {
-			b := located{Mailbox: mailbox(s.Path, f, e), file: f, entry: i}
-			where := t.PasswordLocation
-			if e.PasswordLocation != "" {
-				where = e.PasswordLocation
+	first := map[string]string{} // mailbox key → where it was defined
+	for _, box := range t.Boxes() {
+		f, e := box.File, box.Entry()
+		if box.Template || (t.AliasesContext != "" && strings.EqualFold(box.Context, t.AliasesContext)) {
+			continue
+		}
+		at := fmt.Sprintf("%s:%d", f.Path, e.Line)
+		if strings.HasPrefix(e.Mailbox, "*") {
+			problems = append(problems, fmt.Sprintf("%s: mailbox %s@%s begins with '*', which app_voicemail ignores (a caller's '*' jumps to extension a); remove the line", at, e.Mailbox, box.Context))
+			continue
+		}
+		key := strings.ToLower(e.Mailbox) + "@" + strings.ToLower(box.Context)
+		if t.SearchContexts {
+			key = strings.ToLower(e.Mailbox)
+		}
+		if prev, ok := first[key]; ok {
+			if prev != at {
+				problems = append(problems, fmt.Sprintf("%s: mailbox %s@%s is defined again (first at %s); app_voicemail ignores this definition, so it is not audited", at, e.Mailbox, box.Context, prev))
 			}
-			if where == "spooldir" {
-				sf, err := s.secretFile(e.Context, e.Mailbox)
-				switch {
-				case err != nil:
-					problems = append(problems, fmt.Sprintf("%s:%d: mailbox %s@%s keeps its PIN in the spool (passwordlocation = spooldir), and %v; "+
-						"not audited: give tollguard read access (and write access for --apply), or set [audit.pins] spool_dir", f.Path, e.Line, e.Mailbox, e.Context, err))
-					continue
-				case sf != nil:
-					last := len(sf.Entries) - 1 // the last password line is the one read
-					b = located{Mailbox: mailbox(s.Path, sf, sf.Entries[last]), file: sf, entry: last}
-					b.Context, b.Mailbox.Mailbox, b.FullName, b.Email = e.Context, e.Mailbox, e.FullName, e.Email
-				}
-			}
-			// A mailbox defined twice shares its secret.conf: Asterisk
-			// ignores the second definition, and so does the audit (so
-			// no secret.conf is written twice).
-			if k := b.Where + "\x00" + b.Key(); !seen[k] {
-				seen[k] = true
-				out = append(out, b)
+			continue
+		}
+		first[key] = at
+		b := located{Mailbox: mailbox(s.Path, f, e), file: f, entry: box.Index}
+		b.Mailbox.Context = box.Context
+		if box.Inherited != "" {
+			b.inherited = true
+			b.Where = fmt.Sprintf("%s (inherited by [%s] from [%s])", at, box.Context, box.Inherited)
+		}
+		where := t.PasswordLocation
+		if e.PasswordLocation != "" {
+			where = e.PasswordLocation
+		}
+		if where == "spooldir" {
+			sf, err := s.secretFile(box.Context, e.Mailbox)
+			switch {
+			case err != nil:
+				problems = append(problems, fmt.Sprintf("%s: mailbox %s@%s keeps its PIN in the spool (passwordlocation = spooldir), and %v; "+
+					"not audited: give tollguard read access (and write access for --apply), or set [audit.pins] spool_dir", at, e.Mailbox, box.Context, err))
+				continue
+			case sf != nil:
+				last := len(sf.Entries) - 1 // the last password line is the one read
+				b = located{Mailbox: mailbox(s.Path, sf, sf.Entries[last]), file: sf, entry: last}
+				b.Context, b.Mailbox.Mailbox, b.FullName, b.Email = box.Context, e.Mailbox, e.FullName, e.Email
 			}
 		}
+		out = append(out, b)
 	}
 	return out, problems
 }
@@ -152,8 +178,8 @@ func (s *Source) SetPINs(ctx context.Context, changes []tollguard.PINChange) ([]
 	mine := map[*File][]tollguard.PINChange{}
 	for _, b := range boxes {
 		c, ok := want[b.Where+"\x00"+b.Key()]
-		if !ok || b.PIN != c.Mailbox.PIN {
-			continue // not asked for, or changed since it was read
+		if !ok || b.PIN != c.Mailbox.PIN || b.inherited {
+			continue // not asked for, changed since it was read, or shared with other categories
 		}
 		if err := b.file.SetPIN(b.entry, c.NewPIN); err != nil {
 			return nil, err

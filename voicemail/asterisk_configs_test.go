@@ -1,0 +1,180 @@
+package voicemail_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/tollguard/tollguard"
+	"github.com/tollguard/tollguard/voicemail"
+)
+
+// boxesOf lists src's mailboxes as "mailbox@context=PIN" (a "-" before a
+// locked PIN) and its problems.
+func boxesOf(t *testing.T, src *voicemail.Source) ([]string, []string) {
+	t.Helper()
+	boxes, problems, err := src.Mailboxes(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, b := range boxes {
+		lock := ""
+		if b.Locked {
+			lock = "-"
+		}
+		got = append(got, b.Key()+"="+lock+b.PIN)
+	}
+	return got, problems
+}
+
+// copyFiles copies testdata/asterisk/<names> into a new directory.
+func copyFiles(t *testing.T, names ...string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, n := range names {
+		b, err := os.ReadFile(filepath.Join("testdata", "asterisk", n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeConf(t, filepath.Join(dir, filepath.Base(n)), string(b))
+	}
+	return dir
+}
+
+// TestAsteriskSampleConfigs reads the voicemail.conf Asterisk ships (and
+// Debian installs), its basic-pbx example and a FreePBX-shaped tree:
+// every mailbox app_voicemail loads is seen with the PIN it checks, and
+// no settings, comment or zone line is taken for one.
+func TestAsteriskSampleConfigs(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		files []string
+		want  []string
+	}{
+		// [myaliases] holds mailboxes while aliasescontext stays
+		// commented out, as in the sample: load_users skips only
+		// general, zonemessages and the aliases context.
+		{"voicemail.conf.sample", []string{"voicemail.conf.sample"},
+			[]string{"1234@default=4242", "1234@devices@myaliases=1234@default", "1234@other=5678"}},
+		{"basic-pbx", []string{"basic-pbx-voicemail.conf"},
+			[]string{"1101@example=0717", "1102@example=7085", "1103@example=1809", "1104@example=0039", "1105@example=6618",
+				"1106@example=9805", "1107@example=7484", "1108@example=7788", "1109@example=5750", "1110@example=3702",
+				"1111@example=1878", "1112@example=5497", "1113@example=1637", "1114@example=3717", "1115@example=3088"}},
+		{"freepbx", []string{"freepbx/voicemail.conf", "freepbx/vm_general.inc", "freepbx/vm_email.inc"},
+			[]string{"1001@default=1234", "1002@default=-4321", "1003@default=83917264", "1004@default=1004"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := copyFiles(t, tc.files...)
+			src := &voicemail.Source{Path: filepath.Join(dir, filepath.Base(tc.files[0])), SpoolDir: t.TempDir()}
+			got, problems := boxesOf(t, src)
+			if !reflect.DeepEqual(got, tc.want) || len(problems) != 0 {
+				t.Errorf("mailboxes %q, problems %q\nwant %q", got, problems, tc.want)
+			}
+		})
+	}
+
+	// With aliasescontext set, [myaliases] maps aliases: no mailbox.
+	dir := copyFiles(t, "voicemail.conf.sample")
+	p := filepath.Join(dir, "voicemail.conf.sample")
+	b, _ := os.ReadFile(p)
+	writeConf(t, p, strings.Replace(string(b), ";aliasescontext=myaliases", "aliasescontext=myaliases", 1))
+	got, problems := boxesOf(t, &voicemail.Source{Path: p, SpoolDir: t.TempDir()})
+	if want := []string{"1234@default=4242", "1234@other=5678"}; !reflect.DeepEqual(got, want) || len(problems) != 0 {
+		t.Errorf("with aliasescontext: %q %q, want %q", got, problems, want)
+	}
+}
+
+// TestSampleRewriteTouchesOnlyPINs sets a new PIN on every mailbox line
+// of Asterisk's sample and checks the result byte for byte against the
+// original with only those PINs replaced.
+func TestSampleRewriteTouchesOnlyPINs(t *testing.T) {
+	data, err := os.ReadFile("testdata/asterisk/voicemail.conf.sample")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := voicemail.Parse("voicemail.conf", data, "")
+	lines := strings.SplitAfter(string(data), "\n")
+	for i, e := range f.Entries {
+		if err := f.SetPIN(i, "90817"); err != nil {
+			t.Fatal(err)
+		}
+		old := e.Mailbox + " => " + e.PIN
+		if l := lines[e.Line-1]; !strings.HasPrefix(l, old) {
+			t.Fatalf("line %d %q does not start with %q", e.Line, l, old)
+		}
+		lines[e.Line-1] = e.Mailbox + " => 90817" + strings.TrimPrefix(lines[e.Line-1], old)
+	}
+	want := strings.Join(lines, "")
+	if len(f.Entries) != 3 {
+		t.Fatalf("entries %+v", f.Entries)
+	}
+	if got := f.Bytes(); !bytes.Equal(got, []byte(want)) {
+		t.Errorf("rewrite changed more than the PINs")
+	}
+}
+
+// TestTemplatesDuplicatesAndStars: app_voicemail never sees a template
+// ("[name](!)"); a category inheriting one ("[name](tmpl)") gets its
+// lines first; a mailbox defined again (compared case-insensitively) and
+// one named "*..." are ignored (find_or_create). None of these lines
+// may be judged as a mailbox of its own, nor rewritten.
+func TestTemplatesDuplicatesAndStars(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "voicemail.conf")
+	text := "[general]\n" +
+		"[tmpl](!)\n1001 => 1234,Template Line\n" +
+		"[sales](tmpl)\n1001 => 4826,Own Line Ignored\n2001 => 839217,Own\n" +
+		"[default]\n1001 => 502816,A\n1001 => 1111,A Again\n*1003 => 1234,Star\n" +
+		"[Default](+)\n1001 => 2222,A Case\n1002 => 739104,B\n"
+	writeConf(t, conf, text)
+	src := &voicemail.Source{Path: conf, SpoolDir: t.TempDir()}
+	got, problems := boxesOf(t, src)
+	want := []string{"1001@sales=1234", "2001@sales=839217", "1001@default=502816", "1002@Default=739104"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("mailboxes %q, want %q", got, want)
+	}
+	joined := strings.Join(problems, "\n")
+	for _, w := range []string{"voicemail.conf:5: mailbox 1001@sales is defined again (first at " + conf + ":3)",
+		"voicemail.conf:9: mailbox 1001@default is defined again", "voicemail.conf:10: mailbox *1003@default begins with '*'",
+		"voicemail.conf:12: mailbox 1001@Default is defined again"} {
+		if !strings.Contains(joined, w) {
+			t.Errorf("problems %q lack %q", problems, w)
+		}
+	}
+
+	// --apply: the inherited PIN lives in the template, shared by every
+	// category inheriting it; tollguard leaves it for the admin.
+	e, _, _ := env(t, src)
+	run, err := tollguard.RunAudit(context.Background(), e, tollguard.PINsAudit{}, true, "cli", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var weak []string
+	for _, f := range run.Findings {
+		if f.Check == tollguard.AuditCheckWeakPIN && f.Severity == tollguard.SeverityWarning {
+			weak = append(weak, f.Subject)
+		}
+	}
+	if want := []string{"mailbox:1001@sales"}; !reflect.DeepEqual(weak, want) {
+		t.Errorf("weak PINs %q, want %q", weak, want)
+	}
+	if b, _ := os.ReadFile(conf); string(b) != text {
+		t.Errorf("the template line was rewritten:\n%s", b)
+	}
+}
+
+// TestSearchContextsDuplicates: with searchcontexts, a mailbox number
+// is one mailbox across contexts; app_voicemail keeps the first.
+func TestSearchContextsDuplicates(t *testing.T) {
+	conf := filepath.Join(t.TempDir(), "voicemail.conf")
+	writeConf(t, conf, "[general]\nsearchcontexts=yes\n[default]\n1001 => 502816\n[other]\n1001 => 1111\n1002 => 739104\n")
+	got, problems := boxesOf(t, &voicemail.Source{Path: conf, SpoolDir: t.TempDir()})
+	if want := []string{"1001@default=502816", "1002@other=739104"}; !reflect.DeepEqual(got, want) || len(problems) != 1 {
+		t.Errorf("%q %q, want %q", got, problems, want)
+	}
+}
