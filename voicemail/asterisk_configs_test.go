@@ -178,3 +178,19 @@ func TestSearchContextsDuplicates(t *testing.T) {
 		t.Errorf("%q %q, want %q", got, problems, want)
 	}
 }
+
+// TestGeneralPasswordLocationIsCaseSensitive: actual_load_config
+// compares [general] passwordlocation with strcmp, so "SpoolDir" there
+// means voicemail.conf (a mailbox's own option is compared ignoring
+// case).
+func TestGeneralPasswordLocationIsCaseSensitive(t *testing.T) {
+	dir, spool := t.TempDir(), t.TempDir()
+	conf := filepath.Join(dir, "voicemail.conf")
+	writeConf(t, conf, "[general]\npasswordlocation=SpoolDir\n[default]\n1001 => 502816\n1002 => 739104,B,,,passwordlocation=SpoolDir\n")
+	writeConf(t, filepath.Join(spool, "default", "1001", "secret.conf"), "[general]\npassword=1234\n")
+	writeConf(t, filepath.Join(spool, "default", "1002", "secret.conf"), "[general]\npassword=4321\n")
+	got, problems := boxesOf(t, &voicemail.Source{Path: conf, SpoolDir: spool})
+	if want := []string{"1001@default=502816", "1002@default=4321"}; !reflect.DeepEqual(got, want) || len(problems) != 0 {
+		t.Errorf("%q %q, want %q", got, problems, want)
+	}
+}

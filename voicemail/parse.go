@@ -218,7 +218,13 @@ func (f *File) parseLine(eff []byte, start, end, line int, sec section) section 
 	if general && !f.secret {
 		switch v := f.text(eff, vs, ve); strings.ToLower(name) {
 		case "passwordlocation":
-			f.locations = append(f.locations, location{line: line, value: passwordLocation(v)})
+			// [general]'s value is compared case-sensitively, unlike a
+			// mailbox's option (app_voicemail's actual_load_config).
+			where := "voicemailconf"
+			if v == "spooldir" {
+				where = "spooldir"
+			}
+			f.locations = append(f.locations, location{line: line, value: where})
 		case "aliasescontext":
 			f.aliases = append(f.aliases, location{line: line, value: v})
 		case "searchcontexts":
