@@ -194,6 +194,12 @@ func (r *auditRun) auditSource(ctx context.Context, src MailboxSource, s AuditSe
 	var changes []PINChange
 	for n, m := range boxes {
 		r.progress.report(n+1, len(boxes), m.Key())
+		if PINUnusable(m.PIN) {
+			r.find(AuditFinding{Check: AuditCheckWeakPIN, Severity: SeverityInfo, Subject: "mailbox:" + m.Key(),
+				Message:  fmt.Sprintf("voicemail PIN of %s (%s) begins with '*', which no caller can type (a '*' jumps to extension a): nobody can open this mailbox; set a PIN of digits", m.Key(), m.Where),
+				Evidence: map[string]any{"source": src.Name(), "where": m.Where}})
+			continue
+		}
 		why := PINWeakness(m.PIN, m.Mailbox, s.MinPINLength)
 		if len(why) == 0 {
 			continue

@@ -28,10 +28,14 @@ func IsCommonPIN(pin string) bool { return commonPINs()[pin] }
 // pin is without the leading "-" that stops users changing it. The
 // rules (design.md §4): on the common-PIN list, equal to the mailbox
 // or its reverse, one repeated digit, an ascending or descending run,
-// shorter than minLen.
+// shorter than minLen. A PIN starting with "*" is not weak: no caller
+// can type it (see PINUnusable).
 func PINWeakness(pin, mailbox string, minLen int) []string {
 	if pin == "" {
 		return []string{"empty: anyone can open the mailbox"}
+	}
+	if PINUnusable(pin) {
+		return nil
 	}
 	var why []string
 	if IsCommonPIN(pin) {
@@ -88,3 +92,8 @@ func digitRun(s string) string {
 	}
 	return ""
 }
+
+// PINUnusable reports whether no caller can ever enter pin: app_voicemail
+// takes a "*" typed first as a jump to extension a, and warns at load
+// that such a password "must be reset in voicemail.conf".
+func PINUnusable(pin string) bool { return strings.HasPrefix(pin, "*") }

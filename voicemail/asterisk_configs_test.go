@@ -194,3 +194,28 @@ func TestGeneralPasswordLocationIsCaseSensitive(t *testing.T) {
 		t.Errorf("%q %q, want %q", got, problems, want)
 	}
 }
+
+// TestStarPINs: a voicemail.conf PIN starting with "*" can never be
+// typed (vm_authenticate jumps to extension a on a leading "*"): it is
+// not weak, and --apply leaves it; it is reported as a mailbox nobody
+// can open.
+func TestStarPINs(t *testing.T) {
+	conf := filepath.Join(t.TempDir(), "voicemail.conf")
+	text := "[default]\n1001 => *\n1002 => -****,Locked Stars\n"
+	writeConf(t, conf, text)
+	e, _, _ := env(t, &voicemail.Source{Path: conf, SpoolDir: t.TempDir()})
+	run, err := tollguard.RunAudit(context.Background(), e, tollguard.PINsAudit{}, true, "cli", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range run.Findings {
+		got = append(got, string(f.Severity)+" "+f.Subject)
+	}
+	if want := []string{"info mailbox:1001@default", "info mailbox:1002@default"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("findings %q, want %q", got, want)
+	}
+	if b, _ := os.ReadFile(conf); string(b) != text {
+		t.Errorf("rewritten:\n%s", b)
+	}
+}
