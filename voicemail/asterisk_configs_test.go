@@ -3,6 +3,7 @@ package voicemail_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -217,5 +218,41 @@ func TestStarPINs(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(conf); string(b) != text {
 		t.Errorf("rewritten:\n%s", b)
+	}
+}
+
+// TestRealtimeStarPasswordIsOpen: app_voicemail's realtime loader
+// (apply_options_full) refuses a password starting with "*" and leaves
+// the mailbox without one, and vm_authenticate then asks for no PIN:
+// the mailbox is open. The audit says so and --apply gives it a PIN.
+func TestRealtimeStarPasswordIsOpen(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "realtime.sqlite3")
+	db, err := sql.Open("sqlite3", file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`CREATE TABLE voicemail (uniqueid INTEGER PRIMARY KEY, context TEXT, mailbox TEXT, password TEXT, fullname TEXT, email TEXT);
+		INSERT INTO voicemail(context, mailbox, password) VALUES ('default', '5001', '*5839201'), ('default', '5002', '-*5839201')`); err != nil {
+		t.Fatal(err)
+	}
+	src := &voicemail.Realtime{DSN: "sqlite3://" + file}
+	e, _, _ := env(t, src)
+	run, err := tollguard.RunAudit(context.Background(), e, tollguard.PINsAudit{}, true, "cli", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range run.Findings {
+		got = append(got, string(f.Severity)+" "+f.Subject)
+	}
+	// 5002's "-" comes first, so the value is kept and "*5839201" is
+	// what a caller would have to type: nobody can.
+	if want := []string{"warning mailbox:5001@default", "info mailbox:5002@default"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("findings %q, want %q", got, want)
+	}
+	var pw string
+	if err := db.QueryRow(`SELECT password FROM voicemail WHERE mailbox = '5001'`).Scan(&pw); err != nil || strings.HasPrefix(pw, "*") || len(pw) < 6 {
+		t.Errorf("5001's password %q %v: not replaced", pw, err)
 	}
 }

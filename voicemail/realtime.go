@@ -344,6 +344,11 @@ func (r *Realtime) Mailboxes(ctx context.Context) ([]tollguard.Mailbox, []string
 			m.Context = "default"
 		}
 		m.PIN = strings.TrimSpace(m.PIN)
+		if strings.HasPrefix(m.PIN, "*") {
+			// app_voicemail's realtime loader refuses a password starting
+			// with "*" and leaves the mailbox with none: no PIN is asked.
+			m.PIN = ""
+		}
 		if strings.HasPrefix(m.PIN, "-") {
 			m.Locked, m.PIN = true, m.PIN[1:]
 		}
@@ -413,12 +418,22 @@ func (r *Realtime) setByRowid(ctx context.Context, tx *sql.Tx, m tollguard.Mailb
 	if _, err := fmt.Sscanf(strings.TrimPrefix(m.Where, r.table()+" row "), "%d", &id); err != nil {
 		return false, fmt.Errorf("realtime mailbox %s: bad row reference %q", m.Key(), m.Where)
 	}
-	res, err := tx.ExecContext(ctx, `UPDATE `+r.table()+` SET password = ? WHERE rowid = ? AND TRIM(COALESCE(password, '')) = ?`, pin, id, old)
+	guard, gargs := pinGuard(old)
+	res, err := tx.ExecContext(ctx, `UPDATE `+r.table()+` SET password = ? WHERE rowid = ? AND `+guard, append([]any{pin, id}, gargs...)...)
 	if err != nil {
 		return false, fmt.Errorf("update realtime mailbox %s: %w", m.Key(), err)
 	}
 	n, _ := res.RowsAffected()
 	return n == 1, nil
+}
+
+// pinGuard is the condition that the row's password is still old, as
+// Mailboxes read it: an empty PIN was read from "" or a "*" password.
+func pinGuard(old string) (string, []any) {
+	if old == "" {
+		return `(TRIM(COALESCE(password, '')) = '' OR TRIM(password) LIKE '*%')`, nil
+	}
+	return `TRIM(COALESCE(password, '')) = ?`, []any{old}
 }
 
 // errManyRows aborts the transaction: an update matched more than one row.
@@ -439,8 +454,9 @@ func (r *Realtime) setByKey(ctx context.Context, tx *sql.Tx, m tollguard.Mailbox
 	if rows != 1 {
 		return false, nil // gone, or ambiguous (Mailboxes reported it)
 	}
-	res, err := tx.ExecContext(ctx, `UPDATE `+r.table()+` SET password = ?`+where+` AND TRIM(COALESCE(password, '')) = ?`,
-		append(append([]any{pin}, args...), old)...)
+	guard, gargs := pinGuard(old)
+	res, err := tx.ExecContext(ctx, `UPDATE `+r.table()+` SET password = ?`+where+` AND `+guard,
+		append(append([]any{pin}, args...), gargs...)...)
 	if err != nil {
 		return false, fmt.Errorf("update realtime mailbox %s: %w", m.Key(), r.scrub(err))
 	}
