@@ -256,3 +256,17 @@ func TestRealtimeStarPasswordIsOpen(t *testing.T) {
 		t.Errorf("5001's password %q %v: not replaced", pw, err)
 	}
 }
+
+// TestExternPassIsReported: with [general] externpass (or
+// externpassnotify) another program keeps the PINs as well; a PIN
+// written in voicemail.conf does not reach it, so the audit says so.
+func TestExternPassIsReported(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "voicemail.conf")
+	writeConf(t, conf, "[general]\nexternpassnotify=/usr/local/bin/notify\n#include extern.inc\n[default]\n1001 => 502816\n")
+	writeConf(t, filepath.Join(dir, "extern.inc"), "externpass=/usr/local/bin/vmpass\n")
+	_, problems := boxesOf(t, &voicemail.Source{Path: conf, SpoolDir: t.TempDir()})
+	if len(problems) != 1 || !strings.Contains(problems[0], "[general] externpass = /usr/local/bin/vmpass: voicemail PINs are also kept by that program") {
+		t.Errorf("problems %q", problems)
+	}
+}

@@ -31,11 +31,15 @@ type Tree struct {
 	// then one mailbox across all contexts, and app_voicemail ignores
 	// its definitions after the first.
 	SearchContexts bool
+	// ExternPass is [general] externpass, or else externpassnotify, as
+	// "name=command": a program that keeps the PINs elsewhere too.
+	ExternPass string
 
 	// boxes are the mailbox lines as app_voicemail reads them: category
 	// by category, each with the lines it inherits first.
-	boxes []Box
-	cats  []*category
+	boxes   []Box
+	cats    []*category
+	externs map[string]string // "externpass=" → its command, last in reading order
 }
 
 // Box is a mailbox line as app_voicemail sees it: an entry of one of
@@ -77,6 +81,12 @@ func Load(path, configDir string) (*Tree, error) {
 	var search string
 	t.add(path, data, section{block: -1}, nil, configDir, 0, seen, &search)
 	t.SearchContexts = astTrue(search)
+	// externpass wins over externpassnotify (actual_load_config).
+	for _, name := range []string{"externpassnotify=", "externpass="} {
+		if v := t.externs[name]; v != "" {
+			t.ExternPass = name + v
+		}
+	}
 	// A category is a template if any of its blocks says so.
 	for _, c := range t.cats {
 		for _, i := range c.boxes {
@@ -143,6 +153,7 @@ func (t *Tree) add(path string, data []byte, sec section, cur *category, configD
 		evLocation
 		evAlias
 		evSearch
+		evExtern
 		evInclude
 	)
 	var evs []event
@@ -160,6 +171,9 @@ func (t *Tree) add(path string, data []byte, sec section, cur *category, configD
 	}
 	for i, l := range f.searches {
 		evs = append(evs, event{l.line, evSearch, i})
+	}
+	for i, l := range f.externs {
+		evs = append(evs, event{l.line, evExtern, i})
 	}
 	for i, inc := range f.Includes {
 		evs = append(evs, event{inc.Line, evInclude, i})
@@ -182,6 +196,12 @@ func (t *Tree) add(path string, data []byte, sec section, cur *category, configD
 			t.AliasesContext = f.aliases[ev.i].value
 		case evSearch:
 			*search = f.searches[ev.i].value
+		case evExtern:
+			name, v, _ := strings.Cut(f.externs[ev.i].value, "=")
+			if t.externs == nil {
+				t.externs = map[string]string{}
+			}
+			t.externs[name+"="] = v
 		case evInclude:
 			t.include(f, f.Includes[ev.i], cur, configDir, depth, seen, search)
 		}

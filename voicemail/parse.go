@@ -36,6 +36,9 @@ type File struct {
 	// aliases and searches are its [general] aliasescontext and
 	// searchcontexts settings, read the same way.
 	aliases, searches []location
+	// externs are its [general] externpass and externpassnotify
+	// settings, each value "name=command".
+	externs []location
 	// blocks are its "[name](options)" headers, in order; an entry's
 	// block is the last one before it (-1: the includer's).
 	blocks []block
@@ -229,6 +232,8 @@ func (f *File) parseLine(eff []byte, start, end, line int, sec section) section 
 			f.aliases = append(f.aliases, location{line: line, value: v})
 		case "searchcontexts":
 			f.searches = append(f.searches, location{line: line, value: v})
+		case "externpass", "externpassnotify":
+			f.externs = append(f.externs, location{line: line, value: strings.ToLower(name) + "=" + v})
 		}
 	}
 	// In a secret.conf, [general] password is the PIN, all of it.

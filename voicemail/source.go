@@ -78,6 +78,10 @@ type located struct {
 // problem: its PIN is unknown.
 func (s *Source) locate(t *Tree) ([]located, []string) {
 	problems := t.Problems
+	if name, cmd, ok := strings.Cut(t.ExternPass, "="); ok && strings.TrimSpace(cmd) != "" {
+		problems = append(problems, fmt.Sprintf("%s: [general] %s = %s: voicemail PINs are also kept by that program; "+
+			"a PIN tollguard writes here is not passed to it, and whatever it keeps may write the old PIN back: change weak PINs there too", s.Path, name, cmd))
+	}
 	var out []located
 	first := map[string]string{} // mailbox key → where it was defined
 	for _, box := range t.Boxes() {
