@@ -1040,3 +1040,40 @@ func TestCLIPurgeNowWithoutARI(t *testing.T) {
 		t.Errorf("after the refused purge:\n%s", out)
 	}
 }
+
+// TestCLIScheduleHolidayEmpty: an empty --holiday (an unset shell
+// variable) was read as "clear the list", and "none" beside dates was
+// dropped silently; both are refused and the holidays kept.
+func TestCLIScheduleHolidayEmpty(t *testing.T) {
+	c := newCLI(t)
+	c.seed()
+	c.ok("schedule", "set", "acme", "--hours", "mon-fri 09:00-17:00", "--holiday", "12-25", "--holiday", "01-01")
+	holidays := func() string {
+		t.Helper()
+		var v map[string]any
+		if err := json.Unmarshal([]byte(c.ok("schedule", "show", "acme", "--json")), &v); err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Sprint(v["holidays"])
+	}
+	for _, tc := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"--holiday", ""}, "empty --holiday"},
+		{[]string{"--holiday", " "}, "empty --holiday"},
+		{[]string{"--holiday", "12-25", "--holiday", ""}, "empty --holiday"},
+		{[]string{"--holiday", "12-25", "--holiday", "none"}, "--holiday none with dates (12-25)"},
+	} {
+		code, _, errs := c.run(append([]string{"schedule", "set", "acme"}, tc.args...)...)
+		if code != exitUsage || !strings.Contains(errs, tc.msg) {
+			t.Errorf("schedule set acme %q: exit %d, stderr %q; want 2 and %q", tc.args, code, errs, tc.msg)
+		}
+	}
+	if got := holidays(); got != "[12-25 01-01]" {
+		t.Errorf("after refused --holiday: %s, want [12-25 01-01]", got)
+	}
+	if out := c.ok("schedule", "set", "acme", "--holiday", "None"); !strings.Contains(out, "holidays -;") {
+		t.Errorf("--holiday None: %s", out)
+	}
+}

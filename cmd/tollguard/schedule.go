@@ -74,6 +74,23 @@ func newScheduleSetCommand(app *App) *cobra.Command {
 				// Which was meant, no class or these? Ask rather than guess.
 				return usagef("--deny none with classes (%s): give none alone to deny no class outside hours, or the classes alone", fmt.Sprint(classes))
 			}
+			var days []string
+			noHolidays := false
+			for _, h := range holidays {
+				switch h = strings.TrimSpace(h); {
+				case strings.EqualFold(h, "none"):
+					noHolidays = true
+				case h == "":
+					// An unset shell variable must not drop every
+					// holiday, opening the account on them.
+					return usagef("empty --holiday: give YYYY-MM-DD or MM-DD dates, or none to clear the list")
+				case !slices.Contains(days, h):
+					days = append(days, h)
+				}
+			}
+			if noHolidays && len(days) > 0 {
+				return usagef("--holiday none with dates (%s): give none alone to clear the list, or the dates alone", strings.Join(days, ", "))
+			}
 			db, err := app.Store(cmd.Context())
 			if err != nil {
 				return err
@@ -86,12 +103,7 @@ func newScheduleSetCommand(app *App) *cobra.Command {
 					a.Zone = zone
 				}
 				if f.Changed("holiday") {
-					a.Holidays = nil
-					for _, h := range holidays {
-						if h = strings.TrimSpace(h); h != "" && h != "none" && !slices.Contains(a.Holidays, h) {
-							a.Holidays = append(a.Holidays, h)
-						}
-					}
+					a.Holidays = days
 				}
 				if f.Changed("deny") {
 					a.AfterHours = classes
