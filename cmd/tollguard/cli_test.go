@@ -1077,3 +1077,28 @@ func TestCLIScheduleHolidayEmpty(t *testing.T) {
 		t.Errorf("--holiday None: %s", out)
 	}
 }
+
+// TestCLIUnblockNamesTheOtherForm: `unblock ACCOUNT` without --intl (or
+// `unblock --intl EXT`) said only "not found", though the name exists
+// as the other kind; it now says which command lifts that block.
+func TestCLIUnblockNamesTheOtherForm(t *testing.T) {
+	c := newCLI(t)
+	c.seed()
+	c.ok("account", "intl-block", "acme", "--reason", "test")
+	for _, tc := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"unblock", "acme"}, "lift its international block with `tollguard unblock --intl acme`"},
+		{[]string{"unblock", "--intl", "1001"}, "lift its block with `tollguard unblock 1001`"},
+		{[]string{"unblock", "nosuch"}, `extension "nosuch" not found`},
+	} {
+		code, _, errs := c.run(tc.args...)
+		if code != exitUsage || !strings.Contains(errs, tc.msg) {
+			t.Errorf("%q: exit %d, stderr %q; want 2 and %q", tc.args, code, errs, tc.msg)
+		}
+	}
+	if out := c.ok("account", "show", "acme"); !regexp.MustCompile(`(?m)^international block +yes`).MatchString(out) {
+		t.Errorf("the refused unblock lifted the block:\n%s", out)
+	}
+}

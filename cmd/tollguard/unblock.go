@@ -91,6 +91,16 @@ sent at once, instead of adding to the old one's digest.`,
 					return nil
 				}
 			}
+			if tollguard.ErrorCode(err) == tollguard.ENOTFOUND {
+				// Extensions and accounts are unblocked by one verb: say
+				// which form the name needs.
+				if _, aerr := db.Account(cmd.Context(), args[0]); !intl && aerr == nil {
+					return tollguard.Errorf(tollguard.ENOTFOUND, "extension %q not found, but account %q is: lift its international block with `tollguard unblock --intl %s`", args[0], args[0], args[0])
+				}
+				if _, eerr := db.Extension(cmd.Context(), args[0]); intl && eerr == nil {
+					return tollguard.Errorf(tollguard.ENOTFOUND, "account %q not found, but extension %q is: lift its block with `tollguard unblock %s`", args[0], args[0], args[0])
+				}
+			}
 			if err != nil {
 				return err
 			}
