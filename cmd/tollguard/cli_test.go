@@ -365,6 +365,14 @@ func TestConfigCheck(t *testing.T) {
 		{"[gate]\nafter_hours_grace = \"13h\"\n", "bad.toml:2: gate after_hours_grace 13h0m0s: want at most 12h"},
 		{"[gate]\nselftest_number = \"999\"\n", "bad.toml:2: gate selftest_number \"999\": want a full number nobody answers, never an emergency number"},
 		{"[gate]\ndefault_country = \"DE\"\nselftest_number = \"110\"\n", "bad.toml:3: gate selftest_number \"110\""},
+		// The TOML library kept the default schedules, with no error,
+		// for a value where a table of the admin's keys belongs.
+		{"[audit]\nschedules = \"off\"\n", "bad.toml:2: audit.schedules: want a section [audit.schedules]"},
+		{"[[audit.schedules]]\nstale = \"off\"\n", "bad.toml:1: audit.schedules: want a section [audit.schedules]"},
+		{"[audit.ext]\nendpoint = 5\n", "bad.toml:2: audit.ext.endpoint: want a section [audit.ext.endpoint]"},
+		// A section written as a value or a list named Go types.
+		{"[[agi]]\n", "bad.toml:1: agi: want a section [agi]"},
+		{"audit = 5\n", "bad.toml:1: audit: want a section [audit]"},
 	} {
 		bad := filepath.Join(dir, "bad.toml")
 		os.WriteFile(bad, []byte(tc.text), 0o600)

@@ -246,11 +246,12 @@ func parseConfig(path, text string, c *Config) (*Config, error) {
 	// line is set aside and the file read again, so one check reports
 	// every such line, the unknown settings and the bad values together.
 	var pe toml.ParseError
-	if _, err := toml.Decode(text, &map[string]any{}); errors.As(err, &pe) {
+	raw := map[string]any{}
+	if _, err := toml.Decode(text, &raw); errors.As(err, &pe) {
 		line, col := syntaxPosition(text, pe.Position)
 		return nil, wrapInvalid(ConfigErrors{{Path: path, Line: line, Col: col, Msg: syntaxMessage(pe.Message)}})
 	}
-	var typeErrs ConfigErrors
+	typeErrs := c.tableErrors(raw)
 	lines := append([]string(nil), c.lines...)
 	var md toml.MetaData
 	for {
@@ -273,6 +274,10 @@ func parseConfig(path, text string, c *Config) (*Config, error) {
 		} else if m := tomlLineRE.FindStringSubmatch(err.Error()); m != nil {
 			line, _ = strconv.Atoi(m[1])
 			msg = fmt.Sprintf("%s: %s", m[2], typeHint(m[3]))
+			if strings.Contains(m[3], "expected table but found") {
+				// "type mismatch for main.AGIConfig: ..." names Go types.
+				msg = sectionWanted(m[2])
+			}
 		}
 		typeErrs = append(typeErrs, ConfigError{Path: path, Line: line, Msg: msg})
 		if line < 1 || line > len(lines) || lines[line-1] == "" || len(typeErrs) >= maxTypeErrors {
@@ -302,6 +307,42 @@ func parseConfig(path, text string, c *Config) (*Config, error) {
 		return nil, wrapInvalid(errs)
 	}
 	return c, nil
+}
+
+// tableSettings are the settings that are tables of the admin's own
+// keys. The TOML library leaves such a setting at its default, with no
+// error, when the file gives it a value that is no table
+// (schedules = "off"), so they are checked here.
+var tableSettings = [][]string{
+	{"audit", "schedules"},
+	{"audit", "ext", "endpoint"},
+	{"audit", "ext", "aor"},
+}
+
+func (c *Config) tableErrors(raw map[string]any) ConfigErrors {
+	var errs ConfigErrors
+	for _, key := range tableSettings {
+		v, ok := any(raw), true
+		for _, k := range key {
+			m, isMap := v.(map[string]any)
+			if !isMap {
+				ok = false
+				break
+			}
+			if v, ok = m[k]; !ok {
+				break
+			}
+		}
+		if _, isMap := v.(map[string]any); ok && !isMap {
+			name := strings.Join(key, ".")
+			errs = append(errs, ConfigError{Path: c.path, Line: c.lineOf(key...), Msg: sectionWanted(name)})
+		}
+	}
+	return errs
+}
+
+func sectionWanted(name string) string {
+	return fmt.Sprintf("%s: want a section [%s] with one setting a line (see contrib/tollguard.toml), not a value or a [[%s]] list", name, name, name)
 }
 
 // typeHint rewords the TOML library's type mismatch as what to write.
