@@ -373,6 +373,7 @@ func TestConfigCheck(t *testing.T) {
 		// A section written as a value or a list named Go types.
 		{"[[agi]]\n", "bad.toml:1: agi: want a section [agi]"},
 		{"audit = 5\n", "bad.toml:1: audit: want a section [audit]"},
+		{"[gate]\nsweep_interval = [\"1m\"]\n", `bad.toml:2: gate.sweep_interval: want a quoted duration ("300ms", "5s", "2h")`},
 	} {
 		bad := filepath.Join(dir, "bad.toml")
 		os.WriteFile(bad, []byte(tc.text), 0o600)

@@ -352,6 +352,8 @@ func typeHint(msg string) string {
 		"string":  `a quoted string (level = "info")`,
 		"boolean": "true or false, without quotes",
 		"slice":   `a list in brackets (allowed = ["127.0.0.1/32"])`,
+		// Duration, the one setting type read from text.
+		"primitive (string-like)": `a quoted duration ("300ms", "5s", "2h")`,
 	}
 	_, dest, ok := strings.Cut(msg, "destination has type ")
 	if w, known := want[dest]; ok && known {
