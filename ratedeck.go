@@ -273,6 +273,10 @@ func ParseRateDeckIn(r io.Reader, currency string, fn func(line int, e RateEntry
 				bad.add(line, "%s", msg)
 				continue
 			}
+			if msg := h.splitCode(rec, p); msg != "" {
+				bad.add(line, "%s", msg)
+				continue
+			}
 			if prev, dup := seen[p]; dup {
 				if prev.rate != rate || prev.bill != bill {
 					bad.add(line, "prefix %s is also on line %d at %s, here at %s; give each prefix one rate (keep the rows of one effective date)",
@@ -310,6 +314,11 @@ type deckHeader struct {
 	currency           string // from the rate column's unit, "" if none
 	names              []string
 	soft               *softState // while parsing rows
+	// code is a country- or area-code column beside the prefix (area:
+	// an area code), -1 if none. A row's prefix must hold its digits,
+	// or the prefix is split over the two (44 | 20 priced +20, Egypt).
+	code int
+	area bool
 }
 
 // unitCurrency returns the currency a column's unit names, when the
@@ -739,6 +748,7 @@ func findDeckHeader(br *bufio.Reader) (deckHeader, error) {
 			if h.prefix < 0 && len(perMin)+len(perSec) > 0 && deckColumn(rec, deckSplitPrefixNames) >= 0 {
 				return deckHeader{}, Errorf(EINVALID, "rate deck: line %d: the prefix is split over columns (%s): give one prefix column with the whole prefix, country code and area code together (4420 for London)", i+1, strings.Join(rec, string(sep)))
 			}
+			h.code, h.area = codeColumn(rec, h.prefix)
 			if h.prefix >= 0 && len(perMin) > 1 {
 				// Which one the carrier bills cannot be known: the
 				// best-named column used to win silently.
@@ -764,6 +774,50 @@ func findDeckHeader(br *bufio.Reader) (deckHeader, error) {
 	}
 	return deckHeader{}, Errorf(EINVALID, "rate deck: no header row naming a prefix and a rate column in the first %d lines; "+
 		"start the file with a header such as \"prefix,destination,rate\" (prefix may also be called code or dial code; rate may be price, cost or rate per minute)", deckHeaderLines)
+}
+
+// codeColumn returns the column, other than prefix, that names a part
+// of a split prefix ("Country Code" beside "Prefix"), or -1, and whether
+// it names an area code.
+func codeColumn(header []string, prefix int) (int, bool) {
+	if prefix < 0 {
+		return -1, false
+	}
+	for i, name := range header {
+		if i == prefix {
+			continue
+		}
+		// A second prefix-like name ("code" beside "prefix") is often a
+		// carrier's own id: the better-named column wins, unchecked.
+		switch n := normColumn(name); {
+		case n == "countrycode", n == "cc":
+			return i, false
+		case slices.Contains(deckSplitPrefixNames, n):
+			return i, true
+		}
+	}
+	return -1, false
+}
+
+// splitCode says what is wrong when a row's prefix p does not hold the
+// code in the header's code column: the prefix is split over the two
+// columns, and alone it is another country's.
+func (h deckHeader) splitCode(rec []string, p string) string {
+	if h.code < 0 || h.code >= len(rec) {
+		return ""
+	}
+	code := strings.TrimPrefix(strings.Join(strings.Fields(rec[h.code]), ""), "+")
+	if code == "" || !allDigits(code) {
+		return ""
+	}
+	name := strings.TrimSpace(h.names[h.code])
+	switch {
+	case h.area && !strings.Contains(p[1:], code):
+		return fmt.Sprintf("prefix %s does not hold %s, the %q column's: is the prefix split over the two? Give the whole prefix, country code and area code together, in one column (%s%s if %s is the country code)", p, code, name, p, code, p)
+	case !h.area && !strings.HasPrefix(p, code):
+		return fmt.Sprintf("prefix %s does not begin with %s, the %q column's: is the prefix split over the two (alone, %s is another country's)? Give the whole prefix in one column (%s%s)", p, code, name, p, code, p)
+	}
+	return ""
 }
 
 // deckColumn returns the index of the first of names (best first) that

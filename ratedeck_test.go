@@ -203,6 +203,15 @@ func TestParseRateDeck(t *testing.T) {
 			},
 		},
 		{
+			// The whole prefix beside its country code is no split; an
+			// empty code cell says nothing.
+			name: "a country code column beside whole prefixes",
+			in:   "Country Code,Prefix,Area Code,Rate\n44,4420,20,0.005\n44,44,,0.01\n+1,1212,212,0.002\n",
+			want: func(t *testing.T) []deckRow {
+				return []row{{2, ent("4420", "", rate(t, "0.005"))}, {3, ent("44", "", rate(t, "0.01"))}, {4, ent("1212", "", rate(t, "0.002"))}}
+			},
+		},
+		{
 			name: "a currency column cell that is no ISO code is ignored, as before decks had a currency",
 			in:   "prefix,rate,currency\n44,0.01,$\n33,0.02,Euro\n",
 			want: func(t *testing.T) []deckRow {
@@ -273,6 +282,12 @@ func TestParseRateDeckErrors(t *testing.T) {
 		{name: "three price columns", in: "Prefix;Rate (EUR);Price/min;Cost Per Minute\n44;0,01;0,01;0,01\n", want: []string{
 			`the columns "Rate (EUR)", "Price/min" and "Cost Per Minute" are each a price per minute`, "keep one and remove the others"}},
 		{name: "split prefix", in: "Country,Country Code,Area Code,Rate\nUK,44,20,0.0050\n", want: []string{"the prefix is split over columns"}},
+		// Beside a prefix column, the split was read as the area code
+		// alone: +20, Egypt, at the UK's rate.
+		{name: "split prefix beside a prefix column", in: "Country Code,Prefix,Rate\n44,4420,0.005\n44,20,0.0050\n", calls: 1,
+			want: []string{"line 3: prefix 20 does not begin with 44, the \"Country Code\" column's", "(4420)"}},
+		{name: "area code beside a prefix column", in: "Prefix,Area Code,Rate\n4420,20,0.005\n44,20,0.0050\n", calls: 1,
+			want: []string{"line 3: prefix 44 does not hold 20, the \"Area Code\" column's", "(4420 if 44 is the country code)"}},
 		{name: "huge rate cell", in: "prefix,rate\n44," + strings.Repeat("9", 100) + "\n", want: []string{"too long for a price"}},
 		{name: "long prefix", in: "prefix,rate\n1234567890123456,0.1\n", want: []string{"longer than any E.164 number"}},
 		{name: "bad billing steps", in: "prefix,rate,increment\n44,0.01,0/60\n33,0.01,60/x\n34,0.01,\n35,0.01,5000/60\n36,0.01,-60\n37,0.01,1.5/1\n", want: []string{
