@@ -221,7 +221,13 @@ func ParseRateDeckIn(r io.Reader, currency string, fn func(line int, e RateEntry
 				strings.TrimSpace(rec[col]), strings.TrimSpace(rec[col+1]))
 			continue
 		}
-		if i := h.shiftedTerms(rec); i >= 0 {
+		if i := h.shiftedTerms(rec); i >= 0 && h.step >= 0 && slices.Contains(deckStepNames, normColumn(h.names[i])) {
+			// Named as steps too: "name it billing" did not help a
+			// column named billing beside an increment column.
+			bad.add(line, "the %q and %q columns both give billing steps (%q and %q): keep the one the carrier bills by and remove the other",
+				strings.TrimSpace(h.names[h.step]), strings.TrimSpace(h.names[i]), strings.TrimSpace(field(rec, h.step)), strings.TrimSpace(rec[i]))
+			continue
+		} else if i >= 0 {
 			bad.add(line, "the %s column, which tollguard does not read, holds billing steps %q: name it \"billing\", or if the columns are shifted, write prices with a decimal point",
 				strings.TrimSpace(h.names[i]), strings.TrimSpace(rec[i]))
 			continue

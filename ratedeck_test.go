@@ -282,6 +282,9 @@ func TestParseRateDeckErrors(t *testing.T) {
 		{name: "three price columns", in: "Prefix;Rate (EUR);Price/min;Cost Per Minute\n44;0,01;0,01;0,01\n", want: []string{
 			`the columns "Rate (EUR)", "Price/min" and "Cost Per Minute" are each a price per minute`, "keep one and remove the others"}},
 		{name: "split prefix", in: "Country,Country Code,Area Code,Rate\nUK,44,20,0.0050\n", want: []string{"the prefix is split over columns"}},
+		// "name it billing" for a column named billing.
+		{name: "two columns of billing steps", in: "prefix,destination,rate,billing,increment\n44,UK,0.01,60/60,1/1\n",
+			want: []string{`line 2: the "increment" and "billing" columns both give billing steps ("1/1" and "60/60")`}},
 		// Beside a prefix column, the split was read as the area code
 		// alone: +20, Egypt, at the UK's rate.
 		{name: "split prefix beside a prefix column", in: "Country Code,Prefix,Rate\n44,4420,0.005\n44,20,0.0050\n", calls: 1,
