@@ -25,7 +25,7 @@ rate-limit counts and credit are read, not changed. Give --from for a call
 from a phone: without a source address the call is judged as a forwarded
 or originated one, against the attempt tally of such calls.`,
 		Example: `  tollguard check 1001 00442079460000
-  tollguard check 1001 09098790000 --at "2026-11-28 23:30" --from 203.0.113.9`,
+  tollguard check 1001 09098790000 --at "2026-11-28 23:30" --from 192.0.2.10`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if from != "" {
