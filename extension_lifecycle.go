@@ -26,6 +26,28 @@ func ValidExtensionName(name string) error {
 	return nil
 }
 
+// ValidCallerID returns an EINVALID error for a caller ID with a
+// control character: sent to Asterisk as the endpoint's callerid, a line
+// break would end up in every FastAGI request of its calls.
+func ValidCallerID(s string) error {
+	if i := strings.IndexFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }); i >= 0 {
+		return Errorf(EINVALID, "caller ID %q: no line breaks, tabs or other control characters; write it as \"Name\" <1001>", s)
+	}
+	return nil
+}
+
+// ValidContext returns an EINVALID error unless name can be a dialplan
+// context: no blank, control character or dialplan punctuation, which
+// Asterisk would read as a context of another name (or none).
+func ValidContext(name string) error {
+	if i := strings.IndexFunc(name, func(r rune) bool {
+		return r <= 0x20 || r == 0x7f || strings.ContainsRune("[](),;|\"'", r)
+	}); i >= 0 {
+		return Errorf(EINVALID, "context %q: a dialplan context name has no spaces, control characters or [](),;|\"' (e.g. from-internal)", name)
+	}
+	return nil
+}
+
 // ExtensionSpec is what `tollguard ext add` asks for.
 type ExtensionSpec struct {
 	Name        string
@@ -56,6 +78,12 @@ func (env *AuditEnv) AddExtension(ctx context.Context, spec ExtensionSpec) (*New
 	}
 	if spec.Account == "" {
 		return nil, Errorf(EINVALID, "extension %s: give its account (--account)", spec.Name)
+	}
+	if err := ValidCallerID(spec.CallerID); err != nil {
+		return nil, err
+	}
+	if err := ValidContext(spec.Context); err != nil {
+		return nil, err
 	}
 	acct, err := env.Store.Account(ctx, spec.Account)
 	if err != nil {

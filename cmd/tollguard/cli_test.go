@@ -1111,3 +1111,32 @@ func TestCLIUnblockNamesTheOtherForm(t *testing.T) {
 		t.Errorf("the refused unblock lifted the block:\n%s", out)
 	}
 }
+
+// TestCLIExtCallerIDAndContext: a caller ID with a line break (sent to
+// Asterisk as the endpoint's callerid, and from there into FastAGI
+// requests) and a context no dialplan can have were stored and used.
+func TestCLIExtCallerIDAndContext(t *testing.T) {
+	c := newCLI(t)
+	c.seed()
+	for _, tc := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"ext", "add", "1002", "--account", "acme", "--no-asterisk", "--caller-id", "Alice\n<1002>"}, `caller ID "Alice\n<1002>": no line breaks`},
+		{[]string{"ext", "add", "1002", "--account", "acme", "--no-asterisk", "--context", "from internal"}, `context "from internal": a dialplan context name has no spaces`},
+		{[]string{"ext", "add", "1002", "--account", "acme", "--no-asterisk", "--context", "from-internal,1"}, `context "from-internal,1"`},
+		{[]string{"ext", "set", "1001", "--caller-id", "Bob\r\n<1001>"}, `caller ID "Bob\r\n<1001>": no line breaks`},
+	} {
+		code, _, errs := c.run(tc.args...)
+		if code != exitUsage || !strings.Contains(errs, tc.msg) {
+			t.Errorf("%q: exit %d, stderr %q; want 2 and %q", tc.args, code, errs, tc.msg)
+		}
+	}
+	if code, _, _ := c.run("ext", "show", "1002"); code != exitUsage {
+		t.Errorf("a refused ext add stored 1002 (ext show exit %d)", code)
+	}
+	if out := c.ok("ext", "show", "1001", "--json"); strings.Contains(out, "Bob") {
+		t.Errorf("a refused ext set stored the caller ID: %s", out)
+	}
+	c.ok("ext", "add", "1003", "--account", "acme", "--no-asterisk", "--caller-id", `"Reception" <1003>`, "--context", "from-internal")
+}

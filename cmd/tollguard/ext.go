@@ -147,6 +147,9 @@ leaves.`,
 				return err
 			}
 			var was, now []netip.Prefix
+			if err := tollguard.ValidCallerID(callerID); err != nil {
+				return err
+			}
 			_, err = db.UpdateExtension(cmd.Context(), args[0], func(e *tollguard.Extension) error {
 				was = e.CIDRs
 				if f.Changed("account") {
