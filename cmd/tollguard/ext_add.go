@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -56,6 +58,19 @@ contrib/sorcery.conf); without one it answers 403 and nothing is kept.
 				Description: desc, Context: dialCtx, CIDRs: prefixes, NoAsterisk: noAsterisk || noARI})
 			if err != nil {
 				return err
+			}
+			if got.Password != "" {
+				// The coverage audit would say so tonight; the phone can
+				// call past the gate from now.
+				s := env.Settings.WithDefaults()
+				ctx := dialCtx
+				if ctx == "" {
+					ctx = s.Endpoint.Context
+				}
+				if !slices.Contains(s.GatedContexts, ctx) {
+					fmt.Fprintf(app.Err, "tollguard: warning: context %q is not a gated context (%s): calls from %s may reach a trunk without the gate; add tollguard's include to that context and list it in [audit] gated_contexts, or move the endpoint (ext rm, then ext add --context)\n",
+						ctx, strings.Join(s.GatedContexts, ", "), got.Extension.Name)
+				}
 			}
 			if asJSON {
 				if noARI { // stdout keeps its JSON; the notice goes to stderr

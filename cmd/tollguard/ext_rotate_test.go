@@ -51,3 +51,19 @@ func TestCLIRotateUnconfirmedPrintsThePassword(t *testing.T) {
 		t.Errorf("no new password printed: %s", out)
 	}
 }
+
+// TestCLIExtAddUngatedContext: ext add created an endpoint in a context
+// outside [audit] gated_contexts without a word; its calls could reach a
+// trunk past the gate until the nightly coverage audit said so.
+func TestCLIExtAddUngatedContext(t *testing.T) {
+	c := newAuditCLI(t, "[audit]\ngated_contexts = [\"from-internal\"]\n")
+	c.ok("account", "add", "acme", "--country", "GB", "--currency", "GBP")
+	out, errs, code := c.run("ext", "add", "1009", "--account", "acme", "--context", "from-trunk")
+	if code != 0 || !strings.Contains(out, "SIP password") ||
+		!strings.Contains(errs, `warning: context "from-trunk" is not a gated context (from-internal): calls from 1009 may reach a trunk without the gate`) {
+		t.Errorf("ungated context: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	if _, errs, code := c.run("ext", "add", "1010", "--account", "acme", "--context", "from-internal"); code != 0 || strings.Contains(errs, "warning") {
+		t.Errorf("gated context: exit %d, stderr %q", code, errs)
+	}
+}
