@@ -127,7 +127,16 @@ func (ri *RateImport) Leftover() error { return ri.leftover }
 
 // Commit makes the staged deck live, replacing the old one whole. When
 // two imports run at once, the one that finishes last is in force.
-func (ri *RateImport) Commit() error {
+func (ri *RateImport) Commit() error { return ri.CommitContext(context.Background()) }
+
+// ErrImportInterrupted is CommitContext's error when stop ended before
+// the new deck went live: the previous deck is still in force.
+var ErrImportInterrupted = errors.New("interrupted before the new deck went live")
+
+// CommitContext is Commit, stopped by stop (Ctrl-C) until the moment the
+// new deck goes live: the copy is abandoned between chunks, and the
+// previous deck stays in force. Past that moment it runs to the end.
+func (ri *RateImport) CommitContext(stop context.Context) error {
 	ctx := context.Background()
 	if ri.done {
 		return errors.New("rate import already finished")
@@ -139,7 +148,7 @@ func (ri *RateImport) Commit() error {
 	}
 	same, err := ri.sameAsLive(ctx)
 	if err == nil && !same {
-		err = ri.swap(ctx)
+		err = ri.swap(ctx, stop)
 	}
 	if err == nil {
 		// Replaced decks, and any an earlier import left behind.
@@ -169,7 +178,7 @@ func (ri *RateImport) sameAsLive(ctx context.Context) (bool, error) {
 
 // swap copies the staged deck in as a new deck, makes it live and
 // deletes the old one.
-func (ri *RateImport) swap(ctx context.Context) error {
+func (ri *RateImport) swap(ctx, stop context.Context) error {
 	now := ri.now().Unix()
 	var deck int64
 	err := runTx(ctx, ri.conn, func(tx *sql.Tx) error {
@@ -206,7 +215,15 @@ func (ri *RateImport) swap(ctx context.Context) error {
 		if n < importChunk {
 			break
 		}
+		if stop.Err() != nil {
+			ri.abandon(ctx, deck)
+			return ErrImportInterrupted
+		}
 		time.Sleep(chunkPause)
+	}
+	if stop.Err() != nil {
+		ri.abandon(ctx, deck)
+		return ErrImportInterrupted
 	}
 	err = runTx(ctx, ri.conn, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE main.rate_decks SET state = 'old' WHERE state = 'live'`); err != nil {

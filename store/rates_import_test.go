@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"sync/atomic"
@@ -447,5 +448,43 @@ func TestRatesKeepBillingTerms(t *testing.T) {
 	defer imp.Rollback()
 	if err := imp.Add(ctx, tollguard.RateEntry{Prefix: "33", Rate: 1, Billing: tollguard.Billing{Initial: 7200, Increment: 60}}); err == nil {
 		t.Fatal("a 7200 s first step was staged")
+	}
+}
+
+// TestRateImportInterruptedWhileCopying: Ctrl-C during the copy (after
+// the deck was read) was ignored: the copy ran on and the new deck went
+// live, though the admin stopped the import. It now stops between
+// chunks, deletes what it copied and leaves the previous deck in force.
+func TestRateImportInterruptedWhileCopying(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpenDB(t)
+	importRates(t, db, tollguard.RateEntry{Prefix: "44", Rate: 1})
+	imp, err := db.BeginRateImport(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 * store.ImportChunk {
+		if err := imp.Add(ctx, tollguard.RateEntry{Prefix: fmt.Sprint(9000000 + i), Rate: 2}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop, cancel := context.WithCancel(ctx)
+	chunks := 0
+	store.SetAfterChunk(imp, func() { chunks++; cancel() })
+	if err := imp.CommitContext(stop); !errors.Is(err, store.ErrImportInterrupted) {
+		t.Fatalf("CommitContext after Ctrl-C: %v, want ErrImportInterrupted", err)
+	}
+	if chunks != 1 {
+		t.Errorf("%d chunks copied after Ctrl-C, want the one in progress", chunks)
+	}
+	if r, _ := db.LookupRate(ctx, "+442079460000"); r == nil || r.Rate != 1 {
+		t.Errorf("after the interrupted import +44 is rated %+v, want the previous deck's rate 1", r)
+	}
+	var rows, decks int
+	if err := db.SQL().QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM rates), (SELECT COUNT(*) FROM rate_decks)`).Scan(&rows, &decks); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 1 || decks != 1 {
+		t.Errorf("the interrupted copy left %d rate rows in %d decks, want the previous deck's 1 in 1", rows, decks)
 	}
 }

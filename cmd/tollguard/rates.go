@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -157,7 +158,9 @@ a nightly import of the carrier's file is cheap.`,
 				return tollguard.Errorf(tollguard.EUNAVAILABLE, "%s: interrupted before the new deck went live; nothing was imported, the previous deck is still in force", args[0])
 			}
 			imp.SetCurrency(currency)
-			if err := imp.Commit(); err != nil {
+			if err := imp.CommitContext(ctx); errors.Is(err, store.ErrImportInterrupted) {
+				return tollguard.Errorf(tollguard.EUNAVAILABLE, "%s: interrupted before the new deck went live; nothing was imported, the previous deck is still in force", args[0])
+			} else if err != nil {
 				return fmt.Errorf("commit rate deck: %w", err)
 			}
 			warnCurrencies(cmd, app, db, currency)
