@@ -1140,3 +1140,45 @@ func TestCLIExtCallerIDAndContext(t *testing.T) {
 	}
 	c.ok("ext", "add", "1003", "--account", "acme", "--no-asterisk", "--caller-id", `"Reception" <1003>`, "--context", "from-internal")
 }
+
+// TestConfigCheckJSON: config check was the one read command without
+// --json; its report keeps each error's line and column, and the exit
+// code stays 2 when there are errors.
+func TestConfigCheckJSON(t *testing.T) {
+	c := newCLI(t)
+	dir := t.TempDir()
+	type report struct {
+		Path   string `json:"path"`
+		OK     bool   `json:"ok"`
+		Errors []struct {
+			Line    int    `json:"line"`
+			Col     int    `json:"col"`
+			Message string `json:"message"`
+		} `json:"errors"`
+		Warnings []string `json:"warnings"`
+	}
+	check := func(text string) (int, report) {
+		t.Helper()
+		path := filepath.Join(dir, "tg.toml")
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		code, out, _ := c.run("config", "check", "--json", path)
+		var r report
+		if err := json.Unmarshal([]byte(out), &r); err != nil {
+			t.Fatalf("config check --json printed no JSON (%v): %q", err, out)
+		}
+		return code, r
+	}
+	if code, r := check("[agi]\nlisten = \"127.0.0.1:4573\"\n"); code != 0 || !r.OK || len(r.Errors) != 0 || r.Errors == nil || r.Warnings == nil {
+		t.Errorf("good config: exit %d, %+v", code, r)
+	}
+	code, r := check("[agi]\nlisen = \"x\"\nmax_sessions = 0\n")
+	if code != exitUsage || r.OK || len(r.Errors) != 2 || r.Errors[0].Line != 2 || !strings.Contains(r.Errors[0].Message, `unknown setting "agi.lisen"`) ||
+		r.Errors[1].Line != 3 || !strings.Contains(r.Errors[1].Message, "max_sessions must be at least 1") {
+		t.Errorf("bad config: exit %d, %+v", code, r)
+	}
+	if code, r := check("[agi]\nlisten = \"127.0.0.1:45"); code != exitUsage || len(r.Errors) != 1 || r.Errors[0].Line != 2 || r.Errors[0].Col == 0 {
+		t.Errorf("syntax error: exit %d, %+v", code, r)
+	}
+}

@@ -366,8 +366,18 @@ func typeHint(msg string) string {
 const maxTypeErrors = 50
 
 func wrapInvalid(errs ConfigErrors) error {
-	return &tollguard.Error{Code: tollguard.EINVALID, Message: errs.Error()}
+	return &invalidConfig{errs: errs, err: &tollguard.Error{Code: tollguard.EINVALID, Message: errs.Error()}}
 }
+
+// invalidConfig is an EINVALID error that keeps each problem, for
+// `config check --json`.
+type invalidConfig struct {
+	errs ConfigErrors
+	err  *tollguard.Error
+}
+
+func (e *invalidConfig) Error() string { return e.err.Error() }
+func (e *invalidConfig) Unwrap() error { return e.err }
 
 // lineOf finds the line of a key path ("agi", "allowed") in the file, so
 // errors found after decoding still point at a line. 0 if not found.

@@ -25,7 +25,8 @@ func newConfigCommand(app *App) *cobra.Command {
 		Use:   "config",
 		Short: "Check the config file, or print the effective config",
 	}
-	cmd.AddCommand(&cobra.Command{
+	var asJSON bool
+	check := &cobra.Command{
 		Use:   "check [FILE]",
 		Short: "Check a config file and report every error with its line number",
 		Long: `Check FILE (default --config or $TOLLGUARD_CONFIG) without starting
@@ -43,7 +44,11 @@ With [gate] allow_unknown on, it looks default_account up in the database
 (--db, TOLLGUARD_DB or db; read-only, never created) and warns on stderr
 when it is no account there: serve would deny every call from an unknown
 extension. A warning, not an error: the check still exits 0, as serve
-starts with it.`,
+starts with it.
+
+With --json it prints {"path", "ok", "errors", "warnings"} on stdout,
+each error with its line (0 when it has none) and column, and still
+exits 2 when there are errors.`,
 		Args: cobra.MaximumNArgs(1),
 		// The file under check must not be loaded by the root's pre-run.
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error { return nil },
@@ -59,25 +64,70 @@ starts with it.`,
 				return usagef("no config file to check: give FILE, --config or TOLLGUARD_CONFIG")
 			}
 			cfg, err := LoadConfig(path)
+			if err == nil {
+				cfg.ApplyEnv(os.Getenv)
+				err = cfg.Validate()
+			}
+			if err == nil {
+				err = cfg.checkSecrets()
+			}
 			if err != nil {
-				return err
-			}
-			cfg.ApplyEnv(os.Getenv)
-			if err := cfg.Validate(); err != nil {
-				return err
-			}
-			if err := cfg.checkSecrets(); err != nil {
+				if asJSON {
+					if jerr := app.printJSON(checkReport(path, err, "")); jerr != nil {
+						return jerr
+					}
+				}
 				return err
 			}
 			if app.DBPath != "" {
 				cfg.DB = app.DBPath
 			}
-			cfg.warnDefaultAccount(cmd.Context(), app.Err)
+			var warn bytes.Buffer
+			cfg.warnDefaultAccount(cmd.Context(), io.MultiWriter(app.Err, &warn))
+			if asJSON {
+				return app.printJSON(checkReport(path, nil, warn.String()))
+			}
 			fmt.Fprintf(app.Out, "%s: ok\n", path)
 			return nil
 		},
-	}, newConfigPrintCommand(app))
+	}
+	addJSON(check, &asJSON)
+	cmd.AddCommand(check, newConfigPrintCommand(app))
 	return cmd
+}
+
+// configCheckJSON is `config check --json`'s report.
+type configCheckJSON struct {
+	Path     string            `json:"path"`
+	OK       bool              `json:"ok"`
+	Errors   []configErrorJSON `json:"errors"`
+	Warnings []string          `json:"warnings"`
+}
+
+type configErrorJSON struct {
+	Path    string `json:"path"`
+	Line    int    `json:"line"`
+	Col     int    `json:"col"`
+	Message string `json:"message"`
+}
+
+func checkReport(path string, err error, warnings string) configCheckJSON {
+	r := configCheckJSON{Path: path, OK: err == nil, Errors: []configErrorJSON{}, Warnings: []string{}}
+	var ic *invalidConfig
+	switch {
+	case errors.As(err, &ic):
+		for _, e := range ic.errs {
+			r.Errors = append(r.Errors, configErrorJSON{Path: e.Path, Line: e.Line, Col: e.Col, Message: e.Msg})
+		}
+	case err != nil:
+		r.Errors = append(r.Errors, configErrorJSON{Path: path, Message: tollguard.ErrorMessage(err)})
+	}
+	for _, w := range strings.Split(strings.TrimSpace(warnings), "\n") {
+		if w != "" {
+			r.Warnings = append(r.Warnings, w)
+		}
+	}
+	return r
 }
 
 // checkSecrets builds what serve builds from the secrets (the ARI
