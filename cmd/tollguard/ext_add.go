@@ -27,7 +27,10 @@ back), all of them against max_extensions. Then the
 PJSIP auth (with a generated 24-character password), aor and endpoint
 are created through ARI's dynamic configuration, in that order; if a step
 fails, what was created is deleted again. The password is printed once:
-give it to the phone; tollguard does not store it.
+give it to the phone; tollguard does not store it. An endpoint whose
+context (--context, or [audit.ext] context) is not in [audit]
+gated_contexts is created with a warning: its calls may reach a trunk
+without the gate.
 
 Asterisk needs a writable sorcery wizard for PJSIP objects (see
 contrib/sorcery.conf); without one it answers 403 and nothing is kept.
