@@ -1182,3 +1182,26 @@ func TestConfigCheckJSON(t *testing.T) {
 		t.Errorf("syntax error: exit %d, %+v", code, r)
 	}
 }
+
+// TestCLIFlagValueSaysWhatToWrite: a flag value its type cannot parse
+// was reported in Go's words ("strconv.ParseInt: parsing \"1.5\":
+// invalid syntax"); it now says what the flag wants.
+func TestCLIFlagValueSaysWhatToWrite(t *testing.T) {
+	c := newCLI(t)
+	c.seed()
+	for _, tc := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"account", "set", "acme", "--max-call-secs", "1.5"}, `--max-call-secs "1.5": want a whole number`},
+		{[]string{"account", "set", "acme", "--ext-per-minute", "99999999999999999999"}, `--ext-per-minute "99999999999999999999": too large`},
+		{[]string{"account", "set", "acme", "--whitelist=maybe"}, `--whitelist "maybe": want true or false (--whitelist alone is true; --whitelist=false)`},
+		{[]string{"detectors", "set", "acme", "burst_ext", "--window", "60"}, `--window "60": want a duration with its unit`},
+		{[]string{"rates", "import", "-q=x", "deck.csv"}, `--quiet "x": want true or false`},
+	} {
+		code, _, errs := c.run(tc.args...)
+		if code != exitUsage || !strings.Contains(errs, tc.msg) || strings.Contains(errs, "strconv") || strings.Contains(errs, "time: ") {
+			t.Errorf("%q: exit %d, stderr %q; want 2 and %q", tc.args, code, errs, tc.msg)
+		}
+	}
+}

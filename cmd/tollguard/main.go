@@ -132,6 +132,12 @@ The database is TOLLGUARD_DB (default ./tollguard.db); the config file is
 					tok[i+4:], c.CommandPath())
 			}
 		}
+		if m := badFlagValue.FindStringSubmatch(err.Error()); m != nil {
+			// pflag names Go's parser ("strconv.ParseInt: parsing ...").
+			if want := flagWant(m[2], m[3]); want != "" {
+				return usagef("%s %q: %s (see `%s --help`)", m[2], m[1], want, c.CommandPath())
+			}
+		}
 		return usagef("%v (see `%s --help`)", err, c.CommandPath())
 	})
 	root.PersistentFlags().StringVar(&app.ConfigPath, "config", "", "TOML config file (default $TOLLGUARD_CONFIG)")
@@ -184,4 +190,24 @@ func groupVerbs(cmd *cobra.Command) {
 		}
 		return usagef("unknown command %q for %q; its commands: %s (see `%s --help`)", args[0], cmd.CommandPath(), strings.Join(verbs, ", "), cmd.CommandPath())
 	}
+}
+
+// badFlagValue matches pflag's error for a value its type cannot parse:
+// the value, the flag ("--limit", or "-q, --quiet") and the parser's error.
+var badFlagValue = regexp.MustCompile(`^invalid argument "(.*)" for "(?:-[a-zA-Z], )?(--[a-z0-9-]+)" flag: (.*)$`)
+
+// flagWant says what a flag of the type behind the parser error wants,
+// or "" when the error is none of Go's parsers'.
+func flagWant(flag, perr string) string {
+	switch {
+	case strings.Contains(perr, "strconv.ParseInt") && strings.Contains(perr, "out of range"):
+		return "too large (or too small) for a whole number"
+	case strings.Contains(perr, "strconv.ParseInt"), strings.Contains(perr, "strconv.ParseUint"):
+		return "want a whole number, without decimals or units"
+	case strings.Contains(perr, "strconv.ParseBool"):
+		return fmt.Sprintf("want true or false (%s alone is true; %s=false)", flag, flag)
+	case strings.HasPrefix(perr, "time: "):
+		return "want a duration with its unit, such as 30s, 10m or 1h"
+	}
+	return ""
 }
