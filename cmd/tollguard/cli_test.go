@@ -1205,3 +1205,30 @@ func TestCLIFlagValueSaysWhatToWrite(t *testing.T) {
 		}
 	}
 }
+
+// TestCLIRuleAddNamesAShadowingDeny: deny rules win, so an allow rule
+// under a deny rule's prefix (or a deny added over allow rules) allowed
+// nothing, and rule add said nothing of it.
+func TestCLIRuleAddNamesAShadowingDeny(t *testing.T) {
+	c := newCLI(t)
+	c.seed()
+	c.ok("account", "add", "other", "--country", "GB", "--currency", "GBP")
+	c.ok("rule", "add", "deny", "+44")
+	code, _, errs := c.run("rule", "add", "allow", "+4420", "--account", "acme")
+	if code != 0 || !strings.Contains(errs, "deny rule 1 (+44, all accounts) matches every number allow rule 2 (+4420, account acme) allows, and deny rules win: the allow rule has no effect") {
+		t.Errorf("allow under a global deny: exit %d, stderr %q", code, errs)
+	}
+	c.ok("rule", "add", "allow", "+33")
+	code, _, errs = c.run("rule", "add", "deny", "+331", "--account", "other")
+	if code != 0 || strings.Contains(errs, "deny rules win") {
+		t.Errorf("a deny under an allow's prefix shadows only part of it: exit %d, stderr %q", code, errs)
+	}
+	code, _, errs = c.run("rule", "add", "deny", "+3", "--account", "other")
+	if code != 0 || !strings.Contains(errs, "deny rule 5 (+3, account other) matches every number allow rule 3 (+33, all accounts) allows, and deny rules win: for account other the allow rule has no effect") {
+		t.Errorf("an account's deny over a global allow: exit %d, stderr %q", code, errs)
+	}
+	// Another account's rules are not this one's.
+	if code, _, errs := c.run("rule", "add", "allow", "+3312", "--account", "acme"); code != 0 || strings.Contains(errs, "deny rules win") {
+		t.Errorf("allow beside another account's deny: exit %d, stderr %q", code, errs)
+	}
+}

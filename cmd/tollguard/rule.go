@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -51,6 +52,31 @@ func newRuleAddCommand(app *App) *cobra.Command {
 			fmt.Fprintf(app.Out, "rule %d: %s %s for %s\n", r.ID, r.Action, r.Prefix, scopeLabel(r.Account))
 			if note := tollguard.AllowRuleNote(r.Prefix); note != "" && action == tollguard.RuleAllow {
 				fmt.Fprintf(app.Err, "tollguard: note: %s\n", note)
+			}
+			// Deny rules win: an allow rule under a deny rule's prefix,
+			// in a scope they share, allows nothing there.
+			others, err := db.Rules(cmd.Context(), r.Account)
+			if err != nil {
+				return err
+			}
+			for _, o := range others {
+				if o.ID == r.ID || o.Action == r.Action || (o.Account != "" && r.Account != "" && o.Account != r.Account) {
+					continue
+				}
+				deny, allow := o, r
+				if r.Action == tollguard.RuleDeny {
+					deny, allow = r, o
+				}
+				if !strings.HasPrefix(allow.Prefix, deny.Prefix) {
+					continue
+				}
+				effect := "the allow rule has no effect; remove the one you did not mean with `tollguard rule rm ID`"
+				if deny.Account != "" && allow.Account == "" {
+					// An account's exception to a global allow, likely meant.
+					effect = "for account " + deny.Account + " the allow rule has no effect"
+				}
+				fmt.Fprintf(app.Err, "tollguard: note: deny rule %d (%s, %s) matches every number allow rule %d (%s, %s) allows, and deny rules win: %s\n",
+					deny.ID, deny.Prefix, scopeLabel(deny.Account), allow.ID, allow.Prefix, scopeLabel(allow.Account), effect)
 			}
 			return nil
 		},
