@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -30,6 +31,28 @@ func TestParseCIDRs(t *testing.T) {
 		}
 		if s != tc.want {
 			t.Errorf("parseCIDRs(%q) = %s (%v), want %s", tc.in, s, err, tc.want)
+		}
+	}
+}
+
+// TestParseCIDRsNotesAnAllAddressNetwork: 0.0.0.0/0 was stored without
+// a word, though it restricts nothing for IPv4 and shuts out every IPv6
+// phone (and ::/0 the other way round).
+func TestParseCIDRsNotesAnAllAddressNetwork(t *testing.T) {
+	for _, tc := range []struct {
+		in   []string
+		want string // in the notes; "" for none
+	}{
+		{[]string{"0.0.0.0/0"}, "0.0.0.0/0 allows every IPv4 address and no IPv6 one: give --cidr none"},
+		{[]string{"::/0"}, "::/0 allows every IPv6 address and no IPv4 one"},
+		{[]string{"::/0", "0.0.0.0/0"}, "0.0.0.0/0 and ::/0 allow every address: the access list restricts nothing"},
+		{[]string{"0.0.0.0/1", "128.0.0.0/1"}, ""},
+		{[]string{"192.0.2.0/24"}, ""},
+	} {
+		_, notes, err := parseCIDRs(tc.in)
+		got := fmt.Sprint(notes)
+		if err != nil || (tc.want == "") != (len(notes) == 0) || !strings.Contains(got, tc.want) {
+			t.Errorf("parseCIDRs(%q): notes %s, err %v; want %q", tc.in, got, err, tc.want)
 		}
 	}
 }

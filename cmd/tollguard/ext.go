@@ -282,5 +282,20 @@ func parseCIDRs(ss []string) (out []netip.Prefix, notes []string, err error) {
 			out = append(out, p)
 		}
 	}
+	// A /0 is every address of one family and none of the other: no
+	// access list in effect, or phones of the other family shut out.
+	var all4, all6 bool
+	for _, p := range out {
+		all4 = all4 || (p.Bits() == 0 && p.Addr().Is4())
+		all6 = all6 || (p.Bits() == 0 && p.Addr().Is6())
+	}
+	switch {
+	case all4 && all6:
+		notes = append(notes, "0.0.0.0/0 and ::/0 allow every address: the access list restricts nothing; give --cidr none for no list, or the phones' networks")
+	case all4:
+		notes = append(notes, "0.0.0.0/0 allows every IPv4 address and no IPv6 one: give --cidr none for no access list, or the phones' networks")
+	case all6:
+		notes = append(notes, "::/0 allows every IPv6 address and no IPv4 one: give --cidr none for no access list, or the phones' networks")
+	}
 	return out, notes, nil
 }
