@@ -72,7 +72,7 @@ func PlanFor(country string) (NumberPlan, error) {
 	region := strings.ToUpper(strings.TrimSpace(country))
 	md := regionMetadata()[region]
 	if md == nil || region == "001" {
-		return NumberPlan{}, Errorf(EINVALID, "country %q: not a known ISO 3166-1 country code (use GB, US, DE, ...)", country)
+		return NumberPlan{}, unknownCountry(country)
 	}
 	p := NumberPlan{
 		Country:        region,
@@ -92,12 +92,22 @@ func PlanFor(country string) (NumberPlan, error) {
 	return p, nil
 }
 
+// unknownCountry is the error for a country code libphonenumber does
+// not know; UK, the usual slip, is named.
+func unknownCountry(country string) error {
+	hint := "use GB, US, DE, ..."
+	if strings.EqualFold(strings.TrimSpace(country), "UK") {
+		hint = "the United Kingdom is GB, not UK"
+	}
+	return Errorf(EINVALID, "country %q: not a known ISO 3166-1 country code (%s)", country, hint)
+}
+
 // Validate reports what is wrong with p, for admins setting up an
 // account.
 func (p NumberPlan) Validate() error {
 	region := strings.ToUpper(strings.TrimSpace(p.Country))
 	if md := regionMetadata()[region]; md == nil || region == "001" {
-		return Errorf(EINVALID, "country %q: not a known ISO 3166-1 country code (use GB, US, DE, ...)", p.Country)
+		return unknownCountry(p.Country)
 	}
 	if p.NationalPrefix != "" && !allDigits(p.NationalPrefix) {
 		return Errorf(EINVALID, "national prefix %q: digits only (\"0\" in GB, \"1\" in NANP), or empty for the country's own", p.NationalPrefix)

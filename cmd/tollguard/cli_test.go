@@ -1232,3 +1232,20 @@ func TestCLIRuleAddNamesAShadowingDeny(t *testing.T) {
 		t.Errorf("allow beside another account's deny: exit %d, stderr %q", code, errs)
 	}
 }
+
+// TestCLICountryUK: UK, the usual slip for GB, got only "use GB, US,
+// DE, ..." from the CLI; config check already named it.
+func TestCLICountryUK(t *testing.T) {
+	c := newCLI(t)
+	for _, args := range [][]string{
+		{"account", "add", "acme", "--country", "UK", "--currency", "GBP"},
+		{"account", "add", "acme", "--country", "uk", "--currency", "GBP"},
+		{"rates", "lookup", "02079460000", "--country", "UK"},
+		{"dialplan", "emergency", "uk"},
+	} {
+		code, _, errs := c.run(args...)
+		if code != exitUsage || !strings.Contains(errs, "the United Kingdom is GB, not UK") {
+			t.Errorf("%q: exit %d, stderr %q", args, code, errs)
+		}
+	}
+}

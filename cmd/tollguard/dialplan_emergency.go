@@ -51,6 +51,9 @@ the line back through ARI and checks it against your accounts' countries.`,
 			for _, a := range args {
 				country := strings.ToUpper(strings.TrimSpace(a))
 				if phonenumbers.GetCountryCodeForRegion(country) == 0 {
+					if country == "UK" {
+						return usagef("country %q: want an ISO 3166 code (the United Kingdom is GB, not UK)", a)
+					}
 					return usagef("country %q: want an ISO 3166 code such as GB, DE or US", a)
 				}
 				if slices.Contains(countries, country) {
