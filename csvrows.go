@@ -146,6 +146,29 @@ func firstLines(br *bufio.Reader, max int) ([]string, error) {
 	return lines, nil
 }
 
+// notUTF16 returns an EINVALID error naming what (a rate deck, the
+// high-risk list) when br's file is UTF-16 (Excel's "Unicode Text"):
+// read as UTF-8 it is a NUL between every letter, and no header row
+// would be found, with no word of why.
+func notUTF16(br *bufio.Reader, what string) error {
+	b, _ := br.Peek(64)
+	utf16 := len(b) >= 2 && (b[0] == 0xff && b[1] == 0xfe || b[0] == 0xfe && b[1] == 0xff)
+	if !utf16 && len(b) >= 4 {
+		// No byte order mark: ASCII text with every other byte NUL.
+		nul := 0
+		for _, c := range b {
+			if c == 0 {
+				nul++
+			}
+		}
+		utf16 = nul*3 >= len(b)
+	}
+	if utf16 {
+		return Errorf(EINVALID, "%s: the file is UTF-16 text (Excel's \"Unicode Text\"), not CSV: save it as \"CSV UTF-8\" (or CSV) and import that", what)
+	}
+	return nil
+}
+
 // bareCRLines returns a reader over br's file in which, if the file ends
 // its lines with a bare CR (classic Mac exports, still written by some
 // spreadsheet tools), each CR is a newline. encoding/csv keeps a lone CR

@@ -731,3 +731,39 @@ func TestParseReadErrorNotLost(t *testing.T) {
 		}
 	}
 }
+
+// TestCSVImportsNameUTF16: a deck or high-risk list saved as Excel's
+// "Unicode Text" (UTF-16, with or without a byte order mark) was refused
+// as having no header row, with no word of why.
+func TestCSVImportsNameUTF16(t *testing.T) {
+	utf16 := func(s string, bom []byte, le bool) string {
+		b := append([]byte(nil), bom...)
+		for _, c := range []byte(s) {
+			if le {
+				b = append(b, c, 0)
+			} else {
+				b = append(b, 0, c)
+			}
+		}
+		return string(b)
+	}
+	deck := "prefix\tdestination\trate\r\n44\tUK\t0.01\r\n"
+	list := "prefix\tdescription\tsource\r\n252\tSomalia\tITU\r\n"
+	for name, enc := range map[string]func(string) string{
+		"LE with BOM": func(s string) string { return utf16(s, []byte{0xff, 0xfe}, true) },
+		"BE with BOM": func(s string) string { return utf16(s, []byte{0xfe, 0xff}, false) },
+		"LE bare":     func(s string) string { return utf16(s, nil, true) },
+	} {
+		err := tollguard.ParseRateDeck(strings.NewReader(enc(deck)), func(int, tollguard.RateEntry) error { return nil })
+		if tollguard.ErrorCode(err) != tollguard.EINVALID || !strings.Contains(tollguard.ErrorMessage(err), `rate deck: the file is UTF-16 text (Excel's "Unicode Text"), not CSV: save it as "CSV UTF-8"`) {
+			t.Errorf("rate deck %s: %v", name, err)
+		}
+		if _, err := tollguard.ParseHighRiskCSV(strings.NewReader(enc(list))); tollguard.ErrorCode(err) != tollguard.EINVALID || !strings.Contains(tollguard.ErrorMessage(err), "high-risk list: the file is UTF-16 text") {
+			t.Errorf("high-risk list %s: %v", name, err)
+		}
+	}
+	// UTF-8 with its byte order mark is read as before.
+	if err := tollguard.ParseRateDeck(strings.NewReader("\ufeff"+deck), func(int, tollguard.RateEntry) error { return nil }); err != nil {
+		t.Errorf("UTF-8 deck with a BOM: %v", err)
+	}
+}
