@@ -146,12 +146,19 @@ func firstLines(br *bufio.Reader, max int) ([]string, error) {
 	return lines, nil
 }
 
-// notUTF16 returns an EINVALID error naming what (a rate deck, the
-// high-risk list) when br's file is UTF-16 (Excel's "Unicode Text"):
-// read as UTF-8 it is a NUL between every letter, and no header row
-// would be found, with no word of why.
-func notUTF16(br *bufio.Reader, what string) error {
+// notText returns an EINVALID error naming what (a rate deck, the
+// high-risk list) when br's file is no CSV text but a form carriers
+// send decks in: UTF-16 (Excel's "Unicode Text", a NUL between every
+// letter read as UTF-8), an .xlsx workbook or a ZIP, a gzip file. Each
+// was refused as having no header row, with no word of why.
+func notText(br *bufio.Reader, what string) error {
 	b, _ := br.Peek(64)
+	switch {
+	case bytes.HasPrefix(b, []byte("PK\x03\x04")):
+		return Errorf(EINVALID, "%s: the file is a ZIP archive (an .xlsx workbook, or a zipped CSV), not CSV: save the sheet as \"CSV UTF-8\" from the spreadsheet, or unzip it, and import that", what)
+	case bytes.HasPrefix(b, []byte{0x1f, 0x8b}):
+		return Errorf(EINVALID, "%s: the file is gzip-compressed: gunzip it and import the CSV", what)
+	}
 	utf16 := len(b) >= 2 && (b[0] == 0xff && b[1] == 0xfe || b[0] == 0xfe && b[1] == 0xff)
 	if !utf16 && len(b) >= 4 {
 		// No byte order mark: ASCII text with every other byte NUL.

@@ -73,7 +73,7 @@ func ParseHighRiskCSV(r io.Reader) ([]HighRiskEntry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read high-risk list: %w", err)
 	}
-	if err := notUTF16(br, "high-risk list"); err != nil {
+	if err := notText(br, "high-risk list"); err != nil {
 		return nil, err
 	}
 	lines, err := firstLines(br, 50)

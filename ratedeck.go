@@ -115,7 +115,7 @@ func ParseRateDeckIn(r io.Reader, currency string, fn func(line int, e RateEntry
 	if err != nil {
 		return fmt.Errorf("read rate deck: %w", err)
 	}
-	if err := notUTF16(br, "rate deck"); err != nil {
+	if err := notText(br, "rate deck"); err != nil {
 		return err
 	}
 	h, err := findDeckHeader(br)

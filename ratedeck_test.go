@@ -733,8 +733,8 @@ func TestParseReadErrorNotLost(t *testing.T) {
 }
 
 // TestCSVImportsNameUTF16: a deck or high-risk list saved as Excel's
-// "Unicode Text" (UTF-16, with or without a byte order mark) was refused
-// as having no header row, with no word of why.
+// "Unicode Text" (UTF-16, with or without a byte order mark), an .xlsx
+// or a gzip file was refused as having no header row, with no word of why.
 func TestCSVImportsNameUTF16(t *testing.T) {
 	utf16 := func(s string, bom []byte, le bool) string {
 		b := append([]byte(nil), bom...)
@@ -760,6 +760,19 @@ func TestCSVImportsNameUTF16(t *testing.T) {
 		}
 		if _, err := tollguard.ParseHighRiskCSV(strings.NewReader(enc(list))); tollguard.ErrorCode(err) != tollguard.EINVALID || !strings.Contains(tollguard.ErrorMessage(err), "high-risk list: the file is UTF-16 text") {
 			t.Errorf("high-risk list %s: %v", name, err)
+		}
+	}
+	// Carriers' other forms: a workbook or ZIP, a gzip file.
+	for in, want := range map[string]string{
+		"PK\x03\x04\x14\x00\x06\x00[Content_Types].xml": "the file is a ZIP archive (an .xlsx workbook, or a zipped CSV)",
+		"\x1f\x8b\x08\x00\x00\x00\x00\x00":              "the file is gzip-compressed: gunzip it",
+	} {
+		err := tollguard.ParseRateDeck(strings.NewReader(in), func(int, tollguard.RateEntry) error { return nil })
+		if tollguard.ErrorCode(err) != tollguard.EINVALID || !strings.Contains(tollguard.ErrorMessage(err), want) {
+			t.Errorf("rate deck %q: %v", in, err)
+		}
+		if _, err := tollguard.ParseHighRiskCSV(strings.NewReader(in)); !strings.Contains(tollguard.ErrorMessage(err), want) {
+			t.Errorf("high-risk list %q: %v", in, err)
 		}
 	}
 	// UTF-8 with its byte order mark is read as before.
