@@ -1249,3 +1249,20 @@ func TestCLICountryUK(t *testing.T) {
 		}
 	}
 }
+
+// TestCLICreditDebitPastTheLimit: a debit that took the balance past
+// the credit limit (-- -1000 for -- -10.00) was taken without a word,
+// though it stops the account's priced calls.
+func TestCLICreditDebitPastTheLimit(t *testing.T) {
+	c := newCLI(t)
+	c.seed() // 10.00 GBP
+	code, out, errs := c.run("credit", "add", "acme", "--", "-1000")
+	if code != 0 || !strings.Contains(out, "balance now -990.00 GBP") ||
+		!strings.Contains(errs, "the balance is 990.00 past what the credit limit (0.00) allows: the account's priced calls are denied (no_credit) until credit is added; undo a mistake with `tollguard credit add acme 1000.00`") {
+		t.Errorf("debit past the limit: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	c.ok("credit", "add", "acme", "1000")
+	if code, _, errs := c.run("credit", "add", "acme", "--", "-5.00"); code != 0 || errs != "" {
+		t.Errorf("a debit within the balance: exit %d, stderr %q", code, errs)
+	}
+}

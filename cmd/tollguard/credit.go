@@ -49,6 +49,12 @@ func newCreditAddCommand(app *App) *cobra.Command {
 			}
 			fmt.Fprintf(app.Out, "account %s: %s %s added, balance now %s %s\n", a.ID, tollguard.FormatAmount(amt, a.Scale), a.Currency,
 				tollguard.FormatAmount(e.BalanceAfter, a.Scale), a.Currency)
+			if amt < 0 && e.BalanceAfter+a.CreditLimit < 0 {
+				// A debit past the credit limit (a typo of -1000 for
+				// -10.00) stops the account's priced calls.
+				fmt.Fprintf(app.Err, "tollguard: note: the balance is %s past what the credit limit (%s) allows: the account's priced calls are denied (no_credit) until credit is added; undo a mistake with `tollguard credit add %s %s`\n",
+					tollguard.FormatAmount(-(e.BalanceAfter+a.CreditLimit), a.Scale), tollguard.FormatAmount(a.CreditLimit, a.Scale), a.ID, tollguard.FormatAmount(-amt, a.Scale))
+			}
 			return nil
 		},
 	}
