@@ -816,7 +816,12 @@ func (h deckHeader) splitCode(rec []string, p string) string {
 		return ""
 	}
 	code := strings.TrimPrefix(strings.Join(strings.Fields(rec[h.code]), ""), "+")
-	if code == "" || !allDigits(code) {
+	if !allDigits(code) {
+		return ""
+	}
+	// An area code written with its trunk 0 (020), a country code with
+	// the international prefix (0044).
+	if code = strings.TrimLeft(code, "0"); code == "" {
 		return ""
 	}
 	name := strings.TrimSpace(h.names[h.code])

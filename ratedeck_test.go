@@ -206,9 +206,10 @@ func TestParseRateDeck(t *testing.T) {
 			// The whole prefix beside its country code is no split; an
 			// empty code cell says nothing.
 			name: "a country code column beside whole prefixes",
-			in:   "Country Code,Prefix,Area Code,Rate\n44,4420,20,0.005\n44,44,,0.01\n+1,1212,212,0.002\n",
+			in:   "Country Code,Prefix,Area Code,Rate\n44,4420,20,0.005\n44,44,,0.01\n+1,1212,212,0.002\n0044,44161,0161,0.004\n",
 			want: func(t *testing.T) []deckRow {
-				return []row{{2, ent("4420", "", rate(t, "0.005"))}, {3, ent("44", "", rate(t, "0.01"))}, {4, ent("1212", "", rate(t, "0.002"))}}
+				return []row{{2, ent("4420", "", rate(t, "0.005"))}, {3, ent("44", "", rate(t, "0.01"))}, {4, ent("1212", "", rate(t, "0.002"))},
+					{5, ent("44161", "", rate(t, "0.004"))}}
 			},
 		},
 		{
