@@ -63,6 +63,9 @@ is refused: it would be a second account with its own credit.`,
 			}
 			fmt.Fprintf(app.Out, "account %s created (%s, %s); add credit with `tollguard credit add %s AMOUNT`\n", a.ID, a.Plan.Country, a.Currency, a.ID)
 			warnDeckCurrency(cmd, app, db, a)
+			if a.Whitelist {
+				warnEmptyWhitelist(cmd, app, db, a.ID)
+			}
 			if !poundLike[a.Currency] && (a.NationalCeiling == tollguard.DefaultNationalCeiling || a.InternationalCeiling == tollguard.DefaultInternationalCeiling) {
 				// The defaults are AAISP's pence; in yen they deny
 				// every priced call.
@@ -256,6 +259,9 @@ func newAccountSetCommand(app *App) *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(app.Out, "account %s updated\n", a.ID)
+			if a.Whitelist {
+				warnEmptyWhitelist(cmd, app, db, a.ID)
+			}
 			return nil
 		},
 	}
@@ -477,4 +483,20 @@ func blockString(b bool, reason string) string {
 	}
 	// A detector's reason may quote a user agent or a dialled string.
 	return "yes: " + cellEscaper.Replace(reason)
+}
+
+// warnEmptyWhitelist says when an account in strict whitelist mode has
+// no allow rule, its own or a global one: every call but an emergency
+// one is then denied (not_whitelisted).
+func warnEmptyWhitelist(cmd *cobra.Command, app *App, db *store.DB, account string) {
+	rs, err := db.Rules(cmd.Context(), account)
+	if err != nil {
+		return
+	}
+	for _, r := range rs {
+		if r.Action == tollguard.RuleAllow {
+			return
+		}
+	}
+	fmt.Fprintf(app.Err, "tollguard: note: account %s is in strict whitelist mode with no allow rule: every call but emergency numbers is denied (not_whitelisted); add the destinations with `tollguard rule add allow PREFIX --account %s`\n", account, account)
 }

@@ -1266,3 +1266,22 @@ func TestCLICreditDebitPastTheLimit(t *testing.T) {
 		t.Errorf("a debit within the balance: exit %d, stderr %q", code, errs)
 	}
 }
+
+// TestCLIWhitelistWithoutAllowRules: strict whitelist mode with no allow
+// rule denies every call but emergency ones, and account add/set said
+// only "updated".
+func TestCLIWhitelistWithoutAllowRules(t *testing.T) {
+	c := newCLI(t)
+	c.seed()
+	const note = "account acme is in strict whitelist mode with no allow rule: every call but emergency numbers is denied (not_whitelisted)"
+	if code, _, errs := c.run("account", "set", "acme", "--whitelist"); code != 0 || !strings.Contains(errs, note) {
+		t.Errorf("--whitelist with no allow rule: exit %d, stderr %q", code, errs)
+	}
+	if code, _, errs := c.run("account", "add", "wl", "--country", "GB", "--currency", "GBP", "--whitelist"); code != 0 || !strings.Contains(errs, "account wl is in strict whitelist mode with no allow rule") {
+		t.Errorf("account add --whitelist: exit %d, stderr %q", code, errs)
+	}
+	c.ok("rule", "add", "allow", "+4420")
+	if code, _, errs := c.run("account", "set", "acme", "--whitelist"); code != 0 || strings.Contains(errs, "no allow rule") {
+		t.Errorf("--whitelist with a global allow rule: exit %d, stderr %q", code, errs)
+	}
+}
