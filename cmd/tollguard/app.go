@@ -189,6 +189,11 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 	}
 	for _, layout := range []string{time.RFC3339, "2006-01-02T15:04", "2006-01-02 15:04", "2006-01-02"} {
 		if t, err := time.ParseInLocation(layout, s, time.UTC); err == nil {
+			if t.After(now) {
+				// Nothing was recorded after now: an empty list would
+				// read as "no such calls".
+				return time.Time{}, usagef("--since %q: that is after now (%s, UTC), so nothing would be listed; give a past date or a duration such as 24h", s, now.UTC().Format("2006-01-02 15:04"))
+			}
 			return t, nil
 		}
 	}

@@ -28,6 +28,10 @@ func TestParseSince(t *testing.T) {
 		// 213504 days overflow time.Duration and came out as 25 minutes.
 		{in: "213504d", bad: true, msg: "at most 36500d"},
 		{in: "99999d", bad: true, msg: "leave --since out"},
+		// A date after now listed nothing, as if there were no calls.
+		{in: "2030-01-01", bad: true, msg: `--since "2030-01-01": that is after now (2026-11-23 12:00, UTC)`},
+		{in: "2026-11-23T12:30", bad: true, msg: "after now"},
+		{in: "2026-11-23T11:30", want: time.Date(2026, 11, 23, 11, 30, 0, 0, time.UTC)},
 	} {
 		got, err := parseSince(tc.in, now)
 		if tc.bad {
