@@ -162,7 +162,7 @@ func (s *DB) UpdateAccount(ctx context.Context, id string, fn func(a *tollguard.
 			return err
 		}
 		if a == nil {
-			return tollguard.Errorf(tollguard.ENOTFOUND, "account %q not found; list them with `tollguard account list`", id)
+			return accountNotFound(ctx, tx, id)
 		}
 		if err := fn(a); err != nil {
 			return err
@@ -191,9 +191,26 @@ func (s *DB) UpdateAccount(ctx context.Context, id string, fn func(a *tollguard.
 func (s *DB) Account(ctx context.Context, id string) (*tollguard.Account, error) {
 	a, err := scanAccount(s.rdb.QueryRowContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, tollguard.Errorf(tollguard.ENOTFOUND, "account %q not found; list them with `tollguard account list`", id)
+		return nil, accountNotFound(ctx, s.rdb, id)
 	}
 	return a, err
+}
+
+// accountNotFound is the ENOTFOUND error for account id. Ids are
+// case-sensitive (Asterisk's accountcode is): an id that differs only in
+// case from one that exists (ACME for acme) is named.
+func accountNotFound(ctx context.Context, q querier, id string) error {
+	return accountNotFoundOr(ctx, q, id, "list them with `tollguard account list`")
+}
+
+// accountNotFoundOr is accountNotFound with what to do when no account
+// is named like id.
+func accountNotFoundOr(ctx context.Context, q querier, id, todo string) error {
+	var other string
+	if q.QueryRowContext(ctx, `SELECT id FROM accounts WHERE id = ? COLLATE NOCASE ORDER BY id LIMIT 1`, id).Scan(&other) == nil {
+		return tollguard.Errorf(tollguard.ENOTFOUND, "account %q not found, but account %q is: ids are case-sensitive", id, other)
+	}
+	return tollguard.Errorf(tollguard.ENOTFOUND, "account %q not found; %s", id, todo)
 }
 
 func accountTx(ctx context.Context, q querier, id string) (*tollguard.Account, error) {
@@ -302,7 +319,7 @@ func (s *DB) createExtensionTx(ctx context.Context, tx *sql.Tx, e *tollguard.Ext
 		return err
 	}
 	if a == nil {
-		return tollguard.Errorf(tollguard.ENOTFOUND, "account %q not found; create it first with `tollguard account add`", e.Account)
+		return accountNotFoundOr(ctx, tx, e.Account, "create it first with `tollguard account add`")
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO extensions(`+extensionCols+`) VALUES (`+placeholders(12)+`)`, extensionArgs(e)...)
 	if isConstraint(err) {
@@ -357,7 +374,7 @@ func (s *DB) UpdateExtension(ctx context.Context, name string, fn func(e *tollgu
 		if err != nil {
 			return err
 		} else if a == nil {
-			return tollguard.Errorf(tollguard.ENOTFOUND, "account %q not found", e.Account)
+			return accountNotFound(ctx, tx, e.Account)
 		}
 		dayAgo := s.now().Add(-24 * time.Hour)
 		newLine := e.Managed && e.CreatedAt.After(dayAgo) // counted as created today, as ext add counts it

@@ -32,7 +32,7 @@ func (s *DB) CreateExtensionWithinQuota(ctx context.Context, e *tollguard.Extens
 			return err
 		}
 		if a == nil {
-			return tollguard.Errorf(tollguard.ENOTFOUND, "account %q not found; create it first with `tollguard account add`", e.Account)
+			return accountNotFoundOr(ctx, tx, e.Account, "create it first with `tollguard account add`")
 		}
 		var total, recent int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(managed <> 0 AND created_at > ?), 0) FROM extensions WHERE account_id = ?`,

@@ -85,7 +85,7 @@ func (s *DB) Unblock(ctx context.Context, kind, subject, by string) (bool, error
 				return err
 			}
 			if exists == 0 {
-				return tollguard.Errorf(tollguard.ENOTFOUND, "account %q not found", subject)
+				return accountNotFound(ctx, tx, subject)
 			}
 			res, err = tx.ExecContext(ctx, `UPDATE accounts SET intl_block = 0, intl_block_reason = '', updated_at = ?
 				WHERE id = ? AND intl_block = 1`, now, subject)

@@ -34,7 +34,7 @@ func (s *DB) AddCredit(ctx context.Context, account string, amount tollguard.Amo
 		var scale int
 		switch err := tx.QueryRowContext(ctx, `SELECT balance, scale FROM accounts WHERE id = ?`, account).Scan(&balance, &scale); {
 		case errors.Is(err, sql.ErrNoRows):
-			return tollguard.Errorf(tollguard.ENOTFOUND, "account %q not found", account)
+			return accountNotFound(ctx, tx, account)
 		case err != nil:
 			return err
 		}
@@ -119,7 +119,7 @@ func (s *DB) CreditOf(ctx context.Context, account string) (Credit, error) {
 		(SELECT COUNT(*) FROM calls WHERE account_id = a.id AND verdict = 'allow' AND settled_at IS NULL)
 		FROM accounts a WHERE a.id = ?`, account).Scan(&c.Balance, &c.CreditLimit, &c.Scale, &c.Currency, &c.Reserved, &c.OpenCalls)
 	if err == sql.ErrNoRows {
-		return c, tollguard.Errorf(tollguard.ENOTFOUND, "account %q not found", account)
+		return c, accountNotFound(ctx, s.rdb, account)
 	}
 	c.Available = c.Balance + c.CreditLimit - c.Reserved
 	return c, err

@@ -318,7 +318,7 @@ func (s *DB) SetDetectorOverride(ctx context.Context, account, detector string, 
 			return err
 		}
 		if a == nil {
-			return tollguard.Errorf(tollguard.ENOTFOUND, "account %q not found; list them with `tollguard account list`", account)
+			return accountNotFound(ctx, tx, account)
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO detector_overrides(account_id, detector, threshold, window_secs, action, duration_secs, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?)

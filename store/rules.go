@@ -46,7 +46,7 @@ func (s *DB) AddRule(ctx context.Context, r *tollguard.Rule) error {
 			if a, err := accountTx(ctx, tx, r.Account); err != nil {
 				return err
 			} else if a == nil {
-				return tollguard.Errorf(tollguard.ENOTFOUND, "account %q not found", r.Account)
+				return accountNotFound(ctx, tx, r.Account)
 			}
 		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO rules(account_id, prefix, action, note, created_at) VALUES (?, ?, ?, ?, ?)`,

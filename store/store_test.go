@@ -510,3 +510,28 @@ func TestWALShrinksAfterABigWrite(t *testing.T) {
 		t.Errorf("WAL after a checkpoint and the next write: %d bytes, %v; want at most 16 MiB", fi.Size(), err)
 	}
 }
+
+// TestAccountNotFoundNamesTheCase: ids are case-sensitive, and "account
+// \"ACME\" not found" beside an account acme read as a missing account.
+func TestAccountNotFoundNamesTheCase(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpenDB(t)
+	seedAccount(t, db) // acme
+	for name, err := range map[string]error{
+		"Account": func() error { _, err := db.Account(ctx, "ACME"); return err }(),
+		"UpdateAccount": func() error {
+			_, err := db.UpdateAccount(ctx, "Acme", func(*tollguard.Account) error { return nil })
+			return err
+		}(),
+		"AddCredit": func() error { _, err := db.AddCredit(ctx, "ACME", 1, "", "test"); return err }(),
+		"CreditOf":  func() error { _, err := db.CreditOf(ctx, "ACME"); return err }(),
+		"AddRule":   db.AddRule(ctx, &tollguard.Rule{Account: "ACME", Prefix: "+44", Action: tollguard.RuleDeny}),
+	} {
+		if tollguard.ErrorCode(err) != tollguard.ENOTFOUND || !strings.Contains(tollguard.ErrorMessage(err), `but account "acme" is: ids are case-sensitive`) {
+			t.Errorf("%s of ACME: %v", name, err)
+		}
+	}
+	if _, err := db.Account(ctx, "nosuch"); !strings.Contains(tollguard.ErrorMessage(err), "list them with `tollguard account list`") {
+		t.Errorf("an account named like none: %v", err)
+	}
+}
