@@ -42,6 +42,17 @@ func (p *parsed) label(ctx, ext, label string) (int, bool) {
 // understand.
 func parse(t *testing.T, text string) *parsed {
 	t.Helper()
+	p, err := parseConf(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// parseConf reads text as Asterisk's config loader (main/config.c) and
+// pbx_config would, for the subset of syntax the include uses, and
+// returns an error for any line it does not understand.
+func parseConf(text string) (*parsed, error) {
 	p := &parsed{contexts: map[string]map[string][]prio{}}
 	ctx, ext := "", ""
 	for i, raw := range strings.Split(text, "\n") {
@@ -49,7 +60,14 @@ func parse(t *testing.T, text string) *parsed {
 		line := raw
 		if j := strings.IndexByte(line, ';'); j >= 0 {
 			if j > 0 && line[j-1] == '\\' {
-				t.Fatalf("line %d: escaped semicolons are not handled by this test", n)
+				return nil, fmt.Errorf("line %d: escaped semicolons are not handled by this test", n)
+			}
+			// config.c:config_text_file_load: a first ";" that begins
+			// ";--" opens a comment running over lines to "--;", and one
+			// after "--" closes one even where none is open; either way
+			// what follows is not read as this test reads it.
+			if strings.HasPrefix(line[j:], ";--") && !strings.HasPrefix(line[j:], ";---") || strings.HasSuffix(line[:j], "--") {
+				return nil, fmt.Errorf("line %d: \";--\" or \"--;\" is a block comment delimiter to Asterisk", n)
 			}
 			line = line[:j]
 		}
@@ -59,11 +77,11 @@ func parse(t *testing.T, text string) *parsed {
 		}
 		if strings.HasPrefix(line, "[") {
 			if !strings.HasSuffix(line, "]") {
-				t.Fatalf("line %d: bad context header %q", n, line)
+				return nil, fmt.Errorf("line %d: bad context header %q", n, line)
 			}
 			ctx, ext = line[1:len(line)-1], ""
 			if _, dup := p.contexts[ctx]; dup {
-				t.Fatalf("line %d: context %s defined twice", n, ctx)
+				return nil, fmt.Errorf("line %d: context %s defined twice", n, ctx)
 			}
 			p.contexts[ctx] = map[string][]prio{}
 			p.order = append(p.order, ctx)
@@ -71,63 +89,63 @@ func parse(t *testing.T, text string) *parsed {
 		}
 		kind, rest, ok := strings.Cut(line, "=>")
 		if !ok {
-			t.Fatalf("line %d: not exten/same: %q", n, line)
+			return nil, fmt.Errorf("line %d: not exten/same: %q", n, line)
 		}
 		kind, rest = strings.TrimSpace(kind), strings.TrimSpace(rest)
 		if ctx == "" {
-			t.Fatalf("line %d: outside any context", n)
+			return nil, fmt.Errorf("line %d: outside any context", n)
 		}
 		var pr, app string
 		switch kind {
 		case "exten":
 			parts := strings.SplitN(rest, ",", 3)
 			if len(parts) != 3 {
-				t.Fatalf("line %d: exten needs extension,priority,application", n)
+				return nil, fmt.Errorf("line %d: exten needs extension,priority,application", n)
 			}
 			ext, pr, app = parts[0], parts[1], parts[2]
 			if _, dup := p.contexts[ctx][ext]; dup {
-				t.Fatalf("line %d: extension %s restarted", n, ext)
+				return nil, fmt.Errorf("line %d: extension %s restarted", n, ext)
 			}
 			if pr != "1" {
-				t.Fatalf("line %d: first priority %q, want 1", n, pr)
+				return nil, fmt.Errorf("line %d: first priority %q, want 1", n, pr)
 			}
 		case "same":
 			if ext == "" {
-				t.Fatalf("line %d: same => without an exten before it in [%s]", n, ctx)
+				return nil, fmt.Errorf("line %d: same => without an exten before it in [%s]", n, ctx)
 			}
 			parts := strings.SplitN(rest, ",", 2)
 			if len(parts) != 2 {
-				t.Fatalf("line %d: same needs priority,application", n)
+				return nil, fmt.Errorf("line %d: same needs priority,application", n)
 			}
 			pr, app = parts[0], parts[1]
 			if pr != "n" && !strings.HasPrefix(pr, "n(") {
-				t.Fatalf("line %d: priority %q, want n or n(label)", n, pr)
+				return nil, fmt.Errorf("line %d: priority %q, want n or n(label)", n, pr)
 			}
 		default:
-			t.Fatalf("line %d: unknown keyword %q", n, kind)
+			return nil, fmt.Errorf("line %d: unknown keyword %q", n, kind)
 		}
 		label := ""
 		if i := strings.IndexByte(pr, '('); i >= 0 {
 			if !strings.HasSuffix(pr, ")") {
-				t.Fatalf("line %d: bad label in %q", n, pr)
+				return nil, fmt.Errorf("line %d: bad label in %q", n, pr)
 			}
 			label = pr[i+1 : len(pr)-1]
 			if _, dup := p.label(ctx, ext, label); dup {
-				t.Fatalf("line %d: label %s defined twice", n, label)
+				return nil, fmt.Errorf("line %d: label %s defined twice", n, label)
 			}
 		}
 		open := strings.IndexByte(app, '(')
 		if open < 0 || !strings.HasSuffix(app, ")") {
-			t.Fatalf("line %d: application without (arguments): %q", n, app)
+			return nil, fmt.Errorf("line %d: application without (arguments): %q", n, app)
 		}
 		if err := balanced(app); err != nil {
-			t.Fatalf("line %d: %v in %q", n, err, app)
+			return nil, fmt.Errorf("line %d: %v in %q", n, err, app)
 		}
 		p.contexts[ctx][ext] = append(p.contexts[ctx][ext], prio{
 			lineNo: n, label: label, app: app[:open], args: app[open+1 : len(app)-1], text: line,
 		})
 	}
-	return p
+	return p, nil
 }
 
 // balanced checks (), [] and {} nesting.
@@ -504,13 +522,25 @@ func (s *sim) read(e string) string {
 	case "LEN":
 		return strconv.Itoa(len(args))
 	case "REGEX":
-		// Split on '"' into at most three: nothing, the expression, and
-		// the rest (one leading space skipped), as func_strings.c does.
-		parts := strings.SplitN(args, `"`, 3)
+		// func_strings.c:regex: the arguments split at '"' as
+		// AST_NONSTANDARD_APP_ARGS does (backslashes dropped, nothing
+		// split inside () or []) into exactly three: nothing, the
+		// expression, and the rest (one leading blank skipped). Any
+		// other count, or an expression regcomp rejects, is an error,
+		// and a function's error inserts nothing.
+		parts := separateArgs(args, '"', true, 3)
 		if len(parts) != 3 {
-			s.t.Fatalf("REGEX(%s)", args)
+			return ""
 		}
-		if regexp.MustCompile(parts[1]).MatchString(strings.TrimPrefix(parts[2], " ")) {
+		str := parts[2]
+		if strings.HasPrefix(str, " ") || strings.HasPrefix(str, "\t") {
+			str = str[1:]
+		}
+		re, err := regexp.CompilePOSIX(parts[1]) // REG_EXTENDED
+		if err != nil {
+			return ""
+		}
+		if re.MatchString(str) {
 			return "1"
 		}
 		return "0"
@@ -605,28 +635,14 @@ func (s *sim) read(e string) string {
 	return ""
 }
 
-// expr evaluates the $[...] forms the include uses: "a" = "b",
-// "a" != "b", n = n, joined by |.
+// expr evaluates a $[...] as ast_expr2 does, for the operators the
+// include uses (exprLex, exprEval).
 func (s *sim) expr(e string) string {
-	truth := func(b bool) string {
-		if b {
-			return "1"
-		}
-		return "0"
+	toks, err := exprLex(e)
+	if err != nil {
+		s.t.Fatalf("expression %q: %v", e, err)
 	}
-	if alts := strings.Split(e, " | "); len(alts) > 1 {
-		for _, a := range alts {
-			if s.expr(a) == "1" {
-				return "1"
-			}
-		}
-		return "0"
-	}
-	m := regexp.MustCompile(`^\s*"?(.*?)"?\s+(!=|=)\s+"?(.*?)"?\s*$`).FindStringSubmatch(e)
-	if m == nil {
-		s.t.Fatalf("expression %q not simulated", e)
-	}
-	return truth((m[1] == m[3]) == (m[2] == "="))
+	return exprEval(toks)
 }
 
 // gosub runs ctx's s extension with args until Return or Hangup.
@@ -675,32 +691,30 @@ func (s *sim) gosubAt(ctx, exten string, args ...string) {
 			name, value, _ := strings.Cut(pr.args, "=")
 			s.set(s.subst(name), s.subst(value))
 		case "MSet":
-			for _, kv := range strings.Split(s.subst(pr.args), ",") { // split after substitution, as Asterisk does
-				name, value, _ := strings.Cut(kv, "=")
-				s.set(name, value)
+			// pbx_builtins.c:pbx_builtin_setvar_multiple: split after
+			// substitution, then each pair at its first "="; a pair
+			// without one is skipped.
+			for _, kv := range separateArgs(s.subst(pr.args), ',', true, 99) {
+				if pair := separateArgs(kv, '=', true, 2); len(pair) == 2 {
+					s.set(pair[0], pair[1])
+				}
 			}
 		case "GotoIf":
-			q := strings.LastIndexByte(pr.args, '?')
-			cond := strings.TrimSpace(s.subst(pr.args[:q]))
-			yes, no, _ := strings.Cut(pr.args[q+1:], ":")
-			if n, err := strconv.Atoi(cond); (err == nil && n != 0) || (err != nil && cond != "") {
-				jump(yes)
-			} else if no != "" {
-				jump(no)
+			// pbx_builtins.c:pbx_builtin_gotoif: the arguments once
+			// substituted, split at their first "?" and then ":".
+			cond, branches, _ := strings.Cut(s.subst(pr.args), "?")
+			yes, no, _ := strings.Cut(branches, ":")
+			if branch := map[bool]string{true: yes, false: no}[checkCondition(cond)]; branch != "" {
+				jump(branch)
 			}
 		case "Goto":
 			jump(pr.args)
 		case "Gosub":
-			target := s.subst(pr.args)
-			dest, arg, _ := strings.Cut(target, "(")
-			parts := strings.Split(dest, ",")
-			var gargs []string
-			if arg != "" {
-				gargs = strings.Split(strings.TrimSuffix(arg, ")"), ",")
-			}
-			s.gosubAt(parts[0], parts[1], gargs...)
+			s.gosubData(s.subst(pr.args))
 		case "AGI":
-			args := strings.Split(s.subst(pr.args), ",")
+			// res_agi.c:agi_exec_full: AST_STANDARD_APP_ARGS, up to
+			// MAX_ARGS (128).
+			args := separateArgs(s.subst(pr.args), ',', true, 128)
 			args[0] = s.checkURLArgs(args[0], args[1:])
 			args = s.checkNonce(args)
 			s.agiCalls = append(s.agiCalls, args)
@@ -723,6 +737,17 @@ func (s *sim) gosubAt(ctx, exten string, args ...string) {
 		}
 	}
 	s.t.Fatalf("[%s] fell off its end", ctx)
+}
+
+// gosubData runs a Gosub's (or a hangup or pre-dial handler's)
+// context,exten,priority(args), parsed as app_stack.c does (gosubArgs).
+func (s *sim) gosubData(data string) {
+	label, args := gosubArgs(data)
+	parts := strings.Split(label, ",")
+	if len(parts) != 3 || parts[2] != "1" {
+		s.t.Fatalf("Gosub(%s): want context,exten,1", data)
+	}
+	s.gosubAt(parts[0], parts[1], args...)
 }
 
 // checkURLArgs checks that an AGI() line repeats its arguments in its
@@ -784,13 +809,7 @@ func (s *sim) call(exten string, args ...string) {
 // channel hangs up.
 func (s *sim) runHandlers() {
 	for i := len(s.handlers) - 1; i >= 0; i-- { // newest first, as Asterisk runs them
-		dest, arg, _ := strings.Cut(s.handlers[i], "(")
-		var args []string
-		if arg != "" {
-			args = strings.Split(strings.TrimSuffix(arg, ")"), ",")
-		}
-		parts := strings.Split(dest, ",")
-		s.gosubAt(parts[0], parts[1], args...)
+		s.gosubData(s.handlers[i])
 	}
 }
 

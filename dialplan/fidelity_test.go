@@ -1,0 +1,262 @@
+package dialplan
+
+import (
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// The sim (dialplan_test.go) splits and judges text as Asterisk 22 does
+// (asterisk_model_test.go); these pin that down, then run the include's
+// header lines through it as an admin would write them.
+
+func TestSeparateArgsAsAsterisk(t *testing.T) {
+	for _, tt := range []struct {
+		in     string
+		delim  byte
+		remove bool
+		max    int
+		want   []string
+	}{
+		{"a,b,c", ',', false, 100, []string{"a", "b", "c"}},
+		{"", ',', false, 100, nil},                        // "1()": no argument at all
+		{"a,", ',', false, 100, []string{"a", ""}},        // a trailing delimiter is one more
+		{"a,,b", ',', false, 100, []string{"a", "", "b"}}, // empty in the middle
+		{"0044(2002,1001", ',', false, 100, []string{"0044(2002,1001"}},
+		{"0044[2002,1001", ',', false, 100, []string{"0044[2002,1001"}},
+		{"0044)2002,1001", ',', false, 100, []string{"0044)2002", "1001"}}, // a ")" opens nothing
+		{"[2001:db8::1]:5060,x", ',', false, 100, []string{"[2001:db8::1]:5060", "x"}},
+		{`a"b,c"d,e`, ',', false, 100, []string{`a"b,c"d`, "e"}},
+		{`a"b,c"d,e`, ',', true, 100, []string{"ab,cd", "e"}}, // quotes removed
+		{`a\,b,c`, ',', false, 100, []string{`a\,b`, "c"}},    // raw: kept
+		{`a\,b,c`, ',', true, 100, []string{"a,b", "c"}},      // removed
+		{"a,b,c,d", ',', true, 2, []string{"a", "b,c,d"}},     // the last is the rest
+		{`a,"b`, ',', true, 2, []string{"a", `"b`}},           // and is not scanned
+		{`"^(1|2)#?$" 112`, '"', true, 3, []string{"", "^(1|2)#?$", " 112"}},
+		{`"^[0-9\d]$" 1`, '"', true, 3, []string{"", "^[0-9d]$", " 1"}}, // REGEX drops the backslash
+		{`"^(1$" 1`, '"', true, 3, []string{"", `^(1$" 1`}},             // an open ( hides the quote
+		{"X=", '=', true, 2, []string{"X", ""}},
+		{"X", '=', true, 2, []string{"X"}},
+	} {
+		if got := separateArgs(tt.in, tt.delim, tt.remove, tt.max); !slices.Equal(got, tt.want) {
+			t.Errorf("separateArgs(%q, %q, %v, %d) = %q, want %q", tt.in, tt.delim, tt.remove, tt.max, got, tt.want)
+		}
+	}
+}
+
+func TestCheckConditionAsAsterisk(t *testing.T) {
+	for cond, want := range map[string]bool{
+		"": false, "0": false, "1": true, "-1": true, "+0": false, " 1": true, " 0": false,
+		"0abc": false, "2x": true, "abc": true, " ": true, "\t": true,
+	} {
+		if got := checkCondition(cond); got != want {
+			t.Errorf("checkCondition(%q) = %v, want %v", cond, got, want)
+		}
+	}
+}
+
+func TestExprAsAsterisk(t *testing.T) {
+	for e, want := range map[string]string{
+		`"00" = "0"`:                   "0", // quoted: compared as text, quotes and all
+		`00 = 0`:                       "1", // bare numbers: compared as numbers
+		`1.0 == 1`:                     "1",
+		`3 != 0`:                       "1",
+		`0 != 0`:                       "0",
+		`"a b" = "a b"`:                "1",
+		`"" = ""`:                      "1",
+		`"PJSIP" != "PJSIP"`:           "0",
+		`"" = "" | "1" = "0"`:          "1",
+		`"1" = "" | "1" = "0"`:         "0",
+		`"1" = "" || "1" = "1"`:        "1",
+		`"a"b" = ""`:                   "0", // a quote inside a value: a syntax error, which is 0
+		`"[2001:db8::1]:5060" = ""`:    "0",
+		`"*67911#" != "*67911#"`:       "0",
+		``:                             "",
+		`"x"`:                          `"x"`,
+		`= "a"`:                        "0",
+		`"agi://127.0.0.1:4573" != ""`: "1",
+	} {
+		toks, err := exprLex(e)
+		if err != nil {
+			t.Errorf("$[%s]: %v", e, err)
+			continue
+		}
+		if got := exprEval(toks); got != want {
+			t.Errorf("$[%s] = %q, want %q", e, got, want)
+		}
+	}
+	for _, e := range []string{`"a" =~ "b"`, `1 < 2`, `(1)`, `1 & 1`} {
+		if _, err := exprLex(e); err == nil {
+			t.Errorf("$[%s]: the model claims an operator it does not have", e)
+		}
+	}
+}
+
+func TestParseConfRejectsBlockComments(t *testing.T) {
+	ok := "[c]\nexten => s,1,NoOp(x) ; a comment --- not a block\n same => n,Return() ;--- still one line\n"
+	if _, err := parseConf(ok); err != nil {
+		t.Fatalf("plain comments: %v", err)
+	}
+	for _, text := range []string{
+		"[c]\nexten => s,1,NoOp(x) ;-- opens a block comment\n same => n,Return()\n",
+		"[c]\nexten => s,1,NoOp(x --; closes one)\n same => n,Return()\n",
+	} {
+		if _, err := parseConf(text); err == nil {
+			t.Errorf("%q: accepted, but Asterisk reads a block comment delimiter there", text)
+		}
+	}
+}
+
+// TestSimGotoIfAsAsterisk runs GotoIf lines as pbx_builtin_gotoif does:
+// split at the first "?" of the substituted text, the condition judged
+// by pbx_checkcondition.
+func TestSimGotoIfAsAsterisk(t *testing.T) {
+	for _, tt := range []struct{ cond, want string }{
+		{"1", "yes"}, {"0", "no"}, {"", "no"}, {" 1", "yes"}, {" ", "yes"}, {"0abc", "no"}, {"abc", "yes"}, {"-2", "yes"},
+	} {
+		s := newSim(t, "PJSIP")
+		s.vars["X"] = tt.cond
+		s.p.contexts["t"] = map[string][]prio{"s": {
+			{app: "GotoIf", args: "${X}?yes:no"},
+			{label: "yes", app: "Log", args: "yes"}, {app: "Return"},
+			{label: "no", app: "Log", args: "no"}, {app: "Return"},
+		}}
+		s.gosub("t")
+		if len(s.logs) != 1 || s.logs[0] != tt.want {
+			t.Errorf("GotoIf(%q?yes:no) went %q, want %q", tt.cond, s.logs, tt.want)
+		}
+	}
+}
+
+// route runs the include's header line
+// Gosub(tollguard-outbound,s,1(<argText>)) for a dialled exten, the
+// arguments split as gosub_exec splits them.
+func (s *sim) route(exten, argText string) {
+	data := "tollguard-outbound,s,1(" + strings.ReplaceAll(argText, "${EXTEN}", exten) + ")"
+	label, args := gosubArgs(data)
+	if label != "tollguard-outbound,s,1" {
+		s.t.Fatalf("route %q: label %q", data, label)
+	}
+	s.call(exten, args...)
+}
+
+func TestIncludeRouteArgumentsAsAsterisk(t *testing.T) {
+	// The header's two route forms.
+	for _, form := range []string{"${EXTEN}", "${EXTEN},1001"} {
+		if !strings.Contains(Include, "Gosub(tollguard-outbound,s,1("+form+"))") {
+			t.Fatalf("the header has no route Gosub(tollguard-outbound,s,1(%s))", form)
+		}
+	}
+	t.Run("ForgedSplitsRefused", func(t *testing.T) {
+		// A (, [ or " dialled by the phone keeps a comma from splitting
+		// the Gosub's arguments: the admin's ARG2 joins the number.
+		// REPLACE still finds the characters that are no digits.
+		for _, exten := range []string{"0044(2002", "0044[2002", `0044"2002`, "0044,2002", "0044)2002", `0044\2002`, "0044,", "+44(", "112("} {
+			for _, form := range []string{"${EXTEN}", "${EXTEN},1001"} {
+				s := newSim(t, "PJSIP")
+				s.agi = answers("allow", "ok", "", "60", true)
+				s.route(exten, form)
+				if s.returned || s.hangup != "28" || len(s.agiCalls) != 0 {
+					t.Errorf("%q in %s: returned %v hangup %q AGI %q", exten, form, s.returned, s.hangup, s.agiCalls)
+				}
+			}
+		}
+	})
+	t.Run("EmptyExtensionIsNoArgument", func(t *testing.T) {
+		// 1() is no argument at all to gosub_exec: ARGC is 0.
+		s := newSim(t, "PJSIP")
+		s.agi = answers("allow", "ok", "", "61", true)
+		s.route("", "${EXTEN}")
+		if s.returned || s.hangup != "28" || len(s.logs) != 1 || !strings.Contains(s.logs[0], "passed no number") {
+			t.Errorf("returned %v hangup %q logs %q", s.returned, s.hangup, s.logs)
+		}
+	})
+	t.Run("AllowedNumbers", func(t *testing.T) {
+		long := strings.Repeat("9", 79) // AST_MAX_EXTENSION less its NUL
+		for _, exten := range []string{"0044207946000", "+442079460000", "*31#0044207946000", "0044207946000#", long} {
+			for form, ext := range map[string]string{"${EXTEN}": "1001", "${EXTEN},1003": "1003"} {
+				s := newSim(t, "PJSIP")
+				s.agi = answers("allow", "ok", "", "62", true)
+				s.route(exten, form)
+				want := []string{"agi://127.0.0.1:4573/outbound", exten, ext, "192.0.2.10:5060"}
+				if !s.returned || len(s.agiCalls) != 1 || !slices.Equal(s.agiCalls[0], want) {
+					t.Errorf("%q in %s: returned %v AGI %q, want %q", exten, form, s.returned, s.agiCalls, want)
+				}
+			}
+		}
+	})
+}
+
+// TestIncludeIPv6Source: CHANNEL(pjsip,remote_addr) of a phone on IPv6
+// is "[2001:db8::1]:5060" (dialplan_functions.c prints the address with
+// brackets and port). The brackets and colons reach tollguard whole:
+// as an AGI argument and its URL copy, passed down to Local channels,
+// and through the emergency handler's Gosub arguments.
+func TestIncludeIPv6Source(t *testing.T) {
+	const addr = "[2001:db8::1]:5060"
+	s := newSim(t, "PJSIP")
+	s.channel["pjsip,remote_addr"] = addr
+	s.agi = answers("allow", "ok", "", "70", true)
+	s.call("0044207946000", "0044207946000")
+	want := []string{"agi://127.0.0.1:4573/outbound", "0044207946000", "1001", addr}
+	if !s.returned || len(s.agiCalls) != 1 || !slices.Equal(s.agiCalls[0], want) {
+		t.Fatalf("AGI %q, want %q", s.agiCalls, want)
+	}
+	if s.vars["TOLLGUARD_SRC"] != addr {
+		t.Errorf("TOLLGUARD_SRC %q", s.vars["TOLLGUARD_SRC"])
+	}
+	local := newSim(t, "Local")
+	local.inherit(s)
+	local.agi = answers("allow", "ok", "", "71", true)
+	local.call("0033123456789", "0033123456789")
+	if len(local.agiCalls) != 1 || local.agiCalls[0][3] != addr {
+		t.Errorf("Local channel: AGI %q", local.agiCalls)
+	}
+
+	s = newSim(t, "PJSIP")
+	s.channel["pjsip,remote_addr"] = addr
+	s.call("112", "112")
+	s.dialled("30", "ANSWER")
+	want = []string{"agi://127.0.0.1:4573/emergency,112,1001," + addr + ",30,ANSWER," + simEpoch}
+	if got := s.hangupRan(); !slices.Equal(got, want) {
+		t.Errorf("emergency record %q, want %q", got, want)
+	}
+}
+
+// TestIncludeHeaderDialLine runs the header's Dial line's b() option as
+// app_dial does: the options split from Dial's arguments, b()'s "^"
+// made ",", and the Gosub run on the new trunk channel, which inherits
+// the caller's "__" variables but no Gosub stack.
+func TestIncludeHeaderDialLine(t *testing.T) {
+	line := regexp.MustCompile(`(?m)^;\s+same => n,(Dial\(.*\))$`).FindStringSubmatch(Include)
+	if line == nil {
+		t.Fatal("no Dial line in the header")
+	}
+	data := line[1][len("Dial(") : len(line[1])-1]
+	for _, tt := range []struct {
+		maxsec, inheritedARG1, want string
+	}{
+		{"600", "", "600"}, {"0", "", "1"}, {"", "", ""},
+	} {
+		caller := newSim(t, "PJSIP")
+		caller.vars["TOLLGUARD_MAXSEC"] = tt.maxsec
+		args := separateArgs(caller.subst(data), ',', true, 4) // Dial(peers,timeout,options,URL)
+		if len(args) < 3 {
+			t.Fatalf("Dial(%s): no options", data)
+		}
+		b, ok := dialOptionArg(args[2], 'b')
+		if !ok {
+			t.Fatalf("Dial options %q have no b()", args[2])
+		}
+		callee := newSim(t, "PJSIP")
+		if tt.inheritedARG1 != "" {
+			callee.vars["ARG1"] = tt.inheritedARG1
+		}
+		callee.gosubData(replaceSubargumentDelimiter(b))
+		if got, set := callee.vars["TIMEOUT(absolute)"]; got != tt.want || set != (tt.want != "") {
+			t.Errorf("MAXSEC %q, inherited ARG1 %q: trunk leg TIMEOUT(absolute) %q (set %v), want %q",
+				tt.maxsec, tt.inheritedARG1, got, set, tt.want)
+		}
+	}
+}
