@@ -238,6 +238,11 @@ func TestIncludeHeaderDialLine(t *testing.T) {
 		maxsec, inheritedARG1, want string
 	}{
 		{"600", "", "600"}, {"0", "", "1"}, {"", "", ""},
+		// No limit, and the caller's channel carries an __ARG1 (set by
+		// a dialplan of its own): inherited by the trunk leg, it showed
+		// through the empty 1() and cut the call off at its value.
+		{"", "5", ""},
+		{"600", "5", "600"},
 	} {
 		caller := newSim(t, "PJSIP")
 		caller.vars["TOLLGUARD_MAXSEC"] = tt.maxsec
