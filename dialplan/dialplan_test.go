@@ -692,9 +692,9 @@ func (s *sim) gosubAt(ctx, exten string, args ...string) {
 			s.set(s.subst(name), s.subst(value))
 		case "MSet":
 			// pbx_builtins.c:pbx_builtin_setvar_multiple: split after
-			// substitution, then each pair at its first "="; a pair
-			// without one is skipped.
-			for _, kv := range separateArgs(s.subst(pr.args), ',', true, 99) {
+			// substitution into at most 24 pairs, then each at its
+			// first "="; a pair without one is skipped.
+			for _, kv := range separateArgs(s.subst(pr.args), ',', true, 24) {
 				if pair := separateArgs(kv, '=', true, 2); len(pair) == 2 {
 					s.set(pair[0], pair[1])
 				}

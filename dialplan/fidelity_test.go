@@ -265,3 +265,40 @@ func TestIncludeHeaderDialLine(t *testing.T) {
 		}
 	}
 }
+
+// TestSimMSetAsAsterisk: MSet takes at most 24 pairs
+// (pbx_builtin_setvar_multiple); the 24th holds the rest of the text.
+// The include's MSets stay within that.
+func TestSimMSetAsAsterisk(t *testing.T) {
+	var pairs []string
+	for i := 1; i <= 25; i++ {
+		pairs = append(pairs, "V"+strings.Repeat("x", i)+"=")
+	}
+	s := newSim(t, "PJSIP")
+	s.p.contexts["t"] = map[string][]prio{"s": {{app: "MSet", args: strings.Join(pairs, ",") + "1"}, {app: "Return"}}}
+	s.gosub("t")
+	if got, want := s.vars["V"+strings.Repeat("x", 24)], ","+strings.TrimSuffix(pairs[24], "=")+"=1"; got != want {
+		t.Errorf("the 24th pair's value %q, want %q", got, want)
+	}
+	if _, set := s.vars["V"+strings.Repeat("x", 25)]; set {
+		t.Error("a 25th pair was set")
+	}
+	for _, pr := range slices.Concat(slices.Collect(mapsValues(parse(t, Include).contexts))...) {
+		if pr.app == "MSet" && len(separateArgs(pr.args, ',', true, 100)) > 24 {
+			t.Errorf("line %d: MSet with more than 24 pairs", pr.lineNo)
+		}
+	}
+}
+
+// mapsValues lists every extension's priorities of every context.
+func mapsValues(contexts map[string]map[string][]prio) func(func([]prio) bool) {
+	return func(yield func([]prio) bool) {
+		for _, exts := range contexts {
+			for _, prios := range exts {
+				if !yield(prios) {
+					return
+				}
+			}
+		}
+	}
+}
