@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/big"
 	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -104,6 +105,17 @@ func checkCondition(cond string) bool {
 		return *n != 0
 	}
 	return true
+}
+
+// hangupCause is the cause pbx_builtins.c:pbx_builtin_hangup gives the
+// channel for Hangup(data), on a channel that has none yet: what
+// sscanf's %d reads if above 0, else 16 (normal clearing). Cause names
+// (ast_str2cause) are not modeled: the include passes numbers.
+func hangupCause(data string) string {
+	if n, _ := leadingInt(strings.TrimLeft(data, " \t\n\v\f\r")); n != nil && *n > 0 {
+		return strconv.Itoa(*n)
+	}
+	return "16"
 }
 
 // replaceSubargumentDelimiter is main/app.c's

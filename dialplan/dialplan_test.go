@@ -725,7 +725,7 @@ func (s *sim) gosubAt(ctx, exten string, args ...string) {
 				return // the gate hung the channel up: the dialplan stops
 			}
 		case "Hangup":
-			s.hangup = s.subst(pr.args)
+			s.hangup = hangupCause(s.subst(pr.args))
 			return
 		case "Return":
 			if len(s.frames) == 1 {

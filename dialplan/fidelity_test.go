@@ -302,3 +302,11 @@ func mapsValues(contexts map[string]map[string][]prio) func(func([]prio) bool) {
 		}
 	}
 }
+
+func TestHangupCauseAsAsterisk(t *testing.T) {
+	for data, want := range map[string]string{"21": "21", " 28": "28", "34x": "34", "": "16", "0": "16", "-3": "16", "busy": "16"} {
+		if got := hangupCause(data); got != want {
+			t.Errorf("Hangup(%s): cause %s, want %s", data, got, want)
+		}
+	}
+}
