@@ -42,24 +42,7 @@ func TestReplaysRecordings(t *testing.T) {
 			ch := tt.channel()
 			ch.Vars["TOLLGATE_DECISION"] = "" // the rig's dialplan cleared it before AGI()
 
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ln.Close()
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			c, err := ch.Start(ctx, ln.Addr().String())
-			if err != nil {
-				t.Fatal(err)
-			}
-			srv, err := ln.Accept()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer srv.Close()
-			srv.SetDeadline(time.Now().Add(5 * time.Second))
-			br := bufio.NewReader(srv)
+			c, srv, br := session(t, ch)
 
 			// Group the recording into: env, then (command, reply bytes) pairs.
 			var env bytes.Buffer
@@ -107,11 +90,7 @@ func TestReplaysRecordings(t *testing.T) {
 				}
 			}
 			expect(want.String())
-			srv.Close()
-			res, err := c.Wait(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
+			res := hangUp(t, c, srv)
 			if !reflect.DeepEqual(res.Commands, sent) {
 				t.Errorf("commands recorded:\n got %q\nwant %q", res.Commands, sent)
 			}
@@ -200,24 +179,7 @@ func TestDeadChannel(t *testing.T) {
 	ch := PJSIP("s")
 	ch.Dead = true
 	ch.Vars["TOLLGUARD_CALLID"] = "42"
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := ch.Start(ctx, ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	srv.SetDeadline(time.Now().Add(5 * time.Second))
-	br := bufio.NewReader(srv)
+	c, srv, br := session(t, ch)
 	readUntilBlank(t, br)
 	if err := c.Hangup(); err != nil { // the caller is long gone: nothing to send
 		t.Fatal(err)
@@ -245,11 +207,7 @@ func TestDeadChannel(t *testing.T) {
 			t.Errorf("%s: got %q, want %q", s.cmd, got, s.want)
 		}
 	}
-	srv.Close()
-	res, err := c.Wait(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := hangUp(t, c, srv)
 	if res.AGIStatus != "SUCCESS" || res.HungUp || res.HangupCause != "21" {
 		t.Errorf("AGIStatus %s, HungUp %v, hangup cause %q", res.AGIStatus, res.HungUp, res.HangupCause)
 	}
@@ -259,24 +217,7 @@ func TestDeadChannel(t *testing.T) {
 // bytes (AGI_BUF_LEN), so a line of 2047 bytes or more, its newline
 // counted, is run as several commands.
 func TestLongCommandLine(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := PJSIP("0044207946000").Start(ctx, ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	srv.SetDeadline(time.Now().Add(5 * time.Second))
-	br := bufio.NewReader(srv)
+	c, srv, br := session(t, PJSIP("0044207946000"))
 	readUntilBlank(t, br)
 	fits := "VERBOSE " + strings.Repeat("a", 2046-len("VERBOSE ")) // 2047 bytes with its newline
 	split := "VERBOSE " + strings.Repeat("b", 2047-len("VERBOSE "))
@@ -298,13 +239,46 @@ func TestLongCommandLine(t *testing.T) {
 			t.Errorf("%.20s... (%d bytes): got %q, want %q", s.line, len(s.line), got, s.want)
 		}
 	}
-	srv.Close()
-	res, err := c.Wait(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := hangUp(t, c, srv)
 	want := []string{fits, split, "", tail[:2047], "NOOP"}
 	if !reflect.DeepEqual(res.Commands, want) {
 		t.Errorf("commands: got %.30q, want %.30q", res.Commands, want)
 	}
+}
+
+// session starts ch's AGI() against a listener of the test's own: the
+// fake's side, and the server's end of the connection to script.
+func session(t *testing.T, ch *Channel) (*Conn, net.Conn, *bufio.Reader) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	c, err := ch.Start(ctx, ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	srv.SetDeadline(time.Now().Add(5 * time.Second))
+	return c, srv, bufio.NewReader(srv)
+}
+
+// hangUp closes the server's end and waits for the fake's result.
+func hangUp(t *testing.T, c *Conn, srv net.Conn) *Result {
+	t.Helper()
+	srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := c.Wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
 }
