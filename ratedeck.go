@@ -828,10 +828,17 @@ func (h deckHeader) splitCode(rec []string, p string) string {
 	switch {
 	case h.area && !strings.Contains(p[1:], code):
 		return fmt.Sprintf("prefix %s does not hold %s, the %q column's: is the prefix split over the two? Give the whole prefix, country code and area code together, in one column (%s%s if %s is the country code)", p, code, name, p, code, p)
-	case !h.area && !strings.HasPrefix(p, code):
+	case !h.area && !strings.HasPrefix(p, code) && !nanpArea(p, code):
 		return fmt.Sprintf("prefix %s does not begin with %s, the %q column's: is the prefix split over the two (alone, %s is another country's)? Give the whole prefix in one column (%s%s)", p, code, name, p, code, p)
 	}
 	return ""
+}
+
+// nanpArea reports whether code is the area code of the NANP prefix p
+// (876 beside 1876): decks give the Caribbean's "country code" so, as
+// others write 1-876.
+func nanpArea(p, code string) bool {
+	return len(code) == 3 && code[0] >= '2' && strings.HasPrefix(p, "1"+code)
 }
 
 // deckColumn returns the index of the first of names (best first) that

@@ -213,6 +213,15 @@ func TestParseRateDeck(t *testing.T) {
 			},
 		},
 		{
+			// Jamaica's code written as its NANP area code (others write
+			// 1-876): the prefix holds it after the 1.
+			name: "a country code column giving a NANP area code",
+			in:   "Country,Country Code,Prefix,Rate\nJamaica,876,1876,0.1\nJamaica Mobile,876,1876210,0.2\n",
+			want: func(t *testing.T) []deckRow {
+				return []row{{2, ent("1876", "Jamaica", rate(t, "0.1"))}, {3, ent("1876210", "Jamaica Mobile", rate(t, "0.2"))}}
+			},
+		},
+		{
 			name: "a currency column cell that is no ISO code is ignored, as before decks had a currency",
 			in:   "prefix,rate,currency\n44,0.01,$\n33,0.02,Euro\n",
 			want: func(t *testing.T) []deckRow {
@@ -290,6 +299,9 @@ func TestParseRateDeckErrors(t *testing.T) {
 		// alone: +20, Egypt, at the UK's rate.
 		{name: "split prefix beside a prefix column", in: "Country Code,Prefix,Rate\n44,4420,0.005\n44,20,0.0050\n", calls: 1,
 			want: []string{"line 3: prefix 20 does not begin with 44, the \"Country Code\" column's", "(4420)"}},
+		// Split NANP: 876 alone is no country's, 1 alone is no Jamaica.
+		{name: "NANP area code beside a prefix column", in: "Country Code,Prefix,Rate\n1,876,0.1\n876,76,0.1\n",
+			want: []string{"line 2: prefix 876 does not begin with 1", "line 3: prefix 76 does not begin with 876"}},
 		{name: "area code beside a prefix column", in: "Prefix,Area Code,Rate\n4420,20,0.005\n44,20,0.0050\n", calls: 1,
 			want: []string{"line 3: prefix 44 does not hold 20, the \"Area Code\" column's", "(4420 if 44 is the country code)"}},
 		{name: "huge rate cell", in: "prefix,rate\n44," + strings.Repeat("9", 100) + "\n", want: []string{"too long for a price"}},
