@@ -189,7 +189,14 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 	}
 	for _, layout := range []string{time.RFC3339, "2006-01-02T15:04", "2006-01-02 15:04", "2006-01-02"} {
 		if t, err := time.ParseInLocation(layout, s, time.UTC); err == nil {
-			if t.After(now) {
+			ahead := time.Duration(0)
+			if layout != time.RFC3339 {
+				// Read as UTC, today's date (or time) where the clock is
+				// ahead of UTC is up to 14 hours after now: a cron job's
+				// --since $(date +%F) must not fail there.
+				ahead = maxZoneAhead
+			}
+			if t.After(now.Add(ahead)) {
 				// Nothing was recorded after now: an empty list would
 				// read as "no such calls".
 				return time.Time{}, usagef("--since %q: that is after now (%s, UTC), so nothing would be listed; give a past date or a duration such as 24h", s, now.UTC().Format("2006-01-02 15:04"))
@@ -199,6 +206,9 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 	}
 	return time.Time{}, usagef("--since %q: give a duration (90m, 24h, 7d) or a date (2026-11-01, 2026-11-01T08:00)", s)
 }
+
+// maxZoneAhead is the most any time zone is ahead of UTC (UTC+14).
+const maxZoneAhead = 14 * time.Hour
 
 // sinceZero is the error for --since 0: since now lists nothing.
 func sinceZero(s string) error {

@@ -30,7 +30,13 @@ func TestParseSince(t *testing.T) {
 		{in: "99999d", bad: true, msg: "leave --since out"},
 		// A date after now listed nothing, as if there were no calls.
 		{in: "2030-01-01", bad: true, msg: `--since "2030-01-01": that is after now (2026-11-23 12:00, UTC)`},
-		{in: "2026-11-23T12:30", bad: true, msg: "after now"},
+		{in: "2026-11-23T12:30:00Z", bad: true, msg: "after now"},
+		{in: "2026-11-24T02:30", bad: true, msg: "after now"},
+		// Today east of UTC (now 12:00 UTC is 02:00 on the 24th at
+		// UTC+14): read as UTC it is after now, and lists nothing yet,
+		// but a cron job's --since $(date +%F) must not fail.
+		{in: "2026-11-24", want: time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)},
+		{in: "2026-11-23T12:30", want: time.Date(2026, 11, 23, 12, 30, 0, 0, time.UTC)},
 		{in: "2026-11-23T11:30", want: time.Date(2026, 11, 23, 11, 30, 0, 0, time.UTC)},
 	} {
 		got, err := parseSince(tc.in, now)
