@@ -691,10 +691,11 @@ func (s *sim) gosubAt(ctx, exten string, args ...string) {
 			name, value, _ := strings.Cut(pr.args, "=")
 			s.set(s.subst(name), s.subst(value))
 		case "MSet":
-			// pbx_builtins.c:pbx_builtin_setvar_multiple: split after
-			// substitution into at most 24 pairs, then each at its
+			// main/pbx_variables.c:pbx_builtin_setvar_multiple (Asterisk
+			// 22; 24 was an old pbx_builtins.c's): split after
+			// substitution into at most 99 pairs, then each at its
 			// first "="; a pair without one is skipped.
-			for _, kv := range separateArgs(s.subst(pr.args), ',', true, 24) {
+			for _, kv := range separateArgs(s.subst(pr.args), ',', true, maxMSetPairs) {
 				if pair := separateArgs(kv, '=', true, 2); len(pair) == 2 {
 					s.set(pair[0], pair[1])
 				}

@@ -1,6 +1,7 @@
 package dialplan
 
 import (
+	"fmt"
 	"regexp"
 	"slices"
 	"strings"
@@ -266,26 +267,37 @@ func TestIncludeHeaderDialLine(t *testing.T) {
 	}
 }
 
-// TestSimMSetAsAsterisk: MSet takes at most 24 pairs
-// (pbx_builtin_setvar_multiple); the 24th holds the rest of the text.
-// The include's MSets stay within that.
+// maxMSetPairs is how many pairs MSet takes in Asterisk 22
+// (main/pbx_variables.c:pbx_builtin_setvar_multiple, pair[99]).
+const maxMSetPairs = 99
+
+// TestSimMSetAsAsterisk: MSet takes at most 99 pairs; the 99th holds
+// the rest of the text. The sim took 24, an old pbx_builtins.c's limit,
+// and would have failed an include MSet of 25 that Asterisk 22 runs.
+// The include's MSets stay within the limit.
 func TestSimMSetAsAsterisk(t *testing.T) {
 	var pairs []string
-	for i := 1; i <= 25; i++ {
-		pairs = append(pairs, "V"+strings.Repeat("x", i)+"=")
+	for i := 1; i <= maxMSetPairs+1; i++ {
+		pairs = append(pairs, fmt.Sprintf("V%03d=", i))
 	}
 	s := newSim(t, "PJSIP")
 	s.p.contexts["t"] = map[string][]prio{"s": {{app: "MSet", args: strings.Join(pairs, ",") + "1"}, {app: "Return"}}}
 	s.gosub("t")
-	if got, want := s.vars["V"+strings.Repeat("x", 24)], ","+strings.TrimSuffix(pairs[24], "=")+"=1"; got != want {
-		t.Errorf("the 24th pair's value %q, want %q", got, want)
+	if got := s.vars["V025"]; got != "" {
+		t.Errorf("the 25th pair's value %q, want it set empty", got)
 	}
-	if _, set := s.vars["V"+strings.Repeat("x", 25)]; set {
-		t.Error("a 25th pair was set")
+	if _, set := s.vars["V025"]; !set {
+		t.Error("the 25th pair was not set")
+	}
+	if got, want := s.vars[fmt.Sprintf("V%03d", maxMSetPairs)], fmt.Sprintf(",V%03d=1", maxMSetPairs+1); got != want {
+		t.Errorf("the 99th pair's value %q, want %q", got, want)
+	}
+	if _, set := s.vars[fmt.Sprintf("V%03d", maxMSetPairs+1)]; set {
+		t.Error("a 100th pair was set")
 	}
 	for _, pr := range slices.Concat(slices.Collect(mapsValues(parse(t, Include).contexts))...) {
-		if pr.app == "MSet" && len(separateArgs(pr.args, ',', true, 100)) > 24 {
-			t.Errorf("line %d: MSet with more than 24 pairs", pr.lineNo)
+		if pr.app == "MSet" && len(separateArgs(pr.args, ',', true, maxMSetPairs+1)) > maxMSetPairs {
+			t.Errorf("line %d: MSet with more than %d pairs", pr.lineNo, maxMSetPairs)
 		}
 	}
 }
