@@ -498,5 +498,5 @@ func warnEmptyWhitelist(cmd *cobra.Command, app *App, db *store.DB, account stri
 			return
 		}
 	}
-	fmt.Fprintf(app.Err, "tollguard: note: account %s is in strict whitelist mode with no allow rule: every call but emergency numbers is denied (not_whitelisted); add the destinations with `tollguard rule add allow PREFIX --account %s`\n", account, account)
+	fmt.Fprintf(app.Err, "tollguard: note: account %s is in strict whitelist mode with no allow rule: every outside call but emergency numbers is denied (not_whitelisted); add the destinations with `tollguard rule add allow PREFIX --account %s`\n", account, account)
 }

@@ -1273,7 +1273,7 @@ func TestCLICreditDebitPastTheLimit(t *testing.T) {
 func TestCLIWhitelistWithoutAllowRules(t *testing.T) {
 	c := newCLI(t)
 	c.seed()
-	const note = "account acme is in strict whitelist mode with no allow rule: every call but emergency numbers is denied (not_whitelisted)"
+	const note = "account acme is in strict whitelist mode with no allow rule: every outside call but emergency numbers is denied (not_whitelisted)"
 	if code, _, errs := c.run("account", "set", "acme", "--whitelist"); code != 0 || !strings.Contains(errs, note) {
 		t.Errorf("--whitelist with no allow rule: exit %d, stderr %q", code, errs)
 	}

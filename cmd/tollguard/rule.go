@@ -55,10 +55,8 @@ func newRuleAddCommand(app *App) *cobra.Command {
 			}
 			// Deny rules win: an allow rule under a deny rule's prefix,
 			// in a scope they share, allows nothing there.
-			others, err := db.Rules(cmd.Context(), r.Account)
-			if err != nil {
-				return err
-			}
+			// The rule is added: a failed read only loses the note.
+			others, _ := db.Rules(cmd.Context(), r.Account)
 			for _, o := range others {
 				if o.ID == r.ID || o.Action == r.Action || (o.Account != "" && r.Account != "" && o.Account != r.Account) {
 					continue
