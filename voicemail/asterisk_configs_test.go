@@ -135,14 +135,14 @@ func TestTemplatesDuplicatesAndStars(t *testing.T) {
 	writeConf(t, conf, text)
 	src := &voicemail.Source{Path: conf, SpoolDir: t.TempDir()}
 	got, problems := boxesOf(t, src)
-	want := []string{"1001@sales=1234", "2001@sales=839217", "1001@default=502816", "1002@Default=739104"}
+	want := []string{"1001@sales=1234", "2001@sales=839217", "1001@default=502816", "1002@default=739104"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("mailboxes %q, want %q", got, want)
 	}
 	joined := strings.Join(problems, "\n")
 	for _, w := range []string{"voicemail.conf:5: mailbox 1001@sales is defined again (first at " + conf + ":3)",
 		"voicemail.conf:9: mailbox 1001@default is defined again", "voicemail.conf:10: mailbox *1003@default begins with '*'",
-		"voicemail.conf:12: mailbox 1001@Default is defined again"} {
+		"voicemail.conf:12: mailbox 1001@default is defined again"} {
 		if !strings.Contains(joined, w) {
 			t.Errorf("problems %q lack %q", problems, w)
 		}
@@ -268,5 +268,46 @@ func TestExternPassIsReported(t *testing.T) {
 	_, problems := boxesOf(t, &voicemail.Source{Path: conf, SpoolDir: t.TempDir()})
 	if len(problems) != 1 || !strings.Contains(problems[0], "[general] externpass = /usr/local/bin/vmpass: voicemail PINs are also kept by that program") {
 		t.Errorf("problems %q", problems)
+	}
+}
+
+// TestGeneralAsAppVoicemailReadsIt: app_voicemail reads its settings
+// from the first [general] that is no template (ast_variable_retrieve),
+// with the lines it inherits and those "[general](+)" adds; a second
+// [general] is a category of its own, never read. Mailboxes added with
+// "[Default](+)" belong to [default], whose secret.conf is under default/.
+func TestGeneralAsAppVoicemailReadsIt(t *testing.T) {
+	for _, tc := range []struct {
+		name, conf string
+		want       []string
+	}{
+		{"second [general] ignored",
+			"[general]\npasswordlocation=spooldir\n[default]\n1001 => 502816\n1002 => 739104\n" +
+				"[general]\npasswordlocation=voicemailconf\nsearchcontexts=yes\naliasescontext=other\n[other]\n1001 => 839201\n",
+			[]string{"1001@default=1234", "1002@default=739104", "1001@other=839201"}},
+		{"[general] inheriting a template",
+			"[gen](!)\npasswordlocation=spooldir\n[general](gen)\n[default]\n1001 => 502816\n",
+			[]string{"1001@default=1234"}},
+		{"[general](+)",
+			"[general]\n[default]\n1001 => 502816\n[general](+)\npasswordlocation=spooldir\n",
+			[]string{"1001@default=1234"}},
+		{"a template named general is not read",
+			"[general](!)\npasswordlocation=spooldir\n[default]\n1001 => 502816\n",
+			[]string{"1001@default=502816"}},
+		{"[Default](+) is [default]",
+			"[general]\npasswordlocation=spooldir\n[default]\n1002 => 739104\n[Default](+)\n1003 => 839201\n",
+			[]string{"1002@default=739104", "1003@default=4321"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir, spool := t.TempDir(), t.TempDir()
+			conf := filepath.Join(dir, "voicemail.conf")
+			writeConf(t, conf, tc.conf)
+			writeConf(t, filepath.Join(spool, "default", "1001", "secret.conf"), "[general]\npassword=1234\n")
+			writeConf(t, filepath.Join(spool, "default", "1003", "secret.conf"), "[general]\npassword=4321\n")
+			got, problems := boxesOf(t, &voicemail.Source{Path: conf, SpoolDir: spool})
+			if !reflect.DeepEqual(got, tc.want) || len(problems) != 0 {
+				t.Errorf("%q %q, want %q", got, problems, tc.want)
+			}
+		})
 	}
 }

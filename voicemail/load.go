@@ -37,9 +37,8 @@ type Tree struct {
 
 	// boxes are the mailbox lines as app_voicemail reads them: category
 	// by category, each with the lines it inherits first.
-	boxes   []Box
-	cats    []*category
-	externs map[string]string // "externpass=" → its command, last in reading order
+	boxes []Box
+	cats  []*category
 }
 
 // Box is a mailbox line as app_voicemail sees it: an entry of one of
@@ -61,7 +60,8 @@ func (b Box) Entry() Entry { return b.File.Entries[b.Index] }
 type category struct {
 	name     string
 	template bool
-	boxes    []int // indexes in Tree.boxes
+	boxes    []int     // indexes in Tree.boxes
+	settings []setting // inherited ones first
 }
 
 // Load reads the config file at path and follows its includes.
@@ -78,15 +78,8 @@ func Load(path, configDir string) (*Tree, error) {
 	}
 	t := &Tree{}
 	seen := map[string]bool{}
-	var search string
-	t.add(path, data, section{block: -1}, nil, configDir, 0, seen, &search)
-	t.SearchContexts = astTrue(search)
-	// externpass wins over externpassnotify (actual_load_config).
-	for _, name := range []string{"externpassnotify=", "externpass="} {
-		if v := t.externs[name]; v != "" {
-			t.ExternPass = name + v
-		}
-	}
+	t.add(path, data, section{block: -1}, nil, configDir, 0, seen)
+	t.readGeneral()
 	// A category is a template if any of its blocks says so.
 	for _, c := range t.cats {
 		for _, i := range c.boxes {
@@ -98,6 +91,47 @@ func Load(path, configDir string) (*Tree, error) {
 		}
 	}
 	return t, nil
+}
+
+// readGeneral reads the settings of the [general] app_voicemail reads
+// (ast_variable_retrieve): the first category of that name that is no
+// template, with what it inherits and what "(+)" adds to it. A second
+// [general] is another category, which app_voicemail never reads.
+func (t *Tree) readGeneral() {
+	var gen *category
+	for _, c := range t.cats {
+		if !c.template && strings.EqualFold(c.name, "general") {
+			gen = c
+			break
+		}
+	}
+	if gen == nil {
+		return
+	}
+	externs := map[string]string{}
+	for _, s := range gen.settings {
+		switch s.name {
+		case "passwordlocation":
+			// Compared case-sensitively, unlike a mailbox's own option
+			// (actual_load_config uses strcmp).
+			t.PasswordLocation = "voicemailconf"
+			if s.value == "spooldir" {
+				t.PasswordLocation = "spooldir"
+			}
+		case "aliasescontext":
+			t.AliasesContext = s.value
+		case "searchcontexts":
+			t.SearchContexts = astTrue(s.value)
+		case "externpass", "externpassnotify":
+			externs[s.name] = s.value
+		}
+	}
+	// externpass wins over externpassnotify (actual_load_config).
+	for _, name := range []string{"externpassnotify", "externpass"} {
+		if v := externs[name]; v != "" {
+			t.ExternPass = name + "=" + v
+		}
+	}
 }
 
 // Boxes are the mailbox lines in the order app_voicemail reads them,
@@ -126,7 +160,7 @@ func (t *Tree) findCategory(name string) *category {
 
 // add reads one file's lines in order, following each #include where
 // it is. cur is the category in effect at the #include (nil at the top).
-func (t *Tree) add(path string, data []byte, sec section, cur *category, configDir string, depth int, seen map[string]bool, search *string) {
+func (t *Tree) add(path string, data []byte, sec section, cur *category, configDir string, depth int, seen map[string]bool) {
 	key, err := filepath.Abs(path)
 	if err != nil {
 		key = path
@@ -150,10 +184,7 @@ func (t *Tree) add(path string, data []byte, sec section, cur *category, configD
 	const (
 		evBlock = iota
 		evEntry
-		evLocation
-		evAlias
-		evSearch
-		evExtern
+		evSetting
 		evInclude
 	)
 	var evs []event
@@ -163,17 +194,8 @@ func (t *Tree) add(path string, data []byte, sec section, cur *category, configD
 	for i, e := range f.Entries {
 		evs = append(evs, event{e.Line, evEntry, i})
 	}
-	for i, l := range f.locations {
-		evs = append(evs, event{l.line, evLocation, i})
-	}
-	for i, l := range f.aliases {
-		evs = append(evs, event{l.line, evAlias, i})
-	}
-	for i, l := range f.searches {
-		evs = append(evs, event{l.line, evSearch, i})
-	}
-	for i, l := range f.externs {
-		evs = append(evs, event{l.line, evExtern, i})
+	for i, s := range f.settings {
+		evs = append(evs, event{s.line, evSetting, i})
 	}
 	for i, inc := range f.Includes {
 		evs = append(evs, event{inc.Line, evInclude, i})
@@ -184,26 +206,19 @@ func (t *Tree) add(path string, data []byte, sec section, cur *category, configD
 		case evBlock:
 			cur = t.openBlock(f, ev.i)
 		case evEntry:
-			e := f.Entries[ev.i]
 			if cur == nil {
 				continue
 			}
-			t.boxes = append(t.boxes, Box{File: f, Index: ev.i, Context: e.Context})
+			// The category's name as first written: "[Default](+)"
+			// adds to [default], whose spool directory is default/.
+			t.boxes = append(t.boxes, Box{File: f, Index: ev.i, Context: cur.name})
 			cur.boxes = append(cur.boxes, len(t.boxes)-1)
-		case evLocation:
-			t.PasswordLocation = f.locations[ev.i].value
-		case evAlias:
-			t.AliasesContext = f.aliases[ev.i].value
-		case evSearch:
-			*search = f.searches[ev.i].value
-		case evExtern:
-			name, v, _ := strings.Cut(f.externs[ev.i].value, "=")
-			if t.externs == nil {
-				t.externs = map[string]string{}
+		case evSetting:
+			if cur != nil {
+				cur.settings = append(cur.settings, f.settings[ev.i])
 			}
-			t.externs[name+"="] = v
 		case evInclude:
-			t.include(f, f.Includes[ev.i], cur, configDir, depth, seen, search)
+			t.include(f, f.Includes[ev.i], cur, configDir, depth, seen)
 		}
 	}
 }
@@ -238,13 +253,14 @@ func (t *Tree) openBlock(f *File, i int) *category {
 			t.boxes = append(t.boxes, ib)
 			c.boxes = append(c.boxes, len(t.boxes)-1)
 		}
+		c.settings = append(c.settings, from.settings...)
 	}
 	t.cats = append(t.cats, c)
 	return c
 }
 
 // include reads the files an #include, #tryinclude or #exec names.
-func (t *Tree) include(f *File, inc Include, cur *category, configDir string, depth int, seen map[string]bool, search *string) {
+func (t *Tree) include(f *File, inc Include, cur *category, configDir string, depth int, seen map[string]bool) {
 	where := fmt.Sprintf("%s:%d", f.Path, inc.Line)
 	if inc.Directive == "exec" {
 		t.Problems = append(t.Problems, fmt.Sprintf("%s: #exec %s is not run by tollguard, so mailboxes it generates are not audited", where, inc.Target))
@@ -287,6 +303,6 @@ func (t *Tree) include(f *File, inc Include, cur *category, configDir string, de
 			t.Problems = append(t.Problems, fmt.Sprintf("%s: #%s %s: %v", where, inc.Directive, m, err))
 			continue
 		}
-		t.add(m, b, section{name: inc.Context, template: inc.template, block: -1}, cur, configDir, depth+1, seen, search)
+		t.add(m, b, section{name: inc.Context, template: inc.template, block: -1}, cur, configDir, depth+1, seen)
 	}
 }

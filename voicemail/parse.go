@@ -30,15 +30,11 @@ type File struct {
 	// Problems are lines Asterisk would complain about; they do not stop
 	// the parse.
 	Problems []string
-	// locations are the file's [general] passwordlocation settings, in
-	// order; Tree reads them with the includes in Asterisk's order.
-	locations []location
-	// aliases and searches are its [general] aliasescontext and
-	// searchcontexts settings, read the same way.
-	aliases, searches []location
-	// externs are its [general] externpass and externpassnotify
-	// settings, each value "name=command".
-	externs []location
+	// settings are the file's passwordlocation, aliasescontext,
+	// searchcontexts, externpass and externpassnotify lines, in order,
+	// whatever their category: Tree files them under the category each
+	// belongs to, and reads only the [general] app_voicemail reads.
+	settings []setting
 	// blocks are its "[name](options)" headers, in order; an entry's
 	// block is the last one before it (-1: the includer's).
 	blocks []block
@@ -218,22 +214,10 @@ func (f *File) parseLine(eff []byte, start, end, line int, sec section) section 
 	}
 	vs, ve := trimSpace(eff, vs, e)
 	general := strings.EqualFold(ctx, "general") && !sec.template
-	if general && !f.secret {
-		switch v := f.text(eff, vs, ve); strings.ToLower(name) {
-		case "passwordlocation":
-			// [general]'s value is compared case-sensitively, unlike a
-			// mailbox's option (app_voicemail's actual_load_config).
-			where := "voicemailconf"
-			if v == "spooldir" {
-				where = "spooldir"
-			}
-			f.locations = append(f.locations, location{line: line, value: where})
-		case "aliasescontext":
-			f.aliases = append(f.aliases, location{line: line, value: v})
-		case "searchcontexts":
-			f.searches = append(f.searches, location{line: line, value: v})
-		case "externpass", "externpassnotify":
-			f.externs = append(f.externs, location{line: line, value: strings.ToLower(name) + "=" + v})
+	if !f.secret {
+		switch n := strings.ToLower(name); n {
+		case "passwordlocation", "aliasescontext", "searchcontexts", "externpass", "externpassnotify":
+			f.settings = append(f.settings, setting{line: line, name: n, value: f.text(eff, vs, ve)})
 		}
 	}
 	// In a secret.conf, [general] password is the PIN, all of it.
@@ -279,10 +263,10 @@ func (f *File) parseLine(eff []byte, start, end, line int, sec section) section 
 	return sec
 }
 
-// location is a passwordlocation setting and its line.
-type location struct {
-	line  int
-	value string
+// setting is a [general] setting line: its name, lower case, and value.
+type setting struct {
+	line        int
+	name, value string
 }
 
 // passwordLocation reads a passwordlocation value as app_voicemail does:

@@ -86,7 +86,9 @@ func (s *Source) locate(t *Tree) ([]located, []string) {
 	first := map[string]string{} // mailbox key → where it was defined
 	for _, box := range t.Boxes() {
 		f, e := box.File, box.Entry()
-		if box.Template || (t.AliasesContext != "" && strings.EqualFold(box.Context, t.AliasesContext)) {
+		// A template's lines inherited by [general] or [zonemessages]
+		// are settings there, not mailboxes (load_users skips both).
+		if box.Template || !MailboxContext(box.Context) || (t.AliasesContext != "" && strings.EqualFold(box.Context, t.AliasesContext)) {
 			continue
 		}
 		at := fmt.Sprintf("%s:%d", f.Path, e.Line)
