@@ -283,3 +283,17 @@ func TestODBCMaskDSN(t *testing.T) {
 		t.Errorf("URL DSN: %v", err)
 	}
 }
+
+// TestODBCRealtimeStarPassword: through ODBC (rows updated by key, not
+// rowid) a "*" password, which leaves the mailbox open, is replaced too.
+func TestODBCRealtimeStarPassword(t *testing.T) {
+	ctx := context.Background()
+	db, dsn := odbcTable(t, `('default', '5001', '*5839201', 'Star', NULL)`)
+	e, _, _ := env(t, &voicemail.Realtime{DSN: dsn})
+	if _, err := tollguard.RunAudit(ctx, e, tollguard.PINsAudit{}, true, "cli", nil); err != nil {
+		t.Fatal(err)
+	}
+	if pw := passwords(t, db)["5001@default"]; strings.HasPrefix(pw, "*") || len(pw) < 6 {
+		t.Errorf("password %q: not replaced", pw)
+	}
+}
