@@ -311,3 +311,33 @@ func TestGeneralAsAppVoicemailReadsIt(t *testing.T) {
 		})
 	}
 }
+
+// TestIncludeStartsInCurrentCategory: config.c starts an included file
+// in the category opened last, in any file, not in its includer's: after
+// an #include that opened [sales], a second #include's first lines are
+// [sales] mailboxes, while the includer's own lines stay in [default].
+func TestIncludeStartsInCurrentCategory(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "voicemail.conf")
+	writeConf(t, conf, "[general]\n[default]\n1001 => 502816\n#include sales.inc\n#include more.inc\n1003 => 739104\n")
+	writeConf(t, filepath.Join(dir, "sales.inc"), "[sales]\n2001 => 839217\n")
+	writeConf(t, filepath.Join(dir, "more.inc"), "2002 => 1234\n")
+	got, problems := boxesOf(t, &voicemail.Source{Path: conf, SpoolDir: t.TempDir()})
+	want := []string{"1001@default=502816", "1003@default=739104", "2001@sales=839217", "2002@sales=1234"}
+	if !reflect.DeepEqual(got, want) || len(problems) != 0 {
+		t.Errorf("%q %q, want %q", got, problems, want)
+	}
+}
+
+// TestFirstDefinitionInCategoryOrder: app_voicemail reads mailboxes
+// category by category, so with searchcontexts a mailbox "(+)" adds to
+// [default] comes before one [other] defined earlier in the file: the
+// PIN in force is [default]'s.
+func TestFirstDefinitionInCategoryOrder(t *testing.T) {
+	conf := filepath.Join(t.TempDir(), "voicemail.conf")
+	writeConf(t, conf, "[general]\nsearchcontexts=yes\n[default]\n[other]\n1001 => 839217\n[default](+)\n1001 => 1234\n")
+	got, problems := boxesOf(t, &voicemail.Source{Path: conf, SpoolDir: t.TempDir()})
+	if want := []string{"1001@default=1234"}; !reflect.DeepEqual(got, want) || len(problems) != 1 || !strings.Contains(problems[0], "voicemail.conf:5: mailbox 1001@other is defined again") {
+		t.Errorf("%q %q, want %q", got, problems, want)
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strings"
 )
@@ -39,6 +38,10 @@ type Tree struct {
 	// by category, each with the lines it inherits first.
 	boxes []Box
 	cats  []*category
+	// current is the category opened last, in any file: an included
+	// file's first lines go there (config.c starts each file in the
+	// config's current category), even when its includer is elsewhere.
+	current *category
 }
 
 // Box is a mailbox line as app_voicemail sees it: an entry of one of
@@ -136,7 +139,19 @@ func (t *Tree) readGeneral() {
 
 // Boxes are the mailbox lines in the order app_voicemail reads them,
 // templates and aliases included (see Box.Template and AliasesContext).
-func (t *Tree) Boxes() []Box { return slices.Clone(t.boxes) }
+// That is category by category (load_users browses the categories),
+// not line by line: the first definition of a mailbox is the first in
+// that order, which differs when a category is added to with "(+)" or
+// an #include opens another category in the middle of one.
+func (t *Tree) Boxes() []Box {
+	out := make([]Box, 0, len(t.boxes))
+	for _, c := range t.cats {
+		for _, i := range c.boxes {
+			out = append(out, t.boxes[i])
+		}
+	}
+	return out
+}
 
 // astTrue is Asterisk's ast_true.
 func astTrue(v string) bool {
@@ -159,7 +174,7 @@ func (t *Tree) findCategory(name string) *category {
 }
 
 // add reads one file's lines in order, following each #include where
-// it is. cur is the category in effect at the #include (nil at the top).
+// it is. cur is the category its first lines go to (nil at the top).
 func (t *Tree) add(path string, data []byte, sec section, cur *category, configDir string, depth int, seen map[string]bool) {
 	key, err := filepath.Abs(path)
 	if err != nil {
@@ -205,6 +220,7 @@ func (t *Tree) add(path string, data []byte, sec section, cur *category, configD
 		switch ev.kind {
 		case evBlock:
 			cur = t.openBlock(f, ev.i)
+			t.current = cur
 		case evEntry:
 			if cur == nil {
 				continue
@@ -218,7 +234,7 @@ func (t *Tree) add(path string, data []byte, sec section, cur *category, configD
 				cur.settings = append(cur.settings, f.settings[ev.i])
 			}
 		case evInclude:
-			t.include(f, f.Includes[ev.i], cur, configDir, depth, seen)
+			t.include(f, f.Includes[ev.i], configDir, depth, seen)
 		}
 	}
 }
@@ -260,7 +276,7 @@ func (t *Tree) openBlock(f *File, i int) *category {
 }
 
 // include reads the files an #include, #tryinclude or #exec names.
-func (t *Tree) include(f *File, inc Include, cur *category, configDir string, depth int, seen map[string]bool) {
+func (t *Tree) include(f *File, inc Include, configDir string, depth int, seen map[string]bool) {
 	where := fmt.Sprintf("%s:%d", f.Path, inc.Line)
 	if inc.Directive == "exec" {
 		t.Problems = append(t.Problems, fmt.Sprintf("%s: #exec %s is not run by tollguard, so mailboxes it generates are not audited", where, inc.Target))
@@ -303,6 +319,10 @@ func (t *Tree) include(f *File, inc Include, cur *category, configDir string, de
 			t.Problems = append(t.Problems, fmt.Sprintf("%s: #%s %s: %v", where, inc.Directive, m, err))
 			continue
 		}
-		t.add(m, b, section{name: inc.Context, template: inc.template, block: -1}, cur, configDir, depth+1, seen)
+		sec := section{block: -1}
+		if t.current != nil {
+			sec.name, sec.template = t.current.name, t.current.template
+		}
+		t.add(m, b, sec, t.current, configDir, depth+1, seen)
 	}
 }

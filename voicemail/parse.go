@@ -94,7 +94,6 @@ type Include struct {
 	Target    string // as written, quotes removed
 	Line      int
 	Context   string // the context in effect at the directive
-	template  bool   // that context is a template
 }
 
 // nonMailboxContexts are voicemail.conf's settings sections.
@@ -192,7 +191,7 @@ func (f *File) parseLine(eff []byte, start, end, line int, sec section) section 
 				f.problem(line, "#%s needs an argument", d)
 				return sec
 			}
-			f.Includes = append(f.Includes, Include{Directive: d, Target: arg, Line: line, Context: ctx, template: sec.template})
+			f.Includes = append(f.Includes, Include{Directive: d, Target: arg, Line: line, Context: ctx})
 		default:
 			f.problem(line, "unknown directive #%s", word)
 		}
