@@ -341,3 +341,15 @@ func TestFirstDefinitionInCategoryOrder(t *testing.T) {
 		t.Errorf("%q %q, want %q", got, problems, want)
 	}
 }
+
+// TestAddToCategoryAsConfigC: "(+)" adds to the first category of that
+// name that is no template (a template of the same name is skipped), and
+// "(+,tmpl)" adds a template's lines to it as well.
+func TestAddToCategoryAsConfigC(t *testing.T) {
+	conf := filepath.Join(t.TempDir(), "voicemail.conf")
+	writeConf(t, conf, "[general]\n[default](!)\n1009 => 1111\n[tmpl](!)\n2001 => 4321\n[default]\n1001 => 502816\n[default](+,tmpl)\n1002 => 1234\n")
+	got, problems := boxesOf(t, &voicemail.Source{Path: conf, SpoolDir: t.TempDir()})
+	if want := []string{"1001@default=502816", "2001@default=4321", "1002@default=1234"}; !reflect.DeepEqual(got, want) || len(problems) != 0 {
+		t.Errorf("%q %q, want %q", got, problems, want)
+	}
+}

@@ -162,11 +162,12 @@ func astTrue(v string) bool {
 	return false
 }
 
-// findCategory is ast_category_get: the first category of that name,
-// templates included (as inheritance and "(+)" look them up).
-func (t *Tree) findCategory(name string) *category {
+// findCategory is config.c's lookup: the first category of that name,
+// templates included only if templates is set (inheritance looks them
+// up; "(+)" does not, so it adds to the first category that is none).
+func (t *Tree) findCategory(name string, templates bool) *category {
 	for _, c := range t.cats {
-		if strings.EqualFold(c.name, name) {
+		if strings.EqualFold(c.name, name) && (templates || !c.template) {
 			return c
 		}
 	}
@@ -247,32 +248,39 @@ func (t *Tree) openBlock(f *File, i int) *category {
 	b := f.blocks[i]
 	where := fmt.Sprintf("%s:%d", f.Path, b.line)
 	if b.add {
-		c := t.findCategory(b.name)
+		c := t.findCategory(b.name, false)
 		if c == nil {
 			t.Problems = append(t.Problems, fmt.Sprintf("%s: [%s](+) adds to a category that does not exist; Asterisk refuses to load voicemail.conf", where, b.name))
 			c = &category{name: b.name}
 			t.cats = append(t.cats, c)
 		}
 		c.template = c.template || b.template
+		t.inherit(c, b, where)
 		return c
 	}
 	c := &category{name: b.name, template: b.template}
+	t.inherit(c, b, where)
+	t.cats = append(t.cats, c)
+	return c
+}
+
+// inherit copies into c the lines of the categories block b names
+// ("[name](tmpl)", or "[name](+,tmpl)", which adds them to [name]).
+func (t *Tree) inherit(c *category, b block, where string) {
 	for _, base := range b.inherits {
-		from := t.findCategory(base)
+		from := t.findCategory(base, true)
 		if from == nil {
 			t.Problems = append(t.Problems, fmt.Sprintf("%s: [%s] inherits from [%s], which does not exist; Asterisk refuses to load voicemail.conf", where, b.name, base))
 			continue
 		}
 		for _, bi := range from.boxes {
 			ib := t.boxes[bi]
-			ib.Context, ib.Inherited = b.name, from.name
+			ib.Context, ib.Inherited = c.name, from.name
 			t.boxes = append(t.boxes, ib)
 			c.boxes = append(c.boxes, len(t.boxes)-1)
 		}
 		c.settings = append(c.settings, from.settings...)
 	}
-	t.cats = append(t.cats, c)
-	return c
 }
 
 // include reads the files an #include, #tryinclude or #exec names.
