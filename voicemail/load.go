@@ -19,8 +19,9 @@ type Tree struct {
 	// #include (Asterisk then refuses the whole file), an #exec that
 	// tollguard does not run, a file included twice.
 	Problems []string
-	// PasswordLocation is [general] passwordlocation, the last one in
-	// reading order (an #include's lines come where the #include is):
+	// PasswordLocation is [general] passwordlocation, read from the
+	// [general] app_voicemail reads (the first that is no template,
+	// with its inherited and "(+)" lines; the last setting in it):
 	// "spooldir", "voicemailconf", or "" if none is set.
 	PasswordLocation string
 	// AliasesContext is [general] aliasescontext, read the same way: a
@@ -34,8 +35,8 @@ type Tree struct {
 	// "name=command": a program that keeps the PINs elsewhere too.
 	ExternPass string
 
-	// boxes are the mailbox lines as app_voicemail reads them: category
-	// by category, each with the lines it inherits first.
+	// boxes are the mailbox lines in reading order (an inherited line
+	// where its category opens); Boxes gives them category by category.
 	boxes []Box
 	cats  []*category
 	// current is the category opened last, in any file: an included
