@@ -827,9 +827,9 @@ func (h deckHeader) splitCode(rec []string, p string) string {
 	name := strings.TrimSpace(h.names[h.code])
 	switch {
 	case h.area && !strings.Contains(p[1:], code):
-		return fmt.Sprintf("prefix %s does not hold %s, the %q column's: is the prefix split over the two? Give the whole prefix, country code and area code together, in one column (%s%s if %s is the country code)", p, code, name, p, code, p)
+		return fmt.Sprintf("prefix %s does not hold %s, the %q column's: is the prefix split over the two? Give the whole prefix, country code and area code together, in one column (%s%s if %s is the country code); if the %q column is for information only, rename it", p, code, name, p, code, p, name)
 	case !h.area && !strings.HasPrefix(p, code) && !nanpArea(p, code):
-		return fmt.Sprintf("prefix %s does not begin with %s, the %q column's: is the prefix split over the two (alone, %s is another country's)? Give the whole prefix in one column (%s%s)", p, code, name, p, code, p)
+		return fmt.Sprintf("prefix %s does not begin with %s, the %q column's: is the prefix split over the two (alone, %s is another country's)? Give the whole prefix in one column (%s%s); if the %q column is for information only (a territory's own code beside the code it is dialled under), rename it", p, code, name, p, code, p, name)
 	}
 	return ""
 }

@@ -298,7 +298,7 @@ func TestParseRateDeckErrors(t *testing.T) {
 		// Beside a prefix column, the split was read as the area code
 		// alone: +20, Egypt, at the UK's rate.
 		{name: "split prefix beside a prefix column", in: "Country Code,Prefix,Rate\n44,4420,0.005\n44,20,0.0050\n", calls: 1,
-			want: []string{"line 3: prefix 20 does not begin with 44, the \"Country Code\" column's", "(4420)"}},
+			want: []string{"line 3: prefix 20 does not begin with 44, the \"Country Code\" column's", "(4420)", "if the \"Country Code\" column is for information only"}},
 		// Split NANP: 876 alone is no country's, 1 alone is no Jamaica.
 		{name: "NANP area code beside a prefix column", in: "Country Code,Prefix,Rate\n1,876,0.1\n876,76,0.1\n",
 			want: []string{"line 2: prefix 876 does not begin with 1", "line 3: prefix 76 does not begin with 876"}},
