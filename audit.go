@@ -760,6 +760,7 @@ const (
 	AuditCheckSpend            = "spend"
 	AuditCheckAnonymous        = "anonymous_endpoint"
 	AuditCheckUngatedContext   = "ungated_context"
+	AuditCheckNoAuth           = "no_inbound_auth"
 	AuditCheckFail2ban         = "fail2ban"
 	AuditCheckTransfers        = "transfers_allowed"
 	AuditCheckRedirects        = "redirects_followed"

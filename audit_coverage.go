@@ -92,6 +92,9 @@ func (r *auditRun) coverEndpoint(ctx context.Context, name string, gated map[str
 	// that use it are. uri_core makes Dial call the URI a far end's 302
 	// names, past the gate, unless Dial has i; with uri_pjsip chan_pjsip
 	// follows it within the same call, and Dial never hears of it.
+	if byNameWithoutPassword(ep) {
+		r.findNoAuth(name, ctxName, gated[ctxName])
+	}
 	switch strings.ToLower(ep.Get("redirect_method")) {
 	case "uri_core":
 		lists.redirects = append(lists.redirects, name)
@@ -111,6 +114,37 @@ func (r *auditRun) coverEndpoint(ctx context.Context, name string, gated map[str
 			name, ctxName, strings.Join(s.GatedContexts, ", ")),
 		Evidence: map[string]any{"context": ctxName, "gated_contexts": s.GatedContexts}})
 	return nil
+}
+
+// byNameWithoutPassword reports whether Asterisk takes a request for
+// endpoint ep by its name alone: no inbound auth (res_pjsip then asks no
+// password) and identified by username (identify_by, "username,ip" by
+// default), so a SIP From of its name is enough. ARI gives identify_by
+// for every endpoint; an object without it (a fake) says nothing.
+func byNameWithoutPassword(ep ConfigObject) bool {
+	if ep.Get("auth") != "" {
+		return false
+	}
+	for _, by := range strings.Split(ep.Get("identify_by"), ",") {
+		if strings.EqualFold(strings.TrimSpace(by), "username") {
+			return true
+		}
+	}
+	return false
+}
+
+// findNoAuth reports an endpoint anyone can be by sending its name:
+// critical in a gated context (its calls reach the trunks through the
+// gate, as its extension), a warning in any other.
+func (r *auditRun) findNoAuth(name, ctxName string, gated bool) {
+	sev, reach := SeverityWarning, "can send calls into its context "+ctxName+" without a password (a trunk's inbound routes, and any DISA, IVR or follow-me there, are theirs)"
+	if gated {
+		sev, reach = SeverityCritical, "can dial out from its context "+ctxName+" through the gate as this endpoint (only the extension's --cidr list, if it has one, stands in the way)"
+	}
+	r.find(AuditFinding{Check: AuditCheckNoAuth, Severity: sev, Subject: auditExtSubject(name), Extension: name,
+		Message: fmt.Sprintf("endpoint %s has no inbound auth and is identified by username (identify_by): Asterisk asks it for no password, so anyone who sends a SIP From of %s %s (unless [global] endpoint_identifier_order leaves out username); "+
+			"give a phone auth = its auth section, and a trunk identify_by = ip with an identify section of the carrier's addresses", name, name, reach),
+		Evidence: map[string]any{"context": ctxName, "gated": gated}})
 }
 
 // maxListed is how many endpoints a finding names before "and N more".

@@ -388,6 +388,55 @@ type audFail2ban struct {
 
 func (f audFail2ban) Status(context.Context) (tollguard.Fail2banStatus, error) { return f.st, f.err }
 
+// An endpoint without inbound auth that Asterisk identifies by username
+// is anyone who sends its name: critical where its context reaches the
+// trunks through the gate, a warning elsewhere. The fields are the
+// recorded endpoint's (identify_by "username,ip", auth "1001").
+func TestCoverageNoInboundAuth(t *testing.T) {
+	h := newAudHarness(t)
+	rec := h.object("endpoint", "1001")
+	if rec.Get("identify_by") != "username,ip" || rec.Get("auth") != "1001" {
+		t.Fatalf("recorded endpoint: identify_by %q auth %q", rec.Get("identify_by"), rec.Get("auth"))
+	}
+	endpoint := func(name, context, auth, identifyBy string) {
+		var o tollguard.ConfigObject
+		for _, f := range rec {
+			switch f.Attribute {
+			case "context":
+				f.Value = context
+			case "auth":
+				f.Value = auth
+			case "identify_by":
+				f.Value = identifyBy
+			}
+			o = append(o, f)
+		}
+		h.fake.SetObject("endpoint", name, o, false)
+	}
+	endpoint("2001", "from-internal", "", "username,ip")   // a phone that lost its auth
+	endpoint("itsp", "from-trunk", "", "username,ip")      // a trunk left at the default
+	endpoint("itsp2", "from-trunk", "", "ip")              // a trunk identified by address only
+	endpoint("2002", "from-internal", "2002", "username")  // a phone with its auth
+	endpoint("2003", "from-internal", "", "auth_username") // no From name to match
+	run := h.run(tollguard.CoverageAudit{}, false)
+	var got []string
+	for _, f := range run.Findings {
+		if f.Check == tollguard.AuditCheckNoAuth {
+			got = append(got, f.Subject+" "+string(f.Severity))
+		}
+	}
+	if want := []string{"ext:2001 critical", "ext:itsp warning"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("no_inbound_auth findings %q, want %q", got, want)
+	}
+	if f := audFinding(t, run, tollguard.AuditCheckNoAuth, "ext:2001"); !strings.Contains(f.Message, "sends a SIP From of 2001 can dial out from its context from-internal through the gate") ||
+		!strings.Contains(f.Message, "identify_by = ip") {
+		t.Errorf("message %q", f.Message)
+	}
+	if f := audFinding(t, run, tollguard.AuditCheckNoAuth, "ext:itsp"); !strings.Contains(f.Message, "can send calls into its context from-trunk without a password") {
+		t.Errorf("message %q", f.Message)
+	}
+}
+
 func TestCoverageAudit(t *testing.T) {
 	h := newAudHarness(t)
 	h.fake.SetObject("endpoint", "trunk1", tollguard.ConfigObject{{Attribute: "context", Value: "from-trunk"}}, false)

@@ -47,9 +47,11 @@ once when the previous successful run of its audit did not find it.
              or k × last month (1.2×); one alert per crossing. For two
              days into a month, last month too (calls settled late).
              Report only.
-  coverage   an anonymous endpoint, endpoints in contexts without the gate,
-             gated endpoints that accept SIP transfers, fail2ban missing or
-             without an asterisk jail. Report only.
+  coverage   an anonymous endpoint, endpoints without inbound auth that
+             Asterisk identifies by username (anyone who sends their name),
+             endpoints in contexts without the gate, gated endpoints that
+             accept SIP transfers, fail2ban missing or without an asterisk
+             jail. Report only.
   all        every audit above, in that order.
 
 When Asterisk refuses a change (403: no writable sorcery wizard), the run
