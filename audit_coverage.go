@@ -118,15 +118,19 @@ func (r *auditRun) coverEndpoint(ctx context.Context, name string, gated map[str
 
 // byNameWithoutPassword reports whether Asterisk takes a request for
 // endpoint ep by its name alone: no inbound auth (res_pjsip then asks no
-// password) and identified by username (identify_by, "username,ip" by
-// default), so a SIP From of its name is enough. ARI gives identify_by
+// password) and identified by username or auth_username (identify_by,
+// "username,ip" by default), so a SIP From (or an Authorization header)
+// of its name is enough. ARI gives identify_by
 // for every endpoint; an object without it (a fake) says nothing.
 func byNameWithoutPassword(ep ConfigObject) bool {
 	if ep.Get("auth") != "" {
 		return false
 	}
 	for _, by := range strings.Split(ep.Get("identify_by"), ",") {
-		if strings.EqualFold(strings.TrimSpace(by), "username") {
+		// res_pjsip_endpoint_identifier_user.c: "username" takes the
+		// From user as the endpoint's name, "auth_username" the user of
+		// an Authorization header, which nothing then checks.
+		if by = strings.ToLower(strings.TrimSpace(by)); by == "username" || by == "auth_username" {
 			return true
 		}
 	}
@@ -142,7 +146,7 @@ func (r *auditRun) findNoAuth(name, ctxName string, gated bool) {
 		sev, reach = SeverityCritical, "can dial out from its context "+ctxName+" through the gate as this endpoint (only the extension's --cidr list, if it has one, stands in the way)"
 	}
 	r.find(AuditFinding{Check: AuditCheckNoAuth, Severity: sev, Subject: auditExtSubject(name), Extension: name,
-		Message: fmt.Sprintf("endpoint %s has no inbound auth and is identified by username (identify_by): Asterisk asks it for no password, so anyone who sends a SIP From of %s %s (unless [global] endpoint_identifier_order leaves out username); "+
+		Message: fmt.Sprintf("endpoint %s has no inbound auth and is identified by its name (identify_by username or auth_username): Asterisk asks it for no password, so anyone who sends a SIP From (or an Authorization header) of %s %s (unless [global] endpoint_identifier_order leaves those out); "+
 			"give a phone auth = its auth section, and a trunk identify_by = ip with an identify section of the carrier's addresses", name, name, reach),
 		Evidence: map[string]any{"context": ctxName, "gated": gated}})
 }

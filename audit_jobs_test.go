@@ -417,7 +417,7 @@ func TestCoverageNoInboundAuth(t *testing.T) {
 	endpoint("itsp", "from-trunk", "", "username,ip")      // a trunk left at the default
 	endpoint("itsp2", "from-trunk", "", "ip")              // a trunk identified by address only
 	endpoint("2002", "from-internal", "2002", "username")  // a phone with its auth
-	endpoint("2003", "from-internal", "", "auth_username") // no From name to match
+	endpoint("2003", "from-internal", "", "auth_username") // an Authorization header's user, unchecked
 	run := h.run(tollguard.CoverageAudit{}, false)
 	var got []string
 	for _, f := range run.Findings {
@@ -425,10 +425,10 @@ func TestCoverageNoInboundAuth(t *testing.T) {
 			got = append(got, f.Subject+" "+string(f.Severity))
 		}
 	}
-	if want := []string{"ext:2001 critical", "ext:itsp warning"}; !reflect.DeepEqual(got, want) {
+	if want := []string{"ext:2001 critical", "ext:2003 critical", "ext:itsp warning"}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("no_inbound_auth findings %q, want %q", got, want)
 	}
-	if f := audFinding(t, run, tollguard.AuditCheckNoAuth, "ext:2001"); !strings.Contains(f.Message, "sends a SIP From of 2001 can dial out from its context from-internal through the gate") ||
+	if f := audFinding(t, run, tollguard.AuditCheckNoAuth, "ext:2001"); !strings.Contains(f.Message, "of 2001 can dial out from its context from-internal through the gate") ||
 		!strings.Contains(f.Message, "identify_by = ip") {
 		t.Errorf("message %q", f.Message)
 	}
