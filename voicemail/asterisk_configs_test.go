@@ -353,3 +353,75 @@ func TestAddToCategoryAsConfigC(t *testing.T) {
 		t.Errorf("%q %q, want %q", got, problems, want)
 	}
 }
+
+// applyAll asks src to set every mailbox's PIN to 908172 and returns
+// the mailboxes it reports and those it changed, as "mailbox@context".
+func applyAll(t *testing.T, src *voicemail.Source) (listed, changed []string) {
+	t.Helper()
+	boxes, _, err := src.Mailboxes(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ch []tollguard.PINChange
+	for _, b := range boxes {
+		listed = append(listed, b.Key()+"="+b.PIN)
+		ch = append(ch, tollguard.PINChange{Mailbox: b, NewPIN: "908172"})
+	}
+	done, err := src.SetPINs(context.Background(), ch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range done {
+		changed = append(changed, c.Mailbox.Key())
+	}
+	return listed, changed
+}
+
+// TestFileIncludedTwice: config.c reads a file each time it is
+// included, so one included in two categories defines mailboxes in
+// both; its line is the PIN of both, and tollguard rewrites neither.
+func TestFileIncludedTwice(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "voicemail.conf")
+	main := "[default]\n1000 => 1234\n#include users.inc\n[other]\n#include users.inc\n"
+	users := "1001 => 1111,Ann\n"
+	writeConf(t, conf, main)
+	writeConf(t, filepath.Join(dir, "users.inc"), users)
+	src := &voicemail.Source{Path: conf, SpoolDir: t.TempDir()}
+	_, problems := boxesOf(t, src)
+	listed, changed := applyAll(t, src)
+	if want := []string{"1000@default=1234", "1001@default=1111", "1001@other=1111"}; !reflect.DeepEqual(listed, want) {
+		t.Errorf("mailboxes %q, want %q", listed, want)
+	}
+	if want := []string{"1000@default"}; !reflect.DeepEqual(changed, want) {
+		t.Errorf("changed %q, want %q", changed, want)
+	}
+	if !strings.Contains(strings.Join(problems, "\n"), "users.inc is included 2 times") {
+		t.Errorf("problems %q", problems)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "users.inc")); string(b) != users {
+		t.Errorf("users.inc rewritten: %q", b)
+	}
+	if b, _ := os.ReadFile(conf); string(b) != strings.Replace(main, "1234", "908172", 1) {
+		t.Errorf("voicemail.conf: %q", b)
+	}
+}
+
+// TestLineInheritedByAnotherCategory: "[b](a)" copies [a]'s lines, so
+// [a]'s own line is 1001@b's PIN as well; a new PIN there would change
+// a mailbox the audit never reported, so it is left alone.
+func TestLineInheritedByAnotherCategory(t *testing.T) {
+	conf := filepath.Join(t.TempDir(), "voicemail.conf")
+	text := "[a]\n1001 => 1111\n[b](a)\n1002 => 2222\n"
+	writeConf(t, conf, text)
+	listed, changed := applyAll(t, &voicemail.Source{Path: conf, SpoolDir: t.TempDir()})
+	if want := []string{"1001@a=1111", "1001@b=1111", "1002@b=2222"}; !reflect.DeepEqual(listed, want) {
+		t.Errorf("mailboxes %q, want %q", listed, want)
+	}
+	if want := []string{"1002@b"}; !reflect.DeepEqual(changed, want) {
+		t.Errorf("changed %q, want %q", changed, want)
+	}
+	if b, _ := os.ReadFile(conf); string(b) != "[a]\n1001 => 1111\n[b](a)\n1002 => 908172\n" {
+		t.Errorf("voicemail.conf: %q", b)
+	}
+}

@@ -11,6 +11,11 @@ import (
 // maxIncludeDepth bounds #include nesting, as Asterisk does.
 const maxIncludeDepth = 10
 
+// maxFileReads bounds the files read in all: Asterisk follows a file
+// that includes itself (or includes one that does) down to
+// maxIncludeDepth, which grows exponentially with several such lines.
+const maxFileReads = 1000
+
 // Tree is voicemail.conf and every file it includes, in the order
 // Asterisk reads them.
 type Tree struct {
@@ -43,6 +48,10 @@ type Tree struct {
 	// file's first lines go there (config.c starts each file in the
 	// config's current category), even when its includer is elsewhere.
 	current *category
+	// reads counts how often each file (its real path) is read: config.c
+	// reads a file each time it is included, so one included twice (or
+	// in a loop) defines its mailboxes twice, maybe in two categories.
+	reads map[string]int
 }
 
 // Box is a mailbox line as app_voicemail sees it: an entry of one of
@@ -80,9 +89,21 @@ func Load(path, configDir string) (*Tree, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
-	t := &Tree{}
-	seen := map[string]bool{}
-	t.add(path, data, section{block: -1}, nil, configDir, 0, seen)
+	t := &Tree{reads: map[string]int{}}
+	t.add(path, data, section{block: -1}, nil, configDir, 0)
+	reported := map[string]bool{}
+	for _, f := range t.Files {
+		n := t.reads[f.key]
+		if n < 2 {
+			continue
+		}
+		f.multi = true
+		if !reported[f.key] {
+			reported[f.key] = true
+			t.Problems = append(t.Problems, fmt.Sprintf("%s is included %d times (more than once, or in a loop): Asterisk reads it each time, "+
+				"so its mailboxes are audited as each read places them, but tollguard rewrites none of its PINs (a new PIN would change every copy): change them by hand", f.Path, n))
+		}
+	}
 	t.readGeneral()
 	// A category is a template if any of its blocks says so.
 	for _, c := range t.cats {
@@ -177,7 +198,7 @@ func (t *Tree) findCategory(name string, templates bool) *category {
 
 // add reads one file's lines in order, following each #include where
 // it is. cur is the category its first lines go to (nil at the top).
-func (t *Tree) add(path string, data []byte, sec section, cur *category, configDir string, depth int, seen map[string]bool) {
+func (t *Tree) add(path string, data []byte, sec section, cur *category, configDir string, depth int) {
 	key, err := filepath.Abs(path)
 	if err != nil {
 		key = path
@@ -185,12 +206,8 @@ func (t *Tree) add(path string, data []byte, sec section, cur *category, configD
 	if real, err := filepath.EvalSymlinks(key); err == nil {
 		key = real
 	}
-	if seen[key] {
-		t.Problems = append(t.Problems, fmt.Sprintf("%s is included more than once (or in a loop); its mailboxes are audited once", path))
-		return
-	}
-	seen[key] = true
-	f := &File{Path: path}
+	t.reads[key]++
+	f := &File{Path: path, key: key}
 	f.parse(data, sec)
 	t.Files = append(t.Files, f)
 	t.Problems = append(t.Problems, f.Problems...)
@@ -236,7 +253,7 @@ func (t *Tree) add(path string, data []byte, sec section, cur *category, configD
 				cur.settings = append(cur.settings, f.settings[ev.i])
 			}
 		case evInclude:
-			t.include(f, f.Includes[ev.i], configDir, depth, seen)
+			t.include(f, f.Includes[ev.i], configDir, depth)
 		}
 	}
 }
@@ -285,7 +302,7 @@ func (t *Tree) inherit(c *category, b block, where string) {
 }
 
 // include reads the files an #include, #tryinclude or #exec names.
-func (t *Tree) include(f *File, inc Include, configDir string, depth int, seen map[string]bool) {
+func (t *Tree) include(f *File, inc Include, configDir string, depth int) {
 	where := fmt.Sprintf("%s:%d", f.Path, inc.Line)
 	if inc.Directive == "exec" {
 		t.Problems = append(t.Problems, fmt.Sprintf("%s: #exec %s is not run by tollguard, so mailboxes it generates are not audited", where, inc.Target))
@@ -323,6 +340,10 @@ func (t *Tree) include(f *File, inc Include, configDir string, depth int, seen m
 		return
 	}
 	for _, m := range files {
+		if len(t.Files) >= maxFileReads {
+			t.Problems = append(t.Problems, fmt.Sprintf("%s: #%s %s: %d files read already (an include loop?); not followed, so its mailboxes are not audited", where, inc.Directive, m, maxFileReads))
+			return
+		}
 		b, err := os.ReadFile(m)
 		if err != nil {
 			t.Problems = append(t.Problems, fmt.Sprintf("%s: #%s %s: %v", where, inc.Directive, m, err))
@@ -332,6 +353,6 @@ func (t *Tree) include(f *File, inc Include, configDir string, depth int, seen m
 		if t.current != nil {
 			sec.name, sec.template = t.current.name, t.current.template
 		}
-		t.add(m, b, sec, t.current, configDir, depth+1, seen)
+		t.add(m, b, sec, t.current, configDir, depth+1)
 	}
 }

@@ -40,6 +40,8 @@ type File struct {
 	blocks []block
 
 	secret     bool   // a mailbox's secret.conf: [general] password is the entry
+	key        string // its real path, set by Load
+	multi      bool   // Load read it more than once: its PINs are not rewritten
 	backupBase string // the name its backups take ("" = the file's)
 	data       []byte
 	comment    []bool         // comment[i]: byte i is part of a comment

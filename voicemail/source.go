@@ -60,9 +60,10 @@ type located struct {
 	tollguard.Mailbox
 	file  *File
 	entry int
-	// inherited: the line belongs to another category (a template),
-	// which other mailboxes may share; tollguard does not rewrite it.
-	inherited bool
+	// shared: the line is not this mailbox's alone (it is inherited
+	// from another category, is the PIN of other mailboxes too, or is in
+	// a file read more than once); tollguard does not rewrite it.
+	shared bool
 }
 
 // locate finds the mailboxes app_voicemail loads and where each one's
@@ -109,8 +110,10 @@ func (s *Source) locate(t *Tree) ([]located, []string) {
 		first[key] = at
 		b := located{Mailbox: mailbox(s.Path, f, e), file: f, entry: box.Index}
 		b.Mailbox.Context = box.Context
+		if box.Inherited != "" || f.multi {
+			b.shared = true
+		}
 		if box.Inherited != "" {
-			b.inherited = true
 			b.Where = fmt.Sprintf("%s (inherited by [%s] from [%s])", at, box.Context, box.Inherited)
 		}
 		where := t.PasswordLocation
@@ -131,6 +134,37 @@ func (s *Source) locate(t *Tree) ([]located, []string) {
 			}
 		}
 		out = append(out, b)
+	}
+	// A line inherited by another category is that category's
+	// mailbox's PIN too: a new PIN there would change both.
+	type lineKey struct {
+		file  string
+		entry int
+	}
+	users := map[lineKey][]int{}
+	for i, b := range out {
+		k := lineKey{b.file.Path, b.entry}
+		if b.file.key != "" {
+			k.file = b.file.key
+		}
+		users[k] = append(users[k], i)
+	}
+	for _, us := range users {
+		if len(us) < 2 {
+			continue
+		}
+		for _, i := range us {
+			var others []string
+			for _, j := range us {
+				if j != i {
+					others = append(others, out[j].Key())
+				}
+			}
+			out[i].shared = true
+			if out[i].Where == fmt.Sprintf("%s:%d", out[i].file.Path, out[i].file.Entries[out[i].entry].Line) {
+				out[i].Where += fmt.Sprintf(" (also the PIN of %s)", strings.Join(others, ", "))
+			}
+		}
 	}
 	return out, problems
 }
@@ -184,8 +218,8 @@ func (s *Source) SetPINs(ctx context.Context, changes []tollguard.PINChange) ([]
 	mine := map[*File][]tollguard.PINChange{}
 	for _, b := range boxes {
 		c, ok := want[b.Where+"\x00"+b.Key()]
-		if !ok || b.PIN != c.Mailbox.PIN || b.inherited {
-			continue // not asked for, changed since it was read, or shared with other categories
+		if !ok || b.PIN != c.Mailbox.PIN || b.shared {
+			continue // not asked for, changed since it was read, or not this mailbox's alone
 		}
 		if err := b.file.SetPIN(b.entry, c.NewPIN); err != nil {
 			return nil, err
