@@ -425,3 +425,24 @@ func TestLineInheritedByAnotherCategory(t *testing.T) {
 		t.Errorf("voicemail.conf: %q", b)
 	}
 }
+
+// TestEscapedAndAppendedLines: config.c drops a leading "\" of a name,
+// and takes "name += text" for "name = text" when the category has no
+// "name" line yet, else appends text to that line's value (so the PIN
+// Asterisk checks is partly on the "+=" line: not rewritten).
+func TestEscapedAndAppendedLines(t *testing.T) {
+	conf := filepath.Join(t.TempDir(), "voicemail.conf")
+	text := "[default]\n\\1001 => 1111,Ann\n1002 += 2222,Bob\n1003 => 12\n1003 +=34,Cy\n1004 => 4444,Di\n1004 += ,x\n"
+	writeConf(t, conf, text)
+	listed, changed := applyAll(t, &voicemail.Source{Path: conf, SpoolDir: t.TempDir()})
+	if want := []string{"1001@default=1111", "1002@default=2222", "1003@default=1234", "1004@default=4444"}; !reflect.DeepEqual(listed, want) {
+		t.Errorf("mailboxes %q, want %q", listed, want)
+	}
+	if want := []string{"1001@default", "1002@default"}; !reflect.DeepEqual(changed, want) {
+		t.Errorf("changed %q, want %q", changed, want)
+	}
+	want := "[default]\n\\1001 => 908172,Ann\n1002 += 908172,Bob\n1003 => 12\n1003 +=34,Cy\n1004 => 4444,Di\n1004 += ,x\n"
+	if b, _ := os.ReadFile(conf); string(b) != want {
+		t.Errorf("voicemail.conf: %q", b)
+	}
+}

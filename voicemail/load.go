@@ -63,10 +63,22 @@ type Box struct {
 	Context   string
 	Inherited string // the category the line is inherited from, "" for its own
 	Template  bool   // the line is in a template: not a mailbox
+	// Appended are the "name += text" lines (file:line) that config.c
+	// appended to the line's value in this category; value is then the
+	// value Asterisk reads, not the line's.
+	Appended []string
+	value    string
 }
 
-// Entry is the box's line.
-func (b Box) Entry() Entry { return b.File.Entries[b.Index] }
+// Entry is the box's line, with the value Asterisk reads when "+="
+// lines appended to it.
+func (b Box) Entry() Entry {
+	e := b.File.Entries[b.Index]
+	if len(b.Appended) > 0 {
+		e.setValue(b.value)
+	}
+	return e
+}
 
 // category is a category as main/config.c builds it: its blocks' lines
 // and the lines it inherits, in order.
@@ -244,6 +256,11 @@ func (t *Tree) add(path string, data []byte, sec section, cur *category, configD
 			if cur == nil {
 				continue
 			}
+			if e := f.Entries[ev.i]; e.appendOp {
+				if t.appendTo(cur, e, fmt.Sprintf("%s:%d", f.Path, e.Line)) {
+					continue
+				}
+			}
 			// The category's name as first written: "[Default](+)"
 			// adds to [default], whose spool directory is default/.
 			t.boxes = append(t.boxes, Box{File: f, Index: ev.i, Context: cur.name})
@@ -256,6 +273,28 @@ func (t *Tree) add(path string, data []byte, sec section, cur *category, configD
 			t.include(f, f.Includes[ev.i], configDir, depth)
 		}
 	}
+}
+
+// appendTo applies a "name += text" line to the category's last line
+// of that name (compared case-sensitively, inherited lines included), as
+// config.c does: the text is added to its value, trailing blanks and
+// leading ones trimmed. It reports false if there is no such line: the
+// "+=" line is then a line of its own.
+func (t *Tree) appendTo(c *category, e Entry, where string) bool {
+	for k := len(c.boxes) - 1; k >= 0; k-- {
+		b := &t.boxes[c.boxes[k]]
+		if b.File.Entries[b.Index].Mailbox != e.Mailbox {
+			continue
+		}
+		v := b.value
+		if len(b.Appended) == 0 {
+			v = b.File.Entries[b.Index].value
+		}
+		b.value = strings.TrimLeft(strings.TrimRight(v+e.appendText, " \t\r\v\f\n"), " \t\r\v\f\n")
+		b.Appended = append(b.Appended[:len(b.Appended):len(b.Appended)], where)
+		return true
+	}
+	return false
 }
 
 // openBlock starts the category of f's block i, as main/config.c does:

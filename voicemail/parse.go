@@ -70,6 +70,36 @@ type Entry struct {
 	pinStart, pinEnd int  // byte offsets of PIN in the file
 	pinSplit         bool // a comment sits inside the PIN: not rewritable
 	block            int  // index in the file's blocks, -1 for the includer's
+
+	value      string // the value as Asterisk reads it
+	appendOp   bool   // a "name += text" line
+	appendText string // its text after "=", as config.c appends it
+}
+
+// setValue sets the fields app_voicemail's append_mailbox reads from a
+// mailbox line's value: PIN, full name, email, pager, options.
+func (ent *Entry) setValue(v string) {
+	fields := strings.Split(v, ",")
+	pin := trimSpaces(fields[0])
+	ent.Locked = strings.HasPrefix(pin, "-")
+	ent.PIN = strings.TrimPrefix(pin, "-")
+	ent.FullName, ent.Email, ent.PasswordLocation = "", "", ""
+	if len(fields) > 1 {
+		ent.FullName = strings.TrimSpace(fields[1])
+	}
+	if len(fields) > 2 {
+		ent.Email = strings.TrimSpace(strings.ReplaceAll(fields[2], `\;`, ";"))
+	}
+	// Options are everything after the fourth comma, "name=value"
+	// pairs split by '|', as app_voicemail's apply_options reads them:
+	// names compared whole, spaces and all.
+	if len(fields) > 4 {
+		for _, opt := range strings.Split(strings.Join(fields[4:], ","), "|") {
+			if k, v, ok := strings.Cut(opt, "="); ok && strings.EqualFold(k, "passwordlocation") {
+				ent.PasswordLocation = passwordLocation(v)
+			}
+		}
+	}
 }
 
 // block is a context header and what its parentheses say (main/config.c):
@@ -203,28 +233,51 @@ func (f *File) parseLine(eff []byte, start, end, line int, sec section) section 
 		f.problem(line, "line outside any [context]")
 		return sec
 	}
-	eq := strings.IndexByte(text, '=')
+	// A leading "\\" escapes the name's first character (config.c
+	// drops it and looks for "=" after that character).
+	skip := 0
+	if text[0] == '\\' {
+		if len(text) < 2 || text[1] < 33 {
+			f.problem(line, "invalid escape; Asterisk refuses to load the file")
+			return sec
+		}
+		skip = 1
+	}
+	eq, from := -1, 2*skip
+	if len(text) > from {
+		if i := strings.IndexByte(text[from:], '='); i >= 0 {
+			eq = from + i
+		}
+	}
 	if eq < 0 {
 		f.problem(line, "no '=' on the line")
 		return sec
 	}
-	name := strings.TrimSpace(text[:eq])
+	// "name += value" appends to the category's last "name" line, or,
+	// if there is none, is a "name = value" line (config.c); there is
+	// no "=>" after "+=".
+	appendOp := eq > from && text[eq-1] == '+'
+	nameEnd := eq
+	if appendOp {
+		nameEnd--
+	}
+	name := trimSpaces(text[skip:nameEnd])
 	vs := s + eq + 1
-	if vs < e && eff[vs] == '>' {
+	rawStart := vs
+	if !appendOp && vs < e && eff[vs] == '>' {
 		vs++
 	}
 	vs, ve := trimSpace(eff, vs, e)
 	general := strings.EqualFold(ctx, "general") && !sec.template
-	if !f.secret {
+	if !f.secret && !appendOp {
 		switch n := strings.ToLower(name); n {
 		case "passwordlocation", "aliasescontext", "searchcontexts", "externpass", "externpassnotify":
 			f.settings = append(f.settings, setting{line: line, name: n, value: f.text(eff, vs, ve)})
 		}
 	}
 	// In a secret.conf, [general] password is the PIN, all of it.
-	secretPIN := f.secret && general && strings.EqualFold(name, "password")
-	if !secretPIN && (f.secret || name == "" || strings.HasSuffix(name, "+") || strings.HasPrefix(name, "\\") || !MailboxContext(ctx)) {
-		// Settings, appends (+=) and escaped names are not mailboxes.
+	secretPIN := f.secret && general && !appendOp && strings.EqualFold(name, "password")
+	if !secretPIN && (f.secret || name == "" || !MailboxContext(ctx)) {
 		return sec
 	}
 	// The PIN is the value up to the first comma, without the spaces
@@ -235,30 +288,22 @@ func (f *File) parseLine(eff []byte, start, end, line int, sec section) section 
 		pe = vs + i
 	}
 	ps, pe = trimSpace(eff, ps, pe)
-	ent := Entry{Context: ctx, Mailbox: name, Line: line, Template: sec.template, block: sec.block}
+	ent := Entry{Context: ctx, Mailbox: name, Line: line, Template: sec.template, block: sec.block, appendOp: appendOp}
 	if ps < pe && eff[ps] == '-' {
-		ent.Locked = true
 		ps++
 	}
 	ent.pinStart, ent.pinEnd = ps, pe
-	ent.PIN = f.text(eff, ps, pe)
-	ent.pinSplit = len(ent.PIN) != pe-ps
-	fields := strings.Split(f.text(eff, vs, ve), ",")
-	if len(fields) > 1 {
-		ent.FullName = strings.TrimSpace(fields[1])
+	ent.pinSplit = len(f.text(eff, ps, pe)) != pe-ps
+	ent.value = f.text(eff, vs, ve)
+	if appendOp {
+		_, e := trimSpace(eff, rawStart, e)
+		ent.appendText = f.text(eff, rawStart, e)
 	}
-	if len(fields) > 2 {
-		ent.Email = strings.TrimSpace(strings.ReplaceAll(fields[2], `\;`, ";"))
-	}
-	// Options are everything after the fourth comma, "name=value"
-	// pairs split by '|', as app_voicemail's apply_options reads them:
-	// names compared whole, spaces and all.
-	if len(fields) > 4 && !secretPIN {
-		for _, opt := range strings.Split(strings.Join(fields[4:], ","), "|") {
-			if k, v, ok := strings.Cut(opt, "="); ok && strings.EqualFold(k, "passwordlocation") {
-				ent.PasswordLocation = passwordLocation(v)
-			}
-		}
+	if secretPIN {
+		ent.PIN = f.text(eff, ps, pe)
+		ent.Locked = ps > vs
+	} else {
+		ent.setValue(ent.value)
 	}
 	f.Entries = append(f.Entries, ent)
 	return sec
@@ -305,6 +350,9 @@ func trimSpace(b []byte, s, e int) (int, int) {
 	}
 	return s, e
 }
+
+// trimSpaces is trimSpace for a string.
+func trimSpaces(s string) string { return strings.Trim(s, " \t\r\v\f") }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f' }
 

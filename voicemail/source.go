@@ -110,11 +110,15 @@ func (s *Source) locate(t *Tree) ([]located, []string) {
 		first[key] = at
 		b := located{Mailbox: mailbox(s.Path, f, e), file: f, entry: box.Index}
 		b.Mailbox.Context = box.Context
-		if box.Inherited != "" || f.multi {
+		if box.Inherited != "" || f.multi || len(box.Appended) > 0 {
 			b.shared = true
 		}
 		if box.Inherited != "" {
 			b.Where = fmt.Sprintf("%s (inherited by [%s] from [%s])", at, box.Context, box.Inherited)
+		}
+		if len(box.Appended) > 0 {
+			// The PIN may be partly on the "+=" lines: change it by hand.
+			b.Where += fmt.Sprintf(" (with += at %s)", strings.Join(box.Appended, ", "))
 		}
 		where := t.PasswordLocation
 		if e.PasswordLocation != "" {
