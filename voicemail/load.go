@@ -355,21 +355,25 @@ func (t *Tree) include(f *File, inc Include, configDir string, depth int) {
 	if !filepath.IsAbs(target) {
 		target = filepath.Join(configDir, target)
 	}
-	matches, err := filepath.Glob(target)
-	if err != nil {
-		matches = nil
-	}
-	sort.Strings(matches)
 	var files []string
-	for _, m := range matches {
-		// glob(3), which Asterisk uses, skips dot-files unless the
-		// pattern names them; Go's Glob does not. tollguard's own
-		// PIN-rewrite backups are dot-files beside the file.
-		if strings.HasPrefix(filepath.Base(m), ".") && !strings.HasPrefix(filepath.Base(target), ".") {
+	// glob(3) as Asterisk calls it (GLOB_BRACE) expands "{a,b}" first,
+	// and lists each alternative's matches, sorted, in turn.
+	for _, pat := range expandBraces(target) {
+		matches, err := filepath.Glob(pat)
+		if err != nil {
 			continue
 		}
-		if st, err := os.Stat(m); err == nil && st.Mode().IsRegular() {
-			files = append(files, m)
+		sort.Strings(matches)
+		for _, m := range matches {
+			// glob(3) skips dot-files unless the pattern names them;
+			// Go's Glob does not. tollguard's own PIN-rewrite backups
+			// are dot-files beside the file.
+			if strings.HasPrefix(filepath.Base(m), ".") && !strings.HasPrefix(filepath.Base(pat), ".") {
+				continue
+			}
+			if st, err := os.Stat(m); err == nil && st.Mode().IsRegular() {
+				files = append(files, m)
+			}
 		}
 	}
 	if len(files) == 0 {
@@ -394,4 +398,43 @@ func (t *Tree) include(f *File, inc Include, configDir string, depth int) {
 		}
 		t.add(m, b, sec, t.current, configDir, depth+1)
 	}
+}
+
+// expandBraces expands the first "{...}" of pattern whose closing brace
+// is found (nested braces counted) into one pattern per comma-separated
+// alternative, recursively, as glob(3) does with GLOB_BRACE; a pattern
+// without one is itself.
+func expandBraces(pattern string) []string {
+	open := strings.IndexByte(pattern, '{')
+	if open < 0 {
+		return []string{pattern}
+	}
+	depth, start := 0, open+1
+	var alts []string
+	for i := open + 1; i < len(pattern); i++ {
+		switch pattern[i] {
+		case '{':
+			depth++
+		case ',':
+			if depth == 0 {
+				alts = append(alts, pattern[start:i])
+				start = i + 1
+			}
+		case '}':
+			if depth > 0 {
+				depth--
+				continue
+			}
+			alts = append(alts, pattern[start:i])
+			var out []string
+			for _, a := range alts {
+				out = append(out, expandBraces(pattern[:open]+a+pattern[i+1:])...)
+				if len(out) > maxFileReads {
+					return out
+				}
+			}
+			return out
+		}
+	}
+	return []string{pattern} // no closing brace: taken literally
 }

@@ -199,3 +199,27 @@ func write(t *testing.T, path, s string) {
 		t.Fatal(err)
 	}
 }
+
+// TestIncludeBraces: Asterisk globs #include patterns with GLOB_BRACE,
+// so "vm_{sales,support}.conf" reads both files, each alternative's
+// matches in turn.
+func TestIncludeBraces(t *testing.T) {
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "voicemail.conf"), "[default]\n#include vm_{support,sa{les,ndbox}}.conf\n")
+	write(t, filepath.Join(dir, "vm_sales.conf"), "1001 => 4826\n")
+	write(t, filepath.Join(dir, "vm_support.conf"), "1002 => 1234\n")
+	tree, err := Load(filepath.Join(dir, "voicemail.conf"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, b := range tree.Boxes() {
+		got = append(got, b.Entry().Mailbox+"@"+b.Context)
+	}
+	if want := []string{"1002@default", "1001@default"}; !reflect.DeepEqual(got, want) || len(tree.Problems) != 0 {
+		t.Errorf("mailboxes %q, problems %q; want %q", got, tree.Problems, want)
+	}
+	if got := expandBraces("a{b,c{d,e}}f{g"); !reflect.DeepEqual(got, []string{"abf{g", "acdf{g", "acef{g"}) {
+		t.Errorf("expandBraces: %q", got)
+	}
+}
