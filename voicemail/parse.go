@@ -293,7 +293,9 @@ func (f *File) parseLine(eff []byte, start, end, line int, sec section) section 
 		ps++
 	}
 	ent.pinStart, ent.pinEnd = ps, pe
-	ent.pinSplit = len(f.text(eff, ps, pe)) != pe-ps
+	// A ";" in the PIN (see blankComments) or a comment inside it
+	// would make a rewrite change more than the PIN.
+	ent.pinSplit = len(f.text(eff, ps, pe)) != pe-ps || bytes.IndexByte(eff[ps:pe], ';') >= 0
 	ent.value = f.text(eff, vs, ve)
 	if appendOp {
 		_, e := trimSpace(eff, rawStart, e)
@@ -356,60 +358,95 @@ func trimSpaces(s string) string { return strings.Trim(s, " \t\r\v\f") }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f' }
 
-// blankComments returns a copy of data with every comment byte turned
-// into a space (newlines kept), so that offsets into the copy are
-// offsets into data, and which bytes were comments.
+// blankComments returns a copy of data with every byte Asterisk does
+// not read turned into a space (newlines kept), so that offsets into the
+// copy are offsets into data, and which bytes those were.
+//
+// It follows config_text_file_load: a line of maxLineLength bytes or
+// more is skipped whole; a NUL ends a line's text; ";" starts a comment
+// to the end of the line; ";--" opens a block comment (nested ones
+// counted) and "--;" closes one, and only the close that brings the
+// count back to 0 lets the rest of the line be read again. config.c
+// counts a "--;" outside any block comment too: the count goes below 0,
+// that line is read whole (its later ";" are no comments), and every
+// following line is skipped until a ";--" brings the count back to 0.
 func blankComments(data []byte) ([]byte, []bool) {
 	out := bytes.Clone(data)
 	mask := make([]bool, len(data))
 	blank := func(i int) { out[i], mask[i] = ' ', true }
-	depth := 0 // nested ";--" block comments
-	from := 0  // where the scan of this line resumed after a marker
-	lineComment := false
-	for i := 0; i < len(out); i++ {
-		c := data[i]
-		if c == '\n' {
-			lineComment, from = false, i+1
-			continue
+	depth := 0 // config.c's comment count
+	for start := 0; start < len(data); {
+		end := bytes.IndexByte(data[start:], '\n')
+		next := start + end + 1
+		if end < 0 {
+			end, next = len(data)-start, len(data)
 		}
-		if lineComment {
-			blank(i)
-			continue
-		}
-		if c != ';' {
-			if depth > 0 {
+		end += start
+		if end-start >= maxLineLength {
+			for i := start; i < end; i++ {
 				blank(i)
 			}
+			start = next
 			continue
 		}
-		switch {
-		case i > from && data[i-1] == '\\':
-			// "\;" is a literal semicolon (part of the comment inside one).
-			if depth > 0 {
+		if z := bytes.IndexByte(data[start:end], 0); z >= 0 {
+			for i := start + z; i < end; i++ {
 				blank(i)
 			}
-		case i+2 < len(data) && data[i+1] == '-' && data[i+2] == '-' && (i+3 >= len(data) || data[i+3] != '-'):
-			depth++
-			blank(i)
-			blank(i + 1)
-			blank(i + 2)
-			i += 2
-			from = i + 1
-		case depth > 0 && i-2 >= from && data[i-1] == '-' && data[i-2] == '-':
-			depth--
-			blank(i)
-			blank(i - 1)
-			blank(i - 2)
-			from = i + 1
-		case depth > 0:
-			blank(i)
-		default:
-			blank(i)
-			lineComment = true
+			end = start + z
 		}
+		live := depth == 0
+		from := start // where config.c's scan of the line resumed
+		for i := start; i < end; i++ {
+			if data[i] != ';' {
+				if !live {
+					blank(i)
+				}
+				continue
+			}
+			switch {
+			case i > from && data[i-1] == '\\':
+				// "\;" is a literal semicolon.
+				if !live {
+					blank(i)
+				}
+				from = i + 1
+			case i+2 < end && data[i+1] == '-' && data[i+2] == '-' && (i+3 >= end || data[i+3] != '-'):
+				depth++
+				live = false
+				blank(i)
+				blank(i + 1)
+				blank(i + 2)
+				i += 2
+				from = i + 1
+			case i-2 >= from && data[i-1] == '-' && data[i-2] == '-':
+				depth--
+				if depth == 0 && !live {
+					live = true
+					blank(i)
+				} else if !live {
+					blank(i)
+				}
+				from = i + 1
+			case depth == 0:
+				for ; i < end; i++ {
+					blank(i)
+				}
+			default:
+				if !live {
+					blank(i)
+				}
+				from = i + 1
+			}
+		}
+		start = next
 	}
 	return out, mask
 }
+
+// maxLineLength is the length from which config.c skips a line: it
+// reads lines with fgets into a BUFSIZ (8192) buffer.
+const maxLineLength = 8191
 
 // SetPIN replaces entry i's PIN (keeping its "-" lock); pin must be
 // digits only.

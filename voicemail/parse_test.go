@@ -68,6 +68,13 @@ func TestParseComments(t *testing.T) {
 		{"EmptyPIN", "[default]\n1001 =>\n1002 => ,Name\n", []string{"default/1001=", "default/1002="}},
 		{"NoContext", "1001 => 1111\n", nil},
 		{"CRLF", "[default]\r\n1001 => 1111\r\n", []string{"default/1001=1111"}},
+		// config.c counts a "--;" outside a block comment: the line is
+		// read whole, the next ones skipped until a ";--".
+		{"StrayBlockEnd", "[default]\n1001 => 4826,A --; moved\n1002 => 1234\n;--\n1003 => 1111\n--;\n1004 => 2222\n",
+			[]string{"default/1001=4826", "default/1003=1111"}},
+		// fgets into BUFSIZ: a longer line is skipped, ";--" and all.
+		{"LongLineSkipped", "[default]\n1001 => 1234," + strings.Repeat("x", 8200) + ";--\n1002 => 4826\n", []string{"default/1002=4826"}},
+		{"NULEndsLine", "[default]\n1001 => 1234\x00;--\n1002 => 4826\n", []string{"default/1001=1234", "default/1002=4826"}},
 		{"CommentInsidePIN", "[default]\n1001 => 12;-- x --;34,Name\n", []string{"default/1001=1234"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
