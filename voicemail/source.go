@@ -110,7 +110,7 @@ func (s *Source) locate(t *Tree) ([]located, []string) {
 		first[key] = at
 		b := located{Mailbox: mailbox(s.Path, f, e), file: f, entry: box.Index}
 		b.Mailbox.Context = box.Context
-		if box.Inherited != "" || f.multi || len(box.Appended) > 0 {
+		if box.Inherited != "" || f.multi || len(box.Appended) > 0 || e.pinSplit {
 			b.shared = true
 		}
 		if box.Inherited != "" {
@@ -119,6 +119,11 @@ func (s *Source) locate(t *Tree) ([]located, []string) {
 		if len(box.Appended) > 0 {
 			// The PIN may be partly on the "+=" lines: change it by hand.
 			b.Where += fmt.Sprintf(" (with += at %s)", strings.Join(box.Appended, ", "))
+		}
+		if e.pinSplit {
+			// A rewrite would change more than the PIN: SetPIN refuses,
+			// and one such mailbox must not stop the others' rewrite.
+			b.Where += " (a ';' or comment inside the PIN: change it by hand)"
 		}
 		where := t.PasswordLocation
 		if e.PasswordLocation != "" {
@@ -133,8 +138,12 @@ func (s *Source) locate(t *Tree) ([]located, []string) {
 				continue
 			case sf != nil:
 				last := len(sf.Entries) - 1 // the last password line is the one read
-				b = located{Mailbox: mailbox(s.Path, sf, sf.Entries[last]), file: sf, entry: last}
+				se := sf.Entries[last]
+				b = located{Mailbox: mailbox(s.Path, sf, se), file: sf, entry: last, shared: se.pinSplit}
 				b.Context, b.Mailbox.Mailbox, b.FullName, b.Email = box.Context, e.Mailbox, e.FullName, e.Email
+				if se.pinSplit {
+					b.Where += " (a ';' or comment inside the PIN: change it by hand)"
+				}
 			}
 		}
 		out = append(out, b)
