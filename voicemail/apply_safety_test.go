@@ -54,3 +54,70 @@ func TestApplyGoesOnPastPINWithSemicolon(t *testing.T) {
 		t.Errorf("file after --apply:\n%q\nwant\n%q", b, want)
 	}
 }
+
+// TestSecretConfReadAsAppVoicemailDoes: app_voicemail reads a
+// secret.conf's password with ast_variable_retrieve: the first
+// [general] (a second is another category it never reads), with
+// "password += text" appended. tollguard took the last password line
+// of any [general] and ignored "+=", so --apply rewrote a line Asterisk
+// does not read, or half a PIN, and reported the mailbox fixed.
+func TestSecretConfReadAsAppVoicemailDoes(t *testing.T) {
+	for _, tc := range []struct {
+		name, secret string
+		pin          string // the PIN audited
+		rewritten    bool   // --apply may rewrite it
+		unread       bool   // not audited at all (a problem says why)
+	}{
+		{name: "second general", secret: "[general]\npassword=1111\n[general]\npassword=482916\n", pin: "1111", rewritten: true},
+		{name: "appended", secret: "[general]\npassword=12\npassword +=34\n", pin: "1234"},
+		{name: "append alone sets", secret: "[general]\npassword += 1234\n", pin: "1234", rewritten: true},
+		{name: "other name case is no append", secret: "[general]\npassword=482916\nPassword += 1234\n", pin: "1234", rewritten: true},
+		{name: "added to", secret: "[general]\npassword=482916\n[general](+)\npassword=1234\n", unread: true},
+		{name: "include", secret: "[general]\n#include other.conf\npassword=1234\n", unread: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir, spool := t.TempDir(), t.TempDir()
+			conf := filepath.Join(dir, "voicemail.conf")
+			vm := "[general]\npasswordlocation = spooldir\n[default]\n1001 => 4444,Alice\n"
+			writeConf(t, conf, vm)
+			secret := filepath.Join(spool, "default", "1001", "secret.conf")
+			writeConf(t, secret, tc.secret)
+			src := &voicemail.Source{Path: conf, SpoolDir: spool, BackupDir: t.TempDir(), Now: func() time.Time { return t0 }}
+			boxes, problems, err := src.Mailboxes(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.unread {
+				if len(boxes) != 0 || len(problems) != 1 || !strings.Contains(problems[0], "does not read") {
+					t.Fatalf("boxes %+v problems %v", boxes, problems)
+				}
+			} else if len(boxes) != 1 || boxes[0].PIN != tc.pin || !strings.HasSuffix(strings.SplitN(boxes[0].Where, ":", 2)[0], "secret.conf") {
+				t.Fatalf("boxes %+v, want PIN %s from secret.conf", boxes, tc.pin)
+			}
+			done, failed := applyPINs(t, src)
+			if len(failed) != 0 {
+				t.Fatalf("failed %+v", failed)
+			}
+			b, _ := os.ReadFile(conf)
+			if string(b) != vm {
+				t.Errorf("voicemail.conf rewritten, its PIN is not in force:\n%s", b)
+			}
+			s, _ := os.ReadFile(secret)
+			if !tc.rewritten {
+				if len(done) != 0 || string(s) != tc.secret {
+					t.Errorf("rewritten %v; secret.conf now %q", done, s)
+				}
+				return
+			}
+			pin := done["1001@default"]
+			if pin == "" || strings.Replace(tc.secret, tc.pin, pin, 1) != string(s) {
+				t.Fatalf("rewritten %v; secret.conf now %q", done, s)
+			}
+			// What is on disk is what was reported.
+			boxes, _, _ = src.Mailboxes(context.Background())
+			if len(boxes) != 1 || boxes[0].PIN != pin {
+				t.Errorf("after --apply %+v, reported %s", boxes, pin)
+			}
+		})
+	}
+}

@@ -43,6 +43,7 @@ type File struct {
 	key        string // its real path, set by Load
 	multi      bool   // Load read it more than once: its PINs are not rewritten
 	backupBase string // the name its backups take ("" = the file's)
+	unsure     string // a secret.conf whose PIN tollguard cannot tell: why
 	data       []byte
 	comment    []bool         // comment[i]: byte i is part of a comment
 	edits      map[int]string // entry index → new PIN
@@ -168,7 +169,58 @@ func (f *File) parse(data []byte, sec section) {
 func ParseSecret(path string, data []byte) *File {
 	f := &File{Path: path, secret: true}
 	f.parse(data, section{block: -1})
+	f.foldSecret()
 	return f
+}
+
+// foldSecret leaves in Entries the one password app_voicemail reads
+// (ast_variable_retrieve of "general", "password"): the last one in the
+// first [general] that is no template, with "password += text" lines
+// appended as config.c does. A second [general] is never read. Such a
+// PIN, partly on "+=" lines, is not rewritable; a file whose [general]
+// is built by "(+)", inheritance or #include is not read at all
+// (unsure says why), as tollguard cannot tell its PIN for certain.
+func (f *File) foldSecret() {
+	g := -1
+	for i, b := range f.blocks {
+		if !strings.EqualFold(b.name, "general") {
+			continue
+		}
+		switch {
+		case g < 0 && !b.template && !b.add && len(b.inherits) == 0:
+			g = i
+		case b.add || len(b.inherits) > 0:
+			f.unsure = fmt.Sprintf("line %d: [%s] is added to or inherits", b.line, b.name)
+		}
+	}
+	if len(f.Includes) > 0 {
+		f.unsure = fmt.Sprintf("line %d: #%s", f.Includes[0].Line, f.Includes[0].Directive)
+	}
+	var last *Entry
+	appended := false
+	for _, e := range f.Entries {
+		if e.block != g || g < 0 {
+			continue
+		}
+		if e.appendOp && last != nil && last.Mailbox == e.Mailbox {
+			// config.c appends to the last line of exactly that name.
+			last.value = strings.TrimLeft(strings.TrimRight(last.value+e.appendText, " \t\r\v\f\n"), " \t\r\v\f\n")
+			appended = true
+			continue
+		}
+		last = &e
+	}
+	f.Entries = nil
+	if last == nil {
+		return
+	}
+	if appended {
+		// Partly on the "+=" lines: read, never rewritten.
+		last.pinSplit = true
+		last.Locked = strings.HasPrefix(last.value, "-")
+		last.PIN = strings.TrimPrefix(last.value, "-")
+	}
+	f.Entries = []Entry{*last}
 }
 
 // parseLine handles eff[start:end] (comments already blanked) and
@@ -276,7 +328,7 @@ func (f *File) parseLine(eff []byte, start, end, line int, sec section) section 
 		}
 	}
 	// In a secret.conf, [general] password is the PIN, all of it.
-	secretPIN := f.secret && general && !appendOp && strings.EqualFold(name, "password")
+	secretPIN := f.secret && general && strings.EqualFold(name, "password")
 	if !secretPIN && (f.secret || name == "" || !MailboxContext(ctx)) {
 		return sec
 	}

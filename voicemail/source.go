@@ -137,12 +137,11 @@ func (s *Source) locate(t *Tree) ([]located, []string) {
 					"not audited: give tollguard read access (and write access for --apply), or set [audit.pins] spool_dir", at, e.Mailbox, box.Context, err))
 				continue
 			case sf != nil:
-				last := len(sf.Entries) - 1 // the last password line is the one read
-				se := sf.Entries[last]
-				b = located{Mailbox: mailbox(s.Path, sf, se), file: sf, entry: last, shared: se.pinSplit}
+				se := sf.Entries[0] // the password app_voicemail reads (foldSecret)
+				b = located{Mailbox: mailbox(s.Path, sf, se), file: sf, entry: 0, shared: se.pinSplit}
 				b.Context, b.Mailbox.Mailbox, b.FullName, b.Email = box.Context, e.Mailbox, e.FullName, e.Email
 				if se.pinSplit {
-					b.Where += " (a ';' or comment inside the PIN: change it by hand)"
+					b.Where += " (with \"+=\" or a ';' or comment inside: change it by hand)"
 				}
 			}
 		}
@@ -202,6 +201,9 @@ func (s *Source) secretFile(context, box string) (*File, error) {
 		return nil, fmt.Errorf("reading it failed: %w", err)
 	}
 	sf := ParseSecret(path, data)
+	if sf.unsure != "" {
+		return nil, fmt.Errorf("%s (%s) may hold its PIN in a way tollguard does not read", path, sf.unsure)
+	}
 	if len(sf.Entries) == 0 {
 		return nil, nil
 	}
