@@ -4,18 +4,24 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // WriteFileAtomic replaces the file at path, whose contents were old
 // when read, with data: it refuses if the file changed since, copies
 // the original to a backup, writes a temporary file in the same
 // directory with the same mode and owner, syncs it and renames it over
-// the original. A symlink is followed and its target replaced.
+// the original. A symlink is followed and its target replaced; the
+// directory is held open meanwhile, so a later swap cannot move the
+// write elsewhere.
 func WriteFileAtomic(path string, old, data []byte, backupDir string, now time.Time) error {
 	return writeFileAtomic(path, old, data, backupDir, "", now)
 }
@@ -28,35 +34,60 @@ func writeFileAtomic(path string, old, data []byte, backupDir, backupBase string
 	if err != nil {
 		return fmt.Errorf("resolve %s: %w", path, err)
 	}
-	st, err := os.Stat(real)
+	dir, base := filepath.Split(real)
+	// Everything below happens in the directory as opened here, by its
+	// descriptor: a secret.conf's directory is Asterisk's to change, and
+	// one swapped for a symlink after the check must not send the write
+	// (as root, maybe) into the symlink's target.
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("rewrite %s: %w", path, err)
+	}
+	defer d.Close()
+	dfd := int(d.Fd())
+	fd, err := unix.Openat(dfd, base, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("%s changed while tollguard was rewriting PINs (%v); nothing written: run the audit again", path, err)
+	}
+	cf := os.NewFile(uintptr(fd), real)
+	st, err := cf.Stat()
+	var cur []byte
+	if err == nil {
+		cur, err = io.ReadAll(cf)
+	}
+	cf.Close()
 	if err != nil {
 		return err
 	}
-	cur, err := os.ReadFile(real)
-	if err != nil {
-		return err
-	}
-	if !bytes.Equal(cur, old) {
+	if !st.Mode().IsRegular() || !bytes.Equal(cur, old) {
 		return fmt.Errorf("%s changed while tollguard was rewriting PINs; nothing written: run the audit again", path)
 	}
+	if afterCheck != nil {
+		afterCheck()
+	}
 	uid, gid, hasOwner := owner(st)
-	dir, base := filepath.Split(real)
+	bfd := dfd
 	if backupDir == "" {
 		backupDir = dir
+	} else {
+		bfd = unix.AT_FDCWD // the admin's own choice
 	}
 	// A backup is never overwritten: a second rewrite within the same
 	// second gets the next free name.
 	if backupBase == "" {
 		backupBase = base
 	}
-	stem := filepath.Join(backupDir, "."+backupBase+".tollguard-"+now.UTC().Format("20060102T150405Z"))
+	stem := "." + backupBase + ".tollguard-" + now.UTC().Format("20060102T150405Z")
+	if bfd == unix.AT_FDCWD {
+		stem = filepath.Join(backupDir, stem)
+	}
 	for n := 1; ; n++ {
 		backup := stem + ".bak"
 		if n > 1 {
 			backup = fmt.Sprintf("%s-%d.bak", stem, n)
 		}
 		// The old PINs stay readable by the file's owner only.
-		err := writeNew(backup, cur, st.Mode().Perm()&0o600, uid, gid, hasOwner)
+		err := writeNew(bfd, backup, cur, st.Mode().Perm()&0o600, uid, gid, hasOwner)
 		if err == nil {
 			break
 		}
@@ -64,15 +95,26 @@ func writeFileAtomic(path string, old, data []byte, backupDir, backupBase string
 			return fmt.Errorf("back up %s (nothing written): %w", path, err)
 		}
 	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tollguard-*.tmp")
-	if err != nil {
-		return fmt.Errorf("rewrite %s: %w", path, err)
+	var tmp *os.File
+	var name string
+	for range 100 {
+		name = fmt.Sprintf(".%s.tollguard-%d.tmp", base, rand.Uint64())
+		fd, err := unix.Openat(dfd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+		if err == nil {
+			tmp = os.NewFile(uintptr(fd), filepath.Join(dir, name))
+			break
+		}
+		if !errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("rewrite %s: %w", path, err)
+		}
 	}
-	name := tmp.Name()
+	if tmp == nil {
+		return fmt.Errorf("rewrite %s: no free temporary name in %s", path, dir)
+	}
 	ok := false
 	defer func() {
 		if !ok {
-			os.Remove(name)
+			_ = unix.Unlinkat(dfd, name, 0)
 		}
 	}()
 	if _, err := tmp.Write(data); err != nil {
@@ -90,32 +132,33 @@ func writeFileAtomic(path string, old, data []byte, backupDir, backupBase string
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("rewrite %s: %w", path, err)
 	}
-	if err := os.Rename(name, real); err != nil {
+	if err := unix.Renameat(dfd, name, dfd, base); err != nil {
 		return fmt.Errorf("rewrite %s: %w", path, err)
 	}
 	ok = true
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync() // make the rename durable
-		d.Close()
-	}
+	_ = d.Sync() // make the rename durable
 	return nil
 }
 
-// writeNew creates path exclusively (never overwriting) with data,
-// mode and owner.
-func writeNew(path string, data []byte, mode os.FileMode, uid, gid int, hasOwner bool) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+// afterCheck, if set (by tests), runs once the file was found unchanged.
+var afterCheck func()
+
+// writeNew creates path (relative to the directory dfd) exclusively,
+// never overwriting, with data, mode and owner.
+func writeNew(dfd int, path string, data []byte, mode os.FileMode, uid, gid int, hasOwner bool) error {
+	fd, err := unix.Openat(dfd, path, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return err
 	}
+	f := os.NewFile(uintptr(fd), path)
 	if _, err := f.Write(data); err != nil {
 		f.Close()
-		os.Remove(path)
+		_ = unix.Unlinkat(dfd, path, 0)
 		return err
 	}
 	if err := fixOwnerMode(f, mode, uid, gid, hasOwner); err != nil {
 		f.Close()
-		os.Remove(path)
+		_ = unix.Unlinkat(dfd, path, 0)
 		return err
 	}
 	if err := f.Sync(); err != nil {

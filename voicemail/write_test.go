@@ -101,3 +101,39 @@ func TestWriteFileAtomic(t *testing.T) {
 		}
 	})
 }
+
+// TestWriteFileAtomicStaysInItsDirectory: a secret.conf's directory in
+// the spool is Asterisk's to change. If it is swapped for a symlink to
+// another directory after the file was read and checked (as its owner
+// could do, watching for tollguard's backup), the new file must still
+// land in the directory that was checked, never in the symlink's
+// target: tollguard may run as root, and that target may be /etc.
+func TestWriteFileAtomicStaysInItsDirectory(t *testing.T) {
+	spool, elsewhere := t.TempDir(), t.TempDir()
+	box := filepath.Join(spool, "1001")
+	p := filepath.Join(box, "secret.conf")
+	if err := os.Mkdir(box, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	write(t, p, "[general]\npassword=1234\n")
+	afterCheck = func() {
+		if err := os.Rename(box, box+".moved"); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(elsewhere, box); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer func() { afterCheck = nil }()
+	err := WriteFileAtomic(p, []byte("[general]\npassword=1234\n"), []byte("[general]\npassword=739104\n"), "", time.Now())
+	ents, _ := os.ReadDir(elsewhere)
+	if len(ents) != 0 {
+		t.Fatalf("wrote %d files into the symlink's target (err %v): %v", len(ents), err, ents)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(box+".moved", "secret.conf")); string(b) != "[general]\npassword=739104\n" {
+		t.Errorf("the checked directory's file is %q", b)
+	}
+}
