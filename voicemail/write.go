@@ -45,25 +45,9 @@ func writeFileAtomic(path string, old, data []byte, backupDir, backupBase string
 	}
 	defer d.Close()
 	dfd := int(d.Fd())
-	fd, err := unix.Openat(dfd, base, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("%s changed while tollguard was rewriting PINs (%v); nothing written: run the audit again", path, err)
-	}
-	cf := os.NewFile(uintptr(fd), real)
-	st, err := cf.Stat()
-	var cur []byte
-	if err == nil {
-		cur, err = io.ReadAll(cf)
-	}
-	cf.Close()
+	st, cur, err := readAt(dfd, base, path, old)
 	if err != nil {
 		return err
-	}
-	if !st.Mode().IsRegular() || !bytes.Equal(cur, old) {
-		return fmt.Errorf("%s changed while tollguard was rewriting PINs; nothing written: run the audit again", path)
-	}
-	if afterCheck != nil {
-		afterCheck()
 	}
 	uid, gid, hasOwner := owner(st)
 	bfd := dfd
@@ -132,6 +116,15 @@ func writeFileAtomic(path string, old, data []byte, backupDir, backupBase string
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("rewrite %s: %w", path, err)
 	}
+	if afterCheck != nil {
+		afterCheck()
+	}
+	// Once more, just before the rename: an edit made while the new
+	// file was written and synced (Asterisk saves a PIN a user changed
+	// by phone in place) would otherwise be lost without a word.
+	if _, _, err := readAt(dfd, base, path, old); err != nil {
+		return err
+	}
 	if err := unix.Renameat(dfd, name, dfd, base); err != nil {
 		return fmt.Errorf("rewrite %s: %w", path, err)
 	}
@@ -140,7 +133,32 @@ func writeFileAtomic(path string, old, data []byte, backupDir, backupBase string
 	return nil
 }
 
-// afterCheck, if set (by tests), runs once the file was found unchanged.
+// readAt reads base in the directory dfd, not following a symlink, and
+// fails unless it is a regular file holding old.
+func readAt(dfd int, base, path string, old []byte) (os.FileInfo, []byte, error) {
+	changed := fmt.Errorf("%s changed while tollguard was rewriting PINs; nothing written: run the audit again", path)
+	fd, err := unix.Openat(dfd, base, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w (%v)", changed, err)
+	}
+	f := os.NewFile(uintptr(fd), path)
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, nil, err
+	}
+	cur, err := io.ReadAll(f)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !st.Mode().IsRegular() || !bytes.Equal(cur, old) {
+		return nil, nil, changed
+	}
+	return st, cur, nil
+}
+
+// afterCheck, if set (by tests), runs once the new file is written,
+// before the last check.
 var afterCheck func()
 
 // writeNew creates path (relative to the directory dfd) exclusively,

@@ -137,3 +137,24 @@ func TestWriteFileAtomicStaysInItsDirectory(t *testing.T) {
 		t.Errorf("the checked directory's file is %q", b)
 	}
 }
+
+// TestWriteFileAtomicKeepsAnEditMadeMeanwhile: a file edited while the
+// new one was being written and synced (Asterisk saving a PIN its user
+// changed by phone) is left as edited, with an error, not overwritten.
+func TestWriteFileAtomicKeepsAnEditMadeMeanwhile(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "voicemail.conf")
+	write(t, p, "[default]\n1001 => 1234\n")
+	afterCheck = func() { write(t, p, "[default]\n1001 => 583920\n") }
+	defer func() { afterCheck = nil }()
+	err := WriteFileAtomic(p, []byte("[default]\n1001 => 1234\n"), []byte("[default]\n1001 => 739104\n"), t.TempDir(), time.Now())
+	if err == nil || !strings.Contains(err.Error(), "changed while tollguard was rewriting PINs; nothing written") {
+		t.Errorf("err %v", err)
+	}
+	if b, _ := os.ReadFile(p); string(b) != "[default]\n1001 => 583920\n" {
+		t.Errorf("file is %q", b)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Errorf("left behind: %v", ents)
+	}
+}
