@@ -121,3 +121,28 @@ func TestSecretConfReadAsAppVoicemailDoes(t *testing.T) {
 		})
 	}
 }
+
+// TestSpoolDirMissing: with passwordlocation = spooldir and a spool
+// directory that does not exist (spool_dir unset, Asterisk's spool
+// elsewhere), tollguard found no secret.conf and rewrote the
+// voicemail.conf PIN, reported fixed, while Asterisk may use another:
+// now that is said once, and --apply leaves those PINs alone.
+func TestSpoolDirMissing(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "voicemail.conf")
+	vm := "[general]\npasswordlocation = spooldir\n[default]\n1001 => 1234,A\n1002 => 1111,B,,,passwordlocation=voicemailconf\n"
+	writeConf(t, conf, vm)
+	src := &voicemail.Source{Path: conf, SpoolDir: filepath.Join(dir, "no-spool"), BackupDir: t.TempDir(), Now: func() time.Time { return t0 }}
+	boxes, problems, err := src.Mailboxes(context.Background())
+	if err != nil || len(boxes) != 2 || len(problems) != 1 || !strings.Contains(problems[0], "no-spool does not exist") {
+		t.Fatalf("boxes %+v problems %v err %v", boxes, problems, err)
+	}
+	done, failed := applyPINs(t, src)
+	if len(failed) != 0 || len(done) != 1 || done["1002@default"] == "" {
+		t.Fatalf("rewritten %v failed %+v", done, failed)
+	}
+	b, _ := os.ReadFile(conf)
+	if want := strings.Replace(vm, "1111", done["1002@default"], 1); string(b) != want {
+		t.Errorf("file %q, want %q", b, want)
+	}
+}

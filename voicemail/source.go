@@ -85,6 +85,7 @@ func (s *Source) locate(t *Tree) ([]located, []string) {
 	}
 	var out []located
 	first := map[string]string{} // mailbox key → where it was defined
+	spoolSeen, spoolMissing := false, false
 	for _, box := range t.Boxes() {
 		f, e := box.File, box.Entry()
 		// A template's lines inherited by [general] or [zonemessages]
@@ -128,6 +129,18 @@ func (s *Source) locate(t *Tree) ([]located, []string) {
 		where := t.PasswordLocation
 		if e.PasswordLocation != "" {
 			where = e.PasswordLocation
+		}
+		if where == "spooldir" && !spoolSeen {
+			spoolSeen = true
+			if _, err := os.Stat(s.spoolDir()); errors.Is(err, fs.ErrNotExist) {
+				spoolMissing = true
+				problems = append(problems, fmt.Sprintf("%s: passwordlocation = spooldir, but the voicemail spool %s does not exist, so no mailbox's secret.conf was found and the voicemail.conf PINs are audited; "+
+					"if Asterisk's spool is elsewhere (astspooldir in asterisk.conf), set [audit.pins] spool_dir: until then --apply rewrites none of these PINs, as Asterisk may use others", s.Path, s.spoolDir()))
+			}
+		}
+		if where == "spooldir" && spoolMissing {
+			b.shared = true
+			b.Where += " (voicemail spool not found)"
 		}
 		if where == "spooldir" {
 			sf, err := s.secretFile(box.Context, e.Mailbox)
@@ -185,10 +198,7 @@ func (s *Source) locate(t *Tree) ([]located, []string) {
 // it does not exist or holds no password (Asterisk then falls back to
 // voicemail.conf).
 func (s *Source) secretFile(context, box string) (*File, error) {
-	dir := s.SpoolDir
-	if dir == "" {
-		dir = DefaultSpoolDir
-	}
+	dir := s.spoolDir()
 	if strings.ContainsAny(context+box, "/\x00") || context == "." || context == ".." || box == "." || box == ".." {
 		return nil, fmt.Errorf("its name cannot be a spool path")
 	}
@@ -209,6 +219,13 @@ func (s *Source) secretFile(context, box string) (*File, error) {
 	}
 	sf.backupBase = "secret.conf-" + context + "-" + box
 	return sf, nil
+}
+
+func (s *Source) spoolDir() string {
+	if s.SpoolDir == "" {
+		return DefaultSpoolDir
+	}
+	return s.SpoolDir
 }
 
 func mailbox(src string, f *File, e Entry) tollguard.Mailbox {
