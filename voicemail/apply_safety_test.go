@@ -146,3 +146,31 @@ func TestSpoolDirMissing(t *testing.T) {
 		t.Errorf("file %q, want %q", b, want)
 	}
 }
+
+// TestSecretConfSymlinkRefused: a secret.conf in the spool (Asterisk's
+// user's to change) that is a symlink is reported and not audited, so
+// --apply never writes through it to the file it names.
+func TestSecretConfSymlinkRefused(t *testing.T) {
+	dir, spool, other := t.TempDir(), t.TempDir(), t.TempDir()
+	conf := filepath.Join(dir, "voicemail.conf")
+	writeConf(t, conf, "[general]\npasswordlocation = spooldir\n[default]\n1001 => 482916,A\n")
+	target := filepath.Join(other, "root-owned.conf")
+	writeConf(t, target, "[general]\npassword=1234\n")
+	if err := os.MkdirAll(filepath.Join(spool, "default", "1001"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, filepath.Join(spool, "default", "1001", "secret.conf")); err != nil {
+		t.Fatal(err)
+	}
+	src := &voicemail.Source{Path: conf, SpoolDir: spool, BackupDir: t.TempDir(), Now: func() time.Time { return t0 }}
+	boxes, problems, err := src.Mailboxes(context.Background())
+	if err != nil || len(boxes) != 0 || len(problems) != 1 || !strings.Contains(problems[0], "is a symlink") {
+		t.Fatalf("boxes %+v problems %v err %v", boxes, problems, err)
+	}
+	if done, failed := applyPINs(t, src); len(done) != 0 || len(failed) != 0 {
+		t.Fatalf("rewritten %v failed %+v", done, failed)
+	}
+	if b, _ := os.ReadFile(target); string(b) != "[general]\npassword=1234\n" {
+		t.Errorf("the symlink's target was rewritten: %q", b)
+	}
+}

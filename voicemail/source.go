@@ -203,6 +203,12 @@ func (s *Source) secretFile(context, box string) (*File, error) {
 		return nil, fmt.Errorf("its name cannot be a spool path")
 	}
 	path := filepath.Join(dir, context, box, "secret.conf")
+	// Asterisk writes secret.conf as a plain file, and the spool is its
+	// user's: a symlink there could point --apply, run as root, at any
+	// file that reads as a secret.conf.
+	if fi, err := os.Lstat(path); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		return nil, fmt.Errorf("%s is a symlink, which Asterisk never writes there; make it a plain file", path)
+	}
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
