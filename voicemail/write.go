@@ -28,9 +28,15 @@ func WriteFileAtomic(path string, old, data []byte, backupDir string, now time.T
 
 // writeFileAtomic is WriteFileAtomic with the backup named after
 // backupBase ("" = the file's name): every mailbox's secret.conf has
-// the same name, and their backups may share one directory.
+// the same name, and their backups may share one directory. A file
+// with a backupBase (a secret.conf) is not replaced if it is a symlink.
 func writeFileAtomic(path string, old, data []byte, backupDir, backupBase string, now time.Time) error {
 	real, err := filepath.EvalSymlinks(path)
+	if backupBase != "" {
+		// A secret.conf in the spool, which Asterisk's user may turn
+		// into a symlink at any time: never followed (readAt refuses).
+		real, err = filepath.Abs(path)
+	}
 	if err != nil {
 		return fmt.Errorf("resolve %s: %w", path, err)
 	}

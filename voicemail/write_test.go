@@ -158,3 +158,27 @@ func TestWriteFileAtomicKeepsAnEditMadeMeanwhile(t *testing.T) {
 		t.Errorf("left behind: %v", ents)
 	}
 }
+
+// TestSecretWriteFollowsNoSymlink: a secret.conf turned into a symlink
+// between SetPINs' read and its write (the spool is Asterisk's user's)
+// is not written through, even to a file holding the same bytes.
+func TestSecretWriteFollowsNoSymlink(t *testing.T) {
+	box, other := t.TempDir(), t.TempDir()
+	target := filepath.Join(other, "target.conf")
+	old := "[general]\npassword=1234\n"
+	write(t, target, old)
+	link := filepath.Join(box, "secret.conf")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	err := writeFileAtomic(link, []byte(old), []byte("[general]\npassword=739104\n"), "", "secret.conf-default-1001", time.Now())
+	if err == nil || !strings.Contains(err.Error(), "changed while tollguard was rewriting PINs") {
+		t.Errorf("err %v", err)
+	}
+	if b, _ := os.ReadFile(target); string(b) != old {
+		t.Errorf("target rewritten: %q", b)
+	}
+	if ents, _ := os.ReadDir(other); len(ents) != 1 {
+		t.Errorf("files beside the target: %v", ents)
+	}
+}
