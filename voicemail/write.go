@@ -55,6 +55,11 @@ func writeFileAtomic(path string, old, data []byte, backupDir, backupBase string
 	if err != nil {
 		return err
 	}
+	if n := links(st); n > 1 {
+		// The rename replaces this name only: the others would keep
+		// the weak PINs, and whoever reads the file by them too.
+		return fmt.Errorf("%s has %d hard links: a rewrite would replace this name only and leave the old PINs under the others; nothing written: make it a file of its own (cp, then mv over the link) and run the audit again", path, n)
+	}
 	uid, gid, hasOwner := owner(st)
 	bfd := dfd
 	if backupDir == "" {
@@ -213,6 +218,14 @@ func fixOwnerMode(f *os.File, mode os.FileMode, uid, gid int, hasOwner bool) err
 		return fmt.Errorf("keep owner %d:%d (run tollguard as root or as the file's owner): %w", uid, gid, err)
 	}
 	return nil
+}
+
+// links is fi's hard-link count, 1 if the system does not say.
+func links(fi os.FileInfo) uint64 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return uint64(st.Nlink)
+	}
+	return 1
 }
 
 func owner(fi os.FileInfo) (uid, gid int, ok bool) {

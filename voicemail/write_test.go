@@ -182,3 +182,31 @@ func TestSecretWriteFollowsNoSymlink(t *testing.T) {
 		t.Errorf("files beside the target: %v", ents)
 	}
 }
+
+// TestRewriteRefusesHardLinks: the rename replaces one name, so a file
+// with other hard links would keep its weak PINs under those: nothing
+// is written, and the error says what to do.
+func TestRewriteRefusesHardLinks(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "voicemail.conf")
+	const text = "[default]\n1001 => 1234,Ann\n"
+	if err := os.WriteFile(conf, []byte(text), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	other := filepath.Join(dir, "voicemail.conf.link")
+	if err := os.Link(conf, other); err != nil {
+		t.Fatal(err)
+	}
+	err := WriteFileAtomic(conf, []byte(text), []byte("[default]\n1001 => 908172,Ann\n"), "", time.Now())
+	if err == nil || !strings.Contains(err.Error(), "has 2 hard links") || !strings.Contains(err.Error(), "make it a file of its own") {
+		t.Fatalf("err %v", err)
+	}
+	for _, p := range []string{conf, other} {
+		if b, _ := os.ReadFile(p); string(b) != text {
+			t.Errorf("%s: %q", p, b)
+		}
+	}
+	if es, _ := os.ReadDir(dir); len(es) != 2 {
+		t.Errorf("files left: %v", es)
+	}
+}
