@@ -93,7 +93,7 @@ func (r *auditRun) coverEndpoint(ctx context.Context, name string, gated map[str
 	// names, past the gate, unless Dial has i; with uri_pjsip chan_pjsip
 	// follows it within the same call, and Dial never hears of it.
 	if byNameWithoutPassword(ep) {
-		r.findNoAuth(name, ctxName, gated[ctxName])
+		r.findNoAuth(name, ctxName, gated[ctxName], strings.TrimSpace(ep.Get("acl")+" "+ep.Get("contact_acl")))
 	}
 	switch strings.ToLower(ep.Get("redirect_method")) {
 	case "uri_core":
@@ -139,16 +139,20 @@ func byNameWithoutPassword(ep ConfigObject) bool {
 
 // findNoAuth reports an endpoint anyone can be by sending its name:
 // critical in a gated context (its calls reach the trunks through the
-// gate, as its extension), a warning in any other.
-func (r *auditRun) findNoAuth(name, ctxName string, gated bool) {
+// gate, as its extension), a warning in any other, or where the
+// endpoint's acl limits who may send its requests.
+func (r *auditRun) findNoAuth(name, ctxName string, gated bool, acl string) {
 	sev, reach := SeverityWarning, "can send calls into its context "+ctxName+" without a password (a trunk's inbound routes, and any DISA, IVR or follow-me there, are theirs)"
 	if gated {
 		sev, reach = SeverityCritical, "can dial out from its context "+ctxName+" through the gate as this endpoint (only the extension's --cidr list, if it has one, stands in the way)"
 	}
+	if acl != "" {
+		sev, reach = SeverityWarning, reach+"; its acl ("+acl+") limits that to the addresses it permits"
+	}
 	r.find(AuditFinding{Check: AuditCheckNoAuth, Severity: sev, Subject: auditExtSubject(name), Extension: name,
 		Message: fmt.Sprintf("endpoint %s has no inbound auth and is identified by its name (identify_by username or auth_username): Asterisk asks it for no password, so anyone who sends a SIP From (or an Authorization header) of %s %s (unless [global] endpoint_identifier_order leaves those out); "+
 			"give a phone auth = its auth section, and a trunk identify_by = ip with an identify section of the carrier's addresses", name, name, reach),
-		Evidence: map[string]any{"context": ctxName, "gated": gated}})
+		Evidence: map[string]any{"context": ctxName, "gated": gated, "acl": acl}})
 }
 
 // maxListed is how many endpoints a finding names before "and N more".

@@ -398,7 +398,7 @@ func TestCoverageNoInboundAuth(t *testing.T) {
 	if rec.Get("identify_by") != "username,ip" || rec.Get("auth") != "1001" {
 		t.Fatalf("recorded endpoint: identify_by %q auth %q", rec.Get("identify_by"), rec.Get("auth"))
 	}
-	endpoint := func(name, context, auth, identifyBy string) {
+	endpoint := func(name, context, auth, identifyBy string, acl ...string) {
 		var o tollguard.ConfigObject
 		for _, f := range rec {
 			switch f.Attribute {
@@ -408,16 +408,19 @@ func TestCoverageNoInboundAuth(t *testing.T) {
 				f.Value = auth
 			case "identify_by":
 				f.Value = identifyBy
+			case "acl":
+				f.Value = strings.Join(acl, ",")
 			}
 			o = append(o, f)
 		}
 		h.fake.SetObject("endpoint", name, o, false)
 	}
-	endpoint("2001", "from-internal", "", "username,ip")   // a phone that lost its auth
-	endpoint("itsp", "from-trunk", "", "username,ip")      // a trunk left at the default
-	endpoint("itsp2", "from-trunk", "", "ip")              // a trunk identified by address only
-	endpoint("2002", "from-internal", "2002", "username")  // a phone with its auth
-	endpoint("2003", "from-internal", "", "auth_username") // an Authorization header's user, unchecked
+	endpoint("2001", "from-internal", "", "username,ip")        // a phone that lost its auth
+	endpoint("itsp", "from-trunk", "", "username,ip")           // a trunk left at the default
+	endpoint("itsp2", "from-trunk", "", "ip")                   // a trunk identified by address only
+	endpoint("2002", "from-internal", "2002", "username")       // a phone with its auth
+	endpoint("2003", "from-internal", "", "auth_username")      // an Authorization header's user, unchecked
+	endpoint("2004", "from-internal", "", "username", "office") // only from the acl's addresses
 	run := h.run(tollguard.CoverageAudit{}, false)
 	var got []string
 	for _, f := range run.Findings {
@@ -425,11 +428,14 @@ func TestCoverageNoInboundAuth(t *testing.T) {
 			got = append(got, f.Subject+" "+string(f.Severity))
 		}
 	}
-	if want := []string{"ext:2001 critical", "ext:2003 critical", "ext:itsp warning"}; !reflect.DeepEqual(got, want) {
+	if want := []string{"ext:2001 critical", "ext:2003 critical", "ext:2004 warning", "ext:itsp warning"}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("no_inbound_auth findings %q, want %q", got, want)
 	}
 	if f := audFinding(t, run, tollguard.AuditCheckNoAuth, "ext:2001"); !strings.Contains(f.Message, "of 2001 can dial out from its context from-internal through the gate") ||
 		!strings.Contains(f.Message, "identify_by = ip") {
+		t.Errorf("message %q", f.Message)
+	}
+	if f := audFinding(t, run, tollguard.AuditCheckNoAuth, "ext:2004"); !strings.Contains(f.Message, "its acl (office) limits that") {
 		t.Errorf("message %q", f.Message)
 	}
 	if f := audFinding(t, run, tollguard.AuditCheckNoAuth, "ext:itsp"); !strings.Contains(f.Message, "can send calls into its context from-trunk without a password") {
