@@ -174,3 +174,35 @@ func TestSecretConfSymlinkRefused(t *testing.T) {
 		t.Errorf("the symlink's target was rewritten: %q", b)
 	}
 }
+
+// TestSecretConfDirSymlinkRefused: a mailbox's spool directory that is
+// a symlink (Asterisk's user can swap it at any time) is not read
+// through, and --apply writes nothing into the directory it names, even
+// when that holds a secret.conf with the bytes read.
+func TestSecretConfDirSymlinkRefused(t *testing.T) {
+	dir, spool, other := t.TempDir(), t.TempDir(), t.TempDir()
+	conf := filepath.Join(dir, "voicemail.conf")
+	writeConf(t, conf, "[general]\npasswordlocation = spooldir\n[default]\n1001 => 482916,A\n")
+	target := filepath.Join(other, "secret.conf")
+	writeConf(t, target, "[general]\npassword=1234\n")
+	if err := os.MkdirAll(filepath.Join(spool, "default"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(other, filepath.Join(spool, "default", "1001")); err != nil {
+		t.Fatal(err)
+	}
+	src := &voicemail.Source{Path: conf, SpoolDir: spool, BackupDir: t.TempDir(), Now: func() time.Time { return t0 }}
+	boxes, problems, err := src.Mailboxes(context.Background())
+	if err != nil || len(boxes) != 0 || len(problems) != 1 || !strings.Contains(problems[0], "is a symlink") {
+		t.Fatalf("boxes %+v problems %v err %v", boxes, problems, err)
+	}
+	if done, failed := applyPINs(t, src); len(done) != 0 || len(failed) != 0 {
+		t.Fatalf("rewritten %v failed %+v", done, failed)
+	}
+	if b, _ := os.ReadFile(target); string(b) != "[general]\npassword=1234\n" {
+		t.Errorf("the symlink's target was rewritten: %q", b)
+	}
+	if ents, _ := os.ReadDir(other); len(ents) != 1 {
+		t.Errorf("files written into the symlink's target: %v", ents)
+	}
+}

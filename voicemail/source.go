@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -203,18 +204,12 @@ func (s *Source) secretFile(context, box string) (*File, error) {
 		return nil, fmt.Errorf("its name cannot be a spool path")
 	}
 	path := filepath.Join(dir, context, box, "secret.conf")
-	// Asterisk writes secret.conf as a plain file, and the spool is its
-	// user's: a symlink there could point --apply, run as root, at any
-	// file that reads as a secret.conf.
-	if fi, err := os.Lstat(path); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
-		return nil, fmt.Errorf("%s is a symlink, which Asterisk never writes there; make it a plain file", path)
-	}
-	data, err := os.ReadFile(path)
+	data, err := readSecret(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading it failed: %w", err)
+		return nil, err
 	}
 	sf := ParseSecret(path, data)
 	if sf.unsure != "" {
@@ -225,6 +220,32 @@ func (s *Source) secretFile(context, box string) (*File, error) {
 	}
 	sf.backupBase = "secret.conf-" + context + "-" + box
 	return sf, nil
+}
+
+// readSecret reads a spool secret.conf following no symlink at CONTEXT,
+// MAILBOX or secret.conf: Asterisk writes plain files there, and the
+// spool is its user's, so a symlink could point --apply, run as root, at
+// any file that reads as a secret.conf (or show such a file's PIN).
+func readSecret(path string) ([]byte, error) {
+	d, err := openSecretDir(path)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	fd, err := unix.Openat(int(d.Fd()), filepath.Base(path), unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.EMLINK) {
+		return nil, fmt.Errorf("%s is a symlink, which Asterisk never writes there; make it a plain file", path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading it failed: %w", &fs.PathError{Op: "open", Path: path, Err: err})
+	}
+	f := os.NewFile(uintptr(fd), path)
+	defer f.Close()
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return nil, fmt.Errorf("reading it failed: %w", err)
+	}
+	return data, nil
 }
 
 func (s *Source) spoolDir() string {

@@ -45,7 +45,12 @@ func writeFileAtomic(path string, old, data []byte, backupDir, backupBase string
 	// descriptor: a secret.conf's directory is Asterisk's to change, and
 	// one swapped for a symlink after the check must not send the write
 	// (as root, maybe) into the symlink's target.
-	d, err := os.Open(dir)
+	var d *os.File
+	if backupBase != "" {
+		d, err = openSecretDir(real)
+	} else {
+		d, err = os.Open(dir)
+	}
 	if err != nil {
 		return fmt.Errorf("rewrite %s: %w", path, err)
 	}
@@ -142,6 +147,34 @@ func writeFileAtomic(path string, old, data []byte, backupDir, backupBase string
 	ok = true
 	_ = d.Sync() // make the rename durable
 	return nil
+}
+
+// openSecretDir opens the directory of a spool secret.conf
+// (SPOOL/CONTEXT/MAILBOX/secret.conf) without following a symlink at
+// CONTEXT or MAILBOX: both are Asterisk's user's to swap, and one made a
+// symlink to a root-owned directory must not lead tollguard's read or
+// write there. SPOOL itself is the admin's setting and is followed.
+func openSecretDir(path string) (*os.File, error) {
+	box := filepath.Dir(path)
+	ctx := filepath.Dir(box)
+	d, err := os.Open(filepath.Dir(ctx))
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range []string{filepath.Base(ctx), filepath.Base(box)} {
+		sub := filepath.Join(d.Name(), name)
+		fd, err := unix.Openat(int(d.Fd()), name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		d.Close()
+		if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.EMLINK) || errors.Is(err, unix.ENOTDIR) {
+			// ELOOP (Linux, macOS) or EMLINK (FreeBSD): a symlink.
+			return nil, fmt.Errorf("%s is a symlink or not a directory, which Asterisk never makes in its spool; make it a plain directory", sub)
+		}
+		if err != nil {
+			return nil, &fs.PathError{Op: "open", Path: sub, Err: err}
+		}
+		d = os.NewFile(uintptr(fd), sub)
+	}
+	return d, nil
 }
 
 // readAt reads base in the directory dfd, not following a symlink, and

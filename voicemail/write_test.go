@@ -210,3 +210,29 @@ func TestRewriteRefusesHardLinks(t *testing.T) {
 		t.Errorf("files left: %v", es)
 	}
 }
+
+// TestSecretWriteFollowsNoDirSymlink: a mailbox directory swapped for
+// a symlink between SetPINs' read and its write is not followed, even
+// to a directory holding a secret.conf with the same bytes.
+func TestSecretWriteFollowsNoDirSymlink(t *testing.T) {
+	spool, other := t.TempDir(), t.TempDir()
+	old := "[general]\npassword=1234\n"
+	write(t, filepath.Join(other, "secret.conf"), old)
+	if err := os.Mkdir(filepath.Join(spool, "default"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(other, filepath.Join(spool, "default", "1001")); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(spool, "default", "1001", "secret.conf")
+	err := writeFileAtomic(p, []byte(old), []byte("[general]\npassword=739104\n"), "", "secret.conf-default-1001", time.Now())
+	if err == nil || !strings.Contains(err.Error(), "is a symlink") {
+		t.Errorf("err %v", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(other, "secret.conf")); string(b) != old {
+		t.Errorf("target rewritten: %q", b)
+	}
+	if ents, _ := os.ReadDir(other); len(ents) != 1 {
+		t.Errorf("files beside the target: %v", ents)
+	}
+}
