@@ -10,6 +10,7 @@ import (
 
 	"github.com/tollguard/tollguard"
 	"github.com/tollguard/tollguard/voicemail"
+	"golang.org/x/sys/unix"
 )
 
 // applyPINs runs `audit pins --apply` and returns the new PIN of each
@@ -204,5 +205,35 @@ func TestSecretConfDirSymlinkRefused(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(other); len(ents) != 1 {
 		t.Errorf("files written into the symlink's target: %v", ents)
+	}
+}
+
+// TestSecretConfFIFODoesNotHang: a FIFO named secret.conf (the spool's
+// owner can make one) is reported, not opened for a read that never
+// returns.
+func TestSecretConfFIFODoesNotHang(t *testing.T) {
+	dir, spool := t.TempDir(), t.TempDir()
+	conf := filepath.Join(dir, "voicemail.conf")
+	writeConf(t, conf, "[general]\npasswordlocation = spooldir\n[default]\n1001 => 482916,A\n")
+	box := filepath.Join(spool, "default", "1001")
+	if err := os.MkdirAll(box, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mkfifo(filepath.Join(box, "secret.conf"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	src := &voicemail.Source{Path: conf, SpoolDir: spool}
+	res := make(chan []string, 1)
+	go func() {
+		_, problems, _ := src.Mailboxes(context.Background())
+		res <- problems
+	}()
+	select {
+	case problems := <-res:
+		if len(problems) != 1 || !strings.Contains(problems[0], "not a plain file") {
+			t.Fatalf("problems %v", problems)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("reading a FIFO secret.conf hung")
 	}
 }

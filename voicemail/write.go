@@ -181,7 +181,7 @@ func openSecretDir(path string) (*os.File, error) {
 // fails unless it is a regular file holding old.
 func readAt(dfd int, base, path string, old []byte) (os.FileInfo, []byte, error) {
 	changed := fmt.Errorf("%s changed while tollguard was rewriting PINs; nothing written: run the audit again", path)
-	fd, err := unix.Openat(dfd, base, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	fd, err := unix.Openat(dfd, base, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0) // O_NONBLOCK: a FIFO put there must not hang the run
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w (%v)", changed, err)
 	}

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestWriteFileAtomic(t *testing.T) {
@@ -234,5 +236,28 @@ func TestSecretWriteFollowsNoDirSymlink(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(other); len(ents) != 1 {
 		t.Errorf("files beside the target: %v", ents)
+	}
+}
+
+// TestWriteFileAtomicFIFODoesNotHang: a file swapped for a FIFO between
+// the read and the write (the spool's owner can make one) ends the
+// rewrite with an error instead of an open that never returns.
+func TestWriteFileAtomicFIFODoesNotHang(t *testing.T) {
+	box := t.TempDir()
+	p := filepath.Join(box, "secret.conf")
+	if err := unix.Mkfifo(p, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res := make(chan error, 1)
+	go func() {
+		res <- WriteFileAtomic(p, []byte("[general]\npassword=1234\n"), []byte("[general]\npassword=739104\n"), "", time.Now())
+	}()
+	select {
+	case err := <-res:
+		if err == nil || !strings.Contains(err.Error(), "changed while tollguard was rewriting PINs") {
+			t.Errorf("err %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("rewriting a FIFO hung")
 	}
 }
