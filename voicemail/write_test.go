@@ -1,6 +1,7 @@
 package voicemail
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -259,5 +260,87 @@ func TestWriteFileAtomicFIFODoesNotHang(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("rewriting a FIFO hung")
+	}
+}
+
+// TestWriteFileAtomicFullDisk: a write that fails halfway (a full disk;
+// here the file size limit, which fails the write the same way) leaves
+// the original as it was, no temporary file, and says what failed.
+func TestWriteFileAtomicFullDisk(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "voicemail.conf")
+	old := "[default]\n1001 => 1234\n"
+	write(t, p, old)
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_FSIZE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	short := lim
+	short.Cur = uint64(len(old) + 4) // room for the backup, not the new file
+	if err := unix.Setrlimit(unix.RLIMIT_FSIZE, &short); err != nil {
+		t.Fatal(err)
+	}
+	err := WriteFileAtomic(p, []byte(old), []byte("[default]\n1001 => 739104\n; "+strings.Repeat("x", 4096)+"\n"), "", time.Now())
+	if err := unix.Setrlimit(unix.RLIMIT_FSIZE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	if err == nil || !strings.Contains(err.Error(), "rewrite "+p) || !errors.Is(err, unix.EFBIG) {
+		t.Errorf("err %v", err)
+	}
+	if b, _ := os.ReadFile(p); string(b) != old {
+		t.Errorf("original is %q", b)
+	}
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), ".tmp") {
+			t.Errorf("temporary file left: %s", e.Name())
+		}
+	}
+
+	// No room for the backup either: nothing is left but the original.
+	dir = t.TempDir()
+	p = filepath.Join(dir, "voicemail.conf")
+	write(t, p, old)
+	short.Cur = 4
+	if err := unix.Setrlimit(unix.RLIMIT_FSIZE, &short); err != nil {
+		t.Fatal(err)
+	}
+	err = WriteFileAtomic(p, []byte(old), []byte("[default]\n1001 => 739104\n"), "", time.Now())
+	if err := unix.Setrlimit(unix.RLIMIT_FSIZE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	if err == nil || !strings.Contains(err.Error(), "back up "+p+" (nothing written)") {
+		t.Errorf("err %v", err)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Errorf("left behind: %v", ents)
+	}
+}
+
+// TestWriteFileAtomicSeesSameSizeEdit: the check before the rename
+// compares bytes, so an edit of the same size with the mtime put back
+// (a PIN changed to another of the same length within the second) is
+// still seen and kept.
+func TestWriteFileAtomicSeesSameSizeEdit(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "voicemail.conf")
+	write(t, p, "[default]\n1001 => 1234\n")
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	afterCheck = func() {
+		write(t, p, "[default]\n1001 => 5839\n")
+		if err := os.Chtimes(p, fi.ModTime(), fi.ModTime()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer func() { afterCheck = nil }()
+	err = WriteFileAtomic(p, []byte("[default]\n1001 => 1234\n"), []byte("[default]\n1001 => 739104\n"), t.TempDir(), time.Now())
+	if err == nil || !strings.Contains(err.Error(), "changed while tollguard was rewriting PINs") {
+		t.Errorf("err %v", err)
+	}
+	if b, _ := os.ReadFile(p); string(b) != "[default]\n1001 => 5839\n" {
+		t.Errorf("file is %q", b)
 	}
 }
