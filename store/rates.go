@@ -212,18 +212,14 @@ func (ri *RateImport) swap(ctx, stop context.Context) error {
 		if ri.afterChunk != nil {
 			ri.afterChunk()
 		}
-		if n < importChunk {
-			break
-		}
 		if stop.Err() != nil {
 			ri.abandon(ctx, deck)
 			return ErrImportInterrupted
 		}
+		if n < importChunk {
+			break
+		}
 		time.Sleep(chunkPause)
-	}
-	if stop.Err() != nil {
-		ri.abandon(ctx, deck)
-		return ErrImportInterrupted
 	}
 	err = runTx(ctx, ri.conn, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE main.rate_decks SET state = 'old' WHERE state = 'live'`); err != nil {

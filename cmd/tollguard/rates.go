@@ -155,13 +155,14 @@ a nightly import of the carrier's file is cheap.`,
 				}
 				return tollguard.Errorf(code, "%s: %s\nnothing was imported; the previous deck is still in force", args[0], tollguard.ErrorMessage(err))
 			}
+			interrupted := tollguard.Errorf(tollguard.EUNAVAILABLE, "%s: interrupted before the new deck went live; nothing was imported, the previous deck is still in force", args[0])
 			if ctx.Err() != nil {
 				imp.Rollback()
-				return tollguard.Errorf(tollguard.EUNAVAILABLE, "%s: interrupted before the new deck went live; nothing was imported, the previous deck is still in force", args[0])
+				return interrupted
 			}
 			imp.SetCurrency(currency)
 			if err := imp.CommitContext(ctx); errors.Is(err, store.ErrImportInterrupted) {
-				return tollguard.Errorf(tollguard.EUNAVAILABLE, "%s: interrupted before the new deck went live; nothing was imported, the previous deck is still in force", args[0])
+				return interrupted
 			} else if err != nil {
 				return fmt.Errorf("commit rate deck: %w", err)
 			}
