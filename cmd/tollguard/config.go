@@ -420,10 +420,6 @@ func (c *Config) errAt(errs *ConfigErrors, msg string, key ...string) {
 	*errs = append(*errs, ConfigError{Path: c.displayPath(), Line: c.lineOf(key...), Msg: msg})
 }
 
-// envSettings are the settings the environment sets over the file, by
-// key: an error in one names the variable, not the file's line.
-var envSettings = map[string]string{"db": "TOLLGUARD_DB", "agi.listen": "TOLLGUARD_AGI_ADDR", "ari.url": "TOLLGUARD_ARI_URL"}
-
 func (c *Config) displayPath() string {
 	if c.path == "" {
 		return "config"
@@ -540,22 +536,27 @@ func checkDays(name string, n, least int) string {
 	return ""
 }
 
-// ApplyEnv applies the environment: TOLLGUARD_DB, TOLLGUARD_AGI_ADDR and
+// ApplyEnv applies the environment: TOLLGUARD_DB, TOLLGUARD_AGI_ADDR,
+// TOLLGUARD_ARI_URL and
 // the secrets of each section.
 func (c *Config) ApplyEnv(getenv func(string) string) {
-	for key, name := range envSettings {
-		if getenv(name) != "" {
+	// The settings the environment sets over the file, by key: an
+	// error in one names the variable, not the file's line (errAt).
+	for _, e := range []struct {
+		key, name string
+		to        *string
+	}{
+		{"db", "TOLLGUARD_DB", &c.DB},
+		{"agi.listen", "TOLLGUARD_AGI_ADDR", &c.AGI.Listen},
+		{"ari.url", "TOLLGUARD_ARI_URL", &c.ARI.URL},
+	} {
+		if v := getenv(e.name); v != "" {
+			*e.to = v
 			if c.fromEnv == nil {
 				c.fromEnv = map[string]string{}
 			}
-			c.fromEnv[key] = name
+			c.fromEnv[e.key] = e.name
 		}
-	}
-	if v := getenv("TOLLGUARD_DB"); v != "" {
-		c.DB = v
-	}
-	if v := getenv("TOLLGUARD_AGI_ADDR"); v != "" {
-		c.AGI.Listen = v
 	}
 	c.ARI.applyEnv(getenv)
 	c.Alerts.applyEnv(getenv)

@@ -112,9 +112,6 @@ func (a *ARIConfig) applyEnv(getenv func(string) string) {
 	if v := getenv("TOLLGUARD_ARI_PASSWORD"); v != "" {
 		a.password = v
 	}
-	if v := getenv("TOLLGUARD_ARI_URL"); v != "" {
-		a.URL = v
-	}
 }
 
 func (a *ARIConfig) maskSecrets() {
