@@ -537,8 +537,7 @@ func checkDays(name string, n, least int) string {
 }
 
 // ApplyEnv applies the environment: TOLLGUARD_DB, TOLLGUARD_AGI_ADDR,
-// TOLLGUARD_ARI_URL and
-// the secrets of each section.
+// TOLLGUARD_ARI_URL and the secrets of each section.
 func (c *Config) ApplyEnv(getenv func(string) string) {
 	// The settings the environment sets over the file, by key: an
 	// error in one names the variable, not the file's line (errAt).
