@@ -146,6 +146,35 @@ var dialplanCallerIDCodes = [...]string{"*67", "*82", "#31#", "*31#"}
 // include lets through before 112, 911 and 999 by itself.
 func DialplanCallerIDCodes() []string { return slices.Clone(dialplanCallerIDCodes[:]) }
 
+// DialplanCallerIDCode returns the code of DialplanCallerIDCodes that
+// dialled begins with, something following it, or "".
+func DialplanCallerIDCode(dialled string) string {
+	dialled = strings.TrimSpace(dialled)
+	for _, c := range dialplanCallerIDCodes {
+		if strings.HasPrefix(dialled, c) && len(dialled) > len(c) {
+			return c
+		}
+	}
+	return ""
+}
+
+// IsDialplanCodeEmergency reports whether dialled is one of the
+// include's own caller ID codes before an emergency number of a country
+// that uses that code (US *67 911, DE #31# 110): what the include dials
+// without the gate, whatever the account's country.
+func IsDialplanCodeEmergency(dialled string) bool {
+	code := DialplanCallerIDCode(dialled)
+	if code == "" {
+		return false
+	}
+	for _, country := range CallerIDCodeCountries(code) {
+		if IsEmergency(dialled, country) {
+			return true
+		}
+	}
+	return false
+}
+
 // CallerIDCodeCountries lists the countries that use code as a caller
 // ID code (callerIDCodes), sorted.
 func CallerIDCodeCountries(code string) []string {

@@ -57,7 +57,11 @@ func (s *Server) emergency(ctx context.Context, ss *session) {
 	}
 	s.cfg.metrics.Recorded(d.Verdict, d.Reason)
 	log = log.With(tollguard.LogCallID, d.CallID, tollguard.LogReason, string(d.Reason))
-	code := dialplanCallerIDCode(call.Dialled)
+	// The include lets its own caller ID codes through before an
+	// emergency number whatever the account's country, where the gate
+	// knows each only in its own: a GB account's *67112 comes here,
+	// and TOLLGUARD_EMERGENCY is not at fault.
+	code := tollguard.DialplanCallerIDCode(call.Dialled)
 	if d.Verdict != tollguard.Allow {
 		if code != "" {
 			log.Warn(callerIDCodeWhy(code) + "; recorded as denied, not charged. If the account's phones do use " + code +
@@ -103,21 +107,6 @@ func (s *Server) emergency(ctx context.Context, ss *session) {
 	}
 	log.Warn("an emergency number on the include's list was dialled, but the gate does not know it as one; recorded and charged as an ordinary call. "+
 		"Check the emergency numbers of the account's numbering plan", LogBillsec, billsec, LogDialStatus, dialStatus)
-}
-
-// dialplanCallerIDCode returns the caller ID code with * or # that
-// dialled begins with (tollguard.DialplanCallerIDCodes), or "". The
-// include lets those through before an emergency number whatever the
-// account's country, where the gate knows each only in its own: a GB
-// account's *67112 reaches this handler, not TOLLGUARD_EMERGENCY's fault.
-func dialplanCallerIDCode(dialled string) string {
-	dialled = strings.TrimSpace(dialled)
-	for _, c := range tollguard.DialplanCallerIDCodes() {
-		if strings.HasPrefix(dialled, c) && len(dialled) > len(c) {
-			return c
-		}
-	}
-	return ""
 }
 
 // callerIDCodeWhy says why the gate may not take an emergency number

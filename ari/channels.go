@@ -200,15 +200,8 @@ func (t *tracker) classify(dialled string, plan tollguard.NumberPlan) tollguard.
 	if num.Class == tollguard.ClassEmergency {
 		return num
 	}
-	for _, code := range tollguard.DialplanCallerIDCodes() {
-		if !strings.HasPrefix(dialled, code) {
-			continue
-		}
-		for _, country := range tollguard.CallerIDCodeCountries(code) {
-			if tollguard.IsEmergency(dialled, country) {
-				return tollguard.Number{Dialled: dialled, Class: tollguard.ClassEmergency, Type: tollguard.TypeShortCode}
-			}
-		}
+	if tollguard.IsDialplanCodeEmergency(dialled) {
+		return tollguard.Number{Dialled: dialled, Class: tollguard.ClassEmergency, Type: tollguard.TypeShortCode}
 	}
 	return num
 }
