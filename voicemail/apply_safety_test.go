@@ -163,17 +163,7 @@ func TestSecretConfSymlinkRefused(t *testing.T) {
 	if err := os.Symlink(target, filepath.Join(spool, "default", "1001", "secret.conf")); err != nil {
 		t.Fatal(err)
 	}
-	src := &voicemail.Source{Path: conf, SpoolDir: spool, BackupDir: t.TempDir(), Now: func() time.Time { return t0 }}
-	boxes, problems, err := src.Mailboxes(context.Background())
-	if err != nil || len(boxes) != 0 || len(problems) != 1 || !strings.Contains(problems[0], "is a symlink") {
-		t.Fatalf("boxes %+v problems %v err %v", boxes, problems, err)
-	}
-	if done, failed := applyPINs(t, src); len(done) != 0 || len(failed) != 0 {
-		t.Fatalf("rewritten %v failed %+v", done, failed)
-	}
-	if b, _ := os.ReadFile(target); string(b) != "[general]\npassword=1234\n" {
-		t.Errorf("the symlink's target was rewritten: %q", b)
-	}
+	refusesSymlink(t, conf, spool, target)
 }
 
 // TestSecretConfDirSymlinkRefused: a mailbox's spool directory that is
@@ -192,17 +182,7 @@ func TestSecretConfDirSymlinkRefused(t *testing.T) {
 	if err := os.Symlink(other, filepath.Join(spool, "default", "1001")); err != nil {
 		t.Fatal(err)
 	}
-	src := &voicemail.Source{Path: conf, SpoolDir: spool, BackupDir: t.TempDir(), Now: func() time.Time { return t0 }}
-	boxes, problems, err := src.Mailboxes(context.Background())
-	if err != nil || len(boxes) != 0 || len(problems) != 1 || !strings.Contains(problems[0], "is a symlink") {
-		t.Fatalf("boxes %+v problems %v err %v", boxes, problems, err)
-	}
-	if done, failed := applyPINs(t, src); len(done) != 0 || len(failed) != 0 {
-		t.Fatalf("rewritten %v failed %+v", done, failed)
-	}
-	if b, _ := os.ReadFile(target); string(b) != "[general]\npassword=1234\n" {
-		t.Errorf("the symlink's target was rewritten: %q", b)
-	}
+	refusesSymlink(t, conf, spool, target)
 	if ents, _ := os.ReadDir(other); len(ents) != 1 {
 		t.Errorf("files written into the symlink's target: %v", ents)
 	}
@@ -235,5 +215,23 @@ func TestSecretConfFIFODoesNotHang(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("reading a FIFO secret.conf hung")
+	}
+}
+
+// refusesSymlink checks that a symlink in the spool on the way to
+// target (a secret.conf holding password=1234) is reported, and that
+// --apply leaves target as it was.
+func refusesSymlink(t *testing.T, conf, spool, target string) {
+	t.Helper()
+	src := &voicemail.Source{Path: conf, SpoolDir: spool, BackupDir: t.TempDir(), Now: func() time.Time { return t0 }}
+	boxes, problems, err := src.Mailboxes(context.Background())
+	if err != nil || len(boxes) != 0 || len(problems) != 1 || !strings.Contains(problems[0], "is a symlink") {
+		t.Fatalf("boxes %+v problems %v err %v", boxes, problems, err)
+	}
+	if done, failed := applyPINs(t, src); len(done) != 0 || len(failed) != 0 {
+		t.Fatalf("rewritten %v failed %+v", done, failed)
+	}
+	if b, _ := os.ReadFile(target); string(b) != "[general]\npassword=1234\n" {
+		t.Errorf("the symlink's target was rewritten: %q", b)
 	}
 }
