@@ -50,8 +50,11 @@ once when the previous successful run of its audit did not find it.
   coverage   an anonymous endpoint, endpoints without inbound auth that
              Asterisk identifies by username (anyone who sends their name),
              endpoints in contexts without the gate, gated endpoints that
-             accept SIP transfers, fail2ban missing or without an asterisk
-             jail. Report only.
+             accept SIP transfers, endpoints that follow a far end's
+             redirect (redirect_method uri_core or uri_pjsip), the
+             dialplan's TOLLGUARD_EMERGENCY letting other numbers past the
+             gate or leaving out an emergency number, fail2ban missing or
+             without an asterisk jail. Report only.
   all        every audit above, in that order.
 
 When Asterisk refuses a change (403: no writable sorcery wizard), the run

@@ -337,6 +337,9 @@ func TestConfigCheck(t *testing.T) {
 		{"\n\n[agi]\nallowed = [\"10.0.0.0/40\"]\n", "bad.toml:4:"},
 		{"[agi]\ndecision_timeout = \"soon\"\n", "bad.toml:2:"},
 		{"[agi]\nmax_sessions = \"512\"\n", "bad.toml:2: agi.max_sessions: want a whole number, without quotes (max_sessions = 512)"},
+		// The example names the setting itself, not another one.
+		{"[agi]\nlisten = 5\n", `bad.toml:2: agi.listen: want a quoted string (listen = "...")`},
+		{"[agi]\nallowed = \"127.0.0.1/32\"\n", `bad.toml:2: agi.allowed: want a list in brackets (allowed = ["..."])`},
 		// A wrong type no longer hides the rest: the typo before it, the
 		// next wrong type and the bad value after it are reported too.
 		{"[agi]\ndecison_timeout = \"1s\"\nmax_sessions = \"512\"\nsession_timeout = 5\n[log]\nlevel = \"loud\"\n", "bad.toml:4: agi.session_timeout"},
@@ -373,7 +376,7 @@ func TestConfigCheck(t *testing.T) {
 		// A section written as a value or a list named Go types.
 		{"[[agi]]\n", "bad.toml:1: agi: want a section [agi]"},
 		{"audit = 5\n", "bad.toml:1: audit: want a section [audit]"},
-		{"[gate]\nsweep_interval = [\"1m\"]\n", `bad.toml:2: gate.sweep_interval: want a quoted duration ("300ms", "5s", "2h")`},
+		{"[gate]\nsweep_interval = [\"1m\"]\n", `bad.toml:2: gate.sweep_interval: want a quoted duration (sweep_interval = "5s"; "300ms", "2h")`},
 	} {
 		bad := filepath.Join(dir, "bad.toml")
 		os.WriteFile(bad, []byte(tc.text), 0o600)

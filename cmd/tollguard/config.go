@@ -273,7 +273,7 @@ func parseConfig(path, text string, c *Config) (*Config, error) {
 			}
 		} else if m := tomlLineRE.FindStringSubmatch(err.Error()); m != nil {
 			line, _ = strconv.Atoi(m[1])
-			msg = fmt.Sprintf("%s: %s", m[2], typeHint(m[3]))
+			msg = fmt.Sprintf("%s: %s", m[2], typeHint(m[2], m[3]))
 			if strings.Contains(m[3], "expected table but found") {
 				// "type mismatch for main.AGIConfig: ..." names Go types.
 				msg = sectionWanted(m[2])
@@ -345,15 +345,18 @@ func sectionWanted(name string) string {
 	return fmt.Sprintf("%s: want a section [%s] with one setting a line (see contrib/tollguard.toml), not a value or a [[%s]] list", name, name, name)
 }
 
-// typeHint rewords the TOML library's type mismatch as what to write.
-func typeHint(msg string) string {
+// typeHint rewords the TOML library's type mismatch as what to write,
+// with the setting's own name in the example (an example naming another
+// setting read as advice to write that one).
+func typeHint(key, msg string) string {
+	name := key[strings.LastIndex(key, ".")+1:]
 	want := map[string]string{
-		"integer": "a whole number, without quotes (max_sessions = 512)",
-		"string":  `a quoted string (level = "info")`,
-		"boolean": "true or false, without quotes",
-		"slice":   `a list in brackets (allowed = ["127.0.0.1/32"])`,
+		"integer": "a whole number, without quotes (" + name + " = 512)",
+		"string":  `a quoted string (` + name + ` = "...")`,
+		"boolean": "true or false, without quotes (" + name + " = true)",
+		"slice":   `a list in brackets (` + name + ` = ["..."])`,
 		// Duration, the one setting type read from text.
-		"primitive (string-like)": `a quoted duration ("300ms", "5s", "2h")`,
+		"primitive (string-like)": `a quoted duration (` + name + ` = "5s"; "300ms", "2h")`,
 	}
 	_, dest, ok := strings.Cut(msg, "destination has type ")
 	if w, known := want[dest]; ok && known {
