@@ -323,6 +323,7 @@ type sim struct {
 	args     [][]string
 	callerEx string // the extension that called the Gosub (STACK_PEEK)
 	master   *sim   // MASTER_CHANNEL: the channel the call began on; nil is this one
+	others   []*sim // IMPORT: other channels, found by CHANNEL(name)
 
 	agi      func(s *sim, url string, args []string) // sets the reply variables
 	agiCalls [][]string
@@ -624,6 +625,20 @@ func (s *sim) read(e string) string {
 			return s.master.subst("${" + args + "}")
 		}
 		return s.subst("${" + args + "}")
+	case "IMPORT":
+		// IMPORT(channel,variable): the variable read on the channel of
+		// that name, nothing when there is none (func_strings.c
+		// import_helper). The include reads plain variables only.
+		name, v, _ := strings.Cut(args, ",")
+		if strings.Contains(v, "(") {
+			s.t.Errorf("IMPORT(%s): reads a function on another channel, under its lock", args)
+		}
+		for _, o := range s.others {
+			if o.channel["name"] == name {
+				return o.get(v)
+			}
+		}
+		return ""
 	case "RAND":
 		if args != "0,2147483646" {
 			s.t.Errorf("RAND(%s): want the whole positive range", args)
@@ -1218,6 +1233,79 @@ func TestIncludeBehaviour(t *testing.T) {
 		s.call("0044207946000", "0044207946000")
 		if len(s.agiCalls) != 1 || s.agiCalls[0][2] != "1001" || s.agiCalls[0][3] != "192.0.2.10:5060" {
 			t.Errorf("AGI %q, want extension 1001 from its own phone", s.agiCalls)
+		}
+	})
+	t.Run("KeypadTransferIsNotTheTransferredCallsPhone", func(t *testing.T) {
+		// 2002 calls 1001 (no set_var of its own), which answers and
+		// transfers with the keypad to an outside number. Asterisk runs
+		// the transfer on a Local channel that carries what 1001's
+		// channel inherited from 2002's: 2002's extension and, when
+		// 2002's call went through the gate, its address. Taken as the
+		// call's source, a stolen 1001 password passed 2002's access
+		// list. The transferring phone is named in TRANSFERERNAME.
+		caller := newSim(t, "PJSIP")
+		caller.channel["name"] = "PJSIP/2002-00000030"
+		caller.channel["endpoint"] = "2002"
+		caller.channel["pjsip,remote_addr"] = "198.51.100.7:5060"
+		caller.agi = answers("allow", "ok", "", "60", true)
+		caller.call("1001", "1001")
+		phone := newSim(t, "PJSIP") // 1001's channel, rung by 2002
+		phone.channel["name"] = "PJSIP/1001-00000031"
+		phone.inherit(caller)
+		for _, tt := range []struct {
+			name       string
+			transferer *sim
+			passedDown bool // 2002's call went through the gate
+			want       string
+		}{
+			{"gated call from another extension", phone, true, ""},
+			{"ungated call from another extension (its set_var)", phone, false, ""},
+			{"the caller's own phone transfers", caller, true, "198.51.100.7:5060"},
+		} {
+			s := newSim(t, "Local")
+			s.master = caller
+			s.others = []*sim{caller, phone}
+			if tt.passedDown {
+				s.inherit(tt.transferer)
+			} else {
+				s.vars["TOLLGUARD_EXT"] = "2002"
+			}
+			s.vars["TRANSFERERNAME"] = tt.transferer.channel["name"]
+			s.agi = answers("allow", "ok", "", "61", true)
+			s.call("0044207946000", "0044207946000")
+			if len(s.agiCalls) != 1 || s.agiCalls[0][2] != "2002" || s.agiCalls[0][3] != tt.want {
+				t.Errorf("%s: AGI %q, want extension 2002 from %q", tt.name, s.agiCalls, tt.want)
+			}
+		}
+	})
+	t.Run("KeypadTransferOfTheCallersOwnCall", func(t *testing.T) {
+		// The phone that made the call (or is the paying extension's,
+		// by set_var=TOLLGUARD_PHONE) transfers it: its source holds.
+		for _, tt := range []struct {
+			name, transferer, phoneVar, want string
+		}{
+			{"named as its extension", "PJSIP/1001-0000002a", "", "192.0.2.10:5060"},
+			{"named otherwise, TOLLGUARD_PHONE", "PJSIP/phone-abc-0000002a", "1001", "192.0.2.10:5060"},
+			{"named otherwise, no TOLLGUARD_PHONE", "PJSIP/phone-abc-0000002a", "", ""},
+			{"the channel is gone", "PJSIP/phone-abc-0000002a", "-", ""},
+			{"a Local channel transfers (not a phone)", "Local/1001@from-internal-00000003;1", "", "192.0.2.10:5060"},
+		} {
+			own := newSim(t, "PJSIP")
+			own.channel["name"] = tt.transferer
+			if tt.phoneVar != "" && tt.phoneVar != "-" {
+				own.vars["TOLLGUARD_PHONE"] = tt.phoneVar
+			}
+			s := newSim(t, "Local")
+			if tt.phoneVar != "-" {
+				s.others = []*sim{own}
+			}
+			s.vars["TOLLGUARD_EXT"], s.vars["TOLLGUARD_SRC"], s.vars["TOLLGUARD_SRC_EXT"] = "1001", "192.0.2.10:5060", "1001"
+			s.vars["TRANSFERERNAME"] = tt.transferer
+			s.agi = answers("allow", "ok", "", "62", true)
+			s.call("0044207946000", "0044207946000")
+			if len(s.agiCalls) != 1 || s.agiCalls[0][2] != "1001" || s.agiCalls[0][3] != tt.want {
+				t.Errorf("%s: AGI %q, want extension 1001 from %q", tt.name, s.agiCalls, tt.want)
+			}
 		}
 	})
 	t.Run("InheritedARG2Ignored", func(t *testing.T) {
