@@ -158,7 +158,7 @@ func newAccountShowCommand(app *App) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "show ID",
-		Short: "Show every setting of an account",
+		Short: "Show every setting of an account and its international block history",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			db, err := app.Store(cmd.Context())
@@ -169,9 +169,19 @@ func newAccountShowCommand(app *App) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// Who set the international block, and when: a detector's
+			// respond action and an admin's `account block-intl` look
+			// alike in the reason alone.
+			blocks, err := db.Blocks(cmd.Context(), tollguard.BlockIntl, a.ID, zeroTime)
+			if err != nil {
+				return err
+			}
 			v := newAccountView(a)
 			if asJSON {
-				return app.printJSON(v)
+				return app.printJSON(struct {
+					accountView
+					History []blockView `json:"intl_block_history"`
+				}{v, newBlockViews(blocks)})
 			}
 			w := app.table()
 			row := func(k, v string) { fmt.Fprintf(w, "%s\t%s\n", k, v) }
@@ -199,7 +209,7 @@ func newAccountShowCommand(app *App) *cobra.Command {
 			row("national ceiling", perMinute(v.NationalCeiling))
 			row("international ceiling", perMinute(v.InternationalCeiling))
 			row("strict whitelist", yesNo(v.Whitelist))
-			row("international block", blockString(v.IntlBlock, v.IntlBlockReason))
+			row("international block", blockString(v.IntlBlock, v.IntlBlockReason+openBlockBy(blocks)))
 			row("zone", v.Zone)
 			row("business hours", orDash(v.Hours)+"  (empty = always open)")
 			row("holidays", orDash(strings.Join(v.Holidays, ", ")))
@@ -212,11 +222,24 @@ func newAccountShowCommand(app *App) *cobra.Command {
 			row("extension quota", fmt.Sprintf("%s in all, %s created per day", lim(v.MaxExtensions), lim(v.MaxCreatedPerDay)))
 			row("spend warning", fmt.Sprintf("threshold %s, or %s× last month", v.SpendThreshold, v.SpendFactor))
 			row("created", fmtTime(a.CreatedAt))
-			return w.Flush()
+			if err := w.Flush(); err != nil {
+				return err
+			}
+			return printBlocks(app, "international block history", blocks)
 		},
 	}
 	addJSON(cmd, &asJSON)
 	return cmd
+}
+
+// openBlockBy is " (by WHO)" for the block in force, if the history has it.
+func openBlockBy(bs []tollguard.Block) string {
+	for _, b := range bs {
+		if b.ClearedAt.IsZero() && b.SetBy != "" {
+			return " (by " + b.SetBy + ")"
+		}
+	}
+	return ""
 }
 
 // perMinute prints a ceiling as a rate; "none" is no rate ("none/min"

@@ -112,11 +112,11 @@ func newBlockViews(bs []tollguard.Block) []blockView {
 	return out
 }
 
-func printBlocks(app *App, bs []tollguard.Block) error {
+func printBlocks(app *App, title string, bs []tollguard.Block) error {
 	if len(bs) == 0 {
 		return nil
 	}
-	fmt.Fprintln(app.Out, "\nblock history:")
+	fmt.Fprintf(app.Out, "\n%s:\n", title)
 	w := app.table("SET", "BY", "REASON", "CLEARED", "CLEARED BY")
 	for _, b := range bs {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", fmtTime(b.SetAt), orDash(b.SetBy), orDash(b.Reason), fmtTime(b.ClearedAt), orDash(b.ClearedBy))

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -79,10 +80,23 @@ func TestAccountIntlBlock(t *testing.T) {
 	if out := c.ok("check", "1001", "0033123456789"); !strings.Contains(out, "intl_block") {
 		t.Errorf("check after the block:\n%s", out)
 	}
-	if out := c.ok("account", "show", "acme"); !strings.Contains(out, "IRSF suspected") {
-		t.Errorf("account show lacks the block:\n%s", out)
+	// Who set it: the reason alone does not tell an admin's block from
+	// a detector's.
+	if out := c.ok("account", "show", "acme"); !strings.Contains(out, "IRSF suspected (by admin:"+adminName()+")") ||
+		!strings.Contains(out, "international block history:") {
+		t.Errorf("account show lacks the block and who set it:\n%s", out)
 	}
 	c.ok("unblock", "--intl", "acme")
+	var shown struct {
+		History []struct {
+			SetBy     string `json:"set_by"`
+			ClearedBy string `json:"cleared_by"`
+		} `json:"intl_block_history"`
+	}
+	if err := json.Unmarshal([]byte(c.ok("account", "show", "acme", "--json")), &shown); err != nil ||
+		len(shown.History) != 1 || shown.History[0].SetBy != "admin:"+adminName() || shown.History[0].ClearedBy == "" {
+		t.Errorf("account show --json history %+v (%v)", shown.History, err)
+	}
 	if out := c.ok("check", "1001", "0033123456789"); strings.Contains(out, "intl_block") {
 		t.Errorf("check after unblock:\n%s", out)
 	}

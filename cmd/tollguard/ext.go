@@ -101,7 +101,7 @@ func newExtShowCommand(app *App) *cobra.Command {
 			if err := w.Flush(); err != nil {
 				return err
 			}
-			return printBlocks(app, blocks)
+			return printBlocks(app, "block history", blocks)
 		},
 	}
 	addJSON(cmd, &asJSON)
