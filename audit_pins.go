@@ -240,7 +240,11 @@ func (r *auditRun) auditSource(ctx context.Context, src MailboxSource, s AuditSe
 	}
 	if err != nil {
 		msg := "could not write the new PINs"
-		if len(done) > 0 {
+		switch {
+		case len(done) == len(changes):
+			// Written, but maybe not durably (a failed directory fsync).
+			msg = "wrote the new PINs above, but not safely: read the error"
+		case len(done) > 0:
 			msg = "could not finish writing the new PINs; the ones above are written, and their owners are told"
 		}
 		r.act(AuditAction{Kind: AuditActRewritePIN, Subject: "voicemail:" + src.Name(), Message: msg, Err: ErrorMessage(err)})

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -497,5 +498,43 @@ func TestPasswordLocationAsAsteriskReadsIt(t *testing.T) {
 	boxes, _, err = src.Mailboxes(context.Background())
 	if err != nil || len(boxes) != 1 || boxes[0].PIN != "482916" {
 		t.Fatalf("empty option: %+v %v", boxes, err)
+	}
+}
+
+// TestPINsAuditDirSyncFails: when the directory's fsync fails after
+// the rename, the new PINs are in force, so they are reported, and the
+// run says the rewrite may not survive a crash.
+func TestPINsAuditDirSyncFails(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "voicemail.conf")
+	writeConf(t, conf, "[default]\n1001 => 1111,Ann\n")
+	voicemail.FailSync(t, func(name string) error {
+		if strings.TrimSuffix(name, "/") == dir {
+			return syscall.EIO
+		}
+		return nil
+	})
+	src := &voicemail.Source{Path: conf, BackupDir: t.TempDir(), Now: func() time.Time { return t0 }}
+	e, _, _ := env(t, src)
+	run, err := tollguard.RunAudit(context.Background(), e, tollguard.PINsAudit{}, true, "cli", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pin, warned string
+	for _, a := range run.Actions {
+		if a.Kind != tollguard.AuditActRewritePIN {
+			continue
+		}
+		if a.Secret != "" {
+			pin = a.Secret
+		} else {
+			warned = a.Message + ": " + a.Err
+		}
+	}
+	if b, _ := os.ReadFile(conf); pin == "" || string(b) != "[default]\n1001 => "+pin+",Ann\n" {
+		t.Errorf("new PIN %q not reported, or file %q", pin, b)
+	}
+	if !strings.Contains(warned, "not safely") || !strings.Contains(warned, "crash") || !strings.Contains(warned, conf) {
+		t.Errorf("the run does not say the rewrite may not survive a crash: %q", warned)
 	}
 }

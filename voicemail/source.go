@@ -292,13 +292,19 @@ func (s *Source) SetPINs(ctx context.Context, changes []tollguard.PINChange) ([]
 		mine[b.file] = append(mine[b.file], c)
 	}
 	var done []tollguard.PINChange
+	var notDurable []error
 	confWritten, secretWritten := false, false
 	for _, f := range files {
 		if err := ctx.Err(); err != nil {
-			return done, err
+			return done, errors.Join(append(notDurable, err)...)
 		}
 		if err := writeFileAtomic(f.Path, f.Original(), f.Bytes(), s.BackupDir, f.backupBase, s.now()); err != nil {
-			return done, err
+			var nd *NotDurableError
+			if !errors.As(err, &nd) {
+				return done, errors.Join(append(notDurable, err)...)
+			}
+			// Written: its PINs are in force and must be reported.
+			notDurable = append(notDurable, err)
 		}
 		done = append(done, mine[f]...)
 		if f.secret {
@@ -314,10 +320,10 @@ func (s *Source) SetPINs(ctx context.Context, changes []tollguard.PINChange) ([]
 		// Set to now, as touch does: that needs write access, where
 		// explicit times need the owner (Asterisk's user, not ours).
 		if err := unix.Utimes(s.Path, nil); err != nil {
-			return done, fmt.Errorf("the new PINs are in secret.conf, but app_voicemail rereads them only when %s changes, and tollguard could not touch it (%v): touch it as its owner and reload app_voicemail, or restart Asterisk; until then the old PINs work", s.Path, err)
+			return done, errors.Join(append(notDurable, fmt.Errorf("the new PINs are in secret.conf, but app_voicemail rereads them only when %s changes, and tollguard could not touch it (%v): touch it as its owner and reload app_voicemail, or restart Asterisk; until then the old PINs work", s.Path, err))...)
 		}
 	}
-	return done, nil
+	return done, errors.Join(notDurable...)
 }
 
 func (s *Source) now() time.Time {

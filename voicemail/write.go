@@ -125,7 +125,7 @@ func writeFileAtomic(path string, old, data []byte, backupDir, backupBase string
 		tmp.Close()
 		return fmt.Errorf("rewrite %s: %w", path, err)
 	}
-	if err := tmp.Sync(); err != nil {
+	if err := syncFile(tmp); err != nil {
 		tmp.Close()
 		return fmt.Errorf("rewrite %s: %w", path, err)
 	}
@@ -145,9 +145,30 @@ func writeFileAtomic(path string, old, data []byte, backupDir, backupBase string
 		return fmt.Errorf("rewrite %s: %w", path, err)
 	}
 	ok = true
-	_ = d.Sync() // make the rename durable
+	// The rename is done, but only the directory's fsync makes it
+	// survive a crash: if that fails, say so rather than claim it safe.
+	if err := syncFile(d); err != nil {
+		return &NotDurableError{Path: path, Err: err}
+	}
 	return nil
 }
+
+// NotDurableError is a rewrite that is in place but whose directory
+// could not be synced: a crash (power loss) may undo the rename and
+// bring the old file, with the old PINs, back.
+type NotDurableError struct {
+	Path string
+	Err  error
+}
+
+func (e *NotDurableError) Error() string {
+	return fmt.Sprintf("the new %s is in place, but syncing its directory failed (%v): a crash or power loss may bring the old file, and the old PINs, back; run sync, check the file, and look at the disk", e.Path, e.Err)
+}
+
+func (e *NotDurableError) Unwrap() error { return e.Err }
+
+// syncFile is f.Sync; tests replace it to make an fsync fail.
+var syncFile = (*os.File).Sync
 
 // openSecretDir opens the directory of a spool secret.conf
 // (SPOOL/CONTEXT/MAILBOX/secret.conf) without following a symlink at
@@ -223,11 +244,18 @@ func writeNew(dfd int, path string, data []byte, mode os.FileMode, uid, gid int,
 		_ = unix.Unlinkat(dfd, path, 0)
 		return err
 	}
-	if err := f.Sync(); err != nil {
+	// A backup that is not synced or closed is not a backup: removed,
+	// so a failed run leaves only the original.
+	if err := syncFile(f); err != nil {
 		f.Close()
+		_ = unix.Unlinkat(dfd, path, 0)
 		return err
 	}
-	return f.Close()
+	if err := f.Close(); err != nil {
+		_ = unix.Unlinkat(dfd, path, 0)
+		return err
+	}
+	return nil
 }
 
 // fixOwnerMode gives f the original's mode and owner. Changing the

@@ -344,3 +344,51 @@ func TestWriteFileAtomicSeesSameSizeEdit(t *testing.T) {
 		t.Errorf("file is %q", b)
 	}
 }
+
+// TestWriteFileAtomicSyncFails: a backup whose fsync fails is removed
+// (nothing is written and nothing is left but the original), and a
+// failed fsync of the directory after the rename is an error that says
+// the new file may not survive a crash.
+func TestWriteFileAtomicSyncFails(t *testing.T) {
+	old := "[default]\n1001 => 1234\n"
+	t.Run("Backup", func(t *testing.T) {
+		dir := t.TempDir()
+		p := filepath.Join(dir, "voicemail.conf")
+		write(t, p, old)
+		FailSync(t, func(name string) error {
+			if strings.HasSuffix(name, ".bak") {
+				return unix.EIO
+			}
+			return nil
+		})
+		err := WriteFileAtomic(p, []byte(old), []byte("[default]\n1001 => 739104\n"), "", time.Now())
+		if err == nil || !strings.Contains(err.Error(), "back up "+p+" (nothing written)") || !errors.Is(err, unix.EIO) {
+			t.Errorf("err %v", err)
+		}
+		if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+			t.Errorf("left behind: %v", ents)
+		}
+		if b, _ := os.ReadFile(p); string(b) != old {
+			t.Errorf("original is %q", b)
+		}
+	})
+	t.Run("Directory", func(t *testing.T) {
+		dir := t.TempDir()
+		p := filepath.Join(dir, "voicemail.conf")
+		write(t, p, old)
+		FailSync(t, func(name string) error {
+			if name == dir || name == dir+"/" {
+				return unix.EIO
+			}
+			return nil
+		})
+		err := WriteFileAtomic(p, []byte(old), []byte("[default]\n1001 => 739104\n"), "", time.Now())
+		var nd *NotDurableError
+		if !errors.As(err, &nd) || !errors.Is(err, unix.EIO) || !strings.Contains(err.Error(), "crash") {
+			t.Fatalf("err %v, want a NotDurableError", err)
+		}
+		if b, _ := os.ReadFile(p); string(b) != "[default]\n1001 => 739104\n" {
+			t.Errorf("file is %q: the rename was done and must stay", b)
+		}
+	})
+}
