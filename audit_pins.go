@@ -194,9 +194,9 @@ func (r *auditRun) auditSource(ctx context.Context, src MailboxSource, s AuditSe
 	var changes []PINChange
 	for n, m := range boxes {
 		r.progress.report(n+1, len(boxes), m.Key())
-		if PINUnusable(m.PIN) {
+		if why := PINUnusableReason(m.PIN); why != "" {
 			r.find(AuditFinding{Check: AuditCheckWeakPIN, Severity: SeverityInfo, Subject: "mailbox:" + m.Key(),
-				Message:  fmt.Sprintf("voicemail PIN of %s (%s) begins with '*', which no caller can type (a '*' jumps to extension a): nobody can open this mailbox; set a PIN of digits", m.Key(), m.Where),
+				Message:  fmt.Sprintf("voicemail PIN of %s (%s) %s", m.Key(), m.Where, why),
 				Evidence: map[string]any{"source": src.Name(), "where": m.Where}})
 			continue
 		}

@@ -11,6 +11,21 @@ import (
 	"github.com/tollguard/tollguard"
 )
 
+func TestPINUnusable(t *testing.T) {
+	for pin, want := range map[string]string{
+		"*1234": "begins with '*'",
+		"2222 ": `is "2222 " with its blanks`, // "2222 ,Bob": append_mailbox keeps the blank
+		"22 22": "blank",
+		"2222":  "",
+		"":      "",
+	} {
+		got := tollguard.PINUnusableReason(pin)
+		if (want == "") != (got == "") || !strings.Contains(got, want) || tollguard.PINUnusable(pin) != (want != "") {
+			t.Errorf("PINUnusableReason(%q) = %q, want %q", pin, got, want)
+		}
+	}
+}
+
 func TestPINWeakness(t *testing.T) {
 	for _, tc := range []struct {
 		name, pin, mailbox string
@@ -30,6 +45,10 @@ func TestPINWeakness(t *testing.T) {
 		{"Short", "5821", "5000", []string{"shorter than 6 digits (4)"}},
 		{"Empty", "", "5000", []string{"empty"}},
 		{"TwoDigitsNotARun", "59", "5000", []string{"shorter"}},
+		// Untypable, so not weak: PINUnusable reports them.
+		{"Star", "*1234", "5000", nil},
+		{"BlankBeforeComma", "2222 ", "5000", nil},
+		{"TabBeforeComma", "2222\t", "5000", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := tollguard.PINWeakness(tc.pin, tc.mailbox, 6)

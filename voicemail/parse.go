@@ -81,7 +81,7 @@ type Entry struct {
 // mailbox line's value: PIN, full name, email, pager, options.
 func (ent *Entry) setValue(v string) {
 	fields := strings.Split(v, ",")
-	pin := trimSpaces(fields[0])
+	pin := fields[0] // untrimmed, as append_mailbox keeps it
 	ent.Locked = strings.HasPrefix(pin, "-")
 	ent.PIN = strings.TrimPrefix(pin, "-")
 	ent.FullName, ent.Email, ent.PasswordLocation = "", "", ""
@@ -332,14 +332,14 @@ func (f *File) parseLine(eff []byte, start, end, line int, sec section) section 
 	if !secretPIN && (f.secret || name == "" || !MailboxContext(ctx)) {
 		return sec
 	}
-	// The PIN is the value up to the first comma, without the spaces
-	// around it; a leading "-" locks it.
+	// The PIN is the value up to the first comma, blanks before the
+	// comma included: append_mailbox splits it with strsep and trims
+	// nothing ("2222 ,Bob" is the PIN "2222 "). A leading "-" locks it.
 	ps := vs
 	pe := ve
 	if i := bytes.IndexByte(eff[vs:ve], ','); i >= 0 && !secretPIN {
 		pe = vs + i
 	}
-	ps, pe = trimSpace(eff, ps, pe)
 	ent := Entry{Context: ctx, Mailbox: name, Line: line, Template: sec.template, block: sec.block, appendOp: appendOp}
 	if ps < pe && eff[ps] == '-' {
 		ps++

@@ -28,7 +28,9 @@ func TestParseSample(t *testing.T) {
 		{"voicemail.conf", "default", "1234", "4242", false, "Example Mailbox", "root@localhost"},
 		{"voicemail.conf", "default", "1001", "1001", false, "Alice Able", "alice@example.com"},
 		{"voicemail.conf", "default", "1002", "1111", true, "Bob Baker", "bob@example.com"},
-		{"voicemail.conf", "default", "1003", "839217", false, "Carol Chen", "carol@example.com"},
+		// append_mailbox keeps the blank before the comma (strsep, no
+		// trim): this PIN cannot be typed.
+		{"voicemail.conf", "default", "1003", "839217 ", false, "Carol Chen", "carol@example.com"},
 		{"voicemail.conf", "default", "1004", "2580", false, "Dan Doe", "dan@example.com"},
 		// Asterisk joins the text around an inline block comment.
 		{"voicemail.conf", "default", "1006", "5012", false, "ErinEve", "erin@example.com"},
@@ -36,7 +38,7 @@ func TestParseSample(t *testing.T) {
 		{"voicemail.conf", "default", "1008", "4321", false, "Grace After Include", "grace@example.com"},
 		{"voicemail.conf", "other", "2001", "123456", false, "Heidi", "heidi;x@example.com"},
 		{"voicemail.conf", "other", "2002", "9753", false, "Ivan Spaces", "ivan@example.com"},
-		{"voicemail.conf", "default", "1009", "1212", false, "Olivia Appended", ""},
+		{"voicemail.conf", "default", "1009", "1212 ", false, "Olivia Appended", ""},
 		// Included files: the glob is read in name order; a file with no
 		// [context] of its own continues the includer's.
 		{"no-context.conf", "default", "4001", "4001", false, "Leo Inherits", "leo@example.com"},
