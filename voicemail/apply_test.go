@@ -549,3 +549,119 @@ func TestPINsAuditDirSyncFails(t *testing.T) {
 		t.Errorf("the run does not say the rewrite may not survive a crash: %q", warned)
 	}
 }
+
+// TestPINsAuditUsersConf: app_voicemail (Asterisk 22) also loads the
+// categories of users.conf with hasvoicemail = yes (theirs, or else
+// [general]'s: ast_config_option) as mailboxes in voicemail.conf's
+// userscontext, before voicemail.conf's own, with the PIN that
+// apply_options_full leaves: the last vmsecret, else the SIP secret.
+// --apply rewrites only a PIN on one vmsecret line of its own.
+func TestPINsAuditUsersConf(t *testing.T) {
+	dir := t.TempDir()
+	conf, users := filepath.Join(dir, "voicemail.conf"), filepath.Join(dir, "users.conf")
+	writeConf(t, conf, "[general]\nuserscontext = office\n\n[office]\n1005 => 4444,Eve\n\n[default]\n1001 => 739104,Own\n")
+	uc := "[general]\nhasvoicemail = yes\n\n[tmpl](!)\nvmsecret = 2222\n\n" +
+		"[1001]\nfullname = Ann\nemail = ann@example.com\nvmsecret = 1234\n\n" + // line 7
+		"[1002](tmpl)\n\n" + // inherited: not its own line
+		"[1003]\nsecret = 1111\n\n" + // the SIP secret is the PIN
+		"[1004]\nhasvoicemail = no\nvmsecret = 0000\n\n" + // no mailbox
+		"[1005]\nvmsecret = 5555\n\n" + // line 22; voicemail.conf's 1005@office is ignored
+		"[1006]\ncontext = other\n\n" + // no PIN at all
+		"[1007]\nvmsecret = 582946\n"
+	writeConf(t, users, uc)
+	src := &voicemail.Source{Path: conf, BackupDir: t.TempDir(), Now: func() time.Time { return t0 }}
+	e, fake, _ := env(t, src)
+	run, err := tollguard.RunAudit(context.Background(), e, tollguard.PINsAudit{}, true, "cli", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	where := map[string]string{}
+	var problems []string
+	for _, f := range run.Findings {
+		switch f.Check {
+		case tollguard.AuditCheckWeakPIN:
+			if box, ok := strings.CutPrefix(f.Subject, "mailbox:"); ok {
+				where[box], _ = f.Evidence["where"].(string)
+			} else if !strings.Contains(f.Message, "users.conf mailbox") {
+				t.Errorf("the summary of PINs left alone does not name users.conf: %q", f.Message)
+			}
+		case tollguard.AuditCheckSource:
+			problems = append(problems, f.Message)
+		}
+	}
+	for box, want := range map[string]string{
+		"1001@office": users + ":10",
+		"1002@office": users + ":5 (inherited by [1002] from [tmpl])",
+		"1003@office": users + ":15 (no vmsecret in [1003]: app_voicemail takes its secret, the SIP password, as the PIN",
+		"1005@office": users + ":22",
+		"1006@office": users + ":24 ([1006] has voicemail and no vmsecret",
+	} {
+		if !strings.HasPrefix(where[box], want) {
+			t.Errorf("%s: where %q, want %q", box, where[box], want)
+		}
+	}
+	if len(where) != 5 {
+		t.Errorf("weak PINs %v", where)
+	}
+	if len(problems) != 1 || !strings.Contains(problems[0], conf+":5: mailbox 1005@office is defined again (first at "+users+":21)") {
+		t.Errorf("problems %q", problems)
+	}
+	newPINs := map[string]string{}
+	for _, a := range run.Actions {
+		if a.Kind == tollguard.AuditActRewritePIN && a.Secret != "" {
+			newPINs[strings.TrimPrefix(a.Subject, "mailbox:")] = a.Secret
+		}
+	}
+	want := strings.Replace(strings.Replace(uc, "vmsecret = 1234", "vmsecret = "+newPINs["1001@office"], 1), "vmsecret = 5555", "vmsecret = "+newPINs["1005@office"], 1)
+	if b, _ := os.ReadFile(users); len(newPINs) != 2 || string(b) != want {
+		t.Errorf("new PINs %v; users.conf =\n%s\nwant\n%s", newPINs, b, want)
+	}
+	if r := fake.RequestsMatching("PUT", "/asterisk/modules/app_voicemail.so"); len(r) != 1 {
+		t.Errorf("reload requests %d: app_voicemail rereads users.conf when it changed", len(r))
+	}
+	boxes, _, err := src.Mailboxes(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range boxes {
+		if pin, ok := newPINs[b.Key()]; ok && b.PIN != pin {
+			t.Errorf("%s: PIN %q after --apply, want %q", b.Key(), b.PIN, pin)
+		}
+	}
+}
+
+// TestUsersConfNeedsHasVoicemail: a users.conf category is a mailbox
+// only with hasvoicemail true, its own or [general]'s; its context is
+// "default" when voicemail.conf sets no userscontext; users_conf names
+// the file, and without one users.conf is looked for in config_dir.
+func TestUsersConfNeedsHasVoicemail(t *testing.T) {
+	dir, etc := t.TempDir(), t.TempDir()
+	conf := filepath.Join(dir, "voicemail.conf")
+	writeConf(t, conf, "[default]\n")
+	uc := "[general]\nhasvoicemail = no\n[1001]\nvmsecret = 1234\n[1002]\nhasvoicemail = yes\nvmsecret = 2222\n[1003]\nvmsecret = 3333\nhasvoicemail = on\nhasvoicemail = no\n"
+	writeConf(t, filepath.Join(etc, "users.conf"), uc)
+	writeConf(t, filepath.Join(dir, "mine.conf"), "[1004]\nhasvoicemail = yes\n")
+	for _, tc := range []struct {
+		name string
+		src  *voicemail.Source
+		want []string
+	}{
+		{"NoneNextToVoicemailConf", &voicemail.Source{Path: conf}, nil},
+		{"ConfigDir", &voicemail.Source{Path: conf, ConfigDir: etc}, []string{"1002@default=2222"}},
+		{"UsersConf", &voicemail.Source{Path: conf, UsersConf: filepath.Join(dir, "mine.conf")}, []string{"1004@default="}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			boxes, problems, err := tc.src.Mailboxes(context.Background())
+			if err != nil || len(problems) != 0 {
+				t.Fatalf("err %v, problems %q", err, problems)
+			}
+			var got []string
+			for _, b := range boxes {
+				got = append(got, b.Key()+"="+b.PIN)
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("mailboxes %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

@@ -99,7 +99,8 @@ func TestFuzzCorpusCommitted(t *testing.T) {
 
 // FuzzLoad checks the loader on trees of three files (the input split
 // at NUL bytes: voicemail.conf, a.conf, b.conf, which may include each
-// other, themselves or globs, define templates and inherit): it never
+// other, themselves or globs, define templates and inherit), and a
+// users.conf (a fourth part, which may include them too): it never
 // panics, and after --apply gives every mailbox its own new PIN, a
 // fresh load finds the same mailboxes, the rewritten ones with exactly
 // their new PIN and every other with its old one, so no rewrite
@@ -111,13 +112,14 @@ func FuzzLoad(f *testing.F) {
 		"[default]\n#include a.conf\n[other]\n#include a.conf\n#include *.conf\x001001 => 1111\n\x00#include b.conf\n",
 		"[Default]\n1001 => 1111\n[default]\n1001 => 2222\n[DEFAULT](+)\n\\1003 => 3333\n1004 += 44\n1004 +=44\x00\x00",
 		"[general]\nsearchcontexts=yes\npasswordlocation=spooldir\n[t](!,x)\n[x]\n1 => -1\r\n[y](t)\n1 = 2,A,B,C,passwordlocation=spooldir\x00[z]\n#tryinclude b.conf\x00;-- x\n--;2 => 3",
+		"[general]\nuserscontext=u\n[u]\n1002 => 1111\x00\x00\x00[general]\nhasvoicemail=yes\n[t](!)\nvmsecret=2222\n[1001](t)\n[1002]\nsecret=abc\nvmsecret = 1 ,2\n[1003]\nhasvoicemail=no\n[1004]\nvmsecret=-3333\nvmsecret+=4\n[1005]\nvmsecret=5555\n",
 	} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		parts := bytes.SplitN(data, []byte{0}, 3)
+		parts := bytes.SplitN(data, []byte{0}, 4)
 		dir := t.TempDir()
-		names := []string{"voicemail.conf", "a.conf", "b.conf"}
+		names := []string{"voicemail.conf", "a.conf", "b.conf", "users.conf"}
 		for i, p := range parts {
 			if err := os.WriteFile(filepath.Join(dir, names[i]), p, 0o600); err != nil {
 				t.Fatal(err)
@@ -129,15 +131,15 @@ func FuzzLoad(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t1, err := Load(src.Path, "")
+		t1, ut1, err := src.load()
 		if err != nil {
 			t.Fatal(err)
 		}
-		located, _ := src.locate(t1)
+		located, _ := src.locate(t1, ut1)
 		var changes []tollguard.PINChange
 		newPIN := map[string]string{}
 		for i, b := range located {
-			if b.file.Entries[b.entry].pinSplit {
+			if b.entry < 0 || b.file.Entries[b.entry].pinSplit {
 				continue // SetPINs refuses these, for the admin to edit
 			}
 			pin := fmt.Sprintf("9%06d", i)

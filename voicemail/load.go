@@ -39,6 +39,15 @@ type Tree struct {
 	// ExternPass is [general] externpass, or else externpassnotify, as
 	// "name=command": a program that keeps the PINs elsewhere too.
 	ExternPass string
+	// UsersContext is [general] userscontext: the context of the
+	// mailboxes users.conf defines ("default" if unset).
+	UsersContext string
+
+	name string // "voicemail.conf" or "users.conf", for problems
+	// hasVoicemail is [general] hasvoicemail, which a users.conf
+	// category without its own takes (ast_config_option).
+	hasVoicemail    string
+	hasVoicemailSet bool
 
 	// boxes are the mailbox lines in reading order (an inherited line
 	// where its category opens); Boxes gives them category by category.
@@ -84,6 +93,8 @@ func (b Box) Entry() Entry {
 // and the lines it inherits, in order.
 type category struct {
 	name     string
+	file     *File // where it was first opened
+	line     int
 	template bool
 	boxes    []int     // indexes in Tree.boxes
 	settings []setting // inherited ones first
@@ -94,6 +105,11 @@ type category struct {
 // directory of path), as Asterisk resolves them against its config
 // directory. Only a missing or unreadable top file is an error.
 func Load(path, configDir string) (*Tree, error) {
+	return load(path, configDir, "voicemail.conf")
+}
+
+// load is Load for a file Asterisk knows as name.
+func load(path, configDir, name string) (*Tree, error) {
 	if configDir == "" {
 		configDir = filepath.Dir(path)
 	}
@@ -101,7 +117,7 @@ func Load(path, configDir string) (*Tree, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
-	t := &Tree{reads: map[string]int{}}
+	t := &Tree{reads: map[string]int{}, name: name, UsersContext: "default"}
 	t.add(path, data, section{block: -1}, nil, configDir, 0)
 	reported := map[string]bool{}
 	for _, f := range t.Files {
@@ -157,6 +173,10 @@ func (t *Tree) readGeneral() {
 			}
 		case "aliasescontext":
 			t.AliasesContext = s.value
+		case "userscontext":
+			t.UsersContext = s.value
+		case "hasvoicemail":
+			t.hasVoicemail, t.hasVoicemailSet = s.value, true
 		case "searchcontexts":
 			t.SearchContexts = astTrue(s.value)
 		case "externpass", "externpassnotify":
@@ -307,15 +327,15 @@ func (t *Tree) openBlock(f *File, i int) *category {
 	if b.add {
 		c := t.findCategory(b.name, false)
 		if c == nil {
-			t.Problems = append(t.Problems, fmt.Sprintf("%s: [%s](+) adds to a category that does not exist; Asterisk refuses to load voicemail.conf", where, b.name))
-			c = &category{name: b.name}
+			t.Problems = append(t.Problems, fmt.Sprintf("%s: [%s](+) adds to a category that does not exist; Asterisk refuses to load %s", where, b.name, t.name))
+			c = &category{name: b.name, file: f, line: b.line}
 			t.cats = append(t.cats, c)
 		}
 		c.template = c.template || b.template
 		t.inherit(c, b, where)
 		return c
 	}
-	c := &category{name: b.name, template: b.template}
+	c := &category{name: b.name, template: b.template, file: f, line: b.line}
 	t.inherit(c, b, where)
 	t.cats = append(t.cats, c)
 	return c
@@ -327,7 +347,7 @@ func (t *Tree) inherit(c *category, b block, where string) {
 	for _, base := range b.inherits {
 		from := t.findCategory(base, true)
 		if from == nil {
-			t.Problems = append(t.Problems, fmt.Sprintf("%s: [%s] inherits from [%s], which does not exist; Asterisk refuses to load voicemail.conf", where, b.name, base))
+			t.Problems = append(t.Problems, fmt.Sprintf("%s: [%s] inherits from [%s], which does not exist; Asterisk refuses to load %s", where, b.name, base, t.name))
 			continue
 		}
 		for _, bi := range from.boxes {
@@ -378,7 +398,7 @@ func (t *Tree) include(f *File, inc Include, configDir string, depth int) {
 	}
 	if len(files) == 0 {
 		if inc.Directive == "include" {
-			t.Problems = append(t.Problems, fmt.Sprintf("%s: #include %s: no such file; Asterisk refuses to load voicemail.conf with a missing #include (use #tryinclude for optional files)", where, inc.Target))
+			t.Problems = append(t.Problems, fmt.Sprintf("%s: #include %s: no such file; Asterisk refuses to load %s with a missing #include (use #tryinclude for optional files)", where, inc.Target, t.name))
 		}
 		return
 	}

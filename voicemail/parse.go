@@ -323,7 +323,7 @@ func (f *File) parseLine(eff []byte, start, end, line int, sec section) section 
 	general := strings.EqualFold(ctx, "general") && !sec.template
 	if !f.secret && !appendOp {
 		switch n := strings.ToLower(name); n {
-		case "passwordlocation", "aliasescontext", "searchcontexts", "externpass", "externpassnotify":
+		case "passwordlocation", "aliasescontext", "searchcontexts", "externpass", "externpassnotify", "userscontext", "hasvoicemail":
 			f.settings = append(f.settings, setting{line: line, name: n, value: f.text(eff, vs, ve)})
 		}
 	}

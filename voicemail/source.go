@@ -23,6 +23,11 @@ type Source struct {
 	// "" = next to the file, as a dot-file (".voicemail.conf.tollguard-
 	// 20261123T010203Z.bak") so that "#include *.conf" globs skip it.
 	BackupDir string
+	// UsersConf is users.conf, whose categories with hasvoicemail = yes
+	// app_voicemail (Asterisk 22 and older) loads as mailboxes too; ""
+	// = users.conf in ConfigDir, as Asterisk reads it from its config
+	// directory. A missing file is normal: it has no mailboxes.
+	UsersConf string
 	// SpoolDir is Asterisk's voicemail spool ("" = DefaultSpoolDir),
 	// where a mailbox with passwordlocation=spooldir keeps its PIN in
 	// CONTEXT/MAILBOX/secret.conf.
@@ -44,16 +49,42 @@ func (s *Source) ReloadModule() string { return "app_voicemail.so" }
 // Mailboxes lists every mailbox in voicemail.conf and its includes,
 // each with the PIN Asterisk uses (see located).
 func (s *Source) Mailboxes(ctx context.Context) ([]tollguard.Mailbox, []string, error) {
-	t, err := Load(s.Path, s.ConfigDir)
+	t, ut, err := s.load()
 	if err != nil {
 		return nil, nil, err
 	}
-	boxes, problems := s.locate(t)
+	boxes, problems := s.locate(t, ut)
 	out := make([]tollguard.Mailbox, len(boxes))
 	for i, b := range boxes {
 		out[i] = b.Mailbox
 	}
 	return out, problems, nil
+}
+
+// load reads voicemail.conf and, if there is one, users.conf (nil if
+// not; one that cannot be read is a problem in the returned Tree).
+func (s *Source) load() (*Tree, *Tree, error) {
+	t, err := Load(s.Path, s.ConfigDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	configDir := s.ConfigDir
+	if configDir == "" {
+		configDir = filepath.Dir(s.Path)
+	}
+	path := s.UsersConf
+	if path == "" {
+		path = filepath.Join(configDir, "users.conf")
+	}
+	ut, err := load(path, configDir, "users.conf")
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return t, nil, nil
+	case err != nil:
+		t.Problems = append(t.Problems, fmt.Sprintf("%v: app_voicemail loads the mailboxes of users.conf (hasvoicemail = yes) too, and those are not audited: give tollguard read access (write access for --apply), or set [audit.pins] users_conf", err))
+		return t, nil, nil
+	}
+	return t, ut, nil
 }
 
 // located is a mailbox and the file entry that holds its PIN.
@@ -78,8 +109,8 @@ type located struct {
 // mailbox's secret.conf has a [general] password, which then wins. A
 // secret.conf that cannot be read leaves the mailbox out, with a
 // problem: its PIN is unknown.
-func (s *Source) locate(t *Tree) ([]located, []string) {
-	problems := t.Problems
+func (s *Source) locate(t, ut *Tree) ([]located, []string) {
+	problems := append([]string(nil), t.Problems...)
 	if name, cmd, ok := strings.Cut(t.ExternPass, "="); ok && strings.TrimSpace(cmd) != "" {
 		problems = append(problems, fmt.Sprintf("%s: [general] %s = %s: voicemail PINs are also kept by that program; "+
 			"a PIN tollguard writes here is not passed to it, and whatever it keeps may write the old PIN back: change weak PINs there too", s.Path, name, cmd))
@@ -87,6 +118,93 @@ func (s *Source) locate(t *Tree) ([]located, []string) {
 	var out []located
 	first := map[string]string{} // mailbox key → where it was defined
 	spoolSeen, spoolMissing := false, false
+	// spool gives b the PIN of its secret.conf when passwordlocation
+	// (where) is spooldir and it has one; false: the PIN is unknown.
+	spool := func(b located, where, at, ctx, box, fullName, email string) (located, bool) {
+		if where != "spooldir" {
+			return b, true
+		}
+		if !spoolSeen {
+			spoolSeen = true
+			if _, err := os.Stat(s.spoolDir()); errors.Is(err, fs.ErrNotExist) {
+				spoolMissing = true
+				problems = append(problems, fmt.Sprintf("%s: passwordlocation = spooldir, but the voicemail spool %s does not exist, so no mailbox's secret.conf was found and the voicemail.conf PINs are audited; "+
+					"if Asterisk's spool is elsewhere (astspooldir in asterisk.conf), set [audit.pins] spool_dir: until then --apply rewrites none of these PINs, as Asterisk may use others", s.Path, s.spoolDir()))
+			}
+		}
+		if spoolMissing {
+			b.shared = true
+			b.Where += " (voicemail spool not found)"
+		}
+		sf, err := s.secretFile(ctx, box)
+		switch {
+		case err != nil:
+			problems = append(problems, fmt.Sprintf("%s: mailbox %s@%s keeps its PIN in the spool (passwordlocation = spooldir), and %v; "+
+				"not audited: give tollguard read access (and write access for --apply), or set [audit.pins] spool_dir", at, box, ctx, err))
+			return b, false
+		case sf != nil:
+			se := sf.Entries[0] // the password app_voicemail reads (foldSecret)
+			b = located{Mailbox: mailbox(s.Path, sf, se), file: sf, entry: 0, shared: se.pinSplit}
+			b.Context, b.Mailbox.Mailbox, b.FullName, b.Email = ctx, box, fullName, email
+			if se.pinSplit {
+				b.Where += " (with \"+=\" or a ';' or comment inside: change it by hand)"
+			}
+		}
+		return b, true
+	}
+	if ut != nil {
+		problems = append(problems, ut.Problems...)
+		for _, u := range ut.usersBoxes() {
+			ctx, name := t.UsersContext, u.cat.name
+			at := fmt.Sprintf("%s:%d", u.cat.file.Path, u.cat.line)
+			// find_or_create: users.conf's mailboxes are created first.
+			if strings.HasPrefix(name, "*") {
+				problems = append(problems, fmt.Sprintf("%s: users.conf mailbox %s@%s begins with '*', which app_voicemail ignores; rename the category", at, name, ctx))
+				continue
+			}
+			key := strings.ToLower(name) + "@" + strings.ToLower(ctx)
+			if t.SearchContexts {
+				key = strings.ToLower(name)
+			}
+			if prev, ok := first[key]; ok {
+				problems = append(problems, fmt.Sprintf("%s: mailbox %s@%s is defined again (first at %s); app_voicemail ignores this definition, so it is not audited", at, name, ctx, prev))
+				continue
+			}
+			first[key] = at
+			b := located{Mailbox: tollguard.Mailbox{Source: s.Path, Where: at, Context: ctx, Mailbox: name,
+				PIN: u.pin, Locked: u.locked, FullName: u.fullName, Email: u.email}, file: u.cat.file, entry: -1, shared: true}
+			if u.src == nil {
+				b.Where += fmt.Sprintf(" ([%s] has voicemail and no vmsecret: add vmsecret = a PIN of digits)", name)
+			} else {
+				f, e := u.src.File, u.src.File.Entries[u.src.Index]
+				b.file, b.entry, b.Where = f, u.src.Index, fmt.Sprintf("%s:%d", f.Path, e.Line)
+				// Rewritten only when the PIN is all of one vmsecret line
+				// of the category's own, like a voicemail.conf line.
+				whole := string(f.data[e.pinStart:e.pinEnd]) == u.pin && !e.pinSplit
+				b.shared = !u.fromVMSecret() || u.vmsecrets > 1 || u.src.Inherited != "" || len(u.src.Appended) > 0 || f.multi || !whole
+				switch {
+				case !u.fromVMSecret():
+					b.Where += fmt.Sprintf(" (no vmsecret in [%s]: app_voicemail takes its %s, the SIP password, as the PIN; add vmsecret = a PIN of digits by hand)", name, e.Mailbox)
+				case u.vmsecrets > 1:
+					b.Where += fmt.Sprintf(" (the last of %d vmsecret lines in [%s]: change it by hand, and keep one)", u.vmsecrets, name)
+				case u.src.Inherited != "":
+					b.Where += fmt.Sprintf(" (inherited by [%s] from [%s])", name, u.src.Inherited)
+				case len(u.src.Appended) > 0:
+					b.Where += fmt.Sprintf(" (with += at %s)", strings.Join(u.src.Appended, ", "))
+				case !whole:
+					b.Where += " (a comma, ';' or comment inside the PIN: change it by hand)"
+				}
+			}
+			where := t.PasswordLocation
+			if u.pwLoc != "" {
+				where = u.pwLoc
+			}
+			var ok bool
+			if b, ok = spool(b, where, at, ctx, name, u.fullName, u.email); ok {
+				out = append(out, b)
+			}
+		}
+	}
 	for _, box := range t.Boxes() {
 		f, e := box.File, box.Entry()
 		// A template's lines inherited by [general] or [zonemessages]
@@ -131,35 +249,10 @@ func (s *Source) locate(t *Tree) ([]located, []string) {
 		if e.PasswordLocation != "" {
 			where = e.PasswordLocation
 		}
-		if where == "spooldir" && !spoolSeen {
-			spoolSeen = true
-			if _, err := os.Stat(s.spoolDir()); errors.Is(err, fs.ErrNotExist) {
-				spoolMissing = true
-				problems = append(problems, fmt.Sprintf("%s: passwordlocation = spooldir, but the voicemail spool %s does not exist, so no mailbox's secret.conf was found and the voicemail.conf PINs are audited; "+
-					"if Asterisk's spool is elsewhere (astspooldir in asterisk.conf), set [audit.pins] spool_dir: until then --apply rewrites none of these PINs, as Asterisk may use others", s.Path, s.spoolDir()))
-			}
+		var ok bool
+		if b, ok = spool(b, where, at, box.Context, e.Mailbox, e.FullName, e.Email); ok {
+			out = append(out, b)
 		}
-		if where == "spooldir" && spoolMissing {
-			b.shared = true
-			b.Where += " (voicemail spool not found)"
-		}
-		if where == "spooldir" {
-			sf, err := s.secretFile(box.Context, e.Mailbox)
-			switch {
-			case err != nil:
-				problems = append(problems, fmt.Sprintf("%s: mailbox %s@%s keeps its PIN in the spool (passwordlocation = spooldir), and %v; "+
-					"not audited: give tollguard read access (and write access for --apply), or set [audit.pins] spool_dir", at, e.Mailbox, box.Context, err))
-				continue
-			case sf != nil:
-				se := sf.Entries[0] // the password app_voicemail reads (foldSecret)
-				b = located{Mailbox: mailbox(s.Path, sf, se), file: sf, entry: 0, shared: se.pinSplit}
-				b.Context, b.Mailbox.Mailbox, b.FullName, b.Email = box.Context, e.Mailbox, e.FullName, e.Email
-				if se.pinSplit {
-					b.Where += " (with \"+=\" or a ';' or comment inside: change it by hand)"
-				}
-			}
-		}
-		out = append(out, b)
 	}
 	// A line inherited by another category is that category's
 	// mailbox's PIN too: a new PIN there would change both.
@@ -169,6 +262,9 @@ func (s *Source) locate(t *Tree) ([]located, []string) {
 	}
 	users := map[lineKey][]int{}
 	for i, b := range out {
+		if b.entry < 0 {
+			continue // a users.conf mailbox with no PIN line
+		}
 		k := lineKey{b.file.Path, b.entry}
 		if b.file.key != "" {
 			k.file = b.file.key
@@ -267,7 +363,7 @@ func mailbox(src string, f *File, e Entry) tollguard.Mailbox {
 // PIN whose mailbox is still where it was read with the same PIN. The
 // rest of every file is kept byte for byte.
 func (s *Source) SetPINs(ctx context.Context, changes []tollguard.PINChange) ([]tollguard.PINChange, error) {
-	t, err := Load(s.Path, s.ConfigDir)
+	t, ut, err := s.load()
 	if err != nil {
 		return nil, err
 	}
@@ -275,7 +371,7 @@ func (s *Source) SetPINs(ctx context.Context, changes []tollguard.PINChange) ([]
 	for _, c := range changes {
 		want[c.Mailbox.Where+"\x00"+c.Mailbox.Key()] = c
 	}
-	boxes, _ := s.locate(t)
+	boxes, _ := s.locate(t, ut)
 	var files []*File // in the order first seen
 	mine := map[*File][]tollguard.PINChange{}
 	for _, b := range boxes {

@@ -48,7 +48,8 @@ type AuditConfig struct {
 // PinsAuditConfig is [audit.pins].
 type PinsAuditConfig struct {
 	VoicemailConf string `toml:"voicemail_conf"` // "" skips voicemail.conf
-	ConfigDir     string `toml:"config_dir"`     // for relative #include paths; default the file's directory
+	ConfigDir     string `toml:"config_dir"`     // for relative #include paths (and users.conf); default the file's directory
+	UsersConf     string `toml:"users_conf"`     // users.conf, whose hasvoicemail categories are mailboxes too; default config_dir/users.conf
 	BackupDir     string `toml:"backup_dir"`     // default next to each file, as a dot-file
 	SpoolDir      string `toml:"spool_dir"`      // for passwordlocation = spooldir; default /var/spool/asterisk/voicemail
 	RealtimeDSN   string `toml:"realtime_dsn"`   // sqlite3:///path, or odbc:DSN=... (a build with the odbc tag)
@@ -269,7 +270,7 @@ func (a *AuditConfig) maskSecrets() { a.Pins.RealtimeDSN = voicemail.MaskDSN(a.P
 func (a *AuditConfig) Mailboxes(now func() time.Time) []tollguard.MailboxSource {
 	var out []tollguard.MailboxSource
 	if p := a.Pins; p.VoicemailConf != "" {
-		out = append(out, &voicemail.Source{Path: p.VoicemailConf, ConfigDir: p.ConfigDir, BackupDir: p.BackupDir, SpoolDir: p.SpoolDir, Now: now})
+		out = append(out, &voicemail.Source{Path: p.VoicemailConf, ConfigDir: p.ConfigDir, UsersConf: p.UsersConf, BackupDir: p.BackupDir, SpoolDir: p.SpoolDir, Now: now})
 	}
 	if p := a.Pins; p.RealtimeDSN != "" {
 		out = append(out, &voicemail.Realtime{DSN: p.RealtimeDSN, Table: p.RealtimeTable})
