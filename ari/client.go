@@ -486,13 +486,25 @@ func (c *Client) ChannelHanger() tollguard.ChannelHanger { return tollguard.Hang
 func (c *Client) Probe(ctx context.Context) error {
 	err := c.request(ctx, "ask ARI for the Asterisk info", "", http.MethodGet, "/asterisk/info", nil, nil)
 	if tollguard.ErrorCode(err) == tollguard.ENOTFOUND {
-		// Asterisk always has its info: the URL is not ARI's.
-		return tollguard.Errorf(tollguard.EUNAVAILABLE, "%s; [ari] url %s is not ARI's base URL: it ends in /ari "+
-			"(http://bindaddr:bindport/ari, with http.conf's prefix before /ari if one is set), and res_ari must be loaded (ari.conf enabled=yes)",
-			tollguard.ErrorMessage(err), c.cfg.URL)
+		// ARI always has Asterisk's info: either the URL is not ARI's,
+		// or Asterisk's HTTP server is up and res_ari not yet loaded,
+		// which lasts a moment while Asterisk starts. Only the listener,
+		// which sees the 404 go on, can tell them apart (noARI).
+		return noARIError{tollguard.Errorf(tollguard.EUNAVAILABLE, "%s: either Asterisk is still starting and has not loaded res_ari yet, "+
+			"or [ari] url %s is not ARI's base URL: it ends in /ari (http://bindaddr:bindport/ari, with http.conf's prefix before /ari if one is set), "+
+			"and res_ari must be loaded (ari.conf enabled=yes)",
+			tollguard.ErrorMessage(err), c.cfg.URL)}
 	}
 	return err
 }
+
+// errNoARI marks Probe's 404: nothing answers as ARI at [ari] url.
+var errNoARI = errors.New("no ARI at the configured URL")
+
+type noARIError struct{ err *tollguard.Error }
+
+func (e noARIError) Error() string   { return e.err.Error() }
+func (e noARIError) Unwrap() []error { return []error{e.err, errNoARI} }
 
 // splitList splits a comma-separated attribute ("1001, 1001-desk").
 func splitList(s string) []string {

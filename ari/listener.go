@@ -118,6 +118,7 @@ type Listener struct {
 	mu       sync.Mutex
 	state    State
 	sessions atomic.Int64
+	noARI    noARIEpisode // owned by Run's goroutine
 
 	regQ       chan regJob
 	needResync atomic.Bool
@@ -160,6 +161,21 @@ type pendingSettle struct {
 	due time.Time
 	s   tollguard.Settlement
 }
+
+// noARIEpisode follows ARI's 404s for Asterisk's info (errNoARI) across
+// retries. A restarting Asterisk answers them for a moment, until it
+// loads res_ari; a wrong [ari] url answers them for good. An episode is
+// logged once as either, then once more, as a wrong URL, if it lasts
+// noARIPersist: a warning on every retry misled as much as a verdict on
+// the first.
+type noARIEpisode struct {
+	since time.Time // the episode's first 404; zero: none under way
+	firm  bool      // it lasted: reported as a wrong URL
+}
+
+// noARIPersist is how long 404s go on before they mean a wrong [ari]
+// url: Asterisk loads res_ari within seconds of its HTTP server.
+const noARIPersist = time.Minute
 
 // tickEvery is how often the dispatch loop checks timers.
 const tickEvery = 2 * time.Second
@@ -263,7 +279,11 @@ func (l *Listener) Run(ctx context.Context) error {
 		// fleet of listeners does not reconnect in step.
 		wait = wait/2 + rand.N(wait/2+1)
 		backoff = min(backoff*2, cfg.ReconnectMax)
-		l.log.Warn("ARI events connection down; reconnecting", tollguard.LogError, tollguard.ErrorMessage(err), "retry_in", wait.Round(time.Millisecond))
+		level := slog.LevelWarn
+		if errors.Is(err, errNoARI) {
+			level = slog.LevelDebug // disconnected said it once for the episode
+		}
+		l.log.Log(ctx, level, "ARI events connection down; reconnecting", tollguard.LogError, tollguard.ErrorMessage(err), "retry_in", wait.Round(time.Millisecond))
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -280,8 +300,7 @@ func (l *Listener) Run(ctx context.Context) error {
 func (l *Listener) session(ctx context.Context) (err error) {
 	st, err := l.Client.dialEvents(ctx)
 	if err != nil {
-		l.disconnected(err)
-		return err
+		return l.disconnected(err)
 	}
 	sctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -289,7 +308,7 @@ func (l *Listener) session(ctx context.Context) (err error) {
 		cancel()
 		st.close()
 		wg.Wait()
-		l.disconnected(err)
+		err = l.disconnected(err)
 	}()
 	n := l.sessions.Add(1)
 	l.replaced.Store(false)
@@ -450,10 +469,13 @@ func (l *Listener) keepalive(ctx context.Context, st *stream) {
 	}
 }
 
-func (l *Listener) disconnected(err error) {
+// disconnected records a failed or ended connection and returns its
+// error as the admin should read it (judgeNoARI).
+func (l *Listener) disconnected(err error) error {
 	if err == nil {
-		return
+		return nil
 	}
+	err = l.judgeNoARI(err)
 	now := l.Now()
 	l.setState(func(s *State) {
 		if s.Connected {
@@ -462,6 +484,36 @@ func (l *Listener) disconnected(err error) {
 		s.Connected, s.LastError, s.LastErrorAt = false, tollguard.ErrorMessage(err), now
 	})
 	l.hooks.Connection(false, err)
+	return err
+}
+
+// judgeNoARI follows a 404 episode (noARIEpisode), logs it when there is
+// news, and returns the error to record: after noARIPersist, a wrong URL.
+func (l *Listener) judgeNoARI(err error) error {
+	if !errors.Is(err, errNoARI) {
+		l.noARI = noARIEpisode{}
+		return err
+	}
+	url := l.Client.Config().URL
+	now := l.Now()
+	switch {
+	case l.noARI.since.IsZero():
+		l.noARI.since = now
+		l.log.Warn("ARI answers 404 for Asterisk's info: Asterisk may still be loading res_ari, or [ari] url is wrong; retrying",
+			"url", url, tollguard.LogError, tollguard.ErrorMessage(err))
+		return err
+	case now.Sub(l.noARI.since) < noARIPersist:
+		return err
+	}
+	lasted := now.Sub(l.noARI.since).Round(time.Second)
+	firm := noARIError{tollguard.Errorf(tollguard.EUNAVAILABLE, "ARI has answered 404 for Asterisk's info for %s, longer than Asterisk takes to load res_ari: "+
+		"[ari] url %s is not ARI's base URL: it ends in /ari (http://bindaddr:bindport/ari, with http.conf's prefix before /ari if one is set), "+
+		"and res_ari must be loaded (asterisk -rx 'module show like res_ari'; ari.conf enabled=yes)", lasted, url)}
+	if !l.noARI.firm {
+		l.noARI.firm = true
+		l.log.Error("[ari] url is not ARI's base URL; tollguard keeps retrying", "url", url, "for", lasted.String(), tollguard.LogError, firm.Error())
+	}
+	return firm
 }
 
 // enqueue hands work to the registration goroutine without ever

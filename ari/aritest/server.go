@@ -836,6 +836,16 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 	}
 	defer logRequest()
+	s.mu.Lock()
+	ariLoaded := s.modules["res_ari.so"]
+	s.mu.Unlock()
+	if !ariLoaded {
+		// Asterisk's HTTP server is up before res_ari registers /ari
+		// (while it starts, or with res_ari unloaded): main/http.c then
+		// answers any /ari path, credentials or not, with its own 404 page.
+		notFoundPage(rec)
+		return
+	}
 	if !ok {
 		w.Header().Set("WWW-Authenticate", `Basic realm="Asterisk REST Interface"`)
 		writeJSON(rec, http.StatusUnauthorized, map[string]string{"message": "Authentication required"})
@@ -923,6 +933,17 @@ func (s *Server) fault(method, p string) (fault, bool) {
 		return f, true
 	}
 	return fault{}, false
+}
+
+// notFoundPage writes main/http.c's 404 for a URI no module registered
+// (ast_http_error: an HTML page, not ARI's JSON).
+func notFoundPage(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "text/html")
+	w.Header().Set("Server", "Asterisk/22.10.1 (aritest)")
+	w.WriteHeader(http.StatusNotFound)
+	io.WriteString(w, "<!DOCTYPE HTML PUBLIC \"-//IETF//DTD HTML 2.0//EN\">\r\n<html><head>\r\n<title>404 Not Found</title>\r\n"+
+		"</head><body>\r\n<h1>Not Found</h1>\r\n<p>The requested URL was not found on this server.</p>\r\n<hr />\r\n"+
+		"<address>Asterisk Server</address>\r\n</body></html>\r\n")
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -1064,7 +1085,10 @@ func (s *Server) reload(w http.ResponseWriter, module string) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// SetModule makes a module loaded (reloadable) or not.
+// SetModule makes a module loaded (reloadable) or not. With res_ari.so
+// not loaded, every request answers Asterisk's HTML 404, as for a moment
+// while Asterisk starts; unloading it does not close open websockets
+// (Drop does).
 func (s *Server) SetModule(name string, loaded bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -252,3 +252,35 @@ func TestEndpointOfflineWithItsLastContact(t *testing.T) {
 		t.Errorf("no contact left: %s", st)
 	}
 }
+
+// Without res_ari (a starting Asterisk), main/http.c answers every /ari
+// path with its HTML 404, before any credentials are looked at.
+func TestResARINotLoadedAnswersHTTPServers404(t *testing.T) {
+	s, err := NewServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	get := func(user string) (int, string, string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, s.URL+"/asterisk/info", nil)
+		req.SetBasicAuth(user, s.Password)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header.Get("Content-Type"), string(b)
+	}
+	s.SetModule("res_ari.so", false)
+	for _, user := range []string{s.User, "nobody"} {
+		if code, ctype, body := get(user); code != http.StatusNotFound || ctype != "text/html" || !strings.Contains(body, "<h1>Not Found</h1>") {
+			t.Errorf("user %s, res_ari not loaded: %d %s %q; want main/http.c's HTML 404", user, code, ctype, body)
+		}
+	}
+	s.SetModule("res_ari.so", true)
+	if code, ctype, _ := get(s.User); code != http.StatusOK || ctype != "application/json" {
+		t.Errorf("res_ari loaded again: %d %s; want ARI's JSON answer", code, ctype)
+	}
+}
