@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
+
+	"github.com/nyaruka/phonenumbers"
 )
 
 // Column names a rate deck's header may use, normalised by deckColumn,
@@ -323,11 +326,11 @@ type deckHeader struct {
 	currency           string // from the rate column's unit, "" if none
 	names              []string
 	soft               *softState // while parsing rows
-	// code is a country- or area-code column beside the prefix (area:
-	// an area code), -1 if none. A row's prefix must hold its digits,
-	// or the prefix is split over the two (44 | 20 priced +20, Egypt).
-	code int
-	area bool
+	// cc and area are a country- and an area-code column beside the
+	// prefix, -1 if none. A row's prefix must hold their digits, or the
+	// prefix is split over them (44 | 20 priced +20, Egypt). Both are
+	// checked: the first one alone let 20 | 20 | 44 through.
+	cc, area int
 }
 
 // unitCurrency returns the currency a column's unit names, when the
@@ -757,7 +760,7 @@ func findDeckHeader(br *bufio.Reader) (deckHeader, error) {
 			if h.prefix < 0 && len(perMin)+len(perSec) > 0 && deckColumn(rec, deckSplitPrefixNames) >= 0 {
 				return deckHeader{}, Errorf(EINVALID, "rate deck: line %d: the prefix is split over columns (%s): give one prefix column with the whole prefix, country code and area code together (4420 for London)", i+1, strings.Join(rec, string(sep)))
 			}
-			h.code, h.area = codeColumn(rec, h.prefix)
+			h.cc, h.area = codeColumns(rec, h.prefix)
 			if h.prefix >= 0 && len(perMin) > 1 {
 				// Which one the carrier bills cannot be known: the
 				// best-named column used to win silently.
@@ -785,12 +788,13 @@ func findDeckHeader(br *bufio.Reader) (deckHeader, error) {
 		"start the file with a header such as \"prefix,destination,rate\" (prefix may also be called code or dial code; rate may be price, cost or rate per minute)", deckHeaderLines)
 }
 
-// codeColumn returns the column, other than prefix, that names a part
-// of a split prefix ("Country Code" beside "Prefix"), or -1, and whether
-// it names an area code.
-func codeColumn(header []string, prefix int) (int, bool) {
+// codeColumns returns the columns, other than prefix, that name a part
+// of a split prefix ("Country Code", "Area Code" beside "Prefix"): the
+// first of each kind, or -1.
+func codeColumns(header []string, prefix int) (cc, area int) {
+	cc, area = -1, -1
 	if prefix < 0 {
-		return -1, false
+		return cc, area
 	}
 	for i, name := range header {
 		if i == prefix {
@@ -800,38 +804,69 @@ func codeColumn(header []string, prefix int) (int, bool) {
 		// carrier's own id: the better-named column wins, unchecked.
 		switch n := normColumn(name); {
 		case n == "countrycode", n == "cc":
-			return i, false
+			if cc < 0 {
+				cc = i
+			}
 		case slices.Contains(deckSplitPrefixNames, n):
-			return i, true
+			if area < 0 {
+				area = i
+			}
 		}
 	}
-	return -1, false
+	return cc, area
 }
 
-// splitCode says what is wrong when a row's prefix p does not hold the
-// code in the header's code column: the prefix is split over the two
-// columns, and alone it is another country's.
-func (h deckHeader) splitCode(rec []string, p string) string {
-	if h.code < 0 || h.code >= len(rec) {
+// codeCell returns the digits of a row's code column col, without a
+// "+", or "" when there are none: an empty cell, or one that is not a
+// code, says nothing. An area code written with its trunk 0 (020), a
+// country code with the international prefix (0044), is the same code.
+func codeCell(rec []string, col int) string {
+	if col < 0 || col >= len(rec) {
 		return ""
 	}
-	code := strings.TrimPrefix(strings.Join(strings.Fields(rec[h.code]), ""), "+")
+	code := strings.TrimPrefix(strings.Join(strings.Fields(rec[col]), ""), "+")
 	if !allDigits(code) {
 		return ""
 	}
-	// An area code written with its trunk 0 (020), a country code with
-	// the international prefix (0044).
-	if code = strings.TrimLeft(code, "0"); code == "" {
+	return strings.TrimLeft(code, "0")
+}
+
+// splitCode says what is wrong when a row's prefix p does not hold the
+// codes in the header's code columns: the prefix is split over them, and
+// alone it is another country's.
+func (h deckHeader) splitCode(rec []string, p string) string {
+	cc := codeCell(rec, h.cc)
+	if cc != "" && !strings.HasPrefix(p, cc) && !nanpArea(p, cc) {
+		name := strings.TrimSpace(h.names[h.cc])
+		return fmt.Sprintf("prefix %s does not begin with %s, the %q column's: is the prefix split over the two (alone, %s is another country's)? Give the whole prefix in one column (%s%s); if the %q column is for information only (a territory's own code beside the code it is dialled under), rename it", p, cc, name, p, cc, p, name)
+	}
+	area := codeCell(rec, h.area)
+	if area == "" || strings.Contains(p[1:], area) {
 		return ""
 	}
-	name := strings.TrimSpace(h.names[h.code])
-	switch {
-	case h.area && !strings.Contains(p[1:], code):
-		return fmt.Sprintf("prefix %s does not hold %s, the %q column's: is the prefix split over the two? Give the whole prefix, country code and area code together, in one column (%s%s if %s is the country code); if the %q column is for information only, rename it", p, code, name, p, code, p, name)
-	case !h.area && !strings.HasPrefix(p, code) && !nanpArea(p, code):
-		return fmt.Sprintf("prefix %s does not begin with %s, the %q column's: is the prefix split over the two (alone, %s is another country's)? Give the whole prefix in one column (%s%s); if the %q column is for information only (a territory's own code beside the code it is dialled under), rename it", p, code, name, p, code, p, name)
+	name := strings.TrimSpace(h.names[h.area])
+	if !strings.HasPrefix(p, area) {
+		return fmt.Sprintf("prefix %s does not hold %s, the %q column's: is the prefix split over the two? Give the whole prefix, country code and area code together, in one column (%s%s if %s is the country code); if the %q column is for information only, rename it", p, area, name, p, area, p, name)
 	}
-	return ""
+	// The area column gives the whole code (4420 beside 4420), country
+	// code included: no split, if the row's country code column vouches
+	// for it, or if it holds more than a country code. 20 beside 20 with
+	// no country code may be London's area code alone, read as Egypt.
+	if n := countryCodeLen(p); cc != "" || n > 0 && len(area) > n {
+		return ""
+	}
+	return fmt.Sprintf("prefix %s and the %q column's %s are the same, and no country code column says the prefix is whole: is it an area code alone, its country code missing? Give the whole prefix, country code and area code together (4420 for London), or add a country code column; if the %q column is for information only, rename it", p, name, area, name)
+}
+
+// countryCodeLen returns the length of the country calling code that
+// begins p (1 to 3 digits; codes are prefix-free), or 0 if none does.
+func countryCodeLen(p string) int {
+	for n := 1; n <= 3 && n <= len(p); n++ {
+		if cc, err := strconv.Atoi(p[:n]); err == nil && phonenumbers.GetRegionCodeForCountryCode(cc) != "ZZ" {
+			return n
+		}
+	}
+	return 0
 }
 
 // nanpArea reports whether code is the area code of the NANP prefix p

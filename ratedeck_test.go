@@ -222,6 +222,31 @@ func TestParseRateDeck(t *testing.T) {
 			},
 		},
 		{
+			// The area column giving the whole code, as the prefix does:
+			// beside a country code column the prefix begins with, in
+			// either order, or holding more than a country code alone.
+			name: "an area code column giving the whole prefix",
+			in:   "Country Code,Prefix,Area Code,Rate\n44,4420,4420,0.005\n1,1876,1876,0.1\n1876,1876210,1876,0.2\n20,20,20,0.05\n",
+			want: func(t *testing.T) []deckRow {
+				return []row{{2, ent("4420", "", rate(t, "0.005"))}, {3, ent("1876", "", rate(t, "0.1"))}, {4, ent("1876210", "", rate(t, "0.2"))},
+					{5, ent("20", "", rate(t, "0.05"))}}
+			},
+		},
+		{
+			name: "an area code column giving the whole prefix, before the country code column",
+			in:   "Area Code,Prefix,Country Code,Rate\n4420,4420,44,0.005\n0161,44161,0044,0.004\n",
+			want: func(t *testing.T) []deckRow {
+				return []row{{2, ent("4420", "", rate(t, "0.005"))}, {3, ent("44161", "", rate(t, "0.004"))}}
+			},
+		},
+		{
+			name: "an area code column giving the whole prefix, no country code column",
+			in:   "Prefix,Area Code,Rate\n4420,4420,0.005\n44207,4420,0.004\n1876,1876,0.1\n",
+			want: func(t *testing.T) []deckRow {
+				return []row{{2, ent("4420", "", rate(t, "0.005"))}, {3, ent("44207", "", rate(t, "0.004"))}, {4, ent("1876", "", rate(t, "0.1"))}}
+			},
+		},
+		{
 			name: "a currency column cell that is no ISO code is ignored, as before decks had a currency",
 			in:   "prefix,rate,currency\n44,0.01,$\n33,0.02,Euro\n",
 			want: func(t *testing.T) []deckRow {
@@ -302,6 +327,17 @@ func TestParseRateDeckErrors(t *testing.T) {
 		// Split NANP: 876 alone is no country's, 1 alone is no Jamaica.
 		{name: "NANP area code beside a prefix column", in: "Country Code,Prefix,Rate\n1,876,0.1\n876,76,0.1\n",
 			want: []string{"line 2: prefix 876 does not begin with 1", "line 3: prefix 76 does not begin with 876"}},
+		// Only the first code column was checked: with the area column
+		// first, a row without an area code was never checked against its
+		// country code (line 4, +20 at the UK's rate).
+		{name: "split prefix with the area code column first", in: "Area Code,Prefix,Country Code,Rate\n20,20,44,0.005\n4420,20,44,0.005\n,20,44,0.005\n",
+			want: []string{"line 2: prefix 20 does not begin with 44, the \"Country Code\" column's", "line 3: prefix 20 does not begin with 44", "line 4: prefix 20 does not begin with 44"}},
+		{name: "split prefix, the area code column giving the same", in: "Country Code,Prefix,Area Code,Rate\n44,20,20,0.005\n",
+			want: []string{"line 2: prefix 20 does not begin with 44"}},
+		// With no country code, 20 beside 20 may be London's area code
+		// alone: it would price +20, Egypt.
+		{name: "an area code alone in both columns", in: "Prefix,Area Code,Rate\n4420,4420,0.005\n20,20,0.005\n", calls: 1,
+			want: []string{`line 3: prefix 20 and the "Area Code" column's 20 are the same, and no country code column says the prefix is whole`, "add a country code column"}},
 		{name: "area code beside a prefix column", in: "Prefix,Area Code,Rate\n4420,20,0.005\n44,20,0.0050\n", calls: 1,
 			want: []string{"line 3: prefix 44 does not hold 20, the \"Area Code\" column's", "(4420 if 44 is the country code)"}},
 		{name: "huge rate cell", in: "prefix,rate\n44," + strings.Repeat("9", 100) + "\n", want: []string{"too long for a price"}},
@@ -675,6 +711,7 @@ func FuzzParseRateDeck(f *testing.F) {
 		"prefix,rate\n0044,£1\n",
 		"prefix,destination,rate,billing,connection fee\n44,UK,0.01,30/6,0.05\n33,FR,0.02,60,\n",
 		"Code;Rate;Min Duration;Increment;Setup Fee\n44;0,01;60;6;0,05\n",
+		"Area Code,Prefix,Country Code,Rate\n4420,4420,44,0.005\n020,44161,+44,0.004\n,1876,876,0.1\n",
 		"",
 	} {
 		f.Add([]byte(s))
