@@ -93,6 +93,22 @@ func gosubArgs(data string) (label string, args []string) {
 	return label, separateArgs(parse, ',', false, 100)
 }
 
+// expandSubArgs is apps/app_stack.c:expand_gosub_args, which Dial's b()
+// runs on its text (app_dial.c: ast_replace_subargument_delimiter, then
+// ast_app_expand_sub_args, then ast_pre_call on each new channel, which
+// runs gosub_exec). For a label that names context, exten and priority,
+// as the include's do, it only drops empty arguments: "1()" becomes "1".
+func expandSubArgs(data string) string {
+	label, parse, _ := strings.Cut(data, "(")
+	if i := strings.LastIndexByte(parse, ')'); i >= 0 {
+		parse = parse[:i]
+	}
+	if parse == "" {
+		return label
+	}
+	return label + "(" + parse + ")"
+}
+
 // checkCondition is main/pbx.c:pbx_checkcondition: empty is false, text
 // that sscanf's %d reads (leading blanks, a sign, digits; anything may
 // follow) is that number, any other text is true.

@@ -660,12 +660,11 @@ func (s *sim) expr(e string) string {
 	return exprEval(toks)
 }
 
-// gosub runs ctx's s extension with args until Return or Hangup.
-func (s *sim) gosub(ctx string, args ...string) { s.gosubAt(ctx, "s", args...) }
-
 // gosubAt runs ctx's exten with args until Return or Hangup. As
 // app_stack does, the new frame blanks the ARGn of the frame it nests
-// in beyond its own.
+// in beyond its own. Only gosubData calls it: a frame is built from a
+// Gosub's text as gosub_exec builds it, never from arguments a test
+// chose (one empty argument for 1(), a frame Asterisk never makes).
 func (s *sim) gosubAt(ctx, exten string, args ...string) {
 	frame := map[string]string{}
 	if len(s.frames) > 0 {
@@ -813,12 +812,19 @@ func (s *sim) checkNonce(args []string) []string {
 	return args[:len(args)-1]
 }
 
-// call runs the include as `Gosub(tollguard-outbound,s,1(args))` from
-// an outbound extension.
-func (s *sim) call(exten string, args ...string) {
+// call runs the include as an outbound route's
+// `Gosub(tollguard-outbound,s,1(argText))` from extension exten, argText
+// as it reads once substituted ("0044207946000,1001"): its arguments are
+// gosub_exec's split of it, so 1() passes none.
+func (s *sim) call(exten, argText string) {
+	s.callData(exten, ContextOutbound+",s,1("+argText+")")
+}
+
+// callData runs `Gosub(data)` from the outbound extension exten.
+func (s *sim) callData(exten, data string) {
 	s.callerEx = exten
 	s.returned, s.hangup, s.agiCalls = false, "", nil
-	s.gosub(ContextOutbound, args...)
+	s.gosubData(data)
 }
 
 // runHandlers runs the pushed hangup handlers, as Asterisk does when the
@@ -875,15 +881,42 @@ func TestIncludeBehaviour(t *testing.T) {
 	t.Run("CalleeLimit", func(t *testing.T) {
 		// The pre-dial handler puts the gate's MAXSEC on the trunk leg:
 		// as a number, 0 as 1 (0 would be no limit), none when empty.
-		for _, tt := range []struct{ maxsec, want string }{{"600", "600"}, {"1", "1"}, {"0", "1"}, {"", ""}} {
-			s := newSim(t, "PJSIP")
-			s.gosub(ContextCallee, tt.maxsec)
-			if got, set := s.vars["TIMEOUT(absolute)"]; got != tt.want || set != (tt.want != "") {
-				t.Errorf("MAXSEC %q: TIMEOUT(absolute) %q (set %v), want %q", tt.maxsec, got, set, tt.want)
+		// Empty, 1() passes no argument (ARGC 0), and an ARG1 the trunk
+		// leg inherited (__ARG1) must not be taken for the limit; passed
+		// (ARGC 1), the frame's ARG1 hides it. The sim gave 1() one empty
+		// argument, so the ARGC check was never taken.
+		cases := []struct{ maxsec, inherited, want string }{
+			{"600", "", "600"}, {"1", "", "1"}, {"0", "", "1"}, {"", "", ""}, {"", "5", ""}, {"600", "5", "600"},
+		}
+		run := func(t *testing.T, include string) (failed []string) {
+			for _, tt := range cases {
+				s := newSim(t, "PJSIP")
+				s.p = parse(t, include)
+				if tt.inherited != "" {
+					s.vars["ARG1"] = tt.inherited
+				}
+				s.gosubData(ContextCallee + ",s,1(" + tt.maxsec + ")")
+				if got, set := s.vars["TIMEOUT(absolute)"]; got != tt.want || set != (tt.want != "") || s.hangup != "" {
+					failed = append(failed, fmt.Sprintf("MAXSEC %q, inherited ARG1 %q: TIMEOUT(absolute) %q (set %v), hangup %q; want %q",
+						tt.maxsec, tt.inherited, got, set, s.hangup, tt.want))
+				}
 			}
-			if s.hangup != "" {
-				t.Errorf("MAXSEC %q: the handler hung the trunk leg up (%s)", tt.maxsec, s.hangup)
-			}
+			return failed
+		}
+		for _, f := range run(t, Include) {
+			t.Error(f)
+		}
+		// Each way of the ARGC check matters: without it, the inherited
+		// ARG1 becomes the limit.
+		check := `exten => s,1,GotoIf($["${ARGC}" = "" | "${ARGC}" = "0"]?done)` + "\n"
+		i := strings.Index(Include, "["+ContextCallee+"]")
+		j := strings.Index(Include[i:], check)
+		if i < 0 || j < 0 {
+			t.Fatalf("[%s] has no ARGC check %q", ContextCallee, check)
+		}
+		without := Include[:i+j] + "exten => s,1,NoOp()\n" + Include[i+j+len(check):]
+		if failed := run(t, without); len(failed) != 1 || !strings.Contains(failed[0], `inherited ARG1 "5": TIMEOUT(absolute) "5"`) {
+			t.Errorf("without the ARGC check, want only the inherited ARG1 taken for the limit; failures: %q", failed)
 		}
 		// The Dial line the header shows calls it with the gate's limit,
 		// and ignores the far end's redirects (i), which Asterisk could
@@ -1121,7 +1154,7 @@ func TestIncludeBehaviour(t *testing.T) {
 		}
 		s = newSim(t, "Local")
 		s.agi = answers("allow", "ok", "", "47", true)
-		s.call("0044207946000", "0044207946000", "2002")
+		s.call("0044207946000", "0044207946000,2002")
 		if got := s.agiCalls[0]; got[2] != "2002" || got[3] != "" {
 			t.Errorf("explicit extension: %q", got)
 		}
@@ -1133,7 +1166,7 @@ func TestIncludeBehaviour(t *testing.T) {
 		s := newSim(t, "Local")
 		s.vars["TOLLGUARD_EXT"], s.vars["TOLLGUARD_SRC"], s.vars["TOLLGUARD_SRC_EXT"] = "1001", "192.0.2.10:5060", "1001"
 		s.agi = answers("allow", "ok", "", "50", true)
-		s.call("0044207946000", "0044207946000", "2002")
+		s.call("0044207946000", "0044207946000,2002")
 		if got := s.agiCalls[0]; got[2] != "2002" || got[3] != "" {
 			t.Errorf("explicit extension with an inherited source: %q", got)
 		}
@@ -1327,7 +1360,7 @@ func TestIncludeBehaviour(t *testing.T) {
 		s := newSim(t, "PJSIP")
 		s.vars["ARG2"] = "2002"
 		s.agi = answers("allow", "ok", "", "54", true)
-		s.call("0044207946000", "0044207946000", "1003")
+		s.call("0044207946000", "0044207946000,1003")
 		if len(s.agiCalls) != 1 || s.agiCalls[0][2] != "1003" {
 			t.Errorf("AGI %q, want extension 1003", s.agiCalls)
 		}
@@ -1342,7 +1375,7 @@ func TestIncludeBehaviour(t *testing.T) {
 				s.vars["ARG1"] = inherited
 			}
 			s.agi = answers("allow", "ok", "", "55", true)
-			s.call("00252612345678")
+			s.callData("00252612345678", ContextOutbound+",s,1")
 			if s.returned || s.hangup != "28" || len(s.agiCalls) != 0 {
 				t.Errorf("ARG1 %q: returned %v hangup %q AGI %q", inherited, s.returned, s.hangup, s.agiCalls)
 			}
@@ -1352,31 +1385,34 @@ func TestIncludeBehaviour(t *testing.T) {
 		}
 	})
 	t.Run("ForgedArgumentsRefused", func(t *testing.T) {
-		for exten, args := range map[string][]string{
-			"0044207946000,2002": {"0044207946000", "2002"}, // a comma in the dialled extension
+		// The extension dialled, and the route's Gosub arguments it is
+		// put in (the header's two forms).
+		for exten, form := range map[string]string{
+			"0044207946000,2002": "${EXTEN}", // a comma in the dialled extension
 			// A single trailing comma left nothing after SHIFT's first
 			// item: in the (${EXTEN},1001) form it blanked the admin's
 			// ARG2, and the endpoint name was checked instead.
-			"0044207946000,":  {"0044207946000", "", "1001"},
-			"0044207946000, ": {"0044207946000", " ", "1001"},
-			"0044abc":         {"0044abc"},
-			"":                {""},
-			"1\n[Nov 23] NOTICE Registration from '' failed for '192.0.2.9:5060'": {"1\n[Nov 23] NOTICE Registration from '' failed for '192.0.2.9:5060'"},
+			"0044207946000,":  "${EXTEN},1001",
+			"0044207946000, ": "${EXTEN},1001",
+			"0044abc":         "${EXTEN}",
+			"1\n[Nov 23] NOTICE Registration from '' failed for '192.0.2.9:5060'": "${EXTEN}",
 			// ")" and ":" dialled by the phone (%29, %3A): inserted into
 			// ${REGEX(... ${tg_num})}, they ended the function and cut
 			// its answer, so the checks passed anything. The first was
 			// even taken for an emergency number, dialled ungated.
-			"112):0;00252612345678":  {"112):0;00252612345678"},
-			"00252612345678):1":      {"00252612345678):1"},
-			"0044207946000,1002,):1": {"0044207946000", "1002", "):1"}, // a forged ARG2
-			"0044207946000,1002):0":  {"0044207946000", "1002):0"},
-			`0025261234567"x`:        {`0025261234567"x`},
-			"00252612345678:0":       {"00252612345678:0"},
-			"911):1(":                {"911):1("},
+			"112):0;00252612345678":  "${EXTEN}",
+			"00252612345678):1":      "${EXTEN}",
+			"0044207946000,1002,):1": "${EXTEN}", // a forged ARG2
+			"0044207946000,1002):0":  "${EXTEN}",
+			`0025261234567"x`:        "${EXTEN}",
+			"00252612345678:0":       "${EXTEN}",
+			"911):1(":                "${EXTEN}",
+			// An empty one is no argument at all: refused as no number
+			// (fidelity_test.go, EmptyExtensionIsNoArgument).
 		} {
 			s := newSim(t, "PJSIP")
 			s.agi = answers("allow", "ok", "", "48", true)
-			s.call(exten, args...)
+			s.route(exten, form)
 			if s.returned || s.hangup != "28" || len(s.agiCalls) != 0 {
 				t.Errorf("%q: returned %v hangup %q AGI %q", exten, s.returned, s.hangup, s.agiCalls)
 			}

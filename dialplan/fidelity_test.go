@@ -46,6 +46,35 @@ func TestSeparateArgsAsAsterisk(t *testing.T) {
 	}
 }
 
+// TestGosubArgsAsAsterisk: a Gosub's (and Dial b()'s, once "^" is ","
+// and expand_gosub_args has rebuilt it) arguments as
+// apps/app_stack.c:gosub_exec makes them: after the first "(", up to
+// the last ")", split raw; none without "(", and none for "()".
+func TestGosubArgsAsAsterisk(t *testing.T) {
+	for in, want := range map[string]string{"c,s,1()": "c,s,1", "c,s,1(600)": "c,s,1(600)", "c,s,1": "c,s,1", "c,s,1(,)": "c,s,1(,)"} {
+		if got := expandSubArgs(in); got != want {
+			t.Errorf("expandSubArgs(%q) = %q, want %q", in, got, want)
+		}
+	}
+	for _, tt := range []struct {
+		data string
+		want []string
+	}{
+		{"c,s,1", nil},
+		{"c,s,1()", nil}, // ARGC 0, not one empty ARG1
+		{"c,s,1( )", []string{" "}},
+		{"c,s,1(,)", []string{"", ""}},
+		{"c,s,1(600)", []string{"600"}},
+		{"c,s,1(a(b),c)", []string{"a(b)", "c"}},
+		{"c,s,1(a", []string{"a"}}, // no closing paren: logged, split all the same
+	} {
+		label, args := gosubArgs(tt.data)
+		if label != "c,s,1" || !slices.Equal(args, tt.want) {
+			t.Errorf("gosubArgs(%q) = %q, %q; want c,s,1, %q", tt.data, label, args, tt.want)
+		}
+	}
+}
+
 func TestCheckConditionAsAsterisk(t *testing.T) {
 	for cond, want := range map[string]bool{
 		"": false, "0": false, "1": true, "-1": true, "+0": false, " 1": true, " 0": false,
@@ -123,7 +152,7 @@ func TestSimGotoIfAsAsterisk(t *testing.T) {
 			{label: "yes", app: "Log", args: "yes"}, {app: "Return"},
 			{label: "no", app: "Log", args: "no"}, {app: "Return"},
 		}}
-		s.gosub("t")
+		s.gosubData("t,s,1")
 		if len(s.logs) != 1 || s.logs[0] != tt.want {
 			t.Errorf("GotoIf(%q?yes:no) went %q, want %q", tt.cond, s.logs, tt.want)
 		}
@@ -131,15 +160,10 @@ func TestSimGotoIfAsAsterisk(t *testing.T) {
 }
 
 // route runs the include's header line
-// Gosub(tollguard-outbound,s,1(<argText>)) for a dialled exten, the
-// arguments split as gosub_exec splits them.
-func (s *sim) route(exten, argText string) {
-	data := "tollguard-outbound,s,1(" + strings.ReplaceAll(argText, "${EXTEN}", exten) + ")"
-	label, args := gosubArgs(data)
-	if label != "tollguard-outbound,s,1" {
-		s.t.Fatalf("route %q: label %q", data, label)
-	}
-	s.call(exten, args...)
+// Gosub(tollguard-outbound,s,1(<form>)) for a dialled exten, ${EXTEN} in
+// form substituted.
+func (s *sim) route(exten, form string) {
+	s.call(exten, strings.ReplaceAll(form, "${EXTEN}", exten))
 }
 
 func TestIncludeRouteArgumentsAsAsterisk(t *testing.T) {
@@ -259,7 +283,7 @@ func TestIncludeHeaderDialLine(t *testing.T) {
 		if tt.inheritedARG1 != "" {
 			callee.vars["ARG1"] = tt.inheritedARG1
 		}
-		callee.gosubData(replaceSubargumentDelimiter(b))
+		callee.gosubData(expandSubArgs(replaceSubargumentDelimiter(b)))
 		if got, set := callee.vars["TIMEOUT(absolute)"]; got != tt.want || set != (tt.want != "") {
 			t.Errorf("MAXSEC %q, inherited ARG1 %q: trunk leg TIMEOUT(absolute) %q (set %v), want %q",
 				tt.maxsec, tt.inheritedARG1, got, set, tt.want)
@@ -282,7 +306,7 @@ func TestSimMSetAsAsterisk(t *testing.T) {
 	}
 	s := newSim(t, "PJSIP")
 	s.p.contexts["t"] = map[string][]prio{"s": {{app: "MSet", args: strings.Join(pairs, ",") + "1"}, {app: "Return"}}}
-	s.gosub("t")
+	s.gosubData("t,s,1")
 	if got := s.vars["V025"]; got != "" {
 		t.Errorf("the 25th pair's value %q, want it set empty", got)
 	}
