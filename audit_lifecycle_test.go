@@ -38,9 +38,10 @@ func TestAddExtension(t *testing.T) {
 		}
 		ep := h.object("endpoint", "1009")
 		// rewrite_contact: the registration check reads the contact's
-		// source from its URI.
+		// source from its URI. Sent as yes, bools read back as Asterisk
+		// shows them: true.
 		for attr, want := range map[string]string{"context": "from-internal", "auth": "1009", "aors": "1009", "accountcode": "acme", "allow": "(ulaw|alaw)", "callerid": `"Reception" <1009>`,
-			"rewrite_contact": "yes", "rtp_symmetric": "yes", "force_rport": "yes"} {
+			"rewrite_contact": "true", "rtp_symmetric": "true", "force_rport": "true"} {
 			if ep.Get(attr) != want {
 				t.Errorf("endpoint %s = %q, want %q", attr, ep.Get(attr), want)
 			}
@@ -48,7 +49,7 @@ func TestAddExtension(t *testing.T) {
 		// As contrib's pjsip.conf: a second registration is refused, not
 		// let displace the phone, unless qualify found the phone gone.
 		aor := h.object("aor", "1009")
-		for attr, want := range map[string]string{"max_contacts": "1", "remove_existing": "no", "remove_unavailable": "yes", "qualify_frequency": "60"} {
+		for attr, want := range map[string]string{"max_contacts": "1", "remove_existing": "false", "remove_unavailable": "true", "qualify_frequency": "60"} {
 			if aor.Get(attr) != want {
 				t.Errorf("aor %s = %q, want %q", attr, aor.Get(attr), want)
 			}
@@ -70,8 +71,8 @@ func TestAddExtension(t *testing.T) {
 				t.Errorf("aor PUT sends remove_existing other than once: %s", r.Body)
 			}
 		}
-		if aor := h.object("aor", "1010"); aor.Get("remove_existing") != "yes" {
-			t.Errorf("aor remove_existing = %q, want the admin's yes", aor.Get("remove_existing"))
+		if aor := h.object("aor", "1010"); aor.Get("remove_existing") != "true" {
+			t.Errorf("aor remove_existing = %q, want the admin's yes (read back true)", aor.Get("remove_existing"))
 		}
 	})
 	// Asterisk applies the fields in order: the admin's disallow = "all"

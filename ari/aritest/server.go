@@ -10,7 +10,9 @@
 // creates or merges, DELETE answers 204 then 404, an unknown attribute
 // answers 400, before any 403; a deleted contact raises ContactStatusChange
 // Removed, as an unREGISTER does); an endpoint's allow and disallow apply
-// in order to its codec list, read back as "(ulaw|alaw)"; module reload; originate; channel get, delete and
+// in order to its codec list, read back as "(ulaw|alaw)", and a bool
+// field (one recorded as "true"/"false") written as yes/no/1/0/on/off is
+// read back as "true"/"false"; module reload; originate; channel get, delete and
 // variables; Basic
 // or api_key authentication (401 otherwise); and the events websocket,
 // which can replay recorded streams or single events, drop its
@@ -109,6 +111,7 @@ type Server struct {
 	templates map[string]tollguard.ConfigObject
 	attrs     map[string]map[string]bool
 	writeOnly map[string]map[string]bool // fields a write takes but a read never shows
+	bools     map[string]map[string]bool // OPT_BOOL_T fields: read back "true" or "false"
 	nextChan  int
 }
 
@@ -294,11 +297,12 @@ func (s *Server) SetWritable(typ string, writable bool) {
 
 // SetObject stores an object: read-only as if from pjsip.conf, or
 // writable as if from astdb. An endpoint object is listed by
-// /endpoints too (offline).
+// /endpoints too (offline). Bool fields are kept as Asterisk shows
+// them: rewrite_contact=yes reads back "true".
 func (s *Server) SetObject(typ, id string, fields []tollguard.ConfigField, writable bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.objects[typ+"/"+id] = &object{fields: append(tollguard.ConfigObject(nil), fields...), writable: writable}
+	s.objects[typ+"/"+id] = &object{fields: s.storedObject(typ, fields), writable: writable}
 	if typ == "endpoint" {
 		if _, ok := s.endpoints["PJSIP/"+id]; !ok {
 			s.endpoints["PJSIP/"+id] = "offline"
@@ -462,7 +466,7 @@ func (s *Server) Register(endpoint, aor, uri string, fields map[string]string, n
 	for k, v := range fields {
 		set[k] = v
 	}
-	obj = merge(obj, set)
+	obj = s.storedObject("contact", merge(obj, set))
 	s.objects["contact/"+id] = &object{fields: obj, writable: true}
 	a := s.objects["aor/"+aor]
 	if a == nil {
@@ -576,6 +580,7 @@ func (s *Server) loadTemplates() error {
 	s.templates = make(map[string]tollguard.ConfigObject)
 	s.attrs = make(map[string]map[string]bool)
 	s.writeOnly = make(map[string]map[string]bool)
+	s.bools = make(map[string]map[string]bool)
 	for typ, name := range map[string]string{
 		"endpoint": "ari-rest-config-put-endpoint-1009-astdb.json",
 		"auth":     "ari-rest-config-put-auth-1009-astdb.json",
@@ -599,9 +604,18 @@ func (s *Server) loadTemplates() error {
 			given[fl.Attribute] = true
 		}
 		s.attrs[typ] = map[string]bool{}
+		s.bools[typ] = map[string]bool{}
 		tmpl := tollguard.ConfigObject{}
 		for _, fl := range obj {
 			s.attrs[typ][fl.Attribute] = true
+			// Only main/sorcery.c's bool_handler_fn reads a field back
+			// as "true" or "false" (the recording's direct_media=no came
+			// back "false"). Fields read as "yes"/"no" are left as
+			// written: OPT_YESNO_T ones and custom handlers (100rel,
+			// timers, which take more values) cannot be told apart here.
+			if fl.Value == "true" || fl.Value == "false" {
+				s.bools[typ][fl.Attribute] = true
+			}
 			if typ == "contact" || given[fl.Attribute] {
 				fl.Value = ""
 			}
@@ -703,13 +717,32 @@ func (s *Server) apply(typ string, obj tollguard.ConfigObject, fields []tollguar
 			}
 			obj = merge(obj, map[string]string{"allow": codecNames(codecs)})
 		case s.attrs[typ][f.Attribute]:
-			obj = merge(obj, map[string]string{f.Attribute: f.Value})
+			obj = merge(obj, map[string]string{f.Attribute: s.stored(typ, f.Attribute, f.Value)})
 		case s.writeOnly[typ][f.Attribute]:
 		default:
 			return nil, false
 		}
 	}
 	return obj, true
+}
+
+// stored is value as sorcery keeps and shows it: a bool field parsed by
+// config_options.c's bool_handler_fn (ast_true: yes, true, y, t, 1, on;
+// anything else is false) and shown by sorcery.c's as "true"/"false".
+func (s *Server) stored(typ, attr, value string) string {
+	if s.bools[typ][attr] {
+		return strconv.FormatBool(isTrue(value))
+	}
+	return value
+}
+
+// storedObject is obj as sorcery shows it (stored).
+func (s *Server) storedObject(typ string, obj tollguard.ConfigObject) tollguard.ConfigObject {
+	out := make(tollguard.ConfigObject, len(obj))
+	for i, f := range obj {
+		out[i] = tollguard.ConfigField{Attribute: f.Attribute, Value: s.stored(typ, f.Attribute, f.Value)}
+	}
+	return out
 }
 
 // knownCodecs are the format names main/codec_builtin.c registers.

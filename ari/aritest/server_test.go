@@ -284,3 +284,53 @@ func TestResARINotLoadedAnswersHTTPServers404(t *testing.T) {
 		t.Errorf("res_ari loaded again: %d %s; want ARI's JSON answer", code, ctype)
 	}
 }
+
+// A bool field is stored as config_options.c's bool_handler_fn parses it
+// (ast_true) and read back as sorcery.c's shows it: "true"/"false". The
+// recorded create sent direct_media=no and bind_rtp_to_media_address=yes
+// and read back "false" and "true"; the fake kept "no" and "yes".
+func TestBoolFieldsReadBackAsAsterisk(t *testing.T) {
+	s, err := NewServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	f, err := loadREST("ari-rest-config-put-endpoint-1009-astdb.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recorded, got tollguard.ConfigObject
+	if err := json.Unmarshal(f.Body, &recorded); err != nil {
+		t.Fatal(err)
+	}
+	status, b := putConfig(t, s, "endpoint/1009", string(f.Request.Body))
+	if status != http.StatusOK || json.Unmarshal(b, &got) != nil {
+		t.Fatalf("recorded create: %d %s", status, b)
+	}
+	for _, attr := range []string{"direct_media", "bind_rtp_to_media_address"} {
+		if got.Get(attr) != recorded.Get(attr) {
+			t.Errorf("recorded create: %s read back %q, recorded %q", attr, got.Get(attr), recorded.Get(attr))
+		}
+	}
+	// As tollguard writes them (ext add), and the other spellings.
+	body := `{"fields":[{"attribute":"rewrite_contact","value":"yes"},{"attribute":"rtp_symmetric","value":"1"},` +
+		`{"attribute":"force_rport","value":"On"},{"attribute":"direct_media","value":"off"},{"attribute":"t38_udptl","value":"maybe"},` +
+		`{"attribute":"webrtc","value":"yes"}]}`
+	want := map[string]string{"rewrite_contact": "true", "rtp_symmetric": "true", "force_rport": "true", "direct_media": "false", "t38_udptl": "false",
+		"webrtc": "yes"} // read back yes/no: not normalised (see loadTemplates)
+	status, b = putConfig(t, s, "endpoint/1013", body)
+	if status != http.StatusOK || json.Unmarshal(b, &got) != nil {
+		t.Fatalf("PUT: %d %s", status, b)
+	}
+	stored, _ := s.Object("endpoint", "1013")
+	for attr, w := range want {
+		if got.Get(attr) != w || stored.Get(attr) != w {
+			t.Errorf("%s: answered %q, stored %q; want %q", attr, got.Get(attr), stored.Get(attr), w)
+		}
+	}
+	// Objects seeded as from pjsip.conf read back the same way.
+	s.SetObject("endpoint", "1014", tollguard.ConfigObject{{Attribute: "rewrite_contact", Value: "yes"}, {Attribute: "direct_media", Value: "no"}}, false)
+	if o, _ := s.Object("endpoint", "1014"); o.Get("rewrite_contact") != "true" || o.Get("direct_media") != "false" {
+		t.Errorf("seeded rewrite_contact=yes, direct_media=no read back %v", o)
+	}
+}
