@@ -627,7 +627,7 @@ func (s *sim) read(e string) string {
 		return s.subst("${" + args + "}")
 	case "IMPORT":
 		// IMPORT(channel,variable): the variable read on the channel of
-		// that name, nothing when there is none (func_strings.c
+		// that name, nothing when there is none (func_logic.c
 		// import_helper). The include reads plain variables only.
 		name, v, _ := strings.Cut(args, ",")
 		if strings.Contains(v, "(") {
@@ -1321,7 +1321,7 @@ func TestIncludeBehaviour(t *testing.T) {
 			{"named otherwise, TOLLGUARD_PHONE", "PJSIP/phone-abc-0000002a", "1001", "192.0.2.10:5060"},
 			{"named otherwise, no TOLLGUARD_PHONE", "PJSIP/phone-abc-0000002a", "", ""},
 			{"the channel is gone", "PJSIP/phone-abc-0000002a", "-", ""},
-			{"a Local channel transfers (not a phone)", "Local/1001@from-internal-00000003;1", "", "192.0.2.10:5060"},
+			{"a Local channel transfers (no phone known)", "Local/1001@from-internal-00000003;1", "", ""},
 		} {
 			own := newSim(t, "PJSIP")
 			own.channel["name"] = tt.transferer
@@ -1338,6 +1338,42 @@ func TestIncludeBehaviour(t *testing.T) {
 			s.call("0044207946000", "0044207946000")
 			if len(s.agiCalls) != 1 || s.agiCalls[0][2] != "1001" || s.agiCalls[0][3] != tt.want {
 				t.Errorf("%s: AGI %q, want extension 1001 from %q", tt.name, s.agiCalls, tt.want)
+			}
+		}
+	})
+	t.Run("TransferByALocalLegIsNoPhone", func(t *testing.T) {
+		// 2002's gated call reaches 1001 through a Local leg that holds
+		// the transfer feature (Queue(...,t) with Local members, or a Dial
+		// with t ringing Local/1001@...): Asterisk names that Local
+		// channel the transferer, not the phone behind it. Kept as the
+		// call's source, 2002's address let a stolen 1001 password pass
+		// 2002's access list. A blind transfer out of a bridge of three
+		// (bridge.c blind_transfer_bridge) names the transferer in
+		// BLINDTRANSFER only, on a Local channel that copies the
+		// transferer's variables as the attended one does.
+		caller := newSim(t, "PJSIP")
+		caller.channel["name"] = "PJSIP/2002-00000030"
+		caller.channel["endpoint"] = "2002"
+		caller.channel["pjsip,remote_addr"] = "198.51.100.7:5060"
+		caller.agi = answers("allow", "ok", "", "60", true)
+		caller.call("1001", "1001")
+		for _, tt := range []struct {
+			name, variable, transferer, want string
+		}{
+			{"attended, by a queue's Local leg", "TRANSFERERNAME", "Local/1001@agents-00000005;1", ""},
+			{"blind, by another phone", "BLINDTRANSFER", "PJSIP/1001-00000031", ""},
+			{"blind, by a Local leg", "BLINDTRANSFER", "Local/1001@agents-00000005;1", ""},
+			{"blind, by the caller's own phone", "BLINDTRANSFER", "PJSIP/2002-00000030", "198.51.100.7:5060"},
+		} {
+			s := newSim(t, "Local")
+			s.master = caller
+			s.others = []*sim{caller}
+			s.inherit(caller)
+			s.vars[tt.variable] = tt.transferer
+			s.agi = answers("allow", "ok", "", "63", true)
+			s.call("0044207946000", "0044207946000")
+			if len(s.agiCalls) != 1 || s.agiCalls[0][2] != "2002" || s.agiCalls[0][3] != tt.want {
+				t.Errorf("%s: AGI %q, want extension 2002 from %q", tt.name, s.agiCalls, tt.want)
 			}
 		}
 	})
