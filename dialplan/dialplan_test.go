@@ -1377,6 +1377,111 @@ func TestIncludeBehaviour(t *testing.T) {
 			}
 		}
 	})
+	t.Run("BlindTransferIsNotTheTransferredPhonesCall", func(t *testing.T) {
+		// 1002 is on a call with 1001, which transfers it blind to an
+		// outside number (keypad blindxfer, or a SIP REFER without
+		// Replaces). Asterisk sends 1002's own channel to the number in
+		// 1001's context (bridge_channel.c bridge_channel_blind_transfer,
+		// ast_async_goto) and names the transferring channel on it in
+		// BLINDTRANSFER (bridge.c set_transfer_variables_all); a REFER
+		// also sets SIPTRANSFER=yes (res_pjsip_refer.c
+		// refer_blind_callback). Judged from 1002's address, a stolen
+		// 1001 password made calls that passed 1002's access list.
+		for _, tt := range []struct {
+			name       string
+			ep         string // the transferred channel's endpoint
+			transferer string // BLINDTRANSFER
+			phoneVar   string // the transferer's TOLLGUARD_PHONE; "-": the channel is gone
+			refer      bool
+			want       string
+		}{
+			{"keypad, another extension's phone", "1002", "PJSIP/1001-0000002a", "", false, ""},
+			{"REFER, another extension's phone", "1002", "PJSIP/1001-0000002a", "", true, ""},
+			{"a ring group's Local channel", "1002", "Local/1001@rg-member-00000003;1", "", false, ""},
+			{"REFER from the far end of a trunk call", "1002", "PJSIP/itsp-00000004", "", true, ""},
+			{"an inbound trunk call transferred", "itsp", "PJSIP/1001-0000002a", "", false, ""},
+			{"another phone of the same extension", "1002", "PJSIP/1002-0000003b", "", false, "198.51.100.7:5060"},
+			{"named otherwise, TOLLGUARD_PHONE", "1002", "PJSIP/phone-abc-0000002a", "1002", false, "198.51.100.7:5060"},
+			{"named otherwise, another's TOLLGUARD_PHONE", "1002", "PJSIP/phone-abc-0000002a", "1001", false, ""},
+			{"named otherwise, the channel is gone", "1002", "PJSIP/phone-abc-0000002a", "-", false, ""},
+			{"not transferred", "1002", "", "", false, "198.51.100.7:5060"},
+		} {
+			xfer := newSim(t, "PJSIP")
+			xfer.channel["name"] = tt.transferer
+			if tt.phoneVar != "-" && tt.phoneVar != "" {
+				xfer.vars["TOLLGUARD_PHONE"] = tt.phoneVar
+			}
+			s := newSim(t, "PJSIP")
+			s.channel["name"] = "PJSIP/" + tt.ep + "-00000030"
+			s.channel["endpoint"] = tt.ep
+			s.channel["pjsip,remote_addr"] = "198.51.100.7:5060"
+			if tt.phoneVar != "-" {
+				s.others = []*sim{xfer}
+			}
+			if tt.transferer != "" {
+				s.vars["BLINDTRANSFER"] = tt.transferer
+			}
+			if tt.refer {
+				s.vars["SIPTRANSFER"] = "yes"
+			}
+			s.agi = answers("allow", "ok", "", "63", true)
+			s.call("0044207946000", "0044207946000")
+			if len(s.agiCalls) != 1 || s.agiCalls[0][2] != tt.ep || s.agiCalls[0][3] != tt.want {
+				t.Errorf("%s: AGI %q, want extension %s from %q", tt.name, s.agiCalls, tt.ep, tt.want)
+			}
+			// Nor is the address passed down to the Local channels it starts.
+			if s.vars["TOLLGUARD_SRC"] != tt.want {
+				t.Errorf("%s: passed down TOLLGUARD_SRC %q, want %q", tt.name, s.vars["TOLLGUARD_SRC"], tt.want)
+			}
+		}
+		// The route names the extension (an endpoint not named as it).
+		s := newSim(t, "PJSIP")
+		s.channel["endpoint"] = "phone-xyz"
+		s.vars["BLINDTRANSFER"] = "PJSIP/1001-0000002a"
+		s.agi = answers("allow", "ok", "", "65", true)
+		s.call("0044207946000", "0044207946000,1002")
+		if len(s.agiCalls) != 1 || s.agiCalls[0][2] != "1002" || s.agiCalls[0][3] != "" {
+			t.Errorf("extension named by the route: AGI %q, want extension 1002 with no source", s.agiCalls)
+		}
+	})
+	t.Run("BlindTransferOnALocalChannel", func(t *testing.T) {
+		// A blind transfer reaches the route on a Local channel when the
+		// transferred party is one (a follow-me leg), or when the bridge
+		// holds more than two (bridge.c blind_transfer_bridge; the
+		// keypad's blind_transfer_cb gives it the transferring phone's
+		// inherited variables, and core_unreal.c ast_unreal_call_setup
+		// copies BLINDTRANSFER to the ;2 half). 2002's follow-me rang
+		// 1001, which transfers: 2002's extension, and 2002's phone as
+		// the channel the call began on, are not 1001's.
+		caller := newSim(t, "PJSIP")
+		caller.channel["name"] = "PJSIP/2002-00000030"
+		caller.channel["endpoint"] = "2002"
+		caller.channel["pjsip,remote_addr"] = "198.51.100.7:5060"
+		own := newSim(t, "PJSIP")
+		own.channel["name"] = "PJSIP/2002-00000035"
+		for _, tt := range []struct {
+			name, transferer, attended, want string
+		}{
+			{"another extension's phone", "PJSIP/1001-00000031", "", ""},
+			{"a Local channel", "Local/1001@rg-member-00000003;1", "", ""},
+			{"the paying extension's phone", "PJSIP/2002-00000035", "", "198.51.100.7:5060"},
+			{"the paying extension's phone, after another's attended transfer", "PJSIP/2002-00000035", "PJSIP/1001-00000031", ""},
+		} {
+			s := newSim(t, "Local")
+			s.master = caller
+			s.others = []*sim{caller, own}
+			s.vars["TOLLGUARD_EXT"] = "2002" // 2002's set_var, inherited
+			s.vars["BLINDTRANSFER"] = tt.transferer
+			if tt.attended != "" {
+				s.vars["TRANSFERERNAME"] = tt.attended
+			}
+			s.agi = answers("allow", "ok", "", "64", true)
+			s.call("0044207946000", "0044207946000")
+			if len(s.agiCalls) != 1 || s.agiCalls[0][2] != "2002" || s.agiCalls[0][3] != tt.want {
+				t.Errorf("%s: AGI %q, want extension 2002 from %q", tt.name, s.agiCalls, tt.want)
+			}
+		}
+	})
 	t.Run("InheritedARG2Ignored", func(t *testing.T) {
 		// Called with one argument and no outer Gosub, Asterisk leaves
 		// ARG2 unset in the frame: a channel variable ARG2 (inherited as
