@@ -647,7 +647,8 @@ func TestUsersConfNeedsHasVoicemail(t *testing.T) {
 		want []string
 	}{
 		{"NoneNextToVoicemailConf", &voicemail.Source{Path: conf}, nil},
-		{"ConfigDir", &voicemail.Source{Path: conf, ConfigDir: etc}, []string{"1002@default=2222"}},
+		// [1003]'s first hasvoicemail line is the one read.
+		{"ConfigDir", &voicemail.Source{Path: conf, ConfigDir: etc}, []string{"1002@default=2222", "1003@default=3333"}},
 		{"UsersConf", &voicemail.Source{Path: conf, UsersConf: filepath.Join(dir, "mine.conf")}, []string{"1004@default="}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -663,5 +664,31 @@ func TestUsersConfNeedsHasVoicemail(t *testing.T) {
 				t.Errorf("mailboxes %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestUsersConfHasVoicemailFirstLine: app_voicemail reads hasvoicemail
+// with ast_config_option, whose ast_variable_retrieve returns the first
+// line of that name (config.c), an inherited one before the category's
+// own: a template's "yes" makes a mailbox whatever the category says
+// after it, and one left out would keep its weak PIN unaudited.
+func TestUsersConfHasVoicemailFirstLine(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "voicemail.conf")
+	writeConf(t, conf, "[default]\n")
+	writeConf(t, filepath.Join(dir, "users.conf"), "[vm](!)\nhasvoicemail = yes\n[novm](!)\nhasvoicemail = no\n"+
+		"[1001]\nhasvoicemail = on\nhasvoicemail = no\nvmsecret = 1111\n"+ // the first says on
+		"[1002](vm)\nhasvoicemail = no\nvmsecret = 2222\n"+ // the template's yes comes first
+		"[1003](novm)\nhasvoicemail = yes\nvmsecret = 3333\n") // the template's no comes first
+	boxes, problems, err := (&voicemail.Source{Path: conf}).Mailboxes(context.Background())
+	if err != nil || len(problems) != 0 {
+		t.Fatalf("err %v, problems %q", err, problems)
+	}
+	var got []string
+	for _, b := range boxes {
+		got = append(got, b.Key()+"="+b.PIN)
+	}
+	if want := []string{"1001@default=1111", "1002@default=2222"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("mailboxes %q, want %q", got, want)
 	}
 }

@@ -37,16 +37,19 @@ func (t *Tree) usersBoxes() []usersBox {
 			continue
 		}
 		u := usersBox{cat: c}
-		has, hasSet := t.hasVoicemail, t.hasVoicemailSet
+		has, hasSet := "", false
 		password := ""
 		for _, i := range c.boxes {
 			b := &t.boxes[i]
 			name, v := b.File.Entries[b.Index].Mailbox, b.rawValue()
 			switch {
 			case strings.EqualFold(name, "hasvoicemail"):
-				// ast_config_option: the category's (its last line, as
-				// ast_variable_retrieve reads it), else [general]'s.
-				has, hasSet = v, true
+				// ast_config_option: ast_variable_retrieve returns the
+				// category's first line (an inherited one before its
+				// own: a template's "no" beats the category's "yes").
+				if !hasSet {
+					has, hasSet = v, true
+				}
 			case strings.EqualFold(name, "vmsecret"):
 				u.vmsecrets++
 				password, u.src = v, b
@@ -70,6 +73,9 @@ func (t *Tree) usersBoxes() []usersBox {
 			case strings.EqualFold(name, "email"):
 				u.email = v
 			}
+		}
+		if !hasSet {
+			has, hasSet = t.hasVoicemail, t.hasVoicemailSet // [general]'s
 		}
 		if !hasSet || !astTrue(has) {
 			continue
