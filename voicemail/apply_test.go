@@ -462,16 +462,17 @@ func TestSpoolDirPINReloadSeesIt(t *testing.T) {
 }
 
 // TestPasswordLocationAsAsteriskReadsIt: which PIN is in force follows
-// app_voicemail's reading of passwordlocation: the last [general]
+// app_voicemail's reading of passwordlocation: the first [general]
 // setting in reading order (an #include's lines where the #include
 // is), a mailbox option named exactly, an empty option meaning
 // voicemail.conf; a mailbox defined twice is audited once.
 func TestPasswordLocationAsAsteriskReadsIt(t *testing.T) {
 	dir, spool := t.TempDir(), t.TempDir()
 	write := func(p, s string) { writeConf(t, p, s) }
-	// The include says spooldir, the line after it voicemailconf: that wins.
-	write(filepath.Join(dir, "general.inc"), "passwordlocation = spooldir\n")
-	write(filepath.Join(dir, "voicemail.conf"), "[general]\n#include general.inc\npasswordlocation = voicemailconf\n\n[default]\n"+
+	// The include says voicemailconf, the line after it spooldir: the
+	// include's line comes first, so it wins (ast_variable_retrieve).
+	write(filepath.Join(dir, "general.inc"), "passwordlocation = voicemailconf\n")
+	write(filepath.Join(dir, "voicemail.conf"), "[general]\n#include general.inc\npasswordlocation = spooldir\n\n[default]\n"+
 		"1001 => 482916,A,,,attach=yes| passwordlocation=spooldir\n"+ // " passwordlocation" is not the option's name
 		"1002 => 582049,B,,,passwordlocation=spooldir\n"+
 		"1003 => 739104,C,,,passwordlocation=SpoolDir\n"+
@@ -689,6 +690,32 @@ func TestUsersConfHasVoicemailFirstLine(t *testing.T) {
 		got = append(got, b.Key()+"="+b.PIN)
 	}
 	if want := []string{"1001@default=1111", "1002@default=2222"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("mailboxes %q, want %q", got, want)
+	}
+}
+
+// TestGeneralSettingFirstLine: app_voicemail reads each [general]
+// setting with ast_variable_retrieve, which returns the first line of
+// that name (config.c), not the last: with passwordlocation set twice
+// the spool's secret.conf PINs are in force, and userscontext and
+// users.conf's [general] hasvoicemail are read the same way.
+func TestGeneralSettingFirstLine(t *testing.T) {
+	dir, spool := t.TempDir(), t.TempDir()
+	conf := filepath.Join(dir, "voicemail.conf")
+	writeConf(t, conf, "[general]\npasswordlocation = spooldir\npasswordlocation = voicemailconf\n"+
+		"userscontext = office\nuserscontext = other\n[default]\n1001 => 482916,Ann\n")
+	writeConf(t, filepath.Join(spool, "default", "1001", "secret.conf"), "[general]\npassword=1234\n")
+	writeConf(t, filepath.Join(spool, "office", "2001", "secret.conf"), "[general]\npassword=2222\n")
+	writeConf(t, filepath.Join(dir, "users.conf"), "[general]\nhasvoicemail = yes\nhasvoicemail = no\n[2001]\nvmsecret = 739104\n")
+	boxes, problems, err := (&voicemail.Source{Path: conf, SpoolDir: spool}).Mailboxes(context.Background())
+	if err != nil || len(problems) != 0 {
+		t.Fatalf("err %v, problems %q", err, problems)
+	}
+	var got []string
+	for _, b := range boxes {
+		got = append(got, b.Key()+"="+b.PIN+" "+filepath.Base(strings.SplitN(b.Where, ":", 2)[0]))
+	}
+	if want := []string{"2001@office=2222 secret.conf", "1001@default=1234 secret.conf"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("mailboxes %q, want %q", got, want)
 	}
 }

@@ -26,7 +26,7 @@ type Tree struct {
 	Problems []string
 	// PasswordLocation is [general] passwordlocation, read from the
 	// [general] app_voicemail reads (the first that is no template,
-	// with its inherited and "(+)" lines; the last setting in it):
+	// with its inherited and "(+)" lines; the first setting in it):
 	// "spooldir", "voicemailconf", or "" if none is set.
 	PasswordLocation string
 	// AliasesContext is [general] aliasescontext, read the same way: a
@@ -148,8 +148,9 @@ func load(path, configDir, name string) (*Tree, error) {
 
 // readGeneral reads the settings of the [general] app_voicemail reads
 // (ast_variable_retrieve): the first category of that name that is no
-// template, with what it inherits and what "(+)" adds to it. A second
-// [general] is another category, which app_voicemail never reads.
+// template, with what it inherits and what "(+)" adds to it, and in it
+// the first line of each setting. A second [general] is another
+// category, which app_voicemail never reads.
 func (t *Tree) readGeneral() {
 	var gen *category
 	for _, c := range t.cats {
@@ -162,7 +163,14 @@ func (t *Tree) readGeneral() {
 		return
 	}
 	externs := map[string]string{}
+	seen := map[string]bool{}
 	for _, s := range gen.settings {
+		// ast_variable_retrieve returns the first line of a name
+		// (inherited ones first), not the last.
+		if seen[s.name] {
+			continue
+		}
+		seen[s.name] = true
 		switch s.name {
 		case "passwordlocation":
 			// Compared case-sensitively, unlike a mailbox's own option
