@@ -58,8 +58,8 @@ func TestApplyGoesOnPastPINWithSemicolon(t *testing.T) {
 
 // TestSecretConfReadAsAppVoicemailDoes: app_voicemail reads a
 // secret.conf's password with ast_variable_retrieve: the first
-// [general] (a second is another category it never reads), with
-// "password += text" appended. tollguard took the last password line
+// password line of the first [general] (a second is another category
+// it never reads), with "password += text" appended. tollguard took the last password line
 // of any [general] and ignored "+=", so --apply rewrote a line Asterisk
 // does not read, or half a PIN, and reported the mailbox fixed.
 func TestSecretConfReadAsAppVoicemailDoes(t *testing.T) {
@@ -72,7 +72,11 @@ func TestSecretConfReadAsAppVoicemailDoes(t *testing.T) {
 		{name: "second general", secret: "[general]\npassword=1111\n[general]\npassword=482916\n", pin: "1111", rewritten: true},
 		{name: "appended", secret: "[general]\npassword=12\npassword +=34\n", pin: "1234"},
 		{name: "append alone sets", secret: "[general]\npassword += 1234\n", pin: "1234", rewritten: true},
-		{name: "other name case is no append", secret: "[general]\npassword=482916\nPassword += 1234\n", pin: "1234", rewritten: true},
+		// ast_variable_retrieve returns the first password, not the last.
+		{name: "first of two", secret: "[general]\npassword=1111\npassword=482916\n", pin: "1111", rewritten: true},
+		{name: "other name case is no append", secret: "[general]\npassword=2580\nPassword += 482916\n", pin: "2580", rewritten: true},
+		// "+=" appends to the last line of exactly its name.
+		{name: "appended to the first", secret: "[general]\npassword=12\nPassword=482916\npassword +=34\n", pin: "1234"},
 		{name: "added to", secret: "[general]\npassword=482916\n[general](+)\npassword=1234\n", unread: true},
 		{name: "include", secret: "[general]\n#include other.conf\npassword=1234\n", unread: true},
 	} {

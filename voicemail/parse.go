@@ -174,7 +174,7 @@ func ParseSecret(path string, data []byte) *File {
 }
 
 // foldSecret leaves in Entries the one password app_voicemail reads
-// (ast_variable_retrieve of "general", "password"): the last one in the
+// (ast_variable_retrieve of "general", "password"): the first one in the
 // first [general] that is no template, with "password += text" lines
 // appended as config.c does. A second [general] is never read. Such a
 // PIN, partly on "+=" lines, is not rewritable; a file whose [general]
@@ -196,31 +196,40 @@ func (f *File) foldSecret() {
 	if len(f.Includes) > 0 {
 		f.unsure = fmt.Sprintf("line %d: #%s", f.Includes[0].Line, f.Includes[0].Directive)
 	}
-	var last *Entry
-	appended := false
+	var vars []*Entry
+	appended := map[*Entry]bool{}
 	for _, e := range f.Entries {
 		if e.block != g || g < 0 {
 			continue
 		}
-		if e.appendOp && last != nil && last.Mailbox == e.Mailbox {
+		if e.appendOp {
 			// config.c appends to the last line of exactly that name.
-			last.value = strings.TrimLeft(strings.TrimRight(last.value+e.appendText, " \t\r\v\f\n"), " \t\r\v\f\n")
-			appended = true
-			continue
+			var to *Entry
+			for _, v := range vars {
+				if v.Mailbox == e.Mailbox {
+					to = v
+				}
+			}
+			if to != nil {
+				to.value = strings.TrimLeft(strings.TrimRight(to.value+e.appendText, " \t\r\v\f\n"), " \t\r\v\f\n")
+				appended[to] = true
+				continue
+			}
 		}
-		last = &e
+		vars = append(vars, &e)
 	}
 	f.Entries = nil
-	if last == nil {
+	if len(vars) == 0 {
 		return
 	}
-	if appended {
+	first := vars[0] // ast_variable_retrieve returns the first match
+	if appended[first] {
 		// Partly on the "+=" lines: read, never rewritten.
-		last.pinSplit = true
-		last.Locked = strings.HasPrefix(last.value, "-")
-		last.PIN = strings.TrimPrefix(last.value, "-")
+		first.pinSplit = true
+		first.Locked = strings.HasPrefix(first.value, "-")
+		first.PIN = strings.TrimPrefix(first.value, "-")
 	}
-	f.Entries = []Entry{*last}
+	f.Entries = []Entry{*first}
 }
 
 // parseLine handles eff[start:end] (comments already blanked) and
