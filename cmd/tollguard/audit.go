@@ -32,10 +32,10 @@ once when the previous successful run of its audit did not find it.
              after any non-letter: 1001_test; the name 9999).
              --apply as for stale, once a line is older than the grace.
   pins       weak voicemail PINs in voicemail.conf (following #include),
-             users.conf (hasvoicemail = yes: vmsecret) and a realtime table (SQLite, or ODBC when built with
-             TAGS=odbc): common, equal to the mailbox or
-             its reverse, one repeated digit, a run, or shorter than
-             min_length (6). --apply writes random PINs (atomically, with a
+             users.conf (hasvoicemail = yes: vmsecret) and a realtime
+             table (SQLite, or ODBC when built with TAGS=odbc): common,
+             equal to the mailbox or its reverse, one repeated digit, a
+             run, or shorter than min_length (6). --apply writes random PINs (atomically, with a
              backup), reloads app_voicemail and can mail the owners.
   passwords  weak SIP passwords of every PJSIP auth the endpoints use, by
              zxcvbn (min_score 3) and rules (username, extension, default
