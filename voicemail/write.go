@@ -95,6 +95,14 @@ func writeFileAtomic(path string, old, data []byte, backupDir, backupBase string
 			return fmt.Errorf("back up %s (nothing written): %w", path, err)
 		}
 	}
+	// A backup in a directory of its own is made to last before the
+	// rewrite: the directory's fsync after the rename covers only a
+	// backup kept beside the file.
+	if bfd == unix.AT_FDCWD {
+		if err := syncDir(backupDir); err != nil {
+			return fmt.Errorf("back up %s to %s (nothing written): syncing the backup directory failed: %w", path, backupDir, err)
+		}
+	}
 	var tmp *os.File
 	var name string
 	for range 100 {
@@ -169,6 +177,16 @@ func (e *NotDurableError) Unwrap() error { return e.Err }
 
 // syncFile is f.Sync; tests replace it to make an fsync fail.
 var syncFile = (*os.File).Sync
+
+// syncDir opens dir and syncs it through syncFile.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return syncFile(d)
+}
 
 // openSecretDir opens the directory of a spool secret.conf
 // (SPOOL/CONTEXT/MAILBOX/secret.conf) without following a symlink at

@@ -372,6 +372,26 @@ func TestWriteFileAtomicSyncFails(t *testing.T) {
 			t.Errorf("original is %q", b)
 		}
 	})
+	t.Run("BackupDirectory", func(t *testing.T) {
+		// A backup_dir of the admin's: its entry for the backup is
+		// synced before the rewrite, or nothing is written.
+		dir, bdir := t.TempDir(), t.TempDir()
+		p := filepath.Join(dir, "voicemail.conf")
+		write(t, p, old)
+		FailSync(t, func(name string) error {
+			if filepath.Clean(name) == bdir {
+				return unix.EIO
+			}
+			return nil
+		})
+		err := WriteFileAtomic(p, []byte(old), []byte("[default]\n1001 => 739104\n"), bdir, time.Now())
+		if err == nil || !errors.Is(err, unix.EIO) || !strings.Contains(err.Error(), "nothing written") {
+			t.Fatalf("err %v, want the backup directory's sync failure", err)
+		}
+		if b, _ := os.ReadFile(p); string(b) != old {
+			t.Errorf("file is %q: nothing may be written", b)
+		}
+	})
 	t.Run("Directory", func(t *testing.T) {
 		dir := t.TempDir()
 		p := filepath.Join(dir, "voicemail.conf")
