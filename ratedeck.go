@@ -7,10 +7,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strconv"
 	"strings"
-
-	"github.com/nyaruka/phonenumbers"
 )
 
 // Column names a rate deck's header may use, normalised by deckColumn,
@@ -849,24 +846,13 @@ func (h deckHeader) splitCode(rec []string, p string) string {
 		return fmt.Sprintf("prefix %s does not hold %s, the %q column's: is the prefix split over the two? Give the whole prefix, country code and area code together, in one column (%s%s if %s is the country code); if the %q column is for information only, rename it", p, area, name, p, area, p, name)
 	}
 	// The area column gives the whole code (4420 beside 4420), country
-	// code included: no split, if the row's country code column vouches
-	// for it, or if it holds more than a country code. 20 beside 20 with
-	// no country code may be London's area code alone, read as Egypt.
-	if n := countryCodeLen(p); cc != "" || n > 0 && len(area) > n {
+	// code included, only if the row's country code vouches for it. Alone
+	// the digits cannot tell: 20, 207 (020 7), 1876 (01876, Lochmaddy)
+	// may be a UK area code without its 44, priced as Egypt or Jamaica.
+	if cc != "" {
 		return ""
 	}
 	return fmt.Sprintf("prefix %s and the %q column's %s are the same, and no country code column says the prefix is whole: is it an area code alone, its country code missing? Give the whole prefix, country code and area code together (4420 for London), or add a country code column; if the %q column is for information only, rename it", p, name, area, name)
-}
-
-// countryCodeLen returns the length of the country calling code that
-// begins p (1 to 3 digits; codes are prefix-free), or 0 if none does.
-func countryCodeLen(p string) int {
-	for n := 1; n <= 3 && n <= len(p); n++ {
-		if cc, err := strconv.Atoi(p[:n]); err == nil && phonenumbers.GetRegionCodeForCountryCode(cc) != "ZZ" {
-			return n
-		}
-	}
-	return 0
 }
 
 // nanpArea reports whether code is the area code of the NANP prefix p

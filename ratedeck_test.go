@@ -240,13 +240,6 @@ func TestParseRateDeck(t *testing.T) {
 			},
 		},
 		{
-			name: "an area code column giving the whole prefix, no country code column",
-			in:   "Prefix,Area Code,Rate\n4420,4420,0.005\n44207,4420,0.004\n1876,1876,0.1\n",
-			want: func(t *testing.T) []deckRow {
-				return []row{{2, ent("4420", "", rate(t, "0.005"))}, {3, ent("44207", "", rate(t, "0.004"))}, {4, ent("1876", "", rate(t, "0.1"))}}
-			},
-		},
-		{
 			name: "a currency column cell that is no ISO code is ignored, as before decks had a currency",
 			in:   "prefix,rate,currency\n44,0.01,$\n33,0.02,Euro\n",
 			want: func(t *testing.T) []deckRow {
@@ -336,8 +329,16 @@ func TestParseRateDeckErrors(t *testing.T) {
 			want: []string{"line 2: prefix 20 does not begin with 44"}},
 		// With no country code, 20 beside 20 may be London's area code
 		// alone: it would price +20, Egypt.
-		{name: "an area code alone in both columns", in: "Prefix,Area Code,Rate\n4420,4420,0.005\n20,20,0.005\n", calls: 1,
-			want: []string{`line 3: prefix 20 and the "Area Code" column's 20 are the same, and no country code column says the prefix is whole`, "add a country code column"}},
+		{name: "an area code alone in both columns", in: "Prefix,Area Code,Rate\n20,20,0.005\n", calls: 0,
+			want: []string{`line 2: prefix 20 and the "Area Code" column's 20 are the same, and no country code column says the prefix is whole`, "add a country code column"}},
+		// Nor when it is longer than the country code it begins with:
+		// London's 020 7, Lochmaddy's 01876 and Heidelberg's 06221 (a
+		// spreadsheet drops the 0) were priced as +20 7 (Egypt), +1 876
+		// (Jamaica) and +62 21 (Jakarta). Digits cannot tell them from a
+		// whole 4420: only a country code column can.
+		{name: "an area code alone in both columns, longer than a country code", in: "Prefix,Area Code,Rate\n207,207,0.005\n1876,01876,0.005\n6221,6221,0.005\n4420,4420,0.005\n", calls: 0,
+			want: []string{`line 2: prefix 207 and the "Area Code" column's 207 are the same`, `line 3: prefix 1876 and the "Area Code" column's 1876 are the same`,
+				`line 4: prefix 6221 and the "Area Code" column's 6221`, `line 5: prefix 4420 and the "Area Code" column's 4420`}},
 		{name: "area code beside a prefix column", in: "Prefix,Area Code,Rate\n4420,20,0.005\n44,20,0.0050\n", calls: 1,
 			want: []string{"line 3: prefix 44 does not hold 20, the \"Area Code\" column's", "(4420 if 44 is the country code)"}},
 		{name: "huge rate cell", in: "prefix,rate\n44," + strings.Repeat("9", 100) + "\n", want: []string{"too long for a price"}},
