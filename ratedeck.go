@@ -816,12 +816,20 @@ func codeColumns(header []string, prefix int) (cc, area int) {
 // codeCell returns the digits of a row's code column col, without a
 // "+", or "" when there are none: an empty cell, or one that is not a
 // code, says nothing. An area code written with its trunk 0 (020), a
-// country code with the international prefix (0044), is the same code.
+// country code with the international prefix (0044), is the same code;
+// so is one written with dashes, dots or brackets: 1-268 is Antigua,
+// and ignored it let 268 beside it be priced as +268, Eswatini.
 func codeCell(rec []string, col int) string {
 	if col < 0 || col >= len(rec) {
 		return ""
 	}
-	code := strings.TrimPrefix(strings.Join(strings.Fields(rec[col]), ""), "+")
+	code := strings.TrimPrefix(strings.Map(func(r rune) rune {
+		switch r {
+		case ' ', '\t', '-', '.', '(', ')':
+			return -1
+		}
+		return r
+	}, rec[col]), "+")
 	if !allDigits(code) {
 		return ""
 	}

@@ -240,6 +240,13 @@ func TestParseRateDeck(t *testing.T) {
 			},
 		},
 		{
+			name: "a country code column written with a dash or brackets",
+			in:   "Country Code,Prefix,Rate\n1-268,1268,0.1\n(1) 242,1242,0.1\n",
+			want: func(t *testing.T) []deckRow {
+				return []row{{2, ent("1268", "", rate(t, "0.1"))}, {3, ent("1242", "", rate(t, "0.1"))}}
+			},
+		},
+		{
 			name: "a currency column cell that is no ISO code is ignored, as before decks had a currency",
 			in:   "prefix,rate,currency\n44,0.01,$\n33,0.02,Euro\n",
 			want: func(t *testing.T) []deckRow {
@@ -339,6 +346,10 @@ func TestParseRateDeckErrors(t *testing.T) {
 		{name: "an area code alone in both columns, longer than a country code", in: "Prefix,Area Code,Rate\n207,207,0.005\n1876,01876,0.005\n6221,6221,0.005\n4420,4420,0.005\n", calls: 0,
 			want: []string{`line 2: prefix 207 and the "Area Code" column's 207 are the same`, `line 3: prefix 1876 and the "Area Code" column's 1876 are the same`,
 				`line 4: prefix 6221 and the "Area Code" column's 6221`, `line 5: prefix 4420 and the "Area Code" column's 4420`}},
+		// A country code written 1-268 (Antigua) said nothing, and 268
+		// beside it was priced as +268, Eswatini.
+		{name: "split NANP prefix, the country code written with a dash", in: "Country Code,Prefix,Rate\n1-268,268,0.1\n(1) 242,242,0.1\n1.246,246,0.1\n", calls: 0,
+			want: []string{"line 2: prefix 268 does not begin with 1268", "line 3: prefix 242 does not begin with 1242", "line 4: prefix 246 does not begin with 1246"}},
 		{name: "area code beside a prefix column", in: "Prefix,Area Code,Rate\n4420,20,0.005\n44,20,0.0050\n", calls: 1,
 			want: []string{"line 3: prefix 44 does not hold 20, the \"Area Code\" column's", "(4420 if 44 is the country code)"}},
 		{name: "huge rate cell", in: "prefix,rate\n44," + strings.Repeat("9", 100) + "\n", want: []string{"too long for a price"}},

@@ -44,7 +44,8 @@ it does not begin with: 44 and 20 is London, not +20; 876 beside 1876,
 Jamaica's NANP area code, is no split, nor is an area-code column giving
 the whole prefix, 4420 beside 4420, when the row's country code (44)
 vouches for it: without one, 1876 beside 1876 may be Lochmaddy's 01876
-without its 44 as well as Jamaica; rename a code column that is for
+without its 44 as well as Jamaica; a code column's dashes, dots and
+brackets are ignored, 1-268 is 1268; rename a code column that is for
 information only), and a row with more fields than the header (a
 decimal comma in a comma-separated deck, also a whole-number rate or fee
 followed by its fraction in a zero-led cell or a column tollguard does
