@@ -18,7 +18,10 @@ var (
 	// A deck that splits the prefix in two (country code, area code)
 	// has no one column to price by: an area code alone is another
 	// country's prefix (UK 20 read as Egypt +20).
-	deckSplitPrefixNames = []string{"areacode", "citycode", "countrycode", "cc", "ndc"}
+	deckSplitPrefixNames = append([]string{"areacode", "citycode", "ndc"}, deckCountryCodeNames...)
+	// A country code column, under the names carriers give it.
+	deckCountryCodeNames = []string{"countrycode", "cc", "countrycallingcode", "callingcode", "countryprefix",
+		"countrydialcode", "countrydiallingcode", "countrydialingcode"}
 	deckDestNames        = []string{"destination", "description", "country", "name", "destinationname", "countryname", "dest"}
 	deckRateNames        = []string{"rate", "rateperminute", "rate/min", "ratepermin", "price", "priceperminute", "price/min",
 		"pricepermin", "cost", "costperminute", "cost/min", "perminute", "permin"}
@@ -800,7 +803,7 @@ func codeColumns(header []string, prefix int) (cc, area int) {
 		// A second prefix-like name ("code" beside "prefix") is often a
 		// carrier's own id: the better-named column wins, unchecked.
 		switch n := normColumn(name); {
-		case n == "countrycode", n == "cc":
+		case slices.Contains(deckCountryCodeNames, n):
 			if cc < 0 {
 				cc = i
 			}

@@ -350,6 +350,12 @@ func TestParseRateDeckErrors(t *testing.T) {
 		// beside it was priced as +268, Eswatini.
 		{name: "split NANP prefix, the country code written with a dash", in: "Country Code,Prefix,Rate\n1-268,268,0.1\n(1) 242,242,0.1\n1.246,246,0.1\n", calls: 0,
 			want: []string{"line 2: prefix 268 does not begin with 1268", "line 3: prefix 242 does not begin with 1242", "line 4: prefix 246 does not begin with 1246"}},
+		// A country code column under another carrier's name said
+		// nothing: 20 beside it was priced as +20, Egypt.
+		{name: "split prefix beside a country code column named otherwise", in: "Country Calling Code,Prefix,Rate\n44,20,0.005\n", calls: 0,
+			want: []string{"line 2: prefix 20 does not begin with 44, the \"Country Calling Code\" column's"}},
+		{name: "split prefix beside a country prefix column", in: "Destination,Country Prefix,Prefix,Rate\nUK London,44,20,0.005\n", calls: 0,
+			want: []string{"line 2: prefix 20 does not begin with 44, the \"Country Prefix\" column's"}},
 		{name: "area code beside a prefix column", in: "Prefix,Area Code,Rate\n4420,20,0.005\n44,20,0.0050\n", calls: 1,
 			want: []string{"line 3: prefix 44 does not hold 20, the \"Area Code\" column's", "(4420 if 44 is the country code)"}},
 		{name: "huge rate cell", in: "prefix,rate\n44," + strings.Repeat("9", 100) + "\n", want: []string{"too long for a price"}},

@@ -38,8 +38,8 @@ the price per minute (rate, price, rate per minute, cost). Two price
 columns per minute (rate and cost) are refused: keep the one the carrier
 bills. A price column per second ("Rate (per second)", rate/sec, price
 per second) is refused when it is the only one, and ignored beside a
-price per minute. A prefix split over a country-code and an area-code
-column (also a prefix column beside a country-code column whose digits
+price per minute. A prefix split over a country-code (country code, cc,
+country calling code, country prefix) and an area-code column (also a prefix column beside a country-code column whose digits
 it does not begin with: 44 and 20 is London, not +20; 876 beside 1876,
 Jamaica's NANP area code, is no split, nor is an area-code column giving
 the whole prefix, 4420 beside 4420, when the row's country code (44)
