@@ -22,8 +22,8 @@ var (
 	// A country code column, under the names carriers give it.
 	deckCountryCodeNames = []string{"countrycode", "cc", "countrycallingcode", "callingcode", "countryprefix",
 		"countrydialcode", "countrydiallingcode", "countrydialingcode"}
-	deckDestNames        = []string{"destination", "description", "country", "name", "destinationname", "countryname", "dest"}
-	deckRateNames        = []string{"rate", "rateperminute", "rate/min", "ratepermin", "price", "priceperminute", "price/min",
+	deckDestNames = []string{"destination", "description", "country", "name", "destinationname", "countryname", "dest"}
+	deckRateNames = []string{"rate", "rateperminute", "rate/min", "ratepermin", "price", "priceperminute", "price/min",
 		"pricepermin", "cost", "costperminute", "cost/min", "perminute", "permin"}
 	// Billing steps: "60/60" in one column, or one figure for both.
 	deckStepNames = []string{"billingincrement", "billingincrements", "increment", "increments",
