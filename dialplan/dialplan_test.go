@@ -629,9 +629,12 @@ func (s *sim) read(e string) string {
 		// IMPORT(channel,variable): the variable read on the channel of
 		// that name, nothing when there is none (func_logic.c
 		// import_helper). The include reads plain variables only.
+		// import_helper substitutes "${<variable>}" on that channel:
+		// anything but a plain name there (a function, or text after a
+		// second comma) is evaluated on it, under its lock.
 		name, v, _ := strings.Cut(args, ",")
-		if strings.Contains(v, "(") {
-			s.t.Errorf("IMPORT(%s): reads a function on another channel, under its lock", args)
+		if !regexp.MustCompile(`^[A-Za-z0-9_]+$`).MatchString(v) {
+			s.t.Errorf("IMPORT(%s): reads more than a plain variable on another channel", args)
 		}
 		for _, o := range s.others {
 			if o.channel["name"] == name {
@@ -1479,6 +1482,31 @@ func TestIncludeBehaviour(t *testing.T) {
 			s.call("0044207946000", "0044207946000")
 			if len(s.agiCalls) != 1 || s.agiCalls[0][2] != "2002" || s.agiCalls[0][3] != tt.want {
 				t.Errorf("%s: AGI %q, want extension 2002 from %q", tt.name, s.agiCalls, tt.want)
+			}
+		}
+	})
+	t.Run("TransferersOwnChannelOutOfABridgeOfThree", func(t *testing.T) {
+		// The transferring channel gets BLINDTRANSFER too: its own
+		// BRIDGEPEER (bridge.c set_transfer_variables_all), which out of
+		// a bridge of three or more is a list of names, a Local one's
+		// holding the caller's text (set_bridge_peer_vars_multiparty).
+		// Sent on by GOTO_ON_BLINDXFR (or Dial's g) to a gated route,
+		// that text went into IMPORT, which substitutes ${<its rest>} on
+		// the first channel named.
+		peers := "PJSIP/1002-00000031,Local/0${SHELL(id)}@from-internal-00000007;1"
+		for _, tech := range []string{"PJSIP", "Local"} {
+			other := newSim(t, "PJSIP")
+			other.channel["name"] = "PJSIP/1002-00000031"
+			s := newSim(t, tech)
+			s.others = []*sim{other}
+			if tech == "Local" {
+				s.vars["TOLLGUARD_EXT"], s.vars["TOLLGUARD_SRC"], s.vars["TOLLGUARD_SRC_EXT"] = "1001", "192.0.2.10:5060", "1001"
+			}
+			s.vars["BLINDTRANSFER"] = peers
+			s.agi = answers("allow", "ok", "", "66", true)
+			s.call("0044207946000", "0044207946000")
+			if len(s.agiCalls) != 1 || s.agiCalls[0][2] != "1001" || s.agiCalls[0][3] != "" {
+				t.Errorf("%s: AGI %q, want extension 1001 with no source", tech, s.agiCalls)
 			}
 		}
 	})
