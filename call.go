@@ -44,6 +44,11 @@ var Reasons = []Reason{
 	ReasonConcurrency, ReasonNoCredit, ReasonSelftest, ReasonError,
 }
 
+// TransferSourcePrefix marks the source the include sends for a
+// transfer by another phone than the paying extension's
+// (xfer/192.0.2.7:5060): Call.Transferred.
+const TransferSourcePrefix = "xfer/"
+
 // Call is one gate request: an extension asking to dial a number.
 type Call struct {
 	Extension string // the endpoint ("1001"), from the AGI argument or the channel
@@ -55,6 +60,12 @@ type Call struct {
 	LinkedID  string // the channel's linked id where known
 	Context   string // agi_context
 	Selftest  bool   // a tollguard selftest call: record it, deny it with reason selftest
+	// Transferred: a transfer by another phone than the paying
+	// extension's (the include sends the source as xfer/ADDRESS). Remote
+	// is then the address of a phone in the call, not of the one that
+	// chose the number: the access list holds against it, and
+	// acl_requires_source denies the call.
+	Transferred bool
 	// At is when the call was placed, for one recorded after it ended
 	// (the include's emergency calls); zero, or a time to come, means now.
 	At time.Time

@@ -622,6 +622,9 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 		case c.Remote == "" && set.ACLRequiresSource:
 			e.deny(ReasonIPNotAllowed, "ip_acl", "no source address (a forwarded or originated call), and extension %s has an IP access list: [gate] acl_requires_source is on", ext.Name)
 			return
+		case c.Transferred && set.ACLRequiresSource:
+			e.deny(ReasonIPNotAllowed, "ip_acl", "a transfer by another phone than extension %s's own, whose address is unknown, and %s has an IP access list: [gate] acl_requires_source is on", ext.Name, ext.Name)
+			return
 		case c.Remote == "":
 			e.step("ip_acl", "skip", "source address unknown (no SIP peer on this channel)")
 		case err != nil:
@@ -630,6 +633,8 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 		case !ext.AllowsFrom(addr):
 			e.deny(ReasonIPNotAllowed, "ip_acl", "source %s is outside extension %s's allowed networks %s", addr, ext.Name, prefixesString(ext.CIDRs))
 			return
+		case c.Transferred:
+			e.step("ip_acl", "pass", "source %s, a phone in the call another phone transferred, is allowed", addr)
 		default:
 			e.step("ip_acl", "pass", "source %s is allowed", addr)
 		}

@@ -543,11 +543,19 @@ func TestPolicy(t *testing.T) {
 		f.want(tollguard.Call{Dialled: "02079460000", Remote: "host.example:5060"}, deny, tollguard.ReasonIPNotAllowed)
 		// A Local channel has no SIP peer to check.
 		f.want(tollguard.Call{Dialled: "02079460000"}, allow, tollguard.ReasonOK)
+		// A transfer by another phone: the address is the transferred
+		// phone's, in the call; the list holds against it.
+		f.want(tollguard.Call{Dialled: "02079460000", Remote: "192.0.2.7", Transferred: true}, allow, tollguard.ReasonOK)
+		f.want(tollguard.Call{Dialled: "02079460000", Remote: "203.0.113.9", Transferred: true}, deny, tollguard.ReasonIPNotAllowed)
 		// Unless the admin wants such calls denied: forwarding set by
 		// whoever knows the password would call out from anywhere.
 		f.p.Configure(tollguard.PolicySettings{DefaultPlan: tollguard.NumberPlan{Country: "GB"}, ACLRequiresSource: true})
 		f.want(tollguard.Call{Dialled: "02079460000"}, deny, tollguard.ReasonIPNotAllowed)
 		f.want(tollguard.Call{Dialled: "02079460000", Remote: "192.0.2.7"}, allow, tollguard.ReasonOK)
+		// Nor is the phone that chose the number of a transfer known: a
+		// stolen password on another phone transferring this one out.
+		f.want(tollguard.Call{Dialled: "02079460000", Remote: "192.0.2.7", Transferred: true}, deny, tollguard.ReasonIPNotAllowed)
+		f.want(tollguard.Call{Dialled: "999", Remote: "192.0.2.7", Transferred: true}, allow, tollguard.ReasonEmergency)
 		f.want(tollguard.Call{Dialled: "999"}, allow, tollguard.ReasonEmergency)
 		// An extension without a list is not affected.
 		if _, err := f.db.UpdateExtension(context.Background(), "1001", func(e *tollguard.Extension) error {

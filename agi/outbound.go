@@ -65,6 +65,9 @@ func readCall(ss *session) (call *tollguard.Call, ok bool) {
 		call.Extension = extensionFromChannel(call.Channel)
 	}
 	if src, ok := req.arg(3); ok {
+		if rest, marked := strings.CutPrefix(strings.TrimSpace(src), tollguard.TransferSourcePrefix); marked {
+			call.Transferred, src = true, rest
+		}
 		call.Remote = remoteOf(src)
 	} else if name := remoteVariable(channelTech(call.Channel)); name != "" {
 		// One round trip the include saves by passing arg 3.

@@ -275,6 +275,10 @@ func TestIncludeNamesMatchConstants(t *testing.T) {
 			t.Errorf("variable %s is neither a tollguard.Var* nor a dialplan.Var* constant", name)
 		}
 	}
+	// The mark of a transfer by another phone, as the gate reads it.
+	if !strings.Contains(Include, "Set(LOCAL(tg_src)="+tollguard.TransferSourcePrefix+"${tg_src})") {
+		t.Errorf("the include does not mark a transfer's source with %q", tollguard.TransferSourcePrefix)
+	}
 	for _, name := range append(allowed, tollguard.VarAnsweredTime, tollguard.VarDialStatus) {
 		if !regexp.MustCompile(`\b` + regexp.QuoteMeta(name) + `\b`).MatchString(Include) {
 			t.Errorf("the include never uses %s", name)
@@ -1294,8 +1298,11 @@ func TestIncludeBehaviour(t *testing.T) {
 			passedDown bool // 2002's call went through the gate
 			want       string
 		}{
-			{"gated call from another extension", phone, true, ""},
-			{"ungated call from another extension (its set_var)", phone, false, ""},
+			// The address is the transferred phone's (2002's own, in the
+			// call), sent marked: 2002's list still holds against it, and
+			// acl_requires_source denies it.
+			{"gated call from another extension", phone, true, "xfer/198.51.100.7:5060"},
+			{"ungated call from another extension (its set_var)", phone, false, "xfer/198.51.100.7:5060"},
 			{"the caller's own phone transfers", caller, true, "198.51.100.7:5060"},
 		} {
 			s := newSim(t, "Local")
@@ -1322,9 +1329,9 @@ func TestIncludeBehaviour(t *testing.T) {
 		}{
 			{"named as its extension", "PJSIP/1001-0000002a", "", "192.0.2.10:5060"},
 			{"named otherwise, TOLLGUARD_PHONE", "PJSIP/phone-abc-0000002a", "1001", "192.0.2.10:5060"},
-			{"named otherwise, no TOLLGUARD_PHONE", "PJSIP/phone-abc-0000002a", "", ""},
-			{"the channel is gone", "PJSIP/phone-abc-0000002a", "-", ""},
-			{"a Local channel transfers (no phone known)", "Local/1001@from-internal-00000003;1", "", ""},
+			{"named otherwise, no TOLLGUARD_PHONE", "PJSIP/phone-abc-0000002a", "", "xfer/192.0.2.10:5060"},
+			{"the channel is gone", "PJSIP/phone-abc-0000002a", "-", "xfer/192.0.2.10:5060"},
+			{"a Local channel transfers (no phone known)", "Local/1001@from-internal-00000003;1", "", "xfer/192.0.2.10:5060"},
 		} {
 			own := newSim(t, "PJSIP")
 			own.channel["name"] = tt.transferer
@@ -1363,9 +1370,9 @@ func TestIncludeBehaviour(t *testing.T) {
 		for _, tt := range []struct {
 			name, variable, transferer, want string
 		}{
-			{"attended, by a queue's Local leg", "TRANSFERERNAME", "Local/1001@agents-00000005;1", ""},
-			{"blind, by another phone", "BLINDTRANSFER", "PJSIP/1001-00000031", ""},
-			{"blind, by a Local leg", "BLINDTRANSFER", "Local/1001@agents-00000005;1", ""},
+			{"attended, by a queue's Local leg", "TRANSFERERNAME", "Local/1001@agents-00000005;1", "xfer/198.51.100.7:5060"},
+			{"blind, by another phone", "BLINDTRANSFER", "PJSIP/1001-00000031", "xfer/198.51.100.7:5060"},
+			{"blind, by a Local leg", "BLINDTRANSFER", "Local/1001@agents-00000005;1", "xfer/198.51.100.7:5060"},
 			{"blind, by the caller's own phone", "BLINDTRANSFER", "PJSIP/2002-00000030", "198.51.100.7:5060"},
 		} {
 			s := newSim(t, "Local")
@@ -1398,15 +1405,17 @@ func TestIncludeBehaviour(t *testing.T) {
 			refer      bool
 			want       string
 		}{
-			{"keypad, another extension's phone", "1002", "PJSIP/1001-0000002a", "", false, ""},
-			{"REFER, another extension's phone", "1002", "PJSIP/1001-0000002a", "", true, ""},
-			{"a ring group's Local channel", "1002", "Local/1001@rg-member-00000003;1", "", false, ""},
-			{"REFER from the far end of a trunk call", "1002", "PJSIP/itsp-00000004", "", true, ""},
-			{"an inbound trunk call transferred", "itsp", "PJSIP/1001-0000002a", "", false, ""},
+			// Sent marked: 1002's list still holds against its own phone's
+			// address, and acl_requires_source denies the call.
+			{"keypad, another extension's phone", "1002", "PJSIP/1001-0000002a", "", false, "xfer/198.51.100.7:5060"},
+			{"REFER, another extension's phone", "1002", "PJSIP/1001-0000002a", "", true, "xfer/198.51.100.7:5060"},
+			{"a ring group's Local channel", "1002", "Local/1001@rg-member-00000003;1", "", false, "xfer/198.51.100.7:5060"},
+			{"REFER from the far end of a trunk call", "1002", "PJSIP/itsp-00000004", "", true, "xfer/198.51.100.7:5060"},
+			{"an inbound trunk call transferred", "itsp", "PJSIP/1001-0000002a", "", false, "xfer/198.51.100.7:5060"},
 			{"another phone of the same extension", "1002", "PJSIP/1002-0000003b", "", false, "198.51.100.7:5060"},
 			{"named otherwise, TOLLGUARD_PHONE", "1002", "PJSIP/phone-abc-0000002a", "1002", false, "198.51.100.7:5060"},
-			{"named otherwise, another's TOLLGUARD_PHONE", "1002", "PJSIP/phone-abc-0000002a", "1001", false, ""},
-			{"named otherwise, the channel is gone", "1002", "PJSIP/phone-abc-0000002a", "-", false, ""},
+			{"named otherwise, another's TOLLGUARD_PHONE", "1002", "PJSIP/phone-abc-0000002a", "1001", false, "xfer/198.51.100.7:5060"},
+			{"named otherwise, the channel is gone", "1002", "PJSIP/phone-abc-0000002a", "-", false, "xfer/198.51.100.7:5060"},
 			{"not transferred", "1002", "", "", false, "198.51.100.7:5060"},
 		} {
 			xfer := newSim(t, "PJSIP")
@@ -1432,9 +1441,10 @@ func TestIncludeBehaviour(t *testing.T) {
 			if len(s.agiCalls) != 1 || s.agiCalls[0][2] != tt.ep || s.agiCalls[0][3] != tt.want {
 				t.Errorf("%s: AGI %q, want extension %s from %q", tt.name, s.agiCalls, tt.ep, tt.want)
 			}
-			// Nor is the address passed down to the Local channels it starts.
-			if s.vars["TOLLGUARD_SRC"] != tt.want {
-				t.Errorf("%s: passed down TOLLGUARD_SRC %q, want %q", tt.name, s.vars["TOLLGUARD_SRC"], tt.want)
+			// The address passed down to the Local channels it starts is
+			// the phone's, unmarked: they judge their own transfer names.
+			if s.vars["TOLLGUARD_SRC"] != "198.51.100.7:5060" {
+				t.Errorf("%s: passed down TOLLGUARD_SRC %q", tt.name, s.vars["TOLLGUARD_SRC"])
 			}
 		}
 		// The route names the extension (an endpoint not named as it).
@@ -1443,8 +1453,8 @@ func TestIncludeBehaviour(t *testing.T) {
 		s.vars["BLINDTRANSFER"] = "PJSIP/1001-0000002a"
 		s.agi = answers("allow", "ok", "", "65", true)
 		s.call("0044207946000", "0044207946000,1002")
-		if len(s.agiCalls) != 1 || s.agiCalls[0][2] != "1002" || s.agiCalls[0][3] != "" {
-			t.Errorf("extension named by the route: AGI %q, want extension 1002 with no source", s.agiCalls)
+		if len(s.agiCalls) != 1 || s.agiCalls[0][2] != "1002" || s.agiCalls[0][3] != "xfer/192.0.2.10:5060" {
+			t.Errorf("extension named by the route: AGI %q, want extension 1002 from the marked address", s.agiCalls)
 		}
 	})
 	t.Run("BlindTransferOnALocalChannel", func(t *testing.T) {
@@ -1465,10 +1475,10 @@ func TestIncludeBehaviour(t *testing.T) {
 		for _, tt := range []struct {
 			name, transferer, attended, want string
 		}{
-			{"another extension's phone", "PJSIP/1001-00000031", "", ""},
-			{"a Local channel", "Local/1001@rg-member-00000003;1", "", ""},
+			{"another extension's phone", "PJSIP/1001-00000031", "", "xfer/198.51.100.7:5060"},
+			{"a Local channel", "Local/1001@rg-member-00000003;1", "", "xfer/198.51.100.7:5060"},
 			{"the paying extension's phone", "PJSIP/2002-00000035", "", "198.51.100.7:5060"},
-			{"the paying extension's phone, after another's attended transfer", "PJSIP/2002-00000035", "PJSIP/1001-00000031", ""},
+			{"the paying extension's phone, after another's attended transfer", "PJSIP/2002-00000035", "PJSIP/1001-00000031", "xfer/198.51.100.7:5060"},
 		} {
 			s := newSim(t, "Local")
 			s.master = caller
@@ -1505,8 +1515,8 @@ func TestIncludeBehaviour(t *testing.T) {
 			s.vars["BLINDTRANSFER"] = peers
 			s.agi = answers("allow", "ok", "", "66", true)
 			s.call("0044207946000", "0044207946000")
-			if len(s.agiCalls) != 1 || s.agiCalls[0][2] != "1001" || s.agiCalls[0][3] != "" {
-				t.Errorf("%s: AGI %q, want extension 1001 with no source", tech, s.agiCalls)
+			if len(s.agiCalls) != 1 || s.agiCalls[0][2] != "1001" || s.agiCalls[0][3] != "xfer/192.0.2.10:5060" {
+				t.Errorf("%s: AGI %q, want extension 1001 from the marked address", tech, s.agiCalls)
 			}
 		}
 	})

@@ -15,6 +15,7 @@ func init() { register(newCheckCommand) }
 
 func newCheckCommand(app *App) *cobra.Command {
 	var from, at string
+	var transferred bool
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "check EXT NUMBER",
@@ -46,7 +47,7 @@ or originated one, against the attempt tally of such calls.`,
 				}
 				p.Now = func() time.Time { return t }
 			}
-			d, err := p.Explain(cmd.Context(), tollguard.Call{Extension: args[0], Dialled: args[1], Remote: from})
+			d, err := p.Explain(cmd.Context(), tollguard.Call{Extension: args[0], Dialled: args[1], Remote: from, Transferred: transferred})
 			if err != nil {
 				return err
 			}
@@ -58,6 +59,7 @@ or originated one, against the attempt tally of such calls.`,
 		},
 	}
 	cmd.Flags().StringVar(&from, "from", "", "the caller's source IP, for the IP access list and the attempt tally (without it: a forwarded or originated call)")
+	cmd.Flags().BoolVar(&transferred, "transferred", false, "judge it as a transfer by another phone than the extension's own (the include's xfer/ source): --from is the transferred phone's address")
 	cmd.Flags().StringVar(&at, "at", "", "evaluate at this time (UTC, YYYY-MM-DD HH:MM or RFC 3339) instead of now")
 	addJSON(cmd, &asJSON)
 	return cmd

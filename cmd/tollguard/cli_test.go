@@ -92,6 +92,12 @@ func TestCLIGateWorkflow(t *testing.T) {
 	if !strings.Contains(out, "verdict: deny (ip_not_allowed), cause 21") {
 		t.Errorf("check from outside the ACL:\n%s", out)
 	}
+	// A transfer by another phone: the list holds against the
+	// transferred phone's address, and the step says whose it is.
+	out = c.ok("check", "1001", "02079460000", "--from", "192.0.2.7", "--transferred")
+	if !strings.Contains(out, "verdict: allow (ok)") || !strings.Contains(out, "a phone in the call another phone transferred") {
+		t.Errorf("check of a transfer:\n%s", out)
+	}
 	var d map[string]any
 	json.Unmarshal([]byte(c.ok("check", "1001", "00252612345678", "--json")), &d)
 	if d["verdict"] != "deny" || d["reason"] != "high_risk" {
