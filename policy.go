@@ -641,7 +641,11 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 	} else {
 		// Printed, so that `tollguard check` does not leave the admin
 		// wondering whether the list was looked at.
-		e.step("ip_acl", "skip", "extension %s has no IP access list", ext.Name)
+		if c.Transferred {
+			e.step("ip_acl", "skip", "extension %s has no IP access list (the call is a transfer by another phone)", ext.Name)
+		} else {
+			e.step("ip_acl", "skip", "extension %s has no IP access list", ext.Name)
+		}
 	}
 
 	if num.Class == ClassUnknown || (num.E164 == "" && num.Class != ClassInternal && !num.Short) {

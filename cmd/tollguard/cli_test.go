@@ -94,6 +94,11 @@ func TestCLIGateWorkflow(t *testing.T) {
 	}
 	// A transfer by another phone: the list holds against the
 	// transferred phone's address, and the step says whose it is.
+	// Without a list, the record still says the call was a transfer.
+	c.ok("ext", "add", "1002", "--account", "acme")
+	if out := c.ok("check", "1002", "02079460000", "--transferred"); !strings.Contains(out, "has no IP access list (the call is a transfer by another phone)") {
+		t.Errorf("check of a transfer, no list:\n%s", out)
+	}
 	out = c.ok("check", "1001", "02079460000", "--from", "192.0.2.7", "--transferred")
 	if !strings.Contains(out, "verdict: allow (ok)") || !strings.Contains(out, "a phone in the call another phone transferred") {
 		t.Errorf("check of a transfer:\n%s", out)
