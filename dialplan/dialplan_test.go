@@ -1544,6 +1544,24 @@ func TestIncludeBehaviour(t *testing.T) {
 			t.Errorf("AGI %q, want extension 1003", s.agiCalls)
 		}
 	})
+	t.Run("InheritedTransferMarkIgnored", func(t *testing.T) {
+		// tg_xfer is read as a LOCAL only once set in the frame: before
+		// that a channel variable of the name (inherited __tg_xfer, a
+		// global) showed through and marked a phone's own call.
+		for _, where := range []string{"channel", "global"} {
+			s := newSim(t, "PJSIP")
+			if where == "channel" {
+				s.vars["tg_xfer"] = "1"
+			} else {
+				s.globals["tg_xfer"] = "1"
+			}
+			s.agi = answers("allow", "ok", "", "56", true)
+			s.call("0044207946000", "0044207946000")
+			if len(s.agiCalls) != 1 || s.agiCalls[0][3] != "192.0.2.10:5060" {
+				t.Errorf("%s tg_xfer: AGI %q, want the unmarked source", where, s.agiCalls)
+			}
+		}
+	})
 	t.Run("NoNumberRefused", func(t *testing.T) {
 		// Gosub(tollguard-outbound,s,1) without the number: ARG1 is
 		// unset in the frame, and an inherited __ARG1 would show through
