@@ -641,7 +641,10 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 	} else {
 		// Printed, so that `tollguard check` does not leave the admin
 		// wondering whether the list was looked at.
-		if c.Transferred {
+		if c.Transferred && c.Remote != "" {
+			// The record's source is not the phone that chose the number.
+			e.step("ip_acl", "skip", "extension %s has no IP access list (source %s, a phone in the call another phone transferred)", ext.Name, c.Remote)
+		} else if c.Transferred {
 			e.step("ip_acl", "skip", "extension %s has no IP access list (the call is a transfer by another phone)", ext.Name)
 		} else {
 			e.step("ip_acl", "skip", "extension %s has no IP access list", ext.Name)

@@ -565,6 +565,12 @@ func TestPolicy(t *testing.T) {
 			t.Fatal(err)
 		}
 		f.want(tollguard.Call{Dialled: "02079460000"}, allow, tollguard.ReasonOK)
+		// But its record still says whose address it was: the call is
+		// charged to 1001, and another phone chose the number.
+		d := f.want(tollguard.Call{Dialled: "02079460000", Remote: "192.0.2.7", Transferred: true}, allow, tollguard.ReasonOK)
+		if i := slices.IndexFunc(d.Steps, func(s tollguard.Step) bool { return s.Rule == "ip_acl" }); i < 0 || !strings.Contains(d.Steps[i].Detail, "another phone transferred") {
+			t.Errorf("a transfer to an extension without a list: steps %+v", d.Steps)
+		}
 	})
 	t.Run("DenyRulesAndWhitelist", func(t *testing.T) {
 		f := newFixture(t)
