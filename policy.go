@@ -46,7 +46,8 @@ type Policy struct {
 	// access list when the call carries no source address (an inbound
 	// call forwarded out, an originate), instead of skipping the list:
 	// whoever can set the extension's forwarding can otherwise call out
-	// on it from anywhere by ringing its number.
+	// on it from anywhere by ringing its number. A transfer by another
+	// phone (Call.Transferred) is denied too.
 	ACLRequiresSource bool
 
 	// mu guards the settings above once decisions run: Configure

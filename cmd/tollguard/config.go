@@ -88,8 +88,9 @@ type GateConfig struct {
 	AfterHoursGrace Duration `toml:"after_hours_grace"`
 	// InternalCallsGated: the dialplan gates internal calls too.
 	InternalCallsGated bool `toml:"internal_calls_gated"`
-	// ACLRequiresSource: a call with no source address, charged to an
-	// extension with an access list, is denied, not let past the list.
+	// ACLRequiresSource: a call with no source address, or a transfer by
+	// another phone, charged to an extension with an access list, is
+	// denied, not let past the list.
 	ACLRequiresSource bool     `toml:"acl_requires_source"`
 	SweepInterval     Duration `toml:"sweep_interval"`
 	SweepGrace        Duration `toml:"sweep_grace"`
