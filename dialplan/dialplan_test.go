@@ -1283,10 +1283,7 @@ func TestIncludeBehaviour(t *testing.T) {
 		// 2002's call went through the gate, its address. Taken as the
 		// call's source, a stolen 1001 password passed 2002's access
 		// list. The transferring phone is named in TRANSFERERNAME.
-		caller := newSim(t, "PJSIP")
-		caller.channel["name"] = "PJSIP/2002-00000030"
-		caller.channel["endpoint"] = "2002"
-		caller.channel["pjsip,remote_addr"] = "198.51.100.7:5060"
+		caller := phone2002(t)
 		caller.agi = answers("allow", "ok", "", "60", true)
 		caller.call("1001", "1001")
 		phone := newSim(t, "PJSIP") // 1001's channel, rung by 2002
@@ -1361,10 +1358,7 @@ func TestIncludeBehaviour(t *testing.T) {
 		// (bridge.c blind_transfer_bridge) names the transferer in
 		// BLINDTRANSFER only, on a Local channel that copies the
 		// transferer's variables as the attended one does.
-		caller := newSim(t, "PJSIP")
-		caller.channel["name"] = "PJSIP/2002-00000030"
-		caller.channel["endpoint"] = "2002"
-		caller.channel["pjsip,remote_addr"] = "198.51.100.7:5060"
+		caller := phone2002(t)
 		caller.agi = answers("allow", "ok", "", "60", true)
 		caller.call("1001", "1001")
 		for _, tt := range []struct {
@@ -1442,7 +1436,8 @@ func TestIncludeBehaviour(t *testing.T) {
 				t.Errorf("%s: AGI %q, want extension %s from %q", tt.name, s.agiCalls, tt.ep, tt.want)
 			}
 			// The address passed down to the Local channels it starts is
-			// the phone's, unmarked: they judge their own transfer names.
+			// the phone's, unmarked (BLINDTRANSFER is not inherited): this
+			// channel's own request, marked, comes before its Dial.
 			if s.vars["TOLLGUARD_SRC"] != "198.51.100.7:5060" {
 				t.Errorf("%s: passed down TOLLGUARD_SRC %q", tt.name, s.vars["TOLLGUARD_SRC"])
 			}
@@ -1466,10 +1461,7 @@ func TestIncludeBehaviour(t *testing.T) {
 		// copies BLINDTRANSFER to the ;2 half). 2002's follow-me rang
 		// 1001, which transfers: 2002's extension, and 2002's phone as
 		// the channel the call began on, are not 1001's.
-		caller := newSim(t, "PJSIP")
-		caller.channel["name"] = "PJSIP/2002-00000030"
-		caller.channel["endpoint"] = "2002"
-		caller.channel["pjsip,remote_addr"] = "198.51.100.7:5060"
+		caller := phone2002(t)
 		own := newSim(t, "PJSIP")
 		own.channel["name"] = "PJSIP/2002-00000035"
 		for _, tt := range []struct {
@@ -1722,4 +1714,14 @@ func (s *sim) inherit(p *sim) {
 			s.vars[m[1]] = v
 		}
 	}
+}
+
+// phone2002 is extension 2002's phone channel, from outside 1001's
+// office: the other party of the transfer tests.
+func phone2002(t *testing.T) *sim {
+	s := newSim(t, "PJSIP")
+	s.channel["name"] = "PJSIP/2002-00000030"
+	s.channel["endpoint"] = "2002"
+	s.channel["pjsip,remote_addr"] = "198.51.100.7:5060"
+	return s
 }
