@@ -53,7 +53,10 @@ const (
 	LogCallID    = "call_id"
 	LogClass     = "class"
 	LogRemote    = "remote"
-	LogError     = "err"
+	// true on a call the include marked as a transfer by another phone
+	// (Call.Transferred); absent otherwise.
+	LogTransferred = "transferred"
+	LogError       = "err"
 	// A settlement's, from the AGI hangup request and the ARI listener.
 	LogBillsec    = "billsec"
 	LogDialStatus = "dial_status"

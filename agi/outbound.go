@@ -408,6 +408,9 @@ func (s *Server) logCall(ss *session, level slog.Level, msg string, call *tollgu
 		slog.Int64(tollguard.LogCallID, d.CallID),
 		slog.Duration(LogTook, took),
 	}, extra...)
+	if call.Transferred {
+		attrs = append(attrs, slog.Bool(tollguard.LogTransferred, true))
+	}
 	ss.log().LogAttrs(ctx, level, msg, attrs...)
 }
 

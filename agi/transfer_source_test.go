@@ -38,4 +38,14 @@ func TestTransferredSourceIsMarked(t *testing.T) {
 			t.Errorf("source %q: verdict %q reason %q, want %s %s", tt.src, res.Verdict(), res.Reason(), tt.verdict, tt.reason)
 		}
 	}
+	// The log says which calls were transfers, under a stable key.
+	for _, e := range append(h.logs.find("call allowed"), h.logs.find("call denied")...) {
+		if e.Attrs[tollguard.LogTransferred] != "true" {
+			t.Errorf("decision logged without %s=true:\n%s", tollguard.LogTransferred, h.logs.dump())
+			break
+		}
+	}
+	if len(h.logs.find("call allowed")) == 0 {
+		t.Errorf("no decision logged:\n%s", h.logs.dump())
+	}
 }

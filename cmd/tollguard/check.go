@@ -29,6 +29,10 @@ or originated one, against the attempt tally of such calls.`,
   tollguard check 1001 09098790000 --at "2026-11-28 23:30" --from 192.0.2.10`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if transferred && from == "" {
+				// The include marks a transfer's source only when it has one.
+				return usagef("--transferred needs --from: the transferred phone's address, which the include sends marked")
+			}
 			if from != "" {
 				// A typo must not read as the access list denying the call.
 				if _, err := netip.ParseAddr(from); err != nil {

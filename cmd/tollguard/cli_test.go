@@ -96,8 +96,12 @@ func TestCLIGateWorkflow(t *testing.T) {
 	// transferred phone's address, and the step says whose it is.
 	// Without a list, the record still says the call was a transfer.
 	c.ok("ext", "add", "1002", "--account", "acme")
-	if out := c.ok("check", "1002", "02079460000", "--transferred"); !strings.Contains(out, "has no IP access list (the call is a transfer by another phone)") {
+	if out := c.ok("check", "1002", "02079460000", "--from", "192.0.2.7", "--transferred"); !strings.Contains(out, "has no IP access list (source 192.0.2.7, a phone in the call another phone transferred)") {
 		t.Errorf("check of a transfer, no list:\n%s", out)
+	}
+	// The include sends no mark without an address.
+	if code, _, errs := c.run("check", "1002", "02079460000", "--transferred"); code != exitUsage || !strings.Contains(errs, "--transferred needs --from") {
+		t.Errorf("--transferred alone: exit %d %s", code, errs)
 	}
 	out = c.ok("check", "1001", "02079460000", "--from", "192.0.2.7", "--transferred")
 	if !strings.Contains(out, "verdict: allow (ok)") || !strings.Contains(out, "a phone in the call another phone transferred") {
