@@ -38,18 +38,23 @@ the price per minute (rate, price, rate per minute, cost). Two price
 columns per minute (rate and cost) are refused: keep the one the carrier
 bills. A price column per second ("Rate (per second)", rate/sec, price
 per second) is refused when it is the only one, and ignored beside a
-price per minute. A prefix split over a country-code (country code, cc,
-country calling code, country prefix) and an area-code column (also a prefix column beside a country-code column whose digits
-it does not begin with: 44 and 20 is London, not +20; 876 beside 1876,
-Jamaica's NANP area code, is no split, nor is an area-code column giving
-the whole prefix, 4420 beside 4420, when the row's country code (44)
-vouches for it: without one, 1876 beside 1876 may be Lochmaddy's 01876
-without its 44 as well as Jamaica; a code column's dashes, dots and
-brackets are ignored, 1-268 is 1268; rename a code column that is for
-information only), and a row with more fields than the header (a
-decimal comma in a comma-separated deck, also a whole-number rate or fee
-followed by its fraction in a zero-led cell or a column tollguard does
-not read: 0,0080 or 4,95) are refused; write 0 as 0.00.
+price per minute.
+
+A prefix split over two columns is refused: a country-code column
+(country code, cc, country calling code, calling code, country prefix)
+and an area-code column (area code, city code, ndc), or a prefix column
+whose digits do not begin with the country-code column's (44 and 20 is
+London, not +20, Egypt). These are no split: 876 beside 1876 (Jamaica's
+NANP area code), and an area-code column giving the whole prefix (4420
+beside 4420) when the row's country code (44) vouches for it; without
+one, 1876 beside 1876 may be Lochmaddy's 01876 without its 44 as well as
+Jamaica. A code column's spaces, dashes, dots and brackets are ignored
+(1-268 is 1268). Rename a code column that is for information only.
+
+A row with more fields than the header is refused: a decimal comma in a
+comma-separated deck, also a whole-number rate or fee followed by its
+fraction in a zero-led cell or a column tollguard does not read (0,0080
+or 4,95). Write 0 as 0.00.
 
 The carrier's billing terms are read too, so that credit runs out when
 the carrier's bill says it does:
