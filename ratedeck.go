@@ -846,7 +846,12 @@ func (h deckHeader) splitCode(rec []string, p string) string {
 	cc := codeCell(rec, h.cc)
 	if cc != "" && !strings.HasPrefix(p, cc) && !nanpArea(p, cc) {
 		name := strings.TrimSpace(h.names[h.cc])
-		return fmt.Sprintf("prefix %s does not begin with %s, the %q column's: is the prefix split over the two (alone, %s is another country's)? Give the whole prefix in one column (%s%s); if the %q column is for information only (a territory's own code beside the code it is dialled under), rename it", p, cc, name, p, cc, p, name)
+		// 268 beside 1-268 is the code's end, not a number after it.
+		whole := cc + p
+		if strings.HasSuffix(cc, p) {
+			whole = cc
+		}
+		return fmt.Sprintf("prefix %s does not begin with %s, the %q column's: is the prefix split over the two (alone, %s is another country's)? Give the whole prefix in one column (%s); if the %q column is for information only (a territory's own code beside the code it is dialled under), rename it", p, cc, name, p, whole, name)
 	}
 	area := codeCell(rec, h.area)
 	if area == "" || strings.Contains(p[1:], area) {

@@ -349,7 +349,9 @@ func TestParseRateDeckErrors(t *testing.T) {
 		// A country code written 1-268 (Antigua) said nothing, and 268
 		// beside it was priced as +268, Eswatini.
 		{name: "split NANP prefix, the country code written with a dash", in: "Country Code,Prefix,Rate\n1-268,268,0.1\n(1) 242,242,0.1\n1.246,246,0.1\n", calls: 0,
-			want: []string{"line 2: prefix 268 does not begin with 1268", "line 3: prefix 242 does not begin with 1242", "line 4: prefix 246 does not begin with 1246"}},
+			want: []string{"line 2: prefix 268 does not begin with 1268", "line 3: prefix 242 does not begin with 1242", "line 4: prefix 246 does not begin with 1246",
+				// The whole prefix suggested is the code, not 1268268.
+				"in one column (1268)", "in one column (1242)"}},
 		// A country code column under another carrier's name said
 		// nothing: 20 beside it was priced as +20, Egypt.
 		{name: "split prefix beside a country code column named otherwise", in: "Country Calling Code,Prefix,Rate\n44,20,0.005\n", calls: 0,
