@@ -569,8 +569,14 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 
 	// 2. Unknown extensions.
 	switch {
+	case ext == nil && !set.AllowUnknown && c.Extension == "":
+		// A Local channel nothing named (no ARG2, no inherited
+		// TOLLGUARD_EXT): an inbound call forwarded or transferred out,
+		// whose channel belongs to no phone. Adding "" is no fix.
+		e.deny(ReasonUnknownExtension, "extension", "no extension named: a Local channel whose route passes no extension (ARG2) and inherited no TOLLGUARD_EXT, such as an inbound call forwarded or transferred out; set_var=__TOLLGUARD_EXT on the phones' endpoints, or keep transfers off the outbound routes (TRANSFER_CONTEXT)")
+		return
 	case ext == nil && !set.AllowUnknown:
-		e.deny(ReasonUnknownExtension, "extension", "extension %q is not in tollguard's store; add it with `tollguard ext add`", c.Extension)
+		e.deny(ReasonUnknownExtension, "extension", "extension %q is not in tollguard's store; add it with `tollguard ext add` if it is a phone (a trunk's name here is an inbound call sent out again, by a transfer or the dialplan: keep it off the outbound routes instead)", c.Extension)
 		return
 	case acct == nil:
 		e.deny(ReasonUnknownExtension, "extension", "extension %q has no account (accountcode %q, default account %q)", c.Extension, c.Account, set.DefaultAccount)

@@ -503,7 +503,16 @@ func TestPolicy(t *testing.T) {
 	})
 	t.Run("DeniesUnknownExtension", func(t *testing.T) {
 		f := newFixture(t)
-		f.want(tollguard.Call{Extension: "2002", Dialled: "02079460000"}, deny, tollguard.ReasonUnknownExtension)
+		d := f.want(tollguard.Call{Extension: "2002", Dialled: "02079460000"}, deny, tollguard.ReasonUnknownExtension)
+		if got := d.Steps[len(d.Steps)-1].Detail; !strings.Contains(got, "add it with `tollguard ext add` if it is a phone") {
+			t.Errorf("unknown extension: %q", got)
+		}
+		// No extension at all (a Local channel nothing named): the advice
+		// is not to add "" to the store.
+		d, err := f.p.Decide(context.Background(), tollguard.Call{Dialled: "02079460000"})
+		if err != nil || d.Reason != tollguard.ReasonUnknownExtension || !strings.Contains(d.Steps[len(d.Steps)-1].Detail, "no extension named") {
+			t.Errorf("no extension: %v %+v", err, d)
+		}
 		f.p.AllowUnknown, f.p.DefaultAccount = true, "acme"
 		f.want(tollguard.Call{Extension: "2002", Dialled: "02079460000"}, allow, tollguard.ReasonOK)
 	})
