@@ -48,7 +48,9 @@ once when the previous successful run of its audit did not find it.
              days into a month, last month too (calls settled late).
              Report only.
   coverage   an anonymous endpoint, endpoints without inbound auth that
-             Asterisk identifies by username (anyone who sends their name),
+             Asterisk identifies by username or auth_username (anyone who
+             sends their name; a warning where acl or contact_acl limits
+             it),
              endpoints in contexts without the gate, gated endpoints that
              accept SIP transfers, endpoints that follow a far end's
              redirect (redirect_method uri_core or uri_pjsip), the
