@@ -17,6 +17,9 @@ type Mailbox struct {
 	Locked   bool   `json:"locked"` // a leading "-": the user may not change the PIN
 	FullName string `json:"full_name,omitempty"`
 	Email    string `json:"email,omitempty"`
+	// ByHand, if set, is what the admin must change instead: the source
+	// never rewrites this PIN, so apply does not offer it to SetPINs.
+	ByHand string `json:"by_hand,omitempty"`
 }
 
 // Key names the mailbox the way Asterisk does: mailbox@context.
@@ -204,11 +207,15 @@ func (r *auditRun) auditSource(ctx context.Context, src MailboxSource, s AuditSe
 		if len(why) == 0 {
 			continue
 		}
-		r.find(AuditFinding{Check: AuditCheckWeakPIN, Severity: SeverityWarning, Subject: "mailbox:" + m.Key(), Fixable: true,
-			Message: fmt.Sprintf("voicemail PIN of %s (%s) is weak: %s; attackers guess PINs to reach callback and call-forward features: run `tollguard audit pins --apply` to replace weak PINs with random ones",
-				m.Key(), m.Where, strings.Join(why, ", ")),
+		fix := "run `tollguard audit pins --apply` to replace weak PINs with random ones"
+		if m.ByHand != "" {
+			fix = "--apply does not rewrite this PIN; change it by hand: " + m.ByHand
+		}
+		r.find(AuditFinding{Check: AuditCheckWeakPIN, Severity: SeverityWarning, Subject: "mailbox:" + m.Key(), Fixable: m.ByHand == "",
+			Message: fmt.Sprintf("voicemail PIN of %s (%s) is weak: %s; attackers guess PINs to reach callback and call-forward features: %s",
+				m.Key(), m.Where, strings.Join(why, ", "), fix),
 			Evidence: map[string]any{"source": src.Name(), "where": m.Where, "reasons": why, "locked": m.Locked}})
-		if !r.apply {
+		if !r.apply || m.ByHand != "" {
 			continue
 		}
 		pin, err := newPIN(env, m.Mailbox, s)
@@ -252,8 +259,8 @@ func (r *auditRun) auditSource(ctx context.Context, src MailboxSource, s AuditSe
 	if skipped := len(changes) - len(done); skipped > 0 {
 		r.find(AuditFinding{Check: AuditCheckWeakPIN, Severity: SeverityInfo, Subject: "voicemail:" + src.Name(),
 			Message: fmt.Sprintf("%d PINs changed while the audit ran (or, in a realtime table, their mailbox is in several rows) and were left alone; run the audit again. "+
-				"A PIN on a voicemail.conf line that is not its mailbox's alone (inherited, the PIN of several mailboxes, in a file included more than once, or with \"+=\" lines or a ';' or comment inside the PIN), "+
-				"or a users.conf mailbox's PIN that is not all of one vmsecret line of its own (its SIP secret, none, inherited, or several vmsecret lines), is never rewritten; the findings say which: change it by hand", skipped)})
+				"A PIN on a voicemail.conf line that is not its mailbox's alone (inherited, the PIN of several mailboxes, in a file included more than once, or with \"+=\" lines or a ';' or comment inside the PIN) "+
+				"is never rewritten; the findings say which: change it by hand", skipped)})
 	}
 	reloaded := len(done) > 0 && (mod == "" || r.reloadVoicemail(ctx, mod))
 	if s.NotifyOwners && env.Mailer != nil {

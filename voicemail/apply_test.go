@@ -583,8 +583,9 @@ func TestPINsAuditUsersConf(t *testing.T) {
 		case tollguard.AuditCheckWeakPIN:
 			if box, ok := strings.CutPrefix(f.Subject, "mailbox:"); ok {
 				where[box], _ = f.Evidence["where"].(string)
-			} else if !strings.Contains(f.Message, "users.conf mailbox") {
-				t.Errorf("the summary of PINs left alone does not name users.conf: %q", f.Message)
+			} else {
+				// The by-hand ones are not offered: none was left alone.
+				t.Errorf("unexpected summary: %q", f.Message)
 			}
 		case tollguard.AuditCheckSource:
 			problems = append(problems, f.Message)
@@ -628,6 +629,61 @@ func TestPINsAuditUsersConf(t *testing.T) {
 		if pin, ok := newPINs[b.Key()]; ok && b.PIN != pin {
 			t.Errorf("%s: PIN %q after --apply, want %q", b.Key(), b.PIN, pin)
 		}
+	}
+}
+
+// TestPINsAuditUsersConfByHand: a users.conf mailbox whose PIN is not
+// all of one vmsecret line of its own (the SIP secret, none, inherited,
+// several vmsecret lines) is never rewritten, so --apply must not count
+// it as "changed while the audit ran" (every run said so, and run again)
+// nor its finding suggest --apply: it says what to change by hand.
+func TestPINsAuditUsersConfByHand(t *testing.T) {
+	dir := t.TempDir()
+	conf, users := filepath.Join(dir, "voicemail.conf"), filepath.Join(dir, "users.conf")
+	vc := "[general]\nuserscontext = office\n\n[office]\n"
+	uc := "[tmpl](!)\nvmsecret = 2222\n\n" +
+		"[1002](tmpl)\nhasvoicemail = yes\n\n" + // inherited
+		"[1003]\nsecret = 1111\nhasvoicemail = yes\n\n" + // the SIP secret
+		"[1004]\nhasvoicemail = yes\n\n" + // no PIN at all
+		"[1005]\nhasvoicemail = yes\nvmsecret = 739104\nvmsecret = 5555\n" // the last of two
+	writeConf(t, conf, vc)
+	writeConf(t, users, uc)
+	src := &voicemail.Source{Path: conf, BackupDir: t.TempDir(), Now: func() time.Time { return t0 }}
+	e, fake, db := env(t, src)
+	for _, apply := range []bool{false, true, true} {
+		run, err := tollguard.RunAudit(context.Background(), e, tollguard.PINsAudit{}, apply, "cli", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var weak []string
+		for _, f := range run.Findings {
+			if !strings.HasPrefix(f.Subject, "mailbox:") {
+				t.Errorf("apply=%v: finding %s %s: %s", apply, f.Check, f.Subject, f.Message)
+				continue
+			}
+			weak = append(weak, strings.TrimPrefix(f.Subject, "mailbox:"))
+			if f.Fixable || strings.Contains(f.Message, "--apply`") || !strings.Contains(f.Message, "vmsecret = ") || !strings.Contains(f.Message, "by hand") {
+				t.Errorf("apply=%v: %s (fixable %v) does not say what to do by hand: %s", apply, f.Subject, f.Fixable, f.Message)
+			}
+		}
+		if want := []string{"1002@office", "1003@office", "1004@office", "1005@office"}; !reflect.DeepEqual(weak, want) {
+			t.Errorf("apply=%v: weak PINs %q, want %q", apply, weak, want)
+		}
+		for _, a := range run.Actions {
+			t.Errorf("apply=%v: action %s %s: %s %s", apply, a.Kind, a.Subject, a.Message, a.Err)
+		}
+		if run.Fixable() {
+			t.Errorf("apply=%v: the run says --apply would fix something", apply)
+		}
+	}
+	if b, _ := os.ReadFile(users); string(b) != uc {
+		t.Errorf("users.conf rewritten:\n%s", b)
+	}
+	if r := fake.RequestsMatching("PUT", "/asterisk/modules/app_voicemail.so"); len(r) != 0 {
+		t.Errorf("%d reloads, with nothing written", len(r))
+	}
+	if owed, err := db.VoicemailReloads(context.Background()); err != nil || len(owed) != 0 {
+		t.Errorf("reload markers %v (%v)", owed, err)
 	}
 }
 

@@ -173,8 +173,11 @@ func (s *Source) locate(t, ut *Tree) ([]located, []string) {
 			first[key] = at
 			b := located{Mailbox: tollguard.Mailbox{Source: s.Path, Where: at, Context: ctx, Mailbox: name,
 				PIN: u.pin, Locked: u.locked, FullName: u.fullName, Email: u.email}, file: u.cat.file, entry: -1, shared: true}
+			// hand is what the admin does instead of --apply.
+			cat := fmt.Sprintf("[%s] in %s", name, u.cat.file.Path)
+			hand := fmt.Sprintf("add vmsecret = <digits>, a random PIN, to %s, or set hasvoicemail = no there if it needs no mailbox", cat)
 			if u.src == nil {
-				b.Where += fmt.Sprintf(" ([%s] has voicemail and no vmsecret: add vmsecret = a PIN of digits)", name)
+				b.Where += fmt.Sprintf(" ([%s] has voicemail and no vmsecret)", name)
 			} else {
 				f, e := u.src.File, u.src.File.Entries[u.src.Index]
 				b.file, b.entry, b.Where = f, u.src.Index, fmt.Sprintf("%s:%d", f.Path, e.Line)
@@ -184,23 +187,36 @@ func (s *Source) locate(t, ut *Tree) ([]located, []string) {
 				b.shared = !u.fromVMSecret() || u.vmsecrets > 1 || u.src.Inherited != "" || len(u.src.Appended) > 0 || f.multi || !whole
 				switch {
 				case !u.fromVMSecret():
-					b.Where += fmt.Sprintf(" (no vmsecret in [%s]: app_voicemail takes its %s, the SIP password, as the PIN; add vmsecret = a PIN of digits by hand)", name, e.Mailbox)
+					b.Where += fmt.Sprintf(" (no vmsecret in [%s]: app_voicemail takes its %s, the SIP password, as the PIN)", name, e.Mailbox)
 				case u.vmsecrets > 1:
-					b.Where += fmt.Sprintf(" (the last of %d vmsecret lines in [%s]: change it by hand, and keep one)", u.vmsecrets, name)
+					b.Where += fmt.Sprintf(" (the last of %d vmsecret lines in [%s])", u.vmsecrets, name)
+					hand = fmt.Sprintf("keep one vmsecret line in %s: vmsecret = <digits>, a random PIN", cat)
 				case u.src.Inherited != "":
 					b.Where += fmt.Sprintf(" (inherited by [%s] from [%s])", name, u.src.Inherited)
+					hand = fmt.Sprintf("add vmsecret = <digits>, a random PIN, to %s (a line of its own wins over [%s]'s, which is the PIN of every category inheriting it), or set hasvoicemail = no there if it needs no mailbox", cat, u.src.Inherited)
 				case len(u.src.Appended) > 0:
 					b.Where += fmt.Sprintf(" (with += at %s)", strings.Join(u.src.Appended, ", "))
+					hand = fmt.Sprintf("replace the vmsecret and its += lines in %s with one vmsecret = <digits>, a random PIN", cat)
 				case !whole:
-					b.Where += " (a comma, ';' or comment inside the PIN: change it by hand)"
+					b.Where += " (a comma, ';' or comment inside the PIN)"
+					hand = fmt.Sprintf("make the vmsecret line of %s vmsecret = <digits>, a random PIN with nothing after it", cat)
+				case f.multi:
+					b.Where += " (in a file read more than once)"
+					hand = fmt.Sprintf("set vmsecret = <digits>, a random PIN, in %s", cat)
 				}
 			}
 			where := t.PasswordLocation
 			if u.pwLoc != "" {
 				where = u.pwLoc
 			}
+			usersShared := b.shared
 			var ok bool
 			if b, ok = spool(b, where, at, ctx, name, u.fullName, u.email); ok {
+				// Only while the PIN is still users.conf's: a secret.conf's
+				// (or an unknown spool's) is left as voicemail.conf's are.
+				if usersShared && !b.file.secret && !(where == "spooldir" && spoolMissing) {
+					b.ByHand = hand + "; then reload app_voicemail (asterisk -rx 'module reload app_voicemail.so')"
+				}
 				out = append(out, b)
 			}
 		}
