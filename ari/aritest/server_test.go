@@ -21,11 +21,7 @@ func TestQuietConnectionSurvivesPingAfterEvent(t *testing.T) {
 	old := sendTimeout
 	sendTimeout = 50 * time.Millisecond
 	t.Cleanup(func() { sendTimeout = old })
-	s, err := NewServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
+	s := newServer(t)
 	url := strings.Replace(s.URL, "http://", "ws://", 1) + "/events?app=tollguard&subscribeAll=true&api_key=" + s.User + ":" + s.Password
 	ws, err := websocket.Dial(url, "", "http://localhost/")
 	if err != nil {
@@ -68,6 +64,26 @@ func TestQuietConnectionSurvivesPingAfterEvent(t *testing.T) {
 
 // putConfig sends a dynamic-config PUT as the ARI client does and
 // returns the status and the decoded answer (an object, or a message).
+// newServer starts a fake ARI for one test.
+func newServer(t *testing.T) *Server {
+	t.Helper()
+	s, err := NewServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// wantPutRefused PUTs body to path and wants the status and an error
+// text holding msg, as Asterisk answers it.
+func wantPutRefused(t *testing.T, s *Server, path, body string, status int, msg, what string) {
+	t.Helper()
+	if got, b := putConfig(t, s, path, body); got != status || !strings.Contains(string(b), msg) {
+		t.Errorf("%s: %d %s", what, got, b)
+	}
+}
+
 func putConfig(t *testing.T, s *Server, path, body string) (int, []byte) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPut, s.URL+"/asterisk/config/dynamic/res_pjsip/"+path, strings.NewReader(body))
@@ -92,11 +108,7 @@ func putConfig(t *testing.T, s *Server, path, body string) (int, []byte) {
 // allow=ulaw and got 200 with allow "(ulaw)" and no disallow field:
 // the fake answers the recorded request the same.
 func TestPutEndpointCodecsAsRecorded(t *testing.T) {
-	s, err := NewServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
+	s := newServer(t)
 	f, err := loadREST("ari-rest-config-put-endpoint-1009-astdb.json")
 	if err != nil {
 		t.Fatal(err)
@@ -122,10 +134,7 @@ func TestPutEndpointCodecsAsRecorded(t *testing.T) {
 	if err := json.Unmarshal(b, &got); status != http.StatusOK || err != nil || got.Get("allow") != "(nothing)" {
 		t.Errorf("allow then disallow=all: %d %s", status, b)
 	}
-	status, b = putConfig(t, s, "endpoint/1011", `{"fields":[{"attribute":"allow","value":"(nothing)"}]}`)
-	if status != http.StatusBadRequest || !strings.Contains(string(b), "Creation of object '1011' failed field value validation") {
-		t.Errorf("allow=(nothing): %d %s", status, b)
-	}
+	wantPutRefused(t, s, "endpoint/1011", `{"fields":[{"attribute":"allow","value":"(nothing)"}]}`, http.StatusBadRequest, "Creation of object '1011' failed field value validation", "allow=(nothing)")
 	status, b = putConfig(t, s, "endpoint/1012", `{"fields":[{"attribute":"allow","value":"(ulaw|alaw)"},{"attribute":"allow","value":"g722,ulaw"}]}`)
 	if err := json.Unmarshal(b, &got); status != http.StatusOK || err != nil || got.Get("allow") != "(ulaw|alaw|g722)" {
 		t.Errorf("a read-back list, then more: %d %s", status, b)
@@ -136,35 +145,18 @@ func TestPutEndpointCodecsAsRecorded(t *testing.T) {
 // store the object: a field it cannot apply is a 400 even for an object
 // from pjsip.conf (whose update is refused, 403, with valid fields).
 func TestPutBadFieldIs400BeforeReadOnly403(t *testing.T) {
-	s, err := NewServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	status, b := putConfig(t, s, "auth/1001", `{"fields":[{"attribute":"no_such_option","value":"1"}]}`)
-	if status != http.StatusBadRequest || !strings.Contains(string(b), "Update of object '1001' failed field value validation") {
-		t.Errorf("bad field on a pjsip.conf object: %d %s", status, b)
-	}
-	status, b = putConfig(t, s, "auth/1001", `{"fields":[{"attribute":"password","value":"changed"}]}`)
-	if status != http.StatusForbidden || !strings.Contains(string(b), "Cannot update sorcery objects of type 'auth'") {
-		t.Errorf("valid field on a pjsip.conf object: %d %s", status, b)
-	}
+	s := newServer(t)
+	wantPutRefused(t, s, "auth/1001", `{"fields":[{"attribute":"no_such_option","value":"1"}]}`, http.StatusBadRequest, "Update of object '1001' failed field value validation", "bad field on a pjsip.conf object")
+	wantPutRefused(t, s, "auth/1001", `{"fields":[{"attribute":"password","value":"changed"}]}`, http.StatusForbidden, "Cannot update sorcery objects of type 'auth'", "valid field on a pjsip.conf object")
 	s.SetWritable("aor", false)
-	status, b = putConfig(t, s, "aor/1010", `{"fields":[{"attribute":"no_such_option","value":"1"}]}`)
-	if status != http.StatusBadRequest || !strings.Contains(string(b), "Creation of object '1010' failed field value validation") {
-		t.Errorf("bad field, no writable wizard: %d %s", status, b)
-	}
+	wantPutRefused(t, s, "aor/1010", `{"fields":[{"attribute":"no_such_option","value":"1"}]}`, http.StatusBadRequest, "Creation of object '1010' failed field value validation", "bad field, no writable wizard")
 }
 
 // A contact deleted through ARI goes through sorcery as an unREGISTER
 // does, and pjsip_options.c's contact observer publishes the same
 // ContactStatusChange Removed (ari-events-unregister.jsonl).
 func TestDeletedContactIsRemoved(t *testing.T) {
-	s, err := NewServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
+	s := newServer(t)
 	url := strings.Replace(s.URL, "http://", "ws://", 1) + "/events?app=tollguard&subscribeAll=true&api_key=" + s.User + ":" + s.Password
 	ws, err := websocket.Dial(url, "", "http://localhost/")
 	if err != nil {
@@ -232,11 +224,7 @@ func endpointState(t *testing.T, s *Server, name string) string {
 // As recorded (ari-events-max-contacts.jsonl): 1002 stays online while
 // one of its two contacts is left, and goes offline with the last.
 func TestEndpointOfflineWithItsLastContact(t *testing.T) {
-	s, err := NewServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
+	s := newServer(t)
 	const a, b = "sip:1002@127.0.0.1:5081;transport=udp", "sip:1002@127.0.0.1:5082;transport=udp"
 	s.Register("1002", "1002", a, nil, false)
 	s.Register("1002", "1002", b, nil, false)
@@ -256,11 +244,7 @@ func TestEndpointOfflineWithItsLastContact(t *testing.T) {
 // Without res_ari (a starting Asterisk), main/http.c answers every /ari
 // path with its HTML 404, before any credentials are looked at.
 func TestResARINotLoadedAnswersHTTPServers404(t *testing.T) {
-	s, err := NewServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
+	s := newServer(t)
 	get := func(user string) (int, string, string) {
 		t.Helper()
 		req, _ := http.NewRequest(http.MethodGet, s.URL+"/asterisk/info", nil)
@@ -290,11 +274,7 @@ func TestResARINotLoadedAnswersHTTPServers404(t *testing.T) {
 // recorded create sent direct_media=no and bind_rtp_to_media_address=yes
 // and read back "false" and "true"; the fake kept "no" and "yes".
 func TestBoolFieldsReadBackAsAsterisk(t *testing.T) {
-	s, err := NewServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
+	s := newServer(t)
 	f, err := loadREST("ari-rest-config-put-endpoint-1009-astdb.json")
 	if err != nil {
 		t.Fatal(err)
