@@ -411,18 +411,27 @@ func TestFileIncludedTwice(t *testing.T) {
 // [a]'s own line is 1001@b's PIN as well; a new PIN there would change
 // a mailbox the audit never reported, so it is left alone.
 func TestLineInheritedByAnotherCategory(t *testing.T) {
+	applyText(t, "[a]\n1001 => 1111\n[b](a)\n1002 => 2222\n",
+		[]string{"1001@a=1111", "1001@b=1111", "1002@b=2222"}, []string{"1002@b"},
+		"[a]\n1001 => 1111\n[b](a)\n1002 => 908172\n")
+}
+
+// applyText writes text as a voicemail.conf, applies a new PIN to every
+// mailbox (applyAll), and wants the mailboxes listed, those changed and
+// the file after.
+func applyText(t *testing.T, text string, listed, changed []string, after string) {
+	t.Helper()
 	conf := filepath.Join(t.TempDir(), "voicemail.conf")
-	text := "[a]\n1001 => 1111\n[b](a)\n1002 => 2222\n"
 	writeConf(t, conf, text)
-	listed, changed := applyAll(t, &voicemail.Source{Path: conf, SpoolDir: t.TempDir()})
-	if want := []string{"1001@a=1111", "1001@b=1111", "1002@b=2222"}; !reflect.DeepEqual(listed, want) {
-		t.Errorf("mailboxes %q, want %q", listed, want)
+	gotListed, gotChanged := applyAll(t, &voicemail.Source{Path: conf, SpoolDir: t.TempDir()})
+	if !reflect.DeepEqual(gotListed, listed) {
+		t.Errorf("mailboxes %q, want %q", gotListed, listed)
 	}
-	if want := []string{"1002@b"}; !reflect.DeepEqual(changed, want) {
-		t.Errorf("changed %q, want %q", changed, want)
+	if !reflect.DeepEqual(gotChanged, changed) {
+		t.Errorf("changed %q, want %q", gotChanged, changed)
 	}
-	if b, _ := os.ReadFile(conf); string(b) != "[a]\n1001 => 1111\n[b](a)\n1002 => 908172\n" {
-		t.Errorf("voicemail.conf: %q", b)
+	if b, _ := os.ReadFile(conf); string(b) != after {
+		t.Errorf("voicemail.conf: %q, want %q", b, after)
 	}
 }
 
@@ -431,18 +440,7 @@ func TestLineInheritedByAnotherCategory(t *testing.T) {
 // "name" line yet, else appends text to that line's value (so the PIN
 // Asterisk checks is partly on the "+=" line: not rewritten).
 func TestEscapedAndAppendedLines(t *testing.T) {
-	conf := filepath.Join(t.TempDir(), "voicemail.conf")
-	text := "[default]\n\\1001 => 1111,Ann\n1002 += 2222,Bob\n1003 => 12\n1003 +=34,Cy\n1004 => 4444,Di\n1004 += ,x\n"
-	writeConf(t, conf, text)
-	listed, changed := applyAll(t, &voicemail.Source{Path: conf, SpoolDir: t.TempDir()})
-	if want := []string{"1001@default=1111", "1002@default=2222", "1003@default=1234", "1004@default=4444"}; !reflect.DeepEqual(listed, want) {
-		t.Errorf("mailboxes %q, want %q", listed, want)
-	}
-	if want := []string{"1001@default", "1002@default"}; !reflect.DeepEqual(changed, want) {
-		t.Errorf("changed %q, want %q", changed, want)
-	}
-	want := "[default]\n\\1001 => 908172,Ann\n1002 += 908172,Bob\n1003 => 12\n1003 +=34,Cy\n1004 => 4444,Di\n1004 += ,x\n"
-	if b, _ := os.ReadFile(conf); string(b) != want {
-		t.Errorf("voicemail.conf: %q", b)
-	}
+	applyText(t, "[default]\n\\1001 => 1111,Ann\n1002 += 2222,Bob\n1003 => 12\n1003 +=34,Cy\n1004 => 4444,Di\n1004 += ,x\n",
+		[]string{"1001@default=1111", "1002@default=2222", "1003@default=1234", "1004@default=4444"}, []string{"1001@default", "1002@default"},
+		"[default]\n\\1001 => 908172,Ann\n1002 += 908172,Bob\n1003 => 12\n1003 +=34,Cy\n1004 => 4444,Di\n1004 += ,x\n")
 }

@@ -151,14 +151,21 @@ func TestWriteFileAtomicKeepsAnEditMadeMeanwhile(t *testing.T) {
 	afterCheck = func() { write(t, p, "[default]\n1001 => 583920\n") }
 	defer func() { afterCheck = nil }()
 	err := WriteFileAtomic(p, []byte("[default]\n1001 => 1234\n"), []byte("[default]\n1001 => 739104\n"), t.TempDir(), time.Now())
-	if err == nil || !strings.Contains(err.Error(), "changed while tollguard was rewriting PINs; nothing written") {
-		t.Errorf("err %v", err)
+	refused(t, err, "changed while tollguard was rewriting PINs; nothing written", p, "[default]\n1001 => 583920\n", dir)
+}
+
+// refused wants err to say msg, file to hold want still, and nothing
+// but that file in dir: no backup, no temporary file left.
+func refused(t *testing.T, err error, msg, file, want, dir string) {
+	t.Helper()
+	if err == nil || !strings.Contains(err.Error(), msg) {
+		t.Errorf("err %v, want %q", err, msg)
 	}
-	if b, _ := os.ReadFile(p); string(b) != "[default]\n1001 => 583920\n" {
-		t.Errorf("file is %q", b)
+	if b, _ := os.ReadFile(file); string(b) != want {
+		t.Errorf("%s is %q, want %q", file, b, want)
 	}
 	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
-		t.Errorf("left behind: %v", ents)
+		t.Errorf("files in %s: %v", dir, ents)
 	}
 }
 
@@ -175,15 +182,7 @@ func TestSecretWriteFollowsNoSymlink(t *testing.T) {
 		t.Fatal(err)
 	}
 	err := writeFileAtomic(link, []byte(old), []byte("[general]\npassword=739104\n"), "", "secret.conf-default-1001", time.Now())
-	if err == nil || !strings.Contains(err.Error(), "changed while tollguard was rewriting PINs") {
-		t.Errorf("err %v", err)
-	}
-	if b, _ := os.ReadFile(target); string(b) != old {
-		t.Errorf("target rewritten: %q", b)
-	}
-	if ents, _ := os.ReadDir(other); len(ents) != 1 {
-		t.Errorf("files beside the target: %v", ents)
-	}
+	refused(t, err, "changed while tollguard was rewriting PINs", target, old, other)
 }
 
 // TestRewriteRefusesHardLinks: the rename replaces one name, so a file
@@ -229,15 +228,7 @@ func TestSecretWriteFollowsNoDirSymlink(t *testing.T) {
 	}
 	p := filepath.Join(spool, "default", "1001", "secret.conf")
 	err := writeFileAtomic(p, []byte(old), []byte("[general]\npassword=739104\n"), "", "secret.conf-default-1001", time.Now())
-	if err == nil || !strings.Contains(err.Error(), "is a symlink") {
-		t.Errorf("err %v", err)
-	}
-	if b, _ := os.ReadFile(filepath.Join(other, "secret.conf")); string(b) != old {
-		t.Errorf("target rewritten: %q", b)
-	}
-	if ents, _ := os.ReadDir(other); len(ents) != 1 {
-		t.Errorf("files beside the target: %v", ents)
-	}
+	refused(t, err, "is a symlink", filepath.Join(other, "secret.conf"), old, other)
 }
 
 // TestWriteFileAtomicFIFODoesNotHang: a file swapped for a FIFO between
