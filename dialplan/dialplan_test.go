@@ -1214,9 +1214,7 @@ func TestIncludeBehaviour(t *testing.T) {
 			}
 			s.agi = answers("allow", "ok", "", "49", true)
 			s.call("0044207946000", "0044207946000")
-			if len(s.agiCalls) != 1 || s.agiCalls[0][2] != "1001" || s.agiCalls[0][3] != tt.want {
-				t.Errorf("%s: AGI %q, want extension 1001 from %q", tt.name, s.agiCalls, tt.want)
-			}
+			s.wantAsked(tt.name, "1001", tt.want)
 		}
 	})
 	t.Run("ForwardingOnTheCallersChannelIsNotTheCallersPhone", func(t *testing.T) {
@@ -1236,9 +1234,7 @@ func TestIncludeBehaviour(t *testing.T) {
 		s.master.vars["TOLLGUARD_EXT"] = "1001"   // the forwarding's Set
 		s.agi = answers("allow", "ok", "", "49", true)
 		s.call("0044207946000", "0044207946000")
-		if len(s.agiCalls) != 1 || s.agiCalls[0][2] != "1001" || s.agiCalls[0][3] != "" {
-			t.Errorf("AGI %q, want extension 1001 with no source", s.agiCalls)
-		}
+		s.wantAsked("forwarding on the caller's channel", "1001", "")
 	})
 	t.Run("ForwardingAfterTheCallersGateIsNotTheCallersSource", func(t *testing.T) {
 		// With internal calls gated, 2002's own channel went through the
@@ -1259,9 +1255,7 @@ func TestIncludeBehaviour(t *testing.T) {
 		s.inherit(caller)
 		s.agi = answers("allow", "ok", "", "52", true)
 		s.call("0044207946000", "0044207946000")
-		if len(s.agiCalls) != 1 || s.agiCalls[0][2] != "1001" || s.agiCalls[0][3] != "" {
-			t.Errorf("AGI %q, want extension 1001 with no source", s.agiCalls)
-		}
+		s.wantAsked("forwarding after the caller's gate", "1001", "")
 		// 1001's own phone forwarding its own call keeps its address.
 		own := newSim(t, "PJSIP")
 		own.agi = answers("allow", "ok", "", "53", true)
@@ -1271,9 +1265,7 @@ func TestIncludeBehaviour(t *testing.T) {
 		s.inherit(own)
 		s.agi = answers("allow", "ok", "", "54", true)
 		s.call("0044207946000", "0044207946000")
-		if len(s.agiCalls) != 1 || s.agiCalls[0][2] != "1001" || s.agiCalls[0][3] != "192.0.2.10:5060" {
-			t.Errorf("AGI %q, want extension 1001 from its own phone", s.agiCalls)
-		}
+		s.wantAsked("1001's own phone forwarding", "1001", "192.0.2.10:5060")
 	})
 	t.Run("KeypadTransferIsNotTheTransferredCallsPhone", func(t *testing.T) {
 		// 2002 calls 1001 (no set_var of its own), which answers and
@@ -1313,9 +1305,7 @@ func TestIncludeBehaviour(t *testing.T) {
 			s.vars["TRANSFERERNAME"] = tt.transferer.channel["name"]
 			s.agi = answers("allow", "ok", "", "61", true)
 			s.call("0044207946000", "0044207946000")
-			if len(s.agiCalls) != 1 || s.agiCalls[0][2] != "2002" || s.agiCalls[0][3] != tt.want {
-				t.Errorf("%s: AGI %q, want extension 2002 from %q", tt.name, s.agiCalls, tt.want)
-			}
+			s.wantAsked(tt.name, "2002", tt.want)
 		}
 	})
 	t.Run("KeypadTransferOfTheCallersOwnCall", func(t *testing.T) {
@@ -1343,9 +1333,7 @@ func TestIncludeBehaviour(t *testing.T) {
 			s.vars["TRANSFERERNAME"] = tt.transferer
 			s.agi = answers("allow", "ok", "", "62", true)
 			s.call("0044207946000", "0044207946000")
-			if len(s.agiCalls) != 1 || s.agiCalls[0][2] != "1001" || s.agiCalls[0][3] != tt.want {
-				t.Errorf("%s: AGI %q, want extension 1001 from %q", tt.name, s.agiCalls, tt.want)
-			}
+			s.wantAsked(tt.name, "1001", tt.want)
 		}
 	})
 	t.Run("TransferByALocalLegIsNoPhone", func(t *testing.T) {
@@ -1376,9 +1364,7 @@ func TestIncludeBehaviour(t *testing.T) {
 			s.vars[tt.variable] = tt.transferer
 			s.agi = answers("allow", "ok", "", "63", true)
 			s.call("0044207946000", "0044207946000")
-			if len(s.agiCalls) != 1 || s.agiCalls[0][2] != "2002" || s.agiCalls[0][3] != tt.want {
-				t.Errorf("%s: AGI %q, want extension 2002 from %q", tt.name, s.agiCalls, tt.want)
-			}
+			s.wantAsked(tt.name, "2002", tt.want)
 		}
 	})
 	t.Run("BlindTransferIsNotTheTransferredPhonesCall", func(t *testing.T) {
@@ -1432,9 +1418,7 @@ func TestIncludeBehaviour(t *testing.T) {
 			}
 			s.agi = answers("allow", "ok", "", "63", true)
 			s.call("0044207946000", "0044207946000")
-			if len(s.agiCalls) != 1 || s.agiCalls[0][2] != tt.ep || s.agiCalls[0][3] != tt.want {
-				t.Errorf("%s: AGI %q, want extension %s from %q", tt.name, s.agiCalls, tt.ep, tt.want)
-			}
+			s.wantAsked(tt.name, tt.ep, tt.want)
 			// The address passed down to the Local channels it starts is
 			// the phone's, unmarked (BLINDTRANSFER is not inherited): this
 			// channel's own request, marked, comes before its Dial.
@@ -1448,9 +1432,7 @@ func TestIncludeBehaviour(t *testing.T) {
 		s.vars["BLINDTRANSFER"] = "PJSIP/1001-0000002a"
 		s.agi = answers("allow", "ok", "", "65", true)
 		s.call("0044207946000", "0044207946000,1002")
-		if len(s.agiCalls) != 1 || s.agiCalls[0][2] != "1002" || s.agiCalls[0][3] != "xfer/192.0.2.10:5060" {
-			t.Errorf("extension named by the route: AGI %q, want extension 1002 from the marked address", s.agiCalls)
-		}
+		s.wantAsked("extension named by the route", "1002", "xfer/192.0.2.10:5060")
 	})
 	t.Run("BlindTransferOnALocalChannel", func(t *testing.T) {
 		// A blind transfer reaches the route on a Local channel when the
@@ -1482,9 +1464,7 @@ func TestIncludeBehaviour(t *testing.T) {
 			}
 			s.agi = answers("allow", "ok", "", "64", true)
 			s.call("0044207946000", "0044207946000")
-			if len(s.agiCalls) != 1 || s.agiCalls[0][2] != "2002" || s.agiCalls[0][3] != tt.want {
-				t.Errorf("%s: AGI %q, want extension 2002 from %q", tt.name, s.agiCalls, tt.want)
-			}
+			s.wantAsked(tt.name, "2002", tt.want)
 		}
 	})
 	t.Run("TransferersOwnChannelOutOfABridgeOfThree", func(t *testing.T) {
@@ -1507,9 +1487,7 @@ func TestIncludeBehaviour(t *testing.T) {
 			s.vars["BLINDTRANSFER"] = peers
 			s.agi = answers("allow", "ok", "", "66", true)
 			s.call("0044207946000", "0044207946000")
-			if len(s.agiCalls) != 1 || s.agiCalls[0][2] != "1001" || s.agiCalls[0][3] != "xfer/192.0.2.10:5060" {
-				t.Errorf("%s: AGI %q, want extension 1001 from the marked address", tech, s.agiCalls)
-			}
+			s.wantAsked(tech, "1001", "xfer/192.0.2.10:5060")
 		}
 	})
 	t.Run("InheritedARG2Ignored", func(t *testing.T) {
@@ -1724,4 +1702,13 @@ func phone2002(t *testing.T) *sim {
 	s.channel["endpoint"] = "2002"
 	s.channel["pjsip,remote_addr"] = "198.51.100.7:5060"
 	return s
+}
+
+// wantAsked wants one gate request, for extension ext from source src
+// (what names the case).
+func (s *sim) wantAsked(what, ext, src string) {
+	s.t.Helper()
+	if len(s.agiCalls) != 1 || s.agiCalls[0][2] != ext || s.agiCalls[0][3] != src {
+		s.t.Errorf("%s: AGI %q, want extension %s from %q", what, s.agiCalls, ext, src)
+	}
 }
