@@ -648,14 +648,16 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 	} else {
 		// Printed, so that `tollguard check` does not leave the admin
 		// wondering whether the list was looked at.
-		if c.Transferred && c.Remote != "" {
-			// The record's source is not the phone that chose the number.
-			e.step("ip_acl", "skip", "extension %s has no IP access list (source %s, a phone in the call another phone transferred)", ext.Name, c.Remote)
-		} else if c.Transferred {
-			e.step("ip_acl", "skip", "extension %s has no IP access list (the call is a transfer by another phone)", ext.Name)
-		} else {
-			e.step("ip_acl", "skip", "extension %s has no IP access list", ext.Name)
+		// A transfer's record says so: its source is not the phone that
+		// chose the number.
+		note := ""
+		switch {
+		case c.Transferred && c.Remote != "":
+			note = " (source " + c.Remote + ", a phone in the call another phone transferred)"
+		case c.Transferred:
+			note = " (the call is a transfer by another phone)"
 		}
+		e.step("ip_acl", "skip", "extension %s has no IP access list%s", ext.Name, note)
 	}
 
 	if num.Class == ClassUnknown || (num.E164 == "" && num.Class != ClassInternal && !num.Short) {
