@@ -491,12 +491,15 @@ func (c *Client) Probe(ctx context.Context) error {
 		// which lasts a moment while Asterisk starts. Only the listener,
 		// which sees the 404 go on, can tell them apart (noARI).
 		return noARIError{tollguard.Errorf(tollguard.EUNAVAILABLE, "%s: either Asterisk is still starting and has not loaded res_ari yet, "+
-			"or [ari] url %s is not ARI's base URL: it ends in /ari (http://bindaddr:bindport/ari, with http.conf's prefix before /ari if one is set), "+
-			"and res_ari must be loaded (ari.conf enabled=yes)",
+			"or [ari] url %s is not ARI's base URL: "+ariURLHint+" (ari.conf enabled=yes)",
 			tollguard.ErrorMessage(err), c.cfg.URL)}
 	}
 	return err
 }
+
+// ariURLHint says what ARI's base URL is, for the errors of a URL
+// where nothing answers as ARI.
+const ariURLHint = "it ends in /ari (http://bindaddr:bindport/ari, with http.conf's prefix before /ari if one is set), and res_ari must be loaded"
 
 // errNoARI marks Probe's 404: nothing answers as ARI at [ari] url.
 var errNoARI = errors.New("no ARI at the configured URL")

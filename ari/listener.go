@@ -507,8 +507,7 @@ func (l *Listener) judgeNoARI(err error) error {
 	}
 	lasted := now.Sub(l.noARI.since).Round(time.Second)
 	firm := noARIError{tollguard.Errorf(tollguard.EUNAVAILABLE, "ARI has answered 404 for Asterisk's info for %s, longer than Asterisk takes to load res_ari: "+
-		"[ari] url %s is not ARI's base URL: it ends in /ari (http://bindaddr:bindport/ari, with http.conf's prefix before /ari if one is set), "+
-		"and res_ari must be loaded (asterisk -rx 'module show like res_ari'; ari.conf enabled=yes)", lasted, url)}
+		"[ari] url %s is not ARI's base URL: "+ariURLHint+" (asterisk -rx 'module show like res_ari'; ari.conf enabled=yes)", lasted, url)}
 	if !l.noARI.firm {
 		l.noARI.firm = true
 		l.log.Error("[ari] url is not ARI's base URL; tollguard keeps retrying", "url", url, "for", lasted.String(), tollguard.LogError, firm.Error())
