@@ -258,9 +258,7 @@ func (r *auditRun) auditSource(ctx context.Context, src MailboxSource, s AuditSe
 	}
 	if skipped := len(changes) - len(done); skipped > 0 {
 		r.find(AuditFinding{Check: AuditCheckWeakPIN, Severity: SeverityInfo, Subject: "voicemail:" + src.Name(),
-			Message: fmt.Sprintf("%d PINs changed while the audit ran (or, in a realtime table, their mailbox is in several rows) and were left alone; run the audit again. "+
-				"A PIN on a voicemail.conf line that is not its mailbox's alone (inherited, the PIN of several mailboxes, in a file included more than once, or with \"+=\" lines or a ';' or comment inside the PIN) "+
-				"is never rewritten; the findings say which: change it by hand", skipped)})
+			Message: fmt.Sprintf("%d PINs changed while the audit ran (or, in a realtime table, their mailbox is in several rows) and were left alone; run the audit again", skipped)})
 	}
 	reloaded := len(done) > 0 && (mod == "" || r.reloadVoicemail(ctx, mod))
 	if s.NotifyOwners && env.Mailer != nil {

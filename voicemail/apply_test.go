@@ -687,6 +687,144 @@ func TestPINsAuditUsersConfByHand(t *testing.T) {
 	}
 }
 
+// TestPINsAuditVoicemailConfByHand: a voicemail.conf PIN whose line is
+// not its mailbox's alone (a template's, which every category
+// inheriting it reads) is never rewritten, so, as for users.conf,
+// --apply must not offer it and then count it as "changed while the
+// audit ran": its finding says what to change by hand, and where.
+func TestPINsAuditVoicemailConfByHand(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "voicemail.conf")
+	vc := "[general]\n[tmpl](!)\n1001 => 1234,Shared\n[sales](tmpl)\n[support](tmpl)\n"
+	writeConf(t, conf, vc)
+	src := &voicemail.Source{Path: conf, SpoolDir: t.TempDir(), BackupDir: t.TempDir(), Now: func() time.Time { return t0 }}
+	e, fake, db := env(t, src)
+	for _, apply := range []bool{false, true, true} {
+		run, err := tollguard.RunAudit(context.Background(), e, tollguard.PINsAudit{}, apply, "cli", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		weak := byHandFindings(t, run, "the 1001 line of [tmpl] at "+conf+":3 is the PIN of 2 mailboxes (1001@sales, 1001@support)")
+		if want := []string{"1001@sales", "1001@support"}; !reflect.DeepEqual(weak, want) {
+			t.Errorf("apply=%v: weak PINs %q, want %q", apply, weak, want)
+		}
+	}
+	if b, _ := os.ReadFile(conf); string(b) != vc {
+		t.Errorf("voicemail.conf rewritten:\n%s", b)
+	}
+	if r := fake.RequestsMatching("PUT", "/asterisk/modules/app_voicemail.so"); len(r) != 0 {
+		t.Errorf("%d reloads, with nothing written", len(r))
+	}
+	if owed, err := db.VoicemailReloads(context.Background()); err != nil || len(owed) != 0 {
+		t.Errorf("reload markers %v (%v)", owed, err)
+	}
+}
+
+// TestPINsAuditSharedLinesByHand: every other PIN --apply leaves alone
+// (a line another category inherits, a file included twice, "+=" lines,
+// a comment inside the PIN, an unknown spool, a users.conf vmsecret line
+// another category inherits) is reported the same way: by hand, never
+// as changed while the audit ran.
+func TestPINsAuditSharedLinesByHand(t *testing.T) {
+	for _, tc := range []struct {
+		name, vc, inc, uc string
+		spool             bool // the spool exists
+		want              map[string]string
+	}{
+		{name: "InheritedCategory", vc: "[a]\n1001 => 1111\n[b](a)\n", spool: true, want: map[string]string{
+			"1001@a": "the 1001 line of [a] at CONF:2 is the PIN of 2 mailboxes (1001@a, 1001@b)",
+			"1001@b": "the 1001 line of [a] at CONF:2 is the PIN of 2 mailboxes (1001@a, 1001@b)"}},
+		{name: "IncludedTwice", vc: "[default]\n#include u.inc\n[other]\n#include u.inc\n", inc: "1001 => 1111\n", spool: true, want: map[string]string{
+			"1001@default": "DIR/u.inc is read 2 times (included more than once)",
+			"1001@other":   "DIR/u.inc is read 2 times (included more than once)"}},
+		{name: "Appended", vc: "[default]\n1001 => 11\n1001 +=11\n", spool: true, want: map[string]string{
+			"1001@default": "the 1001 line at CONF:2 has += lines (CONF:3)"}},
+		{name: "CommentInside", vc: "[default]\n1001 => 12;-- x --;34,Name\n", spool: true, want: map[string]string{
+			"1001@default": "the PIN of the 1001 line at CONF:2 has a ';' or comment inside it"}},
+		{name: "SpoolNotFound", vc: "[general]\npasswordlocation = spooldir\n[default]\n1001 => 1234\n", want: map[string]string{
+			"1001@default": "set [audit.pins] spool_dir to Asterisk's spool"}},
+		{name: "UsersConfLineInherited", vc: "[general]\nuserscontext = office\n", uc: "[general]\nhasvoicemail = yes\n[1001]\nvmsecret = 1234\n[1002](1001)\n", spool: true, want: map[string]string{
+			"1001@office": "the vmsecret line at DIR/users.conf:4 is also the PIN of 1002@office: add vmsecret = <digits>",
+			"1002@office": "add vmsecret = <digits>, a random PIN, to [1002] in DIR/users.conf (a line of its own wins over [1001]'s"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			conf := filepath.Join(dir, "voicemail.conf")
+			writeConf(t, conf, tc.vc)
+			if tc.inc != "" {
+				writeConf(t, filepath.Join(dir, "u.inc"), tc.inc)
+			}
+			if tc.uc != "" {
+				writeConf(t, filepath.Join(dir, "users.conf"), tc.uc)
+			}
+			spool := filepath.Join(dir, "spool")
+			if tc.spool {
+				spool = t.TempDir()
+			}
+			before := readAll(t, dir)
+			src := &voicemail.Source{Path: conf, SpoolDir: spool, BackupDir: t.TempDir(), Now: func() time.Time { return t0 }}
+			e, _, _ := env(t, src)
+			for _, apply := range []bool{false, true} {
+				run, err := tollguard.RunAudit(context.Background(), e, tollguard.PINsAudit{}, apply, "cli", nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := map[string]bool{}
+				for box, want := range tc.want {
+					want = strings.NewReplacer("CONF", conf, "DIR", dir).Replace(want)
+					for _, f := range run.Findings {
+						if f.Subject == "mailbox:"+box && !strings.Contains(f.Message, want) {
+							t.Errorf("apply=%v: %s: %s\nwant it to say %q", apply, box, f.Message, want)
+						}
+					}
+					got[box] = true
+				}
+				weak := byHandFindings(t, run, "")
+				if len(weak) != len(tc.want) {
+					t.Errorf("apply=%v: weak PINs %q, want those of %v", apply, weak, tc.want)
+				}
+				for _, box := range weak {
+					if !got[box] {
+						t.Errorf("apply=%v: %s reported", apply, box)
+					}
+				}
+			}
+			if after := readAll(t, dir); !reflect.DeepEqual(after, before) {
+				t.Errorf("files rewritten: %v", after)
+			}
+		})
+	}
+}
+
+// byHandFindings checks that run wrote nothing and its findings are all
+// weak mailbox PINs to change by hand (their message saying want), and
+// returns those mailboxes.
+func byHandFindings(t *testing.T, run *tollguard.AuditRun, want string) []string {
+	t.Helper()
+	var weak []string
+	for _, f := range run.Findings {
+		if f.Check == tollguard.AuditCheckSource {
+			continue
+		}
+		box, ok := strings.CutPrefix(f.Subject, "mailbox:")
+		if !ok || f.Check != tollguard.AuditCheckWeakPIN {
+			t.Errorf("finding %s %s: %s", f.Check, f.Subject, f.Message)
+			continue
+		}
+		weak = append(weak, box)
+		if f.Fixable || strings.Contains(f.Message, "--apply`") || !strings.Contains(f.Message, "; change it by hand: ") || !strings.Contains(f.Message, want) || !strings.Contains(f.Message, "reload app_voicemail") {
+			t.Errorf("%s (fixable %v) does not say what to do by hand (%q): %s", f.Subject, f.Fixable, want, f.Message)
+		}
+	}
+	for _, a := range run.Actions {
+		t.Errorf("action %s %s: %s %s", a.Kind, a.Subject, a.Message, a.Err)
+	}
+	if run.Fixable() {
+		t.Error("the run says --apply would fix something")
+	}
+	return weak
+}
+
 // TestUsersConfNeedsHasVoicemail: a users.conf category is a mailbox
 // only with hasvoicemail true, its own or [general]'s; its context is
 // "default" when voicemail.conf sets no userscontext; users_conf names

@@ -94,9 +94,14 @@ type located struct {
 	entry int
 	// shared: the line is not this mailbox's alone (it is inherited
 	// from another category, is the PIN of other mailboxes too, or is in
-	// a file read more than once); tollguard does not rewrite it.
+	// a file read more than once); tollguard does not rewrite it, and
+	// ByHand says what the admin changes instead.
 	shared bool
 }
+
+// reloadByHand ends every ByHand: a PIN changed by hand is not in force
+// before app_voicemail rereads its files.
+const reloadByHand = "; then reload app_voicemail (asterisk -rx 'module reload app_voicemail.so')"
 
 // locate finds the mailboxes app_voicemail loads and where each one's
 // PIN lives, as app_voicemail does: every category but [general],
@@ -116,6 +121,9 @@ func (s *Source) locate(t, ut *Tree) ([]located, []string) {
 			"a PIN tollguard writes here is not passed to it, and whatever it keeps may write the old PIN back: change weak PINs there too", s.Path, name, cmd))
 	}
 	var out []located
+	// hands[i] is what the admin changes instead of --apply if out[i]'s
+	// line turns out not to be its alone, given the mailboxes reading it.
+	hands := map[int]func(readers []string) string{}
 	first := map[string]string{} // mailbox key → where it was defined
 	spoolSeen, spoolMissing := false, false
 	// spool gives b the PIN of its secret.conf when passwordlocation
@@ -135,6 +143,9 @@ func (s *Source) locate(t, ut *Tree) ([]located, []string) {
 		if spoolMissing {
 			b.shared = true
 			b.Where += " (voicemail spool not found)"
+			b.ByHand = fmt.Sprintf("the voicemail spool %s was not found, so tollguard cannot tell whether app_voicemail uses this PIN or the one in %s/%s/secret.conf there: "+
+				"set [audit.pins] spool_dir to Asterisk's spool (astspooldir in asterisk.conf, plus /voicemail) and run the audit again, or give the mailbox a random PIN (digits) in its secret.conf, or at %s if it has none",
+				s.spoolDir(), ctx, box, at) + reloadByHand
 		}
 		sf, err := s.secretFile(ctx, box)
 		switch {
@@ -148,6 +159,7 @@ func (s *Source) locate(t, ut *Tree) ([]located, []string) {
 			b.Context, b.Mailbox.Mailbox, b.FullName, b.Email = ctx, box, fullName, email
 			if se.pinSplit {
 				b.Where += " (with \"+=\" or a ';' or comment inside: change it by hand)"
+				b.ByHand = fmt.Sprintf("make the password of %s password = <digits>, a random PIN, with no += line, ';' or comment", sf.Path) + reloadByHand
 			}
 		}
 		return b, true
@@ -213,9 +225,18 @@ func (s *Source) locate(t, ut *Tree) ([]located, []string) {
 			var ok bool
 			if b, ok = spool(b, where, at, ctx, name, u.fullName, u.email); ok {
 				// Only while the PIN is still users.conf's: a secret.conf's
-				// (or an unknown spool's) is left as voicemail.conf's are.
+				// (or an unknown spool's) is spool's to judge.
 				if usersShared && !b.file.secret && !(where == "spooldir" && spoolMissing) {
-					b.ByHand = hand + "; then reload app_voicemail (asterisk -rx 'module reload app_voicemail.so')"
+					b.ByHand = hand + reloadByHand
+				}
+				if !b.shared && !b.file.secret {
+					// Its own vmsecret line, which categories inheriting
+					// [name] may read too (their own vmsecret wins).
+					line, key := b.Where, b.Key()
+					hands[len(out)] = func(rs []string) string {
+						return fmt.Sprintf("the vmsecret line at %s is also the PIN of %s: add vmsecret = <digits>, a random PIN, to the category of each that inherits it from [%s], and it is [%s]'s alone",
+							line, strings.Join(others(rs, key), ", "), name, name)
+					}
 				}
 				out = append(out, b)
 			}
@@ -261,12 +282,16 @@ func (s *Source) locate(t, ut *Tree) ([]located, []string) {
 			// and one such mailbox must not stop the others' rewrite.
 			b.Where += " (a ';' or comment inside the PIN: change it by hand)"
 		}
+		hand := vmConfHand(t, box, e, at)
 		where := t.PasswordLocation
 		if e.PasswordLocation != "" {
 			where = e.PasswordLocation
 		}
 		var ok bool
 		if b, ok = spool(b, where, at, box.Context, e.Mailbox, e.FullName, e.Email); ok {
+			if !b.file.secret {
+				hands[len(out)] = hand
+			}
 			out = append(out, b)
 		}
 	}
@@ -287,24 +312,77 @@ func (s *Source) locate(t, ut *Tree) ([]located, []string) {
 		}
 		users[k] = append(users[k], i)
 	}
+	readers := make([][]string, len(out))
 	for _, us := range users {
+		var keys []string
+		for _, i := range us {
+			keys = append(keys, out[i].Key())
+		}
+		for _, i := range us {
+			readers[i] = keys
+		}
 		if len(us) < 2 {
 			continue
 		}
 		for _, i := range us {
-			var others []string
-			for _, j := range us {
-				if j != i {
-					others = append(others, out[j].Key())
-				}
-			}
 			out[i].shared = true
 			if out[i].Where == fmt.Sprintf("%s:%d", out[i].file.Path, out[i].file.Entries[out[i].entry].Line) {
-				out[i].Where += fmt.Sprintf(" (also the PIN of %s)", strings.Join(others, ", "))
+				out[i].Where += fmt.Sprintf(" (also the PIN of %s)", strings.Join(others(keys, out[i].Key()), ", "))
 			}
 		}
 	}
+	// Every PIN --apply leaves alone says why and what to do instead:
+	// one offered to SetPINs and skipped would be reported as changed
+	// while the audit ran.
+	for i := range out {
+		switch b := &out[i]; {
+		case !b.shared || b.ByHand != "":
+		case hands[i] != nil:
+			b.ByHand = hands[i](readers[i]) + reloadByHand
+		default:
+			b.ByHand = fmt.Sprintf("the line at %s is not this mailbox's alone: give it a line of its own with a random PIN (digits)", b.Where) + reloadByHand
+		}
+	}
 	return out, problems
+}
+
+// vmConfHand is what the admin changes instead of --apply when the
+// voicemail.conf line e (at, as box places it) is not the mailbox's
+// alone, given the mailboxes reading it.
+func vmConfHand(t *Tree, box Box, e Entry, at string) func(readers []string) string {
+	cat := box.Context
+	if box.Inherited != "" {
+		cat = box.Inherited
+	}
+	return func(rs []string) string {
+		whose := fmt.Sprintf("the PIN of %d mailboxes (%s)", len(rs), strings.Join(rs, ", "))
+		switch {
+		case box.File.multi:
+			return fmt.Sprintf("%s is read %d times (included more than once), so its %s line at %s is the PIN of every copy (%s): give it a random PIN (digits) there, which all of them get, or include the file once",
+				box.File.Path, t.reads[box.File.key], e.Mailbox, at, strings.Join(rs, ", "))
+		case len(box.Appended) > 0:
+			return fmt.Sprintf("the %s line at %s has += lines (%s) that may hold part of the PIN: replace them all with one %s line with a random PIN (digits)",
+				e.Mailbox, at, strings.Join(box.Appended, ", "), e.Mailbox)
+		case e.pinSplit:
+			return fmt.Sprintf("the PIN of the %s line at %s has a ';' or comment inside it: make it a random PIN (digits) with nothing inside", e.Mailbox, at)
+		case len(rs) < 2:
+			whose = fmt.Sprintf("the PIN of every category inheriting [%s]", cat)
+		}
+		return fmt.Sprintf("the %s line of [%s] at %s is %s: give it a random PIN (digits) there, which all of them get, "+
+			"or give each of them a line of its own with its own PIN instead of this one (a mailbox's own line is ignored while an inherited one comes first)",
+			e.Mailbox, cat, at, whose)
+	}
+}
+
+// others is keys without key.
+func others(keys []string, key string) []string {
+	var out []string
+	for _, k := range keys {
+		if k != key {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // secretFile reads CONTEXT/MAILBOX/secret.conf under the spool: nil if
