@@ -1434,6 +1434,38 @@ func TestIncludeBehaviour(t *testing.T) {
 		s.call("0044207946000", "0044207946000,1002")
 		s.wantAsked("extension named by the route", "1002", "xfer/192.0.2.10:5060")
 	})
+	t.Run("BlindTransferOfAnInboundCall", func(t *testing.T) {
+		// A receptionist (1001) transfers an inbound call blind: it runs on
+		// the trunk's channel, with BLINDTRANSFER naming 1001's channel.
+		// The include does not take 1001 from that name: out of a call of
+		// two, Asterisk sets BLINDTRANSFER on the transferring channel too,
+		// to its BRIDGEPEER (bridge.c set_transfer_variables_all), so a
+		// trunk's channel whose caller transferred 1001 away carries the
+		// same name, and it stays until hangup (an IVR the call was sent
+		// to earlier). Through a plain route the trunk is the extension:
+		// denied unknown_extension. A route in 1001's TRANSFER_CONTEXT
+		// names 1001 (the admin guide's recipe), judged from the trunk's
+		// address: unmarked when 1001 transferred, marked otherwise.
+		for _, tt := range []struct {
+			name, transferer, args, ext, src string
+		}{
+			{"a plain route", "PJSIP/1001-0000001a", "0044207946000", "itsp", "xfer/203.0.113.5:5060"},
+			{"an endpoint with '-' in its name", "PJSIP/front-desk-0000001a", "0044207946000", "itsp", "xfer/203.0.113.5:5060"},
+			{"1001's transfer context names 1001", "PJSIP/1001-0000001a", "0044207946000,1001", "1001", "203.0.113.5:5060"},
+			{"another phone sent it there", "PJSIP/1003-0000001b", "0044207946000,1001", "1001", "xfer/203.0.113.5:5060"},
+			{"a Local channel sent it there", "Local/1001@rg-member-00000003;1", "0044207946000,1001", "1001", "xfer/203.0.113.5:5060"},
+			{"a list of names (its own BRIDGEPEER out of a call of three)", "PJSIP/1001-0000001a,PJSIP/1003-0000001b", "0044207946000,1001", "1001", "xfer/203.0.113.5:5060"},
+		} {
+			s := newSim(t, "PJSIP")
+			s.channel["name"] = "PJSIP/itsp-00000019"
+			s.channel["endpoint"] = "itsp"
+			s.channel["pjsip,remote_addr"] = "203.0.113.5:5060"
+			s.vars["BLINDTRANSFER"] = tt.transferer
+			s.agi = answers("allow", "ok", "", "67", true)
+			s.call("0044207946000", tt.args)
+			s.wantAsked(tt.name, tt.ext, tt.src)
+		}
+	})
 	t.Run("BlindTransferOnALocalChannel", func(t *testing.T) {
 		// A blind transfer reaches the route on a Local channel when the
 		// transferred party is one (a follow-me leg), or when the bridge
