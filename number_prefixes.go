@@ -3,6 +3,7 @@ package tollguard
 import (
 	"regexp/syntax"
 	"strings"
+	"sync"
 )
 
 // prefixesClash reports why a plan's national and international
@@ -33,13 +34,9 @@ func prefixesClash(region, national, intl string) string {
 // are plain digit classes, groups and repeats, so a live path can
 // always be completed.
 func languageHasPrefix(pattern, prefix string) bool {
-	re, err := syntax.Parse(pattern, syntax.Perl)
-	if err != nil {
+	prog := compiledPattern(pattern)
+	if prog == nil {
 		return true // an unreadable pattern: assume the worst
-	}
-	prog, err := syntax.Compile(re.Simplify())
-	if err != nil {
-		return true
 	}
 	var add func(set map[uint32]bool, pc uint32)
 	add = func(set map[uint32]bool, pc uint32) {
@@ -79,6 +76,25 @@ func languageHasPrefix(pattern, prefix string) bool {
 		}
 	}
 	return false
+}
+
+// compiledPatterns caches compiledPattern: a rate deck's import asks
+// about each row's prefix, and compiling the few hundred patterns again
+// for each made a 50,000-row deck take seconds.
+var compiledPatterns sync.Map // pattern -> *syntax.Prog, nil if unreadable
+
+// compiledPattern returns pattern's program, or nil if it does not
+// compile. A program is only read once built, so one is shared.
+func compiledPattern(pattern string) *syntax.Prog {
+	if v, ok := compiledPatterns.Load(pattern); ok {
+		return v.(*syntax.Prog)
+	}
+	var prog *syntax.Prog
+	if re, err := syntax.Parse(pattern, syntax.Perl); err == nil {
+		prog, _ = syntax.Compile(re.Simplify())
+	}
+	compiledPatterns.Store(pattern, prog)
+	return prog
 }
 
 // ownPrefixes names the prefixes a country's plan dials with.

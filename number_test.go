@@ -781,6 +781,9 @@ func TestLanguageHasPrefix(t *testing.T) {
 		{`44`, "44", true},
 		{``, "", true},
 		{``, "1", false},
+		// An unreadable pattern is the worst case, asked again too.
+		{`(`, "1", true},
+		{`(`, "1", true},
 	} {
 		if got := tollguard.LanguageHasPrefix(tc.pattern, tc.prefix); got != tc.want {
 			t.Errorf("languageHasPrefix(%q, %q) = %v, want %v", tc.pattern, tc.prefix, got, tc.want)
