@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
+
+	"github.com/nyaruka/phonenumbers"
 )
 
 // Column names a rate deck's header may use, normalised by deckColumn,
@@ -83,7 +86,10 @@ const deckHeaderLines = 10
 // holds just a code ("Rate (USD)", "Price [eur/min]"), and is passed in
 // each entry from the row that names it on; a deck that says neither
 // leaves it empty. A prefix split over a
-// country-code and an area-code column is refused. Other columns
+// country-code and an area-code column is refused, and so is a prefix
+// that does not hold its row's country or area code column, or that
+// begins with the country code's digits but reads as the part after it
+// (nationalAfterCode: 727 beside 7 is Almaty, 7727). Other columns
 // (effective date, ...) are ignored, and so are lines above the header
 // (a title, a date). Fields are separated by ',' or
 // ';' (or tabs), found from the header row; quoted fields, a UTF-8
@@ -853,6 +859,13 @@ func (h deckHeader) splitCode(rec []string, p string) string {
 		}
 		return fmt.Sprintf("prefix %s does not begin with %s, the %q column's: is the prefix split over the two (alone, %s is another country's)? Give the whole prefix in one column (%s); if the %q column is for information only (a territory's own code beside the code it is dialled under), rename it", p, cc, name, p, whole, name)
 	}
+	if cc != "" && nationalAfterCode(cc, p) {
+		// Almaty's 727 beside Kazakhstan's 7 begins with the code too,
+		// and was priced as +7 27, where no number is.
+		name := strings.TrimSpace(h.names[h.cc])
+		return fmt.Sprintf("prefix %s begins with %s, the %q column's, but read whole it is +%s %s, where no number is, while +%s %s is: is the prefix split over the two? Give the whole prefix in one column (%s%s); if %s is whole (a range newer than tollguard's numbering data) or the %q column is for information only, rename it",
+			p, cc, name, cc, p[len(cc):], cc, p, cc, p, p, name)
+	}
 	area := codeCell(rec, h.area)
 	if area == "" || strings.Contains(p[1:], area) {
 		return ""
@@ -869,6 +882,33 @@ func (h deckHeader) splitCode(rec []string, p string) string {
 		return ""
 	}
 	return fmt.Sprintf("prefix %s and the %q column's %s are the same, and no country code column says the prefix is whole: is it an area code alone, its country code missing? Give the whole prefix, country code and area code together (4420 for London), or add a country code column; if the %q column is for information only, rename it", p, name, area, name)
+}
+
+// nationalAfterCode reports whether prefix p, which begins with the
+// calling code cc, reads as the part of a number after cc rather than
+// as a whole prefix: no number of cc goes on as p does after cc (727
+// beside 7, read whole, is +7 27, where no number is), but some go on
+// with p itself (+7 727, Almaty). 7495 beside 7 reads whole (+7 495,
+// Moscow; no number is +7 7495); where both readings have numbers (777:
+// +7 77 or +7 777) or neither, p is taken whole, as before.
+func nationalAfterCode(cc, p string) bool {
+	if len(cc) > 3 || len(p) <= len(cc) || !strings.HasPrefix(p, cc) {
+		return false
+	}
+	n, err := strconv.Atoi(cc)
+	if err != nil {
+		return false
+	}
+	regions := phonenumbers.GetRegionCodesForCountryCode(n)
+	if len(regions) == 0 || slices.Contains(regions, "001") {
+		return false // no code, or a non-geographic one: no metadata by region
+	}
+	under := func(digits string) bool {
+		return slices.ContainsFunc(regions, func(r string) bool { return regionHasNumbersUnder(r, digits) })
+	}
+	// The first test spares the others for a code whose numbers never
+	// begin with its own digits (44, 1), most of a deck.
+	return under(cc) && under(p) && !under(p[len(cc):])
 }
 
 // nanpArea reports whether code is the area code of the NANP prefix p

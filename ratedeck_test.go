@@ -240,6 +240,19 @@ func TestParseRateDeck(t *testing.T) {
 			},
 		},
 		{
+			// Prefixes that begin with their country code's digits, read
+			// whole: Moscow's 495 and St Petersburg's 812 after 7 (no
+			// number is +7 7495), Almaty whole, Kazakhstan's 7 7 and the 7
+			// alone; Berlin's 4930 could be +49 4930 too, and stays whole.
+			name: "whole prefixes beginning with the digits of the code they are under",
+			in: "Destination,Country Code,Prefix,Area Code,Rate\nMoscow,7,7495,495,0.02\nSt Petersburg,7,7812,7812,0.02\nAlmaty,7,7727,727,0.05\n" +
+				"Kazakhstan,7,77,,0.06\nRussia,7,7,,0.03\nBerlin,49,4930,30,0.01\n",
+			want: func(t *testing.T) []deckRow {
+				return []row{{2, ent("7495", "Moscow", rate(t, "0.02"))}, {3, ent("7812", "St Petersburg", rate(t, "0.02"))}, {4, ent("7727", "Almaty", rate(t, "0.05"))},
+					{5, ent("77", "Kazakhstan", rate(t, "0.06"))}, {6, ent("7", "Russia", rate(t, "0.03"))}, {7, ent("4930", "Berlin", rate(t, "0.01"))}}
+			},
+		},
+		{
 			name: "a country code column written with a dash or brackets",
 			in:   "Country Code,Prefix,Rate\n1-268,1268,0.1\n(1) 242,1242,0.1\n",
 			want: func(t *testing.T) []deckRow {
@@ -358,6 +371,18 @@ func TestParseRateDeckErrors(t *testing.T) {
 			want: []string{"line 2: prefix 20 does not begin with 44, the \"Country Calling Code\" column's"}},
 		{name: "split prefix beside a country prefix column", in: "Destination,Country Prefix,Prefix,Rate\nUK London,44,20,0.005\n", calls: 0,
 			want: []string{"line 2: prefix 20 does not begin with 44, the \"Country Prefix\" column's"}},
+		// Kazakhstan's numbers begin with 7 after its code 7: Almaty's 727
+		// beside 7 began with the code, and was priced as +7 27, where no
+		// number is, instead of +7 727. So with the area code beside it
+		// (line 3), or none (line 4), Astana's 7172 (+7 172) and a mobile
+		// 701 (+7 01).
+		{name: "split prefix beginning with its country code's digits", in: "Country Code,Prefix,Area Code,Rate\n7,7727,727,0.05\n7,727,727,0.05\n7,727,,0.05\n7,7172,7172,0.05\n7,701,,0.1\n", calls: 1,
+			want: []string{"4 bad rows",
+				`line 3: prefix 727 begins with 7, the "Country Code" column's, but read whole it is +7 27, where no number is, while +7 727 is: is the prefix split over the two? Give the whole prefix in one column (7727)`,
+				"line 4: prefix 727 begins with 7", "line 5: prefix 7172 begins with 7", "(77172)", "line 6: prefix 701 begins with 7", "(7701)",
+				`if 727 is whole (a range newer than tollguard's numbering data) or the "Country Code" column is for information only, rename it`}},
+		{name: "split prefix beginning with its country code's digits, no area code column", in: "Country,Calling Code,Prefix,Rate\nKazakhstan Almaty,7,727,0.05\n", calls: 0,
+			want: []string{`line 2: prefix 727 begins with 7, the "Calling Code" column's, but read whole it is +7 27`, "(7727)"}},
 		{name: "area code beside a prefix column", in: "Prefix,Area Code,Rate\n4420,20,0.005\n44,20,0.0050\n", calls: 1,
 			want: []string{"line 3: prefix 44 does not hold 20, the \"Area Code\" column's", "(4420 if 44 is the country code)"}},
 		{name: "huge rate cell", in: "prefix,rate\n44," + strings.Repeat("9", 100) + "\n", want: []string{"too long for a price"}},
@@ -732,6 +757,7 @@ func FuzzParseRateDeck(f *testing.F) {
 		"prefix,destination,rate,billing,connection fee\n44,UK,0.01,30/6,0.05\n33,FR,0.02,60,\n",
 		"Code;Rate;Min Duration;Increment;Setup Fee\n44;0,01;60;6;0,05\n",
 		"Area Code,Prefix,Country Code,Rate\n4420,4420,44,0.005\n020,44161,+44,0.004\n,1876,876,0.1\n",
+		"Country Code,Prefix,Area Code,Rate\n7,7727,727,0.05\n7,727,727,0.05\n7,7495,495,0.02\n49,4930,30,0.01\n",
 		"",
 	} {
 		f.Add([]byte(s))
