@@ -22,9 +22,12 @@ var (
 	// has no one column to price by: an area code alone is another
 	// country's prefix (UK 20 read as Egypt +20).
 	deckSplitPrefixNames = append([]string{"areacode", "citycode", "ndc"}, deckCountryCodeNames...)
-	// A country code column, under the names carriers give it.
+	// A country code column, under the names carriers give it. Not "dial
+	// code" or "dialling code" (often the whole prefix), "IDD" (also
+	// the 00 dialled before it) nor "phone code" (also an area code).
 	deckCountryCodeNames = []string{"countrycode", "cc", "countrycallingcode", "callingcode", "countryprefix",
-		"countrydialcode", "countrydiallingcode", "countrydialingcode"}
+		"countrydialcode", "countrydiallingcode", "countrydialingcode", "isdcode", "countryisdcode",
+		"internationalcallingcode", "telephonecountrycode", "countryphonecode"}
 	deckDestNames = []string{"destination", "description", "country", "name", "destinationname", "countryname", "dest"}
 	deckRateNames = []string{"rate", "rateperminute", "rate/min", "ratepermin", "price", "priceperminute", "price/min",
 		"pricepermin", "cost", "costperminute", "cost/min", "perminute", "permin"}

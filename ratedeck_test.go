@@ -428,6 +428,19 @@ func TestParseRateDeckErrors(t *testing.T) {
 	}
 }
 
+// TestRateDeckCountryCodeNames: a country code column is checked under
+// every name it goes by; unchecked, 20 beside 44 was priced as +20,
+// Egypt.
+func TestRateDeckCountryCodeNames(t *testing.T) {
+	for _, name := range []string{"Country Code", "CC", "Country Calling Code", "Calling Code", "Country Prefix", "Country Dial Code",
+		"Country Dialling Code", "ISD Code", "Country ISD Code", "International Calling Code", "Telephone Country Code", "Country Phone Code"} {
+		_, err := collectDeck("Destination,\"" + name + "\",Prefix,Rate\nUK London,44,20,0.005\n")
+		if want := fmt.Sprintf("line 2: prefix 20 does not begin with 44, the %q column's", name); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: error %v, want %q", name, err, want)
+		}
+	}
+}
+
 // TestRateDeckUnitCurrency: a rate column's unit is a currency only
 // when it holds just a code and words for per minute.
 func TestRateDeckUnitCurrency(t *testing.T) {
