@@ -884,7 +884,13 @@ func (h deckHeader) splitCode(rec []string, p string) string {
 	if cc != "" {
 		return ""
 	}
-	return fmt.Sprintf("prefix %s and the %q column's %s are the same, and no country code column says the prefix is whole: is it an area code alone, its country code missing? Give the whole prefix, country code and area code together (4420 for London), or add a country code column; if the %q column is for information only, rename it", p, name, area, name)
+	// 9122 beside 91 is not the same, but as doubtful: 91 may be an
+	// area code alone, or a country code under Area Code.
+	same := fmt.Sprintf("prefix %s and the %q column's %s are the same", p, name, area)
+	if area != p {
+		same = fmt.Sprintf("prefix %s begins with the %q column's %s", p, name, area)
+	}
+	return same + ", and no country code column says the prefix is whole: is it an area code alone, its country code missing? Give the whole prefix, country code and area code together (4420 for London), or add a country code column; if the " + strconv.Quote(name) + " column is for information only, rename it"
 }
 
 // nationalAfterCode reports whether prefix p, which begins with the

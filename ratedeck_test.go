@@ -359,6 +359,9 @@ func TestParseRateDeckErrors(t *testing.T) {
 		{name: "an area code alone in both columns, longer than a country code", in: "Prefix,Area Code,Rate\n207,207,0.005\n1876,01876,0.005\n6221,6221,0.005\n4420,4420,0.005\n", calls: 0,
 			want: []string{`line 2: prefix 207 and the "Area Code" column's 207 are the same`, `line 3: prefix 1876 and the "Area Code" column's 1876 are the same`,
 				`line 4: prefix 6221 and the "Area Code" column's 6221`, `line 5: prefix 4420 and the "Area Code" column's 4420`}},
+		// Only begun by it, the prefix was said to be "the same".
+		{name: "a prefix beginning with the area code column's, no country code", in: "Prefix,Area Code,Rate\n9122,91,0.05\n", calls: 0,
+			want: []string{`line 2: prefix 9122 begins with the "Area Code" column's 91, and no country code column says the prefix is whole`}},
 		// A country code written 1-268 (Antigua) said nothing, and 268
 		// beside it was priced as +268, Eswatini.
 		{name: "split NANP prefix, the country code written with a dash", in: "Country Code,Prefix,Rate\n1-268,268,0.1\n(1) 242,242,0.1\n1.246,246,0.1\n", calls: 0,
