@@ -731,9 +731,23 @@ func TestPINsAuditSharedLinesByHand(t *testing.T) {
 		spool             bool // the spool exists
 		want              map[string]string
 	}{
+		// [b]'s own line would be ignored while it inherits [a]'s.
 		{name: "InheritedCategory", vc: "[a]\n1001 => 1111\n[b](a)\n", spool: true, want: map[string]string{
-			"1001@a": "the 1001 line of [a] at CONF:2 is the PIN of 2 mailboxes (1001@a, 1001@b)",
-			"1001@b": "the 1001 line of [a] at CONF:2 is the PIN of 2 mailboxes (1001@a, 1001@b)"}},
+			"1001@a": "the 1001 line of [a] at CONF:2 is the PIN of 2 mailboxes (1001@a, 1001@b): give it a random PIN (digits) there, which all of them get, " +
+				"or give each of them a line of its own with its own PIN instead of this one and make [b] stop inheriting [a] (",
+			"1001@b": "the 1001 line of [a] at CONF:2 is the PIN of 2 mailboxes (1001@a, 1001@b): give it a random PIN (digits) there, which all of them get, " +
+				"or give each of them a line of its own with its own PIN instead of this one and make [b] stop inheriting [a] ("}},
+		// [b] gets the template's line through [a]: the line is [tmpl]'s.
+		{name: "InheritedTwice", vc: "[tmpl](!)\n1001 => 1234\n[a](tmpl)\n[b](a)\n", spool: true, want: map[string]string{
+			"1001@a": "the 1001 line of [tmpl] at CONF:2 is the PIN of 2 mailboxes (1001@a, 1001@b): give it a random PIN (digits) there, which all of them get, " +
+				"or give each of them a line of its own with its own PIN instead of this one and make [b] stop inheriting [a] (",
+			"1001@b": "the 1001 line of [tmpl] at CONF:2 is the PIN of 2 mailboxes (1001@a, 1001@b): give it a random PIN (digits) there, which all of them get, " +
+				"or give each of them a line of its own with its own PIN instead of this one and make [b] stop inheriting [a] ("}},
+		{name: "InheritedTemplate", vc: "[tmpl](!)\n1001 => 1234\n[a](tmpl)\n[b](tmpl)\n", spool: true, want: map[string]string{
+			"1001@a": "the 1001 line of [tmpl] at CONF:2 is the PIN of 2 mailboxes (1001@a, 1001@b): give it a random PIN (digits) there, which all of them get, " +
+				"or give each of them a line of its own with its own PIN instead of this one (",
+			"1001@b": "the 1001 line of [tmpl] at CONF:2 is the PIN of 2 mailboxes (1001@a, 1001@b): give it a random PIN (digits) there, which all of them get, " +
+				"or give each of them a line of its own with its own PIN instead of this one ("}},
 		{name: "IncludedTwice", vc: "[default]\n#include u.inc\n[other]\n#include u.inc\n", inc: "1001 => 1111\n", spool: true, want: map[string]string{
 			"1001@default": "DIR/u.inc is read 2 times (included more than once)",
 			"1001@other":   "DIR/u.inc is read 2 times (included more than once)"}},

@@ -77,6 +77,9 @@ type Box struct {
 	// value Asterisk reads, not the line's.
 	Appended []string
 	value    string
+	// home is the category the line is written in (Context, for a
+	// line of its own): the one to name when the line is inherited.
+	home string
 }
 
 // Entry is the box's line, with the value Asterisk reads when "+="
@@ -291,7 +294,7 @@ func (t *Tree) add(path string, data []byte, sec section, cur *category, configD
 			}
 			// The category's name as first written: "[Default](+)"
 			// adds to [default], whose spool directory is default/.
-			t.boxes = append(t.boxes, Box{File: f, Index: ev.i, Context: cur.name})
+			t.boxes = append(t.boxes, Box{File: f, Index: ev.i, Context: cur.name, home: cur.name})
 			cur.boxes = append(cur.boxes, len(t.boxes)-1)
 		case evSetting:
 			if cur != nil {

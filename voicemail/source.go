@@ -97,6 +97,9 @@ type located struct {
 	// a file read more than once); tollguard does not rewrite it, and
 	// ByHand says what the admin changes instead.
 	shared bool
+	// from is the category a voicemail.conf mailbox inherits its line
+	// from ("" for its own line).
+	from string
 }
 
 // reloadByHand ends every ByHand: a PIN changed by hand is not in force
@@ -123,7 +126,7 @@ func (s *Source) locate(t, ut *Tree) ([]located, []string) {
 	var out []located
 	// hands[i] is what the admin changes instead of --apply if out[i]'s
 	// line turns out not to be its alone, given the mailboxes reading it.
-	hands := map[int]func(readers []string) string{}
+	hands := map[int]func(readers []located) string{}
 	first := map[string]string{} // mailbox key → where it was defined
 	spoolSeen, spoolMissing := false, false
 	// spool gives b the PIN of its secret.conf when passwordlocation
@@ -233,9 +236,9 @@ func (s *Source) locate(t, ut *Tree) ([]located, []string) {
 					// Its own vmsecret line, which categories inheriting
 					// [name] may read too (their own vmsecret wins).
 					line, key := b.Where, b.Key()
-					hands[len(out)] = func(rs []string) string {
+					hands[len(out)] = func(rs []located) string {
 						return fmt.Sprintf("the vmsecret line at %s is also the PIN of %s: add vmsecret = <digits>, a random PIN, to the category of each that inherits it from [%s], and it is [%s]'s alone",
-							line, strings.Join(others(rs, key), ", "), name, name)
+							line, strings.Join(others(keys(rs), key), ", "), name, name)
 					}
 				}
 				out = append(out, b)
@@ -265,7 +268,7 @@ func (s *Source) locate(t, ut *Tree) ([]located, []string) {
 			continue
 		}
 		first[key] = at
-		b := located{Mailbox: mailbox(s.Path, f, e), file: f, entry: box.Index}
+		b := located{Mailbox: mailbox(s.Path, f, e), file: f, entry: box.Index, from: box.Inherited}
 		b.Mailbox.Context = box.Context
 		if box.Inherited != "" || f.multi || len(box.Appended) > 0 || e.pinSplit {
 			b.shared = true
@@ -312,14 +315,14 @@ func (s *Source) locate(t, ut *Tree) ([]located, []string) {
 		}
 		users[k] = append(users[k], i)
 	}
-	readers := make([][]string, len(out))
+	readers := make([][]located, len(out))
 	for _, us := range users {
-		var keys []string
+		var rs []located
 		for _, i := range us {
-			keys = append(keys, out[i].Key())
+			rs = append(rs, out[i])
 		}
 		for _, i := range us {
-			readers[i] = keys
+			readers[i] = rs
 		}
 		if len(us) < 2 {
 			continue
@@ -327,7 +330,7 @@ func (s *Source) locate(t, ut *Tree) ([]located, []string) {
 		for _, i := range us {
 			out[i].shared = true
 			if out[i].Where == fmt.Sprintf("%s:%d", out[i].file.Path, out[i].file.Entries[out[i].entry].Line) {
-				out[i].Where += fmt.Sprintf(" (also the PIN of %s)", strings.Join(others(keys, out[i].Key()), ", "))
+				out[i].Where += fmt.Sprintf(" (also the PIN of %s)", strings.Join(others(keys(rs), out[i].Key()), ", "))
 			}
 		}
 	}
@@ -349,17 +352,14 @@ func (s *Source) locate(t, ut *Tree) ([]located, []string) {
 // vmConfHand is what the admin changes instead of --apply when the
 // voicemail.conf line e (at, as box places it) is not the mailbox's
 // alone, given the mailboxes reading it.
-func vmConfHand(t *Tree, box Box, e Entry, at string) func(readers []string) string {
-	cat := box.Context
-	if box.Inherited != "" {
-		cat = box.Inherited
-	}
-	return func(rs []string) string {
-		whose := fmt.Sprintf("the PIN of %d mailboxes (%s)", len(rs), strings.Join(rs, ", "))
+func vmConfHand(t *Tree, box Box, e Entry, at string) func(readers []located) string {
+	cat := box.home
+	return func(rs []located) string {
+		whose := fmt.Sprintf("the PIN of %d mailboxes (%s)", len(rs), strings.Join(keys(rs), ", "))
 		switch {
 		case box.File.multi:
 			return fmt.Sprintf("%s is read %d times (included more than once), so its %s line at %s is the PIN of every copy (%s): give it a random PIN (digits) there, which all of them get, or include the file once",
-				box.File.Path, t.reads[box.File.key], e.Mailbox, at, strings.Join(rs, ", "))
+				box.File.Path, t.reads[box.File.key], e.Mailbox, at, strings.Join(keys(rs), ", "))
 		case len(box.Appended) > 0:
 			return fmt.Sprintf("the %s line at %s has += lines (%s) that may hold part of the PIN: replace them all with one %s line with a random PIN (digits)",
 				e.Mailbox, at, strings.Join(box.Appended, ", "), e.Mailbox)
@@ -368,10 +368,34 @@ func vmConfHand(t *Tree, box Box, e Entry, at string) func(readers []string) str
 		case len(rs) < 2:
 			whose = fmt.Sprintf("the PIN of every category inheriting [%s]", cat)
 		}
+		// A category inheriting another reader's category gets the line
+		// (or the new one there) first, whatever line it has of its own.
+		var stop []string
+		for _, r := range rs {
+			for _, q := range rs {
+				if r.from != "" && strings.EqualFold(r.from, q.Context) {
+					stop = append(stop, fmt.Sprintf("[%s] stop inheriting [%s]", r.Context, r.from))
+					break
+				}
+			}
+		}
+		own := "give each of them a line of its own with its own PIN instead of this one"
+		if len(stop) > 0 {
+			own += " and make " + strings.Join(stop, ", ")
+		}
 		return fmt.Sprintf("the %s line of [%s] at %s is %s: give it a random PIN (digits) there, which all of them get, "+
-			"or give each of them a line of its own with its own PIN instead of this one (a mailbox's own line is ignored while an inherited one comes first)",
-			e.Mailbox, cat, at, whose)
+			"or %s (a mailbox's own line is ignored while an inherited one comes first)",
+			e.Mailbox, cat, at, whose, own)
 	}
+}
+
+// keys are the mailboxes' keys.
+func keys(bs []located) []string {
+	out := make([]string, len(bs))
+	for i, b := range bs {
+		out[i] = b.Key()
+	}
+	return out
 }
 
 // others is keys without key.
