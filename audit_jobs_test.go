@@ -745,4 +745,15 @@ func TestPINsPartlyWritten(t *testing.T) {
 	if rewrote != 1 || failed != 1 || reloaded != 1 {
 		t.Errorf("rewrote %d, failed %d, reloaded %d: %+v", rewrote, failed, reloaded, run.Actions)
 	}
+	// 1002 was not written because the write failed, not because its
+	// PIN changed while the audit ran.
+	var left []string
+	for _, f := range run.Findings {
+		if f.Subject == "voicemail:test" {
+			left = append(left, f.Message)
+		}
+	}
+	if len(left) != 1 || !strings.HasPrefix(left[0], "1 PINs were not rewritten: disk full;") || strings.Contains(left[0], "changed while the audit ran (or") {
+		t.Errorf("findings on the unwritten PIN: %q", left)
+	}
 }

@@ -257,8 +257,12 @@ func (r *auditRun) auditSource(ctx context.Context, src MailboxSource, s AuditSe
 		r.act(AuditAction{Kind: AuditActRewritePIN, Subject: "voicemail:" + src.Name(), Message: msg, Err: ErrorMessage(err)})
 	}
 	if skipped := len(changes) - len(done); skipped > 0 {
-		r.find(AuditFinding{Check: AuditCheckWeakPIN, Severity: SeverityInfo, Subject: "voicemail:" + src.Name(),
-			Message: fmt.Sprintf("%d PINs changed while the audit ran (or, in a realtime table, their mailbox is in several rows) and were left alone; run the audit again", skipped)})
+		msg := fmt.Sprintf("%d PINs changed while the audit ran (or, in a realtime table, their mailbox is in several rows) and were left alone; run the audit again", skipped)
+		if err != nil {
+			// Most were never tried: the error, not a race, is why.
+			msg = fmt.Sprintf("%d PINs were not rewritten: %s; fix that and run the audit again", skipped, ErrorMessage(err))
+		}
+		r.find(AuditFinding{Check: AuditCheckWeakPIN, Severity: SeverityInfo, Subject: "voicemail:" + src.Name(), Message: msg})
 	}
 	reloaded := len(done) > 0 && (mod == "" || r.reloadVoicemail(ctx, mod))
 	if s.NotifyOwners && env.Mailer != nil {
