@@ -760,6 +760,11 @@ func TestPINsAuditSharedLinesByHand(t *testing.T) {
 		{name: "UsersConfLineInherited", vc: "[general]\nuserscontext = office\n", uc: "[general]\nhasvoicemail = yes\n[1001]\nvmsecret = 1234\n[1002](1001)\n", spool: true, want: map[string]string{
 			"1001@office": "the vmsecret line at DIR/users.conf:4 is also the PIN of 1002@office: add vmsecret = <digits>",
 			"1002@office": "add vmsecret = <digits>, a random PIN, to [1002] in DIR/users.conf (a line of its own wins over [1001]'s"}},
+		// [1003] gets [1001]'s line through [1002].
+		{name: "UsersConfLineInheritedTwice", vc: "[general]\nuserscontext = office\n", uc: "[general]\nhasvoicemail = yes\n[1001]\nvmsecret = 1234\n[1002](1001)\n[1003](1002)\n", spool: true, want: map[string]string{
+			"1001@office": "the vmsecret line at DIR/users.conf:4 is also the PIN of 1002@office, 1003@office: add vmsecret = <digits>",
+			"1002@office": "add vmsecret = <digits>, a random PIN, to [1002] in DIR/users.conf (a line of its own wins over [1001]'s",
+			"1003@office": "add vmsecret = <digits>, a random PIN, to [1003] in DIR/users.conf (a line of its own wins over [1001]'s"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()

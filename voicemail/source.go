@@ -208,7 +208,7 @@ func (s *Source) locate(t, ut *Tree) ([]located, []string) {
 					hand = fmt.Sprintf("keep one vmsecret line in %s: vmsecret = <digits>, a random PIN", cat)
 				case u.src.Inherited != "":
 					b.Where += fmt.Sprintf(" (inherited by [%s] from [%s])", name, u.src.Inherited)
-					hand = fmt.Sprintf("add vmsecret = <digits>, a random PIN, to %s (a line of its own wins over [%s]'s, which is the PIN of every category inheriting it), or set hasvoicemail = no there if it needs no mailbox", cat, u.src.Inherited)
+					hand = fmt.Sprintf("add vmsecret = <digits>, a random PIN, to %s (a line of its own wins over [%s]'s, which is the PIN of every category inheriting it), or set hasvoicemail = no there if it needs no mailbox", cat, u.src.home)
 				case len(u.src.Appended) > 0:
 					b.Where += fmt.Sprintf(" (with += at %s)", strings.Join(u.src.Appended, ", "))
 					hand = fmt.Sprintf("replace the vmsecret and its += lines in %s with one vmsecret = <digits>, a random PIN", cat)
