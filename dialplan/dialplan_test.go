@@ -1441,8 +1441,8 @@ func TestIncludeBehaviour(t *testing.T) {
 		// two, Asterisk sets BLINDTRANSFER on the transferring channel too,
 		// to its BRIDGEPEER (bridge.c set_transfer_variables_all), so a
 		// trunk's channel whose caller transferred 1001 away carries the
-		// same name, and it stays until hangup (an IVR the call was sent
-		// to earlier). Through a plain route the trunk is the extension:
+		// same name, and it stays until the next transfer or hangup (an
+		// IVR the call was sent to earlier). Through a plain route the trunk is the extension:
 		// denied unknown_extension. A route in 1001's TRANSFER_CONTEXT
 		// names 1001 (the admin guide's recipe), judged from the trunk's
 		// address: unmarked when 1001 transferred, marked otherwise.
