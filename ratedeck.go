@@ -92,7 +92,8 @@ const deckHeaderLines = 10
 // country-code and an area-code column is refused, and so is a prefix
 // that does not hold its row's country or area code column, or that
 // begins with the country code's digits but reads as the part after it
-// (nationalAfterCode: 727 beside 7 is Almaty, 7727). Other columns
+// (nationalAfterCode: 727 beside 7 is Almaty, 7727) unless the area
+// code column reads it as the code and the area. Other columns
 // (effective date, ...) are ignored, and so are lines above the header
 // (a title, a date). Fields are separated by ',' or
 // ';' (or tabs), found from the header row; quoted fields, a UTF-8
@@ -862,14 +863,17 @@ func (h deckHeader) splitCode(rec []string, p string) string {
 		}
 		return fmt.Sprintf("prefix %s does not begin with %s, the %q column's: is the prefix split over the two (alone, %s is another country's)? Give the whole prefix in one column (%s); if the %q column is for information only (a territory's own code beside the code it is dialled under), rename it", p, cc, name, p, whole, name)
 	}
-	if cc != "" && nationalAfterCode(cc, p) {
+	area := codeCell(rec, h.area)
+	// An area code column reading p as the code and the area (4912
+	// beside 49 and 012) says p is whole, even where the numbering data
+	// has no numbers (Germany's innovative services, (0)12).
+	if cc != "" && p != cc+area && nationalAfterCode(cc, p) {
 		// Almaty's 727 beside Kazakhstan's 7 begins with the code too,
 		// and was priced as +7 27, where no number is.
 		name := strings.TrimSpace(h.names[h.cc])
 		return fmt.Sprintf("prefix %s begins with %s, the %q column's, but read whole it is +%s %s, where no number is, while +%s %s is: is the prefix split over the two? Give the whole prefix in one column (%s%s); if %s is whole (a range newer than tollguard's numbering data) or the %q column is for information only, rename it",
 			p, cc, name, cc, p[len(cc):], cc, p, cc, p, p, name)
 	}
-	area := codeCell(rec, h.area)
 	if area == "" || strings.Contains(p[1:], area) {
 		return ""
 	}

@@ -253,6 +253,17 @@ func TestParseRateDeck(t *testing.T) {
 			},
 		},
 		{
+			// The area code column shows the prefix is the country code
+			// and the area code (49 and 012), where the numbering data has
+			// no numbers (Germany's innovative services, (0)12): read as
+			// +49 4912 instead, it was refused and 494912 asked for.
+			name: "a prefix its area code column shows whole, in a range the numbering data lacks",
+			in:   "Destination,Country Code,Prefix,Area Code,Rate\nGermany innovative services,49,4912,012,0.1\n",
+			want: func(t *testing.T) []deckRow {
+				return []row{{2, ent("4912", "Germany innovative services", rate(t, "0.1"))}}
+			},
+		},
+		{
 			name: "a country code column written with a dash or brackets",
 			in:   "Country Code,Prefix,Rate\n1-268,1268,0.1\n(1) 242,1242,0.1\n",
 			want: func(t *testing.T) []deckRow {
@@ -384,6 +395,10 @@ func TestParseRateDeckErrors(t *testing.T) {
 				`line 3: prefix 727 begins with 7, the "Country Code" column's, but read whole it is +7 27, where no number is, while +7 727 is: is the prefix split over the two? Give the whole prefix in one column (7727)`,
 				"line 4: prefix 727 begins with 7", "line 5: prefix 7172 begins with 7", "(77172)", "line 6: prefix 701 begins with 7", "(7701)",
 				`if 727 is whole (a range newer than tollguard's numbering data) or the "Country Code" column is for information only, rename it`}},
+		// Without an area code column saying so, or beside one that
+		// is the prefix itself, 4912 is still read as +49 4912.
+		{name: "a prefix in a range the numbering data lacks, no area code saying it is whole", in: "Country Code,Prefix,Area Code,Rate\n49,4912,,0.1\n49,4912,4912,0.1\n", calls: 0,
+			want: []string{"line 2: prefix 4912 begins with 49", "line 3: prefix 4912 begins with 49", "(494912)"}},
 		{name: "split prefix beginning with its country code's digits, no area code column", in: "Country,Calling Code,Prefix,Rate\nKazakhstan Almaty,7,727,0.05\n", calls: 0,
 			want: []string{`line 2: prefix 727 begins with 7, the "Calling Code" column's, but read whole it is +7 27`, "(7727)"}},
 		{name: "area code beside a prefix column", in: "Prefix,Area Code,Rate\n4420,20,0.005\n44,20,0.0050\n", calls: 1,

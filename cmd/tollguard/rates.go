@@ -48,13 +48,15 @@ city code, ndc), or a prefix column whose digits do not begin with the
 country-code column's (44 and 20 is London, not +20, Egypt). So is a
 prefix that begins with its country code's digits where, read whole, no
 number is, but read after the code one is (727 beside 7 is Almaty, 7727,
-not +7 27); 7495 beside 7 is whole (Moscow). These are no split: 876
-beside 1876 (Jamaica's NANP area code), and an area-code column giving
-the whole prefix (4420 beside 4420) when the row's country code (44)
-vouches for it; without one, 1876 beside 1876 may be Lochmaddy's 01876
-without its 44 as well as Jamaica. A code column's spaces, dashes, dots
-and brackets are ignored (1-268 is 1268). Rename a code column that is
-for information only.
+not +7 27); 7495 beside 7 is whole (Moscow), and so is a prefix its
+area-code column reads as the country code and the area code (4912
+beside 49 and 012, Germany's innovative services, which tollguard's
+numbering data lacks). These are no split: 876 beside 1876 (Jamaica's
+NANP area code), and an area-code column giving the whole prefix (4420
+beside 4420) when the row's country code (44) vouches for it; without
+one, 1876 beside 1876 may be Lochmaddy's 01876 without its 44 as well as
+Jamaica. A code column's spaces, dashes, dots and brackets are ignored
+(1-268 is 1268). Rename a code column that is for information only.
 
 A row with more fields than the header is refused: a decimal comma in a
 comma-separated deck, also a whole-number rate or fee followed by its
