@@ -871,7 +871,7 @@ func (h deckHeader) splitCode(rec []string, p string) string {
 		// Almaty's 727 beside Kazakhstan's 7 begins with the code too,
 		// and was priced as +7 27, where no number is.
 		name := strings.TrimSpace(h.names[h.cc])
-		return fmt.Sprintf("prefix %s begins with %s, the %q column's, but read whole it is +%s %s, where no number is, while +%s %s is: is the prefix split over the two? Give the whole prefix in one column (%s%s); if %s is whole (a range newer than tollguard's numbering data) or the %q column is for information only, rename it",
+		return fmt.Sprintf("prefix %s begins with %s, the %q column's, but read whole it is +%s %s, where no number is, while +%s %s is: is the prefix split over the two? Give the whole prefix in one column (%s%s); if %s is whole (a range newer than tollguard's numbering data) or the %q column is for information only, rename that column",
 			p, cc, name, cc, p[len(cc):], cc, p, cc, p, p, name)
 	}
 	if area == "" || strings.Contains(p[1:], area) {
@@ -905,7 +905,10 @@ func (h deckHeader) splitCode(rec []string, p string) string {
 // Moscow; no number is +7 7495); where both readings have numbers (777:
 // +7 77 or +7 777) or neither, p is taken whole, as before.
 func nationalAfterCode(cc, p string) bool {
-	if len(cc) > 3 || len(p) <= len(cc) || !strings.HasPrefix(p, cc) {
+	// One digit past the code is a block, whole (Kazakhstan's +7 6 and
+	// +7 0 are newer than libphonenumber's data): no area code is one
+	// digit beginning with the code's.
+	if len(cc) > 3 || len(p) <= len(cc)+1 || !strings.HasPrefix(p, cc) {
 		return false
 	}
 	n, err := strconv.Atoi(cc)
