@@ -1442,10 +1442,11 @@ func TestIncludeBehaviour(t *testing.T) {
 		// to its BRIDGEPEER (bridge.c set_transfer_variables_all), so a
 		// trunk's channel whose caller transferred 1001 away carries the
 		// same name, and it stays until the next transfer or hangup (an
-		// IVR the call was sent to earlier). Through a plain route the trunk is the extension:
-		// denied unknown_extension. A route in 1001's TRANSFER_CONTEXT
-		// names 1001 (the admin guide's recipe), judged from the trunk's
-		// address: unmarked when 1001 transferred, marked otherwise.
+		// IVR the call was sent to earlier). Through a plain route the
+		// trunk is the extension: denied unknown_extension. A route in
+		// 1001's TRANSFER_CONTEXT names 1001 (the admin guide's recipe),
+		// judged from the trunk's address: unmarked when 1001
+		// transferred, marked otherwise.
 		for _, tt := range []struct {
 			name, transferer, args, ext, src string
 		}{
