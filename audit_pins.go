@@ -257,7 +257,7 @@ func (r *auditRun) auditSource(ctx context.Context, src MailboxSource, s AuditSe
 		r.act(AuditAction{Kind: AuditActRewritePIN, Subject: "voicemail:" + src.Name(), Message: msg, Err: ErrorMessage(err)})
 	}
 	if skipped := len(changes) - len(done); skipped > 0 {
-		msg := fmt.Sprintf("%d PINs changed while the audit ran (or, in a realtime table, their mailbox is in several rows) and were left alone; run the audit again", skipped)
+		msg := fmt.Sprintf("%d PINs changed while the audit ran and were left alone; run the audit again", skipped)
 		if err != nil {
 			// Most were never tried: the error, not a race, is why.
 			msg = fmt.Sprintf("%d PINs were not rewritten: %s; fix that and run the audit again", skipped, ErrorMessage(err))

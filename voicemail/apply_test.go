@@ -345,6 +345,87 @@ func TestRealtimeSource(t *testing.T) {
 	}
 }
 
+// TestRealtimeSeveralRows: app_voicemail reads one row of a mailbox
+// (ast_load_realtime, the first the database returns), so a mailbox in
+// several rows of an SQLite table is reported with its rows and left to
+// the admin: --apply wrote a different PIN to each row, mailed both to
+// the owner, and only one of them was ever asked for.
+func TestRealtimeSeveralRows(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "realtime.sqlite3")
+	db, err := sql.Open("sqlite3", file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`CREATE TABLE voicemail (uniqueid INTEGER PRIMARY KEY, context TEXT, mailbox TEXT, password TEXT, fullname TEXT, email TEXT, pager TEXT);
+		INSERT INTO voicemail(context, mailbox, password, fullname, email) VALUES
+			('default', '1001', '1234', 'Alice', 'alice@example.com'),
+			('sales', '2000', '0000', 'One', NULL),
+			(NULL, '1001', '1111', 'Alice again', NULL),
+			('sales', '2000', '0000', 'Two', NULL),
+			('sales', '3000', '3000', 'Kim', NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	src := &voicemail.Realtime{DSN: "sqlite3://" + file}
+	e, _, _ := env(t, src)
+	m := &mailer{}
+	e.Mailer = m
+	e.Settings.NotifyOwners = true
+	run, err := tollguard.RunAudit(context.Background(), e, tollguard.PINsAudit{}, true, "cli", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"1001@default": "mailbox 1001@default is in 2 rows of voicemail (rowids 1, 3), and app_voicemail reads only the first row the database returns: keep one row for 1001@default in voicemail, with a random PIN (digits), and delete the others",
+		"2000@sales":   "mailbox 2000@sales is in 2 rows of voicemail (rowids 2, 4), and app_voicemail reads only the first row the database returns: keep one row for 2000@sales in voicemail, with a random PIN (digits), and delete the others",
+	}
+	var problems []string
+	for _, f := range run.Findings {
+		box, _ := strings.CutPrefix(f.Subject, "mailbox:")
+		switch {
+		case f.Check == tollguard.AuditCheckSource:
+			problems = append(problems, f.Message)
+		case box == "3000@sales":
+			if !f.Fixable {
+				t.Errorf("3000@sales, in one row, is not fixable: %s", f.Message)
+			}
+		case want[box] == "" || f.Fixable || !strings.Contains(f.Message, "change it by hand: "+want[box]):
+			t.Errorf("%s (fixable %v): %s\nwant it to say %q", f.Subject, f.Fixable, f.Message, want[box])
+		}
+	}
+	sort.Strings(problems)
+	if len(problems) != 2 || !strings.HasPrefix(problems[0], "mailbox 1001@default is in 2 rows of voicemail (rowids 1, 3): ") ||
+		!strings.HasPrefix(problems[1], "mailbox 2000@sales is in 2 rows of voicemail (rowids 2, 4): ") {
+		t.Errorf("problems %q: want each duplicated mailbox once", problems)
+	}
+	var acts []string
+	for _, a := range run.Actions {
+		acts = append(acts, a.Kind+" "+a.Subject)
+	}
+	if want := []string{"rewrite_pin mailbox:3000@sales"}; !reflect.DeepEqual(acts, want) {
+		t.Errorf("actions %q, want %q", acts, want)
+	}
+	if len(m.sent) != 0 {
+		t.Errorf("mailed %q", m.sent)
+	}
+	var pws []string
+	rows, err := db.Query(`SELECT password FROM voicemail WHERE mailbox != '3000' ORDER BY rowid`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var pw string
+		if err := rows.Scan(&pw); err != nil {
+			t.Fatal(err)
+		}
+		pws = append(pws, pw)
+	}
+	if want := []string{"1234", "0000", "1111", "0000"}; !reflect.DeepEqual(pws, want) {
+		t.Errorf("passwords %q, want %q untouched", pws, want)
+	}
+}
+
 // writeConf writes a config file at p as Asterisk's would be (0640),
 // with its directories.
 func writeConf(t *testing.T, p, s string) {

@@ -312,7 +312,8 @@ func (r *Realtime) open(ctx context.Context) (*sql.DB, realtimeDSN, error) {
 // password, fullname, email, as Asterisk's realtime schema names them).
 // An SQLite row is known by its rowid; through ODBC (MySQL, PostgreSQL,
 // ...) there is no such thing, so a row is known by its context and
-// mailbox, and a mailbox in more than one row is reported and left alone.
+// mailbox. A mailbox in more than one row is reported, and each of its
+// rows is left to the admin (ByHand).
 func (r *Realtime) Mailboxes(ctx context.Context) ([]tollguard.Mailbox, []string, error) {
 	db, d, err := r.open(ctx)
 	if err != nil {
@@ -329,6 +330,7 @@ func (r *Realtime) Mailboxes(ctx context.Context) ([]tollguard.Mailbox, []string
 	}
 	defer rows.Close()
 	var out []tollguard.Mailbox
+	ids := map[string][]string{} // mailbox key → its rows' rowids (SQLite)
 	seen := map[string]int{}
 	for rows.Next() {
 		var id int64
@@ -355,6 +357,8 @@ func (r *Realtime) Mailboxes(ctx context.Context) ([]tollguard.Mailbox, []string
 		m.Source, m.Where = r.Name(), fmt.Sprintf("%s row %d", r.table(), id)
 		if d.odbc {
 			m.Where = fmt.Sprintf("%s row of %s", r.table(), m.Key())
+		} else {
+			ids[m.Key()] = append(ids[m.Key()], fmt.Sprint(id))
 		}
 		seen[m.Key()]++
 		out = append(out, m)
@@ -362,13 +366,27 @@ func (r *Realtime) Mailboxes(ctx context.Context) ([]tollguard.Mailbox, []string
 	if err := rows.Err(); err != nil {
 		return nil, nil, fmt.Errorf("read realtime voicemail table %s: %w", r.table(), r.scrub(err))
 	}
+	// app_voicemail reads one row of a mailbox (ast_load_realtime: the
+	// first the database returns, in no set order), so which of several
+	// rows' PINs is in force is unknown, and a new PIN in one of them
+	// may never be asked for.
 	var problems []string
-	if d.odbc {
-		for _, m := range out {
-			if n := seen[m.Key()]; n > 1 {
-				problems = append(problems, fmt.Sprintf("mailbox %s is in %d rows of %s: tollguard changes none of them (--apply) until only one is left", m.Key(), n, r.table()))
-				seen[m.Key()] = 0
-			}
+	reported := map[string]bool{}
+	for i := range out {
+		m := &out[i]
+		n := seen[m.Key()]
+		if n < 2 {
+			continue
+		}
+		rows := fmt.Sprintf("%d rows of %s", n, r.table())
+		if !d.odbc {
+			rows += " (rowids " + strings.Join(ids[m.Key()], ", ") + ")"
+		}
+		m.ByHand = fmt.Sprintf("mailbox %s is in %s, and app_voicemail reads only the first row the database returns: "+
+			"keep one row for %s in %s, with a random PIN (digits), and delete the others", m.Key(), rows, m.Key(), r.table())
+		if !reported[m.Key()] {
+			reported[m.Key()] = true
+			problems = append(problems, fmt.Sprintf("mailbox %s is in %s: app_voicemail reads only the first row the database returns, so tollguard changes none of their PINs (--apply): keep one row per mailbox and context", m.Key(), rows))
 		}
 	}
 	return out, problems, nil
@@ -441,7 +459,7 @@ var errManyRows = errors.New("matched more than one row")
 
 // setByKey updates the one row of (context, mailbox), where an empty or
 // NULL context is "default" as Mailboxes reads it. A mailbox in several
-// rows is left alone.
+// rows is left alone (Mailboxes marks it ByHand).
 func (r *Realtime) setByKey(ctx context.Context, tx *sql.Tx, m tollguard.Mailbox, old, pin string) (bool, error) {
 	where, args := ` WHERE mailbox = ? AND context = ?`, []any{m.Mailbox, m.Context}
 	if m.Context == "default" {
@@ -452,7 +470,7 @@ func (r *Realtime) setByKey(ctx context.Context, tx *sql.Tx, m tollguard.Mailbox
 		return false, fmt.Errorf("update realtime mailbox %s: %w", m.Key(), r.scrub(err))
 	}
 	if rows != 1 {
-		return false, nil // gone, or ambiguous (Mailboxes reported it)
+		return false, nil // gone, or in several rows since it was read
 	}
 	guard, gargs := pinGuard(old)
 	res, err := tx.ExecContext(ctx, `UPDATE `+r.table()+` SET password = ?`+where+` AND `+guard,
