@@ -426,6 +426,60 @@ func TestRealtimeSeveralRows(t *testing.T) {
 	}
 }
 
+// TestRealtimeRowChangedMeanwhile: an SQLite row is rewritten by the
+// rowid read only while it is still its mailbox's one row: a second row
+// added since (app_voicemail might read either) or a row renamed to
+// another mailbox leaves it alone.
+func TestRealtimeRowChangedMeanwhile(t *testing.T) {
+	ctx := context.Background()
+	file := filepath.Join(t.TempDir(), "realtime.sqlite3")
+	db, err := sql.Open("sqlite3", file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`CREATE TABLE voicemail (uniqueid INTEGER PRIMARY KEY, context TEXT, mailbox TEXT, password TEXT, fullname TEXT, email TEXT, pager TEXT);
+		INSERT INTO voicemail(context, mailbox, password) VALUES ('default', '1001', '1234'), ('default', '1002', '0000'), ('default', '1003', '1111')`); err != nil {
+		t.Fatal(err)
+	}
+	src := &voicemail.Realtime{DSN: "sqlite3://" + file}
+	boxes, _, err := src.Mailboxes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`INSERT INTO voicemail(context, mailbox, password) VALUES (NULL, '1001', '5555');
+		UPDATE voicemail SET mailbox = '2002' WHERE mailbox = '1002'`); err != nil {
+		t.Fatal(err)
+	}
+	var changes []tollguard.PINChange
+	for _, m := range boxes {
+		changes = append(changes, tollguard.PINChange{Mailbox: m, NewPIN: "480913"})
+	}
+	done, err := src.SetPINs(ctx, changes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(done) != 1 || done[0].Mailbox.Key() != "1003@default" {
+		t.Errorf("done %v, want 1003@default only", done)
+	}
+	rows, err := db.Query(`SELECT mailbox, password FROM voicemail ORDER BY rowid`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got []string
+	for rows.Next() {
+		var mb, pw string
+		if err := rows.Scan(&mb, &pw); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, mb+"="+pw)
+	}
+	if want := []string{"1001=1234", "2002=0000", "1003=480913", "1001=5555"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("table %q, want %q", got, want)
+	}
+}
+
 // writeConf writes a config file at p as Asterisk's would be (0640),
 // with its directories.
 func writeConf(t *testing.T, p, s string) {

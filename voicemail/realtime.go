@@ -430,19 +430,39 @@ func (r *Realtime) SetPINs(ctx context.Context, changes []tollguard.PINChange) (
 	return done, nil
 }
 
-// setByRowid updates an SQLite row by the rowid Mailboxes read.
+// setByRowid updates an SQLite row by the rowid Mailboxes read, if it
+// is still the mailbox's one row: one added meanwhile leaves app_voicemail
+// reading either (see Mailboxes).
 func (r *Realtime) setByRowid(ctx context.Context, tx *sql.Tx, m tollguard.Mailbox, old, pin string) (bool, error) {
 	var id int64
 	if _, err := fmt.Sscanf(strings.TrimPrefix(m.Where, r.table()+" row "), "%d", &id); err != nil {
 		return false, fmt.Errorf("realtime mailbox %s: bad row reference %q", m.Key(), m.Where)
 	}
+	where, args := keyWhere(m)
+	var rows int64
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+r.table()+` WHERE `+where, args...).Scan(&rows); err != nil {
+		return false, fmt.Errorf("update realtime mailbox %s: %w", m.Key(), err)
+	}
+	if rows != 1 {
+		return false, nil // gone, or in several rows since it was read
+	}
 	guard, gargs := pinGuard(old)
-	res, err := tx.ExecContext(ctx, `UPDATE `+r.table()+` SET password = ? WHERE rowid = ? AND `+guard, append([]any{pin, id}, gargs...)...)
+	res, err := tx.ExecContext(ctx, `UPDATE `+r.table()+` SET password = ? WHERE rowid = ? AND `+where+` AND `+guard,
+		append(append([]any{pin, id}, args...), gargs...)...)
 	if err != nil {
 		return false, fmt.Errorf("update realtime mailbox %s: %w", m.Key(), err)
 	}
 	n, _ := res.RowsAffected()
 	return n == 1, nil
+}
+
+// keyWhere is the condition that a row is m's (context, mailbox), where
+// an empty or NULL context is "default" as Mailboxes reads it.
+func keyWhere(m tollguard.Mailbox) (string, []any) {
+	if m.Context == "default" {
+		return `mailbox = ? AND (context = ? OR context = '' OR context IS NULL)`, []any{m.Mailbox, m.Context}
+	}
+	return `mailbox = ? AND context = ?`, []any{m.Mailbox, m.Context}
 }
 
 // pinGuard is the condition that the row's password is still old, as
@@ -457,14 +477,11 @@ func pinGuard(old string) (string, []any) {
 // errManyRows aborts the transaction: an update matched more than one row.
 var errManyRows = errors.New("matched more than one row")
 
-// setByKey updates the one row of (context, mailbox), where an empty or
-// NULL context is "default" as Mailboxes reads it. A mailbox in several
-// rows is left alone (Mailboxes marks it ByHand).
+// setByKey updates the one row of (context, mailbox). A mailbox in
+// several rows is left alone (Mailboxes marks it ByHand).
 func (r *Realtime) setByKey(ctx context.Context, tx *sql.Tx, m tollguard.Mailbox, old, pin string) (bool, error) {
-	where, args := ` WHERE mailbox = ? AND context = ?`, []any{m.Mailbox, m.Context}
-	if m.Context == "default" {
-		where = ` WHERE mailbox = ? AND (context = ? OR context = '' OR context IS NULL)`
-	}
+	where, args := keyWhere(m)
+	where = ` WHERE ` + where
 	var rows int64
 	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+r.table()+where, args...).Scan(&rows); err != nil {
 		return false, fmt.Errorf("update realtime mailbox %s: %w", m.Key(), r.scrub(err))
