@@ -900,6 +900,18 @@ func TestPINsAuditSharedLinesByHand(t *testing.T) {
 			"1001@office": "the vmsecret line at DIR/users.conf:4 is also the PIN of 1002@office, 1003@office: add vmsecret = <digits>",
 			"1002@office": "add vmsecret = <digits>, a random PIN, to [1002] in DIR/users.conf (a line of its own wins over [1001]'s",
 			"1003@office": "add vmsecret = <digits>, a random PIN, to [1003] in DIR/users.conf (a line of its own wins over [1001]'s"}},
+		// [1001] reads [t]'s vmsecret, then its own: the PIN is its own
+		// (the last), and [t]'s line cannot be dropped from [1001].
+		{name: "UsersConfTemplateAndOwnVMSecret", vc: "[general]\nuserscontext = office\n", uc: "[general]\nhasvoicemail = yes\n[t](!)\nvmsecret = 1111\n[1001](t)\nvmsecret = 1234\n[1002](t)\n", spool: true, want: map[string]string{
+			"1001@office": "[1001] in DIR/users.conf reads 2 vmsecret lines, DIR/users.conf:4 (in [t], which [1001] inherits), DIR/users.conf:6 (its own), and app_voicemail takes the last (DIR/users.conf:6) as the PIN: " +
+				"delete the vmsecret line of [t] (also the PIN of 1002@office: give it a vmsecret line of its own first) or make [1001] stop inheriting [t]; and set [1001]'s own vmsecret line to vmsecret = <digits>, a random PIN;",
+			"1002@office": "add vmsecret = <digits>, a random PIN, to [1002] in DIR/users.conf (a line of its own wins over [t]'s"}},
+		// Both of [1003]'s lines are inherited, one through [1002].
+		{name: "UsersConfVMSecretsInherited", vc: "[general]\nuserscontext = office\n", uc: "[general]\nhasvoicemail = yes\n[t](!)\nvmsecret = 1111\n[1001]\nvmsecret = 2222\n[1002](1001)\n[1003](t,1002)\n", spool: true, want: map[string]string{
+			"1001@office": "the vmsecret line at DIR/users.conf:6 is also the PIN of 1002@office, 1003@office: add vmsecret",
+			"1002@office": "add vmsecret = <digits>, a random PIN, to [1002] in DIR/users.conf (a line of its own wins over [1001]'s",
+			"1003@office": "[1003] in DIR/users.conf reads 2 vmsecret lines, DIR/users.conf:4 (in [t], which [1003] inherits), DIR/users.conf:6 (in [1001], which [1003] inherits through [1002]), and app_voicemail takes the last (DIR/users.conf:6) as the PIN: " +
+				"delete the vmsecret line of [t] or make [1003] stop inheriting [t]; make [1003] stop inheriting [1002] (the line is the PIN of 1001@office, 1002@office); and add vmsecret = <digits>, a random PIN, to [1003];"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -1038,6 +1050,32 @@ func TestUsersConfHasVoicemailFirstLine(t *testing.T) {
 		got = append(got, b.Key()+"="+b.PIN)
 	}
 	if want := []string{"1001@default=1111", "1002@default=2222"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("mailboxes %q, want %q", got, want)
+	}
+}
+
+// TestUsersConfLastVMSecret: unlike hasvoicemail, a users.conf PIN is
+// not read with ast_variable_retrieve (the first line): app_voicemail's
+// apply_options_full walks all of the category's lines, the ones it
+// inherits first (config.c inherit_category), and every vmsecret
+// overwrites the PIN, so the last one is in force: [1001]'s own after
+// [t]'s, and [t2]'s when [1002] inherits it after [t].
+func TestUsersConfLastVMSecret(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "voicemail.conf")
+	writeConf(t, conf, "[default]\n")
+	writeConf(t, filepath.Join(dir, "users.conf"), "[general]\nhasvoicemail = yes\n[t](!)\nvmsecret = 1111\n[t2](!)\nvmsecret = 2222\n"+
+		"[1001](t)\nvmsecret = 739104\n"+
+		"[1002](t,t2)\n")
+	boxes, problems, err := (&voicemail.Source{Path: conf}).Mailboxes(context.Background())
+	if err != nil || len(problems) != 0 {
+		t.Fatalf("err %v, problems %q", err, problems)
+	}
+	var got []string
+	for _, b := range boxes {
+		got = append(got, b.Key()+"="+b.PIN)
+	}
+	if want := []string{"1001@default=739104", "1002@default=2222"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("mailboxes %q, want %q", got, want)
 	}
 }

@@ -100,11 +100,29 @@ type located struct {
 	// from is the category a voicemail.conf mailbox inherits its line
 	// from ("" for its own line).
 	from string
+	// hand, unless ByHand is set, is what the admin changes instead of
+	// --apply once the line turns out not to be this mailbox's alone,
+	// given the mailboxes whose PIN the line is.
+	hand func(readers []located) string
 }
 
 // reloadByHand ends every ByHand: a PIN changed by hand is not in force
 // before app_voicemail rereads its files.
 const reloadByHand = "; then reload app_voicemail (asterisk -rx 'module reload app_voicemail.so')"
+
+// lineKey names a file entry: its file's real path (the file's key, as
+// a file read twice is one file) and its index.
+type lineKey struct {
+	file  string
+	entry int
+}
+
+func keyOf(f *File, entry int) lineKey {
+	if f.key != "" {
+		return lineKey{f.key, entry}
+	}
+	return lineKey{f.Path, entry}
+}
 
 // locate finds the mailboxes app_voicemail loads and where each one's
 // PIN lives, as app_voicemail does: every category but [general],
@@ -124,9 +142,16 @@ func (s *Source) locate(t, ut *Tree) ([]located, []string) {
 			"a PIN tollguard writes here is not passed to it, and whatever it keeps may write the old PIN back: change weak PINs there too", s.Path, name, cmd))
 	}
 	var out []located
-	// hands[i] is what the admin changes instead of --apply if out[i]'s
-	// line turns out not to be its alone, given the mailboxes reading it.
-	hands := map[int]func(readers []located) string{}
+	// lines maps each file entry to the mailboxes (in out) whose PIN it
+	// is; filled once out is complete, which is when the hands read it.
+	lines := map[lineKey][]int{}
+	readersOf := func(f *File, entry int) []located {
+		var rs []located
+		for _, i := range lines[keyOf(f, entry)] {
+			rs = append(rs, out[i])
+		}
+		return rs
+	}
 	first := map[string]string{} // mailbox key → where it was defined
 	spoolSeen, spoolMissing := false, false
 	// spool gives b the PIN of its secret.conf when passwordlocation
@@ -146,9 +171,12 @@ func (s *Source) locate(t, ut *Tree) ([]located, []string) {
 		if spoolMissing {
 			b.shared = true
 			b.Where += " (voicemail spool not found)"
-			b.ByHand = fmt.Sprintf("the voicemail spool %s was not found, so tollguard cannot tell whether app_voicemail uses this PIN or the one in %s/%s/secret.conf there: "+
-				"set [audit.pins] spool_dir to Asterisk's spool (astspooldir in asterisk.conf, plus /voicemail) and run the audit again, or give the mailbox a random PIN (digits) in its secret.conf, or at %s if it has none",
-				s.spoolDir(), ctx, box, at) + reloadByHand
+			b.hand = func([]located) string {
+				fallback := fmt.Sprintf("or at %s if it has none", at)
+				return fmt.Sprintf("the voicemail spool %s was not found, so tollguard cannot tell whether app_voicemail uses this PIN or the one in %s/%s/secret.conf there: "+
+					"set [audit.pins] spool_dir to Asterisk's spool (astspooldir in asterisk.conf, plus /voicemail) and run the audit again, or give the mailbox a random PIN (digits) in its secret.conf, %s",
+					s.spoolDir(), ctx, box, fallback)
+			}
 		}
 		sf, err := s.secretFile(ctx, box)
 		switch {
@@ -188,9 +216,8 @@ func (s *Source) locate(t, ut *Tree) ([]located, []string) {
 			first[key] = at
 			b := located{Mailbox: tollguard.Mailbox{Source: s.Path, Where: at, Context: ctx, Mailbox: name,
 				PIN: u.pin, Locked: u.locked, FullName: u.fullName, Email: u.email}, file: u.cat.file, entry: -1, shared: true}
-			// hand is what the admin does instead of --apply.
-			cat := fmt.Sprintf("[%s] in %s", name, u.cat.file.Path)
-			hand := fmt.Sprintf("add vmsecret = <digits>, a random PIN, to %s, or set hasvoicemail = no there if it needs no mailbox", cat)
+			boxKey := b.Key()
+			b.hand = usersHand(u, boxKey)
 			if u.src == nil {
 				b.Where += fmt.Sprintf(" ([%s] has voicemail and no vmsecret)", name)
 			} else {
@@ -199,48 +226,29 @@ func (s *Source) locate(t, ut *Tree) ([]located, []string) {
 				// Rewritten only when the PIN is all of one vmsecret line
 				// of the category's own, like a voicemail.conf line.
 				whole := string(f.data[e.pinStart:e.pinEnd]) == u.pin && !e.pinSplit
-				b.shared = !u.fromVMSecret() || u.vmsecrets > 1 || u.src.Inherited != "" || len(u.src.Appended) > 0 || f.multi || !whole
+				b.shared = !u.fromVMSecret() || len(u.vmLines) > 1 || u.src.Inherited != "" || len(u.src.Appended) > 0 || f.multi || !whole
 				switch {
 				case !u.fromVMSecret():
 					b.Where += fmt.Sprintf(" (no vmsecret in [%s]: app_voicemail takes its %s, the SIP password, as the PIN)", name, e.Mailbox)
-				case u.vmsecrets > 1:
-					b.Where += fmt.Sprintf(" (the last of %d vmsecret lines in [%s])", u.vmsecrets, name)
-					hand = fmt.Sprintf("keep one vmsecret line in %s: vmsecret = <digits>, a random PIN", cat)
+				case len(u.vmLines) > 1:
+					b.Where += fmt.Sprintf(" (the last of %d vmsecret lines [%s] reads)", len(u.vmLines), name)
+					b.hand = func([]located) string { return vmsecretsHand(u, boxKey, readersOf) }
 				case u.src.Inherited != "":
 					b.Where += fmt.Sprintf(" (inherited by [%s] from [%s])", name, u.src.Inherited)
-					hand = fmt.Sprintf("add vmsecret = <digits>, a random PIN, to %s (a line of its own wins over [%s]'s, which is the PIN of every category inheriting it), or set hasvoicemail = no there if it needs no mailbox", cat, u.src.home)
 				case len(u.src.Appended) > 0:
 					b.Where += fmt.Sprintf(" (with += at %s)", strings.Join(u.src.Appended, ", "))
-					hand = fmt.Sprintf("replace the vmsecret and its += lines in %s with one vmsecret = <digits>, a random PIN", cat)
 				case !whole:
 					b.Where += " (a comma, ';' or comment inside the PIN)"
-					hand = fmt.Sprintf("make the vmsecret line of %s vmsecret = <digits>, a random PIN with nothing after it", cat)
 				case f.multi:
 					b.Where += " (in a file read more than once)"
-					hand = fmt.Sprintf("set vmsecret = <digits>, a random PIN, in %s", cat)
 				}
 			}
 			where := t.PasswordLocation
 			if u.pwLoc != "" {
 				where = u.pwLoc
 			}
-			usersShared := b.shared
 			var ok bool
 			if b, ok = spool(b, where, at, ctx, name, u.fullName, u.email); ok {
-				// Only while the PIN is still users.conf's: a secret.conf's
-				// (or an unknown spool's) is spool's to judge.
-				if usersShared && !b.file.secret && !(where == "spooldir" && spoolMissing) {
-					b.ByHand = hand + reloadByHand
-				}
-				if !b.shared && !b.file.secret {
-					// Its own vmsecret line, which categories inheriting
-					// [name] may read too (their own vmsecret wins).
-					line, key := b.Where, b.Key()
-					hands[len(out)] = func(rs []located) string {
-						return fmt.Sprintf("the vmsecret line at %s is also the PIN of %s: add vmsecret = <digits>, a random PIN, to the category of each that inherits it from [%s], and it is [%s]'s alone",
-							line, strings.Join(others(keys(rs), key), ", "), name, name)
-					}
-				}
 				out = append(out, b)
 			}
 		}
@@ -285,48 +293,30 @@ func (s *Source) locate(t, ut *Tree) ([]located, []string) {
 			// and one such mailbox must not stop the others' rewrite.
 			b.Where += " (a ';' or comment inside the PIN: change it by hand)"
 		}
-		hand := vmConfHand(t, box, e, at)
+		b.hand = vmConfHand(t, box, e, at)
 		where := t.PasswordLocation
 		if e.PasswordLocation != "" {
 			where = e.PasswordLocation
 		}
 		var ok bool
 		if b, ok = spool(b, where, at, box.Context, e.Mailbox, e.FullName, e.Email); ok {
-			if !b.file.secret {
-				hands[len(out)] = hand
-			}
 			out = append(out, b)
 		}
 	}
 	// A line inherited by another category is that category's
 	// mailbox's PIN too: a new PIN there would change both.
-	type lineKey struct {
-		file  string
-		entry int
-	}
-	users := map[lineKey][]int{}
 	for i, b := range out {
 		if b.entry < 0 {
 			continue // a users.conf mailbox with no PIN line
 		}
-		k := lineKey{b.file.Path, b.entry}
-		if b.file.key != "" {
-			k.file = b.file.key
-		}
-		users[k] = append(users[k], i)
+		k := keyOf(b.file, b.entry)
+		lines[k] = append(lines[k], i)
 	}
-	readers := make([][]located, len(out))
-	for _, us := range users {
-		var rs []located
-		for _, i := range us {
-			rs = append(rs, out[i])
-		}
-		for _, i := range us {
-			readers[i] = rs
-		}
+	for _, us := range lines {
 		if len(us) < 2 {
 			continue
 		}
+		rs := readersOf(out[us[0]].file, out[us[0]].entry)
 		for _, i := range us {
 			out[i].shared = true
 			if out[i].Where == fmt.Sprintf("%s:%d", out[i].file.Path, out[i].file.Entries[out[i].entry].Line) {
@@ -340,13 +330,99 @@ func (s *Source) locate(t, ut *Tree) ([]located, []string) {
 	for i := range out {
 		switch b := &out[i]; {
 		case !b.shared || b.ByHand != "":
-		case hands[i] != nil:
-			b.ByHand = hands[i](readers[i]) + reloadByHand
+		case b.hand != nil:
+			var rs []located
+			if b.entry >= 0 {
+				rs = readersOf(b.file, b.entry)
+			}
+			b.ByHand = b.hand(rs) + reloadByHand
 		default:
 			b.ByHand = fmt.Sprintf("the line at %s is not this mailbox's alone: give it a line of its own with a random PIN (digits)", b.Where) + reloadByHand
 		}
 	}
 	return out, problems
+}
+
+// usersHand is what the admin changes instead of --apply for users.conf
+// mailbox u (key), given the mailboxes whose PIN its line is.
+func usersHand(u usersBox, key string) func(readers []located) string {
+	name := u.cat.name
+	cat := fmt.Sprintf("[%s] in %s", name, u.cat.file.Path)
+	return func(rs []located) string {
+		if u.src == nil || !u.fromVMSecret() {
+			return fmt.Sprintf("add vmsecret = <digits>, a random PIN, to %s, or set hasvoicemail = no there if it needs no mailbox", cat)
+		}
+		f, e := u.src.File, u.src.File.Entries[u.src.Index]
+		switch {
+		case u.src.Inherited != "":
+			return fmt.Sprintf("add vmsecret = <digits>, a random PIN, to %s (a line of its own wins over [%s]'s, which is the PIN of every category inheriting it), or set hasvoicemail = no there if it needs no mailbox", cat, u.src.home)
+		case len(u.src.Appended) > 0:
+			return fmt.Sprintf("replace the vmsecret and its += lines in %s with one vmsecret = <digits>, a random PIN", cat)
+		case string(f.data[e.pinStart:e.pinEnd]) != u.pin || e.pinSplit:
+			return fmt.Sprintf("make the vmsecret line of %s vmsecret = <digits>, a random PIN with nothing after it", cat)
+		case f.multi:
+			return fmt.Sprintf("set vmsecret = <digits>, a random PIN, in %s", cat)
+		}
+		// Its own vmsecret line, which categories inheriting [name] may
+		// read too (their own vmsecret wins).
+		return fmt.Sprintf("the vmsecret line at %s:%d is also the PIN of %s: add vmsecret = <digits>, a random PIN, to the category of each that inherits it from [%s], and it is [%s]'s alone",
+			f.Path, e.Line, strings.Join(others(keys(rs), key), ", "), name, name)
+	}
+}
+
+// vmsecretsHand is what the admin changes when users.conf mailbox u
+// (key) reads several vmsecret lines: apply_options_full reads them all,
+// inherited ones first, and keeps the last, so the others may be another
+// category's (a template's) and cannot be dropped from [name] itself.
+func vmsecretsHand(u usersBox, key string, readersOf func(*File, int) []located) string {
+	name := u.cat.name
+	var where, drop []string
+	own := 0
+	seen := map[string]bool{}
+	for _, l := range u.vmLines {
+		at := fmt.Sprintf("%s:%d", l.File.Path, l.File.Entries[l.Index].Line)
+		if l.Inherited == "" {
+			own++
+			where = append(where, at+" (its own)")
+			continue
+		}
+		through := ""
+		if !strings.EqualFold(l.home, l.Inherited) {
+			through = " through [" + l.Inherited + "]"
+		}
+		where = append(where, fmt.Sprintf("%s (in [%s], which [%s] inherits%s)", at, l.home, name, through))
+		if seen[l.home+"\x00"+l.Inherited] {
+			continue
+		}
+		seen[l.home+"\x00"+l.Inherited] = true
+		rs := readersOf(l.File, l.Index)
+		o := others(keys(rs), key)
+		homeReads := false // [home] is a mailbox, and the line its PIN
+		for _, r := range rs {
+			homeReads = homeReads || strings.EqualFold(r.Mailbox.Mailbox, l.home)
+		}
+		also := ""
+		switch {
+		case homeReads:
+			drop = append(drop, fmt.Sprintf("make [%s] stop inheriting [%s] (the line is the PIN of %s)", name, l.Inherited, strings.Join(o, ", ")))
+			continue
+		case len(o) == 1:
+			also = fmt.Sprintf(" (also the PIN of %s: give it a vmsecret line of its own first)", o[0])
+		case len(o) > 1:
+			also = fmt.Sprintf(" (also the PIN of %s: give each a vmsecret line of its own first)", strings.Join(o, ", "))
+		}
+		drop = append(drop, fmt.Sprintf("delete the vmsecret line of [%s]%s or make [%s] stop inheriting [%s]", l.home, also, name, l.Inherited))
+	}
+	keep := fmt.Sprintf("set [%s]'s own vmsecret line to vmsecret = <digits>, a random PIN", name)
+	switch {
+	case own == 0:
+		keep = fmt.Sprintf("add vmsecret = <digits>, a random PIN, to [%s]", name)
+	case own > 1:
+		keep = fmt.Sprintf("keep one vmsecret line of [%s]'s own: vmsecret = <digits>, a random PIN", name)
+	}
+	last := u.vmLines[len(u.vmLines)-1]
+	return fmt.Sprintf("[%s] in %s reads %d vmsecret lines, %s, and app_voicemail takes the last (%s:%d) as the PIN: %s",
+		name, u.cat.file.Path, len(u.vmLines), strings.Join(where, ", "), last.File.Path, last.File.Entries[last.Index].Line, strings.Join(append(drop, "and "+keep), "; "))
 }
 
 // vmConfHand is what the admin changes instead of --apply when the

@@ -13,11 +13,13 @@ import (
 // password line (the SIP secret) not starting with '*', all of the
 // value (no comma splits it), or "" if there is none.
 type usersBox struct {
-	cat       *category
-	pin       string
-	locked    bool
-	src       *Box // the line the PIN is from, nil if none
-	vmsecrets int  // vmsecret lines in the category, inherited ones too
+	cat    *category
+	pin    string
+	locked bool
+	src    *Box // the line the PIN is from, nil if none
+	// vmLines are the category's vmsecret lines, inherited ones too, in
+	// the order apply_options_full reads them: the last is the PIN.
+	vmLines []*Box
 	// pwLoc is the category's own passwordlocation ("" = [general]'s).
 	pwLoc           string
 	fullName, email string
@@ -51,7 +53,7 @@ func (t *Tree) usersBoxes() []usersBox {
 					has, hasSet = v, true
 				}
 			case strings.EqualFold(name, "vmsecret"):
-				u.vmsecrets++
+				u.vmLines = append(u.vmLines, b)
 				password, u.src = v, b
 			case strings.EqualFold(name, "secret") || strings.EqualFold(name, "password"):
 				// Only while no PIN is set, and never one starting with
