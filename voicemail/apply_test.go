@@ -900,6 +900,35 @@ func TestPINsAuditSharedLinesByHand(t *testing.T) {
 			"1001@office": "the vmsecret line at DIR/users.conf:4 is also the PIN of 1002@office, 1003@office: add vmsecret = <digits>",
 			"1002@office": "add vmsecret = <digits>, a random PIN, to [1002] in DIR/users.conf (a line of its own wins over [1001]'s",
 			"1003@office": "add vmsecret = <digits>, a random PIN, to [1003] in DIR/users.conf (a line of its own wins over [1001]'s"}},
+		// [sales] appends to the template's line, which [support] reads too.
+		{name: "AppendedInInheritingCategory", vc: "[tmpl](!)\n1001 => 11\n[sales](tmpl)\n1001 +=11\n[support](tmpl)\n", spool: true, want: map[string]string{
+			"1001@sales": "the 1001 line of [tmpl] at CONF:2, with += lines at CONF:4 in [sales], is read by 2 mailboxes (1001@sales, 1001@support): delete the += lines and give the 1001 line a random PIN (digits), which all of them get, " +
+				"or give each of them a line of its own with its own PIN instead of this one (",
+			"1001@support": "the 1001 line of [tmpl] at CONF:2, with += lines at CONF:4 in [sales], is read by 2 mailboxes (1001@sales, 1001@support): delete the += lines and give the 1001 line a random PIN (digits), which all of them get, " +
+				"or give each of them a line of its own with its own PIN instead of this one ("}},
+		{name: "AppendedInTemplate", vc: "[tmpl](!)\n1001 => 11\n1001 +=11\n[sales](tmpl)\n[support](tmpl)\n", spool: true, want: map[string]string{
+			"1001@sales":   "the 1001 line of [tmpl] at CONF:2, with += lines at CONF:3 in [tmpl], is read by 2 mailboxes (1001@sales, 1001@support): delete the += lines and give the 1001 line a random PIN (digits), which all of them get",
+			"1001@support": "the 1001 line of [tmpl] at CONF:2, with += lines at CONF:3 in [tmpl], is read by 2 mailboxes (1001@sales, 1001@support): delete the += lines and give the 1001 line a random PIN (digits), which all of them get"}},
+		// [b] appends to [a]'s own line, which is 1001@a's PIN.
+		{name: "AppendedToInheritedLine", vc: "[a]\n1001 => 1234\n[b](a)\n1001 +=5\n", spool: true, want: map[string]string{
+			"1001@a": "the 1001 line of [a] at CONF:2, with += lines at CONF:4 in [b], is read by 2 mailboxes (1001@a, 1001@b): delete the += lines and give the 1001 line a random PIN (digits), which all of them get, " +
+				"or give each of them a line of its own with its own PIN instead of this one and make [b] stop inheriting [a] (",
+			"1001@b": "the 1001 line of [a] at CONF:2, with += lines at CONF:4 in [b], is read by 2 mailboxes (1001@a, 1001@b): delete the += lines"}},
+		{name: "CommentInsideTemplate", vc: "[tmpl](!)\n1001 => 12;-- x --;34,Name\n[sales](tmpl)\n[support](tmpl)\n", spool: true, want: map[string]string{
+			"1001@sales":   "the 1001 line of [tmpl] at CONF:2, with a ';' or comment inside its PIN, is the PIN of 2 mailboxes (1001@sales, 1001@support): give it a random PIN (digits) there, with nothing inside, which all of them get",
+			"1001@support": "the 1001 line of [tmpl] at CONF:2, with a ';' or comment inside its PIN, is the PIN of 2 mailboxes (1001@sales, 1001@support): give it a random PIN (digits) there, with nothing inside, which all of them get"}},
+		// Without a secret.conf the PIN is the template's line.
+		{name: "SpoolNotFoundTemplate", vc: "[general]\npasswordlocation = spooldir\n[tmpl](!)\n1001 => 1234\n[sales](tmpl)\n[support](tmpl)\n", want: map[string]string{
+			"1001@sales": "set [audit.pins] spool_dir to Asterisk's spool (astspooldir in asterisk.conf, plus /voicemail) and run the audit again, or give the mailbox a random PIN (digits) in its secret.conf, " +
+				"or, if it has none: the 1001 line of [tmpl] at CONF:4 is the PIN of 2 mailboxes (1001@sales, 1001@support): give it a random PIN (digits) there, which all of them get",
+			"1001@support": "or, if it has none: the 1001 line of [tmpl] at CONF:4 is the PIN of 2 mailboxes (1001@sales, 1001@support): give it a random PIN (digits) there, which all of them get"}},
+		{name: "SpoolNotFoundUsersConfInherited", vc: "[general]\npasswordlocation = spooldir\nuserscontext = office\n", uc: "[general]\nhasvoicemail = yes\n[1001]\nvmsecret = 1234\n[1002](1001)\n", want: map[string]string{
+			"1001@office": "or, if it has none: the vmsecret line at DIR/users.conf:4 is also the PIN of 1002@office: add vmsecret = <digits>",
+			"1002@office": "or, if it has none: add vmsecret = <digits>, a random PIN, to [1002] in DIR/users.conf (a line of its own wins over [1001]'s"}},
+		// A users.conf line [1002] inherits: rewriting it changes both.
+		{name: "UsersConfCommentInherited", vc: "[general]\nuserscontext = office\n", uc: "[general]\nhasvoicemail = yes\n[1001]\nvmsecret = 12;-- x --;34\n[1002](1001)\n", spool: true, want: map[string]string{
+			"1001@office": "make the vmsecret line of [1001] in DIR/users.conf vmsecret = <digits>, a random PIN with nothing after it (the line is also the PIN of 1002@office, which inherits it from [1001] and gets the new PIN too unless it has a vmsecret of its own)",
+			"1002@office": "add vmsecret = <digits>, a random PIN, to [1002] in DIR/users.conf (a line of its own wins over [1001]'s"}},
 		// [1001] reads [t]'s vmsecret, then its own: the PIN is its own
 		// (the last), and [t]'s line cannot be dropped from [1001].
 		{name: "UsersConfTemplateAndOwnVMSecret", vc: "[general]\nuserscontext = office\n", uc: "[general]\nhasvoicemail = yes\n[t](!)\nvmsecret = 1111\n[1001](t)\nvmsecret = 1234\n[1002](t)\n", spool: true, want: map[string]string{

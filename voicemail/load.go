@@ -76,7 +76,10 @@ type Box struct {
 	// appended to the line's value in this category; value is then the
 	// value Asterisk reads, not the line's.
 	Appended []string
-	value    string
+	// appendedIn is the category each Appended line is in: the line's
+	// own, or one inheriting it, whose mailbox alone reads it.
+	appendedIn []string
+	value      string
 	// home is the category the line is written in (Context, for a
 	// line of its own): the one to name when the line is inherited.
 	home string
@@ -322,7 +325,9 @@ func (t *Tree) appendTo(c *category, e Entry, where string) bool {
 			v = b.File.Entries[b.Index].value
 		}
 		b.value = strings.TrimLeft(strings.TrimRight(v+e.appendText, " \t\r\v\f\n"), " \t\r\v\f\n")
-		b.Appended = append(b.Appended[:len(b.Appended):len(b.Appended)], where)
+		n := len(b.Appended)
+		b.Appended = append(b.Appended[:n:n], where)
+		b.appendedIn = append(b.appendedIn[:n:n], c.name)
 		return true
 	}
 	return false

@@ -100,6 +100,9 @@ type located struct {
 	// from is the category a voicemail.conf mailbox inherits its line
 	// from ("" for its own line).
 	from string
+	// appends are the "+=" lines this mailbox's PIN has appended
+	// ("file:line in [category]").
+	appends []string
 	// hand, unless ByHand is set, is what the admin changes instead of
 	// --apply once the line turns out not to be this mailbox's alone,
 	// given the mailboxes whose PIN the line is.
@@ -169,10 +172,16 @@ func (s *Source) locate(t, ut *Tree) ([]located, []string) {
 			}
 		}
 		if spoolMissing {
+			// Without a secret.conf the PIN is the config line's: name
+			// what changing that line changes too.
+			lineHand, lineShared := b.hand, b.shared
 			b.shared = true
 			b.Where += " (voicemail spool not found)"
-			b.hand = func([]located) string {
+			b.hand = func(rs []located) string {
 				fallback := fmt.Sprintf("or at %s if it has none", at)
+				if lineHand != nil && (lineShared || len(rs) > 1) {
+					fallback = "or, if it has none: " + lineHand(rs)
+				}
 				return fmt.Sprintf("the voicemail spool %s was not found, so tollguard cannot tell whether app_voicemail uses this PIN or the one in %s/%s/secret.conf there: "+
 					"set [audit.pins] spool_dir to Asterisk's spool (astspooldir in asterisk.conf, plus /voicemail) and run the audit again, or give the mailbox a random PIN (digits) in its secret.conf, %s",
 					s.spoolDir(), ctx, box, fallback)
@@ -278,6 +287,9 @@ func (s *Source) locate(t, ut *Tree) ([]located, []string) {
 		first[key] = at
 		b := located{Mailbox: mailbox(s.Path, f, e), file: f, entry: box.Index, from: box.Inherited}
 		b.Mailbox.Context = box.Context
+		for i, a := range box.Appended {
+			b.appends = append(b.appends, fmt.Sprintf("%s in [%s]", a, box.appendedIn[i]))
+		}
 		if box.Inherited != "" || f.multi || len(box.Appended) > 0 || e.pinSplit {
 			b.shared = true
 		}
@@ -349,6 +361,15 @@ func usersHand(u usersBox, key string) func(readers []located) string {
 	name := u.cat.name
 	cat := fmt.Sprintf("[%s] in %s", name, u.cat.file.Path)
 	return func(rs []located) string {
+		// also: other categories inheriting [name] read the line too,
+		// and get whatever is written there.
+		also := ""
+		switch o := others(keys(rs), key); {
+		case len(o) == 1:
+			also = fmt.Sprintf(" (the line is also the PIN of %s, which inherits it from [%s] and gets the new PIN too unless it has a vmsecret of its own)", o[0], name)
+		case len(o) > 1:
+			also = fmt.Sprintf(" (the line is also the PIN of %s, which inherit it from [%s] and get the new PIN too unless they have a vmsecret of their own)", strings.Join(o, ", "), name)
+		}
 		if u.src == nil || !u.fromVMSecret() {
 			return fmt.Sprintf("add vmsecret = <digits>, a random PIN, to %s, or set hasvoicemail = no there if it needs no mailbox", cat)
 		}
@@ -357,9 +378,9 @@ func usersHand(u usersBox, key string) func(readers []located) string {
 		case u.src.Inherited != "":
 			return fmt.Sprintf("add vmsecret = <digits>, a random PIN, to %s (a line of its own wins over [%s]'s, which is the PIN of every category inheriting it), or set hasvoicemail = no there if it needs no mailbox", cat, u.src.home)
 		case len(u.src.Appended) > 0:
-			return fmt.Sprintf("replace the vmsecret and its += lines in %s with one vmsecret = <digits>, a random PIN", cat)
+			return fmt.Sprintf("replace the vmsecret and its += lines in %s with one vmsecret = <digits>, a random PIN%s", cat, also)
 		case string(f.data[e.pinStart:e.pinEnd]) != u.pin || e.pinSplit:
-			return fmt.Sprintf("make the vmsecret line of %s vmsecret = <digits>, a random PIN with nothing after it", cat)
+			return fmt.Sprintf("make the vmsecret line of %s vmsecret = <digits>, a random PIN with nothing after it%s", cat, also)
 		case f.multi:
 			return fmt.Sprintf("set vmsecret = <digits>, a random PIN, in %s", cat)
 		}
@@ -427,22 +448,48 @@ func vmsecretsHand(u usersBox, key string, readersOf func(*File, int) []located)
 
 // vmConfHand is what the admin changes instead of --apply when the
 // voicemail.conf line e (at, as box places it) is not the mailbox's
-// alone, given the mailboxes reading it.
+// alone, given the mailboxes whose PIN it is.
 func vmConfHand(t *Tree, box Box, e Entry, at string) func(readers []located) string {
 	cat := box.home
 	return func(rs []located) string {
-		whose := fmt.Sprintf("the PIN of %d mailboxes (%s)", len(rs), strings.Join(keys(rs), ", "))
+		shared := len(rs) > 1 || box.Inherited != ""
 		switch {
 		case box.File.multi:
 			return fmt.Sprintf("%s is read %d times (included more than once), so its %s line at %s is the PIN of every copy (%s): give it a random PIN (digits) there, which all of them get, or include the file once",
 				box.File.Path, t.reads[box.File.key], e.Mailbox, at, strings.Join(keys(rs), ", "))
-		case len(box.Appended) > 0:
+		case len(box.Appended) > 0 && !shared:
 			return fmt.Sprintf("the %s line at %s has += lines (%s) that may hold part of the PIN: replace them all with one %s line with a random PIN (digits)",
 				e.Mailbox, at, strings.Join(box.Appended, ", "), e.Mailbox)
-		case e.pinSplit:
+		case e.pinSplit && !shared:
 			return fmt.Sprintf("the PIN of the %s line at %s has a ';' or comment inside it: make it a random PIN (digits) with nothing inside", e.Mailbox, at)
-		case len(rs) < 2:
-			whose = fmt.Sprintf("the PIN of every category inheriting [%s]", cat)
+		}
+		// The line, and the "+=" lines any of its readers append to it
+		// (in its category, which all of them read, or in one of
+		// theirs), and whose PIN it is.
+		line := fmt.Sprintf("the %s line of [%s] at %s", e.Mailbox, cat, at)
+		var appends []string
+		seen := map[string]bool{}
+		for _, r := range rs {
+			for _, a := range r.appends {
+				if !seen[a] {
+					seen[a] = true
+					appends = append(appends, a)
+				}
+			}
+		}
+		whose := fmt.Sprintf("is the PIN of %d mailboxes (%s)", len(rs), strings.Join(keys(rs), ", "))
+		if len(rs) < 2 {
+			whose = fmt.Sprintf("is the PIN of every category inheriting [%s]", cat)
+		}
+		fix := "give it a random PIN (digits) there"
+		switch {
+		case len(appends) > 0:
+			line += fmt.Sprintf(", with += lines at %s,", strings.Join(appends, ", "))
+			whose = strings.Replace(whose, "is the PIN of", "is read by", 1)
+			fix = fmt.Sprintf("delete the += lines and give the %s line a random PIN (digits)", e.Mailbox)
+		case e.pinSplit:
+			line += ", with a ';' or comment inside its PIN,"
+			fix = "give it a random PIN (digits) there, with nothing inside"
 		}
 		// A category inheriting another reader's category gets the line
 		// (or the new one there) first, whatever line it has of its own.
@@ -459,9 +506,9 @@ func vmConfHand(t *Tree, box Box, e Entry, at string) func(readers []located) st
 		if len(stop) > 0 {
 			own += " and make " + strings.Join(stop, ", ")
 		}
-		return fmt.Sprintf("the %s line of [%s] at %s is %s: give it a random PIN (digits) there, which all of them get, "+
+		return fmt.Sprintf("%s %s: %s, which all of them get, "+
 			"or %s (a mailbox's own line is ignored while an inherited one comes first)",
-			e.Mailbox, cat, at, whose, own)
+			line, whose, fix, own)
 	}
 }
 
