@@ -426,6 +426,74 @@ func TestRealtimeSeveralRows(t *testing.T) {
 	}
 }
 
+// TestRealtimeSeveralRowsAsTheDatabaseCompares: which rows are one
+// mailbox's is the database's comparison, as in app_voicemail's lookup
+// (context = 'sales'): with a case-insensitive column (SQLite's NOCASE,
+// MySQL's default collation) 'Sales' is 'sales'. Both rows are left to
+// the admin, as the writers would skip them: they were said to be fixable
+// and then to have "changed while the audit ran", run after run.
+func TestRealtimeSeveralRowsAsTheDatabaseCompares(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "realtime.sqlite3")
+	db, err := sql.Open("sqlite3", file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`CREATE TABLE voicemail (uniqueid INTEGER PRIMARY KEY, context TEXT COLLATE NOCASE, mailbox TEXT, password TEXT, fullname TEXT, email TEXT, pager TEXT);
+		INSERT INTO voicemail(context, mailbox, password) VALUES ('sales', '2000', '0000'), ('Sales', '2000', '1234'), ('sales', '3000', '3000')`); err != nil {
+		t.Fatal(err)
+	}
+	e, _, _ := env(t, &voicemail.Realtime{DSN: "sqlite3://" + file})
+	run, err := tollguard.RunAudit(context.Background(), e, tollguard.PINsAudit{}, true, "cli", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var problems []string
+	for _, f := range run.Findings {
+		box, _ := strings.CutPrefix(f.Subject, "mailbox:")
+		switch {
+		case f.Check == tollguard.AuditCheckSource:
+			problems = append(problems, f.Message)
+		case box == "3000@sales":
+		case box == "2000@sales" || box == "2000@Sales":
+			if want := "change it by hand: mailbox " + box + " is in 2 rows of voicemail (rowids 1, 2; the database takes differently written ones, such as in another letter case, as the same), " +
+				"and app_voicemail reads only the first row the database returns"; f.Fixable || !strings.Contains(f.Message, want) {
+				t.Errorf("%s (fixable %v): %s\nwant it to say %q", f.Subject, f.Fixable, f.Message, want)
+			}
+		default:
+			t.Errorf("finding %s: %s", f.Subject, f.Message)
+		}
+	}
+	sort.Strings(problems)
+	if len(problems) != 2 || !strings.HasPrefix(problems[0], "mailbox 2000@Sales is in 2 rows of voicemail (rowids 1, 2;") ||
+		!strings.HasPrefix(problems[1], "mailbox 2000@sales is in 2 rows of voicemail (rowids 1, 2;") {
+		t.Errorf("problems %q", problems)
+	}
+	var acts []string
+	for _, a := range run.Actions {
+		acts = append(acts, a.Kind+" "+a.Subject)
+	}
+	if want := []string{"rewrite_pin mailbox:3000@sales"}; !reflect.DeepEqual(acts, want) {
+		t.Errorf("actions %q, want %q", acts, want)
+	}
+	var pws []string
+	rows, err := db.Query(`SELECT password FROM voicemail WHERE mailbox = '2000' ORDER BY rowid`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var pw string
+		if err := rows.Scan(&pw); err != nil {
+			t.Fatal(err)
+		}
+		pws = append(pws, pw)
+	}
+	if want := []string{"0000", "1234"}; !reflect.DeepEqual(pws, want) {
+		t.Errorf("passwords %q, want %q untouched", pws, want)
+	}
+}
+
 // TestRealtimeRowChangedMeanwhile: an SQLite row is rewritten by the
 // rowid read only while it is still its mailbox's one row: a second row
 // added since (app_voicemail might read either) or a row renamed to

@@ -330,7 +330,6 @@ func (r *Realtime) Mailboxes(ctx context.Context) ([]tollguard.Mailbox, []string
 	}
 	defer rows.Close()
 	var out []tollguard.Mailbox
-	ids := map[string][]string{} // mailbox key → its rows' rowids (SQLite)
 	seen := map[string]int{}
 	for rows.Next() {
 		var id int64
@@ -357,8 +356,6 @@ func (r *Realtime) Mailboxes(ctx context.Context) ([]tollguard.Mailbox, []string
 		m.Source, m.Where = r.Name(), fmt.Sprintf("%s row %d", r.table(), id)
 		if d.odbc {
 			m.Where = fmt.Sprintf("%s row of %s", r.table(), m.Key())
-		} else {
-			ids[m.Key()] = append(ids[m.Key()], fmt.Sprint(id))
 		}
 		seen[m.Key()]++
 		out = append(out, m)
@@ -369,27 +366,78 @@ func (r *Realtime) Mailboxes(ctx context.Context) ([]tollguard.Mailbox, []string
 	// app_voicemail reads one row of a mailbox (ast_load_realtime: the
 	// first the database returns, in no set order), so which of several
 	// rows' PINs is in force is unknown, and a new PIN in one of them
-	// may never be asked for.
+	// may never be asked for. Which rows are a mailbox's is the
+	// database's comparison, as in app_voicemail's lookup (a
+	// case-insensitive collation takes 'Sales' as 'sales'): count them
+	// as the writers do, or they skip rows reported as fixable.
+	byHand := map[string]string{}
 	var problems []string
-	reported := map[string]bool{}
-	for i := range out {
-		m := &out[i]
-		n := seen[m.Key()]
-		if n < 2 {
+	for _, m := range out {
+		key := m.Key()
+		if _, done := byHand[key]; done {
 			continue
 		}
+		n, ids, err := r.rowsOf(ctx, db, d, m)
+		if err != nil {
+			return nil, nil, err
+		}
+		byHand[key] = ""
+		if n < 2 && seen[key] < 2 {
+			continue
+		}
+		n = max(n, seen[key])
 		rows := fmt.Sprintf("%d rows of %s", n, r.table())
+		var notes []string
 		if !d.odbc {
-			rows += " (rowids " + strings.Join(ids[m.Key()], ", ") + ")"
+			notes = append(notes, "rowids "+strings.Join(ids, ", "))
 		}
-		m.ByHand = fmt.Sprintf("mailbox %s is in %s, and app_voicemail reads only the first row the database returns: "+
-			"keep one row for %s in %s, with a random PIN (digits), and delete the others", m.Key(), rows, m.Key(), r.table())
-		if !reported[m.Key()] {
-			reported[m.Key()] = true
-			problems = append(problems, fmt.Sprintf("mailbox %s is in %s: app_voicemail reads only the first row the database returns, so tollguard changes none of their PINs (--apply): keep one row per mailbox and context", m.Key(), rows))
+		if n > seen[key] {
+			notes = append(notes, "the database takes differently written ones, such as in another letter case, as the same")
 		}
+		if len(notes) > 0 {
+			rows += " (" + strings.Join(notes, "; ") + ")"
+		}
+		byHand[key] = fmt.Sprintf("mailbox %s is in %s, and app_voicemail reads only the first row the database returns: "+
+			"keep one row for %s in %s, with a random PIN (digits), and delete the others", key, rows, key, r.table())
+		problems = append(problems, fmt.Sprintf("mailbox %s is in %s: app_voicemail reads only the first row the database returns, so tollguard changes none of their PINs (--apply): keep one row per mailbox and context", key, rows))
+	}
+	for i := range out {
+		out[i].ByHand = byHand[out[i].Key()]
 	}
 	return out, problems, nil
+}
+
+// rowsOf counts the rows the database takes as m's mailbox, with the
+// condition the writers use, and lists their rowids (SQLite).
+func (r *Realtime) rowsOf(ctx context.Context, db *sql.DB, d realtimeDSN, m tollguard.Mailbox) (int, []string, error) {
+	where, args := keyWhere(m)
+	fail := func(err error) (int, []string, error) {
+		return 0, nil, fmt.Errorf("read realtime voicemail table %s: %w", r.table(), r.scrub(err))
+	}
+	if d.odbc {
+		var n int
+		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+r.table()+` WHERE `+where, args...).Scan(&n); err != nil {
+			return fail(err)
+		}
+		return n, nil, nil
+	}
+	rows, err := db.QueryContext(ctx, `SELECT rowid FROM `+r.table()+` WHERE `+where+` ORDER BY rowid`, args...)
+	if err != nil {
+		return fail(err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return fail(err)
+		}
+		ids = append(ids, fmt.Sprint(id))
+	}
+	if err := rows.Err(); err != nil {
+		return fail(err)
+	}
+	return len(ids), ids, nil
 }
 
 // SetPINs updates the rows in one transaction, each only if its
