@@ -905,10 +905,10 @@ func (h deckHeader) splitCode(rec []string, p string) string {
 // Moscow; no number is +7 7495); where both readings have numbers (777:
 // +7 77 or +7 777) or neither, p is taken whole, as before.
 func nationalAfterCode(cc, p string) bool {
-	// One digit past the code is a block, whole (Kazakhstan's +7 6 and
-	// +7 0 are newer than libphonenumber's data): no area code is one
-	// digit beginning with the code's.
-	if len(cc) > 3 || len(p) <= len(cc)+1 || !strings.HasPrefix(p, cc) {
+	if len(cc) > 3 || len(p) <= len(cc) || !strings.HasPrefix(p, cc) {
+		return false
+	}
+	if len(p) == len(cc)+1 && strings.ContainsRune(newerBlocks[cc], rune(p[len(cc)])) {
 		return false
 	}
 	n, err := strconv.Atoi(cc)
@@ -926,6 +926,13 @@ func nationalAfterCode(cc, p string) bool {
 	// begin with its own digits (44, 1), most of a deck.
 	return under(cc) && under(p) && !under(p[len(cc):])
 }
+
+// newerBlocks are the one-digit blocks after a calling code that are
+// newer than libphonenumber's data, so a prefix one digit past the code
+// in one of them is whole: Kazakhstan's +7 0 and +7 6 (its 2024
+// agreement with Russia). Elsewhere such a prefix is the part after the
+// code as any other: 392 beside 39 is Italy's mobile +39 392, not +39 2.
+var newerBlocks = map[string]string{"7": "06"}
 
 // nanpArea reports whether code is the area code of the NANP prefix p
 // (876 beside 1876): decks give the Caribbean's "country code" so, as

@@ -245,7 +245,7 @@ func TestParseRateDeck(t *testing.T) {
 			// number is +7 7495), Almaty whole, Kazakhstan's 7 7 and the 7
 			// alone; Berlin's 4930 could be +49 4930 too, and stays whole.
 			// Kazakhstan's +7 6 and +7 0 blocks (2024) are newer than the
-			// numbering data, and one digit past the code is no area code.
+			// numbering data: 76 and 70 beside 7 are those blocks, whole.
 			name: "whole prefixes beginning with the digits of the code they are under",
 			in: "Destination,Country Code,Prefix,Area Code,Rate\nMoscow,7,7495,495,0.02\nSt Petersburg,7,7812,7812,0.02\nAlmaty,7,7727,727,0.05\n" +
 				"Kazakhstan,7,77,,0.06\nRussia,7,7,,0.03\nBerlin,49,4930,30,0.01\nKazakhstan,7,76,,0.06\nKazakhstan,7,70,,0.06\n",
@@ -398,6 +398,12 @@ func TestParseRateDeckErrors(t *testing.T) {
 				`line 3: prefix 727 begins with 7, the "Country Code" column's, but read whole it is +7 27, where no number is, while +7 727 is: is the prefix split over the two? Give the whole prefix in one column (7727)`,
 				"line 4: prefix 727 begins with 7", "line 5: prefix 7172 begins with 7", "(77172)", "line 6: prefix 701 begins with 7", "(7701)",
 				`if 727 is whole (a range newer than tollguard's numbering data) or the "Country Code" column is for information only, rename that column`}},
+		// One digit past the code is whole only where the code has a
+		// block there newer than the numbering data (Kazakhstan's +7 0
+		// and +7 6): Italy's mobile 392 and 397 beside 39 are +39 392 and
+		// +39 397, not +39 2 and +39 7, where no number is.
+		{name: "split prefix one digit past its country code", in: "Destination,Country Code,Prefix,Rate\nItaly Mobile,39,392,0.1\nItaly Mobile,39,397,0.1\n", calls: 0,
+			want: []string{"2 bad rows", "line 2: prefix 392 begins with 39", "(39392)", "line 3: prefix 397 begins with 39", "(39397)"}},
 		// Without an area code column saying so, or beside one that
 		// is the prefix itself, 4912 is still read as +49 4912.
 		{name: "a prefix in a range the numbering data lacks, no area code saying it is whole", in: "Country Code,Prefix,Area Code,Rate\n49,4912,,0.1\n49,4912,4912,0.1\n", calls: 0,

@@ -48,8 +48,9 @@ city code, ndc), or a prefix column whose digits do not begin with the
 country-code column's (44 and 20 is London, not +20, Egypt). So is a
 prefix that begins with its country code's digits where, read whole, no
 number is, but read after the code one is (727 beside 7 is Almaty, 7727,
-not +7 27); 7495 beside 7 is whole (Moscow), so is one digit past the
-code (76 beside 7, Kazakhstan's newer block), and so is a prefix its
+not +7 27, and 392 beside 39 is Italy's mobile 39392, not +39 2); 7495
+beside 7 is whole (Moscow), so are 76 and 70 beside 7 (Kazakhstan's +7 6
+and +7 0, newer than tollguard's numbering data), and so is a prefix its
 area-code column reads as the country code and the area code (4912
 beside 49 and 012, Germany's innovative services, which tollguard's
 numbering data lacks). These are no split: 876 beside 1876 (Jamaica's
