@@ -1009,12 +1009,17 @@ func TestPINsAuditSharedLinesByHand(t *testing.T) {
 		{name: "UsersConfTwoOwnVMSecrets", vc: "[general]\nuserscontext = office\n", uc: "[general]\nhasvoicemail = yes\n[1001]\nvmsecret = 1111\nvmsecret = 1234\n", spool: true, want: map[string]string{
 			"1001@office": "and app_voicemail takes the last (DIR/users.conf:5) as the PIN: set the last of [1001]'s own vmsecret lines to vmsecret = <digits>, a random PIN. " +
 				"tollguard rewrites it itself only once [1001] reads one vmsecret line: keep one vmsecret line of [1001]'s own; then reload"}},
+		// "(+,t)" adds [t]'s line after [1001]'s own: [t]'s is the PIN,
+		// and setting [1001]'s own line would leave it so.
+		{name: "UsersConfVMSecretInheritedAfterOwn", vc: "[general]\nuserscontext = office\n", uc: "[general]\nhasvoicemail = yes\n[t](!)\nvmsecret = 1111\n[1001]\nvmsecret = 1234\n[1001](+,t)\n", spool: true, want: map[string]string{
+			"1001@office": "and app_voicemail takes the last (DIR/users.conf:4) as the PIN: add vmsecret = <digits>, a random PIN, to [1001] below its header at DIR/users.conf:7 (a line there comes after every line [1001] inherits). " +
+				"tollguard rewrites it itself only once [1001] reads one vmsecret line: delete the vmsecret line of [t] or make [1001] stop inheriting [t]; keep one vmsecret line of [1001]'s own; then reload"}},
 		// Both of [1003]'s lines are inherited, one through [1002].
 		{name: "UsersConfVMSecretsInherited", vc: "[general]\nuserscontext = office\n", uc: "[general]\nhasvoicemail = yes\n[t](!)\nvmsecret = 1111\n[1001]\nvmsecret = 2222\n[1002](1001)\n[1003](t,1002)\n", spool: true, want: map[string]string{
 			"1001@office": "the vmsecret line at DIR/users.conf:6 is also the PIN of 1002@office, 1003@office: add vmsecret",
 			"1002@office": "add vmsecret = <digits>, a random PIN, to [1002] in DIR/users.conf (a line of its own wins over [1001]'s",
 			"1003@office": "[1003] in DIR/users.conf reads 2 vmsecret lines, DIR/users.conf:4 (in [t], which [1003] inherits), DIR/users.conf:6 (in [1001], which [1003] inherits through [1002]), and app_voicemail takes the last (DIR/users.conf:6) as the PIN: " +
-				"add vmsecret = <digits>, a random PIN, to [1003] (a line of its own comes after the inherited ones). tollguard rewrites it itself only once [1003] reads one vmsecret line: " +
+				"add vmsecret = <digits>, a random PIN, to [1003] below its header at DIR/users.conf:8 (a line there comes after every line [1003] inherits). tollguard rewrites it itself only once [1003] reads one vmsecret line: " +
 				"delete the vmsecret line of [t] or make [1003] stop inheriting [t]; make [1003] stop inheriting [1002] (the line is the PIN of 1001@office, 1002@office); then reload"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -98,9 +98,12 @@ func (b Box) Entry() Entry {
 // category is a category as main/config.c builds it: its blocks' lines
 // and the lines it inherits, in order.
 type category struct {
-	name     string
-	file     *File // where it was first opened
-	line     int
+	name string
+	file *File // where it was first opened
+	line int
+	// last is the last header opening it (file:line): "(+)" opens it
+	// again, and a line below that header comes after all it inherits.
+	last     string
 	template bool
 	boxes    []int     // indexes in Tree.boxes
 	settings []setting // inherited ones first
@@ -348,10 +351,11 @@ func (t *Tree) openBlock(f *File, i int) *category {
 			t.cats = append(t.cats, c)
 		}
 		c.template = c.template || b.template
+		c.last = where
 		t.inherit(c, b, where)
 		return c
 	}
-	c := &category{name: b.name, template: b.template, file: f, line: b.line}
+	c := &category{name: b.name, template: b.template, file: f, line: b.line, last: where}
 	t.inherit(c, b, where)
 	t.cats = append(t.cats, c)
 	return c

@@ -434,18 +434,23 @@ func vmsecretsHand(u usersBox, key string, readersOf func(*File, int) []located)
 		}
 		drop = append(drop, fmt.Sprintf("delete the vmsecret line of [%s]%s or make [%s] stop inheriting [%s]", l.home, also, name, l.Inherited))
 	}
-	// The last line is the PIN, and a category's own lines come after
-	// those it inherits: changing (or adding) its own last line is enough.
-	// The rest only lets a later --apply rewrite it itself.
+	// The last line is the PIN: changing it, or adding a line after it,
+	// is enough. The rest only lets a later --apply rewrite it itself.
+	// An inherited last line comes in at a header of [name] ("(+,t)"
+	// adds [t]'s after [name]'s own), so a line below its last header
+	// comes after it.
+	last := u.vmLines[len(u.vmLines)-1]
 	fix := fmt.Sprintf("set [%s]'s own vmsecret line to vmsecret = <digits>, a random PIN", name)
 	switch {
-	case own == 0:
-		fix = fmt.Sprintf("add vmsecret = <digits>, a random PIN, to [%s] (a line of its own comes after the inherited ones)", name)
+	case last.Inherited != "":
+		fix = fmt.Sprintf("add vmsecret = <digits>, a random PIN, to [%s] below its header at %s (a line there comes after every line [%s] inherits)", name, u.cat.last, name)
+		if own > 0 {
+			drop = append(drop, fmt.Sprintf("keep one vmsecret line of [%s]'s own", name))
+		}
 	case own > 1:
 		fix = fmt.Sprintf("set the last of [%s]'s own vmsecret lines to vmsecret = <digits>, a random PIN", name)
 		drop = append(drop, fmt.Sprintf("keep one vmsecret line of [%s]'s own", name))
 	}
-	last := u.vmLines[len(u.vmLines)-1]
 	return fmt.Sprintf("[%s] in %s reads %d vmsecret lines, %s, and app_voicemail takes the last (%s:%d) as the PIN: %s. tollguard rewrites it itself only once [%s] reads one vmsecret line: %s",
 		name, u.cat.file.Path, len(u.vmLines), strings.Join(where, ", "), last.File.Path, last.File.Entries[last.Index].Line, fix, name, strings.Join(drop, "; "))
 }
