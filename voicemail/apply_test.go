@@ -997,6 +997,10 @@ func TestPINsAuditSharedLinesByHand(t *testing.T) {
 		{name: "UsersConfCommentInherited", vc: "[general]\nuserscontext = office\n", uc: "[general]\nhasvoicemail = yes\n[1001]\nvmsecret = 12;-- x --;34\n[1002](1001)\n", spool: true, want: map[string]string{
 			"1001@office": "make the vmsecret line of [1001] in DIR/users.conf vmsecret = <digits>, a random PIN with nothing after it (the line is also the PIN of 1002@office, which inherits it from [1001] and gets the new PIN too unless it has a vmsecret of its own)",
 			"1002@office": "add vmsecret = <digits>, a random PIN, to [1002] in DIR/users.conf (a line of its own wins over [1001]'s"}},
+		// "(+,t)" brings [t]'s line in at line 7: a line of [1001]'s own
+		// above that header would come before it, and not be the PIN.
+		{name: "UsersConfVMSecretInheritedByAddition", vc: "[general]\nuserscontext = office\n", uc: "[general]\nhasvoicemail = yes\n[t](!)\nvmsecret = 1111\n[1001]\nfullname = A\n[1001](+,t)\n", spool: true, want: map[string]string{
+			"1001@office": "add vmsecret = <digits>, a random PIN, to [1001] in DIR/users.conf below its header at DIR/users.conf:7 (a line of its own wins over [t]'s"}},
 		// [1001] reads [t]'s vmsecret, then its own: the PIN is its own
 		// (the last), so setting it is enough; [t]'s line cannot be
 		// dropped from [1001], so --apply leaves it.

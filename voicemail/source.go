@@ -376,7 +376,13 @@ func usersHand(u usersBox, key string) func(readers []located) string {
 		f, e := u.src.File, u.src.File.Entries[u.src.Index]
 		switch {
 		case u.src.Inherited != "":
-			return fmt.Sprintf("add vmsecret = <digits>, a random PIN, to %s (a line of its own wins over [%s]'s, which is the PIN of every category inheriting it), or set hasvoicemail = no there if it needs no mailbox", cat, u.src.home)
+			// "[name](+,tmpl)" brings the line in at that header: a line
+			// above it comes first, and is not the PIN.
+			below := ""
+			if u.cat.last != fmt.Sprintf("%s:%d", u.cat.file.Path, u.cat.line) {
+				below = " below its header at " + u.cat.last
+			}
+			return fmt.Sprintf("add vmsecret = <digits>, a random PIN, to %s%s (a line of its own wins over [%s]'s, which is the PIN of every category inheriting it), or set hasvoicemail = no there if it needs no mailbox", cat, below, u.src.home)
 		case len(u.src.Appended) > 0:
 			return fmt.Sprintf("replace the vmsecret and its += lines in %s with one vmsecret = <digits>, a random PIN%s", cat, also)
 		case string(f.data[e.pinStart:e.pinEnd]) != u.pin || e.pinSplit:
