@@ -882,12 +882,7 @@ func TestPINsAuditUsersConfByHand(t *testing.T) {
 	if b, _ := os.ReadFile(users); string(b) != uc {
 		t.Errorf("users.conf rewritten:\n%s", b)
 	}
-	if r := fake.RequestsMatching("PUT", "/asterisk/modules/app_voicemail.so"); len(r) != 0 {
-		t.Errorf("%d reloads, with nothing written", len(r))
-	}
-	if owed, err := db.VoicemailReloads(context.Background()); err != nil || len(owed) != 0 {
-		t.Errorf("reload markers %v (%v)", owed, err)
-	}
+	wantNoReload(t, fake, db)
 }
 
 // TestPINsAuditVoicemailConfByHand: a voicemail.conf PIN whose line is
@@ -915,12 +910,7 @@ func TestPINsAuditVoicemailConfByHand(t *testing.T) {
 	if b, _ := os.ReadFile(conf); string(b) != vc {
 		t.Errorf("voicemail.conf rewritten:\n%s", b)
 	}
-	if r := fake.RequestsMatching("PUT", "/asterisk/modules/app_voicemail.so"); len(r) != 0 {
-		t.Errorf("%d reloads, with nothing written", len(r))
-	}
-	if owed, err := db.VoicemailReloads(context.Background()); err != nil || len(owed) != 0 {
-		t.Errorf("reload markers %v (%v)", owed, err)
-	}
+	wantNoReload(t, fake, db)
 }
 
 // TestPINsAuditSharedLinesByHand: every other PIN --apply leaves alone
@@ -1216,5 +1206,17 @@ func TestGeneralSettingFirstLine(t *testing.T) {
 	}
 	if want := []string{"2001@office=2222 secret.conf", "1001@default=1234 secret.conf"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("mailboxes %q, want %q", got, want)
+	}
+}
+
+// wantNoReload checks that a run which wrote nothing neither reloaded
+// app_voicemail nor left a reload owed.
+func wantNoReload(t *testing.T, fake *aritest.Server, db *store.DB) {
+	t.Helper()
+	if r := fake.RequestsMatching("PUT", "/asterisk/modules/app_voicemail.so"); len(r) != 0 {
+		t.Errorf("%d reloads, with nothing written", len(r))
+	}
+	if owed, err := db.VoicemailReloads(context.Background()); err != nil || len(owed) != 0 {
+		t.Errorf("reload markers %v (%v)", owed, err)
 	}
 }
