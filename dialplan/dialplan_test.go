@@ -344,7 +344,9 @@ const simEpoch = "1795392000"
 
 func newSim(t *testing.T, tech string) *sim {
 	s := &sim{t: t, p: parse(t, Include), tech: tech, vars: map[string]string{}, globals: map[string]string{"EPOCH": simEpoch},
-		channel: map[string]string{"name": tech + "/1001-0000002a"}}
+		// CHANNEL(state): an incoming channel, and a Local ;2 half
+		// (core_local.c local_request), are Ring until answered.
+		channel: map[string]string{"name": tech + "/1001-0000002a", "state": "Ring"}}
 	switch tech {
 	case "PJSIP":
 		s.channel["pjsip,remote_addr"] = "192.0.2.10:5060"
