@@ -1338,6 +1338,61 @@ func TestIncludeBehaviour(t *testing.T) {
 			s.wantAsked(tt.name, "1001", tt.want)
 		}
 	})
+	t.Run("AttendedTransferIntoAnAnsweredRoute", func(t *testing.T) {
+		// 1001 (set_var=__TOLLGUARD_EXT=1001) attended-transfers an
+		// inbound caller with the keypad into an IVR. The IVR runs on the
+		// transfer's Local ;2 half, which carries 1001's inherited
+		// variables and TRANSFERERNAME, and which its Answer() made Up:
+		// digits the caller entered that reached a plain outbound route
+		// were gated as 1001. Straight from the trunk they are
+		// unknown_extension. The transfer's own route to an outside
+		// number runs before anything answers the channel: Ring.
+		const warn = "WARNING,tollguard: a caller transferred by PJSIP/1001-00000001 into an answered route dialled 0044207946000 on Local/0044207946000@from-internal-000000032 - not charged to 1001."
+		for _, tt := range []struct {
+			name, transferer, state, args, ext string
+			warned                             bool
+		}{
+			{"answered (an IVR)", "PJSIP/1001-00000001", "Up", "0044207946000", "", true},
+			{"the transfer's own route", "PJSIP/1001-00000001", "Ring", "0044207946000", "1001", false},
+			{"answered, the route names the extension", "PJSIP/1001-00000001", "Up", "0044207946000,1001", "1001", false},
+			{"answered, no transfer (a forwarded or follow-me leg)", "", "Up", "0044207946000", "1001", false},
+			{"answered, transferred by another phone", "PJSIP/1002-00000005", "Up", "0044207946000", "", true},
+		} {
+			s := newSim(t, "Local")
+			s.vars["TOLLGUARD_EXT"] = "1001"
+			if tt.transferer != "" {
+				s.vars["TRANSFERERNAME"] = tt.transferer
+			}
+			s.channel["state"] = tt.state
+			s.agi = answers("allow", "ok", "", "68", true)
+			s.call("0044207946000", tt.args)
+			s.wantAsked(tt.name, tt.ext, "")
+			want := strings.Replace(warn, "PJSIP/1001-00000001", tt.transferer, 1)
+			if tt.warned != (len(s.logs) == 1 && strings.HasPrefix(s.logs[0], want)) || !tt.warned && len(s.logs) != 0 {
+				t.Errorf("%s: logs %q", tt.name, s.logs)
+			}
+		}
+		// A caller's text in the transferer's name stays out of the log.
+		s := newSim(t, "Local")
+		s.vars["TOLLGUARD_EXT"] = "1001"
+		s.vars["TRANSFERERNAME"] = "Local/0${SHELL(id)}\n;x@ctx-00000007;1"
+		s.channel["state"] = "Up"
+		s.agi = answers("allow", "ok", "", "69", true)
+		s.call("0044207946000", "0044207946000")
+		s.wantAsked("a Local transferer", "", "")
+		if len(s.logs) != 1 || strings.ContainsAny(s.logs[0], "${}();\\\n") {
+			t.Errorf("logs %q", s.logs)
+		}
+		// Emergency numbers are dialled at once and recorded as 1001's.
+		s = newSim(t, "Local")
+		s.vars["TOLLGUARD_EXT"] = "1001"
+		s.vars["TRANSFERERNAME"] = "PJSIP/1001-00000001"
+		s.channel["state"] = "Up"
+		s.call("112", "112")
+		if !s.returned || len(s.agiCalls) != 0 || len(s.logs) != 0 || !strings.HasPrefix(s.vars["TOLLGUARD_EMERGENCY_PENDING"], "112,1001,,") {
+			t.Errorf("emergency: returned %v, AGI %q, logs %q, pending %q", s.returned, s.agiCalls, s.logs, s.vars["TOLLGUARD_EMERGENCY_PENDING"])
+		}
+	})
 	t.Run("TransferByALocalLegIsNoPhone", func(t *testing.T) {
 		// 2002's gated call reaches 1001 through a Local leg that holds
 		// the transfer feature (Queue(...,t) with Local members, or a Dial
