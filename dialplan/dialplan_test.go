@@ -1347,7 +1347,7 @@ func TestIncludeBehaviour(t *testing.T) {
 		// were gated as 1001. Straight from the trunk they are
 		// unknown_extension. The transfer's own route to an outside
 		// number runs before anything answers the channel: Ring.
-		const warn = "WARNING,tollguard: a caller transferred by PJSIP/1001-00000001 into an answered route dialled 0044207946000 on Local/0044207946000@from-internal-000000032 - not charged to 1001."
+		const warn = "WARNING,tollguard: a caller transferred by PJSIP/1001-00000001 dialled 0044207946000 on Local/0044207946000@from-internal-000000032 after something answered it - not charged to 1001."
 		for _, tt := range []struct {
 			name, transferer, state, args, ext string
 			warned                             bool
