@@ -281,20 +281,12 @@ func TestPINsAuditMissingInclude(t *testing.T) {
 }
 
 func TestRealtimeSource(t *testing.T) {
-	file := filepath.Join(t.TempDir(), "realtime.sqlite3")
-	db, err := sql.Open("sqlite3", file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.Exec(`CREATE TABLE voicemail (uniqueid INTEGER PRIMARY KEY, context TEXT, mailbox TEXT, password TEXT, fullname TEXT, email TEXT, pager TEXT);
+	file, db := realtimeDB(t, `CREATE TABLE voicemail (uniqueid INTEGER PRIMARY KEY, context TEXT, mailbox TEXT, password TEXT, fullname TEXT, email TEXT, pager TEXT);
 		INSERT INTO voicemail(context, mailbox, password, fullname, email) VALUES
 			('default', '1001', '1001', 'Alice', 'alice@example.com'),
 			('default', '1002', '-4444', 'Bob', NULL),
 			('sales', '3002', '620493', 'Ken', 'ken@example.com'),
-			(NULL, '5000', ' 123456 ', NULL, NULL)`); err != nil {
-		t.Fatal(err)
-	}
+			(NULL, '5000', ' 123456 ', NULL, NULL)`)
 	src := &voicemail.Realtime{DSN: "sqlite3://" + file}
 	e, _, _ := env(t, src)
 	run, err := tollguard.RunAudit(context.Background(), e, tollguard.PINsAudit{}, true, "cli", nil)
@@ -351,21 +343,13 @@ func TestRealtimeSource(t *testing.T) {
 // the admin: --apply wrote a different PIN to each row, mailed both to
 // the owner, and only one of them was ever asked for.
 func TestRealtimeSeveralRows(t *testing.T) {
-	file := filepath.Join(t.TempDir(), "realtime.sqlite3")
-	db, err := sql.Open("sqlite3", file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.Exec(`CREATE TABLE voicemail (uniqueid INTEGER PRIMARY KEY, context TEXT, mailbox TEXT, password TEXT, fullname TEXT, email TEXT, pager TEXT);
+	file, db := realtimeDB(t, `CREATE TABLE voicemail (uniqueid INTEGER PRIMARY KEY, context TEXT, mailbox TEXT, password TEXT, fullname TEXT, email TEXT, pager TEXT);
 		INSERT INTO voicemail(context, mailbox, password, fullname, email) VALUES
 			('default', '1001', '1234', 'Alice', 'alice@example.com'),
 			('sales', '2000', '0000', 'One', NULL),
 			(NULL, '1001', '1111', 'Alice again', NULL),
 			('sales', '2000', '0000', 'Two', NULL),
-			('sales', '3000', '3000', 'Kim', NULL)`); err != nil {
-		t.Fatal(err)
-	}
+			('sales', '3000', '3000', 'Kim', NULL)`)
 	src := &voicemail.Realtime{DSN: "sqlite3://" + file}
 	e, _, _ := env(t, src)
 	m := &mailer{}
@@ -433,16 +417,8 @@ func TestRealtimeSeveralRows(t *testing.T) {
 // the admin, as the writers would skip them: they were said to be fixable
 // and then to have "changed while the audit ran", run after run.
 func TestRealtimeSeveralRowsAsTheDatabaseCompares(t *testing.T) {
-	file := filepath.Join(t.TempDir(), "realtime.sqlite3")
-	db, err := sql.Open("sqlite3", file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.Exec(`CREATE TABLE voicemail (uniqueid INTEGER PRIMARY KEY, context TEXT COLLATE NOCASE, mailbox TEXT, password TEXT, fullname TEXT, email TEXT, pager TEXT);
-		INSERT INTO voicemail(context, mailbox, password) VALUES ('sales', '2000', '0000'), ('Sales', '2000', '1234'), ('sales', '3000', '3000')`); err != nil {
-		t.Fatal(err)
-	}
+	file, db := realtimeDB(t, `CREATE TABLE voicemail (uniqueid INTEGER PRIMARY KEY, context TEXT COLLATE NOCASE, mailbox TEXT, password TEXT, fullname TEXT, email TEXT, pager TEXT);
+		INSERT INTO voicemail(context, mailbox, password) VALUES ('sales', '2000', '0000'), ('Sales', '2000', '1234'), ('sales', '3000', '3000')`)
 	e, _, _ := env(t, &voicemail.Realtime{DSN: "sqlite3://" + file})
 	run, err := tollguard.RunAudit(context.Background(), e, tollguard.PINsAudit{}, true, "cli", nil)
 	if err != nil {
@@ -500,16 +476,8 @@ func TestRealtimeSeveralRowsAsTheDatabaseCompares(t *testing.T) {
 // another mailbox leaves it alone.
 func TestRealtimeRowChangedMeanwhile(t *testing.T) {
 	ctx := context.Background()
-	file := filepath.Join(t.TempDir(), "realtime.sqlite3")
-	db, err := sql.Open("sqlite3", file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.Exec(`CREATE TABLE voicemail (uniqueid INTEGER PRIMARY KEY, context TEXT, mailbox TEXT, password TEXT, fullname TEXT, email TEXT, pager TEXT);
-		INSERT INTO voicemail(context, mailbox, password) VALUES ('default', '1001', '1234'), ('default', '1002', '0000'), ('default', '1003', '1111')`); err != nil {
-		t.Fatal(err)
-	}
+	file, db := realtimeDB(t, `CREATE TABLE voicemail (uniqueid INTEGER PRIMARY KEY, context TEXT, mailbox TEXT, password TEXT, fullname TEXT, email TEXT, pager TEXT);
+		INSERT INTO voicemail(context, mailbox, password) VALUES ('default', '1001', '1234'), ('default', '1002', '0000'), ('default', '1003', '1111')`)
 	src := &voicemail.Realtime{DSN: "sqlite3://" + file}
 	boxes, _, err := src.Mailboxes(ctx)
 	if err != nil {
@@ -1219,4 +1187,21 @@ func wantNoReload(t *testing.T, fake *aritest.Server, db *store.DB) {
 	if owed, err := db.VoicemailReloads(context.Background()); err != nil || len(owed) != 0 {
 		t.Errorf("reload markers %v (%v)", owed, err)
 	}
+}
+
+// realtimeDB creates an SQLite realtime voicemail table by running
+// sqlText in a new file, and returns the file and a handle to it,
+// closed with the test.
+func realtimeDB(t *testing.T, sqlText string) (string, *sql.DB) {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "realtime.sqlite3")
+	db, err := sql.Open("sqlite3", file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if _, err := db.Exec(sqlText); err != nil {
+		t.Fatal(err)
+	}
+	return file, db
 }
