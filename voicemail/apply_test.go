@@ -1084,13 +1084,9 @@ func TestUsersConfNeedsHasVoicemail(t *testing.T) {
 		{"UsersConf", &voicemail.Source{Path: conf, UsersConf: filepath.Join(dir, "mine.conf")}, []string{"1004@default="}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			boxes, problems, err := tc.src.Mailboxes(context.Background())
-			if err != nil || len(problems) != 0 {
-				t.Fatalf("err %v, problems %q", err, problems)
-			}
-			var got []string
-			for _, b := range boxes {
-				got = append(got, b.Key()+"="+b.PIN)
+			got, problems := boxesOf(t, tc.src)
+			if len(problems) != 0 {
+				t.Fatalf("problems %q", problems)
 			}
 			if !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("mailboxes %q, want %q", got, tc.want)
@@ -1112,13 +1108,9 @@ func TestUsersConfHasVoicemailFirstLine(t *testing.T) {
 		"[1001]\nhasvoicemail = on\nhasvoicemail = no\nvmsecret = 1111\n"+ // the first says on
 		"[1002](vm)\nhasvoicemail = no\nvmsecret = 2222\n"+ // the template's yes comes first
 		"[1003](novm)\nhasvoicemail = yes\nvmsecret = 3333\n") // the template's no comes first
-	boxes, problems, err := (&voicemail.Source{Path: conf}).Mailboxes(context.Background())
-	if err != nil || len(problems) != 0 {
-		t.Fatalf("err %v, problems %q", err, problems)
-	}
-	var got []string
-	for _, b := range boxes {
-		got = append(got, b.Key()+"="+b.PIN)
+	got, problems := boxesOf(t, &voicemail.Source{Path: conf})
+	if len(problems) != 0 {
+		t.Fatalf("problems %q", problems)
 	}
 	if want := []string{"1001@default=1111", "1002@default=2222"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("mailboxes %q, want %q", got, want)
@@ -1138,13 +1130,9 @@ func TestUsersConfLastVMSecret(t *testing.T) {
 	writeConf(t, filepath.Join(dir, "users.conf"), "[general]\nhasvoicemail = yes\n[t](!)\nvmsecret = 1111\n[t2](!)\nvmsecret = 2222\n"+
 		"[1001](t)\nvmsecret = 739104\n"+
 		"[1002](t,t2)\n")
-	boxes, problems, err := (&voicemail.Source{Path: conf}).Mailboxes(context.Background())
-	if err != nil || len(problems) != 0 {
-		t.Fatalf("err %v, problems %q", err, problems)
-	}
-	var got []string
-	for _, b := range boxes {
-		got = append(got, b.Key()+"="+b.PIN)
+	got, problems := boxesOf(t, &voicemail.Source{Path: conf})
+	if len(problems) != 0 {
+		t.Fatalf("problems %q", problems)
 	}
 	if want := []string{"1001@default=739104", "1002@default=2222"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("mailboxes %q, want %q", got, want)
