@@ -459,12 +459,7 @@ func (r *Realtime) SetPINs(ctx context.Context, changes []tollguard.PINChange) (
 		if c.Mailbox.Locked {
 			old, pin = "-"+old, "-"+pin
 		}
-		var ok bool
-		if d.odbc {
-			ok, err = r.setByKey(ctx, tx, c.Mailbox, old, pin)
-		} else {
-			ok, err = r.setByRowid(ctx, tx, c.Mailbox, old, pin)
-		}
+		ok, err := r.setPIN(ctx, tx, c.Mailbox, old, pin, d.odbc)
 		if err != nil {
 			return nil, err
 		}
@@ -476,32 +471,6 @@ func (r *Realtime) SetPINs(ctx context.Context, changes []tollguard.PINChange) (
 		return nil, r.scrub(err)
 	}
 	return done, nil
-}
-
-// setByRowid updates an SQLite row by the rowid Mailboxes read, if it
-// is still the mailbox's one row: one added meanwhile leaves app_voicemail
-// reading either (see Mailboxes).
-func (r *Realtime) setByRowid(ctx context.Context, tx *sql.Tx, m tollguard.Mailbox, old, pin string) (bool, error) {
-	var id int64
-	if _, err := fmt.Sscanf(strings.TrimPrefix(m.Where, r.table()+" row "), "%d", &id); err != nil {
-		return false, fmt.Errorf("realtime mailbox %s: bad row reference %q", m.Key(), m.Where)
-	}
-	where, args := keyWhere(m)
-	var rows int64
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+r.table()+` WHERE `+where, args...).Scan(&rows); err != nil {
-		return false, fmt.Errorf("update realtime mailbox %s: %w", m.Key(), err)
-	}
-	if rows != 1 {
-		return false, nil // gone, or in several rows since it was read
-	}
-	guard, gargs := pinGuard(old)
-	res, err := tx.ExecContext(ctx, `UPDATE `+r.table()+` SET password = ? WHERE rowid = ? AND `+where+` AND `+guard,
-		append(append([]any{pin, id}, args...), gargs...)...)
-	if err != nil {
-		return false, fmt.Errorf("update realtime mailbox %s: %w", m.Key(), err)
-	}
-	n, _ := res.RowsAffected()
-	return n == 1, nil
 }
 
 // keyWhere is the condition that a row is m's (context, mailbox), where
@@ -525,27 +494,41 @@ func pinGuard(old string) (string, []any) {
 // errManyRows aborts the transaction: an update matched more than one row.
 var errManyRows = errors.New("matched more than one row")
 
-// setByKey updates the one row of (context, mailbox). A mailbox in
-// several rows is left alone (Mailboxes marks it ByHand).
-func (r *Realtime) setByKey(ctx context.Context, tx *sql.Tx, m tollguard.Mailbox, old, pin string) (bool, error) {
-	where, args := keyWhere(m)
-	where = ` WHERE ` + where
-	var rows int64
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+r.table()+where, args...).Scan(&rows); err != nil {
+// setPIN updates m's row if it is still the mailbox's one row (one
+// added meanwhile leaves app_voicemail reading either: see Mailboxes)
+// and its password is still old. An SQLite row is also held to the
+// rowid Mailboxes read; through ODBC (MySQL, PostgreSQL, ...) there is
+// no such thing, and an update that matched several rows aborts.
+func (r *Realtime) setPIN(ctx context.Context, tx *sql.Tx, m tollguard.Mailbox, old, pin string, odbc bool) (bool, error) {
+	fail := func(err error) (bool, error) {
 		return false, fmt.Errorf("update realtime mailbox %s: %w", m.Key(), r.scrub(err))
+	}
+	var id int64
+	if !odbc {
+		if _, err := fmt.Sscanf(strings.TrimPrefix(m.Where, r.table()+" row "), "%d", &id); err != nil {
+			return false, fmt.Errorf("realtime mailbox %s: bad row reference %q", m.Key(), m.Where)
+		}
+	}
+	where, args := keyWhere(m)
+	var rows int64
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+r.table()+` WHERE `+where, args...).Scan(&rows); err != nil {
+		return fail(err)
 	}
 	if rows != 1 {
 		return false, nil // gone, or in several rows since it was read
 	}
+	if !odbc {
+		where, args = `rowid = ? AND `+where, append([]any{id}, args...)
+	}
 	guard, gargs := pinGuard(old)
-	res, err := tx.ExecContext(ctx, `UPDATE `+r.table()+` SET password = ?`+where+` AND `+guard,
+	res, err := tx.ExecContext(ctx, `UPDATE `+r.table()+` SET password = ? WHERE `+where+` AND `+guard,
 		append(append([]any{pin}, args...), gargs...)...)
 	if err != nil {
-		return false, fmt.Errorf("update realtime mailbox %s: %w", m.Key(), r.scrub(err))
+		return fail(err)
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return false, fmt.Errorf("update realtime mailbox %s: %w", m.Key(), r.scrub(err))
+		return fail(err)
 	}
 	if n > 1 {
 		return false, fmt.Errorf("update realtime mailbox %s: %w (a row was added meanwhile); nothing was written", m.Key(), errManyRows)
