@@ -155,7 +155,19 @@ func (s *Source) locate(t, ut *Tree) ([]located, []string) {
 		}
 		return rs
 	}
-	first := map[string]string{} // mailbox key → where it was defined
+	first := map[string]string{} // boxKey → where it was defined
+	// boxKey is how app_voicemail finds a mailbox it already has: by
+	// name and context, in any letter case, or by name alone with
+	// searchcontexts; a second definition is ignored (again).
+	boxKey := func(name, ctx string) string {
+		if t.SearchContexts {
+			return strings.ToLower(name)
+		}
+		return strings.ToLower(name) + "@" + strings.ToLower(ctx)
+	}
+	again := func(at, name, ctx, prev string) {
+		problems = append(problems, fmt.Sprintf("%s: mailbox %s@%s is defined again (first at %s); app_voicemail ignores this definition, so it is not audited", at, name, ctx, prev))
+	}
 	spoolSeen, spoolMissing := false, false
 	// spool gives b the PIN of its secret.conf when passwordlocation
 	// (where) is spooldir and it has one; false: the PIN is unknown.
@@ -214,19 +226,16 @@ func (s *Source) locate(t, ut *Tree) ([]located, []string) {
 				problems = append(problems, fmt.Sprintf("%s: users.conf mailbox %s@%s begins with '*', which app_voicemail ignores; rename the category", at, name, ctx))
 				continue
 			}
-			key := strings.ToLower(name) + "@" + strings.ToLower(ctx)
-			if t.SearchContexts {
-				key = strings.ToLower(name)
-			}
+			key := boxKey(name, ctx)
 			if prev, ok := first[key]; ok {
-				problems = append(problems, fmt.Sprintf("%s: mailbox %s@%s is defined again (first at %s); app_voicemail ignores this definition, so it is not audited", at, name, ctx, prev))
+				again(at, name, ctx, prev)
 				continue
 			}
 			first[key] = at
 			b := located{Mailbox: tollguard.Mailbox{Source: s.Path, Where: at, Context: ctx, Mailbox: name,
 				PIN: u.pin, Locked: u.locked, FullName: u.fullName, Email: u.email}, file: u.cat.file, entry: -1, shared: true}
-			boxKey := b.Key()
-			b.hand = usersHand(u, boxKey)
+			self := b.Key()
+			b.hand = usersHand(u, self)
 			if u.src == nil {
 				b.Where += fmt.Sprintf(" ([%s] has voicemail and no vmsecret)", name)
 			} else {
@@ -241,7 +250,7 @@ func (s *Source) locate(t, ut *Tree) ([]located, []string) {
 					b.Where += fmt.Sprintf(" (no vmsecret in [%s]: app_voicemail takes its %s, the SIP password, as the PIN)", name, e.Mailbox)
 				case len(u.vmLines) > 1:
 					b.Where += fmt.Sprintf(" (the last of %d vmsecret lines [%s] reads)", len(u.vmLines), name)
-					b.hand = func([]located) string { return vmsecretsHand(u, boxKey, readersOf) }
+					b.hand = func([]located) string { return vmsecretsHand(u, self, readersOf) }
 				case u.src.Inherited != "":
 					b.Where += fmt.Sprintf(" (inherited by [%s] from [%s])", name, u.src.Inherited)
 				case len(u.src.Appended) > 0:
@@ -274,13 +283,10 @@ func (s *Source) locate(t, ut *Tree) ([]located, []string) {
 			problems = append(problems, fmt.Sprintf("%s: mailbox %s@%s begins with '*', which app_voicemail ignores (a caller's '*' jumps to extension a); remove the line", at, e.Mailbox, box.Context))
 			continue
 		}
-		key := strings.ToLower(e.Mailbox) + "@" + strings.ToLower(box.Context)
-		if t.SearchContexts {
-			key = strings.ToLower(e.Mailbox)
-		}
+		key := boxKey(e.Mailbox, box.Context)
 		if prev, ok := first[key]; ok {
 			if prev != at {
-				problems = append(problems, fmt.Sprintf("%s: mailbox %s@%s is defined again (first at %s); app_voicemail ignores this definition, so it is not audited", at, e.Mailbox, box.Context, prev))
+				again(at, e.Mailbox, box.Context, prev)
 			}
 			continue
 		}
