@@ -1095,47 +1095,44 @@ func TestUsersConfNeedsHasVoicemail(t *testing.T) {
 	}
 }
 
-// TestUsersConfHasVoicemailFirstLine: app_voicemail reads hasvoicemail
-// with ast_config_option, whose ast_variable_retrieve returns the first
-// line of that name (config.c), an inherited one before the category's
-// own: a template's "yes" makes a mailbox whatever the category says
-// after it, and one left out would keep its weak PIN unaudited.
-func TestUsersConfHasVoicemailFirstLine(t *testing.T) {
-	dir := t.TempDir()
-	conf := filepath.Join(dir, "voicemail.conf")
-	writeConf(t, conf, "[default]\n")
-	writeConf(t, filepath.Join(dir, "users.conf"), "[vm](!)\nhasvoicemail = yes\n[novm](!)\nhasvoicemail = no\n"+
-		"[1001]\nhasvoicemail = on\nhasvoicemail = no\nvmsecret = 1111\n"+ // the first says on
-		"[1002](vm)\nhasvoicemail = no\nvmsecret = 2222\n"+ // the template's yes comes first
-		"[1003](novm)\nhasvoicemail = yes\nvmsecret = 3333\n") // the template's no comes first
-	got, problems := boxesOf(t, &voicemail.Source{Path: conf})
-	if len(problems) != 0 {
-		t.Fatalf("problems %q", problems)
-	}
-	if want := []string{"1001@default=1111", "1002@default=2222"}; !reflect.DeepEqual(got, want) {
-		t.Errorf("mailboxes %q, want %q", got, want)
-	}
-}
-
-// TestUsersConfLastVMSecret: unlike hasvoicemail, a users.conf PIN is
-// not read with ast_variable_retrieve (the first line): app_voicemail's
-// apply_options_full walks all of the category's lines, the ones it
-// inherits first (config.c inherit_category), and every vmsecret
-// overwrites the PIN, so the last one is in force: [1001]'s own after
-// [t]'s, and [t2]'s when [1002] inherits it after [t].
-func TestUsersConfLastVMSecret(t *testing.T) {
-	dir := t.TempDir()
-	conf := filepath.Join(dir, "voicemail.conf")
-	writeConf(t, conf, "[default]\n")
-	writeConf(t, filepath.Join(dir, "users.conf"), "[general]\nhasvoicemail = yes\n[t](!)\nvmsecret = 1111\n[t2](!)\nvmsecret = 2222\n"+
-		"[1001](t)\nvmsecret = 739104\n"+
-		"[1002](t,t2)\n")
-	got, problems := boxesOf(t, &voicemail.Source{Path: conf})
-	if len(problems) != 0 {
-		t.Fatalf("problems %q", problems)
-	}
-	if want := []string{"1001@default=739104", "1002@default=2222"}; !reflect.DeepEqual(got, want) {
-		t.Errorf("mailboxes %q, want %q", got, want)
+// TestUsersConfWhichLineCounts: users.conf lines are read two ways.
+// hasvoicemail through ast_config_option, whose ast_variable_retrieve
+// returns the first line of that name (config.c), an inherited one
+// before the category's own: a template's "yes" makes a mailbox whatever
+// the category says after it, and one left out would keep its weak PIN
+// unaudited. The PIN not so: app_voicemail's apply_options_full walks
+// all of the category's lines, the ones it inherits first (config.c
+// inherit_category), and every vmsecret overwrites the PIN, so the last
+// one is in force: [1001]'s own after [t]'s, and [t2]'s when [1002]
+// inherits it after [t].
+func TestUsersConfWhichLineCounts(t *testing.T) {
+	for _, tc := range []struct {
+		name, users string
+		want        []string
+	}{
+		{"HasVoicemailFirstLine", "[vm](!)\nhasvoicemail = yes\n[novm](!)\nhasvoicemail = no\n" +
+			"[1001]\nhasvoicemail = on\nhasvoicemail = no\nvmsecret = 1111\n" + // the first says on
+			"[1002](vm)\nhasvoicemail = no\nvmsecret = 2222\n" + // the template's yes comes first
+			"[1003](novm)\nhasvoicemail = yes\nvmsecret = 3333\n", // the template's no comes first
+			[]string{"1001@default=1111", "1002@default=2222"}},
+		{"LastVMSecret", "[general]\nhasvoicemail = yes\n[t](!)\nvmsecret = 1111\n[t2](!)\nvmsecret = 2222\n" +
+			"[1001](t)\nvmsecret = 739104\n" +
+			"[1002](t,t2)\n",
+			[]string{"1001@default=739104", "1002@default=2222"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			conf := filepath.Join(dir, "voicemail.conf")
+			writeConf(t, conf, "[default]\n")
+			writeConf(t, filepath.Join(dir, "users.conf"), tc.users)
+			got, problems := boxesOf(t, &voicemail.Source{Path: conf})
+			if len(problems) != 0 {
+				t.Fatalf("problems %q", problems)
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("mailboxes %q, want %q", got, tc.want)
+			}
+		})
 	}
 }
 
