@@ -63,6 +63,16 @@ var callerIDCodes = map[string][]callerIDCode{
 	// 030) Annex B, supplementary service code 31, as German carriers
 	// take them: #31# withholds the caller's number, *31# shows it.
 	"DE": {{"#31#", "withholds the caller's number"}, {"*31#", "shows the caller's number"}},
+	// Australia: 1831 withholds the caller's number, 1832 shows it, on
+	// fixed lines (ACMA's calling number display fact sheet); a call to
+	// 000 shows the number whatever the line's setting.
+	"AU": {{"1831", "withholds the caller's number"}, {"1832", "shows the caller's number"}},
+	// Japan: 184 withholds the caller's number, 186 shows it, dialled
+	// before the number (the per-call codes of every Japanese carrier).
+	"JP": {{"184", "withholds the caller's number"}, {"186", "shows the caller's number"}},
+	// New Zealand: 0197 withholds the caller's number (Telecom, now
+	// Spark: "Number Withhold", dialled before the number).
+	"NZ": {{"0197", "withholds the caller's number"}},
 }
 
 // nanpCallerIDCodes are the US's and Canada's: the vertical service
@@ -76,20 +86,6 @@ var nanpCallerIDCodes = []callerIDCode{
 	{"1167", "withholds the caller's number"}, {"1182", "shows the caller's number"},
 }
 
-// callerIDCodeStarts are the first characters of the codes in
-// callerIDCodes.
-var callerIDCodeStarts = func() string {
-	var b strings.Builder
-	for _, codes := range callerIDCodes {
-		for _, c := range codes {
-			if !strings.ContainsRune(b.String(), rune(c.code[0])) {
-				b.WriteByte(c.code[0])
-			}
-		}
-	}
-	return b.String()
-}()
-
 // callerIDEmergency reports whether dialled is one of country's caller
 // ID codes followed by exactly one of its emergency numbers, and says
 // so for Number.Why. Separators are ignored, and so is a trailing '#'
@@ -101,14 +97,15 @@ func callerIDEmergency(dialled, country string) (why string, ok bool) {
 	if len(codes) == 0 {
 		return "", false
 	}
-	// Most numbers (0..., +...) begin with no code's first character:
-	// out at once, without the copy below, on every call.
+	// Most numbers (0..., +...) begin with none of the country's codes'
+	// first characters: out at once, without the copy below, on every
+	// call. Per country, as NZ's 0197 begins as most numbers do.
 	trimmed := strings.TrimSpace(dialled)
 	i := 0
 	for i < len(trimmed) && isSeparator(trimmed[i]) {
 		i++
 	}
-	if i == len(trimmed) || !strings.ContainsRune(callerIDCodeStarts, rune(trimmed[i])) {
+	if i == len(trimmed) || !slices.ContainsFunc(codes, func(c callerIDCode) bool { return c.code[0] == trimmed[i] }) {
 		return "", false
 	}
 	// Trimmed first as cleanDialled trims: a \n or no-break space after

@@ -35,7 +35,9 @@ func TestCheckEmergencyPattern(t *testing.T) {
 		{name: "UnsetUSAndGB", countries: []string{"US", "GB"}},
 		{name: "UnsetDE", countries: []string{"de"}, missing: map[string][]string{"DE": {"110"}}},
 		{name: "UnsetFR", countries: []string{"FR"}, missing: map[string][]string{"FR": {"15", "17", "18", "114", "115", "119", "191", "196", "197", "116000"}}},
-		{name: "WhatDialplanEmergencyPrints", pattern: "000|106", countries: []string{"AU"}},
+		{name: "WhatDialplanEmergencyPrints", pattern: "000|106|1831000|1831106|1831112|1831911|1831999|1832000|1832106|1832112|1832911|1832999", countries: []string{"AU"}},
+		{name: "UnsetAU", pattern: "000|106", countries: []string{"AU"},
+			missing: map[string][]string{"AU": {"1831000", "1831106", "1831112", "1831911", "1831999", "1832000", "1832106", "1832112", "1832911", "1832999"}}},
 		{name: "ClassForTwo", pattern: "11[02]", countries: []string{"DE", "DE"}},
 		// A backslash is dropped by Asterisk's argument parsing.
 		{name: "Backslash", pattern: `11\0`, countries: []string{"DE"}},

@@ -14,6 +14,8 @@ import (
 // Anything else after the code stays the carrier's to connect, unknown.
 func TestClassifyEmergencyAfterCallerIDCode(t *testing.T) {
 	planFR := tollguard.NumberPlan{Country: "FR"}
+	planJP := tollguard.NumberPlan{Country: "JP"}
+	planNZ := tollguard.NumberPlan{Country: "NZ"}
 	tests := []struct {
 		dialled string
 		plan    tollguard.NumberPlan
@@ -42,6 +44,21 @@ func TestClassifyEmergencyAfterCallerIDCode(t *testing.T) {
 		{"#31#112", planDE, true},
 		{"#31#110", planDE, true},
 		{"#31# 110", planDE, true},
+		// AU: 1831 withholds, 1832 shows (ACMA); 1831 000 read as a
+		// possible +61 number of no region.
+		{"1831000", planAU, true},
+		{"1831 000", planAU, true},
+		{"1832 000", planAU, true},
+		{"1831 112", planAU, true},
+		{"1831106", planAU, true},
+		// JP: 184 withholds, 186 shows.
+		{"184110", planJP, true},
+		{"184 119", planJP, true},
+		{"186 110", planJP, true},
+		{"186118", planJP, true},
+		// NZ: 0197 withholds; 0197 111 read as a +64 number.
+		{"0197111", planNZ, true},
+		{"0197 111", planNZ, true},
 
 		// Nothing but exactly an emergency number after the code.
 		{"141 999 1", planGB, false},
@@ -65,6 +82,13 @@ func TestClassifyEmergencyAfterCallerIDCode(t *testing.T) {
 		{"*31#1101", planDE, false},
 		{"#31#0900 123456", planDE, false},
 		{"#31##110", planDE, false},
+		{"1831 02 9460 0000", planAU, false},
+		{"1831 0011 44 20 7946 0000", planAU, false},
+		{"1831 0001", planAU, false},
+		{"184 0990 123456", planJP, false},
+		{"184 010 44 20 7946 0000", planJP, false},
+		{"0197 0900 12345", planNZ, false},
+		{"01971111", planNZ, false},
 		// After * or # codes, no trailing #: #31#110# or *67911# is a
 		// supplementary service string (3GPP TS 22.030), not a call.
 		{"#31#110#", planDE, false},
@@ -82,6 +106,9 @@ func TestClassifyEmergencyAfterCallerIDCode(t *testing.T) {
 		{"#31#999", planDE, true},   // 999 is one everywhere (IsEmergency)
 		{"*67 110", planUS, false},  // nor 110 a US one
 		{"1470 000", planGB, false}, // nor AU's 000 a GB one
+		{"1831000", planGB, false},
+		{"184110", planAU, false},
+		{"0197111", planAU, false},
 	}
 	for _, tt := range tests {
 		got := tollguard.Classify(tt.dialled, tt.plan, nil)

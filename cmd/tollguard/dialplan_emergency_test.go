@@ -18,7 +18,9 @@ func TestDialplanEmergency(t *testing.T) {
 	for _, tt := range []struct{ country, line string }{
 		{"DE", "TOLLGUARD_EMERGENCY=110"},
 		{"fr", "TOLLGUARD_EMERGENCY=15|17|18|114|115|119|191|196|197|116000"},
-		{"AU", "TOLLGUARD_EMERGENCY=000|106"},
+		// With the emergency numbers after AU's 1831 and 1832.
+		{"AU", "TOLLGUARD_EMERGENCY=000|106|1831000|1831106|1831112|1831911|1831999|1832000|1832106|1832112|1832911|1832999"},
+		{"NZ", "TOLLGUARD_EMERGENCY=111|0197111|0197112|0197911|0197999"},
 		{"ZA", "TOLLGUARD_EMERGENCY=107|10111|10177"},
 		{"AT", "TOLLGUARD_EMERGENCY=122|128|133|140|141|142|144|147"},
 		{"BR", "TOLLGUARD_EMERGENCY=128|153|185|190|191|192|193|194|197|198|199"},
@@ -67,7 +69,8 @@ func TestDialplanEmergency(t *testing.T) {
 	}
 	var v emergencyView
 	if err := json.Unmarshal([]byte(c.ok("dialplan", "emergency", "JP", "--json")), &v); err != nil ||
-		v.Country != "JP" || v.Globals != "TOLLGUARD_EMERGENCY=110|118|119" || strings.Join(v.Extra, ",") != "110,118,119" {
+		v.Country != "JP" || v.Globals != "TOLLGUARD_EMERGENCY=110|118|119|184110|184112|184118|184119|184911|184999|186110|186112|186118|186119|186911|186999" ||
+		strings.Join(v.Extra[:3], ",") != "110,118,119" {
 		t.Errorf("--json: %+v %v", v, err)
 	}
 	// A country named twice is one country.
