@@ -95,6 +95,12 @@ var accessCodes = map[string][]accessCode{
 	// codes are 112, 116xxx, 118xxx, 12xx, 14xx, 19xx.
 	"RO": {{regexp.MustCompile(`^1[06]`),
 		"it begins with 10 or 16, a carrier selection code (10xy, 16xy)" + carrierConnects}},
+	// Japan: 184 withholds the caller's number and 186 shows it, dialled
+	// before the number (emergency.go). Numbers are dialled with their 0;
+	// no short code begins with 184 or 186. The whole read as a possible
+	// +81 number of no type (184 0990 123456, premium-rate, was national).
+	"JP": {{regexp.MustCompile(`^18[46]`),
+		"it begins with 184 or 186, a caller ID code (184 withholds the caller's number, 186 shows it), and the carrier connects whatever follows; dial the number alone"}},
 }
 
 // carrierConnects ends the reason for a carrier selection code.

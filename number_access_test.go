@@ -13,6 +13,7 @@ var (
 	planNL = tollguard.NumberPlan{Country: "NL"}
 	planAU = tollguard.NumberPlan{Country: "AU"}
 	planRO = tollguard.NumberPlan{Country: "RO"}
+	planJP = tollguard.NumberPlan{Country: "JP"}
 )
 
 // A carrier or feature code dialled before a number is acted on by the
@@ -77,6 +78,15 @@ func TestClassifyCodesBeforeANumber(t *testing.T) {
 		{"PL carrier selection with +48", "+48 1033 118913", planPL, "carrier selection"},
 		{"RO carrier selection 10xy", "1012 11811", planRO, "carrier selection"},
 		{"RO carrier selection 16xy then Bucharest", "1612 021 123 4567", planRO, "carrier selection"},
+		// JP: 184 (withhold) and 186 (show) before the number, whole read
+		// as a possible +81 number of no type: 184 0990 123456, a
+		// premium-rate number, was national at the deck's +81 price.
+		{"JP 184 then a premium number", "184 0990 123456", planJP, "caller ID code"},
+		{"JP 186 then a premium number", "1860990123456", planJP, "caller ID code"},
+		{"JP 184 then a Tokyo number", "184 03 1234 5678", planJP, "caller ID code"},
+		{"JP 186 then a navi dial number", "186 0570 123 456", planJP, "caller ID code"},
+		{"JP 184 then international", "184 010 44 20 7946 0000", planJP, "caller ID code"},
+		{"JP 184 then directory enquiries", "184 104", planJP, "caller ID code"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -161,6 +171,13 @@ func TestClassifyCodesBeforeANumber(t *testing.T) {
 		{"RO directory enquiries", "118932", planRO, tollguard.ClassPremium, true},
 		{"RO Bucharest", "021 123 4567", planRO, tollguard.ClassNational, false},
 		{"RO toll free", "0800 123 456", planRO, tollguard.ClassTollFree, false},
+		{"JP emergency 110", "110", planJP, tollguard.ClassEmergency, false},
+		{"JP directory enquiries", "104", planJP, tollguard.ClassNational, true},
+		{"JP Tokyo", "03 1234 5678", planJP, tollguard.ClassNational, false},
+		{"JP premium", "0990 123 456", planJP, tollguard.ClassPremium, false},
+		{"JP toll free", "0120 123 456", planJP, tollguard.ClassTollFree, false},
+		{"JP international 010", "010 44 20 7946 0000", planJP, tollguard.ClassInternational, false},
+		{"JP 184 alone is an extension", "184", planJP, tollguard.ClassInternal, false},
 	}
 	for _, tt := range keep {
 		t.Run(tt.name, func(t *testing.T) {
@@ -205,6 +222,7 @@ func TestGateDeniesCodesBeforeANumber(t *testing.T) {
 		{"AT", "+43", "01 5880 0", "1012 00 683 123", "carrier selection"},
 		{"IT", "+39", "06 1234 5678", "1055 00683123", "carrier selection"},
 		{"AU", "+61", "02 9460 0000", "1414 02946000", "override code"},
+		{"JP", "+81", "03 1234 5678", "184 0990 123456", "caller ID code"},
 	} {
 		f.account(func(a *tollguard.Account) { a.Plan = tollguard.NumberPlan{Country: tt.country}; a.Whitelist = true })
 		if err := f.db.AddRule(ctx, &tollguard.Rule{Account: "acme", Prefix: tt.prefix, Action: tollguard.RuleAllow}); err != nil {
