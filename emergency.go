@@ -299,6 +299,26 @@ var extraEmergency = map[string][]string{
 	// 193, 112, 128 and 911; the gate denied 153 as a short code of
 	// unknown cost and took the others for internal extensions.
 	"BR": {"153", "185", "191", "194", "197", "198", "199"},
+	// China: 122, the traffic police's accident line that the telecoms
+	// carriers opened for the Ministry of Public Security's traffic
+	// management, free and around the clock beside 110, 119 and 120; and
+	// 12395, the national maritime search and rescue line of the China
+	// Maritime Search and Rescue Centre (the coastal cities' rescue
+	// centres must run it under the maritime search and rescue
+	// regulations). The metadata has both as free short codes: internal,
+	// so denied to a blocked extension and not dialled while tollguard was
+	// down.
+	"CN": {"122", "12395"},
+	// Norway: 1412, the emergency number for deaf, hard-of-hearing and
+	// speech-impaired callers on text telephones (DSB's Nød-SMS page;
+	// the Justice Ministry's answer to the Storting, 2013: a separate
+	// number for emergency messages, prioritised). The metadata does not
+	// list it, and the gate denied it as a short code of unknown cost.
+	"NO": {"1412"},
+	// Argentina: 103, Defensa Civil's emergency line (Ciudad de Buenos
+	// Aires, around the clock from any fixed line); the metadata has it
+	// as a free short code, so internal.
+	"AR": {"103"},
 }
 
 // maxEmergencyLen is the length of the longest emergency number in the
