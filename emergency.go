@@ -46,8 +46,9 @@ type callerIDCode struct{ code, does string }
 
 // callerIDCodes are each country's caller ID codes. The carrier acts on
 // the code and connects what follows; before an emergency number it
-// connects the emergency service, which gets the caller's number
-// whatever the code asked. So a code and exactly an emergency number of
+// connects the emergency service (which in most countries gets the
+// caller's number whatever the code asked; in JP, after 184, in
+// principle not). So a code and exactly an emergency number of
 // the country is an emergency call; a code before anything else is the
 // carrier's to connect, and unknown (number_access.go). Keep these to
 // codes with an official source.
@@ -68,7 +69,8 @@ var callerIDCodes = map[string][]callerIDCode{
 	// 000 shows the number whatever the line's setting.
 	"AU": {{"1831", "withholds the caller's number"}, {"1832", "shows the caller's number"}},
 	// Japan: 184 withholds the caller's number, 186 shows it, dialled
-	// before the number (the per-call codes of every Japanese carrier).
+	// before the number (the per-call codes of every Japanese carrier);
+	// 184 before 110, 118 or 119 still reaches the service.
 	"JP": {{"184", "withholds the caller's number"}, {"186", "shows the caller's number"}},
 	// New Zealand: 0197 withholds the caller's number (Telecom, now
 	// Spark: "Number Withhold", dialled before the number).
@@ -123,7 +125,7 @@ func callerIDEmergency(dialled, country string) (why string, ok bool) {
 			continue
 		}
 		if digits, plus, ok := cleanDialled(rest); ok && !plus && emergencyDigits(digits, country) {
-			return fmt.Sprintf("the emergency number %s after %s, which %s (the emergency service gets it anyway)", digits, c.code, c.does), true
+			return fmt.Sprintf("the emergency number %s after %s, which %s (the carrier connects it to the emergency service)", digits, c.code, c.does), true
 		}
 	}
 	return "", false

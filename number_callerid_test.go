@@ -129,6 +129,11 @@ func TestClassifyEmergencyAfterCallerIDCode(t *testing.T) {
 		if !strings.Contains(got.Why, "emergency number") || !strings.Contains(got.Why, " after ") {
 			t.Errorf("%q: Why %q does not name the emergency number and the code", tt.dialled, got.Why)
 		}
+		// Not that the service gets the number: in JP a call with 184
+		// reaches it without the number in principle.
+		if strings.Contains(got.Why, "gets it") || !strings.Contains(got.Why, "connects it to the emergency service") {
+			t.Errorf("%q: Why %q, want it to say only that the carrier connects the emergency service", tt.dialled, got.Why)
+		}
 	}
 	// Emergency first, whatever the plan takes as an extension.
 	six := tollguard.NumberPlan{Country: "GB", InternalMaxLen: 7}
