@@ -2,6 +2,7 @@ package dialplan
 
 import (
 	"fmt"
+	"math"
 	"math/big"
 	"regexp"
 	"strconv"
@@ -109,6 +110,35 @@ func expandSubArgs(data string) string {
 	return label + "(" + parse + ")"
 }
 
+// leadingInt reads a number at the start of s as sscanf's "%30d" does in
+// Asterisk's hands (glibc): blanks skipped, then a sign and digits, 30
+// characters at most; strtol's value (LONG_MAX or LONG_MIN past a long)
+// stored in an int, which keeps its low 32 bits. It returns nil when no
+// digit was read, and the text after the number.
+func leadingInt(s string) (*int, string) {
+	i := len(s) - len(strings.TrimLeft(s, " \t\n\v\f\r"))
+	j := i
+	if j < len(s) && (s[j] == '-' || s[j] == '+') {
+		j++
+	}
+	k := j
+	for k < len(s) && k-i < 30 && s[k] >= '0' && s[k] <= '9' {
+		k++
+	}
+	if k == j {
+		return nil, s
+	}
+	v, _ := new(big.Int).SetString(s[i:k], 10)
+	switch {
+	case v.Cmp(big.NewInt(math.MaxInt64)) > 0:
+		v.SetInt64(math.MaxInt64)
+	case v.Cmp(big.NewInt(math.MinInt64)) < 0:
+		v.SetInt64(math.MinInt64)
+	}
+	n := int(int32(v.Int64()))
+	return &n, s[k:]
+}
+
 // checkCondition is main/pbx.c:pbx_checkcondition: empty is false, text
 // that sscanf's %d reads (leading blanks, a sign, digits; anything may
 // follow) is that number, any other text is true.
@@ -116,8 +146,7 @@ func checkCondition(cond string) bool {
 	if cond == "" {
 		return false
 	}
-	s := strings.TrimLeft(cond, " \t\n\v\f\r")
-	if n, _ := leadingInt(s); n != nil {
+	if n, _ := leadingInt(cond); n != nil {
 		return *n != 0
 	}
 	return true
@@ -128,7 +157,7 @@ func checkCondition(cond string) bool {
 // sscanf's %d reads if above 0, else 16 (normal clearing). Cause names
 // (ast_str2cause) are not modeled: the include passes numbers.
 func hangupCause(data string) string {
-	if n, _ := leadingInt(strings.TrimLeft(data, " \t\n\v\f\r")); n != nil && *n > 0 {
+	if n, _ := leadingInt(data); n != nil && *n > 0 {
 		return strconv.Itoa(*n)
 	}
 	return "16"

@@ -453,7 +453,7 @@ func parseVariableName(e string) (name string, offset, length int, cut bool) {
 			if parens != 0 {
 				continue
 			}
-			offset, length = 0, math.MaxInt
+			offset, length = 0, math.MaxInt32 // INT_MAX
 			rest := e[i+1:]
 			n, rest := leadingInt(rest)
 			if n != nil {
@@ -470,26 +470,10 @@ func parseVariableName(e string) (name string, offset, length int, cut bool) {
 	return e, 0, 0, false
 }
 
-// leadingInt reads an optionally signed decimal at the start of s, as
-// sscanf's %d does.
-func leadingInt(s string) (*int, string) {
-	j := 0
-	if j < len(s) && (s[j] == '-' || s[j] == '+') {
-		j++
-	}
-	k := j
-	for k < len(s) && s[k] >= '0' && s[k] <= '9' {
-		k++
-	}
-	if k == j {
-		return nil, s
-	}
-	n, _ := strconv.Atoi(s[:k])
-	return &n, s[k:]
-}
-
-// substring is ast_str_substring: a negative offset counts from the
-// end, a negative length leaves that many off the end.
+// substring is pbx_variables.c's substring() (for an application's
+// arguments; ast_str_substring elsewhere does the same): a negative
+// offset counts from the end, and from the start when it reaches past
+// it; a negative length leaves that many off the end.
 func substring(v string, offset, length int) string {
 	if offset < 0 {
 		offset = max(len(v)+offset, 0)
@@ -583,11 +567,28 @@ func (s *sim) read(e string) string {
 		}
 		return "0"
 	case "SHIFT":
-		// SHIFT(varname): the first comma-separated item; the variable
-		// keeps the rest.
-		v := s.get(args)
-		first, rest, _ := strings.Cut(v, ",")
-		s.setExisting(args, rest)
+		// SHIFT(varname[,delimiter]) is func_strings.c shift_pop: the
+		// variable read by name, up to its first delimiter (a comma
+		// unless one is given); the variable keeps the rest, or "" when
+		// there is no delimiter. An empty variable is an error: nothing
+		// inserted, nothing changed.
+		a := separateArgs(args, ',', true, 2)
+		if len(a) == 0 || a[0] == "" {
+			s.t.Fatalf("SHIFT(%s): no variable name", args)
+		}
+		delim := ","
+		if len(a) > 1 && a[1] != "" {
+			if strings.HasPrefix(a[1], `\`) {
+				s.t.Fatalf("SHIFT(%s): an escaped delimiter (ast_get_encoded_char) is not simulated", args)
+			}
+			delim = a[1][:1]
+		}
+		v := s.get(a[0])
+		if v == "" {
+			return ""
+		}
+		first, rest, _ := strings.Cut(v, delim)
+		s.setExisting(a[0], rest)
 		return first
 	case "FILTER":
 		allowed, str, _ := strings.Cut(args, ",")

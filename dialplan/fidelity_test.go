@@ -79,6 +79,7 @@ func TestCheckConditionAsAsterisk(t *testing.T) {
 	for cond, want := range map[string]bool{
 		"": false, "0": false, "1": true, "-1": true, "+0": false, " 1": true, " 0": false,
 		"0abc": false, "2x": true, "abc": true, " ": true, "\t": true,
+		"4294967296": false, // an int keeps the low 32 bits
 	} {
 		if got := checkCondition(cond); got != want {
 			t.Errorf("checkCondition(%q) = %v, want %v", cond, got, want)
@@ -343,6 +344,70 @@ func TestHangupCauseAsAsterisk(t *testing.T) {
 	for data, want := range map[string]string{"21": "21", " 28": "28", "34x": "34", "": "16", "0": "16", "-3": "16", "busy": "16"} {
 		if got := hangupCause(data); got != want {
 			t.Errorf("Hangup(%s): cause %s, want %s", data, got, want)
+		}
+	}
+}
+
+// TestSimSubstringAsAsterisk: ${name:offset:length} as
+// main/pbx_variables.c reads it for an application's arguments
+// (parse_variable_name's sscanf "%30d:%30d", then substring()): a
+// negative offset counts from the end and one past the start reads from
+// the start, a negative length leaves that many off the end, what sscanf
+// does not read stays 0 and INT_MAX. The include reads the end of a Local
+// channel's digits so (${tg_dialled:-${LEN(${tg_num})}}).
+func TestSimSubstringAsAsterisk(t *testing.T) {
+	for _, tt := range []struct{ expr, want string }{
+		{"${V:-13}", "0044207946000"},
+		{"${V:-14}", "90044207946000"},
+		{"${V:-99}", "90044207946000"}, // past the start: all of it, not nothing
+		{"${V:-3}", "000"},
+		{"${V:14}", ""},
+		{"${V:99}", ""},
+		{"${V:1:2}", "00"},
+		{"${V:1:-1}", "004420794600"},
+		{"${V:-3:-1}", "00"},
+		{"${V:-3:-3}", ""},
+		{"${V:-3:-9}", ""},
+		{"${V:0:0}", ""},
+		{"${V:0}", "90044207946000"},
+		{"${V:}", "90044207946000"},
+		{"${V:x}", "90044207946000"},         // no number: offset 0
+		{"${V:2:x}", "044207946000"},         // no length: all the rest
+		{"${V: -3}", "000"},                  // %d skips blanks
+		{"${V:-3: 2}", "00"},                 // before the length too
+		{"${V:-3 :2}", "000"},                // but ":" must follow the offset at once
+		{"${V:+2}", "044207946000"},          // a sign is read
+		{"${V:4294967297}", "0044207946000"}, // an int keeps the low 32 bits: 1
+		{"${V:99999999999999999999}", "0"},   // past a long: LONG_MAX, as an int -1
+		{"${V:0000000000000000000000000000001}", "90044207946000"}, // %30d reads 30 characters: 0
+		{"${E:-3}", ""},
+		{"${CHANNEL(name):6}", "0044207946000@from-internal-00000003;2"},
+	} {
+		s := newSim(t, "Local")
+		s.vars["V"], s.vars["E"] = "90044207946000", ""
+		if got := s.subst(tt.expr); got != tt.want {
+			t.Errorf("%s = %q, want %q", tt.expr, got, tt.want)
+		}
+	}
+}
+
+// TestSimShiftAsAsterisk: SHIFT as funcs/func_strings.c shift_pop runs
+// it: up to the first delimiter (a comma, or the first character of the
+// one given), the variable keeping the rest.
+func TestSimShiftAsAsterisk(t *testing.T) {
+	for _, tt := range []struct{ value, expr, want, left string }{
+		{"a@b@c", "${SHIFT(V,@)}", "a", "b@c"},
+		{"a@b,c", "${SHIFT(V)}", "a@b", "c"},
+		{"a@b,c", "${SHIFT(V,)}", "a@b", "c"},
+		{"a@b,c", "${SHIFT(V,@x)}", "a", "b,c"},
+		{"abc", "${SHIFT(V,@)}", "abc", ""},
+		{"@abc", "${SHIFT(V,@)}", "", "abc"},
+		{"", "${SHIFT(V,@)}", "", ""},
+	} {
+		s := newSim(t, "Local")
+		s.vars["V"] = tt.value
+		if got := s.subst(tt.expr); got != tt.want || s.vars["V"] != tt.left {
+			t.Errorf("V=%q: %s = %q leaving %q, want %q leaving %q", tt.value, tt.expr, got, s.vars["V"], tt.want, tt.left)
 		}
 	}
 }
