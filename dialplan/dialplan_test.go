@@ -1394,6 +1394,84 @@ func TestIncludeBehaviour(t *testing.T) {
 			t.Errorf("emergency: returned %v, AGI %q, logs %q, pending %q", s.returned, s.agiCalls, s.logs, s.vars["TOLLGUARD_EMERGENCY_PENDING"])
 		}
 	})
+	t.Run("TransferNumberIsTheDigitsDialled", func(t *testing.T) {
+		// 1001 (set_var=__TOLLGUARD_EXT=1001) transfers an inbound caller
+		// with the keypad to an IVR at 500 that plays early media without
+		// answering (Progress, Background with n): its Local ;2 half stays
+		// Ring, and the digits the caller enters, sent into a plain
+		// outbound route, were gated as 1001's. Asterisk names the
+		// transfer's channel after the digits the phone dialled
+		// (bridge_basic.c dial_transfer, core_local.c local_alloc):
+		// the transfer's own route gates those digits, or their end (a
+		// route that strips an access digit), never another number. A
+		// blind transfer out of a bridge of three runs alike on a new
+		// Local channel (bridge.c blind_transfer_bridge).
+		const xferBy, ivr = "PJSIP/1001-00000001", "Local/500@from-internal-0000002b;2"
+		for _, tt := range []struct {
+			name     string
+			variable string // TRANSFERERNAME, BLINDTRANSFER or none
+			tech     string // "" is Local
+			channel  string // the channel's name
+			state    string
+			num      string // the route's number
+			args     string // the Gosub's arguments; "" is the number
+			ext      string // the extension asked for
+			warned   bool
+		}{
+			// The transfer's own route, charged to 1001.
+			{"the phone's transfer to an outside number", "TRANSFERERNAME", "", "Local/0044207946000@from-internal-0000002b;2", "Ring", "0044207946000", "", "1001", false},
+			{"an access digit the route strips (_9.)", "TRANSFERERNAME", "", "Local/90044207946000@from-internal-0000002b;2", "Ring", "0044207946000", "", "1001", false},
+			{"a caller ID code the route strips (_*67.)", "TRANSFERERNAME", "", "Local/*670044207946000@from-internal-0000002b;2", "Ring", "0044207946000", "", "1001", false},
+			{"a trailing # the route keeps", "TRANSFERERNAME", "", "Local/0044207946000#@from-internal-0000002b;2", "Ring", "0044207946000#", "", "1001", false},
+			{"blind, out of a bridge of three", "BLINDTRANSFER", "", "Local/0044207946000@from-internal-0000002b;2", "Ring", "0044207946000", "", "1001", false},
+			// The transferred caller dialling: no extension, one warning.
+			{"an IVR playing early media", "TRANSFERERNAME", "", ivr, "Ring", "0044207946000", "", "", true},
+			{"an IVR playing early media, reached blind", "BLINDTRANSFER", "", ivr, "Ring", "0044207946000", "", "", true},
+			{"a number longer than the digits", "TRANSFERERNAME", "", "Local/7@from-internal-0000002b;2", "Ring", "0044207946000", "", "", true},
+			{"the digits' start, not their end", "TRANSFERERNAME", "", "Local/00442079460001@from-internal-0000002b;2", "Ring", "0044207946000", "", "", true},
+			{"a route that adds digits in front", "TRANSFERERNAME", "", "Local/02079460000@from-internal-0000002b;2", "Ring", "+442079460000", "", "", true},
+			{"expression text at the digits' end", "TRANSFERERNAME", "", `Local/0044207946000" | "1@x-0000002b;2`, "Ring", "0044207946000", "", "", true},
+			{"a name holding a function", "TRANSFERERNAME", "", "Local/0044207946000${SHELL(id)}@x-0000002b;2", "Ring", "0044207946000", "", "", true},
+			{"a transfer's name on a channel that is no Local one", "TRANSFERERNAME", "DAHDI", "DAHDI/1-1", "Ring", "0044207946000", "", "", true},
+			// Left as they were.
+			{"the route names the extension", "TRANSFERERNAME", "", ivr, "Ring", "0044207946000", "0044207946000,1001", "1001", false},
+			{"no transfer (a forwarding leg through an extension's context)", "", "", "Local/1002@from-internal-0000002b;2", "Ring", "0044207946000", "", "1001", false},
+			{"blind, a Local leg Asterisk sent on from a call of two (answered)", "BLINDTRANSFER", "", "Local/1001@rg-member-0000002b;2", "Up", "0044207946000", "", "1001", false},
+			{"blind, on a channel that is no Local one", "BLINDTRANSFER", "DAHDI", "DAHDI/1-1", "Ring", "0044207946000", "", "1001", false},
+		} {
+			tech := tt.tech
+			if tech == "" {
+				tech = "Local"
+			}
+			s := newSim(t, tech)
+			s.channel["name"], s.channel["state"] = tt.channel, tt.state
+			s.vars["TOLLGUARD_EXT"] = "1001"
+			if tt.variable != "" {
+				s.vars[tt.variable] = xferBy
+			}
+			args := tt.args
+			if args == "" {
+				args = tt.num
+			}
+			s.agi = answers("allow", "ok", "", "70", true)
+			s.call(tt.num, args)
+			s.wantAsked(tt.name, tt.ext, "")
+			want := "WARNING,tollguard: a caller transferred by " + xferBy + " dialled " + tt.num + " on "
+			if tt.warned != (len(s.logs) == 1 && strings.HasPrefix(s.logs[0], want)) || !tt.warned && len(s.logs) != 0 {
+				t.Errorf("%s: logs %q", tt.name, s.logs)
+			} else if tt.warned && (strings.ContainsAny(s.logs[0], "${}();\\\"|\n") || !strings.Contains(s.logs[0], "not charged to 1001")) {
+				t.Errorf("%s: log %q", tt.name, s.logs[0])
+			}
+		}
+		// Emergency numbers are dialled at once and recorded as 1001's.
+		s := newSim(t, "Local")
+		s.channel["name"] = ivr
+		s.vars["TOLLGUARD_EXT"], s.vars["TRANSFERERNAME"] = "1001", xferBy
+		s.call("112", "112")
+		if !s.returned || len(s.agiCalls) != 0 || len(s.logs) != 0 || !strings.HasPrefix(s.vars["TOLLGUARD_EMERGENCY_PENDING"], "112,1001,,") {
+			t.Errorf("emergency: returned %v, AGI %q, logs %q, pending %q", s.returned, s.agiCalls, s.logs, s.vars["TOLLGUARD_EMERGENCY_PENDING"])
+		}
+	})
 	t.Run("TransferByALocalLegIsNoPhone", func(t *testing.T) {
 		// 2002's gated call reaches 1001 through a Local leg that holds
 		// the transfer feature (Queue(...,t) with Local members, or a Dial
