@@ -286,7 +286,7 @@ func TestRealtimeSource(t *testing.T) {
 			('default', '1001', '1001', 'Alice', 'alice@example.com'),
 			('default', '1002', '-4444', 'Bob', NULL),
 			('sales', '3002', '620493', 'Ken', 'ken@example.com'),
-			(NULL, '5000', ' 123456 ', NULL, NULL)`)
+			('support', '5000', ' 123456 ', NULL, NULL)`)
 	src := &voicemail.Realtime{DSN: "sqlite3://" + file}
 	e, _, _ := env(t, src)
 	run, err := tollguard.RunAudit(context.Background(), e, tollguard.PINsAudit{}, true, "cli", nil)
@@ -298,7 +298,7 @@ func TestRealtimeSource(t *testing.T) {
 		subjects = append(subjects, a.Kind+" "+a.Subject)
 	}
 	sort.Strings(subjects)
-	want := []string{"rewrite_pin mailbox:1001@default", "rewrite_pin mailbox:1002@default", "rewrite_pin mailbox:5000@default"}
+	want := []string{"rewrite_pin mailbox:1001@default", "rewrite_pin mailbox:1002@default", "rewrite_pin mailbox:5000@support"}
 	if !reflect.DeepEqual(subjects, want) {
 		t.Errorf("actions %q, want %q (no reload: realtime rows are read live)", subjects, want)
 	}
@@ -347,7 +347,7 @@ func TestRealtimeSeveralRows(t *testing.T) {
 		INSERT INTO voicemail(context, mailbox, password, fullname, email) VALUES
 			('default', '1001', '1234', 'Alice', 'alice@example.com'),
 			('sales', '2000', '0000', 'One', NULL),
-			(NULL, '1001', '1111', 'Alice again', NULL),
+			('default', '1001', '1111', 'Alice again', NULL),
 			('sales', '2000', '0000', 'Two', NULL),
 			('sales', '3000', '3000', 'Kim', NULL)`)
 	src := &voicemail.Realtime{DSN: "sqlite3://" + file}
@@ -483,7 +483,7 @@ func TestRealtimeRowChangedMeanwhile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.Exec(`INSERT INTO voicemail(context, mailbox, password) VALUES (NULL, '1001', '5555');
+	if _, err := db.Exec(`INSERT INTO voicemail(context, mailbox, password) VALUES ('default', '1001', '5555');
 		UPDATE voicemail SET mailbox = '2002' WHERE mailbox = '1002'`); err != nil {
 		t.Fatal(err)
 	}

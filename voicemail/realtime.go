@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 
 	_ "github.com/mattn/go-sqlite3" // the realtime table's driver
@@ -25,6 +26,12 @@ type Realtime struct {
 	// ("odbc:DSN=asterisk", "odbc:Driver=...;Database=...").
 	DSN   string
 	Table string // default "voicemail"
+	// Conf is the voicemail.conf (and users.conf) app_voicemail reads
+	// too: its [general] searchcontexts says how a mailbox is looked up
+	// in the table, and a mailbox it defines is never looked up there.
+	// nil: not known, so only rows every lookup reads alone are
+	// rewritten (see lookupModel).
+	Conf *Source
 }
 
 var _ tollguard.MailboxSource = (*Realtime)(nil)
@@ -308,19 +315,100 @@ func (r *Realtime) open(ctx context.Context) (*sql.DB, realtimeDSN, error) {
 	return db, d, err
 }
 
+// lookupModel is how app_voicemail finds a realtime mailbox, as far as
+// tollguard knows it from Realtime.Conf. find_user looks in the
+// mailboxes voicemail.conf and users.conf define first, and asks the
+// table (find_user_realtime) only for one it has not: by mailbox and
+// context ("default" when the dialplan names none), or, with [general]
+// searchcontexts = yes and no context named, by mailbox alone. Either
+// way the database compares, and the first row it returns is read.
+type lookupModel struct {
+	known   bool              // Conf is set, so search and defined are read
+	search  bool              // [general] searchcontexts
+	defined map[string]string // boxKey → where the files define the mailbox
+}
+
+// lookup reads the model from Conf.
+func (r *Realtime) lookup() (lookupModel, error) {
+	if r.Conf == nil {
+		return lookupModel{}, nil
+	}
+	t, ut, err := r.Conf.load()
+	if err != nil {
+		return lookupModel{}, fmt.Errorf("%w (app_voicemail reads it before %s)", err, r.Name())
+	}
+	_, _, defined := r.Conf.locateDefined(t, ut)
+	return lookupModel{known: true, search: t.SearchContexts, defined: defined}, nil
+}
+
+// hiddenBy is where voicemail.conf or users.conf defines m's mailbox,
+// which find_user then returns without asking the table ("" if not).
+func (lk lookupModel) hiddenBy(m tollguard.Mailbox) string {
+	return lk.defined[boxKey(lk.search, m.Mailbox, m.Context)]
+}
+
+// readable reports whether some lookup can read m's row: one the files
+// do not hide, with a context, or without one and searchcontexts on (a
+// NULL or empty context never equals the one a lookup names). Not
+// knowing the setting, a row without a context counts as unread.
+func (lk lookupModel) readable(m tollguard.Mailbox) bool {
+	return lk.hiddenBy(m) == "" && (m.Context != "" || lk.search)
+}
+
+// answers is the condition for the rows a lookup reading m's row may
+// return instead: its mailbox and context, or with searchcontexts (or
+// not knowing it) its mailbox in any context.
+func (lk lookupModel) answers(m tollguard.Mailbox) (string, []any) {
+	if lk.known && !lk.search {
+		return `mailbox = ? AND context = ?`, []any{m.Mailbox, m.Context}
+	}
+	return `mailbox = ?`, []any{m.Mailbox}
+}
+
+// rowWhere is the condition that a row is m's: its mailbox and context,
+// a NULL or empty one for a row read without a context.
+func rowWhere(m tollguard.Mailbox) (string, []any) {
+	if m.Context == "" {
+		return `mailbox = ? AND (context IS NULL OR context = '')`, []any{m.Mailbox}
+	}
+	return `mailbox = ? AND context = ?`, []any{m.Mailbox, m.Context}
+}
+
+// rtRow is a row as Mailboxes read it.
+type rtRow struct {
+	tollguard.Mailbox
+	id   int64 // SQLite's rowid
+	null bool  // the context is NULL (not empty)
+}
+
+// label names a row's mailbox: mailbox@context, or the mailbox and that
+// it has no context.
+func label(m tollguard.Mailbox) string {
+	if m.Context == "" {
+		return m.Mailbox + " with no context"
+	}
+	return m.Key()
+}
+
 // Mailboxes lists the table's mailboxes (columns context, mailbox,
 // password, fullname, email, as Asterisk's realtime schema names them).
-// An SQLite row is known by its rowid; through ODBC (MySQL, PostgreSQL,
+// A row without a context (NULL or empty) has an empty Context. An
+// SQLite row is known by its rowid; through ODBC (MySQL, PostgreSQL,
 // ...) there is no such thing, so a row is known by its context and
-// mailbox. A mailbox in more than one row is reported, and each of its
-// rows is left to the admin (ByHand).
+// mailbox. A row app_voicemail never reads, or one it may read in
+// place of another (see lookupModel), is reported and left to the
+// admin (ByHand): a new PIN there would not be the one asked for.
 func (r *Realtime) Mailboxes(ctx context.Context) ([]tollguard.Mailbox, []string, error) {
+	lk, err := r.lookup()
+	if err != nil {
+		return nil, nil, err
+	}
 	db, d, err := r.open(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer db.Close()
-	cols := `COALESCE(context, ''), COALESCE(mailbox, ''), COALESCE(password, ''), COALESCE(fullname, ''), COALESCE(email, '')`
+	cols := `COALESCE(context, ''), CASE WHEN context IS NULL THEN 1 ELSE 0 END, COALESCE(mailbox, ''), COALESCE(password, ''), COALESCE(fullname, ''), COALESCE(email, '')`
 	if !d.odbc {
 		cols = "rowid, " + cols
 	}
@@ -329,21 +417,19 @@ func (r *Realtime) Mailboxes(ctx context.Context) ([]tollguard.Mailbox, []string
 		return nil, nil, fmt.Errorf("read realtime voicemail table %s: %w", r.table(), r.scrub(err))
 	}
 	defer rows.Close()
-	var out []tollguard.Mailbox
-	seen := map[string]int{}
+	var out []rtRow
 	for rows.Next() {
-		var id int64
-		var m tollguard.Mailbox
-		dest := []any{&m.Context, &m.Mailbox, &m.PIN, &m.FullName, &m.Email}
+		var row rtRow
+		var null int
+		m := &row.Mailbox
+		dest := []any{&m.Context, &null, &m.Mailbox, &m.PIN, &m.FullName, &m.Email}
 		if !d.odbc {
-			dest = append([]any{&id}, dest...)
+			dest = append([]any{&row.id}, dest...)
 		}
 		if err := rows.Scan(dest...); err != nil {
 			return nil, nil, fmt.Errorf("read realtime voicemail table %s: %w", r.table(), r.scrub(err))
 		}
-		if m.Context == "" {
-			m.Context = "default"
-		}
+		row.null = null == 1
 		m.PIN = strings.TrimSpace(m.PIN)
 		if strings.HasPrefix(m.PIN, "*") {
 			// app_voicemail's realtime loader refuses a password starting
@@ -353,96 +439,207 @@ func (r *Realtime) Mailboxes(ctx context.Context) ([]tollguard.Mailbox, []string
 		if strings.HasPrefix(m.PIN, "-") {
 			m.Locked, m.PIN = true, m.PIN[1:]
 		}
-		m.Source, m.Where = r.Name(), fmt.Sprintf("%s row %d", r.table(), id)
+		m.Source, m.Where = r.Name(), fmt.Sprintf("%s row %d", r.table(), row.id)
 		if d.odbc {
-			m.Where = fmt.Sprintf("%s row of %s", r.table(), m.Key())
+			m.Where = fmt.Sprintf("%s row of %s", r.table(), label(*m))
 		}
-		seen[m.Key()]++
-		out = append(out, m)
+		out = append(out, row)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, nil, fmt.Errorf("read realtime voicemail table %s: %w", r.table(), r.scrub(err))
 	}
-	// app_voicemail reads one row of a mailbox (ast_load_realtime: the
-	// first the database returns, in no set order), so which of several
-	// rows' PINs is in force is unknown, and a new PIN in one of them
-	// may never be asked for. Which rows are a mailbox's is the
-	// database's comparison, as in app_voicemail's lookup (a
-	// case-insensitive collation takes 'Sales' as 'sales'): count them
-	// as the writers do, or they skip rows reported as fixable.
-	byHand := map[string]string{}
+	j := &judge{r: r, db: db, odbc: d.odbc, lk: lk, rows: out, sets: map[string]rowSet{}}
+	boxes := make([]tollguard.Mailbox, len(out))
 	var problems []string
-	for _, m := range out {
-		key := m.Key()
-		if _, done := byHand[key]; done {
-			continue
-		}
-		n, ids, err := r.rowsOf(ctx, db, d, m)
+	reported := map[string]bool{}
+	for i := range out {
+		hand, problem, err := j.row(ctx, i)
 		if err != nil {
 			return nil, nil, err
 		}
-		byHand[key] = ""
-		if n < 2 && seen[key] < 2 {
-			continue
+		boxes[i] = out[i].Mailbox
+		boxes[i].ByHand = hand
+		if problem != "" && !reported[problem] {
+			reported[problem] = true
+			problems = append(problems, problem)
 		}
-		n = max(n, seen[key])
-		rows := fmt.Sprintf("%d rows of %s", n, r.table())
-		var notes []string
-		if !d.odbc {
-			notes = append(notes, "rowids "+strings.Join(ids, ", "))
-		}
-		if n > seen[key] {
-			notes = append(notes, "the database takes differently written ones, such as in another letter case, as the same")
-		}
-		if len(notes) > 0 {
-			rows += " (" + strings.Join(notes, "; ") + ")"
-		}
-		byHand[key] = fmt.Sprintf("mailbox %s is in %s, and app_voicemail reads only the first row the database returns: "+
-			"keep one row for %s in %s, with a random PIN (digits), and delete the others", key, rows, key, r.table())
-		problems = append(problems, fmt.Sprintf("mailbox %s is in %s: app_voicemail reads only the first row the database returns, so tollguard changes none of their PINs (--apply): keep one row per mailbox and context", key, rows))
 	}
-	for i := range out {
-		out[i].ByHand = byHand[out[i].Key()]
-	}
-	return out, problems, nil
+	return boxes, problems, nil
 }
 
-// rowsOf counts the rows the database takes as m's mailbox, with the
-// condition the writers use, and lists their rowids (SQLite).
-func (r *Realtime) rowsOf(ctx context.Context, db *sql.DB, d realtimeDSN, m tollguard.Mailbox) (int, []string, error) {
-	where, args := keyWhere(m)
-	fail := func(err error) (int, []string, error) {
-		return 0, nil, fmt.Errorf("read realtime voicemail table %s: %w", r.table(), r.scrub(err))
+// rowSet is the rows the database matches to a condition: how many,
+// and their rowids (SQLite).
+type rowSet struct {
+	n   int
+	ids []string
+}
+
+// judge decides, row by row, whether a new PIN would be the one
+// app_voicemail asks for, and if not what the admin changes instead.
+type judge struct {
+	r    *Realtime
+	db   *sql.DB
+	odbc bool
+	lk   lookupModel
+	rows []rtRow
+	sets map[string]rowSet // by condition and arguments
+}
+
+// match counts the rows the database takes as matching where: its own
+// comparison, as in app_voicemail's lookup (a case-insensitive
+// collation takes 'Sales' as 'sales'), and the writers'.
+func (j *judge) match(ctx context.Context, where string, args ...any) (rowSet, error) {
+	key := fmt.Sprintf("%s\x00%q", where, args)
+	if s, ok := j.sets[key]; ok {
+		return s, nil
 	}
-	if d.odbc {
-		var n int
-		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+r.table()+` WHERE `+where, args...).Scan(&n); err != nil {
+	fail := func(err error) (rowSet, error) {
+		return rowSet{}, fmt.Errorf("read realtime voicemail table %s: %w", j.r.table(), j.r.scrub(err))
+	}
+	var s rowSet
+	if j.odbc {
+		if err := j.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+j.r.table()+` WHERE `+where, args...).Scan(&s.n); err != nil {
 			return fail(err)
 		}
-		return n, nil, nil
+	} else {
+		rows, err := j.db.QueryContext(ctx, `SELECT rowid FROM `+j.r.table()+` WHERE `+where+` ORDER BY rowid`, args...)
+		if err != nil {
+			return fail(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				return fail(err)
+			}
+			s.ids = append(s.ids, fmt.Sprint(id))
+		}
+		if err := rows.Err(); err != nil {
+			return fail(err)
+		}
+		s.n = len(s.ids)
 	}
-	rows, err := db.QueryContext(ctx, `SELECT rowid FROM `+r.table()+` WHERE `+where+` ORDER BY rowid`, args...)
+	j.sets[key] = s
+	return s, nil
+}
+
+// describe is "N rows of TABLE (rowids ...; ...)" for the rows of s,
+// seen of which were read as the same (exactly equal) ones; with also
+// listing the mailboxes they hold.
+func (j *judge) describe(s rowSet, seen int, also []string) string {
+	n := max(s.n, seen)
+	var notes []string
+	if len(s.ids) > 0 {
+		notes = append(notes, "rowids "+strings.Join(s.ids, ", "))
+	}
+	if len(also) > 0 {
+		notes = append(notes, strings.Join(also, ", "))
+	}
+	if n > seen {
+		notes = append(notes, "the database takes differently written ones, such as in another letter case, as the same")
+	}
+	out := fmt.Sprintf("%d rows of %s", n, j.r.table())
+	if len(notes) > 0 {
+		out += " (" + strings.Join(notes, "; ") + ")"
+	}
+	return out
+}
+
+// unknownProblem is reported once when a row is left alone because
+// voicemail.conf was not read.
+const unknownProblem = "[audit.pins] voicemail_conf is not set, so tollguard does not know how app_voicemail looks realtime mailboxes up " +
+	"(voicemail.conf's [general] searchcontexts) nor which mailboxes voicemail.conf and users.conf define ahead of the table: " +
+	"--apply rewrites only rows with a context whose mailbox number is in no other row; set voicemail_conf"
+
+// row judges row i: "" for a row whose new PIN is the one asked for,
+// else what the admin changes (ByHand) and a problem to report.
+func (j *judge) row(ctx context.Context, i int) (hand, problem string, err error) {
+	m, lk, tbl := j.rows[i].Mailbox, j.lk, j.r.table()
+	if def := lk.hiddenBy(m); def != "" {
+		box, how := m.Key(), " (its context in any letter case)"
+		if lk.search {
+			box, how = m.Mailbox, fmt.Sprintf(" (with searchcontexts = yes a mailbox %s in any context there hides every row of that number)", m.Mailbox)
+		}
+		hand = fmt.Sprintf("mailbox %s is also defined at %s%s, and app_voicemail looks there before %s, so it never reads this row: its PIN is not in force; "+
+			"delete the row, or delete that definition and give the row a random PIN (digits)", box, def, how, tbl)
+		return hand, fmt.Sprintf("%s (mailbox %s) is never read: app_voicemail finds the mailbox at %s first%s, so tollguard leaves its PIN alone (--apply): delete the row or that definition", m.Where, label(m), def, how), nil
+	}
+	if !lk.readable(m) {
+		// A lookup names a context ("default" if the dialplan names
+		// none) unless searchcontexts is on and the dialplan names none.
+		what, reads := "an empty context", fmt.Sprintf("reads it only for a mailbox named with an empty context (%s@, as VoiceMail(%s@${CTX}) gives with CTX unset)", m.Mailbox, m.Mailbox)
+		if j.rows[i].null {
+			what, reads = "no context (NULL)", "never reads it (NULL equals no context a lookup names)"
+		}
+		fix := "set its context to the mailbox's voicemail context (default, if the dialplan names none) and its password to a random PIN (digits), or delete the row"
+		if !lk.known {
+			hand = fmt.Sprintf("%s has %s, and app_voicemail reads such a row only with searchcontexts = yes in voicemail.conf's [general] (a mailbox named without a context is then looked up by its number alone); "+
+				"tollguard does not know that setting, as [audit.pins] voicemail_conf is not set: set voicemail_conf and run the audit again, or %s", m.Where, what, fix)
+			return hand, unknownProblem, nil
+		}
+		hand = fmt.Sprintf("%s has %s, and with searchcontexts off app_voicemail looks a mailbox up by its number and context (default, if the dialplan names none), so it %s: %s", m.Where, what, reads, fix)
+		return hand, fmt.Sprintf("%s (mailbox %s) has %s, so app_voicemail %s; tollguard leaves its PIN alone (--apply): give the row its context, or delete it", m.Where, m.Mailbox, what, reads), nil
+	}
+	// Rows a lookup reading this one may return in its place (as
+	// setPIN counts them): then which PIN is asked is unknown.
+	seenKey, seenBox := 0, 0
+	var boxes []string
+	for _, o := range j.rows {
+		if o.Mailbox.Mailbox != m.Mailbox {
+			continue
+		}
+		seenBox++
+		if l := label(o.Mailbox); !slices.Contains(boxes, l) {
+			boxes = append(boxes, l)
+		}
+		if o.Context == m.Context {
+			seenKey++
+		}
+	}
+	where, args := lk.answers(m)
+	s, err := j.match(ctx, where, args...)
 	if err != nil {
-		return fail(err)
+		return "", "", err
 	}
-	defer rows.Close()
-	var ids []string
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return fail(err)
+	seen := seenBox
+	if lk.known && !lk.search {
+		seen = seenKey
+	}
+	if max(s.n, seen) < 2 {
+		return "", "", nil
+	}
+	if !lk.search {
+		// Rows of its own context, whatever the setting.
+		k, err := j.match(ctx, `mailbox = ? AND context = ?`, m.Mailbox, m.Context)
+		if err != nil {
+			return "", "", err
 		}
-		ids = append(ids, fmt.Sprint(id))
+		if max(k.n, seenKey) > 1 {
+			rows := j.describe(k, seenKey, nil)
+			hand = fmt.Sprintf("mailbox %s is in %s, and app_voicemail reads only the first row the database returns: "+
+				"keep one row for %s in %s, with a random PIN (digits), and delete the others", m.Key(), rows, m.Key(), tbl)
+			return hand, fmt.Sprintf("mailbox %s is in %s: app_voicemail reads only the first row the database returns, so tollguard changes none of their PINs (--apply): keep one row per mailbox and context", m.Key(), rows), nil
+		}
 	}
-	if err := rows.Err(); err != nil {
-		return fail(err)
+	rows := j.describe(s, seenBox, boxes)
+	if !lk.known {
+		hand = fmt.Sprintf("mailbox %s is in %s, and with searchcontexts = yes in voicemail.conf's [general] app_voicemail looks a mailbox named without a context up by its number alone and reads only the first row the database returns; "+
+			"tollguard does not know that setting, as [audit.pins] voicemail_conf is not set: set voicemail_conf and run the audit again, or give each of these rows a random PIN (digits)", m.Mailbox, rows)
+		return hand, unknownProblem, nil
 	}
-	return len(ids), ids, nil
+	hand = fmt.Sprintf("mailbox %s is in %s, and with searchcontexts = yes app_voicemail looks a mailbox named without a context up by its number alone and reads only the first row the database returns: "+
+		"keep one row for mailbox %s in %s, with a random PIN (digits), and delete the others or give them numbers of their own", m.Mailbox, rows, m.Mailbox, tbl)
+	return hand, fmt.Sprintf("mailbox %s is in %s: with searchcontexts = yes app_voicemail reads only the first row the database returns for it, so tollguard changes none of their PINs (--apply): keep one row per mailbox number", m.Mailbox, rows), nil
 }
 
 // SetPINs updates the rows in one transaction, each only if its
-// password is still the one read.
+// password is still the one read and app_voicemail still reads it
+// alone (voicemail.conf is read again).
 func (r *Realtime) SetPINs(ctx context.Context, changes []tollguard.PINChange) ([]tollguard.PINChange, error) {
+	lk, err := r.lookup()
+	if err != nil {
+		return nil, err
+	}
 	db, d, err := r.open(ctx)
 	if err != nil {
 		return nil, err
@@ -459,7 +656,7 @@ func (r *Realtime) SetPINs(ctx context.Context, changes []tollguard.PINChange) (
 		if c.Mailbox.Locked {
 			old, pin = "-"+old, "-"+pin
 		}
-		ok, err := r.setPIN(ctx, tx, c.Mailbox, old, pin, d.odbc)
+		ok, err := r.setPIN(ctx, tx, lk, c.Mailbox, old, pin, d.odbc)
 		if err != nil {
 			return nil, err
 		}
@@ -471,15 +668,6 @@ func (r *Realtime) SetPINs(ctx context.Context, changes []tollguard.PINChange) (
 		return nil, r.scrub(err)
 	}
 	return done, nil
-}
-
-// keyWhere is the condition that a row is m's (context, mailbox), where
-// an empty or NULL context is "default" as Mailboxes reads it.
-func keyWhere(m tollguard.Mailbox) (string, []any) {
-	if m.Context == "default" {
-		return `mailbox = ? AND (context = ? OR context = '' OR context IS NULL)`, []any{m.Mailbox, m.Context}
-	}
-	return `mailbox = ? AND context = ?`, []any{m.Mailbox, m.Context}
 }
 
 // pinGuard is the condition that the row's password is still old, as
@@ -494,12 +682,13 @@ func pinGuard(old string) (string, []any) {
 // errManyRows aborts the transaction: an update matched more than one row.
 var errManyRows = errors.New("matched more than one row")
 
-// setPIN updates m's row if it is still the mailbox's one row (one
-// added meanwhile leaves app_voicemail reading either: see Mailboxes)
-// and its password is still old. An SQLite row is also held to the
-// rowid Mailboxes read; through ODBC (MySQL, PostgreSQL, ...) there is
-// no such thing, and an update that matched several rows aborts.
-func (r *Realtime) setPIN(ctx context.Context, tx *sql.Tx, m tollguard.Mailbox, old, pin string, odbc bool) (bool, error) {
+// setPIN updates m's row if app_voicemail still reads it and no other
+// row may answer its lookups (one added meanwhile leaves app_voicemail
+// reading either: see Mailboxes), and its password is still old. An
+// SQLite row is also held to the rowid Mailboxes read; through ODBC
+// (MySQL, PostgreSQL, ...) there is no such thing, and an update that
+// matched several rows aborts.
+func (r *Realtime) setPIN(ctx context.Context, tx *sql.Tx, lk lookupModel, m tollguard.Mailbox, old, pin string, odbc bool) (bool, error) {
 	fail := func(err error) (bool, error) {
 		return false, fmt.Errorf("update realtime mailbox %s: %w", m.Key(), r.scrub(err))
 	}
@@ -509,14 +698,18 @@ func (r *Realtime) setPIN(ctx context.Context, tx *sql.Tx, m tollguard.Mailbox, 
 			return false, fmt.Errorf("realtime mailbox %s: bad row reference %q", m.Key(), m.Where)
 		}
 	}
-	where, args := keyWhere(m)
+	if !lk.readable(m) {
+		return false, nil // never read, or not knowing whether it is
+	}
+	where, args := lk.answers(m)
 	var rows int64
 	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+r.table()+` WHERE `+where, args...).Scan(&rows); err != nil {
 		return fail(err)
 	}
 	if rows != 1 {
-		return false, nil // gone, or in several rows since it was read
+		return false, nil // gone, or another row may answer since it was read
 	}
+	where, args = rowWhere(m)
 	if !odbc {
 		where, args = `rowid = ? AND `+where, append([]any{id}, args...)
 	}

@@ -77,7 +77,10 @@ func TestODBCRealtimeRoundTrip(t *testing.T) {
 		('default', '7000', '111111', 'Raced', NULL),
 		('dup', '2000', '0000', 'One', NULL),
 		('dup', '2000', '0000', 'Two', NULL)`)
-	src := &voicemail.Realtime{DSN: dsn + ";PWD=odbc-secret"} // the SQLite driver ignores PWD
+	// The SQLite driver ignores PWD. searchcontexts is off: 1001@default
+	// and 1001@sales are two mailboxes, and the row without a context is
+	// never read.
+	src := &voicemail.Realtime{DSN: dsn + ";PWD=odbc-secret", Conf: realtimeConf(t, "[general]\n", "")}
 	if !voicemail.ODBCSupported() {
 		t.Fatal("built with the odbc tag but ODBC is off")
 	}
@@ -104,20 +107,26 @@ func TestODBCRealtimeRoundTrip(t *testing.T) {
 		"2000@dup|0000||One||voicemail row of 2000@dup",
 		"2000@dup|0000||Two||voicemail row of 2000@dup",
 		"3002@sales|620493||Ken|ken@example.com|voicemail row of 3002@sales",
-		"5000@default|123456||||voicemail row of 5000@default",
+		"5000@|123456||||voicemail row of 5000 with no context",
 		"7000@default|111111||Raced||voicemail row of 7000@default",
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("mailboxes:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	if len(problems) != 1 || !strings.Contains(problems[0], "mailbox 2000@dup is in 2 rows of voicemail") {
-		t.Errorf("problems %q: want the duplicated mailbox once", problems)
+	if len(problems) != 2 || !strings.Contains(problems[0], "voicemail row of 5000 with no context (mailbox 5000) has no context (NULL), so app_voicemail never reads it") ||
+		!strings.Contains(problems[1], "mailbox 2000@dup is in 2 rows of voicemail") {
+		t.Errorf("problems %q: want the row without a context, and the duplicated mailbox once", problems)
 	}
-	// app_voicemail reads one of its rows: both are left to the admin.
+	// app_voicemail reads one of 2000@dup's rows, and never 5000's:
+	// they are left to the admin.
 	for _, m := range boxes {
 		want := ""
-		if m.Key() == "2000@dup" {
+		switch m.Key() {
+		case "2000@dup":
 			want = "mailbox 2000@dup is in 2 rows of voicemail, and app_voicemail reads only the first row the database returns: keep one row for 2000@dup in voicemail, with a random PIN (digits), and delete the others"
+		case "5000@":
+			want = "voicemail row of 5000 with no context has no context (NULL), and with searchcontexts off app_voicemail looks a mailbox up by its number and context (default, if the dialplan names none), so it never reads it (NULL equals no context a lookup names): " +
+				"set its context to the mailbox's voicemail context (default, if the dialplan names none) and its password to a random PIN (digits), or delete the row"
 		}
 		if m.ByHand != want {
 			t.Errorf("%s: ByHand %q, want %q", m.Key(), m.ByHand, want)
@@ -136,12 +145,13 @@ func TestODBCRealtimeRoundTrip(t *testing.T) {
 	}
 	sort.Strings(weak)
 	wantWeak := []string{
-		tollguard.AuditCheckSource + " voicemail:" + src.Name(),
+		tollguard.AuditCheckSource + " voicemail:" + src.Name(), // the row without a context
+		tollguard.AuditCheckSource + " voicemail:" + src.Name(), // 2000@dup
 		tollguard.AuditCheckWeakPIN + " mailbox:1001@default",
 		tollguard.AuditCheckWeakPIN + " mailbox:1002@default",
 		tollguard.AuditCheckWeakPIN + " mailbox:2000@dup",
 		tollguard.AuditCheckWeakPIN + " mailbox:2000@dup",
-		tollguard.AuditCheckWeakPIN + " mailbox:5000@default",
+		tollguard.AuditCheckWeakPIN + " mailbox:5000@",
 		tollguard.AuditCheckWeakPIN + " mailbox:7000@default",
 	}
 	sort.Strings(wantWeak)
@@ -153,13 +163,13 @@ func TestODBCRealtimeRoundTrip(t *testing.T) {
 	}
 
 	// SetPINs: 7000's password changes after it was read, so it is left
-	// alone; the duplicated 2000@dup is left alone; the rest change, 1002
-	// staying locked, and 1001@sales (same mailbox, other context) is
-	// not touched.
+	// alone; the duplicated 2000@dup and 5000, never read, are left
+	// alone; the rest change, 1002 staying locked, and 1001@sales (same
+	// mailbox, other context) is not touched.
 	if _, err := db.Exec(`UPDATE voicemail SET password = '222222' WHERE mailbox = '7000'`); err != nil {
 		t.Fatal(err)
 	}
-	newPIN := map[string]string{"1001@default": "480913", "1002@default": "571824", "5000@default": "693025",
+	newPIN := map[string]string{"1001@default": "480913", "1002@default": "571824", "5000@": "693025",
 		"7000@default": "704136", "2000@dup": "815247"}
 	var changes []tollguard.PINChange
 	for _, m := range boxes {
@@ -176,12 +186,12 @@ func TestODBCRealtimeRoundTrip(t *testing.T) {
 		doneKeys = append(doneKeys, c.Mailbox.Key())
 	}
 	sort.Strings(doneKeys)
-	if want := []string{"1001@default", "1002@default", "5000@default"}; !reflect.DeepEqual(doneKeys, want) {
+	if want := []string{"1001@default", "1002@default"}; !reflect.DeepEqual(doneKeys, want) {
 		t.Errorf("done %q, want %q", doneKeys, want)
 	}
 	wantPW := map[string]string{
 		"1001@default": "480913", "1001@sales": "839217", "1002@default": "-571824", "3002@sales": "620493",
-		"5000@NULL": "693025", "7000@default": "222222", "2000@dup": "0000", "2000@dup#2": "0000",
+		"5000@NULL": " 123456 ", "7000@default": "222222", "2000@dup": "0000", "2000@dup#2": "0000",
 	}
 	if after := passwords(t, db); !reflect.DeepEqual(after, wantPW) {
 		t.Errorf("table after SetPINs:\n%v\nwant\n%v", after, wantPW)
@@ -350,5 +360,36 @@ func TestODBCRealtimeSeveralRowsAsTheDatabaseCompares(t *testing.T) {
 	}
 	if want := []string{"rewrite_pin mailbox:3000@sales"}; !reflect.DeepEqual(acts, want) {
 		t.Errorf("actions %q, want %q", acts, want)
+	}
+}
+
+// TestODBCRealtimeRowWithoutContext: through ODBC, where a row is found
+// by mailbox and context, a row without a context is written only where
+// app_voicemail reads it alone (searchcontexts on, its number in no
+// other row), and 1001@default beside such a row is its mailbox's one
+// row with searchcontexts off.
+func TestODBCRealtimeRowWithoutContext(t *testing.T) {
+	const rows = `('default', '1001', '1234', NULL, NULL), (NULL, '1001', '1111', NULL, NULL), ('', '1001', '2222', NULL, NULL),
+		(NULL, '5000', '5000', NULL, NULL), ('', '6000', '6000', NULL, NULL), ('sales', '7000', '7000', NULL, NULL), ('sales', '1001', '3333', NULL, NULL)`
+	for _, tc := range []struct {
+		conf    string
+		written []string
+	}{
+		{"[general]\n", []string{"1001@default", "1001@sales", "7000@sales"}},
+		{"[general]\nsearchcontexts = yes\n", []string{"5000@NULL", "6000@", "7000@sales"}},
+	} {
+		db, dsn := odbcTable(t, rows)
+		before := passwords(t, db)
+		got := applyEvery(t, &voicemail.Realtime{DSN: dsn, Conf: realtimeConf(t, tc.conf, "")})
+		var written []string
+		for k, pw := range passwords(t, db) {
+			if pw != before[k] {
+				written = append(written, k)
+			}
+		}
+		sort.Strings(written)
+		if !reflect.DeepEqual(written, tc.written) {
+			t.Errorf("%q: rows written %q, want %q (mailboxes %v)", tc.conf, written, tc.written, got)
+		}
 	}
 }

@@ -139,6 +139,13 @@ func keyOf(f *File, entry int) lineKey {
 // secret.conf that cannot be read leaves the mailbox out, with a
 // problem: its PIN is unknown.
 func (s *Source) locate(t, ut *Tree) ([]located, []string) {
+	out, problems, _ := s.locateDefined(t, ut)
+	return out, problems
+}
+
+// locateDefined is locate, and also every mailbox app_voicemail loads
+// (by boxKey, with where it is defined), those whose PIN is unknown too.
+func (s *Source) locateDefined(t, ut *Tree) ([]located, []string, map[string]string) {
 	problems := append([]string(nil), t.Problems...)
 	if name, cmd, ok := strings.Cut(t.ExternPass, "="); ok && strings.TrimSpace(cmd) != "" {
 		problems = append(problems, fmt.Sprintf("%s: [general] %s = %s: voicemail PINs are also kept by that program; "+
@@ -156,15 +163,6 @@ func (s *Source) locate(t, ut *Tree) ([]located, []string) {
 		return rs
 	}
 	first := map[string]string{} // boxKey → where it was defined
-	// boxKey is how app_voicemail finds a mailbox it already has: by
-	// name and context, in any letter case, or by name alone with
-	// searchcontexts; a second definition is ignored (again).
-	boxKey := func(name, ctx string) string {
-		if t.SearchContexts {
-			return strings.ToLower(name)
-		}
-		return strings.ToLower(name) + "@" + strings.ToLower(ctx)
-	}
 	again := func(at, name, ctx, prev string) {
 		problems = append(problems, fmt.Sprintf("%s: mailbox %s@%s is defined again (first at %s); app_voicemail ignores this definition, so it is not audited", at, name, ctx, prev))
 	}
@@ -226,7 +224,7 @@ func (s *Source) locate(t, ut *Tree) ([]located, []string) {
 				problems = append(problems, fmt.Sprintf("%s: users.conf mailbox %s@%s begins with '*', which app_voicemail ignores; rename the category", at, name, ctx))
 				continue
 			}
-			key := boxKey(name, ctx)
+			key := boxKey(t.SearchContexts, name, ctx)
 			if prev, ok := first[key]; ok {
 				again(at, name, ctx, prev)
 				continue
@@ -283,7 +281,7 @@ func (s *Source) locate(t, ut *Tree) ([]located, []string) {
 			problems = append(problems, fmt.Sprintf("%s: mailbox %s@%s begins with '*', which app_voicemail ignores (a caller's '*' jumps to extension a); remove the line", at, e.Mailbox, box.Context))
 			continue
 		}
-		key := boxKey(e.Mailbox, box.Context)
+		key := boxKey(t.SearchContexts, e.Mailbox, box.Context)
 		if prev, ok := first[key]; ok {
 			if prev != at {
 				again(at, e.Mailbox, box.Context, prev)
@@ -358,7 +356,18 @@ func (s *Source) locate(t, ut *Tree) ([]located, []string) {
 			b.ByHand = fmt.Sprintf("the line at %s is not this mailbox's alone: give it a line of its own with a random PIN (digits)", b.Where) + reloadByHand
 		}
 	}
-	return out, problems
+	return out, problems, first
+}
+
+// boxKey is how app_voicemail's find_user finds a mailbox it has loaded:
+// by name and context, in any letter case, or by name alone with
+// searchcontexts. A second definition is ignored (again), and a
+// realtime row of a mailbox it has is never read.
+func boxKey(search bool, name, ctx string) string {
+	if search {
+		return strings.ToLower(name)
+	}
+	return strings.ToLower(name) + "@" + strings.ToLower(ctx)
 }
 
 // usersHand is what the admin changes instead of --apply for users.conf

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+	_ "github.com/mattn/go-sqlite3"
 
 	"github.com/tollguard/tollguard"
 	"github.com/tollguard/tollguard/ari"
@@ -204,6 +206,39 @@ func TestCLIAuditPinsApply(t *testing.T) {
 	}
 	if out := c.ok("audit", "runs"); !strings.Contains(out, "pins") {
 		t.Errorf("runs table: %s", out)
+	}
+}
+
+// TestCLIAuditPinsRealtimeReadsVoicemailConf: the realtime table is
+// judged with voicemail_conf's [general] searchcontexts: off, 1001@default
+// and 1001@sales are two mailboxes, each rewritten; not knowing it, both
+// were left, as app_voicemail might read either for a plain 1001.
+func TestCLIAuditPinsRealtimeReadsVoicemailConf(t *testing.T) {
+	dir := t.TempDir()
+	conf, table := filepath.Join(dir, "voicemail.conf"), filepath.Join(dir, "realtime.sqlite3")
+	if err := os.WriteFile(conf, []byte("[general]\nsearchcontexts = no\n[default]\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite3", table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`CREATE TABLE voicemail (uniqueid INTEGER PRIMARY KEY, context TEXT, mailbox TEXT, password TEXT, fullname TEXT, email TEXT);
+		INSERT INTO voicemail(context, mailbox, password) VALUES ('default', '1001', '1234'), ('sales', '1001', '1111')`); err != nil {
+		t.Fatal(err)
+	}
+	c := newAuditCLI(t, fmt.Sprintf("[audit.pins]\nvoicemail_conf = %q\nrealtime_dsn = %q\n", conf, "sqlite3://"+table))
+	var run tollguard.AuditRun
+	if out := c.ok("audit", "pins", "--apply", "--json"); json.Unmarshal([]byte(out), &run) != nil {
+		t.Fatalf("output: %s", out)
+	}
+	var acts []string
+	for _, a := range run.Actions {
+		acts = append(acts, a.Kind+" "+a.Subject)
+	}
+	if want := []string{"rewrite_pin mailbox:1001@default", "rewrite_pin mailbox:1001@sales"}; strings.Join(acts, "|") != strings.Join(want, "|") {
+		t.Errorf("actions %q, want %q", acts, want)
 	}
 }
 

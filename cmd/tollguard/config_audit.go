@@ -269,11 +269,14 @@ func (a *AuditConfig) maskSecrets() { a.Pins.RealtimeDSN = voicemail.MaskDSN(a.P
 // Mailboxes are the configured voicemail sources.
 func (a *AuditConfig) Mailboxes(now func() time.Time) []tollguard.MailboxSource {
 	var out []tollguard.MailboxSource
+	var conf *voicemail.Source
 	if p := a.Pins; p.VoicemailConf != "" {
-		out = append(out, &voicemail.Source{Path: p.VoicemailConf, ConfigDir: p.ConfigDir, UsersConf: p.UsersConf, BackupDir: p.BackupDir, SpoolDir: p.SpoolDir, Now: now})
+		conf = &voicemail.Source{Path: p.VoicemailConf, ConfigDir: p.ConfigDir, UsersConf: p.UsersConf, BackupDir: p.BackupDir, SpoolDir: p.SpoolDir, Now: now}
+		out = append(out, conf)
 	}
 	if p := a.Pins; p.RealtimeDSN != "" {
-		out = append(out, &voicemail.Realtime{DSN: p.RealtimeDSN, Table: p.RealtimeTable})
+		// voicemail.conf says which rows app_voicemail reads.
+		out = append(out, &voicemail.Realtime{DSN: p.RealtimeDSN, Table: p.RealtimeTable, Conf: conf})
 	}
 	return out
 }

@@ -1,0 +1,252 @@
+package voicemail_test
+
+import (
+	"context"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/tollguard/tollguard"
+	"github.com/tollguard/tollguard/voicemail"
+)
+
+// realtimeConf writes voicemail.conf (and users.conf, unless uc is "")
+// in a new directory, as the Conf a Realtime reads.
+func realtimeConf(t *testing.T, vc, uc string) *voicemail.Source {
+	t.Helper()
+	dir := t.TempDir()
+	writeConf(t, filepath.Join(dir, "voicemail.conf"), vc)
+	if uc != "" {
+		writeConf(t, filepath.Join(dir, "users.conf"), uc)
+	}
+	return &voicemail.Source{Path: filepath.Join(dir, "voicemail.conf"), SpoolDir: t.TempDir()}
+}
+
+// applyEvery offers every mailbox src lists to SetPINs and checks that
+// exactly those without ByHand are written (one offered and skipped
+// would be reported as changed while the audit ran, run after run). It
+// returns the mailboxes with their ByHand, "" for those written.
+func applyEvery(t *testing.T, src tollguard.MailboxSource) map[string]string {
+	t.Helper()
+	ctx := context.Background()
+	boxes, _, err := src.Mailboxes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var changes []tollguard.PINChange
+	for i, m := range boxes {
+		changes = append(changes, tollguard.PINChange{Mailbox: m, NewPIN: "90" + strings.Repeat(string(rune('1'+i%9)), 5)})
+	}
+	done, err := src.SetPINs(ctx, changes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	written := map[string]bool{}
+	for _, c := range done {
+		written[c.Mailbox.Where] = true
+	}
+	out := map[string]string{}
+	for _, m := range boxes {
+		if written[m.Where] == (m.ByHand != "") {
+			t.Errorf("%s (%s): written %v, by hand %q", m.Key(), m.Where, written[m.Where], m.ByHand)
+		}
+		out[m.Where+" "+m.Key()] = m.ByHand
+	}
+	return out
+}
+
+// TestRealtimeRowWithoutContext: app_voicemail's realtime lookup
+// (find_user_realtime) asks for mailbox and context, "default" when the
+// dialplan names none, which never matches a NULL context (an empty one
+// only for a mailbox named "1001@"); only with searchcontexts = yes and
+// no context named does it ask for the mailbox alone, and then reads
+// the first row of that number the database returns, whatever its
+// context. So a row without a context is never read with searchcontexts
+// off (it was read as 1001@default: rewritten, and its owner mailed, or
+// beside a real 1001@default row both were left as duplicates), and
+// with it on it is one of the mailbox number's rows. Without
+// voicemail.conf, tollguard does not know which, and rewrites neither.
+func TestRealtimeRowWithoutContext(t *testing.T) {
+	const rows = `CREATE TABLE voicemail (uniqueid INTEGER PRIMARY KEY, context TEXT, mailbox TEXT, password TEXT, fullname TEXT, email TEXT, pager TEXT);
+		INSERT INTO voicemail(context, mailbox, password, fullname, email) VALUES
+			('default', '1001', '1234', 'Alice', 'alice@example.com'),
+			(NULL, '1001', '1111', 'Alice again', 'alice2@example.com'),
+			(NULL, '5000', '5000', 'Nell', 'nell@example.com'),
+			('', '6000', '6000', 'Emma', 'emma@example.com'),
+			('sales', '7000', '7000', 'Sam', 'sam@example.com')`
+	noContext := func(row, what, how string) string {
+		return "voicemail row " + row + " has " + what + ", and with searchcontexts off app_voicemail looks a mailbox up by its number and context (default, if the dialplan names none), so it " + how +
+			": set its context to the mailbox's voicemail context (default, if the dialplan names none) and its password to a random PIN (digits), or delete the row"
+	}
+	unknown := func(row, what string) string {
+		return "voicemail row " + row + " has " + what + ", and app_voicemail reads such a row only with searchcontexts = yes in voicemail.conf's [general] (a mailbox named without a context is then looked up by its number alone); " +
+			"tollguard does not know that setting, as [audit.pins] voicemail_conf is not set: set voicemail_conf and run the audit again, or set its context"
+	}
+	for _, tc := range []struct {
+		name string
+		conf string // voicemail.conf; "-" for none
+		want map[string]string
+		mail []string
+	}{
+		{name: "SearchContextsOff", conf: "[general]\n[default]\n", want: map[string]string{
+			"voicemail row 1 1001@default": "",
+			"voicemail row 2 1001@":        noContext("2", "no context (NULL)", "never reads it (NULL equals no context a lookup names)"),
+			"voicemail row 3 5000@":        noContext("3", "no context (NULL)", "never reads it (NULL equals no context a lookup names)"),
+			"voicemail row 4 6000@":        noContext("4", "an empty context", "reads it only for a mailbox named with an empty context (6000@, as VoiceMail(6000@${CTX}) gives with CTX unset)"),
+			"voicemail row 5 7000@sales":   "",
+		}, mail: []string{"alice@example.com", "sam@example.com"}},
+		{name: "SearchContextsOn", conf: "[general]\nsearchcontexts = yes\n", want: map[string]string{
+			"voicemail row 1 1001@default": "mailbox 1001 is in 2 rows of voicemail (rowids 1, 2; 1001@default, 1001 with no context), and with searchcontexts = yes app_voicemail looks a mailbox named without a context up by its number alone " +
+				"and reads only the first row the database returns: keep one row for mailbox 1001 in voicemail, with a random PIN (digits), and delete the others or give them numbers of their own",
+			"voicemail row 2 1001@":      "mailbox 1001 is in 2 rows of voicemail (rowids 1, 2; 1001@default, 1001 with no context), and with searchcontexts = yes",
+			"voicemail row 3 5000@":      "",
+			"voicemail row 4 6000@":      "",
+			"voicemail row 5 7000@sales": "",
+		}, mail: []string{"emma@example.com", "nell@example.com", "sam@example.com"}},
+		{name: "NoVoicemailConf", conf: "-", want: map[string]string{
+			"voicemail row 1 1001@default": "mailbox 1001 is in 2 rows of voicemail (rowids 1, 2; 1001@default, 1001 with no context), and with searchcontexts = yes in voicemail.conf's [general] app_voicemail looks a mailbox named without a context up by its number alone " +
+				"and reads only the first row the database returns; tollguard does not know that setting, as [audit.pins] voicemail_conf is not set: set voicemail_conf and run the audit again",
+			"voicemail row 2 1001@":      unknown("2", "no context (NULL)"),
+			"voicemail row 3 5000@":      unknown("3", "no context (NULL)"),
+			"voicemail row 4 6000@":      unknown("4", "an empty context"),
+			"voicemail row 5 7000@sales": "",
+		}, mail: []string{"sam@example.com"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			file, _ := realtimeDB(t, rows)
+			src := &voicemail.Realtime{DSN: "sqlite3://" + file}
+			if tc.conf != "-" {
+				src.Conf = realtimeConf(t, tc.conf, "")
+			}
+			e, _, _ := env(t, src)
+			m := &mailer{}
+			e.Mailer, e.Settings.NotifyOwners = m, true
+			run, err := tollguard.RunAudit(context.Background(), e, tollguard.PINsAudit{}, true, "cli", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range run.Findings {
+				if f.Check == tollguard.AuditCheckWeakPIN && !strings.HasPrefix(f.Subject, "mailbox:") {
+					t.Errorf("%s: %s", f.Subject, f.Message) // offered and skipped
+				}
+			}
+			var mailed []string
+			for _, s := range m.sent {
+				to, _, _ := strings.Cut(s, ": ")
+				mailed = append(mailed, to)
+			}
+			sort.Strings(mailed)
+			if !reflect.DeepEqual(mailed, tc.mail) {
+				t.Errorf("mailed %q, want %q: only owners whose new PIN app_voicemail asks for", mailed, tc.mail)
+			}
+			// The rows left are left for good: offering them again writes
+			// nothing, and each says what to change.
+			got := applyEvery(t, src)
+			for k, want := range tc.want {
+				hand, ok := got[k]
+				switch {
+				case !ok:
+					t.Errorf("%s: not listed (%v)", k, got)
+				case want == "" && hand != "":
+					t.Errorf("%s: by hand %q, want it rewritten", k, hand)
+				case !strings.HasPrefix(hand, want):
+					t.Errorf("%s: by hand\n%q\nwant it to start\n%q", k, hand, want)
+				}
+			}
+			if len(got) != len(tc.want) {
+				t.Errorf("mailboxes %v", got)
+			}
+		})
+	}
+}
+
+// TestRealtimeRowHiddenByConf: find_user looks in the mailboxes
+// voicemail.conf and users.conf define before it asks the table, by
+// name and context in any letter case, or with searchcontexts by name
+// alone: a row of such a mailbox is never read, so its PIN is left
+// alone (and its owner not mailed a PIN nobody asks for).
+func TestRealtimeRowHiddenByConf(t *testing.T) {
+	const rows = `CREATE TABLE voicemail (uniqueid INTEGER PRIMARY KEY, context TEXT, mailbox TEXT, password TEXT, fullname TEXT, email TEXT, pager TEXT);
+		INSERT INTO voicemail(context, mailbox, password) VALUES ('Default', '1001', '1234'), ('sales', '1001', '1111'), ('default', '2002', '2002'), ('sales', '3003', '3003')`
+	const uc = "[general]\nhasvoicemail = yes\n[2002]\nvmsecret = 739104\n"
+	for _, tc := range []struct {
+		name, vc string
+		want     map[string]string
+	}{
+		{name: "SearchContextsOff", vc: "[default]\n1001 => 502816\n", want: map[string]string{
+			"voicemail row 1 1001@Default": "mailbox 1001@Default is also defined at DIR/voicemail.conf:2 (its context in any letter case), and app_voicemail looks there before voicemail, so it never reads this row: its PIN is not in force; " +
+				"delete the row, or delete that definition and give the row a random PIN (digits)",
+			"voicemail row 2 1001@sales":   "",
+			"voicemail row 3 2002@default": "mailbox 2002@default is also defined at DIR/users.conf:3 (its context in any letter case), and app_voicemail looks there before voicemail, so it never reads this row:",
+			"voicemail row 4 3003@sales":   "",
+		}},
+		{name: "SearchContextsOn", vc: "[general]\nsearchcontexts = yes\n[other]\n1001 => 502816\n", want: map[string]string{
+			"voicemail row 1 1001@Default": "mailbox 1001 is also defined at DIR/voicemail.conf:4 (with searchcontexts = yes a mailbox 1001 in any context there hides every row of that number), " +
+				"and app_voicemail looks there before voicemail, so it never reads this row: its PIN is not in force",
+			"voicemail row 2 1001@sales":   "mailbox 1001 is also defined at DIR/voicemail.conf:4",
+			"voicemail row 3 2002@default": "mailbox 2002 is also defined at DIR/users.conf:3",
+			"voicemail row 4 3003@sales":   "",
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			file, _ := realtimeDB(t, rows)
+			conf := realtimeConf(t, tc.vc, uc)
+			src := &voicemail.Realtime{DSN: "sqlite3://" + file, Conf: conf}
+			_, problems, err := src.Mailboxes(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := applyEvery(t, src)
+			for k, want := range tc.want {
+				want = strings.ReplaceAll(want, "DIR", filepath.Dir(conf.Path))
+				if hand, ok := got[k]; !ok || !strings.HasPrefix(hand, want) || (want == "") != (hand == "") {
+					t.Errorf("%s: by hand\n%q\nwant it to start\n%q", k, hand, want)
+				}
+			}
+			if len(got) != len(tc.want) {
+				t.Errorf("mailboxes %v", got)
+			}
+			for _, p := range problems {
+				if !strings.Contains(p, ") is never read: app_voicemail finds the mailbox at "+filepath.Dir(conf.Path)) {
+					t.Errorf("problem %q", p)
+				}
+			}
+		})
+	}
+}
+
+// TestRealtimeSetPINsRereadsConf: SetPINs reads voicemail.conf again,
+// so a row that another row may answer for since the audit read it
+// (searchcontexts turned on) is not written.
+func TestRealtimeSetPINsRereadsConf(t *testing.T) {
+	ctx := context.Background()
+	file, db := realtimeDB(t, `CREATE TABLE voicemail (uniqueid INTEGER PRIMARY KEY, context TEXT, mailbox TEXT, password TEXT, fullname TEXT, email TEXT, pager TEXT);
+		INSERT INTO voicemail(context, mailbox, password) VALUES ('default', '1001', '1234'), ('sales', '1001', '1111'), ('sales', '2002', '2002')`)
+	conf := realtimeConf(t, "[general]\nsearchcontexts = no\n", "")
+	src := &voicemail.Realtime{DSN: "sqlite3://" + file, Conf: conf}
+	boxes, _, err := src.Mailboxes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var changes []tollguard.PINChange
+	for _, m := range boxes {
+		if m.ByHand != "" {
+			t.Errorf("%s: by hand %q", m.Key(), m.ByHand)
+		}
+		changes = append(changes, tollguard.PINChange{Mailbox: m, NewPIN: "480913"})
+	}
+	writeConf(t, conf.Path, "[general]\nsearchcontexts = yes\n")
+	done, err := src.SetPINs(ctx, changes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(done) != 1 || done[0].Mailbox.Key() != "2002@sales" {
+		t.Errorf("done %v, want 2002@sales only", done)
+	}
+	var n int
+	if err := db.QueryRow(`SELECT COUNT(*) FROM voicemail WHERE password = '480913'`).Scan(&n); err != nil || n != 1 {
+		t.Errorf("%d rows written (%v), want 1", n, err)
+	}
+}
