@@ -976,6 +976,17 @@ func TestPINsAuditSharedLinesByHand(t *testing.T) {
 		{name: "UsersConfVMSecretInheritedAfterOwn", vc: "[general]\nuserscontext = office\n", uc: "[general]\nhasvoicemail = yes\n[t](!)\nvmsecret = 1111\n[1001]\nvmsecret = 1234\n[1001](+,t)\n", spool: true, want: map[string]string{
 			"1001@office": "and app_voicemail takes the last (DIR/users.conf:4) as the PIN: add vmsecret = <digits>, a random PIN, to [1001] below its header at DIR/users.conf:7 (a line there comes after every line [1001] inherits). " +
 				"tollguard rewrites it itself only once [1001] reads one vmsecret line: delete the vmsecret line of [t] or make [1001] stop inheriting [t]; keep one vmsecret line of [1001]'s own; then reload"}},
+		// "vmsecret +=" in [1001] appends to the last vmsecret line above
+		// it: a line of its own added above it would get "5" too.
+		{name: "UsersConfAppendToInheritedVMSecret", vc: "[general]\nuserscontext = office\n", uc: "[general]\nhasvoicemail = yes\n[t](!)\nvmsecret = 1234\n[1001](t)\nvmsecret +=5\n", spool: true, want: map[string]string{
+			"1001@office": "add vmsecret = <digits>, a random PIN, to [1001] in DIR/users.conf below its vmsecret += line at DIR/users.conf:6 (a line of its own wins over [t]'s, which is the PIN of every category inheriting it; " +
+				"a += line adds its text to the last vmsecret line above it, so a line added above it would get that text too), or set hasvoicemail = no"}},
+		{name: "UsersConfAppendToOwnVMSecretBesideTemplate", vc: "[general]\nuserscontext = office\n", uc: "[general]\nhasvoicemail = yes\n[t](!)\nvmsecret = 1111\n[1001](t)\nvmsecret = 1234\nvmsecret +=5\n", spool: true, want: map[string]string{
+			"1001@office": "app_voicemail takes the last (DIR/users.conf:6) as the PIN: set [1001]'s own vmsecret line to vmsecret = <digits>, a random PIN, and delete its += line at DIR/users.conf:7: " +
+				"a += line adds its text to the last vmsecret line above it. tollguard rewrites it itself only once"}},
+		{name: "UsersConfAppendToInheritedLastVMSecret", vc: "[general]\nuserscontext = office\n", uc: "[general]\nhasvoicemail = yes\n[t](!)\nvmsecret = 1111\n[1001]\nvmsecret = 1234\n[1001](+,t)\nvmsecret +=5\n", spool: true, want: map[string]string{
+			"1001@office": "app_voicemail takes the last (DIR/users.conf:4) as the PIN: add vmsecret = <digits>, a random PIN, to [1001] below its header at DIR/users.conf:7 and its vmsecret += line at DIR/users.conf:8 " +
+				"(a line there comes after every line [1001] inherits, and a += line adds its text to the last vmsecret line above it). tollguard rewrites"}},
 		// Both of [1003]'s lines are inherited, one through [1002].
 		{name: "UsersConfVMSecretsInherited", vc: "[general]\nuserscontext = office\n", uc: "[general]\nhasvoicemail = yes\n[t](!)\nvmsecret = 1111\n[1001]\nvmsecret = 2222\n[1002](1001)\n[1003](t,1002)\n", spool: true, want: map[string]string{
 			"1001@office": "the vmsecret line at DIR/users.conf:6 is also the PIN of 1002@office, 1003@office: add vmsecret",
@@ -1189,4 +1200,24 @@ func realtimeDB(t *testing.T, sqlText string) (string, *sql.DB) {
 		t.Fatal(err)
 	}
 	return file, db
+}
+
+// TestUsersConfLineAddedAboveAppend: config.c adds a "+=" line's text
+// to the last line of that name above it, so a vmsecret line added
+// above "vmsecret +=" gets its text too, and one added below it is the
+// PIN as written (what the by-hand advice says to do).
+func TestUsersConfLineAddedAboveAppend(t *testing.T) {
+	dir := t.TempDir()
+	conf, users := filepath.Join(dir, "voicemail.conf"), filepath.Join(dir, "users.conf")
+	writeConf(t, conf, "[general]\n")
+	for _, tc := range []struct{ uc, pin string }{
+		{"[t](!)\nvmsecret = 1234\n[1001](t)\nvmsecret = 839217\nvmsecret +=5\n", "8392175"},
+		{"[t](!)\nvmsecret = 1234\n[1001](t)\nvmsecret +=5\nvmsecret = 839217\n", "839217"},
+	} {
+		writeConf(t, users, "[general]\nhasvoicemail = yes\n"+tc.uc)
+		boxes, _ := boxesOf(t, &voicemail.Source{Path: conf, SpoolDir: t.TempDir()})
+		if want := []string{"1001@default=" + tc.pin}; !reflect.DeepEqual(boxes, want) {
+			t.Errorf("%q: %q, want %q", tc.uc, boxes, want)
+		}
+	}
 }

@@ -251,6 +251,9 @@ func (s *Source) locateDefined(t, ut *Tree) ([]located, []string, map[string]str
 					b.hand = func([]located) string { return vmsecretsHand(u, self, readersOf) }
 				case u.src.Inherited != "":
 					b.Where += fmt.Sprintf(" (inherited by [%s] from [%s])", name, u.src.Inherited)
+					if len(u.src.Appended) > 0 {
+						b.Where += fmt.Sprintf(" (with += at %s)", strings.Join(u.src.Appended, ", "))
+					}
 				case len(u.src.Appended) > 0:
 					b.Where += fmt.Sprintf(" (with += at %s)", strings.Join(u.src.Appended, ", "))
 				case !whole:
@@ -393,11 +396,20 @@ func usersHand(u usersBox, key string) func(readers []located) string {
 		case u.src.Inherited != "":
 			// "[name](+,tmpl)" brings the line in at that header: a line
 			// above it comes first, and is not the PIN.
-			below := ""
+			var after []string
 			if u.cat.last != fmt.Sprintf("%s:%d", u.cat.file.Path, u.cat.line) {
-				below = " below its header at " + u.cat.last
+				after = append(after, "its header at "+u.cat.last)
 			}
-			return fmt.Sprintf("add vmsecret = <digits>, a random PIN, to %s%s (a line of its own wins over [%s]'s, which is the PIN of every category inheriting it), or set hasvoicemail = no there if it needs no mailbox", cat, below, u.src.home)
+			why := ""
+			if own := appendsIn(u.src, name); len(own) > 0 {
+				after = append(after, "its vmsecret += "+lines(own))
+				why = "; a += line adds its text to the last vmsecret line above it, so a line added above it would get that text too"
+			}
+			below := ""
+			if len(after) > 0 {
+				below = " below " + strings.Join(after, " and ")
+			}
+			return fmt.Sprintf("add vmsecret = <digits>, a random PIN, to %s%s (a line of its own wins over [%s]'s, which is the PIN of every category inheriting it%s), or set hasvoicemail = no there if it needs no mailbox", cat, below, u.src.home, why)
 		case len(u.src.Appended) > 0:
 			return fmt.Sprintf("replace the vmsecret and its += lines in %s with one vmsecret = <digits>, a random PIN%s", cat, also)
 		case string(f.data[e.pinStart:e.pinEnd]) != u.pin || e.pinSplit:
@@ -460,11 +472,19 @@ func vmsecretsHand(u usersBox, key string, readersOf func(*File, int) []located)
 	// An inherited last line comes in at a header of [name] ("(+,t)"
 	// adds [t]'s after [name]'s own), so a line below its last header
 	// comes after it.
+	// A "vmsecret +=" line of [name]'s adds its text to the last line
+	// above it: to the one set, or to one added above it.
 	last := u.vmLines[len(u.vmLines)-1]
+	appends := appendsIn(last, name)
 	fix := fmt.Sprintf("set [%s]'s own vmsecret line to vmsecret = <digits>, a random PIN", name)
 	switch {
 	case last.Inherited != "":
-		fix = fmt.Sprintf("add vmsecret = <digits>, a random PIN, to [%s] below its header at %s (a line there comes after every line [%s] inherits)", name, u.cat.last, name)
+		below, why := "its header at "+u.cat.last, ""
+		if len(appends) > 0 {
+			below += " and its vmsecret += " + lines(appends)
+			why = ", and a += line adds its text to the last vmsecret line above it"
+		}
+		fix = fmt.Sprintf("add vmsecret = <digits>, a random PIN, to [%s] below %s (a line there comes after every line [%s] inherits%s)", name, below, name, why)
 		if own > 0 {
 			drop = append(drop, fmt.Sprintf("keep one vmsecret line of [%s]'s own", name))
 		}
@@ -472,8 +492,31 @@ func vmsecretsHand(u usersBox, key string, readersOf func(*File, int) []located)
 		fix = fmt.Sprintf("set the last of [%s]'s own vmsecret lines to vmsecret = <digits>, a random PIN", name)
 		drop = append(drop, fmt.Sprintf("keep one vmsecret line of [%s]'s own", name))
 	}
+	if last.Inherited == "" && len(appends) > 0 {
+		fix += ", and delete its += " + lines(appends) + ": a += line adds its text to the last vmsecret line above it"
+	}
 	return fmt.Sprintf("[%s] in %s reads %d vmsecret lines, %s, and app_voicemail takes the last (%s:%d) as the PIN: %s. tollguard rewrites it itself only once [%s] reads one vmsecret line: %s",
 		name, u.cat.file.Path, len(u.vmLines), strings.Join(where, ", "), last.File.Path, last.File.Entries[last.Index].Line, fix, name, strings.Join(drop, "; "))
+}
+
+// appendsIn are the "+=" lines of category name (file:line) that
+// appended to b's value.
+func appendsIn(b *Box, name string) []string {
+	var out []string
+	for i, a := range b.Appended {
+		if b.appendedIn[i] == name {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// lines is "line at A" or "lines at A, B".
+func lines(at []string) string {
+	if len(at) == 1 {
+		return "line at " + at[0]
+	}
+	return "lines at " + strings.Join(at, ", ")
 }
 
 // vmConfHand is what the admin changes instead of --apply when the
