@@ -377,8 +377,9 @@ func rowWhere(m tollguard.Mailbox) (string, []any) {
 // rtRow is a row as Mailboxes read it.
 type rtRow struct {
 	tollguard.Mailbox
-	id   int64 // SQLite's rowid
-	null bool  // the context is NULL (not empty)
+	id      int64 // SQLite's rowid
+	null    bool  // the context is NULL (not empty)
+	nullBox bool  // the mailbox is NULL
 }
 
 // label names a row's mailbox: mailbox@context, or the mailbox and that
@@ -408,7 +409,7 @@ func (r *Realtime) Mailboxes(ctx context.Context) ([]tollguard.Mailbox, []string
 		return nil, nil, err
 	}
 	defer db.Close()
-	cols := `COALESCE(context, ''), CASE WHEN context IS NULL THEN 1 ELSE 0 END, COALESCE(mailbox, ''), COALESCE(password, ''), COALESCE(fullname, ''), COALESCE(email, '')`
+	cols := `COALESCE(context, ''), CASE WHEN context IS NULL THEN 1 ELSE 0 END, COALESCE(mailbox, ''), CASE WHEN mailbox IS NULL THEN 1 ELSE 0 END, COALESCE(password, ''), COALESCE(fullname, ''), COALESCE(email, '')`
 	if !d.odbc {
 		cols = "rowid, " + cols
 	}
@@ -420,16 +421,16 @@ func (r *Realtime) Mailboxes(ctx context.Context) ([]tollguard.Mailbox, []string
 	var out []rtRow
 	for rows.Next() {
 		var row rtRow
-		var null int
+		var null, nullBox int
 		m := &row.Mailbox
-		dest := []any{&m.Context, &null, &m.Mailbox, &m.PIN, &m.FullName, &m.Email}
+		dest := []any{&m.Context, &null, &m.Mailbox, &nullBox, &m.PIN, &m.FullName, &m.Email}
 		if !d.odbc {
 			dest = append([]any{&row.id}, dest...)
 		}
 		if err := rows.Scan(dest...); err != nil {
 			return nil, nil, fmt.Errorf("read realtime voicemail table %s: %w", r.table(), r.scrub(err))
 		}
-		row.null = null == 1
+		row.null, row.nullBox = null == 1, nullBox == 1
 		m.PIN = strings.TrimSpace(m.PIN)
 		if strings.HasPrefix(m.PIN, "*") {
 			// app_voicemail's realtime loader refuses a password starting
@@ -555,6 +556,12 @@ const unknownProblem = "[audit.pins] voicemail_conf is not set, so tollguard doe
 // else what the admin changes (ByHand) and a problem to report.
 func (j *judge) row(ctx context.Context, i int) (hand, problem string, err error) {
 	m, lk, tbl := j.rows[i].Mailbox, j.lk, j.r.table()
+	if j.rows[i].nullBox {
+		// No lookup names a NULL mailbox, and setPIN's condition would
+		// match no row: offered, it would be skipped run after run.
+		hand = fmt.Sprintf("%s has no mailbox (NULL), which no lookup names, so app_voicemail never reads it: set its mailbox to the mailbox number and its password to a random PIN (digits), or delete the row", m.Where)
+		return hand, fmt.Sprintf("%s has no mailbox (NULL), so app_voicemail never reads it; tollguard leaves its PIN alone (--apply): set its mailbox, or delete the row", m.Where), nil
+	}
 	if def := lk.hiddenBy(m); def != "" {
 		box, how := m.Key(), " (its context in any letter case)"
 		if lk.search {
@@ -585,7 +592,7 @@ func (j *judge) row(ctx context.Context, i int) (hand, problem string, err error
 	seenKey, seenBox := 0, 0
 	var boxes []string
 	for _, o := range j.rows {
-		if o.Mailbox.Mailbox != m.Mailbox {
+		if o.nullBox || o.Mailbox.Mailbox != m.Mailbox { // a NULL mailbox answers no lookup
 			continue
 		}
 		seenBox++

@@ -393,3 +393,13 @@ func TestODBCRealtimeRowWithoutContext(t *testing.T) {
 		}
 	}
 }
+
+// TestODBCRealtimeRowWithoutMailbox: through ODBC too, a row with a NULL
+// mailbox, which no lookup finds, is left to the admin.
+func TestODBCRealtimeRowWithoutMailbox(t *testing.T) {
+	_, dsn := odbcTable(t, `('default', NULL, '1234', NULL, NULL), ('sales', '2002', '2002', NULL, NULL)`)
+	got := applyEvery(t, &voicemail.Realtime{DSN: dsn, Conf: realtimeConf(t, "[general]\n", "")})
+	if hand := got["voicemail row of @default @default"]; !strings.Contains(hand, "has no mailbox (NULL)") {
+		t.Errorf("by hand %q (mailboxes %v)", hand, got)
+	}
+}

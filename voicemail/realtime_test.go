@@ -250,3 +250,31 @@ func TestRealtimeSetPINsRereadsConf(t *testing.T) {
 		t.Errorf("%d rows written (%v), want 1", n, err)
 	}
 }
+
+// TestRealtimeRowWithoutMailbox: a row whose mailbox is NULL matches no
+// lookup (mailbox = '1001' never equals NULL), so app_voicemail never
+// reads it, and neither does the writers' condition: it is left to the
+// admin, not offered and skipped as "changed while the audit ran" on
+// every run.
+func TestRealtimeRowWithoutMailbox(t *testing.T) {
+	const rows = `CREATE TABLE voicemail (uniqueid INTEGER PRIMARY KEY, context TEXT, mailbox TEXT, password TEXT, fullname TEXT, email TEXT, pager TEXT);
+		INSERT INTO voicemail(context, mailbox, password) VALUES ('default', NULL, '1234'), ('sales', '2002', '2002'), ('default', '', '1111')`
+	for _, conf := range []string{"[general]\n", "[general]\nsearchcontexts = yes\n", "-"} {
+		file, _ := realtimeDB(t, rows)
+		src := &voicemail.Realtime{DSN: "sqlite3://" + file}
+		if conf != "-" {
+			src.Conf = realtimeConf(t, conf, "")
+		}
+		got := applyEvery(t, src)
+		want := "voicemail row 1 has no mailbox (NULL), which no lookup names, so app_voicemail never reads it: set its mailbox"
+		if hand := got["voicemail row 1 @default"]; !strings.HasPrefix(hand, want) {
+			t.Errorf("%q: by hand %q, want it to start %q", conf, hand, want)
+		}
+		// Nor is it a second row of an empty mailbox (VoiceMail(@default)).
+		for _, k := range []string{"voicemail row 2 2002@sales", "voicemail row 3 @default"} {
+			if hand := got[k]; hand != "" {
+				t.Errorf("%q: %s by hand %q, want it rewritten", conf, k, hand)
+			}
+		}
+	}
+}
