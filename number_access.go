@@ -81,8 +81,20 @@ var accessCodes = map[string][]accessCode{
 	// include them (1411, 1414, ... then 0011). Numbers beginning 014
 	// (satellite) are dialled with their 0, so no number dialled without
 	// it begins with 14; 13, 1300, 1800 and 1900 numbers begin otherwise.
+	// And 1831 withholds the caller's number, 1832 shows it (ACMA),
+	// dialled before the number (emergency.go); no number dialled
+	// without the 0 begins with 183. 1831 1234, a premium short code
+	// after it, read as a +61 number of no region, at the deck's +61
+	// price.
 	"AU": {{regexp.MustCompile(`^14`),
-		"it begins with 14, an override code (14xx) that picks another carrier" + carrierConnects}},
+		"it begins with 14, an override code (14xx) that picks another carrier" + carrierConnects},
+		{regexp.MustCompile(`^183[12]`),
+			"it begins with 1831 or 1832, a caller ID code (1831 withholds the caller's number, 1832 shows it), and the carrier connects whatever follows; dial the number alone"}},
+	// New Zealand: 0197 withholds the caller's number, dialled before
+	// the number (emergency.go). 0197 018, directory enquiries after it,
+	// read as a +64 number, national at the deck's +64 price.
+	"NZ": {{regexp.MustCompile(`^0197`),
+		"it begins with 0197, a caller ID code that withholds the caller's number, and the carrier connects whatever follows; dial the number alone"}},
 	// France: carrier selection prefixes 16XY (ART decision 97-277;
 	// ARCEP, "ARCEP sets aside the returned E prefixes", 2005). Every
 	// number is dialled with its 0 (a closed plan) and no short code

@@ -14,6 +14,7 @@ var (
 	planAU = tollguard.NumberPlan{Country: "AU"}
 	planRO = tollguard.NumberPlan{Country: "RO"}
 	planJP = tollguard.NumberPlan{Country: "JP"}
+	planNZ = tollguard.NumberPlan{Country: "NZ"}
 )
 
 // A carrier or feature code dialled before a number is acted on by the
@@ -87,6 +88,16 @@ func TestClassifyCodesBeforeANumber(t *testing.T) {
 		{"JP 186 then a navi dial number", "186 0570 123 456", planJP, "caller ID code"},
 		{"JP 184 then international", "184 010 44 20 7946 0000", planJP, "caller ID code"},
 		{"JP 184 then directory enquiries", "184 104", planJP, "caller ID code"},
+		// AU: 1831 (withhold) and 1832 (show) before a short code read
+		// as a +61 number of no region, international at the deck's
+		// +61 price; NZ: 0197 (withhold) before one as a +64 number.
+		{"AU 1831 then a premium short code", "1831 1234", planAU, "caller ID code"},
+		{"AU 1832 then directory enquiries", "1832 1223", planAU, "caller ID code"},
+		{"AU 1831 then a 1300 number", "1831 1300 123 456", planAU, "caller ID code"},
+		{"AU 1832 then a premium number", "1832 1900 123 456", planAU, "caller ID code"},
+		{"NZ 0197 then directory enquiries", "0197 018", planNZ, "caller ID code"},
+		{"NZ 0197 then a short code", "0197 555", planNZ, "caller ID code"},
+		{"NZ 0197 then a premium number", "0197 0900 12345", planNZ, "caller ID code"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -178,6 +189,14 @@ func TestClassifyCodesBeforeANumber(t *testing.T) {
 		{"JP toll free", "0120 123 456", planJP, tollguard.ClassTollFree, false},
 		{"JP international 010", "010 44 20 7946 0000", planJP, tollguard.ClassInternational, false},
 		{"JP 184 alone is an extension", "184", planJP, tollguard.ClassInternal, false},
+		{"AU 1831 alone is an extension", "1831", planAU, tollguard.ClassInternal, false},
+		{"NZ emergency 111", "111", planNZ, tollguard.ClassEmergency, false},
+		{"NZ directory enquiries", "018", planNZ, tollguard.ClassPremium, true},
+		{"NZ Auckland", "09 300 1234", planNZ, tollguard.ClassNational, false},
+		{"NZ mobile", "021 123 4567", planNZ, tollguard.ClassMobile, false},
+		{"NZ toll free", "0800 123 456", planNZ, tollguard.ClassTollFree, false},
+		{"NZ premium", "0900 12345", planNZ, tollguard.ClassPremium, false},
+		{"NZ 0197 alone is an extension", "0197", planNZ, tollguard.ClassInternal, false},
 	}
 	for _, tt := range keep {
 		t.Run(tt.name, func(t *testing.T) {
@@ -217,15 +236,24 @@ func TestGateDeniesCodesBeforeANumber(t *testing.T) {
 	}
 
 	// A carrier selection code before a number whitelisted by its
-	// country's rule.
+	// country's rule. With a rate for the country, as a real deck has:
+	// AU 1831 1234 read as +61 1831 1234 was allowed at it.
+	f.rates(map[string]string{"61": "0.02", "64": "0.02", "81": "0.02"})
 	for _, tt := range []struct{ country, prefix, number, evasion, why string }{
 		{"AT", "+43", "01 5880 0", "1012 00 683 123", "carrier selection"},
 		{"IT", "+39", "06 1234 5678", "1055 00683123", "carrier selection"},
 		{"AU", "+61", "02 9460 0000", "1414 02946000", "override code"},
 		{"JP", "+81", "03 1234 5678", "184 0990 123456", "caller ID code"},
+		{"AU", "+61", "02 9460 0000", "1831 1234", "caller ID code"},
+		{"NZ", "+64", "09 300 1234", "0197 018", "caller ID code"},
 	} {
-		f.account(func(a *tollguard.Account) { a.Plan = tollguard.NumberPlan{Country: tt.country}; a.Whitelist = true })
-		if err := f.db.AddRule(ctx, &tollguard.Rule{Account: "acme", Prefix: tt.prefix, Action: tollguard.RuleAllow}); err != nil {
+		// Credit enough for every allowed call, still in progress.
+		f.account(func(a *tollguard.Account) {
+			a.Plan = tollguard.NumberPlan{Country: tt.country}
+			a.Whitelist = true
+			a.Balance = 100000
+		})
+		if err := f.db.AddRule(ctx, &tollguard.Rule{Account: "acme", Prefix: tt.prefix, Action: tollguard.RuleAllow}); err != nil && tollguard.ErrorCode(err) != tollguard.ECONFLICT { // AU's twice
 			t.Fatal(err)
 		}
 		f.want(tollguard.Call{Dialled: tt.number}, tollguard.Allow, tollguard.ReasonWhitelist)
