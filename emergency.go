@@ -314,8 +314,8 @@ var extraEmergency = map[string][]string{
 	// Norway: 1412, the emergency number for deaf, hard-of-hearing and
 	// speech-impaired callers on text telephones (DSB's Nød-SMS page;
 	// the Justice Ministry's answer to the Storting, 2013: a separate
-	// number for emergency messages, prioritised). The metadata does not
-	// list it, and the gate denied it as a short code of unknown cost.
+	// number for emergency messages, prioritised). The metadata has it
+	// as a short code of unknown cost, which the gate denied.
 	"NO": {"1412"},
 	// Argentina: 103, Defensa Civil's emergency line (Ciudad de Buenos
 	// Aires, around the clock from any fixed line); the metadata has it
