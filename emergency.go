@@ -65,9 +65,13 @@ var callerIDCodes = map[string][]callerIDCode{
 	// take them: #31# withholds the caller's number, *31# shows it.
 	"DE": {{"#31#", "withholds the caller's number"}, {"*31#", "shows the caller's number"}},
 	// Australia: 1831 withholds the caller's number, 1832 shows it, on
-	// fixed lines (ACMA's calling number display fact sheet); a call to
-	// 000 shows the number whatever the line's setting.
-	"AU": {{"1831", "withholds the caller's number"}, {"1832", "shows the caller's number"}},
+	// fixed lines, #31# and *31# on mobiles (ACMA's calling number
+	// display pages); a call to 000 shows the number whatever the line's
+	// setting.
+	"AU": {
+		{"1831", "withholds the caller's number"}, {"1832", "shows the caller's number"},
+		{"#31#", "withholds the caller's number"}, {"*31#", "shows the caller's number"},
+	},
 	// Japan: 184 withholds the caller's number, 186 shows it, dialled
 	// before the number (the per-call codes of every Japanese carrier);
 	// 184 before 110, 118 or 119 still reaches the service.

@@ -51,6 +51,11 @@ func TestClassifyEmergencyAfterCallerIDCode(t *testing.T) {
 		{"1832 000", planAU, true},
 		{"1831 112", planAU, true},
 		{"1831106", planAU, true},
+		// and from a mobile #31# withholds, *31# shows (ACMA's calling
+		// number display pages): the include dials #31#000 by itself.
+		{"#31#000", planAU, true},
+		{"*31#000", planAU, true},
+		{"#31# 112", planAU, true},
 		// JP: 184 withholds, 186 shows.
 		{"184110", planJP, true},
 		{"184 119", planJP, true},
