@@ -147,7 +147,8 @@ type decided struct {
 // first, a watchdog answers instead: deny with cause 34 (or allow an
 // emergency number), and it closes the connection so that Asterisk
 // goes on with its dialplan at once. When the late Decide returns, an
-// allow it recorded is settled, so that no reservation leaks. A Decide
+// allow it recorded is settled, so that no reservation leaks, unless
+// the watchdog let that call through (see late). A Decide
 // that never returns holds its session slot, so MaxSessions bounds
 // the goroutines a wedged store can pile up.
 func (s *Server) decide(ctx context.Context, ss *session, call *tollguard.Call, emergency bool) {
@@ -247,6 +248,16 @@ func (s *Server) late(ctx context.Context, call *tollguard.Call, res *decided, s
 		}
 		log.Log(ctx, level, "gate answered after the decision deadline; the call had been "+already+" already",
 			tollguard.LogVerdict, string(d.Verdict), tollguard.LogError, tollguard.ErrorMessage(res.err))
+		return
+	}
+	if sent == tollguard.Allow && d.Reason != tollguard.ReasonEmergency {
+		// The watchdog let it through unlimited on the loose emergency
+		// check, and the account's plan prices it: the call is going
+		// out, and settled at 0 s now it would cost nothing.
+		log.Warn("gate allowed the call after the decision deadline as an ordinary call, but it had been allowed as an emergency number already, "+
+			"with no limit; its record is left open for the ARI listener or the sweep to settle at its real length. "+
+			"Check the account's country: the number is an emergency number only in another plan tollguard knows",
+			tollguard.LogCallID, d.CallID, tollguard.LogReason, string(d.Reason))
 		return
 	}
 	log.Warn("gate allowed the call after the decision deadline; the call had been "+already+" already, settling its record",

@@ -490,6 +490,39 @@ func TestFailures(t *testing.T) {
 		}
 	})
 
+	t.Run("LatePricedAllowAfterAnEmergencyAllowStaysOpen", func(t *testing.T) {
+		// The watchdog let the number through as an emergency number by
+		// the loose check (the default country's: AT 133), unlimited; the
+		// account's plan prices it, and the late decision recorded it
+		// as an ordinary call. That call is going out: settled at 0 s
+		// now, it would cost nothing whatever its length.
+		release := make(chan struct{})
+		returned := make(chan struct{})
+		h := startServer(t, func(s *Server) {
+			s.DecisionTimeout = 50 * time.Millisecond
+			g := s.Gate.(*agitest.Gate)
+			g.EmergencyFunc = func(string) bool { return true }
+			g.DecideFunc = func(context.Context, tollguard.Call) (tollguard.Decision, error) {
+				defer close(returned)
+				<-release
+				return tollguard.Decision{Verdict: tollguard.Allow, Reason: tollguard.ReasonOK, MaxSec: 600, CallID: 9}, nil
+			}
+			g.SettleFunc = func(_ context.Context, s tollguard.Settlement) (bool, error) {
+				t.Errorf("the late allow of a call that went out was settled: %+v", s)
+				return true, nil
+			}
+		})
+		if res := h.run(gated("133")); res.Verdict() != "allow" || res.Reason() != "emergency" || res.Timeout() != "" {
+			t.Errorf("result %+v", res)
+		}
+		close(release)
+		recv(t, returned, "Decide to return")
+		h.stop()
+		if e := h.logs.find("left open"); len(e) != 1 || e[0].Attrs[tollguard.LogCallID] != "9" {
+			t.Errorf("late-answer log:\n%s", h.logs.dump())
+		}
+	})
+
 	t.Run("GatePanics", func(t *testing.T) {
 		h := startServer(t, func(s *Server) {
 			s.Gate.(*agitest.Gate).DecideFunc = func(context.Context, tollguard.Call) (tollguard.Decision, error) {
