@@ -172,7 +172,8 @@ func (r *auditRun) checkTransfers(eps []string) {
 		Message: fmt.Sprintf("%d endpoint(s) in gated contexts accept SIP transfers (allow_transfer = yes, the default): %s. "+
 			"A hijacked phone can join two of its trunk calls with an attended transfer: tollguard then charges each call only up to the transfer "+
 			"and frees its reservation while the trunk legs talk on. Set allow_transfer = no on endpoints that never transfer calls, "+
-			"and give every trunk Dial the b(tollguard-callee^s^1(${TOLLGUARD_MAXSEC})) option so each trunk leg keeps its call's limit",
+			"and give every trunk Dial the b(tollguard-callee^s^1(${TOLLGUARD_MAXSEC})) option so each trunk leg keeps its call's limit: "+
+			"allow_transfer does not stop an INVITE with Replaces, with which a phone takes its own channel out of one call the same way",
 			len(eps), named),
 		Evidence: map[string]any{"endpoints": eps}})
 }
