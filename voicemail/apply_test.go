@@ -378,9 +378,10 @@ func TestRealtimeSeveralRows(t *testing.T) {
 		}
 	}
 	sort.Strings(problems)
-	if len(problems) != 2 || !strings.HasPrefix(problems[0], "mailbox 1001@default is in 2 rows of voicemail (rowids 1, 3): ") ||
-		!strings.HasPrefix(problems[1], "mailbox 2000@sales is in 2 rows of voicemail (rowids 2, 4): ") {
-		t.Errorf("problems %q: want each duplicated mailbox once", problems)
+	if len(problems) != 3 || !strings.HasPrefix(problems[0], "[audit.pins] voicemail_conf is not set") ||
+		!strings.HasPrefix(problems[1], "mailbox 1001@default is in 2 rows of voicemail (rowids 1, 3): ") ||
+		!strings.HasPrefix(problems[2], "mailbox 2000@sales is in 2 rows of voicemail (rowids 2, 4): ") {
+		t.Errorf("problems %q: want each duplicated mailbox once, and that voicemail_conf is not set", problems)
 	}
 	var acts []string
 	for _, a := range run.Actions {
@@ -441,8 +442,9 @@ func TestRealtimeSeveralRowsAsTheDatabaseCompares(t *testing.T) {
 		}
 	}
 	sort.Strings(problems)
-	if len(problems) != 2 || !strings.HasPrefix(problems[0], "mailbox 2000@Sales is in 2 rows of voicemail (rowids 1, 2;") ||
-		!strings.HasPrefix(problems[1], "mailbox 2000@sales is in 2 rows of voicemail (rowids 1, 2;") {
+	if len(problems) != 3 || !strings.HasPrefix(problems[0], "[audit.pins] voicemail_conf is not set") ||
+		!strings.HasPrefix(problems[1], "mailbox 2000@Sales is in 2 rows of voicemail (rowids 1, 2;") ||
+		!strings.HasPrefix(problems[2], "mailbox 2000@sales is in 2 rows of voicemail (rowids 1, 2;") {
 		t.Errorf("problems %q", problems)
 	}
 	var acts []string

@@ -244,7 +244,9 @@ func TestRealtimeStarPasswordIsOpen(t *testing.T) {
 	}
 	var got []string
 	for _, f := range run.Findings {
-		got = append(got, string(f.Severity)+" "+f.Subject)
+		if f.Check != tollguard.AuditCheckSource { // voicemail_conf is not set
+			got = append(got, string(f.Severity)+" "+f.Subject)
+		}
 	}
 	// 5002's "-" comes first, so the value is kept and "*5839201" is
 	// what a caller would have to type: nobody can.

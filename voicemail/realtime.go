@@ -453,6 +453,11 @@ func (r *Realtime) Mailboxes(ctx context.Context) ([]tollguard.Mailbox, []string
 	boxes := make([]tollguard.Mailbox, len(out))
 	var problems []string
 	reported := map[string]bool{}
+	if !lk.known {
+		// Whatever the rows: voicemail.conf's mailboxes may hide any of
+		// them, and searchcontexts decides which are read.
+		problems, reported[unknownProblem] = append(problems, unknownProblem), true
+	}
 	for i := range out {
 		hand, problem, err := j.row(ctx, i)
 		if err != nil {
@@ -546,8 +551,8 @@ func (j *judge) describe(s rowSet, seen int, also []string) string {
 	return out
 }
 
-// unknownProblem is reported once when a row is left alone because
-// voicemail.conf was not read.
+// unknownProblem is reported once by every audit of a table without
+// voicemail.conf.
 const unknownProblem = "[audit.pins] voicemail_conf is not set, so tollguard does not know how app_voicemail looks realtime mailboxes up " +
 	"(voicemail.conf's [general] searchcontexts) nor which mailboxes voicemail.conf and users.conf define ahead of the table: " +
 	"--apply rewrites only rows with a context whose mailbox number is in no other row; set voicemail_conf"

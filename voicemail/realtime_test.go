@@ -278,3 +278,43 @@ func TestRealtimeRowWithoutMailbox(t *testing.T) {
 		}
 	}
 }
+
+// TestRealtimeWithoutConfSaysSo: without voicemail_conf, tollguard knows
+// neither searchcontexts nor which mailboxes voicemail.conf and
+// users.conf define ahead of the table (hiding its rows), whatever the
+// rows are: the run says so once, not only when a row was left alone.
+func TestRealtimeWithoutConfSaysSo(t *testing.T) {
+	const note = "[audit.pins] voicemail_conf is not set, so tollguard does not know how app_voicemail looks realtime mailboxes up"
+	for _, tc := range []struct {
+		name, rows string
+		conf       bool
+		want       int // times the note is reported
+	}{
+		{"EveryRowRewritable", `('default', '1001', '1234'), ('sales', '2002', '839217')`, false, 1},
+		{"RowsLeftAlone", `('default', '1001', '1234'), (NULL, '1001', '1111'), (NULL, '5000', '5000')`, false, 1},
+		{"WithConf", `('default', '1001', '1234')`, true, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			file, _ := realtimeDB(t, `CREATE TABLE voicemail (uniqueid INTEGER PRIMARY KEY, context TEXT, mailbox TEXT, password TEXT, fullname TEXT, email TEXT, pager TEXT);
+				INSERT INTO voicemail(context, mailbox, password) VALUES `+tc.rows)
+			src := &voicemail.Realtime{DSN: "sqlite3://" + file}
+			if tc.conf {
+				src.Conf = realtimeConf(t, "[general]\n", "")
+			}
+			e, _, _ := env(t, src)
+			run, err := tollguard.RunAudit(context.Background(), e, tollguard.PINsAudit{}, false, "cli", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			for _, f := range run.Findings {
+				if f.Check == tollguard.AuditCheckSource && strings.HasPrefix(f.Message, note) {
+					n++
+				}
+			}
+			if n != tc.want {
+				t.Errorf("the note is reported %d times, want %d (findings %+v)", n, tc.want, run.Findings)
+			}
+		})
+	}
+}
