@@ -380,6 +380,14 @@ type rtRow struct {
 	id      int64 // SQLite's rowid
 	null    bool  // the context is NULL (not empty)
 	nullBox bool  // the mailbox is NULL
+	// boxType and ctxType are SQLite's typeof() of mailbox and context
+	// ("" through ODBC).
+	boxType, ctxType string
+	// boxMiss: the database does not take the mailbox as equal to its
+	// text, which is what a lookup asks for (INTEGER 1001 in a column
+	// without a type is not '1001'), so no lookup finds the row; ctxMiss:
+	// the same of its context, for lookups that name it.
+	boxMiss, ctxMiss bool
 }
 
 // label names a row's mailbox: mailbox@context, or the mailbox and that
@@ -409,13 +417,39 @@ func (r *Realtime) Mailboxes(ctx context.Context) ([]tollguard.Mailbox, []string
 		return nil, nil, err
 	}
 	defer db.Close()
-	cols := `COALESCE(context, ''), CASE WHEN context IS NULL THEN 1 ELSE 0 END, COALESCE(mailbox, ''), CASE WHEN mailbox IS NULL THEN 1 ELSE 0 END, COALESCE(password, ''), COALESCE(fullname, ''), COALESCE(email, '')`
-	if !d.odbc {
-		cols = "rowid, " + cols
-	}
-	rows, err := db.QueryContext(ctx, `SELECT `+cols+` FROM `+r.table())
+	rows, problems, err := r.read(ctx, db, d.odbc, lk)
 	if err != nil {
+		return nil, nil, err
+	}
+	boxes := make([]tollguard.Mailbox, len(rows))
+	for i, row := range rows {
+		boxes[i] = row.Mailbox
+	}
+	return boxes, problems, nil
+}
+
+// querier is the database, or SetPINs' transaction.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// read reads every row of the table through q and judges it: its
+// ByHand is set where a new PIN would not be the one app_voicemail asks
+// for. Mailboxes and SetPINs (in its transaction) both read so, so a
+// row is written exactly when it has no ByHand.
+func (r *Realtime) read(ctx context.Context, q querier, odbc bool, lk lookupModel) ([]rtRow, []string, error) {
+	cols := `COALESCE(context, ''), CASE WHEN context IS NULL THEN 1 ELSE 0 END, COALESCE(mailbox, ''), CASE WHEN mailbox IS NULL THEN 1 ELSE 0 END, COALESCE(password, ''), COALESCE(fullname, ''), COALESCE(email, '')`
+	if !odbc {
+		// As res_config_sqlite3 reads them: the text of a number.
+		cols = `rowid, COALESCE(CAST(context AS TEXT), ''), context IS NULL, COALESCE(CAST(mailbox AS TEXT), ''), mailbox IS NULL, COALESCE(password, ''), COALESCE(fullname, ''), COALESCE(email, ''), typeof(mailbox), typeof(context)`
+	}
+	fail := func(err error) ([]rtRow, []string, error) {
 		return nil, nil, fmt.Errorf("read realtime voicemail table %s: %w", r.table(), r.scrub(err))
+	}
+	rows, err := q.QueryContext(ctx, `SELECT `+cols+` FROM `+r.table())
+	if err != nil {
+		return fail(err)
 	}
 	defer rows.Close()
 	var out []rtRow
@@ -424,11 +458,11 @@ func (r *Realtime) Mailboxes(ctx context.Context) ([]tollguard.Mailbox, []string
 		var null, nullBox int
 		m := &row.Mailbox
 		dest := []any{&m.Context, &null, &m.Mailbox, &nullBox, &m.PIN, &m.FullName, &m.Email}
-		if !d.odbc {
-			dest = append([]any{&row.id}, dest...)
+		if !odbc {
+			dest = append(append([]any{&row.id}, dest...), &row.boxType, &row.ctxType)
 		}
 		if err := rows.Scan(dest...); err != nil {
-			return nil, nil, fmt.Errorf("read realtime voicemail table %s: %w", r.table(), r.scrub(err))
+			return fail(err)
 		}
 		row.null, row.nullBox = null == 1, nullBox == 1
 		m.PIN = strings.TrimSpace(m.PIN)
@@ -441,16 +475,21 @@ func (r *Realtime) Mailboxes(ctx context.Context) ([]tollguard.Mailbox, []string
 			m.Locked, m.PIN = true, m.PIN[1:]
 		}
 		m.Source, m.Where = r.Name(), fmt.Sprintf("%s row %d", r.table(), row.id)
-		if d.odbc {
+		if odbc {
 			m.Where = fmt.Sprintf("%s row of %s", r.table(), label(*m))
 		}
 		out = append(out, row)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, nil, fmt.Errorf("read realtime voicemail table %s: %w", r.table(), r.scrub(err))
+		return fail(err)
 	}
-	j := &judge{r: r, db: db, odbc: d.odbc, lk: lk, rows: out, sets: map[string]rowSet{}}
-	boxes := make([]tollguard.Mailbox, len(out))
+	rows.Close()
+	j := &judge{r: r, q: q, odbc: odbc, lk: lk, rows: out, sets: map[string]rowSet{}}
+	for i := range out {
+		if err := j.self(ctx, i); err != nil {
+			return nil, nil, err
+		}
+	}
 	var problems []string
 	reported := map[string]bool{}
 	if !lk.known {
@@ -463,14 +502,13 @@ func (r *Realtime) Mailboxes(ctx context.Context) ([]tollguard.Mailbox, []string
 		if err != nil {
 			return nil, nil, err
 		}
-		boxes[i] = out[i].Mailbox
-		boxes[i].ByHand = hand
+		out[i].ByHand = hand
 		if problem != "" && !reported[problem] {
 			reported[problem] = true
 			problems = append(problems, problem)
 		}
 	}
-	return boxes, problems, nil
+	return out, problems, nil
 }
 
 // rowSet is the rows the database matches to a condition: how many,
@@ -484,7 +522,7 @@ type rowSet struct {
 // app_voicemail asks for, and if not what the admin changes instead.
 type judge struct {
 	r    *Realtime
-	db   *sql.DB
+	q    querier
 	odbc bool
 	lk   lookupModel
 	rows []rtRow
@@ -504,11 +542,11 @@ func (j *judge) match(ctx context.Context, where string, args ...any) (rowSet, e
 	}
 	var s rowSet
 	if j.odbc {
-		if err := j.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+j.r.table()+` WHERE `+where, args...).Scan(&s.n); err != nil {
+		if err := j.q.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+j.r.table()+` WHERE `+where, args...).Scan(&s.n); err != nil {
 			return fail(err)
 		}
 	} else {
-		rows, err := j.db.QueryContext(ctx, `SELECT rowid FROM `+j.r.table()+` WHERE `+where+` ORDER BY rowid`, args...)
+		rows, err := j.q.QueryContext(ctx, `SELECT rowid FROM `+j.r.table()+` WHERE `+where+` ORDER BY rowid`, args...)
 		if err != nil {
 			return fail(err)
 		}
@@ -551,6 +589,63 @@ func (j *judge) describe(s rowSet, seen int, also []string) string {
 	return out
 }
 
+// self finds whether the database takes row i's mailbox, and its
+// context, as equal to their text, as a lookup and the writers ask for
+// them.
+func (j *judge) self(ctx context.Context, i int) error {
+	row := &j.rows[i]
+	if row.nullBox {
+		return nil
+	}
+	// Through ODBC a row is not told from others of its mailbox: it is
+	// found if any is.
+	found := func(where string, args ...any) (bool, error) {
+		s, err := j.match(ctx, where, args...)
+		if j.odbc {
+			return s.n > 0, err
+		}
+		return slices.Contains(s.ids, fmt.Sprint(row.id)), err
+	}
+	ok, err := found(`mailbox = ?`, row.Mailbox.Mailbox)
+	if err != nil || !ok {
+		row.boxMiss = !ok
+		return err
+	}
+	where, args := rowWhere(row.Mailbox)
+	ok, err = found(where, args...)
+	row.ctxMiss = !ok
+	return err
+}
+
+// notText is the by-hand advice and the problem for row i, whose
+// column col ("mailbox" or "context") the database does not take as
+// equal to its text.
+func (j *judge) notText(i int, col string) (hand, problem string) {
+	row, tbl := j.rows[i], j.r.table()
+	m := row.Mailbox
+	val, typ := m.Mailbox, row.boxType
+	asker, never, whom := "app_voicemail's lookup", ", so app_voicemail never reads this row", fmt.Sprintf("app_voicemail's lookup (mailbox = '%s')", val)
+	if col == "context" {
+		// searchcontexts = yes may still find it by its number alone.
+		val, typ = m.Context, row.ctxType
+		asker, never, whom = "app_voicemail's lookup of "+m.Key(), "", "a lookup of "+m.Key()
+	}
+	if j.odbc {
+		hand = fmt.Sprintf("%s holds its %s %s in a form the database does not take as equal to the text '%s' %s asks for (a number in a column without a text type?)%s: "+
+			"store the %s as text (a VARCHAR column, as Asterisk's schema has) and give the row a random PIN (digits), or delete the row", m.Where, col, val, val, asker, never, col)
+		return hand, fmt.Sprintf("%s (mailbox %s) holds its %s in a form the database does not take as equal to the text '%s', so %s never finds it; tollguard leaves its PIN alone (--apply): store the %s as text",
+			m.Where, label(m), col, val, whom, col)
+	}
+	kind := "a " + typ
+	if strings.IndexAny(typ, "aeiou") == 0 {
+		kind = "an " + typ
+	}
+	hand = fmt.Sprintf("%s holds its %s %s as %s, not text, and %s asks for the text '%s', which the database does not take as equal%s: "+
+		"store the %s as text (UPDATE %s SET %s = CAST(%s AS TEXT) WHERE rowid = %d) and give the row a random PIN (digits), or delete the row",
+		m.Where, col, val, kind, asker, val, never, col, tbl, col, col, row.id)
+	return hand, fmt.Sprintf("%s (mailbox %s) holds its %s as %s, not text, so %s never finds it; tollguard leaves its PIN alone (--apply): store the %s as text", m.Where, label(m), col, kind, whom, col)
+}
+
 // unknownProblem is reported once by every audit of a table without
 // voicemail.conf.
 const unknownProblem = "[audit.pins] voicemail_conf is not set, so tollguard does not know how app_voicemail looks realtime mailboxes up " +
@@ -566,6 +661,10 @@ func (j *judge) row(ctx context.Context, i int) (hand, problem string, err error
 		// match no row: offered, it would be skipped run after run.
 		hand = fmt.Sprintf("%s has no mailbox (NULL), which no lookup names, so app_voicemail never reads it: set its mailbox to the mailbox number and its password to a random PIN (digits), or delete the row", m.Where)
 		return hand, fmt.Sprintf("%s has no mailbox (NULL), so app_voicemail never reads it; tollguard leaves its PIN alone (--apply): set its mailbox, or delete the row", m.Where), nil
+	}
+	if j.rows[i].boxMiss {
+		hand, problem = j.notText(i, "mailbox")
+		return hand, problem, nil
 	}
 	if def := lk.hiddenBy(m); def != "" {
 		box, how := m.Key(), " (its context in any letter case)"
@@ -592,12 +691,16 @@ func (j *judge) row(ctx context.Context, i int) (hand, problem string, err error
 		hand = fmt.Sprintf("%s has %s, and with searchcontexts off app_voicemail looks a mailbox up by its number and context (default, if the dialplan names none), so it %s: %s", m.Where, what, reads, fix)
 		return hand, fmt.Sprintf("%s (mailbox %s) has %s, so app_voicemail %s; tollguard leaves its PIN alone (--apply): give the row its context, or delete it", m.Where, m.Mailbox, what, reads), nil
 	}
+	if j.rows[i].ctxMiss {
+		hand, problem = j.notText(i, "context")
+		return hand, problem, nil
+	}
 	// Rows a lookup reading this one may return in its place (as
 	// setPIN counts them): then which PIN is asked is unknown.
 	seenKey, seenBox := 0, 0
 	var boxes []string
 	for _, o := range j.rows {
-		if o.nullBox || o.Mailbox.Mailbox != m.Mailbox { // a NULL mailbox answers no lookup
+		if o.nullBox || o.boxMiss || o.Mailbox.Mailbox != m.Mailbox { // rows no lookup finds answer none
 			continue
 		}
 		seenBox++
@@ -644,9 +747,9 @@ func (j *judge) row(ctx context.Context, i int) (hand, problem string, err error
 	return hand, fmt.Sprintf("mailbox %s is in %s: with searchcontexts = yes app_voicemail reads only the first row the database returns for it, so tollguard changes none of their PINs (--apply): keep one row per mailbox number", m.Mailbox, rows), nil
 }
 
-// SetPINs updates the rows in one transaction, each only if its
-// password is still the one read and app_voicemail still reads it
-// alone (voicemail.conf is read again).
+// SetPINs updates the rows in one transaction. In it, it reads and
+// judges the table again (voicemail.conf too), and writes a row only if
+// it still has no ByHand and its PIN is still the one read.
 func (r *Realtime) SetPINs(ctx context.Context, changes []tollguard.PINChange) ([]tollguard.PINChange, error) {
 	lk, err := r.lookup()
 	if err != nil {
@@ -662,13 +765,20 @@ func (r *Realtime) SetPINs(ctx context.Context, changes []tollguard.PINChange) (
 		return nil, r.scrub(err)
 	}
 	defer tx.Rollback()
+	rows, _, err := r.read(ctx, tx, d.odbc, lk)
+	if err != nil {
+		return nil, err
+	}
 	var done []tollguard.PINChange
 	for _, c := range changes {
-		old, pin := c.Mailbox.PIN, c.NewPIN
-		if c.Mailbox.Locked {
-			old, pin = "-"+old, "-"+pin
+		row, err := r.fresh(rows, c.Mailbox, d.odbc)
+		if err != nil {
+			return nil, err
 		}
-		ok, err := r.setPIN(ctx, tx, lk, c.Mailbox, old, pin, d.odbc)
+		if row == nil {
+			continue
+		}
+		ok, err := r.setPIN(ctx, tx, *row, c.NewPIN, d.odbc)
 		if err != nil {
 			return nil, err
 		}
@@ -680,6 +790,33 @@ func (r *Realtime) SetPINs(ctx context.Context, changes []tollguard.PINChange) (
 		return nil, r.scrub(err)
 	}
 	return done, nil
+}
+
+// fresh is m's row as SetPINs read it again, if it may be written: still
+// m's mailbox, the only row of it (through ODBC, where rows are known
+// by mailbox and context), without ByHand, and with the PIN read.
+func (r *Realtime) fresh(rows []rtRow, m tollguard.Mailbox, odbc bool) (*rtRow, error) {
+	var id int64
+	if !odbc {
+		if _, err := fmt.Sscanf(strings.TrimPrefix(m.Where, r.table()+" row "), "%d", &id); err != nil {
+			return nil, fmt.Errorf("realtime mailbox %s: bad row reference %q", m.Key(), m.Where)
+		}
+	}
+	var found *rtRow
+	for i := range rows {
+		o := &rows[i]
+		if o.nullBox || o.Mailbox.Mailbox != m.Mailbox || o.Context != m.Context || (!odbc && o.id != id) {
+			continue
+		}
+		if found != nil {
+			return nil, nil // through ODBC, two rows that cannot be told apart
+		}
+		found = o
+	}
+	if found == nil || found.ByHand != "" || found.PIN != m.PIN || found.Locked != m.Locked {
+		return nil, nil // gone, renamed, no longer alone, or changed
+	}
+	return found, nil
 }
 
 // pinGuard is the condition that the row's password is still old, as
@@ -694,36 +831,22 @@ func pinGuard(old string) (string, []any) {
 // errManyRows aborts the transaction: an update matched more than one row.
 var errManyRows = errors.New("matched more than one row")
 
-// setPIN updates m's row if app_voicemail still reads it and no other
-// row may answer its lookups (one added meanwhile leaves app_voicemail
-// reading either: see Mailboxes), and its password is still old. An
-// SQLite row is also held to the rowid Mailboxes read; through ODBC
+// setPIN writes pin to row, read again in tx, if its password is
+// still the one read. An SQLite row is held to its rowid; through ODBC
 // (MySQL, PostgreSQL, ...) there is no such thing, and an update that
 // matched several rows aborts.
-func (r *Realtime) setPIN(ctx context.Context, tx *sql.Tx, lk lookupModel, m tollguard.Mailbox, old, pin string, odbc bool) (bool, error) {
+func (r *Realtime) setPIN(ctx context.Context, tx *sql.Tx, row rtRow, pin string, odbc bool) (bool, error) {
+	m := row.Mailbox
 	fail := func(err error) (bool, error) {
 		return false, fmt.Errorf("update realtime mailbox %s: %w", m.Key(), r.scrub(err))
 	}
-	var id int64
+	old := m.PIN
+	if m.Locked {
+		old, pin = "-"+old, "-"+pin
+	}
+	where, args := rowWhere(m)
 	if !odbc {
-		if _, err := fmt.Sscanf(strings.TrimPrefix(m.Where, r.table()+" row "), "%d", &id); err != nil {
-			return false, fmt.Errorf("realtime mailbox %s: bad row reference %q", m.Key(), m.Where)
-		}
-	}
-	if !lk.readable(m) {
-		return false, nil // never read, or not knowing whether it is
-	}
-	where, args := lk.answers(m)
-	var rows int64
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+r.table()+` WHERE `+where, args...).Scan(&rows); err != nil {
-		return fail(err)
-	}
-	if rows != 1 {
-		return false, nil // gone, or another row may answer since it was read
-	}
-	where, args = rowWhere(m)
-	if !odbc {
-		where, args = `rowid = ? AND `+where, append([]any{id}, args...)
+		where, args = `rowid = ? AND `+where, append([]any{row.id}, args...)
 	}
 	guard, gargs := pinGuard(old)
 	res, err := tx.ExecContext(ctx, `UPDATE `+r.table()+` SET password = ? WHERE `+where+` AND `+guard,

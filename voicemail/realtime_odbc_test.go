@@ -403,3 +403,32 @@ func TestODBCRealtimeRowWithoutMailbox(t *testing.T) {
 		t.Errorf("by hand %q (mailboxes %v)", hand, got)
 	}
 }
+
+// TestODBCRealtimeMailboxNotText: through ODBC too, a mailbox stored as
+// a number where the database does not take it as equal to the text a
+// lookup binds (SQLite's column without a type) is never read: left to
+// the admin. Without a rowid, rows of one mailbox some of which are
+// stored as text stay rivals.
+func TestODBCRealtimeMailboxNotText(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "realtime.sqlite3")
+	db, err := sql.Open("sqlite3", "file:"+file+"?_busy_timeout=5000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`CREATE TABLE voicemail (uniqueid INTEGER PRIMARY KEY, context, mailbox, password VARCHAR(80), fullname VARCHAR(80), email VARCHAR(80));
+		INSERT INTO voicemail(context, mailbox, password) VALUES ('default', 2002, '2222'), ('sales', '3003', '3333'), ('default', 1001, '1234'), ('default', '1001', '1111')`); err != nil {
+		t.Fatal(err)
+	}
+	got := applyEvery(t, &voicemail.Realtime{DSN: "odbc:Driver=SQLite3;Database=" + file, Conf: realtimeConf(t, "[general]\n", "")})
+	want := "voicemail row of 2002@default holds its mailbox 2002 in a form the database does not take as equal to the text '2002' app_voicemail's lookup asks for (a number in a column without a text type?), so app_voicemail never reads this row: store the mailbox as text"
+	if hand := got["voicemail row of 2002@default 2002@default"]; !strings.HasPrefix(hand, want) {
+		t.Errorf("by hand %q\nwant it to start %q", hand, want)
+	}
+	if hand := got["voicemail row of 3003@sales 3003@sales"]; hand != "" {
+		t.Errorf("3003@sales: by hand %q", hand)
+	}
+	if hand := got["voicemail row of 1001@default 1001@default"]; !strings.Contains(hand, "is in 2 rows of voicemail") {
+		t.Errorf("1001@default: by hand %q", hand)
+	}
+}
