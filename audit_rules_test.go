@@ -13,11 +13,14 @@ import (
 
 func TestPINUnusable(t *testing.T) {
 	for pin, want := range map[string]string{
-		"*1234": "begins with '*'",
-		"2222 ": `is "2222 " with its blanks`, // "2222 ,Bob": append_mailbox keeps the blank
-		"22 22": "blank",
-		"2222":  "",
-		"":      "",
+		"*1234":      "begins with '*'",
+		"2222 ":      `is "2222 " with its blanks`, // "2222 ,Bob": append_mailbox keeps the blank
+		"22 22":      "blank",
+		"\t3333":     `is "\t3333" with its blanks`, // a realtime SQLite value as stored
+		"4444\n":     `(the PIN is then "4444"`,
+		"\x01839217": "blanks",
+		"2222":       "",
+		"":           "",
 	} {
 		got := tollguard.PINUnusableReason(pin)
 		if (want == "") != (got == "") || !strings.Contains(got, want) || tollguard.PINUnusable(pin) != (want != "") {

@@ -388,6 +388,26 @@ type rtRow struct {
 	// without a type is not '1001'), so no lookup finds the row; ctxMiss:
 	// the same of its context, for lookups that name it.
 	boxMiss, ctxMiss bool
+	// pins are the row's password columns (see pinColumns) as the
+	// database returns them; set is the one whose value app_voicemail
+	// uses, -1 if none gives it one.
+	cols []string
+	pins []sql.NullString
+	set  int
+}
+
+// target is the column a new PIN of the row goes to: the one
+// app_voicemail takes its password from, or if none, password.
+func (row rtRow) target() string {
+	if row.set >= 0 {
+		return row.cols[row.set]
+	}
+	for _, c := range row.cols {
+		if strings.EqualFold(c, "password") {
+			return c
+		}
+	}
+	return row.cols[0]
 }
 
 // label names a row's mailbox: mailbox@context, or the mailbox and that
@@ -439,13 +459,20 @@ type querier interface {
 // for. Mailboxes and SetPINs (in its transaction) both read so, so a
 // row is written exactly when it has no ByHand.
 func (r *Realtime) read(ctx context.Context, q querier, odbc bool, lk lookupModel) ([]rtRow, []string, error) {
-	cols := `COALESCE(context, ''), CASE WHEN context IS NULL THEN 1 ELSE 0 END, COALESCE(mailbox, ''), CASE WHEN mailbox IS NULL THEN 1 ELSE 0 END, COALESCE(password, ''), COALESCE(fullname, ''), COALESCE(email, '')`
-	if !odbc {
-		// As res_config_sqlite3 reads them: the text of a number.
-		cols = `rowid, COALESCE(CAST(context AS TEXT), ''), context IS NULL, COALESCE(CAST(mailbox AS TEXT), ''), mailbox IS NULL, COALESCE(password, ''), COALESCE(fullname, ''), COALESCE(email, ''), typeof(mailbox), typeof(context)`
-	}
 	fail := func(err error) ([]rtRow, []string, error) {
 		return nil, nil, fmt.Errorf("read realtime voicemail table %s: %w", r.table(), r.scrub(err))
+	}
+	pcols, err := r.pinColumns(ctx, q)
+	if err != nil {
+		return fail(err)
+	}
+	cols := `COALESCE(context, ''), CASE WHEN context IS NULL THEN 1 ELSE 0 END, COALESCE(mailbox, ''), CASE WHEN mailbox IS NULL THEN 1 ELSE 0 END, COALESCE(fullname, ''), COALESCE(email, '')`
+	if !odbc {
+		// As res_config_sqlite3 reads them: the text of a number.
+		cols = `rowid, COALESCE(CAST(context AS TEXT), ''), context IS NULL, COALESCE(CAST(mailbox AS TEXT), ''), mailbox IS NULL, COALESCE(fullname, ''), COALESCE(email, ''), typeof(mailbox), typeof(context)`
+	}
+	for _, c := range pcols {
+		cols += ", " + pinValue(c, odbc)
 	}
 	rows, err := q.QueryContext(ctx, `SELECT `+cols+` FROM `+r.table())
 	if err != nil {
@@ -454,26 +481,26 @@ func (r *Realtime) read(ctx context.Context, q querier, odbc bool, lk lookupMode
 	defer rows.Close()
 	var out []rtRow
 	for rows.Next() {
-		var row rtRow
+		row := rtRow{cols: pcols, pins: make([]sql.NullString, len(pcols))}
 		var null, nullBox int
 		m := &row.Mailbox
-		dest := []any{&m.Context, &null, &m.Mailbox, &nullBox, &m.PIN, &m.FullName, &m.Email}
+		dest := []any{&m.Context, &null, &m.Mailbox, &nullBox, &m.FullName, &m.Email}
 		if !odbc {
 			dest = append(append([]any{&row.id}, dest...), &row.boxType, &row.ctxType)
+		}
+		for i := range row.pins {
+			dest = append(dest, &row.pins[i])
 		}
 		if err := rows.Scan(dest...); err != nil {
 			return fail(err)
 		}
 		row.null, row.nullBox = null == 1, nullBox == 1
-		m.PIN = strings.TrimSpace(m.PIN)
-		if strings.HasPrefix(m.PIN, "*") {
-			// app_voicemail's realtime loader refuses a password starting
-			// with "*" and leaves the mailbox with none: no PIN is asked.
-			m.PIN = ""
+		var pw string
+		pw, row.set = inForce(odbc, pcols, row.pins)
+		if strings.HasPrefix(pw, "-") {
+			m.Locked, pw = true, pw[1:]
 		}
-		if strings.HasPrefix(m.PIN, "-") {
-			m.Locked, m.PIN = true, m.PIN[1:]
-		}
+		m.PIN = pw
 		m.Source, m.Where = r.Name(), fmt.Sprintf("%s row %d", r.table(), row.id)
 		if odbc {
 			m.Where = fmt.Sprintf("%s row of %s", r.table(), label(*m))
@@ -509,6 +536,120 @@ func (r *Realtime) read(ctx context.Context, q querier, odbc bool, lk lookupMode
 		}
 	}
 	return out, problems, nil
+}
+
+// pinColumns are the columns of the table, in its order, that
+// apply_options_full takes a mailbox's password from.
+func (r *Realtime) pinColumns(ctx context.Context, q querier) ([]string, error) {
+	rows, err := q.QueryContext(ctx, `SELECT * FROM `+r.table()+` WHERE 1 = 0`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	all, err := rows.Columns()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, c := range all {
+		if strings.EqualFold(c, "password") { // only these names: safe to put in SQL
+			out = append(out, c)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("it has no password column (its columns: %s); is it app_voicemail's table?", strings.Join(all, ", "))
+	}
+	return out, rows.Err()
+}
+
+// pinValue selects a password column as the driver hands it over:
+// res_config_sqlite3 takes the text of any value, as CAST does.
+func pinValue(col string, odbc bool) string {
+	if odbc {
+		return col
+	}
+	return "CAST(" + col + " AS TEXT)"
+}
+
+// isBlank is a byte ast_strip removes: any below 33.
+func isBlank(r rune) bool { return r < 33 }
+
+// driverValues is what ast_load_realtime hands app_voicemail for a
+// column holding v. res_config_sqlite3 gives the value as stored (NULL
+// as ""); res_config_odbc skips NULL and splits the text at ";" into
+// pieces, each stripped of blanks and control characters (ast_strip),
+// dropping empty ones, and decodes ^XX in each. ast_load_realtime then
+// drops empty values and makes a lone blank empty. A value ends at a
+// NUL, as a C string does.
+func driverValues(odbc bool, v sql.NullString) []string {
+	if !v.Valid {
+		return nil
+	}
+	vals := []string{v.String}
+	if odbc {
+		vals = nil
+		for _, piece := range strings.Split(v.String, ";") {
+			if piece = strings.TrimFunc(piece, isBlank); piece != "" {
+				vals = append(vals, decodeChunk(piece))
+			}
+		}
+	}
+	var out []string
+	for _, s := range vals {
+		s, _, _ = strings.Cut(s, "\x00")
+		switch s {
+		case "":
+			continue
+		case " ":
+			s = ""
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// decodeChunk decodes res_config_odbc's ^XX (upper-case hex) escapes.
+func decodeChunk(s string) string {
+	hex := func(c byte) (byte, bool) {
+		switch {
+		case c >= '0' && c <= '9':
+			return c - '0', true
+		case c >= 'A' && c <= 'F':
+			return c - 'A' + 10, true
+		}
+		return 0, false
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '^' && i+2 < len(s) {
+			hi, ok1 := hex(s[i+1])
+			lo, ok2 := hex(s[i+2])
+			if ok1 && ok2 {
+				b.WriteByte(hi<<4 | lo)
+				i += 2
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// inForce is the password app_voicemail takes from a row whose password
+// columns cols hold vals (apply_options_full, over the values in the
+// table's column order): password only while there is none yet, and
+// not one starting with "*", which it refuses. It also returns the
+// column that set it, -1 if none did.
+func inForce(odbc bool, cols []string, vals []sql.NullString) (string, int) {
+	pw, set := "", -1
+	for i := range cols {
+		for _, v := range driverValues(odbc, vals[i]) {
+			if pw == "" && !strings.HasPrefix(v, "*") {
+				pw, set = v, i
+			}
+		}
+	}
+	return pw, set
 }
 
 // rowSet is the rows the database matches to a condition: how many,
@@ -819,20 +960,12 @@ func (r *Realtime) fresh(rows []rtRow, m tollguard.Mailbox, odbc bool) (*rtRow, 
 	return found, nil
 }
 
-// pinGuard is the condition that the row's password is still old, as
-// Mailboxes read it: an empty PIN was read from "" or a "*" password.
-func pinGuard(old string) (string, []any) {
-	if old == "" {
-		return `(TRIM(COALESCE(password, '')) = '' OR TRIM(password) LIKE '*%')`, nil
-	}
-	return `TRIM(COALESCE(password, '')) = ?`, []any{old}
-}
-
 // errManyRows aborts the transaction: an update matched more than one row.
 var errManyRows = errors.New("matched more than one row")
 
-// setPIN writes pin to row, read again in tx, if its password is
-// still the one read. An SQLite row is held to its rowid; through ODBC
+// setPIN writes pin to row, read again in tx, if its password columns
+// still hold what was read: to the column whose value app_voicemail
+// uses, or if none, to password. An SQLite row is held to its rowid; through ODBC
 // (MySQL, PostgreSQL, ...) there is no such thing, and an update that
 // matched several rows aborts.
 func (r *Realtime) setPIN(ctx context.Context, tx *sql.Tx, row rtRow, pin string, odbc bool) (bool, error) {
@@ -840,17 +973,25 @@ func (r *Realtime) setPIN(ctx context.Context, tx *sql.Tx, row rtRow, pin string
 	fail := func(err error) (bool, error) {
 		return false, fmt.Errorf("update realtime mailbox %s: %w", m.Key(), r.scrub(err))
 	}
-	old := m.PIN
 	if m.Locked {
-		old, pin = "-"+old, "-"+pin
+		pin = "-" + pin
 	}
 	where, args := rowWhere(m)
 	if !odbc {
 		where, args = `rowid = ? AND `+where, append([]any{row.id}, args...)
 	}
-	guard, gargs := pinGuard(old)
-	res, err := tx.ExecContext(ctx, `UPDATE `+r.table()+` SET password = ? WHERE `+where+` AND `+guard,
-		append(append([]any{pin}, args...), gargs...)...)
+	// Every password column still as read: the value written is the one
+	// app_voicemail then takes.
+	for i, c := range row.cols {
+		switch v := row.pins[i]; {
+		case !v.Valid:
+			where += ` AND ` + c + ` IS NULL`
+		default:
+			where += ` AND ` + pinValue(c, odbc) + ` = ?`
+			args = append(args, v.String)
+		}
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE `+r.table()+` SET `+row.target()+` = ? WHERE `+where, append([]any{pin}, args...)...)
 	if err != nil {
 		return fail(err)
 	}

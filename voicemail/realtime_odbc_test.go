@@ -432,3 +432,48 @@ func TestODBCRealtimeMailboxNotText(t *testing.T) {
 		t.Errorf("1001@default: by hand %q", hand)
 	}
 }
+
+// TestODBCRealtimePasswordAsODBCHandsItOver: res_config_odbc splits a
+// value at ";" and strips every piece of blanks and control characters
+// (ast_strip: every byte below 33), dropping empty ones, and
+// apply_options_full takes the first piece: the PIN of '\t3333' is
+// 3333, weak, and rewritten (the whole value), not offered and skipped
+// as "changed while the audit ran" because SQL's TRIM left the tab.
+func TestODBCRealtimePasswordAsODBCHandsItOver(t *testing.T) {
+	db, dsn := odbcTable(t, `('default', '1001', char(9) || '3333', NULL, NULL), ('default', '1002', ' 839217 ', NULL, NULL),
+		('default', '1003', '4444' || char(10), NULL, NULL), ('default', '1004', ' ', NULL, NULL), ('default', '1005', '839217;1234', NULL, NULL),
+		('default', '1006', ' ;5555', NULL, NULL), ('default', '1007', char(1) || '839217' || char(13), NULL, NULL)`)
+	src := &voicemail.Realtime{DSN: dsn, Conf: realtimeConf(t, "[general]\n", "")}
+	before := passwords(t, db)
+	e, _, _ := env(t, src)
+	run, err := tollguard.RunAudit(context.Background(), e, tollguard.PINsAudit{}, true, "cli", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var acts []string
+	for _, a := range run.Actions {
+		acts = append(acts, a.Kind+" "+a.Subject)
+	}
+	if want := []string{"rewrite_pin mailbox:1001@default", "rewrite_pin mailbox:1003@default", "rewrite_pin mailbox:1004@default", "rewrite_pin mailbox:1006@default"}; !reflect.DeepEqual(acts, want) {
+		t.Errorf("actions %q, want %q", acts, want)
+	}
+	for _, f := range run.Findings {
+		if !strings.HasPrefix(f.Subject, "mailbox:") || f.Severity != tollguard.SeverityWarning {
+			t.Errorf("finding %s: %s", f.Subject, f.Message)
+		}
+	}
+	after := passwords(t, db)
+	for k, pw := range after {
+		switch k {
+		case "1002@default", "1005@default", "1007@default":
+			if pw != before[k] {
+				t.Errorf("%s: strong PIN %q rewritten to %q", k, before[k], pw)
+			}
+		default:
+			if tollguard.PINWeakness(pw, k[:4], 6) != nil || strings.TrimSpace(pw) != pw {
+				t.Errorf("%s: %q not rewritten", k, pw)
+			}
+		}
+	}
+	applyEvery(t, src)
+}

@@ -378,3 +378,46 @@ func TestRealtimeMailboxNotText(t *testing.T) {
 		}
 	}
 }
+
+// TestRealtimePasswordAsSQLiteHandsItOver: res_config_sqlite3 hands
+// app_voicemail every value as stored (row_to_varlist), and
+// ast_load_realtime only drops empty ones and makes a lone blank empty:
+// a password with a blank, tab or newline around it is the PIN with
+// them, which nobody can type. It is reported so, not judged (and
+// rewritten, or offered and skipped run after run) as the PIN without
+// them; a lone blank is no PIN at all.
+func TestRealtimePasswordAsSQLiteHandsItOver(t *testing.T) {
+	file, db := realtimeDB(t, `CREATE TABLE voicemail (uniqueid INTEGER PRIMARY KEY, context TEXT, mailbox TEXT, password TEXT, fullname TEXT, email TEXT, pager TEXT);
+		INSERT INTO voicemail(context, mailbox, password) VALUES ('default', '1001', char(9) || '3333'), ('default', '1002', ' 839217 '),
+			('default', '1003', '4444' || char(10)), ('default', '1004', ' '), ('default', '1005', '')`)
+	src := &voicemail.Realtime{DSN: "sqlite3://" + file, Conf: realtimeConf(t, "[general]\n", "")}
+	e, _, _ := env(t, src)
+	run, err := tollguard.RunAudit(context.Background(), e, tollguard.PINsAudit{}, true, "cli", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var acts, blanks []string
+	for _, a := range run.Actions {
+		acts = append(acts, a.Kind+" "+a.Subject)
+	}
+	for _, f := range run.Findings {
+		switch {
+		case f.Check == tollguard.AuditCheckWeakPIN && strings.Contains(f.Message, "with its blanks"):
+			blanks = append(blanks, f.Subject)
+		case f.Check == tollguard.AuditCheckWeakPIN && strings.HasPrefix(f.Subject, "mailbox:100"):
+		default:
+			t.Errorf("finding %s: %s", f.Subject, f.Message)
+		}
+	}
+	if want := []string{"rewrite_pin mailbox:1004@default", "rewrite_pin mailbox:1005@default"}; !reflect.DeepEqual(acts, want) {
+		t.Errorf("actions %q, want %q", acts, want)
+	}
+	if want := []string{"mailbox:1001@default", "mailbox:1002@default", "mailbox:1003@default"}; !reflect.DeepEqual(blanks, want) {
+		t.Errorf("PINs with blanks reported %q, want %q", blanks, want)
+	}
+	var n int
+	if err := db.QueryRow(`SELECT COUNT(*) FROM voicemail WHERE password IN (char(9) || '3333', ' 839217 ', '4444' || char(10))`).Scan(&n); err != nil || n != 3 {
+		t.Errorf("%d passwords with blanks kept (%v), want 3", n, err)
+	}
+	applyEvery(t, src)
+}
