@@ -388,9 +388,9 @@ type rtRow struct {
 	// without a type is not '1001'), so no lookup finds the row; ctxMiss:
 	// the same of its context, for lookups that name it.
 	boxMiss, ctxMiss bool
-	// pins are the row's password columns (see pinColumns) as the
-	// database returns them; set is the one whose value app_voicemail
-	// uses, -1 if none gives it one.
+	// cols are the table's password columns (see pinColumns), pins
+	// their values in the row as the database returns them; set is the
+	// one whose value app_voicemail uses, -1 if none gives it one.
 	cols []string
 	pins []sql.NullString
 	set  int
@@ -420,7 +420,8 @@ func label(m tollguard.Mailbox) string {
 }
 
 // Mailboxes lists the table's mailboxes (columns context, mailbox,
-// password, fullname, email, as Asterisk's realtime schema names them).
+// password, fullname, email, as Asterisk's realtime schema names them,
+// and secret and vmsecret if the table has them: see inForce).
 // A row without a context (NULL or empty) has an empty Context. An
 // SQLite row is known by its rowid; through ODBC (MySQL, PostgreSQL,
 // ...) there is no such thing, so a row is known by its context and
@@ -505,6 +506,9 @@ func (r *Realtime) read(ctx context.Context, q querier, odbc bool, lk lookupMode
 		if odbc {
 			m.Where = fmt.Sprintf("%s row of %s", r.table(), label(*m))
 		}
+		if c := row.target(); !strings.EqualFold(c, "password") {
+			m.Where += ", column " + c // the PIN is not where it usually is
+		}
 		out = append(out, row)
 	}
 	if err := rows.Err(); err != nil {
@@ -552,12 +556,13 @@ func (r *Realtime) pinColumns(ctx context.Context, q querier) ([]string, error) 
 	}
 	var out []string
 	for _, c := range all {
-		if strings.EqualFold(c, "password") { // only these names: safe to put in SQL
+		switch strings.ToLower(c) {
+		case "password", "secret", "vmsecret": // only these names: safe to put in SQL
 			out = append(out, c)
 		}
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("it has no password column (its columns: %s); is it app_voicemail's table?", strings.Join(all, ", "))
+		return nil, fmt.Errorf("it has no password column, nor secret or vmsecret (its columns: %s); is it app_voicemail's table?", strings.Join(all, ", "))
 	}
 	return out, rows.Err()
 }
@@ -637,14 +642,14 @@ func decodeChunk(s string) string {
 
 // inForce is the password app_voicemail takes from a row whose password
 // columns cols hold vals (apply_options_full, over the values in the
-// table's column order): password only while there is none yet, and
-// not one starting with "*", which it refuses. It also returns the
-// column that set it, -1 if none did.
+// table's column order): vmsecret always, secret or password only
+// while there is none yet, and not one starting with "*", which it
+// refuses. It also returns the column that set it, -1 if none did.
 func inForce(odbc bool, cols []string, vals []sql.NullString) (string, int) {
 	pw, set := "", -1
-	for i := range cols {
+	for i, c := range cols {
 		for _, v := range driverValues(odbc, vals[i]) {
-			if pw == "" && !strings.HasPrefix(v, "*") {
+			if strings.EqualFold(c, "vmsecret") || (pw == "" && !strings.HasPrefix(v, "*")) {
 				pw, set = v, i
 			}
 		}

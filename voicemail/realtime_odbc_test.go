@@ -477,3 +477,19 @@ func TestODBCRealtimePasswordAsODBCHandsItOver(t *testing.T) {
 	}
 	applyEvery(t, src)
 }
+
+// TestODBCRealtimeVmsecretAndSecret: through res_config_odbc, a value
+// of blanks is no value (vmsecret ' ' leaves password in force), and
+// each piece of a vmsecret split at ";" overrides the one before.
+func TestODBCRealtimeVmsecretAndSecret(t *testing.T) {
+	file, read := pinColumnsTable(t, []string{"password", "secret", "vmsecret"}, map[string][]string{
+		"1001": {"839217", "NULL", "1234"},
+		"1002": {"1111", "NULL", "593017"},
+		"1003": {"NULL", "2222", "NULL"},
+		"1006": {"5555", "NULL", " "},
+		"1009": {"720394", "NULL", "839217;2468"},
+		"1010": {"720394", "NULL", "2468;839217"},
+	})
+	src := &voicemail.Realtime{DSN: "odbc:Driver=SQLite3;Database=" + file, Conf: realtimeConf(t, "[general]\n", "")}
+	checkPINColumns(t, src, read, map[string]int{"1001": 2, "1002": -1, "1003": 1, "1006": 0, "1009": 2, "1010": -1})
+}

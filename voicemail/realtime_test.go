@@ -2,6 +2,7 @@ package voicemail_test
 
 import (
 	"context"
+	"database/sql"
 	"path/filepath"
 	"reflect"
 	"sort"
@@ -420,4 +421,133 @@ func TestRealtimePasswordAsSQLiteHandsItOver(t *testing.T) {
 		t.Errorf("%d passwords with blanks kept (%v), want 3", n, err)
 	}
 	applyEvery(t, src)
+}
+
+// pinColumnsTable creates a realtime table with the given columns
+// besides context and mailbox, fills it (NULL for "NULL"), and returns
+// its file and a reader of each mailbox's values.
+func pinColumnsTable(t *testing.T, cols []string, rows map[string][]string) (string, func() map[string][]string) {
+	t.Helper()
+	file, db := realtimeDB(t, `CREATE TABLE voicemail (uniqueid INTEGER PRIMARY KEY, context VARCHAR(80), mailbox VARCHAR(80), `+
+		strings.Join(cols, " VARCHAR(80), ")+` VARCHAR(80), fullname VARCHAR(80), email VARCHAR(80))`)
+	for box, vals := range rows {
+		args := []any{box}
+		for _, v := range vals {
+			if v == "NULL" {
+				args = append(args, nil)
+			} else {
+				args = append(args, v)
+			}
+		}
+		if _, err := db.Exec(`INSERT INTO voicemail(context, mailbox, `+strings.Join(cols, ", ")+`) VALUES ('default', ?`+strings.Repeat(", ?", len(cols))+`)`, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return file, func() map[string][]string {
+		t.Helper()
+		out := map[string][]string{}
+		r, err := db.Query(`SELECT mailbox, ` + strings.Join(cols, ", ") + ` FROM voicemail`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		for r.Next() {
+			var box string
+			vals := make([]sql.NullString, len(cols))
+			dest := []any{&box}
+			for i := range vals {
+				dest = append(dest, &vals[i])
+			}
+			if err := r.Scan(dest...); err != nil {
+				t.Fatal(err)
+			}
+			for _, v := range vals {
+				out[box] = append(out[box], map[bool]string{true: v.String, false: "NULL"}[v.Valid])
+			}
+		}
+		return out
+	}
+}
+
+// checkPINColumns runs the audit with --apply on src and checks that
+// each mailbox's column want names (-1: none) was rewritten with a
+// strong PIN, and nothing else; then that a second run finds no weak
+// PIN, and that exactly the rows without ByHand are written.
+func checkPINColumns(t *testing.T, src tollguard.MailboxSource, read func() map[string][]string, want map[string]int) {
+	t.Helper()
+	before := read()
+	e, _, _ := env(t, src)
+	if _, err := tollguard.RunAudit(context.Background(), e, tollguard.PINsAudit{}, true, "cli", nil); err != nil {
+		t.Fatal(err)
+	}
+	after := read()
+	for box, col := range want {
+		for i, v := range after[box] {
+			switch {
+			case i == col && (v == before[box][i] || tollguard.PINWeakness(strings.TrimPrefix(v, "-"), box, 6) != nil):
+				t.Errorf("%s: column %d %q → %q, want a strong PIN", box, i, before[box][i], v)
+			case i != col && v != before[box][i]:
+				t.Errorf("%s: column %d %q → %q, want it untouched", box, i, before[box][i], v)
+			}
+		}
+	}
+	run, err := tollguard.RunAudit(context.Background(), e, tollguard.PINsAudit{}, false, "cli", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range run.Findings {
+		t.Errorf("second run: %s: %s", f.Subject, f.Message)
+	}
+	applyEvery(t, src)
+}
+
+// TestRealtimeVmsecretAndSecret: app_voicemail's apply_options_full
+// takes the row's vmsecret whenever it has one, and its secret or
+// password only while it has no password yet (in the table's column
+// order), refusing one starting with "*". The PIN in force is judged,
+// and rewritten in the column that holds it: password was rewritten
+// while a weak vmsecret stayed in force (and a strong one was reported
+// weak for a password nobody asks for). Through res_config_sqlite3 a
+// vmsecret of one blank is an empty password, in force over password.
+func TestRealtimeVmsecretAndSecret(t *testing.T) {
+	const (
+		pw = iota
+		secret
+		vmsecret
+		none = -1
+	)
+	file, read := pinColumnsTable(t, []string{"password", "secret", "vmsecret"}, map[string][]string{
+		"1001": {"839217", "NULL", "1234"},     // vmsecret wins
+		"1002": {"1111", "NULL", "593017"},     // a strong vmsecret wins
+		"1003": {"NULL", "2222", "NULL"},       // secret
+		"1004": {"*1", "3333", "NULL"},         // a "*" password is refused
+		"1005": {"4444", "720394", "NULL"},     // password comes first
+		"1006": {"5555", "NULL", " "},          // a lone blank: empty, in force
+		"1007": {"", "", ""},                   // none
+		"1008": {"-6666", "NULL", "NULL"},      // locked
+		"1009": {"720394", "6666", "-8888888"}, // a locked vmsecret
+	})
+	src := &voicemail.Realtime{DSN: "sqlite3://" + file, Conf: realtimeConf(t, "[general]\n", "")}
+	boxes, _, err := src.Mailboxes(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	where := map[string]string{}
+	for _, m := range boxes {
+		where[m.Mailbox] = m.Where
+	}
+	if w := where["1001"]; !strings.HasSuffix(w, ", column vmsecret") || !strings.HasSuffix(where["1003"], ", column secret") || strings.Contains(where["1005"], "column") {
+		t.Errorf("where %q: want the column named when it is not password", where)
+	}
+	checkPINColumns(t, src, read, map[string]int{"1001": vmsecret, "1002": none, "1003": secret, "1004": secret, "1005": pw,
+		"1006": vmsecret, "1007": pw, "1008": pw, "1009": vmsecret})
+
+	// In another column order, password comes before vmsecret's blank
+	// and secret.
+	file, read = pinColumnsTable(t, []string{"vmsecret", "secret", "password"}, map[string][]string{
+		"1006": {" ", "NULL", "5555"},
+		"1005": {"NULL", "4444", "720394"},
+	})
+	src = &voicemail.Realtime{DSN: "sqlite3://" + file, Conf: realtimeConf(t, "[general]\n", "")}
+	checkPINColumns(t, src, read, map[string]int{"1006": 2, "1005": 1})
 }
