@@ -388,12 +388,32 @@ type rtRow struct {
 	// without a type is not '1001'), so no lookup finds the row; ctxMiss:
 	// the same of its context, for lookups that name it.
 	boxMiss, ctxMiss bool
+	// pinMiss: the database does not take the password columns as
+	// equal to the values read (an ODBC driver converted them), so the
+	// writers' guard (pinWhere) would never match.
+	pinMiss bool
 	// cols are the table's password columns (see pinColumns), pins
 	// their values in the row as the database returns them; set is the
 	// one whose value app_voicemail uses, -1 if none gives it one.
 	cols []string
 	pins []sql.NullString
 	set  int
+}
+
+// pinWhere is " AND" the condition that the row's password columns
+// still hold what was read.
+func (row rtRow) pinWhere(odbc bool) (string, []any) {
+	var where string
+	var args []any
+	for i, c := range row.cols {
+		if v := row.pins[i]; v.Valid {
+			where += ` AND ` + pinValue(c, odbc) + ` = ?`
+			args = append(args, v.String)
+		} else {
+			where += ` AND ` + c + ` IS NULL`
+		}
+	}
+	return where, args
 }
 
 // target is the column a new PIN of the row goes to: the one
@@ -485,7 +505,10 @@ func (r *Realtime) read(ctx context.Context, q querier, odbc bool, lk lookupMode
 		row := rtRow{cols: pcols, pins: make([]sql.NullString, len(pcols))}
 		var null, nullBox int
 		m := &row.Mailbox
-		dest := []any{&m.Context, &null, &m.Mailbox, &nullBox, &m.FullName, &m.Email}
+		// An ODBC driver may return NULL for COALESCE(x, ''): SQLite's
+		// converts '' to the type of a column's first value.
+		var ctxt, box, name, email sql.NullString
+		dest := []any{&ctxt, &null, &box, &nullBox, &name, &email}
 		if !odbc {
 			dest = append(append([]any{&row.id}, dest...), &row.boxType, &row.ctxType)
 		}
@@ -496,6 +519,7 @@ func (r *Realtime) read(ctx context.Context, q querier, odbc bool, lk lookupMode
 			return fail(err)
 		}
 		row.null, row.nullBox = null == 1, nullBox == 1
+		m.Context, m.Mailbox, m.FullName, m.Email = ctxt.String, box.String, name.String, email.String
 		var pw string
 		pw, row.set = inForce(odbc, pcols, row.pins)
 		if strings.HasPrefix(pw, "-") {
@@ -758,8 +782,13 @@ func (j *judge) self(ctx context.Context, i int) error {
 		return err
 	}
 	where, args := rowWhere(row.Mailbox)
-	ok, err = found(where, args...)
-	row.ctxMiss = !ok
+	if ok, err = found(where, args...); err != nil || !ok {
+		row.ctxMiss = !ok
+		return err
+	}
+	pw, pargs := row.pinWhere(j.odbc)
+	ok, err = found(where+pw, append(args, pargs...)...)
+	row.pinMiss = !ok
 	return err
 }
 
@@ -840,6 +869,18 @@ func (j *judge) row(ctx context.Context, i int) (hand, problem string, err error
 	if j.rows[i].ctxMiss {
 		hand, problem = j.notText(i, "context")
 		return hand, problem, nil
+	}
+	if j.rows[i].pinMiss {
+		cols, driver := "password column", "driver"
+		if len(j.rows[i].cols) > 1 {
+			cols = "password columns (" + strings.Join(j.rows[i].cols, ", ") + ")"
+		}
+		if j.odbc {
+			driver = "ODBC driver"
+		}
+		hand = fmt.Sprintf("%s: the database does not take its %s as equal to the value the %s returned for it (a number in a column without a text type?), so tollguard cannot tell that it is unchanged when it writes: "+
+			"store the %s as text (a VARCHAR column, as Asterisk's schema has) and give the row a random PIN (digits)", m.Where, cols, driver, cols)
+		return hand, fmt.Sprintf("%s (mailbox %s): the database does not take its %s as equal to the value read; tollguard leaves its PIN alone (--apply): store it as text", m.Where, label(m), cols), nil
 	}
 	// Rows a lookup reading this one may return in its place (as
 	// setPIN counts them): then which PIN is asked is unknown.
@@ -987,15 +1028,8 @@ func (r *Realtime) setPIN(ctx context.Context, tx *sql.Tx, row rtRow, pin string
 	}
 	// Every password column still as read: the value written is the one
 	// app_voicemail then takes.
-	for i, c := range row.cols {
-		switch v := row.pins[i]; {
-		case !v.Valid:
-			where += ` AND ` + c + ` IS NULL`
-		default:
-			where += ` AND ` + pinValue(c, odbc) + ` = ?`
-			args = append(args, v.String)
-		}
-	}
+	pw, pargs := row.pinWhere(odbc)
+	where, args = where+pw, append(args, pargs...)
 	res, err := tx.ExecContext(ctx, `UPDATE `+r.table()+` SET `+row.target()+` = ? WHERE `+where, append([]any{pin}, args...)...)
 	if err != nil {
 		return fail(err)
