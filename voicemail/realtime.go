@@ -882,8 +882,8 @@ func (j *judge) row(ctx context.Context, i int) (hand, problem string, err error
 			"store the %s as text (a VARCHAR column, as Asterisk's schema has) and give the row a random PIN (digits)", m.Where, cols, driver, cols)
 		return hand, fmt.Sprintf("%s (mailbox %s): the database does not take its %s as equal to the value read; tollguard leaves its PIN alone (--apply): store it as text", m.Where, label(m), cols), nil
 	}
-	// Rows a lookup reading this one may return in its place (as
-	// setPIN counts them): then which PIN is asked is unknown.
+	// Rows a lookup reading this one may return in its place (as the
+	// database counts them): then which PIN is asked is unknown.
 	seenKey, seenBox := 0, 0
 	var boxes []string
 	for _, o := range j.rows {
@@ -1011,9 +1011,9 @@ var errManyRows = errors.New("matched more than one row")
 
 // setPIN writes pin to row, read again in tx, if its password columns
 // still hold what was read: to the column whose value app_voicemail
-// uses, or if none, to password. An SQLite row is held to its rowid; through ODBC
-// (MySQL, PostgreSQL, ...) there is no such thing, and an update that
-// matched several rows aborts.
+// uses, or if none, to password. An SQLite row is held to its rowid;
+// through ODBC (MySQL, PostgreSQL, ...) there is no such thing, and an
+// update that matched several rows aborts.
 func (r *Realtime) setPIN(ctx context.Context, tx *sql.Tx, row rtRow, pin string, odbc bool) (bool, error) {
 	m := row.Mailbox
 	fail := func(err error) (bool, error) {
