@@ -160,7 +160,10 @@ func (s *Server) decide(ctx context.Context, ss *session, call *tollguard.Call, 
 	dctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	watchdog := make(chan struct{})
-	var sent tollguard.Verdict // what the watchdog answered; read after watchdog closes
+	// What the watchdog answered, and whether the caller hung up as it
+	// did (no call went out then); read after watchdog closes.
+	var sent tollguard.Verdict
+	var gone bool
 	stop := context.AfterFunc(dctx, func() {
 		defer close(watchdog)
 		defer s.recoverPanic(ss, "decision watchdog")
@@ -168,6 +171,7 @@ func (s *Server) decide(ctx context.Context, ss *session, call *tollguard.Call, 
 		d := s.failed(ss, call, err, emergency)
 		sent = d.Verdict
 		s.deliver(ss, call, d, emergency, start)
+		gone = ss.hungup
 		ss.conn.Close() // the channel must not wait for the gate
 	})
 	res := &decided{}
@@ -175,7 +179,7 @@ func (s *Server) decide(ctx context.Context, ss *session, call *tollguard.Call, 
 	if !stop() {
 		// The deadline came first: the watchdog has the connection.
 		<-watchdog
-		s.late(ctx, call, res, sent, time.Since(start))
+		s.late(ctx, call, res, sent, gone, time.Since(start))
 		return
 	}
 	if res.err == nil && res.d.Verdict != tollguard.Allow && res.d.Verdict != tollguard.Deny {
@@ -231,13 +235,18 @@ func (s *Server) callDecide(ctx context.Context, call *tollguard.Call, res *deci
 }
 
 // late handles a decision that came after the watchdog had answered.
-func (s *Server) late(ctx context.Context, call *tollguard.Call, res *decided, sent tollguard.Verdict, took time.Duration) {
+// gone says the caller hung up as the watchdog answered: whatever it
+// said, the channel dialled nothing.
+func (s *Server) late(ctx context.Context, call *tollguard.Call, res *decided, sent tollguard.Verdict, gone bool, took time.Duration) {
 	log := s.cfg.log.With(LogChannel, call.Channel, LogUniqueID, call.UniqueID,
 		tollguard.LogExtension, call.Extension, tollguard.LogDest, call.Dialled, LogTook, took)
 	// What the watchdog said: a deny, or an allow of an emergency number
 	// (which no call row records).
-	already := "denied"
-	if sent == tollguard.Allow {
+	already, by := "denied", ByDeadline
+	switch {
+	case gone:
+		already, by = "hung up by the caller", ByHangupInGate
+	case sent == tollguard.Allow:
 		already = "allowed as an emergency number"
 	}
 	d := &res.d
@@ -250,19 +259,25 @@ func (s *Server) late(ctx context.Context, call *tollguard.Call, res *decided, s
 			tollguard.LogVerdict, string(d.Verdict), tollguard.LogError, tollguard.ErrorMessage(res.err))
 		return
 	}
-	if sent == tollguard.Allow && d.Reason != tollguard.ReasonEmergency {
+	if sent == tollguard.Allow && !gone && d.Reason != tollguard.ReasonEmergency {
 		// The watchdog let it through unlimited on the loose emergency
 		// check, and the account's plan prices it: the call is going
-		// out, and settled at 0 s now it would cost nothing.
-		log.Warn("gate allowed the call after the decision deadline as an ordinary call, but it had been allowed as an emergency number already, "+
-			"with no limit; its record is left open for the ARI listener or the sweep to settle at its real length. "+
-			"Check the account's country: the number is an emergency number only in another plan tollguard knows",
-			tollguard.LogCallID, d.CallID, tollguard.LogReason, string(d.Reason))
+		// out, and settled at 0 s now it would cost nothing. Its channel
+		// carries no TOLLGUARD_CALLID, so no hangup request comes, and
+		// the sweep cannot tell it is still up: the ARI listener finds
+		// the record by the channel's uniqueid; without it the sweep
+		// charges the reservation once MAXSEC has passed.
+		log.Warn("gate allowed the call after the decision deadline as an ordinary call, but the deadline's answer had let it through already "+
+			"as an emergency number, with no limit. Its record is left open: the ARI listener settles it when its channel ends, "+
+			"at its length up to its reservation; without ARI the sweep charges the full reservation once its limit has passed. "+
+			"The number is an emergency number only in another plan (the default country's, or another account's): "+
+			"check the account's country, and why the store missed its deadline",
+			tollguard.LogCallID, d.CallID, tollguard.LogAccount, d.Account, tollguard.LogReason, string(d.Reason), LogMaxSec, d.MaxSec)
 		return
 	}
 	log.Warn("gate allowed the call after the decision deadline; the call had been "+already+" already, settling its record",
 		tollguard.LogCallID, d.CallID)
-	s.settle(ctx, log, d.CallID, ByDeadline)
+	s.settle(ctx, log, d.CallID, by)
 }
 
 // normalise makes a decision safe to send: a deny always has a cause,

@@ -523,6 +523,41 @@ func TestFailures(t *testing.T) {
 		}
 	})
 
+	t.Run("LatePricedAllowAfterAnEmergencyAllowTheCallerHungUpOn", func(t *testing.T) {
+		// As above, but the caller hung up while the watchdog answered:
+		// the channel never dialled, so the late allow is settled at 0 s,
+		// not left for the sweep to charge its reservation.
+		release := make(chan struct{})
+		returned := make(chan struct{})
+		settled := make(chan tollguard.Settlement, 1)
+		h := startServer(t, func(s *Server) {
+			s.DecisionTimeout = 50 * time.Millisecond
+			g := s.Gate.(*agitest.Gate)
+			g.EmergencyFunc = func(string) bool { return true }
+			g.DecideFunc = func(context.Context, tollguard.Call) (tollguard.Decision, error) {
+				defer close(returned)
+				<-release
+				return tollguard.Decision{Verdict: tollguard.Allow, Reason: tollguard.ReasonOK, MaxSec: 600, CallID: 9}, nil
+			}
+			g.SettleFunc = func(_ context.Context, s tollguard.Settlement) (bool, error) {
+				settled <- s
+				return true, nil
+			}
+		})
+		ch := gated("133")
+		ch.HangupDuring, ch.HangupCoalesced = 1, true // "200 result=0\nHANGUP\n" to the watchdog's MSet
+		h.run(ch)
+		close(release)
+		recv(t, returned, "Decide to return")
+		if s := recv(t, settled, "settlement of the late allow"); s.CallID != 9 || s.Billsec != 0 || s.By != ByHangupInGate {
+			t.Errorf("settlement %+v", s)
+		}
+		h.stop()
+		if len(h.logs.find("left open")) != 0 {
+			t.Errorf("late-answer log:\n%s", h.logs.dump())
+		}
+	})
+
 	t.Run("GatePanics", func(t *testing.T) {
 		h := startServer(t, func(s *Server) {
 			s.Gate.(*agitest.Gate).DecideFunc = func(context.Context, tollguard.Call) (tollguard.Decision, error) {
