@@ -146,14 +146,14 @@ func TestEmergencyScript(t *testing.T) {
 	t.Run("CallerIDCodeOfAnotherCountry", func(t *testing.T) {
 		// The include lets *67 and #31# through before 112 in every
 		// country; the gate knows *67 only in the NANP and #31# only in
-		// DE. TOLLGUARD_EMERGENCY has nothing to do with it.
+		// AU and DE. TOLLGUARD_EMERGENCY has nothing to do with it.
 		for _, tt := range []struct {
 			dialled, code, countries string
 			d                        tollguard.Decision
 			want                     string
 		}{
 			{"*67112", "*67", "CA and US", tollguard.Decision{Verdict: tollguard.Deny, Reason: tollguard.ReasonDestinationDenied, CallID: 12}, "recorded as denied, not charged"},
-			{"#31#999", "#31#", "DE", tollguard.Decision{Verdict: tollguard.Deny, Reason: tollguard.ReasonDestinationDenied, CallID: 13}, "recorded as denied, not charged"},
+			{"#31#999", "#31#", "AU and DE", tollguard.Decision{Verdict: tollguard.Deny, Reason: tollguard.ReasonDestinationDenied, CallID: 13}, "recorded as denied, not charged"},
 			{"*82911", "*82", "CA and US", tollguard.Decision{Verdict: tollguard.Allow, Reason: tollguard.ReasonOK, MaxSec: 600, CallID: 14}, "recorded and charged as an ordinary call"},
 		} {
 			reset(func(context.Context, tollguard.Call) (tollguard.Decision, error) { return tt.d, nil })
