@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Contact statuses as ARI's ContactStatusChange reports them. NonQualified
@@ -70,6 +71,37 @@ type Contact struct {
 // an empty UserAgent: unknown, not none.)
 const NoUserAgent = "(none)"
 
+// MaxUserAgent bounds a stored user agent. Asterisk's registrar copies
+// the whole User-Agent header (up to a 64 kB packet); kept whole, each
+// re-registration with another one added that much to the database and
+// to its alert.
+const MaxUserAgent = 256
+
+// boundAgent cuts ua to MaxUserAgent bytes on a rune boundary, marked.
+func boundAgent(ua string) string {
+	if len(ua) <= MaxUserAgent {
+		return ua
+	}
+	ua = ua[:MaxUserAgent]
+	for !utf8.ValidString(ua) {
+		ua = ua[:len(ua)-1]
+	}
+	return ua + "…"
+}
+
+// showAgent quotes a user agent for an alert with every non-ASCII rune
+// escaped: a thief's "Yеalink" with a Cyrillic е must not read as the
+// known "Yealink".
+func showAgent(ua string) string { return strconv.QuoteToASCII(ua) }
+
+func showAgents(list []string) []string {
+	out := make([]string, len(list))
+	for i, ua := range list {
+		out[i] = showAgent(ua)
+	}
+	return out
+}
+
 // ContactID returns Asterisk's sorcery id for a contact: the AOR, ";@",
 // and the lower-case hex MD5 of the contact URI as stored.
 func ContactID(aor, uri string) string {
@@ -98,7 +130,7 @@ func ContactFromObject(aor, endpoint string, obj ConfigObject) (c Contact, warn 
 		AOR:       aor,
 		Extension: endpoint,
 		URI:       obj.Get("uri"),
-		UserAgent: cmp.Or(obj.Get("user_agent"), NoUserAgent),
+		UserAgent: cmp.Or(boundAgent(obj.Get("user_agent")), NoUserAgent),
 		ViaAddr:   obj.Get("via_addr"),
 		CallID:    obj.Get("call_id"),
 	}
@@ -403,7 +435,7 @@ func JudgeContact(ext *Extension, acct *Account, hist ContactHistory, c Contact,
 		// The user agent is the phone's to write: quoted, as in new_user_agent.
 		agent := "unknown user agent"
 		if c.UserAgent != "" {
-			agent = strconv.Quote(c.UserAgent)
+			agent = showAgent(c.UserAgent)
 		}
 		f.Message = fmt.Sprintf("extension %s registered from a new address %s (%s); known before: %s. If this was not the user, change the password (`tollguard ext rotate-password %s`) and block the extension",
 			name, c.IP, agent, listOrNone(hist.IPs), name)
@@ -415,8 +447,8 @@ func JudgeContact(ext *Extension, acct *Account, hist ContactHistory, c Contact,
 	if c.UserAgent != "" && !hist.knowsAgent(c.UserAgent) && !(c.UserAgent == NoUserAgent && len(hist.Agents) == 0) {
 		f := base
 		f.Kind, f.Severity = AlertNewUserAgent, SeverityWarning
-		f.Message = fmt.Sprintf("extension %s registered with a new phone or softphone %q from %s; known before: %s. If the user did not change phones, change the password (`tollguard ext rotate-password %s`)",
-			name, c.UserAgent, orUnknown(c.IP), listOrNone(hist.Agents), name)
+		f.Message = fmt.Sprintf("extension %s registered with a new phone or softphone %s from %s; known before: %s. If the user did not change phones, change the password (`tollguard ext rotate-password %s`)",
+			name, showAgent(c.UserAgent), orUnknown(c.IP), listOrNone(showAgents(hist.Agents)), name)
 		f.Evidence = withKnown(evidence, "known_user_agents", hist.Agents)
 		v.Findings = append(v.Findings, f)
 	}
