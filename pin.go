@@ -97,8 +97,9 @@ func digitRun(s string) string {
 // takes a "*" typed first as a jump to extension a, and warns at load
 // that such a password "must be reset in voicemail.conf"; and a blank
 // (append_mailbox keeps the ones before the comma: "2222 ,Bob";
-// res_config_sqlite3 keeps all) or control character is no key of a
-// keypad, and vm_authenticate compares the whole string.
+// res_config_sqlite3 keeps all, res_config_odbc leading ones) or
+// control character is no key of a keypad, and vm_authenticate
+// compares the whole string.
 func PINUnusable(pin string) bool { return PINUnusableReason(pin) != "" }
 
 // blank is a blank or control character: no key of a keypad.
@@ -111,7 +112,7 @@ func PINUnusableReason(pin string) string {
 	case strings.HasPrefix(pin, "*"):
 		return "begins with '*', which no caller can type (a '*' jumps to extension a): nobody can open this mailbox; set a PIN of digits"
 	case strings.IndexFunc(pin, blank) >= 0:
-		return fmt.Sprintf("is %q with its blanks: app_voicemail keeps them (a blank before a voicemail.conf line's comma, any in a value res_config_sqlite3 reads), and no keypad can type one, so nobody can open this mailbox; remove them (the PIN is then %q, which the next run judges)", pin, strings.Join(strings.FieldsFunc(pin, blank), ""))
+		return fmt.Sprintf("is %q with its blanks: app_voicemail keeps them (a blank before a voicemail.conf line's comma, any in a value res_config_sqlite3 reads, a leading one res_config_odbc keeps), and no keypad can type one, so nobody can open this mailbox; remove them (the PIN is then %q, which the next run judges)", pin, strings.Join(strings.FieldsFunc(pin, blank), ""))
 	}
 	return ""
 }

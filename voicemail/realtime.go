@@ -606,10 +606,12 @@ func isBlank(r rune) bool { return r < 33 }
 // driverValues is what ast_load_realtime hands app_voicemail for a
 // column holding v. res_config_sqlite3 gives the value as stored (NULL
 // as ""); res_config_odbc skips NULL and splits the text at ";" into
-// pieces, each stripped of blanks and control characters (ast_strip),
-// dropping empty ones, and decodes ^XX in each. ast_load_realtime then
-// drops empty values and makes a lone blank empty. A value ends at a
-// NUL, as a C string does.
+// pieces, drops those of only blanks and control characters, cuts them
+// off the end of the others but keeps leading ones (it tests
+// ast_strip's result, yet hands over the piece ast_strip trimmed in
+// place), and decodes ^XX in each. ast_load_realtime then drops empty
+// values and makes a lone blank empty. A value ends at a NUL, as a C
+// string does.
 func driverValues(odbc bool, v sql.NullString) []string {
 	if !v.Valid {
 		return nil
@@ -618,8 +620,8 @@ func driverValues(odbc bool, v sql.NullString) []string {
 	if odbc {
 		vals = nil
 		for _, piece := range strings.Split(v.String, ";") {
-			if piece = strings.TrimFunc(piece, isBlank); piece != "" {
-				vals = append(vals, decodeChunk(piece))
+			if strings.TrimFunc(piece, isBlank) != "" {
+				vals = append(vals, decodeChunk(strings.TrimRightFunc(piece, isBlank)))
 			}
 		}
 	}
