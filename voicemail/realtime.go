@@ -1031,8 +1031,8 @@ func (r *Realtime) setPIN(ctx context.Context, tx *sql.Tx, row rtRow, pin string
 	// Every password column still as read: the value written is the one
 	// app_voicemail then takes.
 	pw, pargs := row.pinWhere(odbc)
-	where, args = where+pw, append(args, pargs...)
-	res, err := tx.ExecContext(ctx, `UPDATE `+r.table()+` SET `+row.target()+` = ? WHERE `+where, append([]any{pin}, args...)...)
+	res, err := tx.ExecContext(ctx, `UPDATE `+r.table()+` SET `+row.target()+` = ? WHERE `+where+pw,
+		append(append([]any{pin}, args...), pargs...)...)
 	if err != nil {
 		return fail(err)
 	}
@@ -1043,5 +1043,36 @@ func (r *Realtime) setPIN(ctx context.Context, tx *sql.Tx, row rtRow, pin string
 	if n > 1 {
 		return false, fmt.Errorf("update realtime mailbox %s: %w (a row was added meanwhile); nothing was written", m.Key(), errManyRows)
 	}
+	if n == 1 {
+		// The column may not keep what was written: one of a numeric type
+		// stores 038412 as 38412, and the owner would be mailed a PIN
+		// app_voicemail does not ask for.
+		if err := r.readBack(ctx, tx, row, where, args, pin, odbc); err != nil {
+			return false, err
+		}
+	}
 	return n == 1, nil
+}
+
+// readBack checks that the row setPIN updated (where, args: the row,
+// without the guard on its old values) now gives app_voicemail pin.
+func (r *Realtime) readBack(ctx context.Context, tx *sql.Tx, row rtRow, where string, args []any, pin string, odbc bool) error {
+	m := row.Mailbox
+	cols := make([]string, len(row.cols))
+	for i, c := range row.cols {
+		cols[i] = pinValue(c, odbc)
+	}
+	vals := make([]sql.NullString, len(cols))
+	dest := make([]any, len(vals))
+	for i := range vals {
+		dest[i] = &vals[i]
+	}
+	if err := tx.QueryRowContext(ctx, `SELECT `+strings.Join(cols, ", ")+` FROM `+r.table()+` WHERE `+where, args...).Scan(dest...); err != nil {
+		return fmt.Errorf("update realtime mailbox %s: read the new PIN back: %w; nothing was written", m.Key(), r.scrub(err))
+	}
+	if got, _ := inForce(odbc, row.cols, vals); got != pin {
+		return fmt.Errorf("update realtime mailbox %s: column %s of %s does not keep the new PIN as written (a column of a numeric type drops a leading 0); nothing was written: store PINs as text (a VARCHAR column, as Asterisk's schema has), then run the audit again",
+			m.Key(), row.target(), r.table())
+	}
+	return nil
 }

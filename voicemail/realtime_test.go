@@ -551,3 +551,33 @@ func TestRealtimeVmsecretAndSecret(t *testing.T) {
 	src = &voicemail.Realtime{DSN: "sqlite3://" + file, Conf: realtimeConf(t, "[general]\n", "")}
 	checkPINColumns(t, src, read, map[string]int{"1006": 2, "1005": 1})
 }
+
+// TestRealtimeNumericPasswordColumn: a password column of a numeric type
+// stores the PIN 038412 as the number 38412, so app_voicemail would ask
+// for 38412 while the owner is mailed 038412. SetPINs reads what it
+// wrote back and, if that is not the PIN, writes nothing and says why.
+func TestRealtimeNumericPasswordColumn(t *testing.T) {
+	file, db := realtimeDB(t, `CREATE TABLE voicemail (uniqueid INTEGER PRIMARY KEY, context TEXT, mailbox TEXT, password INTEGER, fullname TEXT, email TEXT);
+		INSERT INTO voicemail(context, mailbox, password) VALUES ('default', '1001', 1234), ('default', '1002', 1111)`)
+	src := &voicemail.Realtime{DSN: "sqlite3://" + file, Conf: realtimeConf(t, "[general]\n", "")}
+	ctx := context.Background()
+	boxes, _, err := src.Mailboxes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(boxes) != 2 || boxes[0].PIN != "1234" || boxes[0].ByHand != "" {
+		t.Fatalf("mailboxes %+v", boxes)
+	}
+	done, err := src.SetPINs(ctx, []tollguard.PINChange{{Mailbox: boxes[0], NewPIN: "904172"}, {Mailbox: boxes[1], NewPIN: "038412"}})
+	if err == nil || len(done) != 0 || !strings.Contains(err.Error(), "as text") || strings.Contains(err.Error(), "38412") {
+		t.Errorf("SetPINs: done %v, err %v; want nothing done, and an error that says to store PINs as text and names no PIN", done, err)
+	}
+	var pins string
+	if err := db.QueryRow(`SELECT group_concat(password, ',') FROM voicemail`).Scan(&pins); err != nil || pins != "1234,1111" {
+		t.Errorf("passwords %q (%v), want 1234,1111 unchanged", pins, err)
+	}
+	// Digits without a leading zero read back as written.
+	if done, err := src.SetPINs(ctx, []tollguard.PINChange{{Mailbox: boxes[0], NewPIN: "904172"}}); err != nil || len(done) != 1 {
+		t.Errorf("SetPINs 904172: done %v, err %v", done, err)
+	}
+}
