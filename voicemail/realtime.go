@@ -310,6 +310,10 @@ func (r *Realtime) open(ctx context.Context) (*sql.DB, realtimeDSN, error) {
 	}
 	q := url.Values{}
 	q.Set("_busy_timeout", "5000")
+	// SetPINs reads, then writes: begun deferred, its write could not wait
+	// for one Asterisk holds open (SQLite answers "locked" at once rather
+	// than deadlock), so its transaction takes the write lock first.
+	q.Set("_txlock", "immediate")
 	q.Set("mode", "rw") // never create an empty database by mistake
 	db, err := sql.Open("sqlite3", "file:"+d.target+"?"+q.Encode())
 	return db, d, err

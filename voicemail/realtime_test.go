@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tollguard/tollguard"
 	"github.com/tollguard/tollguard/voicemail"
@@ -579,5 +580,47 @@ func TestRealtimeNumericPasswordColumn(t *testing.T) {
 	// Digits without a leading zero read back as written.
 	if done, err := src.SetPINs(ctx, []tollguard.PINChange{{Mailbox: boxes[0], NewPIN: "904172"}}); err != nil || len(done) != 1 {
 		t.Errorf("SetPINs 904172: done %v, err %v", done, err)
+	}
+}
+
+// TestRealtimeSetPINsWaitsForAnotherWriter: Asterisk's res_config_sqlite3
+// may hold a write open (its batch mode commits every 100 ms). A
+// transaction that reads first and then writes cannot wait for that
+// lock (SQLite would deadlock, so it answers "database is locked"):
+// SetPINs takes the write lock when it begins, and waits its turn.
+func TestRealtimeSetPINsWaitsForAnotherWriter(t *testing.T) {
+	file, db := realtimeDB(t, `CREATE TABLE voicemail (uniqueid INTEGER PRIMARY KEY, context TEXT, mailbox TEXT, password TEXT, fullname TEXT, email TEXT);
+		CREATE TABLE other (n INTEGER);
+		INSERT INTO voicemail(context, mailbox, password) VALUES ('default', '1001', '1234')`)
+	src := &voicemail.Realtime{DSN: "sqlite3://" + file, Conf: realtimeConf(t, "[general]\n", "")}
+	ctx := context.Background()
+	boxes, _, err := src.Mailboxes(ctx)
+	if err != nil || len(boxes) != 1 {
+		t.Fatalf("mailboxes %+v, %v", boxes, err)
+	}
+	held, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	if _, err := held.ExecContext(ctx, `BEGIN IMMEDIATE; INSERT INTO other VALUES (1)`); err != nil {
+		t.Fatal(err)
+	}
+	committed := make(chan error, 1)
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		_, err := held.ExecContext(ctx, `COMMIT`)
+		committed <- err
+	}()
+	done, err := src.SetPINs(ctx, []tollguard.PINChange{{Mailbox: boxes[0], NewPIN: "904172"}})
+	if err != nil || len(done) != 1 {
+		t.Errorf("SetPINs beside another writer: done %v, err %v; want it to wait and write", done, err)
+	}
+	if err := <-committed; err != nil {
+		t.Errorf("the other writer's commit: %v", err)
+	}
+	var pin string
+	if err := db.QueryRow(`SELECT password FROM voicemail`).Scan(&pin); err != nil || pin != "904172" {
+		t.Errorf("password %q (%v), want 904172", pin, err)
 	}
 }
