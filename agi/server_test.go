@@ -437,21 +437,9 @@ func TestFailures(t *testing.T) {
 	})
 
 	t.Run("LateDenyNeedsNoSettle", func(t *testing.T) {
-		release := make(chan struct{})
-		returned := make(chan struct{})
-		h := startServer(t, func(s *Server) {
-			s.DecisionTimeout = 50 * time.Millisecond
-			g := s.Gate.(*agitest.Gate)
-			g.DecideFunc = func(context.Context, tollguard.Call) (tollguard.Decision, error) {
-				defer close(returned)
-				<-release
-				return tollguard.Decision{Verdict: tollguard.Deny, Reason: tollguard.ReasonHighRisk, CallID: 8}, nil
-			}
-			g.SettleFunc = func(context.Context, tollguard.Settlement) (bool, error) {
-				t.Error("a late deny was settled")
-				return false, nil
-			}
-		})
+		h, release, returned := lateGate(t, false,
+			tollguard.Decision{Verdict: tollguard.Deny, Reason: tollguard.ReasonHighRisk, CallID: 8},
+			func(tollguard.Settlement) { t.Error("a late deny was settled") })
 		res := h.run(gated("0044207946000"))
 		if res.Reason() != "error" {
 			t.Errorf("reason %q", res.Reason())
@@ -467,18 +455,8 @@ func TestFailures(t *testing.T) {
 	t.Run("LateAnswerAfterAnEmergencyAllow", func(t *testing.T) {
 		// The watchdog allowed an emergency number: the late log must not
 		// say the call was denied.
-		release := make(chan struct{})
-		returned := make(chan struct{})
-		h := startServer(t, func(s *Server) {
-			s.DecisionTimeout = 50 * time.Millisecond
-			g := s.Gate.(*agitest.Gate)
-			g.EmergencyFunc = func(string) bool { return true }
-			g.DecideFunc = func(context.Context, tollguard.Call) (tollguard.Decision, error) {
-				defer close(returned)
-				<-release
-				return tollguard.Decision{Verdict: tollguard.Allow, Reason: tollguard.ReasonEmergency, MaxSec: -1}, nil
-			}
-		})
+		h, release, returned := lateGate(t, true,
+			tollguard.Decision{Verdict: tollguard.Allow, Reason: tollguard.ReasonEmergency, MaxSec: -1}, nil)
 		if res := h.run(gated("110")); res.Verdict() != "allow" || res.Reason() != "emergency" {
 			t.Errorf("result %+v", res)
 		}
@@ -496,21 +474,8 @@ func TestFailures(t *testing.T) {
 		// account's plan prices it, and the late decision recorded it
 		// as an ordinary call. That call is going out: settled at 0 s
 		// now, it would cost nothing whatever its length.
-		release := make(chan struct{})
-		returned := make(chan struct{})
-		h := startServer(t, func(s *Server) {
-			s.DecisionTimeout = 50 * time.Millisecond
-			g := s.Gate.(*agitest.Gate)
-			g.EmergencyFunc = func(string) bool { return true }
-			g.DecideFunc = func(context.Context, tollguard.Call) (tollguard.Decision, error) {
-				defer close(returned)
-				<-release
-				return tollguard.Decision{Verdict: tollguard.Allow, Reason: tollguard.ReasonOK, MaxSec: 600, CallID: 9}, nil
-			}
-			g.SettleFunc = func(_ context.Context, s tollguard.Settlement) (bool, error) {
-				t.Errorf("the late allow of a call that went out was settled: %+v", s)
-				return true, nil
-			}
+		h, release, returned := lateGate(t, true, pricedAllow, func(s tollguard.Settlement) {
+			t.Errorf("the late allow of a call that went out was settled: %+v", s)
 		})
 		if res := h.run(gated("133")); res.Verdict() != "allow" || res.Reason() != "emergency" || res.Timeout() != "" {
 			t.Errorf("result %+v", res)
@@ -527,23 +492,8 @@ func TestFailures(t *testing.T) {
 		// As above, but the caller hung up while the watchdog answered:
 		// the channel never dialled, so the late allow is settled at 0 s,
 		// not left for the sweep to charge its reservation.
-		release := make(chan struct{})
-		returned := make(chan struct{})
 		settled := make(chan tollguard.Settlement, 1)
-		h := startServer(t, func(s *Server) {
-			s.DecisionTimeout = 50 * time.Millisecond
-			g := s.Gate.(*agitest.Gate)
-			g.EmergencyFunc = func(string) bool { return true }
-			g.DecideFunc = func(context.Context, tollguard.Call) (tollguard.Decision, error) {
-				defer close(returned)
-				<-release
-				return tollguard.Decision{Verdict: tollguard.Allow, Reason: tollguard.ReasonOK, MaxSec: 600, CallID: 9}, nil
-			}
-			g.SettleFunc = func(_ context.Context, s tollguard.Settlement) (bool, error) {
-				settled <- s
-				return true, nil
-			}
-		})
+		h, release, returned := lateGate(t, true, pricedAllow, func(s tollguard.Settlement) { settled <- s })
 		ch := gated("133")
 		ch.HangupDuring, ch.HangupCoalesced = 1, true // "200 result=0\nHANGUP\n" to the watchdog's MSet
 		h.run(ch)
@@ -1235,4 +1185,36 @@ var hangupWrites = []struct {
 }{
 	{"OneWrite", false, func(ch *agitest.Channel) { ch.HangupCoalesced = true }},
 	{"AsRecorded", true, func(ch *agitest.Channel) { ch.HangupDelay = 45 * time.Millisecond }},
+}
+
+// pricedAllow is a late decision recording an ordinary call (AT's 133
+// priced by the account's plan).
+var pricedAllow = tollguard.Decision{Verdict: tollguard.Allow, Reason: tollguard.ReasonOK, MaxSec: 600, CallID: 9}
+
+// lateGate starts a server whose gate answers d only once release is
+// closed, past a 50 ms decision deadline; returned is closed when it
+// has. emergency makes the loose emergency check say yes (the watchdog
+// then allows); settle, if set, sees every settlement.
+func lateGate(t *testing.T, emergency bool, d tollguard.Decision, settle func(tollguard.Settlement)) (h *harness, release, returned chan struct{}) {
+	t.Helper()
+	release, returned = make(chan struct{}), make(chan struct{})
+	h = startServer(t, func(s *Server) {
+		s.DecisionTimeout = 50 * time.Millisecond
+		g := s.Gate.(*agitest.Gate)
+		if emergency {
+			g.EmergencyFunc = func(string) bool { return true }
+		}
+		g.DecideFunc = func(context.Context, tollguard.Call) (tollguard.Decision, error) {
+			defer close(returned)
+			<-release
+			return d, nil
+		}
+		if settle != nil {
+			g.SettleFunc = func(_ context.Context, s tollguard.Settlement) (bool, error) {
+				settle(s)
+				return true, nil
+			}
+		}
+	})
+	return h, release, returned
 }
