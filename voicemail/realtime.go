@@ -549,6 +549,7 @@ func (r *Realtime) read(ctx context.Context, q querier, odbc bool, lk lookupMode
 			return nil, nil, err
 		}
 	}
+	j.group()
 	var problems []string
 	reported := map[string]bool{}
 	if !lk.known {
@@ -690,8 +691,9 @@ func inForce(odbc bool, cols []string, vals []sql.NullString) (string, int) {
 // rowSet is the rows the database matches to a condition: how many,
 // and their rowids (SQLite).
 type rowSet struct {
-	n   int
-	ids []string
+	n      int
+	ids    []string
+	rowids []int64 // ids as numbers, in order (ORDER BY rowid), to search
 }
 
 // judge decides, row by row, whether a new PIN would be the one
@@ -703,6 +705,41 @@ type judge struct {
 	lk   lookupModel
 	rows []rtRow
 	sets map[string]rowSet // by condition and arguments
+	// boxes groups the rows some lookup finds by their mailbox (as Go
+	// compares: the database's count is match's), built once after self
+	// so that row does not go over every row for each.
+	boxes map[string]*boxRows
+}
+
+// boxRows is the rows some lookup finds of one mailbox as read: how
+// many, their labels (each once, in table order), and how many of each
+// context.
+type boxRows struct {
+	n      int
+	labels []string
+	seen   map[string]bool // labels
+	ctx    map[string]int
+}
+
+// group fills j.boxes from j.rows, after self has judged every row.
+func (j *judge) group() {
+	j.boxes = map[string]*boxRows{}
+	for _, o := range j.rows {
+		if o.nullBox || o.boxMiss { // rows no lookup finds answer none
+			continue
+		}
+		g := j.boxes[o.Mailbox.Mailbox]
+		if g == nil {
+			g = &boxRows{seen: map[string]bool{}, ctx: map[string]int{}}
+			j.boxes[o.Mailbox.Mailbox] = g
+		}
+		g.n++
+		if l := label(o.Mailbox); !g.seen[l] {
+			g.seen[l] = true
+			g.labels = append(g.labels, l)
+		}
+		g.ctx[o.Context]++
+	}
 }
 
 // match counts the rows the database takes as matching where: its own
@@ -732,7 +769,7 @@ func (j *judge) match(ctx context.Context, where string, args ...any) (rowSet, e
 			if err := rows.Scan(&id); err != nil {
 				return fail(err)
 			}
-			s.ids = append(s.ids, fmt.Sprint(id))
+			s.ids, s.rowids = append(s.ids, fmt.Sprint(id)), append(s.rowids, id)
 		}
 		if err := rows.Err(); err != nil {
 			return fail(err)
@@ -780,7 +817,8 @@ func (j *judge) self(ctx context.Context, i int) error {
 		if j.odbc {
 			return s.n > 0, err
 		}
-		return slices.Contains(s.ids, fmt.Sprint(row.id)), err
+		_, in := slices.BinarySearch(s.rowids, row.id)
+		return in, err
 	}
 	ok, err := found(`mailbox = ?`, row.Mailbox.Mailbox)
 	if err != nil || !ok {
@@ -892,17 +930,8 @@ func (j *judge) row(ctx context.Context, i int) (hand, problem string, err error
 	// database counts them): then which PIN is asked is unknown.
 	seenKey, seenBox := 0, 0
 	var boxes []string
-	for _, o := range j.rows {
-		if o.nullBox || o.boxMiss || o.Mailbox.Mailbox != m.Mailbox { // rows no lookup finds answer none
-			continue
-		}
-		seenBox++
-		if l := label(o.Mailbox); !slices.Contains(boxes, l) {
-			boxes = append(boxes, l)
-		}
-		if o.Context == m.Context {
-			seenKey++
-		}
+	if g := j.boxes[m.Mailbox]; g != nil {
+		seenBox, seenKey, boxes = g.n, g.ctx[m.Context], g.labels
 	}
 	where, args := lk.answers(m)
 	s, err := j.match(ctx, where, args...)
@@ -962,9 +991,10 @@ func (r *Realtime) SetPINs(ctx context.Context, changes []tollguard.PINChange) (
 	if err != nil {
 		return nil, err
 	}
+	idx := indexRows(rows, d.odbc)
 	var done []tollguard.PINChange
 	for _, c := range changes {
-		row, err := r.fresh(rows, c.Mailbox, d.odbc)
+		row, err := r.fresh(idx, c.Mailbox)
 		if err != nil {
 			return nil, err
 		}
@@ -985,26 +1015,55 @@ func (r *Realtime) SetPINs(ctx context.Context, changes []tollguard.PINChange) (
 	return done, nil
 }
 
+// rowIndex is the rows SetPINs read again, by SQLite rowid, or through
+// ODBC by mailbox and context (as Go compares them), so that fresh
+// does not go over every row for each change.
+type rowIndex struct {
+	odbc  bool
+	rows  []rtRow
+	byID  map[int64]int
+	byKey map[[2]string][]int
+}
+
+func indexRows(rows []rtRow, odbc bool) rowIndex {
+	idx := rowIndex{odbc: odbc, rows: rows, byID: map[int64]int{}, byKey: map[[2]string][]int{}}
+	for i, o := range rows {
+		if o.nullBox {
+			continue
+		}
+		if odbc {
+			k := [2]string{o.Mailbox.Mailbox, o.Context}
+			idx.byKey[k] = append(idx.byKey[k], i)
+		} else {
+			idx.byID[o.id] = i
+		}
+	}
+	return idx
+}
+
 // fresh is m's row as SetPINs read it again, if it may be written: still
 // m's mailbox, the only row of it (through ODBC, where rows are known
 // by mailbox and context), without ByHand, and with the PIN read.
-func (r *Realtime) fresh(rows []rtRow, m tollguard.Mailbox, odbc bool) (*rtRow, error) {
-	var id int64
-	if !odbc {
+func (r *Realtime) fresh(idx rowIndex, m tollguard.Mailbox) (*rtRow, error) {
+	var found *rtRow
+	if idx.odbc {
+		switch is := idx.byKey[[2]string{m.Mailbox, m.Context}]; len(is) {
+		case 0:
+		case 1:
+			found = &idx.rows[is[0]]
+		default:
+			return nil, nil // two rows that cannot be told apart
+		}
+	} else {
+		var id int64
 		if _, err := fmt.Sscanf(strings.TrimPrefix(m.Where, r.table()+" row "), "%d", &id); err != nil {
 			return nil, fmt.Errorf("realtime mailbox %s: bad row reference %q", m.Key(), m.Where)
 		}
-	}
-	var found *rtRow
-	for i := range rows {
-		o := &rows[i]
-		if o.nullBox || o.Mailbox.Mailbox != m.Mailbox || o.Context != m.Context || (!odbc && o.id != id) {
-			continue
+		if i, ok := idx.byID[id]; ok {
+			if o := &idx.rows[i]; o.Mailbox.Mailbox == m.Mailbox && o.Context == m.Context {
+				found = o
+			}
 		}
-		if found != nil {
-			return nil, nil // through ODBC, two rows that cannot be told apart
-		}
-		found = o
 	}
 	if found == nil || found.ByHand != "" || found.PIN != m.PIN || found.Locked != m.Locked {
 		return nil, nil // gone, renamed, no longer alone, or changed
