@@ -693,7 +693,7 @@ func inForce(odbc bool, cols []string, vals []sql.NullString) (string, int) {
 type rowSet struct {
 	n      int
 	ids    []string
-	rowids []int64 // ids as numbers, in order (ORDER BY rowid), to search
+	rowids []int64 // ids as numbers, sorted in Go, to search
 }
 
 // judge decides, row by row, whether a new PIN would be the one
@@ -774,6 +774,9 @@ func (j *judge) match(ctx context.Context, where string, args ...any) (rowSet, e
 		if err := rows.Err(); err != nil {
 			return fail(err)
 		}
+		// A table's own column named rowid hides SQLite's, and one of a
+		// text type orders '10' before '9'.
+		slices.Sort(s.rowids)
 		s.n = len(s.ids)
 	}
 	j.sets[key] = s

@@ -624,3 +624,22 @@ func TestRealtimeSetPINsWaitsForAnotherWriter(t *testing.T) {
 		t.Errorf("password %q (%v), want 904172", pin, err)
 	}
 }
+
+// TestRealtimeRowidColumnAsText: a table's own column named rowid hides
+// SQLite's, and one of a text type orders its values as text ('10'
+// before '9'): a row is still found among the rows a condition matches
+// whatever order the database returns them in.
+func TestRealtimeRowidColumnAsText(t *testing.T) {
+	file, db := realtimeDB(t, `CREATE TABLE voicemail (rowid TEXT, context, mailbox, password, fullname, email, pager);
+		INSERT INTO voicemail(rowid, context, mailbox, password) VALUES ('9', 'default', '1001', '1234'), ('10', 'sales', '1001', '5678')`)
+	src := &voicemail.Realtime{DSN: "sqlite3://" + file, Conf: realtimeConf(t, "[general]\n", "")}
+	got := applyEvery(t, src)
+	want := map[string]string{"voicemail row 9 1001@default": "", "voicemail row 10 1001@sales": ""}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("mailboxes %q, want %q", got, want)
+	}
+	var n int
+	if err := db.QueryRow(`SELECT COUNT(*) FROM voicemail WHERE password IN ('1234', '5678')`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("%d rows keep their PINs (%v), want 0", n, err)
+	}
+}
