@@ -68,10 +68,10 @@ const MaxAmount Amount = 999_999_999_999_999
 // error, never a silent rounding.
 func ParseAmount(s string, scale int) (Amount, error) {
 	v, err := parseDecimal(s, scale)
-	if err != nil {
+	if err != nil && err.Message != errTooLarge {
 		return 0, Errorf(EINVALID, "amount %q: %s", s, err.Message)
 	}
-	if a := Amount(v); a > MaxAmount || a < -MaxAmount {
+	if a := Amount(v); err != nil || a > MaxAmount || a < -MaxAmount {
 		return 0, Errorf(EINVALID, "amount %q is too large: at most %s", s, FormatAmount(MaxAmount, scale))
 	}
 	return Amount(v), nil
@@ -90,6 +90,10 @@ func ParseRate(s string) (Rate, error) {
 // what names it in the error.
 func parseMicros(what, s string) (int64, error) {
 	v, err := parseDecimal(s, RateScale)
+	if err != nil && err.Message == errTooLarge {
+		// Past 18 digits in all: say the most, as ParseAmount does.
+		return 0, Errorf(EINVALID, "%s %q is too large: at most %s", what, s, formatDecimal(maxMicros, RateScale))
+	}
 	if err != nil {
 		return 0, Errorf(EINVALID, "%s %q: %s", what, s, err.Message)
 	}
@@ -217,7 +221,7 @@ func parseDecimal(s string, scale int) (int64, *Error) {
 		return 0, nil
 	}
 	if len(digits) > 18 {
-		return 0, &Error{Code: EINVALID, Message: "amount too large"}
+		return 0, &Error{Code: EINVALID, Message: errTooLarge}
 	}
 	var v int64
 	for _, c := range digits {
@@ -228,6 +232,13 @@ func parseDecimal(s string, scale int) (int64, *Error) {
 	}
 	return v, nil
 }
+
+// errTooLarge is parseDecimal's message for more than 18 digits: its
+// callers replace it with one naming the most they take.
+const errTooLarge = "too large"
+
+// maxMicros is the largest price parseMicros takes: 18 digits.
+const maxMicros = 999_999_999_999_999_999
 
 func formatDecimal(v int64, scale int) string {
 	neg := v < 0

@@ -111,3 +111,18 @@ func TestCostAndMaxSeconds(t *testing.T) {
 		t.Error("a free rate must mean no money limit")
 	}
 }
+
+// TestTooLargeSaysTheMost: an amount or rate past what tollguard keeps
+// names the most it takes, however many digits it has.
+func TestTooLargeSaysTheMost(t *testing.T) {
+	for _, s := range []string{"10000000000000", "12345678901234567", "99999999999999999999"} {
+		_, err := tollguard.ParseAmount(s, 2)
+		if err == nil || !strings.Contains(err.Error(), "at most 9999999999999.99") {
+			t.Errorf("ParseAmount(%q, 2): %v; want it to name the most, 9999999999999.99", s, err)
+		}
+	}
+	_, err := tollguard.ParseRate("12345678901234567890")
+	if err == nil || strings.Contains(err.Error(), "amount") || !strings.Contains(err.Error(), "at most 999999999999.999999") {
+		t.Errorf("ParseRate of 20 digits: %v; want a rate's error naming the most", err)
+	}
+}
