@@ -30,6 +30,9 @@ const RateScale = 6
 // minor unit is out of use (IDR, PKR, COP: 0, where ISO says 2; IQD: 0,
 // where ISO says 3): their calls are charged in whole units.
 func CurrencyScale(code string) (int, error) {
+	if scale, ok := newerCurrencies[strings.ToUpper(code)]; ok {
+		return scale, nil
+	}
 	u, err := currency.ParseISO(code)
 	if err != nil || notMoney[u.String()] {
 		return 0, Errorf(EINVALID, "currency %q: not an ISO 4217 currency (use GBP, USD, EUR, ...)", code)
@@ -49,6 +52,17 @@ func ParseCurrency(s string) (string, error) {
 		return "", err
 	}
 	return code, nil
+}
+
+// newerCurrencies are current ISO 4217 codes that x/text's CLDR tables
+// predate (it refused them), with their digits: ISO's and CLDR's agree.
+var newerCurrencies = map[string]int{
+	"MRU": 2, // Mauritania, 2018
+	"VES": 2, // Venezuela, 2018
+	"VED": 2, // Venezuela, 2021
+	"SLE": 2, // Sierra Leone, 2022
+	"ZWG": 2, // Zimbabwe, 2024
+	"XCG": 2, // Curaçao and Sint Maarten, 2025
 }
 
 // notMoney are ISO 4217 codes that are not currencies an account can
