@@ -787,3 +787,30 @@ func TestPINsChangedMeanwhile(t *testing.T) {
 		t.Errorf("findings on the skipped PIN: %q, want %q", left, want)
 	}
 }
+
+// A password zxcvbn passes, made of the line's account name and number,
+// which a scanner guessing for 0904 tries first.
+func TestPasswordsAuditLineNames(t *testing.T) {
+	h := newAudHarness(t)
+	h.account("named", func(a *tollguard.Account) { a.Name = "Acme Corp" })
+	h.extension("0904", "named", audT0, nil)
+	h.fake.SetObject("auth", "0904", tollguard.ConfigObject{{Attribute: "auth_type", Value: "userpass"}, {Attribute: "username", Value: "0904"}, {Attribute: "password", Value: "AcmeCorp0904!"}}, true)
+	h.fake.SetObject("endpoint", "0904", tollguard.ConfigObject{{Attribute: "context", Value: "from-internal"}, {Attribute: "auth", Value: "0904"}}, true)
+	run := h.run(tollguard.PasswordsAudit{}, false)
+	f := audFinding(t, run, "weak_password", "ext:0904")
+	if !strings.Contains(f.Message, "names and numbers are taken out") || strings.Contains(f.Message, "AcmeCorp") {
+		t.Errorf("message %q", f.Message)
+	}
+	if _, ok := audFindingOK(run, "weak_password", "ext:1001"); ok { // the recording's Str0ng!Pass-1001
+		t.Errorf("1001 judged weak: %q", audFindings(run))
+	}
+}
+
+func audFindingOK(run *tollguard.AuditRun, check, subject string) (tollguard.AuditFinding, bool) {
+	for _, f := range run.Findings {
+		if f.Check == check && f.Subject == subject {
+			return f, true
+		}
+	}
+	return tollguard.AuditFinding{}, false
+}

@@ -37,12 +37,16 @@ func (PasswordsAudit) Run(ctx context.Context, env *AuditEnv, apply bool, p Audi
 		if err != nil {
 			return r.result(fmt.Errorf("read endpoint %s: %w", e.Resource, err))
 		}
+		known, err := r.lineNames(ctx, e.Resource, ep)
+		if err != nil {
+			return r.result(err)
+		}
 		for _, id := range splitObjectIDs(ep.Get("auth")) {
 			if judged[id] {
 				continue
 			}
 			judged[id] = true
-			if err := r.judgeAuth(ctx, e.Resource, id, s); err != nil {
+			if err := r.judgeAuth(ctx, e.Resource, id, s, known); err != nil {
 				return r.result(err)
 			}
 		}
@@ -50,7 +54,31 @@ func (PasswordsAudit) Run(ctx context.Context, env *AuditEnv, apply bool, p Audi
 	return r.result(nil)
 }
 
-func (r *auditRun) judgeAuth(ctx context.Context, ext, id string, s AuditSettings) error {
+// lineNames returns what an attacker may know of extension ext besides
+// its number: its caller IDs, description, and its account's ID and name.
+func (r *auditRun) lineNames(ctx context.Context, ext string, ep ConfigObject) ([]string, error) {
+	known := []string{cleanCallerID(ep.Get("callerid")), ep.Get("accountcode")}
+	e, err := r.env.Store.Extension(ctx, ext)
+	if ErrorCode(err) == ENOTFOUND {
+		return known, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read extension %s: %w", ext, err)
+	}
+	known = append(known, e.CallerID, e.Description, e.Account)
+	if e.Account != "" {
+		a, err := r.env.Store.Account(ctx, e.Account)
+		if err != nil && ErrorCode(err) != ENOTFOUND {
+			return nil, fmt.Errorf("read account %s: %w", e.Account, err)
+		}
+		if a != nil {
+			known = append(known, a.Name)
+		}
+	}
+	return known, nil
+}
+
+func (r *auditRun) judgeAuth(ctx context.Context, ext, id string, s AuditSettings, known []string) error {
 	env := r.env
 	auth, err := env.Asterisk.ConfigObject(ctx, "auth", id)
 	if ErrorCode(err) == ENOTFOUND {
@@ -70,7 +98,7 @@ func (r *auditRun) judgeAuth(ctx context.Context, ext, id string, s AuditSetting
 			Message: fmt.Sprintf("auth %s uses auth_type=%s, so its password cannot be judged", id, t)})
 		return nil
 	}
-	why := PasswordWeakness(auth.Get("password"), auth.Get("username"), ext, s)
+	why := PasswordWeakness(auth.Get("password"), auth.Get("username"), ext, s, known...)
 	if len(why) == 0 {
 		return nil
 	}

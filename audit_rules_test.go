@@ -85,6 +85,8 @@ func TestPasswordWeakness(t *testing.T) {
 		{"ShortButRandom", "x7#Qk9!v", "1", "1", []string{"shorter than 12 characters (8)", "zxcvbn score 2"}},
 		{"LongButGuessable", "passwordpassword", "1", "1", []string{"zxcvbn"}},
 		{"Empty", "", "1", "1", []string{"empty"}},
+		// zxcvbn alone scores it 3 (three dictionary words, 10^8).
+		{"OwnNumberTwice", "1001pass1001", "1001", "1001", []string{"guessable once the line's own names and numbers are taken out: zxcvbn score 0"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := tollguard.PasswordWeakness(tc.pw, tc.user, tc.ext, s)
@@ -97,6 +99,24 @@ func TestPasswordWeakness(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A line's caller ID, description and account name are known to an
+// attacker as well as its number.
+func TestPasswordWeaknessKnownNames(t *testing.T) {
+	s := tollguard.DefaultAuditSettings()
+	for _, pw := range []string{"AcmeCorp1001!"} {
+		if why := tollguard.PasswordWeakness(pw, "1001", "1001", s); why != nil {
+			t.Fatalf("%q without its line's names: %q, want strong (the test needs a password zxcvbn passes)", pw, why)
+		}
+		why := tollguard.PasswordWeakness(pw, "1001", "1001", s, "Alice Smith <1001>", "Reception", "acme", "Acme Corp")
+		if len(why) != 1 || !strings.Contains(why[0], "names and numbers") {
+			t.Errorf("%q: %q, want it weak once the line's names are taken out", pw, why)
+		}
+	}
+	if why := tollguard.PasswordWeakness("Str0ng!Pass-1001", "1001", "1001", s, "Alice Smith", "acme"); why != nil {
+		t.Errorf("a strong password that holds the extension: %q", why)
 	}
 }
 

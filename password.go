@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/trustelem/zxcvbn"
@@ -53,8 +54,11 @@ func randomFromAlphabet(r io.Reader, alphabet string, n int) (string, error) {
 // PasswordWeakness returns why password is weak for the auth object of
 // extension (username is the auth's username), or nil when it is not.
 // The rules: empty, equal to the username or extension, on the default
-// list, shorter than the minimum, or a zxcvbn score under the threshold.
-func PasswordWeakness(password, username, extension string, s AuditSettings) []string {
+// list, shorter than the minimum, a zxcvbn score under the threshold,
+// or under it once the username, the extension and known (the line's
+// account and names) are taken out: a scanner registering as 1001 knows
+// 1001, and zxcvbn scores "1001pass1001" as three words, 10^8 guesses.
+func PasswordWeakness(password, username, extension string, s AuditSettings, known ...string) []string {
 	s = s.WithDefaults()
 	if password == "" {
 		return []string{"empty"}
@@ -82,8 +86,35 @@ func PasswordWeakness(password, username, extension string, s AuditSettings) []s
 			inputs = append(inputs, u)
 		}
 	}
-	if score := zxcvbn.PasswordStrength(password, inputs).Score; score < s.PasswordMinScore {
+	// Each word of a name ("Alice Smith <1001>", "Acme Corp"), as a
+	// password spells it.
+	for _, k := range known {
+		inputs = append(inputs, strings.FieldsFunc(k, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })...)
+	}
+	score := zxcvbn.PasswordStrength(password, inputs).Score
+	if score < s.PasswordMinScore {
 		why = append(why, fmt.Sprintf("guessable: zxcvbn score %d of 4, below %d", score, s.PasswordMinScore))
+		return why
+	}
+	if rest, cut := withoutKnown(lower, inputs[5:]); cut {
+		if rest == "" {
+			why = append(why, "made only of the line's own names and numbers")
+		} else if rs := zxcvbn.PasswordStrength(rest, inputs).Score; rs < s.PasswordMinScore {
+			why = append(why, fmt.Sprintf("guessable once the line's own names and numbers are taken out: zxcvbn score %d of 4, below %d", rs, s.PasswordMinScore))
+		}
 	}
 	return why
+}
+
+// withoutKnown removes every case-insensitive occurrence of the known
+// strings of 3 characters or more (shorter ones would cut ordinary
+// letters out) from lower, the lowercased password.
+func withoutKnown(lower string, known []string) (string, bool) {
+	rest := lower
+	for _, k := range known {
+		if k = strings.ToLower(strings.TrimSpace(k)); utf8.RuneCountInString(k) >= 3 {
+			rest = strings.ReplaceAll(rest, k, "")
+		}
+	}
+	return rest, rest != lower
 }
