@@ -814,3 +814,30 @@ func audFindingOK(run *tollguard.AuditRun, check, subject string) (tollguard.Aud
 	}
 	return tollguard.AuditFinding{}, false
 }
+
+// One password on several lines: each passes on its own, but one
+// phone's leaked configuration opens them all.
+func TestPasswordsAuditShared(t *testing.T) {
+	h := newAudHarness(t)
+	for _, ext := range []string{"0905", "0906", "0907"} {
+		pw := "Kq8#vZ2mWx-Lp4t"
+		if ext == "0907" {
+			pw = "Zt5!nB7wQe-Hr9y"
+		}
+		h.fake.SetObject("auth", ext, tollguard.ConfigObject{{Attribute: "auth_type", Value: "userpass"}, {Attribute: "username", Value: ext}, {Attribute: "password", Value: pw}}, true)
+		h.fake.SetObject("endpoint", ext, tollguard.ConfigObject{{Attribute: "context", Value: "from-internal"}, {Attribute: "auth", Value: ext}}, true)
+	}
+	run := h.run(tollguard.PasswordsAudit{}, false)
+	f := audFinding(t, run, "weak_password", "auth:0905,0906")
+	if !strings.Contains(f.Message, "0905 (endpoint 0905), 0906 (endpoint 0906)") || !strings.Contains(f.Message, "rotate-password") || strings.Contains(f.Message, "Kq8") {
+		t.Errorf("message %q", f.Message)
+	}
+	for _, ext := range []string{"0905", "0906", "0907"} {
+		if _, ok := audFindingOK(run, "weak_password", "ext:"+ext); ok {
+			t.Errorf("%s judged weak on its own: %q", ext, audFindings(run))
+		}
+	}
+	if n := len(run.Findings); n != 3 { // 1002, 1003 and the pair
+		t.Errorf("findings %q", audFindings(run))
+	}
+}

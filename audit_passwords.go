@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 )
 
@@ -28,6 +29,7 @@ func (PasswordsAudit) Run(ctx context.Context, env *AuditEnv, apply bool, p Audi
 		return r.result(err)
 	}
 	judged := map[string]bool{}
+	byPassword := map[string][]string{} // password -> "auth (endpoint EXT)"
 	for n, e := range eps {
 		r.progress.report(n+1, len(eps), e.Resource)
 		if s.ignored(e.Resource) {
@@ -46,12 +48,36 @@ func (PasswordsAudit) Run(ctx context.Context, env *AuditEnv, apply bool, p Audi
 				continue
 			}
 			judged[id] = true
-			if err := r.judgeAuth(ctx, e.Resource, id, s, known); err != nil {
+			if err := r.judgeAuth(ctx, e.Resource, id, s, known, byPassword); err != nil {
 				return r.result(err)
 			}
 		}
 	}
+	r.sharedPasswords(byPassword)
 	return r.result(nil)
+}
+
+// sharedPasswords reports a password held by more than one auth: one
+// phone's leaked configuration then opens every line that uses it.
+func (r *auditRun) sharedPasswords(byPassword map[string][]string) {
+	var groups [][]string
+	for _, users := range byPassword {
+		if len(users) > 1 {
+			sort.Strings(users)
+			groups = append(groups, users)
+		}
+	}
+	sort.Slice(groups, func(i, j int) bool { return groups[i][0] < groups[j][0] })
+	for _, users := range groups {
+		ids := make([]string, len(users))
+		for i, u := range users {
+			ids[i], _, _ = strings.Cut(u, " ")
+		}
+		r.find(AuditFinding{Check: AuditCheckWeakPassword, Severity: SeverityWarning, Subject: "auth:" + strings.Join(ids, ","),
+			Message: fmt.Sprintf("%d auths share one SIP password (%s): whoever reads it from one phone can register as, and call from, all of them; "+
+				"give each its own with `tollguard ext rotate-password EXT` for all but one, and update those phones", len(users), strings.Join(users, ", ")),
+			Evidence: map[string]any{"auths": users}})
+	}
 }
 
 // lineNames returns what an attacker may know of extension ext besides
@@ -78,7 +104,7 @@ func (r *auditRun) lineNames(ctx context.Context, ext string, ep ConfigObject) (
 	return known, nil
 }
 
-func (r *auditRun) judgeAuth(ctx context.Context, ext, id string, s AuditSettings, known []string) error {
+func (r *auditRun) judgeAuth(ctx context.Context, ext, id string, s AuditSettings, known []string, byPassword map[string][]string) error {
 	env := r.env
 	auth, err := env.Asterisk.ConfigObject(ctx, "auth", id)
 	if ErrorCode(err) == ENOTFOUND {
@@ -100,6 +126,10 @@ func (r *auditRun) judgeAuth(ctx context.Context, ext, id string, s AuditSetting
 	}
 	why := PasswordWeakness(auth.Get("password"), auth.Get("username"), ext, s, known...)
 	if len(why) == 0 {
+		// A weak one is reported, and rotated, on its own.
+		if digest == "" {
+			byPassword[auth.Get("password")] = append(byPassword[auth.Get("password")], id+" (endpoint "+ext+")")
+		}
 		return nil
 	}
 	sev := SeverityWarning
