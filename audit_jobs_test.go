@@ -44,6 +44,27 @@ func TestTestsAudit(t *testing.T) {
 	}
 }
 
+// Look-alikes do not hide a test line: an accent (a French "Démo"), a
+// Cyrillic е, fullwidth letters, a zero-width space. The finding shows
+// the value ASCII-escaped, so the admin sees why it matched.
+func TestTestsAuditLookalikes(t *testing.T) {
+	h := newAudHarness(t)
+	h.account("acme", nil)
+	h.extension("2010", "acme", audT0, func(e *tollguard.Extension) { e.Description = "Démo accueil" })
+	h.extension("2011", "acme", audT0, func(e *tollguard.Extension) { e.CallerID = "t\u0435st <2011>" })
+	h.extension("2012", "acme", audT0, func(e *tollguard.Extension) { e.CallerID = "ｄｅｍｏ <2012>" })
+	h.extension("2013", "acme", audT0, func(e *tollguard.Extension) { e.Description = "te\u200bst line" })
+	h.extension("2014", "acme", audT0, func(e *tollguard.Extension) { e.Description = "Atención al cliente" })
+	run := h.run(tollguard.TestsAudit{}, false)
+	want := []string{"test_extension ext:2010 warning", "test_extension ext:2011 warning", "test_extension ext:2012 warning", "test_extension ext:2013 warning"}
+	if got := audFindings(run); !reflect.DeepEqual(got, want) {
+		t.Fatalf("findings %q, want %q", got, want)
+	}
+	if f := audFinding(t, run, "test_extension", "ext:2011"); !strings.Contains(f.Message, `caller id "t\u0435st <2011>" matches "test"`) {
+		t.Errorf("message %s", f.Message)
+	}
+}
+
 // TestTestsAuditMatchesWordsAndSparesNewLines: the default patterns are
 // words (a DID ending 9999, "latest", "Contemporary" are ordinary), and
 // a line made an hour ago, not provisioned yet, is reported, not

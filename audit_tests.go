@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"unicode"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // TestsAudit finds extensions that look like test or demo ones, by
@@ -68,12 +70,22 @@ func (TestsAudit) Run(ctx context.Context, env *AuditEnv, apply bool, p AuditPro
 			if v == "" {
 				continue
 			}
+			hit := ""
 			for k, re := range res {
-				if loc := re.FindStringIndex(v); loc != nil {
-					// The default patterns match the character before
-					// the word too: show the word.
-					m := strings.TrimFunc(v[loc[0]:loc[1]], func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
-					hits = append(hits, fmt.Sprintf("%s %q matches %q (pattern %q)", strings.ReplaceAll(field, "_", " "), v, m, s.TestPatterns[k]))
+				// As written, then as read: "Démo", a Cyrillic е in
+				// "tеst" or a zero-width space in "te\u200bst" should not
+				// hide a test line from the default patterns.
+				for _, w := range []string{v, foldLookalikes(v)} {
+					if loc := re.FindStringIndex(w); loc != nil {
+						// The default patterns match the character before
+						// the word too: show the word.
+						m := strings.TrimFunc(w[loc[0]:loc[1]], func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
+						hit = fmt.Sprintf("%s %+q matches %q (pattern %q)", strings.ReplaceAll(field, "_", " "), v, m, s.TestPatterns[k])
+						break
+					}
+				}
+				if hit != "" {
+					hits = append(hits, hit)
 					break
 				}
 			}
@@ -122,4 +134,29 @@ func (TestsAudit) Run(ctx context.Context, env *AuditEnv, apply bool, p AuditPro
 		r.purgeCandidate(ctx, f, "looks like a test extension: "+strings.Join(hits, "; "), "")
 	}
 	return r.result(nil)
+}
+
+// lookalikes maps Cyrillic and Greek letters to the Latin ones they are
+// drawn like.
+var lookalikes = strings.NewReplacer(
+	"а", "a", "е", "e", "о", "o", "р", "p", "с", "c", "у", "y", "х", "x", "і", "i", "ѕ", "s", "ј", "j", "ԁ", "d", "ԛ", "q", "ԝ", "w",
+	"А", "A", "В", "B", "Е", "E", "К", "K", "М", "M", "Н", "H", "О", "O", "Р", "P", "С", "C", "Т", "T", "Х", "X", "І", "I", "Ѕ", "S", "Ј", "J",
+	"Α", "A", "Β", "B", "Ε", "E", "Ζ", "Z", "Η", "H", "Ι", "I", "Κ", "K", "Μ", "M", "Ν", "N", "Ο", "O", "Ρ", "P", "Τ", "T", "Υ", "Y", "Χ", "X",
+	"ο", "o", "ν", "v", "ι", "i", "κ", "k",
+	"ᴀ", "a", "ᴅ", "d", "ᴇ", "e", "ᴍ", "m", "ᴏ", "o", "ᴘ", "p", "ᴛ", "t", "ꜱ", "s",
+)
+
+// foldLookalikes gives s as a reader sees it: compatibility forms
+// (fullwidth, mathematical bold) as their letters, accents and
+// invisible format characters (zero-width space, joiners) dropped, and
+// Cyrillic and Greek look-alikes as Latin.
+func foldLookalikes(s string) string {
+	var b strings.Builder
+	for _, r := range norm.NFKD.String(s) {
+		if unicode.Is(unicode.Mn, r) || unicode.Is(unicode.Cf, r) {
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return lookalikes.Replace(b.String())
 }
