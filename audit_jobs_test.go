@@ -2,6 +2,8 @@ package tollguard_test
 
 import (
 	"context"
+	"crypto/md5"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"reflect"
@@ -860,5 +862,41 @@ func TestPasswordsAuditShared(t *testing.T) {
 	}
 	if n := len(run.Findings); n != 3 { // 1002, 1003 and the pair
 		t.Errorf("findings %q", audFindings(run))
+	}
+}
+
+// An md5_cred is checked by Asterisk instead of any password: one that
+// is the digest of the username or a default is as weak as the plain
+// one, not "cannot be judged".
+func TestPasswordsAuditWeakMD5Cred(t *testing.T) {
+	h := newAudHarness(t)
+	ha1 := func(user, realm, pw string) string {
+		sum := md5.Sum([]byte(user + ":" + realm + ":" + pw))
+		return hex.EncodeToString(sum[:])
+	}
+	for _, a := range []struct{ ext, realm, cred string }{
+		{"0908", "", ha1("0908", "asterisk", "0908")},
+		{"0909", "pbx.example", ha1("0909", "pbx.example", "1234")},
+		{"0910", "", ha1("0910", "asterisk", "k7Qp-x2Lm9.vR4tZ8wNc")}, // strong: still only info
+	} {
+		obj := tollguard.ConfigObject{{Attribute: "auth_type", Value: "md5"}, {Attribute: "username", Value: a.ext}, {Attribute: "md5_cred", Value: a.cred}}
+		if a.realm != "" {
+			obj = append(obj, tollguard.ConfigField{Attribute: "realm", Value: a.realm})
+		}
+		h.fake.SetObject("auth", a.ext, obj, true)
+		h.fake.SetObject("endpoint", a.ext, tollguard.ConfigObject{{Attribute: "context", Value: "from-internal"}, {Attribute: "auth", Value: a.ext}}, true)
+	}
+	run := h.run(tollguard.PasswordsAudit{}, true)
+	want := []string{"asterisk_read_only asterisk warning", "weak_password ext:0908 critical", "weak_password ext:0909 critical", "weak_password ext:0910 info", "weak_password ext:1002 critical", "weak_password ext:1003 critical"}
+	if got := audFindings(run); !reflect.DeepEqual(got, want) {
+		t.Fatalf("findings %q, want %q", got, want)
+	}
+	if f := audFinding(t, run, "weak_password", "ext:0909"); !strings.Contains(f.Message, "a well-known default password (realm pbx.example)") || !strings.Contains(f.Message, "remove md5_cred") || f.Fixable {
+		t.Errorf("0909: fixable %v, message %q", f.Fixable, f.Message)
+	}
+	for _, a := range audActions(run) {
+		if strings.Contains(a, "ext:090") {
+			t.Errorf("acted on an md5_cred auth: %s", a)
+		}
 	}
 }

@@ -2,10 +2,13 @@ package tollguard
 
 import (
 	"context"
+	"crypto/md5"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"sort"
 	"strings"
+	"unicode"
 )
 
 // PasswordsAudit judges the password of every PJSIP auth object the
@@ -116,6 +119,14 @@ func (r *auditRun) judgeAuth(ctx context.Context, ext, id string, s AuditSetting
 		return fmt.Errorf("read auth %s: %w", id, err)
 	}
 	subj := auditExtSubject(ext)
+	if what, realm := weakMD5Cred(auth, ext, s, known); what != "" {
+		// Asterisk checks the digest, whatever the password says.
+		r.find(AuditFinding{Check: AuditCheckWeakPassword, Severity: SeverityCritical, Subject: subj, Extension: ext,
+			Message: fmt.Sprintf("the md5_cred of auth %s is the digest of %s (realm %s): SIP scanners guess such passwords within minutes, and a digest hides nothing from them; "+
+				"remove md5_cred from the auth (pjsip.conf or astdb, then reload res_pjsip), then run `tollguard ext rotate-password %s` and update the phone", id, what, realm, ext),
+			Evidence: map[string]any{"auth": id, "username": auth.Get("username"), "reasons": []string{"md5_cred of " + what}}})
+		return nil
+	}
 	// auth_type=digest (Asterisk 22) with no stored digest checks the
 	// plain password, as userpass does.
 	digest := storedDigest(auth)
@@ -177,4 +188,37 @@ func (r *auditRun) judgeAuth(ctx context.Context, ext, id string, s AuditSetting
 	r.act(AuditAction{Kind: AuditActRotatePassword, Subject: subj, Secret: pw,
 		Message: fmt.Sprintf("rotated the password of auth %s; give the phone the new one (it is printed by the CLI only, and readable in Asterisk: pjsip show auth %s)", id, id)})
 	return nil
+}
+
+// weakMD5Cred says which guessable password an auth's md5_cred is the
+// digest of (MD5 of "username:realm:password", RFC 2617's HA1), and in
+// which realm, or "" when none. An auth without a realm uses the global
+// default_realm, "asterisk" unless changed.
+func weakMD5Cred(auth ConfigObject, ext string, s AuditSettings, known []string) (what, realm string) {
+	cred := strings.ToLower(strings.TrimSpace(auth.Get("md5_cred")))
+	if cred == "" {
+		return "", ""
+	}
+	realm = auth.Get("realm")
+	if realm == "" {
+		realm = "asterisk"
+	}
+	user := auth.Get("username")
+	type guess struct{ pw, what string }
+	guesses := []guess{{"", "an empty password"}, {user, "the username"}, {ext, "the extension"}}
+	for _, d := range s.WithDefaults().PasswordDefaults {
+		guesses = append(guesses, guess{d, "a well-known default password"})
+	}
+	for _, k := range known {
+		for _, w := range strings.FieldsFunc(k, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) }) {
+			guesses = append(guesses, guess{w, "one of the line's names"}, guess{strings.ToLower(w), "one of the line's names"})
+		}
+	}
+	for _, g := range guesses {
+		sum := md5.Sum([]byte(user + ":" + realm + ":" + g.pw))
+		if hex.EncodeToString(sum[:]) == cred {
+			return g.what, realm
+		}
+	}
+	return "", ""
 }
