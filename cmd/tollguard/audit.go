@@ -29,7 +29,8 @@ once when the previous successful run of its audit did not find it.
              (` + "`tollguard ext restore EXT`" + ` brings them back).
   tests      extensions whose name, caller ID or description matches
              test_patterns (test or demo starting a word, temp as a word,
-             after any non-letter: 1001_test; the name 9999).
+             after any non-letter: 1001_test; the name 9999), also
+             with look-alikes folded (Démo, a Cyrillic е in tеst).
              --apply as for stale, once a line is older than the grace.
   pins       weak voicemail PINs in voicemail.conf (following #include),
              users.conf (hasvoicemail = yes: vmsecret) and a realtime
@@ -38,8 +39,11 @@ once when the previous successful run of its audit did not find it.
              run, or shorter than min_length (6). --apply writes random PINs (atomically, with a
              backup), reloads app_voicemail and can mail the owners.
   passwords  weak SIP passwords of every PJSIP auth the endpoints use, by
-             zxcvbn (min_score 3) and rules (username, extension, default
-             list, shorter than 12). --apply rotates them.
+             zxcvbn (min_score 3, also with the line's own number and
+             names taken out: 1001pass1001) and rules (username,
+             extension, default list, shorter than 12); md5_creds of such
+             passwords; one password on several auths. --apply rotates
+             the weak ones.
   quotas     endpoints created outside tollguard, accounts over their
              max_extensions or max_created_per_day, and bursts of new
              extensions. --apply blocks the newest beyond each quota.
