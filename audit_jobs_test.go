@@ -47,7 +47,8 @@ func TestTestsAudit(t *testing.T) {
 }
 
 // Look-alikes do not hide a test line: an accent (a French "Démo"), a
-// Cyrillic е, fullwidth letters, a zero-width space. The finding shows
+// Cyrillic е, fullwidth letters, a zero-width space; a word in another
+// script that only partly reads as Latin is no test. The finding shows
 // the value ASCII-escaped, so the admin sees why it matched.
 func TestTestsAuditLookalikes(t *testing.T) {
 	h := newAudHarness(t)
@@ -57,6 +58,9 @@ func TestTestsAuditLookalikes(t *testing.T) {
 	h.extension("2012", "acme", audT0, func(e *tollguard.Extension) { e.CallerID = "ｄｅｍｏ <2012>" })
 	h.extension("2013", "acme", audT0, func(e *tollguard.Extension) { e.Description = "te\u200bst line" })
 	h.extension("2014", "acme", audT0, func(e *tollguard.Extension) { e.Description = "Atención al cliente" })
+	// Folded, a letter the table leaves alone is still a letter, not the
+	// end of a word: ТЕМРЮК, a town, reads TEMPЮК, not TEMP.
+	h.extension("2015", "acme", audT0, func(e *tollguard.Extension) { e.CallerID = "ТЕМРЮК <2015>" })
 	run := h.run(tollguard.TestsAudit{}, false)
 	want := []string{"test_extension ext:2010 warning", "test_extension ext:2011 warning", "test_extension ext:2012 warning", "test_extension ext:2013 warning"}
 	if got := audFindings(run); !reflect.DeepEqual(got, want) {

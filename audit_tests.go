@@ -148,8 +148,8 @@ var lookalikes = strings.NewReplacer(
 
 // foldLookalikes gives s as a reader sees it: compatibility forms
 // (fullwidth, mathematical bold) as their letters, accents and
-// invisible format characters (zero-width space, joiners) dropped, and
-// Cyrillic and Greek look-alikes as Latin.
+// invisible format characters (zero-width space, joiners) dropped,
+// Cyrillic and Greek look-alikes as Latin, any other letter as x.
 func foldLookalikes(s string) string {
 	var b strings.Builder
 	for _, r := range norm.NFKD.String(s) {
@@ -158,5 +158,14 @@ func foldLookalikes(s string) string {
 		}
 		b.WriteRune(r)
 	}
-	return lookalikes.Replace(b.String())
+	// A letter the table leaves alone must stay a letter: as a non-Latin
+	// one it would match [^a-z] and end a word (ТЕМРЮК, a town, is not
+	// TEMP). The original form is matched as well, for patterns written
+	// in other scripts.
+	return strings.Map(func(r rune) rune {
+		if r > unicode.MaxASCII && unicode.IsLetter(r) {
+			return 'x'
+		}
+		return r
+	}, lookalikes.Replace(b.String()))
 }
