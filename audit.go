@@ -358,6 +358,19 @@ type AuditStore interface {
 	// and returns when each was first listed. The first call ever marks
 	// every endpoint as baseline: they existed before tollguard looked.
 	SightEndpoints(ctx context.Context, names []string, now time.Time) (map[string]EndpointSighting, error)
+	// ExtensionCreations lists the lines `ext add` created at or after
+	// since, removed ones included, oldest first.
+	ExtensionCreations(ctx context.Context, since time.Time) ([]ExtensionCreation, error)
+}
+
+// ExtensionCreation records that `ext add` created a line for an
+// account; it outlives the line, so that removing lines does not free
+// the daily quota.
+type ExtensionCreation struct {
+	Account   string
+	Extension string
+	CreatedAt time.Time
+	How       string // add; backfill: from the lines there were at the upgrade
 }
 
 // ExtensionSnapshot is the full JSON of an extension's Asterisk

@@ -3,6 +3,7 @@ package tollguard
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -12,7 +13,9 @@ import (
 // flags endpoints created outside tollguard (unmanaged: the store has
 // no record of them), accounts over their MaxExtensions or
 // MaxCreatedPerDay, and more than CreationAlert extensions appearing in
-// 24 h even within quota. With apply it blocks the newest extensions
+// 24 h even within quota. Lines created by `ext add` and removed since
+// still count against the day (ExtensionCreations): removing lines does
+// not free the daily quota. With apply it blocks the newest extensions
 // beyond each quota (recording unmanaged ones first, under the account
 // their endpoint's accountcode names).
 type QuotasAudit struct{}
@@ -25,6 +28,7 @@ type quotaMember struct {
 	Created time.Time // zero: existed before tollguard first looked
 	Blocked bool
 	InStore bool
+	Gone    bool // created for the account, since removed or moved away
 }
 
 func (QuotasAudit) Run(ctx context.Context, env *AuditEnv, apply bool, p AuditProgress) ([]AuditFinding, []AuditAction, error) {
@@ -87,6 +91,19 @@ func (QuotasAudit) Run(ctx context.Context, env *AuditEnv, apply bool, p AuditPr
 	}
 	now := env.now()
 	dayAgo := now.Add(-24 * time.Hour)
+	creations, err := env.Store.ExtensionCreations(ctx, dayAgo)
+	if err != nil {
+		return r.result(err)
+	}
+	gone := map[string][]quotaMember{} // account → lines it created that it no longer has
+	for _, c := range creations {
+		if known[c.Account] == nil || slices.ContainsFunc(members[c.Account], func(m quotaMember) bool {
+			return m.Name == c.Extension && m.Created.Equal(c.CreatedAt)
+		}) {
+			continue
+		}
+		gone[c.Account] = append(gone[c.Account], quotaMember{Name: c.Extension, Created: c.CreatedAt, Gone: true})
+	}
 	// A creation time ahead of the clock means the clock went back (a
 	// box without an RTC before its time sync): such lines are of no
 	// known age, and counting them as new would block a year's lines
@@ -96,6 +113,11 @@ func (QuotasAudit) Run(ctx context.Context, env *AuditEnv, apply bool, p AuditPr
 	ids := make([]string, 0, len(members))
 	for id := range members {
 		ids = append(ids, id)
+	}
+	for id := range gone {
+		if members[id] == nil {
+			ids = append(ids, id)
+		}
 	}
 	sort.Strings(ids)
 	for _, id := range ids {
@@ -108,7 +130,14 @@ func (QuotasAudit) Run(ctx context.Context, env *AuditEnv, apply bool, p AuditPr
 			return ms[a].Name > ms[b].Name
 		})
 		var recent []quotaMember
-		for _, m := range ms {
+		all := append(slices.Clip(ms), gone[id]...)
+		sort.SliceStable(all, func(a, b int) bool {
+			if !all[a].Created.Equal(all[b].Created) {
+				return all[a].Created.After(all[b].Created)
+			}
+			return all[a].Name > all[b].Name
+		})
+		for _, m := range all {
 			switch {
 			case m.Created.After(future):
 				ahead = append(ahead, m.Name)
@@ -153,6 +182,10 @@ func (QuotasAudit) Run(ctx context.Context, env *AuditEnv, apply bool, p AuditPr
 func memberNames(ms []quotaMember, n int) []string {
 	out := make([]string, 0, n)
 	for _, m := range ms[:n] {
+		if m.Gone {
+			out = append(out, m.Name+" (removed)")
+			continue
+		}
 		out = append(out, m.Name)
 	}
 	return out
@@ -162,14 +195,19 @@ func memberNames(ms []quotaMember, n int) []string {
 // the excess (the newest). When every excess extension is blocked
 // already, the finding is info: it was acted on.
 func (r *auditRun) overQuota(ctx context.Context, f AuditFinding, excess []quotaMember, account, why string) {
-	open := 0
+	open, gone := 0, 0
 	for _, m := range excess {
-		if !m.Blocked {
+		switch {
+		case m.Gone:
+			gone++
+		case !m.Blocked:
 			open++
 		}
 	}
 	f.Severity = SeverityWarning
-	if open == 0 {
+	if open == 0 && gone > 0 {
+		f.Message += fmt.Sprintf("; %d of the newest beyond the quota were removed since (removing a line does not free the daily quota), the rest are blocked: check who created them", gone)
+	} else if open == 0 {
 		f.Severity = SeverityInfo
 		f.Message += "; the newest beyond the quota are blocked already: delete the ones nobody needs"
 	} else {
@@ -184,8 +222,8 @@ func (r *auditRun) overQuota(ctx context.Context, f AuditFinding, excess []quota
 		r.blocked = map[string]bool{}
 	}
 	for _, m := range excess {
-		if m.Blocked || r.blocked[m.Name] {
-			continue // over both quotas: blocked once
+		if m.Gone || m.Blocked || r.blocked[m.Name] {
+			continue // removed: nothing to block; over both quotas: blocked once
 		}
 		subj := auditExtSubject(m.Name)
 		if !m.InStore {

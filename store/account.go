@@ -325,7 +325,66 @@ func (s *DB) createExtensionTx(ctx context.Context, tx *sql.Tx, e *tollguard.Ext
 	if isConstraint(err) {
 		return tollguard.Errorf(tollguard.ECONFLICT, "extension %q already exists", e.Name)
 	}
-	return err
+	if err != nil || !e.Managed {
+		return err
+	}
+	// Kept when the line is removed: the daily quota counts creations,
+	// not the lines left.
+	if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO extension_creations(account_id, extension, created_at, how) VALUES (?, ?, ?, 'add')`,
+		e.Account, e.Name, unix(e.CreatedAt)); err != nil {
+		return fmt.Errorf("record the creation of %s: %w", e.Name, err)
+	}
+	return nil
+}
+
+// countExtensionsTx counts account's extensions, and the lines created
+// for it after since: its recorded creations (removed lines included)
+// and its managed lines created since then (one moved in from another
+// account); a line in both counts once.
+func countExtensionsTx(ctx context.Context, tx *sql.Tx, account string, since time.Time) (total, recent int, err error) {
+	err = tx.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM extensions WHERE account_id = ?1),
+		(SELECT COUNT(*) FROM (SELECT extension, created_at FROM extension_creations WHERE account_id = ?1 AND created_at > ?2
+			UNION SELECT name, created_at FROM extensions WHERE account_id = ?1 AND managed <> 0 AND created_at > ?2))`,
+		account, since.Unix()).Scan(&total, &recent)
+	if err != nil {
+		return 0, 0, fmt.Errorf("count extensions of %s: %w", account, err)
+	}
+	return total, recent, nil
+}
+
+// ExtensionCreations lists the lines created at or after since, removed
+// ones included, oldest first.
+func (s *DB) ExtensionCreations(ctx context.Context, since time.Time) ([]tollguard.ExtensionCreation, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT account_id, extension, created_at, how FROM extension_creations WHERE created_at >= ? ORDER BY created_at, extension`, since.Unix())
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []tollguard.ExtensionCreation
+	for rows.Next() {
+		var c tollguard.ExtensionCreation
+		var at int64
+		if err := rows.Scan(&c.Account, &c.Extension, &at, &c.How); err != nil {
+			return nil, err
+		}
+		c.CreatedAt = fromUnix(at)
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// ExtensionCreationRetention is how long creations are kept: the quota
+// and the audit look back 24 h; the rest is for whoever investigates a
+// burst.
+const ExtensionCreationRetention = 7 * 24 * time.Hour
+
+// PruneExtensionCreations deletes the creations recorded before t.
+func (s *DB) PruneExtensionCreations(ctx context.Context, before time.Time) (int64, error) {
+	res, err := s.exec(ctx, `DELETE FROM extension_creations WHERE created_at < ?`, before.Unix())
+	if err != nil {
+		return 0, fmt.Errorf("prune extension creations: %w", err)
+	}
+	return res.RowsAffected()
 }
 
 // Extension returns extension name, or an ENOTFOUND error.
@@ -381,10 +440,9 @@ func (s *DB) UpdateExtension(ctx context.Context, name string, fn func(e *tollgu
 		if e.Account != from && (a.MaxExtensions > 0 || a.MaxCreatedPerDay > 0 && newLine) {
 			// A move is counted as ext add counts: the quotas audit
 			// would otherwise block the account's newest extension.
-			var total, recent int
-			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(managed <> 0 AND created_at > ?), 0) FROM extensions WHERE account_id = ?`,
-				dayAgo.Unix(), a.ID).Scan(&total, &recent); err != nil {
-				return fmt.Errorf("count extensions of %s: %w", a.ID, err)
+			total, recent, err := countExtensionsTx(ctx, tx, a.ID, dayAgo)
+			if err != nil {
+				return err
 			}
 			if a.MaxExtensions > 0 && total >= a.MaxExtensions {
 				return tollguard.Errorf(tollguard.EQUOTA, "account %s has %d extensions, its quota (max_extensions %d); %s was not moved: raise the quota (`tollguard account set %s --max-extensions N`) or remove unused extensions first",

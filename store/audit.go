@@ -21,8 +21,9 @@ var _ tollguard.AuditStore = (*DB)(nil)
 // before now (EQUOTA). Counting and inserting share one IMMEDIATE
 // transaction, so parallel `ext add` runs cannot both pass.
 //
-// Only managed rows (`ext add` created the line in Asterisk) count as
-// created, as in the quotas audit: rows recording lines Asterisk
+// The daily count is of creations (extension_creations), so a line
+// removed since still counts. Only managed rows (`ext add` created the
+// line in Asterisk) count as created, as in the quotas audit: rows recording lines Asterisk
 // already had (`ext add --no-asterisk`, adopted by an audit, put back
 // by a restore) are new to the store, not new lines.
 func (s *DB) CreateExtensionWithinQuota(ctx context.Context, e *tollguard.Extension, now time.Time) error {
@@ -34,10 +35,9 @@ func (s *DB) CreateExtensionWithinQuota(ctx context.Context, e *tollguard.Extens
 		if a == nil {
 			return accountNotFoundOr(ctx, tx, e.Account, "create it first with `tollguard account add`")
 		}
-		var total, recent int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(managed <> 0 AND created_at > ?), 0) FROM extensions WHERE account_id = ?`,
-			now.Add(-24*time.Hour).Unix(), a.ID).Scan(&total, &recent); err != nil {
-			return fmt.Errorf("count extensions of %s: %w", a.ID, err)
+		total, recent, err := countExtensionsTx(ctx, tx, a.ID, now.Add(-24*time.Hour))
+		if err != nil {
+			return err
 		}
 		if a.MaxExtensions > 0 && total >= a.MaxExtensions {
 			return tollguard.Errorf(tollguard.EQUOTA, "account %s has %d extensions, its quota (max_extensions %d); nothing was created: remove unused extensions (`tollguard audit stale`) or raise the quota (`tollguard account set %s --max-extensions N`)",

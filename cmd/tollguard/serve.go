@@ -638,6 +638,13 @@ func (d *daemon) housekeep(ctx context.Context, now time.Time, retentionDays int
 	} else if snaps+purges > 0 {
 		d.log.Info("pruned old purge snapshots and finished purges", "snapshots", snaps, "purges", purges, "retention", keep.String())
 	}
+	// Creations count for a day (the daily quota); a week is kept to
+	// look into a burst.
+	if n, err := d.db.PruneExtensionCreations(ctx, now.Add(-store.ExtensionCreationRetention)); err != nil {
+		d.log.Error("pruning old extension creations failed; they are kept until it succeeds. "+tollguard.CheckStore, "err", err)
+	} else if n > 0 {
+		d.log.Info("pruned old extension creations", "creations", n, "retention", store.ExtensionCreationRetention.String())
+	}
 }
 
 // dbFileState is what checkDBFile last found.

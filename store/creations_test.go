@@ -1,0 +1,104 @@
+package store_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/tollguard/tollguard"
+	"github.com/tollguard/tollguard/store"
+)
+
+// TestDailyQuotaCountsRemovedLines: the daily quota counted the
+// account's extension rows created in the last 24 h, so add, remove,
+// add again created any number of lines a day under
+// max_created_per_day = 1. Creations are kept apart from the lines.
+func TestDailyQuotaCountsRemovedLines(t *testing.T) {
+	db := MustOpenDB(t)
+	ctx := context.Background()
+	now := time.Now()
+	a, err := store.NewAccount("acme", "GB", "GBP")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.MaxCreatedPerDay = 1
+	if err := db.CreateAccount(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	add := func(name string, at time.Time) error {
+		return db.CreateExtensionWithinQuota(ctx, &tollguard.Extension{Name: name, Account: "acme", Managed: true, CreatedAt: at}, at)
+	}
+	if err := add("3001", now.Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.DeleteExtension(ctx, "3001"); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"3002", "3001"} {
+		if err := add(name, now); tollguard.ErrorCode(err) != tollguard.EQUOTA {
+			t.Errorf("add %s after removing 3001 the same day: %v, want EQUOTA", name, err)
+		}
+	}
+	// A day after the creation the quota is free again.
+	if err := add("3002", now.Add(23*time.Hour)); err != nil {
+		t.Fatalf("a day later: %v", err)
+	}
+	cs, err := db.ExtensionCreations(ctx, now.Add(-2*time.Hour))
+	if err != nil || len(cs) != 2 || cs[0].Extension != "3001" || cs[1].Extension != "3002" || cs[0].How != "add" {
+		t.Fatalf("creations %+v, %v", cs, err)
+	}
+	// A line recorded, not created (--no-asterisk), is no creation.
+	if err := db.CreateExtensionWithinQuota(ctx, &tollguard.Extension{Name: "1001", Account: "acme", CreatedAt: now.Add(48 * time.Hour)}, now.Add(48*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := db.PruneExtensionCreations(ctx, now); err != nil || n != 1 {
+		t.Fatalf("prune: %d, %v", n, err)
+	}
+	if cs, _ := db.ExtensionCreations(ctx, time.Time{}); len(cs) != 1 || cs[0].Extension != "3002" {
+		t.Fatalf("after prune %+v", cs)
+	}
+}
+
+// TestCreationsBackfilled: a database from before migration 0014 has
+// only its lines; their creations are backfilled, so today's count
+// does not drop at the upgrade.
+func TestCreationsBackfilled(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "tg.db")
+	db := MustOpenPath(t, path)
+	now := time.Now()
+	a, _ := store.NewAccount("acme", "GB", "GBP")
+	a.MaxCreatedPerDay = 1
+	if err := db.CreateAccount(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	// Back to the old schema, with a line created an hour ago and one
+	// recorded with --no-asterisk.
+	w := db.SQL()
+	for _, q := range []string{`DROP TABLE extension_creations`, `DELETE FROM schema_migrations WHERE version >= 14`} {
+		if _, err := w.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, e := range []struct {
+		name    string
+		managed int
+	}{{"3001", 1}, {"1001", 0}} {
+		if _, err := w.ExecContext(ctx, `INSERT INTO extensions(name, account_id, managed, created_at) VALUES (?, 'acme', ?, ?)`, e.name, e.managed, now.Add(-time.Hour).Unix()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	db = MustOpenPath(t, path)
+	cs, err := db.ExtensionCreations(ctx, time.Time{})
+	if err != nil || len(cs) != 1 || cs[0].Extension != "3001" || cs[0].How != "backfill" || !cs[0].CreatedAt.Equal(time.Unix(now.Add(-time.Hour).Unix(), 0)) {
+		t.Fatalf("backfilled %+v, %v", cs, err)
+	}
+	if err := db.DeleteExtension(ctx, "3001"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateExtensionWithinQuota(ctx, &tollguard.Extension{Name: "3002", Account: "acme", Managed: true, CreatedAt: now}, now); tollguard.ErrorCode(err) != tollguard.EQUOTA {
+		t.Fatalf("after the upgrade: %v, want EQUOTA", err)
+	}
+}
