@@ -23,7 +23,9 @@ func newExtAddCommand(app *App) *cobra.Command {
 max_created_per_day) are checked before anything is written; only
 extensions ext add created in Asterisk count against max_created_per_day
 (not --no-asterisk records, nor ones an audit recorded or a restore put
-back), all of them against max_extensions. Then the
+back), all of them against max_extensions. A line created and removed
+since (ext purge, ext rm) still counts for its 24 h: removing lines does
+not free the daily quota. Then the
 PJSIP auth (with a generated 24-character password), aor and endpoint
 are created through ARI's dynamic configuration, in that order; if a step
 fails, what was created is deleted again. The password is printed once:
