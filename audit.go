@@ -313,6 +313,9 @@ type AuditStore interface {
 	CreateExtensionWithinQuota(ctx context.Context, e *Extension, now time.Time) error
 	UpdateExtension(ctx context.Context, name string, fn func(e *Extension) error) (*Extension, error)
 	DeleteExtension(ctx context.Context, name string) error
+	// UndoCreateExtension is DeleteExtension for a line whose creation
+	// failed: its creation record goes too, as nothing was created.
+	UndoCreateExtension(ctx context.Context, name string) error
 	TouchExtension(ctx context.Context, name string, t int64) error
 	Block(ctx context.Context, b Block) (Block, error)
 	// Blocks lists a subject's block history since a time.

@@ -238,6 +238,22 @@ func TestAddExtension(t *testing.T) {
 			t.Errorf("store row kept: %v", err)
 		}
 	})
+	t.Run("FailedAddUsesNoQuota", func(t *testing.T) {
+		// Nothing was created: the retry is not refused as the day's
+		// second creation, and only the line made counts.
+		h := newAudHarness(t)
+		h.account("acme", func(a *tollguard.Account) { a.MaxCreatedPerDay = 1 })
+		h.fake.Fault("PUT", "/asterisk/config/dynamic/res_pjsip/endpoint/1009", 500, "disk full", 1)
+		if _, err := h.env.AddExtension(ctx, tollguard.ExtensionSpec{Name: "1009", Account: "acme"}); err == nil {
+			t.Fatal("the add with a failing Asterisk succeeded")
+		}
+		if _, err := h.env.AddExtension(ctx, tollguard.ExtensionSpec{Name: "1009", Account: "acme"}); err != nil {
+			t.Fatalf("retry after the failed add: %v", err)
+		}
+		if cs, err := h.db.ExtensionCreations(ctx, time.Time{}); err != nil || len(cs) != 1 {
+			t.Errorf("creations %+v, %v: want the one line made", cs, err)
+		}
+	})
 	t.Run("RefusesExistingAsteriskObjects", func(t *testing.T) {
 		h := newAudHarness(t)
 		h.account("acme", nil)

@@ -173,7 +173,7 @@ func (env *AuditEnv) undoAdd(ctx context.Context, name string, created []string)
 			env.logger().Error("could not roll back a PJSIP object; delete it by hand", LogExtension, name, "type", created[i], LogError, err)
 		}
 	}
-	if err := env.Store.DeleteExtension(ctx, name); err != nil {
+	if err := env.Store.UndoCreateExtension(ctx, name); err != nil {
 		env.logger().Error("could not roll back the store row; remove it with `tollguard ext rm EXT` (the extension field names it)", LogExtension, name, LogError, err)
 	}
 }

@@ -463,21 +463,37 @@ func (s *DB) UpdateExtension(ctx context.Context, name string, fn func(e *tollgu
 }
 
 // DeleteExtension removes extension name from the store (its calls stay).
+// Its creation stays recorded: the daily quota counts it.
 func (s *DB) DeleteExtension(ctx context.Context, name string) error {
+	return s.Tx(ctx, func(tx *sql.Tx) error { return s.deleteExtensionTx(ctx, tx, name) })
+}
+
+// UndoCreateExtension removes extension name and the record of its
+// creation: a failed `ext add` (Asterisk refused the line) created
+// nothing, and must not use up the daily quota for its retry.
+func (s *DB) UndoCreateExtension(ctx context.Context, name string) error {
 	return s.Tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM extensions WHERE name = ?`, name)
-		if err != nil {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM extension_creations WHERE how = 'add' AND (account_id, extension, created_at) IN
+			(SELECT account_id, name, created_at FROM extensions WHERE name = ?)`, name); err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return tollguard.Errorf(tollguard.ENOTFOUND, "extension %q not found", name)
-		}
-		// Its block went with the row: closed in the history too, or a
-		// line added again under the name would show it as never lifted.
-		_, err = tx.ExecContext(ctx, `UPDATE blocks SET cleared_by = 'removed', cleared_at = ? WHERE kind = ? AND subject = ? AND cleared_at = 0`,
-			unix(s.now()), tollguard.BlockExtension, name)
-		return err
+		return s.deleteExtensionTx(ctx, tx, name)
 	})
+}
+
+func (s *DB) deleteExtensionTx(ctx context.Context, tx *sql.Tx, name string) error {
+	res, err := tx.ExecContext(ctx, `DELETE FROM extensions WHERE name = ?`, name)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return tollguard.Errorf(tollguard.ENOTFOUND, "extension %q not found", name)
+	}
+	// Its block went with the row: closed in the history too, or a
+	// line added again under the name would show it as never lifted.
+	_, err = tx.ExecContext(ctx, `UPDATE blocks SET cleared_by = 'removed', cleared_at = ? WHERE kind = ? AND subject = ? AND cleared_at = 0`,
+		unix(s.now()), tollguard.BlockExtension, name)
+	return err
 }
 
 // TouchExtension records that name was seen (registered or called) at t.
