@@ -338,14 +338,17 @@ func (s *DB) createExtensionTx(ctx context.Context, tx *sql.Tx, e *tollguard.Ext
 }
 
 // countExtensionsTx counts account's extensions, and the lines created
-// for it after since: its recorded creations (removed lines included)
-// and its managed lines created since then (one moved in from another
-// account); a line in both counts once.
-func countExtensionsTx(ctx context.Context, tx *sql.Tx, account string, since time.Time) (total, recent int, err error) {
+// for it in the 24 h before now: its recorded creations (removed lines
+// included) and its managed lines created then (one moved in from
+// another account); a line in both counts once. One dated beyond the
+// clock tolerance is of no known age (the clock went back), as in the
+// quotas audit: its removal no longer frees the quota, so counting it
+// would refuse every add until the clock caught up.
+func countExtensionsTx(ctx context.Context, tx *sql.Tx, account string, now time.Time) (total, recent int, err error) {
 	err = tx.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM extensions WHERE account_id = ?1),
-		(SELECT COUNT(*) FROM (SELECT extension, created_at FROM extension_creations WHERE account_id = ?1 AND created_at > ?2
-			UNION SELECT name, created_at FROM extensions WHERE account_id = ?1 AND managed <> 0 AND created_at > ?2))`,
-		account, since.Unix()).Scan(&total, &recent)
+		(SELECT COUNT(*) FROM (SELECT extension, created_at FROM extension_creations WHERE account_id = ?1 AND created_at > ?2 AND created_at <= ?3
+			UNION SELECT name, created_at FROM extensions WHERE account_id = ?1 AND managed <> 0 AND created_at > ?2 AND created_at <= ?3))`,
+		account, now.Add(-24*time.Hour).Unix(), now.Add(tollguard.DefaultClockTolerance).Unix()).Scan(&total, &recent)
 	if err != nil {
 		return 0, 0, fmt.Errorf("count extensions of %s: %w", account, err)
 	}
@@ -435,12 +438,12 @@ func (s *DB) UpdateExtension(ctx context.Context, name string, fn func(e *tollgu
 		} else if a == nil {
 			return accountNotFound(ctx, tx, e.Account)
 		}
-		dayAgo := s.now().Add(-24 * time.Hour)
-		newLine := e.Managed && e.CreatedAt.After(dayAgo) // counted as created today, as ext add counts it
+		now := s.now()
+		newLine := e.Managed && e.CreatedAt.After(now.Add(-24*time.Hour)) // counted as created today, as ext add counts it
 		if e.Account != from && (a.MaxExtensions > 0 || a.MaxCreatedPerDay > 0 && newLine) {
 			// A move is counted as ext add counts: the quotas audit
 			// would otherwise block the account's newest extension.
-			total, recent, err := countExtensionsTx(ctx, tx, a.ID, dayAgo)
+			total, recent, err := countExtensionsTx(ctx, tx, a.ID, now)
 			if err != nil {
 				return err
 			}

@@ -35,7 +35,7 @@ func (s *DB) CreateExtensionWithinQuota(ctx context.Context, e *tollguard.Extens
 		if a == nil {
 			return accountNotFoundOr(ctx, tx, e.Account, "create it first with `tollguard account add`")
 		}
-		total, recent, err := countExtensionsTx(ctx, tx, a.ID, now.Add(-24*time.Hour))
+		total, recent, err := countExtensionsTx(ctx, tx, a.ID, now)
 		if err != nil {
 			return err
 		}

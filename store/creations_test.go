@@ -102,3 +102,37 @@ func TestCreationsBackfilled(t *testing.T) {
 		t.Fatalf("after the upgrade: %v, want EQUOTA", err)
 	}
 }
+
+// TestDailyQuotaIgnoresCreationsAhead: lines added while the clock was
+// ahead (a box without an RTC before its time sync) are of no known
+// age, as the quotas audit counts them. ext add counted them as created
+// within 24 h until the clock caught up; since a removed line's
+// creation stays, removing them no longer helped: a year ahead, the
+// account could add nothing for a year.
+func TestDailyQuotaIgnoresCreationsAhead(t *testing.T) {
+	db := MustOpenDB(t)
+	ctx := context.Background()
+	now := time.Now()
+	a, err := store.NewAccount("acme", "GB", "GBP")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.MaxCreatedPerDay = 1
+	if err := db.CreateAccount(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	ahead := now.Add(365 * 24 * time.Hour)
+	if err := db.CreateExtensionWithinQuota(ctx, &tollguard.Extension{Name: "3001", Account: "acme", Managed: true, CreatedAt: ahead}, ahead); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.DeleteExtension(ctx, "3001"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateExtensionWithinQuota(ctx, &tollguard.Extension{Name: "3002", Account: "acme", Managed: true, CreatedAt: now}, now); err != nil {
+		t.Fatalf("add once the clock is right: %v", err)
+	}
+	// Within the clock tolerance it is today's, as the audit counts it.
+	if err := db.CreateExtensionWithinQuota(ctx, &tollguard.Extension{Name: "3003", Account: "acme", Managed: true, CreatedAt: now}, now.Add(-time.Minute)); tollguard.ErrorCode(err) != tollguard.EQUOTA {
+		t.Fatalf("second add within a minute: %v, want EQUOTA", err)
+	}
+}
