@@ -206,7 +206,14 @@ func (r *auditRun) overQuota(ctx context.Context, f AuditFinding, excess []quota
 	}
 	f.Severity = SeverityWarning
 	if open == 0 && gone > 0 {
-		f.Message += fmt.Sprintf("; %d of the newest beyond the quota were removed since (removing a line does not free the daily quota), the rest are blocked: check who created them", gone)
+		was, rest := "were", ", the rest are blocked"
+		if gone == 1 {
+			was = "was"
+		}
+		if gone == len(excess) {
+			rest = ""
+		}
+		f.Message += fmt.Sprintf("; %d of the newest beyond the quota %s removed since (removing a line does not free the daily quota)%s: check who created them", gone, was, rest)
 	} else if open == 0 {
 		f.Severity = SeverityInfo
 		f.Message += "; the newest beyond the quota are blocked already: delete the ones nobody needs"

@@ -3,6 +3,7 @@ package tollguard_test
 import (
 	"context"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -44,5 +45,23 @@ func TestQuotasAuditCountsRemovedLines(t *testing.T) {
 	// are still a warning: someone created them.
 	if f := audFinding(t, h.run(tollguard.QuotasAudit{}, false), "over_daily_quota", "account:acme"); f.Severity != tollguard.SeverityWarning || f.Fixable {
 		t.Errorf("after the block: %+v", f)
+	}
+}
+
+// TestQuotasAuditOnlyRemovedBeyondQuota: when every line beyond the
+// daily quota was removed, the finding said "the rest are blocked",
+// though there was no rest and the line left was never blocked.
+func TestQuotasAuditOnlyRemovedBeyondQuota(t *testing.T) {
+	ctx := context.Background()
+	h := newAudHarness(t)
+	h.account("acme", func(a *tollguard.Account) { a.MaxCreatedPerDay = 1 })
+	h.extension("a1", "acme", audT0.Add(-3*time.Hour), nil)
+	h.extension("r1", "acme", audT0.Add(-1*time.Hour), nil)
+	if err := h.db.DeleteExtension(ctx, "r1"); err != nil {
+		t.Fatal(err)
+	}
+	f := audFinding(t, h.run(tollguard.QuotasAudit{}, false), "over_daily_quota", "account:acme")
+	if f.Severity != tollguard.SeverityWarning || f.Fixable || strings.Contains(f.Message, "blocked") || !strings.Contains(f.Message, "1 of the newest beyond the quota was removed") {
+		t.Errorf("finding %+v", f)
 	}
 }
