@@ -1,7 +1,8 @@
 -- 0014: every extension `ext add` created, kept after the line is
 -- removed. The daily quota and the quotas audit counted only rows that
 -- still exist, so add, purge, rm, add again dodged max_created_per_day.
--- One row per creation (a name added twice counts twice); the account
+-- One row per creation (a name added twice counts twice, but not twice
+-- in one second: the key holds the second); the account
 -- is the one it was created under, so a move does not take it along.
 -- Only managed lines count, as before: recording a line Asterisk
 -- already had (--no-asterisk, adopted, restored) creates nothing.
