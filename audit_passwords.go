@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"unicode"
 )
 
 // PasswordsAudit judges the password of every PJSIP auth object the
@@ -210,7 +209,7 @@ func weakMD5Cred(auth ConfigObject, ext string, s AuditSettings, known []string)
 		guesses = append(guesses, guess{d, "a well-known default password"})
 	}
 	for _, k := range known {
-		for _, w := range strings.FieldsFunc(k, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) }) {
+		for _, w := range nameWords(k) {
 			guesses = append(guesses, guess{w, "one of the line's names"}, guess{strings.ToLower(w), "one of the line's names"})
 		}
 	}

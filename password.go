@@ -80,23 +80,24 @@ func PasswordWeakness(password, username, extension string, s AuditSettings, kno
 	if n := utf8.RuneCountInString(password); n < s.PasswordMinLength {
 		why = append(why, fmt.Sprintf("shorter than %d characters (%d)", s.PasswordMinLength, n))
 	}
-	inputs := []string{"asterisk", "pjsip", "sip", "voip", "phone"}
+	// The line's own: each word of a name ("Alice Smith <1001>", "Acme
+	// Corp"), as a password spells it.
+	var own []string
 	for _, u := range []string{username, extension} {
 		if u != "" {
-			inputs = append(inputs, u)
+			own = append(own, u)
 		}
 	}
-	// Each word of a name ("Alice Smith <1001>", "Acme Corp"), as a
-	// password spells it.
 	for _, k := range known {
-		inputs = append(inputs, strings.FieldsFunc(k, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })...)
+		own = append(own, nameWords(k)...)
 	}
+	inputs := append([]string{"asterisk", "pjsip", "sip", "voip", "phone"}, own...)
 	score := zxcvbn.PasswordStrength(password, inputs).Score
 	if score < s.PasswordMinScore {
 		why = append(why, fmt.Sprintf("guessable: zxcvbn score %d of 4, below %d", score, s.PasswordMinScore))
 		return why
 	}
-	if rest, cut := withoutKnown(lower, inputs[5:]); cut {
+	if rest, cut := withoutKnown(lower, own); cut {
 		if rest == "" {
 			why = append(why, "made only of the line's own names and numbers")
 		} else if rs := zxcvbn.PasswordStrength(rest, inputs).Score; rs < s.PasswordMinScore {
@@ -117,4 +118,9 @@ func withoutKnown(lower string, known []string) (string, bool) {
 		}
 	}
 	return rest, rest != lower
+}
+
+// nameWords splits a name into its words of letters and digits.
+func nameWords(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
 }
