@@ -121,22 +121,9 @@ func (QuotasAudit) Run(ctx context.Context, env *AuditEnv, apply bool, p AuditPr
 	}
 	sort.Strings(ids)
 	for _, id := range ids {
-		ms := members[id]
-		// Newest first; unknown creation times count as oldest.
-		sort.SliceStable(ms, func(a, b int) bool {
-			if !ms[a].Created.Equal(ms[b].Created) {
-				return ms[a].Created.After(ms[b].Created)
-			}
-			return ms[a].Name > ms[b].Name
-		})
+		ms := newestFirst(members[id])
 		var recent []quotaMember
-		all := append(slices.Clip(ms), gone[id]...)
-		sort.SliceStable(all, func(a, b int) bool {
-			if !all[a].Created.Equal(all[b].Created) {
-				return all[a].Created.After(all[b].Created)
-			}
-			return all[a].Name > all[b].Name
-		})
+		all := newestFirst(append(slices.Clip(ms), gone[id]...))
 		for _, m := range all {
 			switch {
 			case m.Created.After(future):
@@ -177,6 +164,18 @@ func (QuotasAudit) Run(ctx context.Context, env *AuditEnv, apply bool, p AuditPr
 			Evidence: map[string]any{"now": now.UTC(), "extensions": ahead}})
 	}
 	return r.result(nil)
+}
+
+// newestFirst sorts ms newest first, in place; unknown creation times
+// count as oldest.
+func newestFirst(ms []quotaMember) []quotaMember {
+	sort.SliceStable(ms, func(a, b int) bool {
+		if !ms[a].Created.Equal(ms[b].Created) {
+			return ms[a].Created.After(ms[b].Created)
+		}
+		return ms[a].Name > ms[b].Name
+	})
+	return ms
 }
 
 func memberNames(ms []quotaMember, n int) []string {
