@@ -18,14 +18,7 @@ func TestDailyQuotaCountsRemovedLines(t *testing.T) {
 	db := MustOpenDB(t)
 	ctx := context.Background()
 	now := time.Now()
-	a, err := store.NewAccount("acme", "GB", "GBP")
-	if err != nil {
-		t.Fatal(err)
-	}
-	a.MaxCreatedPerDay = 1
-	if err := db.CreateAccount(ctx, a); err != nil {
-		t.Fatal(err)
-	}
+	oneADay(t, db)
 	add := func(name string, at time.Time) error {
 		return db.CreateExtensionWithinQuota(ctx, &tollguard.Extension{Name: name, Account: "acme", Managed: true, CreatedAt: at}, at)
 	}
@@ -68,11 +61,7 @@ func TestCreationsBackfilled(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "tg.db")
 	db := MustOpenPath(t, path)
 	now := time.Now()
-	a, _ := store.NewAccount("acme", "GB", "GBP")
-	a.MaxCreatedPerDay = 1
-	if err := db.CreateAccount(ctx, a); err != nil {
-		t.Fatal(err)
-	}
+	oneADay(t, db)
 	// Back to the old schema, with a line created an hour ago and one
 	// recorded with --no-asterisk.
 	w := db.SQL()
@@ -113,14 +102,7 @@ func TestDailyQuotaIgnoresCreationsAhead(t *testing.T) {
 	db := MustOpenDB(t)
 	ctx := context.Background()
 	now := time.Now()
-	a, err := store.NewAccount("acme", "GB", "GBP")
-	if err != nil {
-		t.Fatal(err)
-	}
-	a.MaxCreatedPerDay = 1
-	if err := db.CreateAccount(ctx, a); err != nil {
-		t.Fatal(err)
-	}
+	oneADay(t, db)
 	ahead := now.Add(365 * 24 * time.Hour)
 	if err := db.CreateExtensionWithinQuota(ctx, &tollguard.Extension{Name: "3001", Account: "acme", Managed: true, CreatedAt: ahead}, ahead); err != nil {
 		t.Fatal(err)
@@ -134,5 +116,18 @@ func TestDailyQuotaIgnoresCreationsAhead(t *testing.T) {
 	// Within the clock tolerance it is today's, as the audit counts it.
 	if err := db.CreateExtensionWithinQuota(ctx, &tollguard.Extension{Name: "3003", Account: "acme", Managed: true, CreatedAt: now}, now.Add(-time.Minute)); tollguard.ErrorCode(err) != tollguard.EQUOTA {
 		t.Fatalf("second add within a minute: %v, want EQUOTA", err)
+	}
+}
+
+// oneADay creates account acme with a quota of one new line a day.
+func oneADay(t *testing.T, db *store.DB) {
+	t.Helper()
+	a, err := store.NewAccount("acme", "GB", "GBP")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.MaxCreatedPerDay = 1
+	if err := db.CreateAccount(context.Background(), a); err != nil {
+		t.Fatal(err)
 	}
 }
