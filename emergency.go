@@ -50,8 +50,10 @@ type callerIDCode struct{ code, does string }
 // caller's number whatever the code asked; in JP, after 184, in
 // principle not). So a code and exactly an emergency number of
 // the country is an emergency call; a code before anything else is the
-// carrier's to connect, and unknown (number_access.go). Keep these to
-// codes with an official source.
+// carrier's to connect, and denied (accessCodeWhy), so a code of digits
+// must begin no number of its country as dialled there (AU 183, JP 184
+// and 186, NZ 0197 begin none). Keep these to codes with an official
+// source.
 var callerIDCodes = map[string][]callerIDCode{
 	// United Kingdom: 141 withholds the caller's number, 1470 shows it
 	// (Ofcom's Numbering Conventions, A9, and its guidance on CLI

@@ -81,20 +81,9 @@ var accessCodes = map[string][]accessCode{
 	// include them (1411, 1414, ... then 0011). Numbers beginning 014
 	// (satellite) are dialled with their 0, so no number dialled without
 	// it begins with 14; 13, 1300, 1800 and 1900 numbers begin otherwise.
-	// And 1831 withholds the caller's number, 1832 shows it (ACMA),
-	// dialled before the number (emergency.go); no number dialled
-	// without the 0 begins with 183. 1831 1234, a premium short code
-	// after it, read as a +61 number of no region, at the deck's +61
-	// price.
+	// (Its caller ID codes 1831 and 1832 are callerIDCodes'.)
 	"AU": {{regexp.MustCompile(`^14`),
-		"it begins with 14, an override code (14xx) that picks another carrier" + carrierConnects},
-		{regexp.MustCompile(`^183[12]`),
-			"it begins with 1831 or 1832, a caller ID code (1831 withholds the caller's number, 1832 shows it), and the carrier connects whatever follows; dial the number alone"}},
-	// New Zealand: 0197 withholds the caller's number, dialled before
-	// the number (emergency.go). 0197 018, directory enquiries after it,
-	// read as a +64 number, national at the deck's +64 price.
-	"NZ": {{regexp.MustCompile(`^0197`),
-		"it begins with 0197, a caller ID code that withholds the caller's number, and the carrier connects whatever follows; dial the number alone"}},
+		"it begins with 14, an override code (14xx) that picks another carrier" + carrierConnects}},
 	// France: carrier selection prefixes 16XY (ART decision 97-277;
 	// ARCEP, "ARCEP sets aside the returned E prefixes", 2005). Every
 	// number is dialled with its 0 (a closed plan) and no short code
@@ -107,12 +96,6 @@ var accessCodes = map[string][]accessCode{
 	// codes are 112, 116xxx, 118xxx, 12xx, 14xx, 19xx.
 	"RO": {{regexp.MustCompile(`^1[06]`),
 		"it begins with 10 or 16, a carrier selection code (10xy, 16xy)" + carrierConnects}},
-	// Japan: 184 withholds the caller's number and 186 shows it, dialled
-	// before the number (emergency.go). Numbers are dialled with their 0;
-	// no short code begins with 184 or 186. The whole read as a possible
-	// +81 number of no type (184 0990 123456, premium-rate, was national).
-	"JP": {{regexp.MustCompile(`^18[46]`),
-		"it begins with 184 or 186, a caller ID code (184 withholds the caller's number, 186 shows it), and the carrier connects whatever follows; dial the number alone"}},
 }
 
 // carrierConnects ends the reason for a carrier selection code.
@@ -170,6 +153,18 @@ func accessCodeWhy(plan NumberPlan, country, digits string, afterPrefix bool) st
 			// its plan's own or the NANP's (011, 1).
 			intl, national := cmp.Or(plan.IntlPrefix, "011"), cmp.Or(plan.NationalPrefix, "1")
 			return strings.NewReplacer("{intl}", intl, "{national}", national).Replace(c.why)
+		}
+	}
+	if phonenumbers.GetCountryCodeForRegion(country) == 1 {
+		return ""
+	}
+	// A caller ID code before a number (AU 1831 1234, NZ 0197 018, JP
+	// 184 0990 123456) read whole as a number of no type or region, at
+	// the deck's price for the country; its emergency forms were taken
+	// before (callerIDEmergency).
+	for _, c := range callerIDCodes[country] {
+		if len(digits) > len(c.code) && strings.HasPrefix(digits, c.code) {
+			return fmt.Sprintf("it begins with %s, a caller ID code that %s, and the carrier connects whatever follows; dial the number alone", c.code, c.does)
 		}
 	}
 	return ""
