@@ -479,10 +479,33 @@ func TestRealtimeSeveralRowsAsTheDatabaseCompares(t *testing.T) {
 // added since (app_voicemail might read either) or a row renamed to
 // another mailbox leaves it alone.
 func TestRealtimeRowChangedMeanwhile(t *testing.T) {
-	ctx := context.Background()
 	file, db := realtimeDB(t, `CREATE TABLE voicemail (uniqueid INTEGER PRIMARY KEY, context TEXT, mailbox TEXT, password TEXT, fullname TEXT, email TEXT, pager TEXT);
 		INSERT INTO voicemail(context, mailbox, password) VALUES ('default', '1001', '1234'), ('default', '1002', '0000'), ('default', '1003', '1111')`)
-	src := &voicemail.Realtime{DSN: "sqlite3://" + file}
+	changeRowsMeanwhile(t, db, &voicemail.Realtime{DSN: "sqlite3://" + file})
+	rows, err := db.Query(`SELECT mailbox, password FROM voicemail ORDER BY rowid`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got []string
+	for rows.Next() {
+		var mb, pw string
+		if err := rows.Scan(&mb, &pw); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, mb+"="+pw)
+	}
+	if want := []string{"1001=1234", "2002=0000", "1003=480913", "1001=5555"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("table %q, want %q", got, want)
+	}
+}
+
+// changeRowsMeanwhile reads src's mailboxes 1001, 1002 and 1003@default,
+// then adds a second 1001 row and renames 1002 to 2002 in db, and gives
+// every mailbox read a new PIN: only 1003's may be written.
+func changeRowsMeanwhile(t *testing.T, db *sql.DB, src *voicemail.Realtime) {
+	t.Helper()
+	ctx := context.Background()
 	boxes, _, err := src.Mailboxes(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -501,22 +524,6 @@ func TestRealtimeRowChangedMeanwhile(t *testing.T) {
 	}
 	if len(done) != 1 || done[0].Mailbox.Key() != "1003@default" {
 		t.Errorf("done %v, want 1003@default only", done)
-	}
-	rows, err := db.Query(`SELECT mailbox, password FROM voicemail ORDER BY rowid`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var got []string
-	for rows.Next() {
-		var mb, pw string
-		if err := rows.Scan(&mb, &pw); err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, mb+"="+pw)
-	}
-	if want := []string{"1001=1234", "2002=0000", "1003=480913", "1001=5555"}; !reflect.DeepEqual(got, want) {
-		t.Errorf("table %q, want %q", got, want)
 	}
 }
 

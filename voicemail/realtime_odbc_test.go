@@ -536,28 +536,8 @@ func TestODBCRealtimeValueTheDriverConverts(t *testing.T) {
 // only while it is still the only row of them: a second row added
 // since, or the row renamed to another mailbox, leaves it alone.
 func TestODBCRealtimeRowChangedMeanwhile(t *testing.T) {
-	ctx := context.Background()
 	db, dsn := odbcTable(t, `('default', '1001', '1234', 'A', ''), ('default', '1002', '0000', 'B', ''), ('default', '1003', '1111', 'C', '')`)
-	src := &voicemail.Realtime{DSN: dsn}
-	boxes, _, err := src.Mailboxes(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Exec(`INSERT INTO voicemail(context, mailbox, password) VALUES ('default', '1001', '5555');
-		UPDATE voicemail SET mailbox = '2002' WHERE mailbox = '1002'`); err != nil {
-		t.Fatal(err)
-	}
-	var changes []tollguard.PINChange
-	for _, m := range boxes {
-		changes = append(changes, tollguard.PINChange{Mailbox: m, NewPIN: "480913"})
-	}
-	done, err := src.SetPINs(ctx, changes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(done) != 1 || done[0].Mailbox.Key() != "1003@default" {
-		t.Errorf("done %v, want 1003@default only", done)
-	}
+	changeRowsMeanwhile(t, db, &voicemail.Realtime{DSN: dsn})
 	want := map[string]string{"1001@default": "1234", "1001@default#2": "5555", "2002@default": "0000", "1003@default": "480913"}
 	if got := passwords(t, db); !reflect.DeepEqual(got, want) {
 		t.Errorf("table %v, want %v", got, want)
