@@ -82,7 +82,7 @@ const MaxAmount Amount = 999_999_999_999_999
 // error, never a silent rounding.
 func ParseAmount(s string, scale int) (Amount, error) {
 	v, err := parseDecimal(s, scale)
-	if err != nil && err.Message != errTooLarge {
+	if err != nil && err != errTooLarge {
 		return 0, Errorf(EINVALID, "amount %q: %s", s, err.Message)
 	}
 	if a := Amount(v); err != nil || a > MaxAmount || a < -MaxAmount {
@@ -104,7 +104,7 @@ func ParseRate(s string) (Rate, error) {
 // what names it in the error.
 func parseMicros(what, s string) (int64, error) {
 	v, err := parseDecimal(s, RateScale)
-	if err != nil && err.Message == errTooLarge {
+	if err == errTooLarge {
 		// Past 18 digits in all: say the most, as ParseAmount does.
 		return 0, Errorf(EINVALID, "%s %q is too large: at most %s", what, s, formatDecimal(maxMicros, RateScale))
 	}
@@ -235,7 +235,7 @@ func parseDecimal(s string, scale int) (int64, *Error) {
 		return 0, nil
 	}
 	if len(digits) > 18 {
-		return 0, &Error{Code: EINVALID, Message: errTooLarge}
+		return 0, errTooLarge
 	}
 	var v int64
 	for _, c := range digits {
@@ -247,9 +247,9 @@ func parseDecimal(s string, scale int) (int64, *Error) {
 	return v, nil
 }
 
-// errTooLarge is parseDecimal's message for more than 18 digits: its
+// errTooLarge is parseDecimal's error for more than 18 digits: its
 // callers replace it with one naming the most they take.
-const errTooLarge = "too large"
+var errTooLarge = &Error{Code: EINVALID, Message: "too large"}
 
 // maxMicros is the largest price parseMicros takes: 18 digits.
 const maxMicros = 999_999_999_999_999_999
