@@ -329,8 +329,8 @@ func (s *DB) createExtensionTx(ctx context.Context, tx *sql.Tx, e *tollguard.Ext
 		return err
 	}
 	// Kept when the line is removed: the daily quota counts creations,
-	// not the lines left.
-	if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO extension_creations(account_id, extension, created_at, how) VALUES (?, ?, ?, 'add')`,
+	// not the lines left. One row each, even two in one second.
+	if _, err := tx.ExecContext(ctx, `INSERT INTO extension_creations(account_id, extension, created_at, how) VALUES (?, ?, ?, 'add')`,
 		e.Account, e.Name, unix(e.CreatedAt)); err != nil {
 		return fmt.Errorf("record the creation of %s: %w", e.Name, err)
 	}
@@ -339,15 +339,16 @@ func (s *DB) createExtensionTx(ctx context.Context, tx *sql.Tx, e *tollguard.Ext
 
 // countExtensionsTx counts account's extensions, and the lines created
 // for it in the 24 h before now: its recorded creations (removed lines
-// included) and its managed lines created then (one moved in from
-// another account); a line in both counts once. One dated beyond the
+// included, each re-creation apart) and its managed lines created then
+// with no record of their own (moved in from another account). One dated beyond the
 // clock tolerance is of no known age (the clock went back), as in the
 // quotas audit: its removal no longer frees the quota, so counting it
 // would refuse every add until the clock caught up.
 func countExtensionsTx(ctx context.Context, tx *sql.Tx, account string, now time.Time) (total, recent int, err error) {
 	err = tx.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM extensions WHERE account_id = ?1),
-		(SELECT COUNT(*) FROM (SELECT extension, created_at FROM extension_creations WHERE account_id = ?1 AND created_at > ?2 AND created_at <= ?3
-			UNION SELECT name, created_at FROM extensions WHERE account_id = ?1 AND managed <> 0 AND created_at > ?2 AND created_at <= ?3))`,
+		(SELECT COUNT(*) FROM extension_creations WHERE account_id = ?1 AND created_at > ?2 AND created_at <= ?3) +
+		(SELECT COUNT(*) FROM extensions e WHERE account_id = ?1 AND managed <> 0 AND created_at > ?2 AND created_at <= ?3
+			AND NOT EXISTS (SELECT 1 FROM extension_creations c WHERE c.account_id = ?1 AND c.extension = e.name AND c.created_at = e.created_at))`,
 		account, now.Add(-24*time.Hour).Unix(), now.Add(tollguard.DefaultClockTolerance).Unix()).Scan(&total, &recent)
 	if err != nil {
 		return 0, 0, fmt.Errorf("count extensions of %s: %w", account, err)
@@ -358,7 +359,7 @@ func countExtensionsTx(ctx context.Context, tx *sql.Tx, account string, now time
 // ExtensionCreations lists the lines created at or after since, removed
 // ones included, oldest first.
 func (s *DB) ExtensionCreations(ctx context.Context, since time.Time) ([]tollguard.ExtensionCreation, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT account_id, extension, created_at, how FROM extension_creations WHERE created_at >= ? ORDER BY created_at, extension`, since.Unix())
+	rows, err := s.rdb.QueryContext(ctx, `SELECT account_id, extension, created_at, how FROM extension_creations WHERE created_at >= ? ORDER BY created_at, extension, id`, since.Unix())
 	if err != nil {
 		return nil, err
 	}
@@ -473,11 +474,15 @@ func (s *DB) DeleteExtension(ctx context.Context, name string) error {
 
 // UndoCreateExtension removes extension name and the record of its
 // creation: a failed `ext add` (Asterisk refused the line) created
-// nothing, and must not use up the daily quota for its retry.
+// nothing, and must not use up the daily quota for its retry. Its
+// record is the name's newest: it was written with the row, and no
+// other can be while the row exists; an earlier creation in the same
+// second stays.
 func (s *DB) UndoCreateExtension(ctx context.Context, name string) error {
 	return s.Tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM extension_creations WHERE how = 'add' AND (account_id, extension, created_at) IN
-			(SELECT account_id, name, created_at FROM extensions WHERE name = ?)`, name); err != nil {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM extension_creations WHERE id = (SELECT MAX(c.id) FROM extension_creations c
+			JOIN extensions e ON c.account_id = e.account_id AND c.extension = e.name AND c.created_at = e.created_at
+			WHERE e.name = ? AND e.managed <> 0 AND c.how = 'add')`, name); err != nil {
 			return err
 		}
 		return s.deleteExtensionTx(ctx, tx, name)

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -119,14 +120,110 @@ func TestDailyQuotaIgnoresCreationsAhead(t *testing.T) {
 	}
 }
 
+// TestSameSecondRecreationCounts: creations were keyed by (account,
+// second, extension), so a line added, removed and added again within
+// one second was recorded once, and counted once against the quota.
+func TestSameSecondRecreationCounts(t *testing.T) {
+	db := MustOpenDB(t)
+	ctx := context.Background()
+	now := time.Unix(time.Now().Unix(), 0) // one frozen second
+	nADay(t, db, 2)
+	add := func(name string) error {
+		return db.CreateExtensionWithinQuota(ctx, &tollguard.Extension{Name: name, Account: "acme", Managed: true, CreatedAt: now}, now)
+	}
+	if err := add("3001"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.DeleteExtension(ctx, "3001"); err != nil {
+		t.Fatal(err)
+	}
+	if err := add("3001"); err != nil {
+		t.Fatalf("add again: %v", err)
+	}
+	if cs, err := db.ExtensionCreations(ctx, now); err != nil || len(cs) != 2 {
+		t.Fatalf("creations %+v, %v; want 2", cs, err)
+	}
+	if err := add("3002"); tollguard.ErrorCode(err) != tollguard.EQUOTA {
+		t.Fatalf("third add in the second: %v, want EQUOTA", err)
+	}
+	if n, err := db.PruneExtensionCreations(ctx, now.Add(time.Second)); err != nil || n != 2 {
+		t.Fatalf("prune: %d, %v; want 2", n, err)
+	}
+}
+
+// TestUndoCreateRemovesItsOwnRecord: a failed re-add within the second
+// of the first add deleted the record the two shared, so the first
+// creation stopped counting. The undo removes only its own add's
+// record, and none for a line that was recorded, not created.
+func TestUndoCreateRemovesItsOwnRecord(t *testing.T) {
+	db := MustOpenDB(t)
+	ctx := context.Background()
+	now := time.Unix(time.Now().Unix(), 0)
+	nADay(t, db, 2)
+	create := func(managed bool) {
+		t.Helper()
+		if err := db.CreateExtensionWithinQuota(ctx, &tollguard.Extension{Name: "3001", Account: "acme", Managed: managed, CreatedAt: now}, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	create(true)
+	if err := db.DeleteExtension(ctx, "3001"); err != nil {
+		t.Fatal(err)
+	}
+	create(true)
+	if err := db.UndoCreateExtension(ctx, "3001"); err != nil {
+		t.Fatal(err)
+	}
+	if cs, err := db.ExtensionCreations(ctx, now); err != nil || len(cs) != 1 || cs[0].How != "add" {
+		t.Fatalf("after the undo: %+v, %v; want the first add's record", cs, err)
+	}
+	// --no-asterisk in the same second: its undo has no record to take.
+	create(false)
+	if err := db.UndoCreateExtension(ctx, "3001"); err != nil {
+		t.Fatal(err)
+	}
+	if cs, err := db.ExtensionCreations(ctx, now); err != nil || len(cs) != 1 {
+		t.Fatalf("after undoing an unmanaged line: %+v, %v; want 1", cs, err)
+	}
+}
+
+// TestCreationsKeptByMigration15: the creations of a database at
+// schema 14 survive the change of key, count as before, and are pruned.
+func TestCreationsKeptByMigration15(t *testing.T) {
+	ctx := context.Background()
+	at := time.Now().Unix()
+	path := migratedTo(t, 14, fmt.Sprintf(`
+		INSERT INTO extension_creations(account_id, extension, created_at, how) VALUES
+			('acme', '3001', %[1]d, 'backfill'), ('acme', '2001', %[1]d - 60, 'add'), ('acme', '1001', %[1]d - 30*86400, 'add');`, at))
+	db := MustOpenPath(t, path)
+	nADay(t, db, 2)
+	cs, err := db.ExtensionCreations(ctx, time.Time{})
+	if err != nil || len(cs) != 3 || cs[0].Extension != "1001" || cs[1].Extension != "2001" || cs[2].Extension != "3001" || cs[2].How != "backfill" {
+		t.Fatalf("kept %+v, %v", cs, err)
+	}
+	now := time.Unix(at, 0)
+	if err := db.CreateExtensionWithinQuota(ctx, &tollguard.Extension{Name: "3002", Account: "acme", Managed: true, CreatedAt: now}, now); tollguard.ErrorCode(err) != tollguard.EQUOTA {
+		t.Fatalf("add after the upgrade: %v, want EQUOTA (2 created today)", err)
+	}
+	if n, err := db.PruneExtensionCreations(ctx, now.Add(-store.ExtensionCreationRetention)); err != nil || n != 1 {
+		t.Fatalf("prune: %d, %v", n, err)
+	}
+}
+
 // oneADay creates account acme with a quota of one new line a day.
 func oneADay(t *testing.T, db *store.DB) {
+	t.Helper()
+	nADay(t, db, 1)
+}
+
+// nADay creates account acme with a quota of n new lines a day.
+func nADay(t *testing.T, db *store.DB, n int) {
 	t.Helper()
 	a, err := store.NewAccount("acme", "GB", "GBP")
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.MaxCreatedPerDay = 1
+	a.MaxCreatedPerDay = n
 	if err := db.CreateAccount(context.Background(), a); err != nil {
 		t.Fatal(err)
 	}
