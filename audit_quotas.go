@@ -96,10 +96,18 @@ func (QuotasAudit) Run(ctx context.Context, env *AuditEnv, apply bool, p AuditPr
 		return r.result(err)
 	}
 	gone := map[string][]quotaMember{} // account → lines it created that it no longer has
+	// A line left is one creation: re-created within the second it was
+	// first added, its other record is a removed line.
+	matched := map[[2]string]bool{} // account, line: matched to a creation
 	for _, c := range creations {
-		if known[c.Account] == nil || slices.ContainsFunc(members[c.Account], func(m quotaMember) bool {
+		if known[c.Account] == nil {
+			continue
+		}
+		key := [2]string{c.Account, c.Extension}
+		if !matched[key] && slices.ContainsFunc(members[c.Account], func(m quotaMember) bool {
 			return m.Name == c.Extension && m.Created.Equal(c.CreatedAt)
 		}) {
+			matched[key] = true
 			continue
 		}
 		gone[c.Account] = append(gone[c.Account], quotaMember{Name: c.Extension, Created: c.CreatedAt, Gone: true})

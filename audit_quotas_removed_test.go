@@ -65,3 +65,21 @@ func TestQuotasAuditOnlyRemovedBeyondQuota(t *testing.T) {
 		t.Errorf("finding %+v", f)
 	}
 }
+
+// TestQuotasAuditCountsSameSecondRecreation: a line added, removed and
+// added again within one second is two creations; the line left
+// matched both records, so the audit counted one.
+func TestQuotasAuditCountsSameSecondRecreation(t *testing.T) {
+	h := newAudHarness(t)
+	h.account("acme", func(a *tollguard.Account) { a.MaxCreatedPerDay = 1 })
+	at := audT0.Add(-time.Hour)
+	h.extension("3001", "acme", at, nil)
+	if err := h.db.DeleteExtension(context.Background(), "3001"); err != nil {
+		t.Fatal(err)
+	}
+	h.extension("3001", "acme", at, nil)
+	f := audFinding(t, h.run(tollguard.QuotasAudit{}, false), "over_daily_quota", "account:acme")
+	if f.Evidence["created_24h"] != 2 || !reflect.DeepEqual(f.Evidence["newest"], []string{"3001"}) {
+		t.Errorf("over daily quota: %+v", f)
+	}
+}
