@@ -59,7 +59,8 @@ const (
 	DefaultPassword = "ari-secret-123"
 )
 
-// Object types the fake serves.
+// Object types the fake serves as recorded (and global, which nothing
+// recorded: see loadTemplates).
 var Types = []string{"endpoint", "auth", "aor", "contact"}
 
 // Request is one HTTP request the fake served.
@@ -638,6 +639,11 @@ func (s *Server) loadTemplates() error {
 		}
 	}
 	s.attrs["aor"]["contact"] = true
+	// res_pjsip's global settings: a type sorcery always knows, read
+	// from pjsip.conf only (tollguard never writes it). Nothing of it was
+	// recorded, so it holds just what SetObject gives; with no object, a
+	// GET answers "Object with id ... not found" as for the other types.
+	s.attrs["global"] = map[string]bool{}
 	return nil
 }
 
