@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"reflect"
 	"regexp"
 	"slices"
@@ -903,4 +904,60 @@ func TestPasswordsAuditWeakMD5Cred(t *testing.T) {
 			t.Errorf("acted on an md5_cred auth: %s", a)
 		}
 	}
+}
+
+// An auth without a realm is checked by Asterisk in [global]'s
+// default_realm: the audit assumed "asterisk", so an md5_cred of a
+// default password under the PBX's own realm passed as strong.
+func TestPasswordsAuditMD5CredDefaultRealm(t *testing.T) {
+	ha1 := func(user, realm, pw string) string {
+		sum := md5.Sum([]byte(user + ":" + realm + ":" + pw))
+		return hex.EncodeToString(sum[:])
+	}
+	md5Auth := func(h *audHarness, ext, cred string) {
+		h.fake.SetObject("auth", ext, tollguard.ConfigObject{{Attribute: "auth_type", Value: "md5"}, {Attribute: "username", Value: ext}, {Attribute: "md5_cred", Value: cred}}, true)
+		h.fake.SetObject("endpoint", ext, tollguard.ConfigObject{{Attribute: "context", Value: "from-internal"}, {Attribute: "auth", Value: ext}}, true)
+	}
+	t.Run("ReadFromGlobal", func(t *testing.T) {
+		h := newAudHarness(t)
+		h.fake.SetObject("global", "global", tollguard.ConfigObject{{Attribute: "type", Value: "global"}, {Attribute: "default_realm", Value: "pbx.example"}}, false)
+		md5Auth(h, "0908", ha1("0908", "pbx.example", "1234"))
+		md5Auth(h, "0909", ha1("0909", "pbx.example", "0909"))
+		run := h.run(tollguard.PasswordsAudit{}, false)
+		for _, ext := range []string{"0908", "0909"} {
+			f := audFinding(t, run, "weak_password", "ext:"+ext)
+			if f.Severity != tollguard.SeverityCritical || !strings.Contains(f.Message, "(realm pbx.example)") || !strings.Contains(f.Message, "PJSIP's default_realm, pbx.example") || f.Evidence["realm"] != "pbx.example" || f.Evidence["realm_from"] != "default_realm" {
+				t.Errorf("%s: %s %q %v", ext, f.Severity, f.Message, f.Evidence)
+			}
+		}
+		// Read once a run, not once an auth.
+		if n := len(h.fake.RequestsMatching(http.MethodGet, "/asterisk/config/dynamic/res_pjsip/global/global")); n != 1 {
+			t.Errorf("read the global object %d times", n)
+		}
+	})
+	t.Run("Assumed", func(t *testing.T) {
+		// No global object named "global": none is configured (the
+		// default applies), or its section has another name.
+		h := newAudHarness(t)
+		md5Auth(h, "0908", ha1("0908", "asterisk", "0908"))
+		md5Auth(h, "0910", ha1("0910", "asterisk", "k7Qp-x2Lm9.vR4tZ8wNc"))
+		run := h.run(tollguard.PasswordsAudit{}, false)
+		f := audFinding(t, run, "weak_password", "ext:0908")
+		if !strings.Contains(f.Message, "(realm asterisk)") || !strings.Contains(f.Message, "was assumed") || !strings.Contains(f.Message, "pjsip show settings") || f.Evidence["realm"] != "asterisk" || f.Evidence["realm_from"] != "assumed" {
+			t.Errorf("0908: %q %v", f.Message, f.Evidence)
+		}
+		// Not matched in the assumed realm is not proof of strength.
+		if f := audFinding(t, run, "weak_password", "ext:0910"); f.Severity != tollguard.SeverityInfo || !strings.Contains(f.Message, "in realm asterisk. The auth sets no realm") || !strings.Contains(f.Message, "was assumed") {
+			t.Errorf("0910: %s %q", f.Severity, f.Message)
+		}
+	})
+	t.Run("Unreadable", func(t *testing.T) {
+		h := newAudHarness(t)
+		md5Auth(h, "0908", ha1("0908", "asterisk", "0908"))
+		h.fake.Fault(http.MethodGet, "/asterisk/config/dynamic/res_pjsip/global/", http.StatusInternalServerError, "boom", 0)
+		f := audFinding(t, h.run(tollguard.PasswordsAudit{}, false), "weak_password", "ext:0908")
+		if !strings.Contains(f.Message, "(realm asterisk)") || !strings.Contains(f.Message, "could not be read") || !strings.Contains(f.Message, "pjsip show settings") {
+			t.Errorf("0908: %q", f.Message)
+		}
+	})
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -32,6 +33,7 @@ func (PasswordsAudit) Run(ctx context.Context, env *AuditEnv, apply bool, p Audi
 	}
 	judged := map[string]bool{}
 	byPassword := map[string][]string{} // password -> "auth (endpoint EXT)"
+	realm := &defaultRealm{}
 	for n, e := range eps {
 		r.progress.report(n+1, len(eps), e.Resource)
 		if s.ignored(e.Resource) {
@@ -50,7 +52,7 @@ func (PasswordsAudit) Run(ctx context.Context, env *AuditEnv, apply bool, p Audi
 				continue
 			}
 			judged[id] = true
-			if err := r.judgeAuth(ctx, e.Resource, id, s, known, byPassword); err != nil {
+			if err := r.judgeAuth(ctx, e.Resource, id, s, known, byPassword, realm); err != nil {
 				return r.result(err)
 			}
 		}
@@ -106,7 +108,7 @@ func (r *auditRun) lineNames(ctx context.Context, ext string, ep ConfigObject) (
 	return known, nil
 }
 
-func (r *auditRun) judgeAuth(ctx context.Context, ext, id string, s AuditSettings, known []string, byPassword map[string][]string) error {
+func (r *auditRun) judgeAuth(ctx context.Context, ext, id string, s AuditSettings, known []string, byPassword map[string][]string, dr *defaultRealm) error {
 	env := r.env
 	auth, err := env.Asterisk.ConfigObject(ctx, "auth", id)
 	if ErrorCode(err) == ENOTFOUND {
@@ -118,20 +120,27 @@ func (r *auditRun) judgeAuth(ctx context.Context, ext, id string, s AuditSetting
 		return fmt.Errorf("read auth %s: %w", id, err)
 	}
 	subj := auditExtSubject(ext)
-	if what, realm := weakMD5Cred(auth, ext, s, known); what != "" {
+	realm, realmNote, realmFrom := auth.Get("realm"), "", "auth"
+	if realm == "" && auth.Get("md5_cred") != "" {
+		realm, realmNote, realmFrom = dr.get(ctx, r.env)
+	}
+	if what := weakMD5Cred(auth, ext, realm, s, known); what != "" {
 		// Asterisk checks the digest, whatever the password says.
 		r.find(AuditFinding{Check: AuditCheckWeakPassword, Severity: SeverityCritical, Subject: subj, Extension: ext,
 			Message: fmt.Sprintf("the md5_cred of auth %s is the digest of %s (realm %s): SIP scanners guess such passwords within minutes, and a digest hides nothing from them; "+
-				"remove md5_cred from the auth (pjsip.conf or astdb, then reload res_pjsip), then run `tollguard ext rotate-password %s` and update the phone", id, what, realm, ext),
-			Evidence: map[string]any{"auth": id, "username": auth.Get("username"), "reasons": []string{"md5_cred of " + what}}})
+				"remove md5_cred from the auth (pjsip.conf or astdb, then reload res_pjsip), then run `tollguard ext rotate-password %s` and update the phone%s", id, what, realm, ext, realmNote),
+			Evidence: map[string]any{"auth": id, "username": auth.Get("username"), "realm": realm, "realm_from": realmFrom, "reasons": []string{"md5_cred of " + what}}})
 		return nil
 	}
 	// auth_type=digest (Asterisk 22) with no stored digest checks the
 	// plain password, as userpass does.
 	digest := storedDigest(auth)
 	if t := auth.Get("auth_type"); t != "" && t != "userpass" && !(t == "digest" && digest == "") {
-		r.find(AuditFinding{Check: AuditCheckWeakPassword, Severity: SeverityInfo, Subject: subj, Extension: ext,
-			Message: fmt.Sprintf("auth %s uses auth_type=%s, so its password cannot be judged", id, t)})
+		msg := fmt.Sprintf("auth %s uses auth_type=%s, so its password cannot be judged", id, t)
+		if auth.Get("md5_cred") != "" {
+			msg += fmt.Sprintf("; its md5_cred is not the digest of a guessable password in realm %s%s", realm, realmNote)
+		}
+		r.find(AuditFinding{Check: AuditCheckWeakPassword, Severity: SeverityInfo, Subject: subj, Extension: ext, Message: msg})
 		return nil
 	}
 	why := PasswordWeakness(auth.Get("password"), auth.Get("username"), ext, s, known...)
@@ -190,17 +199,12 @@ func (r *auditRun) judgeAuth(ctx context.Context, ext, id string, s AuditSetting
 }
 
 // weakMD5Cred says which guessable password an auth's md5_cred is the
-// digest of (MD5 of "username:realm:password", RFC 2617's HA1), and in
-// which realm, or "" when none. An auth without a realm uses the global
-// default_realm, "asterisk" unless changed.
-func weakMD5Cred(auth ConfigObject, ext string, s AuditSettings, known []string) (what, realm string) {
+// digest of in realm (MD5 of "username:realm:password", RFC 2617's
+// HA1), or "" when none.
+func weakMD5Cred(auth ConfigObject, ext, realm string, s AuditSettings, known []string) (what string) {
 	cred := strings.ToLower(strings.TrimSpace(auth.Get("md5_cred")))
 	if cred == "" {
-		return "", ""
-	}
-	realm = auth.Get("realm")
-	if realm == "" {
-		realm = "asterisk"
+		return ""
 	}
 	user := auth.Get("username")
 	type guess struct{ pw, what string }
@@ -216,8 +220,51 @@ func weakMD5Cred(auth ConfigObject, ext string, s AuditSettings, known []string)
 	for _, g := range guesses {
 		sum := md5.Sum([]byte(user + ":" + realm + ":" + g.pw))
 		if hex.EncodeToString(sum[:]) == cred {
-			return g.what, realm
+			return g.what
 		}
 	}
-	return "", ""
+	return ""
+}
+
+// asteriskDefaultRealm is res_pjsip's default_realm when [global]
+// does not set one.
+const asteriskDefaultRealm = "asterisk"
+
+// defaultRealm is the realm Asterisk uses for an auth that sets none:
+// [global]'s default_realm (res_pjsip_authenticator_digest.c). ARI reads
+// one object by its id, the section's name, so only a section named
+// "global" can be read; any other name (or none) looks the same, and
+// then the default is assumed. Read once a run, when first needed.
+type defaultRealm struct {
+	done              bool
+	realm, note, from string
+}
+
+// get returns the realm, a note saying where it comes from to end a
+// message with, and from: "default_realm" (read) or "assumed".
+func (d *defaultRealm) get(ctx context.Context, env *AuditEnv) (realm, note, from string) {
+	if d.done {
+		return d.realm, d.note, d.from
+	}
+	d.done = true
+	g, err := env.Asterisk.ConfigObject(ctx, "global", "global")
+	if err == nil && slices.ContainsFunc(g, func(f ConfigField) bool { return f.Attribute == "default_realm" }) {
+		d.realm = g.Get("default_realm")
+		d.note = fmt.Sprintf(". The auth sets no realm, so Asterisk uses PJSIP's default_realm, %s ([global])", d.realm)
+		d.from = "default_realm"
+		return d.realm, d.note, d.from
+	}
+	why := "PJSIP's global object shows no default_realm"
+	switch {
+	case err == nil:
+	case ErrorCode(err) == ENOTFOUND:
+		why = `ARI finds no PJSIP global object named "global" (without one, Asterisk uses its default; a type=global section named otherwise cannot be read)`
+	default:
+		why = "PJSIP's global settings could not be read: " + ErrorMessage(err)
+	}
+	d.realm = asteriskDefaultRealm
+	d.note = fmt.Sprintf(". The auth sets no realm, and realm %s, Asterisk's default_realm, was assumed: %s; "+
+		"check default_realm with `asterisk -rx 'pjsip show settings'`", d.realm, why)
+	d.from = "assumed"
+	return d.realm, d.note, d.from
 }
