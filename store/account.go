@@ -477,11 +477,13 @@ func (s *DB) DeleteExtension(ctx context.Context, name string) error {
 // nothing, and must not use up the daily quota for its retry. Its
 // record is the name's newest: it was written with the row, and no
 // other can be while the row exists; an earlier creation in the same
-// second stays.
+// second stays. It is matched by name and second, not by the row's
+// account: a move during the add leaves the record under the account
+// the line was added to.
 func (s *DB) UndoCreateExtension(ctx context.Context, name string) error {
 	return s.Tx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM extension_creations WHERE id = (SELECT MAX(c.id) FROM extension_creations c
-			JOIN extensions e ON c.account_id = e.account_id AND c.extension = e.name AND c.created_at = e.created_at
+			JOIN extensions e ON c.extension = e.name AND c.created_at = e.created_at
 			WHERE e.name = ? AND e.managed <> 0 AND c.how = 'add')`, name); err != nil {
 			return err
 		}

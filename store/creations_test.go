@@ -228,3 +228,40 @@ func nADay(t *testing.T, db *store.DB, n int) {
 		t.Fatal(err)
 	}
 }
+
+// TestUndoCreateAfterMove: a line moved to another account (`ext set
+// --account`) while its `ext add` was still creating the PJSIP objects
+// kept the creation record of the account it was added to when that
+// add failed: the undo matched records by the line's new account, so
+// that account's daily quota stayed used by a line never created.
+func TestUndoCreateAfterMove(t *testing.T) {
+	db := MustOpenDB(t)
+	ctx := context.Background()
+	now := time.Unix(time.Now().Unix(), 0)
+	oneADay(t, db)
+	other, err := store.NewAccount("other", "GB", "GBP")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateAccount(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	add := func(name string) error {
+		return db.CreateExtensionWithinQuota(ctx, &tollguard.Extension{Name: name, Account: "acme", Managed: true, CreatedAt: now}, now)
+	}
+	if err := add("3001"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.UpdateExtension(ctx, "3001", func(e *tollguard.Extension) error { e.Account = "other"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.UndoCreateExtension(ctx, "3001"); err != nil {
+		t.Fatal(err)
+	}
+	if cs, err := db.ExtensionCreations(ctx, now); err != nil || len(cs) != 0 {
+		t.Fatalf("after the undo: %+v, %v; want no creation", cs, err)
+	}
+	if err := add("3002"); err != nil {
+		t.Errorf("acme's next add after its failed one: %v", err)
+	}
+}
