@@ -2,8 +2,10 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -207,6 +209,43 @@ func TestCreationsKeptByMigration15(t *testing.T) {
 	}
 	if n, err := db.PruneExtensionCreations(ctx, now.Add(-store.ExtensionCreationRetention)); err != nil || n != 1 {
 		t.Fatalf("prune: %d, %v", n, err)
+	}
+}
+
+// TestMigration15FailureKeepsCreations: 0015 drops the old table
+// before it renames the new one; a failure after the drop must leave
+// the database at schema 14 with every creation. A view on the old
+// table makes the rename fail there.
+func TestMigration15FailureKeepsCreations(t *testing.T) {
+	ctx := context.Background()
+	path := migratedTo(t, 14, `
+		INSERT INTO extension_creations(account_id, extension, created_at, how) VALUES
+			('acme', '3001', 1000, 'backfill'), ('acme', '2001', 2000, 'add');
+		CREATE VIEW recent_creations AS SELECT * FROM extension_creations;`)
+	if db, err := store.Open(ctx, path); err == nil {
+		db.Close()
+		t.Fatal("opened: want migration 0015 to fail")
+	} else if !strings.Contains(err.Error(), "migration 0015") {
+		t.Fatalf("open: %v", err)
+	}
+	raw, err := sql.Open("sqlite3", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	var version, rows int
+	var def string
+	if err := raw.QueryRowContext(ctx, `SELECT MAX(version) FROM schema_migrations`).Scan(&version); err != nil || version != 14 {
+		t.Errorf("schema %d, %v; want 14", version, err)
+	}
+	if err := raw.QueryRowContext(ctx, `SELECT COUNT(*) FROM extension_creations WHERE how IN ('add', 'backfill')`).Scan(&rows); err != nil || rows != 2 {
+		t.Errorf("creations left: %d, %v; want 2", rows, err)
+	}
+	if err := raw.QueryRowContext(ctx, `SELECT sql FROM sqlite_master WHERE name = 'extension_creations'`).Scan(&def); err != nil || !strings.Contains(def, "WITHOUT ROWID") {
+		t.Errorf("table after the failure: %q, %v; want 0014's", def, err)
+	}
+	if err := raw.QueryRowContext(ctx, `SELECT COUNT(*) FROM sqlite_master WHERE name = 'extension_creations_new'`).Scan(&rows); err != nil || rows != 0 {
+		t.Errorf("0015's new table left behind: %d, %v", rows, err)
 	}
 }
 
