@@ -138,7 +138,8 @@ func (r *auditRun) judgeAuth(ctx context.Context, ext, id string, s AuditSetting
 	if t := auth.Get("auth_type"); t != "" && t != "userpass" && !(t == "digest" && digest == "") {
 		msg := fmt.Sprintf("auth %s uses auth_type=%s, so its password cannot be judged", id, t)
 		if auth.Get("md5_cred") != "" {
-			msg += fmt.Sprintf("; its md5_cred is not the digest of a guessable password in realm %s%s", realm, realmNote)
+			// Only what weakMD5Cred tries: no proof the password is strong.
+			msg += fmt.Sprintf("; its md5_cred is the digest of none of the passwords the audit tries (empty, the username, the extension, the line's names, the default list) in realm %s%s", realm, realmNote)
 		}
 		r.find(AuditFinding{Check: AuditCheckWeakPassword, Severity: SeverityInfo, Subject: subj, Extension: ext, Message: msg})
 		return nil
