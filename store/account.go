@@ -441,6 +441,16 @@ func (s *DB) UpdateExtension(ctx context.Context, name string, fn func(e *tollgu
 		}
 		now := s.now()
 		newLine := e.Managed && e.CreatedAt.After(now.Add(-24*time.Hour)) // counted as created today, as ext add counts it
+		if newLine && e.Account != from && a.MaxCreatedPerDay > 0 {
+			// Moved back to the account that created it: its creation
+			// record counts it there already (countExtensionsTx).
+			var home int
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM extension_creations WHERE account_id = ? AND created_at = ? AND extension = ?`,
+				a.ID, unix(e.CreatedAt), name).Scan(&home); err != nil {
+				return fmt.Errorf("read the creation of %s: %w", name, err)
+			}
+			newLine = home == 0
+		}
 		if e.Account != from && (a.MaxExtensions > 0 || a.MaxCreatedPerDay > 0 && newLine) {
 			// A move is counted as ext add counts: the quotas audit
 			// would otherwise block the account's newest extension.

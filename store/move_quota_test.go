@@ -51,3 +51,40 @@ func TestMoveKeepsToDailyQuota(t *testing.T) {
 		t.Errorf("moving an old line: %v", err)
 	}
 }
+
+// TestMoveBackIsNoNewLine: a line moved back to the account that
+// created it today is counted there already, by its creation record;
+// the move's quota check counted it a second time, so an account at
+// max_created_per_day could not have its own line back.
+func TestMoveBackIsNoNewLine(t *testing.T) {
+	db := MustOpenDB(t)
+	ctx := context.Background()
+	now := time.Now()
+	oneADay(t, db)
+	other, err := store.NewAccount("other", "GB", "GBP")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateAccount(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	e := &tollguard.Extension{Name: "3001", Account: "acme", Managed: true, CreatedAt: now.Add(-time.Hour)}
+	if err := db.CreateExtensionWithinQuota(ctx, e, now); err != nil {
+		t.Fatal(err)
+	}
+	move := func(to string) error {
+		_, err := db.UpdateExtension(ctx, "3001", func(e *tollguard.Extension) error { e.Account = to; return nil })
+		return err
+	}
+	if err := move("other"); err != nil {
+		t.Fatal(err)
+	}
+	if err := move("acme"); err != nil {
+		t.Errorf("moving 3001 back to acme, which created it: %v", err)
+	}
+	// Back home it is still acme's one creation of the day.
+	late := &tollguard.Extension{Name: "3002", Account: "acme", Managed: true, CreatedAt: now}
+	if err := db.CreateExtensionWithinQuota(ctx, late, now); tollguard.ErrorCode(err) != tollguard.EQUOTA {
+		t.Errorf("a second add the same day: %v, want EQUOTA", err)
+	}
+}
