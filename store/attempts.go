@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 
@@ -61,11 +62,22 @@ type attemptCounter struct {
 	lastID int64 // the newest call id the counts include
 	newest int64 // the newest now (Unix seconds) seen
 	series map[attemptKey]*attemptSeries
-	adds   int       // since the last eviction of idle series
-	maxID  *sql.Stmt // SELECT COALESCE(MAX(id), 0) FROM calls, prepared on the writer
+	// ahead are the attempts the last rebuild found dated ahead of the
+	// clock, oldest date first, each counted at the time it was
+	// rebuilt (see rebuild) until the clock reaches its date.
+	ahead []aheadAttempt
+	adds  int       // since the last eviction of idle series
+	maxID *sql.Stmt // SELECT COALESCE(MAX(id), 0) FROM calls, prepared on the writer
 	// rebuilds and foreign count full rebuilds and catch-ups with
 	// calls recorded elsewhere, for tests.
 	rebuilds, foreign int
+}
+
+// aheadAttempt is an attempt dated at, counted at pos for now.
+type aheadAttempt struct {
+	ext, account string
+	tally        tollguard.Tally
+	at, pos      int64
 }
 
 type attemptKey struct {
@@ -76,7 +88,8 @@ type attemptKey struct {
 
 // attemptSeries is one scope's attempts: the distinct seconds, oldest
 // first, with the running total of attempts up to and including each.
-// base is the total trimmed off the front, so totals never go down.
+// base is the total trimmed off the front, so trimming leaves the
+// totals as they were.
 type attemptSeries struct {
 	secs []int64
 	cum  []int64
@@ -130,6 +143,25 @@ func (s *attemptSeries) add(t int64) {
 	}
 }
 
+// remove takes back one attempt at second t, if t is still held.
+func (s *attemptSeries) remove(t int64) {
+	j := sort.Search(len(s.secs), func(i int) bool { return s.secs[i] >= t })
+	if j == len(s.secs) || s.secs[j] != t {
+		return
+	}
+	for i := j; i < len(s.cum); i++ {
+		s.cum[i]--
+	}
+	prev := s.base
+	if j > 0 {
+		prev = s.cum[j-1]
+	}
+	if s.cum[j] == prev { // none left at t
+		s.secs = slices.Delete(s.secs, j, j+1)
+		s.cum = slices.Delete(s.cum, j, j+1)
+	}
+}
+
 // trim drops the seconds before cut, compacting once most of the
 // backing array is dropped.
 func (s *attemptSeries) trim(cut int64) {
@@ -154,7 +186,7 @@ func (c *attemptCounter) invalidate() {
 
 // drop forgets the counts, so the next count rebuilds. The caller holds
 // c.mu.
-func (c *attemptCounter) drop() { c.valid, c.series = false, nil }
+func (c *attemptCounter) drop() { c.valid, c.series, c.ahead = false, nil, nil }
 
 // check catches up with calls inserted outside the gate since the
 // counts were built (another connection or process: a second daemon on
@@ -227,12 +259,35 @@ func (c *attemptCounter) counts(ctx context.Context, tx *sql.Tx, scope byte, t t
 		}
 	}
 	c.newest = max(c.newest, now)
+	c.reached(max(now, wall))
 	s := c.series[attemptKey{scope, t, id}]
 	if s == nil {
 		return 0, 0, 0, nil
 	}
 	s.trim(c.keepFrom())
 	return int(s.since(now - 60)), int(s.since(now - 3600)), int(s.since(now - attemptDay)), nil
+}
+
+// reached moves the attempts dated ahead of the clock at the rebuild
+// whose dates the clock has reached to those dates. The caller holds
+// c.mu.
+func (c *attemptCounter) reached(now int64) {
+	n := 0
+	for _, a := range c.ahead {
+		if a.at > now {
+			break
+		}
+		for _, k := range []attemptKey{{'e', a.tally, a.ext}, {'a', a.tally, a.account}} {
+			if s := c.series[k]; s != nil {
+				s.remove(a.pos)
+			}
+		}
+		c.add(a.ext, a.account, a.tally, a.at)
+		n++
+	}
+	if c.ahead = c.ahead[n:]; len(c.ahead) == 0 {
+		c.ahead = nil
+	}
 }
 
 // recorded notes call id the gate inserted, and counts it as an
@@ -293,10 +348,10 @@ func (c *attemptCounter) rolledUp(cut int64) {
 // rebuild reads the last day's attempts from the calls table as of now;
 // wall is the store's clock. The caller holds c.mu.
 func (c *attemptCounter) rebuild(ctx context.Context, tx *sql.Tx, now, wall int64) (err error) {
-	c.valid, c.series, c.newest, c.adds = false, map[attemptKey]*attemptSeries{}, now, 0
+	c.valid, c.series, c.ahead, c.newest, c.adds = false, map[attemptKey]*attemptSeries{}, nil, now, 0
 	defer func() {
 		if err != nil {
-			c.series = nil
+			c.series, c.ahead = nil, nil
 			err = fmt.Errorf("count attempts: %w", err)
 			return
 		}
@@ -314,19 +369,28 @@ func (c *attemptCounter) rebuild(ctx context.Context, tx *sql.Tx, now, wall int6
 		return err
 	}
 	defer rows.Close()
+	// Rows dated ahead of the clock were written while it ran fast, just
+	// before it was set back: they happened now, and must age out of the
+	// windows as time moves on, not count until the clock reaches their
+	// dates (an hour's rate_limit). Ahead of the clock, not of now: a
+	// call recorded after it ended is decided as of when it was placed,
+	// and every attempt since is real. Or the clock was right, and has
+	// been set back by mistake (a box booted with its clock behind): once
+	// it is right again, they count from their dates (reached), or the
+	// sync would free every limit they used.
+	clock := max(now, wall)
 	for rows.Next() {
 		var ext, account, remote string
 		var at int64
 		if err := rows.Scan(&ext, &account, &remote, &at); err != nil {
 			return err
 		}
-		// Rows dated ahead of the clock were written while it ran fast,
-		// just before it was set back: they happened now, and must age
-		// out of the windows as time moves on, not count until the clock
-		// reaches their dates (an hour's rate_limit). Ahead of the
-		// clock, not of now: a call recorded after it ended is decided
-		// as of when it was placed, and every attempt since is real.
-		c.add(ext, account, tollguard.TallyOf(remote), min(at, max(now, wall)))
+		tally := tollguard.TallyOf(remote)
+		if at > clock {
+			c.ahead = append(c.ahead, aheadAttempt{ext: ext, account: account, tally: tally, at: at, pos: clock})
+			at = clock
+		}
+		c.add(ext, account, tally, at)
 	}
 	return rows.Err()
 }

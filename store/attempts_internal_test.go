@@ -47,8 +47,8 @@ func TestAttemptSeries(t *testing.T) {
 	}
 }
 
-// TestAttemptSeriesRandom: a long random run with jitter and periodic
-// trims agrees with counting the list.
+// TestAttemptSeriesRandom: a long random run with jitter, removals and
+// periodic trims agrees with counting the list.
 func TestAttemptSeriesRandom(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	var s attemptSeries
@@ -59,6 +59,11 @@ func TestAttemptSeriesRandom(t *testing.T) {
 		at := now - r.Int64N(3) // sessions' clocks jitter
 		s.add(at)
 		all = append(all, at)
+		if i%13 == 0 { // an attempt moved to its date (reached)
+			j := r.IntN(len(all))
+			s.remove(all[j])
+			all = append(all[:j], all[j+1:]...)
+		}
 		if i%997 == 0 {
 			s.trim(now - attemptDay)
 		}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tollguard/tollguard"
+	"github.com/tollguard/tollguard/store"
 )
 
 // TestAttemptCounts: the gate's attempt counts follow its own inserts,
@@ -227,5 +228,67 @@ func TestAttemptCountsSkipRefusedCallers(t *testing.T) {
 	}
 	if got := counts(MustOpenPath(t, path)); got != [2]int{2, 2} {
 		t.Fatalf("rebuilt from the table: %v, want 2 each", got)
+	}
+}
+
+// TestAttemptsOutliveAClockSetBackByMistake: counted from when a clock
+// set back found them (the fast clock's case above), the attempts of a
+// clock that was right were taken for older than they are once it was
+// right again: a box that rebooted with its clock a day behind (no RTC,
+// NTP not yet synced) forgot, at the sync, every attempt of the day
+// before the reboot, and a password used up to its daily limit had a
+// fresh one. Once the clock reaches an attempt's date, it counts from
+// that date.
+func TestAttemptsOutliveAClockSetBackByMistake(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "tollguard.db")
+	db := MustOpenPath(t, path)
+	t0 := time.Date(2026, 11, 20, 14, 0, 0, 0, time.UTC)
+	var clock time.Time
+	counts := func(db *store.DB, now time.Time) (m, h, d int) {
+		t.Helper()
+		clock = now
+		if err := db.Gate(ctx, true, func(tx tollguard.GateTx) error {
+			var err error
+			m, h, d, err = tx.Attempts(ctx, "ext", "1001", tollguard.TallySourced, now)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return m, h, d
+	}
+	db.Now = func() time.Time { return clock }
+	counts(db, t0)
+	for i := range 3 {
+		if err := db.Gate(ctx, false, func(tx tollguard.GateTx) error {
+			_, err := tx.InsertCall(ctx, &tollguard.CallRecord{CreatedAt: t0.Add(time.Duration(i) * time.Minute), Extension: "1001", Account: "acme",
+				Remote: "192.0.2.7", Dialled: "02079460000", Class: tollguard.ClassNational, Verdict: tollguard.Allow, Reason: tollguard.ReasonOK})
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name   string
+		behind time.Duration
+	}{{"SetBackAnHour", time.Hour}, {"RebootedADayBehind", 25 * time.Hour}} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.behind > 24*time.Hour {
+				db.Close()
+				db = MustOpenPath(t, path)
+				db.Now = func() time.Time { return clock }
+				clock = t0.Add(-tc.behind)
+				if err := db.WarmGate(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if m, h, d := counts(db, t0.Add(-tc.behind)); m != 3 || h != 3 || d != 3 {
+				t.Errorf("clock %v behind: %d %d %d, want 3 in each window", tc.behind, m, h, d)
+			}
+			// The clock is right again, ten minutes after the calls.
+			if m, h, d := counts(db, t0.Add(10*time.Minute)); m != 0 || h != 3 || d != 3 {
+				t.Errorf("clock right again: %d %d %d, want 0 in the minute, 3 in the hour and day", m, h, d)
+			}
+		})
 	}
 }
