@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"slices"
 	"sort"
 	"sync"
 
@@ -63,8 +62,8 @@ type attemptCounter struct {
 	newest int64 // the newest now (Unix seconds) seen
 	series map[attemptKey]*attemptSeries
 	// ahead are the attempts the last rebuild found dated ahead of the
-	// clock, oldest date first, each counted at the time it was
-	// rebuilt (see rebuild) until the clock reaches its date.
+	// clock, oldest date first, each counted early (at the clock of the
+	// rebuild, see attemptSeries) until the clock reaches its date.
 	ahead []aheadAttempt
 	adds  int       // since the last eviction of idle series
 	maxID *sql.Stmt // SELECT COALESCE(MAX(id), 0) FROM calls, prepared on the writer
@@ -73,11 +72,11 @@ type attemptCounter struct {
 	rebuilds, foreign int
 }
 
-// aheadAttempt is an attempt dated at, counted at pos for now.
+// aheadAttempt is an attempt dated at, counted early for now.
 type aheadAttempt struct {
 	ext, account string
 	tally        tollguard.Tally
-	at, pos      int64
+	at           int64
 }
 
 type attemptKey struct {
@@ -88,12 +87,15 @@ type attemptKey struct {
 
 // attemptSeries is one scope's attempts: the distinct seconds, oldest
 // first, with the running total of attempts up to and including each.
-// base is the total trimmed off the front, so trimming leaves the
-// totals as they were.
+// base is the total trimmed off the front, so totals never go down.
+// early attempts were dated ahead of the clock a rebuild ran at, and
+// count at that second (earlyAt) until reached moves each to its date:
+// apart from secs, so that a move costs no shift of the series.
 type attemptSeries struct {
-	secs []int64
-	cum  []int64
-	base int64
+	secs           []int64
+	cum            []int64
+	base           int64
+	early, earlyAt int64
 }
 
 func (s *attemptSeries) total() int64 {
@@ -110,7 +112,11 @@ func (s *attemptSeries) since(t int64) int64 {
 	if j > 0 {
 		before = s.cum[j-1]
 	}
-	return s.total() - before
+	n := s.total() - before
+	if s.earlyAt >= t {
+		n += s.early
+	}
+	return n
 }
 
 // add records one attempt at second t. Attempts arrive in time order
@@ -143,28 +149,12 @@ func (s *attemptSeries) add(t int64) {
 	}
 }
 
-// remove takes back one attempt at second t, if t is still held.
-func (s *attemptSeries) remove(t int64) {
-	j := sort.Search(len(s.secs), func(i int) bool { return s.secs[i] >= t })
-	if j == len(s.secs) || s.secs[j] != t {
-		return
-	}
-	for i := j; i < len(s.cum); i++ {
-		s.cum[i]--
-	}
-	prev := s.base
-	if j > 0 {
-		prev = s.cum[j-1]
-	}
-	if s.cum[j] == prev { // none left at t
-		s.secs = slices.Delete(s.secs, j, j+1)
-		s.cum = slices.Delete(s.cum, j, j+1)
-	}
-}
-
 // trim drops the seconds before cut, compacting once most of the
 // backing array is dropped.
 func (s *attemptSeries) trim(cut int64) {
+	if s.earlyAt < cut {
+		s.early = 0
+	}
 	k := sort.Search(len(s.secs), func(i int) bool { return s.secs[i] >= cut })
 	if k == 0 {
 		return
@@ -277,12 +267,14 @@ func (c *attemptCounter) reached(now int64) {
 		if a.at > now {
 			break
 		}
-		for _, k := range []attemptKey{{'e', a.tally, a.ext}, {'a', a.tally, a.account}} {
-			if s := c.series[k]; s != nil {
-				s.remove(a.pos)
+		for _, k := range [...]attemptKey{{'e', a.tally, a.ext}, {'a', a.tally, a.account}} {
+			if s := c.series[k]; s != nil && s.early > 0 { // 0: aged out, trimmed
+				s.early--
 			}
 		}
-		c.add(a.ext, a.account, a.tally, a.at)
+		if a.at >= c.keepFrom() { // else out of every window already
+			c.add(a.ext, a.account, a.tally, a.at)
+		}
 		n++
 	}
 	if c.ahead = c.ahead[n:]; len(c.ahead) == 0 {
@@ -325,7 +317,7 @@ func (c *attemptCounter) evict() {
 	c.adds = 0
 	cut := c.keepFrom()
 	for k, s := range c.series {
-		if s.trim(cut); len(s.secs) == 0 {
+		if s.trim(cut); len(s.secs) == 0 && s.early == 0 {
 			delete(c.series, k)
 		}
 	}
@@ -387,12 +379,26 @@ func (c *attemptCounter) rebuild(ctx context.Context, tx *sql.Tx, now, wall int6
 		}
 		tally := tollguard.TallyOf(remote)
 		if at > clock {
-			c.ahead = append(c.ahead, aheadAttempt{ext: ext, account: account, tally: tally, at: at, pos: clock})
-			at = clock
+			c.addEarly(ext, account, tally, at, clock)
+			continue
 		}
 		c.add(ext, account, tally, at)
 	}
 	return rows.Err()
+}
+
+// addEarly counts an attempt dated at, ahead of clock, at clock for now,
+// and remembers it for reached. The caller holds c.mu.
+func (c *attemptCounter) addEarly(ext, account string, t tollguard.Tally, at, clock int64) {
+	for _, k := range [...]attemptKey{{'e', t, ext}, {'a', t, account}} {
+		s := c.series[k]
+		if s == nil {
+			s = &attemptSeries{}
+			c.series[k] = s
+		}
+		s.early, s.earlyAt = s.early+1, clock
+	}
+	c.ahead = append(c.ahead, aheadAttempt{ext: ext, account: account, tally: t, at: at})
 }
 
 // CallsRecordedElsewhere counts the batches that found call rows the

@@ -47,8 +47,29 @@ func TestAttemptSeries(t *testing.T) {
 	}
 }
 
-// TestAttemptSeriesRandom: a long random run with jitter, removals and
-// periodic trims agrees with counting the list.
+// TestAttemptSeriesEarly: attempts counted early count at their second
+// in every window, until a trim past it, beside the dated ones.
+func TestAttemptSeriesEarly(t *testing.T) {
+	var s attemptSeries
+	for _, a := range []int64{10, 20, 60} {
+		s.add(a)
+	}
+	s.early, s.earlyAt = 2, 30
+	for _, c := range []struct{ since, want int64 }{{0, 5}, {20, 4}, {30, 3}, {31, 1}, {61, 0}} {
+		if got := s.since(c.since); got != c.want {
+			t.Errorf("since(%d) = %d, want %d", c.since, got, c.want)
+		}
+	}
+	if s.trim(30); s.since(0) != 3 {
+		t.Errorf("trimmed up to them: %d, want 3", s.since(0))
+	}
+	if s.trim(31); s.since(0) != 1 || s.early != 0 {
+		t.Errorf("trimmed past them: %d (%d early), want 1 (none)", s.since(0), s.early)
+	}
+}
+
+// TestAttemptSeriesRandom: a long random run with jitter and periodic
+// trims agrees with counting the list.
 func TestAttemptSeriesRandom(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	var s attemptSeries
@@ -59,11 +80,6 @@ func TestAttemptSeriesRandom(t *testing.T) {
 		at := now - r.Int64N(3) // sessions' clocks jitter
 		s.add(at)
 		all = append(all, at)
-		if i%13 == 0 { // an attempt moved to its date (reached)
-			j := r.IntN(len(all))
-			s.remove(all[j])
-			all = append(all[:j], all[j+1:]...)
-		}
 		if i%997 == 0 {
 			s.trim(now - attemptDay)
 		}
