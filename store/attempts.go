@@ -63,10 +63,16 @@ type attemptCounter struct {
 	series map[attemptKey]*attemptSeries
 	// ahead are the attempts the last rebuild found dated ahead of the
 	// clock, oldest date first, each counted early (at the clock of the
-	// rebuild, see attemptSeries) until the clock reaches its date.
-	ahead []aheadAttempt
-	adds  int       // since the last eviction of idle series
-	maxID *sql.Stmt // SELECT COALESCE(MAX(id), 0) FROM calls, prepared on the writer
+	// rebuild, see attemptSeries) until the clock reaches its date. It
+	// holds those up to aheadTo, a day past that clock: a clock months
+	// behind finds every call row kept ahead of it. If there were more
+	// (aheadMore), they are read from the table (calls up to aheadID,
+	// the newest at the rebuild) when the clock passes aheadTo.
+	ahead            []aheadAttempt
+	aheadTo, aheadID int64
+	aheadMore        bool
+	adds             int       // since the last eviction of idle series
+	maxID            *sql.Stmt // SELECT COALESCE(MAX(id), 0) FROM calls, prepared on the writer
 	// rebuilds and foreign count full rebuilds and catch-ups with
 	// calls recorded elsewhere, for tests.
 	rebuilds, foreign int
@@ -176,7 +182,7 @@ func (c *attemptCounter) invalidate() {
 
 // drop forgets the counts, so the next count rebuilds. The caller holds
 // c.mu.
-func (c *attemptCounter) drop() { c.valid, c.series, c.ahead = false, nil, nil }
+func (c *attemptCounter) drop() { c.valid, c.series, c.ahead, c.aheadMore = false, nil, nil, false }
 
 // check catches up with calls inserted outside the gate since the
 // counts were built (another connection or process: a second daemon on
@@ -249,7 +255,9 @@ func (c *attemptCounter) counts(ctx context.Context, tx *sql.Tx, scope byte, t t
 		}
 	}
 	c.newest = max(c.newest, now)
-	c.reached(max(now, wall))
+	if err := c.reached(ctx, tx, max(now, wall)); err != nil {
+		return 0, 0, 0, err
+	}
 	s := c.series[attemptKey{scope, t, id}]
 	if s == nil {
 		return 0, 0, 0, nil
@@ -261,7 +269,7 @@ func (c *attemptCounter) counts(ctx context.Context, tx *sql.Tx, scope byte, t t
 // reached moves the attempts dated ahead of the clock at the rebuild
 // whose dates the clock has reached to those dates. The caller holds
 // c.mu.
-func (c *attemptCounter) reached(now int64) {
+func (c *attemptCounter) reached(ctx context.Context, tx *sql.Tx, now int64) error {
 	n := 0
 	for _, a := range c.ahead {
 		if a.at > now {
@@ -277,9 +285,52 @@ func (c *attemptCounter) reached(now int64) {
 		}
 		n++
 	}
-	if c.ahead = c.ahead[n:]; len(c.ahead) == 0 {
-		c.ahead = nil
+	if n > 0 {
+		clear(c.ahead[:n]) // let the strings go
+		if c.ahead = c.ahead[n:]; len(c.ahead) == 0 {
+			c.ahead = nil
+		}
 	}
+	if !c.aheadMore || now <= c.aheadTo {
+		return nil
+	}
+	if err := c.readAhead(ctx, tx, now); err != nil {
+		c.drop()
+		return fmt.Errorf("count attempts: read the calls dated ahead of the clock: %w", err)
+	}
+	return nil
+}
+
+// readAhead reads the attempts the last rebuild found dated after
+// aheadTo, which the clock (now) has passed: those it reached count
+// from their dates (their early counts are out of every window by now),
+// and the next day's are held. The caller holds c.mu.
+func (c *attemptCounter) readAhead(ctx context.Context, tx *sql.Tx, now int64) error {
+	from := max(c.aheadTo, c.keepFrom()-1) // older: out of every window
+	c.aheadTo, c.aheadMore = now+attemptDay+clockBackTolerance, false
+	rows, err := tx.QueryContext(context.WithoutCancel(ctx), `SELECT extension, account_id, remote, created_at FROM calls INDEXED BY calls_time
+		WHERE created_at > ? AND id <= ? AND `+countedSQL+` ORDER BY created_at`, from, c.aheadID)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var ext, account, remote string
+		var at int64
+		if err := rows.Scan(&ext, &account, &remote, &at); err != nil {
+			return err
+		}
+		switch t := tollguard.TallyOf(remote); {
+		case at <= now:
+			c.add(ext, account, t, at)
+		case at <= c.aheadTo:
+			c.ahead = append(c.ahead, aheadAttempt{ext: ext, account: account, tally: t, at: at})
+		default:
+			c.aheadMore = true
+			return nil
+		}
+	}
+	return rows.Err()
 }
 
 // recorded notes call id the gate inserted, and counts it as an
@@ -340,10 +391,10 @@ func (c *attemptCounter) rolledUp(cut int64) {
 // rebuild reads the last day's attempts from the calls table as of now;
 // wall is the store's clock. The caller holds c.mu.
 func (c *attemptCounter) rebuild(ctx context.Context, tx *sql.Tx, now, wall int64) (err error) {
-	c.valid, c.series, c.ahead, c.newest, c.adds = false, map[attemptKey]*attemptSeries{}, nil, now, 0
+	c.valid, c.series, c.ahead, c.aheadMore, c.newest, c.adds = false, map[attemptKey]*attemptSeries{}, nil, false, now, 0
 	defer func() {
 		if err != nil {
-			c.series, c.ahead = nil, nil
+			c.series, c.ahead, c.aheadMore = nil, nil, false
 			err = fmt.Errorf("count attempts: %w", err)
 			return
 		}
@@ -371,6 +422,7 @@ func (c *attemptCounter) rebuild(ctx context.Context, tx *sql.Tx, now, wall int6
 	// it is right again, they count from their dates (reached), or the
 	// sync would free every limit they used.
 	clock := max(now, wall)
+	c.aheadTo, c.aheadID = clock+attemptDay+clockBackTolerance, c.lastID
 	for rows.Next() {
 		var ext, account, remote string
 		var at int64
@@ -388,7 +440,8 @@ func (c *attemptCounter) rebuild(ctx context.Context, tx *sql.Tx, now, wall int6
 }
 
 // addEarly counts an attempt dated at, ahead of clock, at clock for now,
-// and remembers it for reached. The caller holds c.mu.
+// and remembers it for reached if it is due within aheadTo. The caller
+// holds c.mu.
 func (c *attemptCounter) addEarly(ext, account string, t tollguard.Tally, at, clock int64) {
 	for _, k := range [...]attemptKey{{'e', t, ext}, {'a', t, account}} {
 		s := c.series[k]
@@ -398,7 +451,11 @@ func (c *attemptCounter) addEarly(ext, account string, t tollguard.Tally, at, cl
 		}
 		s.early, s.earlyAt = s.early+1, clock
 	}
-	c.ahead = append(c.ahead, aheadAttempt{ext: ext, account: account, tally: t, at: at})
+	if at <= c.aheadTo {
+		c.ahead = append(c.ahead, aheadAttempt{ext: ext, account: account, tally: t, at: at})
+	} else {
+		c.aheadMore = true
+	}
 }
 
 // CallsRecordedElsewhere counts the batches that found call rows the

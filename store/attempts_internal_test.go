@@ -1,6 +1,7 @@
 package store
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -216,4 +217,87 @@ func queryPlan(t *testing.T, query string, args ...any) []string {
 		t.Fatal(err)
 	}
 	return plan
+}
+
+// TestAttemptsAheadHoldADay: of the attempts a rebuild finds ahead of a
+// clock set back, the counter holds (to move them to their dates) a
+// day's at a time, reading the next from the table as the clock gets
+// there, and counts as if it held them all. It held them all: a box
+// booted with its clock months behind (no RTC) held every call row kept
+// (retention_days = 90) in memory until the sync.
+func TestAttemptsAheadHoldADay(t *testing.T) {
+	ctx := t.Context()
+	db, err := Open(ctx, t.TempDir()+"/tollguard.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	t0 := time.Date(2026, 11, 20, 14, 0, 0, 0, time.UTC).Unix()
+	// A call every ten minutes over the three days before t0.
+	var dates []int64
+	for at := t0 - 3*attemptDay; at <= t0; at += 600 {
+		if _, err := db.db.ExecContext(ctx, `INSERT INTO calls(created_at, extension, account_id, dialled, class, verdict, reason, remote)
+			VALUES (?, '1001', 'acme', '02079460000', 'national', 'allow', 'ok', '192.0.2.7')`, at); err != nil {
+			t.Fatal(err)
+		}
+		dates = append(dates, at)
+	}
+	clock0 := t0 - 3*attemptDay - 3600
+	clock := clock0
+	db.Now = func() time.Time { return time.Unix(clock, 0) }
+	if err := db.WarmGate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	aDay := 0 // the most calls in a day (and the tolerance)
+	for _, at := range dates {
+		if at <= dates[0]+attemptDay+clockBackTolerance {
+			aDay++
+		}
+	}
+	check := func(when string) {
+		t.Helper()
+		var got, want [3]int
+		if err := db.Gate(ctx, true, func(tx tollguard.GateTx) error {
+			var err error
+			got[0], got[1], got[2], err = tx.Attempts(ctx, "acct", "acme", tollguard.TallySourced, time.Unix(clock, 0))
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		// Those the clock reached count from their dates, the others
+		// from the rebuild.
+		for i, w := range []int64{60, 3600, attemptDay} {
+			for _, at := range dates {
+				if at <= clock && at >= clock-w || at > clock && clock0 >= clock-w {
+					want[i]++
+				}
+			}
+		}
+		if got != want {
+			t.Fatalf("%s: %v (minute, hour, day), want %v", when, got, want)
+		}
+		if len(db.att.ahead) > aDay {
+			t.Fatalf("%s: %d attempts ahead held, more than a day's %d", when, len(db.att.ahead), aDay)
+		}
+	}
+	check("at the rebuild")
+	for i := 0; clock < t0-attemptDay/2; i++ { // the clock runs on, still behind
+		clock += 600
+		if i%6 == 0 { // and calls are made, dated by it
+			if err := db.Gate(ctx, false, func(tx tollguard.GateTx) error {
+				_, err := tx.InsertCall(ctx, &tollguard.CallRecord{CreatedAt: time.Unix(clock, 0), Extension: "1001", Account: "acme",
+					Remote: "192.0.2.7", Dialled: "02079460000", Class: tollguard.ClassNational, Verdict: tollguard.Allow, Reason: tollguard.ReasonOK})
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			dates = append(dates, clock)
+		}
+		check(fmt.Sprintf("%v behind", time.Duration(t0-clock)*time.Second))
+	}
+	clock = t0 + 60 // NTP
+	check("after the sync")
+	if db.att.ahead != nil {
+		t.Errorf("after the sync, %d attempts still held ahead", len(db.att.ahead))
+	}
 }
