@@ -103,6 +103,24 @@ func TestAttemptSeriesRandom(t *testing.T) {
 	}
 }
 
+// BenchmarkAttemptCounts: one scope's counts on a busy account's day (a
+// call a second), as the gate reads them per decision.
+func BenchmarkAttemptCounts(b *testing.B) {
+	now := int64(1_800_000_000)
+	c := &attemptCounter{valid: true, newest: now, series: map[attemptKey]*attemptSeries{}}
+	for at := now - attemptDay; at <= now; at++ {
+		c.add("1001", "acme", tollguard.TallySourced, at)
+	}
+	ctx := b.Context()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if _, _, d, err := c.counts(ctx, nil, 'a', tollguard.TallySourced, "acme", now, now); err != nil || d == 0 {
+			b.Fatal(d, err)
+		}
+	}
+}
+
 // TestOpenCallsCovered: a decision sums its account's calls in progress
 // from the calls_open index without reading call rows, so the cost per
 // open call stays one index entry.
