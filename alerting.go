@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -410,6 +412,62 @@ func latestMessage(st AlertState) string {
 // "": a listing shows what happened last, not only what happened first.
 func (st AlertState) LatestMessage() string { return latestMessage(st) }
 
+// valueKinds names, for each alert kind whose occurrences each carry one
+// value of their own, that value's evidence key, what a notice calls
+// the values, and how it shows one on a line: a burst of them merges
+// into one alert, whose message names only the first.
+var valueKinds = map[string]struct {
+	key, label string
+	show       func(string) string
+}{
+	AlertNewIP:        {"ip", "New addresses", showAddr},
+	AlertNewUserAgent: {"user_agent", "New user agents", showAgent}, // the phone's to write
+}
+
+// MaxNoticeValues bounds the values a notice names.
+const MaxNoticeValues = 5
+
+// showAddr shows an address as is when it is one, quoted with every
+// non-ASCII character escaped when it is not.
+func showAddr(s string) string {
+	if _, err := netip.ParseAddr(s); err == nil {
+		return s
+	}
+	return strconv.QuoteToASCII(s)
+}
+
+// Values is what n's merged occurrences saw, for the kinds that carry a
+// value (the addresses of new_ip, the user agents of new_user_agent):
+// the distinct values of the kept occurrences, first seen first, each
+// escaped to one line; at most MaxNoticeValues of them, with the number
+// of the rest in more. It is empty unless there are two or more: the
+// message names the first.
+func (n Notice) Values() (label string, shown []string, more int) {
+	vk, ok := valueKinds[n.Alert.Kind]
+	if !ok {
+		return "", nil, 0
+	}
+	seen := map[string]bool{}
+	var all []string
+	for _, o := range Occurrences(n.Alert.Evidence) {
+		var ev map[string]any
+		if json.Unmarshal(o.Evidence, &ev) != nil {
+			continue
+		}
+		if v, ok := ev[vk.key].(string); ok && v != "" && !seen[v] {
+			seen[v] = true
+			all = append(all, vk.show(v))
+		}
+	}
+	if len(all) < 2 {
+		return "", nil, 0
+	}
+	if len(all) > MaxNoticeValues {
+		return vk.label, all[:MaxNoticeValues], len(all) - MaxNoticeValues
+	}
+	return vk.label, all, 0
+}
+
 // Key identifies a notice, the same for every notifier and every retry,
 // so that a receiver can drop a duplicate ("42-58": alert 42 at count 58).
 func (n Notice) Key() string {
@@ -454,6 +512,17 @@ func (n Notice) Text() string {
 	fmt.Fprintf(&b, "%s\n", lineEscaper.Replace(a.Message))
 	if n.Latest != "" {
 		fmt.Fprintf(&b, "Latest: %s\n", lineEscaper.Replace(n.Latest))
+	}
+	if label, vs, more := n.Values(); len(vs) > 0 {
+		list := strings.Join(vs, ", ")
+		if more > 0 {
+			list += fmt.Sprintf(" and %d more", more)
+		}
+		// Occurrences past the kept ones are counted, not kept: say so.
+		if kept := len(Occurrences(a.Evidence)); kept < a.Count {
+			list += fmt.Sprintf(" (in the %d of %d occurrences kept)", kept, a.Count)
+		}
+		fmt.Fprintf(&b, "%s: %s\n", label, list)
 	}
 	b.WriteString("\n")
 	row := func(k, v string) {

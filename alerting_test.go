@@ -2,6 +2,7 @@ package tollguard_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -395,4 +396,124 @@ func TestNoticeTextKeepsNamesOnTheirLines(t *testing.T) {
 			t.Errorf("%s: title %q has a line break", ev, title)
 		}
 	}
+}
+
+// burst raises the kind's finding of each registration of extension
+// 1001, a second apart from t0, against a history that knows one
+// address and one phone, and returns every notice: a burst merges into
+// one alert, and its digest is made a cool-down later.
+func burst(t *testing.T, kind string, regs ...tollguard.Contact) []tollguard.Notice {
+	t.Helper()
+	var p tollguard.AlertPolicy
+	hist := tollguard.ContactHistory{Registered: true, IPs: []string{"192.0.2.10"}, Agents: []string{"Yealink T46U"}}
+	var st tollguard.AlertState
+	var out []tollguard.Notice
+	for i, c := range regs {
+		at := t0.Add(time.Duration(i) * time.Second)
+		var a *tollguard.Alert
+		for _, f := range tollguard.JudgeContact(regExt(), &tollguard.Account{ID: "acme"}, hist, c, at).Findings {
+			if f.Kind == kind {
+				fa := f.Alert()
+				a = &fa
+			}
+		}
+		if a == nil {
+			t.Fatalf("registration %d (%s, %q) raised no %s", i, c.IP, c.UserAgent, kind)
+		}
+		if i == 0 {
+			var n tollguard.Notice
+			st, n = p.NewAlertState(*a, at)
+			st.ID = 42
+			out = append(out, n)
+			continue
+		}
+		if !p.Mergeable(st, a.Kind, a.Subject, at) {
+			t.Fatalf("registration %d does not merge", i)
+		}
+		var n *tollguard.Notice
+		if st, n = p.Merge(st, *a, at); n != nil {
+			out = append(out, *n)
+		}
+	}
+	st, n, ok := p.Digest(st, t0.Add(time.Hour))
+	if ok {
+		out = append(out, n)
+	}
+	return out
+}
+
+// valuesLine is the text's line that starts with label.
+func valuesLine(text, label string) string {
+	for _, l := range strings.Split(text, "\n") {
+		if strings.HasPrefix(l, label+": ") {
+			return l
+		}
+	}
+	return ""
+}
+
+// TestDigestNamesEachNewValue: new addresses merge into one new_ip alert
+// for 15 minutes, whose message names the first; a thief's address
+// between a phone's two DHCP leases showed only in `tollguard alerts
+// show`, as the digest named the latest message alone.
+func TestDigestNamesEachNewValue(t *testing.T) {
+	const phone = "Yealink T46U"
+	t.Run("ThreeAddresses", func(t *testing.T) {
+		ns := burst(t, tollguard.AlertNewIP, regContact("10.1.0.5", tollguard.AddrRewritten, phone),
+			regContact("203.0.113.66", tollguard.AddrRewritten, phone), regContact("10.1.0.5", tollguard.AddrRewritten, phone),
+			regContact("10.1.0.9", tollguard.AddrRewritten, phone))
+		if len(ns) != 2 || ns[1].Event != tollguard.NoticeDigest {
+			t.Fatalf("notices %+v, want the new alert's and one digest", ns)
+		}
+		if line := valuesLine(ns[0].Text(), "New addresses"); line != "" {
+			t.Errorf("the first notice, of one address, lists it again: %q", line)
+		}
+		d := ns[1]
+		if got, want := valuesLine(d.Text(), "New addresses"), "New addresses: 10.1.0.5, 203.0.113.66, 10.1.0.9"; got != want {
+			t.Errorf("digest names %q, want %q:\n%s", got, want, d.Text())
+		}
+		if label, vs, more := d.Values(); label != "New addresses" || len(vs) != 3 || more != 0 {
+			t.Errorf("Values() = %q %q %d", label, vs, more)
+		}
+	})
+	t.Run("FiftyAddressesBounded", func(t *testing.T) {
+		var regs []tollguard.Contact
+		for i := range 50 {
+			regs = append(regs, regContact(fmt.Sprintf("198.51.100.%d", i+1), tollguard.AddrRewritten, phone))
+		}
+		ns := burst(t, tollguard.AlertNewIP, regs...)
+		d := ns[len(ns)-1]
+		// The first and the latest 19 of the 50 are kept (MaxEvidence).
+		want := "New addresses: 198.51.100.1, 198.51.100.32, 198.51.100.33, 198.51.100.34, 198.51.100.35 and 15 more (in the 20 of 50 occurrences kept)"
+		if got := valuesLine(d.Text(), "New addresses"); got != want {
+			t.Errorf("digest names\n%q, want\n%q", got, want)
+		}
+		if _, vs, more := d.Values(); len(vs) != tollguard.MaxNoticeValues || more != 15 {
+			t.Errorf("Values() = %q and %d more", vs, more)
+		}
+	})
+	t.Run("UserAgentsEscaped", func(t *testing.T) {
+		// Cyrillic е, and a line break and ANSI escape that would forge a
+		// line of the e-mail or clear the admin's terminal.
+		lookalike, forged := "Y\u0435alink T46U", "x\n\x1b[2JAll is well"
+		ns := burst(t, tollguard.AlertNewUserAgent, regContact("192.0.2.10", tollguard.AddrRewritten, lookalike),
+			regContact("192.0.2.10", tollguard.AddrRewritten, forged))
+		d := ns[len(ns)-1]
+		want := `New user agents: "Y\u0435alink T46U", "x\n\x1b[2JAll is well"`
+		if got := valuesLine(d.Text(), "New user agents"); got != want {
+			t.Errorf("digest names\n%s, want\n%s", got, want)
+		}
+		if text := d.Text(); strings.ContainsAny(text, "\x1b\u0435") || strings.Contains(text, "\nAll is well") {
+			t.Errorf("text prints a value raw:\n%s", text)
+		}
+	})
+	t.Run("AddressThatIsNotOneEscaped", func(t *testing.T) {
+		a := tollguard.Alert{ID: 1, Kind: tollguard.AlertNewIP, Subject: "ext:1001", Severity: tollguard.SeverityWarning,
+			Message: "new address", Count: 2, FirstSeen: t0, LastSeen: t0,
+			Evidence: `[{"at":1,"severity":"warning","evidence":{"ip":"192.0.2.7"}},{"at":2,"severity":"warning","evidence":{"ip":"192.0.2.8\n\u001b[2J\u0414"}}]`}
+		n := tollguard.Notice{Event: tollguard.NoticeDigest, Alert: a, Repeats: 1, At: t0}
+		if got, want := valuesLine(n.Text(), "New addresses"), `New addresses: 192.0.2.7, "192.0.2.8\n\x1b[2J\u0414"`; got != want {
+			t.Errorf("digest names\n%s, want\n%s", got, want)
+		}
+	})
 }
