@@ -3,12 +3,14 @@ package notify
 import (
 	"context"
 	"log/slog"
+	"strings"
 
 	"github.com/tollguard/tollguard"
 )
 
 // Log writes notices to a slog logger with stable keys (kind, severity,
-// subject, extension, account, alert_id, event, count, repeats), at
+// subject, extension, account, alert_id, event, count, repeats, and
+// values and more_values for a merged new_ip or new_user_agent), at
 // Error for critical alerts, Warn for warnings and Info otherwise.
 type Log struct {
 	Logger *slog.Logger
@@ -34,9 +36,14 @@ func (l *Log) Notify(ctx context.Context, n tollguard.Notice) error {
 	if lg == nil {
 		lg = slog.Default()
 	}
-	lg.Log(ctx, level, "alert",
+	args := []any{
 		tollguard.LogKind, a.Kind, tollguard.LogSeverity, string(a.Severity), tollguard.LogSubject, a.Subject,
 		tollguard.LogExtension, a.Extension, tollguard.LogAccount, a.Account, tollguard.LogAlertID, a.ID,
-		"event", string(n.Event), "count", a.Count, "repeats", n.Repeats, "message", a.Message)
+		"event", string(n.Event), "count", a.Count, "repeats", n.Repeats, "message", a.Message,
+	}
+	if _, vs, more := n.Values(); len(vs) > 0 {
+		args = append(args, "values", strings.Join(vs, ", "), "more_values", more)
+	}
+	lg.Log(ctx, level, "alert", args...)
 	return nil
 }

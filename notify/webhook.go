@@ -121,6 +121,11 @@ type WebhookBody struct {
 	Repeats   int                   `json:"repeats"`         // since the previous notice
 	Since     *time.Time            `json:"since,omitempty"` // the previous notice
 	Latest    string                `json:"latest,omitempty"`
+	// Values are the distinct addresses (new_ip) or user agents
+	// (new_user_agent) of the alert's kept occurrences, as the text
+	// shows them: the first few, and how many more.
+	Values     []string `json:"values,omitempty"`
+	MoreValues int      `json:"more_values,omitempty"`
 }
 
 // Body builds the JSON body of n stamped at ts.
@@ -132,6 +137,7 @@ func Body(n tollguard.Notice, ts time.Time) ([]byte, error) {
 			Extension: a.Extension, Message: a.Message, FirstSeen: a.FirstSeen.UTC(), LastSeen: a.LastSeen.UTC(), Count: a.Count},
 		Repeats: n.Repeats, Latest: n.Latest,
 	}
+	_, b.Values, b.MoreValues = n.Values()
 	if a.Evidence != "" && json.Valid([]byte(a.Evidence)) {
 		b.Alert.Evidence = json.RawMessage(a.Evidence)
 	}
