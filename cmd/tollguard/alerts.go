@@ -311,6 +311,8 @@ type alertView struct {
 	Extension  string             `json:"extension,omitempty"`
 	Message    string             `json:"message"`
 	Latest     string             `json:"latest_message,omitempty"` // the latest occurrence's, when it differs
+	Values     []string           `json:"values,omitempty"`         // as a notice names them (Notice.Values)
+	MoreValues int                `json:"more_values,omitempty"`
 	FirstSeen  *string            `json:"first_seen"`
 	LastSeen   *string            `json:"last_seen"`
 	Count      int                `json:"count"`
@@ -343,6 +345,7 @@ func newAlertView(a tollguard.AlertState, ds []store.Delivery) alertView {
 	v := alertView{ID: a.ID, Kind: a.Kind, Severity: a.Severity, Subject: a.Subject, Account: a.Account, Extension: a.Extension,
 		Message: a.Message, Latest: a.LatestMessage(), FirstSeen: jsonTime(a.FirstSeen), LastSeen: jsonTime(a.LastSeen), Count: a.Count,
 		AckedAt: jsonTime(a.AckedAt), AckedBy: a.AckedBy, Dropped: a.Dropped, Deliveries: []deliveryView{}}
+	_, v.Values, v.MoreValues = tollguard.Notice{Alert: a.Alert}.Values()
 	if json.Valid([]byte(a.Evidence)) {
 		v.Evidence = json.RawMessage(a.Evidence)
 	}

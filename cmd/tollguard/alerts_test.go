@@ -386,3 +386,44 @@ func TestAlertsJSONEvidenceTimes(t *testing.T) {
 		}
 	}
 }
+
+// TestAlertsShowNamesEachNewAddress: `alerts show` and the JSON of
+// `alerts` and `alerts show` name each address a merged new_ip alert
+// saw, as its notices do, not only the first (the message) and the
+// latest.
+func TestAlertsShowNamesEachNewAddress(t *testing.T) {
+	c := newCLI(t)
+	c.seed()
+	ctx := context.Background()
+	db := openStore(t, c.db)
+	at := time.Date(2026, 3, 2, 10, 4, 5, 0, time.UTC)
+	var id int64
+	for i, ip := range []string{"10.1.0.5", "203.0.113.66", "10.1.0.9"} {
+		res, err := db.RaiseAlert(ctx, tollguard.Alert{Kind: tollguard.AlertNewIP, Subject: "ext:1001", Extension: "1001", Account: "acme",
+			Message: "new address " + ip, Evidence: fmt.Sprintf(`{"ip":%q}`, ip)}, tollguard.AlertPolicy{}, nil, at.Add(time.Duration(i)*time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		id = res.State.ID
+	}
+	const line = "New addresses: 10.1.0.5, 203.0.113.66, 10.1.0.9\n"
+	if out := c.ok("alerts", "show", fmt.Sprint(id)); !strings.Contains(out, line) {
+		t.Errorf("alerts show lacks %q:\n%s", line, out)
+	}
+	type view struct {
+		Values []string `json:"values"`
+	}
+	var list []view
+	var one view
+	if err := json.Unmarshal([]byte(c.ok("alerts", "--since", "3000d", "--json")), &list); err != nil || len(list) != 1 {
+		t.Fatalf("alerts --json: %v %+v", err, list)
+	}
+	if err := json.Unmarshal([]byte(c.ok("alerts", "show", fmt.Sprint(id), "--json")), &one); err != nil {
+		t.Fatal(err)
+	}
+	for name, v := range map[string]view{"alerts --json": list[0], "alerts show --json": one} {
+		if got := strings.Join(v.Values, ", "); got != "10.1.0.5, 203.0.113.66, 10.1.0.9" {
+			t.Errorf("%s: values %q", name, v.Values)
+		}
+	}
+}
