@@ -427,10 +427,11 @@ var valueKinds = map[string]struct {
 // MaxNoticeValues bounds the values a notice names.
 const MaxNoticeValues = 5
 
-// showAddr shows an address as is when it is one, quoted with every
-// non-ASCII character escaped when it is not.
+// showAddr shows an address as is when it is one without a zone,
+// quoted with every non-ASCII character escaped when it is not: netip
+// takes any bytes as a zone ("fe80::1%\n, 192.0.2.8").
 func showAddr(s string) string {
-	if _, err := netip.ParseAddr(s); err == nil {
+	if a, err := netip.ParseAddr(s); err == nil && a.Zone() == "" {
 		return s
 	}
 	return strconv.QuoteToASCII(s)

@@ -517,3 +517,20 @@ func TestDigestNamesEachNewValue(t *testing.T) {
 		}
 	})
 }
+
+// TestDigestQuotesAnAddressWithAZone: netip parses an IPv6 zone of any
+// bytes, so "fe80::1%<anything>" passed as an address and was printed
+// raw: a line break, an ANSI escape, or ", " and a fake second address.
+func TestDigestQuotesAnAddressWithAZone(t *testing.T) {
+	a := tollguard.Alert{ID: 1, Kind: tollguard.AlertNewIP, Subject: "ext:1001", Severity: tollguard.SeverityWarning,
+		Message: "new address", Count: 2, FirstSeen: t0, LastSeen: t0,
+		Evidence: `[{"at":1,"severity":"warning","evidence":{"ip":"192.0.2.7"}},{"at":2,"severity":"warning","evidence":{"ip":"fe80::1%x\n\u001b[2J, 192.0.2.8"}}]`}
+	n := tollguard.Notice{Event: tollguard.NoticeDigest, Alert: a, Repeats: 1, At: t0}
+	text := n.Text()
+	if got, want := valuesLine(text, "New addresses"), `New addresses: 192.0.2.7, "fe80::1%x\n\x1b[2J, 192.0.2.8"`; got != want {
+		t.Errorf("digest names\n%s, want\n%s", got, want)
+	}
+	if strings.Contains(text, "\x1b") {
+		t.Errorf("text prints the zone raw:\n%s", text)
+	}
+}
