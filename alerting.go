@@ -1,10 +1,12 @@
 package tollguard
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -148,24 +150,87 @@ func NormalizeAlert(a Alert) (Alert, error) {
 }
 
 // boundEvidence returns ev as compact JSON of at most MaxEvidenceBytes.
+// An object too long stays an object with its longest members cut, so
+// that its short ones stay readable: a digest lists the address of each
+// new_ip, whose known_ips may be 100 IPv6 addresses. Anything else too
+// long, or not JSON, is kept as a string.
 func boundEvidence(ev string) string {
 	ev = strings.TrimSpace(ev)
 	if ev == "" {
 		return ""
 	}
-	if json.Valid([]byte(ev)) && len(ev) <= MaxEvidenceBytes {
+	valid := json.Valid([]byte(ev))
+	if valid && len(ev) <= MaxEvidenceBytes {
 		return ev
 	}
-	s := ev
-	if len(s) > MaxEvidenceBytes-64 {
-		s = s[:MaxEvidenceBytes-64]
-		for !utf8.ValidString(s) {
-			s = s[:len(s)-1]
+	if valid && ev[0] == '{' {
+		if b, ok := boundObject(ev); ok {
+			return string(b)
 		}
-		s += "…(truncated)"
 	}
+	return string(cutString(ev, MaxEvidenceBytes))
+}
+
+// boundObject cuts the members of the JSON object ev, longest first,
+// each to a string of what fits, until ev fits in MaxEvidenceBytes. It
+// returns false if ev is not an object or its short members alone are
+// too long.
+func boundObject(ev string) ([]byte, bool) {
+	var m map[string]json.RawMessage
+	if json.Unmarshal([]byte(ev), &m) != nil || m == nil {
+		return nil, false
+	}
+	// Sizes as json.Marshal writes them (compact), summed without
+	// marshalling the whole object again for each cut.
+	enc := make(map[string]int, len(m))
+	keys := make([]string, 0, len(m))
+	total := 1 // "{" and "}", less the comma the first member lacks
+	for k, v := range m {
+		kb, _ := json.Marshal(k)
+		vb, err := json.Marshal(v)
+		if err != nil {
+			return nil, false
+		}
+		m[k], enc[k] = vb, len(vb)
+		keys = append(keys, k)
+		total += len(kb) + 1 + len(vb) + 1
+	}
+	slices.SortFunc(keys, func(a, b string) int { return cmp.Or(enc[b]-enc[a], strings.Compare(a, b)) })
+	for _, k := range keys {
+		if total <= MaxEvidenceBytes {
+			break
+		}
+		text := string(m[k])
+		var str string
+		if json.Unmarshal(m[k], &str) == nil {
+			text = str // a string is cut as itself, not as its quoted form
+		}
+		cut := cutString(text, max(enc[k]-(total-MaxEvidenceBytes), 0))
+		total += len(cut) - enc[k]
+		m[k], enc[k] = cut, len(cut)
+	}
+	if total > MaxEvidenceBytes {
+		return nil, false
+	}
+	b, err := json.Marshal(m)
+	return b, err == nil && len(b) <= MaxEvidenceBytes
+}
+
+// cutString returns s as a JSON string of at most max bytes (but never
+// less than the mark alone), cut on a rune boundary and marked when it
+// is cut. Escaping can make the string longer than s.
+func cutString(s string, max int) []byte {
+	const mark = "…(truncated)"
 	b, _ := json.Marshal(s)
-	return string(b)
+	for n := len(s); len(b) > max && n > 0; {
+		// Each byte of s takes at least one byte of b.
+		n -= min(n, len(b)-max)
+		for n > 0 && !utf8.RuneStart(s[n]) {
+			n--
+		}
+		b, _ = json.Marshal(s[:n] + mark)
+	}
+	return b
 }
 
 // NewAlertState is the state of a first occurrence; the notice goes out now.

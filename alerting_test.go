@@ -534,3 +534,55 @@ func TestDigestQuotesAnAddressWithAZone(t *testing.T) {
 		t.Errorf("text prints the zone raw:\n%s", text)
 	}
 }
+
+// TestNormalizeAlertKeepsALongObjectAnObject: evidence over
+// MaxEvidenceBytes was cut to one string, and its short members (the
+// address a digest lists) were no longer readable; the long members are
+// cut instead.
+func TestNormalizeAlertKeepsALongObjectAnObject(t *testing.T) {
+	long := make([]string, 200)
+	for i := range long {
+		long[i] = fmt.Sprintf("2a02:c7c:5f21:%x:21c:59ff:fe12:%x", 0x1000+i, 0x3400+i)
+	}
+	ev, _ := json.Marshal(map[string]any{"ip": "203.0.113.66", "known_ips": long, "uri": strings.Repeat("é<", 3000), "port": 5060})
+	a, err := tollguard.NormalizeAlert(tollguard.Alert{Kind: tollguard.AlertNewIP, Subject: "ext:1001", Evidence: string(ev)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if len(a.Evidence) > tollguard.MaxEvidenceBytes || json.Unmarshal([]byte(a.Evidence), &got) != nil {
+		t.Fatalf("evidence of %d bytes is not a JSON object within %d: %.200s", len(a.Evidence), tollguard.MaxEvidenceBytes, a.Evidence)
+	}
+	if got["ip"] != "203.0.113.66" || got["port"] != 5060.0 {
+		t.Errorf("short members lost: %.300s", a.Evidence)
+	}
+	for _, k := range []string{"known_ips", "uri"} {
+		if s, _ := got[k].(string); !strings.HasSuffix(s, "…(truncated)") {
+			t.Errorf("%s not marked cut: %.100v", k, got[k])
+		}
+	}
+	if s, _ := got["known_ips"].(string); !strings.HasPrefix(s, `["2a02:c7c:5f21:1000:`) {
+		t.Errorf("known_ips kept nothing: %.100q", s)
+	}
+}
+
+// TestNormalizeAlertBoundsEvidenceThatEscapesLong: evidence kept as a
+// string was cut to MaxEvidenceBytes-64 bytes before it was quoted, and
+// quoting a '"' or a control byte makes it longer: 4000 quotes came out
+// as 8000 bytes.
+func TestNormalizeAlertBoundsEvidenceThatEscapesLong(t *testing.T) {
+	for name, ev := range map[string]string{
+		"NotJSON":  strings.Repeat(`"`, 4000),
+		"Controls": strings.Repeat("\x01", 5000),
+		"Array":    `[` + strings.Repeat(`"\"<é",`, 2000) + `1]`,
+	} {
+		a, err := tollguard.NormalizeAlert(tollguard.Alert{Kind: "burst", Subject: "ext:1", Evidence: ev})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s string
+		if len(a.Evidence) > tollguard.MaxEvidenceBytes || json.Unmarshal([]byte(a.Evidence), &s) != nil || !strings.HasSuffix(s, "…(truncated)") {
+			t.Errorf("%s: evidence of %d bytes, want a cut string within %d: %.80s", name, len(a.Evidence), tollguard.MaxEvidenceBytes, a.Evidence)
+		}
+	}
+}
