@@ -509,9 +509,17 @@ func showAddr(s string) string {
 // of the rest in more. It is empty unless there are two or more: the
 // message names the first.
 func (n Notice) Values() (label string, shown []string, more int) {
+	label, shown, more, _ = n.values()
+	return label, shown, more
+}
+
+// values is Values, and how many kept occurrences named a value: one
+// whose evidence does not (cut to a string by an older release, or
+// crafted) is not listed, and the text says so.
+func (n Notice) values() (label string, shown []string, more, read int) {
 	vk, ok := valueKinds[n.Alert.Kind]
 	if !ok {
-		return "", nil, 0
+		return "", nil, 0, 0
 	}
 	seen := map[string]bool{}
 	var all []string
@@ -520,18 +528,23 @@ func (n Notice) Values() (label string, shown []string, more int) {
 		if json.Unmarshal(o.Evidence, &ev) != nil {
 			continue
 		}
-		if v, ok := ev[vk.key].(string); ok && v != "" && !seen[v] {
+		v, ok := ev[vk.key].(string)
+		if !ok || v == "" {
+			continue
+		}
+		read++
+		if !seen[v] {
 			seen[v] = true
 			all = append(all, vk.show(v))
 		}
 	}
 	if len(all) < 2 {
-		return "", nil, 0
+		return "", nil, 0, read
 	}
 	if len(all) > MaxNoticeValues {
-		return vk.label, all[:MaxNoticeValues], len(all) - MaxNoticeValues
+		return vk.label, all[:MaxNoticeValues], len(all) - MaxNoticeValues, read
 	}
-	return vk.label, all, 0
+	return vk.label, all, 0, read
 }
 
 // Key identifies a notice, the same for every notifier and every retry,
@@ -579,13 +592,17 @@ func (n Notice) Text() string {
 	if n.Latest != "" {
 		fmt.Fprintf(&b, "Latest: %s\n", lineEscaper.Replace(n.Latest))
 	}
-	if label, vs, more := n.Values(); len(vs) > 0 {
+	if label, vs, more, read := n.values(); len(vs) > 0 {
 		list := strings.Join(vs, ", ")
 		if more > 0 {
 			list += fmt.Sprintf(" and %d more", more)
 		}
-		// Occurrences past the kept ones are counted, not kept: say so.
-		if kept := len(Occurrences(a.Evidence)); kept < a.Count {
+		// Occurrences past the kept ones are counted, not kept, and a
+		// kept one may name no value: say so.
+		switch kept := len(Occurrences(a.Evidence)); {
+		case read < kept:
+			list += fmt.Sprintf(" (in the %d of %d occurrences kept and readable)", read, a.Count)
+		case kept < a.Count:
 			list += fmt.Sprintf(" (in the %d of %d occurrences kept)", kept, a.Count)
 		}
 		fmt.Fprintf(&b, "%s: %s\n", label, list)

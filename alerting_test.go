@@ -586,3 +586,29 @@ func TestNormalizeAlertBoundsEvidenceThatEscapesLong(t *testing.T) {
 		}
 	}
 }
+
+// TestDigestSaysWhenAnOccurrenceNamesNoValue: an occurrence whose
+// evidence does not name its address (cut to a string by a release
+// before objects were kept objects, or not a string) is not listed; the
+// line must not read as if it listed every occurrence.
+func TestDigestSaysWhenAnOccurrenceNamesNoValue(t *testing.T) {
+	for name, ev := range map[string]string{
+		"CutToAString": `"{\"address_source\":\"rewritten\",\"ip\":\"203.0.113.66\",\"known_ips\":[…(truncated)"`,
+		"Number":       `{"ip":203}`,
+		"Null":         `{"ip":null}`,
+		"Object":       `{"ip":{"v":"203.0.113.66"}}`,
+		"Missing":      `{"uri":"sip:1001@203.0.113.66"}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			a := tollguard.Alert{ID: 1, Kind: tollguard.AlertNewIP, Subject: "ext:1001", Severity: tollguard.SeverityWarning,
+				Message: "new address", Count: 3, FirstSeen: t0, LastSeen: t0,
+				Evidence: `[{"at":1,"severity":"warning","evidence":{"ip":"192.0.2.7"}},{"at":2,"severity":"warning","evidence":` + ev +
+					`},{"at":3,"severity":"warning","evidence":{"ip":"192.0.2.8"}}]`}
+			n := tollguard.Notice{Event: tollguard.NoticeDigest, Alert: a, Repeats: 2, At: t0}
+			want := "New addresses: 192.0.2.7, 192.0.2.8 (in the 2 of 3 occurrences kept and readable)"
+			if got := valuesLine(n.Text(), "New addresses"); got != want {
+				t.Errorf("digest names\n%s, want\n%s", got, want)
+			}
+		})
+	}
+}
