@@ -55,6 +55,11 @@ const attemptDay = 86400
 // rebuilds: windows are cut relative to the newest time it saw.
 const clockBackTolerance = 60
 
+// readAheadSpan is how far past the clock readAhead holds the attempts
+// dated ahead of it: it reads under the write lock, every call waiting,
+// so an hour's rows per hour of clock, not a day's at once.
+const readAheadSpan = 3600
+
 type attemptCounter struct {
 	mu     sync.Mutex
 	valid  bool
@@ -67,7 +72,8 @@ type attemptCounter struct {
 	// holds those up to aheadTo, a day past that clock: a clock months
 	// behind finds every call row kept ahead of it. If there were more
 	// (aheadMore), they are read from the table (calls up to aheadID,
-	// the newest at the rebuild) when the clock passes aheadTo.
+	// the newest at the rebuild) when the clock passes aheadTo, then an
+	// hour's at a time (readAheadSpan).
 	ahead            []aheadAttempt
 	aheadTo, aheadID int64
 	aheadMore        bool
@@ -304,10 +310,10 @@ func (c *attemptCounter) reached(ctx context.Context, tx *sql.Tx, now int64) err
 // readAhead reads the attempts the last rebuild found dated after
 // aheadTo, which the clock (now) has passed: those it reached count
 // from their dates (their early counts are out of every window by now),
-// and the next day's are held. The caller holds c.mu.
+// and the next hour's are held. The caller holds c.mu.
 func (c *attemptCounter) readAhead(ctx context.Context, tx *sql.Tx, now int64) error {
 	from := max(c.aheadTo, c.keepFrom()-1) // older: out of every window
-	c.aheadTo, c.aheadMore = now+attemptDay+clockBackTolerance, false
+	c.aheadTo, c.aheadMore = now+readAheadSpan, false
 	rows, err := tx.QueryContext(context.WithoutCancel(ctx), `SELECT extension, account_id, remote, created_at FROM calls INDEXED BY calls_time
 		WHERE created_at > ? AND id <= ? AND `+countedSQL+` ORDER BY created_at`, from, c.aheadID)
 	if err != nil {
