@@ -37,3 +37,7 @@ func SetPruneBatch(t interface{ Cleanup(func()) }, n int) {
 	pruneBatch = n
 	t.Cleanup(func() { pruneBatch = old })
 }
+
+// HistoryCap is how many addresses, and apart user agents, an
+// extension's registration history keeps.
+const HistoryCap = historyCap

@@ -1,10 +1,13 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -31,6 +34,17 @@ func scanContact(row scanner) (*tollguard.Contact, error) {
 
 // historyLimit bounds the addresses and user agents a history returns.
 const historyLimit = 100
+
+// historyCap bounds the addresses, and apart the user agents, an
+// extension's history keeps: a thief registering with a new user agent
+// and contact each time added a row each time, and each registration's
+// write read them all. Past it, evictions chooses what goes.
+const historyCap = 64
+
+// establishedSpan is how long a value must have been in use (first to
+// last seen) to be established: a flood cannot fake it, so it cannot
+// push out a phone used over days but quiet now (a laptop softphone).
+const establishedSpan = 24 * time.Hour
 
 // ObserveContact records that c is registered and returns what was
 // known about its extension before, in one transaction. A contact seen
@@ -94,17 +108,21 @@ func (s *DB) ObserveContact(ctx context.Context, c tollguard.Contact) (tollguard
 		if err != nil {
 			return fmt.Errorf("record contact %s: %w", c.ID, err)
 		}
-		return nil
+		return trimHistory(ctx, tx, c.Extension, "")
 	})
 	return h, err
 }
 
 // distinct returns an extension's distinct non-empty values of col (kind
-// in the history), from its contacts and its history, most recently
-// seen first.
+// in the history), from its live contacts and its history, most
+// recently seen first. A removed contact's values are in the history
+// (ContactGone records them) unless evicted since: read from its row
+// too, a flood's removed contacts, kept a day, were read on each write
+// and kept what the history evicted known. A live one's may have been
+// pruned from the history, but are in use.
 func distinct(ctx context.Context, q querier, col, kind, ext string) ([]string, error) {
 	rows, err := q.QueryContext(ctx, `SELECT value FROM (
-			SELECT `+col+` AS value, last_seen FROM registrations WHERE extension = ?1 AND `+col+` <> ''
+			SELECT `+col+` AS value, last_seen FROM registrations WHERE extension = ?1 AND live = 1 AND `+col+` <> ''
 			UNION ALL SELECT value, last_seen FROM registration_history WHERE extension = ?1 AND kind = ?2)
 		GROUP BY value ORDER BY MAX(last_seen) DESC LIMIT ?3`, ext, kind, historyLimit)
 	if err != nil {
@@ -120,6 +138,106 @@ func distinct(ctx context.Context, q querier, col, kind, ext string) ([]string, 
 		out = append(out, v)
 	}
 	return out, rows.Err()
+}
+
+// trimHistory evicts ext's history values past historyCap, of each kind,
+// keeping those its live contacts use and those of contact gone (being
+// removed). It reads the rows only when there are too many: one count
+// per kind on a write otherwise.
+func trimHistory(ctx context.Context, tx *sql.Tx, ext, gone string) error {
+	for _, k := range []struct{ kind, col string }{{"ip", "ip"}, {"agent", "user_agent"}} {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM registration_history WHERE extension = ? AND kind = ?`, ext, k.kind).Scan(&n); err != nil {
+			return fmt.Errorf("count the history of %s: %w", ext, err)
+		}
+		if n <= historyCap {
+			continue
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT h.value, h.first_seen, h.last_seen, h.value IN (
+				SELECT `+k.col+` FROM registrations WHERE extension = ?1 AND live = 1
+				UNION ALL SELECT `+k.col+` FROM registrations WHERE contact_id = ?3)
+			FROM registration_history h WHERE h.extension = ?1 AND h.kind = ?2`, ext, k.kind, gone)
+		if err != nil {
+			return fmt.Errorf("read the history of %s: %w", ext, err)
+		}
+		var es []histEntry
+		for rows.Next() {
+			var e histEntry
+			if err := rows.Scan(&e.value, &e.first, &e.last, &e.inUse); err != nil {
+				rows.Close()
+				return err
+			}
+			es = append(es, e)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		out, err := json.Marshal(evictions(es, historyCap, int64(establishedSpan/time.Second)))
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM registration_history WHERE extension = ? AND kind = ?
+			AND value IN (SELECT value FROM json_each(?))`, ext, k.kind, string(out)); err != nil {
+			return fmt.Errorf("evict from the history of %s: %w", ext, err)
+		}
+	}
+	return nil
+}
+
+// histEntry is one history row as evictions sees it.
+type histEntry struct {
+	value       string
+	first, last int64 // unix seconds
+	inUse       bool  // by a live contact (or the one being removed)
+}
+
+// evictions returns the values of one extension's history of one kind
+// to forget so that at most limit stay. Values in use never go. Fresh
+// values (in use for less than span seconds) go first, least recently
+// seen first, while they are more than half of limit: a flood of new
+// ones churns through them. Then the least recently seen of any go.
+// Plain least-recently-seen would let limit new values push out a phone
+// used for months but quiet for a week; here a flood cannot push out the
+// limit/2 most recently seen established values, and a real new phone
+// outlasts about limit/2 newer fresh ones, time enough to be seen again.
+func evictions(es []histEntry, limit int, span int64) []string {
+	need := len(es) - limit
+	if need <= 0 {
+		return []string{}
+	}
+	es = slices.Clone(es)
+	slices.SortFunc(es, func(a, b histEntry) int {
+		return cmp.Or(cmp.Compare(a.last, b.last), strings.Compare(a.value, b.value))
+	})
+	fresh := 0
+	for _, e := range es {
+		if !e.inUse && e.last-e.first < span {
+			fresh++
+		}
+	}
+	out := []string{}
+	gone := make([]bool, len(es))
+	for i, e := range es {
+		if need == 0 || fresh <= limit/2 {
+			break
+		}
+		if !e.inUse && e.last-e.first < span {
+			out, gone[i] = append(out, e.value), true
+			need--
+			fresh--
+		}
+	}
+	for i, e := range es {
+		if need == 0 {
+			break
+		}
+		if !e.inUse && !gone[i] {
+			out = append(out, e.value)
+			need--
+		}
+	}
+	return out
 }
 
 // ContactGone marks a contact as no longer registered and reports
@@ -144,7 +262,17 @@ func (s *DB) ContactGone(ctx context.Context, id string, at time.Time) (bool, er
 			SELECT extension, 'ip', ip, first_seen, ?1 FROM registrations WHERE contact_id = ?2 AND ip <> ''
 			UNION ALL SELECT extension, 'agent', user_agent, first_seen, ?1 FROM registrations WHERE contact_id = ?2 AND user_agent <> ''
 			ON CONFLICT(extension, kind, value) DO UPDATE SET last_seen = MAX(last_seen, excluded.last_seen)`, at.Unix(), id)
-		return err
+		if err != nil {
+			return err
+		}
+		var ext string
+		switch err := tx.QueryRowContext(ctx, `SELECT extension FROM registrations WHERE contact_id = ?`, id).Scan(&ext); {
+		case errors.Is(err, sql.ErrNoRows):
+			return nil
+		case err != nil:
+			return err
+		}
+		return trimHistory(ctx, tx, ext, id)
 	})
 	if err != nil {
 		return false, fmt.Errorf("remove contact %s: %w", id, err)

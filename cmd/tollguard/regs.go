@@ -27,9 +27,12 @@ many times it registered. Live contacts come first; removed ones
 (unregistered, expired, or replaced when a NATed phone's port changed)
 are listed for a day after Asterisk removed them, and each extension's
 newest always. The addresses and user agents an extension registered
-from are kept apart, one per extension, for [ari]
+from are kept apart, one row per extension and value, for [ari]
 contact_retention_days after last seen: they are the known addresses
-and phones for the new-IP and new-user-agent alerts.
+and phones for the new-IP and new-user-agent alerts. At most 64 of each
+are kept per extension: past that, values in use for less than a day go
+first, then the least recently seen, never those of a live contact; one
+pushed out alerts again if it comes back.
 
 The ARI listener (tollguard serve with [ari] enabled) fills this in.`,
 		Example: `  tollguard regs

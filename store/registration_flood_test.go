@@ -1,0 +1,116 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/tollguard/tollguard"
+	"github.com/tollguard/tollguard/store"
+)
+
+// TestRegistrationFloodStaysBounded: a thief with the password registers
+// again and again, each time from a new contact and address with a new
+// user agent, each replacing the last (max_contacts=1,
+// remove_existing=yes). Each added a history row, kept 180 days, and
+// each write read them all. The history keeps historyCap values of each
+// kind per extension; a flood cannot push out the phones the extension
+// really uses, and a value it pushed out alerts again as new.
+func TestRegistrationFloodStaysBounded(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpenDB(t)
+	day := 24 * time.Hour
+	t0 := regT0
+	const flood = 1000
+
+	// The desk phone, in use for a month; it re-registers (a new NAT
+	// binding each time, replaced by the thief's next) all through the
+	// flood.
+	desk := func(i int, at time.Time) tollguard.Contact {
+		return regContact("1001", fmt.Sprintf("sip:1001@192.0.2.10:%d", 30000+i), "192.0.2.10", "Yealink SIP-T46S", at)
+	}
+	// A laptop softphone used for a week, quiet for three weeks since.
+	laptop := regContact("1001", "sip:1001@198.51.100.7:40000", "198.51.100.7", "Zoiper rv2.10", t0.Add(-30*day))
+	// A new phone, first seen during the flood and every 20 of its
+	// registrations: fresh, but seen too often to be pushed out.
+	newPhone := func(i int, at time.Time) tollguard.Contact {
+		return regContact("1001", fmt.Sprintf("sip:1001@192.0.2.11:%d", 50000+i), "192.0.2.11", "Grandstream GXP2170", at)
+	}
+	thief := func(i int, at time.Time) tollguard.Contact {
+		ip := fmt.Sprintf("100.%d.%d.%d", 64+i/65536, i/256%256, i%256)
+		return regContact("1001", fmt.Sprintf("sip:1001@%s:%d", ip, 10000+i), ip, fmt.Sprintf("friendly-scanner/%d", i), at)
+	}
+
+	var prev string
+	register := func(c tollguard.Contact) tollguard.ContactHistory {
+		t.Helper()
+		h, err := db.ObserveContact(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if prev != "" {
+			if _, err := db.ContactGone(ctx, prev, c.LastSeen); err != nil {
+				t.Fatal(err)
+			}
+		}
+		prev = c.ID
+		return h
+	}
+	register(desk(0, t0.Add(-31*day)))
+	register(laptop)
+	laptop.LastSeen = t0.Add(-21 * day) // its last re-registration
+	register(laptop)
+	register(desk(1, t0))
+
+	rows := func(kind string) int {
+		t.Helper()
+		var n int
+		if err := db.SQL().QueryRowContext(ctx, `SELECT COUNT(*) FROM registration_history WHERE extension = '1001' AND kind = ?`, kind).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	at := t0
+	for i := 0; i < flood; i++ {
+		at = t0.Add(time.Duration(i+1) * time.Second)
+		register(thief(i, at))
+		switch {
+		case i%50 == 25:
+			register(desk(i, at))
+		case i >= 500 && i%20 == 10:
+			register(newPhone(i, at))
+		}
+		if ips, agents := rows("ip"), rows("agent"); ips > store.HistoryCap || agents > store.HistoryCap {
+			t.Fatalf("after %d registrations of the flood: %d addresses, %d user agents in the history; want at most %d each", i+1, ips, agents, store.HistoryCap)
+		}
+	}
+	if ips, agents := rows("ip"), rows("agent"); ips != store.HistoryCap || agents != store.HistoryCap {
+		t.Errorf("after the flood: %d addresses, %d user agents; want the cap, %d", ips, agents, store.HistoryCap)
+	}
+
+	// What the listener does for each registration: record it, judge it
+	// against what was known before.
+	judge := func(c tollguard.Contact) []string {
+		t.Helper()
+		h := register(c)
+		var kinds []string
+		for _, f := range tollguard.JudgeContact(nil, nil, h, c, c.LastSeen).Findings {
+			kinds = append(kinds, f.Kind)
+		}
+		return kinds
+	}
+	at = at.Add(time.Second)
+	if got := judge(desk(flood, at)); len(got) != 0 {
+		t.Errorf("the desk phone, registering all through the flood, alerted %v after it", got)
+	}
+	if got := judge(newPhone(flood, at)); len(got) != 0 {
+		t.Errorf("the new phone, registering every 20 of the flood's, alerted %v after it", got)
+	}
+	if got := judge(regContact("1001", "sip:1001@198.51.100.7:40001", "198.51.100.7", "Zoiper rv2.10", at)); len(got) != 0 {
+		t.Errorf("the laptop softphone, quiet for three weeks, alerted %v after the flood", got)
+	}
+	if got := judge(thief(0, at)); len(got) != 2 || got[0] != tollguard.AlertNewIP || got[1] != tollguard.AlertNewUserAgent {
+		t.Errorf("the flood's first address and user agent, pushed out, registering again: %v; want new_ip and new_user_agent", got)
+	}
+}
