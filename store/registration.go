@@ -346,7 +346,8 @@ func (s *DB) contacts(ctx context.Context, q string, args ...any) ([]tollguard.C
 // PruneContacts deletes contacts removed before gone, and history (the
 // addresses and user agents "new IP" and "new user agent" judge
 // against) last seen before before. An extension's newest contact, and
-// its newest address and user agent, stay: without any, its next
+// its newest addresses and user agents (those last seen in its newest
+// second), stay: without any, its next
 // registration would be taken for its first, which is never alerted,
 // and an idle line is the one a stolen password registers.
 //
@@ -382,9 +383,13 @@ func (s *DB) PruneContacts(ctx context.Context, gone, before time.Time) (int, er
 			break
 		}
 	}
+	// Every value last seen in the newest second stays, not one: the
+	// contact kept above may be any of those (phones marked gone
+	// together by a resync), and registrations read only the history
+	// for removed contacts.
 	if _, err := s.exec(ctx, `DELETE FROM registration_history WHERE last_seen < ?
-		AND value <> (SELECT h.value FROM registration_history h WHERE h.extension = registration_history.extension
-			AND h.kind = registration_history.kind ORDER BY h.last_seen DESC, h.value LIMIT 1)`, before.Unix()); err != nil {
+		AND last_seen < (SELECT MAX(h.last_seen) FROM registration_history h WHERE h.extension = registration_history.extension
+			AND h.kind = registration_history.kind)`, before.Unix()); err != nil {
 		return total, fmt.Errorf("prune registration history: %w", err)
 	}
 	return total, nil

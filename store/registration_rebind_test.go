@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -158,5 +159,56 @@ func TestQuietLiveContactStaysKnownAfterRemoval(t *testing.T) {
 	}
 	if !slices.Contains(h.IPs, "192.0.2.10") || !slices.Contains(h.Agents, "Yealink SIP-T46S") {
 		t.Errorf("the desk phone's return 3 days after it unregistered: history %+v; want its address and user agent known", h)
+	}
+}
+
+// TestPruneKeepsBothPhonesGoneInOneSecond: an extension's two phones
+// unregistered while tollguard was down; the resync at its restart
+// marked both gone in the same second. After the retention the prune
+// keeps one contact (the lowest id) and, of each kind, one history
+// value (the lowest value): another phone's when the ids and values
+// sort apart. Registrations no longer read removed contacts, so the
+// kept contact's phone, back after a seasonal closure, raised new_ip
+// and new_user_agent. The prune keeps every value last seen in the
+// newest second.
+func TestPruneKeepsBothPhonesGoneInOneSecond(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpenDB(t)
+	t0 := regT0
+	day := 24 * time.Hour
+	// The phone with the lower contact id gets the higher address and
+	// user agent: the prune's two tie-breaks pick different phones.
+	uris := []string{"sip:1001@192.0.2.10:5060", "sip:1001@198.51.100.7:40000"}
+	slices.SortFunc(uris, func(a, b string) int {
+		return strings.Compare(tollguard.ContactID("1001", a), tollguard.ContactID("1001", b))
+	})
+	phones := []tollguard.Contact{
+		regContact("1001", uris[0], "198.51.100.7", "Zoiper rv2.10", t0),
+		regContact("1001", uris[1], "192.0.2.10", "Yealink SIP-T46S", t0.Add(time.Hour)),
+	}
+	for _, p := range phones {
+		if _, err := db.ObserveContact(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	restart := t0.Add(10 * day)
+	for _, p := range phones {
+		if _, err := db.ContactGone(ctx, p.ID, restart); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := restart.Add(181 * day)
+	if _, err := db.PruneContacts(ctx, now.Add(-day), now.Add(-180*day)); err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range phones {
+		back := regContact("1001", fmt.Sprintf("sip:1001@%s:%d", p.IP, 50000+i), p.IP, p.UserAgent, now.Add(time.Duration(i)*time.Minute))
+		h, err := db.ObserveContact(ctx, back)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fs := tollguard.JudgeContact(nil, nil, h, back, back.LastSeen).Findings; len(fs) != 0 {
+			t.Errorf("%s back after 181 idle days: %d findings (%s ...); known %v, %v", p.UserAgent, len(fs), fs[0].Kind, h.IPs, h.Agents)
+		}
 	}
 }
