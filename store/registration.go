@@ -196,7 +196,8 @@ type histEntry struct {
 // to forget so that at most limit stay. Values in use never go. Fresh
 // values (in use for less than span seconds) go first, least recently
 // seen first, while they are more than half of limit: a flood of new
-// ones churns through them. Then the least recently seen of any go.
+// ones churns through them. Fresh values in use count toward that half.
+// Then the least recently seen of any go.
 // Plain least-recently-seen would let limit new values push out a phone
 // used for months but quiet for a week; here a flood cannot push out the
 // limit/2 most recently seen established values, and a real new phone
@@ -210,9 +211,12 @@ func evictions(es []histEntry, limit int, span int64) []string {
 	slices.SortFunc(es, func(a, b histEntry) int {
 		return cmp.Or(cmp.Compare(a.last, b.last), strings.Compare(a.value, b.value))
 	})
+	// Fresh values in use count toward the half though they stay: a
+	// thief's live contacts (the new one and the one it replaces) would
+	// otherwise each take an established value's slot.
 	fresh := 0
 	for _, e := range es {
-		if !e.inUse && e.last-e.first < span {
+		if e.last-e.first < span {
 			fresh++
 		}
 	}

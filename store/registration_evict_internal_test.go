@@ -36,6 +36,12 @@ func TestEvictions(t *testing.T) {
 		{name: "InUseStay", limit: 2,
 			es:   []histEntry{live(fresh("a", 1)), live(est("b", 2)), fresh("c", 3), fresh("d", 4)},
 			want: []string{"c", "d"}},
+		// A thief's live contact is fresh too: it counts toward the
+		// fresh half, else each live one took an established slot (31
+		// of 64 kept against a flood with max_contacts=1, not 32).
+		{name: "FreshInUseCountTowardsHalf", limit: 4,
+			es:   []histEntry{est("e1", 1), est("e2", 2), fresh("f1", 10), fresh("f2", 11), live(fresh("t", 12))},
+			want: []string{"f1"}},
 		{name: "AllInUse", limit: 1, es: []histEntry{live(fresh("a", 1)), live(fresh("b", 2))}, want: []string{}},
 		// Established means in use over a day (first to last seen).
 		{name: "InUseForLessThanADayIsFresh", limit: 2,

@@ -114,3 +114,55 @@ func TestRegistrationFloodStaysBounded(t *testing.T) {
 		t.Errorf("the flood's first address and user agent, pushed out, registering again: %v; want new_ip and new_user_agent", got)
 	}
 }
+
+// TestRegistrationFloodKeepsHalfEstablished: the bound's promise, on
+// the database. An extension with 40 phones used for a month each and
+// quiet since, and a new phone live since an hour (max_contacts=2), is
+// flooded through its other slot. The new phone's values, in use, stay;
+// so do the 32 most recently seen of the month-long ones, though two
+// fresh values (the new phone's and the thief's current) are live.
+func TestRegistrationFloodKeepsHalfEstablished(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpenDB(t)
+	day := 24 * time.Hour
+	t0 := regT0
+	for i := 0; i < 40; i++ {
+		c := regContact("1001", fmt.Sprintf("sip:1001@10.0.%d.1:5060", i), fmt.Sprintf("10.0.%d.1", i), fmt.Sprintf("Phone/%d", i), t0.Add(-60*day+time.Duration(i)*time.Minute))
+		if _, err := db.ObserveContact(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.ContactGone(ctx, c.ID, c.LastSeen.Add(30*day)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	newPhone := regContact("1001", "sip:1001@192.0.2.99:5060", "192.0.2.99", "NewPhone/1.0", t0.Add(-time.Hour))
+	if _, err := db.ObserveContact(ctx, newPhone); err != nil {
+		t.Fatal(err)
+	}
+	prev := ""
+	for i := 0; i < 300; i++ {
+		at := t0.Add(time.Duration(i) * time.Second)
+		ip := fmt.Sprintf("100.64.%d.%d", i/256, i%256)
+		c := regContact("1001", fmt.Sprintf("sip:1001@%s:%d", ip, 10000+i), ip, fmt.Sprintf("friendly-scanner/%d", i), at)
+		if _, err := db.ObserveContact(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		if prev != "" {
+			if _, err := db.ContactGone(ctx, prev, at); err != nil {
+				t.Fatal(err)
+			}
+		}
+		prev = c.ID
+	}
+	for _, k := range []struct{ kind, newPhone string }{{"ip", newPhone.IP}, {"agent", newPhone.UserAgent}} {
+		var total, established, kept int
+		if err := db.SQL().QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(last_seen - first_seen >= ?), 0), COALESCE(SUM(value = ?), 0)
+			FROM registration_history WHERE extension = '1001' AND kind = ?`, int64(day/time.Second), k.newPhone, k.kind).Scan(&total, &established, &kept); err != nil {
+			t.Fatal(err)
+		}
+		if total != store.HistoryCap || established != store.HistoryCap/2 || kept != 1 {
+			t.Errorf("%s history after the flood: %d values, %d used over a day, new phone's kept: %d; want %d, %d, 1",
+				k.kind, total, established, kept, store.HistoryCap, store.HistoryCap/2)
+		}
+	}
+}
