@@ -41,3 +41,19 @@ func SetPruneBatch(t interface{ Cleanup(func()) }, n int) {
 // HistoryCap is how many addresses, and apart user agents, an
 // extension's registration history keeps.
 const HistoryCap = historyCap
+
+// SetTrimBatch sets how many values of each kind one trim of a
+// registration history evicts until the test ends.
+func SetTrimBatch(t interface{ Cleanup(func()) }, n int) {
+	old := trimBatch
+	trimBatch = n
+	t.Cleanup(func() { trimBatch = old })
+}
+
+// SetAfterFloodRead makes the prune's trim of a flooded registration
+// history call f between its read of a kind and its deletes until the
+// test ends.
+func SetAfterFloodRead(t interface{ Cleanup(func()) }, f func(kind string)) {
+	afterFloodRead = f
+	t.Cleanup(func() { afterFloodRead = nil })
+}

@@ -140,46 +140,137 @@ func distinct(ctx context.Context, q querier, col, kind, ext string) ([]string, 
 	return out, rows.Err()
 }
 
+// trimBatch bounds the values of each kind a registration's write
+// evicts. An extension flooded before the cap holds one value per
+// registration of the retention (86 000 a day at one a second):
+// evicting them in a registration's transaction held the writer, which
+// the call gate waits for, over a second. PruneContacts trims those, in
+// transactions of a batch each.
+var trimBatch = 1000
+
 // trimHistory evicts ext's history values past historyCap, of each kind,
 // keeping those its live contacts use and those of contact gone (being
 // removed). It reads the rows only when there are too many: one count
-// per kind on a write otherwise.
+// per kind on a write otherwise. More than trimBatch too many are left
+// to PruneContacts.
 func trimHistory(ctx context.Context, tx *sql.Tx, ext, gone string) error {
-	for _, k := range []struct{ kind, col string }{{"ip", "ip"}, {"agent", "user_agent"}} {
+	for _, k := range historyKinds {
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM registration_history WHERE extension = ? AND kind = ?`, ext, k.kind).Scan(&n); err != nil {
 			return fmt.Errorf("count the history of %s: %w", ext, err)
 		}
-		if n <= historyCap {
+		if n <= historyCap || n > historyCap+trimBatch {
 			continue
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT h.value, h.first_seen, h.last_seen, h.value IN (
-				SELECT `+k.col+` FROM registrations WHERE extension = ?1 AND live = 1
-				UNION ALL SELECT `+k.col+` FROM registrations WHERE contact_id = ?3)
-			FROM registration_history h WHERE h.extension = ?1 AND h.kind = ?2`, ext, k.kind, gone)
+		es, err := historyEntries(ctx, tx, ext, k.kind, k.col, gone)
 		if err != nil {
-			return fmt.Errorf("read the history of %s: %w", ext, err)
+			return err
 		}
-		var es []histEntry
-		for rows.Next() {
-			var e histEntry
-			if err := rows.Scan(&e.value, &e.first, &e.last, &e.inUse); err != nil {
-				rows.Close()
+		if err := evict(ctx, tx, ext, k.kind, evictions(es, historyCap, int64(establishedSpan/time.Second))); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// historyKinds are the history's kinds and the registrations column
+// each comes from.
+var historyKinds = []struct{ kind, col string }{{"ip", "ip"}, {"agent", "user_agent"}}
+
+// historyEntries reads ext's history of one kind for evictions.
+func historyEntries(ctx context.Context, q querier, ext, kind, col, gone string) ([]histEntry, error) {
+	rows, err := q.QueryContext(ctx, `SELECT h.value, h.first_seen, h.last_seen, h.value IN (
+			SELECT `+col+` FROM registrations WHERE extension = ?1 AND live = 1
+			UNION ALL SELECT `+col+` FROM registrations WHERE contact_id = ?3)
+		FROM registration_history h WHERE h.extension = ?1 AND h.kind = ?2`, ext, kind, gone)
+	if err != nil {
+		return nil, fmt.Errorf("read the history of %s: %w", ext, err)
+	}
+	defer rows.Close()
+	var es []histEntry
+	for rows.Next() {
+		var e histEntry
+		if err := rows.Scan(&e.value, &e.first, &e.last, &e.inUse); err != nil {
+			return nil, err
+		}
+		es = append(es, e)
+	}
+	return es, rows.Err()
+}
+
+// evict deletes values from ext's history of one kind.
+func evict(ctx context.Context, q querier, ext, kind string, values []string) error {
+	out, err := json.Marshal(values)
+	if err != nil {
+		return err
+	}
+	if _, err := q.ExecContext(ctx, `DELETE FROM registration_history WHERE extension = ? AND kind = ?
+		AND value IN (SELECT value FROM json_each(?))`, ext, kind, string(out)); err != nil {
+		return fmt.Errorf("evict from the history of %s: %w", ext, err)
+	}
+	return nil
+}
+
+// afterFloodRead, in tests, runs between trimFlooded's read of a kind
+// and its deletes.
+var afterFloodRead func(kind string)
+
+// trimFlooded trims the histories over historyCap by more than
+// trimBatch, from a flood before the cap: read once on a reader,
+// evicted a batch a transaction. A value seen again since the read
+// (its last_seen moved) stays.
+func (s *DB) trimFlooded(ctx context.Context) error {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT extension, kind FROM registration_history
+		GROUP BY extension, kind HAVING COUNT(*) > ?`, historyCap+trimBatch)
+	if err != nil {
+		return fmt.Errorf("find the registration histories over %d values: %w", historyCap, err)
+	}
+	type histKey struct{ ext, kind string }
+	var over []histKey
+	for rows.Next() {
+		var k histKey
+		if err := rows.Scan(&k.ext, &k.kind); err != nil {
+			rows.Close()
+			return err
+		}
+		over = append(over, k)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, o := range over {
+		col := "ip"
+		if o.kind == "agent" {
+			col = "user_agent"
+		}
+		es, err := historyEntries(ctx, s.rdb, o.ext, o.kind, col, "")
+		if err != nil {
+			return err
+		}
+		last := make(map[string]int64, len(es))
+		for _, e := range es {
+			last[e.value] = e.last
+		}
+		ev := evictions(es, historyCap, int64(establishedSpan/time.Second))
+		if afterFloodRead != nil {
+			afterFloodRead(o.kind)
+		}
+		for len(ev) > 0 {
+			n := min(len(ev), trimBatch)
+			pairs := make([][2]any, n)
+			for i, v := range ev[:n] {
+				pairs[i] = [2]any{v, last[v]}
+			}
+			ev = ev[n:]
+			out, err := json.Marshal(pairs)
+			if err != nil {
 				return err
 			}
-			es = append(es, e)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		out, err := json.Marshal(evictions(es, historyCap, int64(establishedSpan/time.Second)))
-		if err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM registration_history WHERE extension = ? AND kind = ?
-			AND value IN (SELECT value FROM json_each(?))`, ext, k.kind, string(out)); err != nil {
-			return fmt.Errorf("evict from the history of %s: %w", ext, err)
+			if _, err := s.exec(ctx, `DELETE FROM registration_history WHERE extension = ? AND kind = ?
+				AND (value, last_seen) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?))`, o.ext, o.kind, string(out)); err != nil {
+				return fmt.Errorf("evict from the registration history of %s: %w", o.ext, err)
+			}
 		}
 	}
 	return nil
@@ -358,7 +449,8 @@ func (s *DB) contacts(ctx context.Context, q string, args ...any) ([]tollguard.C
 // Contacts go in batches of pruneBatch, each its own transaction: the
 // first prune after migration 0012 finds every contact removed in the
 // last 180 days due at once (thousands per NATed phone), and the gate's
-// writes must not wait behind it.
+// writes must not wait behind it. So do the values of a history flooded
+// before its cap (trimFlooded).
 func (s *DB) PruneContacts(ctx context.Context, gone, before time.Time) (int, error) {
 	// Each extension's newest contact, found once with one sort on a
 	// reader (a subquery per removed row cost that extension's whole
@@ -394,6 +486,9 @@ func (s *DB) PruneContacts(ctx context.Context, gone, before time.Time) (int, er
 	if _, err := s.exec(ctx, `DELETE FROM registration_history WHERE last_seen < ?
 		AND last_seen < (SELECT MAX(h.last_seen) FROM registration_history h WHERE h.extension = registration_history.extension
 			AND h.kind = registration_history.kind)`, before.Unix()); err != nil {
+		return total, fmt.Errorf("prune registration history: %w", err)
+	}
+	if err := s.trimFlooded(ctx); err != nil {
 		return total, fmt.Errorf("prune registration history: %w", err)
 	}
 	return total, nil

@@ -166,3 +166,80 @@ func TestRegistrationFloodKeepsHalfEstablished(t *testing.T) {
 		}
 	}
 }
+
+// TestHistoryFloodedBeforeTheCapTrimmedInBatches: an extension flooded
+// before the cap holds a value per registration (86 000 a day at one a
+// second). Its next registration evicted them all in its transaction:
+// 1.2 s on the writer for 100 000 of each kind, which calls wait for
+// (decision_timeout is 300 ms), where each registration took 0.1 s
+// before. A registration leaves more than a batch too many to the
+// prune, which reads them on a reader and evicts a batch a
+// transaction; the desk phone stays known throughout, and a value seen
+// again meanwhile stays.
+func TestHistoryFloodedBeforeTheCapTrimmedInBatches(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpenDB(t)
+	const batch, flooded = 10, 100
+	store.SetTrimBatch(t, batch)
+	day := 24 * time.Hour
+	t0 := regT0
+	desk := regContact("1001", "sip:1001@192.0.2.10:5060", "192.0.2.10", "Yealink SIP-T46S", t0.Add(-60*day))
+	if _, err := db.ObserveContact(ctx, desk); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ContactGone(ctx, desk.ID, t0.Add(-day)); err != nil {
+		t.Fatal(err)
+	}
+	// The flood, as the history kept it before the cap.
+	for i := 0; i < flooded; i++ {
+		at := t0.Add(-2*day + time.Duration(i)*time.Second).Unix()
+		if _, err := db.SQL().ExecContext(ctx, `INSERT INTO registration_history(extension, kind, value, first_seen, last_seen)
+			VALUES ('1001', 'ip', ?1, ?2, ?2), ('1001', 'agent', ?3, ?2, ?2)`, fmt.Sprintf("100.64.0.%d", i), at, fmt.Sprintf("friendly-scanner/%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rows := func(kind string) int {
+		t.Helper()
+		var n int
+		if err := db.SQL().QueryRowContext(ctx, `SELECT COUNT(*) FROM registration_history WHERE extension = '1001' AND kind = ?`, kind).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	back := regContact("1001", "sip:1001@192.0.2.10:5061", "192.0.2.10", "Yealink SIP-T46S", t0)
+	h, err := db.ObserveContact(ctx, back)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fs := tollguard.JudgeContact(nil, nil, h, back, t0).Findings; len(fs) != 0 {
+		t.Errorf("the desk phone after the upgrade: %d findings (%s ...)", len(fs), fs[0].Kind)
+	}
+	if ips, agents := rows("ip"), rows("agent"); ips != 1+flooded || agents != 1+flooded {
+		t.Errorf("after a registration: %d addresses, %d user agents; want %d each, left to the prune", ips, agents, 1+flooded)
+	}
+	// The flood's second address registers again while the prune
+	// works: it was among those to go, but is in use again.
+	again := regContact("1001", "sip:1001@100.64.0.1:7000", "100.64.0.1", "", t0.Add(time.Minute))
+	store.SetAfterFloodRead(t, func(kind string) {
+		if kind != "ip" {
+			return
+		}
+		if _, err := db.ObserveContact(ctx, again); err != nil {
+			t.Error(err)
+		}
+	})
+	if _, err := db.PruneContacts(ctx, t0.Add(-day), t0.Add(-180*day)); err != nil {
+		t.Fatal(err)
+	}
+	if ips, agents := rows("ip"), rows("agent"); ips != store.HistoryCap+1 || agents != store.HistoryCap {
+		t.Errorf("after the prune: %d addresses, %d user agents; want %d (one seen again meanwhile) and %d", ips, agents, store.HistoryCap+1, store.HistoryCap)
+	}
+	var desks, oldest, seen int
+	if err := db.SQL().QueryRowContext(ctx, `SELECT COALESCE(SUM(value IN ('192.0.2.10', 'Yealink SIP-T46S')), 0), COALESCE(SUM(value IN ('100.64.0.0', 'friendly-scanner/0')), 0),
+		COALESCE(SUM(value = '100.64.0.1'), 0) FROM registration_history WHERE extension = '1001'`).Scan(&desks, &oldest, &seen); err != nil {
+		t.Fatal(err)
+	}
+	if desks != 2 || oldest != 0 || seen != 1 {
+		t.Errorf("after the prune: the desk phone's values %d of 2, the flood's oldest %d of 0, the one seen again %d of 1", desks, oldest, seen)
+	}
+}
