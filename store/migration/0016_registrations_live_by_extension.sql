@@ -1,4 +1,4 @@
--- 0015: an extension's live contacts, found without reading the others.
+-- 0016: an extension's live contacts, found without reading the others.
 -- A registration's write judges against them and its history; through
 -- registrations_live it read every extension's live contacts, through
 -- registrations_ext all of its own, removed ones kept a day included (a
