@@ -258,7 +258,14 @@ func oneADay(t *testing.T, db *store.DB) {
 // nADay creates account acme with a quota of n new lines a day.
 func nADay(t *testing.T, db *store.DB, n int) {
 	t.Helper()
-	a, err := store.NewAccount("acme", "GB", "GBP")
+	quotaAccount(t, db, "acme", n)
+}
+
+// quotaAccount creates account id with a quota of n new lines a day (0:
+// none).
+func quotaAccount(t *testing.T, db *store.DB, id string, n int) {
+	t.Helper()
+	a, err := store.NewAccount(id, "GB", "GBP")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,13 +285,7 @@ func TestUndoCreateAfterMove(t *testing.T) {
 	ctx := context.Background()
 	now := time.Unix(time.Now().Unix(), 0)
 	oneADay(t, db)
-	other, err := store.NewAccount("other", "GB", "GBP")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.CreateAccount(ctx, other); err != nil {
-		t.Fatal(err)
-	}
+	quotaAccount(t, db, "other", 0)
 	add := func(name string) error {
 		return db.CreateExtensionWithinQuota(ctx, &tollguard.Extension{Name: name, Account: "acme", Managed: true, CreatedAt: now}, now)
 	}

@@ -61,13 +61,7 @@ func TestMoveBackIsNoNewLine(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now()
 	oneADay(t, db)
-	other, err := store.NewAccount("other", "GB", "GBP")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.CreateAccount(ctx, other); err != nil {
-		t.Fatal(err)
-	}
+	quotaAccount(t, db, "other", 0)
 	e := &tollguard.Extension{Name: "3001", Account: "acme", Managed: true, CreatedAt: now.Add(-time.Hour)}
 	if err := db.CreateExtensionWithinQuota(ctx, e, now); err != nil {
 		t.Fatal(err)

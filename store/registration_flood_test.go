@@ -63,14 +63,7 @@ func TestRegistrationFloodStaysBounded(t *testing.T) {
 	register(laptop)
 	register(desk(1, t0))
 
-	rows := func(kind string) int {
-		t.Helper()
-		var n int
-		if err := db.SQL().QueryRowContext(ctx, `SELECT COUNT(*) FROM registration_history WHERE extension = '1001' AND kind = ?`, kind).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
+	rows := func(kind string) int { t.Helper(); return historyRows(t, db, "1001", kind) }
 	at := t0
 	for i := 0; i < flood; i++ {
 		at = t0.Add(time.Duration(i+1) * time.Second)
@@ -198,14 +191,7 @@ func TestHistoryFloodedBeforeTheCapTrimmedInBatches(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	rows := func(kind string) int {
-		t.Helper()
-		var n int
-		if err := db.SQL().QueryRowContext(ctx, `SELECT COUNT(*) FROM registration_history WHERE extension = '1001' AND kind = ?`, kind).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
+	rows := func(kind string) int { t.Helper(); return historyRows(t, db, "1001", kind) }
 	back := regContact("1001", "sip:1001@192.0.2.10:5061", "192.0.2.10", "Yealink SIP-T46S", t0)
 	h, err := db.ObserveContact(ctx, back)
 	if err != nil {
@@ -242,4 +228,14 @@ func TestHistoryFloodedBeforeTheCapTrimmedInBatches(t *testing.T) {
 	if desks != 2 || oldest != 0 || seen != 1 {
 		t.Errorf("after the prune: the desk phone's values %d of 2, the flood's oldest %d of 0, the one seen again %d of 1", desks, oldest, seen)
 	}
+}
+
+// historyRows counts ext's registration history values of kind.
+func historyRows(t *testing.T, db *store.DB, ext, kind string) int {
+	t.Helper()
+	var n int
+	if err := db.SQL().QueryRowContext(context.Background(), `SELECT COUNT(*) FROM registration_history WHERE extension = ? AND kind = ?`, ext, kind).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
