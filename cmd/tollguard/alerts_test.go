@@ -370,15 +370,7 @@ func TestAlertsJSONEvidenceTimes(t *testing.T) {
 		FirstSeen string `json:"first_seen"`
 		Evidence  []occ  `json:"evidence"`
 	}
-	var list []view
-	var one view
-	if err := json.Unmarshal([]byte(c.ok("alerts", "--since", "3000d", "--json")), &list); err != nil || len(list) != 1 {
-		t.Fatalf("alerts --json: %v %+v", err, list)
-	}
-	if err := json.Unmarshal([]byte(c.ok("alerts", "show", fmt.Sprint(id), "--json")), &one); err != nil {
-		t.Fatal(err)
-	}
-	for name, v := range map[string]view{"alerts --json": list[0], "alerts show --json": one} {
+	for name, v := range alertJSONViews[view](t, c, id) {
 		got := fmt.Sprint(v.FirstSeen, " ", v.Evidence)
 		want := "2026-03-02T10:04:05Z [{2026-03-02T10:04:05Z map[calls:10]} {2026-03-02T10:05:05Z map[calls:11]}]"
 		if got != want {
@@ -413,17 +405,24 @@ func TestAlertsShowNamesEachNewAddress(t *testing.T) {
 	type view struct {
 		Values []string `json:"values"`
 	}
-	var list []view
-	var one view
+	for name, v := range alertJSONViews[view](t, c, id) {
+		if got := strings.Join(v.Values, ", "); got != "10.1.0.5, 203.0.113.66, 10.1.0.9" {
+			t.Errorf("%s: values %q", name, v.Values)
+		}
+	}
+}
+
+// alertJSONViews reads the one alert, id, as `alerts --json` and as
+// `alerts show --json` list it, by the command's name.
+func alertJSONViews[V any](t *testing.T, c *cli, id int64) map[string]V {
+	t.Helper()
+	var list []V
+	var one V
 	if err := json.Unmarshal([]byte(c.ok("alerts", "--since", "3000d", "--json")), &list); err != nil || len(list) != 1 {
 		t.Fatalf("alerts --json: %v %+v", err, list)
 	}
 	if err := json.Unmarshal([]byte(c.ok("alerts", "show", fmt.Sprint(id), "--json")), &one); err != nil {
 		t.Fatal(err)
 	}
-	for name, v := range map[string]view{"alerts --json": list[0], "alerts show --json": one} {
-		if got := strings.Join(v.Values, ", "); got != "10.1.0.5, 203.0.113.66, 10.1.0.9" {
-			t.Errorf("%s: values %q", name, v.Values)
-		}
-	}
+	return map[string]V{"alerts --json": list[0], "alerts show --json": one}
 }
