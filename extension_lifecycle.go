@@ -264,7 +264,7 @@ func (env *AuditEnv) RotatePassword(ctx context.Context, name string) (password,
 		return "", "", fmt.Errorf("read auth %s: %w", authID, err)
 	}
 	if digest := storedDigest(auth); digest != "" {
-		return "", authID, Errorf(ECONFLICT, "auth %s holds a stored %s, which Asterisk checks instead of any password and which ARI cannot clear; "+
+		return "", authID, Errorf(ECONFLICT, "auth %s holds a stored %s, which Asterisk checks instead of the password for that digest's algorithm, which a new password would not change, and which ARI cannot clear; "+
 			"remove %s from that auth (pjsip.conf or astdb, then reload res_pjsip) and rotate again; nothing was changed", authID, digest, digest)
 	}
 	pw, err := env.newPassword(name, env.Settings.WithDefaults())
@@ -361,19 +361,23 @@ func (env *AuditEnv) putPassword(ctx context.Context, id string, fields []Config
 		ErrorMessage(err), id)}}
 }
 
-// storedDigest names the attribute in which auth keeps a stored digest
-// ("md5_cred", "password_digest"), "" if none. Asterisk checks such a
-// digest instead of any password, so a new password alone would change
-// nothing and the old credential keep working. Whether an empty value in
-// an ARI PUT clears the digest depends on the field's handler, which the
-// recordings do not show, so tollguard does not try: it refuses.
+// storedDigest names the attributes in which auth keeps a stored digest
+// ("md5_cred", "password_digest", "md5_cred and password_digest"), ""
+// if none. Asterisk 22 shows an MD5 digest in both, whichever of them
+// pjsip.conf used, so both are named. Asterisk checks such a digest
+// instead of the password for its algorithm, so a new password alone
+// would change nothing there and the old credential keep working.
+// Whether an empty value in an ARI PUT clears the digest depends on the
+// field's handler, which the recordings do not show, so tollguard does
+// not try: it refuses.
 func storedDigest(auth ConfigObject) string {
+	var attrs []string
 	for _, digest := range []string{"md5_cred", "password_digest"} {
 		if auth.Get(digest) != "" {
-			return digest
+			attrs = append(attrs, digest)
 		}
 	}
-	return ""
+	return strings.Join(attrs, " and ")
 }
 
 func splitObjectIDs(s string) []string {
