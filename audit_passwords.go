@@ -3,6 +3,8 @@ package tollguard
 import (
 	"context"
 	"crypto/md5"
+	"crypto/sha256"
+	"crypto/sha512"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -15,8 +17,10 @@ import (
 // endpoints reference, read through ARI (the endpoint list gives the
 // endpoints; ARI cannot list auth objects that no endpoint uses). Weak
 // means empty, equal to the username or extension, on the default list,
-// shorter than PasswordMinLength, or under the zxcvbn score threshold.
-// With apply it rotates weak ones to generated passwords.
+// shorter than PasswordMinLength, or under the zxcvbn score threshold;
+// a stored digest (md5_cred, password_digest) is weak when it is the
+// digest of a guessable password (judgeDigests). With apply it rotates
+// weak passwords to generated ones, except beside a stored digest.
 type PasswordsAudit struct{}
 
 func (PasswordsAudit) Name() string { return "passwords" }
@@ -120,59 +124,27 @@ func (r *auditRun) judgeAuth(ctx context.Context, ext, id string, s AuditSetting
 		return fmt.Errorf("read auth %s: %w", id, err)
 	}
 	subj := auditExtSubject(ext)
-	realm, realmNote, realmFrom := auth.Get("realm"), "", "auth"
-	if realm == "" && auth.Get("md5_cred") != "" {
-		realm, realmNote, realmFrom = dr.get(ctx, r.env)
-	}
-	if what := weakMD5Cred(auth, ext, realm, s, known); what != "" {
-		// Asterisk checks the digest, whatever the password says.
-		r.find(AuditFinding{Check: AuditCheckWeakPassword, Severity: SeverityCritical, Subject: subj, Extension: ext,
-			Message: fmt.Sprintf("the md5_cred of auth %s is the digest of %s (realm %s): SIP scanners guess such passwords within minutes, and a digest hides nothing from them; "+
-				"remove md5_cred from the auth (pjsip.conf or astdb, then reload res_pjsip), then run `tollguard ext rotate-password %s` and update the phone%s", id, what, realm, ext, realmNote),
-			Evidence: map[string]any{"auth": id, "username": auth.Get("username"), "realm": realm, "realm_from": realmFrom, "reasons": []string{"md5_cred of " + what}}})
+	// Asterisk 22 treats userpass and md5 as digest: the stored digests,
+	// not auth_type, say what it checks. Others (google_oauth) hold none.
+	if t := auth.Get("auth_type"); t != "" && t != "userpass" && t != "md5" && t != "digest" {
+		r.find(AuditFinding{Check: AuditCheckWeakPassword, Severity: SeverityInfo, Subject: subj, Extension: ext,
+			Message: fmt.Sprintf("auth %s uses auth_type=%s, so its password cannot be judged", id, t)})
 		return nil
 	}
-	// auth_type=digest (Asterisk 22) with no stored digest checks the
-	// plain password, as userpass does.
-	digest := storedDigest(auth)
-	if t := auth.Get("auth_type"); t != "" && t != "userpass" && !(t == "digest" && digest == "") {
-		msg := fmt.Sprintf("auth %s uses auth_type=%s, so its password cannot be judged", id, t)
-		if auth.Get("md5_cred") != "" {
-			// Only what weakMD5Cred tries: no proof the password is strong.
-			msg += fmt.Sprintf("; its md5_cred is the digest of none of the passwords the audit tries (empty, the username, the extension, the line's names, the default list) in realm %s%s", realm, realmNote)
-		}
-		r.find(AuditFinding{Check: AuditCheckWeakPassword, Severity: SeverityInfo, Subject: subj, Extension: ext, Message: msg})
-		return nil
+	if len(authDigests(auth)) > 0 {
+		return r.judgeDigests(ctx, ext, id, auth, s, known, dr)
 	}
 	why := PasswordWeakness(auth.Get("password"), auth.Get("username"), ext, s, known...)
 	if len(why) == 0 {
 		// A weak one is reported, and rotated, on its own.
-		if digest == "" {
-			byPassword[auth.Get("password")] = append(byPassword[auth.Get("password")], id+" (endpoint "+ext+")")
-		}
+		byPassword[auth.Get("password")] = append(byPassword[auth.Get("password")], id+" (endpoint "+ext+")")
 		return nil
 	}
-	sev := SeverityWarning
-	for _, w := range why {
-		// What scanners try first: the username, the defaults, nothing.
-		if w == "empty" || strings.HasPrefix(w, "equal to") || strings.HasPrefix(w, "a well-known") {
-			sev = SeverityCritical
-		}
-	}
-	todo := fmt.Sprintf("run `tollguard ext rotate-password %s` (or `tollguard audit passwords --apply`) and update the phone", ext)
-	if digest != "" {
-		// Both would refuse: a new password changes nothing while it is there.
-		todo = fmt.Sprintf("auth %s also holds a stored %s, which Asterisk checks instead: remove %s from it (pjsip.conf or astdb, then reload res_pjsip), then rotate the password", id, digest, digest)
-	}
-	r.find(AuditFinding{Check: AuditCheckWeakPassword, Severity: sev, Subject: subj, Extension: ext, Fixable: digest == "",
-		Message:  fmt.Sprintf("SIP password of auth %s is weak: %s; SIP scanners guess such passwords within minutes: %s", id, strings.Join(why, ", "), todo),
+	r.find(AuditFinding{Check: AuditCheckWeakPassword, Severity: passwordSeverity(why), Subject: subj, Extension: ext, Fixable: true,
+		Message: fmt.Sprintf("SIP password of auth %s is weak: %s; SIP scanners guess such passwords within minutes: run `tollguard ext rotate-password %s` (or `tollguard audit passwords --apply`) and update the phone",
+			id, strings.Join(why, ", "), ext),
 		Evidence: map[string]any{"auth": id, "username": auth.Get("username"), "reasons": why}})
 	if !r.apply {
-		return nil
-	}
-	if digest != "" { // a new password would change nothing (storedDigest)
-		r.act(AuditAction{Kind: AuditActRotatePassword, Subject: subj, Message: "not rotated: auth " + id + " also holds a stored " + digest + ", which Asterisk checks instead of the password",
-			Err: "remove " + digest + " from that auth (pjsip.conf or astdb, then reload res_pjsip), then rotate"})
 		return nil
 	}
 	pw, err := env.newPassword(ext, s)
@@ -199,15 +171,296 @@ func (r *auditRun) judgeAuth(ctx context.Context, ext, id string, s AuditSetting
 	return nil
 }
 
-// weakMD5Cred says which guessable password an auth's md5_cred is the
-// digest of in realm (MD5 of "username:realm:password", RFC 2617's
-// HA1), or "" when none.
-func weakMD5Cred(auth ConfigObject, ext, realm string, s AuditSettings, known []string) (what string) {
-	cred := strings.ToLower(strings.TrimSpace(auth.Get("md5_cred")))
-	if cred == "" {
+// passwordSeverity is critical for what scanners try first (the
+// username, the defaults, nothing), else a warning.
+func passwordSeverity(why []string) Severity {
+	for _, w := range why {
+		if w == "empty" || strings.HasPrefix(w, "equal to") || strings.HasPrefix(w, "a well-known") {
+			return SeverityCritical
+		}
+	}
+	return SeverityWarning
+}
+
+// judgeDigests judges an auth holding stored digests. Asterisk 22
+// challenges incoming requests with each algorithm of the auth's
+// supported_algorithms_uas and checks, for each, the stored digest of
+// that algorithm, or the plain password when there is none
+// (ast_sip_auth_get_creds). A caller answers whichever challenge it
+// likes, so every credential in force counts; a weak one not in force is
+// a warning, as removing a digest or offering another algorithm puts it
+// in force. tollguard does not rotate such an auth (storedDigest).
+func (r *auditRun) judgeDigests(ctx context.Context, ext, id string, auth ConfigObject, s AuditSettings, known []string, dr *defaultRealm) error {
+	subj := auditExtSubject(ext)
+	user, pw := auth.Get("username"), auth.Get("password")
+	realm, realmNote, realmFrom := auth.Get("realm"), "", "auth"
+	if realm == "" {
+		realm, realmNote, realmFrom = dr.get(ctx, r.env)
+	}
+	digests := authDigests(auth)
+	offered, shown := uasAlgorithms(auth)
+	checks := map[string]string{}   // algorithm -> the credential checked
+	evChecks := map[string]string{} // the same, by attribute
+	var pwAlgs []string
+	for _, a := range offered {
+		if _, ok := digests[a]; ok {
+			checks[a], evChecks[a] = digestLabel(auth, a), digestAttr(auth, a)
+		} else {
+			checks[a], evChecks[a] = "the password", "password"
+			pwAlgs = append(pwAlgs, a)
+		}
+	}
+	var why []string
+	if pw != "" || len(pwAlgs) > 0 {
+		why = PasswordWeakness(pw, user, ext, s, known...)
+	}
+
+	sev := SeverityInfo
+	raise := func(to Severity) {
+		if to.Rank() > sev.Rank() {
+			sev = to
+		}
+	}
+	var weak, reasons, unjudged []string
+	weakDigestFound, ownPassword := false, false
+	for _, alg := range sortedAlgorithms(digests) {
+		cred, label := digests[alg], digestLabel(auth, alg)
+		inForce := slices.Contains(offered, alg)
+		what, dsev := weakDigest(alg, cred, user, ext, realm, s, known), SeverityCritical
+		ofPassword := pw != "" && ha1(alg, user, realm, pw) == cred
+		if what == "" && ofPassword && len(why) > 0 {
+			what, dsev, ownPassword = "the auth's own password, itself weak ("+strings.Join(why, ", ")+")", passwordSeverity(why), true
+		}
+		switch {
+		case what != "":
+			part := fmt.Sprintf("%s of auth %s is the digest of %s (realm %s)", label, id, what, realm)
+			if !inForce {
+				part += fmt.Sprintf(", though Asterisk does not check it for incoming requests now (%s is not in supported_algorithms_uas), but will once %s is offered", alg, alg)
+				dsev = minSeverity(dsev, SeverityWarning)
+			}
+			weak = append(weak, part)
+			reasons = append(reasons, label+" of "+what)
+			weakDigestFound = true
+			raise(dsev)
+		case inForce && !ofPassword:
+			// Only what weakDigest tries: no proof it is strong.
+			unjudged = append(unjudged, label)
+		}
+	}
+	if len(why) > 0 && !ownPassword {
+		part := fmt.Sprintf("SIP password of auth %s is weak: %s", id, strings.Join(why, ", "))
+		psev := passwordSeverity(why)
+		if len(pwAlgs) == 0 {
+			part += ", though Asterisk does not check it for incoming requests now (each algorithm it challenges with has a stored digest), but will once a digest is removed or another algorithm offered"
+			psev = minSeverity(psev, SeverityWarning)
+		}
+		weak = append(weak, part)
+		reasons = append(reasons, why...)
+		raise(psev)
+	}
+	if len(weak) == 0 && len(unjudged) == 0 {
+		return nil
+	}
+
+	inForce := "Asterisk challenges incoming requests with " + strings.Join(offered, ", ") + " (supported_algorithms_uas)"
+	if !shown {
+		inForce = "Asterisk challenges incoming requests with MD5 (assumed: ARI shows no supported_algorithms_uas, and MD5 is Asterisk's default)"
+	}
+	inForce += " and checks " + joinAnd(groupByCredential(offered, checks))
+	if pw != "" && len(pwAlgs) == 0 {
+		inForce += ", not the password"
+	}
+	unjudgedText := ""
+	if len(unjudged) == 1 {
+		unjudgedText = fmt.Sprintf("%s is the digest of none of the passwords the audit tries (empty, the username, the extension, the line's names, the default list) in realm %s", unjudged[0], realm)
+	} else if len(unjudged) > 1 {
+		unjudgedText = fmt.Sprintf("%s are the digests of none of the passwords the audit tries (empty, the username, the extension, the line's names, the default list) in realm %s", joinAnd(unjudged), realm)
+	}
+	attrs := storedDigest(auth)
+	var msg string
+	if len(weak) == 0 {
+		msg = inForce + "; " + unjudgedText + realmNote
+	} else {
+		msg = strings.Join(weak, "; ") + ": SIP scanners guess such passwords within minutes"
+		if weakDigestFound {
+			msg += ", and a digest hides nothing from them"
+		}
+		msg += "; " + inForce
+		if unjudgedText != "" {
+			msg += "; " + unjudgedText
+		}
+		if weakDigestFound {
+			msg += fmt.Sprintf("; remove %s from the auth (pjsip.conf or astdb, then reload res_pjsip), then run `tollguard ext rotate-password %s` and update the phone", attrs, ext)
+		} else {
+			// rotate-password refuses while a digest is stored.
+			msg += fmt.Sprintf("; a new password alone would leave the stored digests as they are: remove %s from auth %s (pjsip.conf or astdb, then reload res_pjsip), then rotate the password", attrs, id)
+		}
+		msg += realmNote
+	}
+	r.find(AuditFinding{Check: AuditCheckWeakPassword, Severity: sev, Subject: subj, Extension: ext, Message: msg,
+		Evidence: map[string]any{"auth": id, "username": user, "realm": realm, "realm_from": realmFrom, "reasons": reasons,
+			"algorithms": offered, "algorithms_shown": shown, "checks": evChecks}})
+	if r.apply && len(why) > 0 {
+		r.act(AuditAction{Kind: AuditActRotatePassword, Subject: subj, Message: "not rotated: auth " + id + " also holds a stored " + attrs + ", which a new password would not change",
+			Err: "remove " + attrs + " from that auth (pjsip.conf or astdb, then reload res_pjsip), then rotate"})
+	}
+	return nil
+}
+
+func minSeverity(a, b Severity) Severity {
+	if a.Rank() < b.Rank() {
+		return a
+	}
+	return b
+}
+
+// groupByCredential says what Asterisk checks for the algorithms it
+// offers, one phrase per credential in the order offered: "the password
+// for MD5, SHA-512-256".
+func groupByCredential(offered []string, checks map[string]string) []string {
+	var order []string
+	algs := map[string][]string{}
+	for _, a := range offered {
+		c := checks[a]
+		if algs[c] == nil {
+			order = append(order, c)
+		}
+		algs[c] = append(algs[c], a)
+	}
+	out := make([]string, len(order))
+	for i, c := range order {
+		out[i] = c + " for " + strings.Join(algs[c], ", ")
+	}
+	return out
+}
+
+func joinAnd(s []string) string {
+	if len(s) < 2 {
+		return strings.Join(s, "")
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " and " + s[len(s)-1]
+}
+
+// digestAlgorithms are the algorithms of Asterisk 22's password_digest
+// and supported_algorithms_uas (from 20.12, 21.7 and 22.2 on), by their
+// IANA names, which Asterisk matches ignoring case.
+var digestAlgorithms = []string{"MD5", "SHA-256", "SHA-512-256"}
+
+// digestAlgorithm is name as digestAlgorithms spells it, "" if unknown.
+func digestAlgorithm(name string) string {
+	name = strings.TrimSpace(name)
+	for _, a := range digestAlgorithms {
+		if strings.EqualFold(name, a) {
+			return a
+		}
+	}
+	return ""
+}
+
+// ha1 is RFC 7616's H(username:realm:password) in alg, as lower-case
+// hex: what a stored digest holds. "" for an unknown algorithm.
+func ha1(alg, user, realm, pw string) string {
+	in := []byte(user + ":" + realm + ":" + pw)
+	switch alg {
+	case "MD5":
+		sum := md5.Sum(in)
+		return hex.EncodeToString(sum[:])
+	case "SHA-256":
+		sum := sha256.Sum256(in)
+		return hex.EncodeToString(sum[:])
+	case "SHA-512-256":
+		sum := sha512.Sum512_256(in)
+		return hex.EncodeToString(sum[:])
+	}
+	return ""
+}
+
+// authDigests returns auth's stored digests by algorithm, in lower-case
+// hex. ARI shows them as Asterisk 22 keeps them: password_digest lists
+// each as "ALG:hex" (comma-separated; one without "ALG:" is MD5), and
+// md5_cred, which fills the same MD5 slot, shows the MD5 one again.
+// An algorithm Asterisk does not know keeps its name, and is never
+// judged.
+func authDigests(auth ConfigObject) map[string]string {
+	out := map[string]string{}
+	for _, spec := range strings.Split(auth.Get("password_digest"), ",") {
+		if spec = strings.TrimSpace(spec); spec == "" {
+			continue
+		}
+		alg, cred := "MD5", spec
+		if a, c, ok := strings.Cut(spec, ":"); ok {
+			alg, cred = strings.TrimSpace(a), c
+			if known := digestAlgorithm(a); known != "" {
+				alg = known
+			}
+		}
+		out[alg] = strings.ToLower(strings.TrimSpace(cred))
+	}
+	if c := strings.ToLower(strings.TrimSpace(auth.Get("md5_cred"))); c != "" {
+		out["MD5"] = c
+	}
+	return out
+}
+
+// sortedAlgorithms returns digests' algorithms, known ones first in
+// digestAlgorithms' order.
+func sortedAlgorithms(digests map[string]string) []string {
+	var out, other []string
+	for _, a := range digestAlgorithms {
+		if _, ok := digests[a]; ok {
+			out = append(out, a)
+		}
+	}
+	for a := range digests {
+		if !slices.Contains(digestAlgorithms, a) {
+			other = append(other, a)
+		}
+	}
+	sort.Strings(other)
+	return append(out, other...)
+}
+
+// uasAlgorithms returns the algorithms Asterisk challenges incoming
+// requests with for auth, in its order. ARI shows the list in force
+// (supported_algorithms_uas, filled from [global]'s
+// default_auth_algorithms_uas when the auth sets none: the recorded auths
+// set none and show MD5). shown is false when ARI shows none (Asterisk
+// before 20.12, 21.7 and 22.2): MD5, the default, is assumed.
+func uasAlgorithms(auth ConfigObject) (algs []string, shown bool) {
+	for _, n := range strings.Split(auth.Get("supported_algorithms_uas"), ",") {
+		if a := digestAlgorithm(n); a != "" && !slices.Contains(algs, a) {
+			algs = append(algs, a)
+		}
+	}
+	if len(algs) == 0 {
+		return []string{"MD5"}, false
+	}
+	return algs, true
+}
+
+// digestLabel names auth's stored digest of alg as an admin finds it in
+// ARI's answer: "the md5_cred", "the SHA-256 digest in password_digest".
+func digestLabel(auth ConfigObject, alg string) string {
+	if attr := digestAttr(auth, alg); attr == "md5_cred" {
+		return "the md5_cred"
+	}
+	return "the " + alg + " digest in password_digest"
+}
+
+// digestAttr is the attribute ARI shows auth's digest of alg in.
+func digestAttr(auth ConfigObject, alg string) string {
+	if alg == "MD5" && auth.Get("md5_cred") != "" {
+		return "md5_cred"
+	}
+	return "password_digest"
+}
+
+// weakDigest says which guessable password cred, a stored digest of
+// algorithm alg, is the digest of in realm, or "" when none.
+func weakDigest(alg, cred, user, ext, realm string, s AuditSettings, known []string) (what string) {
+	if cred == "" || digestAlgorithm(alg) == "" {
 		return ""
 	}
-	user := auth.Get("username")
 	type guess struct{ pw, what string }
 	guesses := []guess{{"", "an empty password"}, {user, "the username"}, {ext, "the extension"}}
 	for _, d := range s.WithDefaults().PasswordDefaults {
@@ -219,8 +472,7 @@ func weakMD5Cred(auth ConfigObject, ext, realm string, s AuditSettings, known []
 		}
 	}
 	for _, g := range guesses {
-		sum := md5.Sum([]byte(user + ":" + realm + ":" + g.pw))
-		if hex.EncodeToString(sum[:]) == cred {
+		if ha1(alg, user, realm, g.pw) == cred {
 			return g.what
 		}
 	}

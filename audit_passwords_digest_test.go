@@ -63,6 +63,107 @@ func (h *audHarness) auth22Line(ext string, set map[string]string) {
 
 const strongPW = "k7Qp-x2Lm9.vR4tZ8wNc"
 
+// Asterisk 22 (20.12, 21.7, 22.2 on) keeps SHA-256 and SHA-512-256
+// digests in password_digest ("ALG:hex"), and checks the one of the
+// algorithm it challenges with instead of a password: one of a
+// guessable password is as weak as that password.
+func TestPasswordsAuditSHADigests(t *testing.T) {
+	h := newAudHarness(t)
+	h.fake.SetObject("global", "global", tollguard.ConfigObject{{Attribute: "type", Value: "global"}, {Attribute: "default_realm", Value: "pbx.example"}}, false)
+	// The username, in [global]'s default_realm.
+	h.auth22Line("0920", map[string]string{"password_digest": "SHA-256:" + digestHA1("SHA-256", "0920", "pbx.example", "0920"), "supported_algorithms_uas": "SHA-256"})
+	// A default, in the auth's own realm; the algorithm name as
+	// pjsip.conf may spell it (Asterisk ignores case).
+	h.auth22Line("0921", map[string]string{"realm": "sip.example", "password_digest": "sha-512-256:" + digestHA1("SHA-512-256", "0921", "sip.example", "1234"), "supported_algorithms_uas": "SHA-512-256"})
+	// Several digests: the MD5 one is strong, the SHA-256 one weak.
+	h.auth22Line("0922", map[string]string{
+		"md5_cred":                 digestHA1("MD5", "0922", "pbx.example", strongPW),
+		"password_digest":          "MD5:" + digestHA1("MD5", "0922", "pbx.example", strongPW) + ",SHA-256:" + digestHA1("SHA-256", "0922", "pbx.example", "password"),
+		"supported_algorithms_uas": "SHA-256,MD5"})
+	// Strong as far as the audit can tell: only info.
+	h.auth22Line("0923", map[string]string{"password_digest": "SHA-256:" + digestHA1("SHA-256", "0923", "pbx.example", strongPW), "supported_algorithms_uas": "SHA-256"})
+
+	run := h.run(tollguard.PasswordsAudit{}, true)
+	for _, c := range []struct{ ext, sev, want string }{
+		{"0920", "critical", "the SHA-256 digest in password_digest of auth 0920 is the digest of the username (realm pbx.example)"},
+		{"0921", "critical", "the SHA-512-256 digest in password_digest of auth 0921 is the digest of a well-known default password (realm sip.example)"},
+		{"0922", "critical", "the SHA-256 digest in password_digest of auth 0922 is the digest of a well-known default password (realm pbx.example)"},
+		{"0923", "info", "none of the passwords the audit tries (empty, the username, the extension, the line's names, the default list) in realm pbx.example"},
+	} {
+		f := audFinding(t, run, "weak_password", "ext:"+c.ext)
+		if string(f.Severity) != c.sev || !strings.Contains(f.Message, c.want) || f.Fixable {
+			t.Errorf("%s: %s fixable %v %q", c.ext, f.Severity, f.Fixable, f.Message)
+		}
+	}
+	if f := audFinding(t, run, "weak_password", "ext:0920"); !strings.Contains(f.Message, "remove password_digest") || f.Evidence["realm_from"] != "default_realm" {
+		t.Errorf("0920: %q %v", f.Message, f.Evidence)
+	}
+	// Which credential is checked for which algorithm.
+	if f := audFinding(t, run, "weak_password", "ext:0922"); !strings.Contains(f.Message, "Asterisk challenges incoming requests with SHA-256, MD5 (supported_algorithms_uas) and checks the SHA-256 digest in password_digest for SHA-256 and the md5_cred for MD5") ||
+		!strings.Contains(f.Message, "remove md5_cred and password_digest") {
+		t.Errorf("0922: %q", f.Message)
+	}
+	for _, w := range h.writes() {
+		if strings.Contains(w, "/092") {
+			t.Errorf("wrote to a digest auth: %s", w)
+		}
+	}
+}
+
+// A plain password and a digest together: Asterisk checks, for each
+// algorithm it challenges with, the stored digest of that algorithm,
+// and the password only for one without.
+func TestPasswordsAuditDigestInForce(t *testing.T) {
+	h := newAudHarness(t)
+	// A strong password, but a SHA-256 digest of the username: the
+	// digest is in force for SHA-256.
+	h.auth22Line("0930", map[string]string{"password": strongPW, "password_digest": "SHA-256:" + digestHA1("SHA-256", "0930", "asterisk", "0930"), "supported_algorithms_uas": "SHA-256,MD5"})
+	// A weak password, checked for MD5, beside a strong SHA-256 digest.
+	h.auth22Line("0931", map[string]string{"password": "1234", "password_digest": "SHA-256:" + digestHA1("SHA-256", "0931", "asterisk", strongPW), "supported_algorithms_uas": "SHA-256,MD5"})
+	// A weak password that Asterisk does not check: MD5 alone is
+	// offered, and it has a (strong) MD5 digest.
+	h.auth22Line("0932", map[string]string{"password": "1234", "md5_cred": digestHA1("MD5", "0932", "asterisk", strongPW), "password_digest": "MD5:" + digestHA1("MD5", "0932", "asterisk", strongPW), "supported_algorithms_uas": "MD5"})
+	// A digest of the auth's own password, which is weak (short) but on
+	// no list.
+	h.auth22Line("0933", map[string]string{"password": "Xq7#pv", "password_digest": "SHA-256:" + digestHA1("SHA-256", "0933", "asterisk", "Xq7#pv"), "supported_algorithms_uas": "SHA-256"})
+	// A digest of the auth's own strong password: nothing to say.
+	h.auth22Line("0934", map[string]string{"password": strongPW, "password_digest": "SHA-256:" + digestHA1("SHA-256", "0934", "asterisk", strongPW), "supported_algorithms_uas": "SHA-256,MD5"})
+
+	run := h.run(tollguard.PasswordsAudit{}, false)
+	if _, ok := audFindingOK(run, "weak_password", "ext:0934"); ok {
+		t.Errorf("0934 reported: %q", audFindings(run))
+	}
+	for _, c := range []struct {
+		ext, sev string
+		want     []string
+	}{
+		{"0930", "critical", []string{"the SHA-256 digest in password_digest of auth 0930 is the digest of the username (realm asterisk)",
+			"checks the SHA-256 digest in password_digest for SHA-256 and the password for MD5"}},
+		{"0931", "critical", []string{"SIP password of auth 0931 is weak: a well-known default password",
+			"checks the SHA-256 digest in password_digest for SHA-256 and the password for MD5",
+			"the SHA-256 digest in password_digest is the digest of none of the passwords the audit tries"}},
+		{"0932", "warning", []string{"SIP password of auth 0932 is weak: a well-known default password",
+			"Asterisk does not check it for incoming requests now",
+			"checks the md5_cred for MD5"}},
+		{"0933", "warning", []string{"the SHA-256 digest in password_digest of auth 0933 is the digest of the auth's own password, itself weak (shorter than 12 characters (6)"}},
+	} {
+		f := audFinding(t, run, "weak_password", "ext:"+c.ext)
+		if string(f.Severity) != c.sev || f.Fixable {
+			t.Errorf("%s: %s fixable %v %q", c.ext, f.Severity, f.Fixable, f.Message)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(f.Message, w) {
+				t.Errorf("%s: %q lacks %q", c.ext, f.Message, w)
+			}
+		}
+		// Nothing says a digest is the one checked "instead" of the
+		// password when the password is checked too.
+		if c.ext == "0931" && strings.Contains(f.Message, "instead") {
+			t.Errorf("%s: %q", c.ext, f.Message)
+		}
+	}
+}
+
 // Asterisk 22 shows an MD5 digest in md5_cred and password_digest
 // alike, whichever pjsip.conf set: the refusal names both, or the admin
 // may look for a line that is not there.

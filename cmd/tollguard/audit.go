@@ -41,9 +41,12 @@ once when the previous successful run of its audit did not find it.
   passwords  weak SIP passwords of every PJSIP auth the endpoints use, by
              zxcvbn (min_score 3, also with the line's own number and
              names taken out: 1001pass1001) and rules (username,
-             extension, default list, shorter than 12); md5_creds of such
-             passwords; one password on several auths. --apply rotates
-             the weak ones.
+             extension, default list, shorter than 12); stored digests
+             of such passwords (md5_cred; password_digest's MD5, SHA-256,
+             SHA-512-256), saying which credential Asterisk checks for
+             each algorithm in supported_algorithms_uas; one password on
+             several auths. --apply rotates the weak ones, except on an
+             auth with a stored digest.
   quotas     endpoints created outside tollguard, accounts over their
              max_extensions or max_created_per_day, and bursts of new
              extensions. --apply blocks the newest beyond each quota.
