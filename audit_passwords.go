@@ -247,7 +247,9 @@ func (r *auditRun) judgeDigests(ctx context.Context, ext, id string, auth Config
 			unjudged = append(unjudged, label)
 		}
 	}
-	if len(why) > 0 && !ownPassword {
+	// A digest of the password does not stand for the password where
+	// Asterisk checks the password itself.
+	if len(why) > 0 && (!ownPassword || len(pwAlgs) > 0) {
 		part := fmt.Sprintf("SIP password of auth %s is weak: %s", id, strings.Join(why, ", "))
 		psev := passwordSeverity(why)
 		if len(pwAlgs) == 0 {

@@ -177,3 +177,18 @@ func TestRotatePasswordNamesEveryDigestAttribute(t *testing.T) {
 		t.Errorf("rotation: %v, writes %q", err, h.writes())
 	}
 }
+
+// A digest of the auth's own weak password, of an algorithm not
+// offered, does not hide that the password itself is checked.
+func TestPasswordsAuditOwnPasswordDigestNotOffered(t *testing.T) {
+	h := newAudHarness(t)
+	// "PASSWORD" is on the default list (ignoring case), but its digest
+	// is none of the guesses: only the own-password match finds it.
+	h.auth22Line("0950", map[string]string{"password": "PASSWORD", "password_digest": "SHA-256:" + digestHA1("SHA-256", "0950", "asterisk", "PASSWORD"), "supported_algorithms_uas": "MD5"})
+	run := h.run(tollguard.PasswordsAudit{}, false)
+	f := audFinding(t, run, "weak_password", "ext:0950")
+	if f.Severity != tollguard.SeverityCritical || !strings.Contains(f.Message, "SIP password of auth 0950 is weak: a well-known default password") ||
+		!strings.Contains(f.Message, "checks the password for MD5") {
+		t.Errorf("0950: %s %q", f.Severity, f.Message)
+	}
+}
