@@ -135,17 +135,17 @@ func TestPasswordsAudit(t *testing.T) {
 	// plain password: it is judged.
 	h.fake.SetObject("auth", "0901", tollguard.ConfigObject{{Attribute: "auth_type", Value: "digest"}, {Attribute: "username", Value: "0901"}, {Attribute: "password", Value: "1234"}, {Attribute: "password_digest", Value: ""}}, true)
 	h.fake.SetObject("endpoint", "0901", tollguard.ConfigObject{{Attribute: "context", Value: "from-internal"}, {Attribute: "auth", Value: "0901"}}, true)
-	// userpass with a leftover md5 digest: Asterisk 22 checks the digest
-	// for MD5, the only algorithm offered, not the weak password, which
-	// is a warning (in force once the digest goes); a new password would
-	// change nothing, so it is not rotated.
+	// userpass with a leftover md5 digest and no supported_algorithms_uas
+	// (Asterisk before 22.2): the weak password is what Asterisk checks,
+	// critical; a new password would not change the digest, which an
+	// upgrade puts in force, so it is not rotated.
 	h.fake.SetObject("auth", "0903", tollguard.ConfigObject{{Attribute: "auth_type", Value: "userpass"}, {Attribute: "username", Value: "0903"}, {Attribute: "password", Value: "1234"}, {Attribute: "md5_cred", Value: "81dc9bdb52d04dc20036dbd8313ed055"}}, true)
 	h.fake.SetObject("endpoint", "0903", tollguard.ConfigObject{{Attribute: "context", Value: "from-internal"}, {Attribute: "auth", Value: "0903"}}, true)
 
 	run := h.run(tollguard.PasswordsAudit{}, false)
 	// The recordings: 1001 "Str0ng!Pass-1001" passes, 1002 "1234" and
 	// 1003 "password" are defaults; 1009 was generated.
-	want := []string{"weak_password ext:0900 critical", "weak_password ext:0901 critical", "weak_password ext:0903 warning", "weak_password ext:1002 critical", "weak_password ext:1003 critical", "weak_password ext:trunk info"}
+	want := []string{"weak_password ext:0900 critical", "weak_password ext:0901 critical", "weak_password ext:0903 critical", "weak_password ext:1002 critical", "weak_password ext:1003 critical", "weak_password ext:trunk info"}
 	if got := audFindings(run); !reflect.DeepEqual(got, want) {
 		t.Fatalf("findings %q, want %q", got, want)
 	}

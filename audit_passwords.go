@@ -199,11 +199,17 @@ func (r *auditRun) judgeDigests(ctx context.Context, ext, id string, auth Config
 	}
 	digests := authDigests(auth)
 	offered, shown := uasAlgorithms(auth)
+	// Without supported_algorithms_uas ARI is Asterisk before 20.12, 21.7
+	// and 22.2, which picks the credential by auth_type, not by what is
+	// stored (res_pjsip_authenticator_digest.c digest_lookup): md5_cred
+	// with md5, the password with userpass, a leftover md5_cred unused.
+	authType := auth.Get("auth_type")
+	legacy := !shown && authType != "digest"
 	checks := map[string]string{}   // algorithm -> the credential checked
 	evChecks := map[string]string{} // the same, by attribute
 	var pwAlgs []string
 	for _, a := range offered {
-		if _, ok := digests[a]; ok {
+		if _, ok := digests[a]; ok && (!legacy || authType == "md5") {
 			checks[a], evChecks[a] = digestLabel(auth, a), digestAttr(auth, a)
 		} else {
 			checks[a], evChecks[a] = "the password", "password"
@@ -225,7 +231,7 @@ func (r *auditRun) judgeDigests(ctx context.Context, ext, id string, auth Config
 	weakDigestFound, ownPassword := false, false
 	for _, alg := range sortedAlgorithms(digests) {
 		cred, label := digests[alg], digestLabel(auth, alg)
-		inForce := slices.Contains(offered, alg)
+		inForce := checks[alg] == label
 		what, dsev := weakDigest(alg, cred, user, ext, realm, s, known), SeverityCritical
 		ofPassword := pw != "" && ha1(alg, user, realm, pw) == cred
 		if what == "" && ofPassword && len(why) > 0 {
@@ -234,7 +240,11 @@ func (r *auditRun) judgeDigests(ctx context.Context, ext, id string, auth Config
 		switch {
 		case what != "":
 			part := fmt.Sprintf("%s of auth %s is the digest of %s (realm %s)", label, id, what, realm)
-			if !inForce {
+			if !inForce && legacy && alg == "MD5" {
+				part += fmt.Sprintf(", though Asterisk does not check it for incoming requests now (with auth_type=%s, Asterisk before 20.12, 21.7 and 22.2 checks the password, not md5_cred), "+
+					"but will once auth_type is md5, or once Asterisk is upgraded (20.12, 21.7, 22.2 and later check a stored digest instead of the password)", authType)
+				dsev = minSeverity(dsev, SeverityWarning)
+			} else if !inForce {
 				part += fmt.Sprintf(", though Asterisk does not check it for incoming requests now (%s is not in supported_algorithms_uas), but will once %s is offered", alg, alg)
 				dsev = minSeverity(dsev, SeverityWarning)
 			}
@@ -252,7 +262,10 @@ func (r *auditRun) judgeDigests(ctx context.Context, ext, id string, auth Config
 	if len(why) > 0 && (!ownPassword || len(pwAlgs) > 0) {
 		part := fmt.Sprintf("SIP password of auth %s is weak: %s", id, strings.Join(why, ", "))
 		psev := passwordSeverity(why)
-		if len(pwAlgs) == 0 {
+		if len(pwAlgs) == 0 && legacy {
+			part += ", though Asterisk does not check it for incoming requests now (with auth_type=md5, Asterisk before 20.12, 21.7 and 22.2 checks md5_cred alone), but will once auth_type is userpass and md5_cred is removed"
+			psev = minSeverity(psev, SeverityWarning)
+		} else if len(pwAlgs) == 0 {
 			part += ", though Asterisk does not check it for incoming requests now (each algorithm it challenges with has a stored digest), but will once a digest is removed or another algorithm offered"
 			psev = minSeverity(psev, SeverityWarning)
 		}
@@ -265,7 +278,9 @@ func (r *auditRun) judgeDigests(ctx context.Context, ext, id string, auth Config
 	}
 
 	inForce := "Asterisk challenges incoming requests with " + strings.Join(offered, ", ") + " (supported_algorithms_uas)"
-	if !shown {
+	if legacy {
+		inForce = "Asterisk challenges incoming requests with MD5 (ARI shows no supported_algorithms_uas, as before Asterisk 20.12, 21.7 and 22.2, which offer MD5 alone and check md5_cred only with auth_type=md5)"
+	} else if !shown {
 		inForce = "Asterisk challenges incoming requests with MD5 (assumed: ARI shows no supported_algorithms_uas, and MD5 is Asterisk's default)"
 	}
 	inForce += " and checks " + joinAnd(groupByCredential(offered, checks))

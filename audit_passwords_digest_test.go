@@ -192,3 +192,43 @@ func TestPasswordsAuditOwnPasswordDigestNotOffered(t *testing.T) {
 		t.Errorf("0950: %s %q", f.Severity, f.Message)
 	}
 }
+
+// ARI without supported_algorithms_uas is Asterisk before 20.12, 21.7
+// and 22.2, which has no password_digest and picks the credential by
+// auth_type (res_pjsip_authenticator_digest.c digest_lookup): userpass
+// checks the password whatever md5_cred holds, md5 checks md5_cred.
+func TestPasswordsAuditDigestBefore222(t *testing.T) {
+	h := newAudHarness(t)
+	legacy := func(ext, authType, pw, cred string) {
+		h.fake.SetObject("auth", ext, tollguard.ConfigObject{{Attribute: "auth_type", Value: authType}, {Attribute: "username", Value: ext},
+			{Attribute: "password", Value: pw}, {Attribute: "md5_cred", Value: cred}, {Attribute: "realm", Value: ""}}, true)
+		h.fake.SetObject("endpoint", ext, tollguard.ConfigObject{{Attribute: "context", Value: "from-internal"}, {Attribute: "auth", Value: ext}}, true)
+	}
+	// userpass: the weak password is what Asterisk checks.
+	legacy("0960", "userpass", "1234", digestHA1("MD5", "0960", "asterisk", strongPW))
+	// md5: the password is not checked, the strong md5_cred is.
+	legacy("0961", "md5", "1234", digestHA1("MD5", "0961", "asterisk", strongPW))
+	// userpass with a strong password: a weak md5_cred is unused until
+	// auth_type=md5, or an upgrade that checks it before the password.
+	legacy("0962", "userpass", strongPW, digestHA1("MD5", "0962", "asterisk", "0962"))
+
+	run := h.run(tollguard.PasswordsAudit{}, false)
+	for _, c := range []struct {
+		ext, sev string
+		want     []string
+	}{
+		{"0960", "critical", []string{"SIP password of auth 0960 is weak: a well-known default password", "checks the password for MD5"}},
+		{"0961", "warning", []string{"SIP password of auth 0961 is weak", "checks the md5_cred for MD5, not the password"}},
+		{"0962", "warning", []string{"the md5_cred of auth 0962 is the digest of the username (realm asterisk)", "auth_type=md5", "checks the password for MD5"}},
+	} {
+		f := audFinding(t, run, "weak_password", "ext:"+c.ext)
+		if string(f.Severity) != c.sev || f.Fixable {
+			t.Errorf("%s: %s fixable %v %q", c.ext, f.Severity, f.Fixable, f.Message)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(f.Message, w) {
+				t.Errorf("%s: %q lacks %q", c.ext, f.Message, w)
+			}
+		}
+	}
+}
