@@ -309,13 +309,16 @@ type AuditStore interface {
 	// CreateExtensionWithinQuota inserts e unless its account already
 	// has MaxExtensions extensions or created MaxCreatedPerDay in the 24 h
 	// before now (EQUOTA), in one transaction, so that two parallel
-	// `ext add` cannot both slip under the quota.
-	CreateExtensionWithinQuota(ctx context.Context, e *Extension, now time.Time) error
+	// `ext add` cannot both slip under the quota. It returns the id of
+	// e's creation record, 0 for an unmanaged line.
+	CreateExtensionWithinQuota(ctx context.Context, e *Extension, now time.Time) (creation int64, err error)
 	UpdateExtension(ctx context.Context, name string, fn func(e *Extension) error) (*Extension, error)
 	DeleteExtension(ctx context.Context, name string) error
 	// UndoCreateExtension is DeleteExtension for a line whose creation
-	// failed: its creation record goes too, as nothing was created.
-	UndoCreateExtension(ctx context.Context, name string) error
+	// failed: its creation record goes too, as nothing was created. It
+	// removes only the row of that creation: ENOTFOUND when the name has
+	// no row any more, ECONFLICT when its row is another one.
+	UndoCreateExtension(ctx context.Context, name string, creation int64) error
 	TouchExtension(ctx context.Context, name string, t int64) error
 	Block(ctx context.Context, b Block) (Block, error)
 	// Blocks lists a subject's block history since a time.

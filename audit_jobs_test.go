@@ -283,7 +283,7 @@ func TestQuotasCountRecordsAsExtAddDoes(t *testing.T) {
 			h.advance(time.Hour)
 			for _, n := range []string{"4001", "4002", "4003"} {
 				e := &tollguard.Extension{Name: n, Account: "acme", CreatedAt: h.clock()}
-				if err := h.db.CreateExtensionWithinQuota(ctx, e, h.clock()); err != nil {
+				if _, err := h.db.CreateExtensionWithinQuota(ctx, e, h.clock()); err != nil {
 					t.Fatalf("ext add %s --no-asterisk: %v", n, err)
 				}
 				h.advance(time.Minute)

@@ -108,7 +108,8 @@ func (env *AuditEnv) AddExtension(ctx context.Context, spec ExtensionSpec) (*New
 	}
 	ext := &Extension{Name: spec.Name, Account: acct.ID, CIDRs: spec.CIDRs, CallerID: spec.CallerID,
 		Description: spec.Description, Managed: !spec.NoAsterisk, CreatedAt: env.now()}
-	if err := env.Store.CreateExtensionWithinQuota(ctx, ext, env.now()); err != nil {
+	creation, err := env.Store.CreateExtensionWithinQuota(ctx, ext, env.now())
+	if err != nil {
 		return nil, err
 	}
 	out := &NewExtension{Extension: ext}
@@ -117,7 +118,7 @@ func (env *AuditEnv) AddExtension(ctx context.Context, spec ExtensionSpec) (*New
 	}
 	pw, err := env.newPassword(spec.Name, s)
 	if err != nil {
-		env.undoAdd(ctx, spec.Name, nil)
+		env.undoAdd(ctx, spec.Name, creation, nil)
 		return nil, err
 	}
 	context := spec.Context
@@ -140,12 +141,16 @@ func (env *AuditEnv) AddExtension(ctx context.Context, spec ExtensionSpec) (*New
 	var created []string
 	for _, st := range steps {
 		if _, err := env.Asterisk.PutConfigObject(ctx, st.typ, spec.Name, st.fields); err != nil {
-			env.undoAdd(ctx, spec.Name, created)
+			undone, clean := env.undoAdd(ctx, spec.Name, creation, created)
 			if ErrorCode(err) == EFORBIDDEN {
-				return nil, Errorf(EFORBIDDEN, "Asterisk refused to create the PJSIP %s %s, so nothing was kept: %s. Or pass --no-asterisk to record the extension in tollguard only.",
-					st.typ, spec.Name, refusal(err))
+				kept := ", so nothing was kept"
+				if !clean {
+					kept = " (" + undone + ")"
+				}
+				return nil, Errorf(EFORBIDDEN, "Asterisk refused to create the PJSIP %s %s%s: %s. Or pass --no-asterisk to record the extension in tollguard only.",
+					st.typ, spec.Name, kept, refusal(err))
 			}
-			return nil, fmt.Errorf("create PJSIP %s %s (rolled back %s): %w", st.typ, spec.Name, listOrNothing(created), err)
+			return nil, fmt.Errorf("create PJSIP %s %s (%s): %w", st.typ, spec.Name, undone, err)
 		}
 		created = append(created, st.typ)
 	}
@@ -164,18 +169,53 @@ func listOrNothing(created []string) string {
 	return strings.Join(created, ", ")
 }
 
-// undoAdd deletes what a failed AddExtension created, newest first,
-// and the store row.
-func (env *AuditEnv) undoAdd(ctx context.Context, name string, created []string) {
+// undoAdd deletes what a failed AddExtension created: its store row and
+// creation record, then its PJSIP objects, newest first. The row goes
+// by creation (the add's own), not by name, and first: the store says
+// atomically whether it is still the add's. One removed while the add
+// ran (ext rm, after ext purge) may be another add's line by now, and
+// so may the PJSIP objects of its name, so then nothing is deleted.
+// undone says what was rolled back, for the error; clean is true when
+// everything was.
+func (env *AuditEnv) undoAdd(ctx context.Context, name string, creation int64, created []string) (undone string, clean bool) {
 	ctx = context.WithoutCancel(ctx)
+	objects := make([]string, len(created))
+	for i, c := range created {
+		objects[i] = c + "/" + name
+	}
+	switch err := env.Store.UndoCreateExtension(ctx, name, creation); {
+	case ErrorCode(err) == ENOTFOUND || ErrorCode(err) == ECONFLICT:
+		env.logger().Warn("failed extension add not rolled back: its line was removed while it ran; the line of that name and its PJSIP objects were left alone",
+			LogExtension, name, "created", strings.Join(objects, " "), LogError, err)
+		undone = fmt.Sprintf("not rolled back: %s; the line %s and the PJSIP objects named %s were left alone", ErrorMessage(err), name, name)
+		if len(objects) > 0 {
+			undone += fmt.Sprintf(", though this add had created %s: check with `tollguard ext show %s` and `asterisk -rx 'pjsip show endpoint %s'`", strings.Join(objects, ", "), name, name)
+		}
+		return undone, false
+	case err != nil:
+		// Whose row it is is unknown: its objects stay with it.
+		todo := fmt.Sprintf("`tollguard ext rm %s`", name)
+		if len(objects) > 0 {
+			todo = fmt.Sprintf("`tollguard ext purge %s --now`, then %s", name, todo)
+		}
+		env.logger().Error("could not roll back the store row of a failed extension add; remove the line with "+todo,
+			LogExtension, name, "created", strings.Join(objects, " "), LogError, err)
+		return fmt.Sprintf("not rolled back: the store could not be changed (%s); remove the line with %s", ErrorMessage(err), todo), false
+	}
+	var deleted, failed []string
 	for i := len(created) - 1; i >= 0; i-- {
 		if err := env.Asterisk.DeleteConfigObject(ctx, created[i], name); err != nil && ErrorCode(err) != ENOTFOUND {
 			env.logger().Error("could not roll back a PJSIP object; delete it by hand", LogExtension, name, "type", created[i], LogError, err)
+			failed = append(failed, objects[i])
+			continue
 		}
+		deleted = append([]string{created[i]}, deleted...)
 	}
-	if err := env.Store.UndoCreateExtension(ctx, name); err != nil {
-		env.logger().Error("could not roll back the store row; remove it with `tollguard ext rm EXT` (the extension field names it)", LogExtension, name, LogError, err)
+	undone = "rolled back " + listOrNothing(deleted)
+	if len(failed) > 0 {
+		return undone + "; could not delete " + strings.Join(failed, ", ") + ": delete it by hand", false
 	}
+	return undone, true
 }
 
 func endpointFields(spec ExtensionSpec, account, context string, t EndpointTemplate) []ConfigField {

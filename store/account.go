@@ -307,34 +307,49 @@ func extensionArgs(e *tollguard.Extension) []any {
 
 // CreateExtension inserts e. Its account must exist.
 func (s *DB) CreateExtension(ctx context.Context, e *tollguard.Extension) error {
-	return s.Tx(ctx, func(tx *sql.Tx) error { return s.createExtensionTx(ctx, tx, e) })
+	return s.Tx(ctx, func(tx *sql.Tx) error {
+		_, err := s.createExtensionTx(ctx, tx, e)
+		return err
+	})
 }
 
-func (s *DB) createExtensionTx(ctx context.Context, tx *sql.Tx, e *tollguard.Extension) error {
+// createExtensionTx inserts e and, for a managed line, the record of its
+// creation, whose id it returns (0 for an unmanaged line).
+func (s *DB) createExtensionTx(ctx context.Context, tx *sql.Tx, e *tollguard.Extension) (int64, error) {
 	if e.CreatedAt.IsZero() {
 		e.CreatedAt = s.now()
 	}
 	a, err := accountTx(ctx, tx, e.Account)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if a == nil {
-		return accountNotFoundOr(ctx, tx, e.Account, "create it first with `tollguard account add`")
+		return 0, accountNotFoundOr(ctx, tx, e.Account, "create it first with `tollguard account add`")
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO extensions(`+extensionCols+`) VALUES (`+placeholders(12)+`)`, extensionArgs(e)...)
 	if isConstraint(err) {
-		return tollguard.Errorf(tollguard.ECONFLICT, "extension %q already exists", e.Name)
+		return 0, tollguard.Errorf(tollguard.ECONFLICT, "extension %q already exists", e.Name)
 	}
 	if err != nil || !e.Managed {
-		return err
+		return 0, err
 	}
 	// Kept when the line is removed: the daily quota counts creations,
 	// not the lines left. One row each, even two in one second.
-	if _, err := tx.ExecContext(ctx, `INSERT INTO extension_creations(account_id, extension, created_at, how) VALUES (?, ?, ?, 'add')`,
-		e.Account, e.Name, unix(e.CreatedAt)); err != nil {
-		return fmt.Errorf("record the creation of %s: %w", e.Name, err)
+	res, err := tx.ExecContext(ctx, `INSERT INTO extension_creations(account_id, extension, created_at, how) VALUES (?, ?, ?, 'add')`,
+		e.Account, e.Name, unix(e.CreatedAt))
+	if err != nil {
+		return 0, fmt.Errorf("record the creation of %s: %w", e.Name, err)
 	}
-	return nil
+	id, err := res.LastInsertId()
+	if err != nil {
+		return 0, fmt.Errorf("record the creation of %s: %w", e.Name, err)
+	}
+	// The row names its creation: UndoCreateExtension removes this row
+	// only, not one added under the name after this one is removed.
+	if _, err := tx.ExecContext(ctx, `UPDATE extensions SET creation_id = ? WHERE name = ?`, id, e.Name); err != nil {
+		return 0, fmt.Errorf("record the creation of %s: %w", e.Name, err)
+	}
+	return id, nil
 }
 
 // countExtensionsTx counts account's extensions, and the lines created
@@ -483,19 +498,31 @@ func (s *DB) DeleteExtension(ctx context.Context, name string) error {
 }
 
 // UndoCreateExtension removes extension name and the record of its
-// creation: a failed `ext add` (Asterisk refused the line) created
-// nothing, and must not use up the daily quota for its retry. Its
-// record is the name's newest: it was written with the row, and no
-// other can be while the row exists; an earlier creation in the same
-// second stays. It is matched by name and second, not by the row's
-// account: a move during the add leaves the record under the account
-// the line was added to.
-func (s *DB) UndoCreateExtension(ctx context.Context, name string) error {
+// creation, given that record's id (CreateExtensionWithinQuota's): a
+// failed `ext add` (Asterisk refused the line) created nothing, and must
+// not use up the daily quota for its retry. Only the row that add made
+// goes: if it was removed while the add ran (ext rm), and perhaps the
+// name recorded again, nothing is deleted and the error is ENOTFOUND,
+// or ECONFLICT for the other row. The record goes by id, so a move
+// during the add (the record stays under the account the line was added
+// to) changes nothing.
+func (s *DB) UndoCreateExtension(ctx context.Context, name string, creation int64) error {
+	if creation <= 0 {
+		return tollguard.Errorf(tollguard.EINVALID, "extension %q: no creation to undo (a line recorded with --no-asterisk has none); remove it with `tollguard ext rm`", name)
+	}
 	return s.Tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM extension_creations WHERE id = (SELECT MAX(c.id) FROM extension_creations c
-			JOIN extensions e ON c.extension = e.name AND c.created_at = e.created_at
-			WHERE e.name = ? AND e.managed <> 0 AND c.how = 'add')`, name); err != nil {
-			return err
+		var have int64
+		err := tx.QueryRowContext(ctx, `SELECT creation_id FROM extensions WHERE name = ?`, name).Scan(&have)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return tollguard.Errorf(tollguard.ENOTFOUND, "extension %q was removed while it was being added", name)
+		case err != nil:
+			return fmt.Errorf("read extension %q: %w", name, err)
+		case have != creation:
+			return tollguard.Errorf(tollguard.ECONFLICT, "extension %q was removed while it was being added, and the name recorded again since: its row is another line's now", name)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM extension_creations WHERE id = ?`, creation); err != nil {
+			return fmt.Errorf("delete the creation of %s: %w", name, err)
 		}
 		return s.deleteExtensionTx(ctx, tx, name)
 	})

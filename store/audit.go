@@ -26,8 +26,11 @@ var _ tollguard.AuditStore = (*DB)(nil)
 // line in Asterisk) count as created, as in the quotas audit: rows recording lines Asterisk
 // already had (`ext add --no-asterisk`, adopted by an audit, put back
 // by a restore) are new to the store, not new lines.
-func (s *DB) CreateExtensionWithinQuota(ctx context.Context, e *tollguard.Extension, now time.Time) error {
-	return s.Tx(ctx, func(tx *sql.Tx) error {
+//
+// It returns the id of e's creation record (0 for an unmanaged line,
+// which has none), which UndoCreateExtension takes.
+func (s *DB) CreateExtensionWithinQuota(ctx context.Context, e *tollguard.Extension, now time.Time) (creation int64, err error) {
+	err = s.Tx(ctx, func(tx *sql.Tx) error {
 		a, err := accountTx(ctx, tx, e.Account)
 		if err != nil {
 			return err
@@ -47,8 +50,10 @@ func (s *DB) CreateExtensionWithinQuota(ctx context.Context, e *tollguard.Extens
 			return tollguard.Errorf(tollguard.EQUOTA, "account %s created %d extensions in the last 24 h, its quota (max_created_per_day %d); nothing was created: try again tomorrow or raise the quota (`tollguard account set %s --max-created-per-day N`)",
 				a.ID, recent, a.MaxCreatedPerDay, a.ID)
 		}
-		return s.createExtensionTx(ctx, tx, e)
+		creation, err = s.createExtensionTx(ctx, tx, e)
+		return err
 	})
+	return creation, err
 }
 
 // MonthCharge is an account's total charge in a UTC month (YYYY-MM),

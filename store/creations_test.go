@@ -23,7 +23,8 @@ func TestDailyQuotaCountsRemovedLines(t *testing.T) {
 	now := time.Now()
 	oneADay(t, db)
 	add := func(name string, at time.Time) error {
-		return db.CreateExtensionWithinQuota(ctx, &tollguard.Extension{Name: name, Account: "acme", Managed: true, CreatedAt: at}, at)
+		_, err := db.CreateExtensionWithinQuota(ctx, &tollguard.Extension{Name: name, Account: "acme", Managed: true, CreatedAt: at}, at)
+		return err
 	}
 	if err := add("3001", now.Add(-time.Hour)); err != nil {
 		t.Fatal(err)
@@ -45,7 +46,7 @@ func TestDailyQuotaCountsRemovedLines(t *testing.T) {
 		t.Fatalf("creations %+v, %v", cs, err)
 	}
 	// A line recorded, not created (--no-asterisk), is no creation.
-	if err := db.CreateExtensionWithinQuota(ctx, &tollguard.Extension{Name: "1001", Account: "acme", CreatedAt: now.Add(48 * time.Hour)}, now.Add(48*time.Hour)); err != nil {
+	if _, err := db.CreateExtensionWithinQuota(ctx, &tollguard.Extension{Name: "1001", Account: "acme", CreatedAt: now.Add(48 * time.Hour)}, now.Add(48*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := db.PruneExtensionCreations(ctx, now); err != nil || n != 1 {
@@ -68,7 +69,7 @@ func TestCreationsBackfilled(t *testing.T) {
 	// Back to the old schema, with a line created an hour ago and one
 	// recorded with --no-asterisk.
 	w := db.SQL()
-	for _, q := range []string{`DROP TABLE extension_creations`, `DELETE FROM schema_migrations WHERE version >= 14`} {
+	for _, q := range []string{`DROP TABLE extension_creations`, `ALTER TABLE extensions DROP COLUMN creation_id`, `DELETE FROM schema_migrations WHERE version >= 14`} {
 		if _, err := w.ExecContext(ctx, q); err != nil {
 			t.Fatal(err)
 		}
@@ -90,7 +91,7 @@ func TestCreationsBackfilled(t *testing.T) {
 	if err := db.DeleteExtension(ctx, "3001"); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.CreateExtensionWithinQuota(ctx, &tollguard.Extension{Name: "3002", Account: "acme", Managed: true, CreatedAt: now}, now); tollguard.ErrorCode(err) != tollguard.EQUOTA {
+	if _, err := db.CreateExtensionWithinQuota(ctx, &tollguard.Extension{Name: "3002", Account: "acme", Managed: true, CreatedAt: now}, now); tollguard.ErrorCode(err) != tollguard.EQUOTA {
 		t.Fatalf("after the upgrade: %v, want EQUOTA", err)
 	}
 }
@@ -107,17 +108,17 @@ func TestDailyQuotaIgnoresCreationsAhead(t *testing.T) {
 	now := time.Now()
 	oneADay(t, db)
 	ahead := now.Add(365 * 24 * time.Hour)
-	if err := db.CreateExtensionWithinQuota(ctx, &tollguard.Extension{Name: "3001", Account: "acme", Managed: true, CreatedAt: ahead}, ahead); err != nil {
+	if _, err := db.CreateExtensionWithinQuota(ctx, &tollguard.Extension{Name: "3001", Account: "acme", Managed: true, CreatedAt: ahead}, ahead); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.DeleteExtension(ctx, "3001"); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.CreateExtensionWithinQuota(ctx, &tollguard.Extension{Name: "3002", Account: "acme", Managed: true, CreatedAt: now}, now); err != nil {
+	if _, err := db.CreateExtensionWithinQuota(ctx, &tollguard.Extension{Name: "3002", Account: "acme", Managed: true, CreatedAt: now}, now); err != nil {
 		t.Fatalf("add once the clock is right: %v", err)
 	}
 	// Within the clock tolerance it is today's, as the audit counts it.
-	if err := db.CreateExtensionWithinQuota(ctx, &tollguard.Extension{Name: "3003", Account: "acme", Managed: true, CreatedAt: now}, now.Add(-time.Minute)); tollguard.ErrorCode(err) != tollguard.EQUOTA {
+	if _, err := db.CreateExtensionWithinQuota(ctx, &tollguard.Extension{Name: "3003", Account: "acme", Managed: true, CreatedAt: now}, now.Add(-time.Minute)); tollguard.ErrorCode(err) != tollguard.EQUOTA {
 		t.Fatalf("second add within a minute: %v, want EQUOTA", err)
 	}
 }
@@ -131,7 +132,8 @@ func TestSameSecondRecreationCounts(t *testing.T) {
 	now := time.Unix(time.Now().Unix(), 0) // one frozen second
 	nADay(t, db, 2)
 	add := func(name string) error {
-		return db.CreateExtensionWithinQuota(ctx, &tollguard.Extension{Name: name, Account: "acme", Managed: true, CreatedAt: now}, now)
+		_, err := db.CreateExtensionWithinQuota(ctx, &tollguard.Extension{Name: name, Account: "acme", Managed: true, CreatedAt: now}, now)
+		return err
 	}
 	if err := add("3001"); err != nil {
 		t.Fatal(err)
@@ -162,30 +164,86 @@ func TestUndoCreateRemovesItsOwnRecord(t *testing.T) {
 	ctx := context.Background()
 	now := time.Unix(time.Now().Unix(), 0)
 	nADay(t, db, 2)
-	create := func(managed bool) {
+	create := func(managed bool) int64 {
 		t.Helper()
-		if err := db.CreateExtensionWithinQuota(ctx, &tollguard.Extension{Name: "3001", Account: "acme", Managed: managed, CreatedAt: now}, now); err != nil {
+		id, err := db.CreateExtensionWithinQuota(ctx, &tollguard.Extension{Name: "3001", Account: "acme", Managed: managed, CreatedAt: now}, now)
+		if err != nil {
 			t.Fatal(err)
 		}
+		return id
 	}
 	create(true)
 	if err := db.DeleteExtension(ctx, "3001"); err != nil {
 		t.Fatal(err)
 	}
-	create(true)
-	if err := db.UndoCreateExtension(ctx, "3001"); err != nil {
+	if err := db.UndoCreateExtension(ctx, "3001", create(true)); err != nil {
 		t.Fatal(err)
 	}
 	if cs, err := db.ExtensionCreations(ctx, now); err != nil || len(cs) != 1 || cs[0].How != "add" {
 		t.Fatalf("after the undo: %+v, %v; want the first add's record", cs, err)
 	}
-	// --no-asterisk in the same second: its undo has no record to take.
-	create(false)
-	if err := db.UndoCreateExtension(ctx, "3001"); err != nil {
-		t.Fatal(err)
+	// --no-asterisk in the same second: no record, nothing to undo.
+	if id := create(false); id != 0 {
+		t.Fatalf("an unmanaged line has creation %d", id)
+	}
+	if err := db.UndoCreateExtension(ctx, "3001", 0); tollguard.ErrorCode(err) != tollguard.EINVALID {
+		t.Fatalf("undo of an unmanaged line: %v, want EINVALID", err)
+	}
+	if _, err := db.Extension(ctx, "3001"); err != nil {
+		t.Fatalf("the unmanaged line: %v", err)
 	}
 	if cs, err := db.ExtensionCreations(ctx, now); err != nil || len(cs) != 1 {
 		t.Fatalf("after undoing an unmanaged line: %+v, %v; want 1", cs, err)
+	}
+}
+
+// TestUndoCreateLeavesAnotherAddsLine: an `ext add` whose ARI writes
+// failed undid its line by name, after an ext rm and a second add of
+// the name had run meanwhile (in the same second, so neither the rowid,
+// reused, nor created_at told them apart): the second add's line and
+// its creation went. The undo removes its own row or nothing.
+func TestUndoCreateLeavesAnotherAddsLine(t *testing.T) {
+	db := MustOpenDB(t)
+	ctx := context.Background()
+	now := time.Unix(time.Now().Unix(), 0)
+	nADay(t, db, 0)
+	create := func(managed bool) int64 {
+		t.Helper()
+		id, err := db.CreateExtensionWithinQuota(ctx, &tollguard.Extension{Name: "3001", Account: "acme", Managed: managed, CreatedAt: now}, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	first := create(true)
+	if err := db.DeleteExtension(ctx, "3001"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.UndoCreateExtension(ctx, "3001", first); tollguard.ErrorCode(err) != tollguard.ENOTFOUND {
+		t.Fatalf("undo of a removed line: %v, want ENOTFOUND", err)
+	}
+	for _, managed := range []bool{true, false} { // added again, or recorded again
+		second := create(managed)
+		if err := db.UndoCreateExtension(ctx, "3001", first); tollguard.ErrorCode(err) != tollguard.ECONFLICT {
+			t.Fatalf("undo of a line added again (managed %v): %v, want ECONFLICT", managed, err)
+		}
+		if e, err := db.Extension(ctx, "3001"); err != nil || e.Managed != managed {
+			t.Fatalf("the line added again: %+v, %v", e, err)
+		}
+		// The first add's record stays: its line was removed, not undone.
+		want := map[bool]int{true: 2, false: 1}[managed]
+		if cs, err := db.ExtensionCreations(ctx, now); err != nil || len(cs) != want {
+			t.Fatalf("creations %+v, %v; want %d", cs, err, want)
+		}
+		if !managed {
+			break
+		}
+		if err := db.UndoCreateExtension(ctx, "3001", second); err != nil {
+			t.Fatalf("the second add's own undo: %v", err)
+		}
+		if cs, err := db.ExtensionCreations(ctx, now); err != nil || len(cs) != 1 {
+			t.Fatalf("creations after the second add's undo %+v, %v; want the first's", cs, err)
+		}
 	}
 }
 
@@ -204,7 +262,7 @@ func TestCreationsKeptByMigration15(t *testing.T) {
 		t.Fatalf("kept %+v, %v", cs, err)
 	}
 	now := time.Unix(at, 0)
-	if err := db.CreateExtensionWithinQuota(ctx, &tollguard.Extension{Name: "3002", Account: "acme", Managed: true, CreatedAt: now}, now); tollguard.ErrorCode(err) != tollguard.EQUOTA {
+	if _, err := db.CreateExtensionWithinQuota(ctx, &tollguard.Extension{Name: "3002", Account: "acme", Managed: true, CreatedAt: now}, now); tollguard.ErrorCode(err) != tollguard.EQUOTA {
 		t.Fatalf("add after the upgrade: %v, want EQUOTA (2 created today)", err)
 	}
 	if n, err := db.PruneExtensionCreations(ctx, now.Add(-store.ExtensionCreationRetention)); err != nil || n != 1 {
@@ -286,22 +344,23 @@ func TestUndoCreateAfterMove(t *testing.T) {
 	now := time.Unix(time.Now().Unix(), 0)
 	oneADay(t, db)
 	quotaAccount(t, db, "other", 0)
-	add := func(name string) error {
+	add := func(name string) (int64, error) {
 		return db.CreateExtensionWithinQuota(ctx, &tollguard.Extension{Name: name, Account: "acme", Managed: true, CreatedAt: now}, now)
 	}
-	if err := add("3001"); err != nil {
+	creation, err := add("3001")
+	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := db.UpdateExtension(ctx, "3001", func(e *tollguard.Extension) error { e.Account = "other"; return nil }); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.UndoCreateExtension(ctx, "3001"); err != nil {
+	if err := db.UndoCreateExtension(ctx, "3001", creation); err != nil {
 		t.Fatal(err)
 	}
 	if cs, err := db.ExtensionCreations(ctx, now); err != nil || len(cs) != 0 {
 		t.Fatalf("after the undo: %+v, %v; want no creation", cs, err)
 	}
-	if err := add("3002"); err != nil {
+	if _, err := add("3002"); err != nil {
 		t.Errorf("acme's next add after its failed one: %v", err)
 	}
 }

@@ -34,7 +34,7 @@ func TestMoveKeepsToDailyQuota(t *testing.T) {
 	}
 	for name, acct := range map[string]string{"2001": "small", "1001": "big"} {
 		e := &tollguard.Extension{Name: name, Account: acct, Managed: true, CreatedAt: now.Add(-time.Hour)}
-		if err := db.CreateExtensionWithinQuota(ctx, e, now); err != nil {
+		if _, err := db.CreateExtensionWithinQuota(ctx, e, now); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -44,7 +44,7 @@ func TestMoveKeepsToDailyQuota(t *testing.T) {
 	}
 	// A line created before the last 24 h is no new line.
 	old := &tollguard.Extension{Name: "1002", Account: "big", Managed: true, CreatedAt: now.Add(-48 * time.Hour)}
-	if err := db.CreateExtensionWithinQuota(ctx, old, now); err != nil {
+	if _, err := db.CreateExtensionWithinQuota(ctx, old, now); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := db.UpdateExtension(ctx, "1002", func(e *tollguard.Extension) error { e.Account = "small"; return nil }); err != nil {
@@ -63,7 +63,7 @@ func TestMoveBackIsNoNewLine(t *testing.T) {
 	oneADay(t, db)
 	quotaAccount(t, db, "other", 0)
 	e := &tollguard.Extension{Name: "3001", Account: "acme", Managed: true, CreatedAt: now.Add(-time.Hour)}
-	if err := db.CreateExtensionWithinQuota(ctx, e, now); err != nil {
+	if _, err := db.CreateExtensionWithinQuota(ctx, e, now); err != nil {
 		t.Fatal(err)
 	}
 	move := func(to string) error {
@@ -78,7 +78,7 @@ func TestMoveBackIsNoNewLine(t *testing.T) {
 	}
 	// Back home it is still acme's one creation of the day.
 	late := &tollguard.Extension{Name: "3002", Account: "acme", Managed: true, CreatedAt: now}
-	if err := db.CreateExtensionWithinQuota(ctx, late, now); tollguard.ErrorCode(err) != tollguard.EQUOTA {
+	if _, err := db.CreateExtensionWithinQuota(ctx, late, now); tollguard.ErrorCode(err) != tollguard.EQUOTA {
 		t.Errorf("a second add the same day: %v, want EQUOTA", err)
 	}
 }

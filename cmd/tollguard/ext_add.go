@@ -28,7 +28,9 @@ since (ext purge, ext rm) still counts for its 24 h: removing lines does
 not free the daily quota. Then the
 PJSIP auth (with a generated 24-character password), aor and endpoint
 are created through ARI's dynamic configuration, in that order; if a step
-fails, what was created is deleted again. The password is printed once:
+fails, what was created is deleted again, unless the line was removed
+(ext rm) while ext add ran: then nothing is deleted, as the name may be
+another add's line by now, and the error says so. The password is printed once:
 give it to the phone; tollguard does not store it. An endpoint whose
 context (--context, or [audit.ext] context) is not in [audit]
 gated_contexts is created with a warning: its calls may reach a trunk
