@@ -319,6 +319,9 @@ type AuditStore interface {
 	// removes only the row of that creation: ENOTFOUND when the name has
 	// no row any more, ECONFLICT when its row is another one.
 	UndoCreateExtension(ctx context.Context, name string, creation int64) error
+	// CheckExtensionCreation is UndoCreateExtension's check alone: nil
+	// when name's row is that creation's, else ENOTFOUND or ECONFLICT.
+	CheckExtensionCreation(ctx context.Context, name string, creation int64) error
 	TouchExtension(ctx context.Context, name string, t int64) error
 	Block(ctx context.Context, b Block) (Block, error)
 	// Blocks lists a subject's block history since a time.

@@ -169,27 +169,29 @@ func listOrNothing(created []string) string {
 	return strings.Join(created, ", ")
 }
 
-// undoAdd deletes what a failed AddExtension created: its store row and
-// creation record, then its PJSIP objects, newest first. The row goes
-// by creation (the add's own), not by name, and first: the store says
-// atomically whether it is still the add's. One removed while the add
-// ran (ext rm, after ext purge) may be another add's line by now, and
-// so may the PJSIP objects of its name, so then nothing is deleted.
-// undone says what was rolled back, for the error; clean is true when
-// everything was.
+// undoAdd deletes what a failed AddExtension created: its PJSIP
+// objects, newest first, then its store row and creation record. Only
+// while the row is still the add's own (by creation, not by name): one
+// removed while the add ran (ext rm, after ext purge) may be another
+// add's line by now, and so may the PJSIP objects of its name, so then
+// nothing is deleted. The row goes last: while it holds the name, no
+// other add can record the line and write objects this undo would then
+// delete. undone says what was rolled back, for the error; clean is true
+// when everything was.
 func (env *AuditEnv) undoAdd(ctx context.Context, name string, creation int64, created []string) (undone string, clean bool) {
 	ctx = context.WithoutCancel(ctx)
 	objects := make([]string, len(created))
 	for i, c := range created {
 		objects[i] = c + "/" + name
 	}
-	switch err := env.Store.UndoCreateExtension(ctx, name, creation); {
+	check := fmt.Sprintf("check with `tollguard ext show %s` and `asterisk -rx 'pjsip show endpoint %s'`", name, name)
+	switch err := env.Store.CheckExtensionCreation(ctx, name, creation); {
 	case ErrorCode(err) == ENOTFOUND || ErrorCode(err) == ECONFLICT:
 		env.logger().Warn("failed extension add not rolled back: its line was removed while it ran; the line of that name and its PJSIP objects were left alone",
 			LogExtension, name, "created", strings.Join(objects, " "), LogError, err)
 		undone = fmt.Sprintf("not rolled back: %s; the line %s and the PJSIP objects named %s were left alone", ErrorMessage(err), name, name)
 		if len(objects) > 0 {
-			undone += fmt.Sprintf(", though this add had created %s: check with `tollguard ext show %s` and `asterisk -rx 'pjsip show endpoint %s'`", strings.Join(objects, ", "), name, name)
+			undone += fmt.Sprintf(", though this add had created %s: %s", strings.Join(objects, ", "), check)
 		}
 		return undone, false
 	case err != nil:
@@ -200,7 +202,7 @@ func (env *AuditEnv) undoAdd(ctx context.Context, name string, creation int64, c
 		}
 		env.logger().Error("could not roll back the store row of a failed extension add; remove the line with "+todo,
 			LogExtension, name, "created", strings.Join(objects, " "), LogError, err)
-		return fmt.Sprintf("not rolled back: the store could not be changed (%s); remove the line with %s", ErrorMessage(err), todo), false
+		return fmt.Sprintf("not rolled back: the store could not be read (%s); remove the line with %s", ErrorMessage(err), todo), false
 	}
 	var deleted, failed []string
 	for i := len(created) - 1; i >= 0; i-- {
@@ -212,10 +214,21 @@ func (env *AuditEnv) undoAdd(ctx context.Context, name string, creation int64, c
 		deleted = append([]string{created[i]}, deleted...)
 	}
 	undone = "rolled back " + listOrNothing(deleted)
-	if len(failed) > 0 {
-		return undone + "; could not delete " + strings.Join(failed, ", ") + ": delete it by hand", false
+	clean = len(failed) == 0
+	if !clean {
+		undone += "; could not delete " + strings.Join(failed, ", ") + ": delete it by hand"
 	}
-	return undone, true
+	switch err := env.Store.UndoCreateExtension(ctx, name, creation); {
+	case ErrorCode(err) == ENOTFOUND || ErrorCode(err) == ECONFLICT:
+		// Removed (ext purge, ext rm) while its objects were being
+		// deleted: what was deleted may have been written again since.
+		env.logger().Warn("failed extension add: its line was removed while it was rolled back", LogExtension, name, LogError, err)
+		return undone + fmt.Sprintf("; then %s: %s", ErrorMessage(err), check), false
+	case err != nil:
+		env.logger().Error("could not roll back the store row; remove it with `tollguard ext rm EXT` (the extension field names it)", LogExtension, name, LogError, err)
+		return undone + fmt.Sprintf(", not the store row (%s): remove it with `tollguard ext rm %s`", ErrorMessage(err), name), false
+	}
+	return undone, clean
 }
 
 func endpointFields(spec ExtensionSpec, account, context string, t EndpointTemplate) []ConfigField {

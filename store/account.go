@@ -507,25 +507,40 @@ func (s *DB) DeleteExtension(ctx context.Context, name string) error {
 // during the add (the record stays under the account the line was added
 // to) changes nothing.
 func (s *DB) UndoCreateExtension(ctx context.Context, name string, creation int64) error {
-	if creation <= 0 {
-		return tollguard.Errorf(tollguard.EINVALID, "extension %q: no creation to undo (a line recorded with --no-asterisk has none); remove it with `tollguard ext rm`", name)
-	}
 	return s.Tx(ctx, func(tx *sql.Tx) error {
-		var have int64
-		err := tx.QueryRowContext(ctx, `SELECT creation_id FROM extensions WHERE name = ?`, name).Scan(&have)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			return tollguard.Errorf(tollguard.ENOTFOUND, "extension %q was removed while it was being added", name)
-		case err != nil:
-			return fmt.Errorf("read extension %q: %w", name, err)
-		case have != creation:
-			return tollguard.Errorf(tollguard.ECONFLICT, "extension %q was removed while it was being added, and the name recorded again since: its row is another line's now", name)
+		if err := checkCreation(ctx, tx, name, creation); err != nil {
+			return err
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM extension_creations WHERE id = ?`, creation); err != nil {
 			return fmt.Errorf("delete the creation of %s: %w", name, err)
 		}
 		return s.deleteExtensionTx(ctx, tx, name)
 	})
+}
+
+// CheckExtensionCreation returns nil when extension name's row is the
+// one creation made, ENOTFOUND when the name has no row, ECONFLICT when
+// its row is another one: a failed `ext add` checks before it deletes
+// PJSIP objects of the name, which may be another add's.
+func (s *DB) CheckExtensionCreation(ctx context.Context, name string, creation int64) error {
+	return checkCreation(ctx, s.rdb, name, creation)
+}
+
+func checkCreation(ctx context.Context, q querier, name string, creation int64) error {
+	if creation <= 0 {
+		return tollguard.Errorf(tollguard.EINVALID, "extension %q: no creation to undo (a line recorded with --no-asterisk has none); remove it with `tollguard ext rm`", name)
+	}
+	var have int64
+	err := q.QueryRowContext(ctx, `SELECT creation_id FROM extensions WHERE name = ?`, name).Scan(&have)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return tollguard.Errorf(tollguard.ENOTFOUND, "extension %q was removed while it was being added", name)
+	case err != nil:
+		return fmt.Errorf("read extension %q: %w", name, err)
+	case have != creation:
+		return tollguard.Errorf(tollguard.ECONFLICT, "extension %q was removed while it was being added, and the name recorded again since: its row is another line's now", name)
+	}
+	return nil
 }
 
 func (s *DB) deleteExtensionTx(ctx context.Context, tx *sql.Tx, name string) error {

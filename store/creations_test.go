@@ -222,10 +222,16 @@ func TestUndoCreateLeavesAnotherAddsLine(t *testing.T) {
 	if err := db.UndoCreateExtension(ctx, "3001", first); tollguard.ErrorCode(err) != tollguard.ENOTFOUND {
 		t.Fatalf("undo of a removed line: %v, want ENOTFOUND", err)
 	}
+	if err := db.CheckExtensionCreation(ctx, "3001", first); tollguard.ErrorCode(err) != tollguard.ENOTFOUND {
+		t.Fatalf("check of a removed line: %v, want ENOTFOUND", err)
+	}
 	for _, managed := range []bool{true, false} { // added again, or recorded again
 		second := create(managed)
 		if err := db.UndoCreateExtension(ctx, "3001", first); tollguard.ErrorCode(err) != tollguard.ECONFLICT {
 			t.Fatalf("undo of a line added again (managed %v): %v, want ECONFLICT", managed, err)
+		}
+		if err := db.CheckExtensionCreation(ctx, "3001", first); tollguard.ErrorCode(err) != tollguard.ECONFLICT {
+			t.Fatalf("check of a line added again (managed %v): %v, want ECONFLICT", managed, err)
 		}
 		if e, err := db.Extension(ctx, "3001"); err != nil || e.Managed != managed {
 			t.Fatalf("the line added again: %+v, %v", e, err)
@@ -237,6 +243,9 @@ func TestUndoCreateLeavesAnotherAddsLine(t *testing.T) {
 		}
 		if !managed {
 			break
+		}
+		if err := db.CheckExtensionCreation(ctx, "3001", second); err != nil {
+			t.Fatalf("check of the second add's own line: %v", err)
 		}
 		if err := db.UndoCreateExtension(ctx, "3001", second); err != nil {
 			t.Fatalf("the second add's own undo: %v", err)
