@@ -166,7 +166,7 @@ func TestAddExtension(t *testing.T) {
 			{name: "Restored", setup: func(t *testing.T, h *audHarness) {
 				// Purged, its record removed (`ext rm`), then restored:
 				// the restore records it again.
-				h.fake.SetObject("auth", "4000", tollguard.ConfigObject{{Attribute: "auth_type", Value: "userpass"}, {Attribute: "username", Value: "4000"}}, true)
+				h.fake.SetObject("auth", "4000", tollguard.ConfigObject{{Attribute: "auth_type", Value: "userpass"}, {Attribute: "username", Value: "4000"}, {Attribute: "password", Value: "x7!Kq-29vB-4000"}}, true)
 				h.fake.SetObject("endpoint", "4000", tollguard.ConfigObject{{Attribute: "auth", Value: "4000"}, {Attribute: "accountcode", Value: "acme"}}, true)
 				h.extension("4000", "acme", audT0.Add(-90*24*time.Hour), nil)
 				if _, err := h.env.PurgeExtension(ctx, "4000", "stale"); err != nil {

@@ -7,7 +7,8 @@
 // endpoint, auth, aor and contact objects (GET, PUT, DELETE), where each
 // object is either read-only as if from pjsip.conf (writes answer 403
 // with Asterisk's recorded messages) or writable as if from astdb (PUT
-// creates or merges, DELETE answers 204 then 404, an unknown attribute
+// creates or merges, DELETE answers 204 then 404, an unknown attribute,
+// or an auth left without a credential Asterisk 22 accepts (auth_apply),
 // answers 400, before any 403; a deleted contact raises ContactStatusChange
 // Removed, as an unREGISTER does); an endpoint's allow and disallow apply
 // in order to its codec list, read back as "(ulaw|alaw)", and a bool
@@ -711,11 +712,16 @@ func merge(obj tollguard.ConfigObject, set map[string]string) tollguard.ConfigOb
 
 // apply sets fields on obj in order, as sorcery applies a write (the
 // endpoint's allow and disallow change its codec list, shown as
-// "(ulaw|alaw)"). ok is false when a field is not one of typ's, or
-// names a codec Asterisk does not know.
+// "(ulaw|alaw)"), then checks the whole object as the type's apply
+// handler does. ok is false when a field is not one of typ's, names a
+// codec or digest algorithm Asterisk does not know, or leaves an auth
+// that auth_apply refuses.
 func (s *Server) apply(typ string, obj tollguard.ConfigObject, fields []tollguard.ConfigField) (_ tollguard.ConfigObject, ok bool) {
 	for _, f := range fields {
 		switch {
+		case typ == "auth" && (f.Attribute == "password_digest" || f.Attribute == "md5_cred") && !validDigests(f.Value),
+			typ == "auth" && strings.HasPrefix(f.Attribute, "supported_algorithms_") && !validAlgorithms(f.Value):
+			return nil, false
 		case typ == "endpoint" && (f.Attribute == "allow" || f.Attribute == "disallow"):
 			codecs, ok := updateCodecs(parseCodecs(obj.Get("allow")), f.Value, f.Attribute == "allow")
 			if !ok {
@@ -729,7 +735,94 @@ func (s *Server) apply(typ string, obj tollguard.ConfigObject, fields []tollguar
 			return nil, false
 		}
 	}
+	if typ == "auth" && !authApplies(obj) {
+		return nil, false
+	}
 	return obj, true
+}
+
+// digestLengths are the hex lengths of the digest algorithms Asterisk 22
+// knows (res_pjsip/config_auth.c's pjsip_auth_algorithms).
+var digestLengths = map[string]int{"MD5": 32, "SHA-256": 64, "SHA-512-256": 64}
+
+// digests reads a password_digest (or md5_cred) value: "ALG:hex" entries,
+// comma-separated, one without "ALG:" being MD5 (password_digest_handler).
+// ok is false for an unknown algorithm or a digest of the wrong length.
+func digests(v string) (algs map[string]bool, ok bool) {
+	algs = map[string]bool{}
+	for _, d := range strings.Split(v, ",") {
+		if d = strings.TrimSpace(d); d == "" {
+			continue
+		}
+		alg, hex, found := strings.Cut(d, ":")
+		if !found {
+			alg, hex = "MD5", d
+		}
+		alg = strings.ToUpper(strings.TrimSpace(alg))
+		if n, known := digestLengths[alg]; !known || len(strings.TrimSpace(hex)) != n {
+			return nil, false
+		}
+		algs[alg] = true
+	}
+	return algs, true
+}
+
+func validDigests(v string) bool {
+	_, ok := digests(v)
+	return ok
+}
+
+// validAlgorithms: ast_sip_auth_digest_algorithms_vector_init refuses a
+// name it does not know.
+func validAlgorithms(v string) bool {
+	for _, a := range algorithmNames(v) {
+		if digestLengths[a] == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// algorithmNames lists an algorithm list's names as Asterisk shows them
+// (the IANA names, upper case).
+func algorithmNames(v string) []string {
+	var out []string
+	for _, a := range strings.Split(v, ",") {
+		if a = strings.ToUpper(strings.TrimSpace(a)); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// authApplies is res_pjsip/config_auth.c's auth_apply (Asterisk 22.2
+// on): a username, and for each algorithm of supported_algorithms_uas
+// and _uac (MD5, the default, when unset) a stored digest or a password.
+// A google_oauth auth needs its three OAuth fields instead.
+func authApplies(obj tollguard.ConfigObject) bool {
+	if obj.Get("username") == "" {
+		return false
+	}
+	if strings.EqualFold(obj.Get("auth_type"), "google_oauth") {
+		return obj.Get("refresh_token") != "" && obj.Get("oauth_clientid") != "" && obj.Get("oauth_secret") != ""
+	}
+	have := map[string]bool{}
+	for _, attr := range []string{"md5_cred", "password_digest"} {
+		algs, _ := digests(obj.Get(attr))
+		maps.Copy(have, algs)
+	}
+	for _, attr := range []string{"supported_algorithms_uas", "supported_algorithms_uac"} {
+		list := algorithmNames(obj.Get(attr))
+		if len(list) == 0 {
+			list = []string{"MD5"}
+		}
+		for _, a := range list {
+			if !have[a] && obj.Get("password") == "" {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // stored is value as sorcery keeps and shows it: a bool field parsed by

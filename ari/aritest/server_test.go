@@ -314,3 +314,48 @@ func TestBoolFieldsReadBackAsAsterisk(t *testing.T) {
 		t.Errorf("seeded rewrite_contact=yes, direct_media=no read back %v", o)
 	}
 }
+
+// res_pjsip/config_auth.c's auth_apply (Asterisk 22.2 on) refuses an
+// auth without a username, or without a password or password_digest for
+// each algorithm of its supported_algorithms_uas and _uac (MD5 when not
+// set); password_digest_handler refuses an unknown algorithm or a digest
+// of the wrong length. resource_asterisk.c answers a refused apply 400.
+func TestPutAuthWithoutCredentialIs400(t *testing.T) {
+	s := newServer(t)
+	sha := strings.Repeat("ab", 32)
+	md5 := strings.Repeat("cd", 16)
+	for _, c := range []struct{ what, id, fields string }{
+		{"no credential", "1010", `{"attribute":"username","value":"1010"}`},
+		{"no username", "1011", `{"attribute":"password","value":"Long-Pass-1011"}`},
+		{"a SHA-256 digest, MD5 challenged", "1012", `{"attribute":"username","value":"1012"},{"attribute":"password_digest","value":"SHA-256:` + sha + `"}`},
+		{"SHA-256 as UAS, MD5 (default) as UAC", "1013", `{"attribute":"username","value":"1013"},{"attribute":"password_digest","value":"SHA-256:` + sha + `"},{"attribute":"supported_algorithms_uas","value":"SHA-256"}`},
+		{"a short digest", "1014", `{"attribute":"username","value":"1014"},{"attribute":"md5_cred","value":"0f2b"}`},
+		{"an unknown algorithm", "1015", `{"attribute":"username","value":"1015"},{"attribute":"password_digest","value":"SHA-1:` + md5 + `"}`},
+	} {
+		wantPutRefused(t, s, "auth/"+c.id, `{"fields":[`+c.fields+`]}`, http.StatusBadRequest, "Creation of object '"+c.id+"' failed field value validation", c.what)
+		if _, ok := s.Object("auth", c.id); ok {
+			t.Errorf("%s: created", c.what)
+		}
+	}
+	for _, c := range []struct{ what, id, fields string }{
+		{"an md5_cred", "1020", `{"attribute":"username","value":"1020"},{"attribute":"md5_cred","value":"` + md5 + `"}`},
+		{"an MD5 digest without algorithm name", "1021", `{"attribute":"username","value":"1021"},{"attribute":"password_digest","value":"` + md5 + `"}`},
+		{"SHA-256 only, both ways", "1022", `{"attribute":"username","value":"1022"},{"attribute":"password_digest","value":"SHA-256:` + sha + `"},` +
+			`{"attribute":"supported_algorithms_uas","value":"SHA-256"},{"attribute":"supported_algorithms_uac","value":"SHA-256"}`},
+		{"MD5 and SHA-256 digests", "1023", `{"attribute":"username","value":"1023"},{"attribute":"password_digest","value":"MD5:` + md5 + `,sha-256:` + sha + `"},` +
+			`{"attribute":"supported_algorithms_uas","value":"MD5,SHA-256"}`},
+	} {
+		if status, b := putConfig(t, s, "auth/"+c.id, `{"fields":[`+c.fields+`]}`); status != http.StatusOK {
+			t.Errorf("%s: %d %s", c.what, status, b)
+		}
+	}
+	// An update is applied to the whole object: clearing the only
+	// credential is refused, and the object stays as it was.
+	if status, b := putConfig(t, s, "auth/1030", `{"fields":[{"attribute":"username","value":"1030"},{"attribute":"password","value":"Long-Pass-1030"}]}`); status != http.StatusOK {
+		t.Fatalf("create 1030: %d %s", status, b)
+	}
+	wantPutRefused(t, s, "auth/1030", `{"fields":[{"attribute":"password","value":""}]}`, http.StatusBadRequest, "Update of object '1030' failed field value validation", "password cleared")
+	if o, _ := s.Object("auth", "1030"); o.Get("password") != "Long-Pass-1030" {
+		t.Errorf("refused update changed the auth: %v", o)
+	}
+}
