@@ -1516,3 +1516,46 @@ func TestPurgeWhoseDeleteTimedOutBehindAProxyKeepsItsSnapshot(t *testing.T) {
 		})
 	}
 }
+
+// An auth holding only stored digests (Asterisk 22.2 on: no password,
+// password_digest "SHA-256:hex") was created on restore without them, and
+// Asterisk's auth_apply refuses an auth with no credential for an
+// algorithm it offers (400): the restore failed. Its algorithm lists,
+// merged in afterwards, were added to the MD5 a new auth starts with.
+func TestRestoreAuthWithStoredDigests(t *testing.T) {
+	ctx := context.Background()
+	md5 := digestHA1("MD5", "1009", "pbx.example", strongPW)
+	sha := digestHA1("SHA-256", "1009", "pbx.example", strongPW)
+	for _, c := range []struct {
+		name string
+		set  map[string]string
+	}{
+		{"SHA256Only", map[string]string{"password_digest": "SHA-256:" + sha, "supported_algorithms_uas": "SHA-256", "supported_algorithms_uac": "SHA-256"}},
+		{"MD5AndSHA256", map[string]string{"md5_cred": md5, "password_digest": "MD5:" + md5 + ",SHA-256:" + sha, "supported_algorithms_uas": "SHA-256,MD5"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := newAudHarness(t)
+			h.account("acme", nil)
+			h.extension("1009", "acme", audT0, nil)
+			c.set["username"] = "1009"
+			c.set["password"] = ""
+			c.set["realm"] = "pbx.example"
+			h.fake.SetObject("auth", "1009", auth22(h, c.set), true)
+			h.fake.SetObject("endpoint", "1009", tollguard.ConfigObject{{Attribute: "context", Value: "from-internal"}, {Attribute: "auth", Value: "1009"}, {Attribute: "accountcode", Value: "acme"}}, true)
+			before := h.object("auth", "1009")
+			if _, err := h.env.PurgeExtension(ctx, "1009", "test"); err != nil {
+				t.Fatal(err)
+			}
+			rep, err := h.env.RestoreExtension(ctx, "1009", "admin")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(rep.Restored, []string{"auth/1009", "endpoint/1009"}) || len(rep.Rejected) != 0 {
+				t.Errorf("report %+v", rep)
+			}
+			if got := h.object("auth", "1009"); !reflect.DeepEqual(got, before) {
+				t.Errorf("auth restored as\n%v\nwant\n%v", got, before)
+			}
+		})
+	}
+}

@@ -1031,9 +1031,14 @@ func (env *AuditEnv) unrestoredObjects(ctx context.Context, newest *ExtensionSna
 }
 
 // essentialFields are created first on restore: what makes the object
-// work. The rest is merged in afterwards.
+// work. The rest is merged in afterwards. An auth's credentials all go in
+// its create: Asterisk 22's auth_apply (res_pjsip/config_auth.c) refuses
+// an auth without a password or stored digest for each algorithm it
+// offers (400), and the algorithm lists too, since a write adds to the
+// list an auth has (MD5 by default) rather than replacing it.
 var essentialFields = map[string][]string{
-	"auth":     {"auth_type", "username", "password", "md5_cred", "realm"},
+	"auth": {"auth_type", "username", "password", "md5_cred", "password_digest", "realm",
+		"supported_algorithms_uas", "supported_algorithms_uac", "refresh_token", "oauth_clientid", "oauth_secret"},
 	"aor":      {"max_contacts", "remove_existing", "minimum_expiration", "default_expiration", "maximum_expiration", "qualify_frequency", "mailboxes"},
 	"endpoint": {"context", "auth", "aors", "outbound_auth", "transport", "allow", "callerid", "accountcode", "mailboxes", "identify_by", "direct_media"},
 }

@@ -715,13 +715,28 @@ func merge(obj tollguard.ConfigObject, set map[string]string) tollguard.ConfigOb
 // "(ulaw|alaw)"), then checks the whole object as the type's apply
 // handler does. ok is false when a field is not one of typ's, names a
 // codec or digest algorithm Asterisk does not know, or leaves an auth
-// that auth_apply refuses.
-func (s *Server) apply(typ string, obj tollguard.ConfigObject, fields []tollguard.ConfigField) (_ tollguard.ConfigObject, ok bool) {
+// that auth_apply refuses. An auth's supported_algorithms_uas and _uac
+// add to the list they hold (config_auth.c appends to the vector), so
+// only a create, whose list is still empty (the template's MD5 is what
+// auth_apply fills in when nothing was set), starts a new one.
+func (s *Server) apply(typ string, obj tollguard.ConfigObject, fields []tollguard.ConfigField, create bool) (_ tollguard.ConfigObject, ok bool) {
+	set := map[string]bool{}
 	for _, f := range fields {
 		switch {
 		case typ == "auth" && (f.Attribute == "password_digest" || f.Attribute == "md5_cred") && !validDigests(f.Value),
 			typ == "auth" && strings.HasPrefix(f.Attribute, "supported_algorithms_") && !validAlgorithms(f.Value):
 			return nil, false
+		case typ == "auth" && strings.HasPrefix(f.Attribute, "supported_algorithms_"):
+			var list []string
+			if !create || set[f.Attribute] {
+				list = algorithmNames(obj.Get(f.Attribute))
+			}
+			set[f.Attribute] = true
+			list = append(list, algorithmNames(f.Value)...)
+			if len(list) == 0 {
+				list = []string{"MD5"} // auth_apply's default
+			}
+			obj = merge(obj, map[string]string{f.Attribute: strings.Join(list, ",")})
 		case typ == "endpoint" && (f.Attribute == "allow" || f.Attribute == "disallow"):
 			codecs, ok := updateCodecs(parseCodecs(obj.Get("allow")), f.Value, f.Attribute == "allow")
 			if !ok {
@@ -1157,7 +1172,7 @@ func (s *Server) config(w http.ResponseWriter, method, rest string, body []byte)
 		if o != nil {
 			base = o.fields
 		}
-		fields, ok := s.apply(typ, append(tollguard.ConfigObject(nil), base...), req.Fields)
+		fields, ok := s.apply(typ, append(tollguard.ConfigObject(nil), base...), req.Fields, o == nil)
 		if !ok {
 			verb := "Creation"
 			if o != nil {

@@ -359,3 +359,20 @@ func TestPutAuthWithoutCredentialIs400(t *testing.T) {
 		t.Errorf("refused update changed the auth: %v", o)
 	}
 }
+
+// config_auth.c's supported_algorithms handlers append to the list, and
+// an update applies its fields to a copy that has the list already: a
+// write adds to what an existing auth offers, while a create, whose list
+// starts empty, sets it (auth_apply fills in MD5 only when it is empty).
+func TestAuthAlgorithmsAddUp(t *testing.T) {
+	s := newServer(t)
+	status, b := putConfig(t, s, "auth/1040", `{"fields":[{"attribute":"username","value":"1040"},{"attribute":"password","value":"Long-Pass-1040"},{"attribute":"supported_algorithms_uas","value":"sha-256"}]}`)
+	var got tollguard.ConfigObject
+	if err := json.Unmarshal(b, &got); status != http.StatusOK || err != nil || got.Get("supported_algorithms_uas") != "SHA-256" || got.Get("supported_algorithms_uac") != "MD5" {
+		t.Fatalf("create: %d %s", status, b)
+	}
+	status, b = putConfig(t, s, "auth/1040", `{"fields":[{"attribute":"supported_algorithms_uas","value":"MD5"}]}`)
+	if err := json.Unmarshal(b, &got); status != http.StatusOK || err != nil || got.Get("supported_algorithms_uas") != "SHA-256,MD5" {
+		t.Errorf("update: %d %s", status, b)
+	}
+}
