@@ -319,6 +319,11 @@ type AuditStore interface {
 	// removes only the row of that creation: ENOTFOUND when the name has
 	// no row any more, ECONFLICT when its row is another one.
 	UndoCreateExtension(ctx context.Context, name string, creation int64) error
+	// ForgetExtensionCreation is UndoCreateExtension that keeps the row:
+	// for a failed line whose PJSIP objects could not all be deleted,
+	// which ext purge and ext rm then remove. Its record goes, so the
+	// daily quota counts the line while its row is left, not after.
+	ForgetExtensionCreation(ctx context.Context, name string, creation int64) error
 	// CheckExtensionCreation is UndoCreateExtension's check alone: nil
 	// when name's row is that creation's, else ENOTFOUND or ECONFLICT.
 	CheckExtensionCreation(ctx context.Context, name string, creation int64) error

@@ -176,8 +176,11 @@ func listOrNothing(created []string) string {
 // add's line by now, and so may the PJSIP objects of its name, so then
 // nothing is deleted. The row goes last: while it holds the name, no
 // other add can record the line and write objects this undo would then
-// delete. undone says what was rolled back, for the error; clean is true
-// when everything was.
+// delete. If a PJSIP object could not be deleted, the row stays (its
+// creation record goes): `ext purge` will not take a lone auth or aor of
+// a name with no row and no endpoint, and with the row `ext purge --now`
+// then `ext rm` remove the leftovers. undone says what was rolled back,
+// for the error; clean is true when everything was.
 func (env *AuditEnv) undoAdd(ctx context.Context, name string, creation int64, created []string) (undone string, clean bool) {
 	ctx = context.WithoutCancel(ctx)
 	objects := make([]string, len(created))
@@ -204,10 +207,11 @@ func (env *AuditEnv) undoAdd(ctx context.Context, name string, creation int64, c
 			LogExtension, name, "created", strings.Join(objects, " "), LogError, err)
 		return fmt.Sprintf("not rolled back: the store could not be read (%s); remove the line with %s", ErrorMessage(err), todo), false
 	}
+	cleanup := fmt.Sprintf("`tollguard ext purge %s --now`, then `tollguard ext rm %s`", name, name)
 	var deleted, failed []string
 	for i := len(created) - 1; i >= 0; i-- {
 		if err := env.Asterisk.DeleteConfigObject(ctx, created[i], name); err != nil && ErrorCode(err) != ENOTFOUND {
-			env.logger().Error("could not roll back a PJSIP object; delete it by hand", LogExtension, name, "type", created[i], LogError, err)
+			env.logger().Error("could not roll back a PJSIP object; the line stays recorded: remove it with "+cleanup, LogExtension, name, "type", created[i], LogError, err)
 			failed = append(failed, objects[i])
 			continue
 		}
@@ -215,20 +219,28 @@ func (env *AuditEnv) undoAdd(ctx context.Context, name string, creation int64, c
 	}
 	undone = "rolled back " + listOrNothing(deleted)
 	clean = len(failed) == 0
+	undo := env.Store.UndoCreateExtension
 	if !clean {
-		undone += "; could not delete " + strings.Join(failed, ", ") + ": delete it by hand"
+		undone += "; could not delete " + strings.Join(failed, ", ")
+		undo = env.Store.ForgetExtensionCreation
 	}
-	switch err := env.Store.UndoCreateExtension(ctx, name, creation); {
+	switch err := undo(ctx, name, creation); {
 	case ErrorCode(err) == ENOTFOUND || ErrorCode(err) == ECONFLICT:
 		// Removed (ext purge, ext rm) while its objects were being
 		// deleted: what was deleted may have been written again since.
 		env.logger().Warn("failed extension add: its line was removed while it was rolled back", LogExtension, name, LogError, err)
 		return undone + fmt.Sprintf("; then %s: %s", ErrorMessage(err), check), false
-	case err != nil:
+	case err != nil && clean:
 		env.logger().Error("could not roll back the store row; remove it with `tollguard ext rm EXT` (the extension field names it)", LogExtension, name, LogError, err)
 		return undone + fmt.Sprintf(", not the store row (%s): remove it with `tollguard ext rm %s`", ErrorMessage(err), name), false
+	case err != nil:
+		// The row stays all the same, and so does its creation record.
+		env.logger().Error("could not forget the creation of a failed extension add", LogExtension, name, LogError, err)
 	}
-	return undone, clean
+	if !clean {
+		return undone + ", so the line stays recorded: remove it with " + cleanup, false
+	}
+	return undone, true
 }
 
 func endpointFields(spec ExtensionSpec, account, context string, t EndpointTemplate) []ConfigField {

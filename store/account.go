@@ -518,6 +518,26 @@ func (s *DB) UndoCreateExtension(ctx context.Context, name string, creation int6
 	})
 }
 
+// ForgetExtensionCreation removes the record of extension name's
+// creation but keeps its row: a failed `ext add` that could not delete
+// all its PJSIP objects leaves the row for `ext purge` and `ext rm` to
+// remove them by. While the row is there it counts against the daily
+// quota (a managed line with no record of its own); once removed, the
+// failed add has not used the quota up, as an undone one has not. The
+// errors are UndoCreateExtension's.
+func (s *DB) ForgetExtensionCreation(ctx context.Context, name string, creation int64) error {
+	return s.Tx(ctx, func(tx *sql.Tx) error {
+		if err := checkCreation(ctx, tx, name, creation); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM extension_creations WHERE id = ?`, creation); err != nil {
+			return fmt.Errorf("delete the creation of %s: %w", name, err)
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE extensions SET creation_id = 0 WHERE name = ?`, name)
+		return err
+	})
+}
+
 // CheckExtensionCreation returns nil when extension name's row is the
 // one creation made, ENOTFOUND when the name has no row, ECONFLICT when
 // its row is another one: a failed `ext add` checks before it deletes

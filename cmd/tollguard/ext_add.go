@@ -30,7 +30,9 @@ PJSIP auth (with a generated 24-character password), aor and endpoint
 are created through ARI's dynamic configuration, in that order; if a step
 fails, what was created is deleted again, unless the line was removed
 (ext rm) while ext add ran: then nothing is deleted, as the name may be
-another add's line by now, and the error says so. The password is printed once:
+another add's line by now, and the error says so. If an object cannot
+be deleted, the line stays recorded, and the error names the commands
+that remove it (ext purge --now, then ext rm). The password is printed once:
 give it to the phone; tollguard does not store it. An endpoint whose
 context (--context, or [audit.ext] context) is not in [audit]
 gated_contexts is created with a warning: its calls may reach a trunk

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -110,4 +111,47 @@ func TestCLIExtRmWithoutARI(t *testing.T) {
 	if out := c.ok("calls", "--ext", "1001"); !strings.Contains(out, "02079460000") {
 		t.Errorf("calls after rm:\n%s", out)
 	}
+}
+
+// TestCLIExtAddUndoLeftovers: when a failed `ext add` could not delete a
+// PJSIP object it had created, it removed the line's store row all the
+// same, and `ext purge` will not take a lone auth of a name with no row
+// and no endpoint: the cleanup it advised failed. The row stays, so the
+// commands the error names remove the leftovers; and the failed add does
+// not use up the daily quota once they are gone.
+func TestCLIExtAddUndoLeftovers(t *testing.T) {
+	c := newAuditCLI(t, "")
+	c.ok("account", "add", "acme", "--country", "GB", "--currency", "GBP", "--max-created-per-day", "1")
+	// sorcery.conf maps auth and aor to astdb, not endpoint; and astdb
+	// fails the undo's delete of the auth.
+	c.fake.SetWritable("endpoint", false)
+	c.fake.Fault(http.MethodDelete, "/asterisk/config/dynamic/res_pjsip/auth/1009", http.StatusInternalServerError, "Internal Server Error", 1)
+	_, errOut, code := c.run("ext", "add", "1009", "--account", "acme")
+	if code == 0 || !strings.Contains(errOut, "could not delete auth/1009") {
+		t.Fatalf("ext add: exit %d, %s", code, errOut)
+	}
+	if _, ok := c.fake.Object("auth", "1009"); !ok {
+		t.Fatal("the fault did not keep auth/1009")
+	}
+	for _, cmd := range []string{"`tollguard ext purge 1009 --now`", "`tollguard ext rm 1009`"} {
+		if !strings.Contains(errOut, cmd) {
+			t.Errorf("ext add's error does not name %s: %s", cmd, errOut)
+		}
+	}
+	// While its row is left, the line counts against the quota.
+	c.fake.SetWritable("endpoint", true)
+	if _, errOut, code := c.run("ext", "add", "1010", "--account", "acme"); code == 0 || !strings.Contains(errOut, "max_created_per_day 1") {
+		t.Errorf("ext add 1010 beside the leftovers: exit %d, %s", code, errOut)
+	}
+	c.ok("ext", "purge", "1009", "--now")
+	c.ok("ext", "rm", "1009")
+	for _, typ := range []string{"auth", "aor", "endpoint"} {
+		if _, ok := c.fake.Object(typ, "1009"); ok {
+			t.Errorf("%s/1009 left in Asterisk", typ)
+		}
+	}
+	if _, errOut, code := c.run("ext", "show", "1009"); code != exitUsage {
+		t.Errorf("ext show after the cleanup: exit %d, %s", code, errOut)
+	}
+	c.ok("ext", "add", "1009", "--account", "acme")
 }
