@@ -508,11 +508,8 @@ func (s *DB) DeleteExtension(ctx context.Context, name string) error {
 // to) changes nothing.
 func (s *DB) UndoCreateExtension(ctx context.Context, name string, creation int64) error {
 	return s.Tx(ctx, func(tx *sql.Tx) error {
-		if err := checkCreation(ctx, tx, name, creation); err != nil {
+		if err := forgetCreationTx(ctx, tx, name, creation); err != nil {
 			return err
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM extension_creations WHERE id = ?`, creation); err != nil {
-			return fmt.Errorf("delete the creation of %s: %w", name, err)
 		}
 		return s.deleteExtensionTx(ctx, tx, name)
 	})
@@ -527,15 +524,24 @@ func (s *DB) UndoCreateExtension(ctx context.Context, name string, creation int6
 // errors are UndoCreateExtension's.
 func (s *DB) ForgetExtensionCreation(ctx context.Context, name string, creation int64) error {
 	return s.Tx(ctx, func(tx *sql.Tx) error {
-		if err := checkCreation(ctx, tx, name, creation); err != nil {
+		if err := forgetCreationTx(ctx, tx, name, creation); err != nil {
 			return err
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM extension_creations WHERE id = ?`, creation); err != nil {
-			return fmt.Errorf("delete the creation of %s: %w", name, err)
 		}
 		_, err := tx.ExecContext(ctx, `UPDATE extensions SET creation_id = 0 WHERE name = ?`, name)
 		return err
 	})
+}
+
+// forgetCreationTx deletes creation's record once name's row is the
+// one it made (checkCreation).
+func forgetCreationTx(ctx context.Context, tx *sql.Tx, name string, creation int64) error {
+	if err := checkCreation(ctx, tx, name, creation); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM extension_creations WHERE id = ?`, creation); err != nil {
+		return fmt.Errorf("delete the creation of %s: %w", name, err)
+	}
+	return nil
 }
 
 // CheckExtensionCreation returns nil when extension name's row is the
