@@ -1559,3 +1559,36 @@ func TestRestoreAuthWithStoredDigests(t *testing.T) {
 		})
 	}
 }
+
+// TestRestoreOnAnOlderAsterisk: a snapshot taken on Asterisk 22.2 or
+// later holds the auth's algorithm lists, which an older Asterisk (a
+// downgrade, another PBX) does not know: it refused the whole create
+// (400), and the restore stopped. The auth is created without them,
+// and the two fields are listed as rejected.
+func TestRestoreOnAnOlderAsterisk(t *testing.T) {
+	ctx := context.Background()
+	h := newAudHarness(t)
+	h.account("acme", nil)
+	h.extension("1009", "acme", audT0, nil)
+	h.fake.SetObject("auth", "1009", auth22(h, map[string]string{"username": "1009", "password": strongPW,
+		"supported_algorithms_uas": "MD5", "supported_algorithms_uac": "MD5"}), true)
+	h.fake.SetObject("endpoint", "1009", tollguard.ConfigObject{{Attribute: "context", Value: "from-internal"}, {Attribute: "auth", Value: "1009"}, {Attribute: "accountcode", Value: "acme"}}, true)
+	if _, err := h.env.PurgeExtension(ctx, "1009", "test"); err != nil {
+		t.Fatal(err)
+	}
+	h.fake.WithoutField("auth", "supported_algorithms_uas")
+	h.fake.WithoutField("auth", "supported_algorithms_uac")
+	rep, err := h.env.RestoreExtension(ctx, "1009", "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(rep.Restored, []string{"auth/1009", "endpoint/1009"}) {
+		t.Errorf("restored %v", rep.Restored)
+	}
+	if got := rep.Rejected["auth/1009"]; !reflect.DeepEqual(got, []string{"supported_algorithms_uas=MD5", "supported_algorithms_uac=MD5"}) {
+		t.Errorf("rejected %v, want the two algorithm lists", got)
+	}
+	if pw := h.object("auth", "1009").Get("password"); pw != strongPW {
+		t.Errorf("restored auth's password %q", pw)
+	}
+}

@@ -923,7 +923,15 @@ func (env *AuditEnv) RestoreExtension(ctx context.Context, name, by string) (*Re
 			return rep, fmt.Errorf("check %s: %w", key, err)
 		}
 		essential, rest := restoreFields(o.Type, o.Fields)
-		if _, err := env.Asterisk.PutConfigObject(ctx, o.Type, o.ID, essential); err != nil {
+		_, err := env.Asterisk.PutConfigObject(ctx, o.Type, o.ID, essential)
+		if newer, older := splitNewer(essential); ErrorCode(err) == EINVALID && len(newer) > 0 {
+			// An Asterisk older than the snapshot's (a downgrade, another
+			// PBX) refuses the whole create for a field it lacks: create
+			// without those, and let the merge list them as rejected.
+			essential, rest = older, append(newer, rest...)
+			_, err = env.Asterisk.PutConfigObject(ctx, o.Type, o.ID, essential)
+		}
+		if err != nil {
 			if ErrorCode(err) == EFORBIDDEN {
 				return rep, Errorf(EFORBIDDEN, "Asterisk refused to create PJSIP %s (restored so far: %s): %s",
 					key, listOrNothing(rep.Restored), refusal(err))
@@ -1118,6 +1126,22 @@ func contactURIs(obj ConfigObject) []string {
 // codec list "(ulaw|alaw)" becomes allow=ulaw,alaw (the new object has
 // no codecs to disallow; "(nothing)" none), and
 // the "<unknown>" caller ID (unset) is dropped.
+// newerEssentials are essential fields an older Asterisk lacks: every
+// 22.2+ auth shows its algorithm lists (the global default filled in).
+var newerEssentials = map[string]bool{"supported_algorithms_uas": true, "supported_algorithms_uac": true}
+
+// splitNewer splits fields into those an older Asterisk lacks and the rest.
+func splitNewer(fields []ConfigField) (newer, older []ConfigField) {
+	for _, f := range fields {
+		if newerEssentials[f.Attribute] {
+			newer = append(newer, f)
+		} else {
+			older = append(older, f)
+		}
+	}
+	return newer, older
+}
+
 func restoreFields(typ string, obj ConfigObject) (essential, rest []ConfigField) {
 	ess := map[string]bool{}
 	for _, a := range essentialFields[typ] {

@@ -113,6 +113,7 @@ type Server struct {
 	templates map[string]tollguard.ConfigObject
 	attrs     map[string]map[string]bool
 	writeOnly map[string]map[string]bool // fields a write takes but a read never shows
+	removed   map[string]map[string]bool // fields an older Asterisk lacks (WithoutField)
 	bools     map[string]map[string]bool // OPT_BOOL_T fields: read back "true" or "false"
 	nextChan  int
 }
@@ -277,6 +278,23 @@ func (s *Server) ResetRequests() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.requests = nil
+}
+
+// WithoutField makes typ's attr unknown, as in an Asterisk older than
+// the recordings (supported_algorithms_uas came in 22.2): a write that
+// names it answers 400, as any unknown attribute does, and reads no
+// longer show it.
+func (s *Server) WithoutField(typ, attr string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.removed == nil {
+		s.removed = map[string]map[string]bool{}
+	}
+	if s.removed[typ] == nil {
+		s.removed[typ] = map[string]bool{}
+	}
+	s.removed[typ][attr] = true
+	s.templates[typ] = slices.DeleteFunc(slices.Clone(s.templates[typ]), func(f tollguard.ConfigField) bool { return f.Attribute == attr })
 }
 
 // SetReadOnly makes the ARI user read_only=yes in ari.conf: Asterisk
@@ -723,6 +741,8 @@ func (s *Server) apply(typ string, obj tollguard.ConfigObject, fields []tollguar
 	set := map[string]bool{}
 	for _, f := range fields {
 		switch {
+		case s.removed[typ][f.Attribute]:
+			return nil, false
 		case typ == "auth" && (f.Attribute == "password_digest" || f.Attribute == "md5_cred") && !validDigests(f.Value),
 			typ == "auth" && strings.HasPrefix(f.Attribute, "supported_algorithms_") && !validAlgorithms(f.Value):
 			return nil, false
