@@ -1592,3 +1592,34 @@ func TestRestoreOnAnOlderAsterisk(t *testing.T) {
 		t.Errorf("restored auth's password %q", pw)
 	}
 }
+
+// TestRestoreOnAsterisk22WithARefusedList: on an Asterisk that has the
+// algorithm lists, a create refused (400) for a list it cannot take
+// (SHA-512-256, which this build lacks) is not one for an older
+// Asterisk: retried without the lists, the auth got the default MD5,
+// and the merge added the snapshot's other list to it (a write appends),
+// so it offered MD5,SHA-256 where the snapshot had SHA-256, unreported.
+// The restore stops as it did, naming the refusal, and leaves no auth.
+func TestRestoreOnAsterisk22WithARefusedList(t *testing.T) {
+	ctx := context.Background()
+	h := newAudHarness(t)
+	h.account("acme", nil)
+	h.extension("1009", "acme", audT0, nil)
+	h.fake.SetObject("auth", "1009", auth22(h, map[string]string{"username": "1009", "password": strongPW,
+		"supported_algorithms_uas": "SHA-256", "supported_algorithms_uac": "SHA-512-256"}), true)
+	h.fake.SetObject("endpoint", "1009", tollguard.ConfigObject{{Attribute: "context", Value: "from-internal"}, {Attribute: "auth", Value: "1009"}, {Attribute: "accountcode", Value: "acme"}}, true)
+	if _, err := h.env.PurgeExtension(ctx, "1009", "test"); err != nil {
+		t.Fatal(err)
+	}
+	h.fake.WithoutAlgorithm("SHA-512-256")
+	rep, err := h.env.RestoreExtension(ctx, "1009", "admin")
+	if tollguard.ErrorCode(err) != tollguard.EINVALID || !strings.Contains(err.Error(), "auth/1009") {
+		t.Fatalf("restore: %v, want the create's 400 for auth/1009", err)
+	}
+	if rep != nil && len(rep.Restored) > 0 {
+		t.Errorf("restored %v (rejected %v)", rep.Restored, rep.Rejected)
+	}
+	if obj, err := h.env.Asterisk.ConfigObject(ctx, "auth", "1009"); err == nil {
+		t.Errorf("auth/1009 left with supported_algorithms_uas=%q", obj.Get("supported_algorithms_uas"))
+	}
+}

@@ -928,8 +928,18 @@ func (env *AuditEnv) RestoreExtension(ctx context.Context, name, by string) (*Re
 			// An Asterisk older than the snapshot's (a downgrade, another
 			// PBX) refuses the whole create for a field it lacks: create
 			// without those, and let the merge list them as rejected.
-			essential, rest = older, append(newer, rest...)
-			_, err = env.Asterisk.PutConfigObject(ctx, o.Type, o.ID, essential)
+			created, retryErr := env.Asterisk.PutConfigObject(ctx, o.Type, o.ID, older)
+			if retryErr == nil && hasNewer(created) {
+				// This Asterisk has the lists, so the 400 was for a
+				// value of theirs: the auth now offers the default, to
+				// which a merge would append. Keep the first refusal.
+				if delErr := env.Asterisk.DeleteConfigObject(ctx, o.Type, o.ID); delErr != nil && ErrorCode(delErr) != ENOTFOUND {
+					return rep, fmt.Errorf("restore %s (restored so far: %s; snapshot %d kept): %w; and %s, created without its algorithm lists, could not be deleted: %v; delete it from Asterisk (ARI DELETE /ari/asterisk/config/dynamic/res_pjsip/%s) before restoring again, as a restore leaves an existing object alone",
+						key, listOrNothing(rep.Restored), snap.ID, err, key, delErr, key)
+				}
+			} else {
+				essential, rest, err = older, append(newer, rest...), retryErr
+			}
 		}
 		if err != nil {
 			if ErrorCode(err) == EFORBIDDEN {
@@ -1119,13 +1129,6 @@ func contactURIs(obj ConfigObject) []string {
 	return out
 }
 
-// restoreFields turns a snapshot (ARI's read form) back into fields ARI
-// accepts: empty values are left to their defaults, an aor's registered
-// contacts are dropped (registrations come back on their own; only a
-// snapshot that sorted them keeps its permanent ones), the
-// codec list "(ulaw|alaw)" becomes allow=ulaw,alaw (the new object has
-// no codecs to disallow; "(nothing)" none), and
-// the "<unknown>" caller ID (unset) is dropped.
 // newerEssentials are essential fields an older Asterisk lacks: every
 // 22.2+ auth shows its algorithm lists (the global default filled in).
 var newerEssentials = map[string]bool{"supported_algorithms_uas": true, "supported_algorithms_uac": true}
@@ -1142,6 +1145,19 @@ func splitNewer(fields []ConfigField) (newer, older []ConfigField) {
 	return newer, older
 }
 
+// hasNewer reports whether obj, as Asterisk stored it, shows a field an
+// older Asterisk lacks.
+func hasNewer(obj ConfigObject) bool {
+	return slices.ContainsFunc(obj, func(f ConfigField) bool { return newerEssentials[f.Attribute] })
+}
+
+// restoreFields turns a snapshot (ARI's read form) back into fields ARI
+// accepts: empty values are left to their defaults, an aor's registered
+// contacts are dropped (registrations come back on their own; only a
+// snapshot that sorted them keeps its permanent ones), the
+// codec list "(ulaw|alaw)" becomes allow=ulaw,alaw (the new object has
+// no codecs to disallow; "(nothing)" none), and
+// the "<unknown>" caller ID (unset) is dropped.
 func restoreFields(typ string, obj ConfigObject) (essential, rest []ConfigField) {
 	ess := map[string]bool{}
 	for _, a := range essentialFields[typ] {

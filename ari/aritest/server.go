@@ -114,6 +114,7 @@ type Server struct {
 	attrs     map[string]map[string]bool
 	writeOnly map[string]map[string]bool // fields a write takes but a read never shows
 	removed   map[string]map[string]bool // fields an older Asterisk lacks (WithoutField)
+	noAlgs    map[string]bool            // digest algorithms this build cannot do (WithoutAlgorithm)
 	bools     map[string]map[string]bool // OPT_BOOL_T fields: read back "true" or "false"
 	nextChan  int
 }
@@ -295,6 +296,18 @@ func (s *Server) WithoutField(typ, attr string) {
 	}
 	s.removed[typ][attr] = true
 	s.templates[typ] = slices.DeleteFunc(slices.Clone(s.templates[typ]), func(f tollguard.ConfigField) bool { return f.Attribute == attr })
+}
+
+// WithoutAlgorithm makes alg ("SHA-512-256") one this Asterisk 22.2+
+// cannot do, as one whose pjproject lacks it: an algorithm list that
+// names it is refused (400), as an unknown name is.
+func (s *Server) WithoutAlgorithm(alg string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.noAlgs == nil {
+		s.noAlgs = map[string]bool{}
+	}
+	s.noAlgs[strings.ToUpper(alg)] = true
 }
 
 // SetReadOnly makes the ARI user read_only=yes in ari.conf: Asterisk
@@ -744,7 +757,7 @@ func (s *Server) apply(typ string, obj tollguard.ConfigObject, fields []tollguar
 		case s.removed[typ][f.Attribute]:
 			return nil, false
 		case typ == "auth" && (f.Attribute == "password_digest" || f.Attribute == "md5_cred") && !validDigests(f.Value),
-			typ == "auth" && strings.HasPrefix(f.Attribute, "supported_algorithms_") && !validAlgorithms(f.Value):
+			typ == "auth" && strings.HasPrefix(f.Attribute, "supported_algorithms_") && !s.validAlgorithms(f.Value):
 			return nil, false
 		case typ == "auth" && strings.HasPrefix(f.Attribute, "supported_algorithms_"):
 			var list []string
@@ -809,9 +822,9 @@ func validDigests(v string) bool {
 
 // validAlgorithms: ast_sip_auth_digest_algorithms_vector_init refuses a
 // name it does not know.
-func validAlgorithms(v string) bool {
+func (s *Server) validAlgorithms(v string) bool {
 	for _, a := range algorithmNames(v) {
-		if digestLengths[a] == 0 {
+		if digestLengths[a] == 0 || s.noAlgs[a] {
 			return false
 		}
 	}
