@@ -25,9 +25,9 @@ any pending purge and lift the block the purge set. A block set for
 another reason (stolen credentials, a detector) stays. Objects that
 exist again are left alone. An auth comes back with the credential it
 had: its password, or its stored digests (md5_cred, password_digest)
-and the algorithms it offered (an Asterisk older than 22.2, which has
-no algorithm lists, gets the auth without them). Fields this Asterisk
-refuses are listed
+and the algorithms it offered (an Asterisk without algorithm lists,
+before 20.12, 21.7 and 22.2, gets the auth without them). Fields this
+Asterisk refuses are listed
 (they stay in the stored snapshot: see ` + "`tollguard ext snapshots EXT --json`" + `).
 The stale audit counts the restore as a use: the line has a whole
 stale period from it before it is judged unused again.
