@@ -164,14 +164,7 @@ func TestUndoCreateRemovesItsOwnRecord(t *testing.T) {
 	ctx := context.Background()
 	now := time.Unix(time.Now().Unix(), 0)
 	nADay(t, db, 2)
-	create := func(managed bool) int64 {
-		t.Helper()
-		id, err := db.CreateExtensionWithinQuota(ctx, &tollguard.Extension{Name: "3001", Account: "acme", Managed: managed, CreatedAt: now}, now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return id
-	}
+	create := func(managed bool) int64 { t.Helper(); return create3001(t, db, managed, now) }
 	create(true)
 	if err := db.DeleteExtension(ctx, "3001"); err != nil {
 		t.Fatal(err)
@@ -207,14 +200,7 @@ func TestUndoCreateLeavesAnotherAddsLine(t *testing.T) {
 	ctx := context.Background()
 	now := time.Unix(time.Now().Unix(), 0)
 	nADay(t, db, 0)
-	create := func(managed bool) int64 {
-		t.Helper()
-		id, err := db.CreateExtensionWithinQuota(ctx, &tollguard.Extension{Name: "3001", Account: "acme", Managed: managed, CreatedAt: now}, now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return id
-	}
+	create := func(managed bool) int64 { t.Helper(); return create3001(t, db, managed, now) }
 	first := create(true)
 	if err := db.DeleteExtension(ctx, "3001"); err != nil {
 		t.Fatal(err)
@@ -372,4 +358,15 @@ func TestUndoCreateAfterMove(t *testing.T) {
 	if _, err := add("3002"); err != nil {
 		t.Errorf("acme's next add after its failed one: %v", err)
 	}
+}
+
+// create3001 records line 3001 in acme at now, created by tollguard
+// (managed) or not, and returns its creation's id.
+func create3001(t *testing.T, db *store.DB, managed bool, now time.Time) int64 {
+	t.Helper()
+	id, err := db.CreateExtensionWithinQuota(context.Background(), &tollguard.Extension{Name: "3001", Account: "acme", Managed: managed, CreatedAt: now}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
 }
