@@ -1534,18 +1534,9 @@ func TestRestoreAuthWithStoredDigests(t *testing.T) {
 		{"MD5AndSHA256", map[string]string{"md5_cred": md5, "password_digest": "MD5:" + md5 + ",SHA-256:" + sha, "supported_algorithms_uas": "SHA-256,MD5"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			h := newAudHarness(t)
-			h.account("acme", nil)
-			h.extension("1009", "acme", audT0, nil)
-			c.set["username"] = "1009"
 			c.set["password"] = ""
 			c.set["realm"] = "pbx.example"
-			h.fake.SetObject("auth", "1009", auth22(h, c.set), true)
-			h.fake.SetObject("endpoint", "1009", tollguard.ConfigObject{{Attribute: "context", Value: "from-internal"}, {Attribute: "auth", Value: "1009"}, {Attribute: "accountcode", Value: "acme"}}, true)
-			before := h.object("auth", "1009")
-			if _, err := h.env.PurgeExtension(ctx, "1009", "test"); err != nil {
-				t.Fatal(err)
-			}
+			h, before := purgedAuthLine(t, c.set)
 			rep, err := h.env.RestoreExtension(ctx, "1009", "admin")
 			if err != nil {
 				t.Fatal(err)
@@ -1567,15 +1558,7 @@ func TestRestoreAuthWithStoredDigests(t *testing.T) {
 // and the two fields are listed as rejected.
 func TestRestoreOnAnOlderAsterisk(t *testing.T) {
 	ctx := context.Background()
-	h := newAudHarness(t)
-	h.account("acme", nil)
-	h.extension("1009", "acme", audT0, nil)
-	h.fake.SetObject("auth", "1009", auth22(h, map[string]string{"username": "1009", "password": strongPW,
-		"supported_algorithms_uas": "MD5", "supported_algorithms_uac": "MD5"}), true)
-	h.fake.SetObject("endpoint", "1009", tollguard.ConfigObject{{Attribute: "context", Value: "from-internal"}, {Attribute: "auth", Value: "1009"}, {Attribute: "accountcode", Value: "acme"}}, true)
-	if _, err := h.env.PurgeExtension(ctx, "1009", "test"); err != nil {
-		t.Fatal(err)
-	}
+	h, _ := purgedAuthLine(t, map[string]string{"password": strongPW, "supported_algorithms_uas": "MD5", "supported_algorithms_uac": "MD5"})
 	h.fake.WithoutField("auth", "supported_algorithms_uas")
 	h.fake.WithoutField("auth", "supported_algorithms_uac")
 	rep, err := h.env.RestoreExtension(ctx, "1009", "admin")
@@ -1602,15 +1585,7 @@ func TestRestoreOnAnOlderAsterisk(t *testing.T) {
 // The restore stops as it did, naming the refusal, and leaves no auth.
 func TestRestoreOnAsterisk22WithARefusedList(t *testing.T) {
 	ctx := context.Background()
-	h := newAudHarness(t)
-	h.account("acme", nil)
-	h.extension("1009", "acme", audT0, nil)
-	h.fake.SetObject("auth", "1009", auth22(h, map[string]string{"username": "1009", "password": strongPW,
-		"supported_algorithms_uas": "SHA-256", "supported_algorithms_uac": "SHA-512-256"}), true)
-	h.fake.SetObject("endpoint", "1009", tollguard.ConfigObject{{Attribute: "context", Value: "from-internal"}, {Attribute: "auth", Value: "1009"}, {Attribute: "accountcode", Value: "acme"}}, true)
-	if _, err := h.env.PurgeExtension(ctx, "1009", "test"); err != nil {
-		t.Fatal(err)
-	}
+	h, _ := purgedAuthLine(t, map[string]string{"password": strongPW, "supported_algorithms_uas": "SHA-256", "supported_algorithms_uac": "SHA-512-256"})
 	h.fake.WithoutAlgorithm("SHA-512-256")
 	rep, err := h.env.RestoreExtension(ctx, "1009", "admin")
 	if tollguard.ErrorCode(err) != tollguard.EINVALID || !strings.Contains(err.Error(), "auth/1009") {
@@ -1622,4 +1597,22 @@ func TestRestoreOnAsterisk22WithARefusedList(t *testing.T) {
 	if obj, err := h.env.Asterisk.ConfigObject(ctx, "auth", "1009"); err == nil {
 		t.Errorf("auth/1009 left with supported_algorithms_uas=%q", obj.Get("supported_algorithms_uas"))
 	}
+}
+
+// purgedAuthLine is extension 1009 of acme, whose auth is the recorded
+// Asterisk 22 one with username 1009 and set, purged; before is its
+// auth as Asterisk showed it before the purge.
+func purgedAuthLine(t *testing.T, set map[string]string) (h *audHarness, before tollguard.ConfigObject) {
+	t.Helper()
+	h = newAudHarness(t)
+	h.account("acme", nil)
+	h.extension("1009", "acme", audT0, nil)
+	set["username"] = "1009"
+	h.fake.SetObject("auth", "1009", auth22(h, set), true)
+	h.fake.SetObject("endpoint", "1009", tollguard.ConfigObject{{Attribute: "context", Value: "from-internal"}, {Attribute: "auth", Value: "1009"}, {Attribute: "accountcode", Value: "acme"}}, true)
+	before = h.object("auth", "1009")
+	if _, err := h.env.PurgeExtension(context.Background(), "1009", "test"); err != nil {
+		t.Fatal(err)
+	}
+	return h, before
 }
