@@ -84,17 +84,12 @@ func TestPasswordsAuditSHADigests(t *testing.T) {
 	h.auth22Line("0923", map[string]string{"password_digest": "SHA-256:" + digestHA1("SHA-256", "0923", "pbx.example", strongPW), "supported_algorithms_uas": "SHA-256"})
 
 	run := h.run(tollguard.PasswordsAudit{}, true)
-	for _, c := range []struct{ ext, sev, want string }{
-		{"0920", "critical", "the SHA-256 digest in password_digest of auth 0920 is the digest of the username (realm pbx.example)"},
-		{"0921", "critical", "the SHA-512-256 digest in password_digest of auth 0921 is the digest of a well-known default password (realm sip.example)"},
-		{"0922", "critical", "the SHA-256 digest in password_digest of auth 0922 is the digest of a well-known default password (realm pbx.example)"},
-		{"0923", "info", "none of the passwords the audit tries (empty, the username, the extension, the line's names, the default list) in realm pbx.example"},
-	} {
-		f := audFinding(t, run, "weak_password", "ext:"+c.ext)
-		if string(f.Severity) != c.sev || !strings.Contains(f.Message, c.want) || f.Fixable {
-			t.Errorf("%s: %s fixable %v %q", c.ext, f.Severity, f.Fixable, f.Message)
-		}
-	}
+	wantDigestFindings(t, run, []digestFinding{
+		{"0920", "critical", []string{"the SHA-256 digest in password_digest of auth 0920 is the digest of the username (realm pbx.example)"}},
+		{"0921", "critical", []string{"the SHA-512-256 digest in password_digest of auth 0921 is the digest of a well-known default password (realm sip.example)"}},
+		{"0922", "critical", []string{"the SHA-256 digest in password_digest of auth 0922 is the digest of a well-known default password (realm pbx.example)"}},
+		{"0923", "info", []string{"none of the passwords the audit tries (empty, the username, the extension, the line's names, the default list) in realm pbx.example"}},
+	})
 	if f := audFinding(t, run, "weak_password", "ext:0920"); !strings.Contains(f.Message, "remove password_digest") || f.Evidence["realm_from"] != "default_realm" {
 		t.Errorf("0920: %q %v", f.Message, f.Evidence)
 	}
@@ -133,10 +128,7 @@ func TestPasswordsAuditDigestInForce(t *testing.T) {
 	if _, ok := audFindingOK(run, "weak_password", "ext:0934"); ok {
 		t.Errorf("0934 reported: %q", audFindings(run))
 	}
-	for _, c := range []struct {
-		ext, sev string
-		want     []string
-	}{
+	wantDigestFindings(t, run, []digestFinding{
 		{"0930", "critical", []string{"the SHA-256 digest in password_digest of auth 0930 is the digest of the username (realm asterisk)",
 			"checks the SHA-256 digest in password_digest for SHA-256 and the password for MD5"}},
 		{"0931", "critical", []string{"SIP password of auth 0931 is weak: a well-known default password",
@@ -146,21 +138,11 @@ func TestPasswordsAuditDigestInForce(t *testing.T) {
 			"Asterisk does not check it for incoming requests now",
 			"checks the md5_cred for MD5"}},
 		{"0933", "warning", []string{"the SHA-256 digest in password_digest of auth 0933 is the digest of the auth's own password, itself weak (shorter than 12 characters (6)"}},
-	} {
-		f := audFinding(t, run, "weak_password", "ext:"+c.ext)
-		if string(f.Severity) != c.sev || f.Fixable {
-			t.Errorf("%s: %s fixable %v %q", c.ext, f.Severity, f.Fixable, f.Message)
-		}
-		for _, w := range c.want {
-			if !strings.Contains(f.Message, w) {
-				t.Errorf("%s: %q lacks %q", c.ext, f.Message, w)
-			}
-		}
-		// Nothing says a digest is the one checked "instead" of the
-		// password when the password is checked too.
-		if c.ext == "0931" && strings.Contains(f.Message, "instead") {
-			t.Errorf("%s: %q", c.ext, f.Message)
-		}
+	})
+	// Nothing says a digest is the one checked "instead" of the
+	// password when the password is checked too.
+	if f := audFinding(t, run, "weak_password", "ext:0931"); strings.Contains(f.Message, "instead") {
+		t.Errorf("0931: %q", f.Message)
 	}
 }
 
@@ -213,14 +195,25 @@ func TestPasswordsAuditDigestBefore222(t *testing.T) {
 	legacy("0962", "userpass", strongPW, digestHA1("MD5", "0962", "asterisk", "0962"))
 
 	run := h.run(tollguard.PasswordsAudit{}, false)
-	for _, c := range []struct {
-		ext, sev string
-		want     []string
-	}{
+	wantDigestFindings(t, run, []digestFinding{
 		{"0960", "critical", []string{"SIP password of auth 0960 is weak: a well-known default password", "checks the password for MD5"}},
 		{"0961", "warning", []string{"SIP password of auth 0961 is weak", "checks the md5_cred for MD5, not the password"}},
 		{"0962", "warning", []string{"the md5_cred of auth 0962 is the digest of the username (realm asterisk)", "auth_type=md5", "checks the password for MD5"}},
-	} {
+	})
+}
+
+// digestFinding is the weak_password finding an extension's auth should
+// get: its severity, and text its message holds.
+type digestFinding struct {
+	ext, sev string
+	want     []string
+}
+
+// wantDigestFindings checks each finding: severity, not fixable (a
+// stored digest stops rotation), and every wanted text.
+func wantDigestFindings(t *testing.T, run *tollguard.AuditRun, cases []digestFinding) {
+	t.Helper()
+	for _, c := range cases {
 		f := audFinding(t, run, "weak_password", "ext:"+c.ext)
 		if string(f.Severity) != c.sev || f.Fixable {
 			t.Errorf("%s: %s fixable %v %q", c.ext, f.Severity, f.Fixable, f.Message)
