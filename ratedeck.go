@@ -1131,7 +1131,7 @@ func twoPrices(header []string, cols []int) string {
 	for i, c := range cols {
 		names[i] = fmt.Sprintf("%q", strings.TrimSpace(header[c]))
 	}
-	list := strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
+	list := joinAnd(names)
 	others := "the other"
 	if len(cols) > 2 {
 		others = "the others"
