@@ -177,6 +177,17 @@ func trimHistory(ctx context.Context, tx *sql.Tx, ext, gone string) error {
 // each comes from.
 var historyKinds = []struct{ kind, col string }{{"ip", "ip"}, {"agent", "user_agent"}}
 
+// historyColumn is the registrations column kind comes from (false for
+// none: the table's CHECK allows only historyKinds).
+func historyColumn(kind string) (string, bool) {
+	for _, k := range historyKinds {
+		if k.kind == kind {
+			return k.col, true
+		}
+	}
+	return "", false
+}
+
 // historyEntries reads ext's history of one kind for evictions.
 func historyEntries(ctx context.Context, q querier, ext, kind, col, gone string) ([]histEntry, error) {
 	rows, err := q.QueryContext(ctx, `SELECT h.value, h.first_seen, h.last_seen, h.value IN (
@@ -240,9 +251,9 @@ func (s *DB) trimFlooded(ctx context.Context) error {
 		return err
 	}
 	for _, o := range over {
-		col := "ip"
-		if o.kind == "agent" {
-			col = "user_agent"
+		col, ok := historyColumn(o.kind)
+		if !ok {
+			continue
 		}
 		es, err := historyEntries(ctx, s.rdb, o.ext, o.kind, col, "")
 		if err != nil {
