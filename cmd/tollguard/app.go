@@ -131,12 +131,23 @@ func (a *App) printJSON(v any) error {
 }
 
 // table returns a tab writer for aligned columns; call Flush.
-func (a *App) table(header ...string) *tabwriter.Writer {
-	w := tabwriter.NewWriter(a.Out, 0, 4, 2, ' ', 0)
+func (a *App) table(header ...string) *tableWriter {
+	w := &tableWriter{tabwriter.NewWriter(a.Out, 0, 4, 2, ' ', 0)}
 	if len(header) > 0 {
 		fmt.Fprintln(w, strings.Join(header, "\t"))
 	}
 	return w
+}
+
+// tableWriter is a tabwriter.Writer that escapes its cells as termSafe
+// does before it lays them out, not after: a byte that is not UTF-8 (a
+// Latin-1 name), counted one column wide and printed as four (\xfc),
+// pushed its row's columns out of line, and 0xff, the tab writer's
+// escape character, joined the rest of the table into one cell.
+type tableWriter struct{ *tabwriter.Writer }
+
+func (w *tableWriter) Write(p []byte) (int, error) {
+	return (&termSafe{w: w.Writer}).Write(p)
 }
 
 // addJSON adds the --json flag every read command has.

@@ -222,3 +222,26 @@ func TestAuditRunOneLinePerItem(t *testing.T) {
 		}
 	}
 }
+
+// TestTableKeepsColumnsPast0xFF: text/tabwriter reads a 0xff byte as
+// its escape character, so one in a cell (a Latin-1 name) made the rest
+// of the table one unaligned cell, every later row's tabs printed raw;
+// and a byte that is not UTF-8 (\xfc) was laid out one column wide,
+// then printed four.
+func TestTableKeepsColumnsPast0xFF(t *testing.T) {
+	c := newCLI(t)
+	c.seed()
+	c.ok("account", "set", "acme", "--name", "M\xfcller \xff GmbH")
+	c.ok("account", "add", "zeta", "--country", "GB", "--currency", "GBP", "--name", "Zeta")
+	out := c.ok("account", "list")
+	if strings.Contains(out, "\t") || !strings.Contains(out, `M\xfcller \xff GmbH`) {
+		t.Fatalf("account list lost its columns after a 0xff byte:\n%s", out)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	col := strings.Index(lines[0], "COUNTRY")
+	for _, l := range lines[1:] {
+		if !strings.HasPrefix(l[col:], "GB ") {
+			t.Errorf("row %q: COUNTRY is not at column %d:\n%s", l, col, out)
+		}
+	}
+}
