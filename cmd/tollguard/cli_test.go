@@ -1303,3 +1303,29 @@ func TestCLIWhitelistWithoutAllowRules(t *testing.T) {
 		t.Errorf("--whitelist with a global allow rule: exit %d, stderr %q", code, errs)
 	}
 }
+
+// TestCLIScheduleHoursOnlySeparators: --hours "" opens the account all
+// the time, on purpose; a spec of only ";" and spaces ("$WEEK; $SAT"
+// with both unset) read the same and opened it at night too. It is
+// refused, and the hours in force stay.
+func TestCLIScheduleHoursOnlySeparators(t *testing.T) {
+	c := newCLI(t)
+	c.seed()
+	c.ok("schedule", "set", "acme", "--hours", "mon-fri 09:00-17:00")
+	for _, bad := range []string{";", " ; ", " ", ";;"} {
+		code, _, errs := c.run("schedule", "set", "acme", "--hours", bad)
+		if code != 2 || !strings.Contains(errs, `--hours ""`) {
+			t.Errorf("--hours %q: exit %d, %s", bad, code, errs)
+		}
+	}
+	var v map[string]any
+	if err := json.Unmarshal([]byte(c.ok("schedule", "show", "acme", "--json")), &v); err != nil {
+		t.Fatal(err)
+	}
+	if v["hours"] != "mon-fri 09:00-17:00" {
+		t.Errorf("hours after the refused specs: %q", v["hours"])
+	}
+	if out := c.ok("schedule", "set", "acme", "--hours", ""); !strings.Contains(out, "always open") {
+		t.Errorf(`--hours "": %s`, out)
+	}
+}

@@ -38,6 +38,11 @@ func newScheduleSetCommand(app *App) *cobra.Command {
 			if noLocalFlags(cmd) {
 				return usagef("nothing to change: give --hours, --zone, --holiday or --deny")
 			}
+			if f.Changed("hours") && hours != "" && strings.Trim(hours, "; \t") == "" {
+				// "$WEEK; $SAT" with both unset: read as no spans, it
+				// opened the account to every class at night.
+				return usagef("--hours %q names no opening times: give spans such as \"mon-fri 08:00-18:00\", or --hours \"\" for always open", hours)
+			}
 			if f.Changed("zone") {
 				z, err := zoneFlag(zone)
 				if err != nil {
