@@ -369,6 +369,10 @@ func TestConfigCheck(t *testing.T) {
 		// serve's listen refuses these ports; the check must too.
 		{"[agi]\nlisten = \":99999\"\n", "bad.toml:2: agi listen \":99999\""},
 		{"[metrics]\nlisten = \"127.0.0.1:http\"\n", "bad.toml:2: metrics listen"},
+		// Not an address, so looked up as a host name: serve failed
+		// with "no such host" where the check had said ok.
+		{"[agi]\nlisten = \"256.1.1.1:4573\"\n", "bad.toml:2: agi listen \"256.1.1.1:4573\""},
+		{"[metrics]\nlisten = \"10.0.0:9464\"\n", "bad.toml:2: metrics listen"},
 		// Days that overflow time.Duration turned "never" into minutes.
 		{"[audit]\nstale_days = 999999\n", "bad.toml:2: stale_days 999999: want between 1 and 36500"},
 		{"[audit]\npurge_grace_days = 213504\n", "bad.toml:2: purge_grace_days"},

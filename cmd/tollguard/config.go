@@ -517,9 +517,16 @@ func (c *Config) validate() ConfigErrors {
 // validListen reports whether s is host:port with a numeric port that
 // net.Listen takes, so that config check refuses what serve would.
 func validListen(s string) bool {
-	_, port, err := net.SplitHostPort(s)
+	host, port, err := net.SplitHostPort(s)
 	if err != nil {
 		return false
+	}
+	// Digits and dots that are no address (256.1.1.1, 10.0.0) would be
+	// looked up as a host name, and serve fail with "no such host".
+	if host != "" && strings.Trim(host, "0123456789.") == "" {
+		if _, err := netip.ParseAddr(host); err != nil {
+			return false
+		}
 	}
 	_, err = strconv.ParseUint(port, 10, 16)
 	return err == nil
