@@ -189,7 +189,10 @@ func passwordSeverity(why []string) Severity {
 // (ast_sip_auth_get_creds). A caller answers whichever challenge it
 // likes, so every credential in force counts; a weak one not in force is
 // a warning, as removing a digest or offering another algorithm puts it
-// in force. tollguard does not rotate such an auth (storedDigest).
+// in force. A digest in upper-case hex is unusable, not weak: Asterisk
+// hashes it as written (pjsip_auth_create_digest2), a phone the
+// lower-case hex of its own, so it never matches. tollguard does not
+// rotate such an auth (storedDigest).
 func (r *auditRun) judgeDigests(ctx context.Context, ext, id string, auth ConfigObject, s AuditSettings, known []string, dr *defaultRealm) error {
 	subj := auditExtSubject(ext)
 	user, pw := auth.Get("username"), auth.Get("password")
@@ -227,11 +230,28 @@ func (r *auditRun) judgeDigests(ctx context.Context, ext, id string, auth Config
 			sev = to
 		}
 	}
-	var weak, reasons, unjudged []string
+	var weak, reasons, unjudged, unusable, unusableLabels []string
 	weakDigestFound, ownPassword := false, false
 	for _, alg := range sortedAlgorithms(digests) {
 		cred, label := digests[alg], digestLabel(auth, alg)
 		inForce := checks[alg] == label
+		if lower := strings.ToLower(cred); lower != cred && digestAlgorithm(alg) != "" {
+			// Asterisk hashes a stored digest as written, a phone the
+			// lower-case hex of its own: this one never matches.
+			part := fmt.Sprintf("%s of auth %s is written in upper-case hex: Asterisk uses a stored digest as written, and a phone's answer is computed from the lower-case one, so it can never match a phone's answer", label, id)
+			if inForce {
+				part += ", and no phone can authenticate with " + alg
+			} else {
+				part += fmt.Sprintf(" (not checked now, as Asterisk does not use it for %s)", alg)
+			}
+			if what := weakDigest(alg, lower, user, ext, realm, s, known); what != "" {
+				part += fmt.Sprintf("; once written in lower case, it would be the digest of %s (realm %s): replace it, do not just lower-case it", what, realm)
+			}
+			unusable = append(unusable, part)
+			unusableLabels = append(unusableLabels, label)
+			raise(SeverityWarning)
+			continue
+		}
 		what, dsev := weakDigest(alg, cred, user, ext, realm, s, known), SeverityCritical
 		ofPassword := pw != "" && ha1(alg, user, realm, pw) == cred
 		if what == "" && ofPassword && len(why) > 0 {
@@ -273,7 +293,7 @@ func (r *auditRun) judgeDigests(ctx context.Context, ext, id string, auth Config
 		reasons = append(reasons, why...)
 		raise(psev)
 	}
-	if len(weak) == 0 && len(unjudged) == 0 {
+	if len(weak) == 0 && len(unjudged) == 0 && len(unusable) == 0 {
 		return nil
 	}
 
@@ -296,7 +316,10 @@ func (r *auditRun) judgeDigests(ctx context.Context, ext, id string, auth Config
 	attrs := storedDigest(auth)
 	var msg string
 	if len(weak) == 0 {
-		msg = inForce + "; " + unjudgedText + realmNote
+		msg = inForce
+		if unjudgedText != "" {
+			msg += "; " + unjudgedText
+		}
 	} else {
 		msg = strings.Join(weak, "; ") + ": SIP scanners guess such passwords within minutes"
 		if weakDigestFound {
@@ -312,11 +335,14 @@ func (r *auditRun) judgeDigests(ctx context.Context, ext, id string, auth Config
 			// rotate-password refuses while a digest is stored.
 			msg += fmt.Sprintf("; a new password alone would leave the stored digests as they are: remove %s from auth %s (pjsip.conf or astdb, then reload res_pjsip), then rotate the password", attrs, id)
 		}
-		msg += realmNote
 	}
+	if len(unusable) > 0 {
+		msg = strings.Join(unusable, "; ") + "; " + msg + fmt.Sprintf("; replace %s with a lower-case digest of a strong password, or remove %s from auth %s (pjsip.conf or astdb, then reload res_pjsip)", joinAnd(unusableLabels), attrs, id)
+	}
+	msg += realmNote
 	r.find(AuditFinding{Check: AuditCheckWeakPassword, Severity: sev, Subject: subj, Extension: ext, Message: msg,
 		Evidence: map[string]any{"auth": id, "username": user, "realm": realm, "realm_from": realmFrom, "reasons": reasons,
-			"algorithms": offered, "algorithms_shown": shown, "checks": evChecks}})
+			"algorithms": offered, "algorithms_shown": shown, "checks": evChecks, "unusable": unusableLabels}})
 	if r.apply && len(why) > 0 {
 		r.act(AuditAction{Kind: AuditActRotatePassword, Subject: subj, Message: "not rotated: auth " + id + " also holds a stored " + attrs + ", which a new password would not change",
 			Err: "remove " + attrs + " from that auth (pjsip.conf or astdb, then reload res_pjsip), then rotate"})
@@ -392,8 +418,8 @@ func ha1(alg, user, realm, pw string) string {
 	return ""
 }
 
-// authDigests returns auth's stored digests by algorithm, in lower-case
-// hex. ARI shows them as Asterisk 22 keeps them: password_digest lists
+// authDigests returns auth's stored digests by algorithm, as written
+// (Asterisk does not fold their case). ARI shows them as Asterisk 22 keeps them: password_digest lists
 // each as "ALG:hex" (comma-separated; one without "ALG:" is MD5), and
 // md5_cred, which fills the same MD5 slot, shows the MD5 one again.
 // An algorithm Asterisk does not know keeps its name, and is never
@@ -411,9 +437,9 @@ func authDigests(auth ConfigObject) map[string]string {
 				alg = known
 			}
 		}
-		out[alg] = strings.ToLower(strings.TrimSpace(cred))
+		out[alg] = strings.TrimSpace(cred)
 	}
-	if c := strings.ToLower(strings.TrimSpace(auth.Get("md5_cred"))); c != "" {
+	if c := strings.TrimSpace(auth.Get("md5_cred")); c != "" {
 		out["MD5"] = c
 	}
 	return out

@@ -225,3 +225,32 @@ func wantDigestFindings(t *testing.T, run *tollguard.AuditRun, cases []digestFin
 		}
 	}
 }
+
+// Asterisk keeps a stored digest as written and hashes it as it is
+// (config_auth.c password_digest_handler copies it; pjsip's
+// pjsip_auth_create_digest2 feeds the stored HA1's characters into the
+// response), while a phone hashes the lower-case hex of its own HA1. An
+// upper-case digest so never matches: unusable, not a weak password.
+func TestPasswordsAuditUpperCaseDigest(t *testing.T) {
+	h := newAudHarness(t)
+	upper := strings.ToUpper
+	// The digest of the username, in upper case, in force for SHA-256.
+	h.auth22Line("0970", map[string]string{"password_digest": "SHA-256:" + upper(digestHA1("SHA-256", "0970", "asterisk", "0970")), "supported_algorithms_uas": "SHA-256"})
+	// An upper-case md5_cred of a default password, and a strong
+	// password checked for SHA-256.
+	h.auth22Line("0971", map[string]string{"password": strongPW, "md5_cred": upper(digestHA1("MD5", "0971", "asterisk", "1234")),
+		"password_digest": "MD5:" + upper(digestHA1("MD5", "0971", "asterisk", "1234")), "supported_algorithms_uas": "MD5,SHA-256"})
+
+	run := h.run(tollguard.PasswordsAudit{}, false)
+	wantDigestFindings(t, run, []digestFinding{
+		{"0970", "warning", []string{"the SHA-256 digest in password_digest of auth 0970 is written in upper-case hex", "can never match",
+			"no phone can authenticate with SHA-256", "once written in lower case, it would be the digest of the username"}},
+		{"0971", "warning", []string{"the md5_cred of auth 0971 is written in upper-case hex", "no phone can authenticate with MD5",
+			"once written in lower case, it would be the digest of a well-known default password", "checks the md5_cred for MD5 and the password for SHA-256"}},
+	})
+	for _, ext := range []string{"0970", "0971"} {
+		if f := audFinding(t, run, "weak_password", "ext:"+ext); strings.Contains(f.Message, "is the digest of") {
+			t.Errorf("%s reported as a weak digest: %q", ext, f.Message)
+		}
+	}
+}

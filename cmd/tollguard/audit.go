@@ -44,9 +44,10 @@ once when the previous successful run of its audit did not find it.
              extension, default list, shorter than 12); stored digests
              of such passwords (md5_cred; password_digest's MD5, SHA-256,
              SHA-512-256), saying which credential Asterisk checks for
-             each algorithm in supported_algorithms_uas; one password on
-             several auths. --apply rotates the weak ones, except on an
-             auth with a stored digest.
+             each algorithm in supported_algorithms_uas; a stored digest
+             in upper-case hex, which never matches a phone's answer; one
+             password on several auths. --apply rotates the weak ones,
+             except on an auth with a stored digest.
   quotas     endpoints created outside tollguard, accounts over their
              max_extensions or max_created_per_day, and bursts of new
              extensions. --apply blocks the newest beyond each quota.
