@@ -200,25 +200,9 @@ func (r *auditRun) judgeDigests(ctx context.Context, ext, id string, auth Config
 	if realm == "" {
 		realm, realmNote, realmFrom = dr.get(ctx, r.env)
 	}
-	digests := authDigests(auth)
-	offered, shown := uasAlgorithms(auth)
-	// Without supported_algorithms_uas ARI is Asterisk before 20.12, 21.7
-	// and 22.2, which picks the credential by auth_type, not by what is
-	// stored (res_pjsip_authenticator_digest.c digest_lookup): md5_cred
-	// with md5, the password with userpass, a leftover md5_cred unused.
+	c := authCredentials(auth)
+	digests, offered, shown, legacy, checks, pwAlgs := c.digests, c.offered, c.shown, c.legacy, c.checks, c.pwAlgs
 	authType := auth.Get("auth_type")
-	legacy := !shown && authType != "digest"
-	checks := map[string]string{}   // algorithm -> the credential checked
-	evChecks := map[string]string{} // the same, by attribute
-	var pwAlgs []string
-	for _, a := range offered {
-		if _, ok := digests[a]; ok && (!legacy || authType == "md5") {
-			checks[a], evChecks[a] = digestLabel(auth, a), digestAttr(auth, a)
-		} else {
-			checks[a], evChecks[a] = "the password", "password"
-			pwAlgs = append(pwAlgs, a)
-		}
-	}
 	var why []string
 	if pw != "" || len(pwAlgs) > 0 {
 		why = PasswordWeakness(pw, user, ext, s, known...)
@@ -297,16 +281,7 @@ func (r *auditRun) judgeDigests(ctx context.Context, ext, id string, auth Config
 		return nil
 	}
 
-	inForce := "Asterisk challenges incoming requests with " + strings.Join(offered, ", ") + " (supported_algorithms_uas)"
-	if legacy {
-		inForce = "Asterisk challenges incoming requests with MD5 (ARI shows no supported_algorithms_uas, as before Asterisk 20.12, 21.7 and 22.2, which offer MD5 alone and check md5_cred only with auth_type=md5)"
-	} else if !shown {
-		inForce = "Asterisk challenges incoming requests with MD5 (assumed: ARI shows no supported_algorithms_uas, and MD5 is Asterisk's default)"
-	}
-	inForce += " and checks " + joinAnd(groupByCredential(offered, checks))
-	if pw != "" && len(pwAlgs) == 0 {
-		inForce += ", not the password"
-	}
+	inForce := c.inForce(pw != "")
 	unjudgedText := ""
 	if len(unjudged) == 1 {
 		unjudgedText = fmt.Sprintf("%s is the digest of none of the passwords the audit tries (empty, the username, the extension, the line's names, the default list) in realm %s", unjudged[0], realm)
@@ -342,12 +317,62 @@ func (r *auditRun) judgeDigests(ctx context.Context, ext, id string, auth Config
 	msg += realmNote
 	r.find(AuditFinding{Check: AuditCheckWeakPassword, Severity: sev, Subject: subj, Extension: ext, Message: msg,
 		Evidence: map[string]any{"auth": id, "username": user, "realm": realm, "realm_from": realmFrom, "reasons": reasons,
-			"algorithms": offered, "algorithms_shown": shown, "checks": evChecks, "unusable": unusableLabels}})
+			"algorithms": offered, "algorithms_shown": shown, "checks": c.attrs, "unusable": unusableLabels}})
 	if r.apply && len(why) > 0 {
-		r.act(AuditAction{Kind: AuditActRotatePassword, Subject: subj, Message: "not rotated: auth " + id + " also holds a stored " + attrs + ", which a new password would not change",
+		r.act(AuditAction{Kind: AuditActRotatePassword, Subject: subj, Message: "not rotated: auth " + id + " also holds a stored " + attrs + ": " + digestRefusal(auth),
 			Err: "remove " + attrs + " from that auth (pjsip.conf or astdb, then reload res_pjsip), then rotate"})
 	}
 	return nil
+}
+
+// authCreds is what Asterisk checks for an auth holding stored digests.
+type authCreds struct {
+	digests         map[string]string // authDigests
+	offered         []string          // uasAlgorithms
+	shown, legacy   bool
+	checks, attrs   map[string]string // algorithm -> the credential checked, by label and by attribute
+	pwAlgs, digAlgs []string          // the algorithms offered whose password, whose digest, is checked
+}
+
+// authCredentials says, for each algorithm Asterisk challenges with,
+// which credential of auth it checks (ast_sip_auth_get_creds: the stored
+// digest of that algorithm, else the password).
+func authCredentials(auth ConfigObject) authCreds {
+	c := authCreds{digests: authDigests(auth), checks: map[string]string{}, attrs: map[string]string{}}
+	c.offered, c.shown = uasAlgorithms(auth)
+	// Without supported_algorithms_uas ARI is Asterisk before 20.12, 21.7
+	// and 22.2, which picks the credential by auth_type, not by what is
+	// stored (res_pjsip_authenticator_digest.c digest_lookup): md5_cred
+	// with md5, the password with userpass, a leftover md5_cred unused.
+	authType := auth.Get("auth_type")
+	c.legacy = !c.shown && authType != "digest"
+	for _, a := range c.offered {
+		if _, ok := c.digests[a]; ok && (!c.legacy || authType == "md5") {
+			c.checks[a], c.attrs[a] = digestLabel(auth, a), digestAttr(auth, a)
+			c.digAlgs = append(c.digAlgs, a)
+		} else {
+			c.checks[a], c.attrs[a] = "the password", "password"
+			c.pwAlgs = append(c.pwAlgs, a)
+		}
+	}
+	return c
+}
+
+// inForce says what Asterisk challenges with and checks: "Asterisk
+// challenges incoming requests with SHA-256, MD5 (supported_algorithms_uas)
+// and checks ...". hasPassword adds that the password is not checked.
+func (c authCreds) inForce(hasPassword bool) string {
+	s := "Asterisk challenges incoming requests with " + strings.Join(c.offered, ", ") + " (supported_algorithms_uas)"
+	if c.legacy {
+		s = "Asterisk challenges incoming requests with MD5 (ARI shows no supported_algorithms_uas, as before Asterisk 20.12, 21.7 and 22.2, which offer MD5 alone and check md5_cred only with auth_type=md5)"
+	} else if !c.shown {
+		s = "Asterisk challenges incoming requests with MD5 (assumed: ARI shows no supported_algorithms_uas, and MD5 is Asterisk's default)"
+	}
+	s += " and checks " + joinAnd(groupByCredential(c.offered, c.checks))
+	if hasPassword && len(c.pwAlgs) == 0 {
+		s += ", not the password"
+	}
+	return s
 }
 
 func minSeverity(a, b Severity) Severity {

@@ -254,3 +254,47 @@ func TestPasswordsAuditUpperCaseDigest(t *testing.T) {
 		}
 	}
 }
+
+// Beside a stored digest rotation is refused (a new password leaves the
+// digest, and the old credential it stands for, as they are), and the
+// refusal says which credential Asterisk checks for which algorithm, as
+// the passwords audit does, and what a new password alone would change.
+func TestRotatePasswordRefusalSaysWhatAsteriskChecks(t *testing.T) {
+	h := newAudHarness(t)
+	// The password is checked for MD5, the digest for SHA-256.
+	h.auth22Line("0980", map[string]string{"password": "1234", "password_digest": "SHA-256:" + digestHA1("SHA-256", "0980", "asterisk", strongPW), "supported_algorithms_uas": "SHA-256,MD5"})
+	// The digest's algorithm is not offered: the password alone is checked.
+	h.auth22Line("0981", map[string]string{"password": "1234", "password_digest": "SHA-256:" + digestHA1("SHA-256", "0981", "asterisk", strongPW), "supported_algorithms_uas": "MD5"})
+	// Every algorithm offered has a digest: the password is not checked.
+	cred := digestHA1("MD5", "0982", "asterisk", strongPW)
+	h.auth22Line("0982", map[string]string{"password": "1234", "md5_cred": cred, "password_digest": "MD5:" + cred, "supported_algorithms_uas": "MD5"})
+	h.fake.ResetRequests()
+	for _, c := range []struct {
+		ext  string
+		want []string
+	}{
+		{"0980", []string{"Asterisk challenges incoming requests with SHA-256, MD5 (supported_algorithms_uas) and checks the SHA-256 digest in password_digest for SHA-256 and the password for MD5",
+			"a new password would replace the credential for MD5 only, and the SHA-256 digest in password_digest would keep letting in, for SHA-256, whoever knows the password it was made from",
+			"remove password_digest from that auth"}},
+		{"0981", []string{"checks the password for MD5",
+			"the SHA-256 digest in password_digest is not checked now, but will be once SHA-256 is offered (supported_algorithms_uas), and a new password would not change it",
+			"remove password_digest from that auth"}},
+		{"0982", []string{"checks the md5_cred for MD5, not the password",
+			"a new password would change nothing Asterisk checks",
+			"remove md5_cred and password_digest from that auth"}},
+	} {
+		_, _, err := h.env.RotatePassword(context.Background(), c.ext)
+		if tollguard.ErrorCode(err) != tollguard.ECONFLICT {
+			t.Errorf("%s: %v", c.ext, err)
+			continue
+		}
+		for _, w := range c.want {
+			if !strings.Contains(tollguard.ErrorMessage(err), w) {
+				t.Errorf("%s: %q lacks %q", c.ext, tollguard.ErrorMessage(err), w)
+			}
+		}
+	}
+	if len(h.writes()) != 0 {
+		t.Errorf("wrote %q", h.writes())
+	}
+}

@@ -329,8 +329,8 @@ func (env *AuditEnv) RotatePassword(ctx context.Context, name string) (password,
 		return "", "", fmt.Errorf("read auth %s: %w", authID, err)
 	}
 	if digest := storedDigest(auth); digest != "" {
-		return "", authID, Errorf(ECONFLICT, "auth %s holds a stored %s, which Asterisk checks instead of the password for that digest's algorithm, which a new password would not change, and which ARI cannot clear; "+
-			"remove %s from that auth (pjsip.conf or astdb, then reload res_pjsip) and rotate again; nothing was changed", authID, digest, digest)
+		return "", authID, Errorf(ECONFLICT, "auth %s holds a stored %s: %s; ARI cannot clear a digest: remove %s from that auth (pjsip.conf or astdb, then reload res_pjsip) and rotate again; nothing was changed",
+			authID, digest, digestRefusal(auth), digest)
 	}
 	pw, err := env.newPassword(name, env.Settings.WithDefaults())
 	if err != nil {
@@ -354,6 +354,35 @@ func (env *AuditEnv) RotatePassword(ctx context.Context, name string) (password,
 	}
 	env.logger().Info("SIP password rotated; the phone must be given the new one", LogExtension, name, "auth", authID)
 	return pw, authID, nil
+}
+
+// digestRefusal says why a new password alone is no rotation of auth,
+// which holds a stored digest: what Asterisk checks for each algorithm
+// it challenges with (a caller answers whichever it likes), and what a
+// new password would leave in force.
+func digestRefusal(auth ConfigObject) string {
+	c := authCredentials(auth)
+	msg := c.inForce(auth.Get("password") != "")
+	switch {
+	case len(c.pwAlgs) == 0:
+		return msg + "; a new password would change nothing Asterisk checks"
+	case len(c.digAlgs) > 0:
+		var labels []string
+		for _, a := range c.digAlgs {
+			labels = append(labels, c.checks[a])
+		}
+		return msg + fmt.Sprintf("; a new password would replace the credential for %s only, and %s would keep letting in, for %s, whoever knows the password it was made from",
+			strings.Join(c.pwAlgs, ", "), joinAnd(labels), strings.Join(c.digAlgs, ", "))
+	}
+	// No digest is checked now, but each is once its algorithm is.
+	for _, a := range sortedAlgorithms(c.digests) {
+		when := a + " is offered (supported_algorithms_uas)"
+		if c.legacy && a == "MD5" {
+			when = "auth_type is md5, or Asterisk is upgraded (20.12, 21.7, 22.2 and later check a stored digest before the password)"
+		}
+		msg += fmt.Sprintf("; %s is not checked now, but will be once %s, and a new password would not change it", digestLabel(auth, a), when)
+	}
+	return msg
 }
 
 // ErrUnconfirmed marks a password change whose outcome is unknown: the

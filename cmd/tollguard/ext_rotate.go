@@ -23,6 +23,15 @@ phone stops registering until it is given the new password.
 Objects from pjsip.conf are read-only through ARI: Asterisk answers 403,
 and the message says what sorcery.conf needs.
 
+An auth holding a stored digest (md5_cred, password_digest) is refused.
+For each algorithm Asterisk challenges with (supported_algorithms_uas)
+it checks that algorithm's digest if stored, else the password, and a
+caller answers whichever challenge it likes: a new password would leave
+a digest in force, or one that comes into force once its algorithm is
+offered. The refusal says which credential Asterisk checks for which
+algorithm. ARI cannot clear a digest: remove it (pjsip.conf or astdb,
+then reload res_pjsip) and rotate again.
+
 If Asterisk's answer to the change is lost (a timeout, a proxy's 502-504)
 and the old password still reads back, the change is sent again. If
 that is not confirmed either, the new password is printed all the same,
