@@ -314,6 +314,12 @@ type AuditStore interface {
 	CreateExtensionWithinQuota(ctx context.Context, e *Extension, now time.Time) (creation int64, err error)
 	UpdateExtension(ctx context.Context, name string, fn func(e *Extension) error) (*Extension, error)
 	DeleteExtension(ctx context.Context, name string) error
+	// ExtensionRow is Extension with the id of its row, which no later
+	// row reuses.
+	ExtensionRow(ctx context.Context, name string) (*Extension, int64, error) // ENOTFOUND
+	// DeleteExtensionRow is DeleteExtension of that row alone: ENOTFOUND
+	// when name has no row, ECONFLICT when its row is another one.
+	DeleteExtensionRow(ctx context.Context, name string, row int64) error
 	// UndoCreateExtension is DeleteExtension for a line whose creation
 	// failed: its creation record goes too, as nothing was created. It
 	// removes only the row of that creation: ENOTFOUND when the name has

@@ -661,7 +661,9 @@ func (env *AuditEnv) RemoveExtension(ctx context.Context, name string, opt Remov
 	notFound := func() error {
 		return Errorf(ENOTFOUND, "extension %q is not in tollguard's store; list them with `tollguard ext list`", name)
 	}
-	ext, err := env.Store.Extension(ctx, name)
+	// The row checked is the row deleted: by name, ext rm deleted a line
+	// removed and added again meanwhile (another admin's ext rm + ext add).
+	ext, row, err := env.Store.ExtensionRow(ctx, name)
 	if ErrorCode(err) == ENOTFOUND {
 		return nil, notFound()
 	} else if err != nil {
@@ -705,9 +707,13 @@ func (env *AuditEnv) RemoveExtension(ctx context.Context, name string, opt Remov
 		out.PurgeClosed = slices.ContainsFunc(ps, func(p PendingPurge) bool { return p.Extension == name })
 		return out, nil
 	}
-	if err := env.Store.DeleteExtension(ctx, name); err != nil {
-		if ErrorCode(err) == ENOTFOUND { // removed meanwhile
+	if err := env.Store.DeleteExtensionRow(ctx, name, row); err != nil {
+		switch ErrorCode(err) {
+		case ENOTFOUND: // removed meanwhile
 			return nil, notFound()
+		case ECONFLICT:
+			return nil, Errorf(ECONFLICT, "extension %s was removed and recorded again (another `tollguard ext rm` and `tollguard ext add`?) while it was being checked, so nothing was removed: "+
+				"the new line is not the one checked; see it with `tollguard ext show %s`, and run ext rm again if it is to go", name, name)
 		}
 		return nil, fmt.Errorf("remove extension %s: %w", name, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -234,5 +235,56 @@ func TestTestsAuditSparesStoreOnlyLines(t *testing.T) {
 	f := audFinding(t, run, tollguard.AuditCheckTest, "ext:demo9")
 	if !strings.Contains(f.Message, "`tollguard ext rm demo9`") {
 		t.Errorf("finding %q", f.Message)
+	}
+}
+
+// rivalRemoveAdd is ARI on which, once ext rm has listed the endpoints
+// (its last check of Asterisk), another admin removes the extension and
+// records it again (ext rm + ext add) before ext rm deletes it.
+type rivalRemoveAdd struct {
+	tollguard.Asterisk
+	once  sync.Once
+	rival func()
+}
+
+func (r *rivalRemoveAdd) Endpoints(ctx context.Context) ([]tollguard.EndpointState, error) {
+	eps, err := r.Asterisk.Endpoints(ctx)
+	r.once.Do(r.rival)
+	return eps, err
+}
+
+// TestRemoveExtensionKeepsARowAddedMeanwhile: ext rm checked Asterisk for
+// one row and deleted the name's row, which by then was another admin's
+// new line. It deletes only the row it checked, and says so.
+func TestRemoveExtensionKeepsARowAddedMeanwhile(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		name    string
+		managed bool
+	}{
+		{"ByExtAdd", true},
+		// Unmanaged, in the same second, and in the deleted row's
+		// rowid: nothing but the row's own id tells the two apart.
+		{"RecordedAgainTheSameSecond", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := newAudHarness(t)
+			h.account("acme", nil)
+			h.extension("1005", "acme", audT0, func(e *tollguard.Extension) { e.Managed = c.managed })
+			env := *h.env
+			env.Asterisk = &rivalRemoveAdd{Asterisk: h.env.Asterisk, rival: func() {
+				if err := h.db.DeleteExtension(ctx, "1005"); err != nil {
+					t.Error(err)
+				}
+				h.extension("1005", "acme", audT0, func(e *tollguard.Extension) { e.Managed, e.Description = c.managed, "rival" })
+			}}
+			_, err := env.RemoveExtension(ctx, "1005", tollguard.RemoveOptions{})
+			if tollguard.ErrorCode(err) != tollguard.ECONFLICT || !strings.Contains(tollguard.ErrorMessage(err), "removed and recorded again") {
+				t.Errorf("got %v; want a conflict saying the row changed meanwhile", err)
+			}
+			if e, err := h.db.Extension(ctx, "1005"); err != nil || e.Description != "rival" {
+				t.Errorf("the rival's row: %+v, %v", e, err)
+			}
+		})
 	}
 }

@@ -497,6 +497,41 @@ func (s *DB) DeleteExtension(ctx context.Context, name string) error {
 	return s.Tx(ctx, func(tx *sql.Tx) error { return s.deleteExtensionTx(ctx, tx, name) })
 }
 
+// ExtensionRow is Extension with the id of its row, which no later row
+// of any name reuses (migration 0018), for DeleteExtensionRow.
+func (s *DB) ExtensionRow(ctx context.Context, name string) (*tollguard.Extension, int64, error) {
+	var r extensionRow
+	var row int64
+	err := s.rdb.QueryRowContext(ctx, `SELECT `+extensionCols+`, row_id FROM extensions WHERE name = ?`, name).Scan(append(r.dest(), &row)...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, 0, tollguard.Errorf(tollguard.ENOTFOUND, "extension %q not found; list them with `tollguard ext list`", name)
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	e, err := r.extension()
+	return e, row, err
+}
+
+// DeleteExtensionRow is DeleteExtension of the row ExtensionRow gave
+// alone: ENOTFOUND when name has no row, ECONFLICT when its row is
+// another one (removed and recorded again since it was read).
+func (s *DB) DeleteExtensionRow(ctx context.Context, name string, row int64) error {
+	return s.Tx(ctx, func(tx *sql.Tx) error {
+		var have int64
+		err := tx.QueryRowContext(ctx, `SELECT row_id FROM extensions WHERE name = ?`, name).Scan(&have)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return tollguard.Errorf(tollguard.ENOTFOUND, "extension %q not found", name)
+		case err != nil:
+			return fmt.Errorf("read extension %q: %w", name, err)
+		case have != row:
+			return tollguard.Errorf(tollguard.ECONFLICT, "extension %q was removed and recorded again since it was read: its row is another line's now", name)
+		}
+		return s.deleteExtensionTx(ctx, tx, name)
+	})
+}
+
 // UndoCreateExtension removes extension name and the record of its
 // creation, given that record's id (CreateExtensionWithinQuota's): a
 // failed `ext add` (Asterisk refused the line) created nothing, and must

@@ -69,7 +69,8 @@ func TestCreationsBackfilled(t *testing.T) {
 	// Back to the old schema, with a line created an hour ago and one
 	// recorded with --no-asterisk.
 	w := db.SQL()
-	for _, q := range []string{`DROP TABLE extension_creations`, `ALTER TABLE extensions DROP COLUMN creation_id`, `DELETE FROM schema_migrations WHERE version >= 14`} {
+	for _, q := range []string{`DROP TABLE extension_creations`, `ALTER TABLE extensions DROP COLUMN creation_id`,
+		`DROP TRIGGER extensions_row_id`, `DROP TABLE extension_row_ids`, `ALTER TABLE extensions DROP COLUMN row_id`, `DELETE FROM schema_migrations WHERE version >= 14`} {
 		if _, err := w.ExecContext(ctx, q); err != nil {
 			t.Fatal(err)
 		}

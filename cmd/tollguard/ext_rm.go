@@ -26,7 +26,12 @@ those, keeping a snapshot), or an endpoint of another technology (IAX2:
 remove it from iax.conf first; ARI lists IAX2 peers, not type=user-only
 entries, so check iax.conf yourself). Without ARI, tollguard cannot check, and a
 blocked extension needs --force: its block goes with the record, so a
-line still in Asterisk could call again if [gate] allow_unknown is on.`,
+line still in Asterisk could call again if [gate] allow_unknown is on.
+
+Only the record checked is removed: if the extension is removed and
+recorded again while the command checks Asterisk (another admin's
+ext rm and ext add), nothing is removed, the command says so, and
+exits 2.`,
 		Example: `  tollguard ext rm 1005`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
