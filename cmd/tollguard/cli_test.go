@@ -371,7 +371,7 @@ func TestConfigCheck(t *testing.T) {
 		{"[metrics]\nlisten = \"127.0.0.1:http\"\n", "bad.toml:2: metrics listen"},
 		// Not an address, so looked up as a host name: serve failed
 		// with "no such host" where the check had said ok.
-		{"[agi]\nlisten = \"256.1.1.1:4573\"\n", "bad.toml:2: agi listen \"256.1.1.1:4573\""},
+		{"[agi]\nlisten = \"256.1.1.1:4573\"\n", "bad.toml:2: agi listen \"256.1.1.1:4573\": host \"256.1.1.1\" is no IP address"},
 		{"[metrics]\nlisten = \"10.0.0:9464\"\n", "bad.toml:2: metrics listen"},
 		// Days that overflow time.Duration turned "never" into minutes.
 		{"[audit]\nstale_days = 999999\n", "bad.toml:2: stale_days 999999: want between 1 and 36500"},
@@ -1331,5 +1331,36 @@ func TestCLIScheduleHoursOnlySeparators(t *testing.T) {
 	}
 	if out := c.ok("schedule", "set", "acme", "--hours", ""); !strings.Contains(out, "always open") {
 		t.Errorf(`--hours "": %s`, out)
+	}
+}
+
+// TestListenHostMessage: a listen host of digits and dots that is no
+// address was refused with "want host:port with a port from 0 to
+// 65535", though host:port and the port were fine; the forms serve
+// takes (names, IPv6, empty host) stay accepted.
+func TestListenHostMessage(t *testing.T) {
+	c := newCLI(t)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "tollguard.toml")
+	for _, addr := range []string{"localhost:4573", "pbx.example:4573", "1e100.net:4573", "[::1]:4573", "[fe80::1%eth0]:4573", ":4573", "0.0.0.0:4573"} {
+		os.WriteFile(cfg, []byte("[agi]\nlisten = \""+addr+"\"\n"), 0o600)
+		if code, _, errs := c.run("config", "check", cfg); code != 0 {
+			t.Errorf("listen %q: exit %d, %s", addr, code, errs)
+		}
+	}
+	for _, addr := range []string{"256.1.1.1:4573", "10.0.0:4573", "127.000.000.001:4573"} {
+		os.WriteFile(cfg, []byte("[agi]\nlisten = \""+addr+"\"\n"), 0o600)
+		code, _, errs := c.run("config", "check", cfg)
+		if code != exitUsage || !strings.Contains(errs, "is no IP address") || strings.Contains(errs, "port from 0 to 65535") {
+			t.Errorf("listen %q: exit %d, %s", addr, code, errs)
+		}
+	}
+	t.Setenv("TOLLGUARD_AGI_ADDR", "256.1.1.1:4573")
+	code, _, errs := c.run("serve")
+	if code != exitUsage || !strings.Contains(errs, `FastAGI address "256.1.1.1:4573" (TOLLGUARD_AGI_ADDR or [agi] listen): host "256.1.1.1" is no IP address`) {
+		t.Errorf("serve with TOLLGUARD_AGI_ADDR=256.1.1.1:4573: exit %d, %s", code, errs)
+	}
+	if _, err := os.Stat(c.db); !os.IsNotExist(err) {
+		t.Errorf("serve with a bad address created the database: %v", err)
 	}
 }

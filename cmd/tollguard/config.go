@@ -453,8 +453,8 @@ func (c *Config) validate() ConfigErrors {
 	if c.DB == "" {
 		c.errAt(&errs, "db is empty: give the SQLite file's path", "db")
 	}
-	if !validListen(c.AGI.Listen) {
-		c.errAt(&errs, fmt.Sprintf("agi listen %q: want host:port with a port from 0 to 65535, e.g. 127.0.0.1:4573", c.AGI.Listen), "agi", "listen")
+	if msg := listenProblem(c.AGI.Listen, "127.0.0.1:4573"); msg != "" {
+		c.errAt(&errs, fmt.Sprintf("agi listen %q: %s", c.AGI.Listen, msg), "agi", "listen")
 	}
 	if _, err := c.AGI.AllowedPrefixes(); err != nil {
 		c.errAt(&errs, err.Error(), "agi", "allowed")
@@ -504,8 +504,8 @@ func (c *Config) validate() ConfigErrors {
 		// Each sweep lists the open calls and asks ARI about each one.
 		c.errAt(&errs, fmt.Sprintf("gate sweep_interval %s: want at least 100ms (default 1m)", c.Gate.SweepInterval), "gate", "sweep_interval")
 	}
-	if c.Metrics.Enabled && !validListen(c.Metrics.Listen) {
-		c.errAt(&errs, fmt.Sprintf("metrics listen %q: want host:port with a port from 0 to 65535, e.g. 127.0.0.1:9464", c.Metrics.Listen), "metrics", "listen")
+	if msg := listenProblem(c.Metrics.Listen, "127.0.0.1:9464"); c.Metrics.Enabled && msg != "" {
+		c.errAt(&errs, fmt.Sprintf("metrics listen %q: %s", c.Metrics.Listen, msg), "metrics", "listen")
 	}
 	c.ARI.validate(c, &errs)
 	c.Detectors.validate(c, &errs)
@@ -514,22 +514,25 @@ func (c *Config) validate() ConfigErrors {
 	return errs
 }
 
-// validListen reports whether s is host:port with a numeric port that
-// net.Listen takes, so that config check refuses what serve would.
-func validListen(s string) bool {
+// listenProblem says what is wrong with s as a listen address, or ""
+// if net.Listen takes it, so that config check refuses what serve
+// would; example is a good address for the message.
+func listenProblem(s, example string) string {
 	host, port, err := net.SplitHostPort(s)
+	if err == nil {
+		_, err = strconv.ParseUint(port, 10, 16)
+	}
 	if err != nil {
-		return false
+		return "want host:port with a port from 0 to 65535, e.g. " + example
 	}
 	// Digits and dots that are no address (256.1.1.1, 10.0.0) would be
 	// looked up as a host name, and serve fail with "no such host".
 	if host != "" && strings.Trim(host, "0123456789.") == "" {
 		if _, err := netip.ParseAddr(host); err != nil {
-			return false
+			return fmt.Sprintf("host %q is no IP address (four numbers from 0 to 255, without leading zeros), so it would be looked up as a host name: give an address, e.g. %s", host, example)
 		}
 	}
-	_, err = strconv.ParseUint(port, 10, 16)
-	return err == nil
+	return ""
 }
 
 // maxDays bounds every *_days setting. A hundred years already means

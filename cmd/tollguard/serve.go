@@ -118,8 +118,8 @@ func serve(ctx context.Context, app *App) error {
 	log := app.Logger
 	// Settings only known once the environment is read (the ARI
 	// password, TOLLGUARD_AGI_ADDR) are checked before anything is opened.
-	if !validListen(cfg.AGI.Listen) {
-		return tollguard.Errorf(tollguard.EINVALID, "FastAGI address %q (TOLLGUARD_AGI_ADDR or [agi] listen): want host:port with a port from 0 to 65535, e.g. 127.0.0.1:4573", cfg.AGI.Listen)
+	if msg := listenProblem(cfg.AGI.Listen, "127.0.0.1:4573"); msg != "" {
+		return tollguard.Errorf(tollguard.EINVALID, "FastAGI address %q (TOLLGUARD_AGI_ADDR or [agi] listen): %s", cfg.AGI.Listen, msg)
 	}
 	// The file was checked as it loaded, the environment (TOLLGUARD_ARI_URL)
 	// not: refused here as config check refuses it, with exit 2, which
