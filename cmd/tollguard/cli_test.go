@@ -1316,7 +1316,7 @@ func TestCLIScheduleHoursOnlySeparators(t *testing.T) {
 	c := newCLI(t)
 	c.seed()
 	c.ok("schedule", "set", "acme", "--hours", "mon-fri 09:00-17:00")
-	for _, bad := range []string{";", " ; ", " ", ";;"} {
+	for _, bad := range []string{";", " ; ", " ", ";;", "\r", "\n", "; \u00a0"} {
 		code, _, errs := c.run("schedule", "set", "acme", "--hours", bad)
 		if code != 2 || !strings.Contains(errs, `--hours ""`) {
 			t.Errorf("--hours %q: exit %d, %s", bad, code, errs)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode"
 
 	"github.com/spf13/cobra"
 
@@ -38,7 +39,10 @@ func newScheduleSetCommand(app *App) *cobra.Command {
 			if noLocalFlags(cmd) {
 				return usagef("nothing to change: give --hours, --zone, --holiday or --deny")
 			}
-			if f.Changed("hours") && hours != "" && strings.Trim(hours, "; \t") == "" {
+			// Blank as ParseHours reads it (any Unicode space): a CR left
+			// from a CRLF file is as empty as a space.
+			blank := func(r rune) bool { return r == ';' || unicode.IsSpace(r) }
+			if f.Changed("hours") && hours != "" && strings.TrimFunc(hours, blank) == "" {
 				// "$WEEK; $SAT" with both unset: read as no spans, it
 				// opened the account to every class at night.
 				return usagef("--hours %q names no opening times: give spans such as \"mon-fri 08:00-18:00\", or --hours \"\" for always open", hours)
