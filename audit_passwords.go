@@ -190,9 +190,10 @@ func passwordSeverity(why []string) Severity {
 // likes, so every credential in force counts; a weak one not in force is
 // a warning, as removing a digest or offering another algorithm puts it
 // in force. A digest in upper-case hex is unusable, not weak: Asterisk
-// hashes it as written (pjsip_auth_create_digest2), a phone the
-// lower-case hex of its own, so it never matches. tollguard does not
-// rotate such an auth (storedDigest).
+// hashes it as written (pjsip_auth_create_digest2), a phone given the
+// password the lower-case hex of its own, so that never matches; only a
+// client given the digest itself (pjsip's client hashes it as written
+// too) can. tollguard does not rotate such an auth (storedDigest).
 func (r *auditRun) judgeDigests(ctx context.Context, ext, id string, auth ConfigObject, s AuditSettings, known []string, dr *defaultRealm) error {
 	subj := auditExtSubject(ext)
 	user, pw := auth.Get("username"), auth.Get("password")
@@ -220,11 +221,12 @@ func (r *auditRun) judgeDigests(ctx context.Context, ext, id string, auth Config
 		cred, label := digests[alg], digestLabel(auth, alg)
 		inForce := checks[alg] == label
 		if lower := strings.ToLower(cred); lower != cred && digestAlgorithm(alg) != "" {
-			// Asterisk hashes a stored digest as written, a phone the
-			// lower-case hex of its own: this one never matches.
-			part := fmt.Sprintf("%s of auth %s is written in upper-case hex: Asterisk uses a stored digest as written, and a phone's answer is computed from the lower-case one, so it can never match a phone's answer", label, id)
+			// Asterisk hashes a stored digest as written, a phone given
+			// the password the lower-case hex of its own: no match. A
+			// client given this digest as written hashes the same.
+			part := fmt.Sprintf("%s of auth %s is written in upper-case hex: Asterisk uses a stored digest as written, and a phone given the password computes its answer from the lower-case one, so it can never match that answer; only a client given this digest itself, as written (an HA1 credential, such as another Asterisk's md5_cred or password_digest), can authenticate with it", label, id)
 			if inForce {
-				part += ", and no phone can authenticate with " + alg
+				part += ", and no phone given the password can authenticate with " + alg
 			} else {
 				part += fmt.Sprintf(" (not checked now, as Asterisk does not use it for %s)", alg)
 			}

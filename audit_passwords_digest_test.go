@@ -229,8 +229,11 @@ func wantDigestFindings(t *testing.T, run *tollguard.AuditRun, cases []digestFin
 // Asterisk keeps a stored digest as written and hashes it as it is
 // (config_auth.c password_digest_handler copies it; pjsip's
 // pjsip_auth_create_digest2 feeds the stored HA1's characters into the
-// response), while a phone hashes the lower-case hex of its own HA1. An
-// upper-case digest so never matches: unusable, not a weak password.
+// response), while a phone given the password hashes the lower-case hex
+// of its own HA1. An upper-case digest so never matches it: unusable,
+// not a weak password. A client given the digest itself hashes it as
+// written too (pjsip's client does), so the finding must not say that
+// nothing can authenticate.
 func TestPasswordsAuditUpperCaseDigest(t *testing.T) {
 	h := newAudHarness(t)
 	upper := strings.ToUpper
@@ -244,8 +247,9 @@ func TestPasswordsAuditUpperCaseDigest(t *testing.T) {
 	run := h.run(tollguard.PasswordsAudit{}, false)
 	wantDigestFindings(t, run, []digestFinding{
 		{"0970", "warning", []string{"the SHA-256 digest in password_digest of auth 0970 is written in upper-case hex", "can never match",
-			"no phone can authenticate with SHA-256", "once written in lower case, it would be the digest of the username"}},
-		{"0971", "warning", []string{"the md5_cred of auth 0971 is written in upper-case hex", "no phone can authenticate with MD5",
+			"only a client given this digest itself, as written", "no phone given the password can authenticate with SHA-256",
+			"once written in lower case, it would be the digest of the username"}},
+		{"0971", "warning", []string{"the md5_cred of auth 0971 is written in upper-case hex", "no phone given the password can authenticate with MD5",
 			"once written in lower case, it would be the digest of a well-known default password", "checks the md5_cred for MD5 and the password for SHA-256"}},
 	})
 	for _, ext := range []string{"0970", "0971"} {

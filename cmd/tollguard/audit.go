@@ -45,9 +45,9 @@ once when the previous successful run of its audit did not find it.
              of such passwords (md5_cred; password_digest's MD5, SHA-256,
              SHA-512-256), saying which credential Asterisk checks for
              each algorithm in supported_algorithms_uas; a stored digest
-             in upper-case hex, which never matches a phone's answer; one
-             password on several auths. --apply rotates the weak ones,
-             except on an auth with a stored digest.
+             in upper-case hex, which no phone given the password can
+             match; one password on several auths. --apply rotates the
+             weak ones, except on an auth with a stored digest.
   quotas     endpoints created outside tollguard, accounts over their
              max_extensions or max_created_per_day, and bursts of new
              extensions. --apply blocks the newest beyond each quota.
