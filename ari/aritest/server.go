@@ -454,11 +454,35 @@ func (s *Server) SetEndpoint(tech, resource, state string) {
 	s.endpoints[tech+"/"+resource] = state
 }
 
-// SetChannel makes a channel exist (for GET and DELETE /channels/{id}).
+// SetChannel makes a channel exist (for GET and DELETE /channels/{id}):
+// the recorded PJSIP channel (ari-rest-channel-get.json), in state Up,
+// with this id and name.
 func (s *Server) SetChannel(id, name string) {
+	ch := recordedChannel()
+	ch["id"], ch["name"], ch["state"] = id, name, "Up"
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.channels[id] = channel{data: map[string]any{"id": id, "name": name, "state": "Up"}}
+	s.channels[id] = channel{data: ch}
+}
+
+// SetChannelState sets a channel's state ("Ring", "Up"...); it does
+// nothing if the channel does not exist.
+func (s *Server) SetChannelState(id, state string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ch, ok := s.channels[id]; ok {
+		ch.data["state"] = state
+	}
+}
+
+// recordedChannel is the recorded channel object: every member a real
+// one has (caller, dialplan, creationtime...).
+func recordedChannel() map[string]any {
+	ch := map[string]any{}
+	if f, err := loadREST("ari-rest-channel-get.json"); err == nil {
+		_ = json.Unmarshal(f.Body, &ch)
+	}
+	return ch
 }
 
 // SetChannelVar sets a variable on a channel made by SetChannel or an
