@@ -630,9 +630,16 @@ func loadObject(name string) (tollguard.ConfigObject, error) {
 	return obj, nil
 }
 
+// registered are a contact's fields that its REGISTER sets; the
+// others (qualify_*, reg_server, prune_on_boot...) come from its aor
+// and the system, as recorded.
+var registered = map[string]bool{"uri": true, "endpoint": true, "user_agent": true, "via_addr": true, "via_port": true,
+	"call_id": true, "expiration_time": true, "path": true}
+
 // loadTemplates derives each type's defaults (for creates) and valid
 // attributes from the recorded objects: the astdb creates of 1009 with
-// the fields the recording set cleared, and the recorded contact.
+// the fields the recording set cleared, and the recorded contact with
+// what its REGISTER set cleared.
 func (s *Server) loadTemplates() error {
 	s.templates = make(map[string]tollguard.ConfigObject)
 	s.attrs = make(map[string]map[string]bool)
@@ -673,7 +680,7 @@ func (s *Server) loadTemplates() error {
 			if fl.Value == "true" || fl.Value == "false" {
 				s.bools[typ][fl.Attribute] = true
 			}
-			if typ == "contact" || given[fl.Attribute] {
+			if typ == "contact" && registered[fl.Attribute] || given[fl.Attribute] {
 				fl.Value = ""
 			}
 			if typ == "auth" && fl.Attribute == "auth_type" {
