@@ -1199,6 +1199,9 @@ func (s *Server) getEndpoint(w http.ResponseWriter, key string) {
 func (s *Server) config(w http.ResponseWriter, method, rest string, body []byte) (event map[string]any) {
 	typ, id, hasID := strings.Cut(rest, "/")
 	if !hasID || id == "" {
+		// res_ari.c's Allow lists the methods the path has a handler
+		// for: a type's collection has none.
+		w.Header().Set("Allow", "OPTIONS")
 		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"message": "Invalid method"})
 		return
 	}
@@ -1280,6 +1283,7 @@ func (s *Server) config(w http.ResponseWriter, method, rest string, body []byte)
 			return ContactEvent(cmp.Or(o.fields.Get("endpoint"), aor), aor, o.fields.Get("uri"), tollguard.ContactRemoved, time.Now())
 		}
 	default:
+		w.Header().Set("Allow", "OPTIONS,GET,PUT,DELETE")
 		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"message": "Invalid method"})
 	}
 	return nil

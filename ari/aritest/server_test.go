@@ -376,3 +376,22 @@ func TestAuthAlgorithmsAddUp(t *testing.T) {
 		t.Errorf("update: %d %s", status, b)
 	}
 }
+
+// A method a config object has no handler for is a 405 whose Allow
+// lists the ones it has, as res_ari.c's add_allow_header writes it.
+func TestConfigObject405ListsItsMethods(t *testing.T) {
+	s := newServer(t)
+	req, err := http.NewRequest(http.MethodPost, s.URL+"/asterisk/config/dynamic/res_pjsip/endpoint/1001", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetBasicAuth(s.User, s.Password)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "OPTIONS,GET,PUT,DELETE" {
+		t.Errorf("POST on an object: %d, Allow %q", resp.StatusCode, resp.Header.Get("Allow"))
+	}
+}
