@@ -1076,7 +1076,7 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case p == "/events":
 		if r.URL.Query().Get("app") == "" {
-			http.Error(rec, "HTTP request is missing param: [app]", http.StatusBadRequest)
+			errorPage(rec, http.StatusBadRequest, "Bad Request", "HTTP request is missing param: [app]")
 			return
 		}
 		rec.status = http.StatusSwitchingProtocols
@@ -1149,12 +1149,18 @@ func (s *Server) fault(method, p string) (fault, bool) {
 // notFoundPage writes main/http.c's 404 for a URI no module registered
 // (ast_http_error: an HTML page, not ARI's JSON).
 func notFoundPage(w http.ResponseWriter) {
+	errorPage(w, http.StatusNotFound, "Not Found", "The requested URL was not found on this server.")
+}
+
+// errorPage writes main/http.c's ast_http_error page, as recorded for
+// an events request without app (ari-ws-handshakes.txt).
+func errorPage(w http.ResponseWriter, status int, title, text string) {
 	w.Header().Set("Content-Type", "text/html")
 	w.Header().Set("Server", "Asterisk/22.10.1 (aritest)")
-	w.WriteHeader(http.StatusNotFound)
-	io.WriteString(w, "<!DOCTYPE HTML PUBLIC \"-//IETF//DTD HTML 2.0//EN\">\r\n<html><head>\r\n<title>404 Not Found</title>\r\n"+
-		"</head><body>\r\n<h1>Not Found</h1>\r\n<p>The requested URL was not found on this server.</p>\r\n<hr />\r\n"+
-		"<address>Asterisk Server</address>\r\n</body></html>\r\n")
+	w.WriteHeader(status)
+	fmt.Fprintf(w, "<!DOCTYPE HTML PUBLIC \"-//IETF//DTD HTML 2.0//EN\">\r\n<html><head>\r\n<title>%d %s</title>\r\n"+
+		"</head><body>\r\n<h1>%s</h1>\r\n<p>%s</p>\r\n<hr />\r\n<address>Asterisk/22.10.1</address>\r\n</body></html>\r\n",
+		status, title, title, text)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
