@@ -911,7 +911,70 @@ func (s *Server) stored(typ, attr, value string) string {
 	if s.bools[typ][attr] {
 		return strconv.FormatBool(isTrue(value))
 	}
+	if typ == "endpoint" && attr == "callerid" {
+		return callerID(value)
+	}
 	return value
+}
+
+// callerID is an endpoint's callerid as Asterisk shows it back:
+// pjsip_configuration.c's caller_id_handler splits it into name and
+// number (ast_callerid_split) and caller_id_to_str joins them again
+// (ast_callerid_merge): "Dyn 1009 <1009>" reads back "\"Dyn 1009\" <1009>"
+// (ari-rest-config-put-endpoint-1009-update-astdb.json), and neither,
+// "<unknown>".
+func callerID(v string) string {
+	var name, num string
+	if ls := strings.LastIndexByte(v, '<'); ls >= 0 && strings.IndexByte(v[ls:], '>') >= 0 {
+		le := ls + strings.LastIndexByte(v[ls:], '>')
+		num, name = v[ls+1:le], v[:ls]
+		if ns := strings.IndexByte(name, '"'); ns >= 0 {
+			if ne := strings.IndexByte(name[ns+1:], '"'); ne >= 0 {
+				name = name[ns+1 : ns+1+ne]
+			} else if strings.Contains(v[le+1:], `"`) {
+				name = strings.TrimRight(name[ns+1:], " \t")
+			} else {
+				name = ""
+			}
+		} else {
+			name = strings.TrimSpace(name)
+		}
+	} else if n := shrinkNumber(v); n != "" && strings.Trim(n, "0123456789*#+") == "" {
+		num = n
+	} else if ns := strings.IndexByte(v, '"'); ns >= 0 && strings.Contains(v[ns+1:], `"`) {
+		name = v[ns+1 : ns+1+strings.IndexByte(v[ns+1:], '"')]
+	} else {
+		name = strings.TrimSpace(v)
+	}
+	num = shrinkNumber(num)
+	switch {
+	case name != "" && num != "":
+		return `"` + name + `" <` + num + `>`
+	case name != "":
+		return name
+	case num != "":
+		return num
+	}
+	return "<unknown>"
+}
+
+// shrinkNumber drops what ast_shrink_phone_number drops from a number:
+// "( )", "-" outside [...], and "." but a last one.
+func shrinkNumber(n string) string {
+	var b strings.Builder
+	bracketed := false
+	for i := 0; i < len(n); i++ {
+		switch c := n[i]; {
+		case c == '[':
+			bracketed = true
+		case c == ']':
+			bracketed = false
+		case c == '-' && !bracketed, c == '.' && i < len(n)-1, c == '(', c == ')', c == ' ':
+			continue
+		}
+		b.WriteByte(n[i])
+	}
+	return b.String()
 }
 
 // storedObject is obj as sorcery shows it (stored).

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -393,5 +394,27 @@ func TestConfigObject405ListsItsMethods(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "OPTIONS,GET,PUT,DELETE" {
 		t.Errorf("POST on an object: %d, Allow %q", resp.StatusCode, resp.Header.Get("Allow"))
+	}
+}
+
+// An endpoint's callerid reads back as Asterisk splits and rejoins it.
+func TestCallerIDReadsBackAsAsterisk(t *testing.T) {
+	s := newServer(t)
+	for _, c := range []struct{ in, want string }{
+		{"Dyn 1009 <1009>", `"Dyn 1009" <1009>`}, // as recorded
+		{`"Ext 1001" <1001>`, `"Ext 1001" <1001>`},
+		{"Bob <(555) 123-4567>", `"Bob" <5551234567>`},
+		{"<1002>", "1002"},
+		{"1002", "1002"},
+		{"Front desk", "Front desk"},
+		{`"Front desk"`, "Front desk"},
+		{"", "<unknown>"},
+		{"<unknown>", "unknown"}, // a number: what a read-back written back becomes
+	} {
+		status, b := putConfig(t, s, "endpoint/1020", `{"fields":[{"attribute":"callerid","value":`+strconv.Quote(c.in)+`}]}`)
+		var got tollguard.ConfigObject
+		if err := json.Unmarshal(b, &got); status != http.StatusOK || err != nil || got.Get("callerid") != c.want {
+			t.Errorf("callerid %q: %d %s; want %q", c.in, status, got.Get("callerid"), c.want)
+		}
 	}
 }
