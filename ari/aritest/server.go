@@ -552,13 +552,27 @@ func (s *Server) Register(endpoint, aor, uri string, fields map[string]string, n
 func (s *Server) Unregister(endpoint, aor, uri string, notify bool) {
 	s.mu.Lock()
 	s.removeLocked("contact", tollguard.ContactID(aor, uri))
+	ev := s.removedEventLocked(endpoint, aor, uri)
 	s.mu.Unlock()
 	if notify {
-		s.PushJSON(ContactEvent(endpoint, aor, uri, tollguard.ContactRemoved, time.Now()))
+		s.PushJSON(ev)
 	}
 }
 
-// ContactEvent builds a ContactStatusChange as Asterisk 22 sends it.
+// removedEventLocked is the Removed event of a contact just removed: its
+// endpoint stays online while another contact is left
+// (ari-events-max-contacts.jsonl).
+func (s *Server) removedEventLocked(endpoint, aor, uri string) map[string]any {
+	ev := ContactEvent(endpoint, aor, uri, tollguard.ContactRemoved, time.Now())
+	if state, ok := s.endpoints["PJSIP/"+endpoint]; ok {
+		ev["endpoint"].(map[string]any)["state"] = state
+	}
+	return ev
+}
+
+// ContactEvent builds a ContactStatusChange as Asterisk 22 sends it,
+// with the endpoint offline after a Removed (Unregister knows better:
+// online while it has another contact).
 func ContactEvent(endpoint, aor, uri, status string, at time.Time) map[string]any {
 	state := "online"
 	if status == tollguard.ContactRemoved {
@@ -1349,7 +1363,7 @@ func (s *Server) config(w http.ResponseWriter, method, rest string, body []byte)
 			// Deleted through sorcery as an unREGISTER is: pjsip_options.c's
 			// contact observer publishes Removed (ari-events-unregister.jsonl).
 			aor, _, _ := strings.Cut(id, ";@")
-			return ContactEvent(cmp.Or(o.fields.Get("endpoint"), aor), aor, o.fields.Get("uri"), tollguard.ContactRemoved, time.Now())
+			return s.removedEventLocked(cmp.Or(o.fields.Get("endpoint"), aor), aor, o.fields.Get("uri"))
 		}
 	default:
 		w.Header().Set("Allow", "OPTIONS,GET,PUT,DELETE")

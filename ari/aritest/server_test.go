@@ -418,3 +418,39 @@ func TestCallerIDReadsBackAsAsterisk(t *testing.T) {
 		}
 	}
 }
+
+// As recorded (ari-events-max-contacts.jsonl): the Removed of the first
+// of 1002's two contacts says the endpoint is online, the last offline.
+func TestRemovedEventCarriesEndpointState(t *testing.T) {
+	s := newServer(t)
+	url := strings.Replace(s.URL, "http://", "ws://", 1) + "/events?app=tollguard&subscribeAll=true&api_key=" + s.User + ":" + s.Password
+	ws, err := websocket.Dial(url, "", "http://localhost/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.WaitConnections(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	const a, b = "sip:1002@127.0.0.1:5081;transport=udp", "sip:1002@127.0.0.1:5082;transport=udp"
+	s.Register("1002", "1002", a, nil, false)
+	s.Register("1002", "1002", b, nil, false)
+	for _, c := range []struct{ uri, state string }{{a, "online"}, {b, "offline"}} {
+		s.Unregister("1002", "1002", c.uri, true)
+		_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+		var ev struct {
+			Endpoint    struct{ State string }
+			ContactInfo struct {
+				URI string `json:"uri"`
+			} `json:"contact_info"`
+		}
+		if err := websocket.JSON.Receive(ws, &ev); err != nil {
+			t.Fatal(err)
+		}
+		if ev.ContactInfo.URI != c.uri || ev.Endpoint.State != c.state {
+			t.Errorf("Removed %s: endpoint %q, want %q", ev.ContactInfo.URI, ev.Endpoint.State, c.state)
+		}
+	}
+}
