@@ -23,6 +23,10 @@
 //
 // Seed objects with SetObject, inspect what was written with Object and
 // Requests.
+//
+// replay_test.go sends every recorded REST request and websocket
+// upgrade to the fake and compares its answers with Asterisk's; a new
+// recording, or a change here, is checked there.
 package aritest
 
 import (
