@@ -15,12 +15,6 @@ import (
 	"github.com/tollguard/tollguard/store/storetest"
 )
 
-// TestRollupLeavesTheGateItsDeadline: the hourly rollup of a large
-// history deleted 5,000 calls per transaction, holding the write lock
-// 0.2 to 0.6 s a batch (2 million calls, cold cache), and the gate,
-// whose decisions wait for that lock, denied calls `error` past its
-// 300 ms deadline. However large the batch asked for, the rollup must
-// hold the lock briefly and let decisions through between batches.
 // contentionDB is a database of the benchmark's population with
 // history past calls, and the real policy over it, at benchNow.
 func contentionDB(t *testing.T, history int) (*store.DB, *tollguard.Policy) {
