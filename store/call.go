@@ -219,8 +219,7 @@ func (s *DB) Rollup(ctx context.Context, before time.Time, batch int) (int, erro
 		before = keep
 	}
 	total := 0
-	// Start small and grow while transactions stay short (see rollupHold).
-	size := min(batch, rollupFirst)
+	pace := newBatchPacer(batch)
 	// Until this runs, the attempt counts may still include deleted
 	// rows: stricter, never looser.
 	defer func() {
@@ -230,10 +229,7 @@ func (s *DB) Rollup(ctx context.Context, before time.Time, batch int) (int, erro
 	}()
 	for {
 		var n int
-		var held time.Duration
-		err := s.Tx(ctx, func(tx *sql.Tx) error {
-			start := time.Now()
-			defer func() { held = time.Since(start) }()
+		held, err := pace.tx(ctx, s, func(size int, tx *sql.Tx) error {
 			if _, err := tx.ExecContext(ctx, `CREATE TEMP TABLE IF NOT EXISTS rollup_ids(id INTEGER PRIMARY KEY)`); err != nil {
 				return err
 			}
@@ -278,37 +274,16 @@ func (s *DB) Rollup(ctx context.Context, before time.Time, batch int) (int, erro
 			return total, err
 		}
 		total += n
-		if n < size {
+		if n < pace.size {
 			return total, nil
 		}
-		switch {
-		case held > rollupHold:
-			size = max(size/2, 1)
-		case held < rollupHold/2:
-			size = min(size*2, batch)
-		}
-		// As long again without the lock: the gate's decisions and the
-		// admin's commands, polling for it, take it in between.
-		t := time.NewTimer(max(held, chunkPause))
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return total, ctx.Err()
+		// The gate's decisions and the admin's commands, polling for
+		// the lock, take it in between.
+		if err := pace.next(ctx, held); err != nil {
+			return total, err
 		}
 	}
 }
-
-// The rollup's transactions: a batch of 5,000 calls held the write lock
-// 0.2 to 0.6 s (2 million calls, 7 indexes, a cold cache), and the
-// gate's decisions waiting for it missed their 300 ms deadline. So the
-// batch starts at rollupFirst calls and is halved while a transaction
-// takes longer than rollupHold, doubled (up to the batch asked) while
-// it takes less than half.
-const (
-	rollupFirst = 256
-	rollupHold  = 25 * time.Millisecond
-)
 
 // rollupKeep is the oldest time whose calls Rollup keeps at now: the
 // rate limits count the last day's.

@@ -457,7 +457,8 @@ func (s *DB) contacts(ctx context.Context, q string, args ...any) ([]tollguard.C
 // registration would be taken for its first, which is never alerted,
 // and an idle line is the one a stolen password registers.
 //
-// Contacts go in batches of pruneBatch, each its own transaction: the
+// Contacts go in batches of at most pruneBatch, each its own
+// transaction sized and paced by batchPacer: the
 // first prune after migration 0012 finds every contact removed in the
 // last 180 days due at once (thousands per NATed phone), and the gate's
 // writes must not wait behind it. So do the values of a history flooded
@@ -472,10 +473,11 @@ func (s *DB) PruneContacts(ctx context.Context, gone, before time.Time) (int, er
 		return 0, fmt.Errorf("prune registrations: find each extension's newest contact: %w", err)
 	}
 	total := 0
+	pace := newBatchPacer(pruneBatch)
 	for {
 		var n int64
-		err := s.Tx(ctx, func(tx *sql.Tx) error {
-			res, err := tx.ExecContext(ctx, pruneContactsSQL, gone.Unix(), keep, pruneBatch)
+		held, err := pace.tx(ctx, s, func(size int, tx *sql.Tx) error {
+			res, err := tx.ExecContext(ctx, pruneContactsSQL, gone.Unix(), keep, size)
 			if err != nil {
 				return err
 			}
@@ -486,8 +488,11 @@ func (s *DB) PruneContacts(ctx context.Context, gone, before time.Time) (int, er
 			return total, fmt.Errorf("prune registrations: %w", err)
 		}
 		total += int(n)
-		if n < int64(pruneBatch) {
+		if n < int64(pace.size) {
 			break
+		}
+		if err := pace.next(ctx, held); err != nil {
+			return total, fmt.Errorf("prune registrations: %w", err)
 		}
 	}
 	// Every value last seen in the newest second stays, not one: the
@@ -498,10 +503,11 @@ func (s *DB) PruneContacts(ctx context.Context, gone, before time.Time) (int, er
 	// statement. A batch stopped midway leaves values past their time,
 	// deleted by the next prune.
 	from := ""
+	pace = newBatchPacer(pruneBatch)
 	for {
 		var n int
-		err := s.Tx(ctx, func(tx *sql.Tx) error {
-			rows, err := tx.QueryContext(ctx, pruneHistorySQL, before.Unix(), pruneBatch, from)
+		held, err := pace.tx(ctx, s, func(size int, tx *sql.Tx) error {
+			rows, err := tx.QueryContext(ctx, pruneHistorySQL, before.Unix(), size, from)
 			if err != nil {
 				return err
 			}
@@ -519,10 +525,12 @@ func (s *DB) PruneContacts(ctx context.Context, gone, before time.Time) (int, er
 		if err != nil {
 			return total, fmt.Errorf("prune registration history: %w", err)
 		}
-		if n < pruneBatch {
+		if n < pace.size {
 			break
 		}
-		time.Sleep(chunkPause) // let the gate, polling, take the lock
+		if err := pace.next(ctx, held); err != nil {
+			return total, fmt.Errorf("prune registration history: %w", err)
+		}
 	}
 	if err := s.trimFlooded(ctx); err != nil {
 		return total, fmt.Errorf("prune registration history: %w", err)
@@ -530,8 +538,8 @@ func (s *DB) PruneContacts(ctx context.Context, gone, before time.Time) (int, er
 	return total, nil
 }
 
-// pruneBatch is how many contacts one transaction of PruneContacts
-// deletes.
+// pruneBatch is the most contacts or history values one transaction of
+// PruneContacts deletes (batchPacer sizes them below it).
 var pruneBatch = 5000
 
 // pruneHistorySQL deletes a batch (?2) of history values last seen
