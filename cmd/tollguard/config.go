@@ -624,11 +624,14 @@ func (a AGIConfig) AllowedPrefixes() ([]netip.Prefix, error) {
 	return out, nil
 }
 
-// NewLogger returns the slog logger the config asks for.
+// NewLogger returns the slog logger the config asks for. When w is the
+// journal's stream (JOURNAL_STREAM names it), each line starts with its
+// level's syslog priority, which the journal files it at.
 func (l LogConfig) NewLogger(w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(l.Level))
 	opts := &slog.HandlerOptions{Level: level}
+	newHandler := func(w io.Writer) slog.Handler { return slog.NewTextHandler(w, opts) }
 	if l.Format == "json" {
 		// Durations as text ("1.5ms", "15m0s"), as the text format has
 		// them: JSON's default is bare nanoseconds, a unit nobody reads.
@@ -638,9 +641,12 @@ func (l LogConfig) NewLogger(w io.Writer) *slog.Logger {
 			}
 			return a
 		}
-		return slog.New(slog.NewJSONHandler(w, opts))
+		newHandler = func(w io.Writer) slog.Handler { return slog.NewJSONHandler(w, opts) }
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	if isJournalStream(w, os.Getenv("JOURNAL_STREAM")) {
+		return slog.New(newJournalHandler(w, newHandler))
+	}
+	return slog.New(newHandler(w))
 }
 
 // checkSecretFile says what is wrong with a secret file: missing,
