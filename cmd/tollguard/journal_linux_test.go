@@ -226,3 +226,28 @@ func TestJournalPriorityFromApp(t *testing.T) {
 		t.Errorf("got %q", got)
 	}
 }
+
+// TestJournalPriorityOfExitError: the message a command exits with
+// (serve's config error) is filed as an error on the journal, and is
+// plain elsewhere.
+func TestJournalPriorityOfExitError(t *testing.T) {
+	for _, onJournal := range []bool{true, false} {
+		f, read := socketStream(t)
+		dev, ino := streamID(t, f)
+		env := ""
+		if onJournal {
+			env = fmt.Sprintf("%d:%d", dev, ino)
+		}
+		t.Setenv("JOURNAL_STREAM", env)
+		t.Setenv("TOLLGUARD_CONFIG", filepath.Join(t.TempDir(), "missing.toml"))
+		code := runApp(context.Background(), NewApp(strings.NewReader(""), io.Discard, f), []string{"serve"})
+		got := read()
+		want := "tollguard: "
+		if onJournal {
+			want = "<3>tollguard: "
+		}
+		if code == exitOK || !strings.HasPrefix(got, want) || strings.Count(got, "\n") != 1 {
+			t.Errorf("JOURNAL_STREAM=%q: exit %d, stderr %q; want one line starting %q", env, code, got, want)
+		}
+	}
+}

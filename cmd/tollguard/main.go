@@ -74,6 +74,11 @@ func runApp(ctx context.Context, app *App, args []string) int {
 		// "accepts 1 arg(s), received 0" says nothing of which.
 		msg += fmt.Sprintf(" (see `%s --help`)", cmd.CommandPath())
 	}
+	if isJournalStream(stderr, os.Getenv("JOURNAL_STREAM")) {
+		// Why serve stopped (a config error, a lost database) is an
+		// error to journalctl -p too, not the info an unprefixed line is.
+		stderr = &prefixWriter{out: &lockedWriter{w: stderr}, prefix: sdErr}
+	}
 	fmt.Fprintf(stderr, "tollguard: %s\n", safeText(msg))
 	return exitCode(err)
 }
