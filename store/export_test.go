@@ -1,6 +1,9 @@
 package store
 
-import "time"
+import (
+	"database/sql"
+	"time"
+)
 
 // SetAfterChunk makes ri call f after each chunk of the deck it copies
 // in has committed.
@@ -56,4 +59,11 @@ func SetTrimBatch(t interface{ Cleanup(func()) }, n int) {
 func SetAfterFloodRead(t interface{ Cleanup(func()) }, f func(kind string)) {
 	afterFloodRead = f
 	t.Cleanup(func() { afterFloodRead = nil })
+}
+
+// SetAfterHighRiskStage makes ReplaceHighRisk call f with its connection
+// between staging the list and swapping it in, until the test ends.
+func SetAfterHighRiskStage(t interface{ Cleanup(func()) }, f func(*sql.Conn)) {
+	afterHighRiskStage = f
+	t.Cleanup(func() { afterHighRiskStage = nil })
 }
