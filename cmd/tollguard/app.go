@@ -72,6 +72,9 @@ func (a *App) Store(ctx context.Context) (*store.DB, error) {
 	if err := a.Init(); err != nil {
 		return nil, err
 	}
+	if strings.TrimSpace(a.Config.DB) == "" {
+		return nil, &usageError{fmt.Sprintf("the database path %q is blank: set TOLLGUARD_DB, --db or the config's db to the SQLite file's path", a.Config.DB)}
+	}
 	_, statErr := os.Stat(a.Config.DB)
 	db, err := store.Open(ctx, a.Config.DB)
 	if err != nil {

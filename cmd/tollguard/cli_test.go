@@ -1364,3 +1364,33 @@ func TestListenHostMessage(t *testing.T) {
 		t.Errorf("serve with a bad address created the database: %v", err)
 	}
 }
+
+// TestBlankDatabasePathRefused: TOLLGUARD_DB=" " (an unset shell
+// variable quoted with a space) opened a new, empty database named " "
+// in the current directory; commands then read no accounts from it.
+func TestBlankDatabasePathRefused(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	t.Setenv("TOLLGUARD_CONFIG", "")
+	if err := os.WriteFile("tollguard.toml", []byte("[agi]\nlisten = \"127.0.0.1:4573\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		env  string
+		args []string
+	}{
+		{" ", []string{"account", "list"}},
+		{"", []string{"--db", " \t", "account", "list"}},
+		{" ", []string{"config", "check", "tollguard.toml"}},
+	} {
+		t.Setenv("TOLLGUARD_DB", c.env)
+		var out, errb bytes.Buffer
+		code := run(context.Background(), c.args, strings.NewReader(""), &out, &errb)
+		if code != 2 || !strings.Contains(errb.String(), "empty") && !strings.Contains(errb.String(), "blank") {
+			t.Errorf("TOLLGUARD_DB=%q tollguard %s: exit %d, %s", c.env, strings.Join(c.args, " "), code, errb.String())
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("files created: %v", entries)
+	}
+}

@@ -450,8 +450,10 @@ func (c *Config) validate() ConfigErrors {
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		c.errAt(&errs, fmt.Sprintf("log format %q: want text or json", c.Log.Format), "log", "format")
 	}
-	if c.DB == "" {
-		c.errAt(&errs, "db is empty: give the SQLite file's path", "db")
+	if strings.TrimSpace(c.DB) == "" {
+		// A blank path (TOLLGUARD_DB=" " from an unset shell variable)
+		// would open a new database named " " in the current directory.
+		c.errAt(&errs, fmt.Sprintf("db %q is empty: give the SQLite file's path", c.DB), "db")
 	}
 	if msg := listenProblem(c.AGI.Listen, "127.0.0.1:4573"); msg != "" {
 		c.errAt(&errs, fmt.Sprintf("agi listen %q: %s", c.AGI.Listen, msg), "agi", "listen")
