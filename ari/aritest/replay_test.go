@@ -86,6 +86,12 @@ func sendRecorded(t *testing.T, s *Server, f *restFixture) (int, http.Header, []
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	return send(t, s, req)
+}
+
+// send sends req with the server's credentials and reads the answer.
+func send(t *testing.T, s *Server, req *http.Request) (int, http.Header, []byte) {
+	t.Helper()
 	req.SetBasicAuth(s.User, s.Password)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -299,7 +305,8 @@ func compareJSON(path string, want, got any, shape map[string]string) []diff {
 	}
 }
 
-func sortedKeys(a, b map[string]any) []string {
+// sortedKeys returns the keys of a and b, once each, sorted.
+func sortedKeys[V any](a, b map[string]V) []string {
 	var keys []string
 	for k := range a {
 		keys = append(keys, k)
@@ -332,17 +339,7 @@ func attributes(list []any) (map[string][]any, bool) {
 
 func compareAttributes(path string, want, got map[string][]any, shape map[string]string) []diff {
 	var out []diff
-	var keys []string
-	for k := range want {
-		keys = append(keys, k)
-	}
-	for k := range got {
-		if _, ok := want[k]; !ok {
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range sortedKeys(want, got) {
 		p := path + "[" + k + "]"
 		w, g := want[k], got[k]
 		if len(w) != len(g) {

@@ -23,11 +23,7 @@ func TestQuietConnectionSurvivesPingAfterEvent(t *testing.T) {
 	sendTimeout = 50 * time.Millisecond
 	t.Cleanup(func() { sendTimeout = old })
 	s := newServer(t)
-	url := strings.Replace(s.URL, "http://", "ws://", 1) + "/events?app=tollguard&subscribeAll=true&api_key=" + s.User + ":" + s.Password
-	ws, err := websocket.Dial(url, "", "http://localhost/")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ws := dialEvents(t, s)
 	defer ws.Close()
 	recv := func() string {
 		t.Helper()
@@ -91,18 +87,9 @@ func putConfig(t *testing.T, s *Server, path, body string) (int, []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.SetBasicAuth(s.User, s.Password)
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, b
+	status, _, b := send(t, s, req)
+	return status, b
 }
 
 // The recorded create of endpoint 1009 sent disallow=all then
@@ -158,17 +145,9 @@ func TestPutBadFieldIs400BeforeReadOnly403(t *testing.T) {
 // ContactStatusChange Removed (ari-events-unregister.jsonl).
 func TestDeletedContactIsRemoved(t *testing.T) {
 	s := newServer(t)
-	url := strings.Replace(s.URL, "http://", "ws://", 1) + "/events?app=tollguard&subscribeAll=true&api_key=" + s.User + ":" + s.Password
-	ws, err := websocket.Dial(url, "", "http://localhost/")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ws := dialEvents(t, s)
 	defer ws.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := s.WaitConnections(ctx, 1); err != nil {
-		t.Fatal(err)
-	}
+	waitConnected(t, s)
 	const uri = "sip:1001@203.0.113.66:5060"
 	id := s.Register("1001", "1001", uri, nil, false)
 	req, err := http.NewRequest(http.MethodDelete, s.URL+"/asterisk/config/dynamic/res_pjsip/contact/"+strings.ReplaceAll(id, ";", "%3B"), nil)
@@ -423,17 +402,9 @@ func TestCallerIDReadsBackAsAsterisk(t *testing.T) {
 // of 1002's two contacts says the endpoint is online, the last offline.
 func TestRemovedEventCarriesEndpointState(t *testing.T) {
 	s := newServer(t)
-	url := strings.Replace(s.URL, "http://", "ws://", 1) + "/events?app=tollguard&subscribeAll=true&api_key=" + s.User + ":" + s.Password
-	ws, err := websocket.Dial(url, "", "http://localhost/")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ws := dialEvents(t, s)
 	defer ws.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := s.WaitConnections(ctx, 1); err != nil {
-		t.Fatal(err)
-	}
+	waitConnected(t, s)
 	const a, b = "sip:1002@127.0.0.1:5081;transport=udp", "sip:1002@127.0.0.1:5082;transport=udp"
 	s.Register("1002", "1002", a, nil, false)
 	s.Register("1002", "1002", b, nil, false)
@@ -452,5 +423,26 @@ func TestRemovedEventCarriesEndpointState(t *testing.T) {
 		if ev.ContactInfo.URI != c.uri || ev.Endpoint.State != c.state {
 			t.Errorf("Removed %s: endpoint %q, want %q", ev.ContactInfo.URI, ev.Endpoint.State, c.state)
 		}
+	}
+}
+
+// dialEvents opens the events websocket as tollguard does.
+func dialEvents(t *testing.T, s *Server) *websocket.Conn {
+	t.Helper()
+	url := strings.Replace(s.URL, "http://", "ws://", 1) + "/events?app=tollguard&subscribeAll=true&api_key=" + s.User + ":" + s.Password
+	ws, err := websocket.Dial(url, "", "http://localhost/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ws
+}
+
+// waitConnected waits until the server counts the connection.
+func waitConnected(t *testing.T, s *Server) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.WaitConnections(ctx, 1); err != nil {
+		t.Fatal(err)
 	}
 }
