@@ -26,7 +26,9 @@
 //
 // replay_test.go sends every recorded REST request and websocket
 // upgrade to the fake and compares its answers with Asterisk's; a new
-// recording, or a change here, is checked there.
+// recording, or a change here, is checked there. The recorded event
+// streams (ari-events-*.jsonl) are replayed through the listener by
+// ari/recordings_test.go, which needs a row for each.
 package aritest
 
 import (
