@@ -383,8 +383,9 @@ func (e *eval) allow(r Reason, rule, format string, args ...any) {
 }
 
 // appendCount appends one window's count to the rate-limit step's
-// detail ("extension 1001: 2 in the last hour (limit 3)"), without the
-// allocations of formatting it: every call with limits set writes it.
+// detail ("extension 1001: 2 in the last hour (limit 3, 0 more after
+// this call)"), without the allocations of formatting it: every call
+// with limits set writes it.
 func appendCount(b []byte, sep bool, who string, n int, window string, limit int) []byte {
 	if sep {
 		b = append(b, ", "...)
@@ -396,7 +397,11 @@ func appendCount(b []byte, sep bool, who string, n int, window string, limit int
 	b = append(b, window...)
 	b = append(b, " (limit "...)
 	b = strconv.AppendInt(b, int64(limit), 10)
-	return append(b, ')')
+	// What is left, so that `tollguard check` (which counts nothing)
+	// tells the admin how close the phone is to the limit.
+	b = append(b, ", "...)
+	b = strconv.AppendInt(b, int64(limit-n-1), 10)
+	return append(b, " more after this call)"...)
 }
 
 func (p *Policy) decide(ctx context.Context, c Call, dry bool) (Decision, error) {
@@ -866,7 +871,7 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 		}
 		// The counts, for the explanation; a stack buffer, made a
 		// string once (through fmt it would escape).
-		var countedBuf [192]byte
+		var countedBuf [320]byte
 		const counting = "within attempt and concurrency limits; counted among "
 		detail := append(append(append(countedBuf[:0], counting...), tally.String()...), ": "...)
 		head := len(detail)

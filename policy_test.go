@@ -1120,14 +1120,14 @@ func TestForwardedLegsHaveTheirOwnAttemptTally(t *testing.T) {
 			f.account(func(a *tollguard.Account) { a.Limits = tc.limits; a.Balance = 1_000_000 })
 			for i := range 3 {
 				d := f.want(call(tc.first, ""), tollguard.Allow, tollguard.ReasonOK)
-				want := fmt.Sprintf("counted among forwarded or originated calls (no source address): %s: %d in the last hour (limit 3)", tc.who, i)
+				want := fmt.Sprintf("counted among forwarded or originated calls (no source address): %s: %d in the last hour (limit 3, %d more after this call)", tc.who, i, 2-i)
 				if got := d.Steps[len(d.Steps)-2].Detail; !strings.Contains(got, want) {
 					t.Errorf("forwarded call %d explained as %q, want %q", i+1, got, want)
 				}
 				f.now = f.now.Add(time.Minute)
 			}
 			d := f.want(call(tc.then, phone), tollguard.Allow, tollguard.ReasonOK)
-			want := "counted among calls from phones (with a source address): " + tc.who + ": 0 in the last hour (limit 3)"
+			want := "counted among calls from phones (with a source address): " + tc.who + ": 0 in the last hour (limit 3, 2 more after this call)"
 			if got := d.Steps[len(d.Steps)-2].Detail; !strings.Contains(got, want) {
 				t.Errorf("the phone's call explained as %q, want %q", got, want)
 			}

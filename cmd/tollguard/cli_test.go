@@ -69,8 +69,8 @@ func TestCLICheckNamesTheAttemptTally(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--from", "192.0.2.7"}, "counted among calls from phones (with a source address): extension 1001: 0 in the last hour (limit 3)"},
-		{nil, "counted among forwarded or originated calls (no source address): extension 1001: 0 in the last hour (limit 3)"},
+		{[]string{"--from", "192.0.2.7"}, "counted among calls from phones (with a source address): extension 1001: 0 in the last hour (limit 3, 2 more after this call)"},
+		{nil, "counted among forwarded or originated calls (no source address): extension 1001: 0 in the last hour (limit 3, 2 more after this call)"},
 	} {
 		if out := c.ok(append([]string{"check", "1001", "02079460000"}, tc.args...)...); !strings.Contains(out, tc.want) {
 			t.Errorf("check %v: output lacks %q:\n%s", tc.args, tc.want, out)
