@@ -2,18 +2,25 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"math/rand"
+	"net"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/tollguard/tollguard"
+	"github.com/tollguard/tollguard/agi"
+	"github.com/tollguard/tollguard/agi/agitest"
 	"github.com/tollguard/tollguard/store"
 )
 
@@ -264,6 +271,131 @@ func TestCheckAgreesWithGate(t *testing.T) {
 		}
 	}
 	t.Logf("reasons: %v", reasons)
+}
+
+// TestCheckAgreesWithFastAGIGate: a sample of the generated calls, each
+// judged first by `tollguard check --json` (its flags as an admin would
+// give them) and then by the real gate, app.Policy over a FastAGI
+// server as serve runs it, reached by the fake Asterisk client with the
+// arguments the include sends. Both see the same database and config,
+// and the gate's clock is check's --at.
+func TestCheckAgreesWithFastAGIGate(t *testing.T) {
+	path, db := agreeWorld(t)
+	cfg := filepath.Join(t.TempDir(), "tollguard.toml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("db = %q\n[gate]\ndefault_country = \"GB\"\nallow_unknown = true\ndefault_account = \"uk\"\n", path)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TOLLGUARD_CONFIG", "")
+	app := NewApp(nil, io.Discard, io.Discard)
+	app.ConfigPath = cfg
+	if err := app.Init(); err != nil {
+		t.Fatal(err)
+	}
+	// A day ago: check's store reads the attempts on the wall clock, and
+	// none may be dated ahead of it.
+	var mu sync.Mutex
+	now := time.Now().Add(-24 * time.Hour).Truncate(time.Second)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	db.Now = clock
+	p := app.Policy(db)
+	p.Now, p.Logger = clock, slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv := &agi.Server{Gate: p, Logger: p.Logger, DecisionTimeout: 5 * time.Second, SessionTimeout: 10 * time.Second, Now: clock}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-served; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+
+	r := rand.New(rand.NewSource(2))
+	for i := 0; i < 80; i++ {
+		mu.Lock()
+		now = now.Add(time.Duration(r.Intn(30)) * time.Second)
+		at := now
+		mu.Unlock()
+		g := genCall(r)
+		args := []string{"--config", cfg, "check", g.ext, g.dialled, "--at", at.Format(time.RFC3339), "--json"}
+		src := ""
+		if g.from != "" {
+			args = append(args, "--from", g.from)
+			src = net.JoinHostPort(g.from, "5060")
+		}
+		if g.accountcode != "" {
+			args = append(args, "--accountcode", g.accountcode)
+		}
+		if g.transferred {
+			args = append(args, "--transferred")
+			src = tollguard.TransferSourcePrefix + src
+		}
+		out, errs, code := runCLI(t, args...)
+		if g.dialled == "" {
+			// No number: the gate denies with reason error, which check
+			// says instead of judging an empty number.
+			if code != exitUsage || !strings.Contains(errs, "deny (error), cause 34") {
+				t.Errorf("%d %s: check exit %d: %s", i, g, code, errs)
+			}
+			ch := agitest.PJSIP("")
+			ch.SetIncludeArgs(tollguard.ScriptOutbound, "", g.ext, src)
+			rctx, rcancel := context.WithTimeout(context.Background(), 10*time.Second)
+			res, err := ch.Run(rctx, ln.Addr().String())
+			rcancel()
+			if err != nil || res.Reason() != "error" || res.Cause() != "34" {
+				t.Errorf("%d %s: the gate: %v %v", i, g, err, res)
+			}
+			continue
+		}
+		if code != 0 {
+			t.Errorf("%d %s: check exit %d: %s", i, g, code, errs)
+			continue
+		}
+		var dry struct {
+			Verdict, Reason, Class string
+			Cause                  *int
+			MaxSec                 *int64 `json:"maxsec"`
+		}
+		if err := json.Unmarshal([]byte(out), &dry); err != nil {
+			t.Fatalf("%d %s: %v\n%s", i, g, err, out)
+		}
+		cause, maxsec := "", ""
+		if dry.Cause != nil {
+			cause = strconv.Itoa(*dry.Cause)
+		}
+		if dry.MaxSec != nil {
+			maxsec = strconv.FormatInt(*dry.MaxSec, 10)
+		}
+
+		ch := agitest.PJSIP(g.dialled)
+		ch.SetIncludeArgs(tollguard.ScriptOutbound, g.dialled, g.ext, src)
+		ch.SetAccountCode(g.accountcode)
+		rctx, rcancel := context.WithTimeout(context.Background(), 10*time.Second)
+		res, err := ch.Run(rctx, ln.Addr().String())
+		rcancel()
+		if err != nil {
+			t.Fatalf("%d %s: session: %v", i, g, err)
+		}
+		if dry.Verdict != res.Verdict() || dry.Reason != res.Reason() || cause != res.Cause() || maxsec != res.MaxSec() {
+			t.Errorf("%d at %s, %s: check says %s (%s) cause %q MAXSEC %q; the gate %s (%s) cause %q MAXSEC %q",
+				i, at.Format(time.RFC3339), g, dry.Verdict, dry.Reason, cause, maxsec, res.Verdict(), res.Reason(), res.Cause(), res.MaxSec())
+			continue
+		}
+		if id := res.CallID(); id != "" {
+			n, _ := strconv.ParseInt(id, 10, 64)
+			rec, err := db.Call(context.Background(), n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(rec.Class) != dry.Class {
+				t.Errorf("%d %s: check says class %s, the gate recorded %s", i, g, dry.Class, rec.Class)
+			}
+		}
+	}
 }
 
 // TestCheckSaysAttemptsLeft: the dry run does not count itself, and says
