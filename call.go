@@ -1,6 +1,9 @@
 package tollguard
 
-import "time"
+import (
+	"net/netip"
+	"time"
+)
 
 // Verdict is the gate's answer.
 type Verdict string
@@ -48,6 +51,14 @@ var Reasons = []Reason{
 // transfer by another phone than the paying extension's
 // (xfer/192.0.2.7:5060): Call.Transferred.
 const TransferSourcePrefix = "xfer/"
+
+// SourceAddress is Call.Remote for a caller's address: a v4-mapped
+// address as IPv4 and without an IPv6 zone, which no access list holds.
+// The FastAGI server and `tollguard check` both read addresses through
+// it, so that the dry run judges the call the gate sees.
+func SourceAddress(a netip.Addr) string {
+	return a.Unmap().WithZone("").String()
+}
 
 // Call is one gate request: an extension asking to dial a number.
 type Call struct {

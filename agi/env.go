@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	cyagi "github.com/CyCoreSystems/agi"
+
+	"github.com/tollguard/tollguard"
 )
 
 // request is a parsed FastAGI request: the agi_* environment block that
@@ -322,14 +324,14 @@ func parseRemote(s string) string {
 		return ""
 	}
 	if ap, err := netip.ParseAddrPort(s); err == nil {
-		return ap.Addr().Unmap().WithZone("").String()
+		return tollguard.SourceAddress(ap.Addr())
 	}
 	if host, port, err := net.SplitHostPort(s); err == nil && isDigits(port) {
 		s = host
 	}
 	s = strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")
 	if a, err := netip.ParseAddr(s); err == nil {
-		return a.Unmap().WithZone("").String()
+		return tollguard.SourceAddress(a)
 	}
 	return ""
 }

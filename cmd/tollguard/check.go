@@ -58,7 +58,7 @@ What the dry run cannot know, and the gate's answer can differ by:
 				// As the FastAGI server reads Asterisk's: a zone kept
 				// (fe80::1%eth0) matched no access list, and the gate
 				// drops it.
-				from = addr.Unmap().WithZone("").String()
+				from = tollguard.SourceAddress(addr)
 			}
 			db, err := app.Store(cmd.Context())
 			if err != nil {
