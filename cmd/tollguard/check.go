@@ -42,6 +42,7 @@ What the dry run cannot know, and the gate's answer can differ by:
 		RunE: func(cmd *cobra.Command, args []string) error {
 			// Trimmed as the FastAGI server trims its arguments.
 			ext, number := strings.TrimSpace(args[0]), strings.TrimSpace(args[1])
+			from = strings.TrimSpace(from)
 			if number == "" {
 				return usagef("NUMBER is empty: the gate answers a request without a number with deny (error), cause 34; give the digits as dialled")
 			}

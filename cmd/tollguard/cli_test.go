@@ -78,6 +78,26 @@ func TestCLICheckNamesTheAttemptTally(t *testing.T) {
 	}
 }
 
+// TestCLICheckReadsFromAsTheGate: --from is read as the FastAGI server
+// reads the source the include sends: trimmed, a v4-mapped address as
+// IPv4 and an IPv6 zone dropped, so the access list judges the address
+// the gate would judge.
+func TestCLICheckReadsFromAsTheGate(t *testing.T) {
+	c := newCLI(t)
+	c.seed()
+	c.ok("ext", "add", "1002", "--account", "acme", "--cidr", "fe80::/10")
+	for _, tc := range []struct{ ext, from, want string }{
+		{"1001", " 192.0.2.7 ", "source 192.0.2.7 is allowed"},
+		{"1001", "::ffff:192.0.2.7", "source 192.0.2.7 is allowed"},
+		{"1002", "fe80::1%eth0", "source fe80::1 is allowed"},
+		{"1002", "\tfe80::1%eth0\n", "source fe80::1 is allowed"},
+	} {
+		if out := c.ok("check", tc.ext, "02079460000", "--from", tc.from); !strings.Contains(out, tc.want) || !strings.Contains(out, "verdict: allow (ok)") {
+			t.Errorf("check %s --from %q: output lacks %q:\n%s", tc.ext, tc.from, tc.want, out)
+		}
+	}
+}
+
 func TestCLIGateWorkflow(t *testing.T) {
 	c := newCLI(t)
 	c.seed()
