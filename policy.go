@@ -870,8 +870,10 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 			apart = "; calls from its phones are counted apart"
 		}
 		// The counts, for the explanation; a stack buffer, made a
-		// string once (through fmt it would escape).
-		var countedBuf [320]byte
+		// string once (through fmt it would escape). 640 bytes hold all
+		// six windows with typical names (570); longer ones move to the
+		// heap, whole.
+		var countedBuf [640]byte
 		const counting = "within attempt and concurrency limits; counted among "
 		detail := append(append(append(countedBuf[:0], counting...), tally.String()...), ": "...)
 		head := len(detail)
