@@ -259,7 +259,13 @@ func newCallsShowCommand(app *App) *cobra.Command {
 				fmt.Fprintf(app.Out, ", cause %d\n", c.Cause)
 				return nil
 			}
-			fmt.Fprintf(app.Out, ", rate %s, reserved %s\n", c.Billing.Price(c.Rate), v.Reserve)
+			// MAXSEC is what the include gave Dial as its limit: the
+			// first thing to read when a call was cut short.
+			limit := fmt.Sprintf("MAXSEC %d", c.MaxSec)
+			if c.MaxSec < 0 {
+				limit = "no MAXSEC (no limit)"
+			}
+			fmt.Fprintf(app.Out, ", rate %s, reserved %s, %s\n", c.Billing.Price(c.Rate), v.Reserve, limit)
 			if c.Open() {
 				fmt.Fprintln(app.Out, "in progress (not settled yet)")
 			} else {

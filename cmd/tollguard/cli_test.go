@@ -863,7 +863,8 @@ func TestCLIBillingTerms(t *testing.T) {
 	}
 	db.Close()
 	id := fmt.Sprint(dec.CallID)
-	if out := c.ok("calls", "show", id); !strings.Contains(out, "61s answered, billed as 120s (60/60) (ANSWER), charged 0.25") {
+	if out := c.ok("calls", "show", id); !strings.Contains(out, "61s answered, billed as 120s (60/60) (ANSWER), charged 0.25") ||
+		!strings.Contains(out, ", reserved 9.95, MAXSEC 5938\n") {
 		t.Errorf("calls show:\n%s", out)
 	}
 	var cv map[string]any
