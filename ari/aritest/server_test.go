@@ -154,14 +154,8 @@ func TestDeletedContactIsRemoved(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.SetBasicAuth(s.User, s.Password)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusNoContent {
-		t.Fatalf("DELETE: %d", resp.StatusCode)
+	if status, _, _ := send(t, s, req); status != http.StatusNoContent {
+		t.Fatalf("DELETE: %d", status)
 	}
 	_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
 	var ev struct {
@@ -365,14 +359,8 @@ func TestConfigObject405ListsItsMethods(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.SetBasicAuth(s.User, s.Password)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "OPTIONS,GET,PUT,DELETE" {
-		t.Errorf("POST on an object: %d, Allow %q", resp.StatusCode, resp.Header.Get("Allow"))
+	if status, h, _ := send(t, s, req); status != http.StatusMethodNotAllowed || h.Get("Allow") != "OPTIONS,GET,PUT,DELETE" {
+		t.Errorf("POST on an object: %d, Allow %q", status, h.Get("Allow"))
 	}
 }
 
