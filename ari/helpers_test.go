@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -198,8 +199,13 @@ type harness struct {
 	logs   *testutil.Buffer
 	cancel context.CancelFunc
 	done   chan struct{}
-	now    func() time.Time // the listener's wall clock; nil: time.Now
+	now    func() time.Time // the listener's wall clock; nil: time.Now plus skew
+	skew   atomic.Int64     // advance moves the harness's clocks by this
 }
+
+// advance moves the listener's wall clock ahead by d (with the default
+// clock or withWallClock).
+func (h *harness) advance(d time.Duration) { h.skew.Add(int64(d)) }
 
 type harnessOpt func(*harness, *Config, *tollguard.DetectorSettings)
 
@@ -216,7 +222,7 @@ func withConfig(f func(*Config)) harnessOpt {
 func withWallClock(at time.Time) harnessOpt {
 	return func(h *harness, _ *Config, _ *tollguard.DetectorSettings) {
 		start := time.Now()
-		h.now = func() time.Time { return at.Add(time.Since(start)) }
+		h.now = func() time.Time { return at.Add(time.Since(start) + time.Duration(h.skew.Load())) }
 	}
 }
 
@@ -228,6 +234,9 @@ func newHarness(t *testing.T, opts ...harnessOpt) *harness {
 	var ds tollguard.DetectorSettings
 	for _, o := range opts {
 		o(h, &cfg, &ds)
+	}
+	if h.now == nil {
+		h.now = func() time.Time { return time.Now().Add(time.Duration(h.skew.Load())) }
 	}
 	det, err := tollguard.NewDetectors(ds)
 	if err != nil {

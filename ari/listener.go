@@ -81,7 +81,7 @@ type State struct {
 }
 
 // Listener watches Asterisk over ARI: it keeps the events websocket up,
-// resynchronises registrations after every (re)connect, judges
+// resynchronises registrations after every (re)connect and hourly, judges
 // registrations, feeds channel events to the detectors, acts on what
 // they find, and settles gated calls whose hangup request never came.
 type Listener struct {
@@ -137,6 +137,7 @@ type Listener struct {
 	resyncPartial bool
 
 	// Owned by the dispatch goroutine.
+	resyncAsked time.Time // when a resync was last queued
 	tr          *tracker
 	clockTS     time.Time // newest event timestamp
 	clockWall   time.Time // when it arrived
@@ -155,6 +156,11 @@ type regJob struct {
 	ev     *ariv5.ContactStatusChange
 	at     time.Time
 	resync bool
+	// connect: the resync after a (re)connect. The others (hourly, after
+	// a store failure or a dropped event) catch up quietly: their summary
+	// is logged at INFO only when they changed something, and contacts
+	// already live are not alerted again.
+	connect bool
 }
 
 type pendingSettle struct {
@@ -179,6 +185,14 @@ const noARIPersist = time.Minute
 
 // tickEvery is how often the dispatch loop checks timers.
 const tickEvery = 2 * time.Second
+
+// resyncEvery is how often registrations are resynchronised while
+// connected: Asterisk drops the contacts of an AOR deleted (through ARI
+// or a config reload) without a ContactStatusChange, and they stayed
+// live here until the next reconnect. A resync reads every endpoint, its
+// AORs and contacts (1 + 2 per endpoint + 1 per contact REST reads, ~3000
+// on a 1000-phone PBX, ResyncWorkers at a time): hourly, as the prune.
+const resyncEvery = time.Hour
 
 // Resyncs that meet a store failure again wait from storeRetryMin,
 // doubling up to storeRetryMax.
@@ -320,7 +334,7 @@ func (l *Listener) session(ctx context.Context) (err error) {
 	})
 	l.hooks.Connection(true, nil)
 	l.log.Info("ARI events connected; resynchronising registrations", "url", redact(l.Client.EventsURL()), "connection", n)
-	l.enqueue(regJob{resync: true})
+	l.enqueue(regJob{resync: true, connect: true})
 
 	frames := make(chan []byte, 4096)
 	readErr := make(chan error, 1)
@@ -521,6 +535,9 @@ func (l *Listener) judgeNoARI(err error) error {
 func (l *Listener) enqueue(j regJob) {
 	select {
 	case l.regQ <- j:
+		if j.resync {
+			l.resyncAsked = l.Now()
+		}
 	default:
 		if !j.resync {
 			l.log.Warn("registration queue full; dropping a contact event, a resynchronisation will catch it up")
@@ -609,6 +626,10 @@ func (l *Listener) tick(ctx context.Context) {
 				l.log.Info("pruned old registrations", "contacts", n, "removed_before", l.ContactGoneKept.String(), "history_retention", l.ContactRetention.String())
 			}
 		}
+	}
+	// A clock stepped back resyncs once too, rather than not for as long.
+	if since := wall.Sub(l.resyncAsked); since >= resyncEvery || since < 0 {
+		l.needResync.Store(true)
 	}
 	if l.needResync.Load() && len(l.regQ) == 0 && wall.UnixNano() >= l.resyncAfter.Load() {
 		if l.needResync.CompareAndSwap(true, false) {

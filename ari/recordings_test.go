@@ -128,8 +128,8 @@ var recordingRows = []recordingRow{
 	// then deleted: only the registration made events, and no Removed
 	// came for the contact Asterisk dropped with its AOR. tollguard's own
 	// purge marks it gone (TestPurgeEndsRegistrations); after a delete by
-	// other means only the next resynchronisation does.
-	{file: "ari-events-dynamic-config-1009.jsonl", reconnects: 1, run: func(t *testing.T, h *harness, frames [][]byte) {
+	// other means the hourly resynchronisation does, without a reconnect.
+	{file: "ari-events-dynamic-config-1009.jsonl", run: func(t *testing.T, h *harness, frames [][]byte) {
 		h.fake.SetObject("endpoint", "1009", []tollguard.ConfigField{{Attribute: "aors", Value: "1009"}}, true)
 		id := h.fake.Register("1009", "1009", uri1009, sippContact("5077"), false)
 		h.push(frames...)
@@ -139,11 +139,13 @@ var recordingRows = []recordingRow{
 		for _, typ := range []string{"auth", "aor", "endpoint"} {
 			h.fake.RemoveObject(typ, "1009") // the recorded DELETEs: no event
 		}
-		h.fake.Drop()
-		h.waitConnected(2)
+		h.advance(resyncEvery)
 		h.waitResyncs(2)
 		if c := h.mustContact(id); c.Live || c.RemovedAt.IsZero() {
-			t.Errorf("the deleted AOR's contact still live after a resynchronisation: %+v", c)
+			t.Errorf("the deleted AOR's contact still live after the hourly resynchronisation: %+v", c)
+		}
+		if !strings.Contains(h.logs.String(), `level=INFO msg="registrations resynchronised: Asterisk's contacts differed from what its events said" contacts=0 new=0 gone=1 ended_extensions=1009`) {
+			t.Error("the hourly resync that ended 1009's registration logged no INFO summary naming it")
 		}
 	}},
 	{file: "ari-events-application-replaced.jsonl", reconnects: 1, run: func(t *testing.T, h *harness, frames [][]byte) {

@@ -30,7 +30,7 @@ func (l *Listener) regLoop(ctx context.Context) {
 func (l *Listener) regJob(ctx context.Context, j regJob, warned map[string]bool) {
 	defer l.survive("handling a registration")
 	if j.resync {
-		l.resync(ctx, warned)
+		l.resync(ctx, warned, j.connect)
 	} else {
 		l.contactEvent(ctx, j.ev, j.at, warned)
 	}
@@ -78,7 +78,7 @@ func (l *Listener) contactEvent(ctx context.Context, ev *ariv5.ContactStatusChan
 			warn = c.HostIsSource(warn)
 		}
 		c.Status, c.LastSeen = status, at
-		l.observe(ctx, c, warn, at, warned, nil)
+		l.observe(ctx, c, warn, at, warned, nil, false)
 	case status == tollguard.ContactRemoved:
 		was, err := l.Store.ContactGone(ctx, id, at)
 		if err != nil {
@@ -125,8 +125,11 @@ func orEndpoint(ep, aor string) string {
 //
 // first, when not nil, collects the extensions with no registration
 // before this pass; their later contacts in the pass are judged as first
-// registrations too.
-func (l *Listener) observe(ctx context.Context, c tollguard.Contact, warn string, at time.Time, warned map[string]bool, first map[string]bool) {
+// registrations too. quiet (a resync not after a connect) keeps the
+// alerts of a contact already live here to a lockdown: it was judged
+// when it registered, and an hourly resync must not repeat its warnings.
+// It reports whether c is a registration the store did not hold live.
+func (l *Listener) observe(ctx context.Context, c tollguard.Contact, warn string, at time.Time, warned map[string]bool, first map[string]bool, quiet bool) (registered bool) {
 	if warn != "" && !warned[c.Extension] {
 		if len(warned) > 10_000 {
 			clear(warned)
@@ -140,7 +143,7 @@ func (l *Listener) observe(ctx context.Context, c tollguard.Contact, warn string
 		// again judges it, so that an outside one is still locked down.
 		l.storeRetry()
 		l.log.Error("looking up a registering extension failed; the registration is judged at the next resynchronisation. "+tollguard.CheckStore, tollguard.LogExtension, c.Extension, tollguard.LogError, err)
-		return
+		return false
 	}
 	var acct *tollguard.Account
 	if ext != nil {
@@ -152,7 +155,7 @@ func (l *Listener) observe(ctx context.Context, c tollguard.Contact, warn string
 	if err != nil {
 		l.storeRetry()
 		l.log.Error("recording a registration failed; it is judged at the next resynchronisation. "+tollguard.CheckStore, tollguard.LogExtension, c.Extension, "contact", c.ID, tollguard.LogError, err)
-		return
+		return false
 	}
 	// The store records again: a resync still due for what it missed
 	// (a registration from outside the access list among them) runs at
@@ -175,11 +178,18 @@ func (l *Listener) observe(ctx context.Context, c tollguard.Contact, warn string
 			l.log.Error("recording when an extension was last seen failed; the stale audit may take it for unused. "+tollguard.CheckStore, tollguard.LogExtension, ext.Name, tollguard.LogError, err)
 		}
 	}
-	if hist.Previous == nil || !hist.Previous.Live {
+	registered = hist.Previous == nil || !hist.Previous.Live
+	if registered {
 		l.log.Info("registration", tollguard.LogExtension, c.Extension, tollguard.LogRemote, c.IP, "port", c.Port,
 			"user_agent", c.UserAgent, "address_from", c.AddrSource, "contact", c.URI)
 	}
 	v := tollguard.JudgeContact(ext, acct, hist, c, at)
+	if quiet && !registered && !v.Lockdown {
+		for _, f := range v.Findings {
+			l.log.Debug("not alerting again for a contact already registered", tollguard.LogExtension, c.Extension, "contact", c.ID, tollguard.LogKind, f.Kind)
+		}
+		return registered
+	}
 	for _, f := range v.Findings {
 		if v.Lockdown && f.Action == tollguard.ActionBlockExtension {
 			msg, removed := l.removeContact(ctx, c, at)
@@ -194,6 +204,7 @@ func (l *Listener) observe(ctx context.Context, c tollguard.Contact, warn string
 		}
 		l.act(ctx, f)
 	}
+	return registered
 }
 
 // removeContact deletes a contact through ARI and says how it went.
@@ -230,8 +241,11 @@ func (l *Listener) storeRetry() {
 
 // resync reads every PJSIP endpoint's live contacts through ARI and
 // judges them as if their registrations were seen live; contacts the
-// store thinks live but Asterisk no longer has are marked gone.
-func (l *Listener) resync(ctx context.Context, warned map[string]bool) {
+// store thinks live but Asterisk no longer has are marked gone. One
+// after a connect logs its summary at INFO; another (observe's quiet)
+// only when it found or ended a registration, DEBUG otherwise: an
+// hourly line saying nothing changed is noise.
+func (l *Listener) resync(ctx context.Context, warned map[string]bool, connect bool) {
 	start := l.Now()
 	failures, oks := l.storeRetries.Load(), l.storeOKs
 	defer func() {
@@ -263,9 +277,12 @@ func (l *Listener) resync(ctx context.Context, warned map[string]bool) {
 	// contacts are their first registration, not a desk phone followed
 	// by a "new" softphone.
 	first := make(map[string]bool)
+	added := 0
 	for _, f := range found {
 		f.c.LastSeen = start
-		l.observe(ctx, f.c, f.warn, start, warned, first)
+		if l.observe(ctx, f.c, f.warn, start, warned, first, !connect) {
+			added++
+		}
 		seen[f.c.ID] = true
 	}
 	live, err := l.Store.LiveContacts(ctx)
@@ -273,6 +290,7 @@ func (l *Listener) resync(ctx context.Context, warned map[string]bool) {
 		l.log.Error("listing live registrations failed", tollguard.LogError, err)
 	}
 	gone := 0
+	var ended []string // extensions, for the summary of a quiet resync
 	for _, c := range live {
 		if seen[c.ID] {
 			continue
@@ -281,11 +299,29 @@ func (l *Listener) resync(ctx context.Context, warned map[string]bool) {
 			l.log.Error("recording a removed contact failed; the next resync reads it again. "+tollguard.CheckStore, "contact", c.ID, tollguard.LogError, err)
 		} else if was {
 			gone++
-			l.log.Info("registration ended while tollguard was not listening", tollguard.LogExtension, c.Extension, "contact", c.URI)
+			if connect {
+				l.log.Info("registration ended while tollguard was not listening", tollguard.LogExtension, c.Extension, "contact", c.URI)
+				continue
+			}
+			l.log.Debug("registration ended without a removal event", tollguard.LogExtension, c.Extension, "contact", c.URI)
+			if len(ended) < 20 && !contains(ended, c.Extension) {
+				ended = append(ended, c.Extension)
+			}
 		}
 	}
 	l.setState(func(s *State) { s.LastResync, s.LastResyncErr, s.ResyncContacts = start, "", len(found) })
-	l.log.Info("registrations resynchronised", "contacts", len(found), "gone", gone, "took", l.Now().Sub(start).Round(time.Millisecond))
+	took := l.Now().Sub(start).Round(time.Millisecond)
+	switch {
+	case connect:
+		l.log.Info("registrations resynchronised", "contacts", len(found), "new", added, "gone", gone, "took", took)
+	case added > 0 || gone > 0:
+		// No event came for these: a registration missed, or contacts
+		// Asterisk dropped with their AOR (deleted, or reconfigured).
+		l.log.Info("registrations resynchronised: Asterisk's contacts differed from what its events said",
+			"contacts", len(found), "new", added, "gone", gone, "ended_extensions", strings.Join(ended, ","), "took", took)
+	default:
+		l.log.Debug("registrations resynchronised; nothing changed", "contacts", len(found), "took", took)
+	}
 	l.hooks.Resynced(len(found), nil)
 }
 

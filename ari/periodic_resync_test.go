@@ -1,0 +1,72 @@
+package ari
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/tollguard/tollguard"
+	"github.com/tollguard/tollguard/internal/testutil"
+)
+
+// TestHourlyResyncIsQuietUnlessSomethingChanged: the hourly resync reads
+// every contact again. When Asterisk's contacts are what the events said,
+// it raises no alert (not even again the warning a live contact raised
+// when it registered) and logs nothing at INFO; a registration whose
+// event was missed is judged (new_ip) and summed up in one INFO line.
+func TestHourlyResyncIsQuietUnlessSomethingChanged(t *testing.T) {
+	h := newHarness(t)
+	setCIDRs(t, h.db, "1001", "192.0.2.0/24")
+	h.start()
+	// A private address outside 1001's access list: a warning, once.
+	desk := h.fake.Register("1001", "1001", "sip:1001@192.168.1.20:5060", map[string]string{"user_agent": "Yealink"}, true)
+	snom := h.fake.Register("1002", "1002", "sip:1002@198.51.100.20:5062;x-ast-orig-host=10.0.0.2:5062", map[string]string{"user_agent": "Snom"}, true)
+	testutil.Eventually(t, waitLimit, "both registrations recorded", func() bool {
+		a, okA := h.contact(desk)
+		b, okB := h.contact(snom)
+		return okA && okB && a.Live && b.Live
+	})
+	h.drainRegistrations()
+	if a := h.alerts.all(); len(a) != 1 || a[0].Kind != tollguard.AlertCredentialsCompromised {
+		t.Fatalf("alerts after the registrations %+v, want the one access-list warning", a)
+	}
+
+	mark := len(h.logs.String())
+	resyncs := h.hooks.snapshot().resyncs
+	last := h.l.State().LastResync
+	h.advance(resyncEvery)
+	h.waitResyncs(resyncs + 1)
+	if a := h.alerts.all(); len(a) != 1 {
+		t.Errorf("the hourly resync with nothing changed raised alerts: %+v", a[1:])
+	}
+	logs := h.logs.String()[mark:]
+	if strings.Contains(logs, "level=INFO") {
+		t.Errorf("the hourly resync with nothing changed logged at INFO:\n%s", logs)
+	}
+	if !strings.Contains(logs, `level=DEBUG msg="registrations resynchronised; nothing changed" contacts=2`) {
+		t.Errorf("no DEBUG summary of the hourly resync:\n%s", logs)
+	}
+	if st := h.l.State(); st.LastResync.Sub(last) < resyncEvery || st.LastResyncErr != "" || st.ResyncContacts != 2 {
+		t.Errorf("state after the hourly resync %+v; the one before at %s", st, last)
+	}
+
+	// 1002 moved to another address and its event was lost.
+	h.fake.Unregister("1002", "1002", "sip:1002@198.51.100.20:5062;x-ast-orig-host=10.0.0.2:5062", false)
+	moved := h.fake.Register("1002", "1002", "sip:1002@203.0.113.50:5062;x-ast-orig-host=10.0.0.2:5062", map[string]string{"user_agent": "Snom"}, false)
+	mark = len(h.logs.String())
+	h.advance(resyncEvery)
+	h.waitResyncs(resyncs + 2)
+	if a := h.alerts.kind(tollguard.AlertNewIP); len(a) != 1 || a[0].Extension != "1002" || len(h.alerts.all()) != 2 {
+		t.Errorf("alerts after the missed move %+v, want one new_ip for 1002", h.alerts.all())
+	}
+	if c := h.mustContact(moved); !c.Live {
+		t.Errorf("the moved contact not live: %+v", c)
+	}
+	if c := h.mustContact(snom); c.Live {
+		t.Errorf("the old contact still live: %+v", c)
+	}
+	logs = h.logs.String()[mark:]
+	if n := strings.Count(logs, `level=INFO msg="registrations resynchronised`); n != 1 ||
+		!strings.Contains(logs, `contacts=2 new=1 gone=1 ended_extensions=1002`) {
+		t.Errorf("want one INFO summary of what the hourly resync changed:\n%s", logs)
+	}
+}
