@@ -159,7 +159,7 @@ type regJob struct {
 	// connect: the resync after a (re)connect. The others (hourly, after
 	// a store failure or a dropped event) catch up quietly: their summary
 	// is logged at INFO only when they changed something, and contacts
-	// already live are not alerted again.
+	// already live, unchanged, are not alerted again.
 	connect bool
 }
 

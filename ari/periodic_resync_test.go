@@ -70,3 +70,47 @@ func TestHourlyResyncIsQuietUnlessSomethingChanged(t *testing.T) {
 		t.Errorf("want one INFO summary of what the hourly resync changed:\n%s", logs)
 	}
 }
+
+// TestHourlyResyncJudgesAChangedContact: Asterisk refreshes a contact in
+// place (same URI, so the same id) with the user agent of the new
+// REGISTER, and sends no event for it. The hourly resync is the first to
+// see the new phone, so it must judge it: kept quiet as "already live",
+// the agent went into the history unalerted, and no later pass could
+// tell.
+func TestHourlyResyncJudgesAChangedContact(t *testing.T) {
+	h := newHarness(t)
+	h.start()
+	const uri = "sip:1001@198.51.100.20:5062;x-ast-orig-host=10.0.0.2:5062"
+	id := h.fake.Register("1001", "1001", uri, map[string]string{"user_agent": "Yealink SIP-T46U"}, true)
+	testutil.Eventually(t, waitLimit, "the registration recorded", func() bool {
+		c, ok := h.contact(id)
+		return ok && c.Live
+	})
+	h.drainRegistrations()
+	if a := h.alerts.all(); len(a) != 0 {
+		t.Fatalf("alerts after the first registration %+v, want none", a)
+	}
+
+	// The refresh from another phone with the same Contact: no event.
+	h.fake.Register("1001", "1001", uri, map[string]string{"user_agent": "friendly-scanner"}, false)
+	mark := len(h.logs.String())
+	resyncs := h.hooks.snapshot().resyncs
+	h.advance(resyncEvery)
+	h.waitResyncs(resyncs + 1)
+	if a := h.alerts.kind(tollguard.AlertNewUserAgent); len(a) != 1 || a[0].Extension != "1001" {
+		t.Errorf("alerts after the hourly resync %+v, want one new_user_agent for 1001", h.alerts.all())
+	}
+	if c := h.mustContact(id); c.UserAgent != "friendly-scanner" {
+		t.Errorf("the contact's user agent after the hourly resync %q", c.UserAgent)
+	}
+	if logs := h.logs.String()[mark:]; !strings.Contains(logs, `level=INFO msg="registrations resynchronised: Asterisk's contacts differed from what its events said" contacts=1 new=0 gone=0 ended_extensions="" changed=1`) {
+		t.Errorf("want an INFO summary counting the changed contact:\n%s", logs)
+	}
+
+	// Unchanged since: the next hourly pass does not repeat it.
+	h.advance(resyncEvery)
+	h.waitResyncs(resyncs + 2)
+	if a := h.alerts.all(); len(a) > 1 {
+		t.Errorf("the second hourly resync alerted again: %+v", a[1:])
+	}
+}

@@ -126,10 +126,12 @@ func orEndpoint(ep, aor string) string {
 // first, when not nil, collects the extensions with no registration
 // before this pass; their later contacts in the pass are judged as first
 // registrations too. quiet (a resync not after a connect) keeps the
-// alerts of a contact already live here to a lockdown: it was judged
-// when it registered, and an hourly resync must not repeat its warnings.
-// It reports whether c is a registration the store did not hold live.
-func (l *Listener) observe(ctx context.Context, c tollguard.Contact, warn string, at time.Time, warned map[string]bool, first map[string]bool, quiet bool) (registered bool) {
+// alerts of a contact already live here, with the address and user agent
+// it had, to a lockdown: it was judged when it registered, and an hourly
+// resync must not repeat its warnings. It reports whether c is a
+// registration the store did not hold live, and whether it is one the
+// store held with another address or user agent.
+func (l *Listener) observe(ctx context.Context, c tollguard.Contact, warn string, at time.Time, warned map[string]bool, first map[string]bool, quiet bool) (registered, changed bool) {
 	if warn != "" && !warned[c.Extension] {
 		if len(warned) > 10_000 {
 			clear(warned)
@@ -143,7 +145,7 @@ func (l *Listener) observe(ctx context.Context, c tollguard.Contact, warn string
 		// again judges it, so that an outside one is still locked down.
 		l.storeRetry()
 		l.log.Error("looking up a registering extension failed; the registration is judged at the next resynchronisation. "+tollguard.CheckStore, tollguard.LogExtension, c.Extension, tollguard.LogError, err)
-		return false
+		return false, false
 	}
 	var acct *tollguard.Account
 	if ext != nil {
@@ -155,7 +157,7 @@ func (l *Listener) observe(ctx context.Context, c tollguard.Contact, warn string
 	if err != nil {
 		l.storeRetry()
 		l.log.Error("recording a registration failed; it is judged at the next resynchronisation. "+tollguard.CheckStore, tollguard.LogExtension, c.Extension, "contact", c.ID, tollguard.LogError, err)
-		return false
+		return false, false
 	}
 	// The store records again: a resync still due for what it missed
 	// (a registration from outside the access list among them) runs at
@@ -183,12 +185,19 @@ func (l *Listener) observe(ctx context.Context, c tollguard.Contact, warn string
 		l.log.Info("registration", tollguard.LogExtension, c.Extension, tollguard.LogRemote, c.IP, "port", c.Port,
 			"user_agent", c.UserAgent, "address_from", c.AddrSource, "contact", c.URI)
 	}
+	// Asterisk refreshes a contact in place (same URI, same id) with the
+	// new REGISTER's user agent, and sends no event: a resync may be the
+	// first to see another phone behind a live contact.
+	if !registered {
+		p := hist.Previous
+		changed = c.UserAgent != "" && c.UserAgent != p.UserAgent || c.IP != "" && c.IP != p.IP
+	}
 	v := tollguard.JudgeContact(ext, acct, hist, c, at)
-	if quiet && !registered && !v.Lockdown {
+	if quiet && !registered && !changed && !v.Lockdown {
 		for _, f := range v.Findings {
 			l.log.Debug("not alerting again for a contact already registered", tollguard.LogExtension, c.Extension, "contact", c.ID, tollguard.LogKind, f.Kind)
 		}
-		return registered
+		return registered, changed
 	}
 	for _, f := range v.Findings {
 		if v.Lockdown && f.Action == tollguard.ActionBlockExtension {
@@ -204,7 +213,7 @@ func (l *Listener) observe(ctx context.Context, c tollguard.Contact, warn string
 		}
 		l.act(ctx, f)
 	}
-	return registered
+	return registered, changed
 }
 
 // removeContact deletes a contact through ARI and says how it went.
@@ -277,11 +286,14 @@ func (l *Listener) resync(ctx context.Context, warned map[string]bool, connect b
 	// contacts are their first registration, not a desk phone followed
 	// by a "new" softphone.
 	first := make(map[string]bool)
-	added := 0
+	added, changed := 0, 0
 	for _, f := range found {
 		f.c.LastSeen = start
-		if l.observe(ctx, f.c, f.warn, start, warned, first, !connect) {
+		switch reg, ch := l.observe(ctx, f.c, f.warn, start, warned, first, !connect); {
+		case reg:
 			added++
+		case ch:
+			changed++
 		}
 		seen[f.c.ID] = true
 	}
@@ -314,11 +326,12 @@ func (l *Listener) resync(ctx context.Context, warned map[string]bool, connect b
 	switch {
 	case connect:
 		l.log.Info("registrations resynchronised", "contacts", len(found), "new", added, "gone", gone, "took", took)
-	case added > 0 || gone > 0:
-		// No event came for these: a registration missed, or contacts
-		// Asterisk dropped with their AOR (deleted, or reconfigured).
+	case added > 0 || gone > 0 || changed > 0:
+		// No event came for these: a registration missed, contacts
+		// Asterisk dropped with their AOR (deleted, or reconfigured), or
+		// refreshed from another phone.
 		l.log.Info("registrations resynchronised: Asterisk's contacts differed from what its events said",
-			"contacts", len(found), "new", added, "gone", gone, "ended_extensions", strings.Join(ended, ","), "took", took)
+			"contacts", len(found), "new", added, "gone", gone, "ended_extensions", strings.Join(ended, ","), "changed", changed, "took", took)
 	default:
 		l.log.Debug("registrations resynchronised; nothing changed", "contacts", len(found), "took", took)
 	}
