@@ -212,11 +212,7 @@ func TestLatestAlertIndexed(t *testing.T) {
 // line per step.
 func queryPlan(t *testing.T, query string, args ...any) []string {
 	t.Helper()
-	db, err := Open(t.Context(), t.TempDir()+"/tollguard.db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openInternalDB(t)
 	rows, err := db.db.QueryContext(t.Context(), `EXPLAIN QUERY PLAN `+query, args...)
 	if err != nil {
 		t.Fatal(err)
@@ -245,11 +241,7 @@ func queryPlan(t *testing.T, query string, args ...any) []string {
 // (retention_days = 90) in memory until the sync.
 func TestAttemptsAheadHoldADay(t *testing.T) {
 	ctx := t.Context()
-	db, err := Open(ctx, t.TempDir()+"/tollguard.db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openInternalDB(t)
 	t0 := time.Date(2026, 11, 20, 14, 0, 0, 0, time.UTC).Unix()
 	// A call every ten minutes over the three days before t0.
 	var dates []int64
@@ -328,11 +320,7 @@ func TestAttemptsAheadHoldADay(t *testing.T) {
 // the default decision_timeout of 300 ms.
 func TestAttemptsReadAheadAnHourAtATime(t *testing.T) {
 	ctx := t.Context()
-	db, err := Open(ctx, t.TempDir()+"/tollguard.db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openInternalDB(t)
 	t0 := time.Date(2026, 11, 20, 14, 0, 0, 0, time.UTC).Unix()
 	const every = 20 // a call every 20 s over the three days before t0
 	if _, err := db.db.ExecContext(ctx, `WITH RECURSIVE i(k) AS (SELECT 0 UNION ALL SELECT k+1 FROM i WHERE k+1 < ?)
@@ -375,4 +363,16 @@ func TestAttemptsReadAheadAnHourAtATime(t *testing.T) {
 			t.Fatalf("%v behind: %d attempts read ahead, more than an hour's %d", time.Duration(t0-clock)*time.Second, len(db.att.ahead), anHour)
 		}
 	}
+}
+
+// openInternalDB opens a fresh store in t's temporary directory, closed
+// when t ends.
+func openInternalDB(t *testing.T) *DB {
+	t.Helper()
+	db, err := Open(t.Context(), t.TempDir()+"/tollguard.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }

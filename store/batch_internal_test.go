@@ -11,11 +11,7 @@ import (
 
 func openBatchDB(t *testing.T) *DB {
 	t.Helper()
-	db, err := Open(t.Context(), t.TempDir()+"/tollguard.db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := openInternalDB(t)
 	if _, err := db.db.Exec(`CREATE TABLE t(v INTEGER)`); err != nil {
 		t.Fatal(err)
 	}
