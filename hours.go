@@ -1,6 +1,7 @@
 package tollguard
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -57,6 +58,22 @@ func ParseHours(zone, spec string, holidays []string) (*Hours, error) {
 		}
 	}
 	return h, nil
+}
+
+// HoursNameNoSpans reports whether spec is not empty yet names no
+// opening span: only ";" and spaces (a CR left from a CRLF file).
+// ParseHours reads it as "", always open. schedule set refuses it, but
+// releases before it stored it, and the gate must not fail such an
+// account's every call: it is shown and logged instead (NoSpansAdvice).
+func HoursNameNoSpans(spec string) bool {
+	return spec != "" && strings.TrimFunc(spec, func(r rune) bool { return r == ';' || unicode.IsSpace(r) }) == ""
+}
+
+// NoSpansAdvice says what an account's hours that name no span mean,
+// and the command that sets them.
+func NoSpansAdvice(account, spec string) string {
+	return fmt.Sprintf("account %s's business hours %q name no opening times, so they are read as always open and its after-hours classes are allowed at night too; "+
+		"set them with `tollguard schedule set %s --hours \"mon-fri 08:00-18:00\"`, or --hours \"\" if always open is meant", account, spec, account)
 }
 
 // Open reports whether the schedule is open at t, in the schedule's own

@@ -450,3 +450,27 @@ func TestHoursClosesInRepeatedHourEastOfUTC(t *testing.T) {
 		}
 	}
 }
+
+// TestHoursNameNoSpans: the specs it names are those not empty that
+// ParseHours reads as always open: schedule set refuses them, older
+// releases stored them.
+func TestHoursNameNoSpans(t *testing.T) {
+	sun3am := time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		spec string
+		want bool
+	}{
+		{"", false}, {";", true}, {" ; ", true}, {";;", true}, {" ", true}, {"\t", true}, {"\r", true}, {"\r\n", true},
+		{"; \u00a0", true}, {"\u3000", true}, {"\u2028;", true},
+		{"mon-fri 09:00-17:00", false}, {"mon-fri 09:00-17:00;", false}, {"; daily 00:00-24:00", false},
+		{"\x00", false}, {"\xff", false}, {"\u200b", false}, // not spaces: ParseHours refuses them
+	} {
+		if got := tollguard.HoursNameNoSpans(tc.spec); got != tc.want {
+			t.Errorf("HoursNameNoSpans(%q) = %v, want %v", tc.spec, got, tc.want)
+		}
+		h, err := tollguard.ParseHours("UTC", tc.spec, nil)
+		if tc.want && (err != nil || !h.Open(sun3am)) {
+			t.Errorf("%q: ParseHours no longer reads it as always open (err %v): the warnings must follow", tc.spec, err)
+		}
+	}
+}

@@ -818,6 +818,11 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 			}
 			i := slices.IndexFunc(acct.AfterHours, num.Is)
 			closed, open := i >= 0, h.Open(now)
+			within := "within business hours"
+			if open && HoursNameNoSpans(acct.HoursSpec) {
+				// Stored by an older release; allowed as before, but said.
+				within = NoSpansAdvice(acct.ID, acct.HoursSpec)
+			}
 			switch {
 			case !open && closed && h.Holiday(now):
 				e.deny(ReasonAfterHours, "hours", "%s calls are not allowed on a holiday (%s is one of the account's, in %s)", acct.AfterHours[i], now.In(h.Location()).Format("2006-01-02"), acct.Zone)
@@ -838,12 +843,12 @@ func (p *Policy) rules(ctx context.Context, tx GateTx, e *eval, set PolicySettin
 				}
 				if ok {
 					closes = at.Add(set.AfterHoursGrace)
-					e.step("hours", "pass", "within business hours; %s calls end by %s (the close plus %s)", num.Class, closes.In(h.Location()).Format("Mon 15:04 MST"), set.AfterHoursGrace)
+					e.step("hours", "pass", "%s; %s calls end by %s (the close plus %s)", within, num.Class, closes.In(h.Location()).Format("Mon 15:04 MST"), set.AfterHoursGrace)
 				} else {
-					e.step("hours", "pass", "within business hours")
+					e.step("hours", "pass", "%s", within)
 				}
 			default:
-				e.step("hours", "pass", "within business hours")
+				e.step("hours", "pass", "%s", within)
 			}
 		} else if acct.HoursSpec == "" && len(acct.Holidays) == 0 {
 			e.step("hours", "skip", "account %s has no business hours or holidays set", acct.ID)

@@ -177,6 +177,7 @@ func newAccountShowCommand(app *App) *cobra.Command {
 				return err
 			}
 			v := newAccountView(a)
+			warnNoSpans(app, a)
 			if asJSON {
 				return app.printJSON(struct {
 					accountView
@@ -211,7 +212,7 @@ func newAccountShowCommand(app *App) *cobra.Command {
 			row("strict whitelist", yesNo(v.Whitelist))
 			row("international block", blockString(v.IntlBlock, v.IntlBlockReason+openBlockBy(blocks)))
 			row("zone", v.Zone)
-			row("business hours", orDash(v.Hours)+"  (empty = always open)")
+			row("business hours", hoursCell(v.Hours))
 			row("holidays", orDash(strings.Join(v.Holidays, ", ")))
 			row("denied after hours", orDash(strings.Join(v.AfterHours, ", "))) // empty after schedule set --deny none
 			l := v.Limits

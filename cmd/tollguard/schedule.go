@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"unicode"
 
 	"github.com/spf13/cobra"
 
@@ -41,8 +40,7 @@ func newScheduleSetCommand(app *App) *cobra.Command {
 			}
 			// Blank as ParseHours reads it (any Unicode space): a CR left
 			// from a CRLF file is as empty as a space.
-			blank := func(r rune) bool { return r == ';' || unicode.IsSpace(r) }
-			if f.Changed("hours") && hours != "" && strings.TrimFunc(hours, blank) == "" {
+			if f.Changed("hours") && tollguard.HoursNameNoSpans(hours) {
 				// "$WEEK; $SAT" with both unset: read as no spans, it
 				// opened the account to every class at night.
 				return usagef("--hours %q names no opening times: give spans such as \"mon-fri 08:00-18:00\", or --hours \"\" for always open", hours)
@@ -162,17 +160,36 @@ func newScheduleShowCommand(app *App) *cobra.Command {
 			open := h.Open(app.Now())
 			deny := classNames(a.AfterHours)
 			if asJSON {
+				warnNoSpans(app, a)
 				return app.printJSON(map[string]any{"account": a.ID, "zone": a.Zone, "hours": a.HoursSpec,
 					"holidays": nonNil(a.Holidays), "denied_after_hours": deny, "open_now": open})
 			}
+			warnNoSpans(app, a)
 			w := app.table()
 			fmt.Fprintf(w, "zone\t%s\nhours\t%s\nholidays\t%s\ndenied after hours\t%s\nopen now\t%s\n", a.Zone,
-				orDash(a.HoursSpec)+"  (empty = always open)", orDash(strings.Join(a.Holidays, ", ")), orDash(strings.Join(deny, ", ")), yesNo(open))
+				hoursCell(a.HoursSpec), orDash(strings.Join(a.Holidays, ", ")), orDash(strings.Join(deny, ", ")), yesNo(open))
 			return w.Flush()
 		},
 	}
 	addJSON(cmd, &asJSON)
 	return cmd
+}
+
+// hoursCell is an account's hours as show prints them. Hours that name
+// no span (stored by an older release) are not shown as a schedule.
+func hoursCell(spec string) string {
+	if tollguard.HoursNameNoSpans(spec) {
+		return fmt.Sprintf("%q: no opening times, read as always open", spec)
+	}
+	return orDash(spec) + "  (empty = always open)"
+}
+
+// warnNoSpans says on stderr, with the command that mends them, that
+// a's hours name no span and are read as always open.
+func warnNoSpans(app *App, a *tollguard.Account) {
+	if tollguard.HoursNameNoSpans(a.HoursSpec) {
+		fmt.Fprintln(app.Err, safeText("warning: "+tollguard.NoSpansAdvice(a.ID, a.HoursSpec)))
+	}
 }
 
 // classNames are classes as the CLI prints them.

@@ -228,6 +228,7 @@ func serve(ctx context.Context, app *App) error {
 		}
 	}
 	d.checkDefaultAccount(ctx, &gate)
+	d.warnHoursNoSpans(ctx)
 	if err := startAlerts(ctx, d, notifiers); err != nil {
 		return fmt.Errorf("alerts: %w", err)
 	}
@@ -465,6 +466,27 @@ func (d *daemon) checkDefaultAccount(ctx context.Context, g *GateConfig) {
 	default:
 		d.log.Warn("could not check that [gate] default_account is an account in the store. "+tollguard.CheckStore,
 			tollguard.LogAccount, g.DefaultAccount, tollguard.LogError, err)
+	}
+}
+
+// warnHoursNoSpans logs, once at start, each account whose stored hours
+// name no span (";", written by a release before schedule set refused
+// it): the gate reads them as always open, as it did, rather than fail
+// the account's every call, so the admin must hear of it here. Hours
+// live in the store, not the config: a reload does not repeat this, and
+// a schedule set needs no reload.
+func (d *daemon) warnHoursNoSpans(ctx context.Context) {
+	accts, err := d.db.Accounts(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			d.log.Warn("could not read the accounts to check their business hours. "+tollguard.CheckStore, tollguard.LogError, err)
+		}
+		return
+	}
+	for _, a := range accts {
+		if tollguard.HoursNameNoSpans(a.HoursSpec) {
+			d.log.Warn(tollguard.NoSpansAdvice(a.ID, a.HoursSpec), tollguard.LogAccount, a.ID, "hours", a.HoursSpec, tollguard.LogReason, "hours_no_spans")
+		}
 	}
 }
 
