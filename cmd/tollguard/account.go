@@ -78,6 +78,7 @@ is refused: it would be a second account with its own credit.`,
 	cmd.Flags().StringVar(&country, "country", "", "ISO 3166 country the account dials from (GB, US, DE, ...)")
 	cmd.Flags().StringVar(&currency, "currency", "", "ISO 4217 currency of its balance and rates (GBP, USD, EUR, ...)")
 	cmd.Flags().StringVar(&name, "name", "", "display name")
+	textFlags(cmd, "name")
 	cmd.MarkFlagRequired("country")
 	cmd.MarkFlagRequired("currency")
 	s.flags(cmd.Flags())
@@ -290,6 +291,7 @@ func newAccountSetCommand(app *App) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&name, "name", "", "display name")
+	textFlags(cmd, "name")
 	s.flags(cmd.Flags())
 	return cmd
 }

@@ -28,5 +28,6 @@ says how many run on until their MAXSEC.`,
 		},
 	}
 	cmd.Flags().StringVar(&reason, "reason", "", "why (kept in the block history)")
+	textFlags(cmd, "reason")
 	return cmd
 }

@@ -196,6 +196,7 @@ func newAlertsAckCommand(app *App) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&by, "by", "", "who acknowledges it (default admin:<your user name>)")
+	textFlags(cmd, "by")
 	return cmd
 }
 
@@ -246,6 +247,7 @@ Exit 0 when every notifier succeeded, 1 otherwise.`,
 		},
 	}
 	cmd.Flags().StringVar(&message, "message", "", "the test alert's text")
+	textFlags(cmd, "message")
 	return cmd
 }
 

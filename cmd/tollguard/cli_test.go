@@ -1165,10 +1165,10 @@ func TestCLIExtCallerIDAndContext(t *testing.T) {
 		args []string
 		msg  string
 	}{
-		{[]string{"ext", "add", "1002", "--account", "acme", "--no-asterisk", "--caller-id", "Alice\n<1002>"}, `caller ID "Alice\n<1002>": no line breaks`},
+		{[]string{"ext", "add", "1002", "--account", "acme", "--no-asterisk", "--caller-id", "Alice\n<1002>"}, `--caller-id "Alice\n<1002>": byte 6 is a control character (a line break)`},
 		{[]string{"ext", "add", "1002", "--account", "acme", "--no-asterisk", "--context", "from internal"}, `context "from internal": a dialplan context name has no spaces`},
 		{[]string{"ext", "add", "1002", "--account", "acme", "--no-asterisk", "--context", "from-internal,1"}, `context "from-internal,1"`},
-		{[]string{"ext", "set", "1001", "--caller-id", "Bob\r\n<1001>"}, `caller ID "Bob\r\n<1001>": no line breaks`},
+		{[]string{"ext", "set", "1001", "--caller-id", "Bob\r\n<1001>"}, `--caller-id "Bob\r\n<1001>": byte 4 is a control character (a carriage return)`},
 	} {
 		code, _, errs := c.run(tc.args...)
 		if code != exitUsage || !strings.Contains(errs, tc.msg) {

@@ -59,6 +59,7 @@ func newCreditAddCommand(app *App) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&note, "note", "", "why, for the ledger")
+	textFlags(cmd, "note")
 	return cmd
 }
 

@@ -191,6 +191,7 @@ leaves.`,
 	cmd.Flags().StringArrayVar(&addCIDRs, "add-cidr", nil, "an allowed source network to add to the list (repeat)")
 	cmd.Flags().StringVar(&callerID, "caller-id", "", "caller ID, for audits")
 	cmd.Flags().StringVar(&desc, "description", "", "description, for audits")
+	textFlags(cmd, "caller-id", "description")
 	return cmd
 }
 
@@ -212,6 +213,7 @@ command says how many run on until their MAXSEC.`,
 		},
 	}
 	cmd.Flags().StringVar(&reason, "reason", "", "why (kept in the block history)")
+	textFlags(cmd, "reason")
 	return cmd
 }
 

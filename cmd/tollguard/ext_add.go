@@ -106,6 +106,7 @@ contrib/sorcery.conf); without one it answers 403 and nothing is kept.
 	cmd.Flags().StringArrayVar(&cidrs, "cidr", nil, "allowed source network (repeat; v4 or v6)")
 	cmd.Flags().StringVar(&callerID, "caller-id", "", "caller ID")
 	cmd.Flags().StringVar(&desc, "description", "", "description")
+	textFlags(cmd, "caller-id", "description")
 	cmd.Flags().StringVar(&dialCtx, "context", "", "dialplan context of the endpoint (default [audit.ext] context)")
 	cmd.Flags().BoolVar(&noAsterisk, "no-asterisk", false, "record the extension in tollguard only; create nothing in Asterisk")
 	addJSON(cmd, &asJSON)

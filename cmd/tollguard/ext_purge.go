@@ -92,6 +92,7 @@ nothing to purge, and ` + "`tollguard ext rm EXT`" + ` removes tollguard's recor
 		},
 	}
 	cmd.Flags().StringVar(&reason, "reason", "purged by an admin", "why (kept with the block and the snapshot)")
+	textFlags(cmd, "reason")
 	cmd.Flags().BoolVar(&now, "now", false, "delete the PJSIP objects now instead of after the grace period")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "say what would happen and do nothing")
 	return cmd

@@ -123,6 +123,9 @@ The database is TOLLGUARD_DB (default ./tollguard.db); the config file is
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkTextFlags(cmd); err != nil {
+				return err
+			}
 			if isGroup(cmd) {
 				return nil // help or an unknown verb: no config needed
 			}

@@ -81,6 +81,7 @@ func newRuleAddCommand(app *App) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&account, "account", "", "the account it applies to (default: all accounts)")
 	cmd.Flags().StringVar(&note, "note", "", "why, for the next admin")
+	textFlags(cmd, "note")
 	return cmd
 }
 

@@ -43,12 +43,18 @@ func TestTermSafe(t *testing.T) {
 }
 
 // TestCLIEscapesWhatOutsidersWrite: a name the admin did not choose
-// (here an account name given on the command line, as any stored text
-// is printed) reaches the terminal escaped, in tables and errors.
+// (here an account name stored before the CLI refused control
+// characters, as any stored text is printed) reaches the terminal
+// escaped, in tables and errors.
 func TestCLIEscapesWhatOutsidersWrite(t *testing.T) {
 	c := newCLI(t)
 	c.seed()
-	c.ok("account", "set", "acme", "--name", "Acme\x1b]0;pwned\x07 Ltd")
+	if _, err := openStore(t, c.db).UpdateAccount(context.Background(), "acme", func(a *tollguard.Account) error {
+		a.Name = "Acme\x1b]0;pwned\x07 Ltd"
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 	out := c.ok("account", "list")
 	if strings.ContainsAny(out, "\x1b\x07") || !strings.Contains(out, `Acme\x1b]0;pwned\x07 Ltd`) {
 		t.Errorf("account list printed raw control characters:\n%q", out)
@@ -224,14 +230,21 @@ func TestAuditRunOneLinePerItem(t *testing.T) {
 }
 
 // TestTableKeepsColumnsPast0xFF: text/tabwriter reads a 0xff byte as
-// its escape character, so one in a cell (a Latin-1 name) made the rest
+// its escape character, so one in a cell (a Latin-1 name stored before)
+// made the rest
 // of the table one unaligned cell, every later row's tabs printed raw;
 // and a byte that is not UTF-8 (\xfc) was laid out one column wide,
 // then printed four.
 func TestTableKeepsColumnsPast0xFF(t *testing.T) {
 	c := newCLI(t)
 	c.seed()
-	c.ok("account", "set", "acme", "--name", "M\xfcller \xff GmbH")
+	// Stored before the CLI refused bytes that are not UTF-8.
+	if _, err := openStore(t, c.db).UpdateAccount(context.Background(), "acme", func(a *tollguard.Account) error {
+		a.Name = "M\xfcller \xff GmbH"
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 	c.ok("account", "add", "zeta", "--country", "GB", "--currency", "GBP", "--name", "Zeta")
 	out := c.ok("account", "list")
 	if strings.Contains(out, "\t") || !strings.Contains(out, `M\xfcller \xff GmbH`) {
