@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,7 +14,9 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
+	"github.com/mattn/go-runewidth"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -135,7 +138,7 @@ func (a *App) printJSON(v any) error {
 
 // table returns a tab writer for aligned columns; call Flush.
 func (a *App) table(header ...string) *tableWriter {
-	w := &tableWriter{tabwriter.NewWriter(a.Out, 0, 4, 2, ' ', 0)}
+	w := &tableWriter{tabwriter.NewWriter(markStripper{a.Out}, 0, 4, 2, ' ', 0)}
 	if len(header) > 0 {
 		fmt.Fprintln(w, strings.Join(header, "\t"))
 	}
@@ -147,10 +150,74 @@ func (a *App) table(header ...string) *tableWriter {
 // Latin-1 name), counted one column wide and printed as four (\xfc),
 // pushed its row's columns out of line, and 0xff, the tab writer's
 // escape character, joined the rest of the table into one cell.
+//
+// It also widens each cell by the terminal cells its text takes beyond
+// its rune count, which is what the tab writer counts: a CJK name, two
+// cells a character, pushed its row's columns out of line. The tab
+// writer counts a cellMark added to the cell for each cell more, and
+// markStripper drops them from what it prints. (A combining mark, no
+// cell for a rune, still counts one.)
 type tableWriter struct{ *tabwriter.Writer }
 
 func (w *tableWriter) Write(p []byte) (int, error) {
-	return (&termSafe{w: w.Writer}).Write(p)
+	var b strings.Builder
+	(&termSafe{w: &b}).Write(p)
+	s := b.String()
+	if isASCII(s) {
+		_, err := io.WriteString(w.Writer, s)
+		return len(p), err
+	}
+	// A mark in the text itself is shown, not dropped.
+	s = strings.ReplaceAll(s, cellMark, `\ufdd0`)
+	var out strings.Builder
+	for {
+		i := strings.IndexAny(s, "\t\n")
+		cell := s
+		if i >= 0 {
+			cell = s[:i]
+		}
+		out.WriteString(cell)
+		if more := cellWidth.StringWidth(cell) - utf8.RuneCountInString(cell); more > 0 {
+			out.WriteString(strings.Repeat(cellMark, more))
+		}
+		if i < 0 {
+			break
+		}
+		out.WriteByte(s[i])
+		s = s[i+1:]
+	}
+	_, err := io.WriteString(w.Writer, out.String())
+	return len(p), err
+}
+
+// cellMark is a Unicode noncharacter, one a program may use inside
+// itself and never prints.
+const cellMark = "\ufdd0"
+
+// cellWidth counts terminal cells: East Asian wide characters two, those
+// of ambiguous width one, as terminals do unless set otherwise.
+var cellWidth = &runewidth.Condition{StrictEmojiNeutral: true}
+
+// markStripper writes what the tab writer lays out, without its marks.
+type markStripper struct{ w io.Writer }
+
+func (m markStripper) Write(p []byte) (int, error) {
+	if !bytes.Contains(p, []byte(cellMark)) {
+		return m.w.Write(p)
+	}
+	if _, err := m.w.Write(bytes.ReplaceAll(p, []byte(cellMark), nil)); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // addJSON adds the --json flag every read command has.

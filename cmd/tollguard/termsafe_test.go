@@ -258,3 +258,57 @@ func TestTableKeepsColumnsPast0xFF(t *testing.T) {
 		}
 	}
 }
+
+// TestTableAlignsWideNames: text/tabwriter counts runes, and a CJK
+// character takes two terminal cells, so a Japanese account name pushed
+// its row's later columns out of line. Each column now starts at the
+// same terminal cell on every row; a noncharacter the table uses inside
+// itself is shown escaped when a name holds it.
+func TestTableAlignsWideNames(t *testing.T) {
+	c := newCLI(t)
+	c.seed()
+	c.ok("account", "set", "acme", "--name", "株式会社アクメ")
+	c.ok("account", "add", "zeta", "--country", "GB", "--currency", "GBP", "--name", "Zeta ＡＢ x")
+	c.ok("account", "add", "mark", "--country", "GB", "--currency", "GBP", "--name", "M\ufdd0rk")
+	// Cells up to a column: every rune here past U+1100 is wide.
+	cells := func(s string) int {
+		n := 0
+		for _, r := range s {
+			n++
+			if r >= 0x1100 {
+				n++
+			}
+		}
+		return n
+	}
+	for _, args := range [][]string{{"account", "list"}, {"account", "show", "acme"}} {
+		out := c.ok(args...)
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		want := -1
+		for _, l := range lines {
+			// The column after the name: COUNTRY in the list, the value in show.
+			i := strings.Index(l, "GB ")
+			if args[1] == "show" {
+				i = strings.Index(l, "  ") + 2
+				for i < len(l) && l[i] == ' ' {
+					i++
+				}
+			}
+			if i < 0 || args[1] == "show" && i >= len(l) {
+				continue
+			}
+			if want < 0 {
+				want = cells(l[:i])
+			}
+			if got := cells(l[:i]); got != want {
+				t.Errorf("tollguard %s: row %q: the column starts at cell %d, want %d:\n%s", strings.Join(args, " "), l, got, want, out)
+			}
+		}
+		if strings.ContainsRune(out, '\ufdd0') {
+			t.Errorf("tollguard %s printed the table's mark:\n%q", strings.Join(args, " "), out)
+		}
+		if args[1] == "list" && !strings.Contains(out, `M\ufdd0rk`) {
+			t.Errorf("the name holding the mark is not shown escaped:\n%s", out)
+		}
+	}
+}
