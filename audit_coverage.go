@@ -186,7 +186,8 @@ func (r *auditRun) checkRedirects(core, pjsip []string) {
 		r.find(AuditFinding{Check: AuditCheckRedirects, Severity: SeverityWarning, Subject: "redirects",
 			Message: fmt.Sprintf("%d endpoint(s) hand a far end's redirect (SIP 302) to Dial as the URI it names (redirect_method = uri_core): %s. "+
 				"A Dial to them without the i option calls whatever target the far end sends, past tollguard's gate. "+
-				"Give every Dial to them the i option (Dial(PJSIP/${EXTEN}@trunk,,ib(...)), as the include's header shows), or set redirect_method = user",
+				"Give every Dial to them the i option (Dial(PJSIP/${EXTEN}@trunk,,ib(...)), as the include's header shows). "+
+				"redirect_method = user needs it as much: Dial calls a Contact user holding a \"/\" (PJSIP/NUMBER%%40trunk) as a dial string",
 				len(core), listUpTo(core, maxListed)),
 			Evidence: map[string]any{"endpoints": core}})
 	}
@@ -194,7 +195,8 @@ func (r *auditRun) checkRedirects(core, pjsip []string) {
 		r.find(AuditFinding{Check: AuditCheckRedirects, Severity: SeverityCritical, Subject: "redirects_pjsip",
 			Message: fmt.Sprintf("%d endpoint(s) follow a far end's redirect (SIP 302) inside chan_pjsip (redirect_method = uri_pjsip): %s. "+
 				"The call goes on to whatever target the far end sends, past tollguard's gate, and Dial's i option cannot stop it: "+
-				"Dial never sees the redirect. Set redirect_method = user (or uri_core, with the i option on every Dial to them)",
+				"Dial never sees the redirect. Set redirect_method = user (or uri_core), and give every Dial to them the i option: "+
+				"with either, Dial follows a 302 unless told not to, and calls a Contact user holding a \"/\" (PJSIP/NUMBER%%40trunk) as a dial string",
 				len(pjsip), listUpTo(pjsip, maxListed)),
 			Evidence: map[string]any{"endpoints": pjsip}})
 	}

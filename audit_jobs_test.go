@@ -570,13 +570,22 @@ func TestCoverageAudit(t *testing.T) {
 		!strings.Contains(f.Message, "1 endpoint(s)") || !strings.Contains(f.Message, ": trunk1.") || !strings.Contains(f.Message, "i option") {
 		t.Errorf("redirects finding: %+v", f)
 	}
+	// redirect_method = user is no way out on its own: Dial takes a
+	// Contact user holding a "/" (PJSIP/NUMBER%40trunk) for a dial string
+	// (app_dial.c do_forward), so the finding must not offer it instead
+	// of the i option.
+	if f := audFinding(t, h.run(tollguard.CoverageAudit{}, false), "redirects_followed", "redirects"); strings.Contains(f.Message, "or set redirect_method = user") ||
+		!strings.Contains(f.Message, "redirect_method = user needs it as much") {
+		t.Errorf("redirects finding offers redirect_method = user instead of the i option: %s", f.Message)
+	}
 	// uri_pjsip: chan_pjsip follows the 302 itself, and Dial's i option
 	// never sees it. Saying that i helps would leave the hole open.
 	trunk[len(trunk)-1].Value = "uri_pjsip"
 	h.fake.SetObject("endpoint", "trunk1", trunk, false)
 	run = h.run(tollguard.CoverageAudit{}, false)
 	if f := audFinding(t, run, "redirects_followed", "redirects_pjsip"); f.Severity != tollguard.SeverityCritical ||
-		!strings.Contains(f.Message, ": trunk1.") || !strings.Contains(f.Message, "cannot stop it") || !strings.Contains(f.Message, "redirect_method = user") {
+		!strings.Contains(f.Message, ": trunk1.") || !strings.Contains(f.Message, "cannot stop it") || !strings.Contains(f.Message, "redirect_method = user") ||
+		!strings.Contains(f.Message, "and give every Dial to them the i option") {
 		t.Errorf("uri_pjsip finding: %+v", f)
 	}
 	if got := audFindings(run); slices.Contains(got, "redirects_followed redirects warning") {
