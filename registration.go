@@ -17,6 +17,9 @@ import (
 // and Reachable mean the contact is registered; Removed means it is gone
 // (unregistered or expired: the two look the same); Unreachable and
 // Unknown are qualify results on a contact that is still registered.
+// Every REGISTER refreshing a contact sends its current status again
+// (pjsip_options.c sip_options_contact_update_task), any of these but
+// Removed, with no user agent: read the contact object for that.
 // Created is NonQualified's label in Asterisk builds before it was
 // renamed (the 2018 pjsip_options.c): a new contact, so registered too.
 const (

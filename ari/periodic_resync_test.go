@@ -73,10 +73,10 @@ func TestHourlyResyncIsQuietUnlessSomethingChanged(t *testing.T) {
 
 // TestHourlyResyncJudgesAChangedContact: Asterisk refreshes a contact in
 // place (same URI, so the same id) with the user agent of the new
-// REGISTER, and sends no event for it. The hourly resync is the first to
-// see the new phone, so it must judge it: kept quiet as "already live",
-// the agent went into the history unalerted, and no later pass could
-// tell.
+// REGISTER. When its event is lost (a full queue, a reconnect), the
+// hourly resync is the first to see the new phone, so it must judge it:
+// kept quiet as "already live", the agent went into the history
+// unalerted, and no later pass could tell.
 func TestHourlyResyncJudgesAChangedContact(t *testing.T) {
 	h := newHarness(t)
 	h.start()
@@ -91,7 +91,7 @@ func TestHourlyResyncJudgesAChangedContact(t *testing.T) {
 		t.Fatalf("alerts after the first registration %+v, want none", a)
 	}
 
-	// The refresh from another phone with the same Contact: no event.
+	// The refresh from another phone with the same Contact; its event lost.
 	h.fake.Register("1001", "1001", uri, map[string]string{"user_agent": "friendly-scanner"}, false)
 	mark := len(h.logs.String())
 	resyncs := h.hooks.snapshot().resyncs

@@ -88,9 +88,34 @@ func (l *Listener) contactEvent(ctx context.Context, ev *ariv5.ContactStatusChan
 			l.log.Info("registration ended", tollguard.LogExtension, orEndpoint(ep, aor), "contact", uri)
 		}
 	case status == tollguard.ContactUnreachable || status == tollguard.ContactUnknown:
-		if err := l.Store.SetContactStatus(ctx, id, status, at); err != nil {
-			l.log.Error("recording a contact status failed. "+tollguard.CheckStore, "contact", id, tollguard.LogError, err)
+		// A qualify result, or a REGISTER refreshing the contact: Asterisk
+		// publishes the contact's current status again on every refresh
+		// (pjsip_options.c sip_options_contact_update_task), and the
+		// refresh may come from another phone with the same Contact. So a
+		// registered contact is judged again; observe alerts only when its
+		// address or user agent changed.
+		obj, err := l.Client.ConfigObject(ctx, "contact", id)
+		if err != nil {
+			// A permanent contact (no sorcery object), one gone since, or
+			// ARI failing: the status alone; a resync reads it later.
+			if tollguard.ErrorCode(err) != tollguard.ENOTFOUND {
+				l.log.Debug("could not read the contact object; recording its status only",
+					"contact", id, tollguard.LogExtension, ep, tollguard.LogError, tollguard.ErrorMessage(err))
+			}
+			if err := l.Store.SetContactStatus(ctx, id, status, at); err != nil {
+				l.log.Error("recording a contact status failed. "+tollguard.CheckStore, "contact", id, tollguard.LogError, err)
+			}
+			return
 		}
+		c, warn := tollguard.ContactFromObject(aor, ep, obj)
+		if c.AddrSource == tollguard.AddrContact && l.rewritesContact(ctx, c.Extension) {
+			warn = c.HostIsSource(warn)
+		}
+		if c.ID == "" {
+			c.ID, c.URI = id, uri
+		}
+		c.Status, c.LastSeen = status, at
+		l.observe(ctx, c, warn, at, warned, nil, false)
 	default:
 		l.log.Debug("contact status not tracked", "contact", id, "status", status)
 	}
@@ -186,8 +211,9 @@ func (l *Listener) observe(ctx context.Context, c tollguard.Contact, warn string
 			"user_agent", c.UserAgent, "address_from", c.AddrSource, "contact", c.URI)
 	}
 	// Asterisk refreshes a contact in place (same URI, same id) with the
-	// new REGISTER's user agent, and sends no event: a resync may be the
-	// first to see another phone behind a live contact.
+	// new REGISTER's user agent; its event carries no user agent, and a
+	// dropped one leaves it to a resync: another phone may be behind a
+	// live contact.
 	if !registered {
 		p := hist.Previous
 		changed = c.UserAgent != "" && c.UserAgent != p.UserAgent || c.IP != "" && c.IP != p.IP
