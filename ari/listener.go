@@ -158,8 +158,8 @@ type regJob struct {
 	resync bool
 	// connect: the resync after a (re)connect. The others (hourly, after
 	// a store failure or a dropped event) catch up quietly: their summary
-	// is logged at INFO only when they changed something, and contacts
-	// already live, unchanged, are not alerted again.
+	// is logged at INFO only when they changed something. Neither alerts
+	// again for a contact already live, unchanged (observe).
 	connect bool
 }
 

@@ -16,29 +16,50 @@ import (
 // regLoop handles registration work in order, off the events' path:
 // contact events need a REST read each, and a resynchronisation many.
 func (l *Listener) regLoop(ctx context.Context) {
-	warned := make(map[string]bool)
+	rs := &regState{warned: make(map[string]bool), aclWarned: make(map[string]string)}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case j := <-l.regQ:
-			l.regJob(ctx, j, warned)
+			l.regJob(ctx, j, rs)
 		}
 	}
 }
 
-func (l *Listener) regJob(ctx context.Context, j regJob, warned map[string]bool) {
+// regState is the registration goroutine's memory, kept across
+// reconnects (not across a restart of tollguard).
+type regState struct {
+	// warned: extensions whose untrusted-address line was logged.
+	warned map[string]bool
+	// aclWarned: for each live contact whose access-list warning was
+	// raised, that warning's text (it names the address and the allowed
+	// networks). A contact judged again unchanged (a refresh event, a
+	// resync after Asterisk restarted, the hourly pass) is warned again
+	// only when the text differs: the list was changed since. Only
+	// contacts outside their list are held, and only while live.
+	aclWarned map[string]string
+}
+
+// maxRegMemory bounds each of regState's maps; past it they start over
+// (a warning may then repeat once).
+const maxRegMemory = 10_000
+
+// forget drops what is remembered of a contact that ended.
+func (rs *regState) forget(id string) { delete(rs.aclWarned, id) }
+
+func (l *Listener) regJob(ctx context.Context, j regJob, rs *regState) {
 	defer l.survive("handling a registration")
 	if j.resync {
-		l.resync(ctx, warned, j.connect)
+		l.resync(ctx, rs, j.connect)
 	} else {
-		l.contactEvent(ctx, j.ev, j.at, warned)
+		l.contactEvent(ctx, j.ev, j.at, rs)
 	}
 }
 
 // contactEvent handles a ContactStatusChange: fetch the contact object
 // (user agent, address) for a registration, judge it, record it.
-func (l *Listener) contactEvent(ctx context.Context, ev *ariv5.ContactStatusChange, at time.Time, warned map[string]bool) {
+func (l *Listener) contactEvent(ctx context.Context, ev *ariv5.ContactStatusChange, at time.Time, rs *regState) {
 	aor, uri, status, ep := ev.ContactInfo.Aor, ev.ContactInfo.Uri, ev.ContactInfo.ContactStatus, ev.Endpoint.Resource
 	if aor == "" || uri == "" {
 		l.log.Warn("ContactStatusChange without an AOR or URI; skipped", "aor", aor, "uri", uri, "status", status)
@@ -78,8 +99,9 @@ func (l *Listener) contactEvent(ctx context.Context, ev *ariv5.ContactStatusChan
 			warn = c.HostIsSource(warn)
 		}
 		c.Status, c.LastSeen = status, at
-		l.observe(ctx, c, warn, at, warned, nil, false)
+		l.observe(ctx, c, warn, at, rs, nil)
 	case status == tollguard.ContactRemoved:
+		rs.forget(id)
 		was, err := l.Store.ContactGone(ctx, id, at)
 		if err != nil {
 			l.storeRetry()
@@ -115,7 +137,7 @@ func (l *Listener) contactEvent(ctx context.Context, ev *ariv5.ContactStatusChan
 			c.ID, c.URI = id, uri
 		}
 		c.Status, c.LastSeen = status, at
-		l.observe(ctx, c, warn, at, warned, nil, false)
+		l.observe(ctx, c, warn, at, rs, nil)
 	default:
 		l.log.Debug("contact status not tracked", "contact", id, "status", status)
 	}
@@ -150,18 +172,18 @@ func orEndpoint(ep, aor string) string {
 //
 // first, when not nil, collects the extensions with no registration
 // before this pass; their later contacts in the pass are judged as first
-// registrations too. quiet (a resync not after a connect) keeps the
-// alerts of a contact already live here, with the address and user agent
-// it had, to a lockdown: it was judged when it registered, and an hourly
-// resync must not repeat its warnings. It reports whether c is a
-// registration the store did not hold live, and whether it is one the
+// registrations too. A contact already live here with the address and
+// user agent it had (a refresh event, a resync) was judged when it
+// registered: only a lockdown, or an access-list warning it was not
+// given yet (rs.aclWarned), is acted on again. It reports whether c is
+// a registration the store did not hold live, and whether it is one the
 // store held with another address or user agent.
-func (l *Listener) observe(ctx context.Context, c tollguard.Contact, warn string, at time.Time, warned map[string]bool, first map[string]bool, quiet bool) (registered, changed bool) {
-	if warn != "" && !warned[c.Extension] {
-		if len(warned) > 10_000 {
-			clear(warned)
+func (l *Listener) observe(ctx context.Context, c tollguard.Contact, warn string, at time.Time, rs *regState, first map[string]bool) (registered, changed bool) {
+	if warn != "" && !rs.warned[c.Extension] {
+		if len(rs.warned) > maxRegMemory {
+			clear(rs.warned)
 		}
-		warned[c.Extension] = true
+		rs.warned[c.Extension] = true
 		l.log.Warn(warn, tollguard.LogExtension, c.Extension)
 	}
 	ext, err := l.Store.Extension(ctx, c.Extension)
@@ -219,12 +241,36 @@ func (l *Listener) observe(ctx context.Context, c tollguard.Contact, warn string
 		changed = c.UserAgent != "" && c.UserAgent != p.UserAgent || c.IP != "" && c.IP != p.IP
 	}
 	v := tollguard.JudgeContact(ext, acct, hist, c, at)
-	if quiet && !registered && !changed && !v.Lockdown {
-		for _, f := range v.Findings {
-			l.log.Debug("not alerting again for a contact already registered", tollguard.LogExtension, c.Extension, "contact", c.ID, tollguard.LogKind, f.Kind)
+	again := !registered && !changed
+	acl := ""
+	for _, f := range v.Findings {
+		if accessListWarning(f) {
+			acl = f.Message
 		}
-		return registered, changed
 	}
+	if acl == "" || v.Lockdown {
+		delete(rs.aclWarned, c.ID)
+	}
+	findings := v.Findings[:0:0]
+	for _, f := range v.Findings {
+		switch {
+		case !again || v.Lockdown:
+		case accessListWarning(f) && rs.aclWarned[c.ID] != f.Message:
+			// Not warned yet for this contact as it is now: the list was
+			// tightened after it registered (or tollguard restarted).
+		default:
+			l.log.Debug("not alerting again for a contact already registered", tollguard.LogExtension, c.Extension, "contact", c.ID, tollguard.LogKind, f.Kind)
+			continue
+		}
+		if accessListWarning(f) && !v.Lockdown {
+			if len(rs.aclWarned) > maxRegMemory {
+				clear(rs.aclWarned)
+			}
+			rs.aclWarned[c.ID] = f.Message
+		}
+		findings = append(findings, f)
+	}
+	v.Findings = findings
 	for _, f := range v.Findings {
 		if v.Lockdown && f.Action == tollguard.ActionBlockExtension {
 			msg, removed := l.removeContact(ctx, c, at)
@@ -240,6 +286,13 @@ func (l *Listener) observe(ctx context.Context, c tollguard.Contact, warn string
 		l.act(ctx, f)
 	}
 	return registered, changed
+}
+
+// accessListWarning reports whether f is the warning (not the lockdown)
+// of a contact outside its extension's allowed networks, or of one whose
+// address cannot be checked against them.
+func accessListWarning(f tollguard.Finding) bool {
+	return f.Kind == tollguard.AlertCredentialsCompromised && f.Action != tollguard.ActionBlockExtension
 }
 
 // removeContact deletes a contact through ARI and says how it went.
@@ -277,10 +330,10 @@ func (l *Listener) storeRetry() {
 // resync reads every PJSIP endpoint's live contacts through ARI and
 // judges them as if their registrations were seen live; contacts the
 // store thinks live but Asterisk no longer has are marked gone. One
-// after a connect logs its summary at INFO; another (observe's quiet)
-// only when it found or ended a registration, DEBUG otherwise: an
-// hourly line saying nothing changed is noise.
-func (l *Listener) resync(ctx context.Context, warned map[string]bool, connect bool) {
+// after a connect logs its summary at INFO; another only when it found,
+// changed or ended a registration, DEBUG otherwise: an hourly line
+// saying nothing changed is noise.
+func (l *Listener) resync(ctx context.Context, rs *regState, connect bool) {
 	start := l.Now()
 	failures, oks := l.storeRetries.Load(), l.storeOKs
 	defer func() {
@@ -315,7 +368,7 @@ func (l *Listener) resync(ctx context.Context, warned map[string]bool, connect b
 	added, changed := 0, 0
 	for _, f := range found {
 		f.c.LastSeen = start
-		switch reg, ch := l.observe(ctx, f.c, f.warn, start, warned, first, !connect); {
+		switch reg, ch := l.observe(ctx, f.c, f.warn, start, rs, first); {
 		case reg:
 			added++
 		case ch:
@@ -333,6 +386,7 @@ func (l *Listener) resync(ctx context.Context, warned map[string]bool, connect b
 		if seen[c.ID] {
 			continue
 		}
+		rs.forget(c.ID)
 		if was, err := l.Store.ContactGone(ctx, c.ID, start); err != nil {
 			l.log.Error("recording a removed contact failed; the next resync reads it again. "+tollguard.CheckStore, "contact", c.ID, tollguard.LogError, err)
 		} else if was {
