@@ -18,6 +18,11 @@ import (
 // DefaultApp is the Stasis application name tollguard registers.
 const DefaultApp = "tollguard"
 
+// DefaultResyncBudget bounds one registration resynchronisation: the
+// registration events wait while it runs (a 10 000-endpoint PBX that
+// answers in 10 ms a read is read in about 20 s, four reads at a time).
+const DefaultResyncBudget = 2 * time.Minute
+
 // Config is how to reach ARI. The daemon fills it from the [ari] config
 // section; the password comes from the environment or a file, never a
 // flag.
@@ -47,6 +52,11 @@ type Config struct {
 	// ResyncWorkers is how many REST reads a resynchronisation runs at
 	// once (default 4).
 	ResyncWorkers int
+	// ResyncBudget bounds how long one resynchronisation feeds
+	// endpoints to its readers (default 2m); the reads under way get one
+	// RequestTimeout more. What is left is read by the next pass, which
+	// runs once the queued registration events are handled.
+	ResyncBudget time.Duration
 	// MaxInFlight bounds REST calls in flight through the library
 	// client, whose HTTP client has no timeout of its own (default 16).
 	MaxInFlight int
@@ -74,6 +84,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.ResyncWorkers <= 0 {
 		c.ResyncWorkers = 4
+	}
+	if c.ResyncBudget <= 0 {
+		c.ResyncBudget = DefaultResyncBudget
 	}
 	if c.MaxInFlight <= 0 {
 		c.MaxInFlight = 16

@@ -39,6 +39,9 @@ type regState struct {
 	// only when the text differs: the list was changed since. Only
 	// contacts outside their list are held, and only while live.
 	aclWarned map[string]string
+	// resyncFrom is the endpoint a resync cut short by its time bound
+	// stopped at: the next pass starts there.
+	resyncFrom string
 }
 
 // maxRegMemory bounds each of regState's maps; past it they start over
@@ -348,7 +351,7 @@ func (l *Listener) resync(ctx context.Context, rs *regState, connect bool) {
 		l.resyncBackoff = min(max(2*l.resyncBackoff, storeRetryMin), storeRetryMax)
 		l.resyncAfter.Store(l.Now().Add(l.resyncBackoff).UnixNano())
 	}()
-	found, err := l.readContacts(ctx)
+	found, left, err := l.readContacts(ctx, rs.resyncFrom)
 	if err != nil {
 		if ctx.Err() != nil {
 			return
@@ -376,6 +379,10 @@ func (l *Listener) resync(ctx context.Context, rs *regState, connect bool) {
 		}
 		seen[f.c.ID] = true
 	}
+	unchecked := make(map[string]bool, len(left))
+	for _, ep := range left {
+		unchecked[ep] = true
+	}
 	live, err := l.Store.LiveContacts(ctx)
 	if err != nil {
 		l.log.Error("listing live registrations failed", tollguard.LogError, err)
@@ -383,7 +390,7 @@ func (l *Listener) resync(ctx context.Context, rs *regState, connect bool) {
 	gone := 0
 	var ended []string // extensions, for the summary of a quiet resync
 	for _, c := range live {
-		if seen[c.ID] {
+		if seen[c.ID] || unchecked[c.Extension] {
 			continue
 		}
 		rs.forget(c.ID)
@@ -403,6 +410,14 @@ func (l *Listener) resync(ctx context.Context, rs *regState, connect bool) {
 	}
 	l.setState(func(s *State) { s.LastResync, s.LastResyncErr, s.ResyncContacts = start, "", len(found) })
 	took := l.Now().Sub(start).Round(time.Millisecond)
+	rs.resyncFrom = ""
+	if len(left) > 0 {
+		// The rest waits for the queued events, not for the next hour.
+		rs.resyncFrom = left[0]
+		l.needResync.Store(true)
+		l.log.Warn("registration resync reached its time bound (Asterisk answering slowly?): the endpoints left were not checked; the next pass continues with them once the queued registration events are handled",
+			"bound", l.Client.Config().ResyncBudget.String(), "left", len(left), "left_endpoints", joinUpTo(left, 20), "contacts", len(found), "took", took)
+	}
 	switch {
 	case connect:
 		l.log.Info("registrations resynchronised", "contacts", len(found), "new", added, "gone", gone, "took", took)
@@ -418,14 +433,19 @@ func (l *Listener) resync(ctx context.Context, rs *regState, connect bool) {
 	l.hooks.Resynced(len(found), nil)
 }
 
-// readContacts lists every PJSIP endpoint's live contacts: each
-// endpoint's AORs, each AOR's contact URIs, each contact object. Any
-// error but a missing object fails the whole read, so that a partial
-// view never marks registered contacts as gone.
-func (l *Listener) readContacts(ctx context.Context) ([]foundContact, error) {
+// readContacts lists the PJSIP endpoints' live contacts: each
+// endpoint's AORs, each AOR's contact URIs, each contact object. It
+// starts at endpoint from (where a pass cut short stopped; "" for the
+// first) and wraps around, and feeds endpoints to its readers for
+// ResyncBudget at most; the reads under way then get one RequestTimeout
+// more. The endpoints it did not read are returned in left, the next
+// pass's start first. Any error but a missing object or that bound fails
+// the whole read: a partial view must never mark registered contacts as
+// gone (resync leaves those of the endpoints left alone).
+func (l *Listener) readContacts(ctx context.Context, from string) (found []foundContact, left []string, err error) {
 	eps, err := l.Client.Endpoints(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var names []string
 	for _, e := range eps {
@@ -433,6 +453,12 @@ func (l *Listener) readContacts(ctx context.Context) ([]foundContact, error) {
 			names = append(names, e.Resource)
 		}
 	}
+	sort.Strings(names)
+	i := sort.SearchStrings(names, from)
+	names = append(append(make([]string, 0, len(names)), names[i:]...), names[:i]...)
+
+	cfg := l.Client.Config()
+	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	jobs := make(chan string)
@@ -440,24 +466,29 @@ func (l *Listener) readContacts(ctx context.Context) ([]foundContact, error) {
 		mu       sync.Mutex
 		out      []foundContact
 		firstErr error
+		unread   = make(map[string]bool) // cut off while being read
+		cut      bool                    // under mu
 		wg       sync.WaitGroup
 	)
-	fail := func(err error) {
+	fail := func(ep string, err error) {
 		mu.Lock()
-		if firstErr == nil {
+		defer mu.Unlock()
+		switch {
+		case cut:
+			unread[ep] = true
+		case firstErr == nil:
 			firstErr = err
 			cancel()
 		}
-		mu.Unlock()
 	}
-	for i := 0; i < l.Client.Config().ResyncWorkers; i++ {
+	for i := 0; i < cfg.ResyncWorkers; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for ep := range jobs {
 				fs, err := l.endpointContacts(ctx, ep)
 				if err != nil {
-					fail(err)
+					fail(ep, err)
 					continue
 				}
 				mu.Lock()
@@ -466,22 +497,49 @@ func (l *Listener) readContacts(ctx context.Context) ([]foundContact, error) {
 			}
 		}()
 	}
+	budget := time.NewTimer(cfg.ResyncBudget)
+	defer budget.Stop()
+	var hard *time.Timer
+	fed := 0
 feed:
 	for _, ep := range names {
 		select {
 		case jobs <- ep:
+			fed++
 		case <-ctx.Done():
+			break feed
+		case <-budget.C:
+			hard = time.AfterFunc(cfg.RequestTimeout, func() {
+				mu.Lock()
+				cut = true
+				mu.Unlock()
+				cancel()
+			})
 			break feed
 		}
 	}
 	close(jobs)
 	wg.Wait()
+	if hard != nil {
+		hard.Stop()
+	}
 	if firstErr != nil {
-		return nil, firstErr
+		return nil, nil, firstErr
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
+	if err := parent.Err(); err != nil {
+		return nil, nil, err
 	}
+	if hard == nil {
+		if err := ctx.Err(); err != nil {
+			return nil, nil, err
+		}
+	}
+	for _, ep := range names[:fed] {
+		if unread[ep] {
+			left = append(left, ep)
+		}
+	}
+	left = append(left, names[fed:]...)
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].c.Extension != out[j].c.Extension {
 			return out[i].c.Extension < out[j].c.Extension
@@ -495,7 +553,7 @@ feed:
 			dedup = append(dedup, f)
 		}
 	}
-	return dedup, nil
+	return dedup, left, nil
 }
 
 func (l *Listener) endpointContacts(ctx context.Context, ep string) ([]foundContact, error) {
@@ -538,6 +596,15 @@ func (l *Listener) endpointContacts(ctx context.Context, ep string) ([]foundCont
 		}
 	}
 	return out, nil
+}
+
+// joinUpTo joins the first max items of list with commas, and says how
+// many more there were.
+func joinUpTo(list []string, max int) string {
+	if len(list) > max {
+		return strings.Join(list[:max], ",") + fmt.Sprintf(",... (%d more)", len(list)-max)
+	}
+	return strings.Join(list, ",")
 }
 
 func contains(list []string, s string) bool {

@@ -111,6 +111,7 @@ type Server struct {
 	modules   map[string]bool
 	requests  []Request
 	faults    []fault
+	delays    []delay
 	conns     map[*wsConn]bool
 	owner     map[string]*wsConn // app → the connection that owns it
 	accepted  int
@@ -132,6 +133,12 @@ type wsConn struct {
 	epoch    int
 	mu       sync.Mutex
 	replaced bool
+}
+
+// delay slows the answers to matching requests (a loaded Asterisk).
+type delay struct {
+	method, prefix string
+	d              time.Duration
 }
 
 type fault struct {
@@ -252,6 +259,29 @@ func (s *Server) Fault(method, prefix string, status int, msg string, times int)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults = append(s.faults, fault{method: method, prefix: prefix, status: status, msg: msg, times: times})
+}
+
+// Delay makes every request with method ("" for any) and a path
+// starting with prefix (below /ari) wait d before it is answered, until
+// Delay is called again for them with 0.
+func (s *Server) Delay(method, prefix string, d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.delays = slices.DeleteFunc(s.delays, func(x delay) bool { return x.method == method && x.prefix == prefix })
+	if d > 0 {
+		s.delays = append(s.delays, delay{method: method, prefix: prefix, d: d})
+	}
+}
+
+func (s *Server) delayFor(method, p string) time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, x := range s.delays {
+		if (x.method == "" || x.method == method) && strings.HasPrefix(p, x.prefix) {
+			return x.d
+		}
+	}
+	return 0
 }
 
 // ClearFaults removes every fault.
@@ -1151,6 +1181,15 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	if ro && r.Method != http.MethodGet && r.Method != http.MethodOptions {
 		writeJSON(rec, http.StatusForbidden, map[string]string{"message": "Write access denied"})
 		return
+	}
+	if d := s.delayFor(r.Method, p); d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return
+		}
 	}
 	if f, hit := s.fault(r.Method, p); hit {
 		writeJSON(rec, f.status, map[string]string{"message": f.msg})
