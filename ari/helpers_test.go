@@ -126,6 +126,7 @@ type recHooks struct {
 	downs     []time.Time
 	resyncs   int
 	resyncErr error
+	reports   []ResyncReport
 	// settleErrs counts settlements from events that failed.
 	settleErrs int
 	settled    []bool
@@ -156,11 +157,12 @@ func (h *recHooks) Event(typ string, handled bool) {
 	h.events[typ]++
 }
 
-func (h *recHooks) Resynced(n int, err error) {
+func (h *recHooks) Resynced(r ResyncReport) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.resyncs++
-	h.resyncErr = err
+	h.resyncErr = r.Err
+	h.reports = append(h.reports, r)
 }
 
 func (h *recHooks) Finding(f tollguard.Finding) {
@@ -182,7 +184,7 @@ func (h *recHooks) Settled(changed bool, err error) {
 func (h *recHooks) snapshot() recHooks {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return recHooks{ups: h.ups, downs: append([]time.Time(nil), h.downs...), resyncs: h.resyncs, resyncErr: h.resyncErr,
+	return recHooks{ups: h.ups, downs: append([]time.Time(nil), h.downs...), resyncs: h.resyncs, resyncErr: h.resyncErr, reports: append([]ResyncReport(nil), h.reports...),
 		settled: append([]bool(nil), h.settled...), settleErrs: h.settleErrs, findings: append([]tollguard.Finding(nil), h.findings...)}
 }
 

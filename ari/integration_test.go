@@ -60,9 +60,9 @@ func (h resyncHook) Connection(bool, error)    {}
 func (h resyncHook) Event(string, bool)        {}
 func (h resyncHook) Finding(tollguard.Finding) {}
 func (h resyncHook) Settled(bool, error)       {}
-func (h resyncHook) Resynced(n int, err error) {
+func (h resyncHook) Resynced(r ResyncReport) {
 	select {
-	case h.ch <- err:
+	case h.ch <- r.Err:
 	default:
 	}
 }

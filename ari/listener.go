@@ -46,8 +46,8 @@ type Hooks interface {
 	// "unknown" and "undecodable"); handled is false for types the
 	// listener skips and for frames that do not decode.
 	Event(typ string, handled bool)
-	// Resynced reports a resynchronisation: contacts found, or its error.
-	Resynced(contacts int, err error)
+	// Resynced reports a resynchronisation: what it found, or its error.
+	Resynced(r ResyncReport)
 	// Finding reports what a detector or the registration judge found.
 	Finding(f tollguard.Finding)
 	// Settled reports a settlement from events; changed is false when
@@ -61,7 +61,7 @@ type NopHooks struct{}
 
 func (NopHooks) Connection(bool, error)    {}
 func (NopHooks) Event(string, bool)        {}
-func (NopHooks) Resynced(int, error)       {}
+func (NopHooks) Resynced(ResyncReport)     {}
 func (NopHooks) Finding(tollguard.Finding) {}
 func (NopHooks) Settled(bool, error)       {}
 
@@ -151,6 +151,34 @@ type Listener struct {
 	unknownSeen map[string]bool
 }
 
+// ResyncReport is what one registration resynchronisation did.
+type ResyncReport struct {
+	// Trigger is why it ran: ResyncConnect, ResyncHourly, or
+	// ResyncRetry (after a store failure, a dropped event, or a pass
+	// cut short by its time bound).
+	Trigger string
+	// Result is ResyncOK, ResyncPartial (cut short: some endpoints were
+	// not read) or ResyncError (Err says why; nothing was judged).
+	Result string
+	// Contacts is how many live contacts it read. New counts the
+	// registrations the store did not hold live (no event told of them),
+	// Changed the live ones with another address or user agent, Ended
+	// those Asterisk no longer had.
+	Contacts, New, Changed, Ended int
+	Err                           error
+}
+
+// ResyncReport triggers and results.
+const (
+	ResyncConnect = "connect"
+	ResyncHourly  = "hourly"
+	ResyncRetry   = "retry"
+
+	ResyncOK      = "ok"
+	ResyncPartial = "partial"
+	ResyncError   = "error"
+)
+
 // regJob is work for the registration goroutine.
 type regJob struct {
 	ev     *ariv5.ContactStatusChange
@@ -161,6 +189,7 @@ type regJob struct {
 	// is logged at INFO only when they changed something. Neither alerts
 	// again for a contact already live, unchanged (observe).
 	connect bool
+	trigger string // ResyncReport.Trigger
 }
 
 type pendingSettle struct {
@@ -334,7 +363,7 @@ func (l *Listener) session(ctx context.Context) (err error) {
 	})
 	l.hooks.Connection(true, nil)
 	l.log.Info("ARI events connected; resynchronising registrations", "url", redact(l.Client.EventsURL()), "connection", n)
-	l.enqueue(regJob{resync: true, connect: true})
+	l.enqueue(regJob{resync: true, connect: true, trigger: ResyncConnect})
 
 	frames := make(chan []byte, 4096)
 	readErr := make(chan error, 1)
@@ -628,12 +657,14 @@ func (l *Listener) tick(ctx context.Context) {
 		}
 	}
 	// A clock stepped back resyncs once too, rather than not for as long.
+	trigger := ResyncRetry
 	if since := wall.Sub(l.resyncAsked); since >= resyncEvery || since < 0 {
 		l.needResync.Store(true)
+		trigger = ResyncHourly
 	}
 	if l.needResync.Load() && len(l.regQ) == 0 && wall.UnixNano() >= l.resyncAfter.Load() {
 		if l.needResync.CompareAndSwap(true, false) {
-			l.enqueue(regJob{resync: true})
+			l.enqueue(regJob{resync: true, trigger: trigger})
 		}
 	}
 }

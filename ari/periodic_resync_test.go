@@ -64,6 +64,12 @@ func TestHourlyResyncIsQuietUnlessSomethingChanged(t *testing.T) {
 	if c := h.mustContact(snom); c.Live {
 		t.Errorf("the old contact still live: %+v", c)
 	}
+	if r := h.hooks.snapshot().reports; len(r) < 3 ||
+		r[0] != (ResyncReport{Trigger: ResyncConnect, Result: ResyncOK}) ||
+		r[1] != (ResyncReport{Trigger: ResyncHourly, Result: ResyncOK, Contacts: 2}) ||
+		r[2] != (ResyncReport{Trigger: ResyncHourly, Result: ResyncOK, Contacts: 2, New: 1, Ended: 1}) {
+		t.Errorf("resync reports %+v, want the connect one, an unchanged hourly one, and one with a new and an ended registration", r)
+	}
 	logs = h.logs.String()[mark:]
 	if n := strings.Count(logs, `level=INFO msg="registrations resynchronised`); n != 1 ||
 		!strings.Contains(logs, `contacts=2 new=1 gone=1 ended_extensions=1002`) {
@@ -102,6 +108,9 @@ func TestHourlyResyncJudgesAChangedContact(t *testing.T) {
 	}
 	if c := h.mustContact(id); c.UserAgent != "friendly-scanner" {
 		t.Errorf("the contact's user agent after the hourly resync %q", c.UserAgent)
+	}
+	if r := h.hooks.snapshot().reports; r[len(r)-1] != (ResyncReport{Trigger: ResyncHourly, Result: ResyncOK, Contacts: 1, Changed: 1}) {
+		t.Errorf("the hourly resync's report %+v, want one changed contact", r[len(r)-1])
 	}
 	if logs := h.logs.String()[mark:]; !strings.Contains(logs, `level=INFO msg="registrations resynchronised: Asterisk's contacts differed from what its events said" contacts=1 new=0 gone=0 ended_extensions="" changed=1`) {
 		t.Errorf("want an INFO summary counting the changed contact:\n%s", logs)

@@ -54,7 +54,7 @@ func (rs *regState) forget(id string) { delete(rs.aclWarned, id) }
 func (l *Listener) regJob(ctx context.Context, j regJob, rs *regState) {
 	defer l.survive("handling a registration")
 	if j.resync {
-		l.resync(ctx, rs, j.connect)
+		l.resync(ctx, rs, j.connect, j.trigger)
 	} else {
 		l.contactEvent(ctx, j.ev, j.at, rs)
 	}
@@ -336,7 +336,7 @@ func (l *Listener) storeRetry() {
 // after a connect logs its summary at INFO; another only when it found,
 // changed or ended a registration, DEBUG otherwise: an hourly line
 // saying nothing changed is noise.
-func (l *Listener) resync(ctx context.Context, rs *regState, connect bool) {
+func (l *Listener) resync(ctx context.Context, rs *regState, connect bool, trigger string) {
 	start := l.Now()
 	failures, oks := l.storeRetries.Load(), l.storeOKs
 	defer func() {
@@ -359,7 +359,7 @@ func (l *Listener) resync(ctx context.Context, rs *regState, connect bool) {
 		l.log.Error("resynchronising registrations failed; retrying while connected", tollguard.LogError, tollguard.ErrorMessage(err))
 		l.needResync.Store(true)
 		l.setState(func(s *State) { s.LastResync, s.LastResyncErr = start, tollguard.ErrorMessage(err) })
-		l.hooks.Resynced(0, err)
+		l.hooks.Resynced(ResyncReport{Trigger: trigger, Result: ResyncError, Err: err})
 		return
 	}
 	seen := make(map[string]bool, len(found))
@@ -430,7 +430,11 @@ func (l *Listener) resync(ctx context.Context, rs *regState, connect bool) {
 	default:
 		l.log.Debug("registrations resynchronised; nothing changed", "contacts", len(found), "took", took)
 	}
-	l.hooks.Resynced(len(found), nil)
+	r := ResyncReport{Trigger: trigger, Result: ResyncOK, Contacts: len(found), New: added, Changed: changed, Ended: gone}
+	if len(left) > 0 {
+		r.Result = ResyncPartial
+	}
+	l.hooks.Resynced(r)
 }
 
 // readContacts lists the PJSIP endpoints' live contacts: each

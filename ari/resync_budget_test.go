@@ -81,6 +81,13 @@ func TestResyncStopsAtItsBoundAndTheNextPassContinues(t *testing.T) {
 			t.Errorf("contact %s marked gone", id)
 		}
 	}
+	r := h.hooks.snapshot().reports
+	if got := r[resyncs]; got.Trigger != ResyncHourly || got.Result != ResyncPartial || got.Ended != 0 {
+		t.Errorf("the cut-short pass reported %+v, want an hourly partial one ending nothing", got)
+	}
+	if got := r[len(r)-1]; got.Trigger != ResyncRetry || got.Result != ResyncOK || got.Ended != 1 || got.Contacts != len(ids)-1 {
+		t.Errorf("the continuing pass reported %+v, want a retry that read every contact and ended one", got)
+	}
 	cs, _ := h.db.Contacts(context.Background(), store.ContactFilter{Live: true})
 	if len(cs) != len(ids)-1 {
 		t.Errorf("%d live contacts, want %d", len(cs), len(ids)-1)

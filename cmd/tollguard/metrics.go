@@ -16,6 +16,7 @@ import (
 
 	"github.com/tollguard/tollguard"
 	"github.com/tollguard/tollguard/agi"
+	"github.com/tollguard/tollguard/ari"
 	"github.com/tollguard/tollguard/store"
 )
 
@@ -34,6 +35,10 @@ type Metrics struct {
 	ARIConnected  prometheus.Gauge
 	ARIReconnects prometheus.Counter
 	ARIEvents     *prometheus.CounterVec
+	// Registration resynchronisations (ari.ResyncReport).
+	Resyncs        *prometheus.CounterVec
+	ResyncContacts prometheus.Gauge
+	ResyncChanges  *prometheus.CounterVec
 
 	Alerts           *prometheus.CounterVec
 	NotifierFailures *prometheus.CounterVec
@@ -61,6 +66,9 @@ func NewMetrics() *Metrics {
 	m.ARIConnected = prometheus.NewGauge(prometheus.GaugeOpts{Name: "tollguard_ari_connected", Help: "1 while the ARI events websocket is connected (0 with ARI disabled: see tollguard_ari_enabled)."})
 	m.ARIReconnects = prometheus.NewCounter(prometheus.CounterOpts{Name: "tollguard_ari_reconnects_total", Help: "ARI websocket connections made after the first (a failed attempt counts nothing: tollguard_ari_connected says whether it is up)."})
 	m.ARIEvents = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tollguard_ari_events_total", Help: "ARI events received, by type."}, []string{"type"})
+	m.Resyncs = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tollguard_registration_resyncs_total", Help: "Registration resynchronisations (every contact read again through ARI), by trigger (connect, hourly, retry: after a store failure, a dropped event or a pass cut short) and result (ok, partial: stopped at its time bound with endpoints left for the next pass, error)."}, []string{"trigger", "result"})
+	m.ResyncContacts = prometheus.NewGauge(prometheus.GaugeOpts{Name: "tollguard_registration_resync_contacts", Help: "Live contacts the last resynchronisation read (only those of the endpoints it reached, when partial)."})
+	m.ResyncChanges = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tollguard_registration_resync_changes_total", Help: "What resynchronisations found that no event had told: new registrations, live contacts with another address or user agent (changed), and contacts Asterisk no longer had (ended)."}, []string{"change"})
 	m.Alerts = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tollguard_alerts_total", Help: "Alerts raised, by kind."}, []string{"kind"})
 	m.NotifierFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tollguard_notifier_failures_total", Help: "Failed alert delivery attempts, by notifier (retries included)."}, []string{"notifier"})
 	m.Undelivered = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tollguard_alerts_undelivered_total", Help: "Alert notices given up on after their retries, by notifier: an alert nobody was told about."}, []string{"notifier"})
@@ -69,7 +77,7 @@ func NewMetrics() *Metrics {
 	m.SweepSettled = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tollguard_sweep_settled_total", Help: "Calls the sweep settled because no hangup arrived, by how."}, []string{"how"})
 	m.Overran = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tollguard_calls_overran_total", Help: "Sweeps that found a call still up past its MAXSEC plus grace, by what became of it (hung_up through ARI, or still_up)."}, []string{"action"})
 	for _, c := range []prometheus.Collector{m.Decisions, m.DecisionLatency, m.SessionsInFlight, m.Refused, m.Settlements, m.SettleFailures,
-		m.ARIEnabled, m.ARIConnected, m.ARIReconnects, m.ARIEvents, m.Alerts, m.NotifierFailures, m.Undelivered, m.Notifications,
+		m.ARIEnabled, m.ARIConnected, m.ARIReconnects, m.ARIEvents, m.Resyncs, m.ResyncContacts, m.ResyncChanges, m.Alerts, m.NotifierFailures, m.Undelivered, m.Notifications,
 		m.AuditFindings, m.SweepSettled, m.Overran} {
 		f(c)
 	}
@@ -97,6 +105,14 @@ func (m *Metrics) zeroSeries() {
 	}
 	for _, a := range []string{"hung_up", "still_up"} {
 		m.Overran.WithLabelValues(a)
+	}
+	for _, t := range []string{ari.ResyncConnect, ari.ResyncHourly, ari.ResyncRetry} {
+		for _, r := range []string{ari.ResyncOK, ari.ResyncPartial, ari.ResyncError} {
+			m.Resyncs.WithLabelValues(t, r)
+		}
+	}
+	for _, c := range []string{"new", "changed", "ended"} {
+		m.ResyncChanges.WithLabelValues(c)
 	}
 	for _, k := range tollguard.AlertKinds {
 		m.Alerts.WithLabelValues(k)

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"errors"
 	"sort"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tollguard/tollguard/ari"
 )
 
 // TestMetricsAtZero: every known series exists from the start: a counter
@@ -47,6 +50,11 @@ func TestMetricsAtZero(t *testing.T) {
 		`tollguard_alerts_undelivered_total{notifier="email"}`,
 		`tollguard_notifications_sent_total{notifier="email"}`,
 		`tollguard_ari_enabled`,
+		`tollguard_registration_resyncs_total{result="ok",trigger="connect"}`,
+		`tollguard_registration_resyncs_total{result="partial",trigger="hourly"}`,
+		`tollguard_registration_resyncs_total{result="error",trigger="retry"}`,
+		`tollguard_registration_resync_changes_total{change="ended"}`,
+		`tollguard_registration_resync_contacts`,
 	} {
 		if !series[want] {
 			t.Errorf("no series %s at start", want)
@@ -67,4 +75,61 @@ func TestJSONLogDurations(t *testing.T) {
 	if out := buf.String(); !strings.Contains(out, `"took":"1.5ms"`) || !strings.Contains(out, `"n":3`) {
 		t.Errorf("%s", out)
 	}
+}
+
+// TestResyncMetrics: the ARI listener's resync reports count passes by
+// trigger and result, and what they found that no event had told; a
+// failed pass counts as one, changing nothing else.
+func TestResyncMetrics(t *testing.T) {
+	m := NewMetrics()
+	h := &ariHooks{d: &daemon{metrics: m, health: NewHealth()}}
+	h.Resynced(ari.ResyncReport{Trigger: ari.ResyncConnect, Result: ari.ResyncOK, Contacts: 40, New: 3})
+	h.Resynced(ari.ResyncReport{Trigger: ari.ResyncHourly, Result: ari.ResyncPartial, Contacts: 12, Changed: 1, Ended: 2})
+	h.Resynced(ari.ResyncReport{Trigger: ari.ResyncRetry, Result: ari.ResyncError, Err: errors.New("ARI down")})
+	for series, want := range map[string]float64{
+		`tollguard_registration_resyncs_total{result="ok",trigger="connect"}`:     1,
+		`tollguard_registration_resyncs_total{result="partial",trigger="hourly"}`: 1,
+		`tollguard_registration_resyncs_total{result="error",trigger="retry"}`:    1,
+		`tollguard_registration_resyncs_total{result="ok",trigger="hourly"}`:      0,
+		`tollguard_registration_resync_contacts`:                                  12,
+		`tollguard_registration_resync_changes_total{change="new"}`:               3,
+		`tollguard_registration_resync_changes_total{change="changed"}`:           1,
+		`tollguard_registration_resync_changes_total{change="ended"}`:             2,
+	} {
+		if got, ok := metricValue(t, m, series); !ok || got != want {
+			t.Errorf("%s = %v (present %v), want %v", series, got, ok, want)
+		}
+	}
+}
+
+// metricValue reads one series, written as in TestMetricsAtZero.
+func metricValue(t *testing.T, m *Metrics, series string) (float64, bool) {
+	t.Helper()
+	fams, err := m.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		for _, mm := range f.GetMetric() {
+			var labels []string
+			for _, l := range mm.GetLabel() {
+				labels = append(labels, l.GetName()+`="`+l.GetValue()+`"`)
+			}
+			sort.Strings(labels)
+			name := f.GetName()
+			if len(labels) > 0 {
+				name += "{" + strings.Join(labels, ",") + "}"
+			}
+			if name != series {
+				continue
+			}
+			switch {
+			case mm.GetCounter() != nil:
+				return mm.GetCounter().GetValue(), true
+			case mm.GetGauge() != nil:
+				return mm.GetGauge().GetValue(), true
+			}
+		}
+	}
+	return 0, false
 }

@@ -135,7 +135,20 @@ func (h *ariHooks) Event(typ string, handled bool) {
 	}
 }
 
-func (h *ariHooks) Resynced(contacts int, err error) {}
+func (h *ariHooks) Resynced(r ari.ResyncReport) {
+	m := h.d.metrics
+	if m == nil || m.Resyncs == nil {
+		return
+	}
+	m.Resyncs.WithLabelValues(r.Trigger, r.Result).Inc()
+	if r.Result == ari.ResyncError {
+		return
+	}
+	m.ResyncContacts.Set(float64(r.Contacts))
+	m.ResyncChanges.WithLabelValues("new").Add(float64(r.New))
+	m.ResyncChanges.WithLabelValues("changed").Add(float64(r.Changed))
+	m.ResyncChanges.WithLabelValues("ended").Add(float64(r.Ended))
+}
 
 func (h *ariHooks) Finding(f tollguard.Finding) {}
 
