@@ -18,6 +18,10 @@ import (
 // DefaultApp is the Stasis application name tollguard registers.
 const DefaultApp = "tollguard"
 
+// DefaultResyncInterval is how often registrations are read again
+// while connected ([ari] resync_interval).
+const DefaultResyncInterval = time.Hour
+
 // DefaultResyncBudget bounds one registration resynchronisation: the
 // registration events wait while it runs (a 10 000-endpoint PBX that
 // answers in 10 ms a read is read in about 20 s, four reads at a time).
@@ -52,6 +56,14 @@ type Config struct {
 	// ResyncWorkers is how many REST reads a resynchronisation runs at
 	// once (default 4).
 	ResyncWorkers int
+	// ResyncInterval is how often registrations are resynchronised
+	// while connected (default 1h): Asterisk drops the contacts of an AOR
+	// deleted (through ARI or a config reload) without a
+	// ContactStatusChange, and they stayed live here until the next
+	// reconnect. A pass reads every endpoint, its AORs and contacts (1 +
+	// 2 per endpoint + 1 per contact REST reads, ~3000 on a 1000-phone
+	// PBX, ResyncWorkers at a time).
+	ResyncInterval time.Duration
 	// ResyncBudget bounds how long one resynchronisation feeds
 	// endpoints to its readers (default 2m); the reads under way get one
 	// RequestTimeout more. What is left is read by the next pass, which
@@ -84,6 +96,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.ResyncWorkers <= 0 {
 		c.ResyncWorkers = 4
+	}
+	if c.ResyncInterval <= 0 {
+		c.ResyncInterval = DefaultResyncInterval
 	}
 	if c.ResyncBudget <= 0 {
 		c.ResyncBudget = DefaultResyncBudget

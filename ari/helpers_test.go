@@ -303,6 +303,10 @@ func (h *harness) waitResyncs(n int) {
 	testutil.Eventually(h.t, waitLimit, fmt.Sprintf("%d resynchronisations", n), func() bool { return h.hooks.snapshot().resyncs >= n })
 }
 
+// resyncEvery is the listener's resync interval in the tests (the
+// default).
+const resyncEvery = DefaultResyncInterval
+
 // waitLimit bounds every wait for the listener.
 const waitLimit = 10 * time.Second
 

@@ -81,7 +81,8 @@ type State struct {
 }
 
 // Listener watches Asterisk over ARI: it keeps the events websocket up,
-// resynchronises registrations after every (re)connect and hourly, judges
+// resynchronises registrations after every (re)connect and every
+// Config.ResyncInterval (hourly by default), judges
 // registrations, feeds channel events to the detectors, acts on what
 // they find, and settles gated calls whose hangup request never came.
 type Listener struct {
@@ -153,7 +154,7 @@ type Listener struct {
 
 // ResyncReport is what one registration resynchronisation did.
 type ResyncReport struct {
-	// Trigger is why it ran: ResyncConnect, ResyncHourly, or
+	// Trigger is why it ran: ResyncConnect, ResyncPeriodic, or
 	// ResyncRetry (after a store failure, a dropped event, or a pass
 	// cut short by its time bound).
 	Trigger string
@@ -170,9 +171,9 @@ type ResyncReport struct {
 
 // ResyncReport triggers and results.
 const (
-	ResyncConnect = "connect"
-	ResyncHourly  = "hourly"
-	ResyncRetry   = "retry"
+	ResyncConnect  = "connect"
+	ResyncPeriodic = "periodic"
+	ResyncRetry    = "retry"
 
 	ResyncOK      = "ok"
 	ResyncPartial = "partial"
@@ -214,14 +215,6 @@ const noARIPersist = time.Minute
 
 // tickEvery is how often the dispatch loop checks timers.
 const tickEvery = 2 * time.Second
-
-// resyncEvery is how often registrations are resynchronised while
-// connected: Asterisk drops the contacts of an AOR deleted (through ARI
-// or a config reload) without a ContactStatusChange, and they stayed
-// live here until the next reconnect. A resync reads every endpoint, its
-// AORs and contacts (1 + 2 per endpoint + 1 per contact REST reads, ~3000
-// on a 1000-phone PBX, ResyncWorkers at a time): hourly, as the prune.
-const resyncEvery = time.Hour
 
 // Resyncs that meet a store failure again wait from storeRetryMin,
 // doubling up to storeRetryMax.
@@ -658,9 +651,9 @@ func (l *Listener) tick(ctx context.Context) {
 	}
 	// A clock stepped back resyncs once too, rather than not for as long.
 	trigger := ResyncRetry
-	if since := wall.Sub(l.resyncAsked); since >= resyncEvery || since < 0 {
+	if since := wall.Sub(l.resyncAsked); since >= l.Client.Config().ResyncInterval || since < 0 {
 		l.needResync.Store(true)
-		trigger = ResyncHourly
+		trigger = ResyncPeriodic
 	}
 	if l.needResync.Load() && len(l.regQ) == 0 && wall.UnixNano() >= l.resyncAfter.Load() {
 		if l.needResync.CompareAndSwap(true, false) {

@@ -3,6 +3,7 @@ package ari
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tollguard/tollguard"
 	"github.com/tollguard/tollguard/internal/testutil"
@@ -66,8 +67,8 @@ func TestHourlyResyncIsQuietUnlessSomethingChanged(t *testing.T) {
 	}
 	if r := h.hooks.snapshot().reports; len(r) < 3 ||
 		r[0] != (ResyncReport{Trigger: ResyncConnect, Result: ResyncOK}) ||
-		r[1] != (ResyncReport{Trigger: ResyncHourly, Result: ResyncOK, Contacts: 2}) ||
-		r[2] != (ResyncReport{Trigger: ResyncHourly, Result: ResyncOK, Contacts: 2, New: 1, Ended: 1}) {
+		r[1] != (ResyncReport{Trigger: ResyncPeriodic, Result: ResyncOK, Contacts: 2}) ||
+		r[2] != (ResyncReport{Trigger: ResyncPeriodic, Result: ResyncOK, Contacts: 2, New: 1, Ended: 1}) {
 		t.Errorf("resync reports %+v, want the connect one, an unchanged hourly one, and one with a new and an ended registration", r)
 	}
 	logs = h.logs.String()[mark:]
@@ -109,7 +110,7 @@ func TestHourlyResyncJudgesAChangedContact(t *testing.T) {
 	if c := h.mustContact(id); c.UserAgent != "friendly-scanner" {
 		t.Errorf("the contact's user agent after the hourly resync %q", c.UserAgent)
 	}
-	if r := h.hooks.snapshot().reports; r[len(r)-1] != (ResyncReport{Trigger: ResyncHourly, Result: ResyncOK, Contacts: 1, Changed: 1}) {
+	if r := h.hooks.snapshot().reports; r[len(r)-1] != (ResyncReport{Trigger: ResyncPeriodic, Result: ResyncOK, Contacts: 1, Changed: 1}) {
 		t.Errorf("the hourly resync's report %+v, want one changed contact", r[len(r)-1])
 	}
 	if logs := h.logs.String()[mark:]; !strings.Contains(logs, `level=INFO msg="registrations resynchronised: Asterisk's contacts differed from what its events said" contacts=1 new=0 gone=0 ended_extensions="" changed=1`) {
@@ -121,5 +122,24 @@ func TestHourlyResyncJudgesAChangedContact(t *testing.T) {
 	h.waitResyncs(resyncs + 2)
 	if a := h.alerts.all(); len(a) > 1 {
 		t.Errorf("the second hourly resync alerted again: %+v", a[1:])
+	}
+}
+
+// TestResyncIntervalConfigured: with ResyncInterval 10m ([ari]
+// resync_interval), the periodic pass comes 10 minutes after the last,
+// not an hour.
+func TestResyncIntervalConfigured(t *testing.T) {
+	h := newHarness(t, withConfig(func(c *Config) { c.ResyncInterval = 10 * time.Minute }))
+	h.start()
+	resyncs := h.hooks.snapshot().resyncs
+	h.advance(5 * time.Minute)
+	time.Sleep(2*tickEvery + 500*time.Millisecond)
+	if n := h.hooks.snapshot().resyncs; n != resyncs {
+		t.Fatalf("%d resyncs 5 minutes into a 10-minute interval", n-resyncs)
+	}
+	h.advance(5 * time.Minute)
+	h.waitResyncs(resyncs + 1)
+	if r := h.hooks.snapshot().reports; r[len(r)-1].Trigger != ResyncPeriodic {
+		t.Errorf("the periodic pass reported %+v", r[len(r)-1])
 	}
 }

@@ -82,7 +82,7 @@ func TestResyncStopsAtItsBoundAndTheNextPassContinues(t *testing.T) {
 		}
 	}
 	r := h.hooks.snapshot().reports
-	if got := r[resyncs]; got.Trigger != ResyncHourly || got.Result != ResyncPartial || got.Ended != 0 {
+	if got := r[resyncs]; got.Trigger != ResyncPeriodic || got.Result != ResyncPartial || got.Ended != 0 {
 		t.Errorf("the cut-short pass reported %+v, want an hourly partial one ending nothing", got)
 	}
 	if got := r[len(r)-1]; got.Trigger != ResyncRetry || got.Result != ResyncOK || got.Ended != 1 || got.Contacts != len(ids)-1 {

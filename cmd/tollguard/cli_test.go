@@ -401,6 +401,8 @@ func TestConfigCheck(t *testing.T) {
 		{"[gate]\nretention_days = 9223372036854775807\n", "bad.toml:2: gate retention_days"},
 		{"[ari]\nurl = \"http://127.0.0.1:8088\"\n", `bad.toml:2: ari url "http://127.0.0.1:8088" has no path: ARI's base URL ends in /ari`},
 		{"[ari]\nsettle_grace = \"1000h\"\n", "bad.toml:2: ari settle_grace 1000h0m0s: want between 0s and 10m"},
+		{"[ari]\nresync_interval = \"1m\"\n", "bad.toml:2: ari resync_interval 1m0s: want between 5m0s and 24h0m0s (default 1h0m0s)"},
+		{"[ari]\nresync_interval = \"48h\"\n", "bad.toml:2: ari resync_interval 48h0m0s: want between"},
 		{"[agi]\nallowed = [\"fe80::1%eth0/64\"]\n", `bad.toml:2: agi allowed "fe80::1%eth0/64": give the network without a %zone`},
 		{"[gate]\nsweep_interval = \"1ns\"\n", "bad.toml:2: gate sweep_interval 1ns: want at least 100ms"},
 		{"[gate]\nsweep_grace = \"2h\"\n", "bad.toml:2: gate sweep_grace 2h0m0s: want between 0s and 1h"},

@@ -32,6 +32,9 @@ type ARIConfig struct {
 	// SettleGrace: how long a gated call's end waits for the dialplan's
 	// hangup request before the listener settles it from the events.
 	SettleGrace Duration `toml:"settle_grace"`
+	// ResyncInterval: how often the listener reads every contact again
+	// while connected (Asterisk drops some without an event).
+	ResyncInterval Duration `toml:"resync_interval"`
 	// ContactRetentionDays keeps the addresses and user agents each
 	// extension registered from (the known ones behind "new IP" alerts)
 	// this long after last seen; removed contacts go after a day.
@@ -44,12 +47,19 @@ type ARIConfig struct {
 	password string // from TOLLGUARD_ARI_PASSWORD
 }
 
+// The bounds of [ari] resync_interval.
+const (
+	minResyncInterval = 5 * time.Minute
+	maxResyncInterval = 24 * time.Hour
+)
+
 func (a *ARIConfig) defaults() {
 	*a = ARIConfig{
 		URL: "http://127.0.0.1:8088/ari", User: "tollguard", App: ari.DefaultApp,
 		RequestTimeout: Duration{5 * time.Second}, DialTimeout: Duration{3 * time.Second},
 		ReconnectMin: Duration{500 * time.Millisecond}, ReconnectMax: Duration{30 * time.Second},
 		PingInterval: Duration{20 * time.Second}, SettleGrace: Duration{10 * time.Second},
+		ResyncInterval:       Duration{ari.DefaultResyncInterval},
 		ContactRetentionDays: 180, HangupBlockedCalls: true,
 	}
 }
@@ -84,6 +94,11 @@ func (a *ARIConfig) validate(c *Config, errs *ConfigErrors) {
 	// would hold a lost call's credit that long.
 	if a.SettleGrace.Duration < 0 || a.SettleGrace.Duration > 10*time.Minute {
 		at(fmt.Sprintf("ari settle_grace %s: want between 0s and 10m", a.SettleGrace.Duration), "settle_grace")
+	}
+	// Shorter, a pass (3 REST reads per phone) would run all the time;
+	// longer, a contact Asterisk dropped stays live here for a day.
+	if a.ResyncInterval.Duration < minResyncInterval || a.ResyncInterval.Duration > maxResyncInterval {
+		at(fmt.Sprintf("ari resync_interval %s: want between %s and %s (default %s)", a.ResyncInterval.Duration, minResyncInterval, maxResyncInterval, ari.DefaultResyncInterval), "resync_interval")
 	}
 	if a.ReconnectMax.Duration < a.ReconnectMin.Duration {
 		at("ari reconnect_max must not be shorter than reconnect_min", "reconnect_max")
@@ -135,6 +150,7 @@ func (a *ARIConfig) ClientConfig() (ari.Config, error) {
 		RequestTimeout: a.RequestTimeout.Duration, DialTimeout: a.DialTimeout.Duration,
 		ReconnectMin: a.ReconnectMin.Duration, ReconnectMax: a.ReconnectMax.Duration,
 		PingInterval: a.PingInterval.Duration, SettleGrace: a.SettleGrace.Duration,
+		ResyncInterval: a.ResyncInterval.Duration,
 	}
 	if a.SettleGrace.Duration == 0 {
 		cfg.SettleGrace = -1 // settle_grace = "0s": settle from the events at once

@@ -66,7 +66,7 @@ func NewMetrics() *Metrics {
 	m.ARIConnected = prometheus.NewGauge(prometheus.GaugeOpts{Name: "tollguard_ari_connected", Help: "1 while the ARI events websocket is connected (0 with ARI disabled: see tollguard_ari_enabled)."})
 	m.ARIReconnects = prometheus.NewCounter(prometheus.CounterOpts{Name: "tollguard_ari_reconnects_total", Help: "ARI websocket connections made after the first (a failed attempt counts nothing: tollguard_ari_connected says whether it is up)."})
 	m.ARIEvents = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tollguard_ari_events_total", Help: "ARI events received, by type."}, []string{"type"})
-	m.Resyncs = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tollguard_registration_resyncs_total", Help: "Registration resynchronisations (every contact read again through ARI), by trigger (connect, hourly, retry: after a store failure, a dropped event or a pass cut short) and result (ok, partial: stopped at its time bound with endpoints left for the next pass, error)."}, []string{"trigger", "result"})
+	m.Resyncs = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tollguard_registration_resyncs_total", Help: "Registration resynchronisations (every contact read again through ARI), by trigger (connect, periodic: [ari] resync_interval, hourly by default, retry: after a store failure, a dropped event or a pass cut short) and result (ok, partial: stopped at its time bound with endpoints left for the next pass, error)."}, []string{"trigger", "result"})
 	m.ResyncContacts = prometheus.NewGauge(prometheus.GaugeOpts{Name: "tollguard_registration_resync_contacts", Help: "Live contacts the last resynchronisation read (only those of the endpoints it reached, when partial)."})
 	m.ResyncChanges = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tollguard_registration_resync_changes_total", Help: "What resynchronisations found that no event had told: new registrations, live contacts with another address or user agent (changed), and contacts Asterisk no longer had (ended)."}, []string{"change"})
 	m.Alerts = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tollguard_alerts_total", Help: "Alerts raised, by kind."}, []string{"kind"})
@@ -106,7 +106,7 @@ func (m *Metrics) zeroSeries() {
 	for _, a := range []string{"hung_up", "still_up"} {
 		m.Overran.WithLabelValues(a)
 	}
-	for _, t := range []string{ari.ResyncConnect, ari.ResyncHourly, ari.ResyncRetry} {
+	for _, t := range []string{ari.ResyncConnect, ari.ResyncPeriodic, ari.ResyncRetry} {
 		for _, r := range []string{ari.ResyncOK, ari.ResyncPartial, ari.ResyncError} {
 			m.Resyncs.WithLabelValues(t, r)
 		}

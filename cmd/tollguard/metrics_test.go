@@ -51,7 +51,7 @@ func TestMetricsAtZero(t *testing.T) {
 		`tollguard_notifications_sent_total{notifier="email"}`,
 		`tollguard_ari_enabled`,
 		`tollguard_registration_resyncs_total{result="ok",trigger="connect"}`,
-		`tollguard_registration_resyncs_total{result="partial",trigger="hourly"}`,
+		`tollguard_registration_resyncs_total{result="partial",trigger="periodic"}`,
 		`tollguard_registration_resyncs_total{result="error",trigger="retry"}`,
 		`tollguard_registration_resync_changes_total{change="ended"}`,
 		`tollguard_registration_resync_contacts`,
@@ -84,17 +84,17 @@ func TestResyncMetrics(t *testing.T) {
 	m := NewMetrics()
 	h := &ariHooks{d: &daemon{metrics: m, health: NewHealth()}}
 	h.Resynced(ari.ResyncReport{Trigger: ari.ResyncConnect, Result: ari.ResyncOK, Contacts: 40, New: 3})
-	h.Resynced(ari.ResyncReport{Trigger: ari.ResyncHourly, Result: ari.ResyncPartial, Contacts: 12, Changed: 1, Ended: 2})
+	h.Resynced(ari.ResyncReport{Trigger: ari.ResyncPeriodic, Result: ari.ResyncPartial, Contacts: 12, Changed: 1, Ended: 2})
 	h.Resynced(ari.ResyncReport{Trigger: ari.ResyncRetry, Result: ari.ResyncError, Err: errors.New("ARI down")})
 	for series, want := range map[string]float64{
-		`tollguard_registration_resyncs_total{result="ok",trigger="connect"}`:     1,
-		`tollguard_registration_resyncs_total{result="partial",trigger="hourly"}`: 1,
-		`tollguard_registration_resyncs_total{result="error",trigger="retry"}`:    1,
-		`tollguard_registration_resyncs_total{result="ok",trigger="hourly"}`:      0,
-		`tollguard_registration_resync_contacts`:                                  12,
-		`tollguard_registration_resync_changes_total{change="new"}`:               3,
-		`tollguard_registration_resync_changes_total{change="changed"}`:           1,
-		`tollguard_registration_resync_changes_total{change="ended"}`:             2,
+		`tollguard_registration_resyncs_total{result="ok",trigger="connect"}`:       1,
+		`tollguard_registration_resyncs_total{result="partial",trigger="periodic"}`: 1,
+		`tollguard_registration_resyncs_total{result="error",trigger="retry"}`:      1,
+		`tollguard_registration_resyncs_total{result="ok",trigger="periodic"}`:      0,
+		`tollguard_registration_resync_contacts`:                                    12,
+		`tollguard_registration_resync_changes_total{change="new"}`:                 3,
+		`tollguard_registration_resync_changes_total{change="changed"}`:             1,
+		`tollguard_registration_resync_changes_total{change="ended"}`:               2,
 	} {
 		if got, ok := metricValue(t, m, series); !ok || got != want {
 			t.Errorf("%s = %v (present %v), want %v", series, got, ok, want)

@@ -244,8 +244,16 @@ func TestARIConfig(t *testing.T) {
 	}
 	c.ApplyEnv(func(k string) string { return map[string]string{"TOLLGUARD_ARI_PASSWORD": "s3cret"}[k] })
 	cc, err := c.ARI.ClientConfig()
-	if err != nil || cc.Password != "s3cret" || cc.App != "tollguard" || cc.URL != "http://pbx:8088/ari" {
+	if err != nil || cc.Password != "s3cret" || cc.App != "tollguard" || cc.URL != "http://pbx:8088/ari" || cc.ResyncInterval != time.Hour {
 		t.Fatalf("client config %+v %v", cc, err)
+	}
+	c3, err := LoadConfig(write("[ari]\nenabled = true\nresync_interval = \"15m\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c3.ApplyEnv(func(k string) string { return map[string]string{"TOLLGUARD_ARI_PASSWORD": "s3cret"}[k] })
+	if cc, err := c3.ARI.ClientConfig(); err != nil || cc.ResyncInterval != 15*time.Minute {
+		t.Errorf("resync_interval = \"15m\": client config %+v %v", cc, err)
 	}
 	if r := c.Detectors.Settings().Rules[tollguard.DetectSweep]; r.Threshold != 7 || r.Action != tollguard.ActionBlockExtension || r.Window != 10*time.Minute {
 		t.Errorf("sweep rule %+v: the file's threshold over the defaults", r)
