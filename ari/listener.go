@@ -161,7 +161,8 @@ type ResyncReport struct {
 	// Result is ResyncOK, ResyncPartial (cut short: some endpoints were
 	// not read) or ResyncError (Err says why; nothing was judged).
 	Result string
-	// Contacts is how many live contacts it read. New counts the
+	// Contacts is how many live contacts it read (a pass continuing one
+	// cut short reads only the endpoints left). New counts the
 	// registrations the store did not hold live (no event told of them),
 	// Changed the live ones with another address or user agent, Ended
 	// those Asterisk no longer had.

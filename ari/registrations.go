@@ -351,7 +351,11 @@ func (l *Listener) resync(ctx context.Context, rs *regState, connect bool, trigg
 		l.resyncBackoff = min(max(2*l.resyncBackoff, storeRetryMin), storeRetryMax)
 		l.resyncAfter.Store(l.Now().Add(l.resyncBackoff).UnixNano())
 	}()
-	found, left, err := l.readContacts(ctx, rs.resyncFrom)
+	if connect {
+		// A new cycle: after a reconnect every endpoint is read again.
+		rs.resyncFrom = ""
+	}
+	found, left, before, err := l.readContacts(ctx, rs.resyncFrom)
 	if err != nil {
 		if ctx.Err() != nil {
 			return
@@ -379,8 +383,13 @@ func (l *Listener) resync(ctx context.Context, rs *regState, connect bool, trigg
 		}
 		seen[f.c.ID] = true
 	}
-	unchecked := make(map[string]bool, len(left))
+	// Endpoints this pass did not read: those it left, and those a pass
+	// continuing its cycle starts after (read earlier in the cycle).
+	unchecked := make(map[string]bool, len(left)+len(before))
 	for _, ep := range left {
+		unchecked[ep] = true
+	}
+	for _, ep := range before {
 		unchecked[ep] = true
 	}
 	live, err := l.Store.LiveContacts(ctx)
@@ -440,16 +449,19 @@ func (l *Listener) resync(ctx context.Context, rs *regState, connect bool, trigg
 // readContacts lists the PJSIP endpoints' live contacts: each
 // endpoint's AORs, each AOR's contact URIs, each contact object. It
 // starts at endpoint from (where a pass cut short stopped; "" for the
-// first) and wraps around, and feeds endpoints to its readers for
+// first of a cycle) and ends at the last endpoint, not wrapping around:
+// a cycle too long for one pass then still ends, rather than passes
+// running back to back while Asterisk is slow. The endpoints before
+// from are returned in before. It feeds endpoints to its readers for
 // ResyncBudget at most; the reads under way then get one RequestTimeout
 // more. The endpoints it did not read are returned in left, the next
 // pass's start first. Any error but a missing object or that bound fails
 // the whole read: a partial view must never mark registered contacts as
-// gone (resync leaves those of the endpoints left alone).
-func (l *Listener) readContacts(ctx context.Context, from string) (found []foundContact, left []string, err error) {
+// gone (resync leaves those of the endpoints left and before alone).
+func (l *Listener) readContacts(ctx context.Context, from string) (found []foundContact, left, before []string, err error) {
 	eps, err := l.Client.Endpoints(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	var names []string
 	for _, e := range eps {
@@ -459,7 +471,7 @@ func (l *Listener) readContacts(ctx context.Context, from string) (found []found
 	}
 	sort.Strings(names)
 	i := sort.SearchStrings(names, from)
-	names = append(append(make([]string, 0, len(names)), names[i:]...), names[:i]...)
+	names, before = names[i:], names[:i]
 
 	cfg := l.Client.Config()
 	parent := ctx
@@ -528,14 +540,14 @@ feed:
 		hard.Stop()
 	}
 	if firstErr != nil {
-		return nil, nil, firstErr
+		return nil, nil, nil, firstErr
 	}
 	if err := parent.Err(); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if hard == nil {
 		if err := ctx.Err(); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
 	for _, ep := range names[:fed] {
@@ -557,7 +569,7 @@ feed:
 			dedup = append(dedup, f)
 		}
 	}
-	return dedup, left, nil
+	return dedup, left, before, nil
 }
 
 func (l *Listener) endpointContacts(ctx context.Context, ep string) ([]foundContact, error) {

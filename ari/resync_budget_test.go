@@ -86,10 +86,121 @@ func TestResyncStopsAtItsBoundAndTheNextPassContinues(t *testing.T) {
 		t.Errorf("the cut-short pass reported %+v, want an hourly partial one ending nothing", got)
 	}
 	if got := r[len(r)-1]; got.Trigger != ResyncRetry || got.Result != ResyncOK || got.Ended != 1 || got.Contacts != len(ids)-1 {
-		t.Errorf("the continuing pass reported %+v, want a retry that read every contact and ended one", got)
+		t.Errorf("the continuing pass reported %+v, want a retry that read the contacts of the endpoints left and ended one", got)
 	}
 	cs, _ := h.db.Contacts(context.Background(), store.ContactFilter{Live: true})
 	if len(cs) != len(ids)-1 {
 		t.Errorf("%d live contacts, want %d", len(cs), len(ids)-1)
+	}
+}
+
+// TestResyncContinuationEndsItsCycle: on a PBX that Asterisk answers too
+// slowly for one pass to read every endpoint within the bound, the
+// passes that continue a cut-short one read the endpoints left and stop
+// there. A continuation that wrapped around to the endpoints the cycle
+// had read already was never complete: passes ran back to back for as
+// long as Asterisk stayed slow, each holding the registration events up
+// to the bound.
+func TestResyncContinuationEndsItsCycle(t *testing.T) {
+	const budget = 300 * time.Millisecond
+	h := newHarness(t, withConfig(func(c *Config) { c.ResyncWorkers, c.ResyncBudget = 1, budget }))
+	var names, ids []string
+	for i := 0; i < 8; i++ {
+		name := fmt.Sprintf("30%02d", i)
+		fields := []tollguard.ConfigField{{Attribute: "aors", Value: name}, {Attribute: "rewrite_contact", Value: "true"}}
+		h.fake.SetObject("endpoint", name, fields, true)
+		names = append(names, name)
+	}
+	h.start()
+	for _, name := range names {
+		ids = append(ids, h.fake.Register(name, name, "sip:"+name+"@198.51.100.8:5060", map[string]string{"user_agent": "Yealink"}, true))
+	}
+	testutil.Eventually(t, waitLimit, "the registrations recorded", func() bool {
+		live, err := h.db.LiveContacts(context.Background())
+		return err == nil && len(live) == len(names)
+	})
+	h.drainRegistrations()
+
+	// Asterisk stays slow: a pass reads two or three of the eight.
+	h.fake.Delay("GET", "/asterisk/config/dynamic/res_pjsip/endpoint/", 200*time.Millisecond)
+	resyncs := h.hooks.snapshot().resyncs
+	h.advance(resyncEvery)
+	h.waitResyncs(resyncs + 1)
+	if r := h.hooks.snapshot().reports[resyncs]; r.Result != ResyncPartial {
+		t.Fatalf("the first pass %+v, want one cut short", r)
+	}
+	testutil.Eventually(t, 20*time.Second, "a continuing pass reading the last endpoints left", func() bool {
+		r := h.hooks.snapshot().reports
+		return r[len(r)-1].Result == ResyncOK
+	})
+	done := h.hooks.snapshot()
+	if n := done.resyncs - resyncs; n > len(names) {
+		t.Errorf("%d passes to read %d endpoints", n, len(names))
+	}
+	time.Sleep(4*tickEvery + budget)
+	if after := h.hooks.snapshot(); after.resyncs != done.resyncs {
+		t.Errorf("%d more passes after the cycle was complete: %+v", after.resyncs-done.resyncs, after.reports[len(done.reports):])
+	}
+	for _, id := range ids {
+		if c := h.mustContact(id); !c.Live {
+			t.Errorf("contact %s marked gone", id)
+		}
+	}
+}
+
+// TestResyncAfterReconnectStartsOver: the pass after a reconnect reads
+// every endpoint, not only those a cut-short cycle had left: a contact
+// removed while tollguard was away from an endpoint read earlier in the
+// cycle ends at the reconnect.
+func TestResyncAfterReconnectStartsOver(t *testing.T) {
+	const budget = 300 * time.Millisecond
+	h := newHarness(t, withConfig(func(c *Config) { c.ResyncWorkers, c.ResyncBudget = 1, budget }))
+	var names []string
+	for i := 0; i < 8; i++ {
+		name := fmt.Sprintf("01%02d", i) // before the harness's own endpoints
+		fields := []tollguard.ConfigField{{Attribute: "aors", Value: name}, {Attribute: "rewrite_contact", Value: "true"}}
+		h.fake.SetObject("endpoint", name, fields, true)
+		names = append(names, name)
+	}
+	h.start()
+	uri := func(name string) string { return "sip:" + name + "@198.51.100.9:5060" }
+	first := h.fake.Register(names[0], names[0], uri(names[0]), map[string]string{"user_agent": "Yealink"}, true)
+	for _, name := range names[1:] {
+		h.fake.Register(name, name, uri(name), map[string]string{"user_agent": "Yealink"}, true)
+	}
+	testutil.Eventually(t, waitLimit, "the registrations recorded", func() bool {
+		live, err := h.db.LiveContacts(context.Background())
+		return err == nil && len(live) == len(names)
+	})
+	h.drainRegistrations()
+
+	// A slow Asterisk cuts the hourly pass short after the first endpoints.
+	h.fake.Delay("GET", "/asterisk/config/dynamic/res_pjsip/endpoint/", 200*time.Millisecond)
+	resyncs := h.hooks.snapshot().resyncs
+	h.advance(resyncEvery)
+	h.waitResyncs(resyncs + 1)
+	if r := h.hooks.snapshot().reports[resyncs]; r.Result != ResyncPartial || r.Contacts == 0 {
+		t.Fatalf("the first pass %+v, want one cut short after reading some", r)
+	}
+
+	// Away; the first endpoint's phone unregisters meanwhile.
+	h.fake.Stop()
+	h.fake.Delay("GET", "/asterisk/config/dynamic/res_pjsip/endpoint/", 0)
+	h.fake.Unregister(names[0], names[0], uri(names[0]), false)
+	if err := h.fake.Start(); err != nil {
+		t.Fatal(err)
+	}
+	h.waitConnected(2)
+	testutil.Eventually(t, waitLimit, "the reconnect's pass", func() bool {
+		n := 0
+		for _, r := range h.hooks.snapshot().reports {
+			if r.Trigger == ResyncConnect && r.Result == ResyncOK {
+				n++
+			}
+		}
+		return n == 2
+	})
+	if c := h.mustContact(first); c.Live {
+		t.Errorf("the contact removed while away is still live after the reconnect's pass: %+v", h.hooks.snapshot().reports)
 	}
 }
