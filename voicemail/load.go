@@ -42,6 +42,12 @@ type Tree struct {
 	// UsersContext is [general] userscontext: the context of the
 	// mailboxes users.conf defines ("default" if unset).
 	UsersContext string
+	// Dialout and Callback are [general] dialout and callback: the
+	// dialplan contexts every mailbox without its own option sends its
+	// caller to from VoiceMailMain's advanced options ("" for none),
+	// read like PasswordLocation; *At is where ("file:line").
+	Dialout, DialoutAt   string
+	Callback, CallbackAt string
 
 	name string // "voicemail.conf" or "users.conf", for problems
 	// hasVoicemail is [general] hasvoicemail, which a users.conf
@@ -198,6 +204,10 @@ func (t *Tree) readGeneral() {
 			t.SearchContexts = astTrue(s.value)
 		case "externpass", "externpassnotify":
 			externs[s.name] = s.value
+		case "dialout":
+			t.Dialout, t.DialoutAt = s.value, fmt.Sprintf("%s:%d", s.file, s.line)
+		case "callback":
+			t.Callback, t.CallbackAt = s.value, fmt.Sprintf("%s:%d", s.file, s.line)
 		}
 	}
 	// externpass wins over externpassnotify (actual_load_config).

@@ -332,8 +332,8 @@ func (f *File) parseLine(eff []byte, start, end, line int, sec section) section 
 	general := strings.EqualFold(ctx, "general") && !sec.template
 	if !f.secret && !appendOp {
 		switch n := strings.ToLower(name); n {
-		case "passwordlocation", "aliasescontext", "searchcontexts", "externpass", "externpassnotify", "userscontext", "hasvoicemail":
-			f.settings = append(f.settings, setting{line: line, name: n, value: f.text(eff, vs, ve)})
+		case "passwordlocation", "aliasescontext", "searchcontexts", "externpass", "externpassnotify", "userscontext", "hasvoicemail", "dialout", "callback":
+			f.settings = append(f.settings, setting{file: f.Path, line: line, name: n, value: f.text(eff, vs, ve)})
 		}
 	}
 	// In a secret.conf, [general] password is the PIN, all of it.
@@ -374,6 +374,7 @@ func (f *File) parseLine(eff []byte, start, end, line int, sec section) section 
 
 // setting is a [general] setting line: its name, lower case, and value.
 type setting struct {
+	file        string
 	line        int
 	name, value string
 }
