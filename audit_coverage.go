@@ -15,9 +15,10 @@ import (
 // transfers (which take the caller's channel, and with it the call's
 // settlement, out of the call), and a fail2ban that is missing,
 // stopped or without an Asterisk jail (failed registrations reach only
-// the security log, never ARI), and a TOLLGUARD_EMERGENCY in the
+// the security log, never ARI), a TOLLGUARD_EMERGENCY in the
 // dialplan that lets other numbers past the gate or leaves an account's
-// emergency numbers waiting for it. It has nothing to apply;
+// emergency numbers waiting for it, and voicemail dialout and callback
+// contexts that are not gated (VoiceMailMain's callers dial out there). It has nothing to apply;
 // `tollguard selftest` proves the gated contexts for real.
 type CoverageAudit struct{}
 
@@ -58,6 +59,8 @@ func (CoverageAudit) Run(ctx context.Context, env *AuditEnv, apply bool, p Audit
 			return r.result(err)
 		}
 	}
+	// Read from the voicemail sources, not ARI: checked without it too.
+	r.checkVoicemailOutbound(ctx, gated, s)
 	r.checkFail2ban(ctx)
 	return r.result(nil)
 }

@@ -63,8 +63,10 @@ once when the previous successful run of its audit did not find it.
              accept SIP transfers, endpoints that follow a far end's
              redirect (redirect_method uri_core or uri_pjsip), the
              dialplan's TOLLGUARD_EMERGENCY letting other numbers past the
-             gate or leaving out an emergency number, fail2ban missing or
-             without an asterisk jail. Report only.
+             gate or leaving out an emergency number, voicemail dialout
+             and callback contexts without the gate ([audit.pins]
+             sources), fail2ban missing or without an asterisk jail.
+             Report only.
   all        every audit above, in that order.
 
 When Asterisk refuses a change (403: no writable sorcery wizard), the run
