@@ -125,8 +125,14 @@ var _ tollguard.VoicemailOutboundSource = (*Realtime)(nil)
 // find_user_realtime hands every column of a row to apply_options_full,
 // so columns named dialout, callback and options set them, in the
 // table's column order. [general]'s, the default of every row, is
-// voicemail.conf's (Source.VoicemailOutbound).
+// voicemail.conf's (Source.VoicemailOutbound). A row no lookup reads
+// (lookupModel: its mailbox defined in the files, or no context without
+// searchcontexts) is left out, as the PIN audit leaves its PIN.
 func (r *Realtime) VoicemailOutbound(ctx context.Context) ([]tollguard.VoicemailOutbound, error) {
+	lk, err := r.lookup()
+	if err != nil {
+		return nil, err
+	}
 	db, d, err := r.open(ctx)
 	if err != nil {
 		return nil, err
@@ -178,6 +184,9 @@ func (r *Realtime) VoicemailOutbound(ctx context.Context) ([]tollguard.Voicemail
 			return fail(err)
 		}
 		m := tollguard.Mailbox{Context: ctxt.String, Mailbox: box.String}
+		if lk.known && !lk.readable(m) {
+			continue
+		}
 		where := fmt.Sprintf("%s row %d", r.table(), id)
 		if d.odbc {
 			where = fmt.Sprintf("%s row of %s", r.table(), label(m))

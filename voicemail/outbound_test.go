@@ -3,6 +3,7 @@ package voicemail_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -96,5 +97,44 @@ INSERT INTO voicemail VALUES (3, 'default', '1003', '604138', NULL, NULL, NULL);
 INSERT INTO voicemail VALUES (1, 'default', '1001', '482916');`)
 	if got := outboundOf(t, &voicemail.Realtime{DSN: plain}); len(got) != 0 {
 		t.Errorf("table without the columns: %q", got)
+	}
+}
+
+// TestVoicemailOutboundRealtimeHidden: find_user returns a mailbox
+// voicemail.conf defines without asking the table, and no lookup reads
+// a row without a context unless searchcontexts is on, so such a row's
+// dialout is not in force and not reported (the PIN audit reads the
+// same rows so). Without voicemail.conf, every row counts.
+func TestVoicemailOutboundRealtimeHidden(t *testing.T) {
+	file, _ := realtimeDB(t, `CREATE TABLE voicemail (uniqueid INTEGER PRIMARY KEY, context TEXT, mailbox TEXT, password TEXT, dialout TEXT);
+INSERT INTO voicemail VALUES (1, 'default', '1001', '482916', 'hidden');
+INSERT INTO voicemail VALUES (2, 'default', '1002', '593027', 'outbound');
+INSERT INTO voicemail VALUES (3, NULL, '1003', '604138', 'nocontext');`)
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name, conf string
+		want       []string
+	}{
+		{"defined in voicemail.conf", "[general]\n[Default]\n1001 => 111999,Ann\n", []string{
+			"dialout outbound 1002@default voicemail row 2, column dialout",
+		}},
+		{"searchcontexts", "[general]\nsearchcontexts = yes\n[office]\n1001 => 111999,Ann\n", []string{
+			"dialout outbound 1002@default voicemail row 2, column dialout",
+			"dialout nocontext 1003@ voicemail row 3, column dialout",
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			conf := filepath.Join(dir, "voicemail.conf")
+			if err := os.WriteFile(conf, []byte(tc.conf), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			src := &voicemail.Realtime{DSN: file, Conf: &voicemail.Source{Path: conf, UsersConf: filepath.Join(dir, "users.conf")}}
+			if got := outboundOf(t, src); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("got %q\nwant %q", got, tc.want)
+			}
+		})
+	}
+	if got := outboundOf(t, &voicemail.Realtime{DSN: file}); len(got) != 3 {
+		t.Errorf("without voicemail.conf: %q, want all three rows", got)
 	}
 }
