@@ -104,7 +104,7 @@ func (r *auditRun) checkVoicemailOutbound(ctx context.Context, gated map[string]
 				"Whoever logs in to such a mailbox in VoiceMailMain, an outside caller who knows or guesses its PIN too, can %s: "+
 				"app_voicemail then goes on with the caller's own channel in %q, the number as its extension, so the call bypasses tollguard (no gate, no limit, no charge). "+
 				"Gate that context (put tollguard's include in it and list it in [audit] gated_contexts: the gate then judges each such call, and denies one from a channel that is no extension of yours as unknown_extension unless allow_unknown is set), "+
-				"or remove the option (a mailbox's own empty %s turns [general]'s off for it) and reload app_voicemail",
+				"or remove the option (a mailbox's own empty %s turns [general]'s off for it) and reload app_voicemail (asterisk -rx 'module reload app_voicemail.so')",
 				what, c, strings.Join(s.GatedContexts, ", "), setters, listUpTo(u.where, maxListed),
 				strings.Join(can, ", and "), c, strings.Join(opts, "= or ")+"="),
 			Evidence: map[string]any{"context": c, "options": opts, "set_by": u.setters, "where": u.where, "gated_contexts": s.GatedContexts}})
