@@ -198,6 +198,10 @@ type CallAttempt struct {
 	// endpoint is the phone's (the zero value). The tally a call is
 	// counted in at Attempt stays its tally until it ends.
 	Tally Tally
+	// Redirect, when set, is the dial string an endpoint's SIP 302 named
+	// (Dial's forward, as the endpoint sent it): Dial called it itself,
+	// with no dialplan, so no include could gate it.
+	Redirect string
 }
 
 // Detectors are the channel detectors (design.md §2). They are pure:
@@ -648,15 +652,28 @@ func (d *Detectors) Ungated(a CallAttempt, denied bool) []Finding {
 		return nil
 	}
 	why := "with no tollguard gate record: its dialplan path does not run the tollguard-outbound include, so no limit, credit or block applied. Add `Gosub(tollguard-outbound,s,1(${EXTEN}))` before the Dial in context " + strconv.Quote(a.Context)
-	if denied {
+	switch {
+	case a.Redirect != "":
+		// The endpoint's own text: quoted, and cut, so that it cannot
+		// write lines of its own into the alert.
+		to := a.Redirect
+		if len(to) > 80 {
+			to = to[:80]
+		}
+		why = "with no tollguard gate record: an endpoint Dial rang answered with a SIP 302 naming the dial string " + strconv.Quote(to) +
+			", and Dial called that channel itself instead of running a gated route. Give every Dial and Queue that rings an endpoint the i option (ignore redirects)"
+	case denied:
 		why = "although the tollguard gate denied it: the dialplan ignores TOLLGUARD_VERDICT. Make context " + strconv.Quote(a.Context) + " stop unless TOLLGUARD_VERDICT is allow (use the shipped include)"
 	}
 	msg := fmt.Sprintf("%s dialled %s out %s", who, orUnknown(a.Number.Dialled), why)
 	if n > 1 {
 		msg = fmt.Sprintf("%s (%d such calls since %s)", msg, n, first.UTC().Format(time.RFC3339))
 	}
-	return []Finding{d.finding(DetectUngated, AlertUngated, r, a, subject, msg,
-		map[string]any{"calls": n, "since": first.UTC(), "dialled": a.Number.Dialled, "e164": a.Number.E164, "context": a.Context, "channel": a.Call, "gate_denied": denied})}
+	ev := map[string]any{"calls": n, "since": first.UTC(), "dialled": a.Number.Dialled, "e164": a.Number.E164, "context": a.Context, "channel": a.Call, "gate_denied": denied}
+	if a.Redirect != "" {
+		ev["redirect"] = a.Redirect[:min(len(a.Redirect), 80)]
+	}
+	return []Finding{d.finding(DetectUngated, AlertUngated, r, a, subject, msg, ev)}
 }
 
 // Tick checks the calls in progress against long_intl and forgets

@@ -497,6 +497,18 @@ func TestDetectorUngated(t *testing.T) {
 	if fs := d.Ungated(detAttempt(t, "pbx-1.1", "1001", "acme", "1002", detT0), false); len(fs) > 0 {
 		t.Errorf("internal call fired: %+v", fs)
 	}
+	// A phone's 302 named a dial string: the finding says so, and the
+	// phone's text is quoted and cut, never a line of its own.
+	a = detAttempt(t, "pbx-1.14", "1002", "acme", "00252612345678", detT0)
+	a.Redirect = "PJSIP/00252612345678@itsp\nFAKE: all clear" + strings.Repeat("x", 100)
+	fs = d.Ungated(a, false)
+	if len(fs) != 1 || strings.ContainsAny(fs[0].Message, "\n\r") || !strings.Contains(fs[0].Message, `"PJSIP/00252612345678@itsp\nFAKE: all clear`) ||
+		strings.Contains(fs[0].Message, strings.Repeat("x", 80)) || !strings.Contains(fs[0].Message, "i option") || fs[0].Evidence["redirect"] != a.Redirect[:80] {
+		t.Errorf("redirect finding: %+v", fs)
+	}
+	if _, ok := f.Evidence["redirect"]; ok {
+		t.Errorf("a finding without a redirect has one in its evidence: %+v", f.Evidence)
+	}
 }
 
 func TestDetectorLongInternational(t *testing.T) {

@@ -91,6 +91,9 @@ type callGroup struct {
 	// endpoint is the PJSIP, SIP or IAX2 endpoint the call started on
 	// when it is not one of our extensions (a trunk, an unimported phone).
 	endpoint string
+	// redirect is the dial string an endpoint's 302 made Dial call (its
+	// Dial event's forward), when it held a "/".
+	redirect string
 	members  []*chanState
 	live     int
 }
@@ -358,6 +361,12 @@ func (t *tracker) dial(ctx context.Context, e *ariv5.Dial, ts time.Time) {
 	tech, ep, _ := splitName(e.Peer.Name)
 	// A leg to one of our own extensions is an internal call, not a way out.
 	toPhone := isPhoneTech(tech) && t.ext(ctx, ep).known
+	if strings.Contains(e.Forward, "/") {
+		// The dialled endpoint answered with a 302 naming a dial string
+		// (a Contact user such as PJSIP/NUMBER%40trunk): Dial calls it
+		// itself, past the dialplan. Kept for the ungated finding.
+		g.redirect = e.Forward
+	}
 	switch e.Dialstatus {
 	case "":
 		caller.dialStatus = "" // a new Dial: the last one's end is not this one's
@@ -629,6 +638,7 @@ func (t *tracker) judgeRecords(ctx context.Context, g *callGroup, ts time.Time, 
 		denied = true
 	}
 	g.judged = true
+	a.Redirect = g.redirect
 	for _, f := range t.l.Detectors.Ungated(a, denied) {
 		t.l.act(ctx, f)
 	}

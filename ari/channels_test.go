@@ -1031,3 +1031,71 @@ func TestDefaultPlanFollowsReload(t *testing.T) {
 		t.Errorf("01144207946000 numbered as %q after the default country became US; want +44207946000", ev.E164)
 	}
 }
+
+// TestUngatedPhoneRedirect: a phone that answers a Dial's INVITE with a
+// SIP 302 whose Contact user is a dial string (sip:PJSIP/NUMBER%40itsp@...)
+// has app_dial call it itself (do_forward): no dialplan runs, so no gate.
+// Here 1001 dials its own extension, its phone redirects, and Dial calls
+// 00252612345678 on the trunk. The listener must still see the trunk leg
+// dialled without a gate record, and say that it came from a redirect
+// (the context's route has the Gosub: "add it there" would mislead).
+func TestUngatedPhoneRedirect(t *testing.T) {
+	const (
+		trunkLeg = "PJSIP/itsp-00000007"
+		phoneLeg = "PJSIP/1001-00000008"
+		number   = "00252612345678"
+	)
+	frames := rewrite(fixture(t, agiDownCall), 0, "Local/0044207946000@sink-00000002;1", trunkLeg)
+	var out [][]byte
+	var caller map[string]any
+	for i, f := range frames {
+		typ, _ := eventType(f)
+		switch {
+		case i == 0:
+			f = reframe(t, f, func(m map[string]any) {
+				setDialplan(m["channel"], "from-internal", "1001")
+				caller = m["channel"].(map[string]any)
+			})
+		case typ == "ChannelCreated" && bytes.Contains(f, []byte(trunkLeg)):
+			// Before the trunk leg: the Dial to 1001's phone, which
+			// answers 302, and the forward Dial publishes.
+			var leg map[string]any
+			json.Unmarshal(mustJSON(t, caller), &leg)
+			leg["id"], leg["name"], leg["state"] = "phone-leg.8", phoneLeg, "Down"
+			setDialplan(leg, "from-internal", "s")
+			var trunk map[string]any
+			if err := json.Unmarshal(f, &trunk); err != nil {
+				t.Fatal(err)
+			}
+			ts := trunk["timestamp"]
+			out = append(out,
+				mustJSON(t, map[string]any{"type": "ChannelCreated", "timestamp": ts, "channel": leg, "application": "tollguard"}),
+				mustJSON(t, map[string]any{"type": "Dial", "timestamp": ts, "caller": caller, "peer": leg, "dialstring": "1001", "dialstatus": "", "application": "tollguard"}),
+				f,
+				mustJSON(t, map[string]any{"type": "Dial", "timestamp": ts, "caller": caller, "peer": leg, "dialstatus": "CANCEL",
+					"forward": "PJSIP/" + number + "@itsp", "forwarded": trunk["channel"], "application": "tollguard"}),
+				mustJSON(t, map[string]any{"type": "ChannelDestroyed", "timestamp": ts, "channel": leg, "cause": 16, "cause_txt": "Normal Clearing", "application": "tollguard"}),
+			)
+			continue
+		case typ == "Dial":
+			f = reframe(t, f, func(m map[string]any) {
+				setDialplan(m["caller"], "from-internal", "1001")
+				if m["dialstring"] != "" {
+					m["dialstring"] = number + "@itsp"
+				}
+			})
+		}
+		out = append(out, f)
+	}
+	h := newHarness(t)
+	h.fake.SetObject("endpoint", "itsp", tollguard.ConfigObject{{Attribute: "context", Value: "from-trunk"}, {Attribute: "outbound_auth", Value: "itsp"}}, false)
+	h.start()
+	h.push(out...)
+	a := h.alerts.kind(tollguard.AlertUngated)
+	if len(a) != 1 || a[0].Subject != "ext:1001" || !strings.Contains(a[0].Message, "dialled "+number+" ") {
+		t.Fatalf("alerts %+v; want one ungated_call for %s", h.alerts.all(), number)
+	}
+	if m := a[0].Message; !strings.Contains(m, `SIP 302 naming the dial string "PJSIP/`+number+`@itsp"`) || !strings.Contains(m, "i option") || strings.Contains(m, "Add `Gosub") {
+		t.Errorf("the finding does not say a redirect made the call: %s", m)
+	}
+}
