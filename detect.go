@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // Action is what a detector does when it fires (design.md §2).
@@ -656,11 +657,7 @@ func (d *Detectors) Ungated(a CallAttempt, denied bool) []Finding {
 	case a.Redirect != "":
 		// The endpoint's own text: quoted, and cut, so that it cannot
 		// write lines of its own into the alert.
-		to := a.Redirect
-		if len(to) > 80 {
-			to = to[:80]
-		}
-		why = "with no tollguard gate record: an endpoint Dial rang answered with a SIP 302 naming the dial string " + strconv.Quote(to) +
+		why = "with no tollguard gate record: an endpoint Dial rang answered with a SIP 302 naming the dial string " + strconv.Quote(cutRedirect(a.Redirect)) +
 			", and Dial called that channel itself instead of running a gated route. Give every Dial and Queue that rings an endpoint the i option (ignore redirects)"
 	case denied:
 		why = "although the tollguard gate denied it: the dialplan ignores TOLLGUARD_VERDICT. Make context " + strconv.Quote(a.Context) + " stop unless TOLLGUARD_VERDICT is allow (use the shipped include)"
@@ -671,9 +668,19 @@ func (d *Detectors) Ungated(a CallAttempt, denied bool) []Finding {
 	}
 	ev := map[string]any{"calls": n, "since": first.UTC(), "dialled": a.Number.Dialled, "e164": a.Number.E164, "context": a.Context, "channel": a.Call, "gate_denied": denied}
 	if a.Redirect != "" {
-		ev["redirect"] = a.Redirect[:min(len(a.Redirect), 80)]
+		ev["redirect"] = cutRedirect(a.Redirect)
 	}
 	return []Finding{d.finding(DetectUngated, AlertUngated, r, a, subject, msg, ev)}
+}
+
+// cutRedirect cuts an endpoint's redirect text to 80 bytes, on a rune
+// boundary so that the evidence stays valid UTF-8.
+func cutRedirect(s string) string {
+	n := min(len(s), 80)
+	for n > 0 && n < len(s) && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // Tick checks the calls in progress against long_intl and forgets

@@ -509,6 +509,13 @@ func TestDetectorUngated(t *testing.T) {
 	if _, ok := f.Evidence["redirect"]; ok {
 		t.Errorf("a finding without a redirect has one in its evidence: %+v", f.Evidence)
 	}
+	// Cut on a rune boundary: the evidence stays valid UTF-8.
+	a = detAttempt(t, "pbx-1.15", "1003", "acme", "00252612345678", detT0)
+	a.Redirect = "PJSIP/" + strings.Repeat("x", 73) + "é" + "@itsp" // é spans bytes 79-80
+	fs = d.Ungated(a, false)
+	if len(fs) != 1 || fs[0].Evidence["redirect"] != "PJSIP/"+strings.Repeat("x", 73) {
+		t.Errorf("redirect cut inside a rune: %+v", fs)
+	}
 }
 
 func TestDetectorLongInternational(t *testing.T) {

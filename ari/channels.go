@@ -61,6 +61,9 @@ type chanState struct {
 	// sentOut is the number a Dial sent out on this channel when it is
 	// a leg to a trunk (see trunkNumber).
 	sentOut string
+	// forwarded: app_dial made this leg for a 302 of the leg it rang
+	// (do_forward sets FORWARDERNAME on it before either Dial event).
+	forwarded bool
 }
 
 type callGroup struct {
@@ -91,8 +94,8 @@ type callGroup struct {
 	// endpoint is the PJSIP, SIP or IAX2 endpoint the call started on
 	// when it is not one of our extensions (a trunk, an unimported phone).
 	endpoint string
-	// redirect is the dial string an endpoint's 302 made Dial call (its
-	// Dial event's forward), when it held a "/".
+	// redirect is the dial string (tech/data) of a leg Dial made for an
+	// endpoint's 302 (see chanState.forwarded): no dialplan ran for it.
 	redirect string
 	members  []*chanState
 	live     int
@@ -361,18 +364,19 @@ func (t *tracker) dial(ctx context.Context, e *ariv5.Dial, ts time.Time) {
 	tech, ep, _ := splitName(e.Peer.Name)
 	// A leg to one of our own extensions is an internal call, not a way out.
 	toPhone := isPhoneTech(tech) && t.ext(ctx, ep).known
-	if strings.Contains(e.Forward, "/") {
-		// The dialled endpoint answered with a 302 naming a dial string
-		// (a Contact user such as PJSIP/NUMBER%40trunk): Dial calls it
-		// itself, past the dialplan. Kept for the ungated finding.
-		g.redirect = e.Forward
-	}
 	switch e.Dialstatus {
 	case "":
 		caller.dialStatus = "" // a new Dial: the last one's end is not this one's
 		caller.dialAt = ts
 		if peer.g != g {
 			t.merge(ctx, g, peer.g, ts)
+		}
+		if peer.forwarded && tech != "Local" {
+			// A 302 whose Contact user held a dial string: Dial calls
+			// tech/data itself, past the dialplan. Known here, before the
+			// judgement, whichever order the rung leg's CANCEL (carrying
+			// forward) and this Dial begin come in.
+			g.redirect = tech + "/" + e.Dialstring
 		}
 		g.phoneLeg = g.phoneLeg || toPhone
 		switch {
@@ -650,6 +654,11 @@ func (t *tracker) varset(ctx context.Context, ch *ariv5.ChannelData, name, value
 	}
 	switch name {
 	case tollguard.VarCallID, tollguard.VarVerdict, tollguard.VarReason, tollguard.VarAnsweredTimeMS:
+	case varForwarder:
+		if value != "" {
+			t.get(ch, ts).forwarded = true
+		}
+		return
 	default:
 		return
 	}
@@ -1033,9 +1042,13 @@ func (t *tracker) gc(now time.Time, full bool) {
 	}
 }
 
+// varForwarder is the variable app_dial's do_forward sets on the leg it
+// makes for a redirect (the forwarding leg's name).
+const varForwarder = "FORWARDERNAME"
+
 // containsVar reports whether a ChannelVarset frame sets one of
-// tollguard's own variables, or ANSWEREDTIME_MS (to bill a call whose
-// answer the listener did not see), without decoding it. Whitespace may
+// tollguard's own variables, ANSWEREDTIME_MS (to bill a call whose
+// answer the listener did not see) or FORWARDERNAME, without decoding it. Whitespace may
 // sit around the colon: ari.conf's pretty = yes writes "variable": "...".
 func containsVar(b []byte) bool {
 	const key = `"variable"`
@@ -1046,7 +1059,8 @@ func containsVar(b []byte) bool {
 		}
 		b = bytes.TrimLeft(b[i+len(key):], " \t\r\n")
 		if len(b) > 0 && b[0] == ':' {
-			if v := bytes.TrimLeft(b[1:], " \t\r\n"); bytes.HasPrefix(v, []byte(`"TOLLGUARD_`)) || bytes.HasPrefix(v, []byte(`"ANSWEREDTIME_MS"`)) {
+			if v := bytes.TrimLeft(b[1:], " \t\r\n"); bytes.HasPrefix(v, []byte(`"TOLLGUARD_`)) || bytes.HasPrefix(v, []byte(`"ANSWEREDTIME_MS"`)) ||
+				bytes.HasPrefix(v, []byte(`"`+varForwarder+`"`)) {
 				return true
 			}
 		}

@@ -100,6 +100,7 @@ func TestPrettyPrintedEvents(t *testing.T) {
 		`{"variable":"TOLLGUARD_CALLID"}`: true, "{\n  \"variable\" :\t\"TOLLGUARD_REASON\"}": true,
 		`{"variable":"ANSWEREDTIME_MS","value":""}`: true, `{"variable":"ANSWEREDTIME","value":"3"}`: false,
 		`{"variable":"DIALSTATUS","value":"TOLLGUARD_X"}`: false, `{"value":"x","variable":"AGISTATUS"}`: false, `{"variable"`: false,
+		`{"variable":"FORWARDERNAME","value":"PJSIP/1001-00000008"}`: true, `{"variable":"FORWARDERNAMES"}`: false,
 	} {
 		if containsVar([]byte(in)) != want {
 			t.Errorf("containsVar(%s) = %v", in, !want)
@@ -855,6 +856,9 @@ func TestUngatedDialledOut(t *testing.T) {
 			if len(a) != 1 || a[0].Subject != "ext:1001" || !strings.Contains(a[0].Message, "dialled "+tc.number+" ") {
 				t.Fatalf("alerts %+v; want one for %s", h.alerts.all(), tc.number)
 			}
+			if !strings.Contains(a[0].Message, "Add `Gosub(tollguard-outbound") || strings.Contains(a[0].Message, "302") {
+				t.Errorf("no redirect here, the advice is the Gosub: %s", a[0].Message)
+			}
 		})
 	}
 	t.Run("PremiseOutsideLineTollFree", func(t *testing.T) {
@@ -1036,66 +1040,108 @@ func TestDefaultPlanFollowsReload(t *testing.T) {
 // SIP 302 whose Contact user is a dial string (sip:PJSIP/NUMBER%40itsp@...)
 // has app_dial call it itself (do_forward): no dialplan runs, so no gate.
 // Here 1001 dials its own extension, its phone redirects, and Dial calls
-// 00252612345678 on the trunk. The listener must still see the trunk leg
-// dialled without a gate record, and say that it came from a redirect
-// (the context's route has the Gosub: "add it there" would mislead).
+// 00252612345678 on the trunk. The listener must alert the trunk leg as
+// dialled without a gate record when its Dial begins, as for any ungated
+// call, and say that a redirect made it (the context's route has the
+// Gosub: "add it there" would mislead). do_forward sets FORWARDERNAME on
+// the new leg, then publishes its Dial begin and the rung leg's Dial end
+// (CANCEL, with forward) in an order app_dial versions do not agree on:
+// the patch that read forward passed only with the end first. Both
+// orders are replayed.
 func TestUngatedPhoneRedirect(t *testing.T) {
 	const (
 		trunkLeg = "PJSIP/itsp-00000007"
 		phoneLeg = "PJSIP/1001-00000008"
 		number   = "00252612345678"
 	)
-	frames := rewrite(fixture(t, agiDownCall), 0, "Local/0044207946000@sink-00000002;1", trunkLeg)
-	var out [][]byte
-	var caller map[string]any
-	for i, f := range frames {
-		typ, _ := eventType(f)
-		switch {
-		case i == 0:
-			f = reframe(t, f, func(m map[string]any) {
-				setDialplan(m["channel"], "from-internal", "1001")
-				caller = m["channel"].(map[string]any)
-			})
-		case typ == "ChannelCreated" && bytes.Contains(f, []byte(trunkLeg)):
-			// Before the trunk leg: the Dial to 1001's phone, which
-			// answers 302, and the forward Dial publishes.
-			var leg map[string]any
-			json.Unmarshal(mustJSON(t, caller), &leg)
-			leg["id"], leg["name"], leg["state"] = "phone-leg.8", phoneLeg, "Down"
-			setDialplan(leg, "from-internal", "s")
-			var trunk map[string]any
-			if err := json.Unmarshal(f, &trunk); err != nil {
-				t.Fatal(err)
-			}
-			ts := trunk["timestamp"]
-			out = append(out,
-				mustJSON(t, map[string]any{"type": "ChannelCreated", "timestamp": ts, "channel": leg, "application": "tollguard"}),
-				mustJSON(t, map[string]any{"type": "Dial", "timestamp": ts, "caller": caller, "peer": leg, "dialstring": "1001", "dialstatus": "", "application": "tollguard"}),
-				f,
+	// frames replays the call; judged is the index of the last frame up
+	// to the trunk leg's Dial begin.
+	frames := func(t *testing.T, beginFirst bool) (out [][]byte, judged int) {
+		var caller, leg, trunk map[string]any
+		var ts any
+		end := func() [][]byte {
+			return [][]byte{
 				mustJSON(t, map[string]any{"type": "Dial", "timestamp": ts, "caller": caller, "peer": leg, "dialstatus": "CANCEL",
-					"forward": "PJSIP/" + number + "@itsp", "forwarded": trunk["channel"], "application": "tollguard"}),
+					"forward": "PJSIP/" + number + "@itsp", "forwarded": trunk, "application": "tollguard"}),
 				mustJSON(t, map[string]any{"type": "ChannelDestroyed", "timestamp": ts, "channel": leg, "cause": 16, "cause_txt": "Normal Clearing", "application": "tollguard"}),
-			)
-			continue
-		case typ == "Dial":
-			f = reframe(t, f, func(m map[string]any) {
-				setDialplan(m["caller"], "from-internal", "1001")
-				if m["dialstring"] != "" {
-					m["dialstring"] = number + "@itsp"
-				}
-			})
+			}
 		}
-		out = append(out, f)
+		for i, f := range rewrite(fixture(t, agiDownCall), 0, "Local/0044207946000@sink-00000002;1", trunkLeg) {
+			typ, _ := eventType(f)
+			switch {
+			case i == 0:
+				f = reframe(t, f, func(m map[string]any) {
+					setDialplan(m["channel"], "from-internal", "1001")
+					caller = m["channel"].(map[string]any)
+				})
+			case typ == "ChannelCreated" && bytes.Contains(f, []byte(trunkLeg)):
+				// Before the trunk leg: the Dial to 1001's phone, which
+				// answers 302. Dial makes the trunk leg and marks it.
+				json.Unmarshal(mustJSON(t, caller), &leg)
+				leg["id"], leg["name"], leg["state"] = "phone-leg.8", phoneLeg, "Down"
+				setDialplan(leg, "from-internal", "s")
+				var m map[string]any
+				if err := json.Unmarshal(f, &m); err != nil {
+					t.Fatal(err)
+				}
+				trunk, ts = m["channel"].(map[string]any), m["timestamp"]
+				out = append(out,
+					mustJSON(t, map[string]any{"type": "ChannelCreated", "timestamp": ts, "channel": leg, "application": "tollguard"}),
+					mustJSON(t, map[string]any{"type": "Dial", "timestamp": ts, "caller": caller, "peer": leg, "dialstring": "1001", "dialstatus": "", "application": "tollguard"}),
+					f)
+				out = append(out, mustJSON(t, map[string]any{"type": "ChannelVarset", "timestamp": ts, "channel": trunk,
+					"variable": "FORWARDERNAME", "value": phoneLeg, "application": "tollguard"}))
+				if !beginFirst {
+					out = append(out, end()...)
+				}
+				continue
+			case typ == "Dial":
+				begin := false
+				f = reframe(t, f, func(m map[string]any) {
+					setDialplan(m["caller"], "from-internal", "1001")
+					if m["dialstring"] != "" {
+						m["dialstring"], begin = number+"@itsp", true
+					}
+				})
+				if begin {
+					out = append(out, f)
+					judged = len(out) - 1
+					if beginFirst {
+						out = append(out, end()...)
+					}
+					continue
+				}
+			}
+			out = append(out, f)
+		}
+		return out, judged
 	}
-	h := newHarness(t)
-	h.fake.SetObject("endpoint", "itsp", tollguard.ConfigObject{{Attribute: "context", Value: "from-trunk"}, {Attribute: "outbound_auth", Value: "itsp"}}, false)
-	h.start()
-	h.push(out...)
-	a := h.alerts.kind(tollguard.AlertUngated)
-	if len(a) != 1 || a[0].Subject != "ext:1001" || !strings.Contains(a[0].Message, "dialled "+number+" ") {
-		t.Fatalf("alerts %+v; want one ungated_call for %s", h.alerts.all(), number)
-	}
-	if m := a[0].Message; !strings.Contains(m, `SIP 302 naming the dial string "PJSIP/`+number+`@itsp"`) || !strings.Contains(m, "i option") || strings.Contains(m, "Add `Gosub") {
-		t.Errorf("the finding does not say a redirect made the call: %s", m)
+	for _, tc := range []struct {
+		name       string
+		beginFirst bool
+	}{{"BeginThenCancel", true}, {"CancelThenBegin", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.fake.SetObject("endpoint", "itsp", tollguard.ConfigObject{{Attribute: "context", Value: "from-trunk"}, {Attribute: "outbound_auth", Value: "itsp"}}, false)
+			h.start()
+			out, judged := frames(t, tc.beginFirst)
+			h.push(out[:judged+1]...)
+			check := func(when string) {
+				t.Helper()
+				a := h.alerts.kind(tollguard.AlertUngated)
+				if len(a) != 1 || a[0].Subject != "ext:1001" || !strings.Contains(a[0].Message, "dialled "+number+" ") {
+					t.Fatalf("%s: alerts %+v; want one ungated_call for %s", when, h.alerts.all(), number)
+				}
+				if m := a[0].Message; !strings.Contains(m, `SIP 302 naming the dial string "PJSIP/`+number+`@itsp"`) || !strings.Contains(m, "i option") || strings.Contains(m, "Add `Gosub") {
+					t.Errorf("%s: the finding does not say a redirect made the call: %s", when, m)
+				}
+				if a[0].Evidence == "" || !strings.Contains(a[0].Evidence, `"redirect":"PJSIP/`+number+`@itsp"`) {
+					t.Errorf("%s: evidence %s", when, a[0].Evidence)
+				}
+			}
+			check("at the trunk leg's Dial begin")
+			h.push(out[judged+1:]...)
+			check("at the call's end")
+		})
 	}
 }
