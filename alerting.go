@@ -671,6 +671,22 @@ func indent(s, pre string) string {
 	return strings.Join(lines, "\n")
 }
 
+// ungatedRedirects counts the kept occurrences of ungated_call alert a
+// whose evidence names a redirect (a 302 that Dial followed past the
+// gate), of kept: their advice is the i option, not the Gosub.
+func ungatedRedirects(a Alert) (redirects, kept int) {
+	occ := Occurrences(a.Evidence)
+	for _, o := range occ {
+		var ev struct {
+			Redirect string `json:"redirect"`
+		}
+		if json.Unmarshal(o.Evidence, &ev) == nil && ev.Redirect != "" {
+			redirects++
+		}
+	}
+	return redirects, len(occ)
+}
+
 // AlertAdvice tells the admin what to do about an alert.
 func AlertAdvice(a Alert) string {
 	ext := a.Extension
@@ -698,10 +714,22 @@ Check the calls: tollguard calls --ext %[1]s --since 1h
 If they are not genuine, change the SIP password of the extension. If tollguard
 blocked it, lift the block after checking: tollguard unblock %[1]s`, ext)
 	case AlertUngated:
-		return `A channel dialled out without passing the tollguard gate: some dialplan path
+		gosub := `A channel dialled out without passing the tollguard gate: some dialplan path
 lacks the include. Find the context that placed it (see the evidence) and add
   same => n,Gosub(tollguard-outbound,s,1(${EXTEN}))
 before its Dial.`
+		redirect := `An endpoint a Dial rang answered with a SIP 302 naming a dial string (the
+evidence's redirect), and Dial called it itself: no dialplan ran, so no gate.
+Give every Dial and Queue that rings an endpoint the i option, for example
+  Dial(PJSIP/${EXTEN},30,i)
+and treat the SIP password of the extension that answered so as stolen.`
+		switch r, kept := ungatedRedirects(a); {
+		case r == 0:
+			return gosub
+		case r < kept:
+			return redirect + "\n\nFor the occurrences without a redirect: " + gosub
+		}
+		return redirect
 	case AlertLongCall:
 		return fmt.Sprintf(`Check whether the call is genuine: tollguard calls --ext %s --since 24h
 Hang it up on the PBX if it is not.`, ext)

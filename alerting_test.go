@@ -336,6 +336,35 @@ func TestNoticeText(t *testing.T) {
 	}
 }
 
+// TestUngatedNoticeAdvice: an ungated_call made by a phone's 302 that
+// Dial followed is fixed with Dial's i option, not by adding the Gosub
+// to a context that has it; an alert that merged both kinds says both.
+func TestUngatedNoticeAdvice(t *testing.T) {
+	p := tollguard.AlertPolicy{CoolDown: 15 * time.Minute, DigestAt: []int{1000}}
+	plain := tollguard.Alert{Kind: tollguard.AlertUngated, Severity: tollguard.SeverityWarning, Subject: "ext:1001", Extension: "1001",
+		Message: "extension 1001 dialled 00252612345678 out with no tollguard gate record", Evidence: `{"dialled":"00252612345678"}`}
+	redirect := plain
+	redirect.Evidence = `{"dialled":"00252612345678","redirect":"PJSIP/00252612345678@itsp"}`
+	const gosub, iopt = "Gosub(tollguard-outbound", "Dial(PJSIP/${EXTEN},30,i)"
+	_, n := p.NewAlertState(plain, t0)
+	if text := n.Text(); !strings.Contains(text, gosub) || strings.Contains(text, iopt) {
+		t.Errorf("plain ungated_call advice:\n%s", text)
+	}
+	st, n := p.NewAlertState(redirect, t0)
+	if text := n.Text(); strings.Contains(text, gosub) || !strings.Contains(text, iopt) {
+		t.Errorf("redirect ungated_call advice:\n%s", text)
+	}
+	st.ID = 7
+	st, _ = p.Merge(st, plain, t0.Add(time.Minute))
+	st, d, ok := p.Digest(st, t0.Add(15*time.Minute))
+	if !ok {
+		t.Fatal("no digest")
+	}
+	if text := d.Text(); !strings.Contains(text, gosub) || !strings.Contains(text, iopt) {
+		t.Errorf("merged ungated_call advice:\n%s", text)
+	}
+}
+
 // TestAuditFindingRecurs: an unchanged audit finding repeats its alert
 // quietly only while it stood all along: one the previous run of its
 // audit did not find is back, which is news; so is a changed one.
