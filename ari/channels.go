@@ -64,6 +64,9 @@ type chanState struct {
 	// forwarded: app_dial made this leg for a 302 of the leg it rang
 	// (do_forward sets FORWARDERNAME on it before either Dial event).
 	forwarded bool
+	// redirect is its dial string (tech/data) once Dial calls it: the
+	// leg's own, so that a later leg of the call is not taken for one.
+	redirect string
 }
 
 type callGroup struct {
@@ -94,9 +97,6 @@ type callGroup struct {
 	// endpoint is the PJSIP, SIP or IAX2 endpoint the call started on
 	// when it is not one of our extensions (a trunk, an unimported phone).
 	endpoint string
-	// redirect is the dial string (tech/data) of a leg Dial made for an
-	// endpoint's 302 (see chanState.forwarded): no dialplan ran for it.
-	redirect string
 	members  []*chanState
 	live     int
 }
@@ -376,16 +376,16 @@ func (t *tracker) dial(ctx context.Context, e *ariv5.Dial, ts time.Time) {
 			// tech/data itself, past the dialplan. Known here, before the
 			// judgement, whichever order the rung leg's CANCEL (carrying
 			// forward) and this Dial begin come in.
-			g.redirect = tech + "/" + e.Dialstring
+			peer.redirect = tech + "/" + e.Dialstring
 		}
 		g.phoneLeg = g.phoneLeg || toPhone
 		switch {
 		case tech == "Local" || toPhone:
 		case g.endpoint != "" && !g.fromExt && !g.fromLocal:
-			t.judgeUnknown(ctx, g, ep, numberOf(tech, e.Dialstring), ts)
+			t.judgeUnknown(ctx, g, ep, numberOf(tech, e.Dialstring), peer.redirect, ts)
 		default:
 			peer.sentOut = t.trunkNumber(ctx, g, e, tech, ep)
-			t.judge(ctx, g, peer.sentOut, ts)
+			t.judge(ctx, g, peer.sentOut, peer.redirect, ts)
 		}
 	case "ANSWER":
 		if caller.answerAt.IsZero() {
@@ -405,7 +405,7 @@ func (t *tracker) dial(ctx context.Context, e *ariv5.Dial, ts time.Time) {
 		// rang our phones (a ring group or queue on a number such as
 		// 12345): a trunk leg it dialled was judged when dialled.
 		if !toPhone && !(tech == "Local" && g.phoneLeg) {
-			t.judge(ctx, g, peer.sentOut, ts)
+			t.judge(ctx, g, peer.sentOut, peer.redirect, ts)
 		}
 	default:
 		// Asterisk also reports a Dial in progress (RINGING, PROGRESS,
@@ -456,7 +456,7 @@ func (t *tracker) merge(ctx context.Context, dst, src *callGroup, ts time.Time) 
 // two of them, is not judged; a trunk-to-trunk call (an inbound call sent
 // back out, a DISA path) or an unimported phone calling out without the
 // gate is.
-func (t *tracker) judgeUnknown(ctx context.Context, g *callGroup, peer, dialled string, ts time.Time) {
+func (t *tracker) judgeUnknown(ctx context.Context, g *callGroup, peer, dialled, redirect string, ts time.Time) {
 	if !sentNumber(dialled) {
 		dialled = g.exten // an inbound call's DID, when the Dial string says nothing
 		if !dialable(dialled) {
@@ -476,7 +476,7 @@ func (t *tracker) judgeUnknown(ctx context.Context, g *callGroup, peer, dialled 
 		// matters is the leg to the trunk, whose number is not known here.
 		num.Class = tollguard.ClassUnknown
 	}
-	t.judgeRecords(ctx, g, ts, tollguard.CallAttempt{Call: g.root, At: ts, Endpoint: g.endpoint, Context: g.context, Number: num})
+	t.judgeRecords(ctx, g, ts, tollguard.CallAttempt{Call: g.root, At: ts, Endpoint: g.endpoint, Context: g.context, Number: num, Redirect: redirect})
 }
 
 // originated judges a Dial with no caller: an originate (ARI, AMI, a
@@ -601,8 +601,9 @@ func (t *tracker) trunkNumber(ctx context.Context, g *callGroup, e *ariv5.Dial, 
 // judge checks, once per call, that a call dialling out passed the gate:
 // with dialled, the number it sent to a trunk, or else the number it was
 // created with. A number that costs nothing does not settle it: the call
-// may go on to dial a trunk (an IVR reached on a free code).
-func (t *tracker) judge(ctx context.Context, g *callGroup, dialled string, ts time.Time) {
+// may go on to dial a trunk (an IVR reached on a free code). redirect
+// is the judged leg's (chanState.redirect), empty for most.
+func (t *tracker) judge(ctx context.Context, g *callGroup, dialled, redirect string, ts time.Time) {
 	if !sentNumber(dialled) {
 		dialled = g.exten // "s", "h" or a feature code (*97) is no number
 		if !dialable(dialled) {
@@ -619,7 +620,7 @@ func (t *tracker) judge(ctx context.Context, g *callGroup, dialled string, ts ti
 		// plans). An originated call has no account to tell by.
 		return
 	}
-	t.judgeRecords(ctx, g, ts, tollguard.CallAttempt{Call: g.root, At: ts, Extension: g.ext, Account: g.acct, Context: g.context, Number: num})
+	t.judgeRecords(ctx, g, ts, tollguard.CallAttempt{Call: g.root, At: ts, Extension: g.ext, Account: g.acct, Context: g.context, Number: num, Redirect: redirect})
 }
 
 // judgeRecords looks for the gate's record of g's channels, and raises
@@ -642,7 +643,6 @@ func (t *tracker) judgeRecords(ctx context.Context, g *callGroup, ts time.Time, 
 		denied = true
 	}
 	g.judged = true
-	a.Redirect = g.redirect
 	for _, f := range t.l.Detectors.Ungated(a, denied) {
 		t.l.act(ctx, f)
 	}

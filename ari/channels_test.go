@@ -1145,3 +1145,75 @@ func TestUngatedPhoneRedirect(t *testing.T) {
 		})
 	}
 }
+
+// TestUngatedAfterRedirectToPhone: a 302 marks only the leg Dial made for
+// it. Here 1001 dials 1002, whose phone redirects to PJSIP/1002 (a phone:
+// not judged), that leg does not answer, and the dialplan then dials the
+// trunk with no gate. That trunk leg is an ordinary ungated call: its
+// finding must name no redirect and advise the Gosub, not the i option.
+func TestUngatedAfterRedirectToPhone(t *testing.T) {
+	const (
+		trunkLeg = "PJSIP/itsp-00000007"
+		number   = "00252612345678"
+	)
+	var out [][]byte
+	var caller map[string]any
+	for i, f := range rewrite(fixture(t, agiDownCall), 0, "Local/0044207946000@sink-00000002;1", trunkLeg) {
+		typ, _ := eventType(f)
+		switch {
+		case i == 0:
+			f = reframe(t, f, func(m map[string]any) {
+				setDialplan(m["channel"], "from-internal", "1001")
+				caller = m["channel"].(map[string]any)
+			})
+		case typ == "ChannelCreated" && bytes.Contains(f, []byte(trunkLeg)):
+			var m map[string]any
+			if err := json.Unmarshal(f, &m); err != nil {
+				t.Fatal(err)
+			}
+			ts := m["timestamp"]
+			leg := func(id, name string) map[string]any {
+				var c map[string]any
+				json.Unmarshal(mustJSON(t, caller), &c)
+				c["id"], c["name"], c["state"] = id, name, "Down"
+				setDialplan(c, "from-internal", "s")
+				return c
+			}
+			rung, fwd := leg("phone-leg.8", "PJSIP/1002-00000008"), leg("fwd-leg.9", "PJSIP/1002-00000009")
+			ev := func(m map[string]any) []byte {
+				m["timestamp"], m["application"] = ts, "tollguard"
+				return mustJSON(t, m)
+			}
+			out = append(out,
+				ev(map[string]any{"type": "ChannelCreated", "channel": rung}),
+				ev(map[string]any{"type": "Dial", "caller": caller, "peer": rung, "dialstring": "1002", "dialstatus": ""}),
+				ev(map[string]any{"type": "ChannelCreated", "channel": fwd}),
+				ev(map[string]any{"type": "ChannelVarset", "channel": fwd, "variable": "FORWARDERNAME", "value": "PJSIP/1002-00000008"}),
+				ev(map[string]any{"type": "Dial", "caller": caller, "peer": rung, "dialstatus": "CANCEL", "forward": "PJSIP/1002", "forwarded": fwd}),
+				ev(map[string]any{"type": "Dial", "caller": caller, "peer": fwd, "dialstring": "1002", "dialstatus": ""}),
+				ev(map[string]any{"type": "ChannelDestroyed", "channel": rung, "cause": 16, "cause_txt": "Normal Clearing"}),
+				ev(map[string]any{"type": "Dial", "caller": caller, "peer": fwd, "dialstatus": "NOANSWER"}),
+				ev(map[string]any{"type": "ChannelDestroyed", "channel": fwd, "cause": 16, "cause_txt": "Normal Clearing"}),
+			)
+		case typ == "Dial":
+			f = reframe(t, f, func(m map[string]any) {
+				setDialplan(m["caller"], "from-internal", "1001")
+				if m["dialstring"] != "" {
+					m["dialstring"] = number + "@itsp"
+				}
+			})
+		}
+		out = append(out, f)
+	}
+	h := newHarness(t)
+	h.fake.SetObject("endpoint", "itsp", tollguard.ConfigObject{{Attribute: "context", Value: "from-trunk"}, {Attribute: "outbound_auth", Value: "itsp"}}, false)
+	h.start()
+	h.push(out...)
+	a := h.alerts.kind(tollguard.AlertUngated)
+	if len(a) != 1 || !strings.Contains(a[0].Message, "dialled "+number+" ") {
+		t.Fatalf("alerts %+v; want one ungated_call for %s", h.alerts.all(), number)
+	}
+	if m := a[0].Message; strings.Contains(m, "302") || !strings.Contains(m, "Add `Gosub") || strings.Contains(a[0].Evidence, `"redirect"`) {
+		t.Errorf("an ordinary ungated call took an earlier leg's redirect: %s\nevidence %s", m, a[0].Evidence)
+	}
+}
