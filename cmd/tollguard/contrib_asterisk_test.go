@@ -6,6 +6,7 @@ package main
 import (
 	"bufio"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -94,5 +95,117 @@ func TestARISampleHasNoPassword(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("ari.conf has no [%s] user", user)
+	}
+}
+
+// TestSamplePJSIPIsNoWayOut: the endpoints pjsip.conf shows cannot place
+// calls past the gate. Each trunk extensions.conf dials is an endpoint
+// there, matched by address only (identify_by = ip and an identify
+// section: by username, an endpoint without inbound auth is anyone who
+// sends its name), refusing the far end's transfers and not following
+// its redirects inside chan_pjsip, whose inbound calls run in a context
+// with no way out: no gate, no trunk Dial, no include, no DISA. Phones
+// are in a gated context and identified by their credentials; there is
+// no anonymous endpoint.
+func TestSamplePJSIPIsNoWayOut(t *testing.T) {
+	gated := DefaultConfig().Audit.GatedContexts
+	pjsip := astSections(readContrib(t, "asterisk/pjsip.conf"))
+	ext := astSections(readContrib(t, "asterisk/extensions.conf"))
+
+	contexts := map[string][]string{} // the dialplan lines of each context
+	for _, s := range ext {
+		for _, k := range []string{"exten", "same", "include"} {
+			for _, v := range s.values[k] {
+				contexts[s.name] = append(contexts[s.name], k+" => "+v)
+			}
+		}
+	}
+	trunkDial := regexp.MustCompile(`Dial\(PJSIP/[^,)]*@([A-Za-z0-9_.-]+)`)
+	trunks := map[string]bool{}
+	for _, lines := range contexts {
+		for _, l := range lines {
+			for _, m := range trunkDial.FindAllStringSubmatch(l, -1) {
+				trunks[m[1]] = true
+			}
+		}
+	}
+	if len(trunks) == 0 {
+		t.Fatal("extensions.conf dials no trunk")
+	}
+
+	endpoints := map[string]astSection{}
+	identified := map[string]bool{}
+	for _, s := range pjsip {
+		if s.template {
+			continue
+		}
+		switch s.get("type") {
+		case "endpoint":
+			endpoints[s.name] = s
+		case "identify":
+			if s.get("match") != "" {
+				identified[s.get("endpoint")] = true
+			}
+		}
+	}
+	if _, ok := endpoints["anonymous"]; ok {
+		t.Error("pjsip.conf defines an anonymous endpoint: anyone may call into its context without a password")
+	}
+	phones := 0
+	for name, ep := range endpoints {
+		if trunks[name] {
+			continue
+		}
+		phones++
+		if ep.get("auth") == "" {
+			t.Errorf("endpoint %s: no auth, and it is no trunk extensions.conf dials", name)
+		}
+		if id := ep.get("identify_by"); id != "username" {
+			t.Errorf("endpoint %s: identify_by %q, want username: a phone is known by its credentials, never by an address", name, id)
+		}
+		if c := ep.get("context"); !slices.Contains(gated, c) {
+			t.Errorf("endpoint %s: context %q is not a gated context %v", name, c, gated)
+		}
+	}
+	if phones == 0 {
+		t.Error("pjsip.conf shows no phone")
+	}
+	for name := range trunks {
+		ep, ok := endpoints[name]
+		if !ok {
+			t.Errorf("extensions.conf dials @%s, which pjsip.conf does not show: admins would write that trunk themselves", name)
+			continue
+		}
+		if ep.get("auth") != "" {
+			continue // a trunk that authenticates to us is a phone as far as identify goes
+		}
+		if id := ep.get("identify_by"); id != "ip" {
+			t.Errorf("trunk %s: identify_by %q, want ip: with no inbound auth, identified by username it is anyone whose From user is %s", name, id, name)
+		}
+		if !identified[name] {
+			t.Errorf("trunk %s: no identify section with a match names it", name)
+		}
+		if v := ep.get("allow_transfer"); v != "no" {
+			t.Errorf("trunk %s: allow_transfer %q, want no: the far end's REFER sends your caller to any number its context reaches", name, v)
+		}
+		if v := ep.get("redirect_method"); v != "" && v != "user" {
+			t.Errorf("trunk %s: redirect_method %q: only user hands a 302 to Dial, whose i option ignores it", name, v)
+		}
+		c := ep.get("context")
+		if slices.Contains(gated, c) {
+			t.Errorf("trunk %s: its inbound calls run in %s, a context with the outbound route: dial-through", name, c)
+			continue
+		}
+		lines, ok := contexts[c]
+		if !ok {
+			t.Errorf("trunk %s: context %q is not in extensions.conf", name, c)
+			continue
+		}
+		for _, l := range lines {
+			if strings.HasPrefix(l, "include") || strings.Contains(l, "tollguard-outbound") || trunkDial.MatchString(l) ||
+				strings.Contains(l, "DISA(") || strings.Contains(l, "Goto(") {
+				t.Errorf("trunk %s: its context %s has a way out for callers from outside: %s", name, c, l)
+			}
+		}
 	}
 }
