@@ -209,3 +209,37 @@ func TestSamplePJSIPIsNoWayOut(t *testing.T) {
 		}
 	}
 }
+
+// TestSamplePhonesHaveNoPassword: the phones' auths in pjsip.conf ship
+// without a password. Asterisk refuses to load such an auth (res_pjsip
+// config_auth.c auth_apply), so a copied phone cannot register or call
+// until the admin gives it one; a placeholder would be one published
+// password on every PBX that kept it, and long enough that the
+// passwords audit passes it.
+func TestSamplePhonesHaveNoPassword(t *testing.T) {
+	secs := astSections(readContrib(t, "asterisk/pjsip.conf"))
+	auths := map[string]astSection{}
+	for _, s := range secs {
+		if !s.template && s.get("type") == "auth" {
+			auths[s.name] = s
+		}
+	}
+	phones := 0
+	for _, s := range secs {
+		if s.template || s.get("type") != "endpoint" || s.get("auth") == "" {
+			continue
+		}
+		phones++
+		a, ok := auths[s.get("auth")]
+		if !ok {
+			t.Errorf("endpoint %s names auth %s, which pjsip.conf does not show", s.name, s.get("auth"))
+			continue
+		}
+		if p := a.get("password"); p != "" {
+			t.Errorf("auth %s ships the password %q: every PBX that kept the sample has it; leave it empty (Asterisk then refuses the auth)", a.name, p)
+		}
+	}
+	if phones == 0 {
+		t.Error("pjsip.conf shows no phone with an auth")
+	}
+}
