@@ -888,7 +888,8 @@ func pjsipEndpoints(ctx context.Context, a Asterisk) ([]EndpointState, error) {
 	return out, nil
 }
 
-// ignored reports whether the audits other than coverage skip name.
+// ignored reports whether the audits skip name (coverage still checks
+// its redirect_method: an ignored trunk's is the one that matters).
 func (s AuditSettings) ignored(name string) bool {
 	if name == "anonymous" {
 		return true

@@ -88,21 +88,22 @@ func (r *auditRun) coverEndpoint(ctx context.Context, name string, gated map[str
 			Evidence: map[string]any{"context": ctxName, "gated": gated[ctxName]}})
 		return nil
 	}
-	if s.ignored(name) {
-		return nil
-	}
 	// A trunk's, above all: its calls are not gated here, but the Dials
 	// that use it are. uri_core makes Dial call the URI a far end's 302
 	// names, past the gate, unless Dial has i; with uri_pjsip chan_pjsip
-	// follows it within the same call, and Dial never hears of it.
-	if byNameWithoutPassword(ep) {
-		r.findNoAuth(name, ctxName, gated[ctxName], strings.TrimSpace(ep.Get("acl")+" "+ep.Get("contact_acl")))
-	}
+	// follows it within the same call, and Dial never hears of it. So
+	// this is checked for ignored endpoints too: the sample trunk is one.
 	switch strings.ToLower(ep.Get("redirect_method")) {
 	case "uri_core":
 		lists.redirects = append(lists.redirects, name)
 	case "uri_pjsip":
 		lists.pjsipRedirects = append(lists.pjsipRedirects, name)
+	}
+	if s.ignored(name) {
+		return nil
+	}
+	if byNameWithoutPassword(ep) {
+		r.findNoAuth(name, ctxName, gated[ctxName], strings.TrimSpace(ep.Get("acl")+" "+ep.Get("contact_acl")))
 	}
 	if gated[ctxName] {
 		// ARI gives every attribute, defaults included; an object

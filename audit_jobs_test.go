@@ -570,6 +570,13 @@ func TestCoverageAudit(t *testing.T) {
 		!strings.Contains(f.Message, "1 endpoint(s)") || !strings.Contains(f.Message, ": trunk1.") || !strings.Contains(f.Message, "i option") {
 		t.Errorf("redirects finding: %+v", f)
 	}
+	// [audit] ignore, as the sample pjsip.conf advises for the trunk,
+	// silences its ungated context, not this.
+	h.env.Settings.Ignore = []string{"trunk1"}
+	if f := audFinding(t, h.run(tollguard.CoverageAudit{}, false), "redirects_followed", "redirects"); !strings.Contains(f.Message, ": trunk1.") {
+		t.Errorf("redirects finding of an ignored trunk: %+v", f)
+	}
+	h.env.Settings.Ignore = nil
 	// redirect_method = user is no way out on its own: Dial takes a
 	// Contact user holding a "/" (PJSIP/NUMBER%40trunk) for a dial string
 	// (app_dial.c do_forward), so the finding must not offer it instead
