@@ -21,23 +21,7 @@ import (
 // hour, reads those: a contact removed there without an event ends.
 func TestResyncStopsAtItsBoundAndTheNextPassContinues(t *testing.T) {
 	const budget = 300 * time.Millisecond
-	h := newHarness(t, withConfig(func(c *Config) { c.ResyncWorkers, c.ResyncBudget = 1, budget }))
-	var names, ids []string
-	for i := 0; i < 8; i++ {
-		name := fmt.Sprintf("20%02d", i)
-		fields := []tollguard.ConfigField{{Attribute: "aors", Value: name}, {Attribute: "rewrite_contact", Value: "true"}}
-		h.fake.SetObject("endpoint", name, fields, true)
-		names = append(names, name)
-	}
-	h.start()
-	for _, name := range names {
-		ids = append(ids, h.fake.Register(name, name, "sip:"+name+"@198.51.100.7:5060;x-ast-orig-host=10.0.0.7:5060", map[string]string{"user_agent": "Yealink"}, true))
-	}
-	testutil.Eventually(t, waitLimit, "the registrations recorded", func() bool {
-		live, err := h.db.LiveContacts(context.Background())
-		return err == nil && len(live) == len(names)
-	})
-	h.drainRegistrations()
+	h, names, ids := boundedResyncPBX(t, budget, "20", "@198.51.100.7:5060;x-ast-orig-host=10.0.0.7:5060")
 
 	// The last endpoint's phone unregisters; its event is lost.
 	last := names[len(names)-1]
@@ -103,23 +87,7 @@ func TestResyncStopsAtItsBoundAndTheNextPassContinues(t *testing.T) {
 // to the bound.
 func TestResyncContinuationEndsItsCycle(t *testing.T) {
 	const budget = 300 * time.Millisecond
-	h := newHarness(t, withConfig(func(c *Config) { c.ResyncWorkers, c.ResyncBudget = 1, budget }))
-	var names, ids []string
-	for i := 0; i < 8; i++ {
-		name := fmt.Sprintf("30%02d", i)
-		fields := []tollguard.ConfigField{{Attribute: "aors", Value: name}, {Attribute: "rewrite_contact", Value: "true"}}
-		h.fake.SetObject("endpoint", name, fields, true)
-		names = append(names, name)
-	}
-	h.start()
-	for _, name := range names {
-		ids = append(ids, h.fake.Register(name, name, "sip:"+name+"@198.51.100.8:5060", map[string]string{"user_agent": "Yealink"}, true))
-	}
-	testutil.Eventually(t, waitLimit, "the registrations recorded", func() bool {
-		live, err := h.db.LiveContacts(context.Background())
-		return err == nil && len(live) == len(names)
-	})
-	h.drainRegistrations()
+	h, names, ids := boundedResyncPBX(t, budget, "30", "@198.51.100.8:5060")
 
 	// Asterisk stays slow: a pass reads two or three of the eight.
 	h.fake.Delay("GET", "/asterisk/config/dynamic/res_pjsip/endpoint/", 200*time.Millisecond)
@@ -203,4 +171,29 @@ func TestResyncAfterReconnectStartsOver(t *testing.T) {
 	if c := h.mustContact(first); c.Live {
 		t.Errorf("the contact removed while away is still live after the reconnect's pass: %+v", h.hooks.snapshot().reports)
 	}
+}
+
+// boundedResyncPBX starts a listener whose resync reads one endpoint at
+// a time within budget, over eight endpoints (prefix00 to prefix07)
+// whose phones registered at "sip:NAME"+host, and returns once every
+// registration is recorded: the ids are their contacts'.
+func boundedResyncPBX(t *testing.T, budget time.Duration, prefix, host string) (h *harness, names, ids []string) {
+	t.Helper()
+	h = newHarness(t, withConfig(func(c *Config) { c.ResyncWorkers, c.ResyncBudget = 1, budget }))
+	for i := 0; i < 8; i++ {
+		name := fmt.Sprintf("%s%02d", prefix, i)
+		fields := []tollguard.ConfigField{{Attribute: "aors", Value: name}, {Attribute: "rewrite_contact", Value: "true"}}
+		h.fake.SetObject("endpoint", name, fields, true)
+		names = append(names, name)
+	}
+	h.start()
+	for _, name := range names {
+		ids = append(ids, h.fake.Register(name, name, "sip:"+name+host, map[string]string{"user_agent": "Yealink"}, true))
+	}
+	testutil.Eventually(t, waitLimit, "the registrations recorded", func() bool {
+		live, err := h.db.LiveContacts(context.Background())
+		return err == nil && len(live) == len(names)
+	})
+	h.drainRegistrations()
+	return h, names, ids
 }
