@@ -1048,8 +1048,9 @@ const varForwarder = "FORWARDERNAME"
 
 // containsVar reports whether a ChannelVarset frame sets one of
 // tollguard's own variables, ANSWEREDTIME_MS (to bill a call whose
-// answer the listener did not see) or FORWARDERNAME, without decoding it. Whitespace may
-// sit around the colon: ari.conf's pretty = yes writes "variable": "...".
+// answer the listener did not see) or FORWARDERNAME, without decoding
+// it. Whitespace may sit around the colon: ari.conf's pretty = yes
+// writes "variable": "...".
 func containsVar(b []byte) bool {
 	const key = `"variable"`
 	for {
