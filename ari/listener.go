@@ -123,7 +123,12 @@ type Listener struct {
 
 	regQ       chan regJob
 	needResync atomic.Bool
-	replaced   atomic.Bool
+	// regMu guards the contact events queued per endpoint and the
+	// endpoints whose contacts are to be read again (enqueueContact).
+	regMu     sync.Mutex
+	regQueued map[string]int
+	regReread map[string]bool
+	replaced  atomic.Bool
 	// storeRetries counts store failures that asked for a resync; a
 	// resync that meets one puts the next off (resyncAfter, unix ns),
 	// so that a store that stays broken is not retried every tick.
@@ -150,6 +155,8 @@ type Listener struct {
 	aheadLogged time.Time // the last "timestamps ahead" warning
 	aheadCount  int
 	unknownSeen map[string]bool
+	floodLogged time.Time // the last "events faster than handled" warning
+	floodCount  int       // events folded since
 }
 
 // ResyncReport is what one registration resynchronisation did.
@@ -183,9 +190,14 @@ const (
 
 // regJob is work for the registration goroutine.
 type regJob struct {
-	ev     *ariv5.ContactStatusChange
-	at     time.Time
-	resync bool
+	ev *ariv5.ContactStatusChange
+	at time.Time
+	// reread: read this endpoint's contacts again, in place of the
+	// events it sent past its share of the queue (enqueueContact).
+	reread string
+	// endpoint: the endpoint an event or a reread counts against.
+	endpoint string
+	resync   bool
 	// connect: the resync after a (re)connect. The others (hourly, after
 	// a store failure or a dropped event) catch up quietly: their summary
 	// is logged at INFO only when they changed something. Neither alerts
@@ -252,7 +264,9 @@ func (l *Listener) init() {
 		if l.DefaultPlan.Country == "" {
 			l.DefaultPlan.Country = "GB"
 		}
-		l.regQ = make(chan regJob, 1024)
+		l.regQ = make(chan regJob, regQueueSize)
+		l.regQueued = make(map[string]int)
+		l.regReread = make(map[string]bool)
 		l.tr = newTracker(l)
 		l.unknownSeen = make(map[string]bool)
 		l.state.Since = l.Now()
@@ -552,20 +566,86 @@ func (l *Listener) judgeNoARI(err error) error {
 	return firm
 }
 
+// regQueueSize is the registration queue's length; one endpoint may
+// hold endpointQueued places of it.
+const (
+	regQueueSize   = 1024
+	endpointQueued = 32
+)
+
 // enqueue hands work to the registration goroutine without ever
 // blocking the events: when its queue is full the event is dropped and a
 // resynchronisation, which finds what the event said, is due instead.
-func (l *Listener) enqueue(j regJob) {
+// It reports whether j was queued.
+func (l *Listener) enqueue(j regJob) bool {
 	select {
 	case l.regQ <- j:
 		if j.resync {
 			l.resyncAsked = l.Now()
 		}
+		return true
 	default:
 		if !j.resync {
 			l.log.Warn("registration queue full; dropping a contact event, a resynchronisation will catch it up")
 		}
 		l.needResync.Store(true)
+		return false
+	}
+}
+
+// enqueueContact queues a contact event. One endpoint holds at most
+// endpointQueued places: a phone REGISTERing as fast as Asterisk takes
+// it (each refresh is an event) would otherwise fill the queue, and the
+// events of other phones were dropped, waiting for a resync that waits
+// for an empty queue. Past its share, an endpoint's events are folded
+// into one read of its contacts, queued after the events it has.
+func (l *Listener) enqueueContact(ev *ariv5.ContactStatusChange, at time.Time) {
+	ep := ev.Endpoint.Resource
+	j := regJob{ev: ev, at: at, endpoint: ep}
+	if ep == "" {
+		l.enqueue(j)
+		return
+	}
+	l.regMu.Lock()
+	if l.regQueued[ep] >= endpointQueued {
+		if l.regReread[ep] {
+			l.regMu.Unlock()
+			l.folded(ep) // the read queued covers it
+			return
+		}
+		l.regReread[ep] = true
+		j = regJob{reread: ep, endpoint: ep}
+	}
+	l.regQueued[ep]++
+	l.regMu.Unlock()
+	if !l.enqueue(j) {
+		l.dequeued(j)
+	}
+}
+
+// dequeued releases j's place in its endpoint's share of the queue.
+func (l *Listener) dequeued(j regJob) {
+	if j.endpoint == "" {
+		return
+	}
+	l.regMu.Lock()
+	defer l.regMu.Unlock()
+	if l.regQueued[j.endpoint]--; l.regQueued[j.endpoint] <= 0 {
+		delete(l.regQueued, j.endpoint)
+	}
+	if j.reread != "" {
+		delete(l.regReread, j.reread)
+	}
+}
+
+// folded counts an event folded into a read of its endpoint's contacts,
+// and says so once a minute.
+func (l *Listener) folded(ep string) {
+	l.floodCount++
+	if now := l.Now(); now.Sub(l.floodLogged) > time.Minute || now.Before(l.floodLogged) {
+		l.log.Warn("registration events from one endpoint come faster than they can be handled (a phone, or someone with its password, REGISTERing in a loop?); its contacts are read again instead of each event",
+			tollguard.LogExtension, ep, "folded", l.floodCount)
+		l.floodLogged, l.floodCount = now, 0
 	}
 }
 
@@ -822,7 +902,7 @@ func (l *Listener) undecodable(b []byte, err error) {
 func (l *Listener) dispatch(ctx context.Context, ev ariv5.Event) {
 	switch e := ev.(type) {
 	case *ariv5.ContactStatusChange:
-		l.enqueue(regJob{ev: e, at: l.notAhead(time.Time(e.Timestamp))})
+		l.enqueueContact(e, l.notAhead(time.Time(e.Timestamp)))
 	case *ariv5.ApplicationReplaced:
 		l.replaced.Store(true)
 	case *ariv5.ChannelCreated:

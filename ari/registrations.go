@@ -53,10 +53,59 @@ func (rs *regState) forget(id string) { delete(rs.aclWarned, id) }
 
 func (l *Listener) regJob(ctx context.Context, j regJob, rs *regState) {
 	defer l.survive("handling a registration")
-	if j.resync {
+	switch {
+	case j.resync:
 		l.resync(ctx, rs, j.connect, j.trigger)
-	} else {
+	case j.reread != "":
+		// Events folded from now on need another read: this one may be
+		// past them.
+		l.regMu.Lock()
+		delete(l.regReread, j.reread)
+		l.regMu.Unlock()
+		j.reread, j.endpoint = "", j.reread
+		defer l.dequeued(j)
+		l.rereadEndpoint(ctx, j.endpoint, rs)
+	default:
+		defer l.dequeued(j)
 		l.contactEvent(ctx, j.ev, j.at, rs)
+	}
+}
+
+// rereadEndpoint reads endpoint ep's contacts in place of the events it
+// sent past its share of the queue: each is judged as a resync judges
+// it, and the live ones Asterisk no longer has end.
+func (l *Listener) rereadEndpoint(ctx context.Context, ep string, rs *regState) {
+	at := l.Now()
+	found, err := l.endpointContacts(ctx, ep)
+	if err != nil {
+		l.log.Warn("reading an endpoint's contacts in place of its events failed; a resynchronisation reads them",
+			tollguard.LogExtension, ep, tollguard.LogError, tollguard.ErrorMessage(err))
+		l.needResync.Store(true)
+		return
+	}
+	seen := make(map[string]bool, len(found))
+	for _, f := range found {
+		f.c.LastSeen = at
+		l.observe(ctx, f.c, f.warn, at, rs, nil)
+		seen[f.c.ID] = true
+	}
+	live, err := l.Store.LiveContacts(ctx)
+	if err != nil {
+		l.storeRetry()
+		l.log.Error("listing live registrations failed; the next resync ends those gone. "+tollguard.CheckStore, tollguard.LogExtension, ep, tollguard.LogError, err)
+		return
+	}
+	for _, c := range live {
+		if c.Extension != ep || seen[c.ID] {
+			continue
+		}
+		rs.forget(c.ID)
+		if was, err := l.Store.ContactGone(ctx, c.ID, at); err != nil {
+			l.storeRetry()
+			l.log.Error("recording a removed contact failed; the next resync reads it again. "+tollguard.CheckStore, "contact", c.ID, tollguard.LogError, err)
+		} else if was {
+			l.log.Info("registration ended", tollguard.LogExtension, ep, "contact", c.URI)
+		}
 	}
 }
 
