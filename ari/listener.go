@@ -157,6 +157,8 @@ type Listener struct {
 	unknownSeen map[string]bool
 	floodLogged time.Time // the last "events faster than handled" warning
 	floodCount  int       // events folded since
+	dropLogged  time.Time // the last "queue full" warning
+	dropCount   int       // events dropped since
 }
 
 // ResyncReport is what one registration resynchronisation did.
@@ -586,7 +588,12 @@ func (l *Listener) enqueue(j regJob) bool {
 		return true
 	default:
 		if !j.resync {
-			l.log.Warn("registration queue full; dropping a contact event, a resynchronisation will catch it up")
+			// Once a minute: a flood would write a line per event.
+			l.dropCount++
+			if now := l.Now(); now.Sub(l.dropLogged) > time.Minute || now.Before(l.dropLogged) {
+				l.log.Warn("registration queue full; dropping contact events, a resynchronisation will catch them up", "dropped", l.dropCount)
+				l.dropLogged, l.dropCount = now, 0
+			}
 		}
 		l.needResync.Store(true)
 		return false

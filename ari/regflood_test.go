@@ -1,10 +1,14 @@
 package ari
 
 import (
+	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	ariv5 "github.com/CyCoreSystems/ari/v5"
 
 	"github.com/tollguard/tollguard"
 	"github.com/tollguard/tollguard/ari/aritest"
@@ -119,5 +123,35 @@ func TestFoldedEventsAreReadFromAsterisk(t *testing.T) {
 	}
 	if n := h.hooks.snapshot().resyncs - resyncs; n != 0 {
 		t.Errorf("%d full resyncs, want none", n)
+	}
+}
+
+// TestQueueFullWarnsOnceAMinute: with the whole registration queue full
+// (many endpoints at once), each dropped event wrote a WARN line: a
+// flood of thousands a second went to the log.
+func TestQueueFullWarnsOnceAMinute(t *testing.T) {
+	logs := &testutil.Buffer{}
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	l := &Listener{Logger: slog.New(slog.NewTextHandler(logs, nil)), Now: func() time.Time { return now }}
+	l.init()
+	// No registration goroutine: the queue fills and stays full.
+	for i := 0; i < regQueueSize+2000; i++ {
+		ep := fmt.Sprintf("5%04d", i)
+		l.enqueueContact(&ariv5.ContactStatusChange{Endpoint: ariv5.EndpointData{Technology: "PJSIP", Resource: ep},
+			ContactInfo: ariv5.ContactInfo{Aor: ep, Uri: "sip:" + ep + "@198.51.100.1", ContactStatus: tollguard.ContactUnknown}}, now)
+	}
+	if n := strings.Count(logs.String(), "registration queue full"); n != 1 {
+		t.Fatalf("%d queue-full warnings for 2000 dropped events, want one", n)
+	}
+	now = now.Add(61 * time.Second)
+	l.enqueueContact(&ariv5.ContactStatusChange{Endpoint: ariv5.EndpointData{Technology: "PJSIP", Resource: "1001"},
+		ContactInfo: ariv5.ContactInfo{Aor: "1001", Uri: "sip:1001@198.51.100.1", ContactStatus: tollguard.ContactUnknown}}, now)
+	// The first drop is said at once; the next line, a minute on, counts
+	// those since.
+	if n := strings.Count(logs.String(), "registration queue full"); n != 2 || !strings.Contains(logs.String(), "dropped=1\n") || !strings.Contains(logs.String(), "dropped=2000\n") {
+		t.Errorf("the warnings do not count what was dropped:\n%s", logs.String())
+	}
+	if !l.needResync.Load() {
+		t.Error("no resync due after dropped events")
 	}
 }
