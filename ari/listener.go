@@ -200,7 +200,7 @@ type regJob struct {
 	// endpoint: the endpoint an event or a reread counts against.
 	endpoint string
 	resync   bool
-	// connect: the resync after a (re)connect. The others (hourly, after
+	// connect: the resync after a (re)connect. The others (periodic, after
 	// a store failure or a dropped event) catch up quietly: their summary
 	// is logged at INFO only when they changed something. Neither alerts
 	// again for a contact already live, unchanged (observe).

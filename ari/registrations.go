@@ -35,7 +35,7 @@ type regState struct {
 	// aclWarned: for each live contact whose access-list warning was
 	// raised, that warning's text (it names the address and the allowed
 	// networks). A contact judged again unchanged (a refresh event, a
-	// resync after Asterisk restarted, the hourly pass) is warned again
+	// resync after Asterisk restarted, the periodic pass) is warned again
 	// only when the text differs: the list was changed since. Only
 	// contacts outside their list are held, and only while live.
 	aclWarned map[string]string
@@ -383,7 +383,7 @@ func (l *Listener) storeRetry() {
 // judges them as if their registrations were seen live; contacts the
 // store thinks live but Asterisk no longer has are marked gone. One
 // after a connect logs its summary at INFO; another only when it found,
-// changed or ended a registration, DEBUG otherwise: an hourly line
+// changed or ended a registration, DEBUG otherwise: a periodic line
 // saying nothing changed is noise.
 func (l *Listener) resync(ctx context.Context, rs *regState, connect bool, trigger string) {
 	start := l.Now()
