@@ -605,7 +605,8 @@ func (l *Listener) enqueue(j regJob) bool {
 // it (each refresh is an event) would otherwise fill the queue, and the
 // events of other phones were dropped, waiting for a resync that waits
 // for an empty queue. Past its share, an endpoint's events are folded
-// into one read of its contacts, queued after the events it has.
+// into one read of its contacts, queued after the events it has, and so
+// are all its events until that read starts.
 func (l *Listener) enqueueContact(ev *ariv5.ContactStatusChange, at time.Time) {
 	ep := ev.Endpoint.Resource
 	j := regJob{ev: ev, at: at, endpoint: ep}
@@ -614,12 +615,14 @@ func (l *Listener) enqueueContact(ev *ariv5.ContactStatusChange, at time.Time) {
 		return
 	}
 	l.regMu.Lock()
+	if l.regReread[ep] {
+		// Folded even when a place is free: queued behind the read,
+		// it would take effect after events folded later.
+		l.regMu.Unlock()
+		l.folded(ep) // the read queued covers it
+		return
+	}
 	if l.regQueued[ep] >= endpointQueued {
-		if l.regReread[ep] {
-			l.regMu.Unlock()
-			l.folded(ep) // the read queued covers it
-			return
-		}
 		l.regReread[ep] = true
 		j = regJob{reread: ep, endpoint: ep}
 	}

@@ -155,3 +155,41 @@ func TestQueueFullWarnsOnceAMinute(t *testing.T) {
 		t.Error("no resync due after dropped events")
 	}
 }
+
+// TestFoldedEventIsNotAppliedBeforeEarlierQueuedOnes: while an
+// endpoint's read is queued, a slot freed in its share let the next
+// event queue behind the read, and the one after was folded into it:
+// the later event then took effect before the earlier one. A contact
+// registered (queued) and removed again (folded) was left live.
+func TestFoldedEventIsNotAppliedBeforeEarlierQueuedOnes(t *testing.T) {
+	h := newHarness(t).start()
+	const desk = "sip:1001@198.51.100.201:5060;x-ast-orig-host=10.0.0.1:5060"
+	h.fake.Register("1001", "1001", desk, map[string]string{"user_agent": "Yealink SIP-T46U"}, true)
+	h.drainRegistrations()
+	// Slow reads: 1001's read stays queued for seconds behind its 32.
+	h.fake.Delay("GET", "/asterisk/config/dynamic/res_pjsip/contact/", 100*time.Millisecond)
+	refresh := mustJSON(t, aritest.ContactEvent("1001", "1001", desk, tollguard.ContactUnknown, time.Now()))
+	for i := 0; i < endpointQueued+8; i++ {
+		h.fake.Push(refresh)
+	}
+	queued := func() (int, bool) {
+		h.l.regMu.Lock()
+		defer h.l.regMu.Unlock()
+		return h.l.regQueued["1001"], h.l.regReread["1001"]
+	}
+	testutil.Eventually(t, waitLimit, "two places freed while the read is queued", func() bool {
+		n, reread := queued()
+		return reread && n <= endpointQueued-1
+	})
+	second := h.fake.Register("1001", "1001", "sip:1001@203.0.113.60:5060;x-ast-orig-host=10.9.9.9:5060", map[string]string{"user_agent": "Zoiper"}, true)
+	h.fake.Unregister("1001", "1001", "sip:1001@203.0.113.60:5060;x-ast-orig-host=10.9.9.9:5060", true)
+	if _, reread := queued(); !reread {
+		t.Fatal("the read started before the contact came and went; the test needs slower reads")
+	}
+	testutil.Eventually(t, waitLimit, "1001's events handled", func() bool { n, _ := queued(); return n == 0 })
+	h.fake.Delay("GET", "/asterisk/config/dynamic/res_pjsip/contact/", 0)
+	h.drainRegistrations()
+	if c, ok := h.contact(second); ok && c.Live {
+		t.Errorf("a contact registered and removed again is live: %+v", c)
+	}
+}
