@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/tollguard/tollguard/ari"
 )
 
@@ -24,16 +25,7 @@ func TestMetricsAtZero(t *testing.T) {
 	series := map[string]bool{}
 	for _, f := range fams {
 		for _, mm := range f.GetMetric() {
-			var labels []string
-			for _, l := range mm.GetLabel() {
-				labels = append(labels, l.GetName()+`="`+l.GetValue()+`"`)
-			}
-			sort.Strings(labels)
-			name := f.GetName()
-			if len(labels) > 0 {
-				name += "{" + strings.Join(labels, ",") + "}"
-			}
-			series[name] = true
+			series[seriesName(f, mm)] = true
 		}
 	}
 	for _, want := range []string{
@@ -111,16 +103,7 @@ func metricValue(t *testing.T, m *Metrics, series string) (float64, bool) {
 	}
 	for _, f := range fams {
 		for _, mm := range f.GetMetric() {
-			var labels []string
-			for _, l := range mm.GetLabel() {
-				labels = append(labels, l.GetName()+`="`+l.GetValue()+`"`)
-			}
-			sort.Strings(labels)
-			name := f.GetName()
-			if len(labels) > 0 {
-				name += "{" + strings.Join(labels, ",") + "}"
-			}
-			if name != series {
+			if seriesName(f, mm) != series {
 				continue
 			}
 			switch {
@@ -132,4 +115,17 @@ func metricValue(t *testing.T, m *Metrics, series string) (float64, bool) {
 		}
 	}
 	return 0, false
+}
+
+// seriesName writes a series as name{label="value",...}, labels sorted.
+func seriesName(f *dto.MetricFamily, m *dto.Metric) string {
+	var labels []string
+	for _, l := range m.GetLabel() {
+		labels = append(labels, l.GetName()+`="`+l.GetValue()+`"`)
+	}
+	sort.Strings(labels)
+	if len(labels) == 0 {
+		return f.GetName()
+	}
+	return f.GetName() + "{" + strings.Join(labels, ",") + "}"
 }
