@@ -1077,9 +1077,7 @@ func TestUngatedPhoneRedirect(t *testing.T) {
 			case typ == "ChannelCreated" && bytes.Contains(f, []byte(trunkLeg)):
 				// Before the trunk leg: the Dial to 1001's phone, which
 				// answers 302. Dial makes the trunk leg and marks it.
-				json.Unmarshal(mustJSON(t, caller), &leg)
-				leg["id"], leg["name"], leg["state"] = "phone-leg.8", phoneLeg, "Down"
-				setDialplan(leg, "from-internal", "s")
+				leg = legLike(t, caller, "phone-leg.8", phoneLeg)
 				var m map[string]any
 				if err := json.Unmarshal(f, &m); err != nil {
 					t.Fatal(err)
@@ -1146,6 +1144,19 @@ func TestUngatedPhoneRedirect(t *testing.T) {
 	}
 }
 
+// legLike is a new Down channel id/name copied from caller, in
+// from-internal at s: a leg Dial makes to a phone.
+func legLike(t *testing.T, caller map[string]any, id, name string) map[string]any {
+	t.Helper()
+	var c map[string]any
+	if err := json.Unmarshal(mustJSON(t, caller), &c); err != nil {
+		t.Fatal(err)
+	}
+	c["id"], c["name"], c["state"] = id, name, "Down"
+	setDialplan(c, "from-internal", "s")
+	return c
+}
+
 // TestUngatedAfterRedirectToPhone: a 302 marks only the leg Dial made for
 // it. Here 1001 dials 1002, whose phone redirects to PJSIP/1002 (a phone:
 // not judged), that leg does not answer, and the dialplan then dials the
@@ -1172,14 +1183,7 @@ func TestUngatedAfterRedirectToPhone(t *testing.T) {
 				t.Fatal(err)
 			}
 			ts := m["timestamp"]
-			leg := func(id, name string) map[string]any {
-				var c map[string]any
-				json.Unmarshal(mustJSON(t, caller), &c)
-				c["id"], c["name"], c["state"] = id, name, "Down"
-				setDialplan(c, "from-internal", "s")
-				return c
-			}
-			rung, fwd := leg("phone-leg.8", "PJSIP/1002-00000008"), leg("fwd-leg.9", "PJSIP/1002-00000009")
+			rung, fwd := legLike(t, caller, "phone-leg.8", "PJSIP/1002-00000008"), legLike(t, caller, "fwd-leg.9", "PJSIP/1002-00000009")
 			ev := func(m map[string]any) []byte {
 				m["timestamp"], m["application"] = ts, "tollguard"
 				return mustJSON(t, m)
