@@ -219,7 +219,6 @@ func (s *DB) Rollup(ctx context.Context, before time.Time, batch int) (int, erro
 		before = keep
 	}
 	total := 0
-	pace := newBatchPacer(batch)
 	// Until this runs, the attempt counts may still include deleted
 	// rows: stricter, never looser.
 	defer func() {
@@ -227,62 +226,49 @@ func (s *DB) Rollup(ctx context.Context, before time.Time, batch int) (int, erro
 			s.att.rolledUp(before.Unix())
 		}
 	}()
-	for {
-		var n int
-		held, err := pace.tx(ctx, s, func(size int, tx *sql.Tx) error {
-			if _, err := tx.ExecContext(ctx, `CREATE TEMP TABLE IF NOT EXISTS rollup_ids(id INTEGER PRIMARY KEY)`); err != nil {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, `DELETE FROM rollup_ids`); err != nil {
-				return err
-			}
-			res, err := tx.ExecContext(ctx, `INSERT INTO rollup_ids(id) SELECT id FROM calls
-				WHERE created_at < ? AND NOT (verdict = 'allow' AND settled_at IS NULL)
-					AND id < (SELECT MAX(id) FROM calls) ORDER BY created_at LIMIT ?`, before.Unix(), size)
-			if err != nil {
-				return err
-			}
-			c, _ := res.RowsAffected()
-			n = int(c)
-			if n == 0 {
-				return nil
-			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO monthly_totals(account_id, month, calls, allowed, denied, billsec, charge)
-				SELECT account_id, strftime('%Y-%m', created_at, 'unixepoch'), COUNT(*),
-					SUM(verdict = 'allow'), SUM(verdict = 'deny'), SUM(billsec), SUM(charge)
-				FROM calls WHERE id IN (SELECT id FROM rollup_ids)
-				GROUP BY 1, 2
-				ON CONFLICT(account_id, month) DO UPDATE SET
-					calls = calls + excluded.calls, allowed = allowed + excluded.allowed,
-					denied = denied + excluded.denied, billsec = billsec + excluded.billsec,
-					charge = charge + excluded.charge`); err != nil {
-				return fmt.Errorf("roll up: %w", err)
-			}
-			// The stale audit reads an extension's last call from the
-			// calls: one rolled up is kept as its last-seen time, or a
-			// retention shorter than stale_days would make a line that
-			// only calls look unused.
-			if _, err := tx.ExecContext(ctx, `UPDATE extensions SET last_seen = r.at
-				FROM (SELECT extension, MAX(created_at) AS at FROM calls WHERE id IN (SELECT id FROM rollup_ids) GROUP BY extension) AS r
-				WHERE extensions.name = r.extension AND extensions.last_seen < r.at`); err != nil {
-				return fmt.Errorf("roll up: keep the extensions' last calls: %w", err)
-			}
-			_, err = tx.ExecContext(ctx, `DELETE FROM calls WHERE id IN (SELECT id FROM rollup_ids)`)
-			return err
-		})
+	var err error
+	total, err = newBatchPacer(batch).run(ctx, s, func(size int, tx *sql.Tx) (int, error) {
+		if _, err := tx.ExecContext(ctx, `CREATE TEMP TABLE IF NOT EXISTS rollup_ids(id INTEGER PRIMARY KEY)`); err != nil {
+			return 0, err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM rollup_ids`); err != nil {
+			return 0, err
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO rollup_ids(id) SELECT id FROM calls
+			WHERE created_at < ? AND NOT (verdict = 'allow' AND settled_at IS NULL)
+				AND id < (SELECT MAX(id) FROM calls) ORDER BY created_at LIMIT ?`, before.Unix(), size)
 		if err != nil {
-			return total, err
+			return 0, err
 		}
-		total += n
-		if n < pace.size {
-			return total, nil
+		c, _ := res.RowsAffected()
+		n := int(c)
+		if n == 0 {
+			return 0, nil
 		}
-		// The gate's decisions and the admin's commands, polling for
-		// the lock, take it in between.
-		if err := pace.next(ctx, held); err != nil {
-			return total, err
+		if _, err := tx.ExecContext(ctx, `INSERT INTO monthly_totals(account_id, month, calls, allowed, denied, billsec, charge)
+			SELECT account_id, strftime('%Y-%m', created_at, 'unixepoch'), COUNT(*),
+				SUM(verdict = 'allow'), SUM(verdict = 'deny'), SUM(billsec), SUM(charge)
+			FROM calls WHERE id IN (SELECT id FROM rollup_ids)
+			GROUP BY 1, 2
+			ON CONFLICT(account_id, month) DO UPDATE SET
+				calls = calls + excluded.calls, allowed = allowed + excluded.allowed,
+				denied = denied + excluded.denied, billsec = billsec + excluded.billsec,
+				charge = charge + excluded.charge`); err != nil {
+			return 0, fmt.Errorf("roll up: %w", err)
 		}
-	}
+		// The stale audit reads an extension's last call from the
+		// calls: one rolled up is kept as its last-seen time, or a
+		// retention shorter than stale_days would make a line that
+		// only calls look unused.
+		if _, err := tx.ExecContext(ctx, `UPDATE extensions SET last_seen = r.at
+			FROM (SELECT extension, MAX(created_at) AS at FROM calls WHERE id IN (SELECT id FROM rollup_ids) GROUP BY extension) AS r
+			WHERE extensions.name = r.extension AND extensions.last_seen < r.at`); err != nil {
+			return 0, fmt.Errorf("roll up: keep the extensions' last calls: %w", err)
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM calls WHERE id IN (SELECT id FROM rollup_ids)`)
+		return n, err
+	})
+	return total, err
 }
 
 // rollupKeep is the oldest time whose calls Rollup keeps at now: the

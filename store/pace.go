@@ -61,3 +61,29 @@ func (p *batchPacer) next(ctx context.Context, held time.Duration) error {
 		return ctx.Err()
 	}
 }
+
+// run runs fn in paced write transactions until one handles fewer rows
+// than its batch size (fn returns how many it handled), and returns the
+// total. Between batches the gate's decisions and the admin's commands,
+// polling for the lock, take it.
+func (p *batchPacer) run(ctx context.Context, s *DB, fn func(size int, tx *sql.Tx) (int, error)) (int, error) {
+	total := 0
+	for {
+		var n int
+		held, err := p.tx(ctx, s, func(size int, tx *sql.Tx) error {
+			var err error
+			n, err = fn(size, tx)
+			return err
+		})
+		if err != nil {
+			return total, err
+		}
+		total += n
+		if n < p.size {
+			return total, nil
+		}
+		if err := p.next(ctx, held); err != nil {
+			return total, err
+		}
+	}
+}

@@ -472,28 +472,16 @@ func (s *DB) PruneContacts(ctx context.Context, gone, before time.Time) (int, er
 	if err := s.rdb.QueryRowContext(ctx, pruneKeepSQL).Scan(&keep); err != nil {
 		return 0, fmt.Errorf("prune registrations: find each extension's newest contact: %w", err)
 	}
-	total := 0
-	pace := newBatchPacer(pruneBatch)
-	for {
-		var n int64
-		held, err := pace.tx(ctx, s, func(size int, tx *sql.Tx) error {
-			res, err := tx.ExecContext(ctx, pruneContactsSQL, gone.Unix(), keep, size)
-			if err != nil {
-				return err
-			}
-			n, _ = res.RowsAffected()
-			return nil
-		})
+	total, err := newBatchPacer(pruneBatch).run(ctx, s, func(size int, tx *sql.Tx) (int, error) {
+		res, err := tx.ExecContext(ctx, pruneContactsSQL, gone.Unix(), keep, size)
 		if err != nil {
-			return total, fmt.Errorf("prune registrations: %w", err)
+			return 0, err
 		}
-		total += int(n)
-		if n < int64(pace.size) {
-			break
-		}
-		if err := pace.next(ctx, held); err != nil {
-			return total, fmt.Errorf("prune registrations: %w", err)
-		}
+		n, _ := res.RowsAffected()
+		return int(n), nil
+	})
+	if err != nil {
+		return total, fmt.Errorf("prune registrations: %w", err)
 	}
 	// Every value last seen in the newest second stays, not one: the
 	// contact kept above may be any of those (phones marked gone
@@ -503,34 +491,24 @@ func (s *DB) PruneContacts(ctx context.Context, gone, before time.Time) (int, er
 	// statement. A batch stopped midway leaves values past their time,
 	// deleted by the next prune.
 	from := ""
-	pace = newBatchPacer(pruneBatch)
-	for {
-		var n int
-		held, err := pace.tx(ctx, s, func(size int, tx *sql.Tx) error {
-			rows, err := tx.QueryContext(ctx, pruneHistorySQL, before.Unix(), size, from)
-			if err != nil {
-				return err
-			}
-			defer rows.Close()
-			for rows.Next() {
-				var ext string
-				if err := rows.Scan(&ext); err != nil {
-					return err
-				}
-				n++
-				from = max(from, ext)
-			}
-			return rows.Err()
-		})
+	if _, err := newBatchPacer(pruneBatch).run(ctx, s, func(size int, tx *sql.Tx) (int, error) {
+		rows, err := tx.QueryContext(ctx, pruneHistorySQL, before.Unix(), size, from)
 		if err != nil {
-			return total, fmt.Errorf("prune registration history: %w", err)
+			return 0, err
 		}
-		if n < pace.size {
-			break
+		defer rows.Close()
+		n := 0
+		for rows.Next() {
+			var ext string
+			if err := rows.Scan(&ext); err != nil {
+				return n, err
+			}
+			n++
+			from = max(from, ext)
 		}
-		if err := pace.next(ctx, held); err != nil {
-			return total, fmt.Errorf("prune registration history: %w", err)
-		}
+		return n, rows.Err()
+	}); err != nil {
+		return total, fmt.Errorf("prune registration history: %w", err)
 	}
 	if err := s.trimFlooded(ctx); err != nil {
 		return total, fmt.Errorf("prune registration history: %w", err)
