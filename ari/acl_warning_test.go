@@ -4,7 +4,6 @@ import (
 	"testing"
 
 	"github.com/tollguard/tollguard"
-	"github.com/tollguard/tollguard/internal/testutil"
 )
 
 // TestAccessListWarningNotRepeatedForALiveContact: a phone registered
@@ -19,11 +18,7 @@ func TestAccessListWarningNotRepeatedForALiveContact(t *testing.T) {
 	setCIDRs(t, h.db, "1001", "192.0.2.0/24")
 	h.start()
 	const uri = "sip:1001@192.168.1.20:5060"
-	id := h.fake.Register("1001", "1001", uri, map[string]string{"user_agent": "Yealink"}, true)
-	testutil.Eventually(t, waitLimit, "the registration recorded", func() bool {
-		c, ok := h.contact(id)
-		return ok && c.Live
-	})
+	h.registerLive("1001", uri, "Yealink")
 	h.drainRegistrations()
 	if a := h.alerts.kind(tollguard.AlertCredentialsCompromised); len(a) != 1 || len(h.alerts.all()) != 1 {
 		t.Fatalf("alerts after the registration %+v, want the one access-list warning", h.alerts.all())
@@ -75,11 +70,7 @@ func TestAccessListTightenedWarnsAtTheHourlyResync(t *testing.T) {
 	h := newHarness(t)
 	setCIDRs(t, h.db, "1002", "10.0.0.0/8")
 	h.start()
-	id := h.fake.Register("1002", "1002", "sip:1002@10.0.0.5:5060", map[string]string{"user_agent": "Snom"}, true)
-	testutil.Eventually(t, waitLimit, "the registration recorded", func() bool {
-		c, ok := h.contact(id)
-		return ok && c.Live
-	})
+	h.registerLive("1002", "sip:1002@10.0.0.5:5060", "Snom")
 	h.drainRegistrations()
 	if a := h.alerts.all(); len(a) != 0 {
 		t.Fatalf("alerts for a contact inside its list %+v", a)

@@ -332,6 +332,19 @@ func (h *harness) replay(name string) {
 	h.push(frames...)
 }
 
+// registerLive registers ext's phone (endpoint and AOR ext) at uri
+// with user agent ua, waits until the listener records the contact
+// live, and returns its id.
+func (h *harness) registerLive(ext, uri, ua string) string {
+	h.t.Helper()
+	id := h.fake.Register(ext, ext, uri, map[string]string{"user_agent": ua}, true)
+	testutil.Eventually(h.t, waitLimit, "the registration recorded", func() bool {
+		c, ok := h.contact(id)
+		return ok && c.Live
+	})
+	return id
+}
+
 // liveContact returns the stored contact with id, if any.
 func (h *harness) contact(id string) (tollguard.Contact, bool) {
 	cs, err := h.db.Contacts(context.Background(), store.ContactFilter{})

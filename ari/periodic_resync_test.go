@@ -88,11 +88,7 @@ func TestHourlyResyncJudgesAChangedContact(t *testing.T) {
 	h := newHarness(t)
 	h.start()
 	const uri = "sip:1001@198.51.100.20:5062;x-ast-orig-host=10.0.0.2:5062"
-	id := h.fake.Register("1001", "1001", uri, map[string]string{"user_agent": "Yealink SIP-T46U"}, true)
-	testutil.Eventually(t, waitLimit, "the registration recorded", func() bool {
-		c, ok := h.contact(id)
-		return ok && c.Live
-	})
+	id := h.registerLive("1001", uri, "Yealink SIP-T46U")
 	h.drainRegistrations()
 	if a := h.alerts.all(); len(a) != 0 {
 		t.Fatalf("alerts after the first registration %+v, want none", a)

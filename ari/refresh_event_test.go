@@ -5,7 +5,6 @@ import (
 
 	"github.com/tollguard/tollguard"
 	"github.com/tollguard/tollguard/ari/aritest"
-	"github.com/tollguard/tollguard/internal/testutil"
 )
 
 // A REGISTER refreshing a contact (same Contact URI) is not silent in
@@ -29,11 +28,7 @@ func TestRefreshEventUnreachableJudgesTheNewPhone(t *testing.T) {
 			h := newHarness(t)
 			h.start()
 			const uri = "sip:1001@198.51.100.20:5062;x-ast-orig-host=10.0.0.2:5062"
-			id := h.fake.Register("1001", "1001", uri, map[string]string{"user_agent": "Yealink SIP-T46U"}, true)
-			testutil.Eventually(t, waitLimit, "the registration recorded", func() bool {
-				c, ok := h.contact(id)
-				return ok && c.Live
-			})
+			id := h.registerLive("1001", uri, "Yealink SIP-T46U")
 			h.push(mustJSON(t, aritest.ContactEvent("1001", "1001", uri, status, h.l.Now())))
 			h.drainRegistrations()
 			if c := h.mustContact(id); c.Status != status || !c.Live {
