@@ -152,13 +152,30 @@ type Listener struct {
 	pending     []pendingSettle
 	undecLogged time.Time
 	undecCount  int
-	aheadLogged time.Time // the last "timestamps ahead" warning
-	aheadCount  int
+	ahead       logEvery // "timestamps ahead" warnings
 	unknownSeen map[string]bool
-	floodLogged time.Time // the last "events faster than handled" warning
-	floodCount  int       // events folded since
-	dropLogged  time.Time // the last "queue full" warning
-	dropCount   int       // events dropped since
+	flood       logEvery // "events faster than handled": events folded
+	drop        logEvery // "queue full": events dropped
+}
+
+// logEvery counts what a warning is about and lets it be logged at most
+// once a period: a flood would otherwise write a line per event.
+type logEvery struct {
+	last  time.Time
+	count int
+}
+
+// due counts one more, and reports whether the warning is due at now,
+// with the count since the last one (which it then resets). A clock
+// stepped back makes it due.
+func (e *logEvery) due(now time.Time, period time.Duration) (int, bool) {
+	e.count++
+	if now.Sub(e.last) <= period && !now.Before(e.last) {
+		return 0, false
+	}
+	n := e.count
+	e.last, e.count = now, 0
+	return n, true
 }
 
 // ResyncReport is what one registration resynchronisation did.
@@ -588,11 +605,8 @@ func (l *Listener) enqueue(j regJob) bool {
 		return true
 	default:
 		if !j.resync {
-			// Once a minute: a flood would write a line per event.
-			l.dropCount++
-			if now := l.Now(); now.Sub(l.dropLogged) > time.Minute || now.Before(l.dropLogged) {
-				l.log.Warn("registration queue full; dropping contact events, a resynchronisation will catch them up", "dropped", l.dropCount)
-				l.dropLogged, l.dropCount = now, 0
+			if n, ok := l.drop.due(l.Now(), time.Minute); ok {
+				l.log.Warn("registration queue full; dropping contact events, a resynchronisation will catch them up", "dropped", n)
 			}
 		}
 		l.needResync.Store(true)
@@ -651,11 +665,9 @@ func (l *Listener) dequeued(j regJob) {
 // folded counts an event folded into a read of its endpoint's contacts,
 // and says so once a minute.
 func (l *Listener) folded(ep string) {
-	l.floodCount++
-	if now := l.Now(); now.Sub(l.floodLogged) > time.Minute || now.Before(l.floodLogged) {
+	if n, ok := l.flood.due(l.Now(), time.Minute); ok {
 		l.log.Warn("registration events from one endpoint come faster than they can be handled (a phone, or someone with its password, REGISTERing in a loop?); its contacts are read again instead of each event",
-			tollguard.LogExtension, ep, "folded", l.floodCount)
-		l.floodLogged, l.floodCount = now, 0
+			tollguard.LogExtension, ep, "folded", n)
 	}
 }
 
@@ -688,11 +700,9 @@ func (l *Listener) observeClock(ts time.Time) time.Time {
 	}
 	now := l.Now()
 	if ahead := ts.Sub(now); ahead > maxClockLead {
-		l.aheadCount++
-		if now.Sub(l.aheadLogged) > 10*time.Minute || now.Before(l.aheadLogged) {
+		if n, ok := l.ahead.due(now, 10*time.Minute); ok {
 			l.log.Warn("ignoring ARI event timestamps ahead of this machine's clock: the events are taken at this machine's time. A bad frame, or Asterisk's clock is ahead (check NTP on both machines)",
-				"events", l.aheadCount, "event_time", ts.UTC(), "ahead", ahead.Round(time.Second))
-			l.aheadLogged, l.aheadCount = now, 0
+				"events", n, "event_time", ts.UTC(), "ahead", ahead.Round(time.Second))
 		}
 		return l.eventClock()
 	}
